@@ -1,0 +1,32 @@
+# The README's commands. Every target creates .venv (with a Python >= 3.12 found by
+# scripts/find-python, or PYTHON=...) and installs the project into it when needed.
+VENV ?= .venv
+PYTHON ?=
+export PYTHON
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.flowtrace-installed
+
+.PHONY: test demo screenshots bench clean
+
+$(STAMP): pyproject.toml $(wildcard setup.py)
+	@py=$$(scripts/find-python) || exit 1; \
+	if [ ! -x $(BIN)/python ]; then echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV) || exit 1; fi
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/flowtrace run -o demo.ftr examples/shop.py
+	$(BIN)/flowtrace-tui demo.ftr
+
+screenshots: $(STAMP)
+	$(BIN)/python scripts/make_screenshots.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo.ftr

@@ -1,0 +1,136 @@
+"""Incremental reading of `.ftr` chunks: the layer every reader is built on.
+
+`ChunkReader.poll()` returns the chunks that became complete since the last call, so the same
+object serves a finished file (one poll) and a file that is still being written (poll again
+later). A partial chunk at the end is left for the next poll; a corrupt chunk stops reading
+and is reported in `damage`, keeping everything before it.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from . import format as F
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One complete, checked chunk. `payload` is decompressed; `offset` is where it starts."""
+
+    kind: bytes
+    payload: bytes
+    offset: int
+
+    def json(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.payload)
+        except ValueError as exc:
+            raise F.FormatError(f"{self.kind.decode()} chunk at offset {self.offset}: bad JSON ({exc})") from None
+
+    def columns(self) -> F.Columns:
+        return F.decode_columns(self.kind, self.payload)
+
+    def strings(self) -> F.Strings:
+        return F.decode_strings(self.payload)
+
+
+class ChunkReader:
+    """Reads the chunks of one `.ftr` file, from the start and then as it grows.
+
+    Raises `FormatError` (one clear line) from the constructor or the first `poll()` when the
+    file is not a session at all (missing, empty, wrong magic, newer major version).
+    """
+
+    READ_SIZE = 1 << 20
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise F.FormatError(f"{self.path}: no such file") from None
+        except IsADirectoryError:
+            raise F.FormatError(f"{self.path}: is a directory, not a session file") from None
+        except OSError as exc:
+            raise F.FormatError(f"{self.path}: cannot open ({exc.strerror})") from None
+        self.version: tuple[int, int] | None = None
+        self.offset = 0  # bytes consumed (header + complete chunks)
+        self.ended = False  # an ENDS chunk was read
+        self.damage: str | None = None  # why reading stopped early, if it did
+        self._buf = b""
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "ChunkReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes after the last complete chunk (a chunk still being written, or junk)."""
+        return len(self._buf)
+
+    def _read_more(self) -> bool:
+        data = os.pread(self._fd, self.READ_SIZE, self.offset + len(self._buf))
+        if data:
+            self._buf += data
+        return bool(data)
+
+    def poll(self) -> list[Chunk]:
+        """Return every chunk that is complete now and was not returned before."""
+        if self._fd < 0 or self.damage is not None or self.ended:
+            return []
+        while self._read_more():
+            if len(self._buf) > 64 * self.READ_SIZE:
+                break  # hand back what we have; the rest comes at the next poll
+        out: list[Chunk] = []
+        buf = memoryview(self._buf)
+        pos = 0
+        if self.version is None:
+            if len(buf) < F.FILE_HEADER_SIZE:
+                if not F.MAGIC.startswith(bytes(buf[: len(F.MAGIC)])):
+                    F.parse_file_header(bytes(buf))  # raises: not a session
+                return out  # header not written yet (or empty file): wait
+            self.version = F.parse_file_header(bytes(buf[: F.FILE_HEADER_SIZE]))
+            pos = F.FILE_HEADER_SIZE
+        while True:
+            if len(buf) - pos < F.CHUNK_HEADER_SIZE:
+                break
+            kind, flags, length = F.CHUNK_HEADER.unpack_from(buf, pos)
+            if length > F.MAX_CHUNK_PAYLOAD or not kind.isalpha():
+                self.damage = f"damaged chunk header at offset {self.offset + pos}"
+                break
+            end = pos + F.CHUNK_HEADER_SIZE + length + F.CHUNK_TRAILER_SIZE
+            if len(buf) < end:
+                break
+            body_end = end - F.CHUNK_TRAILER_SIZE
+            (crc,) = F.CHUNK_TRAILER.unpack_from(buf, body_end)
+            if zlib.crc32(buf[pos:body_end]) != crc:
+                self.damage = f"corrupt {kind.decode('ascii', 'replace')} chunk at offset {self.offset + pos}"
+                break
+            payload = bytes(buf[pos + F.CHUNK_HEADER_SIZE : body_end])
+            if flags & F.FLAG_ZLIB:
+                try:
+                    payload = zlib.decompress(payload)
+                except zlib.error:
+                    self.damage = f"undecodable {kind.decode()} chunk at offset {self.offset + pos}"
+                    break
+            out.append(Chunk(kind, payload, self.offset + pos))
+            pos = end
+            if kind == F.ENDS:
+                self.ended = True
+                break
+        buf.release()
+        self.offset += pos
+        self._buf = self._buf[pos:]
+        return out

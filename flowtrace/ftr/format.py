@@ -1,0 +1,269 @@
+"""The `.ftr` session format: constants and the encoding of chunks (see docs/FORMAT.md).
+
+This module is the single place where bytes on disk are defined; the writer and the reader
+both go through it. Standard library only: it is imported by the tracer inside user programs.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import zlib
+from array import array
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+MAGIC = b"\x89FTR\r\n\x1a\n"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
+FILE_HEADER_SIZE = FILE_HEADER.size  # 16
+
+CHUNK_HEADER = struct.Struct("<4sB3xI")  # type, flags, payload length
+CHUNK_HEADER_SIZE = CHUNK_HEADER.size  # 12
+CHUNK_TRAILER = struct.Struct("<I")  # crc32 of header + payload as stored
+CHUNK_TRAILER_SIZE = CHUNK_TRAILER.size
+FLAG_ZLIB = 0x01
+MAX_CHUNK_PAYLOAD = 1 << 30  # a larger length is treated as corruption
+
+# Chunk types.
+META = b"META"  # JSON object: session metadata; always the first chunk
+FUNC = b"FUNC"  # JSON list of function definitions
+THRD = b"THRD"  # JSON list of thread definitions
+TASK = b"TASK"  # JSON list of asyncio task definitions
+STRS = b"STRS"  # interned texts (arguments, results, exceptions)
+CALL = b"CALL"  # columns: one row per call start, ids consecutive from `base`
+EXIT = b"EXIT"  # columns: one row per call end
+MARK = b"MARK"  # columns: suspend / resume / throw / raise / handled events inside a call
+ENDS = b"ENDS"  # JSON object: the session ended cleanly; always the last chunk
+JSON_CHUNKS = frozenset({META, FUNC, THRD, TASK, ENDS})
+COLUMN_CHUNKS = frozenset({CALL, EXIT, MARK})
+
+# EXIT.how
+END_RETURN = 1
+END_RAISE = 2
+END_UNFINISHED = 3
+END_NAMES = {END_RETURN: "return", END_RAISE: "raise", END_UNFINISHED: "unfinished"}
+
+# MARK.kind
+MARK_SUSPEND = 1  # the generator/coroutine yielded or awaited; ref = yielded value text
+MARK_RESUME = 2  # it was resumed; other = the call that resumed it (0 if none recorded)
+MARK_THROW = 3  # it was resumed by throw(); ref = the exception thrown in; other = resumer
+MARK_RAISE = 4  # an exception was raised in this call; ref = exception text
+MARK_HANDLED = 5  # an exception was caught in this call; ref = exception text
+MARK_NAMES = {
+    MARK_SUSPEND: "suspend",
+    MARK_RESUME: "resume",
+    MARK_THROW: "throw",
+    MARK_RAISE: "raise",
+    MARK_HANDLED: "handled",
+}
+
+# CALL.flag bits
+CALL_PARTIAL = 0x01  # already running when recording started: start time and args unknown
+
+# Column encodings
+ENC_RAW = 0
+ENC_DELTA = 1  # stored[i] = value[i] - value[i-1] (stored[0] = value[0]); decode = cumulative sum
+
+COLUMNS_HEADER = struct.Struct("<QIHH")  # base, rows, column count, reserved
+COLUMN_DESC = struct.Struct("<4scBH")  # name, array typecode, encoding, reserved
+TYPECODES = {"B": 1, "H": 2, "I": 4, "i": 4, "q": 8, "Q": 8}
+
+_LITTLE = sys.byteorder == "little"
+
+
+class FormatError(Exception):
+    """A file or chunk that does not follow the .ftr format; the message is one line for a user."""
+
+
+def column_name(name: str) -> bytes:
+    """Column names are four ASCII bytes, padded with spaces ('t0' -> b't0  ')."""
+    raw = name.encode("ascii")
+    if len(raw) > 4:
+        raise ValueError(f"column name {name!r} is longer than 4 characters")
+    return raw.ljust(4, b" ")
+
+
+def file_header() -> bytes:
+    return FILE_HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, 0)
+
+
+def parse_file_header(data: bytes) -> tuple[int, int]:
+    """Check the 16-byte header; return (major, minor). Raise FormatError with a clear reason."""
+    if len(data) < FILE_HEADER_SIZE:
+        if MAGIC.startswith(bytes(data[: len(MAGIC)])) and data:
+            raise FormatError("the file is truncated inside its header")
+        raise FormatError("not a flowtrace session file (empty or too short)")
+    magic, major, minor, _flags = FILE_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise FormatError("not a flowtrace session file (wrong magic bytes)")
+    if major > VERSION_MAJOR:
+        raise FormatError(
+            f"the file is format version {major}.{minor}, newer than this flowtrace reads "
+            f"({VERSION_MAJOR}.{VERSION_MINOR}); upgrade flowtrace"
+        )
+    return major, minor
+
+
+def frame_chunk(kind: bytes, payload: bytes, compress: bool = False) -> bytes:
+    """Frame one chunk: header, payload (zlib-compressed when asked and worth it), crc32."""
+    flags = 0
+    if compress and len(payload) > 64:
+        packed = zlib.compress(payload, 1)
+        if len(packed) < len(payload):
+            payload, flags = packed, FLAG_ZLIB
+    header = CHUNK_HEADER.pack(kind, flags, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(header))
+    return header + payload + CHUNK_TRAILER.pack(crc)
+
+
+def json_payload(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, Any]]) -> bytes:
+    """Encode a columns payload. `columns` yields (name, typecode, encoding, values) where values
+    is an array.array of that typecode (or any iterable of ints) already delta-encoded when
+    encoding is ENC_DELTA. Every column must have `rows` values."""
+    descs = []
+    datas = []
+    for name, typecode, encoding, values in columns:
+        if not isinstance(values, array) or values.typecode != typecode:
+            values = array(typecode, values)
+        if values.itemsize != TYPECODES[typecode]:  # e.g. 'I' on an exotic platform
+            raise ValueError(f"array typecode {typecode!r} has itemsize {values.itemsize}")
+        if len(values) != rows:
+            raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
+        if not _LITTLE:
+            values = array(typecode, values)
+            values.byteswap()
+        descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
+        datas.append(values.tobytes())
+    return COLUMNS_HEADER.pack(base, rows, len(descs), 0) + b"".join(descs) + b"".join(datas)
+
+
+def delta_encode(values: Iterable[int], typecode: str = "q") -> array:
+    """Differences between consecutive values (the first kept as is), for ENC_DELTA columns."""
+    out = array(typecode)
+    prev = 0
+    append = out.append
+    for v in values:
+        append(v - prev)
+        prev = v
+    return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """One decoded column: `data` is the stored bytes (little-endian) of `rows` items."""
+
+    name: str
+    typecode: str
+    encoding: int
+    data: memoryview
+
+    def values(self) -> list[int]:
+        """Decode to plain ints (stdlib path; the explorer uses numpy on `data` instead)."""
+        arr = array(self.typecode)
+        arr.frombytes(self.data)
+        if not _LITTLE:
+            arr.byteswap()
+        if self.encoding == ENC_DELTA:
+            total = 0
+            out = []
+            for v in arr:
+                total += v
+                out.append(total)
+            return out
+        return arr.tolist()
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A decoded CALL / EXIT / MARK chunk."""
+
+    kind: bytes
+    base: int
+    rows: int
+    columns: Mapping[str, Column]
+
+    def get(self, name: str, default: int = 0) -> list[int]:
+        """Values of a column, or `default` repeated when the writer left the column out."""
+        col = self.columns.get(name)
+        return col.values() if col is not None else [default] * self.rows
+
+
+def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
+    view = memoryview(payload)
+    if len(view) < COLUMNS_HEADER.size:
+        raise FormatError(f"{kind.decode()} chunk too short")
+    base, rows, ncols, _ = COLUMNS_HEADER.unpack_from(view)
+    pos = COLUMNS_HEADER.size
+    descs = []
+    for _i in range(ncols):
+        if pos + COLUMN_DESC.size > len(view):
+            raise FormatError(f"{kind.decode()} chunk: column table cut short")
+        raw_name, tc, enc, _r = COLUMN_DESC.unpack_from(view, pos)
+        pos += COLUMN_DESC.size
+        typecode = tc.decode("ascii", "replace")
+        if typecode not in TYPECODES:
+            raise FormatError(f"{kind.decode()} chunk: unknown column type {typecode!r}")
+        descs.append((raw_name.decode("ascii", "replace").rstrip(), typecode, enc))
+    cols = {}
+    for name, typecode, enc in descs:
+        size = rows * TYPECODES[typecode]
+        if pos + size > len(view):
+            raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+        cols[name] = Column(name, typecode, enc, view[pos : pos + size])
+        pos += size
+    return Columns(kind, base, rows, cols)
+
+
+STRS_HEADER = struct.Struct("<II")  # first string id, count
+
+
+def encode_strings(first_id: int, texts: list[str]) -> bytes:
+    """A STRS payload: ids first_id .. first_id+len-1; offsets (u32, count+1) into a UTF-8 blob."""
+    blobs = [t.encode("utf-8", "surrogatepass") for t in texts]
+    offsets = array("I", [0])
+    total = 0
+    for b in blobs:
+        total += len(b)
+        offsets.append(total)
+    if not _LITTLE:
+        offsets.byteswap()
+    return STRS_HEADER.pack(first_id, len(texts)) + offsets.tobytes() + b"".join(blobs)
+
+
+@dataclass(frozen=True)
+class Strings:
+    """A decoded STRS chunk; `text(i)` for first_id <= i < first_id + count."""
+
+    first_id: int
+    count: int
+    offsets: array
+    blob: memoryview
+
+    def text(self, string_id: int) -> str:
+        i = string_id - self.first_id
+        return bytes(self.blob[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8", "replace")
+
+
+def decode_strings(payload: bytes | memoryview) -> Strings:
+    view = memoryview(payload)
+    if len(view) < STRS_HEADER.size:
+        raise FormatError("STRS chunk too short")
+    first_id, count = STRS_HEADER.unpack_from(view)
+    end_offsets = STRS_HEADER.size + 4 * (count + 1)
+    if end_offsets > len(view):
+        raise FormatError("STRS chunk: offsets cut short")
+    offsets = array("I")
+    offsets.frombytes(view[STRS_HEADER.size : end_offsets])
+    if not _LITTLE:
+        offsets.byteswap()
+    blob = view[end_offsets:]
+    if offsets[-1] > len(blob):
+        raise FormatError("STRS chunk: text cut short")
+    return Strings(first_id, count, offsets, blob)
