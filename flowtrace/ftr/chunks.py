@@ -58,16 +58,31 @@ class ChunkReader:
             raise F.FormatError(f"{self.path}: is a directory, not a session file") from None
         except OSError as exc:
             raise F.FormatError(f"{self.path}: cannot open ({exc.strerror})") from None
+        self._data: bytes | None = None
         self.version: tuple[int, int] | None = None
         self.offset = 0  # bytes consumed (header + complete chunks)
         self.ended = False  # an ENDS chunk was read
         self.damage: str | None = None  # why reading stopped early, if it did
         self._buf = b""
 
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<memory>") -> "ChunkReader":
+        """A reader over a session held in memory (the seed API records this way)."""
+        self = cls.__new__(cls)
+        self.path = name
+        self._fd = -2  # not a file descriptor: reads come from _data
+        self._data = bytes(data)
+        self.version = None
+        self.offset = 0
+        self.ended = False
+        self.damage = None
+        self._buf = b""
+        return self
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
-            self._fd = -1
+        self._fd = -1
 
     def __enter__(self) -> "ChunkReader":
         return self
@@ -81,14 +96,18 @@ class ChunkReader:
         return len(self._buf)
 
     def _read_more(self) -> bool:
-        data = os.pread(self._fd, self.READ_SIZE, self.offset + len(self._buf))
+        start = self.offset + len(self._buf)
+        if self._data is not None:
+            data = self._data[start : start + self.READ_SIZE]
+        else:
+            data = os.pread(self._fd, self.READ_SIZE, start)
         if data:
             self._buf += data
         return bool(data)
 
     def poll(self) -> list[Chunk]:
         """Return every chunk that is complete now and was not returned before."""
-        if self._fd < 0 or self.damage is not None or self.ended:
+        if self._fd == -1 or self.damage is not None or self.ended:
             return []
         while self._read_more():
             if len(self._buf) > 64 * self.READ_SIZE:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from array import array
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..recorder.base import Batch
 from . import format as F
@@ -26,13 +26,21 @@ def _times(values: array, origin: int) -> tuple[str, int, array]:
 class SessionWriter:
     """Appends chunks to one `.ftr` file. Thread-safe: one lock around each group of writes."""
 
-    def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any], origin_ns: int) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, target: str | os.PathLike[str] | BinaryIO, meta: dict[str, Any], origin_ns: int) -> None:
+        """`target` is a path (created or truncated) or a writable binary file object
+        (e.g. `io.BytesIO` for an in-memory session)."""
         self.origin_ns = origin_ns
         self.calls_written = 0
         self.bytes_written = 0
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self._stream: BinaryIO | None = None
+        if hasattr(target, "write"):
+            self.path = None
+            self._stream = target  # type: ignore[assignment]
+            self._fd = 0
+        else:
+            self.path = os.fspath(target)  # type: ignore[arg-type]
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         meta = dict(meta)
         meta.setdefault("format", "flowtrace")
         meta.setdefault("version", [F.VERSION_MAJOR, F.VERSION_MINOR])
@@ -44,6 +52,10 @@ class SessionWriter:
         return self._fd < 0
 
     def _write(self, data: bytes) -> None:
+        if self._stream is not None:
+            self._stream.write(data)
+            self.bytes_written += len(data)
+            return
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -113,12 +125,15 @@ class SessionWriter:
             if "t_end_abs" in end:
                 end["t_end"] = end.pop("t_end_abs") - self.origin_ns
             self._write(F.frame_chunk(F.ENDS, F.json_payload(end)))
+            self._close()
+
+    def _close(self) -> None:
+        if self._stream is None:
             os.close(self._fd)
-            self._fd = -1
+        self._fd = -1
 
     def abandon(self) -> None:
         """Close without an ENDS chunk (the file then reads as unfinished)."""
         with self._lock:
             if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+                self._close()
