@@ -1,0 +1,564 @@
+"""The one `.ftr` reader: a session file (or bytes) in, Python objects out.
+
+Every consumer that wants calls as objects goes through `load()`: `flowtrace print` and
+`flowtrace export`, the seed API (`stop_tracing()` reads its in-memory session back), the tests.
+It is built on `ChunkReader` (flowtrace/ftr/chunks.py), which checks each chunk's CRC; this
+module checks the *meaning* (ids consecutive, references defined before use, one end per call)
+and turns rows into `Call` objects linked into a tree.
+
+Bad input never escapes as a traceback: a file that is not a session at all (missing, empty,
+wrong magic, newer major version, nothing readable before the first damage) raises `FormatError`
+with a one-line message; a file that is damaged or cut short *after* a readable start loads its
+valid prefix, and `Trace.status` / `Trace.problem` say so.
+
+Standard library only (the tracer imports this inside user programs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from . import format as F
+from .chunks import Chunk, ChunkReader
+from .format import FormatError
+
+if TYPE_CHECKING:  # only for the annotation; imported lazily in trace_to_events
+    from ..events import CallEvent
+
+__all__ = [
+    "Call",
+    "FormatError",
+    "Function",
+    "Mark",
+    "Task",
+    "Thread",
+    "Trace",
+    "TraceBuilder",
+    "load",
+    "trace_to_events",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A FUNC definition: where a recorded code object lives."""
+
+    id: int
+    qualname: str
+    module: str
+    file: str
+    line: int
+    kind: str  # "function" | "generator" | "coroutine" | "async_generator"
+
+
+@dataclass(slots=True)
+class Thread:
+    """A THRD definition (the last definition of an id wins: threads get renamed)."""
+
+    id: int
+    ident: int
+    native_id: int
+    name: str
+
+
+@dataclass(slots=True)
+class Task:
+    """An asyncio task (TASK): `creator` is the call that created it, `root` its coroutine's call
+    (None when unknown)."""
+
+    id: int
+    name: str
+    thread: int | None
+    creator: int | None
+    root: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """An event inside a call: "suspend", "resume", "throw", "raise" or "handled".
+
+    `text` is the yielded value (suspend) or the exception text (throw/raise/handled);
+    `other` is the call that resumed it (resume/throw), None when not recorded."""
+
+    kind: str
+    t_ns: int
+    text: str | None
+    other: int | None
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One recorded call. Times are ns from the session origin.
+
+    `end` is "return", "raise" or "unfinished"; `end_ns` is None when unfinished (then
+    `stopped_ns` is when the session stopped with the call still open, if the recorder said so).
+    `result` is the returned value's text, `exception` the text of the exception that left the
+    call (`"Type: message"`); either is None when not captured. `partial` calls were already
+    running when recording started: their start is the session start and their args unknown.
+    `children` are call ids in start order."""
+
+    id: int
+    parent: int | None
+    thread: int
+    function: Function
+    start_ns: int
+    args: str | None = None
+    task: int | None = None
+    partial: bool = False
+    end: str = "unfinished"
+    end_ns: int | None = None
+    stopped_ns: int | None = None
+    result: str | None = None
+    exception: str | None = None
+    marks: list[Mark] = field(default_factory=list)
+    children: list[int] = field(default_factory=list)
+
+    @property
+    def qualname(self) -> str:
+        return self.function.qualname
+
+    @property
+    def module(self) -> str:
+        return self.function.module
+
+    @property
+    def file(self) -> str:
+        return self.function.file
+
+    @property
+    def line(self) -> int:
+        return self.function.line
+
+    @property
+    def kind(self) -> str:
+        return self.function.kind
+
+    @property
+    def finished(self) -> bool:
+        return self.end != "unfinished"
+
+    @property
+    def duration_ns(self) -> int | None:
+        """Wall time from start to end, None while unfinished."""
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+
+@dataclass(eq=False)
+class Trace:
+    """A loaded session.
+
+    - `meta`: the META object; `end`: the ENDS object, or None when the session has no end
+      (still running, killed, or cut short).
+    - `status`: "finished", "unfinished", or "damaged at offset X" (X = byte offset of the first
+      chunk that could not be used; everything before it is loaded).
+    - `problem`: a one-line explanation when the status is not "finished", else None.
+    - `calls`: every call in id (start) order; `call(id)` finds one.
+    """
+
+    source: str
+    version: tuple[int, int]
+    meta: dict[str, Any]
+    end: dict[str, Any] | None = None
+    status: str = "unfinished"
+    problem: str | None = None
+    damage_offset: int | None = None
+    functions: dict[int, Function] = field(default_factory=dict)
+    threads: dict[int, Thread] = field(default_factory=dict)
+    tasks: dict[int, Task] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    last_ns: int = 0  # the latest time seen anywhere in the file
+
+    # --- lookup -------------------------------------------------------------------------------
+    def call(self, call_id: int) -> Call:
+        """The call with this id (ids start at 1); KeyError if there is none."""
+        if 1 <= call_id <= len(self.calls):
+            return self.calls[call_id - 1]
+        raise KeyError(call_id)
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def t_end_ns(self) -> int:
+        """When the session ended: ENDS `t_end`, else the latest time recorded in the file."""
+        if self.end is not None and isinstance(self.end.get("t_end"), int):
+            return max(self.end["t_end"], self.last_ns)
+        return self.last_ns
+
+    def thread_name(self, thread_id: int | None) -> str | None:
+        t = self.threads.get(thread_id) if thread_id is not None else None
+        return t.name if t is not None else None
+
+    def task_name(self, task_id: int | None) -> str | None:
+        t = self.tasks.get(task_id) if task_id is not None else None
+        return t.name if t is not None else None
+
+    # --- tree ---------------------------------------------------------------------------------
+    @property
+    def roots(self) -> list[Call]:
+        """Calls without a recorded parent, in start order."""
+        return [c for c in self.calls if c.parent is None]
+
+    def children(self, call: Call | int) -> list[Call]:
+        cid = call if isinstance(call, int) else call.id
+        return [self.calls[i - 1] for i in self.call(cid).children]
+
+    def walk(
+        self,
+        start: Call | int | None = None,
+        *,
+        max_depth: int | None = None,
+        thread: int | None = None,
+    ) -> Iterator[tuple[Call, int]]:
+        """Yield (call, depth) in tree order (preorder, children in start order).
+
+        From every root (depth 0), or from `start` (depth 0) when given. `max_depth` stops
+        descending below that depth (0 = roots only); `thread` keeps only trees rooted on that
+        session thread id. Iterative, so a deep recursion in the trace cannot overflow ours."""
+        if start is None:
+            tops = [c for c in self.calls if c.parent is None and (thread is None or c.thread == thread)]
+        else:
+            tops = [self.call(start) if isinstance(start, int) else start]
+        calls = self.calls
+        stack: list[tuple[Call, int]] = [(c, 0) for c in reversed(tops)]
+        while stack:
+            call, depth = stack.pop()
+            yield call, depth
+            if max_depth is not None and depth >= max_depth:
+                continue
+            for child_id in reversed(call.children):
+                stack.append((calls[child_id - 1], depth + 1))
+
+    def describe(self) -> str:
+        """One line about the session's state, for a status line."""
+        n = len(self.calls)
+        if self.status == "finished":
+            reason = self.end.get("reason") if self.end else None
+            return f"finished ({reason}), {n} calls" if reason else f"finished, {n} calls"
+        if self.status == "unfinished":
+            return f"unfinished ({self.problem}), {n} calls read"
+        return f"{self.status} ({self.problem}); showing the {n} calls before it"
+
+
+class TraceBuilder:
+    """Applies chunks, in file order, to a `Trace`. `load()` uses it on a whole file; a consumer
+    following a live file can feed it each `ChunkReader.poll()` result.
+
+    Each chunk is decoded and checked completely before anything is applied, so a chunk that
+    fails a check (raising FormatError) leaves the trace as it was before that chunk."""
+
+    def __init__(self, source: str, version: tuple[int, int]) -> None:
+        self.source = source
+        self.version = version
+        self.trace: Trace | None = None  # created by the META chunk
+        self._strings: list[str | None] = [None]  # index = string id; id 0 = no text
+        self._exited: set[int] = set()  # calls with an EXIT row
+        self._first = True
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _text(self, string_id: int, what: str) -> str | None:
+        if string_id == 0:
+            return None
+        if string_id >= len(self._strings):
+            raise FormatError(f"{what} refers to text {string_id}, which is not defined before it")
+        return self._strings[string_id]
+
+    def _call(self, trace: Trace, call_id: int, what: str) -> Call:
+        if not 1 <= call_id <= len(trace.calls):
+            raise FormatError(f"{what} refers to call {call_id}, which has not started")
+        return trace.calls[call_id - 1]
+
+    @staticmethod
+    def _json_list(chunk: Chunk) -> list[dict[str, Any]]:
+        value = chunk.json()
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise FormatError(f"{chunk.kind.decode()} chunk is not a list of objects")
+        return value
+
+    # --- chunks ----------------------------------------------------------------------------
+    def apply(self, chunk: Chunk) -> None:
+        """Add one chunk to the trace. Raises FormatError (nothing applied) if it is invalid."""
+        kind = chunk.kind
+        if self._first:
+            self._first = False
+            if kind != F.META:
+                raise FormatError(f"the first chunk is {kind.decode('ascii', 'replace')}, not META")
+            meta = chunk.json()
+            if not isinstance(meta, dict):
+                raise FormatError("the META chunk is not a JSON object")
+            self.trace = Trace(self.source, self.version, meta)
+            return
+        trace = self.trace
+        assert trace is not None
+        try:
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                handler(self, trace, chunk)
+        except FormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise FormatError(f"{kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+
+    def _func(self, trace: Trace, chunk: Chunk) -> None:
+        new = [
+            Function(int(d["id"]), str(d["qualname"]), str(d.get("module", "")), str(d.get("file", "")),
+                     int(d.get("line", 0)), str(d.get("kind", "function")))
+            for d in self._json_list(chunk)
+        ]
+        for f in new:
+            trace.functions[f.id] = f
+
+    def _thrd(self, trace: Trace, chunk: Chunk) -> None:
+        new = [
+            Thread(int(d["id"]), int(d.get("ident", 0)), int(d.get("native_id", 0)), str(d.get("name", "")))
+            for d in self._json_list(chunk)
+        ]
+        for t in new:
+            trace.threads[t.id] = t
+
+    def _task(self, trace: Trace, chunk: Chunk) -> None:
+        new = [
+            Task(int(d["id"]), str(d.get("name", "")), int(d.get("thread", 0)) or None,
+                 int(d.get("creator", 0)) or None, int(d.get("root", 0)) or None)
+            for d in self._json_list(chunk)
+        ]
+        for t in new:
+            trace.tasks[t.id] = t
+
+    def _strs(self, trace: Trace, chunk: Chunk) -> None:
+        strings = chunk.strings()
+        if strings.first_id != len(self._strings):
+            raise FormatError(
+                f"STRS chunk starts at text {strings.first_id}, expected {len(self._strings)}"
+            )
+        self._strings.extend(strings.text(strings.first_id + i) for i in range(strings.count))
+
+    def _calls(self, trace: Trace, chunk: Chunk) -> None:
+        cols = chunk.columns()
+        first = len(trace.calls) + 1
+        if cols.rows and cols.base != first:
+            raise FormatError(f"CALL chunk starts at call {cols.base}, expected {first}")
+        for name in ("par", "fn", "thr", "t0"):
+            if name not in cols.columns:
+                raise FormatError(f"CALL chunk lacks its {name!r} column")
+        par, fn, thr, t0 = cols.get("par"), cols.get("fn"), cols.get("thr"), cols.get("t0")
+        args, task, flag = cols.get("args"), cols.get("task"), cols.get("flag")
+        functions, threads = trace.functions, trace.threads
+        new: list[Call] = []
+        for i in range(cols.rows):
+            cid = first + i
+            p = par[i]
+            if p >= cid:
+                raise FormatError(f"call {cid} has parent {p}, which did not start before it")
+            func = functions.get(fn[i])
+            if func is None:
+                raise FormatError(f"call {cid} refers to function {fn[i]}, which is not defined before it")
+            if thr[i] not in threads:
+                raise FormatError(f"call {cid} refers to thread {thr[i]}, which is not defined before it")
+            new.append(Call(
+                cid, p or None, thr[i], func, t0[i], self._text(args[i], f"call {cid}"),
+                task[i] or None, bool(flag[i] & F.CALL_PARTIAL),
+            ))
+        calls = trace.calls
+        calls.extend(new)
+        for c in new:
+            if c.parent is not None:
+                calls[c.parent - 1].children.append(c.id)
+        if new:
+            trace.last_ns = max(trace.last_ns, max(c.start_ns for c in new))
+
+    def _exits(self, trace: Trace, chunk: Chunk) -> None:
+        cols = chunk.columns()
+        for name in ("call", "t1", "how"):
+            if name not in cols.columns:
+                raise FormatError(f"EXIT chunk lacks its {name!r} column")
+        ids, t1, how, val = cols.get("call"), cols.get("t1"), cols.get("how"), cols.get("val")
+        seen: set[int] = set()
+        rows = []
+        for i in range(cols.rows):
+            cid = ids[i]
+            call = self._call(trace, cid, "an EXIT row")
+            if cid in self._exited or cid in seen:
+                raise FormatError(f"call {cid} ends twice")
+            if how[i] not in F.END_NAMES:
+                raise FormatError(f"call {cid} ends in an unknown way ({how[i]})")
+            seen.add(cid)
+            rows.append((call, t1[i], how[i], self._text(val[i], f"the end of call {cid}")))
+        for call, t, h, text in rows:
+            call.end = F.END_NAMES[h]
+            if h == F.END_RETURN:
+                call.end_ns, call.result = t, text
+            elif h == F.END_RAISE:
+                call.end_ns, call.exception = t, text
+            else:
+                call.stopped_ns = t
+        self._exited |= seen
+        if rows:
+            trace.last_ns = max(trace.last_ns, max(r[1] for r in rows))
+
+    def _marks(self, trace: Trace, chunk: Chunk) -> None:
+        cols = chunk.columns()
+        for name in ("call", "t", "kind"):
+            if name not in cols.columns:
+                raise FormatError(f"MARK chunk lacks its {name!r} column")
+        ids, ts, kinds, refs, others = (
+            cols.get("call"), cols.get("t"), cols.get("kind"), cols.get("ref"), cols.get("othr"))
+        rows = []
+        for i in range(cols.rows):
+            call = self._call(trace, ids[i], "a MARK row")
+            name = F.MARK_NAMES.get(kinds[i])
+            if name is None:
+                continue  # a kind from a newer minor version: skip it, as FORMAT.md says
+            other = others[i]
+            if other and other > len(trace.calls):
+                raise FormatError(f"a MARK row refers to call {other}, which has not started")
+            rows.append((call, Mark(name, ts[i], self._text(refs[i], f"a mark of call {call.id}"), other or None)))
+        for call, mark in rows:
+            call.marks.append(mark)
+        if rows:
+            trace.last_ns = max(trace.last_ns, max(m.t_ns for _c, m in rows))
+
+    def _ends(self, trace: Trace, chunk: Chunk) -> None:
+        end = chunk.json()
+        if not isinstance(end, dict):
+            raise FormatError("the ENDS chunk is not a JSON object")
+        trace.end = end
+
+
+_HANDLERS = {
+    F.FUNC: TraceBuilder._func,
+    F.THRD: TraceBuilder._thrd,
+    F.TASK: TraceBuilder._task,
+    F.STRS: TraceBuilder._strs,
+    F.CALL: TraceBuilder._calls,
+    F.EXIT: TraceBuilder._exits,
+    F.MARK: TraceBuilder._marks,
+    F.ENDS: TraceBuilder._ends,
+}
+
+
+def _open(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[ChunkReader, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ChunkReader.from_bytes(bytes(source)), "<memory>"
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"load() takes a path or bytes, not {type(source).__name__}")
+    if os.path.isdir(source):  # Linux opens a directory read-only without complaint
+        raise FormatError(f"{os.fspath(source)}: is a directory, not a session file")
+    reader = ChunkReader(source)  # raises FormatError for a missing or unreadable file
+    return reader, reader.path
+
+
+def _chunks(reader: ChunkReader) -> Iterable[Chunk]:
+    """Every complete chunk of the file. ChunkReader.poll() hands back at most ~64 MB at a time,
+    so poll until neither new chunks nor new bytes arrive."""
+    while True:
+        before = reader.offset + reader.pending_bytes
+        got = reader.poll()
+        yield from got
+        if not got and reader.offset + reader.pending_bytes == before:
+            return
+
+
+def load(source: str | os.PathLike[str] | bytes) -> Trace:
+    """Read a whole session (a path, or the bytes of one) into a `Trace`.
+
+    Raises `FormatError` with a one-line message (prefixed with the file name) when there is
+    nothing to read: missing file, empty, not a session, newer format, or damage before the
+    session metadata. Damage or truncation later keeps the valid prefix; see `Trace.status`."""
+    reader, name = _open(source)
+    try:
+        return _load(reader, name)
+    except FormatError as exc:
+        msg = str(exc)
+        raise FormatError(msg if msg.startswith(name + ":") else f"{name}: {msg}") from None
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        reader.close()
+
+
+def _load(reader: ChunkReader, name: str) -> Trace:
+    builder: TraceBuilder | None = None
+    problem: str | None = None
+    damage_offset: int | None = None
+    for chunk in _chunks(reader):
+        if builder is None:
+            assert reader.version is not None
+            builder = TraceBuilder(name, reader.version)
+        try:
+            builder.apply(chunk)
+        except FormatError as exc:
+            problem = f"{chunk.kind.decode('ascii', 'replace')} chunk at offset {chunk.offset}: {exc}"
+            damage_offset = chunk.offset
+            break
+    if reader.version is None:  # not even a whole header
+        if reader.pending_bytes == 0:
+            raise FormatError("empty file, not a flowtrace session")
+        raise FormatError("truncated inside its 16-byte file header")
+    if problem is None and reader.damage is not None:
+        problem, damage_offset = reader.damage, reader.offset
+    trace = builder.trace if builder is not None else None
+    if trace is None:  # no META chunk could be read
+        if problem is not None:
+            raise FormatError(f"damaged before its session metadata ({problem})")
+        raise FormatError("truncated before the end of its session metadata (META chunk)")
+    trace.damage_offset = damage_offset
+    if damage_offset is not None:
+        trace.status = f"damaged at offset {damage_offset}"
+        trace.problem = problem
+    elif trace.end is not None:
+        trace.status = "finished"
+    else:
+        trace.status = "unfinished"
+        if reader.pending_bytes:
+            trace.problem = (
+                f"no end record; the last {reader.pending_bytes} bytes (from offset {reader.offset}) "
+                "are an incomplete chunk: the file was cut short or is still being written"
+            )
+        else:
+            trace.problem = "no end record: the program is still running, or was killed"
+    return trace
+
+
+def trace_to_events(trace: Trace, *, timing: bool = True) -> list["CallEvent"]:
+    """The calls as seed-style `CallEvent`s, in id order (what `print_tree` takes).
+
+    `duration` is in seconds when `timing` is true and the call finished, else None (the seed's
+    `start_tracing()` records no timing unless asked)."""
+    from ..events import CallEvent
+
+    events = []
+    threads, tasks = trace.threads, trace.tasks
+    for c in trace.calls:
+        f = c.function
+        thread = threads.get(c.thread)
+        task = tasks.get(c.task) if c.task is not None else None
+        events.append(CallEvent(
+            id=c.id,
+            kind="call" if f.kind == "function" else f.kind,
+            func_name=f.qualname,
+            parent_id=c.parent,
+            args_repr=c.args,
+            result_repr=c.result,
+            duration=(c.end_ns - c.start_ns) / 1e9 if timing and c.end_ns is not None else None,
+            module=f.module,
+            file=f.file,
+            line=f.line,
+            thread=c.thread,
+            thread_name=thread.name if thread is not None else None,
+            task=c.task,
+            task_name=task.name if task is not None else None,
+            end=c.end,
+            exception=c.exception,
+            start_ns=c.start_ns,
+            end_ns=c.end_ns,
+            partial=c.partial,
+            marks=[(m.kind, m.t_ns, m.text, m.other or 0) for m in c.marks],
+        ))
+    return events
