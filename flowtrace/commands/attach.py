@@ -1,0 +1,126 @@
+"""`flowtrace attach PID [-o FILE] [--duration S] [--include P] [--exclude P] [--no-args]`.
+
+Starts recording inside a running Python >= 3.12 process (see docs/ATTACH.md for how), waits
+until `--duration` passes, `flowtrace detach PID` stops it, the process exits, or Ctrl-C; then
+makes sure the file is finished and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from . import CommandError
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "attach",
+        help="record a running Python process until detached",
+        description="Start recording inside a running Python 3.12+ process. It uses the process's "
+                    "control channel when it has one (started with 'flowtrace run --paused' or "
+                    "flowtrace.install()), else injects one: sys.remote_exec on Python 3.14+, gdb "
+                    "on 3.12/3.13. Recording stops after --duration, on 'flowtrace detach PID', "
+                    "on Ctrl-C, or when the process exits; the program carries on unaffected.",
+    )
+    p.add_argument("pid", metavar="PID", type=int, help="the process to record")
+    p.add_argument("-o", "--output", metavar="FILE", help="session file to write (default: trace-PID.ftr)")
+    p.add_argument("--duration", metavar="SECONDS", type=float,
+                   help="stop after this many seconds (default: until detached or Ctrl-C)")
+    p.add_argument("--include", metavar="P", action="append", default=[],
+                   help="also record modules/files matching this glob (repeatable)")
+    p.add_argument("--exclude", metavar="P", action="append", default=[],
+                   help="do not record modules/files matching this glob (repeatable)")
+    p.add_argument("--no-args", action="store_true", help="do not capture arguments and results")
+    p.add_argument("--repr", choices=("safe", "full"), default="safe",
+                   help="how to show arguments: safe (default: builtin values only) or full (call __repr__)")
+    p.add_argument("--method", choices=("auto", "control", "remote-exec", "gdb"), default="auto",
+                   help="how to reach the process (default: the best available)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="start recording and return at once; stop later with 'flowtrace detach PID'")
+    p.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+
+
+def _say(args: argparse.Namespace, msg: str) -> None:
+    if not args.quiet:
+        sys.stderr.write(f"flowtrace: {msg}\n")
+        sys.stderr.flush()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..attach import AttachError, start, status, stop
+
+    if args.duration is not None and not args.duration > 0:
+        raise CommandError("--duration must be a positive number of seconds", 2)
+    path = os.path.abspath(args.output or f"trace-{args.pid}.ftr")
+    try:
+        attached = start(
+            args.pid, path,
+            args="off" if args.no_args else args.repr,
+            include=args.include, exclude=args.exclude, method=args.method,
+            log=lambda m: _say(args, m) if os.environ.get("FLOWTRACE_DEBUG") else None,
+        )
+    except AttachError as exc:
+        raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        # Ctrl-C while attaching: the recording may just have started; don't leave it running.
+        try:
+            stop(args.pid)
+            _say(args, f"interrupted; {path} finished")
+        except AttachError:
+            pass
+        return 130
+    how = {"control": "control channel", "pending-call": "gdb, pending call",
+           "gil-fallback": "gdb, GIL fallback", "remote-exec": "sys.remote_exec"}.get(attached.method, attached.method)
+    took = f" in {attached.channel_seconds:.2f} s" if attached.channel_seconds else ""
+    if args.no_wait:
+        _say(args, f"recording pid {args.pid} into {path} (via {how}{took}); stop it with 'flowtrace detach {args.pid}'")
+        return 0
+    until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C or 'flowtrace detach %d'" % args.pid
+    _say(args, f"recording pid {args.pid} into {path} (via {how}{took}) {until}")
+
+    # Wait, watching the target: it may be detached by someone else, or exit (its exit hook
+    # then finishes the file). SIGTERM is treated like Ctrl-C so a supervisor can end us cleanly.
+    deadline = time.monotonic() + args.duration if args.duration else None
+    interrupted = False
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            time.sleep(min(0.2, deadline - now) if deadline is not None else 0.2)
+            if not os.path.exists(f"/proc/{args.pid}"):
+                _say(args, f"pid {args.pid} exited; {path} was finished by the process")
+                return 0
+            try:
+                st = status(args.pid)
+            except AttachError:
+                continue  # a busy channel; ask again next time
+            if st is None or st.get("state") != "recording" or st.get("path") != path:
+                _say(args, f"recording of pid {args.pid} was stopped elsewhere; {path} is finished")
+                return 0
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    try:
+        reply = stop(args.pid)
+    except AttachError as exc:
+        if not os.path.exists(f"/proc/{args.pid}"):
+            _say(args, f"pid {args.pid} exited; {path} was finished by the process")
+            return 0
+        raise CommandError(f"could not stop recording: {exc}") from None
+    calls = reply.get("calls")
+    n = f"{calls} calls, " if isinstance(calls, int) else ""
+    _say(args, f"{'interrupted; ' if interrupted else ''}detached from pid {args.pid}: wrote {path} "
+               f"({n}{reply.get('seconds', 0):.1f} s)")
+    return 0
