@@ -1,0 +1,58 @@
+"""Build the optional C recorder (flowtrace._crecorder); metadata lives in pyproject.toml.
+
+The extension is optional: when it cannot be compiled (no compiler, no Python headers, an
+unsupported or free-threaded Python) the install still succeeds and flowtrace uses its pure
+Python recorder (`flowtrace --version` says which one is active). FLOWTRACE_NO_C=1 skips the
+build on purpose.
+"""
+
+import os
+import sys
+import sysconfig
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that reports a failed compile as a warning instead of failing the install."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # a missing compiler raises from run() itself
+            self._warn(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CCompilerError, DistutilsExecError, CompileError, ...
+            self._warn(exc)
+
+    @staticmethod
+    def _warn(exc: BaseException) -> None:
+        print(
+            f"WARNING: flowtrace's C recorder was not built ({exc}); "
+            "the pure-Python recorder will be used.",
+            file=sys.stderr,
+        )
+
+
+def extensions() -> list:
+    if os.environ.get("FLOWTRACE_NO_C"):
+        return []
+    if sys.implementation.name != "cpython" or sys.version_info < (3, 12):
+        return []
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return []  # the C recorder relies on the GIL
+    return [
+        Extension(
+            "flowtrace._crecorder",
+            sources=["flowtrace/_crecorder.c"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wno-unused-function"],
+            optional=True,
+        )
+    ]
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
