@@ -1,0 +1,128 @@
+"""The `flowtrace` command: parses the command line and hands over to one subcommand module.
+
+Each subcommand is a module in `flowtrace/commands/` exposing `add_parser(subparsers)` and
+`run(args) -> int`; adding one is a new module and one name in `COMMANDS`. A module may also
+expose `split_argv(argv) -> (own, trailing)` to keep arguments that belong to something else
+(`flowtrace run script.py --its-own-flags`) away from argparse; `trailing` is then stored as
+`args.trailing`.
+
+Every failure is one line on stderr, `flowtrace: error: …`, and a non-zero exit status —
+never a traceback from our code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from types import ModuleType
+from typing import NoReturn, Sequence
+
+from . import __version__
+from .commands import CommandError
+from .ftr.format import FormatError
+
+PROG = "flowtrace"
+COMMANDS = ("run", "print", "export", "attach", "detach")  # modules in flowtrace/commands/, --help order
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with a pointer to --help), not usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def fail(message: str) -> None:
+    """Print one error line on stderr."""
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+
+
+def recorder_name() -> str:
+    """Which recorder `flowtrace run` would use ("python", or "c" when one is built)."""
+    try:
+        from .recorder import active_recorder_name  # type: ignore[attr-defined]
+    except ImportError:
+        return "python"
+    try:
+        return str(active_recorder_name())
+    except Exception as exc:  # a broken optional recorder must not break --version
+        return f"unavailable ({exc})"
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and recorder, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_a: object, **_k: object) -> None:
+        v = sys.version_info
+        parser.exit(0, f"{PROG} {__version__} (recorder: {recorder_name()}, "
+                       f"Python {v.major}.{v.minor}.{v.micro})\n")
+
+
+def command_modules() -> dict[str, ModuleType]:
+    return {name: importlib.import_module(f".commands.{name}", __package__) for name in COMMANDS}
+
+
+def build_parser(modules: dict[str, ModuleType]) -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="Record what a Python program does (every call, argument, result, exception, "
+                    "generator and await switch, thread) and look at it afterwards.",
+        epilog="Run 'flowtrace COMMAND --help' for a command's options. The explorer is 'flowtrace-tui FILE'.",
+    )
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in modules.values():
+        module.add_parser(sub)
+    return parser
+
+
+def _split(argv: list[str], modules: dict[str, ModuleType]) -> tuple[list[str], list[str] | None]:
+    """Let the chosen command keep trailing arguments away from argparse."""
+    if argv and argv[0] in modules:
+        split = getattr(modules[argv[0]], "split_argv", None)
+        if split is not None:
+            own, trailing = split(argv[1:])
+            return [argv[0], *own], trailing
+    return argv, None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `flowtrace` and `python -m flowtrace`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    modules = command_modules()
+    parser = build_parser(modules)
+    argv, trailing = _split(argv, modules)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        fail(f"no command given; one of: {', '.join(COMMANDS)} (see 'flowtrace --help')")
+        return 2
+    args.trailing = trailing
+    try:
+        return modules[args.command].run(args)
+    except CommandError as exc:
+        fail(str(exc))
+        return exc.status
+    except FormatError as exc:
+        fail(str(exc))
+        return 1
+    except BrokenPipeError:
+        # The reader of our output went away (`flowtrace print x.ftr | head`): not an error.
+        # Point stdout at /dev/null so the interpreter's final flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: still one line, unless debugging
+        if os.environ.get("FLOWTRACE_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set FLOWTRACE_DEBUG=1 to see where)")
+        return 70

@@ -1,0 +1,69 @@
+"""`flowtrace print FILE`: the recorded call tree as text, in the seed's style."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from . import CommandError
+from ..ftr.reader import Trace, load, trace_to_events
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "print",
+        help="print a session's call tree",
+        description="Print the call tree of a session file. Coloured on a terminal; plain when "
+                    "piped or when NO_COLOR is set.",
+    )
+    p.add_argument("file", metavar="FILE", help="a .ftr session file")
+    p.add_argument("--max-depth", type=_depth, metavar="N",
+                   help="show calls down to depth N only (0 = top-level calls)")
+    p.add_argument("--thread", metavar="T",
+                   help="only the calls of thread T (its name, or its number in the session)")
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def resolve_thread(trace: Trace, text: str) -> int:
+    """A session thread id from a name or a number; CommandError naming the choices if unknown."""
+    names = {t.name: t.id for t in trace.threads.values()}
+    if text in names:
+        return names[text]
+    if text.isdigit() and int(text) in trace.threads:
+        return int(text)
+    choices = ", ".join(f"{t.id} ({t.name})" for t in sorted(trace.threads.values(), key=lambda t: t.id))
+    raise CommandError(f"no thread {text!r} in {trace.source}; threads: {choices or 'none'}")
+
+
+def use_color(stream: Any) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..printing import print_tree
+
+    trace = load(args.file)
+    events = trace_to_events(trace)
+    if args.thread is not None:
+        thread = resolve_thread(trace, args.thread)
+        events = [e for e in events if e.thread == thread]  # a call's parent is on its thread
+    print_tree(events, file=sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth)
+    sys.stdout.flush()
+    if not trace.finished:
+        sys.stderr.write(f"flowtrace: note: {trace.source}: {trace.describe()}\n")
+    return 0

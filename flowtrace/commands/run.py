@@ -1,0 +1,217 @@
+"""`flowtrace run [options] script.py [args…]` (or `-m module`, `-c code`): record a program.
+
+The program runs in this process under a recording `Session`, exactly as `python` would run it
+(see flowtrace/runner.py). Recording ends when the process exits — after the program's
+non-daemon threads and its own atexit handlers — and one line on stderr says where the
+session was written and how many calls it holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import signal
+import sys
+from typing import Any
+
+from .. import runner
+from . import CommandError
+
+DEFAULT_OUTPUT = "trace.ftr"
+# Our options that take a value, and those that do not; anything after them is the program.
+_VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush-interval"}
+_FLAG_OPTIONS = {"--no-args", "-h", "--help"}
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run a Python program and record it",
+        usage="flowtrace run [options] (script.py | -m module | -c code) [args ...]",
+        description="Run a Python program exactly as 'python' would and record every call of "
+                    "your code into a session file. Arguments after the script, module or code "
+                    "are the program's own.",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", default=DEFAULT_OUTPUT,
+                   help=f"session file to write (default: {DEFAULT_OUTPUT})")
+    p.add_argument("--include", action="append", default=[], metavar="P",
+                   help="also record code matching P (module glob like 'json.*', or path glob "
+                        "containing '/'); repeatable")
+    p.add_argument("--exclude", action="append", default=[], metavar="P",
+                   help="never record code matching P (wins over --include); repeatable")
+    p.add_argument("--no-args", action="store_true",
+                   help="do not capture arguments, results and exception texts")
+    p.add_argument("--repr", choices=["safe", "full"], default="safe",
+                   help="'safe' (default): builtin values shown, other objects as "
+                        "<module.Class object at 0x…> without calling their __repr__; "
+                        "'full': call __repr__ (bounded, errors caught)")
+    p.add_argument("--flush-interval", type=_seconds, default=0.1, metavar="S",
+                   help="write recorded calls to the file every S seconds (default: 0.1)")
+    p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
+    p.add_argument("-c", dest="code", metavar="CODE", help="run a program passed as a string")
+    p.add_argument("script", nargs="?", metavar="script.py", help="the program to run")
+    p.add_argument("args", nargs="*", metavar="args", help="the program's arguments")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return value
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split `flowtrace run`'s arguments into ours and the program's.
+
+    Ours come first; the program starts at the first argument that is not one of our options
+    (the script), or at `-m MODULE` / `-c CODE` (kept, with their value, at the head of the
+    program part), or after `--`. Unknown options stay on our side, so argparse reports them."""
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return own, argv[i + 1:]
+        if arg in ("-m", "-c"):
+            return own, argv[i:]
+        if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
+            return own, [arg[:2], arg[2:], *argv[i + 1:]]
+        if arg in _VALUE_OPTIONS:
+            own.extend(argv[i:i + 2])
+            i += 2
+            continue
+        if arg.startswith("-") and arg != "-":
+            own.append(arg)  # --opt=value, -oFILE, flags, or an unknown option for argparse to report
+            i += 1
+            continue
+        return own, argv[i:]
+    return own, []
+
+
+def program_from(trailing: list[str] | None) -> runner.Program:
+    """The Program named by the arguments split_argv kept for it."""
+    if not trailing:
+        raise CommandError("nothing to run: give a script, -m module or -c code "
+                           "(see 'flowtrace run --help')", 2)
+    head = trailing[0]
+    if head in ("-m", "-c"):
+        if len(trailing) < 2:
+            raise CommandError(f"argument {head} needs a value (see 'flowtrace run --help')", 2)
+        return runner.Program("module" if head == "-m" else "code", trailing[1], trailing[2:])
+    return runner.Program("script", head, trailing[1:])
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ..recorder.base import RecorderConfig
+
+    return RecorderConfig(
+        args="off" if args.no_args else args.repr,
+        include=list(args.include),
+        exclude=list(args.exclude),
+    )
+
+
+def _calls_recorded(session: Any, path: str) -> int | None:
+    """How many calls the finished session holds: the ENDS record's count."""
+    from ..ftr import format as F
+    from ..ftr.chunks import ChunkReader
+
+    try:
+        with ChunkReader(path) as reader:
+            count = None
+            while True:
+                chunks = reader.poll()
+                if not chunks:
+                    break
+                for chunk in chunks:
+                    if chunk.kind == F.ENDS:
+                        count = chunk.json().get("calls")
+            return count if isinstance(count, int) else None
+    except (F.FormatError, OSError, AttributeError):
+        return None
+
+
+class _Finisher:
+    """Ends the session at interpreter exit with what `execute` learnt about the program's end.
+
+    Registered with atexit *after* the session's own exit hooks and *before* the program runs,
+    so it runs after the program's atexit handlers (which are then recorded too) and before the
+    session's fallback hooks (which find the session already stopped)."""
+
+    def __init__(self, session: Any, path: str, stderr: Any) -> None:
+        self.session = session
+        self.path = path
+        self.stderr = stderr
+        self.outcome: runner.Outcome | None = None
+
+    def __call__(self) -> None:
+        outcome = self.outcome
+        try:
+            if outcome is None:  # the program never returned to us (os._exit does not get here)
+                self.session.stop(reason="exit", exit_code=None, error=None, signal=None)
+            elif outcome.kind == "interrupt":
+                self.session.stop(reason="signal", exit_code=130, error=outcome.error, signal="SIGINT")
+            elif outcome.kind == "exception":
+                self.session.stop(reason="exception", exit_code=1, error=outcome.error, signal=None)
+            else:
+                self.session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
+            calls = _calls_recorded(self.session, self.path)
+            what = f"{calls} calls" if calls is not None else "calls"
+            self._say(f"flowtrace: recorded {what} to {self.path}")
+        except Exception as exc:  # noqa: BLE001 - never a traceback at exit
+            self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
+        if outcome is not None and outcome.kind == "interrupt":
+            _die_by_sigint()
+
+    def _say(self, line: str) -> None:
+        try:
+            self.stderr.write(line + "\n")
+            self.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _die_by_sigint() -> None:
+    """End as Python does after an uncaught KeyboardInterrupt: killed by SIGINT (status 130 in a
+    shell), after the atexit handlers."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except (OSError, ValueError):
+        pass
+    os._exit(130)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.script is not None or args.module is not None or args.code is not None:
+        # only reachable through unusual spellings that split_argv left to argparse
+        raise CommandError("put the program (script, -m module or -c code) after flowtrace's own options", 2)
+    program = program_from(args.trailing)
+    try:
+        prepared = runner.prepare(program)
+    except runner.ProgramNotFound as exc:
+        raise CommandError(str(exc), exc.status) from None
+
+    from ..session import Session
+
+    meta = {"argv": prepared.argv, "program": program.describe()}
+    session = Session(args.output, _config(args), command="run", flush_interval=args.flush_interval, meta=meta)
+    try:
+        session.start()
+    except RuntimeError as exc:  # e.g. no free sys.monitoring tool id
+        raise CommandError(f"cannot start recording: {exc}") from None
+    session.install_exit_hooks()
+    finisher = _Finisher(session, args.output, sys.stderr)
+    atexit.register(finisher)
+    outcome = runner.execute(prepared)
+    finisher.outcome = outcome
+    return outcome.status

@@ -1,0 +1,20 @@
+"""Exporters: a loaded `Trace` out to other formats (`flowtrace export --format NAME`).
+
+Each exporter module exposes `write(trace, out)` writing text to `out`; this table maps the
+format names the command line accepts to those functions. Adding a format is one module and
+one line here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TextIO
+
+from ..ftr.reader import Trace
+from . import chrome, json_export
+
+Exporter = Callable[[Trace, TextIO], None]
+
+FORMATS: dict[str, Exporter] = {
+    "json": json_export.write,
+    "chrome": chrome.write,
+}

@@ -1,0 +1,116 @@
+"""`flowtrace export --format chrome`: Chrome trace-event JSON (Perfetto, chrome://tracing).
+
+Mapping (see docs/EXPORT.md):
+- A plain call is one complete event (`"ph": "X"`) on its thread's track.
+- A generator or coroutine is on the stack only while it runs, so it becomes one "X" slice per
+  *run* (first start or resume up to the next suspend, or to its end): these nest properly
+  inside whatever resumed it, which a single slice spanning the whole lifetime would not.
+  Its whole lifetime is also drawn as an async slice (`"b"`/`"e"`), on the track of its
+  asyncio task when it has one (so a task's awaited chain stacks up on one lane).
+- Raise / handled / throw marks are instant events (`"ph": "i"`) on the thread.
+- Unfinished calls end at the session's end (args say `"end": "unfinished"`).
+- Metadata events name the process (its argv) and each thread.
+Times are microseconds (floats keep the nanoseconds).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, TextIO
+
+from ..ftr.reader import Call, Trace
+
+_SUSPEND = "suspend"
+_RUN_AGAIN = ("resume", "throw")
+
+
+def _us(ns: int) -> float:
+    return ns / 1000.0
+
+
+def _end_of(call: Call, trace: Trace) -> int:
+    if call.end_ns is not None:
+        return call.end_ns
+    if call.stopped_ns is not None:
+        return call.stopped_ns
+    return trace.t_end_ns
+
+
+def _runs(call: Call, end: int) -> list[tuple[int, int]]:
+    """The (start, end) intervals during which a generator/coroutine was running."""
+    runs = []
+    begin: int | None = call.start_ns
+    for mark in call.marks:
+        if mark.kind == _SUSPEND and begin is not None:
+            runs.append((begin, mark.t_ns))
+            begin = None
+        elif mark.kind in _RUN_AGAIN and begin is None:
+            begin = mark.t_ns
+    if begin is not None:
+        runs.append((begin, max(begin, end)))
+    return runs
+
+
+def _call_args(call: Call, trace: Trace) -> dict[str, Any]:
+    args: dict[str, Any] = {"call": call.id, "location": f"{call.function.file}:{call.function.line}"}
+    if call.args is not None:
+        args["args"] = call.args
+    if call.result is not None:
+        args["result"] = call.result
+    if call.exception is not None:
+        args["exception"] = call.exception
+    if call.end != "return":
+        args["end"] = call.end
+    if call.partial:
+        args["partial"] = True
+    if call.task is not None:
+        args["task"] = trace.task_name(call.task) or call.task
+    return args
+
+
+def events(trace: Trace) -> Iterator[dict[str, Any]]:
+    """Every trace event of the session, metadata first."""
+    pid = int(trace.meta.get("pid") or 1)
+    argv = trace.meta.get("argv") or []
+    yield {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+           "args": {"name": " ".join(map(str, argv)) or "python"}}
+    for t in sorted(trace.threads.values(), key=lambda t: t.id):
+        yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": t.id, "args": {"name": t.name}}
+        yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t.id, "args": {"sort_index": t.id}}
+    for call in trace.calls:
+        f = call.function
+        end = _end_of(call, trace)
+        args = _call_args(call, trace)
+        if f.kind == "function":
+            yield {"ph": "X", "name": f.qualname, "cat": f.module or "call", "pid": pid, "tid": call.thread,
+                   "ts": _us(call.start_ns), "dur": _us(max(0, end - call.start_ns)), "args": args}
+        else:
+            for begin, stop in _runs(call, end):
+                yield {"ph": "X", "name": f.qualname, "cat": f.kind, "pid": pid, "tid": call.thread,
+                       "ts": _us(begin), "dur": _us(stop - begin), "args": args}
+            lane = f"task-{call.task}" if call.task is not None else f"call-{call.id}"
+            label = f.qualname
+            yield {"ph": "b", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,
+                   "tid": call.thread, "ts": _us(call.start_ns), "args": args}
+            yield {"ph": "e", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,
+                   "tid": call.thread, "ts": _us(max(call.start_ns, end))}
+        for mark in call.marks:
+            if mark.kind in ("raise", "handled", "throw"):
+                yield {"ph": "i", "s": "t", "name": f"{mark.kind} {mark.text or ''}".rstrip(),
+                       "cat": "exception", "pid": pid, "tid": call.thread, "ts": _us(mark.t_ns),
+                       "args": {"call": call.id, "function": f.qualname}}
+
+
+def write(trace: Trace, out: TextIO) -> None:
+    """Write the JSON object format, one event per line (streamed)."""
+    out.write('{"displayTimeUnit": "ns",\n "otherData": ')
+    out.write(json.dumps({"source": trace.source, "status": trace.status,
+                          "python": trace.meta.get("python"), "argv": trace.meta.get("argv")},
+                         ensure_ascii=False, default=str))
+    out.write(',\n "traceEvents": [')
+    sep = "\n  "
+    for event in events(trace):
+        out.write(sep)
+        out.write(json.dumps(event, ensure_ascii=False, default=str))
+        sep = ",\n  "
+    out.write("\n ]\n}\n")

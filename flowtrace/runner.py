@@ -1,0 +1,255 @@
+"""Run a Python program the way `python` would — script, `-m module` or `-c code` — inside our
+process, so that the recorder can watch it.
+
+The program must not be able to tell the difference (beyond the extra frames below it on the
+stack): `sys.argv`, `sys.path[0]`, a fresh `__main__` module with the same attributes Python
+gives it (`__file__`, `__spec__`, `__loader__`, …, so that classes defined there pickle), the same
+traceback text for an uncaught exception (our frames removed, printed through `sys.excepthook`),
+and the same exit status. Finding the program (`prepare`) is separate from running it
+(`execute`), so a missing script is reported before any recording starts.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.machinery
+import importlib.util
+import io
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ProgramNotFound(Exception):
+    """The program cannot be started; the message is one line (like Python's own), `status` is
+    the exit status Python uses for the same problem."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Program:
+    """What to run: `kind` is "script" (a file, directory or zip), "module" or "code"."""
+
+    kind: str
+    target: str
+    args: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return {"script": self.target, "module": f"-m {self.target}", "code": "-c …"}[self.kind]
+
+
+@dataclass
+class Prepared:
+    """A program ready to execute: its `__main__` module, argv, sys.path[0] and code (or source
+    to compile at execution time, so that a SyntaxError is reported as Python reports it)."""
+
+    program: Program
+    module: types.ModuleType
+    argv: list[str]
+    path0: str
+    code: types.CodeType | None = None
+    source: bytes | str | None = None
+    filename: str = "<string>"
+
+
+@dataclass
+class Outcome:
+    """How the program ended. `kind`: "exit" (returned or sys.exit), "exception" (uncaught,
+    already printed), "interrupt" (KeyboardInterrupt, already printed). `status` is the exit
+    status to use; `error` the one-line "Type: message" of an uncaught exception."""
+
+    kind: str
+    status: int
+    error: str | None = None
+
+
+def _new_main(**attrs: Any) -> types.ModuleType:
+    module = types.ModuleType("__main__")
+    module.__dict__.update(
+        __doc__=None, __package__=None, __spec__=None, __annotations__={}, __builtins__=builtins
+    )
+    module.__dict__.update(attrs)
+    return module
+
+
+def prepare(program: Program) -> Prepared:
+    """Find the program and build its `__main__`; raise ProgramNotFound if it cannot start.
+    Sets sys.path[0] as Python does (a module is looked up with the current directory first)."""
+    if program.kind == "code":
+        module = _new_main(__loader__=importlib.machinery.BuiltinImporter)
+        return Prepared(program, module, ["-c", *program.args], "", source=program.target)
+    if program.kind == "module":
+        path0 = os.getcwd()
+        _set_path0(path0)
+        spec = _module_spec(program.target)
+        return _from_spec(program, spec, [spec.origin or program.target, *program.args], path0)
+    return _script(program)
+
+
+def _set_path0(value: str) -> None:
+    if sys.path:
+        sys.path[0] = value
+    else:
+        sys.path.insert(0, value)
+
+
+def _script(program: Program) -> Prepared:
+    path = program.target
+    argv = [path, *program.args]
+    if os.path.isdir(path) or (os.path.isfile(path) and _is_zip(path)):
+        path0 = os.path.abspath(path)
+        spec = importlib.machinery.PathFinder.find_spec("__main__", [path0])
+        if spec is None or spec.loader is None:
+            raise ProgramNotFound(f"can't find '__main__' module in {path!r}")
+        _set_path0(path0)
+        return _from_spec(program, spec, argv, path0)
+    try:
+        with io.open_code(path) as f:
+            source = f.read()
+    except OSError as exc:
+        raise ProgramNotFound(f"can't open file {path!r}: {exc.strerror or exc}", 2) from None
+    filename = os.path.abspath(path)
+    path0 = os.path.dirname(os.path.realpath(path))
+    _set_path0(path0)
+    module = _new_main(
+        __file__=filename,
+        __cached__=None,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", filename),
+    )
+    return Prepared(program, module, argv, path0, source=source, filename=filename)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _module_spec(name: str) -> importlib.machinery.ModuleSpec:
+    """The spec `python -m name` would run: the module, or a package's `__main__`."""
+    if name.startswith("."):
+        raise ProgramNotFound("relative module names are not supported")
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError as exc:
+        if getattr(exc, "name", None) and name.startswith(str(exc.name)) and "No module named" in str(exc):
+            raise ProgramNotFound(f"no module named {exc.name}") from None
+        raise ProgramNotFound(
+            f"error while finding module specification for {name!r} ({type(exc).__name__}: {exc})") from None
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ProgramNotFound(
+            f"error while finding module specification for {name!r} ({type(exc).__name__}: {exc})") from None
+    if spec is None:
+        raise ProgramNotFound(f"no module named {name}")
+    if spec.submodule_search_locations is not None:
+        if name == "__main__" or name.endswith(".__main__"):
+            raise ProgramNotFound("cannot use package as __main__ module")
+        try:
+            return _module_spec(name + ".__main__")
+        except ProgramNotFound as exc:
+            raise ProgramNotFound(f"{exc}; {name!r} is a package and cannot be directly executed") from None
+    if spec.loader is None:
+        raise ProgramNotFound(f"no code object available for {name}")
+    return spec
+
+
+def _from_spec(program: Program, spec: importlib.machinery.ModuleSpec, argv: list[str], path0: str) -> Prepared:
+    name = spec.name
+    package = name.rpartition(".")[0]
+    module = _new_main(__spec__=spec, __loader__=spec.loader, __package__=package)
+    if spec.has_location and spec.origin:
+        module.__dict__["__file__"] = spec.origin
+    if spec.cached:
+        module.__dict__["__cached__"] = spec.cached
+    try:
+        code = spec.loader.get_code(name)  # type: ignore[union-attr]
+    except SyntaxError:
+        code = None  # compiled again at execution time, so that Python's report is printed
+    except (ImportError, OSError) as exc:
+        raise ProgramNotFound(f"cannot load {name}: {exc}") from None
+    if code is None:
+        source = None
+        if spec.origin and os.path.isfile(spec.origin):
+            with io.open_code(spec.origin) as f:
+                source = f.read()
+        if source is None:
+            raise ProgramNotFound(f"no code object available for {name}")
+        return Prepared(program, module, argv, path0, source=source, filename=spec.origin or name)
+    return Prepared(program, module, argv, path0, code=code)
+
+
+def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """Drop the leading traceback entries that are this module's (the exec/compile below)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def report(exc: BaseException) -> None:
+    """Print an uncaught exception as the interpreter would: through sys.excepthook."""
+    tb = _strip(exc.__traceback__)
+    exc.__traceback__ = tb
+    sys.last_exc = exc  # type: ignore[attr-defined]  # what the interpreter sets (3.12+)
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    try:
+        sys.excepthook(type(exc), exc, tb)
+    except BaseException as hook_exc:  # noqa: BLE001 - Python's own fallback for a broken hook
+        sys.__stderr__.write("Error in sys.excepthook:\n")
+        sys.__excepthook__(type(hook_exc), hook_exc, hook_exc.__traceback__)
+        sys.__stderr__.write("\nOriginal exception was:\n")
+        sys.__excepthook__(type(exc), exc, tb)
+
+
+def exit_status(code: object) -> int:
+    """The exit status of `SystemExit(code)`; a non-int code is printed on stderr (as Python)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        sys.stderr.write(f"{code}\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed stderr must not hide the exit status
+        pass
+    return 1
+
+
+def execute(prepared: Prepared) -> Outcome:
+    """Run the program as `__main__` and say how it ended. Uncaught exceptions are printed here
+    (as Python prints them), never raised."""
+    sys.modules["__main__"] = prepared.module
+    sys.argv = list(prepared.argv)
+    try:
+        code = prepared.code
+        if code is None:
+            code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
+        exec(code, prepared.module.__dict__)
+    except SystemExit as exc:
+        return Outcome("exit", exit_status(exc.code))
+    except KeyboardInterrupt as exc:
+        report(exc)
+        return Outcome("interrupt", 130, "KeyboardInterrupt")
+    except BaseException as exc:  # noqa: BLE001 - any uncaught exception is the program's
+        report(exc)
+        return Outcome("exception", 1, one_line(exc))
+    return Outcome("exit", 0)
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (the ENDS `error` field)."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a __str__ that raises
+        message = "<unprintable>"
+    text = f"{type(exc).__qualname__}: {message}" if message else type(exc).__qualname__
+    return " ".join(text.split())[:500]
