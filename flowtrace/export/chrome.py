@@ -8,7 +8,8 @@ Mapping (see docs/EXPORT.md):
   Its whole lifetime is also drawn as an async slice (`"b"`/`"e"`), on the track of its
   asyncio task when it has one (so a task's awaited chain stacks up on one lane).
 - Raise / handled / throw marks are instant events (`"ph": "i"`) on the thread.
-- Unfinished calls end at the session's end (args say `"end": "unfinished"`).
+- Unfinished calls end at the session's end, or with their caller if it ended first (args say
+  `"end": "unfinished"`).
 - Metadata events name the process (its argv) and each thread.
 Times are microseconds (floats keep the nanoseconds).
 """
@@ -29,11 +30,21 @@ def _us(ns: int) -> float:
 
 
 def _end_of(call: Call, trace: Trace) -> int:
+    """When the call's lifetime ends: its end, else when the session stopped it, else the
+    session's end (the async lifetime slices use this)."""
     if call.end_ns is not None:
         return call.end_ns
     if call.stopped_ns is not None:
         return call.stopped_ns
     return trace.t_end_ns
+
+
+def _slice_end(call: Call, trace: Trace) -> int:
+    """Where a call's last slice on its thread ends. An unfinished call with no end time of its
+    own ends with its caller (so the slices still nest), or at the session's end."""
+    while call.end_ns is None and call.stopped_ns is None and call.parent is not None:
+        call = trace.call(call.parent)
+    return _end_of(call, trace)
 
 
 def _runs(call: Call, end: int) -> list[tuple[int, int]]:
@@ -79,7 +90,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
         yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t.id, "args": {"sort_index": t.id}}
     for call in trace.calls:
         f = call.function
-        end = _end_of(call, trace)
+        end = _slice_end(call, trace)
         args = _call_args(call, trace)
         if f.kind == "function":
             yield {"ph": "X", "name": f.qualname, "cat": f.module or "call", "pid": pid, "tid": call.thread,
@@ -93,7 +104,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
             yield {"ph": "b", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,
                    "tid": call.thread, "ts": _us(call.start_ns), "args": args}
             yield {"ph": "e", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,
-                   "tid": call.thread, "ts": _us(max(call.start_ns, end))}
+                   "tid": call.thread, "ts": _us(max(call.start_ns, _end_of(call, trace)))}
         for mark in call.marks:
             if mark.kind in ("raise", "handled", "throw"):
                 yield {"ph": "i", "s": "t", "name": f"{mark.kind} {mark.text or ''}".rstrip(),
