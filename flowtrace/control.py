@@ -55,6 +55,8 @@ __all__ = [
 
 PROTOCOL = 1
 MAX_REQUEST = 64 * 1024  # a request is one short JSON line; anything longer is refused
+RUN_USER_DIR = "/run/user/{uid}"  # systemd's per-user runtime dir (XDG_RUNTIME_DIR), when private
+TMP_DIR = "/tmp/flowtrace-{uid}"  # otherwise
 _SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)  # Linux value when the constant is missing
 
 
@@ -98,11 +100,11 @@ def control_dir(uid: int | None = None, *, create: bool = False) -> str:
     """
     if uid is None:
         uid = os.getuid()
-    run_user = f"/run/user/{uid}"
+    run_user = RUN_USER_DIR.format(uid=uid)
     if _private_dir_ok(run_user, uid) is None:
         path = os.path.join(run_user, "flowtrace")
     else:
-        path = f"/tmp/flowtrace-{uid}"
+        path = TMP_DIR.format(uid=uid)
     problem = _private_dir_ok(path, uid)
     if problem == "missing" and create:
         try:
