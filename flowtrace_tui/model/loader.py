@@ -1,0 +1,373 @@
+"""Per-call numpy columns filled from `.ftr` chunks, append-only.
+
+`TraceData.feed(chunks)` takes whatever `ChunkReader.poll()` returned and appends it: new calls
+get the next ids (CALL ids are consecutive), EXIT rows fill in the end of calls loaded earlier
+(an EXIT may come many chunks after its CALL), MARK rows are appended. Nothing already loaded is
+ever re-read, so the same object serves a finished file (fed once) and a live one (fed per poll).
+
+Columns are indexed by call id; row 0 is the "no call" sentinel, so `parent[i]` can index directly.
+Arrays grow by doubling with `np.empty`: capacity that is never written is never touched, so it
+costs address space, not RSS.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import Chunk
+
+_DTYPES = {"B": "<u1", "H": "<u2", "I": "<u4", "i": "<i4", "q": "<i8", "Q": "<u8"}
+
+# How a call ended (EXIT.how); 0 means no EXIT row seen yet (running, or the process died).
+HOW_OPEN = 0
+HOW_RETURN = F.END_RETURN
+HOW_RAISE = F.END_RAISE
+HOW_UNFINISHED = F.END_UNFINISHED
+
+
+def column(cols: F.Columns, name: str, default: int = 0) -> np.ndarray:
+    """One column of a CALL/EXIT/MARK chunk as an int64 numpy array (delta columns summed)."""
+    col = cols.columns.get(name)
+    if col is None:
+        return np.full(cols.rows, default, dtype=np.int64)
+    arr = np.frombuffer(col.data, dtype=_DTYPES[col.typecode])
+    if col.encoding == F.ENC_DELTA:
+        return np.cumsum(arr, dtype=np.int64)
+    return arr.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FuncInfo:
+    """One FUNC definition."""
+
+    id: int
+    qualname: str
+    module: str
+    file: str
+    line: int
+    kind: str
+
+
+class StringTable:
+    """Interned texts (STRS chunks), decoded only when a string is asked for."""
+
+    def __init__(self) -> None:
+        self.chunks: list[F.Strings] = []
+        self._firsts: list[int] = []
+        self.count = 0  # highest string id loaded
+
+    def add(self, strings: F.Strings) -> None:
+        self.chunks.append(strings)
+        self._firsts.append(strings.first_id)
+        self.count = max(self.count, strings.first_id + strings.count - 1)
+
+    def text(self, string_id: int) -> str:
+        """The text of a string id; "" for 0 or an id that is not loaded (yet)."""
+        if string_id <= 0:
+            return ""
+        i = bisect.bisect_right(self._firsts, string_id) - 1
+        if i < 0:
+            return ""
+        chunk = self.chunks[i]
+        if string_id >= chunk.first_id + chunk.count:
+            return ""
+        return chunk.text(string_id)
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What one `feed` added: calls `first_new .. n` and how many EXIT/MARK rows."""
+
+    first_new: int
+    n: int
+    exits: int
+    marks: int
+
+    @property
+    def new_calls(self) -> int:
+        return self.n - self.first_new + 1
+
+
+class _Growable:
+    """A set of same-length numpy columns with doubling capacity."""
+
+    def __init__(self, dtypes: dict[str, Any], sentinel_row: bool, capacity: int = 1024) -> None:
+        self.dtypes = dtypes
+        self.cap = max(1024, capacity)
+        self.arrays = {k: np.zeros(self.cap, dtype=t) for k, t in dtypes.items()}
+        self.size = 1 if sentinel_row else 0
+
+    def reserve(self, extra: int) -> None:
+        need = self.size + extra
+        if need <= self.cap:
+            return
+        cap = self.cap
+        while cap < need:
+            cap *= 2
+        for k, arr in self.arrays.items():
+            new = np.empty(cap, dtype=arr.dtype)
+            new[: self.size] = arr[: self.size]
+            self.arrays[k] = new
+        self.cap = cap
+
+
+_CALL_COLS = {
+    "parent": np.uint32,
+    "func": np.uint32,
+    "thread": np.uint32,
+    "t0": np.int64,
+    "args": np.uint32,
+    "task": np.uint32,
+    "flag": np.uint8,
+    "t1": np.int64,
+    "how": np.uint8,
+    "val": np.uint32,
+    "nsusp": np.uint32,
+    "depth": np.int32,  # among calls: roots are 0 (groups are added by the index)
+    "root": np.uint32,  # the root call of the call's tree
+}
+_MARK_COLS = {"call": np.uint32, "t": np.int64, "kind": np.uint8, "ref": np.uint32, "other": np.uint32}
+
+
+class TraceData:
+    """Everything loaded from one session so far. Filled by `feed`, read by the index and widgets.
+
+    Only one thread may call `feed`; readers on other threads see arrays that only grow.
+    """
+
+    def __init__(self, name: str = "", capacity: int = 0) -> None:
+        """`capacity`: expected number of calls (a guess is fine: untouched capacity costs no RSS,
+        and a good guess saves the copies of growing)."""
+        self.name = name
+        self._calls = _Growable(_CALL_COLS, sentinel_row=True, capacity=capacity + 1)
+        self._marks = _Growable(_MARK_COLS, sentinel_row=False)
+        self.functions: list[FuncInfo | None] = [None]
+        self.threads: dict[int, dict[str, Any]] = {}
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self.strings = StringTable()
+        self.meta: dict[str, Any] = {}
+        self.ends: dict[str, Any] | None = None
+        self.damage: str | None = None  # set by the owner of the ChunkReader when reading stopped
+        self.t_max = 0  # latest time seen in any column (the "now" of an unfinished session)
+        self.exits_seen = 0
+        self.bad_rows = 0  # rows referring to calls that do not exist (a broken writer)
+
+    # -- sizes and columns -------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of calls loaded; ids are 1..n."""
+        return self._calls.size - 1
+
+    @property
+    def n_marks(self) -> int:
+        return self._marks.size
+
+    def col(self, name: str) -> np.ndarray:
+        """A call column over ids 0..n (a view; row 0 is the sentinel)."""
+        return self._calls.arrays[name][: self._calls.size]
+
+    def mark_col(self, name: str) -> np.ndarray:
+        return self._marks.arrays[name][: self._marks.size]
+
+    @property
+    def finished(self) -> bool:
+        """The session has its end chunk."""
+        return self.ends is not None
+
+    @property
+    def t_end(self) -> int:
+        """End of the session: ENDS.t_end, else the latest time seen so far."""
+        if self.ends is not None and isinstance(self.ends.get("t_end"), int):
+            return max(int(self.ends["t_end"]), self.t_max)
+        return self.t_max
+
+    def func(self, func_id: int) -> FuncInfo | None:
+        if 0 < func_id < len(self.functions):
+            return self.functions[func_id]
+        return None
+
+    def func_name(self, func_id: int) -> str:
+        info = self.func(func_id)
+        return info.qualname if info is not None else f"<function {func_id}>"
+
+    def thread_name(self, thread_id: int) -> str:
+        t = self.threads.get(thread_id)
+        return str(t.get("name") or f"thread {thread_id}") if t else f"thread {thread_id}"
+
+    def task_name(self, task_id: int) -> str:
+        t = self.tasks.get(task_id)
+        return str(t.get("name") or f"task {task_id}") if t else f"task {task_id}"
+
+    # -- loading ------------------------------------------------------------------------------
+    def feed(self, chunks: Iterable[Chunk]) -> FeedResult:
+        """Append the contents of complete chunks (in file order). Raises FormatError on a chunk
+        that is well framed but malformed inside (the caller reports it as damage)."""
+        first_new = self.n + 1
+        exits = marks = 0
+        for chunk in chunks:
+            kind = chunk.kind
+            if kind == F.CALL:
+                self._add_calls(chunk.columns())
+            elif kind == F.EXIT:
+                exits += self._add_exits(chunk.columns())
+            elif kind == F.MARK:
+                marks += self._add_marks(chunk.columns())
+            elif kind == F.STRS:
+                self.strings.add(chunk.strings())
+            elif kind == F.FUNC:
+                self._add_functions(chunk.json())
+            elif kind == F.THRD:
+                for t in _json_list(chunk):
+                    self.threads[int(t["id"])] = t
+            elif kind == F.TASK:
+                for t in _json_list(chunk):
+                    tid = int(t["id"])
+                    self.tasks[tid] = {**self.tasks.get(tid, {}), **t}
+            elif kind == F.META:
+                meta = chunk.json()
+                if isinstance(meta, dict):
+                    self.meta = meta
+            elif kind == F.ENDS:
+                ends = chunk.json()
+                self.ends = ends if isinstance(ends, dict) else {}
+                t_end = self.ends.get("t_end")
+                if isinstance(t_end, int):
+                    self.t_max = max(self.t_max, t_end)
+            # unknown chunk types are skipped (FORMAT.md: minor versions may add some)
+        return FeedResult(first_new, self.n, exits, marks)
+
+    def _add_functions(self, entries: Any) -> None:
+        if not isinstance(entries, list):
+            raise F.FormatError("FUNC chunk is not a list")
+        for e in entries:
+            fid = int(e["id"])
+            while len(self.functions) <= fid:
+                self.functions.append(None)
+            self.functions[fid] = FuncInfo(
+                fid,
+                str(e.get("qualname", "?")),
+                str(e.get("module", "")),
+                str(e.get("file", "")),
+                int(e.get("line", 0) or 0),
+                str(e.get("kind", "function")),
+            )
+
+    def _add_calls(self, cols: F.Columns) -> None:
+        rows = cols.rows
+        if rows == 0:
+            return
+        lo = self.n + 1
+        if cols.base != lo:
+            raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {lo}")
+        g = self._calls
+        g.reserve(rows)
+        a = g.arrays
+        hi = lo + rows  # exclusive
+        parent = column(cols, "par")
+        if rows and (parent.max() >= hi or (parent >= np.arange(lo, hi)).any()):
+            raise F.FormatError(f"CALL chunk at id {lo}: a parent id is not an earlier call")
+        a["parent"][lo:hi] = parent
+        a["func"][lo:hi] = column(cols, "fn")
+        a["thread"][lo:hi] = column(cols, "thr")
+        t0 = column(cols, "t0")
+        a["t0"][lo:hi] = t0
+        a["args"][lo:hi] = column(cols, "args")
+        a["task"][lo:hi] = column(cols, "task")
+        a["flag"][lo:hi] = column(cols, "flag")
+        a["t1"][lo:hi] = 0
+        a["how"][lo:hi] = HOW_OPEN
+        a["val"][lo:hi] = 0
+        a["nsusp"][lo:hi] = 0
+        depth, root = _depth_and_root(parent, lo, a["depth"], a["root"])
+        a["depth"][lo:hi] = depth
+        a["root"][lo:hi] = root
+        g.size = hi
+        self.t_max = max(self.t_max, int(t0.max()))
+
+    def _add_exits(self, cols: F.Columns) -> int:
+        if cols.rows == 0:
+            return 0
+        call = column(cols, "call")
+        ok = (call > 0) & (call <= self.n)
+        if not ok.all():
+            self.bad_rows += int((~ok).sum())
+        call = call[ok]
+        t1 = column(cols, "t1")[ok]
+        a = self._calls.arrays
+        a["t1"][call] = t1
+        a["how"][call] = column(cols, "how")[ok]
+        a["val"][call] = column(cols, "val")[ok]
+        self.exits_seen += len(call)
+        if len(t1):
+            self.t_max = max(self.t_max, int(t1.max()))
+        return len(call)
+
+    def _add_marks(self, cols: F.Columns) -> int:
+        rows = cols.rows
+        if rows == 0:
+            return 0
+        g = self._marks
+        g.reserve(rows)
+        a = g.arrays
+        lo, hi = g.size, g.size + rows
+        call = column(cols, "call")
+        kind = column(cols, "kind")
+        t = column(cols, "t")
+        a["call"][lo:hi] = call
+        a["t"][lo:hi] = t
+        a["kind"][lo:hi] = kind
+        a["ref"][lo:hi] = column(cols, "ref")
+        a["other"][lo:hi] = column(cols, "othr")
+        g.size = hi
+        susp = call[(kind == F.MARK_SUSPEND) & (call > 0) & (call <= self.n)]
+        if len(susp):
+            np.add.at(self._calls.arrays["nsusp"], susp, 1)
+        self.t_max = max(self.t_max, int(t.max()))
+        return rows
+
+    # -- per-call reads used by widgets -------------------------------------------------------
+    def marks_of(self, call_id: int) -> np.ndarray:
+        """Indices of the MARK rows of one call, in file order."""
+        return np.flatnonzero(self.mark_col("call") == call_id)
+
+
+def _json_list(chunk: Chunk) -> list[dict[str, Any]]:
+    value = chunk.json()
+    if not isinstance(value, list):
+        raise F.FormatError(f"{chunk.kind.decode()} chunk at offset {chunk.offset} is not a list")
+    return value
+
+
+def _depth_and_root(parent: np.ndarray, lo: int, depth: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and root id of calls lo..lo+len-1, given those of every earlier call.
+
+    A parent is either an earlier chunk's call (known already) or one in this chunk; chains
+    inside the chunk are resolved by pointer jumping, so the cost is O(rows · log(chain)),
+    not a Python loop per call.
+    """
+    rows = len(parent)
+    ids = np.arange(lo, lo + rows, dtype=np.int64)
+    inside = parent >= lo
+    outside_old = (parent > 0) & ~inside
+    old = parent[outside_old]
+    val = np.zeros(rows, dtype=np.int64)  # depth accumulated so far along the chain
+    rt = ids.copy()  # root; roots are their own root
+    val[outside_old] = depth[old].astype(np.int64) + 1
+    rt[outside_old] = root[old]
+    link = np.full(rows, -1, dtype=np.int64)
+    link[inside] = parent[inside] - lo
+    val[inside] = 1
+    while True:
+        m = np.flatnonzero(link >= 0)
+        if len(m) == 0:
+            break
+        nxt = link[m]
+        val[m] += val[nxt]
+        rt[m] = rt[nxt]
+        link[m] = link[nxt]
+    return val, rt

@@ -1,0 +1,210 @@
+"""Which nodes are on screen: a sorted array of positions (preorder), edited in place.
+
+Because rows stay in preorder, the rows under a node are one contiguous slice: collapsing is
+`searchsorted` + slice, expanding is a splice of the node's visible descendants (computed with
+one vectorised scan of its subtree). A full rebuild (filters, expand to depth, a new index) is
+O(N) with a difference array. Nothing here loops in Python over calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .filters import Filters, cover, hidden_mask
+from .index import TreeIndex
+
+EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
+
+
+class TreeRows:
+    """Expanded state (per position) and the visible rows of one `TreeIndex`."""
+
+    def __init__(self, index: TreeIndex, filters: Filters | None = None) -> None:
+        self.index = index
+        self.filters = filters or Filters()
+        self.hidden = hidden_mask(index, self.filters)
+        self.expanded = np.zeros(index.size, dtype=bool)
+        for g in index.groups:
+            self.expanded[index.pos_of[g.node]] = True
+        self.rows = np.empty(0, dtype=np.int64)
+        self.rebuild()
+
+    # -- queries ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def pos(self, row: int) -> int:
+        return int(self.rows[row])
+
+    def row_of(self, pos: int) -> int:
+        """Row index of a position, or -1 when it is not visible."""
+        i = int(np.searchsorted(self.rows, pos))
+        return i if i < len(self.rows) and self.rows[i] == pos else -1
+
+    def has_children(self, pos: int) -> bool:
+        return int(self.index.end[pos]) > pos + 1
+
+    def is_expanded(self, pos: int) -> bool:
+        return bool(self.expanded[pos]) and self.has_children(pos)
+
+    def visible_children(self, pos: int) -> np.ndarray:
+        kids = self.index.children(pos)
+        if self.hidden is not None and len(kids):
+            kids = kids[~self.hidden[kids]]
+        return kids
+
+    # -- whole-view operations ----------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Recompute rows from the expanded state and filters (O(N), vectorised)."""
+        self.rows = self._visible_range(-1)
+
+    def set_filters(self, filters: Filters) -> None:
+        self.filters = filters
+        self.hidden = hidden_mask(self.index, filters)
+        self.rebuild()
+
+    def collapse_all(self) -> None:
+        self.expanded[:] = False
+        self.rebuild()
+
+    def expand_to_depth(self, depth: int) -> None:
+        """Show `depth` levels below the top-level rows: every node above that level expanded."""
+        self.expanded = self.index.depth < depth
+        keep = self.index.depth <= depth  # no cover pass needed: visible = shallow enough
+        if self.hidden is not None:
+            keep &= ~self.hidden
+        self.rows = np.flatnonzero(keep)
+
+    def initial_expand(self, want_rows: int = 2, max_steps: int = 8) -> None:
+        """Open a fresh view usefully: groups are open; open single top nodes until there is
+        something to choose from."""
+        for _ in range(max_steps):
+            if len(self.rows) >= want_rows:
+                return
+            for p in self.rows.tolist():
+                if self.has_children(p) and not self.expanded[p]:
+                    self.expand(p)
+                    break
+            else:
+                return
+
+    # -- single-node operations ---------------------------------------------------------------
+    def expand(self, pos: int) -> bool:
+        """Show the node's children (and below them whatever was expanded before)."""
+        if not self.has_children(pos) or self.expanded[pos]:
+            return False
+        i = self.row_of(pos)
+        self.expanded[pos] = True
+        if i < 0:
+            return True  # not visible: remembered for when it is
+        new = self._visible_range(pos)
+        self.rows = np.concatenate((self.rows[: i + 1], new, self.rows[i + 1 :]))
+        return True
+
+    def collapse(self, pos: int) -> bool:
+        if not self.expanded[pos] or not self.has_children(pos):
+            return False
+        self.expanded[pos] = False
+        i = self.row_of(pos)
+        if i >= 0:
+            j = int(np.searchsorted(self.rows, self.index.end[pos]))
+            self.rows = np.concatenate((self.rows[: i + 1], self.rows[j:]))
+        return True
+
+    def toggle(self, pos: int) -> bool:
+        return self.collapse(pos) if self.expanded[pos] else self.expand(pos)
+
+    def subtree_rows_if_expanded(self, pos: int) -> int:
+        """How many rows `expand_subtree(pos)` would add."""
+        lo, hi = pos + 1, int(self.index.end[pos])
+        if self.hidden is None:
+            return hi - lo
+        return int(hi - lo - np.count_nonzero(self.hidden[lo:hi]))
+
+    def expand_subtree(self, pos: int, force: bool = False, guard: int = EXPAND_GUARD) -> bool:
+        """Expand the node and everything below it. Refuses (returns False) when that adds more
+        than `guard` rows, unless forced."""
+        if not self.has_children(pos):
+            return True
+        if not force and self.subtree_rows_if_expanded(pos) > guard:
+            return False
+        self.collapse(pos)
+        self.expanded[pos : int(self.index.end[pos])] = True
+        self.expanded[pos] = False
+        return self.expand(pos) or True
+
+    def reveal(self, pos: int) -> None:
+        """Expand every ancestor so that `pos` is a visible row (unless a filter hides it)."""
+        self.open_chain(self.index.ancestors(pos))
+
+    def open_chain(self, chain: list[int]) -> None:
+        """Expand the given top-down chain of positions with one splice."""
+        first = -1
+        for p in chain:
+            if not self.expanded[p]:
+                if first < 0 and self.row_of(p) >= 0:
+                    first = p
+                self.expanded[p] = True
+        if first >= 0:
+            self.expanded[first] = False
+            self.expand(first)
+        elif chain and self.row_of(chain[0]) < 0:
+            self.rebuild()
+
+    def hot_path(self, pos: int) -> int:
+        """Follow the most expensive visible child down from `pos`, expanding; return the last."""
+        idx = self.index
+        chain = []
+        p = pos
+        while True:
+            kids = self.visible_children(p)
+            if len(kids) == 0:
+                break
+            chain.append(p)
+            p = int(kids[np.argmax(idx.dur[idx.order[kids]])])
+        self.open_chain(chain)
+        return p
+
+    # -- carrying state to a new index (live growth, grouping toggle) ---------------------------
+    def carry_to(self, index: TreeIndex) -> "TreeRows":
+        """A view of a new index with the same nodes expanded (matched by call id / group key)."""
+        old = self.index
+        new = TreeRows.__new__(TreeRows)
+        new.index = index
+        new.filters = self.filters
+        new.hidden = hidden_mask(index, self.filters)
+        new.expanded = np.zeros(index.size, dtype=bool)
+        ids = old.order[np.flatnonzero(self.expanded)]
+        calls = ids[ids <= min(old.n, index.n)]
+        new.expanded[index.pos_of[calls]] = True
+        collapsed_groups = {g.key for g in old.groups if not self.expanded[old.pos_of[g.node]]}
+        for g in index.groups:
+            if g.key not in collapsed_groups:
+                new.expanded[index.pos_of[g.node]] = True
+        new.rows = np.empty(0, dtype=np.int64)
+        new.rebuild()
+        return new
+
+    # -- internals ---------------------------------------------------------------------------
+    def _visible_range(self, pos: int) -> np.ndarray:
+        """Visible positions strictly inside the subtree of `pos` (-1: the whole tree), given
+        that `pos` itself is expanded."""
+        idx = self.index
+        lo = pos + 1
+        hi = int(idx.end[pos]) if pos >= 0 else idx.size
+        if hi <= lo:
+            return np.empty(0, dtype=np.int64)
+        end = idx.end[lo:hi]
+        exp = self.expanded[lo:hi]
+        hidden = self.hidden[lo:hi] if self.hidden is not None else None
+        if pos >= 0 and not exp.any():
+            # the usual first expansion: only the direct children
+            keep = idx.depth[lo:hi] == idx.depth[pos] + 1
+        else:
+            # a collapsed node = has children and is not expanded
+            collapsed = (end - np.arange(lo, hi, dtype=np.int32)) > 1
+            collapsed &= ~exp
+            keep = ~cover(collapsed, end, lo, include_self=False)
+        if hidden is not None:
+            keep &= ~hidden
+        return np.flatnonzero(keep) + lo

@@ -1,0 +1,138 @@
+"""Search over the whole trace, not just the expanded rows.
+
+Names: the pattern is matched against the function table (thousands of entries, not millions
+of calls), giving a boolean lookup table by function id; one gather over the preorder turns it
+into sorted hit positions. Argument/result text: the pattern runs over each STRS blob as bytes
+and each match is mapped to its string id with a binary search over the chunk's offsets; calls
+whose argument, result or mark text is one of those ids are hits. Hits are positions in
+preorder, so next/previous is a `searchsorted`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .index import TreeIndex
+from .loader import TraceData
+
+
+class QueryError(ValueError):
+    """A pattern that does not compile; the message is one line for the find bar."""
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    regex: bool = False
+    case: bool = False  # case-sensitive
+    in_text: bool = False  # also search argument / result / exception text
+
+    def compile(self) -> re.Pattern[str]:
+        return _compile(self.text, self.regex, self.case, str)
+
+    def compile_bytes(self) -> re.Pattern[bytes]:
+        return _compile(self.text, self.regex, self.case, bytes)
+
+
+def _compile(text: str, regex: bool, case: bool, kind: type) -> re.Pattern:
+    if not text:
+        raise QueryError("empty search")
+    source = text if regex else re.escape(text)
+    flags = 0 if case else re.IGNORECASE
+    try:
+        if kind is bytes:
+            return re.compile(source.encode("utf-8", "surrogatepass"), flags)
+        return re.compile(source, flags)
+    except re.error as exc:
+        raise QueryError(f"bad regular expression: {exc}") from None
+
+
+def validate(query: Query) -> str | None:
+    """None when the query can run, else the reason (shown while typing)."""
+    try:
+        query.compile()
+    except QueryError as exc:
+        return str(exc)
+    return None
+
+
+def name_lut(data: TraceData, pattern: re.Pattern[str]) -> np.ndarray:
+    """Boolean lookup table by function id: does the name (or module.name) match?"""
+    lut = np.zeros(len(data.functions), dtype=bool)
+    for f in data.functions:
+        if f is not None and (pattern.search(f.qualname) or pattern.search(f"{f.module}.{f.qualname}")):
+            lut[f.id] = True
+    return lut
+
+
+def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """Boolean lookup table by string id: does the text match?"""
+    lut = np.zeros(data.strings.count + 1, dtype=bool)
+    for chunk in list(data.strings.chunks):
+        if cancelled():
+            break
+        blob = bytes(chunk.blob)
+        offsets = np.frombuffer(chunk.offsets, dtype=np.uint32) if chunk.offsets.itemsize == 4 else np.array(chunk.offsets)
+        pos = 0
+        search = pattern.search
+        while True:
+            m = search(blob, pos)
+            if m is None:
+                break
+            i = int(np.searchsorted(offsets, m.start(), side="right")) - 1
+            i = min(i, chunk.count - 1)
+            stop = int(offsets[i + 1])
+            if m.end() <= stop or m.start() == m.end():
+                lut[chunk.first_id + i] = True
+                pos = stop if stop > m.start() else m.start() + 1
+            else:
+                # a match running across two strings: check this string alone
+                if pattern.search(blob[int(offsets[i]) : stop]):
+                    lut[chunk.first_id + i] = True
+                pos = stop
+            if pos >= len(blob):
+                break
+    return lut
+
+
+def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
+         cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """Sorted positions of every call that matches (not hidden by a filter)."""
+    data = index.data
+    n = index.n
+    fn = data.col("func")[: n + 1]
+    nl = name_lut(data, query.compile())
+    by_id = nl[np.minimum(fn, len(nl) - 1)]
+    by_id[0] = False
+    if query.in_text and data.strings.count:
+        tl = text_lut(data, query.compile_bytes(), cancelled)
+        top = len(tl) - 1
+        for col in ("args", "val"):
+            by_id |= tl[np.minimum(data.col(col)[: n + 1], top)]
+        mc = data.mark_col("call")
+        ref = data.mark_col("ref")
+        sel = tl[np.minimum(ref, top)] & (mc <= n)
+        by_id[mc[sel]] = True
+        by_id[0] = False
+    order = index.order
+    mask = np.zeros(index.size, dtype=bool)
+    calls = order <= n
+    mask[calls] = by_id[order[calls]]
+    if hidden is not None:
+        mask &= ~hidden
+    return np.flatnonzero(mask)
+
+
+def next_hit(hits: np.ndarray, pos: int, forward: bool = True) -> int:
+    """Index into `hits` of the next (or previous) hit after `pos`, wrapping; -1 if none."""
+    if len(hits) == 0:
+        return -1
+    if forward:
+        i = int(np.searchsorted(hits, pos, side="right"))
+        return i if i < len(hits) else 0
+    i = int(np.searchsorted(hits, pos, side="left")) - 1
+    return i if i >= 0 else len(hits) - 1

@@ -1,0 +1,104 @@
+"""Reading a session file into `TraceData`, a bounded slice at a time.
+
+`TraceSource.step()` polls the `ChunkReader` for the chunks that are complete now (at most a
+few MB of file per step, so memory stays bounded and a worker can report progress and be
+cancelled between steps) and feeds them. A finished file is read by calling `step()` until
+`done`; a live file keeps returning new calls on later steps (the live view's poller).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import ChunkReader
+
+from .loader import FeedResult, TraceData
+
+
+class _SteppedReader(ChunkReader):
+    """A ChunkReader whose poll returns at most ~64 × READ_SIZE bytes of chunks."""
+
+    READ_SIZE = 1 << 17
+
+
+@dataclass(frozen=True)
+class StepResult:
+    feed: FeedResult
+    bytes_read: int
+    more: bool  # more complete data is probably waiting (the step stopped at its size bound)
+
+
+class TraceSource:
+    """One session being read. Construct with `open(path)` or around any ChunkReader (tests)."""
+
+    def __init__(self, reader: ChunkReader, size_hint: int = 0) -> None:
+        self.reader = reader
+        self.path = reader.path
+        self.data = TraceData(os.path.basename(reader.path), capacity=size_hint // 3)
+        self.file_size = size_hint
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> "TraceSource":
+        """Open a session file; FormatError (one line) when it is missing or not a session."""
+        reader = _SteppedReader(path)
+        try:
+            size = os.fstat(reader._fd).st_size
+            self = cls(reader, size)
+            # read the header and the first small step now, so that "not a trace" and "newer
+            # version" are reported before any UI starts
+            reader.READ_SIZE = 1 << 14  # type: ignore[misc]
+            self._first = self.step()
+            reader.READ_SIZE = _SteppedReader.READ_SIZE  # type: ignore[misc]
+            if reader.version is None:
+                if size == 0:
+                    raise F.FormatError(f"{reader.path}: empty file, not a flowtrace session")
+                raise F.FormatError(f"{reader.path}: not a flowtrace session file (too short)")
+        except F.FormatError:
+            reader.close()
+            raise
+        return self
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will come: the end chunk was read, or reading stopped at damage."""
+        return self.reader.ended or self.reader.damage is not None
+
+    @property
+    def damage(self) -> str | None:
+        return self.reader.damage
+
+    @property
+    def bytes_read(self) -> int:
+        return self.reader.offset
+
+    def current_size(self) -> int:
+        """The file's size now (it grows while a session is live)."""
+        if self.reader._fd >= 0:
+            try:
+                self.file_size = os.fstat(self.reader._fd).st_size
+            except OSError:
+                pass
+        elif self.reader._data is not None:
+            self.file_size = len(self.reader._data)
+        return self.file_size
+
+    def step(self) -> StepResult:
+        """Read and feed what is complete now (bounded). Malformed chunk contents stop reading
+        like a corrupt chunk does: everything before is kept and `damage` says where."""
+        before = self.reader.offset
+        first_new = self.data.n + 1
+        chunks = self.reader.poll() if not self.done else []
+        try:
+            res = self.data.feed(chunks)
+        except (F.FormatError, KeyError, TypeError, ValueError) as exc:
+            self.reader.damage = f"damaged data ({exc})"
+            res = FeedResult(first_new, self.data.n, 0, 0)
+        self.data.damage = self.reader.damage
+        more = bool(chunks) and self.reader.pending_bytes > 0 or (
+            bool(chunks) and self.reader.offset < self.current_size() - F.CHUNK_HEADER_SIZE)
+        return StepResult(res, self.reader.offset - before, more and not self.done)
+
+    def close(self) -> None:
+        self.reader.close()
