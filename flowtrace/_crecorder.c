@@ -80,7 +80,9 @@ typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uin
 
 /* What the session knows about one code object (index stored in its co_extra). */
 typedef struct {
-    PyObject *names;   /* tuple: argument names as shown ("a", "*args", "**kw") */
+    PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
+    uint16_t *order;   /* display position -> localsplus index */
+    uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
     uint32_t func;     /* FUNC id */
     uint16_t nargs;    /* number of leading localsplus slots that are arguments */
     uint8_t coro;      /* generator / coroutine / async generator code */
@@ -103,6 +105,7 @@ typedef struct ThreadState {
     PyObject *exc_ptr;                /* borrowed: the last exception whose text was made */
     uint32_t exc_sid;                 /* and its string id */
     PyObject *unwound;                /* borrowed: exception that last left a frame here */
+    void *unwound_to;                 /* and the frame it went to */
 } ThreadState;
 
 static ThreadState all_threads = {&all_threads, &all_threads};
@@ -111,6 +114,7 @@ static uint64_t generation_counter;
 static Py_ssize_t extra_index = -1;
 static PyObject *DISABLE;
 static PyObject *thread_key;         /* key of our capsule in each thread's state dict */
+static PyObject *str_name;           /* "__name__" */
 static struct CoreObject *active_core;
 
 typedef struct CoreObject {
@@ -235,6 +239,7 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
         ts->depth = 0;
         ts->exc_ptr = NULL;
         ts->unwound = NULL;
+        ts->unwound_to = NULL;
         ts->gen = c->gen;
     }
     tls_state = ts;
@@ -270,24 +275,34 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 static int
 fill_code_info(CodeInfo *ci, PyCodeObject *co)
 {
+    /* localsplus order is: positional, keyword-only, *args, **kwargs; the text shows
+     * positional, *args, keyword-only, **kwargs (the reference's args_text order). */
     int flags = co->co_flags;
-    int n = co->co_argcount + co->co_kwonlyargcount;
-    int nvar = (flags & CO_VARARGS) ? 1 : 0, nkw = (flags & CO_VARKEYWORDS) ? 1 : 0;
-    int total = n + nvar + nkw;
+    int npos = co->co_argcount, nkw = co->co_kwonlyargcount;
+    int nvar = (flags & CO_VARARGS) ? 1 : 0, nkwd = (flags & CO_VARKEYWORDS) ? 1 : 0;
+    int total = npos + nkw + nvar + nkwd;
     PyObject *varnames = PyCode_GetVarnames(co);
     if (!varnames) return -1;
-    if (PyTuple_GET_SIZE(varnames) < total) total = (int)PyTuple_GET_SIZE(varnames);
+    if (PyTuple_GET_SIZE(varnames) < total) { Py_DECREF(varnames); total = npos = nkw = nvar = nkwd = 0; varnames = PyTuple_New(0); if (!varnames) return -1; }
     PyObject *names = PyTuple_New(total);
-    if (!names) { Py_DECREF(varnames); return -1; }
+    ci->order = PyMem_RawMalloc(sizeof(uint16_t) * (total + 1));
+    ci->star = PyMem_RawMalloc(total + 1);
+    if (!names || !ci->order || !ci->star) { Py_XDECREF(names); Py_DECREF(varnames); PyErr_NoMemory(); return -1; }
+    int pos = 0;
     for (int i = 0; i < total; i++) {
-        PyObject *name = PyTuple_GET_ITEM(varnames, i);
-        PyObject *shown;
-        /* positional/keyword arguments first, then *args, then **kwargs (CPython's order) */
-        if (i == n && nvar) shown = PyUnicode_FromFormat("*%U", name);
-        else if (i == n + nvar && nkw) shown = PyUnicode_FromFormat("**%U", name);
-        else shown = Py_NewRef(name);
+        int src, kind = 0;
+        if (i < npos) src = i;
+        else if (i == npos && nvar) { src = npos + nkw; kind = 1; }
+        else if (i < npos + nvar + nkw) src = i - nvar;
+        else { src = npos + nkw + nvar; kind = 2; }
+        PyObject *name = PyTuple_GET_ITEM(varnames, src);
+        PyObject *shown = kind == 1 ? PyUnicode_FromFormat("*%U", name)
+                        : kind == 2 ? PyUnicode_FromFormat("**%U", name) : Py_NewRef(name);
         if (!shown) { Py_DECREF(varnames); Py_DECREF(names); return -1; }
-        PyTuple_SET_ITEM(names, i, shown);
+        PyTuple_SET_ITEM(names, pos, shown);
+        ci->order[pos] = (uint16_t)src;
+        ci->star[pos] = (uint8_t)kind;
+        pos++;
     }
     Py_DECREF(varnames);
     ci->names = names;
@@ -298,9 +313,15 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
 
 /* Returns the code index (>= 0), -1 for an excluded code object, -2 on error. */
 static Py_ssize_t
-code_slow(CoreObject *c, PyCodeObject *co)
+code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
 {
-    PyObject *r = PyObject_CallOneArg(c->on_code, (PyObject *)co);
+    /* the module the code runs in (filters match module names): globals' __name__ */
+    PyObject *module = NULL;
+    if (globals && PyDict_Check(globals)) {
+        module = PyDict_GetItemWithError(globals, str_name);
+        if (!module && PyErr_Occurred()) return -2;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(c->on_code, (PyObject *)co, module ? module : Py_None, NULL);
     if (!r) return -2;
     long func = PyLong_AsLong(r);
     Py_DECREF(r);
@@ -323,7 +344,7 @@ code_slow(CoreObject *c, PyCodeObject *co)
 }
 
 static inline Py_ssize_t
-code_index(CoreObject *c, PyCodeObject *co)
+code_index(CoreObject *c, PyCodeObject *co, PyThreadState *tstate)
 {
     void *p = NULL;
     /* PyUnstable_Code_GetExtra only reads an array; it cannot fail for a valid index. */
@@ -331,7 +352,8 @@ code_index(CoreObject *c, PyCodeObject *co)
     uintptr_t v = (uintptr_t)p;
     if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
         return (v & 1) ? -1 : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
-    return code_slow(c, co);
+    _PyInterpreterFrame *f = CURRENT_FRAME(tstate);
+    return code_slow(c, co, (f && FRAME_CODE(f) == (PyObject *)co) ? f->f_globals : NULL);
 }
 
 /* Like code_index, but never makes a decision: for events that cannot be disabled (raise,
@@ -423,20 +445,21 @@ add_text(CoreObject *c, PyObject *text)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Value capture                                                                         */
+/* Value capture (at event time). The capture goes to a caller-owned Slot first and is
+ * appended to the session buffers only once no more Python code can run: a hook that runs
+ * Python may release the GIL, and another thread (or a drain) may then move the buffers. */
+
+static void
+slots_clear(Slot *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) Py_CLEAR(s[i].o);
+}
 
 static int
 capture_value(CoreObject *c, Slot *s, PyObject *v)
 {
     s->o = NULL;
     if (v == NULL) { s->tag = V_UNBOUND; return 0; }
-    if (c->args_mode == 2) {
-        /* full: the reference rules call __repr__ with their guards, now */
-        PyObject *t = PyObject_CallOneArg(c->repr_now, v);
-        if (!t) return -1;
-        s->tag = V_TEXT; s->o = t;
-        return 0;
-    }
     PyTypeObject *tp = Py_TYPE(v);
     if (v == Py_None) { s->tag = V_NONE; return 0; }
     if (v == Py_True) { s->tag = V_TRUE; return 0; }
@@ -449,27 +472,32 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             s->tag = V_INT; s->u.i = x;
             return 0;
         }
-        s->tag = V_OBJ; s->o = Py_NewRef(v);
+        s->tag = V_OBJ; s->o = Py_NewRef(v);   /* immutable: rendered at drain */
         return 0;
     }
     if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
-    if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyComplex_Type) {
-        /* immutable: rendering it at drain gives the text it has now */
+    if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyComplex_Type
+            || v == Py_Ellipsis || v == Py_NotImplemented) {
+        /* immutable builtins: rendering them at drain gives the text they have now, and
+         * holding them until then is invisible to the program (no __del__, no weakref) */
         s->tag = V_OBJ; s->o = Py_NewRef(v);
         return 0;
     }
-    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
-            || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type) {
-        /* builtin containers can mutate (and hold anything): render now, by the reference
-         * rules, which never call a user __repr__ in safe mode */
-        PyObject *t = PyObject_CallOneArg(c->repr_now, v);
-        if (!t) return -1;
-        s->tag = V_TEXT; s->o = t;
+    if (c->args_mode == 1 && !(tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
+            || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type)) {
+        /* safe mode, any other object: its type and address only (the placeholder text is
+         * made from the type at drain; the object itself is not referenced) */
+        s->tag = V_OPAQUE;
+        s->o = Py_NewRef((PyObject *)tp);
+        s->u.addr = (uintptr_t)v;
         return 0;
     }
-    s->tag = V_OPAQUE;
-    s->o = Py_NewRef((PyObject *)tp);
-    s->u.addr = (uintptr_t)v;
+    /* builtin containers (they can mutate) and, in full mode, other objects: the reference
+     * rules make the text now (bounded; in safe mode they never call a user __repr__) */
+    PyObject *t = PyObject_CallOneArg(c->repr_now, v);
+    if (!t) return -1;
+    if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
+    s->tag = V_TEXT; s->o = t;
     return 0;
 }
 
@@ -481,49 +509,52 @@ slot_room(CoreObject *c, size_t n)
     return &c->slots[c->nslots];
 }
 
+/* Append captured slots and a string entry for them; returns the string id (0 on failure,
+ * with the slots released). No Python code runs in here. */
+static uint32_t
+commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
+{
+    Slot *dst = slot_room(c, n);
+    StrEntry *e = dst ? str_entry(c) : NULL;
+    if (!e) { slots_clear(local, n); return 0; }
+    memcpy(dst, local, n * sizeof(Slot));
+    e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
+    c->nslots += n;
+    return c->next_str_id++;
+}
+
 /* String id for a single value (result, yielded value); 0 when capture is off. */
 static uint32_t
 value_id(CoreObject *c, PyObject *v)
 {
     if (!c->args_mode) return 0;
-    Slot *s = slot_room(c, 1);
-    if (!s) return 0;
-    if (capture_value(c, s, v) < 0) return 0;
-    StrEntry *e = str_entry(c);
-    if (!e) { Py_CLEAR(c->slots[c->nslots].o); return 0; }
-    e->kind = S_VALUE; e->slot_off = c->nslots; e->nslots = 1;
-    c->nslots++;
-    return c->next_str_id++;
+    Slot s;
+    if (capture_value(c, &s, v) < 0) return 0;
+    return commit_slots(c, &s, 1, S_VALUE, 0);
 }
 
 /* String id for the arguments of the call whose frame is running now. */
 static uint32_t
 args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
-    CodeInfo *ci = &c->codes[idx];
-    uint32_t n = ci->nargs;
-    if (!frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
-    Slot *s = slot_room(c, n);
-    if (!s) return 0;
+    uint32_t n = c->codes[idx].nargs;
+    if (!n || !frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
+    Slot small[8];
+    Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));
+    if (!local) { PyErr_NoMemory(); return 0; }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
-    size_t base = c->nslots;
+    uint32_t sid = 0;
     for (uint32_t i = 0; i < n; i++) {
         PyObject *v = frame->localsplus[i];
         /* an argument captured by an inner function is already a cell at PY_START */
         if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
-        if (capture_value(c, &c->slots[base + i], v) < 0) {
-            for (uint32_t j = 0; j < i; j++) Py_CLEAR(c->slots[base + j].o);
-            return 0;
-        }
+        if (capture_value(c, &local[i], v) < 0) { slots_clear(local, i); goto done; }
     }
-    StrEntry *e = str_entry(c);
-    if (!e) {
-        for (uint32_t j = 0; j < n; j++) Py_CLEAR(c->slots[base + j].o);
-        return 0;
-    }
-    e->kind = S_ARGS; e->slot_off = base; e->nslots = n; e->code_idx = (uint32_t)idx;
-    c->nslots += n;
-    return c->next_str_id++;
+    /* (c->codes may have moved while a hook ran; idx is still valid) */
+    sid = commit_slots(c, local, n, S_ARGS, (uint32_t)idx);
+done:
+    if (local != small) PyMem_RawFree(local);
+    return sid;
 }
 
 /* String id for an exception's text, made now (exceptions mutate and die); one text per
@@ -641,16 +672,24 @@ susp_take(CoreObject *c, void *frame, Susp *out)
 
 #define CODE_ARG(args) ((PyCodeObject *)(args)[0])
 
+/* The thread state if this thread already has one in this session (no Python call). */
+static inline ThreadState *
+thread_state_known(CoreObject *c, PyThreadState *tstate)
+{
+    ThreadState *ts = tls_state;
+    return (ts && ts->gen == c->gen && ts->tstate == tstate) ? ts : NULL;
+}
+
 static PyObject *
 cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 1) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    Py_ssize_t idx = code_index(c, co);
+    PyThreadState *tstate = PyThreadState_Get();
+    Py_ssize_t idx = code_index(c, co, tstate);
     if (idx == -1) return Py_NewRef(DISABLE);   /* excluded: never called again here */
     if (idx < 0) return callback_failed(c);
-    PyThreadState *tstate = PyThreadState_Get();
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
@@ -672,7 +711,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Common part of PY_RETURN / PY_YIELD / PY_UNWIND: find this frame's entry. */
+/* Common part of PY_RETURN / PY_YIELD / PY_UNWIND: the index of this frame's entry. */
 static inline Py_ssize_t
 pop_target(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t)
 {
@@ -688,20 +727,21 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    Py_ssize_t idx = code_index(c, co);
+    PyThreadState *tstate = PyThreadState_Get();
+    Py_ssize_t idx = code_index(c, co, tstate);
     if (idx == -1) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
-    PyThreadState *tstate = PyThreadState_Get();
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
     Py_ssize_t i = pop_target(c, ts, CURRENT_FRAME(tstate), t);
     if (i < 0) Py_RETURN_NONE;
     need_room(c);
+    uint32_t v = value_id(c, args[2]);
+    if (!v && PyErr_Occurred()) callback_failed(c);
+    /* (the stack may have been read by nobody else meanwhile: it is this thread's) */
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
-    uint32_t v = value_id(c, args[2]);
-    if (!v && PyErr_Occurred()) { callback_failed(c); }
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
@@ -712,10 +752,10 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    Py_ssize_t idx = code_index(c, co);
+    PyThreadState *tstate = PyThreadState_Get();
+    Py_ssize_t idx = code_index(c, co, tstate);
     if (idx == -1) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
-    PyThreadState *tstate = PyThreadState_Get();
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
@@ -723,10 +763,10 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     need_room(c);
-    Entry e = ts->stack[i];
-    ts->depth = (size_t)i;
     uint32_t v = value_id(c, args[2]);
     if (!v && PyErr_Occurred()) callback_failed(c);
+    Entry e = ts->stack[i];
+    ts->depth = (size_t)i;
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
     if (susp_put(c, frame, e.call, e.code_idx, e.task) < 0) return callback_failed(c);
     Py_RETURN_NONE;
@@ -737,10 +777,11 @@ static PyObject *
 resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
 {
     PyCodeObject *co = CODE_ARG(args);
-    Py_ssize_t idx = throw ? code_index_known(c, co) : code_index(c, co);
+    PyThreadState *tstate = PyThreadState_Get();
+    /* PY_THROW cannot be disabled, so it never makes a filter decision */
+    Py_ssize_t idx = throw ? code_index_known(c, co) : code_index(c, co, tstate);
     if (idx == -1) return throw ? Py_NewRef(Py_None) : Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
-    PyThreadState *tstate = PyThreadState_Get();
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
@@ -748,12 +789,13 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     Susp s;
     if (!susp_take(c, frame, &s)) Py_RETURN_NONE;   /* suspended before recording started */
     need_room(c);
-    uint32_t resumer = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     uint32_t ref = 0;
-    if (throw && nargs >= 3) {
+    if (throw) {
+        ts->exc_ptr = NULL;   /* a new exception enters here: make its text afresh */
         ref = exc_id(c, ts, args[2]);
         if (!ref && PyErr_Occurred()) callback_failed(c);
     }
+    uint32_t resumer = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, resumer) < 0) return callback_failed(c);
     if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
     Py_RETURN_NONE;
@@ -775,6 +817,8 @@ cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return resume_common(c, args, nargs, 1);
 }
 
+/* An exception leaving a frame. Remembered (for any code) so that the RAISE it then fires
+ * in the caller's frame is recognised as the same exception travelling, not a new one. */
 static PyObject *
 cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -782,53 +826,53 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
     PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index_known(c, co);
-    if (idx < 0) {
-        /* not recorded; remember that this exception came out of a callee */
-        ThreadState *ts = tls_state;
-        if (ts && ts->gen == c->gen && ts->tstate == tstate) ts->unwound = args[2];
-        Py_RETURN_NONE;
-    }
-    ThreadState *ts = thread_state(c, tstate);
-    if (!ts) return callback_failed(c);
+    ThreadState *ts = idx < 0 ? thread_state_known(c, tstate) : thread_state(c, tstate);
+    if (!ts) return idx < 0 ? Py_NewRef(Py_None) : callback_failed(c);
     ts->unwound = args[2];
+    ts->unwound_to = frame ? frame->previous : NULL;
+    if (idx < 0) Py_RETURN_NONE;
     int64_t t = now_ns();
-    Py_ssize_t i = pop_target(c, ts, CURRENT_FRAME(tstate), t);
+    Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     need_room(c);
-    uint32_t call = ts->stack[i].call;
-    ts->depth = (size_t)i;
     uint32_t v = exc_id(c, ts, args[2]);
     if (!v && PyErr_Occurred()) callback_failed(c);
+    uint32_t call = ts->stack[i].call;
+    ts->depth = (size_t)i;
     if (add_exit(c, call, t, END_RAISE, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
 
-/* RAISE / RERAISE / EXCEPTION_HANDLED: a mark on the recorded call running this frame. */
+/* RAISE / RERAISE / EXCEPTION_HANDLED (they fire for every frame and cannot be disabled). */
 static PyObject *
-exc_mark(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int kind)
+exc_event(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int kind)
 {
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    Py_ssize_t idx = code_index_known(c, co);
-    if (idx < 0) return Py_NewRef(Py_None);
-    PyThreadState *tstate = PyThreadState_Get();
-    ThreadState *ts = thread_state(c, tstate);
-    if (!ts) return callback_failed(c);
     PyObject *exc = args[2];
+    PyThreadState *tstate = PyThreadState_Get();
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    if (!ts->depth || ts->stack[ts->depth - 1].frame != frame) Py_RETURN_NONE;
+    Py_ssize_t idx = code_index_known(c, co);
+    ThreadState *ts = idx < 0 ? thread_state_known(c, tstate) : thread_state(c, tstate);
+    if (!ts) return idx < 0 ? Py_NewRef(Py_None) : callback_failed(c);
+    int travelling = 0;
     if (kind == MARK_RAISE) {
-        /* An exception coming out of a callee fires RAISE again in every frame it enters:
-         * only the frame where it started gets the raise mark. */
-        if (exc == ts->unwound) { ts->unwound = NULL; Py_RETURN_NONE; }
+        /* A RAISE right after the exception left this frame's callee is the same exception
+         * travelling up; any other RAISE is a (re)raise here: its text is made afresh, as
+         * the cached one may belong to a dead exception that had the same address. */
+        travelling = exc == ts->unwound && frame == ts->unwound_to;
+        if (!travelling) ts->exc_ptr = NULL;
     }
-    if (kind == 0) Py_RETURN_NONE;   /* RERAISE: the exception was already marked */
+    ts->unwound = NULL;
+    if (idx < 0 || kind == 0) Py_RETURN_NONE;   /* not recorded, or RERAISE */
+    if (!ts->depth || ts->stack[ts->depth - 1].frame != frame) Py_RETURN_NONE;
+    if (travelling) Py_RETURN_NONE;
     int64_t t = now_ns();
     need_room(c);
     uint32_t ref = exc_id(c, ts, exc);
     if (!ref && PyErr_Occurred()) callback_failed(c);
-    if (kind == MARK_HANDLED) ts->unwound = NULL;
     if (add_mark(c, ts->stack[ts->depth - 1].call, t, (uint8_t)kind, ref, 0) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
@@ -836,19 +880,19 @@ exc_mark(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int kind)
 static PyObject *
 cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return exc_mark((CoreObject *)self, args, nargs, MARK_RAISE);
+    return exc_event((CoreObject *)self, args, nargs, MARK_RAISE);
 }
 
 static PyObject *
 cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return exc_mark((CoreObject *)self, args, nargs, 0);
+    return exc_event((CoreObject *)self, args, nargs, 0);
 }
 
 static PyObject *
 cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return exc_mark((CoreObject *)self, args, nargs, MARK_HANDLED);
+    return exc_event((CoreObject *)self, args, nargs, MARK_HANDLED);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -865,7 +909,11 @@ clear_pending(CoreObject *c)
 static void
 clear_codes(CoreObject *c)
 {
-    for (size_t i = 0; i < c->ncodes; i++) Py_CLEAR(c->codes[i].names);
+    for (size_t i = 0; i < c->ncodes; i++) {
+        Py_CLEAR(c->codes[i].names);
+        PyMem_RawFree(c->codes[i].order); c->codes[i].order = NULL;
+        PyMem_RawFree(c->codes[i].star); c->codes[i].star = NULL;
+    }
     c->ncodes = 0;
 }
 
@@ -945,22 +993,157 @@ col_u8(const void *rows, size_t n, size_t stride, size_t off)
     return b;
 }
 
-/* Slot -> Python value for the wrapper's renderer: inline scalars become objects again,
- * V_OPAQUE becomes (type, address), texts stay texts (marked by the wrapper's check). */
-static PyObject *
-slot_object(Slot *s)
+/* ---- rendering at drain time: the reference's value_text / args_text, in C ---- */
+
+#define MAX_STRING 60     /* reprs.MAX_STRING */
+#define MAX_TEXT 240      /* reprs.MAX_TEXT */
+
+typedef struct {
+    PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
+    PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
+    PyObject *labels;       /* dict type -> label, for this drain */
+} RenderCtx;
+
+/* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
+typedef struct { char *p; size_t len, cap, nchars; } Text;
+
+static int
+text_add(Text *t, const char *s, size_t nbytes, size_t nchars)
 {
-    switch (s->tag) {
-    case V_NONE: return Py_NewRef(Py_None);
-    case V_TRUE: return Py_NewRef(Py_True);
-    case V_FALSE: return Py_NewRef(Py_False);
-    case V_INT: return PyLong_FromLongLong(s->u.i);
-    case V_FLOAT: return PyFloat_FromDouble(s->u.d);
-    case V_OBJ: return Py_NewRef(s->o);
-    case V_TEXT: return Py_BuildValue("(sO)", "t", s->o);
-    case V_OPAQUE: return Py_BuildValue("(sOK)", "o", s->o, (unsigned long long)s->u.addr);
-    default: return Py_BuildValue("(s)", "u");
+    if (t->len + nbytes > t->cap) {
+        size_t ncap = t->cap ? t->cap : 256;
+        while (ncap < t->len + nbytes) ncap *= 2;
+        char *p = PyMem_RawRealloc(t->p, ncap);
+        if (!p) { PyErr_NoMemory(); return -1; }
+        t->p = p; t->cap = ncap;
     }
+    memcpy(t->p + t->len, s, nbytes);
+    t->len += nbytes;
+    t->nchars += nchars;
+    return 0;
+}
+
+static int
+text_add_str(Text *t, PyObject *u)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(u, &n);
+    if (!s) return -1;
+    return text_add(t, s, (size_t)n, (size_t)PyUnicode_GET_LENGTH(u));
+}
+
+/* reprs._cut: text if short enough, else its first limit-3 characters and "...". Steals. */
+static PyObject *
+cut_text(PyObject *text, Py_ssize_t limit)
+{
+    if (!text || PyUnicode_GET_LENGTH(text) <= limit) return text;
+    PyObject *head = PyUnicode_Substring(text, 0, limit - 3);
+    Py_DECREF(text);
+    if (!head) return NULL;
+    PyObject *r = PyUnicode_FromFormat("%U...", head);
+    Py_DECREF(head);
+    return r;
+}
+
+/* repr of a str/bytes cut to MAX_STRING items, as reprs._text does it. */
+static PyObject *
+short_repr(PyObject *o)
+{
+    PyObject *part, *r;
+    int longer;
+    if (PyUnicode_Check(o)) {
+        longer = PyUnicode_GET_LENGTH(o) > MAX_STRING;
+        part = longer ? PyUnicode_Substring(o, 0, MAX_STRING) : Py_NewRef(o);
+    } else {
+        longer = PyBytes_GET_SIZE(o) > MAX_STRING;
+        part = longer ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), MAX_STRING) : Py_NewRef(o);
+    }
+    if (!part) return NULL;
+    r = PyObject_Repr(part);
+    Py_DECREF(part);
+    if (r && longer) {
+        PyObject *r2 = PyUnicode_FromFormat("%U...", r);
+        Py_DECREF(r);
+        r = r2;
+    }
+    return r;
+}
+
+/* Append the text of one captured value. `star`: 1 for *args, 2 for **kwargs (their text
+ * when unbound is the empty tuple / dict, as in reprs.args_text). */
+static int
+render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
+{
+    char buf[96];
+    int n;
+    PyObject *u = NULL;
+    switch (s->tag) {
+    case V_NONE: return text_add(t, "None", 4, 4);
+    case V_TRUE: return text_add(t, "True", 4, 4);
+    case V_FALSE: return text_add(t, "False", 5, 5);
+    case V_INT:
+        n = snprintf(buf, sizeof buf, "%lld", (long long)s->u.i);
+        return text_add(t, buf, (size_t)n, (size_t)n);
+    case V_FLOAT: {
+        char *f = PyOS_double_to_string(s->u.d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!f) return -1;
+        size_t len = strlen(f);
+        int r = text_add(t, f, len, len);
+        PyMem_Free(f);
+        return r;
+    }
+    case V_UNBOUND:
+        if (star == 1) return text_add(t, "()", 2, 2);
+        if (star == 2) return text_add(t, "{}", 2, 2);
+        return text_add(t, "?", 1, 1);
+    case V_TEXT:
+        return text_add_str(t, s->o);
+    case V_OBJ:
+        if (PyUnicode_CheckExact(s->o) || PyBytes_CheckExact(s->o)) u = cut_text(short_repr(s->o), MAX_TEXT);
+        else u = PyObject_CallOneArg(rc->render_obj, s->o);
+        break;
+    case V_OPAQUE: {
+        PyObject *label = PyDict_GetItemWithError(rc->labels, s->o);   /* borrowed */
+        if (!label) {
+            if (PyErr_Occurred()) return -1;
+            label = PyObject_CallOneArg(rc->type_label, s->o);
+            if (!label) return -1;
+            int r = PyDict_SetItem(rc->labels, s->o, label);
+            Py_DECREF(label);   /* the dict holds it */
+            if (r < 0) return -1;
+        }
+        snprintf(buf, sizeof buf, "%llx", (unsigned long long)s->u.addr);
+        u = cut_text(PyUnicode_FromFormat("<%U object at 0x%s>", label, buf), MAX_TEXT);
+        break;
+    }
+    default:
+        return text_add(t, "?", 1, 1);
+    }
+    if (!u) return -1;
+    if (!PyUnicode_Check(u)) { Py_DECREF(u); PyErr_SetString(PyExc_TypeError, "renderer returned a non-str"); return -1; }
+    int r = text_add_str(t, u);
+    Py_DECREF(u);
+    return r;
+}
+
+/* The text of one string entry (a value, or a whole argument list). */
+static PyObject *
+render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
+{
+    t->len = t->nchars = 0;
+    if (e->kind == S_VALUE) {
+        if (render_slot(rc, t, &slots[e->slot_off], 0) < 0) return NULL;
+        return PyUnicode_DecodeUTF8(t->p ? t->p : "", (Py_ssize_t)t->len, "surrogatepass");
+    }
+    CodeInfo *ci = &c->codes[e->code_idx];
+    for (uint32_t k = 0; k < e->nslots; k++) {
+        if (k && text_add(t, ", ", 2, 2) < 0) return NULL;
+        if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return NULL;
+        if (text_add(t, "=", 1, 1) < 0) return NULL;
+        if (render_slot(rc, t, &slots[e->slot_off + ci->order[k]], ci->star[k]) < 0) return NULL;
+    }
+    PyObject *u = PyUnicode_DecodeUTF8(t->p ? t->p : "", (Py_ssize_t)t->len, "surrogatepass");
+    return t->nchars > 2 * MAX_TEXT ? cut_text(u, 2 * MAX_TEXT) : u;
 }
 
 typedef struct {
@@ -972,10 +1155,11 @@ typedef struct {
 } Swapped;
 
 static PyObject *
-core_drain(CoreObject *c, PyObject *render)
+core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "drain(render_obj, type_label)"); return NULL; }
     /* Swap everything out first (no Python code runs until this is done), so that callbacks
-     * on other threads, which may run while the renderer below releases the GIL, start on
+     * on other threads, which may run while rendering below releases the GIL, start on
      * fresh buffers. */
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->exits, c->nexits, c->marks, c->nmarks,
@@ -986,54 +1170,56 @@ core_drain(CoreObject *c, PyObject *render)
     c->marks = NULL; c->nmarks = c->capmarks = 0;
     c->strs = NULL; c->nstrs = c->capstrs = 0; c->str_first_id = c->next_str_id;
     c->slots = NULL; c->nslots = c->capslots = 0;
-    /* code infos referenced by S_ARGS entries: keep names alive across the render */
     PyObject *result = NULL, *texts = NULL;
+    RenderCtx rc = {args[0], args[1], PyDict_New()};
+    Text tb = {NULL, 0, 0, 0};
+    if (!rc.labels) goto done;
     texts = PyList_New((Py_ssize_t)w.nstrs);
     if (!texts) goto done;
     for (size_t i = 0; i < w.nstrs; i++) {
         StrEntry *e = &w.strs[i];
-        PyObject *t = NULL;
-        if (e->kind == S_TEXT) {
-            t = Py_NewRef(e->text);
-        } else {
-            PyObject *vals = PyTuple_New(e->nslots);
-            if (!vals) goto done;
-            for (uint32_t k = 0; k < e->nslots; k++) {
-                PyObject *o = slot_object(&w.slots[e->slot_off + k]);
-                if (!o) { Py_DECREF(vals); goto done; }
-                PyTuple_SET_ITEM(vals, k, o);
-            }
-            PyObject *names = Py_None;
-            if (e->kind == S_ARGS && e->code_idx < c->ncodes) names = c->codes[e->code_idx].names;
-            t = PyObject_CallFunctionObjArgs(render, names, vals, NULL);
-            Py_DECREF(vals);
+        PyObject *t = e->kind == S_TEXT ? Py_NewRef(e->text) : render_entry(c, &rc, e, w.slots, &tb);
+        if (!t) {
+            /* one unreadable value must not lose the batch: say so in its place */
+            PyErr_Clear();
+            t = PyUnicode_FromString("<unreadable>");
             if (!t) goto done;
         }
         PyList_SET_ITEM(texts, (Py_ssize_t)i, t);
     }
-    result = Py_BuildValue(
-        "{sIsIsNsNsNsNsNsNsNsNsNsNsNsNsNsNsNsNsNsNsNsO}",
-        "call_first_id", (unsigned)w.call_first_id,
-        "strings_first_id", (unsigned)w.str_first_id,
-        "call_parent", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, par)),
-        "call_func", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, fn)),
-        "call_thread", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, thr)),
-        "call_t0", col_i64(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, t0)),
-        "call_args", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, args)),
-        "call_task", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, task)),
-        "call_flag", col_u8(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, flag)),
-        "exit_call", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, call)),
-        "exit_t1", col_i64(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, t1)),
-        "exit_how", col_u8(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, how)),
-        "exit_val", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, val)),
-        "mark_call", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, call)),
-        "mark_t", col_i64(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, t)),
-        "mark_kind", col_u8(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, kind)),
-        "mark_ref", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, ref)),
-        "mark_other", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, othr)),
-        "strings", texts);
+    result = PyDict_New();
+    if (!result) goto done;
+    struct { const char *name; PyObject *value; } items[] = {
+        {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
+        {"strings_first_id", PyLong_FromUnsignedLong(w.str_first_id)},
+        {"call_parent", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, par))},
+        {"call_func", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, fn))},
+        {"call_thread", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, thr))},
+        {"call_t0", col_i64(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, t0))},
+        {"call_args", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, args))},
+        {"call_task", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, task))},
+        {"call_flag", col_u8(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, flag))},
+        {"exit_call", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, call))},
+        {"exit_t1", col_i64(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, t1))},
+        {"exit_how", col_u8(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, how))},
+        {"exit_val", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, val))},
+        {"mark_call", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, call))},
+        {"mark_t", col_i64(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, t))},
+        {"mark_kind", col_u8(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, kind))},
+        {"mark_ref", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, ref))},
+        {"mark_other", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, othr))},
+        {"strings", Py_NewRef(texts)},
+    };
+    int failed = 0;
+    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
+        if (!items[k].value || PyDict_SetItemString(result, items[k].name, items[k].value) < 0) failed = 1;
+        Py_XDECREF(items[k].value);
+    }
+    if (failed) Py_CLEAR(result);
 done:
     Py_XDECREF(texts);
+    Py_XDECREF(rc.labels);
+    PyMem_RawFree(tb.p);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
     PyMem_RawFree(w.calls); PyMem_RawFree(w.exits); PyMem_RawFree(w.marks);
@@ -1131,7 +1317,7 @@ static PyMethodDef core_methods[] = {
     {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
     {"release", (PyCFunction)core_release, METH_NOARGS, "Forget this core as the active one."},
-    {"drain", (PyCFunction)core_drain, METH_O, "drain(render) -> dict of column bytes and texts."},
+    {"drain", (PyCFunction)(void (*)(void))core_drain, METH_FASTCALL, "drain(render_obj, type_label) -> dict of column bytes and texts."},
     {"pending", (PyCFunction)core_pending, METH_NOARGS, "(calls, exits, marks, strings, suspended) buffered."},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
     {NULL},
@@ -1199,6 +1385,8 @@ PyInit__crecorder(void)
     if (!DISABLE) return NULL;
     thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread");
     if (!thread_key) return NULL;
+    str_name = PyUnicode_InternFromString("__name__");
+    if (!str_name) return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }
