@@ -1,0 +1,117 @@
+"""Which code the recorder records: decided once per code object (see docs/FORMAT.md).
+
+The default is *user code only*: not the standard library, not site-packages (nor dist-packages,
+nor the user site), not frozen modules, not generated code whose file name is a `<...>` pseudo
+name (`<string>` from `exec`/dataclasses/namedtuple, `<frozen ...>`), and never flowtrace itself.
+Interactive input (`<stdin>`, `<python-input-N>`) counts as user code.
+
+Patterns refine the default:
+- `include` patterns add code the default leaves out (e.g. `json.*` to see the json package);
+- `exclude` patterns remove code; they win over everything else.
+
+A pattern is matched against the module name (dotted, from the frame's globals `__name__`) and
+against the absolute file name. A pattern that contains `/` or ends in `.py` is a path glob
+(`fnmatch`, `*` also crosses `/`); any other pattern is a module glob, and a module pattern with
+no glob characters also matches its submodules (`mypkg` matches `mypkg` and `mypkg.sub`).
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from fnmatch import fnmatchcase
+from types import CodeType
+from typing import Iterable
+
+_FLOWTRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Directories whose code is not user code: the stdlib and every site-packages we can see."""
+    dirs: set[str] = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            dirs.add(sysconfig.get_paths()[key])
+        except (KeyError, OSError):
+            pass
+    try:
+        dirs.update(site.getsitepackages())
+    except AttributeError:  # some embedded/virtualenv `site` modules lack it
+        pass
+    user_site = getattr(site, "USER_SITE", None)
+    if user_site:
+        dirs.add(user_site)
+    for p in sys.path:  # any other site-packages/dist-packages on the path
+        if p.rstrip(os.sep).endswith(("site-packages", "dist-packages")):
+            dirs.add(p)
+    dirs.add(os.path.dirname(os.__file__))  # the stdlib as actually imported
+    out = []
+    for d in dirs:
+        if d:
+            out.append(os.path.abspath(d).rstrip(os.sep) + os.sep)
+            real = os.path.realpath(d).rstrip(os.sep) + os.sep
+            if real != out[-1]:
+                out.append(real)
+    return tuple(sorted(set(out)))
+
+
+def _is_path_pattern(pattern: str) -> bool:
+    return "/" in pattern or os.sep in pattern or pattern.endswith(".py")
+
+
+def _has_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+class CodeFilter:
+    """Decides, for one code object (plus the module it runs in), whether it is recorded."""
+
+    def __init__(self, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> None:
+        self.include = [p for p in include if p]
+        self.exclude = [p for p in exclude if p]
+        self._library = _library_dirs()
+
+    # -- pattern matching ---------------------------------------------------------------------
+    @staticmethod
+    def _match(pattern: str, module: str, filename: str) -> bool:
+        if _is_path_pattern(pattern):
+            return fnmatchcase(filename, pattern) or fnmatchcase(filename, "*/" + pattern.lstrip("/"))
+        if not module:
+            return False
+        if _has_glob(pattern):
+            return fnmatchcase(module, pattern)
+        return module == pattern or module.startswith(pattern + ".")
+
+    def _matches_any(self, patterns: list[str], module: str, filename: str) -> bool:
+        return any(self._match(p, module, filename) for p in patterns)
+
+    # -- default rule -------------------------------------------------------------------------
+    def is_user_code(self, filename: str) -> bool:
+        """The default rule, from the file name alone."""
+        if not filename:
+            return False
+        if filename.startswith("<"):
+            return filename.startswith(_USER_PSEUDO_FILES)
+        path = os.path.abspath(filename)
+        if path.startswith(_FLOWTRACE_DIR):
+            return False
+        return not path.startswith(self._library)
+
+    def wants(self, code: CodeType, module: str | None) -> bool:
+        """True if calls of `code` (running in module `module`) are recorded."""
+        filename = code.co_filename
+        if filename.startswith("<"):
+            path = filename
+        else:
+            path = os.path.abspath(filename)
+            if path.startswith(_FLOWTRACE_DIR):
+                return False  # never record the tracer (its flusher thread, hooks, decorator)
+        mod = module or ""
+        if self.exclude and self._matches_any(self.exclude, mod, path):
+            return False
+        if self.is_user_code(filename):
+            return True
+        return bool(self.include) and self._matches_any(self.include, mod, path)

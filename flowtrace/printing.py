@@ -1,0 +1,187 @@
+"""The seed-style text tree of a list of `CallEvent`s.
+
+Shapes (from the seed, flowtrace 0.1.1):
+
+    → fib(3)                 a call with children opens…
+      → fib(1) → 1           …a call without children is one line…
+    ← fib(3) → 2             …and a call with children closes with its result
+    → compute(6, 7) [0.000265s] → 42     with timing, the duration precedes the result
+
+Additions: `✗ Type: message` instead of `→ result` for a call left by an exception,
+`⋯ unfinished` for a call still open when the session ended, `{Task-2}` after the name of a
+call that starts an asyncio task, `(…)` for the unknown arguments of a call already running
+when recording started, and a `── thread NAME ──` line before each thread's calls when a
+trace has more than one thread. Colour on a terminal (names, arguments, results, exceptions,
+times); plain when the output is not a terminal or `NO_COLOR` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Iterable, Sequence
+
+from .events import CallEvent
+from .reprs import values_only
+
+_RESET = "\x1b[0m"
+_STYLES = {
+    "arrow": "\x1b[2m",  # dim
+    "name": "\x1b[1;36m",  # bold cyan
+    "args": "\x1b[33m",  # yellow
+    "result": "\x1b[32m",  # green
+    "error": "\x1b[1;31m",  # bold red
+    "time": "\x1b[35m",  # magenta
+    "note": "\x1b[2;33m",  # dim yellow
+    "thread": "\x1b[1;34m",  # bold blue
+}
+
+
+def use_color(file: IO[str] | None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if file is None:
+        file = sys.stdout
+    try:
+        return bool(file.isatty())
+    except Exception:
+        return False
+
+
+class _Painter:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, style: str, text: str) -> str:
+        if not self.color or not text:
+            return text
+        return f"{_STYLES[style]}{text}{_RESET}"
+
+
+def _label(ev: CallEvent, paint: _Painter, arg_names: bool, task_start: bool) -> str:
+    if ev.partial:
+        args = "…"
+    elif arg_names:
+        args = ev.args_repr or ""
+    else:
+        args = values_only(ev.args_repr)
+    text = paint("name", ev.func_name) + "(" + paint("args", args) + ")"
+    if task_start and ev.task_name:
+        text += " " + paint("note", "{" + ev.task_name + "}")
+    return text
+
+
+def _outcome(ev: CallEvent, paint: _Painter, show_time: bool) -> str:
+    parts = []
+    if show_time and ev.duration is not None:
+        parts.append(paint("time", f"[{ev.duration:.6f}s]"))
+    if ev.end == "raise":
+        parts.append(paint("error", "✗ " + (ev.exception or "exception")))
+    elif ev.end == "unfinished":
+        parts.append(paint("note", "⋯ unfinished"))
+    elif ev.result_repr is not None:
+        parts.append(paint("arrow", "→") + " " + paint("result", ev.result_repr))
+    return (" " + " ".join(parts)) if parts else ""
+
+
+def format_tree(
+    events: Sequence[CallEvent] | Iterable[CallEvent],
+    *,
+    color: bool = False,
+    max_depth: int | None = None,
+    thread: int | str | None = None,
+    show_time: bool | None = None,
+    arg_names: bool = True,
+) -> list[str]:
+    """The tree as lines (no trailing newlines).
+
+    - `max_depth`: 0 shows roots only; a call cut off there shows `[+N calls]`.
+    - `thread`: only calls of this session thread id (int) or thread name (str).
+    - `show_time`: None = show durations when the events have them.
+    - `arg_names`: `fib(n=3)` (True) or the seed's values-only `fib(3)` (False).
+    """
+    evs = list(events)
+    if thread is not None:
+        evs = [e for e in evs if e.thread == thread or (isinstance(thread, str) and e.thread_name == thread)]
+    if show_time is None:
+        show_time = any(e.duration is not None for e in evs)
+    paint = _Painter(color)
+    by_id = {e.id: e for e in evs}
+    children: dict[int, list[CallEvent]] = {}
+    roots: list[CallEvent] = []
+    for e in evs:
+        if e.parent_id is not None and e.parent_id in by_id:
+            children.setdefault(e.parent_id, []).append(e)
+        else:
+            roots.append(e)
+    threads: list[int | None] = []
+    for r in roots:
+        if r.thread not in threads:
+            threads.append(r.thread)
+    many_threads = len(threads) > 1
+
+    def subtree_size(ev: CallEvent) -> int:
+        n = 0
+        todo = list(children.get(ev.id, ()))
+        while todo:
+            c = todo.pop()
+            n += 1
+            todo.extend(children.get(c.id, ()))
+        return n
+
+    lines: list[str] = []
+    arrow_in = paint("arrow", "→")
+    arrow_out = paint("arrow", "←")
+    for th in threads:
+        if many_threads:
+            name = next((r.thread_name for r in roots if r.thread == th and r.thread_name), None)
+            lines.append(paint("thread", f"── thread {name or th} ──"))
+        # iterative walk: ("open", ev, depth) / ("close", ev, depth)
+        todo: list[tuple[bool, CallEvent, int]] = [(True, r, 0) for r in reversed(roots) if r.thread == th]
+        while todo:
+            opening, ev, depth = todo.pop()
+            parent = by_id.get(ev.parent_id) if ev.parent_id is not None else None
+            task_start = ev.task is not None and (parent is None or parent.task != ev.task)
+            label = _label(ev, paint, arg_names, task_start)
+            pad = "  " * depth
+            kids = children.get(ev.id)
+            if not opening:
+                lines.append(f"{pad}{arrow_out} {label}{_outcome(ev, paint, show_time)}")
+                continue
+            if not kids:
+                lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)}")
+            elif max_depth is not None and depth >= max_depth:
+                more = paint("note", f"[+{subtree_size(ev)} calls]")
+                lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)} {more}")
+            else:
+                lines.append(f"{pad}{arrow_in} {label}")
+                todo.append((False, ev, depth))
+                for k in reversed(kids):
+                    todo.append((True, k, depth + 1))
+    return lines
+
+
+def print_tree(
+    events: Sequence[CallEvent] | Iterable[CallEvent],
+    *,
+    file: IO[str] | None = None,
+    color: bool | None = None,
+    max_depth: int | None = None,
+    thread: int | str | None = None,
+    show_time: bool | None = None,
+    arg_names: bool = True,
+) -> None:
+    """Print the seed-style call tree (see `format_tree`); colour decided by `use_color(file)`
+    when `color` is None."""
+    out = file if file is not None else sys.stdout
+    if color is None:
+        color = use_color(out)
+    lines = format_tree(events, color=color, max_depth=max_depth, thread=thread,
+                        show_time=show_time, arg_names=arg_names)
+    if lines:
+        out.write("\n".join(lines) + "\n")
+    try:
+        out.flush()
+    except Exception:
+        pass

@@ -1,0 +1,761 @@
+"""The pure-Python reference recorder: `sys.monitoring` callbacks -> `Batch`es.
+
+Design (measured choices are in benchmarks/overhead.py and the report of issue 2):
+
+- **Hot path = append one tuple.** A call start appends `(cid, parent, fid, thread, t0, args)`
+  to one shared list; a plain return appends `(cid, t1)` to another. `list.append` is atomic
+  under the GIL, so threads share these lists without a lock. `drain()` (flusher thread) turns
+  them into columns with C-level `zip(*rows)` / `array(...)`, not a Python loop per call.
+- **Per-thread stacks** of open call ids live in `threading.local` (`tls.st = (stack, thread)`);
+  the bottom of every stack is the sentinel 0, so `stack[-1]` is the parent id (0 = root) and a
+  pop that yields 0 is an *orphan* end (a frame that started before recording): ignored.
+- **Call ids** come from `itertools.count` (atomic). A thread switched out between taking an id
+  and appending its row can leave a gap at drain time; `drain()` then emits only the
+  consecutive prefix and keeps the rest for the next drain (FORMAT.md: ids are consecutive).
+- **Filtering** is decided once per code object (`fids[code]`: >0 recorded function/generator,
+  <0 recorded coroutine/async generator, 0 excluded) and excluded code gets `DISABLE` from the
+  local events (START/RESUME/RETURN/YIELD); UNWIND/THROW/RAISE/EXCEPTION_HANDLED cannot be
+  disabled (CPython raises and removes the callback), so they just return.
+- **Generators/coroutines** are one call: PY_YIELD pops it and remembers `id(frame) -> cid`
+  (the frame lives as long as the suspended generator), PY_RESUME/PY_THROW push it back and
+  write a resume/throw mark naming the resumer (the new stack top). 3.13.0's silent close
+  (gh-140373) needs nothing: a yield already popped the frame; the call ends `unfinished` at
+  stop (a reused frame address is detected at the next yield).
+- **asyncio tasks**: a coroutine-kind call asks `current_task()` when it starts; a task seen
+  for the first time gets a TASK entry (root = this call). The creator is taken where every
+  asyncio task is made: the PY_RETURN of `BaseEventLoop.create_task` (stdlib, so never a
+  recorded call) maps the returned task to the recorded call on top of that thread's stack;
+  eager tasks (3.12+ eager_task_factory) run before that return, so their creator falls back
+  to their parent. Calls inside a task carry its id; `drain()` propagates it from parents.
+- **Exceptions**: RAISE writes a `raise` mark on the call where an exception first appears
+  (a RAISE right after the same exception unwound a callee is propagation, not a new raise),
+  EXCEPTION_HANDLED a `handled` mark on the catching call, PY_UNWIND ends the call with `raise`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import weakref
+from array import array
+from time import perf_counter_ns
+from types import CodeType
+from typing import Any
+
+from ..filters import CodeFilter
+from ..ftr import format as F
+from ..reprs import args_text, exception_text, value_text
+from .base import Batch, RecorderConfig
+
+mon = sys.monitoring
+E = mon.events
+DISABLE = mon.DISABLE
+# Probe order: PROFILER_ID (2) is cProfile's; take it only when nobody has it, but prefer the
+# unnamed ids so that a later cProfile run in the same program still works.
+TOOL_ID_ORDER = (3, 4, 5, 2, 1, 0)
+TOOL_NAME = "flowtrace"
+
+_CO_GENERATOR = 0x20
+_CO_COROUTINE = 0x80
+_CO_ITERABLE_COROUTINE = 0x100
+_CO_ASYNC_GENERATOR = 0x200
+
+_EVENTS = (
+    E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME | E.PY_THROW | E.PY_UNWIND
+    | E.RAISE | E.EXCEPTION_HANDLED
+)
+
+# The code object where every asyncio task is created (see the module docstring).
+_CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
+_HOOK = -(1 << 40)  # fids value of that code object: never a call, its return is watched
+
+
+def _kind(flags: int) -> str:
+    if flags & _CO_COROUTINE:
+        return "coroutine"
+    if flags & _CO_ASYNC_GENERATOR:
+        return "async_generator"
+    if flags & (_CO_GENERATOR | _CO_ITERABLE_COROUTINE):
+        return "generator"
+    return "function"
+
+
+class PyRecorder:
+    """Records calls with Python `sys.monitoring` callbacks (see the module docstring)."""
+
+    name = "python"
+
+    def __init__(self, config: RecorderConfig | None = None) -> None:
+        self.config = config or RecorderConfig()
+        if self.config.args not in ("safe", "full", "off"):
+            raise ValueError(f"args mode must be 'safe', 'full' or 'off', not {self.config.args!r}")
+        self.filter = CodeFilter(self.config.include, self.config.exclude)
+        self.tool_id: int | None = None
+        self.running = False
+        self._lock = threading.Lock()  # drain() vs drain(); the hot path never takes it
+        self._reset()
+
+    # ------------------------------------------------------------------ state
+    def _reset(self) -> None:
+        self._tls = threading.local()
+        self._fids: dict[CodeType, int] = {}
+        self._func_count = itertools.count(1)
+        self._thread_count = itertools.count(1)
+        self._task_count = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._calls: list[tuple] = []  # (cid, parent, fid, thread, t0, args text | None)
+        self._exits: list[tuple] = []  # (cid, t1): plain returns without a value
+        self._exits_v: list[tuple] = []  # (cid, t1, how, text | None)
+        self._marks: list[tuple] = []  # (cid, t, kind, text | None, other cid)
+        self._extra: dict[int, tuple[int, int]] = {}  # cid -> (task id, flag) when not (0, 0)
+        self._new_funcs: list[dict[str, Any]] = []
+        self._new_threads: list[dict[str, Any]] = []
+        self._new_tasks: list[dict[str, Any]] = []
+        self._threads: list[tuple[int, Any, str, list]] = []  # (tid, weakref(Thread)|None, name, stack)
+        self._gens: dict[int, int] = {}  # id(frame) -> cid of a suspended generator/coroutine
+        self._lost: list[int] = []  # generators whose frame address was reused (closed silently)
+        self._unwound: dict[int, int] = {}  # thread id -> id(exception) that just left a callee
+        self._creators: dict[int, int] = {}  # id(task) -> creator cid, from create_task's return
+        self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
+        self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
+        self._seeds: dict[int, tuple[list[int], int]] = {}  # ident -> (seeded stack, thread id)
+        # drain-side state
+        self._next_call = 1  # the next call id to emit
+        self._next_str = 1
+        self._pending_calls: list[tuple] = []
+        self._pending_exits: list[tuple] = []
+        self._pending_exits_v: list[tuple] = []
+        self._pending_marks: list[tuple] = []
+        self._str_ids: dict[str, int] = {}
+        self._tasks_seen = False
+
+    # ------------------------------------------------------------------ decisions (cold)
+    def _decide(self, code: CodeType, depth: int = 2) -> int:
+        """First sight of a code object: record it or not (and say so for all its calls).
+        `depth` is how far up the monitored frame is from here (for its module name)."""
+        try:
+            fid = self._fids.get(code)
+            if fid is not None:
+                return fid
+            try:
+                module = sys._getframe(depth).f_globals.get("__name__")
+            except (ValueError, AttributeError):
+                module = None
+            if not isinstance(module, str):
+                module = None
+            if self.filter.wants(code, module):
+                kind = _kind(code.co_flags)
+                fid = next(self._func_count)
+                self._new_funcs.append({
+                    "id": fid, "qualname": code.co_qualname, "module": module or "",
+                    "file": code.co_filename, "line": code.co_firstlineno, "kind": kind,
+                })
+                if kind in ("coroutine", "async_generator"):
+                    fid = -fid
+            elif code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1]):
+                fid = _HOOK
+            else:
+                fid = 0
+            self._fids[code] = fid
+            return fid
+        except Exception:
+            self._fids[code] = 0
+            return 0
+
+    def _new_thread(self) -> tuple[list[int], int]:
+        """First event on a thread: its stack (seeded if asked) and its session thread id."""
+        ident = threading.get_ident()
+        thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
+        name = thread.name if thread is not None else f"thread-{ident}"
+        native = threading.get_native_id()
+        seeded = self._seeds.pop(ident, None)
+        if seeded is not None:  # seed_running wrote this thread's running frames already
+            stack, tid = seeded
+        else:
+            stack = [0]
+            tid = next(self._thread_count)
+            self._new_threads.append({"id": tid, "ident": ident, "native_id": native, "name": name})
+        self._threads.append((tid, weakref.ref(thread) if thread is not None else None, name, stack))
+        st = (stack, tid)
+        self._tls.st = st
+        return st
+
+    def _task_id(self, cid: int, parent: int, thr: int) -> int:
+        """The asyncio task running now (0 if none); registers a task seen for the first time,
+        with `cid` (a coroutine call starting in it) as its root."""
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return 0
+        try:
+            if asyncio.events._get_running_loop() is None:
+                return 0
+            task = asyncio.current_task()
+        except Exception:
+            return 0
+        if task is None:
+            return 0
+        key = id(task)
+        entry = self._task_ids.get(key)
+        if entry is not None and entry[0]() is task:
+            return entry[1]
+        tid = next(self._task_count)
+        try:
+            ref = weakref.ref(task)
+        except TypeError:
+            ref = lambda: None  # noqa: E731  (a task type without weakref support)
+        self._task_ids[key] = (ref, tid)
+        try:
+            name = task.get_name()
+        except Exception:
+            name = f"Task-{tid}"
+        creator = self._creators.pop(key, None)
+        self._new_tasks.append({
+            "id": tid, "name": name, "thread": thr,
+            "creator": parent if creator is None else creator, "root": cid,
+        })
+        self._tasks_seen = True
+        return tid
+
+    # ------------------------------------------------------------------ callbacks
+    def _callbacks(self) -> dict[int, Any]:
+        """Build the callbacks as closures over locals (a local load is the cheapest lookup)."""
+        fids = self._fids
+        tls = self._tls
+        calls_append = self._calls.append
+        exits_append = self._exits.append
+        exits_v_append = self._exits_v.append
+        marks_append = self._marks.append
+        extra = self._extra
+        gens = self._gens
+        unwound = self._unwound
+        next_id = self._ids.__next__
+        clock = perf_counter_ns
+        decide = self._decide
+        new_thread = self._new_thread
+        task_id = self._task_id
+        getframe = sys._getframe
+        mode = self.config.args
+        capture = mode != "off"
+        lost_append = self._lost.append
+        creators = self._creators
+
+        def start_coroutine(code: CodeType, fid: int) -> None:
+            # A coroutine/async generator starts: a call like any other, plus its task.
+            try:
+                s, thr = tls.st
+            except AttributeError:
+                s, thr = new_thread()
+            cid = next_id()
+            parent = s[-1]
+            args = args_text(getframe(2), code, mode) if capture else None
+            calls_append((cid, parent, -fid, thr, clock(), args))
+            s.append(cid)
+            task = task_id(cid, parent, thr)
+            if task:
+                extra[cid] = (task, 0)
+
+        if capture:
+            def on_start(code: CodeType, offset: int) -> Any:
+                try:
+                    try:
+                        fid = fids[code]
+                    except KeyError:
+                        fid = decide(code)
+                    if fid > 0:
+                        try:
+                            s, thr = tls.st
+                        except AttributeError:  # first event on this thread
+                            s, thr = new_thread()
+                        cid = next_id()
+                        # args are read now: the values may change while the call runs
+                        args = args_text(getframe(1), code, mode)
+                        calls_append((cid, s[-1], fid, thr, clock(), args))
+                        s.append(cid)
+                    elif fid == 0 or fid == _HOOK:
+                        return DISABLE  # excluded: this code's start never calls us again
+                    else:
+                        start_coroutine(code, fid)
+                except Exception:
+                    pass  # never let the tracer break the traced program
+        else:
+            def on_start(code: CodeType, offset: int) -> Any:
+                try:
+                    try:
+                        fid = fids[code]  # decided once per code object
+                    except KeyError:
+                        fid = decide(code)
+                    if fid > 0:  # a recorded function or generator (the hot case)
+                        try:
+                            s, thr = tls.st  # this thread's stack and session thread id
+                        except AttributeError:  # first event on this thread
+                            s, thr = new_thread()
+                        cid = next_id()  # atomic: ids are unique across threads
+                        calls_append((cid, s[-1], fid, thr, clock(), None))  # one atomic append
+                        s.append(cid)
+                    elif fid == 0 or fid == _HOOK:
+                        return DISABLE  # excluded: this code's start never calls us again
+                    else:
+                        start_coroutine(code, fid)
+                except Exception:
+                    pass  # never let the tracer break the traced program
+
+        def return_slow(code: CodeType, value: Any) -> Any:
+            # First sight, a coroutine's return, an excluded code's return, create_task's return.
+            fid = fids.get(code)
+            if fid is None:
+                fid = decide(code, 3)
+            if fid == 0:
+                return DISABLE
+            try:
+                s, thr = tls.st
+            except AttributeError:
+                s, thr = new_thread()
+            if fid == _HOOK:  # BaseEventLoop.create_task returned a task: note its creator
+                creators[id(value)] = s[-1]
+                return None
+            cid = s.pop()
+            if cid:
+                exits_v_append((cid, clock(), F.END_RETURN, value_text(value, mode) if capture else None))
+            else:
+                s.append(0)  # orphan: started before recording
+            return None
+
+        if capture:
+            def on_return(code: CodeType, offset: int, value: Any) -> Any:
+                try:
+                    if fids.get(code, 0) > 0:
+                        s, thr = tls.st
+                        cid = s.pop()
+                        if cid:
+                            exits_v_append((cid, clock(), F.END_RETURN, value_text(value, mode)))
+                        else:
+                            s.append(0)  # orphan: a call that started before recording
+                    else:
+                        return return_slow(code, value)
+                except Exception:
+                    pass
+        else:
+            def on_return(code: CodeType, offset: int, value: Any) -> Any:
+                try:
+                    if fids.get(code, 0) > 0:  # recorded plain code (else: the rare cases)
+                        s, thr = tls.st
+                        cid = s.pop()  # the call on top of this thread's stack is ours
+                        if cid:
+                            exits_append((cid, clock()))  # how=return, no value: the short row
+                        else:
+                            s.append(0)  # orphan: a call that started before recording
+                    else:
+                        return return_slow(code, value)
+                except Exception:
+                    pass
+
+        def on_yield(code: CodeType, offset: int, value: Any) -> Any:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return DISABLE
+                try:
+                    s, thr = tls.st
+                except AttributeError:
+                    s, thr = new_thread()
+                cid = s.pop()
+                if not cid:
+                    s.append(0)  # a generator running since before recording: ignored
+                    return None
+                t = clock()
+                key = id(getframe(1))  # the generator's frame: alive while it is suspended
+                prev = gens.setdefault(key, cid)
+                if prev != cid:  # the address was reused: that generator vanished silently
+                    gens[key] = cid
+                    lost_append(prev)
+                marks_append((cid, t, F.MARK_SUSPEND, value_text(value, mode) if capture else None, 0))
+            except Exception:
+                pass
+            return None
+
+        def resumed(code: CodeType, fid: int, kind: int, text: str | None) -> None:
+            try:
+                s, thr = tls.st
+            except AttributeError:
+                s, thr = new_thread()
+            frame = getframe(2)
+            cid = gens.pop(id(frame), 0)
+            parent = s[-1]
+            t = clock()
+            if cid:
+                marks_append((cid, t, kind, text, parent))
+            else:
+                # Never seen starting: a generator created and started before recording
+                # (partial), or a coroutine thrown into before its first step (e.g. a task
+                # cancelled before it ran: THROW with no START) - then it starts here.
+                cid = next_id()
+                partial = frame.f_lasti > 0 and kind != F.MARK_THROW or (
+                    kind == F.MARK_THROW and frame.f_lasti > 2)
+                calls_append((cid, parent, abs(fid), thr, t, None))
+                task = task_id(cid, parent, thr) if fid < 0 else 0
+                if partial or task:
+                    extra[cid] = (task, F.CALL_PARTIAL if partial else 0)
+                if kind == F.MARK_THROW:
+                    marks_append((cid, t, kind, text, parent))
+            s.append(cid)
+
+        def on_resume(code: CodeType, offset: int) -> Any:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return DISABLE
+                resumed(code, fid, F.MARK_RESUME, None)
+            except Exception:
+                pass
+            return None
+
+        def on_throw(code: CodeType, offset: int, exc: BaseException) -> None:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
+                    resumed(code, fid, F.MARK_THROW, exception_text(exc, mode) if capture else type(exc).__name__)
+            except Exception:
+                pass
+
+        def on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return
+                try:
+                    s, thr = tls.st
+                except AttributeError:
+                    s, thr = new_thread()
+                cid = s.pop()
+                if cid:
+                    exits_v_append((cid, clock(), F.END_RAISE, exception_text(exc, mode)))
+                    unwound[thr] = id(exc)  # the caller's RAISE for it is propagation
+                else:
+                    s.append(0)
+            except Exception:
+                pass
+
+        def on_raise(code: CodeType, offset: int, exc: BaseException) -> None:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return
+                try:
+                    s, thr = tls.st
+                except AttributeError:
+                    s, thr = new_thread()
+                cid = s[-1]
+                if cid and unwound.pop(thr, None) != id(exc):
+                    marks_append((cid, clock(), F.MARK_RAISE, exception_text(exc, mode), 0))
+            except Exception:
+                pass
+
+        def on_handled(code: CodeType, offset: int, exc: BaseException) -> None:
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return
+                try:
+                    s, thr = tls.st
+                except AttributeError:
+                    s, thr = new_thread()
+                unwound.pop(thr, None)
+                cid = s[-1]
+                if cid:
+                    marks_append((cid, clock(), F.MARK_HANDLED, exception_text(exc, mode), 0))
+            except Exception:
+                pass
+
+        return {
+            E.PY_START: on_start, E.PY_RETURN: on_return, E.PY_YIELD: on_yield,
+            E.PY_RESUME: on_resume, E.PY_THROW: on_throw, E.PY_UNWIND: on_unwind,
+            E.RAISE: on_raise, E.EXCEPTION_HANDLED: on_handled,
+        }
+
+    # ------------------------------------------------------------------ start / stop
+    def _take_tool_id(self) -> int:
+        for tool in TOOL_ID_ORDER:
+            try:
+                if mon.get_tool(tool) is None:
+                    mon.use_tool_id(tool, TOOL_NAME)
+                    return tool
+            except ValueError:  # taken between get_tool and use_tool_id
+                continue
+        users = ", ".join(f"{i}={mon.get_tool(i)}" for i in range(6) if mon.get_tool(i))
+        raise RuntimeError(
+            f"flowtrace cannot record: every sys.monitoring tool id is in use ({users}); "
+            "stop another profiler, debugger or coverage tool first"
+        )
+
+    def _seed_running(self) -> None:
+        """Write the recorded frames running now (every thread) as partial calls."""
+        t = perf_counter_ns()
+        for ident, frame in sys._current_frames().items():
+            chain = []
+            f = frame
+            while f is not None:
+                chain.append(f)
+                f = f.f_back
+            stack = [0]
+            tid = 0
+            for fr in reversed(chain):  # outermost first
+                code = fr.f_code
+                fid = self._fids.get(code)
+                if fid is None:
+                    fid = self._decide_frame(code, fr)
+                if fid == 0 or fid == _HOOK:
+                    continue
+                if code.co_flags & (_CO_GENERATOR | _CO_COROUTINE | _CO_ASYNC_GENERATOR | _CO_ITERABLE_COROUTINE):
+                    continue  # a running generator: its yield is ignored, its resume makes it partial
+                if not tid:  # the thread's definition precedes its first row
+                    tid = next(self._thread_count)
+                    th = threading._active.get(ident)  # type: ignore[attr-defined]
+                    self._new_threads.append({
+                        "id": tid, "ident": ident, "native_id": getattr(th, "native_id", None) or 0,
+                        "name": th.name if th is not None else f"thread-{ident}",
+                    })
+                cid = next(self._ids)
+                self._calls.append((cid, stack[-1], abs(fid), tid, t, None))
+                self._extra[cid] = (0, F.CALL_PARTIAL)
+                stack.append(cid)
+            if len(stack) > 1:
+                self._seeds[ident] = (stack, tid)
+
+    def _decide_frame(self, code: CodeType, frame: Any) -> int:
+        module = frame.f_globals.get("__name__")
+        fid_holder = self._fids
+        # reuse _decide with the module known: put the decision through the same path
+        if self.filter.wants(code, module if isinstance(module, str) else None):
+            kind = _kind(code.co_flags)
+            fid = next(self._func_count)
+            self._new_funcs.append({
+                "id": fid, "qualname": code.co_qualname, "module": module or "",
+                "file": code.co_filename, "line": code.co_firstlineno, "kind": kind,
+            })
+            if kind in ("coroutine", "async_generator"):
+                fid = -fid
+        else:
+            fid = 0
+        fid_holder[code] = fid
+        return fid
+
+    def start(self) -> None:
+        """Take a tool id, register the callbacks, enable events (interpreter-wide)."""
+        if self.running:
+            return
+        tool = self._take_tool_id()
+        try:
+            self.tool_id = tool
+            for event, cb in self._callbacks().items():
+                mon.register_callback(tool, event, cb)
+            self._t_start = perf_counter_ns()
+            if self.config.seed_running:
+                self._seed_running()
+            # DISABLE from an earlier session would hide code from this one (gh-118327)
+            mon.restart_events()
+            mon.set_events(tool, _EVENTS)
+            self.running = True
+        except BaseException:
+            self._release(tool)
+            raise
+
+    def _release(self, tool: int) -> None:
+        try:
+            mon.set_events(tool, 0)
+            for event in (E.PY_START, E.PY_RETURN, E.PY_YIELD, E.PY_RESUME, E.PY_THROW,
+                          E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED):
+                mon.register_callback(tool, event, None)
+            # local events survive free_tool_id (gh-111963): we set none, so nothing to clear
+            mon.free_tool_id(tool)
+        except ValueError:
+            pass
+
+    def stop(self) -> None:
+        """Remove the callbacks and end every open call as unfinished."""
+        if not self.running:
+            return
+        self.running = False
+        tool = self.tool_id
+        self._release(tool)
+        self.tool_id = None
+        t = perf_counter_ns()
+        # Every open call ends now: the ones on a thread's stack (innermost first), the
+        # suspended generators/coroutines, and those whose frame vanished silently.
+        ended: set[int] = set()
+        for _tid, _ref, _name, stack in self._threads:
+            while len(stack) > 1:
+                cid = stack.pop()
+                if cid not in ended:
+                    ended.add(cid)
+                    self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+        for stack, _tid in self._seeds.values():  # seeded threads that never ran again
+            for cid in reversed(stack[1:]):
+                if cid not in ended:
+                    ended.add(cid)
+                    self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+        self._seeds.clear()
+        for cid in list(self._gens.values()) + self._lost:
+            if cid not in ended:
+                ended.add(cid)
+                self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+        self._gens.clear()
+        self._lost.clear()
+
+    def pending(self) -> int:
+        """Rows waiting for the next drain (the flusher drains early when this is large)."""
+        return len(self._calls) + len(self._exits) + len(self._exits_v)
+
+    # ------------------------------------------------------------------ drain
+    @staticmethod
+    def _take(rows: list) -> list:
+        n = len(rows)
+        out = rows[:n]
+        del rows[:n]  # atomic: appends made meanwhile stay for the next drain
+        return out
+
+    def _sid(self, text: str | None, strings: list[str]) -> int:
+        if text is None:
+            return 0
+        sid = self._str_ids.get(text)
+        if sid is None:
+            sid = self._next_str
+            self._next_str += 1
+            strings.append(text)
+            if len(self._str_ids) > 65536:
+                self._str_ids.clear()  # bounded memory; a repeated text is just stored again
+            self._str_ids[text] = sid
+        return sid
+
+    def drain(self) -> Batch:
+        """Everything recorded since the last drain, as one Batch (safe from any thread)."""
+        with self._lock:
+            return self._drain()
+
+    def _drain(self) -> Batch:
+        b = Batch()
+        # Definitions first: a row may refer to them (a row appended after the definition).
+        b.functions = self._take(self._new_funcs)
+        b.threads = self._take(self._new_threads)
+        for i, (tid, ref, name, stack) in enumerate(self._threads):
+            th = ref() if ref is not None else None
+            if th is not None and th.name != name:  # renamed since: the last definition wins
+                self._threads[i] = (tid, ref, th.name, stack)
+                b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
+        b.tasks = self._take(self._new_tasks)
+        calls = self._pending_calls + self._take(self._calls)
+        exits = self._pending_exits + self._take(self._exits)
+        exits_v = self._pending_exits_v + self._take(self._exits_v)
+        marks = self._pending_marks + self._take(self._marks)
+        first = self._next_call
+        limit = first + len(calls)  # ids below `limit` are emitted by this drain
+        if calls:
+            ids = [r[0] for r in calls]
+            if ids != list(range(first, limit)):
+                # Threads interleaved between taking an id and appending the row: sort, and
+                # keep anything after a gap for the next drain.
+                calls.sort()
+                n = 0
+                for n, r in enumerate(calls):
+                    if r[0] != first + n:
+                        break
+                else:
+                    n = len(calls)
+                self._pending_calls = calls[n:]
+                calls = calls[:n]
+                limit = first + n
+            else:
+                self._pending_calls = []
+        else:
+            self._pending_calls = []
+        # rows about calls not emitted yet wait too
+        self._pending_exits = [r for r in exits if r[0] >= limit] if exits and max(r[0] for r in exits) >= limit else []
+        if self._pending_exits:
+            exits = [r for r in exits if r[0] < limit]
+        self._pending_exits_v = [r for r in exits_v if r[0] >= limit]
+        if self._pending_exits_v:
+            exits_v = [r for r in exits_v if r[0] < limit]
+        self._pending_marks = [r for r in marks if r[0] >= limit or r[4] >= limit]
+        if self._pending_marks:
+            marks = [r for r in marks if r[0] < limit and r[4] < limit]
+
+        strings: list[str] = []
+        b.strings_first_id = self._next_str
+        n = len(calls)
+        if n:
+            cids, par, fn, thr, t0, args = zip(*calls)
+            b.call_first_id = first
+            b.call_parent = array("I", par)
+            b.call_func = array("I", fn)
+            b.call_thread = array("I", thr)
+            b.call_t0 = array("q", t0)
+            if any(a is not None for a in args):
+                sid = self._sid
+                b.call_args = array("I", [sid(a, strings) for a in args])
+            else:
+                b.call_args = array("I", bytes(4 * n))
+            extra = self._extra
+            if extra or self._tasks_seen:
+                task = array("I", bytes(4 * n))
+                flag = array("B", bytes(n))
+                task_of = self._task_of
+                for i in range(n):
+                    cid = first + i
+                    e = extra.pop(cid, None)
+                    if e is not None:
+                        task[i], flag[i] = e
+                    if self._tasks_seen:
+                        tk = task[i] or task_of.get(par[i], 0)  # inside a task: the parent's
+                        if tk:
+                            task[i] = tk
+                            task_of[cid] = tk
+                b.call_task = task
+                b.call_flag = flag
+            else:
+                b.call_task = array("I", bytes(4 * n))
+                b.call_flag = array("B", bytes(n))
+            self._next_call = first + n
+        else:
+            b.call_first_id = first
+        if exits or exits_v:
+            ids = [r[0] for r in exits]
+            t1 = [r[1] for r in exits]
+            how = [F.END_RETURN] * len(exits)
+            val = [0] * len(exits)
+            if exits_v:
+                sid = self._sid
+                for r in exits_v:
+                    ids.append(r[0])
+                    t1.append(r[1])
+                    how.append(r[2])
+                    val.append(sid(r[3], strings))
+            b.exit_call = array("I", ids)
+            b.exit_t1 = array("q", t1)
+            b.exit_how = array("B", how)
+            b.exit_val = array("I", val)
+            if self._task_of:
+                pop = self._task_of.pop
+                for cid in ids:
+                    pop(cid, None)
+        if marks:
+            sid = self._sid
+            cids, ts, kinds, texts, others = zip(*marks)
+            b.mark_call = array("I", cids)
+            b.mark_t = array("q", ts)
+            b.mark_kind = array("B", kinds)
+            b.mark_ref = array("I", [sid(x, strings) for x in texts])
+            b.mark_other = array("I", others)
+        b.strings = strings
+        return b

@@ -1,0 +1,284 @@
+"""Bounded, exception-safe texts for arguments, results and exceptions.
+
+Modes:
+- "safe" (default): builtin scalars (`None`, `bool`, `int`, `float`, `complex`, `str`, `bytes`,
+  `bytearray`, `Ellipsis`) and builtin containers of them (`list`, `tuple`, `dict`, `set`,
+  `frozenset`, exact types only) are shown bounded; any other object as
+  `<module.Class object at 0x…>` **without calling its `__repr__`** (user reprs may be slow,
+  take locks, run queries or have side effects).
+- "full": the same, but other objects' `__repr__` is called, with the same bounds; an exception
+  (including RecursionError) gives `<module.Class object at 0x…; repr raised Type: message>`.
+- "off": nothing is captured.
+
+Bounds (reprlib-style): strings/bytes cut to MAX_STRING characters, containers to MAX_ITEMS
+items and MAX_DEPTH levels, any single text to MAX_TEXT characters; huge ints are summarised.
+Monitoring events do not fire while a callback runs, so a `__repr__` that calls traced code
+neither recurses into the recorder nor appears in the trace.
+
+The argument text is `n=3, xs=[1, 2]`: parameter names from the code object in call order —
+positional, `*args` (as `*args=(…)`), keyword-only, `**kwargs` (as `**kw={…}`).
+`values_only()` turns it into the seed's `3, [1, 2]` for the `@trace` decorator's output.
+"""
+
+from __future__ import annotations
+
+from types import CodeType, FrameType
+from typing import Any
+
+MAX_STRING = 60
+MAX_ITEMS = 6
+MAX_DEPTH = 3
+MAX_TEXT = 240
+MAX_INT_DIGITS = 60
+
+MODES = ("safe", "full", "off")
+
+_SCALARS = frozenset({type(None), bool, float, complex, type(Ellipsis), type(NotImplemented)})
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
+
+
+def placeholder(obj: Any, note: str = "") -> str:
+    """`<module.Class object at 0x…>` from the type alone (never calls the object's methods)."""
+    try:
+        cls = type(obj)
+        mod = cls.__module__
+        name = cls.__qualname__
+        if not isinstance(mod, str) or not isinstance(name, str):
+            raise TypeError
+        qual = name if mod == "builtins" else f"{mod}.{name}"
+    except Exception:
+        qual = "object"
+    return f"<{qual} object at {id(obj):#x}{note}>"
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _int(v: int) -> str:
+    if -(10**MAX_INT_DIGITS) < v < 10**MAX_INT_DIGITS:
+        return repr(v)  # int subclasses with an own __repr__ are not exact ints: never here
+    return f"<int with {v.bit_length()} bits>"  # repr of a huge int is slow (or refused)
+
+
+def _text(obj: Any, depth: int, full: bool) -> str:
+    t = type(obj)
+    if t is int:
+        return _int(obj)
+    if t is str:
+        if len(obj) > MAX_STRING:
+            return repr(obj[:MAX_STRING]) + "..."
+        return repr(obj)
+    if t is bytes or t is bytearray:
+        if len(obj) > MAX_STRING:
+            return repr(obj[:MAX_STRING]) + "..."
+        return repr(obj)
+    if t in _SCALARS:
+        return repr(obj)
+    if t is list or t is tuple or t is set or t is frozenset:
+        if not obj:
+            return {list: "[]", tuple: "()", set: "set()", frozenset: "frozenset()"}[t]
+        if t is list:
+            left, right = "[", "]"
+        elif t is tuple:
+            left, right = "(", ",)" if len(obj) == 1 else ")"
+        elif t is set:
+            left, right = "{", "}"
+        else:
+            left, right = "frozenset({", "})"
+        if depth >= MAX_DEPTH:
+            return left + "..." + right
+        parts = []
+        for i, item in enumerate(obj):
+            if i >= MAX_ITEMS:
+                parts.append("...")
+                break
+            parts.append(_text(item, depth + 1, full))
+        return left + ", ".join(parts) + right
+    if t is dict:
+        if not obj:
+            return "{}"
+        if depth >= MAX_DEPTH:
+            return "{...}"
+        parts = []
+        for i, (k, v) in enumerate(obj.items()):
+            if i >= MAX_ITEMS:
+                parts.append("...")
+                break
+            parts.append(f"{_text(k, depth + 1, full)}: {_text(v, depth + 1, full)}")
+        return "{" + ", ".join(parts) + "}"
+    if not full:
+        return placeholder(obj)
+    try:
+        text = repr(obj)
+        if type(text) is not str:
+            raise TypeError(f"__repr__ returned {type(text).__name__}")
+    except Exception as exc:  # includes RecursionError; KeyboardInterrupt is left alone
+        return placeholder(obj, f"; repr raised {exception_text(exc, 'safe')}")
+    return _cut(text, MAX_STRING * 2)
+
+
+def value_text(obj: Any, mode: str = "safe") -> str:
+    """The bounded text of one value in `mode` ("safe" or "full"). Never raises (Exception)."""
+    try:
+        return _cut(_text(obj, 0, mode == "full"))
+    except Exception as exc:  # e.g. a dict mutated by another thread while we iterate it
+        return placeholder(obj, f"; unreadable: {type(exc).__name__}")
+
+
+def param_names(code: CodeType) -> tuple[tuple[str, ...], int, int, int]:
+    """(names, number of positional, index of *args or -1, index of **kwargs or -1)."""
+    flags = code.co_flags
+    npos = code.co_argcount
+    nkw = code.co_kwonlyargcount
+    n = npos + nkw + bool(flags & _CO_VARARGS) + bool(flags & _CO_VARKEYWORDS)
+    names = code.co_varnames[:n]
+    star = npos + nkw if flags & _CO_VARARGS else -1
+    dstar = n - 1 if flags & _CO_VARKEYWORDS else -1
+    return names, npos, star, dstar
+
+
+def args_text(frame: FrameType, code: CodeType, mode: str = "safe") -> str:
+    """`n=3, *rest=(4,), key=5, **kw={…}` for the frame that just started running `code`."""
+    try:
+        names, npos, star, dstar = param_names(code)
+        if not names:
+            return ""
+        loc = frame.f_locals
+        parts = [f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?" for nm in names[:npos]]
+        if star >= 0:
+            nm = names[star]
+            parts.append(f"*{nm}={value_text(loc.get(nm, ()), mode)}")
+        for nm in names[npos:star if star >= 0 else (dstar if dstar >= 0 else len(names))]:
+            parts.append(f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?")
+        if dstar >= 0:
+            nm = names[dstar]
+            parts.append(f"**{nm}={value_text(loc.get(nm, {}), mode)}")
+        return _cut(", ".join(parts), MAX_TEXT * 2)
+    except Exception as exc:
+        return f"<arguments unreadable: {type(exc).__name__}>"
+
+
+_BUILTIN_STR = {BaseException.__str__}
+for _cls in (KeyError, UnicodeError, UnicodeDecodeError, UnicodeEncodeError, UnicodeTranslateError,
+             OSError, SyntaxError, ImportError, StopIteration, SystemExit):
+    _BUILTIN_STR.add(_cls.__str__)
+del _cls
+
+
+def _safe_args(args: tuple) -> bool:
+    return all(type(a) in (str, int, float, bool, type(None), bytes) for a in args)
+
+
+def exception_text(exc: BaseException, mode: str = "safe") -> str:
+    """`Type: message` (just `Type` without a message). In safe mode a user `__str__` is not
+    called: the message is then built from the exception's args, each shown as a safe value."""
+    try:
+        cls = type(exc)
+        name = cls.__qualname__
+        mod = cls.__module__
+        if mod not in ("builtins", "__main__") and isinstance(mod, str):
+            name = f"{mod}.{name}"
+        if mode == "full" or (cls.__str__ in _BUILTIN_STR and _safe_args(exc.args)):
+            try:
+                msg = str(exc)
+            except Exception as inner:
+                msg = f"<str() raised {type(inner).__name__}>"
+        else:
+            args = exc.args
+            if len(args) == 1:
+                msg = value_text(args[0], "safe")
+            else:
+                msg = value_text(args, "safe") if args else ""
+        msg = _cut(msg)
+        return f"{name}: {msg}" if msg else name
+    except Exception:
+        return "<exception>"
+
+
+# ---- the seed's values-only rendering ---------------------------------------------------------
+
+_OPEN = "([{<"
+_CLOSE = ")]}>"
+
+
+def split_top(text: str) -> list[str] | None:
+    """Split an argument text at its top-level `, ` separators (quotes and brackets respected).
+    None when the text does not parse (e.g. an odd user `__repr__` in full mode)."""
+    parts: list[str] = []
+    depth = 0
+    quote = ""
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth < 0:
+                return None
+        elif c == "," and depth == 0 and text.startswith(", ", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 2
+            continue
+        i += 1
+    if depth or quote:
+        return None
+    parts.append(text[start:])
+    return parts
+
+
+def values_only(text: str | None) -> str:
+    """`n=3, xs=[1, 2]` -> `3, [1, 2]`; `a=1, *rest=(2, 3)` -> `1, 2, 3`; keyword-only and
+    `**kwargs` entries keep their names. Unparseable text is returned unchanged."""
+    if not text:
+        return ""
+    parts = split_top(text)
+    if parts is None:
+        return text
+    out = []
+    seen_star = False
+    for p in parts:
+        if p.startswith("**"):
+            name, sep, value = p[2:].partition("=")
+            inner = split_top(value[1:-1]) if value.startswith("{") and value.endswith("}") else None
+            if inner is None:
+                out.append(p)
+                continue
+            for item in inner:
+                if not item:
+                    continue
+                key, colon, val = item.partition(": ")
+                if colon and len(key) >= 2 and key[0] in "'\"" and key[-1] == key[0]:
+                    out.append(f"{key[1:-1]}={val}")
+                else:
+                    out.append(item)
+            continue
+        if p.startswith("*"):
+            seen_star = True
+            name, sep, value = p[1:].partition("=")
+            if value.startswith("(") and value.endswith(")"):
+                inner_text = value[1:-1].rstrip(",")
+                if inner_text:
+                    out.append(inner_text)
+                continue
+            out.append(p)
+            continue
+        name, sep, value = p.partition("=")
+        if seen_star or not sep or not name.isidentifier():
+            out.append(p)  # keyword-only arguments keep their names
+        else:
+            out.append(value)
+    return ", ".join(out)

@@ -1,0 +1,264 @@
+"""A recording session: a recorder, a `.ftr` writer and the flusher thread between them.
+
+`Session(target).start()` starts recording; a daemon thread drains the recorder every
+`flush_interval` seconds (sooner when many rows are pending) and appends chunks, so after
+`kill -9` the file holds every call up to the last flush. `stop()` (idempotent) ends the open
+calls as unfinished, writes the last chunks and the ENDS chunk. `install_exit_hooks()` makes
+program exit, an uncaught exception, `sys.exit`, SIGTERM and SIGINT finish the file cleanly and
+then behave exactly as they would without flowtrace (same exit code, same signal).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import signal as _signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, BinaryIO
+
+from .ftr.writer import SessionWriter
+from .recorder import make_recorder
+from .recorder.base import RecorderConfig
+
+PENDING_ROWS_FLUSH = 200_000  # drain early when this many rows wait (bounds memory)
+_POLL_S = 0.025  # how often the flusher looks at the pending count between flushes
+
+
+class Session:
+    """Records this process into `target` (a path, or a writable binary stream)."""
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | BinaryIO,
+        config: RecorderConfig | None = None,
+        *,
+        command: str = "record",
+        flush_interval: float = 0.1,
+        meta: dict[str, Any] | None = None,
+        recorder: str | None = None,
+    ) -> None:
+        self.target = target
+        self.path: str | None = None if hasattr(target, "write") else os.fspath(target)  # type: ignore[arg-type]
+        self.config = config or RecorderConfig()
+        self.command = command
+        self.flush_interval = max(0.001, float(flush_interval))
+        self.extra_meta = dict(meta or {})
+        self.recorder = make_recorder(self.config, recorder)
+        self.recorder_name: str = self.recorder.name
+        self.writer: SessionWriter | None = None
+        self.started = False
+        self.stopped = False
+        self.error: str | None = None  # set when writing failed (the program keeps running)
+        self._stop_lock = threading.RLock()
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._hooks_installed = False
+        self._prev_handlers: dict[int, Any] = {}
+        self._prev_excepthook: Any = None
+        self._exit_reason: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ metadata
+    def _meta(self, origin_ns: int, wall_ns: int) -> dict[str, Any]:
+        from . import __version__
+
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = None
+        meta: dict[str, Any] = {
+            "format": "flowtrace",
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "argv": list(sys.argv),
+            "cwd": cwd,
+            "python": sys.version,
+            "executable": sys.executable,
+            "platform": platform.platform(),
+            "hostname": socket.gethostname(),
+            "origin_ns": origin_ns,
+            "started_wall_ns": wall_ns,
+            "recorder": self.recorder_name,
+            "flowtrace_version": __version__,
+            "options": {
+                "args": self.config.args,
+                "include": list(self.config.include),
+                "exclude": list(self.config.exclude),
+                "flush_interval_s": self.flush_interval,
+            },
+            "command": self.command,
+        }
+        meta.update(self.extra_meta)
+        return meta
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self) -> "Session":
+        """Open the file, write META, start recording and the flusher thread."""
+        if self.started:
+            return self
+        origin = time.perf_counter_ns()
+        wall = time.time_ns()
+        self.writer = SessionWriter(self.target, self._meta(origin, wall), origin)
+        try:
+            self.recorder.start()
+        except BaseException:
+            self.writer.abandon()
+            raise
+        self.started = True
+        self._flusher = threading.Thread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
+        self._flusher.start()
+        return self
+
+    def _flush_loop(self) -> None:
+        interval = self.flush_interval
+        poll = min(_POLL_S, interval)
+        last = time.monotonic()
+        pending = getattr(self.recorder, "pending", None)
+        while not self.stopped:
+            self._wake.wait(poll)
+            if self.stopped:
+                break
+            now = time.monotonic()
+            if now - last >= interval or (pending is not None and pending() >= PENDING_ROWS_FLUSH):
+                last = now
+                self.flush()
+
+    def flush(self) -> None:
+        """Drain the recorder and append its rows to the file now."""
+        writer = self.writer
+        if writer is None or writer.closed:
+            return
+        try:
+            writer.write_batch(self.recorder.drain())
+        except Exception as exc:  # disk full, closed stream...: keep the program running
+            if self.error is None:
+                self.error = f"flowtrace: cannot write {self.path or 'the session'}: {exc}"
+                try:
+                    sys.stderr.write(self.error + "\n")
+                except Exception:
+                    pass
+
+    def stop(
+        self,
+        *,
+        reason: str = "stopped",
+        exit_code: int | None = None,
+        error: str | None = None,
+        signal: str | None = None,
+    ) -> None:
+        """Stop recording, end open calls as unfinished, write the last rows and ENDS.
+        Idempotent: only the first call writes."""
+        with self._stop_lock:
+            if self.stopped or not self.started:
+                self.stopped = True
+                return
+            self.stopped = True
+        self._wake.set()
+        try:
+            self.recorder.stop()
+        except Exception:
+            pass
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=5)
+        self.flush()
+        writer = self.writer
+        if writer is not None:
+            try:
+                writer.finish({
+                    "t_end_abs": time.perf_counter_ns(), "reason": reason, "exit_code": exit_code,
+                    "signal": signal, "error": error,
+                })
+            except Exception:
+                pass
+        self._uninstall_hooks()
+
+    def __enter__(self) -> "Session":
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.stop()
+        elif issubclass(exc_type, SystemExit):
+            code = exc.code if isinstance(exc.code, int) or exc.code is None else 1
+            self.stop(reason="exit", exit_code=code or 0)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.stop(reason="signal", signal="SIGINT", error="KeyboardInterrupt")
+        else:
+            from .reprs import exception_text
+
+            self.stop(reason="exception", exit_code=None, error=exception_text(exc))
+
+    # ------------------------------------------------------------------ exit hooks
+    def install_exit_hooks(self) -> None:
+        """Finish the file at interpreter exit, on an uncaught exception, SIGTERM and SIGINT,
+        then let each of them behave as without flowtrace (previous handlers are chained)."""
+        if self._hooks_installed:
+            return
+        self._hooks_installed = True
+        atexit.register(self._at_exit)
+        self._prev_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        if threading.current_thread() is threading.main_thread():
+            for sig in (_signal.SIGTERM, _signal.SIGINT):
+                try:
+                    prev = _signal.getsignal(sig)
+                    if prev is _signal.SIG_IGN or prev is None:
+                        continue  # ignored (or set from C): leave it exactly as it is
+                    self._prev_handlers[sig] = prev
+                    _signal.signal(sig, self._on_signal)
+                except (ValueError, OSError):
+                    pass
+
+    def _uninstall_hooks(self) -> None:
+        if not self._hooks_installed:
+            return
+        self._hooks_installed = False
+        try:
+            atexit.unregister(self._at_exit)
+        except Exception:
+            pass
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._prev_excepthook
+        if threading.current_thread() is threading.main_thread():
+            for sig, prev in self._prev_handlers.items():
+                try:
+                    if _signal.getsignal(sig) == self._on_signal:
+                        _signal.signal(sig, prev)
+                except (ValueError, OSError):
+                    pass
+        self._prev_handlers.clear()
+
+    def _at_exit(self) -> None:
+        info = self._exit_reason or {"reason": "exit"}
+        self.stop(**info)
+
+    def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            from .reprs import exception_text
+
+            if issubclass(exc_type, KeyboardInterrupt):
+                self._exit_reason = {"reason": "signal", "signal": "SIGINT", "error": "KeyboardInterrupt"}
+            else:
+                self._exit_reason = {"reason": "exception", "exit_code": 1, "error": exception_text(exc)}
+        except Exception:
+            pass
+        hook = self._prev_excepthook or sys.__excepthook__
+        hook(exc_type, exc, tb)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        prev = self._prev_handlers.get(signum, _signal.SIG_DFL)
+        name = _signal.Signals(signum).name
+        if prev is _signal.SIG_DFL:
+            # The default action kills the process: finish the file, then die the same way.
+            self.stop(reason="signal", signal=name)
+            _signal.signal(signum, _signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if callable(prev):
+            # e.g. Python's default SIGINT handler raises KeyboardInterrupt; if that ends the
+            # program, the excepthook notes it and atexit finishes the file
+            prev(signum, frame)
