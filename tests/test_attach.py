@@ -1,0 +1,503 @@
+"""`flowtrace attach` / `flowtrace detach` against real Python processes.
+
+Every test starts a target program in a subprocess, records part of its life from outside,
+and checks three things: the target's output and exit code are what they are without
+flowtrace; the session file is finished (ENDS) and balanced (every call ended once, partial
+calls nested in stack order under their real ancestors); and the exact tree.
+
+The target waits at two points (`wait_for`) for the test: "go" (it was attached by then) and
+"after" (it was detached by then), either reading stdin (a main thread parked in a blocking
+read: gdb needs its GIL fallback) or polling a file with short sleeps (the main thread runs
+bytecode: gdb's pending call runs). All waits are bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from flowtrace.ftr.reader import Trace, load
+
+TARGET = textwrap.dedent('''\
+    import os, queue, sys, threading, time
+    MODE, WAIT, DIR = sys.argv[1], sys.argv[2], sys.argv[3]
+    if MODE == "install":
+        import flowtrace
+        flowtrace.install()
+
+    def step(i):
+        return i + 1
+
+    def phase(k):
+        return [step(i) for i in range(k)]
+
+    jobs = queue.Queue()
+    done = queue.Queue()
+
+    def worker():
+        while True:
+            k = jobs.get()
+            if k is None:
+                return "worker done"
+            done.put(phase(k))
+
+    def wait_for(name):
+        if WAIT == "stdin":
+            return sys.stdin.readline().strip()
+        path = os.path.join(DIR, name)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with open(path) as f:
+            return f.read().strip()
+
+    def main():
+        t = threading.Thread(target=worker, name="worker")
+        t.start()
+        print("ready", flush=True)
+        k = wait_for("go")                 # attached while waiting here
+        print(phase(int(k)), flush=True)   # main thread's work
+        jobs.put(3)
+        print(done.get(), flush=True)      # the worker thread's work
+        k = wait_for("after")              # detached while waiting here
+        print(phase(int(k)), flush=True)
+        jobs.put(None)
+        t.join()
+        print("bye", flush=True)
+        return 3
+
+    sys.exit(main())
+''')
+
+EXPECTED_OUT = "ready\n[1, 2]\n[1, 2, 3]\n[1]\nbye\n"
+EXPECTED_RC = 3
+TIMEOUT = 60
+
+
+class Target:
+    """A running copy of TARGET; `send()` answers its next `wait_for`."""
+
+    def __init__(self, tmp: Path, mode: str, wait: str, python: str = sys.executable) -> None:
+        self.tmp = tmp
+        self.wait = wait
+        script = tmp / "target.py"
+        script.write_text(TARGET)
+        # A plain target runs with -S: no site-packages, so flowtrace is importable only
+        # through the sys.path entry that the injected payload adds.
+        flags = ["-S"] if mode == "plain" else []
+        self.proc = subprocess.Popen(
+            [python, *flags, str(script), mode, wait, str(tmp)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.pid = self.proc.pid
+        self.lines: list[str] = []
+        self._expect_line()  # "ready"
+
+    def _expect_line(self) -> str:
+        line = self.proc.stdout.readline()  # bounded: every wait in TARGET is bounded
+        assert line, f"target ended early: {self.proc.stderr.read()}"
+        self.lines.append(line)
+        return line
+
+    def send(self, name: str, value: str, *, outputs: int) -> None:
+        if self.wait == "stdin":
+            self.proc.stdin.write(value + "\n")
+            self.proc.stdin.flush()
+        else:
+            tmp_file = self.tmp / (name + ".tmp")
+            tmp_file.write_text(value)
+            tmp_file.rename(self.tmp / name)
+        for _ in range(outputs):
+            self._expect_line()
+
+    def finish(self) -> tuple[str, str, int]:
+        """Let the target run to its end; return (stdout, stderr, exit code)."""
+        self.proc.stdin.close()
+        rest = self.proc.stdout.read()
+        err = self.proc.stderr.read()
+        rc = self.proc.wait(TIMEOUT)
+        return "".join(self.lines) + rest, err, rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def targets():
+    started: list[Target] = []
+    yield started
+    for t in started:
+        t.kill()
+
+
+def flowtrace_cmd(*args: str, timeout: float = TIMEOUT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowtrace", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def tree(trace: Trace) -> dict[str, list[str]]:
+    """Thread name -> the calls as indented lines: name(args) partial? -> how result."""
+    out: dict[str, list[str]] = {}
+    for root in trace.roots:
+        name = trace.thread_name(root.thread) or "?"
+        lines = out.setdefault(name, [])
+        for call, depth in trace.walk(root):
+            mark = " [partial]" if call.partial else ""
+            res = f" {call.result}" if call.end == "return" and call.result is not None else ""
+            exc = f" {call.exception}" if call.exception else ""
+            args = call.args if call.args is not None else ""
+            lines.append(f"{'  ' * depth}{call.qualname}({args}){mark} -> {call.end}{res}{exc}")
+    return out
+
+
+def assert_balanced(trace: Trace) -> None:
+    """Finished; every call ended once; a partial call only under a partial parent (stack order)."""
+    assert trace.finished, trace.describe()
+    for call in trace.calls:
+        assert call.end in ("return", "raise", "unfinished")
+        if call.partial and call.parent is not None:
+            assert trace.call(call.parent).partial, "a partial call nested under a new call"
+        if call.parent is not None:
+            parent = trace.call(call.parent)
+            assert parent.thread == call.thread
+            if parent.end != "unfinished" and call.end_ns is not None:
+                assert call.end_ns <= parent.end_ns
+
+
+# The tree recorded between "go" and "after" (threads: main, worker); the same for every
+# mechanism: the calls running at attach are partial, in stack order; those still running at
+# detach are unfinished.
+MAIN_BETWEEN = [
+    "<module>() [partial] -> unfinished",
+    "  main() [partial] -> unfinished",
+    "    wait_for() [partial] -> return '2'",
+    "    phase(k=2) -> return [1, 2]",
+    "      step(i=0) -> return 1",
+    "      step(i=1) -> return 2",
+    "    wait_for(name='after') -> unfinished",
+]
+WORKER_BETWEEN = [
+    "worker() [partial] -> unfinished",
+    "  phase(k=3) -> return [1, 2, 3]",
+    "    step(i=0) -> return 1",
+    "    step(i=1) -> return 2",
+    "    step(i=2) -> return 3",
+]
+
+
+def check_between(trace: Trace) -> None:
+    assert_balanced(trace)
+    assert trace.end["reason"] == "detached"
+    assert trace.meta["command"] == "attach"
+    assert tree(trace) == {"MainThread": MAIN_BETWEEN, "worker": WORKER_BETWEEN}
+
+
+def attach_detach(tmp_path: Path, targets: list, mode: str, wait: str, method: str, python: str = sys.executable):
+    """attach --no-wait at "go", detach at "after"; returns (trace, attach stderr)."""
+    t = Target(tmp_path, mode, wait, python)
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait", "--method", method)
+    assert r.returncode == 0, r.stderr
+    t.send("go", "2", outputs=2)
+    r2 = flowtrace_cmd("detach", str(t.pid))
+    assert r2.returncode == 0, r2.stderr
+    assert f"detached from pid {t.pid}: wrote {out}" in r2.stderr
+    t.send("after", "1", outputs=0)
+    stdout, stderr, rc = t.finish()
+    assert (stdout, rc) == (EXPECTED_OUT, EXPECTED_RC), stderr
+    assert stderr == ""
+    return load(out), r.stderr
+
+
+# --------------------------------------------------------------------------- cooperative mode
+
+
+@pytest.mark.parametrize("wait", ["stdin", "poll"])
+def test_cooperative_attach_detach(tmp_path, targets, wait):
+    trace, msg = attach_detach(tmp_path, targets, "install", wait, "control")
+    assert "via control channel" in msg
+    check_between(trace)
+
+
+def test_blocking_attach_stopped_by_detach(tmp_path, targets):
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    attach = subprocess.Popen([sys.executable, "-m", "flowtrace", "attach", str(t.pid), "-o", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_recording(t.pid)
+        t.send("go", "2", outputs=2)
+        r = flowtrace_cmd("detach", str(t.pid))
+        assert r.returncode == 0, r.stderr
+        _, err = attach.communicate(timeout=TIMEOUT)
+        assert attach.returncode == 0, err
+        assert "stopped elsewhere" in err
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+    check_between(load(out))
+
+
+def wait_recording(pid: int, timeout: float = TIMEOUT) -> dict:
+    from flowtrace.control import channel_status
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = channel_status(pid)
+        if st is not None and st.get("state") == "recording":
+            return st
+        time.sleep(0.02)
+    raise AssertionError("the target never started recording")
+
+
+PARKED_ONLY = {"MainThread": [
+    "<module>() [partial] -> unfinished",
+    "  main() [partial] -> unfinished",
+    "    wait_for() [partial] -> unfinished",
+], "worker": ["worker() [partial] -> unfinished"]}
+
+
+def test_duration_expires(tmp_path, targets):
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    t0 = time.monotonic()
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--duration", "0.5")
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert "for 0.5 s" in r.stderr and f"detached from pid {t.pid}" in r.stderr
+    assert took >= 0.5
+    trace = load(out)
+    assert_balanced(trace)
+    assert trace.end["reason"] == "detached"
+    assert tree(trace) == PARKED_ONLY
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+
+
+def test_ctrl_c_on_attach_finishes_file(tmp_path, targets):
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    attach = subprocess.Popen([sys.executable, "-m", "flowtrace", "attach", str(t.pid), "-o", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_recording(t.pid)
+        attach.send_signal(signal.SIGINT)
+        _, err = attach.communicate(timeout=TIMEOUT)
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+    assert attach.returncode == 0, err
+    assert "interrupted; detached" in err
+    trace = load(out)
+    assert_balanced(trace)
+    assert tree(trace) == PARKED_ONLY
+    from flowtrace.control import channel_status
+
+    assert channel_status(t.pid)["state"] == "idle"  # the target carries on, channel idle
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+
+
+def test_target_exits_while_recording(tmp_path, targets):
+    """The program ends during the recording: its exit finishes the file (reason "exit")."""
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait")
+    assert r.returncode == 0, r.stderr
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+    trace = load(out)
+    assert_balanced(trace)
+    assert trace.end["reason"] == "exit"
+    assert tree(trace) == {
+        "MainThread": [
+            "<module>() [partial] -> raise SystemExit: 3",
+            "  main() [partial] -> return 3",
+            *MAIN_BETWEEN[2:6],
+            "    wait_for(name='after') -> return '1'",
+            "    phase(k=1) -> return [1]",
+            "      step(i=0) -> return 1",
+        ],
+        "worker": [
+            "worker() [partial] -> return 'worker done'",
+            *WORKER_BETWEEN[1:],
+        ],
+    }
+
+
+def test_second_attach_refused_and_detach_when_idle(tmp_path, targets):
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    r = flowtrace_cmd("detach", str(t.pid))
+    assert (r.returncode, r.stderr) == (1, f"flowtrace: error: pid {t.pid} is not recording\n")
+    a = tmp_path / "a.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(a), "--no-wait")
+    assert r.returncode == 0, r.stderr
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(tmp_path / "b.ftr"), "--no-wait")
+    assert (r.returncode, r.stderr) == (1, f"flowtrace: error: pid {t.pid}: already recording into {a}\n")
+    assert not (tmp_path / "b.ftr").exists()
+    assert flowtrace_cmd("detach", str(t.pid)).returncode == 0
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+
+
+# --------------------------------------------------------------------------- clear refusals
+
+
+def test_nonexistent_pid():
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text())  # pids are always below pid_max
+    for cmd in (["attach", str(pid)], ["detach", str(pid)]):
+        r = flowtrace_cmd(*cmd)
+        assert (r.returncode, r.stderr) == (1, f"flowtrace: error: no process with pid {pid}\n")
+
+
+def test_not_a_python_process(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        r = flowtrace_cmd("attach", str(sleeper.pid), "-o", str(tmp_path / "x.ftr"))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    exe = os.path.realpath(shutil.which("sleep"))
+    assert (r.returncode, r.stderr) == (1, f"flowtrace: error: pid {sleeper.pid} is not a Python process ({exe})\n")
+    assert not (tmp_path / "x.ftr").exists()
+
+
+def test_old_python_refused(tmp_path):
+    old = None
+    for name in ("python3.11", "python3.10", "python3.9"):
+        path = shutil.which(name)
+        if path:
+            old, version = path, name.removeprefix("python")
+            break
+    if old is None:
+        pytest.skip("no Python older than 3.12 on PATH")
+    proc = subprocess.Popen([old, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.1)
+        r = flowtrace_cmd("attach", str(proc.pid))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (r.returncode, r.stderr) == (
+        1, f"flowtrace: error: pid {proc.pid} runs Python {version}; flowtrace needs Python 3.12 or newer\n")
+
+
+def test_no_channel_and_method_control(tmp_path, targets):
+    t = Target(tmp_path, "plain", "stdin")
+    targets.append(t)
+    r = flowtrace_cmd("detach", str(t.pid))
+    assert (r.returncode, r.stderr) == (1, f"flowtrace: error: pid {t.pid} has no flowtrace control channel\n")
+    r = flowtrace_cmd("attach", str(t.pid), "--method", "control")
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"flowtrace: error: pid {t.pid} has no flowtrace control channel (start it with")
+    r = flowtrace_cmd("attach", str(t.pid), "--method", "remote-exec")
+    v = sys.version_info
+    assert r.stderr == f"flowtrace: error: sys.remote_exec needs Python 3.14+; pid {t.pid} runs {v.major}.{v.minor}\n"
+
+
+def test_gdb_missing_is_a_clear_error(tmp_path, targets):
+    t = Target(tmp_path, "plain", "stdin")
+    targets.append(t)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = flowtrace_cmd("attach", str(t.pid), env={**os.environ, "PATH": str(empty)})
+    assert r.returncode == 1
+    assert r.stderr.startswith("flowtrace: error: gdb is not installed (needed to attach to Python 3.12/3.13)")
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="sys.remote_exec (PEP 768) needs Python 3.14+; "
+                                                     "this machine has only 3.12 and 3.13")
+def test_remote_exec_attach(tmp_path, targets):
+    trace, msg = attach_detach(tmp_path, targets, "plain", "poll", "remote-exec")
+    assert "via sys.remote_exec" in msg
+    check_between(trace)
+
+
+# --------------------------------------------------------------------------- gdb injection
+
+
+def _gdb_unavailable() -> str | None:
+    if shutil.which("gdb") is None:
+        return "gdb is not installed"
+    probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        r = subprocess.run(["gdb", "-p", str(probe.pid), "-batch", "-nx", "-iex", "set debuginfod enabled off",
+                            "-ex", "detach"], capture_output=True, text=True, timeout=30)
+    finally:
+        probe.kill()
+        probe.wait()
+    if "ptrace" in r.stderr and ("not permitted" in r.stderr or "denied" in r.stderr):
+        return "ptrace is not permitted here"
+    return None
+
+
+_GDB_PROBLEM = _gdb_unavailable() if sys.platform == "linux" else "gdb injection is Linux-only"
+needs_gdb = pytest.mark.skipif(_GDB_PROBLEM is not None, reason=str(_GDB_PROBLEM))
+
+
+@needs_gdb
+def test_gdb_pending_call(tmp_path, targets):
+    """Main thread running bytecode (a sleep-poll loop): the pending call runs."""
+    trace, msg = attach_detach(tmp_path, targets, "plain", "poll", "gdb")
+    assert "via gdb, pending call" in msg
+    check_between(trace)
+    assert trace.meta["attach"]["method"] == "pending-call"
+
+
+@needs_gdb
+def test_gdb_main_thread_blocked(tmp_path, targets):
+    """Main thread parked in a blocking read: the pending call cannot run; the GIL fallback does."""
+    trace, msg = attach_detach(tmp_path, targets, "plain", "stdin", "gdb")
+    assert "via gdb, GIL fallback" in msg
+    check_between(trace)
+    assert trace.meta["attach"]["method"] == "gil-fallback"
+
+
+@needs_gdb
+def test_gdb_attach_twice_reuses_channel(tmp_path, targets):
+    """After a gdb attach, the injected channel stays (idle): the next attach needs no gdb."""
+    t = Target(tmp_path, "plain", "poll")
+    targets.append(t)
+    for name in ("a.ftr", "b.ftr"):
+        r = flowtrace_cmd("attach", str(t.pid), "-o", str(tmp_path / name), "--duration", "0.2")
+        assert r.returncode == 0, r.stderr
+    a, b = load(tmp_path / "a.ftr"), load(tmp_path / "b.ftr")
+    assert a.meta["attach"]["method"] == "pending-call"
+    assert b.meta["attach"]["method"] == "control"
+    for trace in (a, b):
+        assert_balanced(trace)
+        assert tree(trace) == PARKED_ONLY
+    t.send("go", "2", outputs=2)
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
