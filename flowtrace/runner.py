@@ -18,6 +18,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+import runpy
 import sys
 import types
 from dataclasses import dataclass, field
@@ -47,16 +48,17 @@ class Program:
 
 @dataclass
 class Prepared:
-    """A program ready to execute: its `__main__` module, argv, sys.path[0] and code (or source
-    to compile at execution time, so that a SyntaxError is reported as Python reports it)."""
+    """A program ready to execute: its `__main__` module, argv, sys.path[0], and either its
+    source (a script or -c) or the module runpy runs (-m, a directory or zip)."""
 
     program: Program
     module: types.ModuleType
     argv: list[str]
     path0: str
-    code: types.CodeType | None = None
     source: bytes | str | None = None
     filename: str = "<string>"
+    run_module: str | None = None  # run through runpy, as `python -m` / `python dir_or_zip` do
+    spec: importlib.machinery.ModuleSpec | None = None
 
 
 @dataclass
@@ -84,12 +86,14 @@ def prepare(program: Program) -> Prepared:
     Sets sys.path[0] as Python does (a module is looked up with the current directory first)."""
     if program.kind == "code":
         module = _new_main(__loader__=importlib.machinery.BuiltinImporter)
+        _set_path0("")  # python -c looks up imports in the current directory first
         return Prepared(program, module, ["-c", *program.args], "", source=program.target)
     if program.kind == "module":
         path0 = os.getcwd()
         _set_path0(path0)
         spec = _module_spec(program.target)
-        return _from_spec(program, spec, [spec.origin or program.target, *program.args], path0)
+        argv = [spec.origin or program.target, *program.args]
+        return Prepared(program, _new_main(), argv, path0, run_module=program.target, spec=spec)
     return _script(program)
 
 
@@ -109,7 +113,7 @@ def _script(program: Program) -> Prepared:
         if spec is None or spec.loader is None:
             raise ProgramNotFound(f"can't find '__main__' module in {path!r}")
         _set_path0(path0)
-        return _from_spec(program, spec, argv, path0)
+        return Prepared(program, _new_main(), argv, path0, run_module="__main__", spec=spec)
     try:
         with io.open_code(path) as f:
             source = f.read()
@@ -163,29 +167,22 @@ def _module_spec(name: str) -> importlib.machinery.ModuleSpec:
     return spec
 
 
-def _from_spec(program: Program, spec: importlib.machinery.ModuleSpec, argv: list[str], path0: str) -> Prepared:
-    name = spec.name
-    package = name.rpartition(".")[0]
-    module = _new_main(__spec__=spec, __loader__=spec.loader, __package__=package)
-    if spec.has_location and spec.origin:
-        module.__dict__["__file__"] = spec.origin
-    if spec.cached:
-        module.__dict__["__cached__"] = spec.cached
-    try:
-        code = spec.loader.get_code(name)  # type: ignore[union-attr]
-    except SyntaxError:
-        code = None  # compiled again at execution time, so that Python's report is printed
-    except (ImportError, OSError) as exc:
-        raise ProgramNotFound(f"cannot load {name}: {exc}") from None
-    if code is None:
-        source = None
-        if spec.origin and os.path.isfile(spec.origin):
-            with io.open_code(spec.origin) as f:
-                source = f.read()
-        if source is None:
-            raise ProgramNotFound(f"no code object available for {name}")
-        return Prepared(program, module, argv, path0, source=source, filename=spec.origin or name)
-    return Prepared(program, module, argv, path0, code=code)
+def _run_spec(prepared: Prepared) -> None:
+    """Fallback for a Python without runpy._run_module_as_main: run the spec's code ourselves."""
+    spec = prepared.spec
+    assert spec is not None and spec.loader is not None
+    g = prepared.module.__dict__
+    g.update(__name__="__main__", __spec__=spec, __loader__=spec.loader,
+             __package__=spec.name.rpartition(".")[0], __file__=spec.origin, __cached__=spec.cached)
+    code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+    exec(code, g)
+
+
+def _remember_c_source(source: str) -> None:
+    """Python 3.13+ keeps the `-c` source in linecache, so its tracebacks show source lines."""
+    import linecache
+
+    linecache.cache["<string>"] = (len(source), None, [line + "\n" for line in source.splitlines()], "<string>")
 
 
 def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -230,10 +227,20 @@ def execute(prepared: Prepared) -> Outcome:
     sys.modules["__main__"] = prepared.module
     sys.argv = list(prepared.argv)
     try:
-        code = prepared.code
-        if code is None:
+        if prepared.run_module is not None:
+            # runpy is how Python itself runs `-m` and directories: the same __main__ set-up,
+            # and the same "<frozen runpy>" lines at the top of a traceback.
+            run_as_main = getattr(runpy, "_run_module_as_main", None)
+            if run_as_main is not None:
+                run_as_main(prepared.run_module, alter_argv=prepared.program.kind == "module")
+            else:
+                _run_spec(prepared)
+        else:
+            if prepared.program.kind == "code" and sys.version_info >= (3, 13):
+                _remember_c_source(str(prepared.source))
+            # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
             code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
-        exec(code, prepared.module.__dict__)
+            exec(code, prepared.module.__dict__)
     except SystemExit as exc:
         return Outcome("exit", exit_status(exc.code))
     except KeyboardInterrupt as exc:

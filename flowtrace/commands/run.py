@@ -115,24 +115,10 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
-def _calls_recorded(session: Any, path: str) -> int | None:
-    """How many calls the finished session holds: the ENDS record's count."""
-    from ..ftr import format as F
-    from ..ftr.chunks import ChunkReader
-
-    try:
-        with ChunkReader(path) as reader:
-            count = None
-            while True:
-                chunks = reader.poll()
-                if not chunks:
-                    break
-                for chunk in chunks:
-                    if chunk.kind == F.ENDS:
-                        count = chunk.json().get("calls")
-            return count if isinstance(count, int) else None
-    except (F.FormatError, OSError, AttributeError):
-        return None
+def _calls_recorded(session: Any) -> int | None:
+    """How many calls the finished session wrote."""
+    count = getattr(getattr(session, "writer", None), "calls_written", None)
+    return count if isinstance(count, int) else None
 
 
 class _Finisher:
@@ -159,7 +145,7 @@ class _Finisher:
                 self.session.stop(reason="exception", exit_code=1, error=outcome.error, signal=None)
             else:
                 self.session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
-            calls = _calls_recorded(self.session, self.path)
+            calls = _calls_recorded(self.session)
             what = f"{calls} calls" if calls is not None else "calls"
             self._say(f"flowtrace: recorded {what} to {self.path}")
         except Exception as exc:  # noqa: BLE001 - never a traceback at exit
@@ -204,10 +190,12 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
 
     meta = {"argv": prepared.argv, "program": program.describe()}
-    session = Session(args.output, _config(args), command="run", flush_interval=args.flush_interval, meta=meta)
     try:
+        session = Session(args.output, _config(args), command="run", flush_interval=args.flush_interval, meta=meta)
         session.start()
-    except RuntimeError as exc:  # e.g. no free sys.monitoring tool id
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    except (RuntimeError, ValueError) as exc:  # no free sys.monitoring tool id, bad FLOWTRACE_RECORDER
         raise CommandError(f"cannot start recording: {exc}") from None
     session.install_exit_hooks()
     finisher = _Finisher(session, args.output, sys.stderr)

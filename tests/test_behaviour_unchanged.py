@@ -1,0 +1,255 @@
+"""`flowtrace run` must not change what a program does: same stdout, same stderr (apart from
+our one closing line), same exit status — compared against plain `python` in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flowtrace.ftr.reader import load
+
+PY = sys.executable
+CLOSING = re.compile(r"^flowtrace: recorded \d+ calls to .+\n\Z", re.M)
+
+# Everything Python sets up for __main__ that a program can see.
+INTROSPECT = """
+import sys
+g = globals()
+print("argv", sys.argv)
+print("path0", repr(sys.path[0]))
+print("name", __name__, "file", g.get("__file__"), "cached", g.get("__cached__", "-"))
+print("package", repr(g.get("__package__")), "spec", getattr(g.get("__spec__"), "name", None))
+print("loader", type(g.get("__loader__")).__name__ if not isinstance(g.get("__loader__"), type) else g.get("__loader__").__name__)
+print("keys", sorted(k for k in g if k.startswith("__")))
+print("main is me", sys.modules["__main__"].__dict__ is g)
+"""
+
+
+def run_both(args: list[str], tmp_path: pathlib.Path, *, stdin: str | None = None, cwd: pathlib.Path | None = None,
+             env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, pathlib.Path]:
+    """Run `python ARGS` and `python -m flowtrace run -o OUT ARGS`; return both and OUT."""
+    out = tmp_path / "out.ftr"
+    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    full_env.pop("NO_COLOR", None)
+    kw = dict(input=stdin, capture_output=True, text=True, cwd=cwd or tmp_path, env=full_env, timeout=60)
+    plain = subprocess.run([PY, *args], **kw)
+    traced = subprocess.run([PY, "-m", "flowtrace", "run", "-o", str(out), *args], **kw)
+    return plain, traced, out
+
+
+def assert_same(plain: subprocess.CompletedProcess, traced: subprocess.CompletedProcess) -> None:
+    assert traced.stdout == plain.stdout
+    closing = CLOSING.search(traced.stderr)
+    assert closing is not None, traced.stderr
+    assert traced.stderr[: closing.start()] == plain.stderr
+    assert traced.returncode == plain.returncode
+
+
+def script(tmp_path: pathlib.Path, name: str, body: str) -> pathlib.Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_normal_script_and_argv(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "prog/hello.py", INTROSPECT + """
+def greet(name):
+    return f"hello {name}"
+print(greet(sys.argv[1]))
+print("to stderr", file=sys.stderr)
+""")
+    plain, traced, out = run_both([str(s.relative_to(tmp_path)), "world", "--flag", "-m", "x"], tmp_path)
+    assert plain.returncode == 0 and "hello world" in plain.stdout
+    assert "argv ['prog/hello.py', 'world', '--flag', '-m', 'x']" in plain.stdout
+    assert_same(plain, traced)
+    trace = load(out)
+    assert trace.status == "finished" and trace.end["reason"] == "exit" and trace.end["exit_code"] == 0
+    assert [(c.qualname, c.args, c.result) for c, _ in trace.walk() if c.qualname == "greet"] == [
+        ("greet", "name='world'", "'hello world'")]
+    assert trace.meta["argv"] == ["prog/hello.py", "world", "--flag", "-m", "x"]
+
+
+def test_uncaught_exception(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "boom.py", """
+import sys
+def inner(x):
+    raise ValueError(f"bad {x}")
+def outer():
+    try:
+        inner(1)
+    except ValueError as exc:
+        raise RuntimeError("wrapped") from exc
+print("before", flush=True)
+sys.stdout.write("unflushed tail")
+outer()
+""")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == 1 and "RuntimeError: wrapped" in plain.stderr
+    assert_same(plain, traced)
+    trace = load(out)
+    assert (trace.end["reason"], trace.end["exit_code"], trace.end["error"]) == ("exception", 1, "RuntimeError: wrapped")
+
+
+@pytest.mark.parametrize("code, status", [("sys.exit(3)", 3), ("sys.exit('bye now')", 1), ("sys.exit()", 0),
+                                          ("sys.exit(None)", 0), ("raise SystemExit(300)", 300 & 0xFF)])
+def test_sys_exit(tmp_path: pathlib.Path, code: str, status: int) -> None:
+    s = script(tmp_path, "ex.py", f"import sys\nprint('start')\n{code}\nprint('not reached')\n")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == status
+    assert_same(plain, traced)
+    assert load(out).end["reason"] == "exit"
+
+
+def test_stdin(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "cat.py", """
+import sys
+def shout(line):
+    return line.upper()
+for line in sys.stdin:
+    print(shout(line.rstrip("\\n")))
+print(input.__name__)
+""")
+    plain, traced, _ = run_both([str(s)], tmp_path, stdin="one\ntwo\nthree\n")
+    assert plain.stdout.startswith("ONE\nTWO\nTHREE\n")
+    assert_same(plain, traced)
+
+
+def test_module(tmp_path: pathlib.Path) -> None:
+    script(tmp_path, "pkg/__init__.py", "")
+    script(tmp_path, "pkg/tool.py", INTROSPECT)
+    script(tmp_path, "pkg/__main__.py", INTROSPECT + "raise SystemExit(4)\n")
+    plain, traced, _ = run_both(["-m", "pkg.tool", "a", "-c", "b"], tmp_path)
+    assert f"path0 {str(tmp_path)!r}" in plain.stdout and "spec pkg.tool" in plain.stdout
+    assert_same(plain, traced)
+    plain, traced, _ = run_both(["-m", "pkg", "z"], tmp_path)
+    assert plain.returncode == 4 and "spec pkg.__main__" in plain.stdout
+    assert_same(plain, traced)
+
+
+def test_module_traceback_has_runpy_lines(tmp_path: pathlib.Path) -> None:
+    script(tmp_path, "mod_boom.py", "def f():\n    return 1 / 0\nf()\n")
+    plain, traced, _ = run_both(["-m", "mod_boom"], tmp_path)
+    assert "<frozen runpy>" in plain.stderr and "ZeroDivisionError" in plain.stderr
+    assert_same(plain, traced)
+
+
+def test_directory_with_main(tmp_path: pathlib.Path) -> None:
+    script(tmp_path, "app/__main__.py", INTROSPECT)
+    plain, traced, _ = run_both(["app", "q"], tmp_path)
+    assert plain.returncode == 0
+    assert_same(plain, traced)
+
+
+def test_code(tmp_path: pathlib.Path) -> None:
+    plain, traced, _ = run_both(["-c", INTROSPECT + "print(sum(int(a) for a in sys.argv[1:]))", "1", "2"], tmp_path)
+    assert "argv ['-c', '1', '2']" in plain.stdout and "path0 ''" in plain.stdout
+    assert_same(plain, traced)
+    plain, traced, _ = run_both(["-c", "import sys\ndef f():\n    raise KeyError('k')\nf()"], tmp_path)
+    assert plain.returncode == 1 and 'File "<string>", line 3, in f' in plain.stderr
+    assert_same(plain, traced)
+
+
+def test_main_pickling(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "pick.py", """
+import pickle
+from dataclasses import dataclass
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+class Box:
+    def __init__(self, item):
+        self.item = item
+
+data = pickle.dumps([Point(1, 2), Box(Point(3, 4))])
+back = pickle.loads(data)
+print(back[0], back[1].item, type(back[1]).__module__)
+print(b"__main__" in data)
+""")
+    plain, traced, _ = run_both([str(s)], tmp_path)
+    assert plain.stdout == "Point(x=1, y=2) Point(x=3, y=4) __main__\nTrue\n"
+    assert_same(plain, traced)
+
+
+def test_syntax_error(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "bad.py", "print('x')\ndef broken(:\n    pass\n")
+    plain, traced, _ = run_both([str(s)], tmp_path)
+    assert plain.returncode == 1 and "SyntaxError" in plain.stderr
+    assert_same(plain, traced)
+
+
+def test_keyboard_interrupt(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "ki.py", """
+import atexit
+atexit.register(print, "atexit ran")
+def work():
+    raise KeyboardInterrupt
+work()
+""")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == -signal.SIGINT and "KeyboardInterrupt" in plain.stderr
+    assert_same(plain, traced)
+    assert (load(out).end["reason"], load(out).end["signal"]) == ("signal", "SIGINT")
+
+
+def test_sigterm(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "term.py", """
+import os, signal
+def die():
+    print("dying", flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    while True:
+        pass
+die()
+""")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == -signal.SIGTERM
+    assert traced.stdout == plain.stdout and traced.returncode == plain.returncode
+    trace = load(out)
+    assert (trace.end["reason"], trace.end["signal"]) == ("signal", "SIGTERM")
+    assert [c.qualname for c in trace.calls] == ["<module>", "die"] or [c.qualname for c in trace.calls] == ["die"]
+
+
+def test_atexit_threads_and_excepthook(tmp_path: pathlib.Path) -> None:
+    s = script(tmp_path, "late.py", """
+import atexit, sys, threading, time
+def bye():
+    print("bye from atexit")
+atexit.register(bye)
+def worker():
+    time.sleep(0.05)
+    print("worker done after main")
+threading.Thread(target=worker).start()
+def hook(t, v, tb):
+    print("custom hook:", t.__name__, v, file=sys.stderr)
+sys.excepthook = hook
+print("main done")
+raise LookupError("gone")
+""")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.stdout == "main done\nworker done after main\nbye from atexit\n"
+    assert plain.stderr == "custom hook: LookupError gone\n" and plain.returncode == 1
+    assert_same(plain, traced)
+    names = [c.qualname for c in load(out).calls]
+    assert "worker" in names and "bye" in names  # recorded until the very end
+
+
+def test_console_script_matches_module(tmp_path: pathlib.Path) -> None:
+    exe = pathlib.Path(PY).parent / "flowtrace"
+    if not exe.exists():
+        pytest.skip("flowtrace console script not installed next to this Python")
+    s = script(tmp_path, "p.py", INTROSPECT)
+    plain = subprocess.run([PY, str(s), "1"], capture_output=True, text=True, cwd=tmp_path)
+    traced = subprocess.run([str(exe), "run", "-o", str(tmp_path / "o.ftr"), str(s), "1"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert_same(plain, traced)
