@@ -194,11 +194,3 @@ class record:
 
     def __exit__(self, *exc: Any) -> None:
         self.session.__exit__(*exc)
-
-
-def install(*, signal: int | None = None, flush_interval: float = 0.1) -> str:
-    """Serve a control channel so `flowtrace attach PID` can record this process later (zero
-    overhead until then); returns the socket path. See flowtrace.control and docs/ATTACH.md."""
-    from .control import install as _install
-
-    return _install(signal=signal, flush_interval=flush_interval)
