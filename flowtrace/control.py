@@ -307,7 +307,8 @@ class _Channel:
             config = RecorderConfig(args=args, include=include, exclude=exclude, seed_running=True)
             meta = {"attach": {"method": str(req.get("method", "control")), "channel_pid": self.pid}}
             try:
-                session = Session(path, config, command=str(command), flush_interval=float(flush), meta=meta)
+                session = Session(path, config, command=str(command), flush_interval=float(flush), meta=meta,
+                                  recorder=_seeding_recorder())
                 session.start()
             except OSError as exc:
                 raise ControlError(f"cannot record into {path}: {exc.strerror or exc}") from None
@@ -343,6 +344,22 @@ class _Channel:
         except Exception:
             pass
         self.close()
+
+
+def _seeding_recorder() -> str:
+    """The recorder for an attach: the active one if it can seed the calls already running
+    (partial calls under their real ancestors), else the Python recorder, which can."""
+    from .recorder import active_recorder_name
+
+    name = active_recorder_name()
+    if name == "c":
+        try:
+            from . import _crecorder  # type: ignore[attr-defined]
+        except ImportError:
+            return "python"
+        if not getattr(getattr(_crecorder, "CRecorder", None), "seeds_running", False):
+            return "python"
+    return name
 
 
 def _calls_written(session: Any) -> int | None:
