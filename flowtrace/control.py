@@ -48,6 +48,7 @@ __all__ = [
     "socket_path",
     "install",
     "uninstall",
+    "finish_recording",
     "installed",
     "request",
     "channel_status",
@@ -320,7 +321,8 @@ class _Channel:
             self.sessions += 1
         return {"ok": True, "pid": self.pid, "state": "recording", "path": path}
 
-    def stop(self, *, reason: str, exit_code: int | None = None) -> dict[str, Any]:
+    def stop(self, *, reason: str, exit_code: int | None = None, error: str | None = None,
+             signal: str | None = None) -> dict[str, Any]:
         with self.lock:
             session, path = self.session, self.session_path
             if session is None:
@@ -328,10 +330,7 @@ class _Channel:
             self.session = None
             self.session_path = None
             seconds = time.monotonic() - self.started_at
-            kwargs: dict[str, Any] = {"reason": reason}
-            if exit_code is not None:
-                kwargs["exit_code"] = exit_code
-            session.stop(**kwargs)
+            session.stop(reason=reason, exit_code=exit_code, error=error, signal=signal)
         calls = _calls_written(session)
         return {"ok": True, "pid": self.pid, "state": "idle", "path": path, "calls": calls,
                 "seconds": round(seconds, 3)}
@@ -423,6 +422,18 @@ def _toggle() -> None:
     if not reply.get("ok"):
         try:
             sys.stderr.write(f"flowtrace: cannot start recording: {reply.get('error')}\n")
+        except Exception:
+            pass
+
+
+def finish_recording(*, reason: str = "exit", exit_code: int | None = None, error: str | None = None,
+                     signal: str | None = None) -> None:
+    """End a recording in progress with these ENDS fields (no-op when idle). For a launcher that
+    knows how the program ended (`flowtrace run --paused`), at its exit."""
+    channel = _channel
+    if channel is not None and channel.session is not None:
+        try:
+            channel.stop(reason=reason, exit_code=exit_code, error=error, signal=signal)
         except Exception:
             pass
 
