@@ -21,7 +21,7 @@ from . import CommandError
 DEFAULT_OUTPUT = "trace.ftr"
 # Our options that take a value, and those that do not; anything after them is the program.
 _VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush-interval"}
-_FLAG_OPTIONS = {"--no-args", "-h", "--help"}
+_FLAG_OPTIONS = {"--no-args", "--paused", "-h", "--help"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,6 +48,9 @@ def add_parser(subparsers: Any) -> None:
                         "'full': call __repr__ (bounded, errors caught)")
     p.add_argument("--flush-interval", type=_seconds, default=0.1, metavar="S",
                    help="write recorded calls to the file every S seconds (default: 0.1)")
+    p.add_argument("--paused", action="store_true",
+                   help="do not record yet: serve a control channel so that 'flowtrace attach PID' "
+                        "starts recording later and 'flowtrace detach PID' stops it (docs/ATTACH.md)")
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     p.add_argument("-c", dest="code", metavar="CODE", help="run a program passed as a string")
     p.add_argument("script", nargs="?", metavar="script.py", help="the program to run")
@@ -187,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
     except runner.ProgramNotFound as exc:
         raise CommandError(str(exc), exc.status) from None
 
+    if args.paused:
+        return _run_paused(args, prepared)
+
     from ..session import Session
 
     meta = {"argv": prepared.argv, "program": program.describe()}
@@ -203,3 +209,33 @@ def run(args: argparse.Namespace) -> int:
     outcome = runner.execute(prepared)
     finisher.outcome = outcome
     return outcome.status
+
+
+def _run_paused(args: argparse.Namespace, prepared: Any) -> int:
+    """`--paused`: run the program unrecorded behind a control channel (flowtrace/control.py);
+    a recording started by `flowtrace attach` is finished with the program's real ending."""
+    from .. import control
+
+    try:
+        control.install(flush_interval=args.flush_interval)
+    except control.ControlError as exc:
+        raise CommandError(f"cannot serve the control channel: {exc}") from None
+    sys.stderr.write(f"flowtrace: not recording yet: 'flowtrace attach {os.getpid()}' starts it\n")
+    sys.stderr.flush()
+    ending: list[runner.Outcome] = []
+
+    def finish() -> None:  # registered before the program runs: runs after its atexit handlers
+        outcome = ending[0] if ending else None
+        if outcome is None:
+            control.finish_recording(reason="exit")
+        elif outcome.kind == "interrupt":
+            control.finish_recording(reason="signal", exit_code=130, error=outcome.error, signal="SIGINT")
+            _die_by_sigint()
+        elif outcome.kind == "exception":
+            control.finish_recording(reason="exception", exit_code=1, error=outcome.error)
+        else:
+            control.finish_recording(reason="exit", exit_code=outcome.status)
+
+    atexit.register(finish)
+    ending.append(runner.execute(prepared))
+    return ending[0].status
