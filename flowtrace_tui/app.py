@@ -1,0 +1,391 @@
+"""The explorer app: wires the model (in workers) to the widgets.
+
+The data source is injected (`TraceSource`, or anything with its interface), so tests run the
+app on in-memory sessions. Loading runs in a thread worker: it feeds chunks, posts progress, and
+posts a new index snapshot early (first screen) and when done; the UI keeps its expanded state,
+cursor and search across snapshots by call id. `poll_interval` (None: read to the end once)
+keeps polling a growing file — the hook the live view builds on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterable
+
+import numpy as np
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
+from .model.filters import Filters
+from .model.index import TreeIndex, build_index
+from .model.rows import TreeRows
+from .model.search import Query, find, next_hit
+from .model.source import TraceSource
+from .model.units import fmt_ns
+from .screens import ErrorScreen, FilterDialog, HelpScreen
+from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
+
+FIRST_REBUILD_GROWTH = 4  # while loading, re-index when the calls loaded have grown this much
+MIN_REBUILD_INTERVAL = 1.0  # ... and at most this often (seconds)
+
+
+class FlowtraceApp(App[None]):
+    """`FlowtraceApp(TraceSource.open(path))`; tests pass a source over in-memory bytes."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "flowtrace"
+
+    BINDINGS = [
+        Binding("slash,ctrl+f", "find", "Search", id="app.find"),
+        Binding("n", "next_hit", "Next hit", id="app.next_hit"),
+        Binding("N", "prev_hit", "Prev hit", show=False, id="app.prev_hit"),
+        Binding("f", "filter", "Filter", id="app.filter"),
+        Binding("t", "toggle_grouping", "Group", show=False, id="app.grouping"),
+        Binding("d", "toggle_detail", "Detail", id="app.detail"),
+        Binding("less_than_sign", "detail_width(-5)", "Detail narrower", show=False, id="app.detail_narrower"),
+        Binding("greater_than_sign", "detail_width(5)", "Detail wider", show=False, id="app.detail_wider"),
+        Binding("escape", "cancel_loading", "Cancel loading", show=False, id="app.cancel_loading"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, source: TraceSource, *, poll_interval: float | None = None, show_detail: bool = True) -> None:
+        super().__init__()
+        self.source = source
+        self.poll_interval = poll_interval
+        self.index: TreeIndex | None = None
+        self.rows: TreeRows | None = None
+        self.filters = Filters()
+        self.grouped = True
+        self.query: Query | None = None
+        self.hits = np.empty(0, dtype=np.int64)
+        self.searching = False
+        self.loading = True
+        self.load_cancelled = False
+        self.detail_width = 45
+        self._show_detail = show_detail
+        self._progress = (0, 0)
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield LoadingBar(id="loading")
+        with Horizontal(id="main"):
+            with Vertical(id="tree-area"):
+                yield ColumnHeader(id="header")
+                yield CallTree(id="tree")
+            yield DetailPane(id="detail")
+        yield FindBar(id="find")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def tree(self) -> CallTree:
+        return self.query_one(CallTree)
+
+    def on_mount(self) -> None:
+        if self._show_detail:
+            self.query_one(DetailPane).add_class("-shown")
+        self.tree.focus()
+        self._update_status()
+        self.load()
+
+    def on_resize(self) -> None:
+        self.screen.set_class(self.size.width < 100, "-narrow")
+
+    # -- loading (thread worker) ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self) -> None:
+        worker = get_current_worker()
+        src = self.source
+        data = src.data
+        last = (-1, -1)
+        last_build = 0.0
+        build_cost = 0.0
+        try:
+            while not worker.is_cancelled:
+                step = src.step()
+                self.post_message(LoadProgress(src.bytes_read, src.current_size(), data.n))
+                live = self.poll_interval is not None
+                done = src.done or (not step.more and not live)
+                state = (data.n, data.exits_seen)
+                now = time.monotonic()
+                if state != last and data.n > 0:
+                    due = (
+                        last[0] < 0
+                        or done
+                        or (not step.more and live and now - last_build >= max(self.poll_interval or 0, 2 * build_cost))
+                        or (data.n >= FIRST_REBUILD_GROWTH * last[0] and now - last_build >= MIN_REBUILD_INTERVAL)
+                    )
+                    if due:
+                        t = time.perf_counter()
+                        ix = build_index(data, grouped=self.grouped)
+                        build_cost = time.perf_counter() - t
+                        last, last_build = state, time.monotonic()
+                        self.post_message(IndexReady(ix, final=done))
+                elif done and last[0] < 0:
+                    self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
+                if done:
+                    break
+                if not step.more:
+                    time.sleep(self.poll_interval or 0.05)
+            if worker.is_cancelled and (data.n, data.exits_seen) != last:
+                self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
+            self.post_message(LoadFinished(worker.is_cancelled))
+        except Exception as exc:  # a bug or an unreadable file: tell the user, keep what we have
+            self.post_message(LoadFinished(False, f"{type(exc).__name__}: {exc}"))
+
+    def on_load_progress(self, msg: LoadProgress) -> None:
+        self._progress = (msg.done, msg.total)
+        if self.loading:
+            self.query_one(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
+
+    def on_index_ready(self, msg: IndexReady) -> None:
+        self._apply_index(msg.index)
+        if msg.final:
+            self.loading = False
+            self.query_one(LoadingBar).finish()
+        self._update_status()
+
+    def on_load_finished(self, msg: LoadFinished) -> None:
+        self.loading = False
+        self.load_cancelled = msg.cancelled
+        self.query_one(LoadingBar).finish()
+        if self.rows is None:
+            self.tree.placeholder = "No calls in this session." if msg.error is None else "Could not load."
+            self.tree.refresh()
+        if msg.error:
+            self.push_screen(ErrorScreen("Reading the session failed", msg.error))
+        elif self.source.damage:
+            self.push_screen(ErrorScreen("The session file is damaged",
+                                         f"{self.source.damage}.\nEverything before that point was loaded."))
+        self._update_status()
+
+    def _apply_index(self, ix: TreeIndex) -> None:
+        tree = self.tree
+        cursor_pos = -1
+        if self.rows is None:
+            rows = TreeRows(ix, self.filters)
+            rows.initial_expand()
+        else:
+            old = self.index
+            pos = tree.cursor_pos
+            node = old.node(pos) if old is not None and pos >= 0 else 0
+            rows = self.rows.carry_to(ix)
+            if 0 < node <= min(ix.n, old.n if old else 0):
+                cursor_pos = int(ix.pos_of[node])
+            elif old is not None and node > old.n:
+                g = old.group(node)
+                match = [h for h in ix.groups if g is not None and h.key == g.key]
+                cursor_pos = int(ix.pos_of[match[0].node]) if match else 0
+        self.index, self.rows = ix, rows
+        tree.set_rows(rows, cursor_pos if cursor_pos >= 0 else 0)
+        if self.query is not None:
+            self.run_search(self.query)
+
+    def action_cancel_loading(self) -> None:
+        if self.loading:
+            for w in self.workers:
+                if w.group == "load":
+                    w.cancel()
+
+    # -- selection -> detail pane and status ------------------------------------------------------
+    @on(CallTree.CursorMoved)
+    def _cursor_moved(self, msg: CallTree.CursorMoved) -> None:
+        self._update_detail()
+        self._update_status()
+
+    @on(CallTree.Notice)
+    def _notice(self, msg: CallTree.Notice) -> None:
+        self.notify(msg.text, timeout=4)
+
+    def _update_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        if pane.has_class("-shown"):
+            pane.show_call(self.index, self.tree.cursor_pos)
+
+    def status_parts(self) -> list[str]:
+        """The status line's parts (also used by tests)."""
+        src, data = self.source, self.source.data
+        parts = [f"[b]{os.path.basename(src.path)}[/b]"]
+        parts.append(f"{data.n:,} calls")
+        if len(data.threads) > 1:
+            parts.append(f"{len(data.threads)} threads")
+        if data.tasks:
+            parts.append(f"{len(data.tasks)} tasks")
+        parts.append(fmt_ns(data.t_end))
+        if self.loading:
+            done, total = self._progress
+            parts.append(f"[$warning]loading {100 * done // max(1, total)}%[/]")
+        elif self.load_cancelled:
+            parts.append("[$warning]loading cancelled[/]")
+        elif src.damage:
+            parts.append(f"[$error]damaged: {src.damage}[/]")
+        elif data.finished:
+            ends = data.ends or {}
+            reason = ends.get("reason") or "finished"
+            code = ends.get("exit_code")
+            if ends.get("error"):
+                parts.append(f"[$error]finished: {ends['error']}[/]")
+            else:
+                parts.append("finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
+        else:
+            parts.append("[$error]unfinished (no end: crashed or still running)[/]")
+        if self.filters.active:
+            parts.append(f"filter {self.filters.describe()}")
+        if not self.grouped:
+            parts.append("ungrouped")
+        if self.searching:
+            parts.append("searching…")
+        elif self.query is not None:
+            n = len(self.hits)
+            pos = self.tree.cursor_pos
+            i = int(np.searchsorted(self.hits, pos)) if n else 0
+            if n and i < n and self.hits[i] == pos:
+                parts.append(f"hit {i + 1} of {n:,}")
+            else:
+                parts.append(f"{n:,} hits" if n else "[$error]no hits[/]")
+        return parts
+
+    def _update_status(self) -> None:
+        self.query_one(StatusLine).show(self.status_parts())
+
+    # -- search ----------------------------------------------------------------------------------
+    def action_find(self) -> None:
+        self.query_one(FindBar).open()
+
+    @on(FindBar.Search)
+    def _search(self, msg: FindBar.Search) -> None:
+        self.query = msg.query
+        self.run_search(msg.query)
+        self.tree.focus()
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        self.tree.focus()
+
+    def run_search(self, query: Query) -> None:
+        if self.index is None:
+            return
+        self.searching = True
+        self._update_status()
+        self._search_worker(query, self.index, self.rows.hidden if self.rows else None)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def _search_worker(self, query: Query, index: TreeIndex, hidden: np.ndarray | None) -> None:
+        worker = get_current_worker()
+        hits = find(index, query, hidden, cancelled=lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.post_message(SearchDone(query, index, hits))
+
+    def on_search_done(self, msg: SearchDone) -> None:
+        if msg.index is not self.index or msg.query != self.query:
+            return
+        first = not self.searching or len(self.hits) == 0
+        self.searching = False
+        self.hits = msg.hits
+        self.tree.set_hits(msg.hits)
+        if len(msg.hits) and first:
+            pos = self.tree.cursor_pos
+            i = int(np.searchsorted(msg.hits, pos))
+            if i >= len(msg.hits) or msg.hits[i] != pos:
+                self._goto_hit(True)
+        self._update_status()
+
+    def _goto_hit(self, forward: bool) -> None:
+        i = next_hit(self.hits, self.tree.cursor_pos, forward)
+        if i >= 0:
+            self.tree.move_to_pos(int(self.hits[i]))
+            self._update_status()
+
+    def action_next_hit(self) -> None:
+        if self.query is None:
+            self.action_find()
+        else:
+            self._goto_hit(True)
+
+    def action_prev_hit(self) -> None:
+        if self.query is not None:
+            self._goto_hit(False)
+
+    def action_jump(self, pos: int) -> None:
+        """Select a call by position (links in the detail pane's path)."""
+        self.tree.move_to_pos(int(pos))
+        self.tree.focus()
+
+    # -- filters, grouping, detail pane -----------------------------------------------------------
+    def action_filter(self) -> None:
+        mods = sorted({f.module for f in self.source.data.functions if f is not None})
+        self.push_screen(FilterDialog(self.filters, mods), self._apply_filters)
+
+    def _apply_filters(self, filters: Filters | None) -> None:
+        if filters is None or self.rows is None:
+            return
+        self.filters = filters
+        pos = self.tree.cursor_pos
+        self.rows.set_filters(filters)
+        self.tree.set_rows(self.rows, pos)
+        if self.query is not None:
+            self.run_search(self.query)
+        self._update_status()
+
+    def action_toggle_grouping(self) -> None:
+        self.grouped = not self.grouped
+        self._regroup(self.grouped)
+        self._update_status()
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def _regroup(self, grouped: bool) -> None:
+        data = self.source.data
+        self.post_message(IndexReady(build_index(data, grouped=grouped), final=not self.loading))
+
+    def action_toggle_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.toggle_class("-shown")
+        self._update_detail()
+
+    def action_detail_width(self, delta: int) -> None:
+        pane = self.query_one(DetailPane)
+        self.detail_width = max(20, min(80, self.detail_width + int(delta)))
+        if self.screen.has_class("-narrow"):
+            pane.styles.height = f"{self.detail_width}%"
+        else:
+            pane.styles.width = f"{self.detail_width}%"
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([
+            ("Moving", [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")]),
+            ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
+            ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
+        ]))
+
+    # -- command palette ----------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        tree = self.tree
+
+        def tree_action(name: str, *args: object):
+            return lambda: getattr(tree, f"action_{name}")(*args)
+
+        yield SystemCommand("Search", "Find calls by function name or argument text (/)", self.action_find)
+        yield SystemCommand("Next search hit", "Jump to the next hit (n)", self.action_next_hit)
+        yield SystemCommand("Previous search hit", "Jump to the previous hit (N)", self.action_prev_hit)
+        yield SystemCommand("Filter calls", "Hide short calls or whole modules (f)", self.action_filter)
+        yield SystemCommand("Clear filters", "Show every call again", lambda: self._apply_filters(Filters()))
+        yield SystemCommand("Toggle thread/task grouping", "Group roots by thread and task (t)", self.action_toggle_grouping)
+        yield SystemCommand("Toggle detail pane", "Show or hide the selected call's details (d)", self.action_toggle_detail)
+        yield SystemCommand("Expand hot path", "Follow the most expensive child down (H)", tree_action("hot_path"))
+        yield SystemCommand("Expand subtree", "Expand everything under the selected call (e)", tree_action("expand_subtree"))
+        yield SystemCommand("Collapse all", "Collapse every call (c)", tree_action("collapse_all"))
+        for d in (1, 2, 3, 5):
+            yield SystemCommand(f"Expand to depth {d}", f"Show {d} levels below the roots ({d})", tree_action("expand_depth", d))
+        yield SystemCommand("Go to parent", "Select the caller of the selected call (p)", tree_action("parent"))
+        yield SystemCommand("Cancel loading", "Stop reading the file; keep what was read (esc)", self.action_cancel_loading)
+        yield SystemCommand("Keys", "Show every key binding (?)", self.action_help)

@@ -1,0 +1,44 @@
+"""Messages that cross from the loader/search workers to the UI (posted from threads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from textual.message import Message
+
+from .model.index import TreeIndex
+from .model.search import Query
+
+
+@dataclass
+class LoadProgress(Message):
+    """Bytes read of the file so far; coalesced so a slow UI never queues a backlog."""
+
+    done: int
+    total: int
+    calls: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadProgress)
+
+
+@dataclass
+class IndexReady(Message):
+    """A new index snapshot. `final`: loading has finished (or was cancelled)."""
+
+    index: TreeIndex
+    final: bool
+
+
+@dataclass
+class LoadFinished(Message):
+    cancelled: bool
+    error: str | None = None
+
+
+@dataclass
+class SearchDone(Message):
+    query: Query
+    index: TreeIndex
+    hits: np.ndarray

@@ -1,0 +1,61 @@
+"""The help screen: every key binding (from the bindings themselves, so it cannot drift)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+INTRO = (
+    "flowtrace-tui shows one line per call: tree guides, ▶/▼ to expand, the function with its "
+    "arguments, → result, ✗ exception, ⋯ unfinished, ⏸N suspensions of a generator or coroutine; "
+    "then total time, self time, share of the parent (blue cool → red hot) and the number of calls "
+    "under a collapsed row."
+)
+
+
+def _key_names(binding: Binding) -> str:
+    names = {"left_square_bracket": "[", "right_square_bracket": "]", "question_mark": "?",
+             "slash": "/", "space": "space", "pageup": "PgUp", "pagedown": "PgDn"}
+    return " ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        & > VerticalScroll {
+            width: 90%; max-width: 100; height: 90%;
+            border: thick $primary 60%; background: $surface; padding: 0 1;
+        }
+    }
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True, min_width=14)
+        table.add_column()
+        for title, bindings in self.sections:
+            table.add_row(Text(title, style="bold underline"), "")
+            for b in bindings:
+                if b.description:
+                    table.add_row(Text(_key_names(b), style="bold"), b.description)
+            table.add_row("", "")
+        with VerticalScroll():
+            yield Static(Text("flowtrace-tui — keys", style="bold"))
+            yield Static(Text(INTRO + "\n"))
+            yield Static(table)
+            yield Static(Text("ctrl+p opens the command palette (all commands, themes). esc closes this.", style="dim"))
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,509 @@
+"""The call tree: a line-drawn virtual tree over `TreeRows` (ScrollView + render_line).
+
+Only the lines on screen are drawn, each from a handful of array lookups, so the cost of a
+repaint does not depend on the size of the trace. Strips are cached by (position, cursor,
+hit, width, generation); any change to rows/index bumps the generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.color import Color
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
+from ..model.rows import TreeRows
+from ..model.units import fmt_count, fmt_ns
+from .columns import columns_for, columns_width
+
+INDENT = 2  # cells per level
+MAX_GUIDE_LEVELS = 24  # deeper rows show "…" + the last levels (deep recursion stays readable)
+COOL, HOT = Color.parse("#4f8fd8"), Color.parse("#e8503a")
+
+
+class CallTree(ScrollView, can_focus=True):
+    """One line per visible call. Posts `CursorMoved` when the selected call changes."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="tree.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="tree.page_down"),
+        Binding("g,home", "first", "Top", show=False, id="tree.top"),
+        Binding("G,end", "last", "Bottom", show=False, id="tree.bottom"),
+        Binding("left,h", "collapse_or_parent", "Collapse/parent", show=False, id="tree.left"),
+        Binding("right,l", "expand_or_child", "Expand/child", show=False, id="tree.right"),
+        Binding("space,enter", "toggle", "Toggle", id="tree.toggle"),
+        Binding("e", "expand_subtree", "Expand all", id="tree.expand_subtree"),
+        Binding("c", "collapse_all", "Collapse all", show=False, id="tree.collapse_all"),
+        Binding("H", "hot_path", "Hot path", id="tree.hot_path"),
+        Binding("p", "parent", "Parent", show=False, id="tree.parent"),
+        Binding("left_square_bracket", "prev_sibling", "Prev sibling", show=False, id="tree.prev_sibling"),
+        Binding("right_square_bracket", "next_sibling", "Next sibling", show=False, id="tree.next_sibling"),
+        *[
+            Binding(str(d), f"expand_depth({d})", f"Expand to depth {d}", show=False, id=f"tree.depth_{d}")
+            for d in range(1, 10)
+        ],
+    ]
+
+    COMPONENT_CLASSES = {
+        "calltree--cursor",
+        "calltree--guide",
+        "calltree--marker",
+        "calltree--name",
+        "calltree--args",
+        "calltree--result",
+        "calltree--raise",
+        "calltree--unfinished",
+        "calltree--suspend",
+        "calltree--group",
+        "calltree--time",
+        "calltree--count",
+        "calltree--hit",
+    }
+
+    DEFAULT_CSS = """
+    CallTree {
+        height: 1fr;
+        overflow-x: hidden;
+        background: $surface;
+        & > .calltree--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+        &:blur > .calltree--cursor { background: $block-cursor-blurred-background; }
+        & > .calltree--guide { color: $foreground 35%; }
+        & > .calltree--marker { color: $accent; }
+        & > .calltree--name { color: $foreground; text-style: bold; }
+        & > .calltree--args { color: $foreground 70%; }
+        & > .calltree--result { color: $success; }
+        & > .calltree--raise { color: $error; text-style: bold; }
+        & > .calltree--unfinished { color: $warning; text-style: bold; }
+        & > .calltree--suspend { color: $secondary; }
+        & > .calltree--group { color: $secondary; text-style: bold; }
+        & > .calltree--time { color: $foreground 80%; }
+        & > .calltree--count { color: $foreground 55%; }
+        & > .calltree--hit { background: $warning 35%; }
+    }
+    """
+
+    @dataclass
+    class CursorMoved(Message):
+        """The selected row changed. `pos` is a preorder position (-1: nothing)."""
+
+        tree: "CallTree"
+        pos: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, CallTree.CursorMoved)
+
+    @dataclass
+    class Notice(Message):
+        """Something for the user (e.g. the expand guard)."""
+
+        text: str
+
+    cursor_row: reactive[int] = reactive(0, always_update=True, init=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: TreeRows | None = None
+        self.hits: np.ndarray = np.empty(0, dtype=np.int64)
+        self.generation = 0
+        self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._guard_pos = -1  # `e` pressed once on a huge subtree: a second press forces it
+        self.placeholder = "Loading…"
+        self._pct_styles = [Style(color=COOL.blend(HOT, i / 10).rich_color) for i in range(11)]
+
+    # -- data -------------------------------------------------------------------------------
+    def set_rows(self, rows: TreeRows | None, cursor_pos: int | None = None) -> None:
+        """Show new rows (a new index, filters...). Keeps the cursor on `cursor_pos` if visible."""
+        self.rows = rows
+        self.changed()
+        row = 0
+        if rows is not None and cursor_pos is not None and cursor_pos >= 0:
+            r = rows.row_of(cursor_pos)
+            if r < 0:
+                r = int(np.searchsorted(rows.rows, cursor_pos)) - 1
+            row = max(0, r)
+        self.cursor_row = row
+
+    def set_hits(self, hits: np.ndarray) -> None:
+        self.hits = hits
+        self.changed()
+
+    def changed(self) -> None:
+        """Rows or their content changed: recompute the virtual size and repaint."""
+        self.generation += 1
+        self._cache.clear()
+        n = len(self.rows) if self.rows is not None else 1
+        self.virtual_size = Size(self.scrollable_content_region.width, n)
+        self.refresh()
+
+    @property
+    def cursor_pos(self) -> int:
+        """Preorder position of the selected row, -1 when there is none."""
+        if self.rows is None or len(self.rows) == 0:
+            return -1
+        return self.rows.pos(min(self.cursor_row, len(self.rows) - 1))
+
+    def move_to_pos(self, pos: int, reveal: bool = True) -> None:
+        """Select a position, expanding its ancestors if needed."""
+        if self.rows is None:
+            return
+        if reveal and self.rows.row_of(pos) < 0:
+            self.rows.reveal(pos)
+            self.changed()
+        r = self.rows.row_of(pos)
+        if r >= 0:
+            self.cursor_row = r
+            self._center(r)
+
+    # -- cursor -------------------------------------------------------------------------------
+    def validate_cursor_row(self, row: int) -> int:
+        n = len(self.rows) if self.rows is not None else 0
+        return max(0, min(row, n - 1)) if n else 0
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.refresh()
+        self.scroll_to_region(Region(0, new, 1, 1), animate=False, immediate=True, force=True)
+        self.post_message(self.CursorMoved(self, self.cursor_pos))
+
+    def _center(self, row: int) -> None:
+        h = self.scrollable_content_region.height
+        if not (self.scroll_offset.y <= row < self.scroll_offset.y + h):
+            self.scroll_to(y=max(0, row - h // 3), animate=False, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.changed()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        row = int(self.scroll_offset.y) + y
+        rows = self.rows
+        if rows is None or row >= len(rows):
+            if rows is None and y == 0:
+                return Strip([Segment(set_cell_size(f" {self.placeholder}", width), Style(dim=True))])
+            return Strip.blank(width, self.rich_style)
+        pos = rows.pos(row)
+        is_cursor = row == self.cursor_row
+        hit = self._is_hit(pos)
+        key = (pos, is_cursor, hit, width, self.generation, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._draw(pos, width, is_cursor, hit)
+            self._cache[key] = strip
+        return strip
+
+    def _is_hit(self, pos: int) -> bool:
+        h = self.hits
+        if len(h) == 0:
+            return False
+        i = int(np.searchsorted(h, pos))
+        return i < len(h) and h[i] == pos
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True)
+
+    def _draw(self, pos: int, width: int, is_cursor: bool, hit: bool) -> Strip:
+        rows = self.rows
+        assert rows is not None
+        idx = rows.index
+        data = idx.data
+        node = idx.node(pos)
+        depth = int(idx.depth[pos])
+        base = self.rich_style
+        cols = columns_for(width)
+        right_w = columns_width(cols)
+        left_w = max(10, width - right_w)
+        segs: list[Segment] = []
+        guide = self._style("calltree--guide")
+        # guides: one cell pair per ancestor level (capped for deep recursion)
+        prefix = self._guides(pos, depth)
+        segs.append(Segment(prefix, guide))
+        used = cell_len(prefix)
+        if rows.has_children(pos):
+            marker = "▼ " if rows.is_expanded(pos) else "▶ "
+        else:
+            marker = "  "
+        segs.append(Segment(marker, self._style("calltree--marker")))
+        used += 2
+        room = left_w - used - 1
+        label = self._label(node, room)
+        for text, style in label:
+            segs.append(Segment(text, style))
+        used += sum(cell_len(t) for t, _ in label)
+        if used < left_w:
+            segs.append(Segment(" " * (left_w - used)))
+        # right-aligned columns
+        dur = int(idx.dur[node])
+        par = int(idx.parent[node])
+        for col in cols:
+            if col.key == "total":
+                segs.append(Segment(fmt_ns(dur).rjust(col.width - 1) + " ", self._style("calltree--time")))
+            elif col.key == "self":
+                text = fmt_ns(int(idx.self_time[node])) if not idx.is_group(node) else ""
+                segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--time")))
+            elif col.key == "pct":
+                pdur = int(idx.dur[par]) if par else 0
+                if pdur > 0:
+                    frac = min(1.0, dur / pdur)
+                    segs.append(Segment(f"{frac * 100:3.0f}%".rjust(col.width - 1) + " ", self._pct_styles[int(frac * 10 + 0.5)]))
+                else:
+                    segs.append(Segment(" " * col.width))
+            elif col.key == "count":
+                desc = idx.descendants(pos)
+                text = fmt_count(desc) if desc and not rows.is_expanded(pos) else ""
+                segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--count")))
+        strip = Strip(segs).apply_style(base)
+        if hit:
+            strip = strip.apply_style(self._style("calltree--hit"))
+        if is_cursor:
+            strip = strip.apply_style(self._style("calltree--cursor"))
+        return strip.crop_extend(0, width, base)
+
+    def _guides(self, pos: int, depth: int) -> str:
+        """Tree guides for a row: '│ ' where an ancestor has a later sibling, '├─'/'└─' last."""
+        if depth == 0:
+            return ""
+        rows = self.rows
+        assert rows is not None
+        idx = rows.index
+        levels = min(depth, MAX_GUIDE_LEVELS)
+        parts: list[str] = []
+        p = pos
+        for i in range(levels):
+            has_next = self._has_next_visible_sibling(p)
+            if i == 0:
+                parts.append("├─" if has_next else "└─")
+            else:
+                parts.append("│ " if has_next else "  ")
+            p = idx.parent_pos(p)
+        if depth > levels:
+            parts.append("… ")
+        return "".join(reversed(parts))
+
+    def _has_next_visible_sibling(self, pos: int) -> bool:
+        idx = self.rows.index  # type: ignore[union-attr]
+        hidden = self.rows.hidden  # type: ignore[union-attr]
+        nxt = idx.next_sibling(pos)
+        while nxt >= 0 and hidden is not None and hidden[nxt]:
+            nxt = idx.next_sibling(nxt)
+        return nxt >= 0
+
+    def _label(self, node: int, room: int) -> list[tuple[str, Style]]:
+        """Name, arguments (shortened to fit) and the end marker of one call."""
+        idx = self.rows.index  # type: ignore[union-attr]
+        data = idx.data
+        out: list[tuple[str, Style]] = []
+        if idx.is_group(node):
+            g = idx.group(node)
+            kind = "thread" if g is None or g.kind == "thread" else "task"
+            out.append((f"{kind} {g.label if g else node}", self._style("calltree--group")))
+            return _fit(out, room)
+        name = data.func_name(int(data.col("func")[node]))
+        how = int(data.col("how")[node])
+        nsusp = int(data.col("nsusp")[node])
+        tail: list[tuple[str, Style]] = []
+        if nsusp:
+            tail.append((f" ⏸{nsusp}", self._style("calltree--suspend")))
+        if how == HOW_RAISE:
+            exc = data.strings.text(int(data.col("val")[node]))
+            tail.append((" ✗ " + (exc.split(":", 1)[0] if exc else "raised"), self._style("calltree--raise")))
+        elif how in (HOW_OPEN, HOW_UNFINISHED):
+            tail.append((" ⋯", self._style("calltree--unfinished")))
+        else:
+            val = int(data.col("val")[node])
+            if val:
+                tail.append((" → " + _one_line(data.strings.text(val)), self._style("calltree--result")))
+        args = _one_line(data.strings.text(int(data.col("args")[node])))
+        name_s = self._style("calltree--name")
+        args_s = self._style("calltree--args")
+        tail_len = sum(cell_len(t) for t, _ in tail[:-1]) + min(cell_len(tail[-1][0]), 14) if tail else 0
+        name_len = cell_len(name)
+        # the name always shows; arguments get what is left after the end markers
+        arg_room = room - name_len - 2 - tail_len
+        if arg_room >= 4:
+            shown = args if cell_len(args) <= arg_room else set_cell_size(args, arg_room - 1) + "…"
+            out.append((name, name_s))
+            out.append(("(" + shown + ")", args_s))
+        else:
+            out.append((name, name_s))
+            if args:
+                out.append(("(…)", args_s))
+        out.extend(tail)
+        return _fit(out, room)
+
+    # -- mouse --------------------------------------------------------------------------------
+    def on_click(self, event: events.Click) -> None:
+        if self.rows is None:
+            return
+        row = int(self.scroll_offset.y) + event.y
+        if 0 <= row < len(self.rows):
+            pos = self.rows.pos(row)
+            depth_cells = cell_len(self._guides(pos, int(self.rows.index.depth[pos])))
+            if row == self.cursor_row and (event.chain >= 2 or depth_cells <= event.x < depth_cells + 2):
+                self.action_toggle()
+            elif depth_cells <= event.x < depth_cells + 2:
+                self.cursor_row = row
+                self.action_toggle()
+            else:
+                self.cursor_row = row
+
+    # -- actions ------------------------------------------------------------------------------
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def action_cursor_up(self) -> None:
+        self.cursor_row -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor_row += 1
+
+    def action_page_up(self) -> None:
+        self.scroll_to(y=max(0, self.scroll_offset.y - self._page()), animate=False, immediate=True)
+        self.cursor_row -= self._page()
+
+    def action_page_down(self) -> None:
+        self.scroll_to(y=self.scroll_offset.y + self._page(), animate=False, immediate=True)
+        self.cursor_row += self._page()
+
+    def action_first(self) -> None:
+        self.cursor_row = 0
+
+    def action_last(self) -> None:
+        if self.rows is not None:
+            self.cursor_row = len(self.rows) - 1
+
+    def _after_edit(self, pos: int) -> None:
+        self.changed()
+        if self.rows is not None:
+            r = self.rows.row_of(pos)
+            if r >= 0:
+                self.cursor_row = r
+
+    def action_toggle(self) -> None:
+        pos = self.cursor_pos
+        if pos >= 0 and self.rows is not None and self.rows.toggle(pos):
+            self._after_edit(pos)
+
+    def action_collapse_or_parent(self) -> None:
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        if self.rows.is_expanded(pos):
+            self.rows.collapse(pos)
+            self._after_edit(pos)
+        else:
+            self.action_parent()
+
+    def action_expand_or_child(self) -> None:
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None or not self.rows.has_children(pos):
+            return
+        if not self.rows.is_expanded(pos):
+            self.rows.expand(pos)
+            self._after_edit(pos)
+        else:
+            self.cursor_row += 1
+
+    def action_parent(self) -> None:
+        pos = self.cursor_pos
+        if pos >= 0 and self.rows is not None:
+            par = self.rows.index.parent_pos(pos)
+            if par >= 0:
+                self.move_to_pos(par)
+
+    def action_next_sibling(self) -> None:
+        self._sibling(True)
+
+    def action_prev_sibling(self) -> None:
+        self._sibling(False)
+
+    def _sibling(self, forward: bool) -> None:
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        idx = self.rows.index
+        hidden = self.rows.hidden
+        s = pos
+        while True:
+            s = idx.next_sibling(s) if forward else idx.prev_sibling(s)
+            if s < 0 or hidden is None or not hidden[s]:
+                break
+        if s >= 0:
+            self.move_to_pos(s)
+
+    def action_expand_subtree(self) -> None:
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        force = self._guard_pos == pos
+        if self.rows.expand_subtree(pos, force=force):
+            self._guard_pos = -1
+            self._after_edit(pos)
+        else:
+            self._guard_pos = pos
+            n = self.rows.subtree_rows_if_expanded(pos)
+            self.post_message(self.Notice(f"This subtree has {n:,} calls: press e again to expand it all"))
+
+    def action_collapse_all(self) -> None:
+        if self.rows is None:
+            return
+        pos = self.cursor_pos
+        self.rows.collapse_all()
+        top = self.rows.index.ancestors(pos)[:1] if pos >= 0 else []
+        self.changed()
+        self.cursor_row = self.rows.row_of(top[0]) if top else max(0, self.rows.row_of(pos))
+
+    def action_expand_depth(self, depth: int) -> None:
+        if self.rows is None:
+            return
+        pos = self.cursor_pos
+        self.rows.expand_to_depth(depth)
+        self.changed()
+        if pos >= 0:
+            r = self.rows.row_of(pos)
+            if r < 0:
+                r = max(0, int(np.searchsorted(self.rows.rows, pos)) - 1)
+            self.cursor_row = r
+            self._center(r)
+
+    def action_hot_path(self) -> None:
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        last = self.rows.hot_path(pos)
+        self.changed()
+        self.move_to_pos(last)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", "⏎").replace("\r", "").replace("\t", " ")
+
+
+def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:
+    """Cut the parts to `room` cells, ending with '…' when something was cut."""
+    out: list[tuple[str, Style]] = []
+    left = room
+    for text, style in parts:
+        if left <= 0:
+            break
+        w = cell_len(text)
+        if w <= left:
+            out.append((text, style))
+            left -= w
+        else:
+            out.append((set_cell_size(text, max(0, left - 1)) + "…", style))
+            left = 0
+    return out

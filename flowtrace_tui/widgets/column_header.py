@@ -1,0 +1,28 @@
+"""One-line header over the call tree, aligned with its right-hand columns."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from .columns import columns_for, columns_width
+
+
+class ColumnHeader(Widget):
+    DEFAULT_CSS = """
+    ColumnHeader {
+        height: 1;
+        background: $panel;
+        color: $foreground 80%;
+        text-style: bold;
+    }
+    """
+
+    def render(self) -> Text:
+        width = self.size.width
+        cols = columns_for(width)
+        left = max(0, width - columns_width(cols))
+        text = Text(" call".ljust(left)[:left])
+        for col in cols:
+            text.append(col.title.rjust(col.width - 1) + " ")
+        return text

@@ -1,0 +1,110 @@
+"""The find bar: a pattern, case / regex / argument-text toggles, validation while typing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, Label
+
+from ..model.search import Query, validate
+
+
+class FindBar(Horizontal):
+    """Posts `FindBar.Search` on enter and `FindBar.Closed` on escape."""
+
+    DEFAULT_CSS = """
+    FindBar {
+        height: 1;
+        background: $panel;
+        display: none;
+        &.-shown { display: block; }
+        Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $surface; }
+        Input.-invalid { color: $error; }
+        .toggle { width: auto; padding: 0 1; color: $foreground 50%; }
+        .toggle.-on { color: $accent; text-style: bold; }
+        #find-error { width: auto; color: $error; padding: 0 1; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close search", id="find.close"),
+        Binding("alt+c,f2", "toggle_case", "Case", id="find.case"),
+        Binding("alt+r,f3", "toggle_regex", "Regex", id="find.regex"),
+        Binding("alt+t,f4", "toggle_text", "Args text", id="find.text"),
+    ]
+
+    case: reactive[bool] = reactive(False)
+    regex: reactive[bool] = reactive(False)
+    in_text: reactive[bool] = reactive(False)
+
+    @dataclass
+    class Search(Message):
+        query: Query
+
+    class Closed(Message):
+        pass
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="search function names (enter: find, esc: close)", id="find-input")
+        yield Label("", id="find-error")
+        yield Label("Aa", classes="toggle", id="find-case")
+        yield Label(".*", classes="toggle", id="find-regex")
+        yield Label("args", classes="toggle", id="find-text")
+
+    def open(self) -> None:
+        self.add_class("-shown")
+        self.query_one(Input).focus()
+
+    @property
+    def query_value(self) -> Query:
+        return Query(self.query_one(Input).value, regex=self.regex, case=self.case, in_text=self.in_text)
+
+    def _revalidate(self) -> None:
+        q = self.query_value
+        err = validate(q) if q.text else None
+        self.query_one("#find-error", Label).update(err or "")
+        self.query_one(Input).set_class(err is not None, "-invalid")
+
+    def watch_case(self, v: bool) -> None:
+        self.query_one("#find-case").set_class(v, "-on")
+
+    def watch_regex(self, v: bool) -> None:
+        self.query_one("#find-regex").set_class(v, "-on")
+        self._revalidate()
+
+    def watch_in_text(self, v: bool) -> None:
+        self.query_one("#find-text").set_class(v, "-on")
+        self.query_one(Input).placeholder = (
+            "search names and argument/result text" if v else "search function names (enter: find, esc: close)"
+        )
+
+    def action_toggle_case(self) -> None:
+        self.case = not self.case
+
+    def action_toggle_regex(self) -> None:
+        self.regex = not self.regex
+
+    def action_toggle_text(self) -> None:
+        self.in_text = not self.in_text
+
+    def action_close(self) -> None:
+        self.remove_class("-shown")
+        self.post_message(self.Closed())
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._revalidate()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        q = self.query_value
+        if q.text and validate(q) is None:
+            self.post_message(self.Search(q))

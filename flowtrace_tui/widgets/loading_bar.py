@@ -1,0 +1,36 @@
+"""Progress of the background loading, with the key that cancels it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, ProgressBar
+
+
+class LoadingBar(Horizontal):
+    DEFAULT_CSS = """
+    LoadingBar {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+        display: none;
+        &.-loading { display: block; }
+        Label { width: auto; padding-right: 1; }
+        ProgressBar { width: 1fr; }
+        #loading-hint { color: $foreground 60%; }
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("Loading", id="loading-label")
+        yield ProgressBar(total=100, show_eta=False, id="loading-progress")
+        yield Label("esc to cancel", id="loading-hint")
+
+    def show_progress(self, done: int, total: int, calls: int) -> None:
+        self.add_class("-loading")
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(1, total), progress=min(done, total))
+        self.query_one("#loading-label", Label).update(f"Loading {calls:,} calls")
+
+    def finish(self) -> None:
+        self.remove_class("-loading")
