@@ -92,7 +92,7 @@ class Target:
         script.write_text(TARGET)
         # A plain target runs with -S: no site-packages, so flowtrace is importable only
         # through the sys.path entry that the injected payload adds.
-        flags = ["-S"] if mode == "plain" else []
+        flags = {"plain": ["-S"], "install": [], "paused": ["-m", "flowtrace", "run", "--paused"]}[mode]
         self.proc = subprocess.Popen(
             [python, *flags, str(script), mode, wait, str(tmp)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -234,6 +234,23 @@ def test_cooperative_attach_detach(tmp_path, targets, wait):
     trace, msg = attach_detach(tmp_path, targets, "install", wait, "control")
     assert "via control channel" in msg
     check_between(trace)
+
+
+def test_run_paused(tmp_path, targets):
+    """`flowtrace run --paused` serves the channel; the program is otherwise untouched."""
+    t = Target(tmp_path, "paused", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait")
+    assert r.returncode == 0, r.stderr
+    assert "via control channel" in r.stderr
+    t.send("go", "2", outputs=2)
+    assert flowtrace_cmd("detach", str(t.pid)).returncode == 0
+    t.send("after", "1", outputs=0)
+    stdout, stderr, rc = t.finish()
+    assert (stdout, rc) == (EXPECTED_OUT, EXPECTED_RC)
+    assert stderr == f"flowtrace: not recording yet: 'flowtrace attach {t.pid}' starts it\n"
+    check_between(load(out))
 
 
 def test_blocking_attach_stopped_by_detach(tmp_path, targets):
