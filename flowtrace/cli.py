@@ -58,8 +58,9 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, *_a: object, **_k: object) -> None:
         v = sys.version_info
-        parser.exit(0, f"{PROG} {__version__} (recorder: {recorder_name()}, "
-                       f"Python {v.major}.{v.minor}.{v.micro})\n")
+        sys.stdout.write(f"{PROG} {__version__} (recorder: {recorder_name()}, "
+                         f"Python {v.major}.{v.minor}.{v.micro})\n")
+        parser.exit(0)
 
 
 def command_modules() -> dict[str, ModuleType]:
