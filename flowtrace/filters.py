@@ -11,7 +11,7 @@ Patterns refine the default:
 
 A pattern is matched against the module name (dotted, from the frame's globals `__name__`) and
 against the absolute file name. A pattern that contains `/` or ends in `.py` is a path glob
-(`fnmatch`, `*` also crosses `/`); any other pattern is a module glob, and a module pattern with
+(`fnmatch`, `*` also crosses `/`), and so is a `<...>` pseudo file name (`<string>`); any other pattern is a module glob, and a module pattern with
 no glob characters also matches its submodules (`mypkg` matches `mypkg` and `mypkg.sub`).
 """
 
@@ -59,7 +59,7 @@ def _library_dirs() -> tuple[str, ...]:
 
 
 def _is_path_pattern(pattern: str) -> bool:
-    return "/" in pattern or os.sep in pattern or pattern.endswith(".py")
+    return "/" in pattern or os.sep in pattern or pattern.endswith(".py") or pattern.startswith("<")
 
 
 def _has_glob(pattern: str) -> bool:

@@ -63,8 +63,9 @@ _CO_ASYNC_GENERATOR = 0x200
 
 _EVENTS = (
     E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME | E.PY_THROW | E.PY_UNWIND
-    | E.RAISE | E.EXCEPTION_HANDLED
+    | E.RAISE | E.EXCEPTION_HANDLED | E.RERAISE
 )
+_MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
 
 # The code object where every asyncio task is created (see the module docstring).
 _CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
@@ -420,7 +421,8 @@ class PyRecorder:
                 if fid is None:
                     fid = decide(code)
                 if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
-                    resumed(code, fid, F.MARK_THROW, exception_text(exc, mode) if capture else type(exc).__name__)
+                    resumed(code, fid, F.MARK_THROW, exception_text(exc, mode))
+                    unwound[tls.st[1]] = id(exc)  # its RAISE inside is the throw, not a new raise
             except Exception:
                 pass
 
@@ -474,15 +476,32 @@ class PyRecorder:
                     s, thr = new_thread()
                 unwound.pop(thr, None)
                 cid = s[-1]
+                if cid:  # `other` carries id(exc) until drain() (see on_reraise)
+                    marks_append((cid, clock(), F.MARK_HANDLED, exception_text(exc, mode), id(exc)))
+            except Exception:
+                pass
+
+        def on_reraise(code: CodeType, offset: int, exc: BaseException) -> None:
+            # The compiler's own handlers (`except E as e` cleanup, `with`, `finally`) catch and
+            # re-raise: their EXCEPTION_HANDLED is not a catch. drain() drops the `handled`
+            # mark that this re-raise cancels.
+            try:
+                fid = fids.get(code)
+                if fid is None:
+                    fid = decide(code)
+                if not fid or fid == _HOOK:
+                    return
+                s, thr = tls.st
+                cid = s[-1]
                 if cid:
-                    marks_append((cid, clock(), F.MARK_HANDLED, exception_text(exc, mode), 0))
+                    marks_append((cid, 0, _MARK_RERAISE, None, id(exc)))
             except Exception:
                 pass
 
         return {
             E.PY_START: on_start, E.PY_RETURN: on_return, E.PY_YIELD: on_yield,
             E.PY_RESUME: on_resume, E.PY_THROW: on_throw, E.PY_UNWIND: on_unwind,
-            E.RAISE: on_raise, E.EXCEPTION_HANDLED: on_handled,
+            E.RAISE: on_raise, E.EXCEPTION_HANDLED: on_handled, E.RERAISE: on_reraise,
         }
 
     # ------------------------------------------------------------------ start / stop
@@ -576,7 +595,7 @@ class PyRecorder:
         try:
             mon.set_events(tool, 0)
             for event in (E.PY_START, E.PY_RETURN, E.PY_YIELD, E.PY_RESUME, E.PY_THROW,
-                          E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED):
+                          E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED, E.RERAISE):
                 mon.register_callback(tool, event, None)
             # local events survive free_tool_id (gh-111963): we set none, so nothing to clear
             mon.free_tool_id(tool)
@@ -639,6 +658,33 @@ class PyRecorder:
             self._str_ids[text] = sid
         return sid
 
+    @staticmethod
+    def _cancel_handled(marks: list[tuple]) -> list[tuple]:
+        """Drop each `handled` mark cancelled by a later re-raise of the same exception in the
+        same call (a cleanup handler, not a catch), the re-raise marks, and the exception ids
+        that `handled` marks carried in `other`."""
+        if not any(m[2] == _MARK_RERAISE or m[2] == F.MARK_HANDLED for m in marks):
+            return marks
+        drop: set[int] = set()
+        last: dict[tuple[int, int], int] = {}
+        for i, m in enumerate(marks):
+            kind = m[2]
+            if kind == F.MARK_HANDLED:
+                last[(m[0], m[4])] = i
+            elif kind == _MARK_RERAISE:
+                drop.add(i)
+                j = last.pop((m[0], m[4]), None)
+                if j is not None:
+                    drop.add(j)
+        out = []
+        for i, m in enumerate(marks):
+            if i in drop:
+                continue
+            if m[2] == F.MARK_HANDLED:
+                m = (m[0], m[1], m[2], m[3], 0)
+            out.append(m)
+        return out
+
     def drain(self) -> Batch:
         """Everything recorded since the last drain, as one Batch (safe from any thread)."""
         with self._lock:
@@ -658,7 +704,7 @@ class PyRecorder:
         calls = self._pending_calls + self._take(self._calls)
         exits = self._pending_exits + self._take(self._exits)
         exits_v = self._pending_exits_v + self._take(self._exits_v)
-        marks = self._pending_marks + self._take(self._marks)
+        marks = self._pending_marks + self._cancel_handled(self._take(self._marks))
         first = self._next_call
         limit = first + len(calls)  # ids below `limit` are emitted by this drain
         if calls:

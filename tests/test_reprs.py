@@ -1,0 +1,137 @@
+"""Argument/result texts: bounded, safe by default, never raising."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+from flowtrace.reprs import (args_text, exception_text, placeholder, split_top, value_text,
+                             values_only)
+from treeutil import record, shape
+
+
+class Raises:
+    def __repr__(self):
+        raise ValueError("boom")
+
+
+class Recurses:
+    def __repr__(self):
+        return repr(self)
+
+
+class Slow:
+    calls = 0
+
+    def __repr__(self):
+        Slow.calls += 1
+        time.sleep(0.2)
+        return "Slow()"
+
+
+class Nice:
+    def __repr__(self):
+        return "Nice(1)"
+
+
+ADDR = r"0x[0-9a-f]+"
+
+
+def test_scalars_and_containers_safe():
+    assert value_text(3) == "3"
+    assert value_text("a'b") == repr("a'b")
+    assert value_text([1, (2,), {"k": {3}}]) == "[1, (2,), {'k': {3}}]"
+    assert value_text(None) == "None" and value_text(1.5) == "1.5" and value_text(b"x") == "b'x'"
+    assert value_text("x" * 100) == repr("x" * 60) + "..."
+    assert value_text(list(range(100))) == "[0, 1, 2, 3, 4, 5, ...]"
+    assert value_text([[[[[1]]]]]) == "[[[[...]]]]"
+    big = 10**100
+    assert value_text(big) == f"<int with {big.bit_length()} bits>"
+    loop = []
+    loop.append(loop)
+    assert value_text(loop) == "[[[[...]]]]"
+
+
+def test_other_objects_safe_mode_do_not_call_repr():
+    Slow.calls = 0
+    for obj in (Raises(), Recurses(), Slow(), Nice()):
+        text = value_text(obj)
+        assert re.fullmatch(rf"<test_reprs\.{type(obj).__name__} object at {ADDR}>", text), text
+    assert Slow.calls == 0
+    assert re.fullmatch(rf"<test_reprs\.Nice object at {ADDR}>", value_text([Nice()])[1:-1])
+
+
+def test_full_mode():
+    assert value_text(Nice(), "full") == "Nice(1)"
+    assert re.fullmatch(rf"<test_reprs\.Raises object at {ADDR}; repr raised ValueError: boom>",
+                        value_text(Raises(), "full"))
+    text = value_text(Recurses(), "full")
+    assert re.fullmatch(rf"<test_reprs\.Recurses object at {ADDR}; repr raised RecursionError: .*>", text)
+    assert value_text({"a": Nice()}, "full") == "{'a': Nice(1)}"
+
+
+def test_placeholder_builtin_types():
+    assert re.fullmatch(rf"<object object at {ADDR}>", placeholder(object()))
+
+
+def test_exception_text():
+    assert exception_text(ValueError("bad")) == "ValueError: bad"
+    assert exception_text(KeyError("k")) == "KeyError: 'k'"
+    assert exception_text(StopIteration()) == "StopIteration"
+
+    class Custom(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    text = exception_text(Custom(Nice()))
+    assert re.fullmatch(rf"test_reprs\.test_exception_text\.<locals>\.Custom: <test_reprs\.Nice object at {ADDR}>", text) \
+        or re.fullmatch(rf"Custom: <test_reprs\.Nice object at {ADDR}>", text.split(".<locals>.")[-1])
+    assert exception_text(Custom(), "full").endswith("<str() raised RuntimeError>")
+
+
+def f(a, b=2, *rest, k, **kw):
+    return sys._getframe()
+
+
+def test_args_text_order_and_values_only():
+    frame = f(1, 2, 3, k=4, z=5)
+    text = args_text(frame, f.__code__)
+    assert text == "a=1, b=2, *rest=(3,), k=4, **kw={'z': 5}"
+    assert values_only(text) == "1, 2, 3, k=4, z=5"
+    assert values_only("n=3, s='a, b=c'") == "3, 'a, b=c'"
+    assert split_top("x=[1, 2], y=(3, 4)") == ["x=[1, 2]", "y=(3, 4)"]
+    assert split_top("x=[1") is None and values_only("x=[1") == "x=[1"
+
+
+def takes(obj):
+    return obj
+
+
+def test_recorded_args_safe_and_full(recorder_name):
+    Slow.calls = 0
+    trace = record(lambda: (takes(Raises()), takes(Slow()), takes(Nice())), recorder_name)
+    lines = shape(trace)
+    assert [re.sub(ADDR, "0x?", line) for line in lines[1:]] == [
+        "  takes(obj=<test_reprs.Raises object at 0x?>) = <test_reprs.Raises object at 0x?>",
+        "  takes(obj=<test_reprs.Slow object at 0x?>) = <test_reprs.Slow object at 0x?>",
+        "  takes(obj=<test_reprs.Nice object at 0x?>) = <test_reprs.Nice object at 0x?>",
+    ]
+    assert Slow.calls == 0
+    trace = record(lambda: (takes(Raises()), takes(Recurses()), takes(Nice())), recorder_name, args="full")
+    lines = [re.sub(ADDR, "0x?", line) for line in shape(trace)[1:]]
+    assert lines[0] == ("  takes(obj=<test_reprs.Raises object at 0x?; repr raised ValueError: boom>)"
+                        " = <test_reprs.Raises object at 0x?; repr raised ValueError: boom>")
+    assert lines[1].startswith("  takes(obj=<test_reprs.Recurses object at 0x?; repr raised RecursionError")
+    assert lines[2] == "  takes(obj=Nice(1)) = Nice(1)"
+    assert len(lines) == 3  # the __repr__ calls made by the recorder are not recorded
+
+
+class TracedRepr:
+    def __repr__(self):
+        return "T" + str(takes(1))
+
+
+def test_full_mode_repr_calling_traced_code_is_not_recorded(recorder_name):
+    trace = record(lambda: takes(TracedRepr()), recorder_name, args="full")
+    assert shape(trace) == ["<lambda>() = T1", "  takes(obj=T1) = T1"]
