@@ -118,7 +118,7 @@ def inject(
     thread_code: str,
     ready: Callable[[float], bool],
     *,
-    pending_timeout: float = 1.0,
+    pending_timeout: float = 0.5,
     fallback_tries: int = 3,
     log: Callable[[str], None] = lambda msg: None,
 ) -> str:
