@@ -326,7 +326,10 @@ class PyRecorder:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
                 try:
                     if fids.get(code, 0) > 0:
-                        s, thr = tls.st
+                        try:
+                            s, thr = tls.st
+                        except AttributeError:  # first event on this thread (a seeded call returns)
+                            s, thr = new_thread()
                         cid = s.pop()
                         if cid:
                             exits_v_append((cid, clock(), F.END_RETURN, value_text(value, mode)))
@@ -340,7 +343,10 @@ class PyRecorder:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
                 try:
                     if fids.get(code, 0) > 0:  # recorded plain code (else: the rare cases)
-                        s, thr = tls.st
+                        try:
+                            s, thr = tls.st
+                        except AttributeError:  # first event on this thread (a seeded call returns)
+                            s, thr = new_thread()
                         cid = s.pop()  # the call on top of this thread's stack is ours
                         if cid:
                             exits_append((cid, clock()))  # how=return, no value: the short row
