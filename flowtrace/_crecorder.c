@@ -1,27 +1,29 @@
 /*
- * flowtrace._crecorder -- the recording hot path in C.
+ * flowtrace._crecorder -- the recording hot path in C (the Python side is
+ * flowtrace/recorder/c.py; the reference semantics are flowtrace/recorder/python.py).
  *
  * The sys.monitoring callbacks are METH_FASTCALL methods of one `Core` object. They keep
- * per-thread stacks and the session's event rows in plain C memory (no Python object is
- * created per call), read timestamps from CLOCK_MONOTONIC (the clock of
- * time.perf_counter_ns on Linux) and cache the per-code-object filter decision in the code
- * object's co_extra slot. Everything that needs Python (the filter decision, the function
- * table, thread names, exception texts, the repr of containers and of objects in "full"
- * mode, rendering values to text) is done by the Python wrapper (flowtrace/recorder/c.py)
- * through a few hooks, either once per code object / thread, or when the rows are drained.
+ * per-thread stacks and the session's rows in plain C memory (no Python object is created
+ * per call), read timestamps from CLOCK_MONOTONIC (the clock of time.perf_counter_ns on
+ * Linux) and cache the per-code-object filter decision in the code object's co_extra slot.
+ * What needs Python -- the filter decision, the function/thread/task tables, exception
+ * texts, the text of containers and (in full mode) of other objects -- is done by hooks
+ * into the wrapper, once per code object / thread / task / exception, never per plain call.
  *
- * Concurrency: every callback and drain() runs with the GIL held (free-threaded builds are
- * refused at import), so the session buffers are shared by all threads and need no lock.
- * A hook that calls Python may release the GIL; code that calls a hook therefore re-reads
- * any buffer pointer afterwards.
+ * Concurrency: callbacks and drain() run with the GIL held (free-threaded builds are not
+ * supported), so the session buffers are shared by all threads without a lock. A hook that
+ * runs Python may release the GIL: code that calls one re-reads any buffer pointer after
+ * it, and captures values into local storage before appending them.
  *
- * Values captured in "safe" mode (see capture_value): None, bools, ints that fit in 64 bits
- * and floats are stored inline; exact str / bytes / big int / complex are immutable, so a
- * reference to them is kept until the next drain and they are rendered then (exactly the
- * same text as rendering them at call time); containers of builtins are rendered to text at
- * call time by the Python reference rules (they can mutate); any other object is kept as
- * (type, address) -- the type referenced until the drain, the object itself not at all, so
- * recording never extends an object's life or calls its __repr__.
+ * Values (safe mode, see capture_value): None, bools, 64-bit ints and floats are stored
+ * inline; exact str / bytes / big int / complex / Ellipsis / NotImplemented are immutable,
+ * so a reference is kept until the next drain (at most one flush interval) and they are
+ * rendered then -- the same text as at call time, and invisible to the program (no
+ * __del__, no weakref). Builtin containers can mutate, so they are rendered at call time
+ * (reprs.value_text, which never calls a user __repr__ in safe mode). Any other object is
+ * kept as (type, address): the type is referenced until the drain, the object not at all,
+ * so recording never extends an object's life or runs its code. Strings get provisional
+ * ids at event time; the drain renders them, removes duplicates and renumbers.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,9 +35,9 @@
 #error "flowtrace._crecorder needs the GIL (free-threaded builds use the Python recorder)"
 #endif
 
-/* The callee's arguments are read straight from its interpreter frame (no frame object, no
- * f_locals dict): that is what makes argument capture cheap. The frame layout is internal
- * and version specific, hence the internal header; setup.py builds per Python version. */
+/* Arguments are read straight from the callee's interpreter frame (no frame object, no
+ * f_locals dict): that is what makes capture cheap. The layout is internal and version
+ * specific, hence the internal header; the extension is built per Python version. */
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
@@ -53,14 +55,17 @@
 #endif
 
 /* ------------------------------------------------------------------------------------ */
-/* Rows, in the units of docs/FORMAT.md. Times are absolute CLOCK_MONOTONIC ns.          */
+/* Rows, in the units of docs/FORMAT.md. Times are absolute CLOCK_MONOTONIC ns. String
+ * references (args, val, ref) are provisional ids until the drain renumbers them.      */
 
 typedef struct { int64_t t0; uint32_t par, fn, thr, args, task; uint8_t flag; } CallRow;
 typedef struct { int64_t t1; uint32_t call, val; uint8_t how; } ExitRow;
-typedef struct { int64_t t; uint32_t call, ref, othr; uint8_t kind; } MarkRow;
+/* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped) */
+typedef struct { int64_t t; void *exc; uint32_t call, ref, othr; uint8_t kind; } MarkRow;
 
 enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3 };
 enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5 };
+#define CALL_PARTIAL 1
 
 /* A captured value (one argument, a result or a yielded value). */
 enum {
@@ -74,26 +79,31 @@ enum {
 };
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
 
-/* A string id handed out at event time; its text is produced at drain. */
+/* A provisional string id's content: a text made at event time, or slots to render. */
 enum { S_TEXT = 1, S_ARGS, S_VALUE };
 typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uint8_t kind; } StrEntry;
 
-/* What the session knows about one code object (index stored in its co_extra). */
+/* What the session knows about one recorded code object (its index is in co_extra). */
 typedef struct {
     PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
     uint16_t *order;   /* display position -> localsplus index */
     uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
-    uint32_t func;     /* FUNC id */
+    uint32_t func;     /* FUNC id (0 for the create_task hook) */
     uint16_t nargs;    /* number of leading localsplus slots that are arguments */
-    uint8_t coro;      /* generator / coroutine / async generator code */
+    uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
+    uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
+    uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
 } CodeInfo;
 
-/* An open call on a thread's stack. */
+/* An open call on a thread's stack (frame: its interpreter frame, for matching ends). */
 typedef struct { void *frame; uint32_t call, code_idx, task; } Entry;
 
 /* A suspended generator / coroutine, keyed by its interpreter frame (which lives inside the
  * generator object, so its address is stable while the generator exists). */
 typedef struct { void *frame; uint32_t call, code_idx, task; } Susp;
+
+/* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
+typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
 
 typedef struct ThreadState {
     struct ThreadState *prev, *next;  /* all live thread states (GIL-protected list) */
@@ -102,19 +112,19 @@ typedef struct ThreadState {
     uint32_t thr;                     /* THRD id in that session */
     Entry *stack;
     size_t depth, cap;
-    PyObject *exc_ptr;                /* borrowed: the last exception whose text was made */
-    uint32_t exc_sid;                 /* and its string id */
-    PyObject *unwound;                /* borrowed: exception that last left a frame here */
-    void *unwound_to;                 /* and the frame it went to */
+    PyObject *exc_ptr;                /* borrowed: the exception whose text is cached */
+    uint32_t exc_sid;                 /* its provisional string id ... */
+    uint64_t exc_batch;               /* ... valid in this batch only */
+    PyObject *unwound;                /* borrowed: exception that just left a recorded call */
 } ThreadState;
 
-static ThreadState all_threads = {&all_threads, &all_threads};
+static ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL};
 static _Thread_local ThreadState *tls_state;
 static uint64_t generation_counter;
 static Py_ssize_t extra_index = -1;
 static PyObject *DISABLE;
 static PyObject *thread_key;         /* key of our capsule in each thread's state dict */
-static PyObject *str_name;           /* "__name__" */
+static PyObject *str_name, *str_root, *str_empty;
 static struct CoreObject *active_core;
 
 typedef struct CoreObject {
@@ -123,22 +133,29 @@ typedef struct CoreObject {
     int active;
     int args_mode;                   /* 0 off, 1 safe, 2 full */
     /* hooks into the Python wrapper */
-    PyObject *on_code, *on_thread, *exc_text, *repr_now, *on_full;
+    PyObject *on_code;               /* (code, module) -> fid > 0, 0 excluded, -1 create_task hook */
+    PyObject *on_thread;             /* (ident) -> THRD id */
+    PyObject *exc_text;              /* exc -> text */
+    PyObject *repr_now;              /* value -> text (containers; every object in full mode) */
+    PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
+    PyObject *task_created;          /* (task, creator call id) -> None */
+    PyObject *tasks_out;             /* list the new TASK entries are appended to */
+    PyObject *str_ids;               /* dict text -> final string id (deduplication) */
+    uint32_t next_final_sid;
     /* rows */
     CallRow *calls; size_t ncalls, capcalls;
     ExitRow *exits; size_t nexits, capexits;
     MarkRow *marks; size_t nmarks, capmarks;
     uint32_t call_first_id, next_call_id;
     StrEntry *strs; size_t nstrs, capstrs;
-    uint32_t str_first_id, next_str_id;
     Slot *slots; size_t nslots, capslots;
+    uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
     CodeInfo *codes; size_t ncodes, capcodes;
     /* suspended generators: open addressing, linear probing, backward-shift deletion */
     Susp *susp; size_t nsusp, capsusp;
-    size_t limit;                    /* rows (or strings) before asking for a flush */
-    int flushing;
+    uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
+    Seed *seeds; size_t nseeds, capseeds;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
-    uint64_t flush_requests;
 } CoreObject;
 
 /* ------------------------------------------------------------------------------------ */
@@ -181,26 +198,98 @@ callback_failed(CoreObject *c)
     Py_RETURN_NONE;
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* Per-thread state. The state is owned by a capsule stored in the thread's state dict, so it
- * is freed when the thread ends (PyThreadState_Clear, GIL held); a thread-local pointer
- * caches it for the hot path. It is reused across sessions and reset when the generation
- * differs.                                                                               */
+/* Same, for a failure whose event row is still worth writing (e.g. a value text failed). */
+static void
+soft_fail(CoreObject *c)
+{
+    if (PyErr_Occurred()) { c->errors++; PyErr_Clear(); }
+}
 
-static void end_open_calls(CoreObject *c, ThreadState *ts, int64_t t);
+static inline int
+add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
+{
+    if (c->nexits == c->capexits && grow((void **)&c->exits, &c->capexits, c->nexits + 1, sizeof(ExitRow)) < 0)
+        return -1;
+    ExitRow *r = &c->exits[c->nexits++];
+    r->t1 = t; r->call = call; r->val = val; r->how = how;
+    return 0;
+}
+
+static inline int
+add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, uint32_t othr)
+{
+    if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0)
+        return -1;
+    MarkRow *r = &c->marks[c->nmarks++];
+    r->t = t; r->exc = NULL; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;
+    return 0;
+}
+
+/* A new call row; its id is the next one (ids are consecutive in row order: nothing that
+ * can run Python may come between taking the id and writing the row). */
+static inline CallRow *
+add_call(CoreObject *c, uint32_t *id)
+{
+    if (c->ncalls == c->capcalls && grow((void **)&c->calls, &c->capcalls, c->ncalls + 1, sizeof(CallRow)) < 0)
+        return NULL;
+    *id = c->next_call_id++;
+    return &c->calls[c->ncalls++];
+}
+
+static inline StrEntry *
+str_entry(CoreObject *c, uint32_t *sid)
+{
+    if (c->nstrs == c->capstrs && grow((void **)&c->strs, &c->capstrs, c->nstrs + 1, sizeof(StrEntry)) < 0)
+        return NULL;
+    StrEntry *e = &c->strs[c->nstrs++];
+    memset(e, 0, sizeof(*e));
+    *sid = (uint32_t)c->nstrs;   /* provisional: index + 1 in this batch */
+    return e;
+}
+
+/* A provisional string id for a text made now (steals `text`; 0 if NULL). */
+static uint32_t
+add_text(CoreObject *c, PyObject *text)
+{
+    uint32_t sid = 0;
+    if (!text) return 0;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { Py_DECREF(text); return 0; }
+    e->kind = S_TEXT;
+    e->text = text;
+    return sid;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-thread state. It is owned by a capsule stored in the thread's state dict, so it is
+ * freed when the thread ends (PyThreadState_Clear, GIL held); a thread-local pointer caches
+ * it for the hot path. It is reused across sessions and reset when the generation differs. */
+
+static void
+end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t)
+{
+    while (*depth) add_exit(c, stack[--*depth].call, t, END_UNFINISHED, 0);
+}
 
 static void
 thread_capsule_destructor(PyObject *capsule)
 {
     ThreadState *ts = (ThreadState *)PyCapsule_GetPointer(capsule, "flowtrace.thread");
     if (!ts) { PyErr_Clear(); return; }
+    /* a thread cannot end inside a recorded call; if it somehow did, the call ends here */
     if (active_core && active_core->active && ts->gen == active_core->gen && ts->depth)
-        end_open_calls(active_core, ts, now_ns());
+        end_stack(active_core, ts->stack, &ts->depth, now_ns());
     ts->prev->next = ts->next;
     ts->next->prev = ts->prev;
     if (tls_state == ts) tls_state = NULL;
     PyMem_RawFree(ts->stack);
     PyMem_RawFree(ts);
+}
+
+static int
+stack_reserve(ThreadState *ts, size_t n)
+{
+    return grow((void **)&ts->stack, &ts->cap, n, sizeof(Entry));
 }
 
 static ThreadState *
@@ -229,17 +318,30 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
     }
     ts->tstate = tstate;
     if (ts->gen != c->gen) {
-        /* First event of this thread in this session: ask the wrapper for its THRD id. */
-        PyObject *r = PyObject_CallNoArgs(c->on_thread);
-        if (!r) return NULL;
-        unsigned long thr = PyLong_AsUnsignedLong(r);
-        Py_DECREF(r);
-        if (thr == (unsigned long)-1 && PyErr_Occurred()) return NULL;
-        ts->thr = (uint32_t)thr;
+        /* First event of this thread in this session: its seeded calls, or a THRD id. */
+        unsigned long ident = PyThread_get_thread_ident();
         ts->depth = 0;
         ts->exc_ptr = NULL;
         ts->unwound = NULL;
-        ts->unwound_to = NULL;
+        Seed *seed = NULL;
+        for (size_t i = 0; i < c->nseeds; i++)
+            if (c->seeds[i].ident == ident && c->seeds[i].stack) { seed = &c->seeds[i]; break; }
+        if (seed) {
+            if (stack_reserve(ts, seed->depth) < 0) return NULL;
+            memcpy(ts->stack, seed->stack, seed->depth * sizeof(Entry));
+            ts->depth = seed->depth;
+            ts->thr = seed->thr;
+            PyMem_RawFree(seed->stack);
+            seed->stack = NULL;
+            seed->depth = 0;
+        } else {
+            PyObject *r = PyObject_CallOneArg(c->on_thread, Py_None);
+            if (!r) return NULL;
+            unsigned long thr = PyLong_AsUnsignedLong(r);
+            Py_DECREF(r);
+            if (thr == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+            ts->thr = (uint32_t)thr;
+        }
         ts->gen = c->gen;
     }
     tls_state = ts;
@@ -258,8 +360,7 @@ thread_state(CoreObject *c, PyThreadState *tstate)
 static inline int
 push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
 {
-    if (ts->depth == ts->cap && grow((void **)&ts->stack, &ts->cap, ts->depth + 1, sizeof(Entry)) < 0)
-        return -1;
+    if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
     Entry *e = &ts->stack[ts->depth++];
     e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task;
     return 0;
@@ -271,24 +372,29 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 /* co_extra holds (generation << 40) | (code index + 1) << 1 | excluded-bit; zero = unseen. */
 #define EXTRA_GEN(v) ((uint64_t)(v) >> 40)
 #define GEN_BITS(g) ((uint64_t)(g) & 0xFFFFFF)
+#define CODE_EXCLUDED (-1)
+#define CODE_ERROR (-2)
 
 static int
 fill_code_info(CodeInfo *ci, PyCodeObject *co)
 {
     /* localsplus order is: positional, keyword-only, *args, **kwargs; the text shows
-     * positional, *args, keyword-only, **kwargs (the reference's args_text order). */
+     * positional, *args, keyword-only, **kwargs (reprs.args_text's order). */
     int flags = co->co_flags;
     int npos = co->co_argcount, nkw = co->co_kwonlyargcount;
     int nvar = (flags & CO_VARARGS) ? 1 : 0, nkwd = (flags & CO_VARKEYWORDS) ? 1 : 0;
     int total = npos + nkw + nvar + nkwd;
     PyObject *varnames = PyCode_GetVarnames(co);
     if (!varnames) return -1;
-    if (PyTuple_GET_SIZE(varnames) < total) { Py_DECREF(varnames); total = npos = nkw = nvar = nkwd = 0; varnames = PyTuple_New(0); if (!varnames) return -1; }
+    if (PyTuple_GET_SIZE(varnames) < total) total = npos = nkw = nvar = nkwd = 0;
     PyObject *names = PyTuple_New(total);
     ci->order = PyMem_RawMalloc(sizeof(uint16_t) * (total + 1));
     ci->star = PyMem_RawMalloc(total + 1);
-    if (!names || !ci->order || !ci->star) { Py_XDECREF(names); Py_DECREF(varnames); PyErr_NoMemory(); return -1; }
-    int pos = 0;
+    if (!names || !ci->order || !ci->star) {
+        Py_XDECREF(names); Py_DECREF(varnames);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return -1;
+    }
     for (int i = 0; i < total; i++) {
         int src, kind = 0;
         if (i < npos) src = i;
@@ -299,19 +405,19 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
         PyObject *shown = kind == 1 ? PyUnicode_FromFormat("*%U", name)
                         : kind == 2 ? PyUnicode_FromFormat("**%U", name) : Py_NewRef(name);
         if (!shown) { Py_DECREF(varnames); Py_DECREF(names); return -1; }
-        PyTuple_SET_ITEM(names, pos, shown);
-        ci->order[pos] = (uint16_t)src;
-        ci->star[pos] = (uint8_t)kind;
-        pos++;
+        PyTuple_SET_ITEM(names, i, shown);
+        ci->order[i] = (uint16_t)src;
+        ci->star[i] = (uint8_t)kind;
     }
     Py_DECREF(varnames);
     ci->names = names;
     ci->nargs = (uint16_t)total;
-    ci->coro = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
+    ci->genlike = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
+    ci->coro = (flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)) != 0;
     return 0;
 }
 
-/* Returns the code index (>= 0), -1 for an excluded code object, -2 on error. */
+/* First sight of a code object in this session: ask the wrapper (filters.CodeFilter). */
 static Py_ssize_t
 code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
 {
@@ -319,131 +425,45 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
     PyObject *module = NULL;
     if (globals && PyDict_Check(globals)) {
         module = PyDict_GetItemWithError(globals, str_name);
-        if (!module && PyErr_Occurred()) return -2;
+        if (!module && PyErr_Occurred()) return CODE_ERROR;
     }
     PyObject *r = PyObject_CallFunctionObjArgs(c->on_code, (PyObject *)co, module ? module : Py_None, NULL);
-    if (!r) return -2;
+    if (!r) return CODE_ERROR;
     long func = PyLong_AsLong(r);
     Py_DECREF(r);
-    if (func == -1 && PyErr_Occurred()) return -2;
+    if (func == -1 && PyErr_Occurred()) return CODE_ERROR;
     uintptr_t v;
-    Py_ssize_t idx = -1;
-    if (func <= 0) {
+    Py_ssize_t idx = CODE_EXCLUDED;
+    if (func == 0) {
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
     } else {
-        if (grow((void **)&c->codes, &c->capcodes, c->ncodes + 1, sizeof(CodeInfo)) < 0) return -2;
+        if (grow((void **)&c->codes, &c->capcodes, c->ncodes + 1, sizeof(CodeInfo)) < 0) return CODE_ERROR;
         CodeInfo *ci = &c->codes[c->ncodes];
         memset(ci, 0, sizeof(*ci));
-        if (fill_code_info(ci, co) < 0) return -2;
-        ci->func = (uint32_t)func;
+        if (fill_code_info(ci, co) < 0) return CODE_ERROR;
+        ci->func = func > 0 ? (uint32_t)func : 0;
+        ci->hook = func < 0;
         idx = (Py_ssize_t)c->ncodes++;
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
     }
-    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return -2;
+    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return CODE_ERROR;
     return idx;
 }
 
+/* The code's index (>= 0), CODE_EXCLUDED, or CODE_ERROR. One array read when known. */
 static inline Py_ssize_t
-code_index(CoreObject *c, PyCodeObject *co, PyThreadState *tstate)
+code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
 {
     void *p = NULL;
     /* PyUnstable_Code_GetExtra only reads an array; it cannot fail for a valid index. */
     PyUnstable_Code_GetExtra((PyObject *)co, extra_index, &p);
     uintptr_t v = (uintptr_t)p;
     if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
-        return (v & 1) ? -1 : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
-    _PyInterpreterFrame *f = CURRENT_FRAME(tstate);
-    return code_slow(c, co, (f && FRAME_CODE(f) == (PyObject *)co) ? f->f_globals : NULL);
-}
-
-/* Like code_index, but never makes a decision: for events that cannot be disabled (raise,
- * unwind, throw, handled), which also fire for code nobody asked to record. A code object
- * that has not been seen in this session has no recorded call on any stack. */
-static inline Py_ssize_t
-code_index_known(CoreObject *c, PyCodeObject *co)
-{
-    void *p = NULL;
-    PyUnstable_Code_GetExtra((PyObject *)co, extra_index, &p);
-    uintptr_t v = (uintptr_t)p;
-    if (v && EXTRA_GEN(v) == GEN_BITS(c->gen) && !(v & 1))
-        return (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
-    return -1;
+        return (v & 1) ? CODE_EXCLUDED : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
+    return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Buffers. When a buffer reaches the limit the wrapper's flush hook is called (it drains
- * and writes); if that is not possible right now the buffer grows: nothing is dropped.   */
-
-static void
-maybe_flush(CoreObject *c)
-{
-    if (c->flushing || !c->on_full || c->on_full == Py_None) return;
-    c->flushing = 1;
-    c->flush_requests++;
-    PyObject *r = PyObject_CallNoArgs(c->on_full);
-    c->flushing = 0;
-    if (r) Py_DECREF(r);
-    else { c->errors++; PyErr_Clear(); }
-}
-
-static inline int
-need_room(CoreObject *c)
-{
-    if (c->ncalls >= c->limit || c->nexits >= c->limit || c->nmarks >= c->limit
-            || c->nstrs >= c->limit || c->nslots >= 4 * c->limit)
-        maybe_flush(c);
-    return 0;
-}
-
-static inline CallRow *
-call_row(CoreObject *c)
-{
-    if (c->ncalls == c->capcalls && grow((void **)&c->calls, &c->capcalls, c->ncalls + 1, sizeof(CallRow)) < 0)
-        return NULL;
-    return &c->calls[c->ncalls++];
-}
-
-static inline int
-add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
-{
-    if (c->nexits == c->capexits && grow((void **)&c->exits, &c->capexits, c->nexits + 1, sizeof(ExitRow)) < 0)
-        return -1;
-    ExitRow *r = &c->exits[c->nexits++];
-    r->t1 = t; r->call = call; r->val = val; r->how = how;
-    return 0;
-}
-
-static inline int
-add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, uint32_t othr)
-{
-    if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0)
-        return -1;
-    MarkRow *r = &c->marks[c->nmarks++];
-    r->t = t; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;
-    return 0;
-}
-
-static inline StrEntry *
-str_entry(CoreObject *c)
-{
-    if (c->nstrs == c->capstrs && grow((void **)&c->strs, &c->capstrs, c->nstrs + 1, sizeof(StrEntry)) < 0)
-        return NULL;
-    StrEntry *e = &c->strs[c->nstrs++];
-    memset(e, 0, sizeof(*e));
-    return e;
-}
-
-/* A string id for a text made now (steals `text`). */
-static uint32_t
-add_text(CoreObject *c, PyObject *text)
-{
-    StrEntry *e = str_entry(c);
-    if (!e) { Py_DECREF(text); return 0; }
-    e->kind = S_TEXT;
-    e->text = text;
-    return c->next_str_id++;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* Value capture (at event time). The capture goes to a caller-owned Slot first and is
  * appended to the session buffers only once no more Python code can run: a hook that runs
@@ -515,12 +535,13 @@ static uint32_t
 commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
     Slot *dst = slot_room(c, n);
-    StrEntry *e = dst ? str_entry(c) : NULL;
+    uint32_t sid = 0;
+    StrEntry *e = dst ? str_entry(c, &sid) : NULL;
     if (!e) { slots_clear(local, n); return 0; }
     memcpy(dst, local, n * sizeof(Slot));
     e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
     c->nslots += n;
-    return c->next_str_id++;
+    return sid;
 }
 
 /* String id for a single value (result, yielded value); 0 when capture is off. */
@@ -538,7 +559,8 @@ static uint32_t
 args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t n = c->codes[idx].nargs;
-    if (!n || !frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
+    if (!frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
+    if (!n) return add_text(c, Py_NewRef(str_empty));   /* reprs.args_text gives "" */
     Slot small[8];
     Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));
     if (!local) { PyErr_NoMemory(); return 0; }
@@ -557,50 +579,40 @@ done:
     return sid;
 }
 
-/* String id for an exception's text, made now (exceptions mutate and die); one text per
- * exception object while it travels through the frames of one thread. */
+/* Provisional string id for an exception's text, made now (exceptions mutate and die).
+ * One text per exception object while it travels through the frames of one thread: the
+ * cache is dropped at every new raise (a dead exception's address may be reused) and at
+ * every drain (provisional ids are per batch). */
 static uint32_t
 exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
 {
-    if (exc == ts->exc_ptr && ts->exc_sid) return ts->exc_sid;
+    if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
     PyObject *t = PyObject_CallOneArg(c->exc_text, exc);
     if (!t) return 0;
     uint32_t sid = add_text(c, t);
     ts->exc_ptr = exc;
     ts->exc_sid = sid;
+    ts->exc_batch = c->batch;
     return sid;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Stack matching                                                                         */
 
-/* Index of the entry for `frame` on the stack (searching down from the top), or -1. */
+/* Index of this frame's entry (normally the top), or -1 for a call that started before
+ * recording (its end is ignored). Entries above it lost their end event, which a correct
+ * interpreter never does; they end as unfinished so that the tree still balances. */
 static inline Py_ssize_t
-find_frame(ThreadState *ts, void *frame)
+pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
 {
-    for (Py_ssize_t i = (Py_ssize_t)ts->depth - 1; i >= 0; i--)
-        if (ts->stack[i].frame == frame) return i;
+    if (ts->depth && ts->stack[ts->depth - 1].frame == frame) return (Py_ssize_t)ts->depth - 1;
+    for (Py_ssize_t i = (Py_ssize_t)ts->depth - 2; i >= 0; i--) {
+        if (ts->stack[i].frame == frame) {
+            while (ts->depth > (size_t)i + 1) add_exit(c, ts->stack[--ts->depth].call, t, END_UNFINISHED, 0);
+            return i;
+        }
+    }
     return -1;
-}
-
-/* Calls above index i on the stack lost their end event (it cannot happen with a correct
- * interpreter, but a tree must balance): end them as unfinished at time t. */
-static void
-drop_above(CoreObject *c, ThreadState *ts, size_t i, int64_t t)
-{
-    while (ts->depth > i + 1) {
-        Entry *e = &ts->stack[--ts->depth];
-        add_exit(c, e->call, t, END_UNFINISHED, 0);
-    }
-}
-
-static void
-end_open_calls(CoreObject *c, ThreadState *ts, int64_t t)
-{
-    while (ts->depth) {
-        Entry *e = &ts->stack[--ts->depth];
-        add_exit(c, e->call, t, END_UNFINISHED, 0);
-    }
 }
 
 /* ---- suspended generators map ---- */
@@ -633,6 +645,12 @@ susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t 
     size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
     while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
     if (!c->susp[j].frame) c->nsusp++;
+    else if (c->susp[j].call != call) {
+        /* the address belonged to a generator that vanished without an event (3.13.0 closes
+         * suspended generators silently, gh-140373): it ends as unfinished at stop */
+        if (grow((void **)&c->lost, &c->caplost, c->nlost + 1, sizeof(uint32_t)) < 0) return -1;
+        c->lost[c->nlost++] = c->susp[j].call;
+    }
     c->susp[j].frame = frame; c->susp[j].call = call; c->susp[j].code_idx = code_idx; c->susp[j].task = task;
     return 0;
 }
@@ -668,16 +686,40 @@ susp_take(CoreObject *c, void *frame, Susp *out)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* The callbacks                                                                          */
+/* The callbacks (semantics: flowtrace/recorder/python.py, the reference)                */
 
 #define CODE_ARG(args) ((PyCodeObject *)(args)[0])
 
-/* The thread state if this thread already has one in this session (no Python call). */
-static inline ThreadState *
-thread_state_known(CoreObject *c, PyThreadState *tstate)
+/* A coroutine / async generator call starting at `row`: ask the wrapper for the asyncio task
+ * running now (python.py's _task_id). Called before the row is written; returns the task
+ * id (0: none) and, for a task seen for the first time, its TASK entry (new reference) whose
+ * "root" is filled in by finish_task once the call has its id. */
+static uint32_t
+task_lookup(CoreObject *c, uint32_t parent, uint32_t thr, PyObject **entry)
 {
-    ThreadState *ts = tls_state;
-    return (ts && ts->gen == c->gen && ts->tstate == tstate) ? ts : NULL;
+    *entry = NULL;
+    PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
+    if (!r) { soft_fail(c); return 0; }
+    uint32_t task = 0;
+    if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
+        task = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
+        if (PyErr_Occurred()) { soft_fail(c); task = 0; }
+        else if (PyTuple_GET_ITEM(r, 1) != Py_None) *entry = Py_NewRef(PyTuple_GET_ITEM(r, 1));
+    }
+    Py_DECREF(r);
+    return task;
+}
+
+/* No Python code runs here (dict and list operations on exact types with int/str keys), so
+ * the TASK entry is complete before any drain can see it. */
+static void
+finish_task(CoreObject *c, PyObject *entry, uint32_t cid)
+{
+    if (!entry) return;
+    PyObject *root = PyLong_FromUnsignedLong(cid);
+    if (!root || PyDict_SetItem(entry, str_root, root) < 0 || PyList_Append(c->tasks_out, entry) < 0) soft_fail(c);
+    Py_XDECREF(root);
+    Py_DECREF(entry);
 }
 
 static PyObject *
@@ -687,38 +729,34 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!c->active || nargs < 1) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
     PyThreadState *tstate = PyThreadState_Get();
-    Py_ssize_t idx = code_index(c, co, tstate);
-    if (idx == -1) return Py_NewRef(DISABLE);   /* excluded: never called again here */
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);   /* never called again for this code */
     if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
-    need_room(c);
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     uint32_t a = 0;
-    if (c->args_mode) {
+    if (c->args_mode) {   /* read now: the values may change while the call runs */
         a = args_id(c, frame, co, idx);
-        if (!a && PyErr_Occurred()) return callback_failed(c);
+        if (!a) soft_fail(c);
     }
     uint32_t parent = 0, task = 0;
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
-    CallRow *r = call_row(c);
-    if (!r) return callback_failed(c);
-    uint32_t id = c->next_call_id++;
+    PyObject *entry = NULL;
+    if (c->codes[idx].coro) {
+        uint32_t own = task_lookup(c, parent, ts->thr, &entry);
+        if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
+    }
+    uint32_t id;
+    CallRow *r = add_call(c, &id);
+    if (!r) { Py_XDECREF(entry); return callback_failed(c); }
     r->t0 = t; r->par = parent; r->fn = c->codes[idx].func; r->thr = ts->thr;
     r->args = a; r->task = task; r->flag = 0;
+    finish_task(c, entry, id);
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     Py_RETURN_NONE;
-}
-
-/* Common part of PY_RETURN / PY_YIELD / PY_UNWIND: the index of this frame's entry. */
-static inline Py_ssize_t
-pop_target(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t)
-{
-    if (ts->depth && ts->stack[ts->depth - 1].frame == frame) return (Py_ssize_t)ts->depth - 1;
-    Py_ssize_t i = find_frame(ts, frame);
-    if (i >= 0) drop_above(c, ts, (size_t)i, t);
-    return i;   /* -1: a call that was running before recording started: left out */
 }
 
 static PyObject *
@@ -728,18 +766,26 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
     PyThreadState *tstate = PyThreadState_Get();
-    Py_ssize_t idx = code_index(c, co, tstate);
-    if (idx == -1) return Py_NewRef(DISABLE);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
+    if (c->codes[idx].hook) {
+        /* BaseEventLoop.create_task returned a task: its creator is the recorded call on
+         * top of this thread's stack (python.py: creators[id(task)]) */
+        uint32_t top = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+        PyObject *r = PyObject_CallFunction(c->task_created, "OI", args[2], (unsigned)top);
+        if (!r) return callback_failed(c);
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
     int64_t t = now_ns();
-    Py_ssize_t i = pop_target(c, ts, CURRENT_FRAME(tstate), t);
+    Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
-    need_room(c);
-    uint32_t v = value_id(c, args[2]);
-    if (!v && PyErr_Occurred()) callback_failed(c);
-    /* (the stack may have been read by nobody else meanwhile: it is this thread's) */
+    uint32_t v = 0;
+    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
@@ -753,18 +799,18 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
     PyThreadState *tstate = PyThreadState_Get();
-    Py_ssize_t idx = code_index(c, co, tstate);
-    if (idx == -1) return Py_NewRef(DISABLE);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t i = pop_target(c, ts, frame, t);
-    if (i < 0) Py_RETURN_NONE;
-    need_room(c);
-    uint32_t v = value_id(c, args[2]);
-    if (!v && PyErr_Occurred()) callback_failed(c);
+    if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
+    uint32_t v = 0;
+    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
     Entry e = ts->stack[i];
     ts->depth = (size_t)i;
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
@@ -778,26 +824,48 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
 {
     PyCodeObject *co = CODE_ARG(args);
     PyThreadState *tstate = PyThreadState_Get();
-    /* PY_THROW cannot be disabled, so it never makes a filter decision */
-    Py_ssize_t idx = throw ? code_index_known(c, co) : code_index(c, co, tstate);
-    if (idx == -1) return throw ? Py_NewRef(Py_None) : Py_NewRef(DISABLE);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
+    if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
     if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Susp s;
-    if (!susp_take(c, frame, &s)) Py_RETURN_NONE;   /* suspended before recording started */
-    need_room(c);
     uint32_t ref = 0;
     if (throw) {
-        ts->exc_ptr = NULL;   /* a new exception enters here: make its text afresh */
+        ts->exc_ptr = NULL;   /* an exception enters here: its text is made afresh */
         ref = exc_id(c, ts, args[2]);
-        if (!ref && PyErr_Occurred()) callback_failed(c);
+        if (!ref) soft_fail(c);
     }
-    uint32_t resumer = ts->depth ? ts->stack[ts->depth - 1].call : 0;
-    if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, resumer) < 0) return callback_failed(c);
-    if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
+    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+    Susp s;
+    if (susp_take(c, frame, &s)) {
+        if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
+        if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
+        if (throw) ts->unwound = args[2];   /* its RAISE inside is the throw, not a new raise */
+        Py_RETURN_NONE;
+    }
+    /* Never seen starting: a generator created and started before recording (partial), or
+     * a coroutine thrown into before its first step (a task cancelled before it ran: THROW
+     * with no START) -- then it starts here. Same test as python.py (the frame's f_lasti). */
+    int lasti = frame && FRAME_CODE(frame) == (PyObject *)co ? _PyInterpreterFrame_LASTI(frame) : -1;
+    int f_lasti = lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+    int partial = throw ? f_lasti > 2 : f_lasti > 0;
+    uint32_t task = 0;
+    PyObject *entry = NULL;
+    if (c->codes[idx].coro) task = task_lookup(c, parent, ts->thr, &entry);
+    uint32_t id;
+    CallRow *r = add_call(c, &id);
+    if (!r) { Py_XDECREF(entry); return callback_failed(c); }
+    r->t0 = t; r->par = parent; r->fn = c->codes[idx].func; r->thr = ts->thr;
+    r->args = 0; r->task = task ? task : (ts->depth ? ts->stack[ts->depth - 1].task : 0);
+    r->flag = partial ? CALL_PARTIAL : 0;
+    finish_task(c, entry, id);
+    if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
+    if (push(ts, frame, id, (uint32_t)idx, r->task) < 0) return callback_failed(c);
+    if (throw) ts->unwound = args[2];
     Py_RETURN_NONE;
 }
 
@@ -817,82 +885,108 @@ cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return resume_common(c, args, nargs, 1);
 }
 
-/* An exception leaving a frame. Remembered (for any code) so that the RAISE it then fires
- * in the caller's frame is recognised as the same exception travelling, not a new one. */
+/* The recorded thread state for an event that cannot be disabled, or NULL to ignore it. */
+static inline ThreadState *
+exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInterpreterFrame **framep,
+                int *failed)
+{
+    *failed = 0;
+    if (!c->active || nargs < 3) return NULL;
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    *framep = frame;
+    Py_ssize_t idx = code_index(c, CODE_ARG(args), frame);
+    if (idx == CODE_EXCLUDED) return NULL;
+    if (idx < 0 || c->codes[idx].hook) { *failed = idx < 0; return NULL; }
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) *failed = 1;
+    return ts;
+}
+
 static PyObject *
 cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
-    if (!c->active || nargs < 3) Py_RETURN_NONE;
-    PyCodeObject *co = CODE_ARG(args);
-    PyThreadState *tstate = PyThreadState_Get();
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Py_ssize_t idx = code_index_known(c, co);
-    ThreadState *ts = idx < 0 ? thread_state_known(c, tstate) : thread_state(c, tstate);
-    if (!ts) return idx < 0 ? Py_NewRef(Py_None) : callback_failed(c);
-    ts->unwound = args[2];
-    ts->unwound_to = frame ? frame->previous : NULL;
-    if (idx < 0) Py_RETURN_NONE;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     int64_t t = now_ns();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
-    need_room(c);
     uint32_t v = exc_id(c, ts, args[2]);
-    if (!v && PyErr_Occurred()) callback_failed(c);
+    if (!v) soft_fail(c);
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
     if (add_exit(c, call, t, END_RAISE, v) < 0) return callback_failed(c);
-    Py_RETURN_NONE;
-}
-
-/* RAISE / RERAISE / EXCEPTION_HANDLED (they fire for every frame and cannot be disabled). */
-static PyObject *
-exc_event(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int kind)
-{
-    if (!c->active || nargs < 3) Py_RETURN_NONE;
-    PyCodeObject *co = CODE_ARG(args);
-    PyObject *exc = args[2];
-    PyThreadState *tstate = PyThreadState_Get();
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Py_ssize_t idx = code_index_known(c, co);
-    ThreadState *ts = idx < 0 ? thread_state_known(c, tstate) : thread_state(c, tstate);
-    if (!ts) return idx < 0 ? Py_NewRef(Py_None) : callback_failed(c);
-    int travelling = 0;
-    if (kind == MARK_RAISE) {
-        /* A RAISE right after the exception left this frame's callee is the same exception
-         * travelling up; any other RAISE is a (re)raise here: its text is made afresh, as
-         * the cached one may belong to a dead exception that had the same address. */
-        travelling = exc == ts->unwound && frame == ts->unwound_to;
-        if (!travelling) ts->exc_ptr = NULL;
-    }
-    ts->unwound = NULL;
-    if (idx < 0 || kind == 0) Py_RETURN_NONE;   /* not recorded, or RERAISE */
-    if (!ts->depth || ts->stack[ts->depth - 1].frame != frame) Py_RETURN_NONE;
-    if (travelling) Py_RETURN_NONE;
-    int64_t t = now_ns();
-    need_room(c);
-    uint32_t ref = exc_id(c, ts, exc);
-    if (!ref && PyErr_Occurred()) callback_failed(c);
-    if (add_mark(c, ts->stack[ts->depth - 1].call, t, (uint8_t)kind, ref, 0) < 0) return callback_failed(c);
+    ts->unwound = args[2];   /* the caller's RAISE for it is propagation, not a new raise */
     Py_RETURN_NONE;
 }
 
 static PyObject *
 cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return exc_event((CoreObject *)self, args, nargs, MARK_RAISE);
-}
-
-static PyObject *
-cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return exc_event((CoreObject *)self, args, nargs, 0);
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    if (!ts->depth) Py_RETURN_NONE;
+    PyObject *exc = args[2];
+    int travelling = exc == ts->unwound;
+    ts->unwound = NULL;
+    if (travelling) Py_RETURN_NONE;
+    ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
+    int64_t t = now_ns();
+    uint32_t ref = exc_id(c, ts, exc);
+    if (!ref) soft_fail(c);
+    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_RAISE, ref, 0) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
 cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return exc_event((CoreObject *)self, args, nargs, MARK_HANDLED);
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    ts->unwound = NULL;
+    if (!ts->depth) Py_RETURN_NONE;
+    int64_t t = now_ns();
+    uint32_t ref = exc_id(c, ts, args[2]);
+    if (!ref) soft_fail(c);
+    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
+    c->marks[c->nmarks - 1].exc = args[2];
+    Py_RETURN_NONE;
+}
+
+/* RERAISE: the compiler's own handlers (`except E as e` cleanup, `with`, `finally`) catch and
+ * re-raise; their EXCEPTION_HANDLED is not a catch. The latest `handled` mark of this call
+ * for this exception is dropped, unless a re-raise already dropped it (python.py's
+ * _cancel_handled, done here at once instead of at drain; like there, only within the rows
+ * not drained yet -- and looking back at most RERAISE_SCAN marks). */
+#define RERAISE_SCAN 4096
+static PyObject *
+cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    if (!ts->depth) Py_RETURN_NONE;
+    uint32_t cid = ts->stack[ts->depth - 1].call;
+    size_t stop = c->nmarks > RERAISE_SCAN ? c->nmarks - RERAISE_SCAN : 0;
+    for (size_t i = c->nmarks; i > stop; i--) {
+        MarkRow *m = &c->marks[i - 1];
+        if (m->call == cid && m->exc == (void *)args[2] && (m->kind == MARK_HANDLED || m->kind == 0)) {
+            m->kind = 0;
+            break;
+        }
+    }
+    Py_RETURN_NONE;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -917,6 +1011,13 @@ clear_codes(CoreObject *c)
     c->ncodes = 0;
 }
 
+static void
+clear_seeds(CoreObject *c)
+{
+    for (size_t i = 0; i < c->nseeds; i++) PyMem_RawFree(c->seeds[i].stack);
+    c->nseeds = 0;
+}
+
 static PyObject *
 core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
@@ -926,39 +1027,101 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     }
     clear_pending(c);
     clear_codes(c);
+    clear_seeds(c);
     c->nsusp = 0;
+    c->nlost = 0;
     if (c->susp) memset(c->susp, 0, c->capsusp * sizeof(Susp));
     /* a new generation invalidates every cached code decision and thread state at once */
     c->gen = ++generation_counter;
     if (GEN_BITS(c->gen) == 0) c->gen = ++generation_counter;
     c->call_first_id = c->next_call_id = 1;
-    c->str_first_id = c->next_str_id = 1;
+    c->next_final_sid = 1;
+    PyDict_Clear(c->str_ids);
+    c->batch++;
     c->errors = 0;
     c->active = 1;
     Py_XSETREF(active_core, (CoreObject *)Py_NewRef(c));
     Py_RETURN_NONE;
 }
 
-/* End every open call (on every thread, and every suspended generator) as unfinished. */
+/* seed(ident, frames): the frames running on thread `ident` (outermost first) when
+ * recording starts; the recorded ones (not generators) become partial calls, and that
+ * thread's stack starts with them (python.py's _seed_running). Returns the THRD id used
+ * (0 if none was recorded). */
+static PyObject *
+core_seed(CoreObject *c, PyObject *args)
+{
+    unsigned long ident;
+    PyObject *frames;
+    if (!PyArg_ParseTuple(args, "kO!", &ident, &PyList_Type, &frames)) return NULL;
+    int64_t t = now_ns();
+    uint32_t thr = 0;
+    Entry *stack = NULL;
+    size_t depth = 0, cap = 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(frames); k++) {
+        PyObject *f = PyList_GET_ITEM(frames, k);
+        if (!PyFrame_Check(f)) continue;
+        _PyInterpreterFrame *iframe = ((PyFrameObject *)f)->f_frame;
+        PyCodeObject *co = PyFrame_GetCode((PyFrameObject *)f);
+        Py_ssize_t idx = code_index(c, co, iframe);
+        Py_DECREF(co);
+        if (idx == CODE_ERROR) goto fail;
+        if (idx < 0 || c->codes[idx].hook || c->codes[idx].genlike) continue;
+        if (!thr) {   /* the thread's definition precedes its first row */
+            PyObject *r = PyObject_CallOneArg(c->on_thread, PyTuple_GET_ITEM(args, 0));
+            if (!r) goto fail;
+            thr = (uint32_t)PyLong_AsUnsignedLong(r);
+            Py_DECREF(r);
+            if (PyErr_Occurred()) goto fail;
+        }
+        uint32_t id;
+        CallRow *row = add_call(c, &id);
+        if (!row) goto fail;
+        row->t0 = t; row->par = depth ? stack[depth - 1].call : 0; row->fn = c->codes[idx].func;
+        row->thr = thr; row->args = 0; row->task = 0; row->flag = CALL_PARTIAL;
+        if (grow((void **)&stack, &cap, depth + 1, sizeof(Entry)) < 0) goto fail;
+        stack[depth].frame = iframe; stack[depth].call = id; stack[depth].code_idx = (uint32_t)idx;
+        stack[depth].task = 0;
+        depth++;
+    }
+    if (depth) {
+        if (grow((void **)&c->seeds, &c->capseeds, c->nseeds + 1, sizeof(Seed)) < 0) goto fail;
+        Seed *s = &c->seeds[c->nseeds++];
+        s->ident = ident; s->thr = thr; s->stack = stack; s->depth = depth;
+    } else {
+        PyMem_RawFree(stack);
+    }
+    return PyLong_FromUnsignedLong(thr);
+fail:
+    PyMem_RawFree(stack);
+    return NULL;
+}
+
+/* End every open call as unfinished: each thread's stack (innermost first), seeded threads
+ * that never ran again, suspended generators and those that vanished silently. */
 static PyObject *
 core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     if (!c->active) Py_RETURN_NONE;
     int64_t t = now_ns();
     for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next)
-        if (ts->gen == c->gen) { end_open_calls(c, ts, t); ts->gen = 0; }
+        if (ts->gen == c->gen) { end_stack(c, ts->stack, &ts->depth, t); ts->gen = 0; }
+    for (size_t i = 0; i < c->nseeds; i++)
+        if (c->seeds[i].stack) end_stack(c, c->seeds[i].stack, &c->seeds[i].depth, t);
+    clear_seeds(c);
     for (size_t i = 0; i < c->capsusp; i++)
         if (c->susp[i].frame) {
             add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
             c->susp[i].frame = NULL;
         }
     c->nsusp = 0;
+    for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);
+    c->nlost = 0;
     c->active = 0;
+    if (active_core == c) Py_CLEAR(active_core);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
 }
-
-/* ---- drain: swap the rows out, then build column bytes and texts ---- */
 
 static PyObject *
 col_u32(const void *rows, size_t n, size_t stride, size_t off)
@@ -1146,36 +1309,64 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
     return t->nchars > 2 * MAX_TEXT ? cut_text(u, 2 * MAX_TEXT) : u;
 }
 
+/* ---- drain: swap the rows out, render and number the texts, build column bytes ---- */
+
 typedef struct {
     CallRow *calls; size_t ncalls; uint32_t call_first_id;
     ExitRow *exits; size_t nexits;
     MarkRow *marks; size_t nmarks;
-    StrEntry *strs; size_t nstrs; uint32_t str_first_id;
+    StrEntry *strs; size_t nstrs;
     Slot *slots; size_t nslots;
 } Swapped;
+
+/* A u32 column of string references, provisional ids mapped to final ones. */
+static PyObject *
+col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *remap, size_t nremap)
+{
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    if (!b) return NULL;
+    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(b);
+    const char *p = (const char *)rows + off;
+    for (size_t i = 0; i < n; i++, p += stride) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        out[i] = (v && v <= nremap) ? remap[v - 1] : 0;
+    }
+    return b;
+}
+
+#define STR_IDS_MAX 65536   /* python.py: the dedup table is bounded; a text may repeat */
 
 static PyObject *
 core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "drain(render_obj, type_label)"); return NULL; }
-    /* Swap everything out first (no Python code runs until this is done), so that callbacks
-     * on other threads, which may run while rendering below releases the GIL, start on
-     * fresh buffers. */
+    /* Swap everything out first (no Python code runs until this is done): callbacks on other
+     * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->exits, c->nexits, c->marks, c->nmarks,
-        c->strs, c->nstrs, c->str_first_id, c->slots, c->nslots,
+        c->strs, c->nstrs, c->slots, c->nslots,
     };
     c->calls = NULL; c->ncalls = c->capcalls = 0; c->call_first_id = c->next_call_id;
     c->exits = NULL; c->nexits = c->capexits = 0;
     c->marks = NULL; c->nmarks = c->capmarks = 0;
-    c->strs = NULL; c->nstrs = c->capstrs = 0; c->str_first_id = c->next_str_id;
+    c->strs = NULL; c->nstrs = c->capstrs = 0;
     c->slots = NULL; c->nslots = c->capslots = 0;
+    c->batch++;   /* provisional string ids start again: drop the exception-text caches */
+    size_t kept = 0;   /* marks dropped by a re-raise go */
+    for (size_t i = 0; i < w.nmarks; i++)
+        if (w.marks[i].kind) w.marks[kept++] = w.marks[i];
+    w.nmarks = kept;
+
     PyObject *result = NULL, *texts = NULL;
+    uint32_t *remap = NULL;
     RenderCtx rc = {args[0], args[1], PyDict_New()};
     Text tb = {NULL, 0, 0, 0};
+    uint32_t first_sid = c->next_final_sid;
     if (!rc.labels) goto done;
-    texts = PyList_New((Py_ssize_t)w.nstrs);
-    if (!texts) goto done;
+    texts = PyList_New(0);
+    remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
+    if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
     for (size_t i = 0; i < w.nstrs; i++) {
         StrEntry *e = &w.strs[i];
         PyObject *t = e->kind == S_TEXT ? Py_NewRef(e->text) : render_entry(c, &rc, e, w.slots, &tb);
@@ -1185,28 +1376,43 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
             t = PyUnicode_FromString("<unreadable>");
             if (!t) goto done;
         }
-        PyList_SET_ITEM(texts, (Py_ssize_t)i, t);
+        PyObject *known = PyDict_GetItemWithError(c->str_ids, t);   /* borrowed */
+        if (known) {
+            remap[i] = (uint32_t)PyLong_AsUnsignedLong(known);
+            Py_DECREF(t);
+            continue;
+        }
+        if (PyErr_Occurred()) { Py_DECREF(t); goto done; }
+        uint32_t sid = c->next_final_sid++;
+        remap[i] = sid;
+        if (PyList_Append(texts, t) < 0) { Py_DECREF(t); goto done; }
+        if (PyDict_GET_SIZE(c->str_ids) > STR_IDS_MAX) PyDict_Clear(c->str_ids);
+        PyObject *v = PyLong_FromUnsignedLong(sid);
+        int r = v ? PyDict_SetItem(c->str_ids, t, v) : -1;
+        Py_XDECREF(v);
+        Py_DECREF(t);
+        if (r < 0) goto done;
     }
     result = PyDict_New();
     if (!result) goto done;
     struct { const char *name; PyObject *value; } items[] = {
         {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
-        {"strings_first_id", PyLong_FromUnsignedLong(w.str_first_id)},
+        {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
         {"call_parent", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, par))},
         {"call_func", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, fn))},
         {"call_thread", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, thr))},
         {"call_t0", col_i64(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, t0))},
-        {"call_args", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, args))},
+        {"call_args", col_sid(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, args), remap, w.nstrs)},
         {"call_task", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, task))},
         {"call_flag", col_u8(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, flag))},
         {"exit_call", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, call))},
         {"exit_t1", col_i64(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, t1))},
         {"exit_how", col_u8(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, how))},
-        {"exit_val", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, val))},
+        {"exit_val", col_sid(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, val), remap, w.nstrs)},
         {"mark_call", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, call))},
         {"mark_t", col_i64(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, t))},
         {"mark_kind", col_u8(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, kind))},
-        {"mark_ref", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, ref))},
+        {"mark_ref", col_sid(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, ref), remap, w.nstrs)},
         {"mark_other", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, othr))},
         {"strings", Py_NewRef(texts)},
     };
@@ -1220,6 +1426,7 @@ done:
     Py_XDECREF(texts);
     Py_XDECREF(rc.labels);
     PyMem_RawFree(tb.p);
+    PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
     PyMem_RawFree(w.calls); PyMem_RawFree(w.exits); PyMem_RawFree(w.marks);
@@ -1230,16 +1437,15 @@ done:
 static PyObject *
 core_pending(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(nnnnn)", (Py_ssize_t)c->ncalls, (Py_ssize_t)c->nexits,
-                         (Py_ssize_t)c->nmarks, (Py_ssize_t)c->nstrs, (Py_ssize_t)c->nsusp);
+    return PyLong_FromSize_t(c->ncalls + c->nexits + c->nmarks);
 }
 
 static PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsn}", "errors", (unsigned long long)c->errors,
-                         "flush_requests", (unsigned long long)c->flush_requests,
-                         "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp);
+    return Py_BuildValue("{sKsnsnsn}", "errors", (unsigned long long)c->errors,
+                         "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
+                         "strings", (Py_ssize_t)c->nstrs);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1248,37 +1454,41 @@ core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 static int
 core_init(CoreObject *c, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"args_mode", "on_code", "on_thread", "exc_text", "repr_now", "on_full", "limit", NULL};
+    static char *names[] = {"args_mode", "on_code", "on_thread", "exc_text", "repr_now", "task_hook",
+                            "task_created", "tasks_out", NULL};
     int mode = 1;
-    Py_ssize_t limit = 1 << 16;
-    PyObject *on_code, *on_thread, *exc_text, *repr_now, *on_full = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOO|On", names, &mode, &on_code, &on_thread,
-                                     &exc_text, &repr_now, &on_full, &limit))
+    PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!", names, &mode, &on_code, &on_thread,
+                                     &exc_text, &repr_now, &task_hook, &task_created,
+                                     &PyList_Type, &tasks_out))
         return -1;
-    if (c->active) { PyErr_SetString(PyExc_RuntimeError, "recorder is running"); return -1; }
+    if (c->active) { PyErr_SetString(PyExc_RuntimeError, "the recorder is running"); return -1; }
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "args_mode must be 0, 1 or 2"); return -1; }
     c->args_mode = mode;
     Py_XSETREF(c->on_code, Py_NewRef(on_code));
     Py_XSETREF(c->on_thread, Py_NewRef(on_thread));
     Py_XSETREF(c->exc_text, Py_NewRef(exc_text));
     Py_XSETREF(c->repr_now, Py_NewRef(repr_now));
-    Py_XSETREF(c->on_full, Py_NewRef(on_full));
-    c->limit = limit > 16 ? (size_t)limit : 16;
+    Py_XSETREF(c->task_hook, Py_NewRef(task_hook));
+    Py_XSETREF(c->task_created, Py_NewRef(task_created));
+    Py_XSETREF(c->tasks_out, Py_NewRef(tasks_out));
+    if (!c->str_ids && !(c->str_ids = PyDict_New())) return -1;
     return 0;
 }
 
 static int
 core_traverse(CoreObject *c, visitproc visit, void *arg)
 {
-    Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text);
-    Py_VISIT(c->repr_now); Py_VISIT(c->on_full);
+    Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text); Py_VISIT(c->repr_now);
+    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out);
     return 0;
 }
 
 static int
 core_clear(CoreObject *c)
 {
-    Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text);
-    Py_CLEAR(c->repr_now); Py_CLEAR(c->on_full);
+    Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text); Py_CLEAR(c->repr_now);
+    Py_CLEAR(c->task_hook); Py_CLEAR(c->task_created); Py_CLEAR(c->tasks_out);
     return 0;
 }
 
@@ -1289,36 +1499,31 @@ core_dealloc(CoreObject *c)
     c->active = 0;
     clear_pending(c);
     clear_codes(c);
+    clear_seeds(c);
     core_clear(c);
+    Py_CLEAR(c->str_ids);
     PyMem_RawFree(c->calls); PyMem_RawFree(c->exits); PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
-    PyMem_RawFree(c->susp);
+    PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
-static PyObject *
-core_release(CoreObject *c, PyObject *Py_UNUSED(ignored))
-{
-    /* forget this core as the process's active one (after stop) */
-    if (active_core == c) Py_CLEAR(active_core);
-    Py_RETURN_NONE;
-}
-
+#define CB(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
 static PyMethodDef core_methods[] = {
-    {"py_start", (PyCFunction)(void (*)(void))cb_py_start, METH_FASTCALL, "PY_START callback"},
-    {"py_resume", (PyCFunction)(void (*)(void))cb_py_resume, METH_FASTCALL, "PY_RESUME callback"},
-    {"py_throw", (PyCFunction)(void (*)(void))cb_py_throw, METH_FASTCALL, "PY_THROW callback"},
-    {"py_return", (PyCFunction)(void (*)(void))cb_py_return, METH_FASTCALL, "PY_RETURN callback"},
-    {"py_yield", (PyCFunction)(void (*)(void))cb_py_yield, METH_FASTCALL, "PY_YIELD callback"},
-    {"py_unwind", (PyCFunction)(void (*)(void))cb_py_unwind, METH_FASTCALL, "PY_UNWIND callback"},
-    {"raise_", (PyCFunction)(void (*)(void))cb_raise, METH_FASTCALL, "RAISE callback"},
-    {"reraise", (PyCFunction)(void (*)(void))cb_reraise, METH_FASTCALL, "RERAISE callback"},
-    {"exception_handled", (PyCFunction)(void (*)(void))cb_exception_handled, METH_FASTCALL, "EXCEPTION_HANDLED callback"},
+    CB("py_start", cb_py_start, "PY_START callback"),
+    CB("py_resume", cb_py_resume, "PY_RESUME callback"),
+    CB("py_throw", cb_py_throw, "PY_THROW callback"),
+    CB("py_return", cb_py_return, "PY_RETURN callback"),
+    CB("py_yield", cb_py_yield, "PY_YIELD callback"),
+    CB("py_unwind", cb_py_unwind, "PY_UNWIND callback"),
+    CB("raise_", cb_raise, "RAISE callback"),
+    CB("exception_handled", cb_exception_handled, "EXCEPTION_HANDLED callback"),
+    CB("reraise", cb_reraise, "RERAISE callback"),
+    CB("drain", core_drain, "drain(render_obj, type_label) -> dict of column bytes and texts."),
     {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
+    {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
-    {"release", (PyCFunction)core_release, METH_NOARGS, "Forget this core as the active one."},
-    {"drain", (PyCFunction)(void (*)(void))core_drain, METH_FASTCALL, "drain(render_obj, type_label) -> dict of column bytes and texts."},
-    {"pending", (PyCFunction)core_pending, METH_NOARGS, "(calls, exits, marks, strings, suspended) buffered."},
+    {"pending", (PyCFunction)core_pending, METH_NOARGS, "Rows waiting for the next drain."},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
     {NULL},
 };
@@ -1345,9 +1550,8 @@ mod_now(PyObject *m, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLongLong(now_ns());
 }
 
-/* After fork() only the forking thread exists in the child: forget the others' states
- * (their thread-state dicts are cleared by CPython; this also covers a child that never
- * runs that). The states stay allocated: their capsules may still be freed later. */
+/* In a forked child only the forking thread exists: forget the other threads' stacks (their
+ * states stay allocated: their capsules are freed with their thread states). */
 static PyObject *
 mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
 {
@@ -1365,6 +1569,7 @@ static PyMethodDef mod_methods[] = {
 static struct PyModuleDef moddef = {
     PyModuleDef_HEAD_INIT, "flowtrace._crecorder",
     "The C hot path of the flowtrace recorder (see flowtrace/recorder/c.py).", -1, mod_methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
@@ -1375,18 +1580,18 @@ PyInit__crecorder(void)
         extra_index = PyUnstable_Eval_RequestCodeExtraIndex(NULL);
         if (extra_index < 0) return NULL;
     }
-    PyObject *mon = PyImport_ImportModule("sys");
-    if (!mon) return NULL;
-    PyObject *monitoring = PyObject_GetAttrString(mon, "monitoring");
-    Py_DECREF(mon);
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (!sys) return NULL;
+    PyObject *monitoring = PyObject_GetAttrString(sys, "monitoring");
+    Py_DECREF(sys);
     if (!monitoring) return NULL;
     DISABLE = PyObject_GetAttrString(monitoring, "DISABLE");
     Py_DECREF(monitoring);
     if (!DISABLE) return NULL;
-    thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread");
-    if (!thread_key) return NULL;
-    str_name = PyUnicode_InternFromString("__name__");
-    if (!str_name) return NULL;
+    if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
+    if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
+    if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;
+    if (!(str_empty = PyUnicode_FromString(""))) return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }

@@ -47,8 +47,9 @@ def make_recorder(config: RecorderConfig | None = None, name: str | None = None)
     """A new recorder for `config`: `name` ("python"/"c") or FLOWTRACE_RECORDER, else the best."""
     chosen = active_recorder_name(name)
     if chosen == "c":
-        mod = _c_module()
-        return mod.CRecorder(config or RecorderConfig())  # type: ignore[union-attr]
+        from .c import CRecorder  # the wrapper around flowtrace._crecorder
+
+        return CRecorder(config or RecorderConfig())
     from .python import PyRecorder
 
     return PyRecorder(config or RecorderConfig())

@@ -1,29 +1,32 @@
 """The C recorder: `flowtrace._crecorder` callbacks behind the `base.Recorder` interface.
 
 The callbacks (C, METH_FASTCALL) do the per-call work: stacks, timestamps, rows, captured
-values. This wrapper does what happens once per code object or thread, or at drain time:
-the filter decision (`filters.CodeFilter`, the reference's), the function and thread
-tables, exception texts and the text of containers (`reprs`, the reference's), and turning
-the C rows into a `Batch`. See the comment at the top of flowtrace/_crecorder.c for how
-values are kept between the call and the drain.
+values. This wrapper does what happens once per code object, thread, task or exception, or
+at drain time, with the reference recorder's own pieces so that both recorders give the
+same tree: the filter decision (`filters.CodeFilter`), the function / thread / task tables
+(as `python.py` builds them), exception texts and container texts (`reprs`). How values
+are kept between the call and the drain is explained at the top of flowtrace/_crecorder.c.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from array import array
 from types import CodeType
-from typing import Any, Callable
+from typing import Any
 
-from .. import _crecorder  # ImportError here makes recorder/__init__.py fall back to Python
-from .. import reprs
+from .. import _crecorder  # ImportError here makes recorder/__init__.py use the Python recorder
 from ..filters import CodeFilter
+from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
+from .python import _CREATE_TASK, TOOL_ID_ORDER, TOOL_NAME, _kind
 
 MON = sys.monitoring
 E = MON.events
-_EVENTS = (
+# callback attribute of the C core -> event (the reference's event set)
+_CALLBACKS = (
     ("py_start", E.PY_START),
     ("py_resume", E.PY_RESUME),
     ("py_throw", E.PY_THROW),
@@ -31,33 +34,26 @@ _EVENTS = (
     ("py_yield", E.PY_YIELD),
     ("py_unwind", E.PY_UNWIND),
     ("raise_", E.RAISE),
-    ("reraise", E.RERAISE),
     ("exception_handled", E.EXCEPTION_HANDLED),
+    ("reraise", E.RERAISE),
 )
-_EVENT_SET = 0
-for _name, _ev in _EVENTS:
-    _EVENT_SET |= _ev
-del _name, _ev
+_EVENTS = 0
+for _attr, _event in _CALLBACKS:
+    _EVENTS |= _event
+del _attr, _event
 
 _MODES = {"off": 0, "safe": 1, "full": 2}
-_CO_GENERATOR, _CO_COROUTINE, _CO_ASYNC_GENERATOR = 0x20, 0x80, 0x200
-_TOOL_IDS = (MON.PROFILER_ID, 4, 3)  # PROFILER_ID first, then the unnamed ids; 0/1/5 are others'
-
-
-def _kind(code: CodeType) -> str:
-    flags = code.co_flags
-    if flags & _CO_ASYNC_GENERATOR:
-        return "async_generator"
-    if flags & _CO_COROUTINE:
-        return "coroutine"
-    if flags & _CO_GENERATOR:
-        return "generator"
-    return "function"
+_COLUMNS = (
+    ("call_parent", "I"), ("call_func", "I"), ("call_thread", "I"), ("call_t0", "q"),
+    ("call_args", "I"), ("call_task", "I"), ("call_flag", "B"),
+    ("exit_call", "I"), ("exit_t1", "q"), ("exit_how", "B"), ("exit_val", "I"),
+    ("mark_call", "I"), ("mark_t", "q"), ("mark_kind", "B"), ("mark_ref", "I"), ("mark_other", "I"),
+)
 
 
 def type_label(cls: type) -> str:
-    """The name in a placeholder `<module.Class object at 0x…>`: reprs.placeholder's rule,
-    from the type alone (the C side keeps the type and the object's address)."""
+    """The name in a placeholder `<module.Class object at 0x…>`: `reprs.placeholder`'s rule,
+    from the type alone (the C side keeps the type and the object's address, not the object)."""
     try:
         mod = cls.__module__
         name = cls.__qualname__
@@ -68,129 +64,221 @@ def type_label(cls: type) -> str:
         return "object"
 
 
+def _safe_value_text(value: Any) -> str:
+    return value_text(value, "safe")
+
+
+def _take(rows: list) -> list:
+    n = len(rows)
+    out = rows[:n]
+    del rows[:n]  # appends made meanwhile stay for the next drain
+    return out
+
+
 class CRecorder:
-    """A recorder whose monitoring callbacks are C functions (see module docstring)."""
+    """A recorder whose monitoring callbacks are C functions (see the module docstring)."""
 
     name = "c"
 
-    def __init__(self, config: RecorderConfig | None = None, on_full: Callable[[], None] | None = None,
-                 buffer_rows: int = 1 << 16) -> None:
+    def __init__(self, config: RecorderConfig | None = None) -> None:
         self.config = config or RecorderConfig()
         mode = self.config.args
         if mode not in _MODES:
-            raise ValueError(f"unknown argument capture mode {mode!r} (safe, full or off)")
-        self._filter = CodeFilter(self.config.include, self.config.exclude)
-        self._lock = threading.Lock()  # guards the definition lists against a concurrent drain
+            raise ValueError(f"args mode must be 'safe', 'full' or 'off', not {mode!r}")
+        self.filter = CodeFilter(self.config.include, self.config.exclude)
+        self.tool_id: int | None = None
+        self.running = False
+        self._lock = threading.Lock()  # drain() vs drain()
         self._functions: list[dict[str, Any]] = []
-        self._func_ids: dict[tuple[str, str, str, int], int] = {}
         self._threads: list[dict[str, Any]] = []
+        self._tasks: list[dict[str, Any]] = []  # appended to by the C core (complete entries)
+        self._known_threads: list[tuple[int, Any, str]] = []  # (tid, weakref(Thread)|None, name)
+        self._func_count = 0
         self._thread_count = 0
-        self._tool_id: int | None = None
+        self._task_count = 0
+        self._creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
+        self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
         value_mode = "full" if mode == "full" else "safe"
         self._core = _crecorder.Core(
             _MODES[mode],
             self._on_code,
             self._on_thread,
-            lambda exc: reprs.exception_text(exc, value_mode),
-            lambda value: reprs.value_text(value, value_mode),
-            on_full if on_full is not None else None,
-            buffer_rows,
+            lambda exc: exception_text(exc, mode),
+            lambda value: value_text(value, value_mode),
+            self._task_hook,
+            self._task_created,
+            self._tasks,
         )
-        self.running = False
 
-    # -- hooks called from C (once per code object / thread per session) ----------------------
-    def _on_code(self, code: CodeType, module: str | None) -> int:
-        """FUNC id for a code object the filter wants, 0 to leave it out (C returns DISABLE)."""
-        if not self._filter.wants(code, module):
-            return 0
-        qualname = code.co_qualname
-        mod = module if isinstance(module, str) else ""
-        key = (qualname, mod, code.co_filename, code.co_firstlineno)
-        with self._lock:
-            fid = self._func_ids.get(key)
-            if fid is None:
-                fid = len(self._func_ids) + 1
-                self._func_ids[key] = fid
-                self._functions.append({"id": fid, "qualname": qualname, "module": mod,
-                                        "file": code.co_filename, "line": code.co_firstlineno,
-                                        "kind": _kind(code)})
-        return fid
+    # ------------------------------------------------------------------ hooks (cold)
+    def _on_code(self, code: CodeType, module: Any) -> int:
+        """First sight of a code object in this session: its FUNC id, 0 to leave it out (the
+        C side then returns DISABLE), -1 for asyncio's create_task (watched for creators)."""
+        if not isinstance(module, str):
+            module = None
+        if self.filter.wants(code, module):
+            self._func_count += 1
+            fid = self._func_count
+            self._functions.append({
+                "id": fid, "qualname": code.co_qualname, "module": module or "",
+                "file": code.co_filename, "line": code.co_firstlineno, "kind": _kind(code.co_flags),
+            })
+            return fid
+        if code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1]):
+            return -1
+        return 0
 
-    def _on_thread(self) -> int:
-        """THRD id for the calling thread (first event of that thread in this session)."""
-        t = threading.current_thread()
-        with self._lock:
-            self._thread_count += 1
-            tid = self._thread_count
-            self._threads.append({"id": tid, "ident": threading.get_ident(),
-                                  "native_id": threading.get_native_id(), "name": t.name})
+    def _on_thread(self, ident: int | None) -> int:
+        """THRD id for a thread: the calling one (ident None), or one being seeded."""
+        if ident is None:
+            ident = threading.get_ident()
+            native = threading.get_native_id()
+            thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
+        else:
+            thread = threading._active.get(ident)  # type: ignore[attr-defined]
+            native = getattr(thread, "native_id", None) or 0
+        name = thread.name if thread is not None else f"thread-{ident}"
+        self._thread_count += 1
+        tid = self._thread_count
+        self._threads.append({"id": tid, "ident": ident, "native_id": native, "name": name})
+        self._known_threads.append((tid, weakref.ref(thread) if thread is not None else None, name))
         return tid
 
-    # -- Recorder interface ---------------------------------------------------------------------
+    def _task_hook(self, parent: int, thr: int) -> tuple[int, dict[str, Any] | None]:
+        """The asyncio task running now (python.py's _task_id): (task id or 0, the TASK entry
+        when the task is new; the C side sets its "root" and publishes it)."""
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return 0, None
+        try:
+            if asyncio.events._get_running_loop() is None:
+                return 0, None
+            task = asyncio.current_task()
+        except Exception:
+            return 0, None
+        if task is None:
+            return 0, None
+        key = id(task)
+        entry = self._task_ids.get(key)
+        if entry is not None and entry[0]() is task:
+            return entry[1], None
+        self._task_count += 1
+        tid = self._task_count
+        try:
+            ref = weakref.ref(task)
+        except TypeError:
+            ref = lambda: None  # noqa: E731  (a task type without weakref support)
+        self._task_ids[key] = (ref, tid)
+        try:
+            name = task.get_name()
+        except Exception:
+            name = f"Task-{tid}"
+        creator = self._creators.pop(key, None)
+        return tid, {"id": tid, "name": name, "thread": thr,
+                     "creator": parent if creator is None else creator, "root": 0}
+
+    def _task_created(self, task: Any, creator: int) -> None:
+        self._creators[id(task)] = creator
+
+    # ------------------------------------------------------------------ start / stop
+    def _take_tool_id(self) -> int:
+        for tool in TOOL_ID_ORDER:
+            try:
+                if MON.get_tool(tool) is None:
+                    MON.use_tool_id(tool, TOOL_NAME)
+                    return tool
+            except ValueError:  # taken between get_tool and use_tool_id
+                continue
+        users = ", ".join(f"{i}={MON.get_tool(i)}" for i in range(6) if MON.get_tool(i))
+        raise RuntimeError(
+            f"flowtrace cannot record: every sys.monitoring tool id is in use ({users}); "
+            "stop another profiler, debugger or coverage tool first"
+        )
+
+    def _seed_running(self) -> None:
+        """Write the recorded frames running now (every thread) as partial calls."""
+        for ident, frame in sys._current_frames().items():
+            chain = []
+            f = frame
+            while f is not None:
+                chain.append(f)
+                f = f.f_back
+            chain.reverse()  # outermost first
+            self._core.seed(ident, chain)
+
     def start(self) -> None:
+        """Take a tool id, register the C callbacks, enable events (interpreter-wide)."""
         if self.running:
             return
-        tool = None
-        for candidate in _TOOL_IDS:
-            if MON.get_tool(candidate) is None:
-                tool = candidate
-                break
-        if tool is None:
-            raise RuntimeError("flowtrace: every sys.monitoring tool id is in use by other tools "
-                               "(profiler, debugger, coverage); cannot record")
-        MON.use_tool_id(tool, "flowtrace")
-        self._tool_id = tool
-        self._core.start()
+        tool = self._take_tool_id()
         try:
-            for attr, event in _EVENTS:
+            self.tool_id = tool
+            self._core.start()
+            for attr, event in _CALLBACKS:
                 MON.register_callback(tool, event, getattr(self._core, attr))
+            if self.config.seed_running:
+                self._seed_running()
             # DISABLE from an earlier session would hide code from this one (gh-118327)
             MON.restart_events()
-            MON.set_events(tool, _EVENT_SET)
+            MON.set_events(tool, _EVENTS)
+            self.running = True
         except BaseException:
-            self._release_tool()
+            self._release(tool)
+            self._core.stop()
             raise
-        self.running = True
 
-    def _release_tool(self) -> None:
-        tool = self._tool_id
-        if tool is None:
-            return
+    def _release(self, tool: int) -> None:
         try:
             MON.set_events(tool, 0)
-            for _attr, event in _EVENTS:
+            for _attr, event in _CALLBACKS:
                 MON.register_callback(tool, event, None)
             MON.free_tool_id(tool)
         except ValueError:
             pass
-        self._tool_id = None
 
     def stop(self) -> None:
+        """Remove the callbacks and end every open call as unfinished."""
         if not self.running:
             return
         self.running = False
-        self._release_tool()
+        if self.tool_id is not None:
+            self._release(self.tool_id)
+        self.tool_id = None
         self._core.stop()
-        self._core.release()
 
+    def pending(self) -> int:
+        """Rows waiting for the next drain (the flusher drains early when this is large)."""
+        return self._core.pending()
+
+    # ------------------------------------------------------------------ drain
     def drain(self) -> Batch:
-        cols = self._core.drain(lambda v: reprs.value_text(v, "safe"), type_label)
+        """Everything recorded since the last drain, as one Batch (safe from any thread)."""
         with self._lock:
-            functions, self._functions = self._functions, []
-            threads, self._threads = self._threads, []
-        b = Batch(functions=functions, threads=threads,
-                  strings_first_id=cols["strings_first_id"], strings=cols["strings"],
-                  call_first_id=cols["call_first_id"])
-        for field, typecode in (("call_parent", "I"), ("call_func", "I"), ("call_thread", "I"),
-                                ("call_t0", "q"), ("call_args", "I"), ("call_task", "I"),
-                                ("call_flag", "B"), ("exit_call", "I"), ("exit_t1", "q"),
-                                ("exit_how", "B"), ("exit_val", "I"), ("mark_call", "I"),
-                                ("mark_t", "q"), ("mark_kind", "B"), ("mark_ref", "I"),
-                                ("mark_other", "I")):
-            a = array(typecode)
-            a.frombytes(cols[field])
-            setattr(b, field, a)
-        return b
+            # Rows first (an atomic swap in C), then the definitions: every definition a row
+            # refers to was appended before that row, so it is in this batch or an earlier one.
+            cols = self._core.drain(_safe_value_text, type_label)
+            b = Batch(functions=_take(self._functions), threads=_take(self._threads),
+                      tasks=_take(self._tasks), strings_first_id=cols["strings_first_id"],
+                      strings=cols["strings"], call_first_id=cols["call_first_id"])
+            for i, (tid, ref, name) in enumerate(self._known_threads):
+                th = ref() if ref is not None else None
+                if th is not None and th.name != name:  # renamed since: the last definition wins
+                    self._known_threads[i] = (tid, ref, th.name)
+                    b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
+            for field, typecode in _COLUMNS:
+                a = array(typecode)
+                a.frombytes(cols[field])
+                setattr(b, field, a)
+            return b
 
     def stats(self) -> dict[str, int]:
+        """Internal counters (errors swallowed in callbacks, code objects, suspended gens)."""
         return self._core.stats()
+
+
+def now_ns() -> int:
+    """The C recorder's clock; equal to time.perf_counter_ns() (both CLOCK_MONOTONIC)."""
+    return _crecorder.now()
+
+
+__all__ = ["CRecorder", "now_ns", "type_label"]
