@@ -87,17 +87,23 @@ class FlowtraceApp(App[None]):
 
     @property
     def tree(self) -> CallTree:
-        return self.query_one(CallTree)
+        return self._main.query_one(CallTree)
+
+    def _w(self, kind):
+        """A widget of the main screen (app.query_one would search a modal screen on top)."""
+        return self._main.query_one(kind)
 
     def on_mount(self) -> None:
+        self._main = self.screen
+        self.on_resize()
         if self._show_detail:
-            self.query_one(DetailPane).add_class("-shown")
+            self._w(DetailPane).add_class("-shown")
         self.tree.focus()
         self._update_status()
         self.load()
 
     def on_resize(self) -> None:
-        self.screen.set_class(self.size.width < 100, "-narrow")
+        getattr(self, "_main", self.screen).set_class(self.size.width < 100, "-narrow")
 
     # -- loading (thread worker) ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -144,19 +150,19 @@ class FlowtraceApp(App[None]):
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
         if self.loading:
-            self.query_one(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
+            self._w(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
 
     def on_index_ready(self, msg: IndexReady) -> None:
         self._apply_index(msg.index)
         if msg.final:
             self.loading = False
-            self.query_one(LoadingBar).finish()
+            self._w(LoadingBar).finish()
         self._update_status()
 
     def on_load_finished(self, msg: LoadFinished) -> None:
         self.loading = False
         self.load_cancelled = msg.cancelled
-        self.query_one(LoadingBar).finish()
+        self._w(LoadingBar).finish()
         if self.rows is None:
             self.tree.placeholder = "No calls in this session." if msg.error is None else "Could not load."
             self.tree.refresh()
@@ -206,7 +212,7 @@ class FlowtraceApp(App[None]):
         self.notify(msg.text, timeout=4)
 
     def _update_detail(self) -> None:
-        pane = self.query_one(DetailPane)
+        pane = self._w(DetailPane)
         if pane.has_class("-shown"):
             pane.show_call(self.index, self.tree.cursor_pos)
 
@@ -254,11 +260,11 @@ class FlowtraceApp(App[None]):
         return parts
 
     def _update_status(self) -> None:
-        self.query_one(StatusLine).show(self.status_parts())
+        self._w(StatusLine).show(self.status_parts())
 
     # -- search ----------------------------------------------------------------------------------
     def action_find(self) -> None:
-        self.query_one(FindBar).open()
+        self._w(FindBar).open()
 
     @on(FindBar.Search)
     def _search(self, msg: FindBar.Search) -> None:
@@ -346,14 +352,14 @@ class FlowtraceApp(App[None]):
         self.post_message(IndexReady(build_index(data, grouped=grouped), final=not self.loading))
 
     def action_toggle_detail(self) -> None:
-        pane = self.query_one(DetailPane)
+        pane = self._w(DetailPane)
         pane.toggle_class("-shown")
         self._update_detail()
 
     def action_detail_width(self, delta: int) -> None:
-        pane = self.query_one(DetailPane)
+        pane = self._w(DetailPane)
         self.detail_width = max(20, min(80, self.detail_width + int(delta)))
-        if self.screen.has_class("-narrow"):
+        if self._main.has_class("-narrow"):
             pane.styles.height = f"{self.detail_width}%"
         else:
             pane.styles.width = f"{self.detail_width}%"

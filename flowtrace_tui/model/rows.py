@@ -75,18 +75,14 @@ class TreeRows:
             keep &= ~self.hidden
         self.rows = np.flatnonzero(keep)
 
-    def initial_expand(self, want_rows: int = 2, max_steps: int = 8) -> None:
-        """Open a fresh view usefully: groups are open; open single top nodes until there is
-        something to choose from."""
-        for _ in range(max_steps):
-            if len(self.rows) >= want_rows:
-                return
-            for p in self.rows.tolist():
-                if self.has_children(p) and not self.expanded[p]:
-                    self.expand(p)
-                    break
-            else:
-                return
+    def initial_expand(self, max_roots: int = 5) -> None:
+        """Open a fresh view usefully: groups are open, and the root calls too when there are
+        only a few of them (a script's `<module>` or `main`)."""
+        idx = self.index
+        roots = [p for p in self.rows.tolist() if not idx.is_group(idx.node(p))]
+        if len(roots) <= max_roots:
+            for p in reversed(roots):
+                self.expand(p)
 
     # -- single-node operations ---------------------------------------------------------------
     def expand(self, pos: int) -> bool:

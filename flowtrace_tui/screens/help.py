@@ -40,6 +40,8 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
         super().__init__()
         self.sections = sections
+        # (keys, description) rows, as shown
+        self.rows = [(_key_names(b), b.description) for _, bs in sections for b in bs if b.description]
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))

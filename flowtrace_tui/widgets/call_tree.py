@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
-from ..model.rows import TreeRows
+from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.units import fmt_count, fmt_ns
 from .columns import columns_for, columns_width
 
@@ -121,6 +121,7 @@ class CallTree(ScrollView, can_focus=True):
         self.generation = 0
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._guard_pos = -1  # `e` pressed once on a huge subtree: a second press forces it
+        self.expand_guard = EXPAND_GUARD
         self.placeholder = "Loading…"
         self._pct_styles = [Style(color=COOL.blend(HOT, i / 10).rich_color) for i in range(11)]
 
@@ -449,7 +450,7 @@ class CallTree(ScrollView, can_focus=True):
         if pos < 0 or self.rows is None:
             return
         force = self._guard_pos == pos
-        if self.rows.expand_subtree(pos, force=force):
+        if self.rows.expand_subtree(pos, force=force, guard=self.expand_guard):
             self._guard_pos = -1
             self._after_edit(pos)
         else:

@@ -52,7 +52,18 @@ class DetailPane(VerticalScroll, can_focus=False):
             body.update(Text("No call selected", style="dim"))
             return
         path.update(_path_content(index, pos))
-        body.update(_body(index, pos))
+        self.body = _body(index, pos)
+        body.update(self.body)
+
+    body: RenderableType = ""
+
+    def plain_text(self, width: int = 100) -> str:
+        """The body as plain text (what a reader sees), e.g. for tests and copying."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+        console.print(self.body)
+        return console.export_text()
 
 
 def _name(index: TreeIndex, pos: int) -> str:

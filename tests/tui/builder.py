@@ -48,7 +48,7 @@ class TraceBuilder:
         self.batch.strings.append(text)
         return sid
 
-    def func(self, name: str, module: str = "__main__", kind: str = "function", file: str = "/tmp/prog.py", line: int = 1) -> int:
+    def func(self, name: str, module: str = "__main__", kind: str = "function", file: str = "/flowtrace-test/prog.py", line: int = 1) -> int:
         if name not in self.func_ids:
             fid = len(self.func_ids) + 1
             self.func_ids[name] = fid

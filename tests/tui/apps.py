@@ -1,0 +1,74 @@
+"""Explorer apps over in-memory sessions for Pilot and snapshot tests (the source is injected)."""
+
+from __future__ import annotations
+
+import time
+
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.source import StepResult, TraceSource
+
+from .builder import TraceBuilder, sample_program
+
+
+def source(data: bytes, name: str = "sample.ftr") -> TraceSource:
+    return TraceSource(ChunkReader.from_bytes(data, name=name), len(data))
+
+
+def sample_app(**kw) -> FlowtraceApp:
+    return FlowtraceApp(source(sample_program().data()), **kw)
+
+
+def threads_program() -> TraceBuilder:
+    """A main thread and a worker thread, with arguments, results and an exception."""
+    b = TraceBuilder(step=1000)
+    m = b.enter("main", args="argv=['shop.py']")
+    w = b.enter("Worker.run", thread=2, args="self=<Worker 1>")
+    for i in range(3):
+        o = b.enter("order_total", args=f"order_id={i}, items=[{i}, {i + 1}]")
+        p = b.enter("price_of", args=f"sku='A{i}'")
+        b.leave(p, f"{10 * (i + 1)}.0")
+        b.leave(o, f"{25 * (i + 1)}.0")
+    job = b.enter("fetch", thread=2, args="url='http://example/1'")
+    b.leave(job, "b'ok'")
+    bad = b.enter("order_total", args="order_id=99, items=[]")
+    b.leave(bad, raised="ValueError: empty order 99")
+    b.leave(w, "None")
+    b.leave(m, "0")
+    return b
+
+
+def threads_app(**kw) -> FlowtraceApp:
+    return FlowtraceApp(source(threads_program().data(), "shop.ftr"), **kw)
+
+
+class SlowSource(TraceSource):
+    """Reads one chunk per step and sleeps: loading that lasts long enough to cancel."""
+
+    def step(self) -> StepResult:
+        self.reader.READ_SIZE = 16  # type: ignore[misc]
+        time.sleep(0.1)
+        return super().step()
+
+
+def wide_program(children: int = 3000) -> TraceBuilder:
+    b = TraceBuilder()
+    m = b.enter("main")
+    for i in range(children):
+        c = b.enter("handle", args=f"item={i}")
+        b.leave(c)
+        if i % 100 == 99:
+            b.flush()
+    b.leave(m)
+    return b
+
+
+async def settle(pilot) -> None:
+    """Wait until loading and searching are over and the screen is drawn."""
+    app = pilot.app
+    for _ in range(400):
+        await pilot.pause()
+        if not app.loading and not app.searching and app.rows is not None:
+            break
+    await app.workers.wait_for_complete()
+    await pilot.pause()

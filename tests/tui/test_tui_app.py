@@ -1,0 +1,275 @@
+"""Pilot tests: the explorer's state after key presses."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import numpy as np
+
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.screens import ErrorScreen, FilterDialog, HelpScreen
+
+from .apps import SlowSource, sample_app, settle, source, threads_app, wide_program
+from .builder import sample_program
+
+
+def sync(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def name_at(app, pos: int) -> str:
+    ix = app.index
+    node = ix.node(pos)
+    if ix.is_group(node):
+        return ix.group(node).label
+    return ix.data.func_name(int(ix.data.col("func")[node]))
+
+
+def visible(app) -> list[str]:
+    return [name_at(app, p) for p in app.rows.rows.tolist()]
+
+
+@sync
+async def test_opens_with_first_level_expanded():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert visible(app) == ["main", "parse", "fib", "numbers", "consume", "consume", "check"]
+        parts = app.status_parts()
+        assert parts[1:4] == ["11 calls", "320 ns", "finished, exit 0"]
+        assert app.tree.cursor_pos == 0
+
+
+@sync
+async def test_navigation_keys():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = app.tree
+        await pilot.press("j", "j")
+        assert name_at(app, tree.cursor_pos) == "fib"
+        await pilot.press("l")  # expand
+        assert visible(app)[:5] == ["main", "parse", "fib", "fib", "fib"]
+        await pilot.press("l")  # to the first child
+        assert tree.cursor_pos == 4
+        await pilot.press("right_square_bracket")
+        assert tree.cursor_pos == 5
+        await pilot.press("left_square_bracket")
+        assert tree.cursor_pos == 4
+        await pilot.press("h")  # a leaf: go to the parent
+        assert tree.cursor_pos == 3
+        await pilot.press("h")  # expanded: collapse
+        assert visible(app)[:4] == ["main", "parse", "fib", "numbers"]
+        await pilot.press("G")
+        assert name_at(app, tree.cursor_pos) == "check"
+        await pilot.press("p")
+        assert tree.cursor_pos == 0
+        await pilot.press("space")
+        assert visible(app) == ["main"]
+        await pilot.press("enter")
+        assert len(visible(app)) == 7
+        await pilot.press("2")
+        assert len(visible(app)) == 11
+        await pilot.press("c")
+        assert visible(app) == ["main"]
+        await pilot.press("H")
+        assert name_at(app, tree.cursor_pos) == "helper"
+        await pilot.press("g")
+        assert tree.cursor_pos == 0
+
+
+@sync
+async def test_expand_subtree_guard():
+    app = FlowtraceApp(source(wide_program(300).data()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.tree.expand_guard = 100
+        await pilot.press("c", "e")
+        assert len(app.rows) == 1  # refused, with a notice
+        assert any("press e again" in n.message for n in app._notifications)
+        await pilot.press("e")
+        assert len(app.rows) == 301
+
+
+@sync
+async def test_search_and_hits():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c", "slash")
+        await pilot.press(*"fib", "enter")
+        await settle(pilot)
+        assert app.hits.tolist() == [3, 4, 5]
+        assert app.tree.cursor_pos == 3  # first hit after the cursor, ancestors expanded
+        assert "hit 1 of 3" in app.status_parts()
+        await pilot.press("n", "n")
+        assert app.tree.cursor_pos == 5 and "hit 3 of 3" in app.status_parts()
+        await pilot.press("n")
+        assert app.tree.cursor_pos == 3
+        await pilot.press("N")
+        assert app.tree.cursor_pos == 5
+        # argument text search, from the find bar with the toggle
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "f4", *"negative", "enter")
+        await settle(pilot)
+        assert app.hits.tolist() == [0, 10]
+
+
+@sync
+async def test_search_rejects_bad_regex():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "f3", *"fib(", "enter")
+        await settle(pilot)
+        assert app.query is None
+        assert "bad regular expression" in str(app.query_one("#find-error").render())
+
+
+@sync
+async def test_filter_dialog_hides_short_calls():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "f")
+        assert isinstance(app.screen, FilterDialog)
+        await pilot.press(*"20ns", "enter")
+        await pilot.pause()
+        assert visible(app) == ["main", "parse", "fib", "fib", "numbers"]
+        assert "filter < 20 ns" in app.status_parts()
+
+
+@sync
+async def test_help_screen_lists_bindings():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = app.screen.rows
+        for row in [("H", "Hot path"), ("n", "Next hit"), ("N", "Prev hit"), ("f", "Filter"),
+                    ("1-9", "Expand everything to depth N"), ("[", "Prev sibling"), ("/ ctrl+f", "Search"),
+                    ("space enter", "Toggle"), ("left h", "Collapse/parent"), ("q", "Quit")]:
+            assert row in rows
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@sync
+async def test_thread_grouping_toggle_keeps_cursor():
+    app = threads_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert visible(app)[:3] == ["MainThread", "main", "order_total"]
+        await pilot.press("j", "j")
+        node = app.index.node(app.tree.cursor_pos)
+        await pilot.press("t")
+        await settle(pilot)
+        assert not app.index.grouped
+        assert visible(app)[:2] == ["main", "order_total"]
+        assert app.index.node(app.tree.cursor_pos) == node
+        assert "ungrouped" in app.status_parts()
+
+
+@sync
+async def test_detail_pane_and_path_jump():
+    app = threads_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "j", "l", "j")  # order_total(order_id=0) -> price_of
+        body = app.query_one("#detail").plain_text()
+        assert "call        price_of" in body
+        assert "args        sku='A0'" in body
+        assert "result      10.0" in body
+        assert "thread      MainThread" in body
+        assert "/flowtrace-test/prog.py:1" in body
+        path = str(app.query_one("#detail-path").render())
+        assert path == "thread MainThread › main › order_total › price_of"
+        app.action_jump(int(app.index.ancestors(app.tree.cursor_pos)[1]))
+        await pilot.pause()
+        assert name_at(app, app.tree.cursor_pos) == "main"
+        await pilot.press("d")
+        assert not app.query_one("#detail").has_class("-shown")
+
+
+@sync
+async def test_escape_cancels_loading_and_keeps_what_was_read():
+    b = wide_program(2000)
+    data = b.data()
+    app = FlowtraceApp(SlowSource(ChunkReader.from_bytes(data, name="wide.ftr"), len(data)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.rows is not None:
+                break
+        assert app.loading  # the first screen came before the end
+        await pilot.press("j")  # navigation works while loading
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.load_cancelled
+        assert "loading cancelled" in " ".join(app.status_parts())
+        assert 0 < app.source.data.n < 2001
+
+
+@sync
+async def test_damaged_file_shows_error_screen():
+    raw = bytearray(sample_program().data())
+    raw[-30] ^= 0xFF
+    app = FlowtraceApp(source(bytes(raw)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorScreen)
+        await pilot.press("escape")
+        assert len(app.rows) > 0
+        assert any("damaged" in p for p in app.status_parts())
+
+
+@sync
+async def test_command_palette_runs_app_command():
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c", "ctrl+p")
+        await pilot.press(*"hot path")
+        await asyncio.sleep(0.3)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert name_at(app, app.tree.cursor_pos) == "helper"
+
+
+@sync
+async def test_follow_poll_picks_up_appended_chunks(tmp_path):
+    """With a poll interval the loader keeps reading a growing file (the live view's hook)."""
+    from flowtrace_tui.model.source import TraceSource
+
+    b = wide_program(10)
+    full = b.data(finish=True)
+    path = tmp_path / "grow.ftr"
+    cut = len(full) // 2
+    path.write_bytes(full[:cut])
+    src = TraceSource.open(path)
+    app = FlowtraceApp(src, poll_interval=0.02)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.index is not None:
+                break
+        first = app.source.data.n
+        with open(path, "ab") as fh:
+            fh.write(full[cut:])
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.source.data.finished and not app.loading:
+                break
+        assert app.source.data.n == 11 > first
+        assert app.index.n == 11
+        assert np.all(app.rows.rows[:-1] < app.rows.rows[1:])

@@ -1,0 +1,370 @@
+"""The explorer's data model on small traces with exact expectations, and a property test on
+generated traces (rows are always in preorder, every visible row's ancestors are expanded...)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import TraceData, TreeRows, build_index
+from flowtrace_tui.model.filters import Filters
+from flowtrace_tui.model.search import Query, QueryError, find, next_hit, validate
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.units import fmt_ns, parse_duration
+
+from .builder import TraceBuilder, sample_program
+
+
+def load(data: bytes) -> TraceData:
+    d = TraceData("t")
+    d.feed(ChunkReader.from_bytes(data).poll())
+    return d
+
+
+def names(ix, positions) -> list[str]:
+    d = ix.data
+    out = []
+    for p in np.asarray(positions).tolist():
+        node = ix.node(p)
+        out.append(ix.group(node).label if ix.is_group(node) else d.func_name(int(d.col("func")[node])))
+    return out
+
+
+@pytest.fixture
+def sample():
+    d = load(sample_program().data())
+    return d, build_index(d)
+
+
+def test_loader_columns(sample):
+    d, _ = sample
+    assert d.n == 11
+    assert d.col("parent")[1:].tolist() == [0, 1, 2, 1, 4, 4, 1, 1, 7, 1, 1]
+    assert d.col("depth")[1:].tolist() == [0, 1, 2, 1, 2, 2, 1, 1, 2, 1, 1]
+    assert d.col("nsusp")[7] == 2
+    assert d.strings.text(int(d.col("args")[4])) == "n=3"
+    assert d.strings.text(int(d.col("val")[11])) == "ValueError: negative"
+    assert d.col("how")[11] == F.END_RAISE
+    assert d.finished and d.ends["reason"] == "exit"
+
+
+def test_preorder_with_generator(sample):
+    _, ix = sample
+    # helper (id 9) ran inside the generator: it sorts under `numbers`, before consume (id 8)
+    assert ix.order.tolist() == [1, 2, 3, 4, 5, 6, 7, 9, 8, 10, 11]
+    assert ix.depth.tolist() == [0, 1, 2, 1, 2, 2, 1, 2, 1, 1, 1]
+    assert ix.end.tolist() == [11, 3, 3, 6, 5, 6, 8, 8, 9, 10, 11]
+    assert [ix.descendants(p) for p in range(ix.size)] == [10, 1, 0, 2, 0, 0, 1, 0, 0, 0, 0]
+
+
+def test_self_time(sample):
+    _, ix = sample
+    # main: 300 - (parse 30 + fib 100 + numbers 110 + consume 10 + consume 10 + check 10)
+    assert ix.dur[1:12].tolist() == [300, 30, 10, 100, 30, 10, 110, 10, 10, 10, 10]
+    assert ix.self_time[1:12].tolist() == [30, 20, 10, 60, 30, 10, 100, 10, 10, 10, 10]
+
+
+def test_rows_expand_collapse(sample):
+    _, ix = sample
+    rows = TreeRows(ix)
+    assert rows.rows.tolist() == [0]
+    rows.initial_expand()
+    assert names(ix, rows.rows) == ["main", "parse", "fib", "numbers", "consume", "consume", "check"]
+    assert rows.expand(3)  # fib
+    assert rows.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]
+    assert rows.collapse(0)
+    assert rows.rows.tolist() == [0]
+    rows.expand(0)  # fib stays expanded underneath
+    assert rows.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]
+    rows.collapse_all()
+    assert rows.rows.tolist() == [0]
+    rows.expand_to_depth(1)
+    assert rows.rows.tolist() == [0, 1, 3, 6, 8, 9, 10]
+    rows.expand_to_depth(2)
+    assert rows.rows.tolist() == list(range(11))
+
+
+def test_hot_path_and_reveal(sample):
+    _, ix = sample
+    rows = TreeRows(ix)
+    last = rows.hot_path(0)
+    # main -> numbers (110 ns, the most expensive child) -> helper
+    assert names(ix, [last]) == ["helper"]
+    assert rows.rows.tolist() == [0, 1, 3, 6, 7, 8, 9, 10]
+    rows.collapse_all()
+    rows.reveal(5)  # fib(n=1)
+    assert rows.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]
+
+
+def test_expand_subtree_guard(sample):
+    _, ix = sample
+    rows = TreeRows(ix)
+    assert not rows.expand_subtree(0, guard=5)
+    assert rows.rows.tolist() == [0]
+    assert rows.expand_subtree(0, force=True, guard=5)
+    assert rows.rows.tolist() == list(range(11))
+
+
+def test_siblings_and_ancestors(sample):
+    _, ix = sample
+    assert ix.children(0).tolist() == [1, 3, 6, 8, 9, 10]
+    assert ix.next_sibling(3) == 6 and ix.prev_sibling(6) == 3 and ix.prev_sibling(1) == -1
+    assert ix.next_sibling(10) == -1
+    assert ix.ancestors(7) == [0, 6]
+    assert ix.parent_pos(0) == -1
+
+
+def test_search_names_and_text(sample):
+    _, ix = sample
+    assert names(ix, find(ix, Query("fib"))) == ["fib", "fib", "fib"]
+    assert find(ix, Query("FIB", case=True)).tolist() == []
+    assert find(ix, Query("^c.*e$", regex=True)).tolist() == [8, 9]  # consume x2 (check has no 'e' end)
+    assert find(ix, Query("negative", in_text=True)).tolist() == [0, 10]
+    assert find(ix, Query("negative")).tolist() == []
+    # the yielded value "1" is a MARK text of `numbers`; "x=1" an argument of consume
+    assert find(ix, Query("x=1", in_text=True)).tolist() == [9]
+    hits = find(ix, Query("consume"))
+    assert next_hit(hits, 0) == 0 and next_hit(hits, 8) == 1 and next_hit(hits, 9) == 0
+    assert next_hit(hits, 9, forward=False) == 0 and next_hit(hits, 0, forward=False) == 1
+
+
+def test_query_validation():
+    assert validate(Query("a(", regex=True)).startswith("bad regular expression")
+    assert validate(Query("a(")) is None
+    with pytest.raises(QueryError):
+        Query("", regex=True).compile()
+
+
+def test_filters(sample):
+    _, ix = sample
+    rows = TreeRows(ix, Filters(min_dur_ns=20))
+    rows.expand_to_depth(5)
+    # calls shorter than 20 ns go, with their subtrees
+    assert names(ix, rows.rows) == ["main", "parse", "fib", "fib", "numbers"]
+    rows.set_filters(Filters(hidden_modules=frozenset({"__main__"})))
+    assert rows.rows.tolist() == []
+    assert Filters(1_000_000, frozenset({"json"})).describe() == "< 1.00 ms, -json"
+
+
+def test_threads_and_tasks_grouping():
+    b = TraceBuilder()
+    a = b.enter("main")
+    w = b.enter("work", thread=2)
+    x = b.enter("inner", thread=2)
+    b.leave(x)
+    c = b.enter("child")  # thread 1, under main
+    b.leave(c)
+    b.leave(w)
+    b.leave(a)
+    d = load(b.data())
+    ix = build_index(d)
+    assert [g.label for g in ix.groups] == ["MainThread", "Thread-2"]
+    assert names(ix, range(ix.size)) == ["MainThread", "main", "child", "Thread-2", "work", "inner"]
+    assert ix.depth.tolist() == [0, 1, 2, 0, 1, 2]
+    flat = build_index(d, grouped=False)
+    assert names(flat, range(flat.size)) == ["main", "child", "work", "inner"]
+    # state carries over by call id when grouping is toggled
+    rows = TreeRows(ix)
+    rows.expand(1)
+    rows2 = rows.carry_to(flat)
+    assert names(flat, rows2.rows) == ["main", "child", "work"]
+
+
+def test_async_tasks_grouped():
+    b = TraceBuilder()
+    b.task(1, "Task-1")
+    b.task(2, "Task-2")
+    t1 = b.enter("fetch", task=1, kind="coroutine")
+    b.suspend(t1)
+    t2 = b.enter("fetch", task=2, kind="coroutine")
+    s = b.enter("sleep", task=2)
+    b.leave(s)
+    b.suspend(t2)
+    b.resume(t1)
+    b.leave(t1)
+    b.resume(t2)
+    b.leave(t2)
+    ix = build_index(load(b.data()))
+    assert [(g.kind, g.label) for g in ix.groups] == [("task", "Task-1"), ("task", "Task-2")]
+    assert names(ix, range(ix.size)) == ["Task-1", "fetch", "Task-2", "fetch", "sleep"]
+
+
+def test_incremental_feed_matches_one_shot():
+    """Feeding chunk by chunk (a live file) gives the same columns as one feed; EXITs that come
+    chunks later fill in earlier calls."""
+    b = TraceBuilder()
+    m = b.enter("main")
+    g = b.enter("gen", kind="generator")
+    b.suspend(g)
+    b.flush()
+    for i in range(3):
+        x = b.enter("step", args=f"i={i}")
+        b.flush()
+        b.leave(x, str(i))
+        b.resume(g, m)
+        y = b.enter("inner")
+        b.leave(y)
+        b.suspend(g)
+        b.flush()
+    b.resume(g, m)
+    b.leave(g)
+    b.leave(m)
+    raw = b.data()
+    whole = load(raw)
+    reader = ChunkReader.from_bytes(raw)
+    inc = TraceData()
+    for ch in reader.poll():
+        res = inc.feed([ch])
+        if ch.kind == F.CALL:
+            assert res.new_calls >= 1
+    for col in ("parent", "func", "t0", "t1", "how", "val", "depth", "root", "nsusp"):
+        assert inc.col(col).tolist() == whole.col(col).tolist(), col
+    ix = build_index(inc)
+    assert names(ix, range(ix.size)) == ["main", "gen", "inner", "inner", "inner", "step", "step", "step"]
+
+
+def test_unfinished_and_partial_tail(tmp_path):
+    b = TraceBuilder()
+    m = b.enter("main")
+    c = b.enter("child")
+    b.leave(c)
+    b.enter("stuck")
+    raw = b.data(finish=False)
+    path = tmp_path / "t.ftr"
+    path.write_bytes(raw + b"CALL\x01\x00\x00\x00\xff")  # the start of a chunk still being written
+    src = TraceSource.open(path)
+    while src.step().more:
+        pass
+    d = src.data
+    assert d.n == 3 and not d.finished and src.damage is None
+    assert src.reader.pending_bytes == 9
+    ix = build_index(d)
+    assert ix.is_open(m) and not ix.is_open(c)
+    # an open call lasts until the latest time seen
+    assert int(ix.dur[m]) == d.t_max - int(d.col("t0")[m])
+
+
+def test_corrupt_chunk_keeps_what_came_before(tmp_path):
+    b = TraceBuilder()
+    m = b.enter("main")
+    b.leave(m)
+    b.flush()
+    n2 = b.enter("second")
+    b.leave(n2)
+    raw = bytearray(b.data())
+    raw[-30] ^= 0xFF  # damage the end chunk
+    path = tmp_path / "c.ftr"
+    path.write_bytes(bytes(raw))
+    src = TraceSource.open(path)
+    while not src.done and src.step().more:
+        pass
+    assert src.damage is not None and "offset" in src.damage
+    assert src.data.n == 2
+
+
+def test_open_errors(tmp_path):
+    p = tmp_path / "x.ftr"
+    p.write_bytes(b"hello world, not a trace")
+    with pytest.raises(F.FormatError, match="not a flowtrace session"):
+        TraceSource.open(p)
+    p.write_bytes(F.FILE_HEADER.pack(F.MAGIC, 9, 0, 0))
+    with pytest.raises(F.FormatError, match="newer than this flowtrace reads"):
+        TraceSource.open(p)
+    with pytest.raises(F.FormatError, match="no such file"):
+        TraceSource.open(tmp_path / "missing.ftr")
+
+
+def test_units():
+    assert [fmt_ns(x) for x in (5, 1_500, 25_000_000, 3_400_000_000)] == ["5 ns", "1.50 µs", "25.0 ms", "3.40 s"]
+    assert parse_duration("1ms") == 1_000_000 and parse_duration("250 us") == 250_000
+    assert parse_duration("2s") == 2_000_000_000 and parse_duration("3") == 3_000_000
+    with pytest.raises(ValueError):
+        parse_duration("fast")
+
+
+# -- property test on generated traces -------------------------------------------------------------
+
+def random_trace(seed: int) -> TraceBuilder:
+    """Threads, generators and plain calls interleaved at random, flushed at random points."""
+    rng = random.Random(seed)
+    b = TraceBuilder()
+    open_gens: list[int] = []
+    for _ in range(rng.randint(20, 120)):
+        thread = rng.choice((1, 1, 1, 2, 3))
+        stack = b.stacks.get(thread, [])
+        r = rng.random()
+        if r < 0.45 or not stack:
+            kind = "generator" if rng.random() < 0.15 else "function"
+            cid = b.enter(rng.choice("abcdefg"), thread=thread, kind=kind, args=f"v={rng.randint(0, 9)}")
+            if kind == "generator":
+                b.suspend(cid)
+                open_gens.append(cid)
+        elif r < 0.8:
+            b.leave(stack[-1], "r")
+        elif open_gens:
+            g = rng.choice(open_gens)
+            if g not in b.stacks[b.thread_of[g]]:
+                b.resume(g)
+                if rng.random() < 0.5:
+                    b.leave(g)
+                    open_gens.remove(g)
+        if rng.random() < 0.1:
+            b.flush()
+    return b
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_rows_are_preorder_property(seed):
+    rng = random.Random(seed)
+    d = load(random_trace(seed).data(finish=rng.random() < 0.5))
+    ix = build_index(d, grouped=rng.random() < 0.7)
+    M = ix.size
+    assert sorted(ix.order.tolist()) == list(range(1, M + 1))
+    # preorder: every node's parent comes before it and its subtree is contiguous
+    for p in range(M):
+        par = ix.parent_pos(p)
+        if par >= 0:
+            assert par < p < ix.end[par]
+            assert ix.depth[p] == ix.depth[par] + 1
+        assert ix.end[p] <= M
+    # among siblings, call-id (start) order is kept
+    for p in range(M):
+        kids = [ix.node(c) for c in ix.children(p).tolist()]
+        calls = [k for k in kids if k <= ix.n]
+        assert calls == sorted(calls)
+    # self time + children's totals = total
+    for p in range(M):
+        node = ix.node(p)
+        if node <= ix.n:
+            kids = sum(int(ix.dur[ix.node(c)]) for c in ix.children(p).tolist())
+            assert int(ix.self_time[node]) == max(0, int(ix.dur[node]) - kids)
+    # random expand/collapse keeps rows sorted, unique, and exactly the nodes whose ancestors
+    # are all expanded
+    rows = TreeRows(ix)
+    for _ in range(40):
+        if len(rows) == 0:
+            break
+        p = rows.pos(rng.randrange(len(rows)))
+        op = rng.random()
+        if op < 0.5:
+            rows.toggle(p)
+        elif op < 0.6:
+            rows.expand_subtree(p, force=True)
+        elif op < 0.7:
+            rows.expand_to_depth(rng.randint(0, 3))
+        elif op < 0.8:
+            q = rng.randrange(M)
+            rows.reveal(q)
+            assert rows.row_of(q) >= 0
+        elif op < 0.9:
+            rows.hot_path(p)
+        else:
+            rows.collapse(p)
+        r = rows.rows.tolist()
+        assert r == sorted(set(r))
+        expected = [q for q in range(M) if all(rows.expanded[a] for a in ix.ancestors(q))]
+        assert r == expected
