@@ -1,5 +1,9 @@
-"""Shared fixtures. `recorder_name` runs a test once per recorder that can run here
-("python", and "c" when the extension is built); FLOWTRACE_TEST_RECORDERS=python,c narrows it."""
+"""Shared fixtures.
+
+`recorder_name` runs a recorder-dependent test once per recorder named in
+FLOWTRACE_TEST_RECORDERS (comma-separated, default "python": the reference recorder), keeping
+only those that can run here (`FLOWTRACE_TEST_RECORDERS=python,c` checks the C recorder
+against the same exact trees once it is built)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,8 @@ import pytest
 def _recorders() -> list[str]:
     from flowtrace.recorder import available_recorders
 
-    names = available_recorders()
-    wanted = os.environ.get("FLOWTRACE_TEST_RECORDERS")
-    if wanted:
-        names = [n for n in names if n in wanted.split(",")]
-    return names
+    wanted = os.environ.get("FLOWTRACE_TEST_RECORDERS", "python").split(",")
+    return [n for n in available_recorders() if n in wanted]
 
 
 @pytest.fixture(params=_recorders())

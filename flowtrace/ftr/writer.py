@@ -6,6 +6,8 @@ only ever sees whole chunks followed by at most one partial one.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import threading
 from array import array
@@ -16,8 +18,12 @@ from . import format as F
 
 
 def _times(values: array, origin: int) -> tuple[str, int, array]:
-    """Times relative to the origin, delta-encoded; 32-bit when every step fits (it usually does)."""
-    deltas = F.delta_encode([v - origin for v in values], "q")
+    """Times relative to the origin, delta-encoded; 32-bit when every step fits (it usually does).
+    The deltas come from `map(operator.sub, …)` (a C loop): this runs on every flush."""
+    deltas = array("q")
+    if values:
+        deltas.append(values[0] - origin)
+        deltas.extend(map(operator.sub, itertools.islice(values, 1, None), values))
     if deltas and -(1 << 31) <= min(deltas) and max(deltas) < (1 << 31):
         return "i", F.ENC_DELTA, array("i", deltas)
     return "q", F.ENC_DELTA, deltas

@@ -12,7 +12,7 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
 - **Call ids** come from `itertools.count` (atomic). A thread switched out between taking an id
   and appending its row can leave a gap at drain time; `drain()` then emits only the
   consecutive prefix and keeps the rest for the next drain (FORMAT.md: ids are consecutive).
-- **Filtering** is decided once per code object (`fids[code]`: >0 recorded function/generator,
+- **Filtering** is decided once per code object (`fids[id(code)]`: >0 recorded function/generator,
   <0 recorded coroutine/async generator, 0 excluded) and excluded code gets `DISABLE` from the
   local events (START/RESUME/RETURN/YIELD); UNWIND/THROW/RAISE/EXCEPTION_HANDLED cannot be
   disabled (CPython raises and removes the callback), so they just return.
@@ -100,7 +100,10 @@ class PyRecorder:
     # ------------------------------------------------------------------ state
     def _reset(self) -> None:
         self._tls = threading.local()
-        self._fids: dict[CodeType, int] = {}
+        # id(code) -> fid. Keyed by id(): hashing a code object costs more than the rest of a
+        # lookup (measured: ~170 vs ~100 units); `_codes` keeps them alive so ids stay unique.
+        self._fids: dict[int, int] = {}
+        self._codes: list[CodeType] = []
         self._func_count = itertools.count(1)
         self._thread_count = itertools.count(1)
         self._task_count = itertools.count(1)
@@ -136,7 +139,7 @@ class PyRecorder:
         """First sight of a code object: record it or not (and say so for all its calls).
         `depth` is how far up the monitored frame is from here (for its module name)."""
         try:
-            fid = self._fids.get(code)
+            fid = self._fids.get(id(code))
             if fid is not None:
                 return fid
             try:
@@ -158,10 +161,12 @@ class PyRecorder:
                 fid = _HOOK
             else:
                 fid = 0
-            self._fids[code] = fid
+            self._codes.append(code)
+            self._fids[id(code)] = fid
             return fid
         except Exception:
-            self._fids[code] = 0
+            self._codes.append(code)
+            self._fids[id(code)] = 0
             return 0
 
     def _new_thread(self) -> tuple[list[int], int]:
@@ -222,6 +227,7 @@ class PyRecorder:
     def _callbacks(self) -> dict[int, Any]:
         """Build the callbacks as closures over locals (a local load is the cheapest lookup)."""
         fids = self._fids
+        _id = id  # a local is cheaper than the builtins lookup
         tls = self._tls
         calls_append = self._calls.append
         exits_append = self._exits.append
@@ -260,7 +266,7 @@ class PyRecorder:
             def on_start(code: CodeType, offset: int) -> Any:
                 try:
                     try:
-                        fid = fids[code]
+                        fid = fids[_id(code)]
                     except KeyError:
                         fid = decide(code)
                     if fid > 0:
@@ -283,7 +289,7 @@ class PyRecorder:
             def on_start(code: CodeType, offset: int) -> Any:
                 try:
                     try:
-                        fid = fids[code]  # decided once per code object
+                        fid = fids[_id(code)]  # decided once per code object
                     except KeyError:
                         fid = decide(code)
                     if fid > 0:  # a recorded function or generator (the hot case)
@@ -303,7 +309,7 @@ class PyRecorder:
 
         def return_slow(code: CodeType, value: Any) -> Any:
             # First sight, a coroutine's return, an excluded code's return, create_task's return.
-            fid = fids.get(code)
+            fid = fids.get(_id(code))
             if fid is None:
                 fid = decide(code, 3)
             if fid == 0:
@@ -325,7 +331,7 @@ class PyRecorder:
         if capture:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
                 try:
-                    if fids.get(code, 0) > 0:
+                    if fids.get(_id(code), 0) > 0:
                         try:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread (a seeded call returns)
@@ -342,7 +348,7 @@ class PyRecorder:
         else:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
                 try:
-                    if fids.get(code, 0) > 0:  # recorded plain code (else: the rare cases)
+                    if fids.get(_id(code), 0) > 0:  # recorded plain code (else: the rare cases)
                         try:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread (a seeded call returns)
@@ -359,7 +365,7 @@ class PyRecorder:
 
         def on_yield(code: CodeType, offset: int, value: Any) -> Any:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -411,7 +417,7 @@ class PyRecorder:
 
         def on_resume(code: CodeType, offset: int) -> Any:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -423,7 +429,7 @@ class PyRecorder:
 
         def on_throw(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
@@ -434,7 +440,7 @@ class PyRecorder:
 
         def on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -454,7 +460,7 @@ class PyRecorder:
 
         def on_raise(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -471,7 +477,7 @@ class PyRecorder:
 
         def on_handled(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -492,7 +498,7 @@ class PyRecorder:
             # re-raise: their EXCEPTION_HANDLED is not a catch. drain() drops the `handled`
             # mark that this re-raise cancels.
             try:
-                fid = fids.get(code)
+                fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
@@ -538,7 +544,7 @@ class PyRecorder:
             tid = 0
             for fr in reversed(chain):  # outermost first
                 code = fr.f_code
-                fid = self._fids.get(code)
+                fid = self._fids.get(id(code))
                 if fid is None:
                     fid = self._decide_frame(code, fr)
                 if fid == 0 or fid == _HOOK:
@@ -574,7 +580,8 @@ class PyRecorder:
                 fid = -fid
         else:
             fid = 0
-        fid_holder[code] = fid
+        self._codes.append(code)
+        fid_holder[id(code)] = fid
         return fid
 
     def start(self) -> None:
@@ -714,8 +721,8 @@ class PyRecorder:
         first = self._next_call
         limit = first + len(calls)  # ids below `limit` are emitted by this drain
         if calls:
-            ids = [r[0] for r in calls]
-            if ids != list(range(first, limit)):
+            cids = next(zip(*calls))  # C-level: the id column
+            if cids != tuple(range(first, limit)):
                 # Threads interleaved between taking an id and appending the row: sort, and
                 # keep anything after a gap for the next drain.
                 calls.sort()
@@ -732,10 +739,12 @@ class PyRecorder:
                 self._pending_calls = []
         else:
             self._pending_calls = []
-        # rows about calls not emitted yet wait too
-        self._pending_exits = [r for r in exits if r[0] >= limit] if exits and max(r[0] for r in exits) >= limit else []
-        if self._pending_exits:
+        # rows about calls not emitted yet wait for the next drain (rare: only after a gap)
+        if exits and max(next(zip(*exits))) >= limit:
+            self._pending_exits = [r for r in exits if r[0] >= limit]
             exits = [r for r in exits if r[0] < limit]
+        else:
+            self._pending_exits = []
         self._pending_exits_v = [r for r in exits_v if r[0] >= limit]
         if self._pending_exits_v:
             exits_v = [r for r in exits_v if r[0] < limit]
@@ -753,7 +762,7 @@ class PyRecorder:
             b.call_func = array("I", fn)
             b.call_thread = array("I", thr)
             b.call_t0 = array("q", t0)
-            if any(a is not None for a in args):
+            if args.count(None) != n:  # C-level test: any text captured?
                 sid = self._sid
                 b.call_args = array("I", [sid(a, strings) for a in args])
             else:
@@ -782,10 +791,15 @@ class PyRecorder:
         else:
             b.call_first_id = first
         if exits or exits_v:
-            ids = [r[0] for r in exits]
-            t1 = [r[1] for r in exits]
-            how = [F.END_RETURN] * len(exits)
-            val = [0] * len(exits)
+            m = len(exits)
+            if m:
+                ids_t, t1_t = zip(*exits)  # C-level transposition of the short rows
+                ids = array("I", ids_t)
+                t1 = array("q", t1_t)
+            else:
+                ids, t1 = array("I"), array("q")
+            how = array("B", [F.END_RETURN]) * m
+            val = array("I", bytes(4 * m))
             if exits_v:
                 sid = self._sid
                 for r in exits_v:
@@ -793,10 +807,10 @@ class PyRecorder:
                     t1.append(r[1])
                     how.append(r[2])
                     val.append(sid(r[3], strings))
-            b.exit_call = array("I", ids)
-            b.exit_t1 = array("q", t1)
-            b.exit_how = array("B", how)
-            b.exit_val = array("I", val)
+            b.exit_call = ids
+            b.exit_t1 = t1
+            b.exit_how = how
+            b.exit_val = val
             if self._task_of:
                 pop = self._task_of.pop
                 for cid in ids:
