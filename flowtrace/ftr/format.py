@@ -12,6 +12,7 @@ import sys
 import zlib
 from array import array
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Iterable, Mapping
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
@@ -171,12 +172,7 @@ class Column:
         if not _LITTLE:
             arr.byteswap()
         if self.encoding == ENC_DELTA:
-            total = 0
-            out = []
-            for v in arr:
-                total += v
-                out.append(total)
-            return out
+            return list(accumulate(arr))  # cumulative sum in C, exact (Python ints)
         return arr.tolist()
 
 

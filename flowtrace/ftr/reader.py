@@ -339,68 +339,83 @@ class TraceBuilder:
             )
         self._strings.extend(strings.text(strings.first_id + i) for i in range(strings.count))
 
+    def _check_texts(self, ids: list[int], what: str) -> None:
+        """Every nonzero text id in `ids` must be defined already (one C-speed max())."""
+        if ids and max(ids) >= len(self._strings):
+            bad = next(i for i in ids if i >= len(self._strings))
+            raise FormatError(f"{what} refers to text {bad}, which is not defined before it")
+
     def _calls(self, trace: Trace, chunk: Chunk) -> None:
+        # Checks are whole-column set/min/max operations, then one lean loop builds the calls:
+        # this is the loop that decides how long loading a big session takes.
         cols = chunk.columns()
+        n = cols.rows
         first = len(trace.calls) + 1
-        if cols.rows and cols.base != first:
+        if n and cols.base != first:
             raise FormatError(f"CALL chunk starts at call {cols.base}, expected {first}")
         for name in ("par", "fn", "thr", "t0"):
             if name not in cols.columns:
                 raise FormatError(f"CALL chunk lacks its {name!r} column")
+        if not n:
+            return
         par, fn, thr, t0 = cols.get("par"), cols.get("fn"), cols.get("thr"), cols.get("t0")
         args, task, flag = cols.get("args"), cols.get("task"), cols.get("flag")
         functions, threads = trace.functions, trace.threads
-        new: list[Call] = []
-        for i in range(cols.rows):
-            cid = first + i
-            p = par[i]
-            if p >= cid:
-                raise FormatError(f"call {cid} has parent {p}, which did not start before it")
-            func = functions.get(fn[i])
-            if func is None:
-                raise FormatError(f"call {cid} refers to function {fn[i]}, which is not defined before it")
-            if thr[i] not in threads:
-                raise FormatError(f"call {cid} refers to thread {thr[i]}, which is not defined before it")
-            new.append(Call(
-                cid, p or None, thr[i], func, t0[i], self._text(args[i], f"call {cid}"),
-                task[i] or None, bool(flag[i] & F.CALL_PARTIAL),
-            ))
+        ids = range(first, first + n)
+        if max(par) >= first and not all(p < cid for p, cid in zip(par, ids)):
+            cid, p = next((cid, p) for p, cid in zip(par, ids) if p >= cid)
+            raise FormatError(f"call {cid} has parent {p}, which did not start before it")
+        missing = set(fn).difference(functions)
+        if missing:
+            raise FormatError(f"a call refers to function {min(missing)}, which is not defined before it")
+        missing = set(thr).difference(threads)
+        if missing:
+            raise FormatError(f"a call refers to thread {min(missing)}, which is not defined before it")
+        self._check_texts(args, "a call's arguments")
+        texts = self._strings  # texts[0] is None: "no text"
+        new = [
+            Call(cid, p or None, th, functions[f], t, texts[a], k or None, bool(fl & F.CALL_PARTIAL))
+            for cid, p, f, th, t, a, k, fl in zip(ids, par, fn, thr, t0, args, task, flag)
+        ]
         calls = trace.calls
         calls.extend(new)
         for c in new:
             if c.parent is not None:
                 calls[c.parent - 1].children.append(c.id)
-        if new:
-            trace.last_ns = max(trace.last_ns, max(c.start_ns for c in new))
+        trace.last_ns = max(trace.last_ns, max(t0))
 
     def _exits(self, trace: Trace, chunk: Chunk) -> None:
         cols = chunk.columns()
         for name in ("call", "t1", "how"):
             if name not in cols.columns:
                 raise FormatError(f"EXIT chunk lacks its {name!r} column")
+        if not cols.rows:
+            return
         ids, t1, how, val = cols.get("call"), cols.get("t1"), cols.get("how"), cols.get("val")
-        seen: set[int] = set()
-        rows = []
-        for i in range(cols.rows):
-            cid = ids[i]
-            call = self._call(trace, cid, "an EXIT row")
-            if cid in self._exited or cid in seen:
-                raise FormatError(f"call {cid} ends twice")
-            if how[i] not in F.END_NAMES:
-                raise FormatError(f"call {cid} ends in an unknown way ({how[i]})")
-            seen.add(cid)
-            rows.append((call, t1[i], how[i], self._text(val[i], f"the end of call {cid}")))
-        for call, t, h, text in rows:
-            call.end = F.END_NAMES[h]
+        if min(ids) < 1 or max(ids) > len(trace.calls):
+            bad = next(c for c in ids if not 1 <= c <= len(trace.calls))
+            raise FormatError(f"an EXIT row refers to call {bad}, which has not started")
+        seen = set(ids)
+        twice = seen & self._exited
+        if twice or len(seen) != len(ids):
+            bad = min(twice) if twice else next(c for c in ids if ids.count(c) > 1)
+            raise FormatError(f"call {bad} ends twice")
+        unknown = set(how).difference(F.END_NAMES)
+        if unknown:
+            bad = next(c for c, h in zip(ids, how) if h in unknown)
+            raise FormatError(f"call {bad} ends in an unknown way ({min(unknown)})")
+        self._check_texts(val, "the end of a call")
+        calls, texts = trace.calls, self._strings
+        for cid, t, h, v in zip(ids, t1, how, val):
+            call = calls[cid - 1]
             if h == F.END_RETURN:
-                call.end_ns, call.result = t, text
+                call.end, call.end_ns, call.result = "return", t, texts[v]
             elif h == F.END_RAISE:
-                call.end_ns, call.exception = t, text
+                call.end, call.end_ns, call.exception = "raise", t, texts[v]
             else:
                 call.stopped_ns = t
         self._exited |= seen
-        if rows:
-            trace.last_ns = max(trace.last_ns, max(r[1] for r in rows))
+        trace.last_ns = max(trace.last_ns, max(t1))
 
     def _marks(self, trace: Trace, chunk: Chunk) -> None:
         cols = chunk.columns()
