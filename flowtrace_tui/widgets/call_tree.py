@@ -89,7 +89,7 @@ class CallTree(ScrollView, can_focus=True):
         & > .calltree--raise { color: $error; text-style: bold; }
         & > .calltree--unfinished { color: $warning; text-style: bold; }
         & > .calltree--suspend { color: $secondary; }
-        & > .calltree--group { color: $secondary; text-style: bold; }
+        & > .calltree--group { color: $text-primary; text-style: bold; }
         & > .calltree--time { color: $foreground 80%; }
         & > .calltree--count { color: $foreground 55%; }
         & > .calltree--hit { background: $warning 35%; }
@@ -266,12 +266,15 @@ class CallTree(ScrollView, can_focus=True):
                 desc = idx.descendants(pos)
                 text = fmt_count(desc) if desc and not rows.is_expanded(pos) else ""
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--count")))
-        strip = Strip(segs).apply_style(base)
+        # the cursor and hit backgrounds must win over each part's own style: post-styles
+        post = None
         if hit:
-            strip = strip.apply_style(self._style("calltree--hit"))
+            post = self._style("calltree--hit")
         if is_cursor:
-            strip = strip.apply_style(self._style("calltree--cursor"))
-        return strip.crop_extend(0, width, base)
+            cur = self._style("calltree--cursor")
+            post = cur if post is None else post + cur
+        segments = list(Segment.apply_style(segs, base, post))
+        return Strip(segments).crop_extend(0, width, base + post if post else base)
 
     def _guides(self, pos: int, depth: int) -> str:
         """Tree guides for a row: '│ ' where an ancestor has a later sibling, '├─'/'└─' last."""
