@@ -346,17 +346,17 @@ class _Channel:
 
 
 def _seeding_recorder() -> str:
-    """The recorder for an attach: the active one if it can seed the calls already running
-    (partial calls under their real ancestors), else the Python recorder, which can."""
+    """The recorder for an attach: the active one if it seeds the calls already running
+    (partial calls under their real ancestors), else the Python recorder, which does."""
     from .recorder import active_recorder_name
 
     name = active_recorder_name()
     if name == "c":
         try:
-            from . import _crecorder  # type: ignore[attr-defined]
-        except ImportError:
+            from .recorder.c import CRecorder
+        except Exception:
             return "python"
-        if not getattr(getattr(_crecorder, "CRecorder", None), "seeds_running", False):
+        if not callable(getattr(CRecorder, "_seed_running", None)):
             return "python"
     return name
 

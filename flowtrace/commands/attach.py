@@ -56,28 +56,39 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..attach import AttachError, start, status, stop
+    from ..attach import AttachError, start
 
     if args.duration is not None and not args.duration > 0:
         raise CommandError("--duration must be a positive number of seconds", 2)
     path = os.path.abspath(args.output or f"trace-{args.pid}.ftr")
+    # SIGTERM is treated like Ctrl-C so that a supervisor can end us cleanly too.
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        attached = start(
-            args.pid, path,
-            args="off" if args.no_args else args.repr,
-            include=args.include, exclude=args.exclude, method=args.method,
-            log=lambda m: _say(args, m) if os.environ.get("FLOWTRACE_DEBUG") else None,
-        )
-    except AttachError as exc:
-        raise CommandError(str(exc)) from None
-    except KeyboardInterrupt:
-        # Ctrl-C while attaching: the recording may just have started; don't leave it running.
         try:
-            stop(args.pid)
-            _say(args, f"interrupted; {path} finished")
-        except AttachError:
-            pass
-        return 130
+            attached = start(
+                args.pid, path,
+                args="off" if args.no_args else args.repr,
+                include=args.include, exclude=args.exclude, method=args.method,
+                log=lambda m: _say(args, m) if os.environ.get("FLOWTRACE_DEBUG") else None,
+            )
+        except AttachError as exc:
+            raise CommandError(str(exc)) from None
+        except KeyboardInterrupt:
+            # Ctrl-C while attaching: the recording may just have started; don't leave it running.
+            # If it had (and is now finished) this is the normal Ctrl-C ending; else an abort.
+            return _finish(args, path, interrupted=True, quiet_if_idle=True)
+        try:
+            return _follow(args, path, attached)
+        except KeyboardInterrupt:
+            return _finish(args, path, interrupted=True)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _follow(args: argparse.Namespace, path: str, attached: Any) -> int:
+    """Wait until the duration passes (then stop), or the recording ends otherwise."""
+    from ..attach import AttachError, status
+
     how = {"control": "control channel", "pending-call": "gdb, pending call",
            "gil-fallback": "gdb, GIL fallback", "remote-exec": "sys.remote_exec"}.get(attached.method, attached.method)
     took = f" in {attached.channel_seconds:.2f} s" if attached.channel_seconds else ""
@@ -86,41 +97,44 @@ def run(args: argparse.Namespace) -> int:
         return 0
     until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C or 'flowtrace detach %d'" % args.pid
     _say(args, f"recording pid {args.pid} into {path} (via {how}{took}) {until}")
-
-    # Wait, watching the target: it may be detached by someone else, or exit (its exit hook
-    # then finishes the file). SIGTERM is treated like Ctrl-C so a supervisor can end us cleanly.
+    # Watch the target meanwhile: it may be detached by someone else, or exit (its exit hook
+    # then finishes the file).
     deadline = time.monotonic() + args.duration if args.duration else None
-    interrupted = False
-    old_term = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while True:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            time.sleep(min(0.2, deadline - now) if deadline is not None else 0.2)
-            if not os.path.exists(f"/proc/{args.pid}"):
-                _say(args, f"pid {args.pid} exited; {path} was finished by the process")
-                return 0
-            try:
-                st = status(args.pid)
-            except AttachError:
-                continue  # a busy channel; ask again next time
-            if st is None or st.get("state") != "recording" or st.get("path") != path:
-                _say(args, f"recording of pid {args.pid} was stopped elsewhere; {path} is finished")
-                return 0
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
+    while True:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return _finish(args, path, interrupted=False)
+        time.sleep(min(0.2, deadline - now) if deadline is not None else 0.2)
+        if not os.path.exists(f"/proc/{args.pid}"):
+            _say(args, f"pid {args.pid} exited; {path} was finished by the process")
+            return 0
+        try:
+            st = status(args.pid)
+        except AttachError:
+            continue  # a busy channel; ask again next time
+        if st is None or st.get("state") != "recording" or st.get("path") != path:
+            _say(args, f"recording of pid {args.pid} was stopped elsewhere; {path} is finished")
+            return 0
+
+
+def _finish(args: argparse.Namespace, path: str, *, interrupted: bool, quiet_if_idle: bool = False) -> int:
+    """Stop the recording (a second Ctrl-C cannot cut this short) and say what was written."""
+    from ..attach import AttachError, stop
+
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         reply = stop(args.pid)
     except AttachError as exc:
         if not os.path.exists(f"/proc/{args.pid}"):
             _say(args, f"pid {args.pid} exited; {path} was finished by the process")
             return 0
+        if quiet_if_idle:
+            return 130
         raise CommandError(f"could not stop recording: {exc}") from None
+    finally:
+        signal.signal(signal.SIGINT, old_int)
     calls = reply.get("calls")
     n = f"{calls} calls, " if isinstance(calls, int) else ""
-    _say(args, f"{'interrupted; ' if interrupted else ''}detached from pid {args.pid}: wrote {path} "
+    _say(args, f"{'interrupted; ' if interrupted else ''}detached from pid {args.pid}: wrote {reply.get('path', path)} "
                f"({n}{reply.get('seconds', 0):.1f} s)")
     return 0
