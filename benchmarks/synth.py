@@ -178,7 +178,7 @@ def build(calls: int, seed: int = 1) -> dict[str, np.ndarray]:
     main_share = int(calls * 0.7)
     worker_share = (calls - main_share) // 3
     # main thread stream: 0 <module>, 1 main, then segments
-    width = max(1, min(1_000_000, main_share // 10))
+    width = max(1, min(1_000_000, calls // 10))
     segs: list[Seg] = []
     t = 100
     wide = _wide(width)

@@ -32,8 +32,9 @@ from .model.units import fmt_ns
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
 
-FIRST_REBUILD_GROWTH = 4  # while loading, re-index when the calls loaded have grown this much
-MIN_REBUILD_INTERVAL = 1.0  # ... and at most this often (seconds)
+FIRST_REBUILD_GROWTH = 8  # while loading, re-index when the calls loaded have grown this much,
+MIN_REBUILD_INTERVAL = 1.0  # at most this often (seconds),
+REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final index is near)
 
 
 class FlowtraceApp(App[None]):
@@ -114,10 +115,18 @@ class FlowtraceApp(App[None]):
         last = (-1, -1)
         last_build = 0.0
         build_cost = 0.0
+        last_progress = 0.0
         try:
+            if data.n > 0:
+                # the first screen: index what `TraceSource.open` already read (a small slice)
+                self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=False))
+                last, last_build = (data.n, data.exits_seen), time.monotonic()
             while not worker.is_cancelled:
                 step = src.step()
-                self.post_message(LoadProgress(src.bytes_read, src.current_size(), data.n))
+                now = time.monotonic()
+                if now - last_progress > 0.1:  # ten updates a second are plenty
+                    last_progress = now
+                    self.post_message(LoadProgress(src.bytes_read, src.current_size(), data.n))
                 live = self.poll_interval is not None
                 done = src.done or (not step.more and not live)
                 state = (data.n, data.exits_seen)
@@ -127,7 +136,11 @@ class FlowtraceApp(App[None]):
                         last[0] < 0
                         or done
                         or (not step.more and live and now - last_build >= max(self.poll_interval or 0, 2 * build_cost))
-                        or (data.n >= FIRST_REBUILD_GROWTH * last[0] and now - last_build >= MIN_REBUILD_INTERVAL)
+                        or (
+                            data.n >= FIRST_REBUILD_GROWTH * last[0]
+                            and now - last_build >= MIN_REBUILD_INTERVAL
+                            and src.bytes_read < REBUILD_BEFORE * max(1, src.file_size)
+                        )
                     )
                     if due:
                         t = time.perf_counter()

@@ -65,7 +65,10 @@ class TreeRows:
 
     def collapse_all(self) -> None:
         self.expanded[:] = False
-        self.rebuild()
+        keep = self.index.depth == 0  # only the top-level rows remain: no cover pass needed
+        if self.hidden is not None:
+            keep &= ~self.hidden
+        self.rows = np.flatnonzero(keep)
 
     def expand_to_depth(self, depth: int) -> None:
         """Show `depth` levels below the top-level rows: every node above that level expanded."""

@@ -1,0 +1,151 @@
+"""Explorer benchmark: open a big trace in the real app (headless) and time what a user feels.
+
+    python benchmarks/tui_bench.py [--calls 10000000] [--file trace.ftr]
+
+Without --file a synthetic trace is written first (benchmarks/synth.py; cached in /tmp by size).
+Measured in one process, side by side, against the goals of issue 4:
+first screen, full index, peak RSS, key press -> repaint (action + drawing every visible line,
+i.e. our cost without the Pilot driver's own ~70 ms), also on the node with 1 M children,
+next search hit, name search and argument-text search over the whole trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import synth  # noqa: E402
+
+from flowtrace_tui.app import FlowtraceApp  # noqa: E402
+from flowtrace_tui.model.search import Query, find  # noqa: E402
+from flowtrace_tui.model.source import TraceSource  # noqa: E402
+
+ROWS: list[tuple[str, float, float, str]] = []  # (what, value, goal, unit)
+
+
+def record(what: str, value: float, goal: float, unit: str = "ms") -> None:
+    ROWS.append((what, value, goal, unit))
+
+
+def repaint(tree) -> None:
+    """Draw every visible line, as a repaint does (bypassing the strip cache)."""
+    tree._cache.clear()
+    for y in range(tree.scrollable_content_region.height):
+        tree.render_line(y)
+
+
+def timed_key(tree, label: str, action, goal_ms: float = 50) -> None:
+    t = time.perf_counter()
+    action()
+    repaint(tree)
+    record(f"key: {label}", (time.perf_counter() - t) * 1000, goal_ms)
+
+
+async def run(path: str) -> None:
+    from flowtrace_tui.widgets.call_tree import CallTree
+
+    first_draw: list[float] = []
+    draw = CallTree._draw
+
+    def spy(self, *args, **kwargs):  # the moment the first tree line is drawn
+        if not first_draw:
+            first_draw.append(time.perf_counter())
+        return draw(self, *args, **kwargs)
+
+    CallTree._draw = spy  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    src = TraceSource.open(path)
+    app = FlowtraceApp(src, show_detail=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not first_draw:
+            await asyncio.sleep(0.002)
+        record("first screen (open → first tree line drawn)", (first_draw[0] - t0) * 1000, 1000)
+        while app.loading:
+            await asyncio.sleep(0.01)
+        record("full index (open → final index applied)", (time.perf_counter() - t0), 10, "s")
+        await pilot.pause()
+        tree = app.tree
+        ix = app.index
+        n = src.data.n
+        timed_key(tree, "down", tree.action_cursor_down)
+        timed_key(tree, "page down", tree.action_page_down)
+        timed_key(tree, "expand to depth 3", lambda: tree.action_expand_depth(3))
+        timed_key(tree, "G (bottom)", tree.action_last)
+        timed_key(tree, "g (top)", tree.action_first)
+        timed_key(tree, "collapse all", tree.action_collapse_all)
+        # the node with 1 M children
+        fn = src.data.col("func")
+        wide = next((p for p in range(min(ix.size, 50)) if ix.node(p) <= n and fn[ix.node(p)] == synth.F_PROCESS_ALL), -1)
+        if wide >= 0:
+            tree.move_to_pos(wide)
+            kids = len(ix.children(wide))
+            timed_key(tree, f"expand node with {kids:,} children", tree.action_expand_or_child)
+            timed_key(tree, "down inside it", tree.action_cursor_down)
+            timed_key(tree, "page down inside it", tree.action_page_down)
+            timed_key(tree, "G: last of its children", tree.action_last)
+            timed_key(tree, "p: back to the parent", tree.action_parent)
+            timed_key(tree, "collapse it", tree.action_toggle)
+        timed_key(tree, "H hot path", tree.action_hot_path)
+        # search
+        q = Query("consume")
+        t = time.perf_counter()
+        hits = find(ix, q, app.rows.hidden)
+        record(f"name search over {n:,} calls ({len(hits):,} hits)", (time.perf_counter() - t), 2, "s")
+        qt = Query("key='k42'", in_text=True)
+        t = time.perf_counter()
+        thits = find(ix, qt, app.rows.hidden)
+        record(f"argument-text search ({len(thits):,} hits)", (time.perf_counter() - t), 2, "s")
+        app.query = q
+        app.hits = hits
+        tree.set_hits(hits)
+        tree.action_first()
+        for i in range(3):
+            timed_key(tree, f"n: next hit #{i + 1} (reveals it)", lambda: app._goto_hit(True), 100)
+        timed_key(tree, "N: previous hit", lambda: app._goto_hit(False), 100)
+    record("peak RSS (whole process)", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1536, "MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=int, default=10_000_000)
+    ap.add_argument("--file", help="an existing .ftr to open instead of a synthetic one")
+    a = ap.parse_args(argv)
+    path = a.file
+    if path is None:
+        path = f"/tmp/flowtrace-synth-{a.calls}.ftr"
+        if not os.path.exists(path):
+            print(f"writing {path} …", flush=True)
+            synth.write(path, a.calls)
+    size = os.path.getsize(path)
+    print(f"{path}: {size / 1e6:.1f} MB")
+    # the model alone (no UI), in a child process so its memory does not count here
+    import subprocess
+
+    code = (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from flowtrace_tui.model.source import TraceSource\n"
+        "from flowtrace_tui.model import build_index\n"
+        "t = time.perf_counter(); src = TraceSource.open(%r)\n"
+        "while not src.done and src.step().more: pass\n"
+        "l = time.perf_counter() - t; build_index(src.data)\n"
+        "print(l, time.perf_counter() - t)\n"
+    ) % (os.path.join(os.path.dirname(__file__), ".."), path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    record(f"model alone: load {float(out[0]):.1f} s + index (no UI)", float(out[1]), 10, "s")
+    asyncio.run(run(path))
+    print(f"\n{'measure':<52} {'value':>10} {'goal':>10} {'':>4} ok")
+    for what, value, goal, unit in ROWS:
+        ok = "yes" if value <= goal else "NO"
+        print(f"{what:<52} {value:>10.3f} {goal:>10g} {unit:>4} {ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
