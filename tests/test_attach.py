@@ -14,6 +14,7 @@ bytecode: gdb's pending call runs). All waits are bounded.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -234,6 +235,27 @@ def test_cooperative_attach_detach(tmp_path, targets, wait):
     trace, msg = attach_detach(tmp_path, targets, "install", wait, "control")
     assert "via control channel" in msg
     check_between(trace)
+
+
+def test_no_args(tmp_path, targets):
+    t = Target(tmp_path, "install", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait", "--no-args")
+    assert r.returncode == 0, r.stderr
+    t.send("go", "2", outputs=2)
+    assert flowtrace_cmd("detach", str(t.pid)).returncode == 0
+    t.send("after", "1", outputs=0)
+    assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+    trace = load(out)
+    assert_balanced(trace)
+    assert trace.meta["options"]["args"] == "off"
+
+    def bare(line: str) -> str:
+        return re.sub(r" -> return .*", " -> return", re.sub(r"\(.*?\)", "()", line))
+
+    assert tree(trace) == {"MainThread": [bare(x) for x in MAIN_BETWEEN],
+                           "worker": [bare(x) for x in WORKER_BETWEEN]}
 
 
 def test_run_paused(tmp_path, targets):
@@ -518,3 +540,24 @@ def test_gdb_attach_twice_reuses_channel(tmp_path, targets):
     t.send("go", "2", outputs=2)
     t.send("after", "1", outputs=0)
     assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
+
+
+@needs_gdb
+def test_gdb_refuses_main_thread_busy_in_native_code(tmp_path):
+    """A main thread holding the GIL in long native code (a regex backtracking for minutes)
+    never reaches a safe point and is not parked: nothing is run in it, a clear error."""
+    code = "import re; print('ready', flush=True); re.match(r'(a+)+$', 'a' * 30 + 'b')"
+    target = subprocess.Popen([sys.executable, "-S", "-c", code], stdout=subprocess.PIPE, text=True)
+    out = tmp_path / "s.ftr"
+    try:
+        assert target.stdout.readline() == "ready\n"
+        r = flowtrace_cmd("attach", str(target.pid), "-o", str(out), "--method", "gdb")
+        assert target.poll() is None  # still running, undisturbed
+    finally:
+        target.kill()
+        target.wait()
+        target.stdout.close()
+    assert (r.returncode, r.stderr) == (1, (
+        f"flowtrace: error: pid {target.pid}'s main thread neither reached a safe point nor was parked "
+        "in a wait (long native code holding the GIL?); try again, or use flowtrace.install()\n"))
+    assert not out.exists()
