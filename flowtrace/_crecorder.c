@@ -155,6 +155,11 @@ typedef struct CoreObject {
     Susp *susp; size_t nsusp, capsusp;
     uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
     Seed *seeds; size_t nseeds, capseeds;
+    /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
+     * page fault per page and regrowing copies everything */
+    CallRow *spare_calls; size_t cap_spare_calls;
+    ExitRow *spare_exits; size_t cap_spare_exits;
+    MarkRow *spare_marks; size_t cap_spare_marks;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
 } CoreObject;
 
@@ -1312,9 +1317,9 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 /* ---- drain: swap the rows out, render and number the texts, build column bytes ---- */
 
 typedef struct {
-    CallRow *calls; size_t ncalls; uint32_t call_first_id;
-    ExitRow *exits; size_t nexits;
-    MarkRow *marks; size_t nmarks;
+    CallRow *calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
+    ExitRow *exits; size_t nexits; size_t capexits;
+    MarkRow *marks; size_t nmarks; size_t capmarks;
     StrEntry *strs; size_t nstrs;
     Slot *slots; size_t nslots;
 } Swapped;
@@ -1344,12 +1349,14 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     /* Swap everything out first (no Python code runs until this is done): callbacks on other
      * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {
-        c->calls, c->ncalls, c->call_first_id, c->exits, c->nexits, c->marks, c->nmarks,
-        c->strs, c->nstrs, c->slots, c->nslots,
+        c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
+        c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->slots, c->nslots,
     };
-    c->calls = NULL; c->ncalls = c->capcalls = 0; c->call_first_id = c->next_call_id;
-    c->exits = NULL; c->nexits = c->capexits = 0;
-    c->marks = NULL; c->nmarks = c->capmarks = 0;
+    c->calls = c->spare_calls; c->capcalls = c->cap_spare_calls; c->spare_calls = NULL; c->cap_spare_calls = 0;
+    c->exits = c->spare_exits; c->capexits = c->cap_spare_exits; c->spare_exits = NULL; c->cap_spare_exits = 0;
+    c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
+    c->ncalls = c->nexits = c->nmarks = 0;
+    c->call_first_id = c->next_call_id;
     c->strs = NULL; c->nstrs = c->capstrs = 0;
     c->slots = NULL; c->nslots = c->capslots = 0;
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
@@ -1429,7 +1436,11 @@ done:
     PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
-    PyMem_RawFree(w.calls); PyMem_RawFree(w.exits); PyMem_RawFree(w.marks);
+#define KEEP_SPARE(buf, cap, spare, spare_cap) \
+    if (!(spare)) { (spare) = (buf); (spare_cap) = (cap); } else PyMem_RawFree(buf)
+    KEEP_SPARE(w.calls, w.capcalls, c->spare_calls, c->cap_spare_calls);
+    KEEP_SPARE(w.exits, w.capexits, c->spare_exits, c->cap_spare_exits);
+    KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
     PyMem_RawFree(w.strs); PyMem_RawFree(w.slots);
     return result;
 }
@@ -1505,6 +1516,7 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->calls); PyMem_RawFree(c->exits); PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
+    PyMem_RawFree(c->spare_calls); PyMem_RawFree(c->spare_exits); PyMem_RawFree(c->spare_marks);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 

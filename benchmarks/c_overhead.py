@@ -1,0 +1,215 @@
+"""The C recorder's overhead against VizTracer, side by side in one run (issue 3's goals).
+
+    python benchmarks/c_overhead.py [--repeat 5] [--scale 3] [--workloads fib,oop,...]
+
+Run it with an interpreter that has VizTracer installed to see its columns (it is not a
+dependency of flowtrace; e.g. `python3.12 -m venv /work/venv-bench && /work/venv-bench/bin/pip
+install viztracer`, then `/work/venv-bench/bin/python benchmarks/c_overhead.py`); flowtrace is
+taken from this checkout. Without VizTracer its rows are skipped with a message.
+
+Each measurement is a fresh child process that runs the workload once to warm up, then times
+`--scale` runs with `time.process_time()` (CPU time of every thread, so flowtrace's flusher
+thread -- draining, rendering texts, compressing, writing -- counts). Configurations run
+interleaved; the tables show medians.
+
+Configurations:
+- untraced
+- py-safe: the pure-Python recorder, safe arguments (for reference)
+- c-noargs / c-safe / c-full: the C recorder with `--no-args`, safe and full (`__repr__`)
+  capture: recorder start -> stop -> drain() (the callbacks and the drain-time rendering of
+  texts into a Batch; no file), like-for-like with VizTracer's start -> stop
+- c-safe-file: safe capture through a Session to a finished `.ftr` file (adds the writer:
+  delta coding and zlib, on the flusher thread) -- compare with viz+save
+- viz: VizTracer defaults (no arguments), start -> stop (no JSON written)
+- viz-args: VizTracer with log_func_args + log_func_retval, start -> stop
+- viz+save: VizTracer defaults, start -> stop -> save() (its JSON file)
+- py-safe: the pure-Python recorder, safe arguments, through a Session to a file
+
+The summary checks issue 3's goals: c-safe overhead <= viz overhead on every workload;
+c-noargs at least 1.3x better than viz on fib (overhead = slowdown - 1); c-full overhead
+<= 0.5x viz-args overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORKLOADS = ["fib", "oop", "async_wl", "threaded", "exceptions"]
+CONFIGS = ["untraced", "py-safe", "c-noargs", "c-safe", "c-full", "c-safe-file", "viz", "viz-args", "viz+save"]
+
+
+def _load(workload: str):
+    path = os.path.join(HERE, "workloads", f"{workload}.py")
+    spec = importlib.util.spec_from_file_location(f"wl_{workload}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def child(config: str, workload: str, scale: int) -> dict:
+    sys.path.insert(0, ROOT)
+    mod = _load(workload)
+    mod.run()  # warm up: imports, specialisation, asyncio set-up
+
+    def work() -> None:
+        for _ in range(scale):
+            mod.run()
+
+    out: dict = {}
+    if config == "untraced":
+        t0 = time.process_time()
+        work()
+        t1 = time.process_time()
+    elif config in ("c-noargs", "c-safe", "c-full"):
+        from flowtrace.recorder.base import RecorderConfig
+        from flowtrace.recorder.c import CRecorder
+
+        rec = CRecorder(RecorderConfig(args={"c-noargs": "off", "c-safe": "safe", "c-full": "full"}[config]))
+        t0 = time.process_time()
+        rec.start()
+        work()
+        rec.stop()
+        batch = rec.drain()
+        t1 = time.process_time()
+        out["calls"] = len(batch.call_parent)
+    elif config in ("py-safe", "c-safe-file"):
+        from flowtrace.recorder.base import RecorderConfig
+        from flowtrace.session import Session
+
+        recorder, args = {"py-safe": ("python", "safe"), "c-safe-file": ("c", "safe")}[config]
+        fd, path = tempfile.mkstemp(suffix=".ftr")
+        os.close(fd)
+        try:
+            session = Session(path, RecorderConfig(args=args), recorder=recorder)
+            t0 = time.process_time()
+            session.start()
+            work()
+            session.stop()
+            t1 = time.process_time()
+            out["bytes"] = os.path.getsize(path)
+        finally:
+            os.unlink(path)
+    elif config.startswith("viz"):
+        from viztracer import VizTracer  # type: ignore[import-not-found]
+
+        fd, path = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        kw = {"log_func_args": True, "log_func_retval": True} if config == "viz-args" else {}
+        tracer = VizTracer(output_file=path, verbose=0, tracer_entries=10_000_000, **kw)
+        t0 = time.process_time()
+        tracer.start()
+        work()
+        tracer.stop()
+        if config == "viz+save":
+            tracer.save()
+        t1 = time.process_time()
+        os.unlink(path)
+    else:
+        raise SystemExit(f"unknown config {config}")
+    out["cpu"] = t1 - t0
+    return out
+
+
+def _available(config: str) -> str | None:
+    """None if the configuration can run here, else why not."""
+    if config.startswith("viz") and importlib.util.find_spec("viztracer") is None:
+        return "VizTracer is not installed in this interpreter (pip install viztracer in a benchmark venv)"
+    if config.startswith("c-"):
+        sys.path.insert(0, ROOT)
+        from flowtrace.recorder import available_recorders
+
+        if "c" not in available_recorders():
+            return "the C recorder is not built for this interpreter (pip install -e .)"
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--child", nargs=3, metavar=("CONFIG", "WORKLOAD", "SCALE"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--scale", type=int, default=3, help="workload runs per measurement")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--json", help="also write the medians to this file")
+    opts = ap.parse_args()
+    if opts.child:
+        config, workload, scale = opts.child
+        print(json.dumps(child(config, workload, int(scale))))
+        return
+    workloads = opts.workloads.split(",")
+    configs = []
+    for c in opts.configs.split(","):
+        why = _available(c)
+        if why:
+            print(f"skipping {c}: {why}", file=sys.stderr)
+        else:
+            configs.append(c)
+    results: dict = {(w, c): [] for w in workloads for c in configs}
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("FLOWTRACE_RECORDER", None)
+    for rep in range(opts.repeat):
+        for w in workloads:
+            for c in configs:  # interleaved: noise hits every configuration alike
+                res = subprocess.run([sys.executable, __file__, "--child", c, w, str(opts.scale)],
+                                     capture_output=True, text=True, env=env)
+                if res.returncode != 0:
+                    print(f"{w}/{c} failed: {res.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                    continue
+                results[(w, c)].append(json.loads(res.stdout.strip().splitlines()[-1])["cpu"])
+        print(f"round {rep + 1}/{opts.repeat} done", file=sys.stderr)
+
+    print(f"\nPython {sys.version.split()[0]}; median CPU time of {opts.repeat} runs per cell "
+          f"({opts.scale} workload runs each); slowdown = time / untraced\n")
+    med = {k: statistics.median(v) for k, v in results.items() if v}
+    print(f"{'workload':<11}" + "".join(f"{c:>10}" for c in configs))
+    for w in workloads:
+        base = med.get((w, "untraced"))
+        cells = []
+        for c in configs:
+            t = med.get((w, c))
+            cells.append(f"{'-':>10}" if t is None or not base else
+                         (f"{t * 1000:8.1f}ms" if c == "untraced" else f"{t / base:9.2f}x"))
+        print(f"{w:<11}" + "".join(cells))
+
+    def ovh(w: str, c: str) -> float | None:
+        base, t = med.get((w, "untraced")), med.get((w, c))
+        return None if base is None or t is None else t / base - 1
+
+    print("\nGoals (overhead = slowdown - 1; the C recorder's start->stop->drain vs VizTracer's start->stop):")
+    summary: dict = {"python": sys.version.split()[0], "medians_s": {f"{w}/{c}": v for (w, c), v in med.items()}}
+    for w in workloads:
+        cs, viz = ovh(w, "c-safe"), ovh(w, "viz")
+        if cs is not None and viz is not None:
+            print(f"  {w:<11} c-safe {cs:5.2f} vs viz {viz:5.2f}: {'ok' if cs <= viz else 'MISSED'}")
+    cn, viz = ovh("fib", "c-noargs"), ovh("fib", "viz")
+    if cn is not None and viz is not None and cn > 0:
+        print(f"  fib         viz / c-noargs overhead = {viz / cn:.2f} (goal >= 1.3): "
+              f"{'ok' if viz / cn >= 1.3 else 'MISSED'}")
+    for w in workloads:
+        cf, va = ovh(w, "c-full"), ovh(w, "viz-args")
+        if cf is not None and va is not None and va > 0:
+            print(f"  {w:<11} c-full / viz-args overhead = {cf / va:.2f} (goal <= 0.5): "
+                  f"{'ok' if cf / va <= 0.5 else 'MISSED'}")
+    print("\nEnd to end (recording to a finished file): c-safe-file vs viz+save overhead")
+    for w in workloads:
+        cf, vs = ovh(w, "c-safe-file"), ovh(w, "viz+save")
+        if cf is not None and vs is not None:
+            print(f"  {w:<11} {cf:6.2f} vs {vs:6.2f}")
+    if opts.json:
+        with open(opts.json, "w") as fh:
+            json.dump(summary, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

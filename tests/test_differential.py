@@ -1,0 +1,230 @@
+"""Differential test: the same programs recorded by the Python (reference) and the C recorder
+give the same trees -- every call's function, parent, thread, task, arguments, result,
+exception, end and marks (with the calls they name) -- ignoring times and addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from typing import Any, Callable
+
+import pytest
+
+from flowtrace.ftr.reader import Trace
+from flowtrace.recorder import available_recorders
+
+from treeutil import check_balanced, record
+
+pytestmark = pytest.mark.skipif("c" not in available_recorders(), reason="the C recorder is not built")
+
+_ADDR = re.compile(r"0x[0-9a-f]+|Task-\d+")
+
+
+def _norm(text: str | None) -> str | None:
+    return None if text is None else _ADDR.sub("?", text)
+
+
+def canonical(trace: Trace) -> list[tuple]:
+    """The trace as comparable rows, in call-id order (ids are preorder within a thread)."""
+    check_balanced(trace)
+    index = {c.id: i for i, c in enumerate(trace.calls)}
+    threads = {}
+    for t in trace.threads.values():
+        threads[t.id] = t.name
+    tasks = {}
+    for tk in trace.tasks.values():
+        tasks[tk.id] = (index.get(tk.creator) if tk.creator else None, index.get(tk.root) if tk.root else None)
+    rows = []
+    for c in trace.calls:
+        marks = tuple(
+            (m.kind, _norm(m.text), index.get(m.other) if m.other else None) for m in c.marks
+        )
+        rows.append((
+            c.function.qualname, c.function.kind, index.get(c.parent) if c.parent else None,
+            threads.get(c.thread), tasks.get(c.task) if c.task else None, c.partial,
+            _norm(c.args), c.end, _norm(c.result), _norm(c.exception), marks,
+        ))
+    return rows
+
+
+# ---- programs -----------------------------------------------------------------------------
+
+class Point:
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = x, y
+
+    def __repr__(self) -> str:  # never called in safe mode
+        return f"Point({self.x}, {self.y})"
+
+    def norm2(self) -> float:
+        return self.x * self.x + self.y * self.y
+
+
+class Bad:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def fib(n: int) -> int:
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def values(*args: Any, key: Any = None, **kw: Any) -> Any:
+    return args
+
+
+def signature(a, b=2, *rest, k, m=3, **kw):
+    return (a, b)
+
+
+def prog_values() -> None:
+    fib(6)
+    long_text = "é" * 70 + "\n'\""
+    values(1, -2**63, 2**63, 10**70, 1.5, float("inf"), float("nan"), -0.0, 1e300, 2j, True, None,
+           ..., NotImplemented, "x", long_text, b"\x00\xff" * 40, bytearray(b"ab"),
+           [1, [2, [3, [4, [5]]]]], (1,), (), {"a": {1, 2}}, frozenset({3}), set(), list(range(20)),
+           Point(1, 2), Bad(), key=[Point(0, 0)], extra={"z": Bad()})
+    signature(1, 2, 3, 4, k=5, z=6)
+    signature("a", k=None)
+    Point(3.0, 4.0).norm2()
+    (lambda q: q)(7)
+
+
+def check(i: int) -> int:
+    if i % 3 == 0:
+        raise ValueError(f"bad {i}")
+    return i
+
+
+def middle(i: int) -> int:
+    return check(i) + 1
+
+
+def cleanup(i: int) -> int:
+    try:
+        return middle(i)
+    finally:
+        pass
+
+
+def prog_exceptions() -> None:
+    for i in range(7):
+        try:
+            cleanup(i)
+        except ValueError:
+            pass
+    try:
+        {}["missing"]
+    except KeyError:
+        pass
+    with contextlib.suppress(ZeroDivisionError):
+        middle(1) / 0
+
+
+def gen(n: int):
+    for i in range(n):
+        try:
+            yield i
+        except KeyError:
+            yield -1
+
+
+def delegate():
+    yield from gen(2)
+    return "done"
+
+
+@contextlib.contextmanager
+def managed(tag: str):
+    yield tag
+
+
+def prog_generators() -> None:
+    list(gen(3))
+    list(delegate())
+    g = gen(5)
+    next(g)
+    g.throw(KeyError("k"))
+    g.close()
+    with managed("t") as t:
+        fib(2)
+    abandoned = gen(3)
+    next(abandoned)
+    sum(x for x in range(3))
+
+
+async def leaf(n: int) -> int:
+    await asyncio.sleep(0)
+    return n * 2
+
+
+async def branch(n: int) -> int:
+    return await leaf(n) + await leaf(n + 1)
+
+
+async def failing() -> None:
+    await asyncio.sleep(0)
+    raise LookupError("nope")
+
+
+async def amain() -> None:
+    await asyncio.gather(branch(1), branch(2))
+    task = asyncio.get_running_loop().create_task(leaf(5), name="named")
+    await task
+    t2 = asyncio.ensure_future(asyncio.sleep(10))
+    await asyncio.sleep(0)
+    t2.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await t2
+    with contextlib.suppress(LookupError):
+        await failing()
+
+
+def prog_async() -> None:
+    asyncio.run(amain())
+
+
+def worker(n: int) -> int:
+    return fib(n)
+
+
+def prog_threads() -> None:
+    ts = [threading.Thread(target=worker, args=(i,), name=f"w{i}") for i in range(4)]
+    for t in ts:
+        t.start()
+        t.join()  # one at a time: the same order with both recorders
+
+
+PROGRAMS: dict[str, Callable[[], None]] = {
+    "values": prog_values,
+    "exceptions": prog_exceptions,
+    "generators": prog_generators,
+    "async": prog_async,
+    "threads": prog_threads,
+}
+
+
+@pytest.mark.parametrize("mode", ["safe", "off", "full"])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_same_tree(name: str, mode: str) -> None:
+    prog = PROGRAMS[name]
+    py = canonical(record(prog, "python", args=mode))
+    c = canonical(record(prog, "c", args=mode))
+    assert len(py) > 3
+    assert c == py
+
+
+def test_excluded_code_and_include() -> None:
+    def prog() -> None:
+        import json
+
+        json.dumps({"a": [1, 2]})
+        sorted([3, 1, 2], key=lambda v: -v)
+
+    for include in ([], ["json"]):
+        py = canonical(record(prog, "python", include=include))
+        c = canonical(record(prog, "c", include=include))
+        assert c == py
+    assert any(row[0].startswith("JSONEncoder") for row in canonical(record(prog, "c", include=["json"])))
