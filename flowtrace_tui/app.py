@@ -233,12 +233,7 @@ class FlowtraceApp(App[None]):
         """The status line's parts (also used by tests)."""
         src, data = self.source, self.source.data
         parts = [f"[b]{os.path.basename(src.path)}[/b]"]
-        parts.append(f"{data.n:,} calls")
-        if len(data.threads) > 1:
-            parts.append(f"{len(data.threads)} threads")
-        if data.tasks:
-            parts.append(f"{len(data.tasks)} tasks")
-        parts.append(fmt_ns(data.t_end))
+        # the state comes second so that a narrow terminal still shows it
         if self.loading:
             done, total = self._progress
             parts.append(f"[$warning]loading {100 * done // max(1, total)}%[/]")
@@ -256,6 +251,12 @@ class FlowtraceApp(App[None]):
                 parts.append("finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
         else:
             parts.append("[$error]unfinished (no end: crashed or still running)[/]")
+        parts.append(f"{data.n:,} calls")
+        if len(data.threads) > 1:
+            parts.append(f"{len(data.threads)} threads")
+        if data.tasks:
+            parts.append(f"{len(data.tasks)} tasks")
+        parts.append(fmt_ns(data.t_end))
         if self.filters.active:
             parts.append(f"filter {self.filters.describe()}")
         if not self.grouped:

@@ -44,7 +44,7 @@ async def test_opens_with_first_level_expanded():
         await settle(pilot)
         assert visible(app) == ["main", "parse", "fib", "numbers", "consume", "consume", "check"]
         parts = app.status_parts()
-        assert parts[1:4] == ["11 calls", "320 ns", "finished, exit 0"]
+        assert parts[1:4] == ["finished, exit 0", "11 calls", "320 ns"]
         assert app.tree.cursor_pos == 0
 
 
