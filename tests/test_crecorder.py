@@ -1,0 +1,272 @@
+"""The C recorder's own guarantees: its clock, its texts equal the reference's, and it
+survives hook failures, thread churn, repeated sessions (no leak), fork and interpreter
+shutdown while recording. (Tree semantics are covered by the parametrized recorder tests and
+tests/test_differential.py.)"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from flowtrace import reprs
+from flowtrace.recorder import available_recorders
+from flowtrace.recorder.base import RecorderConfig
+
+from treeutil import check_balanced, record, shape
+
+pytestmark = pytest.mark.skipif("c" not in available_recorders(), reason="the C recorder is not built")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_clock_is_perf_counter_ns() -> None:
+    from flowtrace.recorder.c import now_ns
+
+    for _ in range(1000):
+        a = time.perf_counter_ns()
+        b = now_ns()
+        c = time.perf_counter_ns()
+        assert a <= b <= c
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        raise AssertionError("safe mode must not call __repr__")
+
+
+def probe(v, *, k):  # each argument is one C slot, rendered at drain time
+    return v
+
+
+SAMPLES = [
+    0, -1, 2**63 - 1, -2**63, 2**63, 10**59, 10**60, -10**61, 1.0, -0.0, 1e-320, float("nan"),
+    float("-inf"), 3 + 4j, True, False, None, ..., NotImplemented, "", "a'b\"c", "x" * 60, "y" * 61,
+    "\U0001f600" * 70, "\x00\t\n", b"", b"\xff" * 61, bytearray(b"q"), [], [1, "a", None], (1,),
+    {"k": [1, 2, {3}]}, frozenset(), set(range(10)), [[[[[1]]]]], Opaque(), object(), probe,
+    Opaque, int,
+]
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_texts_equal_reference(mode: str) -> None:
+    """Values rendered at drain time from C slots read exactly like reprs.value_text now."""
+    if mode == "full":
+        samples = [v for v in SAMPLES if not isinstance(v, Opaque)]
+    else:
+        samples = SAMPLES
+
+    def prog() -> None:
+        for v in samples:
+            probe(v, k=v)
+
+    trace = record(prog, "c", args=mode)
+    calls = [c for c in trace.calls if c.function.qualname == "probe"]
+    assert len(calls) == len(samples)
+    for call, v in zip(calls, samples):
+        text = reprs.value_text(v, mode)
+        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text)
+
+
+def test_argument_text_equals_reference_args_text() -> None:
+    seen = []
+
+    def sig(a, b=2, *rest, k, m=3, **kw):
+        seen.append(reprs.args_text(sys._getframe(), sig.__code__, "safe"))
+
+    def cell_arg(x):
+        def inner():
+            return x
+        seen.append(reprs.args_text(sys._getframe(), cell_arg.__code__, "safe"))
+        return inner
+
+    def prog() -> None:
+        sig(1, [2], 3, 4, k="k", z=None)
+        sig(Opaque(), k=b"x")
+        cell_arg({"c": 1})
+
+    trace = record(prog, "c")
+    got = [c.args for c in trace.calls if c.function.qualname.split(".")[-1] in ("sig", "cell_arg")]
+    assert got == seen
+
+
+def test_hook_failure_never_reaches_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception inside the recorder (here: the filter) is swallowed and counted."""
+    from flowtrace.recorder.c import CRecorder
+
+    rec = CRecorder(RecorderConfig())
+    calls = []
+
+    def boom(code, module):
+        calls.append(code.co_name)
+        raise RuntimeError("filter exploded")
+
+    monkeypatch.setattr(rec, "_on_code", boom)
+    rec._core.__init__(1, rec._on_code, rec._on_thread, lambda e: "e", lambda v: "v",
+                       rec._task_hook, rec._task_created, rec._tasks)
+
+    def work(n):
+        return n + 1
+
+    rec.start()
+    try:
+        result = [work(i) for i in range(5)]
+    finally:
+        rec.stop()
+    assert result == [1, 2, 3, 4, 5]
+    assert calls and rec.stats()["errors"] >= 1
+    rec.drain()
+
+
+def test_threads_started_and_ended_while_recording() -> None:
+    def leaf(i):
+        return i * 2
+
+    def worker(i):
+        return leaf(i)
+
+    def prog() -> None:
+        for batch in range(5):
+            ts = [threading.Thread(target=worker, args=(batch * 10 + i,)) for i in range(10)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+
+    trace = record(prog, "c", args="off")
+    check_balanced(trace)
+    workers = [c for c in trace.calls if c.function.qualname.endswith("worker")]
+    assert len(workers) == 50
+    assert all(c.end == "return" and len(c.children) == 1 for c in workers)
+    assert len({c.thread for c in workers}) == 50  # one THRD id per thread, even when idents repeat
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_no_leak_across_100_start_stop_cycles() -> None:
+    from flowtrace.recorder.c import CRecorder
+
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    def cycle() -> None:
+        rec = CRecorder(RecorderConfig(args="safe"))
+        rec.start()
+        fib(12)
+        list(range(3))
+        rec.stop()
+        rec.drain()
+
+    for _ in range(10):  # warm up caches and allocator pools
+        cycle()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    rss0 = _rss_kb()
+    for _ in range(100):
+        cycle()
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    rss1 = _rss_kb()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    assert grown < 64 * 1024, grown  # Python objects: nothing kept per session
+    assert rss1 - rss0 < 4 * 1024, (rss0, rss1)  # C buffers: freed or reused (KiB)
+
+
+def _run(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run `code` as a script file (code from `-c` is `<string>`, which is not recorded)."""
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=ROOT, FLOWTRACE_RECORDER="c"))
+
+
+def test_interpreter_shutdown_while_recording(tmp_path) -> None:
+    """A recorder never stopped: threads and the interpreter end with callbacks registered."""
+    res = _run("""
+        import threading
+        from flowtrace.recorder.c import CRecorder
+        from flowtrace.recorder.base import RecorderConfig
+        def spin(n):
+            return sum(i for i in range(n))
+        rec = CRecorder(RecorderConfig())
+        rec.start()
+        t = threading.Thread(target=lambda: [spin(100) for _ in range(1000)], daemon=True)
+        t.start()
+        spin(10)
+        print("bye")
+    """, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "bye\n"
+
+
+def test_fork_while_recording(tmp_path) -> None:
+    out = tmp_path / "x.ftr"
+    res = _run(f"""
+        import os, flowtrace
+        def child_work(n):
+            return n + 1
+        def parent_work(n):
+            return n * 2
+        with flowtrace.record({str(out)!r}):
+            pid = os.fork()
+            if pid == 0:
+                child_work(1)
+                os._exit(7)
+            parent_work(2)
+            _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("7")
+    from flowtrace.ftr.reader import load
+
+    trace = load(str(out))
+    check_balanced(trace)
+    assert "parent_work(n=2) = 4" in "\n".join(shape(trace))
+
+
+def test_flowtrace_version_names_the_recorder() -> None:
+    for forced, expected in (("c", "c"), ("python", "python")):
+        res = subprocess.run([sys.executable, "-m", "flowtrace", "--version"], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=ROOT, FLOWTRACE_RECORDER=forced), timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert expected in res.stdout.lower(), res.stdout
+
+
+def test_buffers_are_drained_not_dropped() -> None:
+    """More rows than any buffer size, drained in several batches: every call is there."""
+    from flowtrace.recorder.c import CRecorder
+
+    def leaf(i):
+        return i
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    batches = []
+    rec.start()
+    for i in range(300_000):
+        leaf(i)
+        if i % 70_000 == 0:
+            batches.append(rec.drain())
+    rec.stop()
+    batches.append(rec.drain())
+    calls = sum(len(b.call_parent) for b in batches)
+    exits = sum(len(b.exit_call) for b in batches)
+    assert calls == exits == 300_000
+    firsts = [b.call_first_id for b in batches]
+    assert firsts == sorted(firsts) and firsts[0] == 1
+    assert rec.pending() == 0
