@@ -29,15 +29,18 @@ from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
 from .model.units import fmt_ns
+from .launch import Child
+from .live_app import STDIN_NOTE, LiveApp
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
+from .widgets.log_pane import LogPane
 
 FIRST_REBUILD_GROWTH = 8  # while loading, re-index when the calls loaded have grown this much,
 MIN_REBUILD_INTERVAL = 1.0  # at most this often (seconds),
 REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final index is near)
 
 
-class FlowtraceApp(App[None]):
+class FlowtraceApp(LiveApp):
     """`FlowtraceApp(TraceSource.open(path))`; tests pass a source over in-memory bytes."""
 
     CSS_PATH = "app.tcss"
@@ -57,7 +60,8 @@ class FlowtraceApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, source: TraceSource, *, poll_interval: float | None = None, show_detail: bool = True) -> None:
+    def __init__(self, source: TraceSource, *, poll_interval: float | None = None, show_detail: bool = True,
+                 program: Child | None = None, attacher: Child | None = None, log_path: str | None = None) -> None:
         super().__init__()
         self.source = source
         self.poll_interval = poll_interval
@@ -72,6 +76,7 @@ class FlowtraceApp(App[None]):
         self.load_cancelled = False
         self.detail_width = 45
         self._show_detail = show_detail
+        self._live_init(program, attacher, log_path)
         self._progress = (0, 0)
 
     # -- layout -------------------------------------------------------------------------------
@@ -81,6 +86,7 @@ class FlowtraceApp(App[None]):
             with Vertical(id="tree-area"):
                 yield ColumnHeader(id="header")
                 yield CallTree(id="tree")
+                yield LogPane(id="log")
             yield DetailPane(id="detail")
         yield FindBar(id="find")
         yield StatusLine(id="status")
@@ -100,6 +106,7 @@ class FlowtraceApp(App[None]):
         if self._show_detail:
             self._w(DetailPane).add_class("-shown")
         self.tree.focus()
+        self._live_mount()
         self._update_status()
         self.load()
 
@@ -122,13 +129,17 @@ class FlowtraceApp(App[None]):
                 self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=False))
                 last, last_build = (data.n, data.exits_seen), time.monotonic()
             while not worker.is_cancelled:
+                # sampled before reading: a process found dead has written all it ever will
+                dead = self.poll_interval is not None and self.tail.process_dead()
                 step = src.step()
                 now = time.monotonic()
                 if now - last_progress > 0.1:  # ten updates a second are plenty
                     last_progress = now
                     self.post_message(LoadProgress(src.bytes_read, src.current_size(), data.n))
                 live = self.poll_interval is not None
-                done = src.done or (not step.more and not live)
+                if live and not step.more:
+                    self.tail.note_caught_up(dead)
+                done = src.done or (not step.more and (not live or self.tail.gone))
                 state = (data.n, data.exits_seen)
                 now = time.monotonic()
                 if state != last and data.n > 0:
@@ -147,7 +158,7 @@ class FlowtraceApp(App[None]):
                         ix = build_index(data, grouped=self.grouped)
                         build_cost = time.perf_counter() - t
                         last, last_build = state, time.monotonic()
-                        self.post_message(IndexReady(ix, final=done))
+                        self.post_message(IndexReady(ix, final=done or (live and not step.more)))
                 elif done and last[0] < 0:
                     self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
                 if done:
@@ -166,7 +177,10 @@ class FlowtraceApp(App[None]):
             self._w(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
 
     def on_index_ready(self, msg: IndexReady) -> None:
+        if self._live_hold(msg):  # paused: shown when the pause ends
+            return
         self._apply_index(msg.index)
+        self._live_index_shown()
         if msg.final:
             self.loading = False
             self._w(LoadingBar).finish()
@@ -217,6 +231,7 @@ class FlowtraceApp(App[None]):
     # -- selection -> detail pane and status ------------------------------------------------------
     @on(CallTree.CursorMoved)
     def _cursor_moved(self, msg: CallTree.CursorMoved) -> None:
+        self._live_cursor_moved()
         self._update_detail()
         self._update_status()
 
@@ -250,7 +265,8 @@ class FlowtraceApp(App[None]):
             else:
                 parts.append("finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
         else:
-            parts.append("[$error]unfinished (no end: crashed or still running)[/]")
+            parts.append(self._live_state() or "[$error]unfinished (no end: crashed or still running)[/]")
+        parts.extend(self._live_parts())
         parts.append(f"{data.n:,} calls")
         if len(data.threads) > 1:
             parts.append(f"{len(data.threads)} threads")
@@ -384,6 +400,8 @@ class FlowtraceApp(App[None]):
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
             ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding)]),
             ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
+            *([("Live view", [*LiveApp.BINDINGS, Binding("G,end", "", "Resume follow mode: select the newest call"),
+                              Binding("stdin", "", STDIN_NOTE)])] if self.live or self.program else []),
         ]))
 
     # -- command palette ----------------------------------------------------------------------

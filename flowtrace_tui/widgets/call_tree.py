@@ -123,6 +123,7 @@ class CallTree(ScrollView, can_focus=True):
         self._guard_pos = -1  # `e` pressed once on a huge subtree: a second press forces it
         self.expand_guard = EXPAND_GUARD
         self.placeholder = "Loading…"
+        self.live_now = 0  # session time now (ns) in a live session: running calls tick; 0 = off
         self._pct_styles = [Style(color=COOL.blend(HOT, i / 10).rich_color) for i in range(11)]
 
     # -- data -------------------------------------------------------------------------------
@@ -248,6 +249,8 @@ class CallTree(ScrollView, can_focus=True):
             segs.append(Segment(" " * (left_w - used)))
         # right-aligned columns
         dur = int(idx.dur[node])
+        if self.live_now and idx.is_open(node):  # running: elapsed so far (the app ticks live_now)
+            dur = max(dur, self.live_now - int(data.col("t0")[node]))
         par = int(idx.parent[node])
         for col in cols:
             if col.key == "total":
