@@ -272,7 +272,7 @@ class FlowtraceApp(LiveApp):
             parts.append(f"{len(data.threads)} threads")
         if data.tasks:
             parts.append(f"{len(data.tasks)} tasks")
-        parts.append(fmt_ns(data.t_end))
+        parts.append(fmt_ns(self._live_now() or data.t_end))
         if self.filters.active:
             parts.append(f"filter {self.filters.describe()}")
         if not self.grouped:

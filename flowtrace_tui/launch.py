@@ -18,6 +18,7 @@ import time
 from typing import Callable
 
 SESSION_WAIT_S = 15.0  # how long the child may take to write the session's first chunk
+ATTACH_WAIT_S = 30.0  # attaching through gdb can take a few tries of ~1 s each
 STOP_STEPS = ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0))
 
 

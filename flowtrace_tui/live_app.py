@@ -42,8 +42,9 @@ class LiveApp(App[None]):
     def _live_init(self, program: Child | None = None, attacher: Child | None = None,
                    log_path: str | None = None) -> None:
         self.tail = LiveTail(self.source)  # type: ignore[attr-defined]
-        # a session without its end chunk is followed from the start
-        self.live = not self.source.data.finished and self.poll_interval is not None  # type: ignore[attr-defined]
+        # a session without its end chunk whose process has not gone is followed from the start
+        self.live = (not self.source.data.finished and self.poll_interval is not None  # type: ignore[attr-defined]
+                     and not self.tail.process_dead())
         self.follow = FollowState(following=self.live)
         self.program = program
         self.attacher = attacher
@@ -56,9 +57,8 @@ class LiveApp(App[None]):
     def _live_mount(self) -> None:
         if self.log_path:
             pane = self._live_log_pane()
-            pane.path = self.log_path
             pane.add_class("-shown")
-            pane.on_mount()
+            pane.follow(self.log_path)
         if self.live or self.program is not None:
             self.set_interval(TICK_S, self._live_tick)
 
@@ -103,7 +103,7 @@ class LiveApp(App[None]):
         """Status parts after the state: follow/pause, new calls, the program."""
         parts: list[str] = []
         data = self.source.data  # type: ignore[attr-defined]
-        if self.live:
+        if self.live and self.tail.state in (LIVE, UNKNOWN):
             if self.follow.paused:
                 parts.append("[$warning]paused[/]")
             elif self.follow.following:

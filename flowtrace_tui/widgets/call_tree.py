@@ -260,6 +260,8 @@ class CallTree(ScrollView, can_focus=True):
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--time")))
             elif col.key == "pct":
                 pdur = int(idx.dur[par]) if par else 0
+                if self.live_now and idx.is_open(par):
+                    pdur = max(pdur, self.live_now - int(data.col("t0")[par]))
                 if pdur > 0:
                     frac = min(1.0, dur / pdur)
                     segs.append(Segment(f"{frac * 100:3.0f}%".rjust(col.width - 1) + " ", self._pct_styles[int(frac * 10 + 0.5)]))

@@ -62,8 +62,16 @@ class LogPane(Vertical):
 
     def on_mount(self) -> None:
         if self.path:
-            self.poll()
-            self.set_interval(POLL_S, self.poll)
+            self.follow(self.path)
+
+    def follow(self, path: str) -> None:
+        """Start showing the file `path` (polled every POLL_S seconds)."""
+        first = self.path is None or not hasattr(self, "_timer")
+        self.path = path
+        self.query_one("#log-title", Label).update(self._title())
+        self.poll()
+        if first:
+            self._timer = self.set_interval(POLL_S, self.poll)
 
     def set_status(self, status: str) -> None:
         """Text after the title, e.g. the program's exit status."""
