@@ -123,10 +123,13 @@ class FlowtraceApp(LiveApp):
         last_build = 0.0
         build_cost = 0.0
         last_progress = 0.0
+        last_ix: TreeIndex | None = None
+        caught_up = False  # a live session was read up to its current end once
         try:
             if data.n > 0:
                 # the first screen: index what `TraceSource.open` already read (a small slice)
-                self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=False))
+                last_ix = build_index(data, grouped=self.grouped)
+                self.post_message(IndexReady(last_ix, final=False))
                 last, last_build = (data.n, data.exits_seen), time.monotonic()
             while not worker.is_cancelled:
                 # sampled before reading: a process found dead has written all it ever will
@@ -158,9 +161,13 @@ class FlowtraceApp(LiveApp):
                         ix = build_index(data, grouped=self.grouped)
                         build_cost = time.perf_counter() - t
                         last, last_build = state, time.monotonic()
+                        last_ix = ix
                         self.post_message(IndexReady(ix, final=done or (live and not step.more)))
                 elif done and last[0] < 0:
                     self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
+                elif live and not step.more and last_ix is not None and not caught_up:
+                    self.post_message(IndexReady(last_ix, final=True))  # live: loading is over
+                caught_up = caught_up or (live and not step.more)
                 if done:
                     break
                 if not step.more:

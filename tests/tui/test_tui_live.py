@@ -1,0 +1,405 @@
+"""The live view: a session file that grows while the explorer (or the tail model) reads it.
+
+Files are appended chunk by chunk by the test (the real SessionWriter, through TraceBuilder), or
+written by a real `flowtrace run` child. Everything is bounded in time (deadlines, not sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from flowtrace.ftr.reader import load as read_session
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.cli import main as cli_main
+from flowtrace_tui.cli import split_run_args
+from flowtrace_tui.launch import LaunchError, describe_status, log_path_for, run_program
+from flowtrace_tui.model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, LiveTail, process_alive
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.screens.quit_dialog import QuitDialog
+from flowtrace_tui.widgets.log_pane import LogPane, clean
+
+from .builder import TraceBuilder
+
+POLL = 0.02
+
+
+def sync(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def meta_for(pid: int) -> dict:
+    return {"pid": pid, "hostname": socket.gethostname(), "started_wall_ns": time.time_ns() - 10**9}
+
+
+class Feeder:
+    """Appends what the builder has written so far to a real file (whole chunks, or a cut)."""
+
+    def __init__(self, builder: TraceBuilder, path: str) -> None:
+        self.b, self.path, self.written = builder, path, 0
+        self.sync()
+
+    def sync(self, keep_back: int = 0) -> None:
+        data = self.b.out.getvalue()
+        end = len(data) - keep_back
+        with open(self.path, "ab") as fh:
+            fh.write(data[self.written:end])
+        self.written = end
+
+    def step_calls(self, names: list[str]) -> None:
+        for name in names:
+            self.b.leave(self.b.enter(name))
+        self.b.flush()
+        self.sync()
+
+
+async def until(pilot, cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+def cursor_node(app) -> int:
+    return app.index.node(app.tree.cursor_pos)
+
+
+def status(app) -> str:
+    return " | ".join(app.status_parts())
+
+
+# -- the tail model -------------------------------------------------------------------------------
+
+def test_tail_reads_only_new_complete_chunks(tmp_path):
+    path = str(tmp_path / "live.ftr")
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.flush()
+    feed = Feeder(b, path)
+    src = TraceSource.open(path)
+    tail = LiveTail(src)
+    assert src.data.n == 1 and tail.state == LIVE
+    # the batch's chunks land but the last one (EXIT) is cut: its rows wait for the rest
+    b.leave(b.enter("a"))
+    b.leave(b.enter("b"))
+    b.flush()
+    feed.sync(keep_back=7)
+    batch = tail.poll()
+    assert (batch.first_new, batch.n, batch.exits) == (2, 3, 0)
+    assert src.reader.pending_bytes > 0
+    read_before = src.bytes_read
+    feed.sync()
+    batch = tail.poll()
+    assert (batch.new_calls, batch.exits) == (0, 2)
+    assert not tail.poll().changed
+    assert src.bytes_read > read_before  # and what was read before is not read again:
+    assert tail.poll().bytes_read == 0
+    b.leave(m)
+    b.data(finish=True)
+    feed.sync()
+    batch = tail.poll()
+    assert batch.exits == 1 and tail.state == FINISHED and tail.done
+    src.close()
+
+
+def test_tail_process_gone_and_unknown(tmp_path):
+    path = str(tmp_path / "gone.ftr")
+    b = TraceBuilder(meta=meta_for(dead_pid()))
+    b.enter("main")
+    b.flush()
+    Feeder(b, path)
+    src = TraceSource.open(path)
+    tail = LiveTail(src)
+    tail.poll()
+    assert tail.gone and tail.done and tail.state == GONE
+    src.close()
+    other = str(tmp_path / "other.ftr")
+    b = TraceBuilder(meta={"pid": os.getpid(), "hostname": "elsewhere.invalid"})
+    b.enter("main")
+    b.flush()
+    Feeder(b, other)
+    src = TraceSource.open(other)
+    tail = LiveTail(src)
+    tail.poll()
+    assert tail.state == UNKNOWN and not tail.done
+    src.close()
+
+
+def test_process_alive():
+    me = meta_for(os.getpid())
+    assert process_alive(me) is True
+    assert process_alive({**me, "pid": dead_pid()}) is False
+    assert process_alive({**me, "hostname": "elsewhere.invalid"}) is None
+    assert process_alive({"hostname": socket.gethostname()}) is None
+    # a pid reused by a process that started after the session began (here: a session of 2001)
+    assert process_alive({**me, "started_wall_ns": 10**18}) is False
+
+
+def test_follow_state():
+    f = FollowState(following=True)
+    f.shown(5)
+    assert f.new_calls(5) == 0
+    f.follow_node = 5
+    assert not f.cursor_moved_to(5)
+    assert f.cursor_moved_to(3) and not f.following
+    f.shown(9)
+    assert f.new_calls(9) == 4
+    f.resume(9)
+    assert f.following and f.new_calls(9) == 0
+
+
+def test_log_text_is_cleaned():
+    assert clean("a\x1b[31mred\x1b[0m\r\nb\x07\tc\x1b]0;title\x07") == "ared\nb\tc"
+
+
+def test_split_run_args_and_helpers():
+    assert split_run_args(["-o", "x.ftr", "--no-args", "--log=o.log", "prog.py", "-o", "p"]) == (
+        {"-o": "x.ftr", "--log": "o.log"}, ["--no-args", "prog.py", "-o", "p"])
+    assert split_run_args(["--include", "json.*", "--no-detail", "-m", "pkg", "--log", "z"]) == (
+        {"--no-detail": True}, ["--include", "json.*", "-m", "pkg", "--log", "z"])
+    assert split_run_args(["--output", "t.ftr", "-c", "print(1)"]) == ({"-o": "t.ftr"}, ["-c", "print(1)"])
+    assert log_path_for("/a/t.ftr") == "/a/t.log" and log_path_for("t.bin") == "t.bin.log"
+    assert describe_status(0) == "exit 0" and describe_status(-signal.SIGINT) == "killed by SIGINT"
+    assert describe_status(None) == "running"
+
+
+# -- the explorer following a growing file -------------------------------------------------------
+
+@sync
+async def test_explorer_follows_a_growing_file(tmp_path):
+    path = str(tmp_path / "grow.ftr")
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    feed = Feeder(b, path)
+    app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        assert app.live and app.follow.following
+        assert "● LIVE" in status(app) and "following" in status(app)
+        assert cursor_node(app) == 2
+        # new calls appear and follow mode selects the newest
+        feed.step_calls(["step1", "step2", "step3"])
+        await until(pilot, lambda: app.index.n == 5)
+        await until(pilot, lambda: cursor_node(app) == 5)
+        # manual navigation stops following; new calls are counted, the cursor stays
+        await pilot.press("k")
+        assert not app.follow.following and cursor_node(app) == 4
+        feed.step_calls(["step4", "step5"])
+        await until(pilot, lambda: app.index.n == 7)
+        assert cursor_node(app) == 4 and "+2 new" in status(app)
+        # G resumes following
+        await pilot.press("G")
+        assert app.follow.following and cursor_node(app) == 7 and "new" not in status(app)
+        # F toggles it off and on
+        await pilot.press("F")
+        assert not app.follow.following
+        await pilot.press("F")
+        assert app.follow.following
+        # pause: data keeps loading, the view does not change
+        await pilot.press("P")
+        feed.step_calls(["step6", "step7"])
+        await until(pilot, lambda: app.source.data.n == 9)
+        await pilot.pause(0.1)
+        assert app.index.n == 7 and "paused" in status(app) and "+2 new" in status(app)
+        await pilot.press("P")
+        await until(pilot, lambda: app.index.n == 9)
+        await until(pilot, lambda: cursor_node(app) == 9)
+        # the end chunk lands: finished
+        b.leave(m, "0")
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and "finished" in status(app))
+        assert "LIVE" not in status(app)
+        await app.workers.wait_for_complete()
+
+
+@sync
+async def test_running_call_elapsed_ticks(tmp_path):
+    path = str(tmp_path / "tick.ftr")
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    b.enter("main", t=0)
+    b.enter("slow", t=1)
+    b.flush()
+    Feeder(b, path)
+    src = TraceSource.open(path)
+    # the session clock is this machine's perf_counter: make the origin "now" so that a call
+    # started at time 0 has been running for as long as the test
+    src.data.meta["origin_ns"] = time.perf_counter_ns()
+    app = FlowtraceApp(src, poll_interval=POLL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        await until(pilot, lambda: app.tree.live_now > 0, timeout=3)
+        first = app.tree.live_now
+        await until(pilot, lambda: app.tree.live_now >= first + 400_000_000, timeout=3)
+        # the drawn line of the running call shows the elapsed time, not the 1 ns the file knows
+        row = app.rows.row_of(int(app.index.pos_of[2]))
+        line = "".join(seg.text for seg in app.tree.render_line(row - int(app.tree.scroll_offset.y)))
+        assert "slow() ⋯" in line
+        shown = line.split("⋯")[1].split()
+        assert shown[1] in ("ms", "s") and (shown[1] == "s" or float(shown[0]) >= 400), line
+        assert app.index.dur[2] == 0  # what the file says: no time has passed for it
+
+
+@sync
+async def test_explorer_says_ended_without_finishing(tmp_path):
+    path = str(tmp_path / "dead.ftr")
+    pid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        b = TraceBuilder(meta=meta_for(pid.pid))
+        b.enter("main")
+        b.leave(b.enter("work"))
+        b.flush()
+        Feeder(b, path)
+        app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.index is not None and not app.loading)
+            assert "● LIVE" in status(app)
+            pid.kill()
+            pid.wait()
+            await until(pilot, lambda: "ended without finishing" in status(app))
+            await app.workers.wait_for_complete()  # the poller stopped
+            assert app.tail.state == GONE and app.index.n == 2
+    finally:
+        pid.kill()
+        pid.wait()
+
+
+# -- real processes -------------------------------------------------------------------------------
+
+PROGRAM = textwrap.dedent("""
+    import sys, time
+    def work(i):
+        time.sleep(0.03)
+        return i
+    def main():
+        for i in range(40):
+            work(i)
+        print("done", flush=True)
+    main()
+""")
+
+
+def test_live_recording_read_while_it_grows(tmp_path):
+    """`flowtrace run` records a ~1.2 s program; the tail model sees calls while it runs."""
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    out = str(tmp_path / "run.ftr")
+    proc = subprocess.Popen([sys.executable, "-m", "flowtrace", "run", "-o", out, str(script)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(out) and os.path.getsize(out) > 16):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        src = TraceSource.open(out)
+        tail = LiveTail(src)
+        seen_while_running: list[int] = []
+        while not tail.done:
+            assert time.monotonic() < deadline, "the session did not finish"
+            batch = tail.poll()
+            if proc.poll() is None and batch.new_calls and not src.data.finished:
+                seen_while_running.append(batch.n)
+                assert tail.state == LIVE
+            time.sleep(0.02)
+        assert proc.wait(10) == 0
+        # calls arrived in several batches while the program ran, growing one by one
+        assert len(seen_while_running) >= 3 and seen_while_running == sorted(seen_while_running)
+        assert tail.state == FINISHED
+        data = src.data
+        names = [data.func_name(int(f)) for f in data.col("func")[1:]]
+        assert names == ["<module>", "main"] + ["work"] * 40
+        # the incremental model matches a whole-file read
+        whole = read_session(out)
+        assert len(whole.calls) == data.n == 42
+        src.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+SHORT = textwrap.dedent("""
+    import sys
+    def greet(name):
+        return "hello " + name
+    print(greet("log pane"))
+    print("to stderr", file=sys.stderr)
+    sys.exit(3)
+""")
+
+
+@sync
+async def test_tui_run_shows_output_and_exit_code(tmp_path):
+    script = tmp_path / "short.py"
+    script.write_text(SHORT)
+    out = str(tmp_path / "short.ftr")
+    log = log_path_for(out)
+    child = run_program([str(script)], out, log)
+    child.wait_for_session()
+    app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, program=child, log_path=log)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: child.poll() is not None and "program exit 3" in status(app))
+        pane = app._main.query_one(LogPane)
+        await until(pilot, lambda: "to stderr" in pane.shown_text)
+        assert pane.has_class("-shown") and "hello log pane\n" in pane.shown_text
+        await until(pilot, lambda: "exit 3" in str(pane.query_one("#log-title").render()))
+        await until(pilot, lambda: app.source.data.finished)
+        assert "finished, exit 3" in status(app)
+        await pilot.press("o")
+        assert not pane.has_class("-shown")
+        await pilot.press("q")  # the program has ended: no question
+    assert app.return_code == 0 or app.return_code is None
+
+
+@sync
+async def test_tui_run_quit_stops_the_program(tmp_path):
+    script = tmp_path / "sleepy.py"
+    script.write_text("import time\ndef nap():\n    time.sleep(60)\nnap()\n")
+    out = str(tmp_path / "sleepy.ftr")
+    child = run_program([str(script)], out, log_path_for(out))
+    try:
+        child.wait_for_session()
+        app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, program=child)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.index.n == 2)
+            await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+            await pilot.press("escape")  # cancel: still running, still open
+            assert not isinstance(app.screen, QuitDialog) and child.running
+            await pilot.press("q", "s")
+            await until(pilot, lambda: not child.running, timeout=15)
+        assert child.poll() == -signal.SIGINT
+        s = read_session(out)
+        assert s.end is not None and s.end["reason"] == "signal"
+    finally:
+        child.stop()
+
+
+def test_tui_run_reports_a_program_that_cannot_start(tmp_path, capsys):
+    out = str(tmp_path / "x.ftr")
+    with pytest.raises(LaunchError, match=r"program ended \(exit 2\) before recording started: .*nope\.py"):
+        run_program([str(tmp_path / "nope.py")], out, log_path_for(out)).wait_for_session()
+    assert cli_main(["run"]) == 2
+    assert cli_main(["run", "--no-args"]) == 2
+    assert "nothing to run" in capsys.readouterr().err
