@@ -105,6 +105,19 @@ typedef struct { void *frame; uint32_t call, code_idx, task; } Susp;
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
 
+/* Most argument lists and results are a few inline scalars (ints, floats, None, bools) that
+ * repeat (fib(3) is called many times): a direct-mapped cache from their binary form to the
+ * final string id skips rendering and the dict lookup. A final id stays valid for the whole
+ * file, so a hit is always correct; a miss just renders. Reset at start (code indexes). */
+#define MEMO_SIZE 8192
+#define MEMO_SLOTS 4
+typedef struct Memo {
+    uint64_t hash;
+    uint32_t sid, code_idx;
+    uint8_t kind, n, tags[MEMO_SLOTS];
+    int64_t vals[MEMO_SLOTS];
+} Memo;
+
 typedef struct ThreadState {
     struct ThreadState *prev, *next;  /* all live thread states (GIL-protected list) */
     PyThreadState *tstate;
@@ -119,7 +132,7 @@ typedef struct ThreadState {
 } ThreadState;
 
 static ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL};
-static _Thread_local ThreadState *tls_state;
+static _Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
 static uint64_t generation_counter;
 static Py_ssize_t extra_index = -1;
 static PyObject *DISABLE;
@@ -157,10 +170,12 @@ typedef struct CoreObject {
     Seed *seeds; size_t nseeds, capseeds;
     /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
      * page fault per page and regrowing copies everything */
+    struct Memo *memo;               /* drain: texts of inline-only values already numbered */
     CallRow *spare_calls; size_t cap_spare_calls;
     ExitRow *spare_exits; size_t cap_spare_exits;
     MarkRow *spare_marks; size_t cap_spare_marks;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
+    uint64_t memo_hits, rendered;    /* drain statistics */
 } CoreObject;
 
 /* ------------------------------------------------------------------------------------ */
@@ -1026,6 +1041,7 @@ clear_seeds(CoreObject *c)
 static PyObject *
 core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
+    if (!c->on_code) { PyErr_SetString(PyExc_RuntimeError, "the recorder has no hooks (call __init__)"); return NULL; }
     if (active_core && active_core != c && active_core->active) {
         PyErr_SetString(PyExc_RuntimeError, "another C recorder is already recording in this process");
         return NULL;
@@ -1042,6 +1058,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     PyDict_Clear(c->str_ids);
+    if (c->memo) memset(c->memo, 0, MEMO_SIZE * sizeof(Memo));
     c->batch++;
     c->errors = 0;
     c->active = 1;
@@ -1342,6 +1359,37 @@ col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *r
 
 #define STR_IDS_MAX 65536   /* python.py: the dedup table is bounded; a text may repeat */
 
+/* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */
+static int
+memo_key(StrEntry *e, Slot *slots, Memo *key)
+{
+    if (e->kind == S_TEXT || e->nslots > MEMO_SLOTS) return 0;
+    memset(key, 0, sizeof(*key));
+    key->kind = e->kind; key->n = (uint8_t)e->nslots; key->code_idx = e->kind == S_ARGS ? e->code_idx : 0;
+    uint64_t h = (0x9E3779B97F4A7C15ULL ^ ((uint64_t)key->code_idx << 8) ^ key->kind ^ ((uint64_t)key->n << 4))
+                 * 0xff51afd7ed558ccdULL;   /* mixed before the values, or kind ^ value collide */
+    h ^= h >> 29;
+    for (uint32_t k = 0; k < e->nslots; k++) {
+        Slot *sl = &slots[e->slot_off + k];
+        if (sl->tag > V_FLOAT && sl->tag != V_UNBOUND) return 0;
+        key->tags[k] = sl->tag;
+        if (sl->tag == V_INT) key->vals[k] = sl->u.i;
+        else if (sl->tag == V_FLOAT) memcpy(&key->vals[k], &sl->u.d, 8);
+        h = (h ^ (uint64_t)key->vals[k]) * 0xff51afd7ed558ccdULL;
+        h = (h ^ (h >> 29) ^ sl->tag) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 32;
+    }
+    key->hash = h | 1;
+    return 1;
+}
+
+static inline int
+memo_same(const Memo *a, const Memo *b)
+{
+    return a->hash == b->hash && a->code_idx == b->code_idx && a->kind == b->kind && a->n == b->n
+        && !memcmp(a->tags, b->tags, sizeof a->tags) && !memcmp(a->vals, b->vals, sizeof a->vals);
+}
+
 static PyObject *
 core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1374,9 +1422,16 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     texts = PyList_New(0);
     remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
+    if (!c->memo && w.nstrs) c->memo = PyMem_RawCalloc(MEMO_SIZE, sizeof(Memo));
     for (size_t i = 0; i < w.nstrs; i++) {
         StrEntry *e = &w.strs[i];
+        Memo key, *slot = NULL;
+        if (c->memo && memo_key(e, w.slots, &key)) {
+            slot = &c->memo[key.hash & (MEMO_SIZE - 1)];
+            if (memo_same(slot, &key)) { remap[i] = slot->sid; c->memo_hits++; continue; }
+        }
         PyObject *t = e->kind == S_TEXT ? Py_NewRef(e->text) : render_entry(c, &rc, e, w.slots, &tb);
+        c->rendered++;
         if (!t) {
             /* one unreadable value must not lose the batch: say so in its place */
             PyErr_Clear();
@@ -1387,11 +1442,13 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         if (known) {
             remap[i] = (uint32_t)PyLong_AsUnsignedLong(known);
             Py_DECREF(t);
+            if (slot) { *slot = key; slot->sid = remap[i]; }
             continue;
         }
         if (PyErr_Occurred()) { Py_DECREF(t); goto done; }
         uint32_t sid = c->next_final_sid++;
         remap[i] = sid;
+        if (slot) { *slot = key; slot->sid = sid; }
         if (PyList_Append(texts, t) < 0) { Py_DECREF(t); goto done; }
         if (PyDict_GET_SIZE(c->str_ids) > STR_IDS_MAX) PyDict_Clear(c->str_ids);
         PyObject *v = PyLong_FromUnsignedLong(sid);
@@ -1454,7 +1511,8 @@ core_pending(CoreObject *c, PyObject *Py_UNUSED(ignored))
 static PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsnsnsn}", "errors", (unsigned long long)c->errors,
+    return Py_BuildValue("{sKsKsKsnsnsn}", "errors", (unsigned long long)c->errors,
+                         "memo_hits", (unsigned long long)c->memo_hits, "rendered", (unsigned long long)c->rendered,
                          "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
                          "strings", (Py_ssize_t)c->nstrs);
 }
@@ -1469,6 +1527,8 @@ core_init(CoreObject *c, PyObject *args, PyObject *kw)
                             "task_created", "tasks_out", NULL};
     int mode = 1;
     PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out;
+    if (!c->str_ids && !(c->str_ids = PyDict_New())) return -1;
+    if (PyTuple_GET_SIZE(args) == 0 && (!kw || PyDict_GET_SIZE(kw) == 0)) return 0;   /* hooks later */
     if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!", names, &mode, &on_code, &on_thread,
                                      &exc_text, &repr_now, &task_hook, &task_created,
                                      &PyList_Type, &tasks_out))
@@ -1517,7 +1577,18 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     PyMem_RawFree(c->spare_calls); PyMem_RawFree(c->spare_exits); PyMem_RawFree(c->spare_marks);
+    PyMem_RawFree(c->memo);
     Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+/* The hooks are bound methods of the wrapper, which holds this core: dropping them after
+ * stop breaks that cycle, so a finished recorder is freed at once (not at the next GC). */
+static PyObject *
+core_release(CoreObject *c, PyObject *Py_UNUSED(ignored))
+{
+    if (c->active) { PyErr_SetString(PyExc_RuntimeError, "the recorder is running"); return NULL; }
+    core_clear(c);
+    Py_RETURN_NONE;
 }
 
 #define CB(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
@@ -1536,6 +1607,7 @@ static PyMethodDef core_methods[] = {
     {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
     {"pending", (PyCFunction)core_pending, METH_NOARGS, "Rows waiting for the next drain."},
+    {"release", (PyCFunction)core_release, METH_NOARGS, "Drop the hooks (after stop; __init__ sets them again)."},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
     {NULL},
 };

@@ -108,9 +108,7 @@ def test_hook_failure_never_reaches_the_program(monkeypatch: pytest.MonkeyPatch)
         calls.append(code.co_name)
         raise RuntimeError("filter exploded")
 
-    monkeypatch.setattr(rec, "_on_code", boom)
-    rec._core.__init__(1, rec._on_code, rec._on_thread, lambda e: "e", lambda v: "v",
-                       rec._task_hook, rec._task_created, rec._tasks)
+    monkeypatch.setattr(rec, "_on_code", boom)  # start() hands the core this hook
 
     def work(n):
         return n + 1

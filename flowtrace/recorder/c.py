@@ -98,8 +98,14 @@ class CRecorder:
         self._task_count = 0
         self._creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
         self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
+        self._core = _crecorder.Core()
+
+    def _attach_hooks(self) -> None:
+        """Give the C core its hooks (bound methods of self: dropped again at stop, so that
+        a finished recorder is not kept alive by a reference cycle)."""
+        mode = self.config.args
         value_mode = "full" if mode == "full" else "safe"
-        self._core = _crecorder.Core(
+        self._core.__init__(
             _MODES[mode],
             self._on_code,
             self._on_thread,
@@ -213,6 +219,7 @@ class CRecorder:
         tool = self._take_tool_id()
         try:
             self.tool_id = tool
+            self._attach_hooks()
             self._core.start()
             for attr, event in _CALLBACKS:
                 MON.register_callback(tool, event, getattr(self._core, attr))
@@ -225,6 +232,7 @@ class CRecorder:
         except BaseException:
             self._release(tool)
             self._core.stop()
+            self._core.release()
             raise
 
     def _release(self, tool: int) -> None:
@@ -245,6 +253,7 @@ class CRecorder:
             self._release(self.tool_id)
         self.tool_id = None
         self._core.stop()
+        self._core.release()
 
     def pending(self) -> int:
         """Rows waiting for the next drain (the flusher drains early when this is large)."""
