@@ -172,14 +172,14 @@ def main() -> None:
     print(f"\nPython {sys.version.split()[0]}; median CPU time of {opts.repeat} runs per cell "
           f"({opts.scale} workload runs each); slowdown = time / untraced\n")
     med = {k: statistics.median(v) for k, v in results.items() if v}
-    print(f"{'workload':<11}" + "".join(f"{c:>10}" for c in configs))
+    print(f"{'workload':<11}" + "".join(f"{c:>12}" for c in configs))
     for w in workloads:
         base = med.get((w, "untraced"))
         cells = []
         for c in configs:
             t = med.get((w, c))
-            cells.append(f"{'-':>10}" if t is None or not base else
-                         (f"{t * 1000:8.1f}ms" if c == "untraced" else f"{t / base:9.2f}x"))
+            cells.append(f"{'-':>12}" if t is None or not base else
+                         (f"{t * 1000:10.1f}ms" if c == "untraced" else f"{t / base:11.2f}x"))
         print(f"{w:<11}" + "".join(cells))
 
     def ovh(w: str, c: str) -> float | None:
