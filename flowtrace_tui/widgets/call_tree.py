@@ -249,8 +249,11 @@ class CallTree(ScrollView, can_focus=True):
             segs.append(Segment(" " * (left_w - used)))
         # right-aligned columns
         dur = int(idx.dur[node])
-        if self.live_now and idx.is_open(node):  # running: elapsed so far (the app ticks live_now)
-            dur = max(dur, self.live_now - int(data.col("t0")[node]))
+        if self.live_now and 0 < node <= idx.n:
+            if idx.is_open(node):  # running: elapsed so far (the app ticks live_now)
+                dur = max(dur, self.live_now - int(data.col("t0")[node]))
+            else:  # it may have ended after this index was built: the data has its end already
+                dur = int(data.col("t1")[node]) - int(data.col("t0")[node])
         par = int(idx.parent[node])
         for col in cols:
             if col.key == "total":

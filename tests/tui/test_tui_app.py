@@ -268,7 +268,8 @@ async def test_follow_poll_picks_up_appended_chunks(tmp_path):
             fh.write(full[cut:])
         for _ in range(300):
             await pilot.pause(0.02)
-            if app.source.data.finished and not app.loading:
+            # (a live file stops "loading" once caught up: wait for the final index too)
+            if app.source.data.finished and not app.loading and app.index.n == app.source.data.n:
                 break
         assert app.source.data.n == 11 > first
         assert app.index.n == 11
