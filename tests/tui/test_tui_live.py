@@ -403,3 +403,57 @@ def test_tui_run_reports_a_program_that_cannot_start(tmp_path, capsys):
     assert cli_main(["run"]) == 2
     assert cli_main(["run", "--no-args"]) == 2
     assert "nothing to run" in capsys.readouterr().err
+
+
+TARGET = textwrap.dedent("""
+    import time
+    def beat(i):
+        time.sleep(0.02)
+        return i
+    for i in range(3000):
+        beat(i)
+""")
+
+
+@sync
+async def test_tui_attach_follows_and_detaches(tmp_path):
+    """`flowtrace-tui attach` on a cooperative process (run --paused): live view, then quitting
+    detaches: the file is finished ("detached") and the target carries on."""
+    from flowtrace_tui.launch import attach_process
+
+    script = tmp_path / "target.py"
+    script.write_text(TARGET)
+    target = subprocess.Popen([sys.executable, "-m", "flowtrace", "run", "--paused", str(script)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = str(tmp_path / "attached.ftr")
+    attacher = None
+    try:
+        from flowtrace.attach import AttachError
+        from flowtrace.attach import status as channel_status
+
+        deadline = time.monotonic() + 20
+        while True:  # the control channel is served once the program started
+            try:
+                if channel_status(target.pid) is not None:
+                    break
+            except AttachError:
+                pass
+            assert time.monotonic() < deadline and target.poll() is None
+            time.sleep(0.05)
+        attacher = attach_process(target.pid, out, ["--method", "control"], str(tmp_path / "attach.log"))
+        attacher.wait_for_session(20)
+        app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.source.data.n >= 5)
+            assert "● LIVE" in status(app) and app.follow.following
+            await pilot.press("q")  # no program of ours: quits at once
+        assert attacher.stop() == 0
+        s = read_session(out)
+        assert s.end is not None and s.end["reason"] == "detached"
+        assert target.poll() is None  # carries on
+        assert "detached from pid" in attacher.log_tail()
+    finally:
+        if attacher is not None:
+            attacher.stop()
+        target.kill()
+        target.wait()
