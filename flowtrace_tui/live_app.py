@@ -76,6 +76,8 @@ class LiveApp(App[None]):
         ix = self.index  # type: ignore[attr-defined]
         if ix is None:
             return
+        if self.tree.live_now:  # type: ignore[attr-defined]
+            self.tree.live_now = self._live_now()  # type: ignore[attr-defined]  (a new call ticks at once)
         if self.follow.following and ix.n:
             self._goto_newest()
         self.follow.shown(ix.n)
