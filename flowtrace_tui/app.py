@@ -38,6 +38,7 @@ from .widgets.log_pane import LogPane
 FIRST_REBUILD_GROWTH = 8  # while loading, re-index when the calls loaded have grown this much,
 MIN_REBUILD_INTERVAL = 1.0  # at most this often (seconds),
 REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final index is near)
+SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
 
 
 class FlowtraceApp(LiveApp):
@@ -129,7 +130,7 @@ class FlowtraceApp(LiveApp):
             if data.n > 0:
                 # the first screen: index what `TraceSource.open` already read (a small slice)
                 last_ix = build_index(data, grouped=self.grouped)
-                self.post_message(IndexReady(last_ix, final=False))
+                self._post_index(last_ix, False)
                 last, last_build = (data.n, data.exits_seen), time.monotonic()
             while not worker.is_cancelled:
                 # sampled before reading: a process found dead has written all it ever will
@@ -162,21 +163,36 @@ class FlowtraceApp(LiveApp):
                         build_cost = time.perf_counter() - t
                         last, last_build = state, time.monotonic()
                         last_ix = ix
-                        self.post_message(IndexReady(ix, final=done or (live and not step.more)))
+                        self._post_index(ix, done or (live and not step.more))
                 elif done and last[0] < 0:
-                    self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
+                    self._post_index(build_index(data, grouped=self.grouped), True)
                 elif live and not step.more and last_ix is not None and not caught_up:
-                    self.post_message(IndexReady(last_ix, final=True))  # live: loading is over
+                    self._post_index(last_ix, True)  # live: loading is over
                 caught_up = caught_up or (live and not step.more)
                 if done:
                     break
                 if not step.more:
                     time.sleep(self.poll_interval or 0.05)
             if worker.is_cancelled and (data.n, data.exits_seen) != last:
-                self.post_message(IndexReady(build_index(data, grouped=self.grouped), final=True))
+                self._post_index(build_index(data, grouped=self.grouped), True)
             self.post_message(LoadFinished(worker.is_cancelled))
         except Exception as exc:  # a bug or an unreadable file: tell the user, keep what we have
             self.post_message(LoadFinished(False, f"{type(exc).__name__}: {exc}"))
+
+    def _post_index(self, ix: TreeIndex, final: bool) -> None:
+        """Worker side: post a new index with the current view already carried over to it, so
+        that the O(N) part of `carry_to` does not run on the UI thread. The carried view is
+        tagged with the view and version it came from; if the user changed the view meanwhile,
+        the UI thread carries it again (see `_apply_index`)."""
+        carried = None
+        rows = self.rows
+        if rows is not None and rows.index is not ix:
+            version = rows.version
+            try:
+                carried = (rows, version, rows.carry_to(ix))
+            except Exception:  # the view changed under us: the UI thread carries it instead
+                carried = None
+        self.post_message(IndexReady(ix, final=final, carried=carried))
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
@@ -186,7 +202,7 @@ class FlowtraceApp(LiveApp):
     def on_index_ready(self, msg: IndexReady) -> None:
         if self._live_hold(msg):  # paused: shown when the pause ends
             return
-        self._apply_index(msg.index)
+        self._apply_index(msg.index, msg.carried)
         self._live_index_shown()
         if msg.final:
             self.loading = False
@@ -207,7 +223,7 @@ class FlowtraceApp(LiveApp):
                                          f"{self.source.damage}.\nEverything before that point was loaded."))
         self._update_status()
 
-    def _apply_index(self, ix: TreeIndex) -> None:
+    def _apply_index(self, ix: TreeIndex, carried: tuple | None = None) -> None:
         tree = self.tree
         cursor_pos = -1
         if self.rows is None:
@@ -217,7 +233,13 @@ class FlowtraceApp(LiveApp):
             old = self.index
             pos = tree.cursor_pos
             node = old.node(pos) if old is not None and pos >= 0 else 0
-            rows = self.rows.carry_to(ix)
+            rows = None
+            if carried is not None:
+                src_rows, version, done = carried
+                if src_rows is self.rows and src_rows.version == version and done.index is ix:
+                    rows = done  # carried by the worker from the view as it still is
+            if rows is None:
+                rows = self.rows.carry_to(ix)
             if 0 < node <= min(ix.n, old.n if old else 0):
                 cursor_pos = int(ix.pos_of[node])
             elif old is not None and node > old.n:
@@ -371,9 +393,36 @@ class FlowtraceApp(LiveApp):
         if filters is None or self.rows is None:
             return
         self.filters = filters
+        rows = self.rows
+        if rows.index.size <= SYNC_VIEW_LIMIT:
+            self._show_filtered(rows.with_filters(filters))
+        else:  # O(N): computed in a worker while the current view stays usable
+            self._filter_worker(rows, rows.version, filters)
+        self._update_status()
+
+    @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
+    def _filter_worker(self, rows: TreeRows, version: int, filters: Filters) -> None:
+        try:
+            new = rows.with_filters(filters)
+        except Exception:  # the view changed under us: redone from the new one
+            new = None
+        self.call_from_thread(self._filtered, rows, version, filters, new)
+
+    def _filtered(self, rows: TreeRows, version: int, filters: Filters, new: TreeRows | None) -> None:
+        if filters != self.filters or self.rows is None:
+            return  # superseded by other filters
+        unchanged = rows is self.rows and rows.version == version
+        if new is not None and unchanged:
+            self._show_filtered(new)
+        elif unchanged:  # the worker failed on a view nobody touched: do it here
+            self._show_filtered(rows.with_filters(filters))
+        else:  # the view or the index changed meanwhile: filter the current one
+            self._filter_worker(self.rows, self.rows.version, filters)
+
+    def _show_filtered(self, rows: TreeRows) -> None:
         pos = self.tree.cursor_pos
-        self.rows.set_filters(filters)
-        self.tree.set_rows(self.rows, pos)
+        self.rows = rows
+        self.tree.set_rows(rows, pos)
         if self.query is not None:
             self.run_search(self.query)
         self._update_status()
@@ -386,7 +435,7 @@ class FlowtraceApp(LiveApp):
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _regroup(self, grouped: bool) -> None:
         data = self.source.data
-        self.post_message(IndexReady(build_index(data, grouped=grouped), final=not self.loading))
+        self._post_index(build_index(data, grouped=grouped), not self.loading)
 
     def action_toggle_detail(self) -> None:
         pane = self._w(DetailPane)

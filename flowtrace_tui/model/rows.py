@@ -27,6 +27,7 @@ class TreeRows:
         for g in index.groups:
             self.expanded[index.pos_of[g.node]] = True
         self.rows = np.empty(0, dtype=np.int64)
+        self.version = 0
         self.rebuild()
 
     # -- queries ------------------------------------------------------------------------------
@@ -57,11 +58,20 @@ class TreeRows:
     def rebuild(self) -> None:
         """Recompute rows from the expanded state and filters (O(N), vectorised)."""
         self.rows = self._visible_range(-1)
+        self.version += 1
 
     def set_filters(self, filters: Filters) -> None:
         self.filters = filters
         self.hidden = hidden_mask(self.index, filters)
         self.rebuild()
+
+    def with_filters(self, filters: Filters) -> "TreeRows":
+        """A copy of this view with other filters (the O(N) work of `set_filters` without
+        touching this object, so that a worker thread can do it while the UI keeps this one)."""
+        new = self._like(self.index, filters)
+        new.expanded = self.expanded.copy()
+        new.rebuild()
+        return new
 
     def collapse_all(self) -> None:
         self.expanded[:] = False
@@ -69,6 +79,7 @@ class TreeRows:
         if self.hidden is not None:
             keep &= ~self.hidden
         self.rows = np.flatnonzero(keep)
+        self.version += 1
 
     def expand_to_depth(self, depth: int) -> None:
         """Show `depth` levels below the top-level rows: every node above that level expanded."""
@@ -77,6 +88,7 @@ class TreeRows:
         if self.hidden is not None:
             keep &= ~self.hidden
         self.rows = np.flatnonzero(keep)
+        self.version += 1
 
     def initial_expand(self, max_roots: int = 5) -> None:
         """Open a fresh view usefully: groups are open, and the root calls too when there are
@@ -95,9 +107,11 @@ class TreeRows:
         i = self.row_of(pos)
         self.expanded[pos] = True
         if i < 0:
+            self.version += 1
             return True  # not visible: remembered for when it is
         new = self._visible_range(pos)
         self.rows = np.concatenate((self.rows[: i + 1], new, self.rows[i + 1 :]))
+        self.version += 1
         return True
 
     def collapse(self, pos: int) -> bool:
@@ -108,6 +122,7 @@ class TreeRows:
         if i >= 0:
             j = int(np.searchsorted(self.rows, self.index.end[pos]))
             self.rows = np.concatenate((self.rows[: i + 1], self.rows[j:]))
+        self.version += 1
         return True
 
     def toggle(self, pos: int) -> bool:
@@ -130,7 +145,9 @@ class TreeRows:
         self.collapse(pos)
         self.expanded[pos : int(self.index.end[pos])] = True
         self.expanded[pos] = False
-        return self.expand(pos) or True
+        self.expand(pos)
+        self.version += 1
+        return True
 
     def reveal(self, pos: int) -> None:
         """Expand every ancestor so that `pos` is a visible row (unless a filter hides it)."""
@@ -149,6 +166,7 @@ class TreeRows:
             self.expand(first)
         elif chain and self.row_of(chain[0]) < 0:
             self.rebuild()
+        self.version += 1
 
     def hot_path(self, pos: int) -> int:
         """Follow the most expensive visible child down from `pos`, expanding; return the last."""
@@ -168,10 +186,7 @@ class TreeRows:
     def carry_to(self, index: TreeIndex) -> "TreeRows":
         """A view of a new index with the same nodes expanded (matched by call id / group key)."""
         old = self.index
-        new = TreeRows.__new__(TreeRows)
-        new.index = index
-        new.filters = self.filters
-        new.hidden = hidden_mask(index, self.filters)
+        new = self._like(index, self.filters)
         new.expanded = np.zeros(index.size, dtype=bool)
         ids = old.order[np.flatnonzero(self.expanded)]
         calls = ids[ids <= min(old.n, index.n)]
@@ -180,11 +195,20 @@ class TreeRows:
         for g in index.groups:
             if g.key not in collapsed_groups:
                 new.expanded[index.pos_of[g.node]] = True
-        new.rows = np.empty(0, dtype=np.int64)
         new.rebuild()
         return new
 
     # -- internals ---------------------------------------------------------------------------
+    def _like(self, index: TreeIndex, filters: Filters) -> "TreeRows":
+        """A new view of `index` with `filters`; its `expanded` is set by the caller."""
+        new = TreeRows.__new__(TreeRows)
+        new.index = index
+        new.filters = filters
+        new.hidden = hidden_mask(index, filters)
+        new.rows = np.empty(0, dtype=np.int64)
+        new.version = 0
+        return new
+
     def _visible_range(self, pos: int) -> np.ndarray:
         """Visible positions strictly inside the subtree of `pos` (-1: the whole tree), given
         that `pos` itself is expanded."""

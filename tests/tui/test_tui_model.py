@@ -368,3 +368,28 @@ def test_rows_are_preorder_property(seed):
         assert r == sorted(set(r))
         expected = [q for q in range(M) if all(rows.expanded[a] for a in ix.ancestors(q))]
         assert r == expected
+
+
+def test_with_filters_and_version(sample):
+    """`with_filters` (run by a worker on big traces) gives what `set_filters` gives and leaves
+    the view it copies alone; every change to a view bumps its version (the app uses it to tell
+    whether a view carried by a worker is still current)."""
+    _, ix = sample
+    rows = TreeRows(ix)
+    rows.expand_to_depth(5)
+    before, v = rows.rows.copy(), rows.version
+    f = Filters(min_dur_ns=20)
+    copy = rows.with_filters(f)
+    assert rows.rows.tolist() == before.tolist() and rows.version == v and rows.filters == Filters()
+    rows.set_filters(f)
+    assert copy.rows.tolist() == rows.rows.tolist() == names_pos(ix, ["main", "parse", "fib", "fib", "numbers"], copy)
+    for change in (lambda r: r.collapse_all(), lambda r: r.expand(int(r.rows[0])), lambda r: r.collapse(int(r.rows[0])),
+                   lambda r: r.open_chain([int(r.rows[0])]), lambda r: r.expand_to_depth(2)):
+        v = rows.version
+        change(rows)
+        assert rows.version > v
+
+
+def names_pos(ix, expected: list[str], rows) -> list[int]:
+    assert names(ix, rows.rows) == expected
+    return rows.rows.tolist()
