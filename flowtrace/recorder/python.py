@@ -2,10 +2,12 @@
 
 Design (measured choices are in benchmarks/overhead.py and the report of issue 2):
 
-- **Hot path = append one tuple.** A call start appends `(cid, parent, fid, thread, t0, args)`
-  to one shared list; a plain return appends `(cid, t1)` to another. `list.append` is atomic
-  under the GIL, so threads share these lists without a lock. `drain()` (flusher thread) turns
-  them into columns with C-level `zip(*rows)` / `array(...)`, not a Python loop per call.
+- **Hot path = extend one flat list.** A call start extends one shared list with
+  `(cid, parent, fid, thread, t0, args)`; a plain return extends another with `(cid, t1)`.
+  `list.extend(tuple)` is atomic under the GIL, so threads share these lists without a lock,
+  and the lists hold only ints/strings (no GC-tracked tuple per row: no gen-0 collections).
+  `drain()` (flusher thread) takes each column with a C-level slice `rows[k::width]` and
+  `array(typecode, list)`, not a Python loop per call.
 - **Per-thread stacks** of open call ids live in `threading.local` (`tls.st = (stack, thread)`);
   the bottom of every stack is the sentinel 0, so `stack[-1]` is the parent id (0 = root) and a
   pop that yields 0 is an *orphan* end (a frame that started before recording): ignored.
@@ -35,6 +37,7 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
 from __future__ import annotations
 
 import itertools
+from itertools import chain
 import sys
 import threading
 import weakref
@@ -65,6 +68,8 @@ _EVENTS = (
     E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME | E.PY_THROW | E.PY_UNWIND
     | E.RAISE | E.EXCEPTION_HANDLED | E.RERAISE
 )
+_CALL_W = 6  # values per CALL row in the flat list: cid, parent, fid, thread, t0, args text
+_EXIT_W = 4  # values per valued EXIT row: cid, t1, how, text
 _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
 
 # The code object where every asyncio task is created (see the module docstring).
@@ -108,9 +113,13 @@ class PyRecorder:
         self._thread_count = itertools.count(1)
         self._task_count = itertools.count(1)
         self._ids = itertools.count(1)
-        self._calls: list[tuple] = []  # (cid, parent, fid, thread, t0, args text | None)
-        self._exits: list[tuple] = []  # (cid, t1): plain returns without a value
-        self._exits_v: list[tuple] = []  # (cid, t1, how, text | None)
+        # Row lists are *flat*: a row is `extend`ed as a tuple of _CALL_W / 2 / _EXIT_W values.
+        # extend copies the values and frees the tuple at once, so the list holds only ints
+        # and strings: no GC-tracked object per row (no gen-0 collections while recording), and
+        # drain() takes each column with one C-level slice (`rows[k::width]`).
+        self._calls: list = []  # cid, parent, fid, thread, t0, args text | None
+        self._exits: list = []  # cid, t1: plain returns without a value
+        self._exits_v: list = []  # cid, t1, how, text | None
         self._marks: list[tuple] = []  # (cid, t, kind, text | None, other cid)
         self._extra: dict[int, tuple[int, int]] = {}  # cid -> (task id, flag) when not (0, 0)
         self._new_funcs: list[dict[str, Any]] = []
@@ -127,9 +136,9 @@ class PyRecorder:
         # drain-side state
         self._next_call = 1  # the next call id to emit
         self._next_str = 1
-        self._pending_calls: list[tuple] = []
-        self._pending_exits: list[tuple] = []
-        self._pending_exits_v: list[tuple] = []
+        self._pending_calls: list = []  # flat rows, as above
+        self._pending_exits: list = []
+        self._pending_exits_v: list = []
         self._pending_marks: list[tuple] = []
         self._str_ids: dict[str, int] = {}
         self._tasks_seen = False
@@ -229,9 +238,9 @@ class PyRecorder:
         fids = self._fids
         _id = id  # a local is cheaper than the builtins lookup
         tls = self._tls
-        calls_append = self._calls.append
-        exits_append = self._exits.append
-        exits_v_append = self._exits_v.append
+        calls_extend = self._calls.extend  # one atomic extend per row (see _reset)
+        exits_extend = self._exits.extend
+        exits_v_extend = self._exits_v.extend
         marks_append = self._marks.append
         extra = self._extra
         gens = self._gens
@@ -256,7 +265,7 @@ class PyRecorder:
             cid = next_id()
             parent = s[-1]
             args = args_text(getframe(2), code, mode) if capture else None
-            calls_append((cid, parent, -fid, thr, clock(), args))
+            calls_extend((cid, parent, -fid, thr, clock(), args))
             s.append(cid)
             task = task_id(cid, parent, thr)
             if task:
@@ -277,7 +286,7 @@ class PyRecorder:
                         cid = next_id()
                         # args are read now: the values may change while the call runs
                         args = args_text(getframe(1), code, mode)
-                        calls_append((cid, s[-1], fid, thr, clock(), args))
+                        calls_extend((cid, s[-1], fid, thr, clock(), args))
                         s.append(cid)
                     elif fid == 0 or fid == _HOOK:
                         return DISABLE  # excluded: this code's start never calls us again
@@ -298,7 +307,7 @@ class PyRecorder:
                         except AttributeError:  # first event on this thread
                             s, thr = new_thread()
                         cid = next_id()  # atomic: ids are unique across threads
-                        calls_append((cid, s[-1], fid, thr, clock(), None))  # one atomic append
+                        calls_extend((cid, s[-1], fid, thr, clock(), None))  # one atomic extend
                         s.append(cid)
                     elif fid == 0 or fid == _HOOK:
                         return DISABLE  # excluded: this code's start never calls us again
@@ -323,7 +332,7 @@ class PyRecorder:
                 return None
             cid = s.pop()
             if cid:
-                exits_v_append((cid, clock(), F.END_RETURN, value_text(value, mode) if capture else None))
+                exits_v_extend((cid, clock(), F.END_RETURN, value_text(value, mode) if capture else None))
             else:
                 s.append(0)  # orphan: started before recording
             return None
@@ -338,7 +347,7 @@ class PyRecorder:
                             s, thr = new_thread()
                         cid = s.pop()
                         if cid:
-                            exits_v_append((cid, clock(), F.END_RETURN, value_text(value, mode)))
+                            exits_v_extend((cid, clock(), F.END_RETURN, value_text(value, mode)))
                         else:
                             s.append(0)  # orphan: a call that started before recording
                     else:
@@ -355,7 +364,7 @@ class PyRecorder:
                             s, thr = new_thread()
                         cid = s.pop()  # the call on top of this thread's stack is ours
                         if cid:
-                            exits_append((cid, clock()))  # how=return, no value: the short row
+                            exits_extend((cid, clock()))  # how=return, no value: the short row
                         else:
                             s.append(0)  # orphan: a call that started before recording
                     else:
@@ -407,7 +416,7 @@ class PyRecorder:
                 cid = next_id()
                 partial = frame.f_lasti > 0 and kind != F.MARK_THROW or (
                     kind == F.MARK_THROW and frame.f_lasti > 2)
-                calls_append((cid, parent, abs(fid), thr, t, None))
+                calls_extend((cid, parent, abs(fid), thr, t, None))
                 task = task_id(cid, parent, thr) if fid < 0 else 0
                 if partial or task:
                     extra[cid] = (task, F.CALL_PARTIAL if partial else 0)
@@ -451,7 +460,7 @@ class PyRecorder:
                     s, thr = new_thread()
                 cid = s.pop()
                 if cid:
-                    exits_v_append((cid, clock(), F.END_RAISE, exception_text(exc, mode)))
+                    exits_v_extend((cid, clock(), F.END_RAISE, exception_text(exc, mode)))
                     unwound[thr] = id(exc)  # the caller's RAISE for it is propagation
                 else:
                     s.append(0)
@@ -559,7 +568,7 @@ class PyRecorder:
                         "name": th.name if th is not None else f"thread-{ident}",
                     })
                 cid = next(self._ids)
-                self._calls.append((cid, stack[-1], abs(fid), tid, t, None))
+                self._calls.extend((cid, stack[-1], abs(fid), tid, t, None))
                 self._extra[cid] = (0, F.CALL_PARTIAL)
                 stack.append(cid)
             if len(stack) > 1:
@@ -632,23 +641,23 @@ class PyRecorder:
                 cid = stack.pop()
                 if cid not in ended:
                     ended.add(cid)
-                    self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+                    self._exits_v.extend((cid, t, F.END_UNFINISHED, None))
         for stack, _tid in self._seeds.values():  # seeded threads that never ran again
             for cid in reversed(stack[1:]):
                 if cid not in ended:
                     ended.add(cid)
-                    self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+                    self._exits_v.extend((cid, t, F.END_UNFINISHED, None))
         self._seeds.clear()
         for cid in list(self._gens.values()) + self._lost:
             if cid not in ended:
                 ended.add(cid)
-                self._exits_v.append((cid, t, F.END_UNFINISHED, None))
+                self._exits_v.extend((cid, t, F.END_UNFINISHED, None))
         self._gens.clear()
         self._lost.clear()
 
     def pending(self) -> int:
         """Rows waiting for the next drain (the flusher drains early when this is large)."""
-        return len(self._calls) + len(self._exits) + len(self._exits_v)
+        return len(self._calls) // _CALL_W + len(self._exits) // 2 + len(self._exits_v) // _EXIT_W
 
     # ------------------------------------------------------------------ drain
     @staticmethod
@@ -704,6 +713,9 @@ class PyRecorder:
             return self._drain()
 
     def _drain(self) -> Batch:
+        # Columns are taken from the flat row lists with C-level slices and `array(typecode,
+        # list)`; the only Python loops per row are the task/flag pass (only once asyncio tasks
+        # or partial calls exist) and string ids (only when texts were captured).
         b = Batch()
         # Definitions first: a row may refer to them (a row appended after the definition).
         b.functions = self._take(self._new_funcs)
@@ -719,49 +731,50 @@ class PyRecorder:
         exits_v = self._pending_exits_v + self._take(self._exits_v)
         marks = self._pending_marks + self._cancel_handled(self._take(self._marks))
         first = self._next_call
-        limit = first + len(calls)  # ids below `limit` are emitted by this drain
-        if calls:
-            cids = next(zip(*calls))  # C-level: the id column
-            if cids != tuple(range(first, limit)):
+        W = _CALL_W
+        n = len(calls) // W
+        self._pending_calls = []
+        if n:
+            cids = calls[0::W]
+            if cids != list(range(first, first + n)):
                 # Threads interleaved between taking an id and appending the row: sort, and
                 # keep anything after a gap for the next drain.
-                calls.sort()
-                n = 0
-                for n, r in enumerate(calls):
-                    if r[0] != first + n:
+                rows = sorted(zip(*[iter(calls)] * W))
+                k = 0
+                for k, r in enumerate(rows):
+                    if r[0] != first + k:
                         break
                 else:
-                    n = len(calls)
-                self._pending_calls = calls[n:]
-                calls = calls[:n]
-                limit = first + n
-            else:
-                self._pending_calls = []
-        else:
-            self._pending_calls = []
+                    k = n
+                self._pending_calls = list(chain.from_iterable(rows[k:]))
+                calls = list(chain.from_iterable(rows[:k]))
+                n = k
+        limit = first + n  # ids below `limit` are emitted by this drain
         # rows about calls not emitted yet wait for the next drain (rare: only after a gap)
-        if exits and max(next(zip(*exits))) >= limit:
-            self._pending_exits = [r for r in exits if r[0] >= limit]
-            exits = [r for r in exits if r[0] < limit]
-        else:
-            self._pending_exits = []
-        self._pending_exits_v = [r for r in exits_v if r[0] >= limit]
-        if self._pending_exits_v:
-            exits_v = [r for r in exits_v if r[0] < limit]
+        self._pending_exits = []
+        if exits and max(exits[0::2]) >= limit:
+            rows = list(zip(*[iter(exits)] * 2))
+            self._pending_exits = [x for r in rows if r[0] >= limit for x in r]
+            exits = [x for r in rows if r[0] < limit for x in r]
+        self._pending_exits_v = []
+        if exits_v and max(exits_v[0::_EXIT_W]) >= limit:
+            rows = list(zip(*[iter(exits_v)] * _EXIT_W))
+            self._pending_exits_v = [x for r in rows if r[0] >= limit for x in r]
+            exits_v = [x for r in rows if r[0] < limit for x in r]
         self._pending_marks = [r for r in marks if r[0] >= limit or r[4] >= limit]
         if self._pending_marks:
             marks = [r for r in marks if r[0] < limit and r[4] < limit]
 
         strings: list[str] = []
         b.strings_first_id = self._next_str
-        n = len(calls)
+        b.call_first_id = first
         if n:
-            cids, par, fn, thr, t0, args = zip(*calls)
-            b.call_first_id = first
+            par = calls[1::W]
             b.call_parent = array("I", par)
-            b.call_func = array("I", fn)
-            b.call_thread = array("I", thr)
-            b.call_t0 = array("q", t0)
+            b.call_func = array("I", calls[2::W])
+            b.call_thread = array("I", calls[3::W])
+            b.call_t0 = array("q", calls[4::W])
+            args = calls[5::W]
             if args.count(None) != n:  # C-level test: any text captured?
                 sid = self._sid
                 b.call_args = array("I", [sid(a, strings) for a in args])
@@ -787,26 +800,24 @@ class PyRecorder:
             else:
                 b.call_task = array("I", bytes(4 * n))
                 b.call_flag = array("B", bytes(n))
-            self._next_call = first + n
-        else:
-            b.call_first_id = first
+            self._next_call = limit
         if exits or exits_v:
-            m = len(exits)
-            if m:
-                ids_t, t1_t = zip(*exits)  # C-level transposition of the short rows
-                ids = array("I", ids_t)
-                t1 = array("q", t1_t)
-            else:
-                ids, t1 = array("I"), array("q")
+            m = len(exits) // 2
+            ids = array("I", exits[0::2])
+            t1 = array("q", exits[1::2])
             how = array("B", [F.END_RETURN]) * m
             val = array("I", bytes(4 * m))
             if exits_v:
-                sid = self._sid
-                for r in exits_v:
-                    ids.append(r[0])
-                    t1.append(r[1])
-                    how.append(r[2])
-                    val.append(sid(r[3], strings))
+                mv = len(exits_v) // _EXIT_W
+                ids.fromlist(exits_v[0::_EXIT_W])
+                t1.fromlist(exits_v[1::_EXIT_W])
+                how.fromlist(exits_v[2::_EXIT_W])
+                texts = exits_v[3::_EXIT_W]
+                if texts.count(None) != mv:
+                    sid = self._sid
+                    val.fromlist([sid(x, strings) for x in texts])
+                else:
+                    val.frombytes(bytes(4 * mv))
             b.exit_call = ids
             b.exit_t1 = t1
             b.exit_how = how
