@@ -3,7 +3,9 @@
 The default is *user code only*: not the standard library, not site-packages (nor dist-packages,
 nor the user site), not frozen modules, not generated code whose file name is a `<...>` pseudo
 name (`<string>` from `exec`/dataclasses/namedtuple, `<frozen ...>`), and never flowtrace itself.
-Interactive input (`<stdin>`, `<python-input-N>`) counts as user code.
+Interactive input (`<stdin>`, `<python-input-N>`) counts as user code, and so does the code of
+`flowtrace run -c CODE`: the runner compiles it and marks exactly those code objects
+(`mark_user_code`), although their file name is `<string>` too.
 
 Patterns refine the default:
 - `include` patterns add code the default leaves out (e.g. `json.*` to see the json package);
@@ -27,6 +29,24 @@ from typing import Iterable
 
 _FLOWTRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
+
+# Code objects that are user code whatever their file name: `flowtrace run -c CODE` compiles
+# the program itself, under the same "<string>" name that namedtuple/dataclass/exec code gets,
+# so it names exactly those code objects here. id -> code (kept alive, so an id is never reused).
+_USER_CODES: dict[int, CodeType] = {}
+
+
+def mark_user_code(code: CodeType) -> None:
+    """Count `code` and every code object nested in it (functions, classes, lambdas, generator
+    expressions: `co_consts`, recursively) as user code, whatever its file name. Other code with
+    the same pseudo file name (`<string>` from exec, namedtuple, dataclasses) is unaffected."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if _USER_CODES.get(id(c)) is c:
+            continue
+        _USER_CODES[id(c)] = c
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -110,8 +130,10 @@ class CodeFilter:
             if path.startswith(_FLOWTRACE_DIR):
                 return False  # never record the tracer (its flusher thread, hooks, decorator)
         mod = module or ""
+        if mod == "flowtrace" or mod.startswith("flowtrace."):
+            return False  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
         if self.exclude and self._matches_any(self.exclude, mod, path):
             return False
-        if self.is_user_code(filename):
+        if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code:
             return True
         return bool(self.include) and self._matches_any(self.include, mod, path)

@@ -240,6 +240,12 @@ def execute(prepared: Prepared) -> Outcome:
                 _remember_c_source(str(prepared.source))
             # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
             code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
+            if prepared.program.kind == "code":
+                # "<string>" like generated code, but it is the user's program: record it
+                # (only these code objects; the traceback still says File "<string>")
+                from .filters import mark_user_code
+
+                mark_user_code(code)
             exec(code, prepared.module.__dict__)
     except SystemExit as exc:
         return Outcome("exit", exit_status(exc.code))

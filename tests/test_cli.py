@@ -101,7 +101,12 @@ def test_run_module_and_code(tmp_path: pathlib.Path) -> None:
     proc = flowtrace("run", "-o", "c.ftr", "-c", "import mymod; print(mymod.f(1))", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, "42\n2\n")
     calls = [(c.qualname, c.args or None, c.result) for c in load(tmp_path / "c.ftr").calls]
-    assert calls == [("<module>", None, "None"), ("f", "x=21", "42"), ("f", "x=1", "2")]
+    # the -c program's own <module> is recorded too (the runner marks the code it compiled)
+    assert calls == [("<module>", None, "None"), ("<module>", None, "None"), ("f", "x=21", "42"),
+                     ("f", "x=1", "2")]
+    tree = load(tmp_path / "c.ftr")
+    assert [(c.id, c.parent) for c in tree.calls] == [(1, None), (2, 1), (3, 2), (4, 1)]
+    assert tree.calls[0].function.file == "<string>" and tree.calls[1].function.module == "mymod"
 
 
 def test_run_program_options_are_not_ours(tmp_path: pathlib.Path) -> None:
