@@ -63,7 +63,7 @@ class ChunkReader:
         self.offset = 0  # bytes consumed (header + complete chunks)
         self.ended = False  # an ENDS chunk was read
         self.damage: str | None = None  # why reading stopped early, if it did
-        self._buf = b""
+        self._buf = bytearray()  # bytes after the last complete chunk; grows in place
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<memory>") -> "ChunkReader":
@@ -76,7 +76,7 @@ class ChunkReader:
         self.offset = 0
         self.ended = False
         self.damage = None
-        self._buf = b""
+        self._buf = bytearray()
         return self
 
     def close(self) -> None:
@@ -102,7 +102,7 @@ class ChunkReader:
         else:
             data = os.pread(self._fd, self.READ_SIZE, start)
         if data:
-            self._buf += data
+            self._buf += data  # in place: a bytearray does not re-copy what it holds
         return bool(data)
 
     def poll(self) -> list[Chunk]:
@@ -112,14 +112,24 @@ class ChunkReader:
         while self._read_more():
             if len(self._buf) > 64 * self.READ_SIZE:
                 break  # hand back what we have; the rest comes at the next poll
-        out: list[Chunk] = []
         buf = memoryview(self._buf)
+        try:
+            out, pos = self._split(buf)
+        finally:
+            buf.release()  # a live view would stop the bytearray from growing or shrinking
+        self.offset += pos
+        del self._buf[:pos]
+        return out
+
+    def _split(self, buf: memoryview) -> tuple[list[Chunk], int]:
+        """The complete chunks at the start of `buf`, and how many bytes they take."""
+        out: list[Chunk] = []
         pos = 0
         if self.version is None:
             if len(buf) < F.FILE_HEADER_SIZE:
                 if not F.MAGIC.startswith(bytes(buf[: len(F.MAGIC)])):
                     F.parse_file_header(bytes(buf))  # raises: not a session
-                return out  # header not written yet (or empty file): wait
+                return out, 0  # header not written yet (or empty file): wait
             self.version = F.parse_file_header(bytes(buf[: F.FILE_HEADER_SIZE]))
             pos = F.FILE_HEADER_SIZE
         while True:
@@ -137,19 +147,18 @@ class ChunkReader:
             if zlib.crc32(buf[pos:body_end]) != crc:
                 self.damage = f"corrupt {kind.decode('ascii', 'replace')} chunk at offset {self.offset + pos}"
                 break
-            payload = bytes(buf[pos + F.CHUNK_HEADER_SIZE : body_end])
+            stored = buf[pos + F.CHUNK_HEADER_SIZE : body_end]
             if flags & F.FLAG_ZLIB:
                 try:
-                    payload = zlib.decompress(payload)
+                    payload = zlib.decompress(stored)
                 except zlib.error:
                     self.damage = f"undecodable {kind.decode()} chunk at offset {self.offset + pos}"
                     break
+            else:
+                payload = bytes(stored)
             out.append(Chunk(kind, payload, self.offset + pos))
             pos = end
             if kind == F.ENDS:
                 self.ended = True
                 break
-        buf.release()
-        self.offset += pos
-        self._buf = self._buf[pos:]
-        return out
+        return out, pos
