@@ -140,6 +140,11 @@ static PyObject *thread_key;         /* key of our capsule in each thread's stat
 static PyObject *str_name, *str_root, *str_empty;
 static struct CoreObject *active_core;
 
+typedef struct { uint64_t hash; size_t off; uint32_t len, sid; } StrKey;
+typedef struct StrTab { StrKey *tab; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
+static void stab_clear(StrTab *st);
+static void stab_free(StrTab *st);
+
 typedef struct CoreObject {
     PyObject_HEAD
     uint64_t gen;
@@ -153,7 +158,7 @@ typedef struct CoreObject {
     PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
     PyObject *task_created;          /* (task, creator call id) -> None */
     PyObject *tasks_out;             /* list the new TASK entries are appended to */
-    PyObject *str_ids;               /* dict text -> final string id (deduplication) */
+    struct StrTab stab;              /* UTF-8 text -> final string id (deduplication) */
     uint32_t next_final_sid;
     /* rows */
     CallRow *calls; size_t ncalls, capcalls;
@@ -1057,7 +1062,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     if (GEN_BITS(c->gen) == 0) c->gen = ++generation_counter;
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
-    PyDict_Clear(c->str_ids);
+    stab_clear(&c->stab);
     if (c->memo) memset(c->memo, 0, MEMO_SIZE * sizeof(Memo));
     c->batch++;
     c->errors = 0;
@@ -1183,11 +1188,42 @@ col_u8(const void *rows, size_t n, size_t stride, size_t off)
 #define MAX_STRING 60     /* reprs.MAX_STRING */
 #define MAX_TEXT 240      /* reprs.MAX_TEXT */
 
+/* A placeholder's "module.Class" for one type, as UTF-8 (the label str owns the bytes). */
+typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; } Label;
+#define LABELS 64   /* direct-mapped by type address; a miss only costs a hook call */
+
 typedef struct {
     PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
     PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
-    PyObject *labels;       /* dict type -> label, for this drain */
+    Label labels[LABELS];   /* this drain's labels (the slots hold the types meanwhile) */
 } RenderCtx;
+
+static inline size_t ptr_hash(void *p);
+
+static Label *
+label_for(RenderCtx *rc, PyObject *type)
+{
+    Label *lb = &rc->labels[ptr_hash(type) & (LABELS - 1)];
+    if (lb->type == type) return lb;
+    PyObject *label = PyObject_CallOneArg(rc->type_label, type);
+    if (!label) return NULL;
+    Py_ssize_t n;
+    const char *u = PyUnicode_Check(label) ? PyUnicode_AsUTF8AndSize(label, &n) : NULL;
+    if (!u) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "type_label returned a non-str");
+        Py_DECREF(label);
+        return NULL;
+    }
+    Py_XSETREF(lb->label, label);
+    lb->type = type; lb->u = u; lb->len = (size_t)n; lb->nchars = (size_t)PyUnicode_GET_LENGTH(label);
+    return lb;
+}
+
+static void
+labels_clear(RenderCtx *rc)
+{
+    for (int i = 0; i < LABELS; i++) { Py_CLEAR(rc->labels[i].label); rc->labels[i].type = NULL; }
+}
 
 /* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
 typedef struct { char *p; size_t len, cap, nchars; } Text;
@@ -1215,6 +1251,23 @@ text_add_str(Text *t, PyObject *u)
     const char *s = PyUnicode_AsUTF8AndSize(u, &n);
     if (!s) return -1;
     return text_add(t, s, (size_t)n, (size_t)PyUnicode_GET_LENGTH(u));
+}
+
+/* reprs._cut on the part of `t` from byte b0 (char c0) on, which is longer than `limit`
+ * characters: keep its first limit-3 characters and add "...". */
+static int
+text_cut(Text *t, size_t b0, size_t c0, size_t limit)
+{
+    size_t keep = limit - 3, seen = 0, i = b0;
+    for (; i < t->len; i++) {
+        if (((unsigned char)t->p[i] & 0xC0) != 0x80) {   /* a character starts here */
+            if (seen == keep) break;
+            seen++;
+        }
+    }
+    t->len = i;
+    t->nchars = c0 + keep;
+    return text_add(t, "...", 3, 3);
 }
 
 /* reprs._cut: text if short enough, else its first limit-3 characters and "...". Steals. */
@@ -1288,18 +1341,20 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         else u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
     case V_OPAQUE: {
-        PyObject *label = PyDict_GetItemWithError(rc->labels, s->o);   /* borrowed */
-        if (!label) {
-            if (PyErr_Occurred()) return -1;
-            label = PyObject_CallOneArg(rc->type_label, s->o);
-            if (!label) return -1;
-            int r = PyDict_SetItem(rc->labels, s->o, label);
-            Py_DECREF(label);   /* the dict holds it */
-            if (r < 0) return -1;
-        }
-        snprintf(buf, sizeof buf, "%llx", (unsigned long long)s->u.addr);
-        u = cut_text(PyUnicode_FromFormat("<%U object at 0x%s>", label, buf), MAX_TEXT);
-        break;
+        /* reprs.placeholder, written straight into the text: no Python object per value */
+        Label *lb = label_for(rc, s->o);
+        if (!lb) return -1;
+        size_t b0 = t->len, c0 = t->nchars;
+        char *h = buf + sizeof buf;
+        *--h = '>';
+        uintptr_t a = s->u.addr;
+        do { *--h = "0123456789abcdef"[a & 15]; a >>= 4; } while (a);
+        memcpy(h -= 13, " object at 0x", 13);
+        size_t hn = (size_t)(buf + sizeof buf - h);
+        if (text_add(t, "<", 1, 1) < 0 || text_add(t, lb->u, lb->len, lb->nchars) < 0
+                || text_add(t, h, hn, hn) < 0)
+            return -1;
+        return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
     }
     default:
         return text_add(t, "?", 1, 1);
@@ -1311,24 +1366,112 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     return r;
 }
 
-/* The text of one string entry (a value, or a whole argument list). */
-static PyObject *
+/* The UTF-8 text of one string entry (a value, or a whole argument list) into `t`. */
+static int
 render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 {
     t->len = t->nchars = 0;
-    if (e->kind == S_VALUE) {
-        if (render_slot(rc, t, &slots[e->slot_off], 0) < 0) return NULL;
-        return PyUnicode_DecodeUTF8(t->p ? t->p : "", (Py_ssize_t)t->len, "surrogatepass");
-    }
+    if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
     CodeInfo *ci = &c->codes[e->code_idx];
     for (uint32_t k = 0; k < e->nslots; k++) {
-        if (k && text_add(t, ", ", 2, 2) < 0) return NULL;
-        if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return NULL;
-        if (text_add(t, "=", 1, 1) < 0) return NULL;
-        if (render_slot(rc, t, &slots[e->slot_off + ci->order[k]], ci->star[k]) < 0) return NULL;
+        if (k && text_add(t, ", ", 2, 2) < 0) return -1;
+        if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return -1;
+        if (text_add(t, "=", 1, 1) < 0) return -1;
+        if (render_slot(rc, t, &slots[e->slot_off + ci->order[k]], ci->star[k]) < 0) return -1;
     }
-    PyObject *u = PyUnicode_DecodeUTF8(t->p ? t->p : "", (Py_ssize_t)t->len, "surrogatepass");
-    return t->nchars > 2 * MAX_TEXT ? cut_text(u, 2 * MAX_TEXT) : u;
+    return t->nchars > 2 * MAX_TEXT ? text_cut(t, 0, 0, 2 * MAX_TEXT) : 0;
+}
+
+#define STR_IDS_MAX 65536   /* python.py: the dedup table is bounded; a text may repeat */
+
+/* ---- final string ids by UTF-8 bytes (deduplication across the session, in C) ----
+ * Repeated texts (the same placeholder, "n=3", an exception raised in a loop) get the id of
+ * their first occurrence without a Python str or dict lookup. Bounded like python.py's
+ * table: past STR_IDS_MAX texts it starts afresh (a text may then repeat in the file). */
+
+static uint64_t
+bytes_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8; n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h | 1;
+}
+
+static void
+stab_clear(StrTab *st)
+{
+    if (st->tab) memset(st->tab, 0, st->cap * sizeof(StrKey));
+    st->n = 0;
+    st->alen = 0;
+}
+
+static void
+stab_free(StrTab *st)
+{
+    PyMem_RawFree(st->tab); PyMem_RawFree(st->arena);
+    memset(st, 0, sizeof *st);
+}
+
+static uint32_t
+stab_find(StrTab *st, const char *p, size_t n, uint64_t h)
+{
+    if (!st->n) return 0;
+    size_t mask = st->cap - 1;
+    for (size_t j = h & mask; st->tab[j].hash; j = (j + 1) & mask) {
+        StrKey *k = &st->tab[j];
+        if (k->hash == h && k->len == n && !memcmp(st->arena + k->off, p, n)) return k->sid;
+    }
+    return 0;
+}
+
+static int
+stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
+{
+    if (st->n >= STR_IDS_MAX) stab_clear(st);
+    if ((st->n + 1) * 2 > st->cap) {
+        size_t ncap = st->cap ? st->cap * 2 : 1024;
+        StrKey *nt = PyMem_RawCalloc(ncap, sizeof(StrKey));
+        if (!nt) { PyErr_NoMemory(); return -1; }
+        for (size_t i = 0; i < st->cap; i++) {
+            if (!st->tab[i].hash) continue;
+            size_t j = st->tab[i].hash & (ncap - 1);
+            while (nt[j].hash) j = (j + 1) & (ncap - 1);
+            nt[j] = st->tab[i];
+        }
+        PyMem_RawFree(st->tab);
+        st->tab = nt; st->cap = ncap;
+    }
+    if (grow((void **)&st->arena, &st->acap, st->alen + n + 1, 1) < 0) return -1;
+    memcpy(st->arena + st->alen, p, n);
+    size_t mask = st->cap - 1, j = h & mask;
+    while (st->tab[j].hash) j = (j + 1) & mask;
+    st->tab[j].hash = h; st->tab[j].off = st->alen; st->tab[j].len = (uint32_t)n; st->tab[j].sid = sid;
+    st->alen += n;
+    st->n++;
+    return 0;
+}
+
+/* An array.array of `n` zeros with typecode `tc` (array('I', [0]) * n: one allocation and a
+ * fill, no Python int per item); the drain writes the values into its buffer. */
+static PyObject *array_type;
+static PyObject *
+new_array(char tc, size_t n)
+{
+    PyObject *one = PyObject_CallFunction(array_type, "C(i)", (int)tc, 0);
+    if (!one) return NULL;
+    PyObject *r = PySequence_Repeat(one, (Py_ssize_t)n);
+    Py_DECREF(one);
+    return r;
 }
 
 /* ---- drain: swap the rows out, render and number the texts, build column bytes ---- */
@@ -1357,7 +1500,6 @@ col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *r
     return b;
 }
 
-#define STR_IDS_MAX 65536   /* python.py: the dedup table is bounded; a text may repeat */
 
 /* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */
 static int
@@ -1415,10 +1557,9 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 
     PyObject *result = NULL, *texts = NULL;
     uint32_t *remap = NULL;
-    RenderCtx rc = {args[0], args[1], PyDict_New()};
+    RenderCtx rc = {args[0], args[1], {{NULL}}};
     Text tb = {NULL, 0, 0, 0};
     uint32_t first_sid = c->next_final_sid;
-    if (!rc.labels) goto done;
     texts = PyList_New(0);
     remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
@@ -1430,65 +1571,117 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
             slot = &c->memo[key.hash & (MEMO_SIZE - 1)];
             if (memo_same(slot, &key)) { remap[i] = slot->sid; c->memo_hits++; continue; }
         }
-        PyObject *t = e->kind == S_TEXT ? Py_NewRef(e->text) : render_entry(c, &rc, e, w.slots, &tb);
         c->rendered++;
-        if (!t) {
+        const char *u = NULL;
+        Py_ssize_t ulen = 0;
+        PyObject *t = NULL, *enc = NULL;
+        if (e->kind == S_TEXT) {
+            t = Py_NewRef(e->text);
+            u = PyUnicode_AsUTF8AndSize(t, &ulen);
+            if (!u) {   /* lone surrogates: the file stores them as the writer does */
+                PyErr_Clear();
+                enc = PyUnicode_AsEncodedString(t, "utf-8", "surrogatepass");
+                if (enc) { u = PyBytes_AS_STRING(enc); ulen = PyBytes_GET_SIZE(enc); }
+            }
+        } else if (render_entry(c, &rc, e, w.slots, &tb) == 0) {
+            u = tb.p ? tb.p : "";
+            ulen = (Py_ssize_t)tb.len;
+        }
+        if (!u) {
             /* one unreadable value must not lose the batch: say so in its place */
             PyErr_Clear();
-            t = PyUnicode_FromString("<unreadable>");
-            if (!t) goto done;
+            Py_XDECREF(t);
+            t = NULL;
+            u = "<unreadable>";
+            ulen = 12;
         }
-        PyObject *known = PyDict_GetItemWithError(c->str_ids, t);   /* borrowed */
-        if (known) {
-            remap[i] = (uint32_t)PyLong_AsUnsignedLong(known);
-            Py_DECREF(t);
-            if (slot) { *slot = key; slot->sid = remap[i]; }
+        uint64_t h = bytes_hash(u, (size_t)ulen);
+        uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
+        if (sid) {
+            remap[i] = sid;
+            if (slot) { *slot = key; slot->sid = sid; }
+            Py_XDECREF(t); Py_XDECREF(enc);
             continue;
         }
-        if (PyErr_Occurred()) { Py_DECREF(t); goto done; }
-        uint32_t sid = c->next_final_sid++;
+        if (!t) t = PyUnicode_DecodeUTF8(u, ulen, "surrogatepass");
+        int r = t ? stab_add(&c->stab, u, (size_t)ulen, h, c->next_final_sid) : -1;
+        Py_XDECREF(enc);
+        if (r < 0) { Py_XDECREF(t); goto done; }
+        sid = c->next_final_sid++;
         remap[i] = sid;
         if (slot) { *slot = key; slot->sid = sid; }
-        if (PyList_Append(texts, t) < 0) { Py_DECREF(t); goto done; }
-        if (PyDict_GET_SIZE(c->str_ids) > STR_IDS_MAX) PyDict_Clear(c->str_ids);
-        PyObject *v = PyLong_FromUnsignedLong(sid);
-        int r = v ? PyDict_SetItem(c->str_ids, t, v) : -1;
-        Py_XDECREF(v);
+        r = PyList_Append(texts, t);
         Py_DECREF(t);
         if (r < 0) goto done;
     }
     result = PyDict_New();
     if (!result) goto done;
-    struct { const char *name; PyObject *value; } items[] = {
-        {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
-        {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
-        {"call_parent", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, par))},
-        {"call_func", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, fn))},
-        {"call_thread", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, thr))},
-        {"call_t0", col_i64(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, t0))},
-        {"call_args", col_sid(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, args), remap, w.nstrs)},
-        {"call_task", col_u32(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, task))},
-        {"call_flag", col_u8(w.calls, w.ncalls, sizeof(CallRow), offsetof(CallRow, flag))},
-        {"exit_call", col_u32(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, call))},
-        {"exit_t1", col_i64(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, t1))},
-        {"exit_how", col_u8(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, how))},
-        {"exit_val", col_sid(w.exits, w.nexits, sizeof(ExitRow), offsetof(ExitRow, val), remap, w.nstrs)},
-        {"mark_call", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, call))},
-        {"mark_t", col_i64(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, t))},
-        {"mark_kind", col_u8(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, kind))},
-        {"mark_ref", col_sid(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, ref), remap, w.nstrs)},
-        {"mark_other", col_u32(w.marks, w.nmarks, sizeof(MarkRow), offsetof(MarkRow, othr))},
-        {"strings", Py_NewRef(texts)},
-    };
-    int failed = 0;
-    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
-        if (!items[k].value || PyDict_SetItemString(result, items[k].name, items[k].value) < 0) failed = 1;
-        Py_XDECREF(items[k].value);
+    {
+        /* One pass per row kind writing every column at once: the rows of a long batch do
+         * not fit in the cache, and one strided pass per column re-read them 16 times. The
+         * columns are array.array objects filled in place (no bytes copy in between). */
+        static const char *cn[] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
+                                   "call_task", "call_flag", "exit_call", "exit_t1", "exit_how", "exit_val",
+                                   "mark_call", "mark_t", "mark_kind", "mark_ref", "mark_other"};
+        static const char tcs[] = "IIIqIIBIqBIIqBII";
+        PyObject *arr[16] = {NULL};
+        Py_buffer buf[16];
+        int nbuf = 0, failed = 0;
+        for (int k = 0; k < 16; k++) {
+            size_t n = k < 7 ? w.ncalls : k < 11 ? w.nexits : w.nmarks;
+            arr[k] = new_array(tcs[k], n);
+            if (!arr[k] || PyObject_GetBuffer(arr[k], &buf[k], PyBUF_WRITABLE) < 0) { failed = 1; break; }
+            nbuf++;
+        }
+        if (!failed) {
+#define COL(k, T) ((T *)buf[k].buf)
+            uint32_t *par = COL(0, uint32_t), *fn = COL(1, uint32_t), *thr = COL(2, uint32_t),
+                     *ca = COL(4, uint32_t), *tk = COL(5, uint32_t);
+            int64_t *t0 = COL(3, int64_t);
+            uint8_t *fl = COL(6, uint8_t);
+            for (size_t i = 0; i < w.ncalls; i++) {
+                const CallRow *r = &w.calls[i];
+                par[i] = r->par; fn[i] = r->fn; thr[i] = r->thr; t0[i] = r->t0;
+                ca[i] = (r->args && r->args <= w.nstrs) ? remap[r->args - 1] : 0;
+                tk[i] = r->task; fl[i] = r->flag;
+            }
+            uint32_t *ec = COL(7, uint32_t), *ev = COL(10, uint32_t);
+            int64_t *t1 = COL(8, int64_t);
+            uint8_t *how = COL(9, uint8_t);
+            for (size_t i = 0; i < w.nexits; i++) {
+                const ExitRow *r = &w.exits[i];
+                ec[i] = r->call; t1[i] = r->t1; how[i] = r->how;
+                ev[i] = (r->val && r->val <= w.nstrs) ? remap[r->val - 1] : 0;
+            }
+            uint32_t *mc = COL(11, uint32_t), *mr = COL(14, uint32_t), *mo = COL(15, uint32_t);
+            int64_t *mt = COL(12, int64_t);
+            uint8_t *mk = COL(13, uint8_t);
+            for (size_t i = 0; i < w.nmarks; i++) {
+                const MarkRow *r = &w.marks[i];
+                mc[i] = r->call; mt[i] = r->t; mk[i] = r->kind; mo[i] = r->othr;
+                mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
+            }
+#undef COL
+        }
+        for (int k = 0; k < nbuf; k++) PyBuffer_Release(&buf[k]);
+        for (int k = 0; k < 16; k++) {
+            if (!failed && PyDict_SetItemString(result, cn[k], arr[k]) < 0) failed = 1;
+            Py_XDECREF(arr[k]);
+        }
+        struct { const char *name; PyObject *value; } items[] = {
+            {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
+            {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
+            {"strings", Py_NewRef(texts)},
+        };
+        for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
+            if (!items[k].value || PyDict_SetItemString(result, items[k].name, items[k].value) < 0) failed = 1;
+            Py_XDECREF(items[k].value);
+        }
+        if (failed) Py_CLEAR(result);
     }
-    if (failed) Py_CLEAR(result);
 done:
     Py_XDECREF(texts);
-    Py_XDECREF(rc.labels);
+    labels_clear(&rc);
     PyMem_RawFree(tb.p);
     PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
@@ -1527,7 +1720,6 @@ core_init(CoreObject *c, PyObject *args, PyObject *kw)
                             "task_created", "tasks_out", NULL};
     int mode = 1;
     PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out;
-    if (!c->str_ids && !(c->str_ids = PyDict_New())) return -1;
     if (PyTuple_GET_SIZE(args) == 0 && (!kw || PyDict_GET_SIZE(kw) == 0)) return 0;   /* hooks later */
     if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!", names, &mode, &on_code, &on_thread,
                                      &exc_text, &repr_now, &task_hook, &task_created,
@@ -1543,7 +1735,6 @@ core_init(CoreObject *c, PyObject *args, PyObject *kw)
     Py_XSETREF(c->task_hook, Py_NewRef(task_hook));
     Py_XSETREF(c->task_created, Py_NewRef(task_created));
     Py_XSETREF(c->tasks_out, Py_NewRef(tasks_out));
-    if (!c->str_ids && !(c->str_ids = PyDict_New())) return -1;
     return 0;
 }
 
@@ -1572,7 +1763,7 @@ core_dealloc(CoreObject *c)
     clear_codes(c);
     clear_seeds(c);
     core_clear(c);
-    Py_CLEAR(c->str_ids);
+    stab_free(&c->stab);
     PyMem_RawFree(c->calls); PyMem_RawFree(c->exits); PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
@@ -1672,6 +1863,11 @@ PyInit__crecorder(void)
     DISABLE = PyObject_GetAttrString(monitoring, "DISABLE");
     Py_DECREF(monitoring);
     if (!DISABLE) return NULL;
+    PyObject *arraymod = PyImport_ImportModule("array");
+    if (!arraymod) return NULL;
+    array_type = PyObject_GetAttrString(arraymod, "array");
+    Py_DECREF(arraymod);
+    if (!array_type) return NULL;
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
     if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;

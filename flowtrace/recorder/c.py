@@ -274,10 +274,8 @@ class CRecorder:
                 if th is not None and th.name != name:  # renamed since: the last definition wins
                     self._known_threads[i] = (tid, ref, th.name)
                     b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
-            for field, typecode in _COLUMNS:
-                a = array(typecode)
-                a.frombytes(cols[field])
-                setattr(b, field, a)
+            for field, _typecode in _COLUMNS:
+                setattr(b, field, cols[field])  # array.array objects filled by the C drain
             return b
 
     def stats(self) -> dict[str, int]:
