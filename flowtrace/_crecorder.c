@@ -89,7 +89,8 @@ typedef struct {
     uint16_t *order;   /* display position -> localsplus index */
     uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
     uint32_t func;     /* FUNC id (0 for the create_task hook) */
-    uint16_t nargs;    /* number of leading localsplus slots that are arguments */
+    uint16_t nargs;    /* number of leading localsplus slots captured (0: none shown) */
+    uint16_t nshown;   /* number of names shown (compiler-internal ".0" etc. are not) */
     uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
     uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
@@ -420,6 +421,7 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
         if (!PyErr_Occurred()) PyErr_NoMemory();
         return -1;
     }
+    int shown_n = 0;
     for (int i = 0; i < total; i++) {
         int src, kind = 0;
         if (i < npos) src = i;
@@ -427,16 +429,23 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
         else if (i < npos + nvar + nkw) src = i - nvar;
         else { src = npos + nkw + nvar; kind = 2; }
         PyObject *name = PyTuple_GET_ITEM(varnames, src);
+        /* A parameter named ".0" (the iterator a generator expression receives) is made by
+         * the compiler, not written by the user: it is not shown as an argument. */
+        if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) && PyUnicode_READ_CHAR(name, 0) == '.')
+            continue;
         PyObject *shown = kind == 1 ? PyUnicode_FromFormat("*%U", name)
                         : kind == 2 ? PyUnicode_FromFormat("**%U", name) : Py_NewRef(name);
         if (!shown) { Py_DECREF(varnames); Py_DECREF(names); return -1; }
-        PyTuple_SET_ITEM(names, i, shown);
-        ci->order[i] = (uint16_t)src;
-        ci->star[i] = (uint8_t)kind;
+        PyTuple_SET_ITEM(names, shown_n, shown);
+        ci->order[shown_n] = (uint16_t)src;
+        ci->star[shown_n] = (uint8_t)kind;
+        shown_n++;
     }
     Py_DECREF(varnames);
+    if (shown_n < total && _PyTuple_Resize(&names, shown_n) < 0) return -1;
     ci->names = names;
-    ci->nargs = (uint16_t)total;
+    ci->nshown = (uint16_t)shown_n;
+    ci->nargs = shown_n ? (uint16_t)total : 0;   /* nothing shown: nothing captured */
     ci->genlike = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
     ci->coro = (flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)) != 0;
     return 0;
@@ -1373,7 +1382,7 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
     t->len = t->nchars = 0;
     if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
     CodeInfo *ci = &c->codes[e->code_idx];
-    for (uint32_t k = 0; k < e->nslots; k++) {
+    for (uint32_t k = 0; k < ci->nshown; k++) {
         if (k && text_add(t, ", ", 2, 2) < 0) return -1;
         if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return -1;
         if (text_add(t, "=", 1, 1) < 0) return -1;
