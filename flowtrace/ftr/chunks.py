@@ -110,7 +110,7 @@ class ChunkReader:
         if self._fd == -1 or self.damage is not None or self.ended:
             return []
         while self._read_more():
-            if len(self._buf) > 64 * self.READ_SIZE:
+            if len(self._buf) > 64 * self.READ_SIZE and self._holds_a_chunk():
                 break  # hand back what we have; the rest comes at the next poll
         buf = memoryview(self._buf)
         try:
@@ -120,6 +120,17 @@ class ChunkReader:
         self.offset += pos
         del self._buf[:pos]
         return out
+
+    def _holds_a_chunk(self) -> bool:
+        """True when the buffer holds at least one whole chunk (or cannot: it is damaged), so
+        that the read bound never leaves a chunk larger than the bound unread."""
+        pos = 0 if self.version is not None else F.FILE_HEADER_SIZE
+        if len(self._buf) < pos + F.CHUNK_HEADER_SIZE:
+            return False
+        _kind, _flags, length = F.CHUNK_HEADER.unpack_from(self._buf, pos)
+        if length > F.MAX_CHUNK_PAYLOAD:
+            return True  # damaged: _split reports it
+        return len(self._buf) >= pos + F.CHUNK_HEADER_SIZE + length + F.CHUNK_TRAILER_SIZE
 
     def _split(self, buf: memoryview) -> tuple[list[Chunk], int]:
         """The complete chunks at the start of `buf`, and how many bytes they take."""

@@ -1,0 +1,85 @@
+"""ChunkReader: chunk boundaries, bounded reads, growing files."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace.ftr.writer import SessionWriter
+from flowtrace.recorder.base import Batch
+
+
+class SmallReader(ChunkReader):
+    READ_SIZE = 1024  # the read bound is 64 x this: 64 KiB
+
+
+def _batch(first_id: int, n: int, rng: random.Random) -> Batch:
+    b = Batch(
+        functions=[{"id": 1, "qualname": "f", "module": "m", "file": "m.py", "line": 1, "kind": "function"}]
+        if first_id == 1 else [],
+        threads=[{"id": 1, "ident": 1, "native_id": 1, "name": "MainThread"}] if first_id == 1 else [],
+    )
+    b.call_first_id = first_id
+    t = 1000 * first_id
+    for i in range(n):
+        t += rng.randrange(1, 1 << 20)  # noisy times: the chunk does not compress much
+        b.call_parent.append(0)
+        b.call_func.append(1)
+        b.call_thread.append(1)
+        b.call_t0.append(t)
+        b.call_args.append(0)
+        b.call_task.append(0)
+        b.call_flag.append(0)
+    return b
+
+
+def test_a_chunk_larger_than_the_read_bound_is_read_whole(tmp_path):
+    rng = random.Random(7)
+    path = tmp_path / "big.ftr"
+    w = SessionWriter(path, {"pid": 1}, 0)
+    w.write_batch(_batch(1, 10, rng))
+    w.write_batch(_batch(11, 60_000, rng))  # one CALL chunk of several hundred KiB
+    w.write_batch(_batch(60_011, 5, rng))
+    w.finish({"reason": "stopped"})
+    chunks = ChunkReader(path).poll()
+    stored = [b.offset - a.offset for a, b in zip(chunks, chunks[1:]) if a.kind == F.CALL]
+    assert max(stored) > 2 * 64 * SmallReader.READ_SIZE  # as stored on disk: twice the bound
+
+    reader = SmallReader(path)
+    rows = []
+    polls = 0
+    while not reader.ended:
+        chunks = reader.poll()
+        polls += 1
+        assert chunks, "a poll on a complete file must always return a chunk until the end"
+        rows += [c.columns().rows for c in chunks if c.kind == F.CALL]
+        assert polls < 100
+    assert rows == [10, 60_000, 5]
+    assert reader.damage is None
+
+
+def test_growing_file_returns_only_complete_chunks(tmp_path):
+    rng = random.Random(3)
+    whole = tmp_path / "whole.ftr"
+    w = SessionWriter(whole, {"pid": 1}, 0)
+    w.write_batch(_batch(1, 100, rng))
+    w.write_batch(_batch(101, 50, rng))
+    w.finish({"reason": "stopped"})
+    data = whole.read_bytes()
+
+    live = tmp_path / "live.ftr"
+    live.write_bytes(b"")
+    reader = ChunkReader(live)
+    seen = []
+    with open(live, "ab") as out:
+        for i in range(0, len(data), 97):  # the writer's bytes arrive in odd pieces
+            out.write(data[i : i + 97])
+            out.flush()
+            seen += [(c.kind, c.offset) for c in reader.poll()]
+    assert reader.ended and reader.damage is None
+    kinds = [k for k, _ in seen]
+    assert kinds == [F.META, F.FUNC, F.THRD, F.CALL, F.CALL, F.ENDS]
+    offsets = [o for _, o in seen]
+    assert offsets == sorted(set(offsets))
