@@ -21,7 +21,8 @@ from .. import _crecorder  # ImportError here makes recorder/__init__.py use the
 from ..filters import CodeFilter
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
-from .python import _CREATE_TASK, TOOL_ID_ORDER, TOOL_NAME, _kind
+from .codeinfo import code_kind
+from .python import _CREATE_TASK, TOOL_ID_ORDER, TOOL_NAME
 
 MON = sys.monitoring
 E = MON.events
@@ -127,7 +128,7 @@ class CRecorder:
             fid = self._func_count
             self._functions.append({
                 "id": fid, "qualname": code.co_qualname, "module": module or "",
-                "file": code.co_filename, "line": code.co_firstlineno, "kind": _kind(code.co_flags),
+                "file": code.co_filename, "line": code.co_firstlineno, "kind": code_kind(code),
             })
             return fid
         if code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1]):
