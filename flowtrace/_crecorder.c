@@ -187,6 +187,10 @@ typedef struct CoreObject {
 /* ------------------------------------------------------------------------------------ */
 /* Small helpers                                                                         */
 
+#define MAX_STRING 60     /* reprs.MAX_STRING */
+#define MAX_TEXT 240      /* reprs.MAX_TEXT */
+static PyObject *cut_text(PyObject *text, Py_ssize_t limit);
+
 static inline int64_t
 now_ns(void)
 {
@@ -617,11 +621,49 @@ done:
  * One text per exception object while it travels through the frames of one thread: the
  * cache is dropped at every new raise (a dead exception's address may be reused) and at
  * every drain (provisional ids are per batch). */
+/* reprs.exception_text without a Python call, for the common case: a builtin exception
+ * type (static, in builtins: its name is tp_name) whose __str__ is one of the builtin ones
+ * reprs._BUILTIN_STR lists and whose args are all exact str/int/float/bool/None/bytes -- then
+ * both modes use str(exc), which runs no user code. NULL (no error set) otherwise: the
+ * wrapper's hook does it, with the reference's rules for every other case. */
+#define N_BUILTIN_STR 11
+static reprfunc builtin_str[N_BUILTIN_STR];
+
+static PyObject *
+exc_text_fast(PyObject *exc)
+{
+    PyTypeObject *tp = Py_TYPE(exc);
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !PyExceptionInstance_Check(exc) || strchr(tp->tp_name, '.'))
+        return NULL;
+    int known = 0;
+    for (int i = 0; i < N_BUILTIN_STR; i++) known |= tp->tp_str == builtin_str[i];
+    if (!known) return NULL;
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    if (!args || !PyTuple_CheckExact(args)) return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        PyTypeObject *at = Py_TYPE(PyTuple_GET_ITEM(args, i));
+        if (!(at == &PyUnicode_Type || at == &PyLong_Type || at == &PyFloat_Type || at == &PyBool_Type
+              || at == Py_TYPE(Py_None) || at == &PyBytes_Type))
+            return NULL;
+    }
+    PyObject *msg = PyObject_Str(exc);
+    if (!msg) { PyErr_Clear(); return NULL; }   /* the hook reports it as the reference does */
+    if (!PyUnicode_CheckExact(msg)) { Py_DECREF(msg); return NULL; }
+    msg = cut_text(msg, MAX_TEXT);
+    if (!msg) { PyErr_Clear(); return NULL; }
+    PyObject *r = PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%s: %U", tp->tp_name, msg)
+                                            : PyUnicode_FromString(tp->tp_name);
+    Py_DECREF(msg);
+    if (!r) PyErr_Clear();
+    return r;
+}
+
 static uint32_t
 exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
 {
     if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
-    PyObject *t = PyObject_CallOneArg(c->exc_text, exc);
+    PyObject *t = exc_text_fast(exc);
+    if (!t) t = PyObject_CallOneArg(c->exc_text, exc);
     if (!t) return 0;
     uint32_t sid = add_text(c, t);
     ts->exc_ptr = exc;
@@ -1193,9 +1235,6 @@ col_u8(const void *rows, size_t n, size_t stride, size_t off)
 }
 
 /* ---- rendering at drain time: the reference's value_text / args_text, in C ---- */
-
-#define MAX_STRING 60     /* reprs.MAX_STRING */
-#define MAX_TEXT 240      /* reprs.MAX_TEXT */
 
 /* A placeholder's "module.Class" for one type, as UTF-8 (the label str owns the bytes). */
 typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; } Label;
@@ -1872,6 +1911,12 @@ PyInit__crecorder(void)
     DISABLE = PyObject_GetAttrString(monitoring, "DISABLE");
     Py_DECREF(monitoring);
     if (!DISABLE) return NULL;
+    PyObject *str_types[N_BUILTIN_STR] = {   /* reprs._BUILTIN_STR */
+        PyExc_BaseException, PyExc_KeyError, PyExc_UnicodeError, PyExc_UnicodeDecodeError,
+        PyExc_UnicodeEncodeError, PyExc_UnicodeTranslateError, PyExc_OSError, PyExc_SyntaxError,
+        PyExc_ImportError, PyExc_StopIteration, PyExc_SystemExit,
+    };
+    for (int i = 0; i < N_BUILTIN_STR; i++) builtin_str[i] = ((PyTypeObject *)str_types[i])->tp_str;
     PyObject *arraymod = PyImport_ImportModule("array");
     if (!arraymod) return NULL;
     array_type = PyObject_GetAttrString(arraymod, "array");

@@ -75,6 +75,70 @@ def test_texts_equal_reference(mode: str) -> None:
         assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text)
 
 
+class MyError(ValueError):
+    pass
+
+
+class StrError(Exception):
+    def __str__(self) -> str:
+        return "custom"
+
+
+EXCEPTIONS = [
+    ValueError(3), ValueError(), ValueError("a", 2, None, 1.5, b"b", True), ValueError("x" * 300),
+    KeyError("k"), KeyError(), OSError(2, "No such file"), FileNotFoundError(2, "gone", "f.txt"),
+    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), StopIteration(5), SystemExit(1),
+    ImportError("no module"), ZeroDivisionError("division by zero"), RuntimeError("\U0001f600" * 300),
+    # the Python hook's cases: non-simple args, user types, own __str__, exception groups
+    ValueError([1, 2]), MyError(7), StrError("s"), ExceptionGroup("g", [ValueError(1)]),
+    SyntaxError("bad", ("f.py", 1, 2, "x y")),
+]
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exception texts made in C (builtin types, simple args) or by the hook read exactly
+    like reprs.exception_text; the hook runs only for the last five (one text per exception)."""
+    import flowtrace.recorder.c as crec
+
+    hooked = []
+
+    def counting(exc, mode):
+        hooked.append(exc)
+        return reprs.exception_text(exc, mode)
+
+    monkeypatch.setattr(crec, "exception_text", counting)
+
+    def thrower(e):
+        raise e
+
+    def prog() -> None:
+        for e in EXCEPTIONS:
+            try:
+                thrower(e)
+            except BaseException:
+                pass
+
+    trace = record(prog, "c", args=mode)
+    got = [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")]
+    assert got == [reprs.exception_text(e, mode) for e in EXCEPTIONS]
+    assert hooked == EXCEPTIONS[-5:]
+
+
+def test_long_type_label_placeholder_is_cut() -> None:
+    """A placeholder longer than MAX_TEXT is cut like reprs._cut (by characters)."""
+    long_type = type("L\u00e9" * 150, (), {})
+    obj = long_type()
+
+    def take(o):
+        return o
+
+    trace = record(lambda: take(obj), "c")
+    call = next(c for c in trace.calls if c.function.qualname.endswith(".take"))
+    assert call.result == reprs.value_text(obj, "safe")
+    assert len(call.result) == reprs.MAX_TEXT and call.result.endswith("...")
+
+
 def test_argument_text_equals_reference_args_text() -> None:
     seen = []
 
