@@ -128,12 +128,21 @@ def value_text(obj: Any, mode: str = "safe") -> str:
 
 
 def param_names(code: CodeType) -> tuple[tuple[str, ...], int, int, int]:
-    """(names, number of positional, index of *args or -1, index of **kwargs or -1)."""
+    """(names, number of positional, index of *args or -1, index of **kwargs or -1).
+
+    Parameters whose name starts with "." are left out: the compiler makes them (the `.0`
+    iterator a generator expression or, before 3.12, a comprehension receives); no user wrote
+    them and their value is an anonymous iterator. They can only be positional."""
     flags = code.co_flags
     npos = code.co_argcount
     nkw = code.co_kwonlyargcount
     n = npos + nkw + bool(flags & _CO_VARARGS) + bool(flags & _CO_VARKEYWORDS)
     names = code.co_varnames[:n]
+    hidden = sum(1 for nm in names[:npos] if nm.startswith("."))
+    if hidden:
+        names = tuple(nm for nm in names[:npos] if not nm.startswith(".")) + names[npos:]
+        npos -= hidden
+        n -= hidden
     star = npos + nkw if flags & _CO_VARARGS else -1
     dstar = n - 1 if flags & _CO_VARKEYWORDS else -1
     return names, npos, star, dstar

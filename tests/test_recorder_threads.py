@@ -33,11 +33,10 @@ def test_threads_started_after_start(recorder_name):
     for lines in by_thread.values():
         assert lines == [
             "work(n=2) = 1",
-            "  <genexpr>(.0=<range_iterator object at " + lines[1].split(" object at ")[1],
+            "  <genexpr>() = None",  # its compiler-made `.0` iterator is not an argument
             "    square(x=0) = 0",
             "    square(x=1) = 1",
         ]
-        assert lines[1].endswith(") = None")
     check_balanced(trace)
 
 
