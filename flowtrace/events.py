@@ -17,7 +17,9 @@ class CallEvent:
     """One call.
 
     - `kind`: "call" (the seed's only kind), or "generator" / "coroutine" / "async_generator"
-      for code objects of those kinds (one logical call per generator/coroutine object).
+      for code objects of those kinds (one logical call per generator/coroutine object),
+      "class" for a class body (`func_name` is the class's qualified name) and "module" for a
+      module's top-level code.
     - `args_repr`: the argument text as recorded, `"n=3, xs=[1, 2]"` (names from the code object,
       `*args`/`**kwargs` as `*args=(…)`/`**kw={…}`), or None when arguments were not captured.
       `flowtrace.printing` can show it as values only (`3, [1, 2]`), as the seed's decorator did.

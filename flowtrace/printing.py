@@ -11,7 +11,9 @@ Additions: `✗ Type: message` instead of `→ result` for a call left by an exc
 `⋯ unfinished` for a call still open when the session ended, `{Task-2}` after the name of a
 call that starts an asyncio task, `(…)` for the unknown arguments of a call already running
 when recording started, and a `── thread NAME ──` line before each thread's calls when a
-trace has more than one thread. Colour on a terminal (names, arguments, results, exceptions,
+trace has more than one thread. A class body is shown as `class Name` and a module's top-level
+code as `<module> path/to/file.py` (no arguments, no `→ None`: they are not calls a user made,
+and their result is always None). Colour on a terminal (names, arguments, results, exceptions,
 times); plain when the output is not a terminal or `NO_COLOR` is set.
 """
 
@@ -59,7 +61,36 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}"
 
 
-def _label(ev: CallEvent, paint: _Painter, arg_names: bool, task_start: bool) -> str:
+BODY_KINDS = ("class", "module")  # FUNC kinds that are code bodies, not calls (no args, no result)
+
+
+def short_path(file: str, cwd: str | None = None) -> str:
+    """`file` relative to `cwd` (the recorded program's working directory) when it is inside
+    it, else as recorded. Pseudo names like `<string>` stay as they are."""
+    if not file or file.startswith("<") or not cwd:
+        return file
+    try:
+        rel = os.path.relpath(file, cwd)
+    except ValueError:  # another drive (Windows)
+        return file
+    return file if rel.startswith(os.pardir) else rel
+
+
+def body_title(kind: str, qualname: str, file: str | None, cwd: str | None = None) -> str | None:
+    """How a class body (`class Outer.Inner`) or module code (`<module> pkg/mod.py`) is named in
+    a tree; None for any other kind (those are calls: name plus arguments)."""
+    if kind == "class":
+        return f"class {qualname}"
+    if kind == "module":
+        where = short_path(file or "", cwd)
+        return f"<module> {where}" if where else "<module>"
+    return None
+
+
+def _label(ev: CallEvent, paint: _Painter, arg_names: bool, task_start: bool, cwd: str | None) -> str:
+    title = body_title(ev.kind, ev.func_name, ev.file, cwd)
+    if title is not None:
+        return paint("name", title)
     if ev.partial:
         args = "…"
     elif arg_names:
@@ -80,7 +111,7 @@ def _outcome(ev: CallEvent, paint: _Painter, show_time: bool) -> str:
         parts.append(paint("error", "✗ " + (ev.exception or "exception")))
     elif ev.end == "unfinished":
         parts.append(paint("note", "⋯ unfinished"))
-    elif ev.result_repr is not None:
+    elif ev.result_repr is not None and ev.kind not in BODY_KINDS:
         parts.append(paint("arrow", "→") + " " + paint("result", ev.result_repr))
     return (" " + " ".join(parts)) if parts else ""
 
@@ -93,6 +124,7 @@ def format_tree(
     thread: int | str | None = None,
     show_time: bool | None = None,
     arg_names: bool = True,
+    cwd: str | None = None,
 ) -> list[str]:
     """The tree as lines (no trailing newlines).
 
@@ -100,7 +132,14 @@ def format_tree(
     - `thread`: only calls of this session thread id (int) or thread name (str).
     - `show_time`: None = show durations when the events have them.
     - `arg_names`: `fib(n=3)` (True) or the seed's values-only `fib(3)` (False).
+    - `cwd`: module code is shown with its file relative to this directory (the recorded
+      program's; default: the current directory).
     """
+    if cwd is None:
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = None
     evs = list(events)
     if thread is not None:
         evs = [e for e in evs if e.thread == thread or (isinstance(thread, str) and e.thread_name == thread)]
@@ -143,7 +182,7 @@ def format_tree(
             opening, ev, depth = todo.pop()
             parent = by_id.get(ev.parent_id) if ev.parent_id is not None else None
             task_start = ev.task is not None and (parent is None or parent.task != ev.task)
-            label = _label(ev, paint, arg_names, task_start)
+            label = _label(ev, paint, arg_names, task_start, cwd)
             pad = "  " * depth
             kids = children.get(ev.id)
             if not opening:
@@ -171,6 +210,7 @@ def print_tree(
     thread: int | str | None = None,
     show_time: bool | None = None,
     arg_names: bool = True,
+    cwd: str | None = None,
 ) -> None:
     """Print the seed-style call tree (see `format_tree`); colour decided by `use_color(file)`
     when `color` is None."""
@@ -178,7 +218,7 @@ def print_tree(
     if color is None:
         color = use_color(out)
     lines = format_tree(events, color=color, max_depth=max_depth, thread=thread,
-                        show_time=show_time, arg_names=arg_names)
+                        show_time=show_time, arg_names=arg_names, cwd=cwd)
     if lines:
         out.write("\n".join(lines) + "\n")
     try:

@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.thread is not None:
         thread = resolve_thread(trace, args.thread)
         events = [e for e in events if e.thread == thread]  # a call's parent is on its thread
-    print_tree(events, file=sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth)
+    cwd = trace.meta.get("cwd")  # module code is shown relative to the program's directory
+    print_tree(events, file=sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth,
+               cwd=cwd if isinstance(cwd, str) else None)
     sys.stdout.flush()
     if not trace.finished:
         sys.stderr.write(f"flowtrace: note: {trace.source}: {trace.describe()}\n")

@@ -92,7 +92,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
         f = call.function
         end = _slice_end(call, trace)
         args = _call_args(call, trace)
-        if f.kind == "function":
+        if f.kind not in ("generator", "coroutine", "async_generator"):  # one slice: no suspensions
             yield {"ph": "X", "name": f.qualname, "cat": f.module or "call", "pid": pid, "tid": call.thread,
                    "ts": _us(call.start_ns), "dur": _us(max(0, end - call.start_ns)), "args": args}
         else:

@@ -50,6 +50,7 @@ from ..filters import CodeFilter
 from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
+from .codeinfo import code_kind
 
 mon = sys.monitoring
 E = mon.events
@@ -75,16 +76,6 @@ _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` m
 # The code object where every asyncio task is created (see the module docstring).
 _CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
 _HOOK = -(1 << 40)  # fids value of that code object: never a call, its return is watched
-
-
-def _kind(flags: int) -> str:
-    if flags & _CO_COROUTINE:
-        return "coroutine"
-    if flags & _CO_ASYNC_GENERATOR:
-        return "async_generator"
-    if flags & (_CO_GENERATOR | _CO_ITERABLE_COROUTINE):
-        return "generator"
-    return "function"
 
 
 class PyRecorder:
@@ -158,7 +149,7 @@ class PyRecorder:
             if not isinstance(module, str):
                 module = None
             if self.filter.wants(code, module):
-                kind = _kind(code.co_flags)
+                kind = code_kind(code)
                 fid = next(self._func_count)
                 self._new_funcs.append({
                     "id": fid, "qualname": code.co_qualname, "module": module or "",
@@ -579,7 +570,7 @@ class PyRecorder:
         fid_holder = self._fids
         # reuse _decide with the module known: put the decision through the same path
         if self.filter.wants(code, module if isinstance(module, str) else None):
-            kind = _kind(code.co_flags)
+            kind = code_kind(code)
             fid = next(self._func_count)
             self._new_funcs.append({
                 "id": fid, "qualname": code.co_qualname, "module": module or "",
