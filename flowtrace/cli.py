@@ -91,8 +91,28 @@ def _split(argv: list[str], modules: dict[str, ModuleType]) -> tuple[list[str], 
     return argv, None
 
 
+def _claim_launcher() -> None:
+    """Mark the module-level code that called `main()` as flowtrace's own (never recorded).
+
+    That code is the console script pip/uv wrote for the `flowtrace` command (or
+    flowtrace/__main__.py, already ours): a frame of it stays below the traced program for the
+    whole run, and an attach that seeds the running calls would show it as a partial `<module>`
+    above the program's own. Only the direct caller, and only top-level code run as
+    `__main__`, so a user's function that calls main() is still recorded."""
+    try:
+        frame = sys._getframe(2)  # 0: here, 1: main(), 2: its caller
+    except ValueError:
+        return
+    code = frame.f_code
+    if code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
+        from .filters import mark_internal_code
+
+        mark_internal_code(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `flowtrace` and `python -m flowtrace`; returns the exit status."""
+    _claim_launcher()
     argv = list(sys.argv[1:] if argv is None else argv)
     modules = command_modules()
     parser = build_parser(modules)

@@ -5,7 +5,11 @@ nor the user site), not frozen modules, not generated code whose file name is a 
 name (`<string>` from `exec`/dataclasses/namedtuple, `<frozen ...>`), and never flowtrace itself.
 Interactive input (`<stdin>`, `<python-input-N>`) counts as user code, and so does the code of
 `flowtrace run -c CODE`: the runner compiles it and marks exactly those code objects
-(`mark_user_code`), although their file name is `<string>` too.
+(`mark_user_code`), although their file name is `<string>` too. The other way round, the
+launcher of the `flowtrace` command (the console script pip writes into the venv's `bin`, whose
+top-level code calls `flowtrace.cli.main()`) is flowtrace's own code although its file is not in
+the flowtrace package: `cli.main` marks it (`mark_internal_code`), so that a `flowtrace run
+--paused` program attached later does not show the launcher above its own `<module>`.
 
 Patterns refine the default:
 - `include` patterns add code the default leaves out (e.g. `json.*` to see the json package);
@@ -46,6 +50,22 @@ def mark_user_code(code: CodeType) -> None:
         if _USER_CODES.get(id(c)) is c:
             continue
         _USER_CODES[id(c)] = c
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+
+
+# Code objects that are flowtrace's own whatever their file name (the console-script launcher);
+# never recorded, even when an --include pattern matches. id -> code, kept alive as above.
+_INTERNAL_CODES: dict[int, CodeType] = {}
+
+
+def mark_internal_code(code: CodeType) -> None:
+    """Never record `code` nor any code object nested in it: it is part of flowtrace."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if _INTERNAL_CODES.get(id(c)) is c:
+            continue
+        _INTERNAL_CODES[id(c)] = c
         todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
 
 
@@ -132,6 +152,8 @@ class CodeFilter:
         mod = module or ""
         if mod == "flowtrace" or mod.startswith("flowtrace."):
             return False  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
+        if _INTERNAL_CODES and _INTERNAL_CODES.get(id(code)) is code:
+            return False  # the launcher that started the flowtrace command
         if self.exclude and self._matches_any(self.exclude, mod, path):
             return False
         if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code:

@@ -93,9 +93,13 @@ class Target:
         script.write_text(TARGET)
         # A plain target runs with -S: no site-packages, so flowtrace is importable only
         # through the sys.path entry that the injected payload adds.
-        flags = {"plain": ["-S"], "install": [], "paused": ["-m", "flowtrace", "run", "--paused"]}[mode]
+        if mode == "paused-script":  # the installed console script: a launcher file runs main()
+            command = [str(console_script()), "run", "--paused"]
+        else:
+            flags = {"plain": ["-S"], "install": [], "paused": ["-m", "flowtrace", "run", "--paused"]}[mode]
+            command = [python, *flags]
         self.proc = subprocess.Popen(
-            [python, *flags, str(script), mode, wait, str(tmp)],
+            [*command, str(script), mode, wait, str(tmp)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -137,6 +141,11 @@ class Target:
                 f.close()
             except OSError:
                 pass
+
+
+def console_script() -> Path:
+    """The `flowtrace` console script installed next to this Python (the venv's bin)."""
+    return Path(sys.executable).parent / ("flowtrace.exe" if os.name == "nt" else "flowtrace")
 
 
 @pytest.fixture
@@ -273,6 +282,28 @@ def test_run_paused(tmp_path, targets):
     assert (stdout, rc) == (EXPECTED_OUT, EXPECTED_RC)
     assert stderr == f"flowtrace: not recording yet: 'flowtrace attach {t.pid}' starts it\n"
     check_between(load(out))
+
+
+def test_run_paused_console_script(tmp_path, targets):
+    """Started through the installed `flowtrace` console script, the launcher (a `<module>` file
+    in the venv's bin that calls flowtrace.cli.main) is flowtrace's own code: the calls seeded at
+    attach start at the program's `<module>`, exactly as with `python -m flowtrace`."""
+    if not console_script().is_file():
+        pytest.skip(f"no console script at {console_script()} (the project is not installed here)")
+    t = Target(tmp_path, "paused-script", "stdin")
+    targets.append(t)
+    out = tmp_path / "s.ftr"
+    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait")
+    assert r.returncode == 0, r.stderr
+    t.send("go", "2", outputs=2)
+    assert flowtrace_cmd("detach", str(t.pid)).returncode == 0
+    t.send("after", "1", outputs=0)
+    stdout, stderr, rc = t.finish()
+    assert (stdout, rc) == (EXPECTED_OUT, EXPECTED_RC), stderr
+    assert stderr == f"flowtrace: not recording yet: 'flowtrace attach {t.pid}' starts it\n"
+    trace = load(out)
+    check_between(trace)
+    assert {c.function.file for c in trace.calls} == {str(tmp_path / "target.py")}
 
 
 def test_blocking_attach_stopped_by_detach(tmp_path, targets):
