@@ -76,6 +76,7 @@ enum {
     V_TEXT,     /* o: owned str already rendered */
     V_OPAQUE,   /* o: owned reference to the type, u.addr: the object's address */
     V_UNBOUND,  /* the frame slot was empty */
+    V_DEFREPR,  /* full mode, object.__repr__: like V_OPAQUE (its text is the placeholder's) */
 };
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
 
@@ -513,6 +514,19 @@ slots_clear(Slot *s, size_t n)
     for (size_t i = 0; i < n; i++) Py_CLEAR(s[i].o);
 }
 
+/* object.__repr__ names the type "module.qualname" (tp_name for builtins) and the
+ * placeholder's label (c.py type_label) reads the same -- unless __module__ is not a str or
+ * is "builtins" on a heap type; those rare types take the hook. */
+static PyObject *str_module_key, *str_builtins;
+static int
+default_repr_label_ok(PyTypeObject *tp)
+{
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) return 1;
+    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    if (!mod) { PyErr_Clear(); return 0; }
+    return PyUnicode_CheckExact(mod) && PyUnicode_Compare(mod, str_builtins) != 0;
+}
+
 static int
 capture_value(CoreObject *c, Slot *s, PyObject *v)
 {
@@ -546,6 +560,15 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         /* safe mode, any other object: its type and address only (the placeholder text is
          * made from the type at drain; the object itself is not referenced) */
         s->tag = V_OPAQUE;
+        s->o = Py_NewRef((PyObject *)tp);
+        s->u.addr = (uintptr_t)v;
+        return 0;
+    }
+    if (c->args_mode == 2 && tp->tp_repr == PyBaseObject_Type.tp_repr && default_repr_label_ok(tp)) {
+        /* full mode, but the type keeps object.__repr__: repr(v) is "<module.Qualname object
+         * at 0x...>", the placeholder's text, so it is made at drain from type + address
+         * like V_OPAQUE (no Python call now) */
+        s->tag = V_DEFREPR;
         s->o = Py_NewRef((PyObject *)tp);
         s->u.addr = (uintptr_t)v;
         return 0;
@@ -1367,9 +1390,14 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_NONE: return text_add(t, "None", 4, 4);
     case V_TRUE: return text_add(t, "True", 4, 4);
     case V_FALSE: return text_add(t, "False", 5, 5);
-    case V_INT:
-        n = snprintf(buf, sizeof buf, "%lld", (long long)s->u.i);
-        return text_add(t, buf, (size_t)n, (size_t)n);
+    case V_INT: {   /* decimal by hand: snprintf was a tenth of the drain */
+        uint64_t m = s->u.i < 0 ? 0 - (uint64_t)s->u.i : (uint64_t)s->u.i;
+        char *d = buf + sizeof buf;
+        do { *--d = (char)('0' + m % 10); m /= 10; } while (m);
+        if (s->u.i < 0) *--d = '-';
+        n = (int)(buf + sizeof buf - d);
+        return text_add(t, d, (size_t)n, (size_t)n);
+    }
     case V_FLOAT: {
         char *f = PyOS_double_to_string(s->u.d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
         if (!f) return -1;
@@ -1388,7 +1416,8 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         if (PyUnicode_CheckExact(s->o) || PyBytes_CheckExact(s->o)) u = cut_text(short_repr(s->o), MAX_TEXT);
         else u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
-    case V_OPAQUE: {
+    case V_OPAQUE:
+    case V_DEFREPR: {
         /* reprs.placeholder, written straight into the text: no Python object per value */
         Label *lb = label_for(rc, s->o);
         if (!lb) return -1;
@@ -1402,7 +1431,9 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         if (text_add(t, "<", 1, 1) < 0 || text_add(t, lb->u, lb->len, lb->nchars) < 0
                 || text_add(t, h, hn, hn) < 0)
             return -1;
-        return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+        /* value_text cuts at MAX_TEXT; a full-mode repr is cut at 2 * MAX_STRING first */
+        size_t limit = s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT;
+        return t->nchars - c0 > limit ? text_cut(t, b0, c0, limit) : 0;
     }
     default:
         return text_add(t, "?", 1, 1);
@@ -1924,6 +1955,8 @@ PyInit__crecorder(void)
     if (!array_type) return NULL;
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
+    if (!(str_module_key = PyUnicode_InternFromString("__module__"))) return NULL;
+    if (!(str_builtins = PyUnicode_InternFromString("builtins"))) return NULL;
     if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;
     if (!(str_empty = PyUnicode_FromString(""))) return NULL;
     PyObject *m = PyModule_Create(&moddef);

@@ -42,6 +42,10 @@ class Opaque:
         raise AssertionError("safe mode must not call __repr__")
 
 
+class Plain:  # object.__repr__: full mode makes its text from type + address too
+    __slots__ = ()
+
+
 def probe(v, *, k):  # each argument is one C slot, rendered at drain time
     return v
 
@@ -51,7 +55,7 @@ SAMPLES = [
     float("-inf"), 3 + 4j, True, False, None, ..., NotImplemented, "", "a'b\"c", "x" * 60, "y" * 61,
     "\U0001f600" * 70, "\x00\t\n", b"", b"\xff" * 61, bytearray(b"q"), [], [1, "a", None], (1,),
     {"k": [1, 2, {3}]}, frozenset(), set(range(10)), [[[[[1]]]]], Opaque(), object(), probe,
-    Opaque, int,
+    Opaque, int, Plain(),
 ]
 
 
@@ -125,18 +129,25 @@ def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPa
     assert hooked == EXCEPTIONS[-5:]
 
 
-def test_long_type_label_placeholder_is_cut() -> None:
-    """A placeholder longer than MAX_TEXT is cut like reprs._cut (by characters)."""
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_long_type_label_placeholder_is_cut(mode: str) -> None:
+    """A placeholder (safe) or default repr (full) longer than its bound is cut like
+    reprs._cut, by characters."""
     long_type = type("L\u00e9" * 150, (), {})
-    obj = long_type()
+    odd_module = type("Odd", (), {"__module__": None})  # object.__repr__ and type_label differ
+    objs = [long_type(), odd_module()]
 
     def take(o):
         return o
 
-    trace = record(lambda: take(obj), "c")
-    call = next(c for c in trace.calls if c.function.qualname.endswith(".take"))
-    assert call.result == reprs.value_text(obj, "safe")
-    assert len(call.result) == reprs.MAX_TEXT and call.result.endswith("...")
+    def prog() -> None:
+        for o in objs:
+            take(o)
+
+    trace = record(prog, "c", args=mode)
+    got = [c.result for c in trace.calls if c.function.qualname.endswith(".take")]
+    assert got == [reprs.value_text(o, mode) for o in objs]
+    assert len(got[0]) == (reprs.MAX_TEXT if mode == "safe" else 2 * reprs.MAX_STRING)
 
 
 def test_argument_text_equals_reference_args_text() -> None:
