@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 INTRO = (
     "flowtrace-tui shows one line per call: tree guides, ▶/▼ to expand, the function with its "
-    "arguments, → result, ✗ exception, ⋯ unfinished, ⏸N suspensions of a generator or coroutine; "
+    "arguments (a class body as 'class Name'), → result, ✗ exception, ⋯ unfinished, ‖N suspensions of a generator or coroutine; "
     "then total time, self time, share of the parent (blue cool → red hot) and the number of calls "
     "under a collapsed row."
 )

@@ -23,6 +23,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from flowtrace.printing import body_title
+
 from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
 from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.units import fmt_count, fmt_ns
@@ -30,6 +32,7 @@ from .columns import columns_for, columns_width
 
 INDENT = 2  # cells per level
 MAX_GUIDE_LEVELS = 24  # deeper rows show "…" + the last levels (deep recursion stays readable)
+SUSPEND_GLYPH = "‖"  # before a generator/coroutine's suspension count (help text says so too)
 COOL, HOT = Color.parse("#4f8fd8"), Color.parse("#e8503a")
 
 
@@ -88,7 +91,7 @@ class CallTree(ScrollView, can_focus=True):
         & > .calltree--result { color: $success; }
         & > .calltree--raise { color: $error; text-style: bold; }
         & > .calltree--unfinished { color: $warning; text-style: bold; }
-        & > .calltree--suspend { color: $secondary; }
+        & > .calltree--suspend { color: $text-secondary; }  /* readable on $surface (plain $secondary was too dark) */
         & > .calltree--group { color: $text-primary; text-style: bold; }
         & > .calltree--time { color: $foreground 80%; }
         & > .calltree--count { color: $foreground 55%; }
@@ -323,23 +326,32 @@ class CallTree(ScrollView, can_focus=True):
             kind = "thread" if g is None or g.kind == "thread" else "task"
             out.append((f"{kind} {g.label if g else node}", self._style("calltree--group")))
             return _fit(out, room)
-        name = data.func_name(int(data.col("func")[node]))
+        fid = int(data.col("func")[node])
+        info = data.func(fid)
+        # a class body or module code: `class Name` / `<module> file`, no arguments, no result
+        title = body_title(info.kind, info.qualname, info.file, _cwd(data)) if info is not None else None
+        name = title if title is not None else data.func_name(fid)
         how = int(data.col("how")[node])
         nsusp = int(data.col("nsusp")[node])
         tail: list[tuple[str, Style]] = []
         if nsusp:
-            tail.append((f" ⏸{nsusp}", self._style("calltree--suspend")))
+            # "‖" (U+2016), not "⏸" (U+23F8): common monospace fonts lack the latter
+            tail.append((f" {SUSPEND_GLYPH}{nsusp}", self._style("calltree--suspend")))
         if how == HOW_RAISE:
             exc = data.strings.text(int(data.col("val")[node]))
             tail.append((" ✗ " + (exc.split(":", 1)[0] if exc else "raised"), self._style("calltree--raise")))
         elif how in (HOW_OPEN, HOW_UNFINISHED):
             tail.append((" ⋯", self._style("calltree--unfinished")))
-        else:
+        elif title is None:
             val = int(data.col("val")[node])
             if val:
                 tail.append((" → " + _one_line(data.strings.text(val)), self._style("calltree--result")))
-        args = _one_line(data.strings.text(int(data.col("args")[node])))
         name_s = self._style("calltree--name")
+        if title is not None:
+            out.append((name, name_s))
+            out.extend(tail)
+            return _fit(out, room)
+        args = _one_line(data.strings.text(int(data.col("args")[node])))
         args_s = self._style("calltree--args")
         tail_len = sum(cell_len(t) for t, _ in tail[:-1]) + min(cell_len(tail[-1][0]), 14) if tail else 0
         name_len = cell_len(name)
@@ -498,6 +510,12 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
+
+
+def _cwd(data: object) -> str | None:
+    """The recorded program's working directory (META), to show module files relative to it."""
+    cwd = getattr(data, "meta", {}).get("cwd")
+    return cwd if isinstance(cwd, str) else None
 
 
 def _one_line(text: str) -> str:

@@ -16,10 +16,12 @@ from textual.content import Content
 from textual.widgets import Static
 
 from flowtrace.ftr import format as F
+from flowtrace.printing import BODY_KINDS, body_title
 
 from ..model.index import TreeIndex
 from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED
 from ..model.units import fmt_ns
+from .call_tree import SUSPEND_GLYPH
 
 MAX_TEXT = 4000  # characters of one argument/result text shown (the rest is elided)
 
@@ -71,8 +73,19 @@ def _name(index: TreeIndex, pos: int) -> str:
     if index.is_group(node):
         g = index.group(node)
         return f"{g.kind} {g.label}" if g else "group"
-    data = index.data
-    return data.func_name(int(data.col("func")[node]))
+    return _title(index.data, int(index.data.col("func")[node]))
+
+
+def _title(data: object, fid: int) -> str:
+    """The function's qualified name, or `class Name` / `<module> file` for class and module
+    code (as the call tree shows them)."""
+    info = data.func(fid)  # type: ignore[attr-defined]
+    if info is not None:
+        cwd = data.meta.get("cwd")  # type: ignore[attr-defined]
+        title = body_title(info.kind, info.qualname, info.file, cwd if isinstance(cwd, str) else None)
+        if title is not None:
+            return title
+    return data.func_name(fid)  # type: ignore[attr-defined]
 
 
 def _path_content(index: TreeIndex, pos: int) -> Content:
@@ -106,13 +119,16 @@ def _body(index: TreeIndex, pos: int) -> RenderableType:
     args = data.strings.text(int(data.col("args")[node]))
     val = data.strings.text(int(data.col("val")[node]))
     flag = int(data.col("flag")[node])
-    table.add_row("call", Text(data.func_name(fid), style="bold"))
+    table.add_row("call", Text(_title(data, fid), style="bold"))
     if info is not None:
         table.add_row("module", info.module)
         table.add_row("kind", info.kind)
-    table.add_row("args", _clip(args) if args else Text("(not captured)" if not flag else "(unknown: already running)", style="dim"))
+    body = info is not None and info.kind in BODY_KINDS  # class/module code: no args, no result
+    if not body:
+        table.add_row("args", _clip(args) if args else Text("(not captured)" if not flag else "(unknown: already running)", style="dim"))
     if how == HOW_RETURN:
-        table.add_row("result", _clip(val) if val else Text("(not captured)", style="dim"))
+        if not body:
+            table.add_row("result", _clip(val) if val else Text("(not captured)", style="dim"))
     elif how == HOW_RAISE:
         table.add_row("raised", Text("✗ " + (_clip(val) or "exception"), style="bold red"))
     elif how == HOW_UNFINISHED:
@@ -131,7 +147,7 @@ def _body(index: TreeIndex, pos: int) -> RenderableType:
     table.add_row("self", fmt_ns(int(index.self_time[node])))
     nsusp = int(data.col("nsusp")[node])
     if nsusp:
-        table.add_row("suspended", f"⏸ {nsusp} times")
+        table.add_row("suspended", f"{SUSPEND_GLYPH} {nsusp} times")
     marks = _marks(index, node)
     if marks is not None:
         table.add_row("events", marks)
