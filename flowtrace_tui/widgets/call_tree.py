@@ -220,6 +220,13 @@ class CallTree(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
+    def _hit_style(self) -> Style:
+        """The search-hit background blended onto the tree's own background: the rich style of a
+        component drops the alpha of `$warning 35%`, which painted hits solid orange (the
+        row's text then hard to read)."""
+        tint = self.get_component_styles("calltree--hit").background
+        return Style(bgcolor=(self.background_colors[1] + tint).rich_color)
+
     def _draw(self, pos: int, width: int, is_cursor: bool, hit: bool) -> Strip:
         rows = self.rows
         assert rows is not None
@@ -280,7 +287,7 @@ class CallTree(ScrollView, can_focus=True):
         # the cursor and hit backgrounds must win over each part's own style: post-styles
         post = None
         if hit:
-            post = self._style("calltree--hit")
+            post = self._hit_style()
         if is_cursor:
             cur = self._style("calltree--cursor")
             post = cur if post is None else post + cur
