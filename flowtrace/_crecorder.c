@@ -115,7 +115,7 @@ typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; 
 #define MEMO_SLOTS 4
 typedef struct Memo {
     uint64_t hash;
-    uint32_t sid, code_idx;
+    uint32_t sid, code_idx, batch;
     uint8_t kind, n, tags[MEMO_SLOTS];
     int64_t vals[MEMO_SLOTS];
 } Memo;
@@ -178,9 +178,12 @@ typedef struct CoreObject {
     /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
      * page fault per page and regrowing copies everything */
     struct Memo *memo;               /* drain: texts of inline-only values already numbered */
+    struct Memo *hot;                /* event time: inline-only values seen in this batch */
     CallRow *spare_calls; size_t cap_spare_calls;
     ExitRow *spare_exits; size_t cap_spare_exits;
     MarkRow *spare_marks; size_t cap_spare_marks;
+    StrEntry *spare_strs; size_t cap_spare_strs;
+    Slot *spare_slots; size_t cap_spare_slots;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
     uint64_t memo_hits, rendered;    /* drain statistics */
 } CoreObject;
@@ -590,6 +593,10 @@ slot_room(CoreObject *c, size_t n)
     return &c->slots[c->nslots];
 }
 
+static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key);
+static inline int memo_same(const Memo *a, const Memo *b);
+#define HOT_SIZE 4096
+
 /* Append captured slots and a string entry for them; returns the string id (0 on failure,
  * with the slots released). No Python code runs in here. */
 static uint32_t
@@ -605,6 +612,21 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
     return sid;
 }
 
+/* commit_slots, but inline-only values (ints, floats, None, bools) already captured in this
+ * batch reuse that entry's id: fib(3) called a thousand times stores one entry, and the
+ * drain renders it once. Provisional ids are per batch, hence the batch check. */
+static inline uint32_t
+commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
+{
+    Memo key, *m;
+    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
+    m = &c->hot[key.hash & (HOT_SIZE - 1)];
+    if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) return m->sid;
+    uint32_t sid = commit_slots(c, local, n, kind, code_idx);
+    if (sid) { *m = key; m->sid = sid; m->batch = (uint32_t)c->batch; }
+    return sid;
+}
+
 /* String id for a single value (result, yielded value); 0 when capture is off. */
 static uint32_t
 value_id(CoreObject *c, PyObject *v)
@@ -612,7 +634,7 @@ value_id(CoreObject *c, PyObject *v)
     if (!c->args_mode) return 0;
     Slot s;
     if (capture_value(c, &s, v) < 0) return 0;
-    return commit_slots(c, &s, 1, S_VALUE, 0);
+    return commit_memo(c, &s, 1, S_VALUE, 0);
 }
 
 /* String id for the arguments of the call whose frame is running now. */
@@ -634,7 +656,7 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         if (capture_value(c, &local[i], v) < 0) { slots_clear(local, i); goto done; }
     }
     /* (c->codes may have moved while a hook ran; idx is still valid) */
-    sid = commit_slots(c, local, n, S_ARGS, (uint32_t)idx);
+    sid = commit_memo(c, local, n, S_ARGS, (uint32_t)idx);
 done:
     if (local != small) PyMem_RawFree(local);
     return sid;
@@ -836,17 +858,20 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = now_ns();
-    uint32_t a = 0;
-    if (c->args_mode) {   /* read now: the values may change while the call runs */
-        a = args_id(c, frame, co, idx);
-        if (!a) soft_fail(c);
-    }
     uint32_t parent = 0, task = 0;
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
         uint32_t own = task_lookup(c, parent, ts->thr, &entry);
         if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
+    }
+    /* The arguments after the task hook: it runs Python, which may let a drain run and
+     * start a new batch, and the provisional string id must belong to the row's batch. (No
+     * code of this frame has run yet, so the values are the call's arguments.) */
+    uint32_t a = 0;
+    if (c->args_mode) {
+        a = args_id(c, frame, co, idx);
+        if (!a) soft_fail(c);
     }
     uint32_t id;
     CallRow *r = add_call(c, &id);
@@ -954,7 +979,12 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     int partial = throw ? f_lasti > 2 : f_lasti > 0;
     uint32_t task = 0;
     PyObject *entry = NULL;
+    uint64_t batch = c->batch;
     if (c->codes[idx].coro) task = task_lookup(c, parent, ts->thr, &entry);
+    if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */
+        ref = exc_id(c, ts, args[2]);
+        if (!ref) soft_fail(c);
+    }
     uint32_t id;
     CallRow *r = add_call(c, &id);
     if (!r) { Py_XDECREF(entry); return callback_failed(c); }
@@ -1138,6 +1168,8 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->next_final_sid = 1;
     stab_clear(&c->stab);
     if (c->memo) memset(c->memo, 0, MEMO_SIZE * sizeof(Memo));
+    if (!c->hot) c->hot = PyMem_RawCalloc(HOT_SIZE, sizeof(Memo));   /* NULL: no dedupe, still correct */
+    else memset(c->hot, 0, HOT_SIZE * sizeof(Memo));
     c->batch++;
     c->errors = 0;
     c->active = 1;
@@ -1559,8 +1591,8 @@ typedef struct {
     CallRow *calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
     ExitRow *exits; size_t nexits; size_t capexits;
     MarkRow *marks; size_t nmarks; size_t capmarks;
-    StrEntry *strs; size_t nstrs;
-    Slot *slots; size_t nslots;
+    StrEntry *strs; size_t nstrs; size_t capstrs;
+    Slot *slots; size_t nslots; size_t capslots;
 } Swapped;
 
 /* A u32 column of string references, provisional ids mapped to final ones. */
@@ -1581,17 +1613,17 @@ col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *r
 
 
 /* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */
-static int
-memo_key(StrEntry *e, Slot *slots, Memo *key)
+static inline int
+memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key)
 {
-    if (e->kind == S_TEXT || e->nslots > MEMO_SLOTS) return 0;
+    if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
     memset(key, 0, sizeof(*key));
-    key->kind = e->kind; key->n = (uint8_t)e->nslots; key->code_idx = e->kind == S_ARGS ? e->code_idx : 0;
+    key->kind = kind; key->n = (uint8_t)n; key->code_idx = kind == S_ARGS ? code_idx : 0;
     uint64_t h = (0x9E3779B97F4A7C15ULL ^ ((uint64_t)key->code_idx << 8) ^ key->kind ^ ((uint64_t)key->n << 4))
                  * 0xff51afd7ed558ccdULL;   /* mixed before the values, or kind ^ value collide */
     h ^= h >> 29;
-    for (uint32_t k = 0; k < e->nslots; k++) {
-        Slot *sl = &slots[e->slot_off + k];
+    for (uint32_t k = 0; k < n; k++) {
+        const Slot *sl = &slots[k];
         if (sl->tag > V_FLOAT && sl->tag != V_UNBOUND) return 0;
         key->tags[k] = sl->tag;
         if (sl->tag == V_INT) key->vals[k] = sl->u.i;
@@ -1602,6 +1634,12 @@ memo_key(StrEntry *e, Slot *slots, Memo *key)
     }
     key->hash = h | 1;
     return 1;
+}
+
+static inline int
+memo_key(StrEntry *e, Slot *slots, Memo *key)
+{
+    return memo_key_slots(e->kind, e->code_idx, slots + e->slot_off, e->nslots, key);
 }
 
 static inline int
@@ -1619,15 +1657,16 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
      * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
-        c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->slots, c->nslots,
+        c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
     };
     c->calls = c->spare_calls; c->capcalls = c->cap_spare_calls; c->spare_calls = NULL; c->cap_spare_calls = 0;
     c->exits = c->spare_exits; c->capexits = c->cap_spare_exits; c->spare_exits = NULL; c->cap_spare_exits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
     c->ncalls = c->nexits = c->nmarks = 0;
     c->call_first_id = c->next_call_id;
-    c->strs = NULL; c->nstrs = c->capstrs = 0;
-    c->slots = NULL; c->nslots = c->capslots = 0;
+    c->strs = c->spare_strs; c->capstrs = c->cap_spare_strs; c->spare_strs = NULL; c->cap_spare_strs = 0;
+    c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
+    c->nstrs = c->nslots = 0;
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
     size_t kept = 0;   /* marks dropped by a re-raise go */
     for (size_t i = 0; i < w.nmarks; i++)
@@ -1770,7 +1809,8 @@ done:
     KEEP_SPARE(w.calls, w.capcalls, c->spare_calls, c->cap_spare_calls);
     KEEP_SPARE(w.exits, w.capexits, c->spare_exits, c->cap_spare_exits);
     KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
-    PyMem_RawFree(w.strs); PyMem_RawFree(w.slots);
+    KEEP_SPARE(w.strs, w.capstrs, c->spare_strs, c->cap_spare_strs);
+    KEEP_SPARE(w.slots, w.capslots, c->spare_slots, c->cap_spare_slots);
     return result;
 }
 
@@ -1847,7 +1887,9 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     PyMem_RawFree(c->spare_calls); PyMem_RawFree(c->spare_exits); PyMem_RawFree(c->spare_marks);
+    PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->memo);
+    PyMem_RawFree(c->hot);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
