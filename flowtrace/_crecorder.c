@@ -131,9 +131,12 @@ typedef struct ThreadState {
     uint32_t exc_sid;                 /* its provisional string id ... */
     uint64_t exc_batch;               /* ... valid in this batch only */
     PyObject *unwound;                /* borrowed: exception that just left a recorded call */
+    PyObject *task_ref;               /* weakref to the asyncio task last seen here ... */
+    uint32_t task_id;                 /* ... its TASK id ... */
+    uint64_t task_gen;                /* ... in this session */
 } ThreadState;
 
-static ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL};
+static ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, 0};
 static _Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
 static uint64_t generation_counter;
 static Py_ssize_t extra_index = -1;
@@ -317,6 +320,7 @@ thread_capsule_destructor(PyObject *capsule)
     ts->next->prev = ts->prev;
     if (tls_state == ts) tls_state = NULL;
     PyMem_RawFree(ts->stack);
+    Py_XDECREF(ts->task_ref);
     PyMem_RawFree(ts);
 }
 
@@ -815,20 +819,64 @@ susp_take(CoreObject *c, void *frame, Susp *out)
  * running now (python.py's _task_id). Called before the row is written; returns the task
  * id (0: none) and, for a task seen for the first time, its TASK entry (new reference) whose
  * "root" is filled in by finish_task once the call has its id. */
+/* The hook's first steps, from C (python.py's _task_id: no asyncio module or no running
+ * loop -> no task, else asyncio.current_task()). 1 with *task a new reference (NULL: no
+ * task), or 0 when anything failed: then the hook answers, with its own error handling. */
+static PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
+static int
+current_task_fast(PyObject **task)
+{
+    *task = NULL;
+    PyObject *asyncio = PyImport_GetModule(str_asyncio);
+    if (!asyncio) return PyErr_Occurred() ? (PyErr_Clear(), 0) : 1;
+    PyObject *events = PyObject_GetAttr(asyncio, str_events);
+    PyObject *loop = events ? PyObject_CallMethodNoArgs(events, str_get_running_loop) : NULL;
+    Py_XDECREF(events);
+    PyObject *t = NULL;
+    if (loop && loop != Py_None) t = PyObject_CallMethodNoArgs(asyncio, str_current_task);
+    Py_DECREF(asyncio);
+    if (!loop || (loop != Py_None && !t)) { Py_XDECREF(loop); PyErr_Clear(); return 0; }
+    Py_DECREF(loop);
+    if (t == Py_None) Py_CLEAR(t);
+    *task = t;
+    return 1;
+}
+
+/* The task's id: from this thread's one-entry cache (the task that ran the previous
+ * coroutine here, usually the same one) or from the hook, which also registers new tasks. */
 static uint32_t
-task_lookup(CoreObject *c, uint32_t parent, uint32_t thr, PyObject **entry)
+task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObject **entry)
 {
     *entry = NULL;
+    PyObject *task = NULL;
+    int fast = current_task_fast(&task);
+    if (fast && !task) return 0;
+    if (fast && ts->task_ref && ts->task_gen == c->gen) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *cached = NULL;
+        if (PyWeakref_GetRef(ts->task_ref, &cached) < 0) PyErr_Clear();
+        Py_XDECREF(cached);   /* only its identity is compared; task holds the object */
+#else
+        PyObject *cached = PyWeakref_GetObject(ts->task_ref);   /* borrowed; None if dead */
+#endif
+        if (cached == task) { Py_DECREF(task); return ts->task_id; }
+    }
     PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
-    if (!r) { soft_fail(c); return 0; }
-    uint32_t task = 0;
+    if (!r) { Py_XDECREF(task); soft_fail(c); return 0; }
+    uint32_t tid = 0;
     if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
-        task = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
-        if (PyErr_Occurred()) { soft_fail(c); task = 0; }
+        tid = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
+        if (PyErr_Occurred()) { soft_fail(c); tid = 0; }
         else if (PyTuple_GET_ITEM(r, 1) != Py_None) *entry = Py_NewRef(PyTuple_GET_ITEM(r, 1));
     }
     Py_DECREF(r);
-    return task;
+    if (task && tid) {   /* remember it (a task type without weakrefs is simply not cached) */
+        PyObject *ref = PyWeakref_NewRef(task, NULL);
+        if (ref) { Py_XSETREF(ts->task_ref, ref); ts->task_id = tid; ts->task_gen = c->gen; }
+        else PyErr_Clear();
+    }
+    Py_XDECREF(task);
+    return tid;
 }
 
 /* No Python code runs here (dict and list operations on exact types with int/str keys), so
@@ -862,7 +910,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
-        uint32_t own = task_lookup(c, parent, ts->thr, &entry);
+        uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
         if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
     }
     /* The arguments after the task hook: it runs Python, which may let a drain run and
@@ -980,7 +1028,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     uint32_t task = 0;
     PyObject *entry = NULL;
     uint64_t batch = c->batch;
-    if (c->codes[idx].coro) task = task_lookup(c, parent, ts->thr, &entry);
+    if (c->codes[idx].coro) task = task_lookup(c, ts, parent, ts->thr, &entry);
     if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */
         ref = exc_id(c, ts, args[2]);
         if (!ref) soft_fail(c);
@@ -1998,6 +2046,10 @@ PyInit__crecorder(void)
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
     if (!(str_module_key = PyUnicode_InternFromString("__module__"))) return NULL;
+    if (!(str_asyncio = PyUnicode_InternFromString("asyncio"))) return NULL;
+    if (!(str_events = PyUnicode_InternFromString("events"))) return NULL;
+    if (!(str_get_running_loop = PyUnicode_InternFromString("_get_running_loop"))) return NULL;
+    if (!(str_current_task = PyUnicode_InternFromString("current_task"))) return NULL;
     if (!(str_builtins = PyUnicode_InternFromString("builtins"))) return NULL;
     if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;
     if (!(str_empty = PyUnicode_FromString(""))) return NULL;
