@@ -25,9 +25,9 @@ Configurations:
 - viz+save: VizTracer defaults, start -> stop -> save() (its JSON file)
 - py-safe: the pure-Python recorder, safe arguments, through a Session to a file
 
-The summary checks issue 3's goals: c-safe overhead <= viz overhead on every workload;
-c-noargs at least 1.3x better than viz on fib (overhead = slowdown - 1); c-full overhead
-<= 0.5x viz-args overhead.
+The summary prints issue 3's goals as ratios with PASS/MISS: c-safe overhead <= viz overhead
+on every workload; viz overhead >= 1.3x c-noargs overhead on fib; c-full overhead <= 0.5x
+viz-args overhead (overhead = slowdown - 1, the issue's measure; slowdowns shown alongside).
 """
 
 from __future__ import annotations
@@ -186,22 +186,39 @@ def main() -> None:
         base, t = med.get((w, "untraced")), med.get((w, c))
         return None if base is None or t is None else t / base - 1
 
-    print("\nGoals (overhead = slowdown - 1; the C recorder's start->stop->drain vs VizTracer's start->stop):")
-    summary: dict = {"python": sys.version.split()[0], "medians_s": {f"{w}/{c}": v for (w, c), v in med.items()}}
+    def slow(w: str, c: str) -> float | None:
+        base, t = med.get((w, "untraced")), med.get((w, c))
+        return None if base is None or t is None else t / base
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    # Issue 3's goals are stated on overhead (slowdown - 1: the time tracing adds); the slowdown
+    # ratio is printed next to each for reference.
+    print("\nIssue 3 goals (overhead = slowdown - 1; C recorder start->stop->drain vs VizTracer start->stop):")
+    summary: dict = {"python": sys.version.split()[0], "medians_s": {f"{w}/{c}": v for (w, c), v in med.items()},
+                     "goals": {}}
     for w in workloads:
         cs, viz = ovh(w, "c-safe"), ovh(w, "viz")
-        if cs is not None and viz is not None:
-            print(f"  {w:<11} c-safe {cs:5.2f} vs viz {viz:5.2f}: {'ok' if cs <= viz else 'MISSED'}")
+        if cs is not None and viz is not None and viz > 0:
+            ok = cs <= viz
+            summary["goals"][f"{w}: c-safe/viz overhead <= 1"] = [round(cs / viz, 3), ok]
+            print(f"  {w:<11} c-safe overhead / viz overhead    = {cs / viz:5.2f}  (goal <= 1.00)  {verdict(ok)}"
+                  f"   [{cs:.2f} vs {viz:.2f}; slowdowns {slow(w, 'c-safe'):.2f}x vs {slow(w, 'viz'):.2f}x]")
     cn, viz = ovh("fib", "c-noargs"), ovh("fib", "viz")
     if cn is not None and viz is not None and cn > 0:
-        print(f"  fib         viz / c-noargs overhead = {viz / cn:.2f} (goal >= 1.3): "
-              f"{'ok' if viz / cn >= 1.3 else 'MISSED'}")
+        ok = viz / cn >= 1.3
+        summary["goals"]["fib: viz/c-noargs overhead >= 1.3"] = [round(viz / cn, 3), ok]
+        print(f"  {'fib':<11} viz overhead / c-noargs overhead  = {viz / cn:5.2f}  (goal >= 1.30)  {verdict(ok)}"
+              f"   [{viz:.2f} vs {cn:.2f}; slowdown ratio {slow('fib', 'viz') / slow('fib', 'c-noargs'):.2f}]")
     for w in workloads:
         cf, va = ovh(w, "c-full"), ovh(w, "viz-args")
         if cf is not None and va is not None and va > 0:
-            print(f"  {w:<11} c-full / viz-args overhead = {cf / va:.2f} (goal <= 0.5): "
-                  f"{'ok' if cf / va <= 0.5 else 'MISSED'}")
-    print("\nEnd to end (recording to a finished file): c-safe-file vs viz+save overhead")
+            ok = cf / va <= 0.5
+            summary["goals"][f"{w}: c-full/viz-args overhead <= 0.5"] = [round(cf / va, 3), ok]
+            print(f"  {w:<11} c-full overhead / viz-args overhead = {cf / va:5.2f}  (goal <= 0.50)  {verdict(ok)}"
+                  f"   [{cf:.2f} vs {va:.2f}]")
+    print("\nEnd to end (recording to a finished file; not a goal): c-safe-file vs viz+save overhead")
     for w in workloads:
         cf, vs = ovh(w, "c-safe-file"), ovh(w, "viz+save")
         if cf is not None and vs is not None:
