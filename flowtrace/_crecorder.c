@@ -118,6 +118,7 @@ typedef struct Memo {
     uint32_t sid, code_idx, batch;
     uint8_t kind, n, tags[MEMO_SLOTS];
     int64_t vals[MEMO_SLOTS];
+    uintptr_t types[MEMO_SLOTS];   /* hot memo only: the type of an opaque value */
 } Memo;
 
 typedef struct ThreadState {
@@ -597,7 +598,8 @@ slot_room(CoreObject *c, size_t n)
     return &c->slots[c->nslots];
 }
 
-static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key);
+static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key,
+                                  int opaque);
 static inline int memo_same(const Memo *a, const Memo *b);
 #define HOT_SIZE 4096
 
@@ -616,16 +618,20 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
     return sid;
 }
 
-/* commit_slots, but inline-only values (ints, floats, None, bools) already captured in this
- * batch reuse that entry's id: fib(3) called a thousand times stores one entry, and the
- * drain renders it once. Provisional ids are per batch, hence the batch check. */
+/* commit_slots, but values already captured in this batch -- ints, floats, None, bools and
+ * (type, address) of opaque objects -- reuse that entry's id: fib(3) called a thousand times
+ * stores one entry, and the drain renders it once. Provisional ids are per batch, hence the
+ * batch check. */
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
     Memo key, *m;
-    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
+    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key, 1)) return commit_slots(c, local, n, kind, code_idx);
     m = &c->hot[key.hash & (HOT_SIZE - 1)];
-    if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) return m->sid;
+    if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
+        slots_clear(local, n);   /* the entry it reuses holds its own type references */
+        return m->sid;
+    }
     uint32_t sid = commit_slots(c, local, n, kind, code_idx);
     if (sid) { *m = key; m->sid = sid; m->batch = (uint32_t)c->batch; }
     return sid;
@@ -1661,8 +1667,10 @@ col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *r
 
 
 /* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */
+/* `opaque`: also take (type, address) values. Only within a batch (the hot memo): there the
+ * first entry's slot holds the type, so its address cannot name another type meanwhile. */
 static inline int
-memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key)
+memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key, int opaque)
 {
     if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
     memset(key, 0, sizeof(*key));
@@ -1672,7 +1680,12 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
     h ^= h >> 29;
     for (uint32_t k = 0; k < n; k++) {
         const Slot *sl = &slots[k];
-        if (sl->tag > V_FLOAT && sl->tag != V_UNBOUND) return 0;
+        if (sl->tag > V_FLOAT && sl->tag != V_UNBOUND) {
+            if (!opaque || (sl->tag != V_OPAQUE && sl->tag != V_DEFREPR)) return 0;
+            key->types[k] = (uintptr_t)sl->o;
+            key->vals[k] = (int64_t)sl->u.addr;
+            h ^= key->types[k] * 0x9E3779B97F4A7C15ULL;
+        }
         key->tags[k] = sl->tag;
         if (sl->tag == V_INT) key->vals[k] = sl->u.i;
         else if (sl->tag == V_FLOAT) memcpy(&key->vals[k], &sl->u.d, 8);
@@ -1687,14 +1700,15 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
 static inline int
 memo_key(StrEntry *e, Slot *slots, Memo *key)
 {
-    return memo_key_slots(e->kind, e->code_idx, slots + e->slot_off, e->nslots, key);
+    return memo_key_slots(e->kind, e->code_idx, slots + e->slot_off, e->nslots, key, 0);
 }
 
 static inline int
 memo_same(const Memo *a, const Memo *b)
 {
     return a->hash == b->hash && a->code_idx == b->code_idx && a->kind == b->kind && a->n == b->n
-        && !memcmp(a->tags, b->tags, sizeof a->tags) && !memcmp(a->vals, b->vals, sizeof a->vals);
+        && !memcmp(a->tags, b->tags, sizeof a->tags) && !memcmp(a->vals, b->vals, sizeof a->vals)
+        && !memcmp(a->types, b->types, sizeof a->types);
 }
 
 static PyObject *
