@@ -12,6 +12,11 @@ So positions are computed from parent pointers, level by level, with no per-call
    or tasks' children interleave with other calls is regrouped by parent first;
 4. top-down: a node's position = its parent's position + its offset (one gather per level).
 
+Two by-products make the explorer's per-key work independent of fan-out: the positions of each
+depth level in increasing order (a node's children are one `searchsorted` slice of the next
+level, so expanding a node with millions of children never scans its subtree), and every node's
+heaviest child (two scatter passes), which turns `H` (hot path) into a walk of O(depth) steps.
+
 Roots are grouped under synthetic *group nodes* (ids n+1 .. n+G) by thread, and by asyncio task,
 when the trace has more than one; with grouping off they are plain top-level rows.
 
@@ -47,7 +52,10 @@ class TreeIndex:
     """Preorder arrays over nodes (calls 1..n plus group nodes n+1..n+G).
 
     Per position p (0..M-1): `order[p]` node id, `depth[p]`, `end[p]` (one past the subtree).
-    Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur`, `self_time`.
+    Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur`, `self_time`,
+    `heavy` (position of the first child with the largest `dur`, -1 for a leaf).
+    Per depth d: `level_pos[level_bounds[d]:level_bounds[d + 1]]`, that level's positions in
+    increasing order (read-only).
     """
 
     def __init__(
@@ -64,6 +72,9 @@ class TreeIndex:
         self_time: np.ndarray,
         t_end: int,
         grouped: bool,
+        level_pos: np.ndarray,
+        level_bounds: np.ndarray,
+        heavy: np.ndarray,
     ) -> None:
         self.data = data
         self.n = n
@@ -77,6 +88,10 @@ class TreeIndex:
         self.self_time = self_time
         self.t_end = t_end
         self.grouped = grouped
+        level_pos.flags.writeable = False  # children() hands out views of it
+        self.level_pos = level_pos
+        self.level_bounds = level_bounds
+        self.heavy = heavy
         self._group_by_node = {g.node: g for g in groups}
 
     @property
@@ -111,16 +126,30 @@ class TreeIndex:
         out.reverse()
         return out
 
+    def level(self, depth: int) -> np.ndarray:
+        """Positions at `depth`, increasing (a read-only view; empty past the deepest level)."""
+        b = self.level_bounds
+        if depth + 1 >= len(b):
+            return self.level_pos[:0]
+        return self.level_pos[int(b[depth]) : int(b[depth + 1])]
+
     def children(self, pos: int) -> np.ndarray:
-        """Positions of the direct children, in order (one vectorised scan of the subtree)."""
+        """Positions of the direct children, in order (a read-only view).
+
+        The children are exactly the next level's positions inside the subtree: two binary
+        searches, whatever the subtree's size."""
         end = int(self.end[pos])
         if end == pos + 1:
-            return np.empty(0, dtype=np.int64)
-        d = self.depth[pos] + 1
-        return np.flatnonzero(self.depth[pos + 1 : end] == d) + (pos + 1)
+            return self.level_pos[:0]
+        lv = self.level(int(self.depth[pos]) + 1)
+        return lv[find_sorted(lv, pos + 1) : find_sorted(lv, end)]
 
     def top_level(self) -> np.ndarray:
-        return np.flatnonzero(self.depth == 0)
+        return self.level(0)
+
+    def heaviest_child(self, pos: int) -> int:
+        """Position of the first child with the largest total time, -1 for a leaf."""
+        return int(self.heavy[self.order[pos]])
 
     def next_sibling(self, pos: int) -> int:
         """Position of the next sibling, or -1."""
@@ -135,14 +164,22 @@ class TreeIndex:
         lo = par + 1 if par >= 0 else 0
         if pos == lo:
             return -1
-        d = self.depth[pos]
-        # the previous sibling is the last row before pos at the same depth
-        hits = np.flatnonzero(self.depth[lo:pos] == d)
-        return int(hits[-1]) + lo if len(hits) else -1
+        # the previous sibling is the last position before pos at the same depth
+        lv = self.level(int(self.depth[pos]))
+        i = find_sorted(lv, pos)
+        prev = int(lv[i - 1]) if i else -1
+        return prev if prev >= lo else -1
 
     def is_open(self, node: int) -> bool:
         """The call has no end yet (running, or the process died)."""
         return 0 < node <= self.n and int(self.data.col("how")[node]) == HOW_OPEN
+
+
+def find_sorted(a: np.ndarray, x: int) -> int:
+    """`searchsorted(a, x)` (left) for an int array `a`. The needle is made `a`'s own type:
+    a Python int next to an int32 array makes numpy convert the whole array first (~5 ms for
+    3.5 M positions instead of microseconds)."""
+    return int(np.searchsorted(a, a.dtype.type(x)))
 
 
 def _first_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +294,8 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     for g in groups:
         self_time[g.node] = 0
 
-    size, pos = _positions(parent, depth, thread, n, groups, first_root, by_thread)
+    size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, groups, first_root, by_thread)
+    heavy = _heaviest_child(parent, dur, pos)
 
     order = np.empty(M, dtype=np.int32)
     order[pos[1:]] = np.arange(1, M + 1, dtype=np.int32)
@@ -266,12 +304,41 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     del size
     depth_pre = depth[order]
     del depth
-    return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped)
+    return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
+                     level_pos, level_bounds, heavy)
+
+
+_CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB
+
+
+def _heaviest_child(parent: np.ndarray, dur: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Per node id: position of its first child (in preorder) with the largest `dur`, -1 if none.
+
+    The same choice as an argmax over the children in order, for every node at once: one
+    scatter-max of the children's durations into their parents, then a scatter-min of the
+    positions of the children that reach it (ties: the earliest wins). Done in chunks so that
+    the int64 gathers never cost a full column.
+    """
+    M = len(parent) - 1
+    top = np.zeros(M + 1, dtype=np.int64)
+    heavy = np.full(M + 1, M, dtype=np.int32)  # M: no child (no position is M)
+    for a in range(1, M + 1, _CHUNK):
+        b = min(M + 1, a + _CHUNK)
+        np.maximum.at(top, parent[a:b], dur[a:b])
+    for a in range(1, M + 1, _CHUNK):
+        b = min(M + 1, a + _CHUNK)
+        par = parent[a:b]
+        best = np.flatnonzero(dur[a:b] == top[par])
+        np.minimum.at(heavy, par[best], pos[a:b][best])
+    del top
+    heavy[heavy == M] = -1
+    return heavy
 
 
 def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int, groups: list[Group],
-               first_root: list[int], by_thread: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Subtree size and preorder position of every node (ids 0..M), level by level.
+               first_root: list[int], by_thread: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Subtree size and preorder position of every node (ids 0..M), level by level; and the
+    positions of each level in increasing order with the level bounds (see `TreeIndex`).
 
     Nodes are sorted once by (depth, thread group), stable, so that within one level the nodes
     of each thread come in id order. Within one thread, calls that start in preorder (everything
@@ -375,4 +442,19 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
             pos[by_level[lo:hi]] = off[lo:hi] - 1
         else:
             pos[by_level[lo:hi]] = pos[par[lo:hi]] + off[lo:hi]
-    return size, pos
+    del par
+
+    # 5. each level's positions, increasing: the level-order node list mapped to positions (into
+    # `off`, which is free now: no new column). Levels are usually in position order already
+    # (same thread, start order); a level that a regrouping or a thread mix left unordered is
+    # sorted on its own.
+    level_pos = np.take(pos, by_level, out=off)
+    del by_level
+    if M > 1:
+        down = np.flatnonzero(level_pos[1:] < level_pos[:-1]) + 1
+        down = down[~np.isin(down, bounds)]  # a new level starts low again: not disorder
+        if len(down):
+            for lv in np.unique(np.searchsorted(bounds, down, side="right") - 1).tolist():
+                level_pos[bounds[lv] : bounds[lv + 1]].sort()
+        del down
+    return size, pos, level_pos, np.array(bounds, dtype=np.int64)

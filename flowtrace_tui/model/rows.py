@@ -1,9 +1,11 @@
 """Which nodes are on screen: a sorted array of positions (preorder), edited in place.
 
 Because rows stay in preorder, the rows under a node are one contiguous slice: collapsing is
-`searchsorted` + slice, expanding is a splice of the node's visible descendants (computed with
-one vectorised scan of its subtree). A full rebuild (filters, expand to depth, a new index) is
-O(N) with a difference array. Nothing here loops in Python over calls.
+`searchsorted` + slice, expanding is a splice of the node's visible descendants. When only a
+few nodes below it are expanded (the usual case: a first expansion, a hot path, a search hit's
+ancestors) those rows are pieced together from the index's per-depth position lists, so the
+cost is that of the rows shown, not of the subtree; otherwise one vectorised running-maximum
+pass over the subtree finds them. Nothing here loops in Python over calls.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import Filters, cover, hidden_mask
-from .index import TreeIndex
+from .index import TreeIndex, find_sorted
 
 EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
+# Piecing rows together costs a few microseconds of Python per expanded node below; the
+# running-maximum pass ~10 ns per row of the subtree. Piece when that is clearly cheaper.
+SPLICE_MAX_EXPANDED = 64
+SPLICE_ROWS_PER_EXPANDED = 1024
 
 
 class TreeRows:
@@ -83,11 +89,15 @@ class TreeRows:
 
     def expand_to_depth(self, depth: int) -> None:
         """Show `depth` levels below the top-level rows: every node above that level expanded."""
-        self.expanded = self.index.depth < depth
+        np.less(self.index.depth, depth, out=self.expanded)  # in place: no fresh pages to fault in
         keep = self.index.depth <= depth  # no cover pass needed: visible = shallow enough
         if self.hidden is not None:
             keep &= ~self.hidden
-        self.rows = np.flatnonzero(keep)
+        # every row shown (a shallow trace): counting is ~20x cheaper than listing the positions
+        if np.count_nonzero(keep) == len(keep):
+            self.rows = np.arange(len(keep), dtype=np.int64)
+        else:
+            self.rows = np.flatnonzero(keep)
         self.version += 1
 
     def initial_expand(self, max_roots: int = 5) -> None:
@@ -109,8 +119,8 @@ class TreeRows:
         if i < 0:
             self.version += 1
             return True  # not visible: remembered for when it is
-        new = self._visible_range(pos)
-        self.rows = np.concatenate((self.rows[: i + 1], new, self.rows[i + 1 :]))
+        new = self._visible_pieces(pos)  # spliced in with one copy, not two
+        self.rows = np.concatenate((self.rows[: i + 1], *new, self.rows[i + 1 :]), dtype=np.int64)
         self.version += 1
         return True
 
@@ -169,16 +179,27 @@ class TreeRows:
         self.version += 1
 
     def hot_path(self, pos: int) -> int:
-        """Follow the most expensive visible child down from `pos`, expanding; return the last."""
+        """Follow the most expensive visible child down from `pos`, expanding; return the last.
+
+        Each step is the index's precomputed heaviest child: O(depth), whatever the fan-out.
+        Only when a filter hides that child are the visible children scanned (a visible
+        heaviest child is also the first heaviest of the visible ones; a hidden one says
+        nothing about the others)."""
         idx = self.index
+        hidden = self.hidden
         chain = []
         p = pos
         while True:
-            kids = self.visible_children(p)
-            if len(kids) == 0:
+            h = idx.heaviest_child(p)
+            if h < 0:
                 break
+            if hidden is not None and hidden[h]:
+                kids = self.visible_children(p)
+                if len(kids) == 0:
+                    break
+                h = int(kids[np.argmax(idx.dur[idx.order[kids]])])
             chain.append(p)
-            p = int(kids[np.argmax(idx.dur[idx.order[kids]])])
+            p = h
         self.open_chain(chain)
         return p
 
@@ -212,22 +233,63 @@ class TreeRows:
     def _visible_range(self, pos: int) -> np.ndarray:
         """Visible positions strictly inside the subtree of `pos` (-1: the whole tree), given
         that `pos` itself is expanded."""
+        return np.concatenate(self._visible_pieces(pos), dtype=np.int64)
+
+    def _visible_pieces(self, pos: int) -> list[np.ndarray]:
+        """`_visible_range` as sorted consecutive pieces (concatenated by the caller)."""
         idx = self.index
         lo = pos + 1
         hi = int(idx.end[pos]) if pos >= 0 else idx.size
         if hi <= lo:
-            return np.empty(0, dtype=np.int64)
-        end = idx.end[lo:hi]
+            return [np.empty(0, dtype=np.int64)]
         exp = self.expanded[lo:hi]
+        n_exp = int(np.count_nonzero(exp))
+        if n_exp <= SPLICE_MAX_EXPANDED or n_exp * SPLICE_ROWS_PER_EXPANDED <= hi - lo:
+            return self._splice(pos, np.flatnonzero(exp) + lo)
+        end = idx.end[lo:hi]
         hidden = self.hidden[lo:hi] if self.hidden is not None else None
-        if pos >= 0 and not exp.any():
-            # the usual first expansion: only the direct children
-            keep = idx.depth[lo:hi] == idx.depth[pos] + 1
-        else:
-            # a collapsed node = has children and is not expanded
-            collapsed = (end - np.arange(lo, hi, dtype=np.int32)) > 1
-            collapsed &= ~exp
-            keep = ~cover(collapsed, end, lo, include_self=False)
+        # a collapsed node = has children and is not expanded
+        collapsed = (end - np.arange(lo, hi, dtype=np.int32)) > 1
+        collapsed &= ~exp
+        keep = ~cover(collapsed, end, lo, include_self=False)
         if hidden is not None:
             keep &= ~hidden
-        return np.flatnonzero(keep) + lo
+        return [np.flatnonzero(keep) + lo]
+
+    def _splice(self, pos: int, expanded: np.ndarray) -> list[np.ndarray]:
+        """`_visible_range` from the per-depth lists, given the (few) expanded positions below.
+
+        An expanded node shows its children when it is itself shown: its parent is `pos` or a
+        shown expanded node, and no filter hides it (preorder: parents are decided first). The
+        rows are then the children of `pos` with, after each shown expanded child, its own rows
+        (the same recursively; an explicit stack, as recursion can be thousands deep)."""
+        idx = self.index
+        hidden = self.hidden
+        shown_below: dict[int, list[int]] = {pos: []}
+        for e in expanded.tolist():
+            par = idx.parent_pos(e)
+            below = shown_below.get(par)
+            if below is not None and int(idx.end[e]) > e + 1 and (hidden is None or not hidden[e]):
+                below.append(e)
+                shown_below[e] = []
+
+        def kids(p: int) -> np.ndarray:
+            k = idx.children(p) if p >= 0 else idx.top_level()
+            return k[~hidden[k]] if hidden is not None and len(k) else k
+
+        pieces: list[np.ndarray] = []
+        # frames: [children of p, p's shown expanded children, next of those, next child to emit]
+        stack: list[list] = [[kids(pos), shown_below[pos], 0, 0]]
+        while stack:
+            frame = stack[-1]
+            k, opened, j, start = frame
+            if j < len(opened):
+                e = opened[j]
+                i = find_sorted(k, e) + 1
+                pieces.append(k[start:i])
+                frame[2], frame[3] = j + 1, i
+                stack.append([kids(e), shown_below[e], 0, 0])
+            else:
+                pieces.append(k[start:])
+                stack.pop()
+        return pieces

@@ -69,29 +69,59 @@ def name_lut(data: TraceData, pattern: re.Pattern[str]) -> np.ndarray:
     return lut
 
 
-def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
-    """Boolean lookup table by string id: does the text match?"""
+def _literal_search(needle: bytes) -> Callable[[bytes, int], tuple[int, int] | None]:
+    """A plain-text search as fast as `bytes.find` (~10x a regular expression over hundreds of
+    MB of argument text)."""
+    n = len(needle)
+
+    def search(hay: bytes, pos: int) -> tuple[int, int] | None:
+        i = hay.find(needle, pos)
+        return None if i < 0 else (i, i + n)
+
+    return search
+
+
+def _regex_search(pattern: re.Pattern[bytes]) -> Callable[[bytes, int], tuple[int, int] | None]:
+    def search(blob: bytes, pos: int) -> tuple[int, int] | None:
+        m = pattern.search(blob, pos)
+        return None if m is None else m.span()
+
+    return search
+
+
+def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[], bool] = lambda: False,
+             literal: bytes | None = None, case: bool = False) -> np.ndarray:
+    """Boolean lookup table by string id: does the text match?
+
+    `literal` (the query's text when it is not a regular expression; `pattern` is then its
+    escaped form) takes the `bytes.find` road, with `case` its case sensitivity: without it,
+    text and needle are ASCII-lowered, which is exactly what `re.IGNORECASE` does for bytes."""
     lut = np.zeros(data.strings.count + 1, dtype=bool)
+    fold = literal is not None and not case
+    search = _literal_search(literal.lower() if fold else literal) if literal else _regex_search(pattern)
     for chunk in list(data.strings.chunks):
         if cancelled():
             break
         blob = bytes(chunk.blob)
+        if fold:
+            blob = blob.lower()  # same length, same offsets
         offsets = np.frombuffer(chunk.offsets, dtype=np.uint32) if chunk.offsets.itemsize == 4 else np.array(chunk.offsets)
         pos = 0
-        search = pattern.search
         while True:
             m = search(blob, pos)
             if m is None:
                 break
-            i = int(np.searchsorted(offsets, m.start(), side="right")) - 1
+            start, end = m
+            # the needle in the offsets' own type: a Python int would convert the whole array
+            i = int(np.searchsorted(offsets, offsets.dtype.type(start), side="right")) - 1
             i = min(i, chunk.count - 1)
             stop = int(offsets[i + 1])
-            if m.end() <= stop or m.start() == m.end():
+            if end <= stop or start == end:
                 lut[chunk.first_id + i] = True
-                pos = stop if stop > m.start() else m.start() + 1
+                pos = stop if stop > start else start + 1
             else:
                 # a match running across two strings: check this string alone
-                if pattern.search(blob[int(offsets[i]) : stop]):
+                if search(blob[int(offsets[i]) : stop], 0):
                     lut[chunk.first_id + i] = True
                 pos = stop
             if pos >= len(blob):
@@ -109,7 +139,8 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     by_id = nl[np.minimum(fn, len(nl) - 1)]
     by_id[0] = False
     if query.in_text and data.strings.count:
-        tl = text_lut(data, query.compile_bytes(), cancelled)
+        literal = None if query.regex else query.text.encode("utf-8", "surrogatepass")
+        tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case)
         top = len(tl) - 1
         for col in ("args", "val"):
             by_id |= tl[np.minimum(data.col(col)[: n + 1], top)]
