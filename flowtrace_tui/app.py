@@ -260,6 +260,8 @@ class FlowtraceApp(LiveApp):
     # -- selection -> detail pane and status ------------------------------------------------------
     @on(CallTree.CursorMoved)
     def _cursor_moved(self, msg: CallTree.CursorMoved) -> None:
+        if not msg.tree.is_attached:  # a move queued while the app closed: nothing to show it in
+            return
         self._live_cursor_moved()
         self._update_detail()
         self._update_status()
