@@ -1799,16 +1799,20 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     {
         /* One pass per row kind writing every column at once: the rows of a long batch do
          * not fit in the cache, and one strided pass per column re-read them 16 times. The
-         * columns are array.array objects filled in place (no bytes copy in between). */
-        static const char *cn[] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
+         * columns are array.array objects filled in place (no bytes copy in between). The
+         * time columns also come as 32-bit deltas (Batch.*_deltas, item 0 left to the writer,
+         * which knows the origin), or None when a step does not fit. */
+#define NCOLS 19
+        static const char *cn[NCOLS] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
                                    "call_task", "call_flag", "exit_call", "exit_t1", "exit_how", "exit_val",
-                                   "mark_call", "mark_t", "mark_kind", "mark_ref", "mark_other"};
-        static const char tcs[] = "IIIqIIBIqBIIqBII";
-        PyObject *arr[16] = {NULL};
-        Py_buffer buf[16];
-        int nbuf = 0, failed = 0;
-        for (int k = 0; k < 16; k++) {
-            size_t n = k < 7 ? w.ncalls : k < 11 ? w.nexits : w.nmarks;
+                                   "mark_call", "mark_t", "mark_kind", "mark_ref", "mark_other",
+                                   "call_t0_deltas", "exit_t1_deltas", "mark_t_deltas"};
+        static const char tcs[] = "IIIqIIBIqBIIqBIIiii";
+        PyObject *arr[NCOLS] = {NULL};
+        Py_buffer buf[NCOLS];
+        int nbuf = 0, failed = 0, wide[3] = {0, 0, 0};
+        for (int k = 0; k < NCOLS; k++) {
+            size_t n = (k < 7 || k == 16) ? w.ncalls : (k < 11 || k == 17) ? w.nexits : w.nmarks;
             arr[k] = new_array(tcs[k], n);
             if (!arr[k] || PyObject_GetBuffer(arr[k], &buf[k], PyBUF_WRITABLE) < 0) { failed = 1; break; }
             nbuf++;
@@ -1819,11 +1823,18 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                      *ca = COL(4, uint32_t), *tk = COL(5, uint32_t);
             int64_t *t0 = COL(3, int64_t);
             uint8_t *fl = COL(6, uint8_t);
+            int32_t *d0 = COL(16, int32_t), *d1 = COL(17, int32_t), *d2 = COL(18, int32_t);
+            int64_t prev = 0;
+#define DELTA(d, i, t, k) do { \
+                int64_t step_ = (t) - prev; prev = (t); \
+                if (i && (step_ < INT32_MIN || step_ > INT32_MAX)) wide[k] = 1; \
+                d[i] = i ? (int32_t)step_ : 0; } while (0)
             for (size_t i = 0; i < w.ncalls; i++) {
                 const CallRow *r = &w.calls[i];
                 par[i] = r->par; fn[i] = r->fn; thr[i] = r->thr; t0[i] = r->t0;
                 ca[i] = (r->args && r->args <= w.nstrs) ? remap[r->args - 1] : 0;
                 tk[i] = r->task; fl[i] = r->flag;
+                DELTA(d0, i, r->t0, 0);
             }
             uint32_t *ec = COL(7, uint32_t), *ev = COL(10, uint32_t);
             int64_t *t1 = COL(8, int64_t);
@@ -1832,6 +1843,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                 const ExitRow *r = &w.exits[i];
                 ec[i] = r->call; t1[i] = r->t1; how[i] = r->how;
                 ev[i] = (r->val && r->val <= w.nstrs) ? remap[r->val - 1] : 0;
+                DELTA(d1, i, r->t1, 1);
             }
             uint32_t *mc = COL(11, uint32_t), *mr = COL(14, uint32_t), *mo = COL(15, uint32_t);
             int64_t *mt = COL(12, int64_t);
@@ -1840,14 +1852,18 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                 const MarkRow *r = &w.marks[i];
                 mc[i] = r->call; mt[i] = r->t; mk[i] = r->kind; mo[i] = r->othr;
                 mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
+                DELTA(d2, i, r->t, 2);
             }
+#undef DELTA
 #undef COL
         }
         for (int k = 0; k < nbuf; k++) PyBuffer_Release(&buf[k]);
-        for (int k = 0; k < 16; k++) {
-            if (!failed && PyDict_SetItemString(result, cn[k], arr[k]) < 0) failed = 1;
+        for (int k = 0; k < NCOLS; k++) {
+            PyObject *v = (k >= 16 && wide[k - 16]) ? Py_None : arr[k];
+            if (!failed && PyDict_SetItemString(result, cn[k], v) < 0) failed = 1;
             Py_XDECREF(arr[k]);
         }
+#undef NCOLS
         struct { const char *name; PyObject *value; } items[] = {
             {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
             {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},

@@ -343,3 +343,41 @@ def test_buffers_are_drained_not_dropped() -> None:
     firsts = [b.call_first_id for b in batches]
     assert firsts == sorted(firsts) and firsts[0] == 1
     assert rec.pending() == 0
+
+
+def test_time_steps_encode_like_the_writer() -> None:
+    """Batch.*_deltas from the C drain give the writer exactly the bytes of its own delta path."""
+    from array import array
+
+    from flowtrace.ftr.writer import _times
+    from flowtrace.recorder.c import CRecorder
+
+    def leaf(i):
+        if i % 5 == 0:
+            try:
+                raise ValueError(i)
+            except ValueError:
+                pass
+        return i
+
+    rec = CRecorder(RecorderConfig())
+    origin = time.perf_counter_ns()
+    rec.start()
+    batches = []
+    try:
+        for r in range(3):
+            for i in range(200):
+                leaf(i)
+            batches.append(rec.drain())
+    finally:
+        rec.stop()
+    batches.append(rec.drain())
+    checked = 0
+    for b in batches:
+        for col, steps in ((b.call_t0, b.call_t0_deltas), (b.exit_t1, b.exit_t1_deltas), (b.mark_t, b.mark_t_deltas)):
+            assert steps is not None and len(steps) == len(col)
+            plain = _times(col, origin)
+            fast = _times(col, origin, array("i", steps))
+            assert (fast[0], fast[1], fast[2].tobytes()) == (plain[0], plain[1], plain[2].tobytes())
+            checked += len(col)
+    assert checked > 1000

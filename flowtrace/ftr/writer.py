@@ -21,11 +21,18 @@ _LITTLE = sys.byteorder == "little"
 _ONE_LANE = (1).to_bytes(8, "little")
 
 
-def _times(values: array, origin: int) -> tuple[str, int, array]:
+def _times(values: array, origin: int, steps: array | None = None) -> tuple[str, int, array]:
     """Times relative to the origin, delta-encoded; 32-bit when every step fits (it usually does).
     This runs on every flush, two or three columns per call, so it avoids Python ints per value
     (which cost ~250 ns/value here): `_deltas32` does the whole column with a few big-int
-    operations in C, and only a column it cannot take goes through the per-value path."""
+    operations in C, and only a column it cannot take goes through the per-value path.
+    `steps` (Batch.*_deltas, from the C recorder) already holds the 32-bit steps: then only its
+    first item is set here (same bytes, no pass over the column)."""
+    if steps is not None and values and len(steps) == len(values) and steps.typecode == "i":
+        first = values[0] - origin
+        if -(1 << 31) <= first < (1 << 31):
+            steps[0] = first
+            return "i", F.ENC_DELTA, steps
     fast = _fast_deltas(values, origin)
     if fast is not None:
         return fast.typecode, F.ENC_DELTA, fast
@@ -128,7 +135,7 @@ class SessionWriter:
                 ("par", "I", F.ENC_RAW, batch.call_parent),
                 ("fn", "I", F.ENC_RAW, batch.call_func),
                 ("thr", "I", F.ENC_RAW, batch.call_thread),
-                ("t0", *_times(batch.call_t0, self.origin_ns)),
+                ("t0", *_times(batch.call_t0, self.origin_ns, batch.call_t0_deltas)),
             ]
             if any(batch.call_args):
                 cols.append(("args", "I", F.ENC_RAW, batch.call_args))
@@ -141,7 +148,7 @@ class SessionWriter:
         if m:
             cols = [
                 ("call", "I", F.ENC_RAW, batch.exit_call),
-                ("t1", *_times(batch.exit_t1, self.origin_ns)),
+                ("t1", *_times(batch.exit_t1, self.origin_ns, batch.exit_t1_deltas)),
                 ("how", "B", F.ENC_RAW, batch.exit_how),
                 ("val", "I", F.ENC_RAW, batch.exit_val),
             ]
@@ -150,7 +157,7 @@ class SessionWriter:
         if k:
             cols = [
                 ("call", "I", F.ENC_RAW, batch.mark_call),
-                ("t", *_times(batch.mark_t, self.origin_ns)),
+                ("t", *_times(batch.mark_t, self.origin_ns, batch.mark_t_deltas)),
                 ("kind", "B", F.ENC_RAW, batch.mark_kind),
                 ("ref", "I", F.ENC_RAW, batch.mark_ref),
                 ("othr", "I", F.ENC_RAW, batch.mark_other),

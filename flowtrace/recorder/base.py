@@ -57,6 +57,12 @@ class Batch:
     mark_kind: array = field(default_factory=lambda: array("B"))
     mark_ref: array = field(default_factory=lambda: array("I"))
     mark_other: array = field(default_factory=lambda: array("I"))
+    # Optional, pre-encoded by a recorder that can do it cheaply (the C one): each time column
+    # as array('i') of steps from the previous value; item 0 is left for the writer (it alone
+    # knows the origin). None: not provided, or a step does not fit in 32 bits.
+    call_t0_deltas: array | None = None
+    exit_t1_deltas: array | None = None
+    mark_t_deltas: array | None = None
 
     def is_empty(self) -> bool:
         return not (

@@ -277,6 +277,9 @@ class CRecorder:
                     b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
             for field, _typecode in _COLUMNS:
                 setattr(b, field, cols[field])  # array.array objects filled by the C drain
+            b.call_t0_deltas = cols["call_t0_deltas"]  # array('i') or None (see Batch)
+            b.exit_t1_deltas = cols["exit_t1_deltas"]
+            b.mark_t_deltas = cols["mark_t_deltas"]
             return b
 
     def stats(self) -> dict[str, int]:
