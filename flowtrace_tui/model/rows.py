@@ -1,4 +1,4 @@
-"""Which nodes are on screen: a sorted array of positions (preorder), edited in place.
+"""Which nodes are on screen: a sorted array of positions (preorder), replaced on each edit.
 
 Because rows stay in preorder, the rows under a node are one contiguous slice: collapsing is
 `searchsorted` + slice, expanding is a splice of the node's visible descendants. When only a
@@ -6,6 +6,11 @@ few nodes below it are expanded (the usual case: a first expansion, a hot path, 
 ancestors) those rows are pieced together from the index's per-depth position lists, so the
 cost is that of the rows shown, not of the subtree; otherwise one vectorised running-maximum
 pass over the subtree finds them. Nothing here loops in Python over calls.
+
+A big row array costs mostly its fresh memory (page faults: ~0.35 ms per MB here, more than
+the arithmetic that fills it), so rows are int32 (positions are int32 in the index already) and
+"every position is a row" (expand to a depth that shows the whole trace) is not materialised at
+all: it is `_rows is None`, and the queries answer it by arithmetic.
 """
 
 from __future__ import annotations
@@ -20,6 +25,23 @@ EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 # running-maximum pass ~10 ns per row of the subtree. Piece when that is clearly cheaper.
 SPLICE_MAX_EXPANDED = 64
 SPLICE_ROWS_PER_EXPANDED = 1024
+ROW_DTYPE = np.int32  # a position: the index's `order`/`end`/`level_pos` are int32 too
+_NONZERO_CHUNK = 1 << 20  # mask elements per `flatnonzero` pass of `nonzero32`
+
+
+def nonzero32(mask: np.ndarray, base: int = 0) -> np.ndarray:
+    """`np.flatnonzero(mask) + base` as int32 rows.
+
+    `flatnonzero` only makes int64; on a whole-trace mask that is a full-size temporary of fresh
+    memory plus a second one for the conversion. Chunked, the int64 pieces are small and reused
+    by the allocator, and the only full-size fresh memory is the int32 result."""
+    out = np.empty(int(np.count_nonzero(mask)), dtype=ROW_DTYPE)
+    k = 0
+    for a in range(0, len(mask), _NONZERO_CHUNK):
+        nz = np.flatnonzero(mask[a : a + _NONZERO_CHUNK])
+        np.add(nz, base + a, out=out[k : k + len(nz)], casting="unsafe")
+        k += len(nz)
+    return out
 
 
 class TreeRows:
@@ -32,21 +54,38 @@ class TreeRows:
         self.expanded = np.zeros(index.size, dtype=bool)
         for g in index.groups:
             self.expanded[index.pos_of[g.node]] = True
-        self.rows = np.empty(0, dtype=np.int64)
+        self._rows: np.ndarray | None = np.empty(0, dtype=ROW_DTYPE)  # None: every position
         self.version = 0
         self.rebuild()
 
     # -- queries ------------------------------------------------------------------------------
+    @property
+    def rows(self) -> np.ndarray:
+        """The visible positions, increasing (int32; do not write into it). When every position
+        is visible this makes a fresh `arange`: the explorer itself uses the queries below."""
+        if self._rows is None:
+            return np.arange(self.index.size, dtype=ROW_DTYPE)
+        return self._rows
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.index.size if self._rows is None else len(self._rows)
 
     def pos(self, row: int) -> int:
-        return int(self.rows[row])
+        return row if self._rows is None else int(self._rows[row])
 
     def row_of(self, pos: int) -> int:
         """Row index of a position, or -1 when it is not visible."""
-        i = int(np.searchsorted(self.rows, pos))
-        return i if i < len(self.rows) and self.rows[i] == pos else -1
+        rows = self._rows
+        if rows is None:
+            return pos if 0 <= pos < self.index.size else -1
+        i = find_sorted(rows, pos)
+        return i if i < len(rows) and rows[i] == pos else -1
+
+    def rows_before(self, pos: int) -> int:
+        """How many visible rows lie before `pos` (where it would be inserted)."""
+        if self._rows is None:
+            return min(max(pos, 0), self.index.size)
+        return find_sorted(self._rows, pos)
 
     def has_children(self, pos: int) -> bool:
         return int(self.index.end[pos]) > pos + 1
@@ -63,7 +102,7 @@ class TreeRows:
     # -- whole-view operations ----------------------------------------------------------------
     def rebuild(self) -> None:
         """Recompute rows from the expanded state and filters (O(N), vectorised)."""
-        self.rows = self._visible_range(-1)
+        self._set_pieces(self._visible_pieces(-1))
         self.version += 1
 
     def set_filters(self, filters: Filters) -> None:
@@ -81,23 +120,27 @@ class TreeRows:
 
     def collapse_all(self) -> None:
         self.expanded[:] = False
-        keep = self.index.depth == 0  # only the top-level rows remain: no cover pass needed
+        top = self.index.top_level()  # only the top-level rows remain: the index lists them
         if self.hidden is not None:
-            keep &= ~self.hidden
-        self.rows = np.flatnonzero(keep)
+            top = top[~self.hidden[top]]
+        self._set(top)
         self.version += 1
 
     def expand_to_depth(self, depth: int) -> None:
         """Show `depth` levels below the top-level rows: every node above that level expanded."""
-        np.less(self.index.depth, depth, out=self.expanded)  # in place: no fresh pages to fault in
-        keep = self.index.depth <= depth  # no cover pass needed: visible = shallow enough
-        if self.hidden is not None:
-            keep &= ~self.hidden
-        # every row shown (a shallow trace): counting is ~20x cheaper than listing the positions
-        if np.count_nonzero(keep) == len(keep):
-            self.rows = np.arange(len(keep), dtype=np.int64)
+        idx = self.index
+        np.less(idx.depth, depth, out=self.expanded)  # in place: no fresh pages to fault in
+        # no cover pass needed: visible = shallow enough (and not hidden)
+        if self.hidden is None:
+            b = idx.level_bounds  # positions at depth <= d: counted by the level bounds
+            if int(b[min(depth + 1, len(b) - 1)]) == idx.size:
+                self._rows = None  # every row shown (a shallow trace): nothing to list
+            else:
+                self._rows = nonzero32(idx.depth <= depth)
         else:
-            self.rows = np.flatnonzero(keep)
+            keep = idx.depth <= depth
+            keep &= ~self.hidden
+            self._set(nonzero32(keep))
         self.version += 1
 
     def initial_expand(self, max_roots: int = 5) -> None:
@@ -120,7 +163,11 @@ class TreeRows:
             self.version += 1
             return True  # not visible: remembered for when it is
         new = self._visible_pieces(pos)  # spliced in with one copy, not two
-        self.rows = np.concatenate((self.rows[: i + 1], *new, self.rows[i + 1 :]), dtype=np.int64)
+        rows = self.rows  # an array: with every row shown there is no collapsed parent to get here
+        if len(rows) + sum(len(p) for p in new) == self.index.size:
+            self._rows = None  # now every row is shown: no copy at all
+        else:
+            self._rows = np.concatenate((rows[: i + 1], *new, rows[i + 1 :]), dtype=ROW_DTYPE)
         self.version += 1
         return True
 
@@ -130,8 +177,15 @@ class TreeRows:
         self.expanded[pos] = False
         i = self.row_of(pos)
         if i >= 0:
-            j = int(np.searchsorted(self.rows, self.index.end[pos]))
-            self.rows = np.concatenate((self.rows[: i + 1], self.rows[j:]))
+            end = int(self.index.end[pos])
+            if self._rows is None:  # every row shown: the rest is two ranges, made as one
+                cut = end - pos - 1
+                rows = np.arange(self.index.size - cut, dtype=ROW_DTYPE)
+                rows[pos + 1 :] += cut
+                self._rows = rows
+            else:
+                j = find_sorted(self._rows, end)
+                self._rows = np.concatenate((self._rows[: i + 1], self._rows[j:]))
         self.version += 1
         return True
 
@@ -226,35 +280,46 @@ class TreeRows:
         new.index = index
         new.filters = filters
         new.hidden = hidden_mask(index, filters)
-        new.rows = np.empty(0, dtype=np.int64)
+        new._rows = np.empty(0, dtype=ROW_DTYPE)
         new.version = 0
         return new
 
-    def _visible_range(self, pos: int) -> np.ndarray:
-        """Visible positions strictly inside the subtree of `pos` (-1: the whole tree), given
-        that `pos` itself is expanded."""
-        return np.concatenate(self._visible_pieces(pos), dtype=np.int64)
+    def _set(self, rows: np.ndarray) -> None:
+        """Make `rows` (increasing positions) the visible rows; all of them: not kept."""
+        self._rows = None if len(rows) == self.index.size else rows.astype(ROW_DTYPE, copy=False)
+
+    def _set_pieces(self, pieces: list[np.ndarray]) -> None:
+        """`_set` of consecutive pieces, concatenated only when that is not every position."""
+        if sum(len(p) for p in pieces) == self.index.size:
+            self._rows = None
+        else:
+            self._rows = np.concatenate(pieces, dtype=ROW_DTYPE)
 
     def _visible_pieces(self, pos: int) -> list[np.ndarray]:
-        """`_visible_range` as sorted consecutive pieces (concatenated by the caller)."""
+        """Visible positions strictly inside the subtree of `pos` (-1: the whole tree), given
+        that `pos` itself is expanded, as sorted consecutive pieces (joined by the caller)."""
         idx = self.index
         lo = pos + 1
         hi = int(idx.end[pos]) if pos >= 0 else idx.size
         if hi <= lo:
-            return [np.empty(0, dtype=np.int64)]
+            return [np.empty(0, dtype=ROW_DTYPE)]
         exp = self.expanded[lo:hi]
         n_exp = int(np.count_nonzero(exp))
         if n_exp <= SPLICE_MAX_EXPANDED or n_exp * SPLICE_ROWS_PER_EXPANDED <= hi - lo:
             return self._splice(pos, np.flatnonzero(exp) + lo)
         end = idx.end[lo:hi]
         hidden = self.hidden[lo:hi] if self.hidden is not None else None
-        # a collapsed node = has children and is not expanded
-        collapsed = (end - np.arange(lo, hi, dtype=np.int32)) > 1
+        # a collapsed node = has children and is not expanded. Has children = the next position
+        # is one level deeper (preorder): int16 compares, no position-sized temporaries
+        depth = idx.depth
+        collapsed = np.empty(hi - lo, dtype=bool)
+        np.greater(depth[lo + 1 : hi], depth[lo : hi - 1], out=collapsed[:-1])
+        collapsed[-1] = False  # the last position of a subtree is a leaf
         collapsed &= ~exp
         keep = ~cover(collapsed, end, lo, include_self=False)
         if hidden is not None:
             keep &= ~hidden
-        return [np.flatnonzero(keep) + lo]
+        return [nonzero32(keep, lo)]
 
     def _splice(self, pos: int, expanded: np.ndarray) -> list[np.ndarray]:
         """`_visible_range` from the per-depth lists, given the (few) expanded positions below.

@@ -138,7 +138,7 @@ class CallTree(ScrollView, can_focus=True):
         if rows is not None and cursor_pos is not None and cursor_pos >= 0:
             r = rows.row_of(cursor_pos)
             if r < 0:
-                r = int(np.searchsorted(rows.rows, cursor_pos)) - 1
+                r = rows.rows_before(cursor_pos) - 1
             row = max(0, r)
         self.cursor_row = row
 
@@ -506,7 +506,7 @@ class CallTree(ScrollView, can_focus=True):
         if pos >= 0:
             r = self.rows.row_of(pos)
             if r < 0:
-                r = max(0, int(np.searchsorted(self.rows.rows, pos)) - 1)
+                r = max(0, self.rows.rows_before(pos) - 1)
             self.cursor_row = r
             self._center(r)
 
