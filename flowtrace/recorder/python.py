@@ -32,12 +32,15 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
 - **Exceptions**: RAISE writes a `raise` mark on the call where an exception first appears
   (a RAISE right after the same exception unwound a callee is propagation, not a new raise),
   EXCEPTION_HANDLED a `handled` mark on the catching call, PY_UNWIND ends the call with `raise`.
+  StopIteration/StopAsyncIteration that only carry CPython's iteration protocol (an awaited
+  result, the end of an `async for`) are not marked (`protocol_stop`).
 """
 
 from __future__ import annotations
 
 import itertools
 from itertools import chain
+import opcode
 import sys
 import threading
 import weakref
@@ -76,6 +79,39 @@ _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` m
 # The code object where every asyncio task is created (see the module docstring).
 _CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
 _HOOK = -(1 << 40)  # fids value of that code object: never a call, its return is watched
+
+_OP = opcode.opmap
+_CACHE, _SEND, _GET_ANEXT = _OP["CACHE"], _OP["SEND"], _OP["GET_ANEXT"]
+_CLEANUP_THROW, _END_ASYNC_FOR = _OP["CLEANUP_THROW"], _OP["END_ASYNC_FOR"]
+_STOPS = (StopIteration, StopAsyncIteration)
+
+
+def protocol_stop(code: CodeType, offset: int, exc: BaseException, handled: bool) -> bool:
+    """Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
+    CPython's own iteration protocol rather than an exception the program raised or caught?
+
+    - RAISE of StopIteration at a SEND: an awaited / `yield from` iterator delivering its result
+      (e.g. `await asyncio.gather(...)`: the future's result arrives as StopIteration(result)).
+    - RAISE of StopAsyncIteration at the SEND of an `async for` (GET_ANEXT, LOAD_CONST, SEND):
+      the loop ends; EXCEPTION_HANDLED of it at END_ASYNC_FOR is the loop catching it.
+    - EXCEPTION_HANDLED of StopIteration at CLEANUP_THROW: a subgenerator thrown into (via
+      `yield from`/`await`) returned, and its result is delivered this way.
+
+    A StopIteration from `next(it)` (a CALL) or an `await ag.__anext__()` (GET_AWAITABLE before
+    the SEND) stays an exception. 3.13.0 reports an exception from SEND's error path at its
+    cache entry: that is stepped back over. The C recorder applies the same rule."""
+    stop_iter = isinstance(exc, StopIteration)
+    if not stop_iter and not isinstance(exc, StopAsyncIteration):
+        return False
+    b = code.co_code  # deoptimised bytes (caches zeroed), cached by CPython after the first use
+    if not 0 <= offset < len(b):
+        return False
+    if b[offset] == _CACHE and offset >= 2:
+        offset -= 2
+    op = b[offset]
+    if handled:
+        return op == (_CLEANUP_THROW if stop_iter else _END_ASYNC_FOR)
+    return op == _SEND and (stop_iter or (offset >= 4 and b[offset - 4] == _GET_ANEXT))
 
 
 class PyRecorder:
@@ -470,7 +506,8 @@ class PyRecorder:
                 except AttributeError:
                     s, thr = new_thread()
                 cid = s[-1]
-                if cid and unwound.pop(thr, None) != id(exc):
+                if cid and unwound.pop(thr, None) != id(exc) and not (
+                        isinstance(exc, _STOPS) and protocol_stop(code, offset, exc, False)):
                     marks_append((cid, clock(), F.MARK_RAISE, exception_text(exc, mode), 0))
             except Exception:
                 pass
@@ -488,7 +525,8 @@ class PyRecorder:
                     s, thr = new_thread()
                 unwound.pop(thr, None)
                 cid = s[-1]
-                if cid:  # `other` carries id(exc) until drain() (see on_reraise)
+                if cid and not (isinstance(exc, _STOPS) and protocol_stop(code, offset, exc, True)):
+                    # `other` carries id(exc) until drain() (see on_reraise)
                     marks_append((cid, clock(), F.MARK_HANDLED, exception_text(exc, mode), id(exc)))
             except Exception:
                 pass
