@@ -40,7 +40,6 @@
  * specific, hence the internal header; the extension is built per Python version. */
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
-#include "opcode.h"   /* SEND, GET_ANEXT, CLEANUP_THROW, END_ASYNC_FOR, CACHE (per version) */
 #undef Py_BUILD_CORE
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -1107,33 +1106,6 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
- * CPython's own iteration protocol (an awaited result delivered at SEND, the end of an
- * `async for`, a thrown-into subgenerator's result at CLEANUP_THROW) rather than an exception
- * the program raised? The same rule as python.py's protocol_stop (see there); only reached
- * for those two exception types, so the code bytes are fetched off the hot path. */
-static int
-protocol_stop(PyObject *code, PyObject *offset, PyObject *exc, int handled)
-{
-    int stop_iter = PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration);
-    if (!stop_iter && !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration)) return 0;
-    if (!PyCode_Check(code) || !PyLong_Check(offset)) return 0;
-    Py_ssize_t off = PyLong_AsSsize_t(offset);
-    if (off < 0) { PyErr_Clear(); return 0; }
-    PyObject *bytes = PyCode_GetCode((PyCodeObject *)code);   /* deoptimised, cached by CPython */
-    if (!bytes) { PyErr_Clear(); return 0; }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
-    int r = 0;
-    if (off < PyBytes_GET_SIZE(bytes)) {
-        if (b[off] == CACHE && off >= 2) off -= 2;   /* 3.13.0: SEND's error path reports its cache */
-        int op = b[off];
-        if (handled) r = op == (stop_iter ? CLEANUP_THROW : END_ASYNC_FOR);
-        else r = op == SEND && (stop_iter || (off >= 4 && b[off - 4] == GET_ANEXT));
-    }
-    Py_DECREF(bytes);
-    return r;
-}
-
 static PyObject *
 cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1146,7 +1118,7 @@ cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *exc = args[2];
     int travelling = exc == ts->unwound;
     ts->unwound = NULL;
-    if (travelling || protocol_stop(args[0], args[1], exc, 0)) Py_RETURN_NONE;
+    if (travelling) Py_RETURN_NONE;
     ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
     int64_t t = now_ns();
     uint32_t ref = exc_id(c, ts, exc);
@@ -1164,7 +1136,7 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     ts->unwound = NULL;
-    if (!ts->depth || protocol_stop(args[0], args[1], args[2], 1)) Py_RETURN_NONE;
+    if (!ts->depth) Py_RETURN_NONE;
     int64_t t = now_ns();
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
@@ -1767,6 +1739,9 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     uint32_t *remap = NULL;
     RenderCtx rc = {args[0], args[1], {{NULL}}};
     Text tb = {NULL, 0, 0, 0};
+    Text blob = {NULL, 0, 0, 0}, offs = {NULL, 0, 0, 0};   /* the STRS payload's parts */
+    uint32_t zero = 0;
+    if (text_add(&offs, (const char *)&zero, 4, 0) < 0) goto done;
     uint32_t first_sid = c->next_final_sid;
     texts = PyList_New(0);
     remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
@@ -1821,6 +1796,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         r = PyList_Append(texts, t);
         Py_DECREF(t);
         if (r < 0) goto done;
+        uint32_t end = (uint32_t)(blob.len + (size_t)ulen);
+        if (text_add(&blob, u, (size_t)ulen, 0) < 0 || text_add(&offs, (const char *)&end, 4, 0) < 0) goto done;
     }
     result = PyDict_New();
     if (!result) goto done;
@@ -1892,7 +1869,24 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
             Py_XDECREF(arr[k]);
         }
 #undef NCOLS
+        /* format.encode_strings' payload, built from the UTF-8 already at hand: <II header
+         * (first id, count), count + 1 u32 offsets, the texts (little-endian hosts only) */
+        PyObject *strs_payload = NULL;
+        uint16_t probe = 1;
+        if (*(uint8_t *)&probe == 1 && blob.len < UINT32_MAX) {
+            uint32_t head[2] = {first_sid, (uint32_t)PyList_GET_SIZE(texts)};
+            strs_payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 + offs.len + blob.len));
+            if (strs_payload) {
+                char *q = PyBytes_AS_STRING(strs_payload);
+                memcpy(q, head, 8);
+                if (offs.len) memcpy(q + 8, offs.p, offs.len);
+                if (blob.len) memcpy(q + 8 + offs.len, blob.p, blob.len);
+            }
+        } else {
+            strs_payload = Py_NewRef(Py_None);
+        }
         struct { const char *name; PyObject *value; } items[] = {
+            {"strings_payload", strs_payload},
             {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
             {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
             {"strings", Py_NewRef(texts)},
@@ -1907,6 +1901,8 @@ done:
     Py_XDECREF(texts);
     labels_clear(&rc);
     PyMem_RawFree(tb.p);
+    PyMem_RawFree(blob.p);
+    PyMem_RawFree(offs.p);
     PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);

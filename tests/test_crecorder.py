@@ -381,3 +381,36 @@ def test_time_steps_encode_like_the_writer() -> None:
             assert (fast[0], fast[1], fast[2].tobytes()) == (plain[0], plain[1], plain[2].tobytes())
             checked += len(col)
     assert checked > 1000
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_strings_payload_is_encode_strings(mode: str) -> None:
+    """Batch.strings_payload from the C drain is exactly format.encode_strings' payload
+    (non-ASCII, lone surrogates, repeated texts across drains)."""
+    from flowtrace.ftr import format as F
+    from flowtrace.recorder.c import CRecorder
+
+    def thrower(e):
+        raise e
+
+    samples = [v for v in SAMPLES if mode == "safe" or not isinstance(v, Opaque)]
+    rec = CRecorder(RecorderConfig(args=mode))
+    rec.start()
+    batches = []
+    try:
+        for _ in range(2):
+            for v in samples:
+                probe(v, k=v)
+            for e in (ValueError("\udc80 lone"), KeyError("\u00e9")):
+                try:
+                    thrower(e)
+                except Exception:
+                    pass
+            batches.append(rec.drain())
+    finally:
+        rec.stop()
+    batches.append(rec.drain())
+    assert batches[0].strings
+    for b in batches:
+        if b.strings:
+            assert b.strings_payload == F.encode_strings(b.strings_first_id, b.strings)

@@ -128,7 +128,10 @@ class SessionWriter:
         if batch.tasks:
             parts.append(F.frame_chunk(F.TASK, F.json_payload(batch.tasks)))
         if batch.strings:
-            parts.append(F.frame_chunk(F.STRS, F.encode_strings(batch.strings_first_id, batch.strings), True))
+            payload = batch.strings_payload  # pre-encoded by the C recorder, else encoded here
+            if payload is None:
+                payload = F.encode_strings(batch.strings_first_id, batch.strings)
+            parts.append(F.frame_chunk(F.STRS, payload, True))
         n = len(batch.call_parent)
         if n:
             cols: list[tuple[str, str, int, Any]] = [

@@ -63,6 +63,8 @@ class Batch:
     call_t0_deltas: array | None = None
     exit_t1_deltas: array | None = None
     mark_t_deltas: array | None = None
+    # Optional: the STRS payload of `strings` already encoded (format.encode_strings' bytes)
+    strings_payload: bytes | None = None
 
     def is_empty(self) -> bool:
         return not (

@@ -280,6 +280,8 @@ class CRecorder:
             b.call_t0_deltas = cols["call_t0_deltas"]  # array('i') or None (see Batch)
             b.exit_t1_deltas = cols["exit_t1_deltas"]
             b.mark_t_deltas = cols["mark_t_deltas"]
+            if b.strings:
+                b.strings_payload = cols["strings_payload"]  # bytes or None (see Batch)
             return b
 
     def stats(self) -> dict[str, int]:
