@@ -40,6 +40,7 @@
  * specific, hence the internal header; the extension is built per Python version. */
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
+#include "opcode.h"   /* SEND, GET_ANEXT, CLEANUP_THROW, END_ASYNC_FOR, CACHE (per version) */
 #undef Py_BUILD_CORE
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -1106,6 +1107,33 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
+ * CPython's own iteration protocol (an awaited result delivered at SEND, the end of an
+ * `async for`, a thrown-into subgenerator's result at CLEANUP_THROW) rather than an exception
+ * the program raised? The same rule as python.py's protocol_stop (see there); only reached
+ * for those two exception types, so the code bytes are fetched off the hot path. */
+static int
+protocol_stop(PyObject *code, PyObject *offset, PyObject *exc, int handled)
+{
+    int stop_iter = PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration);
+    if (!stop_iter && !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration)) return 0;
+    if (!PyCode_Check(code) || !PyLong_Check(offset)) return 0;
+    Py_ssize_t off = PyLong_AsSsize_t(offset);
+    if (off < 0) { PyErr_Clear(); return 0; }
+    PyObject *bytes = PyCode_GetCode((PyCodeObject *)code);   /* deoptimised, cached by CPython */
+    if (!bytes) { PyErr_Clear(); return 0; }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    int r = 0;
+    if (off < PyBytes_GET_SIZE(bytes)) {
+        if (b[off] == CACHE && off >= 2) off -= 2;   /* 3.13.0: SEND's error path reports its cache */
+        int op = b[off];
+        if (handled) r = op == (stop_iter ? CLEANUP_THROW : END_ASYNC_FOR);
+        else r = op == SEND && (stop_iter || (off >= 4 && b[off - 4] == GET_ANEXT));
+    }
+    Py_DECREF(bytes);
+    return r;
+}
+
 static PyObject *
 cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1118,7 +1146,7 @@ cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *exc = args[2];
     int travelling = exc == ts->unwound;
     ts->unwound = NULL;
-    if (travelling) Py_RETURN_NONE;
+    if (travelling || protocol_stop(args[0], args[1], exc, 0)) Py_RETURN_NONE;
     ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
     int64_t t = now_ns();
     uint32_t ref = exc_id(c, ts, exc);
@@ -1136,7 +1164,7 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     ts->unwound = NULL;
-    if (!ts->depth) Py_RETURN_NONE;
+    if (!ts->depth || protocol_stop(args[0], args[1], args[2], 1)) Py_RETURN_NONE;
     int64_t t = now_ns();
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
