@@ -26,7 +26,7 @@ EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 SPLICE_MAX_EXPANDED = 64
 SPLICE_ROWS_PER_EXPANDED = 1024
 ROW_DTYPE = np.int32  # a position: the index's `order`/`end`/`level_pos` are int32 too
-_NONZERO_CHUNK = 1 << 20  # mask elements per `flatnonzero` pass of `nonzero32`
+_NONZERO_CHUNK = 1 << 18  # mask elements per `flatnonzero` pass of `nonzero32` (its temporary: 2 MB, cache-sized)
 
 
 def nonzero32(mask: np.ndarray, base: int = 0) -> np.ndarray:
