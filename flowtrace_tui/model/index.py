@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .loader import HOW_OPEN, TraceData
+from .timing import running_time
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,10 @@ class TreeIndex:
     """Preorder arrays over nodes (calls 1..n plus group nodes n+1..n+G).
 
     Per position p (0..M-1): `order[p]` node id, `depth[p]`, `end[p]` (one past the subtree).
-    Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur`, `self_time`,
-    `heavy` (position of the first child with the largest `dur`, -1 for a leaf).
+    Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur` (lifetime),
+    `run` (running time: lifetime minus suspensions, see timing.py; `dur` itself when nothing
+    was suspended), `self_time` (own running time minus the children's), `heavy` (position of
+    the first child with the largest `run`, -1 for a leaf).
     Per depth d: `level_pos[level_bounds[d]:level_bounds[d + 1]]`, that level's positions in
     increasing order (read-only).
     """
@@ -75,6 +78,7 @@ class TreeIndex:
         level_pos: np.ndarray,
         level_bounds: np.ndarray,
         heavy: np.ndarray,
+        run: np.ndarray | None = None,
     ) -> None:
         self.data = data
         self.n = n
@@ -85,6 +89,7 @@ class TreeIndex:
         self.end = end
         self.parent = parent
         self.dur = dur
+        self.run = dur if run is None else run
         self.self_time = self_time
         self.t_end = t_end
         self.grouped = grouped
@@ -276,18 +281,19 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     dur[0] = 0
     # children's total per parent: an integer scatter-add (exact, and ~10x faster than a
     # float-weighted bincount)
+    run = running_time(data, n, t0, dur)  # generators/coroutines: without their suspensions
     childsum = np.zeros(M + 1, dtype=np.int64)
-    np.add.at(childsum, parent[1 : n + 1], dur[1 : n + 1])
+    np.add.at(childsum, parent[1 : n + 1], run[1 : n + 1])
     # task groups first (their children are roots), then thread groups (roots + task groups)
     for g in groups:
         if g.kind == "task":
-            dur[g.node] = childsum[g.node]
+            dur[g.node] = run[g.node] = childsum[g.node]
             if by_thread:
                 childsum[parent[g.node]] += childsum[g.node]
     for g in groups:
         if g.kind == "thread":
-            dur[g.node] = childsum[g.node]
-    self_time = np.subtract(dur, childsum, out=childsum)  # in place: one 8-byte column less
+            dur[g.node] = run[g.node] = childsum[g.node]
+    self_time = np.subtract(run, childsum, out=childsum)  # in place: one 8-byte column less
     del childsum
     np.maximum(self_time, 0, out=self_time)
     self_time[0] = 0
@@ -295,7 +301,7 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
         self_time[g.node] = 0
 
     size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, groups, first_root, by_thread)
-    heavy = _heaviest_child(parent, dur, pos)
+    heavy = _heaviest_child(parent, run, pos)
 
     order = np.empty(M, dtype=np.int32)
     order[pos[1:]] = np.arange(1, M + 1, dtype=np.int32)
@@ -305,7 +311,7 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     depth_pre = depth[order]
     del depth
     return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
-                     level_pos, level_bounds, heavy)
+                     level_pos, level_bounds, heavy, run)
 
 
 _CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB

@@ -251,7 +251,7 @@ class TreeRows:
                 kids = self.visible_children(p)
                 if len(kids) == 0:
                     break
-                h = int(kids[np.argmax(idx.dur[idx.order[kids]])])
+                h = int(kids[np.argmax(idx.run[idx.order[kids]])])
             chain.append(p)
             p = h
         self.open_chain(chain)

@@ -13,8 +13,10 @@ from textual.widgets import Static
 INTRO = (
     "flowtrace-tui shows one line per call: tree guides, ▶/▼ to expand, the function with its "
     "arguments (a class body as 'class Name'), → result, ✗ exception, ⋯ unfinished, ‖N suspensions of a generator or coroutine; "
-    "then total time, self time, share of the parent (blue cool → red hot) and the number of calls "
-    "under a collapsed row."
+    "then total time (for a generator or coroutine: its lifetime, suspensions included), self time "
+    "(running time minus the children's; time suspended never counts), share of the parent's running "
+    "time (blue cool → red hot) and the number of calls under a collapsed row. H follows the child "
+    "that ran longest."
 )
 
 

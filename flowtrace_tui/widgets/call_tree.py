@@ -272,11 +272,13 @@ class CallTree(ScrollView, can_focus=True):
                 text = fmt_ns(int(idx.self_time[node])) if not idx.is_group(node) else ""
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--time")))
             elif col.key == "pct":
-                pdur = int(idx.dur[par]) if par else 0
+                # running times (a suspended generator/coroutine's lifetime overstates it): the
+                # index's, moved by what the live clock added to the lifetime since it was built
+                prun = int(idx.run[par]) if par else 0
                 if self.live_now and idx.is_open(par):
-                    pdur = max(pdur, self.live_now - int(data.col("t0")[par]))
-                if pdur > 0:
-                    frac = min(1.0, dur / pdur)
+                    prun += max(0, self.live_now - int(data.col("t0")[par]) - int(idx.dur[par]))
+                if prun > 0:
+                    frac = min(1.0, max(0, int(idx.run[node]) + dur - int(idx.dur[node])) / prun)
                     segs.append(Segment(f"{frac * 100:3.0f}%".rjust(col.width - 1) + " ", self._pct_styles[int(frac * 10 + 0.5)]))
                 else:
                     segs.append(Segment(" " * col.width))

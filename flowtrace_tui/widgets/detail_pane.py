@@ -1,5 +1,6 @@
 """Everything about the selected call: arguments, result or exception, where it is defined (with
-a source excerpt when the file is readable), thread/task, times, suspensions, children, and the
+a source excerpt when the file is readable), thread/task, times (lifetime and running time for
+a generator/coroutine that was suspended), suspensions, children, and the
 path from the root (each step is a link that jumps to that call)."""
 
 from __future__ import annotations
@@ -143,9 +144,15 @@ def _body(index: TreeIndex, pos: int) -> RenderableType:
     table.add_row("start", fmt_ns(t0) + (" (already running)" if flag & F.CALL_PARTIAL else ""))
     if how != HOW_OPEN:
         table.add_row("end", fmt_ns(t1))
-    table.add_row("total", fmt_ns(int(index.dur[node])))
-    table.add_row("self", fmt_ns(int(index.self_time[node])))
     nsusp = int(data.col("nsusp")[node])
+    life = int(index.dur[node])
+    if nsusp:  # a generator/coroutine: its lifetime includes the time it spent suspended
+        run = int(index.run[node])
+        table.add_row("lifetime", f"{fmt_ns(life)} (first run to end)")
+        table.add_row("running", f"{fmt_ns(run)} (lifetime minus {fmt_ns(life - run)} suspended)")
+    else:
+        table.add_row("total", fmt_ns(life))
+    table.add_row("self", fmt_ns(int(index.self_time[node])))
     if nsusp:
         table.add_row("suspended", f"{SUSPEND_GLYPH} {nsusp} times")
     marks = _marks(index, node)

@@ -80,8 +80,8 @@ async def test_navigation_keys():
         assert len(visible(app)) == 11
         await pilot.press("c")
         assert visible(app) == ["main"]
-        await pilot.press("H")
-        assert name_at(app, tree.cursor_pos) == "helper"
+        await pilot.press("H")  # by running time: fib(n=3) 100 > numbers (lifetime 110, ran 50)
+        assert name_at(app, tree.cursor_pos) == "fib" and tree.cursor_pos == 4  # fib(n=2)
         await pilot.press("g")
         assert tree.cursor_pos == 0
 
@@ -243,7 +243,7 @@ async def test_command_palette_runs_app_command():
         await pilot.pause()
         await pilot.press("enter")
         await pilot.pause()
-        assert name_at(app, app.tree.cursor_pos) == "helper"
+        assert name_at(app, app.tree.cursor_pos) == "fib" and app.tree.cursor_pos == 4
 
 
 @sync

@@ -63,9 +63,10 @@ def test_preorder_with_generator(sample):
 
 def test_self_time(sample):
     _, ix = sample
-    # main: 300 - (parse 30 + fib 100 + numbers 110 + consume 10 + consume 10 + check 10)
+    # running times: numbers lived 110 but was suspended 60 (see test_tui_timing.py)
+    # main: 300 - (parse 30 + fib 100 + numbers 50 + consume 10 + consume 10 + check 10)
     assert ix.dur[1:12].tolist() == [300, 30, 10, 100, 30, 10, 110, 10, 10, 10, 10]
-    assert ix.self_time[1:12].tolist() == [30, 20, 10, 60, 30, 10, 100, 10, 10, 10, 10]
+    assert ix.self_time[1:12].tolist() == [90, 20, 10, 60, 30, 10, 40, 10, 10, 10, 10]
 
 
 def test_rows_expand_collapse(sample):
@@ -92,9 +93,10 @@ def test_hot_path_and_reveal(sample):
     _, ix = sample
     rows = TreeRows(ix)
     last = rows.hot_path(0)
-    # main -> numbers (110 ns, the most expensive child) -> helper
-    assert names(ix, [last]) == ["helper"]
-    assert rows.rows.tolist() == [0, 1, 3, 6, 7, 8, 9, 10]
+    # main -> fib(n=3) (ran 100 ns: the most expensive child; numbers lived 110 but ran 50)
+    # -> fib(n=2)
+    assert names(ix, [last]) == ["fib"] and last == 4
+    assert rows.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]
     rows.collapse_all()
     rows.reveal(5)  # fib(n=1)
     assert rows.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 9, 10]
@@ -336,12 +338,12 @@ def test_rows_are_preorder_property(seed):
         kids = [ix.node(c) for c in ix.children(p).tolist()]
         calls = [k for k in kids if k <= ix.n]
         assert calls == sorted(calls)
-    # self time + children's totals = total
+    # self time + children's running times = running time
     for p in range(M):
         node = ix.node(p)
         if node <= ix.n:
-            kids = sum(int(ix.dur[ix.node(c)]) for c in ix.children(p).tolist())
-            assert int(ix.self_time[node]) == max(0, int(ix.dur[node]) - kids)
+            kids = sum(int(ix.run[ix.node(c)]) for c in ix.children(p).tolist())
+            assert int(ix.self_time[node]) == max(0, int(ix.run[node]) - kids)
     # random expand/collapse keeps rows sorted, unique, and exactly the nodes whose ancestors
     # are all expanded
     rows = TreeRows(ix)

@@ -32,7 +32,7 @@ def test_levels_children_heaviest(seed):
     for p in range(M):
         kids = brute_children(ix, p)
         assert ix.children(p).tolist() == kids
-        durs = [int(ix.dur[ix.node(k)]) for k in kids]
+        durs = [int(ix.run[ix.node(k)]) for k in kids]
         assert ix.heaviest_child(p) == (kids[int(np.argmax(durs))] if kids else -1)
         sibs = brute_children(ix, ix.parent_pos(p)) if ix.parent_pos(p) >= 0 else ix.top_level().tolist()
         i = sibs.index(p)

@@ -1,0 +1,76 @@
+"""Running time of generators and coroutines: their lifetime minus the time they were suspended.
+
+A generator or coroutine is one call from its first run to its end (docs/FORMAT.md, "Meaning of
+the tree"), so its lifetime (`t1 - t0`) includes every stretch it spent suspended at a `yield`
+or `await`. Shown as is, that misleads: an `asyncio.run` caller whose tasks' coroutines are its
+children would get "self 0 ns" because its children's lifetimes overlap each other and add up
+to more than its own. The index therefore works with the *running* time: a call is suspended
+from each `suspend` mark to the call's next mark (the `resume` or `throw` that ran it again),
+or to its end when nothing ran it again (a generator left suspended, closed silently, or still
+alive when the session stopped).
+
+Everything is vectorised over the MARK rows: one sort by (call, time), then each suspend's
+interval is the gap to the next row of the same call, scatter-added per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowtrace.ftr import format as F
+
+from .loader import TraceData
+
+_WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)  # the marks that start/stop a run
+
+
+def suspended_time(data: TraceData, n: int, end: np.ndarray) -> np.ndarray | None:
+    """Per call id 0..n: nanoseconds spent suspended (int64), or None when no call of the
+    first `n` was ever suspended.
+
+    `end` (indexed by call id, at least n+1 long) is each call's end time, the session's "now"
+    for a call with no end yet: a suspension that nothing resumed lasts until then. Marks of
+    calls past `n` (a live session indexed up to n) are ignored."""
+    mcall = data.mark_col("call")
+    if len(mcall) == 0:
+        return None
+    kind = data.mark_col("kind")
+    keep = np.isin(kind, _WAKE) & (mcall > 0) & (mcall <= n)
+    if not keep.any():
+        return None
+    call = mcall[keep].astype(np.int64)
+    t = data.mark_col("t")[keep]
+    kind = kind[keep]
+    if not (kind == F.MARK_SUSPEND).any():
+        return None
+    # (call, time) order; lexsort is stable, so equal times keep file order (a suspend then a
+    # resume written in the same nanosecond stay in that order)
+    order = np.lexsort((t, call))
+    call = call[order]
+    t = t[order]
+    kind = kind[order]
+    # each row's next event in the same call, else the call's end
+    nxt = np.empty_like(t)
+    nxt[:-1] = t[1:]
+    last = np.ones(len(call), dtype=bool)
+    np.not_equal(call[1:], call[:-1], out=last[:-1])
+    nxt[last] = end[call[last]]
+    susp = kind == F.MARK_SUSPEND
+    gap = nxt[susp] - t[susp]
+    np.maximum(gap, 0, out=gap)  # clock oddities and an end before a mark never add time
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(out, call[susp], gap)
+    return out
+
+
+def running_time(data: TraceData, n: int, t0: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Per node id (the layout of `dur`: calls 0..n, then any group nodes): lifetime minus
+    suspended time, clipped to 0..lifetime.
+
+    Returns `dur` itself (no copy) when no call was suspended: then both are the same."""
+    susp = suspended_time(data, n, t0[: n + 1] + dur[: n + 1])
+    if susp is None:
+        return dur
+    run = dur.copy()
+    np.subtract(run[: n + 1], np.minimum(susp, dur[: n + 1]), out=run[: n + 1])
+    return run
