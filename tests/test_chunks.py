@@ -83,3 +83,39 @@ def test_growing_file_returns_only_complete_chunks(tmp_path):
     assert kinds == [F.META, F.FUNC, F.THRD, F.CALL, F.CALL, F.ENDS]
     offsets = [o for _, o in seen]
     assert offsets == sorted(set(offsets))
+
+
+def test_id_columns_are_written_narrow_and_read_back_exactly(tmp_path):
+    """fn/thr are stored in 1 or 2 bytes when the ids fit; EXIT's val is left out when all
+    zero; both readers give back the same values."""
+    from flowtrace.ftr.reader import load
+
+    path = tmp_path / "narrow.ftr"
+    w = SessionWriter(path, {"pid": 1}, 0)
+    funcs = [{"id": i, "qualname": f"f{i}", "module": "m", "file": "m.py", "line": i, "kind": "function"}
+             for i in range(1, 300)]
+    b = Batch(functions=funcs, threads=[{"id": 1, "ident": 1, "native_id": 1, "name": "MainThread"}])
+    for i in range(1, 300):
+        b.call_parent.append(0)
+        b.call_func.append(i)
+        b.call_thread.append(1)
+        b.call_t0.append(10 * i)
+        b.call_args.append(0)
+        b.call_task.append(0)
+        b.call_flag.append(0)
+        b.exit_call.append(i)
+        b.exit_t1.append(10 * i + 5)
+        b.exit_how.append(F.END_RETURN)
+        b.exit_val.append(0)
+    w.write_batch(b)
+    w.finish({"reason": "stopped"})
+
+    chunks = {c.kind: c for c in ChunkReader(path).poll()}
+    call_cols = chunks[F.CALL].columns()
+    assert call_cols.columns["fn"].typecode == "H"  # ids up to 299
+    assert call_cols.columns["thr"].typecode == "B"
+    assert "val" not in chunks[F.EXIT].columns().columns
+    trace = load(path)
+    assert [c.qualname for c in trace.calls] == [f"f{i}" for i in range(1, 300)]
+    assert [c.result for c in trace.calls] == [None] * 299
+    assert [c.end for c in trace.calls] == ["return"] * 299
