@@ -25,8 +25,14 @@ demo: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python scripts/make_screenshots.py
 
+# Each benchmark prints its figures side by side, measured in one run (see README, Performance).
+# VizTracer rows appear only when viztracer is importable (it is not a dependency).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/overhead.py --repeat 3
+	$(BIN)/python benchmarks/c_overhead.py --repeat 3 --scale 3
+	$(BIN)/python benchmarks/tui_bench.py
+	$(BIN)/python benchmarks/tui_bench.py --real
+	$(BIN)/python benchmarks/live_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo.ftr
