@@ -136,6 +136,7 @@ typedef struct ThreadState {
     PyObject *task_ref;               /* weakref to the asyncio task last seen here ... */
     uint32_t task_id;                 /* ... its TASK id ... */
     uint64_t task_gen;                /* ... in this session */
+    int in_overflow;                  /* this thread is running the overflow hook */
 } ThreadState;
 
 static ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, 0};
@@ -165,6 +166,10 @@ typedef struct CoreObject {
     PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
     PyObject *task_created;          /* (task, creator call id) -> None */
     PyObject *tasks_out;             /* list the new TASK entries are appended to */
+    PyObject *overflow;              /* () -> None: the session flushes on this thread (or NULL) */
+    size_t overflow_rows;            /* the cap: pending rows that make a start/resume call `overflow` */
+    size_t overflow_at;              /* the test's threshold: overflow_rows, raised after a hook
+                                      * call that flushed nothing (reset by every drain) */
     struct StrTab stab;              /* UTF-8 text -> final string id (deduplication) */
     uint32_t next_final_sid;
     /* rows */
@@ -395,6 +400,41 @@ thread_state(CoreObject *c, PyThreadState *tstate)
     ThreadState *ts = tls_state;
     if (ts && ts->gen == c->gen && ts->tstate == tstate) return ts;
     return thread_state_slow(c, tstate);
+}
+
+/* Backpressure (issue 3: buffers are bounded and flushed, never dropped). A program that
+ * makes calls nonstop can out-run the flusher thread, which needs the GIL for the drain and
+ * the writer; the rows would then pile up without bound. Past `overflow_rows` pending rows,
+ * a call start or resume calls the session's overflow hook on the recording thread itself,
+ * which drains and writes synchronously: the program waits for its own trace. Called last in
+ * a callback, when its row and stack entry are complete (the hook runs Python: a drain may
+ * swap the buffers). The thread's own events are not delivered while a monitoring callback
+ * runs, so the flush is not traced; `in_overflow` guards against re-entry anyway. */
+static PyObject *
+overflow_slow(CoreObject *c, ThreadState *ts)
+{
+    if (!c->overflow || ts->in_overflow) Py_RETURN_NONE;
+    PyObject *hook = Py_NewRef(c->overflow);   /* release() may drop c->overflow meanwhile */
+    uint64_t batch = c->batch;
+    ts->in_overflow = 1;
+    PyObject *r = PyObject_CallNoArgs(hook);
+    ts->in_overflow = 0;
+    Py_DECREF(hook);
+    /* A hook during which nothing was drained (writer closed, this thread already inside a
+     * flush) must not be called again at every event: the next test is one cap further. (A
+     * drain, by this thread or another, has set overflow_at back to the cap.) */
+    if (c->batch == batch) c->overflow_at = c->ncalls + c->nexits + c->nmarks + c->overflow_rows;
+    if (!r) return callback_failed(c);
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+/* The callbacks' `return None`, with the (one compare) backpressure test. */
+static inline PyObject *
+done_or_overflow(CoreObject *c, ThreadState *ts)
+{
+    if (c->ncalls + c->nexits + c->nmarks < c->overflow_at) Py_RETURN_NONE;
+    return overflow_slow(c, ts);
 }
 
 static inline int
@@ -935,7 +975,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     r->args = a; r->task = task; r->flag = 0;
     finish_task(c, entry, id);
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
-    Py_RETURN_NONE;
+    return done_or_overflow(c, ts);
 }
 
 static PyObject *
@@ -1024,7 +1064,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
         if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
         if (throw) ts->unwound = args[2];   /* its RAISE inside is the throw, not a new raise */
-        Py_RETURN_NONE;
+        return done_or_overflow(c, ts);
     }
     /* Never seen starting: a generator created and started before recording (partial), or
      * a coroutine thrown into before its first step (a task cancelled before it ran: THROW
@@ -1050,7 +1090,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
     if (push(ts, frame, id, (uint32_t)idx, r->task) < 0) return callback_failed(c);
     if (throw) ts->unwound = args[2];
-    Py_RETURN_NONE;
+    return done_or_overflow(c, ts);
 }
 
 static PyObject *
@@ -1757,6 +1797,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->strs = c->spare_strs; c->capstrs = c->cap_spare_strs; c->spare_strs = NULL; c->cap_spare_strs = 0;
     c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
     c->nstrs = c->nslots = 0;
+    c->overflow_at = c->overflow_rows;   /* rows are gone: back to the cap */
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
     size_t kept = 0;   /* marks dropped by a re-raise go */
     for (size_t i = 0; i < w.nmarks; i++)
@@ -1951,6 +1992,19 @@ core_pending(CoreObject *c, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+core_set_overflow(CoreObject *c, PyObject *args)
+{
+    PyObject *hook;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "On", &hook, &rows)) return NULL;
+    if (hook != Py_None && !PyCallable_Check(hook)) { PyErr_SetString(PyExc_TypeError, "overflow hook must be callable or None"); return NULL; }
+    if (rows < 1) { PyErr_SetString(PyExc_ValueError, "overflow rows must be >= 1"); return NULL; }
+    Py_XSETREF(c->overflow, hook == Py_None ? NULL : Py_NewRef(hook));
+    c->overflow_rows = c->overflow_at = c->overflow ? (size_t)rows : SIZE_MAX;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue("{sKsKsKsnsnsn}", "errors", (unsigned long long)c->errors,
@@ -1991,7 +2045,7 @@ static int
 core_traverse(CoreObject *c, visitproc visit, void *arg)
 {
     Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text); Py_VISIT(c->repr_now);
-    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out);
+    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out); Py_VISIT(c->overflow);
     return 0;
 }
 
@@ -2000,6 +2054,8 @@ core_clear(CoreObject *c)
 {
     Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text); Py_CLEAR(c->repr_now);
     Py_CLEAR(c->task_hook); Py_CLEAR(c->task_created); Py_CLEAR(c->tasks_out);
+    Py_CLEAR(c->overflow);
+    c->overflow_rows = c->overflow_at = SIZE_MAX;
     return 0;
 }
 
@@ -2051,8 +2107,18 @@ static PyMethodDef core_methods[] = {
     {"pending", (PyCFunction)core_pending, METH_NOARGS, "Rows waiting for the next drain."},
     {"release", (PyCFunction)core_release, METH_NOARGS, "Drop the hooks (after stop; __init__ sets them again)."},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
+    {"set_overflow", (PyCFunction)core_set_overflow, METH_VARARGS,
+     "set_overflow(hook, rows): call hook() on the recording thread when rows are pending (None: never)."},
     {NULL},
 };
+
+static PyObject *
+core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    CoreObject *c = (CoreObject *)PyType_GenericNew(type, args, kw);
+    if (c) c->overflow_rows = c->overflow_at = SIZE_MAX;   /* no overflow hook: the compare never passes */
+    return (PyObject *)c;
+}
 
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -2060,7 +2126,7 @@ static PyTypeObject CoreType = {
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The C recording core: monitoring callbacks and event buffers of one session.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = core_new,
     .tp_init = (initproc)core_init,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,

@@ -25,7 +25,12 @@ from .recorder import make_recorder
 from .recorder.base import RecorderConfig
 
 PENDING_ROWS_FLUSH = 200_000  # drain early when this many rows wait (bounds memory)
+# Backpressure: past this many pending rows the recording thread flushes itself (the flusher
+# thread needs the GIL too and cannot keep up with a program that makes calls nonstop).
+PENDING_ROWS_CAP = PENDING_ROWS_FLUSH
 _POLL_S = 0.025  # how often the flusher looks at the pending count between flushes
+_HAVE_SIGMASK = hasattr(_signal, "pthread_sigmask")
+_ALL_SIGNALS = _signal.valid_signals() if _HAVE_SIGMASK else set()
 
 
 class Session:
@@ -54,6 +59,9 @@ class Session:
         self.stopped = False
         self.error: str | None = None  # set when writing failed (the program keeps running)
         self._stop_lock = threading.RLock()
+        # drain + write as one step: batches reach the file in the order they were drained
+        self._flush_lock = threading.Lock()
+        self._flush_owner: int | None = None  # ident of the thread inside a flush
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._hooks_installed = False
@@ -102,6 +110,9 @@ class Session:
         origin = time.perf_counter_ns()
         wall = time.time_ns()
         self.writer = SessionWriter(self.target, self._meta(origin, wall), origin)
+        set_overflow = getattr(self.recorder, "set_overflow", None)
+        if set_overflow is not None:
+            set_overflow(self._overflow, PENDING_ROWS_CAP)
         try:
             self.recorder.start()
         except BaseException:
@@ -128,6 +139,42 @@ class Session:
 
     def flush(self) -> None:
         """Drain the recorder and append its rows to the file now."""
+        with self._flush_lock:
+            self._flush_owner = threading.get_ident()
+            try:
+                self._flush_locked()
+            finally:
+                self._flush_owner = None
+
+    def _overflow(self) -> None:
+        """The recorder's backpressure hook: a recording thread found PENDING_ROWS_CAP rows
+        pending, so it flushes them itself (the program waits for its own trace instead of
+        the buffers growing without bound). It runs inside a monitoring callback: the thread's
+        own events are not recorded meanwhile. On the main thread, signals are held off until
+        the flush is done: a handler running in the middle (SIGINT, SIGTERM -> stop()) would
+        otherwise wait for this very flush, or see its drained rows not yet written."""
+        if self.stopped or self._flush_owner == threading.get_ident():
+            return  # this thread is flushing already (recorded code ran inside it): no deadlock
+        mask = None
+        if _HAVE_SIGMASK and threading.current_thread() is threading.main_thread():
+            try:
+                mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _ALL_SIGNALS)
+            except (OSError, ValueError):
+                mask = None
+        try:
+            with self._flush_lock:  # the flusher thread may be writing: wait for it
+                pending = getattr(self.recorder, "pending", None)
+                if pending is None or pending() >= PENDING_ROWS_CAP // 2:  # else it just did
+                    self._flush_owner = threading.get_ident()
+                    try:
+                        self._flush_locked()
+                    finally:
+                        self._flush_owner = None
+        finally:
+            if mask is not None:
+                _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+
+    def _flush_locked(self) -> None:
         writer = self.writer
         if writer is None or writer.closed:
             return

@@ -100,6 +100,12 @@ class CRecorder:
         self._creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
         self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
         self._core = _crecorder.Core()
+        self._overflow: tuple[Any, int] | None = None  # (hook, rows): see set_overflow
+
+    def set_overflow(self, hook: Any, rows: int) -> None:
+        """Call `hook()` on a recording thread when `rows` rows are pending (backpressure: the
+        session flushes there when the flusher thread falls behind). Set before start()."""
+        self._overflow = (hook, rows) if hook is not None else None
 
     def _attach_hooks(self) -> None:
         """Give the C core its hooks (bound methods of self: dropped again at stop, so that
@@ -116,6 +122,8 @@ class CRecorder:
             self._task_created,
             self._tasks,
         )
+        if self._overflow is not None:
+            self._core.set_overflow(*self._overflow)  # release() at stop drops it (a cycle)
 
     # ------------------------------------------------------------------ hooks (cold)
     def _on_code(self, code: CodeType, module: Any) -> int:

@@ -75,6 +75,7 @@ _EVENTS = (
 _CALL_W = 6  # values per CALL row in the flat list: cid, parent, fid, thread, t0, args text
 _EXIT_W = 4  # values per valued EXIT row: cid, t1, how, text
 _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
+_OVERFLOW_EVERY = 0x2000  # call ids between two backpressure checks (a power of two)
 
 # The code object where every asyncio task is created (see the module docstring).
 _CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
@@ -127,7 +128,14 @@ class PyRecorder:
         self.tool_id: int | None = None
         self.running = False
         self._lock = threading.Lock()  # drain() vs drain(); the hot path never takes it
+        self._overflow: list[Any] = [None, 0]  # [hook, rows]: see set_overflow
         self._reset()
+
+    def set_overflow(self, hook: Any, rows: int) -> None:
+        """Call `hook()` on a recording thread when about `rows` rows are pending (backpressure:
+        the session flushes there when the flusher thread falls behind). Checked once every
+        _OVERFLOW_EVERY calls, so the hot path pays one `&` and a compare."""
+        self._overflow[:] = [hook, rows]
 
     # ------------------------------------------------------------------ state
     def _reset(self) -> None:
@@ -282,6 +290,18 @@ class PyRecorder:
         capture = mode != "off"
         lost_append = self._lost.append
         creators = self._creators
+        overflow = self._overflow
+        pending = self.pending
+        every = _OVERFLOW_EVERY - 1
+
+        def check_overflow() -> None:
+            # A program making calls nonstop can out-run the flusher thread (it needs the GIL
+            # too): past the cap, this thread flushes itself through the session's hook. The
+            # thread's own events are not delivered while a monitoring callback runs, so the
+            # flush is not traced.
+            hook = overflow[0]
+            if hook is not None and pending() >= overflow[1]:
+                hook()
 
         def start_coroutine(code: CodeType, fid: int) -> None:
             # A coroutine/async generator starts: a call like any other, plus its task.
@@ -315,6 +335,8 @@ class PyRecorder:
                         args = args_text(getframe(1), code, mode)
                         calls_extend((cid, s[-1], fid, thr, clock(), args))
                         s.append(cid)
+                        if not cid & every:  # rarely: has the flusher fallen behind?
+                            check_overflow()
                     elif fid == 0 or fid == _HOOK:
                         return DISABLE  # excluded: this code's start never calls us again
                     else:
@@ -336,6 +358,8 @@ class PyRecorder:
                         cid = next_id()  # atomic: ids are unique across threads
                         calls_extend((cid, s[-1], fid, thr, clock(), None))  # one atomic extend
                         s.append(cid)
+                        if not cid & every:  # rarely: has the flusher fallen behind?
+                            check_overflow()
                     elif fid == 0 or fid == _HOOK:
                         return DISABLE  # excluded: this code's start never calls us again
                     else:
