@@ -21,8 +21,10 @@ from .. import _crecorder  # ImportError here makes recorder/__init__.py use the
 from ..filters import CodeFilter
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
-from .codeinfo import code_kind
-from .python import _CREATE_TASK, TOOL_ID_ORDER, TOOL_NAME
+from .common import (
+    TaskTable, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
+    take_tool_id, thread_entry,
+)
 
 MON = sys.monitoring
 E = MON.events
@@ -69,13 +71,6 @@ def _safe_value_text(value: Any) -> str:
     return value_text(value, "safe")
 
 
-def _take(rows: list) -> list:
-    n = len(rows)
-    out = rows[:n]
-    del rows[:n]  # appends made meanwhile stay for the next drain
-    return out
-
-
 class CRecorder:
     """A recorder whose monitoring callbacks are C functions (see the module docstring)."""
 
@@ -96,9 +91,7 @@ class CRecorder:
         self._known_threads: list[tuple[int, Any, str]] = []  # (tid, weakref(Thread)|None, name)
         self._func_count = 0
         self._thread_count = 0
-        self._task_count = 0
-        self._creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
-        self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
+        self._task_table = TaskTable()
         self._core = _crecorder.Core()
         self._overflow: tuple[Any, int] | None = None  # (hook, rows): see set_overflow
 
@@ -134,12 +127,9 @@ class CRecorder:
         if self.filter.wants(code, module):
             self._func_count += 1
             fid = self._func_count
-            self._functions.append({
-                "id": fid, "qualname": code.co_qualname, "module": module or "",
-                "file": code.co_filename, "line": code.co_firstlineno, "kind": code_kind(code),
-            })
+            self._functions.append(func_entry(fid, code, module))
             return fid
-        if code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1]):
+        if is_create_task(code):
             return -1
         return 0
 
@@ -152,80 +142,32 @@ class CRecorder:
         else:
             thread = threading._active.get(ident)  # type: ignore[attr-defined]
             native = getattr(thread, "native_id", None) or 0
-        name = thread.name if thread is not None else f"thread-{ident}"
         self._thread_count += 1
         tid = self._thread_count
-        self._threads.append({"id": tid, "ident": ident, "native_id": native, "name": name})
-        self._known_threads.append((tid, weakref.ref(thread) if thread is not None else None, name))
+        entry = thread_entry(tid, ident, native, thread)
+        self._threads.append(entry)
+        self._known_threads.append((tid, weakref.ref(thread) if thread is not None else None, entry["name"]))
         return tid
 
     def _task_hook(self, parent: int, thr: int) -> tuple[int, dict[str, Any] | None]:
-        """The asyncio task running now (python.py's _task_id): (task id or 0, the TASK entry
-        when the task is new; the C side sets its "root" and publishes it)."""
-        asyncio = sys.modules.get("asyncio")
-        if asyncio is None:
-            return 0, None
-        try:
-            if asyncio.events._get_running_loop() is None:
-                return 0, None
-            task = asyncio.current_task()
-        except Exception:
-            return 0, None
-        if task is None:
-            return 0, None
-        key = id(task)
-        entry = self._task_ids.get(key)
-        if entry is not None and entry[0]() is task:
-            return entry[1], None
-        self._task_count += 1
-        tid = self._task_count
-        try:
-            ref = weakref.ref(task)
-        except TypeError:
-            ref = lambda: None  # noqa: E731  (a task type without weakref support)
-        self._task_ids[key] = (ref, tid)
-        try:
-            name = task.get_name()
-        except Exception:
-            name = f"Task-{tid}"
-        creator = self._creators.pop(key, None)
-        return tid, {"id": tid, "name": name, "thread": thr,
-                     "creator": parent if creator is None else creator, "root": 0}
+        """The asyncio task running now: (task id or 0, the TASK entry when the task is new;
+        the C side sets its "root" and publishes it)."""
+        return self._task_table.current(parent, thr)
 
     def _task_created(self, task: Any, creator: int) -> None:
-        self._creators[id(task)] = creator
+        self._task_table.creators[id(task)] = creator
 
     # ------------------------------------------------------------------ start / stop
-    def _take_tool_id(self) -> int:
-        for tool in TOOL_ID_ORDER:
-            try:
-                if MON.get_tool(tool) is None:
-                    MON.use_tool_id(tool, TOOL_NAME)
-                    return tool
-            except ValueError:  # taken between get_tool and use_tool_id
-                continue
-        users = ", ".join(f"{i}={MON.get_tool(i)}" for i in range(6) if MON.get_tool(i))
-        raise RuntimeError(
-            f"flowtrace cannot record: every sys.monitoring tool id is in use ({users}); "
-            "stop another profiler, debugger or coverage tool first"
-        )
-
     def _seed_running(self) -> None:
         """Write the recorded frames running now (every thread) as partial calls."""
-        for ident, frame in sys._current_frames().items():
-            chain = []
-            f = frame
-            while f is not None:
-                chain.append(f)
-                f = f.f_back
-            chain.reverse()  # outermost first
+        for ident, chain in running_frames():
             self._core.seed(ident, chain)
 
     def start(self) -> None:
         """Take a tool id, register the C callbacks, enable events (interpreter-wide)."""
         if self.running:
             return
-        tool = self._take_tool_id()
+        tool = take_tool_id()
         try:
             self.tool_id = tool
             self._attach_hooks()
@@ -245,13 +187,7 @@ class CRecorder:
             raise
 
     def _release(self, tool: int) -> None:
-        try:
-            MON.set_events(tool, 0)
-            for _attr, event in _CALLBACKS:
-                MON.register_callback(tool, event, None)
-            MON.free_tool_id(tool)
-        except ValueError:
-            pass
+        release_tool_id(tool, [event for _attr, event in _CALLBACKS])
 
     def stop(self) -> None:
         """Remove the callbacks and end every open call as unfinished."""
@@ -275,14 +211,14 @@ class CRecorder:
             # Rows first (an atomic swap in C), then the definitions: every definition a row
             # refers to was appended before that row, so it is in this batch or an earlier one.
             cols = self._core.drain(_safe_value_text, type_label)
-            b = Batch(functions=_take(self._functions), threads=_take(self._threads),
-                      tasks=_take(self._tasks), strings_first_id=cols["strings_first_id"],
+            b = Batch(functions=take(self._functions), threads=take(self._threads),
+                      tasks=take(self._tasks), strings_first_id=cols["strings_first_id"],
                       strings=cols["strings"], call_first_id=cols["call_first_id"])
             for i, (tid, ref, name) in enumerate(self._known_threads):
-                th = ref() if ref is not None else None
-                if th is not None and th.name != name:  # renamed since: the last definition wins
-                    self._known_threads[i] = (tid, ref, th.name)
-                    b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
+                renamed = renamed_thread(ref, name)
+                if renamed is not None:
+                    self._known_threads[i] = (tid, ref, renamed["name"])
+                    b.threads.append({"id": tid, **renamed})
             for field, _typecode in _COLUMNS:
                 setattr(b, field, cols[field])  # array.array objects filled by the C drain
             b.call_t0_deltas = cols["call_t0_deltas"]  # array('i') or None (see Batch)

@@ -53,16 +53,14 @@ from ..filters import CodeFilter
 from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
-from .codeinfo import code_kind
+from .common import (  # TOOL_ID_ORDER, TOOL_NAME: kept importable from here
+    TOOL_ID_ORDER, TOOL_NAME, TaskTable, func_entry, is_create_task, release_tool_id, renamed_thread,
+    running_frames, take, take_tool_id, thread_entry,
+)
 
 mon = sys.monitoring
 E = mon.events
 DISABLE = mon.DISABLE
-# Probe order: PROFILER_ID (2) is cProfile's; take it only when nobody has it, but prefer the
-# unnamed ids so that a later cProfile run in the same program still works.
-TOOL_ID_ORDER = (3, 4, 5, 2, 1, 0)
-TOOL_NAME = "flowtrace"
-
 _CO_GENERATOR = 0x20
 _CO_COROUTINE = 0x80
 _CO_ITERABLE_COROUTINE = 0x100
@@ -77,9 +75,9 @@ _EXIT_W = 4  # values per valued EXIT row: cid, t1, how, text
 _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
 _OVERFLOW_EVERY = 0x2000  # call ids between two backpressure checks (a power of two)
 
-# The code object where every asyncio task is created (see the module docstring).
-_CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
-_HOOK = -(1 << 40)  # fids value of that code object: never a call, its return is watched
+# fids value of BaseEventLoop.create_task, where every asyncio task is created (see the
+# module docstring; common.is_create_task): never a call, its return is watched
+_HOOK = -(1 << 40)
 
 _OP = opcode.opmap
 _CACHE, _SEND, _GET_ANEXT = _OP["CACHE"], _OP["SEND"], _OP["GET_ANEXT"]
@@ -146,7 +144,6 @@ class PyRecorder:
         self._codes: list[CodeType] = []
         self._func_count = itertools.count(1)
         self._thread_count = itertools.count(1)
-        self._task_count = itertools.count(1)
         self._ids = itertools.count(1)
         # Row lists are *flat*: a row is `extend`ed as a tuple of _CALL_W / 2 / _EXIT_W values.
         # extend copies the values and frees the tuple at once, so the list holds only ints
@@ -164,8 +161,7 @@ class PyRecorder:
         self._gens: dict[int, int] = {}  # id(frame) -> cid of a suspended generator/coroutine
         self._lost: list[int] = []  # generators whose frame address was reused (closed silently)
         self._unwound: dict[int, int] = {}  # thread id -> id(exception) that just left a callee
-        self._creators: dict[int, int] = {}  # id(task) -> creator cid, from create_task's return
-        self._task_ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
+        self._task_table = TaskTable()  # asyncio tasks seen, creators from create_task's return
         self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
         self._seeds: dict[int, tuple[list[int], int]] = {}  # ident -> (seeded stack, thread id)
         # drain-side state
@@ -193,15 +189,8 @@ class PyRecorder:
             if not isinstance(module, str):
                 module = None
             if self.filter.wants(code, module):
-                kind = code_kind(code)
-                fid = next(self._func_count)
-                self._new_funcs.append({
-                    "id": fid, "qualname": code.co_qualname, "module": module or "",
-                    "file": code.co_filename, "line": code.co_firstlineno, "kind": kind,
-                })
-                if kind in ("coroutine", "async_generator"):
-                    fid = -fid
-            elif code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1]):
+                fid = self._new_func(code, module)
+            elif is_create_task(code):
                 fid = _HOOK
             else:
                 fid = 0
@@ -213,19 +202,25 @@ class PyRecorder:
             self._fids[id(code)] = 0
             return 0
 
+    def _new_func(self, code: CodeType, module: str | None) -> int:
+        """A recorded code object's FUNC entry; its fid, negative for a coroutine kind."""
+        fid = next(self._func_count)
+        entry = func_entry(fid, code, module)
+        self._new_funcs.append(entry)
+        return -fid if entry["kind"] in ("coroutine", "async_generator") else fid
+
     def _new_thread(self) -> tuple[list[int], int]:
         """First event on a thread: its stack (seeded if asked) and its session thread id."""
         ident = threading.get_ident()
         thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
         name = thread.name if thread is not None else f"thread-{ident}"
-        native = threading.get_native_id()
         seeded = self._seeds.pop(ident, None)
         if seeded is not None:  # seed_running wrote this thread's running frames already
             stack, tid = seeded
         else:
             stack = [0]
             tid = next(self._thread_count)
-            self._new_threads.append({"id": tid, "ident": ident, "native_id": native, "name": name})
+            self._new_threads.append(thread_entry(tid, ident, threading.get_native_id(), thread))
         self._threads.append((tid, weakref.ref(thread) if thread is not None else None, name, stack))
         st = (stack, tid)
         self._tls.st = st
@@ -234,37 +229,11 @@ class PyRecorder:
     def _task_id(self, cid: int, parent: int, thr: int) -> int:
         """The asyncio task running now (0 if none); registers a task seen for the first time,
         with `cid` (a coroutine call starting in it) as its root."""
-        asyncio = sys.modules.get("asyncio")
-        if asyncio is None:
-            return 0
-        try:
-            if asyncio.events._get_running_loop() is None:
-                return 0
-            task = asyncio.current_task()
-        except Exception:
-            return 0
-        if task is None:
-            return 0
-        key = id(task)
-        entry = self._task_ids.get(key)
-        if entry is not None and entry[0]() is task:
-            return entry[1]
-        tid = next(self._task_count)
-        try:
-            ref = weakref.ref(task)
-        except TypeError:
-            ref = lambda: None  # noqa: E731  (a task type without weakref support)
-        self._task_ids[key] = (ref, tid)
-        try:
-            name = task.get_name()
-        except Exception:
-            name = f"Task-{tid}"
-        creator = self._creators.pop(key, None)
-        self._new_tasks.append({
-            "id": tid, "name": name, "thread": thr,
-            "creator": parent if creator is None else creator, "root": cid,
-        })
-        self._tasks_seen = True
+        tid, entry = self._task_table.current(parent, thr)
+        if entry is not None:
+            entry["root"] = cid
+            self._new_tasks.append(entry)
+            self._tasks_seen = True
         return tid
 
     # ------------------------------------------------------------------ callbacks
@@ -289,7 +258,7 @@ class PyRecorder:
         mode = self.config.args
         capture = mode != "off"
         lost_append = self._lost.append
-        creators = self._creators
+        creators = self._task_table.creators
         overflow = self._overflow
         pending = self.pending
         every = _OVERFLOW_EVERY - 1
@@ -579,32 +548,13 @@ class PyRecorder:
         }
 
     # ------------------------------------------------------------------ start / stop
-    def _take_tool_id(self) -> int:
-        for tool in TOOL_ID_ORDER:
-            try:
-                if mon.get_tool(tool) is None:
-                    mon.use_tool_id(tool, TOOL_NAME)
-                    return tool
-            except ValueError:  # taken between get_tool and use_tool_id
-                continue
-        users = ", ".join(f"{i}={mon.get_tool(i)}" for i in range(6) if mon.get_tool(i))
-        raise RuntimeError(
-            f"flowtrace cannot record: every sys.monitoring tool id is in use ({users}); "
-            "stop another profiler, debugger or coverage tool first"
-        )
-
     def _seed_running(self) -> None:
         """Write the recorded frames running now (every thread) as partial calls."""
         t = perf_counter_ns()
-        for ident, frame in sys._current_frames().items():
-            chain = []
-            f = frame
-            while f is not None:
-                chain.append(f)
-                f = f.f_back
+        for ident, frames in running_frames():
             stack = [0]
             tid = 0
-            for fr in reversed(chain):  # outermost first
+            for fr in frames:  # outermost first
                 code = fr.f_code
                 fid = self._fids.get(id(code))
                 if fid is None:
@@ -616,10 +566,7 @@ class PyRecorder:
                 if not tid:  # the thread's definition precedes its first row
                     tid = next(self._thread_count)
                     th = threading._active.get(ident)  # type: ignore[attr-defined]
-                    self._new_threads.append({
-                        "id": tid, "ident": ident, "native_id": getattr(th, "native_id", None) or 0,
-                        "name": th.name if th is not None else f"thread-{ident}",
-                    })
+                    self._new_threads.append(thread_entry(tid, ident, getattr(th, "native_id", None) or 0, th))
                 cid = next(self._ids)
                 self._calls.extend((cid, stack[-1], abs(fid), tid, t, None))
                 self._extra[cid] = (0, F.CALL_PARTIAL)
@@ -629,28 +576,18 @@ class PyRecorder:
 
     def _decide_frame(self, code: CodeType, frame: Any) -> int:
         module = frame.f_globals.get("__name__")
-        fid_holder = self._fids
-        # reuse _decide with the module known: put the decision through the same path
-        if self.filter.wants(code, module if isinstance(module, str) else None):
-            kind = code_kind(code)
-            fid = next(self._func_count)
-            self._new_funcs.append({
-                "id": fid, "qualname": code.co_qualname, "module": module or "",
-                "file": code.co_filename, "line": code.co_firstlineno, "kind": kind,
-            })
-            if kind in ("coroutine", "async_generator"):
-                fid = -fid
-        else:
-            fid = 0
+        if not isinstance(module, str):
+            module = None
+        fid = self._new_func(code, module) if self.filter.wants(code, module) else 0
         self._codes.append(code)
-        fid_holder[id(code)] = fid
+        self._fids[id(code)] = fid
         return fid
 
     def start(self) -> None:
         """Take a tool id, register the callbacks, enable events (interpreter-wide)."""
         if self.running:
             return
-        tool = self._take_tool_id()
+        tool = take_tool_id()
         try:
             self.tool_id = tool
             for event, cb in self._callbacks().items():
@@ -667,15 +604,8 @@ class PyRecorder:
             raise
 
     def _release(self, tool: int) -> None:
-        try:
-            mon.set_events(tool, 0)
-            for event in (E.PY_START, E.PY_RETURN, E.PY_YIELD, E.PY_RESUME, E.PY_THROW,
-                          E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED, E.RERAISE):
-                mon.register_callback(tool, event, None)
-            # local events survive free_tool_id (gh-111963): we set none, so nothing to clear
-            mon.free_tool_id(tool)
-        except ValueError:
-            pass
+        release_tool_id(tool, (E.PY_START, E.PY_RETURN, E.PY_YIELD, E.PY_RESUME, E.PY_THROW,
+                               E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED, E.RERAISE))
 
     def stop(self) -> None:
         """Remove the callbacks and end every open call as unfinished."""
@@ -713,13 +643,6 @@ class PyRecorder:
         return len(self._calls) // _CALL_W + len(self._exits) // 2 + len(self._exits_v) // _EXIT_W
 
     # ------------------------------------------------------------------ drain
-    @staticmethod
-    def _take(rows: list) -> list:
-        n = len(rows)
-        out = rows[:n]
-        del rows[:n]  # atomic: appends made meanwhile stay for the next drain
-        return out
-
     def _sid(self, text: str | None, strings: list[str]) -> int:
         if text is None:
             return 0
@@ -771,18 +694,18 @@ class PyRecorder:
         # or partial calls exist) and string ids (only when texts were captured).
         b = Batch()
         # Definitions first: a row may refer to them (a row appended after the definition).
-        b.functions = self._take(self._new_funcs)
-        b.threads = self._take(self._new_threads)
+        b.functions = take(self._new_funcs)
+        b.threads = take(self._new_threads)
         for i, (tid, ref, name, stack) in enumerate(self._threads):
-            th = ref() if ref is not None else None
-            if th is not None and th.name != name:  # renamed since: the last definition wins
-                self._threads[i] = (tid, ref, th.name, stack)
-                b.threads.append({"id": tid, "ident": th.ident, "native_id": th.native_id, "name": th.name})
-        b.tasks = self._take(self._new_tasks)
-        calls = self._pending_calls + self._take(self._calls)
-        exits = self._pending_exits + self._take(self._exits)
-        exits_v = self._pending_exits_v + self._take(self._exits_v)
-        marks = self._pending_marks + self._cancel_handled(self._take(self._marks))
+            renamed = renamed_thread(ref, name)
+            if renamed is not None:
+                self._threads[i] = (tid, ref, renamed["name"], stack)
+                b.threads.append({"id": tid, **renamed})
+        b.tasks = take(self._new_tasks)
+        calls = self._pending_calls + take(self._calls)
+        exits = self._pending_exits + take(self._exits)
+        exits_v = self._pending_exits_v + take(self._exits_v)
+        marks = self._pending_marks + self._cancel_handled(take(self._marks))
         first = self._next_call
         W = _CALL_W
         n = len(calls) // W

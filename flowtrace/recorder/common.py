@@ -1,0 +1,149 @@
+"""What the Python and the C recorder do the same way, once per session, code object, thread
+or task (never per call): taking a sys.monitoring tool id and giving it back, the frames that
+are running when recording starts, the FUNC / THRD entries, and the asyncio task table
+(`current_task()` -> TASK id, with the creator noted at `BaseEventLoop.create_task`'s return).
+One copy, so that both recorders keep writing the same tables."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import weakref
+from types import CodeType, FrameType
+from typing import Any, Iterable, Iterator
+
+from .codeinfo import code_kind
+
+MON = sys.monitoring
+# Probe order: PROFILER_ID (2) is cProfile's; take it only when nobody has it, but prefer the
+# unnamed ids so that a later cProfile run in the same program still works.
+TOOL_ID_ORDER = (3, 4, 5, 2, 1, 0)
+TOOL_NAME = "flowtrace"
+
+# The code object where every asyncio task is created (recorders watch its return for the
+# task's creator; it is never a recorded call).
+_CREATE_TASK = ("BaseEventLoop.create_task", ("asyncio/base_events.py", "asyncio\\base_events.py"))
+
+
+def take_tool_id() -> int:
+    """A free sys.monitoring tool id, now ours; never evicts another tool. RuntimeError with
+    a clear message (who holds each id) when none is free."""
+    for tool in TOOL_ID_ORDER:
+        try:
+            if MON.get_tool(tool) is None:
+                MON.use_tool_id(tool, TOOL_NAME)
+                return tool
+        except ValueError:  # taken between get_tool and use_tool_id
+            continue
+    users = ", ".join(f"{i}={MON.get_tool(i)}" for i in range(6) if MON.get_tool(i))
+    raise RuntimeError(
+        f"flowtrace cannot record: every sys.monitoring tool id is in use ({users}); "
+        "stop another profiler, debugger or coverage tool first"
+    )
+
+
+def release_tool_id(tool: int, events: Iterable[int]) -> None:
+    """Disable our events, remove our callbacks for `events` and free the tool id."""
+    try:
+        MON.set_events(tool, 0)
+        for event in events:
+            MON.register_callback(tool, event, None)
+        # local events survive free_tool_id (gh-111963): we set none, so nothing to clear
+        MON.free_tool_id(tool)
+    except ValueError:
+        pass
+
+
+def running_frames() -> Iterator[tuple[int, list[FrameType]]]:
+    """(thread ident, its frames outermost first) for every thread, as recording starts
+    (seed_running writes the recorded ones as partial calls)."""
+    for ident, frame in sys._current_frames().items():
+        chain = []
+        f: FrameType | None = frame
+        while f is not None:
+            chain.append(f)
+            f = f.f_back
+        chain.reverse()
+        yield ident, chain
+
+
+def is_create_task(code: CodeType) -> bool:
+    """Is `code` asyncio's `BaseEventLoop.create_task`?"""
+    return code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1])
+
+
+def func_entry(fid: int, code: CodeType, module: str | None) -> dict[str, Any]:
+    """The FUNC entry of a recorded code object."""
+    return {
+        "id": fid, "qualname": code.co_qualname, "module": module or "",
+        "file": code.co_filename, "line": code.co_firstlineno, "kind": code_kind(code),
+    }
+
+
+def thread_entry(tid: int, ident: int, native_id: int, thread: threading.Thread | None) -> dict[str, Any]:
+    """The THRD entry of a thread (`thread` None: not a threading.Thread, e.g. a C thread)."""
+    return {"id": tid, "ident": ident, "native_id": native_id,
+            "name": thread.name if thread is not None else f"thread-{ident}"}
+
+
+def renamed_thread(ref: Any, name: str) -> dict[str, Any] | None:
+    """A new THRD definition when the thread behind `ref` (weakref or None) was renamed since
+    its entry said `name` (the last definition wins), else None."""
+    th = ref() if ref is not None else None
+    if th is None or th.name == name:
+        return None
+    return {"ident": th.ident, "native_id": th.native_id, "name": th.name}
+
+
+def take(rows: list) -> list:
+    """Everything in `rows` now, removed from it; appends made meanwhile (other threads, which
+    only ever append) stay for the next drain. Slice and delete are atomic under the GIL."""
+    n = len(rows)
+    out = rows[:n]
+    del rows[:n]
+    return out
+
+
+class TaskTable:
+    """asyncio tasks seen in a session: id(task) -> TASK id (weakref-checked, since an id can
+    be reused), and the creators noted at create_task's return until the task first runs."""
+
+    def __init__(self) -> None:
+        self.creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
+        self._ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
+        self._count = itertools.count(1)
+
+    def current(self, parent: int, thr: int) -> tuple[int, dict[str, Any] | None]:
+        """The asyncio task running now on this thread: (its TASK id or 0, the TASK entry when
+        the task is seen for the first time, with "root" 0 for the caller to set). Its creator
+        is the call that created it, else (an eager task runs before create_task returns)
+        `parent`."""
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is None:
+            return 0, None
+        try:
+            if asyncio.events._get_running_loop() is None:
+                return 0, None
+            task = asyncio.current_task()
+        except Exception:
+            return 0, None
+        if task is None:
+            return 0, None
+        key = id(task)
+        entry = self._ids.get(key)
+        if entry is not None and entry[0]() is task:
+            return entry[1], None
+        tid = next(self._count)
+        try:
+            ref = weakref.ref(task)
+        except TypeError:
+            ref = lambda: None  # noqa: E731  (a task type without weakref support)
+        self._ids[key] = (ref, tid)
+        try:
+            name = task.get_name()
+        except Exception:
+            name = f"Task-{tid}"
+        creator = self.creators.pop(key, None)
+        return tid, {"id": tid, "name": name, "thread": thr,
+                     "creator": parent if creator is None else creator, "root": 0}
