@@ -129,9 +129,9 @@ def main() -> None:
         ms = {k: f"{v * 1e3:.0f}ms" for k, v in r.items() if isinstance(v, float)}
         print(f"{kind:8} {int(r['calls']):9d} {ms['model_median']:>9} {ms['model_p95']:>7} | {ms['median']:>9} {ms['p95']:>7} {ms['max']:>7}"
               f"  {r['build_median'] * 1e3:.1f} / {r['build_max'] * 1e3:.1f} ms  ({r['recorder']} recorder)")
-    print("goal: call start -> visible <= 500 ms (plus one UI frame). When 'model' is already late, the\n"
-          "lag is on the recorder's side (its flusher thread falling behind a program that makes\n"
-          "calls nonstop), not in the viewer: polling faster does not change it (--poll 0.02).")
+    print("goal: call start -> visible <= 500 ms (plus one UI frame). 'model' is when the rows are\n"
+          "read (recorder flush + poll); the gap from 'model' to 'index' is the viewer rebuilding its\n"
+          "index, which grows with the session ('rebuild' column).")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ class Recorder(Protocol):
     - `stop()` removes the callbacks and ends every open call as unfinished (EXIT how=3) so the
       next `drain()` returns a balanced tree.
     - `drain()` may be called from any thread, concurrently with recording.
+    - `pending()` is how many rows wait for the next drain (the flusher drains early when many
+      do), and `set_overflow(hook, rows)` makes the recording thread itself call `hook()` (which
+      drains and writes) once that many rows wait: backpressure, so that a program calling
+      faster than the file is written waits for its trace instead of growing buffers without
+      bound. Both recorders provide them; the session uses them when present.
     """
 
     name: str  # "python" or "c"
@@ -90,3 +95,7 @@ class Recorder(Protocol):
     def stop(self) -> None: ...
 
     def drain(self) -> Batch: ...
+
+    def pending(self) -> int: ...
+
+    def set_overflow(self, hook: Any, rows: int) -> None: ...
