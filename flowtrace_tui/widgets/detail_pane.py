@@ -110,7 +110,8 @@ def _body(index: TreeIndex, pos: int) -> RenderableType:
         g = index.group(node)
         table.add_row("group", f"{g.kind} {g.label}" if g else "")
         table.add_row("busy", fmt_ns(int(index.dur[node])))
-        table.add_row("calls", f"{kids:,} roots, {desc:,} calls")
+        roots = "1 root" if kids == 1 else f"{kids:,} roots"
+        table.add_row("calls", f"{roots}, {desc:,} calls")
         return table
     fid = int(data.col("func")[node])
     info = data.func(fid)
