@@ -193,6 +193,10 @@ class FlowtraceApp(LiveApp):
             except Exception:  # the view changed under us: the UI thread carries it instead
                 carried = None
         self.post_message(IndexReady(ix, final=final, carried=carried))
+        # the heaviest children (only `H` uses them) are computed here, once the index is on its
+        # way to the screen: a live rebuild is drawn without waiting for them, and by the time a
+        # key asks for them they are usually ready (if not, the key waits for this one pass)
+        ix.heavy  # noqa: B018
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)

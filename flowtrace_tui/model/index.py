@@ -16,6 +16,8 @@ Two by-products make the explorer's per-key work independent of fan-out: the pos
 depth level in increasing order (a node's children are one `searchsorted` slice of the next
 level, so expanding a node with millions of children never scans its subtree), and every node's
 heaviest child (two scatter passes), which turns `H` (hot path) into a walk of O(depth) steps.
+Only `H` needs the heaviest children, so they are computed on first use, not by `build_index`:
+a live session rebuilds its index several times a second and drawing the tree never needs them.
 
 Roots are grouped under synthetic *group nodes* (ids n+1 .. n+G) by thread, and by asyncio task,
 when the trace has more than one; with grouping off they are plain top-level rows.
@@ -26,6 +28,7 @@ off the UI thread and the view state (kept by call id) is carried over.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +59,7 @@ class TreeIndex:
     Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur` (lifetime),
     `run` (running time: lifetime minus suspensions, see timing.py; `dur` itself when nothing
     was suspended), `self_time` (own running time minus the children's), `heavy` (position of
-    the first child with the largest `run`, -1 for a leaf).
+    the first child with the largest `run`, -1 for a leaf; computed on first use).
     Per depth d: `level_pos[level_bounds[d]:level_bounds[d + 1]]`, that level's positions in
     increasing order (read-only).
     """
@@ -77,7 +80,7 @@ class TreeIndex:
         grouped: bool,
         level_pos: np.ndarray,
         level_bounds: np.ndarray,
-        heavy: np.ndarray,
+        heavy: np.ndarray | None = None,
         run: np.ndarray | None = None,
     ) -> None:
         self.data = data
@@ -96,8 +99,24 @@ class TreeIndex:
         level_pos.flags.writeable = False  # children() hands out views of it
         self.level_pos = level_pos
         self.level_bounds = level_bounds
-        self.heavy = heavy
+        self._heavy = heavy
+        self._heavy_lock = threading.Lock()
         self._group_by_node = {g.node: g for g in groups}
+
+    @property
+    def heavy(self) -> np.ndarray:
+        """Per node id: position of the first child with the largest `run`, -1 for a leaf.
+
+        Computed on first use (only `H` needs it; ~20 ms per million calls that a live rebuild
+        would otherwise pay each time). The lock makes a second thread asking meanwhile wait for
+        the one computation instead of doing it again."""
+        heavy = self._heavy
+        if heavy is None:
+            with self._heavy_lock:
+                heavy = self._heavy
+                if heavy is None:
+                    heavy = self._heavy = _heaviest_child(self.parent, self.run, self.pos_of)
+        return heavy
 
     @property
     def size(self) -> int:
@@ -301,7 +320,6 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
         self_time[g.node] = 0
 
     size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, groups, first_root, by_thread)
-    heavy = _heaviest_child(parent, run, pos)
 
     order = np.empty(M, dtype=np.int32)
     order[pos[1:]] = np.arange(1, M + 1, dtype=np.int32)
@@ -311,7 +329,7 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     depth_pre = depth[order]
     del depth
     return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
-                     level_pos, level_bounds, heavy, run)
+                     level_pos, level_bounds, None, run)
 
 
 _CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB
@@ -363,10 +381,10 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
         enum = np.insert(enum, at, np.arange(n + 1, M + 1, dtype=np.int32))
     else:
         enum = None  # ids 1..M
-    counts = np.bincount(depth[1:], minlength=1) if M else np.zeros(1, np.int64)
-    levels = len(counts)
+    levels = int(depth[1:].max()) + 1 if M else 1
     thread_groups = [g for g in groups if g.kind == "thread"] if by_thread else []
     blocks = len(thread_groups)
+    stride = 1  # key = depth * stride (+ a thread rank below stride)
     if M and blocks > 1 and levels * blocks < 32000:
         # key = depth * blocks + the thread group's rank: one radix sort, threads unmixed
         rank = np.zeros(int(thread.max()) + 1 if n else 1, dtype=np.int16)
@@ -378,6 +396,7 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
         for g in groups:  # a task group sits in its thread's block
             key[g.node] += rank[g.thread]
         del rank
+        stride = blocks
     else:
         key = depth
     dkey = key[1:] if enum is None else key[enum]
@@ -390,7 +409,9 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
         by_level = enum[k]
     skey = dkey[k]
     del enum, dkey, k
-    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+    # level bounds: where each depth's keys start in the sorted keys (a few binary searches,
+    # not a bincount pass over every node)
+    bounds = np.searchsorted(skey, (np.arange(levels + 1) * stride).astype(skey.dtype)).tolist()
     par = parent[by_level]  # the parent of each node, in level order
 
     # 1. bottom-up subtree sizes
@@ -429,13 +450,19 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
     new_run[bounds[1:-1]] = True  # a level starts a run even under the same parent id
     starts = np.flatnonzero(new_run)
     del new_run
-    totals = np.add.reduceat(s, starts) if M else s
+    # each run's total but the last's (not needed): differences of the running sum of `s` at
+    # the run ends -- a third of np.add.reduceat's time over ~M/3 runs. The running sum over all
+    # levels may pass 2**31 in a deep tree: int32 then wraps around, and the differences (true
+    # values within 0..M) still come out exact, modulo 2**32.
+    csum = np.cumsum(s, dtype=np.int32)
+    totals = np.diff(csum[starts[1:] - 1], prepend=np.int32(0))
+    del csum
     off = np.empty(M, dtype=np.int32)
     if M:
         off[0] = 0
         off[1:] = s[:-1]
     del s
-    off[starts[1:]] -= totals[:-1]
+    off[starts[1:]] -= totals
     del starts, totals
     np.cumsum(off, out=off)
     off += 1

@@ -15,6 +15,8 @@ interval is the gap to the next row of the same call, scatter-added per call.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from flowtrace.ftr import format as F
@@ -31,6 +33,12 @@ def suspended_time(data: TraceData, n: int, end: np.ndarray) -> np.ndarray | Non
     `end` (indexed by call id, at least n+1 long) is each call's end time, the session's "now"
     for a call with no end yet: a suspension that nothing resumed lasts until then. Marks of
     calls past `n` (a live session indexed up to n) are ignored."""
+    return _suspended(data, n, lambda ids: end[ids])
+
+
+def _suspended(data: TraceData, n: int, end_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
+    """`suspended_time` with the end times asked for only where needed (`end_of(call ids)`):
+    a whole-trace end column would cost a full int64 pass even for a trace with no suspension."""
     mcall = data.mark_col("call")
     if len(mcall) == 0:
         return None
@@ -54,7 +62,7 @@ def suspended_time(data: TraceData, n: int, end: np.ndarray) -> np.ndarray | Non
     nxt[:-1] = t[1:]
     last = np.ones(len(call), dtype=bool)
     np.not_equal(call[1:], call[:-1], out=last[:-1])
-    nxt[last] = end[call[last]]
+    nxt[last] = end_of(call[last])
     susp = kind == F.MARK_SUSPEND
     gap = nxt[susp] - t[susp]
     np.maximum(gap, 0, out=gap)  # clock oddities and an end before a mark never add time
@@ -68,7 +76,7 @@ def running_time(data: TraceData, n: int, t0: np.ndarray, dur: np.ndarray) -> np
     suspended time, clipped to 0..lifetime.
 
     Returns `dur` itself (no copy) when no call was suspended: then both are the same."""
-    susp = suspended_time(data, n, t0[: n + 1] + dur[: n + 1])
+    susp = _suspended(data, n, lambda ids: t0[ids] + dur[ids])
     if susp is None:
         return dur
     run = dur.copy()
