@@ -42,24 +42,18 @@ import sys
 import tempfile
 import time
 
+import workloads  # benchmarks/workloads: the shared workload programs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORKLOADS = ["fib", "oop", "async_wl", "threaded", "exceptions"]
+WORKLOADS = workloads.NAMES
 CONFIGS = ["untraced", "py-safe", "c-noargs", "c-safe", "c-full", "c-safe-file", "viz", "viz-args", "viz+save"]
 
-
-def _load(workload: str):
-    path = os.path.join(HERE, "workloads", f"{workload}.py")
-    spec = importlib.util.spec_from_file_location(f"wl_{workload}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def child(config: str, workload: str, scale: int) -> dict:
     sys.path.insert(0, ROOT)
-    mod = _load(workload)
+    mod = workloads.load(workload)
     mod.run()  # warm up: imports, specialisation, asyncio set-up
 
     def work() -> None:
@@ -147,7 +141,7 @@ def main() -> None:
         config, workload, scale = opts.child
         print(json.dumps(child(config, workload, int(scale))))
         return
-    workloads = opts.workloads.split(",")
+    chosen = opts.workloads.split(",")
     configs = []
     for c in opts.configs.split(","):
         why = _available(c)
@@ -155,11 +149,11 @@ def main() -> None:
             print(f"skipping {c}: {why}", file=sys.stderr)
         else:
             configs.append(c)
-    results: dict = {(w, c): [] for w in workloads for c in configs}
+    results: dict = {(w, c): [] for w in chosen for c in configs}
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("FLOWTRACE_RECORDER", None)
     for rep in range(opts.repeat):
-        for w in workloads:
+        for w in chosen:
             for c in configs:  # interleaved: noise hits every configuration alike
                 res = subprocess.run([sys.executable, __file__, "--child", c, w, str(opts.scale)],
                                      capture_output=True, text=True, env=env)
@@ -173,7 +167,7 @@ def main() -> None:
           f"({opts.scale} workload runs each); slowdown = time / untraced\n")
     med = {k: statistics.median(v) for k, v in results.items() if v}
     print(f"{'workload':<11}" + "".join(f"{c:>12}" for c in configs))
-    for w in workloads:
+    for w in chosen:
         base = med.get((w, "untraced"))
         cells = []
         for c in configs:
@@ -198,7 +192,7 @@ def main() -> None:
     print("\nIssue 3 goals (overhead = slowdown - 1; C recorder start->stop->drain vs VizTracer start->stop):")
     summary: dict = {"python": sys.version.split()[0], "medians_s": {f"{w}/{c}": v for (w, c), v in med.items()},
                      "goals": {}}
-    for w in workloads:
+    for w in chosen:
         cs, viz = ovh(w, "c-safe"), ovh(w, "viz")
         if cs is not None and viz is not None and viz > 0:
             ok = cs <= viz
@@ -211,7 +205,7 @@ def main() -> None:
         summary["goals"]["fib: viz/c-noargs overhead >= 1.3"] = [round(viz / cn, 3), ok]
         print(f"  {'fib':<11} viz overhead / c-noargs overhead  = {viz / cn:5.2f}  (goal >= 1.30)  {verdict(ok)}"
               f"   [{viz:.2f} vs {cn:.2f}; slowdown ratio {slow('fib', 'viz') / slow('fib', 'c-noargs'):.2f}]")
-    for w in workloads:
+    for w in chosen:
         cf, va = ovh(w, "c-full"), ovh(w, "viz-args")
         if cf is not None and va is not None and va > 0:
             ok = cf / va <= 0.5
@@ -219,7 +213,7 @@ def main() -> None:
             print(f"  {w:<11} c-full overhead / viz-args overhead = {cf / va:5.2f}  (goal <= 0.50)  {verdict(ok)}"
                   f"   [{cf:.2f} vs {va:.2f}]")
     print("\nEnd to end (recording to a finished file; not a goal): c-safe-file vs viz+save overhead")
-    for w in workloads:
+    for w in chosen:
         cf, vs = ovh(w, "c-safe-file"), ovh(w, "viz+save")
         if cf is not None and vs is not None:
             print(f"  {w:<11} {cf:6.2f} vs {vs:6.2f}")

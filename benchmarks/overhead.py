@@ -34,24 +34,18 @@ import sys
 import tempfile
 import time
 
+import workloads  # benchmarks/workloads: the shared workload programs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORKLOADS = ["fib", "oop", "async_wl", "threaded", "exceptions"]
+WORKLOADS = workloads.NAMES
 CONFIGS = ["untraced", "reference", "ft-noargs", "ft-safe", "ft-c-noargs", "ft-c-safe", "cprofile", "viztracer"]
 
-
-def _load(workload: str):
-    path = os.path.join(HERE, "workloads", f"{workload}.py")
-    spec = importlib.util.spec_from_file_location(f"wl_{workload}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def child(config: str, workload: str) -> dict:
     sys.path.insert(0, ROOT)
-    mod = _load(workload)
+    mod = workloads.load(workload)
     out: dict = {"calls": None, "bytes": None}
     mod.run()  # warm up: imports, specialisation, asyncio set-up
     if config == "untraced":
@@ -150,13 +144,13 @@ def main() -> None:
     if opts.child:
         print(json.dumps(child(*opts.child)))
         return
-    workloads = opts.workloads.split(",")
+    chosen = opts.workloads.split(",")
     configs = [c for c in opts.configs.split(",") if _available(c)]
-    results: dict = {(w, c): [] for w in workloads for c in configs}
+    results: dict = {(w, c): [] for w in chosen for c in configs}
     extra: dict = {}
     env = dict(os.environ, PYTHONPATH=ROOT)
     for rep in range(opts.repeat):
-        for w in workloads:
+        for w in chosen:
             for c in configs:  # interleaved: noise hits every configuration alike
                 res = subprocess.run([sys.executable, __file__, "--child", c, w], capture_output=True,
                                      text=True, env=env)
@@ -174,7 +168,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     summary = {}
-    for w in workloads:
+    for w in chosen:
         base = statistics.median(results[(w, "untraced")]) if results.get((w, "untraced")) else None
         ref = statistics.median(results[(w, "reference")]) if results.get((w, "reference")) else None
         calls = (extra.get((w, "ft-noargs")) or extra.get((w, "reference")) or {}).get("calls")
