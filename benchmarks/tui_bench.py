@@ -107,7 +107,6 @@ async def run(path: str) -> None:
         await pilot.pause()
         tree = app.tree
         ix = app.index
-        n = src.data.n
         timed_key(tree, "down", tree.action_cursor_down)
         timed_key(tree, "page down", tree.action_page_down)
         timed_key(tree, "expand to depth 3", lambda: tree.action_expand_depth(3))

@@ -1378,39 +1378,6 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
-col_u32(const void *rows, size_t n, size_t stride, size_t off)
-{
-    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
-    if (!b) return NULL;
-    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(b);
-    const char *p = (const char *)rows + off;
-    for (size_t i = 0; i < n; i++, p += stride) memcpy(&out[i], p, 4);
-    return b;
-}
-
-static PyObject *
-col_i64(const void *rows, size_t n, size_t stride, size_t off)
-{
-    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
-    if (!b) return NULL;
-    int64_t *out = (int64_t *)PyBytes_AS_STRING(b);
-    const char *p = (const char *)rows + off;
-    for (size_t i = 0; i < n; i++, p += stride) memcpy(&out[i], p, 8);
-    return b;
-}
-
-static PyObject *
-col_u8(const void *rows, size_t n, size_t stride, size_t off)
-{
-    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
-    if (!b) return NULL;
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(b);
-    const char *p = (const char *)rows + off;
-    for (size_t i = 0; i < n; i++, p += stride) out[i] = (uint8_t)*p;
-    return b;
-}
-
 /* ---- rendering at drain time: the reference's value_text / args_text, in C ---- */
 
 /* A placeholder's "module.Class" for one type, as UTF-8 (the label str owns the bytes). */
@@ -1716,22 +1683,6 @@ typedef struct {
     StrEntry *strs; size_t nstrs; size_t capstrs;
     Slot *slots; size_t nslots; size_t capslots;
 } Swapped;
-
-/* A u32 column of string references, provisional ids mapped to final ones. */
-static PyObject *
-col_sid(const void *rows, size_t n, size_t stride, size_t off, const uint32_t *remap, size_t nremap)
-{
-    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
-    if (!b) return NULL;
-    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(b);
-    const char *p = (const char *)rows + off;
-    for (size_t i = 0; i < n; i++, p += stride) {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        out[i] = (v && v <= nremap) ? remap[v - 1] : 0;
-    }
-    return b;
-}
 
 
 /* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from array import array
 from types import CodeType
 from typing import Any
 
