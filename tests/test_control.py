@@ -221,6 +221,8 @@ def test_stale_socket_file_is_replaced(tmp_path):
     """A socket file left by a killed process with the same pid does not block install()."""
     code = ("import os, socket, flowtrace.control as c;"
             "p = os.path.join(c.control_dir(create=True), '%d.sock' % os.getpid());"
+            # an earlier process with this pid may have left one already (pids are reused)
+            "os.path.exists(p) and os.unlink(p);"
             "s = socket.socket(socket.AF_UNIX); s.bind(p); s.close();"  # the file stays, nobody listens
             "print(c.install() == p)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
