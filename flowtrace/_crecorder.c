@@ -4,8 +4,8 @@
  *
  * The sys.monitoring callbacks are METH_FASTCALL methods of one `Core` object. They keep
  * per-thread stacks and the session's rows in plain C memory (no Python object is created
- * per call), read timestamps from CLOCK_MONOTONIC (the clock of time.perf_counter_ns on
- * Linux) and cache the per-code-object filter decision in the code object's co_extra slot.
+ * per call), read timestamps from the TSC or CLOCK_MONOTONIC (converted at drain to the
+ * clock of time.perf_counter_ns on Linux: see stamp()) and cache the per-code-object filter decision in the code object's co_extra slot.
  * What needs Python -- the filter decision, the function/thread/task tables, exception
  * texts, the text of containers and (in full mode) of other objects -- is done by hooks
  * into the wrapper, once per code object / thread / task / exception, never per plain call.
@@ -56,8 +56,9 @@
 #endif
 
 /* ------------------------------------------------------------------------------------ */
-/* Rows, in the units of docs/FORMAT.md. Times are absolute CLOCK_MONOTONIC ns. String
- * references (args, val, ref) are provisional ids until the drain renumbers them.      */
+/* Rows, in the units of docs/FORMAT.md, except that times are ticks of the hot-path clock
+ * (stamp(): raw TSC or CLOCK_MONOTONIC ns) until the drain converts them to CLOCK_MONOTONIC
+ * ns, and string references (args, val, ref) are provisional ids until it renumbers them. */
 
 typedef struct { int64_t t0; uint32_t par, fn, thr, args, task; uint8_t flag; } CallRow;
 typedef struct { int64_t t1; uint32_t call, val; uint8_t how; } ExitRow;
@@ -112,7 +113,12 @@ typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; 
  * repeat (fib(3) is called many times): a direct-mapped cache from their binary form to the
  * final string id skips rendering and the dict lookup. A final id stays valid for the whole
  * file, so a hit is always correct; a miss just renders. Reset at start (code indexes). */
+#ifndef MEMO_SIZE
 #define MEMO_SIZE 8192
+#endif
+/* The memo and text tables keep hashes with the low bit set (0 marks an empty slot); the slot
+ * index comes from the other bits, or only the odd half of a table would ever be used. */
+#define HSLOT(h) ((h) >> 1)
 #define MEMO_SLOTS 4
 typedef struct Memo {
     uint64_t hash;
@@ -148,6 +154,7 @@ static PyObject *thread_key;         /* key of our capsule in each thread's stat
 static PyObject *str_name, *str_root, *str_empty;
 static struct CoreObject *active_core;
 
+typedef struct { int64_t tick, ns; } Anchor;   /* a clock reading in ticks and in ns */
 typedef struct { uint64_t hash; size_t off; uint32_t len, sid; } StrKey;
 typedef struct StrTab { StrKey *tab; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
 static void stab_clear(StrTab *st);
@@ -196,6 +203,7 @@ typedef struct CoreObject {
     Slot *spare_slots; size_t cap_spare_slots;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
     uint64_t memo_hits, rendered;    /* drain statistics */
+    Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
 } CoreObject;
 
 /* ------------------------------------------------------------------------------------ */
@@ -211,6 +219,108 @@ now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- the hot path's clock: ticks, converted to CLOCK_MONOTONIC ns at drain ----
+ * clock_gettime costs ~25-50 ns here (vDSO: a seqlock, rdtscp and the scaling), twice per
+ * call. Where the kernel's own CLOCK_MONOTONIC is the invariant TSC (x86-64, cpuid says
+ * invariant, clocksource "tsc"), CLOCK_MONOTONIC is a linear function of the TSC between NTP
+ * adjustments, so the callbacks store the raw TSC (one rdtsc, ~10-20 ns) and the drain maps
+ * each batch's ticks onto ns by the line through two anchors -- (tsc, ns) pairs read
+ * together at the previous drain (or start) and at this one. The mapping is exact at the
+ * anchors, monotonic, and continuous from one batch to the next (they share an anchor), so
+ * every time in the file stays on time.perf_counter_ns's timeline. Elsewhere ticks are ns
+ * and the conversion is the identity. FLOWTRACE_CLOCK=monotonic forces clock_gettime. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <x86intrin.h>
+#define HAVE_TSC 1
+#endif
+static int use_tsc;   /* set once at import (clock_init) */
+
+static inline int64_t
+stamp(void)
+{
+#ifdef HAVE_TSC
+    if (use_tsc) return (int64_t)__rdtsc();
+#endif
+    return now_ns();
+}
+
+/* A (ticks, ns) pair read as close together as the machine allows: the ns reading between
+ * two rdtsc, the tightest of a few tries (a preemption in between makes one loose). */
+static Anchor clock_origin;   /* read at import: a long segment for a batch that has none */
+static Anchor
+anchor_now(void)
+{
+    Anchor best = {0, 0};
+#ifdef HAVE_TSC
+    if (use_tsc) {
+        int64_t gap = INT64_MAX;
+        for (int i = 0; i < 5; i++) {
+            int64_t a = (int64_t)__rdtsc(), ns = now_ns(), b = (int64_t)__rdtsc();
+            if (b - a < gap) { gap = b - a; best.tick = a + (b - a) / 2; best.ns = ns; }
+        }
+        return best;
+    }
+#endif
+    best.ns = best.tick = now_ns();
+    return best;
+}
+
+/* ns = a.ns + round((tick - a.tick) * mult / 2^TICK_SHIFT), mult = (b.ns - a.ns) / (b.tick -
+ * a.tick) in fixed point: a 64x64->128 bit multiply per value (the division once per batch).
+ * Rounding makes it exact at both anchors for segments shorter than 2^48 ticks (~26 h at
+ * 3 GHz); longer ones are off by a nanosecond or so. */
+#define TICK_SHIFT 48
+typedef struct { Anchor a; __int128 mult; int identity; } TickMap;
+
+static TickMap
+tick_map(Anchor a, Anchor b)
+{
+    TickMap m = {a, 0, !use_tsc};
+    if (m.identity) return m;
+    int64_t dt = b.tick - a.tick, dn = b.ns - a.ns;
+    if (dt <= 0 || dn < 0) {   /* no usable segment (no tick passed): the rate since import */
+        dt = b.tick - clock_origin.tick;
+        dn = b.ns - clock_origin.ns;
+        if (dt <= 0 || dn < 0) { dt = 1; dn = 1; }
+    }
+    m.mult = (((__int128)dn << TICK_SHIFT) + dt / 2) / dt;
+    return m;
+}
+
+/* Ticks are the TSC only where that is CLOCK_MONOTONIC's own source and invariant (constant
+ * rate in every P/C-state, "constant_tsc nonstop_tsc" in /proc/cpuinfo): cpuid's invariant-TSC
+ * bit, and the kernel's current clocksource is "tsc" (it also checked the TSCs agree across
+ * CPUs; it falls back to another clocksource when they do not). */
+static void
+clock_init(void)
+{
+    use_tsc = 0;
+#ifdef HAVE_TSC
+    const char *force = getenv("FLOWTRACE_CLOCK");
+    if (force && !strcmp(force, "monotonic")) return;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007) return;
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) return;
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (!f) return;
+    char name[32] = {0};
+    int ok = fgets(name, sizeof name, f) != NULL && !strcmp(name, "tsc\n");
+    fclose(f);
+    if (!ok) return;
+    use_tsc = 1;
+    clock_origin = anchor_now();
+#endif
+}
+
+static inline int64_t
+tick_to_ns(const TickMap *m, int64_t tick)
+{
+    if (m->identity) return tick;
+    __int128 x = (__int128)(tick - m->a.tick) * m->mult + ((__int128)1 << (TICK_SHIFT - 1));
+    return m->a.ns + (int64_t)(x >> TICK_SHIFT);   /* arithmetic shift: floor, also below a */
 }
 
 static int
@@ -322,7 +432,7 @@ thread_capsule_destructor(PyObject *capsule)
     if (!ts) { PyErr_Clear(); return; }
     /* a thread cannot end inside a recorded call; if it somehow did, the call ends here */
     if (active_core && active_core->active && ts->gen == active_core->gen && ts->depth)
-        end_stack(active_core, ts->stack, &ts->depth, now_ns());
+        end_stack(active_core, ts->stack, &ts->depth, stamp());
     ts->prev->next = ts->next;
     ts->next->prev = ts->prev;
     if (tls_state == ts) tls_state = NULL;
@@ -586,6 +696,10 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     if (v == Py_True) { s->tag = V_TRUE; return 0; }
     if (v == Py_False) { s->tag = V_FALSE; return 0; }
     if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {   /* one digit: no call, no overflow test */
+            s->tag = V_INT; s->u.i = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            return 0;
+        }
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (!overflow) {
@@ -642,7 +756,9 @@ slot_room(CoreObject *c, size_t n)
 static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key,
                                   int opaque);
 static inline int memo_same(const Memo *a, const Memo *b);
+#ifndef HOT_SIZE
 #define HOT_SIZE 4096
+#endif
 
 /* Append captured slots and a string entry for them; returns the string id (0 on failure,
  * with the slots released). No Python code runs in here. */
@@ -668,7 +784,7 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
 {
     Memo key, *m;
     if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key, 1)) return commit_slots(c, local, n, kind, code_idx);
-    m = &c->hot[key.hash & (HOT_SIZE - 1)];
+    m = &c->hot[HSLOT(key.hash) & (HOT_SIZE - 1)];
     if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
         slots_clear(local, n);   /* the entry it reuses holds its own type references */
         return m->sid;
@@ -725,6 +841,21 @@ done:
 #define N_BUILTIN_STR 11
 static reprfunc builtin_str[N_BUILTIN_STR];
 
+/* "Name: " for a static builtin exception type (immortal: the address is a stable key) */
+#define EXC_PREFIXES 32
+static struct { PyTypeObject *tp; PyObject *head; } exc_prefixes[EXC_PREFIXES];
+static PyObject *
+exc_prefix(PyTypeObject *tp)
+{
+    size_t i = (((uintptr_t)tp) >> 4) & (EXC_PREFIXES - 1);
+    if (exc_prefixes[i].tp == tp) return exc_prefixes[i].head;
+    PyObject *head = PyUnicode_FromFormat("%s: ", tp->tp_name);
+    if (!head) return NULL;
+    Py_XSETREF(exc_prefixes[i].head, head);
+    exc_prefixes[i].tp = tp;
+    return head;
+}
+
 static PyObject *
 exc_text_fast(PyObject *exc)
 {
@@ -747,8 +878,12 @@ exc_text_fast(PyObject *exc)
     if (!PyUnicode_CheckExact(msg)) { Py_DECREF(msg); return NULL; }
     msg = cut_text(msg, MAX_TEXT);
     if (!msg) { PyErr_Clear(); return NULL; }
-    PyObject *r = PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%s: %U", tp->tp_name, msg)
-                                            : PyUnicode_FromString(tp->tp_name);
+    /* "Name: msg" by concatenation with the type's cached "Name: " (PyUnicode_FromFormat
+     * parsed the format every time: most of this function's cost) */
+    PyObject *head = exc_prefix(tp), *r;
+    if (!head) r = NULL;
+    else if (!PyUnicode_GET_LENGTH(msg)) r = PyUnicode_Substring(head, 0, PyUnicode_GET_LENGTH(head) - 2);
+    else r = PyUnicode_Concat(head, msg);
     Py_DECREF(msg);
     if (!r) PyErr_Clear();
     return r;
@@ -952,7 +1087,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (c->codes[idx].hook) return Py_NewRef(DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
-    int64_t t = now_ns();
+    int64_t t = stamp();
     uint32_t parent = 0, task = 0;
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
@@ -1000,7 +1135,7 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(r);
         Py_RETURN_NONE;
     }
-    int64_t t = now_ns();
+    int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     uint32_t v = 0;
@@ -1025,7 +1160,7 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (c->codes[idx].hook) return Py_NewRef(DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
-    int64_t t = now_ns();
+    int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
     uint32_t v = 0;
@@ -1051,7 +1186,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
-    int64_t t = now_ns();
+    int64_t t = stamp();
     uint32_t ref = 0;
     if (throw) {
         ts->exc_ptr = NULL;   /* an exception enters here: its text is made afresh */
@@ -1135,7 +1270,7 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int failed;
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
-    int64_t t = now_ns();
+    int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     uint32_t v = exc_id(c, ts, args[2]);
@@ -1188,7 +1323,7 @@ cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ts->unwound = NULL;
     if (travelling || protocol_stop(args[0], args[1], exc, 0)) Py_RETURN_NONE;
     ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
-    int64_t t = now_ns();
+    int64_t t = stamp();
     uint32_t ref = exc_id(c, ts, exc);
     if (!ref) soft_fail(c);
     if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_RAISE, ref, 0) < 0) return callback_failed(c);
@@ -1205,7 +1340,7 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     ts->unwound = NULL;
     if (!ts->depth || protocol_stop(args[0], args[1], args[2], 1)) Py_RETURN_NONE;
-    int64_t t = now_ns();
+    int64_t t = stamp();
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
     if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
@@ -1294,6 +1429,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     else memset(c->hot, 0, HOT_SIZE * sizeof(Memo));
     c->batch++;
     c->errors = 0;
+    c->anchor = anchor_now();   /* the first batch's ticks map from here */
     c->active = 1;
     Py_XSETREF(active_core, (CoreObject *)Py_NewRef(c));
     Py_RETURN_NONE;
@@ -1309,7 +1445,7 @@ core_seed(CoreObject *c, PyObject *args)
     unsigned long ident;
     PyObject *frames;
     if (!PyArg_ParseTuple(args, "kO!", &ident, &PyList_Type, &frames)) return NULL;
-    int64_t t = now_ns();
+    int64_t t = stamp();
     uint32_t thr = 0;
     Entry *stack = NULL;
     size_t depth = 0, cap = 0;
@@ -1358,7 +1494,7 @@ static PyObject *
 core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     if (!c->active) Py_RETURN_NONE;
-    int64_t t = now_ns();
+    int64_t t = stamp();
     for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next)
         if (ts->gen == c->gen) { end_stack(c, ts->stack, &ts->depth, t); ts->gen = 0; }
     for (size_t i = 0; i < c->nseeds; i++)
@@ -1627,7 +1763,7 @@ stab_find(StrTab *st, const char *p, size_t n, uint64_t h)
 {
     if (!st->n) return 0;
     size_t mask = st->cap - 1;
-    for (size_t j = h & mask; st->tab[j].hash; j = (j + 1) & mask) {
+    for (size_t j = HSLOT(h) & mask; st->tab[j].hash; j = (j + 1) & mask) {
         StrKey *k = &st->tab[j];
         if (k->hash == h && k->len == n && !memcmp(st->arena + k->off, p, n)) return k->sid;
     }
@@ -1644,7 +1780,7 @@ stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
         if (!nt) { PyErr_NoMemory(); return -1; }
         for (size_t i = 0; i < st->cap; i++) {
             if (!st->tab[i].hash) continue;
-            size_t j = st->tab[i].hash & (ncap - 1);
+            size_t j = HSLOT(st->tab[i].hash) & (ncap - 1);
             while (nt[j].hash) j = (j + 1) & (ncap - 1);
             nt[j] = st->tab[i];
         }
@@ -1653,7 +1789,7 @@ stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
     }
     if (grow((void **)&st->arena, &st->acap, st->alen + n + 1, 1) < 0) return -1;
     memcpy(st->arena + st->alen, p, n);
-    size_t mask = st->cap - 1, j = h & mask;
+    size_t mask = st->cap - 1, j = HSLOT(h) & mask;
     while (st->tab[j].hash) j = (j + 1) & mask;
     st->tab[j].hash = h; st->tab[j].off = st->alen; st->tab[j].len = (uint32_t)n; st->tab[j].sid = sid;
     st->alen += n;
@@ -1692,24 +1828,28 @@ static inline int
 memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key, int opaque)
 {
     if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
-    memset(key, 0, sizeof(*key));
+    /* only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing
+     * is cleared (a memset of the key was a quarter of the event-time cost) */
     key->kind = kind; key->n = (uint8_t)n; key->code_idx = kind == S_ARGS ? code_idx : 0;
     uint64_t h = (0x9E3779B97F4A7C15ULL ^ ((uint64_t)key->code_idx << 8) ^ key->kind ^ ((uint64_t)key->n << 4))
                  * 0xff51afd7ed558ccdULL;   /* mixed before the values, or kind ^ value collide */
     h ^= h >> 29;
     for (uint32_t k = 0; k < n; k++) {
         const Slot *sl = &slots[k];
-        if (sl->tag > V_FLOAT && sl->tag != V_UNBOUND) {
-            if (!opaque || (sl->tag != V_OPAQUE && sl->tag != V_DEFREPR)) return 0;
-            key->types[k] = (uintptr_t)sl->o;
-            key->vals[k] = (int64_t)sl->u.addr;
-            h ^= key->types[k] * 0x9E3779B97F4A7C15ULL;
+        uint8_t tag = sl->tag;
+        int64_t v = 0;
+        uintptr_t t = 0;
+        if (tag == V_INT) v = sl->u.i;
+        else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
+        else if (tag > V_FLOAT && tag != V_UNBOUND) {
+            if (!opaque || (tag != V_OPAQUE && tag != V_DEFREPR)) return 0;
+            t = (uintptr_t)sl->o;
+            v = (int64_t)sl->u.addr;
+            h ^= t * 0x9E3779B97F4A7C15ULL;
         }
-        key->tags[k] = sl->tag;
-        if (sl->tag == V_INT) key->vals[k] = sl->u.i;
-        else if (sl->tag == V_FLOAT) memcpy(&key->vals[k], &sl->u.d, 8);
-        h = (h ^ (uint64_t)key->vals[k]) * 0xff51afd7ed558ccdULL;
-        h = (h ^ (h >> 29) ^ sl->tag) * 0xc4ceb9fe1a85ec53ULL;
+        key->tags[k] = tag; key->vals[k] = v; key->types[k] = t;
+        h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
+        h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
         h ^= h >> 32;
     }
     key->hash = h | 1;
@@ -1725,9 +1865,10 @@ memo_key(StrEntry *e, Slot *slots, Memo *key)
 static inline int
 memo_same(const Memo *a, const Memo *b)
 {
-    return a->hash == b->hash && a->code_idx == b->code_idx && a->kind == b->kind && a->n == b->n
-        && !memcmp(a->tags, b->tags, sizeof a->tags) && !memcmp(a->vals, b->vals, sizeof a->vals)
-        && !memcmp(a->types, b->types, sizeof a->types);
+    if (a->hash != b->hash || a->code_idx != b->code_idx || a->kind != b->kind || a->n != b->n) return 0;
+    for (uint32_t k = 0; k < b->n; k++)
+        if (a->tags[k] != b->tags[k] || a->vals[k] != b->vals[k] || a->types[k] != b->types[k]) return 0;
+    return 1;
 }
 
 static PyObject *
@@ -1750,6 +1891,11 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->nstrs = c->nslots = 0;
     c->overflow_at = c->overflow_rows;   /* rows are gone: back to the cap */
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
+    /* this batch's ticks -> ns: the line from the previous anchor to one read now (every row
+     * swapped out was written before it; the next batch starts from it) */
+    Anchor here = anchor_now();
+    TickMap tmap = tick_map(c->anchor, here);
+    c->anchor = here;
     size_t kept = 0;   /* marks dropped by a re-raise go */
     for (size_t i = 0; i < w.nmarks; i++)
         if (w.marks[i].kind) w.marks[kept++] = w.marks[i];
@@ -1771,7 +1917,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         StrEntry *e = &w.strs[i];
         Memo key, *slot = NULL;
         if (c->memo && memo_key(e, w.slots, &key)) {
-            slot = &c->memo[key.hash & (MEMO_SIZE - 1)];
+            slot = &c->memo[HSLOT(key.hash) & (MEMO_SIZE - 1)];
             if (memo_same(slot, &key)) { remap[i] = slot->sid; c->memo_hits++; continue; }
         }
         c->rendered++;
@@ -1856,28 +2002,31 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                 d[i] = i ? (int32_t)step_ : 0; } while (0)
             for (size_t i = 0; i < w.ncalls; i++) {
                 const CallRow *r = &w.calls[i];
-                par[i] = r->par; fn[i] = r->fn; thr[i] = r->thr; t0[i] = r->t0;
+                int64_t t = tick_to_ns(&tmap, r->t0);
+                par[i] = r->par; fn[i] = r->fn; thr[i] = r->thr; t0[i] = t;
                 ca[i] = (r->args && r->args <= w.nstrs) ? remap[r->args - 1] : 0;
                 tk[i] = r->task; fl[i] = r->flag;
-                DELTA(d0, i, r->t0, 0);
+                DELTA(d0, i, t, 0);
             }
             uint32_t *ec = COL(7, uint32_t), *ev = COL(10, uint32_t);
             int64_t *t1 = COL(8, int64_t);
             uint8_t *how = COL(9, uint8_t);
             for (size_t i = 0; i < w.nexits; i++) {
                 const ExitRow *r = &w.exits[i];
-                ec[i] = r->call; t1[i] = r->t1; how[i] = r->how;
+                int64_t t = tick_to_ns(&tmap, r->t1);
+                ec[i] = r->call; t1[i] = t; how[i] = r->how;
                 ev[i] = (r->val && r->val <= w.nstrs) ? remap[r->val - 1] : 0;
-                DELTA(d1, i, r->t1, 1);
+                DELTA(d1, i, t, 1);
             }
             uint32_t *mc = COL(11, uint32_t), *mr = COL(14, uint32_t), *mo = COL(15, uint32_t);
             int64_t *mt = COL(12, int64_t);
             uint8_t *mk = COL(13, uint8_t);
             for (size_t i = 0; i < w.nmarks; i++) {
                 const MarkRow *r = &w.marks[i];
-                mc[i] = r->call; mt[i] = r->t; mk[i] = r->kind; mo[i] = r->othr;
+                int64_t t = tick_to_ns(&tmap, r->t);
+                mc[i] = r->call; mt[i] = t; mk[i] = r->kind; mo[i] = r->othr;
                 mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
-                DELTA(d2, i, r->t, 2);
+                DELTA(d2, i, t, 2);
             }
 #undef DELTA
 #undef COL
@@ -2104,7 +2253,7 @@ mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef mod_methods[] = {
-    {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock (CLOCK_MONOTONIC ns)."},
+    {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"after_fork_child", (PyCFunction)mod_after_fork, METH_NOARGS, "Reset thread states in a forked child."},
     {NULL},
 };
@@ -2119,6 +2268,7 @@ PyMODINIT_FUNC
 PyInit__crecorder(void)
 {
     if (PyType_Ready(&CoreType) < 0) return NULL;
+    clock_init();
     if (extra_index < 0) {
         extra_index = PyUnstable_Eval_RequestCodeExtraIndex(NULL);
         if (extra_index < 0) return NULL;
@@ -2155,5 +2305,7 @@ PyInit__crecorder(void)
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }
+    /* which hot-path clock the callbacks read (tests, flowtrace --version) */
+    if (PyModule_AddStringConstant(m, "CLOCK", use_tsc ? "tsc" : "monotonic") < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

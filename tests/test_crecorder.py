@@ -37,6 +37,57 @@ def test_clock_is_perf_counter_ns() -> None:
         assert a <= b <= c
 
 
+_TIMELINE = """
+import json, time
+from flowtrace import _crecorder
+from flowtrace.recorder.base import RecorderConfig
+from flowtrace.recorder.c import CRecorder
+
+def f():
+    return 1
+
+rec = CRecorder(RecorderConfig(args="off"))
+brackets, batches = [], []
+rec.start()
+for _ in range(6):
+    a = time.perf_counter_ns(); f(); b = time.perf_counter_ns()
+    brackets.append((a, b))
+    for _ in range(3000):
+        f()
+    batches.append(rec.drain())  # one batch per round: one tick -> ns segment each
+rec.stop()
+batches.append(rec.drain())
+print(json.dumps({"clock": _crecorder.CLOCK, "brackets": brackets,
+                  "t0": [list(b.call_t0) for b in batches], "t1": [list(b.exit_t1) for b in batches]}))
+"""
+
+
+@pytest.mark.parametrize("forced", [None, "monotonic"])
+def test_recorded_times_are_on_the_perf_counter_timeline(forced: str | None, tmp_path) -> None:
+    """Rows store ticks of the hot-path clock (the TSC where it is CLOCK_MONOTONIC's invariant
+    source) and the drain maps them onto CLOCK_MONOTONIC ns: each bracketed call's start and
+    end lie between perf_counter_ns() readings taken around it, in every batch (each batch is
+    one segment between two anchors), and times never go back across batches."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("FLOWTRACE_CLOCK", None)
+    if forced:
+        env["FLOWTRACE_CLOCK"] = forced
+    script = tmp_path / "timeline.py"  # (code from -c is "<string>", which is not recorded)
+    script.write_text(_TIMELINE)
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    out = __import__("json").loads(res.stdout)
+    assert out["clock"] == (forced or out["clock"]) and out["clock"] in ("tsc", "monotonic")
+    slack = 2_000  # ns: the anchors are read a few ns apart; NTP may slew the line a little
+    for (a, b), t0, t1 in zip(out["brackets"], out["t0"], out["t1"]):
+        assert len(t0) == 3001 and len(t1) == 3001
+        assert a - slack <= t0[0] <= t1[0] <= b + slack
+    flat0 = [t for ts in out["t0"] for t in ts]
+    flat1 = [t for ts in out["t1"] for t in ts]
+    assert flat0 == sorted(flat0) and flat1 == sorted(flat1)
+    assert all(s <= e for s, e in zip(flat0, flat1))
+
+
 class Opaque:
     def __repr__(self) -> str:
         raise AssertionError("safe mode must not call __repr__")
