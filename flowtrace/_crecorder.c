@@ -60,8 +60,14 @@
  * (stamp(): raw TSC or CLOCK_MONOTONIC ns) until the drain converts them to CLOCK_MONOTONIC
  * ns, and string references (args, val, ref) are provisional ids until it renumbers them. */
 
-typedef struct { int64_t t0; uint32_t par, fn, thr, args, task; uint8_t flag; } CallRow;
-typedef struct { int64_t t1; uint32_t call, val; uint8_t how; } ExitRow;
+/* Calls and exits -- nearly all rows -- are kept as columns, written by the callbacks
+ * straight into the buffers that the drain hands to Python as the Batch's array.array
+ * columns (adopt_array: no copy). Rows kept as structs and converted at drain cost a second
+ * copy of every row, and each fresh 4 KiB page costs a page fault here (~1.7 us): per call
+ * ~56 bytes of rows plus ~54 of columns. Buffers come from PyMem_Malloc (the array frees
+ * them with PyMem_Free); every writer holds the GIL. */
+typedef struct { uint32_t *par, *fn, *thr, *args, *task; int64_t *t0; uint8_t *flag; } CallCols;
+typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
 /* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped) */
 typedef struct { int64_t t; void *exc; uint32_t call, ref, othr; uint8_t kind; } MarkRow;
 
@@ -180,8 +186,8 @@ typedef struct CoreObject {
     struct StrTab stab;              /* UTF-8 text -> final string id (deduplication) */
     uint32_t next_final_sid;
     /* rows */
-    CallRow *calls; size_t ncalls, capcalls;
-    ExitRow *exits; size_t nexits, capexits;
+    CallCols calls; size_t ncalls, capcalls;
+    ExitCols exits; size_t nexits, capexits;
     MarkRow *marks; size_t nmarks, capmarks;
     uint32_t call_first_id, next_call_id;
     StrEntry *strs; size_t nstrs, capstrs;
@@ -196,8 +202,6 @@ typedef struct CoreObject {
      * page fault per page and regrowing copies everything */
     struct Memo *memo;               /* drain: texts of inline-only values already numbered */
     struct Memo *hot;                /* event time: inline-only values seen in this batch */
-    CallRow *spare_calls; size_t cap_spare_calls;
-    ExitRow *spare_exits; size_t cap_spare_exits;
     MarkRow *spare_marks; size_t cap_spare_marks;
     StrEntry *spare_strs; size_t cap_spare_strs;
     Slot *spare_slots; size_t cap_spare_slots;
@@ -359,13 +363,45 @@ soft_fail(CoreObject *c)
     if (PyErr_Occurred()) { c->errors++; PyErr_Clear(); }
 }
 
+/* Double the capacity of a set of column buffers (all or nothing: a failure keeps the old
+ * capacity, and a buffer already grown is merely larger than needed). */
+static int
+grow_cols(void **cols[], const size_t sizes[], int ncols, size_t *cap)
+{
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    for (int k = 0; k < ncols; k++) {
+        void *p = PyMem_Realloc(*cols[k], ncap * sizes[k]);
+        if (!p) { PyErr_NoMemory(); return -1; }
+        *cols[k] = p;
+    }
+    *cap = ncap;
+    return 0;
+}
+
+static int
+grow_exits(CoreObject *c)
+{
+    void **cols[] = {(void **)&c->exits.call, (void **)&c->exits.val, (void **)&c->exits.t1, (void **)&c->exits.how};
+    static const size_t sizes[] = {4, 4, 8, 1};
+    return grow_cols(cols, sizes, 4, &c->capexits);
+}
+
+static int
+grow_calls(CoreObject *c)
+{
+    CallCols *k = &c->calls;
+    void **cols[] = {(void **)&k->par, (void **)&k->fn, (void **)&k->thr, (void **)&k->args, (void **)&k->task,
+                     (void **)&k->t0, (void **)&k->flag};
+    static const size_t sizes[] = {4, 4, 4, 4, 4, 8, 1};
+    return grow_cols(cols, sizes, 7, &c->capcalls);
+}
+
 static inline int
 add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
 {
-    if (c->nexits == c->capexits && grow((void **)&c->exits, &c->capexits, c->nexits + 1, sizeof(ExitRow)) < 0)
-        return -1;
-    ExitRow *r = &c->exits[c->nexits++];
-    r->t1 = t; r->call = call; r->val = val; r->how = how;
+    if (c->nexits == c->capexits && grow_exits(c) < 0) return -1;
+    size_t i = c->nexits++;
+    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = how; c->exits.val[i] = val;
     return 0;
 }
 
@@ -379,15 +415,18 @@ add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, ui
     return 0;
 }
 
-/* A new call row; its id is the next one (ids are consecutive in row order: nothing that
- * can run Python may come between taking the id and writing the row). */
-static inline CallRow *
-add_call(CoreObject *c, uint32_t *id)
+/* A new call row; its id (0 on failure) is the next one (ids are consecutive in row order:
+ * nothing that can run Python may come between taking the id and writing the row). */
+static inline uint32_t
+add_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
+         uint8_t flag)
 {
-    if (c->ncalls == c->capcalls && grow((void **)&c->calls, &c->capcalls, c->ncalls + 1, sizeof(CallRow)) < 0)
-        return NULL;
-    *id = c->next_call_id++;
-    return &c->calls[c->ncalls++];
+    if (c->ncalls == c->capcalls && grow_calls(c) < 0) return 0;
+    size_t i = c->ncalls++;
+    CallCols *k = &c->calls;
+    k->t0[i] = t0; k->par[i] = par; k->fn[i] = fn; k->thr[i] = thr; k->args[i] = args; k->task[i] = task;
+    k->flag[i] = flag;
+    return c->next_call_id++;
 }
 
 static inline StrEntry *
@@ -1103,11 +1142,8 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         a = args_id(c, frame, co, idx);
         if (!a) soft_fail(c);
     }
-    uint32_t id;
-    CallRow *r = add_call(c, &id);
-    if (!r) { Py_XDECREF(entry); return callback_failed(c); }
-    r->t0 = t; r->par = parent; r->fn = c->codes[idx].func; r->thr = ts->thr;
-    r->args = a; r->task = task; r->flag = 0;
+    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
+    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     return done_or_overflow(c, ts);
@@ -1215,15 +1251,12 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
         ref = exc_id(c, ts, args[2]);
         if (!ref) soft_fail(c);
     }
-    uint32_t id;
-    CallRow *r = add_call(c, &id);
-    if (!r) { Py_XDECREF(entry); return callback_failed(c); }
-    r->t0 = t; r->par = parent; r->fn = c->codes[idx].func; r->thr = ts->thr;
-    r->args = 0; r->task = task ? task : (ts->depth ? ts->stack[ts->depth - 1].task : 0);
-    r->flag = partial ? CALL_PARTIAL : 0;
+    if (!task) task = ts->depth ? ts->stack[ts->depth - 1].task : 0;
+    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, 0, task, partial ? CALL_PARTIAL : 0);
+    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
-    if (push(ts, frame, id, (uint32_t)idx, r->task) < 0) return callback_failed(c);
+    if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     if (throw) ts->unwound = args[2];
     return done_or_overflow(c, ts);
 }
@@ -1465,11 +1498,8 @@ core_seed(CoreObject *c, PyObject *args)
             Py_DECREF(r);
             if (PyErr_Occurred()) goto fail;
         }
-        uint32_t id;
-        CallRow *row = add_call(c, &id);
-        if (!row) goto fail;
-        row->t0 = t; row->par = depth ? stack[depth - 1].call : 0; row->fn = c->codes[idx].func;
-        row->thr = thr; row->args = 0; row->task = 0; row->flag = CALL_PARTIAL;
+        uint32_t id = add_call(c, t, depth ? stack[depth - 1].call : 0, c->codes[idx].func, thr, 0, 0, CALL_PARTIAL);
+        if (!id) goto fail;
         if (grow((void **)&stack, &cap, depth + 1, sizeof(Entry)) < 0) goto fail;
         stack[depth].frame = iframe; stack[depth].call = id; stack[depth].code_idx = (uint32_t)idx;
         stack[depth].task = 0;
@@ -1810,11 +1840,125 @@ new_array(char tc, size_t n)
     return r;
 }
 
+/* An array.array that owns `buf` (n items of typecode tc, room for cap; from PyMem_Malloc),
+ * without copying it: an empty array is made and its private fields are pointed at the
+ * buffer. The struct is arraymodule.c's (unchanged from 3.12 to 3.13 at least); array_adopt_ok
+ * checked the layout at import, else the items are copied into a new array. Takes `buf`
+ * in every case (freed on failure). */
+typedef struct {
+    PyObject_VAR_HEAD
+    char *ob_item;
+    Py_ssize_t allocated;
+    const void *ob_descr;
+    PyObject *weakreflist;
+    Py_ssize_t ob_exports;
+} ArrayMirror;
+static int array_adopt_ok;
+
+static size_t
+typecode_size(char tc)
+{
+    return tc == 'q' ? 8 : (tc == 'B' ? 1 : 4);
+}
+
+static PyObject *
+adopt_column(char tc, void *buf, size_t n, size_t cap)
+{
+    PyObject *a;
+    if (!n || !buf) {
+        PyMem_Free(buf);
+        return PyObject_CallFunction(array_type, "C", (int)tc);
+    }
+    if (array_adopt_ok) {
+        a = PyObject_CallFunction(array_type, "C", (int)tc);
+        if (!a) { PyMem_Free(buf); return NULL; }
+        ArrayMirror *m = (ArrayMirror *)a;
+        m->ob_item = buf;
+        m->allocated = (Py_ssize_t)cap;
+        Py_SET_SIZE(a, (Py_ssize_t)n);
+        return a;
+    }
+    a = new_array(tc, n);
+    Py_buffer view;
+    if (a && PyObject_GetBuffer(a, &view, PyBUF_WRITABLE) == 0) {
+        memcpy(view.buf, buf, n * typecode_size(tc));
+        PyBuffer_Release(&view);
+    } else {
+        Py_CLEAR(a);
+    }
+    PyMem_Free(buf);
+    return a;
+}
+
+/* A new column of n (uninitialised) items; *items points at them. */
+static PyObject *
+new_column(char tc, size_t n, void **items)
+{
+    *items = NULL;
+    if (!n) return PyObject_CallFunction(array_type, "C", (int)tc);
+    void *buf = PyMem_Malloc(n * typecode_size(tc));
+    if (!buf) { PyErr_NoMemory(); return NULL; }
+    PyObject *a = adopt_column(tc, buf, n, n);
+    if (!a) return NULL;
+    if (array_adopt_ok) { *items = buf; return a; }
+    Py_buffer view;   /* the copy's own buffer (a fresh array is never resized meanwhile) */
+    if (PyObject_GetBuffer(a, &view, PyBUF_WRITABLE) < 0) { Py_DECREF(a); return NULL; }
+    *items = view.buf;
+    PyBuffer_Release(&view);
+    return a;
+}
+
+/* Is arraymodule.c's struct the one ArrayMirror describes? Checked on real arrays once. */
+static int
+check_array_layout(void)
+{
+    if (((PyTypeObject *)array_type)->tp_basicsize != (Py_ssize_t)sizeof(ArrayMirror)) return 0;
+    PyObject *a = PyObject_CallFunction(array_type, "C(iii)", (int)'I', 7, 8, 9);
+    if (!a) { PyErr_Clear(); return 0; }
+    ArrayMirror *m = (ArrayMirror *)a;
+    int ok = Py_SIZE(a) == 3 && m->allocated >= 3 && m->allocated < 1024 && m->ob_item
+             && ((uint32_t *)m->ob_item)[0] == 7 && ((uint32_t *)m->ob_item)[2] == 9
+             && m->weakreflist == NULL && m->ob_exports == 0;
+    Py_DECREF(a);
+    if (!ok) return 0;
+    a = PyObject_CallFunction(array_type, "C", (int)'q');   /* an empty one owns nothing */
+    if (!a) { PyErr_Clear(); return 0; }
+    m = (ArrayMirror *)a;
+    ok = Py_SIZE(a) == 0 && m->ob_item == NULL && m->allocated == 0;
+    if (ok) {   /* adopt a buffer, read it back through the array's own API */
+        int64_t *buf = PyMem_Malloc(2 * sizeof(int64_t));
+        if (!buf) { Py_DECREF(a); PyErr_Clear(); return 0; }
+        buf[0] = 5; buf[1] = -(INT64_C(1) << 40);
+        m->ob_item = (char *)buf; m->allocated = 2; Py_SET_SIZE(a, 2);
+        PyObject *item = PySequence_GetItem(a, 1);
+        ok = item && PyLong_AsLongLong(item) == -(INT64_C(1) << 40) && PySequence_Size(a) == 2;
+        Py_XDECREF(item);
+    }
+    Py_DECREF(a);   /* frees the adopted buffer with PyMem_Free, as it will every column */
+    PyErr_Clear();
+    return ok;
+}
+
+static void
+free_calls(CallCols *k)
+{
+    PyMem_Free(k->par); PyMem_Free(k->fn); PyMem_Free(k->thr); PyMem_Free(k->args);
+    PyMem_Free(k->task); PyMem_Free(k->t0); PyMem_Free(k->flag);
+    memset(k, 0, sizeof *k);
+}
+
+static void
+free_exits(ExitCols *k)
+{
+    PyMem_Free(k->call); PyMem_Free(k->val); PyMem_Free(k->t1); PyMem_Free(k->how);
+    memset(k, 0, sizeof *k);
+}
+
 /* ---- drain: swap the rows out, render and number the texts, build column bytes ---- */
 
 typedef struct {
-    CallRow *calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
-    ExitRow *exits; size_t nexits; size_t capexits;
+    CallCols calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
+    ExitCols exits; size_t nexits; size_t capexits;
     MarkRow *marks; size_t nmarks; size_t capmarks;
     StrEntry *strs; size_t nstrs; size_t capstrs;
     Slot *slots; size_t nslots; size_t capslots;
@@ -1881,8 +2025,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
         c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
     };
-    c->calls = c->spare_calls; c->capcalls = c->cap_spare_calls; c->spare_calls = NULL; c->cap_spare_calls = 0;
-    c->exits = c->spare_exits; c->capexits = c->cap_spare_exits; c->spare_exits = NULL; c->cap_spare_exits = 0;
+    memset(&c->calls, 0, sizeof c->calls); c->capcalls = 0;   /* (given away as the arrays) */
+    memset(&c->exits, 0, sizeof c->exits); c->capexits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
     c->ncalls = c->nexits = c->nmarks = 0;
     c->call_first_id = c->next_call_id;
@@ -1968,11 +2112,11 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     result = PyDict_New();
     if (!result) goto done;
     {
-        /* One pass per row kind writing every column at once: the rows of a long batch do
-         * not fit in the cache, and one strided pass per column re-read them 16 times. The
-         * columns are array.array objects filled in place (no bytes copy in between). The
-         * time columns also come as 32-bit deltas (Batch.*_deltas, item 0 left to the writer,
-         * which knows the origin), or None when a step does not fit. */
+        /* The call and exit columns are the buffers the callbacks wrote (adopted by arrays):
+         * only times (ticks -> ns) and string ids (provisional -> final) change, in place.
+         * The marks (few) are converted from their rows. The time columns also come as 32-bit
+         * deltas (Batch.*_deltas, item 0 left to the writer, which knows the origin), or None
+         * when a step does not fit. */
 #define NCOLS 19
         static const char *cn[NCOLS] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
                                    "call_task", "call_flag", "exit_call", "exit_t1", "exit_how", "exit_val",
@@ -1980,47 +2124,51 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                                    "call_t0_deltas", "exit_t1_deltas", "mark_t_deltas"};
         static const char tcs[] = "IIIqIIBIqBIIqBIIiii";
         PyObject *arr[NCOLS] = {NULL};
-        Py_buffer buf[NCOLS];
-        int nbuf = 0, failed = 0, wide[3] = {0, 0, 0};
-        for (int k = 0; k < NCOLS; k++) {
-            size_t n = (k < 7 || k == 16) ? w.ncalls : (k < 11 || k == 17) ? w.nexits : w.nmarks;
-            arr[k] = new_array(tcs[k], n);
-            if (!arr[k] || PyObject_GetBuffer(arr[k], &buf[k], PyBUF_WRITABLE) < 0) { failed = 1; break; }
-            nbuf++;
-        }
-        if (!failed) {
-#define COL(k, T) ((T *)buf[k].buf)
-            uint32_t *par = COL(0, uint32_t), *fn = COL(1, uint32_t), *thr = COL(2, uint32_t),
-                     *ca = COL(4, uint32_t), *tk = COL(5, uint32_t);
-            int64_t *t0 = COL(3, int64_t);
-            uint8_t *fl = COL(6, uint8_t);
-            int32_t *d0 = COL(16, int32_t), *d1 = COL(17, int32_t), *d2 = COL(18, int32_t);
-            int64_t prev = 0;
+        int failed = 0, wide[3] = {0, 0, 0};
+        int64_t prev = 0;
 #define DELTA(d, i, t, k) do { \
                 int64_t step_ = (t) - prev; prev = (t); \
                 if (i && (step_ < INT32_MIN || step_ > INT32_MAX)) wide[k] = 1; \
                 d[i] = i ? (int32_t)step_ : 0; } while (0)
+        CallCols *cc = &w.calls;
+        int32_t *d0 = NULL, *d1 = NULL, *d2 = NULL;
+        for (size_t i = 0; i < w.ncalls; i++)
+            cc->args[i] = (cc->args[i] && cc->args[i] <= w.nstrs) ? remap[cc->args[i] - 1] : 0;
+        if ((arr[16] = new_column('i', w.ncalls, (void **)&d0))) {
             for (size_t i = 0; i < w.ncalls; i++) {
-                const CallRow *r = &w.calls[i];
-                int64_t t = tick_to_ns(&tmap, r->t0);
-                par[i] = r->par; fn[i] = r->fn; thr[i] = r->thr; t0[i] = t;
-                ca[i] = (r->args && r->args <= w.nstrs) ? remap[r->args - 1] : 0;
-                tk[i] = r->task; fl[i] = r->flag;
+                int64_t t = tick_to_ns(&tmap, cc->t0[i]);
+                cc->t0[i] = t;
                 DELTA(d0, i, t, 0);
             }
-            uint32_t *ec = COL(7, uint32_t), *ev = COL(10, uint32_t);
-            int64_t *t1 = COL(8, int64_t);
-            uint8_t *how = COL(9, uint8_t);
+        }
+        ExitCols *ec = &w.exits;
+        for (size_t i = 0; i < w.nexits; i++)
+            ec->val[i] = (ec->val[i] && ec->val[i] <= w.nstrs) ? remap[ec->val[i] - 1] : 0;
+        if ((arr[17] = new_column('i', w.nexits, (void **)&d1))) {
             for (size_t i = 0; i < w.nexits; i++) {
-                const ExitRow *r = &w.exits[i];
-                int64_t t = tick_to_ns(&tmap, r->t1);
-                ec[i] = r->call; t1[i] = t; how[i] = r->how;
-                ev[i] = (r->val && r->val <= w.nstrs) ? remap[r->val - 1] : 0;
+                int64_t t = tick_to_ns(&tmap, ec->t1[i]);
+                ec->t1[i] = t;
                 DELTA(d1, i, t, 1);
             }
-            uint32_t *mc = COL(11, uint32_t), *mr = COL(14, uint32_t), *mo = COL(15, uint32_t);
-            int64_t *mt = COL(12, int64_t);
-            uint8_t *mk = COL(13, uint8_t);
+        }
+        /* the buffers become arrays (each adopt_column takes its buffer, also on failure) */
+        void *cbuf[7] = {cc->par, cc->fn, cc->thr, cc->t0, cc->args, cc->task, cc->flag};
+        void *ebuf[4] = {ec->call, ec->t1, ec->how, ec->val};
+        for (int k = 0; k < 7; k++) arr[k] = adopt_column(tcs[k], cbuf[k], w.ncalls, w.capcalls);
+        for (int k = 0; k < 4; k++) arr[7 + k] = adopt_column(tcs[7 + k], ebuf[k], w.nexits, w.capexits);
+        memset(&w.calls, 0, sizeof w.calls);
+        memset(&w.exits, 0, sizeof w.exits);
+        uint32_t *mc = NULL, *mr = NULL, *mo = NULL;
+        int64_t *mt = NULL;
+        uint8_t *mk = NULL;
+        arr[11] = new_column('I', w.nmarks, (void **)&mc);
+        arr[12] = new_column('q', w.nmarks, (void **)&mt);
+        arr[13] = new_column('B', w.nmarks, (void **)&mk);
+        arr[14] = new_column('I', w.nmarks, (void **)&mr);
+        arr[15] = new_column('I', w.nmarks, (void **)&mo);
+        arr[18] = new_column('i', w.nmarks, (void **)&d2);
+        for (int k = 0; k < NCOLS; k++) if (!arr[k]) failed = 1;
+        if (!failed) {
             for (size_t i = 0; i < w.nmarks; i++) {
                 const MarkRow *r = &w.marks[i];
                 int64_t t = tick_to_ns(&tmap, r->t);
@@ -2028,10 +2176,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                 mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
                 DELTA(d2, i, t, 2);
             }
-#undef DELTA
-#undef COL
         }
-        for (int k = 0; k < nbuf; k++) PyBuffer_Release(&buf[k]);
+#undef DELTA
         for (int k = 0; k < NCOLS; k++) {
             PyObject *v = (k >= 16 && wide[k - 16]) ? Py_None : arr[k];
             if (!failed && PyDict_SetItemString(result, cn[k], v) < 0) failed = 1;
@@ -2077,8 +2223,8 @@ done:
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
 #define KEEP_SPARE(buf, cap, spare, spare_cap) \
     if (!(spare)) { (spare) = (buf); (spare_cap) = (cap); } else PyMem_RawFree(buf)
-    KEEP_SPARE(w.calls, w.capcalls, c->spare_calls, c->cap_spare_calls);
-    KEEP_SPARE(w.exits, w.capexits, c->spare_exits, c->cap_spare_exits);
+    free_calls(&w.calls);   /* (NULL when they became arrays) */
+    free_exits(&w.exits);
     KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
     KEEP_SPARE(w.strs, w.capstrs, c->spare_strs, c->cap_spare_strs);
     KEEP_SPARE(w.slots, w.capslots, c->spare_slots, c->cap_spare_slots);
@@ -2107,10 +2253,10 @@ core_set_overflow(CoreObject *c, PyObject *args)
 static PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsKsnsnsn}", "errors", (unsigned long long)c->errors,
+    return Py_BuildValue("{sKsKsKsnsnsnsi}", "errors", (unsigned long long)c->errors,
                          "memo_hits", (unsigned long long)c->memo_hits, "rendered", (unsigned long long)c->rendered,
                          "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
-                         "strings", (Py_ssize_t)c->nstrs);
+                         "strings", (Py_ssize_t)c->nstrs, "zero_copy_columns", array_adopt_ok);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -2169,10 +2315,11 @@ core_dealloc(CoreObject *c)
     clear_seeds(c);
     core_clear(c);
     stab_free(&c->stab);
-    PyMem_RawFree(c->calls); PyMem_RawFree(c->exits); PyMem_RawFree(c->marks);
+    free_calls(&c->calls); free_exits(&c->exits);
+    PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
-    PyMem_RawFree(c->spare_calls); PyMem_RawFree(c->spare_exits); PyMem_RawFree(c->spare_marks);
+    PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->memo);
     PyMem_RawFree(c->hot);
@@ -2292,6 +2439,7 @@ PyInit__crecorder(void)
     array_type = PyObject_GetAttrString(arraymod, "array");
     Py_DECREF(arraymod);
     if (!array_type) return NULL;
+    array_adopt_ok = check_array_layout();
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
     if (!(str_module_key = PyUnicode_InternFromString("__module__"))) return NULL;
