@@ -38,6 +38,31 @@ from .timing import running_time
 
 
 @dataclass(frozen=True)
+class GrowState:
+    """The little that `grow.grow_index` keeps about an index besides its arrays, so that a
+    live update touches only the new calls and the few old ones that can still change.
+
+    `roots`: root call ids; `root_threads`/`root_tasks`: their distinct threads and (non-zero)
+    tasks, which decide the groups; `open`: calls with no end yet (their duration moves with the
+    session's end); `csum_ids`/`csum`: children's running-time total of every open call, every
+    open call's parent and every group (the only nodes whose total can change without being
+    one of the new calls' parents); `n_marks`: MARK rows seen; `cdepth_max`: deepest call;
+    `cross_thread`: some call runs in another thread than its parent (with thread groups, that
+    orders siblings by thread: such a trace is always rebuilt)."""
+
+    roots: np.ndarray
+    root_threads: frozenset
+    root_tasks: frozenset
+    open: np.ndarray
+    csum_ids: np.ndarray
+    csum: np.ndarray
+    n_marks: int
+    cdepth_max: int
+    cross_thread: bool
+    n_reexited: int = 0  # entries of `TraceData.reexited` seen
+
+
+@dataclass(frozen=True)
 class Group:
     """A synthetic node that holds the roots of one thread or asyncio task."""
 
@@ -82,6 +107,7 @@ class TreeIndex:
         level_bounds: np.ndarray,
         heavy: np.ndarray | None = None,
         run: np.ndarray | None = None,
+        grow: "GrowState | None" = None,
     ) -> None:
         self.data = data
         self.n = n
@@ -102,6 +128,8 @@ class TreeIndex:
         self._heavy = heavy
         self._heavy_lock = threading.Lock()
         self._group_by_node = {g.node: g for g in groups}
+        self._grow = grow  # what `grow.grow_index` needs to extend this index (None: rebuild)
+        self._delta = None  # set by `grow_index`: how this index extends the one it grew from
 
     @property
     def heavy(self) -> np.ndarray:
@@ -312,6 +340,12 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     for g in groups:
         if g.kind == "thread":
             dur[g.node] = run[g.node] = childsum[g.node]
+    # kept for `grow_index`: the totals that a later update may have to adjust (a few nodes)
+    open_ids = np.flatnonzero(how == HOW_OPEN)
+    open_ids = open_ids[open_ids > 0]
+    keep = np.concatenate((open_ids, parent[open_ids], np.arange(n + 1, M + 1)))
+    csum_ids = np.unique(keep[keep > 0])
+    csum_kept = childsum[csum_ids].copy()
     self_time = np.subtract(run, childsum, out=childsum)  # in place: one 8-byte column less
     del childsum
     np.maximum(self_time, 0, out=self_time)
@@ -328,8 +362,17 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     del size
     depth_pre = depth[order]
     del depth
+    cross = False
+    if by_thread and sum(1 for g in groups if g.kind == "thread") > 1:
+        has_par = np.flatnonzero(parent_c[1:]) + 1
+        cross = bool((thread[has_par] != thread[parent_c[has_par]]).any())
+        del has_par
+    grow = GrowState(roots.astype(np.int64), frozenset(np.unique(rthr).tolist()),
+                     frozenset(np.unique(rtask[rtask > 0]).tolist()), open_ids.astype(np.int64),
+                     csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, cross,
+                     len(data.reexited))
     return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
-                     level_pos, level_bounds, None, run)
+                     level_pos, level_bounds, None, run, grow)
 
 
 _CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB

@@ -193,6 +193,9 @@ class TraceData:
         self.t_max = 0  # latest time seen in any column (the "now" of an unfinished session)
         self.exits_seen = 0
         self.bad_rows = 0  # rows referring to calls that do not exist (a broken writer)
+        # calls that got an EXIT row when they had one already (a writer repeating itself): the
+        # live index (grow.py) re-reads their end, as it only looks at calls that were open
+        self.reexited: list[np.ndarray] = []
 
     # -- sizes and columns -------------------------------------------------------------------
     @property
@@ -338,6 +341,9 @@ class TraceData:
         call = call[ok]
         t1 = column(cols, "t1")[ok]
         a = self._calls.arrays
+        again = call[a["how"][call] != HOW_OPEN]
+        if len(again):
+            self.reexited.append(again)
         a["t1"][call] = t1
         a["how"][call] = column(cols, "how")[ok]
         a["val"][call] = column(cols, "val")[ok]

@@ -259,7 +259,54 @@ class TreeRows:
 
     # -- carrying state to a new index (live growth, grouping toggle) ---------------------------
     def carry_to(self, index: TreeIndex) -> "TreeRows":
-        """A view of a new index with the same nodes expanded (matched by call id / group key)."""
+        """A view of a new index with the same nodes expanded (matched by call id / group key).
+
+        When `index` grew from this view's index (`grow.grow_index`) and no filter is on, the
+        old rows are moved and the new calls that show (those hung under a shown, expanded
+        node) merged in: no pass over the whole tree. Otherwise the view is rebuilt."""
+        delta = getattr(index, "_delta", None)
+        if delta is not None and delta.prev() is self.index and not self.filters.active:
+            return self._carry_grown(index, delta)
+        return self.carry_full(index)
+
+    def _carry_grown(self, index: TreeIndex, delta) -> "TreeRows":
+        old = self.index
+        P, M0 = delta.first, old.size
+        new = self._like(index, self.filters)
+        exp = np.zeros(index.size, dtype=bool)
+        exp[:P] = self.expanded[:P]
+        if P < M0:
+            moved = delta.move(np.arange(P, M0, dtype=np.int64))
+            exp[moved] = self.expanded[P:M0]
+        new.expanded = exp
+        # new calls that show: under the top level, or under an old node that shows, expanded
+        at = delta.tops_at
+        shown = at < 0
+        inner = np.flatnonzero(~shown)
+        if len(inner):
+            ap = at[inner]
+            ok = self.expanded[ap]
+            if self._rows is not None:
+                i = np.searchsorted(self._rows, ap)
+                i = np.minimum(i, max(len(self._rows) - 1, 0))
+                ok &= (self._rows[i] == ap) if len(self._rows) else False
+            shown[inner] = ok
+        add = np.sort(delta.new_tops[shown]).astype(ROW_DTYPE)
+        rows = self.rows if self._rows is not None else np.arange(M0, dtype=ROW_DTYPE)
+        cut = find_sorted(rows, P)
+        tail = rows[cut:]
+        if len(tail):
+            tail = delta.move(tail.astype(np.int64))
+            tail = np.sort(np.concatenate((tail, add)))
+            merged = np.concatenate((rows[:cut], tail), dtype=ROW_DTYPE)
+        else:
+            merged = np.concatenate((rows, add), dtype=ROW_DTYPE)
+        new._set(merged)
+        new.version = 1
+        return new
+
+    def carry_full(self, index: TreeIndex) -> "TreeRows":
+        """`carry_to` by a whole pass: expanded nodes matched by id, rows rebuilt."""
         old = self.index
         new = self._like(index, self.filters)
         new.expanded = np.zeros(index.size, dtype=bool)

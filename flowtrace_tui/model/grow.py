@@ -1,0 +1,465 @@
+"""Growing a live session's index with the calls that arrived, instead of rebuilding it.
+
+`grow_index(old, data)` returns exactly what `build_index(data, grouped=old.grouped)` would
+(same arrays, same groups), doing work in proportion to what is new -- plus one copy of the
+arrays, as snapshots are immutable (the UI thread keeps drawing the old one meanwhile).
+
+Where new calls go. A new call's parent is a new call or an old node (a call still running,
+a suspended generator, a thread/task group, or the top level): the new calls form subtrees hung
+under such *attachment* nodes. Siblings keep start (id) order, so under an attachment `q` the new
+subtrees come after all of `q`'s old children: as one block at `q`'s (old) subtree end. With the
+old preorder kept, everything is then an insertion of blocks:
+
+- an old node at position p moves to p + C(p), C(p) = the new calls in blocks inserted at or
+  before p (a block at q's end precedes the old node found there);
+- its subtree grows by the new calls attached inside it: S(end) - S(pos), S(t) = the new calls
+  attached under nodes at positions < t;
+- the block of `q` ends where `q`'s new subtree ends; within it, the new subtrees are laid out by
+  `index._positions` run on the new calls alone.
+
+Nothing before the first insertion point P moves: there only the subtree ends of the attachments'
+ancestors change. A single-threaded program only ever grows at the end of the preorder (P = the
+old size): no old position moves at all. A call landing in an earlier thread's group or under an
+old suspended generator moves the positions after it, which is one vectorised pass over them.
+
+Times: durations change only for calls that were open (the session's end moved, or they ended),
+running times only for those and calls with new MARK rows, and children's totals only for
+their parents and the attachments; `GrowState` keeps the totals those need.
+
+Rebuilt from scratch instead (rare, and always correct): new groups (a new thread or task among
+the roots, or grouping turned on), a depth that needs another integer type, calls running in
+another thread than their parent while threads are grouped (siblings are then ordered by thread).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowtrace.ftr import format as F
+
+from .index import Group, GrowState, TreeIndex, _positions, build_index
+from .loader import HOW_OPEN, TraceData, _depth_and_root
+
+_WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)
+
+
+class _Rebuild(Exception):
+    """This update cannot be an incremental one (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class GrowDelta:
+    """How an index extends the one it grew from (`prev`, a weak reference): old positions at or
+    after `first` move by `kcum[searchsorted(ins, p, "right")]`; `new_tops` are the new positions of
+    the new calls hung under old nodes, `tops_at` the old positions of those nodes (-1: the top
+    level). Used to carry the view (expanded nodes, visible rows) without a whole-tree pass."""
+
+    prev: weakref.ref
+    first: int
+    ins: np.ndarray
+    kcum: np.ndarray
+    new_tops: np.ndarray
+    tops_at: np.ndarray
+
+    def move(self, pos: np.ndarray) -> np.ndarray:
+        """New positions of old positions (increasing in, increasing out)."""
+        return pos + self.kcum[np.searchsorted(self.ins, pos, side="right")].astype(pos.dtype)
+
+
+def grow_index(old: TreeIndex, data: TraceData, n: int | None = None) -> TreeIndex:
+    """The index of the first `n` calls (all loaded by default) of the data `old` indexes, grown
+    from `old`; equal to `build_index(data, n, old.grouped)`."""
+    n1 = data.n if n is None else n
+    st = old._grow
+    if st is None or old.data is not data or n1 < old.n or old.n == 0:
+        return build_index(data, n1, old.grouped)
+    try:
+        return _grow(old, st, data, n1)
+    except _Rebuild:
+        return build_index(data, n1, old.grouped)
+
+
+def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
+    n0 = old.n
+    dn = n1 - n0
+    G = len(old.groups)
+    M0, M1 = n0 + G, n1 + G
+    parent_c = data.col("parent")
+    thread = data.col("thread")
+    task = data.col("task")
+    t0c = data.col("t0")
+    t1c = data.col("t1")
+    howc = data.col("how")
+    cdepth = data.col("depth")
+    t_end = data.t_end
+
+    new = np.arange(n0 + 1, n1 + 1, dtype=np.int64)
+    pc_new = parent_c[n0 + 1 : n1 + 1].astype(np.int64)
+
+    # -- groups: the same ones, renumbered (group nodes follow the calls) ----------------------
+    new_roots = new[pc_new == 0]
+    root_threads, root_tasks = st.root_threads, st.root_tasks
+    if len(new_roots):
+        rthr = set(np.unique(thread[new_roots]).tolist())
+        rtk = np.unique(task[new_roots])
+        rtk = set(rtk[rtk > 0].tolist())
+        if old.grouped and (not rthr <= root_threads or not rtk <= root_tasks):
+            raise _Rebuild  # a new thread or task group (or grouping starts)
+        root_threads, root_tasks = root_threads | rthr, root_tasks | rtk
+    groups = [Group(g.node + dn, g.kind, g.thread, g.task,
+                    data.thread_name(g.thread) if g.kind == "thread" else data.task_name(g.task)) for g in old.groups]
+    thread_groups = [g for g in groups if g.kind == "thread"]
+    by_thread = bool(thread_groups)
+    by_task = any(g.kind == "task" for g in groups)
+    if by_thread and len(thread_groups) > 1:
+        if st.cross_thread:
+            raise _Rebuild
+        has = pc_new > 0
+        if (thread[new[has]] != thread[pc_new[has]]).any():
+            raise _Rebuild
+    cdmax = max(st.cdepth_max, int(cdepth[n0 + 1 : n1 + 1].max()) if dn else 0)
+    if (np.int16 if cdmax + 2 < 32000 else np.int32) != old.depth.dtype.type:
+        raise _Rebuild
+
+    # parents of the new calls, roots pointed at their group (new numbering)
+    par_new = pc_new.copy()
+    if G and len(new_roots):
+        ri = new_roots - (n0 + 1)
+        target = np.zeros(len(new_roots), dtype=np.int64)
+        if by_thread:
+            keys = np.array([g.thread for g in thread_groups], dtype=np.int64)
+            nodes = np.array([g.node for g in thread_groups], dtype=np.int64)
+            k = np.argsort(keys)
+            target = nodes[k][np.searchsorted(keys[k], thread[new_roots].astype(np.int64))]
+        if by_task:
+            tgs = [g for g in groups if g.kind == "task"]
+            keys = np.array([g.task for g in tgs], dtype=np.int64)
+            nodes = np.array([g.node for g in tgs], dtype=np.int64)
+            k = np.argsort(keys)
+            rt = task[new_roots].astype(np.int64)
+            sel = rt > 0
+            target[sel] = nodes[k][np.searchsorted(keys[k], rt[sel])]
+        par_new[ri] = target
+
+    # -- durations, running times, children's totals -----------------------------------------
+    dur = np.empty(M1 + 1, dtype=np.int64)
+    dur[: n0 + 1] = old.dur[: n0 + 1]
+    nd = t1c[n0 + 1 : n1 + 1] - t0c[n0 + 1 : n1 + 1]
+    open_new = howc[n0 + 1 : n1 + 1] == HOW_OPEN
+    nd[open_new] = t_end - t0c[n0 + 1 : n1 + 1][open_new]
+    np.maximum(nd, 0, out=nd)
+    dur[n0 + 1 : n1 + 1] = nd
+    oo = st.open
+    if len(data.reexited) > st.n_reexited:  # ended again (a repeating writer): read their end again
+        again = np.concatenate(data.reexited[st.n_reexited :]).astype(np.int64)
+        oo = np.union1d(oo, again[again <= n0])
+    still = howc[oo] == HOW_OPEN
+    od = np.where(still, t_end, t1c[oo]) - t0c[oo]
+    np.maximum(od, 0, out=od)
+    dur[oo] = od
+    open1 = np.concatenate((oo[still], new[open_new]))
+
+    # running time: calls with new MARK rows, the calls that were open, the new calls
+    marked_old = np.zeros(0, dtype=np.int64)
+    susp_ids = susp_val = None
+    if data.n_marks:
+        mcall = data.mark_col("call")
+        mkind = data.mark_col("kind")
+        fresh = mcall[st.n_marks :]
+        fresh = fresh[np.isin(mkind[st.n_marks :], _WAKE)]
+        marked_old = np.unique(fresh[(fresh > 0) & (fresh <= n0)]).astype(np.int64)
+        look = np.union1d(oo, marked_old)
+        sel = (mcall > n0) & (mcall <= n1)
+        if len(look):
+            sel |= np.isin(mcall, look)
+        sel &= np.isin(mkind, _WAKE)
+        if sel.any():
+            susp_ids, susp_val = _suspended_rows(mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel],
+                                                 lambda ids: t0c[ids] + dur[ids])
+    R_old = np.union1d(oo, marked_old)  # old calls whose running time may have changed
+    if susp_ids is None and old.run is old.dur:
+        run = dur
+    else:
+        run = dur.copy()
+        if old.run is not old.dur:
+            run[: n0 + 1] = old.run[: n0 + 1]
+            run[oo] = dur[oo]
+            run[marked_old] = dur[marked_old]
+        if susp_ids is not None:
+            run[susp_ids] = dur[susp_ids] - np.minimum(susp_val, dur[susp_ids])
+
+    parent = np.empty(M1 + 1, dtype=np.int32)
+    parent[: n0 + 1] = old.parent[: n0 + 1]
+    if G:
+        r = st.roots
+        v = parent[r]
+        parent[r] = np.where(v > n0, v + dn, v)
+        for g_old, g in zip(old.groups, groups):
+            p = int(old.parent[g_old.node])
+            parent[g.node] = p + dn if p > n0 else p
+    parent[n0 + 1 : n1 + 1] = par_new
+    parent[0] = 0
+
+    # children's totals kept from the last update (sorted ids, new numbering)
+    k_ids = np.where(st.csum_ids > n0, st.csum_ids + dn, st.csum_ids)
+    k_val = st.csum
+    # the new calls' own totals: their children are all new
+    k = dn
+    is_top = ~((par_new > n0) & (par_new <= n1))
+    lp = np.where(is_top, 0, par_new - n0)
+    cs_local = np.zeros(k + 1, dtype=np.int64)
+    if k:
+        np.add.at(cs_local, lp, run[n0 + 1 : n1 + 1])
+    tops = np.flatnonzero(is_top)  # local indexes (0-based) of the new calls under old nodes
+    tq = par_new[tops]
+    # old nodes' totals move by their changed children's running time and their new children's
+    keys = np.concatenate((parent[R_old].astype(np.int64), tq))
+    vals = np.concatenate((run[R_old] - old.run[R_old], run[tops + n0 + 1]))
+    c_ids, inv = np.unique(keys, return_inverse=True)
+    c_val = np.zeros(len(c_ids), dtype=np.int64)
+    np.add.at(c_val, inv, vals)
+    sel = c_ids > 0
+    c_ids, c_val = c_ids[sel], c_val[sel]
+    # new totals of the old calls among them (groups below): kept total + change, or (a node
+    # whose total was not kept: rare) the sum over its children now
+    calls = c_ids <= n0
+    a_ids = c_ids[calls]
+    a_val = _lookup(k_ids, k_val, a_ids)
+    miss = np.flatnonzero(a_val == _MISSING)
+    a_val = a_val + c_val[calls]
+    for i in miss.tolist():
+        a_val[i] = _children_total(old, int(a_ids[i]), n0, dn, run, tops, tq)
+    contrib = dict(zip(c_ids[~calls].tolist(), c_val[~calls].tolist()))
+    kd = dict(zip(k_ids[k_ids > n1].tolist(), k_val[k_ids > n1].tolist()))  # the groups' kept totals
+    # groups: task groups first (they count in their thread's group), then thread groups
+    g_cs: dict[int, int] = {}
+    for g in groups:
+        if g.kind == "task":
+            g_cs[g.node] = kd[g.node] + contrib.get(g.node, 0)
+    for g in groups:
+        if g.kind == "thread":
+            extra = sum(g_cs[t.node] - kd[t.node] for t in groups if t.kind == "task" and int(parent[t.node]) == g.node)
+            g_cs[g.node] = kd[g.node] + contrib.get(g.node, 0) + extra
+    for node, v in g_cs.items():
+        dur[node] = v
+        if run is not dur:
+            run[node] = v
+    comp_ids = np.concatenate((a_ids, np.array(sorted(g_cs), dtype=np.int64)))
+    comp_val = np.concatenate((a_val, np.array([g_cs[x] for x in sorted(g_cs)], dtype=np.int64)))
+
+    def cs_of(ids: np.ndarray) -> np.ndarray:
+        """Children's running-time totals now, for any node ids (new numbering)."""
+        out = _lookup(comp_ids, comp_val, ids)
+        new_ = (ids > n0) & (ids <= n1)
+        out[new_] = cs_local[ids[new_] - n0]
+        left = out == _MISSING
+        if left.any():
+            out[left] = _lookup(k_ids, k_val, ids[left])
+            for i in np.flatnonzero(out == _MISSING).tolist():
+                out[i] = _children_total(old, int(ids[i]), n0, dn, run, tops, tq)
+        return out
+
+    self_time = np.empty(M1 + 1, dtype=np.int64)
+    self_time[: n0 + 1] = old.self_time[: n0 + 1]
+    if k:
+        st_new = run[n0 + 1 : n1 + 1] - cs_local[1:]
+        np.maximum(st_new, 0, out=st_new)
+        self_time[n0 + 1 : n1 + 1] = st_new
+    xs = np.union1d(R_old, a_ids)
+    xs = xs[xs > 0]
+    if len(xs):
+        self_time[xs] = np.maximum(run[xs] - cs_of(xs), 0)
+    self_time[0] = 0
+    for g in groups:
+        self_time[g.node] = 0
+
+    # totals kept for the next update: open calls, their parents, the groups
+    keep = np.concatenate((open1, parent[open1].astype(np.int64), np.arange(n1 + 1, M1 + 1, dtype=np.int64)))
+    keep = np.unique(keep[keep > 0])
+    csum = cs_of(keep)
+    grow = GrowState(np.concatenate((st.roots, new_roots)), root_threads, root_tasks, open1, keep, csum,
+                     data.n_marks, cdmax, st.cross_thread, len(data.reexited))
+
+    if k == 0:  # no new call: the tree is the same shape
+        ix = TreeIndex(data, n1, groups, old.order, old.pos_of, old.depth, old.end, old.parent if G == 0 else parent,
+                       dur, self_time, t_end, old.grouped, old.level_pos, old.level_bounds, None, run, grow)
+        ix._delta = GrowDelta(weakref.ref(old), M0, np.zeros(0, np.int64), np.zeros(1, np.int64),
+                              np.zeros(0, np.int32), np.zeros(0, np.int32))
+        return ix
+
+    # -- positions ----------------------------------------------------------------------------
+    # the new calls laid out among themselves (tops are roots of this small forest)
+    dl_, top_local = _depth_and_root(lp.astype(np.uint32), 1, np.zeros(1, np.int32), np.zeros(1, np.uint32))
+    dtype = old.depth.dtype
+    lpar = np.zeros(k + 1, dtype=np.int32)
+    lpar[1:] = lp
+    ldepth = np.zeros(k + 1, dtype=dtype)
+    ldepth[1:] = dl_
+    lthread = np.zeros(k + 1, dtype=thread.dtype)
+    lthread[1:] = thread[n0 + 1 : n1 + 1]
+    lsize, lpos, _, _ = _positions(lpar, ldepth, lthread, k, [], [], False)
+    # blocks: the tops of each attachment, in id order, one after the other
+    order_t = np.argsort(tq, kind="stable")
+    tq_s = tq[order_t]
+    tsize = lsize[tops + 1].astype(np.int64)[order_t]
+    cums = np.cumsum(tsize)
+    first_of = np.ones(len(tq_s), dtype=bool)
+    first_of[1:] = tq_s[1:] != tq_s[:-1]
+    starts = np.flatnonzero(first_of)
+    run_base = np.repeat(cums[starts] - tsize[starts], np.diff(np.append(starts, len(tq_s))))
+    off_in_block = np.empty(len(tops), dtype=np.int64)
+    off_in_block[order_t] = cums - tsize - run_base
+    uq = tq_s[starts]  # attachments (new numbering; 0: the top level)
+    kq = np.add.reduceat(tsize, starts)
+    uq_old = np.where(uq > n1, uq - dn, uq)
+    pq = np.where(uq == 0, -1, old.pos_of[uq_old]).astype(np.int64)
+    eq = np.where(uq == 0, M0, old.end[np.maximum(pq, 0)]).astype(np.int64)
+    dq = np.where(uq == 0, -1, old.depth[np.maximum(pq, 0)]).astype(np.int64)
+
+    o = np.argsort(eq, kind="stable")
+    ins = eq[o]
+    kcum = np.concatenate(([0], np.cumsum(kq[o])))
+    o = np.argsort(pq, kind="stable")
+    at_sorted = pq[o]
+    scum = np.concatenate(([0], np.cumsum(kq[o])))
+
+    def C(p: np.ndarray) -> np.ndarray:
+        return kcum[np.searchsorted(ins, p, side="right")]
+
+    def S(t: np.ndarray) -> np.ndarray:
+        return scum[np.searchsorted(at_sorted, t, side="left")]
+
+    P = int(ins[0])
+    new_end_q = pq + C(pq) + (eq - pq) + S(eq) - S(pq)
+    block_start = new_end_q - kq
+    tq_idx = np.searchsorted(uq, tq)  # attachment of each top, as an index into uq
+    top_pos = block_start[tq_idx] + off_in_block  # new position of each top
+    # every new call: its top's position + its offset inside the top's subtree
+    tl = top_local.astype(np.int64)  # local id of each new call's top
+    top_of = np.empty(k + 1, dtype=np.int64)
+    top_of[tops + 1] = top_pos
+    posn = top_of[tl] + (lpos[1:] - lpos[tl])
+    dnew = (dq[tq_idx])  # depth of each top's attachment
+    dtop = np.empty(k + 1, dtype=np.int64)
+    dtop[tops + 1] = dnew + 1
+    depth_new = dtop[tl] + dl_
+
+    order = np.empty(M1, dtype=np.int32)
+    depth = np.empty(M1, dtype=dtype)
+    end = np.empty(M1, dtype=np.int32)
+    order[:P] = old.order[:P]
+    depth[:P] = old.depth[:P]
+    end[:P] = old.end[:P]
+    pos_of = np.empty(M1 + 1, dtype=np.int32)
+    pos_of[: n0 + 1] = old.pos_of[: n0 + 1]
+    # old nodes after P move
+    sp = np.arange(P, M0, dtype=np.int64)
+    if len(sp):
+        mp = sp + C(sp)
+        ids = old.order[P:M0].astype(np.int64)
+        oe = old.end[P:M0].astype(np.int64)
+        order[mp] = np.where(ids > n0, ids + dn, ids)
+        depth[mp] = old.depth[P:M0]
+        end[mp] = mp + (oe - sp) + S(oe) - S(sp)
+        calls = ids <= n0
+        pos_of[ids[calls]] = mp[calls]
+    # ancestors of the attachments before P: their subtrees grew
+    cur = np.unique(uq_old[uq_old > 0])
+    anc = [cur]
+    while len(cur):
+        cur = old.parent[cur]
+        cur = np.unique(cur[cur > 0])
+        anc.append(cur)
+    anc = np.unique(np.concatenate(anc)).astype(np.int64)
+    ap = old.pos_of[anc].astype(np.int64)
+    ap = ap[ap < P]
+    if len(ap):
+        ae = old.end[ap].astype(np.int64)
+        end[ap] = ae + S(ae) - S(ap)
+    # group nodes: renumbered, maybe moved
+    for g_old, g in zip(old.groups, groups):
+        p = int(old.pos_of[g_old.node])
+        q = p if p < P else int(C(np.array([p]))[0]) + p
+        pos_of[g.node] = q
+        order[q] = g.node
+    # the new calls
+    order[posn] = new
+    depth[posn] = depth_new
+    end[posn] = posn + lsize[1:]
+    pos_of[n0 + 1 : n1 + 1] = posn
+
+    # per-depth positions: each level's old positions (moved) merged with its new ones
+    nl = np.lexsort((posn, depth_new))
+    new_sorted, new_depth_sorted = posn[nl], depth_new[nl]
+    levels = max(len(old.level_bounds) - 1, int(depth_new.max()) + 1)
+    nb = np.searchsorted(new_depth_sorted, np.arange(levels + 1))
+    pieces: list[np.ndarray] = []
+    for d in range(levels):
+        lv = old.level(d)
+        i = int(np.searchsorted(lv, lv.dtype.type(P))) if len(lv) else 0
+        add = new_sorted[nb[d] : nb[d + 1]]
+        if i < len(lv):
+            moved = lv[i:].astype(np.int64)
+            moved = moved + C(moved)
+            merged = np.concatenate((moved, add))
+            merged.sort(kind="stable")
+            pieces += [lv[:i], merged.astype(np.int32)]
+        else:
+            pieces += [lv, add.astype(np.int32)]
+    level_pos = np.concatenate(pieces).astype(np.int32, copy=False)
+    level_bounds = np.zeros(levels + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in pieces[1::2]], out=level_bounds[1:])
+    level_bounds[1:] += np.cumsum([len(p) for p in pieces[0::2]])
+
+    ix = TreeIndex(data, n1, groups, order, pos_of, depth, end, parent, dur, self_time, t_end, old.grouped,
+                   level_pos, level_bounds, None, run, grow)
+    tops_at = np.where(uq == 0, -1, pq)[tq_idx].astype(np.int32)
+    ix._delta = GrowDelta(weakref.ref(old), P, ins, kcum, top_pos.astype(np.int32), tops_at)
+    return ix
+
+
+_MISSING = np.iinfo(np.int64).min
+
+
+def _lookup(ids: np.ndarray, vals: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """`vals` at the positions of `want` in the sorted `ids`; _MISSING where absent."""
+    out = np.full(len(want), _MISSING, dtype=np.int64)
+    if len(ids) and len(want):
+        i = np.searchsorted(ids, want)
+        i[i == len(ids)] = 0
+        hit = ids[i] == want
+        out[hit] = vals[i[hit]]
+    return out
+
+
+def _children_total(old: TreeIndex, p: int, n0: int, dn: int, run: np.ndarray, tops: np.ndarray,
+                    tq: np.ndarray) -> int:
+    """Children's running-time total of old call `p` over its children now (its old children in
+    `old`, plus the new calls hung under it): for the rare node whose total was not kept."""
+    po = p - dn if p > n0 + dn else p
+    kids = old.order[old.children(int(old.pos_of[po]))].astype(np.int64)
+    kids = np.where(kids > n0, kids + dn, kids)
+    total = int(run[kids].sum())
+    return total + int(run[tops[tq == p] + n0 + 1].sum())
+
+
+def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, end_of) -> tuple[np.ndarray, np.ndarray]:
+    """`timing._suspended` over the given wake MARK rows only (all the rows of each call in it):
+    the calls and their suspended nanoseconds."""
+    order = np.lexsort((t, call))
+    call, t, kind = call[order], t[order], kind[order]
+    nxt = np.empty_like(t)
+    nxt[:-1] = t[1:]
+    last = np.ones(len(call), dtype=bool)
+    np.not_equal(call[1:], call[:-1], out=last[:-1])
+    nxt[last] = end_of(call[last])
+    susp = kind == F.MARK_SUSPEND
+    gap = nxt[susp] - t[susp]
+    np.maximum(gap, 0, out=gap)
+    ids, inv = np.unique(call, return_inverse=True)
+    out = np.zeros(len(ids), dtype=np.int64)
+    np.add.at(out, inv[susp], gap)
+    return ids, out

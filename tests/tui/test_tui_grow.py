@@ -1,0 +1,213 @@
+"""The live index grows with the new calls (model/grow.py) and is exactly what a full
+`build_index` makes of the same data, at every step of a session read chunk by chunk; the view
+carried over to it (expanded nodes, visible rows) is exactly the one a whole rebuild gives."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import TraceData, TreeRows, build_index
+from flowtrace_tui.model.filters import Filters
+from flowtrace_tui.model.grow import grow_index
+
+from .builder import TraceBuilder
+from .test_tui_model import random_trace
+
+FIELDS = ("order", "pos_of", "depth", "end", "parent", "dur", "run", "self_time", "level_pos", "level_bounds")
+
+
+def assert_same(got, want) -> None:
+    assert (got.n, got.size, got.t_end, got.grouped) == (want.n, want.size, want.t_end, want.grouped)
+    for f in FIELDS:
+        a, b = getattr(got, f), getattr(want, f)
+        assert a.dtype == b.dtype, f
+        assert np.array_equal(a, b), f
+    assert [(g.node, g.kind, g.thread, g.task, g.label) for g in got.groups] == \
+        [(g.node, g.kind, g.thread, g.task, g.label) for g in want.groups]
+
+
+def live_trace(seed: int) -> TraceBuilder:
+    """Threads, asyncio tasks, generators (suspended past their caller's return, resumed in
+    another thread, thrown into), calls already running when recording started (partial), a
+    writer that repeats an EXIT, roots arriving in early threads after later ones."""
+    rng = random.Random(seed)
+    b = TraceBuilder()
+    if rng.random() < 0.4:
+        outer = b.enter("partial_outer", flag=1)
+        b.enter("partial_inner", parent=outer, flag=1)
+    gens: list[int] = []
+    ended: list[int] = []
+    for _ in range(rng.randint(30, 160)):
+        thread = rng.choice((1, 1, 1, 2, 3, 4))
+        stack = b.stacks.get(thread, [])
+        r = rng.random()
+        if r < 0.45 or not stack:
+            kind = "generator" if rng.random() < 0.2 else "function"
+            task = rng.choice((0, 0, 1, 2, 3)) if thread == 1 else 0
+            if task:
+                b.task(task, f"Task-{task}")
+            cid = b.enter(rng.choice("abcdefg"), thread=thread, task=task, kind=kind, args=f"v={rng.randint(0, 9)}")
+            if kind == "generator":
+                b.suspend(cid)
+                gens.append(cid)
+        elif r < 0.75:
+            cid = stack[-1]
+            b.leave(cid, "r")
+            ended.append(cid)
+        elif r < 0.85 and gens:
+            g = rng.choice(gens)
+            if g not in b.stacks[b.thread_of[g]]:
+                if rng.random() < 0.3:
+                    b.mark(g, F.MARK_THROW)
+                    b.stacks[b.thread_of[g]].append(g)
+                else:
+                    b.resume(g)
+                if rng.random() < 0.5:
+                    b.leave(g)
+                    gens.remove(g)
+        elif r < 0.9 and gens:
+            # a generator's child made in another thread (it was resumed there)
+            g = rng.choice(gens)
+            other = rng.choice((2, 3))
+            b.leave(b.enter("x", parent=g, thread=other), "r")
+        elif r < 0.93 and ended:
+            b.leave(rng.choice(ended), "again")  # a repeated EXIT row
+        if rng.random() < 0.15:
+            b.flush()
+    return b
+
+
+def single_thread_trace(seed: int) -> TraceBuilder:
+    """One thread, plain calls: the case of a busy program (grows only at the end)."""
+    rng = random.Random(seed)
+    b = TraceBuilder()
+    b.enter("<module>")
+    for _ in range(rng.randint(50, 200)):
+        stack = b.stacks[1]
+        if rng.random() < 0.55 or len(stack) == 1:
+            b.enter(rng.choice("abc"))
+        else:
+            b.leave(stack[-1], "r")
+        if rng.random() < 0.1:
+            b.flush()
+    return b
+
+
+def grow_steps(data: bytes, rng: random.Random, grouped: bool):
+    """Feed the chunks a few at a time; yield (grown index, full index, previous grown index)."""
+    chunks = ChunkReader.from_bytes(data).poll()
+    d = TraceData("t")
+    ix = None
+    i = 0
+    while i < len(chunks):
+        j = i + rng.randint(1, 4)
+        d.feed(chunks[i:j])
+        i = j
+        if d.n == 0:
+            continue
+        prev = ix
+        ix = build_index(d, grouped=grouped) if ix is None else grow_index(ix, d)
+        yield ix, build_index(d, grouped=grouped), prev
+
+
+def random_view(ix, rng: random.Random) -> TreeRows:
+    rows = TreeRows(ix)
+    rows.initial_expand()
+    for _ in range(rng.randint(0, 12)):
+        if len(rows) == 0:
+            break
+        p = rows.pos(rng.randrange(len(rows)))
+        op = rng.random()
+        if op < 0.6:
+            rows.toggle(p)
+        elif op < 0.7:
+            rows.expand_subtree(p, force=True)
+        elif op < 0.8:
+            rows.expand_to_depth(rng.randint(0, 4))
+        elif op < 0.85:
+            rows.collapse_all()
+    return rows
+
+
+@pytest.mark.parametrize("maker", [random_trace, live_trace])
+@pytest.mark.parametrize("seed", range(40))
+def test_grown_index_equals_full_build_at_every_step(maker, seed):
+    rng = random.Random(seed)
+    data = maker(seed).data(finish=rng.random() < 0.5)
+    grouped = rng.random() < 0.7
+    view = None
+    for ix, full, prev in grow_steps(data, rng, grouped):
+        assert_same(ix, full)
+        # the view carried over: the same as carrying it by a whole rebuild
+        if view is not None and view.index is prev:
+            fast = view.carry_to(ix)
+            slow = view.carry_full(ix)
+            assert np.array_equal(fast.expanded, slow.expanded)
+            assert fast.rows.tolist() == slow.rows.tolist()
+            assert (fast._rows is None) == (slow._rows is None)
+        view = random_view(ix, rng) if rng.random() < 0.5 else (fast if view is not None and view.index is prev else TreeRows(ix))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_single_thread_grows_at_the_end_only(seed):
+    """A one-thread session never moves an old position: each update is an append."""
+    rng = random.Random(seed)
+    grown = 0
+    for ix, full, prev in grow_steps(single_thread_trace(seed).data(finish=False), rng, True):
+        assert_same(ix, full)
+        if prev is not None:
+            assert ix._delta is not None and ix._delta.prev() is prev
+            assert ix._delta.first == prev.size  # nothing before the old end moved
+            assert np.array_equal(ix.order[: prev.size], prev.order)
+            grown += 1
+    assert grown > 0
+
+
+def test_threads_grow_without_rebuild():
+    """Calls landing in an earlier thread's group move the later groups' positions, and the
+    index still grows (no rebuild): one thread group's growth is an insertion."""
+    b = TraceBuilder()
+    a = b.enter("main", thread=1)
+    w = b.enter("worker", thread=2)
+    b.leave(b.enter("w1", thread=2))
+    b.flush()
+    cut = len(b.out.getvalue())
+    b.leave(b.enter("m1", thread=1))
+    b.leave(b.enter("w2", thread=2))
+    b.leave(w)
+    b.leave(a)
+    chunks = ChunkReader.from_bytes(b.data(finish=True)).poll()
+    d = TraceData("t")
+    d.feed([c for c in chunks if c.offset < cut])
+    ix = build_index(d)
+    rows = TreeRows(ix)
+    rows.initial_expand()
+    rows.expand(int(ix.pos_of[w]))
+    d.feed([c for c in chunks if c.offset >= cut])
+    grown = grow_index(ix, d)
+    assert grown._delta is not None and grown._delta.first < ix.size
+    assert_same(grown, build_index(d))
+    carried = rows.carry_to(grown)
+    assert carried.rows.tolist() == rows.carry_full(grown).rows.tolist()
+    labels = [grown.group(node).label if grown.is_group(node) else d.func_name(int(d.col("func")[node]))
+              for node in (grown.node(p) for p in carried.rows.tolist())]
+    # main had no children when it was drawn (nothing to expand): m1 stays folded under it
+    assert labels == ["MainThread", "main", "Thread-2", "worker", "w1", "w2"]
+
+
+def test_filters_carry_by_a_whole_pass():
+    b = single_thread_trace(3)
+    rng = random.Random(3)
+    view = None
+    for ix, full, prev in grow_steps(b.data(finish=False), rng, True):
+        if view is not None:
+            got = view.carry_to(ix)
+            want = view.carry_full(ix)
+            assert got.rows.tolist() == want.rows.tolist()
+        view = TreeRows(ix, Filters(min_dur_ns=25))
+        view.expand_to_depth(3)
