@@ -1,20 +1,24 @@
 """Live-view latency: from a call's start in a running program to that call being in the
-explorer's index (what the call tree draws from), as the live view polls the growing file.
+explorer's index and view (what the call tree draws from), as the live view polls the growing file.
 
-    python benchmarks/live_latency.py [--poll 0.1] [--flush 0.1] [--seconds 4]
+    python benchmarks/live_latency.py [--poll 0.1] [--flush 0.1] [--seconds 4] [--rebuild]
 
 A child process runs under `python -m flowtrace run --flush-interval FLUSH` (the default
 recorder, default flush 0.1 s). The observer in this process does what the explorer's loader
-does: every POLL seconds `LiveTail.poll()` (only the new complete chunks) then `build_index`
-over everything loaded (the snapshot the tree is drawn from). For every call that is new in that
-index, latency = (observer's clock when the index is ready) - (the call's start time in the
-file). Both are CLOCK_MONOTONIC (`perf_counter_ns`) on this machine: the session's origin is in
-META, so no extra instrumentation of the child is needed.
+does: every POLL seconds (aimed just after the recorder's next flush: `PollTimer`) `LiveTail.poll()` (only the new complete chunks), then `grow_index` from the previous index (model/grow.py: work for the new calls, not
+the whole tree), then carries the view over (`TreeRows.carry_to`) and selects the newest call
+(follow mode: its ancestors opened). For every call that is new in that index, latency =
+(observer's clock when the view is ready) - (the call's start time in the file). Both are
+CLOCK_MONOTONIC (`perf_counter_ns`) on this machine: the session's origin is in META, so no
+extra instrumentation of the child is needed. When a poll brings nothing new the observer
+computes the heaviest children (`H`), as the explorer does when idle.
+
+`--rebuild` indexes with a whole `build_index` each time instead (the explorer before grow.py),
+to compare.
 
 Two programs, measured side by side in one run:
 - "paced": one call every 10 ms (a program doing I/O-bound work);
-- "busy": calls as fast as the recorder allows (the index grows by ~10^5 calls per poll, so
-  each rebuild costs more as the session grows).
+- "busy": calls as fast as the recorder allows (the index grows by ~10^5 calls per poll).
 Goal (issue 5): <= 0.5 s from a call's start to the screen with the default flush interval.
 The screen adds one frame of the UI (repaint of the visible lines, ~ms; see tui_bench.py).
 """
@@ -32,8 +36,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from flowtrace_tui.model.grow import grow_index  # noqa: E402
 from flowtrace_tui.model.index import build_index  # noqa: E402
-from flowtrace_tui.model.live import LiveTail  # noqa: E402
+from flowtrace_tui.model.rows import TreeRows  # noqa: E402
+from flowtrace_tui.model.live import LiveTail, PollTimer  # noqa: E402
 from flowtrace_tui.model.source import TraceSource  # noqa: E402
 
 PROGRAMS = {
@@ -63,7 +69,7 @@ PROGRAMS = {
 }
 
 
-def measure(kind: str, poll: float, flush: float, seconds: float) -> dict[str, float]:
+def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, f"{kind}.py")
         with open(script, "w") as fh:
@@ -84,21 +90,33 @@ def measure(kind: str, poll: float, flush: float, seconds: float) -> dict[str, f
         lat_model: list[float] = []
         builds: list[float] = []
         indexed = src.data.n
+        ix = None
+        rows = None
+        timer = PollTimer(poll)
         while not tail.done and time.monotonic() < deadline:
-            tail.poll()
+            read_at = time.monotonic()
+            batch = tail.poll()
             n = src.data.n
             if n > indexed:
                 seen = time.perf_counter_ns() - origin  # in the model (TraceData), not indexed yet
                 lat_model.extend(((seen - src.data.col("t0")[indexed + 1 : n + 1]) / 1e9).tolist())
                 t = time.perf_counter()
-                ix = build_index(src.data)
+                ix = build_index(src.data) if rebuild or ix is None else grow_index(ix, src.data)
                 builds.append(time.perf_counter() - t)
-                now = time.perf_counter_ns() - origin  # the index is ready: the tree can draw it
-                ix.heavy  # noqa: B018 -- as the explorer does after posting an index (for `H`), before polling on
+                # the view, as the explorer's worker carries it and follow mode moves to the newest
+                if rows is None:
+                    rows = TreeRows(ix)
+                    rows.initial_expand()
+                else:
+                    rows = rows.carry_to(ix)
+                rows.reveal(int(ix.pos_of[ix.n]))
+                now = time.perf_counter_ns() - origin  # index and view ready: the tree can draw it
                 t0 = src.data.col("t0")[indexed + 1 : n + 1]
                 lat.extend(((now - t0) / 1e9).tolist())
                 indexed = n
-            time.sleep(poll)
+            elif ix is not None and ix._heavy is None:
+                ix.heavy  # noqa: B018 -- as the explorer does when a poll brings nothing new (for `H`)
+            time.sleep(timer.wait(batch.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
         proc.wait(30)
         src.close()
     lat.sort()
@@ -121,18 +139,20 @@ def main() -> None:
     ap.add_argument("--poll", type=float, default=0.1, help="live view poll interval (default 0.1 s, the explorer's)")
     ap.add_argument("--flush", type=float, default=0.1, help="recorder flush interval (default 0.1 s, flowtrace run's)")
     ap.add_argument("--seconds", type=float, default=4.0, help="how long each program runs")
+    ap.add_argument("--rebuild", action="store_true", help="index with a whole build_index each time (as before grow.py)")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, poll {args.poll} s, flush {args.flush} s, {args.seconds} s per program")
     print("latency from a call's start to: the model (TraceData) | the index (what the tree draws)")
-    print(f"{'program':8} {'calls':>9} {'model med':>9} {'p95':>7} | {'index med':>9} {'p95':>7} {'max':>7}  rebuild med/max")
+    print(f"{'program':8} {'calls':>9} {'model med':>9} {'p95':>7} | {'index med':>9} {'p95':>7} {'max':>7}  "
+          f"{'rebuild' if args.rebuild else 'grow'} med/max")
     for kind in PROGRAMS:
-        r = measure(kind, args.poll, args.flush, args.seconds)
+        r = measure(kind, args.poll, args.flush, args.seconds, args.rebuild)
         ms = {k: f"{v * 1e3:.0f}ms" for k, v in r.items() if isinstance(v, float)}
         print(f"{kind:8} {int(r['calls']):9d} {ms['model_median']:>9} {ms['model_p95']:>7} | {ms['median']:>9} {ms['p95']:>7} {ms['max']:>7}"
               f"  {r['build_median'] * 1e3:.1f} / {r['build_max'] * 1e3:.1f} ms  ({r['recorder']} recorder)")
     print("goal: call start -> visible <= 500 ms (plus one UI frame). 'model' is when the rows are\n"
-          "read (recorder flush + poll); the gap from 'model' to 'index' is the viewer rebuilding its\n"
-          "index, which grows with the session ('rebuild' column).")
+          "read (recorder flush + poll); the gap from 'model' to 'index' is the viewer updating its\n"
+          "index and view (the last column: the index update alone).")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from textual.worker import get_current_worker
 
 from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
 from .model.filters import Filters
+from .model.grow import grow_index
 from .model.index import TreeIndex, build_index
+from .model.live import PollTimer
 from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
@@ -126,6 +128,7 @@ class FlowtraceApp(LiveApp):
         last_progress = 0.0
         last_ix: TreeIndex | None = None
         caught_up = False  # a live session was read up to its current end once
+        timer = PollTimer(self.poll_interval or 0.05)
         try:
             if data.n > 0:
                 # the first screen: index what `TraceSource.open` already read (a small slice)
@@ -135,6 +138,7 @@ class FlowtraceApp(LiveApp):
             while not worker.is_cancelled:
                 # sampled before reading: a process found dead has written all it ever will
                 dead = self.poll_interval is not None and self.tail.process_dead()
+                read_at = time.monotonic()
                 step = src.step()
                 now = time.monotonic()
                 if now - last_progress > 0.1:  # ten updates a second are plenty
@@ -159,7 +163,7 @@ class FlowtraceApp(LiveApp):
                     )
                     if due:
                         t = time.perf_counter()
-                        ix = build_index(data, grouped=self.grouped)
+                        ix = self._next_index(last_ix, data)
                         build_cost = time.perf_counter() - t
                         last, last_build = state, time.monotonic()
                         last_ix = ix
@@ -168,16 +172,27 @@ class FlowtraceApp(LiveApp):
                     self._post_index(build_index(data, grouped=self.grouped), True)
                 elif live and not step.more and last_ix is not None and not caught_up:
                     self._post_index(last_ix, True)  # live: loading is over
+                elif live and not step.more and last_ix is not None and last_ix._heavy is None:
+                    last_ix.heavy  # noqa: B018  (idle: ready `H`'s heaviest children, see _post_index)
                 caught_up = caught_up or (live and not step.more)
                 if done:
                     break
                 if not step.more:
-                    time.sleep(self.poll_interval or 0.05)
+                    # timed from the read, not from the end of the work that followed it: the
+                    # wait is part of a new call's way to the screen (see PollTimer)
+                    time.sleep(timer.wait(step.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
             if worker.is_cancelled and (data.n, data.exits_seen) != last:
                 self._post_index(build_index(data, grouped=self.grouped), True)
             self.post_message(LoadFinished(worker.is_cancelled))
         except Exception as exc:  # a bug or an unreadable file: tell the user, keep what we have
             self.post_message(LoadFinished(False, f"{type(exc).__name__}: {exc}"))
+
+    def _next_index(self, prev: TreeIndex | None, data) -> TreeIndex:
+        """The index of everything loaded now: a live session's grows from the previous one
+        (work in proportion to what is new, see model/grow.py), any other is built whole."""
+        if prev is not None and self.poll_interval is not None and prev.grouped == self.grouped:
+            return grow_index(prev, data)
+        return build_index(data, grouped=self.grouped)
 
     def _post_index(self, ix: TreeIndex, final: bool) -> None:
         """Worker side: post a new index with the current view already carried over to it, so
@@ -194,9 +209,11 @@ class FlowtraceApp(LiveApp):
                 carried = None
         self.post_message(IndexReady(ix, final=final, carried=carried))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
-        # way to the screen: a live rebuild is drawn without waiting for them, and by the time a
-        # key asks for them they are usually ready (if not, the key waits for this one pass)
-        ix.heavy  # noqa: B018
+        # way to the screen, so that a key rarely waits for them. Not for each update of a live
+        # session: that whole-tree pass would delay the next poll; the loader computes them when
+        # a poll brings nothing new (and `H` computes them itself if it comes first)
+        if self.poll_interval is None:
+            ix.heavy  # noqa: B018
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)

@@ -9,6 +9,7 @@ cancelled between steps) and feeds them. A finished file is read by calling `ste
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from flowtrace.ftr import format as F
@@ -83,6 +84,19 @@ class TraceSource:
         elif self.reader._data is not None:
             self.file_size = len(self.reader._data)
         return self.file_size
+
+    def write_age(self) -> float | None:
+        """Seconds since the file was last written (its modification time), None when unknown
+        (in-memory data, or a clock that disagrees). The live view aims its next read at the
+        recorder's next flush with it."""
+        if self.reader._fd < 0:
+            return None
+        try:
+            mtime = os.fstat(self.reader._fd).st_mtime_ns
+        except OSError:
+            return None
+        age = (time.time_ns() - mtime) / 1e9
+        return age if age >= 0 else None
 
     def step(self) -> StepResult:
         """Read and feed what is complete now (bounded). Malformed chunk contents stop reading
