@@ -87,6 +87,7 @@ enum {
     V_DEFREPR,  /* full mode, object.__repr__: like V_OPAQUE (its text is the placeholder's) */
 };
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
+_Static_assert(V_DEFREPR < 16, "memo keys keep a slot tag in 4 bits");
 
 /* A provisional string id's content: a text made at event time, or slots to render. */
 enum { S_TEXT = 1, S_ARGS, S_VALUE };
@@ -128,8 +129,8 @@ typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; 
 #define MEMO_SLOTS 4
 typedef struct Memo {
     uint64_t hash;
-    uint32_t sid, code_idx, batch;
-    uint8_t kind, n, tags[MEMO_SLOTS];
+    uint64_t head;                 /* code index | kind << 32 | n << 40 | slot tags << 48 */
+    uint32_t sid, batch;
     int64_t vals[MEMO_SLOTS];
     uintptr_t types[MEMO_SLOTS];   /* hot memo only: the type of an opaque value */
 } Memo;
@@ -1974,9 +1975,10 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
     if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
     /* only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing
      * is cleared (a memset of the key was a quarter of the event-time cost) */
-    key->kind = kind; key->n = (uint8_t)n; key->code_idx = kind == S_ARGS ? code_idx : 0;
-    uint64_t h = (0x9E3779B97F4A7C15ULL ^ ((uint64_t)key->code_idx << 8) ^ key->kind ^ ((uint64_t)key->n << 4))
-                 * 0xff51afd7ed558ccdULL;   /* mixed before the values, or kind ^ value collide */
+    /* the fixed part is one word, compared at once (byte fields stored one by one and then
+     * read as a wider word stalled store forwarding) */
+    uint64_t head = (uint64_t)(kind == S_ARGS ? code_idx : 0) | (uint64_t)kind << 32 | (uint64_t)n << 40;
+    uint64_t h = (0x9E3779B97F4A7C15ULL ^ head) * 0xff51afd7ed558ccdULL;   /* before the values, or kind ^ value collide */
     h ^= h >> 29;
     for (uint32_t k = 0; k < n; k++) {
         const Slot *sl = &slots[k];
@@ -1991,12 +1993,14 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
             v = (int64_t)sl->u.addr;
             h ^= t * 0x9E3779B97F4A7C15ULL;
         }
-        key->tags[k] = tag; key->vals[k] = v; key->types[k] = t;
+        head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
+        key->vals[k] = v; key->types[k] = t;
         h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
         h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
         h ^= h >> 32;
     }
     key->hash = h | 1;
+    key->head = head;
     return 1;
 }
 
@@ -2009,9 +2013,10 @@ memo_key(StrEntry *e, Slot *slots, Memo *key)
 static inline int
 memo_same(const Memo *a, const Memo *b)
 {
-    if (a->hash != b->hash || a->code_idx != b->code_idx || a->kind != b->kind || a->n != b->n) return 0;
-    for (uint32_t k = 0; k < b->n; k++)
-        if (a->tags[k] != b->tags[k] || a->vals[k] != b->vals[k] || a->types[k] != b->types[k]) return 0;
+    if (a->hash != b->hash || a->head != b->head) return 0;
+    uint32_t n = (uint32_t)(b->head >> 40) & 0xFF;
+    for (uint32_t k = 0; k < n; k++)
+        if (a->vals[k] != b->vals[k] || a->types[k] != b->types[k]) return 0;
     return 1;
 }
 
