@@ -24,7 +24,11 @@ from .ftr.writer import SessionWriter
 from .recorder import make_recorder
 from .recorder.base import RecorderConfig
 
-PENDING_ROWS_FLUSH = 200_000  # drain early when this many rows wait (bounds memory)
+# Drain early when this many rows wait (bounds memory, and how stale the file is: a program
+# that makes calls nonstop reaches it every ~35 ms with the C recorder, and each flush then
+# takes ~25 ms; at 200_000 rows a call waited ~250 ms to reach the file, and recording was no
+# faster for it -- smaller batches were slightly faster, measured on the live_latency busy loop).
+PENDING_ROWS_FLUSH = 50_000
 # Backpressure: past this many pending rows the recording thread flushes itself (the flusher
 # thread needs the GIL too and cannot keep up with a program that makes calls nonstop).
 PENDING_ROWS_CAP = PENDING_ROWS_FLUSH
@@ -129,7 +133,9 @@ class Session:
         last = time.monotonic()
         pending = getattr(self.recorder, "pending", None)
         while not self.stopped:
-            self._wake.wait(poll)
+            # wake at the flush time itself, not at the next `poll` tick after it: a regular
+            # period (a live view aims its reads just after our flushes) and no extra wait
+            self._wake.wait(max(0.0, min(poll, interval - (time.monotonic() - last))))
             if self.stopped:
                 break
             now = time.monotonic()
