@@ -43,6 +43,18 @@ REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final 
 SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
 
 
+def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
+    """Position in `ix` of `old`'s node `node` (calls by id, groups by key); the cursor's
+    fallback for a group gone: the first row (0); -1 for no node."""
+    if 0 < node <= min(ix.n, old.n):
+        return int(ix.pos_of[node])
+    if node > old.n:
+        g = old.group(node)
+        match = [h for h in ix.groups if g is not None and h.key == g.key]
+        return int(ix.pos_of[match[0].node]) if match else 0
+    return -1
+
+
 class FlowtraceApp(LiveApp):
     """`FlowtraceApp(TraceSource.open(path))`; tests pass a source over in-memory bytes."""
 
@@ -247,6 +259,7 @@ class FlowtraceApp(LiveApp):
     def _apply_index(self, ix: TreeIndex, carried: tuple | None = None) -> None:
         tree = self.tree
         cursor_pos = -1
+        top_pos = None
         if self.rows is None:
             rows = TreeRows(ix, self.filters)
             rows.initial_expand()
@@ -261,14 +274,11 @@ class FlowtraceApp(LiveApp):
                     rows = done  # carried by the worker from the view as it still is
             if rows is None:
                 rows = self.rows.carry_to(ix)
-            if 0 < node <= min(ix.n, old.n if old else 0):
-                cursor_pos = int(ix.pos_of[node])
-            elif old is not None and node > old.n:
-                g = old.group(node)
-                match = [h for h in ix.groups if g is not None and h.key == g.key]
-                cursor_pos = int(ix.pos_of[match[0].node]) if match else 0
+            cursor_pos = _same_node(old, node, ix) if old is not None else -1
+            if old is not None and len(self.rows) and 0 <= tree.scroll_offset.y < len(self.rows):
+                top_pos = _same_node(old, old.node(self.rows.pos(int(tree.scroll_offset.y))), ix)
         self.index, self.rows = ix, rows
-        tree.set_rows(rows, cursor_pos if cursor_pos >= 0 else 0)
+        tree.set_rows(rows, cursor_pos if cursor_pos >= 0 else 0, top_pos)
         if self.query is not None:
             self.run_search(self.query)
 

@@ -88,6 +88,14 @@ class LiveApp(App[None]):
         if ix is not None and pos >= 0 and self.follow.cursor_moved_to(ix.node(pos)):
             self.refresh_bindings()
 
+    def on_call_tree_scrolled(self, msg: CallTree.Scrolled) -> None:
+        """Scrolling the tree by mouse or scroll bar is manual navigation: follow mode ends
+        (else the next update would scroll the view back to the newest call)."""
+        if self.follow.following:
+            self.follow.following = False
+            self.refresh_bindings()
+            self._update_status()  # type: ignore[attr-defined]
+
     def _live_state(self) -> str | None:
         """The status line's state text for a session without an end chunk (None: finished)."""
         state = self.tail.state

@@ -21,6 +21,7 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollDown, ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from flowtrace.printing import body_title
@@ -110,6 +111,16 @@ class CallTree(ScrollView, can_focus=True):
             return isinstance(message, CallTree.CursorMoved)
 
     @dataclass
+    class Scrolled(Message):
+        """The user scrolled the view (mouse wheel, scroll bar) without moving the cursor: manual
+        navigation all the same (it ends the live view's follow mode)."""
+
+        tree: "CallTree"
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, CallTree.Scrolled)
+
+    @dataclass
     class Notice(Message):
         """Something for the user (e.g. the expand guard)."""
 
@@ -127,11 +138,17 @@ class CallTree(ScrollView, can_focus=True):
         self.expand_guard = EXPAND_GUARD
         self.placeholder = "Loading…"
         self.live_now = 0  # session time now (ns) in a live session: running calls tick; 0 = off
+        self._keep_scroll = False  # set_rows: leave the view where the user scrolled it
         self._pct_styles = [Style(color=COOL.blend(HOT, i / 10).rich_color) for i in range(11)]
 
     # -- data -------------------------------------------------------------------------------
-    def set_rows(self, rows: TreeRows | None, cursor_pos: int | None = None) -> None:
-        """Show new rows (a new index, filters...). Keeps the cursor on `cursor_pos` if visible."""
+    def set_rows(self, rows: TreeRows | None, cursor_pos: int | None = None, top_pos: int | None = None) -> None:
+        """Show new rows (a new index, filters...). Keeps the cursor on `cursor_pos` if visible.
+
+        `top_pos` (a live update): the position now of the node that was the top line; the view
+        stays on it, and a cursor the user had scrolled out of sight is not scrolled back to."""
+        h = self.scrollable_content_region.height
+        cursor_shown = self.scroll_offset.y <= self.cursor_row < self.scroll_offset.y + h
         self.rows = rows
         self.changed()
         row = 0
@@ -140,7 +157,12 @@ class CallTree(ScrollView, can_focus=True):
             if r < 0:
                 r = rows.rows_before(cursor_pos) - 1
             row = max(0, r)
+        if rows is not None and top_pos is not None and top_pos >= 0:
+            top = rows.row_of(top_pos)
+            self.scroll_to(y=max(0, top if top >= 0 else rows.rows_before(top_pos)), animate=False, immediate=True)
+            self._keep_scroll = not cursor_shown
         self.cursor_row = row
+        self._keep_scroll = False
 
     def set_hits(self, hits: np.ndarray) -> None:
         self.hits = hits
@@ -180,7 +202,8 @@ class CallTree(ScrollView, can_focus=True):
 
     def watch_cursor_row(self, old: int, new: int) -> None:
         self.refresh()
-        self.scroll_to_region(Region(0, new, 1, 1), animate=False, immediate=True, force=True)
+        if not self._keep_scroll:
+            self.scroll_to_region(Region(0, new, 1, 1), animate=False, immediate=True, force=True)
         self.post_message(self.CursorMoved(self, self.cursor_pos))
 
     def _center(self, row: int) -> None:
@@ -378,6 +401,28 @@ class CallTree(ScrollView, can_focus=True):
         return _fit(out, room)
 
     # -- mouse --------------------------------------------------------------------------------
+    # Scrolling itself is Textual's (Widget._on_mouse_scroll_*, _on_scroll_* for the scroll bar,
+    # which run after these); these only tell the app when the view is really about to move.
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if not (event.ctrl or event.shift) and self.scroll_offset.y < self.max_scroll_y:
+            self.post_message(self.Scrolled(self))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if not (event.ctrl or event.shift) and self.scroll_offset.y > 0:
+            self.post_message(self.Scrolled(self))
+
+    def on_scroll_to(self, message: ScrollTo) -> None:
+        if message.y is not None and int(message.y) != int(self.scroll_offset.y):
+            self.post_message(self.Scrolled(self))
+
+    def on_scroll_up(self, message: ScrollUp) -> None:
+        if self.scroll_offset.y > 0:
+            self.post_message(self.Scrolled(self))
+
+    def on_scroll_down(self, message: ScrollDown) -> None:
+        if self.scroll_offset.y < self.max_scroll_y:
+            self.post_message(self.Scrolled(self))
+
     def on_click(self, event: events.Click) -> None:
         if self.rows is None:
             return

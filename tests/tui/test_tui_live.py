@@ -186,6 +186,46 @@ def test_split_run_args_and_helpers():
 # -- the explorer following a growing file -------------------------------------------------------
 
 @sync
+async def test_mouse_scrolling_ends_follow_mode(tmp_path):
+    """The mouse wheel (or the scroll bar) is manual navigation too: follow mode ends and the
+    next update leaves the view where the user scrolled it."""
+    from textual import events
+    from textual.scrollbar import ScrollTo
+
+    path = str(tmp_path / "scroll.ftr")
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    b.enter("main")
+    b.flush()
+    feed = Feeder(b, path)
+    feed.step_calls([f"step{i}" for i in range(80)])
+    app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and app.index.n == 81 and cursor_node(app) == 81)
+        assert app.follow.following and app.tree.scroll_offset.y > 0
+        # a wheel turn that cannot scroll (already at the bottom) is no navigation
+        await pilot._post_mouse_events([events.MouseScrollDown], app.tree, offset=(10, 5))
+        assert app.follow.following
+        await pilot._post_mouse_events([events.MouseScrollUp], app.tree, offset=(10, 5))
+        await until(pilot, lambda: not app.follow.following)
+        assert "following" not in status(app)
+        top = app.tree.scroll_offset.y
+        feed.step_calls(["late1", "late2"])
+        await until(pilot, lambda: app.index.n == 83)
+        await pilot.pause(0.1)
+        assert app.tree.scroll_offset.y == top and cursor_node(app) == 81 and "+2 new" in status(app)
+        # G resumes following; dragging the scroll bar ends it again
+        await pilot.press("G")
+        assert app.follow.following and cursor_node(app) == 83
+        app.tree.post_message(ScrollTo(y=0, animate=False))
+        await until(pilot, lambda: not app.follow.following)
+        await until(pilot, lambda: app.tree.scroll_offset.y == 0)
+        feed.step_calls(["late3"])
+        await until(pilot, lambda: app.index.n == 84)
+        await pilot.pause(0.1)
+        assert app.tree.scroll_offset.y == 0
+
+
+@sync
 async def test_explorer_follows_a_growing_file(tmp_path):
     path = str(tmp_path / "grow.ftr")
     b = TraceBuilder(meta=meta_for(os.getpid()))
