@@ -33,6 +33,7 @@ another thread than their parent while threads are grouped (siblings are then or
 
 from __future__ import annotations
 
+import sys
 import weakref
 from dataclasses import dataclass
 
@@ -67,6 +68,130 @@ class GrowDelta:
     def move(self, pos: np.ndarray) -> np.ndarray:
         """New positions of old positions (increasing in, increasing out)."""
         return pos + self.kcum[np.searchsorted(self.ins, pos, side="right")].astype(pos.dtype)
+
+
+_POOL_MAX = 3  # buffers kept per array: the index on screen, the one on its way, one spare
+_LOG_KEEP = 16  # versions whose changes are remembered (a buffer older than that is recopied)
+
+
+class _Buf:
+    """One buffer of a `_Store` pool; `tag`: the version whose content it holds (None: the
+    content is unknown, e.g. being written)."""
+
+    __slots__ = ("buf", "tag")
+
+    def __init__(self, buf: np.ndarray, tag: int | None) -> None:
+        self.buf = buf
+        self.tag = tag
+
+
+class _Store:
+    """The memory a chain of grown indexes lives in, so that an update writes only what changed.
+
+    Snapshots are immutable (the UI draws one while the next is made), so an update cannot
+    write into the arrays of the index it grows from. Instead each array (order, depth, end,
+    pos_of, parent, dur, run, self_time) has a few buffers; an update takes one that no living
+    index uses any more (no numpy view of it exists: its reference count says so), brings it up
+    to date by copying from the previous index only the entries that changed since the version
+    the buffer holds (every version logs what it changed: everything from `lo` on, plus a few
+    entries before), then writes its own changes. In a steady live session two buffers take
+    turns, and each update copies the previous update's changes: work in proportion to what is
+    new, not to the session. Levels (positions per depth) grow at their ends: a level buffer is
+    appended in place, past the length every older index sees (`levels`: [buffer, length
+    claimed by the newest index]), and copied only when an update inserts into its middle."""
+
+    def __init__(self) -> None:
+        self.pools: dict[str, list[_Buf]] = {}
+        self.log: dict[int, tuple[int | None, dict[str, tuple[int, np.ndarray]]]] = {}
+        self.next_ver = 1
+        self.levels: list[list] = []
+
+    def take(self, name: str, old_arr: np.ndarray, old_ver: int | None, size: int) -> tuple[_Buf, np.ndarray]:
+        """A buffer view of `size` elements whose first len(old_arr) hold `old_arr`."""
+        pool = self.pools.setdefault(name, [])
+        n_old = len(old_arr)
+        for e in pool:
+            # 2 = the attribute + getrefcount's argument: no index, no view uses it
+            if sys.getrefcount(e.buf) > 2 or e.buf.dtype != old_arr.dtype or len(e.buf) < size:
+                continue
+            path = self._path(old_ver, e.tag)
+            if path is None:
+                continue
+            lo, idx = n_old, []
+            for v in path:
+                l, i = self.log[v][1].get(name, (0, None))
+                lo = min(lo, l)
+                if i is not None and len(i):
+                    idx.append(i)
+            b = e.buf
+            if lo < n_old:
+                b[lo:n_old] = old_arr[lo:]
+            if idx:
+                i = np.concatenate(idx)
+                i = i[i < lo]
+                b[i] = old_arr[i]
+            e.tag = None
+            return e, b[:size]
+        # none free: a new one, with room to grow (capacity never written costs no memory)
+        free = [e for e in pool if sys.getrefcount(e.buf) <= 2]
+        while len(pool) >= _POOL_MAX and free:
+            pool.remove(free.pop(0))
+        b = np.empty(max(1024, 2 * size), dtype=old_arr.dtype)
+        b[:n_old] = old_arr
+        e = _Buf(b, None)
+        pool.append(e)
+        return e, b[:size]
+
+    def _path(self, v: int | None, tag: int | None) -> list[int] | None:
+        """Versions after `tag` up to `v` (newest first), None when `tag` is not an ancestor."""
+        if v is None or tag is None:
+            return None
+        out: list[int] = []
+        while v != tag:
+            entry = self.log.get(v)
+            if entry is None or len(out) > _LOG_KEEP:
+                return None
+            out.append(v)
+            v = entry[0]
+            if v is None:
+                return None
+        return out
+
+    def commit(self, parent: int | None, dirty: dict[str, tuple[int, np.ndarray]], used: list[_Buf]) -> int:
+        """Log a new version made from `parent` (what each array changed) and tag its buffers."""
+        ver = self.next_ver
+        self.next_ver += 1
+        self.log[ver] = (parent, dirty)
+        for old in [v for v in self.log if v <= ver - _LOG_KEEP]:
+            del self.log[old]
+        for e in used:
+            e.tag = ver
+        return ver
+
+    def level(self, d: int, lv: np.ndarray, keep: int, tail: np.ndarray) -> np.ndarray:
+        """Level `d` of the new index: `lv[:keep]` (the old level's unchanged part) then
+        `tail` (sorted positions). Appended in place when `lv` is the newest claim on its
+        buffer and nothing of it changed."""
+        while len(self.levels) <= d:
+            self.levels.append([None, -1])
+        ent = self.levels[d]
+        buf, claimed = ent
+        n = keep + len(tail)
+        if keep == len(lv) and buf is not None and claimed == len(lv) and (len(lv) == 0 or lv.base is buf):
+            if not len(tail):
+                return lv
+            if n > len(buf):  # full: a bigger buffer (older indexes keep the old one)
+                nb = np.empty(max(1024, 2 * n), dtype=np.int32)
+                nb[: len(lv)] = lv
+                ent[0] = buf = nb
+            buf[len(lv) : n] = tail
+        else:
+            buf = np.empty(max(1024, 2 * n), dtype=np.int32)
+            buf[:keep] = lv[:keep]
+            buf[keep:n] = tail
+            ent[0] = buf
+        ent[1] = n
+        return buf[:n]
 
 
 def grow_index(old: TreeIndex, data: TraceData, n: int | None = None) -> TreeIndex:
@@ -145,8 +270,17 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         par_new[ri] = target
 
     # -- durations, running times, children's totals -----------------------------------------
-    dur = np.empty(M1 + 1, dtype=np.int64)
-    dur[: n0 + 1] = old.dur[: n0 + 1]
+    store = getattr(old, "_store", None) or _Store()
+    old_ver = getattr(old, "_ver", None)
+    used: list[_Buf] = []
+    dirty: dict[str, tuple[int, np.ndarray]] = {}
+
+    def take(name: str, old_arr: np.ndarray, size: int) -> np.ndarray:
+        e, view = store.take(name, old_arr, old_ver, size)
+        used.append(e)
+        return view
+
+    dur = take("dur", old.dur, M1 + 1)
     nd = t1c[n0 + 1 : n1 + 1] - t0c[n0 + 1 : n1 + 1]
     open_new = howc[n0 + 1 : n1 + 1] == HOW_OPEN
     nd[open_new] = t_end - t0c[n0 + 1 : n1 + 1][open_new]
@@ -183,16 +317,19 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     if susp_ids is None and old.run is old.dur:
         run = dur
     else:
-        run = dur.copy()
         if old.run is not old.dur:
-            run[: n0 + 1] = old.run[: n0 + 1]
+            run = take("run", old.run, M1 + 1)
+            run[n0 + 1 :] = dur[n0 + 1 :]
             run[oo] = dur[oo]
             run[marked_old] = dur[marked_old]
+        else:  # the first suspension: running times part from durations
+            run = take("run", old.dur, M1 + 1)
+            run[n0 + 1 :] = dur[n0 + 1 :]
+            run[oo] = dur[oo]
         if susp_ids is not None:
             run[susp_ids] = dur[susp_ids] - np.minimum(susp_val, dur[susp_ids])
 
-    parent = np.empty(M1 + 1, dtype=np.int32)
-    parent[: n0 + 1] = old.parent[: n0 + 1]
+    parent = take("parent", old.parent, M1 + 1)
     if G:
         r = st.roots
         v = parent[r]
@@ -262,8 +399,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
                 out[i] = _children_total(old, int(ids[i]), n0, dn, run, tops, tq)
         return out
 
-    self_time = np.empty(M1 + 1, dtype=np.int64)
-    self_time[: n0 + 1] = old.self_time[: n0 + 1]
+    self_time = take("self_time", old.self_time, M1 + 1)
     if k:
         st_new = run[n0 + 1 : n1 + 1] - cs_local[1:]
         np.maximum(st_new, 0, out=st_new)
@@ -283,11 +419,22 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     grow = GrowState(np.concatenate((st.roots, new_roots)), root_threads, root_tasks, open1, keep, csum,
                      data.n_marks, cdmax, st.cross_thread, len(data.reexited))
 
+    # what changed below each per-node array's new part (for the next updates' buffers)
+    none = np.zeros(0, dtype=np.int64)
+    dirty["dur"] = (n0 + 1, oo)
+    dirty["run"] = dirty["dur"] if run is dur else (n0 + 1, R_old)
+    dirty["parent"] = (n0 + 1, np.append(st.roots, 0) if G else np.zeros(1, dtype=np.int64))
+    dirty["self_time"] = (n0 + 1, np.append(xs, 0))
+
     if k == 0:  # no new call: the tree is the same shape
-        ix = TreeIndex(data, n1, groups, old.order, old.pos_of, old.depth, old.end, old.parent if G == 0 else parent,
-                       dur, self_time, t_end, old.grouped, old.level_pos, old.level_bounds, None, run, grow)
+        for name in ("order", "depth", "end"):
+            dirty[name] = (M0, none)
+        dirty["pos_of"] = (M0 + 1, none)
+        ix = TreeIndex(data, n1, groups, old.order, old.pos_of, old.depth, old.end, parent,
+                       dur, self_time, t_end, old.grouped, list(old.levels), None, None, None if run is dur else run, grow)
         ix._delta = GrowDelta(weakref.ref(old), M0, np.zeros(0, np.int64), np.zeros(1, np.int64),
                               np.zeros(0, np.int32), np.zeros(0, np.int32))
+        ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
         return ix
 
     # -- positions ----------------------------------------------------------------------------
@@ -347,14 +494,11 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     dtop[tops + 1] = dnew + 1
     depth_new = dtop[tl] + dl_
 
-    order = np.empty(M1, dtype=np.int32)
-    depth = np.empty(M1, dtype=dtype)
-    end = np.empty(M1, dtype=np.int32)
-    order[:P] = old.order[:P]
-    depth[:P] = old.depth[:P]
-    end[:P] = old.end[:P]
-    pos_of = np.empty(M1 + 1, dtype=np.int32)
-    pos_of[: n0 + 1] = old.pos_of[: n0 + 1]
+    order = take("order", old.order, M1)
+    depth = take("depth", old.depth, M1)
+    end = take("end", old.end, M1)
+    pos_of = take("pos_of", old.pos_of, M1 + 1)
+    moved_ids = none
     # old nodes after P move
     sp = np.arange(P, M0, dtype=np.int64)
     if len(sp):
@@ -365,7 +509,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         depth[mp] = old.depth[P:M0]
         end[mp] = mp + (oe - sp) + S(oe) - S(sp)
         calls = ids <= n0
-        pos_of[ids[calls]] = mp[calls]
+        moved_ids = ids[calls]
+        pos_of[moved_ids] = mp[calls]
     # ancestors of the attachments before P: their subtrees grew
     cur = np.unique(uq_old[uq_old > 0])
     anc = [cur]
@@ -375,16 +520,18 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         anc.append(cur)
     anc = np.unique(np.concatenate(anc)).astype(np.int64)
     ap = old.pos_of[anc].astype(np.int64)
-    ap = ap[ap < P]
+    ap = ap[(ap >= 0) & (ap < P)]
     if len(ap):
         ae = old.end[ap].astype(np.int64)
         end[ap] = ae + S(ae) - S(ap)
     # group nodes: renumbered, maybe moved
+    group_pos = []
     for g_old, g in zip(old.groups, groups):
         p = int(old.pos_of[g_old.node])
         q = p if p < P else int(C(np.array([p]))[0]) + p
         pos_of[g.node] = q
         order[q] = g.node
+        group_pos.append(q)
     # the new calls
     order[posn] = new
     depth[posn] = depth_new
@@ -394,30 +541,29 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     # per-depth positions: each level's old positions (moved) merged with its new ones
     nl = np.lexsort((posn, depth_new))
     new_sorted, new_depth_sorted = posn[nl], depth_new[nl]
-    levels = max(len(old.level_bounds) - 1, int(depth_new.max()) + 1)
-    nb = np.searchsorted(new_depth_sorted, np.arange(levels + 1))
-    pieces: list[np.ndarray] = []
-    for d in range(levels):
+    n_levels = max(len(old.levels), int(depth_new.max()) + 1)
+    nb = np.searchsorted(new_depth_sorted, np.arange(n_levels + 1))
+    levels: list[np.ndarray] = []
+    for d in range(n_levels):
         lv = old.level(d)
         i = int(np.searchsorted(lv, lv.dtype.type(P))) if len(lv) else 0
         add = new_sorted[nb[d] : nb[d + 1]]
         if i < len(lv):
             moved = lv[i:].astype(np.int64)
             moved = moved + C(moved)
-            merged = np.concatenate((moved, add))
-            merged.sort(kind="stable")
-            pieces += [lv[:i], merged.astype(np.int32)]
-        else:
-            pieces += [lv, add.astype(np.int32)]
-    level_pos = np.concatenate(pieces).astype(np.int32, copy=False)
-    level_bounds = np.zeros(levels + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in pieces[1::2]], out=level_bounds[1:])
-    level_bounds[1:] += np.cumsum([len(p) for p in pieces[0::2]])
-
+            add = np.concatenate((moved, add))
+            add.sort(kind="stable")
+        levels.append(store.level(d, lv, i, add))
+    gp = np.array(group_pos, dtype=np.int64)
+    dirty["order"] = (P, gp[gp < P])
+    dirty["depth"] = (P, none)
+    dirty["end"] = (P, ap)
+    dirty["pos_of"] = (n0 + 1, moved_ids)
     ix = TreeIndex(data, n1, groups, order, pos_of, depth, end, parent, dur, self_time, t_end, old.grouped,
-                   level_pos, level_bounds, None, run, grow)
+                   levels, None, None, None if run is dur else run, grow)
     tops_at = np.where(uq == 0, -1, pq)[tq_idx].astype(np.int32)
     ix._delta = GrowDelta(weakref.ref(old), P, ins, kcum, top_pos.astype(np.int32), tops_at)
+    ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
     return ix
 
 

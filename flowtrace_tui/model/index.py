@@ -85,8 +85,9 @@ class TreeIndex:
     `run` (running time: lifetime minus suspensions, see timing.py; `dur` itself when nothing
     was suspended), `self_time` (own running time minus the children's), `heavy` (position of
     the first child with the largest `run`, -1 for a leaf; computed on first use).
-    Per depth d: `level_pos[level_bounds[d]:level_bounds[d + 1]]`, that level's positions in
-    increasing order (read-only).
+    Per depth d: `level(d)`, that level's positions in increasing order (read-only; `levels`
+    holds them, one array per depth, so that a live index can grow each level at its end), and
+    `level_bounds[d]`: how many positions lie at depths < d.
     """
 
     def __init__(
@@ -103,8 +104,8 @@ class TreeIndex:
         self_time: np.ndarray,
         t_end: int,
         grouped: bool,
-        level_pos: np.ndarray,
-        level_bounds: np.ndarray,
+        level_pos: np.ndarray | list[np.ndarray],
+        level_bounds: np.ndarray | None,
         heavy: np.ndarray | None = None,
         run: np.ndarray | None = None,
         grow: "GrowState | None" = None,
@@ -122,8 +123,16 @@ class TreeIndex:
         self.self_time = self_time
         self.t_end = t_end
         self.grouped = grouped
-        level_pos.flags.writeable = False  # children() hands out views of it
-        self.level_pos = level_pos
+        if isinstance(level_pos, list):  # one array per depth (grow.py)
+            levels = level_pos
+            level_bounds = np.zeros(len(levels) + 1, dtype=np.int64)
+            np.cumsum([len(lv) for lv in levels], out=level_bounds[1:])
+        else:  # all levels in one array (build_index): views of it
+            b = level_bounds.tolist()
+            levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]
+        for lv in levels:
+            lv.flags.writeable = False  # children() hands out views of them
+        self.levels = levels
         self.level_bounds = level_bounds
         self._heavy = heavy
         self._heavy_lock = threading.Lock()
@@ -145,6 +154,11 @@ class TreeIndex:
                 if heavy is None:
                     heavy = self._heavy = _heaviest_child(self.parent, self.run, self.pos_of)
         return heavy
+
+    @property
+    def level_pos(self) -> np.ndarray:
+        """Every level's positions, one after the other (a copy: for tests and tools)."""
+        return np.concatenate(self.levels) if self.levels else _NO_POS
 
     @property
     def size(self) -> int:
@@ -180,10 +194,9 @@ class TreeIndex:
 
     def level(self, depth: int) -> np.ndarray:
         """Positions at `depth`, increasing (a read-only view; empty past the deepest level)."""
-        b = self.level_bounds
-        if depth + 1 >= len(b):
-            return self.level_pos[:0]
-        return self.level_pos[int(b[depth]) : int(b[depth + 1])]
+        if depth >= len(self.levels):
+            return _NO_POS
+        return self.levels[depth]
 
     def children(self, pos: int) -> np.ndarray:
         """Positions of the direct children, in order (a read-only view).
@@ -192,7 +205,7 @@ class TreeIndex:
         searches, whatever the subtree's size."""
         end = int(self.end[pos])
         if end == pos + 1:
-            return self.level_pos[:0]
+            return _NO_POS
         lv = self.level(int(self.depth[pos]) + 1)
         return lv[find_sorted(lv, pos + 1) : find_sorted(lv, end)]
 
@@ -225,6 +238,10 @@ class TreeIndex:
     def is_open(self, node: int) -> bool:
         """The call has no end yet (running, or the process died)."""
         return 0 < node <= self.n and int(self.data.col("how")[node]) == HOW_OPEN
+
+
+_NO_POS = np.zeros(0, dtype=np.int32)
+_NO_POS.flags.writeable = False
 
 
 def find_sorted(a: np.ndarray, x: int) -> int:

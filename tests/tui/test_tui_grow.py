@@ -211,3 +211,62 @@ def test_filters_carry_by_a_whole_pass():
             assert got.rows.tolist() == want.rows.tolist()
         view = TreeRows(ix, Filters(min_dur_ns=25))
         view.expand_to_depth(3)
+
+
+def snapshot_arrays(ix) -> dict:
+    return {f: getattr(ix, f).copy() for f in FIELDS}
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_buffers_are_reused_but_never_under_a_living_index(seed):
+    """Grown indexes share and recycle memory (grow._Store): an index still referenced never
+    changes, whatever is grown after it -- also from an older index again (a branch), or after
+    indexes were dropped and their buffers reused."""
+    rng = random.Random(seed)
+    maker = (live_trace, single_thread_trace, random_trace)[seed % 3]
+    chunks = ChunkReader.from_bytes(maker(seed).data(finish=False)).poll()
+    d = TraceData("t")
+    d.feed(chunks[:1])
+    while d.n == 0:
+        d.feed(chunks[1:2])
+        chunks = chunks[1:]
+    ix = build_index(d)
+    kept = [(ix, snapshot_arrays(ix))]
+    i = 1
+    while i < len(chunks):
+        j = i + rng.randint(1, 3)
+        d.feed(chunks[i:j])
+        i = j
+        base = ix if rng.random() < 0.8 or len(kept) < 2 else rng.choice(kept)[0]
+        ix = grow_index(base, d)
+        assert_same(ix, build_index(d))
+        kept.append((ix, snapshot_arrays(ix)))
+        if len(kept) > 3 and rng.random() < 0.6:
+            kept.pop(rng.randrange(len(kept) - 1))  # drop one: its buffers may be reused
+        for old, arrays in kept:
+            for f, a in arrays.items():
+                assert np.array_equal(getattr(old, f), a), f
+
+
+def test_steady_growth_reuses_two_buffers():
+    """One index on screen, the next being made: updates alternate between two buffers per
+    array, each brought up to date by copying the last update's changes only."""
+    b = TraceBuilder()
+    b.enter("<module>")
+    d = TraceData("t")
+    reader_pos = 0
+    ix = None
+    for step in range(12):
+        for _ in range(50):
+            b.leave(b.enter("work"), "r")
+        b.flush()
+        data = b.out.getvalue()
+        chunks = ChunkReader.from_bytes(data).poll()
+        d.feed(chunks[reader_pos:])
+        reader_pos = len(chunks)
+        ix = build_index(d) if ix is None else grow_index(ix, d)  # the previous one is dropped
+    store = ix._store
+    assert all(len(pool) <= 2 for pool in store.pools.values())
+    assert ix.order.base is not None and ix.order.base is store.pools["order"][0].buf or \
+        ix.order.base is store.pools["order"][1].buf
+    assert_same(ix, build_index(d))
