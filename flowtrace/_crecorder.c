@@ -4,8 +4,9 @@
  *
  * The sys.monitoring callbacks are METH_FASTCALL methods of one `Core` object. They keep
  * per-thread stacks and the session's rows in plain C memory (no Python object is created
- * per call), read timestamps from the TSC or CLOCK_MONOTONIC (converted at drain to the
- * clock of time.perf_counter_ns on Linux: see stamp()) and cache the per-code-object filter decision in the code object's co_extra slot.
+ * per call), read timestamps from the TSC or CLOCK_MONOTONIC (mapped at drain onto
+ * CLOCK_MONOTONIC, time.perf_counter_ns's clock on Linux: see stamp()) and cache the
+ * per-code-object filter decision in the code object's co_extra slot.
  * What needs Python -- the filter decision, the function/thread/task tables, exception
  * texts, the text of containers and (in full mode) of other objects -- is done by hooks
  * into the wrapper, once per code object / thread / task / exception, never per plain call.
@@ -62,7 +63,7 @@
 
 /* Calls and exits -- nearly all rows -- are kept as columns, written by the callbacks
  * straight into the buffers that the drain hands to Python as the Batch's array.array
- * columns (adopt_array: no copy). Rows kept as structs and converted at drain cost a second
+ * columns (adopt_column: no copy). Rows kept as structs and converted at drain cost a second
  * copy of every row, and each fresh 4 KiB page costs a page fault here (~1.7 us): per call
  * ~56 bytes of rows plus ~54 of columns. Buffers come from PyMem_Malloc (the array frees
  * them with PyMem_Free); every writer holds the GIL. */
@@ -116,15 +117,14 @@ typedef struct { void *frame; uint32_t call, code_idx, task; } Susp;
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
 
-/* Most argument lists and results are a few inline scalars (ints, floats, None, bools) that
- * repeat (fib(3) is called many times): a direct-mapped cache from their binary form to the
- * final string id skips rendering and the dict lookup. A final id stays valid for the whole
- * file, so a hit is always correct; a miss just renders. Reset at start (code indexes). */
-#ifndef MEMO_SIZE
-#define MEMO_SIZE 8192
-#endif
-/* The memo and text tables keep hashes with the low bit set (0 marks an empty slot); the slot
- * index comes from the other bits, or only the odd half of a table would ever be used. */
+/* Most argument lists and results are a few inline scalars (ints, floats, None, bools) or
+ * (type, address) of opaque objects that repeat (fib(3) is called many times): the hot memo,
+ * a direct-mapped cache from their binary form to the provisional string id of their first
+ * entry in this batch (commit_memo), stores one entry for them all, rendered once at drain.
+ * (A second memo at drain, from the binary form to the final id, cost more in cache misses
+ * than the renders it saved: dropped; the text table dedupes what the hot memo missed.)
+ * The hot memo and text tables keep hashes with the low bit set (0 marks an empty slot);
+ * the slot index comes from the other bits, or only the odd half of a table would be used. */
 #define HSLOT(h) ((h) >> 1)
 #define MEMO_SLOTS 4
 typedef struct Memo {
@@ -201,13 +201,12 @@ typedef struct CoreObject {
     Seed *seeds; size_t nseeds, capseeds;
     /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
      * page fault per page and regrowing copies everything */
-    struct Memo *memo;               /* drain: texts of inline-only values already numbered */
     struct Memo *hot;                /* event time: inline-only values seen in this batch */
     MarkRow *spare_marks; size_t cap_spare_marks;
     StrEntry *spare_strs; size_t cap_spare_strs;
     Slot *spare_slots; size_t cap_spare_slots;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
-    uint64_t memo_hits, rendered;    /* drain statistics */
+    uint64_t rendered;               /* drain statistics: entries rendered */
     Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
 } CoreObject;
 
@@ -298,7 +297,9 @@ tick_map(Anchor a, Anchor b)
 /* Ticks are the TSC only where that is CLOCK_MONOTONIC's own source and invariant (constant
  * rate in every P/C-state, "constant_tsc nonstop_tsc" in /proc/cpuinfo): cpuid's invariant-TSC
  * bit, and the kernel's current clocksource is "tsc" (it also checked the TSCs agree across
- * CPUs; it falls back to another clocksource when they do not). */
+ * CPUs; it falls back to another clocksource when they do not). Should it switch later, the
+ * map stays monotonic and exact at the anchors, off between them by the two clocks' drift
+ * over one flush interval. */
 static void
 clock_init(void)
 {
@@ -793,8 +794,7 @@ slot_room(CoreObject *c, size_t n)
     return &c->slots[c->nslots];
 }
 
-static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key,
-                                  int opaque);
+static inline int memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key);
 static inline int memo_same(const Memo *a, const Memo *b);
 #ifndef HOT_SIZE
 #define HOT_SIZE 4096
@@ -823,7 +823,7 @@ static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
     Memo key, *m;
-    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key, 1)) return commit_slots(c, local, n, kind, code_idx);
+    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
     m = &c->hot[HSLOT(key.hash) & (HOT_SIZE - 1)];
     if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
         slots_clear(local, n);   /* the entry it reuses holds its own type references */
@@ -1458,7 +1458,6 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     stab_clear(&c->stab);
-    if (c->memo) memset(c->memo, 0, MEMO_SIZE * sizeof(Memo));
     if (!c->hot) c->hot = PyMem_RawCalloc(HOT_SIZE, sizeof(Memo));   /* NULL: no dedupe, still correct */
     else memset(c->hot, 0, HOT_SIZE * sizeof(Memo));
     c->batch++;
@@ -1966,11 +1965,11 @@ typedef struct {
 } Swapped;
 
 
-/* Fill `key` for an entry whose slots are all inline; 0 if the entry cannot be memoized. */
-/* `opaque`: also take (type, address) values. Only within a batch (the hot memo): there the
- * first entry's slot holds the type, so its address cannot name another type meanwhile. */
+/* Fill `key` for an entry whose slots are all inline or (type, address); 0 if the entry
+ * cannot be memoized. (type, address) is a sound key within a batch only: there the first
+ * entry's slot holds the type, so its address cannot name another type meanwhile. */
 static inline int
-memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key, int opaque)
+memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key)
 {
     if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
     /* only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing
@@ -1988,7 +1987,7 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
         if (tag == V_INT) v = sl->u.i;
         else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
         else if (tag > V_FLOAT && tag != V_UNBOUND) {
-            if (!opaque || (tag != V_OPAQUE && tag != V_DEFREPR)) return 0;
+            if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
             t = (uintptr_t)sl->o;
             v = (int64_t)sl->u.addr;
             h ^= t * 0x9E3779B97F4A7C15ULL;
@@ -2002,12 +2001,6 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
     key->hash = h | 1;
     key->head = head;
     return 1;
-}
-
-static inline int
-memo_key(StrEntry *e, Slot *slots, Memo *key)
-{
-    return memo_key_slots(e->kind, e->code_idx, slots + e->slot_off, e->nslots, key, 0);
 }
 
 static inline int
@@ -2061,14 +2054,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     texts = PyList_New(0);
     remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
-    if (!c->memo && w.nstrs) c->memo = PyMem_RawCalloc(MEMO_SIZE, sizeof(Memo));
     for (size_t i = 0; i < w.nstrs; i++) {
         StrEntry *e = &w.strs[i];
-        Memo key, *slot = NULL;
-        if (c->memo && memo_key(e, w.slots, &key)) {
-            slot = &c->memo[HSLOT(key.hash) & (MEMO_SIZE - 1)];
-            if (memo_same(slot, &key)) { remap[i] = slot->sid; c->memo_hits++; continue; }
-        }
         c->rendered++;
         const char *u = NULL;
         Py_ssize_t ulen = 0;
@@ -2097,7 +2084,6 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
         if (sid) {
             remap[i] = sid;
-            if (slot) { *slot = key; slot->sid = sid; }
             Py_XDECREF(t); Py_XDECREF(enc);
             continue;
         }
@@ -2107,7 +2093,6 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         if (r < 0) { Py_XDECREF(t); goto done; }
         sid = c->next_final_sid++;
         remap[i] = sid;
-        if (slot) { *slot = key; slot->sid = sid; }
         r = PyList_Append(texts, t);
         Py_DECREF(t);
         if (r < 0) goto done;
@@ -2258,8 +2243,8 @@ core_set_overflow(CoreObject *c, PyObject *args)
 static PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsKsnsnsnsi}", "errors", (unsigned long long)c->errors,
-                         "memo_hits", (unsigned long long)c->memo_hits, "rendered", (unsigned long long)c->rendered,
+    return Py_BuildValue("{sKsKsnsnsnsi}", "errors", (unsigned long long)c->errors,
+                         "rendered", (unsigned long long)c->rendered,
                          "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
                          "strings", (Py_ssize_t)c->nstrs, "zero_copy_columns", array_adopt_ok);
 }
@@ -2326,7 +2311,6 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
-    PyMem_RawFree(c->memo);
     PyMem_RawFree(c->hot);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
