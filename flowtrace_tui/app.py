@@ -41,6 +41,9 @@ FIRST_REBUILD_GROWTH = 8  # while loading, re-index when the calls loaded have g
 MIN_REBUILD_INTERVAL = 1.0  # at most this often (seconds),
 REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final index is near)
 SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
+# A live view whose reads have not caught up with the file (a busy program on a busy machine)
+# still shows what it has read this often: waiting to catch up could freeze the view for good.
+LIVE_BEHIND_UPDATE_S = 0.3
 
 
 def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
@@ -166,7 +169,8 @@ class FlowtraceApp(LiveApp):
                     due = (
                         last[0] < 0
                         or done
-                        or (not step.more and live and now - last_build >= max(self.poll_interval or 0, 2 * build_cost))
+                        or (live and now - last_build >= max(self.poll_interval or 0, 2 * build_cost)
+                            and (not step.more or now - last_build >= LIVE_BEHIND_UPDATE_S))
                         or (
                             data.n >= FIRST_REBUILD_GROWTH * last[0]
                             and now - last_build >= MIN_REBUILD_INTERVAL
@@ -174,9 +178,11 @@ class FlowtraceApp(LiveApp):
                         )
                     )
                     if due:
-                        t = time.perf_counter()
+                        # the work itself (this thread's CPU time), not the wall time: waiting
+                        # for the GIL while the UI draws is no reason to update less often
+                        t = time.thread_time()
                         ix = self._next_index(last_ix, data)
-                        build_cost = time.perf_counter() - t
+                        build_cost = time.thread_time() - t
                         last, last_build = state, time.monotonic()
                         last_ix = ix
                         self._post_index(ix, done or (live and not step.more))

@@ -199,10 +199,12 @@ class PollTimer:
     Reading every `interval` seconds locks onto the recorder's own flush period (also 0.1 s by
     default, a little more in practice) at whatever phase the two started with, drifting only
     slowly: measured, every read came 40-90 ms after the flush it picked up, for seconds on end.
-    The file's modification time says when the last flush wrote, so after a read that brought
-    data the next one is aimed `AFTER_FLUSH` after the flush expected one interval later; a read
-    that finds nothing retries soon (`RETRY`, a few times: such a read is one `fstat`), and a
-    quiet session falls back to one read per interval."""
+    The file's modification time says when the last flush wrote: when nothing was written since
+    the last read, the next one is aimed `AFTER_FLUSH` after the flush expected one interval
+    after that write; when something was (a busy program flushes more often, or the update took
+    long), it comes as soon as one interval has passed since the last read. A read that finds
+    nothing retries soon (`RETRY`, a few times: such a read is one `fstat`), and a quiet session
+    falls back to one read per interval."""
 
     AFTER_FLUSH = 0.005
     RETRY = 0.01
@@ -217,8 +219,10 @@ class PollTimer:
         how long ago the file was last written (None: unknown)."""
         if got_data:
             self._misses = 0
-            if write_age is not None and 0 <= write_age < self.interval:
+            if write_age is not None and since_read <= write_age < self.interval:
+                # nothing written since that read: aim just after the next flush
                 return max(0.005, self.interval - write_age + self.AFTER_FLUSH)
+            return max(0.005, self.interval - since_read)  # written since (or unknown)
         else:
             self._misses += 1
             if self._misses <= self.QUICK_RETRIES:
