@@ -94,6 +94,11 @@ _Static_assert(V_DEFREPR < 16, "memo keys keep a slot tag in 4 bits");
 enum { S_TEXT = 1, S_ARGS, S_VALUE };
 typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uint8_t kind; } StrEntry;
 
+/* A direct-indexed memo for one small non-negative int: the only argument of one function,
+ * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only. */
+typedef struct { uint32_t sid, batch; } SmallEntry;
+typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
+
 /* What the session knows about one recorded code object (its index is in co_extra). */
 typedef struct {
     PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
@@ -105,6 +110,7 @@ typedef struct {
     uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
     uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
+    SmallTab small;    /* one-int argument lists by value (commit_memo) */
 } CodeInfo;
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). */
@@ -208,6 +214,8 @@ typedef struct CoreObject {
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
     uint64_t rendered;               /* drain statistics: entries rendered */
     Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
+    SmallTab small_vals;             /* results / yielded values that are small ints (commit_memo) */
+    size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
 } CoreObject;
 
 /* ------------------------------------------------------------------------------------ */
@@ -819,10 +827,44 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
  * (type, address) of opaque objects -- reuse that entry's id: fib(3) called a thousand times
  * stores one entry, and the drain renders it once. Provisional ids are per batch, hence the
  * batch check. */
+/* Small non-negative ints -- indexes, counters, sizes -- are the commonest values there are,
+ * and a program walks through thousands of them (f(i) for i in range(10000), on 4 threads):
+ * more than the direct-mapped hot memo holds, so most would miss it and each be stored and
+ * rendered again. A one-int argument list (per function) and a one-int result get a table
+ * indexed by the value instead: one load, no hashing, no collisions. Tables grow (doubling)
+ * to the largest value seen below SMALL_MAX, within SMALL_BUDGET bytes for the session. */
+#define SMALL_MAX ((uint64_t)1 << 15)
+#define SMALL_BUDGET ((size_t)16 << 20)
+static int
+small_grow(CoreObject *c, SmallTab *st, uint64_t v)
+{
+    uint32_t n = st->n ? st->n : 64;
+    while (n <= v) n *= 2;
+    size_t more = (size_t)(n - st->n) * sizeof(SmallEntry);
+    if (c->small_bytes + more > SMALL_BUDGET) return -1;
+    SmallEntry *t = PyMem_RawRealloc(st->tab, n * sizeof(SmallEntry));
+    if (!t) return -1;   /* (no error set: the hot memo takes the value instead) */
+    memset(t + st->n, 0, more);
+    st->tab = t; st->n = n;
+    c->small_bytes += more;
+    return 0;
+}
+
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
     Memo key, *m;
+    if (n == 1 && local[0].tag == V_INT && (uint64_t)local[0].u.i < SMALL_MAX) {
+        SmallTab *st = kind == S_ARGS ? &c->codes[code_idx].small : &c->small_vals;
+        uint64_t v = (uint64_t)local[0].u.i;
+        if (v < st->n || small_grow(c, st, v) == 0) {
+            SmallEntry *e = &st->tab[v];
+            if (e->batch == (uint32_t)c->batch && e->sid) return e->sid;   /* (an int holds no reference) */
+            uint32_t sid = commit_slots(c, local, 1, kind, code_idx);
+            if (sid) { e->sid = sid; e->batch = (uint32_t)c->batch; }
+            return sid;
+        }
+    }
     if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
     m = &c->hot[HSLOT(key.hash) & (HOT_SIZE - 1)];
     if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
@@ -1427,8 +1469,10 @@ clear_codes(CoreObject *c)
         Py_CLEAR(c->codes[i].names);
         PyMem_RawFree(c->codes[i].order); c->codes[i].order = NULL;
         PyMem_RawFree(c->codes[i].star); c->codes[i].star = NULL;
+        PyMem_RawFree(c->codes[i].small.tab); c->codes[i].small.tab = NULL; c->codes[i].small.n = 0;
     }
     c->ncodes = 0;
+    c->small_bytes = c->small_vals.n * sizeof(SmallEntry);
 }
 
 static void
@@ -2312,6 +2356,7 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->hot);
+    PyMem_RawFree(c->small_vals.tab);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 

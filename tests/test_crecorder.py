@@ -396,6 +396,61 @@ def test_buffers_are_drained_not_dropped() -> None:
     assert rec.pending() == 0
 
 
+def test_small_int_values_across_threads_and_batches() -> None:
+    """Small ints (the direct-indexed memo's values) read right for every call: one-int
+    argument lists per function, results, values beyond the table and negative ones, on two
+    threads, with drains (new provisional ids) in between."""
+    from flowtrace.recorder.c import CRecorder
+
+    def one(n):
+        return n + 1
+
+    def other(n):
+        return -n
+
+    def two(a, b):
+        return a
+
+    values = [*range(3000), 2**15 - 1, 2**15, 2**15 + 1, 10**6, -1, -(2**15), 0, 0]
+
+    def work():
+        for v in values:
+            one(v)
+            other(v)
+            two(v, v)
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    batches = []
+    rec.start()
+    t = threading.Thread(target=work)
+    t.start()
+    work()
+    batches.append(rec.drain())
+    t.join()
+    work()
+    rec.stop()
+    batches.append(rec.drain())
+    texts: dict[int, str] = {}
+    got = []
+    for b in batches:
+        texts.update({b.strings_first_id + i: s for i, s in enumerate(b.strings)})
+        results = dict(zip(b.exit_call, b.exit_val))
+        for k in range(len(b.call_parent)):
+            cid = b.call_first_id + k
+            got.append((cid, b.call_func[k], b.call_args[k], results.get(cid)))
+    by_name: dict[str, list[tuple[str, str]]] = {"one": [], "other": [], "two": []}
+    funcs = {f["id"]: f["qualname"].rsplit(".", 1)[-1] for b in batches for f in b.functions}
+    for cid, fn, args, res in sorted(got):
+        name = funcs[fn]
+        if name in by_name:
+            by_name[name].append((texts[args], texts[res]))
+    for name, f, fmt in (("one", lambda v: v + 1, "n={}"), ("other", lambda v: -v, "n={}"),
+                         ("two", lambda v: v, "a={0}, b={0}")):
+        calls = by_name[name]
+        assert len(calls) == 3 * len(values)
+        assert sorted(calls) == sorted((fmt.format(v), str(f(v))) for v in values * 3)
+
+
 def test_time_steps_encode_like_the_writer() -> None:
     """Batch.*_deltas from the C drain give the writer exactly the bytes of its own delta path."""
     from array import array
