@@ -239,8 +239,11 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     thread_groups = [g for g in groups if g.kind == "thread"]
     by_thread = bool(thread_groups)
     by_task = any(g.kind == "task" for g in groups)
+    cross = st.cross_thread
     if by_thread and len(thread_groups) > 1:
-        if st.cross_thread:
+        if cross is None:
+            cross = _cross_thread(parent_c, thread, n0)
+        if cross:
             raise _Rebuild
         has = pc_new > 0
         if (thread[new[has]] != thread[pc_new[has]]).any():
@@ -417,7 +420,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     keep = np.unique(keep[keep > 0])
     csum = cs_of(keep)
     grow = GrowState(np.concatenate((st.roots, new_roots)), root_threads, root_tasks, open1, keep, csum,
-                     data.n_marks, cdmax, st.cross_thread, len(data.reexited))
+                     data.n_marks, cdmax, cross, len(data.reexited))
 
     # what changed below each per-node array's new part (for the next updates' buffers)
     none = np.zeros(0, dtype=np.int64)
@@ -568,6 +571,19 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
 
 
 _MISSING = np.iinfo(np.int64).min
+_CROSS_CHUNK = 1 << 20
+
+
+def _cross_thread(parent_c: np.ndarray, thread: np.ndarray, n: int) -> bool:
+    """Does any of calls 1..n run in another thread than its parent? (In chunks: the
+    temporaries stay a few MB on a big trace.)"""
+    for a in range(1, n + 1, _CROSS_CHUNK):
+        b = min(n + 1, a + _CROSS_CHUNK)
+        par = parent_c[a:b]
+        has = par > 0
+        if (thread[a:b][has] != thread[par[has]]).any():
+            return True
+    return False
 
 
 def _lookup(ids: np.ndarray, vals: np.ndarray, want: np.ndarray) -> np.ndarray:

@@ -58,7 +58,7 @@ class GrowState:
     csum: np.ndarray
     n_marks: int
     cdepth_max: int
-    cross_thread: bool
+    cross_thread: bool | None  # None: not looked at yet (grow.py does, once, when it matters)
     n_reexited: int = 0  # entries of `TraceData.reexited` seen
 
 
@@ -379,14 +379,9 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     del size
     depth_pre = depth[order]
     del depth
-    cross = False
-    if by_thread and sum(1 for g in groups if g.kind == "thread") > 1:
-        has_par = np.flatnonzero(parent_c[1:]) + 1
-        cross = bool((thread[has_par] != thread[parent_c[has_par]]).any())
-        del has_par
     grow = GrowState(roots.astype(np.int64), frozenset(np.unique(rthr).tolist()),
                      frozenset(np.unique(rtask[rtask > 0]).tolist()), open_ids.astype(np.int64),
-                     csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, cross,
+                     csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, None,
                      len(data.reexited))
     return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
                      level_pos, level_bounds, None, run, grow)
