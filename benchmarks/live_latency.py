@@ -5,13 +5,16 @@ explorer's index and view (what the call tree draws from), as the live view poll
 
 A child process runs under `python -m flowtrace run --flush-interval FLUSH` (the default
 recorder, default flush 0.1 s). The observer in this process does what the explorer's loader
-does: every POLL seconds (aimed just after the recorder's next flush: `PollTimer`) `LiveTail.poll()` (only the new complete chunks), then `grow_index` from the previous index (model/grow.py: work for the new calls, not
-the whole tree), then carries the view over (`TreeRows.carry_to`) and selects the newest call
-(follow mode: its ancestors opened). For every call that is new in that index, latency =
-(observer's clock when the view is ready) - (the call's start time in the file). Both are
-CLOCK_MONOTONIC (`perf_counter_ns`) on this machine: the session's origin is in META, so no
-extra instrumentation of the child is needed. When a poll brings nothing new the observer
-computes the heaviest children (`H`), as the explorer does when idle.
+does: reads aimed just after the recorder's next flush (`PollTimer`), each `LiveTail.poll()`
+(only the new complete chunks); then -- not more often than half a poll interval, nor than
+twice the CPU time an update takes, as the explorer -- `grow_index` from the previous index
+(model/grow.py: work for the new calls, not the whole tree), the view carried over
+(`TreeRows.carry_to`) and the newest call selected (follow mode: its ancestors opened). For
+every call that is new in that index, latency = (observer's clock when the view is ready) -
+(the call's start time in the file). Both are CLOCK_MONOTONIC (`perf_counter_ns`) on this
+machine: the session's origin is in META, so no extra instrumentation of the child is needed.
+When a poll brings nothing new the observer computes the heaviest children (`H`), as the
+explorer does when idle.
 
 `--rebuild` indexes with a whole `build_index` each time instead (the explorer before grow.py),
 to compare.
@@ -36,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from flowtrace_tui.app import LIVE_MIN_UPDATE  # noqa: E402
 from flowtrace_tui.model.grow import grow_index  # noqa: E402
 from flowtrace_tui.model.index import build_index  # noqa: E402
 from flowtrace_tui.model.rows import TreeRows  # noqa: E402
@@ -93,15 +97,21 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
         ix = None
         rows = None
         timer = PollTimer(poll)
+        last_build, build_cost = 0.0, 0.0
         while not tail.done and time.monotonic() < deadline:
             read_at = time.monotonic()
             batch = tail.poll()
             n = src.data.n
-            if n > indexed:
+            # the explorer's throttle: at most one update per poll interval, and not more often
+            # than twice the CPU time an update takes (FlowtraceApp.load)
+            if n > indexed and time.monotonic() - last_build >= max(LIVE_MIN_UPDATE * poll, 2 * build_cost):
                 seen = time.perf_counter_ns() - origin  # in the model (TraceData), not indexed yet
                 lat_model.extend(((seen - src.data.col("t0")[indexed + 1 : n + 1]) / 1e9).tolist())
                 t = time.perf_counter()
+                c = time.thread_time()
                 ix = build_index(src.data) if rebuild or ix is None else grow_index(ix, src.data)
+                build_cost = time.thread_time() - c
+                last_build = time.monotonic()
                 builds.append(time.perf_counter() - t)
                 # the view, as the explorer's worker carries it and follow mode moves to the newest
                 if rows is None:

@@ -44,6 +44,10 @@ SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI t
 # A live view whose reads have not caught up with the file (a busy program on a busy machine)
 # still shows what it has read this often: waiting to catch up could freeze the view for good.
 LIVE_BEHIND_UPDATE_S = 0.3
+# Live updates come at most this many poll intervals apart (and not more often than twice what
+# an update costs): reads aimed just after the recorder's flushes come about one interval apart,
+# sometimes a little less, and a full interval here made such a read wait for the next one.
+LIVE_MIN_UPDATE = 0.5
 
 
 def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
@@ -169,7 +173,7 @@ class FlowtraceApp(LiveApp):
                     due = (
                         last[0] < 0
                         or done
-                        or (live and now - last_build >= max(self.poll_interval or 0, 2 * build_cost)
+                        or (live and now - last_build >= max(LIVE_MIN_UPDATE * (self.poll_interval or 0), 2 * build_cost)
                             and (not step.more or now - last_build >= LIVE_BEHIND_UPDATE_S))
                         or (
                             data.n >= FIRST_REBUILD_GROWTH * last[0]
