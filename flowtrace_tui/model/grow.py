@@ -1,8 +1,9 @@
 """Growing a live session's index with the calls that arrived, instead of rebuilding it.
 
 `grow_index(old, data)` returns exactly what `build_index(data, grouped=old.grouped)` would
-(same arrays, same groups), doing work in proportion to what is new -- plus one copy of the
-arrays, as snapshots are immutable (the UI thread keeps drawing the old one meanwhile).
+(same arrays, same groups), doing work in proportion to what is new. Indexes stay immutable
+snapshots (the UI draws one while the next is made); the memory they live in is recycled by
+`_Store`, so an update copies only what the previous update changed, not the session.
 
 Where new calls go. A new call's parent is a new call or an old node (a call still running,
 a suspended generator, a thread/task group, or the top level): the new calls form subtrees hung
@@ -29,6 +30,11 @@ their parents and the attachments; `GrowState` keeps the totals those need.
 Rebuilt from scratch instead (rare, and always correct): new groups (a new thread or task among
 the roots, or grouping turned on), a depth that needs another integer type, calls running in
 another thread than their parent while threads are grouped (siblings are then ordered by thread).
+
+Costs that still follow the session rather than the update: inserting calls before the end of
+the preorder (an earlier thread group, an old generator) moves every position after that point;
+a session with generators or coroutines scans the MARK columns once per update; the first
+update after a whole build copies the arrays once (into the store).
 """
 
 from __future__ import annotations
