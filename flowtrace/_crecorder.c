@@ -215,6 +215,8 @@ typedef struct CoreObject {
     uint64_t rendered;               /* drain statistics: entries rendered */
     Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
     SmallTab small_vals;             /* results / yielded values that are small ints (commit_memo) */
+    uint32_t empty_sid;              /* the "" of argument-less calls ... */
+    uint64_t empty_batch;            /* ... in this batch */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
 } CoreObject;
 
@@ -850,6 +852,18 @@ small_grow(CoreObject *c, SmallTab *st, uint64_t v)
     return 0;
 }
 
+/* commit_memo's small-int lookup for a value not captured yet (the common hit, without a
+ * Slot, the capture's type tests or a call): its provisional id, or 0 to take the full path. */
+static inline uint32_t
+small_hit(CoreObject *c, const SmallTab *st, PyObject *v)
+{
+    if (!v || Py_TYPE(v) != &PyLong_Type || !PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    size_t x = (size_t)PyUnstable_Long_CompactValue((PyLongObject *)v);   /* (negative: huge) */
+    if (x >= st->n) return 0;
+    const SmallEntry *e = &st->tab[x];
+    return e->batch == (uint32_t)c->batch ? e->sid : 0;
+}
+
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
@@ -881,6 +895,8 @@ static uint32_t
 value_id(CoreObject *c, PyObject *v)
 {
     if (!c->args_mode) return 0;
+    uint32_t hit = small_hit(c, &c->small_vals, v);
+    if (hit) return hit;
     Slot s;
     if (capture_value(c, &s, v) < 0) return 0;
     return commit_memo(c, &s, 1, S_VALUE, 0);
@@ -892,11 +908,23 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
 {
     uint32_t n = c->codes[idx].nargs;
     if (!frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
-    if (!n) return add_text(c, Py_NewRef(str_empty));   /* reprs.args_text gives "" */
+    if (!n) {   /* reprs.args_text gives "": one entry per batch for all such calls */
+        if (c->empty_batch != c->batch || !c->empty_sid) {
+            c->empty_sid = add_text(c, Py_NewRef(str_empty));
+            c->empty_batch = c->batch;
+        }
+        return c->empty_sid;
+    }
+    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
+        PyObject *v = frame->localsplus[0];
+        if (v && (kinds[0] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+        uint32_t hit = small_hit(c, &c->codes[idx].small, v);
+        if (hit) return hit;
+    }
     Slot small[8];
     Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));
     if (!local) { PyErr_NoMemory(); return 0; }
-    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
     uint32_t sid = 0;
     for (uint32_t i = 0; i < n; i++) {
         PyObject *v = frame->localsplus[i];

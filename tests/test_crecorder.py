@@ -399,7 +399,8 @@ def test_buffers_are_drained_not_dropped() -> None:
 def test_small_int_values_across_threads_and_batches() -> None:
     """Small ints (the direct-indexed memo's values) read right for every call: one-int
     argument lists per function, results, values beyond the table and negative ones, on two
-    threads, with drains (new provisional ids) in between."""
+    threads, with drains (new provisional ids) in between; and argument-less calls (one ""
+    entry per batch)."""
     from flowtrace.recorder.c import CRecorder
 
     def one(n):
@@ -411,6 +412,9 @@ def test_small_int_values_across_threads_and_batches() -> None:
     def two(a, b):
         return a
 
+    def nothing():
+        return None
+
     values = [*range(3000), 2**15 - 1, 2**15, 2**15 + 1, 10**6, -1, -(2**15), 0, 0]
 
     def work():
@@ -418,6 +422,7 @@ def test_small_int_values_across_threads_and_batches() -> None:
             one(v)
             other(v)
             two(v, v)
+            nothing()
 
     rec = CRecorder(RecorderConfig(args="safe"))
     batches = []
@@ -432,13 +437,15 @@ def test_small_int_values_across_threads_and_batches() -> None:
     batches.append(rec.drain())
     texts: dict[int, str] = {}
     got = []
+    results = {}  # (a call started before a drain may end after it: exits from every batch)
     for b in batches:
         texts.update({b.strings_first_id + i: s for i, s in enumerate(b.strings)})
-        results = dict(zip(b.exit_call, b.exit_val))
+        results.update(zip(b.exit_call, b.exit_val))
+    for b in batches:
         for k in range(len(b.call_parent)):
             cid = b.call_first_id + k
             got.append((cid, b.call_func[k], b.call_args[k], results.get(cid)))
-    by_name: dict[str, list[tuple[str, str]]] = {"one": [], "other": [], "two": []}
+    by_name: dict[str, list[tuple[str, str]]] = {"one": [], "other": [], "two": [], "nothing": []}
     funcs = {f["id"]: f["qualname"].rsplit(".", 1)[-1] for b in batches for f in b.functions}
     for cid, fn, args, res in sorted(got):
         name = funcs[fn]
@@ -449,6 +456,7 @@ def test_small_int_values_across_threads_and_batches() -> None:
         calls = by_name[name]
         assert len(calls) == 3 * len(values)
         assert sorted(calls) == sorted((fmt.format(v), str(f(v))) for v in values * 3)
+    assert by_name["nothing"] == [("", "None")] * (3 * len(values))
 
 
 def test_time_steps_encode_like_the_writer() -> None:
