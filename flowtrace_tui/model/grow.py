@@ -72,12 +72,20 @@ class GrowDelta:
     tops_at: np.ndarray
 
     def move(self, pos: np.ndarray) -> np.ndarray:
-        """New positions of old positions (increasing in, increasing out)."""
-        return pos + self.kcum[np.searchsorted(self.ins, pos, side="right")].astype(pos.dtype)
+        """New positions of old positions (increasing in, increasing out): the shift is constant
+        between two insertion points, so one add per piece."""
+        out = pos.copy()
+        at = np.searchsorted(pos, self.ins, side="left").tolist() + [len(pos)]
+        for j in range(len(self.ins)):
+            if at[j] < at[j + 1]:
+                out[at[j] : at[j + 1]] += int(self.kcum[j + 1])
+        return out
 
 
 _POOL_MAX = 3  # buffers kept per array: the index on screen, the one on its way, one spare
-_LOG_KEEP = 16  # versions whose changes are remembered (a buffer older than that is recopied)
+_LOG_KEEP = 6  # versions whose changes are remembered (a buffer older than that is recopied)
+_SHIFT_CHUNK = 1 << 20  # positions moved per pass when calls land before the end
+_SPARSE_MAX = 1 << 16  # more changed entries than this are logged as "everything" (memory)
 
 
 class _Buf:
@@ -138,7 +146,10 @@ class _Store:
                 b[i] = old_arr[i]
             e.tag = None
             return e, b[:size]
-        # none free: a new one, with room to grow (capacity never written costs no memory)
+        # none usable: a new one, with room to grow (capacity never written costs no memory).
+        # A free buffer too small for this size is of no more use (sizes only grow): let it go
+        # now, not when the pool is full (its memory was written: it counts until freed).
+        pool[:] = [e for e in pool if sys.getrefcount(e.buf) > 2 or len(e.buf) >= size]
         free = [e for e in pool if sys.getrefcount(e.buf) <= 2]
         while len(pool) >= _POOL_MAX and free:
             pool.remove(free.pop(0))
@@ -509,18 +520,26 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     pos_of = take("pos_of", old.pos_of, M1 + 1)
     moved_ids = none
     # old nodes after P move
-    sp = np.arange(P, M0, dtype=np.int64)
-    if len(sp):
-        mp = sp + C(sp)
-        ids = old.order[P:M0].astype(np.int64)
-        oe = old.end[P:M0].astype(np.int64)
-        order[mp] = np.where(ids > n0, ids + dn, ids)
-        depth[mp] = old.depth[P:M0]
-        end[mp] = mp + (oe - sp) + S(oe) - S(sp)
-        calls = ids <= n0
-        moved_ids = ids[calls]
-        pos_of[moved_ids] = mp[calls]
-    # ancestors of the attachments before P: their subtrees grew
+    # old nodes after P move by C, constant between two insertion points: block copies. Their
+    # subtree ends move the same way, except for the attachments' ancestors (fixed below)
+    cuts = np.unique(ins)
+    for j, a0 in enumerate(cuts.tolist()):
+        b0 = int(cuts[j + 1]) if j + 1 < len(cuts) else M0
+        c = int(kcum[np.searchsorted(ins, a0, side="right")])
+        for a in range(a0, min(b0, M0), _SHIFT_CHUNK):  # in chunks: temporaries stay small
+            b = min(b0, M0, a + _SHIFT_CHUNK)
+            order[a + c : b + c] = old.order[a:b]  # group ids among them: renumbered below
+            depth[a + c : b + c] = old.depth[a:b]
+            np.add(old.end[a:b], c, out=end[a + c : b + c])
+            ids = old.order[a:b]
+            calls = ids <= n0
+            pos_of[ids[calls]] = np.arange(a + c, b + c, dtype=np.int32)[calls]
+    if M0 - P > _SPARSE_MAX:  # many moved: the next buffers copy pos_of whole (4 bytes a call)
+        moved_ids = None
+    elif P < M0:
+        ids = old.order[P:M0]
+        moved_ids = ids[ids <= n0].astype(np.int64)
+    # the attachments and their ancestors: their subtrees grew
     cur = np.unique(uq_old[uq_old > 0])
     anc = [cur]
     while len(cur):
@@ -529,10 +548,11 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         anc.append(cur)
     anc = np.unique(np.concatenate(anc)).astype(np.int64)
     ap = old.pos_of[anc].astype(np.int64)
-    ap = ap[(ap >= 0) & (ap < P)]
+    ap = ap[ap >= 0]
     if len(ap):
         ae = old.end[ap].astype(np.int64)
-        end[ap] = ae + S(ae) - S(ap)
+        end[ap + C(ap)] = ae + C(ap) + S(ae) - S(ap)
+        ap = ap[ap < P]  # logged: the changed ends before P
     # group nodes: renumbered, maybe moved
     group_pos = []
     for g_old, g in zip(old.groups, groups):
@@ -559,15 +579,18 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         add = new_sorted[nb[d] : nb[d + 1]]
         if i < len(lv):
             moved = lv[i:].astype(np.int64)
-            moved = moved + C(moved)
+            # + C, constant between insertion points: one add per piece, not a search each
+            at = np.searchsorted(moved, cuts).tolist() + [len(moved)]
+            for j in range(len(cuts)):
+                moved[at[j] : at[j + 1]] += int(kcum[np.searchsorted(ins, cuts[j], side="right")])
             add = np.concatenate((moved, add))
-            add.sort(kind="stable")
+            add.sort(kind="stable")  # two sorted runs: timsort merges them
         levels.append(store.level(d, lv, i, add))
     gp = np.array(group_pos, dtype=np.int64)
     dirty["order"] = (P, gp[gp < P])
     dirty["depth"] = (P, none)
     dirty["end"] = (P, ap)
-    dirty["pos_of"] = (n0 + 1, moved_ids)
+    dirty["pos_of"] = (0, none) if moved_ids is None else (n0 + 1, moved_ids)
     ix = TreeIndex(data, n1, groups, order, pos_of, depth, end, parent, dur, self_time, t_end, old.grouped,
                    levels, None, None, None if run is dur else run, grow)
     tops_at = np.where(uq == 0, -1, pq)[tq_idx].astype(np.int32)

@@ -13,6 +13,7 @@ from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.model import TraceData, TreeRows, build_index
 from flowtrace_tui.model.filters import Filters
+from flowtrace_tui.model import grow as grow_mod
 from flowtrace_tui.model.grow import grow_index
 
 from .builder import TraceBuilder
@@ -217,11 +218,16 @@ def snapshot_arrays(ix) -> dict:
     return {f: getattr(ix, f).copy() for f in FIELDS}
 
 
+@pytest.mark.parametrize("small", [False, True])
 @pytest.mark.parametrize("seed", range(30))
-def test_buffers_are_reused_but_never_under_a_living_index(seed):
+def test_buffers_are_reused_but_never_under_a_living_index(seed, small, monkeypatch):
     """Grown indexes share and recycle memory (grow._Store): an index still referenced never
     changes, whatever is grown after it -- also from an older index again (a branch), or after
-    indexes were dropped and their buffers reused."""
+    indexes were dropped and their buffers reused. `small`: the limits that matter on big traces
+    (moved positions handled in chunks, many moved calls logged as "everything") made tiny."""
+    if small:
+        monkeypatch.setattr(grow_mod, "_SHIFT_CHUNK", 3)
+        monkeypatch.setattr(grow_mod, "_SPARSE_MAX", 2)
     rng = random.Random(seed)
     maker = (live_trace, single_thread_trace, random_trace)[seed % 3]
     chunks = ChunkReader.from_bytes(maker(seed).data(finish=False)).poll()
