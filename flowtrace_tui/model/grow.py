@@ -51,6 +51,8 @@ from .index import Group, GrowState, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
 
 _WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)
+_WAKE_LUT = np.zeros(256, dtype=bool)  # by MARK kind (a u8 column)
+_WAKE_LUT[list(_WAKE)] = True
 
 
 class _Rebuild(Exception):
@@ -323,13 +325,16 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         mcall = data.mark_col("call")
         mkind = data.mark_col("kind")
         fresh = mcall[st.n_marks :]
-        fresh = fresh[np.isin(mkind[st.n_marks :], _WAKE)]
+        fresh = fresh[_WAKE_LUT[mkind[st.n_marks :]]]
         marked_old = np.unique(fresh[(fresh > 0) & (fresh <= n0)]).astype(np.int64)
         look = np.union1d(oo, marked_old)
-        sel = (mcall > n0) & (mcall <= n1)
-        if len(look):
-            sel |= np.isin(mcall, look)
-        sel &= np.isin(mkind, _WAKE)
+        # every wake row of the new calls and of those: one pass over the MARK columns, with
+        # lookup tables (np.isin sorts: ~40 ms per update on a 2M-mark session)
+        want = np.zeros(n1 + 2, dtype=bool)
+        want[n0 + 1 : n1 + 1] = True
+        want[look] = True
+        sel = want[np.minimum(mcall, n1 + 1)]
+        sel &= _WAKE_LUT[mkind]
         if sel.any():
             susp_ids, susp_val = _suspended_rows(mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel],
                                                  lambda ids: t0c[ids] + dur[ids])
