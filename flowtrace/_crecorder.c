@@ -110,7 +110,7 @@ typedef struct {
     uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
     uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
-    SmallTab small;    /* one-int argument lists by value (commit_memo) */
+    int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
 } CodeInfo;
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). */
@@ -215,6 +215,9 @@ typedef struct CoreObject {
     uint64_t rendered;               /* drain statistics: entries rendered */
     Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
     SmallTab small_vals;             /* results / yielded values that are small ints (commit_memo) */
+    SmallTab *small_args;            /* one-int argument lists, one table per parameter name ... */
+    PyObject **small_names;          /* ... (the text is "name=value" whatever the function) */
+    size_t nsmall_args, capsmall_args;
     uint32_t empty_sid;              /* the "" of argument-less calls ... */
     uint64_t empty_batch;            /* ... in this batch */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
@@ -666,6 +669,39 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     return 0;
 }
 
+/* The small-int table of a one-parameter function (ci->small, else -1): shared by every
+ * function whose parameter has the same name (f(n) and g(n) both write "n=5"). A handful of
+ * names in practice; bounded. Never fails: without a table the hot memo serves. */
+static void
+small_args_for(CoreObject *c, CodeInfo *ci)
+{
+    ci->small = -1;
+    if (ci->nargs != 1 || ci->nshown != 1 || ci->star[0] != 0) return;
+    PyObject *name = PyTuple_GET_ITEM(ci->names, 0);
+    if (!PyUnicode_CheckExact(name)) return;
+    for (size_t i = 0; i < c->nsmall_args; i++) {
+        if (c->small_names[i] == name || PyUnicode_Compare(c->small_names[i], name) == 0) {
+            ci->small = (int32_t)i;
+            return;
+        }
+    }
+    if (c->nsmall_args >= 4096) return;
+    if (c->nsmall_args == c->capsmall_args) {
+        size_t ncap = c->capsmall_args ? c->capsmall_args * 2 : 16;
+        SmallTab *t = PyMem_RawRealloc(c->small_args, ncap * sizeof(SmallTab));
+        if (!t) return;
+        c->small_args = t;
+        PyObject **n = PyMem_RawRealloc(c->small_names, ncap * sizeof(PyObject *));
+        if (!n) return;   /* (small_args merely larger than needed) */
+        c->small_names = n;
+        c->capsmall_args = ncap;
+    }
+    c->small_args[c->nsmall_args].tab = NULL;
+    c->small_args[c->nsmall_args].n = 0;
+    c->small_names[c->nsmall_args] = Py_NewRef(name);
+    ci->small = (int32_t)c->nsmall_args++;
+}
+
 /* First sight of a code object in this session: ask the wrapper (filters.CodeFilter). */
 static Py_ssize_t
 code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
@@ -690,6 +726,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         CodeInfo *ci = &c->codes[c->ncodes];
         memset(ci, 0, sizeof(*ci));
         if (fill_code_info(ci, co) < 0) return CODE_ERROR;
+        small_args_for(c, ci);
         ci->func = func > 0 ? (uint32_t)func : 0;
         ci->hook = func < 0;
         idx = (Py_ssize_t)c->ncodes++;
@@ -869,9 +906,10 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
 {
     Memo key, *m;
     if (n == 1 && local[0].tag == V_INT && (uint64_t)local[0].u.i < SMALL_MAX) {
-        SmallTab *st = kind == S_ARGS ? &c->codes[code_idx].small : &c->small_vals;
+        int32_t k = kind == S_ARGS ? c->codes[code_idx].small : -1;
+        SmallTab *st = kind == S_ARGS ? (k >= 0 ? &c->small_args[k] : NULL) : &c->small_vals;
         uint64_t v = (uint64_t)local[0].u.i;
-        if (v < st->n || small_grow(c, st, v) == 0) {
+        if (st && (v < st->n || small_grow(c, st, v) == 0)) {
             SmallEntry *e = &st->tab[v];
             if (e->batch == (uint32_t)c->batch && e->sid) return e->sid;   /* (an int holds no reference) */
             uint32_t sid = commit_slots(c, local, 1, kind, code_idx);
@@ -919,7 +957,8 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
         PyObject *v = frame->localsplus[0];
         if (v && (kinds[0] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
-        uint32_t hit = small_hit(c, &c->codes[idx].small, v);
+        int32_t k = c->codes[idx].small;
+        uint32_t hit = k >= 0 ? small_hit(c, &c->small_args[k], v) : 0;
         if (hit) return hit;
     }
     Slot small[8];
@@ -1497,9 +1536,13 @@ clear_codes(CoreObject *c)
         Py_CLEAR(c->codes[i].names);
         PyMem_RawFree(c->codes[i].order); c->codes[i].order = NULL;
         PyMem_RawFree(c->codes[i].star); c->codes[i].star = NULL;
-        PyMem_RawFree(c->codes[i].small.tab); c->codes[i].small.tab = NULL; c->codes[i].small.n = 0;
     }
     c->ncodes = 0;
+    for (size_t i = 0; i < c->nsmall_args; i++) {
+        PyMem_RawFree(c->small_args[i].tab);
+        Py_CLEAR(c->small_names[i]);
+    }
+    c->nsmall_args = 0;
     c->small_bytes = c->small_vals.n * sizeof(SmallEntry);
 }
 
@@ -2385,6 +2428,8 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->hot);
     PyMem_RawFree(c->small_vals.tab);
+    PyMem_RawFree(c->small_args);
+    PyMem_RawFree(c->small_names);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
