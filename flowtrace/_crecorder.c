@@ -924,7 +924,12 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
         return m->sid;
     }
     uint32_t sid = commit_slots(c, local, n, kind, code_idx);
-    if (sid) { *m = key; m->sid = sid; m->batch = (uint32_t)c->batch; }
+    if (sid) {
+        /* field by field, n slots only: copying the whole stack key read it back in 16-byte
+         * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
+        m->hash = key.hash; m->head = key.head; m->sid = sid; m->batch = (uint32_t)c->batch;
+        for (uint32_t k = 0; k < n; k++) { m->vals[k] = key.vals[k]; m->types[k] = key.types[k]; }
+    }
     return sid;
 }
 
