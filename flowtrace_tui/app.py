@@ -213,7 +213,10 @@ class FlowtraceApp(LiveApp):
         """The index of everything loaded now: a live session's grows from the previous one
         (work in proportion to what is new, see model/grow.py), any other is built whole."""
         if prev is not None and self.poll_interval is not None and prev.grouped == self.grouped:
-            return grow_index(prev, data)
+            try:
+                return grow_index(prev, data)
+            except Exception:  # a bug there must not stop the live view: the whole build is right
+                pass
         return build_index(data, grouped=self.grouped)
 
     def _post_index(self, ix: TreeIndex, final: bool) -> None:
