@@ -459,6 +459,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
                        dur, self_time, t_end, old.grouped, list(old.levels), None, None, None if run is dur else run, grow)
         ix._delta = GrowDelta(weakref.ref(old), M0, np.zeros(0, np.int64), np.zeros(1, np.int64),
                               np.zeros(0, np.int32), np.zeros(0, np.int32))
+        _grow_heavy(old, ix, take, dirty, R_old, tops, tq, posn=none, lp=lp, delta=ix._delta)
         ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
         return ix
 
@@ -600,8 +601,95 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
                    levels, None, None, None if run is dur else run, grow)
     tops_at = np.where(uq == 0, -1, pq)[tq_idx].astype(np.int32)
     ix._delta = GrowDelta(weakref.ref(old), P, ins, kcum, top_pos.astype(np.int32), tops_at)
+    _grow_heavy(old, ix, take, dirty, R_old, tops, tq, posn=posn, lp=lp, delta=ix._delta)
     ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
     return ix
+
+
+def _grow_heavy(old: TreeIndex, ix: TreeIndex, take, dirty: dict, R_old: np.ndarray, tops: np.ndarray,
+                tq: np.ndarray, posn: np.ndarray, lp: np.ndarray, delta: GrowDelta) -> None:
+    """`ix`'s heaviest children (for `H`), kept up to date when `old` had them computed: a
+    whole pass costs ~15 ms per million calls, too much for every live update, and a key
+    should not wait for it either. Only the nodes whose children changed are looked at: the
+    new calls (their children are all new), the nodes the new calls hang under and the parents
+    of calls whose running time changed -- from their previous heaviest child, the changed and
+    the new children; all children only when the previous heaviest one ran less now (its end
+    came in earlier than the session's end), and for group nodes (their children's times move
+    with the calls under them)."""
+    h_old = old._heavy
+    if h_old is None:
+        return
+    n0, n1, G = old.n, ix.n, len(ix.groups)
+    dn = n1 - n0
+    P = delta.first
+    heavy = take("heavy", h_old, ix.size + 1)
+    touched = [np.zeros(1, dtype=np.int64)]
+    if P < old.size:  # heaviest children after P moved
+        v = heavy[: n0 + 1]
+        m = np.flatnonzero(v >= P)
+        if len(m):
+            vals = v[m].astype(np.int64)
+            o = np.argsort(vals, kind="stable")  # `move` takes increasing positions
+            moved = np.empty_like(vals)
+            moved[o] = delta.move(vals[o])
+            heavy[m] = moved
+            touched.append(m)
+    # new calls: from their own children, all new (first child with the largest time)
+    k = dn
+    if k:
+        inner = np.flatnonzero(lp > 0)
+        hl = np.full(k + 1, -1, dtype=np.int64)
+        if len(inner):
+            par_l = lp[inner]
+            r = ix.run[inner + n0 + 1]
+            top = np.full(k + 1, np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(top, par_l, r)
+            best = r == top[par_l]
+            first = np.full(k + 1, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first, par_l[best], posn[inner][best].astype(np.int64))
+            has = first != np.iinfo(np.int64).max
+            hl[has] = first[has]
+        heavy[n0 + 1 : n1 + 1] = hl[1:]
+    # old calls (and the top level, node 0) whose children changed: candidates
+    cp = np.concatenate((ix.parent[R_old].astype(np.int64), tq))
+    cc = np.concatenate((R_old, tops + n0 + 1))
+    calls = cp <= n0
+    cp, cc = cp[calls], cc[calls]
+    aff = np.unique(cp)
+    full: list[int] = [g.node for g in ix.groups]  # groups: always all their children
+    if G:
+        full.append(0)  # the top level holds thread groups: their times moved
+        keep = aff != 0
+        cp, cc, aff = cp[cp != 0], cc[cp != 0], aff[keep]
+    if len(aff):
+        hb = h_old[aff].astype(np.int64)  # previous heaviest (old positions; -1: none)
+        has = hb >= 0
+        bnode = np.zeros(len(aff), dtype=np.int64)
+        bnode[has] = old.order[hb[has]]
+        bnode[has & (bnode > n0)] += dn  # a group child (of node 0): renumbered
+        ran_less = has & (ix.run[bnode] < old.run[np.where(bnode > n1, bnode - dn, bnode)])
+        full.extend(aff[ran_less].tolist())
+        ok = has & ~ran_less
+        cand_p = np.concatenate((cp, aff[ok]))
+        cand_c = np.concatenate((cc, bnode[ok]))
+        cand_r = ix.run[cand_c]
+        cand_pos = ix.pos_of[cand_c].astype(np.int64)
+        o = np.lexsort((cand_pos, -cand_r, cand_p))
+        cand_p, cand_pos = cand_p[o], cand_pos[o]
+        first = np.ones(len(cand_p), dtype=bool)
+        first[1:] = cand_p[1:] != cand_p[:-1]
+        heavy[cand_p[first]] = cand_pos[first]
+        touched.append(aff)
+    for p in full:
+        kids = ix.top_level() if p == 0 else ix.children(int(ix.pos_of[p]))
+        if len(kids):
+            r = ix.run[ix.order[kids]]
+            heavy[p] = kids[int(np.argmax(r))]
+        else:
+            heavy[p] = -1
+    touched.append(np.array([p for p in full if p <= n0], dtype=np.int64))
+    ix._heavy = heavy
+    dirty["heavy"] = (n0 + 1, np.concatenate(touched))
 
 
 _MISSING = np.iinfo(np.int64).min

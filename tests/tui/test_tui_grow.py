@@ -30,6 +30,9 @@ def assert_same(got, want) -> None:
         assert np.array_equal(a, b), f
     assert [(g.node, g.kind, g.thread, g.task, g.label) for g in got.groups] == \
         [(g.node, g.kind, g.thread, g.task, g.label) for g in want.groups]
+    if got._heavy is not None:  # kept up to date by grow (the index it grew from had them)
+        assert got._heavy.dtype == want.heavy.dtype
+        assert np.array_equal(got._heavy, want.heavy), "heavy"
 
 
 def live_trace(seed: int) -> TraceBuilder:
@@ -113,6 +116,8 @@ def grow_steps(data: bytes, rng: random.Random, grouped: bool):
             continue
         prev = ix
         ix = build_index(d, grouped=grouped) if ix is None else grow_index(ix, d)
+        if rng.random() < 0.5:
+            ix.heavy  # noqa: B018  (then the next grown index keeps them up to date)
         yield ix, build_index(d, grouped=grouped), prev
 
 
@@ -215,7 +220,10 @@ def test_filters_carry_by_a_whole_pass():
 
 
 def snapshot_arrays(ix) -> dict:
-    return {f: getattr(ix, f).copy() for f in FIELDS}
+    out = {f: getattr(ix, f).copy() for f in FIELDS}
+    if ix._heavy is not None:
+        out["_heavy"] = ix._heavy.copy()
+    return out
 
 
 @pytest.mark.parametrize("small", [False, True])
@@ -244,6 +252,8 @@ def test_buffers_are_reused_but_never_under_a_living_index(seed, small, monkeypa
         d.feed(chunks[i:j])
         i = j
         base = ix if rng.random() < 0.8 or len(kept) < 2 else rng.choice(kept)[0]
+        if rng.random() < 0.5:
+            base.heavy  # noqa: B018
         ix = grow_index(base, d)
         assert_same(ix, build_index(d))
         kept.append((ix, snapshot_arrays(ix)))
