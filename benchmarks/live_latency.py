@@ -13,8 +13,8 @@ twice the CPU time an update takes, as the explorer -- `grow_index` from the pre
 every call that is new in that index, latency = (observer's clock when the view is ready) -
 (the call's start time in the file). Both are CLOCK_MONOTONIC (`perf_counter_ns`) on this
 machine: the session's origin is in META, so no extra instrumentation of the child is needed.
-When a poll brings nothing new the observer computes the heaviest children (`H`), as the
-explorer does when idle.
+After each update the observer asks for the heaviest children (`H`), as the explorer does: a
+whole pass the first time, kept up to date by the next grown indexes.
 
 `--rebuild` indexes with a whole `build_index` each time instead (the explorer before grow.py),
 to compare.
@@ -124,8 +124,7 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
                 t0 = src.data.col("t0")[indexed + 1 : n + 1]
                 lat.extend(((now - t0) / 1e9).tolist())
                 indexed = n
-            elif ix is not None and ix._heavy is None:
-                ix.heavy  # noqa: B018 -- as the explorer does when a poll brings nothing new (for `H`)
+                ix.heavy  # noqa: B018 -- after posting, as the explorer (once: grown indexes keep them)
             time.sleep(timer.wait(batch.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
         proc.wait(30)
         src.close()

@@ -194,8 +194,6 @@ class FlowtraceApp(LiveApp):
                     self._post_index(build_index(data, grouped=self.grouped), True)
                 elif live and not step.more and last_ix is not None and not caught_up:
                     self._post_index(last_ix, True)  # live: loading is over
-                elif live and not step.more and last_ix is not None and last_ix._heavy is None:
-                    last_ix.heavy  # noqa: B018  (idle: ready `H`'s heaviest children, see _post_index)
                 caught_up = caught_up or (live and not step.more)
                 if done:
                     break
@@ -234,11 +232,9 @@ class FlowtraceApp(LiveApp):
                 carried = None
         self.post_message(IndexReady(ix, final=final, carried=carried))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
-        # way to the screen, so that a key rarely waits for them. Not for each update of a live
-        # session: that whole-tree pass would delay the next poll; the loader computes them when
-        # a poll brings nothing new (and `H` computes them itself if it comes first)
-        if self.poll_interval is None:
-            ix.heavy  # noqa: B018
+        # way to the screen, so that a key rarely waits for them. In a live session this whole
+        # pass happens once: grown indexes keep them up to date from there (grow._grow_heavy)
+        ix.heavy  # noqa: B018
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
