@@ -2209,15 +2209,17 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         }
         if (!t) t = PyUnicode_DecodeUTF8(u, ulen, "surrogatepass");
         int r = t ? stab_add(&c->stab, u, (size_t)ulen, h, c->next_final_sid) : -1;
-        Py_XDECREF(enc);
-        if (r < 0) { Py_XDECREF(t); goto done; }
+        if (r < 0) { Py_XDECREF(t); Py_XDECREF(enc); goto done; }
         sid = c->next_final_sid++;
         remap[i] = sid;
         r = PyList_Append(texts, t);
         Py_DECREF(t);
-        if (r < 0) goto done;
+        /* `u` may be enc's bytes (lone surrogates): enc lives until they are in the payload */
         uint32_t end = (uint32_t)(blob.len + (size_t)ulen);
-        if (text_add(&blob, u, (size_t)ulen, 0) < 0 || text_add(&offs, (const char *)&end, 4, 0) < 0) goto done;
+        if (r == 0 && (text_add(&blob, u, (size_t)ulen, 0) < 0 || text_add(&offs, (const char *)&end, 4, 0) < 0))
+            r = -1;
+        Py_XDECREF(enc);
+        if (r < 0) goto done;
     }
     result = PyDict_New();
     if (!result) goto done;
