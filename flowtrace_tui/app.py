@@ -30,7 +30,7 @@ from .model.live import PollTimer
 from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
-from .model.units import fmt_ns
+from .model.units import fmt_ns, plural
 from .launch import Child
 from .live_app import STDIN_NOTE, LiveApp
 from .screens import ErrorScreen, FilterDialog, HelpScreen
@@ -338,11 +338,11 @@ class FlowtraceApp(LiveApp):
         else:
             parts.append(self._live_state() or "[$error]unfinished (no end: crashed or still running)[/]")
         parts.extend(self._live_parts())
-        parts.append(f"{data.n:,} calls")
+        parts.append(plural(data.n, "call"))
         if len(data.threads) > 1:
-            parts.append(f"{len(data.threads)} threads")
+            parts.append(plural(len(data.threads), "thread"))
         if data.tasks:
-            parts.append(f"{len(data.tasks)} tasks")
+            parts.append(plural(len(data.tasks), "task"))
         parts.append(fmt_ns(self._live_now() or data.t_end))
         if self.filters.active:
             parts.append(f"filter {self.filters.describe()}")

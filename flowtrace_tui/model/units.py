@@ -27,6 +27,11 @@ def fmt_ns(ns: int) -> str:
     return f"{ns} ns"  # unreachable
 
 
+def plural(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless n == 1: "1 call", "2,048 calls"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def fmt_count(n: int) -> str:
     """1234 -> '1,234'; 1_234_567 -> '1.2M' (compact for tree columns)."""
     n = int(n)

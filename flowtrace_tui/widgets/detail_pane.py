@@ -21,7 +21,7 @@ from flowtrace.printing import BODY_KINDS, body_title
 
 from ..model.index import TreeIndex
 from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED
-from ..model.units import fmt_ns
+from ..model.units import fmt_ns, plural
 from .call_tree import SUSPEND_GLYPH
 
 MAX_TEXT = 4000  # characters of one argument/result text shown (the rest is elided)
@@ -110,8 +110,7 @@ def _body(index: TreeIndex, pos: int) -> RenderableType:
         g = index.group(node)
         table.add_row("group", f"{g.kind} {g.label}" if g else "")
         table.add_row("busy", fmt_ns(int(index.dur[node])))
-        roots = "1 root" if kids == 1 else f"{kids:,} roots"
-        table.add_row("calls", f"{roots}, {desc:,} calls")
+        table.add_row("calls", f"{plural(kids, 'root')}, {plural(desc, 'call')}")
         return table
     fid = int(data.col("func")[node])
     info = data.func(fid)

@@ -14,7 +14,7 @@ from flowtrace_tui.model import TraceData, TreeRows, build_index
 from flowtrace_tui.model.filters import Filters
 from flowtrace_tui.model.search import Query, QueryError, find, next_hit, validate
 from flowtrace_tui.model.source import TraceSource
-from flowtrace_tui.model.units import fmt_ns, parse_duration
+from flowtrace_tui.model.units import fmt_ns, parse_duration, plural
 
 from .builder import TraceBuilder, sample_program
 
@@ -286,6 +286,7 @@ def test_units():
     assert parse_duration("2s") == 2_000_000_000 and parse_duration("3") == 3_000_000
     with pytest.raises(ValueError):
         parse_duration("fast")
+    assert [plural(n, "task") for n in (0, 1, 2, 12345)] == ["0 tasks", "1 task", "2 tasks", "12,345 tasks"]
 
 
 # -- property test on generated traces -------------------------------------------------------------
