@@ -21,8 +21,8 @@ from ..filters import CodeFilter
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
-    TaskTable, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
-    take_tool_id, thread_entry,
+    TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
+    thread_entry,
 )
 
 MON = sys.monitoring
@@ -39,10 +39,6 @@ _CALLBACKS = (
     ("exception_handled", E.EXCEPTION_HANDLED),
     ("reraise", E.RERAISE),
 )
-_EVENTS = 0
-for _attr, _event in _CALLBACKS:
-    _EVENTS |= _event
-del _attr, _event
 
 _MODES = {"off": 0, "safe": 1, "full": 2}
 _COLUMNS = (
@@ -166,27 +162,16 @@ class CRecorder:
         """Take a tool id, register the C callbacks, enable events (interpreter-wide)."""
         if self.running:
             return
-        tool = take_tool_id()
+        self._attach_hooks()
+        self._core.start()
         try:
-            self.tool_id = tool
-            self._attach_hooks()
-            self._core.start()
-            for attr, event in _CALLBACKS:
-                MON.register_callback(tool, event, getattr(self._core, attr))
-            if self.config.seed_running:
-                self._seed_running()
-            # DISABLE from an earlier session would hide code from this one (gh-118327)
-            MON.restart_events()
-            MON.set_events(tool, _EVENTS)
-            self.running = True
+            self.tool_id = enable_monitoring({event: getattr(self._core, attr) for attr, event in _CALLBACKS},
+                                             self._seed_running if self.config.seed_running else None)
         except BaseException:
-            self._release(tool)
             self._core.stop()
             self._core.release()
             raise
-
-    def _release(self, tool: int) -> None:
-        release_tool_id(tool, [event for _attr, event in _CALLBACKS])
+        self.running = True
 
     def stop(self) -> None:
         """Remove the callbacks and end every open call as unfinished."""
@@ -194,7 +179,7 @@ class CRecorder:
             return
         self.running = False
         if self.tool_id is not None:
-            self._release(self.tool_id)
+            release_tool_id(self.tool_id, [event for _attr, event in _CALLBACKS])
         self.tool_id = None
         self._core.stop()
         self._core.release()

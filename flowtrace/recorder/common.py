@@ -11,7 +11,7 @@ import sys
 import threading
 import weakref
 from types import CodeType, FrameType
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .codeinfo import code_kind
 
@@ -53,6 +53,27 @@ def release_tool_id(tool: int, events: Iterable[int]) -> None:
         MON.free_tool_id(tool)
     except ValueError:
         pass
+
+
+def enable_monitoring(callbacks: Mapping[int, Callable[..., Any]], seed: Callable[[], None] | None) -> int:
+    """Take a tool id, register `callbacks` (event -> callable), run `seed` (the calls already
+    running), then turn those events on for every thread; returns the tool id. All or nothing:
+    on any failure the id is given back and the exception propagates."""
+    tool = take_tool_id()
+    try:
+        events = 0
+        for event, cb in callbacks.items():
+            MON.register_callback(tool, event, cb)
+            events |= event
+        if seed is not None:
+            seed()
+        # DISABLE from an earlier session would hide code from this one (gh-118327)
+        MON.restart_events()
+        MON.set_events(tool, events)
+    except BaseException:
+        release_tool_id(tool, callbacks)
+        raise
+    return tool
 
 
 def running_frames() -> Iterator[tuple[int, list[FrameType]]]:

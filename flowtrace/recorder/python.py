@@ -54,8 +54,8 @@ from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (  # TOOL_ID_ORDER, TOOL_NAME: kept importable from here
-    TOOL_ID_ORDER, TOOL_NAME, TaskTable, func_entry, is_create_task, release_tool_id, renamed_thread,
-    running_frames, take, take_tool_id, thread_entry,
+    TOOL_ID_ORDER, TOOL_NAME, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id,
+    renamed_thread, running_frames, take, thread_entry,
 )
 
 mon = sys.monitoring
@@ -66,10 +66,6 @@ _CO_COROUTINE = 0x80
 _CO_ITERABLE_COROUTINE = 0x100
 _CO_ASYNC_GENERATOR = 0x200
 
-_EVENTS = (
-    E.PY_START | E.PY_RETURN | E.PY_YIELD | E.PY_RESUME | E.PY_THROW | E.PY_UNWIND
-    | E.RAISE | E.EXCEPTION_HANDLED | E.RERAISE
-)
 _CALL_W = 6  # values per CALL row in the flat list: cid, parent, fid, thread, t0, args text
 _EXIT_W = 4  # values per valued EXIT row: cid, t1, how, text
 _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
@@ -124,6 +120,7 @@ class PyRecorder:
             raise ValueError(f"args mode must be 'safe', 'full' or 'off', not {self.config.args!r}")
         self.filter = CodeFilter(self.config.include, self.config.exclude)
         self.tool_id: int | None = None
+        self._registered: dict[int, Any] = {}  # event -> callback, while running
         self.running = False
         self._lock = threading.Lock()  # drain() vs drain(); the hot path never takes it
         self._overflow: list[Any] = [None, 0]  # [hook, rows]: see set_overflow
@@ -587,34 +584,18 @@ class PyRecorder:
         """Take a tool id, register the callbacks, enable events (interpreter-wide)."""
         if self.running:
             return
-        tool = take_tool_id()
-        try:
-            self.tool_id = tool
-            for event, cb in self._callbacks().items():
-                mon.register_callback(tool, event, cb)
-            self._t_start = perf_counter_ns()
-            if self.config.seed_running:
-                self._seed_running()
-            # DISABLE from an earlier session would hide code from this one (gh-118327)
-            mon.restart_events()
-            mon.set_events(tool, _EVENTS)
-            self.running = True
-        except BaseException:
-            self._release(tool)
-            raise
-
-    def _release(self, tool: int) -> None:
-        release_tool_id(tool, (E.PY_START, E.PY_RETURN, E.PY_YIELD, E.PY_RESUME, E.PY_THROW,
-                               E.PY_UNWIND, E.RAISE, E.EXCEPTION_HANDLED, E.RERAISE))
+        self._t_start = perf_counter_ns()
+        self._registered = self._callbacks()
+        self.tool_id = enable_monitoring(self._registered, self._seed_running if self.config.seed_running else None)
+        self.running = True
 
     def stop(self) -> None:
         """Remove the callbacks and end every open call as unfinished."""
         if not self.running:
             return
         self.running = False
-        tool = self.tool_id
-        self._release(tool)
-        self.tool_id = None
+        release_tool_id(self.tool_id, self._registered)
+        self.tool_id, self._registered = None, {}
         t = perf_counter_ns()
         # Every open call ends now: the ones on a thread's stack (innermost first), the
         # suspended generators/coroutines, and those whose frame vanished silently.
