@@ -3,11 +3,18 @@
 `recorder_name` runs a recorder-dependent test once per recorder named in
 FLOWTRACE_TEST_RECORDERS (comma-separated, default "python,c": the reference recorder and the
 C recorder, checked against the same exact trees), keeping only those that can run here (the
-C recorder when its extension is built)."""
+C recorder when its extension is built).
+
+`gdb_available` skips a test (with the reason) where gdb injection cannot work: gdb missing,
+ptrace not permitted, not Linux. Checked once per session by attaching gdb to a sleeping
+process."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -22,3 +29,27 @@ def _recorders() -> list[str]:
 @pytest.fixture(params=_recorders())
 def recorder_name(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def _gdb_problem() -> str | None:
+    if sys.platform != "linux":
+        return "gdb injection is Linux-only"
+    if shutil.which("gdb") is None:
+        return "gdb is not installed"
+    probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        r = subprocess.run(["gdb", "-p", str(probe.pid), "-batch", "-nx", "-iex", "set debuginfod enabled off",
+                            "-ex", "detach"], capture_output=True, text=True, timeout=30)
+    finally:
+        probe.kill()
+        probe.wait()
+    if "ptrace" in r.stderr and ("not permitted" in r.stderr or "denied" in r.stderr):
+        return "ptrace is not permitted here"
+    return None
+
+
+@pytest.fixture(scope="session")
+def gdb_available() -> None:
+    problem = _gdb_problem()
+    if problem is not None:
+        pytest.skip(problem)

@@ -517,23 +517,7 @@ def test_remote_exec_attach(tmp_path, targets):
 # --------------------------------------------------------------------------- gdb injection
 
 
-def _gdb_unavailable() -> str | None:
-    if shutil.which("gdb") is None:
-        return "gdb is not installed"
-    probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        r = subprocess.run(["gdb", "-p", str(probe.pid), "-batch", "-nx", "-iex", "set debuginfod enabled off",
-                            "-ex", "detach"], capture_output=True, text=True, timeout=30)
-    finally:
-        probe.kill()
-        probe.wait()
-    if "ptrace" in r.stderr and ("not permitted" in r.stderr or "denied" in r.stderr):
-        return "ptrace is not permitted here"
-    return None
-
-
-_GDB_PROBLEM = _gdb_unavailable() if sys.platform == "linux" else "gdb injection is Linux-only"
-needs_gdb = pytest.mark.skipif(_GDB_PROBLEM is not None, reason=str(_GDB_PROBLEM))
+needs_gdb = pytest.mark.usefixtures("gdb_available")  # tests/conftest.py: skips with the reason
 
 
 @needs_gdb

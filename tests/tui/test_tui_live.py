@@ -497,3 +497,47 @@ async def test_tui_attach_follows_and_detaches(tmp_path):
             attacher.stop()
         target.kill()
         target.wait()
+
+
+@sync
+async def test_tui_attach_with_gdb(tmp_path, gdb_available):
+    """`flowtrace-tui attach --method gdb` on a plain python process (no flowtrace in it): the
+    live view follows the injected recording; quitting detaches, the file is finished and the
+    program carries on to its normal end and exit status."""
+    from flowtrace_tui.launch import attach_process
+
+    script = tmp_path / "target.py"
+    script.write_text(TARGET.replace("range(3000)", "range(150)") + "print('done', flush=True)\n")
+    target = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = str(tmp_path / "attached.ftr")
+    attacher = None
+    try:
+        time.sleep(0.3)  # past the interpreter's start-up: its main loop is running
+        attacher = attach_process(target.pid, out, ["--method", "gdb"], str(tmp_path / "attach.log"))
+        attacher.wait_for_session(30)
+        app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.source.data.n >= 3)
+            assert "● LIVE" in status(app) and app.follow.following
+            await pilot.press("q")
+        assert attacher.stop() == 0
+        s = read_session(out)
+        assert s.end is not None and s.end["reason"] == "detached"
+        assert s.meta["attach"]["method"] in ("pending-call", "gil-fallback")
+        # the module was already running: a partial call, the beats recorded under it
+        (module,) = [c for c in s.calls if c.parent is None]
+        assert (module.qualname, module.partial, module.end) == ("<module>", True, "unfinished")
+        beats = s.calls[1:]
+        assert beats and all((c.qualname, c.parent) == ("beat", module.id) for c in beats)
+        assert "detached from pid" in attacher.log_tail()
+        assert target.wait(30) == 0  # carried on, unchanged
+        assert (target.stdout.read(), target.stderr.read()) == ("done\n", "")
+    finally:
+        if attacher is not None:
+            attacher.stop()
+        if target.poll() is None:
+            target.kill()
+        target.wait()
+        target.stdout.close()
+        target.stderr.close()
