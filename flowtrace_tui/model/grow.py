@@ -311,7 +311,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     oo = st.open
     if len(data.reexited) > st.n_reexited:  # ended again (a repeating writer): read their end again
         again = np.concatenate(data.reexited[st.n_reexited :]).astype(np.int64)
-        oo = np.union1d(oo, again[again <= n0])
+        oo = _union(oo, _uniq(again[again <= n0]))
     still = howc[oo] == HOW_OPEN
     od = np.where(still, t_end, t1c[oo]) - t0c[oo]
     np.maximum(od, 0, out=od)
@@ -326,8 +326,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         mkind = data.mark_col("kind")
         fresh = mcall[st.n_marks :]
         fresh = fresh[_WAKE_LUT[mkind[st.n_marks :]]]
-        marked_old = np.unique(fresh[(fresh > 0) & (fresh <= n0)]).astype(np.int64)
-        look = np.union1d(oo, marked_old)
+        marked_old = _uniq(fresh[(fresh > 0) & (fresh <= n0)]).astype(np.int64)
+        look = _union(oo, marked_old)
         # every wake row of the new calls and of those: one pass over the MARK columns, with
         # lookup tables (np.isin sorts: ~40 ms per update on a 2M-mark session)
         want = np.zeros(n1 + 2, dtype=bool)
@@ -338,7 +338,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         if sel.any():
             susp_ids, susp_val = _suspended_rows(mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel],
                                                  lambda ids: t0c[ids] + dur[ids])
-    R_old = np.union1d(oo, marked_old)  # old calls whose running time may have changed
+    R_old = _union(oo, marked_old)  # old calls whose running time may have changed (sorted)
     if susp_ids is None and old.run is old.dur:
         run = dur
     else:
@@ -378,11 +378,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     tops = np.flatnonzero(is_top)  # local indexes (0-based) of the new calls under old nodes
     tq = par_new[tops]
     # old nodes' totals move by their changed children's running time and their new children's
-    keys = np.concatenate((parent[R_old].astype(np.int64), tq))
-    vals = np.concatenate((run[R_old] - old.run[R_old], run[tops + n0 + 1]))
-    c_ids, inv = np.unique(keys, return_inverse=True)
-    c_val = np.zeros(len(c_ids), dtype=np.int64)
-    np.add.at(c_val, inv, vals)
+    c_ids, c_val = _sum_by((parent[R_old].astype(np.int64), run[R_old] - old.run[R_old]),
+                           (tq, run[tops + n0 + 1]))
     sel = c_ids > 0
     c_ids, c_val = c_ids[sel], c_val[sel]
     # new totals of the old calls among them (groups below): kept total + change, or (a node
@@ -429,7 +426,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         st_new = run[n0 + 1 : n1 + 1] - cs_local[1:]
         np.maximum(st_new, 0, out=st_new)
         self_time[n0 + 1 : n1 + 1] = st_new
-    xs = np.union1d(R_old, a_ids)
+    xs = _union(R_old, a_ids)
     xs = xs[xs > 0]
     if len(xs):
         self_time[xs] = np.maximum(run[xs] - cs_of(xs), 0)
@@ -438,8 +435,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         self_time[g.node] = 0
 
     # totals kept for the next update: open calls, their parents, the groups
-    keep = np.concatenate((open1, parent[open1].astype(np.int64), np.arange(n1 + 1, M1 + 1, dtype=np.int64)))
-    keep = np.unique(keep[keep > 0])
+    keep = _uniq(open1, parent[open1].astype(np.int64), np.arange(n1 + 1, M1 + 1, dtype=np.int64))
+    keep = keep[keep > 0]
     csum = cs_of(keep)
     grow = GrowState(np.concatenate((st.roots, new_roots)), root_threads, root_tasks, open1, keep, csum,
                      data.n_marks, cdmax, cross, len(data.reexited))
@@ -655,7 +652,8 @@ def _grow_heavy(old: TreeIndex, ix: TreeIndex, take, dirty: dict, R_old: np.ndar
     cc = np.concatenate((R_old, tops + n0 + 1))
     calls = cp <= n0
     cp, cc = cp[calls], cc[calls]
-    aff = np.unique(cp)
+    n_r = int(np.count_nonzero(calls[: len(R_old)]))
+    aff = _uniq(cp[:n_r], cp[n_r:])  # each part usually in order: no sort
     full: list[int] = [g.node for g in ix.groups]  # groups: always all their children
     if G:
         full.append(0)  # the top level holds thread groups: their times moved
@@ -674,22 +672,128 @@ def _grow_heavy(old: TreeIndex, ix: TreeIndex, take, dirty: dict, R_old: np.ndar
         cand_c = np.concatenate((cc, bnode[ok]))
         cand_r = ix.run[cand_c]
         cand_pos = ix.pos_of[cand_c].astype(np.int64)
-        o = np.lexsort((cand_pos, -cand_r, cand_p))
-        cand_p, cand_pos = cand_p[o], cand_pos[o]
-        first = np.ones(len(cand_p), dtype=bool)
-        first[1:] = cand_p[1:] != cand_p[:-1]
-        heavy[cand_p[first]] = cand_pos[first]
+        # per parent (an index into `aff`, which holds every cand_p): the largest time, then
+        # the first position reaching it -- two scatters instead of a lexsort of all candidates
+        ai = np.searchsorted(aff, cand_p)
+        top = np.full(len(aff), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(top, ai, cand_r)
+        best = cand_r == top[ai]
+        first = np.full(len(aff), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, ai[best], cand_pos[best])
+        got = first != np.iinfo(np.int64).max
+        heavy[aff[got]] = first[got]
         touched.append(aff)
-    for p in full:
-        kids = ix.top_level() if p == 0 else ix.children(int(ix.pos_of[p]))
-        if len(kids):
-            r = ix.run[ix.order[kids]]
-            heavy[p] = kids[int(np.argmax(r))]
-        else:
-            heavy[p] = -1
+    if full:
+        heavy[full] = _heaviest_of(ix, np.array(full, dtype=np.int64))
     touched.append(np.array([p for p in full if p <= n0], dtype=np.int64))
     ix._heavy = heavy
     dirty["heavy"] = (n0 + 1, np.concatenate(touched))
+
+
+def _heaviest_of(ix: TreeIndex, nodes: np.ndarray) -> np.ndarray:
+    """For each node id (0: the top level), the position of its first child with the largest
+    `run` over all its children, -1 for none. Vectorised: many open calls ending in one update
+    put ~10^4 nodes here, and a loop over them cost ~0.2 s. A node's children are the next
+    level's positions inside its subtree (two binary searches per node), gathered for all the
+    nodes of one depth at once; then a segment max, the first child reaching it wins (argmax)."""
+    out = np.full(len(nodes), -1, dtype=np.int64)
+    top = nodes == 0
+    pos = ix.pos_of[nodes].astype(np.int64)
+    pos[top] = -1
+    safe = np.maximum(pos, 0)
+    end = np.where(top, ix.size, ix.end[safe]).astype(np.int64)
+    dch = np.where(top, 0, ix.depth[safe].astype(np.int64) + 1)
+    for d in np.unique(dch).tolist():
+        at = np.flatnonzero(dch == d)
+        lv = ix.level(d)
+        lo = np.searchsorted(lv, pos[at] + 1)
+        cnt = np.searchsorted(lv, end[at]) - lo
+        some = cnt > 0
+        at, lo, cnt = at[some], lo[some], cnt[some]
+        if not len(at):
+            continue
+        starts = np.cumsum(cnt) - cnt  # each node's first child in the gathered list
+        kids = lv[np.arange(int(cnt.sum())) + np.repeat(lo - starts, cnt)]
+        r = ix.run[ix.order[kids]]
+        seg = np.repeat(np.arange(len(at)), cnt)
+        best = np.flatnonzero(r == np.maximum.reduceat(r, starts)[seg])
+        bseg = seg[best]
+        firsts = np.ones(len(best), dtype=bool)
+        firsts[1:] = bseg[1:] != bseg[:-1]
+        out[at] = kids[best[firsts]]  # every segment has its max: one first per node, in order
+    return out
+
+
+def _uniq(*parts: np.ndarray) -> np.ndarray:
+    """np.unique of the parts together (int64). np.unique sorts (or hashes) whatever it gets;
+    here each part is usually in order already (ids of open calls, their parents, the nodes the
+    new calls hang under in a single thread): a check and a pass, then only the few distinct
+    values left are sorted together."""
+    out = []
+    for a in parts:
+        a = np.asarray(a, dtype=np.int64)
+        if len(a) > 1:
+            if (a[1:] < a[:-1]).any():
+                if (a[1:] > a[:-1]).any():
+                    a = np.unique(a)
+                else:
+                    a = a[::-1]
+            keep = np.empty(len(a), dtype=bool)
+            keep[0] = True
+            np.not_equal(a[1:], a[:-1], out=keep[1:])
+            a = a[keep]
+        out.append(a)
+    if len(out) == 1:
+        return out[0] if len(parts[0]) > 1 else out[0].copy()
+    return np.unique(np.concatenate(out))
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.union1d of two sorted arrays of distinct values (int64), without a sort when one is
+    empty or all of one comes after the other (the usual case)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if not len(b):
+        return a.copy()
+    if not len(a):
+        return b.copy()
+    if a[-1] < b[0]:
+        return np.concatenate((a, b))
+    if b[-1] < a[0]:
+        return np.concatenate((b, a))
+    return np.union1d(a, b)
+
+
+def _sum_by(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys (sorted) and the sum of the values of each, over (keys, values) parts (int64):
+    `np.unique(keys, return_inverse=True)` and a scatter-add, without the sort when a part's
+    keys are in order (increasing or decreasing: a run per key, summed by reduceat)."""
+    ids, sums = [], []
+    for k, v in parts:
+        k = np.asarray(k, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        if not len(k):
+            continue
+        if len(k) > 1 and (k[1:] < k[:-1]).any():
+            if (k[1:] > k[:-1]).any():
+                u, inv = np.unique(k, return_inverse=True)
+                s = np.zeros(len(u), dtype=np.int64)
+                np.add.at(s, inv, v)
+                ids.append(u)
+                sums.append(s)
+                continue
+            k, v = k[::-1], v[::-1]
+        starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+        ids.append(k[starts])
+        sums.append(np.add.reduceat(v, starts))
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if len(ids) == 1:
+        return ids[0], sums[0]
+    u, inv = np.unique(np.concatenate(ids), return_inverse=True)
+    s = np.zeros(len(u), dtype=np.int64)
+    np.add.at(s, inv, np.concatenate(sums))
+    return u, s
 
 
 _MISSING = np.iinfo(np.int64).min

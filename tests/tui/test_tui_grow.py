@@ -286,3 +286,55 @@ def test_steady_growth_reuses_two_buffers():
     assert ix.order.base is not None and ix.order.base is store.pools["order"][0].buf or \
         ix.order.base is store.pools["order"][1].buf
     assert_same(ix, build_index(d))
+
+
+def _shaped(rng: random.Random, n: int, hi: int, shape: str) -> np.ndarray:
+    a = np.array([rng.randint(0, hi) for _ in range(n)], dtype=np.int64)
+    if shape == "up":
+        a.sort()
+    elif shape == "down":
+        a = np.sort(a)[::-1].copy()
+    elif shape == "same":
+        a[:] = hi // 2
+    return a
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_set_helpers_equal_numpy(seed):
+    """grow's shortcuts for sets of ids (in order already: no sort) give exactly np.unique,
+    np.union1d and a scatter-add by key, whatever the order of their input."""
+    rng = random.Random(seed)
+    shapes = ("up", "down", "same", "any")
+    parts = [_shaped(rng, rng.randint(0, 9), rng.choice((3, 50)), rng.choice(shapes)) for _ in range(rng.randint(1, 3))]
+    got = grow_mod._uniq(*parts)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, np.unique(np.concatenate(parts)))
+    a = np.unique(_shaped(rng, rng.randint(0, 9), 40, "any"))
+    b = np.unique(_shaped(rng, rng.randint(0, 9), 40, "any"))
+    if rng.random() < 0.3:
+        b = b + (int(a.max()) + 1 if len(a) else 0)  # all after a
+    assert np.array_equal(grow_mod._union(a, b), np.union1d(a, b))
+    assert np.array_equal(grow_mod._union(b, a), np.union1d(a, b))
+    kv = [(k, np.array([rng.randint(-5, 9) for _ in k], dtype=np.int64)) for k in parts]
+    ids, sums = grow_mod._sum_by(*kv)
+    keys = np.concatenate([k for k, _ in kv])
+    want_ids, inv = np.unique(keys, return_inverse=True)
+    want = np.zeros(len(want_ids), dtype=np.int64)
+    np.add.at(want, inv, np.concatenate([v for _, v in kv]))
+    assert np.array_equal(ids, want_ids) and np.array_equal(sums, want)
+
+
+@pytest.mark.parametrize("maker", [random_trace, live_trace, single_thread_trace])
+@pytest.mark.parametrize("seed", range(8))
+def test_heaviest_of_many_nodes_at_once(maker, seed):
+    """grow._heaviest_of (all children of many nodes at once) = the whole-index heavy."""
+    rng = random.Random(seed)
+    ix = build_index(_data_of(maker(seed).data(finish=rng.random() < 0.5)), grouped=rng.random() < 0.7)
+    nodes = np.array([0] + rng.sample(range(1, ix.size + 1), min(ix.size, rng.randint(1, 40))), dtype=np.int64)
+    assert np.array_equal(grow_mod._heaviest_of(ix, nodes), ix.heavy[nodes].astype(np.int64))
+
+
+def _data_of(data: bytes) -> TraceData:
+    d = TraceData("t")
+    d.feed(ChunkReader.from_bytes(data).poll())
+    return d
