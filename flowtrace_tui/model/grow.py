@@ -247,8 +247,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     new_roots = new[pc_new == 0]
     root_threads, root_tasks = st.root_threads, st.root_tasks
     if len(new_roots):
-        rthr = set(np.unique(thread[new_roots]).tolist())
-        rtk = np.unique(task[new_roots])
+        rthr = set(_uniq(thread[new_roots]).tolist())
+        rtk = _uniq(task[new_roots])
         rtk = set(rtk[rtk > 0].tolist())
         if old.grouped and (not rthr <= root_threads or not rtk <= root_tasks):
             raise _Rebuild  # a new thread or task group (or grouping starts)
@@ -525,7 +525,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     # old nodes after P move
     # old nodes after P move by C, constant between two insertion points: block copies. Their
     # subtree ends move the same way, except for the attachments' ancestors (fixed below)
-    cuts = np.unique(ins)
+    cuts = _uniq(ins)
     for j, a0 in enumerate(cuts.tolist()):
         b0 = int(cuts[j + 1]) if j + 1 < len(cuts) else M0
         c = int(kcum[np.searchsorted(ins, a0, side="right")])
@@ -543,13 +543,13 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         ids = old.order[P:M0]
         moved_ids = ids[ids <= n0].astype(np.int64)
     # the attachments and their ancestors: their subtrees grew
-    cur = np.unique(uq_old[uq_old > 0])
+    cur = _uniq(uq_old[uq_old > 0])
     anc = [cur]
     while len(cur):
         cur = old.parent[cur]
-        cur = np.unique(cur[cur > 0])
+        cur = _uniq(cur[cur > 0])
         anc.append(cur)
-    anc = np.unique(np.concatenate(anc)).astype(np.int64)
+    anc = _uniq(np.concatenate(anc))
     ap = old.pos_of[anc].astype(np.int64)
     ap = ap[ap >= 0]
     if len(ap):
@@ -690,6 +690,9 @@ def _grow_heavy(old: TreeIndex, ix: TreeIndex, take, dirty: dict, R_old: np.ndar
     dirty["heavy"] = (n0 + 1, np.concatenate(touched))
 
 
+_BIG_FAMILY = 1 << 12
+
+
 def _heaviest_of(ix: TreeIndex, nodes: np.ndarray) -> np.ndarray:
     """For each node id (0: the top level), the position of its first child with the largest
     `run` over all its children, -1 for none. Vectorised: many open calls ending in one update
@@ -703,12 +706,17 @@ def _heaviest_of(ix: TreeIndex, nodes: np.ndarray) -> np.ndarray:
     safe = np.maximum(pos, 0)
     end = np.where(top, ix.size, ix.end[safe]).astype(np.int64)
     dch = np.where(top, 0, ix.depth[safe].astype(np.int64) + 1)
-    for d in np.unique(dch).tolist():
+    for d in _uniq(dch).tolist():
         at = np.flatnonzero(dch == d)
         lv = ix.level(d)
-        lo = np.searchsorted(lv, pos[at] + 1)
-        cnt = np.searchsorted(lv, end[at]) - lo
-        some = cnt > 0
+        # keys in the level's dtype: mixed types would convert the whole level first
+        lo = np.searchsorted(lv, (pos[at] + 1).astype(lv.dtype))
+        cnt = np.searchsorted(lv, end[at].astype(lv.dtype)) - lo
+        big = cnt > _BIG_FAMILY  # a slice each: no gathered copy of their positions
+        for i in np.flatnonzero(big).tolist():
+            kids = lv[lo[i] : lo[i] + cnt[i]]
+            out[at[i]] = kids[int(np.argmax(ix.run[ix.order[kids]]))]
+        some = (cnt > 0) & ~big
         at, lo, cnt = at[some], lo[some], cnt[some]
         if not len(at):
             continue
@@ -724,28 +732,30 @@ def _heaviest_of(ix: TreeIndex, nodes: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dedupe(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (a new array)."""
+    if len(a) < 2:
+        return a.copy()
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
 def _uniq(*parts: np.ndarray) -> np.ndarray:
-    """np.unique of the parts together (int64). np.unique sorts (or hashes) whatever it gets;
-    here each part is usually in order already (ids of open calls, their parents, the nodes the
-    new calls hang under in a single thread): a check and a pass, then only the few distinct
-    values left are sorted together."""
+    """np.unique of the parts together (int64). numpy 2's np.unique hashes (~8 ms for 5e4 ids,
+    a sort and a pass take 0.5); and here each part is usually in order already (ids of open
+    calls, their parents, the nodes the new calls hang under in a single thread): then a check
+    and a pass, and only the few distinct values left are sorted together."""
     out = []
     for a in parts:
         a = np.asarray(a, dtype=np.int64)
-        if len(a) > 1:
-            if (a[1:] < a[:-1]).any():
-                if (a[1:] > a[:-1]).any():
-                    a = np.unique(a)
-                else:
-                    a = a[::-1]
-            keep = np.empty(len(a), dtype=bool)
-            keep[0] = True
-            np.not_equal(a[1:], a[:-1], out=keep[1:])
-            a = a[keep]
-        out.append(a)
+        if len(a) > 1 and (a[1:] < a[:-1]).any():
+            a = a[::-1] if not (a[1:] > a[:-1]).any() else np.sort(a)
+        out.append(_dedupe(a))
     if len(out) == 1:
-        return out[0] if len(parts[0]) > 1 else out[0].copy()
-    return np.unique(np.concatenate(out))
+        return out[0]
+    return _dedupe(np.sort(np.concatenate(out)))
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -761,7 +771,9 @@ def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.concatenate((a, b))
     if b[-1] < a[0]:
         return np.concatenate((b, a))
-    return np.union1d(a, b)
+    c = np.concatenate((a, b))
+    c.sort(kind="stable")  # two sorted runs: merged in one pass
+    return _dedupe(c)
 
 
 def _sum_by(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -776,13 +788,10 @@ def _sum_by(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
             continue
         if len(k) > 1 and (k[1:] < k[:-1]).any():
             if (k[1:] > k[:-1]).any():
-                u, inv = np.unique(k, return_inverse=True)
-                s = np.zeros(len(u), dtype=np.int64)
-                np.add.at(s, inv, v)
-                ids.append(u)
-                sums.append(s)
-                continue
-            k, v = k[::-1], v[::-1]
+                o = np.argsort(k, kind="stable")
+                k, v = k[o], v[o]
+            else:
+                k, v = k[::-1], v[::-1]
         starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
         ids.append(k[starts])
         sums.append(np.add.reduceat(v, starts))
@@ -790,10 +799,7 @@ def _sum_by(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(ids) == 1:
         return ids[0], sums[0]
-    u, inv = np.unique(np.concatenate(ids), return_inverse=True)
-    s = np.zeros(len(u), dtype=np.int64)
-    np.add.at(s, inv, np.concatenate(sums))
-    return u, s
+    return _sum_by((np.concatenate(ids), np.concatenate(sums)))
 
 
 _MISSING = np.iinfo(np.int64).min
@@ -847,7 +853,11 @@ def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, end_of) -
     susp = kind == F.MARK_SUSPEND
     gap = nxt[susp] - t[susp]
     np.maximum(gap, 0, out=gap)
-    ids, inv = np.unique(call, return_inverse=True)
+    first = np.empty(len(call), dtype=bool)  # calls are sorted: runs of equal ids
+    first[0] = True
+    np.not_equal(call[1:], call[:-1], out=first[1:])
+    ids = call[first]
+    inv = np.cumsum(first) - 1
     out = np.zeros(len(ids), dtype=np.int64)
     np.add.at(out, inv[susp], gap)
     return ids, out
