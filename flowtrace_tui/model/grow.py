@@ -155,7 +155,7 @@ class _Store:
         free = [e for e in pool if sys.getrefcount(e.buf) <= 2]
         while len(pool) >= _POOL_MAX and free:
             pool.remove(free.pop(0))
-        b = np.empty(max(1024, 2 * size), dtype=old_arr.dtype)
+        b = np.empty(max(1024, 4 * size), dtype=old_arr.dtype)
         b[:n_old] = old_arr
         e = _Buf(b, None)
         pool.append(e)
@@ -462,15 +462,19 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
 
     # -- positions ----------------------------------------------------------------------------
     # the new calls laid out among themselves (tops are roots of this small forest)
-    dl_, top_local = _depth_and_root(lp.astype(np.uint32), 1, np.zeros(1, np.int32), np.zeros(1, np.uint32))
     dtype = old.depth.dtype
-    lpar = np.zeros(k + 1, dtype=np.int32)
-    lpar[1:] = lp
-    ldepth = np.zeros(k + 1, dtype=dtype)
-    ldepth[1:] = dl_
-    lthread = np.zeros(k + 1, dtype=thread.dtype)
-    lthread[1:] = thread[n0 + 1 : n1 + 1]
-    lsize, lpos, _, _ = _positions(lpar, ldepth, lthread, k, [], [], False)
+    local = _local_preorder(lp, cdepth[n0 + 1 : n1 + 1])
+    if local is not None:  # in id order already (one thread, no generator resumed): no layout
+        lsize, lpos, dl_, top_local = local
+    else:
+        dl_, top_local = _depth_and_root(lp.astype(np.uint32), 1, np.zeros(1, np.int32), np.zeros(1, np.uint32))
+        lpar = np.zeros(k + 1, dtype=np.int32)
+        lpar[1:] = lp
+        ldepth = np.zeros(k + 1, dtype=dtype)
+        ldepth[1:] = dl_
+        lthread = np.zeros(k + 1, dtype=thread.dtype)
+        lthread[1:] = thread[n0 + 1 : n1 + 1]
+        lsize, lpos, _, _ = _positions(lpar, ldepth, lthread, k, [], [], False)
     # blocks: the tops of each attachment, in id order, one after the other
     order_t = np.argsort(tq, kind="stable")
     tq_s = tq[order_t]
@@ -571,7 +575,10 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     pos_of[n0 + 1 : n1 + 1] = posn
 
     # per-depth positions: each level's old positions (moved) merged with its new ones
-    nl = np.lexsort((posn, depth_new))
+    if len(posn) > 1 and (posn[1:] > posn[:-1]).all():  # appended in id order: by depth alone
+        nl = np.argsort(depth_new.astype(dtype), kind="stable")  # a radix sort (16-bit keys)
+    else:
+        nl = np.lexsort((posn, depth_new))
     new_sorted, new_depth_sorted = posn[nl], depth_new[nl]
     n_levels = max(len(old.levels), int(depth_new.max()) + 1)
     nb = np.searchsorted(new_depth_sorted, np.arange(n_levels + 1))
@@ -688,6 +695,48 @@ def _grow_heavy(old: TreeIndex, ix: TreeIndex, take, dirty: dict, R_old: np.ndar
     touched.append(np.array([p for p in full if p <= n0], dtype=np.int64))
     ix._heavy = heavy
     dirty["heavy"] = (n0 + 1, np.concatenate(touched))
+
+
+def _local_preorder(lp: np.ndarray, cd: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """What `_depth_and_root` and `_positions` give for the new calls' own forest (`lp`: local
+    parent ids 1..k, 0 for a top; `cd`: their call depths) -- sizes, positions, local depths, tops
+    -- when their id order is already its preorder, else None. That is the usual case (calls of
+    one thread start in preorder unless a generator or task is resumed under an older caller),
+    and then only the sizes need computing: summed bottom-up by call depth (a radix sort).
+
+    The check: with `size` the true subtree sizes, id order is the preorder iff each call's
+    range [i, i + size) lies inside its parent's and the tops' ranges follow one another from 1
+    to k: children then tile their parent's range (disjoint subtrees, sizes adding up)."""
+    k = len(lp)
+    if k == 0:
+        return None
+    lo = int(cd.min())
+    span = int(cd.max()) - lo + 1
+    if span >= 32000:
+        return None
+    key = (cd - lo).astype(np.int16)
+    o = np.argsort(key, kind="stable")
+    bounds = np.searchsorted(key[o], np.arange(span + 1, dtype=np.int16)).tolist()
+    size = np.ones(k + 1, dtype=np.int64)
+    lpx = np.zeros(k + 1, dtype=np.int64)
+    lpx[1:] = lp
+    for d in range(span - 1, 0, -1):  # children before their parents; the top depth holds only tops
+        ids = o[bounds[d] : bounds[d + 1]] + 1
+        np.add.at(size, lpx[ids], size[ids])
+    size[0] = 1
+    inner = np.flatnonzero(lp) + 1
+    p = lpx[inner]
+    if (inner + size[inner] > p + size[p]).any():
+        return None
+    tops = np.flatnonzero(lp == 0) + 1
+    t_end = tops + size[tops]
+    if tops[0] != 1 or t_end[-1] != k + 1 or (tops[1:] != t_end[:-1]).any():
+        return None
+    mark = np.zeros(k + 1, dtype=np.int64)
+    mark[tops] = tops
+    top_local = np.maximum.accumulate(mark)[1:]  # a call's top: the last top before it
+    dl_ = cd.astype(np.int64) - cd[top_local - 1]
+    return size.astype(np.int32), np.arange(-1, k, dtype=np.int32), dl_, top_local
 
 
 _BIG_FAMILY = 1 << 12

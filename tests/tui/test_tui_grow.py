@@ -338,3 +338,40 @@ def _data_of(data: bytes) -> TraceData:
     d = TraceData("t")
     d.feed(ChunkReader.from_bytes(data).poll())
     return d
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_local_preorder_equals_the_general_layout(seed):
+    """grow._local_preorder (new calls already in preorder: sizes only) gives exactly what
+    _depth_and_root and _positions give, and declines whenever the id order is not a preorder
+    (a generator's child arriving after other calls)."""
+    from flowtrace_tui.model.index import _positions
+    from flowtrace_tui.model.loader import _depth_and_root
+
+    rng = random.Random(seed)
+    k = rng.randint(1, 40)
+    lp = np.zeros(k, dtype=np.int64)
+    stack: list[int] = []
+    for i in range(1, k + 1):  # a stack walk: preorder unless a jump below is made
+        while stack and rng.random() < 0.35:
+            stack.pop()
+        if stack and rng.random() < 0.15 * (seed % 3):
+            lp[i - 1] = rng.randint(1, i - 1)  # any earlier call: maybe out of preorder
+        else:
+            lp[i - 1] = stack[-1] if stack else 0
+        stack.append(i)
+    base = np.array([rng.randint(0, 5) for _ in range(k)], dtype=np.int32)
+    cd = np.zeros(k, dtype=np.int32)
+    for i in range(k):
+        cd[i] = cd[lp[i] - 1] + 1 if lp[i] else base[i]
+    dl, top = _depth_and_root(lp.astype(np.uint32), 1, np.zeros(1, np.int32), np.zeros(1, np.uint32))
+    lpar = np.concatenate(([0], lp)).astype(np.int32)
+    ldepth = np.concatenate(([0], dl)).astype(np.int16)
+    size, pos, _, _ = _positions(lpar, ldepth, np.zeros(k + 1, np.uint32), k, [], [], False)
+    got = grow_mod._local_preorder(lp, cd)
+    if got is None:
+        assert not np.array_equal(pos[1:], np.arange(k))
+    else:
+        assert np.array_equal(pos[1:], np.arange(k))
+        for a, b in zip(got, (size, pos, dl, top)):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
