@@ -63,15 +63,22 @@ class _Rebuild(Exception):
 class GrowDelta:
     """How an index extends the one it grew from (`prev`, a weak reference): old positions at or
     after `first` move by `kcum[searchsorted(ins, p, "right")]`; `new_tops` are the new positions of
-    the new calls hung under old nodes, `tops_at` the old positions of those nodes (-1: the top
-    level). Used to carry the view (expanded nodes, visible rows) without a whole-tree pass."""
+    the new calls hung under old nodes, `att_at` the old positions of those nodes (-1: the top
+    level; each once: they are few, the new tops many) and `top_att` each top's index into it.
+    Used to carry the view (expanded nodes, visible rows) without a whole-tree pass."""
 
     prev: weakref.ref
     first: int
     ins: np.ndarray
     kcum: np.ndarray
     new_tops: np.ndarray
-    tops_at: np.ndarray
+    att_at: np.ndarray
+    top_att: np.ndarray
+
+    @property
+    def tops_at(self) -> np.ndarray:
+        """The old position each new top hangs under (-1: the top level)."""
+        return self.att_at[self.top_att]
 
     def move(self, pos: np.ndarray) -> np.ndarray:
         """New positions of old positions (increasing in, increasing out): the shift is constant
@@ -455,7 +462,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         ix = TreeIndex(data, n1, groups, old.order, old.pos_of, old.depth, old.end, parent,
                        dur, self_time, t_end, old.grouped, list(old.levels), None, None, None if run is dur else run, grow)
         ix._delta = GrowDelta(weakref.ref(old), M0, np.zeros(0, np.int64), np.zeros(1, np.int64),
-                              np.zeros(0, np.int32), np.zeros(0, np.int32))
+                              np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64))
         _grow_heavy(old, ix, take, dirty, R_old, tops, tq, posn=none, lp=lp, delta=ix._delta)
         ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
         return ix
@@ -603,8 +610,8 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     dirty["pos_of"] = (0, none) if moved_ids is None else (n0 + 1, moved_ids)
     ix = TreeIndex(data, n1, groups, order, pos_of, depth, end, parent, dur, self_time, t_end, old.grouped,
                    levels, None, None, None if run is dur else run, grow)
-    tops_at = np.where(uq == 0, -1, pq)[tq_idx].astype(np.int32)
-    ix._delta = GrowDelta(weakref.ref(old), P, ins, kcum, top_pos.astype(np.int32), tops_at)
+    att_at = np.where(uq == 0, -1, pq).astype(np.int32)
+    ix._delta = GrowDelta(weakref.ref(old), P, ins, kcum, top_pos.astype(np.int32), att_at, tq_idx)
     _grow_heavy(old, ix, take, dirty, R_old, tops, tq, posn=posn, lp=lp, delta=ix._delta)
     ix._store, ix._ver = store, store.commit(old_ver, dirty, used)
     return ix

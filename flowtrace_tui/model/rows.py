@@ -280,9 +280,10 @@ class TreeRows:
             exp[moved] = self.expanded[P:M0]
         new.expanded = exp
         # new calls that show: under the top level, or under an old node that shows, expanded
-        at = delta.tops_at
-        shown = at < 0
-        inner = np.flatnonzero(~shown)
+        # (decided once per such node: they are few, the new calls under them many)
+        at = delta.att_at
+        shows = at < 0
+        inner = np.flatnonzero(~shows)
         if len(inner):
             ap = at[inner]
             ok = self.expanded[ap]
@@ -290,8 +291,11 @@ class TreeRows:
                 i = np.searchsorted(self._rows, ap)
                 i = np.minimum(i, max(len(self._rows) - 1, 0))
                 ok &= (self._rows[i] == ap) if len(self._rows) else False
-            shown[inner] = ok
-        add = np.sort(delta.new_tops[shown]).astype(ROW_DTYPE)
+            shows[inner] = ok
+        add = delta.new_tops[shows[delta.top_att]]
+        if len(add) > 1 and (add[1:] < add[:-1]).any():
+            add = np.sort(add)
+        add = add.astype(ROW_DTYPE)
         rows = self.rows if self._rows is not None else np.arange(M0, dtype=ROW_DTYPE)
         cut = find_sorted(rows, P)
         tail = rows[cut:]
