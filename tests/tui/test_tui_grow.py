@@ -375,3 +375,33 @@ def test_local_preorder_equals_the_general_layout(seed):
         assert np.array_equal(pos[1:], np.arange(k))
         for a, b in zip(got, (size, pos, dl, top)):
             assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_carried_rows_share_a_buffer_but_never_change_an_older_view(seed):
+    """Views carried along a live session append their new rows in one buffer (rows._append_rows):
+    an older view's rows stay what they were, also when it is carried again (a branch) or
+    toggled; every carried view equals the whole-pass carry."""
+    rng = random.Random(seed)
+    maker = single_thread_trace if seed % 2 else live_trace
+    kept = []
+    view = None
+    for ix, full, prev in grow_steps(maker(seed).data(finish=False), rng, True):
+        base = view if rng.random() < 0.75 or not kept else rng.choice(kept)[0]
+        if base is None or base.index is not prev:
+            view = TreeRows(ix)
+            view.initial_expand()
+        else:
+            if rng.random() < 0.4:  # a branch first: the same view carried to another grown index
+                other = grow_index(prev, ix.data, rng.randint(prev.n, ix.n))
+                if other._delta is not None:
+                    branch = base.carry_to(other)
+                    assert branch.rows.tolist() == base.carry_full(other).rows.tolist()
+                    kept.append((branch, branch.rows.copy()))
+            view = base.carry_to(ix)
+            assert view.rows.tolist() == base.carry_full(ix).rows.tolist()
+        if rng.random() < 0.2 and len(view):  # a view is toggled only before it is kept
+            view.toggle(view.pos(rng.randrange(len(view))))
+        kept.append((view, view.rows.copy()))
+        for v, rows in kept:
+            assert np.array_equal(v.rows, rows)
