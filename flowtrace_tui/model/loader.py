@@ -131,7 +131,9 @@ class FeedResult:
 
 
 class _Growable:
-    """A set of same-length numpy columns with doubling capacity."""
+    """A set of same-length numpy columns whose capacity grows fourfold when full: a live
+    session's poll that has to grow them copies every column (~55 ms at 2M calls, 13 columns),
+    so that should happen rarely; capacity never written costs no memory."""
 
     def __init__(self, dtypes: dict[str, Any], sentinel_row: bool, capacity: int = 1024) -> None:
         self.dtypes = dtypes
@@ -145,7 +147,7 @@ class _Growable:
             return
         cap = self.cap
         while cap < need:
-            cap *= 2
+            cap *= 4
         for k, arr in self.arrays.items():
             new = np.empty(cap, dtype=arr.dtype)
             new[: self.size] = arr[: self.size]
@@ -396,23 +398,22 @@ def _depth_and_root(parent: np.ndarray, lo: int, depth: np.ndarray, root: np.nda
     not a Python loop per call.
     """
     rows = len(parent)
-    ids = np.arange(lo, lo + rows, dtype=np.int64)
-    inside = parent >= lo
-    outside_old = (parent > 0) & ~inside
-    old = parent[outside_old]
-    val = np.zeros(rows, dtype=np.int64)  # depth accumulated so far along the chain
-    rt = ids.copy()  # root; roots are their own root
-    val[outside_old] = depth[old].astype(np.int64) + 1
-    rt[outside_old] = root[old]
-    link = np.full(rows, -1, dtype=np.int64)
-    link[inside] = parent[inside] - lo
-    val[inside] = 1
-    while True:
-        m = np.flatnonzero(link >= 0)
-        if len(m) == 0:
-            break
+    link = parent.astype(np.int64)
+    link -= lo  # the parent's index in this chunk; < 0: not in this chunk
+    inside = link >= 0
+    val = inside.astype(np.int64)  # depth accumulated so far along the chain
+    rt = np.arange(lo, lo + rows, dtype=np.int64)  # root; roots are their own root
+    out = np.flatnonzero((parent > 0) & ~inside)  # the parent is an earlier chunk's call
+    if len(out):
+        old = link[out] + lo
+        val[out] = depth[old].astype(np.int64) + 1
+        rt[out] = root[old]
+    np.maximum(link, -1, out=link)
+    m = np.flatnonzero(inside)  # still linked: only these move on (not a pass over all rows)
+    while len(m):
         nxt = link[m]
         val[m] += val[nxt]
         rt[m] = rt[nxt]
         link[m] = link[nxt]
+        m = m[link[m] >= 0]
     return val, rt
