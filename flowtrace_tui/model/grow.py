@@ -16,7 +16,9 @@ old preorder kept, everything is then an insertion of blocks:
 - its subtree grows by the new calls attached inside it: S(end) - S(pos), S(t) = the new calls
   attached under nodes at positions < t;
 - the block of `q` ends where `q`'s new subtree ends; within it, the new subtrees are laid out by
-  `index._positions` run on the new calls alone.
+  `index._positions` run on the new calls alone -- or, when their id order is already their
+  preorder (one thread, no generator resumed under an older caller: the usual update), by their
+  ids, with only their subtree sizes computed (`_local_preorder`).
 
 Nothing before the first insertion point P moves: there only the subtree ends of the attachments'
 ancestors change. A single-threaded program only ever grows at the end of the preorder (P = the
