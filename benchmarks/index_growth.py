@@ -29,19 +29,9 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
-BUSY = """
-    import time
-    def leaf(i):
-        return i
-    def work(i):
-        return leaf(i) + leaf(i + 1)
-    end = time.monotonic() + {seconds}
-    i = 0
-    while time.monotonic() < end:
-        work(i)
-        i += 1
-"""
+from live_latency import PROGRAMS  # noqa: E402  (the same busy program)
 
 
 def record(seconds: float) -> str:
@@ -50,7 +40,7 @@ def record(seconds: float) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             script = os.path.join(tmp, "busy.py")
             with open(script, "w") as fh:
-                fh.write(textwrap.dedent(BUSY).format(seconds=seconds))
+                fh.write(textwrap.dedent(PROGRAMS["busy"]).format(seconds=seconds))
             subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", path + ".part", script],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.replace(path + ".part", path)

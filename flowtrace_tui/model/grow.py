@@ -51,6 +51,7 @@ from flowtrace.ftr import format as F
 
 from .index import Group, GrowState, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
+from .timing import suspension_gaps
 
 _WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)
 _WAKE_LUT = np.zeros(256, dtype=bool)  # by MARK kind (a u8 column)
@@ -908,16 +909,7 @@ def _children_total(old: TreeIndex, p: int, n0: int, dn: int, run: np.ndarray, t
 def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, end_of) -> tuple[np.ndarray, np.ndarray]:
     """`timing._suspended` over the given wake MARK rows only (all the rows of each call in it):
     the calls and their suspended nanoseconds."""
-    order = np.lexsort((t, call))
-    call, t, kind = call[order], t[order], kind[order]
-    nxt = np.empty_like(t)
-    nxt[:-1] = t[1:]
-    last = np.ones(len(call), dtype=bool)
-    np.not_equal(call[1:], call[:-1], out=last[:-1])
-    nxt[last] = end_of(call[last])
-    susp = kind == F.MARK_SUSPEND
-    gap = nxt[susp] - t[susp]
-    np.maximum(gap, 0, out=gap)
+    call, susp, gap = suspension_gaps(call, t, kind, end_of)
     first = np.empty(len(call), dtype=bool)  # calls are sorted: runs of equal ids
     first[0] = True
     np.not_equal(call[1:], call[:-1], out=first[1:])

@@ -51,8 +51,19 @@ def _suspended(data: TraceData, n: int, end_of: Callable[[np.ndarray], np.ndarra
     kind = kind[keep]
     if not (kind == F.MARK_SUSPEND).any():
         return None
-    # (call, time) order; lexsort is stable, so equal times keep file order (a suspend then a
-    # resume written in the same nanosecond stay in that order)
+    call, susp, gap = suspension_gaps(call, t, kind, end_of)
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(out, call[susp], gap)
+    return out
+
+
+def suspension_gaps(call: np.ndarray, t: np.ndarray, kind: np.ndarray,
+                    end_of: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wake MARK rows (suspend/resume/throw; every such row of each call given) in (call, time)
+    order: their call ids, which rows are suspensions, and each suspension's length -- up to the
+    call's next mark, else its end (`end_of(call ids)`)."""
+    # lexsort is stable, so equal times keep file order (a suspend then a resume written in the
+    # same nanosecond stay in that order)
     order = np.lexsort((t, call))
     call = call[order]
     t = t[order]
@@ -66,9 +77,7 @@ def _suspended(data: TraceData, n: int, end_of: Callable[[np.ndarray], np.ndarra
     susp = kind == F.MARK_SUSPEND
     gap = nxt[susp] - t[susp]
     np.maximum(gap, 0, out=gap)  # clock oddities and an end before a mark never add time
-    out = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(out, call[susp], gap)
-    return out
+    return call, susp, gap
 
 
 def running_time(data: TraceData, n: int, t0: np.ndarray, dur: np.ndarray) -> np.ndarray:
