@@ -33,7 +33,6 @@ viz-args overhead (overhead = slowdown - 1, the issue's measure; slowdowns shown
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -95,20 +94,8 @@ def child(config: str, workload: str, scale: int) -> dict:
         finally:
             os.unlink(path)
     elif config.startswith("viz"):
-        from viztracer import VizTracer  # type: ignore[import-not-found]
-
-        fd, path = tempfile.mkstemp(suffix=".json")
-        os.close(fd)
-        kw = {"log_func_args": True, "log_func_retval": True} if config == "viz-args" else {}
-        tracer = VizTracer(output_file=path, verbose=0, tracer_entries=10_000_000, **kw)
-        t0 = time.process_time()
-        tracer.start()
-        work()
-        tracer.stop()
-        if config == "viz+save":
-            tracer.save()
-        t1 = time.process_time()
-        os.unlink(path)
+        t0, t1 = 0.0, workloads.viztracer_cpu(work, args=config == "viz-args", save=config == "viz+save",
+                                              entries=10_000_000)
     else:
         raise SystemExit(f"unknown config {config}")
     out["cpu"] = t1 - t0
@@ -117,15 +104,7 @@ def child(config: str, workload: str, scale: int) -> dict:
 
 def _available(config: str) -> str | None:
     """None if the configuration can run here, else why not."""
-    if config.startswith("viz") and importlib.util.find_spec("viztracer") is None:
-        return "VizTracer is not installed in this interpreter (pip install viztracer in a benchmark venv)"
-    if config.startswith("c-"):
-        sys.path.insert(0, ROOT)
-        from flowtrace.recorder import available_recorders
-
-        if "c" not in available_recorders():
-            return "the C recorder is not built for this interpreter (pip install -e .)"
-    return None
+    return workloads.unavailable(viztracer=config.startswith("viz"), c_recorder=config.startswith("c-"))
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ to the reference's overhead ((t - untraced) / (reference - untraced); goal for f
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -104,18 +103,7 @@ def child(config: str, workload: str) -> dict:
         prof.disable()
         t1 = time.process_time()
     elif config == "viztracer":
-        from viztracer import VizTracer  # type: ignore[import-not-found]
-
-        fd, path = tempfile.mkstemp(suffix=".json")
-        os.close(fd)
-        tracer = VizTracer(output_file=path, verbose=0, tracer_entries=5_000_000)
-        t0 = time.process_time()
-        tracer.start()
-        mod.run()
-        tracer.stop()
-        tracer.save()
-        t1 = time.process_time()
-        os.unlink(path)
+        t0, t1 = 0.0, workloads.viztracer_cpu(mod.run, args=False, save=True, entries=5_000_000)
     else:
         raise SystemExit(f"unknown config {config}")
     out["cpu"] = t1 - t0
@@ -123,14 +111,7 @@ def child(config: str, workload: str) -> dict:
 
 
 def _available(config: str) -> bool:
-    if config == "viztracer":
-        return importlib.util.find_spec("viztracer") is not None
-    if config.startswith("ft-c-"):
-        sys.path.insert(0, ROOT)
-        from flowtrace.recorder import available_recorders
-
-        return "c" in available_recorders()
-    return True
+    return workloads.unavailable(viztracer=config == "viztracer", c_recorder=config.startswith("ft-c-")) is None
 
 
 def main() -> None:
