@@ -40,17 +40,22 @@ _USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
 _USER_CODES: dict[int, CodeType] = {}
 
 
+def _register_tree(registry: dict[int, CodeType], code: CodeType) -> None:
+    """Put `code` and every code object nested in it (`co_consts`, recursively) in `registry`."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if registry.get(id(c)) is c:
+            continue
+        registry[id(c)] = c
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+
+
 def mark_user_code(code: CodeType) -> None:
     """Count `code` and every code object nested in it (functions, classes, lambdas, generator
     expressions: `co_consts`, recursively) as user code, whatever its file name. Other code with
     the same pseudo file name (`<string>` from exec, namedtuple, dataclasses) is unaffected."""
-    todo = [code]
-    while todo:
-        c = todo.pop()
-        if _USER_CODES.get(id(c)) is c:
-            continue
-        _USER_CODES[id(c)] = c
-        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    _register_tree(_USER_CODES, code)
 
 
 # Code objects that are flowtrace's own whatever their file name (the console-script launcher);
@@ -60,13 +65,7 @@ _INTERNAL_CODES: dict[int, CodeType] = {}
 
 def mark_internal_code(code: CodeType) -> None:
     """Never record `code` nor any code object nested in it: it is part of flowtrace."""
-    todo = [code]
-    while todo:
-        c = todo.pop()
-        if _INTERNAL_CODES.get(id(c)) is c:
-            continue
-        _INTERNAL_CODES[id(c)] = c
-        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    _register_tree(_INTERNAL_CODES, code)
 
 
 def _library_dirs() -> tuple[str, ...]:
