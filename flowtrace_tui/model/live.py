@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .loader import FeedResult
 from .source import TraceSource
 
 DEFAULT_POLL_INTERVAL = 0.1  # the recorder flushes every 0.1 s by default: poll as often
@@ -104,18 +105,10 @@ def session_now_ns(meta: dict[str, Any], t_max: int) -> int:
 
 
 @dataclass(frozen=True)
-class TailBatch:
+class TailBatch(FeedResult):
     """What one `LiveTail.poll()` appended: calls `first_new .. n`, EXIT/MARK rows, bytes."""
 
-    first_new: int
-    n: int
-    exits: int
-    marks: int
     bytes_read: int
-
-    @property
-    def new_calls(self) -> int:
-        return self.n - self.first_new + 1
 
     @property
     def changed(self) -> bool:
