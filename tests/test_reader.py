@@ -217,8 +217,6 @@ def _call_chunk(base: int, par: int, fn: int = 1, thr: int = 1, args: int = 0) -
 @pytest.mark.parametrize(
     "chunk, reason",
     [
-        (_exit_chunk([(3, 99, 1, 0)]), "call 3 ends twice"),
-        (_exit_chunk([(6, 99, 1, 0), (6, 99, 1, 0)]), "call 6 ends twice"),
         (_exit_chunk([(9, 99, 1, 0)]), "refers to call 9, which has not started"),
         (_exit_chunk([(6, 99, 7, 0)]), "ends in an unknown way"),
         (_exit_chunk([(6, 99, 1, 500)]), "refers to text 500"),

@@ -48,8 +48,10 @@ class ChunkReader:
 
     READ_SIZE = 1 << 20
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_size: int = READ_SIZE) -> None:
+        """`read_size`: bytes per read; one poll reads at most ~64 of them (plus one chunk)."""
         self.path = os.fspath(path)
+        self.read_size = read_size
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
@@ -70,6 +72,7 @@ class ChunkReader:
         """A reader over a session held in memory (the seed API records this way)."""
         self = cls.__new__(cls)
         self.path = name
+        self.read_size = cls.READ_SIZE
         self._fd = -2  # not a file descriptor: reads come from _data
         self._data = bytes(data)
         self.version = None
@@ -90,6 +93,28 @@ class ChunkReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def size(self) -> int | None:
+        """How many bytes the session has now (a live file grows); None once closed or when
+        the file cannot be asked."""
+        if self._data is not None:
+            return len(self._data)
+        if self._fd < 0:
+            return None
+        try:
+            return os.fstat(self._fd).st_size
+        except OSError:
+            return None
+
+    def mtime_ns(self) -> int | None:
+        """When the file was last written (ns since the epoch); None for a session in memory,
+        once closed, or when the file cannot be asked."""
+        if self._fd < 0:
+            return None
+        try:
+            return os.fstat(self._fd).st_mtime_ns
+        except OSError:
+            return None
+
     @property
     def pending_bytes(self) -> int:
         """Bytes after the last complete chunk (a chunk still being written, or junk)."""
@@ -98,9 +123,9 @@ class ChunkReader:
     def _read_more(self) -> bool:
         start = self.offset + len(self._buf)
         if self._data is not None:
-            data = self._data[start : start + self.READ_SIZE]
+            data = self._data[start : start + self.read_size]
         else:
-            data = os.pread(self._fd, self.READ_SIZE, start)
+            data = os.pread(self._fd, self.read_size, start)
         if data:
             self._buf += data  # in place: a bytearray does not re-copy what it holds
         return bool(data)
@@ -110,7 +135,7 @@ class ChunkReader:
         if self._fd == -1 or self.damage is not None or self.ended:
             return []
         while self._read_more():
-            if len(self._buf) > 64 * self.READ_SIZE and self._holds_a_chunk():
+            if len(self._buf) > 64 * self.read_size and self._holds_a_chunk():
                 break  # hand back what we have; the rest comes at the next poll
         buf = memoryview(self._buf)
         try:

@@ -1,9 +1,10 @@
-"""The one `.ftr` reader: a session file (or bytes) in, Python objects out.
+"""The object reader of `.ftr` sessions: a session file (or bytes) in, Python objects out.
 
-Every consumer that wants calls as objects goes through `load()`: `flowtrace print` and
-`flowtrace export`, the seed API (`stop_tracing()` reads its in-memory session back), the tests.
-It is built on `ChunkReader` (flowtrace/ftr/chunks.py), which checks each chunk's CRC; this
-module checks the *meaning* (ids consecutive, references defined before use, one end per call)
+Consumers that want calls as objects go through `load()`: `flowtrace print` and `flowtrace
+export`, the seed API (`stop_tracing()` reads its in-memory session back), the tests. The
+explorer reads the same chunks into numpy columns instead (flowtrace_tui/model/loader.py); both
+decode every chunk with `ftr/decode.py`, the one decoder of the format, so they cannot disagree
+on what a file means. This module checks references (ids consecutive, definitions before use)
 and turns rows into `Call` objects linked into a tree.
 
 Bad input never escapes as a traceback: a file that is not a session at all (missing, empty,
@@ -20,8 +21,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from . import decode as D
 from . import format as F
 from .chunks import Chunk, ChunkReader
+from .decode import Function, Task, Thread
 from .format import FormatError
 
 if TYPE_CHECKING:  # only for the annotation; imported lazily in trace_to_events
@@ -39,40 +42,6 @@ __all__ = [
     "load",
     "trace_to_events",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A FUNC definition: where a recorded code object lives."""
-
-    id: int
-    qualname: str
-    module: str
-    file: str
-    line: int
-    kind: str  # "function" | "generator" | "coroutine" | "async_generator"
-
-
-@dataclass(slots=True)
-class Thread:
-    """A THRD definition (the last definition of an id wins: threads get renamed)."""
-
-    id: int
-    ident: int
-    native_id: int
-    name: str
-
-
-@dataclass(slots=True)
-class Task:
-    """An asyncio task (TASK): `creator` is the call that created it, `root` its coroutine's call
-    (None when unknown)."""
-
-    id: int
-    name: str
-    thread: int | None
-    creator: int | None
-    root: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +227,6 @@ class TraceBuilder:
         self.version = version
         self.trace: Trace | None = None  # created by the META chunk
         self._strings: list[str | None] = [None]  # index = string id; id 0 = no text
-        self._exited: set[int] = set()  # calls with an EXIT row
-        self._first = True
 
     # --- helpers ---------------------------------------------------------------------------
     def _text(self, string_id: int, what: str) -> str | None:
@@ -274,65 +241,41 @@ class TraceBuilder:
             raise FormatError(f"{what} refers to call {call_id}, which has not started")
         return trace.calls[call_id - 1]
 
-    @staticmethod
-    def _json_list(chunk: Chunk) -> list[dict[str, Any]]:
-        value = chunk.json()
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise FormatError(f"{chunk.kind.decode()} chunk is not a list of objects")
-        return value
-
     # --- chunks ----------------------------------------------------------------------------
     def apply(self, chunk: Chunk) -> None:
         """Add one chunk to the trace. Raises FormatError (nothing applied) if it is invalid."""
-        kind = chunk.kind
-        if self._first:
-            self._first = False
-            if kind != F.META:
-                raise FormatError(f"the first chunk is {kind.decode('ascii', 'replace')}, not META")
-            meta = chunk.json()
-            if not isinstance(meta, dict):
-                raise FormatError("the META chunk is not a JSON object")
-            self.trace = Trace(self.source, self.version, meta)
+        if self.trace is None:
+            if chunk.kind != F.META:
+                raise FormatError(f"the first chunk is {chunk.kind.decode('ascii', 'replace')}, not META")
+            meta = D.decode(chunk)
+            assert isinstance(meta, D.Meta)
+            self.trace = Trace(self.source, self.version, meta.info)
             return
-        trace = self.trace
-        assert trace is not None
+        record = D.decode(chunk)
+        handler = _HANDLERS.get(type(record))
+        if handler is None:
+            return  # a chunk type this version does not know, or a second META
         try:
-            handler = _HANDLERS.get(kind)
-            if handler is not None:
-                handler(self, trace, chunk)
+            handler(self, self.trace, record)
         except FormatError:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise FormatError(f"{kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+            raise FormatError(f"{chunk.kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
 
-    def _func(self, trace: Trace, chunk: Chunk) -> None:
-        new = [
-            Function(int(d["id"]), str(d["qualname"]), str(d.get("module", "")), str(d.get("file", "")),
-                     int(d.get("line", 0)), str(d.get("kind", "function")))
-            for d in self._json_list(chunk)
-        ]
-        for f in new:
+    def _func(self, trace: Trace, defs: D.FunctionDefs) -> None:
+        for f in defs.items:
             trace.functions[f.id] = f
 
-    def _thrd(self, trace: Trace, chunk: Chunk) -> None:
-        new = [
-            Thread(int(d["id"]), int(d.get("ident", 0)), int(d.get("native_id", 0)), str(d.get("name", "")))
-            for d in self._json_list(chunk)
-        ]
-        for t in new:
+    def _thrd(self, trace: Trace, defs: D.ThreadDefs) -> None:
+        for t in defs.items:
             trace.threads[t.id] = t
 
-    def _task(self, trace: Trace, chunk: Chunk) -> None:
-        new = [
-            Task(int(d["id"]), str(d.get("name", "")), int(d.get("thread", 0)) or None,
-                 int(d.get("creator", 0)) or None, int(d.get("root", 0)) or None)
-            for d in self._json_list(chunk)
-        ]
-        for t in new:
-            trace.tasks[t.id] = t
+    def _task(self, trace: Trace, defs: D.TaskDefs) -> None:
+        for t in defs.items:
+            old = trace.tasks.get(t.id)
+            trace.tasks[t.id] = t if old is None else old.updated(t)
 
-    def _strs(self, trace: Trace, chunk: Chunk) -> None:
-        strings = chunk.strings()
+    def _strs(self, trace: Trace, strings: F.Strings) -> None:
         if strings.first_id != len(self._strings):
             raise FormatError(
                 f"STRS chunk starts at text {strings.first_id}, expected {len(self._strings)}"
@@ -345,21 +288,17 @@ class TraceBuilder:
             bad = next(i for i in ids if i >= len(self._strings))
             raise FormatError(f"{what} refers to text {bad}, which is not defined before it")
 
-    def _calls(self, trace: Trace, chunk: Chunk) -> None:
+    def _calls(self, trace: Trace, rows: D.CallRows) -> None:
         # Checks are whole-column set/min/max operations, then one lean loop builds the calls:
         # this is the loop that decides how long loading a big session takes.
-        cols = chunk.columns()
-        n = cols.rows
+        n = rows.rows
         first = len(trace.calls) + 1
-        if n and cols.base != first:
-            raise FormatError(f"CALL chunk starts at call {cols.base}, expected {first}")
-        for name in ("par", "fn", "thr", "t0"):
-            if name not in cols.columns:
-                raise FormatError(f"CALL chunk lacks its {name!r} column")
+        if n and rows.base != first:
+            raise FormatError(f"CALL chunk starts at call {rows.base}, expected {first}")
         if not n:
             return
-        par, fn, thr, t0 = cols.get("par"), cols.get("fn"), cols.get("thr"), cols.get("t0")
-        args, task, flag = cols.get("args"), cols.get("task"), cols.get("flag")
+        par, fn, thr, t0 = rows.parent.values(), rows.function.values(), rows.thread.values(), rows.t0.values()
+        args, task, flag = rows.args.values(), rows.task.values(), rows.flag.values()
         functions, threads = trace.functions, trace.threads
         ids = range(first, first + n)
         if max(par) >= first and not all(p < cid for p, cid in zip(par, ids)):
@@ -384,22 +323,15 @@ class TraceBuilder:
                 calls[c.parent - 1].children.append(c.id)
         trace.last_ns = max(trace.last_ns, max(t0))
 
-    def _exits(self, trace: Trace, chunk: Chunk) -> None:
-        cols = chunk.columns()
-        for name in ("call", "t1", "how"):
-            if name not in cols.columns:
-                raise FormatError(f"EXIT chunk lacks its {name!r} column")
-        if not cols.rows:
+    def _exits(self, trace: Trace, rows: D.ExitRows) -> None:
+        # A call may end again (a repeated EXIT row): the last row read wins, as in the
+        # explorer's loader (docs/FORMAT.md); a `return` after a `raise` clears the exception.
+        if not rows.rows:
             return
-        ids, t1, how, val = cols.get("call"), cols.get("t1"), cols.get("how"), cols.get("val")
+        ids, t1, how, val = rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()
         if min(ids) < 1 or max(ids) > len(trace.calls):
             bad = next(c for c in ids if not 1 <= c <= len(trace.calls))
             raise FormatError(f"an EXIT row refers to call {bad}, which has not started")
-        seen = set(ids)
-        twice = seen & self._exited
-        if twice or len(seen) != len(ids):
-            bad = min(twice) if twice else next(c for c in ids if ids.count(c) > 1)
-            raise FormatError(f"call {bad} ends twice")
         unknown = set(how).difference(F.END_NAMES)
         if unknown:
             bad = next(c for c, h in zip(ids, how) if h in unknown)
@@ -409,23 +341,19 @@ class TraceBuilder:
         for cid, t, h, v in zip(ids, t1, how, val):
             call = calls[cid - 1]
             if h == F.END_RETURN:
-                call.end, call.end_ns, call.result = "return", t, texts[v]
+                call.end, call.end_ns, call.result, call.exception = "return", t, texts[v], None
             elif h == F.END_RAISE:
-                call.end, call.end_ns, call.exception = "raise", t, texts[v]
+                call.end, call.end_ns, call.result, call.exception = "raise", t, None, texts[v]
             else:
+                call.end, call.end_ns, call.result, call.exception = "unfinished", None, None, None
                 call.stopped_ns = t
-        self._exited |= seen
         trace.last_ns = max(trace.last_ns, max(t1))
 
-    def _marks(self, trace: Trace, chunk: Chunk) -> None:
-        cols = chunk.columns()
-        for name in ("call", "t", "kind"):
-            if name not in cols.columns:
-                raise FormatError(f"MARK chunk lacks its {name!r} column")
-        ids, ts, kinds, refs, others = (
-            cols.get("call"), cols.get("t"), cols.get("kind"), cols.get("ref"), cols.get("othr"))
-        rows = []
-        for i in range(cols.rows):
+    def _marks(self, trace: Trace, rows: D.MarkRows) -> None:
+        ids, ts, kinds = rows.call.values(), rows.t.values(), rows.kind.values()
+        refs, others = rows.ref.values(), rows.other.values()
+        new = []
+        for i in range(rows.rows):
             call = self._call(trace, ids[i], "a MARK row")
             name = F.MARK_NAMES.get(kinds[i])
             if name is None:
@@ -433,28 +361,25 @@ class TraceBuilder:
             other = others[i]
             if other and other > len(trace.calls):
                 raise FormatError(f"a MARK row refers to call {other}, which has not started")
-            rows.append((call, Mark(name, ts[i], self._text(refs[i], f"a mark of call {call.id}"), other or None)))
-        for call, mark in rows:
+            new.append((call, Mark(name, ts[i], self._text(refs[i], f"a mark of call {call.id}"), other or None)))
+        for call, mark in new:
             call.marks.append(mark)
-        if rows:
-            trace.last_ns = max(trace.last_ns, max(m.t_ns for _c, m in rows))
+        if new:
+            trace.last_ns = max(trace.last_ns, max(m.t_ns for _c, m in new))
 
-    def _ends(self, trace: Trace, chunk: Chunk) -> None:
-        end = chunk.json()
-        if not isinstance(end, dict):
-            raise FormatError("the ENDS chunk is not a JSON object")
-        trace.end = end
+    def _ends(self, trace: Trace, end: D.End) -> None:
+        trace.end = end.info
 
 
-_HANDLERS = {
-    F.FUNC: TraceBuilder._func,
-    F.THRD: TraceBuilder._thrd,
-    F.TASK: TraceBuilder._task,
-    F.STRS: TraceBuilder._strs,
-    F.CALL: TraceBuilder._calls,
-    F.EXIT: TraceBuilder._exits,
-    F.MARK: TraceBuilder._marks,
-    F.ENDS: TraceBuilder._ends,
+_HANDLERS: dict[type, Any] = {
+    D.FunctionDefs: TraceBuilder._func,
+    D.ThreadDefs: TraceBuilder._thrd,
+    D.TaskDefs: TraceBuilder._task,
+    F.Strings: TraceBuilder._strs,
+    D.CallRows: TraceBuilder._calls,
+    D.ExitRows: TraceBuilder._exits,
+    D.MarkRows: TraceBuilder._marks,
+    D.End: TraceBuilder._ends,
 }
 
 

@@ -14,8 +14,8 @@ import threading
 from array import array
 from typing import Any, BinaryIO
 
-from ..recorder.base import Batch
 from . import format as F
+from .batch import Batch
 
 _LITTLE = sys.byteorder == "little"
 _ONE_LANE = (1).to_bytes(8, "little")

@@ -1,6 +1,7 @@
 """Per-call numpy columns filled from `.ftr` chunks, append-only.
 
-`TraceData.feed(chunks)` takes whatever `ChunkReader.poll()` returned and appends it: new calls
+`TraceData.feed(chunks)` takes whatever `ChunkReader.poll()` returned, decodes each chunk with
+the format's one decoder (flowtrace/ftr/decode.py) and appends the records: new calls
 get the next ids (CALL ids are consecutive), EXIT rows fill in the end of calls loaded earlier
 (an EXIT may come many chunks after its CALL), MARK rows are appended. Nothing already loaded is
 ever re-read, so the same object serves a finished file (fed once) and a live one (fed per poll).
@@ -19,8 +20,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from flowtrace.ftr import decode as D
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import Chunk
+from flowtrace.ftr.decode import Function, Task, Thread
 
 def _no_hugepage_advice() -> None:
     """Stop numpy from asking the kernel for transparent huge pages on big arrays.
@@ -51,23 +54,16 @@ HOW_RAISE = F.END_RAISE
 HOW_UNFINISHED = F.END_UNFINISHED
 
 
-def column(cols: F.Columns, name: str, default: int = 0) -> np.ndarray:
-    """One column of a CALL/EXIT/MARK chunk as an int64 numpy array (delta columns summed)."""
-    col = cols.columns.get(name)
-    if col is None:
-        return np.full(cols.rows, default, dtype=np.int64)
+def column(col: F.Column) -> np.ndarray:
+    """One decoded column as an int64 numpy array (delta columns summed)."""
     arr = np.frombuffer(col.data, dtype=_DTYPES[col.typecode])
     if col.encoding == F.ENC_DELTA:
         return np.cumsum(arr, dtype=np.int64)
     return arr.astype(np.int64)
 
 
-def _put(cols: F.Columns, name: str, out: np.ndarray, default: int = 0) -> None:
-    """Decode one column of a chunk straight into `out` (a slice of a growable column)."""
-    col = cols.columns.get(name)
-    if col is None:
-        out[:] = default
-        return
+def _put(col: F.Column, out: np.ndarray) -> None:
+    """Decode one column straight into `out` (a slice of a growable column)."""
     arr = np.frombuffer(col.data, dtype=_DTYPES[col.typecode])
     if col.encoding == F.ENC_DELTA:
         if out.dtype == np.int64:
@@ -76,18 +72,6 @@ def _put(cols: F.Columns, name: str, out: np.ndarray, default: int = 0) -> None:
             out[:] = np.cumsum(arr, dtype=np.int64)
     else:
         out[:] = arr
-
-
-@dataclass(frozen=True)
-class FuncInfo:
-    """One FUNC definition."""
-
-    id: int
-    qualname: str
-    module: str
-    file: str
-    line: int
-    kind: str
 
 
 class StringTable:
@@ -185,9 +169,9 @@ class TraceData:
         self.name = name
         self._calls = _Growable(_CALL_COLS, sentinel_row=True, capacity=capacity + 1)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
-        self.functions: list[FuncInfo | None] = [None]
-        self.threads: dict[int, dict[str, Any]] = {}
-        self.tasks: dict[int, dict[str, Any]] = {}
+        self.functions: list[Function | None] = [None]  # index = function id
+        self.threads: dict[int, Thread] = {}
+        self.tasks: dict[int, Task] = {}
         self.strings = StringTable()
         self.meta: dict[str, Any] = {}
         self.ends: dict[str, Any] | None = None
@@ -195,8 +179,9 @@ class TraceData:
         self.t_max = 0  # latest time seen in any column (the "now" of an unfinished session)
         self.exits_seen = 0
         self.bad_rows = 0  # rows referring to calls that do not exist (a broken writer)
-        # calls that got an EXIT row when they had one already (a writer repeating itself): the
-        # live index (grow.py) re-reads their end, as it only looks at calls that were open
+        # calls that got an EXIT row when they had one already (a writer repeating itself; the
+        # last row wins, docs/FORMAT.md): the live index (grow.py) re-reads their end, as it
+        # only looks at calls that were open
         self.reexited: list[np.ndarray] = []
 
     # -- sizes and columns -------------------------------------------------------------------
@@ -228,7 +213,7 @@ class TraceData:
             return max(int(self.ends["t_end"]), self.t_max)
         return self.t_max
 
-    def func(self, func_id: int) -> FuncInfo | None:
+    def func(self, func_id: int) -> Function | None:
         if 0 < func_id < len(self.functions):
             return self.functions[func_id]
         return None
@@ -239,11 +224,11 @@ class TraceData:
 
     def thread_name(self, thread_id: int) -> str:
         t = self.threads.get(thread_id)
-        return str(t.get("name") or f"thread {thread_id}") if t else f"thread {thread_id}"
+        return t.name or f"thread {thread_id}" if t is not None else f"thread {thread_id}"
 
     def task_name(self, task_id: int) -> str:
         t = self.tasks.get(task_id)
-        return str(t.get("name") or f"task {task_id}") if t else f"task {task_id}"
+        return t.name or f"task {task_id}" if t is not None else f"task {task_id}"
 
     # -- loading ------------------------------------------------------------------------------
     def feed(self, chunks: Iterable[Chunk]) -> FeedResult:
@@ -252,54 +237,39 @@ class TraceData:
         first_new = self.n + 1
         exits = marks = 0
         for chunk in chunks:
-            kind = chunk.kind
-            if kind == F.CALL:
-                self._add_calls(chunk.columns())
-            elif kind == F.EXIT:
-                exits += self._add_exits(chunk.columns())
-            elif kind == F.MARK:
-                marks += self._add_marks(chunk.columns())
-            elif kind == F.STRS:
-                self.strings.add(chunk.strings())
-            elif kind == F.FUNC:
-                self._add_functions(chunk.json())
-            elif kind == F.THRD:
-                for t in _json_list(chunk):
-                    self.threads[int(t["id"])] = t
-            elif kind == F.TASK:
-                for t in _json_list(chunk):
-                    tid = int(t["id"])
-                    self.tasks[tid] = {**self.tasks.get(tid, {}), **t}
-            elif kind == F.META:
-                meta = chunk.json()
-                if isinstance(meta, dict):
-                    self.meta = meta
-            elif kind == F.ENDS:
-                ends = chunk.json()
-                self.ends = ends if isinstance(ends, dict) else {}
+            record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
+            if isinstance(record, D.CallRows):
+                self._add_calls(record)
+            elif isinstance(record, D.ExitRows):
+                exits += self._add_exits(record)
+            elif isinstance(record, D.MarkRows):
+                marks += self._add_marks(record)
+            elif isinstance(record, F.Strings):
+                self.strings.add(record)
+            elif isinstance(record, D.FunctionDefs):
+                self._add_functions(record.items)
+            elif isinstance(record, D.ThreadDefs):
+                self.threads.update((t.id, t) for t in record.items)
+            elif isinstance(record, D.TaskDefs):
+                for t in record.items:
+                    old = self.tasks.get(t.id)
+                    self.tasks[t.id] = t if old is None else old.updated(t)
+            elif isinstance(record, D.Meta):
+                self.meta = record.info
+            elif isinstance(record, D.End):
+                self.ends = record.info
                 t_end = self.ends.get("t_end")
                 if isinstance(t_end, int):
                     self.t_max = max(self.t_max, t_end)
-            # unknown chunk types are skipped (FORMAT.md: minor versions may add some)
         return FeedResult(first_new, self.n, exits, marks)
 
-    def _add_functions(self, entries: Any) -> None:
-        if not isinstance(entries, list):
-            raise F.FormatError("FUNC chunk is not a list")
-        for e in entries:
-            fid = int(e["id"])
-            while len(self.functions) <= fid:
+    def _add_functions(self, functions: list[Function]) -> None:
+        for f in functions:
+            while len(self.functions) <= f.id:
                 self.functions.append(None)
-            self.functions[fid] = FuncInfo(
-                fid,
-                str(e.get("qualname", "?")),
-                str(e.get("module", "")),
-                str(e.get("file", "")),
-                int(e.get("line", 0) or 0),
-                str(e.get("kind", "function")),
-            )
+            self.functions[f.id] = f
 
-    def _add_calls(self, cols: F.Columns) -> None:
+    def _add_calls(self, cols: D.CallRows) -> None:
         rows = cols.rows
         if rows == 0:
             return
@@ -313,16 +283,16 @@ class TraceData:
         # columns are written straight into the growable arrays (numpy casts while copying):
         # no int64 temporaries per column, and absent columns are one fill
         parent = a["parent"][lo:hi]
-        _put(cols, "par", parent)
+        _put(cols.parent, parent)
         if rows and (int(parent.max()) >= hi or (parent >= np.arange(lo, hi, dtype=np.uint32)).any()):
             raise F.FormatError(f"CALL chunk at id {lo}: a parent id is not an earlier call")
-        _put(cols, "fn", a["func"][lo:hi])
-        _put(cols, "thr", a["thread"][lo:hi])
+        _put(cols.function, a["func"][lo:hi])
+        _put(cols.thread, a["thread"][lo:hi])
         t0 = a["t0"][lo:hi]
-        _put(cols, "t0", t0)
-        _put(cols, "args", a["args"][lo:hi])
-        _put(cols, "task", a["task"][lo:hi])
-        _put(cols, "flag", a["flag"][lo:hi])
+        _put(cols.t0, t0)
+        _put(cols.args, a["args"][lo:hi])
+        _put(cols.task, a["task"][lo:hi])
+        _put(cols.flag, a["flag"][lo:hi])
         a["t1"][lo:hi] = 0
         a["how"][lo:hi] = HOW_OPEN
         a["val"][lo:hi] = 0
@@ -333,28 +303,28 @@ class TraceData:
         g.size = hi
         self.t_max = max(self.t_max, int(t0.max()))
 
-    def _add_exits(self, cols: F.Columns) -> int:
+    def _add_exits(self, cols: D.ExitRows) -> int:
         if cols.rows == 0:
             return 0
-        call = column(cols, "call")
+        call = column(cols.call)
         ok = (call > 0) & (call <= self.n)
         if not ok.all():
             self.bad_rows += int((~ok).sum())
         call = call[ok]
-        t1 = column(cols, "t1")[ok]
+        t1 = column(cols.t1)[ok]
         a = self._calls.arrays
         again = call[a["how"][call] != HOW_OPEN]
         if len(again):
             self.reexited.append(again)
         a["t1"][call] = t1
-        a["how"][call] = column(cols, "how")[ok]
-        a["val"][call] = column(cols, "val")[ok]
+        a["how"][call] = column(cols.how)[ok]
+        a["val"][call] = column(cols.value)[ok]
         self.exits_seen += len(call)
         if len(t1):
             self.t_max = max(self.t_max, int(t1.max()))
         return len(call)
 
-    def _add_marks(self, cols: F.Columns) -> int:
+    def _add_marks(self, cols: D.MarkRows) -> int:
         rows = cols.rows
         if rows == 0:
             return 0
@@ -362,14 +332,14 @@ class TraceData:
         g.reserve(rows)
         a = g.arrays
         lo, hi = g.size, g.size + rows
-        call = column(cols, "call")
-        kind = column(cols, "kind")
-        t = column(cols, "t")
+        call = column(cols.call)
+        kind = column(cols.kind)
+        t = column(cols.t)
         a["call"][lo:hi] = call
         a["t"][lo:hi] = t
         a["kind"][lo:hi] = kind
-        a["ref"][lo:hi] = column(cols, "ref")
-        a["other"][lo:hi] = column(cols, "othr")
+        a["ref"][lo:hi] = column(cols.ref)
+        a["other"][lo:hi] = column(cols.other)
         g.size = hi
         susp = call[(kind == F.MARK_SUSPEND) & (call > 0) & (call <= self.n)]
         if len(susp):
@@ -381,13 +351,6 @@ class TraceData:
     def marks_of(self, call_id: int) -> np.ndarray:
         """Indices of the MARK rows of one call, in file order."""
         return np.flatnonzero(self.mark_col("call") == call_id)
-
-
-def _json_list(chunk: Chunk) -> list[dict[str, Any]]:
-    value = chunk.json()
-    if not isinstance(value, list):
-        raise F.FormatError(f"{chunk.kind.decode()} chunk at offset {chunk.offset} is not a list")
-    return value
 
 
 def _depth_and_root(parent: np.ndarray, lo: int, depth: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,10 +18,8 @@ from flowtrace.ftr.chunks import ChunkReader
 from .loader import FeedResult, TraceData
 
 
-class _SteppedReader(ChunkReader):
-    """A ChunkReader whose poll returns at most ~64 × READ_SIZE bytes of chunks."""
-
-    READ_SIZE = 1 << 17
+STEP_READ_SIZE = 1 << 17  # a step reads at most ~64 of these (8 MB), plus one chunk
+FIRST_STEP_READ_SIZE = 1 << 14  # the first step only has to tell a session from anything else
 
 
 @dataclass(frozen=True)
@@ -43,15 +41,14 @@ class TraceSource:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "TraceSource":
         """Open a session file; FormatError (one line) when it is missing or not a session."""
-        reader = _SteppedReader(path)
+        reader = ChunkReader(path, read_size=FIRST_STEP_READ_SIZE)
         try:
-            size = os.fstat(reader._fd).st_size
+            size = reader.size() or 0
             self = cls(reader, size)
             # read the header and the first small step now, so that "not a trace" and "newer
             # version" are reported before any UI starts
-            reader.READ_SIZE = 1 << 14  # type: ignore[misc]
-            self._first = self.step()
-            reader.READ_SIZE = _SteppedReader.READ_SIZE  # type: ignore[misc]
+            self.step()
+            reader.read_size = STEP_READ_SIZE
             if reader.version is None:
                 if size == 0:
                     raise F.FormatError(f"{reader.path}: empty file, not a flowtrace session")
@@ -76,24 +73,17 @@ class TraceSource:
 
     def current_size(self) -> int:
         """The file's size now (it grows while a session is live)."""
-        if self.reader._fd >= 0:
-            try:
-                self.file_size = os.fstat(self.reader._fd).st_size
-            except OSError:
-                pass
-        elif self.reader._data is not None:
-            self.file_size = len(self.reader._data)
+        size = self.reader.size()
+        if size is not None:
+            self.file_size = size
         return self.file_size
 
     def write_age(self) -> float | None:
         """Seconds since the file was last written (its modification time), None when unknown
         (in-memory data, or a clock that disagrees). The live view aims its next read at the
         recorder's next flush with it."""
-        if self.reader._fd < 0:
-            return None
-        try:
-            mtime = os.fstat(self.reader._fd).st_mtime_ns
-        except OSError:
+        mtime = self.reader.mtime_ns()
+        if mtime is None:
             return None
         age = (time.time_ns() - mtime) / 1e9
         return age if age >= 0 else None
