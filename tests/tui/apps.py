@@ -46,7 +46,7 @@ class SlowSource(TraceSource):
     """Reads one chunk per step and sleeps: loading that lasts long enough to cancel."""
 
     def step(self) -> StepResult:
-        self.reader.READ_SIZE = 16  # type: ignore[misc]
+        self.reader.read_size = 16
         time.sleep(0.1)
         return super().step()
 
