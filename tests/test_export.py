@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from ftr_samples import META, sample_bytes
 
+from flowtrace.ftr import format as F
 from flowtrace.export import FORMATS, chrome, json_export
 from flowtrace.ftr.reader import load
 
@@ -27,12 +28,12 @@ EXPECTED = {
     "version": 1,
     "session": {
         "file": "<memory>",
-        "ftr_version": "1.0",
+        "ftr_version": f"{F.VERSION_MAJOR}.{F.VERSION_MINOR}",
         "status": "finished",
         "problem": None,
         "t_end_ns": 1200,
         "end": {"reason": "exit", "exit_code": 0, "signal": None, "error": None, "calls": 7, "t_end": 1200},
-        "meta": {**META, "format": "flowtrace", "version": [1, 0], "origin_ns": 1_000_000_000},
+        "meta": {**META, "format": "flowtrace", "version": [F.VERSION_MAJOR, F.VERSION_MINOR], "origin_ns": 1_000_000_000},
     },
     "threads": [{"id": 1, "name": "MainThread", "ident": 140001, "native_id": 501},
                 {"id": 2, "name": "worker-1", "ident": 140002, "native_id": 502}],
@@ -142,3 +143,27 @@ def test_chrome_slices_nest_per_thread() -> None:
                 stack.pop()
             assert not stack or end <= stack[-1] + 1e-9, (start, end, stack)
             stack.append(end)
+
+
+def test_fold_mark_exported() -> None:
+    """A fold mark (n quiet runs in one row) is one slice over its runs in Chrome, with `runs`,
+    and keeps its count, running time and end in JSON."""
+    from tui.builder import TraceBuilder
+
+    b = TraceBuilder()
+    m = b.enter("main", t=0)
+    g = b.enter("g", parent=m, kind="generator", t=10)
+    b.mark(g, F.MARK_SUSPEND, "0", t=20)
+    b.fold(g, 3, 12, 40, by=m, value="1", t=50)
+    b.mark(g, F.MARK_RESUME, None, m, t=95)
+    b.leave(g, "None", t=100)
+    b.leave(m, "None", t=110)
+    trace = load(b.data())
+    out = io.StringIO()
+    chrome.write(trace, out)
+    slices = [(e["ts"], e["dur"], e["args"].get("runs")) for e in json.loads(out.getvalue())["traceEvents"]
+              if e["ph"] == "X" and e["name"] == "g"]
+    assert slices == [(0.01, 0.01, None), (0.05, 0.04, 3), (0.095, 0.005, None)]
+    doc = json_export.document(trace)
+    assert doc["calls"][1]["marks"][1] == {"kind": "fold", "t_ns": 50, "text": "1", "other": 1,
+                                           "count": 3, "run_ns": 12, "end_ns": 90}

@@ -43,7 +43,7 @@ def test_round_trip_exact(tmp_path: pathlib.Path) -> None:
     for source in (path, str(path), path.read_bytes()):
         trace = load(source)
         assert trace.status == "finished" and trace.problem is None and trace.finished
-        assert trace.version == (1, 0)
+        assert trace.version == (F.VERSION_MAJOR, F.VERSION_MINOR)
         assert shape(trace) == EXPECTED_SHAPE
     assert trace.meta["argv"] == META["argv"] and trace.meta["origin_ns"] == 1_000_000_000
     assert trace.end == {"t_end": 1200, "reason": "exit", "exit_code": 0, "signal": None,
@@ -283,11 +283,11 @@ def test_missing_file_and_directory(tmp_path: pathlib.Path) -> None:
 
 def test_newer_version() -> None:
     data = bytearray(FULL)
-    struct.pack_into("<H", data, 8, F.VERSION_MAJOR + 1)
+    struct.pack_into("<HH", data, 8, F.VERSION_MAJOR + 1, 0)
     with pytest.raises(FormatError, match=r"format version 2\.0, newer than this flowtrace reads"):
         load(bytes(data))
     struct.pack_into("<HH", data, 8, F.VERSION_MAJOR, F.VERSION_MINOR + 3)  # newer minor: fine
-    assert load(bytes(data)).version == (1, 3)
+    assert load(bytes(data)).version == (1, F.VERSION_MINOR + 3)
 
 
 def test_first_chunk_not_meta() -> None:

@@ -9,7 +9,7 @@ the one reader. `shape(trace)` renders each call as one line, indented two space
     name(…)                    partial (already running when recording started)
 
 with `marks=True`, ` [suspend,resume<caller,...]` lists the call's marks in order (resume/throw
-name the resumer's function), and `tasks=True` appends ` {task name}` to calls in a task (`{#N}`, the session's task id,
+name the resumer's function; `fold<caller*n` is n folded runs), and `tasks=True` appends ` {task name}` to calls in a task (`{#N}`, the session's task id,
 for asyncio's default `Task-N` names).
 """
 
@@ -56,9 +56,9 @@ def _line(trace: Trace, call: Any, marks: bool, tasks: bool) -> str:
     if marks and call.marks:
         parts = []
         for m in call.marks:
-            if m.kind in ("resume", "throw"):
+            if m.kind in ("resume", "throw", "fold"):
                 other = trace.call(m.other).qualname.split(".<locals>.")[-1] if m.other else "-"
-                parts.append(f"{m.kind}<{other}")
+                parts.append(f"{m.kind}<{other}" + (f"*{m.count}" if m.kind == "fold" else ""))
             elif m.kind in ("raise", "handled"):
                 parts.append(f"{m.kind}:{(m.text or '').split(':')[0]}")
             else:

@@ -23,6 +23,7 @@ from ..ftr.reader import Call, Trace
 
 _SUSPEND = "suspend"
 _RUN_AGAIN = ("resume", "throw")
+_FOLD = "fold"
 
 
 def _us(ns: int) -> float:
@@ -47,18 +48,22 @@ def _slice_end(call: Call, trace: Trace) -> int:
     return _end_of(call, trace)
 
 
-def _runs(call: Call, end: int) -> list[tuple[int, int]]:
-    """The (start, end) intervals during which a generator/coroutine was running."""
+def _runs(call: Call, end: int) -> list[tuple[int, int, int]]:
+    """The (start, end, count) intervals during which a generator/coroutine was running: a
+    fold mark (`count` runs with nothing recorded in them) is one interval from its first
+    resume to its last yield, which also spans the suspensions between its runs."""
     runs = []
     begin: int | None = call.start_ns
     for mark in call.marks:
         if mark.kind == _SUSPEND and begin is not None:
-            runs.append((begin, mark.t_ns))
+            runs.append((begin, mark.t_ns, 1))
             begin = None
         elif mark.kind in _RUN_AGAIN and begin is None:
             begin = mark.t_ns
+        elif mark.kind == _FOLD and begin is None and mark.end_ns is not None:
+            runs.append((mark.t_ns, mark.end_ns, mark.count))
     if begin is not None:
-        runs.append((begin, max(begin, end)))
+        runs.append((begin, max(begin, end), 1))
     return runs
 
 
@@ -96,9 +101,10 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
             yield {"ph": "X", "name": f.qualname, "cat": f.module or "call", "pid": pid, "tid": call.thread,
                    "ts": _us(call.start_ns), "dur": _us(max(0, end - call.start_ns)), "args": args}
         else:
-            for begin, stop in _runs(call, end):
+            for begin, stop, count in _runs(call, end):
                 yield {"ph": "X", "name": f.qualname, "cat": f.kind, "pid": pid, "tid": call.thread,
-                       "ts": _us(begin), "dur": _us(stop - begin), "args": args}
+                       "ts": _us(begin), "dur": _us(stop - begin),
+                       "args": args if count == 1 else {**args, "runs": count}}
             lane = f"task-{call.task}" if call.task is not None else f"call-{call.id}"
             label = f.qualname
             yield {"ph": "b", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,

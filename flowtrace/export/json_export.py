@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from ..ftr.reader import Call, Trace
+from ..ftr.reader import Call, Mark, Trace
 
 EXPORT_VERSION = 1  # version of this JSON layout (not of the .ftr file); bumped on breaking changes
 
@@ -47,10 +47,15 @@ def call_record(call: Call) -> dict[str, Any]:
         "exception": call.exception,
         "task": call.task,
         "partial": call.partial,
-        "marks": [
-            {"kind": m.kind, "t_ns": m.t_ns, "text": m.text, "other": m.other} for m in call.marks
-        ],
+        "marks": [_mark(m) for m in call.marks],
     }
+
+
+def _mark(m: Mark) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": m.kind, "t_ns": m.t_ns, "text": m.text, "other": m.other}
+    if m.kind == "fold":  # several runs in one (docs/FORMAT.md, "Folded resumes")
+        out.update(count=m.count, run_ns=m.run_ns, end_ns=m.end_ns)
+    return out
 
 
 def thread_records(trace: Trace) -> list[dict[str, Any]]:

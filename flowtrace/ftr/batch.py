@@ -45,6 +45,11 @@ class Batch:
     mark_kind: array = field(default_factory=lambda: array("B"))
     mark_ref: array = field(default_factory=lambda: array("I"))
     mark_other: array = field(default_factory=lambda: array("I"))
+    # MARK fold columns (FORMAT 1.1): per row n, run ns, span ns; 0 on rows that are not folds.
+    # Left empty when the batch has no fold row.
+    mark_n: array = field(default_factory=lambda: array("I"))
+    mark_run: array = field(default_factory=lambda: array("q"))
+    mark_span: array = field(default_factory=lambda: array("q"))
     # Optional, pre-encoded by a recorder that can do it cheaply (the C one): each time column
     # as array('i') of steps from the previous value; item 0 is left for the writer (it alone
     # knows the origin). None: not provided, or a step does not fit in 32 bits.

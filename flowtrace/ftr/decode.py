@@ -141,6 +141,9 @@ class MarkRows:
     kind: Column
     ref: Column  # text id
     other: Column  # the resuming call, 0: none recorded
+    n: Column  # (1.1) a fold's runs, else 0
+    run: Column  # (1.1) a fold's summed running ns, else 0
+    span: Column  # (1.1) a fold's last yield - t, else 0
 
 
 _COLUMNS: dict[type, dict[str, tuple[str, bool]]] = {
@@ -149,7 +152,7 @@ _COLUMNS: dict[type, dict[str, tuple[str, bool]]] = {
                "flag": ("flag", False)},
     ExitRows: {"call": ("call", True), "t1": ("t1", True), "how": ("how", True), "value": ("val", False)},
     MarkRows: {"call": ("call", True), "t": ("t", True), "kind": ("kind", True), "ref": ("ref", False),
-               "other": ("othr", False)},
+               "other": ("othr", False), "n": ("n", False), "run": ("run", False), "span": ("span", False)},
 }
 
 Record = Union[Meta, End, FunctionDefs, ThreadDefs, TaskDefs, Strings, CallRows, ExitRows, MarkRows]

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1.1: MARK kind 6 (fold) and its columns n, run, span
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -53,12 +53,17 @@ MARK_RESUME = 2  # it was resumed; other = the call that resumed it (0 if none r
 MARK_THROW = 3  # it was resumed by throw(); ref = the exception thrown in; other = resumer
 MARK_RAISE = 4  # an exception was raised in this call; ref = exception text
 MARK_HANDLED = 5  # an exception was caught in this call; ref = exception text
+# (1.1) `n` quiet runs of a generator, each a resume by `other` ending at a yield, folded into
+# one row: t = the first resume, span = the last yield - t, run = their summed running ns,
+# ref = the first run's yielded value (docs/FORMAT.md, "Folded resumes")
+MARK_FOLD = 6
 MARK_NAMES = {
     MARK_SUSPEND: "suspend",
     MARK_RESUME: "resume",
     MARK_THROW: "throw",
     MARK_RAISE: "raise",
     MARK_HANDLED: "handled",
+    MARK_FOLD: "fold",
 }
 
 # CALL.flag bits

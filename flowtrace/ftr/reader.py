@@ -46,15 +46,28 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """An event inside a call: "suspend", "resume", "throw", "raise" or "handled".
+    """An event inside a call: "suspend", "resume", "throw", "raise", "handled" or "fold".
 
     `text` is the yielded value (suspend) or the exception text (throw/raise/handled);
-    `other` is the call that resumed it (resume/throw), None when not recorded."""
+    `other` is the call that resumed it (resume/throw/fold), None when not recorded.
+
+    A "fold" stands for `count` (>= 2) runs of a generator, each a resume by `other` that ran
+    to a yield with no call in between: the first resume at `t_ns`, the last yield at `end_ns`,
+    `run_ns` their summed running time, `text` the first run's yielded value (docs/FORMAT.md,
+    "Folded resumes"). A file's fold of one run reads as its resume and suspend marks."""
 
     kind: str
     t_ns: int
     text: str | None
     other: int | None
+    count: int = 1
+    run_ns: int = 0
+    end_ns: int | None = None
+
+    @property
+    def suspensions(self) -> int:
+        """How many times the call was suspended at this mark (a fold: once per run)."""
+        return self.count if self.kind == "fold" else int(self.kind == "suspend")
 
 
 @dataclass(slots=True, eq=False)
@@ -352,6 +365,7 @@ class TraceBuilder:
     def _marks(self, trace: Trace, rows: D.MarkRows) -> None:
         ids, ts, kinds = rows.call.values(), rows.t.values(), rows.kind.values()
         refs, others = rows.ref.values(), rows.other.values()
+        ns, runs, spans = rows.n.values(), rows.run.values(), rows.span.values()
         new = []
         for i in range(rows.rows):
             call = self._call(trace, ids[i], "a MARK row")
@@ -361,11 +375,22 @@ class TraceBuilder:
             other = others[i]
             if other and other > len(trace.calls):
                 raise FormatError(f"a MARK row refers to call {other}, which has not started")
-            new.append((call, Mark(name, ts[i], self._text(refs[i], f"a mark of call {call.id}"), other or None)))
+            text = self._text(refs[i], f"a mark of call {call.id}")
+            if name != "fold":
+                new.append((call, Mark(name, ts[i], text, other or None)))
+                continue
+            n, end = ns[i], ts[i] + spans[i]
+            if n < 1 or not 0 <= runs[i] <= spans[i]:
+                raise FormatError(f"a fold mark of call {call.id} has {n} runs of {runs[i]} ns in {spans[i]} ns")
+            if n == 1:  # one run: exactly its resume and its suspend
+                new.append((call, Mark("resume", ts[i], None, other or None)))
+                new.append((call, Mark("suspend", end, text, None)))
+            else:
+                new.append((call, Mark(name, ts[i], text, other or None, n, runs[i], end)))
         for call, mark in new:
             call.marks.append(mark)
         if new:
-            trace.last_ns = max(trace.last_ns, max(m.t_ns for _c, m in new))
+            trace.last_ns = max(trace.last_ns, max(m.end_ns or m.t_ns for _c, m in new))
 
     def _ends(self, trace: Trace, end: D.End) -> None:
         trace.end = end.info

@@ -189,6 +189,9 @@ class SessionWriter:
                 ("ref", "I", F.ENC_RAW, batch.mark_ref),
                 ("othr", "I", F.ENC_RAW, batch.mark_other),
             ]
+            if len(batch.mark_n) == k and any(batch.mark_n):  # fold rows (1.1): else left out
+                cols += [("n", "I", F.ENC_RAW, batch.mark_n), ("run", "q", F.ENC_RAW, batch.mark_run),
+                         ("span", "q", F.ENC_RAW, batch.mark_span)]
             parts.append(F.frame_chunk(F.MARK, F.encode_columns(0, k, cols), True))
         with self._lock:
             if self._fd < 0:

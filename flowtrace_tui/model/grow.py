@@ -51,9 +51,8 @@ from flowtrace.ftr import format as F
 
 from .index import Group, GrowState, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
-from .timing import suspension_gaps
+from .timing import _WAKE, suspension_gaps
 
-_WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)
 _WAKE_LUT = np.zeros(256, dtype=bool)  # by MARK kind (a u8 column)
 _WAKE_LUT[list(_WAKE)] = True
 
@@ -354,7 +353,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
         sel &= _WAKE_LUT[mkind]
         if sel.any():
             susp_ids, susp_val = _suspended_rows(mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel],
-                                                 lambda ids: t0c[ids] + dur[ids])
+                                                 data.mark_col("run")[sel], lambda ids: t0c[ids] + dur[ids])
     R_old = _union(oo, marked_old)  # old calls whose running time may have changed (sorted)
     if susp_ids is None and old.run is old.dur:
         run = dur
@@ -906,10 +905,11 @@ def _children_total(old: TreeIndex, p: int, n0: int, dn: int, run: np.ndarray, t
     return total + int(run[tops[tq == p] + n0 + 1].sum())
 
 
-def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, end_of) -> tuple[np.ndarray, np.ndarray]:
+def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, run: np.ndarray,
+                    end_of) -> tuple[np.ndarray, np.ndarray]:
     """`timing._suspended` over the given wake MARK rows only (all the rows of each call in it):
     the calls and their suspended nanoseconds."""
-    call, susp, gap = suspension_gaps(call, t, kind, end_of)
+    call, susp, gap = suspension_gaps(call, t, kind, run, end_of)
     first = np.empty(len(call), dtype=bool)  # calls are sorted: runs of equal ids
     first[0] = True
     np.not_equal(call[1:], call[:-1], out=first[1:])

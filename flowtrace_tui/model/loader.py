@@ -154,7 +154,9 @@ _CALL_COLS = {
     "depth": np.int32,  # among calls: roots are 0 (groups are added by the index)
     "root": np.uint32,  # the root call of the call's tree
 }
-_MARK_COLS = {"call": np.uint32, "t": np.int64, "kind": np.uint8, "ref": np.uint32, "other": np.uint32}
+# n, run: a fold row's runs and their running ns (FORMAT 1.1), 0 on other rows
+_MARK_COLS = {"call": np.uint32, "t": np.int64, "kind": np.uint8, "ref": np.uint32, "other": np.uint32,
+              "n": np.uint32, "run": np.int64}
 
 
 class TraceData:
@@ -340,10 +342,18 @@ class TraceData:
         a["kind"][lo:hi] = kind
         a["ref"][lo:hi] = column(cols.ref)
         a["other"][lo:hi] = column(cols.other)
+        n = a["n"][lo:hi]
+        _put(cols.n, n)
+        _put(cols.run, a["run"][lo:hi])
         g.size = hi
-        susp = call[(kind == F.MARK_SUSPEND) & (call > 0) & (call <= self.n)]
-        if len(susp):
-            np.add.at(self._calls.arrays["nsusp"], susp, 1)
+        # suspensions: one per suspend row, n per fold row (each of its runs ended at a yield)
+        ok = (call > 0) & (call <= self.n)
+        susp = ok & (kind == F.MARK_SUSPEND)
+        if susp.any():
+            np.add.at(self._calls.arrays["nsusp"], call[susp], 1)
+        fold = ok & (kind == F.MARK_FOLD)
+        if fold.any():
+            np.add.at(self._calls.arrays["nsusp"], call[fold], n[fold])
         self.t_max = max(self.t_max, int(t.max()))
         return rows
 

@@ -7,7 +7,9 @@ children would get "self 0 ns" because its children's lifetimes overlap each oth
 to more than its own. The index therefore works with the *running* time: a call is suspended
 from each `suspend` mark to the call's next mark (the `resume` or `throw` that ran it again),
 or to its end when nothing ran it again (a generator left suspended, closed silently, or still
-alive when the session stopped).
+alive when the session stopped). A `fold` mark (n runs in one row, FORMAT 1.1) runs only its
+`run` nanoseconds from its first resume to the call's next mark: the rest of that stretch is
+suspended (between its runs, and after its last yield).
 
 Everything is vectorised over the MARK rows: one sort by (call, time), then each suspend's
 interval is the gap to the next row of the same call, scatter-added per call.
@@ -23,7 +25,7 @@ from flowtrace.ftr import format as F
 
 from .loader import TraceData
 
-_WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW)  # the marks that start/stop a run
+_WAKE = (F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW, F.MARK_FOLD)  # the marks that start/stop a run
 
 
 def suspended_time(data: TraceData, n: int, end: np.ndarray) -> np.ndarray | None:
@@ -49,33 +51,35 @@ def _suspended(data: TraceData, n: int, end_of: Callable[[np.ndarray], np.ndarra
     call = mcall[keep].astype(np.int64)
     t = data.mark_col("t")[keep]
     kind = kind[keep]
-    if not (kind == F.MARK_SUSPEND).any():
+    if not ((kind == F.MARK_SUSPEND) | (kind == F.MARK_FOLD)).any():
         return None
-    call, susp, gap = suspension_gaps(call, t, kind, end_of)
+    call, susp, gap = suspension_gaps(call, t, kind, data.mark_col("run")[keep], end_of)
     out = np.zeros(n + 1, dtype=np.int64)
     np.add.at(out, call[susp], gap)
     return out
 
 
-def suspension_gaps(call: np.ndarray, t: np.ndarray, kind: np.ndarray,
+def suspension_gaps(call: np.ndarray, t: np.ndarray, kind: np.ndarray, run: np.ndarray,
                     end_of: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wake MARK rows (suspend/resume/throw; every such row of each call given) in (call, time)
-    order: their call ids, which rows are suspensions, and each suspension's length -- up to the
-    call's next mark, else its end (`end_of(call ids)`)."""
+    """Wake MARK rows (suspend/resume/throw/fold; every such row of each call given, with the
+    `run` column) in (call, time) order: their call ids, which rows suspend, and how long each
+    such row kept its call suspended -- up to the call's next mark, else its end
+    (`end_of(call ids)`), less a fold's running time."""
     # lexsort is stable, so equal times keep file order (a suspend then a resume written in the
     # same nanosecond stay in that order)
     order = np.lexsort((t, call))
     call = call[order]
     t = t[order]
     kind = kind[order]
+    run = run[order]
     # each row's next event in the same call, else the call's end
     nxt = np.empty_like(t)
     nxt[:-1] = t[1:]
     last = np.ones(len(call), dtype=bool)
     np.not_equal(call[1:], call[:-1], out=last[:-1])
     nxt[last] = end_of(call[last])
-    susp = kind == F.MARK_SUSPEND
-    gap = nxt[susp] - t[susp]
+    susp = (kind == F.MARK_SUSPEND) | (kind == F.MARK_FOLD)
+    gap = nxt[susp] - t[susp] - run[susp]  # run is 0 on suspend rows
     np.maximum(gap, 0, out=gap)  # clock oddities and an end before a mark never add time
     return call, susp, gap
 

@@ -180,6 +180,8 @@ def _marks(index: TreeIndex, node: int) -> Text | None:
     text = Text()
     for i in rows[:20].tolist():
         name = F.MARK_NAMES.get(int(kind[i]), "?")
+        if kind[i] == F.MARK_FOLD:  # n runs in one row: how many, and how long they ran
+            name = f"{int(data.mark_col('n')[i]):,} runs, {fmt_ns(int(data.mark_col('run')[i]))} running, first yield"
         r = data.strings.text(int(ref[i]))
         text.append(f"{fmt_ns(int(t[i]))} {name}" + (f" {_one(r)}" if r else "") + "\n")
     if len(rows) > 20:

@@ -97,13 +97,24 @@ class TraceBuilder:
         b.exit_how.append(how)
         b.exit_val.append(self._str(raised if raised is not None else result))
 
-    def mark(self, cid: int, kind: int, ref: str | None = None, other: int = 0, t: int | None = None) -> None:
+    def mark(self, cid: int, kind: int, ref: str | None = None, other: int = 0, t: int | None = None,
+             n: int = 0, run: int = 0, span: int = 0) -> None:
         b = self.batch
         b.mark_call.append(cid)
         b.mark_t.append(self._t(t))
         b.mark_kind.append(kind)
         b.mark_ref.append(self._str(ref))
         b.mark_other.append(other)
+        b.mark_n.append(n)
+        b.mark_run.append(run)
+        b.mark_span.append(span)
+
+    def fold(self, cid: int, n: int, run: int, span: int, by: int = 0, value: str | None = None,
+             t: int | None = None) -> None:
+        """`n` quiet runs of suspended generator `cid` in one row (FORMAT 1.1): it is suspended
+        again afterwards, and the clock is at the last run's yield (t + span)."""
+        self.mark(cid, F.MARK_FOLD, value, by, t, n, run, span)
+        self.now += span
 
     def suspend(self, cid: int, value: str | None = None) -> None:
         self.stacks[self.thread_of[cid]].remove(cid)

@@ -66,6 +66,9 @@ def live_trace(seed: int) -> TraceBuilder:
         elif r < 0.85 and gens:
             g = rng.choice(gens)
             if g not in b.stacks[b.thread_of[g]]:
+                if rng.random() < 0.3:  # quiet runs folded into one row
+                    span = rng.randint(1, 60)
+                    b.fold(g, rng.randint(1, 4), rng.randint(0, span), span, by=rng.choice((0, g - 1)))
                 if rng.random() < 0.3:
                     b.mark(g, F.MARK_THROW)
                     b.stacks[b.thread_of[g]].append(g)

@@ -311,6 +311,9 @@ def random_trace(seed: int) -> TraceBuilder:
         elif open_gens:
             g = rng.choice(open_gens)
             if g not in b.stacks[b.thread_of[g]]:
+                if rng.random() < 0.3:  # quiet runs folded into one row first
+                    span = rng.randint(1, 60)
+                    b.fold(g, rng.randint(1, 4), rng.randint(0, span), span)
                 b.resume(g)
                 if rng.random() < 0.5:
                     b.leave(g)
