@@ -306,6 +306,10 @@ class FlowtraceApp(LiveApp):
         self._update_detail()
         self._update_status()
 
+    @on(CallTree.GutterChanged)
+    def _gutter_changed(self, msg: CallTree.GutterChanged) -> None:
+        self._w(ColumnHeader).gutter = msg.width
+
     @on(CallTree.Notice)
     def _notice(self, msg: CallTree.Notice) -> None:
         self.notify(msg.text, timeout=4)

@@ -121,6 +121,14 @@ class CallTree(ScrollView, can_focus=True):
             return isinstance(message, CallTree.Scrolled)
 
     @dataclass
+    class GutterChanged(Message):
+        """The vertical scroll bar appeared or went: `width` cells at the right hold no row text
+        (the column header leaves them out to stay aligned with the rows)."""
+
+        tree: "CallTree"
+        width: int
+
+    @dataclass
     class Notice(Message):
         """Something for the user (e.g. the expand guard)."""
 
@@ -213,6 +221,9 @@ class CallTree(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self.changed()
+
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        self.post_message(self.GutterChanged(self, self.styles.scrollbar_size_vertical if shown else 0))
 
     # -- drawing ------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:

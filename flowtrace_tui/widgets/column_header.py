@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from .columns import columns_for, columns_width
@@ -18,8 +19,12 @@ class ColumnHeader(Widget):
     }
     """
 
+    # cells at the right that the rows below do not use (the tree's vertical scroll bar): the
+    # header lays out its columns for the rows' width, so that each title sits over its figures
+    gutter: reactive[int] = reactive(0)
+
     def render(self) -> Text:
-        width = self.size.width
+        width = max(0, self.size.width - self.gutter)
         cols = columns_for(width)
         left = max(0, width - columns_width(cols))
         text = Text(" call".ljust(left)[:left])

@@ -24,7 +24,9 @@ class FindBar(Horizontal):
         background: $panel;
         display: none;
         &.-shown { display: block; }
-        Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $surface; }
+        /* one row: no border, also when focused (Textual's `Input:focus` draws a tall border,
+           which in one row shows only its top edge and hides the text being typed) */
+        Input, Input:focus { width: 1fr; height: 1; border: none; padding: 0 1; background: $surface; }
         Input.-invalid { color: $error; }
         .toggle { width: auto; padding: 0 1; color: $foreground 50%; }
         .toggle.-on { color: $accent; text-style: bold; }

@@ -72,3 +72,9 @@ async def settle(pilot) -> None:
             break
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def screen_lines(app) -> list[str]:
+    """The text on the terminal now, one string per line (the top screen, as a user sees it)."""
+    strips = app.screen._compositor.render_strips()
+    return ["".join(seg.text for seg in strip) for strip in strips]
