@@ -23,10 +23,13 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
+from flowtrace.ftr import format as F
+
+from .model.empty import META_CUT, no_calls_reason
 from .model.filters import Filters
 from .model.grow import grow_index
 from .model.index import TreeIndex, build_index
-from .model.live import PollTimer
+from .model.live import LIVE, UNKNOWN, PollTimer
 from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
@@ -100,6 +103,7 @@ class FlowtraceApp(LiveApp):
         self._show_detail = show_detail
         self._live_init(program, attacher, log_path)
         self._progress = (0, 0)
+        self._load_error: str | None = None
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -159,6 +163,8 @@ class FlowtraceApp(LiveApp):
                 dead = self.poll_interval is not None and self.tail.process_dead()
                 read_at = time.monotonic()
                 step = src.step()
+                if not data.meta and not step.more and src.meta_cut(live=self.poll_interval is not None):
+                    raise F.FormatError(META_CUT)  # else a cut file would be followed forever
                 now = time.monotonic()
                 if now - last_progress > 0.1:  # ten updates a second are plenty
                     last_progress = now
@@ -192,8 +198,8 @@ class FlowtraceApp(LiveApp):
                         self._post_index(ix, done or (live and not step.more))
                 elif done and last[0] < 0:
                     self._post_index(build_index(data, grouped=self.grouped), True)
-                elif live and not step.more and last_ix is not None and not caught_up:
-                    self._post_index(last_ix, True)  # live: loading is over
+                elif live and not step.more and not caught_up:  # live: loading is over
+                    self._post_index(last_ix if last_ix is not None else build_index(data, grouped=self.grouped), True)
                 caught_up = caught_up or (live and not step.more)
                 if done:
                     break
@@ -204,7 +210,9 @@ class FlowtraceApp(LiveApp):
             if worker.is_cancelled and (data.n, data.exits_seen) != last:
                 self._post_index(build_index(data, grouped=self.grouped), True)
             self.post_message(LoadFinished(worker.is_cancelled))
-        except Exception as exc:  # a bug or an unreadable file: tell the user, keep what we have
+        except F.FormatError as exc:  # an unreadable file: its one-line reason
+            self.post_message(LoadFinished(False, str(exc)))
+        except Exception as exc:  # a bug, or out of memory: tell the user, keep what we have
             self.post_message(LoadFinished(False, f"{type(exc).__name__}: {exc}"))
 
     def _next_index(self, prev: TreeIndex | None, data) -> TreeIndex:
@@ -249,15 +257,18 @@ class FlowtraceApp(LiveApp):
         if msg.final:
             self.loading = False
             self._w(LoadingBar).finish()
+        self._update_placeholder()
         self._update_status()
 
     def on_load_finished(self, msg: LoadFinished) -> None:
         self.loading = False
         self.load_cancelled = msg.cancelled
         self._w(LoadingBar).finish()
-        if self.rows is None:
-            self.tree.placeholder = "No calls in this session." if msg.error is None else "Could not load."
-            self.tree.refresh()
+        self._load_error = msg.error
+        if msg.error is not None and self.live:  # nothing is followed any more
+            self.live = self.follow.following = False
+            self.refresh_bindings()
+        self._update_placeholder()
         if msg.error:
             self.push_screen(ErrorScreen("Reading the session failed", msg.error))
         elif self.source.damage:
@@ -265,11 +276,29 @@ class FlowtraceApp(LiveApp):
                                          f"{self.source.damage}.\nEverything before that point was loaded."))
         self._update_status()
 
+    def _update_placeholder(self) -> None:
+        """What the tree says where it has no row: why there is no call (see model/empty.py),
+        or that the filters hide every call."""
+        tree = self.tree
+        if self.index is not None and self.index.size:
+            text = "Every call is hidden by the filters (f changes them)."
+        elif self._load_error is not None:
+            text = f"Could not load: {self._load_error}"
+        elif self.loading and not self.live:
+            text = "Loading…"
+        else:
+            data = self.source.data
+            live = self.live and self.tail.state in (LIVE, UNKNOWN)
+            text = no_calls_reason(data.meta, data.ends, self.source.damage, live)
+        if text != tree.placeholder:
+            tree.placeholder = text
+            tree.changed()
+
     def _apply_index(self, ix: TreeIndex, carried: tuple | None = None) -> None:
         tree = self.tree
         cursor_pos = -1
         top_pos = None
-        if self.rows is None:
+        if self.rows is None or self.rows.index.size == 0:
             rows = TreeRows(ix, self.filters)
             rows.initial_expand()
         else:
@@ -327,6 +356,8 @@ class FlowtraceApp(LiveApp):
         if self.loading:
             done, total = self._progress
             parts.append(f"[$warning]loading {100 * done // max(1, total)}%[/]")
+        elif self._load_error is not None:
+            parts.append("[$error]loading failed[/]")
         elif self.load_cancelled:
             parts.append("[$warning]loading cancelled[/]")
         elif src.damage:

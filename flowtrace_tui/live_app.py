@@ -143,6 +143,7 @@ class LiveApp(App[None]):
                 self._live_log_pane().set_status(describe_status(code))
         if self.follow.paused:
             return
+        self._update_placeholder()  # type: ignore[attr-defined]  (an empty live session's note)
         tree = self.tree  # type: ignore[attr-defined]
         now = self._live_now()
         if now or tree.live_now:

@@ -500,7 +500,7 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
     # run start, so that cumsum(w) restarts at 0 there. Partial sums stay within 0..M: int32.
     s = size[by_level]
     new_run = np.empty(M, dtype=bool)
-    new_run[0] = True
+    new_run[:1] = True  # (a session without calls has no node: M = 0)
     np.not_equal(par[1:], par[:-1], out=new_run[1:])
     new_run[bounds[1:-1]] = True  # a level starts a run even under the same parent id
     starts = np.flatnonzero(new_run)

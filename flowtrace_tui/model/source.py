@@ -20,6 +20,7 @@ from .loader import FeedResult, TraceData
 
 STEP_READ_SIZE = 1 << 17  # a step reads at most ~64 of these (8 MB), plus one chunk
 FIRST_STEP_READ_SIZE = 1 << 14  # the first step only has to tell a session from anything else
+META_WAIT_S = 1.0  # a live file whose META is still incomplete after this long was cut
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,17 @@ class TraceSource:
             return None
         age = (time.time_ns() - mtime) / 1e9
         return age if age >= 0 else None
+
+    def meta_cut(self, live: bool) -> bool:
+        """The session metadata (META, the first chunk) never came whole and will not: the file
+        is not followed, or is in memory, or was last written over META_WAIT_S ago (the recorder
+        writes META with one write at start, so a live file holds it within milliseconds)."""
+        if self.data.meta or self.done:
+            return False
+        if not live or self.reader.mtime_ns() is None:  # not followed, or nobody writes it
+            return True
+        age = self.write_age()
+        return age is not None and age > META_WAIT_S
 
     def step(self) -> StepResult:
         """Read and feed what is complete now (bounded). Malformed chunk contents stop reading

@@ -7,6 +7,7 @@ hit, width, generation); any change to rows/index bumps the generation.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,8 +232,10 @@ class CallTree(ScrollView, can_focus=True):
         row = int(self.scroll_offset.y) + y
         rows = self.rows
         if rows is None or row >= len(rows):
-            if rows is None and y == 0:
-                return Strip([Segment(set_cell_size(f" {self.placeholder}", width), Style(dim=True))])
+            if rows is None or len(rows) == 0:  # no row: say why (wrapped to the width)
+                lines = textwrap.wrap(self.placeholder, max(10, width - 2)) or [""]
+                if y < len(lines):
+                    return Strip([Segment(set_cell_size(f" {lines[y]}", width), Style(dim=True))])
             return Strip.blank(width, self.rich_style)
         pos = rows.pos(row)
         is_cursor = row == self.cursor_row

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
 
 import pytest
 
+from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.screens import ErrorScreen
 
 from .apps import sample_app, screen_lines, settle, source, threads_app, wide_program
+from .builder import TraceBuilder, sample_program
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
@@ -58,3 +64,101 @@ async def test_header_lines_up_with_rows_under_a_scroll_bar(size, detail):
         assert header.index("total") + len("total") == _time_ends(row)[0]
         if "self" in header:
             assert header.index("self") + len("self") == _time_ends(row)[1]
+
+
+def _screen_text(app) -> str:
+    return " ".join(" ".join(ln.split()) for ln in screen_lines(app))
+
+
+def _excluded_session(finish: bool = True, **meta) -> bytes:
+    opts = {"args": "safe", "include": [], "exclude": ["*"], "flush_interval_s": 0.1}
+    return TraceBuilder(meta={"options": opts, **meta}).data(finish=finish)
+
+
+@sync
+async def test_session_with_every_call_excluded_says_why():
+    app = FlowtraceApp(source(_excluded_session()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not isinstance(app.screen, ErrorScreen)
+        text = _screen_text(app)
+        assert "No calls were recorded: nothing matched the recording's filters (--exclude '*')." in text
+        assert "finished, exit 0" in text and "0 calls" in text
+        await pilot.press("t", "slash", *"x", "enter", "e", "c", "H", "3", "j")  # nothing breaks
+        await settle(pilot)
+        assert not isinstance(app.screen, ErrorScreen)
+
+
+@sync
+async def test_live_session_with_nothing_matched_yet_says_so():
+    meta = {"pid": os.getpid(), "hostname": socket.gethostname()}
+    app = FlowtraceApp(source(_excluded_session(finish=False, **meta)), poll_interval=0.02)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if not app.loading:
+                break
+        await pilot.pause()
+        text = _screen_text(app)
+        assert "No calls yet: nothing matched the recording's filters (--exclude '*') so far." in text
+        assert "following" in text and "Loading" not in text
+        app.exit()
+
+
+@pytest.mark.parametrize("cut", [16, 20], ids=["after-header", "inside-meta"])
+@sync
+async def test_file_cut_inside_its_metadata_is_reported_not_followed(cut, tmp_path):
+    path = tmp_path / "cut.ftr"
+    path.write_bytes(sample_program().data()[:cut])
+    os.utime(path, (1, 1))  # written long ago: no recorder is still writing it
+    app = FlowtraceApp(TraceSource.open(path), poll_interval=0.02)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, ErrorScreen):
+                break
+        assert isinstance(app.screen, ErrorScreen)
+        assert "the file ends inside its session metadata (META chunk): it was cut short" in _screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        text = _screen_text(app)
+        assert "Could not load: the file ends inside its session metadata" in text
+        assert "loading failed" in text and "following" not in text and not app.loading
+        assert app.workers._workers == set() or all(w.is_finished for w in app.workers)
+
+
+@sync
+async def test_damaged_first_chunk_says_no_call_could_be_read():
+    raw = bytearray(sample_program().data())
+    first = raw.index(b"CALL")
+    raw[first + 20] ^= 0xFF
+    app = FlowtraceApp(source(bytes(raw)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape")  # the damage notice
+        await pilot.pause()
+        assert "No calls could be read: corrupt CALL chunk at offset" in _screen_text(app)
+
+
+class _FailingSource(TraceSource):
+    """Reads one small step, then fails as an allocation would on a huge file."""
+
+    def step(self):
+        self.reader.READ_SIZE = 64  # type: ignore[misc]
+        if self.data.n:
+            raise MemoryError("Unable to allocate 4.00 GiB for an array")
+        return super().step()
+
+
+@sync
+async def test_failure_while_loading_is_shown_and_what_was_read_kept():
+    data = wide_program(500).data()
+    app = FlowtraceApp(_FailingSource(ChunkReader.from_bytes(data, name="big.ftr"), len(data)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorScreen)
+        assert "MemoryError: Unable to allocate 4.00 GiB" in _screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "loading failed" in _screen_text(app)
+        assert len(app.rows) > 0
