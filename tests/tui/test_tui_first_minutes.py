@@ -144,7 +144,7 @@ class _FailingSource(TraceSource):
     """Reads one small step, then fails as an allocation would on a huge file."""
 
     def step(self):
-        self.reader.READ_SIZE = 64  # type: ignore[misc]
+        self.reader.read_size = 64
         if self.data.n:
             raise MemoryError("Unable to allocate 4.00 GiB for an array")
         return super().step()
