@@ -135,6 +135,8 @@ class LiveApp(App[None]):
 
     # -- periodic ----------------------------------------------------------------------------------
     def _live_tick(self) -> None:
+        if not self._main.query(CallTree):  # type: ignore[attr-defined]  (closing: widgets gone)
+            return
         if self.program is not None:
             code = self.program.poll()
             if code is not None and self.program_status is None:
