@@ -241,7 +241,7 @@ class FlowtraceApp(LiveApp):
         self.post_message(IndexReady(ix, final=final, carried=carried))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
         # way to the screen, so that a key rarely waits for them. In a live session this whole
-        # pass happens once: grown indexes keep them up to date from there (grow._grow_heavy)
+        # pass happens once: grown indexes keep them up to date from there (grow._grow_heaviest)
         ix.heavy  # noqa: B018
 
     def on_load_progress(self, msg: LoadProgress) -> None:

@@ -17,22 +17,26 @@ depth level in increasing order (a node's children are one `searchsorted` slice 
 level, so expanding a node with millions of children never scans its subtree), and every node's
 heaviest child (two scatter passes), which turns `H` (hot path) into a walk of O(depth) steps.
 Only `H` needs the heaviest children, so they are computed on first use, not by `build_index`:
-a live session rebuilds its index several times a second and drawing the tree never needs them.
+drawing the tree never needs them, and a live session's grown indexes keep them up to date
+once they exist (grow.py).
 
 Roots are grouped under synthetic *group nodes* (ids n+1 .. n+G) by thread, and by asyncio task,
 when the trace has more than one; with grouping off they are plain top-level rows.
 
-A `TreeIndex` is an immutable snapshot of the first `n` calls; a live session builds a new one
-off the UI thread and the view state (kept by call id) is carried over.
+A `TreeIndex` is an immutable snapshot of the first `n` calls. A live session grows the next one
+from it off the UI thread (grow.py: work in proportion to the new calls; `growth` records how the
+positions moved) and the view state is carried over (rows.py).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from .bufpool import BufferPool
 from .loader import HOW_OPEN, TraceData
 from .timing import running_time
 
@@ -63,6 +67,44 @@ class GrowState:
 
 
 @dataclass(frozen=True)
+class Growth:
+    """How a grown index extends the one it grew from (`grew_from`, a weak reference), for
+    carrying a view (expanded nodes, visible rows) to it without a whole-tree pass; and where
+    its arrays live (`pool`, `version`: see bufpool.py), for growing the next one.
+
+    Old positions before `first_moved` did not move; one at p >= first_moved moves by
+    `shift[searchsorted(insert_at, p, "right")]` (calls were inserted before it). `new_tops`
+    are the new positions of the new calls hung under old nodes, `attach_at` the old positions
+    of those nodes (-1: the top level; each once: they are few, the new tops many) and
+    `top_attachment` each top's index into `attach_at`."""
+
+    grew_from: weakref.ref
+    first_moved: int
+    insert_at: np.ndarray
+    shift: np.ndarray
+    new_tops: np.ndarray
+    attach_at: np.ndarray
+    top_attachment: np.ndarray
+    pool: BufferPool
+    version: int
+
+    @property
+    def tops_at(self) -> np.ndarray:
+        """The old position each new top hangs under (-1: the top level)."""
+        return self.attach_at[self.top_attachment]
+
+    def move(self, pos: np.ndarray) -> np.ndarray:
+        """New positions of old positions (increasing in, increasing out): the shift is constant
+        between two insertion points, so one add per piece."""
+        out = pos.copy()
+        at = np.searchsorted(pos, self.insert_at, side="left").tolist() + [len(pos)]
+        for j in range(len(self.insert_at)):
+            if at[j] < at[j + 1]:
+                out[at[j] : at[j + 1]] += int(self.shift[j + 1])
+        return out
+
+
+@dataclass(frozen=True)
 class Group:
     """A synthetic node that holds the roots of one thread or asyncio task."""
 
@@ -88,10 +130,13 @@ class TreeIndex:
     Per depth d: `level(d)`, that level's positions in increasing order (read-only; `levels`
     holds them, one array per depth, so that a live index can grow each level at its end), and
     `level_bounds[d]`: how many positions lie at depths < d.
+    `grow_state`: what grow.py needs to extend this index (None: the next one is rebuilt);
+    `growth`: how this index extends the one it grew from (None: built whole).
     """
 
     def __init__(
         self,
+        *,
         data: TraceData,
         n: int,
         groups: list[Group],
@@ -104,11 +149,11 @@ class TreeIndex:
         self_time: np.ndarray,
         t_end: int,
         grouped: bool,
-        level_pos: np.ndarray | list[np.ndarray],
-        level_bounds: np.ndarray | None,
+        levels: list[np.ndarray],
         heavy: np.ndarray | None = None,
         run: np.ndarray | None = None,
-        grow: "GrowState | None" = None,
+        grow_state: GrowState | None = None,
+        growth: Growth | None = None,
     ) -> None:
         self.data = data
         self.n = n
@@ -123,13 +168,8 @@ class TreeIndex:
         self.self_time = self_time
         self.t_end = t_end
         self.grouped = grouped
-        if isinstance(level_pos, list):  # one array per depth (grow.py)
-            levels = level_pos
-            level_bounds = np.zeros(len(levels) + 1, dtype=np.int64)
-            np.cumsum([len(lv) for lv in levels], out=level_bounds[1:])
-        else:  # all levels in one array (build_index): views of it
-            b = level_bounds.tolist()
-            levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]
+        level_bounds = np.zeros(len(levels) + 1, dtype=np.int64)
+        np.cumsum([len(lv) for lv in levels], out=level_bounds[1:])
         for lv in levels:
             lv.flags.writeable = False  # children() hands out views of them
         self.levels = levels
@@ -137,8 +177,8 @@ class TreeIndex:
         self._heavy = heavy
         self._heavy_lock = threading.Lock()
         self._group_by_node = {g.node: g for g in groups}
-        self._grow = grow  # what `grow.grow_index` needs to extend this index (None: rebuild)
-        self._delta = None  # set by `grow_index`: how this index extends the one it grew from
+        self.grow_state = grow_state
+        self.growth = growth
 
     @property
     def heavy(self) -> np.ndarray:
@@ -154,6 +194,16 @@ class TreeIndex:
                 if heavy is None:
                     heavy = self._heavy = _heaviest_child(self.parent, self.run, self.pos_of)
         return heavy
+
+    @property
+    def heavy_if_known(self) -> np.ndarray | None:
+        """`heavy` when it was computed already (or kept up to date by grow.py), else None."""
+        return self._heavy
+
+    def adopt_heavy(self, heavy: np.ndarray) -> None:
+        """Take heaviest children computed elsewhere (grow.py keeps them up to date from the
+        previous index's); only while the index is being made, before anyone reads it."""
+        self._heavy = heavy
 
     @property
     def level_pos(self) -> np.ndarray:
@@ -383,8 +433,11 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
                      frozenset(np.unique(rtask[rtask > 0]).tolist()), open_ids.astype(np.int64),
                      csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, None,
                      len(data.reexited))
-    return TreeIndex(data, n, groups, order, pos, depth_pre, end_pre, parent, dur, self_time, t_end, grouped,
-                     level_pos, level_bounds, None, run, grow)
+    b = level_bounds.tolist()
+    levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]  # views of one array
+    return TreeIndex(data=data, n=n, groups=groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
+                     parent=parent, dur=dur, self_time=self_time, t_end=t_end, grouped=grouped, levels=levels,
+                     run=run, grow_state=grow)
 
 
 _CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import Filters, cover, hidden_mask
-from .index import TreeIndex, find_sorted
+from .index import Growth, TreeIndex, find_sorted
 
 EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 # Piecing rows together costs a few microseconds of Python per expanded node below; the
@@ -47,16 +47,22 @@ def nonzero32(mask: np.ndarray, base: int = 0) -> np.ndarray:
 class TreeRows:
     """Expanded state (per position) and the visible rows of one `TreeIndex`."""
 
-    def __init__(self, index: TreeIndex, filters: Filters | None = None) -> None:
+    def __init__(self, index: TreeIndex, filters: Filters | None = None, *,
+                 expanded: np.ndarray | None = None) -> None:
+        """A view with the group nodes expanded and its rows built; or, given `expanded` (per
+        position), a view with no rows yet, which the caller sets (carrying a view over)."""
         self.index = index
         self.filters = filters or Filters()
         self.hidden = hidden_mask(index, self.filters)
-        self.expanded = np.zeros(index.size, dtype=bool)
-        for g in index.groups:
-            self.expanded[index.pos_of[g.node]] = True
         self._rows: np.ndarray | None = np.empty(0, dtype=ROW_DTYPE)  # None: every position
         self._row_buf: list | None = None  # see `_append_rows`
         self.version = 0
+        if expanded is not None:
+            self.expanded = expanded
+            return
+        self.expanded = np.zeros(index.size, dtype=bool)
+        for g in index.groups:
+            self.expanded[index.pos_of[g.node]] = True
         self.rebuild()
 
     # -- queries ------------------------------------------------------------------------------
@@ -114,8 +120,7 @@ class TreeRows:
     def with_filters(self, filters: Filters) -> "TreeRows":
         """A copy of this view with other filters (the O(N) work of `set_filters` without
         touching this object, so that a worker thread can do it while the UI keeps this one)."""
-        new = self._like(self.index, filters)
-        new.expanded = self.expanded.copy()
+        new = TreeRows(self.index, filters, expanded=self.expanded.copy())
         new.rebuild()
         return new
 
@@ -265,24 +270,23 @@ class TreeRows:
         When `index` grew from this view's index (`grow.grow_index`) and no filter is on, the
         old rows are moved and the new calls that show (those hung under a shown, expanded
         node) merged in: no pass over the whole tree. Otherwise the view is rebuilt."""
-        delta = getattr(index, "_delta", None)
-        if delta is not None and delta.prev() is self.index and not self.filters.active:
-            return self._carry_grown(index, delta)
+        growth = index.growth
+        if growth is not None and growth.grew_from() is self.index and not self.filters.active:
+            return self._carry_grown(index, growth)
         return self.carry_full(index)
 
-    def _carry_grown(self, index: TreeIndex, delta) -> "TreeRows":
+    def _carry_grown(self, index: TreeIndex, growth: Growth) -> "TreeRows":
         old = self.index
-        P, M0 = delta.first, old.size
-        new = self._like(index, self.filters)
+        P, M0 = growth.first_moved, old.size
         exp = np.zeros(index.size, dtype=bool)
         exp[:P] = self.expanded[:P]
         if P < M0:
-            moved = delta.move(np.arange(P, M0, dtype=np.int64))
+            moved = growth.move(np.arange(P, M0, dtype=np.int64))
             exp[moved] = self.expanded[P:M0]
-        new.expanded = exp
+        new = TreeRows(index, self.filters, expanded=exp)
         # new calls that show: under the top level, or under an old node that shows, expanded
         # (decided once per such node: they are few, the new calls under them many)
-        at = delta.att_at
+        at = growth.attach_at
         shows = at < 0
         inner = np.flatnonzero(~shows)
         if len(inner):
@@ -293,7 +297,7 @@ class TreeRows:
                 i = np.minimum(i, max(len(self._rows) - 1, 0))
                 ok &= (self._rows[i] == ap) if len(self._rows) else False
             shows[inner] = ok
-        add = delta.new_tops[shows[delta.top_att]]
+        add = growth.new_tops[shows[growth.top_attachment]]
         if len(add) > 1 and (add[1:] < add[:-1]).any():
             add = np.sort(add)
         add = add.astype(ROW_DTYPE)
@@ -301,7 +305,7 @@ class TreeRows:
         cut = find_sorted(rows, P)
         tail = rows[cut:]
         if len(tail):
-            tail = delta.move(tail.astype(np.int64))
+            tail = growth.move(tail.astype(np.int64))
             tail = np.sort(np.concatenate((tail, add)))
             merged = np.concatenate((rows[:cut], tail), dtype=ROW_DTYPE)
             new._set(merged)
@@ -315,30 +319,19 @@ class TreeRows:
     def carry_full(self, index: TreeIndex) -> "TreeRows":
         """`carry_to` by a whole pass: expanded nodes matched by id, rows rebuilt."""
         old = self.index
-        new = self._like(index, self.filters)
-        new.expanded = np.zeros(index.size, dtype=bool)
+        expanded = np.zeros(index.size, dtype=bool)
         ids = old.order[np.flatnonzero(self.expanded)]
         calls = ids[ids <= min(old.n, index.n)]
-        new.expanded[index.pos_of[calls]] = True
+        expanded[index.pos_of[calls]] = True
         collapsed_groups = {g.key for g in old.groups if not self.expanded[old.pos_of[g.node]]}
         for g in index.groups:
             if g.key not in collapsed_groups:
-                new.expanded[index.pos_of[g.node]] = True
+                expanded[index.pos_of[g.node]] = True
+        new = TreeRows(index, self.filters, expanded=expanded)
         new.rebuild()
         return new
 
     # -- internals ---------------------------------------------------------------------------
-    def _like(self, index: TreeIndex, filters: Filters) -> "TreeRows":
-        """A new view of `index` with `filters`; its `expanded` is set by the caller."""
-        new = TreeRows.__new__(TreeRows)
-        new.index = index
-        new.filters = filters
-        new.hidden = hidden_mask(index, filters)
-        new._rows = np.empty(0, dtype=ROW_DTYPE)
-        new._row_buf = None
-        new.version = 0
-        return new
-
     def _append_rows(self, rows: np.ndarray, add: np.ndarray) -> np.ndarray:
         """`rows` then `add` (positions past them), for a view carried to a grown index. Rows
         are never written in place (a change makes a new array), so the rows of a chain of
@@ -395,7 +388,7 @@ class TreeRows:
         return [nonzero32(keep, lo)]
 
     def _splice(self, pos: int, expanded: np.ndarray) -> list[np.ndarray]:
-        """`_visible_range` from the per-depth lists, given the (few) expanded positions below.
+        """`_visible_pieces` from the per-depth lists, given the (few) expanded positions below.
 
         An expanded node shows its children when it is itself shown: its parent is `pos` or a
         shown expanded node, and no filter hides it (preorder: parents are decided first). The

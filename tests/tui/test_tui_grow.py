@@ -14,6 +14,7 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.model import TraceData, TreeRows, build_index
 from flowtrace_tui.model.filters import Filters
 from flowtrace_tui.model import grow as grow_mod
+from flowtrace_tui.model import sortedsets
 from flowtrace_tui.model.grow import grow_index
 
 from .builder import TraceBuilder
@@ -30,9 +31,9 @@ def assert_same(got, want) -> None:
         assert np.array_equal(a, b), f
     assert [(g.node, g.kind, g.thread, g.task, g.label) for g in got.groups] == \
         [(g.node, g.kind, g.thread, g.task, g.label) for g in want.groups]
-    if got._heavy is not None:  # kept up to date by grow (the index it grew from had them)
-        assert got._heavy.dtype == want.heavy.dtype
-        assert np.array_equal(got._heavy, want.heavy), "heavy"
+    if got.heavy_if_known is not None:  # kept up to date by grow (the index it grew from had them)
+        assert got.heavy_if_known.dtype == want.heavy.dtype
+        assert np.array_equal(got.heavy_if_known, want.heavy), "heavy"
 
 
 def live_trace(seed: int) -> TraceBuilder:
@@ -170,8 +171,8 @@ def test_single_thread_grows_at_the_end_only(seed):
     for ix, full, prev in grow_steps(single_thread_trace(seed).data(finish=False), rng, True):
         assert_same(ix, full)
         if prev is not None:
-            assert ix._delta is not None and ix._delta.prev() is prev
-            assert ix._delta.first == prev.size  # nothing before the old end moved
+            assert ix.growth is not None and ix.growth.grew_from() is prev
+            assert ix.growth.first_moved == prev.size  # nothing before the old end moved
             assert np.array_equal(ix.order[: prev.size], prev.order)
             grown += 1
     assert grown > 0
@@ -199,7 +200,7 @@ def test_threads_grow_without_rebuild():
     rows.expand(int(ix.pos_of[w]))
     d.feed([c for c in chunks if c.offset >= cut])
     grown = grow_index(ix, d)
-    assert grown._delta is not None and grown._delta.first < ix.size
+    assert grown.growth is not None and grown.growth.first_moved < ix.size
     assert_same(grown, build_index(d))
     carried = rows.carry_to(grown)
     assert carried.rows.tolist() == rows.carry_full(grown).rows.tolist()
@@ -224,15 +225,15 @@ def test_filters_carry_by_a_whole_pass():
 
 def snapshot_arrays(ix) -> dict:
     out = {f: getattr(ix, f).copy() for f in FIELDS}
-    if ix._heavy is not None:
-        out["_heavy"] = ix._heavy.copy()
+    if ix.heavy_if_known is not None:
+        out["heavy_if_known"] = ix.heavy_if_known.copy()
     return out
 
 
 @pytest.mark.parametrize("small", [False, True])
 @pytest.mark.parametrize("seed", range(30))
 def test_buffers_are_reused_but_never_under_a_living_index(seed, small, monkeypatch):
-    """Grown indexes share and recycle memory (grow._Store): an index still referenced never
+    """Grown indexes share and recycle memory (bufpool.BufferPool): an index still referenced never
     changes, whatever is grown after it -- also from an older index again (a branch), or after
     indexes were dropped and their buffers reused. `small`: the limits that matter on big traces
     (moved positions handled in chunks, many moved calls logged as "everything") made tiny."""
@@ -284,7 +285,7 @@ def test_steady_growth_reuses_two_buffers():
         d.feed(chunks[reader_pos:])
         reader_pos = len(chunks)
         ix = build_index(d) if ix is None else grow_index(ix, d)  # the previous one is dropped
-    store = ix._store
+    store = ix.growth.pool
     assert all(len(pool) <= 2 for pool in store.pools.values())
     assert ix.order.base is not None and ix.order.base is store.pools["order"][0].buf or \
         ix.order.base is store.pools["order"][1].buf
@@ -309,17 +310,17 @@ def test_set_helpers_equal_numpy(seed):
     rng = random.Random(seed)
     shapes = ("up", "down", "same", "any")
     parts = [_shaped(rng, rng.randint(0, 9), rng.choice((3, 50)), rng.choice(shapes)) for _ in range(rng.randint(1, 3))]
-    got = grow_mod._uniq(*parts)
+    got = sortedsets.unique(*parts)
     assert got.dtype == np.int64
     assert np.array_equal(got, np.unique(np.concatenate(parts)))
     a = np.unique(_shaped(rng, rng.randint(0, 9), 40, "any"))
     b = np.unique(_shaped(rng, rng.randint(0, 9), 40, "any"))
     if rng.random() < 0.3:
         b = b + (int(a.max()) + 1 if len(a) else 0)  # all after a
-    assert np.array_equal(grow_mod._union(a, b), np.union1d(a, b))
-    assert np.array_equal(grow_mod._union(b, a), np.union1d(a, b))
+    assert np.array_equal(sortedsets.union(a, b), np.union1d(a, b))
+    assert np.array_equal(sortedsets.union(b, a), np.union1d(a, b))
     kv = [(k, np.array([rng.randint(-5, 9) for _ in k], dtype=np.int64)) for k in parts]
-    ids, sums = grow_mod._sum_by(*kv)
+    ids, sums = sortedsets.sum_by_key(*kv)
     keys = np.concatenate([k for k, _ in kv])
     want_ids, inv = np.unique(keys, return_inverse=True)
     want = np.zeros(len(want_ids), dtype=np.int64)
@@ -330,11 +331,11 @@ def test_set_helpers_equal_numpy(seed):
 @pytest.mark.parametrize("maker", [random_trace, live_trace, single_thread_trace])
 @pytest.mark.parametrize("seed", range(8))
 def test_heaviest_of_many_nodes_at_once(maker, seed):
-    """grow._heaviest_of (all children of many nodes at once) = the whole-index heavy."""
+    """grow.heaviest_children_of (all children of many nodes at once) = the whole-index heavy."""
     rng = random.Random(seed)
     ix = build_index(_data_of(maker(seed).data(finish=rng.random() < 0.5)), grouped=rng.random() < 0.7)
     nodes = np.array([0] + rng.sample(range(1, ix.size + 1), min(ix.size, rng.randint(1, 40))), dtype=np.int64)
-    assert np.array_equal(grow_mod._heaviest_of(ix, nodes), ix.heavy[nodes].astype(np.int64))
+    assert np.array_equal(grow_mod.heaviest_children_of(ix, nodes), ix.heavy[nodes].astype(np.int64))
 
 
 def _data_of(data: bytes) -> TraceData:
@@ -345,7 +346,7 @@ def _data_of(data: bytes) -> TraceData:
 
 @pytest.mark.parametrize("seed", range(60))
 def test_local_preorder_equals_the_general_layout(seed):
-    """grow._local_preorder (new calls already in preorder: sizes only) gives exactly what
+    """grow.local_preorder (new calls already in preorder: sizes only) gives exactly what
     _depth_and_root and _positions give, and declines whenever the id order is not a preorder
     (a generator's child arriving after other calls)."""
     from flowtrace_tui.model.index import _positions
@@ -371,7 +372,7 @@ def test_local_preorder_equals_the_general_layout(seed):
     lpar = np.concatenate(([0], lp)).astype(np.int32)
     ldepth = np.concatenate(([0], dl)).astype(np.int16)
     size, pos, _, _ = _positions(lpar, ldepth, np.zeros(k + 1, np.uint32), k, [], [], False)
-    got = grow_mod._local_preorder(lp, cd)
+    got = grow_mod.local_preorder(lp, cd)
     if got is None:
         assert not np.array_equal(pos[1:], np.arange(k))
     else:
@@ -397,7 +398,7 @@ def test_carried_rows_share_a_buffer_but_never_change_an_older_view(seed):
         else:
             if rng.random() < 0.4:  # a branch first: the same view carried to another grown index
                 other = grow_index(prev, ix.data, rng.randint(prev.n, ix.n))
-                if other._delta is not None:
+                if other.growth is not None:
                     branch = base.carry_to(other)
                     assert branch.rows.tolist() == base.carry_full(other).rows.tolist()
                     kept.append((branch, branch.rows.copy()))
