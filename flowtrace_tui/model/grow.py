@@ -55,7 +55,7 @@ import numpy as np
 
 
 from .bufpool import BufferPool, Checkout
-from .index import Group, GrowState, Growth, TreeIndex, _positions, build_index
+from .index import Group, GrowState, Growth, Moves, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
 from .sortedsets import MISSING, lookup, sum_by_key, union, unique
 from .timing import _WAKE, suspension_gaps
@@ -150,12 +150,7 @@ class _Shape:
     pos_of: np.ndarray
     levels: list[np.ndarray]
     new_pos: np.ndarray  # position of each new call
-    first_moved: int
-    insert_at: np.ndarray
-    shift: np.ndarray
-    new_tops: np.ndarray
-    attach_at: np.ndarray
-    top_attachment: np.ndarray
+    moves: Moves
 
 
 # --- one update, phase by phase --------------------------------------------------------------
@@ -170,8 +165,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     grow_state = GrowState(np.concatenate((st.roots, new.roots)), groups.root_threads, groups.root_tasks,
                            times.open_now, totals.kept_ids, totals.kept_totals, data.n_marks,
                            groups.cdepth_max, groups.cross_thread, len(data.reexited))
-    growth = Growth(weakref.ref(old), shape.first_moved, shape.insert_at, shape.shift, shape.new_tops,
-                    shape.attach_at, shape.top_attachment, pool, co.version)
+    growth = Growth(weakref.ref(old), shape.moves, pool, co.version)
     ix = TreeIndex(data=data, n=n1, groups=groups.groups, order=shape.order, pos_of=shape.pos_of,
                    depth=shape.depth, end=shape.end, parent=totals.parent, dur=times.dur,
                    self_time=totals.self_time, t_end=data.t_end, grouped=old.grouped, levels=shape.levels,
@@ -437,9 +431,9 @@ def _same_shape(old: TreeIndex, new: _NewCalls, co: Checkout) -> _Shape:
     for name in ("order", "depth", "end"):
         co.changed(name, m0, _NONE)
     co.changed("pos_of", m0 + 1, _NONE)
-    return _Shape(old.order, old.depth, old.end, old.pos_of, list(old.levels), _NONE, m0,
-                  np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                  np.zeros(0, np.int64))
+    return _Shape(old.order, old.depth, old.end, old.pos_of, list(old.levels), _NONE,
+                  Moves(m0, np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                        np.zeros(0, np.int32), np.zeros(0, np.int64)))
 
 
 @dataclass(frozen=True)
@@ -580,8 +574,8 @@ def _reshape(old: TreeIndex, data: TraceData, new: _NewCalls, groups: list[Group
         ids = old.order[first:m0]
         co.changed("pos_of", n0 + 1, ids[ids <= n0].astype(np.int64))
     attach_at = np.where(blocks.node == 0, -1, blocks.pos).astype(np.int32)
-    return _Shape(order, depth, end, pos_of, levels, new_pos, first, blocks.insert_at, blocks.shift,
-                  top_pos.astype(np.int32), attach_at, blocks.block)
+    return _Shape(order, depth, end, pos_of, levels, new_pos,
+                  Moves(first, blocks.insert_at, blocks.shift, top_pos.astype(np.int32), attach_at, blocks.block))
 
 
 def _move_old_positions(old: TreeIndex, n0: int, blocks: _Blocks, cuts: np.ndarray, order: np.ndarray,
@@ -664,7 +658,7 @@ def _grow_heaviest(old: TreeIndex, ix: TreeIndex, new: _NewCalls, changed_old: n
     assert h_old is not None and ix.growth is not None
     n0, n1, G = old.n, ix.n, len(ix.groups)
     dn = n1 - n0
-    P = ix.growth.first_moved
+    P = ix.growth.moves.first_moved
     lp, tops, tq, R_old = new.local_parent, new.tops, new.attach, changed_old
     heavy = co.take("heavy", h_old, ix.size + 1)
     touched = [np.zeros(1, dtype=np.int64)]
@@ -675,7 +669,7 @@ def _grow_heaviest(old: TreeIndex, ix: TreeIndex, new: _NewCalls, changed_old: n
             vals = v[m].astype(np.int64)
             o = np.argsort(vals, kind="stable")  # `move` takes increasing positions
             moved = np.empty_like(vals)
-            moved[o] = ix.growth.move(vals[o])
+            moved[o] = ix.growth.moves.move(vals[o])
             heavy[m] = moved
             touched.append(m)
     # new calls: from their own children, all new (first child with the largest time)

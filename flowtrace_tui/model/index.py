@@ -67,10 +67,9 @@ class GrowState:
 
 
 @dataclass(frozen=True)
-class Growth:
-    """How a grown index extends the one it grew from (`grew_from`, a weak reference), for
-    carrying a view (expanded nodes, visible rows) to it without a whole-tree pass; and where
-    its arrays live (`pool`, `version`: see bufpool.py), for growing the next one.
+class Moves:
+    """Where the old positions went when an index grew: for carrying a view (expanded nodes,
+    visible rows) to the new index without a whole-tree pass.
 
     Old positions before `first_moved` did not move; one at p >= first_moved moves by
     `shift[searchsorted(insert_at, p, "right")]` (calls were inserted before it). `new_tops`
@@ -78,15 +77,12 @@ class Growth:
     of those nodes (-1: the top level; each once: they are few, the new tops many) and
     `top_attachment` each top's index into `attach_at`."""
 
-    grew_from: weakref.ref
     first_moved: int
     insert_at: np.ndarray
     shift: np.ndarray
     new_tops: np.ndarray
     attach_at: np.ndarray
     top_attachment: np.ndarray
-    pool: BufferPool
-    version: int
 
     @property
     def tops_at(self) -> np.ndarray:
@@ -102,6 +98,18 @@ class Growth:
             if at[j] < at[j + 1]:
                 out[at[j] : at[j + 1]] += int(self.shift[j + 1])
         return out
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a grown index extends the one it grew from (`grew_from`, a weak reference): how its
+    positions moved; and where its arrays live (`pool`, `version`: see bufpool.py), for growing
+    the next one."""
+
+    grew_from: weakref.ref
+    moves: Moves
+    pool: BufferPool
+    version: int
 
 
 @dataclass(frozen=True)

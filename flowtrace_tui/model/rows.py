@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import Filters, cover, hidden_mask
-from .index import Growth, TreeIndex, find_sorted
+from .index import Moves, TreeIndex, find_sorted
 
 EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 # Piecing rows together costs a few microseconds of Python per expanded node below; the
@@ -272,21 +272,21 @@ class TreeRows:
         node) merged in: no pass over the whole tree. Otherwise the view is rebuilt."""
         growth = index.growth
         if growth is not None and growth.grew_from() is self.index and not self.filters.active:
-            return self._carry_grown(index, growth)
+            return self._carry_grown(index, growth.moves)
         return self.carry_full(index)
 
-    def _carry_grown(self, index: TreeIndex, growth: Growth) -> "TreeRows":
+    def _carry_grown(self, index: TreeIndex, moves: Moves) -> "TreeRows":
         old = self.index
-        P, M0 = growth.first_moved, old.size
+        P, M0 = moves.first_moved, old.size
         exp = np.zeros(index.size, dtype=bool)
         exp[:P] = self.expanded[:P]
         if P < M0:
-            moved = growth.move(np.arange(P, M0, dtype=np.int64))
+            moved = moves.move(np.arange(P, M0, dtype=np.int64))
             exp[moved] = self.expanded[P:M0]
         new = TreeRows(index, self.filters, expanded=exp)
         # new calls that show: under the top level, or under an old node that shows, expanded
         # (decided once per such node: they are few, the new calls under them many)
-        at = growth.attach_at
+        at = moves.attach_at
         shows = at < 0
         inner = np.flatnonzero(~shows)
         if len(inner):
@@ -297,7 +297,7 @@ class TreeRows:
                 i = np.minimum(i, max(len(self._rows) - 1, 0))
                 ok &= (self._rows[i] == ap) if len(self._rows) else False
             shows[inner] = ok
-        add = growth.new_tops[shows[growth.top_attachment]]
+        add = moves.new_tops[shows[moves.top_attachment]]
         if len(add) > 1 and (add[1:] < add[:-1]).any():
             add = np.sort(add)
         add = add.astype(ROW_DTYPE)
@@ -305,7 +305,7 @@ class TreeRows:
         cut = find_sorted(rows, P)
         tail = rows[cut:]
         if len(tail):
-            tail = growth.move(tail.astype(np.int64))
+            tail = moves.move(tail.astype(np.int64))
             tail = np.sort(np.concatenate((tail, add)))
             merged = np.concatenate((rows[:cut], tail), dtype=ROW_DTYPE)
             new._set(merged)

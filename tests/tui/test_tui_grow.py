@@ -172,7 +172,7 @@ def test_single_thread_grows_at_the_end_only(seed):
         assert_same(ix, full)
         if prev is not None:
             assert ix.growth is not None and ix.growth.grew_from() is prev
-            assert ix.growth.first_moved == prev.size  # nothing before the old end moved
+            assert ix.growth.moves.first_moved == prev.size  # nothing before the old end moved
             assert np.array_equal(ix.order[: prev.size], prev.order)
             grown += 1
     assert grown > 0
@@ -200,7 +200,7 @@ def test_threads_grow_without_rebuild():
     rows.expand(int(ix.pos_of[w]))
     d.feed([c for c in chunks if c.offset >= cut])
     grown = grow_index(ix, d)
-    assert grown.growth is not None and grown.growth.first_moved < ix.size
+    assert grown.growth is not None and grown.growth.moves.first_moved < ix.size
     assert_same(grown, build_index(d))
     carried = rows.carry_to(grown)
     assert carried.rows.tolist() == rows.carry_full(grown).rows.tolist()
