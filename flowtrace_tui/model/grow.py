@@ -53,7 +53,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 from .bufpool import BufferPool, Checkout
 from .index import Group, GrowState, Growth, Moves, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
