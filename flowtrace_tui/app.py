@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
 from flowtrace.ftr import format as F
 
+from .model.call_detail import detail_of, path_to
 from .model.empty import META_CUT, no_calls_reason
 from .model.filters import Filters
 from .model.grow import grow_index
@@ -346,7 +347,11 @@ class FlowtraceApp(LiveApp):
     def _update_detail(self) -> None:
         pane = self._w(DetailPane)
         if pane.has_class("-shown"):
-            pane.show_call(self.index, self.tree.cursor_pos)
+            ix, pos = self.index, self.tree.cursor_pos
+            if ix is None or not 0 <= pos < ix.size:
+                pane.show(None, [])
+            else:
+                pane.show(detail_of(ix, pos), path_to(ix, pos))
 
     def status_parts(self) -> list[str]:
         """The status line's parts (also used by tests)."""

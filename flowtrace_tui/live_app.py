@@ -16,12 +16,14 @@ from textual.binding import Binding
 from .launch import Child, describe_status
 from .messages import IndexReady
 from .model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, LiveTail, session_now_ns
+from .model.output_log import OutputLog
 from .model.units import fmt_count
 from .screens.quit_dialog import QuitDialog
 from .widgets.call_tree import CallTree
 from .widgets.log_pane import LogPane
 
 TICK_S = 0.5  # running calls' elapsed time and the status line are redrawn this often
+OUTPUT_POLL_S = 0.2  # the program's output log is read this often
 
 STDIN_NOTE = ("flowtrace-tui run: the program's stdin is /dev/null (it cannot read the terminal); "
               "its stdout and stderr go to a log file shown in the output pane (o).")
@@ -58,7 +60,10 @@ class LiveApp(App[None]):
         if self.log_path:
             pane = self._live_log_pane()
             pane.add_class("-shown")
-            pane.follow(self.log_path)
+            pane.set_path(self.log_path)
+            self.output = OutputLog(self.log_path)
+            self._read_output()
+            self.set_interval(OUTPUT_POLL_S, self._read_output)
         if self.live or self.program is not None:
             self.set_interval(TICK_S, self._live_tick)
 
@@ -134,6 +139,12 @@ class LiveApp(App[None]):
         return session_now_ns(data.meta, data.t_max)
 
     # -- periodic ----------------------------------------------------------------------------------
+    def _read_output(self) -> None:
+        """Show what the program printed since the last look."""
+        panes = self._main.query(LogPane)  # type: ignore[attr-defined]  (closing: widgets gone)
+        if panes:
+            panes.first().append(self.output.read_new())
+
     def _live_tick(self) -> None:
         if not self._main.query(CallTree):  # type: ignore[attr-defined]  (closing: widgets gone)
             return

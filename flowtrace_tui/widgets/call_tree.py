@@ -25,9 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollDown, ScrollTo, ScrollUp
 from textual.strip import Strip
 
-from flowtrace.printing import body_title
-
-from ..model.loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
+from ..model.row_view import END_OPEN, END_RAISE, RowView, row_view
 from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.units import fmt_count, fmt_ns
 from .columns import columns_for, columns_width
@@ -268,8 +266,7 @@ class CallTree(ScrollView, can_focus=True):
         rows = self.rows
         assert rows is not None
         idx = rows.index
-        data = idx.data
-        node = idx.node(pos)
+        view = row_view(idx, pos, self.live_now)
         depth = int(idx.depth[pos])
         base = self.rich_style
         cols = columns_for(width)
@@ -288,34 +285,22 @@ class CallTree(ScrollView, can_focus=True):
         segs.append(Segment(marker, self._style("calltree--marker")))
         used += 2
         room = left_w - used - 1
-        label = self._label(node, room)
+        label = self._label(view, room)
         for text, style in label:
             segs.append(Segment(text, style))
         used += sum(cell_len(t) for t, _ in label)
         if used < left_w:
             segs.append(Segment(" " * (left_w - used)))
         # right-aligned columns
-        dur = int(idx.dur[node])
-        if self.live_now and 0 < node <= idx.n:
-            if idx.is_open(node):  # running: elapsed so far (the app ticks live_now)
-                dur = max(dur, self.live_now - int(data.col("t0")[node]))
-            else:  # it may have ended after this index was built: the data has its end already
-                dur = int(data.col("t1")[node]) - int(data.col("t0")[node])
-        par = int(idx.parent[node])
         for col in cols:
             if col.key == "total":
-                segs.append(Segment(fmt_ns(dur).rjust(col.width - 1) + " ", self._style("calltree--time")))
+                segs.append(Segment(fmt_ns(view.total_ns).rjust(col.width - 1) + " ", self._style("calltree--time")))
             elif col.key == "self":
-                text = fmt_ns(int(idx.self_time[node])) if not idx.is_group(node) else ""
+                text = fmt_ns(view.self_ns) if view.self_ns is not None else ""
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--time")))
             elif col.key == "pct":
-                # running times (a suspended generator/coroutine's lifetime overstates it): the
-                # index's, moved by what the live clock added to the lifetime since it was built
-                prun = int(idx.run[par]) if par else 0
-                if self.live_now and idx.is_open(par):
-                    prun += max(0, self.live_now - int(data.col("t0")[par]) - int(idx.dur[par]))
-                if prun > 0:
-                    frac = min(1.0, max(0, int(idx.run[node]) + dur - int(idx.dur[node])) / prun)
+                if view.share is not None:
+                    frac = view.share
                     segs.append(Segment(f"{frac * 100:3.0f}%".rjust(col.width - 1) + " ", self._pct_styles[int(frac * 10 + 0.5)]))
                 else:
                     segs.append(Segment(" " * col.width))
@@ -362,42 +347,28 @@ class CallTree(ScrollView, can_focus=True):
             nxt = idx.next_sibling(nxt)
         return nxt >= 0
 
-    def _label(self, node: int, room: int) -> list[tuple[str, Style]]:
+    def _label(self, view: RowView, room: int) -> list[tuple[str, Style]]:
         """Name, arguments (shortened to fit) and the end marker of one call."""
-        idx = self.rows.index  # type: ignore[union-attr]
-        data = idx.data
         out: list[tuple[str, Style]] = []
-        if idx.is_group(node):
-            g = idx.group(node)
-            kind = "thread" if g is None or g.kind == "thread" else "task"
-            out.append((f"{kind} {g.label if g else node}", self._style("calltree--group")))
+        if view.group is not None:
+            out.append((view.name, self._style("calltree--group")))
             return _fit(out, room)
-        fid = int(data.col("func")[node])
-        info = data.func(fid)
-        # a class body or module code: `class Name` / `<module> file`, no arguments, no result
-        title = body_title(info.kind, info.qualname, info.file, _cwd(data)) if info is not None else None
-        name = title if title is not None else data.func_name(fid)
-        how = int(data.col("how")[node])
-        nsusp = int(data.col("nsusp")[node])
         tail: list[tuple[str, Style]] = []
-        if nsusp:
+        if view.suspensions:
             # "‖" (U+2016), not "⏸" (U+23F8): common monospace fonts lack the latter
-            tail.append((f" {SUSPEND_GLYPH}{nsusp}", self._style("calltree--suspend")))
-        if how == HOW_RAISE:
-            exc = data.strings.text(int(data.col("val")[node]))
-            tail.append((" ✗ " + (exc.split(":", 1)[0] if exc else "raised"), self._style("calltree--raise")))
-        elif how in (HOW_OPEN, HOW_UNFINISHED):
+            tail.append((f" {SUSPEND_GLYPH}{view.suspensions}", self._style("calltree--suspend")))
+        if view.end == END_RAISE:
+            tail.append((" ✗ " + view.exception, self._style("calltree--raise")))
+        elif view.end == END_OPEN:
             tail.append((" ⋯", self._style("calltree--unfinished")))
-        elif title is None:
-            val = int(data.col("val")[node])
-            if val:
-                tail.append((" → " + _one_line(data.strings.text(val)), self._style("calltree--result")))
-        name_s = self._style("calltree--name")
-        if title is not None:
+        elif view.result is not None:
+            tail.append((" → " + view.result, self._style("calltree--result")))
+        name, name_s = view.name, self._style("calltree--name")
+        if view.is_body:
             out.append((name, name_s))
             out.extend(tail)
             return _fit(out, room)
-        args = _one_line(data.strings.text(int(data.col("args")[node])))
+        args = view.args
         args_s = self._style("calltree--args")
         tail_len = sum(cell_len(t) for t, _ in tail[:-1]) + min(cell_len(tail[-1][0]), 14) if tail else 0
         name_len = cell_len(name)
@@ -578,16 +549,6 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
-
-
-def _cwd(data: object) -> str | None:
-    """The recorded program's working directory (META), to show module files relative to it."""
-    cwd = getattr(data, "meta", {}).get("cwd")
-    return cwd if isinstance(cwd, str) else None
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\n", "⏎").replace("\r", "").replace("\t", " ")
 
 
 def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:

@@ -26,7 +26,8 @@ from flowtrace_tui.launch import LaunchError, describe_status, log_path_for, run
 from flowtrace_tui.model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, LiveTail, process_alive
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.screens.quit_dialog import QuitDialog
-from flowtrace_tui.widgets.log_pane import LogPane, clean
+from flowtrace_tui.model.output_log import clean
+from flowtrace_tui.widgets.log_pane import LogPane
 
 from .builder import TraceBuilder
 

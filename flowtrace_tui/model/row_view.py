@@ -1,0 +1,116 @@
+"""What one line of the call tree says about its node: the per-row view model.
+
+The call tree (widgets/call_tree.py) only draws: it asks `row_view` for the name, arguments,
+end, times and share of the node on a line, and fits them into cells. Everything that reads the
+index's and the data's columns is here, including the live clock: in a live session a running
+call's time is the elapsed time so far, and a call that ended after the index was made already
+shows its end (the data has it before the next index does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowtrace.printing import body_title
+
+from .index import TreeIndex
+from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED, TraceData
+
+END_RETURN, END_RAISE, END_OPEN = "return", "raise", "open"  # RowView.end
+
+
+def recorded_cwd(data: TraceData) -> str | None:
+    """The recorded program's working directory (META), to show module files relative to it."""
+    cwd = data.meta.get("cwd")
+    return cwd if isinstance(cwd, str) else None
+
+
+def call_title(data: TraceData, fid: int) -> tuple[str, bool]:
+    """The name a call of function `fid` is shown by, and whether it is class or module code
+    (`class Name` / `<module> file`: no arguments, no result)."""
+    info = data.func(fid)
+    title = body_title(info.kind, info.qualname, info.file, recorded_cwd(data)) if info is not None else None
+    return (title, True) if title is not None else (data.func_name(fid), False)
+
+
+def one_line(text: str) -> str:
+    """A text on one line: newlines shown as ⏎, tabs as spaces."""
+    return text.replace("\n", "⏎").replace("\r", "").replace("\t", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """One line of the tree. `group` is "thread"/"task" for a group node (then `name` is its
+    label and the call fields are empty). `end`: END_RETURN, END_RAISE or END_OPEN (running or
+    unfinished); `exception` the raised exception's type, `result` the returned value's text
+    (one line; None when not captured, or for class/module code). `share`: the node's running time
+    as a fraction of its parent's (0..1), None for a top-level node or a parent that did not
+    run."""
+
+    node: int
+    group: str | None
+    name: str
+    is_body: bool
+    args: str
+    suspensions: int
+    end: str
+    exception: str
+    result: str | None
+    total_ns: int
+    self_ns: int | None
+    share: float | None
+
+
+def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
+    """The line of position `pos`. `live_now`: the session's time now in a live session (the
+    elapsed time of running calls), 0 otherwise."""
+    node = index.node(pos)
+    total = _total(index, node, live_now)
+    share = _share(index, node, total, live_now)
+    if index.is_group(node):
+        g = index.group(node)
+        kind = "thread" if g is None or g.kind == "thread" else "task"
+        return RowView(node, kind, f"{kind} {g.label if g else node}", False, "", 0, END_RETURN, "", None,
+                       total, None, share)
+    data = index.data
+    name, is_body = call_title(data, int(data.col("func")[node]))
+    how = int(data.col("how")[node])
+    exception, result = "", None
+    if how == HOW_RAISE:
+        exc = data.strings.text(int(data.col("val")[node]))
+        end, exception = END_RAISE, exc.split(":", 1)[0] if exc else "raised"
+    elif how in (HOW_OPEN, HOW_UNFINISHED):
+        end = END_OPEN
+    else:
+        end = END_RETURN
+        val = int(data.col("val")[node])
+        if val and not is_body:
+            result = one_line(data.strings.text(val))
+    args = "" if is_body else one_line(data.strings.text(int(data.col("args")[node])))
+    return RowView(node, None, name, is_body, args, int(data.col("nsusp")[node]), end, exception, result,
+                   total, int(index.self_time[node]), share)
+
+
+def _total(index: TreeIndex, node: int, live_now: int) -> int:
+    """The node's lifetime, with the live clock: a running call's elapsed time so far, and the
+    end of a call that ended after this index was made (the data has it already)."""
+    dur = int(index.dur[node])
+    if live_now and 0 < node <= index.n:
+        data = index.data
+        if index.is_open(node):
+            dur = max(dur, live_now - int(data.col("t0")[node]))
+        else:
+            dur = int(data.col("t1")[node]) - int(data.col("t0")[node])
+    return dur
+
+
+def _share(index: TreeIndex, node: int, total: int, live_now: int) -> float | None:
+    """Running time as a share of the parent's (a suspended generator/coroutine's lifetime
+    overstates it): the index's, moved by what the live clock added since it was made."""
+    par = int(index.parent[node])
+    prun = int(index.run[par]) if par else 0
+    if live_now and index.is_open(par):
+        prun += max(0, live_now - int(index.data.col("t0")[par]) - int(index.dur[par]))
+    if prun <= 0:
+        return None
+    return min(1.0, max(0, int(index.run[node]) + total - int(index.dur[node])) / prun)
