@@ -55,7 +55,7 @@ class DetailPane(VerticalScroll, can_focus=False):
             body.update(Text("No call selected", style="dim"))
             return
         path_w.update(_path_content(path))
-        self.body = _group_body(detail) if isinstance(detail, GroupDetail) else _call_body(detail)
+        self.body = render_detail(detail)
         body.update(self.body)
 
     body: RenderableType = ""
@@ -72,6 +72,11 @@ def _path_content(path: list[tuple[int, str]]) -> Content:
     parts = [Content.from_markup(f"[@click=app.jump({int(p)})]$name[/]", name=name) for p, name in path[:-1]]
     parts.append(Content.from_markup("[b]$name[/b]", name=path[-1][1]))
     return Content(" › ").join(parts)
+
+
+def render_detail(detail: CallDetail | GroupDetail) -> RenderableType:
+    """The pane's body for a call or a group."""
+    return _group_body(detail) if isinstance(detail, GroupDetail) else _call_body(detail)
 
 
 def _table() -> Table:

@@ -115,10 +115,11 @@ def _detail_text(ix, pos: int) -> str:
 
     from rich.console import Console
 
-    from flowtrace_tui.widgets.detail_pane import _body
+    from flowtrace_tui.model.call_detail import detail_of
+    from flowtrace_tui.widgets.detail_pane import render_detail
 
     console = Console(width=100, file=io.StringIO(), color_system=None, record=True)
-    console.print(_body(ix, pos))
+    console.print(render_detail(detail_of(ix, pos)))
     return console.export_text()
 
 
