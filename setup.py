@@ -6,6 +6,7 @@ Python recorder (`flowtrace --version` says which one is active). FLOWTRACE_NO_C
 build on purpose.
 """
 
+import glob
 import os
 import sys
 import sysconfig
@@ -48,7 +49,9 @@ def extensions() -> list:
     return [
         Extension(
             "flowtrace._crecorder",
-            sources=["flowtrace/_crecorder.c"],
+            # one file per concern, one private header (see flowtrace/_crecorder_src/crecorder.h)
+            sources=sorted(glob.glob("flowtrace/_crecorder_src/*.c")),
+            depends=glob.glob("flowtrace/_crecorder_src/*.h"),
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wno-unused-function"],
             optional=True,
         )

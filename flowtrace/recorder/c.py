@@ -5,7 +5,8 @@ values. This wrapper does what happens once per code object, thread, task or exc
 at drain time, with the reference recorder's own pieces so that both recorders give the
 same tree: the filter decision (`filters.CodeFilter`), the function / thread / task tables
 (as `python.py` builds them), exception texts and container texts (`reprs`). How values
-are kept between the call and the drain is explained at the top of flowtrace/_crecorder.c.
+are kept between the call and the drain is explained at the top of
+flowtrace/_crecorder_src/crecorder.h.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import weakref
 from types import CodeType
 from typing import Any
 
-from .. import _crecorder  # ImportError here makes recorder/__init__.py use the Python recorder
+from .. import _crecorder, reprs  # ImportError here makes recorder/__init__.py use the Python recorder
 from ..filters import CodeFilter
+from ..ftr import format as fmt
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
@@ -39,6 +41,34 @@ _CALLBACKS = (
     ("exception_handled", E.EXCEPTION_HANDLED),
     ("reraise", E.RERAISE),
 )
+
+
+
+def shared_constants() -> dict[str, int]:
+    """The values the C code must agree on with reprs.py and ftr/format.py (by name)."""
+    return {
+        "MAX_STRING": reprs.MAX_STRING, "MAX_TEXT": reprs.MAX_TEXT,
+        "END_RETURN": fmt.END_RETURN, "END_RAISE": fmt.END_RAISE, "END_UNFINISHED": fmt.END_UNFINISHED,
+        "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
+        "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "CALL_PARTIAL": fmt.CALL_PARTIAL,
+    }
+
+
+def check_constants(compiled: dict[str, int], str_types: tuple[type, ...]) -> None:
+    """ImportError (so the Python recorder is used) when the compiled module disagrees with
+    the Python side: a stale build, or an edit made on one side only. `str_types`: the
+    exception types whose __str__ the C side trusts (reprs._BUILTIN_STR's)."""
+    expected = shared_constants()
+    wrong = {k: (compiled.get(k), v) for k, v in expected.items() if compiled.get(k) != v}
+    trusted = {t.__str__ for t in str_types}
+    if trusted != reprs._BUILTIN_STR:
+        wrong["BUILTIN_STR_TYPES"] = (sorted(t.__name__ for t in str_types), "reprs._BUILTIN_STR")
+    if wrong:
+        detail = ", ".join(f"{k}: C {c!r} vs Python {p!r}" for k, (c, p) in sorted(wrong.items()))
+        raise ImportError(f"flowtrace._crecorder disagrees with the Python side ({detail}); rebuild it")
+
+
+check_constants(_crecorder.CONSTANTS, _crecorder.BUILTIN_STR_TYPES)
 
 _MODES = {"off": 0, "safe": 1, "full": 2}
 _COLUMNS = (

@@ -1,0 +1,67 @@
+"""Types of flowtrace._crecorder, the C hot path (sources: flowtrace/_crecorder_src/).
+
+Used only by flowtrace/recorder/c.py; see there and crecorder.h for what each part does.
+"""
+
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any, Literal
+
+CLOCK: Literal["tsc", "monotonic"]
+"""The hot path's clock: the raw TSC (mapped onto CLOCK_MONOTONIC at drain) or CLOCK_MONOTONIC."""
+
+CONSTANTS: dict[str, int]
+"""Values shared with reprs.py and ftr/format.py; recorder/c.py checks them at import."""
+
+BUILTIN_STR_TYPES: tuple[type[BaseException], ...]
+"""Exception types whose __str__ the C side calls without a hook (reprs._BUILTIN_STR's)."""
+
+def now() -> int:
+    """The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."""
+
+def after_fork_child() -> None:
+    """Reset the thread states in a forked child (only the forking thread survives)."""
+
+class Core:
+    """The monitoring callbacks and event buffers of one recording session."""
+
+    def __init__(
+        self,
+        args_mode: int = ...,
+        on_code: Callable[[CodeType, object], int] = ...,
+        on_thread: Callable[[int | None], int] = ...,
+        exc_text: Callable[[BaseException], str] = ...,
+        repr_now: Callable[[object], str] = ...,
+        task_hook: Callable[[int, int], tuple[int, dict[str, Any] | None]] = ...,
+        task_created: Callable[[object, int], None] = ...,
+        tasks_out: list[dict[str, Any]] = ...,
+    ) -> None: ...
+    # sys.monitoring callbacks (PY_START, PY_RESUME, ...): registered by recorder/c.py
+    def py_start(self, code: CodeType, offset: int, /) -> object: ...
+    def py_resume(self, code: CodeType, offset: int, /) -> object: ...
+    def py_throw(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
+    def py_return(self, code: CodeType, offset: int, retval: object, /) -> object: ...
+    def py_yield(self, code: CodeType, offset: int, retval: object, /) -> object: ...
+    def py_unwind(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
+    def raise_(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
+    def exception_handled(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
+    def reraise(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
+    def drain(
+        self, render_obj: Callable[[object], str], type_label: Callable[[type], str], /
+    ) -> dict[str, Any]:
+        """Swap the pending rows out; their columns (array.array, times in ns), the new texts
+        and their STRS payload, keyed by name (see recorder/c.py _COLUMNS)."""
+    def start(self) -> None:
+        """Begin a session (new ids, a new generation)."""
+    def seed(self, ident: int, frames: list[FrameType], /) -> int:
+        """Partial calls for the frames running on thread `ident` at start; its THRD id (0: none)."""
+    def stop(self) -> None:
+        """End every open call as unfinished; stop recording."""
+    def pending(self) -> int:
+        """Rows waiting for the next drain."""
+    def release(self) -> None:
+        """Drop the hooks (after stop; __init__ sets them again)."""
+    def stats(self) -> dict[str, int]:
+        """Counters for tests and diagnostics."""
+    def set_overflow(self, hook: Callable[[], None] | None, rows: int, /) -> None:
+        """Call hook() on the recording thread when `rows` rows are pending (None: never)."""

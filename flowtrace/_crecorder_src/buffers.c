@@ -1,0 +1,84 @@
+/* flowtrace._crecorder: growing the row buffers, provisional texts, and what a failing callback does. */
+#include "crecorder.h"
+
+int
+grow(void **buf, size_t *cap, size_t need, size_t item)
+{
+    if (need <= *cap) return 0;
+    size_t ncap = *cap ? *cap : 256;
+    while (ncap < need) ncap *= 2;
+    void *p = PyMem_RawRealloc(*buf, ncap * item);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Double the capacity of a set of column buffers (all or nothing: a failure keeps the old
+ * capacity, and a buffer already grown is merely larger than needed). */
+static int
+grow_cols(void **cols[], const size_t sizes[], int ncols, size_t *cap)
+{
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    for (int k = 0; k < ncols; k++) {
+        void *p = PyMem_Realloc(*cols[k], ncap * sizes[k]);
+        if (!p) { PyErr_NoMemory(); return -1; }
+        *cols[k] = p;
+    }
+    *cap = ncap;
+    return 0;
+}
+
+int
+grow_exits(CoreObject *c)
+{
+    void **cols[] = {(void **)&c->exits.call, (void **)&c->exits.val, (void **)&c->exits.t1, (void **)&c->exits.how};
+    static const size_t sizes[] = {4, 4, 8, 1};
+    return grow_cols(cols, sizes, 4, &c->capexits);
+}
+
+int
+grow_calls(CoreObject *c)
+{
+    CallCols *k = &c->calls;
+    void **cols[] = {(void **)&k->par, (void **)&k->fn, (void **)&k->thr, (void **)&k->args, (void **)&k->task,
+                     (void **)&k->t0, (void **)&k->flag};
+    static const size_t sizes[] = {4, 4, 4, 4, 4, 8, 1};
+    return grow_cols(cols, sizes, 7, &c->capcalls);
+}
+
+/* A provisional string id for a text made now (steals `text`; 0 if NULL). */
+uint32_t
+add_text(CoreObject *c, PyObject *text)
+{
+    uint32_t sid = 0;
+    if (!text) return 0;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { Py_DECREF(text); return 0; }
+    e->kind = S_TEXT;
+    e->text = text;
+    return sid;
+}
+
+/* A failure inside a callback must never reach the traced program: count it and clear it.
+ * BaseExceptions that are not Exceptions (KeyboardInterrupt, SystemExit raised by a signal
+ * handler that ran inside a hook) are let through, so Ctrl-C still works. */
+PyObject *
+callback_failed(CoreObject *c)
+{
+    c->errors++;
+    PyObject *exc = PyErr_GetRaisedException();
+    if (exc && !PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        PyErr_SetRaisedException(exc);
+        return NULL;
+    }
+    Py_XDECREF(exc);
+    Py_RETURN_NONE;
+}
+
+/* Same, for a failure whose event row is still worth writing (e.g. a value text failed). */
+void
+soft_fail(CoreObject *c)
+{
+    if (PyErr_Occurred()) { c->errors++; PyErr_Clear(); }
+}

@@ -1,0 +1,460 @@
+/* flowtrace._crecorder: the sys.monitoring callbacks (semantics: flowtrace/recorder/python.py). */
+#include "crecorder.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Stack matching                                                                         */
+
+/* Index of this frame's entry (normally the top), or -1 for a call that started before
+ * recording (its end is ignored). Entries above it lost their end event, which a correct
+ * interpreter never does; they end as unfinished so that the tree still balances. */
+static inline Py_ssize_t
+pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
+{
+    if (ts->depth && ts->stack[ts->depth - 1].frame == frame) return (Py_ssize_t)ts->depth - 1;
+    for (Py_ssize_t i = (Py_ssize_t)ts->depth - 2; i >= 0; i--) {
+        if (ts->stack[i].frame == frame) {
+            while (ts->depth > (size_t)i + 1) add_exit(c, ts->stack[--ts->depth].call, t, END_UNFINISHED, 0);
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* ---- suspended generators map ---- */
+
+
+static int
+susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
+{
+    if ((c->nsusp + 1) * 2 > c->capsusp) {
+        size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
+        Susp *n = PyMem_RawCalloc(ncap, sizeof(Susp));
+        if (!n) { PyErr_NoMemory(); return -1; }
+        for (size_t i = 0; i < c->capsusp; i++) {
+            if (!c->susp[i].frame) continue;
+            size_t j = ptr_hash(c->susp[i].frame) & (ncap - 1);
+            while (n[j].frame) j = (j + 1) & (ncap - 1);
+            n[j] = c->susp[i];
+        }
+        PyMem_RawFree(c->susp);
+        c->susp = n;
+        c->capsusp = ncap;
+    }
+    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
+    while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
+    if (!c->susp[j].frame) c->nsusp++;
+    else if (c->susp[j].call != call) {
+        /* the address belonged to a generator that vanished without an event (3.13.0 closes
+         * suspended generators silently, gh-140373): it ends as unfinished at stop */
+        if (grow((void **)&c->lost, &c->caplost, c->nlost + 1, sizeof(uint32_t)) < 0) return -1;
+        c->lost[c->nlost++] = c->susp[j].call;
+    }
+    c->susp[j].frame = frame; c->susp[j].call = call; c->susp[j].code_idx = code_idx; c->susp[j].task = task;
+    return 0;
+}
+
+/* Remove and return the entry for frame (0 if none). */
+static int
+susp_take(CoreObject *c, void *frame, Susp *out)
+{
+    if (!c->nsusp) return 0;
+    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
+    while (c->susp[j].frame) {
+        if (c->susp[j].frame == frame) {
+            *out = c->susp[j];
+            /* backward-shift deletion keeps probe chains intact without tombstones */
+            size_t i = j;
+            for (;;) {
+                c->susp[i].frame = NULL;
+                size_t k = i;
+                for (;;) {
+                    k = (k + 1) & mask;
+                    if (!c->susp[k].frame) { c->nsusp--; return 1; }
+                    size_t h = ptr_hash(c->susp[k].frame) & mask;
+                    if (i <= k ? (i < h && h <= k) : (i < h || h <= k)) continue;
+                    break;
+                }
+                c->susp[i] = c->susp[k];
+                i = k;
+            }
+        }
+        j = (j + 1) & mask;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The callbacks (semantics: flowtrace/recorder/python.py, the reference)                */
+
+#define CODE_ARG(args) ((PyCodeObject *)(args)[0])
+
+/* A coroutine / async generator call starting at `row`: ask the wrapper for the asyncio task
+ * running now (python.py's _task_id). Called before the row is written; returns the task
+ * id (0: none) and, for a task seen for the first time, its TASK entry (new reference) whose
+ * "root" is filled in by finish_task once the call has its id. */
+/* The hook's first steps, from C (python.py's _task_id: no asyncio module or no running
+ * loop -> no task, else asyncio.current_task()). 1 with *task a new reference (NULL: no
+ * task), or 0 when anything failed: then the hook answers, with its own error handling. */
+static int
+current_task_fast(PyObject **task)
+{
+    *task = NULL;
+    PyObject *asyncio = PyImport_GetModule(str_asyncio);
+    if (!asyncio) return PyErr_Occurred() ? (PyErr_Clear(), 0) : 1;
+    PyObject *events = PyObject_GetAttr(asyncio, str_events);
+    PyObject *loop = events ? PyObject_CallMethodNoArgs(events, str_get_running_loop) : NULL;
+    Py_XDECREF(events);
+    PyObject *t = NULL;
+    if (loop && loop != Py_None) t = PyObject_CallMethodNoArgs(asyncio, str_current_task);
+    Py_DECREF(asyncio);
+    if (!loop || (loop != Py_None && !t)) { Py_XDECREF(loop); PyErr_Clear(); return 0; }
+    Py_DECREF(loop);
+    if (t == Py_None) Py_CLEAR(t);
+    *task = t;
+    return 1;
+}
+
+/* The task's id: from this thread's one-entry cache (the task that ran the previous
+ * coroutine here, usually the same one) or from the hook, which also registers new tasks. */
+static uint32_t
+task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObject **entry)
+{
+    *entry = NULL;
+    PyObject *task = NULL;
+    int fast = current_task_fast(&task);
+    if (fast && !task) return 0;
+    if (fast && ts->task_ref && ts->task_gen == c->gen) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *cached = NULL;
+        if (PyWeakref_GetRef(ts->task_ref, &cached) < 0) PyErr_Clear();
+        Py_XDECREF(cached);   /* only its identity is compared; task holds the object */
+#else
+        PyObject *cached = PyWeakref_GetObject(ts->task_ref);   /* borrowed; None if dead */
+#endif
+        if (cached == task) { Py_DECREF(task); return ts->task_id; }
+    }
+    PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
+    if (!r) { Py_XDECREF(task); soft_fail(c); return 0; }
+    uint32_t tid = 0;
+    if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
+        tid = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
+        if (PyErr_Occurred()) { soft_fail(c); tid = 0; }
+        else if (PyTuple_GET_ITEM(r, 1) != Py_None) *entry = Py_NewRef(PyTuple_GET_ITEM(r, 1));
+    }
+    Py_DECREF(r);
+    if (task && tid) {   /* remember it (a task type without weakrefs is simply not cached) */
+        PyObject *ref = PyWeakref_NewRef(task, NULL);
+        if (ref) { Py_XSETREF(ts->task_ref, ref); ts->task_id = tid; ts->task_gen = c->gen; }
+        else PyErr_Clear();
+    }
+    Py_XDECREF(task);
+    return tid;
+}
+
+/* No Python code runs here (dict and list operations on exact types with int/str keys), so
+ * the TASK entry is complete before any drain can see it. */
+static void
+finish_task(CoreObject *c, PyObject *entry, uint32_t cid)
+{
+    if (!entry) return;
+    PyObject *root = PyLong_FromUnsignedLong(cid);
+    if (!root || PyDict_SetItem(entry, str_root, root) < 0 || PyList_Append(c->tasks_out, entry) < 0) soft_fail(c);
+    Py_XDECREF(root);
+    Py_DECREF(entry);
+}
+
+PyObject *
+cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 1) Py_RETURN_NONE;
+    PyCodeObject *co = CODE_ARG(args);
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);   /* never called again for this code */
+    if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) return callback_failed(c);
+    int64_t t = stamp();
+    uint32_t parent = 0, task = 0;
+    if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
+    PyObject *entry = NULL;
+    if (c->codes[idx].coro) {
+        uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
+        if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
+    }
+    /* The arguments after the task hook: it runs Python, which may let a drain run and
+     * start a new batch, and the provisional string id must belong to the row's batch. (No
+     * code of this frame has run yet, so the values are the call's arguments.) */
+    uint32_t a = 0;
+    if (c->args_mode) {
+        a = args_id(c, frame, co, idx);
+        if (!a) soft_fail(c);
+    }
+    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
+    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
+    finish_task(c, entry, id);
+    if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
+    return done_or_overflow(c, ts);
+}
+
+PyObject *
+cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 3) Py_RETURN_NONE;
+    PyCodeObject *co = CODE_ARG(args);
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
+    if (idx < 0) return callback_failed(c);
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) return callback_failed(c);
+    if (c->codes[idx].hook) {
+        /* BaseEventLoop.create_task returned a task: its creator is the recorded call on
+         * top of this thread's stack (python.py: creators[id(task)]) */
+        uint32_t top = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+        PyObject *r = PyObject_CallFunction(c->task_created, "OI", args[2], (unsigned)top);
+        if (!r) return callback_failed(c);
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    int64_t t = stamp();
+    Py_ssize_t i = pop_target(c, ts, frame, t);
+    if (i < 0) Py_RETURN_NONE;
+    uint32_t v = 0;
+    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
+    uint32_t call = ts->stack[i].call;
+    ts->depth = (size_t)i;
+    if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 3) Py_RETURN_NONE;
+    PyCodeObject *co = CODE_ARG(args);
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
+    if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) return callback_failed(c);
+    int64_t t = stamp();
+    Py_ssize_t i = pop_target(c, ts, frame, t);
+    if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
+    uint32_t v = 0;
+    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
+    Entry e = ts->stack[i];
+    ts->depth = (size_t)i;
+    if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
+    if (susp_put(c, frame, e.call, e.code_idx, e.task) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
+}
+
+/* PY_RESUME and PY_THROW: a suspended generator / coroutine runs again. */
+static PyObject *
+resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
+{
+    PyCodeObject *co = CODE_ARG(args);
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
+    if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
+    if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) return callback_failed(c);
+    int64_t t = stamp();
+    uint32_t ref = 0;
+    if (throw) {
+        ts->exc_ptr = NULL;   /* an exception enters here: its text is made afresh */
+        ref = exc_id(c, ts, args[2]);
+        if (!ref) soft_fail(c);
+    }
+    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+    Susp s;
+    if (susp_take(c, frame, &s)) {
+        if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
+        if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
+        if (throw) ts->unwound = args[2];   /* its RAISE inside is the throw, not a new raise */
+        return done_or_overflow(c, ts);
+    }
+    /* Never seen starting: a generator created and started before recording (partial), or
+     * a coroutine thrown into before its first step (a task cancelled before it ran: THROW
+     * with no START) -- then it starts here. Same test as python.py (the frame's f_lasti). */
+    int lasti = frame && FRAME_CODE(frame) == (PyObject *)co ? _PyInterpreterFrame_LASTI(frame) : -1;
+    int f_lasti = lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+    int partial = throw ? f_lasti > 2 : f_lasti > 0;
+    uint32_t task = 0;
+    PyObject *entry = NULL;
+    uint64_t batch = c->batch;
+    if (c->codes[idx].coro) task = task_lookup(c, ts, parent, ts->thr, &entry);
+    if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */
+        ref = exc_id(c, ts, args[2]);
+        if (!ref) soft_fail(c);
+    }
+    if (!task) task = ts->depth ? ts->stack[ts->depth - 1].task : 0;
+    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, 0, task, partial ? CALL_PARTIAL : 0);
+    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
+    finish_task(c, entry, id);
+    if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
+    if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
+    if (throw) ts->unwound = args[2];
+    return done_or_overflow(c, ts);
+}
+
+PyObject *
+cb_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 1) Py_RETURN_NONE;
+    return resume_common(c, args, nargs, 0);
+}
+
+PyObject *
+cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 3) Py_RETURN_NONE;
+    return resume_common(c, args, nargs, 1);
+}
+
+/* The recorded thread state for an event that cannot be disabled, or NULL to ignore it. */
+static inline ThreadState *
+exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInterpreterFrame **framep,
+                int *failed)
+{
+    *failed = 0;
+    if (!c->active || nargs < 3) return NULL;
+    PyThreadState *tstate = PyThreadState_Get();
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    *framep = frame;
+    Py_ssize_t idx = code_index(c, CODE_ARG(args), frame);
+    if (idx == CODE_EXCLUDED) return NULL;
+    if (idx < 0 || c->codes[idx].hook) { *failed = idx < 0; return NULL; }
+    ThreadState *ts = thread_state(c, tstate);
+    if (!ts) *failed = 1;
+    return ts;
+}
+
+PyObject *
+cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    int64_t t = stamp();
+    Py_ssize_t i = pop_target(c, ts, frame, t);
+    if (i < 0) Py_RETURN_NONE;
+    uint32_t v = exc_id(c, ts, args[2]);
+    if (!v) soft_fail(c);
+    uint32_t call = ts->stack[i].call;
+    ts->depth = (size_t)i;
+    if (add_exit(c, call, t, END_RAISE, v) < 0) return callback_failed(c);
+    ts->unwound = args[2];   /* the caller's RAISE for it is propagation, not a new raise */
+    Py_RETURN_NONE;
+}
+
+/* Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
+ * CPython's own iteration protocol (an awaited result delivered at SEND, the end of an
+ * `async for`, a thrown-into subgenerator's result at CLEANUP_THROW) rather than an exception
+ * the program raised? The same rule as python.py's protocol_stop (see there); only reached
+ * for those two exception types, so the code bytes are fetched off the hot path. */
+static int
+protocol_stop(PyObject *code, PyObject *offset, PyObject *exc, int handled)
+{
+    int stop_iter = PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration);
+    if (!stop_iter && !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration)) return 0;
+    if (!PyCode_Check(code) || !PyLong_Check(offset)) return 0;
+    Py_ssize_t off = PyLong_AsSsize_t(offset);
+    if (off < 0) { PyErr_Clear(); return 0; }
+    PyObject *bytes = PyCode_GetCode((PyCodeObject *)code);   /* deoptimised, cached by CPython */
+    if (!bytes) { PyErr_Clear(); return 0; }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    int r = 0;
+    if (off < PyBytes_GET_SIZE(bytes)) {
+        if (b[off] == CACHE && off >= 2) off -= 2;   /* 3.13.0: SEND's error path reports its cache */
+        int op = b[off];
+        if (handled) r = op == (stop_iter ? CLEANUP_THROW : END_ASYNC_FOR);
+        else r = op == SEND && (stop_iter || (off >= 4 && b[off - 4] == GET_ANEXT));
+    }
+    Py_DECREF(bytes);
+    return r;
+}
+
+PyObject *
+cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    if (!ts->depth) Py_RETURN_NONE;
+    PyObject *exc = args[2];
+    int travelling = exc == ts->unwound;
+    ts->unwound = NULL;
+    if (travelling || protocol_stop(args[0], args[1], exc, 0)) Py_RETURN_NONE;
+    ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
+    int64_t t = stamp();
+    uint32_t ref = exc_id(c, ts, exc);
+    if (!ref) soft_fail(c);
+    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_RAISE, ref, 0) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    ts->unwound = NULL;
+    if (!ts->depth || protocol_stop(args[0], args[1], args[2], 1)) Py_RETURN_NONE;
+    int64_t t = stamp();
+    uint32_t ref = exc_id(c, ts, args[2]);
+    if (!ref) soft_fail(c);
+    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
+    c->marks[c->nmarks - 1].exc = args[2];
+    Py_RETURN_NONE;
+}
+
+/* RERAISE: the compiler's own handlers (`except E as e` cleanup, `with`, `finally`) catch and
+ * re-raise; their EXCEPTION_HANDLED is not a catch. The latest `handled` mark of this call
+ * for this exception is dropped, unless a re-raise already dropped it (python.py's
+ * _cancel_handled, done here at once instead of at drain; like there, only within the rows
+ * not drained yet -- and looking back at most RERAISE_SCAN marks). */
+#define RERAISE_SCAN 4096
+PyObject *
+cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    _PyInterpreterFrame *frame = NULL;
+    int failed;
+    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
+    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
+    if (!ts->depth) Py_RETURN_NONE;
+    uint32_t cid = ts->stack[ts->depth - 1].call;
+    size_t stop = c->nmarks > RERAISE_SCAN ? c->nmarks - RERAISE_SCAN : 0;
+    for (size_t i = c->nmarks; i > stop; i--) {
+        MarkRow *m = &c->marks[i - 1];
+        if (m->call == cid && m->exc == (void *)args[2] && (m->kind == MARK_HANDLED || m->kind == 0)) {
+            m->kind = 0;
+            break;
+        }
+    }
+    Py_RETURN_NONE;
+}

@@ -1,0 +1,351 @@
+/* flowtrace._crecorder: capturing values at event time (arguments, results, exception texts). */
+#include "crecorder.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* ------------------------------------------------------------------------------------ */
+/* Value capture (at event time). The capture goes to a caller-owned Slot first and is
+ * appended to the session buffers only once no more Python code can run: a hook that runs
+ * Python may release the GIL, and another thread (or a drain) may then move the buffers. */
+
+/* Fill `key` for an entry whose slots are all inline or (type, address); 0 if the entry
+ * cannot be memoized. (type, address) is a sound key within a batch only: there the first
+ * entry's slot holds the type, so its address cannot name another type meanwhile. */
+static inline int
+memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key)
+{
+    if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
+    /* only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing
+     * is cleared (a memset of the key was a quarter of the event-time cost) */
+    /* the fixed part is one word, compared at once (byte fields stored one by one and then
+     * read as a wider word stalled store forwarding) */
+    uint64_t head = (uint64_t)(kind == S_ARGS ? code_idx : 0) | (uint64_t)kind << 32 | (uint64_t)n << 40;
+    uint64_t h = (0x9E3779B97F4A7C15ULL ^ head) * 0xff51afd7ed558ccdULL;   /* before the values, or kind ^ value collide */
+    h ^= h >> 29;
+    for (uint32_t k = 0; k < n; k++) {
+        const Slot *sl = &slots[k];
+        uint8_t tag = sl->tag;
+        int64_t v = 0;
+        uintptr_t t = 0;
+        if (tag == V_INT) v = sl->u.i;
+        else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
+        else if (tag > V_FLOAT && tag != V_UNBOUND) {
+            if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
+            t = (uintptr_t)sl->o;
+            v = (int64_t)sl->u.addr;
+            h ^= t * 0x9E3779B97F4A7C15ULL;
+        }
+        head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
+        key->vals[k] = v; key->types[k] = t;
+        h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
+        h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 32;
+    }
+    key->hash = h | 1;
+    key->head = head;
+    return 1;
+}
+
+static inline int
+memo_same(const Memo *a, const Memo *b)
+{
+    if (a->hash != b->hash || a->head != b->head) return 0;
+    uint32_t n = (uint32_t)(b->head >> 40) & 0xFF;
+    for (uint32_t k = 0; k < n; k++)
+        if (a->vals[k] != b->vals[k] || a->types[k] != b->types[k]) return 0;
+    return 1;
+}
+
+void
+slots_clear(Slot *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) Py_CLEAR(s[i].o);
+}
+
+/* object.__repr__ names the type "module.qualname" (tp_name for builtins) and the
+ * placeholder's label (c.py type_label) reads the same -- unless __module__ is not a str or
+ * is "builtins" on a heap type; those rare types take the hook. */
+static int
+default_repr_label_ok(PyTypeObject *tp)
+{
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) return 1;
+    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    if (!mod) { PyErr_Clear(); return 0; }
+    return PyUnicode_CheckExact(mod) && PyUnicode_Compare(mod, str_builtins) != 0;
+}
+
+static int
+capture_value(CoreObject *c, Slot *s, PyObject *v)
+{
+    s->o = NULL;
+    if (v == NULL) { s->tag = V_UNBOUND; return 0; }
+    PyTypeObject *tp = Py_TYPE(v);
+    if (v == Py_None) { s->tag = V_NONE; return 0; }
+    if (v == Py_True) { s->tag = V_TRUE; return 0; }
+    if (v == Py_False) { s->tag = V_FALSE; return 0; }
+    if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {   /* one digit: no call, no overflow test */
+            s->tag = V_INT; s->u.i = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            return 0;
+        }
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (!overflow) {
+            if (x == -1 && PyErr_Occurred()) return -1;
+            s->tag = V_INT; s->u.i = x;
+            return 0;
+        }
+        s->tag = V_OBJ; s->o = Py_NewRef(v);   /* immutable: rendered at drain */
+        return 0;
+    }
+    if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
+    if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyComplex_Type
+            || v == Py_Ellipsis || v == Py_NotImplemented) {
+        /* immutable builtins: rendering them at drain gives the text they have now, and
+         * holding them until then is invisible to the program (no __del__, no weakref) */
+        s->tag = V_OBJ; s->o = Py_NewRef(v);
+        return 0;
+    }
+    if (c->args_mode == 1 && !(tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
+            || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type)) {
+        /* safe mode, any other object: its type and address only (the placeholder text is
+         * made from the type at drain; the object itself is not referenced) */
+        s->tag = V_OPAQUE;
+        s->o = Py_NewRef((PyObject *)tp);
+        s->u.addr = (uintptr_t)v;
+        return 0;
+    }
+    if (c->args_mode == 2 && tp->tp_repr == PyBaseObject_Type.tp_repr && default_repr_label_ok(tp)) {
+        /* full mode, but the type keeps object.__repr__: repr(v) is "<module.Qualname object
+         * at 0x...>", the placeholder's text, so it is made at drain from type + address
+         * like V_OPAQUE (no Python call now) */
+        s->tag = V_DEFREPR;
+        s->o = Py_NewRef((PyObject *)tp);
+        s->u.addr = (uintptr_t)v;
+        return 0;
+    }
+    /* builtin containers (they can mutate) and, in full mode, other objects: the reference
+     * rules make the text now (bounded; in safe mode they never call a user __repr__) */
+    PyObject *t = PyObject_CallOneArg(c->repr_now, v);
+    if (!t) return -1;
+    if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
+    s->tag = V_TEXT; s->o = t;
+    return 0;
+}
+
+static inline Slot *
+slot_room(CoreObject *c, size_t n)
+{
+    if (c->nslots + n > c->capslots && grow((void **)&c->slots, &c->capslots, c->nslots + n, sizeof(Slot)) < 0)
+        return NULL;
+    return &c->slots[c->nslots];
+}
+
+
+/* Append captured slots and a string entry for them; returns the string id (0 on failure,
+ * with the slots released). No Python code runs in here. */
+static uint32_t
+commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
+{
+    Slot *dst = slot_room(c, n);
+    uint32_t sid = 0;
+    StrEntry *e = dst ? str_entry(c, &sid) : NULL;
+    if (!e) { slots_clear(local, n); return 0; }
+    memcpy(dst, local, n * sizeof(Slot));
+    e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
+    c->nslots += n;
+    return sid;
+}
+
+/* commit_slots, but values already captured in this batch -- ints, floats, None, bools and
+ * (type, address) of opaque objects -- reuse that entry's id: fib(3) called a thousand times
+ * stores one entry, and the drain renders it once. Provisional ids are per batch, hence the
+ * batch check. */
+/* Small non-negative ints -- indexes, counters, sizes -- are the commonest values there are,
+ * and a program walks through thousands of them (f(i) for i in range(10000), on 4 threads):
+ * more than the direct-mapped hot memo holds, so most would miss it and each be stored and
+ * rendered again. A one-int argument list (per function) and a one-int result get a table
+ * indexed by the value instead: one load, no hashing, no collisions. Tables grow (doubling)
+ * to the largest value seen below SMALL_MAX, within SMALL_BUDGET bytes for the session. */
+#define SMALL_MAX ((uint64_t)1 << 15)
+#define SMALL_BUDGET ((size_t)16 << 20)
+static int
+small_grow(CoreObject *c, SmallTab *st, uint64_t v)
+{
+    uint32_t n = st->n ? st->n : 64;
+    while (n <= v) n *= 2;
+    size_t more = (size_t)(n - st->n) * sizeof(SmallEntry);
+    if (c->small_bytes + more > SMALL_BUDGET) return -1;
+    SmallEntry *t = PyMem_RawRealloc(st->tab, n * sizeof(SmallEntry));
+    if (!t) return -1;   /* (no error set: the hot memo takes the value instead) */
+    memset(t + st->n, 0, more);
+    st->tab = t; st->n = n;
+    c->small_bytes += more;
+    return 0;
+}
+
+/* commit_memo's small-int lookup for a value not captured yet (the common hit, without a
+ * Slot, the capture's type tests or a call): its provisional id, or 0 to take the full path. */
+static inline uint32_t
+small_hit(CoreObject *c, const SmallTab *st, PyObject *v)
+{
+    if (!v || Py_TYPE(v) != &PyLong_Type || !PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+    size_t x = (size_t)PyUnstable_Long_CompactValue((PyLongObject *)v);   /* (negative: huge) */
+    if (x >= st->n) return 0;
+    const SmallEntry *e = &st->tab[x];
+    return e->batch == (uint32_t)c->batch ? e->sid : 0;
+}
+
+static inline uint32_t
+commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
+{
+    Memo key, *m;
+    if (n == 1 && local[0].tag == V_INT && (uint64_t)local[0].u.i < SMALL_MAX) {
+        int32_t k = kind == S_ARGS ? c->codes[code_idx].small : -1;
+        SmallTab *st = kind == S_ARGS ? (k >= 0 ? &c->small_args[k] : NULL) : &c->small_vals;
+        uint64_t v = (uint64_t)local[0].u.i;
+        if (st && (v < st->n || small_grow(c, st, v) == 0)) {
+            SmallEntry *e = &st->tab[v];
+            if (e->batch == (uint32_t)c->batch && e->sid) return e->sid;   /* (an int holds no reference) */
+            uint32_t sid = commit_slots(c, local, 1, kind, code_idx);
+            if (sid) { e->sid = sid; e->batch = (uint32_t)c->batch; }
+            return sid;
+        }
+    }
+    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
+    m = &c->hot[HSLOT(key.hash) & (HOT_SIZE - 1)];
+    if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
+        slots_clear(local, n);   /* the entry it reuses holds its own type references */
+        return m->sid;
+    }
+    uint32_t sid = commit_slots(c, local, n, kind, code_idx);
+    if (sid) {
+        /* field by field, n slots only: copying the whole stack key read it back in 16-byte
+         * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
+        m->hash = key.hash; m->head = key.head; m->sid = sid; m->batch = (uint32_t)c->batch;
+        for (uint32_t k = 0; k < n; k++) { m->vals[k] = key.vals[k]; m->types[k] = key.types[k]; }
+    }
+    return sid;
+}
+
+/* String id for a single value (result, yielded value); 0 when capture is off. */
+uint32_t
+value_id(CoreObject *c, PyObject *v)
+{
+    if (!c->args_mode) return 0;
+    uint32_t hit = small_hit(c, &c->small_vals, v);
+    if (hit) return hit;
+    Slot s;
+    if (capture_value(c, &s, v) < 0) return 0;
+    return commit_memo(c, &s, 1, S_VALUE, 0);
+}
+
+/* String id for the arguments of the call whose frame is running now. */
+uint32_t
+args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    uint32_t n = c->codes[idx].nargs;
+    if (!frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
+    if (!n) {   /* reprs.args_text gives "": one entry per batch for all such calls */
+        if (c->empty_batch != c->batch || !c->empty_sid) {
+            c->empty_sid = add_text(c, Py_NewRef(str_empty));
+            c->empty_batch = c->batch;
+        }
+        return c->empty_sid;
+    }
+    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
+        PyObject *v = frame->localsplus[0];
+        if (v && (kinds[0] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+        int32_t k = c->codes[idx].small;
+        uint32_t hit = k >= 0 ? small_hit(c, &c->small_args[k], v) : 0;
+        if (hit) return hit;
+    }
+    Slot small[8];
+    Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));
+    if (!local) { PyErr_NoMemory(); return 0; }
+    uint32_t sid = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        PyObject *v = frame->localsplus[i];
+        /* an argument captured by an inner function is already a cell at PY_START */
+        if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+        if (capture_value(c, &local[i], v) < 0) { slots_clear(local, i); goto done; }
+    }
+    /* (c->codes may have moved while a hook ran; idx is still valid) */
+    sid = commit_memo(c, local, n, S_ARGS, (uint32_t)idx);
+done:
+    if (local != small) PyMem_RawFree(local);
+    return sid;
+}
+
+/* Provisional string id for an exception's text, made now (exceptions mutate and die).
+ * One text per exception object while it travels through the frames of one thread: the
+ * cache is dropped at every new raise (a dead exception's address may be reused) and at
+ * every drain (provisional ids are per batch). */
+/* reprs.exception_text without a Python call, for the common case: a builtin exception
+ * type (static, in builtins: its name is tp_name) whose __str__ is one of the builtin ones
+ * reprs._BUILTIN_STR lists and whose args are all exact str/int/float/bool/None/bytes -- then
+ * both modes use str(exc), which runs no user code. NULL (no error set) otherwise: the
+ * wrapper's hook does it, with the reference's rules for every other case. */
+reprfunc builtin_str[N_BUILTIN_STR];
+
+/* "Name: " for a static builtin exception type (immortal: the address is a stable key) */
+#define EXC_PREFIXES 32
+static struct { PyTypeObject *tp; PyObject *head; } exc_prefixes[EXC_PREFIXES];
+static PyObject *
+exc_prefix(PyTypeObject *tp)
+{
+    size_t i = (((uintptr_t)tp) >> 4) & (EXC_PREFIXES - 1);
+    if (exc_prefixes[i].tp == tp) return exc_prefixes[i].head;
+    PyObject *head = PyUnicode_FromFormat("%s: ", tp->tp_name);
+    if (!head) return NULL;
+    Py_XSETREF(exc_prefixes[i].head, head);
+    exc_prefixes[i].tp = tp;
+    return head;
+}
+
+static PyObject *
+exc_text_fast(PyObject *exc)
+{
+    PyTypeObject *tp = Py_TYPE(exc);
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !PyExceptionInstance_Check(exc) || strchr(tp->tp_name, '.'))
+        return NULL;
+    int known = 0;
+    for (int i = 0; i < N_BUILTIN_STR; i++) known |= tp->tp_str == builtin_str[i];
+    if (!known) return NULL;
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    if (!args || !PyTuple_CheckExact(args)) return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        PyTypeObject *at = Py_TYPE(PyTuple_GET_ITEM(args, i));
+        if (!(at == &PyUnicode_Type || at == &PyLong_Type || at == &PyFloat_Type || at == &PyBool_Type
+              || at == Py_TYPE(Py_None) || at == &PyBytes_Type))
+            return NULL;
+    }
+    PyObject *msg = PyObject_Str(exc);
+    if (!msg) { PyErr_Clear(); return NULL; }   /* the hook reports it as the reference does */
+    if (!PyUnicode_CheckExact(msg)) { Py_DECREF(msg); return NULL; }
+    msg = cut_text(msg, MAX_TEXT);
+    if (!msg) { PyErr_Clear(); return NULL; }
+    /* "Name: msg" by concatenation with the type's cached "Name: " (PyUnicode_FromFormat
+     * parsed the format every time: most of this function's cost) */
+    PyObject *head = exc_prefix(tp), *r;
+    if (!head) r = NULL;
+    else if (!PyUnicode_GET_LENGTH(msg)) r = PyUnicode_Substring(head, 0, PyUnicode_GET_LENGTH(head) - 2);
+    else r = PyUnicode_Concat(head, msg);
+    Py_DECREF(msg);
+    if (!r) PyErr_Clear();
+    return r;
+}
+
+uint32_t
+exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
+{
+    if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
+    PyObject *t = exc_text_fast(exc);
+    if (!t) t = PyObject_CallOneArg(c->exc_text, exc);
+    if (!t) return 0;
+    uint32_t sid = add_text(c, t);
+    ts->exc_ptr = exc;
+    ts->exc_sid = sid;
+    ts->exc_batch = c->batch;
+    return sid;
+}

@@ -1,0 +1,125 @@
+/* flowtrace._crecorder: code objects -- the filter decision and argument layout, once per code object and session. */
+#include "crecorder.h"
+
+Py_ssize_t extra_index = -1;
+
+/* ------------------------------------------------------------------------------------ */
+/* Code objects: the filter decision, once per code object and session.                  */
+
+
+static int
+fill_code_info(CodeInfo *ci, PyCodeObject *co)
+{
+    /* localsplus order is: positional, keyword-only, *args, **kwargs; the text shows
+     * positional, *args, keyword-only, **kwargs (reprs.args_text's order). */
+    int flags = co->co_flags;
+    int npos = co->co_argcount, nkw = co->co_kwonlyargcount;
+    int nvar = (flags & CO_VARARGS) ? 1 : 0, nkwd = (flags & CO_VARKEYWORDS) ? 1 : 0;
+    int total = npos + nkw + nvar + nkwd;
+    PyObject *varnames = PyCode_GetVarnames(co);
+    if (!varnames) return -1;
+    if (PyTuple_GET_SIZE(varnames) < total) total = npos = nkw = nvar = nkwd = 0;
+    PyObject *names = PyTuple_New(total);
+    ci->order = PyMem_RawMalloc(sizeof(uint16_t) * (total + 1));
+    ci->star = PyMem_RawMalloc(total + 1);
+    if (!names || !ci->order || !ci->star) {
+        Py_XDECREF(names); Py_DECREF(varnames);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return -1;
+    }
+    int shown_n = 0;
+    for (int i = 0; i < total; i++) {
+        int src, kind = 0;
+        if (i < npos) src = i;
+        else if (i == npos && nvar) { src = npos + nkw; kind = 1; }
+        else if (i < npos + nvar + nkw) src = i - nvar;
+        else { src = npos + nkw + nvar; kind = 2; }
+        PyObject *name = PyTuple_GET_ITEM(varnames, src);
+        /* A parameter named ".0" (the iterator a generator expression receives) is made by
+         * the compiler, not written by the user: it is not shown as an argument. */
+        if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) && PyUnicode_READ_CHAR(name, 0) == '.')
+            continue;
+        PyObject *shown = kind == 1 ? PyUnicode_FromFormat("*%U", name)
+                        : kind == 2 ? PyUnicode_FromFormat("**%U", name) : Py_NewRef(name);
+        if (!shown) { Py_DECREF(varnames); Py_DECREF(names); return -1; }
+        PyTuple_SET_ITEM(names, shown_n, shown);
+        ci->order[shown_n] = (uint16_t)src;
+        ci->star[shown_n] = (uint8_t)kind;
+        shown_n++;
+    }
+    Py_DECREF(varnames);
+    if (shown_n < total && _PyTuple_Resize(&names, shown_n) < 0) return -1;
+    ci->names = names;
+    ci->nshown = (uint16_t)shown_n;
+    ci->nargs = shown_n ? (uint16_t)total : 0;   /* nothing shown: nothing captured */
+    ci->genlike = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
+    ci->coro = (flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)) != 0;
+    return 0;
+}
+
+/* The small-int table of a one-parameter function (ci->small, else -1): shared by every
+ * function whose parameter has the same name (f(n) and g(n) both write "n=5"). A handful of
+ * names in practice; bounded. Never fails: without a table the hot memo serves. */
+static void
+small_args_for(CoreObject *c, CodeInfo *ci)
+{
+    ci->small = -1;
+    if (ci->nargs != 1 || ci->nshown != 1 || ci->star[0] != 0) return;
+    PyObject *name = PyTuple_GET_ITEM(ci->names, 0);
+    if (!PyUnicode_CheckExact(name)) return;
+    for (size_t i = 0; i < c->nsmall_args; i++) {
+        if (c->small_names[i] == name || PyUnicode_Compare(c->small_names[i], name) == 0) {
+            ci->small = (int32_t)i;
+            return;
+        }
+    }
+    if (c->nsmall_args >= 4096) return;
+    if (c->nsmall_args == c->capsmall_args) {
+        size_t ncap = c->capsmall_args ? c->capsmall_args * 2 : 16;
+        SmallTab *t = PyMem_RawRealloc(c->small_args, ncap * sizeof(SmallTab));
+        if (!t) return;
+        c->small_args = t;
+        PyObject **n = PyMem_RawRealloc(c->small_names, ncap * sizeof(PyObject *));
+        if (!n) return;   /* (small_args merely larger than needed) */
+        c->small_names = n;
+        c->capsmall_args = ncap;
+    }
+    c->small_args[c->nsmall_args].tab = NULL;
+    c->small_args[c->nsmall_args].n = 0;
+    c->small_names[c->nsmall_args] = Py_NewRef(name);
+    ci->small = (int32_t)c->nsmall_args++;
+}
+
+/* First sight of a code object in this session: ask the wrapper (filters.CodeFilter). */
+Py_ssize_t
+code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
+{
+    /* the module the code runs in (filters match module names): globals' __name__ */
+    PyObject *module = NULL;
+    if (globals && PyDict_Check(globals)) {
+        module = PyDict_GetItemWithError(globals, str_name);
+        if (!module && PyErr_Occurred()) return CODE_ERROR;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(c->on_code, (PyObject *)co, module ? module : Py_None, NULL);
+    if (!r) return CODE_ERROR;
+    long func = PyLong_AsLong(r);
+    Py_DECREF(r);
+    if (func == -1 && PyErr_Occurred()) return CODE_ERROR;
+    uintptr_t v;
+    Py_ssize_t idx = CODE_EXCLUDED;
+    if (func == 0) {
+        v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
+    } else {
+        if (grow((void **)&c->codes, &c->capcodes, c->ncodes + 1, sizeof(CodeInfo)) < 0) return CODE_ERROR;
+        CodeInfo *ci = &c->codes[c->ncodes];
+        memset(ci, 0, sizeof(*ci));
+        if (fill_code_info(ci, co) < 0) return CODE_ERROR;
+        small_args_for(c, ci);
+        ci->func = func > 0 ? (uint32_t)func : 0;
+        ci->hook = func < 0;
+        idx = (Py_ssize_t)c->ncodes++;
+        v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
+    }
+    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return CODE_ERROR;
+    return idx;
+}

@@ -1,0 +1,228 @@
+/* flowtrace._crecorder: the Core type and the module. */
+#include "crecorder.h"
+
+uint64_t generation_counter;
+PyObject *DISABLE;
+PyObject *thread_key;         /* key of our capsule in each thread's state dict */
+PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
+PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
+/* exception types whose __str__ runs no user code: reprs._BUILTIN_STR (checked at import) */
+static PyObject **builtin_str_types[N_BUILTIN_STR] = {
+    &PyExc_BaseException, &PyExc_KeyError, &PyExc_UnicodeError, &PyExc_UnicodeDecodeError,
+    &PyExc_UnicodeEncodeError, &PyExc_UnicodeTranslateError, &PyExc_OSError, &PyExc_SyntaxError,
+    &PyExc_ImportError, &PyExc_StopIteration, &PyExc_SystemExit,
+};
+struct CoreObject *active_core;
+
+/* ------------------------------------------------------------------------------------ */
+/* The Core type                                                                          */
+
+static int
+core_init(CoreObject *c, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"args_mode", "on_code", "on_thread", "exc_text", "repr_now", "task_hook",
+                            "task_created", "tasks_out", NULL};
+    int mode = 1;
+    PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out;
+    if (PyTuple_GET_SIZE(args) == 0 && (!kw || PyDict_GET_SIZE(kw) == 0)) return 0;   /* hooks later */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!", names, &mode, &on_code, &on_thread,
+                                     &exc_text, &repr_now, &task_hook, &task_created,
+                                     &PyList_Type, &tasks_out))
+        return -1;
+    if (c->active) { PyErr_SetString(PyExc_RuntimeError, "the recorder is running"); return -1; }
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "args_mode must be 0, 1 or 2"); return -1; }
+    c->args_mode = mode;
+    Py_XSETREF(c->on_code, Py_NewRef(on_code));
+    Py_XSETREF(c->on_thread, Py_NewRef(on_thread));
+    Py_XSETREF(c->exc_text, Py_NewRef(exc_text));
+    Py_XSETREF(c->repr_now, Py_NewRef(repr_now));
+    Py_XSETREF(c->task_hook, Py_NewRef(task_hook));
+    Py_XSETREF(c->task_created, Py_NewRef(task_created));
+    Py_XSETREF(c->tasks_out, Py_NewRef(tasks_out));
+    return 0;
+}
+
+static int
+core_traverse(CoreObject *c, visitproc visit, void *arg)
+{
+    Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text); Py_VISIT(c->repr_now);
+    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out); Py_VISIT(c->overflow);
+    return 0;
+}
+
+static int
+core_clear(CoreObject *c)
+{
+    Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text); Py_CLEAR(c->repr_now);
+    Py_CLEAR(c->task_hook); Py_CLEAR(c->task_created); Py_CLEAR(c->tasks_out);
+    Py_CLEAR(c->overflow);
+    c->overflow_rows = c->overflow_at = SIZE_MAX;
+    return 0;
+}
+
+static void
+core_dealloc(CoreObject *c)
+{
+    PyObject_GC_UnTrack(c);
+    c->active = 0;
+    clear_pending(c);
+    clear_codes(c);
+    clear_seeds(c);
+    core_clear(c);
+    stab_free(&c->stab);
+    free_calls(&c->calls); free_exits(&c->exits);
+    PyMem_RawFree(c->marks);
+    PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
+    PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
+    PyMem_RawFree(c->spare_marks);
+    PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
+    PyMem_RawFree(c->hot);
+    PyMem_RawFree(c->small_vals.tab);
+    PyMem_RawFree(c->small_args);
+    PyMem_RawFree(c->small_names);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+/* The hooks are bound methods of the wrapper, which holds this core: dropping them after
+ * stop breaks that cycle, so a finished recorder is freed at once (not at the next GC). */
+static PyObject *
+core_release(CoreObject *c, PyObject *Py_UNUSED(ignored))
+{
+    if (c->active) { PyErr_SetString(PyExc_RuntimeError, "the recorder is running"); return NULL; }
+    core_clear(c);
+    Py_RETURN_NONE;
+}
+
+#define CB(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+static PyMethodDef core_methods[] = {
+    CB("py_start", cb_py_start, "PY_START callback"),
+    CB("py_resume", cb_py_resume, "PY_RESUME callback"),
+    CB("py_throw", cb_py_throw, "PY_THROW callback"),
+    CB("py_return", cb_py_return, "PY_RETURN callback"),
+    CB("py_yield", cb_py_yield, "PY_YIELD callback"),
+    CB("py_unwind", cb_py_unwind, "PY_UNWIND callback"),
+    CB("raise_", cb_raise, "RAISE callback"),
+    CB("exception_handled", cb_exception_handled, "EXCEPTION_HANDLED callback"),
+    CB("reraise", cb_reraise, "RERAISE callback"),
+    CB("drain", core_drain, "drain(render_obj, type_label) -> dict of column bytes and texts."),
+    {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
+    {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},
+    {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
+    {"pending", (PyCFunction)core_pending, METH_NOARGS, "Rows waiting for the next drain."},
+    {"release", (PyCFunction)core_release, METH_NOARGS, "Drop the hooks (after stop; __init__ sets them again)."},
+    {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
+    {"set_overflow", (PyCFunction)core_set_overflow, METH_VARARGS,
+     "set_overflow(hook, rows): call hook() on the recording thread when rows are pending (None: never)."},
+    {NULL},
+};
+
+static PyObject *
+core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    CoreObject *c = (CoreObject *)PyType_GenericNew(type, args, kw);
+    if (c) c->overflow_rows = c->overflow_at = SIZE_MAX;   /* no overflow hook: the compare never passes */
+    return (PyObject *)c;
+}
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flowtrace._crecorder.Core",
+    .tp_basicsize = sizeof(CoreObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C recording core: monitoring callbacks and event buffers of one session.",
+    .tp_new = core_new,
+    .tp_init = (initproc)core_init,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_methods = core_methods,
+};
+
+/* ------------------------------------------------------------------------------------ */
+
+static PyObject *
+mod_now(PyObject *m, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(now_ns());
+}
+
+/* In a forked child only the forking thread exists: forget the other threads' stacks (their
+ * states stay allocated: their capsules are freed with their thread states). */
+static PyObject *
+mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
+{
+    for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next)
+        if (ts != tls_state) { ts->gen = 0; ts->depth = 0; ts->tstate = NULL; }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef mod_methods[] = {
+    {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
+    {"after_fork_child", (PyCFunction)mod_after_fork, METH_NOARGS, "Reset thread states in a forked child."},
+    {NULL},
+};
+
+static struct PyModuleDef moddef = {
+    PyModuleDef_HEAD_INIT, "flowtrace._crecorder",
+    "The C hot path of the flowtrace recorder (see flowtrace/recorder/c.py).", -1, mod_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__crecorder(void)
+{
+    if (PyType_Ready(&CoreType) < 0) return NULL;
+    clock_init();
+    if (extra_index < 0) {
+        extra_index = PyUnstable_Eval_RequestCodeExtraIndex(NULL);
+        if (extra_index < 0) return NULL;
+    }
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (!sys) return NULL;
+    PyObject *monitoring = PyObject_GetAttrString(sys, "monitoring");
+    Py_DECREF(sys);
+    if (!monitoring) return NULL;
+    DISABLE = PyObject_GetAttrString(monitoring, "DISABLE");
+    Py_DECREF(monitoring);
+    if (!DISABLE) return NULL;
+    for (int i = 0; i < N_BUILTIN_STR; i++) builtin_str[i] = ((PyTypeObject *)*builtin_str_types[i])->tp_str;
+    PyObject *arraymod = PyImport_ImportModule("array");
+    if (!arraymod) return NULL;
+    array_type = PyObject_GetAttrString(arraymod, "array");
+    Py_DECREF(arraymod);
+    if (!array_type) return NULL;
+    array_adopt_ok = check_array_layout();
+    if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
+    if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
+    if (!(str_module_key = PyUnicode_InternFromString("__module__"))) return NULL;
+    if (!(str_asyncio = PyUnicode_InternFromString("asyncio"))) return NULL;
+    if (!(str_events = PyUnicode_InternFromString("events"))) return NULL;
+    if (!(str_get_running_loop = PyUnicode_InternFromString("_get_running_loop"))) return NULL;
+    if (!(str_current_task = PyUnicode_InternFromString("current_task"))) return NULL;
+    if (!(str_builtins = PyUnicode_InternFromString("builtins"))) return NULL;
+    if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;
+    if (!(str_empty = PyUnicode_FromString(""))) return NULL;
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }
+    /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
+     * import (a mismatch is an ImportError, and the Python recorder is used) */
+    PyObject *consts = Py_BuildValue(
+        "{sisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
+        "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
+        "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "CALL_PARTIAL", CALL_PARTIAL,
+        "N_BUILTIN_STR", N_BUILTIN_STR);
+    PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
+    for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));
+    if (!str_tuple || PyModule_AddObjectRef(m, "BUILTIN_STR_TYPES", str_tuple) < 0) {
+        Py_XDECREF(str_tuple); Py_XDECREF(consts); Py_DECREF(m); return NULL;
+    }
+    Py_DECREF(str_tuple);
+    int added = consts ? PyModule_AddObjectRef(m, "CONSTANTS", consts) : -1;
+    Py_XDECREF(consts);
+    if (added < 0) { Py_DECREF(m); return NULL; }
+    /* which hot-path clock the callbacks read (tests, flowtrace --version) */
+    if (PyModule_AddStringConstant(m, "CLOCK", use_tsc ? "tsc" : "monotonic") < 0) { Py_DECREF(m); return NULL; }
+    return m;
+}

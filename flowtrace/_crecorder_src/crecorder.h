@@ -1,0 +1,481 @@
+/*
+ * flowtrace._crecorder -- the recording hot path in C (the Python side is
+ * flowtrace/recorder/c.py; the reference semantics are flowtrace/recorder/python.py).
+ *
+ * The sys.monitoring callbacks are METH_FASTCALL methods of one `Core` object. They keep
+ * per-thread stacks and the session's rows in plain C memory (no Python object is created
+ * per call), read timestamps from the TSC or CLOCK_MONOTONIC (mapped at drain onto
+ * CLOCK_MONOTONIC, time.perf_counter_ns's clock on Linux: see stamp()) and cache the
+ * per-code-object filter decision in the code object's co_extra slot.
+ * What needs Python -- the filter decision, the function/thread/task tables, exception
+ * texts, the text of containers and (in full mode) of other objects -- is done by hooks
+ * into the wrapper, once per code object / thread / task / exception, never per plain call.
+ *
+ * Concurrency: callbacks and drain() run with the GIL held (free-threaded builds are not
+ * supported), so the session buffers are shared by all threads without a lock. A hook that
+ * runs Python may release the GIL: code that calls one re-reads any buffer pointer after
+ * it, and captures values into local storage before appending them.
+ *
+ * Values (safe mode, see capture_value): None, bools, 64-bit ints and floats are stored
+ * inline; exact str / bytes / big int / complex / Ellipsis / NotImplemented are immutable,
+ * so a reference is kept until the next drain (at most one flush interval) and they are
+ * rendered then -- the same text as at call time, and invisible to the program (no
+ * __del__, no weakref). Builtin containers can mutate, so they are rendered at call time
+ * (reprs.value_text, which never calls a user __repr__ in safe mode). Any other object is
+ * kept as (type, address): the type is referenced until the drain, the object not at all,
+ * so recording never extends an object's life or runs its code. Strings get provisional
+ * ids at event time; the drain renders them, removes duplicates and renumbers.
+ */
+#ifndef FLOWTRACE_CRECORDER_H
+#define FLOWTRACE_CRECORDER_H
+/* The files (each one concern):
+ *   clock.c     the hot path's clock (TSC or CLOCK_MONOTONIC) and its mapping to ns
+ *   buffers.c   row buffers (growth), provisional texts, the error policy of callbacks
+ *   threads.c   per-thread state (stacks) and backpressure
+ *   codes.c     per-code-object decisions (filter, argument layout)
+ *   capture.c   value capture at event time (memo, small ints, exception texts)
+ *   render.c    rendering captured values at drain (reprs.py's text, in C)
+ *   strtab.c    final string ids by UTF-8 bytes (deduplication)
+ *   encode.c    drain: rows to the Batch's columns and the STRS payload
+ *   callbacks.c the sys.monitoring callbacks (and asyncio task lookup)
+ *   control.c   start / seed / stop and the other control methods
+ *   core.c      the Core type and the module (constants exported for the import check)
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef Py_GIL_DISABLED
+#error "flowtrace._crecorder needs the GIL (free-threaded builds use the Python recorder)"
+#endif
+
+/* Arguments are read straight from the callee's interpreter frame (no frame object, no
+ * f_locals dict): that is what makes capture cheap. The layout is internal and version
+ * specific, hence the internal header; the extension is built per Python version. */
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#include "opcode.h"   /* SEND, GET_ANEXT, CLEANUP_THROW, END_ASYNC_FOR, CACHE (per version) */
+#undef Py_BUILD_CORE
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define CURRENT_FRAME(ts) ((ts)->current_frame)
+#define FRAME_CODE(f) ((PyObject *)(f)->f_executable)
+#else
+#define CURRENT_FRAME(ts) ((ts)->cframe->current_frame)
+#define FRAME_CODE(f) ((PyObject *)(f)->f_code)
+#endif
+
+#ifndef CO_FAST_CELL
+#define CO_FAST_CELL 0x40
+#endif
+
+#pragma GCC visibility push(hidden)
+
+/* ------------------------------------------------------------------------------------ */
+/* Rows, in the units of docs/FORMAT.md, except that times are ticks of the hot-path clock
+ * (stamp(): raw TSC or CLOCK_MONOTONIC ns) until the drain converts them to CLOCK_MONOTONIC
+ * ns, and string references (args, val, ref) are provisional ids until it renumbers them. */
+
+/* Calls and exits -- nearly all rows -- are kept as columns, written by the callbacks
+ * straight into the buffers that the drain hands to Python as the Batch's array.array
+ * columns (adopt_column: no copy). Rows kept as structs and converted at drain cost a second
+ * copy of every row, and each fresh 4 KiB page costs a page fault here (~1.7 us): per call
+ * ~56 bytes of rows plus ~54 of columns. Buffers come from PyMem_Malloc (the array frees
+ * them with PyMem_Free); every writer holds the GIL. */
+typedef struct { uint32_t *par, *fn, *thr, *args, *task; int64_t *t0; uint8_t *flag; } CallCols;
+typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
+/* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped) */
+typedef struct { int64_t t; void *exc; uint32_t call, ref, othr; uint8_t kind; } MarkRow;
+
+enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3 };
+enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5 };
+#define CALL_PARTIAL 1
+
+/* A captured value (one argument, a result or a yielded value). */
+enum {
+    V_NONE = 1, V_TRUE, V_FALSE,
+    V_INT,      /* u.i */
+    V_FLOAT,    /* u.d */
+    V_OBJ,      /* o: owned reference to an immutable builtin, rendered at drain */
+    V_TEXT,     /* o: owned str already rendered */
+    V_OPAQUE,   /* o: owned reference to the type, u.addr: the object's address */
+    V_UNBOUND,  /* the frame slot was empty */
+    V_DEFREPR,  /* full mode, object.__repr__: like V_OPAQUE (its text is the placeholder's) */
+};
+typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
+_Static_assert(V_DEFREPR < 16, "memo keys keep a slot tag in 4 bits");
+
+/* A provisional string id's content: a text made at event time, or slots to render. */
+enum { S_TEXT = 1, S_ARGS, S_VALUE };
+typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uint8_t kind; } StrEntry;
+
+/* A direct-indexed memo for one small non-negative int: the only argument of one function,
+ * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only. */
+typedef struct { uint32_t sid, batch; } SmallEntry;
+typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
+
+/* What the session knows about one recorded code object (its index is in co_extra). */
+typedef struct {
+    PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
+    uint16_t *order;   /* display position -> localsplus index */
+    uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
+    uint32_t func;     /* FUNC id (0 for the create_task hook) */
+    uint16_t nargs;    /* number of leading localsplus slots captured (0: none shown) */
+    uint16_t nshown;   /* number of names shown (compiler-internal ".0" etc. are not) */
+    uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
+    uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
+    uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
+    int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
+} CodeInfo;
+
+/* An open call on a thread's stack (frame: its interpreter frame, for matching ends). */
+typedef struct { void *frame; uint32_t call, code_idx, task; } Entry;
+
+/* A suspended generator / coroutine, keyed by its interpreter frame (which lives inside the
+ * generator object, so its address is stable while the generator exists). */
+typedef struct { void *frame; uint32_t call, code_idx, task; } Susp;
+
+/* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
+typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
+
+/* Most argument lists and results are a few inline scalars (ints, floats, None, bools) or
+ * (type, address) of opaque objects that repeat (fib(3) is called many times): the hot memo,
+ * a direct-mapped cache from their binary form to the provisional string id of their first
+ * entry in this batch (commit_memo), stores one entry for them all, rendered once at drain.
+ * (A second memo at drain, from the binary form to the final id, cost more in cache misses
+ * than the renders it saved: dropped; the text table dedupes what the hot memo missed.)
+ * The hot memo and text tables keep hashes with the low bit set (0 marks an empty slot);
+ * the slot index comes from the other bits, or only the odd half of a table would be used. */
+#define HSLOT(h) ((h) >> 1)
+#define MEMO_SLOTS 4
+typedef struct Memo {
+    uint64_t hash;
+    uint64_t head;                 /* code index | kind << 32 | n << 40 | slot tags << 48 */
+    uint32_t sid, batch;
+    int64_t vals[MEMO_SLOTS];
+    uintptr_t types[MEMO_SLOTS];   /* hot memo only: the type of an opaque value */
+} Memo;
+
+typedef struct ThreadState {
+    struct ThreadState *prev, *next;  /* all live thread states (GIL-protected list) */
+    PyThreadState *tstate;
+    uint64_t gen;                     /* session generation this state belongs to */
+    uint32_t thr;                     /* THRD id in that session */
+    Entry *stack;
+    size_t depth, cap;
+    PyObject *exc_ptr;                /* borrowed: the exception whose text is cached */
+    uint32_t exc_sid;                 /* its provisional string id ... */
+    uint64_t exc_batch;               /* ... valid in this batch only */
+    PyObject *unwound;                /* borrowed: exception that just left a recorded call */
+    PyObject *task_ref;               /* weakref to the asyncio task last seen here ... */
+    uint32_t task_id;                 /* ... its TASK id ... */
+    uint64_t task_gen;                /* ... in this session */
+    int in_overflow;                  /* this thread is running the overflow hook */
+} ThreadState;
+
+extern ThreadState all_threads;      /* threads.c: every live thread state (a ring) */
+extern _Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
+extern Py_ssize_t extra_index;        /* our co_extra slot (codes.c) */
+extern struct CoreObject *active_core;
+
+typedef struct { int64_t tick, ns; } Anchor;   /* a clock reading in ticks and in ns */
+typedef struct { uint64_t hash; size_t off; uint32_t len, sid; } StrKey;
+typedef struct StrTab { StrKey *tab; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
+
+typedef struct CoreObject {
+    PyObject_HEAD
+    uint64_t gen;
+    int active;
+    int args_mode;                   /* 0 off, 1 safe, 2 full */
+    /* hooks into the Python wrapper */
+    PyObject *on_code;               /* (code, module) -> fid > 0, 0 excluded, -1 create_task hook */
+    PyObject *on_thread;             /* (ident) -> THRD id */
+    PyObject *exc_text;              /* exc -> text */
+    PyObject *repr_now;              /* value -> text (containers; every object in full mode) */
+    PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
+    PyObject *task_created;          /* (task, creator call id) -> None */
+    PyObject *tasks_out;             /* list the new TASK entries are appended to */
+    PyObject *overflow;              /* () -> None: the session flushes on this thread (or NULL) */
+    size_t overflow_rows;            /* the cap: pending rows that make a start/resume call `overflow` */
+    size_t overflow_at;              /* the test's threshold: overflow_rows, raised after a hook
+                                      * call that flushed nothing (reset by every drain) */
+    struct StrTab stab;              /* UTF-8 text -> final string id (deduplication) */
+    uint32_t next_final_sid;
+    /* rows */
+    CallCols calls; size_t ncalls, capcalls;
+    ExitCols exits; size_t nexits, capexits;
+    MarkRow *marks; size_t nmarks, capmarks;
+    uint32_t call_first_id, next_call_id;
+    StrEntry *strs; size_t nstrs, capstrs;
+    Slot *slots; size_t nslots, capslots;
+    uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
+    CodeInfo *codes; size_t ncodes, capcodes;
+    /* suspended generators: open addressing, linear probing, backward-shift deletion */
+    Susp *susp; size_t nsusp, capsusp;
+    uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
+    Seed *seeds; size_t nseeds, capseeds;
+    /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
+     * page fault per page and regrowing copies everything */
+    struct Memo *hot;                /* event time: inline-only values seen in this batch */
+    MarkRow *spare_marks; size_t cap_spare_marks;
+    StrEntry *spare_strs; size_t cap_spare_strs;
+    Slot *spare_slots; size_t cap_spare_slots;
+    uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
+    uint64_t rendered;               /* drain statistics: entries rendered */
+    Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
+    SmallTab small_vals;             /* results / yielded values that are small ints (commit_memo) */
+    SmallTab *small_args;            /* one-int argument lists, one table per parameter name ... */
+    PyObject **small_names;          /* ... (the text is "name=value" whatever the function) */
+    size_t nsmall_args, capsmall_args;
+    uint32_t empty_sid;              /* the "" of argument-less calls ... */
+    uint64_t empty_batch;            /* ... in this batch */
+    size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
+} CoreObject;
+
+#define MAX_STRING 60     /* reprs.MAX_STRING */
+#define MAX_TEXT 240      /* reprs.MAX_TEXT */
+
+static inline int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- the hot path's clock: ticks, converted to CLOCK_MONOTONIC ns at drain ----
+ * clock_gettime costs ~25-50 ns here (vDSO: a seqlock, rdtscp and the scaling), twice per
+ * call. Where the kernel's own CLOCK_MONOTONIC is the invariant TSC (x86-64, cpuid says
+ * invariant, clocksource "tsc"), CLOCK_MONOTONIC is a linear function of the TSC between NTP
+ * adjustments, so the callbacks store the raw TSC (one rdtsc, ~10-20 ns) and the drain maps
+ * each batch's ticks onto ns by the line through two anchors -- (tsc, ns) pairs read
+ * together at the previous drain (or start) and at this one. The mapping is exact at the
+ * anchors, monotonic, and continuous from one batch to the next (they share an anchor), so
+ * every time in the file stays on time.perf_counter_ns's timeline. Elsewhere ticks are ns
+ * and the conversion is the identity. FLOWTRACE_CLOCK=monotonic forces clock_gettime. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <x86intrin.h>
+#define HAVE_TSC 1
+#endif
+extern int use_tsc;   /* set once at import (clock_init) */
+
+static inline int64_t
+stamp(void)
+{
+#ifdef HAVE_TSC
+    if (use_tsc) return (int64_t)__rdtsc();
+#endif
+    return now_ns();
+}
+
+/* ns = a.ns + round((tick - a.tick) * mult / 2^TICK_SHIFT), mult = (b.ns - a.ns) / (b.tick -
+ * a.tick) in fixed point: a 64x64->128 bit multiply per value (the division once per batch).
+ * Rounding makes it exact at both anchors for segments shorter than 2^48 ticks (~26 h at
+ * 3 GHz); longer ones are off by a nanosecond or so. */
+#define TICK_SHIFT 48
+typedef struct { Anchor a; __int128 mult; int identity; } TickMap;
+
+static inline int64_t
+tick_to_ns(const TickMap *m, int64_t tick)
+{
+    if (m->identity) return tick;
+    __int128 x = (__int128)(tick - m->a.tick) * m->mult + ((__int128)1 << (TICK_SHIFT - 1));
+    return m->a.ns + (int64_t)(x >> TICK_SHIFT);   /* arithmetic shift: floor, also below a */
+}
+
+/* A placeholder's "module.Class" for one type, as UTF-8 (the label str owns the bytes). */
+typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; } Label;
+#define LABELS 64   /* direct-mapped by type address; a miss only costs a hook call */
+
+typedef struct {
+    PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
+    PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
+    Label labels[LABELS];   /* this drain's labels (the slots hold the types meanwhile) */
+} RenderCtx;
+
+/* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
+typedef struct { char *p; size_t len, cap, nchars; } Text;
+
+
+/* ---- shared constants (also exported by the module and checked against reprs.py and
+ * ftr/format.py when flowtrace/recorder/c.py imports it: see constants.c) ---- */
+#define HOT_SIZE 4096          /* hot memo entries (capture.c) */
+#define N_BUILTIN_STR 11       /* reprs._BUILTIN_STR's types (capture.c, filled at import) */
+
+/* ---- globals (each defined in one file) ---- */
+extern uint64_t generation_counter;                         /* core.c */
+extern PyObject *DISABLE;                                   /* sys.monitoring.DISABLE */
+extern PyObject *thread_key;                                /* key of our capsule in each thread's dict */
+extern PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
+extern PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
+extern reprfunc builtin_str[N_BUILTIN_STR];                 /* capture.c */
+extern PyObject *array_type;                                /* encode.c: array.array */
+extern int array_adopt_ok;                                  /* encode.c: arrays may adopt our buffers */
+
+/* ---- functions shared between the files ---- */
+/* clock.c */
+void clock_init(void);
+Anchor anchor_now(void);
+TickMap tick_map(Anchor a, Anchor b);
+/* buffers.c */
+int grow(void **buf, size_t *cap, size_t need, size_t item);
+int grow_exits(CoreObject *c);
+int grow_calls(CoreObject *c);
+uint32_t add_text(CoreObject *c, PyObject *text);
+PyObject *callback_failed(CoreObject *c);
+void soft_fail(CoreObject *c);
+/* threads.c */
+void end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t);
+int stack_reserve(ThreadState *ts, size_t n);
+ThreadState *thread_state_slow(CoreObject *c, PyThreadState *tstate);
+PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
+/* codes.c */
+Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
+/* capture.c */
+void slots_clear(Slot *s, size_t n);
+uint32_t value_id(CoreObject *c, PyObject *v);
+uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
+/* render.c */
+int text_add(Text *t, const char *s, size_t nbytes, size_t nchars);
+PyObject *cut_text(PyObject *text, Py_ssize_t limit);
+void labels_clear(RenderCtx *rc);
+int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
+/* strtab.c */
+uint64_t bytes_hash(const char *p, size_t n);
+void stab_clear(StrTab *st);
+void stab_free(StrTab *st);
+uint32_t stab_find(StrTab *st, const char *p, size_t n, uint64_t h);
+int stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid);
+/* encode.c */
+int check_array_layout(void);
+void free_calls(CallCols *k);
+void free_exits(ExitCols *k);
+PyObject *new_column(char tc, size_t n, void **items);
+PyObject *adopt_column(char tc, void *buf, size_t n, size_t cap);
+PyObject *core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);
+/* callbacks.c */
+PyObject *cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* control.c */
+void clear_pending(CoreObject *c);
+void clear_codes(CoreObject *c);
+void clear_seeds(CoreObject *c);
+PyObject *core_start(CoreObject *c, PyObject *ignored);
+PyObject *core_seed(CoreObject *c, PyObject *args);
+PyObject *core_stop(CoreObject *c, PyObject *ignored);
+PyObject *core_pending(CoreObject *c, PyObject *ignored);
+PyObject *core_set_overflow(CoreObject *c, PyObject *args);
+PyObject *core_stats(CoreObject *c, PyObject *ignored);
+
+/* ---- hot-path helpers, inline in every file that uses them ---- */
+
+static inline int
+add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
+{
+    if (c->nexits == c->capexits && grow_exits(c) < 0) return -1;
+    size_t i = c->nexits++;
+    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = how; c->exits.val[i] = val;
+    return 0;
+}
+
+static inline int
+add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, uint32_t othr)
+{
+    if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0)
+        return -1;
+    MarkRow *r = &c->marks[c->nmarks++];
+    r->t = t; r->exc = NULL; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;
+    return 0;
+}
+
+/* A new call row; its id (0 on failure) is the next one (ids are consecutive in row order:
+ * nothing that can run Python may come between taking the id and writing the row). */
+static inline uint32_t
+add_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
+         uint8_t flag)
+{
+    if (c->ncalls == c->capcalls && grow_calls(c) < 0) return 0;
+    size_t i = c->ncalls++;
+    CallCols *k = &c->calls;
+    k->t0[i] = t0; k->par[i] = par; k->fn[i] = fn; k->thr[i] = thr; k->args[i] = args; k->task[i] = task;
+    k->flag[i] = flag;
+    return c->next_call_id++;
+}
+
+static inline StrEntry *
+str_entry(CoreObject *c, uint32_t *sid)
+{
+    if (c->nstrs == c->capstrs && grow((void **)&c->strs, &c->capstrs, c->nstrs + 1, sizeof(StrEntry)) < 0)
+        return NULL;
+    StrEntry *e = &c->strs[c->nstrs++];
+    memset(e, 0, sizeof(*e));
+    *sid = (uint32_t)c->nstrs;   /* provisional: index + 1 in this batch */
+    return e;
+}
+
+/* The hot-path lookup: one thread-local load and two compares. */
+static inline ThreadState *
+thread_state(CoreObject *c, PyThreadState *tstate)
+{
+    ThreadState *ts = tls_state;
+    if (ts && ts->gen == c->gen && ts->tstate == tstate) return ts;
+    return thread_state_slow(c, tstate);
+}
+
+/* The callbacks' `return None`, with the (one compare) backpressure test. */
+static inline PyObject *
+done_or_overflow(CoreObject *c, ThreadState *ts)
+{
+    if (c->ncalls + c->nexits + c->nmarks < c->overflow_at) Py_RETURN_NONE;
+    return overflow_slow(c, ts);
+}
+
+static inline int
+push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
+{
+    if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
+    Entry *e = &ts->stack[ts->depth++];
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task;
+    return 0;
+}
+
+/* co_extra holds (generation << 40) | (code index + 1) << 1 | excluded-bit; zero = unseen. */
+#define EXTRA_GEN(v) ((uint64_t)(v) >> 40)
+#define GEN_BITS(g) ((uint64_t)(g) & 0xFFFFFF)
+#define CODE_EXCLUDED (-1)
+#define CODE_ERROR (-2)
+
+/* The code's index (>= 0), CODE_EXCLUDED, or CODE_ERROR. One array read when known. */
+static inline Py_ssize_t
+code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
+{
+    void *p = NULL;
+    /* PyUnstable_Code_GetExtra only reads an array; it cannot fail for a valid index. */
+    PyUnstable_Code_GetExtra((PyObject *)co, extra_index, &p);
+    uintptr_t v = (uintptr_t)p;
+    if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
+        return (v & 1) ? CODE_EXCLUDED : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
+    return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);
+}
+
+static inline size_t
+ptr_hash(void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33;
+    return (size_t)x;
+}
+
+#pragma GCC visibility pop
+#endif

@@ -1,0 +1,122 @@
+/* flowtrace._crecorder: per-thread state (stacks, caches) and backpressure. */
+#include "crecorder.h"
+
+ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, 0};
+_Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-thread state. It is owned by a capsule stored in the thread's state dict, so it is
+ * freed when the thread ends (PyThreadState_Clear, GIL held); a thread-local pointer caches
+ * it for the hot path. It is reused across sessions and reset when the generation differs. */
+
+void
+end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t)
+{
+    while (*depth) add_exit(c, stack[--*depth].call, t, END_UNFINISHED, 0);
+}
+
+static void
+thread_capsule_destructor(PyObject *capsule)
+{
+    ThreadState *ts = (ThreadState *)PyCapsule_GetPointer(capsule, "flowtrace.thread");
+    if (!ts) { PyErr_Clear(); return; }
+    /* a thread cannot end inside a recorded call; if it somehow did, the call ends here */
+    if (active_core && active_core->active && ts->gen == active_core->gen && ts->depth)
+        end_stack(active_core, ts->stack, &ts->depth, stamp());
+    ts->prev->next = ts->next;
+    ts->next->prev = ts->prev;
+    if (tls_state == ts) tls_state = NULL;
+    PyMem_RawFree(ts->stack);
+    Py_XDECREF(ts->task_ref);
+    PyMem_RawFree(ts);
+}
+
+int
+stack_reserve(ThreadState *ts, size_t n)
+{
+    return grow((void **)&ts->stack, &ts->cap, n, sizeof(Entry));
+}
+
+ThreadState *
+thread_state_slow(CoreObject *c, PyThreadState *tstate)
+{
+    ThreadState *ts = NULL;
+    PyObject *dict = PyThreadState_GetDict();
+    if (!dict) { PyErr_SetString(PyExc_RuntimeError, "no thread state dict"); return NULL; }
+    PyObject *cap = PyDict_GetItemWithError(dict, thread_key);   /* borrowed */
+    if (cap) {
+        ts = (ThreadState *)PyCapsule_GetPointer(cap, "flowtrace.thread");
+        if (!ts) return NULL;
+    } else {
+        if (PyErr_Occurred()) return NULL;
+        ts = PyMem_RawCalloc(1, sizeof(ThreadState));
+        if (!ts) { PyErr_NoMemory(); return NULL; }
+        cap = PyCapsule_New(ts, "flowtrace.thread", thread_capsule_destructor);
+        if (!cap) { PyMem_RawFree(ts); return NULL; }
+        ts->next = all_threads.next;
+        ts->prev = &all_threads;
+        all_threads.next->prev = ts;
+        all_threads.next = ts;
+        int r = PyDict_SetItem(dict, thread_key, cap);
+        Py_DECREF(cap);   /* on failure this runs the destructor, which unlinks ts */
+        if (r < 0) return NULL;
+    }
+    ts->tstate = tstate;
+    if (ts->gen != c->gen) {
+        /* First event of this thread in this session: its seeded calls, or a THRD id. */
+        unsigned long ident = PyThread_get_thread_ident();
+        ts->depth = 0;
+        ts->exc_ptr = NULL;
+        ts->unwound = NULL;
+        Seed *seed = NULL;
+        for (size_t i = 0; i < c->nseeds; i++)
+            if (c->seeds[i].ident == ident && c->seeds[i].stack) { seed = &c->seeds[i]; break; }
+        if (seed) {
+            if (stack_reserve(ts, seed->depth) < 0) return NULL;
+            memcpy(ts->stack, seed->stack, seed->depth * sizeof(Entry));
+            ts->depth = seed->depth;
+            ts->thr = seed->thr;
+            PyMem_RawFree(seed->stack);
+            seed->stack = NULL;
+            seed->depth = 0;
+        } else {
+            PyObject *r = PyObject_CallOneArg(c->on_thread, Py_None);
+            if (!r) return NULL;
+            unsigned long thr = PyLong_AsUnsignedLong(r);
+            Py_DECREF(r);
+            if (thr == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+            ts->thr = (uint32_t)thr;
+        }
+        ts->gen = c->gen;
+    }
+    tls_state = ts;
+    return ts;
+}
+
+
+/* Backpressure (issue 3: buffers are bounded and flushed, never dropped). A program that
+ * makes calls nonstop can out-run the flusher thread, which needs the GIL for the drain and
+ * the writer; the rows would then pile up without bound. Past `overflow_rows` pending rows,
+ * a call start or resume calls the session's overflow hook on the recording thread itself,
+ * which drains and writes synchronously: the program waits for its own trace. Called last in
+ * a callback, when its row and stack entry are complete (the hook runs Python: a drain may
+ * swap the buffers). The thread's own events are not delivered while a monitoring callback
+ * runs, so the flush is not traced; `in_overflow` guards against re-entry anyway. */
+PyObject *
+overflow_slow(CoreObject *c, ThreadState *ts)
+{
+    if (!c->overflow || ts->in_overflow) Py_RETURN_NONE;
+    PyObject *hook = Py_NewRef(c->overflow);   /* release() may drop c->overflow meanwhile */
+    uint64_t batch = c->batch;
+    ts->in_overflow = 1;
+    PyObject *r = PyObject_CallNoArgs(hook);
+    ts->in_overflow = 0;
+    Py_DECREF(hook);
+    /* A hook during which nothing was drained (writer closed, this thread already inside a
+     * flush) must not be called again at every event: the next test is one cap further. (A
+     * drain, by this thread or another, has set overflow_at back to the cap.) */
+    if (c->batch == batch) c->overflow_at = c->ncalls + c->nexits + c->nmarks + c->overflow_rows;
+    if (!r) return callback_failed(c);
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
