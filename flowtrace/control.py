@@ -42,6 +42,8 @@ import threading
 import time
 from typing import Any
 
+from . import untraced
+
 __all__ = [
     "ControlError",
     "control_dir",
@@ -163,7 +165,7 @@ class _Channel:
             sock.close()
             raise
         self.sock = sock
-        self.thread = threading.Thread(target=self._serve, name="flowtrace-control", daemon=True)
+        self.thread = untraced.Thread(target=self._serve, name="flowtrace-control", daemon=True)
         self.thread.start()
 
     def _bind(self, sock: socket.socket) -> None:
@@ -407,7 +409,7 @@ def install(*, signal: int | None = None, flush_interval: float = 0.1) -> str:
 def _toggle_handler(signum: int, frame: Any) -> None:
     # Runs in the main thread between two bytecodes. Starting a session spawns threads and may
     # take a moment: hand it to a short-lived thread so the program is not held up here.
-    threading.Thread(target=_toggle, name="flowtrace-toggle", daemon=True).start()
+    untraced.Thread(target=_toggle, name="flowtrace-toggle", daemon=True).start()
 
 
 def _toggle() -> None:

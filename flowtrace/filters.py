@@ -97,6 +97,16 @@ def _library_dirs() -> tuple[str, ...]:
     return tuple(sorted(set(out)))
 
 
+def _main_spec_name() -> str | None:
+    """The module name `__main__` runs under `-m` (its `__spec__.name`, e.g. "json.tool" or
+    "pkg.__main__"), None for a script or -c."""
+    try:
+        name = sys.modules["__main__"].__spec__.name  # type: ignore[union-attr]
+    except (KeyError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def _is_path_pattern(pattern: str) -> bool:
     return "/" in pattern or os.sep in pattern or pattern.endswith(".py") or pattern.startswith("<")
 
@@ -125,6 +135,10 @@ class CodeFilter:
         return module == pattern or module.startswith(pattern + ".")
 
     def _matches_any(self, patterns: list[str], module: str, filename: str) -> bool:
+        if module == "__main__":  # `-m pkg.mod` runs pkg.mod as __main__: both names match
+            spec_name = _main_spec_name()
+            if spec_name and any(self._match(p, spec_name, filename) for p in patterns):
+                return True
         return any(self._match(p, module, filename) for p in patterns)
 
     # -- default rule -------------------------------------------------------------------------

@@ -42,6 +42,11 @@ class Program:
     target: str
     args: list[str] = field(default_factory=list)
 
+    def command_line(self) -> list[str]:
+        """What follows `python` to run it (the code of -c left out): the session's META argv."""
+        head = {"script": [self.target], "module": ["-m", self.target], "code": ["-c"]}[self.kind]
+        return [*head, *self.args]
+
     def describe(self) -> str:
         return {"script": self.target, "module": f"-m {self.target}", "code": "-c …"}[self.kind]
 
@@ -91,9 +96,10 @@ def prepare(program: Program) -> Prepared:
     if program.kind == "module":
         path0 = os.getcwd()
         _set_path0(path0)
-        spec = _module_spec(program.target)
-        argv = [spec.origin or program.target, *program.args]
-        return Prepared(program, _new_main(), argv, path0, run_module=program.target, spec=spec)
+        _check_top_level(program.target)
+        # sys.argv as `python -m` has it while runpy imports the module's packages: ["-m",
+        # args…] (runpy itself then puts the module's path in sys.argv[0])
+        return Prepared(program, _new_main(), ["-m", *program.args], path0, run_module=program.target)
     return _script(program)
 
 
@@ -139,6 +145,23 @@ def _is_zip(path: str) -> bool:
         return False
 
 
+def _check_top_level(name: str) -> None:
+    """Report a `-m` module that cannot exist before recording starts, importing nothing: a
+    relative name, or a top-level package or module that no finder knows. Everything past
+    that (the parent packages' `__init__`, a missing submodule, a package without `__main__`)
+    is runpy's to do and to report while recording, as under `python -m`."""
+    if name.startswith("."):
+        raise ProgramNotFound("relative module names are not supported")
+    top = name.partition(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name: finders only, no import
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise ProgramNotFound(
+            f"error while finding module specification for {name!r} ({type(exc).__name__}: {exc})") from None
+    if spec is None:
+        raise ProgramNotFound(f"no module named {top}")
+
+
 def _module_spec(name: str) -> importlib.machinery.ModuleSpec:
     """The spec `python -m name` would run: the module, or a package's `__main__`."""
     if name.startswith("."):
@@ -170,6 +193,12 @@ def _module_spec(name: str) -> importlib.machinery.ModuleSpec:
 def _run_spec(prepared: Prepared) -> None:
     """Fallback for a Python without runpy._run_module_as_main: run the spec's code ourselves."""
     spec = prepared.spec
+    if spec is None:  # -m: found now, while recording (it imports the parent packages)
+        try:
+            spec = _module_spec(prepared.run_module or prepared.program.target)
+        except ProgramNotFound as exc:
+            sys.exit(f"{sys.executable}: {exc}")  # as runpy reports it
+        sys.argv[0] = spec.origin or prepared.program.target
     assert spec is not None and spec.loader is not None
     g = prepared.module.__dict__
     g.update(__name__="__main__", __spec__=spec, __loader__=spec.loader,

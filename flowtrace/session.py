@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from .ftr.writer import SessionWriter
 from .recorder import make_recorder
 from .recorder.base import RecorderConfig
+from .untraced import Thread as _OwnThread, suspended
 
 # Drain early when this many rows wait (bounds memory, and how stale the file is: a program
 # that makes calls nonstop reaches it every ~35 ms with the C recorder, and each flush then
@@ -117,14 +118,16 @@ class Session:
         set_overflow = getattr(self.recorder, "set_overflow", None)
         if set_overflow is not None:
             set_overflow(self._overflow, PENDING_ROWS_CAP)
-        try:
-            self.recorder.start()
-        except BaseException:
-            self.writer.abandon()
-            raise
-        self.started = True
-        self._flusher = threading.Thread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
-        self._flusher.start()
+        flusher = _OwnThread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
+        with suspended():  # starting the flusher is our work, not the program's (untraced.py)
+            try:
+                self.recorder.start()
+            except BaseException:
+                self.writer.abandon()
+                raise
+            self.started = True
+            self._flusher = flusher
+            flusher.start()
         return self
 
     def _flush_loop(self) -> None:
@@ -145,7 +148,7 @@ class Session:
 
     def flush(self) -> None:
         """Drain the recorder and append its rows to the file now."""
-        with self._flush_lock:
+        with suspended(), self._flush_lock:
             self._flush_owner = threading.get_ident()
             try:
                 self._flush_locked()
@@ -204,6 +207,10 @@ class Session:
     ) -> None:
         """Stop recording, end open calls as unfinished, write the last rows and ENDS.
         Idempotent: only the first call writes."""
+        with suspended():  # our work, on whichever thread stops us (untraced.py)
+            self._stop(reason, exit_code, error, signal)
+
+    def _stop(self, reason: str, exit_code: int | None, error: str | None, signal: str | None) -> None:
         with self._stop_lock:
             if self.stopped or not self.started:
                 self.stopped = True
@@ -252,6 +259,10 @@ class Session:
         if self._hooks_installed:
             return
         self._hooks_installed = True
+        with suspended():  # our work (signal.signal, threading.current_thread: untraced.py)
+            self._install_hooks()
+
+    def _install_hooks(self) -> None:
         atexit.register(self._at_exit)
         self._prev_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
@@ -304,12 +315,12 @@ class Session:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         prev = self._prev_handlers.get(signum, _signal.SIG_DFL)
-        name = _signal.Signals(signum).name
         if prev is _signal.SIG_DFL:
             # The default action kills the process: finish the file, then die the same way.
-            self.stop(reason="signal", signal=name)
-            _signal.signal(signum, _signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+            with suspended():
+                self.stop(reason="signal", signal=_signal.Signals(signum).name)
+                _signal.signal(signum, _signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
             return
         if callable(prev):
             # e.g. Python's default SIGINT handler raises KeyboardInterrupt; if that ends the

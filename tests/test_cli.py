@@ -125,7 +125,7 @@ def test_run_program_options_are_not_ours(tmp_path: pathlib.Path) -> None:
         (["run", "-o", "x.ftr"], ["nothing to run"], 2),
         (["run", "missing.py"], ["can't open file 'missing.py'", "No such file"], 2),
         (["run", "-m", "no_such_module_xyz"], ["no module named no_such_module_xyz"], 1),
-        (["run", "-m", "emptypkg"], ["'emptypkg' is a package and cannot be directly executed"], 1),
+        # (`-m emptypkg` imports the package first, as `python -m` does: tests/test_run_module.py)
         (["run", "emptypkg"], ["can't find '__main__' module in 'emptypkg'"], 1),
         (["run", "-m"], ["-m needs a value"], 2),
         (["run", "--bogus", "x.py"], ["unrecognized arguments: --bogus"], 2),

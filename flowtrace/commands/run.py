@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..session import Session
 
-    meta = {"argv": prepared.argv, "program": program.describe()}
+    meta = {"argv": program.command_line(), "program": program.describe()}
     try:
         session = Session(args.output, _config(args), command="run", flush_interval=args.flush_interval, meta=meta)
         session.start()

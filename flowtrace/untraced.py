@@ -1,0 +1,95 @@
+"""flowtrace never records itself: its threads and its own work in the program's threads run
+with the thread's monitoring events switched off.
+
+The filter already leaves out flowtrace's own code, but not what that code calls: the flusher
+thread encodes its tables with `json.dumps`, starting the flusher runs `threading.Thread.start`,
+stopping sets a `threading.Event`, and an `--include json` or `--include threading` would record
+those calls as if the program had made them. So flowtrace's work runs inside `suspended()`,
+which raises the thread's "tracing" level (`PyThreadState_EnterTracing`, the same switch
+CPython flips while a monitoring callback runs): the interpreter then delivers no event of any
+tool on that thread, whatever the filters, at no cost to the program's own calls. Our threads
+(`Thread`) run their whole life that way, from their first Python frame.
+
+The switch is reached through the C recorder's extension when it is built, else through
+`ctypes.pythonapi`; where neither is available `suspended()` does nothing (the filter still
+keeps flowtrace's own code out).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+_Switch = tuple[Callable[[], Any], Callable[[Any], None], Callable[[Any], None]]
+
+
+def _c_switch() -> _Switch | None:
+    try:
+        from . import _crecorder  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    enter = getattr(_crecorder, "suspend_events", None)
+    leave = getattr(_crecorder, "resume_events", None)
+    if enter is None or leave is None:
+        return None
+    return (lambda: None), (lambda _state: enter()), (lambda _state: leave())
+
+
+def _ctypes_switch() -> _Switch | None:
+    try:
+        import ctypes
+
+        api = ctypes.pythonapi
+        get = api.PyThreadState_Get
+        enter = api.PyThreadState_EnterTracing
+        leave = api.PyThreadState_LeaveTracing
+    except (ImportError, AttributeError, OSError):
+        return None
+    get.argtypes, get.restype = (), ctypes.c_void_p
+    enter.argtypes, enter.restype = (ctypes.c_void_p,), None
+    leave.argtypes, leave.restype = (ctypes.c_void_p,), None
+    return get, enter, leave
+
+
+# Resolved once, when the session module is imported (before any recording starts), so that
+# looking the functions up is never itself a recorded call.
+_SWITCH = _c_switch() or _ctypes_switch()
+
+
+class _Suspended:
+    """`with suspended():` -- a class, not a contextlib generator: contextlib's own frames
+    would run (and be recorded under `--include contextlib`) before the switch is flipped."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        if _SWITCH is not None:
+            get, enter, _leave = _SWITCH
+            enter(get())
+
+    def __exit__(self, *exc: object) -> None:
+        if _SWITCH is not None:
+            get, _enter, leave = _SWITCH
+            leave(get())  # the same thread, so the same thread state as at __enter__
+
+
+_SUSPENDED = _Suspended()
+
+
+def suspended() -> _Suspended:
+    """No monitoring event is delivered on this thread inside `with suspended():` (nests)."""
+    return _SUSPENDED
+
+
+def available() -> bool:
+    """Can flowtrace switch a thread's events off here?"""
+    return _SWITCH is not None
+
+
+class Thread(threading.Thread):
+    """A flowtrace thread (flusher, control channel): none of its events is ever delivered, from
+    its first Python frame (`Thread._bootstrap`, before threading's own code runs) to its end."""
+
+    def _bootstrap(self) -> None:  # the new thread's first Python frame (threading.Thread.start)
+        with suspended():
+            super()._bootstrap()  # type: ignore[misc]
