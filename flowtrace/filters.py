@@ -17,8 +17,19 @@ Patterns refine the default:
 
 A pattern is matched against the module name (dotted, from the frame's globals `__name__`) and
 against the absolute file name. A pattern that contains `/` or ends in `.py` is a path glob
-(`fnmatch`, `*` also crosses `/`), and so is a `<...>` pseudo file name (`<string>`); any other pattern is a module glob, and a module pattern with
-no glob characters also matches its submodules (`mypkg` matches `mypkg` and `mypkg.sub`).
+(`fnmatch`, `*` also crosses `/`), and so is a `<...>` pseudo file name (`<string>`); any other
+pattern is a module glob, and a module pattern with no glob characters also matches its
+submodules (`mypkg` matches `mypkg` and `mypkg.sub`). Code run by `-m pkg.mod` runs as
+`__main__` and matches under both names.
+
+Code compiled from a string is decided by its file name alone: generated code (a `<...>` file
+name other than `<frozen NAME>` and interactive input: `<string>` from `exec`, dataclass
+`__init__`/`__eq__`/... and namedtuple `__new__`, `<doctest ...>`, ...) is recorded only when an
+`include` pattern names that file name (`--include '<string>'`), never because the namespace it
+was exec'd in belongs to an included module (`--include mypkg` does not record the dataclass
+methods made for mypkg's classes). `<frozen NAME>` is the code of the frozen module NAME (`os`,
+`runpy`, `importlib._bootstrap`): standard library, included by its module name like the rest.
+`exclude` patterns apply to every code object by module and by file name.
 """
 
 from __future__ import annotations
@@ -171,4 +182,10 @@ class CodeFilter:
             return False
         if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code:
             return True
-        return bool(self.include) and self._matches_any(self.include, mod, path)
+        if not self.include:
+            return False
+        if filename.startswith("<") and not filename.startswith("<frozen "):
+            # generated code (exec'd strings, dataclass/namedtuple methods): chosen by its file
+            # name alone, never by the namespace it was exec'd in (see the module docstring)
+            return self._matches_any(self.include, "", path)
+        return self._matches_any(self.include, mod, path)
