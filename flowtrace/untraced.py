@@ -51,9 +51,18 @@ def _ctypes_switch() -> _Switch | None:
     return get, enter, leave
 
 
-# Resolved once, when the session module is imported (before any recording starts), so that
-# looking the functions up is never itself a recorded call.
-_SWITCH = _c_switch() or _ctypes_switch()
+# Resolved at the first use, which comes before any recording starts (Session.start, our
+# threads' first frame), so that looking the functions up is never itself a recorded call; and
+# not at import, so that importing flowtrace (the attach payload) does not import ctypes.
+_UNSET: Any = object()
+_SWITCH: Any = _UNSET
+
+
+def _switch() -> _Switch | None:
+    global _SWITCH
+    if _SWITCH is _UNSET:
+        _SWITCH = _c_switch() or _ctypes_switch()
+    return _SWITCH
 
 
 class _Suspended:
@@ -63,13 +72,15 @@ class _Suspended:
     __slots__ = ()
 
     def __enter__(self) -> None:
-        if _SWITCH is not None:
-            get, enter, _leave = _SWITCH
+        switch = _SWITCH if _SWITCH is not _UNSET else _switch()
+        if switch is not None:
+            get, enter, _leave = switch
             enter(get())
 
     def __exit__(self, *exc: object) -> None:
-        if _SWITCH is not None:
-            get, _enter, leave = _SWITCH
+        switch = _SWITCH
+        if switch is not None and switch is not _UNSET:
+            get, _enter, leave = switch
             leave(get())  # the same thread, so the same thread state as at __enter__
 
 
@@ -83,7 +94,7 @@ def suspended() -> _Suspended:
 
 def available() -> bool:
     """Can flowtrace switch a thread's events off here?"""
-    return _SWITCH is not None
+    return _switch() is not None
 
 
 class Thread(threading.Thread):
