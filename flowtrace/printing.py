@@ -51,7 +51,7 @@ def use_color(file: IO[str] | None) -> bool:
         return False
 
 
-class _Painter:
+class Painter:
     def __init__(self, color: bool) -> None:
         self.color = color
 
@@ -87,33 +87,48 @@ def body_title(kind: str, qualname: str, file: str | None, cwd: str | None = Non
     return None
 
 
-def _label(ev: CallEvent, paint: _Painter, arg_names: bool, task_start: bool, cwd: str | None) -> str:
-    title = body_title(ev.kind, ev.func_name, ev.file, cwd)
+def call_label(paint: Painter, kind: str, name: str, file: str | None, args: str | None, partial: bool,
+               task_name: str | None, arg_names: bool, cwd: str | None) -> str:
+    """`name(args)`, `class Name` or `<module> file`; `(…)` when the arguments are unknown (the
+    call was already running when recording started, or arguments were not recorded);
+    `{Task-2}` after a call that starts an asyncio task (`task_name` given only then)."""
+    title = body_title(kind, name, file, cwd)
     if title is not None:
         return paint("name", title)
-    if ev.partial:
-        args = "…"
+    if partial or args is None:
+        text = "…"
     elif arg_names:
-        args = ev.args_repr or ""
+        text = args
     else:
-        args = values_only(ev.args_repr)
-    text = paint("name", ev.func_name) + "(" + paint("args", args) + ")"
-    if task_start and ev.task_name:
-        text += " " + paint("note", "{" + ev.task_name + "}")
-    return text
+        text = values_only(args)
+    label = paint("name", name) + "(" + paint("args", text) + ")"
+    if task_name:
+        label += " " + paint("note", "{" + task_name + "}")
+    return label
 
 
-def _outcome(ev: CallEvent, paint: _Painter, show_time: bool) -> str:
+def call_outcome(paint: Painter, kind: str, end: str, duration: float | None, result: str | None,
+                 exception: str | None, show_time: bool) -> str:
+    """What follows a call's label: ` [0.000265s] → 42`, ` ✗ Type: message`, ` ⋯ unfinished`."""
     parts = []
-    if show_time and ev.duration is not None:
-        parts.append(paint("time", f"[{ev.duration:.6f}s]"))
-    if ev.end == "raise":
-        parts.append(paint("error", "✗ " + (ev.exception or "exception")))
-    elif ev.end == "unfinished":
+    if show_time and duration is not None:
+        parts.append(paint("time", f"[{duration:.6f}s]"))
+    if end == "raise":
+        parts.append(paint("error", "✗ " + (exception or "exception")))
+    elif end == "unfinished":
         parts.append(paint("note", "⋯ unfinished"))
-    elif ev.result_repr is not None and ev.kind not in BODY_KINDS:
-        parts.append(paint("arrow", "→") + " " + paint("result", ev.result_repr))
+    elif result is not None and kind not in BODY_KINDS:
+        parts.append(paint("arrow", "→") + " " + paint("result", result))
     return (" " + " ".join(parts)) if parts else ""
+
+
+def _label(ev: CallEvent, paint: Painter, arg_names: bool, task_start: bool, cwd: str | None) -> str:
+    return call_label(paint, ev.kind, ev.func_name, ev.file, ev.args_repr, ev.partial,
+                      ev.task_name if task_start else None, arg_names, cwd)
+
+
+def _outcome(ev: CallEvent, paint: Painter, show_time: bool) -> str:
+    return call_outcome(paint, ev.kind, ev.end, ev.duration, ev.result_repr, ev.exception, show_time)
 
 
 def format_tree(
@@ -145,7 +160,7 @@ def format_tree(
         evs = [e for e in evs if e.thread == thread or (isinstance(thread, str) and e.thread_name == thread)]
     if show_time is None:
         show_time = any(e.duration is not None for e in evs)
-    paint = _Painter(color)
+    paint = Painter(color)
     by_id = {e.id: e for e in evs}
     children: dict[int, list[CallEvent]] = {}
     roots: list[CallEvent] = []

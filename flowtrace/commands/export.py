@@ -9,7 +9,8 @@ from typing import Any
 
 from ..export import FORMATS
 from . import CommandError
-from ..ftr.reader import load
+from ..ftr.ordered import ordered_calls
+from ..ftr.scan import survey
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,11 +34,11 @@ def default_output(source: str, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    trace = load(args.file)
+    trace = survey(args.file)
     exporter = FORMATS[args.format]
     out_path = args.output or default_output(args.file, args.format)
     if out_path == "-":
-        exporter(trace, sys.stdout)
+        exporter(trace, sys.stdout, ordered_calls(trace))
         sys.stdout.flush()
     else:
         if os.path.abspath(out_path) == os.path.abspath(args.file):
@@ -45,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
         tmp = out_path + ".part"
         try:
             with open(tmp, "w", encoding="utf-8") as out:
-                exporter(trace, out)
+                exporter(trace, out, ordered_calls(trace))
             os.replace(tmp, out_path)  # never leave a half-written export under the real name
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        sys.stderr.write(f"flowtrace: wrote {out_path} ({args.format}, {len(trace.calls)} calls)\n")
+        sys.stderr.write(f"flowtrace: wrote {out_path} ({args.format}, {trace.n_calls} calls)\n")
     if not trace.finished:
         sys.stderr.write(f"flowtrace: note: {trace.source}: {trace.describe()}\n")
     return 0

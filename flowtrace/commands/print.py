@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from . import CommandError
-from ..ftr.reader import Trace, load, trace_to_events
+from ..ftr.reader import Trace
+from ..ftr.scan import SessionInfo, survey
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,17 +56,33 @@ def use_color(stream: Any) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..printing import print_tree
+    from ..stream_print import print_session
 
-    trace = load(args.file)
-    events = trace_to_events(trace)
-    if args.thread is not None:
-        thread = resolve_thread(trace, args.thread)
-        events = [e for e in events if e.thread == thread]  # a call's parent is on its thread
-    cwd = trace.meta.get("cwd")  # module code is shown relative to the program's directory
-    print_tree(events, file=sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth,
-               cwd=cwd if isinstance(cwd, str) else None)
+    info = survey(args.file)
+    thread = resolve_thread(info, args.thread) if args.thread is not None else None
+    cwd = info.meta.get("cwd")  # module code is shown relative to the program's directory
+    print_session(info, sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth, thread=thread,
+                  cwd=cwd if isinstance(cwd, str) else None)
     sys.stdout.flush()
-    if not trace.finished:
-        sys.stderr.write(f"flowtrace: note: {trace.source}: {trace.describe()}\n")
+    for note in notes(info, thread):
+        sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
     return 0
+
+
+def notes(info: SessionInfo, thread: int | None) -> list[str]:
+    """What a reader of the printed tree should know: nothing recorded, arguments not recorded,
+    a session unfinished or damaged."""
+    out = []
+    if not info.n_calls:
+        options = info.meta.get("options") if isinstance(info.meta.get("options"), dict) else {}
+        filters = [f"--{k} {' '.join(map(str, v))}" for k in ("include", "exclude") if (v := options.get(k))]
+        why = f" (recorded with {', '.join(filters)}: did they leave out every call?)" if filters else ""
+        out.append(f"no calls recorded{why}")
+    elif thread is not None and thread not in info.root_threads:
+        out.append(f"no calls on thread {thread}")
+    options = info.meta.get("options")
+    if info.n_calls and isinstance(options, dict) and options.get("args") == "off":
+        out.append("arguments and results were not recorded (--no-args): shown as (…)")
+    if not info.finished:
+        out.append(info.describe())
+    return out

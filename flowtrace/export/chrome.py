@@ -17,7 +17,7 @@ Times are microseconds (floats keep the nanoseconds).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from ..ftr.reader import Call, Trace
 
@@ -84,8 +84,9 @@ def _call_args(call: Call, trace: Trace) -> dict[str, Any]:
     return args
 
 
-def events(trace: Trace) -> Iterator[dict[str, Any]]:
-    """Every trace event of the session, metadata first."""
+def events(trace: Trace, calls: Iterable[Call] | None = None) -> Iterator[dict[str, Any]]:
+    """Every trace event of the session, metadata first; `calls` in id order (default: the
+    trace's own)."""
     pid = int(trace.meta.get("pid") or 1)
     argv = trace.meta.get("argv") or []
     yield {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
@@ -93,7 +94,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
     for t in sorted(trace.threads.values(), key=lambda t: t.id):
         yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": t.id, "args": {"name": t.name}}
         yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t.id, "args": {"sort_index": t.id}}
-    for call in trace.calls:
+    for call in trace.calls if calls is None else calls:
         f = call.function
         end = _slice_end(call, trace)
         args = _call_args(call, trace)
@@ -118,7 +119,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
                        "args": {"call": call.id, "function": f.qualname}}
 
 
-def write(trace: Trace, out: TextIO) -> None:
+def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None) -> None:
     """Write the JSON object format, one event per line (streamed)."""
     out.write('{"displayTimeUnit": "ns",\n "otherData": ')
     out.write(json.dumps({"source": trace.source, "status": trace.status,
@@ -126,7 +127,7 @@ def write(trace: Trace, out: TextIO) -> None:
                          ensure_ascii=False, default=str))
     out.write(',\n "traceEvents": [')
     sep = "\n  "
-    for event in events(trace):
+    for event in events(trace, calls):
         out.write(sep)
         out.write(json.dumps(event, ensure_ascii=False, default=str))
         sep = ",\n  "

@@ -7,7 +7,7 @@ text in memory. `document()` builds the same thing as a dict (tests, small sessi
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import Any, Iterable, TextIO
 
 from ..ftr.reader import Call, Mark, Trace
 
@@ -88,15 +88,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def write(trace: Trace, out: TextIO) -> None:
-    """Write the document: header keys first, then one call per line inside "calls"."""
+def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None) -> None:
+    """Write the document: header keys first, then one call per line inside "calls" (`calls`
+    in id order; default: the trace's own)."""
     out.write('{"format": "flowtrace", "version": %d,\n' % EXPORT_VERSION)
     out.write(f' "session": {_dumps(session_record(trace))},\n')
     out.write(f' "threads": {_dumps(thread_records(trace))},\n')
     out.write(f' "tasks": {_dumps(task_records(trace))},\n')
     out.write(' "calls": [')
     sep = "\n  "
-    for call in trace.calls:
+    for call in trace.calls if calls is None else calls:
         out.write(sep)
         out.write(_dumps(call_record(call)))
         sep = ",\n  "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import decode as D
 from . import format as F
@@ -219,7 +219,7 @@ class Trace:
 
     def describe(self) -> str:
         """One line about the session's state, for a status line."""
-        n = len(self.calls)
+        n = len(self)
         if self.status == "finished":
             reason = self.end.get("reason") if self.end else None
             return f"finished ({reason}), {n} calls" if reason else f"finished, {n} calls"
@@ -376,17 +376,7 @@ class TraceBuilder:
             if other and other > len(trace.calls):
                 raise FormatError(f"a MARK row refers to call {other}, which has not started")
             text = self._text(refs[i], f"a mark of call {call.id}")
-            if name != "fold":
-                new.append((call, Mark(name, ts[i], text, other or None)))
-                continue
-            n, end = ns[i], ts[i] + spans[i]
-            if n < 1 or not 0 <= runs[i] <= spans[i]:
-                raise FormatError(f"a fold mark of call {call.id} has {n} runs of {runs[i]} ns in {spans[i]} ns")
-            if n == 1:  # one run: exactly its resume and its suspend
-                new.append((call, Mark("resume", ts[i], None, other or None)))
-                new.append((call, Mark("suspend", end, text, None)))
-            else:
-                new.append((call, Mark(name, ts[i], text, other or None, n, runs[i], end)))
+            new.extend((call, m) for m in marks_of_row(call.id, name, ts[i], text, other, ns[i], runs[i], spans[i]))
         for call, mark in new:
             call.marks.append(mark)
         if new:
@@ -406,6 +396,23 @@ _HANDLERS: dict[type, Any] = {
     D.MarkRows: TraceBuilder._marks,
     D.End: TraceBuilder._ends,
 }
+
+
+def marks_of_row(call_id: int, name: str, t: int, text: str | None, other: int, n: int, run: int,
+                 span: int) -> list[Mark]:
+    """The marks one MARK row of a known kind stands for (a fold of one run is its resume and
+    its suspend); FormatError for a fold that runs longer than it lasts."""
+    if name != "fold":
+        return [Mark(name, t, text, other or None)]
+    check_fold(call_id, n, run, span)
+    if n == 1:  # one run: exactly its resume and its suspend
+        return [Mark("resume", t, None, other or None), Mark("suspend", t + span, text, None)]
+    return [Mark(name, t, text, other or None, n, run, t + span)]
+
+
+def check_fold(call_id: int, n: int, run: int, span: int) -> None:
+    if n < 1 or not 0 <= run <= span:
+        raise FormatError(f"a fold mark of call {call_id} has {n} runs of {run} ns in {span} ns")
 
 
 def _open(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[ChunkReader, str]:
@@ -437,8 +444,13 @@ def load(source: str | os.PathLike[str] | bytes) -> Trace:
     nothing to read: missing file, empty, not a session, newer format, or damage before the
     session metadata. Damage or truncation later keeps the valid prefix; see `Trace.status`."""
     reader, name = _open(source)
+    return read_session(reader, name, _load)
+
+
+def read_session(reader: ChunkReader, name: str, read: Callable[[ChunkReader, str], Any]) -> Any:
+    """`read(reader, name)`, its errors as one line prefixed with the file name; closes the reader."""
     try:
-        return _load(reader, name)
+        return read(reader, name)
     except FormatError as exc:
         msg = str(exc)
         raise FormatError(msg if msg.startswith(name + ":") else f"{name}: {msg}") from None
@@ -448,16 +460,15 @@ def load(source: str | os.PathLike[str] | bytes) -> Trace:
         reader.close()
 
 
-def _load(reader: ChunkReader, name: str) -> Trace:
-    builder: TraceBuilder | None = None
+def apply_chunks(reader: ChunkReader, apply: Callable[[Chunk], None]) -> tuple[str | None, int | None]:
+    """Give every readable chunk to `apply` until the file ends or a chunk is damaged or fails a
+    check (`apply` raising FormatError): (the problem, the offset reading stopped at), or
+    (None, None). FormatError when not even the file header could be read."""
     problem: str | None = None
     damage_offset: int | None = None
     for chunk in _chunks(reader):
-        if builder is None:
-            assert reader.version is not None
-            builder = TraceBuilder(name, reader.version)
         try:
-            builder.apply(chunk)
+            apply(chunk)
         except FormatError as exc:
             problem = f"{chunk.kind.decode('ascii', 'replace')} chunk at offset {chunk.offset}: {exc}"
             damage_offset = chunk.offset
@@ -468,11 +479,18 @@ def _load(reader: ChunkReader, name: str) -> Trace:
         raise FormatError("truncated inside its 16-byte file header")
     if problem is None and reader.damage is not None:
         problem, damage_offset = reader.damage, reader.offset
-    trace = builder.trace if builder is not None else None
-    if trace is None:  # no META chunk could be read
-        if problem is not None:
-            raise FormatError(f"damaged before its session metadata ({problem})")
-        raise FormatError("truncated before the end of its session metadata (META chunk)")
+    return problem, damage_offset
+
+
+def no_metadata(problem: str | None) -> FormatError:
+    """The error for a file whose META chunk could not be read."""
+    if problem is not None:
+        return FormatError(f"damaged before its session metadata ({problem})")
+    return FormatError("truncated before the end of its session metadata (META chunk)")
+
+
+def set_status(trace: Trace, reader: ChunkReader, problem: str | None, damage_offset: int | None) -> None:
+    """`trace.status`, `problem` and `damage_offset` once the file has been read."""
     trace.damage_offset = damage_offset
     if damage_offset is not None:
         trace.status = f"damaged at offset {damage_offset}"
@@ -488,6 +506,23 @@ def _load(reader: ChunkReader, name: str) -> Trace:
             )
         else:
             trace.problem = "no end record: the program is still running, or was killed"
+
+
+def _load(reader: ChunkReader, name: str) -> Trace:
+    builder: TraceBuilder | None = None
+
+    def apply(chunk: Chunk) -> None:
+        nonlocal builder
+        if builder is None:
+            assert reader.version is not None
+            builder = TraceBuilder(name, reader.version)
+        builder.apply(chunk)
+
+    problem, damage_offset = apply_chunks(reader, apply)
+    trace = builder.trace if builder is not None else None
+    if trace is None:  # no META chunk could be read
+        raise no_metadata(problem)
+    set_status(trace, reader, problem, damage_offset)
     return trace
 
 

@@ -1,0 +1,168 @@
+"""Every call of a session as a complete `Call` (its end, result, marks), in id order, without
+holding the session: what the exports that list calls one by one (`json`, `chrome`) need.
+
+A call's CALL row comes early and its EXIT row and marks later, anywhere up to the end of the
+file (the `<module>` call ends last). So a first pass sorts the EXIT and MARK rows by call id
+into files on disk, one per window of 2^16 ids (`_Spill`); the second pass reads the CALL rows
+in order and, entering a window, loads that window's ends and marks (a few MB at most).
+
+Calls that never ended are kept (`SessionInfo.stash`) with the parents they were called from:
+the Chrome export ends such a call where its caller ended (`SessionInfo.call`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+import tempfile
+from array import array
+from typing import Any, Iterator
+
+from . import format as F
+from . import decode as D
+from .reader import Call, marks_of_row
+from .scan import SessionInfo, Texts, chunks
+
+WINDOW_BITS = 16
+_BLOCK = struct.Struct("<BI")  # kind (0 exits, 1 marks), rows
+_EXIT_TYPES = ("I", "q", "B", "I")  # call, t1, how, val
+_MARK_TYPES = ("I", "q", "B", "I", "I", "I", "q", "q")  # call, t, kind, ref, other, n, run, span
+
+
+class _Spill:
+    """EXIT and MARK rows sorted into one file per window of call ids."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files: dict[int, Any] = {}
+
+    def path(self, window: int) -> str:
+        return os.path.join(self.folder, f"w{window}")
+
+    def add(self, kind: int, columns: list[list[int]], types: tuple[str, ...]) -> None:
+        ids = columns[0]
+        if not ids:
+            return
+        low, high = min(ids) >> WINDOW_BITS, max(ids) >> WINDOW_BITS
+        if low == high:
+            self._write(low, kind, columns, types)
+            return
+        rows: dict[int, list[int]] = {}
+        for i, cid in enumerate(ids):
+            rows.setdefault(cid >> WINDOW_BITS, []).append(i)
+        for window, picked in rows.items():
+            self._write(window, kind, [[col[i] for i in picked] for col in columns], types)
+
+    def _write(self, window: int, kind: int, columns: list[list[int]], types: tuple[str, ...]) -> None:
+        f = self.files.get(window)
+        if f is None:
+            if len(self.files) >= 64:  # a bounded number of open files
+                for other in self.files.values():
+                    other.close()
+                self.files.clear()
+            f = self.files[window] = open(self.path(window), "ab")
+        f.write(_BLOCK.pack(kind, len(columns[0])))
+        for tc, col in zip(types, columns):
+            f.write(array(tc, col).tobytes())
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.files.clear()
+
+    def load(self, window: int) -> tuple[dict[int, tuple[int, int, int]], dict[int, list[tuple[int, ...]]]]:
+        """The window's ends (call -> (t1, how, val)) and marks (call -> rows in file order)."""
+        ends: dict[int, tuple[int, int, int]] = {}
+        marks: dict[int, list[tuple[int, ...]]] = {}
+        path = self.path(window)
+        if not os.path.exists(path):
+            return ends, marks
+        with open(path, "rb") as f:
+            data = memoryview(f.read())
+        os.unlink(path)
+        pos = 0
+        while pos < len(data):
+            kind, n = _BLOCK.unpack_from(data, pos)
+            pos += _BLOCK.size
+            cols = []
+            for tc in _EXIT_TYPES if kind == 0 else _MARK_TYPES:
+                col = array(tc)
+                size = n * col.itemsize
+                col.frombytes(data[pos : pos + size])
+                pos += size
+                cols.append(col)
+            if kind == 0:
+                ends.update(zip(cols[0], zip(cols[1], cols[2], cols[3])))
+            else:
+                for row in zip(*cols):
+                    marks.setdefault(row[0], []).append(row)
+        return ends, marks
+
+
+def _spill_pass(info: SessionInfo, spill: _Spill) -> set[int]:
+    """Sort the ends and marks; return the calls to keep for `SessionInfo.call` (the calls that
+    never ended and their parents)."""
+    unfinished = info.unfinished
+    keep = set(unfinished)
+    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}):
+        if isinstance(rows, D.ExitRows):
+            spill.add(0, [col.values() for col in (rows.call, rows.t1, rows.how, rows.value)], _EXIT_TYPES)
+        elif isinstance(rows, D.MarkRows):
+            columns = [col.values() for col in (rows.call, rows.t, rows.kind, rows.ref, rows.other, rows.n,
+                                                 rows.run, rows.span)]
+            known = [i for i, k in enumerate(columns[2]) if k in F.MARK_NAMES]  # newer kinds: skipped
+            if len(known) != len(columns[2]):
+                columns = [[col[i] for i in known] for col in columns]
+            spill.add(1, columns, _MARK_TYPES)
+        elif unfinished:
+            first, last = rows.base, rows.base + rows.rows
+            lo = bisect.bisect_left(unfinished, first)
+            if lo < len(unfinished) and unfinished[lo] < last:
+                par = rows.parent.values()
+                for cid in unfinished[lo : bisect.bisect_left(unfinished, last)]:
+                    if par[cid - first]:
+                        keep.add(par[cid - first])
+    spill.close()
+    return keep
+
+
+def ordered_calls(info: SessionInfo) -> Iterator[Call]:
+    """Every call, complete, in id order (two passes over the file; see the module docstring)."""
+    texts = Texts(info)
+    functions, text = info.functions, texts.get
+    with tempfile.TemporaryDirectory(prefix="flowtrace-") as folder:
+        spill = _Spill(folder)
+        keep = _spill_pass(info, spill)
+        window, ends, marks = -1, {}, {}
+        try:
+            for rows in chunks(info, {F.CALL}, texts):
+                base = rows.base
+                columns = (rows.parent, rows.function, rows.thread, rows.t0, rows.args, rows.task, rows.flag)
+                for cid, p, f, th, t, a, k, fl in zip(range(base, base + rows.rows), *(c.values() for c in columns)):
+                    if cid >> WINDOW_BITS != window:
+                        window = cid >> WINDOW_BITS
+                        ends, marks = spill.load(window)
+                    call = Call(cid, p or None, th, functions[f], t, text(a), k or None, bool(fl & F.CALL_PARTIAL))
+                    end = ends.get(cid)
+                    if end is not None:
+                        _set_end(call, end, text)
+                    found = marks.get(cid)
+                    if found is not None:
+                        call.marks = [m for _c, tm, kd, ref, oth, n, run, span in found
+                                      for m in marks_of_row(cid, F.MARK_NAMES[kd], tm, text(ref), oth, n, run, span)]
+                    if cid in keep:
+                        info.stash[cid] = call
+                    yield call
+        finally:
+            texts.close()
+
+
+def _set_end(call: Call, end: tuple[int, int, int], text: Any) -> None:
+    t1, how, val = end
+    if how == F.END_RETURN:
+        call.end, call.end_ns, call.result = "return", t1, text(val)
+    elif how == F.END_RAISE:
+        call.end, call.end_ns, call.exception = "raise", t1, text(val)
+    else:
+        call.stopped_ns = t1

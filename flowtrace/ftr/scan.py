@@ -1,0 +1,315 @@
+"""Reading a session in passes, in memory bounded whatever its size.
+
+`load()` (reader.py) builds a Python object per call: right for the seed API and small files,
+gigabytes for a session of millions of calls. The commands that only need to go through a
+session once in file order (`flowtrace print`, `export`, `stats`) use this module instead:
+
+- `survey(path)` reads every chunk once with the reader's checks (CRC, ids consecutive, every
+  reference defined before use, one end per call) and keeps only what is small: the META /
+  FUNC / THRD / TASK / ENDS definitions, counts, where each STRS chunk is, and where reading
+  must stop (the first damaged or invalid chunk, exactly where `load()` stops).
+- `chunks(info, kinds)` then goes through the file again up to that point, decoding only the
+  kinds asked for (the others are skipped without being decompressed).
+- `Texts` finds the text of a string id on demand: the STRS chunks seen last are kept decoded,
+  an older one is read again from the file (the recorder interns texts across the session, so
+  an early `None` is referred to until the end).
+
+Memory: one chunk at a time, a byte per call (which calls ended), a few decoded STRS chunks.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+import os
+import zlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, Iterator
+
+from . import format as F
+from . import decode as D
+from .chunks import Chunk, ChunkReader
+from .format import FormatError, Strings
+from .reader import Trace, apply_chunks, check_fold, no_metadata, read_session, set_status
+
+__all__ = ["SessionInfo", "Texts", "chunks", "survey"]
+
+
+@dataclass(eq=False)
+class SessionInfo(Trace):
+    """What `survey()` learnt: a `Trace` without its calls (`calls` stays empty; `n_calls` counts
+    them), plus where the readable part of the file ends and where its texts are."""
+
+    n_calls: int = 0
+    n_strings: int = 0
+    end_offset: int = 0  # reading stops here (the first chunk not applied, or the end)
+    strs_index: list[tuple[int, int]] = field(default_factory=list)  # (first string id, chunk offset)
+    any_finished: bool = False  # some call returned or raised (so durations exist)
+    root_threads: list[int] = field(default_factory=list)  # threads with a root call, first root order
+    unfinished: list[int] = field(default_factory=list)  # calls without an EXIT row, in id order
+    stash: dict[int, Any] = field(default_factory=dict)  # calls a consumer keeps for call()
+
+    def __len__(self) -> int:
+        return self.n_calls
+
+    def call(self, call_id: int) -> Any:
+        """A call kept by the consumer that streams this session (see `SessionInfo.stash`)."""
+        return self.stash[call_id]
+
+
+class _Checker:
+    """The reader's checks on each decoded chunk (`decode.py` records), with bounded state: a
+    byte per call for "has an EXIT row" instead of the calls themselves."""
+
+    def __init__(self, info: SessionInfo) -> None:
+        self.info = info
+        self.ended = bytearray(1)  # ended[id] = 1 once the call has an EXIT row (index 0 unused)
+
+    def apply(self, chunk: Chunk) -> None:
+        """Check one chunk and record what it adds; FormatError leaves the state as it was."""
+        record = D.decode(chunk)
+        handler = self._HANDLERS.get(type(record))
+        if handler is None:
+            return  # a chunk type this version does not know, or a second META
+        try:
+            handler(self, record, chunk.offset)
+        except FormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise FormatError(f"{chunk.kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+
+    def _func(self, defs: D.FunctionDefs, _offset: int) -> None:
+        self.info.functions.update((f.id, f) for f in defs.items)
+
+    def _thrd(self, defs: D.ThreadDefs, _offset: int) -> None:
+        self.info.threads.update((t.id, t) for t in defs.items)
+
+    def _task(self, defs: D.TaskDefs, _offset: int) -> None:
+        tasks = self.info.tasks
+        for t in defs.items:
+            old = tasks.get(t.id)
+            tasks[t.id] = t if old is None else old.updated(t)
+
+    def _strs(self, strings: Strings, offset: int) -> None:
+        info = self.info
+        if strings.first_id != info.n_strings + 1:
+            raise FormatError(f"STRS chunk starts at text {strings.first_id}, expected {info.n_strings + 1}")
+        if strings.count:
+            info.strs_index.append((strings.first_id, offset))
+        info.n_strings += strings.count
+
+    def _texts(self, ids: list[int], what: str) -> None:
+        if ids and max(ids) > self.info.n_strings:
+            bad = next(i for i in ids if i > self.info.n_strings)
+            raise FormatError(f"{what} refers to text {bad}, which is not defined before it")
+
+    def _calls(self, rows: D.CallRows, _offset: int) -> None:
+        info = self.info
+        n, first = rows.rows, info.n_calls + 1
+        if n and rows.base != first:
+            raise FormatError(f"CALL chunk starts at call {rows.base}, expected {first}")
+        if not n:
+            return
+        par, fn, thr, t0 = rows.parent.values(), rows.function.values(), rows.thread.values(), rows.t0.values()
+        ids = range(first, first + n)
+        if max(par) >= first and any(map(operator.ge, par, ids)):  # map: C speed, no frame per row
+            cid, p = next((cid, p) for p, cid in zip(par, ids) if p >= cid)
+            raise FormatError(f"call {cid} has parent {p}, which did not start before it")
+        missing = set(fn).difference(info.functions)
+        if missing:
+            raise FormatError(f"a call refers to function {min(missing)}, which is not defined before it")
+        threads = set(thr)
+        missing = threads.difference(info.threads)
+        if missing:
+            raise FormatError(f"a call refers to thread {min(missing)}, which is not defined before it")
+        self._texts(rows.args.values(), "a call's arguments")
+        info.n_calls += n
+        self.ended.extend(bytes(n))
+        info.last_ns = max(info.last_ns, max(t0))
+        new = threads.difference(info.root_threads)
+        if new and 0 in par:  # the first root of a thread decides where the thread is printed
+            for p, th in zip(par, thr):
+                if not p and th in new:
+                    info.root_threads.append(th)
+                    new.discard(th)
+
+    def _exits(self, rows: D.ExitRows, _offset: int) -> None:
+        # a repeated EXIT row is accepted (the last one wins), as in every reader
+        if not rows.rows:
+            return
+        info = self.info
+        ids, t1, how = rows.call.values(), rows.t1.values(), rows.how.values()
+        if min(ids) < 1 or max(ids) > info.n_calls:
+            bad = next(c for c in ids if not 1 <= c <= info.n_calls)
+            raise FormatError(f"an EXIT row refers to call {bad}, which has not started")
+        unknown = set(how).difference(F.END_NAMES)
+        if unknown:
+            bad = next(c for c, h in zip(ids, how) if h in unknown)
+            raise FormatError(f"call {bad} ends in an unknown way ({min(unknown)})")
+        self._texts(rows.value.values(), "the end of a call")
+        deque(map(self.ended.__setitem__, ids, repeat(1)), maxlen=0)  # ended[c] = 1 for each, at C speed
+        if not info.any_finished and (F.END_RETURN in how or F.END_RAISE in how):
+            info.any_finished = True
+        info.last_ns = max(info.last_ns, max(t1))
+
+    def _marks(self, rows: D.MarkRows, _offset: int) -> None:
+        if not rows.rows:
+            return
+        n = self.info.n_calls
+        ids, ts, kinds = rows.call.values(), rows.t.values(), rows.kind.values()
+        if min(ids) < 1 or max(ids) > n:
+            bad = next(c for c in ids if not 1 <= c <= n)
+            raise FormatError(f"a MARK row refers to call {bad}, which has not started")
+        known = [i for i, k in enumerate(kinds) if k in F.MARK_NAMES]  # newer kinds are skipped
+        others, refs = rows.other.values(), rows.ref.values()
+        if len(known) != len(kinds):
+            others, refs, ts = [others[i] for i in known], [refs[i] for i in known], [ts[i] for i in known]
+        if others and max(others) > n:
+            raise FormatError(f"a MARK row refers to call {max(others)}, which has not started")
+        self._texts(refs, "a mark")
+        ends = ts
+        if F.MARK_FOLD in kinds:
+            ns, runs, spans, all_ts = rows.n.values(), rows.run.values(), rows.span.values(), rows.t.values()
+            folds = [i for i in known if kinds[i] == F.MARK_FOLD]
+            for i in folds:
+                check_fold(ids[i], ns[i], runs[i], spans[i])
+            ends = ts + [all_ts[i] + spans[i] for i in folds]
+        if ends:
+            self.info.last_ns = max(self.info.last_ns, max(ends))
+
+    def _ends(self, end: D.End, _offset: int) -> None:
+        self.info.end = end.info
+
+    _HANDLERS: dict[type, Any] = {
+        D.FunctionDefs: _func, D.ThreadDefs: _thrd, D.TaskDefs: _task, Strings: _strs,
+        D.CallRows: _calls, D.ExitRows: _exits, D.MarkRows: _marks, D.End: _ends}
+
+
+def survey(path: str | os.PathLike[str]) -> SessionInfo:
+    """Read a session file once, checking it as `load()` does, keeping only what is small.
+    Raises `FormatError` (one line, prefixed with the file name) when there is nothing to read."""
+    if os.path.isdir(path):
+        raise FormatError(f"{os.fspath(path)}: is a directory, not a session file")
+    reader = ChunkReader(path, read_size=1 << 17)  # poll() then holds at most ~8 MB of chunks
+    return read_session(reader, reader.path, _survey)
+
+
+def _survey(reader: ChunkReader, name: str) -> SessionInfo:
+    checker: _Checker | None = None
+
+    def apply(chunk: Chunk) -> None:
+        nonlocal checker
+        if checker is not None:
+            checker.apply(chunk)
+            return
+        if chunk.kind != F.META:
+            raise FormatError(f"the first chunk is {chunk.kind.decode('ascii', 'replace')}, not META")
+        meta = D.decode(chunk)
+        assert isinstance(meta, D.Meta) and reader.version is not None
+        checker = _Checker(SessionInfo(name, reader.version, meta.info))
+
+    problem, damage_offset = apply_chunks(reader, apply)
+    if checker is None:
+        raise no_metadata(problem)
+    info = checker.info
+    info.end_offset = damage_offset if damage_offset is not None else reader.offset
+    info.unfinished = list(_zeros(checker.ended))
+    set_status(info, reader, problem, damage_offset)
+    return info
+
+
+def _zeros(ended: bytearray) -> Iterator[int]:
+    """Ids whose byte is 0 (calls that never ended), skipping the long runs of ended calls fast."""
+    pos = ended.find(0, 1)
+    while pos != -1:
+        yield pos
+        pos = ended.find(0, pos + 1)
+
+
+# --- later passes -------------------------------------------------------------------------------
+
+def _read_chunk(f: Any, offset: int) -> Chunk:
+    """The chunk at `offset` (decompressed; checked by `survey`)."""
+    f.seek(offset)
+    kind, flags, length = F.CHUNK_HEADER.unpack(f.read(F.CHUNK_HEADER_SIZE))
+    stored = f.read(length)
+    return Chunk(kind, zlib.decompress(stored) if flags & F.FLAG_ZLIB else stored, offset)
+
+
+def chunks(info: SessionInfo, kinds: frozenset[bytes] | set[bytes], texts: "Texts | None" = None
+           ) -> Iterator[Any]:
+    """The decoded records (`decode.py`) of the chunks of `kinds`, from the start of the file to
+    `info.end_offset` (checked by `survey`). Other kinds are skipped without being read. STRS
+    chunks go to `texts` (when given) as they pass, so that recent texts are at hand."""
+    want = set(kinds) | ({F.STRS} if texts is not None else set())
+    with open(info.source, "rb", buffering=1 << 16) as f:
+        pos = F.FILE_HEADER_SIZE
+        while pos < info.end_offset:
+            f.seek(pos)
+            kind, _flags, length = F.CHUNK_HEADER.unpack(f.read(F.CHUNK_HEADER_SIZE))
+            if kind in want:
+                record = D.decode(_read_chunk(f, pos))
+                if kind == F.STRS and texts is not None:
+                    texts.add(record)
+                if kind in kinds:
+                    yield record
+            pos += F.CHUNK_HEADER_SIZE + length + F.CHUNK_TRAILER_SIZE
+
+
+class Texts:
+    """Texts by string id, without holding every text of the session.
+
+    The STRS chunks passed to `add()` (the ones a pass just read) and those read again on demand
+    are kept decoded, the most recent `keep` of them; a single-text cache in front catches the
+    few texts that every part of a session refers to (`None`, `0`, a `self` repr)."""
+
+    def __init__(self, info: SessionInfo, keep: int = 6) -> None:
+        self._info = info
+        self._firsts = [first for first, _off in info.strs_index]
+        self._chunks: OrderedDict[int, Strings] = OrderedDict()  # first id -> decoded chunk
+        self._keep = keep
+        self._cache: dict[int, str] = {}
+        self._file: Any = None
+
+    def add(self, strings: Strings) -> None:
+        if strings.count:
+            self._chunks[strings.first_id] = strings
+            self._chunks.move_to_end(strings.first_id)
+            while len(self._chunks) > self._keep:
+                self._chunks.popitem(last=False)
+
+    def get(self, sid: int) -> str | None:
+        """The text of `sid`; None for 0 ("no text")."""
+        if not sid:
+            return None
+        text = self._cache.get(sid)
+        if text is not None:
+            return text
+        i = bisect.bisect_right(self._firsts, sid) - 1
+        first = self._firsts[i]
+        strings = self._chunks.get(first)
+        if strings is None:
+            strings = self._load(self._info.strs_index[i][1])
+            self.add(strings)
+        else:
+            self._chunks.move_to_end(first)
+        text = strings.text(sid)
+        if len(self._cache) >= 1 << 16:
+            self._cache.clear()  # bounded; the texts in use come back on their next use
+        self._cache[sid] = text
+        return text
+
+    def _load(self, offset: int) -> Strings:
+        if self._file is None:
+            self._file = open(self._info.source, "rb")
+        strings = D.decode(_read_chunk(self._file, offset))
+        assert isinstance(strings, Strings)
+        return strings
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

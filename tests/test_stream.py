@@ -1,0 +1,134 @@
+"""`flowtrace print` and `export` read a session in passes (flowtrace/ftr/scan.py) instead of
+loading it: the same text and the same documents as the loaded path, on sessions where tree
+order and file order differ (generators resumed later, threads interleaving, calls ending in a
+later batch, sessions cut short or stopped with calls running)."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from ftr_samples import sample_bytes, write_sample
+from random_sessions import random_session
+
+from flowtrace.export import FORMATS
+from flowtrace.ftr import ordered
+from flowtrace.ftr.reader import load, trace_to_events
+from flowtrace.ftr.scan import Texts, survey
+from flowtrace.printing import format_tree
+from flowtrace.stream_print import print_session
+
+ENDINGS = ("finished", "killed", "stopped")
+
+
+def loaded_text(path: pathlib.Path, max_depth: int | None, thread: int | None) -> str:
+    events = trace_to_events(load(path))
+    if thread is not None:
+        events = [e for e in events if e.thread == thread]
+    lines = format_tree(events, max_depth=max_depth, cwd="/w")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def streamed_text(path: pathlib.Path, max_depth: int | None, thread: int | None, color: bool = False) -> str:
+    out = io.StringIO()
+    print_session(survey(path), out, color=color, max_depth=max_depth, thread=thread, cwd="/w")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_print_equals_the_loaded_tree(tmp_path: pathlib.Path, seed: int) -> None:
+    path = tmp_path / "s.ftr"
+    random_session(path, seed, steps=250, threads=1 + seed % 3, ending=ENDINGS[seed % 3])
+    for max_depth in (None, 0, 1, 3):
+        for thread in (None, 1, 2):
+            assert streamed_text(path, max_depth, thread) == loaded_text(path, max_depth, thread)
+
+
+def test_print_holds_a_generator_sibling_back_until_it_ends(tmp_path: pathlib.Path) -> None:
+    # seed 5 has a generator resumed after later siblings started: id order is not tree order
+    path = tmp_path / "s.ftr"
+    random_session(path, 5, steps=250, threads=2)
+    trace = load(path)
+    order = [c.id for c, _d in trace.walk()]
+    assert order != sorted(order)
+    assert streamed_text(path, None, None) == loaded_text(path, None, None)
+
+
+def test_survey_agrees_with_load(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.ftr"
+    for seed, ending in enumerate(ENDINGS):
+        random_session(path, seed, ending=ending)
+        trace, info = load(path), survey(path)
+        assert (info.n_calls, info.status, info.problem, info.t_end_ns, info.describe()) == (
+            len(trace.calls), trace.status, trace.problem, trace.t_end_ns, trace.describe())
+        assert info.unfinished == [c.id for c in trace.calls if c.end == "unfinished" and c.stopped_ns is None]
+
+
+def test_survey_stops_where_load_stops(tmp_path: pathlib.Path) -> None:
+    data = bytearray(sample_bytes())
+    data[-30] ^= 0xFF  # a corrupt ENDS chunk
+    path = tmp_path / "d.ftr"
+    path.write_bytes(bytes(data))
+    trace, info = load(path), survey(path)
+    assert (info.status, info.problem, info.n_calls) == (trace.status, trace.problem, len(trace.calls))
+
+
+def test_texts_reads_an_old_chunk_again(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.ftr"
+    random_session(path, 3, steps=400)
+    info = survey(path)
+    assert len(info.strs_index) > 3
+    texts = Texts(info, keep=1)
+    every = [texts.get(i) for i in range(1, info.n_strings + 1)]
+    again = [texts.get(i) for i in range(info.n_strings, 0, -1)]  # each older chunk read again
+    texts.close()
+    assert every == again[::-1] and texts.get(0) is None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_exports_equal_the_loaded_ones(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    monkeypatch.setattr(ordered, "WINDOW_BITS", 3)  # many windows: rows cross them often
+    path = tmp_path / "s.ftr"
+    random_session(path, seed, steps=250, threads=1 + seed % 3, ending=ENDINGS[seed % 3])
+    trace = load(path)
+    for name, write in FORMATS.items():
+        want, got = io.StringIO(), io.StringIO()
+        write(trace, want, trace.calls)
+        info = survey(path)
+        write(info, got, ordered.ordered_calls(info))
+        assert got.getvalue() == want.getvalue(), name
+
+
+def _flowtrace(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowtrace", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_print_without_arguments_recorded(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "sq.py").write_text("class Square:\n    def __init__(self, n):\n        self.n = n\n\nSquare(3)\n")
+    assert _flowtrace("run", "--no-args", "-o", "t.ftr", "sq.py", cwd=tmp_path).returncode == 0
+    proc = _flowtrace("print", "t.ftr", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert [line.split(" [")[0] for line in proc.stdout.splitlines()] == [
+        "→ <module> sq.py", "  → class Square", "  → Square.__init__(…)", "← <module> sq.py"]
+    assert proc.stderr == ("flowtrace: note: t.ftr: arguments and results were not recorded (--no-args): "
+                           "shown as (…)\n")
+
+
+def test_print_of_a_session_without_calls(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "p.py").write_text("x = 1\n")
+    assert _flowtrace("run", "--exclude", "*/p.py", "-o", "t.ftr", "p.py", cwd=tmp_path).returncode == 0
+    proc = _flowtrace("print", "t.ftr", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert proc.stderr == ("flowtrace: note: t.ftr: no calls recorded (recorded with --exclude */p.py: "
+                           "did they leave out every call?)\n")
+
+
+def test_print_and_export_of_a_sample_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "sample.ftr"
+    write_sample(path)
+    assert streamed_text(path, None, None) == loaded_text(path, None, None)
+    assert streamed_text(path, 1, 2) == loaded_text(path, 1, 2)
