@@ -1,16 +1,16 @@
 """The explorer app: wires the model (in workers) to the widgets.
 
 The data source is injected (`TraceSource`, or anything with its interface), so tests run the
-app on in-memory sessions. Loading runs in a thread worker: it feeds chunks, posts progress, and
-posts a new index snapshot early (first screen) and when done; the UI keeps its expanded state,
-cursor and search across snapshots by call id. `poll_interval` (None: read to the end once)
-keeps polling a growing file — the hook the live view builds on.
+app on in-memory sessions; so is the loading pipeline (model/pipeline.py: source, update policy,
+the loader loop), which runs in a thread worker and publishes progress and index snapshots (the
+first screen early, then as the policy says). The UI thread carries its view (expanded state,
+cursor, search) to each snapshot by call id. `poll_interval` (None: read to the end once) keeps
+polling a growing file: the live view (live_app.py) builds on it.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from typing import Iterable
 
 import numpy as np
@@ -23,14 +23,12 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
-from flowtrace.ftr import format as F
-
 from .model.call_detail import detail_of, path_to
-from .model.empty import META_CUT, no_calls_reason
+from .model.empty import no_calls_reason
 from .model.filters import Filters
-from .model.grow import grow_index
-from .model.index import TreeIndex, build_index
-from .model.live import LIVE, UNKNOWN, PollTimer
+from .model.index import TreeIndex
+from .model.live import LIVE, UNKNOWN
+from .model.pipeline import Event, Finished, Pipeline, Progress, Snapshot
 from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
@@ -41,17 +39,7 @@ from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
 from .widgets.log_pane import LogPane
 
-FIRST_REBUILD_GROWTH = 8  # while loading, re-index when the calls loaded have grown this much,
-MIN_REBUILD_INTERVAL = 1.0  # at most this often (seconds),
-REBUILD_BEFORE = 0.4  # and only in the first 40% of the file (later, the final index is near)
 SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
-# A live view whose reads have not caught up with the file (a busy program on a busy machine)
-# still shows what it has read this often: waiting to catch up could freeze the view for good.
-LIVE_BEHIND_UPDATE_S = 0.3
-# Live updates come at most this many poll intervals apart (and not more often than twice what
-# an update costs): reads aimed just after the recorder's flushes come about one interval apart,
-# sometimes a little less, and a full interval here made such a read wait for the next one.
-LIVE_MIN_UPDATE = 0.5
 
 
 def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
@@ -87,10 +75,14 @@ class FlowtraceApp(LiveApp):
     ]
 
     def __init__(self, source: TraceSource, *, poll_interval: float | None = None, show_detail: bool = True,
-                 program: Child | None = None, attacher: Child | None = None, log_path: str | None = None) -> None:
+                 program: Child | None = None, attacher: Child | None = None, log_path: str | None = None,
+                 pipeline: Pipeline | None = None) -> None:
+        """`pipeline`: how the session is read and indexed (default: a `Pipeline` over
+        `source`, following the file every `poll_interval` s when given)."""
         super().__init__()
         self.source = source
         self.poll_interval = poll_interval
+        self.pipeline = pipeline or Pipeline(source, poll_interval=poll_interval)
         self.index: TreeIndex | None = None
         self.rows: TreeRows | None = None
         self.filters = Filters()
@@ -143,107 +135,18 @@ class FlowtraceApp(LiveApp):
     # -- loading (thread worker) ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
+        """The loader thread: the pipeline's loop, its events posted as messages."""
         worker = get_current_worker()
-        src = self.source
-        data = src.data
-        last = (-1, -1)
-        last_build = 0.0
-        build_cost = 0.0
-        last_progress = 0.0
-        last_ix: TreeIndex | None = None
-        caught_up = False  # a live session was read up to its current end once
-        timer = PollTimer(self.poll_interval or 0.05)
-        try:
-            if data.n > 0:
-                # the first screen: index what `TraceSource.open` already read (a small slice)
-                last_ix = build_index(data, grouped=self.grouped)
-                self._post_index(last_ix, False)
-                last, last_build = (data.n, data.exits_seen), time.monotonic()
-            while not worker.is_cancelled:
-                # sampled before reading: a process found dead has written all it ever will
-                dead = self.poll_interval is not None and self.tail.process_dead()
-                read_at = time.monotonic()
-                step = src.step()
-                if not data.meta and not step.more and src.meta_cut(live=self.poll_interval is not None):
-                    raise F.FormatError(META_CUT)  # else a cut file would be followed forever
-                now = time.monotonic()
-                if now - last_progress > 0.1:  # ten updates a second are plenty
-                    last_progress = now
-                    self.post_message(LoadProgress(src.bytes_read, src.current_size(), data.n))
-                live = self.poll_interval is not None
-                if live and not step.more:
-                    self.tail.note_caught_up(dead)
-                done = src.done or (not step.more and (not live or self.tail.gone))
-                state = (data.n, data.exits_seen)
-                now = time.monotonic()
-                if state != last and data.n > 0:
-                    due = (
-                        last[0] < 0
-                        or done
-                        or (live and now - last_build >= max(LIVE_MIN_UPDATE * (self.poll_interval or 0), 2 * build_cost)
-                            and (not step.more or now - last_build >= LIVE_BEHIND_UPDATE_S))
-                        or (
-                            data.n >= FIRST_REBUILD_GROWTH * last[0]
-                            and now - last_build >= MIN_REBUILD_INTERVAL
-                            and src.bytes_read < REBUILD_BEFORE * max(1, src.file_size)
-                        )
-                    )
-                    if due:
-                        # the work itself (this thread's CPU time), not the wall time: waiting
-                        # for the GIL while the UI draws is no reason to update less often
-                        t = time.thread_time()
-                        ix = self._next_index(last_ix, data)
-                        build_cost = time.thread_time() - t
-                        last, last_build = state, time.monotonic()
-                        last_ix = ix
-                        self._post_index(ix, done or (live and not step.more))
-                elif done and last[0] < 0:
-                    self._post_index(build_index(data, grouped=self.grouped), True)
-                elif live and not step.more and not caught_up:  # live: loading is over
-                    self._post_index(last_ix if last_ix is not None else build_index(data, grouped=self.grouped), True)
-                caught_up = caught_up or (live and not step.more)
-                if done:
-                    break
-                if not step.more:
-                    # timed from the read, not from the end of the work that followed it: the
-                    # wait is part of a new call's way to the screen (see PollTimer)
-                    time.sleep(timer.wait(step.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
-            if worker.is_cancelled and (data.n, data.exits_seen) != last:
-                self._post_index(build_index(data, grouped=self.grouped), True)
-            self.post_message(LoadFinished(worker.is_cancelled))
-        except F.FormatError as exc:  # an unreadable file: its one-line reason
-            self.post_message(LoadFinished(False, str(exc)))
-        except Exception as exc:  # a bug, or out of memory: tell the user, keep what we have
-            self.post_message(LoadFinished(False, f"{type(exc).__name__}: {exc}"))
+        self.pipeline.run(lambda: worker.is_cancelled, self._post_event)
 
-    def _next_index(self, prev: TreeIndex | None, data) -> TreeIndex:
-        """The index of everything loaded now: a live session's grows from the previous one
-        (work in proportion to what is new, see model/grow.py), any other is built whole."""
-        if prev is not None and self.poll_interval is not None and prev.grouped == self.grouped:
-            try:
-                return grow_index(prev, data)
-            except Exception:  # a bug there must not stop the live view: the whole build is right
-                pass
-        return build_index(data, grouped=self.grouped)
-
-    def _post_index(self, ix: TreeIndex, final: bool) -> None:
-        """Worker side: post a new index with the current view already carried over to it, so
-        that the O(N) part of `carry_to` does not run on the UI thread. The carried view is
-        tagged with the view and version it came from; if the user changed the view meanwhile,
-        the UI thread carries it again (see `_apply_index`)."""
-        carried = None
-        rows = self.rows
-        if rows is not None and rows.index is not ix:
-            version = rows.version
-            try:
-                carried = (rows, version, rows.carry_to(ix))
-            except Exception:  # the view changed under us: the UI thread carries it instead
-                carried = None
-        self.post_message(IndexReady(ix, final=final, carried=carried))
-        # the heaviest children (only `H` uses them) are computed here, once the index is on its
-        # way to the screen, so that a key rarely waits for them. In a live session this whole
-        # pass happens once: grown indexes keep them up to date from there (grow._grow_heaviest)
-        ix.heavy  # noqa: B018
+    def _post_event(self, event: Event) -> None:
+        """Worker side: one pipeline event as a message to the UI thread."""
+        if isinstance(event, Snapshot):
+            self.post_message(IndexReady(event.index, event.final))
+        elif isinstance(event, Progress):
+            self.post_message(LoadProgress(event.done, event.total, event.calls))
+        elif isinstance(event, Finished):
+            self.post_message(LoadFinished(event.cancelled, event.error))
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
@@ -253,7 +156,7 @@ class FlowtraceApp(LiveApp):
     def on_index_ready(self, msg: IndexReady) -> None:
         if self._live_hold(msg):  # paused: shown when the pause ends
             return
-        self._apply_index(msg.index, msg.carried)
+        self._apply_index(msg.index)
         self._live_index_shown()
         if msg.final:
             self.loading = False
@@ -295,7 +198,9 @@ class FlowtraceApp(LiveApp):
             tree.placeholder = text
             tree.changed()
 
-    def _apply_index(self, ix: TreeIndex, carried: tuple | None = None) -> None:
+    def _apply_index(self, ix: TreeIndex) -> None:
+        """Show a new index: the view (expanded nodes, cursor, top line) carried over to it,
+        here on the UI thread that owns the view (a grown index: in proportion to what is new)."""
         tree = self.tree
         cursor_pos = -1
         top_pos = None
@@ -306,13 +211,7 @@ class FlowtraceApp(LiveApp):
             old = self.index
             pos = tree.cursor_pos
             node = old.node(pos) if old is not None and pos >= 0 else 0
-            rows = None
-            if carried is not None:
-                src_rows, version, done = carried
-                if src_rows is self.rows and src_rows.version == version and done.index is ix:
-                    rows = done  # carried by the worker from the view as it still is
-            if rows is None:
-                rows = self.rows.carry_to(ix)
+            rows = self.rows.carry_to(ix)
             cursor_pos = _same_node(old, node, ix) if old is not None else -1
             if old is not None and len(self.rows) and 0 <= tree.scroll_offset.y < len(self.rows):
                 top_pos = _same_node(old, old.node(self.rows.pos(int(tree.scroll_offset.y))), ix)
@@ -516,8 +415,8 @@ class FlowtraceApp(LiveApp):
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _regroup(self, grouped: bool) -> None:
-        data = self.source.data
-        self._post_index(build_index(data, grouped=grouped), not self.loading)
+        self.pipeline.set_grouped(grouped)  # the loader's next indexes too
+        self._post_event(Snapshot(self.pipeline.build(grouped), not self.loading))
 
     def action_toggle_detail(self) -> None:
         pane = self._w(DetailPane)

@@ -15,9 +15,9 @@ from textual.binding import Binding
 
 from .launch import Child, describe_status
 from .messages import IndexReady
-from .model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, LiveTail, session_now_ns
+from .model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, session_now_ns
 from .model.output_log import OutputLog
-from .model.units import fmt_count
+from .model.units import fmt_count, plural
 from .screens.quit_dialog import QuitDialog
 from .widgets.call_tree import CallTree
 from .widgets.log_pane import LogPane
@@ -43,7 +43,7 @@ class LiveApp(App[None]):
 
     def _live_init(self, program: Child | None = None, attacher: Child | None = None,
                    log_path: str | None = None) -> None:
-        self.tail = LiveTail(self.source)  # type: ignore[attr-defined]
+        self.tail = self.pipeline.tail  # type: ignore[attr-defined]
         # a session without its end chunk whose process has not gone is followed from the start
         self.live = (not self.source.data.finished and self.poll_interval is not None  # type: ignore[attr-defined]
                      and not self.tail.process_dead())
@@ -129,6 +129,9 @@ class LiveApp(App[None]):
         if self.program is not None:
             code = self.program.poll()
             parts.append(f"program {describe_status(code)}" if code is not None else f"program pid {self.program.pid}")
+        failures = self.pipeline.grow_failures  # type: ignore[attr-defined]
+        if failures:  # a bug in the live index update: the view goes on with whole builds
+            parts.append(f"[$error]{plural(failures, 'index update')} failed (rebuilt)[/]")
         return parts
 
     def _live_now(self) -> int:

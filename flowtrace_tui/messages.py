@@ -29,7 +29,6 @@ class IndexReady(Message):
 
     index: TreeIndex
     final: bool
-    carried: tuple | None = None  # (view, its version, that view carried to `index`) or None
 
 
 @dataclass

@@ -7,7 +7,10 @@ C recorder when its extension is built).
 
 `gdb_available` skips a test (with the reason) where gdb injection cannot work: gdb missing,
 ptrace not permitted, not Linux. Checked once per session by attaching gdb to a sleeping
-process."""
+process.
+
+The explorer's loading pipeline runs strict under tests (FLOWTRACE_TUI_STRICT): a failed
+live index update ends loading with its message instead of being counted and rebuilt around."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import subprocess
 import sys
 
 import pytest
+
+os.environ.setdefault("FLOWTRACE_TUI_STRICT", "1")
 
 
 def _recorders() -> list[str]:

@@ -1,0 +1,179 @@
+"""The loading pipeline: a data source, an update policy and a worker loop that publishes
+immutable snapshots. One object serves the file view, `flowtrace-tui run` and `attach` alike.
+
+    TraceSource --step()--> TraceData --UpdatePolicy.due?--> build_index / grow_index
+        --publish(Snapshot)--> the app (UI thread) carries its view to the new index
+
+`Pipeline.run(cancelled, publish)` is the body of the app's loader thread. It reads the source
+a bounded step at a time, asks the policy whether to index, and publishes `Progress`,
+`Snapshot` and, last, `Finished`. It reads nothing the UI thread changes: the UI asks it for
+another grouping through `set_grouped` (a queue the loop drains), and carries its own view to
+each new index on its side. A failure of `grow_index` (a bug) is counted and the index built
+whole instead, so the live view goes on; `grow_failures` is shown in the status line, and with
+`strict` (tests) the failure ends loading with its message instead.
+No Textual imports: tests drive it with a plain callback.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from flowtrace.ftr import format as F
+
+from .empty import META_CUT
+from .grow import grow_index
+from .index import TreeIndex, build_index
+from .live import LiveTail, PollTimer
+from .source import TraceSource
+from .update_policy import ReadState, UpdatePolicy
+
+STRICT_ENV = "FLOWTRACE_TUI_STRICT"  # set (tests): a failed index update ends loading
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Bytes of the file read so far, and calls loaded."""
+
+    done: int
+    total: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A new index of what is loaded. `final`: loading is over (a live session: caught up)."""
+
+    index: TreeIndex
+    final: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Loading ended: cancelled, or `error` (one line) when the file could not be read."""
+
+    cancelled: bool
+    error: str | None = None
+
+
+Event = Union[Progress, Snapshot, Finished]
+
+
+class GrowFailed(Exception):
+    """`grow_index` raised (strict mode): the message says what."""
+
+
+class Pipeline:
+    """Reads one session and makes its indexes (see the module docstring)."""
+
+    def __init__(self, source: TraceSource, *, poll_interval: float | None = None, grouped: bool = True,
+                 policy: UpdatePolicy | None = None, tail: LiveTail | None = None, strict: bool | None = None) -> None:
+        self.source = source
+        self.poll_interval = poll_interval
+        self.policy = policy or UpdatePolicy(poll_interval)
+        self.tail = tail or LiveTail(source)
+        self.strict = bool(os.environ.get(STRICT_ENV)) if strict is None else strict
+        self.grow_failures = 0  # written by the loop, read by the status line
+        self.last_failure: str | None = None
+        self._grouped = grouped  # the loop's own copy; the UI changes it through `set_grouped`
+        self._requests: queue.SimpleQueue[bool] = queue.SimpleQueue()
+
+    @property
+    def live(self) -> bool:
+        """The file is followed as it grows (else read once to its end)."""
+        return self.poll_interval is not None
+
+    def set_grouped(self, grouped: bool) -> None:
+        """From the UI thread: index with (or without) thread/task groups from now on."""
+        self._requests.put(grouped)
+
+    def build(self, grouped: bool | None = None) -> TreeIndex:
+        """A whole index of everything loaded now (any thread: the data only grows)."""
+        return build_index(self.source.data, grouped=self._grouped if grouped is None else grouped)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
+        """Read until done (or cancelled), publishing as it goes; always ends with `Finished`."""
+        try:
+            self._run(cancelled, publish)
+        except F.FormatError as exc:  # an unreadable file: its one-line reason
+            publish(Finished(False, str(exc)))
+        except Exception as exc:  # a bug, or out of memory: tell the user, keep what we have
+            publish(Finished(False, f"{type(exc).__name__}: {exc}"))
+
+    def _run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
+        src, data, tail = self.source, self.source.data, self.tail
+        live = self.live
+        timer = PollTimer(self.poll_interval or 0.05)
+        last_ix: TreeIndex | None = None
+        indexed = (-1, -1)  # (calls, ends) in the newest index
+        indexed_at = cost = last_progress = 0.0
+        caught_up = False  # a live session was read up to its current end once
+        if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
+            last_ix = self._publish(publish, self.build(), False)
+            indexed, indexed_at = (data.n, data.exits_seen), time.monotonic()
+        while not cancelled():
+            dead = live and tail.process_dead()  # sampled before reading: see LiveTail
+            read_at = time.monotonic()
+            step = src.step()
+            if not data.meta and not step.more and src.meta_cut(live=live):
+                raise F.FormatError(META_CUT)  # else a cut file would be followed forever
+            now = time.monotonic()
+            if now - last_progress > 0.1:  # ten updates a second are plenty
+                last_progress = now
+                publish(Progress(src.bytes_read, src.current_size(), data.n))
+            if live and not step.more:
+                tail.note_caught_up(dead)
+            done = src.done or (not step.more and (not live or tail.gone))
+            state = (data.n, data.exits_seen)
+            read = ReadState(data.n, indexed[0], state != indexed, done, live, step.more,
+                             time.monotonic() - indexed_at, cost, src.bytes_read, src.file_size)
+            if read.changed and data.n > 0:
+                if self.policy.due(read):
+                    # the work itself (this thread's CPU time), not the wall time: waiting for
+                    # the GIL while the UI draws is no reason to update less often
+                    t = time.thread_time()
+                    ix = self._next_index(last_ix)
+                    cost = time.thread_time() - t
+                    indexed, indexed_at = state, time.monotonic()
+                    last_ix = self._publish(publish, ix, done or (live and not step.more))
+            elif done and indexed[0] < 0:
+                self._publish(publish, self.build(), True)
+            elif live and not step.more and not caught_up:  # live: loading is over
+                self._publish(publish, last_ix if last_ix is not None else self.build(), True)
+            caught_up = caught_up or (live and not step.more)
+            if done:
+                break
+            if not step.more:
+                # timed from the read, not from the end of the work that followed it: the wait
+                # is part of a new call's way to the screen (see PollTimer)
+                time.sleep(timer.wait(step.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
+        if cancelled() and (data.n, data.exits_seen) != indexed:
+            self._publish(publish, self.build(), True)
+        publish(Finished(cancelled()))
+
+    def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool) -> TreeIndex:
+        publish(Snapshot(ix, final))
+        # the heaviest children (only `H` uses them) are computed here, once the index is on its
+        # way to the screen, so that a key rarely waits for them. In a live session this whole
+        # pass happens once: grown indexes keep them up to date from there (grow._grow_heaviest)
+        ix.heavy  # noqa: B018
+        return ix
+
+    def _next_index(self, prev: TreeIndex | None) -> TreeIndex:
+        """The index of everything loaded now: a live session's grows from the previous one
+        (work in proportion to what is new, see grow.py), any other is built whole."""
+        while not self._requests.empty():
+            self._grouped = self._requests.get()
+        if prev is not None and self.live and prev.grouped == self._grouped:
+            try:
+                return grow_index(prev, self.source.data)
+            except Exception as exc:  # a bug: counted and shown; the whole build is right
+                self.grow_failures += 1
+                self.last_failure = f"{type(exc).__name__}: {exc}"
+                if self.strict:
+                    raise GrowFailed(f"grow_index failed: {self.last_failure}") from exc
+        return self.build()

@@ -1,0 +1,150 @@
+"""The loading pipeline without Textual: the update policy as a pure decision, and the loop
+(source -> policy -> index) publishing snapshots to a plain callback."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import build_index
+from flowtrace_tui.model import pipeline as pipeline_mod
+from flowtrace_tui.model.empty import META_CUT
+from flowtrace_tui.model.pipeline import Finished, GrowFailed, Pipeline, Progress, Snapshot
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.update_policy import ReadState, UpdatePolicy
+
+from .builder import TraceBuilder
+
+
+def state(**kw) -> ReadState:
+    base = dict(calls=100, indexed_calls=50, changed=True, done=False, live=False, more=True,
+                since_index=0.0, index_cost=0.0, bytes_read=10, file_size=1000)
+    base.update(kw)
+    return ReadState(**base)
+
+
+@pytest.mark.parametrize("kw, due", [
+    (dict(indexed_calls=-1), True),  # the first screen
+    (dict(done=True), True),  # the final index
+    (dict(changed=False, done=True), False),  # nothing new: the index on screen is right
+    (dict(calls=0, indexed_calls=-1), False),  # nothing to show yet
+    (dict(calls=400, since_index=2.0), True),  # grown 8-fold, a second later, early in the file
+    (dict(calls=399, since_index=2.0), False),  # not grown enough
+    (dict(calls=400, since_index=0.5), False),  # too soon
+    (dict(calls=400, since_index=2.0, bytes_read=400), False),  # the final index is near
+])
+def test_loading_a_file(kw, due):
+    assert UpdatePolicy().due(state(**kw)) is due
+
+
+@pytest.mark.parametrize("kw, due", [
+    (dict(since_index=0.06, more=False), True),  # caught up, half an interval later
+    (dict(since_index=0.04, more=False), False),  # too soon after the last
+    (dict(since_index=0.06, more=False, index_cost=0.05), False),  # not more often than twice its cost
+    (dict(since_index=0.2, more=True), False),  # behind the file: catch up first ...
+    (dict(since_index=0.31, more=True), True),  # ... but not for long
+])
+def test_following_a_live_file(kw, due):
+    assert UpdatePolicy(poll_interval=0.1).due(state(live=True, **kw)) is due
+
+
+def source_of(data: bytes) -> TraceSource:
+    return TraceSource(ChunkReader.from_bytes(data, name="t.ftr"), len(data))
+
+
+def program(calls: int = 200) -> TraceBuilder:
+    b = TraceBuilder()
+    m = b.enter("main")
+    for i in range(calls):
+        b.leave(b.enter("work", args=f"i={i}"), "r")
+        if i % 20 == 19:
+            b.flush()
+    b.leave(m)
+    return b
+
+
+def run(p: Pipeline) -> list:
+    events: list = []
+    p.run(lambda: False, events.append)
+    return events
+
+
+def test_a_file_is_read_to_its_end_and_the_last_snapshot_is_final():
+    src = source_of(program().data())
+    events = run(Pipeline(src))
+    snaps = [e for e in events if isinstance(e, Snapshot)]
+    assert events[-1] == Finished(False) and any(isinstance(e, Progress) for e in events)
+    assert snaps[-1].final and not any(s.final for s in snaps[:-1])
+    assert snaps[-1].index.n == src.data.n == 201
+
+
+def test_a_file_cut_in_its_metadata_finishes_with_the_reason():
+    data = program().data()
+    events = run(Pipeline(source_of(data[:30])))
+    assert isinstance(events[-1], Finished) and events[-1].error == META_CUT
+
+
+def test_a_grouping_asked_by_the_ui_applies_to_the_next_indexes():
+    b = TraceBuilder()
+    b.leave(b.enter("a", thread=1), "r")
+    b.leave(b.enter("b", thread=2), "r")
+    p = Pipeline(source_of(b.data()))
+    p.set_grouped(False)
+    snaps = [e for e in run(p) if isinstance(e, Snapshot)]
+    assert not snaps[-1].index.grouped and not snaps[-1].index.groups
+
+
+def grow_fails(*_a, **_k):
+    raise RuntimeError("boom")
+
+
+def live_pipeline(strict: bool) -> tuple[Pipeline, list]:
+    """A live pipeline fed one flush at a time, whose grow_index fails."""
+    b = program(60)
+    p = Pipeline(source_of(b.data()), poll_interval=0.01, strict=strict,
+                 policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, live_behind_update=0))
+    p.source.reader.read_size = 16  # a chunk or two per step: several indexes
+    events: list = []
+    return p, events
+
+
+def test_a_failed_index_update_is_counted_and_built_whole(monkeypatch):
+    monkeypatch.setattr(pipeline_mod, "grow_index", grow_fails)
+    p, events = live_pipeline(strict=False)
+    p.run(lambda: False, events.append)
+    snaps = [e for e in events if isinstance(e, Snapshot)]
+    assert p.grow_failures > 0 and p.last_failure == "RuntimeError: boom"
+    got = snaps[-1].index
+    want = build_index(p.source.data)
+    assert (got.n, got.order.tolist()) == (want.n, want.order.tolist())  # the whole build is right
+    assert events[-1] == Finished(False)
+
+
+def test_a_failed_index_update_ends_loading_in_strict_mode(monkeypatch):
+    monkeypatch.setattr(pipeline_mod, "grow_index", grow_fails)
+    p, events = live_pipeline(strict=True)
+    p.run(lambda: False, events.append)
+    assert p.grow_failures == 1
+    assert events[-1] == Finished(False, f"{GrowFailed.__name__}: grow_index failed: RuntimeError: boom")
+
+
+def test_the_status_line_shows_failed_index_updates(monkeypatch):
+    import asyncio
+
+    from flowtrace_tui.app import FlowtraceApp
+
+    monkeypatch.setattr(pipeline_mod, "grow_index", grow_fails)
+    p, _ = live_pipeline(strict=False)
+
+    async def go() -> list[str]:
+        app = FlowtraceApp(p.source, poll_interval=0.01, pipeline=p)
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(200):
+                if not app.loading:
+                    break
+                await pilot.pause(0.02)
+            return app.status_parts()
+
+    parts = asyncio.run(go())
+    assert p.grow_failures > 0
+    assert f"{p.grow_failures} index update" in " ".join(parts) and "failed (rebuilt)" in " ".join(parts)
