@@ -79,12 +79,8 @@ class FlowtraceApp(LiveApp):
                  pipeline: Pipeline | None = None) -> None:
         """`pipeline`: how the session is read and indexed (default: a `Pipeline` over
         `source`, following the file every `poll_interval` s when given)."""
-        super().__init__()
-        self.source = source
-        self.poll_interval = poll_interval
-        self.pipeline = pipeline or Pipeline(source, poll_interval=poll_interval)
-        self.index: TreeIndex | None = None
-        self.rows: TreeRows | None = None
+        super().__init__(source, pipeline or Pipeline(source, poll_interval=poll_interval),
+                         program, attacher, log_path)
         self.filters = Filters()
         self.grouped = True
         self.query: Query | None = None
@@ -94,7 +90,6 @@ class FlowtraceApp(LiveApp):
         self.load_cancelled = False
         self.detail_width = 45
         self._show_detail = show_detail
-        self._live_init(program, attacher, log_path)
         self._progress = (0, 0)
         self._load_error: str | None = None
 
@@ -111,12 +106,9 @@ class FlowtraceApp(LiveApp):
         yield StatusLine(id="status")
         yield Footer()
 
-    @property
-    def tree(self) -> CallTree:
-        return self._main.query_one(CallTree)
-
     def _w(self, kind):
         """A widget of the main screen (app.query_one would search a modal screen on top)."""
+        assert self._main is not None
         return self._main.query_one(kind)
 
     def on_mount(self) -> None:
@@ -130,7 +122,7 @@ class FlowtraceApp(LiveApp):
         self.load()
 
     def on_resize(self) -> None:
-        getattr(self, "_main", self.screen).set_class(self.size.width < 100, "-narrow")
+        (self._main if self._main is not None else self.screen).set_class(self.size.width < 100, "-narrow")
 
     # -- loading (thread worker) ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)

@@ -1,10 +1,12 @@
 """The live view's part of the explorer: follow mode, pause, ticking elapsed times, the program's
 output pane and exit status, and quitting while the program runs.
 
-`FlowtraceApp` derives from `LiveApp` and calls its hooks (`_live_*`) from the loader and the
-index/cursor handlers; everything here uses the app's `tree`, `index`, `rows`, `source` and
-`_update_status`. The bookkeeping itself (what is new, what follow mode means) is in
-`model/live.py`, free of Textual.
+`LiveApp` owns what the live view works on, declared here: the session being read (`source`,
+`pipeline`), the index and view on screen (`index`, `rows`, set by the app as it shows them)
+and the main screen's call tree and log pane. `FlowtraceApp` derives from it, calls its hooks
+(`_live_*`) from the index/cursor handlers and implements the two it asks for:
+`_update_status` and `_update_placeholder`. The bookkeeping itself (what is new, what follow
+mode means) is in `model/live.py`, free of Textual.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from __future__ import annotations
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from .launch import Child, describe_status
 from .messages import IndexReady
+from .model.index import TreeIndex
 from .model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, session_now_ns
 from .model.output_log import OutputLog
+from .model.pipeline import Pipeline
+from .model.rows import TreeRows
+from .model.source import TraceSource
 from .model.units import fmt_count, plural
 from .screens.quit_dialog import QuitDialog
 from .widgets.call_tree import CallTree
@@ -41,12 +48,18 @@ class LiveApp(App[None]):
                 tooltip="Show or hide the program's output"),
     ]
 
-    def _live_init(self, program: Child | None = None, attacher: Child | None = None,
-                   log_path: str | None = None) -> None:
-        self.tail = self.pipeline.tail  # type: ignore[attr-defined]
+    def __init__(self, source: TraceSource, pipeline: Pipeline, program: Child | None = None,
+                 attacher: Child | None = None, log_path: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.pipeline = pipeline
+        self.poll_interval = pipeline.poll_interval
+        self.index: TreeIndex | None = None  # the index on screen (set by the app)
+        self.rows: TreeRows | None = None  # the view on screen (set by the app)
+        self._main: Screen | None = None  # the main screen, once mounted
+        self.tail = pipeline.tail
         # a session without its end chunk whose process has not gone is followed from the start
-        self.live = (not self.source.data.finished and self.poll_interval is not None  # type: ignore[attr-defined]
-                     and not self.tail.process_dead())
+        self.live = not source.data.finished and pipeline.live and not self.tail.process_dead()
         self.follow = FollowState(following=self.live)
         self.program = program
         self.attacher = attacher
@@ -54,6 +67,25 @@ class LiveApp(App[None]):
         self.program_status: int | None = None
         self._held: IndexReady | None = None
         self._stopping = False
+
+    # -- what the app provides ---------------------------------------------------------------------
+    def _update_status(self) -> None:
+        """Redraw the status line."""
+        raise NotImplementedError
+
+    def _update_placeholder(self) -> None:
+        """Redraw what the tree says where it has no row."""
+        raise NotImplementedError
+
+    @property
+    def tree(self) -> CallTree:
+        """The main screen's call tree (app.query_one would search a modal screen on top)."""
+        assert self._main is not None
+        return self._main.query_one(CallTree)
+
+    def _main_has(self, kind: type) -> bool:
+        """The main screen still holds a widget of this kind (not while the app closes)."""
+        return self._main is not None and bool(self._main.query(kind))
 
     # -- hooks called by FlowtraceApp -------------------------------------------------------------
     def _live_mount(self) -> None:
@@ -69,27 +101,27 @@ class LiveApp(App[None]):
 
     def _live_hold(self, msg: IndexReady) -> bool:
         """While paused, keep the newest index instead of showing it (True: held)."""
-        if self.follow.paused and self.rows is not None:  # type: ignore[attr-defined]
+        if self.follow.paused and self.rows is not None:
             final = msg.final or (self._held is not None and self._held.final)
             self._held = IndexReady(msg.index, final)
-            self._update_status()  # type: ignore[attr-defined]
+            self._update_status()
             return True
         return False
 
     def _live_index_shown(self) -> None:
         """A new index is on screen: follow the newest call, count what is new."""
-        ix = self.index  # type: ignore[attr-defined]
+        ix = self.index
         if ix is None:
             return
-        if self.tree.live_now:  # type: ignore[attr-defined]
-            self.tree.live_now = self._live_now()  # type: ignore[attr-defined]  (a new call ticks at once)
+        if self.tree.live_now:
+            self.tree.live_now = self._live_now()  # (a new call ticks at once)
         if self.follow.following and ix.n:
             self._goto_newest()
         self.follow.shown(ix.n)
 
     def _live_cursor_moved(self) -> None:
         """Any move of the cursor away from where follow mode put it ends follow mode."""
-        ix, pos = self.index, self.tree.cursor_pos  # type: ignore[attr-defined]
+        ix, pos = self.index, self.tree.cursor_pos
         if ix is not None and pos >= 0 and self.follow.cursor_moved_to(ix.node(pos)):
             self.refresh_bindings()
 
@@ -99,12 +131,12 @@ class LiveApp(App[None]):
         if self.follow.following:
             self.follow.following = False
             self.refresh_bindings()
-            self._update_status()  # type: ignore[attr-defined]
+            self._update_status()
 
     def _live_state(self) -> str | None:
         """The status line's state text for a session without an end chunk (None: finished)."""
         state = self.tail.state
-        if state == FINISHED or self.source.damage:  # type: ignore[attr-defined]
+        if state == FINISHED or self.source.damage:
             return None
         if state == GONE:
             return "[$error]ended without finishing (process gone)[/]"
@@ -117,7 +149,7 @@ class LiveApp(App[None]):
     def _live_parts(self) -> list[str]:
         """Status parts after the state: follow/pause, new calls, the program."""
         parts: list[str] = []
-        data = self.source.data  # type: ignore[attr-defined]
+        data = self.source.data
         if self.live and self.tail.state in (LIVE, UNKNOWN):
             if self.follow.paused:
                 parts.append("[$warning]paused[/]")
@@ -129,14 +161,14 @@ class LiveApp(App[None]):
         if self.program is not None:
             code = self.program.poll()
             parts.append(f"program {describe_status(code)}" if code is not None else f"program pid {self.program.pid}")
-        failures = self.pipeline.grow_failures  # type: ignore[attr-defined]
+        failures = self.pipeline.grow_failures
         if failures:  # a bug in the live index update: the view goes on with whole builds
             parts.append(f"[$error]{plural(failures, 'index update')} failed (rebuilt)[/]")
         return parts
 
     def _live_now(self) -> int:
         """Session time now for a live session (the elapsed time of running calls), else 0."""
-        data = self.source.data  # type: ignore[attr-defined]
+        data = self.source.data
         if not self.live or data.finished or self.tail.gone or self.follow.paused:
             return 0
         return session_now_ns(data.meta, data.t_max)
@@ -144,12 +176,11 @@ class LiveApp(App[None]):
     # -- periodic ----------------------------------------------------------------------------------
     def _read_output(self) -> None:
         """Show what the program printed since the last look."""
-        panes = self._main.query(LogPane)  # type: ignore[attr-defined]  (closing: widgets gone)
-        if panes:
-            panes.first().append(self.output.read_new())
+        if self._main_has(LogPane):  # (closing: widgets gone)
+            self._live_log_pane().append(self.output.read_new())
 
     def _live_tick(self) -> None:
-        if not self._main.query(CallTree):  # type: ignore[attr-defined]  (closing: widgets gone)
+        if not self._main_has(CallTree):  # (closing: widgets gone)
             return
         if self.program is not None:
             code = self.program.poll()
@@ -159,13 +190,13 @@ class LiveApp(App[None]):
                 self._live_log_pane().set_status(describe_status(code))
         if self.follow.paused:
             return
-        self._update_placeholder()  # type: ignore[attr-defined]  (an empty live session's note)
-        tree = self.tree  # type: ignore[attr-defined]
+        self._update_placeholder()  # (an empty live session's note)
+        tree = self.tree
         now = self._live_now()
         if now or tree.live_now:
             tree.live_now = now
             tree.changed()  # only the lines on screen are drawn again
-        self._update_status()  # type: ignore[attr-defined]
+        self._update_status()
 
     # -- actions -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -181,10 +212,10 @@ class LiveApp(App[None]):
         else:
             self._resume_follow()
         self.refresh_bindings()
-        self._update_status()  # type: ignore[attr-defined]
+        self._update_status()
 
     def _resume_follow(self) -> None:
-        ix = self.index  # type: ignore[attr-defined]
+        ix = self.index
         self.follow.resume(ix.n if ix is not None else 0)
         if self.follow.paused:
             self.action_toggle_pause()
@@ -196,7 +227,7 @@ class LiveApp(App[None]):
         if not self.follow.paused and self._held is not None:
             held, self._held = self._held, None
             self.post_message(held)
-        self._update_status()  # type: ignore[attr-defined]
+        self._update_status()
 
     def action_toggle_output(self) -> None:
         self._live_log_pane().toggle_class("-shown")
@@ -208,7 +239,7 @@ class LiveApp(App[None]):
                 and action == "last" and not self.follow.following):
             self._resume_follow()
             self.refresh_bindings()
-            self._update_status()  # type: ignore[attr-defined]
+            self._update_status()
             return True
         return await super().run_action(action, default_namespace, namespaces)
 
@@ -235,7 +266,7 @@ class LiveApp(App[None]):
     # -- helpers -----------------------------------------------------------------------------------
     def _goto_newest(self) -> None:
         """Select the newest call (the one that started last), opening its ancestors."""
-        ix, tree = self.index, self.tree  # type: ignore[attr-defined]
+        ix, tree = self.index, self.tree
         newest = ix.n
         tree.move_to_pos(int(ix.pos_of[newest]))
         pos = tree.cursor_pos
@@ -243,4 +274,5 @@ class LiveApp(App[None]):
         self.follow.follow_node = ix.node(pos) if pos >= 0 else 0
 
     def _live_log_pane(self) -> LogPane:
-        return self._main.query_one(LogPane)  # type: ignore[attr-defined]
+        assert self._main is not None
+        return self._main.query_one(LogPane)
