@@ -39,7 +39,7 @@ def canonical(trace: Trace) -> list[tuple]:
     rows = []
     for c in trace.calls:
         marks = tuple(
-            (m.kind, _norm(m.text), index.get(m.other) if m.other else None) for m in c.marks
+            (m.kind, _norm(m.text), index.get(m.other) if m.other else None, m.count) for m in c.marks
         )
         rows.append((
             c.function.qualname, c.function.kind, index.get(c.parent) if c.parent else None,

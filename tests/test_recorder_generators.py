@@ -127,7 +127,7 @@ def test_yield_from(recorder_name):
     trace = record(delegating, recorder_name)
     assert shape(trace, marks=True) == [
         "delegating() = [1, 2, 'inner-done']",
-        "  outer() = None [suspend,resume<delegating,suspend,resume<delegating,suspend,resume<delegating]",
+        "  outer() = None [suspend,fold<delegating*2,resume<delegating]",
         "    inner() = 'inner-done' [suspend,resume<outer,suspend,resume<outer]",
     ]
 

@@ -24,7 +24,7 @@ pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
 
 
 static int
-susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
+susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t task, uint32_t fold)
 {
     if ((c->nsusp + 1) * 2 > c->capsusp) {
         size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
@@ -50,6 +50,7 @@ susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t 
         c->lost[c->nlost++] = c->susp[j].call;
     }
     c->susp[j].frame = frame; c->susp[j].call = call; c->susp[j].code_idx = code_idx; c->susp[j].task = task;
+    c->susp[j].fold = fold; c->susp[j].fbatch = (uint32_t)c->batch;
     return 0;
 }
 
@@ -196,6 +197,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
     if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
+    if (ts->depth) ts->stack[ts->depth - 1].qmark = 0;   /* a call under it: its run is not quiet */
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     return done_or_overflow(c, ts);
 }
@@ -250,12 +252,37 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
-    uint32_t v = 0;
-    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
     Entry e = ts->stack[i];
     ts->depth = (size_t)i;
+    /* A quiet run (docs/FORMAT.md, "Folded resumes"; python.py's _fold does the same at
+     * drain): begun by a plain resume whose row is in this batch, no call or mark since. The
+     * next quiet run of a fold, by the same resumer on the same thread, only adds to it: its
+     * resume row goes (the last row, nearly always: dropped in place otherwise) and no value
+     * is captured. Nothing here runs Python, so the rows cannot be drained meanwhile. */
+    if (e.qmark && e.qbatch == (uint32_t)c->batch) {
+        MarkRow *r = &c->marks[e.qmark - 1];
+        MarkRow *f = e.fold ? &c->marks[e.fold - 1] : NULL;
+        if (f && f->kind == MARK_FOLD && f->call == e.call && f->othr == r->othr && f->thr == ts->thr
+                && f->n < UINT32_MAX) {
+            f->n++;
+            f->run += t - r->t;
+            f->t2 = t;
+            if (e.qmark == c->nmarks) c->nmarks--;
+            else r->kind = 0;
+            if (susp_put(c, frame, e.call, e.code_idx, e.task, e.fold) < 0) return callback_failed(c);
+            Py_RETURN_NONE;
+        }
+    }
+    uint32_t v = 0;
+    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }   /* (may run Python) */
+    if (e.qmark && e.qbatch == (uint32_t)c->batch) {   /* a quiet run, first of a fold: its resume row becomes it */
+        MarkRow *r = &c->marks[e.qmark - 1];
+        r->kind = MARK_FOLD; r->n = 1; r->run = t - r->t; r->t2 = t; r->ref = v; r->thr = ts->thr;
+        if (susp_put(c, frame, e.call, e.code_idx, e.task, e.qmark) < 0) return callback_failed(c);
+        Py_RETURN_NONE;
+    }
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
-    if (susp_put(c, frame, e.call, e.code_idx, e.task) < 0) return callback_failed(c);
+    if (susp_put(c, frame, e.call, e.code_idx, e.task, 0) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
 
@@ -285,6 +312,12 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     if (susp_take(c, frame, &s)) {
         if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
+        if (!throw) {   /* a plain resume: the run may fold (cb_py_yield) */
+            Entry *e = &ts->stack[ts->depth - 1];
+            e->qmark = (uint32_t)c->nmarks;
+            e->qbatch = (uint32_t)c->batch;
+            e->fold = s.fbatch == e->qbatch ? s.fold : 0;
+        }
         if (throw) ts->unwound = args[2];   /* its RAISE inside is the throw, not a new raise */
         return done_or_overflow(c, ts);
     }
@@ -307,6 +340,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
+    if (ts->depth) ts->stack[ts->depth - 1].qmark = 0;   /* a call under it: its run is not quiet */
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     if (throw) ts->unwound = args[2];
     return done_or_overflow(c, ts);
@@ -411,6 +445,7 @@ cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t ref = exc_id(c, ts, exc);
     if (!ref) soft_fail(c);
     if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_RAISE, ref, 0) < 0) return callback_failed(c);
+    ts->stack[ts->depth - 1].qmark = 0;   /* a mark in its run: not quiet */
     Py_RETURN_NONE;
 }
 
@@ -428,6 +463,7 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
     if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
+    ts->stack[ts->depth - 1].qmark = 0;   /* a mark in its run: not quiet */
     c->marks[c->nmarks - 1].exc = args[2];
     Py_RETURN_NONE;
 }
@@ -448,6 +484,7 @@ cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     if (!ts->depth) Py_RETURN_NONE;
     uint32_t cid = ts->stack[ts->depth - 1].call;
+    ts->stack[ts->depth - 1].qmark = 0;   /* an exception event in its run: not quiet (python.py's reraise row) */
     size_t stop = c->nmarks > RERAISE_SCAN ? c->nmarks - RERAISE_SCAN : 0;
     for (size_t i = c->nmarks; i > stop; i--) {
         MarkRow *m = &c->marks[i - 1];

@@ -208,10 +208,10 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
-        "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "CALL_PARTIAL", CALL_PARTIAL,
+        "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
         "N_BUILTIN_STR", N_BUILTIN_STR);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
     for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));

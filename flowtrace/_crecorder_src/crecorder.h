@@ -86,11 +86,13 @@
  * them with PyMem_Free); every writer holds the GIL. */
 typedef struct { uint32_t *par, *fn, *thr, *args, *task; int64_t *t0; uint8_t *flag; } CallCols;
 typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
-/* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped) */
-typedef struct { int64_t t; void *exc; uint32_t call, ref, othr; uint8_t kind; } MarkRow;
+/* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped. A fold row,
+ * kind MARK_FOLD, also has n runs by othr on thread thr, run: their summed running ticks, t2:
+ * the last run's yield; see cb_py_yield) */
+typedef struct { int64_t t, t2, run; void *exc; uint32_t call, ref, othr, n, thr; uint8_t kind; } MarkRow;
 
 enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3 };
-enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5 };
+enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5, MARK_FOLD = 6 };
 #define CALL_PARTIAL 1
 
 /* A captured value (one argument, a result or a yielded value). */
@@ -130,12 +132,15 @@ typedef struct {
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
 } CodeInfo;
 
-/* An open call on a thread's stack (frame: its interpreter frame, for matching ends). */
-typedef struct { void *frame; uint32_t call, code_idx, task; } Entry;
+/* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
+ * generator run begun by a plain resume may fold (cb_py_yield): qmark is its resume row's
+ * index + 1 until a call starts under it or it gets a mark (then 0), fold the index + 1 of its
+ * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits). */
+typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch; } Entry;
 
 /* A suspended generator / coroutine, keyed by its interpreter frame (which lives inside the
  * generator object, so its address is stable while the generator exists). */
-typedef struct { void *frame; uint32_t call, code_idx, task; } Susp;
+typedef struct { void *frame; uint32_t call, code_idx, task, fold, fbatch; } Susp;   /* fold: see Entry */
 
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
@@ -446,7 +451,7 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 {
     if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
     Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task;
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = 0;
     return 0;
 }
 

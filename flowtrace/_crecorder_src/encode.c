@@ -163,9 +163,11 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     Anchor here = anchor_now();
     TickMap tmap = tick_map(c->anchor, here);
     c->anchor = here;
-    size_t kept = 0;   /* marks dropped by a re-raise go */
-    for (size_t i = 0; i < w.nmarks; i++)
+    size_t kept = 0, nfold = 0;   /* marks dropped by a re-raise or a fold go */
+    for (size_t i = 0; i < w.nmarks; i++) {
         if (w.marks[i].kind) w.marks[kept++] = w.marks[i];
+        nfold += w.marks[i].kind == MARK_FOLD;
+    }
     w.nmarks = kept;
 
     PyObject *result = NULL, *texts = NULL;
@@ -234,12 +236,13 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
          * The marks (few) are converted from their rows. The time columns also come as 32-bit
          * deltas (Batch.*_deltas, item 0 left to the writer, which knows the origin), or None
          * when a step does not fit. */
-#define NCOLS 19
+#define NCOLS 22
         static const char *cn[NCOLS] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
                                    "call_task", "call_flag", "exit_call", "exit_t1", "exit_how", "exit_val",
                                    "mark_call", "mark_t", "mark_kind", "mark_ref", "mark_other",
-                                   "call_t0_deltas", "exit_t1_deltas", "mark_t_deltas"};
-        static const char tcs[] = "IIIqIIBIqBIIqBIIiii";
+                                   "call_t0_deltas", "exit_t1_deltas", "mark_t_deltas",
+                                   "mark_n", "mark_run", "mark_span"};   /* (the last three: only with folds) */
+        static const char tcs[] = "IIIqIIBIqBI";   /* the adopted call and exit buffers */
         PyObject *arr[NCOLS] = {NULL};
         int failed = 0, wide[3] = {0, 0, 0};
         int64_t prev = 0;
@@ -284,7 +287,15 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         arr[14] = new_column('I', w.nmarks, (void **)&mr);
         arr[15] = new_column('I', w.nmarks, (void **)&mo);
         arr[18] = new_column('i', w.nmarks, (void **)&d2);
-        for (int k = 0; k < NCOLS; k++) if (!arr[k]) failed = 1;
+        uint32_t *fn_ = NULL;
+        int64_t *frun = NULL, *fspan = NULL;
+        int ncols = nfold ? NCOLS : NCOLS - 3;
+        if (nfold) {
+            arr[19] = new_column('I', w.nmarks, (void **)&fn_);
+            arr[20] = new_column('q', w.nmarks, (void **)&frun);
+            arr[21] = new_column('q', w.nmarks, (void **)&fspan);
+        }
+        for (int k = 0; k < ncols; k++) if (!arr[k]) failed = 1;
         if (!failed) {
             for (size_t i = 0; i < w.nmarks; i++) {
                 const MarkRow *r = &w.marks[i];
@@ -292,11 +303,17 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
                 mc[i] = r->call; mt[i] = t; mk[i] = r->kind; mo[i] = r->othr;
                 mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
                 DELTA(d2, i, t, 2);
+                if (!nfold) continue;
+                int fold = r->kind == MARK_FOLD;
+                fn_[i] = fold ? r->n : 0;
+                /* both ends through the same monotonic map: 0 <= run <= span in ns too */
+                frun[i] = fold ? tick_to_ns(&tmap, r->t + r->run) - t : 0;
+                fspan[i] = fold ? tick_to_ns(&tmap, r->t2) - t : 0;
             }
         }
 #undef DELTA
-        for (int k = 0; k < NCOLS; k++) {
-            PyObject *v = (k >= 16 && wide[k - 16]) ? Py_None : arr[k];
+        for (int k = 0; k < ncols; k++) {
+            PyObject *v = (k >= 16 && k < 19 && wide[k - 16]) ? Py_None : arr[k];
             if (!failed && PyDict_SetItemString(result, cn[k], v) < 0) failed = 1;
             Py_XDECREF(arr[k]);
         }

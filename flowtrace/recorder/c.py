@@ -50,7 +50,8 @@ def shared_constants() -> dict[str, int]:
         "MAX_STRING": reprs.MAX_STRING, "MAX_TEXT": reprs.MAX_TEXT,
         "END_RETURN": fmt.END_RETURN, "END_RAISE": fmt.END_RAISE, "END_UNFINISHED": fmt.END_UNFINISHED,
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
-        "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "CALL_PARTIAL": fmt.CALL_PARTIAL,
+        "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
+        "CALL_PARTIAL": fmt.CALL_PARTIAL,
     }
 
 
@@ -238,6 +239,8 @@ class CRecorder:
             b.call_t0_deltas = cols["call_t0_deltas"]  # array('i') or None (see Batch)
             b.exit_t1_deltas = cols["exit_t1_deltas"]
             b.mark_t_deltas = cols["mark_t_deltas"]
+            if "mark_n" in cols:  # fold rows in this batch (FORMAT 1.1)
+                b.mark_n, b.mark_run, b.mark_span = cols["mark_n"], cols["mark_run"], cols["mark_span"]
             if b.strings:
                 b.strings_payload = cols["strings_payload"]  # bytes or None (see Batch)
             return b

@@ -23,6 +23,13 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   write a resume/throw mark naming the resumer (the new stack top). 3.13.0's silent close
   (gh-140373) needs nothing: a yield already popped the frame; the call ends `unfinished` at
   stop (a reused frame address is detected at the next yield).
+- **Folded resumes** (docs/FORMAT.md, "Folded resumes"): a plain resume notes (epoch, length
+  of the call rows) in `_runs`; the yield that ends the run appends a `_MARK_QUIET` row instead
+  of a suspend when no call row with this parent was appended since and no drain overlapped
+  the run (`_epoch`, a seqlock: odd while a drain runs), and `drain()` (`_fold`) turns each
+  such run whose resume is in the same batch into a fold row, or extends the call's fold. So
+  the hot path pays a dict store and a length check per run; the rows of a batch's runs are
+  folded in one pass at drain. A drain overlapping a run only leaves that run exact.
 - **asyncio tasks**: a coroutine-kind call asks `current_task()` when it starts; a task seen
   for the first time gets a TASK entry (root = this call). The creator is taken where every
   asyncio task is made: the PY_RETURN of `BaseEventLoop.create_task` (stdlib, so never a
@@ -69,6 +76,7 @@ _CO_ASYNC_GENERATOR = 0x200
 _CALL_W = 6  # values per CALL row in the flat list: cid, parent, fid, thread, t0, args text
 _EXIT_W = 4  # values per valued EXIT row: cid, t1, how, text
 _MARK_RERAISE = 0  # internal mark kind: dropped by drain() with the `handled` mark it cancels
+_MARK_QUIET = 100  # internal mark kind: a suspend ending a quiet run (drain() folds it, _fold)
 _OVERFLOW_EVERY = 0x2000  # call ids between two backpressure checks (a power of two)
 
 # fids value of BaseEventLoop.create_task, where every asyncio task is created (see the
@@ -157,6 +165,11 @@ class PyRecorder:
         self._threads: list[tuple[int, Any, str, list]] = []  # (tid, weakref(Thread)|None, name, stack)
         self._gens: dict[int, int] = {}  # id(frame) -> cid of a suspended generator/coroutine
         self._lost: list[int] = []  # generators whose frame address was reused (closed silently)
+        # Folding resumes (see _fold): cid -> (epoch, len(self._calls)) when a plain resume
+        # ran it; `_epoch` is odd while a drain runs and grows by 2 per drain (a seqlock: a
+        # run that saw the same even value at its resume and at its yield overlapped no drain)
+        self._runs: dict[int, tuple[int, int]] = {}
+        self._epoch = [0]
         self._unwound: dict[int, int] = {}  # thread id -> id(exception) that just left a callee
         self._task_table = TaskTable()  # asyncio tasks seen, creators from create_task's return
         self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
@@ -245,6 +258,9 @@ class PyRecorder:
         marks_append = self._marks.append
         extra = self._extra
         gens = self._gens
+        runs = self._runs
+        epoch = self._epoch
+        calls = self._calls
         unwound = self._unwound
         next_id = self._ids.__next__
         clock = perf_counter_ns
@@ -410,7 +426,16 @@ class PyRecorder:
                 if prev != cid:  # the address was reused: that generator vanished silently
                     gens[key] = cid
                     lost_append(prev)
-                marks_append((cid, t, F.MARK_SUSPEND, value_text(value, mode) if capture else None, 0))
+                text = value_text(value, mode) if capture else None
+                run = runs.pop(cid, None) if runs else None  # set by a plain resume
+                if run is not None:
+                    e, n = run
+                    # quiet: no call started under it since its resume (the rows appended since
+                    # name another parent), and no drain overlapped the run (same even epoch)
+                    if not e & 1 and (len(calls) == n or cid not in calls[n + 1 :: _CALL_W]) and epoch[0] == e:
+                        marks_append((cid, t, _MARK_QUIET, text, thr))  # drain() may fold it
+                        return None
+                marks_append((cid, t, F.MARK_SUSPEND, text, 0))
             except Exception:
                 pass
             return None
@@ -425,7 +450,12 @@ class PyRecorder:
             parent = s[-1]
             t = clock()
             if cid:
-                marks_append((cid, t, kind, text, parent))
+                if kind == F.MARK_RESUME:  # a run that may turn out quiet (on_yield, _fold)
+                    e = epoch[0]  # read before the length: see _reset
+                    runs[cid] = (e, len(calls))
+                    marks_append((cid, t, kind, text, parent, thr))
+                else:
+                    marks_append((cid, t, kind, text, parent))
             else:
                 # Never seen starting: a generator created and started before recording
                 # (partial), or a coroutine thrown into before its first step (e.g. a task
@@ -638,6 +668,46 @@ class PyRecorder:
         return sid
 
     @staticmethod
+    def _fold(marks: list[tuple]) -> list[tuple]:
+        """Mark rows as recorded -> rows of docs/FORMAT.md, each (call, t, kind, text, other, n,
+        run, span): a quiet run -- a plain resume whose run ended at a yield with no call
+        started under it (on_yield's _MARK_QUIET) and no other mark of its call in between,
+        both in this batch -- becomes one fold row (n=1, ref = the yielded value) in the
+        resume's place; the next quiet runs of that call by the same resumer on the same thread
+        extend it (their yielded values are not kept). The C recorder folds at event time to
+        the same rows (_crecorder.c, cb_py_yield)."""
+        out: list[tuple | None] = []
+        resumed: dict[int, int] = {}  # call -> index in out of its plain resume, while it runs
+        folds: dict[int, tuple[int, int, int]] = {}  # call -> (index of its fold row, resumer, thread)
+        for m in marks:
+            cid, kind = m[0], m[2]
+            if kind == F.MARK_RESUME and len(m) == 6:  # a plain resume (its thread appended)
+                resumed[cid] = len(out)
+                out.append(m)
+                continue
+            if kind == _MARK_QUIET:
+                i = resumed.pop(cid, None)
+                if i is not None:
+                    r = out[i]
+                    assert r is not None
+                    f = folds.get(cid)
+                    if f is not None and f[1] == r[4] and f[2] == r[5] and out[f[0]][5] < 0xFFFFFFFF:  # extends its fold
+                        g = out[f[0]]
+                        assert g is not None
+                        out[f[0]] = (cid, g[1], F.MARK_FOLD, g[3], g[4], g[5] + 1, g[6] + m[1] - r[1], m[1] - g[1])
+                        out[i] = None
+                    else:
+                        out[i] = (cid, r[1], F.MARK_FOLD, m[3], r[4], 1, m[1] - r[1], m[1] - r[1])
+                        folds[cid] = (i, r[4], r[5])
+                    continue
+                m = (cid, m[1], F.MARK_SUSPEND, m[3], 0)  # its resume was drained before
+            # any other row of the call ends its run and its fold
+            resumed.pop(cid, None)
+            folds.pop(cid, None)
+            out.append(m)
+        return [m[:5] + (0, 0, 0) if len(m) != 8 else m for m in out if m is not None]
+
+    @staticmethod
     def _cancel_handled(marks: list[tuple]) -> list[tuple]:
         """Drop each `handled` mark cancelled by a later re-raise of the same exception in the
         same call (a cleanup handler, not a catch), the re-raise marks, and the exception ids
@@ -660,14 +730,19 @@ class PyRecorder:
             if i in drop:
                 continue
             if m[2] == F.MARK_HANDLED:
-                m = (m[0], m[1], m[2], m[3], 0)
+                m = (m[0], m[1], m[2], m[3], 0, 0, 0, 0)
             out.append(m)
         return out
 
     def drain(self) -> Batch:
         """Everything recorded since the last drain, as one Batch (safe from any thread)."""
         with self._lock:
-            return self._drain()
+            self._epoch[0] += 1  # odd: a drain runs (see _reset)
+            try:
+                return self._drain()
+            finally:
+                self._runs.clear()  # runs seen before this drain can no longer fold
+                self._epoch[0] += 1
 
     def _drain(self) -> Batch:
         # Columns are taken from the flat row lists with C-level slices and `array(typecode,
@@ -686,7 +761,7 @@ class PyRecorder:
         calls = self._pending_calls + take(self._calls)
         exits = self._pending_exits + take(self._exits)
         exits_v = self._pending_exits_v + take(self._exits_v)
-        marks = self._pending_marks + self._cancel_handled(take(self._marks))
+        marks = self._pending_marks + self._cancel_handled(self._fold(take(self._marks)))
         first = self._next_call
         W = _CALL_W
         n = len(calls) // W
@@ -785,11 +860,15 @@ class PyRecorder:
                     pop(cid, None)
         if marks:
             sid = self._sid
-            cids, ts, kinds, texts, others = zip(*marks)
+            cids, ts, kinds, texts, others, ns, runs, spans = zip(*marks)
             b.mark_call = array("I", cids)
             b.mark_t = array("q", ts)
             b.mark_kind = array("B", kinds)
             b.mark_ref = array("I", [sid(x, strings) for x in texts])
             b.mark_other = array("I", others)
+            if any(ns):
+                b.mark_n = array("I", ns)
+                b.mark_run = array("q", runs)
+                b.mark_span = array("q", spans)
         b.strings = strings
         return b
