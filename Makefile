@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tui_bench.py
 	$(BIN)/python benchmarks/tui_bench.py --real
 	$(BIN)/python benchmarks/live_latency.py
+	$(BIN)/python benchmarks/generators.py --n 1000000 --repeat 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo.ftr
