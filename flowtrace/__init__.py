@@ -24,10 +24,9 @@ import io
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar, overload
 
-from .events import CallEvent
-from .printing import format_tree, print_tree
-
 if TYPE_CHECKING:
+    from .events import CallEvent
+    from .printing import format_tree, print_tree
     from .session import Session
 
 __version__ = "0.2.0"
@@ -44,11 +43,21 @@ _last_events: list[CallEvent] = []
 _decorator_active = False
 
 
-def __getattr__(name: str) -> Any:  # lazy: `flowtrace.Session` without importing it up front
+def __getattr__(name: str) -> Any:
+    """Lazy names: importing flowtrace (e.g. pytest loading its plugin entry point) loads none
+    of the recorder, the session or the printing code until they are used."""
     if name == "Session":
         from .session import Session
 
         return Session
+    if name == "CallEvent":
+        from .events import CallEvent
+
+        return CallEvent
+    if name in ("format_tree", "print_tree"):
+        from . import printing
+
+        return getattr(printing, name)
     raise AttributeError(f"module 'flowtrace' has no attribute {name!r}")
 
 
@@ -159,6 +168,8 @@ def trace(func: Callable[..., Any] | None = None, /, *, measure_time: bool = Fal
                 root = next((e for e in events if e.parent_id is None and e.func_name == qualname), None)
                 shown = _subtree(events, root) if root is not None else events
                 _last_events = shown
+                from .printing import print_tree
+
                 print_tree(shown, arg_names=False, show_time=measure_time)
             finally:
                 with _lock:

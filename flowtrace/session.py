@@ -37,6 +37,12 @@ _POLL_S = 0.025  # how often the flusher looks at the pending count between flus
 _HAVE_SIGMASK = hasattr(_signal, "pthread_sigmask")
 _ALL_SIGNALS = _signal.valid_signals() if _HAVE_SIGMASK else set()
 
+# The session that records this process alone (`exclusive=`: pytest --flowtrace records each
+# test), if any: another session started meanwhile (a test that records with flowtrace itself)
+# would record the same calls into a second file, or fail deep in the C recorder; it gets one
+# clear error instead, and the exclusive session is untouched.
+_exclusive: "Session | None" = None
+
 
 class Session:
     """Records this process into `target` (a path, or a writable binary stream)."""
@@ -50,8 +56,10 @@ class Session:
         flush_interval: float = 0.1,
         meta: dict[str, Any] | None = None,
         recorder: str | None = None,
+        exclusive: str | None = None,
     ) -> None:
         self.target = target
+        self.exclusive = exclusive  # who records alone (named in the error a nested start gets)
         self.path: str | None = None if hasattr(target, "write") else os.fspath(target)  # type: ignore[arg-type]
         self.config = config or RecorderConfig()
         self.command = command
@@ -110,8 +118,15 @@ class Session:
     # ------------------------------------------------------------------ start / stop
     def start(self) -> "Session":
         """Open the file, write META, start recording and the flusher thread."""
+        global _exclusive
         if self.started:
             return self
+        holder = _exclusive
+        if holder is not None and not holder.stopped:
+            raise RuntimeError(
+                f"flowtrace is already recording this process ({holder.exclusive}); "
+                "a second recording cannot start inside it"
+            )
         origin = time.perf_counter_ns()
         wall = time.time_ns()
         self.writer = SessionWriter(self.target, self._meta(origin, wall), origin)
@@ -126,6 +141,8 @@ class Session:
                 self.writer.abandon()
                 raise
             self.started = True
+            if self.exclusive:
+                _exclusive = self
             self._flusher = flusher
             flusher.start()
         return self
@@ -204,18 +221,23 @@ class Session:
         exit_code: int | None = None,
         error: str | None = None,
         signal: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Stop recording, end open calls as unfinished, write the last rows and ENDS.
-        Idempotent: only the first call writes."""
+        """Stop recording, end open calls as unfinished, write the last rows and ENDS
+        (with `extra`'s keys too). Idempotent: only the first call writes."""
         with suspended():  # our work, on whichever thread stops us (untraced.py)
-            self._stop(reason, exit_code, error, signal)
+            self._stop(reason, exit_code, error, signal, extra)
 
-    def _stop(self, reason: str, exit_code: int | None, error: str | None, signal: str | None) -> None:
+    def _stop(self, reason: str, exit_code: int | None, error: str | None, signal: str | None,
+              extra: dict[str, Any] | None) -> None:
+        global _exclusive
         with self._stop_lock:
             if self.stopped or not self.started:
                 self.stopped = True
                 return
             self.stopped = True
+            if _exclusive is self:
+                _exclusive = None
         self._wake.set()
         try:
             self.recorder.stop()
@@ -229,8 +251,8 @@ class Session:
         if writer is not None:
             try:
                 writer.finish({
-                    "t_end_abs": time.perf_counter_ns(), "reason": reason, "exit_code": exit_code,
-                    "signal": signal, "error": error,
+                    **(extra or {}), "t_end_abs": time.perf_counter_ns(), "reason": reason,
+                    "exit_code": exit_code, "signal": signal, "error": error,
                 })
             except Exception:
                 pass
