@@ -29,6 +29,7 @@ from .model.filters import Filters
 from .model.index import TreeIndex
 from .model.live import LIVE, UNKNOWN
 from .model.pipeline import Event, Finished, Pipeline, Progress, Snapshot
+from .model.pytest_sessions import failure_call
 from .model.rows import TreeRows
 from .model.search import Query, find, next_hit
 from .model.source import TraceSource
@@ -92,6 +93,7 @@ class FlowtraceApp(LiveApp):
         self._show_detail = show_detail
         self._progress = (0, 0)
         self._load_error: str | None = None
+        self._failure_shown = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -156,6 +158,15 @@ class FlowtraceApp(LiveApp):
         self._update_placeholder()
         self._update_status()
 
+    def _open_on_failure(self) -> None:
+        """A failed test's session (pytest --flowtrace) opens on the call where the failing
+        exception was raised: selected, its callers expanded, its exception in the detail pane."""
+        if self.index is not None and not self._failure_shown:
+            self._failure_shown = True
+            node = failure_call(self.source.data)
+            if 0 < node <= self.index.n:
+                self.tree.move_to_pos(int(self.index.pos_of[node]))
+
     def on_load_finished(self, msg: LoadFinished) -> None:
         self.loading = False
         self.load_cancelled = msg.cancelled
@@ -165,6 +176,7 @@ class FlowtraceApp(LiveApp):
             self.live = self.follow.following = False
             self.refresh_bindings()
         self._update_placeholder()
+        self._open_on_failure()
         if msg.error:
             self.push_screen(ErrorScreen("Reading the session failed", msg.error))
         elif self.source.damage:

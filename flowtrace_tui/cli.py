@@ -1,7 +1,8 @@
 """`flowtrace-tui FILE`, `flowtrace-tui run … script.py`, `flowtrace-tui attach PID`.
 
 FILE: open a session in the explorer; a session that is still being written (no end chunk) is
-followed live. `run`: record a program in a child process (`python -m flowtrace run`) and follow
+followed live. A directory: pick one of its sessions (screens/picker.py), e.g. the .flowtrace/
+that `pytest --flowtrace` writes; quitting the explorer comes back to the list. `run`: record a program in a child process (`python -m flowtrace run`) and follow
 its session at once; the program's stdin is /dev/null and its output goes to a log file shown in
 a pane. `attach`: run `flowtrace attach PID` in the background until the explorer quits (then it
 detaches, which finishes the file) and follow the session it writes.
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Also: 'flowtrace-tui run [options] script.py [args]' records a program and follows it "
                "live; 'flowtrace-tui attach PID' records a running process and follows it. A file "
                "named run or attach: write ./run.")
-    ap.add_argument("file", help="a session file written by `flowtrace run -o FILE` (followed live while it is being written)")
+    ap.add_argument("file", help="a session file written by `flowtrace run -o FILE` (followed live while it is "
+                                 "being written), or a directory of sessions to pick from (pytest --flowtrace's .flowtrace/)")
     ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
     ap.add_argument("--follow", type=float, metavar="SECONDS", default=None,
                     help="how often to look for new data in a session still being written (default: 0.1)")
@@ -86,10 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if (err := _imports()) is not None:
         return _fail(err)
+    if os.path.isdir(args.file):  # a directory of sessions (pytest --flowtrace's .flowtrace/)
+        from .screens.picker import PickerApp
+
+        chosen = None
+        while (chosen := PickerApp(args.file, selected=chosen).run()) is not None:
+            if (code := _explore(chosen, args)) != 0:
+                return code
+        return 0
+    return _explore(args.file, args)
+
+
+def _explore(path: str, args: argparse.Namespace) -> int:
+    """Open one session file in the explorer until the user quits."""
     from .app import FlowtraceApp
     from .model.live import DEFAULT_POLL_INTERVAL
 
-    source, err = _open_source(args.file)
+    source, err = _open_source(path)
     if source is None:
         return _fail(err)
     poll = None if args.no_follow else (args.follow if args.follow and args.follow > 0 else DEFAULT_POLL_INTERVAL)
