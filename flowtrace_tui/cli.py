@@ -2,10 +2,11 @@
 
 FILE: open a session in the explorer; a session that is still being written (no end chunk) is
 followed live. A directory: pick one of its sessions (screens/picker.py), e.g. the .flowtrace/
-that `pytest --flowtrace` writes; quitting the explorer comes back to the list. `run`: record a program in a child process (`python -m flowtrace run`) and follow
-its session at once; the program's stdin is /dev/null and its output goes to a log file shown in
-a pane. `attach`: run `flowtrace attach PID` in the background until the explorer quits (then it
-detaches, which finishes the file) and follow the session it writes.
+that `pytest --flowtrace` writes; quitting the explorer comes back to the list. `run`: record a
+program in a child process (`python -m flowtrace run`) and follow its session at once; the
+program's stdin is /dev/null and its output goes to a log file shown in a pane. `attach`: run
+`flowtrace attach PID` in the background until the explorer quits (then it detaches, which
+finishes the file) and follow the session it writes.
 
 Problems that make the file unreadable (missing, not a session, a newer format version) or the
 program unable to start are reported here, in one line on stderr with exit status 2, before any
