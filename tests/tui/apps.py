@@ -64,14 +64,29 @@ def wide_program(children: int = 3000) -> TraceBuilder:
 
 
 async def settle(pilot) -> None:
-    """Wait until loading and searching are over and the screen is drawn."""
+    """Wait until loading and searching are over and the screen is drawn. Fails loudly when
+    that does not happen (with what the status line says), or when a live index update failed
+    on the way (the pipeline counts them; strict under tests, see tests/conftest.py)."""
     app = pilot.app
     for _ in range(400):
-        await pilot.pause()
+        await pilot.pause()  # lets every pending message be handled: no fixed sleep
         if not app.loading and not app.searching and app.rows is not None:
             break
+    else:
+        raise AssertionError(f"the app did not settle: {' | '.join(app.status_parts())}")
     await app.workers.wait_for_complete()
     await pilot.pause()
+    assert app.pipeline.grow_failures == 0, app.pipeline.last_failure
+
+
+async def until(pilot, cond, timeout: float = 10.0) -> None:
+    """Wait (handling messages) until `cond()` holds; fail loudly after `timeout` seconds.
+    For what only a clock or another process moves on (a live file growing, a program ending)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout} s: {' | '.join(pilot.app.status_parts())}")
+        await pilot.pause(0.02)
 
 
 def screen_lines(app) -> list[str]:

@@ -7,11 +7,14 @@ recorder writes. Times advance by `step` ns per event unless given.
 from __future__ import annotations
 
 import io
+import random
 from typing import Any
 
 from flowtrace.ftr import format as F
+from flowtrace.ftr.batch import Batch
+from flowtrace.ftr.chunks import ChunkReader
 from flowtrace.ftr.writer import SessionWriter
-from flowtrace.recorder.base import Batch
+from flowtrace_tui.model import TraceData
 
 ORIGIN = 5_000_000_000
 
@@ -173,4 +176,43 @@ def sample_program() -> TraceBuilder:
     bad = b.enter("check", args="value=-1", t=290)
     b.leave(bad, raised="ValueError: negative", t=300)
     b.leave(m, raised="ValueError: negative", t=310)
+    return b
+
+
+def load(data: bytes) -> TraceData:
+    """The explorer's columns of a whole session."""
+    d = TraceData("t")
+    d.feed(ChunkReader.from_bytes(data).poll())
+    return d
+
+
+def random_trace(seed: int) -> TraceBuilder:
+    """Threads, generators and plain calls interleaved at random, flushed at random points."""
+    rng = random.Random(seed)
+    b = TraceBuilder()
+    open_gens: list[int] = []
+    for _ in range(rng.randint(20, 120)):
+        thread = rng.choice((1, 1, 1, 2, 3))
+        stack = b.stacks.get(thread, [])
+        r = rng.random()
+        if r < 0.45 or not stack:
+            kind = "generator" if rng.random() < 0.15 else "function"
+            cid = b.enter(rng.choice("abcdefg"), thread=thread, kind=kind, args=f"v={rng.randint(0, 9)}")
+            if kind == "generator":
+                b.suspend(cid)
+                open_gens.append(cid)
+        elif r < 0.8:
+            b.leave(stack[-1], "r")
+        elif open_gens:
+            g = rng.choice(open_gens)
+            if g not in b.stacks[b.thread_of[g]]:
+                if rng.random() < 0.3:  # quiet runs folded into one row first
+                    span = rng.randint(1, 60)
+                    b.fold(g, rng.randint(1, 4), rng.randint(0, span), span)
+                b.resume(g)
+                if rng.random() < 0.5:
+                    b.leave(g)
+                    open_gens.remove(g)
+        if rng.random() < 0.1:
+            b.flush()
     return b

@@ -13,6 +13,7 @@ from flowtrace_tui.model.pipeline import Finished, GrowFailed, Pipeline, Progres
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.update_policy import ReadState, UpdatePolicy
 
+from .apps import until
 from .builder import TraceBuilder
 
 
@@ -139,10 +140,7 @@ def test_the_status_line_shows_failed_index_updates(monkeypatch):
     async def go() -> list[str]:
         app = FlowtraceApp(p.source, poll_interval=0.01, pipeline=p)
         async with app.run_test(size=(100, 30)) as pilot:
-            for _ in range(200):
-                if not app.loading:
-                    break
-                await pilot.pause(0.02)
+            await until(pilot, lambda: not app.loading)
             return app.status_parts()
 
     parts = asyncio.run(go())

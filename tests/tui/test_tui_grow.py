@@ -17,8 +17,7 @@ from flowtrace_tui.model import grow as grow_mod
 from flowtrace_tui.model import sortedsets
 from flowtrace_tui.model.grow import grow_index
 
-from .builder import TraceBuilder
-from .test_tui_model import random_trace
+from .builder import TraceBuilder, random_trace
 
 FIELDS = ("order", "pos_of", "depth", "end", "parent", "dur", "run", "self_time", "level_pos", "level_bounds")
 

@@ -29,6 +29,7 @@ from flowtrace_tui.screens.quit_dialog import QuitDialog
 from flowtrace_tui.model.output_log import clean
 from flowtrace_tui.widgets.log_pane import LogPane
 
+from .apps import until
 from .builder import TraceBuilder
 
 POLL = 0.02
@@ -71,14 +72,6 @@ class Feeder:
             self.b.leave(self.b.enter(name))
         self.b.flush()
         self.sync()
-
-
-async def until(pilot, cond, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def cursor_node(app) -> int:

@@ -16,13 +16,7 @@ from flowtrace_tui.model.search import Query, QueryError, find, next_hit, valida
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.units import fmt_ns, parse_duration, plural
 
-from .builder import TraceBuilder, sample_program
-
-
-def load(data: bytes) -> TraceData:
-    d = TraceData("t")
-    d.feed(ChunkReader.from_bytes(data).poll())
-    return d
+from .builder import TraceBuilder, load, random_trace, sample_program
 
 
 def names(ix, positions) -> list[str]:
@@ -290,38 +284,6 @@ def test_units():
 
 
 # -- property test on generated traces -------------------------------------------------------------
-
-def random_trace(seed: int) -> TraceBuilder:
-    """Threads, generators and plain calls interleaved at random, flushed at random points."""
-    rng = random.Random(seed)
-    b = TraceBuilder()
-    open_gens: list[int] = []
-    for _ in range(rng.randint(20, 120)):
-        thread = rng.choice((1, 1, 1, 2, 3))
-        stack = b.stacks.get(thread, [])
-        r = rng.random()
-        if r < 0.45 or not stack:
-            kind = "generator" if rng.random() < 0.15 else "function"
-            cid = b.enter(rng.choice("abcdefg"), thread=thread, kind=kind, args=f"v={rng.randint(0, 9)}")
-            if kind == "generator":
-                b.suspend(cid)
-                open_gens.append(cid)
-        elif r < 0.8:
-            b.leave(stack[-1], "r")
-        elif open_gens:
-            g = rng.choice(open_gens)
-            if g not in b.stacks[b.thread_of[g]]:
-                if rng.random() < 0.3:  # quiet runs folded into one row first
-                    span = rng.randint(1, 60)
-                    b.fold(g, rng.randint(1, 4), rng.randint(0, span), span)
-                b.resume(g)
-                if rng.random() < 0.5:
-                    b.leave(g)
-                    open_gens.remove(g)
-        if rng.random() < 0.1:
-            b.flush()
-    return b
-
 
 @pytest.mark.parametrize("seed", range(25))
 def test_rows_are_preorder_property(seed):

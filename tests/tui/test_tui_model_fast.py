@@ -14,7 +14,8 @@ from flowtrace_tui.model import rows as rows_mod
 from flowtrace_tui.model.filters import Filters
 from flowtrace_tui.model.search import Query, find
 
-from .test_tui_model import load, random_trace
+from .builder import load, random_trace
+
 
 
 def brute_children(ix, p: int) -> list[int]:

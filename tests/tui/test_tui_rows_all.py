@@ -12,7 +12,8 @@ from flowtrace_tui.model import TreeRows, build_index
 from flowtrace_tui.model import rows as rows_mod
 from flowtrace_tui.model.filters import Filters
 
-from .test_tui_model import load, random_trace
+from .builder import load, random_trace
+
 
 
 def plain_visible(rows: TreeRows) -> list[int]:
