@@ -318,6 +318,11 @@ def _first_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> TreeIndex:
     """Index the first `n` calls of `data` (all loaded calls by default)."""
+    # Longer than ~80 lines, on purpose: its phases (groups, parents, depths, times, totals,
+    # positions) are marked below and work on whole-trace columns that are freed (`del`) or
+    # reused in place as soon as each phase is done: on a 10M-call trace every column is 40-80
+    # MB, and the order in which they live decides the peak RSS tui_bench checks. grow.py's
+    # phases (_regroup, _times, _totals, _reshape) are the same steps for an update.
     if n is None:
         n = data.n
     parent_c = data.col("parent")[: n + 1]
@@ -486,6 +491,8 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
     order, so most levels need no sort of their own: only a level where a generator's or a
     task's children interleave with other calls is regrouped by parent (a stable sort).
     """
+    # Longer than ~80 lines, on purpose: the four steps of the module docstring share a
+    # dozen arrays over all nodes, sorted once; as functions they would pass them all along.
     G = len(groups)
     M = n + G
     # enumerate nodes in sibling order: calls by id, each group just before its first root.
