@@ -10,8 +10,9 @@ import numpy as np
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.screens import ErrorScreen, FilterDialog, HelpScreen
+from textual.command import CommandList, CommandPalette
 
-from .apps import SlowSource, sample_app, settle, source, threads_app, wide_program
+from .apps import SlowSource, sample_app, settle, source, threads_app, until, wide_program
 from .builder import sample_program
 
 
@@ -205,10 +206,7 @@ async def test_escape_cancels_loading_and_keeps_what_was_read():
     data = b.data()
     app = FlowtraceApp(SlowSource(ChunkReader.from_bytes(data, name="wide.ftr"), len(data)))
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if app.rows is not None:
-                break
+        await until(pilot, lambda: app.rows is not None)
         assert app.loading  # the first screen came before the end
         await pilot.press("j")  # navigation works while loading
         await pilot.press("escape")
@@ -239,8 +237,9 @@ async def test_command_palette_runs_app_command():
         await settle(pilot)
         await pilot.press("c", "ctrl+p")
         await pilot.press(*"hot path")
-        await asyncio.sleep(0.3)
-        await pilot.pause()
+        # the palette searches in the background: wait for its first hit to show
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                    and app.screen.query_one(CommandList).option_count > 0)
         await pilot.press("enter")
         await pilot.pause()
         assert name_at(app, app.tree.cursor_pos) == "fib" and app.tree.cursor_pos == 4
@@ -259,18 +258,12 @@ async def test_follow_poll_picks_up_appended_chunks(tmp_path):
     src = TraceSource.open(path)
     app = FlowtraceApp(src, poll_interval=0.02)
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if app.index is not None:
-                break
+        await until(pilot, lambda: app.index is not None)
         first = app.source.data.n
         with open(path, "ab") as fh:
             fh.write(full[cut:])
-        for _ in range(300):
-            await pilot.pause(0.02)
-            # (a live file stops "loading" once caught up: wait for the final index too)
-            if app.source.data.finished and not app.loading and app.index.n == app.source.data.n:
-                break
+        # (a live file stops "loading" once caught up: wait for the final index too)
+        await until(pilot, lambda: app.source.data.finished and not app.loading and app.index.n == app.source.data.n)
         assert app.source.data.n == 11 > first
         assert app.index.n == 11
         assert np.all(app.rows.rows[:-1] < app.rows.rows[1:])
