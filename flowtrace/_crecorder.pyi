@@ -19,6 +19,12 @@ BUILTIN_STR_TYPES: tuple[type[BaseException], ...]
 def now() -> int:
     """The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."""
 
+def suspend_events() -> None:
+    """No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."""
+
+def resume_events() -> None:
+    """Undo one suspend_events() on this thread."""
+
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 
@@ -28,7 +34,7 @@ class Core:
     def __init__(
         self,
         args_mode: int = ...,
-        on_code: Callable[[CodeType, object], int] = ...,
+        on_code: Callable[[CodeType, object], int] = ...,  # FUNC id | FUNC_OWN, 0, or -1
         on_thread: Callable[[int | None], int] = ...,
         exc_text: Callable[[BaseException], str] = ...,
         repr_now: Callable[[object], str] = ...,

@@ -164,6 +164,11 @@ class CodeFilter:
             return False
         return not path.startswith(self._library)
 
+    def is_own(self, code: CodeType) -> bool:
+        """Is `code` the program's own, i.e. recorded by the default rule alone (not through an
+        --include)? A task's root coroutine hangs from the nearest call of such code."""
+        return self.is_user_code(code.co_filename) or _USER_CODES.get(id(code)) is code
+
     def wants(self, code: CodeType, module: str | None) -> bool:
         """True if calls of `code` (running in module `module`) are recorded."""
         filename = code.co_filename

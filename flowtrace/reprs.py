@@ -8,6 +8,9 @@ Modes:
   take locks, run queries or have side effects).
 - "full": the same, but other objects' `__repr__` is called, with the same bounds; an exception
   (including RecursionError) gives `<module.Class object at 0x…; repr raised Type: message>`.
+
+Every text is one line (`one_line`): line breaks and control characters that a user `__repr__`
+or an exception message contains are escaped as `\\n`, `\\t`, `\\x1b`, like repr() of a str.
 - "off": nothing is captured.
 
 Bounds (reprlib-style): strings/bytes cut to MAX_STRING characters, containers to MAX_ITEMS
@@ -54,6 +57,19 @@ def placeholder(obj: Any, note: str = "") -> str:
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Characters that would break a text over lines or move the cursor (C0 controls, DEL, and what
+# str.splitlines() also splits at), written as Python escapes the way repr() of a str does.
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(32), 0x7F, 0x85)}
+_ESCAPES.update({9: "\\t", 10: "\\n", 13: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and control characters escaped (`\\n`, `\\t`, `\\x1b`, ...): every
+    captured text is one line, so a multi-line `__repr__` (a DataFrame) or exception message
+    cannot break a printed tree or a row of the explorer. Printable text is returned as is."""
+    return text if text.isprintable() else text.translate(_ESCAPES)
 
 
 def _int(v: int) -> str:
@@ -116,7 +132,7 @@ def _text(obj: Any, depth: int, full: bool) -> str:
             raise TypeError(f"__repr__ returned {type(text).__name__}")
     except Exception as exc:  # includes RecursionError; KeyboardInterrupt is left alone
         return placeholder(obj, f"; repr raised {exception_text(exc, 'safe')}")
-    return _cut(text, MAX_STRING * 2)
+    return _cut(one_line(text), MAX_STRING * 2)
 
 
 def value_text(obj: Any, mode: str = "safe") -> str:
@@ -200,7 +216,7 @@ def exception_text(exc: BaseException, mode: str = "safe") -> str:
                 msg = value_text(args[0], "safe")
             else:
                 msg = value_text(args, "safe") if args else ""
-        msg = _cut(msg)
+        msg = _cut(one_line(msg))
         return f"{name}: {msg}" if msg else name
     except Exception:
         return "<exception>"

@@ -82,3 +82,29 @@ def check_balanced(trace: Trace) -> None:
         assert c.end in ("return", "raise", "unfinished"), c
         if c.parent is not None:
             assert c.parent < c.id
+
+
+def _within(trace: Trace, call_id: int | None, ancestor: int) -> bool:
+    while call_id is not None and call_id != ancestor:
+        call_id = trace.call(call_id).parent
+    return call_id == ancestor
+
+
+def time_nesting_errors(trace: Trace, *, resumed_elsewhere_ok: bool = False) -> list[str]:
+    """The calls that do not nest in time in their parent: started before it, or (both
+    finished) ended after it. With `resumed_elsewhere_ok`, a generator or coroutine resumed by
+    a call outside its parent's subtree may end after its parent (its parent is the call that
+    first ran it; the resume marks name the later resumers)."""
+    errors = []
+    for c in trace.calls:
+        if c.parent is None:
+            continue
+        p = trace.call(c.parent)
+        late = c.end_ns is not None and p.end_ns is not None and c.end_ns > p.end_ns
+        if late and resumed_elsewhere_ok and any(
+                m.kind in ("resume", "throw", "fold") and not _within(trace, m.other, p.id) for m in c.marks):
+            late = False
+        if c.start_ns < p.start_ns or late:
+            errors.append(f"{c.qualname}#{c.id} [{c.start_ns}, {c.end_ns}] in {p.qualname}#{p.id} "
+                          f"[{p.start_ns}, {p.end_ns}]")
+    return errors

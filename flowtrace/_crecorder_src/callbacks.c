@@ -164,6 +164,17 @@ finish_task(CoreObject *c, PyObject *entry, uint32_t cid)
     Py_DECREF(entry);
 }
 
+/* The call a task's root coroutine hangs from: the innermost open call on this thread whose
+ * code is the program's own (CodeInfo.own), 0 if none -- not the event loop's step that runs
+ * its first step when asyncio is recorded (python.py's _own_caller, docs/FORMAT.md). */
+static uint32_t
+own_caller(CoreObject *c, ThreadState *ts)
+{
+    for (size_t i = ts->depth; i > 0; i--)
+        if (c->codes[ts->stack[i - 1].code_idx].own) return ts->stack[i - 1].call;
+    return 0;
+}
+
 PyObject *
 cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -178,13 +189,13 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (c->codes[idx].hook) return Py_NewRef(DISABLE);
     ThreadState *ts = thread_state(c, tstate);
     if (!ts) return callback_failed(c);
-    int64_t t = stamp();
     uint32_t parent = 0, task = 0;
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
         uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
         if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
+        if (entry) parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
     }
     /* The arguments after the task hook: it runs Python, which may let a drain run and
      * start a new batch, and the provisional string id must belong to the row's batch. (No
@@ -194,6 +205,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         a = args_id(c, frame, co, idx);
         if (!a) soft_fail(c);
     }
+    int64_t t = stamp();   /* after the arguments' texts: a slow __repr__ is not the call's time */
     uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
     if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
@@ -330,13 +342,17 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     uint32_t task = 0;
     PyObject *entry = NULL;
     uint64_t batch = c->batch;
-    if (c->codes[idx].coro) task = task_lookup(c, ts, parent, ts->thr, &entry);
+    uint32_t call_parent = parent;   /* (the throw mark names the resumer: parent) */
+    if (c->codes[idx].coro) {
+        task = task_lookup(c, ts, parent, ts->thr, &entry);
+        if (entry) call_parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
+    }
     if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */
         ref = exc_id(c, ts, args[2]);
         if (!ref) soft_fail(c);
     }
     if (!task) task = ts->depth ? ts->stack[ts->depth - 1].task : 0;
-    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, 0, task, partial ? CALL_PARTIAL : 0);
+    uint32_t id = add_call(c, t, call_parent, c->codes[idx].func, ts->thr, 0, task, partial ? CALL_PARTIAL : 0);
     if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);

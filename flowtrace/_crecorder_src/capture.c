@@ -303,6 +303,21 @@ exc_prefix(PyTypeObject *tp)
     return head;
 }
 
+/* Is `u` one line: none of the characters reprs.one_line escapes (C0 controls, DEL, U+0085,
+ * U+2028, U+2029)? */
+static int
+one_line(PyObject *u)
+{
+    int kind = PyUnicode_KIND(u);
+    const void *data = PyUnicode_DATA(u);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(u);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < 0x20 || ch == 0x7F || ch == 0x85 || ch == 0x2028 || ch == 0x2029) return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 exc_text_fast(PyObject *exc)
 {
@@ -322,7 +337,7 @@ exc_text_fast(PyObject *exc)
     }
     PyObject *msg = PyObject_Str(exc);
     if (!msg) { PyErr_Clear(); return NULL; }   /* the hook reports it as the reference does */
-    if (!PyUnicode_CheckExact(msg)) { Py_DECREF(msg); return NULL; }
+    if (!PyUnicode_CheckExact(msg) || !one_line(msg)) { Py_DECREF(msg); return NULL; }   /* the hook escapes it */
     msg = cut_text(msg, MAX_TEXT);
     if (!msg) { PyErr_Clear(); return NULL; }
     /* "Name: msg" by concatenation with the type's cached "Name: " (PyUnicode_FromFormat

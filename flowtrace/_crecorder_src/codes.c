@@ -115,7 +115,8 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         memset(ci, 0, sizeof(*ci));
         if (fill_code_info(ci, co) < 0) return CODE_ERROR;
         small_args_for(c, ci);
-        ci->func = func > 0 ? (uint32_t)func : 0;
+        ci->own = func > 0 && (func & FUNC_OWN) != 0;
+        ci->func = func > 0 ? (uint32_t)(func & ~(long)FUNC_OWN) : 0;
         ci->hook = func < 0;
         idx = (Py_ssize_t)c->ncodes++;
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));

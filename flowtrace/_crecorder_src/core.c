@@ -156,8 +156,27 @@ mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* flowtrace/untraced.py: the calling thread's monitoring events off / on again (the switch
+ * CPython flips while a callback runs), around flowtrace's own work. Paired by the caller. */
+static PyObject *
+mod_suspend_events(PyObject *m, PyObject *Py_UNUSED(ignored))
+{
+    PyThreadState_EnterTracing(PyThreadState_Get());
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    if (tstate->tracing > 0) PyThreadState_LeaveTracing(tstate);   /* never below zero */
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef mod_methods[] = {
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
+    {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
+    {"resume_events", (PyCFunction)mod_resume_events, METH_NOARGS, "Undo one suspend_events() on this thread."},
     {"after_fork_child", (PyCFunction)mod_after_fork, METH_NOARGS, "Reset thread states in a forked child."},
     {NULL},
 };
@@ -208,11 +227,11 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisisl}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
         "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
-        "N_BUILTIN_STR", N_BUILTIN_STR);
+        "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
     for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));
     if (!str_tuple || PyModule_AddObjectRef(m, "BUILTIN_STR_TYPES", str_tuple) < 0) {

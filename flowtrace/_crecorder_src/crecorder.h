@@ -129,6 +129,7 @@ typedef struct {
     uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
     uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
+    uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
 } CodeInfo;
 
@@ -241,6 +242,7 @@ typedef struct CoreObject {
 
 #define MAX_STRING 60     /* reprs.MAX_STRING */
 #define MAX_TEXT 240      /* reprs.MAX_TEXT */
+#define FUNC_OWN (1L << 30)   /* on_code's flag on a FUNC id: the program's own code (recorder/c.py) */
 
 static inline int64_t
 now_ns(void)

@@ -44,6 +44,11 @@ _CALLBACKS = (
 
 
 
+# _on_code's flag on a FUNC id: the code is the program's own (CodeFilter.is_own), where a
+# task's root coroutine hangs (docs/FORMAT.md, "asyncio tasks"); FUNC ids stay far below it
+FUNC_OWN = 1 << 30
+
+
 def shared_constants() -> dict[str, int]:
     """The values the C code must agree on with reprs.py and ftr/format.py (by name)."""
     return {
@@ -51,7 +56,7 @@ def shared_constants() -> dict[str, int]:
         "END_RETURN": fmt.END_RETURN, "END_RAISE": fmt.END_RAISE, "END_UNFINISHED": fmt.END_UNFINISHED,
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
         "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
-        "CALL_PARTIAL": fmt.CALL_PARTIAL,
+        "CALL_PARTIAL": fmt.CALL_PARTIAL, "FUNC_OWN": FUNC_OWN,
     }
 
 
@@ -146,15 +151,16 @@ class CRecorder:
 
     # ------------------------------------------------------------------ hooks (cold)
     def _on_code(self, code: CodeType, module: Any) -> int:
-        """First sight of a code object in this session: its FUNC id, 0 to leave it out (the
-        C side then returns DISABLE), -1 for asyncio's create_task (watched for creators)."""
+        """First sight of a code object in this session: its FUNC id (| FUNC_OWN for the
+        program's own code), 0 to leave it out (the C side then returns DISABLE), -1 for
+        asyncio's create_task (watched for creators)."""
         if not isinstance(module, str):
             module = None
         if self.filter.wants(code, module):
             self._func_count += 1
             fid = self._func_count
             self._functions.append(func_entry(fid, code, module))
-            return fid
+            return fid | FUNC_OWN if self.filter.is_own(code) else fid
         if is_create_task(code):
             return -1
         return 0

@@ -172,6 +172,7 @@ class PyRecorder:
         self._epoch = [0]
         self._unwound: dict[int, int] = {}  # thread id -> id(exception) that just left a callee
         self._task_table = TaskTable()  # asyncio tasks seen, creators from create_task's return
+        self._own: set[int] = set()  # fids of the program's own code (CodeFilter.is_own)
         self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
         self._seeds: dict[int, tuple[list[int], int]] = {}  # ident -> (seeded stack, thread id)
         # drain-side state
@@ -216,6 +217,8 @@ class PyRecorder:
         """A recorded code object's FUNC entry; its fid, negative for a coroutine kind."""
         fid = next(self._func_count)
         entry = func_entry(fid, code, module)
+        if self.filter.is_own(code):
+            self._own.add(fid)
         self._new_funcs.append(entry)
         return -fid if entry["kind"] in ("coroutine", "async_generator") else fid
 
@@ -236,15 +239,39 @@ class PyRecorder:
         self._tls.st = st
         return st
 
-    def _task_id(self, cid: int, parent: int, thr: int) -> int:
-        """The asyncio task running now (0 if none); registers a task seen for the first time,
-        with `cid` (a coroutine call starting in it) as its root."""
+    def _task_start(self, cid: int, stack: list[int], thr: int, frame: Any) -> tuple[int, int]:
+        """(the asyncio task running now or 0, the parent) of coroutine call `cid` starting
+        in `frame`. A task seen for the first time is registered with `cid` as its root, and
+        its root hangs from the nearest call of the program's own code (`_own_caller`)."""
+        parent = stack[-1]
         tid, entry = self._task_table.current(parent, thr)
-        if entry is not None:
-            entry["root"] = cid
-            self._new_tasks.append(entry)
-            self._tasks_seen = True
-        return tid
+        if entry is None:
+            return tid, parent
+        entry["root"] = cid
+        self._new_tasks.append(entry)
+        self._tasks_seen = True
+        return tid, self._own_caller(frame, stack)
+
+    def _own_caller(self, frame: Any, stack: list[int]) -> int:
+        """The call on `stack` (this thread's open calls) of the nearest frame below `frame`
+        whose code is the program's own (`CodeFilter.is_own`), 0 if none: where a task's root
+        coroutine hangs, whatever else is recorded. Its first step runs inside the event loop
+        (`Handle._run`, recorded under --include asyncio), which ends long before the task
+        does; the program's call that runs the loop (`asyncio.run` in `<module>`) spans it,
+        and is where it hangs when nothing of asyncio is recorded. The recorded frames below
+        `frame` are the stack's calls, innermost first."""
+        fids = self._fids
+        own = self._own
+        i = len(stack) - 1
+        f = frame.f_back
+        while f is not None and i > 0:
+            fid = fids.get(id(f.f_code))
+            if fid and fid != _HOOK:
+                if abs(fid) in own:
+                    return stack[i]
+                i -= 1
+            f = f.f_back
+        return 0
 
     # ------------------------------------------------------------------ callbacks
     def _callbacks(self) -> dict[int, Any]:
@@ -266,7 +293,7 @@ class PyRecorder:
         clock = perf_counter_ns
         decide = self._decide
         new_thread = self._new_thread
-        task_id = self._task_id
+        task_start = self._task_start
         getframe = sys._getframe
         mode = self.config.args
         capture = mode != "off"
@@ -292,11 +319,11 @@ class PyRecorder:
             except AttributeError:
                 s, thr = new_thread()
             cid = next_id()
-            parent = s[-1]
-            args = args_text(getframe(2), code, mode) if capture else None
-            calls_extend((cid, parent, -fid, thr, clock(), args))
+            frame = getframe(2)
+            task, parent = task_start(cid, s, thr, frame)
+            args = args_text(frame, code, mode) if capture else None
+            calls_extend((cid, parent, -fid, thr, clock(), args))  # the clock after the args
             s.append(cid)
-            task = task_id(cid, parent, thr)
             if task:
                 extra[cid] = (task, 0)
 
@@ -447,15 +474,15 @@ class PyRecorder:
                 s, thr = new_thread()
             frame = getframe(2)
             cid = gens.pop(id(frame), 0)
-            parent = s[-1]
+            parent = resumer = s[-1]
             t = clock()
             if cid:
                 if kind == F.MARK_RESUME:  # a run that may turn out quiet (on_yield, _fold)
                     e = epoch[0]  # read before the length: see _reset
                     runs[cid] = (e, len(calls))
-                    marks_append((cid, t, kind, text, parent, thr))
+                    marks_append((cid, t, kind, text, resumer, thr))
                 else:
-                    marks_append((cid, t, kind, text, parent))
+                    marks_append((cid, t, kind, text, resumer))
             else:
                 # Never seen starting: a generator created and started before recording
                 # (partial), or a coroutine thrown into before its first step (e.g. a task
@@ -463,12 +490,14 @@ class PyRecorder:
                 cid = next_id()
                 partial = frame.f_lasti > 0 and kind != F.MARK_THROW or (
                     kind == F.MARK_THROW and frame.f_lasti > 2)
+                task = 0
+                if fid < 0:
+                    task, parent = task_start(cid, s, thr, frame)
                 calls_extend((cid, parent, abs(fid), thr, t, None))
-                task = task_id(cid, parent, thr) if fid < 0 else 0
                 if partial or task:
                     extra[cid] = (task, F.CALL_PARTIAL if partial else 0)
                 if kind == F.MARK_THROW:
-                    marks_append((cid, t, kind, text, parent))
+                    marks_append((cid, t, kind, text, resumer))
             s.append(cid)
 
         def on_resume(code: CodeType, offset: int) -> Any:
