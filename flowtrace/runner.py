@@ -256,35 +256,46 @@ def execute(prepared: Prepared) -> Outcome:
     sys.modules["__main__"] = prepared.module
     sys.argv = list(prepared.argv)
     try:
-        if prepared.run_module is not None:
-            # runpy is how Python itself runs `-m` and directories: the same __main__ set-up,
-            # and the same "<frozen runpy>" lines at the top of a traceback.
-            run_as_main = getattr(runpy, "_run_module_as_main", None)
-            if run_as_main is not None:
-                run_as_main(prepared.run_module, alter_argv=prepared.program.kind == "module")
-            else:
-                _run_spec(prepared)
-        else:
-            if prepared.program.kind == "code" and sys.version_info >= (3, 13):
-                _remember_c_source(str(prepared.source))
-            # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
-            code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
-            if prepared.program.kind == "code":
-                # "<string>" like generated code, but it is the user's program: record it
-                # (only these code objects; the traceback still says File "<string>")
-                from .filters import mark_user_code
-
-                mark_user_code(code)
-            exec(code, prepared.module.__dict__)
-    except SystemExit as exc:
+        _run(prepared)
+    except SystemExit as exc:  # Python exits at once: __main__ keeps its __file__ for atexit
         return Outcome("exit", exit_status(exc.code))
     except KeyboardInterrupt as exc:
         report(exc)
-        return Outcome("interrupt", 130, "KeyboardInterrupt")
+        outcome = Outcome("interrupt", 130, "KeyboardInterrupt")
     except BaseException as exc:  # noqa: BLE001 - any uncaught exception is the program's
         report(exc)
-        return Outcome("exception", 1, one_line(exc))
-    return Outcome("exit", 0)
+        outcome = Outcome("exception", 1, one_line(exc))
+    else:
+        outcome = Outcome("exit", 0)
+    if prepared.program.kind == "script" and prepared.run_module is None:
+        # Python removes a script's __file__ and __cached__ from __main__ once it has run (and
+        # its traceback is printed): atexit handlers see them gone (_PyRun_SimpleFileObject)
+        prepared.module.__dict__.pop("__file__", None)
+        prepared.module.__dict__.pop("__cached__", None)
+    return outcome
+
+
+def _run(prepared: Prepared) -> None:
+    if prepared.run_module is not None:
+        # runpy is how Python itself runs `-m` and directories: the same __main__ set-up,
+        # and the same "<frozen runpy>" lines at the top of a traceback.
+        run_as_main = getattr(runpy, "_run_module_as_main", None)
+        if run_as_main is not None:
+            run_as_main(prepared.run_module, alter_argv=prepared.program.kind == "module")
+        else:
+            _run_spec(prepared)
+        return
+    if prepared.program.kind == "code" and sys.version_info >= (3, 13):
+        _remember_c_source(str(prepared.source))
+    # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
+    code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
+    if prepared.program.kind == "code":
+        # "<string>" like generated code, but it is the user's program: record it
+        # (only these code objects; the traceback still says File "<string>")
+        from .filters import mark_user_code
+
+        mark_user_code(code)
+    exec(code, prepared.module.__dict__)
 
 
 def one_line(exc: BaseException) -> str:

@@ -253,3 +253,18 @@ def test_console_script_matches_module(tmp_path: pathlib.Path) -> None:
     traced = subprocess.run([str(exe), "run", "-o", str(tmp_path / "o.ftr"), str(s), "1"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert_same(plain, traced)
+
+
+@pytest.mark.parametrize("ending", ["", "sys.exit(3)", "raise ValueError('x')"])
+def test_main_file_at_exit(tmp_path: pathlib.Path, ending: str) -> None:
+    """Python removes a script's __file__ from __main__ once it has run, unless it ended with
+    sys.exit (which exits at once): atexit handlers see the difference."""
+    s = script(tmp_path, "ends.py", f"""
+import atexit, sys
+atexit.register(lambda: print("at exit", sys.modules["__main__"].__dict__.get("__file__", "-"),
+                              "__cached__" in vars(sys.modules["__main__"])))
+{ending}
+""")
+    plain, traced, _ = run_both([str(s)], tmp_path)
+    assert plain.stdout == ("at exit - False\n" if "exit" not in ending else f"at exit {s} True\n")
+    assert_same(plain, traced)
