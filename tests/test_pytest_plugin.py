@@ -134,10 +134,10 @@ TREES = {
         "  numbers() = None [suspend,resume<teardown]",
         "    add(a=1, b=1) = 2",
         "    add(a=2, b=2) = 4",
-        "call() ! AssertionError: x is not four\nassert 3 == 4",
-        "  test_fails(numbers=[2]) ! AssertionError: x is not four\nassert 3 == 4",
+        "call() ! AssertionError: x is not four\\nassert 3 == 4",
+        "  test_fails(numbers=[2]) ! AssertionError: x is not four\\nassert 3 == 4",
         "    add(a=1, b=2) = 3",
-        "    check(x=3) ! AssertionError: x is not four\nassert 3 == 4 [raise:AssertionError]",
+        "    check(x=3) ! AssertionError: x is not four\\nassert 3 == 4 [raise:AssertionError]",
         "teardown() = None",
     ]),
     "test_setup_error": ("error", [
@@ -162,9 +162,9 @@ TREES = {
     ]),
     "test_xfail": ("xfailed", [
         "setup() = None",
-        "call() ! AssertionError: x is not four\nassert 5 == 4",
-        "  test_xfail() ! AssertionError: x is not four\nassert 5 == 4",
-        "    check(x=5) ! AssertionError: x is not four\nassert 5 == 4 [raise:AssertionError]",
+        "call() ! AssertionError: x is not four\\nassert 5 == 4",
+        "  test_xfail() ! AssertionError: x is not four\\nassert 5 == 4",
+        "    check(x=5) ! AssertionError: x is not four\\nassert 5 == 4 [raise:AssertionError]",
         "teardown() = None",
     ]),
     "test_param[1]": ("failed", [
@@ -231,7 +231,7 @@ def test_every_kind_of_test_recorded_exactly(pytester: pytest.Pytester) -> None:
         assert trace.meta["pytest"]["nodeid"] == test["nodeid"] and trace.meta["command"] == "pytest"
     failed = _session(sessions, "test_suite.py::test_fails").end["test"]
     assert failed["failed_phase"] == "call"
-    assert failed["exception"] == "AssertionError: x is not four\nassert 3 == 4"
+    assert failed["exception"] == "AssertionError: x is not four\\nassert 3 == 4"
     assert failed["location"]["line"] == 12 and failed["location"]["file"].endswith("test_suite.py")
     assert _session(sessions, "test_suite.py::test_setup_error").end["test"]["failed_phase"] == "setup"
     assert _session(sessions, "test_suite.py::test_teardown_error").end["test"]["phases"] == {
@@ -378,8 +378,8 @@ def test_n(n):
     for n in range(4):
         trace = _session(directory, f"test_w.py::test_n[{n}]")
         workers.add(trace.meta["pytest"]["worker"])
-        assert shape(trace)[1:4] == ["call()" + (" ! AssertionError: assert 4 != 4\n +  where 4 = twice(2)" if n == 2 else " = None"),
-                                     f"  test_n(n={n})" + (" ! AssertionError: assert 4 != 4\n +  where 4 = twice(2)" if n == 2 else " = None"),
+        assert shape(trace)[1:4] == ["call()" + (" ! AssertionError: assert 4 != 4\\n +  where 4 = twice(2)" if n == 2 else " = None"),
+                                     f"  test_n(n={n})" + (" ! AssertionError: assert 4 != 4\\n +  where 4 = twice(2)" if n == 2 else " = None"),
                                      f"    twice(x={n}) = {2 * n}"]
     assert workers <= {"gw0", "gw1"} and workers
     result.stdout.fnmatch_lines(["FAILED test_w.py::test_n[2]", "4 sessions in .flowtrace;*"])
