@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from flowtrace_tui.app import LIVE_MIN_UPDATE  # noqa: E402
+from flowtrace_tui.model.update_policy import UpdatePolicy  # noqa: E402
 from flowtrace_tui.model.grow import grow_index  # noqa: E402
 from flowtrace_tui.model.index import build_index  # noqa: E402
 from flowtrace_tui.model.rows import TreeRows  # noqa: E402
@@ -104,7 +104,7 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
             n = src.data.n
             # the explorer's throttle: at most one update per poll interval, and not more often
             # than twice the CPU time an update takes (FlowtraceApp.load)
-            if n > indexed and time.monotonic() - last_build >= max(LIVE_MIN_UPDATE * poll, 2 * build_cost):
+            if n > indexed and time.monotonic() - last_build >= max(UpdatePolicy.live_min_update * poll, 2 * build_cost):
                 seen = time.perf_counter_ns() - origin  # in the model (TraceData), not indexed yet
                 lat_model.extend(((seen - src.data.col("t0")[indexed + 1 : n + 1]) / 1e9).tolist())
                 t = time.perf_counter()

@@ -112,10 +112,12 @@ class Pipeline:
         indexed = (-1, -1)  # (calls, ends) in the newest index
         indexed_at = cost = last_progress = 0.0
         caught_up = False  # a live session was read up to its current end once
+        self._take_requests()
         if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
             last_ix = self._publish(publish, self.build(), False)
             indexed, indexed_at = (data.n, data.exits_seen), time.monotonic()
         while not cancelled():
+            self._take_requests()
             dead = live and tail.process_dead()  # sampled before reading: see LiveTail
             read_at = time.monotonic()
             step = src.step()
@@ -163,11 +165,14 @@ class Pipeline:
         ix.heavy  # noqa: B018
         return ix
 
+    def _take_requests(self) -> None:
+        """Apply what the UI asked for since the last look (the newest grouping wins)."""
+        while not self._requests.empty():
+            self._grouped = self._requests.get()
+
     def _next_index(self, prev: TreeIndex | None) -> TreeIndex:
         """The index of everything loaded now: a live session's grows from the previous one
         (work in proportion to what is new, see grow.py), any other is built whole."""
-        while not self._requests.empty():
-            self._grouped = self._requests.get()
         if prev is not None and self.live and prev.grouped == self._grouped:
             try:
                 return grow_index(prev, self.source.data)
