@@ -26,10 +26,11 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/make_screenshots.py
 
 # Each benchmark prints its figures side by side, measured in one run (see README, Performance).
-# VizTracer rows appear only when viztracer is importable (it is not a dependency).
+# VizTracer rows appear only when its command is found (VIZTRACER=path, or on PATH; it is not
+# a dependency: install it in a separate venv).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py --repeat 3
-	$(BIN)/python benchmarks/c_overhead.py --repeat 3 --scale 3
+	$(BIN)/python benchmarks/e2e.py --repeat 3 --scale 3 $(if $(VIZTRACER),--viztracer $(VIZTRACER))
 	$(BIN)/python benchmarks/tui_bench.py
 	$(BIN)/python benchmarks/tui_bench.py --real
 	$(BIN)/python benchmarks/live_latency.py

@@ -1,19 +1,20 @@
-"""Threads: 4 threads each making ~15k calls (per-thread stacks, shared buffers)."""
+"""Threads: 4 threads each making ~15k calls that take nested tuples (per-thread stacks,
+shared buffers, container arguments rendered safely)."""
 
 import threading
 
 
-def f(n):
-    return n + 1
+def f(pair):
+    return pair[0] + 1
 
 
-def g(n):
-    return f(n) * 2
+def g(n, meta):
+    return f((n, meta)) * 2
 
 
 def work():
     for i in range(7500):
-        g(i)
+        g(i, ("job", (i, i + 1)))
 
 
 def run():
