@@ -27,7 +27,17 @@ class OptionalBuildExt(build_ext):
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
+            return
         except Exception as exc:  # CCompilerError, DistutilsExecError, CompileError, ...
+            if "z" not in ext.libraries:
+                self._warn(exc)
+                return
+        # no zlib headers or library: build without the native writer (the Python one writes)
+        ext.libraries.remove("z")
+        ext.define_macros = [m for m in ext.define_macros if m[0] != "FT_HAVE_ZLIB"]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
             self._warn(exc)
 
     @staticmethod
@@ -52,6 +62,9 @@ def extensions() -> list:
             # one file per concern, one private header (see flowtrace/_crecorder_src/crecorder.h)
             sources=sorted(glob.glob("flowtrace/_crecorder_src/*.c")),
             depends=glob.glob("flowtrace/_crecorder_src/*.h"),
+            # zlib for the native writer thread (writer.c); retried without it (see above)
+            define_macros=[("FT_HAVE_ZLIB", "1")],
+            libraries=["z"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wno-unused-function"],
             optional=True,
         )

@@ -25,6 +25,10 @@ def suspend_events() -> None:
 def resume_events() -> None:
     """Undo one suspend_events() on this thread."""
 
+def builtin_text(value: object, /) -> str | None:
+    """reprs.value_text's text for a builtin value as the callbacks make it in C; None where
+    the value holds anything else (the wrapper's hook renders it then)."""
+
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 
@@ -71,3 +75,16 @@ class Core:
         """Counters for tests and diagnostics."""
     def set_overflow(self, hook: Callable[[], None] | None, rows: int, /) -> None:
         """Call hook() on the recording thread when `rows` rows are pending (None: never)."""
+
+class NativeWriter:
+    """A thread that frames chunks (zlib level 1 when smaller, crc32) and appends them to a
+    file descriptor without the GIL (absent when the extension was built without zlib)."""
+
+    bytes_written: int
+    def __init__(self, fd: int, /) -> None: ...
+    def put(self, parts: list[tuple[bytes, bytes | bytearray | memoryview, bool]], /) -> None:
+        """Queue one batch's chunks (type, payload, compress); blocks while 2 batches wait."""
+    def flush(self) -> None:
+        """Return once everything put is in the file; OSError if a write failed."""
+    def close(self) -> None:
+        """flush() and stop the thread (the descriptor stays open)."""

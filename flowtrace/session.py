@@ -161,14 +161,17 @@ class Session:
             now = time.monotonic()
             if now - last >= interval or (pending is not None and pending() >= PENDING_ROWS_FLUSH):
                 last = now
-                self.flush()
+                self._flush(wait=False)  # (the native writer thread writes meanwhile)
 
     def flush(self) -> None:
-        """Drain the recorder and append its rows to the file now."""
+        """Drain the recorder and append its rows to the file now (in the file on return)."""
+        self._flush(wait=True)
+
+    def _flush(self, wait: bool) -> None:
         with suspended(), self._flush_lock:
             self._flush_owner = threading.get_ident()
             try:
-                self._flush_locked()
+                self._flush_locked(wait)
             finally:
                 self._flush_owner = None
 
@@ -200,12 +203,14 @@ class Session:
             if mask is not None:
                 _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, wait: bool = False) -> None:
         writer = self.writer
         if writer is None or writer.closed:
             return
         try:
             writer.write_batch(self.recorder.drain())
+            if wait:
+                writer.sync()
         except Exception as exc:  # disk full, closed stream...: keep the program running
             if self.error is None:
                 self.error = f"flowtrace: cannot write {self.path or 'the session'}: {exc}"

@@ -528,3 +528,138 @@ def test_strings_payload_is_encode_strings(mode: str) -> None:
     for b in batches:
         if b.strings:
             assert b.strings_payload == F.encode_strings(b.strings_first_id, b.strings)
+
+
+def _random_value(rng, depth: int = 0):
+    """A random builtin value: scalars of every builtin kind and containers nested up to 5
+    deep (past reprs.MAX_DEPTH), some longer than reprs.MAX_ITEMS, strings past MAX_STRING."""
+    import random as _r
+
+    assert isinstance(rng, _r.Random)
+    scalars = [
+        lambda: None, lambda: True, lambda: False, lambda: rng.randint(-10**6, 10**6),
+        lambda: rng.choice([0, -1, 2**62, -2**63, 2**63, 10**40, -10**59, 10**61]),
+        lambda: rng.choice([0.0, -0.0, 1.5, 1e300, float("inf"), float("nan"), rng.random()]),
+        lambda: complex(rng.random(), -rng.random()), lambda: ..., lambda: NotImplemented,
+        lambda: "".join(rng.choice("ab'\"\\\n\té€\U0001f600 \x00\x7f\ud800") for _ in range(rng.randint(0, 70))),
+        lambda: bytes(rng.randrange(256) for _ in range(rng.randint(0, 70))),
+        lambda: bytearray(rng.randrange(256) for _ in range(rng.randint(0, 70))),
+    ]
+    if depth >= 5 or rng.random() < 0.45:
+        return rng.choice(scalars)()
+    n = rng.choice([0, 1, 2, 3, 6, 7, 12])
+    kind = rng.choice(["list", "tuple", "dict", "set", "frozenset"])
+    if kind in ("set", "frozenset"):
+        items = {rng.choice(scalars[3:5])() for _ in range(n)}
+        if rng.random() < 0.3 and kind == "set":
+            items.add(frozenset(rng.choice(scalars[3:5])() for _ in range(2)))
+        return set(items) if kind == "set" else frozenset(items)
+    items = [_random_value(rng, depth + 1) for _ in range(n)]
+    if kind == "dict":
+        return {rng.choice(scalars[3:5])() if i % 2 else f"k{i}": v for i, v in enumerate(items)}
+    return items if kind == "list" else tuple(items)
+
+
+def test_container_texts_made_in_c_equal_reprs() -> None:
+    """The callbacks render builtin containers in C: the same text as reprs.value_text, on
+    thousands of random values; a value holding anything else is left to the hook (None)."""
+    import random
+
+    from flowtrace import _crecorder
+
+    def huge(v) -> bool:  # ints past 64 bits are left to the hook (reprs._int's digit bound)
+        if type(v) is int:
+            return not -(2**63) <= v < 2**63
+        if type(v) is dict:
+            return any(huge(k) or huge(x) for k, x in v.items())
+        return type(v) in (list, tuple, set, frozenset) and any(huge(x) for x in v)
+
+    rng = random.Random(1234)
+    made = 0
+    for _ in range(4000):
+        v = _random_value(rng)
+        text = _crecorder.builtin_text(v)
+        if text is not None:
+            made += 1
+            assert text == reprs.value_text(v, "safe") == reprs.value_text(v, "full"), v
+        else:
+            assert huge(v), v
+    assert made > 2000
+
+    class Point:
+        pass
+
+    for v in ([1, Point()], {"a": (1, Point())}, {Point()}, [2**300], (1, [2, {3: 10**70}])):
+        assert _crecorder.builtin_text(v) is None
+    assert _crecorder.builtin_text([1] * 1000) == reprs.value_text([1] * 1000)
+    assert _crecorder.builtin_text(["x" * 59] * 6) == reprs.value_text(["x" * 59] * 6)  # cut at MAX_TEXT
+
+
+def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builtin containers reach the file with the reference's text, and the wrapper's repr
+    hook is not called for them (it is for a container holding another object)."""
+    import flowtrace.recorder.c as crec
+
+    hooked = []
+
+    def counting(value, mode="safe"):
+        hooked.append(value)
+        return reprs.value_text(value, mode)
+
+    monkeypatch.setattr(crec, "value_text", counting)
+
+    class Point:
+        pass
+
+    def f(xs, meta):
+        return len(xs)
+
+    p = Point()
+    trace = record(lambda: [f([1, 2], {"k": (3, "x")}), f((p,), [])], recorder="c", args="safe")
+    texts = [c.args for c in trace.calls if c.qualname.endswith("f")]
+    assert texts == ["xs=[1, 2], meta={'k': (3, 'x')}", f"xs=({reprs.placeholder(p)},), meta=[]"]
+    assert hooked == [(p,)]
+
+
+def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> None:
+    """The C drain gives CALL.par and EXIT.call as steps: the writer stores them delta-coded
+    (smaller and cheaper to compress); the object reader and the explorer's numpy loader both
+    get the same parents and ends as the raw-coded Python recorder's file."""
+    from flowtrace.ftr import format as F
+    from flowtrace.ftr.chunks import ChunkReader
+    from flowtrace.ftr.reader import load
+    from flowtrace.recorder.base import RecorderConfig as Config
+    from flowtrace.session import Session
+
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    def run(recorder: str) -> str:
+        path = str(tmp_path / f"{recorder}.ftr")
+        with Session(path, Config(args="off"), recorder=recorder):
+            fib(12)
+        return path
+
+    paths = {r: run(r) for r in ("c", "python")}
+    with ChunkReader(paths["c"]) as reader:
+        chunks = reader.poll()
+    calls = [c.columns() for c in chunks if c.kind == F.CALL]
+    exits = [c.columns() for c in chunks if c.kind == F.EXIT]
+    assert calls and all(c.columns["par"].encoding == F.ENC_DELTA for c in calls)
+    assert exits and all(e.columns["call"].encoding == F.ENC_DELTA for e in exits)
+
+    def tree(path: str) -> list:
+        t = load(path)
+        return [(c.id, c.parent, c.end) for c in t.calls if c.qualname.endswith("fib")]
+
+    assert tree(paths["c"]) == tree(paths["python"]) != []
+    np = pytest.importorskip("numpy")
+    from flowtrace_tui.model.loader import TraceData
+
+    cols = {}
+    for r, path in paths.items():
+        data = TraceData(path)
+        with ChunkReader(path) as reader:
+            data.feed(reader.poll())
+        cols[r] = (data.col("parent")[: data.n + 1].copy(), data.col("t1")[: data.n + 1] > 0)
+    assert np.array_equal(cols["c"][0], cols["python"][0]) and np.array_equal(cols["c"][1], cols["python"][1])

@@ -124,8 +124,15 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         return 0;
     }
     /* builtin containers (they can mutate) and, in full mode, other objects: the reference
-     * rules make the text now (bounded; in safe mode they never call a user __repr__) */
-    PyObject *t = PyObject_CallOneArg(c->repr_now, v);
+     * rules make the text now (bounded; in safe mode they never call a user __repr__) --
+     * in C when the container holds only builtin values, else by the wrapper's hook */
+    PyObject *t = NULL;
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
+            || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type) {
+        t = builtin_text_now(v);
+        if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
+    }
+    if (!t) t = PyObject_CallOneArg(c->repr_now, v);
     if (!t) return -1;
     if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
     s->tag = V_TEXT; s->o = t;

@@ -173,7 +173,18 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* builtin_text(value): reprs.value_text's text as the callbacks make it for a builtin
+ * container or scalar, or None where they ask the wrapper's hook (tests compare the two). */
+static PyObject *
+mod_builtin_text(PyObject *m, PyObject *v)
+{
+    PyObject *t = builtin_text_now(v);
+    if (!t && !PyErr_Occurred()) Py_RETURN_NONE;
+    return t;
+}
+
 static PyMethodDef mod_methods[] = {
+    {"builtin_text", (PyCFunction)mod_builtin_text, METH_O, "The C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
     {"resume_events", (PyCFunction)mod_resume_events, METH_NOARGS, "Undo one suspend_events() on this thread."},
@@ -224,6 +235,7 @@ PyInit__crecorder(void)
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }
+    if (add_native_writer(m) < 0) { Py_DECREF(m); return NULL; }
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(

@@ -351,6 +351,7 @@ int text_add(Text *t, const char *s, size_t nbytes, size_t nchars);
 PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
+PyObject *builtin_text_now(PyObject *v);
 /* strtab.c */
 uint64_t bytes_hash(const char *p, size_t n);
 void stab_clear(StrTab *st);
@@ -364,6 +365,8 @@ void free_exits(ExitCols *k);
 PyObject *new_column(char tc, size_t n, void **items);
 PyObject *adopt_column(char tc, void *buf, size_t n, size_t cap);
 PyObject *core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);
+/* writer.c */
+int add_native_writer(PyObject *m);
 /* callbacks.c */
 PyObject *cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -56,6 +56,10 @@ class Batch:
     call_t0_deltas: array | None = None
     exit_t1_deltas: array | None = None
     mark_t_deltas: array | None = None
+    # Optional, from the C recorder: CALL.par and EXIT.call as array('i') steps (item 0 the
+    # first value itself), written delta-encoded; None: raw (or a step does not fit 32 bits).
+    call_parent_deltas: array | None = None
+    exit_call_deltas: array | None = None
     # Optional: the STRS payload of `strings` already encoded (format.encode_strings' bytes)
     strings_payload: bytes | None = None
 

@@ -247,6 +247,8 @@ class CRecorder:
             b.mark_t_deltas = cols["mark_t_deltas"]
             if "mark_n" in cols:  # fold rows in this batch (FORMAT 1.1)
                 b.mark_n, b.mark_run, b.mark_span = cols["mark_n"], cols["mark_run"], cols["mark_span"]
+            b.call_parent_deltas = cols["call_parent_deltas"]
+            b.exit_call_deltas = cols["exit_call_deltas"]
             if b.strings:
                 b.strings_payload = cols["strings_payload"]  # bytes or None (see Batch)
             return b

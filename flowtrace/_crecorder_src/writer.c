@@ -1,0 +1,334 @@
+/* flowtrace._crecorder: the native writer -- a thread that frames chunks (zlib, crc32) and
+ * appends them to the session file without the GIL.
+ *
+ * The Python writer (flowtrace/ftr/writer.py) encodes a batch's chunks and hands them over
+ * with put(): a copy into one job, under the GIL, and nothing else. Compressing (zlib level
+ * 1, kept only when smaller: format.frame_chunk's rule and bytes) and writing happen on this
+ * thread, which never takes the GIL: the flusher (or a program thread flushing under
+ * backpressure) does not wait for the GIL again after zlib and write, and the program runs
+ * meanwhile on another core. Each job -- one batch's chunks -- goes out in one write (looped
+ * over partial writes) on a file opened with O_APPEND, so a reader or a crash sees whole
+ * chunks followed by at most one partial one, as before.
+ *
+ * Bounds: at most MAX_QUEUED jobs wait; put() blocks (GIL released) while they do, so memory
+ * stays bounded and a kill -9 loses at most the batches of the last flushes. A forked child
+ * has no writer thread: every method there acts on a closed writer (the parent's session is
+ * not the child's to finish) and never touches the mutex, which may have been held at fork. */
+#include "crecorder.h"
+
+#ifdef FT_HAVE_ZLIB
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAX_QUEUED 2
+#define COMPRESS_MIN 64     /* format.frame_chunk: smaller payloads are stored as they are */
+#define FLAG_ZLIB 0x01
+
+/* A job: the chunks of one batch, each as kind[4] compress[1] len[u32] payload[len]. */
+typedef struct Job { struct Job *next; size_t len; unsigned char data[]; } Job;
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    pid_t pid;                   /* the process that owns the thread */
+    int started, stopping, closed;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    Job *head, *tail;
+    int queued;                  /* jobs not written yet (also the one being written) */
+    int err;                     /* errno of the first failed write (sticky) */
+    unsigned long long bytes;    /* written to the file */
+} WriterObject;
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return errno ? errno : EIO;
+        }
+        p += k; n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void
+put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+
+/* Frame every chunk of a job into one buffer and write it: 0, or an errno. */
+static int
+write_job(WriterObject *w, const Job *job, size_t *written)
+{
+    size_t cap = 0, len = 0, pos = 0;
+    while (pos < job->len) {   /* room: each chunk framed at its worst (no compression gain) */
+        uint32_t n;
+        memcpy(&n, job->data + pos + 5, 4);
+        cap += 16 + compressBound(n);
+        pos += 9 + n;
+    }
+    unsigned char *out = malloc(cap ? cap : 1);
+    if (!out) return ENOMEM;
+    for (pos = 0; pos < job->len;) {
+        const unsigned char *kind = job->data + pos;
+        int compress = job->data[pos + 4];
+        uint32_t n;
+        memcpy(&n, job->data + pos + 5, 4);
+        const unsigned char *payload = job->data + pos + 9;
+        pos += 9 + n;
+        unsigned char *head = out + len, *body = head + 12;
+        uLongf packed = (uLongf)compressBound(n);
+        uint8_t flags = 0;
+        uint32_t plen = n;
+        if (compress && n > COMPRESS_MIN && compress2(body, &packed, payload, n, 1) == Z_OK && packed < n) {
+            flags = FLAG_ZLIB;
+            plen = (uint32_t)packed;
+        } else {
+            memcpy(body, payload, n);
+        }
+        memcpy(head, kind, 4);
+        head[4] = flags; head[5] = head[6] = head[7] = 0;
+        put_u32(head + 8, plen);
+        uLong crc = crc32(crc32(0L, head, 12), body, plen);
+        put_u32(body + plen, (uint32_t)crc);
+        len += 12 + plen + 4;
+    }
+    int err = write_all(w->fd, out, len);
+    free(out);
+    *written = len;
+    return err;
+}
+
+static void *
+writer_main(void *arg)
+{
+    WriterObject *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stopping) pthread_cond_wait(&w->work, &w->mu);
+        if (!w->head) break;   /* stopping, and everything is written */
+        Job *job = w->head;
+        w->head = job->next;
+        if (!w->head) w->tail = NULL;
+        int failed = w->err;
+        pthread_mutex_unlock(&w->mu);
+        size_t n = 0;
+        int err = failed ? 0 : write_job(w, job, &n);   /* after a failure, later jobs are dropped */
+        free(job);
+        pthread_mutex_lock(&w->mu);
+        if (err && !w->err) w->err = err;
+        w->bytes += n;
+        w->queued--;
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int
+writer_init(WriterObject *w, PyObject *args, PyObject *kw)
+{
+    int fd;
+    if (!PyArg_ParseTuple(args, "i", &fd)) return -1;
+    if (w->started) { PyErr_SetString(PyExc_RuntimeError, "the writer is running"); return -1; }
+    w->fd = fd;
+    w->pid = getpid();
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->done, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot start the writer thread");
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
+/* Usable here: started, not closed, and this is the process that started it. */
+static int
+writer_live(WriterObject *w)
+{
+    return w->started && !w->closed && w->pid == getpid();
+}
+
+static PyObject *
+raise_err(int err)
+{
+    errno = err;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* put(parts): parts = [(kind: bytes of 4, payload: bytes-like, compress: bool), ...] */
+static PyObject *
+writer_put(WriterObject *w, PyObject *parts)
+{
+    if (!PyList_Check(parts)) { PyErr_SetString(PyExc_TypeError, "put() takes a list"); return NULL; }
+    if (w->started && w->pid != getpid()) Py_RETURN_NONE;   /* a forked child: not its file to write */
+    if (!writer_live(w)) { PyErr_SetString(PyExc_ValueError, "the writer is closed"); return NULL; }
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+    Py_buffer *views = PyMem_Calloc((size_t)n + 1, sizeof(Py_buffer));
+    if (!views) return PyErr_NoMemory();
+    size_t total = 0;
+    Py_ssize_t got = 0;
+    PyObject *result = NULL;
+    for (; got < n; got++) {
+        PyObject *item = PyList_GET_ITEM(parts, got), *kind;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 || !PyBytes_Check(kind = PyTuple_GET_ITEM(item, 0))
+                || PyBytes_GET_SIZE(kind) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a part is (kind: 4 bytes, payload, compress)");
+            goto done;
+        }
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 1), &views[got], PyBUF_SIMPLE) < 0) goto done;
+        if ((size_t)views[got].len > UINT32_MAX) { got++; PyErr_SetString(PyExc_ValueError, "chunk too large"); goto done; }
+        total += 9 + (size_t)views[got].len;
+    }
+    Job *job = malloc(sizeof(Job) + total);
+    if (!job) { PyErr_NoMemory(); goto done; }
+    job->next = NULL;
+    job->len = total;
+    size_t pos = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(parts, i);
+        int compress = PyObject_IsTrue(PyTuple_GET_ITEM(item, 2)) == 1;
+        uint32_t len = (uint32_t)views[i].len;
+        memcpy(job->data + pos, PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 0)), 4);
+        job->data[pos + 4] = (unsigned char)compress;
+        memcpy(job->data + pos + 5, &len, 4);
+        memcpy(job->data + pos + 9, views[i].buf, len);
+        pos += 9 + len;
+    }
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w->mu);
+    while (w->queued >= MAX_QUEUED && !w->err) pthread_cond_wait(&w->done, &w->mu);
+    err = w->err;
+    if (!err) {
+        if (w->tail) w->tail->next = job; else w->head = job;
+        w->tail = job;
+        w->queued++;
+        pthread_cond_signal(&w->work);
+    }
+    pthread_mutex_unlock(&w->mu);
+    Py_END_ALLOW_THREADS
+    if (err) { free(job); raise_err(err); goto done; }
+    result = Py_NewRef(Py_None);
+done:
+    for (Py_ssize_t i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    return result;
+}
+
+/* Wait (GIL released) until every job put so far is written; the errno of a failure, or 0. */
+static int
+wait_written(WriterObject *w)
+{
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w->mu);
+    while (w->queued && !w->err) pthread_cond_wait(&w->done, &w->mu);
+    err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    Py_END_ALLOW_THREADS
+    return err;
+}
+
+static PyObject *
+writer_flush(WriterObject *w, PyObject *Py_UNUSED(ignored))
+{
+    if (!writer_live(w)) Py_RETURN_NONE;
+    int err = wait_written(w);
+    return err ? raise_err(err) : Py_NewRef(Py_None);
+}
+
+/* Write what is queued, stop the thread. The file stays open (the caller owns the fd). */
+static int
+writer_stop(WriterObject *w)
+{
+    if (!writer_live(w)) { w->closed = 1; return 0; }
+    int err = wait_written(w);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    Py_END_ALLOW_THREADS
+    w->closed = 1;
+    while (w->head) { Job *j = w->head; w->head = j->next; free(j); }   /* (after a failure) */
+    return err;
+}
+
+static PyObject *
+writer_close(WriterObject *w, PyObject *Py_UNUSED(ignored))
+{
+    int err = writer_stop(w);
+    return err ? raise_err(err) : Py_NewRef(Py_None);
+}
+
+static PyObject *
+writer_bytes(WriterObject *w, void *Py_UNUSED(closure))
+{
+    unsigned long long n = 0;
+    if (writer_live(w)) { pthread_mutex_lock(&w->mu); n = w->bytes; pthread_mutex_unlock(&w->mu); }
+    else n = w->bytes;
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static void
+writer_dealloc(WriterObject *w)
+{
+    writer_stop(w);
+    if (w->started && w->pid == getpid()) {
+        pthread_mutex_destroy(&w->mu); pthread_cond_destroy(&w->work); pthread_cond_destroy(&w->done);
+    }
+    Py_TYPE(w)->tp_free((PyObject *)w);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"put", (PyCFunction)writer_put, METH_O, "put(parts): queue one batch's chunks [(kind, payload, compress)]."},
+    {"flush", (PyCFunction)writer_flush, METH_NOARGS, "Wait until everything put is in the file (OSError if a write failed)."},
+    {"close", (PyCFunction)writer_close, METH_NOARGS, "flush() and stop the thread (the fd stays open)."},
+    {NULL},
+};
+
+static PyGetSetDef writer_getset[] = {
+    {"bytes_written", (getter)writer_bytes, NULL, "bytes appended to the file by this writer", NULL},
+    {NULL},
+};
+
+PyTypeObject NativeWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flowtrace._crecorder.NativeWriter",
+    .tp_basicsize = sizeof(WriterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "NativeWriter(fd): frames and appends chunks to fd on its own thread, without the GIL.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)writer_init,
+    .tp_dealloc = (destructor)writer_dealloc,
+    .tp_methods = writer_methods,
+    .tp_getset = writer_getset,
+};
+
+int
+add_native_writer(PyObject *m)
+{
+    if (PyType_Ready(&NativeWriterType) < 0) return -1;
+    return PyModule_AddObjectRef(m, "NativeWriter", (PyObject *)&NativeWriterType);
+}
+
+#else   /* no zlib headers at build time: no native writer (the Python writer is used) */
+
+int
+add_native_writer(PyObject *m)
+{
+    return 0;
+}
+
+#endif

@@ -1,0 +1,123 @@
+"""The native writer thread (flowtrace/_crecorder_src/writer.c): the same bytes as the Python
+writer, batches in order, ENDS after every batch, failures reported, nothing in a forked child."""
+
+from __future__ import annotations
+
+import os
+import random
+from array import array
+
+import pytest
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr import writer as W
+from flowtrace.ftr.batch import Batch
+from flowtrace.ftr.reader import load
+
+pytestmark = pytest.mark.skipif(W.NativeWriter is None, reason="the C extension (with zlib) is not built")
+
+
+def _batch(rng: random.Random, first: int, n: int, t: int, sid: int) -> Batch:
+    """Calls first..first+n-1, each the child of the previous one; 3 texts with ids sid.."""
+    b = Batch(call_first_id=first, strings_first_id=sid, strings=[f"s{first}-{i}" for i in range(3)])
+    b.functions = [{"id": first, "qualname": f"f{first}", "module": "m", "file": "m.py", "line": 1}] if first == 1 else []
+    b.threads = [{"id": 1, "ident": 1, "native_id": 1, "name": "MainThread"}] if first == 1 else []
+    for i in range(n):
+        b.call_parent.append(first + i - 1 if i else 0)
+        b.call_func.append(1)
+        b.call_thread.append(1)
+        b.call_t0.append(t + 10 * i)
+        b.call_args.append(sid + rng.randrange(3) if rng.random() < 0.5 else 0)
+        b.call_task.append(0)
+        b.call_flag.append(0)
+    for i in reversed(range(n)):
+        b.exit_call.append(first + i)
+        b.exit_t1.append(t + 10 * n + rng.randrange(5) + i)
+        b.exit_how.append(F.END_RETURN)
+        b.exit_val.append(0)
+    b.exit_t1 = array("q", sorted(b.exit_t1))
+    return b
+
+
+def _write(path: str, native: bool, batches: list[Batch]) -> bytes:
+    writer = W.SessionWriter.__new__(W.SessionWriter)
+    saved = W.NativeWriter
+    try:
+        if not native:
+            W.NativeWriter = None
+        writer.__init__(path, {"argv": ["x"]}, origin_ns=1000)
+    finally:
+        W.NativeWriter = saved
+    assert (writer._native is not None) == native
+    for b in batches:
+        writer.write_batch(b)
+    writer.finish({"t_end_abs": 10**9, "reason": "exit"})
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def test_same_bytes_as_the_python_writer(tmp_path) -> None:
+    rng = random.Random(7)
+    batches, first = [], 1
+    for k in range(12):
+        n = rng.choice([1, 5, 300, 5000])
+        batches.append(_batch(rng, first, n, 2000 + 10**6 * k, 1 + 3 * k))
+        first += n
+    py = _write(str(tmp_path / "py.ftr"), False, batches)
+    nat = _write(str(tmp_path / "nat.ftr"), True, batches)
+    assert nat == py
+    trace = load(str(tmp_path / "nat.ftr"))
+    assert len(trace) == first - 1 and trace.finished
+
+
+def test_sync_puts_every_batch_in_the_file(tmp_path) -> None:
+    path = str(tmp_path / "s.ftr")
+    writer = W.SessionWriter(path, {}, origin_ns=0)
+    assert writer._native is not None
+    rng = random.Random(3)
+    first = 1
+    for k in range(20):
+        writer.write_batch(_batch(rng, first, 1000, 10**6 * (k + 1), 1 + 3 * k))
+        first += 1000
+        writer.sync()
+        assert len(load(path)) == first - 1  # in the file on return
+    writer.abandon()
+    assert not load(path).finished
+
+
+def test_a_failed_write_is_reported(tmp_path) -> None:
+    r, w = os.pipe()
+    os.close(r)  # writes get EPIPE (Python ignores SIGPIPE)
+    native = W.NativeWriter(w)
+    try:
+        native.put([(F.CALL, b"x" * 100, True)])
+        with pytest.raises(OSError):
+            native.flush()
+        with pytest.raises(OSError):
+            native.put([(F.CALL, b"y" * 100, False)])
+        with pytest.raises(OSError):
+            native.close()
+    finally:
+        os.close(w)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_writes_nothing_and_does_not_hang(tmp_path) -> None:
+    path = str(tmp_path / "f.ftr")
+    writer = W.SessionWriter(path, {}, origin_ns=0)
+    writer.write_batch(_batch(random.Random(1), 1, 10, 5000, 1))
+    writer.sync()
+    size = os.path.getsize(path)
+    pid = os.fork()
+    if pid == 0:  # the parent's session is not the child's to finish
+        try:
+            writer.write_batch(_batch(random.Random(2), 11, 10, 9000, 4))
+            writer._native.flush()
+            writer._native.close()
+            os._exit(0 if os.path.getsize(path) == size else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer.finish({"reason": "exit"})
+    assert len(load(path)) == 10
