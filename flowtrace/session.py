@@ -282,7 +282,13 @@ class Session:
     # ------------------------------------------------------------------ exit hooks
     def install_exit_hooks(self) -> None:
         """Finish the file at interpreter exit, on an uncaught exception, SIGTERM and SIGINT,
-        then let each of them behave as without flowtrace (previous handlers are chained)."""
+        then let each of them behave as without flowtrace.
+
+        Only a signal whose action is the default one (SIG_DFL: the process dies without running
+        atexit) gets a handler of ours. A signal that already has a handler is left alone:
+        Python's own SIGINT handler (a C function) raises KeyboardInterrupt in the program's
+        frame, which ends at the excepthook and atexit, both ours. Chaining it through a Python
+        handler would put that handler's frame into the program's KeyboardInterrupt traceback."""
         if self._hooks_installed:
             return
         self._hooks_installed = True
@@ -297,8 +303,8 @@ class Session:
             for sig in (_signal.SIGTERM, _signal.SIGINT):
                 try:
                     prev = _signal.getsignal(sig)
-                    if prev is _signal.SIG_IGN or prev is None:
-                        continue  # ignored (or set from C): leave it exactly as it is
+                    if prev is not _signal.SIG_DFL:
+                        continue  # ignored, set from C, or a handler that ends at our hooks
                     self._prev_handlers[sig] = prev
                     _signal.signal(sig, self._on_signal)
                 except (ValueError, OSError):
@@ -341,15 +347,9 @@ class Session:
         hook(exc_type, exc, tb)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        prev = self._prev_handlers.get(signum, _signal.SIG_DFL)
-        if prev is _signal.SIG_DFL:
-            # The default action kills the process: finish the file, then die the same way.
-            with suspended():
-                self.stop(reason="signal", signal=_signal.Signals(signum).name)
-                _signal.signal(signum, _signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
-            return
-        if callable(prev):
-            # e.g. Python's default SIGINT handler raises KeyboardInterrupt; if that ends the
-            # program, the excepthook notes it and atexit finishes the file
-            prev(signum, frame)
+        # Installed only over SIG_DFL: the default action kills the process without running
+        # atexit, so finish the file, then die the same way.
+        with suspended():
+            self.stop(reason="signal", signal=_signal.Signals(signum).name)
+            _signal.signal(signum, _signal.SIG_DFL)
+            os.kill(os.getpid(), signum)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from .sigmask import block_program_signals
+
 _Switch = tuple[Callable[[], Any], Callable[[Any], None], Callable[[Any], None]]
 
 
@@ -99,8 +101,10 @@ def available() -> bool:
 
 class Thread(threading.Thread):
     """A flowtrace thread (flusher, control channel): none of its events is ever delivered, from
-    its first Python frame (`Thread._bootstrap`, before threading's own code runs) to its end."""
+    its first Python frame (`Thread._bootstrap`, before threading's own code runs) to its end,
+    and it takes none of the program's signals (flowtrace/sigmask.py)."""
 
     def _bootstrap(self) -> None:  # the new thread's first Python frame (threading.Thread.start)
         with suspended():
+            block_program_signals()
             super()._bootstrap()  # type: ignore[misc]

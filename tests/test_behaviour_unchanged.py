@@ -202,6 +202,46 @@ work()
     assert (load(out).end["reason"], load(out).end["signal"]) == ("signal", "SIGINT")
 
 
+CTRL_C = """
+import signal, sys
+def wait_for_ctrl_c():
+    # SIGINT is held back until the test has sent it, so that it is delivered at one known
+    # point: when the unblocking call returns (the same line with and without flowtrace)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    print("ready", flush=True)
+    while signal.SIGINT not in signal.sigpending():
+        pass
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    print("not reached")
+def main():
+    wait_for_ctrl_c()
+main()
+"""
+
+
+def test_ctrl_c_traceback_is_pythons(tmp_path: pathlib.Path) -> None:
+    """Ctrl-C from outside: the same KeyboardInterrupt traceback as plain python (no frame of
+    flowtrace's signal handling in it), the same death by SIGINT, a finished session."""
+    s = script(tmp_path, "ctrl_c.py", CTRL_C)
+    out = tmp_path / "out.ftr"
+    results = []
+    for cmd in ([PY, str(s)], [PY, "-m", "flowtrace", "run", "-o", str(out), str(s)]):
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        results.append(subprocess.CompletedProcess(cmd, proc.returncode, "ready\n" + stdout, stderr))
+    plain, traced = results
+    assert plain.returncode == -signal.SIGINT
+    assert "signal.pthread_sigmask(signal.SIG_UNBLOCK" in plain.stderr and plain.stderr.endswith("KeyboardInterrupt\n")
+    assert_same(plain, traced)
+    assert "flowtrace" not in traced.stderr.splitlines()[-2]  # the closing line only
+    trace = load(out)
+    assert (trace.end["reason"], trace.end["signal"]) == ("signal", "SIGINT")
+    assert [(c.qualname, c.exception) for c, _ in trace.walk()] == [
+        ("<module>", "KeyboardInterrupt"), ("main", "KeyboardInterrupt"), ("wait_for_ctrl_c", "KeyboardInterrupt")]
+
+
 def test_sigterm(tmp_path: pathlib.Path) -> None:
     s = script(tmp_path, "term.py", """
 import os, signal

@@ -1,0 +1,29 @@
+"""Threads of flowtrace's own (the flusher, the control channel) never take the program's signals.
+
+A signal sent to the process goes to a thread that does not block it. Without flowtrace, a
+program whose main thread blocks SIGINT for a while gets it when it unblocks it; with a thread
+of ours that leaves it unblocked, the kernel would hand it to that thread, Python would run the
+handler in the main thread at its next bytecode, and a blocking call of the main thread would
+not be interrupted. So each of our threads blocks every signal except the ones the CPU raises in
+the thread that faults (blocking those would turn a crash report into a silent kill).
+
+Standard library only: this runs inside other people's programs.
+"""
+
+from __future__ import annotations
+
+import signal
+
+_FAULTS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
+           if hasattr(signal, name)}
+
+
+def block_program_signals() -> None:
+    """Block, in the calling thread (one of ours, not the main thread), every signal the program
+    could be sent; a no-op where threads have no signal mask."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULTS)
+    except (OSError, ValueError):
+        pass  # the thread keeps the default mask: signals still work, as before
