@@ -28,10 +28,28 @@ COMMANDS = ("run", "print", "export", "attach", "detach")  # modules in flowtrac
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (with a pointer to --help), not usage + error."""
+    """argparse, but a usage error is one line (with a pointer to --help), not usage + error:
+    `flowtrace: error: … (see 'flowtrace run --help')`. flowtrace-tui uses it too."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog.split()[0]}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_strictly(self, argv: list[str]) -> argparse.Namespace:
+        """parse_args, but arguments nobody knows are reported by the sub-command they were
+        given to, whose --help explains its options (argparse leaves that to the top parser)."""
+        args, unknown = self.parse_known_args(argv)
+        if unknown:
+            sub = self.commands.get(getattr(args, "command", None) or "", self)
+            sub.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return args
+
+    @property
+    def commands(self) -> dict[str, "Parser"]:
+        """The sub-command parsers by name (empty without sub-commands)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
 
 
 def fail(message: str) -> None:
@@ -117,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     modules = command_modules()
     parser = build_parser(modules)
     argv, trailing = _split(argv, modules)
-    args = parser.parse_args(argv)
+    args = parser.parse_strictly(argv)
     if args.command is None:
         fail(f"no command given; one of: {', '.join(COMMANDS)} (see 'flowtrace --help')")
         return 2

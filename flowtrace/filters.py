@@ -19,8 +19,10 @@ A pattern is matched against the module name (dotted, from the frame's globals `
 against the absolute file name. A pattern that contains `/` or ends in `.py` is a path glob
 (`fnmatch`, `*` also crosses `/`), and so is a `<...>` pseudo file name (`<string>`); any other
 pattern is a module glob, and a module pattern with no glob characters also matches its
-submodules (`mypkg` matches `mypkg` and `mypkg.sub`). Code run by `-m pkg.mod` runs as
-`__main__` and matches under both names.
+submodules (`mypkg` matches `mypkg` and `mypkg.sub`). A module glob ending in `.*` matches
+the package itself too: `json.*` means the json package (`json.dumps` lives in
+`json/__init__.py`, module `json`), as `json` does; `json.d*` matches only the submodules it
+names. Code run by `-m pkg.mod` runs as `__main__` and matches under both names.
 
 Code compiled from a string is decided by its file name alone: generated code (a `<...>` file
 name other than `<frozen NAME>` and interactive input: `<string>` from `exec`, dataclass
@@ -150,7 +152,8 @@ class CodeFilter:
         if not module:
             return False
         if _has_glob(pattern):
-            return fnmatchcase(module, pattern)
+            # `pkg.*` is the package and everything in it, not only its submodules
+            return fnmatchcase(module, pattern) or (pattern.endswith(".*") and fnmatchcase(module, pattern[:-2]))
         return module == pattern or module.startswith(pattern + ".")
 
     def _matches_any(self, patterns: list[str], module: str, filename: str) -> bool:

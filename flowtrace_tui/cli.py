@@ -8,9 +8,11 @@ program's stdin is /dev/null and its output goes to a log file shown in a pane. 
 `flowtrace attach PID` in the background until the explorer quits (then it detaches, which
 finishes the file) and follow the session it writes.
 
-Problems that make the file unreadable (missing, not a session, a newer format version) or the
-program unable to start are reported here, in one line on stderr with exit status 2, before any
-UI starts.
+Every problem is one line on stderr, `flowtrace-tui: error: …`, before any UI starts: usage
+errors (with a pointer to the right --help) and an unreadable file (missing, not a session, a
+newer format version) exit 2; a program or process that cannot be recorded is reported with what
+the `flowtrace` child said and its exit status, like `flowtrace run` / `flowtrace attach` would.
+Quitting an attach prints nothing unless detaching failed.
 """
 
 from __future__ import annotations
@@ -20,29 +22,37 @@ import os
 import sys
 import tempfile
 
-RUN_USAGE = """usage: flowtrace-tui run [-o FILE] [--log FILE] [--no-detail] [flowtrace run options]
-                         (script.py | -m module | -c code) [args ...]
+from flowtrace.cli import Parser
+from flowtrace.commands import CommandError
+from flowtrace.commands import attach as attach_cmd
+from flowtrace.commands import run as run_cmd
 
-Run a Python program under the recorder (python -m flowtrace run) in a child process and
-follow its session live. The program's stdin is /dev/null (it cannot read the terminal); its
-stdout and stderr go to the log file (default: FILE with .log), shown in the output pane (o).
-Quitting while it runs asks whether to stop it (Ctrl-C: the session file is finished) or to
-leave it running.
+from .launch import LaunchError
 
-  -o, --output FILE   session file to write (default: trace.ftr; overwritten)
-  --log FILE          where the program's output goes (default: FILE with .log)
-  --no-detail         start with the detail pane hidden
-  flowtrace run options: --include P, --exclude P, --no-args, --repr safe|full,
-                      --flush-interval S (see 'flowtrace run --help')
-"""
-
-_OUR_VALUE = {"-o", "--output", "--log"}
-_OUR_FLAGS = {"--no-detail"}
+PROG = "flowtrace-tui"
+USAGE = f"""{PROG} [-h] [--version] [--no-detail] [--follow SECONDS | --no-follow] FILE
+       {PROG} run [options] (script.py | -m module | -c code) [args ...]
+       {PROG} attach [options] PID"""
+_ERROR_PREFIX = "flowtrace: error: "  # how the flowtrace child says what went wrong
 
 
-def _fail(msg: str) -> int:
-    print(f"flowtrace-tui: {msg}", file=sys.stderr)
-    return 2
+def _fail(msg: str, status: int = 2) -> int:
+    """One line on stderr, as `flowtrace` writes its errors; returns the exit status."""
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return status
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from flowtrace import __version__
+
+    try:
+        textual = f"textual {version('textual')}"
+    except PackageNotFoundError:
+        textual = "textual not installed"
+    v = sys.version_info
+    return f"{PROG} {__version__} ({textual}, Python {v.major}.{v.minor}.{v.micro})"
 
 
 def _imports() -> str | None:
@@ -69,24 +79,34 @@ def _open_source(path: str):
         return None, f"{path}: {exc.strerror or exc}"
 
 
+def _explore_parser() -> Parser:
+    ap = Parser(
+        prog=PROG, usage=USAGE,
+        description="Explore a flowtrace session (.ftr), or pick one in a directory; 'run' records "
+                    "a program and 'attach' a running process, each followed live.",
+        epilog=f"'{PROG} run --help' and '{PROG} attach --help' give their options. A session "
+               "file named run or attach: write ./run.")
+    ap.add_argument("--version", action="version", version=_version(), help="print the version, then exit")
+    ap.add_argument("file", nargs="?", metavar="FILE",
+                    help="a session file written by `flowtrace run -o FILE` (followed live while it is "
+                         "being written), or a directory of sessions to pick from (pytest --flowtrace's .flowtrace/)")
+    ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
+    follow = ap.add_mutually_exclusive_group()
+    follow.add_argument("--follow", type=float, metavar="SECONDS", default=None,
+                        help="how often to look for new data in a session still being written (default: 0.1)")
+    follow.add_argument("--no-follow", action="store_true", help="read the file once, do not follow it")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"]:
         return run_main(argv[1:])
     if argv[:1] == ["attach"]:
         return attach_main(argv[1:])
-    ap = argparse.ArgumentParser(
-        prog="flowtrace-tui", description="Explore a flowtrace session (.ftr).",
-        epilog="Also: 'flowtrace-tui run [options] script.py [args]' records a program and follows it "
-               "live; 'flowtrace-tui attach PID' records a running process and follows it. A file "
-               "named run or attach: write ./run.")
-    ap.add_argument("file", help="a session file written by `flowtrace run -o FILE` (followed live while it is "
-                                 "being written), or a directory of sessions to pick from (pytest --flowtrace's .flowtrace/)")
-    ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
-    ap.add_argument("--follow", type=float, metavar="SECONDS", default=None,
-                    help="how often to look for new data in a session still being written (default: 0.1)")
-    ap.add_argument("--no-follow", action="store_true", help="read the file once, do not follow it")
-    args = ap.parse_args(argv)
+    args = _explore_parser().parse_strictly(argv)
+    if args.file is None:
+        return _fail(f"give a session file, or run / attach (see '{PROG} --help')")
     if (err := _imports()) is not None:
         return _fail(err)
     if os.path.isdir(args.file):  # a directory of sessions (pytest --flowtrace's .flowtrace/)
@@ -115,70 +135,67 @@ def _explore(path: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def split_run_args(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
-    """Take our own options (-o, --log, --no-detail) out of `flowtrace-tui run`'s arguments
-    before the program; the rest (flowtrace run's options and the program) is passed on."""
-    from flowtrace.commands.run import _VALUE_OPTIONS
+def _run_parser() -> Parser:
+    ap = Parser(
+        prog=f"{PROG} run", usage=run_cmd.USAGE.format(prog=f"{PROG} run"),
+        description="Run a Python program under the recorder (python -m flowtrace run) in a child "
+                    "process and follow its session live. The program's stdin is /dev/null (it "
+                    "cannot read the terminal); its stdout and stderr go to the log file, shown in "
+                    "the output pane (o). Quitting while it runs asks whether to stop it (Ctrl-C: "
+                    "the session file is finished) or to leave it running.")
+    run_cmd.add_recording_options(ap)
+    ap.add_argument("--log", metavar="FILE", help="where the program's output goes (default: the session "
+                                                  "file with .log)")
+    ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
+    run_cmd.add_program_arguments(ap)
+    return ap
 
-    ours: dict[str, str | bool] = {}
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, value = arg.partition("=")
-        if arg in _OUR_FLAGS:
-            ours[arg] = True
-        elif name in _OUR_VALUE and name.startswith("--") and eq:
-            ours[name] = value
-        elif arg in _OUR_VALUE:
-            if i + 1 >= len(argv):
-                raise ValueError(f"argument {arg} needs a value")
-            ours[arg] = argv[i + 1]
-            i += 1
-        elif arg.startswith("-o") and len(arg) > 2:
-            ours["-o"] = arg[2:]
-        elif arg in _VALUE_OPTIONS:
-            rest.extend(argv[i:i + 2])
-            i += 1
-        elif arg == "--" or arg in ("-m", "-c") or not arg.startswith("-") or arg == "-" or arg.startswith(("-m", "-c")):
-            rest.extend(argv[i:])  # the program and its arguments
-            break
-        else:
-            rest.append(arg)  # one of flowtrace run's flags (or a mistake it will report)
-        i += 1
-    if "--output" in ours:
-        ours["-o"] = ours.pop("--output")
-    return ours, rest
+
+def _launch_failure(exc: LaunchError) -> int:
+    """Report a child that failed before recording started: its own error line as ours (with its
+    exit status), else what we know."""
+    if exc.said.startswith(_ERROR_PREFIX):
+        return _fail(exc.said[len(_ERROR_PREFIX):], exc.status or 1)
+    return _fail(str(exc), 1)
+
+
+def parse_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """`flowtrace-tui run`'s options, and the program with its arguments (script, -m or -c
+    first). A usage error exits 2 with one line; CommandError when there is nothing to run."""
+    parser = _run_parser()
+    own, trailing = run_cmd.split_argv(argv, frozenset({"--log"}))
+    args = parser.parse_strictly(own)
+    if args.script is not None or args.module is not None or args.code is not None:
+        parser.error("put the program (script, -m module or -c code) after the options")
+    run_cmd.program_from(trailing, parser.prog)
+    return args, trailing
 
 
 def run_main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(RUN_USAGE, end="", file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
     try:
-        ours, rest = split_run_args(argv)
-    except ValueError as exc:
-        return _fail(f"run: {exc}")
-    if not any(not a.startswith("-") or a in ("-m", "-c", "--") or a.startswith(("-m", "-c")) for a in rest):
-        return _fail("run: nothing to run: give a script, -m module or -c code (see 'flowtrace-tui run --help')")
+        args, trailing = parse_run_args(argv)
+    except CommandError as exc:
+        return _fail(str(exc), exc.status)
     if (err := _imports()) is not None:
         return _fail(err)
     from .app import FlowtraceApp
-    from .launch import LaunchError, describe_status, log_path_for, run_program
+    from .launch import describe_status, log_path_for, run_program
     from .model.live import DEFAULT_POLL_INTERVAL
 
-    output = os.path.abspath(str(ours.get("-o", "trace.ftr")))
-    log = os.path.abspath(str(ours.get("--log") or log_path_for(output)))
+    output = os.path.abspath(args.output)
+    log = os.path.abspath(args.log or log_path_for(output))
     try:
-        child = run_program(rest, output, log)
+        child = run_program([*run_cmd.recording_argv(args), "--", *trailing], output, log)
         child.wait_for_session()
     except LaunchError as exc:
-        return _fail(str(exc))
+        if exc.status is not None:  # it said why before recording anything: that is on stderr now
+            _remove(log)
+        return _launch_failure(exc)
     source, err = _open_source(output)
     if source is None:
         child.stop()
         return _fail(err)
-    app = FlowtraceApp(source, poll_interval=DEFAULT_POLL_INTERVAL, show_detail=not ours.get("--no-detail"),
+    app = FlowtraceApp(source, poll_interval=DEFAULT_POLL_INTERVAL, show_detail=not args.no_detail,
                        program=child, log_path=log)
     try:
         app.run()
@@ -186,59 +203,50 @@ def run_main(argv: list[str]) -> int:
         source.close()
     code = child.poll()
     if code is None:
-        print(f"flowtrace-tui: the program (pid {child.pid}) is still running, recording into {output}; "
+        print(f"{PROG}: the program (pid {child.pid}) is still running, recording into {output}; "
               f"its output goes to {log}", file=sys.stderr)
     else:
-        print(f"flowtrace-tui: the program ended ({describe_status(code)}); session in {output}, output in {log}",
+        print(f"{PROG}: the program ended ({describe_status(code)}); session in {output}, output in {log}",
               file=sys.stderr)
     return 0
 
 
-def attach_main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(
-        prog="flowtrace-tui attach",
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _attach_parser() -> Parser:
+    ap = Parser(
+        prog=f"{PROG} attach",
         description="Record a running Python (>= 3.12) process with 'flowtrace attach' and follow the "
                     "session live; quitting the explorer detaches (the file is finished and the "
                     "process carries on). See docs/ATTACH.md.")
-    ap.add_argument("pid", type=int, metavar="PID")
-    ap.add_argument("-o", "--output", metavar="FILE", help="session file (default: trace-PID.ftr; overwritten)")
+    attach_cmd.add_attach_options(ap)
     ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
-    ap.add_argument("--duration", metavar="SECONDS", type=float, help="stop recording after SECONDS")
-    ap.add_argument("--include", metavar="P", action="append", default=[])
-    ap.add_argument("--exclude", metavar="P", action="append", default=[])
-    ap.add_argument("--no-args", action="store_true")
-    ap.add_argument("--repr", choices=("safe", "full"))
-    ap.add_argument("--method", choices=("auto", "control", "remote-exec", "gdb"))
-    args = ap.parse_args(argv)
+    return ap
+
+
+def attach_main(argv: list[str]) -> int:
+    args = _attach_parser().parse_strictly(argv)
     if (err := _imports()) is not None:
         return _fail(err)
     from .app import FlowtraceApp
-    from .launch import ATTACH_WAIT_S, LaunchError, attach_process
+    from .launch import ATTACH_WAIT_S, attach_process
     from .model.live import DEFAULT_POLL_INTERVAL
 
     output = os.path.abspath(args.output or f"trace-{args.pid}.ftr")
-    extra: list[str] = []
-    if args.duration is not None:
-        extra += ["--duration", str(args.duration)]
-    for p in args.include:
-        extra += ["--include", p]
-    for p in args.exclude:
-        extra += ["--exclude", p]
-    if args.no_args:
-        extra.append("--no-args")
-    if args.repr:
-        extra += ["--repr", args.repr]
-    if args.method:
-        extra += ["--method", args.method]
     fd, log = tempfile.mkstemp(prefix="flowtrace-attach-", suffix=".log")
     os.close(fd)
     try:
         try:
-            attacher = attach_process(args.pid, output, extra, log)
+            # --quiet: the attach says only what went wrong (the explorer shows the rest)
+            attacher = attach_process(args.pid, output, [*attach_cmd.attach_argv(args), "--quiet"], log)
             attacher.wait_for_session(ATTACH_WAIT_S)
         except LaunchError as exc:
-            msg = str(exc)
-            return _fail(msg.split("before recording started: ", 1)[-1] if "before recording started: " in msg else msg)
+            return _launch_failure(exc)
         source, err = _open_source(output)
         if source is None:
             attacher.stop()
@@ -249,13 +257,10 @@ def attach_main(argv: list[str]) -> int:
             app.run()
         finally:
             source.close()
-            attacher.stop()  # Ctrl-C for `flowtrace attach`: it detaches and the file is finished
-        said = attacher.log_tail(3)
-        if said:
-            print(said.replace(" / ", "\n"), file=sys.stderr)
-        return 0
+            # Ctrl-C for `flowtrace attach`: it detaches and the file is finished
+            status = attacher.stop()
+        if status != 0 and (said := attacher.log_tail(3)):
+            print(said.replace(" / ", "\n"), file=sys.stderr)  # what went wrong while detaching
+        return 0 if status == 0 else 1
     finally:
-        try:
-            os.unlink(log)
-        except OSError:
-            pass
+        _remove(log)

@@ -23,7 +23,13 @@ STOP_STEPS = ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)
 
 
 class LaunchError(Exception):
-    """The child could not start, or ended before its session file appeared (one line)."""
+    """The child could not start, or ended before its session file appeared (one line).
+    `status`: the child's exit status when it ended; `said`: its last line of output then."""
+
+    def __init__(self, message: str, *, status: int | None = None, said: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.said = said
 
 
 def describe_status(code: int | None) -> str:
@@ -103,7 +109,8 @@ class Child:
             if code is not None:
                 tail = self.log_tail()
                 why = f": {tail}" if tail else ""
-                raise LaunchError(f"{self.what} ended ({describe_status(code)}) before recording started{why}")
+                raise LaunchError(f"{self.what} ended ({describe_status(code)}) before recording started{why}",
+                                  status=code, said=tail)
             if time.monotonic() >= deadline:
                 self.stop()
                 raise LaunchError(f"no session appeared in {self.output} after {timeout:g} s; stopped the {self.what}")

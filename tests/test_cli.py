@@ -128,7 +128,9 @@ def test_run_program_options_are_not_ours(tmp_path: pathlib.Path) -> None:
         # (`-m emptypkg` imports the package first, as `python -m` does: tests/test_run_module.py)
         (["run", "emptypkg"], ["can't find '__main__' module in 'emptypkg'"], 1),
         (["run", "-m"], ["-m needs a value"], 2),
-        (["run", "--bogus", "x.py"], ["unrecognized arguments: --bogus"], 2),
+        (["run", "--bogus", "x.py"], ["unrecognized arguments: --bogus (see 'flowtrace run --help')"], 2),
+        (["--bogus"], ["unrecognized arguments: --bogus (see 'flowtrace --help')"], 2),
+        (["print", "ok.ftr", "--bogus"], ["unrecognized arguments: --bogus (see 'flowtrace print --help')"], 2),
         (["run", "--repr", "pretty", "x.py"], ["invalid choice: 'pretty'"], 2),
         (["run", "--flush-interval", "soon", "x.py"], ["not a number of seconds"], 2),
         (["run", "-o", "no/such/dir/t.ftr", "ok.py"], ["cannot write no/such/dir/t.ftr"], 1),

@@ -37,8 +37,13 @@ def test_include_and_exclude_patterns():
     flt = CodeFilter(include=["json"], exclude=["test_filters"])
     assert flt.wants(json.dumps.__code__, "json")
     assert not flt.wants(user.__code__, "test_filters")
-    flt = CodeFilter(include=["json.*"])
-    assert not flt.wants(json.dumps.__code__, "json") and flt.wants(json.dumps.__code__, "json.encoder")
+    flt = CodeFilter(include=["json.*"])  # the package itself too, as `json` does
+    assert flt.wants(json.dumps.__code__, "json") and flt.wants(json.dumps.__code__, "json.encoder")
+    assert not flt.wants(json.dumps.__code__, "jsonx") and not flt.wants(json.dumps.__code__, "xjson")
+    flt = CodeFilter(include=["json.d*"])  # only the submodules it names
+    assert not flt.wants(json.dumps.__code__, "json") and flt.wants(json.dumps.__code__, "json.decoder")
+    assert not flt.wants(json.dumps.__code__, "json.encoder")
+    assert not CodeFilter(include=["json"], exclude=["json.*"]).wants(json.dumps.__code__, "json")
     flt = CodeFilter(exclude=["*/tests/test_filt*.py"])
     assert not flt.wants(user.__code__, __name__)
     flt = CodeFilter(exclude=["test_*"])
@@ -57,5 +62,6 @@ def test_include_library_module(recorder_name):
     trace = record(encode, recorder_name, include=["json"])
     names = [line.strip().split("(")[0] for line in shape(trace)]
     assert names[:3] == ["encode", "dumps", "JSONEncoder.encode"]
+    assert shape(record(encode, recorder_name, include=["json.*"])) == shape(trace)  # json.dumps is in `json`
     trace = record(encode, recorder_name)
     assert shape(trace) == ["encode() = '{\"a\": 1}'"]

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from . import CommandError
+from . import CommandError, add_filter_options, filter_argv
 
 
 def add_parser(subparsers: Any) -> None:
@@ -27,22 +27,31 @@ def add_parser(subparsers: Any) -> None:
                     "on 3.12/3.13. Recording stops after --duration, on 'flowtrace detach PID', "
                     "on Ctrl-C, or when the process exits; the program carries on unaffected.",
     )
+    add_attach_options(p)
+    p.add_argument("--no-wait", action="store_true",
+                   help="start recording and return at once; stop later with 'flowtrace detach PID'")
+    p.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+
+
+def add_attach_options(p: Any) -> None:
+    """The process and what to record of it (also flowtrace-tui attach's)."""
     p.add_argument("pid", metavar="PID", type=int, help="the process to record")
     p.add_argument("-o", "--output", metavar="FILE", help="session file to write (default: trace-PID.ftr)")
     p.add_argument("--duration", metavar="SECONDS", type=float,
                    help="stop after this many seconds (default: until detached or Ctrl-C)")
-    p.add_argument("--include", metavar="P", action="append", default=[],
-                   help="also record modules/files matching this glob (repeatable)")
-    p.add_argument("--exclude", metavar="P", action="append", default=[],
-                   help="do not record modules/files matching this glob (repeatable)")
+    add_filter_options(p)
     p.add_argument("--no-args", action="store_true", help="do not capture arguments and results")
     p.add_argument("--repr", choices=("safe", "full"), default="safe",
                    help="how to show arguments: safe (default: builtin values only) or full (call __repr__)")
     p.add_argument("--method", choices=("auto", "control", "remote-exec", "gdb"), default="auto",
                    help="how to reach the process (default: the best available)")
-    p.add_argument("--no-wait", action="store_true",
-                   help="start recording and return at once; stop later with 'flowtrace detach PID'")
-    p.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+
+
+def attach_argv(args: argparse.Namespace) -> list[str]:
+    """`flowtrace attach` options (without PID and -o) that give what `args` holds."""
+    argv = ["--duration", repr(args.duration)] if args.duration is not None else []
+    argv += filter_argv(args) + (["--no-args"] if args.no_args else [])
+    return argv + ["--repr", args.repr, "--method", args.method]
 
 
 def _say(args: argparse.Namespace, msg: str) -> None:

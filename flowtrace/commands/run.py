@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from .. import runner
-from . import CommandError
+from . import CommandError, add_filter_options, filter_argv
 
 DEFAULT_OUTPUT = "trace.ftr"
 # Our options that take a value, and those that do not; anything after them is the program.
@@ -24,22 +24,30 @@ _VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush
 _FLAG_OPTIONS = {"--no-args", "--paused", "-h", "--help"}
 
 
+USAGE = "{prog} [options] (script.py | -m module | -c code) [args ...]"
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a Python program and record it",
-        usage="flowtrace run [options] (script.py | -m module | -c code) [args ...]",
+        usage=USAGE.format(prog="flowtrace run"),
         description="Run a Python program exactly as 'python' would and record every call of "
                     "your code into a session file. Arguments after the script, module or code "
                     "are the program's own.",
     )
+    add_recording_options(p)
+    p.add_argument("--paused", action="store_true",
+                   help="do not record yet: serve a control channel so that 'flowtrace attach PID' "
+                        "starts recording later and 'flowtrace detach PID' stops it (docs/ATTACH.md)")
+    add_program_arguments(p)
+
+
+def add_recording_options(p: Any) -> None:
+    """The options that say where and what to record (also flowtrace-tui run's)."""
     p.add_argument("-o", "--output", metavar="FILE", default=DEFAULT_OUTPUT,
                    help=f"session file to write (default: {DEFAULT_OUTPUT})")
-    p.add_argument("--include", action="append", default=[], metavar="P",
-                   help="also record code matching P (module glob like 'json.*', or path glob "
-                        "containing '/'); repeatable")
-    p.add_argument("--exclude", action="append", default=[], metavar="P",
-                   help="never record code matching P (wins over --include); repeatable")
+    add_filter_options(p)
     p.add_argument("--no-args", action="store_true",
                    help="do not capture arguments, results and exception texts")
     p.add_argument("--repr", choices=["safe", "full"], default="safe",
@@ -48,9 +56,16 @@ def add_parser(subparsers: Any) -> None:
                         "'full': call __repr__ (bounded, errors caught)")
     p.add_argument("--flush-interval", type=_seconds, default=0.1, metavar="S",
                    help="write recorded calls to the file every S seconds (default: 0.1)")
-    p.add_argument("--paused", action="store_true",
-                   help="do not record yet: serve a control channel so that 'flowtrace attach PID' "
-                        "starts recording later and 'flowtrace detach PID' stops it (docs/ATTACH.md)")
+
+
+def recording_argv(args: argparse.Namespace) -> list[str]:
+    """`flowtrace run` options (without -o) that give the recording options parsed into `args`."""
+    argv = filter_argv(args) + (["--no-args"] if args.no_args else [])
+    return argv + ["--repr", args.repr, "--flush-interval", repr(args.flush_interval)]
+
+
+def add_program_arguments(p: Any) -> None:
+    """The program's part, for --help (split_argv hands it over before argparse sees it)."""
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     p.add_argument("-c", dest="code", metavar="CODE", help="run a program passed as a string")
     p.add_argument("script", nargs="?", metavar="script.py", help="the program to run")
@@ -67,12 +82,14 @@ def _seconds(text: str) -> float:
     return value
 
 
-def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+def split_argv(argv: list[str], value_options: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
     """Split `flowtrace run`'s arguments into ours and the program's.
 
     Ours come first; the program starts at the first argument that is not one of our options
     (the script), or at `-m MODULE` / `-c CODE` (kept, with their value, at the head of the
-    program part), or after `--`. Unknown options stay on our side, so argparse reports them."""
+    program part), or after `--`. Unknown options stay on our side, so argparse reports them.
+    `value_options`: more options that take a value (flowtrace-tui run's own)."""
+    value_options = _VALUE_OPTIONS | value_options
     own: list[str] = []
     i = 0
     while i < len(argv):
@@ -83,7 +100,7 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
             return own, argv[i:]
         if arg.startswith(("-m", "-c")) and not arg.startswith("--"):
             return own, [arg[:2], arg[2:], *argv[i + 1:]]
-        if arg in _VALUE_OPTIONS:
+        if arg in value_options:
             own.extend(argv[i:i + 2])
             i += 2
             continue
@@ -95,15 +112,14 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     return own, []
 
 
-def program_from(trailing: list[str] | None) -> runner.Program:
-    """The Program named by the arguments split_argv kept for it."""
+def program_from(trailing: list[str] | None, prog: str = "flowtrace run") -> runner.Program:
+    """The Program named by the arguments split_argv kept for it (`prog`: whose --help to name)."""
     if not trailing:
-        raise CommandError("nothing to run: give a script, -m module or -c code "
-                           "(see 'flowtrace run --help')", 2)
+        raise CommandError(f"nothing to run: give a script, -m module or -c code (see '{prog} --help')", 2)
     head = trailing[0]
     if head in ("-m", "-c"):
         if len(trailing) < 2:
-            raise CommandError(f"argument {head} needs a value (see 'flowtrace run --help')", 2)
+            raise CommandError(f"argument {head} needs a value (see '{prog} --help')", 2)
         return runner.Program("module" if head == "-m" else "code", trailing[1], trailing[2:])
     return runner.Program("script", head, trailing[1:])
 

@@ -21,7 +21,6 @@ import pytest
 from flowtrace.ftr.reader import load as read_session
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.cli import main as cli_main
-from flowtrace_tui.cli import split_run_args
 from flowtrace_tui.launch import LaunchError, describe_status, log_path_for, run_program
 from flowtrace_tui.model.live import FINISHED, GONE, LIVE, UNKNOWN, FollowState, LiveTail, process_alive
 from flowtrace_tui.model.source import TraceSource
@@ -166,12 +165,7 @@ def test_log_text_is_cleaned():
     assert clean("a\x1b[31mred\x1b[0m\r\nb\x07\tc\x1b]0;title\x07") == "ared\nb\tc"
 
 
-def test_split_run_args_and_helpers():
-    assert split_run_args(["-o", "x.ftr", "--no-args", "--log=o.log", "prog.py", "-o", "p"]) == (
-        {"-o": "x.ftr", "--log": "o.log"}, ["--no-args", "prog.py", "-o", "p"])
-    assert split_run_args(["--include", "json.*", "--no-detail", "-m", "pkg", "--log", "z"]) == (
-        {"--no-detail": True}, ["--include", "json.*", "-m", "pkg", "--log", "z"])
-    assert split_run_args(["--output", "t.ftr", "-c", "print(1)"]) == ({"-o": "t.ftr"}, ["-c", "print(1)"])
+def test_launch_helpers():
     assert log_path_for("/a/t.ftr") == "/a/t.log" and log_path_for("t.bin") == "t.bin.log"
     assert describe_status(0) == "exit 0" and describe_status(-signal.SIGINT) == "killed by SIGINT"
     assert describe_status(None) == "running"
