@@ -390,20 +390,99 @@ def install(*, signal: int | None = None, flush_interval: float = 0.1) -> str:
     started (a sleeping daemon thread, no monitoring events). With `signal=` (e.g.
     `signal.SIGUSR2`; only from the main thread) that signal toggles recording into
     `flowtrace-<pid>-<n>.ftr` in the current directory.
+
+    The socket is removed at exit, and on SIGTERM when that would otherwise kill the process
+    without running atexit (then the process still dies by SIGTERM). Sockets left by processes
+    that are gone (SIGKILL, or a channel injected without the SIGTERM hook) are removed here.
     """
+    return _install(signal=signal, flush_interval=flush_interval, on_sigterm=True)
+
+
+def _install(*, signal: int | None, flush_interval: float, on_sigterm: bool) -> str:
     global _channel
     with _install_lock:
         if _channel is not None and _channel.pid == os.getpid() and not _channel.closing:
             channel = _channel
         else:
-            path = os.path.join(control_dir(create=True), f"{os.getpid()}.sock")
-            channel = _Channel(path, flush_interval)
+            directory = control_dir(create=True)
+            remove_stale_sockets(directory)
+            channel = _Channel(os.path.join(directory, f"{os.getpid()}.sock"), flush_interval)
             channel.open()
             _channel = channel
             atexit.register(channel.at_exit)
+            if on_sigterm:
+                _hook_sigterm()
     if signal is not None:
         _signal.signal(signal, _toggle_handler)
     return channel.path
+
+
+def remove_stale_sockets(directory: str) -> list[str]:
+    """Remove the `<pid>.sock` files in our control directory whose process is gone; returns
+    their names. A live pid's socket stays, served or not (it may be binding it right now)."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        pid_text, dot, ext = name.partition(".")
+        if ext != "sock" or not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
+                removed.append(name)
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists (another user's)
+        return True
+    return True
+
+
+def _hook_sigterm() -> None:
+    """SIGTERM with its default action ends the process without atexit: remove the socket (and
+    finish a recording) first, then die by SIGTERM as before. A SIGTERM handler the program has
+    is left alone (it ends at atexit, or decides otherwise). Main thread only (Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if _signal.getsignal(_signal.SIGTERM) is _signal.SIG_DFL:
+            _signal.signal(_signal.SIGTERM, _on_sigterm)
+    except (OSError, ValueError):
+        pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    with untraced.suspended():  # our work, on the program's main thread
+        channel = _channel
+        if channel is not None and channel.pid == os.getpid():
+            try:
+                if channel.session is not None:
+                    channel.stop(reason="signal", signal="SIGTERM")
+            except Exception:
+                pass
+            channel.close()
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _unhook_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if _signal.getsignal(_signal.SIGTERM) is _on_sigterm:
+                _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
 
 
 def _toggle_handler(signum: int, frame: Any) -> None:
@@ -458,6 +537,7 @@ def uninstall() -> None:
         if channel.session is not None:
             channel.stop(reason="detached")
         channel.close()
+        _unhook_sigterm()
 
 
 def _after_fork_in_child() -> None:
@@ -472,8 +552,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def _injected() -> str:
-    """Entry point of the code that `flowtrace attach` injects: serve the channel, nothing more."""
-    return install()
+    """Entry point of the code that `flowtrace attach` injects: serve the channel, nothing more
+    (no SIGTERM handler in a program that did not ask for flowtrace: it would die only at its
+    next bytecode instead of at once; a socket it leaves is removed by the next install)."""
+    return _install(signal=None, flush_interval=0.1, on_sigterm=False)
 
 
 # --------------------------------------------------------------------------- the client

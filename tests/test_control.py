@@ -74,7 +74,7 @@ def child(tmp_path):
     c = Child(tmp_path)
     yield c
     if c.proc.poll() is None:
-        c.proc.kill()
+        c.proc.terminate()  # SIGTERM: the channel removes its socket (SIGKILL would leave it)
         c.proc.wait()
 
 
@@ -276,7 +276,7 @@ def test_signal_toggle(tmp_path):
         assert c.close() == (0, "")
     finally:
         if c.proc.poll() is None:
-            c.proc.kill()
+            c.proc.terminate()
             c.proc.wait()
 
 
@@ -285,3 +285,86 @@ def test_forked_child_has_no_channel(child):
             "os._exit(0 if not control.installed() else 1))(os.fork()))(__import__('os'))")
     assert child.eval(code) == 0
     assert control.channel_status(child.pid)["state"] == "idle"
+
+
+# --------------------------------------------------------------------------- sockets left behind
+
+
+def test_sigterm_removes_the_socket_and_still_kills(child):
+    assert os.path.exists(child.socket)
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.proc.wait(30) == -signal.SIGTERM
+    assert not os.path.exists(child.socket)
+
+
+def test_sigterm_while_recording_finishes_the_file(child, tmp_path):
+    out = str(tmp_path / "s.ftr")
+    assert control.request(child.pid, {"cmd": "start", "path": out})["ok"]
+    assert child.eval("work(4)") == 8
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.proc.wait(30) == -signal.SIGTERM
+    assert not os.path.exists(child.socket)
+    trace = load(out)
+    assert trace.finished and (trace.end["reason"], trace.end["signal"]) == ("signal", "SIGTERM")
+    assert [(c.qualname, c.result) for c in trace.calls if not c.partial] == [("work", "8")]
+
+
+def test_run_paused_killed_by_sigterm_leaves_no_socket(tmp_path):
+    (tmp_path / "wait.py").write_text("import sys\nsys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-m", "flowtrace", "run", "--paused", "wait.py"], cwd=tmp_path,
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("flowtrace: not recording yet")
+        path = control.socket_path(proc.pid)
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == -signal.SIGTERM
+        assert not os.path.exists(path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+
+
+def _socket_file(path: str) -> None:
+    """A socket file nobody serves: what a process killed with SIGKILL leaves behind."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(path)
+
+
+def test_stale_sockets_are_removed_on_start(tmp_path):
+    """Starting a channel removes the sockets of processes that are gone, and only those."""
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    directory = control.control_dir(create=True)
+    stale, live = (os.path.join(directory, f"{p.pid}.sock") for p in (gone, alive))
+    other = os.path.join(directory, "notes.sock")  # not a pid's: never ours to remove
+    try:
+        for path in (stale, live, other):
+            if os.path.exists(path):
+                os.unlink(path)
+            _socket_file(path)
+        c = Child(tmp_path)
+        assert c.close() == (0, "")
+        assert not os.path.exists(stale) and not os.path.exists(c.socket)
+        assert os.path.exists(live) and os.path.exists(other)
+    finally:
+        alive.stdin.close()
+        alive.wait()
+        for path in (stale, live, other):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def test_remove_stale_sockets_keeps_files_that_are_not_sockets(fake_dirs):
+    directory = control.control_dir(create=True)
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    _socket_file(os.path.join(directory, f"{gone.pid}.sock"))
+    Path(directory, "1.sock.txt").write_text("")
+    os.mkdir(os.path.join(directory, f"{gone.pid + 1000000}.sock"))  # a directory, not a socket
+    assert control.remove_stale_sockets(directory) == [f"{gone.pid}.sock"]
+    assert sorted(os.listdir(directory)) == sorted(["1.sock.txt", f"{gone.pid + 1000000}.sock"])
