@@ -36,5 +36,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/live_latency.py
 	$(BIN)/python benchmarks/generators.py --n 1000000 --repeat 3
 
+# Everything the targets above and the build leave behind: every venv (.venv, .venv-3.13, ...),
+# the compiled C recorder, build directories, caches and the demo's session.
 clean:
-	rm -rf $(VENV) build *.egg-info demo.ftr
+	rm -rf $(VENV) .venv .venv-* build dist *.egg-info .pytest_cache demo.ftr \
+		flowtrace/_crecorder*.so
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

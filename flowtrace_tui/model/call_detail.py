@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowtrace.ftr import format as F
-from flowtrace.printing import BODY_KINDS
+from flowtrace.printing import BODY_KINDS, short_path
 
 from .index import TreeIndex
 from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED
-from .row_view import call_title
+from .row_view import call_title, recorded_cwd
 from .source_text import Excerpt, excerpt
 from .units import fmt_ns
 
@@ -75,7 +75,7 @@ class CallDetail:
     more_events: int
     children: int
     descendants: int
-    file: str
+    file: str  # relative to the recorded program's working directory when inside it
     line: int
     source: Excerpt | None
 
@@ -119,7 +119,9 @@ def detail_of(index: TreeIndex, pos: int) -> CallDetail | GroupDetail:
         start_ns=int(col("t0")[node]), end_ns=int(col("t1")[node]) if how != HOW_OPEN else None,
         lifetime_ns=int(index.dur[node]), running_ns=int(index.run[node]), self_ns=int(index.self_time[node]),
         suspensions=int(col("nsusp")[node]), events=events, more_events=more, children=kids, descendants=desc,
-        file=info.file if info is not None else "", line=info.line if info is not None else 0,
+        # the program's own files named relative to where it ran, as in the tree
+        file=short_path(info.file, recorded_cwd(data)) if info is not None else "",
+        line=info.line if info is not None else 0,
         source=excerpt(info.file, info.line) if info is not None and info.file else None,
     )
 

@@ -13,7 +13,7 @@ from flowtrace_tui.screens import ErrorScreen, FilterDialog, HelpScreen
 from textual.command import CommandList, CommandPalette
 
 from .apps import SlowSource, sample_app, settle, source, threads_app, until, wide_program
-from .builder import sample_program
+from .builder import TraceBuilder, sample_program
 
 
 def sync(fn):
@@ -177,6 +177,24 @@ async def test_thread_grouping_toggle_keeps_cursor():
         assert visible(app)[:2] == ["main", "order_total"]
         assert app.index.node(app.tree.cursor_pos) == node
         assert "ungrouped" in app.status_parts()
+
+
+@sync
+async def test_detail_pane_shows_the_file_relative_to_the_programs_directory():
+    """As the tree names `<module> examples/shop.py`: a file under the recorded program's working
+    directory reads relative to it (no absolute path of the recording machine); others stay whole."""
+    b = TraceBuilder(meta={"cwd": "/flowtrace-test"})
+    b.func("outside", file="/elsewhere/lib.py", line=7)
+    main = b.enter("main")
+    b.leave(b.enter("outside", parent=main))
+    b.leave(main)
+    app = FlowtraceApp(source(b.data(), "rel.ftr"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for name, where in (("main", "\nprog.py:1\n"), ("outside", "\n/elsewhere/lib.py:7\n")):
+            app.tree.move_to_pos(next(p for p in app.rows.rows.tolist() if name_at(app, p) == name))
+            await pilot.pause()
+            assert where in app.query_one("#detail").plain_text()
 
 
 @sync
