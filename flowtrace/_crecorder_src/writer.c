@@ -19,6 +19,7 @@
 #ifdef FT_HAVE_ZLIB
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -143,7 +144,19 @@ writer_init(WriterObject *w, PyObject *args, PyObject *kw)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->done, NULL);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    /* The thread is ours, not the program's: it starts with the program's signals blocked (a
+     * new thread inherits its creator's mask), so a signal the program's main thread blocks
+     * for a while waits for it instead of being taken here (flowtrace/sigmask.py does the same
+     * for our Python threads). Faults stay deliverable. */
+    sigset_t ours, before;
+    sigfillset(&ours);
+    sigdelset(&ours, SIGSEGV); sigdelset(&ours, SIGBUS); sigdelset(&ours, SIGFPE);
+    sigdelset(&ours, SIGILL); sigdelset(&ours, SIGTRAP); sigdelset(&ours, SIGSYS);
+    sigdelset(&ours, SIGABRT);
+    int masked = pthread_sigmask(SIG_BLOCK, &ours, &before) == 0;
+    int failed = pthread_create(&w->thread, NULL, writer_main, w) != 0;
+    if (masked) pthread_sigmask(SIG_SETMASK, &before, NULL);
+    if (failed) {
         PyErr_SetString(PyExc_RuntimeError, "cannot start the writer thread");
         return -1;
     }
