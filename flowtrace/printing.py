@@ -76,13 +76,19 @@ def short_path(file: str, cwd: str | None = None) -> str:
     return file if rel.startswith(os.pardir) else rel
 
 
-def body_title(kind: str, qualname: str, file: str | None, cwd: str | None = None) -> str | None:
-    """How a class body (`class Outer.Inner`) or module code (`<module> pkg/mod.py`) is named in
-    a tree; None for any other kind (those are calls: name plus arguments)."""
+def body_title(kind: str, qualname: str, file: str | None, cwd: str | None = None,
+               module: str | None = None) -> str | None:
+    """How a class body (`class Outer.Inner`) or module code is named in a tree; None for any
+    other kind (those are calls: name plus arguments). Module code under the program's working
+    directory shows its path there (`<module> pkg/mod.py`); elsewhere (site-packages, the
+    standard library) its path as recorded, or, given `module` (the explorer, whose rows cut
+    long paths to the width: they all looked the same), its module name (`<module> rich.markdown`)."""
     if kind == "class":
         return f"class {qualname}"
     if kind == "module":
         where = short_path(file or "", cwd)
+        if os.path.isabs(where) and module and module != "__main__":
+            return f"<module> {module}"
         return f"<module> {where}" if where else "<module>"
     return None
 

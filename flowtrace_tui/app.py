@@ -19,7 +19,6 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
@@ -38,6 +37,7 @@ from .launch import Child
 from .live_app import STDIN_NOTE, LiveApp
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
+from .widgets.key_footer import KeyFooter
 from .widgets.log_pane import LogPane
 
 SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
@@ -84,6 +84,7 @@ class FlowtraceApp(LiveApp):
                          program, attacher, log_path)
         self.filters = Filters()
         self.grouped = True
+        self.grouping = "thread"  # t cycles: "thread" -> "task" (tasks out of their callers) -> "off"
         self.query: Query | None = None
         self.hits = np.empty(0, dtype=np.int64)
         self.searching = False
@@ -106,7 +107,7 @@ class FlowtraceApp(LiveApp):
             yield DetailPane(id="detail")
         yield FindBar(id="find")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def _w(self, kind):
         """A widget of the main screen (app.query_one would search a modal screen on top)."""
@@ -152,6 +153,9 @@ class FlowtraceApp(LiveApp):
             return
         self._apply_index(msg.index)
         self._live_index_shown()
+        # the selected call's details come from the new index at once (when the cursor stays
+        # on the same call no CursorMoved follows; in follow mode the pane lagged an update)
+        self._update_detail()
         if msg.final:
             self.loading = False
             self._w(LoadingBar).finish()
@@ -254,57 +258,71 @@ class FlowtraceApp(LiveApp):
             if ix is None or not 0 <= pos < ix.size:
                 pane.show(None, [])
             else:
-                pane.show(detail_of(ix, pos), path_to(ix, pos))
+                pane.show(detail_of(ix, pos, self.tree.live_now), path_to(ix, pos))
 
     def status_parts(self) -> list[str]:
         """The status line's parts (also used by tests)."""
+        return [text for _, text in self._status_items()]
+
+    def _status_items(self) -> list[tuple[int, str]]:
+        """(importance, markup) of each part of the status line, in order; a narrow terminal
+        leaves out the least important (highest number) first: the state and the search hit
+        count stay, the duration and thread counts go."""
         src, data = self.source, self.source.data
-        parts = [f"[b]{os.path.basename(src.path)}[/b]"]
+        items: list[tuple[int, str]] = []
+
+        def add(importance: int, text: str) -> None:
+            items.append((importance, text))
+
+        add(3, f"[b]{os.path.basename(src.path)}[/b]")
         # the state comes second so that a narrow terminal still shows it
         if self.loading:
             done, total = self._progress
-            parts.append(f"[$warning]loading {100 * done // max(1, total)}%[/]")
+            add(0, f"[$warning]loading {100 * done // max(1, total)}%[/]")
         elif self._load_error is not None:
-            parts.append("[$error]loading failed[/]")
+            add(0, "[$error]loading failed[/]")
         elif self.load_cancelled:
-            parts.append("[$warning]loading cancelled[/]")
+            add(0, "[$warning]loading cancelled[/]")
         elif src.damage:
-            parts.append(f"[$error]damaged: {src.damage}[/]")
+            add(0, f"[$error]damaged: {src.damage}[/]")
         elif data.finished:
             ends = data.ends or {}
             reason = ends.get("reason") or "finished"
             code = ends.get("exit_code")
             if ends.get("error"):
-                parts.append(f"[$error]finished: {ends['error']}[/]")
+                add(0, f"[$error]finished: {ends['error']}[/]")
             else:
-                parts.append("finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
+                add(0, "finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
         else:
-            parts.append(self._live_state() or "[$error]unfinished (no end: crashed or still running)[/]")
-        parts.extend(self._live_parts())
-        parts.append(plural(data.n, "call"))
+            add(0, self._live_state() or "[$error]unfinished (no end: crashed or still running)[/]")
+        for p in self._live_parts():
+            add(1, p)
+        add(2, plural(data.n, "call"))
         if len(data.threads) > 1:
-            parts.append(plural(len(data.threads), "thread"))
+            add(5, plural(len(data.threads), "thread"))
         if data.tasks:
-            parts.append(plural(len(data.tasks), "task"))
-        parts.append(fmt_ns(self._live_now() or data.t_end))
+            add(5, plural(len(data.tasks), "task"))
+        add(4, fmt_ns(self._live_now() or data.t_end))
         if self.filters.active:
-            parts.append(f"filter {self.filters.describe()}")
+            add(2, f"filter {self.filters.describe()}")
         if not self.grouped:
-            parts.append("ungrouped")
+            add(3, "ungrouped")
+        elif self.grouping == "task":
+            add(3, "by task")
         if self.searching:
-            parts.append("searching…")
+            add(0, "searching…")
         elif self.query is not None:
             n = len(self.hits)
             pos = self.tree.cursor_pos
             i = int(np.searchsorted(self.hits, pos)) if n else 0
             if n and i < n and self.hits[i] == pos:
-                parts.append(f"hit {i + 1} of {n:,}")
+                add(0, f"hit {i + 1:,} of {n:,}")
             else:
-                parts.append(f"{n:,} hits" if n else "[$error]no hits[/]")
-        return parts
+                add(0, plural(n, "hit") if n else "[$error]no hits[/]")
+        return items
 
     def _update_status(self) -> None:
-        self._w(StatusLine).show(self.status_parts())
+        self._w(StatusLine).show(self._status_items())
 
     # -- search ----------------------------------------------------------------------------------
     def action_find(self) -> None:
@@ -413,14 +431,17 @@ class FlowtraceApp(LiveApp):
         self._update_status()
 
     def action_toggle_grouping(self) -> None:
-        self.grouped = not self.grouped
-        self._regroup(self.grouped)
+        cycle = ["thread", "task", "off"] if self.source.data.tasks else ["thread", "off"]
+        self.grouping = cycle[(cycle.index(self.grouping) + 1) % len(cycle)] if self.grouping in cycle else "thread"
+        self.grouped = self.grouping != "off"
+        self._regroup()
         self._update_status()
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
-    def _regroup(self, grouped: bool) -> None:
-        self.pipeline.set_grouped(grouped)  # the loader's next indexes too
-        self._post_event(Snapshot(self.pipeline.build(grouped), not self.loading))
+    def _regroup(self) -> None:
+        tasks = self.grouping == "task"
+        self.pipeline.set_grouped(self.grouped, tasks)  # the loader's next indexes too
+        self._post_event(Snapshot(self.pipeline.build(self.grouped, tasks), not self.loading))
 
     def action_toggle_detail(self) -> None:
         pane = self._w(DetailPane)
@@ -458,13 +479,15 @@ class FlowtraceApp(LiveApp):
         yield SystemCommand("Previous search hit", "Jump to the previous hit (N)", self.action_prev_hit)
         yield SystemCommand("Filter calls", "Hide short calls or whole modules (f)", self.action_filter)
         yield SystemCommand("Clear filters", "Show every call again", lambda: self._apply_filters(Filters()))
-        yield SystemCommand("Toggle thread/task grouping", "Group roots by thread and task (t)", self.action_toggle_grouping)
+        yield SystemCommand("Change grouping", "Group by thread, by asyncio task (each task on its own), or not at all (t)",
+                            self.action_toggle_grouping)
         yield SystemCommand("Toggle detail pane", "Show or hide the selected call's details (d)", self.action_toggle_detail)
         yield SystemCommand("Expand hot path", "Follow the most expensive child down (H)", tree_action("hot_path"))
         yield SystemCommand("Expand subtree", "Expand everything under the selected call (e)", tree_action("expand_subtree"))
         yield SystemCommand("Collapse all", "Collapse every call (c)", tree_action("collapse_all"))
-        for d in (1, 2, 3, 5):
-            yield SystemCommand(f"Expand to depth {d}", f"Show {d} levels below the roots ({d})", tree_action("expand_depth", d))
+        for d in range(1, 10):
+            yield SystemCommand(f"Expand to depth {d}", f"Show {plural(d, 'level')} below the roots ({d})", tree_action("expand_depth", d))
         yield SystemCommand("Go to parent", "Select the caller of the selected call (p)", tree_action("parent"))
-        yield SystemCommand("Cancel loading", "Stop reading the file; keep what was read (esc)", self.action_cancel_loading)
+        if self.loading:
+            yield SystemCommand("Cancel loading", "Stop reading the file; keep what was read (esc)", self.action_cancel_loading)
         yield SystemCommand("Keys", "Show every key binding (?)", self.action_help)

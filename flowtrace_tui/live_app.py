@@ -196,6 +196,9 @@ class LiveApp(App[None]):
         if now or tree.live_now:
             tree.live_now = now
             tree.changed()  # only the lines on screen are drawn again
+            ix, pos = self.index, tree.cursor_pos
+            if ix is not None and pos >= 0 and ix.is_open(ix.node(pos)):
+                self._update_detail()  # type: ignore[attr-defined]  (its times tick too)
         self._update_status()
 
     # -- actions -----------------------------------------------------------------------------------

@@ -179,6 +179,12 @@ def test_body_titles():
     assert body_title("class", "Outer.Inner", "/p/m.py", "/p") == "class Outer.Inner"
     assert body_title("module", "<module>", "/p/pkg/m.py", "/p") == "<module> pkg/m.py"
     assert body_title("module", "<module>", "/q/m.py", "/p") == "<module> /q/m.py"
+    # outside the working directory (site-packages): the module name tells them apart
+    site = "/venv/lib/python3.12/site-packages"
+    assert body_title("module", "<module>", f"{site}/rich/markdown.py", "/p", "rich.markdown") == "<module> rich.markdown"
+    assert body_title("module", "<module>", f"{site}/rich/__init__.py", "/p", "rich") == "<module> rich"
+    assert body_title("module", "<module>", "/p/pkg/m.py", "/p", "pkg.m") == "<module> pkg/m.py"
+    assert body_title("module", "<module>", "/q/m.py", "/p", "__main__") == "<module> /q/m.py"
     assert body_title("module", "<module>", "<string>", "/p") == "<module> <string>"
     assert body_title("module", "<module>", "", None) == "<module>"
     assert body_title("function", "f", "/p/m.py", "/p") is None

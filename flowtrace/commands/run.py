@@ -165,7 +165,7 @@ class _Finisher:
             else:
                 self.session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
             calls = _calls_recorded(self.session)
-            what = f"{calls} calls" if calls is not None else "calls"
+            what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
             self._say(f"flowtrace: recorded {what} to {self.path}")
         except Exception as exc:  # noqa: BLE001 - never a traceback at exit
             self._say(f"flowtrace: error: could not finish {self.path}: {exc}")

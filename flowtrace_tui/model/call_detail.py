@@ -15,14 +15,16 @@ from flowtrace.printing import BODY_KINDS, short_path
 from .index import TreeIndex
 from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED
 from .row_view import call_title, recorded_cwd
+from .running import live_times
 from .source_text import Excerpt, excerpt
+from .tasks import task_creator
 from .units import fmt_ns
 
 MAX_EVENTS = 20  # events listed (the rest are counted)
 PATH_MAX = 12  # ancestors shown in the path (the nearest ones)
 
-# CallDetail.end
-END_RETURN, END_RAISE, END_UNFINISHED, END_OPEN = "return", "raise", "unfinished", "open"
+# CallDetail.end (END_RUNNING: no end yet in a live session, whose clock says how long so far)
+END_RETURN, END_RAISE, END_UNFINISHED, END_OPEN, END_RUNNING = "return", "raise", "unfinished", "open", "running"
 _END_OF = {HOW_RETURN: END_RETURN, HOW_RAISE: END_RAISE, HOW_UNFINISHED: END_UNFINISHED, HOW_OPEN: END_OPEN}
 
 
@@ -52,7 +54,9 @@ class CallDetail:
     class or module code (no arguments, no result). `args` None: not captured (`partial`: it was
     already running when recording started, so they could not be). `end`: END_*; `value` the
     result (return) or the exception text (raise), None when not captured. `running_ns` is the
-    lifetime minus the suspensions (`suspensions` > 0: a generator or coroutine)."""
+    lifetime minus the suspensions (`suspensions` > 0: a generator or coroutine). `args` "": a
+    call without arguments. `creator`: (position, title) of the call that created the asyncio
+    task this call runs in, when recorded."""
 
     node: int
     title: str
@@ -78,6 +82,7 @@ class CallDetail:
     file: str  # relative to the recorded program's working directory when inside it
     line: int
     source: Excerpt | None
+    creator: tuple[int, str] | None = None
 
 
 def node_name(index: TreeIndex, pos: int) -> str:
@@ -94,7 +99,9 @@ def path_to(index: TreeIndex, pos: int) -> list[tuple[int, str]]:
     return [(p, node_name(index, p)) for p in [*index.ancestors(pos)[-PATH_MAX:], pos]]
 
 
-def detail_of(index: TreeIndex, pos: int) -> CallDetail | GroupDetail:
+def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | GroupDetail:
+    """What the pane shows for `pos`; `live_now`: a live session's clock (0: not live), at which
+    a running call's times are taken (model/running.py, as its row does)."""
     data = index.data
     node = index.node(pos)
     kids = len(index.children(pos))
@@ -109,20 +116,24 @@ def detail_of(index: TreeIndex, pos: int) -> CallDetail | GroupDetail:
     args_id, val_id = int(col("args")[node]), int(col("val")[node])
     task = int(col("task")[node])
     events, more = _events(index, node)
+    lifetime, own = live_times(index, pos, live_now)
+    creator = task_creator(data, node)
+    end = _END_OF.get(how, END_OPEN)
     return CallDetail(
         node=node, title=call_title(data, fid)[0],
         module=info.module if info is not None else None, kind=info.kind if info is not None else None,
         is_body=info is not None and info.kind in BODY_KINDS,
-        args=data.strings.text(args_id) or None, partial=bool(int(col("flag")[node]) & F.CALL_PARTIAL),
-        end=_END_OF.get(how, END_OPEN), value=data.strings.text(val_id) or None,
+        args=data.strings.text(args_id) if args_id else None, partial=bool(int(col("flag")[node]) & F.CALL_PARTIAL),
+        end=END_RUNNING if end == END_OPEN and live_now else end, value=data.strings.text(val_id) or None,
         thread=data.thread_name(int(col("thread")[node])), task=data.task_name(task) if task else None,
         start_ns=int(col("t0")[node]), end_ns=int(col("t1")[node]) if how != HOW_OPEN else None,
-        lifetime_ns=int(index.dur[node]), running_ns=int(index.run[node]), self_ns=int(index.self_time[node]),
+        lifetime_ns=lifetime, running_ns=int(index.run[node]), self_ns=own,
         suspensions=int(col("nsusp")[node]), events=events, more_events=more, children=kids, descendants=desc,
         # the program's own files named relative to where it ran, as in the tree
         file=short_path(info.file, recorded_cwd(data)) if info is not None else "",
         line=info.line if info is not None else 0,
         source=excerpt(info.file, info.line) if info is not None and info.file else None,
+        creator=(int(index.pos_of[creator]), call_title(data, int(col("func")[creator]))[0]) if creator else None,
     )
 
 

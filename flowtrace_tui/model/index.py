@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bufpool import BufferPool
-from .loader import HOW_OPEN, TraceData
+from .loader import HOW_OPEN, TraceData, _depth_and_root
 from .timing import running_time
 
 
@@ -128,7 +128,8 @@ class Group:
 
 
 class TreeIndex:
-    """Preorder arrays over nodes (calls 1..n plus group nodes n+1..n+G).
+    """Preorder arrays over nodes (calls 1..n plus group nodes n+1..n+G); `tasks_view`: built
+    with `build_index(tasks=True)` (never grown: grow.py keeps the call tree's parents).
 
     Per position p (0..M-1): `order[p]` node id, `depth[p]`, `end[p]` (one past the subtree).
     Per node id: `pos_of`, `parent` (with roots pointing at their group), `dur` (lifetime),
@@ -141,6 +142,8 @@ class TreeIndex:
     `grow_state`: what grow.py needs to extend this index (None: the next one is rebuilt);
     `growth`: how this index extends the one it grew from (None: built whole).
     """
+
+    tasks_view = False
 
     def __init__(
         self,
@@ -316,8 +319,13 @@ def _first_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq[order], first[order]
 
 
-def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> TreeIndex:
-    """Index the first `n` calls of `data` (all loaded calls by default)."""
+def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tasks: bool = False) -> TreeIndex:
+    """Index the first `n` calls of `data` (all loaded calls by default).
+
+    `tasks`: the task view: each asyncio task's root coroutine becomes a root of its own (out
+    of the call the event loop ran it under), so that grouping puts every task under a group
+    of its own. Self times stay those of the call tree (a task's time is not added to the self
+    time of the call it was taken from)."""
     # Longer than ~80 lines, on purpose: its phases (groups, parents, depths, times, totals,
     # positions) are marked below and work on whole-trace columns that are freed (`del`) or
     # reused in place as soon as each phase is done: on a 10M-call trace every column is 40-80
@@ -334,6 +342,9 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     cdepth = data.col("depth")[: n + 1]
     croot = data.col("root")[: n + 1]
     t_end = data.t_end
+    taken = np.zeros(0, dtype=np.int64)  # task roots taken out of their parent (task view)
+    if tasks:
+        parent_c, cdepth, croot, taken = _tasks_detached(data, n, parent_c)
 
     # --- groups --------------------------------------------------------------------------
     roots = np.flatnonzero(parent_c[1:] == 0) + 1
@@ -411,6 +422,8 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
     run = running_time(data, n, t0, dur)  # generators/coroutines: without their suspensions
     childsum = np.zeros(M + 1, dtype=np.int64)
     np.add.at(childsum, parent[1 : n + 1], run[1 : n + 1])
+    if len(taken):  # the task view: a task root's time is still its call-tree parent's child time
+        np.add.at(childsum, data.col("parent")[taken].astype(np.int64), run[taken])
     # task groups first (their children are roots), then thread groups (roots + task groups)
     for g in groups:
         if g.kind == "task":
@@ -448,9 +461,28 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True) -> 
                      len(data.reexited))
     b = level_bounds.tolist()
     levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]  # views of one array
-    return TreeIndex(data=data, n=n, groups=groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
-                     parent=parent, dur=dur, self_time=self_time, t_end=t_end, grouped=grouped, levels=levels,
-                     run=run, grow_state=grow)
+    ix = TreeIndex(data=data, n=n, groups=groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
+                   parent=parent, dur=dur, self_time=self_time, t_end=t_end, grouped=grouped, levels=levels,
+                   run=run, grow_state=grow)
+    ix.tasks_view = tasks
+    return ix
+
+
+def _tasks_detached(data: TraceData, n: int, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parents, depths and roots of calls 1..n with every task's root coroutine made a root
+    (see `build_index`'s task view), and the ids of the task roots that had a parent."""
+    roots = np.array(sorted({t.root for t in data.tasks.values() if t.root and 0 < t.root <= n}), dtype=np.int64)
+    taken = roots[parent_c[roots] > 0] if len(roots) else roots
+    if not len(taken):
+        return parent_c, data.col("depth")[: n + 1], data.col("root")[: n + 1], taken
+    parent = parent_c.copy()
+    parent[taken] = 0
+    depth = np.zeros(n + 1, dtype=np.int32)
+    root = np.zeros(n + 1, dtype=np.uint32)
+    d, r = _depth_and_root(parent[1:], 1, depth, root)
+    depth[1:] = d
+    root[1:] = r
+    return parent, depth, root, taken
 
 
 _CHUNK = 1 << 20  # nodes per pass of `_heaviest_child`: bounds its temporaries to a few MB

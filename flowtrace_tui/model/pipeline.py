@@ -79,20 +79,23 @@ class Pipeline:
         self.grow_failures = 0  # written by the loop, read by the status line
         self.last_failure: str | None = None
         self._grouped = grouped  # the loop's own copy; the UI changes it through `set_grouped`
-        self._requests: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._tasks = False  # the task view (build_index(tasks=True)); never grown
+        self._requests: queue.SimpleQueue[tuple[bool, bool]] = queue.SimpleQueue()
 
     @property
     def live(self) -> bool:
         """The file is followed as it grows (else read once to its end)."""
         return self.poll_interval is not None
 
-    def set_grouped(self, grouped: bool) -> None:
-        """From the UI thread: index with (or without) thread/task groups from now on."""
-        self._requests.put(grouped)
+    def set_grouped(self, grouped: bool, tasks: bool = False) -> None:
+        """From the UI thread: index with (or without) thread/task groups from now on; `tasks`:
+        the task view (each task's calls under a group of their own, see build_index)."""
+        self._requests.put((grouped, tasks))
 
-    def build(self, grouped: bool | None = None) -> TreeIndex:
+    def build(self, grouped: bool | None = None, tasks: bool | None = None) -> TreeIndex:
         """A whole index of everything loaded now (any thread: the data only grows)."""
-        return build_index(self.source.data, grouped=self._grouped if grouped is None else grouped)
+        return build_index(self.source.data, grouped=self._grouped if grouped is None else grouped,
+                           tasks=self._tasks if tasks is None else tasks)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
@@ -168,12 +171,12 @@ class Pipeline:
     def _take_requests(self) -> None:
         """Apply what the UI asked for since the last look (the newest grouping wins)."""
         while not self._requests.empty():
-            self._grouped = self._requests.get()
+            self._grouped, self._tasks = self._requests.get()
 
     def _next_index(self, prev: TreeIndex | None) -> TreeIndex:
         """The index of everything loaded now: a live session's grows from the previous one
         (work in proportion to what is new, see grow.py), any other is built whole."""
-        if prev is not None and self.live and prev.grouped == self._grouped:
+        if prev is not None and self.live and prev.grouped == self._grouped and not (self._tasks or prev.tasks_view):
             try:
                 return grow_index(prev, self.source.data)
             except Exception as exc:  # a bug: counted and shown; the whole build is right

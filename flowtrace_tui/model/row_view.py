@@ -15,6 +15,8 @@ from flowtrace.printing import body_title
 
 from .index import TreeIndex
 from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED, TraceData
+from .running import live_times
+from .tasks import task_root_note
 
 END_RETURN, END_RAISE, END_OPEN = "return", "raise", "open"  # RowView.end
 
@@ -29,7 +31,7 @@ def call_title(data: TraceData, fid: int) -> tuple[str, bool]:
     """The name a call of function `fid` is shown by, and whether it is class or module code
     (`class Name` / `<module> file`: no arguments, no result)."""
     info = data.func(fid)
-    title = body_title(info.kind, info.qualname, info.file, recorded_cwd(data)) if info is not None else None
+    title = body_title(info.kind, info.qualname, info.file, recorded_cwd(data), info.module) if info is not None else None
     return (title, True) if title is not None else (data.func_name(fid), False)
 
 
@@ -59,13 +61,14 @@ class RowView:
     total_ns: int
     self_ns: int | None
     share: float | None
+    task_note: str | None = None  # a task's root coroutine: "Task-2 ← main" (model/tasks.py)
 
 
 def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
     """The line of position `pos`. `live_now`: the session's time now in a live session (the
     elapsed time of running calls), 0 otherwise."""
     node = index.node(pos)
-    total = _total(index, node, live_now)
+    total, own = live_times(index, pos, live_now)
     share = _share(index, node, total, live_now)
     if index.is_group(node):
         g = index.group(node)
@@ -88,20 +91,7 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
             result = one_line(data.strings.text(val))
     args = "" if is_body else one_line(data.strings.text(int(data.col("args")[node])))
     return RowView(node, None, name, is_body, args, int(data.col("nsusp")[node]), end, exception, result,
-                   total, int(index.self_time[node]), share)
-
-
-def _total(index: TreeIndex, node: int, live_now: int) -> int:
-    """The node's lifetime, with the live clock: a running call's elapsed time so far, and the
-    end of a call that ended after this index was made (the data has it already)."""
-    dur = int(index.dur[node])
-    if live_now and 0 < node <= index.n:
-        data = index.data
-        if index.is_open(node):
-            dur = max(dur, live_now - int(data.col("t0")[node]))
-        else:
-            dur = int(data.col("t1")[node]) - int(data.col("t0")[node])
-    return dur
+                   total, own, share, task_root_note(data, node))
 
 
 def _share(index: TreeIndex, node: int, total: int, live_now: int) -> float | None:

@@ -8,7 +8,9 @@ cancelled between steps) and feeds them. A finished file is read by calling `ste
 
 from __future__ import annotations
 
+import json
 import os
+import zlib
 import time
 from dataclasses import dataclass
 
@@ -23,6 +25,39 @@ FIRST_STEP_READ_SIZE = 1 << 14  # the first step only has to tell a session from
 META_WAIT_S = 1.0  # a live file whose META is still incomplete after this long was cut
 
 
+# Without a count of calls (an unfinished file), the columns are first sized for at most this
+# many: a file's size bounds its calls only loosely (~4 bytes a call compress well, but marks and
+# argument texts take most of many files), and address space is what `ulimit -v` limits.
+GUESS_MAX_CALLS = 1 << 22
+ENDS_TAIL_BYTES = 4096  # an ENDS chunk (a small JSON object) fits in the file's last bytes
+
+
+def recorded_calls(path: str | os.PathLike[str], size: int) -> int | None:
+    """The number of calls a finished session holds (its ENDS chunk, the last one, says so);
+    None when the file does not end with a whole ENDS chunk (unfinished, cut, damaged)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - ENDS_TAIL_BYTES))
+            tail = fh.read(ENDS_TAIL_BYTES)
+    except OSError:
+        return None
+    at = tail.rfind(F.ENDS)
+    while at >= 0:
+        if at + F.CHUNK_HEADER_SIZE <= len(tail):
+            _kind, flags, length = F.CHUNK_HEADER.unpack_from(tail, at)
+            body_end = at + F.CHUNK_HEADER_SIZE + length
+            if body_end + F.CHUNK_TRAILER_SIZE == len(tail) and zlib.crc32(tail[at:body_end]) == int.from_bytes(tail[body_end:], "little"):
+                try:
+                    payload = tail[at + F.CHUNK_HEADER_SIZE : body_end]
+                    ends = json.loads(zlib.decompress(payload) if flags & F.FLAG_ZLIB else payload)
+                except (ValueError, zlib.error):
+                    return None
+                calls = ends.get("calls") if isinstance(ends, dict) else None
+                return calls if isinstance(calls, int) and calls >= 0 else None
+        at = tail.rfind(F.ENDS, 0, at)
+    return None
+
+
 @dataclass(frozen=True)
 class StepResult:
     feed: FeedResult
@@ -33,10 +68,14 @@ class StepResult:
 class TraceSource:
     """One session being read. Construct with `open(path)` or around any ChunkReader (tests)."""
 
-    def __init__(self, reader: ChunkReader, size_hint: int = 0) -> None:
+    def __init__(self, reader: ChunkReader, size_hint: int = 0, calls_hint: int | None = None) -> None:
+        """`calls_hint`: how many calls the session holds, when known (its ENDS chunk): the
+        call columns are sized for that many; else for a guess from the size, at most
+        GUESS_MAX_CALLS (they grow when needed)."""
         self.reader = reader
         self.path = reader.path
-        self.data = TraceData(os.path.basename(reader.path), capacity=size_hint // 3)
+        capacity = calls_hint if calls_hint is not None else min(size_hint // 3, GUESS_MAX_CALLS)
+        self.data = TraceData(os.path.basename(reader.path), capacity=capacity)
         self.file_size = size_hint
 
     @classmethod
@@ -45,7 +84,7 @@ class TraceSource:
         reader = ChunkReader(path, read_size=FIRST_STEP_READ_SIZE)
         try:
             size = reader.size() or 0
-            self = cls(reader, size)
+            self = cls(reader, size, recorded_calls(path, size))
             # read the header and the first small step now, so that "not a trace" and "newer
             # version" are reported before any UI starts
             self.step()

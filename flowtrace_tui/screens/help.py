@@ -22,7 +22,8 @@ INTRO = (
 
 def _key_names(binding: Binding) -> str:
     names = {"left_square_bracket": "[", "right_square_bracket": "]", "question_mark": "?",
-             "slash": "/", "space": "space", "pageup": "PgUp", "pagedown": "PgDn"}
+             "slash": "/", "space": "space", "pageup": "PgUp", "pagedown": "PgDn",
+             "less_than_sign": "<", "greater_than_sign": ">"}
     return " ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
 
 

@@ -27,11 +27,13 @@ from textual.strip import Strip
 
 from ..model.row_view import END_OPEN, END_RAISE, RowView, row_view
 from ..model.rows import EXPAND_GUARD, TreeRows
+from ..model.tasks import task_creator
 from ..model.units import fmt_count, fmt_ns
 from .columns import columns_for, columns_width
 
 INDENT = 2  # cells per level
-MAX_GUIDE_LEVELS = 24  # deeper rows show "…" + the last levels (deep recursion stays readable)
+MAX_GUIDE_LEVELS = 24  # deeper rows show "…[depth]" + the last levels (deep recursion stays readable)
+GUIDE_SHARE = 3  # guides take at most a third of the name column: the names stay readable
 SUSPEND_GLYPH = "‖"  # before a generator/coroutine's suspension count (help text says so too)
 COOL, HOT = Color.parse("#4f8fd8"), Color.parse("#e8503a")
 
@@ -49,10 +51,12 @@ class CallTree(ScrollView, can_focus=True):
         Binding("left,h", "collapse_or_parent", "Collapse/parent", show=False, id="tree.left"),
         Binding("right,l", "expand_or_child", "Expand/child", show=False, id="tree.right"),
         Binding("space,enter", "toggle", "Toggle", id="tree.toggle"),
-        Binding("e", "expand_subtree", "Expand all", id="tree.expand_subtree"),
+        Binding("e", "expand_subtree", "Expand subtree", id="tree.expand_subtree"),
         Binding("c", "collapse_all", "Collapse all", show=False, id="tree.collapse_all"),
         Binding("H", "hot_path", "Hot path", id="tree.hot_path"),
         Binding("p", "parent", "Parent", show=False, id="tree.parent"),
+        Binding("C", "task_creator", "Task creator", show=False, id="tree.task_creator",
+                tooltip="Select the call that created the asyncio task of the selected call"),
         Binding("left_square_bracket", "prev_sibling", "Prev sibling", show=False, id="tree.prev_sibling"),
         Binding("right_square_bracket", "next_sibling", "Next sibling", show=False, id="tree.next_sibling"),
         *[
@@ -71,6 +75,7 @@ class CallTree(ScrollView, can_focus=True):
         "calltree--raise",
         "calltree--unfinished",
         "calltree--suspend",
+        "calltree--task",
         "calltree--group",
         "calltree--time",
         "calltree--count",
@@ -93,6 +98,7 @@ class CallTree(ScrollView, can_focus=True):
         & > .calltree--unfinished { color: $warning; text-style: bold; }
         & > .calltree--suspend { color: $text-secondary; }  /* readable on $surface (plain $secondary was too dark) */
         & > .calltree--group { color: $text-primary; text-style: bold; }
+        & > .calltree--task { color: $text-accent; }
         & > .calltree--time { color: $foreground 80%; }
         & > .calltree--count { color: $foreground 55%; }
         & > .calltree--hit { background: $warning 35%; }
@@ -270,12 +276,11 @@ class CallTree(ScrollView, can_focus=True):
         depth = int(idx.depth[pos])
         base = self.rich_style
         cols = columns_for(width)
-        right_w = columns_width(cols)
-        left_w = max(10, width - right_w)
+        left_w = _name_width(width)
         segs: list[Segment] = []
         guide = self._style("calltree--guide")
         # guides: one cell pair per ancestor level (capped for deep recursion)
-        prefix = self._guides(pos, depth)
+        prefix = self._guides(pos, depth, left_w)
         segs.append(Segment(prefix, guide))
         used = cell_len(prefix)
         if rows.has_children(pos):
@@ -318,14 +323,20 @@ class CallTree(ScrollView, can_focus=True):
         segments = list(Segment.apply_style(segs, base, post))
         return Strip(segments).crop_extend(0, width, base + post if post else base)
 
-    def _guides(self, pos: int, depth: int) -> str:
-        """Tree guides for a row: '│ ' where an ancestor has a later sibling, '├─'/'└─' last."""
+    def _guides(self, pos: int, depth: int, left_w: int) -> str:
+        """Tree guides for a row: '│ ' where an ancestor has a later sibling, '├─'/'└─' last.
+
+        At most a third of the name column (`left_w` cells) and MAX_GUIDE_LEVELS levels: a
+        deeper row shows `…[depth]` and the guides of its last levels, so deep recursion keeps
+        the names on screen and still tells how deep a row is."""
         if depth == 0:
             return ""
         rows = self.rows
         assert rows is not None
         idx = rows.index
-        levels = min(depth, MAX_GUIDE_LEVELS)
+        room = max(4, min(MAX_GUIDE_LEVELS, left_w // GUIDE_SHARE // INDENT))
+        label = f"…[{depth}] " if depth > room else ""
+        levels = max(1, room - (len(label) + 1) // INDENT) if label else depth
         parts: list[str] = []
         p = pos
         for i in range(levels):
@@ -335,9 +346,7 @@ class CallTree(ScrollView, can_focus=True):
             else:
                 parts.append("│ " if has_next else "  ")
             p = idx.parent_pos(p)
-        if depth > levels:
-            parts.append("… ")
-        return "".join(reversed(parts))
+        return label + "".join(reversed(parts))
 
     def _has_next_visible_sibling(self, pos: int) -> bool:
         idx = self.rows.index  # type: ignore[union-attr]
@@ -354,6 +363,8 @@ class CallTree(ScrollView, can_focus=True):
             out.append((view.name, self._style("calltree--group")))
             return _fit(out, room)
         tail: list[tuple[str, Style]] = []
+        if view.task_note:  # a task's coroutine: which task, and the call that created it (C goes there)
+            tail.append((f" {{{view.task_note}}}", self._style("calltree--task")))
         if view.suspensions:
             # "‖" (U+2016), not "⏸" (U+23F8): common monospace fonts lack the latter
             tail.append((f" {SUSPEND_GLYPH}{view.suspensions}", self._style("calltree--suspend")))
@@ -414,7 +425,8 @@ class CallTree(ScrollView, can_focus=True):
         row = int(self.scroll_offset.y) + event.y
         if 0 <= row < len(self.rows):
             pos = self.rows.pos(row)
-            depth_cells = cell_len(self._guides(pos, int(self.rows.index.depth[pos])))
+            left_w = _name_width(self.scrollable_content_region.width)
+            depth_cells = cell_len(self._guides(pos, int(self.rows.index.depth[pos]), left_w))
             if row == self.cursor_row and (event.chain >= 2 or depth_cells <= event.x < depth_cells + 2):
                 self.action_toggle()
             elif depth_cells <= event.x < depth_cells + 2:
@@ -487,6 +499,18 @@ class CallTree(ScrollView, can_focus=True):
             if par >= 0:
                 self.move_to_pos(par)
 
+    def action_task_creator(self) -> None:
+        """Select the call that created the asyncio task the selected call runs in."""
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        idx = self.rows.index
+        creator = task_creator(idx.data, idx.node(pos))
+        if creator and creator <= idx.n:
+            self.move_to_pos(int(idx.pos_of[creator]))
+        else:
+            self.post_message(self.Notice("The selected call runs in no asyncio task whose creator was recorded"))
+
     def action_next_sibling(self) -> None:
         self._sibling(True)
 
@@ -549,6 +573,11 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
+
+
+def _name_width(width: int) -> int:
+    """Cells left of the right-hand columns (guides, marker, name, arguments)."""
+    return max(10, width - columns_width(columns_for(width)))
 
 
 def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:

@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from ..model.call_detail import END_OPEN, END_RAISE, END_RETURN, END_UNFINISHED, CallDetail, GroupDetail
+from ..model.call_detail import END_OPEN, END_RAISE, END_RETURN, END_RUNNING, END_UNFINISHED, CallDetail, GroupDetail
 from ..model.source_text import Excerpt
 from ..model.units import fmt_ns, plural
 from .call_tree import SUSPEND_GLYPH
@@ -54,7 +54,7 @@ class DetailPane(VerticalScroll, can_focus=False):
             path_w.update("")
             body.update(Text("No call selected", style="dim"))
             return
-        path_w.update(_path_content(path))
+        path_w.update(_path_content(path, detail.creator if isinstance(detail, CallDetail) else None))
         self.body = render_detail(detail)
         body.update(self.body)
 
@@ -67,11 +67,15 @@ class DetailPane(VerticalScroll, can_focus=False):
         return console.export_text()
 
 
-def _path_content(path: list[tuple[int, str]]) -> Content:
-    """'a › b › c' with each ancestor a link to `app.jump(pos)`."""
+def _path_content(path: list[tuple[int, str]], creator: tuple[int, str] | None = None) -> Content:
+    """'a › b › c' with each ancestor a link to `app.jump(pos)`; then, for a call in an asyncio
+    task, a link to the call that created the task (C in the tree selects it too)."""
     parts = [Content.from_markup(f"[@click=app.jump({int(p)})]$name[/]", name=name) for p, name in path[:-1]]
     parts.append(Content.from_markup("[b]$name[/b]", name=path[-1][1]))
-    return Content(" › ").join(parts)
+    content = Content(" › ").join(parts)
+    if creator is not None:
+        content += Content.from_markup(f"  (created by [@click=app.jump({int(creator[0])})]$name[/])", name=creator[1])
+    return content
 
 
 def render_detail(detail: CallDetail | GroupDetail) -> RenderableType:
@@ -84,6 +88,16 @@ def _table() -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     return table
+
+
+def _args(d: CallDetail) -> RenderableType:
+    """The argument text, or why there is none: unknown (already running when recording
+    started), not captured (`--no-args`), or none at all (a call without arguments)."""
+    if d.partial:
+        return Text("(unknown: already running)", style="dim")
+    if d.args is None:
+        return Text("(not captured)", style="dim")
+    return _clip(d.args) if d.args else Text("(none)", style="dim")
 
 
 def _group_body(g: GroupDetail) -> RenderableType:
@@ -101,7 +115,7 @@ def _call_body(d: CallDetail) -> RenderableType:
         table.add_row("module", d.module or "")
         table.add_row("kind", d.kind)
     if not d.is_body:  # class/module code: no args, no result
-        table.add_row("args", _clip(d.args) if d.args else Text("(not captured)" if not d.partial else "(unknown: already running)", style="dim"))
+        table.add_row("args", _args(d))
     if d.end == END_RETURN:
         if not d.is_body:
             table.add_row("result", _clip(d.value) if d.value else Text("(not captured)", style="dim"))
@@ -109,11 +123,13 @@ def _call_body(d: CallDetail) -> RenderableType:
         table.add_row("raised", Text("✗ " + (_clip(d.value) if d.value else "exception"), style="bold red"))
     elif d.end == END_UNFINISHED:
         table.add_row("end", Text("⋯ unfinished when the session stopped", style="yellow"))
+    elif d.end == END_RUNNING:
+        table.add_row("end", Text("⋯ running", style="yellow"))
     elif d.end == END_OPEN:
         table.add_row("end", Text("⋯ no end recorded (still running, or the process died)", style="yellow"))
     table.add_row("thread", d.thread)
     if d.task is not None:
-        table.add_row("task", d.task)
+        table.add_row("task", d.task + (f", created by {d.creator[1]} (C selects it)" if d.creator else ""))
     table.add_row("start", fmt_ns(d.start_ns) + (" (already running)" if d.partial else ""))
     if d.end_ns is not None:
         table.add_row("end", fmt_ns(d.end_ns))

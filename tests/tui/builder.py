@@ -52,24 +52,26 @@ class TraceBuilder:
         return sid
 
     def func(self, name: str, module: str = "__main__", kind: str = "function", file: str = "/flowtrace-test/prog.py", line: int = 1) -> int:
-        if name not in self.func_ids:
+        key = name if module == "__main__" else f"{module}:{name}"  # (one <module> per module)
+        if key not in self.func_ids:
             fid = len(self.func_ids) + 1
-            self.func_ids[name] = fid
+            self.func_ids[key] = fid
             self.batch.functions.append({"id": fid, "qualname": name, "module": module, "file": file, "line": line, "kind": kind})
-        return self.func_ids[name]
+        return self.func_ids[key]
 
     def thread(self, tid: int, name: str | None = None) -> None:
         if tid not in self.thread_ids:
             self.thread_ids.add(tid)
             self.batch.threads.append({"id": tid, "ident": 1000 + tid, "native_id": 2000 + tid, "name": name or f"Thread-{tid}"})
 
-    def task(self, task_id: int, name: str, thread: int = 1, root: int = 0) -> None:
-        self.batch.tasks.append({"id": task_id, "name": name, "thread": thread, "creator": 0, "root": root})
+    def task(self, task_id: int, name: str, thread: int = 1, root: int = 0, creator: int = 0) -> None:
+        self.batch.tasks.append({"id": task_id, "name": name, "thread": thread, "creator": creator, "root": root})
 
     def enter(self, name: str, parent: int | None = None, thread: int = 1, task: int = 0, args: str | None = None,
-              t: int | None = None, module: str = "__main__", kind: str = "function", flag: int = 0) -> int:
+              t: int | None = None, module: str = "__main__", kind: str = "function", flag: int = 0,
+              file: str = "/flowtrace-test/prog.py") -> int:
         self.thread(thread, "MainThread" if thread == 1 else None)
-        fid = self.func(name, module, kind)
+        fid = self.func(name, module, kind, file)
         stack = self.stacks.setdefault(thread, [])
         if parent is None:
             parent = stack[-1] if stack else 0

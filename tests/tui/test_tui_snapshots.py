@@ -7,9 +7,14 @@ Update with: pytest tests/tui/test_tui_snapshots.py --snapshot-update
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from .apps import sample_app, settle, threads_app
+from flowtrace_tui.app import FlowtraceApp
+
+from .apps import sample_app, settle, source, threads_app, wide_program
+from .builder import TraceBuilder
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
@@ -69,3 +74,53 @@ def test_filter_dialog(snap_compare):
         await pilot.pause()
 
     assert snap_compare(threads_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+@SIZES
+def test_find_bar_with_text_typed(snap_compare, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"price")
+        await pilot.pause()
+
+    assert snap_compare(threads_app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_tall_tree_with_scroll_bar(snap_compare, size):
+    app = FlowtraceApp(source(wide_program(200).data(), "wide.ftr"))
+    assert snap_compare(app, terminal_size=size, run_before=_settled)
+
+
+def test_empty_session_message(snap_compare):
+    opts = {"args": "safe", "include": [], "exclude": ["*"], "flush_interval_s": 0.1}
+    app = FlowtraceApp(source(TraceBuilder(meta={"options": opts}).data(), "empty.ftr"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settled)
+
+
+def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypatch):
+    """A live session (this process records it, so it runs) on a fixed clock: 2.5 s after
+    `slow` started, follow mode selects it; its row and the detail pane show it running."""
+    from flowtrace_tui import live_app
+    from flowtrace_tui.model.source import TraceSource
+
+    from .test_tui_live import Feeder, meta_for
+
+    monkeypatch.setattr(live_app, "session_now_ns", lambda meta, t_max: 2_500_000_000)
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main", t=0)
+    b.leave(b.enter("load_config", args="path='app.toml'", t=1_000_000), "{'workers': 4}", t=21_000_000)
+    b.enter("slow", args="seconds=3", t=500_000_000)
+    b.flush()
+    path = str(tmp_path / "live.ftr")
+    Feeder(b, path)
+    app = FlowtraceApp(TraceSource.open(path), poll_interval=0.05)
+
+    async def run_before(pilot):
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if app.index is not None and not app.loading and app.tree.live_now:
+                break
+        await pilot.pause()
+
+    assert m and snap_compare(app, terminal_size=(120, 40), run_before=run_before)

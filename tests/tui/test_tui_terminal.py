@@ -1,0 +1,183 @@
+"""End-to-end: the real `flowtrace-tui` in a terminal (tmux), typed at and read as a person would.
+
+Each test starts `python -m flowtrace_tui …` in a private tmux server of a fixed size, sends
+keys, and waits (with a deadline, never a fixed sleep) until the screen shows what a user must
+see. Skipped, with the reason, where tmux is missing or cannot start a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from .builder import TraceBuilder, sample_program
+from .apps import wide_program
+
+WAIT_S = 30.0  # generous: CI runs this on 2 busy cores; a passing test returns as soon as it can
+
+
+def _tmux_problem() -> str | None:
+    if shutil.which("tmux") is None:
+        return "tmux is not installed: these tests read the explorer's screen through tmux"
+    try:
+        probe = subprocess.run(["tmux", "-L", f"ft-probe-{os.getpid()}", "-f", "/dev/null", "new-session", "-d",
+                                "-x", "20", "-y", "5", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"tmux cannot start a terminal here: {exc}"
+    if probe.returncode != 0:
+        return f"tmux cannot start a terminal here: {probe.stderr.decode(errors='replace').strip()}"
+    return None
+
+
+_PROBLEM = _tmux_problem()
+pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
+
+
+class Terminal:
+    """One program in a tmux terminal of `width` x `height` cells, on a server of its own."""
+
+    def __init__(self, argv: list[str], width: int, height: int, cwd: str) -> None:
+        self.server = f"flowtrace-test-{uuid.uuid4().hex[:12]}"
+        env = {"TERM": "xterm-256color", "COLORTERM": "truecolor", "NO_COLOR": ""}
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        self._tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), "-c", cwd,
+                   *[x for k, v in env.items() for x in ("-e", f"{k}={v}")], cmd)
+
+    def _tmux(self, *args: str) -> str:
+        # COLUMNS/LINES (set by some test tools) would override the terminal's real size
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+        out = subprocess.run(["tmux", "-L", self.server, "-f", "/dev/null", *args], capture_output=True,
+                             timeout=10, env=env)
+        return out.stdout.decode("utf-8", "replace")
+
+    def screen(self) -> list[str]:
+        return self._tmux("capture-pane", "-p", "-t", "t").splitlines()
+
+    def text(self) -> str:
+        return "\n".join(self.screen())
+
+    def keys(self, *keys: str) -> None:
+        """tmux key names ("Escape", "Enter", "q") or literal text (sent with -l)."""
+        for k in keys:
+            if len(k) > 1 and not k[0].isupper():
+                self._tmux("send-keys", "-t", "t", "-l", k)
+            else:
+                self._tmux("send-keys", "-t", "t", k)
+
+    def wait_for(self, what, timeout: float = WAIT_S) -> list[str]:
+        """The screen once `what` (a text, or a function of the screen's lines) holds."""
+        test = (lambda lines: any(what in ln for ln in lines)) if isinstance(what, str) else what
+        deadline = time.monotonic() + timeout
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = self.screen()
+            if test(lines):
+                return lines
+            time.sleep(0.05)
+        raise AssertionError(f"not on screen after {timeout:g} s: {what!r}\n" + "\n".join(lines))
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    opened: list[Terminal] = []
+
+    def start(*args: str, size: tuple[int, int] = (120, 40)) -> Terminal:
+        term = Terminal([sys.executable, "-m", "flowtrace_tui", *args], size[0], size[1], str(tmp_path))
+        opened.append(term)
+        return term
+
+    yield start
+    for term in opened:
+        term.close()
+
+
+def _ends(line: str) -> list[int]:
+    return [m.end() for m in re.finditer(r"\d[\d.,]* ?(?:ns|µs|ms|s)\b", line)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_search_text_is_visible_while_typing(terminal, tmp_path, size):
+    sample_program().save(str(tmp_path / "s.ftr"))
+    term = terminal("s.ftr", size=size)
+    term.wait_for("finished")
+    term.keys("/")
+    term.wait_for("search function names")  # the find bar is open (its placeholder shows)
+    term.keys("fib(n")
+    lines = term.wait_for(lambda ls: any("Aa" in ln and "fib(n" in ln for ln in ls))
+    assert not any("▔▔▔▔▔▔▔▔▔▔" in ln and "Aa" in ln for ln in lines)  # not a bare top border
+    term.keys("Escape", "q")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_header_lines_up_with_the_rows_of_a_tall_tree(terminal, tmp_path, size):
+    with open(tmp_path / "w.ftr", "wb") as fh:
+        fh.write(wide_program(300).data())
+    term = terminal("w.ftr", size=size)
+
+    def aligned(lines: list[str]) -> bool:
+        header = next((ln for ln in lines if ln.startswith(" call")), "")
+        row = next((ln for ln in lines if "handle(item=3)" in ln), "")
+        ends = _ends(row)
+        if "total" not in header or not ends or not any("▁" in ln or "▃" in ln or "█" in ln for ln in lines):
+            return False  # (not drawn yet, or no scroll bar)
+        return (header.index("total") + len("total") == ends[0]
+                and ("self" not in header or (len(ends) > 1 and header.index("self") + len("self") == ends[1])))
+
+    term.wait_for(aligned)
+    term.keys("q")
+
+
+def test_empty_session_says_why(terminal, tmp_path):
+    opts = {"args": "safe", "include": [], "exclude": ["*"], "flush_interval_s": 0.1}
+    with open(tmp_path / "e.ftr", "wb") as fh:
+        fh.write(TraceBuilder(meta={"options": opts}).data())
+    term = terminal("e.ftr", size=(80, 24))
+    text = " ".join(" ".join(term.wait_for("No calls were recorded")).split())
+    assert "nothing matched the recording's filters (--exclude '*')" in text
+    assert "Error" not in text and "failed" not in text
+    term.keys("q")
+
+
+SLOW = textwrap.dedent("""
+    import os, time
+
+    def slow():
+        deadline = time.monotonic() + 60
+        while not os.path.exists("stop") and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def main():
+        slow()
+
+    main()
+""")
+
+
+def test_live_running_call_shows_its_totals(terminal, tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW)
+    term = terminal("run", "-o", "live.ftr", "slow.py", size=(120, 40))
+    try:
+        # follow mode selects the running call; its row and the detail pane tick
+        lines = term.wait_for(lambda ls: any("⋯ running" in ln for ln in ls)
+                              and any(re.search(r"self\s+\d{3} ms|self\s+[\d.]+ s\b", ln) for ln in ls))
+        row = next(ln for ln in lines if "slow()" in ln and "⋯" in ln)
+        assert " 0 ns" not in row, row  # total and self both tick
+        text = "\n".join(lines)
+        assert "no end recorded" not in text and "LIVE" in text
+        assert re.search(r"total\s+(\d{3} ms|[\d.]+ s\b)", text), text
+    finally:
+        (tmp_path / "stop").write_text("")
+    term.wait_for("program exit 0")
+    term.keys("q")
