@@ -16,7 +16,7 @@ import pytest
 from flowtrace.ftr.reader import load
 
 PY = sys.executable
-CLOSING = re.compile(r"^flowtrace: recorded \d+ calls to .+\n\Z", re.M)
+CLOSING = re.compile(r"^flowtrace: recorded \d+ calls? to .+\n\Z", re.M)
 
 # Everything Python sets up for __main__ that a program can see.
 INTROSPECT = """

@@ -56,7 +56,8 @@ class CallDetail:
     result (return) or the exception text (raise), None when not captured. `running_ns` is the
     lifetime minus the suspensions (`suspensions` > 0: a generator or coroutine). `args` "": a
     call without arguments. `creator`: (position, title) of the call that created the asyncio
-    task this call runs in, when recorded."""
+    task this call runs in, when recorded. `file`: where the function is defined, relative to
+    the recorded program's working directory when inside it (as the tree names module code)."""
 
     node: int
     title: str

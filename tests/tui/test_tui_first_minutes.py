@@ -254,7 +254,7 @@ async def test_footer_keeps_help_and_quit_at_80_columns(live, tmp_path):
             await until(pilot, lambda: app.index is not None and not app.loading)
         else:
             await settle(pilot)
-        await pilot.pause()
+        await until(pilot, lambda: "Quit" in screen_lines(app)[-1], timeout=5)
         footer = screen_lines(app)[-1]
         assert "? Help" in footer and "q Quit" in footer and "/ Search" in footer, footer
         if live:
