@@ -16,7 +16,9 @@ INTRO = (
     "then total time (for a generator or coroutine: its lifetime, suspensions included), self time "
     "(running time minus the children's; time suspended never counts), share of the parent's running "
     "time (blue cool → red hot) and the number of calls under a collapsed row. H follows the child "
-    "that ran longest."
+    "that ran longest. A row deeper than the guides can show starts with …[depth]. {Task-2 ← main}: "
+    "the first call of an asyncio task and the call that created it (C selects that call; t groups "
+    "by thread, by task, or not at all)."
 )
 
 
