@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import random
+import socket
+import time
 from typing import Any
 
 from flowtrace.ftr import format as F
@@ -147,6 +149,32 @@ class TraceBuilder:
         with open(path, "wb") as fh:
             fh.write(self.data(finish))
         return path
+
+
+def meta_for(pid: int) -> dict:
+    """META naming a recording process (`pid` on this host): a live session while it runs."""
+    return {"pid": pid, "hostname": socket.gethostname(), "started_wall_ns": time.time_ns() - 10**9}
+
+
+class Feeder:
+    """Appends what the builder has written so far to a real file (whole chunks, or a cut)."""
+
+    def __init__(self, builder: TraceBuilder, path: str) -> None:
+        self.b, self.path, self.written = builder, path, 0
+        self.sync()
+
+    def sync(self, keep_back: int = 0) -> None:
+        data = self.b.out.getvalue()
+        end = len(data) - keep_back
+        with open(self.path, "ab") as fh:
+            fh.write(data[self.written:end])
+        self.written = end
+
+    def step_calls(self, names: list[str]) -> None:
+        for name in names:
+            self.b.leave(self.b.enter(name))
+        self.b.flush()
+        self.sync()
 
 
 def sample_program() -> TraceBuilder:

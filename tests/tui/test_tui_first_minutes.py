@@ -181,7 +181,8 @@ def _row_of_node(app, node: int) -> str:
 
 @sync
 async def test_live_running_call_ticks_in_its_row_and_the_detail_pane(tmp_path):
-    from .test_tui_live import POLL, Feeder, meta_for, until
+    from .apps import until
+    from .builder import Feeder, meta_for
 
     path = str(tmp_path / "run.ftr")
     b = TraceBuilder(meta=meta_for(os.getpid()))
@@ -192,7 +193,7 @@ async def test_live_running_call_ticks_in_its_row_and_the_detail_pane(tmp_path):
     feeder = Feeder(b, path)
     src = TraceSource.open(path)
     src.data.meta["origin_ns"] = time.perf_counter_ns()  # time 0 is now: slow runs as long as the test
-    app = FlowtraceApp(src, poll_interval=POLL)
+    app = FlowtraceApp(src, poll_interval=0.02)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
         await until(pilot, lambda: app.tree.live_now > 200_000_000
@@ -238,7 +239,8 @@ async def test_detail_pane_tells_no_arguments_from_arguments_not_captured():
 @pytest.mark.parametrize("live", [False, True], ids=["file", "live"])
 @sync
 async def test_footer_keeps_help_and_quit_at_80_columns(live, tmp_path):
-    from .test_tui_live import POLL, Feeder, meta_for, until
+    from .apps import until
+    from .builder import Feeder, meta_for
 
     if live:
         path = str(tmp_path / "live.ftr")
@@ -246,7 +248,7 @@ async def test_footer_keeps_help_and_quit_at_80_columns(live, tmp_path):
         b.enter("main", t=0)
         b.flush()
         Feeder(b, path)
-        app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL, log_path=str(tmp_path / "out.log"))
+        app = FlowtraceApp(TraceSource.open(path), poll_interval=0.02, log_path=str(tmp_path / "out.log"))
     else:
         app = threads_app()
     async with app.run_test(size=(80, 24)) as pilot:

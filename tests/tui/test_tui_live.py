@@ -29,7 +29,7 @@ from flowtrace_tui.model.output_log import clean
 from flowtrace_tui.widgets.log_pane import LogPane
 
 from .apps import until
-from .builder import TraceBuilder
+from .builder import Feeder, TraceBuilder, meta_for
 
 POLL = 0.02
 
@@ -46,31 +46,6 @@ def dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
-
-
-def meta_for(pid: int) -> dict:
-    return {"pid": pid, "hostname": socket.gethostname(), "started_wall_ns": time.time_ns() - 10**9}
-
-
-class Feeder:
-    """Appends what the builder has written so far to a real file (whole chunks, or a cut)."""
-
-    def __init__(self, builder: TraceBuilder, path: str) -> None:
-        self.b, self.path, self.written = builder, path, 0
-        self.sync()
-
-    def sync(self, keep_back: int = 0) -> None:
-        data = self.b.out.getvalue()
-        end = len(data) - keep_back
-        with open(self.path, "ab") as fh:
-            fh.write(data[self.written:end])
-        self.written = end
-
-    def step_calls(self, names: list[str]) -> None:
-        for name in names:
-            self.b.leave(self.b.enter(name))
-        self.b.flush()
-        self.sync()
 
 
 def cursor_node(app) -> int:

@@ -104,7 +104,7 @@ def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypa
     from flowtrace_tui import live_app
     from flowtrace_tui.model.source import TraceSource
 
-    from .test_tui_live import Feeder, meta_for
+    from .builder import Feeder, meta_for
 
     monkeypatch.setattr(live_app, "session_now_ns", lambda meta, t_max: 2_500_000_000)
     b = TraceBuilder(meta=meta_for(os.getpid()))
