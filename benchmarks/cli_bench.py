@@ -1,4 +1,5 @@
-"""Time and peak memory of the reading commands (`print`, `export`, `stats`) on a big session.
+"""Time, throughput and peak memory of the reading commands (`print`, `export`, `stats`) on a big
+session.
 
     python benchmarks/cli_bench.py [--calls 10000000 | --session FILE] [--before REV]
                                    [--cap-mb 4000] [--only NAME ...]
@@ -29,6 +30,11 @@ CASES = {  # name -> the command's arguments ({s} = the session, {o} = an output
     "print": ["print", "{s}"],
     "export json": ["export", "{s}", "--format", "json", "-o", "{o}"],
     "export chrome": ["export", "{s}", "--format", "chrome", "-o", "{o}"],
+    "stats": ["stats", "{s}"],
+    "export perfetto": ["export", "{s}", "--format", "perfetto", "-o", "{o}"],
+    "export speedscope": ["export", "{s}", "--format", "speedscope", "-o", "{o}"],
+    "export pstats": ["export", "{s}", "--format", "pstats", "-o", "{o}"],
+    "export collapsed": ["export", "{s}", "--format", "collapsed", "-o", "{o}"],
 }
 
 
@@ -60,7 +66,7 @@ def measure(code_dir: str, args: list[str], cap_bytes: int) -> tuple[float, floa
     return wall, peak / 1024, outcome
 
 
-def run_version(label: str, code_dir: str, path: str, names: list[str], cap: int) -> dict[str, tuple]:
+def run_version(label: str, code_dir: str, path: str, names: list[str], cap: int, calls: int) -> dict[str, tuple]:
     """Every case with one version of the code, each in a fresh measuring process (so that
     ru_maxrss is that case's own)."""
     rows = {}
@@ -70,9 +76,17 @@ def run_version(label: str, code_dir: str, path: str, names: list[str], cap: int
             cmd = [sys.executable, __file__, "--measure-one", code_dir, str(cap), "--", *args]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().split("\t")
             rows[name] = (float(out[0]), float(out[1]), out[2])
-            print(f"{label:7} {name:22} {rows[name][0]:8.1f} s {rows[name][1]:8.0f} MB  {rows[name][2]}",
-                  flush=True)
+            rate = calls / rows[name][0] if rows[name][0] else 0
+            print(f"{label:7} {name:22} {rows[name][0]:8.1f} s {rate:10,.0f} calls/s {rows[name][1]:8.0f} MB  "
+                  f"{rows[name][2]}", flush=True)
     return rows
+
+
+def count_calls(path: str) -> int:
+    sys.path.insert(0, ROOT)
+    from flowtrace.ftr.scan import survey
+
+    return survey(path).n_calls
 
 
 def export_rev(rev: str, folder: str) -> str:
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=10_000_000)
     ap.add_argument("--session", help="an existing session file (default: a synthetic one)")
-    ap.add_argument("--before", metavar="REV", help="also run the code of this git revision")
+    ap.add_argument("--before", metavar="REV", help="also run the code of this git revision (or of this "
+                    "directory: a checkout)")
     ap.add_argument("--cap-mb", type=int, default=4000, help="address-space cap per run (default 4000)")
     ap.add_argument("--only", nargs="*", choices=sorted(CASES), help="cases to run (default: all)")
     opts = ap.parse_args(argv)
@@ -99,15 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     names = opts.only or list(CASES)
     cap = opts.cap_mb * 1024 * 1024
     print(f"session {path} ({os.path.getsize(path) / 1e6:.0f} MB), cap {opts.cap_mb} MB", flush=True)
-    after = run_version("after", ROOT, path, names, cap)
+    calls = count_calls(path)
+    after = run_version("after", ROOT, path, names, cap, calls)
     if opts.before:
         with tempfile.TemporaryDirectory() as folder:
-            before = run_version("before", export_rev(opts.before, folder), path, names, cap)
+            code = opts.before if os.path.isdir(opts.before) else export_rev(opts.before, folder)
+            before = run_version("before", code, path, names, cap, calls)
         print("\ncase                    time before/after   peak RSS before/after")
         for name in names:
             (tb, mb, ob), (ta, ma, oa) = before[name], after[name]
-            note = "" if ob == "ok" else f"  (before: {ob} after {tb:.0f} s)"
-            print(f"{name:22} {tb / ta:8.1f}x {mb / ma:18.1f}x{note}")
+            if ob != "ok":  # killed at the cap, or a case the old code does not have
+                print(f"{name:22} {'-':>9} {'-':>19}  (before: {ob} after {tb:.0f} s, {mb:.0f} MB)")
+            else:
+                print(f"{name:22} {tb / ta:8.1f}x {mb / ma:18.1f}x")
     return 0
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import IO, Any
+from typing import IO
 
 from .ftr import decode as D
 from .ftr import format as F

@@ -131,9 +131,9 @@ class _Sim:
         elif self.suspended and r < 0.8:
             mine = [g for g in self.suspended if self.thread_of[g] == thread]
             if mine and r < 0.72:  # quiet runs folded into one row (format 1.1)
-                span = rng.choice((5, 40, 300))
-                self.mark(rng.choice(mine), F.MARK_FOLD, self.sid(rng.choice(TEXTS)), stack[-1], rng.choice((1, 2, 5)),
-                          rng.randrange(span + 1), span)
+                span, n = rng.choice((5, 40, 300)), rng.choice((1, 2, 5))
+                run = span if n == 1 else rng.randrange(span + 1)  # one run lasts as long as it runs
+                self.mark(rng.choice(mine), F.MARK_FOLD, self.sid(rng.choice(TEXTS)), stack[-1], n, run, span)
             elif mine:
                 cid = rng.choice(mine)
                 self.suspended.remove(cid)

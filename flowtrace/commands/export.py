@@ -1,4 +1,4 @@
-"""`flowtrace export FILE --format json|chrome [-o OUT|-]`: a session in another format."""
+"""`flowtrace export FILE --format NAME [-o OUT|-]`: a session in another tool's format."""
 
 from __future__ import annotations
 
@@ -7,46 +7,46 @@ import os
 import sys
 from typing import Any
 
-from ..export import FORMATS
+from ..export import EXPORTS
 from . import CommandError
-from ..ftr.ordered import ordered_calls
 from ..ftr.scan import survey
 
 
 def add_parser(subparsers: Any) -> None:
+    formats = "; ".join(f"'{name}': {e.about}" for name, e in EXPORTS.items())
     p = subparsers.add_parser(
         "export",
-        help="convert a session to JSON or Chrome trace-event JSON",
-        description="Convert a session file. 'json' is flowtrace's own document (docs/EXPORT.md); "
-                    "'chrome' is the trace-event format that Perfetto (ui.perfetto.dev) and "
-                    "chrome://tracing open.",
+        help="convert a session for other tools (JSON, Perfetto, Chrome, speedscope, pstats, flame graphs)",
+        description=f"Convert a session file ({formats}). What maps to what, and what each format "
+                    "loses: docs/EXPORT.md. Streamed: memory stays bounded whatever the session's size.",
     )
     p.add_argument("file", metavar="FILE", help="a .ftr session file")
-    p.add_argument("--format", "-f", choices=sorted(FORMATS), required=True, help="output format")
+    p.add_argument("--format", "-f", choices=list(EXPORTS), required=True, help="output format")
     p.add_argument("-o", "--output", metavar="OUT",
-                   help="output file ('-' for stdout); default: FILE with the extension .json "
-                        "(json) or .trace.json (chrome)")
+                   help="output file ('-' for stdout); default: FILE with the format's extension "
+                        "(" + ", ".join(f"{e.suffix} for {name}" for name, e in EXPORTS.items()) + ")")
 
 
 def default_output(source: str, fmt: str) -> str:
     base = source[:-4] if source.endswith(".ftr") else source
-    return base + (".json" if fmt == "json" else ".trace.json")
+    return base + EXPORTS[fmt].suffix
 
 
 def run(args: argparse.Namespace) -> int:
     trace = survey(args.file)
-    exporter = FORMATS[args.format]
+    export = EXPORTS[args.format]
     out_path = args.output or default_output(args.file, args.format)
     if out_path == "-":
-        exporter(trace, sys.stdout, ordered_calls(trace))
-        sys.stdout.flush()
+        out: Any = sys.stdout.buffer if export.binary else sys.stdout
+        export.write(trace, out)
+        out.flush()
     else:
         if os.path.abspath(out_path) == os.path.abspath(args.file):
             raise CommandError(f"refusing to overwrite the session file {args.file} with its export")
         tmp = out_path + ".part"
         try:
-            with open(tmp, "w", encoding="utf-8") as out:
-                exporter(trace, out, ordered_calls(trace))
+            with (open(tmp, "wb") if export.binary else open(tmp, "w", encoding="utf-8")) as f:
+                export.write(trace, f)
             os.replace(tmp, out_path)  # never leave a half-written export under the real name
         finally:
             if os.path.exists(tmp):

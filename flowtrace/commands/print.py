@@ -20,13 +20,14 @@ def add_parser(subparsers: Any) -> None:
                     "piped or when NO_COLOR is set.",
     )
     p.add_argument("file", metavar="FILE", help="a .ftr session file")
-    p.add_argument("--max-depth", type=_depth, metavar="N",
+    p.add_argument("--max-depth", type=non_negative, metavar="N",
                    help="show calls down to depth N only (0 = top-level calls)")
     p.add_argument("--thread", metavar="T",
                    help="only the calls of thread T (its name, or its number in the session)")
 
 
-def _depth(text: str) -> int:
+def non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
     try:
         value = int(text)
     except ValueError:

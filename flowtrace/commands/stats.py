@@ -1,0 +1,129 @@
+"""`flowtrace stats FILE`: the functions table (calls, total, self, mean, max, share, raised)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+from typing import Any
+
+from ..ftr.reader import Function
+from ..ftr.scan import SessionInfo, survey
+from ..printing import Painter, short_path
+from ..profile import FunctionTimes, profile
+from .print import non_negative, notes, resolve_thread, use_color
+
+SORTS = ("calls", "total", "self", "mean", "max")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "stats",
+        help="which functions cost the most: a table of calls and times per function",
+        description="One row per function: calls, total time (each outermost call counted once, so "
+                    "recursion is not counted twice), self time, mean and max per call, share of the "
+                    "session, calls left by an exception. Times are running times (a generator or "
+                    "coroutine does not run while suspended). Coloured on a terminal; plain when "
+                    "piped or when NO_COLOR is set.",
+    )
+    p.add_argument("file", metavar="FILE", help="a .ftr session file")
+    p.add_argument("--sort", choices=SORTS, default="total", help="column to sort by, largest first "
+                   "(default: total)")
+    p.add_argument("--limit", type=non_negative, metavar="N",
+                   help="show the first N rows (default: 30 as text, all as JSON; 0 = all)")
+    p.add_argument("--thread", metavar="T", help="only the calls of thread T (its name or number)")
+    p.add_argument("--include", action="append", default=[], metavar="P",
+                   help="only functions matching P (a glob on the module, the qualified name or "
+                        "module.qualname, e.g. 'json.*' or '*.save'); repeatable")
+    p.add_argument("--exclude", action="append", default=[], metavar="P",
+                   help="leave out functions matching P (wins over --include); repeatable")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+
+def matches(f: Function, patterns: list[str]) -> bool:
+    names = (f.module, f.qualname, f"{f.module}.{f.qualname}")
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns for name in names)
+
+
+def rows(info: SessionInfo, times: dict[int, FunctionTimes], sort: str, include: list[str],
+         exclude: list[str]) -> list[tuple[Function, FunctionTimes]]:
+    """The table's rows: functions with calls, filtered, largest `sort` first (then by name)."""
+    out = []
+    for fid, t in times.items():
+        f = info.functions[fid]
+        if not t.calls or (include and not matches(f, include)) or (exclude and matches(f, exclude)):
+            continue
+        out.append((f, t))
+    out.sort(key=lambda row: (-getattr(row[1], sort), row[0].qualname, row[0].module, row[0].id))
+    return out
+
+
+def format_ns(ns: float) -> str:
+    """A duration in the unit that keeps three significant digits: `812 ns`, `4.20 ms`, `1.35 s`."""
+    for unit, size in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= size:
+            value = ns / size
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            return f"{value:.{digits}f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+def table(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, color: bool) -> list[str]:
+    """The rows as aligned text lines, with a header."""
+    paint = Painter(color)
+    cwd = info.meta.get("cwd") if isinstance(info.meta.get("cwd"), str) else None
+    header = ("function", "module", "location", "calls", "total", "self", "mean", "max", "share", "raised")
+    body = []
+    for f, t in shown:
+        where = f"{short_path(f.file, cwd)}:{f.line}" if f.file else ""
+        share = f"{100 * t.total / total:.1f}%" if total else "-"
+        body.append((f.qualname, f.module, where, str(t.calls), format_ns(t.total), format_ns(t.self),
+                     format_ns(t.mean), format_ns(t.max), share, str(t.raised)))
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    left = 3  # function, module and location are text (left-aligned); the rest numbers
+
+    def line(cells: tuple[str, ...], styles: tuple[str | None, ...]) -> str:
+        parts = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(paint(s, p) if s else p for p, s in zip(parts, styles)).rstrip()
+
+    out = [line(header, ("thread",) * len(header))]
+    for cells in body:
+        raised = "error" if cells[-1] != "0" else None
+        out.append(line(cells, ("name", None, "arrow", None, "time", "time", None, None, "result", raised)))
+    return out
+
+
+def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, sort: str) -> dict[str, Any]:
+    return {
+        "session": {"file": info.source, "status": info.status, "calls": info.n_calls, "total_ns": total},
+        "sort": sort,
+        "functions": [
+            {"function": f.qualname, "module": f.module, "file": f.file, "line": f.line, "kind": f.kind,
+             "calls": t.calls, "total_ns": t.total, "self_ns": t.self, "mean_ns": round(t.mean), "max_ns": t.max,
+             "share": t.total / total if total else None, "raised": t.raised}
+            for f, t in shown
+        ],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    info = survey(args.file)
+    thread = resolve_thread(info, args.thread) if args.thread is not None else None
+    result = profile(info, thread=thread)
+    shown = rows(info, result.functions, args.sort, args.include, args.exclude)
+    limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
+    more = len(shown) - limit if limit and len(shown) > limit else 0
+    if more:
+        shown = shown[:limit]
+    if args.format == "json":
+        json.dump(document(info, shown, result.total, args.sort), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif shown:
+        sys.stdout.write("\n".join(table(info, shown, result.total, use_color(sys.stdout))) + "\n")
+    sys.stdout.flush()
+    if more:
+        sys.stderr.write(f"flowtrace: note: {more} more functions (--limit 0 shows all)\n")
+    for note in notes(info, thread):
+        sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
+    return 0

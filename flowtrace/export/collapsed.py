@@ -1,0 +1,47 @@
+"""`flowtrace export --format collapsed`: collapsed stacks for flame-graph tools
+(flamegraph.pl, inferno, speedscope's import, `py-spy record -f raw`'s format).
+
+One line per call path: the frames from the root down, separated by `;`, a space, and the
+self time spent in that path in nanoseconds (`main (app.py:1);fib (app.py:10) 60`). A frame is
+`qualname (file:line)`, the file relative to the recorded program's directory when inside it;
+a `;` inside a name becomes `:`. When calls ran on more than one thread, each path starts with
+a `thread NAME` frame. Times are running times (flowtrace/profile.py); paths with no self time
+are left out.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from ..ftr.scan import SessionInfo
+from ..printing import short_path
+from ..profile import profile
+
+
+def lines(info: SessionInfo) -> list[str]:
+    result = profile(info, paths=True)
+    cwd = info.meta.get("cwd") if isinstance(info.meta.get("cwd"), str) else None
+    frames = {fid: f"{f.qualname} ({short_path(f.file, cwd)}:{f.line})".replace(";", ":")
+              for fid, f in info.functions.items()}
+    threads = len(info.root_threads) > 1
+    parent: dict[int, tuple[int, int]] = {path: key for key, path in result.paths.items()}
+    out = []
+    for path, own in result.path_self.items():
+        if not own:
+            continue
+        names = []
+        node = path
+        while node > 0:
+            up, fid = parent[node]
+            names.append(frames[fid])
+            node = up
+        if threads:  # a root path's parent is minus its thread
+            t = info.threads.get(-node)
+            names.append(f"thread {(t.name if t else None) or -node}".replace(";", ":"))
+        out.append(";".join(reversed(names)) + f" {own}")
+    return out
+
+
+def write(info: SessionInfo, out: IO[str]) -> None:
+    for line in lines(info):
+        out.write(line + "\n")

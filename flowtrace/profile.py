@@ -1,0 +1,205 @@
+"""Per-function times of a session, in one streaming pass: what `flowtrace stats` shows and the
+pstats and collapsed-stack exports write.
+
+Times are *running* times, as in the explorer (flowtrace_tui/model/timing.py): a call's running
+time is its lifetime minus the time it spent suspended (a generator or coroutine is suspended
+from each `suspend` mark, or from a `fold` mark minus its running ns, to its next `resume`,
+`throw` or `fold`, or to its end). A call's *self* time is its running time minus its children's
+running times (never below 0). A call still running when the session ended ends at its stop
+time, or at the session's end.
+
+Per function: `calls` (one per call; a generator or coroutine is one call per object),
+`total` (the running time of its *outermost* calls only -- calls with no ancestor of the same
+function -- so recursion is not counted twice), `self`, `sum` and `max` of its calls' running
+times, `raised` (calls left by an exception). Per (caller, callee) function pair the same, for
+pstats' callers. Per call path (`collapsed`), the self time.
+
+Order of rows: a batch of the recorder writes its CALL, EXIT and MARK chunks in that order, and a
+call's marks all come before its end; so the EXIT rows of a chunk are applied after the MARK
+chunk that follows them. Memory: the calls still running, one entry per function, per caller
+pair and (for collapsed stacks) per distinct call path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ftr import decode as D
+from .ftr import format as F
+from .ftr.scan import SessionInfo, chunks
+
+# An open call is a list (cheaper to make than an object, and there is one per call):
+_FN, _UP, _T0, _KIDS, _ANC, _KANC, _OUTER, _SUSP, _GAP, _CREDIT, _PATH, _OPEN, _RUN, _RAISED = range(14)
+_NO_SUSPENSION = -1
+_EMPTY: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class FunctionTimes:
+    """The aggregates of one function (ns)."""
+
+    calls: int = 0
+    outer: int = 0  # calls with no ancestor of the same function
+    total: int = 0  # running time of the outermost calls
+    self: int = 0
+    sum: int = 0  # running time of every call (recursion counted again)
+    max: int = 0
+    raised: int = 0  # calls left by an exception
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.calls if self.calls else 0.0
+
+
+@dataclass
+class Profile:
+    """The result of `profile()`."""
+
+    functions: dict[int, FunctionTimes] = field(default_factory=dict)  # function id -> times
+    edges: dict[tuple[int, int], list[int]] = field(default_factory=dict)  # (caller fn, fn) -> [cc, nc, tt, ct]
+    paths: dict[tuple[int, int], int] = field(default_factory=dict)  # (parent path, fn) -> path id
+    path_self: dict[int, int] = field(default_factory=dict)  # path id -> self ns
+    path_thread: dict[int, int] = field(default_factory=dict)  # root path id -> thread
+    total: int = 0  # running time of the root calls (the share of a function is its total over this)
+
+
+class _Pass:
+    def __init__(self, info: SessionInfo, thread: int | None, edges: bool, paths: bool) -> None:
+        self.info = info
+        self.thread = thread
+        self.result = Profile()
+        self.open: dict[int, list[Any]] = {}
+        self.want_edges = edges
+        self.want_paths = paths
+        fns = self.result.functions
+        for fid in info.functions:
+            fns[fid] = FunctionTimes()
+
+    def calls(self, rows: D.CallRows) -> None:
+        open_, only, fns = self.open, self.thread, self.result.functions
+        paths = self.result.paths if self.want_paths else None
+        base = rows.base
+        for cid, p, f, th, t in zip(range(base, base + rows.rows), rows.parent.values(), rows.function.values(),
+                                    rows.thread.values(), rows.t0.values()):
+            if only is not None and th != only:
+                continue
+            up = open_.get(p) if p else None
+            if up is None:
+                anc = _EMPTY
+            else:
+                anc = up[_KANC]
+                if anc is None:  # the ancestors of up's children: made once, shared by them
+                    a = up[_ANC]
+                    anc = up[_KANC] = a if up[_FN] in a else a | {up[_FN]}
+            fns[f].calls += 1
+            path = 0
+            if paths is not None:
+                key = (up[_PATH] if up is not None else -th, f)
+                path = paths.get(key, 0)
+                if not path:
+                    path = paths[key] = len(paths) + 1
+                    if up is None:
+                        self.result.path_thread[path] = th
+            if up is not None:
+                up[_OPEN] += 1
+            open_[cid] = [f, up, t, 0, anc, None, f not in anc, _NO_SUSPENSION, 0, 0, path, 0, -1, False]
+
+    def marks(self, rows: D.MarkRows) -> None:
+        get = self.open.get
+        for cid, t, kind, run in zip(rows.call.values(), rows.t.values(), rows.kind.values(), rows.run.values()):
+            e = get(cid)
+            if e is None or kind not in _WAKE:
+                continue
+            if e[_SUSP] != _NO_SUSPENSION:  # a suspension ends here
+                e[_GAP] += t - e[_SUSP] - e[_CREDIT]
+                e[_SUSP] = _NO_SUSPENSION
+            if kind == F.MARK_SUSPEND:
+                e[_SUSP], e[_CREDIT] = t, 0
+            elif kind == F.MARK_FOLD:  # runs `run` ns from here to the next mark; the rest is suspended
+                e[_SUSP], e[_CREDIT] = t, run
+
+    def exits(self, rows: D.ExitRows) -> None:
+        pop = self.open.pop
+        for cid, t1, how in zip(rows.call.values(), rows.t1.values(), rows.how.values()):
+            e = pop(cid, None)
+            if e is not None:
+                self.end(e, t1, how == F.END_RAISE)
+
+    def end(self, e: list[Any], t1: int, raised: bool) -> None:
+        """A call ended at `t1`. Its self time is known once its children have ended too (a
+        generator it ran first may outlive it): then it goes to its function (`_count`)."""
+        if e[_SUSP] != _NO_SUSPENSION:
+            e[_GAP] += max(0, t1 - e[_SUSP] - e[_CREDIT])
+        e[_RUN] = max(0, t1 - e[_T0] - e[_GAP])
+        e[_RAISED] = raised
+        while e is not None and not e[_OPEN] and e[_RUN] >= 0:  # counted; maybe its parent now too
+            e = self._count(e)
+
+    def _count(self, e: list[Any]) -> list[Any] | None:
+        """Add an ended call whose children have all ended; return its parent."""
+        running = e[_RUN]
+        own = max(0, running - e[_KIDS])
+        up = e[_UP]
+        f = e[_FN]
+        ft = self.result.functions[f]
+        ft.self += own
+        ft.sum += running
+        if running > ft.max:
+            ft.max = running
+        if e[_RAISED]:
+            ft.raised += 1
+        if e[_OUTER]:
+            ft.outer += 1
+            ft.total += running
+        if up is not None:
+            up[_KIDS] += running
+            up[_OPEN] -= 1
+        else:
+            self.result.total += running
+        if self.want_edges:
+            key = (up[_FN] if up is not None else 0, f)
+            edge = self.result.edges.get(key)
+            if edge is None:
+                edge = self.result.edges[key] = [0, 0, 0, 0]
+            edge[1] += 1
+            edge[2] += own
+            if e[_OUTER]:
+                edge[0] += 1
+                edge[3] += running
+        if self.want_paths:
+            paths = self.result.path_self
+            paths[e[_PATH]] = paths.get(e[_PATH], 0) + own
+        return up
+
+    def finish(self) -> None:
+        """Calls still running end with the session (children first: their time is their
+        parent's children's time)."""
+        end = self.info.t_end_ns
+        for e in reversed(list(self.open.values())):
+            self.end(e, max(end, e[_T0]), False)
+        self.open.clear()
+
+
+_WAKE = frozenset({F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW, F.MARK_FOLD})
+
+
+def profile(info: SessionInfo, *, thread: int | None = None, edges: bool = False, paths: bool = False) -> Profile:
+    """Per-function times of a surveyed session (one pass over its CALL, EXIT and MARK chunks);
+    `edges` adds the per-caller times (pstats), `paths` the self time per call path."""
+    p = _Pass(info, thread, edges, paths)
+    waiting: D.ExitRows | None = None  # an EXIT chunk waits for the MARK chunk of its batch
+    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}):
+        if isinstance(rows, D.MarkRows):
+            p.marks(rows)
+        if waiting is not None:
+            p.exits(waiting)
+            waiting = None
+        if isinstance(rows, D.CallRows):
+            p.calls(rows)
+        elif isinstance(rows, D.ExitRows):
+            waiting = rows
+    if waiting is not None:
+        p.exits(waiting)
+    p.finish()
+    return p.result
