@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from typing import Any, BinaryIO
 
 from .ftr.writer import SessionWriter
@@ -42,6 +43,12 @@ _ALL_SIGNALS = _signal.valid_signals() if _HAVE_SIGMASK else set()
 # would record the same calls into a second file, or fail deep in the C recorder; it gets one
 # clear error instead, and the exclusive session is untouched.
 _exclusive: "Session | None" = None
+
+# Every session started in this process. A forked child (os.fork, multiprocessing's fork
+# workers) inherits them: the parent's file descriptor, its undrained rows, locks the flusher
+# may have held at the fork, our signal handlers and atexit hooks. Each is cut loose in the
+# child before any of that can write into the parent's file (_after_fork_in_child).
+_started: "weakref.WeakSet[Session]" = weakref.WeakSet()
 
 
 class Session:
@@ -81,6 +88,7 @@ class Session:
         self._prev_handlers: dict[int, Any] = {}
         self._prev_excepthook: Any = None
         self._exit_reason: dict[str, Any] | None = None
+        self.pid = os.getpid()  # the process this session records (a forked child is not it)
 
     # ------------------------------------------------------------------ metadata
     def _meta(self, origin_ns: int, wall_ns: int) -> dict[str, Any]:
@@ -141,6 +149,8 @@ class Session:
                 self.writer.abandon()
                 raise
             self.started = True
+            self.pid = os.getpid()
+            _started.add(self)
             if self.exclusive:
                 _exclusive = self
             self._flusher = flusher
@@ -263,6 +273,36 @@ class Session:
                 pass
         self._uninstall_hooks()
 
+    def leave_to_parent(self) -> None:
+        """In a forked child: this session is the parent's. Stop recording into it without
+        writing a byte (the inherited rows are the parent's, which writes them itself), close
+        the child's copy of the file descriptor, replace locks that another thread of the
+        parent may have held at the fork (only the forking thread exists here), and give back
+        the signal handlers, excepthook and atexit hooks the program had."""
+        global _exclusive
+        self._stop_lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        self._flush_owner = None
+        self._wake = threading.Event()
+        self._flusher = None
+        if self.writer is not None:
+            self.writer.leave_to_parent()
+        if self.started and not self.stopped:
+            self.stopped = True
+            try:
+                self.recorder.after_fork_child()
+                self.recorder.stop()  # open calls end in buffers that nobody drains
+            except Exception:
+                pass
+        if _exclusive is self:
+            _exclusive = None
+        self._uninstall_hooks()
+
+    @property
+    def forked_away(self) -> bool:
+        """True in a forked child of the process this session records."""
+        return self.pid != os.getpid()
+
     def __enter__(self) -> "Session":
         return self.start()
 
@@ -353,3 +393,14 @@ class Session:
             self.stop(reason="signal", signal=_signal.Signals(signum).name)
             _signal.signal(signum, _signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+
+
+def _after_fork_in_child() -> None:
+    with suspended():  # our work, not the child's program (untraced.py)
+        for session in list(_started):
+            session.leave_to_parent()
+        _started.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -154,6 +154,8 @@ class _Finisher:
         self.outcome: runner.Outcome | None = None
 
     def __call__(self) -> None:
+        if self.session.forked_away:
+            return  # a forked child leaving through atexit: the session is its parent's
         outcome = self.outcome
         try:
             if outcome is None:  # the program never returned to us (os._exit does not get here)

@@ -267,6 +267,17 @@ class SessionWriter:
             os.close(self._fd)
         self._fd = -1
 
+    def leave_to_parent(self) -> None:
+        """In a forked child: never write again. Closes the child's copy of the descriptor
+        (the parent's stays open) and replaces the lock a parent thread may have held."""
+        self._lock = threading.Lock()
+        if self._stream is None and self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = -1
+
     def abandon(self) -> None:
         """Close without an ENDS chunk (the file then reads as unfinished)."""
         with self._lock:

@@ -52,3 +52,7 @@ class Recorder(Protocol):
     def pending(self) -> int: ...
 
     def set_overflow(self, hook: Any, rows: int) -> None: ...
+
+    def after_fork_child(self) -> None:
+        """In a forked child, before stop(): forget what the parent's other threads held
+        (locks, open calls on stacks that no longer exist)."""

@@ -221,6 +221,12 @@ class CRecorder:
         self._core.stop()
         self._core.release()
 
+    def after_fork_child(self) -> None:
+        """In a forked child, before stop(): a new drain lock (a parent thread may have held
+        it at the fork) and the C core's thread table reduced to this thread."""
+        self._lock = threading.Lock()
+        _crecorder.after_fork_child()
+
     def pending(self) -> int:
         """Rows waiting for the next drain (the flusher drains early when this is large)."""
         return self._core.pending()

@@ -648,6 +648,11 @@ class PyRecorder:
         self.tool_id = enable_monitoring(self._registered, self._seed_running if self.config.seed_running else None)
         self.running = True
 
+    def after_fork_child(self) -> None:
+        """In a forked child, before stop(): a new drain lock (a parent thread may have held
+        it at the fork; the other threads' stacks are simply ended by stop)."""
+        self._lock = threading.Lock()
+
     def stop(self) -> None:
         """Remove the callbacks and end every open call as unfinished."""
         if not self.running:
