@@ -5,7 +5,8 @@ app on in-memory sessions; so is the loading pipeline (model/pipeline.py: source
 the loader loop), which runs in a thread worker and publishes progress and index snapshots (the
 first screen early, then as the policy says). The UI thread carries its view (expanded state,
 cursor, search) to each snapshot by call id. `poll_interval` (None: read to the end once) keeps
-polling a growing file: the live view (live_app.py) builds on it.
+polling a growing file. The live view (follow, pause, the program: live_view.py) is one object
+the app holds and forwards its live keys and events to, the same for every kind of session.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -34,7 +35,7 @@ from .model.search import Query, find, next_hit
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
 from .launch import Child
-from .live_app import STDIN_NOTE, LiveApp
+from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
 from .widgets.key_footer import KeyFooter
@@ -55,13 +56,14 @@ def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
     return -1
 
 
-class FlowtraceApp(LiveApp):
+class FlowtraceApp(App[None]):
     """`FlowtraceApp(TraceSource.open(path))`; tests pass a source over in-memory bytes."""
 
     CSS_PATH = "app.tcss"
     TITLE = "flowtrace"
 
     BINDINGS = [
+        *LIVE_BINDINGS,
         Binding("slash,ctrl+f", "find", "Search", id="app.find"),
         Binding("n", "next_hit", "Next hit", id="app.next_hit"),
         Binding("N", "prev_hit", "Prev hit", show=False, id="app.prev_hit"),
@@ -80,8 +82,13 @@ class FlowtraceApp(LiveApp):
                  pipeline: Pipeline | None = None) -> None:
         """`pipeline`: how the session is read and indexed (default: a `Pipeline` over
         `source`, following the file every `poll_interval` s when given)."""
-        super().__init__(source, pipeline or Pipeline(source, poll_interval=poll_interval),
-                         program, attacher, log_path)
+        super().__init__()
+        self.source = source
+        self.pipeline = pipeline or Pipeline(source, poll_interval=poll_interval)
+        self.index: TreeIndex | None = None  # the index on screen
+        self.rows: TreeRows | None = None  # the view on screen
+        self._main: Screen | None = None  # the main screen, once mounted
+        self.live_view = LiveView(self, self.pipeline, program=program, attacher=attacher, log_path=log_path)
         self.filters = Filters()
         self.grouped = True
         self.grouping = "thread"  # t cycles: "thread" -> "task" (tasks out of their callers) -> "off"
@@ -114,14 +121,24 @@ class FlowtraceApp(LiveApp):
         assert self._main is not None
         return self._main.query_one(kind)
 
+    @property
+    def tree(self) -> CallTree:
+        """The main screen's call tree."""
+        return self._w(CallTree)
+
+    def main_widget(self, kind: type):
+        """The main screen's widget of this kind, None once the app closes (widgets gone)."""
+        found = self._main.query(kind) if self._main is not None else None
+        return found.first() if found else None
+
     def on_mount(self) -> None:
         self._main = self.screen
         self.on_resize()
         if self._show_detail:
             self._w(DetailPane).add_class("-shown")
         self.tree.focus()
-        self._live_mount()
-        self._update_status()
+        self.live_view.mount()
+        self.update_status()
         self.load()
 
     def on_resize(self) -> None:
@@ -134,10 +151,14 @@ class FlowtraceApp(LiveApp):
         worker = get_current_worker()
         self.pipeline.run(lambda: worker.is_cancelled, self._post_event)
 
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Show an index (from any thread): as the loader's snapshots, by a message."""
+        self.post_message(IndexReady(snapshot.index, snapshot.final))
+
     def _post_event(self, event: Event) -> None:
         """Worker side: one pipeline event as a message to the UI thread."""
         if isinstance(event, Snapshot):
-            self.post_message(IndexReady(event.index, event.final))
+            self.show_snapshot(event)
         elif isinstance(event, Progress):
             self.post_message(LoadProgress(event.done, event.total, event.calls))
         elif isinstance(event, Finished):
@@ -149,18 +170,18 @@ class FlowtraceApp(LiveApp):
             self._w(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
 
     def on_index_ready(self, msg: IndexReady) -> None:
-        if self._live_hold(msg):  # paused: shown when the pause ends
+        if self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
             return
         self._apply_index(msg.index)
-        self._live_index_shown()
+        self.live_view.index_shown()
         # the selected call's details come from the new index at once (when the cursor stays
         # on the same call no CursorMoved follows; in follow mode the pane lagged an update)
-        self._update_detail()
+        self.update_detail()
         if msg.final:
             self.loading = False
             self._w(LoadingBar).finish()
-        self._update_placeholder()
-        self._update_status()
+        self.update_placeholder()
+        self.update_status()
 
     def _open_on_failure(self) -> None:
         """A failed test's session (pytest --flowtrace) opens on the call where the failing
@@ -176,19 +197,18 @@ class FlowtraceApp(LiveApp):
         self.load_cancelled = msg.cancelled
         self._w(LoadingBar).finish()
         self._load_error = msg.error
-        if msg.error is not None and self.live:  # nothing is followed any more
-            self.live = self.follow.following = False
-            self.refresh_bindings()
-        self._update_placeholder()
+        if msg.error is not None:
+            self.live_view.loading_failed()
+        self.update_placeholder()
         self._open_on_failure()
         if msg.error:
             self.push_screen(ErrorScreen("Reading the session failed", msg.error))
         elif self.source.damage:
             self.push_screen(ErrorScreen("The session file is damaged",
                                          f"{self.source.damage}.\nEverything before that point was loaded."))
-        self._update_status()
+        self.update_status()
 
-    def _update_placeholder(self) -> None:
+    def update_placeholder(self) -> None:
         """What the tree says where it has no row: why there is no call (see model/empty.py),
         or that the filters hide every call."""
         tree = self.tree
@@ -196,11 +216,11 @@ class FlowtraceApp(LiveApp):
             text = "Every call is hidden by the filters (f changes them)."
         elif self._load_error is not None:
             text = f"Could not load: {self._load_error}"
-        elif self.loading and not self.live:
+        elif self.loading and not self.live_view.active:
             text = "Loading…"
         else:
             data = self.source.data
-            live = self.live and self.tail.state in (LIVE, UNKNOWN)
+            live = self.live_view.active and self.live_view.tail.state in (LIVE, UNKNOWN)
             text = no_calls_reason(data.meta, data.ends, self.source.damage, live)
         if text != tree.placeholder:
             tree.placeholder = text
@@ -239,9 +259,9 @@ class FlowtraceApp(LiveApp):
     def _cursor_moved(self, msg: CallTree.CursorMoved) -> None:
         if not msg.tree.is_attached:  # a move queued while the app closed: nothing to show it in
             return
-        self._live_cursor_moved()
-        self._update_detail()
-        self._update_status()
+        self.live_view.cursor_moved()
+        self.update_detail()
+        self.update_status()
 
     @on(CallTree.GutterChanged)
     def _gutter_changed(self, msg: CallTree.GutterChanged) -> None:
@@ -251,7 +271,7 @@ class FlowtraceApp(LiveApp):
     def _notice(self, msg: CallTree.Notice) -> None:
         self.notify(msg.text, timeout=4)
 
-    def _update_detail(self) -> None:
+    def update_detail(self) -> None:
         pane = self._w(DetailPane)
         if pane.has_class("-shown"):
             ix, pos = self.index, self.tree.cursor_pos
@@ -294,15 +314,15 @@ class FlowtraceApp(LiveApp):
             else:
                 add(0, "finished" + (f" ({reason})" if reason not in ("exit", "finished") else "") + ("" if code is None else f", exit {code}"))
         else:
-            add(0, self._live_state() or "[$error]unfinished (no end: crashed or still running)[/]")
-        for p in self._live_parts():
+            add(0, self.live_view.state_text() or "[$error]unfinished (no end: crashed or still running)[/]")
+        for p in self.live_view.status_parts():
             add(1, p)
         add(2, plural(data.n, "call"))
         if len(data.threads) > 1:
             add(5, plural(len(data.threads), "thread"))
         if data.tasks:
             add(5, plural(len(data.tasks), "task"))
-        add(4, fmt_ns(self._live_now() or data.t_end))
+        add(4, fmt_ns(self.live_view.now_ns() or data.t_end))
         if self.filters.active:
             add(2, f"filter {self.filters.describe()}")
         if not self.grouped:
@@ -321,7 +341,7 @@ class FlowtraceApp(LiveApp):
                 add(0, plural(n, "hit") if n else "[$error]no hits[/]")
         return items
 
-    def _update_status(self) -> None:
+    def update_status(self) -> None:
         self._w(StatusLine).show(self._status_items())
 
     # -- search ----------------------------------------------------------------------------------
@@ -342,7 +362,7 @@ class FlowtraceApp(LiveApp):
         if self.index is None:
             return
         self.searching = True
-        self._update_status()
+        self.update_status()
         self._search_worker(query, self.index, self.rows.hidden if self.rows else None)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -364,13 +384,13 @@ class FlowtraceApp(LiveApp):
             i = int(np.searchsorted(msg.hits, pos))
             if i >= len(msg.hits) or msg.hits[i] != pos:
                 self._goto_hit(True)
-        self._update_status()
+        self.update_status()
 
     def _goto_hit(self, forward: bool) -> None:
         i = next_hit(self.hits, self.tree.cursor_pos, forward)
         if i >= 0:
             self.tree.move_to_pos(int(self.hits[i]))
-            self._update_status()
+            self.update_status()
 
     def action_next_hit(self) -> None:
         if self.query is None:
@@ -401,7 +421,7 @@ class FlowtraceApp(LiveApp):
             self._show_filtered(rows.with_filters(filters))
         else:  # O(N): computed in a worker while the current view stays usable
             self._filter_worker(rows, rows.version, filters)
-        self._update_status()
+        self.update_status()
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _filter_worker(self, rows: TreeRows, version: int, filters: Filters) -> None:
@@ -428,14 +448,14 @@ class FlowtraceApp(LiveApp):
         self.tree.set_rows(rows, pos)
         if self.query is not None:
             self.run_search(self.query)
-        self._update_status()
+        self.update_status()
 
     def action_toggle_grouping(self) -> None:
         cycle = ["thread", "task", "off"] if self.source.data.tasks else ["thread", "off"]
         self.grouping = cycle[(cycle.index(self.grouping) + 1) % len(cycle)] if self.grouping in cycle else "thread"
         self.grouped = self.grouping != "off"
         self._regroup()
-        self._update_status()
+        self.update_status()
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _regroup(self) -> None:
@@ -446,7 +466,7 @@ class FlowtraceApp(LiveApp):
     def action_toggle_detail(self) -> None:
         pane = self._w(DetailPane)
         pane.toggle_class("-shown")
-        self._update_detail()
+        self.update_detail()
 
     def action_detail_width(self, delta: int) -> None:
         pane = self._w(DetailPane)
@@ -460,11 +480,37 @@ class FlowtraceApp(LiveApp):
         self.push_screen(HelpScreen([
             ("Moving", [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")]),
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
-            ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding) and b not in LIVE_BINDINGS]),
             ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
-            *([("Live view", [*LiveApp.BINDINGS, Binding("G,end", "", "Resume follow mode: select the newest call"),
-                              Binding("stdin", "", STDIN_NOTE)])] if self.live or self.program else []),
+            *([("Live view", [*LIVE_BINDINGS, Binding("G,end", "", "Resume follow mode: select the newest call"),
+                              Binding("stdin", "", STDIN_NOTE)])]
+              if self.live_view.active or self.live_view.program else []),
         ]))
+
+    # -- the live view's keys and events (live_view.py) --------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.live_view.can(action)
+
+    def action_toggle_follow(self) -> None:
+        self.live_view.toggle_follow()
+
+    def action_toggle_pause(self) -> None:
+        self.live_view.toggle_pause()
+
+    def action_toggle_output(self) -> None:
+        self.live_view.toggle_output()
+
+    async def action_quit(self) -> None:
+        self.live_view.quit()
+
+    def on_call_tree_scrolled(self, msg: CallTree.Scrolled) -> None:
+        self.live_view.tree_scrolled()
+
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:  # type: ignore[override]
+        # G / End in the call tree may resume follow mode (see LiveView.last_key)
+        if isinstance(default_namespace, CallTree) and action == "last" and self.live_view.last_key():
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     # -- command palette ----------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

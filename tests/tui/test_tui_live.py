@@ -164,12 +164,12 @@ async def test_mouse_scrolling_ends_follow_mode(tmp_path):
     app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.index is not None and app.index.n == 81 and cursor_node(app) == 81)
-        assert app.follow.following and app.tree.scroll_offset.y > 0
+        assert app.live_view.follow.following and app.tree.scroll_offset.y > 0
         # a wheel turn that cannot scroll (already at the bottom) is no navigation
         await pilot._post_mouse_events([events.MouseScrollDown], app.tree, offset=(10, 5))
-        assert app.follow.following
+        assert app.live_view.follow.following
         await pilot._post_mouse_events([events.MouseScrollUp], app.tree, offset=(10, 5))
-        await until(pilot, lambda: not app.follow.following)
+        await until(pilot, lambda: not app.live_view.follow.following)
         assert "following" not in status(app)
         top = app.tree.scroll_offset.y
         feed.step_calls(["late1", "late2"])
@@ -178,9 +178,9 @@ async def test_mouse_scrolling_ends_follow_mode(tmp_path):
         assert app.tree.scroll_offset.y == top and cursor_node(app) == 81 and "+2 new" in status(app)
         # G resumes following; dragging the scroll bar ends it again
         await pilot.press("G")
-        assert app.follow.following and cursor_node(app) == 83
+        assert app.live_view.follow.following and cursor_node(app) == 83
         app.tree.post_message(ScrollTo(y=0, animate=False))
-        await until(pilot, lambda: not app.follow.following)
+        await until(pilot, lambda: not app.live_view.follow.following)
         await until(pilot, lambda: app.tree.scroll_offset.y == 0)
         feed.step_calls(["late3"])
         await until(pilot, lambda: app.index.n == 84)
@@ -199,7 +199,7 @@ async def test_explorer_follows_a_growing_file(tmp_path):
     app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
-        assert app.live and app.follow.following
+        assert app.live_view.active and app.live_view.follow.following
         assert "● LIVE" in status(app) and "following" in status(app)
         assert cursor_node(app) == 2
         # new calls appear and follow mode selects the newest
@@ -208,18 +208,18 @@ async def test_explorer_follows_a_growing_file(tmp_path):
         await until(pilot, lambda: cursor_node(app) == 5)
         # manual navigation stops following; new calls are counted, the cursor stays
         await pilot.press("k")
-        assert not app.follow.following and cursor_node(app) == 4
+        assert not app.live_view.follow.following and cursor_node(app) == 4
         feed.step_calls(["step4", "step5"])
         await until(pilot, lambda: app.index.n == 7)
         assert cursor_node(app) == 4 and "+2 new" in status(app)
         # G resumes following
         await pilot.press("G")
-        assert app.follow.following and cursor_node(app) == 7 and "new" not in status(app)
+        assert app.live_view.follow.following and cursor_node(app) == 7 and "new" not in status(app)
         # F toggles it off and on
         await pilot.press("F")
-        assert not app.follow.following
+        assert not app.live_view.follow.following
         await pilot.press("F")
-        assert app.follow.following
+        assert app.live_view.follow.following
         # pause: data keeps loading, the view does not change
         await pilot.press("P")
         feed.step_calls(["step6", "step7"])
@@ -283,7 +283,7 @@ async def test_explorer_says_ended_without_finishing(tmp_path):
             pid.wait()
             await until(pilot, lambda: "ended without finishing" in status(app))
             await app.workers.wait_for_complete()  # the poller stopped
-            assert app.tail.state == GONE and app.index.n == 2
+            assert app.live_view.tail.state == GONE and app.index.n == 2
     finally:
         pid.kill()
         pid.wait()
@@ -448,7 +448,7 @@ async def test_tui_attach_follows_and_detaches(tmp_path):
         app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
         async with app.run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: app.index is not None and app.source.data.n >= 5)
-            assert "● LIVE" in status(app) and app.follow.following
+            assert "● LIVE" in status(app) and app.live_view.follow.following
             await pilot.press("q")  # no program of ours: quits at once
         assert attacher.stop() == 0
         s = read_session(out)
@@ -482,7 +482,7 @@ async def test_tui_attach_with_gdb(tmp_path, gdb_available):
         app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
         async with app.run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: app.index is not None and app.source.data.n >= 3)
-            assert "● LIVE" in status(app) and app.follow.following
+            assert "● LIVE" in status(app) and app.live_view.follow.following
             await pilot.press("q")
         assert attacher.stop() == 0
         s = read_session(out)

@@ -101,12 +101,12 @@ def test_empty_session_message(snap_compare):
 def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypatch):
     """A live session (this process records it, so it runs) on a fixed clock: 2.5 s after
     `slow` started, follow mode selects it; its row and the detail pane show it running."""
-    from flowtrace_tui import live_app
+    from flowtrace_tui import live_view
     from flowtrace_tui.model.source import TraceSource
 
     from .builder import Feeder, meta_for
 
-    monkeypatch.setattr(live_app, "session_now_ns", lambda meta, t_max: 2_500_000_000)
+    monkeypatch.setattr(live_view, "session_now_ns", lambda meta, t_max: 2_500_000_000)
     b = TraceBuilder(meta=meta_for(os.getpid()))
     m = b.enter("main", t=0)
     b.leave(b.enter("load_config", args="path='app.toml'", t=1_000_000), "{'workers': 4}", t=21_000_000)
