@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import signal
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from flowtrace.ftr.reader import load
-
-PY = sys.executable
-CLOSING = re.compile(r"^flowtrace: recorded \d+ calls? to .+\n\Z", re.M)
+from plain_vs_traced import PY, assert_same, run_both, script
 
 # Everything Python sets up for __main__ that a program can see.
 INTROSPECT = """
@@ -30,33 +26,6 @@ print("loader", type(g.get("__loader__")).__name__ if not isinstance(g.get("__lo
 print("keys", sorted(k for k in g if k.startswith("__")))
 print("main is me", sys.modules["__main__"].__dict__ is g)
 """
-
-
-def run_both(args: list[str], tmp_path: pathlib.Path, *, stdin: str | None = None, cwd: pathlib.Path | None = None,
-             env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, pathlib.Path]:
-    """Run `python ARGS` and `python -m flowtrace run -o OUT ARGS`; return both and OUT."""
-    out = tmp_path / "out.ftr"
-    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    full_env.pop("NO_COLOR", None)
-    kw = dict(input=stdin, capture_output=True, text=True, cwd=cwd or tmp_path, env=full_env, timeout=60)
-    plain = subprocess.run([PY, *args], **kw)
-    traced = subprocess.run([PY, "-m", "flowtrace", "run", "-o", str(out), *args], **kw)
-    return plain, traced, out
-
-
-def assert_same(plain: subprocess.CompletedProcess, traced: subprocess.CompletedProcess) -> None:
-    assert traced.stdout == plain.stdout
-    closing = CLOSING.search(traced.stderr)
-    assert closing is not None, traced.stderr
-    assert traced.stderr[: closing.start()] == plain.stderr
-    assert traced.returncode == plain.returncode
-
-
-def script(tmp_path: pathlib.Path, name: str, body: str) -> pathlib.Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 def test_normal_script_and_argv(tmp_path: pathlib.Path) -> None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from ftr_samples import sample_bytes, write_sample
+from trace_builder import sample_bytes, write_sample
 
 from flowtrace import __version__
 from flowtrace.ftr.reader import load, trace_to_events

@@ -6,7 +6,7 @@ import io
 import json
 from collections import defaultdict
 
-from ftr_samples import META, sample_bytes
+from trace_builder import META, sample_bytes
 
 from flowtrace.ftr import format as F
 from flowtrace.export import FORMATS, chrome, json_export
@@ -148,7 +148,7 @@ def test_chrome_slices_nest_per_thread() -> None:
 def test_fold_mark_exported() -> None:
     """A fold mark (n quiet runs in one row) is one slice over its runs in Chrome, with `runs`,
     and keeps its count, running time and end in JSON."""
-    from tui.builder import TraceBuilder
+    from trace_builder import TraceBuilder
 
     b = TraceBuilder()
     m = b.enter("main", t=0)

@@ -15,8 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from profile_sample import write_profile_sample
-from random_sessions import random_session
+from trace_builder import random_session, write_profile_sample
 
 from flowtrace.export import EXPORTS
 from flowtrace.ftr.scan import survey

@@ -7,7 +7,7 @@ import pathlib
 import struct
 
 import pytest
-from ftr_samples import META, chunk_offsets, sample_bytes, write_sample
+from trace_builder import META, chunk_offsets, sample_bytes, write_sample
 
 from flowtrace.ftr import format as F
 from flowtrace.ftr.reader import FormatError, Mark, Trace, load, trace_to_events

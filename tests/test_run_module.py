@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-from test_behaviour_unchanged import assert_same, run_both, script
+from plain_vs_traced import assert_same, run_both, script
 from treeutil import check_balanced, shape
 
 from flowtrace.ftr.reader import load

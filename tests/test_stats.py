@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 import pytest
-from random_sessions import random_session
+from trace_builder import random_session
 
 from flowtrace.ftr.reader import Call, Trace, load
 from flowtrace.ftr.scan import survey
@@ -192,7 +192,7 @@ def test_call_counts_equal_cprofile_on_the_small_program(tmp_path: pathlib.Path)
 
 
 def test_exact_times_of_a_known_session(tmp_path: pathlib.Path) -> None:
-    from profile_sample import write_profile_sample
+    from trace_builder import write_profile_sample
 
     write_profile_sample(tmp_path / "p.ftr")
     result = profile(survey(tmp_path / "p.ftr"), edges=True, paths=True)
@@ -222,7 +222,7 @@ def test_exact_times_of_a_known_session(tmp_path: pathlib.Path) -> None:
 
 
 def test_table_is_coloured_only_when_asked(tmp_path: pathlib.Path) -> None:
-    from profile_sample import write_profile_sample
+    from trace_builder import write_profile_sample
 
     from flowtrace.commands.stats import rows, table
 

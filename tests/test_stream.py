@@ -11,8 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from ftr_samples import sample_bytes, write_sample
-from random_sessions import random_session
+from trace_builder import random_session, sample_bytes, write_sample
 
 from flowtrace.export import FORMATS
 from flowtrace.ftr import ordered

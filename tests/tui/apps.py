@@ -1,14 +1,17 @@
-"""Explorer apps over in-memory sessions for Pilot and snapshot tests (the source is injected)."""
+"""Explorer apps over in-memory sessions for Pilot and snapshot tests (the source is injected),
+and how those tests wait for them (`settle`, `until`). The sessions come from trace_builder."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.source import StepResult, TraceSource
 
-from .builder import TraceBuilder, sample_program
+from trace_builder import sample_program, threads_program
 
 
 def source(data: bytes, name: str = "sample.ftr") -> TraceSource:
@@ -17,25 +20,6 @@ def source(data: bytes, name: str = "sample.ftr") -> TraceSource:
 
 def sample_app(**kw) -> FlowtraceApp:
     return FlowtraceApp(source(sample_program().data()), **kw)
-
-
-def threads_program() -> TraceBuilder:
-    """A main thread and a worker thread, with arguments, results and an exception."""
-    b = TraceBuilder(step=1000)
-    m = b.enter("main", args="argv=['shop.py']")
-    w = b.enter("Worker.run", thread=2, args="self=<Worker 1>")
-    for i in range(3):
-        o = b.enter("order_total", args=f"order_id={i}, items=[{i}, {i + 1}]")
-        p = b.enter("price_of", args=f"sku='A{i}'")
-        b.leave(p, f"{10 * (i + 1)}.0")
-        b.leave(o, f"{25 * (i + 1)}.0")
-    job = b.enter("fetch", thread=2, args="url='http://example/1'")
-    b.leave(job, "b'ok'")
-    bad = b.enter("order_total", args="order_id=99, items=[]")
-    b.leave(bad, raised="ValueError: empty order 99")
-    b.leave(w, "None")
-    b.leave(m, "0")
-    return b
 
 
 def threads_app(**kw) -> FlowtraceApp:
@@ -51,16 +35,14 @@ class SlowSource(TraceSource):
         return super().step()
 
 
-def wide_program(children: int = 3000) -> TraceBuilder:
-    b = TraceBuilder()
-    m = b.enter("main")
-    for i in range(children):
-        c = b.enter("handle", args=f"item={i}")
-        b.leave(c)
-        if i % 100 == 99:
-            b.flush()
-    b.leave(m)
-    return b
+def sync(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
 
 
 async def settle(pilot) -> None:

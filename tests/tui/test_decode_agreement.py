@@ -13,7 +13,7 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace.ftr.reader import load
 from flowtrace_tui.model import TraceData
 
-from .builder import TraceBuilder
+from trace_builder import TraceBuilder
 
 END_OF = {F.END_RETURN: "return", F.END_RAISE: "raise", F.END_UNFINISHED: "unfinished", 0: "unfinished"}
 

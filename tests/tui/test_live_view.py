@@ -12,7 +12,7 @@ from flowtrace_tui.live_view import LiveView
 from flowtrace_tui.model.pipeline import Pipeline, Snapshot
 from flowtrace_tui.model.source import TraceSource
 
-from .builder import Feeder, TraceBuilder, meta_for
+from trace_builder import Feeder, TraceBuilder, meta_for
 
 
 class FakeTree:

@@ -13,8 +13,9 @@ from flowtrace_tui.model.pipeline import Finished, GrowFailed, Pipeline, Progres
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.update_policy import ReadState, UpdatePolicy
 
+from trace_builder import TraceBuilder
+
 from .apps import until
-from .builder import TraceBuilder
 
 
 def state(**kw) -> ReadState:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 
 import numpy as np
 
@@ -12,18 +10,9 @@ from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.screens import ErrorScreen, FilterDialog, HelpScreen
 from textual.command import CommandList, CommandPalette
 
-from .apps import SlowSource, sample_app, settle, source, threads_app, until, wide_program
-from .builder import TraceBuilder, sample_program
+from trace_builder import TraceBuilder, sample_program, wide_program
 
-
-def sync(fn):
-    """Run an async test with asyncio.run (no pytest-asyncio needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
+from .apps import SlowSource, sample_app, settle, source, sync, threads_app, until
 
 
 def name_at(app, pos: int) -> str:

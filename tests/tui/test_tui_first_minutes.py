@@ -4,7 +4,6 @@ screen (or the widgets' state) the way the user met the problem."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import socket
@@ -17,18 +16,11 @@ from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.screens import ErrorScreen
 
-from .apps import sample_app, screen_lines, settle, source, threads_app, wide_program
-from .builder import TraceBuilder, sample_program
+from trace_builder import TraceBuilder, sample_program, threads_program, wide_program
+
+from .apps import sample_app, screen_lines, settle, source, sync, threads_app
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-
-
-def sync(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 @SIZES
@@ -182,7 +174,7 @@ def _row_of_node(app, node: int) -> str:
 @sync
 async def test_live_running_call_ticks_in_its_row_and_the_detail_pane(tmp_path):
     from .apps import until
-    from .builder import Feeder, meta_for
+    from trace_builder import Feeder, meta_for
 
     path = str(tmp_path / "run.ftr")
     b = TraceBuilder(meta=meta_for(os.getpid()))
@@ -240,7 +232,7 @@ async def test_detail_pane_tells_no_arguments_from_arguments_not_captured():
 @sync
 async def test_footer_keeps_help_and_quit_at_80_columns(live, tmp_path):
     from .apps import until
-    from .builder import Feeder, meta_for
+    from trace_builder import Feeder, meta_for
 
     if live:
         path = str(tmp_path / "live.ftr")
@@ -266,8 +258,6 @@ async def test_footer_keeps_help_and_quit_at_80_columns(live, tmp_path):
 
 @sync
 async def test_status_line_keeps_the_hit_count_at_80_columns():
-    from .apps import threads_program
-
     app = FlowtraceApp(source(threads_program().data(), "checkout-service-integration-run.ftr"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

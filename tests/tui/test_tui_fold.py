@@ -15,7 +15,7 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace.ftr.reader import load as load_trace
 from flowtrace_tui.model import TraceData, build_index
 
-from .builder import TraceBuilder
+from trace_builder import TraceBuilder
 
 
 def load(data: bytes) -> TraceData:

@@ -17,7 +17,7 @@ from flowtrace_tui.model import grow as grow_mod
 from flowtrace_tui.model import sortedsets
 from flowtrace_tui.model.grow import grow_index
 
-from .builder import TraceBuilder, random_trace
+from trace_builder import TraceBuilder, random_trace
 
 FIELDS = ("order", "pos_of", "depth", "end", "parent", "dur", "run", "self_time", "level_pos", "level_bounds")
 

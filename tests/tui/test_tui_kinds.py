@@ -9,8 +9,9 @@ import asyncio
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.widgets.call_tree import SUSPEND_GLYPH
 
+from trace_builder import TraceBuilder
+
 from .apps import settle, source
-from .builder import TraceBuilder
 
 WIDTH = 100
 

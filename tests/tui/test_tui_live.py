@@ -6,8 +6,6 @@ written by a real `flowtrace run` child. Everything is bounded in time (deadline
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 import signal
 import socket
@@ -28,18 +26,11 @@ from flowtrace_tui.screens.quit_dialog import QuitDialog
 from flowtrace_tui.model.output_log import clean
 from flowtrace_tui.widgets.log_pane import LogPane
 
-from .apps import until
-from .builder import Feeder, TraceBuilder, meta_for
+from trace_builder import Feeder, TraceBuilder, meta_for
+
+from .apps import sync, until
 
 POLL = 0.02
-
-
-def sync(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 def dead_pid() -> int:

@@ -16,7 +16,7 @@ from flowtrace_tui.model.search import Query, QueryError, find, next_hit, valida
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.units import fmt_ns, parse_duration, plural
 
-from .builder import TraceBuilder, load, random_trace, sample_program
+from trace_builder import TraceBuilder, load, random_trace, sample_program
 
 
 def names(ix, positions) -> list[str]:

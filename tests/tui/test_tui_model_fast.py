@@ -14,7 +14,7 @@ from flowtrace_tui.model import rows as rows_mod
 from flowtrace_tui.model.filters import Filters
 from flowtrace_tui.model.search import Query, find
 
-from .builder import load, random_trace
+from trace_builder import load, random_trace
 
 
 

@@ -14,9 +14,9 @@ from flowtrace_tui.model.pytest_sessions import SessionEntry, failure_call, list
 from flowtrace_tui.screens.picker import PickerApp, SessionPicker
 from flowtrace_tui.widgets import DetailPane
 
-from .apps import settle, source
-from .builder import TraceBuilder
-from .test_tui_app import sync
+from trace_builder import TraceBuilder
+
+from .apps import settle, source, sync
 
 PHASE_FILE = "<pytest phase>"
 ERROR_TEXT = "AssertionError: x is not four\nassert 3 == 4"

@@ -12,7 +12,7 @@ from flowtrace_tui.model import TreeRows, build_index
 from flowtrace_tui.model import rows as rows_mod
 from flowtrace_tui.model.filters import Filters
 
-from .builder import load, random_trace
+from trace_builder import load, random_trace
 
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from flowtrace_tui.app import FlowtraceApp
 
-from .apps import sample_app, settle, source, threads_app, wide_program
-from .builder import TraceBuilder
+from trace_builder import TraceBuilder, wide_program
+
+from .apps import sample_app, settle, source, threads_app
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
@@ -104,7 +105,7 @@ def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypa
     from flowtrace_tui import live_view
     from flowtrace_tui.model.source import TraceSource
 
-    from .builder import Feeder, meta_for
+    from trace_builder import Feeder, meta_for
 
     monkeypatch.setattr(live_view, "session_now_ns", lambda meta, t_max: 2_500_000_000)
     b = TraceBuilder(meta=meta_for(os.getpid()))

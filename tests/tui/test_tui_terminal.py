@@ -19,8 +19,7 @@ import uuid
 
 import pytest
 
-from .builder import TraceBuilder, sample_program
-from .apps import wide_program
+from trace_builder import TraceBuilder, sample_program, wide_program
 
 WAIT_S = 30.0  # generous: CI runs this on 2 busy cores; a passing test returns as soon as it can
 

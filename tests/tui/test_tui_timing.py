@@ -11,7 +11,7 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.model import TraceData, build_index
 from flowtrace_tui.model.timing import running_time, suspended_time
 
-from .builder import TraceBuilder, sample_program
+from trace_builder import TraceBuilder, sample_program
 
 
 def load(data: bytes) -> TraceData:

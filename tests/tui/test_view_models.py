@@ -11,7 +11,7 @@ from flowtrace_tui.model.row_view import END_OPEN as ROW_OPEN
 from flowtrace_tui.model.row_view import END_RAISE as ROW_RAISE
 from flowtrace_tui.model.row_view import row_view
 
-from .builder import TraceBuilder
+from trace_builder import TraceBuilder
 
 
 def indexed(b: TraceBuilder, finish: bool = True):
