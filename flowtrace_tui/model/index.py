@@ -319,101 +319,154 @@ def _first_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq[order], first[order]
 
 
+@dataclass
+class _Grouping:
+    """Which group node each root goes under (phase 1 of `build_index`)."""
+
+    roots: np.ndarray  # ids of the calls without a parent
+    root_threads: np.ndarray  # (int64) their threads
+    root_tasks: np.ndarray  # (int64) their asyncio tasks (0: none)
+    by_thread: bool  # roots grouped by thread (more than one thread has roots)
+    by_task: bool  # roots in a task grouped by task (more than one task has roots)
+    groups: list[Group]  # the group nodes, ids n+1 .. n+G
+    first_root: list[int]  # each group's first root (a group sorts just before it)
+    thread_node: dict[int, int]  # thread -> its group node
+    task_node: dict[int, int]  # task -> its group node
+
+
 def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tasks: bool = False) -> TreeIndex:
     """Index the first `n` calls of `data` (all loaded calls by default).
 
     `tasks`: the task view: each asyncio task's root coroutine becomes a root of its own (out
     of the call the event loop ran it under), so that grouping puts every task under a group
     of its own. Self times stay those of the call tree (a task's time is not added to the self
-    time of the call it was taken from)."""
-    # Longer than ~80 lines, on purpose: its phases (groups, parents, depths, times, totals,
-    # positions) are marked below and work on whole-trace columns that are freed (`del`) or
-    # reused in place as soon as each phase is done: on a 10M-call trace every column is 40-80
-    # MB, and the order in which they live decides the peak RSS tui_bench checks. grow.py's
-    # phases (_regroup, _times, _totals, _reshape) are the same steps for an update.
+    time of the call it was taken from).
+
+    Phases: groups, parents, depths, times, positions, preorder columns. Each works on
+    whole-trace columns (40-80 MB each on a 10M-call trace) that die as soon as it returns or
+    are reused in place: the order in which they live decides the peak RSS tui_bench checks.
+    grow.py's phases are the same steps for an update."""
     if n is None:
         n = data.n
     parent_c = data.col("parent")[: n + 1]
     thread = data.col("thread")[: n + 1]
-    task = data.col("task")[: n + 1]
-    t0 = data.col("t0")[: n + 1]
-    t1 = data.col("t1")[: n + 1]
-    how = data.col("how")[: n + 1]
     cdepth = data.col("depth")[: n + 1]
     croot = data.col("root")[: n + 1]
-    t_end = data.t_end
     taken = np.zeros(0, dtype=np.int64)  # task roots taken out of their parent (task view)
     if tasks:
         parent_c, cdepth, croot, taken = _tasks_detached(data, n, parent_c)
+    g = _grouping(data, n, parent_c, thread, grouped)
+    parent, gdepth_of_root = _node_parents(n, g, parent_c)
+    depth, dmax = _node_depths(n, g, cdepth, croot, gdepth_of_root)
+    dur, run, self_time, open_ids, csum_ids, csum_kept = _times(data, n, g.groups, parent, taken)
 
-    # --- groups --------------------------------------------------------------------------
+    size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, g.groups, g.first_root, g.by_thread)
+    # the preorder columns, each node column freed as soon as it is reordered
+    order = np.empty(n + len(g.groups), dtype=np.int32)
+    order[pos[1:]] = np.arange(1, n + len(g.groups) + 1, dtype=np.int32)
+    size += pos  # now the subtree end of each node (in place: no new column)
+    end_pre = size[order]
+    del size
+    depth_pre = depth[order]
+    del depth
+    grow = GrowState(g.roots.astype(np.int64), frozenset(np.unique(g.root_threads).tolist()),
+                     frozenset(np.unique(g.root_tasks[g.root_tasks > 0]).tolist()), open_ids.astype(np.int64),
+                     csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, None,
+                     len(data.reexited))
+    b = level_bounds.tolist()
+    levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]  # views of one array
+    ix = TreeIndex(data=data, n=n, groups=g.groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
+                   parent=parent, dur=dur, self_time=self_time, t_end=data.t_end, grouped=grouped, levels=levels,
+                   run=run, grow_state=grow)
+    ix.tasks_view = tasks
+    return ix
+
+
+def _grouping(data: TraceData, n: int, parent_c: np.ndarray, thread: np.ndarray, grouped: bool) -> _Grouping:
+    """Phase 1: the roots, and a group node per thread / per task when there is more than one
+    (task groups under their thread's group when both)."""
+    task = data.col("task")[: n + 1]
     roots = np.flatnonzero(parent_c[1:] == 0) + 1
     rthr = thread[roots].astype(np.int64)
     rtask = task[roots].astype(np.int64)
     by_thread = grouped and len(np.unique(rthr)) > 1
     by_task = grouped and len(np.unique(rtask[rtask > 0])) > 1
-    groups: list[Group] = []
-    first_root: list[int] = []
-    thread_node: dict[int, int] = {}
+    g = _Grouping(roots, rthr, rtask, by_thread, by_task, [], [], {}, {})
     if by_thread:
         uthr, first = _first_index(rthr)
         for thr, f in zip(uthr.tolist(), first.tolist()):
-            node = n + 1 + len(groups)
-            thread_node[thr] = node
-            groups.append(Group(node, "thread", thr, 0, data.thread_name(thr)))
-            first_root.append(int(roots[f]))
-    task_node: dict[int, int] = {}
+            node = n + 1 + len(g.groups)
+            g.thread_node[thr] = node
+            g.groups.append(Group(node, "thread", thr, 0, data.thread_name(thr)))
+            g.first_root.append(int(roots[f]))
     if by_task:
         sel = rtask > 0
-        key = rtask[sel]
-        utask, first = _first_index(key)
+        utask, first = _first_index(rtask[sel])
         troots = roots[sel]
         for tk, f in zip(utask.tolist(), first.tolist()):
-            node = n + 1 + len(groups)
-            task_node[tk] = node
+            node = n + 1 + len(g.groups)
+            g.task_node[tk] = node
             thr = int(thread[troots[f]])
-            groups.append(Group(node, "task", thr, tk, data.task_name(tk)))
-            first_root.append(int(troots[f]))
-    G = len(groups)
-    M = n + G  # positions
+            g.groups.append(Group(node, "task", thr, tk, data.task_name(tk)))
+            g.first_root.append(int(troots[f]))
+    return g
 
-    # parent over node ids 0..M (roots re-pointed at their group)
-    parent = np.zeros(M + 1, dtype=np.int32)
+
+def _node_parents(n: int, g: _Grouping, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Phase 2: the parent of every node id 0..M (roots re-pointed at their group, task groups
+    at their thread's group), and how many group levels sit above each root."""
+    roots, rthr, rtask = g.roots, g.root_threads, g.root_tasks
+    parent = np.zeros(n + len(g.groups) + 1, dtype=np.int32)
     parent[: n + 1] = parent_c
     gdepth_of_root = np.zeros(len(roots), dtype=np.int32)
-    if by_thread:
-        tn = np.array([thread_node[t] for t in rthr.tolist()], dtype=np.int32) if len(roots) else np.zeros(0, np.int32)
+    if g.by_thread:
+        tn = np.array([g.thread_node[t] for t in rthr.tolist()], dtype=np.int32) if len(roots) else np.zeros(0, np.int32)
         parent[roots] = tn
         gdepth_of_root += 1
-    if by_task:
+    if g.by_task:
         has = rtask > 0
-        parent[roots[has]] = np.array([task_node[t] for t in rtask[has].tolist()], dtype=np.int32)
+        parent[roots[has]] = np.array([g.task_node[t] for t in rtask[has].tolist()], dtype=np.int32)
         gdepth_of_root[has] += 1
-        for g in groups:
-            if g.kind == "task" and by_thread:
-                parent[g.node] = thread_node[g.thread]
+        for grp in g.groups:
+            if grp.kind == "task" and g.by_thread:
+                parent[grp.node] = g.thread_node[grp.thread]
+    return parent, gdepth_of_root
 
-    # depth over node ids: int16 when the tree is shallow enough (half the memory, and a
-    # stable argsort of int16 is a radix sort); int32 for pathological recursion
+
+def _node_depths(n: int, g: _Grouping, cdepth: np.ndarray, croot: np.ndarray,
+                 gdepth_of_root: np.ndarray) -> tuple[np.ndarray, int]:
+    """Phase 3: the depth of every node id (a call's depth in its thread plus the group levels
+    above its root) and the deepest call depth + 2. int16 when the tree is shallow enough (half
+    the memory, and a stable argsort of int16 is a radix sort); int32 for pathological recursion."""
     dmax = int(cdepth.max()) + 2 if n else 2
     dtype = np.int16 if dmax < 32000 else np.int32
-    depth = np.zeros(M + 1, dtype=dtype)
-    if by_task:
+    depth = np.zeros(n + len(g.groups) + 1, dtype=dtype)
+    if g.by_task:
         extra = np.zeros(n + 1, dtype=dtype)
-        extra[roots] = gdepth_of_root
+        extra[g.roots] = gdepth_of_root
         np.add(cdepth, extra[croot], out=depth[: n + 1], casting="unsafe")
         del extra
     else:  # no group, or one thread group per root: every call is one level deeper
-        np.add(cdepth, 1 if by_thread else 0, out=depth[: n + 1], casting="unsafe")
+        np.add(cdepth, 1 if g.by_thread else 0, out=depth[: n + 1], casting="unsafe")
     depth[0] = 0
-    for g in groups:
-        depth[g.node] = 1 if (g.kind == "task" and by_thread) else 0
+    for grp in g.groups:
+        depth[grp.node] = 1 if (grp.kind == "task" and g.by_thread) else 0
+    return depth, dmax
 
+
+def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
+           taken: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Phase 4: duration, running time and self time of every node id; and for `grow_index` the
+    open calls and the children's totals a later update may have to adjust (a few nodes)."""
+    t0 = data.col("t0")[: n + 1]
+    t1 = data.col("t1")[: n + 1]
+    how = data.col("how")[: n + 1]
+    M = n + len(groups)
     # durations: an open call lasts until the end of what we know (fixed up by index: few)
     dur = np.zeros(M + 1, dtype=np.int64)
     np.subtract(t1, t0, out=dur[: n + 1])
     open_ = np.flatnonzero(how == HOW_OPEN)
-    dur[open_] = t_end - t0[open_]
+    dur[open_] = data.t_end - t0[open_]
     del open_
     np.maximum(dur, 0, out=dur)
     dur[0] = 0
@@ -425,15 +478,14 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tas
     if len(taken):  # the task view: a task root's time is still its call-tree parent's child time
         np.add.at(childsum, data.col("parent")[taken].astype(np.int64), run[taken])
     # task groups first (their children are roots), then thread groups (roots + task groups)
-    for g in groups:
-        if g.kind == "task":
-            dur[g.node] = run[g.node] = childsum[g.node]
-            if by_thread:
-                childsum[parent[g.node]] += childsum[g.node]
-    for g in groups:
-        if g.kind == "thread":
-            dur[g.node] = run[g.node] = childsum[g.node]
-    # kept for `grow_index`: the totals that a later update may have to adjust (a few nodes)
+    for grp in groups:
+        if grp.kind == "task":
+            dur[grp.node] = run[grp.node] = childsum[grp.node]
+            if parent[grp.node] > n:  # under its thread's group
+                childsum[parent[grp.node]] += childsum[grp.node]
+    for grp in groups:
+        if grp.kind == "thread":
+            dur[grp.node] = run[grp.node] = childsum[grp.node]
     open_ids = np.flatnonzero(how == HOW_OPEN)
     open_ids = open_ids[open_ids > 0]
     keep = np.concatenate((open_ids, parent[open_ids], np.arange(n + 1, M + 1)))
@@ -443,29 +495,9 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tas
     del childsum
     np.maximum(self_time, 0, out=self_time)
     self_time[0] = 0
-    for g in groups:
-        self_time[g.node] = 0
-
-    size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, groups, first_root, by_thread)
-
-    order = np.empty(M, dtype=np.int32)
-    order[pos[1:]] = np.arange(1, M + 1, dtype=np.int32)
-    size += pos  # now the subtree end of each node (in place: no new column)
-    end_pre = size[order]
-    del size
-    depth_pre = depth[order]
-    del depth
-    grow = GrowState(roots.astype(np.int64), frozenset(np.unique(rthr).tolist()),
-                     frozenset(np.unique(rtask[rtask > 0]).tolist()), open_ids.astype(np.int64),
-                     csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, None,
-                     len(data.reexited))
-    b = level_bounds.tolist()
-    levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]  # views of one array
-    ix = TreeIndex(data=data, n=n, groups=groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
-                   parent=parent, dur=dur, self_time=self_time, t_end=t_end, grouped=grouped, levels=levels,
-                   run=run, grow_state=grow)
-    ix.tasks_view = tasks
-    return ix
+    for grp in groups:
+        self_time[grp.node] = 0
+    return dur, run, self_time, open_ids, csum_ids, csum_kept
 
 
 def _tasks_detached(data: TraceData, n: int, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
