@@ -469,13 +469,15 @@ def test_old_python_refused(tmp_path):
             break
     if old is None:
         pytest.skip("no Python older than 3.12 on PATH")
-    proc = subprocess.Popen([old, "-c", "import time; time.sleep(30)"])
+    proc = subprocess.Popen([old, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.1)
+        assert proc.stdout.readline() == "ready\n"  # the old Python runs (not a fork of pytest yet)
         r = flowtrace_cmd("attach", str(proc.pid))
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     assert (r.returncode, r.stderr) == (
         1, f"flowtrace: error: pid {proc.pid} runs Python {version}; flowtrace needs Python 3.12 or newer\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 
 from flowtrace.ftr.chunks import ChunkReader
@@ -26,12 +27,19 @@ def threads_app(**kw) -> FlowtraceApp:
     return FlowtraceApp(source(threads_program().data(), "shop.ftr"), **kw)
 
 
-class SlowSource(TraceSource):
-    """Reads one chunk per step and sleeps: loading that lasts long enough to cancel."""
+class GatedSource(TraceSource):
+    """Reads one chunk per step and, once it holds a call, waits before each further step until
+    the test opens `gate`: loading that is still under way for exactly as long as the test
+    needs (no timing, so a loaded machine cannot make it finish early)."""
+
+    def __init__(self, reader: ChunkReader, size: int) -> None:
+        super().__init__(reader, size)
+        self.gate = threading.Event()
 
     def step(self) -> StepResult:
         self.reader.read_size = 16
-        time.sleep(0.1)
+        if self.data.n > 0:
+            self.gate.wait(60)  # (a bound, so that a broken test cannot hang the suite)
         return super().step()
 
 
@@ -45,17 +53,20 @@ def sync(fn):
     return wrapper
 
 
-async def settle(pilot) -> None:
+async def settle(pilot, timeout: float = 60.0) -> None:
     """Wait until loading and searching are over and the screen is drawn. Fails loudly when
-    that does not happen (with what the status line says), or when a live index update failed
-    on the way (the pipeline counts them; strict under tests, see tests/conftest.py)."""
+    that does not happen within `timeout` seconds (with what the status line says), or when a
+    live index update failed on the way (the pipeline counts them; strict under tests, see
+    tests/conftest.py). A condition, not a count of turns: a loaded machine only makes it slower."""
     app = pilot.app
-    for _ in range(400):
-        await pilot.pause()  # lets every pending message be handled: no fixed sleep
-        if not app.loading and not app.searching and app.rows is not None:
-            break
-    else:
-        raise AssertionError(f"the app did not settle: {' | '.join(app.status_parts())}")
+    deadline = time.monotonic() + timeout
+    turns = 0
+    while not (not app.loading and not app.searching and app.rows is not None):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not settle in {timeout} s: {' | '.join(app.status_parts())}")
+        turns += 1
+        # lets every pending message be handled; after the first turns, also lets the workers run
+        await pilot.pause(None if turns < 50 else 0.01)
     await app.workers.wait_for_complete()
     await pilot.pause()
     assert app.pipeline.grow_failures == 0, app.pipeline.last_failure

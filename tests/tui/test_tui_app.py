@@ -12,7 +12,7 @@ from textual.command import CommandList, CommandPalette
 
 from trace_builder import TraceBuilder, sample_program, wide_program
 
-from .apps import SlowSource, sample_app, settle, source, sync, threads_app, until
+from .apps import GatedSource, sample_app, settle, source, sync, threads_app, until
 
 
 def name_at(app, pos: int) -> str:
@@ -211,12 +211,14 @@ async def test_detail_pane_and_path_jump():
 async def test_escape_cancels_loading_and_keeps_what_was_read():
     b = wide_program(2000)
     data = b.data()
-    app = FlowtraceApp(SlowSource(ChunkReader.from_bytes(data, name="wide.ftr"), len(data)))
+    src = GatedSource(ChunkReader.from_bytes(data, name="wide.ftr"), len(data))
+    app = FlowtraceApp(src)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.rows is not None)
         assert app.loading  # the first screen came before the end
         await pilot.press("j")  # navigation works while loading
         await pilot.press("escape")
+        src.gate.set()  # the read under way ends; the loader sees it was cancelled
         await settle(pilot)
         assert app.load_cancelled
         assert "loading cancelled" in " ".join(app.status_parts())

@@ -461,13 +461,27 @@ async def test_tui_attach_with_gdb(tmp_path, gdb_available):
     from flowtrace_tui.launch import attach_process
 
     script = tmp_path / "target.py"
-    script.write_text(TARGET.replace("range(3000)", "range(150)") + "print('done', flush=True)\n")
+    stop = tmp_path / "stop"
+    # it beats until told to stop (however long attaching takes on a loaded machine), and says
+    # when its main loop runs (the injection needs the interpreter past its start-up)
+    script.write_text(textwrap.dedent(f"""
+        import os, time
+        def beat(i):
+            time.sleep(0.02)
+            return i
+        print('ready', flush=True)
+        i = 0
+        while not os.path.exists({str(stop)!r}):
+            beat(i)
+            i += 1
+        print('done', flush=True)
+    """))
     target = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = str(tmp_path / "attached.ftr")
     attacher = None
     try:
-        time.sleep(0.3)  # past the interpreter's start-up: its main loop is running
+        assert target.stdout.readline() == "ready\n"
         attacher = attach_process(target.pid, out, ["--method", "gdb"], str(tmp_path / "attach.log"))
         attacher.wait_for_session(30)
         app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
@@ -485,6 +499,7 @@ async def test_tui_attach_with_gdb(tmp_path, gdb_available):
         beats = s.calls[1:]
         assert beats and all((c.qualname, c.parent) == ("beat", module.id) for c in beats)
         assert "detached from pid" in attacher.log_tail()
+        stop.touch()
         assert target.wait(30) == 0  # carried on, unchanged
         assert (target.stdout.read(), target.stderr.read()) == ("done\n", "")
     finally:
