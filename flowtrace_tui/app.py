@@ -477,14 +477,19 @@ class FlowtraceApp(App[None]):
             pane.styles.width = f"{self.detail_width}%"
 
     def action_help(self) -> None:
+        live = self.live_view
+        # the live keys on offer now (follow and pause only while the session may still grow)
+        live_keys = [b for b in LIVE_BINDINGS if live.can(b.action)]
+        if live.followed:
+            live_keys.append(Binding("G,end", "", "Resume follow mode: select the newest call"))
+        if live.program is not None:
+            live_keys.append(Binding("stdin", "", STDIN_NOTE))
         self.push_screen(HelpScreen([
             ("Moving", [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")]),
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
             ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding) and b not in LIVE_BINDINGS]),
             ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
-            *([("Live view", [*LIVE_BINDINGS, Binding("G,end", "", "Resume follow mode: select the newest call"),
-                              Binding("stdin", "", STDIN_NOTE)])]
-              if self.live_view.active or self.live_view.program else []),
+            *([("Live view", live_keys)] if live_keys else []),
         ]))
 
     # -- the live view's keys and events (live_view.py) --------------------------------------------

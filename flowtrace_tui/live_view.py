@@ -100,6 +100,13 @@ class LiveView:
         self.output: OutputLog | None = None
         self._held: Snapshot | None = None
         self._stopping = False
+        self._offered = self.followed  # F and P offered (bindings refreshed when it changes)
+
+    @property
+    def followed(self) -> bool:
+        """The session is followed and may still grow: follow mode and pause mean something.
+        Once it finished (or its process is gone, or it is damaged) F and P are not offered."""
+        return self.active and self.tail.state in (LIVE, UNKNOWN) and not self.source.damage
 
     # -- events forwarded by the app ---------------------------------------------------------------
     def mount(self) -> None:
@@ -135,6 +142,7 @@ class LiveView:
         if self.follow.following and ix.n:
             self._goto_newest()
         self.follow.shown(ix.n)
+        self.offer_keys()
 
     def cursor_moved(self) -> None:
         """Any move of the cursor away from where follow mode put it ends follow mode."""
@@ -154,7 +162,7 @@ class LiveView:
         """Reading the session failed: nothing is followed any more."""
         if self.active:
             self.active = self.follow.following = False
-            self.host.refresh_bindings()
+            self.offer_keys()
 
     # -- what the status line says ----------------------------------------------------------------
     def state_text(self) -> str | None:
@@ -174,7 +182,7 @@ class LiveView:
         """Status parts after the state: follow/pause, new calls, the program, failed updates."""
         parts: list[str] = []
         data = self.source.data
-        if self.active and self.tail.state in (LIVE, UNKNOWN):
+        if self.followed:
             if self.follow.paused:
                 parts.append("[$warning]paused[/]")
             elif self.follow.following:
@@ -201,7 +209,7 @@ class LiveView:
     def can(self, action: str) -> bool:
         """Whether the app offers a live action now (footer, help, the key itself)."""
         if action in LIVE_ACTIONS:
-            return self.active
+            return self.followed
         if action == "toggle_output":
             return bool(self.log_path)
         return True
@@ -229,7 +237,7 @@ class LiveView:
     def last_key(self) -> bool:
         """G / End in the call tree: in a followed session they resume follow mode (jumping to
         the newest call instead of the last row). True: handled here."""
-        if not self.active or self.follow.following:
+        if not self.followed or self.follow.following:
             return False
         self._resume_follow()
         self.host.refresh_bindings()
@@ -242,6 +250,12 @@ class LiveView:
             self.host.push_screen(QuitDialog(self.program.pid), self._quit_choice)
         else:
             self.host.exit()
+
+    def offer_keys(self) -> None:
+        """Refresh the footer when F and P come or go (the session ended: see `followed`)."""
+        if self.followed != self._offered:
+            self._offered = self.followed
+            self.host.refresh_bindings()
 
     # -- inside ----------------------------------------------------------------------------------
     def _quit_choice(self, choice: str | None) -> None:
@@ -292,6 +306,7 @@ class LiveView:
                 pane = self._log_pane()
                 if pane is not None:
                     pane.set_status(describe_status(code))
+        self.offer_keys()
         if self.follow.paused:
             return
         self.host.update_placeholder()  # (an empty live session's note)

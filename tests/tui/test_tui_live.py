@@ -179,15 +179,19 @@ async def test_mouse_scrolling_ends_follow_mode(tmp_path):
         assert app.tree.scroll_offset.y == 0
 
 
-@sync
-async def test_explorer_follows_a_growing_file(tmp_path):
-    path = str(tmp_path / "grow.ftr")
+def growing_session(path: str) -> tuple[TraceBuilder, int, Feeder, FlowtraceApp]:
+    """A session this (running) process records: main -> step0 so far, followed by an app."""
     b = TraceBuilder(meta=meta_for(os.getpid()))
     m = b.enter("main")
     b.leave(b.enter("step0"))
     b.flush()
     feed = Feeder(b, path)
-    app = FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+    return b, m, feed, FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+
+
+@sync
+async def test_explorer_follows_a_growing_file(tmp_path):
+    b, m, feed, app = growing_session(str(tmp_path / "grow.ftr"))
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
         assert app.live_view.active and app.live_view.follow.following
@@ -226,6 +230,36 @@ async def test_explorer_follows_a_growing_file(tmp_path):
         feed.sync()
         await until(pilot, lambda: app.source.data.finished and "finished" in status(app))
         assert "LIVE" not in status(app)
+        await app.workers.wait_for_complete()
+
+
+@sync
+async def test_follow_and_pause_are_not_offered_once_the_session_ended(tmp_path):
+    """GIVEN a live session with F and P in the footer, WHEN its end chunk lands, THEN the
+    footer, the keys themselves and the help no longer offer follow or pause."""
+    from flowtrace_tui.screens import HelpScreen
+
+    from .apps import screen_lines
+
+    b, m, feed, app = growing_session(str(tmp_path / "ends.ftr"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and "F Follow" in screen_lines(app)[-1])
+        assert "P Pause" in screen_lines(app)[-1]
+        b.leave(m, "0")
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: "finished" in status(app) and "Quit" in screen_lines(app)[-1]
+                    and "Follow" not in screen_lines(app)[-1])  # (the footer's redraw done)
+        footer = screen_lines(app)[-1]
+        assert "Pause" not in footer and "q Quit" in footer, footer
+        assert not app.live_view.can("toggle_follow") and not app.live_view.can("toggle_pause")
+        await pilot.press("F")  # not bound any more: nothing happens
+        assert "following" not in status(app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = "\n".join(screen_lines(app))
+        assert "Follow" not in help_text and "Pause" not in help_text and "Resume follow" not in help_text
+        await pilot.press("escape")
         await app.workers.wait_for_complete()
 
 
