@@ -108,6 +108,11 @@ class LiveView:
         Once it finished (or its process is gone, or it is damaged) F and P are not offered."""
         return self.active and self.tail.state in (LIVE, UNKNOWN) and not self.source.damage
 
+    @property
+    def held(self) -> Snapshot | None:
+        """The newest snapshot kept while paused (shown when the pause ends)."""
+        return self._held
+
     # -- events forwarded by the app ---------------------------------------------------------------
     def mount(self) -> None:
         """The app's main screen is up: show the program's output, start the clock."""

@@ -194,8 +194,9 @@ class PollTimer:
     slowly: measured, every read came 40-90 ms after the flush it picked up, for seconds on end.
     The file's modification time says when the last flush wrote: when nothing was written since
     the last read, the next one is aimed `AFTER_FLUSH` after the flush expected one interval
-    after that write; when something was (a busy program flushes more often, or the update took
-    long), it comes as soon as one interval has passed since the last read. A read that finds
+    after that write; when something was (a busy program's recorder writes whenever its buffers
+    fill, and an index update takes a while), it is there to read: the next read comes at once
+    (waiting out the interval held a busy program's calls back ~50 ms more). A read that finds
     nothing retries soon (`RETRY`, a few times: such a read is one `fstat`), and a quiet session
     falls back to one read per interval."""
 
@@ -215,7 +216,9 @@ class PollTimer:
             if write_age is not None and since_read <= write_age < self.interval:
                 # nothing written since that read: aim just after the next flush
                 return max(0.005, self.interval - write_age + self.AFTER_FLUSH)
-            return max(0.005, self.interval - since_read)  # written since (or unknown)
+            if write_age is not None and write_age < since_read:
+                return self.AFTER_FLUSH  # written since that read began: more is waiting now
+            return max(0.005, self.interval - since_read)  # unknown
         else:
             self._misses += 1
             if self._misses <= self.QUICK_RETRIES:

@@ -163,9 +163,13 @@ class Pipeline:
     def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool) -> TreeIndex:
         publish(Snapshot(ix, final))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
-        # way to the screen, so that a key rarely waits for them. In a live session this whole
-        # pass happens once: grown indexes keep them up to date from there (grow._grow_heaviest)
-        ix.heavy  # noqa: B018
+        # way to the screen, so that a key rarely waits for them -- except while a live session
+        # grows: keeping them up to date costs each update about a third more (grow._grow_heaviest;
+        # measured on a busy program), time every new call waits to be shown, for a key rarely
+        # pressed. There `H` makes them the first time (a whole pass, ~15-40 ms per million
+        # calls) and the next grown indexes keep them from then on.
+        if not self.live or self.source.done or self.tail.gone:
+            ix.heavy  # noqa: B018
         return ix
 
     def _take_requests(self) -> None:

@@ -9,6 +9,7 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.model import build_index
 from flowtrace_tui.model import pipeline as pipeline_mod
 from flowtrace_tui.model.empty import META_CUT
+from flowtrace_tui.model.live import PollTimer
 from flowtrace_tui.model.pipeline import Finished, GrowFailed, Pipeline, Progress, Snapshot
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.update_policy import ReadState, UpdatePolicy
@@ -147,3 +148,72 @@ def test_the_status_line_shows_failed_index_updates(monkeypatch):
     parts = asyncio.run(go())
     assert p.grow_failures > 0
     assert f"{p.grow_failures} index update" in " ".join(parts) and "failed (rebuilt)" in " ".join(parts)
+
+
+@pytest.mark.parametrize("got_data, since_read, write_age, wait", [
+    (True, 0.02, 0.03, 0.075),  # nothing written since that read: just after the next flush
+    (True, 0.03, 0.01, PollTimer.AFTER_FLUSH),  # written since the read began: read it now
+    (True, 0.03, None, 0.07),  # unknown: one interval after the last read
+    (True, 0.15, None, 0.005),  # ... which is past: at once
+    (False, 0.01, 0.5, PollTimer.RETRY),  # found nothing: soon again (a flush is due) ...
+])
+def test_when_the_live_view_reads_next(got_data, since_read, write_age, wait):
+    assert PollTimer(0.1).wait(got_data, since_read, write_age) == pytest.approx(wait)
+
+
+def test_reads_finding_nothing_fall_back_to_one_per_interval():
+    timer = PollTimer(0.1)
+    waits = [timer.wait(False, 0.001, 0.5) for _ in range(PollTimer.QUICK_RETRIES + 1)]
+    assert waits[:-1] == [PollTimer.RETRY] * PollTimer.QUICK_RETRIES
+    assert waits[-1] == pytest.approx(0.099)
+    assert timer.wait(True, 0.001, 0.5) == pytest.approx(0.099)  # data again: the retries reset
+
+
+def test_a_growing_session_leaves_the_heaviest_children_to_the_first_H(tmp_path):
+    """GIVEN a session still being recorded, WHEN the pipeline follows it, THEN its snapshots
+    come without the heaviest children (only `H` uses them; keeping them up to date costs each
+    update); once `H` made them on an index, the indexes grown from it keep them; and the
+    snapshot of the finished session has them (H at once)."""
+    import os
+    import threading
+    import time
+
+    from trace_builder import Feeder, meta_for
+
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("a"))
+    b.flush()
+    path = str(tmp_path / "live.ftr")
+    feed = Feeder(b, path)
+    p = Pipeline(TraceSource.open(path), poll_interval=0.01,
+                 policy=UpdatePolicy(poll_interval=0.01, live_min_update=0))
+    snaps: list[Snapshot] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
+    loop.start()
+
+    def wait_for(cond) -> None:
+        deadline = time.monotonic() + 20
+        while not cond():
+            assert time.monotonic() < deadline, [s.index.n for s in snaps]
+            time.sleep(0.005)
+
+    try:
+        wait_for(lambda: snaps and snaps[-1].index.n == 2)
+        first = snaps[-1].index
+        assert first.heavy_if_known is None
+        first.heavy  # noqa: B018  (H pressed on it)
+        feed.step_calls(["b", "c"])
+        wait_for(lambda: snaps[-1].index.n == 4)
+        grown = snaps[-1].index
+        assert grown.heavy_if_known is not None
+        assert grown.heavy_if_known.tolist() == build_index(p.source.data, 4).heavy.tolist()
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        loop.join(20)
+        assert not loop.is_alive() and snaps[-1].index.heavy_if_known is not None
+    finally:
+        stop.set()
+        loop.join(20)

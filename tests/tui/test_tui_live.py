@@ -165,7 +165,7 @@ async def test_mouse_scrolling_ends_follow_mode(tmp_path):
         top = app.tree.scroll_offset.y
         feed.step_calls(["late1", "late2"])
         await until(pilot, lambda: app.index.n == 83)
-        await pilot.pause(0.1)
+        await pilot.pause()  # whatever showing that index set in motion is done
         assert app.tree.scroll_offset.y == top and cursor_node(app) == 81 and "+2 new" in status(app)
         # G resumes following; dragging the scroll bar ends it again
         await pilot.press("G")
@@ -175,7 +175,7 @@ async def test_mouse_scrolling_ends_follow_mode(tmp_path):
         await until(pilot, lambda: app.tree.scroll_offset.y == 0)
         feed.step_calls(["late3"])
         await until(pilot, lambda: app.index.n == 84)
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert app.tree.scroll_offset.y == 0
 
 
@@ -218,8 +218,8 @@ async def test_explorer_follows_a_growing_file(tmp_path):
         # pause: data keeps loading, the view does not change
         await pilot.press("P")
         feed.step_calls(["step6", "step7"])
-        await until(pilot, lambda: app.source.data.n == 9)
-        await pilot.pause(0.1)
+        # the snapshot of the 9 calls arrives and is held (not shown)
+        await until(pilot, lambda: app.live_view.held is not None and app.live_view.held.index.n == 9)
         assert app.index.n == 7 and "paused" in status(app) and "+2 new" in status(app)
         await pilot.press("P")
         await until(pilot, lambda: app.index.n == 9)
