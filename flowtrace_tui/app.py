@@ -272,6 +272,7 @@ class FlowtraceApp(App[None]):
         self.notify(msg.text, timeout=4)
 
     def update_detail(self) -> None:
+        """Show the selected call in the detail pane (when shown)."""
         pane = self._w(DetailPane)
         if pane.has_class("-shown"):
             ix, pos = self.index, self.tree.cursor_pos
@@ -342,6 +343,7 @@ class FlowtraceApp(App[None]):
         return items
 
     def update_status(self) -> None:
+        """Redraw the status line."""
         self._w(StatusLine).show(self._status_items())
 
     # -- search ----------------------------------------------------------------------------------
@@ -359,6 +361,7 @@ class FlowtraceApp(App[None]):
         self.tree.focus()
 
     def run_search(self, query: Query) -> None:
+        """Search the index on screen in a worker (its hits come back as `SearchDone`)."""
         if self.index is None:
             return
         self.searching = True

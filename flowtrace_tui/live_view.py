@@ -220,6 +220,7 @@ class LiveView:
         return True
 
     def toggle_follow(self) -> None:
+        """F: stop following, or follow again (select the newest call, ending a pause)."""
         if self.follow.following:
             self.follow.following = False
         else:
@@ -228,6 +229,7 @@ class LiveView:
         self.host.update_status()
 
     def toggle_pause(self) -> None:
+        """P: freeze the view (snapshots are held), or show the held one and go on."""
         self.follow.paused = not self.follow.paused
         if not self.follow.paused and self._held is not None:
             held, self._held = self._held, None
@@ -235,6 +237,7 @@ class LiveView:
         self.host.update_status()
 
     def toggle_output(self) -> None:
+        """o: show or hide the program's output pane."""
         pane = self._log_pane()
         if pane is not None:
             pane.toggle_class("-shown")

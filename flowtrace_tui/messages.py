@@ -33,12 +33,16 @@ class IndexReady(Message):
 
 @dataclass
 class LoadFinished(Message):
+    """Loading ended: cancelled by the user, or `error` (one line) when the file could not be read."""
+
     cancelled: bool
     error: str | None = None
 
 
 @dataclass
 class SearchDone(Message):
+    """A search's hits (positions, sorted) in `index`; dropped when that index is no longer shown."""
+
     query: Query
     index: TreeIndex
     hits: np.ndarray

@@ -47,10 +47,12 @@ class FindBar(Horizontal):
 
     @dataclass
     class Search(Message):
+        """Enter: search for `query`."""
+
         query: Query
 
     class Closed(Message):
-        pass
+        """Escape: the bar closed (the app gives the focus back to the tree)."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search function names (enter: find, esc: close)", id="find-input")
@@ -60,6 +62,7 @@ class FindBar(Horizontal):
         yield Label("args", classes="toggle", id="find-text")
 
     def open(self) -> None:
+        """Show the bar with the focus in its input."""
         self.add_class("-shown")
         self.query_one(Input).focus()
 

@@ -27,10 +27,12 @@ class LoadingBar(Horizontal):
         yield Label("esc to cancel", id="loading-hint")
 
     def show_progress(self, done: int, total: int, calls: int) -> None:
+        """Bytes `done` of `total` read, `calls` loaded: the bar shows while loading lasts."""
         self.add_class("-loading")
         bar = self.query_one(ProgressBar)
         bar.update(total=max(1, total), progress=min(done, total))
         self.query_one("#loading-label", Label).update(f"Loading {calls:,} calls")
 
     def finish(self) -> None:
+        """Loading is over (or cancelled): the bar goes."""
         self.remove_class("-loading")

@@ -176,7 +176,12 @@ def test_live_running_call_shows_its_totals(terminal, tmp_path):
         text = "\n".join(lines)
         assert "no end recorded" not in text and "LIVE" in text
         assert re.search(r"total\s+(\d{3} ms|[\d.]+ s\b)", text), text
+        footer = term.wait_for(lambda ls: "Quit" in ls[-1])[-1]
+        assert "F Follow" in footer and "P Pause" in footer, footer
     finally:
         (tmp_path / "stop").write_text("")
-    term.wait_for("program exit 0")
+    # once the program ended, following and pausing are no longer offered
+    lines = term.wait_for(lambda ls: any("program exit 0" in ln for ln in ls) and "Quit" in ls[-1]
+                          and "Follow" not in ls[-1])
+    assert "Pause" not in lines[-1] and "o Output" in lines[-1], lines[-1]
     term.keys("q")
