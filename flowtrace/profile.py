@@ -27,7 +27,7 @@ from typing import Any
 
 from .ftr import decode as D
 from .ftr import format as F
-from .ftr.scan import SessionInfo, chunks
+from .ftr.scan import SessionInfo, Texts, chunks
 
 # An open call is a list (cheaper to make than an object, and there is one per call):
 _FN, _UP, _T0, _KIDS, _ANC, _KANC, _OUTER, _SUSP, _GAP, _CREDIT, _PATH, _OPEN, _RUN, _RAISED = range(14)
@@ -137,10 +137,21 @@ class _Pass:
             e = self._count(e)
 
     def _count(self, e: list[Any]) -> list[Any] | None:
-        """Add an ended call whose children have all ended; return its parent."""
+        """Settle an ended call whose children have all ended (its time goes to its parent's
+        children's time); return its parent."""
         running = e[_RUN]
         own = max(0, running - e[_KIDS])
         up = e[_UP]
+        if up is not None:
+            up[_KIDS] += running
+            up[_OPEN] -= 1
+        else:
+            self.result.total += running
+        self.add(e, up, running, own)
+        return up
+
+    def add(self, e: list[Any], up: list[Any] | None, running: int, own: int) -> None:
+        """Count a settled call (running and self time in ns) in the aggregates."""
         f = e[_FN]
         ft = self.result.functions[f]
         ft.self += own
@@ -152,11 +163,6 @@ class _Pass:
         if e[_OUTER]:
             ft.outer += 1
             ft.total += running
-        if up is not None:
-            up[_KIDS] += running
-            up[_OPEN] -= 1
-        else:
-            self.result.total += running
         if self.want_edges:
             key = (up[_FN] if up is not None else 0, f)
             edge = self.result.edges.get(key)
@@ -170,7 +176,6 @@ class _Pass:
         if self.want_paths:
             paths = self.result.path_self
             paths[e[_PATH]] = paths.get(e[_PATH], 0) + own
-        return up
 
     def finish(self) -> None:
         """Calls still running end with the session (children first: their time is their
@@ -188,8 +193,15 @@ def profile(info: SessionInfo, *, thread: int | None = None, edges: bool = False
     """Per-function times of a surveyed session (one pass over its CALL, EXIT and MARK chunks);
     `edges` adds the per-caller times (pstats), `paths` the self time per call path."""
     p = _Pass(info, thread, edges, paths)
+    run_pass(p, info)
+    return p.result
+
+
+def run_pass(p: Any, info: SessionInfo, texts: Texts | None = None) -> None:
+    """Feed a pass (`_Pass` or a subclass) the session's CALL, MARK and EXIT rows in the order
+    their times need, then `finish` it; `texts` sees the STRS chunks go by."""
     waiting: D.ExitRows | None = None  # an EXIT chunk waits for the MARK chunk of its batch
-    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}):
+    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}, texts):
         if isinstance(rows, D.MarkRows):
             p.marks(rows)
         if waiting is not None:
@@ -202,4 +214,3 @@ def profile(info: SessionInfo, *, thread: int | None = None, edges: bool = False
     if waiting is not None:
         p.exits(waiting)
     p.finish()
-    return p.result
