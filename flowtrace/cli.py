@@ -24,7 +24,7 @@ from .commands import CommandError
 from .ftr.format import FormatError
 
 PROG = "flowtrace"
-COMMANDS = ("run", "print", "stats", "export", "attach", "detach")  # modules in flowtrace/commands/, --help order
+COMMANDS = ("run", "print", "stats", "diff", "export", "attach", "detach")  # modules in flowtrace/commands/, --help order
 
 
 class Parser(argparse.ArgumentParser):

@@ -53,8 +53,12 @@ def function_key(module: str, qualname: str) -> str:
 
 
 def display_name(key: str) -> str:
-    """The short name of a function key, for a path shown to a user (the qualname)."""
-    return key.partition(":")[2] or key
+    """The short name of a function key, for a path shown to a user: the qualname, and for a
+    module's top-level code the module (`<module json.decoder>`; the program's is `<module>`)."""
+    module, _, qualname = key.partition(":")
+    if qualname == "<module>" and module != "__main__":
+        return f"<module {module}>"
+    return qualname or key
 
 
 def path_text(keys: tuple[str, ...] | list[str]) -> str:

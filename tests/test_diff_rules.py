@@ -10,7 +10,9 @@ def facts(calls=1, total=1000, own=1000, raised=0, types=(), outcomes=0):
 def test_names():
     assert R.function_key("app.db", "Session.query") == "app.db:Session.query"
     assert R.path_text(("__main__:<module>", "__main__:main", "app:Load.run")) == "<module> › main › Load.run"
-    assert R.path_text(("m:<module>", "m:fib", "m:fib", "m:fib", "m:g", "m:fib")) == "<module> › fib (×3) › g › fib"
+    assert R.path_text(("__main__:<module>", "json:<module>", "json.decoder:<module>")) == (
+        "<module> › <module json> › <module json.decoder>")
+    assert R.path_text(("m:<module>", "m:fib", "m:fib", "m:fib", "m:g", "m:fib")) == "<module m> › fib (×3) › g › fib"
 
 
 def test_addresses_are_not_a_change():

@@ -1,0 +1,349 @@
+"""Two sessions matched path by path (or function by function): what `flowtrace diff` prints.
+
+One streaming pass per session (`profile.run_pass`, the times of `flowtrace stats`), BASE
+first, then NEW. Both passes intern their call paths in one `PathTable` (names only, the rules
+of `diff_rules`), so a path has the same number in both runs. Per *unit* (a path, or with
+`by="function"` a function) and run, a `UnitStats`: calls, total and self time, calls left by
+an exception and their exception types, the multiset digest of the calls' outcomes.
+
+Naming the first differing call without keeping the calls: the BASE pass keeps, per unit, the
+outcome hash, call id and text ids of its first `WITNESSES` calls (in start order); the NEW
+pass compares its own first calls with them as they end and keeps the earliest that differs,
+with its texts. Beyond those calls each run sums its outcome hashes per power-of-two range of
+call numbers, which says in which range the first difference is.
+
+Memory: the calls still running (as `flowtrace stats`), and per distinct path (or function)
+and run a few dozen numbers; never a list of calls.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import diff_rules as R
+from .ftr import decode as D
+from .ftr import format as F
+from .ftr.scan import SessionInfo, Texts
+from .profile import _FN, _PATH, _RAISED, _UP, _Pass, run_pass
+
+WITNESSES = 8  # first calls of a unit whose outcomes are compared one by one
+_W = 5  # witness fields: outcome hash, call id, args text id, end, value text id
+_END_NAMES = {F.END_RETURN: R.END_RETURN, F.END_RAISE: R.END_RAISE}
+# extra fields of an open call (after profile's): its unit (UnitStats), its number within the
+# unit, the text ids of its arguments and of its result or exception, how it ended, its id,
+# whether its running time counts in the unit's total
+_UNIT, _INDEX, _ARGS, _VALUE, _HOW, _CID, _COUNTS = range(14, 21)
+
+
+class PathTable:
+    """Call paths of both runs by name: node = (parent node, name); node 0 is "no caller"."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = [""]
+        self.name_ids: dict[str, int] = {}
+        self.node_ids: dict[tuple[int, int], int] = {}
+        self.parent = array("l", [0])
+        self.name = array("l", [0])
+        self.outer = bytearray(1)  # 1: no ancestor of the same function (counts in its total)
+        self.ancestors: list[frozenset[int]] = [frozenset()]  # names on the path, shared by siblings
+
+    def name_id(self, key: str) -> int:
+        nid = self.name_ids.get(key)
+        if nid is None:
+            nid = self.name_ids[key] = len(self.names)
+            self.names.append(key)
+        return nid
+
+    def node(self, parent: int, nid: int) -> int:
+        key = (parent, nid)
+        node = self.node_ids.get(key)
+        if node is None:
+            node = self.node_ids[key] = len(self.parent)
+            anc = self.ancestors[parent]
+            self.parent.append(parent)
+            self.name.append(nid)
+            self.outer.append(nid not in anc)
+            self.ancestors.append(anc if nid in anc else anc | {nid})
+        return node
+
+    def keys(self, node: int) -> tuple[str, ...]:
+        """The path's function keys, root first."""
+        out = []
+        while node:
+            out.append(self.names[self.name[node]])
+            node = self.parent[node]
+        return tuple(reversed(out))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one call did, as texts (normalized texts are what is compared)."""
+
+    call: int
+    args: str | None
+    end: str
+    value: str | None
+
+
+@dataclass(slots=True)
+class FirstDifference:
+    """The first call (by number within its unit) whose outcome differs between the runs."""
+
+    index: int  # 0-based number of the call within its unit
+    base: Outcome
+    new: Outcome
+
+
+@dataclass(slots=True)
+class UnitStats:
+    """One unit (path or function) in one run."""
+
+    unit: int
+    calls: int = 0
+    total: int = 0
+    self: int = 0
+    raised: int = 0
+    exceptions: dict[str, int] = field(default_factory=dict)  # exception type -> calls it left
+    digest: int = 0  # multiset digest of the outcomes: the sum of their outcome_hash
+    first_call: int = 0
+    witness: Any = None  # BASE: array of the first calls' (hash, call, args, end, value)
+    ranges: list[int] | None = None  # [bit_length(number)]: position-weighted hash sum, past WITNESSES
+    differs: FirstDifference | None = None  # NEW: the earliest call unlike BASE's
+
+    def facts(self) -> R.SideFacts:
+        return R.SideFacts(self.calls, self.total, self.self, self.raised, frozenset(self.exceptions), self.digest)
+
+
+@dataclass
+class RunResult:
+    info: SessionInfo
+    units: dict[int, UnitStats]
+    total: int  # running time of the root calls
+
+
+class _DiffPass(_Pass):
+    """profile's pass (times), adding per unit the counts and outcomes the diff compares."""
+
+    def __init__(self, info: SessionInfo, table: PathTable, by_function: bool, texts: Texts,
+                 base: dict[int, UnitStats] | None, compare_texts: bool) -> None:
+        super().__init__(info, None, False, False)
+        self.compare_texts = compare_texts  # False: a run without argument texts; ends only
+        self.table = table
+        self.by_function = by_function
+        self.text = texts.get
+        self.base = base  # None while reading BASE
+        self.units: dict[int, UnitStats] = {}
+        self.outcomes: dict[tuple[int, int, int], int] = {}  # (args, end, value) text ids -> hash
+        name_id = table.name_id
+        self.fn_name = {fid: name_id(R.function_key(f.module, f.qualname)) for fid, f in info.functions.items()}
+
+    def calls(self, rows: D.CallRows) -> None:
+        """profile's entries, each with its path node, unit, number and argument text."""
+        super().calls(rows)
+        get, table, units, names = self.open.get, self.table, self.units, self.fn_name
+        node_ids, node_of, outer = table.node_ids, table.node, table.outer
+        by_function, unit_name = self.by_function, table.name
+        base = rows.base
+        for cid, a in zip(range(base, base + rows.rows), rows.args.values()):
+            e = get(cid)
+            up = e[_UP]
+            key = (up[_PATH] if up is not None else 0, names[e[_FN]])  # a parent's node is set before its children's
+            node = e[_PATH] = node_ids.get(key) or node_of(*key)
+            unit = unit_name[node] if by_function else node
+            u = units.get(unit)
+            if u is None:
+                u = units[unit] = UnitStats(unit, first_call=cid)
+            # by function, only outermost calls count in the total (as in `flowtrace stats`)
+            e.extend((u, u.calls, a, 0, F.END_UNFINISHED, cid, outer[node] if by_function else 1))
+            u.calls += 1
+
+    def exits(self, rows: D.ExitRows) -> None:
+        pop, end = self.open.pop, self.end
+        for cid, t1, how, value in zip(rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()):
+            e = pop(cid, None)
+            if e is not None:
+                e[_VALUE], e[_HOW] = value, how
+                end(e, t1, how == F.END_RAISE)
+
+    def add(self, e: list[Any], up: list[Any] | None, running: int, own: int) -> None:
+        u = e[_UNIT]
+        if e[_COUNTS]:
+            u.total += running
+        u.self += own
+        how = e[_HOW]
+        if e[_RAISED]:
+            u.raised += 1
+            kind = R.exception_type(self.text(e[_VALUE]))
+            u.exceptions[kind] = u.exceptions.get(kind, 0) + 1
+        key = (e[_ARGS], how, e[_VALUE])
+        h = self.outcomes.get(key)
+        if h is None:
+            h = self.outcome(key)
+        u.digest += h  # a sum (exact: Python ints), so the order of calls does not matter
+        k = e[_INDEX]
+        if k >= WITNESSES:
+            r = u.ranges
+            if r is None:
+                r = u.ranges = [0] * 64
+            r[k.bit_length()] += h * (2 * k + 1)  # weighted by position: another order is another sum
+        elif self.base is None:
+            w = u.witness
+            if w is None:
+                w = u.witness = array("Q", bytes(8 * _W * WITNESSES))
+            w[_W * k: _W * k + _W] = array("Q", (h, e[_CID], key[0], how, key[2]))
+        else:
+            self.compare(u, k, h, e, key)
+
+    def outcome(self, key: tuple[int, int, int]) -> int:
+        """The outcome hash of (args, end, value) text ids, kept in a bounded cache."""
+        if len(self.outcomes) >= 1 << 16:
+            self.outcomes.clear()  # bounded; texts in use come back
+        text = self.text if self.compare_texts else _no_text
+        h = self.outcomes[key] = R.outcome_hash(text(key[0]), _end_name(key[1]), text(key[2]))
+        return h
+
+    def compare(self, u: UnitStats, k: int, h: int, e: list[Any], key: tuple[int, int, int]) -> None:
+        """NEW's call number k of a unit against BASE's: keep the earliest that differs. BASE's
+        texts stay text ids here (`SessionDiff` reads them from BASE afterwards)."""
+        b = self.base.get(u.unit) if self.base is not None else None
+        if b is None or b.witness is None or k >= b.calls or (u.differs is not None and u.differs.index < k):
+            return
+        w, i = b.witness, _W * k
+        if w[i] == h:
+            return
+        text = self.text
+        u.differs = FirstDifference(k, Outcome(w[i + 1], w[i + 2], _end_name(w[i + 3]), w[i + 4]),  # type: ignore[arg-type]
+                                    Outcome(e[_CID], text(key[0]), _end_name(key[1]), text(key[2])))
+        if not self.compare_texts:
+            u.differs.new.args = u.differs.new.value = None
+
+
+def _no_text(_sid: int) -> None:
+    return None
+
+
+def _end_name(how: int) -> str:
+    return _END_NAMES.get(how, R.END_UNFINISHED)
+
+
+def read_run(info: SessionInfo, table: PathTable, by_function: bool, compare_texts: bool,
+             base: dict[int, UnitStats] | None) -> RunResult:
+    """One session's units (one pass); NEW's (`base` given) compared with BASE's as they end."""
+    texts = Texts(info)
+    try:
+        p = _DiffPass(info, table, by_function, texts, base, compare_texts)
+        run_pass(p, info, texts)
+    finally:
+        texts.close()
+    return RunResult(info, p.units, p.result.total)
+
+
+@dataclass
+class Row:
+    """One unit in both runs and what changed."""
+
+    unit: int
+    keys: tuple[str, ...]  # the path's function keys (one key by function)
+    base: UnitStats | None
+    new: UnitStats | None
+    kinds: list[str]
+    first_difference: FirstDifference | None = None  # for an `outcome` change, when found
+    difference_range: tuple[int, int] | None = None  # else the call numbers (from 1) it is among
+
+    @property
+    def changed(self) -> bool:
+        return self.kinds != [R.SAME]
+
+
+@dataclass
+class SessionDiff:
+    base: RunResult
+    new: RunResult
+    by: str  # "path" or "function"
+    thresholds: R.Thresholds
+    floor_ns: int
+    rows: list[Row]  # every unit, unordered (`ranked` sorts)
+    notes: list[str]
+    compared_texts: bool
+
+
+def args_recorded(info: SessionInfo) -> bool:
+    options = info.meta.get("options")
+    return not (isinstance(options, dict) and options.get("args") == "off")
+
+
+def diff_sessions(base_info: SessionInfo, new_info: SessionInfo, by: str = "path",
+                  thresholds: R.Thresholds = R.Thresholds()) -> SessionDiff:
+    """Match two surveyed sessions (`scan.survey`) unit by unit; see the module docstring."""
+    table = PathTable()
+    by_function = by == "function"
+    texts = args_recorded(base_info) and args_recorded(new_info)
+    base = read_run(base_info, table, by_function, texts, None)
+    new = read_run(new_info, table, by_function, texts, base.units)
+    floor = thresholds.floor_ns(base.total, new.total)
+    rows = []
+    for unit in sorted(base.units.keys() | new.units.keys()):
+        a, b = base.units.get(unit), new.units.get(unit)
+        kinds = R.change_kinds(a.facts() if a else None, b.facts() if b else None, thresholds, floor)
+        keys = (table.names[unit],) if by_function else table.keys(unit)
+        row = Row(unit, keys, a, b, kinds)
+        if R.OUTCOME in kinds and a is not None and b is not None:
+            _locate_difference(row, a, b)
+        rows.append(row)
+    _resolve_base_texts(base_info, [r.first_difference for r in rows if r.first_difference], texts)
+    return SessionDiff(base, new, by, thresholds, floor, rows, matching_notes(base, new, rows, texts), texts)
+
+
+def _locate_difference(row: Row, a: UnitStats, b: UnitStats) -> None:
+    """The first differing call of a unit called as often in both runs, or its range."""
+    if b.differs is not None:
+        row.first_difference = b.differs
+        return
+    ra, rb = a.ranges or [0] * 64, b.ranges or [0] * 64
+    for bit, (x, y) in enumerate(zip(ra, rb)):
+        if x != y:
+            row.difference_range = (2 ** (bit - 1) + 1, min(2 ** bit, a.calls))
+            return
+
+
+def _resolve_base_texts(info: SessionInfo, found: list[FirstDifference], texts: bool) -> None:
+    """BASE's side of each first difference holds text ids until here: read their texts."""
+    reader = Texts(info)
+    try:
+        for d in found:
+            o = d.base
+            o.args, o.value = (reader.get(o.args), reader.get(o.value)) if texts else (None, None)  # type: ignore[arg-type]
+    finally:
+        reader.close()
+
+
+def program_of(info: SessionInfo) -> str:
+    """What the session ran, as its command line said (for a note)."""
+    argv = info.meta.get("argv")
+    return " ".join(map(str, argv)) if isinstance(argv, list) and argv else "?"
+
+
+def matching_notes(base: RunResult, new: RunResult, rows: list[Row], texts: bool) -> list[str]:
+    """What a reader of the diff must know about what was matched with what."""
+    notes = []
+    both = sum(1 for r in rows if r.base is not None and r.new is not None)
+    if rows and not both:
+        notes.append("the sessions have no call path in common: are they of the same program?")
+    pa, pb = program_of(base.info), program_of(new.info)
+    if pa.split(" ")[:1] != pb.split(" ")[:1]:
+        notes.append(f"different programs (BASE ran {pa}; NEW ran {pb}): calls matched by function names only")
+    ta = sorted(t.name for t in base.info.threads.values())
+    tb = sorted(t.name for t in new.info.threads.values())
+    if len(ta) > 1 or len(tb) > 1:
+        what = "" if ta == tb else f" (BASE: {len(ta)} threads, NEW: {len(tb)})"
+        notes.append(f"the calls of all threads are matched together, by path{what}")
+    if not texts:
+        off = [n for n, r in (("BASE", base), ("NEW", new)) if not args_recorded(r.info)]
+        notes.append(f"{' and '.join(off)} recorded without arguments (--no-args): outcomes compared by how "
+                     "calls ended only")
+    for name, r in (("BASE", base), ("NEW", new)):
+        if not r.info.finished:
+            notes.append(f"{name} {r.info.source}: {r.info.describe()}; unfinished calls end with the session")
+    return notes

@@ -1,0 +1,340 @@
+"""`flowtrace diff`: exact diffs of small session pairs (written with exact times), two real runs
+of one deterministic program, and bad inputs (flowtrace/session_diff.py, commands/diff.py)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+from typing import Any, Callable
+
+import pytest
+from trace_builder import TraceBuilder
+
+from flowtrace.cli import main
+from flowtrace.ftr.scan import survey
+from flowtrace.session_diff import WITNESSES, diff_sessions
+
+Program = Callable[[TraceBuilder], None]
+
+
+def write(tmp: pathlib.Path, name: str, program: Program, finish: bool = True, **meta: Any) -> str:
+    b = TraceBuilder(step=10, meta=meta or None)
+    program(b)
+    return b.save(str(tmp / name), finish=finish)
+
+
+def call(b: TraceBuilder, name: str, t0: int, t1: int, args: str | None = "", result: str | None = "None",
+         raised: str | None = None, kids: Callable[[], None] | None = None, thread: int = 1) -> int:
+    cid = b.enter(name, args=args, t=t0, thread=thread)
+    if kids is not None:
+        kids()
+    b.leave(cid, result=result, raised=raised, t=t1)
+    return cid
+
+
+def diff_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    assert main(["diff", *argv, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def rows(doc: dict[str, Any]) -> list[tuple[str, list[str], int | None, int | None, int, int]]:
+    """(path, change, calls BASE, calls NEW, Δ total, Δ self) per row, in the order shown."""
+    return [("/".join(k.split(":")[1] for k in r["path"]), r["change"], r["base"] and r["base"]["calls"],
+             r["new"] and r["new"]["calls"], r["delta"]["total_ns"], r["delta"]["self_ns"]) for r in doc["rows"]]
+
+
+def loop_of(n: int, length: int = 100) -> Program:
+    """main (0 .. 10000) calling f n times, each `length` ns."""
+    def program(b: TraceBuilder) -> None:
+        call(b, "main", 0, 10_000, kids=lambda: [call(b, "f", 10 + 200 * i, 10 + 200 * i + length, args=f"i={i}")
+                                                 for i in range(n)])
+    return program
+
+
+def test_a_function_called_more(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = write(tmp_path, "a.ftr", loop_of(2)), write(tmp_path, "b.ftr", loop_of(3))
+    doc = diff_json(capsys, a, b, "--threshold", "50ns")
+    # main's self time lost 1 %: under the relative threshold
+    assert rows(doc) == [("main/f", ["calls", "slower"], 2, 3, 100, 100)]
+    assert doc["matched"] == {"units": 2, "both": 2, "only_base": 0, "only_new": 0, "changed": 1}
+    assert doc["thresholds"] == {"relative": 0.1, "absolute_ns": 50}
+    # with the default floor (50 µs) the times are noise: only the count changed
+    assert rows(diff_json(capsys, a, b)) == [("main/f", ["calls"], 2, 3, 100, 100)]
+    # by function, the same here
+    doc = diff_json(capsys, a, b, "--by", "function")
+    assert [r["path"] for r in doc["rows"]] == [["__main__:f"]]
+
+
+def test_a_new_function_and_a_gone_one(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def old(b: TraceBuilder) -> None:
+        call(b, "main", 0, 1000, kids=lambda: call(b, "load", 10, 110))
+
+    def new(b: TraceBuilder) -> None:
+        call(b, "main", 0, 1000, kids=lambda: call(b, "fetch", 10, 410, args="url='x'", result="b'ok'"))
+
+    doc = diff_json(capsys, write(tmp_path, "a.ftr", old), write(tmp_path, "b.ftr", new), "--threshold", "1ns")
+    # changes of calls first, then of time only
+    assert rows(doc) == [("main/fetch", ["new"], None, 1, 400, 400), ("main/load", ["gone"], 1, None, -100, -100),
+                         ("main", ["faster"], 1, 1, 0, -300)]
+    fetch = doc["rows"][0]
+    assert fetch["base"] is None and fetch["new"]["first_call"] == 2 and fetch["delta"]["total_pct"] is None
+
+
+def test_an_exception_that_appears(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def run(limit: int) -> Program:
+        def program(b: TraceBuilder) -> None:
+            def kids() -> None:
+                for i in range(4):
+                    bad = i > limit
+                    call(b, "check", 10 + 100 * i, 60 + 100 * i, args=f"x={i}", result=None if bad else str(i),
+                         raised=f"ValueError: x={i}" if bad else None)
+            call(b, "main", 0, 1000, kids=kids)
+        return program
+
+    a, b = write(tmp_path, "a.ftr", run(10)), write(tmp_path, "b.ftr", run(1))
+    doc = diff_json(capsys, a, b)
+    assert rows(doc) == [("main/check", ["raised", "outcome"], 4, 4, 0, 0)]
+    row = doc["rows"][0]
+    assert row["base"]["exceptions"] == {} and row["new"]["exceptions"] == {"ValueError": 2}
+    assert row["first_difference"] == {
+        "number": 3, "base": {"call": 4, "args": "x=2", "end": "return", "value": "2"},
+        "new": {"call": 4, "args": "x=2", "end": "raise", "value": "ValueError: x=2"}}
+    assert main(["diff", a, b]) == 0
+    out = capsys.readouterr().out
+    assert "raises ValueError (in 2 of 4 calls; not in BASE)" in out
+    assert "call 3 of 4 differs (BASE call 4, NEW call 4):" in out
+    assert "BASE  check(x=2) → 2" in out and "NEW   check(x=2) ✗ ValueError: x=2" in out
+    assert "\x1b[" not in out  # plain when not a terminal
+    # and the other way round: it disappears
+    out_rev = diff_json(capsys, b, a)["rows"][0]
+    assert out_rev["base"]["exceptions"] == {"ValueError": 2} and out_rev["new"]["raised"] == 0
+
+
+def test_a_changed_result(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def run(third: str) -> Program:
+        def program(b: TraceBuilder) -> None:
+            results = ["1", "2", third, "4"]
+            call(b, "main", 0, 1000, kids=lambda: [call(b, "price", 10 + 100 * i, 60 + 100 * i, args=f"item={i}",
+                                                        result=r) for i, r in enumerate(results)])
+        return program
+
+    a, b = write(tmp_path, "a.ftr", run("3")), write(tmp_path, "b.ftr", run("30"))
+    doc = diff_json(capsys, a, b)
+    assert rows(doc) == [("main/price", ["outcome"], 4, 4, 0, 0)]
+    assert doc["rows"][0]["first_difference"] == {
+        "number": 3, "base": {"call": 4, "args": "item=2", "end": "return", "value": "3"},
+        "new": {"call": 4, "args": "item=2", "end": "return", "value": "30"}}
+    assert diff_json(capsys, a, a)["rows"] == []
+
+
+def test_a_difference_past_the_first_calls_is_located_in_a_range(tmp_path: pathlib.Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def run(changed: int) -> Program:
+        def program(b: TraceBuilder) -> None:
+            call(b, "main", 0, 100_000, kids=lambda: [
+                call(b, "f", 10 + 100 * i, 60 + 100 * i, args=f"i={i}", result="x" if i == changed else "0")
+                for i in range(40)])
+        return program
+
+    assert WITNESSES == 8
+    doc = diff_json(capsys, write(tmp_path, "a.ftr", run(-1)), write(tmp_path, "b.ftr", run(20)))
+    (row,) = doc["rows"]
+    assert row["change"] == ["outcome"] and row["first_difference"] is None
+    assert row["difference_range"] == [17, 32]  # call 21 is among calls 17-32
+
+
+def test_order_and_addresses_are_not_a_change(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def run(order: list[int], address: str) -> Program:
+        def program(b: TraceBuilder) -> None:
+            call(b, "main", 0, 1000, kids=lambda: [
+                call(b, "visit", 10 + 100 * n, 60 + 100 * n, args=f"self=<m.Node object at {address}>, k={k}",
+                     result=str(k * k)) for n, k in enumerate(order)])
+        return program
+
+    a = write(tmp_path, "a.ftr", run([1, 2, 3], "0x7f00aa001000"))
+    b = write(tmp_path, "b.ftr", run([3, 1, 2], "0x7fbb00c0f0e0"))
+    assert diff_json(capsys, a, b)["rows"] == []
+    assert main(["diff", a, b]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no change"
+
+
+def fib_program(depth: int) -> Program:
+    """fib(depth) as a chain (fib(n) calls fib(n-1) only), 10 ns of self time each."""
+    def program(b: TraceBuilder) -> None:
+        def fib(n: int, t: int) -> int:
+            cid = b.enter("fib", args=f"n={n}", t=t)
+            end = fib(n - 1, t + 10) if n > 1 else t + 10
+            b.leave(cid, result="1", t=end + 10)
+            return end + 10
+        cid = b.enter("main", t=0)
+        b.leave(cid, result="None", t=fib(depth, 5) + 5)
+    return program
+
+
+def test_recursion_depth_change(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = write(tmp_path, "a.ftr", fib_program(3)), write(tmp_path, "b.ftr", fib_program(4))
+    doc = diff_json(capsys, a, b, "--threshold", "1ns", "--threshold", "0%")
+    # every fib call got one deeper: its argument changed, and one path is new
+    assert rows(doc) == [("main/fib/fib/fib/fib", ["new"], None, 1, 20, 20),
+                         ("main/fib", ["outcome", "slower"], 1, 1, 20, 0),
+                         ("main/fib/fib", ["outcome", "slower"], 1, 1, 20, 0),
+                         ("main/fib/fib/fib", ["outcome", "slower"], 1, 1, 20, 0),
+                         ("main", ["slower"], 1, 1, 20, 0)]
+    # by function: fib's total counts its outermost call only (no double counting of recursion)
+    doc = diff_json(capsys, a, b, "--by", "function", "--threshold", "1ns")
+    assert rows(doc) == [("fib", ["calls", "slower"], 3, 4, 20, 20), ("main", ["slower"], 1, 1, 20, 0)]
+    assert doc["rows"][0]["base"]["total_ns"] == 60
+    assert main(["diff", a, b]) == 0
+    assert "main › fib (×3)" in capsys.readouterr().out
+
+
+def threads_program(worker_items: dict[int, list[int]]) -> Program:
+    """Each worker thread handles its items: which thread gets which item differs between runs."""
+    def program(b: TraceBuilder) -> None:
+        call(b, "main", 0, 50, thread=1)
+        for thread, items in worker_items.items():
+            b.thread(thread, f"worker-{thread}")
+            call(b, "work", 100 * thread, 100 * thread + 90, thread=thread, kids=lambda items=items, thread=thread: [
+                call(b, "job", 100 * thread + 10 * (n + 1), 100 * thread + 10 * (n + 1) + 5, args=f"item={i}",
+                     result=str(i * 2), thread=thread) for n, i in enumerate(items)])
+    return program
+
+
+def test_threads(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, "a.ftr", threads_program({2: [1, 2], 3: [3, 4]}))
+    b = write(tmp_path, "b.ftr", threads_program({2: [3], 3: [1, 4, 2]}))
+    assert main(["diff", a, b, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    # work ran twice and job four times in both: the same outcomes, on other threads
+    assert doc["rows"] == []
+    assert "the calls of all threads are matched together, by path" in captured.err
+    c = write(tmp_path, "c.ftr", threads_program({2: [1, 2], 3: [3, 5]}))
+    assert rows(diff_json(capsys, a, c)) == [("work/job", ["outcome"], 4, 4, 0, 0)]
+
+
+def test_unfinished_and_different_programs_say_what_was_matched(tmp_path: pathlib.Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, "a.ftr", loop_of(2))
+
+    def cut(b: TraceBuilder) -> None:
+        loop_of(2)(b)
+        b.enter("late", t=9000)  # still running when the file ends
+
+    b = write(tmp_path, "b.ftr", cut, finish=False, argv=["other.py"])
+    assert main(["diff", a, b]) == 0
+    captured = capsys.readouterr()
+    assert "different programs (BASE ran prog.py; NEW ran other.py)" in captured.err
+    assert "NEW " in captured.err and "unfinished" in captured.err
+    assert "late" in captured.out and "new" in captured.out
+
+
+def test_no_args_sessions_compare_ends_only(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, "a.ftr", loop_of(2))
+
+    def bare(b: TraceBuilder) -> None:
+        call(b, "main", 0, 10_000, args=None, result=None, kids=lambda: [
+            call(b, "f", 10 + 200 * i, 110 + 200 * i, args=None, result=None) for i in range(2)])
+
+    b = write(tmp_path, "b.ftr", bare, options={"args": "off"})
+    doc = diff_json(capsys, a, b)
+    assert doc["rows"] == [] and doc["outcomes_compared"] == "ends"
+    assert any("--no-args" in n for n in doc["notes"])
+
+
+def test_bad_inputs(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, "a.ftr", loop_of(2))
+    assert main(["diff", a, str(tmp_path / "missing.ftr")]) == 1
+    assert "missing.ftr" in capsys.readouterr().err
+    junk = tmp_path / "junk.ftr"
+    junk.write_bytes(b"not a trace at all" * 10)
+    assert main(["diff", str(junk), a]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flowtrace: error:") and "Traceback" not in err
+    assert main(["diff", a, str(tmp_path)]) == 1
+    assert "is a directory" in capsys.readouterr().err
+    # a damaged copy: what can be read is diffed, with a note
+    data = pathlib.Path(a).read_bytes()
+    damaged = tmp_path / "damaged.ftr"
+    damaged.write_bytes(data[: len(data) - 40] + b"\xff" * 40)
+    assert main(["diff", a, str(damaged)]) == 0
+    assert "NEW" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["diff", a, a, "--threshold", "fast"])
+    assert exit_.value.code == 2
+    assert "not a threshold: 'fast'" in capsys.readouterr().err
+
+
+def test_empty_sessions(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = write(tmp_path, "e.ftr", lambda b: None)
+    assert main(["diff", empty, empty]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no calls in either session"
+    doc = diff_json(capsys, empty, write(tmp_path, "a.ftr", loop_of(1)))
+    assert [r["change"] for r in doc["rows"]] == [["new"], ["new"]]
+    assert any("no call path in common" in n for n in doc["notes"])
+
+
+def test_colour_on_a_terminal(tmp_path: pathlib.Path) -> None:
+    from flowtrace.commands.diff import ranked, text_report
+
+    a, b = write(tmp_path, "a.ftr", loop_of(2)), write(tmp_path, "b.ftr", loop_of(3))
+    d = diff_sessions(survey(a), survey(b))
+    lines = text_report(d, ranked(d, "self", False), color=True)
+    assert any("\x1b[" in line and "calls" in line for line in lines)
+
+
+DETERMINISTIC = textwrap.dedent("""
+    import threading
+
+    class Node:
+        def __init__(self, k):
+            self.k = k
+        def visit(self, depth):
+            # set iteration order differs between runs (hash randomization): so does the
+            # order of tag's calls, not their outcomes
+            return sorted(tag(s) for s in {"a", "b", "c", str(self.k)})
+
+    def tag(s):
+        return s.upper()
+
+    def walk(nodes, depth):
+        if depth == 0:
+            return 0
+        return sum(len(n.visit(depth)) for n in nodes) + walk(nodes, depth - 1)
+
+    def work(i):
+        try:
+            if i % 3 == 0:
+                raise KeyError(i)
+        except KeyError:
+            pass
+        return sorted({f"s{j}" for j in range(i)})
+
+    def main():
+        nodes = [Node(i) for i in range(20)]
+        walk(nodes, 6)
+        threads = [threading.Thread(target=lambda: [work(i) for i in range(12)]) for _ in range(3)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+
+    main()
+""")
+
+
+def test_the_same_program_twice_has_the_same_counts_and_outcomes(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "prog.py").write_text(DETERMINISTIC)
+    for name in ("a.ftr", "b.ftr"):
+        subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", name, "prog.py"], cwd=tmp_path,
+                       check=True, capture_output=True, timeout=120)
+    for by in ("path", "function"):
+        out = subprocess.run([sys.executable, "-m", "flowtrace", "diff", "a.ftr", "b.ftr", "--by", by, "--all",
+                              "--format", "json"], cwd=tmp_path, check=True, capture_output=True, text=True,
+                             timeout=120)
+        doc = json.loads(out.stdout)
+        assert doc["matched"]["only_base"] == doc["matched"]["only_new"] == 0
+        assert len(doc["rows"]) == doc["matched"]["units"] >= 6
+        structural = [r for r in doc["rows"] if set(r["change"]) & {"new", "gone", "calls", "raised", "outcome"}]
+        assert structural == []
