@@ -38,9 +38,12 @@ _UNIT, _INDEX, _ARGS, _VALUE, _HOW, _CID, _COUNTS = range(14, 21)
 
 
 class PathTable:
-    """Call paths of both runs by name: node = (parent node, name); node 0 is "no caller"."""
+    """Call paths of both runs by name: node = (parent node, name); node 0 is "no caller".
+    With `outer`, each node also knows whether its function is on the path above it (for
+    totals by function, which count the outermost calls only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outer: bool = False) -> None:
+        self.track_outer = outer
         self.names: list[str] = [""]
         self.name_ids: dict[str, int] = {}
         self.node_ids: dict[tuple[int, int], int] = {}
@@ -61,11 +64,12 @@ class PathTable:
         node = self.node_ids.get(key)
         if node is None:
             node = self.node_ids[key] = len(self.parent)
-            anc = self.ancestors[parent]
             self.parent.append(parent)
             self.name.append(nid)
-            self.outer.append(nid not in anc)
-            self.ancestors.append(anc if nid in anc else anc | {nid})
+            if self.track_outer:
+                anc = self.ancestors[parent]
+                self.outer.append(nid not in anc)
+                self.ancestors.append(anc if nid in anc else anc | {nid})
         return node
 
     def keys(self, node: int) -> tuple[str, ...]:
@@ -277,8 +281,8 @@ def args_recorded(info: SessionInfo) -> bool:
 def diff_sessions(base_info: SessionInfo, new_info: SessionInfo, by: str = "path",
                   thresholds: R.Thresholds = R.Thresholds()) -> SessionDiff:
     """Match two surveyed sessions (`scan.survey`) unit by unit; see the module docstring."""
-    table = PathTable()
     by_function = by == "function"
+    table = PathTable(outer=by_function)
     texts = args_recorded(base_info) and args_recorded(new_info)
     base = read_run(base_info, table, by_function, texts, None)
     new = read_run(new_info, table, by_function, texts, base.units)
