@@ -152,12 +152,20 @@ def _pct(a: UnitStats | None, b: UnitStats | None, attr: str) -> str:
     return f"{p:+.0f}%" if p is not None else ""
 
 
+def unit_label(keys: tuple[str, ...]) -> str:
+    """A path as `<module> › main › load`; a function (one key) as `load (app.io)`."""
+    if len(keys) == 1:
+        module, _, qualname = keys[0].partition(":")
+        return f"{qualname} ({module})" if qualname != "<module>" else R.display_name(keys[0])
+    return R.path_text(keys)
+
+
 def table_cells(r: Row) -> tuple[str, ...]:
     a, b = r.base, r.new
     calls = f"{_side(a, 'calls')} → {_side(b, 'calls')}"
     return (",".join(r.kinds), calls, _side(a, "total"), _side(b, "total"), _signed_ns(delta(a, b, "total")),
             _pct(a, b, "total"), _side(a, "self"), _side(b, "self"), _signed_ns(delta(a, b, "self")),
-            _pct(a, b, "self"), R.path_text(r.keys))
+            _pct(a, b, "self"), unit_label(r.keys))
 
 
 def text_report(diff: SessionDiff, shown: list[Row], color: bool) -> list[str]:
