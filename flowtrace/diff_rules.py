@@ -4,8 +4,11 @@
 - **Path identity.** A call's path is the names of the calls from its root (a call with no
   recorded caller) down to it, a name being `function_key(module, qualname)`: no ids, files,
   lines, threads or tasks, so two runs of one program (even from another checkout) match. The
-  paths of all threads are merged (a pool's workers run the same paths in any order). The calls
-  of one path are numbered 1, 2, … in start order (call id order) within each run.
+  paths of all threads are merged (a pool's workers run the same paths in any order). In a
+  session of several processes a child process's paths start under `process_key(its command
+  line)`, so processes running one command (a pool's worker processes) are merged as threads
+  are. The calls of one path are numbered 1, 2, … in start order (call id order) within each
+  run (and part: process files in the session's order).
 - **Outcome.** What a call did: its argument text, how it ended (`return` / `raise` /
   `unfinished`) and its result or exception text, each text normalized by `normalize_text`
   (object addresses `0x7f…` differ between runs of the same program). Two paths called the
@@ -52,10 +55,21 @@ def function_key(module: str, qualname: str) -> str:
     return f"{module}:{qualname}"
 
 
+PROCESS_MODULE = "[process]"  # a path's first name may be a process: `[process]:python worker.py`
+
+
+def process_key(command: str) -> str:
+    """The name a process's paths start under, in a session of several processes (its root
+    process's paths start at its calls, as in a session of one)."""
+    return f"{PROCESS_MODULE}:{command}"
+
+
 def display_name(key: str) -> str:
     """The short name of a function key, for a path shown to a user: the qualname, and for a
     module's top-level code the module (`<module json.decoder>`; the program's is `<module>`)."""
     module, _, qualname = key.partition(":")
+    if module == PROCESS_MODULE:
+        return f"[{qualname}]"
     if qualname == "<module>" and module != "__main__":
         return f"<module {module}>"
     return qualname or key

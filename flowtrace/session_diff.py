@@ -12,6 +12,11 @@ pass compares its own first calls with them as they end and keeps the earliest t
 with its texts. Beyond those calls each run sums its outcome hashes per power-of-two range of
 call numbers, which says in which range the first difference is.
 
+A session of several processes is a list of `Part`s, one per process's file: each part's
+paths start under a node naming its process (`Part.key`, its command line; none for the root
+process), so the processes of two runs are matched by command, and processes running the same
+command (a pool's workers) are matched together, as threads are.
+
 Memory: the calls still running (as `flowtrace stats`), and per distinct path (or function)
 and run a few dozen numbers; never a list of calls.
 """
@@ -29,7 +34,7 @@ from .ftr.scan import SessionInfo, Texts
 from .profile import _FN, _PATH, _RAISED, _UP, _Pass, run_pass
 
 WITNESSES = 8  # first calls of a unit whose outcomes are compared one by one
-_W = 5  # witness fields: outcome hash, call id, args text id, end, value text id
+_W = 6  # witness fields: outcome hash, call id, args text id, end, value text id, part number
 _END_NAMES = {F.END_RETURN: R.END_RETURN, F.END_RAISE: R.END_RAISE}
 # extra fields of an open call (after profile's): its unit (UnitStats), its number within the
 # unit, the text ids of its arguments and of its result or exception, how it ended, its id,
@@ -81,14 +86,25 @@ class PathTable:
         return tuple(reversed(out))
 
 
+@dataclass
+class Part:
+    """One process's file of a session: `key` names the process among the session's processes
+    ("" for the root process: its paths are the session's own)."""
+
+    key: str
+    info: SessionInfo
+
+
 @dataclass(slots=True)
 class Outcome:
-    """What one call did, as texts (normalized texts are what is compared)."""
+    """What one call did, as texts (normalized texts are what is compared); `part`: the
+    number of the session part (process) it ran in."""
 
     call: int
     args: str | None
     end: str
     value: str | None
+    part: int = 0
 
 
 @dataclass(slots=True)
@@ -122,23 +138,35 @@ class UnitStats:
 
 @dataclass
 class RunResult:
-    info: SessionInfo
+    parts: list[Part]
     units: dict[int, UnitStats]
     total: int  # running time of the root calls
+
+    @property
+    def info(self) -> SessionInfo:
+        """The root process's session."""
+        return self.parts[0].info
+
+    @property
+    def n_calls(self) -> int:
+        return sum(p.info.n_calls for p in self.parts)
 
 
 class _DiffPass(_Pass):
     """profile's pass (times), adding per unit the counts and outcomes the diff compares."""
 
     def __init__(self, info: SessionInfo, table: PathTable, by_function: bool, texts: Texts,
-                 base: dict[int, UnitStats] | None, compare_texts: bool) -> None:
+                 base: dict[int, UnitStats] | None, compare_texts: bool, units: dict[int, UnitStats],
+                 root: int, part: int) -> None:
         super().__init__(info, None, False, False)
+        self.root = root  # the node root calls hang under: 0, or their process's node
+        self.part = part
         self.compare_texts = compare_texts  # False: a run without argument texts; ends only
         self.table = table
         self.by_function = by_function
         self.text = texts.get
         self.base = base  # None while reading BASE
-        self.units: dict[int, UnitStats] = {}
+        self.units = units  # shared by the parts of one run
         self.outcomes: dict[tuple[int, int, int], int] = {}  # (args, end, value) text ids -> hash
         name_id = table.name_id
         self.fn_name = {fid: name_id(R.function_key(f.module, f.qualname)) for fid, f in info.functions.items()}
@@ -149,11 +177,11 @@ class _DiffPass(_Pass):
         get, table, units, names = self.open.get, self.table, self.units, self.fn_name
         node_ids, node_of, outer = table.node_ids, table.node, table.outer
         by_function, unit_name = self.by_function, table.name
-        base = rows.base
+        base, root = rows.base, self.root
         for cid, a in zip(range(base, base + rows.rows), rows.args.values()):
             e = get(cid)
             up = e[_UP]
-            key = (up[_PATH] if up is not None else 0, names[e[_FN]])  # a parent's node is set before its children's
+            key = (up[_PATH] if up is not None else root, names[e[_FN]])  # a parent's node is set before its children's
             node = e[_PATH] = node_ids.get(key) or node_of(*key)
             unit = unit_name[node] if by_function else node
             u = units.get(unit)
@@ -196,7 +224,7 @@ class _DiffPass(_Pass):
             w = u.witness
             if w is None:
                 w = u.witness = array("Q", bytes(8 * _W * WITNESSES))
-            w[_W * k: _W * k + _W] = array("Q", (h, e[_CID], key[0], how, key[2]))
+            w[_W * k: _W * k + _W] = array("Q", (h, e[_CID], key[0], how, key[2], self.part))
         else:
             self.compare(u, k, h, e, key)
 
@@ -218,8 +246,9 @@ class _DiffPass(_Pass):
         if w[i] == h:
             return
         text = self.text
-        u.differs = FirstDifference(k, Outcome(w[i + 1], w[i + 2], _end_name(w[i + 3]), w[i + 4]),  # type: ignore[arg-type]
-                                    Outcome(e[_CID], text(key[0]), _end_name(key[1]), text(key[2])))
+        u.differs = FirstDifference(
+            k, Outcome(w[i + 1], w[i + 2], _end_name(w[i + 3]), w[i + 4], w[i + 5]),  # type: ignore[arg-type]
+            Outcome(e[_CID], text(key[0]), _end_name(key[1]), text(key[2]), self.part))
         if not self.compare_texts:
             u.differs.new.args = u.differs.new.value = None
 
@@ -232,16 +261,22 @@ def _end_name(how: int) -> str:
     return _END_NAMES.get(how, R.END_UNFINISHED)
 
 
-def read_run(info: SessionInfo, table: PathTable, by_function: bool, compare_texts: bool,
+def read_run(parts: list[Part], table: PathTable, by_function: bool, compare_texts: bool,
              base: dict[int, UnitStats] | None) -> RunResult:
-    """One session's units (one pass); NEW's (`base` given) compared with BASE's as they end."""
-    texts = Texts(info)
-    try:
-        p = _DiffPass(info, table, by_function, texts, base, compare_texts)
-        run_pass(p, info, texts)
-    finally:
-        texts.close()
-    return RunResult(info, p.units, p.result.total)
+    """One session's units (one pass per part); NEW's (`base` given) compared with BASE's as
+    they end."""
+    units: dict[int, UnitStats] = {}
+    total = 0
+    for number, part in enumerate(parts):
+        root = table.node(0, table.name_id(R.process_key(part.key))) if part.key else 0
+        texts = Texts(part.info)
+        try:
+            p = _DiffPass(part.info, table, by_function, texts, base, compare_texts, units, root, number)
+            run_pass(p, part.info, texts)
+        finally:
+            texts.close()
+        total += p.result.total
+    return RunResult(parts, units, total)
 
 
 @dataclass
@@ -278,14 +313,15 @@ def args_recorded(info: SessionInfo) -> bool:
     return not (isinstance(options, dict) and options.get("args") == "off")
 
 
-def diff_sessions(base_info: SessionInfo, new_info: SessionInfo, by: str = "path",
+def diff_sessions(base_parts: list[Part], new_parts: list[Part], by: str = "path",
                   thresholds: R.Thresholds = R.Thresholds()) -> SessionDiff:
-    """Match two surveyed sessions (`scan.survey`) unit by unit; see the module docstring."""
+    """Match two surveyed sessions (`scan.survey`; a `Part` per process, the root first) unit
+    by unit; see the module docstring."""
     by_function = by == "function"
     table = PathTable(outer=by_function)
-    texts = args_recorded(base_info) and args_recorded(new_info)
-    base = read_run(base_info, table, by_function, texts, None)
-    new = read_run(new_info, table, by_function, texts, base.units)
+    texts = all(args_recorded(p.info) for p in [*base_parts, *new_parts])
+    base = read_run(base_parts, table, by_function, texts, None)
+    new = read_run(new_parts, table, by_function, texts, base.units)
     floor = thresholds.floor_ns(base.total, new.total)
     rows = []
     for unit in sorted(base.units.keys() | new.units.keys()):
@@ -296,7 +332,7 @@ def diff_sessions(base_info: SessionInfo, new_info: SessionInfo, by: str = "path
         if R.OUTCOME in kinds and a is not None and b is not None:
             _locate_difference(row, a, b)
         rows.append(row)
-    _resolve_base_texts(base_info, [r.first_difference for r in rows if r.first_difference], texts)
+    _resolve_base_texts(base_parts, [r.first_difference for r in rows if r.first_difference], texts)
     return SessionDiff(base, new, by, thresholds, floor, rows, matching_notes(base, new, rows, texts), texts)
 
 
@@ -312,15 +348,18 @@ def _locate_difference(row: Row, a: UnitStats, b: UnitStats) -> None:
             return
 
 
-def _resolve_base_texts(info: SessionInfo, found: list[FirstDifference], texts: bool) -> None:
-    """BASE's side of each first difference holds text ids until here: read their texts."""
-    reader = Texts(info)
-    try:
-        for d in found:
-            o = d.base
-            o.args, o.value = (reader.get(o.args), reader.get(o.value)) if texts else (None, None)  # type: ignore[arg-type]
-    finally:
-        reader.close()
+def _resolve_base_texts(parts: list[Part], found: list[FirstDifference], texts: bool) -> None:
+    """BASE's side of each first difference holds text ids until here: read their texts (from
+    the part each call ran in)."""
+    for number, part in enumerate(parts):
+        reader = Texts(part.info)
+        try:
+            for d in found:
+                o = d.base
+                if o.part == number:
+                    o.args, o.value = (reader.get(o.args), reader.get(o.value)) if texts else (None, None)  # type: ignore[arg-type]
+        finally:
+            reader.close()
 
 
 def program_of(info: SessionInfo) -> str:
@@ -338,16 +377,28 @@ def matching_notes(base: RunResult, new: RunResult, rows: list[Row], texts: bool
     pa, pb = program_of(base.info), program_of(new.info)
     if pa.split(" ")[:1] != pb.split(" ")[:1]:
         notes.append(f"different programs (BASE ran {pa}; NEW ran {pb}): calls matched by function names only")
-    ta = sorted(t.name for t in base.info.threads.values())
-    tb = sorted(t.name for t in new.info.threads.values())
-    if len(ta) > 1 or len(tb) > 1:
+    ta = sorted(t.name for p in base.parts for t in p.info.threads.values())
+    tb = sorted(t.name for p in new.parts for t in p.info.threads.values())
+    if len(ta) > len(base.parts) or len(tb) > len(new.parts):
         what = "" if ta == tb else f" (BASE: {len(ta)} threads, NEW: {len(tb)})"
         notes.append(f"the calls of all threads are matched together, by path{what}")
+    if len(base.parts) > 1 or len(new.parts) > 1:
+        notes.append(process_note(base, new))
     if not texts:
-        off = [n for n, r in (("BASE", base), ("NEW", new)) if not args_recorded(r.info)]
+        off = [n for n, r in (("BASE", base), ("NEW", new)) if not all(args_recorded(p.info) for p in r.parts)]
         notes.append(f"{' and '.join(off)} recorded without arguments (--no-args): outcomes compared by how "
                      "calls ended only")
     for name, r in (("BASE", base), ("NEW", new)):
-        if not r.info.finished:
-            notes.append(f"{name} {r.info.source}: {r.info.describe()}; unfinished calls end with the session")
+        for p in r.parts:
+            if not p.info.finished:
+                notes.append(f"{name} {p.info.source}: {p.info.describe()}; unfinished calls end with the session")
     return notes
+
+
+def process_note(base: RunResult, new: RunResult) -> str:
+    """How the processes of the two sessions were matched: by command, the same commands together."""
+    ka = {p.key for p in base.parts if p.key}
+    kb = {p.key for p in new.parts if p.key}
+    only = [f"only in {n}: {', '.join(sorted(k))}" for n, k in (("BASE", ka - kb), ("NEW", kb - ka)) if k]
+    return (f"processes matched by command line, those running the same command together (BASE: "
+            f"{len(base.parts)} processes, NEW: {len(new.parts)})" + ("; " + "; ".join(only) if only else ""))

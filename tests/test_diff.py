@@ -15,7 +15,8 @@ from trace_builder import TraceBuilder
 
 from flowtrace.cli import main
 from flowtrace.ftr.scan import survey
-from flowtrace.session_diff import WITNESSES, diff_sessions
+from flowtrace import diff_rules as R
+from flowtrace.session_diff import WITNESSES, Part, diff_sessions
 
 Program = Callable[[TraceBuilder], None]
 
@@ -100,8 +101,8 @@ def test_an_exception_that_appears(tmp_path: pathlib.Path, capsys: pytest.Captur
     row = doc["rows"][0]
     assert row["base"]["exceptions"] == {} and row["new"]["exceptions"] == {"ValueError": 2}
     assert row["first_difference"] == {
-        "number": 3, "base": {"call": 4, "args": "x=2", "end": "return", "value": "2"},
-        "new": {"call": 4, "args": "x=2", "end": "raise", "value": "ValueError: x=2"}}
+        "number": 3, "base": {"call": 4, "file": a, "args": "x=2", "end": "return", "value": "2"},
+        "new": {"call": 4, "file": b, "args": "x=2", "end": "raise", "value": "ValueError: x=2"}}
     assert main(["diff", a, b]) == 0
     out = capsys.readouterr().out
     assert "raises ValueError (in 2 of 4 calls; not in BASE)" in out
@@ -125,8 +126,8 @@ def test_a_changed_result(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     doc = diff_json(capsys, a, b)
     assert rows(doc) == [("main/price", ["outcome"], 4, 4, 0, 0)]
     assert doc["rows"][0]["first_difference"] == {
-        "number": 3, "base": {"call": 4, "args": "item=2", "end": "return", "value": "3"},
-        "new": {"call": 4, "args": "item=2", "end": "return", "value": "30"}}
+        "number": 3, "base": {"call": 4, "file": a, "args": "item=2", "end": "return", "value": "3"},
+        "new": {"call": 4, "file": b, "args": "item=2", "end": "return", "value": "30"}}
     assert diff_json(capsys, a, a)["rows"] == []
 
 
@@ -281,7 +282,7 @@ def test_colour_on_a_terminal(tmp_path: pathlib.Path) -> None:
     from flowtrace.commands.diff import ranked, text_report
 
     a, b = write(tmp_path, "a.ftr", loop_of(2)), write(tmp_path, "b.ftr", loop_of(3))
-    d = diff_sessions(survey(a), survey(b))
+    d = diff_sessions([Part("", survey(a))], [Part("", survey(b))])
     lines = text_report(d, ranked(d, "self", False), color=True)
     assert any("\x1b[" in line and "calls" in line for line in lines)
 
@@ -338,3 +339,31 @@ def test_the_same_program_twice_has_the_same_counts_and_outcomes(tmp_path: pathl
         assert len(doc["rows"]) == doc["matched"]["units"] >= 6
         structural = [r for r in doc["rows"] if set(r["change"]) & {"new", "gone", "calls", "raised", "outcome"}]
         assert structural == []
+
+
+def test_processes_are_matched_by_command(tmp_path: pathlib.Path) -> None:
+    """A session of several processes (a Part per process's file): paths start under their
+    process's command, and processes running one command are matched together."""
+    root = write(tmp_path, "root.ftr", loop_of(1))
+
+    def worker(items: list[int]) -> Program:
+        def program(b: TraceBuilder) -> None:
+            call(b, "square", 0, 100, kids=None, args="xs", result=str([i * i for i in items]))
+        return program
+
+    def job(name: str, items: list[int]) -> Part:
+        return Part("python worker.py", survey(write(tmp_path, name, worker(items), argv=["worker.py"])))
+
+    base = [Part("", survey(root)), job("w1.ftr", [1]), job("w2.ftr", [2])]
+    new = [Part("", survey(root)), job("w3.ftr", [2]), job("w4.ftr", [1])]  # the other worker first
+    d = diff_sessions(base, new)
+    assert [(R.path_text(r.keys), r.kinds) for r in d.rows] == [
+        ("main", ["same"]), ("main › f", ["same"]), ("[python worker.py] › square", ["same"])]
+    assert any("processes matched by command line" in n for n in d.notes)
+    changed = [Part("", survey(root)), job("w5.ftr", [1]), job("w6.ftr", [3])]
+    (row,) = [r for r in diff_sessions(base, changed).rows if r.changed]
+    assert row.kinds == ["outcome"] and row.first_difference is not None
+    assert (row.first_difference.base.part, row.first_difference.new.part) == (2, 2)
+    assert (row.first_difference.base.value, row.first_difference.new.value) == ("[4]", "[9]")
+    only_base = diff_sessions(base, [Part("", survey(root))])
+    assert [r.kinds for r in only_base.rows if r.changed] == [["gone"]]

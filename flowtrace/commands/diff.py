@@ -11,7 +11,7 @@ from typing import Any
 from .. import diff_rules as R
 from ..ftr.scan import survey
 from ..printing import Painter
-from ..session_diff import FirstDifference, Outcome, Row, SessionDiff, UnitStats, diff_sessions, program_of
+from ..session_diff import FirstDifference, Outcome, Part, Row, SessionDiff, UnitStats, diff_sessions, program_of
 from .print import non_negative, use_color
 from .stats import format_ns
 
@@ -95,7 +95,7 @@ def ranked(diff: SessionDiff, sort: str, everything: bool) -> list[Row]:
 
 
 def run(args: argparse.Namespace) -> int:
-    base, new = survey(args.base), survey(args.new)
+    base, new = [Part("", survey(args.base))], [Part("", survey(args.new))]
     diff = diff_sessions(base, new, args.by, thresholds_of(args.threshold))
     shown = ranked(diff, args.sort, args.all)
     limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
@@ -128,8 +128,8 @@ def summary_lines(diff: SessionDiff) -> list[str]:
     only_b = sum(1 for r in diff.rows if r.base is None)
     changed = sum(1 for r in diff.rows if r.changed)
     return [
-        f"BASE {a.info.source}: {a.info.n_calls} calls, {format_ns(a.total)}   "
-        f"NEW {b.info.source}: {b.info.n_calls} calls, {format_ns(b.total)}{pct}",
+        f"BASE {a.info.source}: {a.n_calls} calls, {format_ns(a.total)}   "
+        f"NEW {b.info.source}: {b.n_calls} calls, {format_ns(b.total)}{pct}",
         f"{len(diff.rows)} {unit}: {both} in both, {only_a} only in BASE, {only_b} only in NEW; "
         f"{changed} changed (a time change under {diff.thresholds.relative:.0%} of BASE or under "
         f"{format_ns(diff.floor_ns)} is noise)",
@@ -211,14 +211,20 @@ def detail_lines(diff: SessionDiff, r: Row) -> list[tuple[str, str]]:
     d = r.first_difference
     if d is not None:
         name = R.display_name(r.keys[-1])
-        out.append(("args", f"call {d.index + 1} of {a.calls if a else '?'} differs (BASE call {d.base.call}, "
-                            f"NEW call {d.new.call}):"))
+        out.append(("args", f"call {d.index + 1} of {a.calls if a else '?'} differs (BASE call "
+                            f"{call_name(diff, 'base', d.base)}, NEW call {call_name(diff, 'new', d.new)}):"))
         out.append(("arrow", f"  BASE  {outcome_text(name, d.base)}"))
         out.append(("args", f"  NEW   {outcome_text(name, d.new)}"))
     elif r.difference_range is not None:
         lo, hi = r.difference_range
         out.append(("args", f"outcomes differ from a call among calls {lo}–{hi} of {a.calls if a else '?'}"))
     return out
+
+
+def call_name(diff: SessionDiff, which: str, o: Outcome) -> str:
+    """A call's id, and in a session of several processes the file of the process it ran in."""
+    run = diff.base if which == "base" else diff.new
+    return f"{o.call} in {run.parts[o.part].info.source}" if len(run.parts) > 1 else str(o.call)
 
 
 def _cut(text: str) -> str:
@@ -242,21 +248,23 @@ def _stats(u: UnitStats | None) -> dict[str, Any] | None:
             "exceptions": dict(sorted(u.exceptions.items())), "first_call": u.first_call}
 
 
-def _outcome(o: Outcome) -> dict[str, Any]:
-    return {"call": o.call, "args": o.args, "end": o.end, "value": o.value}
+def _outcome(run: Any, o: Outcome) -> dict[str, Any]:
+    return {"call": o.call, "file": run.parts[o.part].info.source, "args": o.args, "end": o.end, "value": o.value}
 
 
-def _difference(d: FirstDifference | None) -> dict[str, Any] | None:
+def _difference(diff: SessionDiff, d: FirstDifference | None) -> dict[str, Any] | None:
     if d is None:
         return None
-    return {"number": d.index + 1, "base": _outcome(d.base), "new": _outcome(d.new)}
+    return {"number": d.index + 1, "base": _outcome(diff.base, d.base), "new": _outcome(diff.new, d.new)}
 
 
 def _session(diff: SessionDiff, which: str) -> dict[str, Any]:
     r = diff.base if which == "base" else diff.new
     info = r.info
-    return {"file": info.source, "status": info.status, "problem": info.problem, "calls": info.n_calls,
-            "total_ns": r.total, "program": program_of(info)}
+    return {"file": info.source, "status": info.status, "problem": info.problem, "calls": r.n_calls,
+            "total_ns": r.total, "program": program_of(info),
+            "processes": [{"process": p.key or None, "file": p.info.source, "status": p.info.status,
+                           "calls": p.info.n_calls} for p in r.parts]}
 
 
 def document(diff: SessionDiff, shown: list[Row], sort: str) -> dict[str, Any]:
@@ -268,7 +276,7 @@ def document(diff: SessionDiff, shown: list[Row], sort: str) -> dict[str, Any]:
             "delta": {"calls": delta(a, b, "calls"), "total_ns": delta(a, b, "total"),
                       "total_pct": R.percent(a.total, b.total) if a and b else None,
                       "self_ns": delta(a, b, "self"), "self_pct": R.percent(a.self, b.self) if a and b else None},
-            "first_difference": _difference(r.first_difference),
+            "first_difference": _difference(diff, r.first_difference),
             "difference_range": list(r.difference_range) if r.difference_range else None,
         })
     return {
