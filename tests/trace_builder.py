@@ -244,14 +244,18 @@ BUILDER_ORIGIN = 5_000_000_000
 class TraceBuilder:
     """Act out a program; `data()` is the session's bytes, `save(path)` writes it."""
 
-    def __init__(self, step: int = 10, meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, step: int = 10, meta: dict[str, Any] | None = None, origin: int = BUILDER_ORIGIN) -> None:
+        """`origin`: the absolute clock reading of time 0 (the processes of one session differ)."""
         self.step = step
         self.now = 0
         self.out = io.BytesIO()
         base_meta = {"pid": 99, "argv": ["prog.py"], "command": "run", "python": "3.12.1",
                      "options": {"args": "safe", "include": [], "exclude": [], "flush_interval_s": 0.1}}
         base_meta.update(meta or {})
-        self.writer = SessionWriter(self.out, base_meta, BUILDER_ORIGIN)
+        self.origin = origin
+        self.exit_code: int | None = 0  # what ENDS says (`data`/`save` without one)
+        self.writer_meta = base_meta
+        self.writer = SessionWriter(self.out, base_meta, origin)
         self.batch = Batch()
         self.func_ids: dict[str, int] = {}
         self.thread_ids: set[int] = set()
@@ -265,7 +269,7 @@ class TraceBuilder:
 
     def _t(self, t: int | None) -> int:
         self.now = self.now + self.step if t is None else t
-        return BUILDER_ORIGIN + self.now
+        return self.origin + self.now
 
     def _str(self, text: str | None) -> int:
         if text is None:
@@ -344,16 +348,76 @@ class TraceBuilder:
         b.strings_first_id = self.next_string
         self.batch = b
 
-    def data(self, finish: bool = True, reason: str = "exit") -> bytes:
+    def data(self, finish: bool = True, reason: str = "exit", exit_code: int | None = None) -> bytes:
+        """`exit_code`: what ENDS says (default: the builder's `exit_code`, 0)."""
         self.flush()
         if finish:
-            self.writer.finish({"t_end_abs": self._t(None), "reason": reason, "exit_code": 0, "signal": None, "error": None})
+            code = self.exit_code if exit_code is None else exit_code
+            self.writer.finish({"t_end_abs": self._t(None), "reason": reason, "exit_code": code, "signal": None,
+                                "error": None})
         return self.out.getvalue()
 
     def save(self, path: str, finish: bool = True) -> str:
         with open(path, "wb") as fh:
             fh.write(self.data(finish))
         return path
+
+
+def child_process(pid: int, ppid: int, argv: list[str], start: int, how: str = "exec",
+                  started_by: tuple[int, int, int] | None = None, **meta: Any) -> TraceBuilder:
+    """A part of a session of several processes (docs/FORMAT.md): process `pid`, started `start`
+    ns after the root (BUILDER_ORIGIN) by the thread with ident `started_by[1]` of process
+    `started_by[0]`, `started_by[2]` ns after the root's origin."""
+    by = None if started_by is None else {"pid": started_by[0], "thread": started_by[1], "t": BUILDER_ORIGIN + started_by[2]}
+    info = {"pid": pid, "ppid": ppid, "argv": argv, "command": how,
+            "process": {"how": how, "started_by": by, "root": "trace.ftr"}, **meta}
+    return TraceBuilder(meta=info, origin=BUILDER_ORIGIN + start)
+
+
+def save_session(directory: str, root: TraceBuilder, parts: list[TraceBuilder], name: str = "trace.ftr") -> str:
+    """Write a session of several processes: `root` as `name`, the parts as `name.d/<pid>.ftr`."""
+    path = os.path.join(directory, name)
+    os.makedirs(path + ".d", exist_ok=True)
+    for part in parts:
+        part.save(os.path.join(path + ".d", f"{part.writer_meta['pid']}.ftr"))
+    return root.save(path)
+
+
+def root_program() -> tuple[TraceBuilder, dict[str, int]]:
+    """pid 100 (`prog.py --jobs 2`): main (0..500 ns) -> spawn (10..30 ns), on the thread with ident 1001."""
+    root = TraceBuilder(meta={"pid": 100, "argv": ["prog.py", "--jobs", "2"], "parts": "trace.ftr.d"})
+    ids = {"main": root.enter("main", args="", t=0), "spawn": root.enter("spawn", args="n=2", t=10)}
+    root.leave(ids["spawn"], "None", t=30)
+    root.leave(ids["main"], "None", t=500)
+    return root, ids
+
+
+def fork_child(code: int = 0) -> TraceBuilder:
+    """pid 101, forked 20 ns after the root by its thread 1001 while `spawn` ran (25 ns): two
+    `work` calls; with `code`, the second raises and the process exits with it."""
+    a = child_process(101, 100, ["prog.py", "--jobs", "2"], 20, how="fork", started_by=(100, 1001, 25))
+    w = a.enter("work", args="i=1", t=5)
+    a.leave(w, "1", t=50)
+    w = a.enter("work", args="i=2", t=60)
+    a.leave(w, raised="ValueError: bad" if code else None, result=None if code else "2", t=90)
+    a.exit_code = code
+    return a
+
+
+def exec_child() -> TraceBuilder:
+    """pid 102, `python -m pkg.worker`, started 40 ns after the root, with two threads."""
+    b = child_process(102, 100, ["-m", "pkg.worker"], 40, started_by=(100, 1001, 28))
+    x = b.enter("<module>", kind="module", module="pkg.worker", t=1)
+    y = b.enter("helper", args="k='x'", thread=2, t=5)
+    b.leave(y, "'y'", t=9)
+    b.leave(x, None, t=100)
+    return b
+
+
+def several_processes(directory: str) -> str:
+    """A session of three processes: root_program, fork_child (failed: exit 3), exec_child."""
+    root, _ = root_program()
+    return save_session(directory, root, [fork_child(code=3), exec_child()])
 
 
 def meta_for(pid: int) -> dict:

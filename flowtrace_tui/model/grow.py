@@ -38,7 +38,9 @@ operations on sorted ids are in sortedsets.py.
 
 Rebuilt from scratch instead (rare, and always correct): new groups (a new thread or task among
 the roots, or grouping turned on), a depth that needs another integer type, calls running in
-another thread than their parent while threads are grouped (siblings are then ordered by thread).
+another thread than their parent while threads are grouped (siblings are then ordered by thread);
+and, for now, every update of a session of several processes (model/parts.py: process groups
+are not grown yet).
 
 Costs that still follow the session rather than the update: inserting calls before the end of
 the preorder (an earlier thread group, an old generator) moves every position after that point;
@@ -75,7 +77,7 @@ def grow_index(old: TreeIndex, data: TraceData, n: int | None = None) -> TreeInd
     from `old`; equal to `build_index(data, n, old.grouped)`."""
     n1 = data.n if n is None else n
     st = old.grow_state
-    if st is None or old.data is not data or n1 < old.n or old.n == 0:
+    if st is None or old.data is not data or n1 < old.n or old.n == 0 or data.multi_process:
         return build_index(data, n1, old.grouped)
     try:
         return _grow(old, st, data, n1)
@@ -461,7 +463,7 @@ def _layout(data: TraceData, new: _NewCalls, depth_dtype: np.dtype) -> _Layout:
     thread = data.col("thread")
     lthread = np.zeros(k + 1, dtype=thread.dtype)
     lthread[1:] = thread[n0 + 1 : n1 + 1]
-    lsize, lpos, _, _ = _positions(lpar, ldepth, lthread, k, [], [], False)
+    lsize, lpos, _, _ = _positions(lpar, ldepth, lthread, k, [], [], [])
     return _Layout(lsize, lpos, dl_, top_local)
 
 

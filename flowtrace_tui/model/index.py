@@ -21,7 +21,9 @@ drawing the tree never needs them, and a live session's grown indexes keep them 
 once they exist (grow.py).
 
 Roots are grouped under synthetic *group nodes* (ids n+1 .. n+G) by thread, and by asyncio task,
-when the trace has more than one; with grouping off they are plain top-level rows.
+when the trace has more than one; with grouping off they are plain top-level rows. A session of
+several processes has a group per process at the top, always (model/parts.py); thread groups
+are then made within a process that has more than one thread, task groups within those.
 
 A `TreeIndex` is an immutable snapshot of the first `n` calls. A live session grows the next one
 from it off the UI thread (grow.py: work in proportion to the new calls; `growth` records how the
@@ -32,12 +34,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .bufpool import BufferPool
 from .loader import HOW_OPEN, TraceData, _depth_and_root
+from .parts import process_order
 from .timing import running_time
 
 
@@ -114,13 +117,16 @@ class Growth:
 
 @dataclass(frozen=True)
 class Group:
-    """A synthetic node that holds the roots of one thread or asyncio task."""
+    """A synthetic node that holds the roots of one process, thread or asyncio task. A process
+    group's `thread` is its first root's thread (it sorts with it), `process` its index in
+    `TraceData.processes` (0 in a session of one process)."""
 
     node: int  # node id (> n)
-    kind: str  # "thread" or "task"
+    kind: str  # "process", "thread" or "task"
     thread: int
     task: int
     label: str
+    process: int = 0
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -332,6 +338,15 @@ class _Grouping:
     first_root: list[int]  # each group's first root (a group sorts just before it)
     thread_node: dict[int, int]  # thread -> its group node
     task_node: dict[int, int]  # task -> its group node
+    process_node: dict[int, int] = field(default_factory=dict)  # process -> its group node (several)
+
+    @property
+    def by_process(self) -> bool:
+        return bool(self.process_node)
+
+    def holder(self, thread: int, data: TraceData) -> int:
+        """The group node a root of `thread` (in no task group) goes under; 0: none."""
+        return self.thread_node.get(thread) or self.process_node.get(data.process_of_thread(thread), 0)
 
 
 def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tasks: bool = False) -> TreeIndex:
@@ -356,11 +371,12 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tas
     if tasks:
         parent_c, cdepth, croot, taken = _tasks_detached(data, n, parent_c)
     g = _grouping(data, n, parent_c, thread, grouped)
-    parent, gdepth_of_root = _node_parents(n, g, parent_c)
-    depth, dmax = _node_depths(n, g, cdepth, croot, gdepth_of_root)
+    parent, gdepth_of_root = _node_parents(data, n, g, parent_c)
+    depth, dmax = _node_depths(n, g, cdepth, croot, gdepth_of_root, parent)
     dur, run, self_time, open_ids, csum_ids, csum_kept = _times(data, n, g.groups, parent, taken)
 
-    size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, g.groups, g.first_root, g.by_thread)
+    ranked = _ranked_threads(data, g)
+    size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, g.groups, g.first_root, ranked)
     # the preorder columns, each node column freed as soon as it is reordered
     order = np.empty(n + len(g.groups), dtype=np.int32)
     order[pos[1:]] = np.arange(1, n + len(g.groups) + 1, dtype=np.int32)
@@ -389,10 +405,13 @@ def _grouping(data: TraceData, n: int, parent_c: np.ndarray, thread: np.ndarray,
     roots = np.flatnonzero(parent_c[1:] == 0) + 1
     rthr = thread[roots].astype(np.int64)
     rtask = task[roots].astype(np.int64)
-    by_thread = grouped and len(np.unique(rthr)) > 1
     by_task = grouped and len(np.unique(rtask[rtask > 0])) > 1
-    g = _Grouping(roots, rthr, rtask, by_thread, by_task, [], [], {}, {})
-    if by_thread:
+    if data.multi_process:  # a group per process, then threads within each (see _process_groups)
+        g = _Grouping(roots, rthr, rtask, False, by_task, [], [], {}, {})
+        _process_groups(data, n, g, grouped)
+    else:
+        g = _Grouping(roots, rthr, rtask, grouped and len(np.unique(rthr)) > 1, by_task, [], [], {}, {})
+    if g.by_thread and not g.by_process:
         uthr, first = _first_index(rthr)
         for thr, f in zip(uthr.tolist(), first.tolist()):
             node = n + 1 + len(g.groups)
@@ -407,41 +426,47 @@ def _grouping(data: TraceData, n: int, parent_c: np.ndarray, thread: np.ndarray,
             node = n + 1 + len(g.groups)
             g.task_node[tk] = node
             thr = int(thread[troots[f]])
-            g.groups.append(Group(node, "task", thr, tk, data.task_name(tk)))
+            g.groups.append(Group(node, "task", thr, tk, data.task_name(tk), data.process_of_thread(thr)))
             g.first_root.append(int(troots[f]))
     return g
 
 
-def _node_parents(n: int, g: _Grouping, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _node_parents(data: TraceData, n: int, g: _Grouping, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Phase 2: the parent of every node id 0..M (roots re-pointed at their group, task groups
-    at their thread's group), and how many group levels sit above each root."""
+    at their thread's group, thread groups at their process's), and how many group levels sit
+    above each root."""
     roots, rthr, rtask = g.roots, g.root_threads, g.root_tasks
     parent = np.zeros(n + len(g.groups) + 1, dtype=np.int32)
     parent[: n + 1] = parent_c
     gdepth_of_root = np.zeros(len(roots), dtype=np.int32)
-    if g.by_thread:
-        tn = np.array([g.thread_node[t] for t in rthr.tolist()], dtype=np.int32) if len(roots) else np.zeros(0, np.int32)
-        parent[roots] = tn
+    if g.by_thread or g.by_process:
+        holder = {t: g.holder(t, data) for t in np.unique(rthr).tolist()}
+        parent[roots] = np.array([holder[t] for t in rthr.tolist()], dtype=np.int32) if len(roots) else 0
         gdepth_of_root += 1
+        if g.by_process:
+            for grp in g.groups:
+                if grp.kind == "thread":
+                    parent[grp.node] = g.process_node[grp.process]
+            gdepth_of_root += np.isin(rthr, list(g.thread_node))  # a thread group below the process
     if g.by_task:
         has = rtask > 0
         parent[roots[has]] = np.array([g.task_node[t] for t in rtask[has].tolist()], dtype=np.int32)
         gdepth_of_root[has] += 1
         for grp in g.groups:
-            if grp.kind == "task" and g.by_thread:
-                parent[grp.node] = g.thread_node[grp.thread]
+            if grp.kind == "task" and (g.by_thread or g.by_process):
+                parent[grp.node] = g.holder(grp.thread, data)
     return parent, gdepth_of_root
 
 
 def _node_depths(n: int, g: _Grouping, cdepth: np.ndarray, croot: np.ndarray,
-                 gdepth_of_root: np.ndarray) -> tuple[np.ndarray, int]:
+                 gdepth_of_root: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, int]:
     """Phase 3: the depth of every node id (a call's depth in its thread plus the group levels
     above its root) and the deepest call depth + 2. int16 when the tree is shallow enough (half
     the memory, and a stable argsort of int16 is a radix sort); int32 for pathological recursion."""
     dmax = int(cdepth.max()) + 2 if n else 2
     dtype = np.int16 if dmax < 32000 else np.int32
     depth = np.zeros(n + len(g.groups) + 1, dtype=dtype)
-    if g.by_task:
+    if g.by_task or g.by_process:
         extra = np.zeros(n + 1, dtype=dtype)
         extra[g.roots] = gdepth_of_root
         np.add(cdepth, extra[croot], out=depth[: n + 1], casting="unsafe")
@@ -449,8 +474,8 @@ def _node_depths(n: int, g: _Grouping, cdepth: np.ndarray, croot: np.ndarray,
     else:  # no group, or one thread group per root: every call is one level deeper
         np.add(cdepth, 1 if g.by_thread else 0, out=depth[: n + 1], casting="unsafe")
     depth[0] = 0
-    for grp in g.groups:
-        depth[grp.node] = 1 if (grp.kind == "task" and g.by_thread) else 0
+    for grp in g.groups:  # (a group's parent group comes before it in `groups`)
+        depth[grp.node] = depth[parent[grp.node]] + 1 if parent[grp.node] else 0
     return depth, dmax
 
 
@@ -477,15 +502,14 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     np.add.at(childsum, parent[1 : n + 1], run[1 : n + 1])
     if len(taken):  # the task view: a task root's time is still its call-tree parent's child time
         np.add.at(childsum, data.col("parent")[taken].astype(np.int64), run[taken])
-    # task groups first (their children are roots), then thread groups (roots + task groups)
-    for grp in groups:
-        if grp.kind == "task":
-            dur[grp.node] = run[grp.node] = childsum[grp.node]
-            if parent[grp.node] > n:  # under its thread's group
-                childsum[parent[grp.node]] += childsum[grp.node]
-    for grp in groups:
-        if grp.kind == "thread":
-            dur[grp.node] = run[grp.node] = childsum[grp.node]
+    # task groups first (their children are roots), then thread groups (roots + task groups),
+    # then processes: each group's total counts in the group holding it
+    for kind in ("task", "thread", "process"):
+        for grp in groups:
+            if grp.kind == kind:
+                dur[grp.node] = run[grp.node] = childsum[grp.node]
+                if parent[grp.node] > n:  # under another group
+                    childsum[parent[grp.node]] += childsum[grp.node]
     open_ids = np.flatnonzero(how == HOW_OPEN)
     open_ids = open_ids[open_ids > 0]
     keep = np.concatenate((open_ids, parent[open_ids], np.arange(n + 1, M + 1)))
@@ -498,6 +522,42 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     for grp in groups:
         self_time[grp.node] = 0
     return dur, run, self_time, open_ids, csum_ids, csum_kept
+
+
+def _process_groups(data: TraceData, n: int, g: _Grouping, grouped: bool) -> None:
+    """A session of several processes: a group per process with calls, in tree order, then
+    (with `grouped`) a group per thread of each process whose roots run in several threads."""
+    uthr, first = _first_index(g.root_threads)  # root threads in order of their first root
+    threads_of: dict[int, list[tuple[int, int]]] = {}
+    for thr, f in zip(uthr.tolist(), first.tolist()):
+        threads_of.setdefault(data.process_of_thread(thr), []).append((thr, int(g.roots[f])))
+    order = [p for p, _depth in process_order(data.processes) if p in threads_of]
+    for p in order:
+        thr, root = threads_of[p][0]
+        g.process_node[p] = n + 1 + len(g.groups)
+        g.groups.append(Group(g.process_node[p], "process", thr, 0, data.processes[p].title(), p))
+        g.first_root.append(root)
+    for p in order:
+        if grouped and len(threads_of[p]) > 1:
+            for thr, root in threads_of[p]:
+                g.thread_node[thr] = n + 1 + len(g.groups)
+                g.groups.append(Group(g.thread_node[thr], "thread", thr, 0, data.thread_name(thr), p))
+                g.first_root.append(root)
+    g.by_thread = bool(g.thread_node)
+
+
+def _ranked_threads(data: TraceData, g: _Grouping) -> list[int]:
+    """The threads whose calls `_positions` keeps apart in each level, in the order of their
+    groups: the thread groups' (one process); with processes, every root thread, process by
+    process in the order of their groups (a process's threads stay together, as the children
+    of its group must), each process's in the order of their first roots."""
+    if not g.by_process:
+        return [grp.thread for grp in g.groups if grp.kind == "thread"] if g.by_thread else []
+    rank_of = {grp.process: i for i, grp in enumerate(g.groups) if grp.kind == "process"}
+    uthr, first = _first_index(g.root_threads)
+    keyed = sorted((rank_of.get(data.process_of_thread(thr), len(rank_of)), f, thr)
+                   for thr, f in zip(uthr.tolist(), first.tolist()))
+    return [thr for _, _, thr in keyed]
 
 
 def _tasks_detached(data: TraceData, n: int, parent_c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -545,7 +605,7 @@ def _heaviest_child(parent: np.ndarray, dur: np.ndarray, pos: np.ndarray) -> np.
 
 
 def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int, groups: list[Group],
-               first_root: list[int], by_thread: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               first_root: list[int], ranked: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Subtree size and preorder position of every node (ids 0..M), level by level; and the
     positions of each level in increasing order with the level bounds (see `TreeIndex`).
 
@@ -569,14 +629,13 @@ def _positions(parent: np.ndarray, depth: np.ndarray, thread: np.ndarray, n: int
     else:
         enum = None  # ids 1..M
     levels = int(depth[1:].max()) + 1 if M else 1
-    thread_groups = [g for g in groups if g.kind == "thread"] if by_thread else []
-    blocks = len(thread_groups)
+    blocks = len(ranked)  # the threads kept apart (see _ranked_threads)
     stride = 1  # key = depth * stride (+ a thread rank below stride)
     if M and blocks > 1 and levels * blocks < 32000:
-        # key = depth * blocks + the thread group's rank: one radix sort, threads unmixed
-        rank = np.zeros(int(thread.max()) + 1 if n else 1, dtype=np.int16)
-        for i, g in enumerate(thread_groups):
-            rank[g.thread] = i
+        # key = depth * blocks + the thread's rank: one radix sort, threads unmixed
+        rank = np.zeros(max(int(thread.max()) if n else 0, max(ranked)) + 1, dtype=np.int16)
+        for i, thr in enumerate(ranked):
+            rank[thr] = i
         key = np.empty(M + 1, dtype=np.int16)
         np.multiply(depth, blocks, out=key, casting="unsafe")
         key[1 : n + 1] += rank[thread[1 : n + 1]]

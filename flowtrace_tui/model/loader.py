@@ -14,6 +14,7 @@ costs address space, not RSS.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -24,6 +25,8 @@ from flowtrace.ftr import decode as D
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import Chunk
 from flowtrace.ftr.decode import Function, Task, Thread
+
+from .parts import PartIds, ProcessRecord
 
 def _no_hugepage_advice() -> None:
     """Stop numpy from asking the kernel for transparent huge pages on big arrays.
@@ -185,6 +188,10 @@ class TraceData:
         # last row wins, docs/FORMAT.md): the live index (grow.py) re-reads their end, as it
         # only looks at calls that were open
         self.reexited: list[np.ndarray] = []
+        # a session of several processes (model/parts.py): one record per process, the root
+        # first; empty for a session of one process. Only grows, like the columns.
+        self.processes: list[ProcessRecord] = []
+        self.thread_process: dict[int, int] = {}  # session thread id -> process index
 
     # -- sizes and columns -------------------------------------------------------------------
     @property
@@ -233,19 +240,32 @@ class TraceData:
         return t.name or f"task {task_id}" if t is not None else f"task {task_id}"
 
     # -- loading ------------------------------------------------------------------------------
-    def feed(self, chunks: Iterable[Chunk]) -> FeedResult:
+    @property
+    def multi_process(self) -> bool:
+        """The session holds more than one process (model/parts.py)."""
+        return len(self.processes) > 1
+
+    def process_of_thread(self, thread_id: int) -> int:
+        """The index of the process a session thread id belongs to (0 for a single process)."""
+        return self.thread_process.get(thread_id, 0)
+
+    def feed(self, chunks: Iterable[Chunk], part: PartIds | None = None) -> FeedResult:
         """Append the contents of complete chunks (in file order). Raises FormatError on a chunk
-        that is well framed but malformed inside (the caller reports it as damage)."""
+        that is well framed but malformed inside (the caller reports it as damage). `part`: the
+        chunks are one part's of a session of several processes (their ids and times are made
+        the session's, model/parts.py); None: the session's own file, loaded as it is."""
         first_new = self.n + 1
         exits = marks = 0
         for chunk in chunks:
             record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
             if isinstance(record, D.CallRows):
-                self._add_calls(record)
+                self._add_calls(record, part)
             elif isinstance(record, D.ExitRows):
-                exits += self._add_exits(record)
+                exits += self._add_exits(record, part)
             elif isinstance(record, D.MarkRows):
-                marks += self._add_marks(record)
+                marks += self._add_marks(record, part)
+            elif part is not None:
+                self._part_record(record, part)
             elif isinstance(record, F.Strings):
                 self.strings.add(record)
             elif isinstance(record, D.FunctionDefs):
@@ -253,9 +273,7 @@ class TraceData:
             elif isinstance(record, D.ThreadDefs):
                 self.threads.update((t.id, t) for t in record.items)
             elif isinstance(record, D.TaskDefs):
-                for t in record.items:
-                    old = self.tasks.get(t.id)
-                    self.tasks[t.id] = t if old is None else old.updated(t)
+                self._add_tasks(record.items)
             elif isinstance(record, D.Meta):
                 self.meta = record.info
             elif isinstance(record, D.End):
@@ -263,7 +281,100 @@ class TraceData:
                 t_end = self.ends.get("t_end")
                 if isinstance(t_end, int):
                     self.t_max = max(self.t_max, t_end)
+        if part is not None and part.pending_tasks:
+            self._add_part_tasks(part, list(part.pending_tasks.values()))
         return FeedResult(first_new, self.n, exits, marks)
+
+    def adopt_root(self, path: str) -> PartIds:
+        """Make what is loaded so far the root process of a session of several processes (its
+        ids stay as they are; the ids it defines from now on are mapped, as another part's):
+        called before the first other part is fed."""
+        part = PartIds(0)
+        part.n_calls = self.n
+        part.calls.set(self.n, 0)
+        part.calls.arr[: self.n + 1] = np.arange(self.n + 1, dtype=np.int64)
+        for fid in range(1, len(self.functions)):
+            part.functions.set(fid, fid)
+        for strings in self.strings.chunks:
+            part.str_local.append(strings.first_id)
+            part.str_session.append(strings.first_id)
+        for tid in self.tasks:
+            part.tasks.set(tid, tid)
+        if not self.processes:
+            self.processes.append(ProcessRecord(0, path))
+        root = self.processes[0]
+        root.meta, root.ends, root.calls = self.meta, self.ends, self.n
+        for tid in sorted(set(self.threads) | set(np.unique(self.col("thread")[1:]).tolist())):
+            self._register_thread(part, tid, tid)
+        return part
+
+    def _add_tasks(self, tasks: Iterable[Task]) -> None:
+        for t in tasks:
+            old = self.tasks.get(t.id)
+            self.tasks[t.id] = t if old is None else old.updated(t)
+
+    def _part_record(self, record: object, part: PartIds) -> None:
+        """A definition, META or ENDS of a part: stored under the session's ids, its process's
+        META and ENDS on its `ProcessRecord` (the root's stay `meta` and `ends`)."""
+        proc = self.processes[part.process]
+        if isinstance(record, F.Strings):
+            first = self.strings.count + 1
+            part.str_local.append(record.first_id)
+            part.str_session.append(first)
+            self.strings.add(dataclasses.replace(record, first_id=first))
+        elif isinstance(record, D.FunctionDefs):
+            for f in record.items:
+                fid = part.functions.get(f.id) or len(self.functions)
+                part.functions.set(f.id, fid)
+                self._add_functions([dataclasses.replace(f, id=fid)])
+        elif isinstance(record, D.ThreadDefs):
+            for t in record.items:
+                tid = self._part_thread(part, t.id)
+                self.threads[tid] = Thread(tid, t.ident, t.native_id, t.name)
+        elif isinstance(record, D.TaskDefs):
+            self._add_part_tasks(part, record.items)
+        elif isinstance(record, D.Meta):
+            proc.meta = record.info
+            if part.process == 0:
+                self.meta = record.info
+            origin, root_origin = record.info.get("origin_ns"), self.meta.get("origin_ns")
+            if isinstance(origin, int) and isinstance(root_origin, int):
+                part.shift = proc.shift = origin - root_origin
+        elif isinstance(record, D.End):
+            proc.ends = record.info
+            if part.process == 0:
+                self.ends = record.info
+            t_end = record.info.get("t_end")
+            if isinstance(t_end, int):
+                self.t_max = max(self.t_max, t_end + part.shift)
+
+    def _part_thread(self, part: PartIds, local: int) -> int:
+        """The session id of a part's thread id (a new one the first time it is seen)."""
+        tid = part.threads.get(local)
+        if not tid:
+            tid = max(self.thread_process, default=0) + 1
+            self._register_thread(part, local, tid)
+        return tid
+
+    def _register_thread(self, part: PartIds, local: int, tid: int) -> None:
+        if part.threads.get(local) != tid:
+            part.threads.set(local, tid)
+            self.thread_process[tid] = part.process
+            self.processes[part.process].threads.append(tid)
+
+    def _add_part_tasks(self, part: PartIds, tasks: list[Task]) -> None:
+        """A part's tasks under session ids. The ids are given at once (CALL rows name them);
+        a creator or root call not loaded yet is filled in when it is (`pending_tasks`)."""
+        for t in tasks:
+            tid = part.tasks.get(t.id) or max(self.tasks, default=0) + 1
+            part.tasks.set(t.id, tid)
+            if any(c and c > part.n_calls for c in (t.creator, t.root)):
+                part.pending_tasks[t.id] = t
+            else:
+                part.pending_tasks.pop(t.id, None)
+            thread = self._part_thread(part, t.thread) if t.thread else t.thread
+            self._add_tasks([Task(tid, t.name, thread, part.call(t.creator) if t.creator else t.creator,
+                                  part.call(t.root) if t.root else t.root)])
 
     def _add_functions(self, functions: list[Function]) -> None:
         for f in functions:
@@ -271,13 +382,14 @@ class TraceData:
                 self.functions.append(None)
             self.functions[f.id] = f
 
-    def _add_calls(self, cols: D.CallRows) -> None:
+    def _add_calls(self, cols: D.CallRows, part: PartIds | None = None) -> None:
         rows = cols.rows
         if rows == 0:
             return
         lo = self.n + 1
-        if cols.base != lo:
-            raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {lo}")
+        expected = lo if part is None else part.n_calls + 1
+        if cols.base != expected:
+            raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {expected}")
         g = self._calls
         g.reserve(rows)
         a = g.arrays
@@ -286,6 +398,11 @@ class TraceData:
         # no int64 temporaries per column, and absent columns are one fill
         parent = a["parent"][lo:hi]
         _put(cols.parent, parent)
+        if part is not None:  # the part's parent ids (earlier calls of the part) -> the session's
+            if rows and int(parent.max()) >= cols.base + rows:
+                raise F.FormatError(f"CALL chunk at id {cols.base}: a parent id is not an earlier call")
+            part.add_calls(cols.base, rows, lo)
+            parent[:] = part.calls.arr[parent]
         if rows and (int(parent.max()) >= hi or (parent >= np.arange(lo, hi, dtype=np.uint32)).any()):
             raise F.FormatError(f"CALL chunk at id {lo}: a parent id is not an earlier call")
         _put(cols.function, a["func"][lo:hi])
@@ -295,6 +412,8 @@ class TraceData:
         _put(cols.args, a["args"][lo:hi])
         _put(cols.task, a["task"][lo:hi])
         _put(cols.flag, a["flag"][lo:hi])
+        if part is not None:
+            self._calls_to_session(a, lo, hi, part)
         a["t1"][lo:hi] = 0
         a["how"][lo:hi] = HOW_OPEN
         a["val"][lo:hi] = 0
@@ -305,28 +424,50 @@ class TraceData:
         g.size = hi
         self.t_max = max(self.t_max, int(t0.max()))
 
-    def _add_exits(self, cols: D.ExitRows) -> int:
+    def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
+        """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""
+        func = a["func"][lo:hi]
+        func[:] = part.functions.map(func.astype(np.int64))
+        thread = a["thread"][lo:hi]
+        for local in np.unique(thread).tolist():  # a thread used before its THRD (a broken writer)
+            self._part_thread(part, int(local))
+        thread[:] = part.threads.map(thread.astype(np.int64))
+        a["t0"][lo:hi] += part.shift
+        args = a["args"][lo:hi]
+        args[:] = part.strings(args.astype(np.int64))
+        task = a["task"][lo:hi]
+        if task.any():
+            task[:] = part.tasks.map(task.astype(np.int64))
+        self.processes[part.process].calls += hi - lo
+
+    def _add_exits(self, cols: D.ExitRows, part: PartIds | None = None) -> int:
         if cols.rows == 0:
             return 0
         call = column(cols.call)
+        if part is not None:
+            call = np.where((call > 0) & (call <= part.n_calls), part.calls.map(np.clip(call, 0, part.n_calls)), -1)
         ok = (call > 0) & (call <= self.n)
         if not ok.all():
             self.bad_rows += int((~ok).sum())
         call = call[ok]
         t1 = column(cols.t1)[ok]
+        val = column(cols.value)[ok]
+        if part is not None:
+            t1 += part.shift
+            val = part.strings(val)
         a = self._calls.arrays
         again = call[a["how"][call] != HOW_OPEN]
         if len(again):
             self.reexited.append(again)
         a["t1"][call] = t1
         a["how"][call] = column(cols.how)[ok]
-        a["val"][call] = column(cols.value)[ok]
+        a["val"][call] = val
         self.exits_seen += len(call)
         if len(t1):
             self.t_max = max(self.t_max, int(t1.max()))
         return len(call)
 
-    def _add_marks(self, cols: D.MarkRows) -> int:
+    def _add_marks(self, cols: D.MarkRows, part: PartIds | None = None) -> int:
         rows = cols.rows
         if rows == 0:
             return 0
@@ -337,11 +478,17 @@ class TraceData:
         call = column(cols.call)
         kind = column(cols.kind)
         t = column(cols.t)
+        ref, other = column(cols.ref), column(cols.other)
+        if part is not None:
+            call = np.where((call > 0) & (call <= part.n_calls), part.calls.map(np.clip(call, 0, part.n_calls)), 0)
+            other = np.where((other > 0) & (other <= part.n_calls), part.calls.map(np.clip(other, 0, part.n_calls)), 0)
+            t += part.shift
+            ref = part.strings(ref)
         a["call"][lo:hi] = call
         a["t"][lo:hi] = t
         a["kind"][lo:hi] = kind
-        a["ref"][lo:hi] = column(cols.ref)
-        a["other"][lo:hi] = column(cols.other)
+        a["ref"][lo:hi] = ref
+        a["other"][lo:hi] = other
         n = a["n"][lo:hi]
         _put(cols.n, n)
         _put(cols.run, a["run"][lo:hi])

@@ -16,6 +16,7 @@ from flowtrace.printing import body_title
 from .index import TreeIndex
 from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED, TraceData
 from .running import live_times
+from .process_view import started_processes
 from .tasks import task_root_note
 
 END_RETURN, END_RAISE, END_OPEN = "return", "raise", "open"  # RowView.end
@@ -42,8 +43,9 @@ def one_line(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RowView:
-    """One line of the tree. `group` is "thread"/"task" for a group node (then `name` is its
-    label and the call fields are empty). `end`: END_RETURN, END_RAISE or END_OPEN (running or
+    """One line of the tree. `group` is "process"/"thread"/"task" for a group node (then `name`
+    is its label and the call fields are empty; a process's `end`, `exception` and `result` say
+    how it ended: END_RAISE and "exit 3", END_RETURN and "exit 0", END_OPEN). `end`: END_RETURN, END_RAISE or END_OPEN (running or
     unfinished); `exception` the raised exception's type, `result` the returned value's text
     (one line; None when not captured, or for class/module code). `share`: the node's running time
     as a fraction of its parent's (0..1), None for a top-level node or a parent that did not
@@ -62,6 +64,7 @@ class RowView:
     self_ns: int | None
     share: float | None
     task_note: str | None = None  # a task's root coroutine: "Task-2 ← main" (model/tasks.py)
+    started_note: str | None = None  # a call that started processes: "started pid 123"
 
 
 def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
@@ -72,6 +75,8 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
     share = _share(index, node, total, live_now)
     if index.is_group(node):
         g = index.group(node)
+        if g is not None and g.kind == "process":
+            return _process_row(index, g, total, share, live_now)
         kind = "thread" if g is None or g.kind == "thread" else "task"
         return RowView(node, kind, f"{kind} {g.label if g else node}", False, "", 0, END_RETURN, "", None,
                        total, None, share)
@@ -91,7 +96,30 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
             result = one_line(data.strings.text(val))
     args = "" if is_body else one_line(data.strings.text(int(data.col("args")[node])))
     return RowView(node, None, name, is_body, args, int(data.col("nsusp")[node]), end, exception, result,
-                   total, own, share, task_root_note(data, node))
+                   total, own, share, task_root_note(data, node), _started_note(data, node))
+
+
+def _started_note(data: TraceData, call: int) -> str | None:
+    """`started pid 123` (`… 2 processes`) on a call that started processes of the session."""
+    started = started_processes(data, call)
+    if not started:
+        return None
+    if len(started) == 1:
+        return f"started pid {data.processes[started[0]].pid}"
+    return f"started {len(started)} processes"
+
+
+def _process_row(index: TreeIndex, g, total: int, share: float | None, live_now: int) -> RowView:
+    """A process's line: its title, and how it ended (✗ for a failure, ⋯ while running)."""
+    proc = index.data.processes[g.process]
+    status = proc.status(live=bool(live_now))
+    if proc.ends is None:
+        end, exception, result = END_OPEN, "", None
+    elif proc.failed():
+        end, exception, result = END_RAISE, status, None
+    else:
+        end, exception, result = END_RETURN, "", status
+    return RowView(g.node, "process", g.label, False, "", 0, end, exception, result, total, None, share)
 
 
 def _share(index: TreeIndex, node: int, total: int, live_now: int) -> float | None:

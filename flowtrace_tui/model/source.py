@@ -18,6 +18,7 @@ from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
 
 from .loader import FeedResult, TraceData
+from .part_readers import PartReaders, parts_dir
 
 
 STEP_READ_SIZE = 1 << 17  # a step reads at most ~64 of these (8 MB), plus one chunk
@@ -77,6 +78,7 @@ class TraceSource:
         capacity = calls_hint if calls_hint is not None else min(size_hint // 3, GUESS_MAX_CALLS)
         self.data = TraceData(os.path.basename(reader.path), capacity=capacity)
         self.file_size = size_hint
+        self.parts: PartReaders | None = None  # the other processes' parts (a session of several)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "TraceSource":
@@ -89,6 +91,7 @@ class TraceSource:
             # version" are reported before any UI starts
             self.step()
             reader.read_size = STEP_READ_SIZE
+            self.follow_parts()
             if reader.version is None:
                 if size == 0:
                     raise F.FormatError(f"{reader.path}: empty file, not a flowtrace session")
@@ -98,10 +101,19 @@ class TraceSource:
             raise
         return self
 
+    def follow_parts(self) -> None:
+        """Read the parts of the other processes too when the session has them (its META
+        names their directory, or the directory is there)."""
+        if self.parts is None and (self.data.meta.get("parts") or os.path.isdir(parts_dir(self.path))):
+            self.parts = PartReaders(self.path, self.data)
+            self.parts.scan(force=True)
+
     @property
     def done(self) -> bool:
-        """Nothing more will come: the end chunk was read, or reading stopped at damage."""
-        return self.reader.ended or self.reader.damage is not None
+        """Nothing more will come: the end chunk was read, or reading stopped at damage (of the
+        root file; and every other part has ended or is damaged)."""
+        root_done = self.reader.ended or self.reader.damage is not None
+        return root_done and (self.parts is None or self.parts.done)
 
     @property
     def damage(self) -> str | None:
@@ -109,13 +121,13 @@ class TraceSource:
 
     @property
     def bytes_read(self) -> int:
-        return self.reader.offset
+        return self.reader.offset + (self.parts.bytes_read if self.parts is not None else 0)
 
     def current_size(self) -> int:
-        """The file's size now (it grows while a session is live)."""
+        """The file's size now (it grows while a session is live), with its parts'."""
         size = self.reader.size()
         if size is not None:
-            self.file_size = size
+            self.file_size = size + (self.parts.size() if self.parts is not None else 0)
         return self.file_size
 
     def write_age(self) -> float | None:
@@ -125,6 +137,8 @@ class TraceSource:
         mtime = self.reader.mtime_ns()
         if mtime is None:
             return None
+        if self.parts is not None:
+            mtime = max(mtime, self.parts.mtime_ns() or 0)
         age = (time.time_ns() - mtime) / 1e9
         return age if age >= 0 else None
 
@@ -142,18 +156,25 @@ class TraceSource:
     def step(self) -> StepResult:
         """Read and feed what is complete now (bounded). Malformed chunk contents stop reading
         like a corrupt chunk does: everything before is kept and `damage` says where."""
-        before = self.reader.offset
+        before = self.bytes_read
         first_new = self.data.n + 1
-        chunks = self.reader.poll() if not self.done else []
+        root_done = self.reader.ended or self.reader.damage is not None
+        chunks = self.reader.poll() if not root_done else []
+        root_ids = self.parts.root_ids if self.parts is not None else None
         try:
-            res = self.data.feed(chunks)
+            res = self.data.feed(chunks, root_ids)
         except (F.FormatError, KeyError, TypeError, ValueError) as exc:
             self.reader.damage = f"damaged data ({exc})"
             res = FeedResult(first_new, self.data.n, 0, 0)
         self.data.damage = self.reader.damage
-        more = bool(chunks) and self.reader.pending_bytes > 0 or (
-            bool(chunks) and self.reader.offset < self.current_size() - F.CHUNK_HEADER_SIZE)
-        return StepResult(res, self.reader.offset - before, more and not self.done)
+        size = self.reader.size() or 0
+        more = bool(chunks) and (self.reader.pending_bytes > 0 or self.reader.offset < size - F.CHUNK_HEADER_SIZE)
+        if self.parts is not None and not more:  # the root read up to now: the other parts
+            self.parts.scan()
+            part_res, more = self.parts.step()
+            res = FeedResult(first_new, self.data.n, res.exits + part_res.exits, res.marks + part_res.marks)
+        self.current_size()
+        return StepResult(res, self.bytes_read - before, more and not self.done)
 
     def close(self) -> None:
         self.reader.close()

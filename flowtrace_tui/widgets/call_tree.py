@@ -361,8 +361,16 @@ class CallTree(ScrollView, can_focus=True):
         out: list[tuple[str, Style]] = []
         if view.group is not None:
             out.append((view.name, self._style("calltree--group")))
+            if view.end == END_RAISE:  # a process that failed: how
+                out.append((" ✗ " + view.exception, self._style("calltree--raise")))
+            elif view.group == "process" and view.end == END_OPEN:
+                out.append((" ⋯", self._style("calltree--unfinished")))
+            elif view.result is not None:
+                out.append((" → " + view.result, self._style("calltree--result")))
             return _fit(out, room)
         tail: list[tuple[str, Style]] = []
+        if view.started_note:  # a call that started processes (P goes to the first)
+            tail.append((f" {{{view.started_note}}}", self._style("calltree--task")))
         if view.task_note:  # a task's coroutine: which task, and the call that created it (C goes there)
             tail.append((f" {{{view.task_note}}}", self._style("calltree--task")))
         if view.suspensions:

@@ -370,7 +370,7 @@ def test_local_preorder_equals_the_general_layout(seed):
     dl, top = _depth_and_root(lp.astype(np.uint32), 1, np.zeros(1, np.int32), np.zeros(1, np.uint32))
     lpar = np.concatenate(([0], lp)).astype(np.int32)
     ldepth = np.concatenate(([0], dl)).astype(np.int16)
-    size, pos, _, _ = _positions(lpar, ldepth, np.zeros(k + 1, np.uint32), k, [], [], False)
+    size, pos, _, _ = _positions(lpar, ldepth, np.zeros(k + 1, np.uint32), k, [], [], [])
     got = grow_mod.local_preorder(lp, cd)
     if got is None:
         assert not np.array_equal(pos[1:], np.arange(k))

@@ -1,0 +1,156 @@
+"""Sessions of several processes in the explorer's model: every part loaded into one index under
+the session's ids and clock, processes as the top level (then threads and tasks), how each
+process ended, and the link between a child and the call that started it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from flowtrace_tui.model import TreeRows, build_index
+from flowtrace_tui.model.filters import Filters
+from flowtrace_tui.model.process_view import process_rows, started_processes, starting_call
+from flowtrace_tui.model.row_view import END_OPEN, END_RAISE, END_RETURN, row_view
+from flowtrace_tui.model.search import Query, find
+from flowtrace_tui.model.source import TraceSource
+
+from trace_builder import Feeder, TraceBuilder, exec_child, fork_child, root_program, save_session
+
+
+def open_session(path: str) -> TraceSource:
+    """Read a whole session as the file view does: until nothing more is complete."""
+    src = TraceSource.open(path)
+    while src.step().more:
+        pass
+    return src
+
+
+def lines(ix, rows: TreeRows) -> list[str]:
+    """Each visible row as `depth name(args) -> end`, as the tree would name it."""
+    out = []
+    for r in range(len(rows)):
+        pos = rows.pos(r)
+        v = row_view(ix, pos)
+        end = {END_RAISE: f" ✗ {v.exception}", END_OPEN: " ⋯"}.get(v.end, f" → {v.result}" if v.result else "")
+        args = f"({v.args})" if v.group is None and not v.is_body else ""
+        note = f" {{{v.started_note}}}" if v.started_note else ""
+        out.append(f"{int(ix.depth[pos])} {v.name}{args}{end}{note}")
+    return out
+
+
+def test_processes_are_the_top_level(tmp_path):
+    root, ids = root_program()
+    path = save_session(str(tmp_path), root, [fork_child(), exec_child()])
+    data = open_session(path).data
+    assert [p.title() for p in data.processes] == [
+        "pid 100: python prog.py --jobs 2", "pid 101 (fork): python prog.py --jobs 2", "pid 102: python -m pkg.worker"]
+    ix = build_index(data)
+    rows = TreeRows(ix)
+    rows.expand_to_depth(5)
+    assert lines(ix, rows) == [
+        "0 pid 100: python prog.py --jobs 2 → exit 0",
+        "1 main() → None",
+        "2 spawn(n=2) → None {started 2 processes}",
+        "0 pid 101 (fork): python prog.py --jobs 2 → exit 0",
+        "1 work(i=1) → 1",
+        "1 work(i=2) → 2",
+        "0 pid 102: python -m pkg.worker → exit 0",
+        "1 thread MainThread",
+        "2 <module> pkg.worker",
+        "1 thread Thread-2",
+        "2 helper(k='x') → 'y'",
+    ]
+    # each process's times on the root's clock: the fork child started 20 ns after the root
+    work = np.flatnonzero(data.col("func") == data.col("func")[3])
+    assert data.col("t0")[work].tolist() == [25, 80] and data.col("t1")[work].tolist() == [70, 110]
+    # a process's total is its calls' (as a thread's): main 500; the two works 45 + 30
+    assert [int(ix.dur[g.node]) for g in ix.groups if g.kind == "process"] == [500, 75, 99 + 4]
+    # grouping off: no thread groups, the processes stay
+    flat = build_index(data, grouped=False)
+    rows = TreeRows(flat)
+    rows.expand_to_depth(5)
+    assert lines(flat, rows)[6:] == ["0 pid 102: python -m pkg.worker → exit 0", "1 <module> pkg.worker",
+                                     "1 helper(k='x') → 'y'"]
+
+
+def test_child_links_to_the_call_that_started_it(tmp_path):
+    root, ids = root_program()
+    path = save_session(str(tmp_path), root, [fork_child(), exec_child()])
+    data = open_session(path).data
+    # both were started while `spawn` ran (10..30 ns) on the thread with ident 1001
+    assert starting_call(data, 1) == starting_call(data, 2) == ids["spawn"]
+    assert started_processes(data, ids["spawn"]) == [1, 2]
+    assert started_processes(data, ids["main"]) == [] and starting_call(data, 0) == 0
+
+
+def test_how_processes_ended(tmp_path):
+    root, _ = root_program()
+    failed = fork_child(code=3)
+    os.makedirs(tmp_path / "trace.ftr.d")
+    with open(tmp_path / "trace.ftr.d" / "101.ftr", "wb") as fh:
+        fh.write(failed.data(exit_code=3))
+    killed = exec_child()
+    with open(tmp_path / "trace.ftr.d" / "102.ftr", "wb") as fh:
+        fh.write(killed.data(finish=False))  # SIGKILL: no ENDS
+    (tmp_path / "trace.ftr.d" / "103.ftr").write_bytes(b"not a session")
+    path = root.save(str(tmp_path / "trace.ftr"))
+    data = open_session(path).data
+    rows = process_rows(data)
+    # the unreadable part has no start time: it sorts first among the root's children
+    assert [(r.pid, r.depth, r.status, r.failed, r.calls) for r in rows] == [
+        (100, 0, "exit 0", False, 2), (103, 1, "damaged (not a flowtrace session file (empty or too short))", False, 0),
+        (101, 1, "exit 3", True, 2), (102, 1, "no end recorded (killed?)", False, 2)]
+    ix = build_index(data)
+    views = [row_view(ix, int(ix.pos_of[g.node])) for g in ix.groups if g.kind == "process"]
+    assert [(v.end, v.exception, v.result) for v in views] == [
+        (END_RETURN, "", "exit 0"), (END_RAISE, "exit 3", None), (END_OPEN, "", None)]
+
+
+def test_search_and_filters_cross_processes(tmp_path):
+    root, _ = root_program()
+    path = save_session(str(tmp_path), root, [fork_child(), exec_child()])
+    ix = build_index(open_session(path).data)
+    hits = find(ix, Query("work"))  # in two processes (and the module pkg.worker's code)
+    assert [row_view(ix, int(p)).name + row_view(ix, int(p)).args for p in hits] == [
+        "worki=1", "worki=2", "<module> pkg.worker"]
+    assert [row_view(ix, int(p)).name for p in find(ix, Query("'y'", in_text=True))] == ["helper"]
+    rows = TreeRows(ix, Filters(min_dur_ns=40))
+    rows.expand_to_depth(5)
+    assert [line for line in lines(ix, rows) if not line.startswith("0 ")] == [
+        "1 main() → None", "1 work(i=1) → 1", "1 thread MainThread", "2 <module> pkg.worker", "1 thread Thread-2"]
+
+
+def test_root_loaded_before_its_parts_keeps_its_ids_and_maps_later_ones(tmp_path):
+    """Live: the root's first calls load as they are; once a part is loaded, the root's later
+    functions, strings and calls are mapped like any part's."""
+    root = TraceBuilder(meta={"pid": 100, "argv": ["prog.py"], "parts": "trace.ftr.d"})
+    path = str(tmp_path / "trace.ftr")
+    feed = Feeder(root, path)
+    m = root.enter("main", args="", t=0)
+    feed.b.flush()
+    feed.sync()
+    src = TraceSource.open(path)
+    src.step()
+    assert src.data.n == 1 and not src.data.multi_process
+    os.makedirs(path + ".d")
+    child = fork_child()
+    Feeder(child, path + ".d/101.ftr").b.flush()
+    with open(path + ".d/101.ftr", "wb") as fh:
+        fh.write(child.out.getvalue())
+    src.parts.scan(force=True)
+    src.step()
+    assert src.data.multi_process and src.data.n == 3
+    late = root.enter("late", args="x=7", t=200)
+    root.leave(late, "8", t=210)
+    root.leave(m, "None", t=300)
+    feed.b.flush()
+    feed.sync()
+    src.step()
+    data = src.data
+    ix = build_index(data)
+    rows = TreeRows(ix)
+    rows.expand_to_depth(5)
+    assert lines(ix, rows) == [
+        "0 pid 100: python prog.py ⋯", "1 main() → None {started pid 101}", "2 late(x=7) → 8",
+        "0 pid 101 (fork): python prog.py --jobs 2 ⋯", "1 work(i=1) → 1", "1 work(i=2) → 2"]
