@@ -250,13 +250,15 @@ def _arr(code: str, values: np.ndarray) -> array:
     return a
 
 
-def write(path: str, calls: int, seed: int = 1, batch_calls: int = 100_000, unfinished: bool = False) -> int:
-    """Write the session; returns the number of calls."""
+def write(path: str, calls: int, seed: int = 1, batch_calls: int = 100_000, unfinished: bool = False,
+          meta_extra: dict | None = None) -> int:
+    """Write the session; returns the number of calls. `meta_extra`: META keys to add or change
+    (a part of a session of several processes: its pid, ppid, process)."""
     d = build(calls, seed)
     n = len(d["t0"])
     meta = {"pid": 1, "ppid": 0, "argv": ["synth.py", str(calls)], "cwd": "/", "python": sys.version,
             "recorder": "python", "command": "synth", "started_wall_ns": 1_700_000_000_000_000_000,
-            "options": {"args": "safe", "include": [], "exclude": [], "flush_interval_s": 0.1}}
+            "options": {"args": "safe", "include": [], "exclude": [], "flush_interval_s": 0.1}, **(meta_extra or {})}
     w = SessionWriter(path, meta, ORIGIN)
     ex_order = np.argsort(d["t1"], kind="stable")
     ex_t1 = d["t1"][ex_order]

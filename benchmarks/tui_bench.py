@@ -1,8 +1,10 @@
 """Explorer benchmark: open a big trace in the real app (headless) and time what a user feels.
 
-    python benchmarks/tui_bench.py [--calls 10000000] [--file trace.ftr | --real]
+    python benchmarks/tui_bench.py [--calls 10000000] [--processes K] [--file trace.ftr | --real]
 
 Without --file a synthetic trace is written first (benchmarks/synth.py; cached in /tmp by size);
+--processes K writes a session of K processes instead (the root file and K-1 parts beside it, as
+`flowtrace run` follows children: docs/FORMAT.md), the calls split evenly between them;
 --real records a real program instead (benchmarks/real_trace.py; cached too).
 Measured in one process, side by side, against the goals of issue 4:
 first screen, full index, peak RSS, key press -> repaint (action + drawing every visible line,
@@ -154,19 +156,40 @@ async def run(path: str) -> None:
     record("peak RSS (whole process)", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1536, "MB")
 
 
+def write_processes(calls: int, processes: int) -> str:
+    """A synthetic session of `processes` processes (cached in /tmp): the root file and a part
+    per child in `<root>.d/`, each of calls/processes calls (a different seed each)."""
+    path = f"/tmp/flowtrace-synth-{calls}-p{processes}.ftr"
+    if os.path.exists(path):
+        return path
+    print(f"writing {path} and its {processes - 1} parts …", flush=True)
+    each = calls // processes
+    os.makedirs(path + ".d", exist_ok=True)
+    for i in range(1, processes):
+        info = {"pid": 1 + i, "ppid": 1, "argv": ["-c", "--multiprocessing-fork"], "command": "exec",
+                "process": {"how": "exec", "started_by": None, "root": path}}
+        synth.write(os.path.join(path + ".d", f"{1 + i}.ftr"), each, seed=1 + i, meta_extra=info)
+    synth.write(path, each, meta_extra={"parts": os.path.basename(path) + ".d"})
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=10_000_000)
     ap.add_argument("--file", help="an existing .ftr to open instead of a synthetic one")
     ap.add_argument("--real", action="store_true", help="a recorded real program (benchmarks/real_trace.py)")
+    ap.add_argument("--processes", type=int, default=1, help="a synthetic session of this many processes")
     a = ap.parse_args(argv)
     path = real_trace.record() if a.real else a.file
-    if path is None:
+    if path is None and a.processes > 1:
+        path = write_processes(a.calls, a.processes)
+    elif path is None:
         path = f"/tmp/flowtrace-synth-{a.calls}.ftr"
         if not os.path.exists(path):
             print(f"writing {path} …", flush=True)
             synth.write(path, a.calls)
-    size = os.path.getsize(path)
+    size = os.path.getsize(path) + sum(e.stat().st_size for e in os.scandir(path + ".d")) if os.path.isdir(path + ".d") \
+        else os.path.getsize(path)
     print(f"{path}: {size / 1e6:.1f} MB; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     # the model alone (no UI), in a child process so its memory does not count here
     import subprocess

@@ -36,7 +36,10 @@ from .model.source import TraceSource
 from .model.units import fmt_ns, plural
 from .launch import Child
 from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
+from .model.process_view import process_at, process_group_pos
 from .screens import ErrorScreen, FilterDialog, HelpScreen
+from .screens.help import PROCESSES_NOTE
+from .screens.process_tree import ProcessTreeScreen
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
 from .widgets.key_footer import KeyFooter
 from .widgets.log_pane import LogPane
@@ -69,6 +72,7 @@ class FlowtraceApp(App[None]):
         Binding("N", "prev_hit", "Prev hit", show=False, id="app.prev_hit"),
         Binding("f", "filter", "Filter", id="app.filter"),
         Binding("t", "toggle_grouping", "Group", show=False, id="app.grouping"),
+        Binding("T", "process_tree", "Processes", id="app.processes"),
         Binding("d", "toggle_detail", "Detail", id="app.detail"),
         Binding("less_than_sign", "detail_width(-5)", "Detail narrower", show=False, id="app.detail_narrower"),
         Binding("greater_than_sign", "detail_width(5)", "Detail wider", show=False, id="app.detail_wider"),
@@ -319,6 +323,8 @@ class FlowtraceApp(App[None]):
         for p in self.live_view.status_parts():
             add(1, p)
         add(2, plural(data.n, "call"))
+        if data.multi_process:
+            add(4, f"{len(data.processes):,} processes")
         if len(data.threads) > 1:
             add(5, plural(len(data.threads), "thread"))
         if data.tasks:
@@ -487,17 +493,40 @@ class FlowtraceApp(App[None]):
             live_keys.append(Binding("G,end", "", "Resume follow mode: select the newest call"))
         if live.program is not None:
             live_keys.append(Binding("stdin", "", STDIN_NOTE))
+        several = self.source.data.multi_process  # the process keys only where they do something
+        shown = [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")
+                 and (several or b.id != "tree.process_link")]
         self.push_screen(HelpScreen([
-            ("Moving", [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")]),
+            ("Moving", shown),
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
-            ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding) and b not in LIVE_BINDINGS]),
+            ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding) and b not in LIVE_BINDINGS
+                                 and (several or b.id != "app.processes")]),
             ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
             *([("Live view", live_keys)] if live_keys else []),
-        ]))
+        ], PROCESSES_NOTE if several else ""))
 
     # -- the live view's keys and events (live_view.py) --------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "process_tree":  # a session of several processes only
+            return self.source.data.multi_process
         return self.live_view.can(action)
+
+    def action_process_tree(self) -> None:
+        """The process tree (screens/process_tree.py); the chosen process is selected here."""
+        if not self.source.data.multi_process:
+            return
+        live = self.live_view.now_ns if self.live_view.active else None
+        at = process_at(self.index, self.tree.cursor_pos) if self.index is not None else 0
+        self.push_screen(ProcessTreeScreen(self.source.data, live, at), self._open_process)
+
+    def _open_process(self, process: int | None) -> None:
+        if process is None or self.index is None:
+            return
+        pos = process_group_pos(self.index, process)
+        if pos < 0:
+            self.notify(f"pid {self.source.data.processes[process].pid} recorded no calls (yet)")
+            return
+        self.tree.move_to_pos(pos)
 
     def action_toggle_follow(self) -> None:
         self.live_view.toggle_follow()
@@ -542,6 +571,10 @@ class FlowtraceApp(App[None]):
         for d in range(1, 10):
             yield SystemCommand(f"Expand to depth {d}", f"Show {plural(d, 'level')} below the roots ({d})", tree_action("expand_depth", d))
         yield SystemCommand("Go to parent", "Select the caller of the selected call (p)", tree_action("parent"))
+        if self.source.data.multi_process:
+            yield SystemCommand("Process tree", "The session's processes, parent → children (T)", self.action_process_tree)
+            yield SystemCommand("Started process / starting call",
+                                "From a call that started a process to it, and back (S)", tree_action("process_link"))
         if self.loading:
             yield SystemCommand("Cancel loading", "Stop reading the file; keep what was read (esc)", self.action_cancel_loading)
         yield SystemCommand("Keys", "Show every key binding (?)", self.action_help)

@@ -13,7 +13,9 @@ from flowtrace.ftr import format as F
 from flowtrace.printing import BODY_KINDS, short_path
 
 from .index import TreeIndex
-from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED
+from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED, TraceData
+from .parts import process_parents
+from .process_view import starting_call
 from .row_view import call_title, recorded_cwd
 from .running import live_times
 from .source_text import Excerpt, excerpt
@@ -30,12 +32,14 @@ _END_OF = {HOW_RETURN: END_RETURN, HOW_RAISE: END_RAISE, HOW_UNFINISHED: END_UNF
 
 @dataclass(frozen=True, slots=True)
 class GroupDetail:
-    """A thread or task group node."""
+    """A process, thread or task group node; `facts`: a process's (name, text) lines (pid,
+    command, how it was started and ended, when)."""
 
     label: str
     busy_ns: int
     roots: int
     calls: int
+    facts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,25 @@ class CallDetail:
     creator: tuple[int, str] | None = None
 
 
+def process_facts(data: TraceData, process: int, live_now: int = 0) -> tuple[tuple[str, str], ...]:
+    """What the detail pane says about a process of a session of several."""
+    proc = data.processes[process]
+    start = starting_call(data, process)
+    parents = process_parents(data.processes)
+    facts = [("pid", str(proc.pid)), ("command", proc.command()),
+             ("started", {"root": "the recorded program", "fork": "forked (os.fork, no exec)"}.get(proc.how, "a new interpreter")),
+             ("parent", data.processes[parents[process]].title() if parents[process] >= 0 else "none recorded")]
+    if process:
+        facts.append(("by call", data.func_name(int(data.col("func")[start])) + f" (call {start}, S selects it)"
+                      if start else "not recorded"))
+    end = proc.end_ns if process else (data.t_end if data.ends else None)
+    facts += [("status", proc.status(live=bool(live_now))), ("start", fmt_ns(proc.shift)),
+              ("lifetime", fmt_ns(max(0, (end if end is not None else live_now or data.t_end) - proc.shift))
+               + ("" if end is not None else " so far")),
+              ("threads", str(len(proc.threads))), ("calls", f"{proc.calls:,}")]
+    return tuple(facts)
+
+
 def node_name(index: TreeIndex, pos: int) -> str:
     """How the node at `pos` is named in a path: its call's title, or "thread X" / "task Y"."""
     node = index.node(pos)
@@ -109,7 +132,8 @@ def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | Gro
     desc = index.descendants(pos)
     if index.is_group(node):
         g = index.group(node)
-        return GroupDetail(f"{g.kind} {g.label}" if g else "", int(index.dur[node]), kids, desc)
+        facts = process_facts(data, g.process, live_now) if g is not None and g.kind == "process" else ()
+        return GroupDetail(f"{g.kind} {g.label}" if g else "", int(index.dur[node]), kids, desc, facts)
     col = data.col
     fid = int(col("func")[node])
     info = data.func(fid)

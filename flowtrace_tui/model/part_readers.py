@@ -10,6 +10,7 @@ be read is reported on its process; the others read on.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -49,6 +50,7 @@ class PartReaders:
         self.data = data
         self.root_ids: PartIds | None = None
         self._parts: dict[str, _Part] = {}
+        self._skips: set[str] = set()
         self._clock = clock
         self._scanned_at = -1e9
 
@@ -76,10 +78,38 @@ class PartReaders:
         try:
             names = sorted(n for n in os.listdir(self.directory) if n.endswith(".ftr"))
         except OSError:
-            return
+            names = []
         for name in names:
             if name not in self._parts:
                 self._open(name)
+        self._notes()
+
+    def _notes(self) -> None:
+        """Processes that were not followed (`<pid>.skip.json`: another Python, `-I`, …)."""
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".skip.json") and n not in self._skips)
+        except OSError:
+            return
+        for name in names:
+            self._skips.add(name)
+            path = os.path.join(self.directory, name)
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    note = json.load(fh)
+                if not isinstance(note, dict):
+                    raise ValueError("not an object")
+            except (OSError, ValueError) as exc:
+                note = {"reason": f"unreadable note ({exc})"}
+            if self.root_ids is None:
+                self.root_ids = self.data.adopt_root(self.root_path)
+            meta = {k: note.get(k) for k in ("pid", "ppid", "argv")}
+            root_origin = self.data.meta.get("origin_ns")
+            started = note.get("started_ns")
+            meta["origin_ns"] = started if isinstance(started, int) else root_origin
+            proc = ProcessRecord(len(self.data.processes), path, meta=meta, skipped=str(note.get("reason") or "not followed"))
+            if isinstance(started, int) and isinstance(root_origin, int):
+                proc.shift = started - root_origin
+            self.data.processes.append(proc)
 
     def _open(self, name: str) -> None:
         path = os.path.join(self.directory, name)

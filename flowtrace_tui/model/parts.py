@@ -36,6 +36,7 @@ class ProcessRecord:
     threads: list[int] = field(default_factory=list)
     damage: str | None = None
     calls: int = 0
+    skipped: str | None = None  # not followed (a `.skip.json` note): why
 
     @property
     def pid(self) -> int:
@@ -84,8 +85,11 @@ class ProcessRecord:
         return t_end + self.shift if isinstance(t_end, int) else None
 
     def command(self) -> str:
-        """`python -m pkg.worker` (argv as the process saw it; `python -c …` for a -c program)."""
+        """`python -m pkg.worker` (argv as the process saw it; `python -c …` for a -c program;
+        a launch that started no part (pid 0): its whole command line)."""
         words = self.argv
+        if self.skipped is not None and not self.meta.get("pid"):
+            return shlex.join(words) if words else "?"
         if words and words[0] == "-c":
             words = ["-c", "…", *words[1:]]
         return "python " + shlex.join(words) if words else "python"
@@ -93,11 +97,13 @@ class ProcessRecord:
     def title(self) -> str:
         """`pid 123: python -m pkg.worker`, `pid 124 (fork): python prog.py`."""
         how = " (fork)" if self.how == "fork" else ""
-        return f"pid {self.pid}{how}: {self.command()}"
+        return f"pid {self.pid or '?'}{how}: {self.command()}"
 
     def status(self, live: bool = False) -> str:
         """How it ended, in words: `exit 0`, `exit 3`, `terminated by SIGTERM`, `running`."""
         end = self.ends
+        if self.skipped is not None:
+            return f"not followed: {self.skipped}"
         if end is None:
             if self.damage:
                 return f"damaged ({self.damage})"
@@ -189,7 +195,10 @@ def process_parents(processes: list[ProcessRecord]) -> list[int]:
         by_pid.setdefault(processes[i].pid, []).append(i)
     for i in range(1, len(processes)):
         me = processes[i]
-        found = [j for j in by_pid.get(me.ppid, []) if j != i and processes[j].origin_ns <= me.origin_ns]
+        # a program started by os.exec* continues its pid: the part it replaced is its parent
+        execd = [j for j in by_pid.get(me.pid, []) if j != i and processes[j].origin_ns <= me.origin_ns
+                 and (processes[j].ends or {}).get("reason") == "exec"]
+        found = execd or [j for j in by_pid.get(me.ppid, []) if j != i and processes[j].origin_ns <= me.origin_ns]
         out[i] = found[-1] if found else 0
     return out
 

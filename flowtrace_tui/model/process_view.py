@@ -92,6 +92,25 @@ def _links(data: TraceData) -> _Links:
     return links
 
 
+def process_group_pos(index, process: int) -> int:
+    """Position of process `process`'s row in `index` (-1: it has no row: no calls yet)."""
+    for g in index.groups:
+        if g.kind == "process" and g.process == process:
+            return int(index.pos_of[g.node])
+    return -1
+
+
+def process_at(index, pos: int) -> int:
+    """The process (index into `data.processes`) the row at `pos` belongs to (0 for one)."""
+    if pos < 0 or not index.data.multi_process:
+        return 0
+    node = index.node(pos)
+    if index.is_group(node):
+        g = index.group(node)
+        return g.process if g is not None else 0
+    return index.data.process_of_thread(int(index.data.col("thread")[node]))
+
+
 def starting_call(data: TraceData, process: int) -> int:
     """The call in its parent that started process `process` (0: not recorded or not known)."""
     if not 0 < process < len(data.processes):

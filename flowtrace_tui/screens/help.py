@@ -20,6 +20,12 @@ INTRO = (
     "the first call of an asyncio task and the call that created it (C selects that call; t groups "
     "by thread, by task, or not at all)."
 )
+PROCESSES_NOTE = (
+    "This session has several processes (flowtrace run follows children): each is at the top, "
+    "named by pid and command, with how it ended (→ exit 0, ✗ exit 3, ⋯ running), then its threads "
+    "and tasks. {started pid 123} marks the call that started a process (S goes there and back); "
+    "T shows the process tree."
+)
 
 
 def _key_names(binding: Binding) -> str:
@@ -42,9 +48,11 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
+    def __init__(self, sections: list[tuple[str, list[Binding]]], notes: str = "") -> None:
+        """`notes`: said after the introduction (what this session has that others do not)."""
         super().__init__()
         self.sections = sections
+        self.notes = notes
         # (keys, description) rows, as shown
         self.rows = [(_key_names(b), b.description) for _, bs in sections for b in bs if b.description]
 
@@ -60,7 +68,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("", "")
         with VerticalScroll():
             yield Static(Text("flowtrace-tui — keys", style="bold"))
-            yield Static(Text(INTRO + "\n"))
+            yield Static(Text(INTRO + ("\n\n" + self.notes if self.notes else "") + "\n"))
             yield Static(table)
             yield Static(Text("ctrl+p opens the command palette (all commands, themes). esc closes this.", style="dim"))
 

@@ -27,6 +27,7 @@ from textual.strip import Strip
 
 from ..model.row_view import END_OPEN, END_RAISE, RowView, row_view
 from ..model.rows import EXPAND_GUARD, TreeRows
+from ..model.process_view import process_group_pos, started_processes, starting_call
 from ..model.tasks import task_creator
 from ..model.units import fmt_count, fmt_ns
 from .columns import columns_for, columns_width
@@ -57,6 +58,7 @@ class CallTree(ScrollView, can_focus=True):
         Binding("p", "parent", "Parent", show=False, id="tree.parent"),
         Binding("C", "task_creator", "Task creator", show=False, id="tree.task_creator",
                 tooltip="Select the call that created the asyncio task of the selected call"),
+        Binding("S", "process_link", "Started process / starting call", show=False, id="tree.process_link"),
         Binding("left_square_bracket", "prev_sibling", "Prev sibling", show=False, id="tree.prev_sibling"),
         Binding("right_square_bracket", "next_sibling", "Next sibling", show=False, id="tree.next_sibling"),
         *[
@@ -360,14 +362,16 @@ class CallTree(ScrollView, can_focus=True):
         """Name, arguments (shortened to fit) and the end marker of one call."""
         out: list[tuple[str, Style]] = []
         if view.group is not None:
-            out.append((view.name, self._style("calltree--group")))
-            if view.end == END_RAISE:  # a process that failed: how
-                out.append((" ✗ " + view.exception, self._style("calltree--raise")))
+            # a process says how it ended, and that stays on screen: the name gives way first
+            if view.end == END_RAISE:
+                tail = [(" ✗ " + view.exception, self._style("calltree--raise"))]
             elif view.group == "process" and view.end == END_OPEN:
-                out.append((" ⋯", self._style("calltree--unfinished")))
-            elif view.result is not None:
-                out.append((" → " + view.result, self._style("calltree--result")))
-            return _fit(out, room)
+                tail = [(" ⋯", self._style("calltree--unfinished"))]
+            else:
+                tail = [(" → " + view.result, self._style("calltree--result"))] if view.result is not None else []
+            tail = _fit(tail, room // 2)
+            name_room = room - sum(cell_len(t) for t, _ in tail)
+            return _fit([(view.name, self._style("calltree--group"))], name_room) + tail
         tail: list[tuple[str, Style]] = []
         if view.started_note:  # a call that started processes (P goes to the first)
             tail.append((f" {{{view.started_note}}}", self._style("calltree--task")))
@@ -518,6 +522,32 @@ class CallTree(ScrollView, can_focus=True):
             self.move_to_pos(int(idx.pos_of[creator]))
         else:
             self.post_message(self.Notice("The selected call runs in no asyncio task whose creator was recorded"))
+
+    def action_process_link(self) -> None:
+        """From a call that started processes of the session to the (first) one it started;
+        from a process's row to the call in its parent that started it."""
+        pos = self.cursor_pos
+        if pos < 0 or self.rows is None:
+            return
+        idx = self.rows.index
+        data, node = idx.data, idx.node(pos)
+        g = idx.group(node) if idx.is_group(node) else None
+        if g is not None and g.kind == "process":
+            call = starting_call(data, g.process)
+            if call and call <= idx.n:
+                self.move_to_pos(int(idx.pos_of[call]))
+            else:
+                self.post_message(self.Notice(f"Where pid {data.processes[g.process].pid} was started from is not "
+                                              "recorded (multiprocessing's spawn and forkserver do not say)"))
+            return
+        started = started_processes(data, node) if g is None else []
+        targets = [t for t in (process_group_pos(idx, p) for p in started) if t >= 0]
+        if targets:
+            self.move_to_pos(targets[0])
+        elif started:
+            self.post_message(self.Notice(f"pid {data.processes[started[0]].pid} recorded no calls (yet)"))
+        else:
+            self.post_message(self.Notice("The selected call started no process of this session"))
 
     def action_next_sibling(self) -> None:
         self._sibling(True)

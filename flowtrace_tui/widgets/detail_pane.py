@@ -103,6 +103,8 @@ def _args(d: CallDetail) -> RenderableType:
 def _group_body(g: GroupDetail) -> RenderableType:
     table = _table()
     table.add_row("group", g.label)
+    for name, text in g.facts:
+        table.add_row(name, text)
     table.add_row("busy", fmt_ns(g.busy_ns))
     table.add_row("calls", f"{plural(g.roots, 'root')}, {plural(g.calls, 'call')}")
     return table

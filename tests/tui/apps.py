@@ -86,3 +86,4 @@ def screen_lines(app) -> list[str]:
     """The text on the terminal now, one string per line (the top screen, as a user sees it)."""
     strips = app.screen._compositor.render_strips()
     return ["".join(seg.text for seg in strip) for strip in strips]
+

@@ -154,3 +154,23 @@ def test_root_loaded_before_its_parts_keeps_its_ids_and_maps_later_ones(tmp_path
     assert lines(ix, rows) == [
         "0 pid 100: python prog.py ⋯", "1 main() → None {started pid 101}", "2 late(x=7) → 8",
         "0 pid 101 (fork): python prog.py --jobs 2 ⋯", "1 work(i=1) → 1", "1 work(i=2) → 2"]
+
+
+def test_processes_not_followed_are_listed(tmp_path):
+    """A child on another interpreter leaves a note instead of a part (docs/FORMAT.md)."""
+    root, _ = root_program()
+    path = save_session(str(tmp_path), root, [fork_child()])
+    (tmp_path / "trace.ftr.d" / "105.skip.json").write_text(
+        '{"pid": 105, "ppid": 100, "argv": ["old.py"], "executable": "/usr/bin/python3.11", '
+        '"reason": "Python 3.11 (flowtrace needs 3.12+)", "started_ns": %d}' % (5_000_000_000 + 300))
+    (tmp_path / "trace.ftr.d" / "106.skip.json").write_text("{broken")
+    data = open_session(path).data
+    rows = process_rows(data)
+    assert [(r.pid, r.depth, r.command, r.status, r.calls) for r in rows] == [
+        (100, 0, "python prog.py --jobs 2", "exit 0", 2),
+        (106, 1, "?", "not followed: unreadable note (Expecting property name enclosed in double quotes: "
+                      "line 1 column 2 (char 1))", 0),
+        (101, 1, "python prog.py --jobs 2", "exit 0", 2),
+        (105, 1, "python old.py", "not followed: Python 3.11 (flowtrace needs 3.12+)", 0)]
+    ix = build_index(data)  # processes without calls have no row in the call tree
+    assert [g.label for g in ix.groups] == ["pid 100: python prog.py --jobs 2", "pid 101 (fork): python prog.py --jobs 2"]

@@ -12,8 +12,9 @@ import os
 import pytest
 
 from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.source import TraceSource
 
-from trace_builder import TraceBuilder, wide_program
+from trace_builder import TraceBuilder, several_processes, wide_program
 
 from .apps import sample_app, settle, source, threads_app
 
@@ -125,3 +126,22 @@ def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypa
         await pilot.pause()
 
     assert m and snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_session_of_several_processes(snap_compare, tmp_path):
+    """Processes at the top (one failed, one with two threads), the root's spawning call noted."""
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("j", "j")
+
+    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_process_tree_screen(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("T", "j")
+
+    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -1,0 +1,110 @@
+"""The explorer on sessions of several processes, read off the screen: processes at the top of
+the tree, the process tree (T), the jump between a child and the call that started it (S), and
+a live session gaining processes while it is followed."""
+
+from __future__ import annotations
+
+import os
+
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.screens.process_tree import ProcessTreeScreen
+
+from .apps import screen_lines, settle, sync, until
+from trace_builder import Feeder, TraceBuilder, child_process, meta_for, several_processes
+
+
+def tree_text(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def cursor_text(app) -> str:
+    """The selected row's name, as the detail pane's path ends."""
+    from flowtrace_tui.model.call_detail import node_name
+
+    return node_name(app.index, app.tree.cursor_pos)
+
+
+@sync
+async def test_processes_on_screen_and_the_process_tree(tmp_path):
+    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        text = tree_text(app)
+        assert "pid 100: python prog.py --jobs 2 → exit 0" in text
+        assert "pid 101 (fork): python prog.py --jobs 2 ✗ exit 3" in text
+        assert "pid 102: python -m pkg.worker → exit 0" in text
+        assert "T Processes" in screen_lines(app)[-1]
+        assert "3 processes" in " ".join(app.status_parts())
+        # T: the process tree, root first, children under it with their ends
+        await pilot.press("T")
+        assert isinstance(app.screen, ProcessTreeScreen)
+        lines = screen_lines(app)
+        row = next(i for i, line in enumerate(lines) if "duration" in line and "status" in line) + 1
+        assert "python prog.py --jobs 2" in lines[row] and " 100 " in lines[row]
+        assert "exit 0" in lines[row] and "2" in lines[row]
+        assert "├─ python prog.py --jobs 2" in lines[row + 1] and "101" in lines[row + 1] and "exit 3" in lines[row + 1]
+        assert "└─ python -m pkg.worker" in lines[row + 2] and "102" in lines[row + 2]
+        assert "3 processes, 1 failed" in "\n".join(lines)
+        # enter on the exec child opens it in the call tree
+        await pilot.press("j", "j", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProcessTreeScreen)
+        assert cursor_text(app) == "process pid 102: python -m pkg.worker"
+
+
+@sync
+async def test_jump_between_a_child_and_the_call_that_started_it(tmp_path):
+    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("T", "j", "enter")  # pid 101's row
+        await pilot.pause()
+        assert cursor_text(app) == "process pid 101 (fork): python prog.py --jobs 2"
+        await pilot.press("S")  # to the call in pid 100 that started it
+        assert cursor_text(app) == "spawn"
+        assert "spawn(n=2) {started 2 processes} → None" in tree_text(app)
+        await pilot.press("S")  # and back: the first process it started
+        assert cursor_text(app) == "process pid 101 (fork): python prog.py --jobs 2"
+        await pilot.press("g", "S")  # the root was started by nobody of this session
+        await pilot.pause()
+        assert cursor_text(app).startswith("process pid 100")
+
+
+@sync
+async def test_search_runs_across_processes(tmp_path):
+    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"helper", "enter")
+        await settle(pilot)
+        assert cursor_text(app) == "helper"
+        assert "helper(k='x') → 'y'" in tree_text(app)
+
+
+@sync
+async def test_live_view_gains_processes_and_marks_their_end(tmp_path):
+    path = str(tmp_path / "trace.ftr")
+    root = TraceBuilder(meta={**meta_for(os.getpid()), "argv": ["prog.py"], "parts": "trace.ftr.d"})
+    m = root.enter("main", args="")
+    root.flush()
+    feed = Feeder(root, path)
+    app = FlowtraceApp(TraceSource.open(path), poll_interval=0.05)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        assert "pid" not in tree_text(app)  # one process so far: the tree as always
+        os.makedirs(path + ".d")
+        child = child_process(4242, os.getpid(), ["-m", "pkg.worker"], 1000)
+        child.leave(child.enter("job", args="n=1"), "1")
+        child.flush()
+        part = Feeder(child, path + ".d/4242.ftr")
+        await until(pilot, lambda: "pid 4242: python -m pkg.worker ⋯" in tree_text(app))
+        assert f"pid {os.getpid()}: python prog.py ⋯" in tree_text(app)
+        child.data(exit_code=3)
+        part.sync()
+        await until(pilot, lambda: "pid 4242: python -m pkg.worker ✗ exit 3" in tree_text(app))
+        root.leave(m, "None")
+        root.data()
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished)
+        await app.workers.wait_for_complete()
