@@ -128,20 +128,14 @@ def test_live_view_with_a_running_call_selected(snap_compare, tmp_path, monkeypa
     assert m and snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
 
-def test_session_of_several_processes(snap_compare, tmp_path):
-    """Processes at the top (one failed, one with two threads), the root's spawning call noted."""
+@pytest.mark.parametrize("keys", [("j", "j"), ("T", "j")], ids=["call_tree", "process_tree"])
+def test_session_of_several_processes(snap_compare, tmp_path, keys):
+    """Processes at the top of the call tree (one failed, one with two threads), the root's
+    spawning call noted; and the process tree (T)."""
+
     async def run_before(pilot):
         await settle(pilot)
-        await pilot.press("j", "j")
-
-    app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
-    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
-
-
-def test_process_tree_screen(snap_compare, tmp_path):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("T", "j")
+        await pilot.press(*keys)
 
     app = FlowtraceApp(TraceSource.open(several_processes(str(tmp_path))))
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
