@@ -34,7 +34,7 @@ async def test_processes_on_screen_and_the_process_tree(tmp_path):
         assert "pid 100: python prog.py --jobs 2 → exit 0" in text
         assert "pid 101 (fork): python prog.py --jobs 2 ✗ exit 3" in text
         assert "pid 102: python -m pkg.worker → exit 0" in text
-        assert "T Processes" in screen_lines(app)[-1]
+        await until(pilot, lambda: "T Processes" in screen_lines(app)[-1])  # (the footer draws last)
         assert "3 processes" in " ".join(app.status_parts())
         # T: the process tree, root first, children under it with their ends
         await pilot.press("T")
