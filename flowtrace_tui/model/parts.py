@@ -89,10 +89,10 @@ class ProcessRecord:
         a launch that started no part (pid 0): its whole command line)."""
         words = self.argv
         if self.skipped is not None and not self.meta.get("pid"):
-            return shlex.join(words) if words else "?"
+            return _join(words) if words else "?"
         if words and words[0] == "-c":
             words = ["-c", "…", *words[1:]]
-        return "python " + shlex.join(words) if words else "python"
+        return "python " + _join(words) if words else "python"
 
     def title(self) -> str:
         """`pid 123: python -m pkg.worker`, `pid 124 (fork): python prog.py`."""
@@ -123,6 +123,12 @@ class ProcessRecord:
         if end is None:
             return False
         return bool(end.get("signal")) or end.get("reason") == "exception" or end.get("exit_code") not in (None, 0)
+
+
+def _join(words: list[str]) -> str:
+    """A command line as a shell would take it back, the elided code `…` left as it is (as
+    flowtrace print's headings say it)."""
+    return " ".join(w if w == "…" else shlex.quote(w) for w in words)
 
 
 class _IdMap:

@@ -15,7 +15,7 @@ from flowtrace_tui.model.row_view import END_OPEN, END_RAISE, END_RETURN, row_vi
 from flowtrace_tui.model.search import Query, find
 from flowtrace_tui.model.source import TraceSource
 
-from trace_builder import Feeder, TraceBuilder, exec_child, fork_child, root_program, save_session
+from trace_builder import Feeder, TraceBuilder, child_process, exec_child, fork_child, root_program, save_session
 
 
 def open_session(path: str) -> TraceSource:
@@ -174,3 +174,39 @@ def test_processes_not_followed_are_listed(tmp_path):
         (105, 1, "python old.py", "not followed: Python 3.11 (flowtrace needs 3.12+)", 0)]
     ix = build_index(data)  # processes without calls have no row in the call tree
     assert [g.label for g in ix.groups] == ["pid 100: python prog.py --jobs 2", "pid 101 (fork): python prog.py --jobs 2"]
+
+
+def test_tasks_group_within_their_process(tmp_path):
+    """asyncio tasks of a child keep their ids' meaning (root, creator) under the session's ids;
+    t's task view puts each task's calls in a group under the child's process."""
+    root, _ = root_program()
+    c = child_process(103, 100, ["-m", "svc"], 50, started_by=(100, 1001, 12))
+    m = c.enter("amain", t=1, kind="coroutine")
+    a = c.enter("fetch", args="i=0", task=1, t=2, kind="coroutine")
+    c.task(1, "Task-1", root=a, creator=m)
+    c.leave(a, "0", t=6)
+    b = c.enter("fetch", args="i=1", task=2, t=3, parent=0, kind="coroutine")
+    c.task(2, "Task-2", root=b, creator=m)
+    c.leave(b, "1", t=8)
+    c.leave(m, None, t=10)
+    data = open_session(save_session(str(tmp_path), root, [c])).data
+    assert [(t.name, t.creator, t.root) for t in data.tasks.values()] == [("Task-1", 3, 4), ("Task-2", 3, 5)]
+    expected = {False: ["1 amain()", "2 fetch(i=0) → 0", "1 fetch(i=1) → 1"],
+                True: ["1 amain()", "1 task Task-1", "2 fetch(i=0) → 0", "1 task Task-2", "2 fetch(i=1) → 1"]}
+    for tasks, shown in expected.items():
+        ix = build_index(data, tasks=tasks)
+        rows = TreeRows(ix)
+        rows.expand_to_depth(5)
+        assert lines(ix, rows)[3:] == ["0 pid 103: python -m svc → exit 0", *shown]
+
+
+def test_process_titles():
+    from flowtrace_tui.model.parts import ProcessRecord
+
+    def title(**meta) -> str:
+        return ProcessRecord(1, "/x/trace.ftr.d/7.ftr", meta=meta).title()
+
+    assert title(pid=7, argv=["-c"]) == "pid 7: python -c …"
+    assert title(pid=7, argv=["-c", "a b"]) == "pid 7: python -c … 'a b'"
+    assert title(pid=7, argv=["-m", "pkg.w"], process={"how": "fork"}) == "pid 7 (fork): python -m pkg.w"
+    assert title() == "pid 7: python"  # META unreadable: the pid from the part's name
