@@ -169,6 +169,8 @@ class TraceSource:
         self.data.damage = self.reader.damage
         size = self.reader.size() or 0
         more = bool(chunks) and (self.reader.pending_bytes > 0 or self.reader.offset < size - F.CHUNK_HEADER_SIZE)
+        if self.parts is None and self.data.meta.get("parts"):  # META came after the first step
+            self.follow_parts()
         if self.parts is not None and not more:  # the root read up to now: the other parts
             self.parts.scan()
             part_res, more = self.parts.step()

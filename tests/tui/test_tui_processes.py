@@ -210,3 +210,18 @@ def test_process_titles():
     assert title(pid=7, argv=["-c", "a b"]) == "pid 7: python -c … 'a b'"
     assert title(pid=7, argv=["-m", "pkg.w"], process={"how": "fork"}) == "pid 7 (fork): python -m pkg.w"
     assert title() == "pid 7: python"  # META unreadable: the pid from the part's name
+
+
+def test_parts_followed_when_meta_comes_after_opening(tmp_path):
+    """A live root file opened before its META was written still finds its parts."""
+    root, _ = root_program()
+    data = root.data()
+    path = str(tmp_path / "trace.ftr")
+    with open(path, "wb") as fh:
+        fh.write(data[:16])  # the file header alone
+    src = TraceSource.open(path)
+    assert src.parts is None
+    save_session(str(tmp_path), root_program()[0], [fork_child()])
+    while src.step().more:
+        pass
+    assert [p.pid for p in src.data.processes] == [100, 101] and src.data.n == 4
