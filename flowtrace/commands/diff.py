@@ -115,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def matched(diff: SessionDiff) -> dict[str, int]:
+    """How many units there are, in both sessions, in one only, changed."""
+    rows = diff.rows
+    return {"units": len(rows), "both": sum(1 for r in rows if r.base is not None and r.new is not None),
+            "only_base": sum(1 for r in rows if r.new is None), "only_new": sum(1 for r in rows if r.base is None),
+            "changed": sum(1 for r in rows if r.changed)}
+
+
 # --- text ---------------------------------------------------------------------------------------
 
 def summary_lines(diff: SessionDiff) -> list[str]:
@@ -123,15 +131,12 @@ def summary_lines(diff: SessionDiff) -> list[str]:
     change = R.percent(a.total, b.total)
     pct = f" ({change:+.0f}%)" if change is not None else ""
     unit = "paths" if diff.by == "path" else "functions"
-    both = sum(1 for r in diff.rows if r.base is not None and r.new is not None)
-    only_a = sum(1 for r in diff.rows if r.new is None)
-    only_b = sum(1 for r in diff.rows if r.base is None)
-    changed = sum(1 for r in diff.rows if r.changed)
+    m = matched(diff)
     return [
         f"BASE {a.info.source}: {a.n_calls} calls, {format_ns(a.total)}   "
         f"NEW {b.info.source}: {b.n_calls} calls, {format_ns(b.total)}{pct}",
-        f"{len(diff.rows)} {unit}: {both} in both, {only_a} only in BASE, {only_b} only in NEW; "
-        f"{changed} changed (a time change under {diff.thresholds.relative:.0%} of BASE or under "
+        f"{m['units']} {unit}: {m['both']} in both, {m['only_base']} only in BASE, {m['only_new']} only in NEW; "
+        f"{m['changed']} changed (a time change under {diff.thresholds.relative:.0%} of BASE or under "
         f"{format_ns(diff.floor_ns)} is noise)",
     ]
 
@@ -284,11 +289,7 @@ def document(diff: SessionDiff, shown: list[Row], sort: str) -> dict[str, Any]:
         "base": _session(diff, "base"), "new": _session(diff, "new"),
         "thresholds": {"relative": diff.thresholds.relative, "absolute_ns": diff.floor_ns},
         "outcomes_compared": "texts" if diff.compared_texts else "ends",
-        "matched": {"units": len(diff.rows),
-                    "both": sum(1 for r in diff.rows if r.base is not None and r.new is not None),
-                    "only_base": sum(1 for r in diff.rows if r.new is None),
-                    "only_new": sum(1 for r in diff.rows if r.base is None),
-                    "changed": sum(1 for r in diff.rows if r.changed)},
+        "matched": matched(diff),
         "notes": diff.notes,
         "rows": rows,
     }
