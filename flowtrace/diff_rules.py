@@ -5,8 +5,8 @@
   recorded caller) down to it, a name being `function_key(module, qualname)`: no ids, files,
   lines, threads or tasks, so two runs of one program (even from another checkout) match. The
   paths of all threads are merged (a pool's workers run the same paths in any order). In a
-  session of several processes a child process's paths start under `process_key(its command
-  line)`, so processes running one command (a pool's worker processes) are merged as threads
+  session of several processes a child process's paths start under `process_key(the program
+  it ran)`, so processes running one program (a pool's worker processes) are merged as threads
   are. The calls of one path are numbered 1, 2, … in start order (call id order) within each
   run (and part: process files in the session's order).
 - **Outcome.** What a call did: its argument text, how it ended (`return` / `raise` /

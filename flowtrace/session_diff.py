@@ -13,9 +13,9 @@ with its texts. Beyond those calls each run sums its outcome hashes per power-of
 call numbers, which says in which range the first difference is.
 
 A session of several processes is a list of `Part`s, one per process's file: each part's
-paths start under a node naming its process (`Part.key`, its command line; none for the root
-process), so the processes of two runs are matched by command, and processes running the same
-command (a pool's workers) are matched together, as threads are.
+paths start under a node naming its process (`Part.key`, the program it ran; none for the
+root process), so the processes of two runs are matched by program, and processes running the
+same program (a pool's workers) are matched together, as threads are.
 
 Memory: the calls still running (as `flowtrace stats`), and per distinct path (or function)
 and run a few dozen numbers; never a list of calls.
@@ -396,9 +396,9 @@ def matching_notes(base: RunResult, new: RunResult, rows: list[Row], texts: bool
 
 
 def process_note(base: RunResult, new: RunResult) -> str:
-    """How the processes of the two sessions were matched: by command, the same commands together."""
+    """How the processes of the two sessions were matched: by program, the same programs together."""
     ka = {p.key for p in base.parts if p.key}
     kb = {p.key for p in new.parts if p.key}
     only = [f"only in {n}: {', '.join(sorted(k))}" for n, k in (("BASE", ka - kb), ("NEW", kb - ka)) if k]
-    return (f"processes matched by command line, those running the same command together (BASE: "
+    return (f"processes matched by the program they ran, those running the same program together (BASE: "
             f"{len(base.parts)} processes, NEW: {len(new.parts)})" + ("; " + "; ".join(only) if only else ""))

@@ -359,7 +359,7 @@ def test_processes_are_matched_by_command(tmp_path: pathlib.Path) -> None:
     d = diff_sessions(base, new)
     assert [(R.path_text(r.keys), r.kinds) for r in d.rows] == [
         ("main", ["same"]), ("main › f", ["same"]), ("[python worker.py] › square", ["same"])]
-    assert any("processes matched by command line" in n for n in d.notes)
+    assert any("processes matched by the program they ran" in n for n in d.notes)
     changed = [Part("", survey(root)), job("w5.ftr", [1]), job("w6.ftr", [3])]
     (row,) = [r for r in diff_sessions(base, changed).rows if r.changed]
     assert row.kinds == ["outcome"] and row.first_difference is not None
