@@ -15,6 +15,10 @@ The seed's API (flowtrace 0.1.1) and a file API:
 The seed API records exactly like a file session (a `Session` writing to memory) and reads the
 result back with the one reader (`flowtrace.ftr.reader`), so both show the same calls.
 Importing flowtrace is cheap: the recorder, the writer and the reader load on first use.
+
+PYTEST_DONT_REWRITE: flowtrace is imported before pytest starts when pytest runs under
+`flowtrace run` (and in every followed pytest-xdist worker); pytest, finding flowtrace's plugin
+entry point, would otherwise warn that it cannot rewrite an already imported module.
 """
 
 from __future__ import annotations

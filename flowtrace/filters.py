@@ -72,6 +72,21 @@ def mark_user_code(code: CodeType) -> None:
     _register_tree(_USER_CODES, code)
 
 
+# A followed child started as `python -c CODE` (flowtrace/follow.py): the interpreter compiles
+# CODE itself, so mark_user_code cannot see it; its "<string>" code in __main__ is the program.
+_c_program = False
+
+
+def record_c_program() -> None:
+    """This process runs `python -c CODE`: count "<string>" code of `__main__` as user code."""
+    global _c_program
+    _c_program = True
+
+
+def _is_c_program(code: CodeType, module: str | None) -> bool:
+    return _c_program and code.co_filename == "<string>" and module == "__main__"
+
+
 # Code objects that are flowtrace's own whatever their file name (the console-script launcher);
 # never recorded, even when an --include pattern matches. id -> code, kept alive as above.
 _INTERNAL_CODES: dict[int, CodeType] = {}
@@ -196,7 +211,7 @@ class CodeFilter:
             return False  # the launcher that started the flowtrace command
         if self.exclude and self._matches_any(self.exclude, mod, path):
             return False
-        if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code:
+        if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code or _is_c_program(code, module):
             return True
         if not self.include:
             return False

@@ -11,6 +11,7 @@ then behave exactly as they would without flowtrace (same exit code, same signal
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import platform
 import signal as _signal
@@ -19,11 +20,13 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from .ftr.writer import SessionWriter
 from .recorder import make_recorder
 from .recorder.base import RecorderConfig
+from .sigmask import held as _held
+from .sigwatch import SignalWatch
 from .untraced import Thread as _OwnThread, suspended
 
 # Drain early when this many rows wait (bounds memory, and how stale the file is: a program
@@ -35,8 +38,6 @@ PENDING_ROWS_FLUSH = 50_000
 # thread needs the GIL too and cannot keep up with a program that makes calls nonstop).
 PENDING_ROWS_CAP = PENDING_ROWS_FLUSH
 _POLL_S = 0.025  # how often the flusher looks at the pending count between flushes
-_HAVE_SIGMASK = hasattr(_signal, "pthread_sigmask")
-_ALL_SIGNALS = _signal.valid_signals() if _HAVE_SIGMASK else set()
 
 # The session that records this process alone (`exclusive=`: pytest --flowtrace records each
 # test), if any: another session started meanwhile (a test that records with flowtrace itself)
@@ -49,6 +50,17 @@ _exclusive: "Session | None" = None
 # may have held at the fork, our signal handlers and atexit hooks. Each is cut loose in the
 # child before any of that can write into the parent's file (_after_fork_in_child).
 _started: "weakref.WeakSet[Session]" = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """On the main thread, hold the program's signals off until the block ends (then they
+    arrive as usual); elsewhere (Python runs handlers on the main thread only) nothing."""
+    if threading.current_thread() is threading.main_thread():
+        with _held():
+            yield
+    else:
+        yield
 
 
 class Session:
@@ -64,8 +76,13 @@ class Session:
         meta: dict[str, Any] | None = None,
         recorder: str | None = None,
         exclusive: str | None = None,
+        watch_signals: bool = False,
     ) -> None:
         self.target = target
+        # a followed child's part: the flusher makes sure a SIGTERM reaches our handler even
+        # when the main thread waits in C (sigwatch.py)
+        self.watch_signals = watch_signals
+        self._watch: SignalWatch | None = None
         self.exclusive = exclusive  # who records alone (named in the error a nested start gets)
         self.path: str | None = None if hasattr(target, "write") else os.fspath(target)  # type: ignore[arg-type]
         self.config = config or RecorderConfig()
@@ -75,6 +92,7 @@ class Session:
         self.recorder = make_recorder(self.config, recorder)
         self.recorder_name: str = self.recorder.name
         self.writer: SessionWriter | None = None
+        self.meta: dict[str, Any] = {}  # the META written at start
         self.started = False
         self.stopped = False
         self.error: str | None = None  # set when writing failed (the program keeps running)
@@ -89,6 +107,7 @@ class Session:
         self._prev_excepthook: Any = None
         self._exit_reason: dict[str, Any] | None = None
         self.pid = os.getpid()  # the process this session records (a forked child is not it)
+        self._fork_paused = False  # our threads are ended for a fork (pause_for_fork)
 
     # ------------------------------------------------------------------ metadata
     def _meta(self, origin_ns: int, wall_ns: int) -> dict[str, Any]:
@@ -106,8 +125,9 @@ class Session:
             "cwd": cwd,
             "python": sys.version,
             "executable": sys.executable,
-            "platform": platform.platform(),
-            "hostname": socket.gethostname(),
+            # (a followed child is given its root's: platform() reads files, ~10-40 ms)
+            "platform": self.extra_meta.get("platform") or platform.platform(),
+            "hostname": self.extra_meta.get("hostname") or socket.gethostname(),
             "origin_ns": origin_ns,
             "started_wall_ns": wall_ns,
             "recorder": self.recorder_name,
@@ -137,11 +157,11 @@ class Session:
             )
         origin = time.perf_counter_ns()
         wall = time.time_ns()
-        self.writer = SessionWriter(self.target, self._meta(origin, wall), origin)
+        self.meta = self._meta(origin, wall)  # (follow.py hands some of it to child processes)
+        self.writer = SessionWriter(self.target, self.meta, origin)
         set_overflow = getattr(self.recorder, "set_overflow", None)
         if set_overflow is not None:
             set_overflow(self._overflow, PENDING_ROWS_CAP)
-        flusher = _OwnThread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
         with suspended():  # starting the flusher is our work, not the program's (untraced.py)
             try:
                 self.recorder.start()
@@ -153,21 +173,63 @@ class Session:
             _started.add(self)
             if self.exclusive:
                 _exclusive = self
-            self._flusher = flusher
-            flusher.start()
+            self._start_flusher()
         return self
+
+    def _start_flusher(self) -> None:
+        flusher = _OwnThread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
+        self._flusher = flusher
+        flusher.start()
+
+    def pause_for_fork(self) -> int:
+        """Before a fork of this process: end our threads (the flusher, the native writer), so
+        that the program forks with its own threads only -- as without flowtrace: Python warns
+        at a fork of a process that has several ("is multi-threaded, use of fork() may lead to
+        deadlocks", counted from /proc/self/stat), and the child inherits no lock one of them
+        held. Returns how many threads ended; resume_after_fork starts them again."""
+        if not self.started or self.stopped or self.forked_away or self._fork_paused:
+            return 0
+        self._fork_paused = True
+        ended = 0
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and flusher is not threading.current_thread():
+            self._wake.set()
+            flusher.join(timeout=5)
+            ended += not flusher.is_alive()
+        self._flush(wait=True)  # nothing waits in our buffers while the threads are away
+        writer = self.writer
+        if writer is not None and writer.pause_thread():
+            ended += 1
+        return ended
+
+    def resume_after_fork(self) -> None:
+        """After the fork, in the parent: our threads again (the rows recorded meanwhile wait
+        in the recorder's buffers, as between two flushes)."""
+        if not self._fork_paused:
+            return
+        self._fork_paused = False
+        if self.stopped:
+            return
+        with suspended():
+            self._wake.clear()
+            if self.writer is not None:
+                self.writer.resume_thread()
+            self._start_flusher()
 
     def _flush_loop(self) -> None:
         interval = self.flush_interval
         poll = min(_POLL_S, interval)
         last = time.monotonic()
         pending = getattr(self.recorder, "pending", None)
-        while not self.stopped:
+        while not self.stopped and not self._fork_paused:
             # wake at the flush time itself, not at the next `poll` tick after it: a regular
             # period (a live view aims its reads just after our flushes) and no extra wait
             self._wake.wait(max(0.0, min(poll, interval - (time.monotonic() - last))))
-            if self.stopped:
+            if self.stopped or self._fork_paused:
                 break
+            watch = self._watch
+            if watch is not None:
+                watch.poll()  # a signal flagged while the main thread waits in C (sigwatch.py)
             now = time.monotonic()
             if now - last >= interval or (pending is not None and pending() >= PENDING_ROWS_FLUSH):
                 last = now
@@ -194,24 +256,16 @@ class Session:
         otherwise wait for this very flush, or see its drained rows not yet written."""
         if self.stopped or self._flush_owner == threading.get_ident():
             return  # this thread is flushing already (recorded code ran inside it): no deadlock
-        mask = None
-        if _HAVE_SIGMASK and threading.current_thread() is threading.main_thread():
-            try:
-                mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _ALL_SIGNALS)
-            except (OSError, ValueError):
-                mask = None
-        try:
-            with self._flush_lock:  # the flusher thread may be writing: wait for it
-                pending = getattr(self.recorder, "pending", None)
-                if pending is None or pending() >= PENDING_ROWS_CAP // 2:  # else it just did
-                    self._flush_owner = threading.get_ident()
-                    try:
-                        self._flush_locked()
-                    finally:
-                        self._flush_owner = None
-        finally:
-            if mask is not None:
-                _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        if _resume_due:
+            _resume_all()  # our threads, away since a fork (_after_fork_in_parent)
+        with signals_held(), self._flush_lock:  # the flusher thread may be writing: wait for it
+            pending = getattr(self.recorder, "pending", None)
+            if pending is None or pending() >= PENDING_ROWS_CAP // 2:  # else it just did
+                self._flush_owner = threading.get_ident()
+                try:
+                    self._flush_locked()
+                finally:
+                    self._flush_owner = None
 
     def _flush_locked(self, wait: bool = False) -> None:
         writer = self.writer
@@ -239,8 +293,12 @@ class Session:
         extra: dict[str, Any] | None = None,
     ) -> None:
         """Stop recording, end open calls as unfinished, write the last rows and ENDS
-        (with `extra`'s keys too). Idempotent: only the first call writes."""
-        with suspended():  # our work, on whichever thread stops us (untraced.py)
+        (with `extra`'s keys too). Idempotent: only the first call writes. Signals wait until
+        ENDS is written: SIGTERM in the middle (Pool.terminate while a worker leaves through
+        os._exit, or sent twice) found the stop under way and killed the process before it."""
+        if self.forked_away:
+            return  # a forked child: the session and its file are the parent's (leave_to_parent)
+        with suspended(), signals_held():  # our work, on whichever thread stops us (untraced.py)
             self._stop(reason, exit_code, error, signal, extra)
 
     def _stop(self, reason: str, exit_code: int | None, error: str | None, signal: str | None,
@@ -296,6 +354,9 @@ class Session:
                 pass
         if _exclusive is self:
             _exclusive = None
+        # The program's own signal actions come back (SIG_DFL: the kernel kills). A signal sent
+        # to the child before this is held pending by the fork mask (_before_fork), so it meets
+        # them, not ours.
         self._uninstall_hooks()
 
     @property
@@ -349,8 +410,12 @@ class Session:
                     _signal.signal(sig, self._on_signal)
                 except (ValueError, OSError):
                     pass
+            if self.watch_signals and self._prev_handlers:
+                self._watch = SignalWatch(tuple(self._prev_handlers))  # the flusher polls it
+                self._watch.install()  # (or later, when the program gives its wakeup fd up)
 
     def _uninstall_hooks(self) -> None:
+        """Give back atexit, sys.excepthook and the signal handlers."""
         if not self._hooks_installed:
             return
         self._hooks_installed = False
@@ -367,6 +432,9 @@ class Session:
                         _signal.signal(sig, prev)
                 except (ValueError, OSError):
                     pass
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                watch.uninstall()
         self._prev_handlers.clear()
 
     def _at_exit(self) -> None:
@@ -388,19 +456,125 @@ class Session:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # Installed only over SIG_DFL: the default action kills the process without running
-        # atexit, so finish the file, then die the same way.
+        # atexit, so finish the file (unless this is a forked child: the file is its parent's,
+        # stop() does nothing there), then die the same way.
         with suspended():
+            watch = self._watch
+            if watch is not None:
+                watch.handled()
             self.stop(reason="signal", signal=_signal.Signals(signum).name)
             _signal.signal(signum, _signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
 
-def _after_fork_in_child() -> None:
-    with suspended():  # our work, not the child's program (untraced.py)
+# The signals a session handles (install_exit_hooks), held off in the forking thread from just
+# before a fork until the child has taken over its handlers: a Python-level handler is
+# inherited by the child, and CPython clears every signal flagged in the child before its
+# at-fork handlers run (_PySignal_AfterFork), so a SIGTERM reaching a forked pool worker in
+# that window would be dropped and the worker never end. Held, it stays pending in the kernel
+# and is delivered once the child unblocks it. (The Pool.terminate hang seen under load was
+# another window, closed by sigwatch.py.)
+_HOOKED = (_signal.SIGTERM, _signal.SIGINT)
+_fork_masks: dict[int, Any] = {}  # forking thread's ident -> the mask to restore after the fork
+
+# Steps a forked child runs after its parent's sessions were cut loose and before the held
+# signals are let through (follow.py starts the child's own part there).
+after_fork_steps: list[Any] = []
+
+
+def _before_fork() -> None:
+    with suspended():  # our work, not the program's (untraced.py)
+        sessions = list(_started)
+        before = _own_thread_count()
+        ended = sum(s.pause_for_fork() for s in sessions)
+        if ended and before:
+            _wait_threads_gone(before - ended)
+    if hasattr(_signal, "pthread_sigmask") and any(s._hooks_installed for s in sessions):
+        try:
+            _fork_masks[threading.get_ident()] = _signal.pthread_sigmask(_signal.SIG_BLOCK, _HOOKED)
+        except (OSError, ValueError):
+            pass
+
+
+def _own_thread_count() -> int:
+    """The process's OS threads (0 where that cannot be read)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def _wait_threads_gone(count: int) -> None:
+    """Until the process has at most `count` OS threads, for at most ~20 ms: a joined Python
+    thread (3.12) still exists for a moment after join() returns, and Python counts OS threads
+    for its warning."""
+    for _ in range(100):
+        if _own_thread_count() <= count:
+            return
+        time.sleep(0.0002)
+
+
+# From 3.13 Python counts the threads for its warning after the at-fork handlers of the parent
+# have run (3.12: before them), so our threads come back a little later there: at the
+# process's next audit event (a file opened, a thread or process started...), at a backpressure
+# flush (_overflow), or never if the session stops first (stop() writes without them).
+_RESUME_LATER = sys.version_info >= (3, 13)
+_resume_due = False
+_audit_hooked = False
+
+
+def _after_fork_in_parent() -> None:
+    global _resume_due, _audit_hooked
+    _release_fork_mask()
+    if not _RESUME_LATER:
+        _resume_all()
+        return
+    if not any(s._fork_paused for s in list(_started)):
+        return
+    _resume_due = True
+    if not _audit_hooked:
+        _audit_hooked = True
+        sys.addaudithook(_resume_on_audit)
+
+
+def _resume_on_audit(event: str, args: Any) -> None:
+    # every audit event of the process: one global test while no fork is pending
+    if _resume_due:
+        _resume_all()
+
+
+def _resume_all() -> None:
+    global _resume_due
+    _resume_due = False
+    with suspended():  # our work, not the program's (untraced.py)
         for session in list(_started):
-            session.leave_to_parent()
-        _started.clear()
+            session.resume_after_fork()
+
+
+def _release_fork_mask() -> None:
+    mask = _fork_masks.pop(threading.get_ident(), None)
+    if mask is not None:
+        try:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        except (OSError, ValueError):
+            pass
+
+
+def _after_fork_in_child() -> None:
+    try:
+        with suspended():  # our work, not the child's program (untraced.py)
+            for session in list(_started):
+                session.leave_to_parent()
+            _started.clear()
+            for step in list(after_fork_steps):
+                try:
+                    step()
+                except Exception:  # noqa: BLE001 - never break the program's fork
+                    pass
+    finally:
+        _release_fork_mask()  # a signal sent meanwhile arrives now, to the handlers in place
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -12,7 +12,9 @@ Standard library only: this runs inside other people's programs.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from typing import Iterator
 
 _FAULTS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
            if hasattr(signal, name)}
@@ -27,3 +29,23 @@ def block_program_signals() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULTS)
     except (OSError, ValueError):
         pass  # the thread keeps the default mask: signals still work, as before
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Hold the program's signals off in the calling thread until the block ends (then a
+    pending one arrives as usual). A thread started inside the block is born with them blocked:
+    a signal sent to the process between its creation and its own block_program_signals() would
+    otherwise land on it, and a main thread waiting in C (a pool worker on its queue's semaphore)
+    would not wake to run the handler."""
+    mask = None
+    if hasattr(signal, "pthread_sigmask"):
+        try:
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULTS)
+        except (OSError, ValueError):
+            mask = None
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)

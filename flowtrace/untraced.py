@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from .sigmask import block_program_signals
+from .sigmask import block_program_signals, held
 
 _Switch = tuple[Callable[[], Any], Callable[[Any], None], Callable[[Any], None]]
 
@@ -103,6 +103,10 @@ class Thread(threading.Thread):
     """A flowtrace thread (flusher, control channel): none of its events is ever delivered, from
     its first Python frame (`Thread._bootstrap`, before threading's own code runs) to its end,
     and it takes none of the program's signals (flowtrace/sigmask.py)."""
+
+    def start(self) -> None:
+        with held():  # born with the program's signals blocked (sigmask.held says why)
+            super().start()
 
     def _bootstrap(self) -> None:  # the new thread's first Python frame (threading.Thread.start)
         with suspended():

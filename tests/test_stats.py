@@ -229,7 +229,7 @@ def test_table_is_coloured_only_when_asked(tmp_path: pathlib.Path) -> None:
     write_profile_sample(tmp_path / "p.ftr")
     info = survey(tmp_path / "p.ftr")
     result = profile(info)
-    shown = rows(info, result.functions, "total", [], [])
+    shown = rows(info.functions, result.functions, "total", [], [])
     plain, coloured = table(info, shown, result.total, False), table(info, shown, result.total, True)
     assert not any("\x1b[" in line for line in plain)
     assert all("\x1b[" in line for line in coloured)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from . import CommandError
+from ..ftr.processes import Process, surveyed_parts
 from ..ftr.reader import Trace
 from ..ftr.scan import SessionInfo, survey
 
@@ -57,17 +58,34 @@ def use_color(stream: Any) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..stream_print import print_session
-
     info = survey(args.file)
     thread = resolve_thread(info, args.thread) if args.thread is not None else None
+    session = surveyed_parts(args.file, info) if thread is None else None
+    if session is None or not session.several:  # one process (or --thread: a thread of the root)
+        _print_one(info, args, thread)
+        return 0
+    for proc, part in session.parts:  # each process under a heading, in tree order (docs/FORMAT.md)
+        sys.stdout.write(heading(proc) + "\n")
+        _print_one(part, args, None)
+    for note in session.notes:
+        sys.stderr.write(f"flowtrace: note: {args.file}: {note}\n")
+    return 0
+
+
+def heading(proc: Process) -> str:
+    """`== pid 12: python prog.py (root, exit 0)`, indented by the process's depth."""
+    return f"{'  ' * proc.depth}== {proc.title()} ({proc.how}, {proc.status()})"
+
+
+def _print_one(info: SessionInfo, args: argparse.Namespace, thread: int | None) -> None:
+    from ..stream_print import print_session
+
     cwd = info.meta.get("cwd")  # module code is shown relative to the program's directory
     print_session(info, sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth, thread=thread,
                   cwd=cwd if isinstance(cwd, str) else None)
     sys.stdout.flush()
     for note in notes(info, thread):
         sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
-    return 0
 
 
 def notes(info: SessionInfo, thread: int | None) -> list[str]:

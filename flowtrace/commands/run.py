@@ -21,7 +21,7 @@ from . import CommandError, add_filter_options, filter_argv
 DEFAULT_OUTPUT = "trace.ftr"
 # Our options that take a value, and those that do not; anything after them is the program.
 _VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush-interval"}
-_FLAG_OPTIONS = {"--no-args", "--paused", "-h", "--help"}
+_FLAG_OPTIONS = {"--no-args", "--no-follow", "--paused", "-h", "--help"}
 
 
 USAGE = "{prog} [options] (script.py | -m module | -c code) [args ...]"
@@ -37,6 +37,9 @@ def add_parser(subparsers: Any) -> None:
                     "are the program's own.",
     )
     add_recording_options(p)
+    p.add_argument("--no-follow", action="store_true",
+                   help="record this process only (default: every Python 3.12+ descendant too, "
+                        "each into its own part in FILE.d/: docs/FORMAT.md)")
     p.add_argument("--paused", action="store_true",
                    help="do not record yet: serve a control channel so that 'flowtrace attach PID' "
                         "starts recording later and 'flowtrace detach PID' stops it (docs/ATTACH.md)")
@@ -154,24 +157,21 @@ class _Finisher:
         self.outcome: runner.Outcome | None = None
 
     def __call__(self) -> None:
-        if self.session.forked_away:
-            return  # a forked child leaving through atexit: the session is its parent's
-        outcome = self.outcome
-        try:
-            if outcome is None:  # the program never returned to us (os._exit does not get here)
-                self.session.stop(reason="exit", exit_code=None, error=None, signal=None)
-            elif outcome.kind == "interrupt":
-                self.session.stop(reason="signal", exit_code=130, error=outcome.error, signal="SIGINT")
-            elif outcome.kind == "exception":
-                self.session.stop(reason="exception", exit_code=1, error=outcome.error, signal=None)
-            else:
-                self.session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
-            calls = _calls_recorded(self.session)
-            what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
-            self._say(f"flowtrace: recorded {what} to {self.path}")
-        except Exception as exc:  # noqa: BLE001 - never a traceback at exit
-            self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
-        if outcome is not None and outcome.kind == "interrupt":
+        if self.session.forked_away:  # a forked child, leaving through atexit
+            from .. import follow
+
+            part = follow.current()  # its own part when following (finished quietly), else none
+            if part is not None:
+                _finish(part, self.outcome)
+        else:
+            try:
+                _finish(self.session, self.outcome)
+                calls = _calls_recorded(self.session)
+                what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
+                self._say(f"flowtrace: recorded {what} to {self.path}")
+            except Exception as exc:  # noqa: BLE001 - never a traceback at exit
+                self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
+        if self.outcome is not None and self.outcome.kind == "interrupt":
             _die_by_sigint()
 
     def _say(self, line: str) -> None:
@@ -180,6 +180,18 @@ class _Finisher:
             self.stderr.flush()
         except (OSError, ValueError):
             pass
+
+
+def _finish(session: Any, outcome: runner.Outcome | None) -> None:
+    """Stop `session` with how the program ended."""
+    if outcome is None:  # the program never returned to us (os._exit does not get here)
+        session.stop(reason="exit", exit_code=None, error=None, signal=None)
+    elif outcome.kind == "interrupt":
+        session.stop(reason="signal", exit_code=130, error=outcome.error, signal="SIGINT")
+    elif outcome.kind == "exception":
+        session.stop(reason="exception", exit_code=1, error=outcome.error, signal=None)
+    else:
+        session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
 
 
 def _die_by_sigint() -> None:
@@ -214,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
 
     meta = {"argv": program.command_line(), "program": program.describe()}
+    if not args.no_follow:  # readers find the descendants' parts in FILE.d/ (docs/FORMAT.md)
+        meta["parts"] = os.path.basename(args.output) + ".d"
     try:
         session = Session(args.output, _config(args), command="run", flush_interval=args.flush_interval, meta=meta)
         session.start()
@@ -222,6 +236,10 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as exc:  # no free sys.monitoring tool id, bad FLOWTRACE_RECORDER
         raise CommandError(f"cannot start recording: {exc}") from None
     session.install_exit_hooks()
+    if not args.no_follow:
+        from .. import follow
+
+        follow.enable_root(session, args.output, session.config, args.flush_interval)
     finisher = _Finisher(session, args.output, sys.stderr)
     atexit.register(finisher)
     outcome = runner.execute(prepared)

@@ -6,8 +6,9 @@ import argparse
 import fnmatch
 import json
 import sys
-from typing import Any
+from typing import Any, Mapping
 
+from ..ftr.processes import surveyed_parts
 from ..ftr.reader import Function
 from ..ftr.scan import SessionInfo, survey
 from ..printing import Painter, short_path
@@ -46,12 +47,12 @@ def matches(f: Function, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns for name in names)
 
 
-def rows(info: SessionInfo, times: dict[int, FunctionTimes], sort: str, include: list[str],
+def rows(functions: Mapping[int, Function], times: dict[int, FunctionTimes], sort: str, include: list[str],
          exclude: list[str]) -> list[tuple[Function, FunctionTimes]]:
     """The table's rows: functions with calls, filtered, largest `sort` first (then by name)."""
     out = []
     for fid, t in times.items():
-        f = info.functions[fid]
+        f = functions[fid]
         if not t.calls or (include and not matches(f, include)) or (exclude and matches(f, exclude)):
             continue
         out.append((f, t))
@@ -110,20 +111,65 @@ def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], tot
 def run(args: argparse.Namespace) -> int:
     info = survey(args.file)
     thread = resolve_thread(info, args.thread) if args.thread is not None else None
-    result = profile(info, thread=thread)
-    shown = rows(info, result.functions, args.sort, args.include, args.exclude)
+    session = surveyed_parts(args.file, info) if thread is None else None
+    if session is not None and session.several:  # every process's calls in one table
+        functions, times, total = merged_times([(part, profile(part)) for _proc, part in session.parts])
+    else:
+        result = profile(info, thread=thread)
+        functions, times, total = info.functions, result.functions, result.total
+    shown = rows(functions, times, args.sort, args.include, args.exclude)
     limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
     more = len(shown) - limit if limit and len(shown) > limit else 0
     if more:
         shown = shown[:limit]
     if args.format == "json":
-        json.dump(document(info, shown, result.total, args.sort), sys.stdout, ensure_ascii=False)
+        json.dump(document(info, shown, total, args.sort), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     elif shown:
-        sys.stdout.write("\n".join(table(info, shown, result.total, use_color(sys.stdout))) + "\n")
+        sys.stdout.write("\n".join(table(info, shown, total, use_color(sys.stdout))) + "\n")
     sys.stdout.flush()
     if more:
         sys.stderr.write(f"flowtrace: note: {more} more functions (--limit 0 shows all)\n")
+    if session is not None and session.several:
+        sys.stderr.write(f"flowtrace: note: {args.file}: calls of {len(session.parts)} processes, "
+                         "summed per function\n")
+        for note in session.notes:
+            sys.stderr.write(f"flowtrace: note: {args.file}: {note}\n")
+        for _proc, part in session.parts[1:]:
+            if not part.finished:
+                sys.stderr.write(f"flowtrace: note: {part.source}: {part.describe()}\n")
     for note in notes(info, thread):
         sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
     return 0
+
+
+def merged_times(profiles: list[tuple[SessionInfo, Any]]) -> tuple[dict[int, Function], dict[int, FunctionTimes], int]:
+    """Several processes' function times as one table: a function (same module, qualified name,
+    file and line) sums its calls and times over the processes that ran it (max: the largest).
+    Returns the functions and their times under new ids, and the summed total."""
+    functions: dict[int, Function] = {}
+    times: dict[int, FunctionTimes] = {}
+    ids: dict[tuple[str, str, str, int, int], int] = {}
+    total = 0
+    for info, result in profiles:
+        total += result.total
+        seen: dict[tuple[str, str, str, int], int] = {}
+        for fid in sorted(result.functions):
+            t = result.functions[fid]
+            f = info.functions[fid]
+            # two code objects of one process with the same name and place (`<string>` code run
+            # by exec) stay two rows, as in a single-process table: the n-th of each process
+            # goes with the n-th of the others
+            place = (f.module, f.qualname, f.file, f.line)
+            seen[place] = seen.get(place, 0) + 1
+            new = ids.setdefault((*place, seen[place]), len(ids) + 1)
+            functions.setdefault(new, f)
+            into = times.setdefault(new, FunctionTimes())
+            into.calls += t.calls
+            into.outer += t.outer
+            into.total += t.total
+            into.self += t.self
+            into.sum += t.sum
+            into.max = max(into.max, t.max)
+            into.raised += t.raised
+    return functions, times, total

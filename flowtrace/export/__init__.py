@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterable, TextIO
 
 from ..ftr.ordered import ordered_calls
+from ..ftr.processes import Process
 from ..ftr.reader import Call, Trace
 from ..ftr.scan import SessionInfo
 from . import chrome, collapsed, json_export, perfetto, pstats_export, speedscope
@@ -29,21 +30,32 @@ FORMATS: dict[str, Exporter] = {
 
 @dataclass(frozen=True)
 class Export:
-    write: Callable[[SessionInfo, IO[Any]], None]
+    write: Callable[..., None]  # (info, out) and, when `several`, parts=/not_followed= too
     binary: bool
     suffix: str  # the default output: the session's name with this instead of .ftr
     about: str
+    several: bool = False  # writes every process of a session of several (docs/FORMAT.md)
 
 
-def _listing(name: str) -> Callable[[SessionInfo, IO[Any]], None]:
-    return lambda info, out: FORMATS[name](info, out, ordered_calls(info))
+Part = tuple[Process, SessionInfo]  # a process of the session and its part's survey
+
+
+def _listing(name: str) -> Callable[..., None]:
+    def write(info: SessionInfo, out: IO[Any], parts: list[Part] | None = None,
+              not_followed: list[Process] | None = None) -> None:
+        if not parts:
+            FORMATS[name](info, out, ordered_calls(info))
+            return
+        listed = [(proc, part, ordered_calls(part)) for proc, part in parts]
+        FORMATS[name](info, out, parts=listed, not_followed=not_followed)
+    return write
 
 
 EXPORTS: dict[str, Export] = {
-    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document"),
-    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)"),
-    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)"),
-    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread"),
-    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)"),
-    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs"),
+    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True),
+    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True),
+    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True),
+    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True),
+    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True),
+    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True),
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator, TextIO
 
+from ..ftr.processes import Process
 from ..ftr.reader import Call, Trace
 
 _SUSPEND = "suspend"
@@ -84,13 +85,26 @@ def _call_args(call: Call, trace: Trace) -> dict[str, Any]:
     return args
 
 
-def events(trace: Trace, calls: Iterable[Call] | None = None) -> Iterator[dict[str, Any]]:
+def events(trace: Trace, calls: Iterable[Call] | None = None, *, pid: int | None = None, name: str | None = None,
+           shift_ns: int = 0) -> Iterator[dict[str, Any]]:
     """Every trace event of the session, metadata first; `calls` in id order (default: the
-    trace's own)."""
-    pid = int(trace.meta.get("pid") or 1)
+    trace's own). `pid`/`name` name its process track (default: the session's pid and argv);
+    `shift_ns` is added to every time (a process of a session of several, on the root's clock)."""
+    if pid is None:
+        pid = int(trace.meta.get("pid") or 1)
     argv = trace.meta.get("argv") or []
     yield {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-           "args": {"name": " ".join(map(str, argv)) or "python"}}
+           "args": {"name": name or " ".join(map(str, argv)) or "python"}}
+    if shift_ns:
+        for event in _events(trace, pid, calls):
+            if "ts" in event:
+                event["ts"] += _us(shift_ns)
+            yield event
+    else:
+        yield from _events(trace, pid, calls)
+
+
+def _events(trace: Trace, pid: int, calls: Iterable[Call] | None) -> Iterator[dict[str, Any]]:
     for t in sorted(trace.threads.values(), key=lambda t: t.id):
         yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": t.id, "args": {"name": t.name}}
         yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t.id, "args": {"sort_index": t.id}}
@@ -119,16 +133,33 @@ def events(trace: Trace, calls: Iterable[Call] | None = None) -> Iterator[dict[s
                        "args": {"call": call.id, "function": f.qualname}}
 
 
-def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None) -> None:
-    """Write the JSON object format, one event per line (streamed)."""
+def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None, *,
+          parts: list[tuple[Process, Any, Iterable[Call]]] | None = None, **_: Any) -> None:
+    """Write the JSON object format, one event per line (streamed). `parts`: every process of
+    a session of several (docs/FORMAT.md), root first: one process track each, all on the
+    root's clock (the processes of a machine share CLOCK_MONOTONIC)."""
     out.write('{"displayTimeUnit": "ns",\n "otherData": ')
     out.write(json.dumps({"source": trace.source, "status": trace.status,
                           "python": trace.meta.get("python"), "argv": trace.meta.get("argv")},
                          ensure_ascii=False, default=str))
     out.write(',\n "traceEvents": [')
     sep = "\n  "
-    for event in events(trace, calls):
+    for event in _all_events(trace, calls, parts):
         out.write(sep)
         out.write(json.dumps(event, ensure_ascii=False, default=str))
         sep = ",\n  "
     out.write("\n ]\n}\n")
+
+
+def _all_events(trace: Trace, calls: Iterable[Call] | None,
+                parts: list[tuple[Process, Any, Iterable[Call]]] | None) -> Iterator[dict[str, Any]]:
+    if not parts:
+        yield from events(trace, calls)
+        return
+    origin = int(trace.meta.get("origin_ns") or 0)
+    seen: set[int] = set()
+    for k, (proc, part, part_calls) in enumerate(parts):
+        pid = proc.pid if proc.pid not in seen else proc.pid + (k << 32)  # an exec keeps its pid
+        seen.add(pid)
+        shift = int(part.meta.get("origin_ns") or origin) - origin
+        yield from events(part, part_calls, pid=pid, name=proc.title(), shift_ns=shift)

@@ -5,20 +5,23 @@ One line per call path: the frames from the root down, separated by `;`, a space
 self time spent in that path in nanoseconds (`main (app.py:1);fib (app.py:10) 60`). A frame is
 `qualname (file:line)`, the file relative to the recorded program's directory when inside it;
 a `;` inside a name becomes `:`. When calls ran on more than one thread, each path starts with
-a `thread NAME` frame. Times are running times (flowtrace/profile.py); paths with no self time
+a `thread NAME` frame; in a session of several processes, with a `pid N: python argv` frame
+before that. Times are running times (flowtrace/profile.py); paths with no self time
 are left out.
 """
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from ..ftr.scan import SessionInfo
 from ..printing import short_path
 from ..profile import profile
 
 
-def lines(info: SessionInfo) -> list[str]:
+def lines(info: SessionInfo, process: str | None = None) -> list[str]:
+    """The collapsed lines of one process; `process` (a session of several): each path starts
+    with a frame naming its process."""
     result = profile(info, paths=True)
     cwd = info.meta.get("cwd") if isinstance(info.meta.get("cwd"), str) else None
     frames = {fid: f"{f.qualname} ({short_path(f.file, cwd)}:{f.line})".replace(";", ":")
@@ -38,10 +41,16 @@ def lines(info: SessionInfo) -> list[str]:
         if threads:  # a root path's parent is minus its thread
             t = info.threads.get(-node)
             names.append(f"thread {(t.name if t else None) or -node}".replace(";", ":"))
+        if process is not None:
+            names.append(process.replace(";", ":"))
         out.append(";".join(reversed(names)) + f" {own}")
     return out
 
 
-def write(info: SessionInfo, out: IO[str]) -> None:
-    for line in lines(info):
-        out.write(line + "\n")
+def write(info: SessionInfo, out: IO[str], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+          **_: Any) -> None:
+    """The collapsed stacks; `parts` (a session of several processes): every process's, each
+    path under a frame naming its process (`pid 12: python prog.py`)."""
+    for proc, part in parts or [(None, info)]:
+        for line in lines(part, proc.title() if proc is not None else None):
+            out.write(line + "\n")

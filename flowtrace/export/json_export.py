@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, TextIO
 
+from ..ftr.processes import Process, parent_index, spawning_calls_of
 from ..ftr.reader import Call, Mark, Trace
 
 EXPORT_VERSION = 1  # version of this JSON layout (not of the .ftr file); bumped on breaking changes
@@ -88,17 +89,57 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None) -> None:
+def process_record(index: int, proc: Process, trace: Trace, started_by_call: int | None) -> dict[str, Any]:
+    """One entry of "processes" (docs/EXPORT.md): a process of the session and how it ended."""
+    return {"process": index, "pid": proc.pid, "ppid": proc.ppid, "argv": proc.argv, "how": proc.how,
+            "parent": None, "started_by": proc.started_by, "started_by_call": started_by_call,
+            "origin_ns": trace.meta.get("origin_ns"), "file": trace.source, "status": trace.status,
+            "end": trace.end, "exit": proc.status()}
+
+
+def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None, *,
+          parts: list[tuple[Process, Any, Iterable[Call]]] | None = None,
+          not_followed: list[Process] | None = None) -> None:
     """Write the document: header keys first, then one call per line inside "calls" (`calls`
-    in id order; default: the trace's own)."""
+    in id order; default: the trace's own). `parts`: every process of a session of several
+    (docs/FORMAT.md), each (process, its trace, its calls), root first; then "processes"
+    lists them, and every thread, task and call carries its process's index ("process")."""
     out.write('{"format": "flowtrace", "version": %d,\n' % EXPORT_VERSION)
     out.write(f' "session": {_dumps(session_record(trace))},\n')
-    out.write(f' "threads": {_dumps(thread_records(trace))},\n')
-    out.write(f' "tasks": {_dumps(task_records(trace))},\n')
+    if not parts:
+        out.write(f' "threads": {_dumps(thread_records(trace))},\n')
+        out.write(f' "tasks": {_dumps(task_records(trace))},\n')
+        _calls(out, [(None, trace.calls if calls is None else calls)])
+        return
+    records = _process_records(parts)
+    skipped = [{"pid": p.pid, "ppid": p.ppid, "argv": p.argv, "exit": p.status()} for p in not_followed or ()]
+    out.write(f' "processes": {_dumps(records)},\n')
+    out.write(f' "not_followed": {_dumps(skipped)},\n')
+    for key, rows in (("threads", thread_records), ("tasks", task_records)):
+        listed = [{**r, "process": i} for i, (_p, t, _c) in enumerate(parts) for r in rows(t)]
+        out.write(f' "{key}": {_dumps(listed)},\n')
+    _calls(out, [(i, c) for i, (_p, _t, c) in enumerate(parts)])
+
+
+def _process_records(parts: list[tuple[Process, Any, Iterable[Call]]]) -> list[dict[str, Any]]:
+    procs = [p for p, _t, _c in parts]
+    launchers = spawning_calls_of(procs, [t for _p, t, _c in parts])
+    records = [process_record(i, p, t, launchers[i]) for i, (p, t, _c) in enumerate(parts)]
+    for i, proc in enumerate(procs):
+        up = parent_index(procs, proc)
+        records[i]["parent"] = up
+    return records
+
+
+def _calls(out: TextIO, groups: list[tuple[int | None, Iterable[Call]]]) -> None:
     out.write(' "calls": [')
     sep = "\n  "
-    for call in trace.calls if calls is None else calls:
-        out.write(sep)
-        out.write(_dumps(call_record(call)))
-        sep = ",\n  "
+    for index, calls in groups:
+        for call in calls:
+            record = call_record(call)
+            if index is not None:
+                record["process"] = index
+            out.write(sep)
+            out.write(_dumps(record))
+            sep = ",\n  "
     out.write("\n ]\n}\n")

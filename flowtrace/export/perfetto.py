@@ -18,7 +18,7 @@ sequence). Times are nanoseconds from the session start. Written with a small pr
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from ..ftr import format as F
 from ..ftr.scan import SessionInfo, Texts
@@ -80,21 +80,28 @@ def field_str(number: int, text: str) -> bytes:
     return field_bytes(number, text.encode("utf-8", "surrogatepass"))
 
 
-_SEQ_FIELDS = field_int(_P_SEQ_ID, _SEQ) + field_int(_P_SEQ_FLAGS, _SEQ_NEEDS_STATE)
 
 
-def _thread_uuid(thread: int) -> int:
-    return 1000 + thread
+def _thread_uuid(thread: int, process: int = 0) -> int:
+    return process << 40 | (1000 + thread)
 
 
-def _task_uuid(task: int) -> int:
-    return 1 << 32 | task
+def _task_uuid(task: int, process: int = 0) -> int:
+    return process << 40 | 1 << 32 | task
 
 
 class _Writer:
-    def __init__(self, info: SessionInfo, out: IO[bytes]) -> None:
+    """One process's packets. `process` numbers it within the session (0: the root; its tracks'
+    uuids and its packet sequence are its own), `shift` moves its times onto the root's clock,
+    `name`/`pid` name its process track."""
+
+    def __init__(self, info: SessionInfo, out: IO[bytes], process: int = 0, shift: int = 0,
+                 name: str | None = None, pid: int | None = None) -> None:
         self.info = info
         self.out = out
+        self.process, self.shift, self.name, self.pid = process, shift, name, pid
+        self.seq_fields = field_int(_P_SEQ_ID, _SEQ + process) + field_int(_P_SEQ_FLAGS, _SEQ_NEEDS_STATE)
+        self.process_uuid = _PROCESS_UUID + (process << 40)
         self.texts = Texts(info)
         self._names: dict[int, bytes] = {}  # function -> its name_iid field (interned once)
         self._heads: dict[tuple[int, int], bytes] = {}  # (type, track) -> their fields
@@ -112,22 +119,22 @@ class _Writer:
 
     def descriptors(self) -> None:
         info = self.info
-        pid = int(info.meta.get("pid") or 1)
+        pid = self.pid or int(info.meta.get("pid") or 1)
         argv = info.meta.get("argv")
-        name = " ".join(map(str, argv)) if isinstance(argv, list) and argv else "python"
-        self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, _PROCESS_UUID) + field_bytes(
+        name = self.name or (" ".join(map(str, argv)) if isinstance(argv, list) and argv else "python")
+        self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, self.process_uuid) + field_bytes(
             _TD_PROCESS, field_int(_PD_PID, pid) + field_str(_PD_NAME, name))))
         for t in sorted(info.threads.values(), key=lambda t: t.id):
             thread = field_int(_THD_PID, pid) + field_int(_THD_TID, t.native_id or t.id) + field_str(_THD_NAME, t.name)
-            self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, _thread_uuid(t.id))
-                                    + field_int(_TD_PARENT, _PROCESS_UUID) + field_bytes(_TD_THREAD, thread)))
+            self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, _thread_uuid(t.id, self.process))
+                                    + field_int(_TD_PARENT, self.process_uuid) + field_bytes(_TD_THREAD, thread)))
         for task in sorted(info.tasks.values(), key=lambda t: t.id):
-            self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, _task_uuid(task.id))
-                                    + field_int(_TD_PARENT, _PROCESS_UUID)
+            self.packet(field_bytes(_P_TRACK_DESC, field_int(_TD_UUID, _task_uuid(task.id, self.process))
+                                    + field_int(_TD_PARENT, self.process_uuid)
                                     + field_str(_TD_NAME, task.name or f"task {task.id}")))
         names = b"".join(field_bytes(_ID_ANNOTATION_NAMES, field_int(_IID, i) + field_str(_NAME, n))
                          for n, i in _A.items())
-        self.packet(field_int(_P_SEQ_ID, _SEQ) + field_int(_P_SEQ_FLAGS, _SEQ_CLEARED)
+        self.packet(field_int(_P_SEQ_ID, _SEQ + self.process) + field_int(_P_SEQ_FLAGS, _SEQ_CLEARED)
                     + field_bytes(_P_INTERNED, names))
 
     def event(self, t: int, track: int, kind: int, fn: int, annotations: bytes = b"", name: str = "") -> None:
@@ -148,7 +155,8 @@ class _Writer:
         else:
             body = head
         event = body + annotations
-        packet = (_TIMESTAMP_TAG + varint(t if t > 0 else 0) + _SEQ_FIELDS + interned + _EVENT_TAG
+        t += self.shift
+        packet = (_TIMESTAMP_TAG + varint(t if t > 0 else 0) + self.seq_fields + interned + _EVENT_TAG
                   + varint(len(event)) + event)
         self.buf.append(_PACKET_TAG + varint(len(packet)) + packet)
         if len(self.buf) >= 4096:
@@ -159,7 +167,7 @@ class _Writer:
         return field_bytes(_TE_ANNOTATIONS, field_int(_DA_NAME_IID, _A[name]) + value)
 
     def take(self, ev: Event) -> None:
-        track = _thread_uuid(ev.thread)
+        track = _thread_uuid(ev.thread, self.process)
         if ev.kind == "start":
             notes = self.annotation("call", number=ev.call)
             if ev.text:
@@ -178,7 +186,7 @@ class _Writer:
                 self.event(ev.t, track, _END, ev.fn, notes)
             task = self.tasks.pop(ev.call, None)
             if task is not None:
-                self.event(ev.t, _task_uuid(task), _END, ev.fn, notes)
+                self.event(ev.t, _task_uuid(task, self.process), _END, ev.fn, notes)
         else:
             notes = self.annotation("text", self.texts.get(ev.text)) if ev.text else b""
             self.event(ev.t, track, _INSTANT, ev.fn, notes, name=_MARKS.get(ev.how, "mark"))
@@ -188,15 +196,22 @@ class _Writer:
         task = ev.task
         if task and self.info.functions[ev.fn].kind in _RUNS:
             self.tasks[ev.call] = task
-            self.event(ev.t, _task_uuid(task), _BEGIN, ev.fn)
+            self.event(ev.t, _task_uuid(task, self.process), _BEGIN, ev.fn)
 
 
-def write(info: SessionInfo, out: IO[bytes]) -> None:
-    w = _Writer(info, out)
-    try:
-        w.descriptors()
-        for ev in events(info):
-            w.take(ev)
-        w.flush()
-    finally:
-        w.texts.close()
+def write(info: SessionInfo, out: IO[bytes], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+          **_: Any) -> None:
+    """The trace; `parts` (a session of several processes): one process track per process,
+    each with its own packet sequence, all on the root's clock (docs/EXPORT.md)."""
+    origin = int(info.meta.get("origin_ns") or 0)
+    for k, (proc, part) in enumerate(parts or [(None, info)]):
+        shift = int(part.meta.get("origin_ns") or origin) - origin
+        w = _Writer(part, out, k, shift, proc.title() if proc is not None else None,
+                    proc.pid if proc is not None else None)
+        try:
+            w.descriptors()
+            for ev in events(part):
+                w.take(ev)
+            w.flush()
+        finally:
+            w.texts.close()

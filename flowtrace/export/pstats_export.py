@@ -33,5 +33,28 @@ def stats_dict(info: SessionInfo) -> dict[tuple[str, int, str], tuple[Any, ...]]
     }
 
 
-def write(info: SessionInfo, out: IO[bytes]) -> None:
-    marshal.dump(stats_dict(info), out)
+def merged(dicts: list[dict[tuple[str, int, str], tuple[Any, ...]]]) -> dict[tuple[str, int, str], tuple[Any, ...]]:
+    """Several processes' stats as one (pstats.Stats.add's arithmetic: a function's numbers
+    and its callers' numbers summed over the processes that ran it)."""
+    out: dict[tuple[str, int, str], tuple[Any, ...]] = {}
+    for stats in dicts:
+        for key, (cc, nc, tt, ct, callers) in stats.items():
+            if key not in out:
+                out[key] = (cc, nc, tt, ct, dict(callers))
+                continue
+            pcc, pnc, ptt, pct, pcallers = out[key]
+            for caller, numbers in callers.items():
+                prev = pcallers.get(caller)
+                pcallers[caller] = numbers if prev is None else tuple(a + b for a, b in zip(prev, numbers))
+            out[key] = (pcc + cc, pnc + nc, ptt + tt, pct + ct, pcallers)
+    return out
+
+
+def write(info: SessionInfo, out: IO[bytes], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+          **_: Any) -> None:
+    """The pstats file; `parts` (a session of several processes): every process's functions
+    summed into one profile, as `pstats.Stats(a, b, ...)` would (docs/EXPORT.md)."""
+    if parts:
+        marshal.dump(merged([stats_dict(part) for _proc, part in parts]), out)
+    else:
+        marshal.dump(stats_dict(info), out)

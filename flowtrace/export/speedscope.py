@@ -31,8 +31,32 @@ class _Profile:
         self.sep = ""
 
 
-def write(info: SessionInfo, out: IO[str]) -> None:
-    index = {fid: i for i, fid in enumerate(sorted(info.functions))}
+def write(info: SessionInfo, out: IO[str], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+          **_: Any) -> None:
+    """The speedscope file; `parts` (a session of several processes): one profile per thread of
+    every process, named `pid N: thread`, times on the root's clock."""
+    listed = parts or [(None, info)]
+    origin = int(info.meta.get("origin_ns") or 0)
+    frames: list[dict[str, Any]] = []
+    profiles: list[tuple[str, _Profile]] = []
+    try:
+        for proc, part in listed:
+            index = {fid: len(frames) + i for i, fid in enumerate(sorted(part.functions))}
+            frames += [{"name": part.functions[fid].qualname, "file": part.functions[fid].file,
+                        "line": part.functions[fid].line} for fid in sorted(part.functions)]
+            shift = int(part.meta.get("origin_ns") or origin) - origin
+            for th, p in _profiles(part, index, shift).items():
+                t = part.threads.get(th)
+                name = (t.name if t else None) or f"thread {th}"
+                profiles.append((f"pid {proc.pid}: {name}" if proc is not None else name, p))
+        _assemble(info, out, frames, profiles)
+    finally:
+        for _name, p in profiles:
+            p.file.close()
+
+
+def _profiles(info: SessionInfo, index: dict[int, int], shift: int) -> dict[int, _Profile]:
+    """Each thread's open/close events, in a temporary file per thread."""
     profiles: dict[int, _Profile] = {}
     try:
         for ev in events(info):
@@ -41,31 +65,29 @@ def write(info: SessionInfo, out: IO[str]) -> None:
             p = profiles.get(ev.thread)
             if p is None:
                 p = profiles[ev.thread] = _Profile()
+            t = ev.t + shift
             if p.start is None:
-                p.start = ev.t
-            p.end = max(p.end, ev.t)
+                p.start = t
+            p.end = max(p.end, t)
             kind = "O" if ev.kind in ("start", "resume") else "C"
-            p.file.write(f'{p.sep}{{"type":"{kind}","frame":{index[ev.fn]},"at":{ev.t}}}')
+            p.file.write(f'{p.sep}{{"type":"{kind}","frame":{index[ev.fn]},"at":{t}}}')
             p.sep = ","
-        _assemble(info, out, index, profiles)
-    finally:
+    except BaseException:
         for p in profiles.values():
             p.file.close()
+        raise
+    return dict(sorted(profiles.items()))
 
 
-def _assemble(info: SessionInfo, out: IO[str], index: dict[int, int], profiles: dict[int, _Profile]) -> None:
-    frames = [{"name": f.qualname, "file": f.file, "line": f.line}
-              for f in (info.functions[fid] for fid in sorted(index, key=index.__getitem__))]
+def _assemble(info: SessionInfo, out: IO[str], frames: list[dict[str, Any]],
+              profiles: list[tuple[str, _Profile]]) -> None:
     argv = info.meta.get("argv")
     head: dict[str, Any] = {"$schema": SCHEMA, "shared": {"frames": frames},
                             "name": " ".join(map(str, argv)) if isinstance(argv, list) else info.source,
                             "activeProfileIndex": 0, "exporter": f"flowtrace {__version__}"}
     text = json.dumps(head, ensure_ascii=False)
     out.write(text[:-1] + ', "profiles": [')
-    for i, th in enumerate(sorted(profiles)):
-        p = profiles[th]
-        t = info.threads.get(th)
-        name = (t.name if t else None) or f"thread {th}"
+    for i, (name, p) in enumerate(profiles):
         out.write(("," if i else "") + "\n" + json.dumps(
             {"type": "evented", "name": name, "unit": "nanoseconds", "startValue": p.start or 0,
              "endValue": p.end}, ensure_ascii=False)[:-1] + ', "events": [')

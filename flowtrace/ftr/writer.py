@@ -152,6 +152,33 @@ class SessionWriter:
             except Exception:  # no thread to be had: this thread frames and writes, as without C
                 self._native = None
 
+    def pause_thread(self) -> bool:
+        """Before a fork: end the native writer thread (every batch put so far is written
+        first; until resume_thread, this thread frames and writes). True if there was one."""
+        with self._lock:
+            native, self._native = self._native, None
+            if native is None:
+                return False
+            try:
+                native.close()
+            except OSError:
+                pass  # reported by the put or flush that met it
+            self._bytes += native.bytes_written
+            self._native_paused = True
+            return True
+
+    def resume_thread(self) -> None:
+        """After the fork, in the parent: a native writer thread again."""
+        with self._lock:
+            if not getattr(self, "_native_paused", False):
+                return
+            self._native_paused = False
+            if self._fd >= 0 and self._stream is None and NativeWriter is not None:
+                try:
+                    self._native = NativeWriter(self._fd)
+                except Exception:  # no thread to be had: this thread frames and writes
+                    self._native = None
+
     @property
     def bytes_written(self) -> int:
         return self._bytes + (self._native.bytes_written if self._native is not None else 0)
