@@ -28,6 +28,7 @@ from .model.empty import no_calls_reason
 from .model.filters import Filters
 from .model.index import TreeIndex
 from .model.live import LIVE, UNKNOWN
+from .model.merged import same_nodes
 from .model.pipeline import Event, Finished, Pipeline, Progress, Snapshot
 from .model.pytest_sessions import failure_call
 from .model.rows import TreeRows
@@ -37,6 +38,7 @@ from .model.units import fmt_ns, plural
 from .launch import Child
 from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
 from .model.process_view import process_at, process_group_pos
+from .merged_paths import MergedPaths
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .screens.help import PROCESSES_NOTE
 from .screens.process_tree import ProcessTreeScreen
@@ -50,6 +52,9 @@ SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI t
 def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
     """Position in `ix` of `old`'s node `node` (calls by id, groups by key); the cursor's
     fallback for a group gone: the first row (0); -1 for no node."""
+    if 0 < node <= old.n and (old.merged or ix.merged):  # to or from merged call paths
+        same = same_nodes(old, [node], ix)
+        return int(ix.pos_of[same[0]]) if len(same) else 0
     if 0 < node <= min(ix.n, old.n):
         return int(ix.pos_of[node])
     if node > old.n:
@@ -73,6 +78,7 @@ class FlowtraceApp(App[None]):
         Binding("f", "filter", "Filter", id="app.filter"),
         Binding("t", "toggle_grouping", "Group", show=False, id="app.grouping"),
         Binding("T", "process_tree", "Processes", id="app.processes"),
+        Binding("m", "toggle_merged", "Merged paths", show=False, id="app.merged"),
         Binding("d", "toggle_detail", "Detail", id="app.detail"),
         Binding("less_than_sign", "detail_width(-5)", "Detail narrower", show=False, id="app.detail_narrower"),
         Binding("greater_than_sign", "detail_width(5)", "Detail wider", show=False, id="app.detail_wider"),
@@ -106,6 +112,7 @@ class FlowtraceApp(App[None]):
         self._progress = (0, 0)
         self._load_error: str | None = None
         self._failure_shown = False
+        self.paths = MergedPaths(self)  # the merged-paths toggle (m)
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -190,7 +197,7 @@ class FlowtraceApp(App[None]):
     def _open_on_failure(self) -> None:
         """A failed test's session (pytest --flowtrace) opens on the call where the failing
         exception was raised: selected, its callers expanded, its exception in the detail pane."""
-        if self.index is not None and not self._failure_shown:
+        if self.index is not None and not self.index.merged and not self._failure_shown:
             self._failure_shown = True
             node = failure_call(self.source.data)
             if 0 < node <= self.index.n:
@@ -233,6 +240,8 @@ class FlowtraceApp(App[None]):
     def _apply_index(self, ix: TreeIndex) -> None:
         """Show a new index: the view (expanded nodes, cursor, top line) carried over to it,
         here on the UI thread that owns the view (a grown index: in proportion to what is new)."""
+        if self.paths.divert(ix):  # merged paths on: shown once merged
+            return
         tree = self.tree
         cursor_pos = -1
         top_pos = None
@@ -332,6 +341,8 @@ class FlowtraceApp(App[None]):
         add(4, fmt_ns(self.live_view.now_ns() or data.t_end))
         if self.filters.active:
             add(2, f"filter {self.filters.describe()}")
+        if self.paths.status():
+            add(1, self.paths.status())
         if not self.grouped:
             add(3, "ungrouped")
         elif self.grouping == "task":
@@ -472,6 +483,13 @@ class FlowtraceApp(App[None]):
         self.pipeline.set_grouped(self.grouped, tasks)  # the loader's next indexes too
         self._post_event(Snapshot(self.pipeline.build(self.grouped, tasks), not self.loading))
 
+    def action_toggle_merged(self) -> None:
+        self.paths.toggle()
+
+    def action_jump_call(self, call: int) -> None:
+        """Select a call of the call tree (links in a merged path's detail)."""
+        self.paths.jump_to_call(int(call))
+
     def action_toggle_detail(self) -> None:
         pane = self._w(DetailPane)
         pane.toggle_class("-shown")
@@ -564,6 +582,8 @@ class FlowtraceApp(App[None]):
         yield SystemCommand("Clear filters", "Show every call again", lambda: self._apply_filters(Filters()))
         yield SystemCommand("Change grouping", "Group by thread, by asyncio task (each task on its own), or not at all (t)",
                             self.action_toggle_grouping)
+        yield SystemCommand("Toggle merged call paths", "Merge the calls of each function under each node, with counts (m)",
+                            self.action_toggle_merged)
         yield SystemCommand("Toggle detail pane", "Show or hide the selected call's details (d)", self.action_toggle_detail)
         yield SystemCommand("Expand hot path", "Follow the most expensive child down (H)", tree_action("hot_path"))
         yield SystemCommand("Expand subtree", "Expand everything under the selected call (e)", tree_action("expand_subtree"))

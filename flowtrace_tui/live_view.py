@@ -144,9 +144,9 @@ class LiveView:
         tree = self.host.tree
         if tree.live_now:
             tree.live_now = self.now_ns()  # (a new call ticks at once)
-        if self.follow.following and ix.n:
+        if self.follow.following and ix.n_calls:
             self._goto_newest()
-        self.follow.shown(ix.n)
+        self.follow.shown(ix.n_calls)  # (merged call paths: still the calls)
         self.offer_keys()
 
     def cursor_moved(self) -> None:
@@ -282,17 +282,17 @@ class LiveView:
 
     def _resume_follow(self) -> None:
         ix = self.host.index
-        self.follow.resume(ix.n if ix is not None else 0)
+        self.follow.resume(ix.n_calls if ix is not None else 0)
         if self.follow.paused:
             self.toggle_pause()
-        elif ix is not None and ix.n:
+        elif ix is not None and ix.n_calls:
             self._goto_newest()
 
     def _goto_newest(self) -> None:
         """Select the newest call (the one that started last), opening its ancestors."""
         ix, tree = self.host.index, self.host.tree
         assert ix is not None
-        tree.move_to_pos(int(ix.pos_of[ix.n]))
+        tree.move_to_pos(ix.pos_of_call(ix.n_calls))  # (merged call paths: the newest call's path)
         pos = tree.cursor_pos
         # a filter may hide it: then follow mode holds on to wherever the cursor ended
         self.follow.follow_node = ix.node(pos) if pos >= 0 else 0

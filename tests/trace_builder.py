@@ -706,3 +706,23 @@ def random_session(path: Any, seed: int, *, steps: int = 400, threads: int = 2, 
         writer.abandon()
     else:
         writer.finish({"t_end_abs": sim.tick(), "reason": "exit", "exit_code": 0})
+
+
+def loop_program() -> TraceBuilder:
+    """main -> step(i) x4 -> parse, save (even i), validate (raises at i=3); then report."""
+    b = TraceBuilder()
+    m = b.enter("main", args="")
+    for i in range(4):
+        s = b.enter("step", args=f"i={i}")
+        p = b.enter("parse", args=f"text='{i}'")
+        b.leave(p, str(i))
+        if i % 2 == 0:
+            v = b.enter("save", args=f"v={i}")
+            b.leave(v, "None")
+        v = b.enter("validate", args=f"v={i}")
+        b.leave(v, raised="ValueError: 3" if i == 3 else None, result=None if i == 3 else "True")
+        b.leave(s, raised="ValueError: 3" if i == 3 else None, result=None if i == 3 else "None")
+    r = b.enter("report")
+    b.leave(r, "'ok'")
+    b.leave(m, raised="ValueError: 3")
+    return b

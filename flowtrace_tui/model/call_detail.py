@@ -16,6 +16,7 @@ from .index import TreeIndex
 from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED, TraceData
 from .parts import process_parents
 from .process_view import starting_call
+from .merged_view import MergedDetail, merged_detail
 from .row_view import call_title, recorded_cwd
 from .running import live_times
 from .source_text import Excerpt, excerpt
@@ -115,7 +116,7 @@ def node_name(index: TreeIndex, pos: int) -> str:
     if index.is_group(node):
         g = index.group(node)
         return f"{g.kind} {g.label}" if g else "group"
-    return call_title(index.data, int(index.data.col("func")[node]))[0]
+    return call_title(index.data, int(index.node_funcs()[node]))[0]
 
 
 def path_to(index: TreeIndex, pos: int) -> list[tuple[int, str]]:
@@ -123,11 +124,13 @@ def path_to(index: TreeIndex, pos: int) -> list[tuple[int, str]]:
     return [(p, node_name(index, p)) for p in [*index.ancestors(pos)[-PATH_MAX:], pos]]
 
 
-def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | GroupDetail:
+def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | GroupDetail | MergedDetail:
     """What the pane shows for `pos`; `live_now`: a live session's clock (0: not live), at which
     a running call's times are taken (model/running.py, as its row does)."""
     data = index.data
     node = index.node(pos)
+    if index.merged and not index.is_group(node):
+        return merged_detail(index, pos)  # type: ignore[arg-type]
     kids = len(index.children(pos))
     desc = index.descendants(pos)
     if index.is_group(node):

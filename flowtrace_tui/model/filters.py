@@ -58,7 +58,7 @@ def hidden_mask(index: TreeIndex, filters: Filters) -> np.ndarray | None:
         for f in funcs:
             if f is not None and module_hidden(f.module, filters.hidden_modules):
                 lut[f.id] = True
-        fn = index.data.col("func")[: n + 1]
+        fn = index.node_funcs()
         flagged |= lut[np.minimum(fn[ids], len(lut) - 1)]
     flagged &= is_call
     return cover(flagged, index.end, 0, include_self=True)

@@ -150,6 +150,7 @@ class TreeIndex:
     """
 
     tasks_view = False
+    merged = False  # a MergedIndex (merged.py): nodes are merged call paths, not calls
 
     def __init__(
         self,
@@ -226,6 +227,23 @@ class TreeIndex:
     def level_pos(self) -> np.ndarray:
         """Every level's positions, one after the other (a copy: for tests and tools)."""
         return np.concatenate(self.levels) if self.levels else _NO_POS
+
+    @property
+    def n_calls(self) -> int:
+        """Calls of the session this index shows (1..n_calls): `n` here; a merged index's source's."""
+        return self.n
+
+    def node_funcs(self) -> np.ndarray:
+        """Function id per node id 0..n (a merged index has its own)."""
+        return self.data.col("func")[: self.n + 1]
+
+    def pos_of_call(self, call: int) -> int:
+        """Position of the row that shows call `call` (a merged index: its path's)."""
+        return int(self.pos_of[call])
+
+    def nodes_of_calls(self, by_call: np.ndarray) -> np.ndarray:
+        """A mask over calls 0..n_calls as a mask over nodes 0..n (the same here)."""
+        return by_call
 
     @property
     def size(self) -> int:

@@ -65,6 +65,11 @@ class RowView:
     share: float | None
     task_note: str | None = None  # a task's root coroutine: "Task-2 ← main" (model/tasks.py)
     started_note: str | None = None  # a call that started processes: "started pid 123"
+    # a merged call path (model/merged_view.py): the calls it stands for (0: a plain call),
+    # how many of them raised and how many did not end
+    count: int = 0
+    raised: int = 0
+    unfinished: int = 0
 
 
 def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:

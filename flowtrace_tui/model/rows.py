@@ -19,6 +19,7 @@ import numpy as np
 
 from .filters import Filters, cover, hidden_mask
 from .index import Moves, TreeIndex, find_sorted
+from .merged import same_nodes
 
 EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 # Piecing rows together costs a few microseconds of Python per expanded node below; the
@@ -317,11 +318,15 @@ class TreeRows:
         return new
 
     def carry_full(self, index: TreeIndex) -> "TreeRows":
-        """`carry_to` by a whole pass: expanded nodes matched by id, rows rebuilt."""
+        """`carry_to` by a whole pass: expanded nodes matched by id (merged call paths by the
+        calls they hold), rows rebuilt."""
         old = self.index
         expanded = np.zeros(index.size, dtype=bool)
         ids = old.order[np.flatnonzero(self.expanded)]
-        calls = ids[ids <= min(old.n, index.n)]
+        if old.merged or index.merged:  # to or from merged call paths: by the calls they hold
+            calls = same_nodes(old, ids, index)
+        else:
+            calls = ids[ids <= min(old.n, index.n)]
         expanded[index.pos_of[calls]] = True
         collapsed_groups = {g.key for g in old.groups if not self.expanded[old.pos_of[g.node]]}
         for g in index.groups:

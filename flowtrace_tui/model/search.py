@@ -134,7 +134,7 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     """Sorted positions of every call that matches (not hidden by a filter)."""
     data = index.data
     n = index.n
-    fn = data.col("func")[: n + 1]
+    fn = index.node_funcs()
     nl = name_lut(data, query.compile())
     by_id = nl[np.minimum(fn, len(nl) - 1)]
     by_id[0] = False
@@ -142,13 +142,16 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
         literal = None if query.regex else query.text.encode("utf-8", "surrogatepass")
         tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case)
         top = len(tl) - 1
+        nc = index.n_calls
+        by_call = np.zeros(nc + 1, dtype=bool)
         for col in ("args", "val"):
-            by_id |= tl[np.minimum(data.col(col)[: n + 1], top)]
+            by_call |= tl[np.minimum(data.col(col)[: nc + 1], top)]
         mc = data.mark_col("call")
         ref = data.mark_col("ref")
-        sel = tl[np.minimum(ref, top)] & (mc <= n)
-        by_id[mc[sel]] = True
-        by_id[0] = False
+        sel = tl[np.minimum(ref, top)] & (mc <= nc)
+        by_call[mc[sel]] = True
+        by_call[0] = False
+        by_id |= index.nodes_of_calls(by_call)  # a merged path: one of its calls has the text
     order = index.order
     mask = np.zeros(index.size, dtype=bool)
     calls = order <= n

@@ -18,7 +18,9 @@ INTRO = (
     "time (blue cool → red hot) and the number of calls under a collapsed row. H follows the child "
     "that ran longest. A row deeper than the guides can show starts with …[depth]. {Task-2 ← main}: "
     "the first call of an asyncio task and the call that created it (C selects that call; t groups "
-    "by thread, by task, or not at all)."
+    "by thread, by task, or not at all). m merges identical call paths: under each row, the calls "
+    "of one function are one row, with how many calls it stands for (×N or the calls column), their "
+    "summed times and how many raised (✗ N raised); m again shows the calls."
 )
 PROCESSES_NOTE = (
     "This session has several processes (flowtrace run follows children): each is at the top, "

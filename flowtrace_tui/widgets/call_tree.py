@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollDown, ScrollTo, ScrollUp
 from textual.strip import Strip
 
+from ..model.merged_view import merged_row
 from ..model.row_view import END_OPEN, END_RAISE, RowView, row_view
 from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.process_view import process_group_pos, started_processes, starting_call
@@ -274,7 +275,7 @@ class CallTree(ScrollView, can_focus=True):
         rows = self.rows
         assert rows is not None
         idx = rows.index
-        view = row_view(idx, pos, self.live_now)
+        view = merged_row(idx, pos) if idx.merged else row_view(idx, pos, self.live_now)
         depth = int(idx.depth[pos])
         base = self.rich_style
         cols = columns_for(width)
@@ -292,7 +293,7 @@ class CallTree(ScrollView, can_focus=True):
         segs.append(Segment(marker, self._style("calltree--marker")))
         used += 2
         room = left_w - used - 1
-        label = self._label(view, room)
+        label = self._label(view, room, with_count=not any(c.key == "count" for c in cols))
         for text, style in label:
             segs.append(Segment(text, style))
         used += sum(cell_len(t) for t, _ in label)
@@ -314,6 +315,8 @@ class CallTree(ScrollView, can_focus=True):
             elif col.key == "count":
                 desc = idx.descendants(pos)
                 text = fmt_count(desc) if desc and not rows.is_expanded(pos) else ""
+                if view.count:  # a merged path: the calls it stands for
+                    text = fmt_count(view.count)
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--count")))
         # the cursor and hit backgrounds must win over each part's own style: post-styles
         post = None
@@ -358,8 +361,10 @@ class CallTree(ScrollView, can_focus=True):
             nxt = idx.next_sibling(nxt)
         return nxt >= 0
 
-    def _label(self, view: RowView, room: int) -> list[tuple[str, Style]]:
-        """Name, arguments (shortened to fit) and the end marker of one call."""
+    def _label(self, view: RowView, room: int, with_count: bool = False) -> list[tuple[str, Style]]:
+        """Name, arguments (shortened to fit) and the end marker of one call. A merged path:
+        its name, how many of its calls raised or did not end, and (`with_count`: no count
+        column on screen) how many calls it stands for."""
         out: list[tuple[str, Style]] = []
         if view.group is not None:
             # a process says how it ended, and that stays on screen: the name gives way first
@@ -372,6 +377,8 @@ class CallTree(ScrollView, can_focus=True):
             tail = _fit(tail, room // 2)
             name_room = room - sum(cell_len(t) for t, _ in tail)
             return _fit([(view.name, self._style("calltree--group"))], name_room) + tail
+        if view.count:
+            return _fit(self._merged_label(view, with_count), room)
         tail: list[tuple[str, Style]] = []
         if view.started_note:  # a call that started processes (P goes to the first)
             tail.append((f" {{{view.started_note}}}", self._style("calltree--task")))
@@ -407,6 +414,17 @@ class CallTree(ScrollView, can_focus=True):
                 out.append(("(…)", args_s))
         out.extend(tail)
         return _fit(out, room)
+
+    def _merged_label(self, view: RowView, with_count: bool) -> list[tuple[str, Style]]:
+        """A merged path's name, how many calls it stands for (`with_count`), raised, unfinished."""
+        out = [(view.name, self._style("calltree--name"))]
+        if with_count and view.count > 1:
+            out.append((f" ×{view.count:,}", self._style("calltree--count")))
+        if view.raised:
+            out.append((f" ✗ {view.raised:,} raised", self._style("calltree--raise")))
+        if view.unfinished:
+            out.append((f" ⋯ {view.unfinished:,} unfinished", self._style("calltree--unfinished")))
+        return out
 
     # -- mouse --------------------------------------------------------------------------------
     # Scrolling itself is Textual's (Widget._on_mouse_scroll_*, _on_scroll_* for the scroll bar,

@@ -19,9 +19,11 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ..model.call_detail import END_OPEN, END_RAISE, END_RETURN, END_RUNNING, END_UNFINISHED, CallDetail, GroupDetail
+from ..model.merged_view import MergedDetail
 from ..model.source_text import Excerpt
 from ..model.units import fmt_ns, plural
 from .call_tree import SUSPEND_GLYPH
+from .merged_detail import merged_body
 
 MAX_TEXT = 4000  # characters of one argument/result text shown (the rest is elided)
 
@@ -45,7 +47,7 @@ class DetailPane(VerticalScroll, can_focus=False):
         yield Static(id="detail-path")
         yield Static(id="detail-body")
 
-    def show(self, detail: CallDetail | GroupDetail | None, path: list[tuple[int, str]]) -> None:
+    def show(self, detail: CallDetail | GroupDetail | MergedDetail | None, path: list[tuple[int, str]]) -> None:
         """Fill the pane (None: no call selected). `path`: (position, name) from the top down
         to the call, each a link to `app.jump(position)`."""
         path_w = self.query_one("#detail-path", Static)
@@ -78,8 +80,10 @@ def _path_content(path: list[tuple[int, str]], creator: tuple[int, str] | None =
     return content
 
 
-def render_detail(detail: CallDetail | GroupDetail) -> RenderableType:
-    """The pane's body for a call or a group."""
+def render_detail(detail: CallDetail | GroupDetail | MergedDetail) -> RenderableType:
+    """The pane's body for a call, a group or a merged call path."""
+    if isinstance(detail, MergedDetail):
+        return merged_body(detail, _source(detail.source))
     return _group_body(detail) if isinstance(detail, GroupDetail) else _call_body(detail)
 
 

@@ -185,3 +185,48 @@ def test_live_running_call_shows_its_totals(terminal, tmp_path):
                           and "Follow" not in ls[-1])
     assert "Pause" not in lines[-1] and "o Output" in lines[-1], lines[-1]
     term.keys("q")
+
+
+LOOP = textwrap.dedent("""
+    def parse(i):
+        return i * 2
+
+    def check(v):
+        if v == 2000:
+            raise ValueError(v)
+
+    def step(i):
+        v = parse(i)
+        try:
+            check(v)
+        except ValueError:
+            pass
+
+    def main():
+        for i in range(3000):
+            step(i)
+
+    main()
+""")
+
+
+def test_merged_paths_toggle_on_a_recorded_loop(terminal, tmp_path):
+    (tmp_path / "loop.py").write_text(LOOP)
+    subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", "loop.ftr", "loop.py"], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=60)
+    term = terminal("loop.ftr", size=(120, 40))
+    term.wait_for("finished")
+    term.keys("j", "l")  # main() opened: 3,000 step rows
+    term.wait_for("step(i=0)")
+    term.keys("m")
+    lines = term.wait_for(lambda ls: any("step ×3,000" in ln for ln in ls))
+    assert any("merged paths" in ln for ln in lines)
+    assert not any("step(i=1)" in ln for ln in lines)  # the 3,000 calls are one row
+    term.keys("j", "l", "j", "j")  # into step's path: parse, then check
+    lines = term.wait_for(lambda ls: any("check ×3,000 ✗ 1 raised" in ln for ln in ls)
+                          and any("calls" in ln and "3,000" in ln for ln in ls))
+    assert any("parse ×3,000" in ln for ln in lines)
+    term.keys("m")  # back to calls, on the first check call
+    lines = term.wait_for(lambda ls: any("check(v=0) → None" in ln for ln in ls)
+                          and not any("merged paths" in ln for ln in ls))
+    term.keys("q")
