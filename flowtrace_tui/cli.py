@@ -6,7 +6,8 @@ that `pytest --flowtrace` writes; quitting the explorer comes back to the list. 
 program in a child process (`python -m flowtrace run`) and follow its session at once; the
 program's stdin is /dev/null and its output goes to a log file shown in a pane. `attach`: run
 `flowtrace attach PID` in the background until the explorer quits (then it detaches, which
-finishes the file) and follow the session it writes.
+finishes the file) and follow the session it writes. `diff BASE NEW`: both runs' call paths in one
+tree with what changed (diff_app.py).
 
 Every problem is one line on stderr, `flowtrace-tui: error: …`, before any UI starts: usage
 errors (with a pointer to the right --help) and an unreadable file (missing, not a session, a
@@ -32,7 +33,8 @@ from .launch import LaunchError
 PROG = "flowtrace-tui"
 USAGE = f"""{PROG} [-h] [--version] [--no-detail] [--follow SECONDS | --no-follow] FILE
        {PROG} run [options] (script.py | -m module | -c code) [args ...]
-       {PROG} attach [options] PID"""
+       {PROG} attach [options] PID
+       {PROG} diff BASE.ftr NEW.ftr"""
 _ERROR_PREFIX = "flowtrace: error: "  # how the flowtrace child says what went wrong
 
 
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(argv[1:])
     if argv[:1] == ["attach"]:
         return attach_main(argv[1:])
+    if argv[:1] == ["diff"]:
+        return diff_main(argv[1:])
     args = _explore_parser().parse_strictly(argv)
     if args.file is None:
         return _fail(f"give a session file, or run / attach (see '{PROG} --help')")
@@ -208,6 +212,35 @@ def run_main(argv: list[str]) -> int:
     else:
         print(f"{PROG}: the program ended ({describe_status(code)}); session in {output}, output in {log}",
               file=sys.stderr)
+    return 0
+
+
+def diff_main(argv: list[str]) -> int:
+    """`flowtrace-tui diff BASE NEW`: the two runs' call paths in one tree (diff_app.py)."""
+    ap = Parser(prog=f"{PROG} diff",
+                description="Compare two sessions: the call paths of both runs merged into one tree, "
+                            "each path with its calls and times in both and the change, coloured by what "
+                            "changed (the same rules as 'flowtrace diff').")
+    ap.add_argument("base", metavar="BASE.ftr", help="the session to compare against")
+    ap.add_argument("new", metavar="NEW.ftr", help="the session to compare")
+    ap.add_argument("--no-detail", action="store_true", help="start with the detail pane hidden")
+    args = ap.parse_strictly(argv)
+    if (err := _imports()) is not None:
+        return _fail(err)
+    from .diff_app import DiffApp
+
+    base, err = _open_source(args.base)
+    if base is None:
+        return _fail(err)
+    new, err = _open_source(args.new)
+    if new is None:
+        base.close()
+        return _fail(err)
+    try:
+        DiffApp(base, new, show_detail=not args.no_detail).run()
+    finally:
+        base.close()
+        new.close()
     return 0
 
 

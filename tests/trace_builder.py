@@ -726,3 +726,33 @@ def loop_program() -> TraceBuilder:
     b.leave(r, "'ok'")
     b.leave(m, raised="ValueError: 3")
     return b
+
+
+Node = tuple  # (name, args, end, children): end "=value" returns value, "!Exc: text" raises (nested_session)
+
+
+def nested_session(roots: list[Node], step: int = 10, threads: tuple[int, ...] = (1,)) -> bytes:
+    """The calls of `roots`, run once on each of `threads` (one after the other)."""
+    b = TraceBuilder(step=step)
+
+    def act(node: Node, thread: int) -> None:
+        name, args, end, kids = node
+        cid = b.enter(name, args=args, thread=thread)
+        for k in kids:
+            act(k, thread)
+        if end.startswith("!"):
+            b.leave(cid, raised=end[1:])
+        else:
+            b.leave(cid, end[1:] if end.startswith("=") else None)
+
+    for t in threads:
+        for r in roots:
+            act(r, t)
+    return b.data()
+
+
+def loop_nodes(n: int, work: str = "work", raise_at: int = -1, result: str = "1") -> list[Node]:
+    """main -> step(i) x n -> parse(s) -> `result`, then `work`(i); step `raise_at` raises."""
+    steps = [("step", f"i={i}", "!ValueError: bad" if i == raise_at else "=None",
+              [("parse", f"s='{i}'", "=" + result, []), (work, f"i={i}", "=None", [])]) for i in range(n)]
+    return [("main", "", "=0", steps)]

@@ -22,12 +22,14 @@ that is how a view moves between the two trees.
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import replace
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .index import Group, TreeIndex
-from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
+from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED, TraceData
+from .timing import running_time
 
 Cancelled = Callable[[], bool]
 # A level's (parent, function) keys are counted in a dense table (no sort) when the table is
@@ -49,15 +51,20 @@ class MergedIndex(TreeIndex):
     time. Per node: `count` (calls merged; a group: its calls), `raised` (calls that ended by
     an exception), `unfinished` (calls with no end), `func` (function id; 0 for a group),
     `first_call` (the first of its calls in the source's preorder; a group: its group node).
-    `node_of`: per node id of `source`, its merged node."""
+    `node_of`: per node id of `source`, its merged node. `source`: the call index it was
+    merged from (None: merged from the loaded columns, `merge_calls`); `call_run` per call id
+    its running time."""
 
     merged = True
 
-    def __init__(self, *, source: TreeIndex, count: np.ndarray, raised: np.ndarray, unfinished: np.ndarray,
-                 func: np.ndarray, first_call: np.ndarray, node_of: np.ndarray,
-                 **arrays) -> None:
-        super().__init__(data=source.data, t_end=source.t_end, grouped=source.grouped, **arrays)
+    def __init__(self, *, data: TraceData, source: TreeIndex | None, n_calls: int, call_run: np.ndarray,
+                 count: np.ndarray, raised: np.ndarray, unfinished: np.ndarray, func: np.ndarray,
+                 first_call: np.ndarray, node_of: np.ndarray, **arrays) -> None:
+        super().__init__(data=data, t_end=data.t_end, grouped=source.grouped if source is not None else False,
+                         **arrays)
         self.source = source
+        self._n_calls = n_calls
+        self.call_run = call_run
         self.count = count
         self.raised = raised
         self.unfinished = unfinished
@@ -74,7 +81,7 @@ class MergedIndex(TreeIndex):
 
     @property
     def n_calls(self) -> int:
-        return self.source.n
+        return self._n_calls
 
     def pos_of_call(self, call: int) -> int:
         return int(self.pos_of[self.node_of[call]])
@@ -82,14 +89,14 @@ class MergedIndex(TreeIndex):
     def nodes_of_calls(self, by_call: np.ndarray) -> np.ndarray:
         """Per node: does one of its calls have `by_call` (a mask over call ids 0..n_calls)?"""
         out = np.zeros(self.n + 1, dtype=bool)
-        out[self.node_of[np.flatnonzero(by_call[: self.source.n + 1])]] = True
+        out[self.node_of[np.flatnonzero(by_call[: self._n_calls + 1])]] = True
         out[0] = False
         return out
 
     def calls_of(self, node: int, limit: int | None = None) -> np.ndarray:
         """Source call ids merged into `node`, in id (start) order: all of them, or the first
         `limit` (a scan in pieces that stops once it has them)."""
-        of = self.node_of[: self.source.n + 1]
+        of = self.node_of[: self._n_calls + 1]
         if limit is None:
             return np.flatnonzero(of == node)
         found: list[np.ndarray] = []
@@ -109,7 +116,7 @@ class MergedIndex(TreeIndex):
             calls = self.calls_of(node)
         if not len(calls):
             return 0
-        return int(calls[np.argmax(self.source.run[calls])])
+        return int(calls[np.argmax(self.call_run[calls])])
 
 
 def merge_paths(ix: TreeIndex, cancelled: Cancelled = lambda: False) -> MergedIndex:
@@ -118,48 +125,99 @@ def merge_paths(ix: TreeIndex, cancelled: Cancelled = lambda: False) -> MergedIn
     data, n, groups = ix.data, ix.n, ix.groups
     fn = data.col("func")[: n + 1]
     nf = int(fn.max()) + 1 if n else 1
-    span = nf + len(groups)  # keys per parent: the functions, then one per group
     key = np.empty(ix.size + 1, dtype=np.int32)
     key[: n + 1] = fn
-    key[n + 1 :] = nf + np.arange(len(groups))
+    key[n + 1 :] = nf + np.arange(len(groups))  # each group a key of its own
     mid = np.zeros(ix.size + 1, dtype=np.int32)  # source node -> merged node (level numbering)
+    levels = (ix.order[lv] for lv in ix.levels)  # preorder within each level
+    par, first_node, bounds = _merge_levels(levels, ix.parent, key, nf + len(groups), mid, cancelled)
+    # numbers: merged calls 1..K in level order, the groups K+1.. in the source's group order
+    remap = _groups_last(ix, mid, len(par) - 1)
+    counts = [(g, ix.descendants(int(ix.pos_of[g.node]))) for g in groups]
+    return _assemble(data, n, mid, (ix.run, ix.self_time), par, first_node, bounds, remap, counts, ix)
+
+
+def merge_calls(data: TraceData, keys: np.ndarray | None = None, cancelled: Cancelled = lambda: False) -> MergedIndex:
+    """The merged paths of every loaded call straight from the columns, without a preorder
+    index (the diff view's road: it never shows the calls as a tree): threads merged (no
+    groups), siblings in start order. `keys`: per function id, what calls are merged by
+    (default: the function; the diff view merges by name, model/diff_tree.py)."""
+    n = data.n
+    fn = data.col("func")[: n + 1]
+    key = (keys[fn] if keys is not None else fn).astype(np.int32)
+    d = data.col("depth")[1 : n + 1]
+    if n and int(d.max()) < 32000:
+        d = d.astype(np.int16)  # a stable argsort of int16 is a radix sort
+    by_depth = np.argsort(d, kind="stable").astype(np.int32)  # calls by depth, in id order
+    by_depth += 1
+    cuts = [0, *np.cumsum(np.bincount(d)).tolist()] if n else [0]
+    levels = (by_depth[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:]))
+    mid = np.zeros(n + 1, dtype=np.int32)
+    span = int(key.max()) + 1 if n else 1
+    par, first_node, bounds = _merge_levels(levels, data.col("parent")[: n + 1], key, span, mid, cancelled)
+    remap = np.arange(len(par), dtype=np.int32)  # no groups: the level numbers are the ids
+    return _assemble(data, n, mid, call_times(data, n), par, first_node, bounds, remap, [], None)
+
+
+def _merge_levels(levels: Iterable[np.ndarray], parent: np.ndarray, key: np.ndarray, span: int, mid: np.ndarray,
+                  cancelled: Cancelled) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Merge the source nodes level by level (`levels`: per depth, its node ids in the order
+    that decides first appearance), numbering merged nodes into `mid` (per source node).
+    Returns per merged number its parent's number and its first source node, and the numbers
+    where each level starts."""
     parents, firsts, bounds = [], [], [1]
-    for lv in ix.levels:
+    for nodes in levels:
         if cancelled():
             raise MergeCancelled
-        par_m, first_pos = _merge_level(ix, lv, key, span, mid, bounds[-1])
+        nums, par_m, first = merge_level(mid[parent[nodes]], key[nodes], span, bounds[-1])
+        mid[nodes] = nums
         parents.append(par_m)
-        firsts.append(first_pos)
+        firsts.append(nodes[first])
         bounds.append(bounds[-1] + len(par_m))
     total = bounds[-1] - 1
     par = np.zeros(total + 1, dtype=np.int32)
-    par[1:] = np.concatenate(parents) if parents else par[1:]
-    first_pos = np.zeros(total + 1, dtype=np.int64)
-    first_pos[1:] = np.concatenate(firsts) if firsts else first_pos[1:]
-    del parents, firsts
-    # numbers: merged calls 1..K in level order, the groups K+1.. in the source's group order
-    remap = _groups_last(ix, mid, total)
-    return _assemble(ix, mid, par, first_pos, bounds, remap)
+    first_node = np.zeros(total + 1, dtype=np.int64)
+    if parents:
+        par[1:] = np.concatenate(parents)
+        first_node[1:] = np.concatenate(firsts)
+    return par, first_node, bounds
 
 
-def _merge_level(ix: TreeIndex, lv: np.ndarray, key: np.ndarray, span: int, mid: np.ndarray,
-                 base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merge one depth level (`lv`: its source positions, increasing): number its merged nodes
-    from `base` into `mid`; return their parents (merged numbers) and the source position of
-    each one's first call."""
-    nodes = ix.order[lv]
-    pm = mid[ix.parent[nodes]]  # the parent's merged number (0: top level)
+def call_times(data: TraceData, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Running and self time per call id 0..n, as `build_index` computes them without groups
+    (its times phase; kept apart so that `merge_calls` needs no preorder index)."""
+    t0 = data.col("t0")[: n + 1]
+    dur = data.col("t1")[: n + 1] - t0
+    open_ = np.flatnonzero(data.col("how")[: n + 1] == HOW_OPEN)
+    dur[open_] = data.t_end - t0[open_]
+    np.maximum(dur, 0, out=dur)
+    dur[0] = 0
+    run = running_time(data, n, t0, dur)
+    own = run.copy()
+    kids = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(kids, data.col("parent")[1 : n + 1], run[1 : n + 1])
+    own -= kids
+    np.maximum(own, 0, out=own)
+    own[0] = 0
+    return run, own
+
+
+def merge_level(pm: np.ndarray, fk: np.ndarray, span: int, base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the nodes of one depth level, given in preorder with their parents' merged numbers
+    `pm` (0: top level; `pm` is overwritten) and their keys `fk` (0 <= key < span): per node its
+    merged number (from `base`); per merged node, in number order, its parent's number and the
+    index of its first node. Merged nodes are numbered by parent, then first appearance."""
     lo, hi = (int(pm.min()), int(pm.max())) if len(pm) else (0, 0)
-    width = (hi - lo + 1) * span  # the possible (parent, function) keys
-    if width <= max(_DENSE_MIN, _DENSE_PER_CALL * len(lv)):
-        # few keys possible: a table over all of them (no sort), int32 throughout
-        k = pm
+    width = (hi - lo + 1) * span  # the possible (parent, key) pairs
+    if width <= max(_DENSE_MIN, _DENSE_PER_CALL * len(pm)):
+        # few pairs possible: a table over all of them (no sort), int32 throughout
+        k = pm.astype(np.int32, copy=False)
         k -= lo
         k *= span
-        k += key[nodes]
-        first_of = np.full(width, len(lv), dtype=np.int32)
-        np.minimum.at(first_of, k, np.arange(len(lv), dtype=np.int32))  # first appearance, in preorder
-        uniq = np.flatnonzero(first_of < len(lv))
+        k += fk
+        first_of = np.full(width, len(pm), dtype=np.int32)
+        np.minimum.at(first_of, k, np.arange(len(pm), dtype=np.int32))  # first appearance
+        uniq = np.flatnonzero(first_of < len(pm))
         first = first_of[uniq]
         slot = np.zeros(width, dtype=np.int32)  # key -> its index in uniq
         slot[uniq] = np.arange(len(uniq), dtype=np.int32)
@@ -169,12 +227,11 @@ def _merge_level(ix: TreeIndex, lv: np.ndarray, key: np.ndarray, span: int, mid:
         k = pm.astype(np.int64)
         k -= lo
         k *= span
-        k += key[nodes]
+        k += fk
         uniq, inv = np.unique(k, return_inverse=True)
         inv = inv.reshape(-1)
-        first = np.full(len(uniq), len(lv), dtype=np.int64)
-        np.minimum.at(first, inv, np.arange(len(lv), dtype=np.int64))  # first appearance, in preorder
-    del pm
+        first = np.full(len(uniq), len(pm), dtype=np.int64)
+        np.minimum.at(first, inv, np.arange(len(pm), dtype=np.int64))  # first appearance
     del k
     m = len(uniq)
     par_m = uniq // span + lo
@@ -182,8 +239,7 @@ def _merge_level(ix: TreeIndex, lv: np.ndarray, key: np.ndarray, span: int, mid:
     o = np.lexsort((first, par_m))
     rank = np.empty(m, dtype=np.int32)
     rank[o] = np.arange(m, dtype=np.int32)
-    mid[nodes] = base + rank[inv]
-    return par_m[o].astype(np.int32), lv[first[o]].astype(np.int64)
+    return (rank[inv] + np.int32(base)), par_m[o].astype(np.int32), first[o]
 
 
 def _groups_last(ix: TreeIndex, mid: np.ndarray, total: int) -> np.ndarray:
@@ -198,27 +254,29 @@ def _groups_last(ix: TreeIndex, mid: np.ndarray, total: int) -> np.ndarray:
     return remap
 
 
-def _assemble(ix: TreeIndex, mid: np.ndarray, par: np.ndarray, first_pos: np.ndarray, bounds: list[int],
-              remap: np.ndarray) -> MergedIndex:
-    """Sums, preorder positions and the `MergedIndex` arrays from the level numbering."""
-    data, n = ix.data, ix.n
+def _assemble(data: TraceData, n: int, mid: np.ndarray, times: tuple[np.ndarray, np.ndarray], par: np.ndarray,
+              first_node: np.ndarray, bounds: list[int], remap: np.ndarray, groups: list[tuple[Group, int]],
+              source: TreeIndex | None) -> MergedIndex:
+    """Sums, preorder positions and the `MergedIndex` arrays from the level numbering. `mid`,
+    `times` (running, self) and `first_node` are over source node ids (calls 1..n, then the
+    groups: `groups`, each with how many calls it holds)."""
     total = len(par) - 1
     src = mid[1:]  # every source node (calls and groups) has a merged number
     count = np.bincount(src, minlength=total + 1).astype(np.int64)
     run = np.zeros(total + 1, dtype=np.int64)
-    np.add.at(run, src, ix.run[1:])
+    np.add.at(run, src, times[0][1:])
     own = np.zeros(total + 1, dtype=np.int64)
-    np.add.at(own, src, ix.self_time[1:])
+    np.add.at(own, src, times[1][1:])
     how = data.col("how")[: n + 1]
     raised = np.bincount(mid[: n + 1][how == HOW_RAISE], minlength=total + 1)
     unfinished = np.bincount(mid[: n + 1][(how == HOW_OPEN) | (how == HOW_UNFINISHED)], minlength=total + 1)
     unfinished[0] = raised[0] = 0
     func = np.zeros(total + 1, dtype=np.int64)
     func[mid[1 : n + 1]] = data.col("func")[1 : n + 1]
-    for g in ix.groups:  # a group's count: the calls under it
-        count[mid[g.node]] = ix.descendants(int(ix.pos_of[g.node]))
+    for g, calls in groups:  # a group's count: the calls under it
+        count[mid[g.node]] = calls
     pos, size = _preorder(par, bounds)
-    K = total - len(ix.groups)
+    K = total - len(groups)
     # into node-id order (groups last)
     nid = remap
     order = np.empty(total, dtype=np.int32)
@@ -244,14 +302,15 @@ def _assemble(ix: TreeIndex, mid: np.ndarray, par: np.ndarray, first_pos: np.nda
     end = np.empty(total, dtype=np.int32)
     end[pos[1:]] = (pos + size)[1:]
     levels = [pos[bounds[d] : bounds[d + 1]].astype(np.int32) for d in range(len(bounds) - 1)]
-    first_call = by_id(ix.order[first_pos].astype(np.int64))
+    first_call = by_id(first_node.astype(np.int64))
     first_call[0] = 0
-    groups = [Group(K + 1 + i, g.kind, g.thread, g.task, g.label) for i, g in enumerate(ix.groups)]
+    merged_groups = [replace(g, node=K + 1 + i) for i, (g, _) in enumerate(groups)]
     run_id = by_id(run)
-    return MergedIndex(source=ix, count=by_id(count), raised=by_id(raised.astype(np.int64)),
-                       unfinished=by_id(unfinished.astype(np.int64)), func=by_id(func), first_call=first_call,
-                       node_of=nid[mid], n=K, groups=groups, order=order, pos_of=pos_of, depth=depth, end=end,
-                       parent=parent, dur=run_id, run=run_id, self_time=by_id(own), levels=levels)
+    return MergedIndex(data=data, source=source, n_calls=n, call_run=times[0], count=by_id(count),
+                       raised=by_id(raised.astype(np.int64)), unfinished=by_id(unfinished.astype(np.int64)),
+                       func=by_id(func), first_call=first_call, node_of=nid[mid], n=K, groups=merged_groups,
+                       order=order, pos_of=pos_of, depth=depth, end=end, parent=parent, dur=run_id, run=run_id,
+                       self_time=by_id(own), levels=levels)
 
 
 def _preorder(par: np.ndarray, bounds: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def merged_row(index: MergedIndex, pos: int) -> RowView:
 
 @dataclass(frozen=True, slots=True)
 class PathCall:
-    """One call of a merged path: its id and position in the call tree, arguments (None: not
+    """One call of a merged path: its id and position in the call tree (-1: no call tree), arguments (None: not
     captured; "": none), how it ended (row_view's END_*), its result or exception text, and
     its running time."""
 
@@ -86,8 +86,9 @@ def path_call(index: MergedIndex, call: int) -> PathCall:
     how = int(col("how")[call])
     end = END_RAISE if how == HOW_RAISE else END_OPEN if how in (HOW_OPEN, HOW_UNFINISHED) else END_RETURN
     args_id, val_id = int(col("args")[call]), int(col("val")[call])
-    return PathCall(call, int(src.pos_of[call]), one_line(data.strings.text(args_id)) if args_id else None, end,
-                    one_line(data.strings.text(val_id)) if val_id else None, int(src.run[call]))
+    return PathCall(call, int(src.pos_of[call]) if src is not None else -1,
+                    one_line(data.strings.text(args_id)) if args_id else None, end,
+                    one_line(data.strings.text(val_id)) if val_id else None, int(index.call_run[call]))
 
 
 def merged_detail(index: MergedIndex, pos: int) -> MergedDetail | None:

@@ -50,11 +50,13 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, sections: list[tuple[str, list[Binding]]], notes: str = "") -> None:
-        """`notes`: said after the introduction (what this session has that others do not)."""
+    def __init__(self, sections: list[tuple[str, list[Binding]]], notes: str = "", intro: str = INTRO) -> None:
+        """`notes`: said after the introduction (what this session has that others do not);
+        `intro`: the introduction (the diff view has its own)."""
         super().__init__()
         self.sections = sections
         self.notes = notes
+        self.intro = intro
         # (keys, description) rows, as shown
         self.rows = [(_key_names(b), b.description) for _, bs in sections for b in bs if b.description]
 
@@ -70,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("", "")
         with VerticalScroll():
             yield Static(Text("flowtrace-tui — keys", style="bold"))
-            yield Static(Text(INTRO + ("\n\n" + self.notes if self.notes else "") + "\n"))
+            yield Static(Text(self.intro + ("\n\n" + self.notes if self.notes else "") + "\n"))
             yield Static(table)
             yield Static(Text("ctrl+p opens the command palette (all commands, themes). esc closes this.", style="dim"))
 

@@ -31,7 +31,7 @@ from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.process_view import process_group_pos, started_processes, starting_call
 from ..model.tasks import task_creator
 from ..model.units import fmt_count, fmt_ns
-from .columns import columns_for, columns_width
+from .columns import Col, columns_for, columns_width
 
 INDENT = 2  # cells per level
 MAX_GUIDE_LEVELS = 24  # deeper rows show "…[depth]" + the last levels (deep recursion stays readable)
@@ -275,11 +275,11 @@ class CallTree(ScrollView, can_focus=True):
         rows = self.rows
         assert rows is not None
         idx = rows.index
-        view = merged_row(idx, pos) if idx.merged else row_view(idx, pos, self.live_now)
+        view = self.row_at(pos)
         depth = int(idx.depth[pos])
         base = self.rich_style
-        cols = columns_for(width)
-        left_w = _name_width(width)
+        cols = self.columns(width)
+        left_w = max(10, width - columns_width(cols))
         segs: list[Segment] = []
         guide = self._style("calltree--guide")
         # guides: one cell pair per ancestor level (capped for deep recursion)
@@ -299,7 +299,33 @@ class CallTree(ScrollView, can_focus=True):
         used += sum(cell_len(t) for t, _ in label)
         if used < left_w:
             segs.append(Segment(" " * (left_w - used)))
-        # right-aligned columns
+        segs.extend(self._cells(view, cols, pos))
+        # the cursor and hit backgrounds must win over each part's own style: post-styles
+        post = None
+        if hit:
+            post = self._hit_style()
+        if is_cursor:
+            cur = self._style("calltree--cursor")
+            post = cur if post is None else post + cur
+        segments = list(Segment.apply_style(segs, base, post))
+        return Strip(segments).crop_extend(0, width, base + post if post else base)
+
+    # -- what a row shows: a subclass (the diff view's tree) shows other things -------------------
+    def row_at(self, pos: int) -> RowView:
+        """The view model of the line at `pos` (a call, or a merged call path)."""
+        idx = self.rows.index  # type: ignore[union-attr]
+        return merged_row(idx, pos) if idx.merged else row_view(idx, pos, self.live_now)
+
+    def columns(self, width: int) -> list[Col]:
+        """The right-hand columns at this width (the column header asks too)."""
+        return columns_for(width)
+
+    def _cells(self, view: RowView, cols: list[Col], pos: int) -> list[Segment]:
+        """The right-aligned columns of one line."""
+        rows = self.rows
+        assert rows is not None
+        idx = rows.index
+        segs: list[Segment] = []
         for col in cols:
             if col.key == "total":
                 segs.append(Segment(fmt_ns(view.total_ns).rjust(col.width - 1) + " ", self._style("calltree--time")))
@@ -318,15 +344,7 @@ class CallTree(ScrollView, can_focus=True):
                 if view.count:  # a merged path: the calls it stands for
                     text = fmt_count(view.count)
                 segs.append(Segment(text.rjust(col.width - 1) + " ", self._style("calltree--count")))
-        # the cursor and hit backgrounds must win over each part's own style: post-styles
-        post = None
-        if hit:
-            post = self._hit_style()
-        if is_cursor:
-            cur = self._style("calltree--cursor")
-            post = cur if post is None else post + cur
-        segments = list(Segment.apply_style(segs, base, post))
-        return Strip(segments).crop_extend(0, width, base + post if post else base)
+        return segs
 
     def _guides(self, pos: int, depth: int, left_w: int) -> str:
         """Tree guides for a row: '│ ' where an ancestor has a later sibling, '├─'/'└─' last.
@@ -455,7 +473,8 @@ class CallTree(ScrollView, can_focus=True):
         row = int(self.scroll_offset.y) + event.y
         if 0 <= row < len(self.rows):
             pos = self.rows.pos(row)
-            left_w = _name_width(self.scrollable_content_region.width)
+            width = self.scrollable_content_region.width
+            left_w = max(10, width - columns_width(self.columns(width)))
             depth_cells = cell_len(self._guides(pos, int(self.rows.index.depth[pos]), left_w))
             if row == self.cursor_row and (event.chain >= 2 or depth_cells <= event.x < depth_cells + 2):
                 self.action_toggle()
@@ -629,11 +648,6 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
-
-
-def _name_width(width: int) -> int:
-    """Cells left of the right-hand columns (guides, marker, name, arguments)."""
-    return max(10, width - columns_width(columns_for(width)))
 
 
 def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from .columns import columns_for, columns_width
+from .columns import Col, columns_for, columns_width
 
 
 class ColumnHeader(Widget):
@@ -23,11 +25,18 @@ class ColumnHeader(Widget):
     # header lays out its columns for the rows' width, so that each title sits over its figures
     gutter: reactive[int] = reactive(0)
 
+    def __init__(self, *, columns: Callable[[int], list[Col]] = columns_for, first: str = "call",
+                 id: str | None = None) -> None:
+        """`columns`: the tree's columns at a width; `first`: the title over the names."""
+        super().__init__(id=id)
+        self.columns = columns
+        self.first = first
+
     def render(self) -> Text:
         width = max(0, self.size.width - self.gutter)
-        cols = columns_for(width)
+        cols = self.columns(width)
         left = max(0, width - columns_width(cols))
-        text = Text(" call".ljust(left)[:left])
+        text = Text(f" {self.first}".ljust(left)[:left])
         for col in cols:
             text.append(col.title.rjust(col.width - 1) + " ")
         return text

@@ -19,10 +19,12 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ..model.call_detail import END_OPEN, END_RAISE, END_RETURN, END_RUNNING, END_UNFINISHED, CallDetail, GroupDetail
+from ..model.diff_view import DiffDetail
 from ..model.merged_view import MergedDetail
 from ..model.source_text import Excerpt
 from ..model.units import fmt_ns, plural
 from .call_tree import SUSPEND_GLYPH
+from .diff_detail import diff_body
 from .merged_detail import merged_body
 
 MAX_TEXT = 4000  # characters of one argument/result text shown (the rest is elided)
@@ -47,7 +49,8 @@ class DetailPane(VerticalScroll, can_focus=False):
         yield Static(id="detail-path")
         yield Static(id="detail-body")
 
-    def show(self, detail: CallDetail | GroupDetail | MergedDetail | None, path: list[tuple[int, str]]) -> None:
+    def show(self, detail: CallDetail | GroupDetail | MergedDetail | DiffDetail | None,
+             path: list[tuple[int, str]]) -> None:
         """Fill the pane (None: no call selected). `path`: (position, name) from the top down
         to the call, each a link to `app.jump(position)`."""
         path_w = self.query_one("#detail-path", Static)
@@ -80,10 +83,12 @@ def _path_content(path: list[tuple[int, str]], creator: tuple[int, str] | None =
     return content
 
 
-def render_detail(detail: CallDetail | GroupDetail | MergedDetail) -> RenderableType:
+def render_detail(detail: CallDetail | GroupDetail | MergedDetail | DiffDetail) -> RenderableType:
     """The pane's body for a call, a group or a merged call path."""
     if isinstance(detail, MergedDetail):
         return merged_body(detail, _source(detail.source))
+    if isinstance(detail, DiffDetail):
+        return diff_body(detail)
     return _group_body(detail) if isinstance(detail, GroupDetail) else _call_body(detail)
 
 

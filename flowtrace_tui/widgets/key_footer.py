@@ -15,7 +15,7 @@ from textual.widgets import Footer
 
 # Actions from the most to the least important to keep on screen; anything else comes last.
 IMPORTANCE = (
-    "quit", "help", "find", "toggle", "toggle_follow", "toggle_pause", "next_hit", "filter",
+    "quit", "help", "find", "next_change", "toggle_unchanged", "toggle", "toggle_follow", "toggle_pause", "next_hit", "filter",
     "toggle_detail", "hot_path", "expand_subtree", "toggle_output", "command_palette",
 )
 

@@ -11,7 +11,7 @@ import pytest
 from flowtrace_tui.model import TreeRows, build_index
 from flowtrace_tui.model.call_detail import detail_of
 from flowtrace_tui.model.filters import Filters, hidden_mask
-from flowtrace_tui.model.merged import MergeCancelled, merge_paths, same_nodes
+from flowtrace_tui.model.merged import MergeCancelled, merge_calls, merge_paths, same_nodes
 from flowtrace_tui.model.merged_view import MergedDetail, merged_row
 from flowtrace_tui.model.search import Query, find
 
@@ -202,3 +202,28 @@ def test_view_carried_between_calls_and_merged_paths():
     b = loop_program()
     m2 = merge_paths(build_index(load(b.data())))
     assert merged.carry_to(m2).rows.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def paths_of(m) -> dict[tuple, tuple]:
+    """{path of function ids: (count, running total, self, raised, unfinished)} of a merged index."""
+    out = {}
+    for p in range(m.size):
+        node = m.node(p)
+        path = tuple(int(m.func[m.node(a)]) for a in [*m.ancestors(p), p])
+        out[path] = (int(m.count[node]), int(m.run[node]), int(m.self_time[node]), int(m.raised[node]),
+                     int(m.unfinished[node]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_merged_from_the_columns_equals_merged_from_the_index(seed):
+    d = load(random_trace(seed).data(finish=seed % 2 == 0))
+    from_index = merge_paths(build_index(d, grouped=False))
+    direct = merge_calls(d)
+    assert paths_of(direct) == paths_of(from_index)
+    assert direct.source is None and direct.n_calls == d.n
+    # every call in its path's node; each node's first call is its earliest
+    for c in range(1, d.n + 1):
+        assert direct.func[direct.node_of[c]] == d.col("func")[c]
+    for node in range(1, direct.n + 1):
+        assert direct.first_call[node] == direct.calls_of(node)[0]

@@ -120,7 +120,7 @@ async def test_live_session_keeps_merging_new_calls(tmp_path):
         await until(pilot, lambda: "tick ×3" in text(app))
         feed.step_calls(["tick"] * 5)
         await until(pilot, lambda: "tick ×8" in text(app))
-        assert app.index.merged and app.index.source.n == 9
+        assert app.index.merged and app.index.n_calls == 9
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])

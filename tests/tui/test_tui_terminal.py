@@ -230,3 +230,22 @@ def test_merged_paths_toggle_on_a_recorded_loop(terminal, tmp_path):
     lines = term.wait_for(lambda ls: any("check(v=0) → None" in ln for ln in ls)
                           and not any("merged paths" in ln for ln in ls))
     term.keys("q")
+
+
+def test_diff_view_of_two_recorded_runs(terminal, tmp_path):
+    (tmp_path / "v1.py").write_text(LOOP)
+    (tmp_path / "v2.py").write_text(LOOP.replace("range(3000)", "range(3100)").replace("v == 2000", "v == 2002"))
+    for name in ("v1", "v2"):
+        subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", f"{name}.ftr", f"{name}.py"], cwd=tmp_path,
+                       check=True, capture_output=True, timeout=60)
+    term = terminal("diff", "v1.ftr", "v2.ftr", size=(120, 40))
+    term.wait_for(lambda ls: any("changes" in ln and "v1.ftr → v2.ftr" in ln for ln in ls))
+    term.keys("d", "e")  # no detail pane (room for the calls column), everything expanded
+    lines = term.wait_for(lambda ls: sum("3,000→3,100" in ln for ln in ls) == 3)
+    rows = {ln.split()[1]: ln for ln in lines if "3,000→3,100" in ln}
+    assert set(rows) == {"step", "parse", "check"} and "calls 3,000→3,100" in rows["step"]
+    term.keys("g", "n")
+    term.wait_for(lambda ls: any("change 1 of" in ln for ln in ls))
+    term.keys("u")  # unchanged subtrees hidden: the changed paths stay
+    term.wait_for(lambda ls: any("unchanged hidden" in ln for ln in ls) and any("step" in ln for ln in ls))
+    term.keys("q")

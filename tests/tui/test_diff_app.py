@@ -1,0 +1,137 @@
+"""`flowtrace-tui diff BASE NEW` on screen: the merged tree of both runs, the change keys, the
+unchanged filter, the detail pane, what was matched, bad input, snapshots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flowtrace_tui.diff_app import DiffApp
+from flowtrace_tui.widgets import DetailPane
+
+from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
+
+from .apps import screen_lines, source, sync
+
+
+async def settled(pilot) -> None:
+    """Both sessions compared, outcomes too, the screen drawn."""
+    app = pilot.app
+    for _ in range(400):
+        await pilot.pause()
+        if not app.loading and not app.comparing:
+            break
+    else:
+        raise AssertionError(f"the diff did not settle: {app.status_parts()}")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def pair_app(**kw) -> DiffApp:
+    base = session(loop(3) + [("report", "", "=1", [])], step=1000)
+    new = session(loop(4, work="work2", raise_at=2) + [("report", "", "=1", [])], step=1000)
+    return DiffApp(source(base, "base.ftr"), source(new, "new.ftr"), **kw)
+
+
+def lines(app) -> list[str]:
+    return [" ".join(ln.split()) for ln in screen_lines(app)]
+
+
+@sync
+async def test_tree_keys_filter_and_detail():
+    app = pair_app(show_detail=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settled(pilot)
+        assert lines(app)[:4] == [
+            "path calls base new Δ total Δ%",
+            "▼ main 1 19.0 µs 25.0 µs +6.00 µs +32%",  # 6 µs: under the noise floor, no change
+            "└─▶ step ✗ raised 3→4 15.0 µs 20.0 µs +5.00 µs +33%",
+            "report 1 1.00 µs 1.00 µs 0 +0%",
+        ]
+        assert "4 changes" in app.status_parts()
+        # n walks the changes, opening what hides them; N goes back
+        await pilot.press("n")
+        assert app.tree.cursor_pos == 1 and "change 1 of 4" in app.status_parts()
+        await pilot.press("n", "n")
+        assert "change 3 of 4" in app.status_parts()
+        assert lines(app)[3:7] == [
+            "├─ parse calls 3→4 3→4 3.00 µs 4.00 µs +1.00 µs +33%",
+            "├─ work − gone 3→0 3.00 µs – -3.00 µs",
+            "└─ work2 + new 0→4 – 4.00 µs +4.00 µs",
+            "report 1 1.00 µs 1.00 µs 0 +0%",
+        ]
+        await pilot.press("N")
+        assert "change 2 of 4" in app.status_parts()
+        # u hides the subtrees where nothing changed (report)
+        await pilot.press("u")
+        assert lines(app)[6] == "" and "unchanged hidden" in app.status_parts()
+        await pilot.press("u")
+        assert lines(app)[6].startswith("report")
+
+
+@sync
+async def test_detail_pane_shows_both_runs_side_by_side():
+    app = pair_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settled(pilot)
+        await pilot.press("n")  # main › step
+        body = [" ".join(ln.split()) for ln in app.query_one(DetailPane).plain_text(100).splitlines()]
+        assert body[0] == "path main › step"
+        assert body[1].startswith("changed exceptions changed, called another number of times")
+        assert "calls 3 4 +1" in body and "raised 0 1 +1" in body and "types ValueError" in body
+        assert body[body.index("Calls, in start order (≠: other outcome)") + 1:][:5] == [
+            "# BASE (base.ftr) NEW (new.ftr)",
+            "1 #2 5.00 µs (i=0) → None #2 5.00 µs (i=0) → None",
+            "2 #5 5.00 µs (i=1) → None #5 5.00 µs (i=1) → None",
+            "3 ≠ #8 5.00 µs (i=2) → None #8 5.00 µs (i=2) ✗ ValueError: bad",
+            "4 + – #11 5.00 µs (i=3) → None",
+        ]
+
+
+@sync
+async def test_what_was_matched_is_said():
+    b = TraceBuilder(meta={"argv": ["other.py"]})
+    b.leave(b.enter("main"))
+    cut = b.data(finish=False)
+    app = DiffApp(source(session(loop(1)), "a.ftr"), source(cut, "b.ftr"))
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settled(pilot)
+        status = " ".join(app.status_parts())
+        assert "NEW unfinished (still running, or crashed): compared as far as recorded" in status
+        assert "different programs (prog.py / other.py): paths matched by function names" in status
+        assert lines(app)[1].startswith("▼ main")
+
+
+def test_bad_input_is_one_line(tmp_path):
+    good = tmp_path / "a.ftr"
+    good.write_bytes(session(loop(1)))
+    (tmp_path / "junk.ftr").write_text("not a session")
+    for args, said in ((["missing.ftr", "a.ftr"], "missing.ftr: no such file"),
+                       (["a.ftr", "junk.ftr"], "junk.ftr"), (["a.ftr"], "the following arguments are required")):
+        proc = subprocess.run([sys.executable, "-m", "flowtrace_tui", "diff", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_diff_view(snap_compare, size):
+    async def run_before(pilot):
+        await settled(pilot)
+        await pilot.press("n", "l", "n", "n")  # the new path work2, with its parent open
+
+    assert snap_compare(pair_app(), terminal_size=size, run_before=run_before)
+
+
+@sync
+async def test_a_damaged_base_is_compared_as_far_as_it_goes():
+    raw = bytearray(session(loop(3)))
+    raw[-30] ^= 0xFF  # the end chunk
+    app = DiffApp(source(bytes(raw), "a.ftr"), source(session(loop(3)), "b.ftr"))
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settled(pilot)
+        status = " ".join(app.status_parts())
+        assert "BASE damaged (" in status and "compared as far as it could be read" in status
+        assert lines(app)[1].startswith("▼ main 1 190 ns 190 ns 0 +0%") and "no change" in app.status_parts()
