@@ -367,3 +367,34 @@ def test_processes_are_matched_by_command(tmp_path: pathlib.Path) -> None:
     assert (row.first_difference.base.value, row.first_difference.new.value) == ("[4]", "[9]")
     only_base = diff_sessions(base, [Part("", survey(root))])
     assert [r.kinds for r in only_base.rows if r.changed] == [["gone"]]
+
+
+CHILDREN = textwrap.dedent("""
+    import subprocess, sys
+
+    def work(n):
+        return sum(range(n))
+
+    if len(sys.argv) > 2 and sys.argv[1] == "child":
+        print(work(int(sys.argv[2])))
+    else:
+        for n in sys.argv[1:]:
+            subprocess.run([sys.executable, __file__, "child", n], check=True)
+""")
+
+
+def test_sessions_of_several_processes(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "prog.py").write_text(CHILDREN)
+    for name, args in (("a.ftr", ["10", "20"]), ("b.ftr", ["10", "30"])):
+        subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", name, "prog.py", *args], cwd=tmp_path,
+                       check=True, capture_output=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "flowtrace", "diff", "a.ftr", "b.ftr", "--format", "json"],
+                         cwd=tmp_path, check=True, capture_output=True, text=True, timeout=120)
+    doc = json.loads(out.stdout)
+    assert len(doc["base"]["processes"]) == len(doc["new"]["processes"]) == 3
+    rows = {R.path_text(r["path"]): r for r in doc["rows"]}
+    # both children run prog.py (matched together, whatever their arguments): one got another n
+    work = rows["[python prog.py] › <module> › work"]
+    assert work["change"][0] == "outcome" and work["base"]["calls"] == work["new"]["calls"] == 2
+    assert work["first_difference"]["new"]["args"] == "n=30"
+    assert "processes matched by" in out.stderr

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from typing import Any
 
 from .. import diff_rules as R
+from ..ftr.processes import Process, surveyed_parts
 from ..ftr.scan import survey
 from ..printing import Painter
 from ..session_diff import FirstDifference, Outcome, Part, Row, SessionDiff, UnitStats, diff_sessions, program_of
@@ -95,7 +97,8 @@ def ranked(diff: SessionDiff, sort: str, everything: bool) -> list[Row]:
 
 
 def run(args: argparse.Namespace) -> int:
-    base, new = [Part("", survey(args.base))], [Part("", survey(args.new))]
+    base, base_notes = session_parts(args.base)
+    new, new_notes = session_parts(args.new)
     diff = diff_sessions(base, new, args.by, thresholds_of(args.threshold))
     shown = ranked(diff, args.sort, args.all)
     limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
@@ -110,9 +113,34 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if more:
         sys.stderr.write(f"flowtrace: note: {more} more rows (--limit 0 shows all)\n")
-    for note in diff.notes:
+    for note in [*base_notes, *new_notes, *diff.notes]:
         sys.stderr.write(f"flowtrace: note: {note}\n")
     return 0
+
+
+def session_parts(path: str) -> tuple[list[Part], list[str]]:
+    """A session's parts (the root file first, then each followed process's part in FILE.d/,
+    in tree order) and the notes on processes that could not be read or were not followed."""
+    info = survey(path)
+    session = surveyed_parts(path, info)
+    if not session.several:
+        return [Part("", info)], []
+    parts = [Part("" if proc.how == "root" else process_command(proc), part) for proc, part in session.parts]
+    return parts, [f"{path}: {note}" for note in session.notes]
+
+
+def process_command(proc: Process) -> str:
+    """What a child process's paths start under: the program it ran (`python prog.py`,
+    `python -m pkg.worker`, `python -c …`; a forked child's is its parent's, marked `(fork)`),
+    without its arguments or pid, so that the workers of one program are matched together."""
+    words = [str(w) for w in proc.argv]
+    if words[:1] == ["-m"] and len(words) > 1:
+        program = f"python -m {words[1]}"
+    elif words[:1] == ["-c"]:
+        program = "python -c …"
+    else:
+        program = f"python {os.path.basename(words[0])}" if words else "python"
+    return f"{program} (fork)" if proc.how == "fork" else program
 
 
 def matched(diff: SessionDiff) -> dict[str, int]:
