@@ -175,6 +175,35 @@ own_caller(CoreObject *c, ThreadState *ts)
     return 0;
 }
 
+/* ---- exception marks without the RAISE event ----
+ * RAISE fires in every frame an exception passes through (an exception raised two calls
+ * below its handler cost three RAISE callbacks besides two UNWINDs and one HANDLED), so it is
+ * not monitored; the marks come from the other events (the same marks as python.py, the
+ * reference, and as RAISE gave: tests/test_exception_marks.py). An exception that
+ * reaches the handler or the end of a recorded call without having come in from a recorded
+ * callee (PY_UNWIND) or a throw (PY_THROW), or after that call caught it, was raised there:
+ * its `raise` mark is written then, at the time of that HANDLED / UNWIND -- nothing of the
+ * program runs between a raise and its handler or unwind. The thread remembers one exception
+ * (`known`): the one that came into call `known_call` and travels on (caught 0), or that
+ * call's own, caught (1); RERAISE (a cleanup handler re-raising) makes it travel again. */
+static inline void
+exc_arrived(ThreadState *ts, PyObject *exc, uint32_t call)
+{
+    ts->known = exc; ts->known_call = call; ts->known_caught = 0;
+}
+
+/* Write the `raise` mark of `exc` on `call` unless it is the exception travelling through
+ * that call; 0, or -1 on failure. */
+static inline int
+mark_if_raised(CoreObject *c, ThreadState *ts, PyObject *exc, uint32_t call, int64_t t)
+{
+    if (exc == ts->known && call == ts->known_call && !ts->known_caught) return 0;
+    ts->exc_ptr = NULL;   /* a new raise: its text is made afresh */
+    uint32_t ref = exc_id(c, ts, exc);
+    if (!ref) soft_fail(c);
+    return add_mark(c, call, t, MARK_RAISE, ref, 0);
+}
+
 PyObject *
 cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -330,7 +359,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
             e->qbatch = (uint32_t)c->batch;
             e->fold = s.fbatch == e->qbatch ? s.fold : 0;
         }
-        if (throw) ts->unwound = args[2];   /* its RAISE inside is the throw, not a new raise */
+        if (throw) exc_arrived(ts, args[2], s.call);   /* the exception comes in from outside */
         return done_or_overflow(c, ts);
     }
     /* Never seen starting: a generator created and started before recording (partial), or
@@ -358,7 +387,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
     if (ts->depth) ts->stack[ts->depth - 1].qmark = 0;   /* a call under it: its run is not quiet */
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
-    if (throw) ts->unwound = args[2];
+    if (throw) exc_arrived(ts, args[2], id);
     return done_or_overflow(c, ts);
 }
 
@@ -407,22 +436,24 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
+    uint32_t call = ts->stack[i].call;
+    if (mark_if_raised(c, ts, args[2], call, t) < 0) return callback_failed(c);
     uint32_t v = exc_id(c, ts, args[2]);
     if (!v) soft_fail(c);
-    uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
     if (add_exit(c, call, t, END_RAISE, v) < 0) return callback_failed(c);
-    ts->unwound = args[2];   /* the caller's RAISE for it is propagation, not a new raise */
+    exc_arrived(ts, args[2], i ? ts->stack[i - 1].call : 0);   /* it travels on into the caller */
     Py_RETURN_NONE;
 }
 
-/* Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
- * CPython's own iteration protocol (an awaited result delivered at SEND, the end of an
- * `async for`, a thrown-into subgenerator's result at CLEANUP_THROW) rather than an exception
- * the program raised? The same rule as python.py's protocol_stop (see there); only reached
- * for those two exception types, so the code bytes are fetched off the hot path. */
+/* Is this EXCEPTION_HANDLED of a StopIteration/StopAsyncIteration CPython's own iteration
+ * protocol (the end of an `async for` at END_ASYNC_FOR, a thrown-into subgenerator's result at
+ * CLEANUP_THROW) rather than a catch by the program? The same rule as python.py's
+ * protocol_catch; only reached for those two exception types, so the code bytes are fetched
+ * off the hot path. (Protocol raises -- an awaited result delivered as StopIteration at SEND
+ * -- are never seen: RAISE is not monitored, and they are consumed where they are raised.) */
 static int
-protocol_stop(PyObject *code, PyObject *offset, PyObject *exc, int handled)
+protocol_catch(PyObject *code, PyObject *offset, PyObject *exc)
 {
     int stop_iter = PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration);
     if (!stop_iter && !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration)) return 0;
@@ -432,37 +463,9 @@ protocol_stop(PyObject *code, PyObject *offset, PyObject *exc, int handled)
     PyObject *bytes = PyCode_GetCode((PyCodeObject *)code);   /* deoptimised, cached by CPython */
     if (!bytes) { PyErr_Clear(); return 0; }
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
-    int r = 0;
-    if (off < PyBytes_GET_SIZE(bytes)) {
-        if (b[off] == CACHE && off >= 2) off -= 2;   /* 3.13.0: SEND's error path reports its cache */
-        int op = b[off];
-        if (handled) r = op == (stop_iter ? CLEANUP_THROW : END_ASYNC_FOR);
-        else r = op == SEND && (stop_iter || (off >= 4 && b[off - 4] == GET_ANEXT));
-    }
+    int r = off < PyBytes_GET_SIZE(bytes) && b[off] == (stop_iter ? CLEANUP_THROW : END_ASYNC_FOR);
     Py_DECREF(bytes);
     return r;
-}
-
-PyObject *
-cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    CoreObject *c = (CoreObject *)self;
-    _PyInterpreterFrame *frame = NULL;
-    int failed;
-    ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
-    if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
-    if (!ts->depth) Py_RETURN_NONE;
-    PyObject *exc = args[2];
-    int travelling = exc == ts->unwound;
-    ts->unwound = NULL;
-    if (travelling || protocol_stop(args[0], args[1], exc, 0)) Py_RETURN_NONE;
-    ts->exc_ptr = NULL;   /* a new raise: make the text afresh */
-    int64_t t = stamp();
-    uint32_t ref = exc_id(c, ts, exc);
-    if (!ref) soft_fail(c);
-    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_RAISE, ref, 0) < 0) return callback_failed(c);
-    ts->stack[ts->depth - 1].qmark = 0;   /* a mark in its run: not quiet */
-    Py_RETURN_NONE;
 }
 
 PyObject *
@@ -473,14 +476,16 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int failed;
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
-    ts->unwound = NULL;
-    if (!ts->depth || protocol_stop(args[0], args[1], args[2], 1)) Py_RETURN_NONE;
+    if (!ts->depth || protocol_catch(args[0], args[1], args[2])) Py_RETURN_NONE;
     int64_t t = stamp();
+    uint32_t call = ts->stack[ts->depth - 1].call;
+    if (mark_if_raised(c, ts, args[2], call, t) < 0) return callback_failed(c);
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
-    if (add_mark(c, ts->stack[ts->depth - 1].call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
+    if (add_mark(c, call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
     ts->stack[ts->depth - 1].qmark = 0;   /* a mark in its run: not quiet */
     c->marks[c->nmarks - 1].exc = args[2];
+    ts->known = args[2]; ts->known_call = call; ts->known_caught = 1;   /* caught here */
     Py_RETURN_NONE;
 }
 
@@ -501,6 +506,7 @@ cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts->depth) Py_RETURN_NONE;
     uint32_t cid = ts->stack[ts->depth - 1].call;
     ts->stack[ts->depth - 1].qmark = 0;   /* an exception event in its run: not quiet (python.py's reraise row) */
+    exc_arrived(ts, args[2], cid);   /* caught by a cleanup handler only: it travels on */
     size_t stop = c->nmarks > RERAISE_SCAN ? c->nmarks - RERAISE_SCAN : 0;
     for (size_t i = c->nmarks; i > stop; i--) {
         MarkRow *m = &c->marks[i - 1];

@@ -101,7 +101,6 @@ static PyMethodDef core_methods[] = {
     CB("py_return", cb_py_return, "PY_RETURN callback"),
     CB("py_yield", cb_py_yield, "PY_YIELD callback"),
     CB("py_unwind", cb_py_unwind, "PY_UNWIND callback"),
-    CB("raise_", cb_raise, "RAISE callback"),
     CB("exception_handled", cb_exception_handled, "EXCEPTION_HANDLED callback"),
     CB("reraise", cb_reraise, "RERAISE callback"),
     CB("drain", core_drain, "drain(render_obj, type_label) -> dict of column bytes and texts."),

@@ -56,7 +56,7 @@
  * specific, hence the internal header; the extension is built per Python version. */
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
-#include "opcode.h"   /* SEND, GET_ANEXT, CLEANUP_THROW, END_ASYNC_FOR, CACHE (per version) */
+#include "opcode.h"   /* CLEANUP_THROW, END_ASYNC_FOR (per version) */
 #undef Py_BUILD_CORE
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -174,7 +174,12 @@ typedef struct ThreadState {
     PyObject *exc_ptr;                /* borrowed: the exception whose text is cached */
     uint32_t exc_sid;                 /* its provisional string id ... */
     uint64_t exc_batch;               /* ... valid in this batch only */
-    PyObject *unwound;                /* borrowed: exception that just left a recorded call */
+    /* The exception this thread's recorded code knows (see exc_known in callbacks.c): it
+     * arrived in call known_call from a recorded callee or a throw (known_caught 0), or was
+     * marked there and caught (1). Borrowed: only its address is compared. */
+    PyObject *known;
+    uint32_t known_call;
+    uint8_t known_caught;
     PyObject *task_ref;               /* weakref to the asyncio task last seen here ... */
     uint32_t task_id;                 /* ... its TASK id ... */
     uint64_t task_gen;                /* ... in this session */
@@ -374,7 +379,6 @@ PyObject *cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
-PyObject *cb_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 /* control.c */

@@ -1,7 +1,7 @@
 /* flowtrace._crecorder: per-thread state (stacks, caches) and backpressure. */
 #include "crecorder.h"
 
-ThreadState all_threads = {&all_threads, &all_threads, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, 0};
+ThreadState all_threads = {.prev = &all_threads, .next = &all_threads};
 _Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------------------------ */
@@ -67,7 +67,7 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
         unsigned long ident = PyThread_get_thread_ident();
         ts->depth = 0;
         ts->exc_ptr = NULL;
-        ts->unwound = NULL;
+        ts->known = NULL;
         Seed *seed = NULL;
         for (size_t i = 0; i < c->nseeds; i++)
             if (c->seeds[i].ident == ident && c->seeds[i].stack) { seed = &c->seeds[i]; break; }

@@ -37,7 +37,6 @@ _CALLBACKS = (
     ("py_return", E.PY_RETURN),
     ("py_yield", E.PY_YIELD),
     ("py_unwind", E.PY_UNWIND),
-    ("raise_", E.RAISE),
     ("exception_handled", E.EXCEPTION_HANDLED),
     ("reraise", E.RERAISE),
 )

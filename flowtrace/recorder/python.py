@@ -16,7 +16,7 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   consecutive prefix and keeps the rest for the next drain (FORMAT.md: ids are consecutive).
 - **Filtering** is decided once per code object (`fids[id(code)]`: >0 recorded function/generator,
   <0 recorded coroutine/async generator, 0 excluded) and excluded code gets `DISABLE` from the
-  local events (START/RESUME/RETURN/YIELD); UNWIND/THROW/RAISE/EXCEPTION_HANDLED cannot be
+  local events (START/RESUME/RETURN/YIELD); UNWIND/THROW/EXCEPTION_HANDLED/RERAISE cannot be
   disabled (CPython raises and removes the callback), so they just return.
 - **Generators/coroutines** are one call: PY_YIELD pops it and remembers `id(frame) -> cid`
   (the frame lives as long as the suspended generator), PY_RESUME/PY_THROW push it back and
@@ -36,11 +36,17 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   recorded call) maps the returned task to the recorded call on top of that thread's stack;
   eager tasks (3.12+ eager_task_factory) run before that return, so their creator falls back
   to their parent. Calls inside a task carry its id; `drain()` propagates it from parents.
-- **Exceptions**: RAISE writes a `raise` mark on the call where an exception first appears
-  (a RAISE right after the same exception unwound a callee is propagation, not a new raise),
-  EXCEPTION_HANDLED a `handled` mark on the catching call, PY_UNWIND ends the call with `raise`.
-  StopIteration/StopAsyncIteration that only carry CPython's iteration protocol (an awaited
-  result, the end of an `async for`) are not marked (`protocol_stop`).
+- **Exceptions**: EXCEPTION_HANDLED writes a `handled` mark on the catching call, PY_UNWIND
+  ends the call with `raise`. The RAISE event is not monitored (it fires in every frame an
+  exception crosses: half of the exception callbacks); the `raise` mark on the call where an
+  exception first appears is written at that call's HANDLED or UNWIND of it instead, unless
+  the exception came into the call from a recorded callee's UNWIND or a THROW and was not
+  caught there since (`known`: per thread, (id(exc), call, caught); RERAISE -- a cleanup
+  handler re-raising -- makes it travel on). Nothing of the program runs between a raise and
+  its handler or unwind, so the mark is where RAISE would have put it. StopIteration /
+  StopAsyncIteration that only carry CPython's iteration protocol (the end of an `async for`,
+  a thrown-into subgenerator's result) are not marked (`protocol_catch`); the protocol's raises
+  at SEND are consumed where they are raised and never reach a handler.
 """
 
 from __future__ import annotations
@@ -84,37 +90,27 @@ _OVERFLOW_EVERY = 0x2000  # call ids between two backpressure checks (a power of
 _HOOK = -(1 << 40)
 
 _OP = opcode.opmap
-_CACHE, _SEND, _GET_ANEXT = _OP["CACHE"], _OP["SEND"], _OP["GET_ANEXT"]
 _CLEANUP_THROW, _END_ASYNC_FOR = _OP["CLEANUP_THROW"], _OP["END_ASYNC_FOR"]
 _STOPS = (StopIteration, StopAsyncIteration)
 
 
-def protocol_stop(code: CodeType, offset: int, exc: BaseException, handled: bool) -> bool:
-    """Is this RAISE (or EXCEPTION_HANDLED, `handled`) of a StopIteration/StopAsyncIteration
-    CPython's own iteration protocol rather than an exception the program raised or caught?
+def protocol_catch(code: CodeType, offset: int, exc: BaseException) -> bool:
+    """Is this EXCEPTION_HANDLED of a StopIteration/StopAsyncIteration CPython's own iteration
+    protocol rather than a catch by the program?
 
-    - RAISE of StopIteration at a SEND: an awaited / `yield from` iterator delivering its result
-      (e.g. `await asyncio.gather(...)`: the future's result arrives as StopIteration(result)).
-    - RAISE of StopAsyncIteration at the SEND of an `async for` (GET_ANEXT, LOAD_CONST, SEND):
-      the loop ends; EXCEPTION_HANDLED of it at END_ASYNC_FOR is the loop catching it.
-    - EXCEPTION_HANDLED of StopIteration at CLEANUP_THROW: a subgenerator thrown into (via
-      `yield from`/`await`) returned, and its result is delivered this way.
+    - StopAsyncIteration at END_ASYNC_FOR: an `async for` loop ending.
+    - StopIteration at CLEANUP_THROW: a subgenerator thrown into (via `yield from`/`await`)
+      returned, and its result is delivered this way.
 
-    A StopIteration from `next(it)` (a CALL) or an `await ag.__anext__()` (GET_AWAITABLE before
-    the SEND) stays an exception. 3.13.0 reports an exception from SEND's error path at its
-    cache entry: that is stepped back over. The C recorder applies the same rule."""
+    A StopIteration from `next(it)` caught by `except StopIteration` stays an exception. (The
+    protocol's raises -- an awaited result delivered as StopIteration at a SEND, the end of an
+    `async for` at its SEND -- are consumed there or caught at END_ASYNC_FOR.) The C recorder
+    applies the same rule."""
     stop_iter = isinstance(exc, StopIteration)
     if not stop_iter and not isinstance(exc, StopAsyncIteration):
         return False
     b = code.co_code  # deoptimised bytes (caches zeroed), cached by CPython after the first use
-    if not 0 <= offset < len(b):
-        return False
-    if b[offset] == _CACHE and offset >= 2:
-        offset -= 2
-    op = b[offset]
-    if handled:
-        return op == (_CLEANUP_THROW if stop_iter else _END_ASYNC_FOR)
-    return op == _SEND and (stop_iter or (offset >= 4 and b[offset - 4] == _GET_ANEXT))
+    return 0 <= offset < len(b) and b[offset] == (_CLEANUP_THROW if stop_iter else _END_ASYNC_FOR)
 
 
 class PyRecorder:
@@ -170,7 +166,9 @@ class PyRecorder:
         # run that saw the same even value at its resume and at its yield overlapped no drain)
         self._runs: dict[int, tuple[int, int]] = {}
         self._epoch = [0]
-        self._unwound: dict[int, int] = {}  # thread id -> id(exception) that just left a callee
+        # thread id -> (id(exception), call, caught): the exception that came into `call` from a
+        # recorded callee or a throw (caught False), or was marked there and caught (True)
+        self._known: dict[int, tuple[int, int, bool]] = {}
         self._task_table = TaskTable()  # asyncio tasks seen, creators from create_task's return
         self._own: set[int] = set()  # fids of the program's own code (CodeFilter.is_own)
         self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
@@ -288,7 +286,7 @@ class PyRecorder:
         runs = self._runs
         epoch = self._epoch
         calls = self._calls
-        unwound = self._unwound
+        known = self._known
         next_id = self._ids.__next__
         clock = perf_counter_ns
         decide = self._decide
@@ -519,7 +517,8 @@ class PyRecorder:
                     fid = decide(code)
                 if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
                     resumed(code, fid, F.MARK_THROW, exception_text(exc, mode))
-                    unwound[tls.st[1]] = id(exc)  # its RAISE inside is the throw, not a new raise
+                    s, thr = tls.st
+                    known[thr] = (id(exc), s[-1], False)  # it comes in from outside
             except Exception:
                 pass
 
@@ -536,28 +535,14 @@ class PyRecorder:
                     s, thr = new_thread()
                 cid = s.pop()
                 if cid:
-                    exits_v_extend((cid, clock(), F.END_RAISE, exception_text(exc, mode)))
-                    unwound[thr] = id(exc)  # the caller's RAISE for it is propagation
+                    t = clock()
+                    text = exception_text(exc, mode)
+                    if known.get(thr) != (id(exc), cid, False):  # raised here (see the docstring)
+                        marks_append((cid, t, F.MARK_RAISE, text, 0))
+                    exits_v_extend((cid, t, F.END_RAISE, text))
+                    known[thr] = (id(exc), s[-1], False)  # it travels on into the caller
                 else:
                     s.append(0)
-            except Exception:
-                pass
-
-        def on_raise(code: CodeType, offset: int, exc: BaseException) -> None:
-            try:
-                fid = fids.get(_id(code))
-                if fid is None:
-                    fid = decide(code)
-                if not fid or fid == _HOOK:
-                    return
-                try:
-                    s, thr = tls.st
-                except AttributeError:
-                    s, thr = new_thread()
-                cid = s[-1]
-                if cid and unwound.pop(thr, None) != id(exc) and not (
-                        isinstance(exc, _STOPS) and protocol_stop(code, offset, exc, False)):
-                    marks_append((cid, clock(), F.MARK_RAISE, exception_text(exc, mode), 0))
             except Exception:
                 pass
 
@@ -572,11 +557,15 @@ class PyRecorder:
                     s, thr = tls.st
                 except AttributeError:
                     s, thr = new_thread()
-                unwound.pop(thr, None)
                 cid = s[-1]
-                if cid and not (isinstance(exc, _STOPS) and protocol_stop(code, offset, exc, True)):
+                if cid and not (isinstance(exc, _STOPS) and protocol_catch(code, offset, exc)):
+                    t = clock()
+                    text = exception_text(exc, mode)
+                    if known.get(thr) != (id(exc), cid, False):  # raised here (see the docstring)
+                        marks_append((cid, t, F.MARK_RAISE, text, 0))
                     # `other` carries id(exc) until drain() (see on_reraise)
-                    marks_append((cid, clock(), F.MARK_HANDLED, exception_text(exc, mode), id(exc)))
+                    marks_append((cid, t, F.MARK_HANDLED, text, id(exc)))
+                    known[thr] = (id(exc), cid, True)  # caught here
             except Exception:
                 pass
 
@@ -594,13 +583,14 @@ class PyRecorder:
                 cid = s[-1]
                 if cid:
                     marks_append((cid, 0, _MARK_RERAISE, None, id(exc)))
+                    known[thr] = (id(exc), cid, False)  # caught by a cleanup handler only: it travels on
             except Exception:
                 pass
 
         return {
             E.PY_START: on_start, E.PY_RETURN: on_return, E.PY_YIELD: on_yield,
             E.PY_RESUME: on_resume, E.PY_THROW: on_throw, E.PY_UNWIND: on_unwind,
-            E.RAISE: on_raise, E.EXCEPTION_HANDLED: on_handled, E.RERAISE: on_reraise,
+            E.EXCEPTION_HANDLED: on_handled, E.RERAISE: on_reraise,
         }
 
     # ------------------------------------------------------------------ start / stop
