@@ -459,6 +459,33 @@ def test_small_int_values_across_threads_and_batches() -> None:
     assert by_name["nothing"] == [("", "None")] * (3 * len(values))
 
 
+def test_small_int_texts_rendered_once_per_session() -> None:
+    """A small int's text ("n=5", "6") gets its final string id once per session: later
+    batches reuse it without rendering or looking the text up again (capture.c small_final),
+    and the file holds each such text once."""
+    from flowtrace.recorder.c import CRecorder
+
+    def one(n):
+        return n + 1
+
+    def work():
+        for v in range(2000):
+            one(v)
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    work()
+    first = rec.drain()
+    rendered = rec.stats()["rendered"]
+    work()
+    rec.stop()
+    second = rec.drain()
+    assert rec.stats()["rendered"] - rendered < 10  # (the calls around work(): not small ints)
+    assert {f"n={v}" for v in range(2000)} | {str(v + 1) for v in range(2000)} <= set(first.strings)
+    assert not {s for s in second.strings if s.startswith("n=") or s.isdigit()}
+    assert set(second.call_args) <= set(first.call_args) and set(second.exit_val) <= set(first.exit_val)
+
+
 def test_time_steps_encode_like_the_writer() -> None:
     """Batch.*_deltas from the C drain give the writer exactly the bytes of its own delta path."""
     from array import array

@@ -202,6 +202,32 @@ small_hit(CoreObject *c, const SmallTab *st, PyObject *v)
     return e->batch == (uint32_t)c->batch ? e->sid : 0;
 }
 
+/* The drain's cache of final string ids for small ints: where the final id of an entry
+ * whose text is a small int's ("n=5" for a one-int argument list, "5" for a value) is kept
+ * -- the entry of the small-int table commit_memo used -- or NULL for any other entry. A final
+ * id holds for the whole session (the text table may forget a text, the file never does):
+ * a loop over range(20000) renders and looks up each "i=..." once per session, not once per
+ * batch (a text table lookup is a cache miss; the small tables are read in order). The
+ * pointer is valid until Python code runs (a callback may grow the table meanwhile). */
+uint32_t *
+small_final(CoreObject *c, const StrEntry *e, const Slot *slots)
+{
+    if (e->nslots != 1 || (e->kind != S_ARGS && e->kind != S_VALUE)) return NULL;
+    const Slot *s = &slots[e->slot_off];
+    if (s->tag != V_INT || (uint64_t)s->u.i >= SMALL_MAX) return NULL;
+    const SmallTab *st = &c->small_vals;
+    if (e->kind == S_ARGS) {
+        int32_t k = c->codes[e->code_idx].small;
+        if (k < 0) return NULL;
+        st = &c->small_args[k];
+    }
+    uint64_t v = (uint64_t)s->u.i;
+    if (v >= st->n) return NULL;
+    SmallEntry *se = &st->tab[v];
+    if (se->fgen != (uint32_t)c->gen) { se->final = 0; se->fgen = (uint32_t)c->gen; }   /* another session's */
+    return &se->final;
+}
+
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
@@ -219,13 +245,18 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
         }
     }
     if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
-    m = &c->hot[HSLOT(key.hash) & (HOT_SIZE - 1)];
-    if (m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
+    size_t slot = HSLOT(key.hash) & (HOT_SIZE - 1);
+    /* the tag first (HOT_TAGS: 8 bytes a slot, cached): most values that miss -- fresh objects,
+     * growing counters -- then never read the 88-byte entry, which is seldom in the cache */
+    uint64_t tag = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key.hash >> 32) | 1;
+    m = &c->hot[slot];
+    if (HOT_TAGS(c)[slot] == tag && m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
         slots_clear(local, n);   /* the entry it reuses holds its own type references */
         return m->sid;
     }
     uint32_t sid = commit_slots(c, local, n, kind, code_idx);
     if (sid) {
+        HOT_TAGS(c)[slot] = tag;
         /* field by field, n slots only: copying the whole stack key read it back in 16-byte
          * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
         m->hash = key.hash; m->head = key.head; m->sid = sid; m->batch = (uint32_t)c->batch;

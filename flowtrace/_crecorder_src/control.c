@@ -56,8 +56,8 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     stab_clear(&c->stab);
-    if (!c->hot) c->hot = PyMem_RawCalloc(HOT_SIZE, sizeof(Memo));   /* NULL: no dedupe, still correct */
-    else memset(c->hot, 0, HOT_SIZE * sizeof(Memo));
+    if (!c->hot) c->hot = PyMem_RawCalloc(1, HOT_BYTES);   /* NULL: no dedupe, still correct */
+    else memset(c->hot, 0, HOT_BYTES);
     c->batch++;
     c->errors = 0;
     c->anchor = anchor_now();   /* the first batch's ticks map from here */

@@ -114,8 +114,9 @@ enum { S_TEXT = 1, S_ARGS, S_VALUE };
 typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uint8_t kind; } StrEntry;
 
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
- * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only. */
-typedef struct { uint32_t sid, batch; } SmallEntry;
+ * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only; final,
+ * the text's final string id, in the session of generation fgen (see small_final). */
+typedef struct { uint32_t sid, batch, final, fgen; } SmallEntry;
 typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
 
 /* What the session knows about one recorded code object (its index is in co_extra). */
@@ -164,6 +165,11 @@ typedef struct Memo {
     uintptr_t types[MEMO_SLOTS];   /* hot memo only: the type of an opaque value */
 } Memo;
 
+/* The hot memo's block: HOT_SIZE entries, then a tag per entry (batch << 32 | hash bits | 1,
+ * 0: empty), checked before the entry itself. */
+#define HOT_BYTES (HOT_SIZE * (sizeof(Memo) + sizeof(uint64_t)))
+#define HOT_TAGS(c) ((uint64_t *)((c)->hot + HOT_SIZE))
+
 typedef struct ThreadState {
     struct ThreadState *prev, *next;  /* all live thread states (GIL-protected list) */
     PyThreadState *tstate;
@@ -193,7 +199,8 @@ extern struct CoreObject *active_core;
 
 typedef struct { int64_t tick, ns; } Anchor;   /* a clock reading in ticks and in ns */
 typedef struct { uint64_t hash; size_t off; uint32_t len, sid; } StrKey;
-typedef struct StrTab { StrKey *tab; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
+/* tags[j]: 0 (empty) or the high half of keys[j].hash with the low bit set (strtab.c) */
+typedef struct StrTab { uint32_t *tags; StrKey *keys; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
 
 typedef struct CoreObject {
     PyObject_HEAD
@@ -351,6 +358,7 @@ void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
+uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 /* render.c */
 int text_add(Text *t, const char *s, size_t nbytes, size_t nchars);
 PyObject *cut_text(PyObject *text, Py_ssize_t limit);

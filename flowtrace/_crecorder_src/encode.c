@@ -200,6 +200,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
     for (size_t i = 0; i < w.nstrs; i++) {
         StrEntry *e = &w.strs[i];
+        uint32_t *fin = small_final(c, e, w.slots);   /* a small int's text seen before: its id */
+        if (fin && *fin) { remap[i] = *fin; continue; }
         c->rendered++;
         const char *u = NULL;
         Py_ssize_t ulen = 0;
@@ -226,6 +228,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         }
         uint64_t h = bytes_hash(u, (size_t)ulen);
         uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
+        if ((fin = small_final(c, e, w.slots))) *fin = sid;   /* (re-read: rendering may run Python) */
         if (sid) {
             remap[i] = sid;
             Py_XDECREF(t); Py_XDECREF(enc);
@@ -236,6 +239,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         if (r < 0) { Py_XDECREF(t); Py_XDECREF(enc); goto done; }
         sid = c->next_final_sid++;
         remap[i] = sid;
+        if ((fin = small_final(c, e, w.slots))) *fin = sid;
         r = PyList_Append(texts, t);
         Py_DECREF(t);
         /* `u` may be enc's bytes (lone surrogates): enc lives until they are in the payload */

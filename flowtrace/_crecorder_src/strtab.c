@@ -26,10 +26,20 @@ bytes_hash(const char *p, size_t n)
     return h | 1;
 }
 
+/* The table is probed on every text of a drain, nearly always in a part of it that is not
+ * in the cache (texts are spread by their hash). The probe reads only `tags` -- 4 bytes a
+ * slot, a sixth of the keys' size, so far more of it stays cached -- and a key (and the
+ * arena) only where the tag matches. */
+static inline uint32_t
+tag_of(uint64_t h)
+{
+    return (uint32_t)(h >> 32) | 1;
+}
+
 void
 stab_clear(StrTab *st)
 {
-    if (st->tab) memset(st->tab, 0, st->cap * sizeof(StrKey));
+    if (st->tags) memset(st->tags, 0, st->cap * sizeof(uint32_t));
     st->n = 0;
     st->alen = 0;
 }
@@ -37,7 +47,7 @@ stab_clear(StrTab *st)
 void
 stab_free(StrTab *st)
 {
-    PyMem_RawFree(st->tab); PyMem_RawFree(st->arena);
+    PyMem_RawFree(st->tags); PyMem_RawFree(st->keys); PyMem_RawFree(st->arena);
     memset(st, 0, sizeof *st);
 }
 
@@ -46,10 +56,33 @@ stab_find(StrTab *st, const char *p, size_t n, uint64_t h)
 {
     if (!st->n) return 0;
     size_t mask = st->cap - 1;
-    for (size_t j = HSLOT(h) & mask; st->tab[j].hash; j = (j + 1) & mask) {
-        StrKey *k = &st->tab[j];
+    uint32_t tag = tag_of(h);
+    for (size_t j = HSLOT(h) & mask; st->tags[j]; j = (j + 1) & mask) {
+        if (st->tags[j] != tag) continue;
+        StrKey *k = &st->keys[j];
         if (k->hash == h && k->len == n && !memcmp(st->arena + k->off, p, n)) return k->sid;
     }
+    return 0;
+}
+
+/* Room for one more text (load at most 1/2): 0, or -1 with an error set. */
+static int
+stab_room(StrTab *st)
+{
+    if ((st->n + 1) * 2 <= st->cap) return 0;
+    size_t ncap = st->cap ? st->cap * 2 : 1024;
+    uint32_t *nt = PyMem_RawCalloc(ncap, sizeof(uint32_t));
+    StrKey *nk = PyMem_RawMalloc(ncap * sizeof(StrKey));
+    if (!nt || !nk) { PyMem_RawFree(nt); PyMem_RawFree(nk); PyErr_NoMemory(); return -1; }
+    for (size_t i = 0; i < st->cap; i++) {
+        if (!st->tags[i]) continue;
+        size_t j = HSLOT(st->keys[i].hash) & (ncap - 1);
+        while (nt[j]) j = (j + 1) & (ncap - 1);
+        nt[j] = st->tags[i];
+        nk[j] = st->keys[i];
+    }
+    PyMem_RawFree(st->tags); PyMem_RawFree(st->keys);
+    st->tags = nt; st->keys = nk; st->cap = ncap;
     return 0;
 }
 
@@ -57,24 +90,13 @@ int
 stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
 {
     if (st->n >= STR_IDS_MAX) stab_clear(st);
-    if ((st->n + 1) * 2 > st->cap) {
-        size_t ncap = st->cap ? st->cap * 2 : 1024;
-        StrKey *nt = PyMem_RawCalloc(ncap, sizeof(StrKey));
-        if (!nt) { PyErr_NoMemory(); return -1; }
-        for (size_t i = 0; i < st->cap; i++) {
-            if (!st->tab[i].hash) continue;
-            size_t j = HSLOT(st->tab[i].hash) & (ncap - 1);
-            while (nt[j].hash) j = (j + 1) & (ncap - 1);
-            nt[j] = st->tab[i];
-        }
-        PyMem_RawFree(st->tab);
-        st->tab = nt; st->cap = ncap;
-    }
+    if (stab_room(st) < 0) return -1;
     if (grow((void **)&st->arena, &st->acap, st->alen + n + 1, 1) < 0) return -1;
     memcpy(st->arena + st->alen, p, n);
     size_t mask = st->cap - 1, j = HSLOT(h) & mask;
-    while (st->tab[j].hash) j = (j + 1) & mask;
-    st->tab[j].hash = h; st->tab[j].off = st->alen; st->tab[j].len = (uint32_t)n; st->tab[j].sid = sid;
+    while (st->tags[j]) j = (j + 1) & mask;
+    st->tags[j] = tag_of(h);
+    st->keys[j].hash = h; st->keys[j].off = st->alen; st->keys[j].len = (uint32_t)n; st->keys[j].sid = sid;
     st->alen += n;
     st->n++;
     return 0;
