@@ -501,7 +501,10 @@ class TraceData:
         fold = ok & (kind == F.MARK_FOLD)
         if fold.any():
             np.add.at(self._calls.arrays["nsusp"], call[fold], n[fold])
-        self.t_max = max(self.t_max, int(t.max()))
+        # a fold row's runs reach `span` ns past its time: the latest time seen, as the readers
+        # of flowtrace/ftr take it (the "now" an unfinished session's open calls end at)
+        ends = t[fold] + column(cols.span)[fold] if fold.any() else t[:0]
+        self.t_max = max(self.t_max, int(t.max()), int(ends.max(initial=0)))
         return rows
 
     # -- per-call reads used by widgets -------------------------------------------------------

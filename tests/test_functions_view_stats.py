@@ -1,0 +1,107 @@
+"""The explorer's functions view computes `flowtrace stats`' numbers (flowtrace/profile.py) in
+its own way (numpy over the index, flowtrace_tui/model/functions.py): both on the same sessions,
+every function and every caller/callee pair, and on a real program's recording."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from random_sessions import random_session
+
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace.ftr.scan import survey
+from flowtrace.profile import profile
+from flowtrace_tui.model import TraceData, build_index
+from flowtrace_tui.model.function_links import callees, callers
+from flowtrace_tui.model.functions import function_table
+
+
+def load(path: pathlib.Path) -> TraceData:
+    data = TraceData("t")
+    data.feed(ChunkReader.from_bytes(path.read_bytes()).poll())
+    return data
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_numbers_of_flowtrace_stats(tmp_path: pathlib.Path, seed: int) -> None:
+    """Random sessions (threads, generators resumed anywhere, exceptions, unfinished ends): every
+    function's numbers and every caller/callee pair equal flowtrace/profile.py's, whatever the
+    grouping of the index (the task view's index is not the call tree: re-indexed for this)."""
+    path = tmp_path / "s.ftr"
+    random_session(path, seed, steps=300, threads=1 + seed % 3, ending=("finished", "killed", "stopped")[seed % 3])
+    expected = profile(survey(path), edges=True)
+    want = {f: (ft.calls, ft.total, ft.self, ft.sum, ft.max, ft.raised) for f, ft in expected.functions.items()
+            if ft.calls}
+    data = load(path)
+    for grouped, tasks in ((True, False), (False, False), (True, True)):
+        t = function_table(build_index(data, grouped=grouped, tasks=tasks))
+        got = {int(f): (int(t.calls[i]), int(t.total[i]), int(t.self_ns[i]), int(t.sum_ns[i]), int(t.max_ns[i]),
+                        int(t.raised[i])) for i, f in enumerate(t.fids)}
+        assert got == want and t.session_total == expected.total
+        edges = {}
+        for f in t.fids.tolist():
+            for up in (callers(t, f),):
+                for g, c, tot, s in zip(up.fids.tolist(), up.calls.tolist(), up.total.tolist(), up.self_ns.tolist()):
+                    edges[(g, f)] = (c, s, tot)
+            down = callees(t, f)
+            for g, c, tot, s in zip(down.fids.tolist(), down.calls.tolist(), down.total.tolist(),
+                                    down.self_ns.tolist()):
+                assert edges.get((f, g), (c, s, tot)) == (c, s, tot)  # the same pair seen from both ends
+        assert edges == {k: (nc, tt, ct) for k, (_cc, nc, tt, ct) in expected.edges.items()}
+
+
+PROGRAM = '''\
+import threading
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+def numbers(n):
+    yield from range(n)
+
+def check(x):
+    if not x % 3:
+        raise KeyError(x)
+    return x
+
+def work():
+    total = 0
+    for i in numbers(6):
+        try:
+            total += check(i)
+        except KeyError:
+            total += fib(8)
+    return total
+
+t = threading.Thread(target=work)
+t.start()
+work()
+t.join()
+'''
+
+
+def test_a_recorded_program_shows_what_flowtrace_stats_prints(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    run = [sys.executable, "-m", "flowtrace"]
+    subprocess.run([*run, "run", "-o", "t.ftr", "prog.py"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    stats = subprocess.run([*run, "stats", "t.ftr", "--format", "json", "--limit", "0"], cwd=tmp_path, check=True,
+                           capture_output=True, text=True, timeout=120)
+    doc = json.loads(stats.stdout)
+    t = function_table(build_index(load(tmp_path / "t.ftr")))
+    data = t.index.data
+    mine = {}
+    for i, fid in enumerate(t.fids.tolist()):
+        f = data.func(fid)
+        mine[(f.qualname, f.module, f.line)] = {
+            "calls": int(t.calls[i]), "total_ns": int(t.total[i]), "self_ns": int(t.self_ns[i]),
+            "mean_ns": round(float(t.mean[i])), "max_ns": int(t.max_ns[i]), "raised": int(t.raised[i]),
+            "share": float(t.share[i])}
+    theirs = {(r["function"], r["module"], r["line"]): {k: r[k] for k in mine[next(iter(mine))]} for r in doc["functions"]}
+    assert mine == theirs
+    assert theirs[("fib", "__main__", 3)]["calls"] == 4 * 67 and theirs[("check", "__main__", 9)]["raised"] == 4
+    assert theirs[("numbers", "__main__", 6)]["calls"] == 2  # one per generator object
+    assert t.session_total == doc["session"]["total_ns"]
