@@ -36,9 +36,12 @@ from .model.search import Query, find, next_hit
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
 from .launch import Child
+from .functions_view import FUNCTIONS_BINDINGS, FUNCTIONS_HELP, FunctionsView
 from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
+from .model.history import FUNCTIONS, TREE, Place
 from .model.process_view import process_at, process_group_pos
 from .merged_paths import MergedPaths
+from .screens.functions import FunctionsScreen, OpenCall, OpenFunction, SearchAll
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .screens.help import PROCESSES_NOTE
 from .screens.process_tree import ProcessTreeScreen
@@ -76,6 +79,7 @@ class FlowtraceApp(App[None]):
         Binding("n", "next_hit", "Next hit", id="app.next_hit"),
         Binding("N", "prev_hit", "Prev hit", show=False, id="app.prev_hit"),
         Binding("f", "filter", "Filter", id="app.filter"),
+        *FUNCTIONS_BINDINGS,
         Binding("t", "toggle_grouping", "Group", show=False, id="app.grouping"),
         Binding("T", "process_tree", "Processes", id="app.processes"),
         Binding("m", "toggle_merged", "Merged paths", show=False, id="app.merged"),
@@ -99,6 +103,7 @@ class FlowtraceApp(App[None]):
         self.rows: TreeRows | None = None  # the view on screen
         self._main: Screen | None = None  # the main screen, once mounted
         self.live_view = LiveView(self, self.pipeline, program=program, attacher=attacher, log_path=log_path)
+        self.functions = FunctionsView(self)
         self.filters = Filters()
         self.grouped = True
         self.grouping = "thread"  # t cycles: "thread" -> "task" (tasks out of their callers) -> "off"
@@ -185,6 +190,7 @@ class FlowtraceApp(App[None]):
             return
         self._apply_index(msg.index)
         self.live_view.index_shown()
+        self.functions.index_shown(msg.index)
         # the selected call's details come from the new index at once (when the cursor stays
         # on the same call no CursorMoved follows; in follow mode the pane lagged an update)
         self.update_detail()
@@ -521,13 +527,32 @@ class FlowtraceApp(App[None]):
             ("Moving", shown),
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
             ("Search and view", [b for b in self.BINDINGS if isinstance(b, Binding) and b not in LIVE_BINDINGS
-                                 and (several or b.id != "app.processes")]),
+                                 and b not in FUNCTIONS_BINDINGS and (several or b.id != "app.processes")]),
             ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
+            ("Functions view (v)", FUNCTIONS_HELP),
             *([("Live view", live_keys)] if live_keys else []),
         ], PROCESSES_NOTE if several else ""))
 
+    # -- the functions view's keys and events (functions_view.py) --------------------------------
+    def action_functions(self) -> None:
+        self.functions.toggle()
+
+    def action_history(self, step: int) -> None:
+        self.functions.step(int(step))
+
+    def on_open_function(self, msg: OpenFunction) -> None:
+        self.functions.jump(Place(FUNCTIONS, msg.fid))
+
+    def on_open_call(self, msg: OpenCall) -> None:
+        self.functions.jump(Place(TREE, msg.call))
+
+    def on_search_all(self, msg: SearchAll) -> None:
+        self.functions.search(msg.query)
+
     # -- the live view's keys and events (live_view.py) --------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.functions.can(action):
+            return False
         if action == "process_tree":  # a session of several processes only
             return self.source.data.multi_process
         return self.live_view.can(action)
@@ -573,6 +598,10 @@ class FlowtraceApp(App[None]):
     # -- command palette ----------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield from self.functions.commands(isinstance(screen, FunctionsScreen))
+        if isinstance(screen, FunctionsScreen):
+            yield SystemCommand("Keys", "Show every key binding (?)", self.action_help)
+            return
         tree = self.tree
 
         def tree_action(name: str, *args: object):

@@ -15,7 +15,7 @@ from textual.widgets import Footer
 
 # Actions from the most to the least important to keep on screen; anything else comes last.
 IMPORTANCE = (
-    "quit", "help", "find", "next_change", "toggle_unchanged", "toggle", "toggle_follow", "toggle_pause", "next_hit", "filter",
+    "quit", "help", "find", "functions", "next_change", "toggle_unchanged", "toggle", "choose", "sort", "toggle_follow", "toggle_pause", "next_hit", "filter",
     "toggle_detail", "hot_path", "expand_subtree", "toggle_output", "command_palette",
 )
 
@@ -29,7 +29,7 @@ def _width(key_display: str, description: str, compact: bool, palette: bool) -> 
 
 
 def _rank(action: str) -> int:
-    name = action.rsplit(".", 1)[-1]
+    name = action.rsplit(".", 1)[-1].split("(", 1)[0]  # "screen.sort(1)" -> "sort"
     return IMPORTANCE.index(name) if name in IMPORTANCE else len(IMPORTANCE)
 
 

@@ -249,3 +249,33 @@ def test_diff_view_of_two_recorded_runs(terminal, tmp_path):
     term.keys("u")  # unchanged subtrees hidden: the changed paths stay
     term.wait_for(lambda ls: any("unchanged hidden" in ln for ln in ls) and any("step" in ln for ln in ls))
     term.keys("q")
+
+
+def test_functions_view_and_back(terminal, tmp_path):
+    """v to the functions view, a call of the selected function into the tree, alt+left back."""
+    sample_program().save(str(tmp_path / "s.ftr"))
+    term = terminal("s.ftr", size=(80, 24))
+
+    def footer(lines: list[str]) -> str:
+        return next((ln for ln in reversed(lines) if ln.strip()), "")
+
+    term.wait_for("finished")
+    term.keys("j")  # main's first child: parse
+    term.keys("v")
+    lines = term.wait_for(lambda ls: any(ln.startswith(" functions") for ln in ls)
+                          and any(ln.startswith(" Its calls, slowest first") for ln in ls)
+                          and "v Call tree" in footer(ls))
+    header = next(ln for ln in lines if ln.startswith("function"))
+    assert header.split() == ["function", "calls", "↓total", "self", "mean", "max", "share", "raised"]
+    row = next(ln for ln in lines if ln.startswith("fib "))
+    assert row.split()[1] == "3"  # fib's three calls, counted once each
+    assert any(ln.startswith(" Called by (1 function): calls, total, self of parse") for ln in lines), lines
+    assert "s Sort" in footer(lines) and "/ Search" in footer(lines)
+    term.keys("Enter", "End", "Enter")  # parse's only call, in the tree
+    lines = term.wait_for(lambda ls: any(ln.startswith(" call") for ln in ls) and "v Functions" in footer(ls))
+    assert any("parse" in ln for ln in lines)
+    term.keys("M-Left")  # alt+left: back to the functions view, on parse's row
+    term.wait_for(lambda ls: any(ln.startswith(" functions") for ln in ls))
+    term.keys("v")
+    term.wait_for(lambda ls: "v Functions" in footer(ls))
+    term.keys("q")
