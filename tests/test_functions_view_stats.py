@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from random_sessions import random_session
+from trace_builder import random_session
 
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace.ftr.scan import survey

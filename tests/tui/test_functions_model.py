@@ -16,7 +16,7 @@ from flowtrace_tui.model.functions import FunctionTable, function_table, outermo
 from flowtrace_tui.model.history import FUNCTIONS, TREE, History, Place
 from flowtrace_tui.model.search import Query
 
-from .builder import TraceBuilder, load
+from trace_builder import TraceBuilder, load
 
 
 def table_of(b: TraceBuilder, **index_args) -> FunctionTable:

@@ -3,8 +3,6 @@ enter, tab, alt+left, alt+right), the jumps between it and the call tree, and a 
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 
 from flowtrace_tui.app import FlowtraceApp
@@ -14,18 +12,10 @@ from flowtrace_tui.screens import HelpScreen
 from flowtrace_tui.screens.functions import FunctionsScreen
 from textual.command import CommandPalette
 
-from .apps import screen_lines, settle, threads_app, until
-from .builder import Feeder, TraceBuilder, meta_for
+from .apps import screen_lines, settle, sync, threads_app, until
+from trace_builder import Feeder, TraceBuilder, meta_for
 
 POLL = 0.05
-
-
-def sync(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 def table_names(app) -> list[str]:
