@@ -134,6 +134,8 @@ class FunctionsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#functions", LineTable).focus()
         self._show_table()
+        if self.index is not None:
+            self.call_after_refresh(self.show_index, self.index)
 
     @property
     def functions(self) -> LineTable:
@@ -156,6 +158,8 @@ class FunctionsScreen(Screen):
         """A new index (a live session grew, or the view was regrouped): made into a table now,
         or after the one being made."""
         self.index = index
+        if not self.is_mounted:  # made once the screen is drawn (on_mount): the key shows at once
+            return
         if self._making is None and (self.table is None or self.table.index is not index):
             self._making = index
             self._make_table(index)

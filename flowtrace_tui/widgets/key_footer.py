@@ -15,7 +15,8 @@ from textual.widgets import Footer
 
 # Actions from the most to the least important to keep on screen; anything else comes last.
 IMPORTANCE = (
-    "quit", "help", "find", "functions", "next_change", "toggle_unchanged", "toggle", "choose", "sort", "toggle_follow", "toggle_pause", "next_hit", "filter",
+    "quit", "help", "find", "functions", "next_change", "toggle_unchanged", "toggle", "choose", "sort",
+    "toggle_follow", "toggle_pause", "next_hit", "filter",
     "toggle_detail", "hot_path", "expand_subtree", "toggle_output", "command_palette",
 )
 
