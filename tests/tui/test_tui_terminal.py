@@ -271,7 +271,8 @@ def test_functions_view_and_back(terminal, tmp_path):
     assert row.split()[1] == "3"  # fib's three calls, counted once each
     assert any(ln.startswith(" Called by (1 function): calls, total, self of parse") for ln in lines), lines
     assert "s Sort" in footer(lines) and "/ Search" in footer(lines)
-    term.keys("Enter", "End", "Enter")  # parse's only call, in the tree
+    # tab: to the list below (focus moves with the key itself, so the next keys go there)
+    term.keys("Tab", "End", "Enter")  # parse's only call, in the tree
     lines = term.wait_for(lambda ls: any(ln.startswith(" call") for ln in ls) and "v Functions" in footer(ls))
     assert any("parse" in ln for ln in lines)
     term.keys("M-Left")  # alt+left: back to the functions view, on parse's row
