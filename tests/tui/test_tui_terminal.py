@@ -280,3 +280,43 @@ def test_functions_view_and_back(terminal, tmp_path):
     term.keys("v")
     term.wait_for(lambda ls: "v Functions" in footer(ls))
     term.keys("q")
+
+
+POOL = textwrap.dedent("""\
+    import multiprocessing as mp
+    import os
+    import time
+
+
+    def square(x):
+        while not os.path.exists("go"):  # the workers wait until the test has seen them start
+            time.sleep(0.02)
+        return x * x
+
+
+    def main():
+        with mp.Pool(3) as pool:
+            print("sum", sum(pool.map(square, range(30))))
+
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+def test_live_run_gains_the_processes_of_a_pool(terminal, tmp_path):
+    """flowtrace-tui run on a program with a multiprocessing Pool: the workers' processes
+    appear at the top of the tree while it runs, T lists them, and their ends show."""
+    (tmp_path / "pool.py").write_text(POOL)
+    term = terminal("run", "-o", "pool.ftr", "pool.py", size=(140, 40))
+    try:
+        lines = term.wait_for(lambda ls: sum(bool(re.search(r"pid \d+ \(fork\): python pool\.py", ln)) for ln in ls) >= 3)
+        assert any(re.search(r"pid \d+: python pool\.py", ln) for ln in lines), "\n".join(lines)
+    finally:
+        (tmp_path / "go").write_text("")
+    term.wait_for("program exit 0")
+    term.wait_for(lambda ls: any("square" in ln for ln in ls) or any("4 processes" in ln for ln in ls))
+    term.keys("T")
+    lines = term.wait_for(lambda ls: any("4 processes" in ln and "enter opens one" in ln for ln in ls))
+    assert sum("python pool.py" in ln for ln in lines) >= 4, "\n".join(lines)
+    term.keys("Escape", "q")
