@@ -16,18 +16,13 @@ import time
 
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
+from flowtrace.ftr.processes import parts_dir
 
 from .loader import FeedResult, TraceData
 from .parts import PartIds, ProcessRecord
 
-PARTS_SUFFIX = ".d"  # the parts of `trace.ftr` are in `trace.ftr.d/`
 RESCAN_INTERVAL_S = 0.25  # how often a live session's directory is listed for new parts
 PART_READ_SIZE = 1 << 17
-
-
-def parts_dir(path: str) -> str:
-    """The directory of the parts of the session whose root file is `path`."""
-    return os.path.abspath(path) + PARTS_SUFFIX
 
 
 class _Part:

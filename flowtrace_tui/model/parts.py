@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from flowtrace.ftr.processes import Process
+
 
 @dataclass
 class ProcessRecord:
@@ -84,20 +86,16 @@ class ProcessRecord:
         t_end = (self.ends or {}).get("t_end")
         return t_end + self.shift if isinstance(t_end, int) else None
 
-    def command(self) -> str:
-        """`python -m pkg.worker` (argv as the process saw it; `python -c …` for a -c program;
-        a launch that started no part (pid 0): its whole command line)."""
-        words = self.argv
-        if self.skipped is not None and not self.meta.get("pid"):
-            return _join(words) if words else "?"
-        if words and words[0] == "-c":
-            words = ["-c", "…", *words[1:]]
-        return "python " + _join(words) if words else "python"
-
     def title(self) -> str:
-        """`pid 123: python -m pkg.worker`, `pid 124 (fork): python prog.py`."""
-        how = " (fork)" if self.how == "fork" else ""
-        return f"pid {self.pid or '?'}{how}: {self.command()}"
+        """`pid 123: python -m pkg.worker`, `pid 124 (fork): python prog.py`: flowtrace's own
+        heading of a process (flowtrace/ftr/processes.py: code given with -c is shown as …), and
+        whether it was forked (a forked child has its parent's command line)."""
+        text = Process(self.pid, self.ppid, self.argv, self.path).title()
+        return text.replace(":", " (fork):", 1) if self.how == "fork" else text
+
+    def command(self) -> str:
+        """The command line alone, as the title says it."""
+        return Process(self.pid, self.ppid, self.argv, self.path).title().split(": ", 1)[1]
 
     def status(self, live: bool = False) -> str:
         """How it ended, in words: `exit 0`, `exit 3`, `terminated by SIGTERM`, `running`."""
@@ -123,12 +121,6 @@ class ProcessRecord:
         if end is None:
             return False
         return bool(end.get("signal")) or end.get("reason") == "exception" or end.get("exit_code") not in (None, 0)
-
-
-def _join(words: list[str]) -> str:
-    """A command line as a shell would take it back, the elided code `…` left as it is (as
-    flowtrace print's headings say it)."""
-    return " ".join(w if w == "…" else shlex.quote(w) for w in words)
 
 
 class _IdMap:

@@ -168,7 +168,7 @@ def test_processes_not_followed_are_listed(tmp_path):
     rows = process_rows(data)
     assert [(r.pid, r.depth, r.command, r.status, r.calls) for r in rows] == [
         (100, 0, "python prog.py --jobs 2", "exit 0", 2),
-        (106, 1, "?", "not followed: unreadable note (Expecting property name enclosed in double quotes: "
+        (106, 1, "python", "not followed: unreadable note (Expecting property name enclosed in double quotes: "
                       "line 1 column 2 (char 1))", 0),
         (101, 1, "python prog.py --jobs 2", "exit 0", 2),
         (105, 1, "python old.py", "not followed: Python 3.11 (flowtrace needs 3.12+)", 0)]
@@ -207,7 +207,7 @@ def test_process_titles():
         return ProcessRecord(1, "/x/trace.ftr.d/7.ftr", meta=meta).title()
 
     assert title(pid=7, argv=["-c"]) == "pid 7: python -c …"
-    assert title(pid=7, argv=["-c", "a b"]) == "pid 7: python -c … 'a b'"
+    assert title(pid=7, argv=["-c", "import x", "a b"]) == "pid 7: python -c … 'a b'"
     assert title(pid=7, argv=["-m", "pkg.w"], process={"how": "fork"}) == "pid 7 (fork): python -m pkg.w"
     assert title() == "pid 7: python"  # META unreadable: the pid from the part's name
 
