@@ -29,6 +29,10 @@ def builtin_text(value: object, /) -> str | None:
     """reprs.value_text's text for a builtin value as the callbacks make it in C; None where
     the value holds anything else (the wrapper's hook renders it then)."""
 
+def decode_varints(body: bytes | memoryview, rows: int, encoding: int, /) -> bytes:
+    """A varint column's rows (FORMAT 1.2 encodings 2-4) as little-endian i64 bytes
+    (ValueError when the body does not hold exactly `rows` values): ftr/format.py's fast path."""
+
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 
@@ -56,10 +60,11 @@ class Core:
     def exception_handled(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
     def reraise(self, code: CodeType, offset: int, exc: BaseException, /) -> object: ...
     def drain(
-        self, render_obj: Callable[[object], str], type_label: Callable[[type], str], /
+        self, render_obj: Callable[[object], str], type_label: Callable[[type], str], origin_ns: int, /
     ) -> dict[str, Any]:
-        """Swap the pending rows out; their columns (array.array, times in ns), the new texts
-        and their STRS payload, keyed by name (see recorder/c.py _COLUMNS)."""
+        """Swap the pending rows out: the CALL / EXIT / MARK chunk payloads (bytes, varint
+        columns, times relative to origin_ns; None without rows), the number of calls, the new
+        texts and their STRS payload, keyed by name (see recorder/c.py drain)."""
     def start(self) -> None:
         """Begin a session (new ids, a new generation)."""
     def seed(self, ident: int, frames: list[FrameType], /) -> int:

@@ -159,6 +159,9 @@ class Session:
         wall = time.time_ns()
         self.meta = self._meta(origin, wall)  # (follow.py hands some of it to child processes)
         self.writer = SessionWriter(self.target, self.meta, origin)
+        set_origin = getattr(self.recorder, "set_origin", None)
+        if set_origin is not None:  # (the C recorder encodes its payloads with times relative to it)
+            set_origin(origin)
         set_overflow = getattr(self.recorder, "set_overflow", None)
         if set_overflow is not None:
             set_overflow(self._overflow, PENDING_ROWS_CAP)

@@ -54,9 +54,9 @@ for _ in range(6):
     brackets.append((a, b))
     for _ in range(3000):
         f()
-    batches.append(rec.drain())  # one batch per round: one tick -> ns segment each
+    batches.append(rec.drain().unpacked())  # one batch per round: one tick -> ns segment each
 rec.stop()
-batches.append(rec.drain())
+batches.append(rec.drain().unpacked())
 print(json.dumps({"clock": _crecorder.CLOCK, "brackets": brackets,
                   "t0": [list(b.call_t0) for b in batches], "t1": [list(b.exit_t1) for b in batches]}))
 """
@@ -385,9 +385,9 @@ def test_buffers_are_drained_not_dropped() -> None:
     for i in range(300_000):
         leaf(i)
         if i % 70_000 == 0:
-            batches.append(rec.drain())
+            batches.append(rec.drain().unpacked())
     rec.stop()
-    batches.append(rec.drain())
+    batches.append(rec.drain().unpacked())
     calls = sum(len(b.call_parent) for b in batches)
     exits = sum(len(b.exit_call) for b in batches)
     assert calls == exits == 300_000
@@ -430,11 +430,11 @@ def test_small_int_values_across_threads_and_batches() -> None:
     t = threading.Thread(target=work)
     t.start()
     work()
-    batches.append(rec.drain())
+    batches.append(rec.drain().unpacked())
     t.join()
     work()
     rec.stop()
-    batches.append(rec.drain())
+    batches.append(rec.drain().unpacked())
     texts: dict[int, str] = {}
     got = []
     results = {}  # (a call started before a drain may end after it: exits from every batch)
@@ -486,11 +486,11 @@ def test_small_int_texts_rendered_once_per_session() -> None:
     assert set(second.call_args) <= set(first.call_args) and set(second.exit_val) <= set(first.exit_val)
 
 
-def test_time_steps_encode_like_the_writer() -> None:
-    """Batch.*_deltas from the C drain give the writer exactly the bytes of its own delta path."""
-    from array import array
-
-    from flowtrace.ftr.writer import _times
+def test_drained_payloads_are_format_encode_columns() -> None:
+    """The C drain's CALL / EXIT / MARK payloads are exactly format.encode_columns' bytes for
+    the same rows and encodings (the varint encoder of FORMAT 1.2 written twice: C and Python),
+    times relative to the origin; the C and pure-Python varint decoders read the same values."""
+    from flowtrace.ftr import format as F
     from flowtrace.recorder.c import CRecorder
 
     def leaf(i):
@@ -501,27 +501,45 @@ def test_time_steps_encode_like_the_writer() -> None:
                 pass
         return i
 
+    def gen(n):
+        yield from range(n)
+
     rec = CRecorder(RecorderConfig())
     origin = time.perf_counter_ns()
+    rec.set_origin(origin)
     rec.start()
     batches = []
     try:
         for r in range(3):
             for i in range(200):
                 leaf(i)
+            sum(gen(50))
             batches.append(rec.drain())
     finally:
         rec.stop()
     batches.append(rec.drain())
-    checked = 0
+    seen: dict[bytes, int] = {}
+    encodings: set[int] = set()
     for b in batches:
-        for col, steps in ((b.call_t0, b.call_t0_deltas), (b.exit_t1, b.exit_t1_deltas), (b.mark_t, b.mark_t_deltas)):
-            assert steps is not None and len(steps) == len(col)
-            plain = _times(col, origin)
-            fast = _times(col, origin, array("i", steps))
-            assert (fast[0], fast[1], fast[2].tobytes()) == (plain[0], plain[1], plain[2].tobytes())
-            checked += len(col)
-    assert checked > 1000
+        for kind, payload in b.payloads:
+            cols = F.decode_columns(kind, payload)
+            view = memoryview(payload)
+            pos = F.COLUMNS_HEADER.size
+            spec = []
+            for name, col in cols.columns.items():
+                _raw, tc, enc, _r = F.COLUMN_DESC.unpack_from(view, pos)
+                pos += F.COLUMN_DESC.size
+                encodings.add(enc)
+                spec.append((name, tc.decode(), enc, col.values()))
+                body = F.encode_varints(col.values(), enc)
+                assert F._py_decode_varints(body, cols.rows, enc) == bytes(col.data)
+            assert F.encode_columns(cols.base, cols.rows, spec) == bytes(payload)
+            seen[kind] = seen.get(kind, 0) + cols.rows
+            if kind in (F.CALL, F.EXIT):  # relative to the origin: well below a minute
+                times = cols.get("t0" if kind == F.CALL else "t1")
+                assert 0 < min(times) and max(times) < 60 * 10**9
+    assert seen[F.CALL] == seen[F.EXIT] == 3 * 201 and seen[F.MARK] > 3 * 80
+    assert {F.ENC_VARINT_DELTA, F.ENC_VARINT, F.ENC_CONST} <= encodings
 
 
 @pytest.mark.parametrize("mode", ["safe", "full"])
@@ -547,10 +565,10 @@ def test_strings_payload_is_encode_strings(mode: str) -> None:
                     thrower(e)
                 except Exception:
                     pass
-            batches.append(rec.drain())
+            batches.append(rec.drain().unpacked())
     finally:
         rec.stop()
-    batches.append(rec.drain())
+    batches.append(rec.drain().unpacked())
     assert batches[0].strings
     for b in batches:
         if b.strings:
@@ -649,9 +667,9 @@ def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.
 
 
 def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> None:
-    """The C drain gives CALL.par and EXIT.call as steps: the writer stores them delta-coded
-    (smaller and cheaper to compress); the object reader and the explorer's numpy loader both
-    get the same parents and ends as the raw-coded Python recorder's file."""
+    """The C drain stores CALL.par and EXIT.call as varint steps (FORMAT 1.2); the object reader
+    and the explorer's numpy loader both get the same parents and ends from it as from the
+    Python recorder's file (fixed-width columns)."""
     from flowtrace.ftr import format as F
     from flowtrace.ftr.chunks import ChunkReader
     from flowtrace.ftr.reader import load
@@ -670,10 +688,16 @@ def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> N
     paths = {r: run(r) for r in ("c", "python")}
     with ChunkReader(paths["c"]) as reader:
         chunks = reader.poll()
-    calls = [c.columns() for c in chunks if c.kind == F.CALL]
-    exits = [c.columns() for c in chunks if c.kind == F.EXIT]
-    assert calls and all(c.columns["par"].encoding == F.ENC_DELTA for c in calls)
-    assert exits and all(e.columns["call"].encoding == F.ENC_DELTA for e in exits)
+    def stored(chunk) -> dict[str, int]:  # column name -> its encoding on disk
+        view = memoryview(chunk.payload)
+        ncols = F.COLUMNS_HEADER.unpack_from(view)[2]
+        descs = (F.COLUMN_DESC.unpack_from(view, F.COLUMNS_HEADER.size + 8 * k) for k in range(ncols))
+        return {name.decode().strip(): enc for name, _tc, enc, _r in descs}
+
+    calls = [stored(c) for c in chunks if c.kind == F.CALL]
+    exits = [stored(c) for c in chunks if c.kind == F.EXIT]
+    assert calls and all(c["par"] == F.ENC_VARINT_DELTA for c in calls)
+    assert exits and all(e["call"] == F.ENC_VARINT_DELTA for e in exits)
 
     def tree(path: str) -> list:
         t = load(path)

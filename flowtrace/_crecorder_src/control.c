@@ -164,8 +164,8 @@ core_set_overflow(CoreObject *c, PyObject *args)
 PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsnsi}", "errors", (unsigned long long)c->errors,
+    return Py_BuildValue("{sKsKsnsnsn}", "errors", (unsigned long long)c->errors,
                          "rendered", (unsigned long long)c->rendered,
                          "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
-                         "strings", (Py_ssize_t)c->nstrs, "zero_copy_columns", array_adopt_ok);
+                         "strings", (Py_ssize_t)c->nstrs);
 }

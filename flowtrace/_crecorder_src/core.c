@@ -103,7 +103,7 @@ static PyMethodDef core_methods[] = {
     CB("py_unwind", cb_py_unwind, "PY_UNWIND callback"),
     CB("exception_handled", cb_exception_handled, "EXCEPTION_HANDLED callback"),
     CB("reraise", cb_reraise, "RERAISE callback"),
-    CB("drain", core_drain, "drain(render_obj, type_label) -> dict of column bytes and texts."),
+    CB("drain", core_drain, "drain(render_obj, type_label, origin_ns) -> the batch's chunk payloads and texts."),
     {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
     {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
@@ -183,6 +183,8 @@ mod_builtin_text(PyObject *m, PyObject *v)
 }
 
 static PyMethodDef mod_methods[] = {
+    {"decode_varints", (PyCFunction)(void (*)(void))mod_decode_varints, METH_FASTCALL,
+     "decode_varints(body, rows, encoding) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
     {"builtin_text", (PyCFunction)mod_builtin_text, METH_O, "The C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
@@ -215,12 +217,6 @@ PyInit__crecorder(void)
     Py_DECREF(monitoring);
     if (!DISABLE) return NULL;
     for (int i = 0; i < N_BUILTIN_STR; i++) builtin_str[i] = ((PyTypeObject *)*builtin_str_types[i])->tp_str;
-    PyObject *arraymod = PyImport_ImportModule("array");
-    if (!arraymod) return NULL;
-    array_type = PyObject_GetAttrString(arraymod, "array");
-    Py_DECREF(arraymod);
-    if (!array_type) return NULL;
-    array_adopt_ok = check_array_layout();
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;
     if (!(str_module_key = PyUnicode_InternFromString("__module__"))) return NULL;
@@ -238,11 +234,12 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisisl}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisislsisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
         "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
-        "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN);
+        "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN,
+        "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
     for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));
     if (!str_tuple || PyModule_AddObjectRef(m, "BUILTIN_STR_TYPES", str_tuple) < 0) {

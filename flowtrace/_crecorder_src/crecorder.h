@@ -36,7 +36,7 @@
  *   capture.c   value capture at event time (memo, small ints, exception texts)
  *   render.c    rendering captured values at drain (reprs.py's text, in C)
  *   strtab.c    final string ids by UTF-8 bytes (deduplication)
- *   encode.c    drain: rows to the Batch's columns and the STRS payload
+ *   encode.c    drain: rows to the CALL/EXIT/MARK payloads (varints) and the STRS payload
  *   callbacks.c the sys.monitoring callbacks (and asyncio task lookup)
  *   control.c   start / seed / stop and the other control methods
  *   core.c      the Core type and the module (constants exported for the import check)
@@ -79,11 +79,10 @@
  * ns, and string references (args, val, ref) are provisional ids until it renumbers them. */
 
 /* Calls and exits -- nearly all rows -- are kept as columns, written by the callbacks
- * straight into the buffers that the drain hands to Python as the Batch's array.array
- * columns (adopt_column: no copy). Rows kept as structs and converted at drain cost a second
- * copy of every row, and each fresh 4 KiB page costs a page fault here (~1.7 us): per call
- * ~56 bytes of rows plus ~54 of columns. Buffers come from PyMem_Malloc (the array frees
- * them with PyMem_Free); every writer holds the GIL. */
+ * straight into buffers that the drain encodes into the chunk payloads (encode.c) and keeps
+ * for a later batch (a fresh 4 KiB page costs a page fault, ~1.7 us). Rows kept as structs
+ * and converted at drain cost a second copy of every row. Buffers come from PyMem_Malloc;
+ * every writer holds the GIL. */
 typedef struct { uint32_t *par, *fn, *thr, *args, *task; int64_t *t0; uint8_t *flag; } CallCols;
 typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
 /* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped. A fold row,
@@ -94,6 +93,8 @@ typedef struct { int64_t t, t2, run; void *exc; uint32_t call, ref, othr, n, thr
 enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3 };
 enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5, MARK_FOLD = 6 };
 #define CALL_PARTIAL 1
+/* column encodings (ftr/format.py ENC_*; 2-4 are the varint ones of format 1.2, encode.c) */
+enum { ENC_VARINT_DELTA = 2, ENC_VARINT = 3, ENC_CONST = 4 };
 
 /* A captured value (one argument, a result or a yielded value). */
 enum {
@@ -331,8 +332,6 @@ extern PyObject *thread_key;                                /* key of our capsul
 extern PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
 extern PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
 extern reprfunc builtin_str[N_BUILTIN_STR];                 /* capture.c */
-extern PyObject *array_type;                                /* encode.c: array.array */
-extern int array_adopt_ok;                                  /* encode.c: arrays may adopt our buffers */
 
 /* ---- functions shared between the files ---- */
 /* clock.c */
@@ -372,12 +371,10 @@ void stab_free(StrTab *st);
 uint32_t stab_find(StrTab *st, const char *p, size_t n, uint64_t h);
 int stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid);
 /* encode.c */
-int check_array_layout(void);
 void free_calls(CallCols *k);
 void free_exits(ExitCols *k);
-PyObject *new_column(char tc, size_t n, void **items);
-PyObject *adopt_column(char tc, void *buf, size_t n, size_t cap);
 PyObject *core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 /* writer.c */
 int add_native_writer(PyObject *m);
 /* callbacks.c */

@@ -1,117 +1,7 @@
-/* flowtrace._crecorder: the drain -- rows to the Batch's columns, texts to the STRS payload. */
+/* flowtrace._crecorder: the drain -- rows straight to the CALL / EXIT / MARK chunk payloads
+ * (varint columns, docs/FORMAT.md 1.2), texts to the STRS payload -- and the varint decoder
+ * that the readers use (flowtrace/ftr/format.py; it has a pure-Python twin). */
 #include "crecorder.h"
-
-/* An array.array of `n` zeros with typecode `tc` (array('I', [0]) * n: one allocation and a
- * fill, no Python int per item); the drain writes the values into its buffer. */
-PyObject *array_type;
-static PyObject *
-new_array(char tc, size_t n)
-{
-    PyObject *one = PyObject_CallFunction(array_type, "C(i)", (int)tc, 0);
-    if (!one) return NULL;
-    PyObject *r = PySequence_Repeat(one, (Py_ssize_t)n);
-    Py_DECREF(one);
-    return r;
-}
-
-/* An array.array that owns `buf` (n items of typecode tc, room for cap; from PyMem_Malloc),
- * without copying it: an empty array is made and its private fields are pointed at the
- * buffer. The struct is arraymodule.c's (unchanged from 3.12 to 3.13 at least); array_adopt_ok
- * checked the layout at import, else the items are copied into a new array. Takes `buf`
- * in every case (freed on failure). */
-typedef struct {
-    PyObject_VAR_HEAD
-    char *ob_item;
-    Py_ssize_t allocated;
-    const void *ob_descr;
-    PyObject *weakreflist;
-    Py_ssize_t ob_exports;
-} ArrayMirror;
-int array_adopt_ok;
-
-static size_t
-typecode_size(char tc)
-{
-    return tc == 'q' ? 8 : (tc == 'B' ? 1 : 4);
-}
-
-PyObject *
-adopt_column(char tc, void *buf, size_t n, size_t cap)
-{
-    PyObject *a;
-    if (!n || !buf) {
-        PyMem_Free(buf);
-        return PyObject_CallFunction(array_type, "C", (int)tc);
-    }
-    if (array_adopt_ok) {
-        a = PyObject_CallFunction(array_type, "C", (int)tc);
-        if (!a) { PyMem_Free(buf); return NULL; }
-        ArrayMirror *m = (ArrayMirror *)a;
-        m->ob_item = buf;
-        m->allocated = (Py_ssize_t)cap;
-        Py_SET_SIZE(a, (Py_ssize_t)n);
-        return a;
-    }
-    a = new_array(tc, n);
-    Py_buffer view;
-    if (a && PyObject_GetBuffer(a, &view, PyBUF_WRITABLE) == 0) {
-        memcpy(view.buf, buf, n * typecode_size(tc));
-        PyBuffer_Release(&view);
-    } else {
-        Py_CLEAR(a);
-    }
-    PyMem_Free(buf);
-    return a;
-}
-
-/* A new column of n (uninitialised) items; *items points at them. */
-PyObject *
-new_column(char tc, size_t n, void **items)
-{
-    *items = NULL;
-    if (!n) return PyObject_CallFunction(array_type, "C", (int)tc);
-    void *buf = PyMem_Malloc(n * typecode_size(tc));
-    if (!buf) { PyErr_NoMemory(); return NULL; }
-    PyObject *a = adopt_column(tc, buf, n, n);
-    if (!a) return NULL;
-    if (array_adopt_ok) { *items = buf; return a; }
-    Py_buffer view;   /* the copy's own buffer (a fresh array is never resized meanwhile) */
-    if (PyObject_GetBuffer(a, &view, PyBUF_WRITABLE) < 0) { Py_DECREF(a); return NULL; }
-    *items = view.buf;
-    PyBuffer_Release(&view);
-    return a;
-}
-
-/* Is arraymodule.c's struct the one ArrayMirror describes? Checked on real arrays once. */
-int
-check_array_layout(void)
-{
-    if (((PyTypeObject *)array_type)->tp_basicsize != (Py_ssize_t)sizeof(ArrayMirror)) return 0;
-    PyObject *a = PyObject_CallFunction(array_type, "C(iii)", (int)'I', 7, 8, 9);
-    if (!a) { PyErr_Clear(); return 0; }
-    ArrayMirror *m = (ArrayMirror *)a;
-    int ok = Py_SIZE(a) == 3 && m->allocated >= 3 && m->allocated < 1024 && m->ob_item
-             && ((uint32_t *)m->ob_item)[0] == 7 && ((uint32_t *)m->ob_item)[2] == 9
-             && m->weakreflist == NULL && m->ob_exports == 0;
-    Py_DECREF(a);
-    if (!ok) return 0;
-    a = PyObject_CallFunction(array_type, "C", (int)'q');   /* an empty one owns nothing */
-    if (!a) { PyErr_Clear(); return 0; }
-    m = (ArrayMirror *)a;
-    ok = Py_SIZE(a) == 0 && m->ob_item == NULL && m->allocated == 0;
-    if (ok) {   /* adopt a buffer, read it back through the array's own API */
-        int64_t *buf = PyMem_Malloc(2 * sizeof(int64_t));
-        if (!buf) { Py_DECREF(a); PyErr_Clear(); return 0; }
-        buf[0] = 5; buf[1] = -(INT64_C(1) << 40);
-        m->ob_item = (char *)buf; m->allocated = 2; Py_SET_SIZE(a, 2);
-        PyObject *item = PySequence_GetItem(a, 1);
-        ok = item && PyLong_AsLongLong(item) == -(INT64_C(1) << 40) && PySequence_Size(a) == 2;
-        Py_XDECREF(item);
-    }
-    Py_DECREF(a);   /* frees the adopted buffer with PyMem_Free, as it will every column */
-    PyErr_Clear();
-    return ok;
-}
 
 void
 free_calls(CallCols *k)
@@ -128,7 +18,7 @@ free_exits(ExitCols *k)
     memset(k, 0, sizeof *k);
 }
 
-/* ---- drain: swap the rows out, render and number the texts, build column bytes ---- */
+/* ---- drain: swap the rows out, render and number the texts, encode the payloads ---- */
 
 typedef struct {
     CallCols calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
@@ -138,35 +28,196 @@ typedef struct {
     Slot *slots; size_t nslots; size_t capslots;
 } Swapped;
 
-/* The steps between neighbouring ids (item 0: the first id itself) as a new 'i' column;
- * *wide is set when a step does not fit in 32 bits (the column is then left unused). */
-static PyObject *
-id_steps(const uint32_t *ids, size_t n, int *wide)
+/* The previous batch's call and exit buffers, for the next drain of any core to swap in:
+ * fresh memory costs a page fault per 4 KiB page (~70 ns a call when every batch had new
+ * buffers), and regrowing copies everything. Touched only under the GIL, by code that runs
+ * no Python (so no other drain can interleave). */
+static CallCols spare_calls; static size_t cap_spare_calls;
+static ExitCols spare_exits; static size_t cap_spare_exits;
+
+/* ---- column chunk payloads (docs/FORMAT.md, "Column chunks": encodings 2-4, format 1.2) ----
+ * Each column is LEB128 varints: of the zigzagged steps between neighbouring rows (2, for
+ * ids and times that move in small steps), of the values themselves (3), or one value for
+ * every row (4, a constant column: the thread of a one-thread program, how = return). A call
+ * without arguments costs ~5-8 bytes this way, about what zlib level 1 made of the fixed-width
+ * columns, at ~15 ns a call instead of zlib's ~90-150 (measured: the commit message), so the
+ * column chunks are stored as they are. */
+typedef struct { unsigned char *p; size_t len, cap; } Out;
+static Out scratch;   /* the payload being built (one for the module: under the GIL, no Python) */
+
+static int
+out_reserve(Out *o, size_t more)
 {
-    int32_t *d = NULL;
-    PyObject *col = new_column('i', n, (void **)&d);
-    int64_t prev = 0;
-    for (size_t i = 0; col && i < n; i++) {
-        int64_t step = (int64_t)ids[i] - prev;
-        prev = ids[i];
-        if (step < INT32_MIN || step > INT32_MAX) *wide = 1;
-        d[i] = (int32_t)step;
+    if (o->len + more <= o->cap) return 0;
+    size_t ncap = o->cap ? o->cap : 65536;
+    while (ncap < o->len + more) ncap *= 2;
+    unsigned char *p = PyMem_RawRealloc(o->p, ncap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    o->p = p;
+    o->cap = ncap;
+    return 0;
+}
+
+static inline unsigned char *
+put_varint(unsigned char *q, uint64_t v)
+{
+    while (v >= 0x80) { *q++ = (unsigned char)(v | 0x80); v >>= 7; }
+    *q++ = (unsigned char)v;
+    return q;
+}
+
+static inline uint64_t
+zigzag(int64_t d)
+{
+    return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+}
+
+static inline unsigned char *
+put_le(unsigned char *q, uint64_t v, int nbytes)
+{
+    for (int i = 0; i < nbytes; i++) *q++ = (unsigned char)(v >> (8 * i));
+    return q;
+}
+
+/* One column to encode: `rows` values of `width` bytes (1 u8, 4 u32, 8 i64) at v. */
+typedef struct { const char *name; char tc; const void *v; uint8_t width, delta; } ColSpec;
+
+#define ALL_SAME(T) do { const T *v_ = s->v; for (size_t i = 1; i < n; i++) if (v_[i] != v_[0]) return 0; \
+                         *first = (int64_t)v_[0]; return 1; } while (0)
+static int
+all_same(const ColSpec *s, size_t n, int64_t *first)
+{
+    if (s->width == 8) ALL_SAME(int64_t);
+    if (s->width == 4) ALL_SAME(uint32_t);
+    ALL_SAME(uint8_t);
+}
+#undef ALL_SAME
+
+#define VARINTS(T) do { const T *v_ = s->v; \
+        if (s->delta) { int64_t prev = 0; \
+            for (size_t i = 0; i < n; i++) { int64_t x = (int64_t)v_[i]; q = put_varint(q, zigzag((int64_t)((uint64_t)x - (uint64_t)prev))); prev = x; } \
+        } else for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)(int64_t)v_[i]); } while (0)
+static unsigned char *
+put_varints(unsigned char *q, const ColSpec *s, size_t n)
+{
+    if (s->width == 8) VARINTS(int64_t);
+    else if (s->width == 4) VARINTS(uint32_t);
+    else VARINTS(uint8_t);
+    return q;
+}
+#undef VARINTS
+
+/* A CALL / EXIT / MARK payload: the columns header, the descriptors, then each column as
+ * u32 byte count + its varints. A new bytes object, or NULL with an exception set. */
+static PyObject *
+columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
+{
+    Out *o = &scratch;
+    o->len = 0;
+    if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 10 * rows)) < 0) return NULL;
+    unsigned char *q = o->p;
+    q = put_le(q, base, 8); q = put_le(q, rows, 4); q = put_le(q, (uint64_t)ncols, 2); q = put_le(q, 0, 2);
+    unsigned char *desc = q;
+    q += 8 * (size_t)ncols;
+    for (int k = 0; k < ncols; k++) {
+        const ColSpec *s = &cols[k];
+        int64_t one = 0;
+        int constant = all_same(s, rows, &one);
+        unsigned char *d = desc + 8 * k;
+        memset(d, ' ', 4);
+        memcpy(d, s->name, strlen(s->name));
+        d[4] = (unsigned char)s->tc;
+        d[5] = constant ? ENC_CONST : (s->delta ? ENC_VARINT_DELTA : ENC_VARINT);
+        d[6] = d[7] = 0;
+        unsigned char *body = q + 4;
+        q = constant ? put_varint(body, (uint64_t)one) : put_varints(body, s, rows);
+        put_le(body - 4, (uint64_t)(q - body), 4);
     }
-    return col;
+    o->len = (size_t)(q - o->p);
+    return PyBytes_FromStringAndSize((const char *)o->p, (Py_ssize_t)o->len);
+}
+
+static int
+any_nonzero(const void *v, size_t n, int width)
+{
+    const unsigned char *b = v;
+    for (size_t i = 0; i < n * (size_t)width; i++) if (b[i]) return 1;
+    return 0;
+}
+
+/* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
+ * converted to ns relative to `origin` and string ids renumbered, in place. */
+static int
+encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, size_t nfold, PyObject *out[3])
+{
+    CallCols *cc = &w->calls;
+    size_t n = w->ncalls;
+    for (size_t i = 0; i < n; i++) {
+        cc->args[i] = (cc->args[i] && cc->args[i] <= w->nstrs) ? remap[cc->args[i] - 1] : 0;
+        cc->t0[i] = tick_to_ns(tmap, cc->t0[i]) - origin;
+    }
+    ColSpec call[7] = {{"par", 'I', cc->par, 4, 1}, {"fn", 'I', cc->fn, 4, 0}, {"thr", 'I', cc->thr, 4, 0},
+                       {"t0", 'q', cc->t0, 8, 1}};
+    int k = 4;   /* optional columns: left out when every row is 0 (readers default to 0) */
+    if (any_nonzero(cc->args, n, 4)) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0};
+    if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0};
+    if (any_nonzero(cc->flag, n, 1)) call[k++] = (ColSpec){"flag", 'B', cc->flag, 1, 0};
+    out[0] = n ? columns_payload(w->call_first_id, n, call, k) : Py_NewRef(Py_None);
+    if (!out[0]) return -1;
+
+    ExitCols *ec = &w->exits;
+    n = w->nexits;
+    for (size_t i = 0; i < n; i++) {
+        ec->val[i] = (ec->val[i] && ec->val[i] <= w->nstrs) ? remap[ec->val[i] - 1] : 0;
+        ec->t1[i] = tick_to_ns(tmap, ec->t1[i]) - origin;
+    }
+    ColSpec exit[4] = {{"call", 'I', ec->call, 4, 1}, {"t1", 'q', ec->t1, 8, 1}, {"how", 'B', ec->how, 1, 0}};
+    k = 3;
+    if (any_nonzero(ec->val, n, 4)) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0};
+    out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
+    if (!out[1]) return -1;
+
+    /* marks (few) are rows: made into columns first */
+    n = w->nmarks;
+    if (!n) { out[2] = Py_NewRef(Py_None); return 0; }
+    unsigned char *mem = PyMem_RawMalloc(n * (4 + 8 + 1 + 4 + 4 + 4 + 8 + 8));
+    if (!mem) { PyErr_NoMemory(); return -1; }
+    int64_t *mt = (int64_t *)mem, *frun = mt + n, *fspan = frun + n;
+    uint32_t *mc = (uint32_t *)(fspan + n), *mr = mc + n, *mo = mr + n, *fn_ = mo + n;
+    uint8_t *mk = (uint8_t *)(fn_ + n);
+    for (size_t i = 0; i < n; i++) {
+        const MarkRow *r = &w->marks[i];
+        int64_t t = tick_to_ns(tmap, r->t);
+        mc[i] = r->call; mt[i] = t - origin; mk[i] = r->kind; mo[i] = r->othr;
+        mr[i] = (r->ref && r->ref <= w->nstrs) ? remap[r->ref - 1] : 0;
+        int fold = r->kind == MARK_FOLD;
+        fn_[i] = fold ? r->n : 0;
+        /* both ends through the same monotonic map: 0 <= run <= span in ns too */
+        frun[i] = fold ? tick_to_ns(tmap, r->t + r->run) - t : 0;
+        fspan[i] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
+    }
+    ColSpec mark[8] = {{"call", 'I', mc, 4, 1}, {"t", 'q', mt, 8, 1}, {"kind", 'B', mk, 1, 0},
+                       {"ref", 'I', mr, 4, 0}, {"othr", 'I', mo, 4, 0},
+                       {"n", 'I', fn_, 4, 0}, {"run", 'q', frun, 8, 0}, {"span", 'q', fspan, 8, 0}};
+    out[2] = columns_payload(0, n, mark, nfold ? 8 : 5);   /* fold columns only with folds (1.1) */
+    PyMem_RawFree(mem);
+    return out[2] ? 0 : -1;
 }
 
 PyObject *
 core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "drain(render_obj, type_label)"); return NULL; }
+    if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "drain(render_obj, type_label, origin_ns)"); return NULL; }
+    int64_t origin = PyLong_AsLongLong(args[2]);
+    if (origin == -1 && PyErr_Occurred()) return NULL;
     /* Swap everything out first (no Python code runs until this is done): callbacks on other
      * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
         c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
     };
-    memset(&c->calls, 0, sizeof c->calls); c->capcalls = 0;   /* (given away as the arrays) */
-    memset(&c->exits, 0, sizeof c->exits); c->capexits = 0;
+    c->calls = spare_calls; c->capcalls = cap_spare_calls; memset(&spare_calls, 0, sizeof spare_calls); cap_spare_calls = 0;
+    c->exits = spare_exits; c->capexits = cap_spare_exits; memset(&spare_exits, 0, sizeof spare_exits); cap_spare_exits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
     c->ncalls = c->nexits = c->nmarks = 0;
     c->call_first_id = c->next_call_id;
@@ -252,116 +303,25 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     result = PyDict_New();
     if (!result) goto done;
     {
-        /* The call and exit columns are the buffers the callbacks wrote (adopted by arrays):
-         * only times (ticks -> ns) and string ids (provisional -> final) change, in place.
-         * The marks (few) are converted from their rows. The time columns also come as 32-bit
-         * deltas (Batch.*_deltas, item 0 left to the writer, which knows the origin), or None
-         * when a step does not fit. */
-#define NCOLS 24
-        static const char *cn[NCOLS] = {"call_parent", "call_func", "call_thread", "call_t0", "call_args",
-                                   "call_task", "call_flag", "exit_call", "exit_t1", "exit_how", "exit_val",
-                                   "mark_call", "mark_t", "mark_kind", "mark_ref", "mark_other",
-                                   "call_t0_deltas", "exit_t1_deltas", "mark_t_deltas",
-                                   "call_parent_deltas", "exit_call_deltas",
-                                   "mark_n", "mark_run", "mark_span"};   /* (the last three: only with folds) */
-        static const char tcs[] = "IIIqIIBIqBI";   /* the adopted call and exit buffers */
-        PyObject *arr[NCOLS] = {NULL};
-        int failed = 0, wide[5] = {0, 0, 0, 0, 0};   /* the 5 step columns (16-20): too wide */
-        int64_t prev = 0;
-#define DELTA(d, i, t, k) do { \
-                int64_t step_ = (t) - prev; prev = (t); \
-                if (i && (step_ < INT32_MIN || step_ > INT32_MAX)) wide[k] = 1; \
-                d[i] = i ? (int32_t)step_ : 0; } while (0)
-        CallCols *cc = &w.calls;
-        int32_t *d0 = NULL, *d1 = NULL, *d2 = NULL;
-        /* The parent and exit-call id columns as deltas too (item 0 stored as is): steps
-         * between neighbouring rows are small, so zlib -- on the writer thread -- gets
-         * low-entropy bytes: ~2.3x less output and ~2.4x less time for a recursive workload. */
-        arr[19] = id_steps(cc->par, w.ncalls, &wide[3]);
-        for (size_t i = 0; i < w.ncalls; i++)
-            cc->args[i] = (cc->args[i] && cc->args[i] <= w.nstrs) ? remap[cc->args[i] - 1] : 0;
-        if ((arr[16] = new_column('i', w.ncalls, (void **)&d0))) {
-            for (size_t i = 0; i < w.ncalls; i++) {
-                int64_t t = tick_to_ns(&tmap, cc->t0[i]);
-                cc->t0[i] = t;
-                DELTA(d0, i, t, 0);
-            }
-        }
-        ExitCols *ec = &w.exits;
-        for (size_t i = 0; i < w.nexits; i++)
-            ec->val[i] = (ec->val[i] && ec->val[i] <= w.nstrs) ? remap[ec->val[i] - 1] : 0;
-        arr[20] = id_steps(ec->call, w.nexits, &wide[4]);
-        if ((arr[17] = new_column('i', w.nexits, (void **)&d1))) {
-            for (size_t i = 0; i < w.nexits; i++) {
-                int64_t t = tick_to_ns(&tmap, ec->t1[i]);
-                ec->t1[i] = t;
-                DELTA(d1, i, t, 1);
-            }
-        }
-        /* the buffers become arrays (each adopt_column takes its buffer, also on failure) */
-        void *cbuf[7] = {cc->par, cc->fn, cc->thr, cc->t0, cc->args, cc->task, cc->flag};
-        void *ebuf[4] = {ec->call, ec->t1, ec->how, ec->val};
-        for (int k = 0; k < 7; k++) arr[k] = adopt_column(tcs[k], cbuf[k], w.ncalls, w.capcalls);
-        for (int k = 0; k < 4; k++) arr[7 + k] = adopt_column(tcs[7 + k], ebuf[k], w.nexits, w.capexits);
-        memset(&w.calls, 0, sizeof w.calls);
-        memset(&w.exits, 0, sizeof w.exits);
-        uint32_t *mc = NULL, *mr = NULL, *mo = NULL;
-        int64_t *mt = NULL;
-        uint8_t *mk = NULL;
-        arr[11] = new_column('I', w.nmarks, (void **)&mc);
-        arr[12] = new_column('q', w.nmarks, (void **)&mt);
-        arr[13] = new_column('B', w.nmarks, (void **)&mk);
-        arr[14] = new_column('I', w.nmarks, (void **)&mr);
-        arr[15] = new_column('I', w.nmarks, (void **)&mo);
-        arr[18] = new_column('i', w.nmarks, (void **)&d2);
-        uint32_t *fn_ = NULL;
-        int64_t *frun = NULL, *fspan = NULL;
-        int ncols = nfold ? NCOLS : NCOLS - 3;
-        if (nfold) {
-            arr[21] = new_column('I', w.nmarks, (void **)&fn_);
-            arr[22] = new_column('q', w.nmarks, (void **)&frun);
-            arr[23] = new_column('q', w.nmarks, (void **)&fspan);
-        }
-        for (int k = 0; k < ncols; k++) if (!arr[k]) failed = 1;
-        if (!failed) {
-            for (size_t i = 0; i < w.nmarks; i++) {
-                const MarkRow *r = &w.marks[i];
-                int64_t t = tick_to_ns(&tmap, r->t);
-                mc[i] = r->call; mt[i] = t; mk[i] = r->kind; mo[i] = r->othr;
-                mr[i] = (r->ref && r->ref <= w.nstrs) ? remap[r->ref - 1] : 0;
-                DELTA(d2, i, t, 2);
-                if (!nfold) continue;
-                int fold = r->kind == MARK_FOLD;
-                fn_[i] = fold ? r->n : 0;
-                /* both ends through the same monotonic map: 0 <= run <= span in ns too */
-                frun[i] = fold ? tick_to_ns(&tmap, r->t + r->run) - t : 0;
-                fspan[i] = fold ? tick_to_ns(&tmap, r->t2) - t : 0;
-            }
-        }
-#undef DELTA
-        for (int k = 0; k < ncols; k++) {
-            PyObject *v = (k >= 16 && k < 21 && wide[k - 16]) ? Py_None : arr[k];   /* (a step too wide: None) */
-            if (!failed && PyDict_SetItemString(result, cn[k], v) < 0) failed = 1;
-            Py_XDECREF(arr[k]);
-        }
-#undef NCOLS
+        PyObject *payloads[3] = {NULL, NULL, NULL};
+        int failed = encode_rows(&w, &tmap, origin, remap, nfold, payloads) < 0;
         /* format.encode_strings' payload, built from the UTF-8 already at hand: <II header
-         * (first id, count), count + 1 u32 offsets, the texts (little-endian hosts only) */
-        PyObject *strs_payload = NULL;
-        uint16_t probe = 1;
-        if (*(uint8_t *)&probe == 1 && blob.len < UINT32_MAX) {
-            uint32_t head[2] = {first_sid, (uint32_t)PyList_GET_SIZE(texts)};
-            strs_payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 + offs.len + blob.len));
-            if (strs_payload) {
-                char *q = PyBytes_AS_STRING(strs_payload);
-                memcpy(q, head, 8);
-                if (offs.len) memcpy(q + 8, offs.p, offs.len);
-                if (blob.len) memcpy(q + 8 + offs.len, blob.p, blob.len);
+         * (first id, count), count + 1 u32 offsets (little-endian), the texts */
+        PyObject *strs_payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 + offs.len + blob.len));
+        if (strs_payload) {
+            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(strs_payload);
+            q = put_le(q, first_sid, 4);
+            q = put_le(q, (uint64_t)PyList_GET_SIZE(texts), 4);
+            for (size_t i = 0; i < offs.len; i += 4) {   /* (offs holds native u32s) */
+                uint32_t v;
+                memcpy(&v, offs.p + i, 4);
+                q = put_le(q, v, 4);
             }
-        } else {
-            strs_payload = Py_NewRef(Py_None);
+            if (blob.len) memcpy(q, blob.p, blob.len);
         }
         struct { const char *name; PyObject *value; } items[] = {
+            {"call_payload", payloads[0]}, {"exit_payload", payloads[1]}, {"mark_payload", payloads[2]},
+            {"calls", PyLong_FromSize_t(w.ncalls)},
             {"strings_payload", strs_payload},
             {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
             {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
@@ -384,10 +344,65 @@ done:
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
 #define KEEP_SPARE(buf, cap, spare, spare_cap) \
     if (!(spare)) { (spare) = (buf); (spare_cap) = (cap); } else PyMem_RawFree(buf)
-    free_calls(&w.calls);   /* (NULL when they became arrays) */
-    free_exits(&w.exits);
+    if (!spare_calls.par) { spare_calls = w.calls; cap_spare_calls = w.capcalls; } else free_calls(&w.calls);
+    if (!spare_exits.call) { spare_exits = w.exits; cap_spare_exits = w.capexits; } else free_exits(&w.exits);
     KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
     KEEP_SPARE(w.strs, w.capstrs, c->spare_strs, c->cap_spare_strs);
     KEEP_SPARE(w.slots, w.capslots, c->spare_slots, c->cap_spare_slots);
     return result;
+}
+
+/* ---- the readers' side: decode_varints(body, rows, encoding) -> bytes of rows i64 values ----
+ * (flowtrace/ftr/format.py calls it when the extension is built; its pure-Python twin gives
+ * the same values). ValueError when the body does not hold exactly `rows` values. */
+static int
+get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t v = 0;
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+        unsigned char b = *p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) { *pp = p; *out = v; return 0; }
+    }
+    return -1;   /* cut short, or longer than 64 bits */
+}
+
+PyObject *
+mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "decode_varints(body, rows, encoding)"); return NULL; }
+    Py_ssize_t rows = PyLong_AsSsize_t(args[1]);
+    long enc = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    if (rows < 0 || rows > PY_SSIZE_T_MAX / 8 || (enc != ENC_VARINT_DELTA && enc != ENC_VARINT && enc != ENC_CONST)) {
+        PyErr_SetString(PyExc_ValueError, "bad row count or encoding");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *p = view.buf, *end = p + view.len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, rows * 8);
+    int ok = out != NULL;
+    if (ok) {
+        unsigned char *q = (unsigned char *)PyBytes_AS_STRING(out);
+        uint64_t v = 0, acc = 0;
+        if (enc == ENC_CONST) {
+            ok = get_varint(&p, end, &v) == 0;
+            for (Py_ssize_t i = 0; ok && i < rows; i++) put_le(q + 8 * i, v, 8);
+        } else {
+            for (Py_ssize_t i = 0; ok && i < rows; i++) {
+                ok = get_varint(&p, end, &v) == 0;
+                acc = enc == ENC_VARINT_DELTA ? acc + ((v >> 1) ^ (0 - (v & 1))) : v;   /* zigzag back, summed */
+                put_le(q + 8 * i, acc, 8);
+            }
+        }
+        ok = ok && p == end;
+        if (!ok) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_ValueError, "a varint column does not hold its rows");
+        }
+    }
+    PyBuffer_Release(&view);
+    return out;
 }

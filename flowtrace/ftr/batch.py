@@ -7,8 +7,19 @@ recorders (flowtrace/recorder/) depend on the format, never the other way round.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from . import format as F
+
+# payload column -> Batch field, per chunk type (what unpacked() fills)
+_FIELDS = {
+    F.CALL: {"par": "call_parent", "fn": "call_func", "thr": "call_thread", "t0": "call_t0", "args": "call_args",
+             "task": "call_task", "flag": "call_flag"},
+    F.EXIT: {"call": "exit_call", "t1": "exit_t1", "how": "exit_how", "val": "exit_val"},
+    F.MARK: {"call": "mark_call", "t": "mark_t", "kind": "mark_kind", "ref": "mark_ref", "othr": "mark_other",
+             "n": "mark_n", "run": "mark_run", "span": "mark_span"},
+}
 
 
 @dataclass
@@ -50,21 +61,30 @@ class Batch:
     mark_n: array = field(default_factory=lambda: array("I"))
     mark_run: array = field(default_factory=lambda: array("q"))
     mark_span: array = field(default_factory=lambda: array("q"))
-    # Optional, pre-encoded by a recorder that can do it cheaply (the C one): each time column
-    # as array('i') of steps from the previous value; item 0 is left for the writer (it alone
-    # knows the origin). None: not provided, or a step does not fit in 32 bits.
-    call_t0_deltas: array | None = None
-    exit_t1_deltas: array | None = None
-    mark_t_deltas: array | None = None
-    # Optional, from the C recorder: CALL.par and EXIT.call as array('i') steps (item 0 the
-    # first value itself), written delta-encoded; None: raw (or a step does not fit 32 bits).
-    call_parent_deltas: array | None = None
-    exit_call_deltas: array | None = None
+    # Optional, from a recorder that encodes its rows itself (the C one): the CALL / EXIT /
+    # MARK chunk payloads, ready to frame (times already relative to the session origin), in
+    # place of the columns above, and how many calls they hold.
+    payloads: list[tuple[bytes, bytes]] = field(default_factory=list)
+    payload_calls: int = 0
     # Optional: the STRS payload of `strings` already encoded (format.encode_strings' bytes)
     strings_payload: bytes | None = None
+
+    def unpacked(self) -> "Batch":
+        """This batch with its encoded payloads decoded into the columns (times as the payload
+        stores them: relative to the recorder's origin). For reading a C recorder's batch row by
+        row (tests, diagnostics); the writer frames the payloads as they are."""
+        out = replace(self, payloads=[], payload_calls=0)
+        for kind, payload in self.payloads:
+            cols = F.decode_columns(kind, payload)
+            for name, field_name in _FIELDS[kind].items():
+                typecode = getattr(out, field_name).typecode
+                if kind == F.MARK and name in ("n", "run", "span") and name not in cols.columns:
+                    continue  # (no fold row: left empty, as the recorders leave them)
+                setattr(out, field_name, array(typecode, cols.get(name)))
+        return out
 
     def is_empty(self) -> bool:
         return not (
             self.functions or self.threads or self.tasks or self.strings
-            or self.call_parent or self.exit_call or self.mark_call
+            or self.call_parent or self.exit_call or self.mark_call or self.payloads
         )

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 1  # 1.1: MARK kind 6 (fold) and its columns n, run, span
+VERSION_MINOR = 2  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -72,12 +72,23 @@ CALL_PARTIAL = 0x01  # already running when recording started: start time and ar
 # Column encodings
 ENC_RAW = 0
 ENC_DELTA = 1  # stored[i] = value[i] - value[i-1] (stored[0] = value[0]); decode = cumulative sum
+# (1.2) varint columns: a u32 byte count, then LEB128 varints (docs/FORMAT.md, "Varint columns")
+ENC_VARINT_DELTA = 2  # the zigzagged steps between neighbouring rows (the first from 0)
+ENC_VARINT = 3  # the values themselves (as unsigned 64-bit)
+ENC_CONST = 4  # one value, for every row
+VARINT_ENCODINGS = frozenset({ENC_VARINT_DELTA, ENC_VARINT, ENC_CONST})
+VARINT_BODY = struct.Struct("<I")  # a varint column's byte count
 
 COLUMNS_HEADER = struct.Struct("<QIHH")  # base, rows, column count, reserved
 COLUMN_DESC = struct.Struct("<4scBH")  # name, array typecode, encoding, reserved
 TYPECODES = {"B": 1, "H": 2, "I": 4, "i": 4, "q": 8, "Q": 8}
 
 _LITTLE = sys.byteorder == "little"
+
+try:  # the C extension's decoder (the C recorder writes varint columns); same values as below
+    from .._crecorder import decode_varints as _c_decode_varints  # type: ignore[attr-defined]
+except ImportError:
+    _c_decode_varints = None
 
 
 class FormatError(Exception):
@@ -132,10 +143,19 @@ def json_payload(value: Any) -> bytes:
 def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, Any]]) -> bytes:
     """Encode a columns payload. `columns` yields (name, typecode, encoding, values) where values
     is an array.array of that typecode (or any iterable of ints) already delta-encoded when
-    encoding is ENC_DELTA. Every column must have `rows` values."""
+    encoding is ENC_DELTA, and the plain values for a varint encoding. Every column must have
+    `rows` values."""
     descs = []
     datas = []
     for name, typecode, encoding, values in columns:
+        if encoding in VARINT_ENCODINGS:
+            values = list(values)
+            if len(values) != rows:
+                raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
+            body = encode_varints(values, encoding)
+            descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
+            datas.append(VARINT_BODY.pack(len(body)) + body)
+            continue
         if not isinstance(values, array) or values.typecode != typecode:
             values = array(typecode, values)
         if values.itemsize != TYPECODES[typecode]:  # e.g. 'I' on an exotic platform
@@ -148,6 +168,24 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
         descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
         datas.append(values.tobytes())
     return COLUMNS_HEADER.pack(base, rows, len(descs), 0) + b"".join(descs) + b"".join(datas)
+
+
+def encode_varints(values: list[int], encoding: int) -> bytes:
+    """A varint column's body without its byte count (the C recorder's encoder, in Python: the
+    definition, and what tests write; ENC_CONST takes the first value for every row)."""
+    out = bytearray()
+    prev = 0
+    for v in values[:1] if encoding == ENC_CONST else values:
+        if encoding == ENC_VARINT_DELTA:
+            v, prev = ((v - prev + (1 << 63)) & 0xFFFFFFFFFFFFFFFF) - (1 << 63), v  # the step, in 64 bits
+            v = ((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF  # zigzag: small steps either way
+        else:
+            v &= 0xFFFFFFFFFFFFFFFF
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
 
 
 def delta_encode(values: Iterable[int], typecode: str = "q") -> array:
@@ -214,12 +252,62 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
         descs.append((raw_name.decode("ascii", "replace").rstrip(), typecode, enc))
     cols = {}
     for name, typecode, enc in descs:
-        size = rows * TYPECODES[typecode]
-        if pos + size > len(view):
-            raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
-        cols[name] = Column(name, typecode, enc, view[pos : pos + size])
+        if enc in VARINT_ENCODINGS:
+            if pos + VARINT_BODY.size > len(view):
+                raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+            (size,) = VARINT_BODY.unpack_from(view, pos)
+            pos += VARINT_BODY.size
+            if pos + size > len(view):
+                raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+            cols[name] = Column(name, "q", ENC_RAW, decode_varints(view[pos : pos + size], rows, enc))
+        elif enc in (ENC_RAW, ENC_DELTA):
+            size = rows * TYPECODES[typecode]
+            if pos + size > len(view):
+                raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+            cols[name] = Column(name, typecode, enc, view[pos : pos + size])
+        else:
+            raise FormatError(f"{kind.decode()} chunk: column {name!r} has an unknown encoding {enc}")
         pos += size
     return Columns(kind, base, rows, cols)
+
+
+def decode_varints(body: bytes | memoryview, rows: int, encoding: int) -> memoryview:
+    """A varint column's `rows` values as little-endian i64 bytes (a raw 'q' column to every
+    consumer). FormatError when the body does not hold exactly `rows` values."""
+    if _c_decode_varints is not None:
+        try:
+            return memoryview(_c_decode_varints(body, rows, encoding))
+        except ValueError:
+            raise FormatError("a varint column does not hold its rows") from None
+    return memoryview(_py_decode_varints(bytes(body), rows, encoding))
+
+
+def _py_decode_varints(body: bytes, rows: int, encoding: int) -> bytes:
+    """decode_varints without the C extension (the same values, ~100x slower)."""
+    values = array("q")
+    acc = pos = 0
+    n = len(body)
+    for _ in range(1 if encoding == ENC_CONST else rows):
+        v = shift = 0
+        while True:
+            if pos >= n or shift >= 64:
+                raise FormatError("a varint column does not hold its rows")
+            b = body[pos]
+            pos += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        if encoding == ENC_VARINT_DELTA:
+            v = acc = (acc + ((v >> 1) ^ -(v & 1))) & 0xFFFFFFFFFFFFFFFF
+        values.append(v - (1 << 64) if v >= 1 << 63 else v)
+    if pos != n:
+        raise FormatError("a varint column does not hold its rows")
+    if encoding == ENC_CONST:
+        values = values * rows
+    if not _LITTLE:
+        values.byteswap()
+    return values.tobytes()
 
 
 STRS_HEADER = struct.Struct("<II")  # first string id, count

@@ -4,7 +4,8 @@ Each batch's chunks go out in one write on a file opened for appending, so a rea
 crash) only ever sees whole chunks followed by at most one partial one. With the C extension
 built (with zlib), framing, compression and the write happen on its native writer thread,
 without the GIL (flowtrace/_crecorder_src/writer.c: the same bytes); FLOWTRACE_WRITER=python
-makes this module do them on the calling thread instead.
+makes this module do them on the calling thread instead. The C recorder hands over its rows
+already encoded (Batch.payloads: varint columns); the Python recorder's columns are encoded here.
 """
 
 from __future__ import annotations
@@ -29,18 +30,11 @@ _LITTLE = sys.byteorder == "little"
 _ONE_LANE = (1).to_bytes(8, "little")
 
 
-def _times(values: array, origin: int, steps: array | None = None) -> tuple[str, int, array]:
+def _times(values: array, origin: int) -> tuple[str, int, array]:
     """Times relative to the origin, delta-encoded; 32-bit when every step fits (it usually does).
     This runs on every flush, two or three columns per call, so it avoids Python ints per value
-    (which cost ~250 ns/value here): `_deltas32` does the whole column with a few big-int
-    operations in C, and only a column it cannot take goes through the per-value path.
-    `steps` (Batch.*_deltas, from the C recorder) already holds the 32-bit steps: then only its
-    first item is set here (same bytes, no pass over the column)."""
-    if steps is not None and values and len(steps) == len(values) and steps.typecode == "i":
-        first = values[0] - origin
-        if -(1 << 31) <= first < (1 << 31):
-            steps[0] = first
-            return "i", F.ENC_DELTA, steps
+    (which cost ~250 ns/value here): `_fast_deltas` does the whole column with a few big-int
+    operations in C, and only a column it cannot take goes through the per-value path."""
     fast = _fast_deltas(values, origin)
     if fast is not None:
         return fast.typecode, F.ENC_DELTA, fast
@@ -51,14 +45,6 @@ def _times(values: array, origin: int, steps: array | None = None) -> tuple[str,
     if deltas and -(1 << 31) <= min(deltas) and max(deltas) < (1 << 31):
         return "i", F.ENC_DELTA, array("i", deltas)
     return "q", F.ENC_DELTA, deltas
-
-
-def _ids(name: str, values: array, steps: array | None) -> tuple[str, str, int, array]:
-    """An id column (CALL.par, EXIT.call): delta-encoded when the recorder gave its steps
-    (neighbouring rows are close: zlib then packs it ~2x smaller in ~2x less time), else raw."""
-    if steps is not None and len(steps) == len(values) and steps.typecode == "i":
-        return name, "i", F.ENC_DELTA, steps
-    return name, "I", F.ENC_RAW, values
 
 
 def _nonzero(values: array) -> bool:
@@ -217,10 +203,10 @@ class SessionWriter:
         n = len(batch.call_parent)
         if n:
             cols: list[tuple[str, str, int, Any]] = [
-                _ids("par", batch.call_parent, batch.call_parent_deltas),
+                ("par", "I", F.ENC_RAW, batch.call_parent),
                 ("fn", *_narrow(batch.call_func)),
                 ("thr", *_narrow(batch.call_thread)),
-                ("t0", *_times(batch.call_t0, self.origin_ns, batch.call_t0_deltas)),
+                ("t0", *_times(batch.call_t0, self.origin_ns)),
             ]
             if _nonzero(batch.call_args):
                 cols.append(("args", "I", F.ENC_RAW, batch.call_args))
@@ -232,8 +218,8 @@ class SessionWriter:
         m = len(batch.exit_call)
         if m:
             cols = [
-                _ids("call", batch.exit_call, batch.exit_call_deltas),
-                ("t1", *_times(batch.exit_t1, self.origin_ns, batch.exit_t1_deltas)),
+                ("call", "I", F.ENC_RAW, batch.exit_call),
+                ("t1", *_times(batch.exit_t1, self.origin_ns)),
                 ("how", "B", F.ENC_RAW, batch.exit_how),
             ]
             if _nonzero(batch.exit_val):  # all zero without argument capture: readers default to 0
@@ -243,7 +229,7 @@ class SessionWriter:
         if k:
             cols = [
                 ("call", "I", F.ENC_RAW, batch.mark_call),
-                ("t", *_times(batch.mark_t, self.origin_ns, batch.mark_t_deltas)),
+                ("t", *_times(batch.mark_t, self.origin_ns)),
                 ("kind", "B", F.ENC_RAW, batch.mark_kind),
                 ("ref", "I", F.ENC_RAW, batch.mark_ref),
                 ("othr", "I", F.ENC_RAW, batch.mark_other),
@@ -252,6 +238,12 @@ class SessionWriter:
                 cols += [("n", "I", F.ENC_RAW, batch.mark_n), ("run", "q", F.ENC_RAW, batch.mark_run),
                          ("span", "q", F.ENC_RAW, batch.mark_span)]
             parts.append((F.MARK, F.encode_columns(0, k, cols), True))
+        # Payloads a recorder encoded itself (the C one: varint columns). CALL and EXIT rows
+        # take ~5-8 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
+        # call of CPU, so they are stored as they are. MARK rows are few, except in programs
+        # that resume generators all the time (~17 bytes a call there, ~5 with zlib): compressed.
+        parts += [(kind, payload, kind == F.MARK) for kind, payload in batch.payloads]
+        n += batch.payload_calls
         with self._lock:
             if self._fd < 0:
                 return

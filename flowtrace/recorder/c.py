@@ -56,6 +56,7 @@ def shared_constants() -> dict[str, int]:
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
         "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
         "CALL_PARTIAL": fmt.CALL_PARTIAL, "FUNC_OWN": FUNC_OWN,
+        "ENC_VARINT_DELTA": fmt.ENC_VARINT_DELTA, "ENC_VARINT": fmt.ENC_VARINT, "ENC_CONST": fmt.ENC_CONST,
     }
 
 
@@ -76,12 +77,7 @@ def check_constants(compiled: dict[str, int], str_types: tuple[type, ...]) -> No
 check_constants(_crecorder.CONSTANTS, _crecorder.BUILTIN_STR_TYPES)
 
 _MODES = {"off": 0, "safe": 1, "full": 2}
-_COLUMNS = (
-    ("call_parent", "I"), ("call_func", "I"), ("call_thread", "I"), ("call_t0", "q"),
-    ("call_args", "I"), ("call_task", "I"), ("call_flag", "B"),
-    ("exit_call", "I"), ("exit_t1", "q"), ("exit_how", "B"), ("exit_val", "I"),
-    ("mark_call", "I"), ("mark_t", "q"), ("mark_kind", "B"), ("mark_ref", "I"), ("mark_other", "I"),
-)
+_PAYLOADS = (("call_payload", fmt.CALL), ("exit_payload", fmt.EXIT), ("mark_payload", fmt.MARK))
 
 
 def type_label(cls: type) -> str:
@@ -124,6 +120,12 @@ class CRecorder:
         self._task_table = TaskTable()
         self._core = _crecorder.Core()
         self._overflow: tuple[Any, int] | None = None  # (hook, rows): see set_overflow
+        self.origin_ns = 0  # drained times are relative to it (set_origin)
+
+    def set_origin(self, origin_ns: int) -> None:
+        """The session's time 0: the drained payloads store times relative to it (the C side
+        encodes the chunk payloads itself). Without it, times are perf_counter_ns() values."""
+        self.origin_ns = origin_ns
 
     def set_overflow(self, hook: Any, rows: int) -> None:
         """Call `hook()` on a recording thread when `rows` rows are pending (backpressure: the
@@ -236,7 +238,7 @@ class CRecorder:
         with self._lock:
             # Rows first (an atomic swap in C), then the definitions: every definition a row
             # refers to was appended before that row, so it is in this batch or an earlier one.
-            cols = self._core.drain(_safe_value_text, type_label)
+            cols = self._core.drain(_safe_value_text, type_label, self.origin_ns)
             b = Batch(functions=take(self._functions), threads=take(self._threads),
                       tasks=take(self._tasks), strings_first_id=cols["strings_first_id"],
                       strings=cols["strings"], call_first_id=cols["call_first_id"])
@@ -245,17 +247,11 @@ class CRecorder:
                 if renamed is not None:
                     self._known_threads[i] = (tid, ref, renamed["name"])
                     b.threads.append({"id": tid, **renamed})
-            for field, _typecode in _COLUMNS:
-                setattr(b, field, cols[field])  # array.array objects filled by the C drain
-            b.call_t0_deltas = cols["call_t0_deltas"]  # array('i') or None (see Batch)
-            b.exit_t1_deltas = cols["exit_t1_deltas"]
-            b.mark_t_deltas = cols["mark_t_deltas"]
-            if "mark_n" in cols:  # fold rows in this batch (FORMAT 1.1)
-                b.mark_n, b.mark_run, b.mark_span = cols["mark_n"], cols["mark_run"], cols["mark_span"]
-            b.call_parent_deltas = cols["call_parent_deltas"]
-            b.exit_call_deltas = cols["exit_call_deltas"]
+            # the CALL / EXIT / MARK payloads, encoded by the C drain (varint columns, FORMAT 1.2)
+            b.payloads = [(kind, cols[key]) for key, kind in _PAYLOADS if cols[key] is not None]
+            b.payload_calls = cols["calls"]
             if b.strings:
-                b.strings_payload = cols["strings_payload"]  # bytes or None (see Batch)
+                b.strings_payload = cols["strings_payload"]
             return b
 
     def stats(self) -> dict[str, int]:
