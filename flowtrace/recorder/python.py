@@ -274,6 +274,8 @@ class PyRecorder:
     # ------------------------------------------------------------------ callbacks
     def _callbacks(self) -> dict[int, Any]:
         """Build the callbacks as closures over locals (a local load is the cheapest lookup)."""
+        # Longer than ~80 lines, on purpose: each callback must close over the same dozen bound
+        # locals (the hot path's whole speed); split into builders, every one would rebind them.
         fids = self._fids
         _id = id  # a local is cheaper than the builtins lookup
         tls = self._tls
@@ -769,6 +771,9 @@ class PyRecorder:
                 self._epoch[0] += 1
 
     def _drain(self) -> Batch:
+        # Longer than ~80 lines, on purpose: one pass that moves every pending row list into the
+        # batch's columns in a fixed order (definitions before the rows that refer to them);
+        # split up, the order would be spread over functions that each hold half the state.
         # Columns are taken from the flat row lists with C-level slices and `array(typecode,
         # list)`; the only Python loops per row are the task/flag pass (only once asyncio tasks
         # or partial calls exist) and string ids (only when texts were captured).
