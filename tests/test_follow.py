@@ -93,6 +93,7 @@ def test_subprocess_child_and_grandchild(tmp_path: pathlib.Path) -> None:
     assert grand.started_by is not None and grand.started_by["pid"] == child.pid
     assert child.argv == ["child.py"] and child.status() == "exited"
     assert CLOSING.sub("", proc.stderr) == ""  # the children's start-up hook says nothing
+    assert proc.stderr.endswith("/trace.ftr, and 2 child processes in trace.ftr.d/\n"), proc.stderr
 
 
 def test_fork_without_exec_records_the_child_in_its_own_part(tmp_path: pathlib.Path) -> None:

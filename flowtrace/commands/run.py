@@ -143,6 +143,28 @@ def _calls_recorded(session: Any) -> int | None:
     return count if isinstance(count, int) else None
 
 
+def _children_note(path: str) -> str:
+    """What the closing line adds for followed children: their parts, and those not followed.
+
+    Counted from the parts directory's names only (reading every part at exit would cost the
+    program's exit time); the readers (`print`, `stats`) count their calls."""
+    from ..ftr.processes import parts_dir
+
+    directory = parts_dir(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:  # no child was started (or the directory cannot be read): nothing to add
+        return ""
+    followed = sum(name.endswith(".ftr") for name in names)
+    skipped = sum(name.endswith(".skip.json") for name in names)
+    note = ""
+    if followed:
+        note += f", and {followed} child process{'' if followed == 1 else 'es'} in {os.path.basename(directory)}/"
+    if skipped:
+        note += f" ({skipped} not followed: flowtrace print {os.path.basename(path)} says why)"
+    return note
+
+
 class _Finisher:
     """Ends the session at interpreter exit with what `execute` learnt about the program's end.
 
@@ -168,7 +190,7 @@ class _Finisher:
                 _finish(self.session, self.outcome)
                 calls = _calls_recorded(self.session)
                 what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
-                self._say(f"flowtrace: recorded {what} to {self.path}")
+                self._say(f"flowtrace: recorded {what} to {self.path}{_children_note(self.path)}")
             except Exception as exc:  # noqa: BLE001 - never a traceback at exit
                 self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
         if self.outcome is not None and self.outcome.kind == "interrupt":
