@@ -148,15 +148,11 @@ def _children_note(path: str) -> str:
 
     Counted from the parts directory's names only (reading every part at exit would cost the
     program's exit time); the readers (`print`, `stats`) count their calls."""
-    from ..ftr.processes import parts_dir
+    from ..ftr.processes import part_files, parts_dir
 
     directory = parts_dir(path)
-    try:
-        names = os.listdir(directory)
-    except OSError:  # no child was started (or the directory cannot be read): nothing to add
-        return ""
-    followed = sum(name.endswith(".ftr") for name in names)
-    skipped = sum(name.endswith(".skip.json") for name in names)
+    parts, notes = part_files(directory)  # (none: no child was started)
+    followed, skipped = len(parts), len(notes)
     note = ""
     if followed:
         note += f", and {followed} child process{'' if followed == 1 else 'es'} in {os.path.basename(directory)}/"

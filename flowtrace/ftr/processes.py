@@ -136,20 +136,24 @@ def _pid_of(path: str) -> int:
     return int(stem) if stem.isdigit() else 0
 
 
-def _parts(directory: str, root_pid: int) -> list[Process]:
+def part_files(directory: str) -> tuple[list[str], list[str]]:
+    """The names in a parts directory, sorted: the parts (`<pid>.ftr`) and the notes of the
+    processes not followed (`<pid>.skip.json`). Both empty when there is no such directory."""
     try:
         names = sorted(os.listdir(directory))
     except OSError:
-        return []
+        return [], []
+    return [n for n in names if n.endswith(".ftr")], [n for n in names if n.endswith(".skip.json")]
+
+
+def _parts(directory: str, root_pid: int) -> list[Process]:
+    parts, notes = part_files(directory)
     out = []
-    for name in names:
+    for name in sorted(parts + notes):  # in name order, as _tree's ties keep it
         full = os.path.join(directory, name)
-        if name.endswith(".ftr"):
-            part = _part(full)
-            if part is not None:
-                out.append(part)
-        elif name.endswith(".skip.json"):
-            out.append(_skipped(full))
+        part = _part(full) if name.endswith(".ftr") else _skipped(full)
+        if part is not None:
+            out.append(part)
     return out
 
 

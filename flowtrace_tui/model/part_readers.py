@@ -16,7 +16,7 @@ import time
 
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
-from flowtrace.ftr.processes import parts_dir
+from flowtrace.ftr.processes import part_files, parts_dir
 
 from .loader import FeedResult, TraceData
 from .parts import PartIds, ProcessRecord
@@ -70,22 +70,15 @@ class PartReaders:
         if not force and now - self._scanned_at < RESCAN_INTERVAL_S:
             return
         self._scanned_at = now
-        try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".ftr"))
-        except OSError:
-            names = []
-        for name in names:
+        parts, notes = part_files(self.directory)
+        for name in parts:
             if name not in self._parts:
                 self._open(name)
-        self._notes()
+        self._notes(notes)
 
-    def _notes(self) -> None:
+    def _notes(self, notes: list[str]) -> None:
         """Processes that were not followed (`<pid>.skip.json`: another Python, `-I`, …)."""
-        try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".skip.json") and n not in self._skips)
-        except OSError:
-            return
-        for name in names:
+        for name in (n for n in notes if n not in self._skips):
             self._skips.add(name)
             path = os.path.join(self.directory, name)
             try:
