@@ -167,6 +167,25 @@ def format_tree(
     if show_time is None:
         show_time = any(e.duration is not None for e in evs)
     paint = Painter(color)
+    by_id, children, roots = _tree_shape(evs)
+    threads: list[int | None] = []
+    for r in roots:
+        if r.thread not in threads:
+            threads.append(r.thread)
+    lines: list[str] = []
+    for th in threads:
+        if len(threads) > 1:
+            name = next((r.thread_name for r in roots if r.thread == th and r.thread_name), None)
+            lines.append(paint("thread", f"── thread {name or th} ──"))
+        thread_roots = [r for r in roots if r.thread == th]
+        lines.extend(_walk_lines(thread_roots, by_id, children, paint, max_depth, show_time, arg_names, cwd))
+    return lines
+
+
+def _tree_shape(
+    evs: list[CallEvent],
+) -> tuple[dict[int, CallEvent], dict[int, list[CallEvent]], list[CallEvent]]:
+    """Calls by id, each call's children in order, and the roots (calls whose parent is absent)."""
     by_id = {e.id: e for e in evs}
     children: dict[int, list[CallEvent]] = {}
     roots: list[CallEvent] = []
@@ -175,11 +194,20 @@ def format_tree(
             children.setdefault(e.parent_id, []).append(e)
         else:
             roots.append(e)
-    threads: list[int | None] = []
-    for r in roots:
-        if r.thread not in threads:
-            threads.append(r.thread)
-    many_threads = len(threads) > 1
+    return by_id, children, roots
+
+
+def _walk_lines(
+    roots: list[CallEvent],
+    by_id: dict[int, CallEvent],
+    children: dict[int, list[CallEvent]],
+    paint: Painter,
+    max_depth: int | None,
+    show_time: bool,
+    arg_names: bool,
+    cwd: str | None,
+) -> list[str]:
+    """The lines of one thread's trees: iterative (deep recursion must not hit Python's limit)."""
 
     def subtree_size(ev: CallEvent) -> int:
         n = 0
@@ -193,32 +221,28 @@ def format_tree(
     lines: list[str] = []
     arrow_in = paint("arrow", "→")
     arrow_out = paint("arrow", "←")
-    for th in threads:
-        if many_threads:
-            name = next((r.thread_name for r in roots if r.thread == th and r.thread_name), None)
-            lines.append(paint("thread", f"── thread {name or th} ──"))
-        # iterative walk: ("open", ev, depth) / ("close", ev, depth)
-        todo: list[tuple[bool, CallEvent, int]] = [(True, r, 0) for r in reversed(roots) if r.thread == th]
-        while todo:
-            opening, ev, depth = todo.pop()
-            parent = by_id.get(ev.parent_id) if ev.parent_id is not None else None
-            task_start = ev.task is not None and (parent is None or parent.task != ev.task)
-            label = _label(ev, paint, arg_names, task_start, cwd)
-            pad = "  " * depth
-            kids = children.get(ev.id)
-            if not opening:
-                lines.append(f"{pad}{arrow_out} {label}{_outcome(ev, paint, show_time)}")
-                continue
-            if not kids:
-                lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)}")
-            elif max_depth is not None and depth >= max_depth:
-                more = paint("note", f"[+{subtree_size(ev)} calls]")
-                lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)} {more}")
-            else:
-                lines.append(f"{pad}{arrow_in} {label}")
-                todo.append((False, ev, depth))
-                for k in reversed(kids):
-                    todo.append((True, k, depth + 1))
+    # ("open", ev, depth) / ("close", ev, depth)
+    todo: list[tuple[bool, CallEvent, int]] = [(True, r, 0) for r in reversed(roots)]
+    while todo:
+        opening, ev, depth = todo.pop()
+        parent = by_id.get(ev.parent_id) if ev.parent_id is not None else None
+        task_start = ev.task is not None and (parent is None or parent.task != ev.task)
+        label = _label(ev, paint, arg_names, task_start, cwd)
+        pad = "  " * depth
+        kids = children.get(ev.id)
+        if not opening:
+            lines.append(f"{pad}{arrow_out} {label}{_outcome(ev, paint, show_time)}")
+            continue
+        if not kids:
+            lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)}")
+        elif max_depth is not None and depth >= max_depth:
+            more = paint("note", f"[+{subtree_size(ev)} calls]")
+            lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)} {more}")
+        else:
+            lines.append(f"{pad}{arrow_in} {label}")
+            todo.append((False, ev, depth))
+            for k in reversed(kids):
+                todo.append((True, k, depth + 1))
     return lines
 
 

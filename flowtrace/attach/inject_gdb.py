@@ -138,22 +138,7 @@ def inject(
     if second + len(thread) > PAGE:
         raise AttachError("payload too large for the injection page (flowtrace installed at a very long path?)")
 
-    script = "\n".join([
-        "set $ft_page = (char *)(long) mmap((void *)0, (unsigned long)%d, 3, 34, -1, (long)0)" % PAGE,
-        # mmap returns MAP_FAILED (-1) on error: stop before writing anywhere
-        "printf \"FLOWTRACE-PAGE %lu\\n\", $ft_page",
-        "if (long)$ft_page == -1",
-        "  printf \"FLOWTRACE-MMAP-FAILED 1\\n\"",
-        "else",
-        "  set {unsigned char[%d]}($ft_page) = %s" % (len(direct), _c_bytes(direct)),
-        "  set {unsigned char[%d]}($ft_page + %d) = %s" % (len(thread), second, _c_bytes(thread)),
-        "  printf \"FLOWTRACE-PENDING %d\\n\", "
-        "(int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)$ft_page)",
-        "end",
-        "detach",
-        "quit",
-        "",
-    ])
+    script = _pending_call_script(direct, thread, second)
     t0 = time.monotonic()
     out = _run_gdb(target.pid, script)
     if _marker(out, "MMAP-FAILED"):
@@ -165,19 +150,7 @@ def inject(
     if ready(pending_timeout):
         return "pending-call"
 
-    fallback = "\n".join([
-        "thread 1",  # the process's first thread: the one that runs Python's main thread
-        "set $ft_safe = (int)PyGILState_Check() == 0 && %s" % _syscall_check(),
-        "printf \"FLOWTRACE-SAFE %d\\n\", $ft_safe",
-        "if $ft_safe",
-        "  set $ft_g = (int)PyGILState_Ensure()",
-        "  printf \"FLOWTRACE-RUN %%d\\n\", (int)PyRun_SimpleString((char *)(%s + %d))" % (page, second),
-        "  call (void)PyGILState_Release($ft_g)",
-        "end",
-        "detach",
-        "quit",
-        "",
-    ])
+    fallback = _gil_fallback_script(page, second)
     for attempt in range(fallback_tries):
         log("gdb: the main thread did not reach a safe point; trying the GIL fallback")
         out = _run_gdb(target.pid, fallback)
@@ -195,3 +168,42 @@ def inject(
         f"pid {target.pid}'s main thread neither reached a safe point nor was parked in a wait "
         "(long native code holding the GIL?); try again, or use flowtrace.install()"
     )
+
+
+def _pending_call_script(direct: bytes, thread: bytes, second: int) -> str:
+    """The gdb script that maps a page, writes both payloads into it and schedules the direct one
+    as a pending call (run by the main thread at its next safe point)."""
+    return "\n".join([
+        "set $ft_page = (char *)(long) mmap((void *)0, (unsigned long)%d, 3, 34, -1, (long)0)" % PAGE,
+        # mmap returns MAP_FAILED (-1) on error: stop before writing anywhere
+        "printf \"FLOWTRACE-PAGE %lu\\n\", $ft_page",
+        "if (long)$ft_page == -1",
+        "  printf \"FLOWTRACE-MMAP-FAILED 1\\n\"",
+        "else",
+        "  set {unsigned char[%d]}($ft_page) = %s" % (len(direct), _c_bytes(direct)),
+        "  set {unsigned char[%d]}($ft_page + %d) = %s" % (len(thread), second, _c_bytes(thread)),
+        "  printf \"FLOWTRACE-PENDING %d\\n\", "
+        "(int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)$ft_page)",
+        "end",
+        "detach",
+        "quit",
+        "",
+    ])
+
+
+def _gil_fallback_script(page: str, second: int) -> str:
+    """The gdb script that runs the thread payload (already in the page) from the main thread,
+    only when that thread is parked in a wait without the GIL."""
+    return "\n".join([
+        "thread 1",  # the process's first thread: the one that runs Python's main thread
+        "set $ft_safe = (int)PyGILState_Check() == 0 && %s" % _syscall_check(),
+        "printf \"FLOWTRACE-SAFE %d\\n\", $ft_safe",
+        "if $ft_safe",
+        "  set $ft_g = (int)PyGILState_Ensure()",
+        "  printf \"FLOWTRACE-RUN %%d\\n\", (int)PyRun_SimpleString((char *)(%s + %d))" % (page, second),
+        "  call (void)PyGILState_Release($ft_g)",
+        "end",
+        "detach",
+        "quit",
+        "",
+    ])
