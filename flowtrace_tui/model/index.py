@@ -132,6 +132,11 @@ class Group:
     def key(self) -> tuple[str, int, int]:
         return (self.kind, self.thread, self.task)
 
+    @property
+    def title(self) -> str:
+        """The row's text: a process's own title, `thread NAME` or `task NAME`."""
+        return self.label if self.kind == "process" else f"{self.kind} {self.label}"
+
 
 class TreeIndex:
     """Preorder arrays over nodes (calls 1..n plus group nodes n+1..n+G); `tasks_view`: built

@@ -83,7 +83,7 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
         if g is not None and g.kind == "process":
             return _process_row(index, g, total, share, live_now)
         kind = "thread" if g is None or g.kind == "thread" else "task"
-        return RowView(node, kind, f"{kind} {g.label if g else node}", False, "", 0, END_RETURN, "", None,
+        return RowView(node, kind, g.title if g else f"{kind} {node}", False, "", 0, END_RETURN, "", None,
                        total, None, share)
     data = index.data
     name, is_body = call_title(data, int(data.col("func")[node]))

@@ -5,7 +5,8 @@ of calls), giving a boolean lookup table by function id; one gather over the pre
 into sorted hit positions. Argument/result text: the pattern runs over each STRS blob as bytes
 and each match is mapped to its string id with a binary search over the chunk's offsets; calls
 whose argument, result or mark text is one of those ids are hits. Hits are positions in
-preorder, so next/previous is a `searchsorted`.
+preorder, so next/previous is a `searchsorted`. Group rows (a process, thread or task) match
+by the title their row shows.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     data = index.data
     n = index.n
     fn = index.node_funcs()
-    nl = name_lut(data, query.compile())
+    pattern = query.compile()
+    nl = name_lut(data, pattern)
     by_id = nl[np.minimum(fn, len(nl) - 1)]
     by_id[0] = False
     if query.in_text and data.strings.count:
@@ -156,6 +158,9 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     mask = np.zeros(index.size, dtype=bool)
     calls = order <= n
     mask[calls] = by_id[order[calls]]
+    for g in index.groups:  # process, thread and task rows: by the title the row shows
+        if pattern.search(g.title):
+            mask[index.pos_of[g.node]] = True
     if hidden is not None:
         mask &= ~hidden
     return np.flatnonzero(mask)

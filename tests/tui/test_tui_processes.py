@@ -111,9 +111,16 @@ def test_search_and_filters_cross_processes(tmp_path):
     root, _ = root_program()
     path = save_session(str(tmp_path), root, [fork_child(), exec_child()])
     ix = build_index(open_session(path).data)
-    hits = find(ix, Query("work"))  # in two processes (and the module pkg.worker's code)
+    hits = find(ix, Query("work"))  # in two processes, the module pkg.worker's code, its process row
     assert [row_view(ix, int(p)).name + row_view(ix, int(p)).args for p in hits] == [
-        "worki=1", "worki=2", "<module> pkg.worker"]
+        "worki=1", "worki=2", "pid 102: python -m pkg.worker", "<module> pkg.worker"]
+    # process, thread and task rows match by the title they show
+    assert [row_view(ix, int(p)).name for p in find(ix, Query("(fork)"))] == ["pid 101 (fork): python prog.py --jobs 2"]
+    assert [row_view(ix, int(p)).name for p in find(ix, Query(r"^pid 10[02]\b", regex=True))] == [
+        "pid 100: python prog.py --jobs 2", "pid 102: python -m pkg.worker"]
+    assert [row_view(ix, int(p)).name for p in find(ix, Query("thread-2"))] == ["thread Thread-2"]
+    assert [row_view(ix, int(p)).name for p in find(ix, Query("Thread-2", case=True, in_text=True))] == ["thread Thread-2"]
+    assert len(find(ix, Query("thread-2", case=True))) == 0
     assert [row_view(ix, int(p)).name for p in find(ix, Query("'y'", in_text=True))] == ["helper"]
     rows = TreeRows(ix, Filters(min_dur_ns=40))
     rows.expand_to_depth(5)
