@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from textual.app import SystemCommand
 from textual.binding import Binding
 
+from .model.functions import same_functions
 from .model.history import FUNCTIONS, TREE, History, Place
 from .model.index import TreeIndex
 from .model.search import Query
@@ -130,6 +131,8 @@ class FunctionsView:
         here = self.here()
         ix = self.host.index
         fid = int(ix.data.col("func")[here.key]) if ix is not None and here.key else 0
+        if fid and ix is not None and ix.data.multi_process:  # the row of that function over all processes
+            fid = int(same_functions(ix.data)[fid])
         self.jump(Place(FUNCTIONS, fid))
 
     def _tree_call(self) -> int:

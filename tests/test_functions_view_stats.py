@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from trace_builder import random_session
 
@@ -17,7 +18,7 @@ from flowtrace.ftr.scan import survey
 from flowtrace.profile import profile
 from flowtrace_tui.model import TraceData, build_index
 from flowtrace_tui.model.function_links import callees, callers
-from flowtrace_tui.model.functions import function_table
+from flowtrace_tui.model.functions import function_table, same_functions
 
 
 def load(path: pathlib.Path) -> TraceData:
@@ -105,3 +106,63 @@ def test_a_recorded_program_shows_what_flowtrace_stats_prints(tmp_path: pathlib.
     assert theirs[("fib", "__main__", 3)]["calls"] == 4 * 67 and theirs[("check", "__main__", 9)]["raised"] == 4
     assert theirs[("numbers", "__main__", 6)]["calls"] == 2  # one per generator object
     assert t.session_total == doc["session"]["total_ns"]
+
+
+PROCESSES = '''\
+import os, subprocess, sys
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+def work(k):
+    return fib(k)
+
+if len(sys.argv) > 1:
+    work(int(sys.argv[1]))
+else:
+    work(6)
+    pid = os.fork()
+    if pid == 0:
+        work(7)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    subprocess.run([sys.executable, __file__, "8"], check=True)
+'''
+
+
+def test_a_session_of_several_processes_shows_what_flowtrace_stats_prints(tmp_path: pathlib.Path) -> None:
+    """A function run by several processes is one row, summed over them, as in `flowtrace stats`;
+    its callers and callees too, and `v` from any process's call finds that row."""
+    from flowtrace_tui.model.source import TraceSource
+
+    (tmp_path / "prog.py").write_text(PROCESSES)
+    run = [sys.executable, "-m", "flowtrace"]
+    subprocess.run([*run, "run", "-o", "t.ftr", "prog.py"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    stats = subprocess.run([*run, "stats", "t.ftr", "--format", "json", "--limit", "0"], cwd=tmp_path, check=True,
+                           capture_output=True, text=True, timeout=120)
+    doc = json.loads(stats.stdout)
+    src = TraceSource.open(str(tmp_path / "t.ftr"))
+    while src.step().more:
+        pass
+    assert len(src.data.processes) == 3
+    t = function_table(build_index(src.data))
+    data = t.index.data
+    mine = {}
+    for i, fid in enumerate(t.fids.tolist()):
+        f = data.func(fid)
+        mine[(f.qualname, f.module, f.line)] = (int(t.calls[i]), int(t.total[i]), int(t.self_ns[i]), int(t.max_ns[i]))
+    theirs = {(r["function"], r["module"], r["line"]): (r["calls"], r["total_ns"], r["self_ns"], r["max_ns"])
+              for r in doc["functions"]}
+    assert mine == theirs
+    fib = {8: 67, 7: 41, 6: 25}
+    assert theirs[("fib", "__main__", 3)][0] == sum(fib.values())
+    assert theirs[("work", "__main__", 6)][0] == 3 and theirs[("<module>", "__main__", 1)][0] == 3
+    assert t.session_total == doc["session"]["total_ns"] and doc["session"]["calls"] == 3 + 3 + sum(fib.values())
+    work = next(f for f in t.fids.tolist() if data.func(f).qualname == "work")
+    fib_row = next(f for f in t.fids.tolist() if data.func(f).qualname == "fib")
+    up = callers(t, fib_row)
+    assert dict(zip(up.fids.tolist(), up.calls.tolist())) == {fib_row: sum(fib.values()) - 3, work: 3}
+    assert dict(zip(callees(t, work).fids.tolist(), callees(t, work).calls.tolist())) == {fib_row: 3}
+    # `v` on a fib call of the last process lands on the one fib row
+    last_fib = int(np.flatnonzero(t.func == fib_row)[-1])
+    assert int(data.col("func")[last_fib]) != fib_row and int(same_functions(data)[data.col("func")[last_fib]]) == fib_row

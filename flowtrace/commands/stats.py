@@ -95,9 +95,10 @@ def table(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total:
     return out
 
 
-def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, sort: str) -> dict[str, Any]:
+def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, sort: str,
+             calls: int) -> dict[str, Any]:
     return {
-        "session": {"file": info.source, "status": info.status, "calls": info.n_calls, "total_ns": total},
+        "session": {"file": info.source, "status": info.status, "calls": calls, "total_ns": total},
         "sort": sort,
         "functions": [
             {"function": f.qualname, "module": f.module, "file": f.file, "line": f.line, "kind": f.kind,
@@ -114,16 +115,18 @@ def run(args: argparse.Namespace) -> int:
     session = surveyed_parts(args.file, info) if thread is None else None
     if session is not None and session.several:  # every process's calls in one table
         functions, times, total = merged_times([(part, profile(part)) for _proc, part in session.parts])
+        calls = sum(part.n_calls for _proc, part in session.parts)
     else:
         result = profile(info, thread=thread)
         functions, times, total = info.functions, result.functions, result.total
+        calls = info.n_calls
     shown = rows(functions, times, args.sort, args.include, args.exclude)
     limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
     more = len(shown) - limit if limit and len(shown) > limit else 0
     if more:
         shown = shown[:limit]
     if args.format == "json":
-        json.dump(document(info, shown, total, args.sort), sys.stdout, ensure_ascii=False)
+        json.dump(document(info, shown, total, args.sort, calls), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     elif shown:
         sys.stdout.write("\n".join(table(info, shown, total, use_color(sys.stdout))) + "\n")

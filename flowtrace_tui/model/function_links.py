@@ -49,17 +49,16 @@ def _outer(table: FunctionTable) -> np.ndarray:
 
 def callers(table: FunctionTable, fid: int) -> Links:
     """The functions whose calls called `fid` directly (NO_CALLER for its root calls)."""
-    data, n = table.index.data, table.index.n
-    func = data.col("func")[: n + 1]
+    func = table.func
     ids = np.flatnonzero(func == fid)
     ids = ids[ids > 0]
-    return _aggregate(table, func[data.col("parent")[ids]], ids)
+    return _aggregate(table, func[table.index.data.col("parent")[ids]], ids)
 
 
 def callees(table: FunctionTable, fid: int) -> Links:
     """The functions that calls of `fid` called directly."""
     data, n = table.index.data, table.index.n
-    func = data.col("func")[: n + 1]
+    func = table.func
     ids = np.flatnonzero(func[data.col("parent")[1 : n + 1]] == fid) + 1  # func[0] is 0: no root
     return _aggregate(table, func[ids], ids)
 
@@ -80,8 +79,7 @@ def _aggregate(table: FunctionTable, keys: np.ndarray, ids: np.ndarray) -> Links
 
 def slowest_calls(table: FunctionTable, fid: int, limit: int = 1000) -> SlowCalls:
     """The calls of `fid`, longest running time first, ties by call id (at most `limit`)."""
-    n = table.index.n
-    ids = np.flatnonzero(table.index.data.col("func")[: n + 1] == fid)
+    ids = np.flatnonzero(table.func == fid)
     ids = ids[ids > 0]
     count = len(ids)
     run = table.index.run[ids]

@@ -71,7 +71,7 @@ def search_keep(table: FunctionTable, query: Query) -> np.ndarray:
         return lut[table.fids]
     hits = find(table.index, query)
     nodes = table.index.order[hits]
-    hit_funcs = np.unique(data.col("func")[nodes[nodes <= table.index.n]])
+    hit_funcs = np.unique(table.func[nodes[nodes <= table.index.n]])
     return np.isin(table.fids, hit_funcs)
 
 

@@ -15,6 +15,10 @@ all functions at once (each function's ends lifted above the previous function's
 
 `function_table` does it in two steps, so that a big session shows rows early: first everything
 but `total` (per-call-id sums, no sort), then the outermost calls and `total`.
+
+In a session of several processes each part's functions have their own ids; the table counts a
+function (same module, qualified name, file and line) of several processes as one row, as
+`flowtrace stats` sums it (`session_funcs`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .index import TreeIndex, build_index
-from .loader import HOW_RAISE
+from .loader import HOW_RAISE, TraceData
 
 COLUMNS = ("calls", "total", "self", "mean", "max", "share", "raised")  # sortable numbers
 
@@ -35,9 +39,11 @@ class FunctionTable:
     """Per function with calls (aligned arrays, in function id order): `fids`, `calls`,
     `total`, `self_ns`, `sum_ns`, `max_ns`, `raised` (int64). `outer`: per call id 0..n, is the
     call outermost (None until `complete`); `session_total`: running time of the root calls.
-    `index`: what it was computed from (its `n` calls)."""
+    `index`: what it was computed from (its `n` calls); `func`: per call id 0..n its row's
+    function id (`session_funcs`)."""
 
     index: TreeIndex
+    func: np.ndarray
     fids: np.ndarray
     calls: np.ndarray
     total: np.ndarray
@@ -80,7 +86,8 @@ def function_table(index: TreeIndex, first: Callable[[FunctionTable], None] | No
     """The table of every call of `index`; `first` is handed the table without `total` as soon
     as it is known. None when `cancelled()` said so between the steps."""
     data, n = index.data, index.n
-    func = data.col("func")[1 : n + 1].astype(np.intp)  # once: every scatter below would convert it
+    call_funcs = session_funcs(data, n)
+    func = call_funcs[1:].astype(np.intp)  # once: every scatter below would convert it
     nf = len(data.functions)
     run = index.run[1 : n + 1]
     calls = np.bincount(func, minlength=nf)
@@ -91,7 +98,7 @@ def function_table(index: TreeIndex, first: Callable[[FunctionTable], None] | No
     raised = np.bincount(func[data.col("how")[1 : n + 1] == HOW_RAISE], minlength=nf)
     session_total = int(run[data.col("parent")[1 : n + 1] == 0].sum())
     fids = np.flatnonzero(calls)
-    table = FunctionTable(index, fids, calls[fids], np.zeros(len(fids), dtype=np.int64), self_ns[fids],
+    table = FunctionTable(index, call_funcs, fids, calls[fids], np.zeros(len(fids), dtype=np.int64), self_ns[fids],
                           sum_ns[fids], max_ns[fids], raised[fids].astype(np.int64), session_total, None)
     if first is not None:
         first(table)
@@ -100,8 +107,33 @@ def function_table(index: TreeIndex, first: Callable[[FunctionTable], None] | No
     outer = outermost_calls(index)
     inner = np.flatnonzero(~outer[1:])  # calls inside a call of their own function: few
     total = sum_ns - _sum_by(func[inner], run[inner], nf)
-    return FunctionTable(index, fids, table.calls, total[fids], table.self_ns, table.sum_ns, table.max_ns,
+    return FunctionTable(index, call_funcs, fids, table.calls, total[fids], table.self_ns, table.sum_ns, table.max_ns,
                          table.raised, session_total, outer)
+
+
+def session_funcs(data: TraceData, n: int) -> np.ndarray:
+    """Per call id 0..n its function id, one id per function over the processes of a session
+    (`same_functions`); in a session of one process, the calls' own column."""
+    func = data.col("func")[: n + 1]
+    return same_functions(data)[func] if data.multi_process else func
+
+
+def same_functions(data: TraceData) -> np.ndarray:
+    """Per function id the id its row goes by: the first id with the same (module, qualified
+    name, file, line). The n-th code object of that place in a process goes with the n-th of the
+    others, so two `<string>` codes of one process stay two rows: how `flowtrace stats` merges
+    processes (commands/stats.merged_times)."""
+    same = np.arange(len(data.functions), dtype=data.col("func").dtype)
+    first: dict[tuple[str, str, str, int, int], int] = {}
+    seen: dict[tuple[int, str, str, str, int], int] = {}
+    for fid, f in enumerate(data.functions):
+        if f is None:
+            continue
+        place = (f.module, f.qualname, f.file, f.line)
+        key = (data.process_of_function(fid), *place)
+        nth = seen[key] = seen.get(key, 0) + 1
+        same[fid] = first.setdefault((*place, nth), fid)
+    return same
 
 
 def _sum_by(func: np.ndarray, values: np.ndarray, nf: int) -> np.ndarray:

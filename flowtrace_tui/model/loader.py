@@ -192,6 +192,7 @@ class TraceData:
         # first; empty for a session of one process. Only grows, like the columns.
         self.processes: list[ProcessRecord] = []
         self.thread_process: dict[int, int] = {}  # session thread id -> process index
+        self.function_process: dict[int, int] = {}  # session function id -> process index (not 0)
 
     # -- sizes and columns -------------------------------------------------------------------
     @property
@@ -248,6 +249,10 @@ class TraceData:
     def process_of_thread(self, thread_id: int) -> int:
         """The index of the process a session thread id belongs to (0 for a single process)."""
         return self.thread_process.get(thread_id, 0)
+
+    def process_of_function(self, func_id: int) -> int:
+        """The index of the process whose code a session function id is (0: the root's)."""
+        return self.function_process.get(func_id, 0)
 
     def feed(self, chunks: Iterable[Chunk], part: PartIds | None = None) -> FeedResult:
         """Append the contents of complete chunks (in file order). Raises FormatError on a chunk
@@ -326,6 +331,8 @@ class TraceData:
             for f in record.items:
                 fid = part.functions.get(f.id) or len(self.functions)
                 part.functions.set(f.id, fid)
+                if part.process:
+                    self.function_process[fid] = part.process
                 self._add_functions([dataclasses.replace(f, id=fid)])
         elif isinstance(record, D.ThreadDefs):
             for t in record.items:
