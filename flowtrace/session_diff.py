@@ -9,8 +9,9 @@ an exception and their exception types, the multiset digest of the calls' outcom
 Naming the first differing call without keeping the calls: the BASE pass keeps, per unit, the
 outcome hash, call id and text ids of its first `WITNESSES` calls (in start order); the NEW
 pass compares its own first calls with them as they end and keeps the earliest that differs,
-with its texts. Beyond those calls each run sums its outcome hashes per power-of-two range of
-call numbers, which says in which range the first difference is.
+with its texts. A unit whose outcomes differ past those calls (the digests say so) is searched
+by `locate` (session_locate.py): more passes over both sessions that follow call paths only,
+keeping the outcomes of at most `LOCATE_SLOTS` calls (or sums of runs of calls) at once.
 
 A session of several processes is a list of `Part`s, one per process's file: each part's
 paths start under a node naming its process (`Part.key`, the program it ran; none for the
@@ -18,7 +19,7 @@ root process), so the processes of two runs are matched by program, and processe
 same program (a pool's workers) are matched together, as threads are.
 
 Memory: the calls still running (as `flowtrace stats`), and per distinct path (or function)
-and run a few dozen numbers; never a list of calls.
+and run a few dozen numbers; never a list of calls (`locate`: a bounded number of outcomes).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import SessionInfo, Texts
 from .profile import _FN, _PATH, _RAISED, _UP, _Pass, run_pass
+from .session_locate import FirstDifference, Outcome, OutcomeHashes, Search, end_name, locate
 
-WITNESSES = 8  # first calls of a unit whose outcomes are compared one by one
+WITNESSES = 8  # first calls of a unit whose outcomes are compared in the first pass
 _W = 6  # witness fields: outcome hash, call id, args text id, end, value text id, part number
-_END_NAMES = {F.END_RETURN: R.END_RETURN, F.END_RAISE: R.END_RAISE}
 # extra fields of an open call (after profile's): its unit (UnitStats), its number within the
 # unit, the text ids of its arguments and of its result or exception, how it ended, its id,
 # whether its running time counts in the unit's total
@@ -77,6 +78,10 @@ class PathTable:
                 self.ancestors.append(anc if nid in anc else anc | {nid})
         return node
 
+    def process_root(self, key: str) -> int:
+        """The node a process's root calls hang under: 0 for the root process (key "")."""
+        return self.node(0, self.name_id(R.process_key(key))) if key else 0
+
     def keys(self, node: int) -> tuple[str, ...]:
         """The path's function keys, root first."""
         out = []
@@ -96,27 +101,6 @@ class Part:
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What one call did, as texts (normalized texts are what is compared); `part`: the
-    number of the session part (process) it ran in."""
-
-    call: int
-    args: str | None
-    end: str
-    value: str | None
-    part: int = 0
-
-
-@dataclass(slots=True)
-class FirstDifference:
-    """The first call (by number within its unit) whose outcome differs between the runs."""
-
-    index: int  # 0-based number of the call within its unit
-    base: Outcome
-    new: Outcome
-
-
-@dataclass(slots=True)
 class UnitStats:
     """One unit (path or function) in one run."""
 
@@ -128,8 +112,7 @@ class UnitStats:
     exceptions: dict[str, int] = field(default_factory=dict)  # exception type -> calls it left
     digest: int = 0  # multiset digest of the outcomes: the sum of their outcome_hash
     first_call: int = 0
-    witness: Any = None  # BASE: array of the first calls' (hash, call, args, end, value)
-    ranges: list[int] | None = None  # [bit_length(number)]: position-weighted hash sum, past WITNESSES
+    witness: Any = None  # BASE: array of the first calls' (hash, call, args, end, value, part)
     differs: FirstDifference | None = None  # NEW: the earliest call unlike BASE's
 
     def facts(self) -> R.SideFacts:
@@ -167,7 +150,8 @@ class _DiffPass(_Pass):
         self.text = texts.get
         self.base = base  # None while reading BASE
         self.units = units  # shared by the parts of one run
-        self.outcomes: dict[tuple[int, int, int], int] = {}  # (args, end, value) text ids -> hash
+        self.outcome = OutcomeHashes(texts.get, compare_texts)  # (args, end, value) text ids -> hash
+        self.outcomes = self.outcome.cache
         name_id = table.name_id
         self.fn_name = {fid: name_id(R.function_key(f.module, f.qualname)) for fid, f in info.functions.items()}
 
@@ -210,31 +194,20 @@ class _DiffPass(_Pass):
             kind = R.exception_type(self.text(e[_VALUE]))
             u.exceptions[kind] = u.exceptions.get(kind, 0) + 1
         key = (e[_ARGS], how, e[_VALUE])
-        h = self.outcomes.get(key)
+        h = self.outcomes.get(key)  # inline: the hashes of most calls are cached
         if h is None:
             h = self.outcome(key)
         u.digest += h  # a sum (exact: Python ints), so the order of calls does not matter
         k = e[_INDEX]
         if k >= WITNESSES:
-            r = u.ranges
-            if r is None:
-                r = u.ranges = [0] * 64
-            r[k.bit_length()] += h * (2 * k + 1)  # weighted by position: another order is another sum
-        elif self.base is None:
+            return  # past the witnesses: `locate` finds a difference there
+        if self.base is None:
             w = u.witness
             if w is None:
                 w = u.witness = array("Q", bytes(8 * _W * WITNESSES))
             w[_W * k: _W * k + _W] = array("Q", (h, e[_CID], key[0], how, key[2], self.part))
         else:
             self.compare(u, k, h, e, key)
-
-    def outcome(self, key: tuple[int, int, int]) -> int:
-        """The outcome hash of (args, end, value) text ids, kept in a bounded cache."""
-        if len(self.outcomes) >= 1 << 16:
-            self.outcomes.clear()  # bounded; texts in use come back
-        text = self.text if self.compare_texts else _no_text
-        h = self.outcomes[key] = R.outcome_hash(text(key[0]), _end_name(key[1]), text(key[2]))
-        return h
 
     def compare(self, u: UnitStats, k: int, h: int, e: list[Any], key: tuple[int, int, int]) -> None:
         """NEW's call number k of a unit against BASE's: keep the earliest that differs. BASE's
@@ -247,18 +220,10 @@ class _DiffPass(_Pass):
             return
         text = self.text
         u.differs = FirstDifference(
-            k, Outcome(w[i + 1], w[i + 2], _end_name(w[i + 3]), w[i + 4], w[i + 5]),  # type: ignore[arg-type]
-            Outcome(e[_CID], text(key[0]), _end_name(key[1]), text(key[2]), self.part))
+            k, Outcome(w[i + 1], w[i + 2], end_name(w[i + 3]), w[i + 4], w[i + 5]),  # type: ignore[arg-type]
+            Outcome(e[_CID], text(key[0]), end_name(key[1]), text(key[2]), self.part))
         if not self.compare_texts:
             u.differs.new.args = u.differs.new.value = None
-
-
-def _no_text(_sid: int) -> None:
-    return None
-
-
-def _end_name(how: int) -> str:
-    return _END_NAMES.get(how, R.END_UNFINISHED)
 
 
 def read_run(parts: list[Part], table: PathTable, by_function: bool, compare_texts: bool,
@@ -268,10 +233,10 @@ def read_run(parts: list[Part], table: PathTable, by_function: bool, compare_tex
     units: dict[int, UnitStats] = {}
     total = 0
     for number, part in enumerate(parts):
-        root = table.node(0, table.name_id(R.process_key(part.key))) if part.key else 0
         texts = Texts(part.info)
         try:
-            p = _DiffPass(part.info, table, by_function, texts, base, compare_texts, units, root, number)
+            p = _DiffPass(part.info, table, by_function, texts, base, compare_texts, units,
+                          table.process_root(part.key), number)
             run_pass(p, part.info, texts)
         finally:
             texts.close()
@@ -288,8 +253,9 @@ class Row:
     base: UnitStats | None
     new: UnitStats | None
     kinds: list[str]
-    first_difference: FirstDifference | None = None  # for an `outcome` change, when found
-    difference_range: tuple[int, int] | None = None  # else the call numbers (from 1) it is among
+    first_difference: FirstDifference | None = None  # for an `outcome` change
+    difference_range: tuple[int, int] | None = None  # not found (a session changed between passes):
+    # the call numbers (from 1) it is among
 
     @property
     def changed(self) -> bool:
@@ -328,24 +294,25 @@ def diff_sessions(base_parts: list[Part], new_parts: list[Part], by: str = "path
         a, b = base.units.get(unit), new.units.get(unit)
         kinds = R.change_kinds(a.facts() if a else None, b.facts() if b else None, thresholds, floor)
         keys = (table.names[unit],) if by_function else table.keys(unit)
-        row = Row(unit, keys, a, b, kinds)
-        if R.OUTCOME in kinds and a is not None and b is not None:
-            _locate_difference(row, a, b)
-        rows.append(row)
+        rows.append(Row(unit, keys, a, b, kinds, b.differs if b is not None and R.OUTCOME in kinds else None))
+    _locate_differences(base_parts, new_parts, table, by_function, texts, rows)
     _resolve_base_texts(base_parts, [r.first_difference for r in rows if r.first_difference], texts)
     return SessionDiff(base, new, by, thresholds, floor, rows, matching_notes(base, new, rows, texts), texts)
 
 
-def _locate_difference(row: Row, a: UnitStats, b: UnitStats) -> None:
-    """The first differing call of a unit called as often in both runs, or its range."""
-    if b.differs is not None:
-        row.first_difference = b.differs
+def _locate_differences(base_parts: list[Part], new_parts: list[Part], table: PathTable, by_function: bool,
+                        texts: bool, rows: list[Row]) -> None:
+    """The first differing call of each `outcome` row whose witnesses were all alike: found
+    by `locate`'s passes (or, if the sessions changed between passes, the range it is in)."""
+    wanted = [r for r in rows if R.OUTCOME in r.kinds and r.first_difference is None and r.base is not None]
+    searches = [Search(r.unit, WITNESSES, r.base.calls) for r in wanted]  # type: ignore[union-attr]
+    if not searches:
         return
-    ra, rb = a.ranges or [0] * 64, b.ranges or [0] * 64
-    for bit, (x, y) in enumerate(zip(ra, rb)):
-        if x != y:
-            row.difference_range = (2 ** (bit - 1) + 1, min(2 ** bit, a.calls))
-            return
+    locate(base_parts, new_parts, table, by_function, texts, searches)
+    for r, s in zip(wanted, searches):
+        r.first_difference = s.found
+        if s.found is None:
+            r.difference_range = (s.lo + 1, s.hi)
 
 
 def _resolve_base_texts(parts: list[Part], found: list[FirstDifference], texts: bool) -> None:

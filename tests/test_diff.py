@@ -16,7 +16,9 @@ from trace_builder import TraceBuilder
 from flowtrace.cli import main
 from flowtrace.ftr.scan import survey
 from flowtrace import diff_rules as R
-from flowtrace.session_diff import WITNESSES, Part, diff_sessions
+from flowtrace import session_diff as S
+from flowtrace import session_locate as L
+from flowtrace.session_diff import WITNESSES, Part, PathTable, diff_sessions
 
 Program = Callable[[TraceBuilder], None]
 
@@ -131,20 +133,89 @@ def test_a_changed_result(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     assert diff_json(capsys, a, a)["rows"] == []
 
 
-def test_a_difference_past_the_first_calls_is_located_in_a_range(tmp_path: pathlib.Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    def run(changed: int) -> Program:
-        def program(b: TraceBuilder) -> None:
-            call(b, "main", 0, 100_000, kids=lambda: [
-                call(b, "f", 10 + 100 * i, 60 + 100 * i, args=f"i={i}", result="x" if i == changed else "0")
-                for i in range(40)])
-        return program
+def many_calls(n: int, changes: dict[str, dict[int, str]], flush_every: int = 97) -> Program:
+    """main calling f, then g, each n times (`i=…` → "0"); `changes[name][i]`: another result
+    for call i of that function; batches end every `flush_every` calls (a call's end can be
+    in a later chunk than its start)."""
+    def program(b: TraceBuilder) -> None:
+        main_id = b.enter("main", t=0)
+        t = 10
+        for name in ("f", "g"):
+            for i in range(n):
+                cid = b.enter(name, args=f"i={i}", t=t)
+                if i % flush_every == 0:
+                    b.flush()
+                b.leave(cid, result=changes.get(name, {}).get(i, "0"), t=t + 5)
+                t += 10
+        b.leave(main_id, t=t)
+    return program
 
-    assert WITNESSES == 8
-    doc = diff_json(capsys, write(tmp_path, "a.ftr", run(-1)), write(tmp_path, "b.ftr", run(20)))
-    (row,) = doc["rows"]
-    assert row["change"] == ["outcome"] and row["first_difference"] is None
-    assert row["difference_range"] == [17, 32]  # call 21 is among calls 17-32
+
+def first_differences(doc: dict[str, Any]) -> dict[str, tuple[int, int, str, str]]:
+    """Per changed path's last name: (number, NEW call id, BASE value, NEW value)."""
+    out = {}
+    for r in doc["rows"]:
+        d = r["first_difference"]
+        assert r["difference_range"] is None
+        out[r["path"][-1].split(":")[1]] = (d["number"], d["new"]["call"], d["base"]["value"], d["new"]["value"])
+    return out
+
+
+@pytest.mark.parametrize("at", [0, 8, 999, 1499], ids=["call 1", "call 9", "call 1000", "the last call"])
+def test_the_first_differing_call_is_named_wherever_it_is(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                                                           at: int) -> None:
+    """Exact at any position: the first WITNESSES calls in the first pass, the others by the
+    locating passes; f changes at `at` (and later), g at another call, both paths named."""
+    a = write(tmp_path, "a.ftr", many_calls(1500, {}))
+    b = write(tmp_path, "b.ftr", many_calls(1500, {"f": {1499: "y", at: "x"}, "g": {700: "z"}}))
+    doc = diff_json(capsys, a, b)
+    assert rows(doc) == [("main/f", ["outcome"], 1500, 1500, 0, 0), ("main/g", ["outcome"], 1500, 1500, 0, 0)]
+    assert first_differences(doc) == {"f": (at + 1, at + 2, "0", "x"), "g": (701, 1500 + 702, "0", "z")}
+    f = doc["rows"][0]["first_difference"]
+    assert f["base"] == {"call": at + 2, "file": a, "args": f"i={at}", "end": "return", "value": "0"}
+    assert main(["diff", a, b]) == 0
+    out = capsys.readouterr().out
+    assert f"call {at + 1} of 1500 differs (BASE call {at + 2}, NEW call {at + 2}):" in out
+    assert f"NEW   f(i={at}) → x" in out and "call 701 of 1500 differs" in out
+    # by function: the same calls (each function is called at one path)
+    by_fn = diff_json(capsys, a, b, "--by", "function")
+    assert first_differences(by_fn) == first_differences(doc)
+
+
+def test_locating_narrows_over_several_passes_when_calls_do_not_fit(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for 16 slots, the 1,492 calls searched per path are summed in runs first, then
+    narrowed until one run of calls fits: the same calls are named. Two calls that swap their
+    outcomes are a difference (at the first of them): runs are summed weighted by position."""
+    monkeypatch.setattr(L, "LOCATE_SLOTS", 16)
+    passes = []
+    real = L.LocatePass
+    monkeypatch.setattr(L, "LocatePass", lambda *a: passes.append("BASE" if a[-1] is None else "NEW") or real(*a))
+    swapped = {1234: "1", 1235: "0"}
+    a = write(tmp_path, "a.ftr", many_calls(1500, {"f": {1235: "1"}}))
+    b = write(tmp_path, "b.ftr", many_calls(1500, {"f": swapped, "g": {9: "z", 1300: "w"}}))
+    assert first_differences(diff_json(capsys, a, b)) == {"f": (1235, 1236, "0", "1"), "g": (10, 1500 + 11, "0", "z")}
+    # g's first difference is past the witnesses (call 10): f and g are searched together,
+    # 2 x 1,492 calls in runs of 187 calls, then 2 x 187 in runs of 24, 2 x 24 in runs of 3,
+    # then 2 x 3 one by one: 4 passes over BASE then NEW
+    assert passes == ["BASE", "NEW"] * 4
+
+
+def test_locating_finds_nothing_in_a_session_changed_between_passes(tmp_path: pathlib.Path) -> None:
+    """Should NEW change under the locating pass (a session still being written), no call is
+    named: the range searched is said instead."""
+    a = write(tmp_path, "a.ftr", many_calls(40, {}))
+    b = write(tmp_path, "b.ftr", many_calls(40, {"f": {20: "x"}}))
+    base, new = [Part("", survey(a))], [Part("", survey(b))]
+    table = PathTable()
+    first = S.read_run(base, table, False, True, None)
+    S.read_run(new, table, False, True, first.units)
+    f = table.node_ids[(table.node_ids[(0, table.name_ids["__main__:main"])], table.name_ids["__main__:f"])]
+    search = L.Search(f, WITNESSES, 40)
+    L.locate(base, base, table, False, True, [search])  # BASE against itself: alike
+    assert search.found is None and (search.lo, search.hi) == (WITNESSES, 40)
+    L.locate(base, new, table, False, True, [search])
+    assert search.found is not None and search.found.index == 20
 
 
 def test_order_and_addresses_are_not_a_change(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
