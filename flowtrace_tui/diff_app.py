@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from .model.diff_tree import DiffIndex, diff_tree, merged_by_name, name_keys, outcome_digests
+from .model.diff_tree import DiffIndex, Outcomes, compare_outcomes, diff_tree, merged_by_name, name_keys
 from .model.diff_view import diff_detail, diff_path_names
 from .model.merged import MergeCancelled
 from .model.rows import TreeRows
@@ -59,8 +59,7 @@ class DiffFailed(Message):
 @dataclass
 class KindsReady(Message):
     index: DiffIndex
-    kinds: list
-    primary: np.ndarray
+    outcomes: Outcomes
 
 
 def read_all(source: TraceSource, cancelled: Callable[[], bool] = lambda: False) -> TraceSource:
@@ -192,19 +191,16 @@ class DiffApp(App):
         """Every call's outcome digested per path in both runs, then the paths re-classified."""
         worker = get_current_worker()
         try:
-            digests = (outcome_digests(index.base.merged, lambda: worker.is_cancelled),
-                       outcome_digests(index.new.merged, lambda: worker.is_cancelled))
+            outcomes = compare_outcomes(index, lambda: worker.is_cancelled)
         except MergeCancelled:
             return
-        kinds, primary = index.kinds_of(digests)
-        self.post_message(KindsReady(index, kinds, primary))
+        self.post_message(KindsReady(index, outcomes))
 
     def on_kinds_ready(self, msg: KindsReady) -> None:
         self.comparing = False
         if msg.index is not self.index:
             return
-        msg.index.kinds, msg.index.primary = msg.kinds, msg.primary
-        msg.index.outcomes_known = True
+        msg.index.set_outcomes(msg.outcomes)
         self.changes = msg.index.changed_positions()
         if self.hide_unchanged:
             self._apply_unchanged_filter()

@@ -51,13 +51,13 @@ def outcome_of(c: CallLike) -> int:
     return R.outcome_hash(c.args, _ENDS.get(c.end, c.end), c.value)
 
 
-def pair_calls(base: Sequence[CallLike], new: Sequence[CallLike]) -> list[CallPair]:
-    """The lists side by side, number by number."""
+def pair_calls(base: Sequence[CallLike], new: Sequence[CallLike], first: int = 0) -> list[CallPair]:
+    """The lists side by side, number by number; `first`: the calls before the lists' first."""
     pairs = []
     for i in range(max(len(base), len(new))):
         b = base[i] if i < len(base) else None
         n = new[i] if i < len(new) else None
-        pairs.append(CallPair(i + 1, b, n, b is not None and n is not None and outcome_of(b) == outcome_of(n)))
+        pairs.append(CallPair(first + i + 1, b, n, b is not None and n is not None and outcome_of(b) == outcome_of(n)))
     return pairs
 
 

@@ -72,6 +72,8 @@ class DiffIndex(TreeIndex):
         self.thresholds = thresholds
         self.floor_ns = thresholds.floor_ns(base.session_ns, new.session_ns)
         self.outcomes_known = False
+        self.text_hashes: tuple[np.ndarray, np.ndarray] | None = None  # per run: `string_hashes`, once compared
+        self.first_differences: dict[int, int | None] = {}  # node -> `diff_view.first_difference`, once asked
         self.types = (_exception_types(base.merged), _exception_types(new.merged))  # per run: merged node -> types
         self.kinds: list[list[str]] = []
         self.primary = np.zeros(self.n + 1, dtype=np.int8)
@@ -92,6 +94,12 @@ class DiffIndex(TreeIndex):
         """Set what changed per path (see `kinds_of`)."""
         self.kinds, self.primary = self.kinds_of(outcomes)
         self.outcomes_known = outcomes is not None
+
+    def set_outcomes(self, outcomes: Outcomes) -> None:
+        """Take what `compare_outcomes` found (on the UI thread)."""
+        self.kinds, self.primary, self.text_hashes = outcomes.kinds, outcomes.primary, outcomes.hashes
+        self.outcomes_known = True
+        self.first_differences.clear()
 
     def kinds_of(self, outcomes: tuple[np.ndarray, np.ndarray] | None) -> tuple[list[list[str]], np.ndarray]:
         """What changed per path by the shared rules, and the code of the kind each is coloured
@@ -157,24 +165,51 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def outcome_digests(m: MergedIndex, cancelled: Cancelled = lambda: False) -> np.ndarray:
-    """Per merged node: the multiset digest of its calls' outcomes (argument text, how the call
-    ended, result or exception text; `diff_rules`' outcome, hashed here with numpy): the sum
-    of a per-call hash, so that call order does not matter, as `diff_rules.add_hash` does."""
-    data, n = m.data, m.n_calls
-    hs = string_hashes(data, cancelled)
-    top = len(hs) - 1
-    how = data.col("how")[1 : n + 1].astype(np.uint64)
+def call_outcomes(data: TraceData, hashes: np.ndarray, calls: np.ndarray | slice) -> np.ndarray:
+    """Per call (`calls`: ids, or a slice of them): its outcome's 64-bit hash (argument text,
+    how it ended, result or exception text; `hashes`: `string_hashes(data)`). Equal outcomes,
+    equal hashes, in either session."""
+    top = len(hashes) - 1
+    how = data.col("how")[calls].astype(np.uint64)
     how[how == np.uint64(HOW_OPEN)] = np.uint64(HOW_UNFINISHED)  # no end = unfinished, as the rules say
-    h = hs[np.minimum(data.col("args")[1 : n + 1], top)].copy()
+    h = hashes[np.minimum(data.col("args")[calls], top)]  # (a gather: a new array)
     _mix(h)
-    h ^= hs[np.minimum(data.col("val")[1 : n + 1], top)]
+    h ^= hashes[np.minimum(data.col("val")[calls], top)]
     _mix(h)
     h += how * np.uint64(0x632BE59BD9B4E019)
-    _mix(h)
+    return _mix(h)
+
+
+def outcome_digests(m: MergedIndex, cancelled: Cancelled = lambda: False,
+                    hashes: np.ndarray | None = None) -> np.ndarray:
+    """Per merged node: the multiset digest of its calls' outcomes (`call_outcomes`;
+    `diff_rules`' outcome, hashed here with numpy): the sum of a per-call hash, so that call
+    order does not matter, as `diff_rules.add_hash` does. `hashes`: `string_hashes(m.data)`
+    when made already."""
+    data, n = m.data, m.n_calls
+    h = call_outcomes(data, string_hashes(data, cancelled) if hashes is None else hashes, slice(1, n + 1))
     out = np.zeros(m.n + 1, dtype=np.uint64)
     np.add.at(out, m.node_of[1 : n + 1], h)  # wraps modulo 2**64, like add_hash
     return out
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Both runs' outcomes compared (`compare_outcomes`): what changed per path, the code each
+    is coloured by, and each run's text hashes (to compare single calls: the detail pane)."""
+
+    kinds: list[list[str]]
+    primary: np.ndarray
+    hashes: tuple[np.ndarray, np.ndarray]
+
+
+def compare_outcomes(ix: DiffIndex, cancelled: Cancelled = lambda: False) -> Outcomes:
+    """Every call's outcome digested per path in both runs, and the paths classified again
+    (a worker's job: it reads every text; `DiffIndex.set_outcomes` takes the result)."""
+    hashes = (string_hashes(ix.base.data, cancelled), string_hashes(ix.new.data, cancelled))
+    digests = (outcome_digests(ix.base.merged, cancelled, hashes[0]),
+               outcome_digests(ix.new.merged, cancelled, hashes[1]))
+    return Outcomes(*ix.kinds_of(digests), hashes)
 
 
 def _exception_types(m: MergedIndex) -> dict[int, frozenset[str]]:

@@ -29,14 +29,17 @@ def plain_link(call: int) -> Text:
 
 def paired_calls_table(pairs: Sequence[CallPair], labels: tuple[str, str] = ("BASE", "NEW"),
                        more: tuple[int, int] = (0, 0), is_body: bool = False, base_link: Link = plain_link,
-                       new_link: Link = plain_link) -> Table:
+                       new_link: Link = plain_link, earlier: int = 0) -> Table:
     """One line per call number: the mark, BASE's call, NEW's call; `labels` head the two
-    columns, `more` says how many calls each side has past the listed ones."""
+    columns, `earlier` says how many calls of both sides come before the listed ones, `more`
+    how many calls each side has past them."""
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True, style="dim")
     table.add_column("", no_wrap=True)
     table.add_column(labels[0], overflow="fold", ratio=1)
     table.add_column(labels[1], overflow="fold", ratio=1)
+    if earlier:
+        table.add_row("", "", *(Text(f"{earlier:,} earlier", style="dim"),) * 2)
     for p in pairs:
         mark, style = _MARK[p.kind]
         strong = p.kind == R.OUTCOME

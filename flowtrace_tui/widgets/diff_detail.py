@@ -30,6 +30,9 @@ def diff_body(d: DiffDetail) -> RenderableType:
     head.add_row("changed", Text(", ".join(WHAT[k] for k in d.kinds), style="bold"))
     if not d.outcomes_known:
         head.add_row("", Text("(outcomes are still being compared)", style="dim"))
+    elif d.differs is not None:
+        head.add_row("first ≠", Text(f"call {d.differs + 1:,} of {d.base.calls:,} is the first whose outcome differs",
+                                     style="bold yellow"))
     head.add_row("noise", f"time changes under {fmt_ns(d.floor_ns)} or 10 % are not a change")
     sides = Table(box=None, padding=(0, 1), show_edge=False)
     sides.add_column("", style="bold", no_wrap=True)
@@ -43,8 +46,8 @@ def diff_body(d: DiffDetail) -> RenderableType:
     sides.add_row("raised", _n(a, a.raised), _n(b, b.raised), _signed(b.raised - a.raised, str))
     if a.exception_types or b.exception_types:
         sides.add_row("types", ", ".join(a.exception_types), ", ".join(b.exception_types), "")
-    calls = paired_calls_table(pair_calls(a.listed, b.listed), (f"{a.label} ({a.file})", f"{b.label} ({b.file})"),
-                               (a.more, b.more))
+    calls = paired_calls_table(pair_calls(a.listed, b.listed, a.first), (f"{a.label} ({a.file})", f"{b.label} ({b.file})"),
+                               (a.more, b.more), earlier=a.first)
     return Group(head, Text(""), sides, Text("\nCalls, in start order (≠: other outcome)", style="bold"), calls)
 
 

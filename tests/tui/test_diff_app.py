@@ -135,3 +135,26 @@ async def test_a_damaged_base_is_compared_as_far_as_it_goes():
         status = " ".join(app.status_parts())
         assert "BASE damaged (" in status and "compared as far as it could be read" in status
         assert lines(app)[1].startswith("▼ main 1 190 ns 190 ns 0 +0%") and "no change" in app.status_parts()
+
+
+@sync
+async def test_detail_pane_lists_the_calls_around_the_first_differing_one():
+    """A path's 1,000th call is the first whose outcome differs: the pane says so and lists the
+    calls from two before it, that one marked."""
+    def run(changed: int) -> bytes:
+        return session([("main", "", "=0", [("f", f"i={i}", "=x" if i == changed else "=0", [])
+                                            for i in range(1500)])])
+
+    app = DiffApp(source(run(-1), "base.ftr"), source(run(999), "new.ftr"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settled(pilot)
+        await pilot.press("n", "n")  # main › f
+        body = [" ".join(ln.split()) for ln in app.query_one(DetailPane).plain_text(100).splitlines()]
+        assert "first ≠ call 1,000 of 1,500 is the first whose outcome differs" in body
+        at = body.index("# BASE (base.ftr) NEW (new.ftr)")
+        assert body[at + 1:at + 5] == [
+            "997 earlier 997 earlier",
+            "998 #999 10 ns (i=997) → 0 #999 10 ns (i=997) → 0",
+            "999 #1000 10 ns (i=998) → 0 #1000 10 ns (i=998) → 0",
+            "1000 ≠ #1001 10 ns (i=999) → 0 #1001 10 ns (i=999) → x",
+        ]

@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from flowtrace import diff_rules as R
-from flowtrace_tui.model.diff_tree import DiffIndex, diff_tree, merged_by_name, name_keys, outcome_digests
-from flowtrace_tui.model.diff_view import diff_detail, diff_row
+import pytest
+
+from flowtrace_tui.model.diff_tree import DiffIndex, compare_outcomes, diff_tree, merged_by_name, name_keys
+from flowtrace_tui.model.diff_view import MAX_CALLS, diff_detail, diff_row
+from flowtrace_tui.model.diff_calls import pair_calls
 from trace_builder import load, loop_nodes as loop, nested_session as session
 
 
@@ -17,7 +20,7 @@ def diff(a: bytes, b: bytes, outcomes: bool = True, thresholds: R.Thresholds | N
     ix = diff_tree(("a.ftr", da, merged_by_name(da, keys[0])), ("b.ftr", db, merged_by_name(db, keys[1])),
                    names, keys, thresholds)
     if outcomes:
-        ix.classify((outcome_digests(ix.base.merged), outcome_digests(ix.new.merged)))
+        ix.set_outcomes(compare_outcomes(ix))
     return ix
 
 
@@ -59,6 +62,34 @@ def test_an_exception_appears_and_a_result_changes():
     # before the outcomes are compared, an other result is no change yet
     assert [k for *_, k in table(diff(session(loop(3)), session(loop(3, result="2")), outcomes=False))] == [
         "same"] * 4
+
+
+def calls_of_f_and_g(n: int, changes: dict[str, dict[int, str]]) -> bytes:
+    """main calling f(i=…) n times, then g(i=…) n times, each returning "0" but where
+    `changes[name][i]` says otherwise."""
+    return session([("main", "", "=0", [(name, f"i={i}", "=" + changes.get(name, {}).get(i, "0"), [])
+                                         for name in ("f", "g") for i in range(n)])])
+
+
+@pytest.mark.parametrize("at", [0, 8, 999, 1499], ids=["call 1", "call 9", "call 1000", "the last call"])
+def test_the_detail_names_the_first_differing_call_wherever_it_is(at):
+    """f differs at call `at` (and at the last), g at call 701: each path's detail says which
+    call differs first and lists the calls from just before it (or from the first)."""
+    ix = diff(calls_of_f_and_g(1500, {}), calls_of_f_and_g(1500, {"f": {1499: "y", at: "x"}, "g": {700: "z"}}))
+    assert table(ix)[1:] == [("  f", 1500, 1500, "outcome"), ("  g", 1500, 1500, "outcome")]
+    for pos, differs in ((1, at), (2, 700)):
+        d = diff_detail(ix, pos)
+        assert d.differs == differs
+        first = 0 if differs < MAX_CALLS else min(differs - 2, 1500 - MAX_CALLS)
+        assert (d.base.first, d.new.first, d.new.more) == (first, first, 1500 - first - MAX_CALLS)
+        assert [c.args for c in d.new.listed] == [f"i={i}" for i in range(first, first + MAX_CALLS)]
+        pairs = pair_calls(d.base.listed, d.new.listed, d.base.first)
+        assert [p.number for p in pairs if not p.same][0] == differs + 1
+        assert [(c.value) for c in d.new.listed][differs - first] in ("x", "y", "z")
+    # before the outcomes are compared, nothing is named
+    assert diff_detail(diff(calls_of_f_and_g(30, {}), calls_of_f_and_g(30, {"f": {3: "x"}}), outcomes=False), 1).differs is None
+    # a path with other call counts has no first differing call
+    assert diff_detail(diff(calls_of_f_and_g(30, {}), calls_of_f_and_g(31, {})), 1).differs is None
 
 
 def test_recursion_one_level_deeper():
