@@ -85,13 +85,18 @@ t.join()
 '''
 
 
-def test_a_recorded_program_shows_what_flowtrace_stats_prints(tmp_path: pathlib.Path) -> None:
-    (tmp_path / "prog.py").write_text(PROGRAM)
+def record_and_stats(tmp_path: pathlib.Path, program: str) -> dict:
+    """`flowtrace run -o t.ftr prog.py` on `program`, then what `flowtrace stats --format json` says."""
+    (tmp_path / "prog.py").write_text(program)
     run = [sys.executable, "-m", "flowtrace"]
     subprocess.run([*run, "run", "-o", "t.ftr", "prog.py"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
     stats = subprocess.run([*run, "stats", "t.ftr", "--format", "json", "--limit", "0"], cwd=tmp_path, check=True,
                            capture_output=True, text=True, timeout=120)
-    doc = json.loads(stats.stdout)
+    return json.loads(stats.stdout)
+
+
+def test_a_recorded_program_shows_what_flowtrace_stats_prints(tmp_path: pathlib.Path) -> None:
+    doc = record_and_stats(tmp_path, PROGRAM)
     t = function_table(build_index(load(tmp_path / "t.ftr")))
     data = t.index.data
     mine = {}
@@ -135,12 +140,7 @@ def test_a_session_of_several_processes_shows_what_flowtrace_stats_prints(tmp_pa
     its callers and callees too, and `v` from any process's call finds that row."""
     from flowtrace_tui.model.source import TraceSource
 
-    (tmp_path / "prog.py").write_text(PROCESSES)
-    run = [sys.executable, "-m", "flowtrace"]
-    subprocess.run([*run, "run", "-o", "t.ftr", "prog.py"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
-    stats = subprocess.run([*run, "stats", "t.ftr", "--format", "json", "--limit", "0"], cwd=tmp_path, check=True,
-                           capture_output=True, text=True, timeout=120)
-    doc = json.loads(stats.stdout)
+    doc = record_and_stats(tmp_path, PROCESSES)
     src = TraceSource.open(str(tmp_path / "t.ftr"))
     while src.step().more:
         pass
