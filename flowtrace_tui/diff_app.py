@@ -1,19 +1,19 @@
 """`flowtrace-tui diff BASE.ftr NEW.ftr`: the merged call paths of two runs in one tree.
 
-A worker reads both sessions (side by side, two threads), indexes and merges each by name and
-matches them (model/diff_tree.py); the tree then shows every path of either run with both
-runs' calls and times and the change, coloured by what changed. A second worker digests every
-call's outcome (argument, result and exception texts) and re-colours the paths whose outcomes
-differ when it is done. Keys: n / N the next / previous change, u hides unchanged subtrees,
-d the detail pane (both runs' figures and first calls side by side), the call tree's keys.
+A worker reads both sessions and merges each by name -- big ones in two child processes at the
+same time (model/diff_sides.py) -- and matches them (model/diff_tree.py); the tree then shows
+every path of either run with both runs' calls and times and the change, coloured by what
+changed. A second worker digests every call's outcome (argument, result and exception texts)
+and re-colours the paths whose outcomes differ when it is done. Keys: n / N the next /
+previous change, u hides unchanged subtrees, d the detail pane (both runs' figures and first
+calls side by side), the call tree's keys.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 from textual import on, work
@@ -24,8 +24,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from .model.diff_tree import DiffIndex, Outcomes, compare_outcomes, diff_tree, merged_by_name, name_keys
+from .model.diff_sides import SideReadError, read_sides
+from .model.diff_tree import DiffIndex, Outcomes, compare_outcomes, diff_tree, name_keys
 from .model.diff_view import diff_detail, diff_path_names
+from .model.loader import TraceData
 from .model.merged import MergeCancelled
 from .model.rows import TreeRows
 from .model.search import next_hit
@@ -62,37 +64,28 @@ class KindsReady(Message):
     outcomes: Outcomes
 
 
-def read_all(source: TraceSource, cancelled: Callable[[], bool] = lambda: False) -> TraceSource:
-    """Read a session as far as it goes (a live or cut file: what is there); MergeCancelled
-    when `cancelled()` says so between steps (the app quits while loading)."""
-    while not source.done and source.step().more:
-        if cancelled():
-            raise MergeCancelled
-    return source
-
-
-def notes_for(base: TraceSource, new: TraceSource) -> list[str]:
+def notes_for(base: TraceData, new: TraceData) -> list[str]:
     """What the user should know about what was matched: damaged or unfinished files, other
     programs, threads merged."""
     notes = []
-    for label, src in (("BASE", base), ("NEW", new)):
-        d = src.data
-        if src.damage:
-            notes.append(f"{label} damaged ({src.damage}): compared as far as it could be read")
+    for label, d in (("BASE", base), ("NEW", new)):
+        if d.damage:
+            notes.append(f"{label} damaged ({d.damage}): compared as far as it could be read")
         elif not d.finished:
             notes.append(f"{label} unfinished (still running, or crashed): compared as far as recorded")
         if d.n == 0:
             notes.append(f"{label} has no calls")
-    prog = [os.path.basename(str((s.data.meta.get("argv") or ["?"])[0])) for s in (base, new)]
+    prog = [os.path.basename(str((d.meta.get("argv") or ["?"])[0])) for d in (base, new)]
     if prog[0] != prog[1]:
         notes.append(f"different programs ({prog[0]} / {prog[1]}): paths matched by function names")
-    if len(base.data.threads) > 1 or len(new.data.threads) > 1:
+    if len(base.threads) > 1 or len(new.threads) > 1:
         notes.append("threads merged")
     return notes
 
 
 class DiffApp(App):
-    """`DiffApp(base_source, new_source)`: the two sessions (tests pass in-memory ones)."""
+    """`DiffApp(base_source, new_source)`: the two sessions (tests pass in-memory ones);
+    `processes`: read them in child processes (None: when they are big, diff_sides.py)."""
 
     TITLE = "flowtrace diff"
     CSS_PATH = "app.tcss"
@@ -106,9 +99,11 @@ class DiffApp(App):
         Binding("q", "quit", "Quit", id="diff.quit"),
     ]
 
-    def __init__(self, base: TraceSource, new: TraceSource, *, show_detail: bool = True) -> None:
+    def __init__(self, base: TraceSource, new: TraceSource, *, show_detail: bool = True,
+                 processes: bool | None = None) -> None:
         super().__init__()
         self.base, self.new = base, new
+        self.processes = processes
         self.index: DiffIndex | None = None
         self.rows: TreeRows | None = None
         self.notes: list[str] = []
@@ -147,22 +142,24 @@ class DiffApp(App):
     # -- loading -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:
-        """Both sessions read, indexed and merged side by side; then matched."""
+        """Both sessions read and merged by name (in child processes when big), then matched."""
         worker = get_current_worker()
         stop = lambda: worker.is_cancelled  # noqa: E731
         try:
-            with ThreadPoolExecutor(2) as pool:
-                read = list(pool.map(lambda s: read_all(s, stop), (self.base, self.new)))
-                names, keys = name_keys([s.data for s in read])
-                merged = list(pool.map(lambda d, k: merged_by_name(d, k, stop), [s.data for s in read], keys))
-            index = diff_tree((os.path.basename(self.base.path), self.base.data, merged[0]),
-                              (os.path.basename(self.new.path), self.new.data, merged[1]), names, keys)
+            a, b = read_sides([self.base, self.new], stop, self.processes)
+            names, keys = name_keys([a.data, b.data])
+            index = diff_tree((os.path.basename(self.base.path), a.data, a.merged),
+                              (os.path.basename(self.new.path), b.data, b.merged), names, keys,
+                              types=(a.types, b.types))
         except MergeCancelled:
+            return
+        except SideReadError as exc:
+            self.post_message(DiffFailed(str(exc)))
             return
         except Exception as exc:  # shown on screen: the diff view never ends in a traceback
             self.post_message(DiffFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(DiffReady(index, notes_for(self.base, self.new)))
+        self.post_message(DiffReady(index, notes_for(a.data, b.data)))
 
     def on_diff_ready(self, msg: DiffReady) -> None:
         self.loading = False

@@ -18,11 +18,23 @@ from . import format as F
 
 @dataclass(frozen=True)
 class Chunk:
-    """One complete, checked chunk. `payload` is decompressed; `offset` is where it starts."""
+    """One complete, checked chunk. `payload` is decompressed, unless `compressed` (a kind the
+    reader was asked to hand over as stored, `ChunkReader.keep_compressed`: zlib data, decompress
+    it with `unpacked()` when needed); `offset` is where it starts."""
 
     kind: bytes
     payload: bytes
     offset: int
+    compressed: bool = False
+
+    def unpacked(self) -> "Chunk":
+        """This chunk with its payload decompressed (FormatError when it does not decompress)."""
+        if not self.compressed:
+            return self
+        try:
+            return Chunk(self.kind, zlib.decompress(self.payload), self.offset)
+        except zlib.error:
+            raise F.FormatError(f"undecodable {self.kind.decode()} chunk at offset {self.offset}") from None
 
     def json(self) -> Any:
         import json
@@ -66,6 +78,9 @@ class ChunkReader:
         self.ended = False  # an ENDS chunk was read
         self.damage: str | None = None  # why reading stopped early, if it did
         self._buf = bytearray()  # bytes after the last complete chunk; grows in place
+        # chunk kinds handed over still compressed (Chunk.compressed): a reader that needs
+        # few of their payloads, or needs them later, does not decompress them all up front
+        self.keep_compressed: frozenset[bytes] = frozenset()
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<memory>") -> "ChunkReader":
@@ -80,6 +95,7 @@ class ChunkReader:
         self.ended = False
         self.damage = None
         self._buf = bytearray()
+        self.keep_compressed = frozenset()
         return self
 
     def close(self) -> None:
@@ -184,7 +200,8 @@ class ChunkReader:
                 self.damage = f"corrupt {kind.decode('ascii', 'replace')} chunk at offset {self.offset + pos}"
                 break
             stored = buf[pos + F.CHUNK_HEADER_SIZE : body_end]
-            if flags & F.FLAG_ZLIB:
+            compressed = bool(flags & F.FLAG_ZLIB) and kind in self.keep_compressed
+            if flags & F.FLAG_ZLIB and not compressed:
                 try:
                     payload = zlib.decompress(stored)
                 except zlib.error:
@@ -192,7 +209,7 @@ class ChunkReader:
                     break
             else:
                 payload = bytes(stored)
-            out.append(Chunk(kind, payload, self.offset + pos))
+            out.append(Chunk(kind, payload, self.offset + pos, compressed))
             pos = end
             if kind == F.ENDS:
                 self.ended = True

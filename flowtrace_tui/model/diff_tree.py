@@ -64,7 +64,7 @@ class DiffIndex(TreeIndex):
     the absolute noise floor used."""
 
     def __init__(self, *, base: DiffSide, new: DiffSide, names: list[str], name_key: np.ndarray,
-                 thresholds: R.Thresholds, **arrays) -> None:
+                 thresholds: R.Thresholds, types: tuple[dict, dict] | None = None, **arrays) -> None:
         super().__init__(data=new.data, t_end=new.data.t_end, grouped=False, groups=[], **arrays)
         self.base, self.new = base, new
         self.names = names
@@ -74,7 +74,8 @@ class DiffIndex(TreeIndex):
         self.outcomes_known = False
         self.text_hashes: tuple[np.ndarray, np.ndarray] | None = None  # per run: `string_hashes`, once compared
         self.first_differences: dict[int, int | None] = {}  # node -> `diff_view.first_difference`, once asked
-        self.types = (_exception_types(base.merged), _exception_types(new.merged))  # per run: merged node -> types
+        # per run: merged node -> exception types (given when read elsewhere, diff_sides.py)
+        self.types = types if types is not None else (exception_types(base.merged), exception_types(new.merged))
         self.kinds: list[list[str]] = []
         self.primary = np.zeros(self.n + 1, dtype=np.int8)
         self.classify()
@@ -141,7 +142,7 @@ def string_hashes(data: TraceData, cancelled: Cancelled = lambda: False) -> np.n
     out = np.zeros(data.strings.count + 1, dtype=np.uint64)
     out[0] = _NONE_HASH
     norm = R.normalize_text
-    for chunk in list(data.strings.chunks):
+    for chunk in data.strings.decoded_chunks(keep=False):  # each text once: none kept
         if cancelled():
             raise MergeCancelled
         blob = bytes(chunk.blob)
@@ -212,14 +213,20 @@ def compare_outcomes(ix: DiffIndex, cancelled: Cancelled = lambda: False) -> Out
     return Outcomes(*ix.kinds_of(digests), hashes)
 
 
-def _exception_types(m: MergedIndex) -> dict[int, frozenset[str]]:
-    """Per merged node with raised calls: the exception types they raised."""
+def exception_types(m: MergedIndex) -> dict[int, frozenset[str]]:
+    """Per merged node with raised calls: the exception types they raised (each text read
+    once: the texts of a session may still be compressed, loader.PackedStrings)."""
     data = m.data
     n = m.n_calls
     raised = np.flatnonzero(data.col("how")[: n + 1] == HOW_RAISE)
+    if not len(raised):
+        return {}
+    vals = data.col("val")[raised].astype(np.int64)
+    pairs = np.unique(np.stack((m.node_of[raised].astype(np.int64), vals)), axis=1)  # (node, text) once each
+    texts = data.strings.texts(np.unique(vals).tolist())
     out: dict[int, set[str]] = {}
-    for call, node in zip(raised.tolist(), m.node_of[raised].tolist()):
-        out.setdefault(node, set()).add(R.exception_type(data.strings.text(int(data.col("val")[call]))))
+    for node, val in pairs.T.tolist():
+        out.setdefault(node, set()).add(R.exception_type(texts[val]))
     return {k: frozenset(v) for k, v in out.items()}
 
 
@@ -246,8 +253,9 @@ def merged_by_name(data: TraceData, keys: np.ndarray, cancelled: Cancelled = lam
 
 def diff_tree(base: tuple[str, TraceData, MergedIndex], new: tuple[str, TraceData, MergedIndex],
               names: list[str], keys: tuple[np.ndarray, np.ndarray],
-              thresholds: R.Thresholds | None = None) -> DiffIndex:
-    """The diff of two sessions' merged paths (each from `merged_by_name` with `keys`)."""
+              thresholds: R.Thresholds | None = None, types: tuple[dict, dict] | None = None) -> DiffIndex:
+    """The diff of two sessions' merged paths (each from `merged_by_name` with `keys`);
+    `types`: each run's `exception_types` when known already."""
     ma, mb = base[2], new[2]
     ka, kb = keys[0][ma.func], keys[1][mb.func]  # name key per merged node
     ua = np.zeros(ma.n + 1, dtype=np.int32)  # merged node -> diff node (level numbering)
@@ -278,10 +286,10 @@ def diff_tree(base: tuple[str, TraceData, MergedIndex], new: tuple[str, TraceDat
     key[ub[1:]] = kb[1:]
     pos, size = _preorder(par, bounds)
     return _assemble_diff(base, new, names, key, par, pos, size, bounds, a_node, b_node,
-                          thresholds or R.Thresholds())
+                          thresholds or R.Thresholds(), types)
 
 
-def _assemble_diff(base, new, names, key, par, pos, size, bounds, a_node, b_node, thresholds) -> DiffIndex:
+def _assemble_diff(base, new, names, key, par, pos, size, bounds, a_node, b_node, thresholds, types) -> DiffIndex:
     """The DiffIndex arrays from the level numbering (diff node ids are the level numbers)."""
     ma, mb = base[2], new[2]
     total = len(par) - 1
@@ -302,6 +310,6 @@ def _assemble_diff(base, new, names, key, par, pos, size, bounds, a_node, b_node
     run[0] = own[0] = 0
     sides = [DiffSide(label, name, m.data, m, nodes, int(m.run[m.order[m.level(0)]].sum()))
              for label, (name, _, m), nodes in (("BASE", base, a_node), ("NEW", new, b_node))]
-    return DiffIndex(base=sides[0], new=sides[1], names=names, name_key=key, thresholds=thresholds,
+    return DiffIndex(base=sides[0], new=sides[1], names=names, name_key=key, thresholds=thresholds, types=types,
                      n=total, order=order, pos_of=pos_of, depth=depth, end=end, parent=par, dur=run, run=run,
                      self_time=own, levels=levels)

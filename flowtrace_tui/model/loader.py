@@ -16,8 +16,11 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import importlib
+import sys
+import zlib
+from array import array
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -77,15 +80,52 @@ def _put(col: F.Column, out: np.ndarray) -> None:
         out[:] = arr
 
 
+class PackedStrings:
+    """A STRS chunk kept as stored (zlib) until one of its texts is asked for: the diff view
+    reads sessions whose texts take most of the file and shows few of them (ChunkReader's
+    `keep_compressed`). Ids `first_id .. first_id+count-1`, read from the payload's header."""
+
+    def __init__(self, payload: bytes | memoryview) -> None:
+        try:
+            head = zlib.decompressobj().decompress(payload, F.STRS_HEADER.size)
+        except zlib.error:
+            head = b""
+        if len(head) < F.STRS_HEADER.size:
+            raise F.FormatError("STRS chunk too short")
+        self.first_id, self.count = F.STRS_HEADER.unpack(head)
+        self.payload = payload
+
+    def decoded(self, upto: int | None = None) -> F.Strings:
+        """The chunk's texts (a chunk that does not decompress holds none: its texts read as "").
+        `upto`: only the texts up to that id are needed, so only as much is decompressed (the
+        result must not be asked for later ones)."""
+        try:
+            if upto is None:
+                return F.decode_strings(zlib.decompress(self.payload))
+            stream = zlib.decompressobj()
+            size = F.STRS_HEADER.size + 4 * (self.count + 1)
+            head = stream.decompress(self.payload, size)
+            offsets = array("I")
+            offsets.frombytes(head[F.STRS_HEADER.size :])
+            if len(offsets) != self.count + 1:
+                raise F.FormatError("STRS chunk: offsets cut short")
+            if sys.byteorder == "big":
+                offsets.byteswap()
+            blob = stream.decompress(stream.unconsumed_tail, offsets[upto - self.first_id + 1])
+            return F.Strings(self.first_id, self.count, offsets, memoryview(blob))
+        except (zlib.error, F.FormatError):
+            return F.Strings(self.first_id, 0, array("I", [0]), memoryview(b""))
+
+
 class StringTable:
     """Interned texts (STRS chunks), decoded only when a string is asked for."""
 
     def __init__(self) -> None:
-        self.chunks: list[F.Strings] = []
+        self.chunks: list[F.Strings | PackedStrings] = []
         self._firsts: list[int] = []
         self.count = 0  # highest string id loaded
 
-    def add(self, strings: F.Strings) -> None:
+    def add(self, strings: F.Strings | PackedStrings) -> None:
         self.chunks.append(strings)
         self._firsts.append(strings.first_id)
         self.count = max(self.count, strings.first_id + strings.count - 1)
@@ -100,7 +140,41 @@ class StringTable:
         chunk = self.chunks[i]
         if string_id >= chunk.first_id + chunk.count:
             return ""
+        if isinstance(chunk, PackedStrings):
+            chunk = self.chunks[i] = chunk.decoded()  # kept: the detail pane asks for neighbours
+            if string_id >= chunk.first_id + chunk.count:
+                return ""
         return chunk.text(string_id)
+
+    def texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The texts of many string ids at once (as `text` gives them): each packed chunk is
+        decompressed once, only as far as the last of them it holds, and not kept (the
+        exception types of every raised call touch most chunks of a session with arguments)."""
+        out: dict[int, str] = {}
+        by_chunk: dict[int, list[int]] = {}
+        for sid in sorted(set(ids)):
+            i = bisect.bisect_right(self._firsts, sid) - 1 if sid > 0 else -1
+            if i < 0 or sid >= self.chunks[i].first_id + self.chunks[i].count:
+                out[sid] = ""
+            else:
+                by_chunk.setdefault(i, []).append(sid)
+        for i, sids in by_chunk.items():
+            chunk = self.chunks[i]
+            if isinstance(chunk, PackedStrings):
+                chunk = chunk.decoded(upto=sids[-1])
+            out.update((sid, chunk.text(sid) if sid < chunk.first_id + chunk.count else "") for sid in sids)
+        return out
+
+    def decoded_chunks(self, keep: bool = True) -> Iterator[F.Strings]:
+        """Every chunk's texts, in order; packed chunks decompressed on the way (and kept as
+        such unless not `keep`: a pass that reads every text once need not hold them all)."""
+        for i, chunk in enumerate(list(self.chunks)):
+            if isinstance(chunk, PackedStrings):
+                decoded = chunk.decoded()
+                if keep:
+                    self.chunks[i] = decoded
+                chunk = decoded
+            yield chunk
 
 
 @dataclass(frozen=True)
@@ -132,7 +206,7 @@ class _Growable:
         need = self.size + extra
         if need <= self.cap:
             return
-        cap = self.cap
+        cap = max(self.cap, 1024)
         while cap < need:
             cap *= 4
         for k, arr in self.arrays.items():
@@ -140,6 +214,11 @@ class _Growable:
             new[: self.size] = arr[: self.size]
             self.arrays[k] = new
         self.cap = cap
+
+    def compact(self) -> None:
+        """Let go of the capacity no row uses (the columns become views of their used rows)."""
+        self.arrays = {k: arr[: self.size] for k, arr in self.arrays.items()}
+        self.cap = self.size
 
 
 _CALL_COLS = {
@@ -262,6 +341,11 @@ class TraceData:
         first_new = self.n + 1
         exits = marks = 0
         for chunk in chunks:
+            if chunk.compressed:  # (ChunkReader.keep_compressed) texts stay packed until asked for
+                if chunk.kind == F.STRS and part is None:
+                    self.strings.add(PackedStrings(chunk.payload))
+                    continue
+                chunk = chunk.unpacked()
             record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
             if isinstance(record, D.CallRows):
                 self._add_calls(record, part)
@@ -513,6 +597,12 @@ class TraceData:
         ends = t[fold] + column(cols.span)[fold] if fold.any() else t[:0]
         self.t_max = max(self.t_max, int(t.max()), int(ends.max(initial=0)))
         return rows
+
+    def compact(self) -> None:
+        """Drop the columns' unused capacity, before they are copied whole (the diff view's
+        reader processes hand them over, model/diff_sides.py); loading more grows them again."""
+        self._calls.compact()
+        self._marks.compact()
 
     # -- per-call reads used by widgets -------------------------------------------------------
     def marks_of(self, call_id: int) -> np.ndarray:

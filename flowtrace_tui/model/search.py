@@ -100,7 +100,7 @@ def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[]
     lut = np.zeros(data.strings.count + 1, dtype=bool)
     fold = literal is not None and not case
     search = _literal_search(literal.lower() if fold else literal) if literal else _regex_search(pattern)
-    for chunk in list(data.strings.chunks):
+    for chunk in data.strings.decoded_chunks():
         if cancelled():
             break
         blob = bytes(chunk.blob)
