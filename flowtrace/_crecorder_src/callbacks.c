@@ -517,3 +517,82 @@ cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_RETURN_NONE;
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* The objects sys.monitoring calls. A bound builtin method (Core.py_start) is called
+ * through cfunction_vectorcall_FASTCALL, which looks the thread state up again (a TLS call
+ * into libpython) and checks the recursion depth before our function runs: ~40 instructions
+ * of every event (callgrind, 3.12). A Callback is its own vectorcall: straight to the
+ * callback function with the core. (The recursion check guards Python-level recursion; a
+ * callback never recurses, and the hooks it calls into Python check it themselves.) */
+typedef PyObject *(*CallbackFn)(PyObject *, PyObject *const *, Py_ssize_t);
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *core;      /* strong: the core outlives its registration */
+    CallbackFn fn;
+    const char *name;
+} CallbackObject;
+
+static PyObject *
+callback_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CallbackObject *cb = (CallbackObject *)self;
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) {   /* sys.monitoring never passes any */
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", cb->name);
+        return NULL;
+    }
+    return cb->fn(cb->core, args, PyVectorcall_NARGS(nargsf));
+}
+
+static void
+callback_dealloc(CallbackObject *cb)
+{
+    Py_XDECREF(cb->core);
+    Py_TYPE(cb)->tp_free((PyObject *)cb);
+}
+
+static PyObject *
+callback_repr(CallbackObject *cb)
+{
+    return PyUnicode_FromFormat("<flowtrace callback %s>", cb->name);
+}
+
+static PyTypeObject CallbackType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flowtrace._crecorder.Callback",
+    .tp_basicsize = sizeof(CallbackObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A monitoring callback of one Core (Core.callback(name)).",
+    .tp_vectorcall_offset = offsetof(CallbackObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = (destructor)callback_dealloc,
+    .tp_repr = (reprfunc)callback_repr,
+};
+
+static const struct { const char *name; CallbackFn fn; } callback_table[] = {
+    {"py_start", cb_py_start}, {"py_resume", cb_py_resume}, {"py_throw", cb_py_throw},
+    {"py_return", cb_py_return}, {"py_yield", cb_py_yield}, {"py_unwind", cb_py_unwind},
+    {"exception_handled", cb_exception_handled}, {"reraise", cb_reraise},
+};
+
+/* Core.callback(name): the callable to register for that event (same arguments and results
+ * as the method of that name). */
+PyObject *
+core_callback(PyObject *core, PyObject *name)
+{
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!s) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "callback(name: str)"); return NULL; }
+    for (size_t i = 0; i < sizeof callback_table / sizeof callback_table[0]; i++) {
+        if (strcmp(s, callback_table[i].name)) continue;
+        if (!(CallbackType.tp_flags & Py_TPFLAGS_READY) && PyType_Ready(&CallbackType) < 0) return NULL;
+        CallbackObject *cb = PyObject_New(CallbackObject, &CallbackType);
+        if (!cb) return NULL;
+        cb->vectorcall = callback_vectorcall;
+        cb->core = Py_NewRef(core);
+        cb->fn = callback_table[i].fn;
+        cb->name = callback_table[i].name;
+        return (PyObject *)cb;
+    }
+    return PyErr_Format(PyExc_ValueError, "no callback named %R", name);
+}

@@ -2,6 +2,7 @@
 #include "crecorder.h"
 
 Py_ssize_t extra_index = -1;
+int extra_inline = 1;   /* code_extra reads the slot in place (crecorder.h); 0 once that read disagreed */
 
 /* ------------------------------------------------------------------------------------ */
 /* Code objects: the filter decision, once per code object and session.                  */
@@ -122,5 +123,6 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
     }
     if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return CODE_ERROR;
+    if (extra_inline && code_extra(co) != v) extra_inline = 0;   /* another layout: the API from now on */
     return idx;
 }

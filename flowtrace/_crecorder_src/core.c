@@ -103,6 +103,7 @@ static PyMethodDef core_methods[] = {
     CB("py_unwind", cb_py_unwind, "PY_UNWIND callback"),
     CB("exception_handled", cb_exception_handled, "EXCEPTION_HANDLED callback"),
     CB("reraise", cb_reraise, "RERAISE callback"),
+    {"callback", (PyCFunction)core_callback, METH_O, "callback(name): the object to register for that event (faster to call than the method)."},
     CB("drain", core_drain, "drain(render_obj, type_label, origin_ns) -> the batch's chunk payloads and texts."),
     {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
     {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},

@@ -386,6 +386,7 @@ PyObject *cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *core_callback(PyObject *core, PyObject *name);
 /* control.c */
 void clear_pending(CoreObject *c);
 void clear_codes(CoreObject *c);
@@ -475,14 +476,29 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 #define CODE_EXCLUDED (-1)
 #define CODE_ERROR (-2)
 
+/* Our co_extra slot, read in place: PyUnstable_Code_GetExtra is a call into libpython that
+ * checks its arguments (~15 instructions of every event). The block's layout is CPython's
+ * private _PyCodeObjectExtra (Objects/codeobject.c, the same since 3.6); codes.c checks it
+ * against the API each time it stores a slot and turns this off (extra_inline) if it differs. */
+typedef struct { Py_ssize_t ce_size; void *ce_extras[1]; } CodeExtra;
+extern int extra_inline;
+static inline uintptr_t
+code_extra(PyCodeObject *co)
+{
+    if (extra_inline) {
+        const CodeExtra *ex = (const CodeExtra *)co->co_extra;
+        return ex && extra_index < ex->ce_size ? (uintptr_t)ex->ce_extras[extra_index] : 0;
+    }
+    void *p = NULL;
+    PyUnstable_Code_GetExtra((PyObject *)co, extra_index, &p);   /* (cannot fail for a valid index) */
+    return (uintptr_t)p;
+}
+
 /* The code's index (>= 0), CODE_EXCLUDED, or CODE_ERROR. One array read when known. */
 static inline Py_ssize_t
 code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
 {
-    void *p = NULL;
-    /* PyUnstable_Code_GetExtra only reads an array; it cannot fail for a valid index. */
-    PyUnstable_Code_GetExtra((PyObject *)co, extra_index, &p);
-    uintptr_t v = (uintptr_t)p;
+    uintptr_t v = code_extra(co);
     if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
         return (v & 1) ? CODE_EXCLUDED : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
     return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);

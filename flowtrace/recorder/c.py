@@ -203,7 +203,7 @@ class CRecorder:
         self._attach_hooks()
         self._core.start()
         try:
-            self.tool_id = enable_monitoring({event: getattr(self._core, attr) for attr, event in _CALLBACKS},
+            self.tool_id = enable_monitoring({event: self._core.callback(attr) for attr, event in _CALLBACKS},
                                              self._seed_running if self.config.seed_running else None)
         except BaseException:
             self._core.stop()
