@@ -254,6 +254,23 @@ def report(med: dict, configs: list[str], chosen: list[str], opts: argparse.Name
     return summary
 
 
+def viztracer_python(viztracer: str) -> tuple[int, int] | None:
+    """The Python version (major, minor) the viztracer command runs on: its script's #! line."""
+    try:
+        with open(viztracer, "rb") as fh:
+            first = fh.readline().decode(errors="replace")
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    try:
+        out = subprocess.run([*first[2:].split(), "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        return int(out[0]), int(out[1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--viztracer", default=shutil.which("viztracer"),
@@ -277,6 +294,14 @@ def main() -> None:
         print("skipping viz, viz-args: no viztracer command (give --viztracer PATH; install it in a "
               "separate venv: it is not a flowtrace dependency)", file=sys.stderr)
         configs = [c for c in configs if not c.startswith("viz")]
+    if any(c.startswith("viz") for c in configs):
+        # every ratio divides by this Python's untraced run: VizTracer on another Python (3.13
+        # .venv against a 3.12 VizTracer venv) made its overhead, and the goals, meaningless
+        viz_py = viztracer_python(opts.viztracer)
+        if viz_py is not None and viz_py != tuple(sys.version_info[:2]):
+            raise SystemExit(f"viztracer runs on Python {viz_py[0]}.{viz_py[1]}, this benchmark on "
+                             f"{sys.version.split()[0]}: run it with a Python of the same version (the ratios "
+                             "compare both tools against one untraced run)")
     chosen = opts.workloads.split(",")
     unknown = [w for w in chosen if w not in WORKLOADS] + [c for c in configs if c.removeprefix("base-") not in CONFIGS]
     if unknown:
