@@ -249,6 +249,36 @@ def test_hook_failure_never_reaches_the_program(monkeypatch: pytest.MonkeyPatch)
     rec.drain()
 
 
+def test_registered_callbacks_are_the_cores_own_objects() -> None:
+    """sys.monitoring calls Core.callback(name) objects (a vectorcall straight to the C
+    callback): the same results as the methods of that name, and clear errors for misuse."""
+    from flowtrace import _crecorder
+    from flowtrace.recorder.c import _CALLBACKS, CRecorder
+
+    core = _crecorder.Core()
+    for attr, _event in _CALLBACKS:
+        cb = core.callback(attr)
+        assert type(cb).__name__ == "Callback" and attr in repr(cb)
+        assert cb(compile("1", "x", "exec"), 0, None) is None is getattr(core, attr)(compile("1", "x", "exec"), 0, None)
+    with pytest.raises(ValueError):
+        core.callback("py_nothing")
+    with pytest.raises(TypeError):
+        core.callback(3)
+    with pytest.raises(TypeError):
+        core.callback("py_start")(compile("1", "x", "exec"), 0, kw=1)
+
+    rec = CRecorder(RecorderConfig())
+    rec.start()
+    try:
+        tool = rec.tool_id
+        registered = sys.monitoring.register_callback(tool, sys.monitoring.events.PY_START, None)
+        sys.monitoring.register_callback(tool, sys.monitoring.events.PY_START, registered)
+    finally:
+        rec.stop()
+    rec.drain()
+    assert type(registered).__name__ == "Callback"
+
+
 def test_threads_started_and_ended_while_recording() -> None:
     def leaf(i):
         return i * 2
