@@ -222,10 +222,11 @@ def exception_types(m: MergedIndex) -> dict[int, frozenset[str]]:
     if not len(raised):
         return {}
     vals = data.col("val")[raised].astype(np.int64)
-    pairs = np.unique(np.stack((m.node_of[raised].astype(np.int64), vals)), axis=1)  # (node, text) once each
+    span = int(vals.max()) + 1
+    pairs = np.unique(m.node_of[raised].astype(np.int64) * span + vals)  # (node, text) once each
     texts = data.strings.texts(np.unique(vals).tolist())
     out: dict[int, set[str]] = {}
-    for node, val in pairs.T.tolist():
+    for node, val in zip((pairs // span).tolist(), (pairs % span).tolist()):
         out.setdefault(node, set()).add(R.exception_type(texts[val]))
     return {k: frozenset(v) for k, v in out.items()}
 

@@ -10,12 +10,14 @@ import zlib
 import numpy as np
 import pytest
 
+from flowtrace.diff_rules import exception_type
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.diff_app import DiffApp
 from flowtrace_tui.model import diff_sides
-from flowtrace_tui.model.diff_sides import SideReadError, read_all, read_sides
-from flowtrace_tui.model.loader import PackedStrings, StringTable
+from flowtrace_tui.model.diff_sides import SideReadError, read_all, read_side, read_sides
+from flowtrace_tui.model.diff_tree import exception_types
+from flowtrace_tui.model.loader import HOW_RAISE, PackedStrings, StringTable
 from flowtrace_tui.model.merged import MergeCancelled
 from flowtrace_tui.model.source import TraceSource
 
@@ -151,3 +153,23 @@ def test_a_packed_chunk_that_does_not_decompress_reads_as_no_text():
     assert table.count == 2000 and table.text(1) == "" and table.text(2000) == ""
     with pytest.raises(F.FormatError, match="too short"):
         PackedStrings(zlib.compress(b"\x01"))
+
+
+def test_exception_types_read_each_text_once_and_agree_with_each_call():
+    b = TraceBuilder(meta={"argv": ["prog.py"]})
+    main = b.enter("main")
+    for i in range(12):
+        step = b.enter("step", main, args=f"i={i}")
+        b.leave(b.enter("parse", step), raised=["ValueError: n=1", "KeyError: 'k'", "ValueError: n=2"][i % 3])
+        b.leave(step, raised=None if i % 4 else "OSError: disk")
+    b.leave(main)
+    raw = b.data()
+    src = TraceSource(ChunkReader.from_bytes(raw, "a.ftr"), len(raw))
+    side = read_side(src)
+    data, m = side.data, side.merged
+    each: dict[int, set[str]] = {}
+    for call in range(1, data.n + 1):
+        if data.col("how")[call] == HOW_RAISE:
+            each.setdefault(int(m.node_of[call]), set()).add(exception_type(data.strings.text(int(data.col("val")[call]))))
+    assert side.types == exception_types(m) == {k: frozenset(v) for k, v in each.items()}
+    assert sorted(map(sorted, side.types.values())) == [["KeyError", "ValueError"], ["OSError"]]
