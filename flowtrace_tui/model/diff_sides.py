@@ -112,7 +112,11 @@ def spare_core() -> bool:
     the same time. On a busy machine they share the CPU this process would have had (measured,
     2 cores at load 6: 12-16 s in children vs 7 s here for 2 x 5 M calls)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores >= 2 and os.getloadavg()[0] < cores - 0.5
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not known here: read in this process, which is never the worse road by much
+        return False
+    return cores >= 2 and load < cores - 0.5
 
 
 class SideReadError(Exception):
@@ -151,7 +155,9 @@ class _Child:
             t.join()
         out, err = b"".join(self._out), b"".join(self._err)
         if self.proc.returncode != 0 or not out:
-            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {self.proc.returncode}"]
+            code = self.proc.returncode
+            why = f"killed by signal {-code} (out of memory?)" if code < 0 else f"exit status {code}"
+            last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"the reader process ended: {why}"]
             raise SideReadError(f"reading {os.path.basename(self.path)} failed: {last[0]}")
         size = os.fstat(self.fd).st_size
         shared = mmap.mmap(self.fd, size) if size else None

@@ -173,3 +173,17 @@ def test_exception_types_read_each_text_once_and_agree_with_each_call():
             each.setdefault(int(m.node_of[call]), set()).add(exception_type(data.strings.text(int(data.col("val")[call]))))
     assert side.types == exception_types(m) == {k: frozenset(v) for k, v in each.items()}
     assert sorted(map(sorted, side.types.values())) == [["KeyError", "ValueError"], ["OSError"]]
+
+
+@pytest.mark.parametrize("cores, load, spare", [(2, 0.3, True), (2, 1.6, False), (8, 6.0, True), (1, 0.0, False)])
+def test_children_only_with_a_core_to_spare(monkeypatch, cores, load, spare):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert diff_sides.spare_core() is spare
+
+
+def test_a_child_killed_says_so(tmp_path, monkeypatch):
+    (path,) = files(tmp_path, session(loop(1)))
+    monkeypatch.setattr(diff_sides, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    with pytest.raises(SideReadError, match=r"s0\.ftr failed: the reader process ended: killed by signal 9"):
+        read_sides([TraceSource.open(path)], processes=True)
