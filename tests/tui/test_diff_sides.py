@@ -21,7 +21,7 @@ from flowtrace_tui.model.loader import HOW_RAISE, PackedStrings, StringTable
 from flowtrace_tui.model.merged import MergeCancelled
 from flowtrace_tui.model.source import TraceSource
 
-from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
+from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session, several_processes
 
 from .apps import sync
 from .test_diff_app import lines, settled
@@ -56,23 +56,38 @@ def files(tmp_path, *sessions: bytes) -> list[str]:
     return paths
 
 
-def test_a_child_reads_what_this_process_reads(tmp_path):
-    paths = files(tmp_path, threaded_session(), session(loop(4, work="work2", raise_at=2)))
-    here = read_sides([TraceSource.open(p) for p in paths], processes=False)
-    there = read_sides([TraceSource.open(p) for p in paths], processes=True)
+def assert_same_sides(here: list, there: list) -> None:
     for a, b in zip(here, there):
         for name in CALL_COLUMNS:
             assert np.array_equal(a.data.col(name), b.data.col(name)), name
         for name in ("call", "t", "kind", "ref", "other", "n", "run"):
             assert np.array_equal(a.data.mark_col(name), b.data.mark_col(name)), name
-        assert (a.data.functions, a.data.threads, a.data.meta, a.data.ends, a.data.t_end) == \
-               (b.data.functions, b.data.threads, b.data.meta, b.data.ends, b.data.t_end)
+        assert (a.data.functions, a.data.threads, a.data.meta, a.data.ends, a.data.t_end, a.data.damage) == \
+               (b.data.functions, b.data.threads, b.data.meta, b.data.ends, b.data.t_end, b.data.damage)
+        assert [(p.index, p.path, p.meta, p.ends, p.calls, p.threads) for p in a.data.processes] == \
+               [(p.index, p.path, p.meta, p.ends, p.calls, p.threads) for p in b.data.processes]
         assert [a.data.strings.text(i) for i in range(a.data.strings.count + 2)] == \
                [b.data.strings.text(i) for i in range(b.data.strings.count + 2)]
         for name in MERGED_ARRAYS:
             assert np.array_equal(getattr(a.merged, name), getattr(b.merged, name)), name
         assert [lv.tolist() for lv in a.merged.levels] == [lv.tolist() for lv in b.merged.levels]
+        assert a.types == b.types
         assert not b.merged.levels[0].flags.writeable  # as TreeIndex hands them out
+
+
+def test_a_child_reads_what_this_process_reads(tmp_path):
+    paths = files(tmp_path, threaded_session(), session(loop(4, work="work2", raise_at=2)))
+    here = read_sides([TraceSource.open(p) for p in paths], processes=False)
+    there = read_sides([TraceSource.open(p) for p in paths], processes=True)
+    assert_same_sides(here, there)
+
+
+def test_a_child_reads_a_session_of_several_processes(tmp_path):
+    paths = [several_processes(str(tmp_path))]
+    here = read_sides([TraceSource.open(p) for p in paths], processes=False)
+    there = read_sides([TraceSource.open(p) for p in paths], processes=True)
+    assert len(there[0].data.processes) == 3 and there[0].data.n == here[0].data.n == 6
+    assert_same_sides(here, there)
 
 
 @sync
