@@ -32,7 +32,7 @@ from .model.merged import same_nodes
 from .model.pipeline import Event, Finished, Pipeline, Progress, Snapshot
 from .model.pytest_sessions import failure_call
 from .model.rows import TreeRows
-from .model.search import Query, find, next_hit
+from .model.search import Query, find, hit_status, next_hit
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
 from .launch import Child
@@ -356,13 +356,7 @@ class FlowtraceApp(App[None]):
         if self.searching:
             add(0, "searching…")
         elif self.query is not None:
-            n = len(self.hits)
-            pos = self.tree.cursor_pos
-            i = int(np.searchsorted(self.hits, pos)) if n else 0
-            if n and i < n and self.hits[i] == pos:
-                add(0, f"hit {i + 1:,} of {n:,}")
-            else:
-                add(0, plural(n, "hit") if n else "[$error]no hits[/]")
+            add(0, hit_status(self.hits, self.tree.cursor_pos))
         return items
 
     def update_status(self) -> None:

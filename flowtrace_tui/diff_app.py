@@ -4,9 +4,10 @@ A worker reads both sessions and merges each by name -- big ones in two child pr
 same time (model/diff_sides.py) -- and matches them (model/diff_tree.py); the tree then shows
 every path of either run with both runs' calls and times and the change, coloured by what
 changed. A second worker digests every call's outcome (argument, result and exception texts)
-and re-colours the paths whose outcomes differ when it is done. Keys: n / N the next /
+and re-colours the paths whose outcomes differ when it is done. Keys: J / K the next /
 previous change, u hides unchanged subtrees, d the detail pane (both runs' figures and first
-calls side by side), the call tree's keys.
+calls side by side), / searches path names as the call tree's search does (its find bar and
+query; n / N the next / previous hit), the call tree's keys.
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from .messages import SearchDone
+from .model.diff_search import find_paths
 from .model.diff_sides import SideReadError, read_sides
 from .model.diff_tree import DiffIndex, Outcomes, compare_outcomes, diff_tree, name_keys
 from .model.diff_view import diff_detail, diff_path_names
 from .model.loader import TraceData
 from .model.merged import MergeCancelled
 from .model.rows import TreeRows
-from .model.search import next_hit
+from .model.search import Query, hit_status, next_hit
 from .model.source import TraceSource
 from .model.units import plural
 from .screens import ErrorScreen, HelpScreen
-from .widgets import CallTree, ColumnHeader, DetailPane, StatusLine
+from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, StatusLine
 from .widgets.diff_tree import DiffTree, diff_columns
 from .widgets.key_footer import KeyFooter
 
@@ -91,8 +94,11 @@ class DiffApp(App):
     CSS_PATH = "app.tcss"
 
     BINDINGS = [
-        Binding("n", "next_change", "Next change", id="diff.next"),
-        Binding("N", "prev_change", "Prev change", show=False, id="diff.prev"),
+        Binding("J", "next_change", "Next change", id="diff.next"),
+        Binding("K", "prev_change", "Prev change", show=False, id="diff.prev"),
+        Binding("slash,ctrl+f", "find", "Search", id="diff.find"),
+        Binding("n", "next_hit", "Next hit", id="diff.next_hit"),
+        Binding("N", "prev_hit", "Prev hit", show=False, id="diff.prev_hit"),
         Binding("u", "toggle_unchanged", "Hide unchanged", id="diff.unchanged"),
         Binding("d", "toggle_detail", "Detail", id="diff.detail"),
         Binding("question_mark,f1", "help", "Help", id="diff.help"),
@@ -113,6 +119,9 @@ class DiffApp(App):
         self.comparing = False
         self.error: str | None = None
         self._show_detail = show_detail
+        self.search: Query | None = None  # the find bar's last query (the call tree's search)
+        self.hits = np.zeros(0, dtype=np.int64)
+        self.searching = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -120,6 +129,7 @@ class DiffApp(App):
                 yield ColumnHeader(columns=diff_columns, first="path", id="header")
                 yield DiffTree(id="tree")
             yield DetailPane(id="detail")
+        yield FindBar(id="find")
         yield StatusLine(id="status")
         yield KeyFooter()
 
@@ -206,18 +216,69 @@ class DiffApp(App):
         self.update_detail()
 
     # -- keys ------------------------------------------------------------------------------------
-    def _goto_change(self, forward: bool) -> None:
-        i = next_hit(self.changes, self.tree.cursor_pos, forward)
+    def _goto(self, positions: np.ndarray, forward: bool, none: str) -> None:
+        """To the next (previous) of `positions` after the cursor, wrapping; `none` if empty."""
+        i = next_hit(positions, self.tree.cursor_pos, forward)
         if i >= 0:
-            self.tree.move_to_pos(int(self.changes[i]))
+            self.tree.move_to_pos(int(positions[i]))
         else:
-            self.notify("No path changed", timeout=3)
+            self.notify(none, timeout=3)
 
     def action_next_change(self) -> None:
-        self._goto_change(True)
+        self._goto(self.changes, True, "No path changed")
 
     def action_prev_change(self) -> None:
-        self._goto_change(False)
+        self._goto(self.changes, False, "No path changed")
+
+    # -- search: the call tree's find bar and query, over path names (model/diff_search.py) --------
+    def action_find(self) -> None:
+        self.query_one(FindBar).open()
+
+    @on(FindBar.Search)
+    def _search(self, msg: FindBar.Search) -> None:
+        self.search = msg.query
+        self.run_search()
+        self.tree.focus()
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        self.tree.focus()
+
+    def run_search(self) -> None:
+        """Find the query's paths in a worker (the hits come back as `SearchDone`)."""
+        if self.index is None or self.search is None:
+            return
+        self.searching = True
+        self.update_status()
+        self._search_worker(self.search, self.index, self.rows.hidden if self.rows else None)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def _search_worker(self, query: Query, index: DiffIndex, hidden: np.ndarray | None) -> None:
+        worker = get_current_worker()
+        hits = find_paths(index, query, hidden, lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.post_message(SearchDone(query, index, hits))
+
+    def on_search_done(self, msg: SearchDone) -> None:
+        if msg.index is not self.index or msg.query != self.search:
+            return
+        first = not self.searching or not len(self.hits)  # a new search: to its first hit
+        self.searching = False
+        self.hits = msg.hits
+        self.tree.set_hits(msg.hits)
+        if len(msg.hits) and first and self.tree.cursor_pos not in msg.hits:
+            self._goto(msg.hits, True, "")
+        self.update_status()
+
+    def action_next_hit(self) -> None:
+        if self.search is None:
+            self.action_find()
+        else:
+            self._goto(self.hits, True, "No path matches")
+
+    def action_prev_hit(self) -> None:
+        if self.search is not None:
+            self._goto(self.hits, False, "No path matches")
 
     def action_toggle_unchanged(self) -> None:
         if self.rows is None:
@@ -232,6 +293,7 @@ class DiffApp(App):
         rows.hidden = self.index.unchanged_subtrees() if self.hide_unchanged else None
         rows.rebuild()
         self.tree.set_rows(rows, pos)
+        self.run_search()  # hidden paths are no hits
 
     def action_toggle_detail(self) -> None:
         self.query_one(DetailPane).toggle_class("-shown")
@@ -246,13 +308,17 @@ class DiffApp(App):
         self.push_screen(HelpScreen([
             ("Moving", [b for b in CallTree.BINDINGS if isinstance(b, Binding) and not b.id.startswith("tree.depth_")]),
             ("Depth", [Binding("1-9", "", "Expand everything to depth N")]),
-            ("Changes", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("Changes and search", [b for b in self.BINDINGS if isinstance(b, Binding)]),
+            ("In the find bar", [b for b in FindBar.BINDINGS if isinstance(b, Binding)]),
         ], intro=HELP))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Next change", "Select the next path that changed (n)", self.action_next_change)
-        yield SystemCommand("Previous change", "Select the previous path that changed (N)", self.action_prev_change)
+        yield SystemCommand("Next change", "Select the next path that changed (J)", self.action_next_change)
+        yield SystemCommand("Previous change", "Select the previous path that changed (K)", self.action_prev_change)
+        yield SystemCommand("Search", "Find paths by function name or argument text (/)", self.action_find)
+        yield SystemCommand("Next search hit", "Jump to the next hit (n)", self.action_next_hit)
+        yield SystemCommand("Previous search hit", "Jump to the previous hit (N)", self.action_prev_hit)
         yield SystemCommand("Hide unchanged subtrees", "Show only paths with a change below them (u)",
                             self.action_toggle_unchanged)
         yield SystemCommand("Toggle detail pane", "Both runs' figures and calls of the path (d)", self.action_toggle_detail)
@@ -294,6 +360,10 @@ class DiffApp(App):
                 items.append((1, "[$warning]comparing outcomes…[/]"))
             if self.hide_unchanged:
                 items.append((1, "unchanged hidden"))
+            if self.searching:
+                items.append((0, "searching…"))
+            elif self.search is not None:
+                items.append((0, hit_status(self.hits, self.tree.cursor_pos)))
             items.extend((4, n) for n in self.notes)
         return items
 

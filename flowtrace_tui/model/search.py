@@ -19,6 +19,7 @@ import numpy as np
 
 from .index import TreeIndex
 from .loader import TraceData
+from .units import plural
 
 
 class QueryError(ValueError):
@@ -61,11 +62,16 @@ def validate(query: Query) -> str | None:
     return None
 
 
+def name_matches(pattern: re.Pattern[str], module: str, qualname: str) -> bool:
+    """Does a function's name (or module.name) match? (The diff view's search asks it too.)"""
+    return bool(pattern.search(qualname) or pattern.search(f"{module}.{qualname}"))
+
+
 def name_lut(data: TraceData, pattern: re.Pattern[str]) -> np.ndarray:
     """Boolean lookup table by function id: does the name (or module.name) match?"""
     lut = np.zeros(len(data.functions), dtype=bool)
     for f in data.functions:
-        if f is not None and (pattern.search(f.qualname) or pattern.search(f"{f.module}.{f.qualname}")):
+        if f is not None and name_matches(pattern, f.module, f.qualname):
             lut[f.id] = True
     return lut
 
@@ -130,6 +136,23 @@ def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[]
     return lut
 
 
+def text_calls(data: TraceData, query: Query, n_calls: int, cancelled: Callable[[], bool] = lambda: False
+               ) -> np.ndarray:
+    """Per call 0..n_calls: does its argument, result or one of its marks' text match?"""
+    literal = None if query.regex else query.text.encode("utf-8", "surrogatepass")
+    tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case)
+    top = len(tl) - 1
+    by_call = np.zeros(n_calls + 1, dtype=bool)
+    for col in ("args", "val"):
+        by_call |= tl[np.minimum(data.col(col)[: n_calls + 1], top)]
+    mc = data.mark_col("call")
+    ref = data.mark_col("ref")
+    sel = tl[np.minimum(ref, top)] & (mc <= n_calls)
+    by_call[mc[sel]] = True
+    by_call[0] = False
+    return by_call
+
+
 def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
          cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
     """Sorted positions of every call that matches (not hidden by a filter)."""
@@ -141,19 +164,8 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     by_id = nl[np.minimum(fn, len(nl) - 1)]
     by_id[0] = False
     if query.in_text and data.strings.count:
-        literal = None if query.regex else query.text.encode("utf-8", "surrogatepass")
-        tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case)
-        top = len(tl) - 1
-        nc = index.n_calls
-        by_call = np.zeros(nc + 1, dtype=bool)
-        for col in ("args", "val"):
-            by_call |= tl[np.minimum(data.col(col)[: nc + 1], top)]
-        mc = data.mark_col("call")
-        ref = data.mark_col("ref")
-        sel = tl[np.minimum(ref, top)] & (mc <= nc)
-        by_call[mc[sel]] = True
-        by_call[0] = False
-        by_id |= index.nodes_of_calls(by_call)  # a merged path: one of its calls has the text
+        # (a merged path: one of its calls has the text)
+        by_id |= index.nodes_of_calls(text_calls(data, query, index.n_calls, cancelled))
     order = index.order
     mask = np.zeros(index.size, dtype=bool)
     calls = order <= n
@@ -164,6 +176,16 @@ def find(index: TreeIndex, query: Query, hidden: np.ndarray | None = None,
     if hidden is not None:
         mask &= ~hidden
     return np.flatnonzero(mask)
+
+
+def hit_status(hits: np.ndarray, pos: int) -> str:
+    """What the status line says of a search's hits: `hit 3 of 12` on a hit, else `12 hits`
+    (or `no hits`, in the error colour)."""
+    n = len(hits)
+    i = int(np.searchsorted(hits, pos)) if n else 0
+    if n and i < n and hits[i] == pos:
+        return f"hit {i + 1:,} of {n:,}"
+    return plural(n, "hit") if n else "[$error]no hits[/]"
 
 
 def next_hit(hits: np.ndarray, pos: int, forward: bool = True) -> int:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from flowtrace_tui.diff_app import DiffApp
-from flowtrace_tui.widgets import DetailPane
+from flowtrace_tui.widgets import DetailPane, FindBar
 
 from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
 
@@ -51,10 +51,10 @@ async def test_tree_keys_filter_and_detail():
             "report 1 1.00 µs 1.00 µs 0 +0%",
         ]
         assert "4 changes" in app.status_parts()
-        # n walks the changes, opening what hides them; N goes back
-        await pilot.press("n")
+        # J walks the changes, opening what hides them; K goes back
+        await pilot.press("J")
         assert app.tree.cursor_pos == 1 and "change 1 of 4" in app.status_parts()
-        await pilot.press("n", "n")
+        await pilot.press("J", "J")
         assert "change 3 of 4" in app.status_parts()
         assert lines(app)[3:7] == [
             "├─ parse calls 3→4 3→4 3.00 µs 4.00 µs +1.00 µs +33%",
@@ -62,7 +62,7 @@ async def test_tree_keys_filter_and_detail():
             "└─ work2 + new 0→4 – 4.00 µs +4.00 µs",
             "report 1 1.00 µs 1.00 µs 0 +0%",
         ]
-        await pilot.press("N")
+        await pilot.press("K")
         assert "change 2 of 4" in app.status_parts()
         # u hides the subtrees where nothing changed (report)
         await pilot.press("u")
@@ -76,7 +76,7 @@ async def test_detail_pane_shows_both_runs_side_by_side():
     app = pair_app()
     async with app.run_test(size=(160, 40)) as pilot:
         await settled(pilot)
-        await pilot.press("n")  # main › step
+        await pilot.press("J")  # main › step
         body = [" ".join(ln.split()) for ln in app.query_one(DetailPane).plain_text(100).splitlines()]
         assert body[0] == "path main › step"
         assert body[1].startswith("changed exceptions changed, called another number of times")
@@ -120,7 +120,53 @@ def test_bad_input_is_one_line(tmp_path):
 def test_snapshot_diff_view(snap_compare, size):
     async def run_before(pilot):
         await settled(pilot)
-        await pilot.press("n", "l", "n", "n")  # the new path work2, with its parent open
+        await pilot.press("J", "l", "J", "J")  # the new path work2, with its parent open
+
+    assert snap_compare(pair_app(), terminal_size=size, run_before=run_before)
+
+
+@sync
+async def test_search_finds_paths_by_name_as_the_call_tree_does():
+    """/ opens the call tree's find bar; enter finds the paths (a gone one too), goes to the
+    first and highlights them; n / N walk them, J / K still walk the changes; with unchanged
+    paths hidden, a hidden path is no hit."""
+    app = pair_app(show_detail=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settled(pilot)
+        await pilot.press("n")  # no search yet: n opens the find bar, as in the call tree
+        assert app.query_one(FindBar).has_class("-shown")
+        await pilot.press("escape", "slash", *"work", "enter")
+        await settled(pilot)
+        assert app.hits.tolist() == [3, 4] and app.tree.cursor_pos == 3  # work (gone), work2 (new)
+        assert "hit 1 of 2" in app.status_parts()
+        assert lines(app)[4].startswith("├─ work − gone")
+        await pilot.press("n")
+        assert app.tree.cursor_pos == 4 and "hit 2 of 2" in app.status_parts()
+        await pilot.press("n")  # wraps
+        assert app.tree.cursor_pos == 3
+        await pilot.press("N", "N")
+        assert app.tree.cursor_pos == 3
+        await pilot.press("J")  # the changes: the one after work
+        assert app.tree.cursor_pos == 4 and "change 4 of 4" in app.status_parts()
+        # argument text (alt+t): NEW's 4th step and work2 have 'i=3' (the cursor, on a hit, stays)
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"i=3", "alt+t", "enter")
+        await settled(pilot)
+        assert app.hits.tolist() == [1, 4] and "hit 2 of 2" in app.status_parts()
+        # report is unchanged: hidden by u, and no hit of a search for it
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "alt+t", *"report", "enter")
+        await settled(pilot)
+        assert app.hits.tolist() == [5]
+        await pilot.press("u")
+        await settled(pilot)
+        assert app.hits.tolist() == [] and "[$error]no hits[/]" in app.status_parts()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_diff_view_search(snap_compare, size):
+    async def run_before(pilot):
+        await settled(pilot)
+        await pilot.press("slash", *"work", "enter")  # work and work2 highlighted, on work
+        await settled(pilot)
 
     assert snap_compare(pair_app(), terminal_size=size, run_before=run_before)
 
@@ -148,7 +194,7 @@ async def test_detail_pane_lists_the_calls_around_the_first_differing_one():
     app = DiffApp(source(run(-1), "base.ftr"), source(run(999), "new.ftr"))
     async with app.run_test(size=(160, 40)) as pilot:
         await settled(pilot)
-        await pilot.press("n", "n")  # main › f
+        await pilot.press("J", "J")  # main › f
         body = [" ".join(ln.split()) for ln in app.query_one(DetailPane).plain_text(100).splitlines()]
         assert "first ≠ call 1,000 of 1,500 is the first whose outcome differs" in body
         at = body.index("# BASE (base.ftr) NEW (new.ftr)")

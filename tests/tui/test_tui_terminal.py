@@ -244,10 +244,28 @@ def test_diff_view_of_two_recorded_runs(terminal, tmp_path):
     lines = term.wait_for(lambda ls: sum("3,000→3,100" in ln for ln in ls) == 3)
     rows = {ln.split()[1]: ln for ln in lines if "3,000→3,100" in ln}
     assert set(rows) == {"step", "parse", "check"} and "calls 3,000→3,100" in rows["step"]
-    term.keys("g", "n")
+    term.keys("g", "J")
     term.wait_for(lambda ls: any("change 1 of" in ln for ln in ls))
     term.keys("u")  # unchanged subtrees hidden: the changed paths stay
     term.wait_for(lambda ls: any("unchanged hidden" in ln for ln in ls) and any("step" in ln for ln in ls))
+    # / searches path names as in the call tree: the find bar, then the hits
+    term.keys("u", "g", "/")
+    term.wait_for(lambda ls: any("search function names" in ln for ln in ls) and "esc Close search" in ls[-1])
+    term.keys("pars")
+    term.wait_for(lambda ls: any("Aa" in ln and "pars" in ln for ln in ls))
+    term.keys("Enter")  # found, and the keys go to the tree again (its keys in the footer)
+    lines = term.wait_for(lambda ls: any("hit 1 of 1" in ln for ln in ls) and "J Next change" in ls[-1])
+    assert [ln.split()[1] for ln in lines if "3,000→3,100" in ln] == ["step", "parse", "check"]
+    term.keys("n")  # the only hit: n stays on it
+    term.wait_for(lambda ls: any("hit 1 of 1" in ln for ln in ls))
+    term.keys("/")  # back in the bar (it stays open, with the last search): its keys in the footer
+    term.wait_for(lambda ls: "esc Close search" in ls[-1])
+    term.keys("C-a", "C-k")
+    term.wait_for("search function names")
+    term.keys("nothing")
+    term.wait_for(lambda ls: any("Aa" in ln and "nothing" in ln for ln in ls))
+    term.keys("Enter")
+    term.wait_for(lambda ls: any("no hits" in ln for ln in ls))
     term.keys("q")
 
 
