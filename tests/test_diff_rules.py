@@ -28,6 +28,24 @@ def test_outcome_digest_ignores_order():
     assert R.add_hash(R.add_hash(0, h1), h2) == R.add_hash(R.add_hash(0, h2), h1)
 
 
+def test_outcomes_swapped_between_calls_are_another_digest():
+    """Two calls that swap their results (or arguments, or ends) are other outcomes: the sums
+    of their hashes differ (a plain tuple hash summed to the same digest about half of the
+    time); and a path's digest is the same made from texts or from each text's hash."""
+    def digest(*outcomes):
+        total = 0
+        for o in outcomes:
+            total = R.add_hash(total, R.outcome_hash(*o))
+        return total
+
+    for i in range(2000):
+        a, b = f"i={i}", f"i={i + 1}"
+        assert digest((a, "return", "1"), (b, "return", "0")) != digest((a, "return", "0"), (b, "return", "1"))
+        assert digest((a, "return", "x"), (b, "raise", "x")) != digest((a, "raise", "x"), (b, "return", "x"))
+        assert digest(("n=1", "return", a), ("n=2", "return", b)) != digest(("n=2", "return", a), ("n=1", "return", b))
+    assert R.outcome_hash("i=1", "return", None) == R.combine_outcome(R.text_hash("i=1"), "return", R.text_hash(None))
+
+
 def test_exception_type():
     assert R.exception_type("ValueError: n=0") == "ValueError"
     assert R.exception_type("KeyError") == "KeyError"
