@@ -81,8 +81,8 @@ async def run(base: str, new: str, processes: bool | None) -> None:
         record("outcomes compared (after the first screen)", time.perf_counter() - first_draw[0], 10, "s")
         await pilot.pause()
         tree = app.tree
-        timed_key(tree, f"n: next change (of {len(app.changes):,})", app.action_next_change)
-        timed_key(tree, "n again", app.action_next_change)
+        timed_key(tree, f"J: next change (of {len(app.changes):,})", app.action_next_change)
+        timed_key(tree, "J again", app.action_next_change)
         timed_key(tree, "N: previous change", app.action_prev_change)
         timed_key(tree, "u: hide unchanged subtrees", app.action_toggle_unchanged)
         timed_key(tree, "u: show them again", app.action_toggle_unchanged)

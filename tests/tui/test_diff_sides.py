@@ -99,7 +99,7 @@ async def test_the_screen_is_the_same_from_child_processes(tmp_path):
         app = DiffApp(*(TraceSource.open(p) for p in paths), processes=processes)
         async with app.run_test(size=(160, 30)) as pilot:
             await settled(pilot)
-            await pilot.press("n", "n")
+            await pilot.press("J", "J")  # the next change, twice
             screens.append((lines(app), app.status_parts()))
     assert screens[0] == screens[1]
     assert "change 2 of 4" in screens[1][1]
