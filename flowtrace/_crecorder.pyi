@@ -29,8 +29,9 @@ def builtin_text(value: object, /) -> str | None:
     """reprs.value_text's text for a builtin value as the callbacks make it in C; None where
     the value holds anything else (the wrapper's hook renders it then)."""
 
-def decode_varints(body: bytes | memoryview, rows: int, encoding: int, /) -> bytes:
-    """A varint column's rows (FORMAT 1.2 encodings 2-4) as little-endian i64 bytes
+def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int = 0, /) -> bytes:
+    """A varint column's rows (FORMAT 1.2-1.3 encodings 2-8; `base`: the chunk's first call id,
+    for ENC_PARENT) as little-endian i64 bytes
     (ValueError when the body does not hold exactly `rows` values): ftr/format.py's fast path."""
 
 def after_fork_child() -> None:

@@ -561,15 +561,15 @@ def test_drained_payloads_are_format_encode_columns() -> None:
                 pos += F.COLUMN_DESC.size
                 encodings.add(enc)
                 spec.append((name, tc.decode(), enc, col.values()))
-                body = F.encode_varints(col.values(), enc)
-                assert F._py_decode_varints(body, cols.rows, enc) == bytes(col.data)
+                body = F.encode_varints(col.values(), enc, cols.base)
+                assert F._py_decode_varints(body, cols.rows, enc, cols.base) == bytes(col.data)
             assert F.encode_columns(cols.base, cols.rows, spec) == bytes(payload)
             seen[kind] = seen.get(kind, 0) + cols.rows
             if kind in (F.CALL, F.EXIT):  # relative to the origin: well below a minute
                 times = cols.get("t0" if kind == F.CALL else "t1")
                 assert 0 < min(times) and max(times) < 60 * 10**9
     assert seen[F.CALL] == seen[F.EXIT] == 3 * 201 and seen[F.MARK] > 3 * 80
-    assert {F.ENC_VARINT_DELTA, F.ENC_VARINT, F.ENC_CONST} <= encodings
+    assert {F.ENC_CONST, F.ENC_GOLOMB_RISE} <= encodings and encodings <= F.VARINT_ENCODINGS
 
 
 @pytest.mark.parametrize("mode", ["safe", "full"])
@@ -697,9 +697,10 @@ def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.
 
 
 def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> None:
-    """The C drain stores CALL.par and EXIT.call as varint steps (FORMAT 1.2); the object reader
-    and the explorer's numpy loader both get the same parents and ends from it as from the
-    Python recorder's file (fixed-width columns)."""
+    """The C drain stores CALL.par as codes relative to the previous call's ancestors and
+    EXIT.call as steps (FORMAT 1.3, Golomb-coded); the object reader and the explorer's numpy
+    loader both get the same parents and ends from it as from the Python recorder's file
+    (fixed-width columns)."""
     from flowtrace.ftr import format as F
     from flowtrace.ftr.chunks import ChunkReader
     from flowtrace.ftr.reader import load
@@ -726,8 +727,8 @@ def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> N
 
     calls = [stored(c) for c in chunks if c.kind == F.CALL]
     exits = [stored(c) for c in chunks if c.kind == F.EXIT]
-    assert calls and all(c["par"] == F.ENC_VARINT_DELTA for c in calls)
-    assert exits and all(e["call"] == F.ENC_VARINT_DELTA for e in exits)
+    assert calls and all(c["par"] in (F.ENC_PARENT, F.ENC_GOLOMB_PARENT) for c in calls)
+    assert exits and all(e["call"] in (F.ENC_VARINT_DELTA, F.ENC_GOLOMB_DELTA) for e in exits)
 
     def tree(path: str) -> list:
         t = load(path)

@@ -1,5 +1,6 @@
-"""Varint columns (FORMAT 1.2, encodings 2-4): the Python encoder, both decoders (C and pure
-Python) and decode_columns agree on every value, and a damaged body is a FormatError."""
+"""Varint columns (FORMAT 1.2, encodings 2-4; 1.3, encodings 5-12): the Python encoder, both
+decoders (C and pure Python) and decode_columns agree on every value, and a damaged body is a
+FormatError."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ EXTREMES = [0, 1, -1, 63, 64, -64, -65, 127, 128, (1 << 31) - 1, -(1 << 31), (1 
 
 
 def _decoders():
-    yield "python", lambda body, rows, enc: F._py_decode_varints(bytes(body), rows, enc)
+    yield "python", lambda body, rows, enc, base=0: F._py_decode_varints(bytes(body), rows, enc, base)
     if F._c_decode_varints is not None:
         yield "c", F._c_decode_varints
 
@@ -75,6 +76,94 @@ def test_decode_columns_mixes_fixed_and_varint_columns() -> None:
 
 def test_an_unknown_encoding_is_refused_not_guessed() -> None:
     payload = bytearray(F.encode_columns(1, 2, [("par", "I", F.ENC_RAW, [0, 1])]))
-    payload[F.COLUMNS_HEADER.size + 5] = 9  # the descriptor's encoding byte
-    with pytest.raises(F.FormatError, match="unknown encoding 9"):
+    payload[F.COLUMNS_HEADER.size + 5] = 13  # the descriptor's encoding byte
+    with pytest.raises(F.FormatError, match="unknown encoding 13"):
         F.decode_columns(F.CALL, bytes(payload))
+
+
+# --- 1.3: parent codes, sparse, bit-packed and Golomb-coded columns -----------------------
+NEW_VALUE_ENCODINGS = (F.ENC_SPARSE, F.ENC_SPARSE_DELTA, F.ENC_BITS, F.ENC_GOLOMB, F.ENC_GOLOMB_DELTA,
+                       F.ENC_GOLOMB_RISE)
+
+
+def _tree(rng: random.Random, base: int, rows: int, switch: float = 0.05) -> list[int]:
+    """Parents of calls base.. as a program makes them: mostly down and back up one stack,
+    sometimes another thread's stack (a parent from anywhere before)."""
+    parents, stack = [], [rng.randint(0, base - 1)]
+    for i in range(rows):
+        while len(stack) > 1 and rng.random() < 0.4:
+            stack.pop()
+        if rng.random() < switch:
+            stack = [rng.randint(0, base + i - 1)]
+        parents.append(stack[-1])
+        stack.append(base + i)
+    return parents
+
+
+@pytest.mark.parametrize("name,decode", list(_decoders()))
+def test_round_trip_every_13_encoding(name, decode) -> None:
+    rng = random.Random(11)
+    times = [10**12 + sum(rng.randint(0, 5000) for _ in range(3)) * i for i in range(400)]
+    sparse = [rng.choice([0, 0, 0, rng.randint(1, 10**6)]) for _ in range(333)]
+    small = [rng.randint(1, 6) for _ in range(257)]
+    for values in (times, sparse, small, EXTREMES, [], [5], [0] * 9):
+        for enc in NEW_VALUE_ENCODINGS:
+            body = F.encode_varints(values, enc)
+            assert _as_ints(decode(body, len(values), enc)) == values, (name, enc, values[:5])
+    for base, rows, switch in ((1, 500, 0.0), (10**6, 700, 0.05), (5, 300, 0.5), (3, 0, 0.0)):
+        parents = _tree(rng, base, rows, switch)
+        for enc in (F.ENC_PARENT, F.ENC_GOLOMB_PARENT):
+            body = F.encode_varints(parents, enc, base)
+            assert _as_ints(decode(body, rows, enc, base)) == parents, (name, enc, base)
+
+
+def test_parents_cost_a_few_bits_where_steps_cost_bytes() -> None:
+    """A method calling two helpers in a loop (the parent column alternates between the loop's
+    call and the previous call): a byte a row as steps, under half a byte as parent codes;
+    times rising by 1-3 us: 2 bytes a row as varint steps, under 1.7 as Golomb codes."""
+    parents, n = [], 1
+    for _ in range(500):  # loop (id 1) -> method -> helper; method -> helper2
+        parents += [1, n + 1, n + 1]
+        n += 3
+    base = 2
+    assert len(F.encode_varints(parents, F.ENC_VARINT_DELTA)) >= len(parents)
+    assert len(F.encode_varints(parents, F.ENC_GOLOMB_PARENT, base)) < 0.5 * len(parents)
+    rng = random.Random(2)
+    t, times = 0, []
+    for _ in range(1000):
+        t += rng.randint(1000, 3000)
+        times.append(t)
+    assert len(F.encode_varints(times, F.ENC_VARINT_DELTA)) == 2 * 1000
+    assert len(F.encode_varints(times, F.ENC_GOLOMB_RISE)) < 1.7 * 1000
+    assert len(F.encode_varints([0] * 999 + [7], F.ENC_SPARSE)) == 125 + 2
+
+
+@pytest.mark.parametrize("name,decode", list(_decoders()))
+def test_a_damaged_13_body_is_refused(name, decode) -> None:
+    golomb = F.encode_varints([1, 300, 70000], F.ENC_GOLOMB)
+    bits = F.encode_varints([1, 3, 7], F.ENC_BITS)
+    sparse = F.encode_varints([0, 9, 0, 12], F.ENC_SPARSE)
+    cases = [
+        (golomb[:-1], 3, F.ENC_GOLOMB, 0), (golomb + b"\x00", 3, F.ENC_GOLOMB, 0),
+        (golomb, 4, F.ENC_GOLOMB, 0), (b"\x40\x80", 1, F.ENC_GOLOMB, 0),  # order 64
+        (b"\x00" + b"\x00" * 10 + b"\x80", 1, F.ENC_GOLOMB, 0),  # 88 zeros: longer than 64 bits
+        (bits[:-1], 3, F.ENC_BITS, 0), (bits + b"\x00", 3, F.ENC_BITS, 0),
+        (b"\x00\x41" + b"\x00" * 9, 1, F.ENC_BITS, 0),  # width 65
+        (sparse[:-1], 4, F.ENC_SPARSE, 0), (sparse[:1], 4, F.ENC_SPARSE, 0), (sparse, 12, F.ENC_SPARSE, 0),
+        (bytes([4]), 1, F.ENC_PARENT, 10),  # two steps up from the previous call: not in this chunk
+        (bytes([0, 2 * 40]), 2, F.ENC_PARENT, 10),  # 40 steps up from row 0
+        (bytes([3, 2]), 2, F.ENC_PARENT, 10),  # row 0's parent is itself, then a walk through it
+    ]
+    for bad, rows, enc, base in cases:
+        with pytest.raises((F.FormatError, ValueError)):
+            decode(bad, rows, enc, base)
+        with pytest.raises(F.FormatError):
+            F.decode_varints(bad, rows, enc, base)
+
+
+def test_decode_columns_gives_parent_codes_their_base() -> None:
+    parents = _tree(random.Random(5), 1000, 200)
+    payload = F.encode_columns(1000, 200, [("par", "I", F.ENC_GOLOMB_PARENT, parents),
+                                           ("t0", "q", F.ENC_GOLOMB_RISE, list(range(0, 2000, 10)))])
+    cols = F.decode_columns(F.CALL, payload)
+    assert cols.get("par") == parents and cols.get("t0") == list(range(0, 2000, 10))

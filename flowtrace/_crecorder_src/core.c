@@ -185,7 +185,7 @@ mod_builtin_text(PyObject *m, PyObject *v)
 
 static PyMethodDef mod_methods[] = {
     {"decode_varints", (PyCFunction)(void (*)(void))mod_decode_varints, METH_FASTCALL,
-     "decode_varints(body, rows, encoding) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
+     "decode_varints(body, rows, encoding[, base]) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
     {"builtin_text", (PyCFunction)mod_builtin_text, METH_O, "The C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
@@ -235,12 +235,15 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisislsisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisislsisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
         "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
         "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN,
-        "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST);
+        "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST,
+        "ENC_PARENT", ENC_PARENT, "ENC_SPARSE_DELTA", ENC_SPARSE_DELTA, "ENC_SPARSE", ENC_SPARSE, "ENC_BITS", ENC_BITS,
+        "ENC_GOLOMB_DELTA", ENC_GOLOMB_DELTA, "ENC_GOLOMB", ENC_GOLOMB, "ENC_GOLOMB_PARENT", ENC_GOLOMB_PARENT,
+        "ENC_GOLOMB_RISE", ENC_GOLOMB_RISE);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
     for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));
     if (!str_tuple || PyModule_AddObjectRef(m, "BUILTIN_STR_TYPES", str_tuple) < 0) {

@@ -79,58 +79,305 @@ put_le(unsigned char *q, uint64_t v, int nbytes)
     return q;
 }
 
-/* One column to encode: `rows` values of `width` bytes (1 u8, 4 u32, 8 i64) at v. */
-typedef struct { const char *name; char tc; const void *v; uint8_t width, delta; } ColSpec;
+/* One column to encode: `rows` values of `width` bytes (1 u8, 4 u32, 8 i64) at v; `parent`:
+ * the CALL.par column, which may also be coded against the chunk's own calls (ENC_PARENT). */
+typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; } ColSpec;
 
-#define ALL_SAME(T) do { const T *v_ = s->v; for (size_t i = 1; i < n; i++) if (v_[i] != v_[0]) return 0; \
-                         *first = (int64_t)v_[0]; return 1; } while (0)
+/* The Golomb order is chosen from every GOLOMB_SAMPLE-th value to code (the first, ...): as
+ * good a choice as from all of them, for a quarter of the counting. */
+#define GOLOMB_SAMPLE 4
+
+static int64_t *wide;     /* the column being encoded, widened to i64 (module scratch, as `scratch`) */
+static uint64_t *codes;   /* its ENC_PARENT codes */
+static size_t cap_wide;
+
 static int
-all_same(const ColSpec *s, size_t n, int64_t *first)
+widen(const ColSpec *s, size_t n, int64_t lo_hi[2])
 {
-    if (s->width == 8) ALL_SAME(int64_t);
-    if (s->width == 4) ALL_SAME(uint32_t);
-    ALL_SAME(uint8_t);
+    if (n > cap_wide) {
+        size_t ncap = n < 4096 ? 4096 : n;
+        int64_t *w = PyMem_RawRealloc(wide, ncap * sizeof *w);
+        if (w) wide = w;
+        uint64_t *c = w ? PyMem_RawRealloc(codes, ncap * sizeof *c) : NULL;
+        if (c) codes = c;
+        if (!w || !c) { PyErr_NoMemory(); return -1; }
+        cap_wide = ncap;
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+#define WIDEN(T) for (size_t i = 0; i < n; i++) { \
+        int64_t v = (int64_t)((const T *)s->v)[i]; wide[i] = v; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
+    if (s->width == 8) WIDEN(int64_t) else if (s->width == 4) WIDEN(uint32_t) else WIDEN(uint8_t)
+#undef WIDEN
+    *lo_hi = lo; lo_hi[1] = hi;
+    return 0;
 }
-#undef ALL_SAME
 
-#define VARINTS(T) do { const T *v_ = s->v; \
-        if (s->delta) { int64_t prev = 0; \
-            for (size_t i = 0; i < n; i++) { int64_t x = (int64_t)v_[i]; q = put_varint(q, zigzag((int64_t)((uint64_t)x - (uint64_t)prev))); prev = x; } \
-        } else for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)(int64_t)v_[i]); } while (0)
-static unsigned char *
-put_varints(unsigned char *q, const ColSpec *s, size_t n)
+static inline int
+bit_len(uint64_t v)
 {
-    if (s->width == 8) VARINTS(int64_t);
-    else if (s->width == 4) VARINTS(uint32_t);
-    else VARINTS(uint8_t);
+    return v ? 64 - __builtin_clzll(v) : 0;
+}
+
+static inline size_t
+varint_len(uint64_t v)
+{
+    return (size_t)(64 - __builtin_clzll(v | 1) + 6) / 7;
+}
+
+/* ENC_PARENT (1.3): the parent of call `id` (= base + i) told from the chunk's earlier rows.
+ * An even code 2k: walk k steps up the parent chain from the previous call (k = 0: the
+ * previous call itself; 1: its parent, its sibling...), every step through a row of this
+ * chunk; an odd code: zigzag(id - 1 - parent) << 1 | 1. The parent is the previous call or
+ * one of its ancestors unless the thread changed, so the codes are small (the walks sum to at
+ * most the rows: each step up is a level the previous rows went down). */
+#define PARENT_WALK 64   /* longest walk the writer tries before it writes the parent outright */
+static void
+parent_codes(const int64_t *par, size_t n, uint64_t base, uint64_t *out, size_t hist[65])
+{
+    memset(hist, 0, 65 * sizeof *hist);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = base + i, p = (uint64_t)par[i], q = id - 1, code = 0;
+        int found = 0;
+        for (unsigned k = 0; k < PARENT_WALK; k++) {
+            if (q == p) { code = (uint64_t)k << 1; found = 1; break; }
+            if (q < base || q - base >= i) break;   /* the chain leaves this chunk */
+            q = (uint64_t)par[q - base];
+        }
+        if (!found) code = (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
+        out[i] = code;
+        if (i % GOLOMB_SAMPLE == 0) hist[bit_len(code)]++;
+    }
+}
+
+/* Each candidate encoding's body size for the widened column, in one pass: the writer keeps
+ * the smallest (docs/FORMAT.md, "Varint columns"). */
+typedef struct {
+    size_t bits; int64_t lo; int width;
+    size_t hist_plain[65], hist_delta[65], hist_rise[65];   /* bit lengths of the values, the zigzagged steps, the steps */
+    size_t hist_sparse[65], hist_sparse_delta[65];   /* the same over the rows that are not 0 */
+    int k;   /* the Exp-Golomb order chosen */
+    unsigned want;   /* the candidates counted (W_*) */
+} Sizes;
+
+/* Exp-Golomb codes of order k (1.3, encodings 9-11): v is written as x = v + 2^k in binary,
+ * after as many 0 bits as x has bits beyond k + 1; a value of b significant bits costs about
+ * 2b - k + 1 bits, one of up to k bits k + 1. For the steps of a time column (~10-13 bits)
+ * that is ~1.4 bytes against a varint's 2. The writer picks k from a histogram of the values'
+ * bit lengths (counts[b]: values of b significant bits, b = 0 for 0). */
+static int
+golomb_k(const size_t counts[65], size_t *bits)
+{
+    size_t best = SIZE_MAX;
+    int best_k = 0;
+    for (int k = 0; k < 40; k++) {
+        size_t total = 0;
+        for (int b = 0; b <= 64; b++)
+            if (counts[b]) total += counts[b] * (size_t)(b <= k ? k + 1 : 2 * b - k);   /* (b > k: 2b-k-1 or 2b-k+1) */
+        if (total < best) { best = total; best_k = k; }
+    }
+    *bits = best * GOLOMB_SAMPLE;   /* (an estimate from the sample) */
+    return best_k;
+}
+
+/* Which candidates a column's measuring pass counts for (the others are not tried): times
+ * only rise (steps, else zigzagged steps when one goes down), ids moving in steps their steps,
+ * small ids their values; a column of any kind (string ids, fold figures) everything. */
+enum { W_PLAIN = 1, W_DELTA = 2, W_RISE = 4, W_SPARSE = 8, W_ALL = 15 };
+
+static void
+measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned want)
+{
+    int64_t lo = n ? lo_hi[0] : 0, hi = n ? lo_hi[1] : 0;
+    uint64_t range = (uint64_t)hi - (uint64_t)lo;
+    z->width = range ? 64 - __builtin_clzll(range) : 0;
+    z->lo = lo;
+    z->bits = varint_len((uint64_t)lo) + 1 + (n * (size_t)z->width + 7) / 8;
+    z->want = want;
+    if (!range) return;   /* a constant column */
+    memset(z->hist_plain, 0, sizeof z->hist_plain);
+    memset(z->hist_delta, 0, sizeof z->hist_delta);
+    memset(z->hist_rise, 0, sizeof z->hist_rise);
+    memset(z->hist_sparse, 0, sizeof z->hist_sparse);
+    memset(z->hist_sparse_delta, 0, sizeof z->hist_sparse_delta);
+    /* (every GOLOMB_SAMPLE-th coded value: format.golomb_order's rule) */
+#define STEP(i) ((uint64_t)x[i] - (uint64_t)((i) ? x[(i) - 1] : 0))
+    if (want & W_RISE) {
+        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_rise[bit_len(STEP(i))]++;
+        if (z->hist_rise[64]) z->want = want |= W_DELTA;   /* a step down (64 bits as a rise) */
+    }
+    if (want & W_DELTA)
+        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
+#undef STEP
+    if (want & W_PLAIN)
+        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_plain[bit_len((uint64_t)x[i])]++;
+    if (want & W_SPARSE) {
+        int64_t prev = 0;
+        size_t nz = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!x[i]) continue;
+            if (nz++ % GOLOMB_SAMPLE == 0) {
+                z->hist_sparse[bit_len((uint64_t)x[i])]++;
+                z->hist_sparse_delta[bit_len(zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev)))]++;
+            }
+            prev = x[i];
+        }
+    }
+}
+
+/* A bit stream, first bit in the high bit of the first byte: `acc` holds the `have` (< 8) bits
+ * not yet in a whole byte. Each put stores 8 bytes at q (the payload has room past the end)
+ * and moves q by the whole bytes it made. */
+typedef struct { unsigned char *q; uint64_t acc; int have; } BitOut;
+
+static inline __attribute__((always_inline)) void
+bits_put(BitOut *b, uint64_t v, int nbits)   /* 1 <= nbits <= 57, v < 2^nbits */
+{
+    int total = b->have + nbits;
+    uint64_t acc = (b->acc << nbits) | v;
+#if PY_BIG_ENDIAN
+    uint64_t w = acc << (64 - total);
+#else
+    uint64_t w = __builtin_bswap64(acc << (64 - total));
+#endif
+    memcpy(b->q, &w, 8);
+    b->q += total >> 3;
+    b->have = total & 7;
+    b->acc = acc & ((1u << b->have) - 1);
+}
+
+static inline __attribute__((always_inline)) void
+golomb_put(BitOut *b, uint64_t v, int k)
+{
+    if (v < ((uint64_t)1 << 28)) {   /* x = v + 2^k below 2^29: the code, zeros and all, in one put */
+        uint64_t x = v + ((uint64_t)1 << k);
+        int nb = bit_len(x);
+        bits_put(b, x, 2 * nb - k - 1);
+        return;
+    }
+    unsigned __int128 x = (unsigned __int128)v + ((unsigned __int128)1 << k);
+    int nb = x >> 64 ? 65 : bit_len((uint64_t)x);
+    for (int zeros = nb - k - 1; zeros > 0; zeros -= 32) bits_put(b, 0, zeros < 32 ? zeros : 32);
+    for (int left = nb; left > 0; ) {
+        int take = left < 32 ? left : 32;
+        left -= take;
+        bits_put(b, (uint64_t)(x >> left) & ((1ull << take) - 1), take);
+    }
+}
+
+static unsigned char *
+put_golomb(unsigned char *q, int enc, const int64_t *x, size_t n, int k)
+{
+    *q++ = (unsigned char)k;
+    BitOut b = {q, 0, 0};
+    /* one loop per encoding: no test per row */
+#define STEP(i) ((uint64_t)x[i] - (uint64_t)((i) ? x[(i) - 1] : 0))
+    if (enc == ENC_GOLOMB_RISE) for (size_t i = 0; i < n; i++) golomb_put(&b, STEP(i), k);
+    else if (enc == ENC_GOLOMB_DELTA) for (size_t i = 0; i < n; i++) golomb_put(&b, zigzag((int64_t)STEP(i)), k);
+    else if (enc == ENC_GOLOMB) for (size_t i = 0; i < n; i++) golomb_put(&b, (uint64_t)x[i], k);
+    else for (size_t i = 0; i < n; i++) golomb_put(&b, codes[i], k);
+#undef STEP
+    if (b.have) *b.q++ = (unsigned char)(b.acc << (8 - b.have));
+    return b.q;
+}
+
+static unsigned char *
+put_body(unsigned char *q, int enc, const int64_t *x, size_t n, const Sizes *z)
+{
+    if (enc >= ENC_GOLOMB_DELTA)
+        return put_golomb(q, enc, x, n, z->k);
+    if (enc == ENC_PARENT) {
+        for (size_t i = 0; i < n; i++) q = put_varint(q, codes[i]);
+    } else if (enc == ENC_VARINT) {
+        for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)x[i]);
+    } else if (enc == ENC_VARINT_DELTA) {
+        int64_t prev = 0;
+        for (size_t i = 0; i < n; i++) { q = put_varint(q, zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev))); prev = x[i]; }
+    } else if (enc == ENC_SPARSE || enc == ENC_SPARSE_DELTA) {
+        unsigned char *map = q;   /* bit i: row i is not 0; then the Golomb codes of those rows */
+        memset(map, 0, (n + 7) / 8);
+        q += (n + 7) / 8;
+        *q++ = (unsigned char)z->k;
+        BitOut b = {q, 0, 0};
+        int64_t prev = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!x[i]) continue;
+            map[i >> 3] |= (unsigned char)(1u << (i & 7));
+            golomb_put(&b, enc == ENC_SPARSE ? (uint64_t)x[i] : zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev)), z->k);
+            prev = x[i];
+        }
+        if (b.have) *b.q++ = (unsigned char)(b.acc << (8 - b.have));
+        q = b.q;
+    } else {   /* ENC_BITS: the minimum, the width, then each value - minimum in `width` bits */
+        q = put_varint(q, (uint64_t)z->lo);
+        *q++ = (unsigned char)z->width;
+        unsigned __int128 acc = 0;
+        int have = 0;
+        for (size_t i = 0; i < n && z->width; i++) {
+            acc |= (unsigned __int128)((uint64_t)x[i] - (uint64_t)z->lo) << have;
+            have += z->width;
+            while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
+        }
+        if (have) *q++ = (unsigned char)acc;
+    }
     return q;
 }
-#undef VARINTS
+
+/* The smallest encoding of the widened column (ties: the simpler one) and its body size. */
+static int
+choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
+{
+    if (z->width == 0) return ENC_CONST;
+    size_t hist_parent[65], bits_delta, bits_plain, bits_parent = 0, bits_sparse, bits_sparse_delta, bits_rise;
+    if (s->parent) parent_codes(wide, n, base, codes, hist_parent);
+    int k_delta = golomb_k(z->hist_delta, &bits_delta), k_plain = golomb_k(z->hist_plain, &bits_plain);
+    int k_parent = s->parent ? golomb_k(hist_parent, &bits_parent) : 0;
+    int k_sparse = golomb_k(z->hist_sparse, &bits_sparse), k_rise = golomb_k(z->hist_rise, &bits_rise);
+    int k_sparse_delta = golomb_k(z->hist_sparse_delta, &bits_sparse_delta);
+    size_t map = (n + 7) / 8 + 1;
+#define IF_WANT(w, size) ((z->want & (w)) ? (size) : SIZE_MAX)
+    struct { int enc; size_t size; int k; } c[] = {
+        {ENC_BITS, z->bits, 0},
+        {ENC_SPARSE_DELTA, IF_WANT(W_SPARSE, map + (bits_sparse_delta + 7) / 8), k_sparse_delta},
+        {ENC_SPARSE, IF_WANT(W_SPARSE, map + (bits_sparse + 7) / 8), k_sparse},
+        {ENC_GOLOMB_DELTA, IF_WANT(W_DELTA, 1 + (bits_delta + 7) / 8), k_delta},
+        {ENC_GOLOMB, IF_WANT(W_PLAIN, 1 + (bits_plain + 7) / 8), k_plain},
+        {ENC_GOLOMB_PARENT, s->parent ? 1 + (bits_parent + 7) / 8 : SIZE_MAX, k_parent},
+        {ENC_GOLOMB_RISE, IF_WANT(W_RISE, 1 + (bits_rise + 7) / 8), k_rise},
+    };
+#undef IF_WANT
+    int best = 0;
+    for (int i = 1; i < (int)(sizeof c / sizeof c[0]); i++) if (c[i].size < c[best].size) best = i;
+    z->k = c[best].k;
+    return c[best].enc;
+}
 
 /* A CALL / EXIT / MARK payload: the columns header, the descriptors, then each column as
- * u32 byte count + its varints. A new bytes object, or NULL with an exception set. */
+ * u32 byte count + its body. A new bytes object, or NULL with an exception set. */
 static PyObject *
 columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
 {
     Out *o = &scratch;
     o->len = 0;
-    if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 10 * rows)) < 0) return NULL;
+    if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 17 * rows + 11)) < 0) return NULL;   /* (a Golomb code: <= 129 bits) */
     unsigned char *q = o->p;
     q = put_le(q, base, 8); q = put_le(q, rows, 4); q = put_le(q, (uint64_t)ncols, 2); q = put_le(q, 0, 2);
     unsigned char *desc = q;
     q += 8 * (size_t)ncols;
     for (int k = 0; k < ncols; k++) {
         const ColSpec *s = &cols[k];
-        int64_t one = 0;
-        int constant = all_same(s, rows, &one);
+        int64_t lo_hi[2];
+        if (widen(s, rows, lo_hi) < 0) return NULL;
+        Sizes z;
+        measure(wide, rows, lo_hi, &z, s->want);
+        int enc = choose(s, rows, base, &z);
         unsigned char *d = desc + 8 * k;
         memset(d, ' ', 4);
         memcpy(d, s->name, strlen(s->name));
         d[4] = (unsigned char)s->tc;
-        d[5] = constant ? ENC_CONST : (s->delta ? ENC_VARINT_DELTA : ENC_VARINT);
+        d[5] = (unsigned char)enc;
         d[6] = d[7] = 0;
         unsigned char *body = q + 4;
-        q = constant ? put_varint(body, (uint64_t)one) : put_varints(body, s, rows);
+        q = enc == ENC_CONST ? put_varint(body, (uint64_t)z.lo) : put_body(body, enc, wide, rows, &z);
         put_le(body - 4, (uint64_t)(q - body), 4);
     }
     o->len = (size_t)(q - o->p);
@@ -156,12 +403,12 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         cc->args[i] = (cc->args[i] && cc->args[i] <= w->nstrs) ? remap[cc->args[i] - 1] : 0;
         cc->t0[i] = tick_to_ns(tmap, cc->t0[i]) - origin;
     }
-    ColSpec call[7] = {{"par", 'I', cc->par, 4, 1}, {"fn", 'I', cc->fn, 4, 0}, {"thr", 'I', cc->thr, 4, 0},
-                       {"t0", 'q', cc->t0, 8, 1}};
+    ColSpec call[7] = {{"par", 'I', cc->par, 4, 1, 0}, {"fn", 'I', cc->fn, 4, 0, W_PLAIN | W_DELTA},
+                       {"thr", 'I', cc->thr, 4, 0, W_PLAIN | W_DELTA}, {"t0", 'q', cc->t0, 8, 0, W_RISE}};
     int k = 4;   /* optional columns: left out when every row is 0 (readers default to 0) */
-    if (any_nonzero(cc->args, n, 4)) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0};
-    if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0};
-    if (any_nonzero(cc->flag, n, 1)) call[k++] = (ColSpec){"flag", 'B', cc->flag, 1, 0};
+    if (any_nonzero(cc->args, n, 4)) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0, W_ALL};
+    if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0, W_ALL};
+    if (any_nonzero(cc->flag, n, 1)) call[k++] = (ColSpec){"flag", 'B', cc->flag, 1, 0, W_ALL};
     out[0] = n ? columns_payload(w->call_first_id, n, call, k) : Py_NewRef(Py_None);
     if (!out[0]) return -1;
 
@@ -171,9 +418,10 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         ec->val[i] = (ec->val[i] && ec->val[i] <= w->nstrs) ? remap[ec->val[i] - 1] : 0;
         ec->t1[i] = tick_to_ns(tmap, ec->t1[i]) - origin;
     }
-    ColSpec exit[4] = {{"call", 'I', ec->call, 4, 1}, {"t1", 'q', ec->t1, 8, 1}, {"how", 'B', ec->how, 1, 0}};
+    ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
+                       {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
-    if (any_nonzero(ec->val, n, 4)) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0};
+    if (any_nonzero(ec->val, n, 4)) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL};
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
     if (!out[1]) return -1;
 
@@ -196,9 +444,10 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         frun[i] = fold ? tick_to_ns(tmap, r->t + r->run) - t : 0;
         fspan[i] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
     }
-    ColSpec mark[8] = {{"call", 'I', mc, 4, 1}, {"t", 'q', mt, 8, 1}, {"kind", 'B', mk, 1, 0},
-                       {"ref", 'I', mr, 4, 0}, {"othr", 'I', mo, 4, 0},
-                       {"n", 'I', fn_, 4, 0}, {"run", 'q', frun, 8, 0}, {"span", 'q', fspan, 8, 0}};
+    ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN}, {"t", 'q', mt, 8, 0, W_RISE},
+                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA}, {"ref", 'I', mr, 4, 0, W_ALL},
+                       {"othr", 'I', mo, 4, 0, W_ALL}, {"n", 'I', fn_, 4, 0, W_ALL},
+                       {"run", 'q', frun, 8, 0, W_ALL}, {"span", 'q', fspan, 8, 0, W_ALL}};
     out[2] = columns_payload(0, n, mark, nfold ? 8 : 5);   /* fold columns only with folds (1.1) */
     PyMem_RawFree(mem);
     return out[2] ? 0 : -1;
@@ -352,7 +601,7 @@ done:
     return result;
 }
 
-/* ---- the readers' side: decode_varints(body, rows, encoding) -> bytes of rows i64 values ----
+/* ---- the readers' side: decode_varints(body, rows, encoding[, base]) -> rows i64 values ----
  * (flowtrace/ftr/format.py calls it when the extension is built; its pure-Python twin gives
  * the same values). ValueError when the body does not hold exactly `rows` values. */
 static int
@@ -368,39 +617,155 @@ get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
     return -1;   /* cut short, or longer than 64 bits */
 }
 
+static inline uint64_t
+unzigzag(uint64_t v)
+{
+    return (v >> 1) ^ (0 - (v & 1));
+}
+
+/* Row i's parent from its ENC_PARENT code (rows before i decoded in out). */
+static int
+parent_of(const uint64_t *out, size_t i, uint64_t base, uint64_t code, uint64_t *parent)
+{
+    uint64_t id = base + i, q = id - 1;
+    if (code & 1) q = id - 1 - unzigzag(code >> 1);
+    else for (uint64_t k = code >> 1; k; k--) {   /* up the chain, through this chunk's rows */
+        if (q < base || q - base >= i || out[q - base] >= q) return -1;   /* (parents come first) */
+        q = out[q - base];
+    }
+    *parent = q;
+    return 0;
+}
+
+/* A bit stream being read (put_golomb's): `pos` bits of `len` bytes read so far. */
+typedef struct { const unsigned char *p; size_t len, pos; } BitIn;
+
+static inline uint64_t
+bits_window(const BitIn *b)   /* the next 57+ bits, first one in the high bit (0s past the end) */
+{
+    size_t at = b->pos >> 3;
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++) w = (w << 8) | (at + (size_t)i < b->len ? b->p[at + (size_t)i] : 0);
+    return w << (b->pos & 7);
+}
+
+static int
+golomb_get(BitIn *b, int k, uint64_t *out)
+{
+    int zeros = 0;
+    for (;;) {   /* the 0s before the first 1 (at most 64) */
+        if (b->pos >= 8 * b->len) return -1;
+        uint64_t w = bits_window(b);
+        int z = w ? __builtin_clzll(w) : 56;
+        if (z > 56) z = 56;
+        zeros += z;
+        b->pos += (size_t)z;
+        if (zeros > 64) return -1;
+        if (z < 56) break;
+    }
+    int nb = zeros + k + 1;   /* x's bits, the leading 1 first */
+    if (b->pos + (size_t)nb > 8 * b->len || nb > 65) return -1;
+    unsigned __int128 x = 0;
+    for (int left = nb; left > 0; ) {
+        int take = left < 32 ? left : 32;
+        x = (x << take) | (bits_window(b) >> (64 - take));
+        b->pos += (size_t)take;
+        left -= take;
+    }
+    x -= (unsigned __int128)1 << k;
+    if (x >> 64) return -1;
+    *out = (uint64_t)x;
+    return 0;
+}
+
+/* ENC_GOLOMB*: the order k, then a code a row; the body ends within the last code's byte. */
+static int
+decode_golomb(const unsigned char *p, const unsigned char *end, size_t rows, long enc, uint64_t base, uint64_t *out)
+{
+    if (p >= end || *p > 63) return -1;
+    int k = *p++;
+    BitIn b = {p, (size_t)(end - p), 0};
+    uint64_t v, acc = 0;
+    for (size_t i = 0; i < rows; i++) {
+        if (golomb_get(&b, k, &v) < 0) return -1;
+        if (enc == ENC_GOLOMB_DELTA) out[i] = acc = acc + unzigzag(v);
+        else if (enc == ENC_GOLOMB_RISE) out[i] = acc = acc + v;
+        else if (enc == ENC_GOLOMB) out[i] = v;
+        else if (parent_of(out, i, base, v, &out[i]) < 0) return -1;
+    }
+    return (b.pos + 7) / 8 == b.len ? 0 : -1;
+}
+
+/* The body's rows into out[0..rows): 0, or -1 when it does not hold exactly its rows. */
+static int
+decode_body(const unsigned char *p, const unsigned char *end, size_t rows, long enc, uint64_t base, uint64_t *out)
+{
+    uint64_t v = 0, acc = 0;
+    if (enc == ENC_CONST) {
+        if (get_varint(&p, end, &v) < 0) return -1;
+        for (size_t i = 0; i < rows; i++) out[i] = v;
+    } else if (enc == ENC_VARINT_DELTA || enc == ENC_VARINT) {
+        for (size_t i = 0; i < rows; i++) {
+            if (get_varint(&p, end, &v) < 0) return -1;
+            out[i] = acc = enc == ENC_VARINT_DELTA ? acc + unzigzag(v) : v;   /* zigzag back, summed */
+        }
+    } else if (enc == ENC_PARENT) {
+        for (size_t i = 0; i < rows; i++)
+            if (get_varint(&p, end, &v) < 0 || parent_of(out, i, base, v, &out[i]) < 0) return -1;
+    } else if (enc >= ENC_GOLOMB_DELTA) {
+        return decode_golomb(p, end, rows, enc, base, out);
+    } else if (enc == ENC_SPARSE || enc == ENC_SPARSE_DELTA) {
+        size_t nmap = (rows + 7) / 8;
+        if ((size_t)(end - p) < nmap + 1 || p[nmap] > 63) return -1;
+        const unsigned char *map = p;
+        int k = p[nmap];
+        BitIn b = {p + nmap + 1, (size_t)(end - p) - nmap - 1, 0};
+        for (size_t i = 0; i < rows; i++) {
+            if (!(map[i >> 3] >> (i & 7) & 1)) { out[i] = 0; continue; }
+            if (golomb_get(&b, k, &v) < 0) return -1;
+            out[i] = acc = enc == ENC_SPARSE_DELTA ? acc + unzigzag(v) : v;
+        }
+        return (b.pos + 7) / 8 == b.len ? 0 : -1;
+    } else {   /* ENC_BITS */
+        uint64_t lo;
+        if (get_varint(&p, end, &lo) < 0 || p >= end) return -1;
+        unsigned width = *p++;
+        if (width > 64 || (size_t)(end - p) != (rows * width + 7) / 8) return -1;
+        uint64_t mask = width == 64 ? ~(uint64_t)0 : (((uint64_t)1 << width) - 1);
+        for (size_t i = 0; i < rows; i++) {
+            size_t bit = i * width, at = bit >> 3;
+            unsigned __int128 w = 0;
+            for (size_t b = 0; b < 9 && at + b < (size_t)(end - p); b++) w |= (unsigned __int128)p[at + b] << (8 * b);
+            out[i] = lo + ((uint64_t)(w >> (bit & 7)) & mask);
+        }
+        return 0;
+    }
+    return p == end ? 0 : -1;
+}
+
 PyObject *
 mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "decode_varints(body, rows, encoding)"); return NULL; }
+    if (nargs != 3 && nargs != 4) { PyErr_SetString(PyExc_TypeError, "decode_varints(body, rows, encoding[, base])"); return NULL; }
     Py_ssize_t rows = PyLong_AsSsize_t(args[1]);
     long enc = PyLong_AsLong(args[2]);
+    unsigned long long base = nargs == 4 ? PyLong_AsUnsignedLongLong(args[3]) : 0;
     if (PyErr_Occurred()) return NULL;
-    if (rows < 0 || rows > PY_SSIZE_T_MAX / 8 || (enc != ENC_VARINT_DELTA && enc != ENC_VARINT && enc != ENC_CONST)) {
+    if (rows < 0 || rows > PY_SSIZE_T_MAX / 8 || enc < ENC_VARINT_DELTA || enc > ENC_GOLOMB_RISE) {
         PyErr_SetString(PyExc_ValueError, "bad row count or encoding");
         return NULL;
     }
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    const unsigned char *p = view.buf, *end = p + view.len;
     PyObject *out = PyBytes_FromStringAndSize(NULL, rows * 8);
-    int ok = out != NULL;
-    if (ok) {
-        unsigned char *q = (unsigned char *)PyBytes_AS_STRING(out);
-        uint64_t v = 0, acc = 0;
-        if (enc == ENC_CONST) {
-            ok = get_varint(&p, end, &v) == 0;
-            for (Py_ssize_t i = 0; ok && i < rows; i++) put_le(q + 8 * i, v, 8);
-        } else {
-            for (Py_ssize_t i = 0; ok && i < rows; i++) {
-                ok = get_varint(&p, end, &v) == 0;
-                acc = enc == ENC_VARINT_DELTA ? acc + ((v >> 1) ^ (0 - (v & 1))) : v;   /* zigzag back, summed */
-                put_le(q + 8 * i, acc, 8);
-            }
-        }
-        ok = ok && p == end;
-        if (!ok) {
+    if (out) {
+        uint64_t *vals = (uint64_t *)PyBytes_AS_STRING(out);   /* (bytes data is 8-aligned) */
+        const unsigned char *p = view.buf;
+        if (decode_body(p, p + view.len, (size_t)rows, enc, base, vals) < 0) {
             Py_CLEAR(out);
             PyErr_SetString(PyExc_ValueError, "a varint column does not hold its rows");
+        } else if (PY_BIG_ENDIAN) {
+            for (Py_ssize_t i = 0; i < rows; i++) put_le((unsigned char *)&vals[i], vals[i], 8);
         }
     }
     PyBuffer_Release(&view);

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns
+VERSION_MINOR = 3  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+# 1.3: encodings 5-8 (parent codes, sparse, bit-packed)
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -76,7 +77,20 @@ ENC_DELTA = 1  # stored[i] = value[i] - value[i-1] (stored[0] = value[0]); decod
 ENC_VARINT_DELTA = 2  # the zigzagged steps between neighbouring rows (the first from 0)
 ENC_VARINT = 3  # the values themselves (as unsigned 64-bit)
 ENC_CONST = 4  # one value, for every row
-VARINT_ENCODINGS = frozenset({ENC_VARINT_DELTA, ENC_VARINT, ENC_CONST})
+# (1.3) the same framing, other bodies (docs/FORMAT.md, "Varint columns")
+ENC_PARENT = 5  # CALL.par: 2k = k steps up the parent chain from the previous call; odd: outright
+ENC_SPARSE_DELTA = 6  # a bitmap of the rows that are not 0, then their zigzagged steps (Golomb codes)
+ENC_SPARSE = 7  # a bitmap of the rows that are not 0, then their values (Golomb codes)
+ENC_BITS = 8  # the minimum, a width in bits, then each value - minimum in that many bits
+# (1.3) Exp-Golomb codes of order k (a u8), in a bit stream: of the zigzagged steps (as 2), of
+# the values (as 3), of ENC_PARENT's codes (as 5)
+ENC_GOLOMB_DELTA = 9
+ENC_GOLOMB = 10
+ENC_GOLOMB_PARENT = 11
+ENC_GOLOMB_RISE = 12  # of the steps, unsigned (a column that only rises: times)
+GOLOMB_ENCODINGS = frozenset({ENC_GOLOMB_DELTA, ENC_GOLOMB, ENC_GOLOMB_PARENT, ENC_GOLOMB_RISE})
+VARINT_ENCODINGS = frozenset({ENC_VARINT_DELTA, ENC_VARINT, ENC_CONST, ENC_PARENT, ENC_SPARSE_DELTA,
+                              ENC_SPARSE, ENC_BITS}) | GOLOMB_ENCODINGS
 VARINT_BODY = struct.Struct("<I")  # a varint column's byte count
 
 COLUMNS_HEADER = struct.Struct("<QIHH")  # base, rows, column count, reserved
@@ -152,7 +166,7 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
             values = list(values)
             if len(values) != rows:
                 raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
-            body = encode_varints(values, encoding)
+            body = encode_varints(values, encoding, base)
             descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
             datas.append(VARINT_BODY.pack(len(body)) + body)
             continue
@@ -170,22 +184,120 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
     return COLUMNS_HEADER.pack(base, rows, len(descs), 0) + b"".join(descs) + b"".join(datas)
 
 
-def encode_varints(values: list[int], encoding: int) -> bytes:
+_U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _zigzag(d: int) -> int:
+    d = ((d + (1 << 63)) & _U64) - (1 << 63)  # the step, in 64 bits
+    return ((d << 1) ^ (d >> 63)) & _U64  # small steps either way
+
+
+def _put_varint(out: bytearray, v: int) -> None:
+    v &= _U64
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+def encode_varints(values: list[int], encoding: int, base: int = 0) -> bytes:
     """A varint column's body without its byte count (the C recorder's encoder, in Python: the
-    definition, and what tests write; ENC_CONST takes the first value for every row)."""
+    definition, and what tests write; ENC_CONST takes the first value for every row; `base`:
+    the chunk's first call id, for ENC_PARENT)."""
     out = bytearray()
-    prev = 0
-    for v in values[:1] if encoding == ENC_CONST else values:
-        if encoding == ENC_VARINT_DELTA:
-            v, prev = ((v - prev + (1 << 63)) & 0xFFFFFFFFFFFFFFFF) - (1 << 63), v  # the step, in 64 bits
-            v = ((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF  # zigzag: small steps either way
-        else:
-            v &= 0xFFFFFFFFFFFFFFFF
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
+    if encoding == ENC_CONST:
+        _put_varint(out, values[0])
+    elif encoding in (ENC_VARINT_DELTA, ENC_VARINT):
+        prev = 0
+        for v in values:
+            _put_varint(out, _zigzag(v - prev) if encoding == ENC_VARINT_DELTA else v)
+            prev = v
+    elif encoding == ENC_PARENT:
+        for v in parent_codes(values, base):
+            _put_varint(out, v)
+    elif encoding in (ENC_SPARSE, ENC_SPARSE_DELTA):
+        bitmap = bytearray((len(values) + 7) // 8)
+        for i, v in enumerate(values):
+            if v:
+                bitmap[i >> 3] |= 1 << (i & 7)
+        nonzero = [v for v in values if v]
+        out += bitmap + _golomb_body(_golomb_input(nonzero, ENC_GOLOMB if encoding == ENC_SPARSE else ENC_GOLOMB_DELTA, 0))
+    elif encoding in GOLOMB_ENCODINGS:
+        out += _golomb_body(_golomb_input(values, encoding, base))
+    elif encoding == ENC_BITS:
+        lo = min(values, default=0)
+        width = (max(values, default=0) - lo).bit_length()
+        _put_varint(out, lo)
+        out.append(width)
+        acc = have = 0
+        for v in values:  # little-endian bit stream, value i at bits i*width ..
+            acc |= (v - lo) << have
+            have += width
+            while have >= 8:
+                out.append(acc & 0xFF)
+                acc >>= 8
+                have -= 8
+        if have:
+            out.append(acc)
+    else:
+        raise ValueError(f"not a varint encoding: {encoding}")
     return bytes(out)
+
+
+def _golomb_input(values: list[int], encoding: int, base: int) -> list[int]:
+    if encoding == ENC_GOLOMB_PARENT:
+        return parent_codes(values, base)
+    if encoding == ENC_GOLOMB:
+        return [v & _U64 for v in values]
+    if encoding == ENC_GOLOMB_RISE:
+        return [(v - prev) & _U64 for prev, v in zip([0] + values, values)]
+    return [_zigzag(v - prev) for prev, v in zip([0] + values, values)]
+
+
+GOLOMB_SAMPLE = 4  # a writer picks k from every 4th value to code (encode.c's GOLOMB_SAMPLE)
+
+
+def golomb_order(values: list[int]) -> int:
+    """The order k the C writer takes for these values (encode.c's golomb_k): the smallest
+    estimated total over every GOLOMB_SAMPLE-th value, one of b significant bits costing k + 1
+    bits when b <= k, else ~2b - k. (Any k reads back: this is the writer's choice only.)"""
+    counts: dict[int, int] = {}
+    for v in values[::GOLOMB_SAMPLE]:
+        counts[v.bit_length()] = counts.get(v.bit_length(), 0) + 1
+    costs = [sum(n * (k + 1 if b <= k else 2 * b - k) for b, n in counts.items()) for k in range(40)]
+    return costs.index(min(costs))
+
+
+def _golomb_body(values: list[int]) -> bytes:
+    k = golomb_order(values)
+    bits = []
+    for v in values:  # x = v + 2^k after (bits of x - k - 1) zeros
+        x = v + (1 << k)
+        bits.append("0" * (x.bit_length() - k - 1) + format(x, "b"))
+    stream = "".join(bits)
+    stream += "0" * (-len(stream) % 8)
+    return bytes([k]) + (int(stream, 2).to_bytes(len(stream) // 8, "big") if stream else b"")
+
+
+PARENT_WALK = 64  # the longest walk up the chain a writer tries (encode.c's PARENT_WALK)
+
+
+def parent_codes(parents: list[int], base: int) -> list[int]:
+    """ENC_PARENT's codes for the parents of calls base, base+1, ...: 2k when the parent is k
+    steps up the chain from the previous call (through this chunk's rows), else
+    zigzag(id - 1 - parent) << 1 | 1."""
+    codes = []
+    for i, p in enumerate(parents):
+        q, code = base + i - 1, None
+        for k in range(PARENT_WALK):
+            if q == p:
+                code = k << 1
+                break
+            if not 0 <= q - base < i:
+                break
+            q = parents[q - base]
+        codes.append(code if code is not None else (_zigzag(base + i - 1 - p) << 1) | 1)
+    return codes
 
 
 def delta_encode(values: Iterable[int], typecode: str = "q") -> array:
@@ -259,7 +371,7 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
             pos += VARINT_BODY.size
             if pos + size > len(view):
                 raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
-            cols[name] = Column(name, "q", ENC_RAW, decode_varints(view[pos : pos + size], rows, enc))
+            cols[name] = Column(name, "q", ENC_RAW, decode_varints(view[pos : pos + size], rows, enc, base))
         elif enc in (ENC_RAW, ENC_DELTA):
             size = rows * TYPECODES[typecode]
             if pos + size > len(view):
@@ -271,43 +383,130 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
     return Columns(kind, base, rows, cols)
 
 
-def decode_varints(body: bytes | memoryview, rows: int, encoding: int) -> memoryview:
+def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int = 0) -> memoryview:
     """A varint column's `rows` values as little-endian i64 bytes (a raw 'q' column to every
-    consumer). FormatError when the body does not hold exactly `rows` values."""
+    consumer); `base`: the chunk's first call id (ENC_PARENT). FormatError when the body does
+    not hold exactly `rows` values."""
     if _c_decode_varints is not None:
         try:
-            return memoryview(_c_decode_varints(body, rows, encoding))
-        except ValueError:
+            return memoryview(_c_decode_varints(body, rows, encoding, base))
+        except (ValueError, OverflowError):
             raise FormatError("a varint column does not hold its rows") from None
-    return memoryview(_py_decode_varints(bytes(body), rows, encoding))
+    return memoryview(_py_decode_varints(bytes(body), rows, encoding, base))
 
 
-def _py_decode_varints(body: bytes, rows: int, encoding: int) -> bytes:
-    """decode_varints without the C extension (the same values, ~100x slower)."""
-    values = array("q")
-    acc = pos = 0
-    n = len(body)
-    for _ in range(1 if encoding == ENC_CONST else rows):
+class _Varints:
+    """Reads LEB128 varints off a body (the pure-Python decoder's cursor)."""
+
+    def __init__(self, body: bytes, pos: int = 0) -> None:
+        self.body, self.pos = body, pos
+
+    def next(self) -> int:
         v = shift = 0
+        body, pos = self.body, self.pos
         while True:
-            if pos >= n or shift >= 64:
+            if pos >= len(body) or shift >= 64:
                 raise FormatError("a varint column does not hold its rows")
             b = body[pos]
             pos += 1
             v |= (b & 0x7F) << shift
             shift += 7
             if b < 0x80:
-                break
-        if encoding == ENC_VARINT_DELTA:
-            v = acc = (acc + ((v >> 1) ^ -(v & 1))) & 0xFFFFFFFFFFFFFFFF
-        values.append(v - (1 << 64) if v >= 1 << 63 else v)
-    if pos != n:
-        raise FormatError("a varint column does not hold its rows")
+                self.pos = pos
+                return v & _U64
+
+
+def _unzigzag(v: int) -> int:
+    return (v >> 1) ^ -(v & 1)
+
+
+def _parent_of(values: list[int], i: int, base: int, code: int) -> int:
+    """Row i's parent from its ENC_PARENT code (rows before i decoded in values)."""
+    q = base + i - 1
+    if code & 1:
+        return (q - _unzigzag(code >> 1)) & _U64
+    for _ in range(code >> 1):
+        if not 0 <= q - base < i or values[q - base] >= q:  # (parents come first)
+            raise FormatError("a varint column does not hold its rows")
+        q = values[q - base]
+    return q & _U64
+
+
+def _py_decode_golomb(body: bytes, rows: int, encoding: int, base: int) -> list[int]:
+    bad = FormatError("a varint column does not hold its rows")
+    if not body or body[0] > 63:
+        raise bad
+    k, nbits = body[0], 8 * (len(body) - 1)
+    stream = format(int.from_bytes(body[1:], "big"), "b").zfill(nbits) if nbits else ""
+    values: list[int] = []
+    pos = acc = 0
+    for i in range(rows):
+        one = stream.find("1", pos)
+        if one < 0 or one - pos > 64 or one + (one - pos) + k + 1 > nbits:
+            raise bad
+        end = one + (one - pos) + k + 1
+        v = int(stream[one:end], 2) - (1 << k)
+        if v >> 64:
+            raise bad
+        pos = end
+        if encoding == ENC_GOLOMB_DELTA:
+            v = acc = (acc + _unzigzag(v)) & _U64
+        elif encoding == ENC_GOLOMB_RISE:
+            v = acc = (acc + v) & _U64
+        elif encoding == ENC_GOLOMB_PARENT:
+            v = _parent_of(values, i, base, v)
+        values.append(v)
+    if (pos + 7) // 8 != nbits // 8:
+        raise bad
+    return values
+
+
+def _py_decode_varints(body: bytes, rows: int, encoding: int, base: int = 0) -> bytes:
+    """decode_varints without the C extension (the same values, ~100x slower)."""
+    cur = _Varints(body)
     if encoding == ENC_CONST:
-        values = values * rows
+        values = [cur.next()] * rows
+    elif encoding in (ENC_VARINT_DELTA, ENC_VARINT):
+        values, acc = [], 0
+        for _ in range(rows):
+            v = cur.next()
+            acc = (acc + _unzigzag(v)) & _U64 if encoding == ENC_VARINT_DELTA else v
+            values.append(acc)
+    elif encoding == ENC_PARENT:
+        values = []
+        for i in range(rows):
+            values.append(_parent_of(values, i, base, cur.next()))
+    elif encoding in GOLOMB_ENCODINGS:
+        values = _py_decode_golomb(body, rows, encoding, base)
+        cur.pos = len(body)
+    elif encoding in (ENC_SPARSE, ENC_SPARSE_DELTA):
+        nmap = (rows + 7) // 8
+        if nmap > len(body):
+            raise FormatError("a varint column does not hold its rows")
+        present = [i for i in range(rows) if body[i >> 3] >> (i & 7) & 1]
+        inner = ENC_GOLOMB if encoding == ENC_SPARSE else ENC_GOLOMB_DELTA
+        values = [0] * rows
+        for i, v in zip(present, _py_decode_golomb(body[nmap:], len(present), inner, 0)):
+            values[i] = v
+        cur.pos = len(body)
+    else:  # ENC_BITS
+        lo = cur.next()
+        if cur.pos >= len(body) or body[cur.pos] > 64 or len(body) - cur.pos - 1 != (rows * body[cur.pos] + 7) // 8:
+            raise FormatError("a varint column does not hold its rows")
+        width, start = body[cur.pos], cur.pos + 1
+        mask = (1 << width) - 1
+        values = []
+        for i in range(rows):
+            at, shift = divmod(i * width, 8)
+            word = int.from_bytes(body[start + at : start + at + 9], "little")
+            values.append((lo + ((word >> shift) & mask)) & _U64)
+        cur.pos = len(body)
+    if cur.pos != len(body):
+        raise FormatError("a varint column does not hold its rows")
+    out = array("q", (v - (1 << 64) if v >= 1 << 63 else v for v in values))
     if not _LITTLE:
-        values.byteswap()
-    return values.tobytes()
+        out.byteswap()
+    return out.tobytes()
 
 
 STRS_HEADER = struct.Struct("<II")  # first string id, count
