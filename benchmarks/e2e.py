@@ -42,6 +42,7 @@ import tempfile
 import time
 
 import workloads  # benchmarks/workloads: the shared workload programs
+from pyc import precompile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -155,6 +156,9 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
     results: dict = {(w, c): [] for w in chosen for c in configs}
     env = dict(os.environ, PYTHONPATH=ROOT, E2E_BASELINE=opts.baseline or "")
     env.pop("FLOWTRACE_RECORDER", None)
+    # as installed: flowtrace's .pyc files written (the workloads' too, alike for every cell)
+    precompile(os.path.join(ROOT, "flowtrace"), workloads.HERE,
+               *([os.path.join(opts.baseline, "flowtrace")] if opts.baseline else []))
     tmp = tempfile.mkdtemp(prefix="e2e-")
     try:
         scripts = {}

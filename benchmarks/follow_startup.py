@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from pyc import precompile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CHILD = "def f():\n    return 1\nf()"
@@ -139,6 +141,7 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--viztracer", help="the viztracer command (a separate venv of the same Python)")
     args = ap.parse_args()
+    precompile(os.path.join(ROOT, "flowtrace"))  # as installed: its .pyc files written
     with tempfile.TemporaryDirectory() as tmp:
         startup(args.python, tmp, args.repeat)
         pool(args.python, tmp, max(3, args.repeat // 4), args.viztracer)
