@@ -81,8 +81,8 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
-def command_modules() -> dict[str, ModuleType]:
-    return {name: importlib.import_module(f".commands.{name}", __package__) for name in COMMANDS}
+def command_modules(names: Sequence[str] = COMMANDS) -> dict[str, ModuleType]:
+    return {name: importlib.import_module(f".commands.{name}", __package__) for name in names}
 
 
 def build_parser(modules: dict[str, ModuleType]) -> Parser:
@@ -132,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `flowtrace` and `python -m flowtrace`; returns the exit status."""
     _claim_launcher()
     argv = list(sys.argv[1:] if argv is None else argv)
-    modules = command_modules()
+    # A command named first needs its own module only (the parser then knows that command
+    # alone, and parses and reports errors as the whole one does): `flowtrace run` starts the
+    # program without importing the readers, exporters and diff behind the other commands.
+    modules = command_modules([argv[0]] if argv and argv[0] in COMMANDS else COMMANDS)
     parser = build_parser(modules)
     argv, trailing = _split(argv, modules)
     args = parser.parse_strictly(argv)

@@ -33,6 +33,7 @@ from typing import Any
 from .recorder.base import RecorderConfig
 from . import session as session_module
 from .session import Session, signals_held
+from .ftr.parts import parts_dir
 from .untraced import suspended
 
 ENV_DIR = "FLOWTRACE_FOLLOW_DIR"      # absolute path of the session's parts directory
@@ -46,11 +47,6 @@ _opts: dict[str, Any] = {}
 _session: Session | None = None   # the session recording this process (root or part)
 _hooks_installed = False
 _real_exit = os._exit
-
-
-def parts_dir(output: str) -> str:
-    """Where the parts of the session named `output` live."""
-    return os.path.abspath(output) + ".d"
 
 
 def current() -> Session | None:

@@ -21,8 +21,9 @@ import os
 import runpy
 import sys
 import types
-from dataclasses import dataclass, field
 from typing import Any
+
+from .plain import Plain
 
 
 class ProgramNotFound(Exception):
@@ -34,13 +35,15 @@ class ProgramNotFound(Exception):
         self.status = status
 
 
-@dataclass
-class Program:
+class Program(Plain):
     """What to run: `kind` is "script" (a file, directory or zip), "module" or "code"."""
 
-    kind: str
-    target: str
-    args: list[str] = field(default_factory=list)
+    __slots__ = ("kind", "target", "args")
+
+    def __init__(self, kind: str, target: str, args: list[str] | None = None) -> None:
+        self.kind = kind
+        self.target = target
+        self.args = [] if args is None else args
 
     def command_line(self) -> list[str]:
         """What follows `python` to run it (the code of -c left out): the session's META argv."""
@@ -51,30 +54,29 @@ class Program:
         return {"script": self.target, "module": f"-m {self.target}", "code": "-c …"}[self.kind]
 
 
-@dataclass
-class Prepared:
+class Prepared(Plain):
     """A program ready to execute: its `__main__` module, argv, sys.path[0], and either its
-    source (a script or -c) or the module runpy runs (-m, a directory or zip)."""
+    source (a script or -c) or the module runpy runs (`run_module`: -m, a directory or zip,
+    as `python -m` / `python dir_or_zip` run them)."""
 
-    program: Program
-    module: types.ModuleType
-    argv: list[str]
-    path0: str
-    source: bytes | str | None = None
-    filename: str = "<string>"
-    run_module: str | None = None  # run through runpy, as `python -m` / `python dir_or_zip` do
-    spec: importlib.machinery.ModuleSpec | None = None
+    __slots__ = ("program", "module", "argv", "path0", "source", "filename", "run_module", "spec")
+
+    def __init__(self, program: Program, module: types.ModuleType, argv: list[str], path0: str,
+                 source: bytes | str | None = None, filename: str = "<string>", run_module: str | None = None,
+                 spec: importlib.machinery.ModuleSpec | None = None) -> None:
+        self.program, self.module, self.argv, self.path0 = program, module, argv, path0
+        self.source, self.filename, self.run_module, self.spec = source, filename, run_module, spec
 
 
-@dataclass
-class Outcome:
+class Outcome(Plain):
     """How the program ended. `kind`: "exit" (returned or sys.exit), "exception" (uncaught,
     already printed), "interrupt" (KeyboardInterrupt, already printed). `status` is the exit
     status to use; `error` the one-line "Type: message" of an uncaught exception."""
 
-    kind: str
-    status: int
-    error: str | None = None
+    __slots__ = ("kind", "status", "error")
+
+    def __init__(self, kind: str, status: int, error: str | None = None) -> None:
+        self.kind, self.status, self.error = kind, status, error
 
 
 def _new_main(**attrs: Any) -> types.ModuleType:
@@ -137,6 +139,17 @@ def _script(program: Program) -> Prepared:
 
 
 def _is_zip(path: str) -> bool:
+    """zipfile.is_zipfile, which looks for the end record in the file's last 64 KiB + 22
+    bytes; zipfile (with the shutil, bz2 and lzma it loads) is imported only when that record's
+    signature is there, not for every script `flowtrace run` starts."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - (65535 + 22)))
+            if b"PK\x05\x06" not in f.read():
+                return False
+    except OSError:
+        return False
     import zipfile
 
     try:

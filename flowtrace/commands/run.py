@@ -148,7 +148,7 @@ def _children_note(path: str) -> str:
 
     Counted from the parts directory's names only (reading every part at exit would cost the
     program's exit time); the readers (`print`, `stats`) count their calls."""
-    from ..ftr.processes import part_files, parts_dir
+    from ..ftr.parts import part_files, parts_dir  # (names only: not the readers)
 
     directory = parts_dir(path)
     parts, notes = part_files(directory)  # (none: no child was started)

@@ -7,9 +7,9 @@ recorders (flowtrace/recorder/) depend on the format, never the other way round.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
+from ..plain import Plain
 from . import format as F
 
 # payload column -> Batch field, per chunk type (what unpacked() fills)
@@ -22,58 +22,62 @@ _FIELDS = {
 }
 
 
-@dataclass
-class Batch:
-    """Everything recorded between two drains, in the units of docs/FORMAT.md.
+def _ints(typecode: str) -> Callable[[], array]:
+    return lambda: array(typecode)
+
+
+# Batch's fields and how each starts (the column arrays with the FORMAT.md typecodes)
+_FIELD_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "functions": list,  # FUNC entries
+    "threads": list,  # THRD entries
+    "tasks": list,  # TASK entries
+    "strings_first_id": lambda: 1,
+    "strings": list,  # STRS, ids from strings_first_id
+    "call_first_id": lambda: 1,
+    # CALL columns, one row per call start, ids call_first_id .. +len-1
+    "call_parent": _ints("I"), "call_func": _ints("I"), "call_thread": _ints("I"), "call_t0": _ints("q"),
+    "call_args": _ints("I"), "call_task": _ints("I"), "call_flag": _ints("B"),
+    # EXIT columns
+    "exit_call": _ints("I"), "exit_t1": _ints("q"), "exit_how": _ints("B"), "exit_val": _ints("I"),
+    # MARK columns
+    "mark_call": _ints("I"), "mark_t": _ints("q"), "mark_kind": _ints("B"), "mark_ref": _ints("I"),
+    "mark_other": _ints("I"),
+    # MARK fold columns (FORMAT 1.1): per row n, run ns, span ns; 0 on rows that are not folds.
+    # Left empty when the batch has no fold row.
+    "mark_n": _ints("I"), "mark_run": _ints("q"), "mark_span": _ints("q"),
+    # Optional, from a recorder that encodes its rows itself (the C one): the CALL / EXIT /
+    # MARK chunk payloads [(kind, payload)], ready to frame (times already relative to the
+    # session origin), in place of the columns above, and how many calls they hold.
+    "payloads": list,
+    "payload_calls": lambda: 0,
+    # Optional: the STRS payload of `strings` already encoded (format.encode_strings' bytes)
+    "strings_payload": lambda: None,
+}
+
+
+class Batch(Plain):
+    """Everything recorded between two drains, in the units of docs/FORMAT.md: the fields of
+    _FIELD_DEFAULTS, given by keyword (the others start empty).
 
     Definitions come first: the writer emits them before the column chunks that use them.
     Column arrays are `array.array`s with the FORMAT.md typecodes; times are absolute
     `perf_counter_ns()` values (the writer makes them relative to the session origin).
     """
 
-    functions: list[dict[str, Any]] = field(default_factory=list)  # FUNC entries
-    threads: list[dict[str, Any]] = field(default_factory=list)  # THRD entries
-    tasks: list[dict[str, Any]] = field(default_factory=list)  # TASK entries
-    strings_first_id: int = 1
-    strings: list[str] = field(default_factory=list)  # STRS, ids from strings_first_id
-    call_first_id: int = 1
-    # CALL columns, one row per call start, ids call_first_id .. +len-1
-    call_parent: array = field(default_factory=lambda: array("I"))
-    call_func: array = field(default_factory=lambda: array("I"))
-    call_thread: array = field(default_factory=lambda: array("I"))
-    call_t0: array = field(default_factory=lambda: array("q"))
-    call_args: array = field(default_factory=lambda: array("I"))
-    call_task: array = field(default_factory=lambda: array("I"))
-    call_flag: array = field(default_factory=lambda: array("B"))
-    # EXIT columns
-    exit_call: array = field(default_factory=lambda: array("I"))
-    exit_t1: array = field(default_factory=lambda: array("q"))
-    exit_how: array = field(default_factory=lambda: array("B"))
-    exit_val: array = field(default_factory=lambda: array("I"))
-    # MARK columns
-    mark_call: array = field(default_factory=lambda: array("I"))
-    mark_t: array = field(default_factory=lambda: array("q"))
-    mark_kind: array = field(default_factory=lambda: array("B"))
-    mark_ref: array = field(default_factory=lambda: array("I"))
-    mark_other: array = field(default_factory=lambda: array("I"))
-    # MARK fold columns (FORMAT 1.1): per row n, run ns, span ns; 0 on rows that are not folds.
-    # Left empty when the batch has no fold row.
-    mark_n: array = field(default_factory=lambda: array("I"))
-    mark_run: array = field(default_factory=lambda: array("q"))
-    mark_span: array = field(default_factory=lambda: array("q"))
-    # Optional, from a recorder that encodes its rows itself (the C one): the CALL / EXIT /
-    # MARK chunk payloads, ready to frame (times already relative to the session origin), in
-    # place of the columns above, and how many calls they hold.
-    payloads: list[tuple[bytes, bytes]] = field(default_factory=list)
-    payload_calls: int = 0
-    # Optional: the STRS payload of `strings` already encoded (format.encode_strings' bytes)
-    strings_payload: bytes | None = None
+    __slots__ = tuple(_FIELD_DEFAULTS)
+
+    def __init__(self, **fields: Any) -> None:
+        unknown = fields.keys() - _FIELD_DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"Batch() got unexpected fields: {', '.join(sorted(unknown))}")
+        for name, start in _FIELD_DEFAULTS.items():
+            setattr(self, name, fields[name] if name in fields else start())
 
     def unpacked(self) -> "Batch":
         """This batch with its encoded payloads decoded into the columns (times as the payload
         stores them: relative to the recorder's origin). For reading a C recorder's batch row by
         row (tests, diagnostics); the writer frames the payloads as they are."""
-        out = replace(self, payloads=[], payload_calls=0)
+        out = Batch(**{**{name: getattr(self, name) for name in self.__slots__}, "payloads": [], "payload_calls": 0})
         for kind, payload in self.payloads:
             cols = F.decode_columns(kind, payload)
             for name, field_name in _FIELDS[kind].items():

@@ -11,9 +11,7 @@ import struct
 import sys
 import zlib
 from array import array
-from dataclasses import dataclass
-from itertools import accumulate
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
@@ -103,6 +101,21 @@ try:  # the C extension's decoder (the C recorder writes varint columns); same v
     from .._crecorder import decode_varints as _c_decode_varints  # type: ignore[attr-defined]
 except ImportError:
     _c_decode_varints = None
+
+
+if TYPE_CHECKING:
+    from .records import Column, Columns, Strings
+
+
+def __getattr__(name: str) -> Any:
+    """`Column`, `Columns` and `Strings`, the decoded records, live in ftr/records.py and load
+    on first use: a recording process encodes only, and the dataclasses module they are made
+    with costs more to import than the rest of this module (start-up of `flowtrace run`)."""
+    if name in ("Column", "Columns", "Strings"):
+        from . import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FormatError(Exception):
@@ -311,42 +324,9 @@ def delta_encode(values: Iterable[int], typecode: str = "q") -> array:
     return out
 
 
-@dataclass(frozen=True)
-class Column:
-    """One decoded column: `data` is the stored bytes (little-endian) of `rows` items."""
-
-    name: str
-    typecode: str
-    encoding: int
-    data: memoryview
-
-    def values(self) -> list[int]:
-        """Decode to plain ints (stdlib path; the explorer uses numpy on `data` instead)."""
-        arr = array(self.typecode)
-        arr.frombytes(self.data)
-        if not _LITTLE:
-            arr.byteswap()
-        if self.encoding == ENC_DELTA:
-            return list(accumulate(arr))  # cumulative sum in C, exact (Python ints)
-        return arr.tolist()
-
-
-@dataclass(frozen=True)
-class Columns:
-    """A decoded CALL / EXIT / MARK chunk."""
-
-    kind: bytes
-    base: int
-    rows: int
-    columns: Mapping[str, Column]
-
-    def get(self, name: str, default: int = 0) -> list[int]:
-        """Values of a column, or `default` repeated when the writer left the column out."""
-        col = self.columns.get(name)
-        return col.values() if col is not None else [default] * self.rows
-
-
 def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
+    from .records import Column, Columns
+
     view = memoryview(payload)
     if len(view) < COLUMNS_HEADER.size:
         raise FormatError(f"{kind.decode()} chunk too short")
@@ -525,21 +505,9 @@ def encode_strings(first_id: int, texts: list[str]) -> bytes:
     return STRS_HEADER.pack(first_id, len(texts)) + offsets.tobytes() + b"".join(blobs)
 
 
-@dataclass(frozen=True)
-class Strings:
-    """A decoded STRS chunk; `text(i)` for first_id <= i < first_id + count."""
-
-    first_id: int
-    count: int
-    offsets: array
-    blob: memoryview
-
-    def text(self, string_id: int) -> str:
-        i = string_id - self.first_id
-        return bytes(self.blob[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8", "replace")
-
-
 def decode_strings(payload: bytes | memoryview) -> Strings:
+    from .records import Strings
+
     view = memoryview(payload)
     if len(view) < STRS_HEADER.size:
         raise FormatError("STRS chunk too short")

@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .format import FormatError
+from .parts import part_files, parts_dir  # (re-exported: the explorer takes them from here)
 from .reader import Call
 from .scan import SessionInfo, survey
 from .summary import read_summary
-
-PARTS_SUFFIX = ".d"  # the parts of `trace.ftr` are in `trace.ftr.d/`
-
 
 @dataclass
 class Process:
@@ -87,11 +85,6 @@ def _join(words: list[str]) -> str:
     return " ".join(w if w == "…" else shlex.quote(w) for w in words)
 
 
-def parts_dir(path: str) -> str:
-    """The directory of the parts of the session whose root file is `path`."""
-    return os.path.abspath(path) + PARTS_SUFFIX
-
-
 def session_processes(path: str) -> list[Process]:
     """Every process of the session rooted at `path`, in tree order; [] when `path` itself
     cannot be read (the caller reports that as for any session)."""
@@ -134,16 +127,6 @@ def _part(path: str, *, root: bool = False) -> Process | None:
 def _pid_of(path: str) -> int:
     stem = os.path.basename(path).split(".")[0].split("-")[0]
     return int(stem) if stem.isdigit() else 0
-
-
-def part_files(directory: str) -> tuple[list[str], list[str]]:
-    """The names in a parts directory, sorted: the parts (`<pid>.ftr`) and the notes of the
-    processes not followed (`<pid>.skip.json`). Both empty when there is no such directory."""
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return [], []
-    return [n for n in names if n.endswith(".ftr")], [n for n in names if n.endswith(".skip.json")]
 
 
 def _parts(directory: str, root_pid: int) -> list[Process]:

@@ -8,22 +8,26 @@ the same Batch, so the file and everything that reads it do not depend on which 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..ftr.batch import Batch
+from ..plain import Plain
 
 __all__ = ["Batch", "Recorder", "RecorderConfig"]
 
 
-@dataclass
-class RecorderConfig:
-    """What to record. `args` is "safe", "full" or "off"."""
+class RecorderConfig(Plain):
+    """What to record. `args` is "safe", "full" or "off"; `seed_running`: write the calls
+    already running at start as partial calls."""
 
-    args: str = "safe"
-    include: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    seed_running: bool = False  # write calls already running at start as partial calls
+    __slots__ = ("args", "include", "exclude", "seed_running")
+
+    def __init__(self, args: str = "safe", include: list[str] | None = None, exclude: list[str] | None = None,
+                 seed_running: bool = False) -> None:
+        self.args = args
+        self.include = [] if include is None else include
+        self.exclude = [] if exclude is None else exclude
+        self.seed_running = seed_running
 
 
 class Recorder(Protocol):
