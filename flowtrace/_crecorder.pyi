@@ -34,6 +34,10 @@ def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int
     for ENC_PARENT) as little-endian i64 bytes
     (ValueError when the body does not hold exactly `rows` values): ftr/format.py's fast path."""
 
+def expand_strings(payload: bytes | memoryview, /) -> bytes:
+    """A STRS payload with its value records (FORMAT 1.4) made into their texts, as a payload of
+    texts only (ValueError when it does not parse): ftr/format.py's fast path."""
+
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 
@@ -64,8 +68,9 @@ class Core:
         self, render_obj: Callable[[object], str], type_label: Callable[[type], str], origin_ns: int, /
     ) -> dict[str, Any]:
         """Swap the pending rows out: the CALL / EXIT / MARK chunk payloads (bytes, varint
-        columns, times relative to origin_ns; None without rows), the number of calls, the new
-        texts and their STRS payload, keyed by name (see recorder/c.py drain)."""
+        columns, times relative to origin_ns; None without rows), the number of calls, the number
+        of new texts ("strings") and their STRS payload (None without any), keyed by name (see
+        recorder/c.py drain)."""
     def start(self) -> None:
         """Begin a session (new ids, a new generation)."""
     def seed(self, ident: int, frames: list[FrameType], /) -> int:

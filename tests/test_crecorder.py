@@ -574,8 +574,9 @@ def test_drained_payloads_are_format_encode_columns() -> None:
 
 @pytest.mark.parametrize("mode", ["safe", "full"])
 def test_strings_payload_is_encode_strings(mode: str) -> None:
-    """Batch.strings_payload from the C drain is exactly format.encode_strings' payload
-    (non-ASCII, lone surrogates, repeated texts across drains)."""
+    """Batch.strings_payload from the C drain, its value records made into texts (by the C and
+    the Python reader alike), is exactly format.encode_strings' payload (non-ASCII, lone
+    surrogates, repeated texts across drains)."""
     from flowtrace.ftr import format as F
     from flowtrace.recorder.c import CRecorder
 
@@ -600,9 +601,14 @@ def test_strings_payload_is_encode_strings(mode: str) -> None:
         rec.stop()
     batches.append(rec.drain().unpacked())
     assert batches[0].strings
+    records = 0
     for b in batches:
         if b.strings:
-            assert b.strings_payload == F.encode_strings(b.strings_first_id, b.strings)
+            plain = F.encode_strings(b.strings_first_id, b.strings)
+            assert F.expand_strings(b.strings_payload) == plain
+            assert F._py_expand_strings(bytes(b.strings_payload)) == plain
+            records += bool(F.STRS_HEADER.unpack_from(b.strings_payload)[1] & F.STRS_RECORDS)
+    assert records  # floats, objects and large ints are stored as records
 
 
 def _random_value(rng, depth: int = 0):

@@ -184,6 +184,8 @@ mod_builtin_text(PyObject *m, PyObject *v)
 }
 
 static PyMethodDef mod_methods[] = {
+    {"expand_strings", (PyCFunction)mod_expand_strings, METH_O,
+     "expand_strings(payload) -> bytes: a STRS payload with its value records made into texts (format.py)."},
     {"decode_varints", (PyCFunction)(void (*)(void))mod_decode_varints, METH_FASTCALL,
      "decode_varints(body, rows, encoding[, base]) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
     {"builtin_text", (PyCFunction)mod_builtin_text, METH_O, "The C text of a builtin value (None: the hook's)."},

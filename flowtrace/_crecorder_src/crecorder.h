@@ -34,7 +34,8 @@
  *   threads.c   per-thread state (stacks) and backpressure
  *   codes.c     per-code-object decisions (filter, argument layout)
  *   capture.c   value capture at event time (memo, small ints, exception texts)
- *   render.c    rendering captured values at drain (reprs.py's text, in C)
+ *   render.c    rendering captured values at drain (reprs.py's text, in C), the STRS payload
+ *               (texts and value records) and its reader (expand_strings)
  *   strtab.c    final string ids by UTF-8 bytes (deduplication)
  *   encode.c    drain: rows to the CALL/EXIT/MARK payloads (varints) and the STRS payload
  *   callbacks.c the sys.monitoring callbacks (and asyncio task lookup)
@@ -365,6 +366,9 @@ PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
 PyObject *builtin_text_now(PyObject *v);
+int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
+                  PyObject **payload, size_t *count);
+PyObject *mod_expand_strings(PyObject *m, PyObject *arg);
 /* strtab.c */
 uint64_t bytes_hash(const char *p, size_t n);
 void stab_clear(StrTab *st);

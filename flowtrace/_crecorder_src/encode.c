@@ -487,94 +487,28 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     }
     w.nmarks = kept;
 
-    PyObject *result = NULL, *texts = NULL;
-    uint32_t *remap = NULL;
-    RenderCtx rc = {args[0], args[1], {{NULL}}};
-    Text tb = {NULL, 0, 0, 0};
-    Text blob = {NULL, 0, 0, 0}, offs = {NULL, 0, 0, 0};   /* the STRS payload's parts */
-    uint32_t zero = 0;
-    if (text_add(&offs, (const char *)&zero, 4, 0) < 0) goto done;
+    PyObject *result = NULL, *strs_payload = NULL;
+    size_t nnew = 0;
     uint32_t first_sid = c->next_final_sid;
-    texts = PyList_New(0);
-    remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
-    if (!texts || !remap) { if (!remap) PyErr_NoMemory(); goto done; }
-    for (size_t i = 0; i < w.nstrs; i++) {
-        StrEntry *e = &w.strs[i];
-        uint32_t *fin = small_final(c, e, w.slots);   /* a small int's text seen before: its id */
-        if (fin && *fin) { remap[i] = *fin; continue; }
-        c->rendered++;
-        const char *u = NULL;
-        Py_ssize_t ulen = 0;
-        PyObject *t = NULL, *enc = NULL;
-        if (e->kind == S_TEXT) {
-            t = Py_NewRef(e->text);
-            u = PyUnicode_AsUTF8AndSize(t, &ulen);
-            if (!u) {   /* lone surrogates: the file stores them as the writer does */
-                PyErr_Clear();
-                enc = PyUnicode_AsEncodedString(t, "utf-8", "surrogatepass");
-                if (enc) { u = PyBytes_AS_STRING(enc); ulen = PyBytes_GET_SIZE(enc); }
-            }
-        } else if (render_entry(c, &rc, e, w.slots, &tb) == 0) {
-            u = tb.p ? tb.p : "";
-            ulen = (Py_ssize_t)tb.len;
-        }
-        if (!u) {
-            /* one unreadable value must not lose the batch: say so in its place */
-            PyErr_Clear();
-            Py_XDECREF(t);
-            t = NULL;
-            u = "<unreadable>";
-            ulen = 12;
-        }
-        uint64_t h = bytes_hash(u, (size_t)ulen);
-        uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
-        if ((fin = small_final(c, e, w.slots))) *fin = sid;   /* (re-read: rendering may run Python) */
-        if (sid) {
-            remap[i] = sid;
-            Py_XDECREF(t); Py_XDECREF(enc);
-            continue;
-        }
-        if (!t) t = PyUnicode_DecodeUTF8(u, ulen, "surrogatepass");
-        int r = t ? stab_add(&c->stab, u, (size_t)ulen, h, c->next_final_sid) : -1;
-        if (r < 0) { Py_XDECREF(t); Py_XDECREF(enc); goto done; }
-        sid = c->next_final_sid++;
-        remap[i] = sid;
-        if ((fin = small_final(c, e, w.slots))) *fin = sid;
-        r = PyList_Append(texts, t);
-        Py_DECREF(t);
-        /* `u` may be enc's bytes (lone surrogates): enc lives until they are in the payload */
-        uint32_t end = (uint32_t)(blob.len + (size_t)ulen);
-        if (r == 0 && (text_add(&blob, u, (size_t)ulen, 0) < 0 || text_add(&offs, (const char *)&end, 4, 0) < 0))
-            r = -1;
-        Py_XDECREF(enc);
-        if (r < 0) goto done;
-    }
+    RenderCtx rc = {args[0], args[1], {{NULL}}};
+    uint32_t *remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
+    if (!remap) { PyErr_NoMemory(); goto done; }
+    /* the texts: rendered, deduplicated, new ones into the STRS payload (render.c) */
+    if (strings_batch(c, &rc, w.strs, w.nstrs, w.slots, remap, &strs_payload, &nnew) < 0) goto done;
     result = PyDict_New();
     if (!result) goto done;
     {
         PyObject *payloads[3] = {NULL, NULL, NULL};
         int failed = encode_rows(&w, &tmap, origin, remap, nfold, payloads) < 0;
-        /* format.encode_strings' payload, built from the UTF-8 already at hand: <II header
-         * (first id, count), count + 1 u32 offsets (little-endian), the texts */
-        PyObject *strs_payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 + offs.len + blob.len));
-        if (strs_payload) {
-            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(strs_payload);
-            q = put_le(q, first_sid, 4);
-            q = put_le(q, (uint64_t)PyList_GET_SIZE(texts), 4);
-            for (size_t i = 0; i < offs.len; i += 4) {   /* (offs holds native u32s) */
-                uint32_t v;
-                memcpy(&v, offs.p + i, 4);
-                q = put_le(q, v, 4);
-            }
-            if (blob.len) memcpy(q, blob.p, blob.len);
-        }
+        PyObject *sp = strs_payload ? strs_payload : Py_NewRef(Py_None);
+        strs_payload = NULL;   /* (the loop below releases it) */
         struct { const char *name; PyObject *value; } items[] = {
             {"call_payload", payloads[0]}, {"exit_payload", payloads[1]}, {"mark_payload", payloads[2]},
             {"calls", PyLong_FromSize_t(w.ncalls)},
-            {"strings_payload", strs_payload},
+            {"strings_payload", sp},
             {"call_first_id", PyLong_FromUnsignedLong(w.call_first_id)},
             {"strings_first_id", PyLong_FromUnsignedLong(first_sid)},
-            {"strings", Py_NewRef(texts)},
+            {"strings", PyLong_FromSize_t(nnew)},
         };
         for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
             if (!items[k].value || PyDict_SetItemString(result, items[k].name, items[k].value) < 0) failed = 1;
@@ -583,11 +517,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         if (failed) Py_CLEAR(result);
     }
 done:
-    Py_XDECREF(texts);
+    Py_XDECREF(strs_payload);
     labels_clear(&rc);
-    PyMem_RawFree(tb.p);
-    PyMem_RawFree(blob.p);
-    PyMem_RawFree(offs.p);
     PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);

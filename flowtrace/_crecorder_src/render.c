@@ -31,16 +31,24 @@ labels_clear(RenderCtx *rc)
 }
 
 
+/* Room for `more` bytes past t->len (the length stays): 0, or -1 with an error set. */
+static int
+text_room(Text *t, size_t more)
+{
+    if (t->len + more <= t->cap) return 0;
+    size_t ncap = t->cap ? t->cap : 256;
+    while (ncap < t->len + more) ncap *= 2;
+    char *p = PyMem_RawRealloc(t->p, ncap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    t->p = p;
+    t->cap = ncap;
+    return 0;
+}
+
 int
 text_add(Text *t, const char *s, size_t nbytes, size_t nchars)
 {
-    if (t->len + nbytes > t->cap) {
-        size_t ncap = t->cap ? t->cap : 256;
-        while (ncap < t->len + nbytes) ncap *= 2;
-        char *p = PyMem_RawRealloc(t->p, ncap);
-        if (!p) { PyErr_NoMemory(); return -1; }
-        t->p = p; t->cap = ncap;
-    }
+    if (text_room(t, nbytes) < 0) return -1;
     memcpy(t->p + t->len, s, nbytes);
     t->len += nbytes;
     t->nchars += nchars;
@@ -183,8 +191,8 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 {
     t->len = t->nchars = 0;
     if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
-    CodeInfo *ci = &c->codes[e->code_idx];
-    for (uint32_t k = 0; k < ci->nshown; k++) {
+    for (uint32_t k = 0; k < c->codes[e->code_idx].nshown; k++) {
+        CodeInfo *ci = &c->codes[e->code_idx];   /* (rendering may run Python: c->codes may move) */
         if (k && text_add(t, ", ", 2, 2) < 0) return -1;
         if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return -1;
         if (text_add(t, "=", 1, 1) < 0) return -1;
@@ -368,4 +376,429 @@ builtin_text_now(PyObject *v)
     PyObject *r = rc ? NULL : PyUnicode_DecodeUTF8(t.p ? t.p : "", (Py_ssize_t)t.len, "surrogatepass");
     PyMem_RawFree(t.p);
     return r;
+}
+
+/* ---- value records (format 1.4; docs/FORMAT.md, "Value records") ----
+ * A text with an object placeholder, a float or a large int in it is nearly always new:
+ * addresses, float values and ints past the small-int tables hardly repeat. Rendering it (a
+ * float's repr is ~0.4 us), hashing it, looking it up in the text table (a cache miss or
+ * two), copying and compressing ~50-80 bytes cost ~1 us per text: more than the call itself.
+ * Such an entry goes into the STRS payload as a record instead -- its parameter names and
+ * type labels as indexes into the chunk's own dictionary, a float as its 8 bytes, an int or
+ * the step from the previous object address as a varint, any other value as its text -- and
+ * the reader makes the text from it: the same text, byte for byte (expand_strings below, and
+ * its Python twin in ftr/format.py). A record is made only when its text cannot be cut, so
+ * the reader never cuts. Records are not deduplicated across batches (the hot memo still
+ * shares one entry between equal values within a batch), and the writer stores a chunk with
+ * records uncompressed (ftr/writer.py: measured in the commit that made them). */
+#define REC_MARK 0xFF        /* a record's first byte (never the first byte of UTF-8) */
+#define STRS_RECORDS 0x80000000u   /* the count's flag: a dictionary and records follow */
+enum { REC_VALUE = 1, REC_ARGS = 2 };
+enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4 };
+#define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
+#define REC_INT_MIN ((int64_t)1 << 15)   /* capture.c's SMALL_MAX: smaller ints have their own tables */
+#define DICT_LABELS 64
+
+/* The chunk's dictionary: type labels and parameter-name lists, each once per chunk. */
+typedef struct {
+    Text blob, ends;
+    uint32_t n;
+    struct { PyObject *type; uint32_t idx; } labels[DICT_LABELS];   /* (types live until the drain ends) */
+    uint32_t *names;   /* code index -> dictionary index + 1 (0: not yet) */
+    uint64_t addr;     /* the last object address written (each is stored as the step from it) */
+} RecDict;
+
+static int
+put_u32le(Text *t, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    return text_add(t, (const char *)b, 4, 0);
+}
+
+static int
+dict_add(RecDict *d, const char *u, size_t n, uint32_t *idx)
+{
+    if (text_add(&d->blob, u, n, 0) < 0 || put_u32le(&d->ends, (uint32_t)d->blob.len) < 0) return -1;
+    *idx = d->n++;
+    return 0;
+}
+
+/* The dictionary index of a type's label, and the label's length in characters. */
+static int
+dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nchars)
+{
+    Label *lb = label_for(rc, type);
+    if (!lb) return -1;
+    *nchars = lb->nchars;
+    size_t h = ptr_hash(type) & (DICT_LABELS - 1);
+    if (d->labels[h].type == type) { *idx = d->labels[h].idx; return 0; }
+    if (dict_add(d, lb->u, lb->len, idx) < 0) return -1;
+    d->labels[h].type = type;
+    d->labels[h].idx = *idx;
+    return 0;
+}
+
+/* The dictionary index of a code's parameter names (joined by NUL: names are identifiers,
+ * "*args" or "**kw"), and the characters they add to the text ("name=" each). */
+static int
+dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
+{
+    CodeInfo *ci = &c->codes[code_idx];
+    *nchars = 0;
+    for (uint32_t k = 0; k < ci->nshown; k++) *nchars += (size_t)PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(ci->names, k)) + 1;
+    if (!d->names) {
+        d->names = PyMem_RawCalloc(c->ncodes + 1, sizeof(uint32_t));
+        if (!d->names) { PyErr_NoMemory(); return -1; }
+    }
+    if (d->names[code_idx]) { *idx = d->names[code_idx] - 1; return 0; }
+    Text t = {NULL, 0, 0, 0};
+    int r = 0;
+    for (uint32_t k = 0; r == 0 && k < ci->nshown; k++) {
+        if (k) r = text_add(&t, "", 1, 0);   /* the NUL between names */
+        if (r == 0) r = text_add_str(&t, PyTuple_GET_ITEM(ci->names, k));
+    }
+    if (r == 0) r = dict_add(d, t.p ? t.p : "", t.len, idx);
+    PyMem_RawFree(t.p);
+    if (r == 0) d->names[code_idx] = *idx + 1;
+    return r;
+}
+
+static inline unsigned char *
+varint_at(unsigned char *q, uint64_t v)
+{
+    while (v >= 0x80) { *q++ = (unsigned char)(v | 0x80); v >>= 7; }
+    *q++ = (unsigned char)v;
+    return q;
+}
+
+/* Does the slot's text seldom repeat (a float, an object, an int past the small-int tables)? */
+static inline int
+rarely_repeats(const Slot *s)
+{
+    return s->tag == V_FLOAT || s->tag == V_OPAQUE || s->tag == V_DEFREPR
+           || (s->tag == V_INT && (s->u.i >= REC_INT_MIN || s->u.i <= -REC_INT_MIN));
+}
+
+/* Append entry e as a record to `out`: 0, 1 when it is not one (nothing in it that seldom
+ * repeats, or its text could be cut: `out` is then as it was), -1 with an error set. */
+static int
+record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDict *d, Text *out, Text *tmp)
+{
+    const CodeInfo *ci = NULL;
+    uint32_t n = 1;
+    if (e->kind == S_ARGS) { ci = &c->codes[e->code_idx]; n = ci->nshown; }
+    else if (e->kind != S_VALUE) return 1;
+    int worth = 0;
+    for (uint32_t k = 0; k < n; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
+    if (!worth) return 1;
+    size_t at = out->len, chars = 0;
+    uint64_t addr0 = d->addr;
+    uint32_t ni = 0;
+    if (ci && dict_names(d, c, e->code_idx, &ni, &chars) < 0) return -1;
+    chars += ci ? 2 * (n - 1) : 0;   /* "name=" each (dict_names), ", " between */
+    /* written in place: 2 + a varint, then per slot at most a tag and two varints */
+    if (text_room(out, 12 + (size_t)n * 21) < 0) return -1;
+    unsigned char *q = (unsigned char *)out->p + at;
+    *q++ = REC_MARK;
+    *q++ = ci ? REC_ARGS : REC_VALUE;
+    if (ci) q = varint_at(q, ni);
+    for (uint32_t k = 0; k < n; k++) {
+        if (ci) ci = &c->codes[e->code_idx];   /* (a hook below may run Python: c->codes may move) */
+        Slot *s = &slots[e->slot_off + (ci ? ci->order[k] : 0)];
+        if (s->tag == V_FLOAT) {
+            uint64_t bits;
+            memcpy(&bits, &s->u.d, 8);
+            *q++ = RS_FLOAT;
+            for (int i = 0; i < 8; i++) *q++ = (unsigned char)(bits >> (8 * i));
+            chars += FLOAT_CHARS;
+        } else if (s->tag == V_INT) {
+            *q++ = RS_INT;
+            q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
+            chars += 20;
+        } else if (s->tag == V_OPAQUE || s->tag == V_DEFREPR) {
+            uint32_t li;
+            size_t lc, hex = 0;
+            out->len = (size_t)((char *)q - out->p);
+            if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
+            q = (unsigned char *)out->p + out->len;
+            for (uintptr_t a = s->u.addr; hex == 0 || a; a >>= 4) hex++;
+            size_t oc = lc + hex + 15;   /* "<" label " object at 0x" hex ">" */
+            if (oc > (s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
+            *q++ = s->tag == V_DEFREPR ? RS_DEFREPR : RS_OBJECT;
+            q = varint_at(q, li);
+            /* the zigzagged step from the chunk's previous address: objects made near each
+             * other (most of them) take 1-3 bytes instead of 6 */
+            int64_t step = (int64_t)((uint64_t)s->u.addr - d->addr);
+            q = varint_at(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+            d->addr = (uint64_t)s->u.addr;
+            chars += oc;
+        } else {
+            out->len = (size_t)((char *)q - out->p);
+            tmp->len = tmp->nchars = 0;
+            if (render_slot(rc, tmp, s, ci ? ci->star[k] : 0) < 0 || text_room(out, 6 + tmp->len + (size_t)(n - k) * 21) < 0)
+                goto fail;
+            q = (unsigned char *)out->p + out->len;
+            *q++ = RS_LITERAL;
+            q = varint_at(q, tmp->len);
+            if (tmp->len) memcpy(q, tmp->p, tmp->len);
+            q += tmp->len;
+            chars += tmp->nchars;
+        }
+    }
+    if (chars > (ci ? 2 * MAX_TEXT : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
+    out->len = (size_t)((char *)q - out->p);
+    return 0;
+fail:
+    out->len = at;
+    d->addr = addr0;
+    return -1;
+}
+
+/* The UTF-8 of an S_TEXT entry's str (lone surrogates as the writer stores them: `*enc` then
+ * owns the bytes), or NULL (no error set) when it has none. */
+static const char *
+text_utf8(PyObject *t, Py_ssize_t *len, PyObject **enc)
+{
+    const char *u = PyUnicode_AsUTF8AndSize(t, len);
+    if (u) return u;
+    PyErr_Clear();
+    *enc = PyUnicode_AsEncodedString(t, "utf-8", "surrogatepass");
+    if (!*enc) { PyErr_Clear(); return NULL; }
+    *len = PyBytes_GET_SIZE(*enc);
+    return PyBytes_AS_STRING(*enc);
+}
+
+/* The drain's texts: final ids for the batch's `nstrs` entries into remap[0..nstrs) (a text
+ * seen before keeps its id: strtab.c), and the STRS payload of what is new -- texts, and
+ * records (above) -- into *payload (NULL when nothing is new; *count: how many). No Python
+ * str is made per text (making one, a list of them, and freeing them cost about as much as
+ * rendering; recorder/c.py reads a batch's texts back from the payload when asked).
+ * -1 with an error set on failure. */
+int
+strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
+              PyObject **payload, size_t *count)
+{
+    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, blob = {NULL, 0, 0, 0}, ends = {NULL, 0, 0, 0};
+    RecDict d;
+    memset(&d, 0, sizeof d);
+    uint32_t first_sid = c->next_final_sid;
+    int rc_ = -1, records = 0;
+    *payload = NULL;
+    *count = 0;
+    if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0) goto done;
+    for (size_t i = 0; i < nstrs; i++) {
+        StrEntry *e = &strs[i];
+        uint32_t *fin = small_final(c, e, slots);   /* a small int's text seen before: its id */
+        if (fin && *fin) { remap[i] = *fin; continue; }
+        c->rendered++;
+        int r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
+        if (r == 0) {
+            if (put_u32le(&ends, (uint32_t)blob.len) < 0) goto done;
+            remap[i] = c->next_final_sid++;
+            (*count)++;
+            records = 1;
+            continue;
+        }
+        if (r < 0) PyErr_Clear();   /* the text path says what it can */
+        const char *u = NULL;
+        Py_ssize_t ulen = 0;
+        PyObject *enc = NULL;
+        if (e->kind == S_TEXT) u = text_utf8(e->text, &ulen, &enc);
+        else if (render_entry(c, rc, e, slots, &tb) == 0) { u = tb.p ? tb.p : ""; ulen = (Py_ssize_t)tb.len; }
+        if (!u) {   /* one unreadable value must not lose the batch: say so in its place */
+            PyErr_Clear();
+            u = "<unreadable>";
+            ulen = 12;
+        }
+        uint64_t h = bytes_hash(u, (size_t)ulen);
+        uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
+        if (!sid) {
+            sid = c->next_final_sid;
+            if (stab_add(&c->stab, u, (size_t)ulen, h, sid) < 0 || text_add(&blob, u, (size_t)ulen, 0) < 0
+                    || put_u32le(&ends, (uint32_t)blob.len) < 0) {
+                Py_XDECREF(enc);
+                goto done;
+            }
+            c->next_final_sid++;
+            (*count)++;
+        }
+        Py_XDECREF(enc);
+        remap[i] = sid;
+        if ((fin = small_final(c, e, slots))) *fin = sid;   /* (re-read: rendering may run Python) */
+    }
+    if (*count) {
+        /* <II first id, count (| STRS_RECORDS)>, [with records: u32 n, n + 1 ends, the
+         * dictionary's texts], count + 1 ends, the entries -- u32s little-endian */
+        size_t size = 8 + ends.len + blob.len + (records ? 4 + d.ends.len + d.blob.len : 0);
+        Text h = {NULL, 0, 0, 0};
+        if (put_u32le(&h, first_sid) < 0 || put_u32le(&h, (uint32_t)*count | (records ? STRS_RECORDS : 0)) < 0
+                || (records && put_u32le(&h, d.n) < 0)) { PyMem_RawFree(h.p); goto done; }
+        *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        if (!*payload) { PyMem_RawFree(h.p); goto done; }
+        char *q = PyBytes_AS_STRING(*payload);
+        memcpy(q, h.p, h.len); q += h.len;
+        PyMem_RawFree(h.p);
+        if (records) {
+            memcpy(q, d.ends.p, d.ends.len); q += d.ends.len;
+            if (d.blob.len) { memcpy(q, d.blob.p, d.blob.len); q += d.blob.len; }
+        }
+        memcpy(q, ends.p, ends.len); q += ends.len;
+        if (blob.len) memcpy(q, blob.p, blob.len);
+    }
+    rc_ = 0;
+done:
+    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p); PyMem_RawFree(blob.p); PyMem_RawFree(ends.p);
+    PyMem_RawFree(d.blob.p); PyMem_RawFree(d.ends.p); PyMem_RawFree(d.names);
+    return rc_;
+}
+
+/* ---- the readers' side: expand_strings(payload) -> the same STRS payload with every record
+ * made into its text (flowtrace/ftr/format.py calls it when the extension is built; its
+ * pure-Python twin gives the same bytes). ValueError when the payload does not parse. ---- */
+static uint32_t
+get_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int
+get_uvarint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t v = 0;
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+        unsigned char b = *p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) { *pp = p; *out = v; return 0; }
+    }
+    return -1;
+}
+
+/* A table of texts: n + 1 little-endian u32 ends (the first 0) at `ends`, the texts at `blob`. */
+typedef struct { const unsigned char *ends, *blob; uint32_t n, size; } TextTab;
+
+static int
+tab_get(const TextTab *t, uint64_t i, const unsigned char **p, size_t *len)
+{
+    if (i >= t->n) return -1;
+    uint32_t a = get_u32le(t->ends + 4 * i), b = get_u32le(t->ends + 4 * (i + 1));
+    if (a > b || b > t->size) return -1;
+    *p = t->blob + a;
+    *len = b - a;
+    return 0;
+}
+
+/* One record's text into `out`; -1 when it does not parse (an error set on memory errors only). */
+static int
+expand_record(const unsigned char *p, const unsigned char *end, const TextTab *dict, uint64_t *prev, Text *out)
+{
+    if (end - p < 2) return -1;
+    int args = p[1] == REC_ARGS;
+    if (!args && p[1] != REC_VALUE) return -1;
+    p += 2;
+    const unsigned char *names = NULL, *names_end = NULL;
+    if (args) {
+        uint64_t ni;
+        size_t len;
+        if (get_uvarint(&p, end, &ni) < 0 || tab_get(dict, ni, &names, &len) < 0) return -1;
+        names_end = names + len;
+    }
+    for (int k = 0; ; k++) {
+        if (args) {   /* "name=": the next name of the list (one slot per name) */
+            if (names > names_end) break;
+            const unsigned char *stop = memchr(names, 0, (size_t)(names_end - names));
+            if (!stop) stop = names_end;
+            if ((k && text_add(out, ", ", 2, 0) < 0) || text_add(out, (const char *)names, (size_t)(stop - names), 0) < 0
+                    || text_add(out, "=", 1, 0) < 0)
+                return -1;
+            names = stop + 1;
+        } else if (k) break;
+        if (p >= end) return -1;
+        unsigned char tag = *p++;
+        if (tag == RS_LITERAL) {
+            uint64_t n;
+            if (get_uvarint(&p, end, &n) < 0 || n > (uint64_t)(end - p) || text_add(out, (const char *)p, n, 0) < 0) return -1;
+            p += n;
+        } else if (tag == RS_INT) {
+            uint64_t z;
+            if (get_uvarint(&p, end, &z) < 0) return -1;
+            Slot s = {NULL, {.i = (int64_t)((z >> 1) ^ (0 - (z & 1)))}, V_INT};   /* zigzag back */
+            if (render_slot(NULL, out, &s, 0) < 0) return -1;
+        } else if (tag == RS_FLOAT) {
+            if (end - p < 8) return -1;
+            uint64_t bits = 0;
+            for (int i = 0; i < 8; i++) bits |= (uint64_t)p[i] << (8 * i);
+            p += 8;
+            Slot s = {NULL, {.i = 0}, V_FLOAT};
+            memcpy(&s.u.d, &bits, 8);
+            if (render_slot(NULL, out, &s, 0) < 0) return -1;
+        } else if (tag == RS_OBJECT || tag == RS_DEFREPR) {
+            uint64_t li, z;
+            const unsigned char *label;
+            size_t len;
+            if (get_uvarint(&p, end, &li) < 0 || tab_get(dict, li, &label, &len) < 0 || get_uvarint(&p, end, &z) < 0)
+                return -1;
+            uint64_t addr = *prev += (z >> 1) ^ (0 - (z & 1));   /* the step from the previous address */
+            char hex[32], *h = hex + sizeof hex;
+            *--h = '>';
+            do { *--h = "0123456789abcdef"[addr & 15]; addr >>= 4; } while (addr);
+            if (text_add(out, "<", 1, 0) < 0 || text_add(out, (const char *)label, len, 0) < 0
+                    || text_add(out, " object at 0x", 13, 0) < 0 || text_add(out, h, (size_t)(hex + sizeof hex - h), 0) < 0)
+                return -1;
+        } else return -1;
+    }
+    return p == end ? 0 : -1;
+}
+
+PyObject *
+mod_expand_strings(PyObject *m, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *p = view.buf, *end = p + view.len;
+    PyObject *result = NULL;
+    Text ends = {NULL, 0, 0, 0}, out = {NULL, 0, 0, 0};
+    TextTab dict = {NULL, NULL, 0, 0}, tab;
+    if (end - p < 8) goto bad;
+    uint32_t first = get_u32le(p), count = get_u32le(p + 4);
+    if (!(count & STRS_RECORDS)) { result = PyBytes_FromStringAndSize((const char *)p, end - p); goto done; }
+    count &= ~STRS_RECORDS;
+    if (end - p < 12) goto bad;
+    dict.n = get_u32le(p + 8);
+    p += 12;
+    if ((uint64_t)(end - p) < 4 * ((uint64_t)dict.n + 1)) goto bad;
+    dict.ends = p;
+    dict.blob = p + 4 * ((size_t)dict.n + 1);
+    dict.size = get_u32le(p + 4 * (size_t)dict.n);
+    if ((uint64_t)(end - dict.blob) < dict.size) goto bad;
+    p = dict.blob + dict.size;
+    if ((uint64_t)(end - p) < 4 * ((uint64_t)count + 1)) goto bad;
+    tab.n = count;
+    tab.ends = p;
+    tab.blob = p + 4 * ((size_t)count + 1);
+    tab.size = (uint32_t)(end - tab.blob);
+    uint64_t prev = 0;   /* the previous record's object address (addresses are stored as steps) */
+    if (put_u32le(&ends, first) < 0 || put_u32le(&ends, count) < 0 || put_u32le(&ends, 0) < 0) goto done;
+    for (uint32_t i = 0; i < count; i++) {
+        const unsigned char *e;
+        size_t len;
+        if (tab_get(&tab, i, &e, &len) < 0) goto bad;
+        if (len && e[0] == REC_MARK) {
+            if (expand_record(e, e + len, &dict, &prev, &out) < 0) { if (PyErr_Occurred()) goto done; goto bad; }
+        } else if (text_add(&out, (const char *)e, len, 0) < 0) goto done;
+        if (out.len > UINT32_MAX || put_u32le(&ends, (uint32_t)out.len) < 0) goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(ends.len + out.len));
+    if (result) {
+        memcpy(PyBytes_AS_STRING(result), ends.p, ends.len);
+        if (out.len) memcpy(PyBytes_AS_STRING(result) + ends.len, out.p, out.len);
+    }
+    goto done;
+bad:
+    PyErr_SetString(PyExc_ValueError, "a STRS chunk's records do not parse");
+done:
+    PyMem_RawFree(ends.p);
+    PyMem_RawFree(out.p);
+    PyBuffer_Release(&view);
+    return result;
 }

@@ -101,3 +101,4 @@ stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
     st->n++;
     return 0;
 }
+

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
-# 1.3: encodings 5-8 (parent codes, sparse, bit-packed)
+VERSION_MINOR = 4  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+# 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -101,6 +101,10 @@ try:  # the C extension's decoder (the C recorder writes varint columns); same v
     from .._crecorder import decode_varints as _c_decode_varints  # type: ignore[attr-defined]
 except ImportError:
     _c_decode_varints = None
+try:  # ... and its reader of value records (1.4); same texts as _py_expand_strings
+    from .._crecorder import expand_strings as _c_expand_strings  # type: ignore[attr-defined]
+except ImportError:
+    _c_expand_strings = None
 
 
 if TYPE_CHECKING:
@@ -494,7 +498,10 @@ STRS_HEADER = struct.Struct("<II")  # first string id, count
 
 def encode_strings(first_id: int, texts: list[str]) -> bytes:
     """A STRS payload: ids first_id .. first_id+len-1; offsets (u32, count+1) into a UTF-8 blob."""
-    blobs = [t.encode("utf-8", "surrogatepass") for t in texts]
+    return _strings_payload(first_id, [t.encode("utf-8", "surrogatepass") for t in texts])
+
+
+def _strings_payload(first_id: int, blobs: list[bytes]) -> bytes:
     offsets = array("I", [0])
     total = 0
     for b in blobs:
@@ -502,13 +509,118 @@ def encode_strings(first_id: int, texts: list[str]) -> bytes:
         offsets.append(total)
     if not _LITTLE:
         offsets.byteswap()
-    return STRS_HEADER.pack(first_id, len(texts)) + offsets.tobytes() + b"".join(blobs)
+    return STRS_HEADER.pack(first_id, len(blobs)) + offsets.tobytes() + b"".join(blobs)
+
+
+# (1.4) value records: a STRS payload whose count has this bit set holds, after its header, a
+# dictionary (u32 n, n + 1 u32 ends, the texts: type labels, parameter names joined by NUL),
+# then the usual offsets and entries; an entry that starts with REC_MARK is a record that the
+# reader makes into its text (docs/FORMAT.md, "Value records")
+STRS_RECORDS = 0x80000000
+REC_MARK = 0xFF
+REC_VALUE, REC_ARGS = 1, 2
+RS_LITERAL, RS_FLOAT, RS_OBJECT, RS_DEFREPR, RS_INT = 0, 1, 2, 3, 4
+_U32 = struct.Struct("<I")
+_F64 = struct.Struct("<d")
+
+
+def has_records(payload: bytes | memoryview) -> bool:
+    """Does this STRS payload hold value records?"""
+    return len(payload) >= STRS_HEADER.size and bool(STRS_HEADER.unpack_from(payload)[1] & STRS_RECORDS)
+
+
+def expand_strings(payload: bytes | memoryview) -> bytes | memoryview:
+    """The payload with every value record made into its text (a payload of texts only)."""
+    if len(payload) < STRS_HEADER.size or not STRS_HEADER.unpack_from(payload)[1] & STRS_RECORDS:
+        return payload
+    try:
+        if _c_expand_strings is not None:
+            return _c_expand_strings(payload)
+        return _py_expand_strings(bytes(payload))
+    except (ValueError, IndexError, struct.error):
+        raise FormatError("STRS chunk: a value record does not parse") from None
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    v = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return v, pos
+        shift += 7
+        if shift >= 64:
+            raise ValueError("varint too long")
+
+
+def _table(data: bytes, pos: int, n: int, size: int | None = None) -> tuple[list[bytes], int]:
+    """n texts stored as n + 1 u32 ends (the first 0) then the texts (`size` bytes, or the rest)."""
+    ends = [_U32.unpack_from(data, pos + 4 * i)[0] for i in range(n + 1)]
+    blob_at = pos + 4 * (n + 1)
+    size = ends[n] if size is None else size
+    if blob_at + size > len(data) or any(a > b for a, b in zip(ends, ends[1:])) or ends[n] > size:
+        raise ValueError("table cut short")
+    return [data[blob_at + a : blob_at + b] for a, b in zip(ends, ends[1:])], blob_at + size
+
+
+def _record_text(rec: bytes, names_and_labels: list[bytes], prev: list[int]) -> bytes:
+    """One record's text (UTF-8): what reprs.value_text / args_text gave when it was recorded.
+    `prev[0]`: the chunk's previous object address (each is stored as the step from it)."""
+    if len(rec) < 2 or rec[1] not in (REC_VALUE, REC_ARGS):
+        raise ValueError("not a record")
+    pos = 2
+    names: list[bytes] = [b""]
+    if rec[1] == REC_ARGS:
+        i, pos = _varint(rec, pos)
+        names = names_and_labels[i].split(b"\0")
+    parts = []
+    for name in names:
+        tag = rec[pos]
+        pos += 1
+        if tag == RS_LITERAL:
+            n, pos = _varint(rec, pos)
+            if pos + n > len(rec):
+                raise ValueError("literal cut short")
+            text = rec[pos : pos + n]
+            pos += n
+        elif tag == RS_INT:
+            z, pos = _varint(rec, pos)
+            text = str((z >> 1) ^ -(z & 1)).encode()  # zigzag back
+        elif tag == RS_FLOAT:
+            text = repr(_F64.unpack_from(rec, pos)[0]).encode()
+            pos += 8
+        elif tag in (RS_OBJECT, RS_DEFREPR):
+            i, pos = _varint(rec, pos)
+            z, pos = _varint(rec, pos)
+            addr = prev[0] = (prev[0] + ((z >> 1) ^ -(z & 1))) & 0xFFFFFFFFFFFFFFFF
+            text = b"<" + names_and_labels[i] + b" object at 0x" + f"{addr:x}>".encode()
+        else:
+            raise ValueError("unknown slot")
+        parts.append(name + b"=" + text if rec[1] == REC_ARGS else text)
+    if pos != len(rec):
+        raise ValueError("record too long")
+    return b", ".join(parts)
+
+
+def _py_expand_strings(data: bytes) -> bytes:
+    """expand_strings without the C extension (the same bytes)."""
+    first_id, count = STRS_HEADER.unpack_from(data)
+    if not count & STRS_RECORDS:
+        return data
+    count &= ~STRS_RECORDS
+    (ndict,) = _U32.unpack_from(data, STRS_HEADER.size)
+    dictionary, pos = _table(data, STRS_HEADER.size + 4, ndict)
+    entries, _ = _table(data, pos, count, len(data) - pos - 4 * (count + 1))
+    prev = [0]  # (addresses are steps from the previous one, in the order of the entries)
+    return _strings_payload(first_id, [_record_text(e, dictionary, prev) if e and e[0] == REC_MARK else e
+                                       for e in entries])
 
 
 def decode_strings(payload: bytes | memoryview) -> Strings:
     from .records import Strings
 
-    view = memoryview(payload)
+    view = memoryview(expand_strings(payload))
     if len(view) < STRS_HEADER.size:
         raise FormatError("STRS chunk too short")
     first_id, count = STRS_HEADER.unpack_from(view)

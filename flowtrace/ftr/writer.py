@@ -199,7 +199,9 @@ class SessionWriter:
             payload = batch.strings_payload  # pre-encoded by the C recorder, else encoded here
             if payload is None:
                 payload = F.encode_strings(batch.strings_first_id, batch.strings)
-            parts.append((F.STRS, payload, True))
+            # (value records -- binary, mostly new addresses and floats -- take zlib's time for
+            # little gain: a chunk with them is stored as it is)
+            parts.append((F.STRS, payload, not F.has_records(payload)))
         n = len(batch.call_parent)
         if n:
             cols: list[tuple[str, str, int, Any]] = [

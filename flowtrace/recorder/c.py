@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from collections.abc import Sequence
 from types import CodeType
 from typing import Any
 
@@ -94,6 +95,29 @@ def type_label(cls: type) -> str:
         return name if mod == "builtins" else f"{mod}.{name}"
     except Exception:
         return "object"
+
+
+class PayloadTexts(Sequence[str]):
+    """A batch's new texts, read from the STRS payload the C drain made (it makes no str per
+    text: most are only ever written to the file)."""
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+        self._count = fmt.STRS_HEADER.unpack_from(payload)[1] & ~fmt.STRS_RECORDS
+        self._strings: fmt.Strings | None = None  # decoded (its records made into texts) when read
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        if not -self._count <= i < self._count:
+            raise IndexError(i)
+        i %= self._count
+        if self._strings is None:
+            self._strings = fmt.decode_strings(self._payload)
+        offsets = self._strings.offsets
+        # (surrogatepass: the C drain stores a lone surrogate as the writer does)
+        return bytes(self._strings.blob[offsets[i] : offsets[i + 1]]).decode("utf-8", "surrogatepass")
 
 
 def _safe_value_text(value: Any) -> str:
@@ -244,7 +268,7 @@ class CRecorder:
             cols = self._core.drain(_safe_value_text, type_label, self.origin_ns)
             b = Batch(functions=take(self._functions), threads=take(self._threads),
                       tasks=take(self._tasks), strings_first_id=cols["strings_first_id"],
-                      strings=cols["strings"], call_first_id=cols["call_first_id"])
+                      call_first_id=cols["call_first_id"])
             for i, (tid, ref, name) in enumerate(self._known_threads):
                 renamed = renamed_thread(ref, name)
                 if renamed is not None:
@@ -253,8 +277,9 @@ class CRecorder:
             # the CALL / EXIT / MARK payloads, encoded by the C drain (varint columns, FORMAT 1.2)
             b.payloads = [(kind, cols[key]) for key, kind in _PAYLOADS if cols[key] is not None]
             b.payload_calls = cols["calls"]
-            if b.strings:
+            if cols["strings"]:  # the new texts exist only as their STRS payload (read back on demand)
                 b.strings_payload = cols["strings_payload"]
+                b.strings = PayloadTexts(b.strings_payload)  # type: ignore[assignment]
             return b
 
     def stats(self) -> dict[str, int]:

@@ -93,6 +93,8 @@ class PackedStrings:
         if len(head) < F.STRS_HEADER.size:
             raise F.FormatError("STRS chunk too short")
         self.first_id, self.count = F.STRS_HEADER.unpack(head)
+        self.records = bool(self.count & F.STRS_RECORDS)  # (1.4) value records: read whole
+        self.count &= ~F.STRS_RECORDS
         self.payload = payload
 
     def decoded(self, upto: int | None = None) -> F.Strings:
@@ -100,7 +102,7 @@ class PackedStrings:
         `upto`: only the texts up to that id are needed, so only as much is decompressed (the
         result must not be asked for later ones)."""
         try:
-            if upto is None:
+            if upto is None or self.records:
                 return F.decode_strings(zlib.decompress(self.payload))
             stream = zlib.decompressobj()
             size = F.STRS_HEADER.size + 4 * (self.count + 1)

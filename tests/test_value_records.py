@@ -1,0 +1,163 @@
+"""STRS value records (FORMAT 1.4): the C recorder stores texts with objects, floats or large
+ints as records that the reader makes into texts. Both readers (C and pure Python) give the
+bytes the spec gives, the recorded texts are reprs.py's, and a damaged record is a FormatError."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from flowtrace import reprs
+from flowtrace.ftr import format as F
+from flowtrace.recorder.base import RecorderConfig
+
+
+def _expanders():
+    yield "python", lambda payload: F._py_expand_strings(bytes(payload))
+    if F._c_expand_strings is not None:
+        yield "c", F._c_expand_strings
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _table(texts: list[bytes]) -> bytes:
+    ends, total = [0], 0
+    for t in texts:
+        total += len(t)
+        ends.append(total)
+    return struct.pack(f"<{len(ends)}I", *ends) + b"".join(texts)
+
+
+def _payload(first: int, dictionary: list[bytes], entries: list[bytes]) -> bytes:
+    head = struct.pack("<III", first, len(entries) | F.STRS_RECORDS, len(dictionary))
+    return head + _table(dictionary) + _table(entries)
+
+
+def _zigzag(v: int) -> int:
+    return ((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF
+
+
+HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode()], [
+    b"plain text",
+    b"\xff\x01\x02" + _varint(0) + _varint(_zigzag(0x7F3A41D2E0C0)),  # a value: an object (a step from 0)
+    b"\xff\x02" + _varint(1) + b"\x02" + _varint(0) + _varint(_zigzag(16 - 0x7F3A41D2E0C0))
+    + b"\x01" + struct.pack("<d", 0.1)
+    + b"\x00" + _varint(2) + b"()" + b"\x00" + _varint(2) + b"{}" + b"\x04" + _varint(_zigzag(-(1 << 63))),
+    b"\xff\x01\x01" + struct.pack("<d", 1e22),
+    b"\xff\x01\x04" + _varint(_zigzag(123456789012)),
+    "é€".encode(),
+    b"",
+])
+HAND_MADE_TEXTS = [
+    "plain text", "<shapes.Vec object at 0x7f3a41d2e0c0>",
+    "self=<shapes.Vec object at 0x10>, k=0.1, *rest=(), **kw={}, é=-9223372036854775808",
+    "1e+22", "123456789012", "é€", "",
+]
+
+
+@pytest.mark.parametrize("name,expand", list(_expanders()))
+def test_records_read_as_the_spec_says(name, expand) -> None:
+    plain = F.decode_strings(expand(HAND_MADE))
+    assert (plain.first_id, plain.count) == (5, len(HAND_MADE_TEXTS))
+    assert [plain.text(5 + i) for i in range(plain.count)] == HAND_MADE_TEXTS
+    assert expand(HAND_MADE) == F.encode_strings(5, HAND_MADE_TEXTS)
+
+
+@pytest.mark.parametrize("name,expand", list(_expanders()))
+def test_plain_payload_is_left_as_it_is(name, expand) -> None:
+    plain = F.encode_strings(3, ["a", "b\udc80"])
+    assert bytes(expand(plain)) == plain
+    assert F.expand_strings(plain) is plain
+
+
+def _damaged() -> list[bytes]:
+    out = [HAND_MADE[:n] for n in (9, 12, 20, len(HAND_MADE) - 1)]
+    rec = bytearray(HAND_MADE)
+    rec[8:12] = struct.pack("<I", 99)  # a dictionary longer than the chunk
+    out.append(bytes(rec))
+    bad_label = _payload(1, [], [b"\xff\x01\x02" + _varint(3) + _varint(1)])  # no such entry
+    bad_tag = _payload(1, [], [b"\xff\x01\x09"])
+    bad_kind = _payload(1, [], [b"\xff\x07\x01" + bytes(8)])
+    trailing = _payload(1, [], [b"\xff\x01\x04\x02\x00"])  # a byte past the slot
+    short_float = _payload(1, [], [b"\xff\x01\x01\x00\x00"])
+    long_literal = _payload(1, [], [b"\xff\x01\x00" + _varint(50) + b"abc"])
+    return out + [bad_label, bad_tag, bad_kind, trailing, short_float, long_literal]
+
+
+@pytest.mark.parametrize("use_c", [False, True])
+@pytest.mark.parametrize("payload", _damaged())
+def test_damaged_records_are_a_format_error(payload, use_c, monkeypatch) -> None:
+    if use_c and F._c_expand_strings is None:
+        pytest.skip("the C extension is not built")
+    if not use_c:
+        monkeypatch.setattr(F, "_c_expand_strings", None)
+    with pytest.raises(F.FormatError):
+        F.decode_strings(payload)
+
+
+class Shape:
+    pass
+
+
+class Long:
+    pass
+
+
+Long.__qualname__ = "L" * 230  # its placeholder is longer than reprs.MAX_TEXT: a text, cut
+
+
+def target(a, b=2, *rest, k=None, **kw):
+    return (a, b) if k is None else k
+
+
+VALUES = [Shape(), 0.1, -0.0, 1e300, float("nan"), 10**12, -(2**63), 2**63 - 1, 2**64, 40000, 7, "\udc80", Long()]
+
+
+def _program(session_flush) -> None:
+    for _ in range(2):  # across two batches: records are not shared between batches
+        for v in VALUES:
+            target(v, v, v, 1.5, k=v, z=v)
+            target(v)
+        session_flush()
+
+
+def _expected(mode: str) -> list[tuple[str, str]]:
+    out = []
+    for v in VALUES:
+        t = reprs.value_text(v, mode)
+        out.append((reprs._cut(f"a={t}, b={t}, *rest=({t}, 1.5), k={t}, **kw={{'z': {t}}}", 2 * reprs.MAX_TEXT), t))
+        out.append((f"a={t}, b=2, *rest=(), k=None, **kw={{}}", reprs.value_text((v, 2), mode)))
+    return out * 2
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_recorded_texts_are_reprs_texts(mode: str) -> None:
+    """Both recorders, through a session file read back: every text is reprs.py's (the C one
+    stores records for most of them, in two batches)."""
+    import io
+
+    from flowtrace.ftr.chunks import ChunkReader
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
+        session.start()
+        try:
+            _program(session.flush)
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname == "target"]
+        assert [(c.args, c.result) for c in calls] == _expected(mode), recorder
+        flags = [F.STRS_HEADER.unpack_from(ch.payload)[1] & F.STRS_RECORDS
+                 for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS]
+        assert (sum(map(bool, flags)) >= 2) == (recorder == "c")
