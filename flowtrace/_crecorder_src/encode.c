@@ -83,9 +83,17 @@ put_le(unsigned char *q, uint64_t v, int nbytes)
  * the CALL.par column, which may also be coded against the chunk's own calls (ENC_PARENT). */
 typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; } ColSpec;
 
-/* The Golomb order is chosen from every GOLOMB_SAMPLE-th value to code (the first, ...): as
- * good a choice as from all of them, for a quarter of the counting. */
-#define GOLOMB_SAMPLE 4
+/* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
+ * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
+ * loop's period lines the sample up with one kind of row (every 4th row did: an asyncio
+ * program's parent codes were judged by their escapes alone). format.golomb_order takes the
+ * same sample. */
+static inline size_t
+sample_step(uint32_t *r)
+{
+    *r = *r * 1103515245u + 12345u;
+    return 1 + (*r >> 29);
+}
 
 static int64_t *wide;     /* the column being encoded, widened to i64 (module scratch, as `scratch`) */
 static uint64_t *codes;   /* its ENC_PARENT codes */
@@ -135,6 +143,8 @@ static void
 parent_codes(const int64_t *par, size_t n, uint64_t base, uint64_t *out, size_t hist[65])
 {
     memset(hist, 0, 65 * sizeof *hist);
+    uint32_t lcg = 1;
+    size_t next = 0;   /* the next code in the sample (sample_step) */
     for (size_t i = 0; i < n; i++) {
         uint64_t id = base + i, p = (uint64_t)par[i], q = id - 1, code = 0;
         int found = 0;
@@ -145,7 +155,7 @@ parent_codes(const int64_t *par, size_t n, uint64_t base, uint64_t *out, size_t 
         }
         if (!found) code = (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
         out[i] = code;
-        if (i % GOLOMB_SAMPLE == 0) hist[bit_len(code)]++;
+        if (i == next) { hist[bit_len(code)]++; next += sample_step(&lcg); }
     }
 }
 
@@ -156,6 +166,7 @@ typedef struct {
     size_t hist_plain[65], hist_delta[65], hist_rise[65];   /* bit lengths of the values, the zigzagged steps, the steps */
     size_t hist_sparse[65], hist_sparse_delta[65];   /* the same over the rows that are not 0 */
     int k;   /* the Exp-Golomb order chosen */
+    size_t nonzero;   /* rows that are not 0 (W_SPARSE) */
     unsigned want;   /* the candidates counted (W_*) */
 } Sizes;
 
@@ -165,7 +176,7 @@ typedef struct {
  * that is ~1.4 bytes against a varint's 2. The writer picks k from a histogram of the values'
  * bit lengths (counts[b]: values of b significant bits, b = 0 for 0). */
 static int
-golomb_k(const size_t counts[65], size_t *bits)
+golomb_k(const size_t counts[65], size_t n, size_t *bits)
 {
     size_t best = SIZE_MAX;
     int best_k = 0;
@@ -175,7 +186,9 @@ golomb_k(const size_t counts[65], size_t *bits)
             if (counts[b]) total += counts[b] * (size_t)(b <= k ? k + 1 : 2 * b - k);   /* (b > k: 2b-k-1 or 2b-k+1) */
         if (total < best) { best = total; best_k = k; }
     }
-    *bits = best * GOLOMB_SAMPLE;   /* (an estimate from the sample) */
+    size_t sampled = 0;
+    for (int b = 0; b <= 64; b++) sampled += counts[b];
+    *bits = sampled ? best * n / sampled : 0;   /* (an estimate from the sample of n values) */
     return best_k;
 }
 
@@ -199,25 +212,31 @@ measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned w
     memset(z->hist_rise, 0, sizeof z->hist_rise);
     memset(z->hist_sparse, 0, sizeof z->hist_sparse);
     memset(z->hist_sparse_delta, 0, sizeof z->hist_sparse_delta);
-    /* (every GOLOMB_SAMPLE-th coded value: format.golomb_order's rule) */
+    /* (the sample of sample_step: format.golomb_order's rule) */
+    uint32_t lcg;
 #define STEP(i) ((uint64_t)x[i] - (uint64_t)((i) ? x[(i) - 1] : 0))
+#define SAMPLED(i) for (size_t i = (lcg = 1, 0); i < n; i += sample_step(&lcg))
     if (want & W_RISE) {
-        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_rise[bit_len(STEP(i))]++;
+        SAMPLED(i) z->hist_rise[bit_len(STEP(i))]++;
         if (z->hist_rise[64]) z->want = want |= W_DELTA;   /* a step down (64 bits as a rise) */
     }
     if (want & W_DELTA)
-        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
-#undef STEP
+        SAMPLED(i) z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
     if (want & W_PLAIN)
-        for (size_t i = 0; i < n; i += GOLOMB_SAMPLE) z->hist_plain[bit_len((uint64_t)x[i])]++;
+        SAMPLED(i) z->hist_plain[bit_len((uint64_t)x[i])]++;
+#undef SAMPLED
+#undef STEP
+    z->nonzero = 0;
     if (want & W_SPARSE) {
         int64_t prev = 0;
-        size_t nz = 0;
+        size_t next = 0;
+        lcg = 1;
         for (size_t i = 0; i < n; i++) {
             if (!x[i]) continue;
-            if (nz++ % GOLOMB_SAMPLE == 0) {
+            if (z->nonzero++ == next) {
                 z->hist_sparse[bit_len((uint64_t)x[i])]++;
                 z->hist_sparse_delta[bit_len(zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev)))]++;
+                next += sample_step(&lcg);
             }
             prev = x[i];
         }
@@ -329,10 +348,10 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
     if (z->width == 0) return ENC_CONST;
     size_t hist_parent[65], bits_delta, bits_plain, bits_parent = 0, bits_sparse, bits_sparse_delta, bits_rise;
     if (s->parent) parent_codes(wide, n, base, codes, hist_parent);
-    int k_delta = golomb_k(z->hist_delta, &bits_delta), k_plain = golomb_k(z->hist_plain, &bits_plain);
-    int k_parent = s->parent ? golomb_k(hist_parent, &bits_parent) : 0;
-    int k_sparse = golomb_k(z->hist_sparse, &bits_sparse), k_rise = golomb_k(z->hist_rise, &bits_rise);
-    int k_sparse_delta = golomb_k(z->hist_sparse_delta, &bits_sparse_delta);
+    int k_delta = golomb_k(z->hist_delta, n, &bits_delta), k_plain = golomb_k(z->hist_plain, n, &bits_plain);
+    int k_parent = s->parent ? golomb_k(hist_parent, n, &bits_parent) : 0;
+    int k_sparse = golomb_k(z->hist_sparse, z->nonzero, &bits_sparse), k_rise = golomb_k(z->hist_rise, n, &bits_rise);
+    int k_sparse_delta = golomb_k(z->hist_sparse_delta, z->nonzero, &bits_sparse_delta);
     size_t map = (n + 7) / 8 + 1;
 #define IF_WANT(w, size) ((z->want & (w)) ? (size) : SIZE_MAX)
     struct { int enc; size_t size; int k; } c[] = {
@@ -365,10 +384,14 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
     q += 8 * (size_t)ncols;
     for (int k = 0; k < ncols; k++) {
         const ColSpec *s = &cols[k];
-        int64_t lo_hi[2];
-        if (widen(s, rows, lo_hi) < 0) return NULL;
+        int64_t lo_hi[2] = {INT64_MIN, INT64_MAX};
+        const int64_t *x = s->v;   /* times: coded where they are (never constant or packed) */
+        if (!(s->width == 8 && s->want == W_RISE)) {
+            if (widen(s, rows, lo_hi) < 0) return NULL;
+            x = wide;   /* (after widen: it may have moved) */
+        }
         Sizes z;
-        measure(wide, rows, lo_hi, &z, s->want);
+        measure(x, rows, lo_hi, &z, s->want);
         int enc = choose(s, rows, base, &z);
         unsigned char *d = desc + 8 * k;
         memset(d, ' ', 4);
@@ -377,7 +400,7 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         d[5] = (unsigned char)enc;
         d[6] = d[7] = 0;
         unsigned char *body = q + 4;
-        q = enc == ENC_CONST ? put_varint(body, (uint64_t)z.lo) : put_body(body, enc, wide, rows, &z);
+        q = enc == ENC_CONST ? put_varint(body, (uint64_t)z.lo) : put_body(body, enc, x, rows, &z);
         put_le(body - 4, (uint64_t)(q - body), 4);
     }
     o->len = (size_t)(q - o->p);

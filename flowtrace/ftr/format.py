@@ -271,15 +271,23 @@ def _golomb_input(values: list[int], encoding: int, base: int) -> list[int]:
     return [_zigzag(v - prev) for prev, v in zip([0] + values, values)]
 
 
-GOLOMB_SAMPLE = 4  # a writer picks k from every 4th value to code (encode.c's GOLOMB_SAMPLE)
+def golomb_sample(values: list[int]) -> list[int]:
+    """The values the C writer picks a Golomb order from (encode.c's sample_step): the first,
+    then steps of 1-8 drawn from a 32-bit LCG (~1 value in 4.5, at no fixed period)."""
+    out, i, r = [], 0, 1
+    while i < len(values):
+        out.append(values[i])
+        r = (r * 1103515245 + 12345) & 0xFFFFFFFF
+        i += 1 + (r >> 29)
+    return out
 
 
 def golomb_order(values: list[int]) -> int:
     """The order k the C writer takes for these values (encode.c's golomb_k): the smallest
-    estimated total over every GOLOMB_SAMPLE-th value, one of b significant bits costing k + 1
-    bits when b <= k, else ~2b - k. (Any k reads back: this is the writer's choice only.)"""
+    estimated total over golomb_sample(values), one of b significant bits costing k + 1 bits
+    when b <= k, else ~2b - k. (Any k reads back: this is the writer's choice only.)"""
     counts: dict[int, int] = {}
-    for v in values[::GOLOMB_SAMPLE]:
+    for v in golomb_sample(values):
         counts[v.bit_length()] = counts.get(v.bit_length(), 0) + 1
     costs = [sum(n * (k + 1 if b <= k else 2 * b - k) for b, n in counts.items()) for k in range(40)]
     return costs.index(min(costs))
