@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from .commands import CommandError
@@ -27,9 +27,38 @@ PROG = "flowtrace"
 COMMANDS = ("run", "print", "stats", "diff", "export", "attach", "detach")  # modules in flowtrace/commands/, --help order
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (see _Formatter)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, finding the terminal's width as it does but without importing
+    shutil (which imports bz2 and lzma): argparse makes a formatter for every add_argument, so
+    `flowtrace run` loaded them all before the program started."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (with a pointer to --help), not usage + error:
     `flowtrace: error: … (see 'flowtrace run --help')`. flowtrace-tui uses it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog.split()[0]}: error: {message} (see '{self.prog} --help')\n")
