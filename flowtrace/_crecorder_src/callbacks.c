@@ -89,6 +89,24 @@ susp_take(CoreObject *c, void *frame, Susp *out)
 
 #define CODE_ARG(args) ((PyCodeObject *)(args)[0])
 
+/* This event's thread state without PyThreadState_Get (a call into libpython and a TLS
+ * lookup there, ~30 instructions of every event): this thread's recorder state of this
+ * session (*known) holds it -- thread_state_slow stored it, and a thread state's end frees
+ * ours first (the capsule in its dict) -- provided the event's code is the one running in it.
+ * Otherwise (first event of the thread in this session, or C code that switched this thread
+ * to another thread state) the interpreter's, and *known is NULL. */
+static inline PyThreadState *
+event_tstate(CoreObject *c, PyCodeObject *co, ThreadState **known)
+{
+    ThreadState *ts = tls_state;
+    if (ts && ts->gen == c->gen && ts->tstate) {
+        _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
+        if (f && FRAME_CODE(f) == (PyObject *)co) { *known = ts; return ts->tstate; }
+    }
+    *known = NULL;
+    return PyThreadState_Get();
+}
+
 /* A coroutine / async generator call starting at `row`: ask the wrapper for the asyncio task
  * running now (python.py's _task_id). Called before the row is written; returns the task
  * id (0: none) and, for a task seen for the first time, its TASK entry (new reference) whose
@@ -210,13 +228,14 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 1) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    PyThreadState *tstate = PyThreadState_Get();
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index(c, co, frame);
     if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);   /* never called again for this code */
     if (idx < 0) return callback_failed(c);
     if (c->codes[idx].hook) return Py_NewRef(DISABLE);
-    ThreadState *ts = thread_state(c, tstate);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     uint32_t parent = 0, task = 0;
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
@@ -249,12 +268,13 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    PyThreadState *tstate = PyThreadState_Get();
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index(c, co, frame);
     if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
-    ThreadState *ts = thread_state(c, tstate);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     if (c->codes[idx].hook) {
         /* BaseEventLoop.create_task returned a task: its creator is the recorded call on
@@ -282,13 +302,14 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    PyThreadState *tstate = PyThreadState_Get();
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index(c, co, frame);
     if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
     if (c->codes[idx].hook) return Py_NewRef(DISABLE);
-    ThreadState *ts = thread_state(c, tstate);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
@@ -332,14 +353,15 @@ static PyObject *
 resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
 {
     PyCodeObject *co = CODE_ARG(args);
-    PyThreadState *tstate = PyThreadState_Get();
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index(c, co, frame);
     /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
     if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
     if (idx < 0) return callback_failed(c);
     if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
-    ThreadState *ts = thread_state(c, tstate);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) return callback_failed(c);
     int64_t t = stamp();
     uint32_t ref = 0;
@@ -414,13 +436,14 @@ exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInter
 {
     *failed = 0;
     if (!c->active || nargs < 3) return NULL;
-    PyThreadState *tstate = PyThreadState_Get();
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     *framep = frame;
     Py_ssize_t idx = code_index(c, CODE_ARG(args), frame);
     if (idx == CODE_EXCLUDED) return NULL;
     if (idx < 0 || c->codes[idx].hook) { *failed = idx < 0; return NULL; }
-    ThreadState *ts = thread_state(c, tstate);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) *failed = 1;
     return ts;
 }
