@@ -178,6 +178,20 @@ raise_err(int err)
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+/* With `mu` held: queue the job unless a write failed (*err: its errno, or 0). Returns 1. */
+static int
+enqueue(WriterObject *w, Job *job, int *err)
+{
+    *err = w->err;
+    if (!*err) {
+        if (w->tail) w->tail->next = job; else w->head = job;
+        w->tail = job;
+        w->queued++;
+        pthread_cond_signal(&w->work);
+    }
+    return 1;
+}
+
 /* put(parts): parts = [(kind: bytes of 4, payload: bytes-like, compress: bool), ...] */
 static PyObject *
 writer_put(WriterObject *w, PyObject *parts)
@@ -217,19 +231,23 @@ writer_put(WriterObject *w, PyObject *parts)
         memcpy(job->data + pos + 9, views[i].buf, len);
         pos += 9 + len;
     }
-    int err;
-    Py_BEGIN_ALLOW_THREADS
+    /* With room in the queue (nearly always) the job goes in without releasing the GIL:
+     * releasing it hands it to a waiting program thread, and this thread then waits for it
+     * again -- up to a switch interval (5 ms) -- to finish the flush (GIL ping-pong at every
+     * flush). Locking `mu` with the GIL held cannot deadlock: whoever holds `mu` (the writer
+     * thread, or a put/flush waiting below) holds it briefly and never waits for the GIL. */
+    int err, queued = 0;
     pthread_mutex_lock(&w->mu);
-    while (w->queued >= MAX_QUEUED && !w->err) pthread_cond_wait(&w->done, &w->mu);
-    err = w->err;
-    if (!err) {
-        if (w->tail) w->tail->next = job; else w->head = job;
-        w->tail = job;
-        w->queued++;
-        pthread_cond_signal(&w->work);
-    }
+    if (w->queued < MAX_QUEUED || w->err) queued = enqueue(w, job, &err);
     pthread_mutex_unlock(&w->mu);
-    Py_END_ALLOW_THREADS
+    if (!queued) {   /* the writer is behind: wait for room without the GIL (bounded memory) */
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&w->mu);
+        while (w->queued >= MAX_QUEUED && !w->err) pthread_cond_wait(&w->done, &w->mu);
+        enqueue(w, job, &err);
+        pthread_mutex_unlock(&w->mu);
+        Py_END_ALLOW_THREADS
+    }
     if (err) { free(job); raise_err(err); goto done; }
     result = Py_NewRef(Py_None);
 done:
@@ -243,6 +261,11 @@ static int
 wait_written(WriterObject *w)
 {
     int err;
+    pthread_mutex_lock(&w->mu);   /* (GIL held: see writer_put) */
+    int idle = !w->queued || w->err;
+    err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    if (idle) return err;   /* nothing to wait for: the GIL stays with this thread */
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&w->mu);
     while (w->queued && !w->err) pthread_cond_wait(&w->done, &w->mu);
