@@ -32,8 +32,8 @@ from . import diff_rules as R
 from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import SessionInfo, Texts
-from .profile import _FN, _PATH, _RAISED, _UP, _Pass, run_pass
-from .session_locate import FirstDifference, Outcome, OutcomeHashes, Search, end_name, locate
+from .profile import _NO_SUSPENSION, _OPEN, _PATH, _RAISED, _Pass, run_pass
+from .session_locate import FirstDifference, HashedTexts, Outcome, Search, end_name, locate
 
 WITNESSES = 8  # first calls of a unit whose outcomes are compared in the first pass
 _W = 6  # witness fields: outcome hash, call id, args text id, end, value text id, part number
@@ -138,7 +138,7 @@ class RunResult:
 class _DiffPass(_Pass):
     """profile's pass (times), adding per unit the counts and outcomes the diff compares."""
 
-    def __init__(self, info: SessionInfo, table: PathTable, by_function: bool, texts: Texts,
+    def __init__(self, info: SessionInfo, table: PathTable, by_function: bool, texts: HashedTexts,
                  base: dict[int, UnitStats] | None, compare_texts: bool, units: dict[int, UnitStats],
                  root: int, part: int) -> None:
         super().__init__(info, None, False, False)
@@ -150,29 +150,35 @@ class _DiffPass(_Pass):
         self.text = texts.get
         self.base = base  # None while reading BASE
         self.units = units  # shared by the parts of one run
-        self.outcome = OutcomeHashes(texts.get, compare_texts)  # (args, end, value) text ids -> hash
+        self.outcome = texts.hashes  # (args, end, value) text ids -> hash
         self.outcomes = self.outcome.cache
         name_id = table.name_id
         self.fn_name = {fid: name_id(R.function_key(f.module, f.qualname)) for fid, f in info.functions.items()}
 
     def calls(self, rows: D.CallRows) -> None:
-        """profile's entries, each with its path node, unit, number and argument text."""
-        super().calls(rows)
-        get, table, units, names = self.open.get, self.table, self.units, self.fn_name
+        """profile's entries (its layout, made here in one loop: profile's ancestor sets are
+        left out, by function the outermost calls are `PathTable.outer`'s), each with its path
+        node, unit, number and argument text."""
+        open_, get, table, units, names = self.open, self.open.get, self.table, self.units, self.fn_name
         node_ids, node_of, outer = table.node_ids, table.node, table.outer
-        by_function, unit_name = self.by_function, table.name
-        base, root = rows.base, self.root
-        for cid, a in zip(range(base, base + rows.rows), rows.args.values()):
-            e = get(cid)
-            up = e[_UP]
-            key = (up[_PATH] if up is not None else root, names[e[_FN]])  # a parent's node is set before its children's
-            node = e[_PATH] = node_ids.get(key) or node_of(*key)
+        by_function, unit_name, root = self.by_function, table.name, self.root
+        base = rows.base
+        for cid, p, f, t, a in zip(range(base, base + rows.rows), rows.parent.values(), rows.function.values(),
+                                   rows.t0.values(), rows.args.values()):
+            up = get(p) if p else None  # a caller that has ended makes a root, as in profile's pass
+            if up is None:
+                key = (root, names[f])
+            else:
+                up[_OPEN] += 1
+                key = (up[_PATH], names[f])  # a parent's node is set before its children's
+            node = node_ids.get(key) or node_of(*key)
             unit = unit_name[node] if by_function else node
             u = units.get(unit)
             if u is None:
                 u = units[unit] = UnitStats(unit, first_call=cid)
             # by function, only outermost calls count in the total (as in `flowtrace stats`)
-            e.extend((u, u.calls, a, 0, F.END_UNFINISHED, cid, outer[node] if by_function else 1))
+            open_[cid] = [f, up, t, 0, None, None, True, _NO_SUSPENSION, 0, 0, node, 0, -1, False,
+                          u, u.calls, a, 0, F.END_UNFINISHED, cid, outer[node] if by_function else 1]
             u.calls += 1
 
     def exits(self, rows: D.ExitRows) -> None:
@@ -233,7 +239,7 @@ def read_run(parts: list[Part], table: PathTable, by_function: bool, compare_tex
     units: dict[int, UnitStats] = {}
     total = 0
     for number, part in enumerate(parts):
-        texts = Texts(part.info)
+        texts = HashedTexts(part.info, compare_texts)
         try:
             p = _DiffPass(part.info, table, by_function, texts, base, compare_texts, units,
                           table.process_root(part.key), number)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import diff_rules as R
 from .ftr import decode as D
 from .ftr import format as F
+from .ftr.format import Strings
 from .ftr.scan import SessionInfo, Texts
 from .profile import run_pass
 
@@ -66,21 +67,72 @@ def _no_text(_sid: int) -> None:
 
 
 class OutcomeHashes:
-    """`diff_rules.outcome_hash` of (args text id, end, value text id), kept in a bounded cache;
+    """`diff_rules.outcome_hash` of (args text id, end, value text id), kept in a bounded
+    cache. Each text is hashed once: all texts of a STRS chunk as it goes by (`chunk`, the
+    pass's `HashedTexts` calls it; a slice of one decoded blob each), others when asked.
     `compare_texts` False: of the end only (sessions recorded without argument texts)."""
 
-    def __init__(self, text: Callable[[int], str | None], compare_texts: bool) -> None:
-        self.text = text if compare_texts else _no_text
+    def __init__(self, texts: Texts, compare_texts: bool) -> None:
+        self.texts = texts
+        self.compare_texts = compare_texts
         self.cache: dict[tuple[int, int, int], int] = {}
+        self.text_hashes: dict[int, int] = {0: R.text_hash(None)}  # text id -> `text_hash`
+
+    def chunk(self, strings: Strings) -> None:
+        """Hash every text of a STRS chunk (those of the calls that follow it, mostly)."""
+        if not self.compare_texts or not strings.count:
+            return
+        if len(self.text_hashes) >= 1 << 18:
+            self.text_hashes.clear()  # bounded; older texts are hashed again when asked
+            self.text_hashes[0] = R.text_hash(None)
+        blob, offsets, norm = bytes(strings.blob), strings.offsets, R.normalize_text
+        if blob.isascii():  # one decode: byte offsets are character offsets
+            text = blob.decode("ascii")
+            hashes = [hash(norm(text[a:b])) for a, b in zip(offsets, offsets[1:])]
+        else:
+            hashes = [hash(norm(blob[a:b].decode("utf-8", "replace"))) for a, b in zip(offsets, offsets[1:])]
+        self.text_hashes.update(zip(range(strings.first_id, strings.first_id + strings.count), hashes))
+
+    def text_hash(self, sid: int) -> int:
+        h = self.text_hashes.get(sid)
+        if h is None:
+            h = self.text_hashes[sid] = R.text_hash(self.texts.get(sid))
+        return h
 
     def __call__(self, key: tuple[int, int, int]) -> int:
         h = self.cache.get(key)
         if h is None:
             if len(self.cache) >= 1 << 16:
                 self.cache.clear()  # bounded; outcomes in use come back
-            text = self.text
-            h = self.cache[key] = R.outcome_hash(text(key[0]), end_name(key[1]), text(key[2]))
+            if self.compare_texts:
+                h = R.combine_outcome(self.text_hash(key[0]), end_name(key[1]), self.text_hash(key[2]))
+            else:
+                h = R.outcome_hash(None, end_name(key[1]), None)
+            self.cache[key] = h
         return h
+
+
+class HashedTexts(Texts):
+    """A pass's `Texts` that has `OutcomeHashes.chunk` hash each STRS chunk the pass reads
+    (not those `get` reads again for an older text: hashing a whole chunk for one text, back
+    and forth between two chunks, cost more than it saved)."""
+
+    def __init__(self, info: SessionInfo, compare_texts: bool) -> None:
+        super().__init__(info)
+        self.hashes = OutcomeHashes(self, compare_texts)
+        self._reading_again = False
+
+    def add(self, strings: Strings) -> None:
+        super().add(strings)
+        if not self._reading_again:
+            self.hashes.chunk(strings)
+
+    def get(self, sid: int) -> str | None:
+        self._reading_again = True
+        try:
+            return super().get(sid)
+        finally:
+            self._reading_again = False
 
 
 class Search:
@@ -224,10 +276,9 @@ def locate(base_parts: list[Part], new_parts: list[Part], table: PathTable, by_f
         for parts, is_base in ((base_parts, True), (new_parts, False)):
             counts: list[int] = []  # shared by the parts of one run: numbers go on across processes
             for number, part in enumerate(parts):
-                texts = Texts(part.info)
+                texts = HashedTexts(part.info, compare_texts)
                 try:
-                    hashes = OutcomeHashes(texts.get, compare_texts)
-                    p = LocatePass(part.info, table, by_function, by_unit, counts, hashes,
+                    p = LocatePass(part.info, table, by_function, by_unit, counts, texts.hashes,
                                    table.process_root(part.key), number, None if is_base else
                                    (texts.get if compare_texts else _no_text))
                     run_pass(p, part.info, texts)

@@ -18,6 +18,7 @@ from flowtrace.ftr.scan import survey
 from flowtrace import diff_rules as R
 from flowtrace import session_diff as S
 from flowtrace import session_locate as L
+from flowtrace.profile import _Pass, run_pass
 from flowtrace.session_diff import WITNESSES, Part, PathTable, diff_sessions
 
 Program = Callable[[TraceBuilder], None]
@@ -216,6 +217,24 @@ def test_locating_finds_nothing_in_a_session_changed_between_passes(tmp_path: pa
     assert search.found is None and (search.lo, search.hi) == (WITNESSES, 40)
     L.locate(base, new, table, False, True, [search])
     assert search.found is not None and search.found.index == 20
+
+
+def test_texts_are_hashed_chunk_by_chunk_as_one_by_one(tmp_path: pathlib.Path) -> None:
+    """A pass hashes each STRS chunk's texts as it goes by (ASCII or not, addresses dropped):
+    the same numbers as `diff_rules.text_hash` of each text read alone."""
+    texts = ["i=1", "é=2 ✓", "<C object at 0x7f12ab34cd50>", "", "None"]
+    info = survey(write(tmp_path, "a.ftr", lambda b: [call(b, "f", 10 * i, 10 * i + 5, args=t, result=t)
+                                                       for i, t in enumerate(texts)]))
+    reader = L.HashedTexts(info, True)
+    try:
+        run_pass(_Pass(info, None, False, False), info, reader)
+        hashed = dict(reader.hashes.text_hashes)
+        assert len(hashed) == 1 + 2 * len(texts)  # (and id 0: no text)
+        assert all(h == R.text_hash(reader.get(sid)) for sid, h in hashed.items())
+        assert reader.hashes.text_hash(3) == R.text_hash("é=2 ✓")
+        assert len({h for sid, h in hashed.items() if sid}) == len(set(texts))
+    finally:
+        reader.close()
 
 
 def test_order_and_addresses_are_not_a_change(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
