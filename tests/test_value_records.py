@@ -161,3 +161,24 @@ def test_recorded_texts_are_reprs_texts(mode: str) -> None:
         flags = [F.STRS_HEADER.unpack_from(ch.payload)[1] & F.STRS_RECORDS
                  for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS]
         assert (sum(map(bool, flags)) >= 2) == (recorder == "c")
+
+
+def test_parameter_name_with_nul_stays_a_text() -> None:
+    """Records join parameter names with NUL: a code object made by hand with a NUL in a name
+    (its entries are then stored as texts) still reads as reprs.py's text."""
+    from treeutil import record
+
+    def f(a):
+        return a
+
+    f.__code__ = f.__code__.replace(co_varnames=("a\0b",))
+    s = Shape()
+
+    def prog() -> None:
+        f(s)
+        f(0.5)
+
+    for recorder in ("c", "python"):
+        calls = [c for c in record(prog, recorder).calls if c.function.qualname.endswith("f")]
+        assert [(c.args, c.result) for c in calls] == [
+            (f"a\0b={reprs.value_text(s)}", reprs.value_text(s)), ("a\0b=0.5", "0.5")], recorder

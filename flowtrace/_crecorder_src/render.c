@@ -439,7 +439,8 @@ dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nch
 }
 
 /* The dictionary index of a code's parameter names (joined by NUL: names are identifiers,
- * "*args" or "**kw"), and the characters they add to the text ("name=" each). */
+ * "*args" or "**kw"), and the characters they add to the text ("name=" each): 0, 1 when a
+ * name holds a NUL (a code object made by hand: its entries stay texts), -1 with an error. */
 static int
 dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
 {
@@ -451,6 +452,11 @@ dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *
         if (!d->names) { PyErr_NoMemory(); return -1; }
     }
     if (d->names[code_idx]) { *idx = d->names[code_idx] - 1; return 0; }
+    for (uint32_t k = 0; k < ci->nshown; k++) {
+        PyObject *name = PyTuple_GET_ITEM(ci->names, k);
+        Py_ssize_t at = PyUnicode_FindChar(name, 0, 0, PyUnicode_GET_LENGTH(name), 1);
+        if (at != -1) return at == -2 ? -1 : 1;
+    }
     Text t = {NULL, 0, 0, 0};
     int r = 0;
     for (uint32_t k = 0; r == 0 && k < ci->nshown; k++) {
@@ -494,7 +500,8 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
     size_t at = out->len, chars = 0;
     uint64_t addr0 = d->addr;
     uint32_t ni = 0;
-    if (ci && dict_names(d, c, e->code_idx, &ni, &chars) < 0) return -1;
+    int named = ci ? dict_names(d, c, e->code_idx, &ni, &chars) : 0;
+    if (named) return named;
     chars += ci ? 2 * (n - 1) : 0;   /* "name=" each (dict_names), ", " between */
     /* written in place: 2 + a varint, then per slot at most a tag and two varints */
     if (text_room(out, 12 + (size_t)n * 21) < 0) return -1;
