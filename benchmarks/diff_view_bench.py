@@ -83,7 +83,7 @@ async def run(base: str, new: str, processes: bool | None) -> None:
         tree = app.tree
         timed_key(tree, f"J: next change (of {len(app.changes):,})", app.action_next_change)
         timed_key(tree, "J again", app.action_next_change)
-        timed_key(tree, "N: previous change", app.action_prev_change)
+        timed_key(tree, "K: previous change", app.action_prev_change)
         timed_key(tree, "u: hide unchanged subtrees", app.action_toggle_unchanged)
         timed_key(tree, "u: show them again", app.action_toggle_unchanged)
         timed_key(tree, "expand to depth 5", lambda: tree.action_expand_depth(5))
