@@ -558,7 +558,7 @@ done:
 /* ---- the readers' side: decode_varints(body, rows, encoding[, base]) -> rows i64 values ----
  * (flowtrace/ftr/format.py calls it when the extension is built; its pure-Python twin gives
  * the same values). ValueError when the body does not hold exactly `rows` values. */
-static int
+int
 get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
 {
     const unsigned char *p = *pp;

@@ -668,19 +668,6 @@ get_u32le(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int
-get_uvarint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
-{
-    const unsigned char *p = *pp;
-    uint64_t v = 0;
-    for (int shift = 0; p < end && shift < 64; shift += 7) {
-        unsigned char b = *p++;
-        v |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80)) { *pp = p; *out = v; return 0; }
-    }
-    return -1;
-}
-
 /* A table of texts: n + 1 little-endian u32 ends (the first 0) at `ends`, the texts at `blob`. */
 typedef struct { const unsigned char *ends, *blob; uint32_t n, size; } TextTab;
 
@@ -707,7 +694,7 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
     if (args) {
         uint64_t ni;
         size_t len;
-        if (get_uvarint(&p, end, &ni) < 0 || tab_get(dict, ni, &names, &len) < 0) return -1;
+        if (get_varint(&p, end, &ni) < 0 || tab_get(dict, ni, &names, &len) < 0) return -1;
         names_end = names + len;
     }
     for (int k = 0; ; k++) {
@@ -724,11 +711,11 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
         unsigned char tag = *p++;
         if (tag == RS_LITERAL) {
             uint64_t n;
-            if (get_uvarint(&p, end, &n) < 0 || n > (uint64_t)(end - p) || text_add(out, (const char *)p, n, 0) < 0) return -1;
+            if (get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p) || text_add(out, (const char *)p, n, 0) < 0) return -1;
             p += n;
         } else if (tag == RS_INT) {
             uint64_t z;
-            if (get_uvarint(&p, end, &z) < 0) return -1;
+            if (get_varint(&p, end, &z) < 0) return -1;
             Slot s = {NULL, {.i = (int64_t)((z >> 1) ^ (0 - (z & 1)))}, V_INT};   /* zigzag back */
             if (render_slot(NULL, out, &s, 0) < 0) return -1;
         } else if (tag == RS_FLOAT) {
@@ -743,7 +730,7 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
             uint64_t li, z;
             const unsigned char *label;
             size_t len;
-            if (get_uvarint(&p, end, &li) < 0 || tab_get(dict, li, &label, &len) < 0 || get_uvarint(&p, end, &z) < 0)
+            if (get_varint(&p, end, &li) < 0 || tab_get(dict, li, &label, &len) < 0 || get_varint(&p, end, &z) < 0)
                 return -1;
             uint64_t addr = *prev += (z >> 1) ^ (0 - (z & 1));   /* the step from the previous address */
             char hex[32], *h = hex + sizeof hex;
