@@ -117,6 +117,21 @@ def test_round_trip_every_13_encoding(name, decode) -> None:
             assert _as_ints(decode(body, rows, enc, base)) == parents, (name, enc, base)
 
 
+@pytest.mark.parametrize("name,decode", list(_decoders()))
+def test_golomb_codes_of_every_length_in_one_stream(name, decode) -> None:
+    """Values of 0 to 63 bits mixed in one stream, so that codes start at every bit position and
+    the C decoder's one-window road (codes of <= 57 bits) and its long road (longer codes, the
+    stream's last bytes) take turns."""
+    rng = random.Random(5)
+    mixed = [rng.getrandbits(rng.randint(0, 63)) for _ in range(3000)]
+    small_then_huge = [rng.getrandbits(63) if i % 50 == 7 else rng.randint(0, 8) for i in range(3000)]
+    for values in (mixed, small_then_huge):
+        body = F.encode_varints(values, F.ENC_GOLOMB)
+        assert _as_ints(decode(body, len(values), F.ENC_GOLOMB)) == values
+        with pytest.raises((F.FormatError, ValueError)):
+            decode(body[:-1], len(values), F.ENC_GOLOMB)
+
+
 def test_parents_cost_a_few_bits_where_steps_cost_bytes() -> None:
     """A method calling two helpers in a loop (the parent column alternates between the loop's
     call and the previous call): a byte a row as steps, under half a byte as parent codes;
