@@ -69,15 +69,20 @@ class Process:
             return f"not followed: {self.skipped}"
         if self.problem is not None and self.end is None:
             return self.problem
-        end = self.end or {}
-        if end.get("signal"):
-            return f"terminated by {end['signal']}"
-        if end.get("reason") == "exec":
-            return "replaced by exec"
-        code = end.get("exit_code")
-        if end.get("reason") == "exception":
-            return "uncaught exception" + (f": {end['error']}" if end.get("error") else "")
-        return f"exit {code}" if code is not None else "exited"
+        return end_words(self.end or {})
+
+
+def end_words(end: dict[str, Any]) -> str:
+    """A part's ENDS in words: `terminated by SIGTERM`, `replaced by exec`, `uncaught exception:
+    …`, `exit 3`, or `exited` (no exit status recorded). The explorer says the same."""
+    if end.get("signal"):
+        return f"terminated by {end['signal']}"
+    if end.get("reason") == "exec":
+        return "replaced by exec"
+    if end.get("reason") == "exception":
+        return "uncaught exception" + (f": {end['error']}" if end.get("error") else "")
+    code = end.get("exit_code")
+    return f"exit {code}" if code is not None else "exited"
 
 
 def _join(words: list[str]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from flowtrace.ftr.processes import Process
+from flowtrace.ftr.processes import Process, end_words
 
 
 @dataclass
@@ -106,14 +106,7 @@ class ProcessRecord:
             if self.damage:
                 return f"damaged ({self.damage})"
             return "running" if live else "no end recorded (killed?)"
-        if end.get("signal"):
-            return f"terminated by {end['signal']}"
-        if end.get("reason") == "exec":
-            return "replaced by exec"
-        if end.get("reason") == "exception":
-            return "uncaught exception" + (f": {end['error']}" if end.get("error") else "")
-        code = end.get("exit_code")
-        return f"exit {code}" if code is not None else "exited"
+        return end_words(end)
 
     def failed(self) -> bool:
         """Ended by a signal, an exception or a non-zero exit status."""
