@@ -394,18 +394,26 @@ class _Varints:
         self.body, self.pos = body, pos
 
     def next(self) -> int:
-        v = shift = 0
-        body, pos = self.body, self.pos
-        while True:
-            if pos >= len(body) or shift >= 64:
-                raise FormatError("a varint column does not hold its rows")
-            b = body[pos]
-            pos += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                self.pos = pos
-                return v & _U64
+        try:
+            v, self.pos = _varint(self.body, self.pos)
+        except ValueError:
+            raise FormatError("a varint column does not hold its rows") from None
+        return v
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The unsigned LEB128 value at `pos` (as the C get_varint reads it: at most 10 bytes, kept
+    to 64 bits) and the position after it; ValueError when cut short or longer."""
+    v = shift = 0
+    while True:
+        if pos >= len(data) or shift >= 64:
+            raise ValueError("varint cut short or too long")
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return v & _U64, pos
 
 
 def _unzigzag(v: int) -> int:
@@ -547,19 +555,6 @@ def expand_strings(payload: bytes | memoryview) -> bytes | memoryview:
         return _py_expand_strings(bytes(payload))
     except (ValueError, IndexError, struct.error):
         raise FormatError("STRS chunk: a value record does not parse") from None
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    v = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        v |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return v, pos
-        shift += 7
-        if shift >= 64:
-            raise ValueError("varint too long")
 
 
 def _table(data: bytes, pos: int, n: int, size: int | None = None) -> tuple[list[bytes], int]:
