@@ -15,8 +15,8 @@ from rich.text import Text
 from flowtrace import diff_rules as R
 
 from ..model.diff_calls import CallLike, CallPair
-from ..model.row_view import END_OPEN, END_RAISE
 from ..model.units import fmt_ns
+from .merged_detail import call_text
 
 MAX_TEXT = 40  # characters of a listed call's arguments / result (each side has half the pane)
 Link = Callable[[int], Text]
@@ -55,17 +55,5 @@ def side_text(c: CallLike | None, is_body: bool, link: Link, strong: bool) -> Te
     if c is None:
         return Text("–", style="dim")
     text = link(c.call) + Text(f" {fmt_ns(c.run_ns)} ", style="magenta")
-    weight = "bold " if strong else ""
-    if not is_body:
-        text.append("(" + _cut(c.args or "") + ")", style="dim" if c.args is None else weight.strip())
-    if c.end == END_RAISE:
-        text.append(" ✗ " + _cut(c.value or "exception"), style="bold red")
-    elif c.end == END_OPEN:
-        text.append(" ⋯", style="yellow")
-    elif c.value is not None and not is_body:
-        text.append(" → " + _cut(c.value), style=weight + "green")
+    text.append_text(call_text(c, is_body, MAX_TEXT, strong))
     return text
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"

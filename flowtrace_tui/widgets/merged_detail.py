@@ -11,6 +11,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from ..model.diff_calls import CallLike
 from ..model.merged_view import MergedDetail, PathCall
 from ..model.row_view import END_OPEN, END_RAISE
 from ..model.units import fmt_ns, plural
@@ -65,19 +66,21 @@ def calls_table(calls: list[PathCall], is_body: bool) -> Table:
     return table
 
 
-def call_text(c: PathCall, is_body: bool) -> Text:
-    """`(args) → result`, `(args) ✗ exception` or `(args) ⋯` for one call."""
+def call_text(c: CallLike, is_body: bool, limit: int = MAX_ARGS, strong: bool = False) -> Text:
+    """`(args) → result`, `(args) ✗ exception` or `(args) ⋯` for one call, each text cut to
+    `limit` characters; `strong`: arguments and result in bold (the diff view's differing calls)."""
     text = Text()
+    weight = "bold " if strong else ""
     if not is_body:
-        text.append("(" + _cut(c.args or "") + ")", style="dim" if c.args is None else "")
+        text.append("(" + _cut(c.args or "", limit) + ")", style="dim" if c.args is None else weight.strip())
     if c.end == END_RAISE:
-        text.append(" ✗ " + _cut(c.value or "exception"), style="bold red")
+        text.append(" ✗ " + _cut(c.value or "exception", limit), style="bold red")
     elif c.end == END_OPEN:
         text.append(" ⋯", style="yellow")
     elif c.value is not None and not is_body:
-        text.append(" → " + _cut(c.value), style="green")
+        text.append(" → " + _cut(c.value, limit), style=weight + "green")
     return text
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_ARGS else text[: MAX_ARGS - 1] + "…"
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
