@@ -284,7 +284,9 @@ class FlowtraceApp(App[None]):
 
     @on(CallTree.GutterChanged)
     def _gutter_changed(self, msg: CallTree.GutterChanged) -> None:
-        self._w(ColumnHeader).gutter = msg.width
+        header = self.main_widget(ColumnHeader)  # None: posted as the app closed (widgets gone)
+        if header is not None:
+            header.gutter = msg.width
 
     @on(CallTree.Notice)
     def _notice(self, msg: CallTree.Notice) -> None:
