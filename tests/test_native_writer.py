@@ -121,3 +121,34 @@ def test_a_forked_child_writes_nothing_and_does_not_hang(tmp_path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     writer.finish({"reason": "exit"})
     assert len(load(path)) == 10
+
+
+def _chunk_flags(data: bytes) -> list[tuple[bytes, int]]:
+    pos, out = F.FILE_HEADER_SIZE, []
+    while pos < len(data):
+        kind, flags, n = F.CHUNK_HEADER.unpack_from(data, pos)
+        out.append((kind, flags))
+        pos += F.CHUNK_HEADER_SIZE + n + F.CHUNK_TRAILER_SIZE
+    return out
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_mark_and_strs_payloads_are_compressed_only_when_big_per_call(tmp_path, native) -> None:
+    """A C-encoded batch's MARK / STRS payload goes through zlib only above
+    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch; CALL / EXIT never."""
+    per_call = W.ZLIB_MIN_BYTES_PER_CALL
+    calls = 1000
+    small, big = bytes(per_call * calls), bytes(per_call * calls + 1)   # (zeros: zlib shrinks them)
+    batches = []
+    for mark, strs in ((small, big), (big, small)):
+        b = Batch(strings_first_id=1, strings=["x"])
+        b.strings_payload = strs
+        b.payloads = [(F.CALL, bytes(4 * calls)), (F.EXIT, bytes(4 * calls)), (F.MARK, mark)]
+        b.payload_calls = calls
+        batches.append(b)
+    flags = _chunk_flags(_write(str(tmp_path / "s.ftr"), native, batches))
+    stored = [(kind, f & F.FLAG_ZLIB) for kind, f in flags if kind in (F.CALL, F.EXIT, F.MARK, F.STRS)]
+    assert stored == [
+        (F.STRS, 1), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0),
+        (F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 1),
+    ]

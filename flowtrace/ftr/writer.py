@@ -47,6 +47,20 @@ def _times(values: array, origin: int) -> tuple[str, int, array]:
     return "q", F.ENC_DELTA, deltas
 
 
+# A C-encoded batch's MARK or STRS payload is compressed only above this many bytes per call
+# of its batch. zlib level 1 costs ~150 instructions a byte of coded MARK columns (callgrind:
+# ~1,100 per exception of benchmarks/workloads/exceptions.py, a fifth of all it cost) and
+# halves them; that matters where those rows are the bulk of the file -- a program resuming
+# generators all the time, ~7 bytes a call of MARK rows (the bytes-per-call goal is 8) -- not
+# where they are a byte or so a call (exceptions: raise and handled marks, ~1.2; their texts,
+# ~0.9): compressing those saves about a byte a call for a fifth of the recording's CPU.
+ZLIB_MIN_BYTES_PER_CALL = 2
+
+
+def _worth_zlib(kind: bytes, payload: bytes, calls: int) -> bool:
+    return kind not in (F.MARK, F.STRS) or len(payload) > ZLIB_MIN_BYTES_PER_CALL * calls
+
+
 def _nonzero(values: array) -> bool:
     """any(values), without a Python int per item (bytes.count runs in C: ~40 -> ~2 ns a row)."""
     raw = values.tobytes()
@@ -200,7 +214,7 @@ class SessionWriter:
             if payload is None:
                 payload = F.encode_strings(batch.strings_first_id, batch.strings)
             # (value records -- binary, mostly new addresses and floats -- take zlib's time for
-            # little gain: a chunk with them is stored as it is)
+            # little gain: a chunk with them is stored as it is; see also _worth_zlib)
             parts.append((F.STRS, payload, not F.has_records(payload)))
         n = len(batch.call_parent)
         if n:
@@ -240,12 +254,14 @@ class SessionWriter:
                 cols += [("n", "I", F.ENC_RAW, batch.mark_n), ("run", "q", F.ENC_RAW, batch.mark_run),
                          ("span", "q", F.ENC_RAW, batch.mark_span)]
             parts.append((F.MARK, F.encode_columns(0, k, cols), True))
-        # Payloads a recorder encoded itself (the C one: varint columns). CALL and EXIT rows
-        # take ~5-8 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
-        # call of CPU, so they are stored as they are. MARK rows are few, except in programs
-        # that resume generators all the time (~17 bytes a call there, ~5 with zlib): compressed.
+        # Payloads a recorder encoded itself (the C one: coded columns). CALL and EXIT rows
+        # take ~3.5-5 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
+        # call of CPU, so they are stored as they are. MARK rows are compressed only where they
+        # are a big part of the batch (_worth_zlib).
         parts += [(kind, payload, kind == F.MARK) for kind, payload in batch.payloads]
         n += batch.payload_calls
+        if batch.payloads:
+            parts = [(kind, payload, packed and _worth_zlib(kind, payload, n)) for kind, payload, packed in parts]
         with self._lock:
             if self._fd < 0:
                 return
