@@ -235,3 +235,41 @@ def test_exception_marks(recorder_name: str, fn) -> None:
     trace = record(caught(fn), recorder_name, exclude=["json", "functools", "contextlib"])
     check_balanced(trace)
     assert [re.sub(r"0x[0-9a-f]+", "?", line) for line in shape(trace, marks=True)] == CASES[fn]
+
+
+class Custom(ValueError):
+    pass
+
+
+def raise_it(e):
+    raise e
+
+
+def texts():
+    for e in (ValueError(3), ValueError(-2**63), ValueError(2**63), ValueError(), IndexError(0), KeyError(4),
+              ValueError(True), ValueError(1, 2), Custom(5), ValueError("msg")):
+        try:
+            raise_it(e)
+        except Exception:
+            pass
+
+
+def test_exception_texts(recorder_name: str) -> None:
+    """The exception texts: builtin types raised with one int or nothing are texts the C
+    recorder makes at drain (capture.c's exc_entry), the others through str(); the same."""
+    trace = record(texts, recorder_name)
+    check_balanced(trace)
+    assert [re.sub(r"0x[0-9a-f]+", "?", line) for line in shape(trace, marks=True)][1:] == [
+        f"  raise_it(e=<{name} object at ?>) ! {text} [raise:{name}]" for name, text in [
+            ("ValueError", "ValueError: 3"),
+            ("ValueError", "ValueError: -9223372036854775808"),
+            ("ValueError", "ValueError: 9223372036854775808"),
+            ("ValueError", "ValueError"),
+            ("IndexError", "IndexError: 0"),
+            ("KeyError", "KeyError: 4"),
+            ("ValueError", "ValueError: True"),
+            ("ValueError", "ValueError: (1, 2)"),
+            ("test_exception_marks.Custom", "test_exception_marks.Custom: 5"),
+            ("ValueError", "ValueError: msg"),
+        ]
+    ]

@@ -389,14 +389,50 @@ exc_text_fast(PyObject *exc)
     return r;
 }
 
+/* The commonest exceptions -- a builtin type that keeps BaseException's __str__, raised with
+ * one int (ValueError(i), IndexError(n)) or nothing -- as an S_EXC entry: the type and the
+ * int, made into the reference's text ("ValueError: 3", "ValueError") at drain (render.c).
+ * No Python str per exception: str(exc) made the int's decimal text through long_to_decimal
+ * (which checks for signals), then a concatenation -- ~700 instructions of each exception
+ * (callgrind, benchmarks/workloads/exceptions.py). 0 when exc is not one of them. */
+static uint32_t
+exc_entry(CoreObject *c, PyObject *exc)
+{
+    PyTypeObject *tp = Py_TYPE(exc);
+    if (tp->tp_str != ((PyTypeObject *)PyExc_BaseException)->tp_str || (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || !PyExceptionInstance_Check(exc) || strchr(tp->tp_name, '.'))
+        return 0;
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    if (!args || !PyTuple_CheckExact(args) || PyTuple_GET_SIZE(args) > 1) return 0;
+    long long v = 0;
+    if (PyTuple_GET_SIZE(args)) {
+        PyObject *a = PyTuple_GET_ITEM(args, 0);
+        int overflow = 0;
+        if (!PyLong_CheckExact(a)) return 0;
+        v = PyLong_AsLongLongAndOverflow(a, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+    }
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    e->kind = S_EXC;
+    e->text = Py_NewRef((PyObject *)tp);
+    e->exc_int = v;
+    e->nslots = (uint32_t)PyTuple_GET_SIZE(args);
+    return sid;
+}
+
 uint32_t
 exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
 {
     if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
-    PyObject *t = exc_text_fast(exc);
-    if (!t) t = PyObject_CallOneArg(c->exc_text, exc);
-    if (!t) return 0;
-    uint32_t sid = add_text(c, t);
+    uint32_t sid = exc_entry(c, exc);
+    if (!sid) {
+        PyObject *t = exc_text_fast(exc);
+        if (!t) t = PyObject_CallOneArg(c->exc_text, exc);
+        if (!t) return 0;
+        sid = add_text(c, t);
+    }
     ts->exc_ptr = exc;
     ts->exc_sid = sid;
     ts->exc_batch = c->batch;

@@ -112,9 +112,16 @@ enum {
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
 _Static_assert(V_DEFREPR < 16, "memo keys keep a slot tag in 4 bits");
 
-/* A provisional string id's content: a text made at event time, or slots to render. */
-enum { S_TEXT = 1, S_ARGS, S_VALUE };
-typedef struct { PyObject *text; size_t slot_off; uint32_t nslots, code_idx; uint8_t kind; } StrEntry;
+/* A provisional string id's content: a text made at event time, slots to render, or (S_EXC)
+ * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`
+ * ("ValueError: 3"; text holds the type: capture.c's exc_entry). */
+enum { S_TEXT = 1, S_ARGS, S_VALUE, S_EXC };
+typedef struct {
+    PyObject *text;
+    union { size_t slot_off; int64_t exc_int; };
+    uint32_t nslots, code_idx;
+    uint8_t kind;
+} StrEntry;
 
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
  * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only; final,

@@ -191,6 +191,13 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 {
     t->len = t->nchars = 0;
     if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
+    if (e->kind == S_EXC) {   /* "Type: int" or "Type" (capture.c's exc_entry; a builtin's name is ASCII) */
+        const char *name = ((PyTypeObject *)e->text)->tp_name;
+        size_t n = strlen(name);
+        if (text_add(t, name, n, n) < 0 || (e->nslots && text_add(t, ": ", 2, 2) < 0)) return -1;
+        Slot s = {NULL, {.i = e->exc_int}, V_INT};
+        return e->nslots ? render_slot(rc, t, &s, 0) : 0;
+    }
     for (uint32_t k = 0; k < c->codes[e->code_idx].nshown; k++) {
         CodeInfo *ci = &c->codes[e->code_idx];   /* (rendering may run Python: c->codes may move) */
         if (k && text_add(t, ", ", 2, 2) < 0) return -1;
