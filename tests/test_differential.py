@@ -186,6 +186,25 @@ def prog_async() -> None:
     asyncio.run(amain())
 
 
+async def stepper(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await leaf(i) if i % 2 else i
+    return total
+
+
+async def many_tasks() -> None:
+    # more tasks stepping in turn than any one-entry cache holds, and tasks that end while
+    # new ones are made (a new task may take a dead one's address)
+    await asyncio.gather(*(stepper(4) for _ in range(6)))
+    for i in range(40):
+        await asyncio.get_running_loop().create_task(branch(i))
+
+
+def prog_tasks() -> None:
+    asyncio.run(many_tasks())
+
+
 def worker(n: int) -> int:
     return fib(n)
 
@@ -202,6 +221,7 @@ PROGRAMS: dict[str, Callable[[], None]] = {
     "exceptions": prog_exceptions,
     "generators": prog_generators,
     "async": prog_async,
+    "tasks": prog_tasks,
     "threads": prog_threads,
 }
 

@@ -107,24 +107,47 @@ event_tstate(CoreObject *c, PyCodeObject *co, ThreadState **known)
     return PyThreadState_Get();
 }
 
-/* A coroutine / async generator call starting at `row`: ask the wrapper for the asyncio task
- * running now (python.py's _task_id). Called before the row is written; returns the task
- * id (0: none) and, for a task seen for the first time, its TASK entry (new reference) whose
- * "root" is filled in by finish_task once the call has its id. */
-/* The hook's first steps, from C (python.py's _task_id: no asyncio module or no running
- * loop -> no task, else asyncio.current_task()). 1 with *task a new reference (NULL: no
- * task), or 0 when anything failed: then the hook answers, with its own error handling. */
+/* `m.name` (new reference, NULL with an error): a plain module's attribute straight from its
+ * dict (a dict lookup, where PyObject_GetAttr goes through the generic getattr and its type
+ * lookups); anything else, or a name not in the dict (a module __getattr__), the usual way. */
+static PyObject *
+module_attr(PyObject *m, PyObject *name)
+{
+    if (PyModule_CheckExact(m)) {
+        PyObject *v = PyDict_GetItemWithError(PyModule_GetDict(m), name);   /* borrowed */
+        if (v) return Py_NewRef(v);
+        if (PyErr_Occurred()) return NULL;
+    }
+    return PyObject_GetAttr(m, name);
+}
+
+/* The task hook's first steps, from C (TaskTable.current: `sys.modules.get("asyncio")`, no
+ * running loop -> no task, else asyncio.current_task()). 1 with *task a new reference (NULL:
+ * no task), or 0 when anything failed: then the hook answers, with its own error handling.
+ * Every coroutine start asks (python.py, the reference, does): a dict lookup in sys.modules
+ * (PyImport_GetModule also checks the module's __spec__._initializing, ~800 instructions),
+ * module_attr and two C calls, ~400 instructions in all. */
 static int
 current_task_fast(PyObject **task)
 {
     *task = NULL;
-    PyObject *asyncio = PyImport_GetModule(str_asyncio);
+    PyObject *modules = PyImport_GetModuleDict();   /* borrowed: sys.modules */
+    if (!PyDict_CheckExact(modules)) return 0;
+    PyObject *asyncio = PyDict_GetItemWithError(modules, str_asyncio);   /* borrowed */
     if (!asyncio) return PyErr_Occurred() ? (PyErr_Clear(), 0) : 1;
-    PyObject *events = PyObject_GetAttr(asyncio, str_events);
-    PyObject *loop = events ? PyObject_CallMethodNoArgs(events, str_get_running_loop) : NULL;
+    if (asyncio == Py_None) return 1;
+    Py_INCREF(asyncio);
+    PyObject *events = module_attr(asyncio, str_events);
+    PyObject *get_loop = events ? module_attr(events, str_get_running_loop) : NULL;
+    PyObject *loop = get_loop ? PyObject_CallNoArgs(get_loop) : NULL;
+    Py_XDECREF(get_loop);
     Py_XDECREF(events);
     PyObject *t = NULL;
-    if (loop && loop != Py_None) t = PyObject_CallMethodNoArgs(asyncio, str_current_task);
+    if (loop && loop != Py_None) {
+        PyObject *current = module_attr(asyncio, str_current_task);
+        t = current ? PyObject_CallNoArgs(current) : NULL;
+        Py_XDECREF(current);
+    }
     Py_DECREF(asyncio);
     if (!loop || (loop != Py_None && !t)) { Py_XDECREF(loop); PyErr_Clear(); return 0; }
     Py_DECREF(loop);
@@ -133,25 +156,36 @@ current_task_fast(PyObject **task)
     return 1;
 }
 
-/* The task's id: from this thread's one-entry cache (the task that ran the previous
- * coroutine here, usually the same one) or from the hook, which also registers new tasks. */
+/* The weakref's target if alive (borrowed: only its identity is compared), else NULL. */
+static inline PyObject *
+weak_target(PyObject *ref)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *o = NULL;
+    if (PyWeakref_GetRef(ref, &o) < 0) { PyErr_Clear(); return NULL; }
+    Py_XDECREF(o);   /* the caller holds the object it compares with */
+    return o;
+#else
+    PyObject *o = PyWeakref_GetObject(ref);   /* borrowed; None if dead */
+    return o == Py_None ? NULL : o;
+#endif
+}
+
+/* A coroutine / async generator call is starting: the asyncio task running now (its TASK id,
+ * 0: none). From the session's table of tasks seen (by address, checked by a weakref, as
+ * TaskTable does by id()), else from the hook, which also registers a new task: then *entry
+ * is its TASK entry (new reference), whose "root" finish_task fills in once the call has its
+ * id. (A one-entry cache per thread missed at every task switch: asyncio.gather's workers
+ * sleeping in turn missed one start in four, each a Python hook call of ~7000 instructions.) */
 static uint32_t
-task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObject **entry)
+task_lookup(CoreObject *c, uint32_t parent, uint32_t thr, PyObject **entry)
 {
     *entry = NULL;
     PyObject *task = NULL;
     int fast = current_task_fast(&task);
     if (fast && !task) return 0;
-    if (fast && ts->task_ref && ts->task_gen == c->gen) {
-#if PY_VERSION_HEX >= 0x030D0000
-        PyObject *cached = NULL;
-        if (PyWeakref_GetRef(ts->task_ref, &cached) < 0) PyErr_Clear();
-        Py_XDECREF(cached);   /* only its identity is compared; task holds the object */
-#else
-        PyObject *cached = PyWeakref_GetObject(ts->task_ref);   /* borrowed; None if dead */
-#endif
-        if (cached == task) { Py_DECREF(task); return ts->task_id; }
-    }
+    TaskSlot *slot = task ? &c->tasks_seen[ptr_hash(task) & (TASKS_SEEN - 1)] : NULL;
+    if (slot && slot->ref && weak_target(slot->ref) == task) { Py_DECREF(task); return slot->tid; }
     PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
     if (!r) { Py_XDECREF(task); soft_fail(c); return 0; }
     uint32_t tid = 0;
@@ -161,9 +195,9 @@ task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObj
         else if (PyTuple_GET_ITEM(r, 1) != Py_None) *entry = Py_NewRef(PyTuple_GET_ITEM(r, 1));
     }
     Py_DECREF(r);
-    if (task && tid) {   /* remember it (a task type without weakrefs is simply not cached) */
+    if (task && tid) {   /* remember it (a task type without weakrefs is simply not kept) */
         PyObject *ref = PyWeakref_NewRef(task, NULL);
-        if (ref) { Py_XSETREF(ts->task_ref, ref); ts->task_id = tid; ts->task_gen = c->gen; }
+        if (ref) { Py_XSETREF(slot->ref, ref); slot->tid = tid; }
         else PyErr_Clear();
     }
     Py_XDECREF(task);
@@ -241,7 +275,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
-        uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
+        uint32_t own = task_lookup(c, parent, ts->thr, &entry);
         if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
         if (entry) parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
     }
@@ -395,7 +429,7 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     uint64_t batch = c->batch;
     uint32_t call_parent = parent;   /* (the throw mark names the resumer: parent) */
     if (c->codes[idx].coro) {
-        task = task_lookup(c, ts, parent, ts->thr, &entry);
+        task = task_lookup(c, parent, ts->thr, &entry);
         if (entry) call_parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
     }
     if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */

@@ -36,6 +36,12 @@ clear_seeds(CoreObject *c)
     c->nseeds = 0;
 }
 
+void
+clear_tasks_seen(CoreObject *c)
+{
+    for (size_t i = 0; i < TASKS_SEEN; i++) Py_CLEAR(c->tasks_seen[i].ref);
+}
+
 PyObject *
 core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
@@ -47,6 +53,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     clear_pending(c);
     clear_codes(c);
     clear_seeds(c);
+    clear_tasks_seen(c);
     c->nsusp = 0;
     c->nlost = 0;
     if (c->susp) memset(c->susp, 0, c->capsusp * sizeof(Susp));

@@ -68,6 +68,7 @@ core_dealloc(CoreObject *c)
     clear_pending(c);
     clear_codes(c);
     clear_seeds(c);
+    clear_tasks_seen(c);
     core_clear(c);
     stab_free(&c->stab);
     free_calls(&c->calls); free_exits(&c->exits);

@@ -196,9 +196,6 @@ typedef struct ThreadState {
     PyObject *known;
     uint32_t known_call;
     uint8_t known_caught;
-    PyObject *task_ref;               /* weakref to the asyncio task last seen here ... */
-    uint32_t task_id;                 /* ... its TASK id ... */
-    uint64_t task_gen;                /* ... in this session */
     int in_overflow;                  /* this thread is running the overflow hook */
 } ThreadState;
 
@@ -211,6 +208,11 @@ typedef struct { int64_t tick, ns; } Anchor;   /* a clock reading in ticks and i
 typedef struct { uint64_t hash; size_t off; uint32_t len, sid; } StrKey;
 /* tags[j]: 0 (empty) or the high half of keys[j].hash with the low bit set (strtab.c) */
 typedef struct StrTab { uint32_t *tags; StrKey *keys; size_t cap, n; char *arena; size_t alen, acap; } StrTab;
+
+/* An asyncio task seen in this session (callbacks.c, task_lookup): a weakref to it and its
+ * TASK id; a direct-mapped table by the task's address. */
+typedef struct { PyObject *ref; uint32_t tid; } TaskSlot;
+#define TASKS_SEEN 64
 
 typedef struct CoreObject {
     PyObject_HEAD
@@ -225,6 +227,7 @@ typedef struct CoreObject {
     PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
     PyObject *task_created;          /* (task, creator call id) -> None */
     PyObject *tasks_out;             /* list the new TASK entries are appended to */
+    TaskSlot tasks_seen[TASKS_SEEN];  /* tasks whose id is known without the hook (cleared at start) */
     PyObject *overflow;              /* () -> None: the session flushes on this thread (or NULL) */
     size_t overflow_rows;            /* the cap: pending rows that make a start/resume call `overflow` */
     size_t overflow_at;              /* the test's threshold: overflow_rows, raised after a hook
@@ -406,6 +409,7 @@ PyObject *core_callback(PyObject *core, PyObject *name);
 void clear_pending(CoreObject *c);
 void clear_codes(CoreObject *c);
 void clear_seeds(CoreObject *c);
+void clear_tasks_seen(CoreObject *c);
 PyObject *core_start(CoreObject *c, PyObject *ignored);
 PyObject *core_seed(CoreObject *c, PyObject *args);
 PyObject *core_stop(CoreObject *c, PyObject *ignored);

@@ -27,7 +27,6 @@ thread_capsule_destructor(PyObject *capsule)
     ts->next->prev = ts->prev;
     if (tls_state == ts) tls_state = NULL;
     PyMem_RawFree(ts->stack);
-    Py_XDECREF(ts->task_ref);
     PyMem_RawFree(ts);
 }
 
