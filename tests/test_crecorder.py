@@ -249,6 +249,52 @@ def test_hook_failure_never_reaches_the_program(monkeypatch: pytest.MonkeyPatch)
     rec.drain()
 
 
+def test_generator_map_holds_only_live_generators() -> None:
+    """A generator's entry in the C core's generator map lives from its first yield to its end
+    (it stays while the generator runs): generators that ended -- exhausted, closed, raised --
+    leave none behind; the suspended ones are the entries not running."""
+    from flowtrace.recorder.c import CRecorder
+
+    def gen(n):
+        for i in range(n):
+            yield i
+
+    def guarded(n):  # (a close outside try/with gives no event on 3.13.0, gh-140373)
+        try:
+            for i in range(n):
+                yield i
+        finally:
+            pass
+
+    def bad():
+        yield 1
+        raise KeyError("x")
+
+    ended = []  # (kept alive: no generator takes an ended one's address)
+    rec = CRecorder(RecorderConfig(args="off"))
+    rec.start()
+    try:
+        for _ in range(200):
+            ended.append(gen(5))
+            sum(ended[-1])
+        for _ in range(50):
+            ended.append(guarded(5))
+            next(ended[-1])
+            ended[-1].close()
+        for _ in range(50):
+            ended.append(bad())
+            with pytest.raises(KeyError):
+                list(ended[-1])
+        kept = [gen(3) for _ in range(7)]
+        for g in kept:
+            next(g)
+        stats = rec.stats()
+    finally:
+        rec.stop()
+    rec.drain()
+    assert (stats["suspended"], stats["generator_map"]) == (7, 7)
+
+
 def test_registered_callbacks_are_the_cores_own_objects() -> None:
     """sys.monitoring calls Core.callback(name) objects (a vectorcall straight to the C
     callback): the same results as the methods of that name, and clear errors for misuse."""

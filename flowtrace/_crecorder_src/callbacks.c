@@ -20,11 +20,31 @@ pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
     return -1;
 }
 
-/* ---- suspended generators map ---- */
+/* ---- the generator map ----
+ * Every generator / coroutine that has suspended at least once and not ended has an entry,
+ * keyed by its interpreter frame. The entry stays while the generator runs (`running`), so a
+ * switch only flips it: a resume finds it (call, code, task, fold state) and marks it
+ * running, a yield writes the fold state back; it is inserted at the first yield and removed
+ * when the generator ends (PY_RETURN / PY_UNWIND). (Taking it out at every resume and putting
+ * it back at every yield cost ~75 instructions of each switch: callgrind, benchmarks'
+ * generators.) The entries that are not running are exactly the suspended generators. A
+ * running entry whose call ended some other way (lost end events: pop_target; a thread that
+ * ended) is stale: it is overwritten or dropped, never ended again (its call has its exit). */
 
+static inline Susp *
+susp_find(CoreObject *c, void *frame)
+{
+    if (!c->nsusp) return NULL;
+    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
+    for (; c->susp[j].frame; j = (j + 1) & mask)
+        if (c->susp[j].frame == frame) return &c->susp[j];
+    return NULL;
+}
 
+/* The generator of `call` suspends, not found running in the map (its first yield, or the
+ * table changed): insert its entry, or replace the one at its address. */
 static int
-susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t task, uint32_t fold)
+susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_idx, uint32_t task, uint32_t fold)
 {
     if ((c->nsusp + 1) * 2 > c->capsusp) {
         size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
@@ -43,45 +63,52 @@ susp_put(CoreObject *c, void *frame, uint32_t call, uint32_t code_idx, uint32_t 
     size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
     while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
     if (!c->susp[j].frame) c->nsusp++;
-    else if (c->susp[j].call != call) {
-        /* the address belonged to a generator that vanished without an event (3.13.0 closes
-         * suspended generators silently, gh-140373): it ends as unfinished at stop */
+    else if (c->susp[j].call != call && !c->susp[j].running) {
+        /* the address belonged to a suspended generator that vanished without an event (3.13.0
+         * closes suspended generators silently, gh-140373): it ends as unfinished at stop */
         if (grow((void **)&c->lost, &c->caplost, c->nlost + 1, sizeof(uint32_t)) < 0) return -1;
         c->lost[c->nlost++] = c->susp[j].call;
     }
-    c->susp[j].frame = frame; c->susp[j].call = call; c->susp[j].code_idx = code_idx; c->susp[j].task = task;
-    c->susp[j].fold = fold; c->susp[j].fbatch = (uint32_t)c->batch;
+    Susp *s = &c->susp[j];
+    s->frame = frame; s->code = code; s->call = call; s->code_idx = code_idx; s->task = task;
+    s->fold = fold; s->fbatch = (uint32_t)c->batch; s->running = 0;
     return 0;
 }
 
-/* Remove and return the entry for frame (0 if none). */
-static int
-susp_take(CoreObject *c, void *frame, Susp *out)
+/* The generator of stack entry `e` suspends: its running entry (nearly always) takes the
+ * fold state, else susp_put. */
+static inline int
+susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold)
 {
-    if (!c->nsusp) return 0;
-    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
-    while (c->susp[j].frame) {
-        if (c->susp[j].frame == frame) {
-            *out = c->susp[j];
-            /* backward-shift deletion keeps probe chains intact without tombstones */
-            size_t i = j;
-            for (;;) {
-                c->susp[i].frame = NULL;
-                size_t k = i;
-                for (;;) {
-                    k = (k + 1) & mask;
-                    if (!c->susp[k].frame) { c->nsusp--; return 1; }
-                    size_t h = ptr_hash(c->susp[k].frame) & mask;
-                    if (i <= k ? (i < h && h <= k) : (i < h || h <= k)) continue;
-                    break;
-                }
-                c->susp[i] = c->susp[k];
-                i = k;
-            }
-        }
-        j = (j + 1) & mask;
+    Susp *s = susp_find(c, frame);
+    if (s && s->running && s->call == e->call) {
+        s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch;
+        return 0;
     }
-    return 0;
+    return susp_put(c, frame, c->codes[e->code_idx].code, e->call, e->code_idx, e->task, fold);
+}
+
+/* The generator of `call` has ended: remove its entry (none if it never suspended; one of
+ * another call at its address is a generator that vanished silently, left to end at stop). */
+static void
+susp_drop(CoreObject *c, void *frame, uint32_t call)
+{
+    Susp *s = susp_find(c, frame);
+    if (!s || s->call != call) return;
+    /* backward-shift deletion keeps probe chains intact without tombstones */
+    size_t mask = c->capsusp - 1, i = (size_t)(s - c->susp), k = i;
+    for (;;) {
+        c->susp[i].frame = NULL;
+        for (;;) {
+            k = (k + 1) & mask;
+            if (!c->susp[k].frame) { c->nsusp--; return; }
+            size_t h = ptr_hash(c->susp[k].frame) & mask;
+            if (i <= k ? (i < h && h <= k) : (i < h || h <= k)) continue;
+            break;
+        }
+        c->susp[i] = c->susp[k];
+        i = k;
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -326,6 +353,7 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
+    if (c->codes[idx].genlike) susp_drop(c, frame, call);
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
@@ -336,18 +364,26 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    ThreadState *known;
-    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
+    ThreadState *ts;
+    PyThreadState *tstate = event_tstate(c, co, &ts);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Py_ssize_t idx = code_index(c, co, frame);
-    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
-    if (idx < 0) return callback_failed(c);
-    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
-    ThreadState *ts = known ? known : thread_state(c, tstate);
-    if (!ts) return callback_failed(c);
-    int64_t t = stamp();
-    Py_ssize_t i = pop_target(c, ts, frame, t);
-    if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
+    int64_t t;
+    Py_ssize_t i;
+    if (ts && ts->depth && ts->stack[ts->depth - 1].frame == frame
+            && c->codes[ts->stack[ts->depth - 1].code_idx].code == co) {
+        /* the usual case: the top of this thread's stack yields (recorded code, no filter lookup) */
+        t = stamp();
+        i = (Py_ssize_t)ts->depth - 1;
+    } else {
+        Py_ssize_t idx = code_index(c, co, frame);
+        if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
+        if (idx < 0) return callback_failed(c);
+        if (c->codes[idx].hook) return Py_NewRef(DISABLE);
+        if (!ts && !(ts = thread_state(c, tstate))) return callback_failed(c);
+        t = stamp();
+        i = pop_target(c, ts, frame, t);
+        if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
+    }
     Entry e = ts->stack[i];
     ts->depth = (size_t)i;
     /* A quiet run (docs/FORMAT.md, "Folded resumes"; python.py's _fold does the same at
@@ -365,7 +401,7 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             f->t2 = t;
             if (e.qmark == c->nmarks) c->nmarks--;
             else r->kind = 0;
-            if (susp_put(c, frame, e.call, e.code_idx, e.task, e.fold) < 0) return callback_failed(c);
+            if (susp_park(c, frame, &e, e.fold) < 0) return callback_failed(c);
             Py_RETURN_NONE;
         }
     }
@@ -374,48 +410,43 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (e.qmark && e.qbatch == (uint32_t)c->batch) {   /* a quiet run, first of a fold: its resume row becomes it */
         MarkRow *r = &c->marks[e.qmark - 1];
         r->kind = MARK_FOLD; r->n = 1; r->run = t - r->t; r->t2 = t; r->ref = v; r->thr = ts->thr;
-        if (susp_put(c, frame, e.call, e.code_idx, e.task, e.qmark) < 0) return callback_failed(c);
+        if (susp_park(c, frame, &e, e.qmark) < 0) return callback_failed(c);
         Py_RETURN_NONE;
     }
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
-    if (susp_put(c, frame, e.call, e.code_idx, e.task, 0) < 0) return callback_failed(c);
+    if (susp_park(c, frame, &e, 0) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
 
-/* PY_RESUME and PY_THROW: a suspended generator / coroutine runs again. */
+/* PY_RESUME and PY_THROW, past the fast path of resume_common: a suspended generator /
+ * coroutine thrown into, or one not found suspended (never seen starting: started before
+ * recording, or a coroutine thrown into before its first step), or the first event of this
+ * thread in the session. */
 static PyObject *
-resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
+resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
+            PyObject *const *args, int throw)
 {
-    PyCodeObject *co = CODE_ARG(args);
-    ThreadState *known;
-    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Py_ssize_t idx = code_index(c, co, frame);
-    /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
-    if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
-    if (idx < 0) return callback_failed(c);
-    if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
-    ThreadState *ts = known ? known : thread_state(c, tstate);
-    if (!ts) return callback_failed(c);
     int64_t t = stamp();
     uint32_t ref = 0;
     if (throw) {
         ts->exc_ptr = NULL;   /* an exception enters here: its text is made afresh */
-        ref = exc_id(c, ts, args[2]);
+        ref = exc_id(c, ts, args[2]);   /* (may run Python: the map is looked at after it) */
         if (!ref) soft_fail(c);
     }
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
-    Susp s;
-    if (susp_take(c, frame, &s)) {
-        if (add_mark(c, s.call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
-        if (push(ts, frame, s.call, s.code_idx, s.task) < 0) return callback_failed(c);
+    Susp *s = susp_find(c, frame);
+    if (s && !s->running && s->code == co) {
+        s->running = 1;
+        uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+        if (add_mark(c, call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
+        if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
         if (!throw) {   /* a plain resume: the run may fold (cb_py_yield) */
             Entry *e = &ts->stack[ts->depth - 1];
             e->qmark = (uint32_t)c->nmarks;
             e->qbatch = (uint32_t)c->batch;
-            e->fold = s.fbatch == e->qbatch ? s.fold : 0;
+            e->fold = fold;
         }
-        if (throw) exc_arrived(ts, args[2], s.call);   /* the exception comes in from outside */
+        if (throw) exc_arrived(ts, args[2], call);   /* the exception comes in from outside */
         return done_or_overflow(c, ts);
     }
     /* Never seen starting: a generator created and started before recording (partial), or
@@ -447,12 +478,45 @@ resume_common(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int throw)
     return done_or_overflow(c, ts);
 }
 
+/* PY_RESUME and PY_THROW: a suspended generator / coroutine runs again. The usual case -- a
+ * plain resume of a generator found suspended in the map, on a thread known in this session
+ * -- is done here: the entry says its call and code (recorded: no filter lookup). */
+static inline __attribute__((always_inline)) PyObject *
+resume_common(CoreObject *c, PyObject *const *args, int throw)
+{
+    PyCodeObject *co = CODE_ARG(args);
+    ThreadState *ts;
+    PyThreadState *tstate = event_tstate(c, co, &ts);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Susp *s = ts && !throw ? susp_find(c, frame) : NULL;
+    if (!s || s->running || s->code != co) {
+        Py_ssize_t idx = code_index(c, co, frame);
+        /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
+        if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
+        if (idx < 0) return callback_failed(c);
+        if (c->codes[idx].hook) return Py_NewRef(throw ? Py_None : DISABLE);
+        if (!ts && !(ts = thread_state(c, tstate))) return callback_failed(c);
+        return resume_slow(c, ts, frame, co, idx, args, throw);
+    }
+    int64_t t = stamp();
+    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+    uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+    s->running = 1;
+    if (add_mark(c, call, t, MARK_RESUME, 0, parent) < 0) return callback_failed(c);
+    if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
+    Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield) */
+    e->qmark = (uint32_t)c->nmarks;
+    e->qbatch = (uint32_t)c->batch;
+    e->fold = fold;
+    return done_or_overflow(c, ts);
+}
+
 PyObject *
 cb_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 1) Py_RETURN_NONE;
-    return resume_common(c, args, nargs, 0);
+    return resume_common(c, args, 0);
 }
 
 PyObject *
@@ -460,7 +524,7 @@ cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
     if (!c->active || nargs < 3) Py_RETURN_NONE;
-    return resume_common(c, args, nargs, 1);
+    return resume_common(c, args, 1);
 }
 
 /* The recorded thread state for an event that cannot be disabled, or NULL to ignore it. */
@@ -494,6 +558,7 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     uint32_t call = ts->stack[i].call;
+    if (c->codes[ts->stack[i].code_idx].genlike) susp_drop(c, frame, call);
     if (mark_if_raised(c, ts, args[2], call, t) < 0) return callback_failed(c);
     uint32_t v = exc_id(c, ts, args[2]);
     if (!v) soft_fail(c);

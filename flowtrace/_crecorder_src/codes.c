@@ -119,6 +119,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         ci->own = func > 0 && (func & FUNC_OWN) != 0;
         ci->func = func > 0 ? (uint32_t)(func & ~(long)FUNC_OWN) : 0;
         ci->hook = func < 0;
+        ci->code = co;
         idx = (Py_ssize_t)c->ncodes++;
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
     }

@@ -136,8 +136,8 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
         if (c->seeds[i].stack) end_stack(c, c->seeds[i].stack, &c->seeds[i].depth, t);
     clear_seeds(c);
     for (size_t i = 0; i < c->capsusp; i++)
-        if (c->susp[i].frame) {
-            add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
+        if (c->susp[i].frame) {   /* (a running one ended with its thread's stack above) */
+            if (!c->susp[i].running) add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
             c->susp[i].frame = NULL;
         }
     c->nsusp = 0;
@@ -171,8 +171,11 @@ core_set_overflow(CoreObject *c, PyObject *args)
 PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsnsnsn}", "errors", (unsigned long long)c->errors,
+    Py_ssize_t suspended = 0;   /* the generator map's entries that are not running */
+    for (size_t i = 0; i < c->capsusp; i++) suspended += c->susp[i].frame && !c->susp[i].running;
+    return Py_BuildValue("{sKsKsnsnsnsn}", "errors", (unsigned long long)c->errors,
                          "rendered", (unsigned long long)c->rendered,
-                         "codes", (Py_ssize_t)c->ncodes, "suspended", (Py_ssize_t)c->nsusp,
+                         "codes", (Py_ssize_t)c->ncodes, "suspended", suspended,
+                         "generator_map", (Py_ssize_t)c->nsusp,
                          "strings", (Py_ssize_t)c->nstrs);
 }

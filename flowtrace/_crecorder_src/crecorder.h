@@ -131,6 +131,7 @@ typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
 
 /* What the session knows about one recorded code object (its index is in co_extra). */
 typedef struct {
+    void *code;        /* the code object (not a reference: only compared, callbacks.c) */
     PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
     uint16_t *order;   /* display position -> localsplus index */
     uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
@@ -150,9 +151,10 @@ typedef struct {
  * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits). */
 typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch; } Entry;
 
-/* A suspended generator / coroutine, keyed by its interpreter frame (which lives inside the
- * generator object, so its address is stable while the generator exists). */
-typedef struct { void *frame; uint32_t call, code_idx, task, fold, fbatch; } Susp;   /* fold: see Entry */
+/* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
+ * keyed by its interpreter frame (which lives inside the generator object, so its address is
+ * stable while the generator exists); running: resumed since (it is on a thread's stack). */
+typedef struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch; uint8_t running; } Susp;   /* fold: see Entry */
 
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
@@ -243,7 +245,8 @@ typedef struct CoreObject {
     Slot *slots; size_t nslots, capslots;
     uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
     CodeInfo *codes; size_t ncodes, capcodes;
-    /* suspended generators: open addressing, linear probing, backward-shift deletion */
+    /* the generator map: open addressing, linear probing, backward-shift deletion; nsusp
+     * counts its entries, running or not */
     Susp *susp; size_t nsusp, capsusp;
     uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
     Seed *seeds; size_t nseeds, capseeds;
