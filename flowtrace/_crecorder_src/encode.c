@@ -306,6 +306,36 @@ put_golomb(unsigned char *q, int enc, const int64_t *x, size_t n, int k)
     return b.q;
 }
 
+/* ENC_BITS's values: row i's `width` bits at bits i*width.. of the bytes read as one
+ * little-endian number. Up to 32 bits a value (nearly every packed column: small ids, `how`,
+ * `kind`) through a 64-bit accumulator that stores 4 bytes at a time -- a 128-bit one emptied
+ * byte by byte cost ~5x that (~150 instructions of each loop iteration of the exceptions
+ * workload, callgrind) -- wider values the slow way. */
+static unsigned char *
+put_packed(unsigned char *q, const int64_t *x, size_t n, uint64_t lo, int width)
+{
+    if (width <= 32) {
+        uint64_t acc = 0;
+        int have = 0;   /* < 32 before each value: have + width <= 63 bits fit */
+        for (size_t i = 0; i < n && width; i++) {
+            acc |= ((uint64_t)x[i] - lo) << have;
+            have += width;
+            if (have >= 32) { q = put_le(q, acc, 4); acc >>= 32; have -= 32; }
+        }
+        for (; have > 0; have -= 8) { *q++ = (unsigned char)acc; acc >>= 8; }
+        return q;
+    }
+    unsigned __int128 acc = 0;
+    int have = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= (unsigned __int128)((uint64_t)x[i] - lo) << have;
+        have += width;
+        while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
+    }
+    if (have) *q++ = (unsigned char)acc;
+    return q;
+}
+
 static unsigned char *
 put_body(unsigned char *q, int enc, const int64_t *x, size_t n, const Sizes *z)
 {
@@ -336,14 +366,7 @@ put_body(unsigned char *q, int enc, const int64_t *x, size_t n, const Sizes *z)
     } else {   /* ENC_BITS: the minimum, the width, then each value - minimum in `width` bits */
         q = put_varint(q, (uint64_t)z->lo);
         *q++ = (unsigned char)z->width;
-        unsigned __int128 acc = 0;
-        int have = 0;
-        for (size_t i = 0; i < n && z->width; i++) {
-            acc |= (unsigned __int128)((uint64_t)x[i] - (uint64_t)z->lo) << have;
-            have += z->width;
-            while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
-        }
-        if (have) *q++ = (unsigned char)acc;
+        q = put_packed(q, x, n, (uint64_t)z->lo, z->width);
     }
     return q;
 }
@@ -414,11 +437,19 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
     return PyBytes_FromStringAndSize((const char *)o->p, (Py_ssize_t)o->len);
 }
 
+/* Is any of the column's bytes not 0? (8 at a time: the optional columns are read whole for
+ * every chunk, and are mostly all zeros) */
 static int
 any_nonzero(const void *v, size_t n, int width)
 {
     const unsigned char *b = v;
-    for (size_t i = 0; i < n * (size_t)width; i++) if (b[i]) return 1;
+    size_t len = n * (size_t)width, i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        if (w) return 1;
+    }
+    for (; i < len; i++) if (b[i]) return 1;
     return 0;
 }
 
@@ -475,10 +506,16 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         fspan[i] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
     }
     ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN}, {"t", 'q', mt, 8, 0, W_RISE},
-                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA}, {"ref", 'I', mr, 4, 0, W_ALL},
-                       {"othr", 'I', mo, 4, 0, W_ALL}, {"n", 'I', fn_, 4, 0, W_ALL},
-                       {"run", 'q', frun, 8, 0, W_ALL}, {"span", 'q', fspan, 8, 0, W_ALL}};
-    out[2] = columns_payload(0, n, mark, nfold ? 8 : 5);   /* fold columns only with folds (1.1) */
+                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA}};
+    k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
+    if (any_nonzero(mr, n, 4)) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL};
+    if (any_nonzero(mo, n, 4)) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL};
+    if (nfold) {   /* fold columns only with folds (1.1) */
+        mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL};
+        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, W_ALL};
+        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, W_ALL};
+    }
+    out[2] = columns_payload(0, n, mark, k);
     PyMem_RawFree(mem);
     return out[2] ? 0 : -1;
 }
