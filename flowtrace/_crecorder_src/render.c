@@ -118,6 +118,17 @@ short_repr(PyObject *o)
     return r;
 }
 
+/* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
+ * hand: snprintf was a tenth of the drain. */
+static inline char *
+decimal(char *end, int64_t v)
+{
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do { *--end = (char)('0' + m % 10); m /= 10; } while (m);
+    if (v < 0) *--end = '-';
+    return end;
+}
+
 /* Append the text of one captured value. `star`: 1 for *args, 2 for **kwargs (their text
  * when unbound is the empty tuple / dict, as in reprs.args_text). */
 static int
@@ -130,11 +141,8 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_NONE: return text_add(t, "None", 4, 4);
     case V_TRUE: return text_add(t, "True", 4, 4);
     case V_FALSE: return text_add(t, "False", 5, 5);
-    case V_INT: {   /* decimal by hand: snprintf was a tenth of the drain */
-        uint64_t m = s->u.i < 0 ? 0 - (uint64_t)s->u.i : (uint64_t)s->u.i;
-        char *d = buf + sizeof buf;
-        do { *--d = (char)('0' + m % 10); m /= 10; } while (m);
-        if (s->u.i < 0) *--d = '-';
+    case V_INT: {
+        char *d = decimal(buf + sizeof buf, s->u.i);
         n = (int)(buf + sizeof buf - d);
         return text_add(t, d, (size_t)n, (size_t)n);
     }
@@ -194,9 +202,13 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
     if (e->kind == S_EXC) {   /* "Type: int" or "Type" (capture.c's exc_entry; a builtin's name is ASCII) */
         const char *name = ((PyTypeObject *)e->text)->tp_name;
         size_t n = strlen(name);
-        if (text_add(t, name, n, n) < 0 || (e->nslots && text_add(t, ": ", 2, 2) < 0)) return -1;
-        Slot s = {NULL, {.i = e->exc_int}, V_INT};
-        return e->nslots ? render_slot(rc, t, &s, 0) : 0;
+        char digits[24], *d = e->nslots ? decimal(digits + sizeof digits, e->exc_int) : digits + sizeof digits;
+        size_t nd = (size_t)(digits + sizeof digits - d);
+        if (text_add(t, name, n, n) < 0) return -1;
+        if (!nd) return 0;
+        char tail[2 + sizeof digits] = ": ";
+        memcpy(tail + 2, d, nd);
+        return text_add(t, tail, 2 + nd, 2 + nd);
     }
     for (uint32_t k = 0; k < c->codes[e->code_idx].nshown; k++) {
         CodeInfo *ci = &c->codes[e->code_idx];   /* (rendering may run Python: c->codes may move) */
