@@ -81,15 +81,28 @@ def _put(col: F.Column, out: np.ndarray) -> None:
 
 
 class PackedStrings:
-    """A STRS chunk kept as stored (zlib) until one of its texts is asked for: the diff view
-    reads sessions whose texts take most of the file and shows few of them (ChunkReader's
-    `keep_compressed`). Ids `first_id .. first_id+count-1`, read from the payload's header."""
+    """A STRS chunk kept as stored until one of its texts is asked for. Two kinds:
 
-    def __init__(self, payload: bytes | memoryview) -> None:
-        try:
-            head = zlib.decompressobj().decompress(payload, F.STRS_HEADER.size)
-        except zlib.error:
-            head = b""
+    - `compressed` (zlib): the diff view reads sessions whose texts take most of the file and
+      shows few of them (ChunkReader's `keep_compressed`);
+    - value records (FORMAT 1.4, stored uncompressed): made into texts only when one is asked
+      for. A live view of a busy program reads ~10^5 calls per poll and shows forty of them;
+      expanding every record as it is read cost ~50-90 ns a call (a large share of what the
+      live view spends per call, benchmarks/live_latency.py).
+
+    Ids `first_id .. first_id+count-1`, read from the payload's header. A chunk whose texts do
+    not decode reads as holding none (its texts read as ""): its frame was checked (CRC), so
+    only a broken writer makes one."""
+
+    def __init__(self, payload: bytes | memoryview, compressed: bool = True) -> None:
+        self.compressed = compressed
+        if compressed:
+            try:
+                head = zlib.decompressobj().decompress(payload, F.STRS_HEADER.size)
+            except zlib.error:
+                head = b""
+        else:
+            head = bytes(payload[: F.STRS_HEADER.size])
         if len(head) < F.STRS_HEADER.size:
             raise F.FormatError("STRS chunk too short")
         self.first_id, self.count = F.STRS_HEADER.unpack(head)
@@ -98,10 +111,12 @@ class PackedStrings:
         self.payload = payload
 
     def decoded(self, upto: int | None = None) -> F.Strings:
-        """The chunk's texts (a chunk that does not decompress holds none: its texts read as "").
+        """The chunk's texts (a chunk that does not decode holds none: its texts read as "").
         `upto`: only the texts up to that id are needed, so only as much is decompressed (the
         result must not be asked for later ones)."""
         try:
+            if not self.compressed:
+                return F.decode_strings(self.payload)
             if upto is None or self.records:
                 return F.decode_strings(zlib.decompress(self.payload))
             stream = zlib.decompressobj()
@@ -348,6 +363,9 @@ class TraceData:
                     self.strings.add(PackedStrings(chunk.payload))
                     continue
                 chunk = chunk.unpacked()
+            elif chunk.kind == F.STRS and part is None and F.has_records(chunk.payload):
+                self.strings.add(PackedStrings(chunk.payload, compressed=False))  # expanded when shown
+                continue
             record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
             if isinstance(record, D.CallRows):
                 self._add_calls(record, part)
