@@ -1,7 +1,7 @@
 """Live-view latency: from a call's start in a running program to that call being in the
 explorer's index and view (what the call tree draws from), as the live view polls the growing file.
 
-    python benchmarks/live_latency.py [--poll 0.1] [--flush 0.1] [--seconds 4] [--rebuild]
+    python benchmarks/live_latency.py [--poll 0.1] [--flush 0.1] [--seconds 4] [--rebuild] [--no-window]
 
 A child process runs under `python -m flowtrace run --flush-interval FLUSH` (the default
 recorder, default flush 0.1 s). This process runs the explorer's own loader loop on the growing
@@ -20,11 +20,14 @@ To compare two checkouts, run this file from each (it imports the explorer next 
 `cp benchmarks/live_latency.py OTHER/benchmarks/ && python OTHER/benchmarks/live_latency.py`.
 
 `--rebuild` indexes with a whole `build_index` each time instead (the explorer before grow.py),
-to compare.
+to compare. `--no-window`: the whole index is always brought up to date (no window of the newest
+calls while it is behind, the explorer before model/window.py).
 
 Two programs, measured side by side in one run:
 - "paced": one call every 10 ms (a program doing I/O-bound work);
-- "busy": calls as fast as the recorder allows (the index grows by ~10^5 calls per poll).
+- "busy": calls as fast as the recorder allows (the index grows by ~10^5 calls per poll);
+- "forked" (with `--programs`): the busy loop in two processes, a parent and its followed child
+  (a session of several processes).
 Goal (issue 5): <= 0.5 s from a call's start to the screen with the default flush interval.
 The screen adds one frame of the UI (repaint of the visible lines, ~ms; see tui_bench.py).
 """
@@ -47,6 +50,7 @@ import numpy as np  # noqa: E402
 from flowtrace_tui.model.pipeline import Event, Pipeline, Snapshot  # noqa: E402
 from flowtrace_tui.model.rows import TreeRows  # noqa: E402
 from flowtrace_tui.model.source import TraceSource  # noqa: E402
+from flowtrace_tui.model.update_policy import UpdatePolicy  # noqa: E402
 
 PROGRAMS = {
     "paced": """
@@ -72,20 +76,45 @@ PROGRAMS = {
             work(i)
             i += 1
     """,
+    "forked": """
+        import os, time
+        def leaf(i):
+            return i
+        def work(i):
+            return leaf(i) + leaf(i + 1)
+        def loop(seconds):
+            end = time.monotonic() + seconds
+            i = 0
+            while time.monotonic() < end:
+                work(i)
+                i += 1
+        pid = os.fork()  # a followed child: a session of two processes, both busy
+        loop({seconds})
+        if pid:
+            os.waitpid(pid, 0)
+        else:
+            os._exit(0)
+    """,
 }
+DEFAULT_PROGRAMS = ("paced", "busy")
 
 
 class Observer:
     """What the explorer does with each snapshot the pipeline publishes -- the view carried to
-    it, follow mode revealing the newest call -- and when each call got there."""
+    it, follow mode revealing the newest call -- and when each call got there. A snapshot is
+    the index of the whole session, or, while that is far behind, a window of the newest calls
+    (flowtrace_tui/model/window.py)."""
 
     def __init__(self, src: TraceSource, origin: int) -> None:
         self.src, self.origin = src, origin
         self.rows: TreeRows | None = None
-        self.indexed = src.data.n  # calls in the newest snapshot
+        self.indexed = src.data.n  # calls in the newest index of the whole session
         self.read = src.data.n  # calls read into the model
-        self.lat: list[np.ndarray] = []  # per snapshot: latencies of its new calls (ns)
+        self.lat: list[np.ndarray] = []  # per whole index: latencies of its new calls (ns)
         self.lat_model: list[np.ndarray] = []
+        self.newest: list[int] = []  # per snapshot: how old its newest call was when ready (ns)
+        self.first_seen = np.full(1 << 16, -1, dtype=np.int64)  # per call: first on screen (ns)
+        self.windows = 0  # snapshots that were windows
         self.written: list[float] = []  # per read: the newest call's age (ns) when its write landed
         self.updates: list[float] = []  # seconds each index took to make
 
@@ -113,9 +142,26 @@ class Observer:
         if ix.n:
             self.rows.reveal(int(ix.pos_of[ix.n]))
         now = time.perf_counter_ns() - self.origin  # index and view ready: the tree can draw it
-        if ix.n > self.indexed:
-            self.lat.append(now - self.src.data.col("t0")[self.indexed + 1 : ix.n + 1])
+        window = ix.data.window
+        lo, hi = (window.first, window.through) if window is not None else (1, ix.n)
+        self.windows += window is not None
+        t0 = self.src.data.col("t0")
+        if hi:
+            self.newest.append(now - int(t0[hi]))
+            while len(self.first_seen) <= hi:
+                self.first_seen = np.concatenate((self.first_seen, np.full(len(self.first_seen), -1, np.int64)))
+            part = self.first_seen[lo : hi + 1]
+            part[part < 0] = now
+        if window is None and ix.n > self.indexed:
+            self.lat.append(now - t0[self.indexed + 1 : ix.n + 1])
             self.indexed = ix.n
+
+    def every_call(self) -> np.ndarray:
+        """Per call: from its start to its first snapshot (window or whole index), ns."""
+        n = min(self.src.data.n, len(self.first_seen) - 1)
+        seen = self.first_seen[1 : n + 1]
+        got = seen >= 0
+        return seen[got] - self.src.data.col("t0")[1 : n + 1][got]
 
 
 def observe(pipeline: Pipeline, obs: Observer, rebuild: bool) -> None:
@@ -130,19 +176,24 @@ def observe(pipeline: Pipeline, obs: Observer, rebuild: bool) -> None:
         return result
 
     src.step = step  # type: ignore[method-assign]
-    make = pipeline._next_index
+    make = pipeline._update
 
-    def next_index(prev):
+    def update(prev, window, catch_up=True):
         t = time.perf_counter()
-        ix = pipeline.build() if rebuild else make(prev)
+        if rebuild:
+            ix = pipeline.build()
+            made = (ix, ix)
+        else:
+            made = make(prev, window, catch_up)
         obs.updates.append(time.perf_counter() - t)
-        return ix
+        return made
 
-    pipeline._next_index = next_index  # type: ignore[method-assign]
+    pipeline._update = update  # type: ignore[method-assign]
     pipeline.run(lambda: False, obs.publish)
 
 
-def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool = False) -> dict[str, float]:
+def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool = False,
+            window: bool = True) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, f"{kind}.py")
         with open(script, "w") as fh:
@@ -158,23 +209,36 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
             time.sleep(0.005)
         src = TraceSource.open(out)
         obs = Observer(src, int(src.data.meta["origin_ns"]))
-        observe(Pipeline(src, poll_interval=poll), obs, rebuild)
+        policy = UpdatePolicy(poll) if window else UpdatePolicy(poll, window_after=float("inf"))
+        observe(Pipeline(src, poll_interval=poll, policy=policy), obs, rebuild)
         proc.wait(30)
         src.close()
     lat = np.sort(np.concatenate(obs.lat)) / 1e9
     lat_model = np.sort(np.concatenate(obs.lat_model)) / 1e9
+    newest = np.sort(np.array(obs.newest)) / 1e9
+    every = np.sort(obs.every_call()) / 1e9
     return {
         "recorder": src.data.meta.get("recorder", "?"),
         "calls": float(len(lat)),
+        "windows": float(obs.windows),
+        "snapshots": float(len(newest)),
         "model_median": float(np.median(lat_model)),
-        "model_p95": float(lat_model[int(0.95 * (len(lat_model) - 1))]),
+        "model_p95": _p95(lat_model),
+        "newest_median": float(np.median(newest)),
+        "newest_p95": _p95(newest),
+        "every_median": float(np.median(every)),
+        "every_p95": _p95(every),
         "median": float(np.median(lat)),
-        "p95": float(lat[int(0.95 * (len(lat) - 1))]),
+        "p95": _p95(lat),
         "max": float(lat[-1]),
         "written_median": statistics.median(obs.written) / 1e9 if obs.written else 0.0,
         "build_median": statistics.median(obs.updates) if obs.updates else 0.0,
         "build_max": max(obs.updates) if obs.updates else 0.0,
     }
+
+
+def _p95(sorted_values: np.ndarray) -> float:
+    return float(sorted_values[int(0.95 * (len(sorted_values) - 1))])
 
 
 def main() -> None:
@@ -183,21 +247,30 @@ def main() -> None:
     ap.add_argument("--flush", type=float, default=0.1, help="recorder flush interval (default 0.1 s, flowtrace run's)")
     ap.add_argument("--seconds", type=float, default=4.0, help="how long each program runs")
     ap.add_argument("--rebuild", action="store_true", help="index with a whole build_index each time (as before grow.py)")
+    ap.add_argument("--no-window", action="store_true", help="never show a window of the newest calls (as before window.py)")
+    ap.add_argument("--programs", default=",".join(DEFAULT_PROGRAMS),
+                    help=f"which, comma-separated, of {', '.join(PROGRAMS)} (default {','.join(DEFAULT_PROGRAMS)})")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, poll {args.poll} s, flush {args.flush} s, {args.seconds} s per program")
-    print("latency from a call's start to: the model (TraceData) | the index (what the tree draws)")
-    print(f"{'program':8} {'calls':>9} {'written':>7} {'model med':>9} {'p95':>7} | {'index med':>9} {'p95':>7} "
-          f"{'max':>7}  {'rebuild' if args.rebuild else 'grow'} med/max")
-    for kind in PROGRAMS:
-        r = measure(kind, args.poll, args.flush, args.seconds, args.rebuild)
+    print("latency from a call's start to: the model (TraceData) | the screen: the newest call of each snapshot,")
+    print("every call (the first snapshot holding it: a window or the whole index) | the whole index")
+    print(f"{'program':8} {'calls':>9} {'written':>7} {'model med':>9} {'p95':>7} | {'newest med':>10} {'p95':>7} "
+          f"{'every med':>9} {'p95':>7} | {'whole med':>9} {'p95':>7} {'max':>7}  "
+          f"{'rebuild' if args.rebuild else 'update'} med/max, windows/snapshots")
+    for kind in args.programs.split(","):
+        r = measure(kind, args.poll, args.flush, args.seconds, args.rebuild, not args.no_window)
         ms = {k: f"{v * 1e3:.0f}ms" for k, v in r.items() if isinstance(v, float)}
         print(f"{kind:8} {int(r['calls']):9d} {ms['written_median']:>7} {ms['model_median']:>9} {ms['model_p95']:>7} | "
+              f"{ms['newest_median']:>10} {ms['newest_p95']:>7} {ms['every_median']:>9} {ms['every_p95']:>7} | "
               f"{ms['median']:>9} {ms['p95']:>7} {ms['max']:>7}"
-              f"  {r['build_median'] * 1e3:.1f} / {r['build_max'] * 1e3:.1f} ms  ({r['recorder']} recorder)")
-    print("goal: call start -> visible <= 500 ms (plus one UI frame). 'written': how old a write's\n"
-          "newest call already was when the write landed in the file (median; the recorder's side).\n"
-          "'model' is when the rows are read (recorder flush + poll); the gap from 'model' to 'index'\n"
-          "is the viewer updating its index and view (the last column: the index update alone).")
+              f"  {r['build_median'] * 1e3:.1f} / {r['build_max'] * 1e3:.1f} ms, "
+              f"{int(r['windows'])}/{int(r['snapshots'])}  ({r['recorder']} recorder)")
+    print("goal: call start -> visible <= 500 ms (plus one UI frame): the newest call of every snapshot.\n"
+          "'written': how old a write's newest call already was when the write landed in the file (median;\n"
+          "the recorder's side). 'model' is when the rows are read (recorder flush + poll). While the index\n"
+          "of the whole session is far behind, the explorer shows a window of the newest calls (model/window.py)\n"
+          "and catches up in steps: 'every' counts a call left out of the windows when the whole index gets it.\n"
+          "'update': making the snapshot (the catch-up step and the window), med/max.")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from .model.rows import TreeRows
 from .model.search import Query, find, hit_status, next_hit
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
+from .model.window import same_calls
 from .launch import Child
 from .functions_view import FUNCTIONS_BINDINGS, FUNCTIONS_HELP, FunctionsView
 from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
@@ -58,6 +59,9 @@ def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
     if 0 < node <= old.n and (old.merged or ix.merged):  # to or from merged call paths
         same = same_nodes(old, [node], ix)
         return int(ix.pos_of[same[0]]) if len(same) else 0
+    if 0 < node <= old.n and (old.data.window is not None or ix.data.window is not None):
+        call = int(same_calls(old.data, np.array([node]), ix.data, ix.n)[0])  # to or from a window
+        return int(ix.pos_of[call]) if call else 0
     if 0 < node <= min(ix.n, old.n):
         return int(ix.pos_of[node])
     if node > old.n:

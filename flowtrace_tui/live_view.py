@@ -81,6 +81,13 @@ class LiveHost(Protocol):
     def exit(self) -> None: ...
 
 
+def session_calls(ix: TreeIndex) -> int:
+    """The session's calls an index shows up to: a window of the newest calls (model/window.py)
+    numbers its own; a merged index counts the calls, not its paths."""
+    window = ix.data.window
+    return window.through if window is not None else ix.n_calls
+
+
 class LiveView:
     """The live part of one explorer session (see the module docstring)."""
 
@@ -128,12 +135,17 @@ class LiveView:
             self.host.set_interval(TICK_S, self._tick)
 
     def hold(self, snapshot: Snapshot) -> bool:
-        """While paused, keep the newest index instead of showing it (True: held)."""
-        if self.follow.paused and self.host.rows is not None:
+        """While paused, keep the newest index instead of showing it (True: held); also a
+        window of the newest calls (model/window.py) while not following: the user reads the
+        tree, and a window would move its calls under the cursor. Shown when following again;
+        an index of the whole session is shown (and drops a window held before it)."""
+        window = snapshot.index.data.window is not None and not self.follow.following
+        if (self.follow.paused or window) and self.host.rows is not None:
             final = snapshot.final or (self._held is not None and self._held.final)
             self._held = Snapshot(snapshot.index, final)
             self.host.update_status()
             return True
+        self._held = None
         return False
 
     def index_shown(self) -> None:
@@ -146,7 +158,7 @@ class LiveView:
             tree.live_now = self.now_ns()  # (a new call ticks at once)
         if self.follow.following and ix.n_calls:
             self._goto_newest()
-        self.follow.shown(ix.n_calls)  # (merged call paths: still the calls)
+        self.follow.shown(session_calls(ix))
         self.offer_keys()
 
     def cursor_moved(self) -> None:
@@ -198,6 +210,11 @@ class LiveView:
         if self.program is not None:
             code = self.program.poll()
             parts.append(f"program {describe_status(code)}" if code is not None else f"program pid {self.program.pid}")
+        ix = self.host.index
+        window = ix.data.window if ix is not None else None
+        if window is not None and window.left_out:  # the whole index is behind (model/window.py)
+            parts.append(f"[$warning]newest {fmt_count(ix.n_calls - window.n_ancestors)} calls shown "
+                         f"(indexing {fmt_count(window.left_out)} earlier)[/]")
         failures = self.pipeline.grow_failures
         if failures:  # a bug in the live index update: the view goes on with whole builds
             parts.append(f"[$error]{plural(failures, 'index update')} failed (rebuilt)[/]")
@@ -282,9 +299,12 @@ class LiveView:
 
     def _resume_follow(self) -> None:
         ix = self.host.index
-        self.follow.resume(ix.n_calls if ix is not None else 0)
+        self.follow.resume(session_calls(ix) if ix is not None else 0)
         if self.follow.paused:
             self.toggle_pause()
+        elif self._held is not None:  # a window held while not following: shown, newest selected
+            held, self._held = self._held, None
+            self.host.show_snapshot(held)
         elif ix is not None and ix.n_calls:
             self._goto_newest()
 

@@ -20,7 +20,7 @@ import sys
 import zlib
 from array import array
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from flowtrace.ftr.chunks import Chunk
 from flowtrace.ftr.decode import Function, Task, Thread
 
 from .parts import PartIds, ProcessRecord
+
+if TYPE_CHECKING:
+    from .window import Window
+
 
 def _no_hugepage_advice() -> None:
     """Stop numpy from asking the kernel for transparent huge pages on big arrays.
@@ -289,6 +293,9 @@ class TraceData:
         self.processes: list[ProcessRecord] = []
         self.thread_process: dict[int, int] = {}  # session thread id -> process index
         self.function_process: dict[int, int] = {}  # session function id -> process index (not 0)
+        # the newest calls of a live session taken out as a session of their own (window.py):
+        # how its call ids map to the session's; None for a session's own data
+        self.window: Window | None = None
 
     # -- sizes and columns -------------------------------------------------------------------
     @property

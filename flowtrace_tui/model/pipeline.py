@@ -11,6 +11,8 @@ another grouping through `set_grouped` (a queue the loop drains), and carries it
 each new index on its side. A failure of `grow_index` (a bug) is counted and the index built
 whole instead, so the live view goes on; `grow_failures` is shown in the status line, and with
 `strict` (tests) the failure ends loading with its message instead.
+A live session whose index falls far behind (a busy program on a busy machine) is shown as a
+window of its newest calls while the index catches up in bounded steps (window.py, `_update`).
 No Textual imports: tests drive it with a plain callback.
 """
 
@@ -30,6 +32,7 @@ from .index import TreeIndex, build_index
 from .live import LiveTail, PollTimer
 from .source import TraceSource
 from .update_policy import ReadState, UpdatePolicy
+from .window import window_data
 
 STRICT_ENV = "FLOWTRACE_TUI_STRICT"  # set (tests): a failed index update ends loading
 
@@ -81,6 +84,8 @@ class Pipeline:
         self._grouped = grouped  # the loop's own copy; the UI changes it through `set_grouped`
         self._tasks = False  # the task view (build_index(tasks=True)); never grown
         self._requests: queue.SimpleQueue[tuple[bool, bool]] = queue.SimpleQueue()
+        self._s_per_call: float | None = None  # wall seconds per call of the index updates
+        self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
 
     @property
     def live(self) -> bool:
@@ -111,13 +116,14 @@ class Pipeline:
         src, data, tail = self.source, self.source.data, self.tail
         live = self.live
         timer = PollTimer(self.poll_interval or 0.05)
-        last_ix: TreeIndex | None = None
-        indexed = (-1, -1)  # (calls, ends) in the newest index
+        last_ix: TreeIndex | None = None  # the newest index of the whole session (maybe behind)
+        shown: TreeIndex | None = None  # the newest index published (that one, or a window)
+        indexed = (-1, -1)  # (calls, ends) in the newest index of the whole session
         indexed_at = cost = last_progress = 0.0
         caught_up = False  # a live session was read up to its current end once
         self._take_requests()
         if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
-            last_ix = self._publish(publish, self.build(), False)
+            last_ix = shown = self._publish(publish, self.build(), False)
             indexed, indexed_at = (data.n, data.exits_seen), time.monotonic()
         while not cancelled():
             self._take_requests()
@@ -141,14 +147,15 @@ class Pipeline:
                     # the work itself (this thread's CPU time), not the wall time: waiting for
                     # the GIL while the UI draws is no reason to update less often
                     t = time.thread_time()
-                    ix = self._next_index(last_ix)
+                    last_ix, ix = self._update(last_ix, window=live and not done, catch_up=not step.more)
                     cost = time.thread_time() - t
-                    indexed, indexed_at = state, time.monotonic()
-                    last_ix = self._publish(publish, ix, done or (live and not step.more))
+                    indexed, indexed_at = (last_ix.n, data.exits_seen), time.monotonic()
+                    if ix is not None:  # (None: the window on screen is still the newest)
+                        shown = self._publish(publish, ix, done or (live and not step.more))
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
             elif live and not step.more and not caught_up:  # live: loading is over
-                self._publish(publish, last_ix if last_ix is not None else self.build(), True)
+                self._publish(publish, shown if shown is not None else self.build(), True)
             caught_up = caught_up or (live and not step.more)
             if done:
                 break
@@ -177,15 +184,59 @@ class Pipeline:
         while not self._requests.empty():
             self._grouped, self._tasks = self._requests.get()
 
-    def _next_index(self, prev: TreeIndex | None) -> TreeIndex:
-        """The index of everything loaded now: a live session's grows from the previous one
-        (work in proportion to what is new, see grow.py), any other is built whole."""
-        if prev is not None and self.live and prev.grouped == self._grouped and not (self._tasks or prev.tasks_view):
+    def _update(self, prev: TreeIndex | None, window: bool, catch_up: bool = True) -> tuple[TreeIndex, TreeIndex | None]:
+        """(the next index of the whole session, the index to show). The whole index is
+        brought up to date, except in a live session (`window`: followed, not over) whose
+        index is so far behind that this would keep new calls off the screen for long
+        (UpdatePolicy.windowed): then it catches up by a bounded step, and the newest calls
+        are shown as a window of their own (window.py) until it has caught up -- a new
+        window only when something arrived since the last one (else None: nothing to show).
+        No step while the reads are behind the file (not `catch_up`): the newest calls are
+        not read yet, and reading them comes first."""
+        data = self.source.data
+        s_per_call = self._s_per_call
+        t = time.monotonic()
+        if (prev is None or not window or not self._growable(prev) or data.multi_process
+                or not self.policy.windowed(data.n - prev.n, s_per_call)):
+            ix = self._next_index(prev)
+            self._note_speed(ix.n - (prev.n if prev is not None else 0), time.monotonic() - t)
+            self._window_of = None
+            return ix, ix
+        step = self.policy.catch_up_calls(s_per_call or self.policy.first_s_per_call) if catch_up else 0
+        ix = self._next_index(prev, prev.n + step)
+        self._note_speed(ix.n - prev.n, time.monotonic() - t)
+        if ix.n >= data.n:
+            self._window_of = None
+            return ix, ix
+        seen = (data.n, data.exits_seen, data.n_marks)
+        if seen == self._window_of:
+            return ix, None
+        self._window_of = seen
+        return ix, build_index(window_data(data, self.policy.window_calls), grouped=self._grouped)
+
+    def _note_speed(self, calls: int, seconds: float) -> None:
+        """Keep the wall time per call of the updates (smoothed): what a whole update would
+        take, for `_update` to decide. Small updates say more about fixed costs: not kept."""
+        if calls >= self.policy.speed_sample and calls > 0:
+            s = seconds / calls
+            self._s_per_call = s if self._s_per_call is None else (self._s_per_call + s) / 2
+
+    def _growable(self, prev: TreeIndex) -> bool:
+        """Can the next index grow from `prev` (else it is built whole)?"""
+        return self.live and prev.grouped == self._grouped and not (self._tasks or prev.tasks_view)
+
+    def _next_index(self, prev: TreeIndex | None, n: int | None = None) -> TreeIndex:
+        """The index of everything loaded now (of the first `n` calls): a live session's
+        grows from the previous one (work in proportion to what is new, see grow.py), any
+        other is built whole."""
+        data = self.source.data
+        n = data.n if n is None else min(n, data.n)
+        if prev is not None and self._growable(prev):
             try:
-                return grow_index(prev, self.source.data)
+                return grow_index(prev, data, n)
             except Exception as exc:  # a bug: counted and shown; the whole build is right
                 self.grow_failures += 1
                 self.last_failure = f"{type(exc).__name__}: {exc}"
                 if self.strict:
                     raise GrowFailed(f"grow_index failed: {self.last_failure}") from exc
-        return self.build()
+        return build_index(data, n, grouped=self._grouped, tasks=self._tasks)

@@ -20,6 +20,7 @@ import numpy as np
 from .filters import Filters, cover, hidden_mask
 from .index import Moves, TreeIndex, find_sorted
 from .merged import same_nodes
+from .window import same_calls
 
 EXPAND_GUARD = 200_000  # `e` on a bigger subtree asks to be pressed again
 # Piecing rows together costs a few microseconds of Python per expanded node below; the
@@ -325,6 +326,9 @@ class TreeRows:
         ids = old.order[np.flatnonzero(self.expanded)]
         if old.merged or index.merged:  # to or from merged call paths: by the calls they hold
             calls = same_nodes(old, ids, index)
+        elif old.data.window is not None or index.data.window is not None:  # to or from a window
+            calls = same_calls(old.data, ids[ids <= old.n], index.data, index.n)
+            calls = calls[calls > 0]
         else:
             calls = ids[ids <= min(old.n, index.n)]
         expanded[index.pos_of[calls]] = True

@@ -44,7 +44,13 @@ class UpdatePolicy:
     come about one interval apart, sometimes a little less, and a full interval here made such
     a read wait for the next one. A live view whose reads have not caught up with the file (a
     busy program on a busy machine) still shows what it has read every `live_behind_update` s:
-    waiting to catch up could freeze the view for good."""
+    waiting to catch up could freeze the view for good.
+
+    A live index that is behind by more calls than one update indexes in `window_after` s
+    (measured: the wall time per call of the updates so far) is not brought up to date at once:
+    each update indexes `catch_up` s worth of the calls behind, and the newest `window_calls`
+    calls are shown as a window of their own meanwhile (window.py), so that a new call is on
+    screen within ~0.5 s however far behind the whole index is."""
 
     poll_interval: float | None = None
     first_growth: float = 8.0
@@ -52,6 +58,14 @@ class UpdatePolicy:
     rebuild_before: float = 0.4
     live_min_update: float = 0.5
     live_behind_update: float = 0.3
+    window_after: float = 0.2
+    catch_up: float = 0.15
+    window_calls: int = 20_000
+    speed_sample: int = 10_000  # an update of fewer calls is not timed for `windowed` (fixed costs)
+    # seconds per call before an update was timed: a busy machine's (loaded: ~1 µs a call, wall
+    # time); the first updates of a busy session are its largest, and waiting for them to be
+    # timed kept the screen seconds behind from the start
+    first_s_per_call: float = 1e-6
 
     def due(self, s: ReadState) -> bool:
         """Make a new index now?"""
@@ -68,3 +82,17 @@ class UpdatePolicy:
     def _live_due(self, s: ReadState) -> bool:
         spaced = s.since_index >= max(self.live_min_update * (self.poll_interval or 0), 2 * s.index_cost)
         return spaced and (not s.more or s.since_index >= self.live_behind_update)
+
+    def windowed(self, behind: int, s_per_call: float | None) -> bool:
+        """Show a window of the newest calls instead of indexing the `behind` calls the live
+        index lacks (`s_per_call`: seconds an update takes per call, None: not timed yet)?"""
+        if s_per_call is None:
+            s_per_call = self.first_s_per_call
+        return behind > self.window_calls and behind * s_per_call > self.window_after
+
+    def catch_up_calls(self, s_per_call: float) -> int:
+        """How many of the calls behind one update indexes while a window is shown (at least
+        a window's worth; none with `catch_up` 0: the whole index waits for the session's end)."""
+        if self.catch_up <= 0:
+            return 0
+        return max(self.window_calls, int(self.catch_up / max(s_per_call, 1e-9)))

@@ -1,0 +1,149 @@
+"""The newest calls of a live session as a small session of their own: what the live view shows
+while its index catches up with a program that makes calls faster than they can be indexed.
+
+Indexing costs ~0.2-0.4 µs a call (grow.py) and a busy program makes 2-2.5 M calls a second on
+this machine, on the same two cores: the index of the whole session can fall behind, and a
+view that waits for it shows calls seconds old. `window_data(data, count)` takes the newest
+`count` calls and their ancestors (the calls still running around them, e.g. `<module>`) out
+of `data`, numbered 1..m in id order (ancestors first: their ids are smaller), as a
+`TraceData` of its own; `build_index` indexes it in proportion to `count`, not to the session.
+The pipeline (pipeline.py) publishes that index while the whole one is behind, and the whole
+one again once it has caught up.
+
+What a window shows differently from the whole session: its ancestors' children are only
+those in the window (their self time counts the children left out), and searches, the
+function list and `H` see the window's calls only. The status line says so (live_view.py).
+
+`Window` maps window call ids to session call ids and back, so that the view (expanded
+calls, the cursor) is carried between a window and the whole index (rows.py, app.py).
+Functions, threads, texts and META are shared with the session's `TraceData` (they only grow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowtrace.ftr.decode import Task
+
+from .loader import TraceData
+
+
+@dataclass(frozen=True)
+class Window:
+    """Calls `first..through` of a session and `n_ancestors` earlier calls (their ancestors):
+    `ids[i]` is the session id of window call i (ids[0] = 0, then the ancestors, then
+    first..through)."""
+
+    first: int
+    through: int
+    n_ancestors: int
+    ids: np.ndarray
+
+    @property
+    def left_out(self) -> int:
+        """Session calls before the window that it does not hold."""
+        return self.first - 1 - self.n_ancestors
+
+    def local(self, session_ids: np.ndarray) -> np.ndarray:
+        """Window ids of session call ids (0 for a call the window does not hold)."""
+        sid = np.asarray(session_ids, dtype=np.int64)
+        out = np.zeros(len(sid), dtype=np.int64)
+        a = self.n_ancestors
+        inside = (sid >= self.first) & (sid <= self.through)
+        out[inside] = sid[inside] - self.first + a + 1
+        before = np.flatnonzero((sid > 0) & (sid < self.first))
+        if a and len(before):
+            anc = self.ids[1 : a + 1]
+            j = np.minimum(np.searchsorted(anc, sid[before]), a - 1)
+            out[before] = np.where(anc[j] == sid[before], j + 1, 0)
+        return out
+
+
+def window_data(data: TraceData, count: int) -> TraceData:
+    """The newest `count` calls of `data` and their ancestors as a TraceData of their own
+    (see the module docstring); `data` itself is left as it is. Not for a session of several
+    processes (its process records are not carried over)."""
+    n = data.n
+    first = max(1, n - count + 1)
+    parent = data.col("parent")
+    anc = _ancestors(parent, first, n)
+    a = len(anc)
+    m = a + n - first + 1
+    ids = np.empty(m + 1, dtype=np.int64)
+    ids[0] = 0
+    ids[1 : a + 1] = anc
+    ids[a + 1 :] = np.arange(first, n + 1, dtype=np.int64)
+    win = Window(first, n, a, ids)
+    out = TraceData(data.name, capacity=m)
+    cols = out._calls.arrays
+    for name, arr in cols.items():
+        src = data.col(name)
+        arr[: a + 1] = src[ids[: a + 1]]
+        arr[a + 1 : m + 1] = src[first : n + 1]
+    for name in ("parent", "root"):  # session ids -> window ids (every ancestor is held)
+        cols[name][: m + 1] = win.local(cols[name][: m + 1])
+    out._calls.size = m + 1
+    _window_marks(data, out, win)
+    out.functions, out.threads, out.strings = data.functions, data.threads, data.strings
+    out.tasks = {tid: _task_in(t, win) for tid, t in list(data.tasks.items())}
+    out.meta, out.ends, out.damage = data.meta, data.ends, data.damage
+    out.t_max, out.exits_seen = data.t_max, data.exits_seen
+    out.window = win
+    return out
+
+
+def _ancestors(parent: np.ndarray, first: int, n: int) -> np.ndarray:
+    """The calls before `first` that calls first..n descend from (sorted session ids): the
+    calls that were running when the window starts, a few per thread."""
+    p = parent[first : n + 1]
+    cur = np.unique(p[(p > 0) & (p < first)]).astype(np.int64)
+    found = [cur]
+    while len(cur):
+        cur = parent[cur].astype(np.int64)
+        cur = np.unique(cur[cur > 0])
+        found.append(cur)
+    return np.unique(np.concatenate(found))
+
+
+def _window_marks(data: TraceData, out: TraceData, win: Window) -> None:
+    """The MARK rows of the window's calls (suspensions, resumes, exceptions), their call ids
+    made the window's. One pass over the session's MARK rows."""
+    if not data.n_marks:
+        return
+    call = data.mark_col("call")
+    sel = call >= win.first
+    if win.n_ancestors:
+        lut = np.zeros(win.first, dtype=bool)
+        lut[win.ids[1 : win.n_ancestors + 1]] = True
+        sel |= lut[np.minimum(call, win.first - 1)]
+    rows = np.flatnonzero(sel)
+    g = out._marks
+    g.reserve(len(rows))
+    for name, arr in g.arrays.items():
+        arr[: len(rows)] = data.mark_col(name)[rows]
+    for name in ("call", "other"):
+        col = g.arrays[name][: len(rows)]
+        col[:] = win.local(col)
+    g.size = len(rows)
+
+
+def _task_in(t: Task, win: Window) -> Task:
+    """A task whose creator and root call are named by window ids (None: not in the window)."""
+    def local(call: int | None) -> int | None:
+        if not call:
+            return call
+        return int(win.local(np.array([call]))[0]) or None
+
+    return Task(t.id, t.name, t.thread, local(t.creator), local(t.root))
+
+
+def same_calls(old_data: TraceData, ids: np.ndarray, new_data: TraceData, new_n: int) -> np.ndarray:
+    """Call ids of `old_data` as call ids of `new_data` (either may be a window), 0 where
+    `new_data`'s first `new_n` calls do not hold the call."""
+    ow, nw = old_data.window, new_data.window
+    sid = ow.ids[ids] if ow is not None else np.asarray(ids, dtype=np.int64)
+    out = nw.local(sid) if nw is not None else sid.astype(np.int64)
+    out[out > new_n] = 0
+    return out

@@ -1,0 +1,245 @@
+"""A window of the newest calls (model/window.py): what the live view shows while the index of
+the whole session is far behind a busy program -- the window's calls exactly as the whole index
+has them, the pipeline showing windows while it catches up in steps, and the explorer's screen
+(the newest call selected, the status line saying what is left out, the cursor kept when the
+whole index comes back)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model import build_index
+from flowtrace_tui.model.pipeline import Pipeline, Snapshot
+from flowtrace_tui.model.rows import TreeRows
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.update_policy import UpdatePolicy
+from flowtrace_tui.model.window import window_data
+
+from trace_builder import Feeder, TraceBuilder, meta_for
+
+from .apps import screen_lines, source, sync, until
+
+
+def busy_program(loops: int = 12) -> tuple[TraceBuilder, int]:
+    """main -> work(i) -> leaf, and a generator that suspends and resumes inside one work call
+    (its running time is less than its lifetime: MARK rows). main is left running."""
+    b = TraceBuilder()
+    m = b.enter("main")
+    for i in range(loops):
+        w = b.enter("work", args=f"i={i}")
+        b.leave(b.enter("leaf"), "1")
+        if i == loops - 3:
+            g = b.enter("numbers", kind="generator")
+            b.suspend(g, "0")
+            b.leave(b.enter("consume"), "None")
+            b.resume(g, w)
+            b.leave(g, "None")
+        b.leave(w, str(i))
+    b.flush()
+    return b, m
+
+
+def loaded(b: TraceBuilder) -> TraceSource:
+    src = source(b.data())
+    while src.step().more:
+        pass
+    return src
+
+
+@pytest.mark.parametrize("count", [1, 4, 9, 40])
+def test_a_window_holds_its_calls_as_the_whole_index_does(count):
+    """GIVEN a session, WHEN the newest `count` calls are taken out as a window, THEN it holds
+    them and the calls they descend from (ancestors first), and its index gives each of its
+    calls the same function, depth, lifetime, running time and parent as the whole index;
+    the newest calls' self times too (their children are all in the window)."""
+    data = loaded(busy_program()[0]).data
+    whole = build_index(data)
+    w = window_data(data, count)
+    win, ix = w.window, build_index(w)
+    first = max(1, data.n - count + 1)
+    assert (win.first, win.through) == (first, data.n) and w.n == win.n_ancestors + data.n - first + 1
+    ids = win.ids
+    anc = ids[1 : win.n_ancestors + 1].tolist()
+    assert anc == sorted(anc) and all(a < first for a in anc) and 1 in anc or first == 1  # main runs on
+    assert win.local(ids[1:]).tolist() == list(range(1, w.n + 1))  # and back
+    assert win.local(np.array([0, data.n + 1])).tolist() == [0, 0]
+    left_out = [c for c in range(1, first) if c not in anc]
+    assert win.local(np.array(left_out, dtype=np.int64)).tolist() == [0] * len(left_out)
+    assert win.left_out == len(left_out)
+    for i in range(1, w.n + 1):
+        s = int(ids[i])
+        assert data.func_name(int(w.col("func")[i])) == data.func_name(int(data.col("func")[s]))
+        assert int(ix.depth[ix.pos_of[i]]) == int(whole.depth[whole.pos_of[s]])
+        assert (int(ix.dur[i]), int(ix.run[i])) == (int(whole.dur[s]), int(whole.run[s]))
+        assert int(ids[ix.parent[i]]) == int(whole.parent[s])
+        if s >= first:
+            assert int(ix.self_time[i]) == int(whole.self_time[s])
+    # preorder: the window's calls in the whole index's order
+    order = [int(ids[x]) for x in ix.order.tolist()]
+    assert order == sorted(order, key=lambda c: int(whole.pos_of[c]))
+    assert (data.col("nsusp")[ids] == w.col("nsusp")).all()
+
+
+def test_a_window_of_several_threads_keeps_their_groups():
+    """Calls of two threads: the window's index groups them by thread as the whole one does."""
+    b = TraceBuilder()
+    a = b.enter("serve", thread=1)
+    c = b.enter("poll", thread=2)
+    for i in range(6):
+        b.leave(b.enter("handle", thread=1, args=f"r={i}"), "ok")
+        b.leave(b.enter("tick", thread=2), "None")
+    b.flush()
+    data = loaded(b).data
+    w = window_data(data, 4)
+    ix = build_index(w)
+    assert sorted(g.key for g in ix.groups) == sorted(g.key for g in build_index(data).groups)
+    assert [int(w.window.ids[x]) for x in ix.order.tolist() if x <= w.n][:2] == [a, data.n - 3]
+    assert c in w.window.ids.tolist()
+
+
+def windowing_policy(poll: float, calls: int = 3) -> UpdatePolicy:
+    """Windows at once: every update behind by more than `calls` calls shows the newest
+    `calls`, and the whole index waits for the session's end (no catch-up steps: the machine's
+    speed decides nothing in tests)."""
+    return UpdatePolicy(poll_interval=poll, live_min_update=0, window_after=0.0, catch_up=0.0,
+                        window_calls=calls, speed_sample=1)
+
+
+def shows(s: Snapshot) -> int:
+    """The session's newest call a snapshot holds."""
+    win = s.index.data.window
+    return win.through if win is not None else s.index.n
+
+
+def follow(path: str, policy: UpdatePolicy) -> tuple[Pipeline, list[Snapshot], threading.Thread, threading.Event]:
+    p = Pipeline(TraceSource.open(path), poll_interval=policy.poll_interval, policy=policy)
+    snaps: list[Snapshot] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
+    loop.start()
+    return p, snaps, loop, stop
+
+
+def wait_for(cond, what) -> None:
+    deadline = time.monotonic() + 30
+    while not cond():
+        assert time.monotonic() < deadline, what()
+        time.sleep(0.005)
+
+
+def test_the_pipeline_shows_windows_while_behind_and_the_whole_index_once_caught_up(tmp_path):
+    """GIVEN a live session growing faster than the policy lets the index catch up, WHEN the
+    pipeline follows it, THEN it publishes windows of the newest calls (each holding the
+    session's newest call read), and once the session ends, the whole index, equal to a whole
+    build."""
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    path = str(tmp_path / "busy.ftr")
+    feed = Feeder(b, path)
+    p, snaps, loop, stop = follow(path, windowing_policy(0.01))
+    try:
+        wait_for(lambda: snaps and snaps[-1].index.n == 2, lambda: [s.index.n for s in snaps])
+        for k in range(4):
+            feed.step_calls([f"a{k}_{i}" for i in range(10)])
+            wait_for(lambda: shows(snaps[-1]) == 12 + 10 * k, lambda: [shows(s) for s in snaps])
+        windows = [s.index for s in snaps if s.index.data.window is not None]
+        assert {ix.data.window.through for ix in windows} == {12, 22, 32, 42}
+        assert all(s.index.n == 2 for s in snaps if s.index.data.window is None)  # no whole index since
+        for ix in windows:
+            win = ix.data.window
+            assert win.through - win.first + 1 == 3 and win.ids[ix.n] == win.through
+            assert ix.data.func_name(int(ix.data.col("func")[ix.n])).startswith("a")
+            assert win.n_ancestors == 1 and win.ids[1] == m  # main, still running
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        loop.join(30)
+        assert not loop.is_alive()
+        last = snaps[-1].index
+        want = build_index(p.source.data)
+        assert last.data.window is None and snaps[-1].final
+        assert (last.n, last.order.tolist(), last.dur.tolist()) == (want.n, want.order.tolist(), want.dur.tolist())
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+def test_the_view_is_carried_between_a_window_and_the_whole_index():
+    """Expanded calls and the newest call are matched by their session ids, to a window and back."""
+    data = loaded(busy_program()[0]).data
+    whole = build_index(data)
+    w = window_data(data, 5)
+    rows = TreeRows(whole)
+    rows.initial_expand()
+    rows.reveal(int(whole.pos_of[data.n]))
+    to_window = rows.carry_to(build_index(w))
+    wix = to_window.index
+    assert int(w.window.ids[wix.order[to_window.pos(len(to_window) - 1)]]) == data.n  # the newest call shows
+    back = to_window.carry_to(whole)
+    assert back.pos(len(back) - 1) == int(whole.pos_of[data.n])
+
+
+@sync
+async def test_the_explorer_shows_the_newest_calls_and_says_what_it_left_out(tmp_path):
+    """GIVEN the explorer following a session whose index falls behind, THEN the screen shows
+    the newest call selected and the status line says how many earlier calls are still being
+    indexed; WHEN the user moves up, newer windows wait (the tree does not move under the
+    cursor); WHEN the session ends, the whole tree is shown with the cursor on the same call."""
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    path = str(tmp_path / "busy.ftr")
+    feed = Feeder(b, path)
+    src = TraceSource.open(path)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=windowing_policy(0.02)))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        feed.step_calls(["warm"])  # one call behind: the whole index
+        await until(pilot, lambda: app.index.n == 3)
+        feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 24)
+        await until(pilot, lambda: app.tree.cursor_pos >= 0 and app.index.node(app.tree.cursor_pos) == app.index.n)
+        text = "\n".join(screen_lines(app))
+        assert "newest_one" in text and "early18" in text and "early17" not in text  # the window: its calls only
+        assert "newest 3 calls shown (indexing 20 earlier)" in " | ".join(app.status_parts())
+        await pilot.press("k")  # the user stops following, on early19 (session call 23)
+        assert not app.live_view.follow.following
+        assert int(app.index.data.window.ids[app.index.node(app.tree.cursor_pos)]) == 23
+        feed.step_calls(["later"])  # a newer window is held: it would move the tree under the cursor
+        await until(pilot, lambda: app.live_view.held is not None and app.live_view.held.index.data.window.through == 25)
+        assert app.index.data.window.through == 24 and "+1 new" in " | ".join(app.status_parts())
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and app.index.data.window is None and app.index.n == 25)
+        assert app.index.node(app.tree.cursor_pos) == 23  # the same call, in the whole index
+        assert app.live_view.held is None
+        assert "early0" in "\n".join(screen_lines(app)) and "indexing" not in " | ".join(app.status_parts())
+        await app.workers.wait_for_complete()
+
+
+@pytest.mark.parametrize("behind, s_per_call, windowed", [
+    (1_000_000, 1e-7, False),  # 0.1 s of work: the whole index is brought up to date
+    (1_000_000, 3e-7, True),  # 0.3 s: a window, and a step of catching up
+    (300_000, None, True),  # not timed yet: a loaded machine's speed is assumed (1 µs a call)
+    (150_000, None, False),
+    (20_000, 1e-3, False),  # no more behind than a window holds: no window
+])
+def test_when_the_live_view_shows_a_window(behind, s_per_call, windowed):
+    assert UpdatePolicy(poll_interval=0.1).windowed(behind, s_per_call) is windowed
+
+
+def test_a_step_of_catching_up_fits_its_time_and_holds_at_least_a_window():
+    policy = UpdatePolicy(poll_interval=0.1)
+    assert policy.catch_up_calls(1e-6) == 150_000  # 0.15 s at 1 µs a call
+    assert policy.catch_up_calls(1e-4) == policy.window_calls
+    assert UpdatePolicy(catch_up=0.0).catch_up_calls(1e-6) == 0
