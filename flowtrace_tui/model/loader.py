@@ -14,6 +14,7 @@ costs address space, not RSS.
 from __future__ import annotations
 
 import bisect
+import copy
 import dataclasses
 import importlib
 import sys
@@ -110,14 +111,29 @@ class PackedStrings:
         if len(head) < F.STRS_HEADER.size:
             raise F.FormatError("STRS chunk too short")
         self.first_id, self.count = F.STRS_HEADER.unpack(head)
+        self._own_first = self.first_id  # the payload's numbering (a part's differs: as_session_ids)
         self.records = bool(self.count & F.STRS_RECORDS)  # (1.4) value records: read whole
         self.count &= ~F.STRS_RECORDS
         self.payload = payload
+
+    def as_session_ids(self, first_id: int) -> "PackedStrings":
+        """The same chunk with its ids starting at `first_id` (another process's part, whose
+        texts the session numbers after those it holds)."""
+        out = copy.copy(self)
+        out.first_id = first_id
+        return out
 
     def decoded(self, upto: int | None = None) -> F.Strings:
         """The chunk's texts (a chunk that does not decode holds none: its texts read as "").
         `upto`: only the texts up to that id are needed, so only as much is decompressed (the
         result must not be asked for later ones)."""
+        strings = self._decoded(None if upto is None else upto - self.first_id + self._own_first)
+        if self.first_id != self._own_first:
+            strings = dataclasses.replace(strings, first_id=self.first_id)
+        return strings
+
+    def _decoded(self, upto: int | None) -> F.Strings:
+        """`decoded` in the payload's own numbering."""
         try:
             if not self.compressed:
                 return F.decode_strings(self.payload)
@@ -132,10 +148,10 @@ class PackedStrings:
                 raise F.FormatError("STRS chunk: offsets cut short")
             if sys.byteorder == "big":
                 offsets.byteswap()
-            blob = stream.decompress(stream.unconsumed_tail, offsets[upto - self.first_id + 1])
-            return F.Strings(self.first_id, self.count, offsets, memoryview(blob))
+            blob = stream.decompress(stream.unconsumed_tail, offsets[upto - self._own_first + 1])
+            return F.Strings(self._own_first, self.count, offsets, memoryview(blob))
         except (zlib.error, F.FormatError):
-            return F.Strings(self.first_id, 0, array("I", [0]), memoryview(b""))
+            return F.Strings(self._own_first, 0, array("I", [0]), memoryview(b""))
 
 
 class StringTable:
@@ -370,8 +386,12 @@ class TraceData:
                     self.strings.add(PackedStrings(chunk.payload))
                     continue
                 chunk = chunk.unpacked()
-            elif chunk.kind == F.STRS and part is None and F.has_records(chunk.payload):
-                self.strings.add(PackedStrings(chunk.payload, compressed=False))  # expanded when shown
+            elif chunk.kind == F.STRS and F.has_records(chunk.payload):  # expanded when shown
+                packed = PackedStrings(chunk.payload, compressed=False)
+                if part is None:
+                    self.strings.add(packed)
+                else:
+                    self._add_part_strings(part, packed)
                 continue
             record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
             if isinstance(record, D.CallRows):
@@ -434,10 +454,7 @@ class TraceData:
         META and ENDS on its `ProcessRecord` (the root's stay `meta` and `ends`)."""
         proc = self.processes[part.process]
         if isinstance(record, F.Strings):
-            first = self.strings.count + 1
-            part.str_local.append(record.first_id)
-            part.str_session.append(first)
-            self.strings.add(dataclasses.replace(record, first_id=first))
+            self._add_part_strings(part, record)
         elif isinstance(record, D.FunctionDefs):
             for f in record.items:
                 fid = part.functions.get(f.id) or len(self.functions)
@@ -465,6 +482,16 @@ class TraceData:
             t_end = record.info.get("t_end")
             if isinstance(t_end, int):
                 self.t_max = max(self.t_max, t_end + part.shift)
+
+    def _add_part_strings(self, part: PartIds, strings: F.Strings | PackedStrings) -> None:
+        """A part's STRS chunk, its ids made the session's (after every text it holds)."""
+        first = self.strings.count + 1
+        part.str_local.append(strings.first_id)
+        part.str_session.append(first)
+        if isinstance(strings, PackedStrings):
+            self.strings.add(strings.as_session_ids(first))
+        else:
+            self.strings.add(dataclasses.replace(strings, first_id=first))
 
     def _part_thread(self, part: PartIds, local: int) -> int:
         """The session id of a part's thread id (a new one the first time it is seen)."""
