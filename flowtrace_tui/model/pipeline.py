@@ -86,6 +86,8 @@ class Pipeline:
         self._requests: queue.SimpleQueue[tuple[bool, bool]] = queue.SimpleQueue()
         self._s_per_call: float | None = None  # wall seconds per call of the index updates
         self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
+        self._s_per_rebuilt_call: float | None = None  # a whole rebuild's wall seconds per call (processes)
+        self._rebuilt_at = 0.0  # when the last whole rebuild ended (monotonic)
 
     @property
     def live(self) -> bool:
@@ -194,6 +196,8 @@ class Pipeline:
         No step while the reads are behind the file (not `catch_up`): the newest calls are
         not read yet, and reading them comes first."""
         data = self.source.data
+        if data.multi_process and window and prev is not None and self._growable(prev):
+            return self._update_rebuilt(prev)
         s_per_call = self._s_per_call
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
@@ -208,11 +212,32 @@ class Pipeline:
         if ix.n >= data.n:
             self._window_of = None
             return ix, ix
+        return ix, self._window()
+
+    def _update_rebuilt(self, prev: TreeIndex) -> tuple[TreeIndex, TreeIndex | None]:
+        """`_update` of a live session of several processes, whose index is rebuilt whole each
+        time (grow.py does not grow process groups yet): work in proportion to the session.
+        Once a rebuild takes longer than `window_after`, it is done only a `whole_share` of
+        the time (UpdatePolicy.rebuild_due), and windows of the newest calls come in between."""
+        data = self.source.data
+        rebuild_s = data.n * self._s_per_rebuilt_call if self._s_per_rebuilt_call is not None else None
+        if self.policy.rebuild_due(rebuild_s, time.monotonic() - self._rebuilt_at):
+            t = time.monotonic()
+            ix = self._next_index(prev)
+            self._rebuilt_at = time.monotonic()
+            self._s_per_rebuilt_call = (self._rebuilt_at - t) / max(1, ix.n)
+            self._window_of = None
+            return ix, ix
+        return prev, self._window()
+
+    def _window(self) -> TreeIndex | None:
+        """The index of a window of the newest calls; None when nothing arrived since the last."""
+        data = self.source.data
         seen = (data.n, data.exits_seen, data.n_marks)
         if seen == self._window_of:
-            return ix, None
+            return None
         self._window_of = seen
-        return ix, build_index(window_data(data, self.policy.window_calls), grouped=self._grouped)
+        return build_index(window_data(data, self.policy.window_calls), grouped=self._grouped)
 
     def _note_speed(self, calls: int, seconds: float) -> None:
         """Keep the wall time per call of the updates (smoothed): what a whole update would

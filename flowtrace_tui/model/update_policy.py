@@ -66,6 +66,9 @@ class UpdatePolicy:
     # time); the first updates of a busy session are its largest, and waiting for them to be
     # timed kept the screen seconds behind from the start
     first_s_per_call: float = 1e-6
+    # a session of several processes: its index is rebuilt whole (grow.py does not grow process
+    # groups yet); once that takes longer than `window_after`, at most this share of the time
+    whole_share: float = 0.2
 
     def due(self, s: ReadState) -> bool:
         """Make a new index now?"""
@@ -96,3 +99,11 @@ class UpdatePolicy:
         if self.catch_up <= 0:
             return 0
         return max(self.window_calls, int(self.catch_up / max(s_per_call, 1e-9)))
+
+    def rebuild_due(self, rebuild_s: float | None, since_rebuild: float) -> bool:
+        """A session whose index is rebuilt whole (several processes): rebuild now (else show a
+        window of the newest calls)? `rebuild_s`: what a rebuild would take now (None: not
+        timed yet), `since_rebuild`: seconds since the last one ended."""
+        if rebuild_s is None or rebuild_s <= self.window_after:
+            return True
+        return since_rebuild * self.whole_share >= rebuild_s * (1 - self.whole_share)

@@ -63,8 +63,8 @@ class Window:
 
 def window_data(data: TraceData, count: int) -> TraceData:
     """The newest `count` calls of `data` and their ancestors as a TraceData of their own
-    (see the module docstring); `data` itself is left as it is. Not for a session of several
-    processes (its process records are not carried over)."""
+    (see the module docstring); `data` itself is left as it is. A session of several processes
+    keeps its process records (shared): the window's calls are grouped by process too."""
     n = data.n
     first = max(1, n - count + 1)
     parent = data.col("parent")
@@ -89,6 +89,7 @@ def window_data(data: TraceData, count: int) -> TraceData:
     out.functions, out.threads, out.strings = data.functions, data.threads, data.strings
     out.tasks = {tid: _task_in(t, win) for tid, t in list(data.tasks.items())}
     out.meta, out.ends, out.damage = data.meta, data.ends, data.damage
+    out.processes, out.thread_process, out.function_process = data.processes, data.thread_process, data.function_process
     out.t_max, out.exits_seen = data.t_max, data.exits_seen
     out.window = win
     return out

@@ -243,3 +243,85 @@ def test_a_step_of_catching_up_fits_its_time_and_holds_at_least_a_window():
     assert policy.catch_up_calls(1e-6) == 150_000  # 0.15 s at 1 µs a call
     assert policy.catch_up_calls(1e-4) == policy.window_calls
     assert UpdatePolicy(catch_up=0.0).catch_up_calls(1e-6) == 0
+
+
+def test_a_window_of_several_processes_keeps_their_groups(tmp_path):
+    """A session of several processes: the window's calls stay under their processes (and a
+    process's threads), as the whole index shows them."""
+    from trace_builder import exec_child, fork_child, root_program, save_session
+
+    from .test_tui_processes import lines, open_session
+
+    root, _ = root_program()
+    data = open_session(save_session(str(tmp_path), root, [fork_child(), exec_child()])).data
+    w = window_data(data, 3)
+    ix = build_index(w)
+    rows = TreeRows(ix)
+    rows.expand_to_depth(5)
+    assert w.window.ids.tolist() == [0, 4, 5, 6]
+    assert lines(ix, rows) == [  # the whole index's lines of calls 4-6 (test_processes_are_the_top_level)
+        "0 pid 101 (fork): python prog.py --jobs 2 → exit 0",
+        "1 work(i=2) → 2",
+        "0 pid 102: python -m pkg.worker → exit 0",
+        "1 thread MainThread",
+        "2 <module> pkg.worker",
+        "1 thread Thread-2",
+        "2 helper(k='x') → 'y'",
+    ]
+
+
+def test_a_live_session_of_several_processes_is_rebuilt_a_share_of_the_time(tmp_path):
+    """GIVEN a live session of two processes (its index is rebuilt whole each time), WHEN a
+    rebuild takes longer than the policy allows, THEN windows of the newest calls come between
+    rebuilds; at the end, the whole index, equal to a whole build."""
+    from trace_builder import fork_child
+
+    root = TraceBuilder(meta={**meta_for(os.getpid()), "argv": ["prog.py"], "parts": "trace.ftr.d"})
+    path = str(tmp_path / "trace.ftr")
+    m = root.enter("main", args="")
+    root.flush()
+    feed = Feeder(root, path)
+    os.makedirs(path + ".d")
+    child = fork_child()
+    child.flush()
+    part = Feeder(child, path + ".d/101.ftr")
+    # windows whenever a rebuild was timed (any rebuild takes longer than 0 s), and rebuilds
+    # only a vanishing share of the time: after the first, none until the session ends
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, window_calls=2,
+                          whole_share=1e-9)
+    p, snaps, loop, stop = follow(path, policy)
+    try:
+        wait_for(lambda: snaps and p.source.data.multi_process and shows(snaps[-1]) == 3,
+                 lambda: [shows(s) for s in snaps])
+        for k in range(3):  # the first update is a rebuild (timed), then windows
+            part.step_calls([f"job{k}"])
+            wait_for(lambda: shows(snaps[-1]) == 4 + k, lambda: [shows(s) for s in snaps])
+            ix = snaps[-1].index
+            assert ix.data.func_name(int(ix.data.col("func")[ix.n])) == f"job{k}"
+            if k == 0:
+                assert ix.data.window is None and ix.n == 4
+            else:
+                assert ix.data.window is not None and [g.kind for g in ix.groups] == ["process"]
+        root.leave(m, "None")
+        root.data(finish=True)
+        feed.sync()
+        child.data(finish=True)
+        part.sync()
+        loop.join(30)
+        assert not loop.is_alive()
+        last, want = snaps[-1].index, build_index(p.source.data)
+        assert last.data.window is None and [g.kind for g in last.groups] == ["process", "process"]
+        assert (last.n, last.order.tolist(), last.dur.tolist()) == (want.n, want.order.tolist(), want.dur.tolist())
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+@pytest.mark.parametrize("rebuild_s, since, due", [
+    (None, 0.0, True),  # not timed yet
+    (0.1, 0.0, True),  # cheap enough: every time
+    (1.0, 3.9, False),  # a 1 s rebuild: a fifth of the time at most ...
+    (1.0, 4.0, True),  # ... so 4 s after the last one
+])
+def test_when_a_rebuilt_index_is_rebuilt(rebuild_s, since, due):
+    assert UpdatePolicy(poll_interval=0.1).rebuild_due(rebuild_s, since) is due
