@@ -1,0 +1,119 @@
+"""What a user following a busy program sees: `flowtrace-tui run` in a real terminal (tmux),
+and how old the newest call on its screen is.
+
+    python benchmarks/live_screen.py [--seconds 12] [--explorer-path DIR] [--rounds 1]
+
+The program (the busy loop of live_latency.py) logs `time.monotonic()` every 20 000
+iterations to a side file (file writes are not traced: the standard library is not recorded).
+The pane is captured every 0.25 s; the largest `i=N` on it is the newest call shown, and the
+side file says when the program ran work(N) (interpolated): the age of the newest call on
+screen = capture time - that time, one CLOCK_MONOTONIC for every process of the machine. It
+includes everything a user waits for: the recorder's flush, the explorer's reads, index (or
+window of the newest calls, flowtrace_tui/model/window.py) and the terminal's redraw.
+
+`--explorer-path DIR`: run the explorer (and recorder) of another checkout (PYTHONPATH=DIR), to
+compare two side by side: rounds alternate between this checkout and DIR.
+The explorer runs under a 6 GB address-space limit (a busy program records ~2 M calls a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAM = """
+    import time
+    out = open({progress!r}, "w", buffering=1)
+    def leaf(i):
+        return i
+    def work(i):
+        return leaf(i) + leaf(i + 1)
+    end = time.monotonic() + {seconds}
+    i = 0
+    while time.monotonic() < end:
+        work(i)
+        i += 1
+        if i % 20000 == 0:
+            out.write(f"{{time.monotonic()}} {{i}}\\n")
+"""
+
+
+def tmux(server: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+    return subprocess.run(["tmux", "-L", server, "-f", "/dev/null", *args], capture_output=True,
+                          timeout=10, env=env).stdout.decode("utf-8", "replace")
+
+
+def one_round(seconds: float, pythonpath: str | None) -> list[float]:
+    """Ages (s) of the newest call on screen, one per capture that shows a call."""
+    with tempfile.TemporaryDirectory() as tmp:
+        progress = os.path.join(tmp, "progress.txt")
+        with open(os.path.join(tmp, "busy.py"), "w") as fh:
+            fh.write(textwrap.dedent(PROGRAM).format(progress=progress, seconds=seconds))
+        server = f"ft-live-screen-{os.getpid()}"
+        env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
+        cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} -m flowtrace_tui run busy.py; sleep 600"
+        tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+        samples: list[tuple[float, int]] = []
+        try:
+            end = time.monotonic() + seconds + 2
+            while time.monotonic() < end:
+                t = time.monotonic()
+                shown = [int(x) for x in re.findall(r"i=(\d+)", tmux(server, "capture-pane", "-p", "-t", "t"))]
+                if shown:
+                    samples.append((t, max(shown)))
+                time.sleep(0.25)
+        finally:
+            tmux(server, "kill-server")
+        ran = []
+        with open(progress) as fh:
+            for line in fh:
+                at, i = line.split()
+                ran.append((int(i), float(at)))
+    counts = [i for i, _ in ran]
+    ages = []
+    for t, i in samples:
+        k = bisect.bisect_left(counts, i)
+        if not 0 < k < len(ran):
+            continue
+        (i0, t0), (i1, t1) = ran[k - 1], ran[k]
+        ages.append(t - (t0 + (t1 - t0) * (i - i0) / (i1 - i0)))
+    return sorted(ages)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=12.0, help="how long the program runs")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--explorer-path", help="another checkout to compare with (alternating rounds)")
+    args = ap.parse_args()
+    if shutil.which("tmux") is None:
+        raise SystemExit("live_screen.py needs tmux")
+    sides = [("this checkout", None)] + ([(args.explorer_path, args.explorer_path)] if args.explorer_path else [])
+    print(f"python {sys.version.split()[0]}, {args.seconds:g} s busy loop, `flowtrace-tui run` in tmux 160x45; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8}   (age of the newest call on screen)")
+    for r in range(args.rounds):
+        for name, path in sides:
+            ages = one_round(args.seconds, path)
+            if not ages:
+                print(f"{name:40} no call on screen")
+                continue
+            print(f"{name:40} {len(ages):8d} {statistics.median(ages) * 1e3:6.0f}ms "
+                  f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms")
+    print("goal: call start -> on screen <= 500 ms (what a user waits for: the recorder's flush, the reads, the index\n"
+          "or window, the redraw). Say the load average with the figures: the machine's other work moves them.")
+
+
+if __name__ == "__main__":
+    main()
