@@ -455,9 +455,26 @@ class Session:
                 watch.uninstall()
         self._prev_handlers.clear()
 
+    def expect_end(self, **info: Any) -> None:
+        """How the program ended, from whoever knows better than the exit hooks (the runner,
+        in a forked child that ran on to the program's end): `stop`'s keywords at exit."""
+        self._exit_reason = dict(info)
+
     def _at_exit(self) -> None:
-        info = self._exit_reason or {"reason": "exit"}
-        self.stop(**info)
+        self.stop(**(self._exit_reason or self._ended_at_exit()))
+
+    def _ended_at_exit(self) -> dict[str, Any]:
+        """ENDS of a program reaching atexit without an uncaught exception: the status a
+        SystemExit asked for as it left the main program (the recorder saw it go: ExitStatuses),
+        else 0, for the program returned. Unknown (no exit_code) when the recorder cannot tell,
+        or when sys.excepthook is no longer ours (an uncaught exception may have gone to it)."""
+        statuses = getattr(self.recorder, "exit_statuses", None)
+        if statuses is None:
+            return {"reason": "exit"}
+        status = statuses.get(threading.get_ident())
+        if status is None and sys.excepthook == self._excepthook:
+            status = 0
+        return {"reason": "exit", "exit_code": status}
 
     def _excepthook(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:

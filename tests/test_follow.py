@@ -91,7 +91,7 @@ def test_subprocess_child_and_grandchild(tmp_path: pathlib.Path) -> None:
     assert "launch" in _names(root) and "child_work" in _names(child) and "grand" in _names(grand)
     assert child.started_by is not None and child.started_by["pid"] == root.pid
     assert grand.started_by is not None and grand.started_by["pid"] == child.pid
-    assert child.argv == ["child.py"] and child.status() == "exited"
+    assert child.argv == ["child.py"] and child.status() == "exit 0"  # it returned: no sys.exit
     assert CLOSING.sub("", proc.stderr) == ""  # the children's start-up hook says nothing
     assert proc.stderr.endswith("/trace.ftr, and 2 child processes in trace.ftr.d/\n"), proc.stderr
 

@@ -546,10 +546,27 @@ exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInter
     return ts;
 }
 
+/* A SystemExit leaving a thread's outermost frame (every frame's unwind is seen, recorded or
+ * not: PY_UNWIND cannot be disabled) is how the program asks for its exit status, which
+ * Python consumes before atexit: the hook keeps it for the session's ENDS (session.py). Off
+ * the hot path: reached only for SystemExit. */
+static void
+note_system_exit(CoreObject *c, PyObject *exc)
+{
+    PyFrameObject *frame = PyEval_GetFrame();   /* borrowed: the frame being left */
+    if (!frame) return;
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    if (back) { Py_DECREF(back); return; }
+    PyObject *r = PyObject_CallOneArg(c->on_exit, exc);
+    if (r) Py_DECREF(r); else PyErr_Clear();
+}
+
 PyObject *
 cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
+    if (c->on_exit && nargs >= 3 && PyObject_TypeCheck(args[2], (PyTypeObject *)PyExc_SystemExit))
+        note_system_exit(c, args[2]);
     _PyInterpreterFrame *frame = NULL;
     int failed;
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);

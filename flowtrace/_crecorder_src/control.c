@@ -169,6 +169,14 @@ core_set_overflow(CoreObject *c, PyObject *args)
 }
 
 PyObject *
+core_set_exit_hook(CoreObject *c, PyObject *hook)
+{
+    if (hook != Py_None && !PyCallable_Check(hook)) { PyErr_SetString(PyExc_TypeError, "exit hook must be callable or None"); return NULL; }
+    Py_XSETREF(c->on_exit, hook == Py_None ? NULL : Py_NewRef(hook));
+    Py_RETURN_NONE;
+}
+
+PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t suspended = 0;   /* the generator map's entries that are not running */

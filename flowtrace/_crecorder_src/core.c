@@ -47,6 +47,7 @@ core_traverse(CoreObject *c, visitproc visit, void *arg)
 {
     Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text); Py_VISIT(c->repr_now);
     Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out); Py_VISIT(c->overflow);
+    Py_VISIT(c->on_exit);
     return 0;
 }
 
@@ -55,7 +56,7 @@ core_clear(CoreObject *c)
 {
     Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text); Py_CLEAR(c->repr_now);
     Py_CLEAR(c->task_hook); Py_CLEAR(c->task_created); Py_CLEAR(c->tasks_out);
-    Py_CLEAR(c->overflow);
+    Py_CLEAR(c->overflow); Py_CLEAR(c->on_exit);
     c->overflow_rows = c->overflow_at = SIZE_MAX;
     return 0;
 }
@@ -114,6 +115,8 @@ static PyMethodDef core_methods[] = {
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
     {"set_overflow", (PyCFunction)core_set_overflow, METH_VARARGS,
      "set_overflow(hook, rows): call hook() on the recording thread when rows are pending (None: never)."},
+    {"set_exit_hook", (PyCFunction)core_set_exit_hook, METH_O,
+     "set_exit_hook(hook): call hook(exc) when a SystemExit leaves a thread's outermost frame (None: never)."},
     {NULL},
 };
 

@@ -231,6 +231,8 @@ typedef struct CoreObject {
     PyObject *tasks_out;             /* list the new TASK entries are appended to */
     TaskSlot tasks_seen[TASKS_SEEN];  /* tasks whose id is known without the hook (cleared at start) */
     PyObject *overflow;              /* () -> None: the session flushes on this thread (or NULL) */
+    PyObject *on_exit;               /* (exc) -> None: a SystemExit left a thread's outermost frame
+                                      * (the process's exit status: session.py), or NULL */
     size_t overflow_rows;            /* the cap: pending rows that make a start/resume call `overflow` */
     size_t overflow_at;              /* the test's threshold: overflow_rows, raised after a hook
                                       * call that flushed nothing (reset by every drain) */
@@ -405,6 +407,7 @@ PyObject *cb_py_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *core_set_exit_hook(CoreObject *c, PyObject *hook);
 PyObject *cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *core_callback(PyObject *core, PyObject *name);

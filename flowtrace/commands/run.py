@@ -202,14 +202,18 @@ class _Finisher:
 
 def _finish(session: Any, outcome: runner.Outcome | None) -> None:
     """Stop `session` with how the program ended."""
+    session.stop(**_ending(outcome))
+
+
+def _ending(outcome: runner.Outcome | None) -> dict[str, Any]:
+    """ENDS fields (`Session.stop`'s keywords) for how the program ended."""
     if outcome is None:  # the program never returned to us (os._exit does not get here)
-        session.stop(reason="exit", exit_code=None, error=None, signal=None)
-    elif outcome.kind == "interrupt":
-        session.stop(reason="signal", exit_code=130, error=outcome.error, signal="SIGINT")
-    elif outcome.kind == "exception":
-        session.stop(reason="exception", exit_code=1, error=outcome.error, signal=None)
-    else:
-        session.stop(reason="exit", exit_code=outcome.status, error=None, signal=None)
+        return {"reason": "exit", "exit_code": None, "error": None, "signal": None}
+    if outcome.kind == "interrupt":
+        return {"reason": "signal", "exit_code": 130, "error": outcome.error, "signal": "SIGINT"}
+    if outcome.kind == "exception":
+        return {"reason": "exception", "exit_code": 1, "error": outcome.error, "signal": None}
+    return {"reason": "exit", "exit_code": outcome.status, "error": None, "signal": None}
 
 
 def _die_by_sigint() -> None:
@@ -262,7 +266,19 @@ def run(args: argparse.Namespace) -> int:
     atexit.register(finisher)
     outcome = runner.execute(prepared)
     finisher.outcome = outcome
+    if session.forked_away and not args.no_follow:
+        _expect_in_forked_child(outcome)
     return outcome.status
+
+
+def _expect_in_forked_child(outcome: runner.Outcome) -> None:
+    """A child forked by the program ran on to the program's end: its part ends as the program
+    did (its exit hooks, which run before the finisher, would see only flowtrace's exit)."""
+    from .. import follow
+
+    part = follow.current()
+    if part is not None:
+        part.expect_end(**_ending(outcome))
 
 
 def _run_paused(args: argparse.Namespace, prepared: Any) -> int:

@@ -24,7 +24,7 @@ from ..ftr import format as fmt
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
-    TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
+    ExitStatuses, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
     thread_entry,
 )
 
@@ -148,6 +148,7 @@ class CRecorder:
         self._core = _crecorder.Core()
         self._overflow: tuple[Any, int] | None = None  # (hook, rows): see set_overflow
         self.origin_ns = 0  # drained times are relative to it (set_origin)
+        self.exit_statuses = ExitStatuses()  # a SystemExit leaving a thread's outermost frame
 
     def set_origin(self, origin_ns: int) -> None:
         """The session's time 0: the drained payloads store times relative to it (the C side
@@ -176,6 +177,7 @@ class CRecorder:
         )
         if self._overflow is not None:
             self._core.set_overflow(*self._overflow)  # release() at stop drops it (a cycle)
+        self._core.set_exit_hook(self.exit_statuses.note)
 
     # ------------------------------------------------------------------ hooks (cold)
     def _on_code(self, code: CodeType, module: Any) -> int:

@@ -126,6 +126,25 @@ def take(rows: list) -> list:
     return out
 
 
+class ExitStatuses(dict):
+    """thread ident -> the exit status a SystemExit asked for as it left that thread's outermost
+    frame (both recorders note it from PY_UNWIND, which sees every frame, recorded or not).
+    Python consumes that exception before atexit, so this is how a session ending at exit
+    learns its process's status (session.py)."""
+
+    def note(self, exc: BaseException) -> None:
+        self[threading.get_ident()] = system_exit_status(exc)
+
+
+def system_exit_status(exc: BaseException) -> int:
+    """The status Python exits with when `exc` (a SystemExit) ends the program: its code when
+    an int, 0 for None, 1 for anything else (which Python prints)."""
+    code = getattr(exc, "code", None)
+    if code is None:
+        return 0
+    return int(code) if isinstance(code, int) else 1
+
+
 class TaskTable:
     """asyncio tasks seen in a session: id(task) -> TASK id (weakref-checked, since an id can
     be reused), and the creators noted at create_task's return until the task first runs."""

@@ -67,7 +67,7 @@ from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (  # TOOL_ID_ORDER, TOOL_NAME: kept importable from here
-    TOOL_ID_ORDER, TOOL_NAME, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id,
+    TOOL_ID_ORDER, TOOL_NAME, ExitStatuses, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id,
     renamed_thread, running_frames, take, thread_entry,
 )
 
@@ -128,6 +128,7 @@ class PyRecorder:
         self.running = False
         self._lock = threading.Lock()  # drain() vs drain(); the hot path never takes it
         self._overflow: list[Any] = [None, 0]  # [hook, rows]: see set_overflow
+        self.exit_statuses = ExitStatuses()  # a SystemExit leaving a thread's outermost frame
         self._reset()
 
     def set_overflow(self, hook: Any, rows: int) -> None:
@@ -298,6 +299,7 @@ class PyRecorder:
         mode = self.config.args
         capture = mode != "off"
         lost_append = self._lost.append
+        note_exit = self.exit_statuses.note
         creators = self._task_table.creators
         overflow = self._overflow
         pending = self.pending
@@ -526,6 +528,8 @@ class PyRecorder:
 
         def on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
+                if isinstance(exc, SystemExit) and getframe(1).f_back is None:
+                    note_exit(exc)  # the exit status asked for (ExitStatuses); any frame's unwind
                 fid = fids.get(_id(code))
                 if fid is None:
                     fid = decide(code)

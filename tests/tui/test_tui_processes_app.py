@@ -108,3 +108,69 @@ async def test_live_view_gains_processes_and_marks_their_end(tmp_path):
         feed.sync()
         await until(pilot, lambda: app.source.data.finished)
         await app.workers.wait_for_complete()
+
+
+# examples/endings.py recorded for real: how each process row says its process ended. A child
+# that returned (no sys.exit) says `→ exit 0`, for each start method, a subprocess and os.fork.
+ENDINGS_ROWS = [
+    "pid ?: python endings.py → exit 0",
+    "pid ? (fork): python endings.py → exit 0",
+    "pid ? (fork): python endings.py ✗ exit 7",
+    "pid ? (fork): python endings.py ✗ exit 1",
+    # the spawn worker that returns and the resource tracker start at once (kernel's order)
+    {"pid ?: python -B -c … --multiprocessing-fork → exit 0", "pid ?: python -B -c … → exit 0"},
+    "pid ?: python -B -c … --multiprocessing-fork ✗ exit 7",
+    "pid ?: python -B -c … --multiprocessing-fork ✗ exit 1",
+    "pid ?: python -B -c … → exit 0",  # the forkserver, then the workers it forked
+    "pid ? (fork): python -c … → exit 0",
+    "pid ? (fork): python -c … ✗ exit 7",
+    "pid ? (fork): python -c … ✗ exit 1",
+    "pid ?: python -c … → exit 0",
+    "pid ?: python -c … ✗ exit 4",
+    "pid ?: python -c … ✗ exit 1",
+    "pid ?: python -c … ✗ uncaught exception: ValueError: x",
+    "pid ?: python -c … → exit 0",
+    "pid ? (fork): python -c … → exit 0",
+    "pid ? (fork): python endings.py → exit 0",
+    "pid ? (fork): python endings.py ✗ exit 3",
+    "pid ? (fork): python endings.py ✗ uncaught exception: ValueError: in…",  # (as wide as the column)
+]
+
+
+def record_endings(tmp_path) -> str:
+    """examples/endings.py under `flowtrace run`, once every part has ended (the resource
+    tracker and the forkserver end after the root)."""
+    import subprocess
+    import sys
+    import time
+
+    from flowtrace.ftr.processes import session_processes
+
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "endings.py")
+    with open(example) as f:
+        (tmp_path / "endings.py").write_text(f.read())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTRACE_FOLLOW")}
+    done = subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", "trace.ftr", "endings.py"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path = str(tmp_path / "trace.ftr")
+    deadline = time.monotonic() + 60
+    while any(p.end is None for p in session_processes(path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return path
+
+
+@sync
+async def test_process_rows_of_children_that_end_every_way(tmp_path):
+    import re
+
+    app = FlowtraceApp(TraceSource.open(record_endings(tmp_path)))
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        rows = [re.sub(r"pid \d+", "pid ?", line[2:].split("  ")[0]) for line in screen_lines(app)
+                if line.startswith("▼ pid ")]
+    expected: list[str] = []
+    for item in ENDINGS_ROWS:
+        expected.extend(sorted(item) if isinstance(item, set) else [item])
+    rows[4:6] = sorted(rows[4:6])
+    assert rows == expected
