@@ -9,7 +9,8 @@ had the channel injected by `flowtrace attach`) serves a Unix socket private to 
 
 A daemon thread accepts one request per connection: one JSON line in, one JSON line out.
 
-    {"cmd": "start", "path": "/abs/out.ftr", "args": "safe", "include": [], "exclude": []}
+    {"cmd": "start", "path": "/abs/out.ftr", "args": "safe", "include": [], "exclude": [],
+     "children": false}
     {"cmd": "stop"}
     {"cmd": "status"}
 
@@ -23,7 +24,9 @@ registered; the thread sleeps in `accept()`. `start` records every thread (`set_
 interpreter-wide) with `seed_running=True`, so calls already running appear as partial calls
 under their real ancestors; `stop` finishes the file (ENDS reason "detached") and the program
 carries on. The channel's own thread runs flowtrace code only, which the recorder never
-records.
+records. With `"children": true` the recording also follows the child processes started
+from then on into `<path>.d/` (flowtrace/follow.py, as `flowtrace run` does); `stop` ends
+their parts too (each at its next flush).
 
 Standard library only: this module runs inside other people's programs.
 """
@@ -153,6 +156,7 @@ class _Channel:
         self.sock: socket.socket | None = None
         self.thread: threading.Thread | None = None
         self.closing = False
+        self.children = False  # the recording follows the children started meanwhile
 
     # -- socket life ---------------------------------------------------------------------------
 
@@ -301,6 +305,9 @@ class _Channel:
         if not isinstance(flush, (int, float)) or not 0.001 <= flush <= 60:
             raise ControlError("flush_interval must be a number of seconds in [0.001, 60]")
         command = req.get("command", "attach")
+        children = req.get("children", False)
+        if not isinstance(children, bool):
+            raise ControlError("children must be true or false")
         with self.lock:
             if self.session is not None:
                 raise ControlError(f"already recording into {self.session_path}")
@@ -308,20 +315,26 @@ class _Channel:
             from .session import Session
 
             config = RecorderConfig(args=args, include=include, exclude=exclude, seed_running=True)
-            meta = {"attach": {"method": str(req.get("method", "control")), "channel_pid": self.pid}}
+            meta: dict[str, Any] = {"attach": {"method": str(req.get("method", "control")), "channel_pid": self.pid}}
+            if children:
+                meta["parts"] = _check_followable(path)
             try:
                 session = Session(path, config, command=str(command), flush_interval=float(flush), meta=meta,
                                   recorder=_seeding_recorder())
                 session.start()
+                if children:
+                    _follow_children(session, path, float(flush))
             except OSError as exc:
                 raise ControlError(f"cannot record into {path}: {exc.strerror or exc}") from None
             except RuntimeError as exc:  # e.g. no free sys.monitoring tool id
                 raise ControlError(str(exc)) from None
             self.session = session
+            self.children = children
             self.session_path = path
             self.started_at = time.monotonic()
             self.sessions += 1
-        return {"ok": True, "pid": self.pid, "state": "recording", "path": path}
+        reply = {"ok": True, "pid": self.pid, "state": "recording", "path": path}
+        return {**reply, "children": True} if children else reply
 
     def stop(self, *, reason: str, exit_code: int | None = None, error: str | None = None,
              signal: str | None = None) -> dict[str, Any]:
@@ -333,9 +346,15 @@ class _Channel:
             self.session_path = None
             seconds = time.monotonic() - self.started_at
             session.stop(reason=reason, exit_code=exit_code, error=error, signal=signal)
+            children, self.children = self.children, False
+            if children:  # the children's parts end at their next flush (follow.py)
+                from . import follow
+
+                follow.stop_following(detached=reason == "detached")
         calls = _calls_written(session)
-        return {"ok": True, "pid": self.pid, "state": "idle", "path": path, "calls": calls,
-                "seconds": round(seconds, 3)}
+        reply = {"ok": True, "pid": self.pid, "state": "idle", "path": path, "calls": calls,
+                 "seconds": round(seconds, 3)}
+        return {**reply, "children": True} if children else reply
 
     def at_exit(self) -> None:
         """Interpreter shutdown: finish a recording in progress, remove the socket."""
@@ -345,6 +364,29 @@ class _Channel:
         except Exception:
             pass
         self.close()
+
+
+def _follow_children(session: Any, path: str, flush: float) -> None:
+    """The started `session` follows the children this process starts from now on; it is
+    stopped again when that cannot be set up (the parts directory cannot be made)."""
+    from . import follow
+
+    try:
+        follow.enable_root(session, path, session.config, flush, attached=True)
+    except OSError:
+        follow.stop_following()
+        session.stop(reason="stopped")
+        raise
+
+
+def _check_followable(path: str) -> str:
+    """META `parts` for a recording into `path` that follows children; ControlError when this
+    process already follows its own into a session (it is recorded by `flowtrace run`)."""
+    from . import follow
+
+    if follow.following():
+        raise ControlError("this process's children are followed by another flowtrace session already")
+    return os.path.basename(path) + ".d"
 
 
 def _seeding_recorder() -> str:

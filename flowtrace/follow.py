@@ -18,7 +18,14 @@ most its last flush and never touches another process's file. Descendants are re
 An audit hook notes who launches what: just before a launch it puts "pid:thread:time" in the
 environment (FLOWTRACE_STARTED_BY), the child copies it into its META so that readers find the
 call that started it; before os.exec* it finishes this process's part. os._exit finishes the
-part first (pool workers leave that way). Standard library only.
+part first (pool workers leave that way).
+
+`flowtrace attach --children` follows the descendants an attached process starts afterwards
+the same way (the control channel calls enable_root with attached=True). Two differences: the
+environment also names where the attached flowtrace is importable (the bootstrap imports it
+from there, as the attach payload does), and the session can end while they run: detaching
+writes `detached` in the parts directory, and each part ends at its next flush when it sees
+it (ENDS reason "detached"), and stops following in turn. Standard library only.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from .untraced import suspended
 ENV_DIR = "FLOWTRACE_FOLLOW_DIR"      # absolute path of the session's parts directory
 ENV_OPTS = "FLOWTRACE_FOLLOW_OPTS"    # JSON: args, include, exclude, flush_interval
 ENV_FROM = "FLOWTRACE_STARTED_BY"     # "pid:thread ident:monotonic ns" of the latest launch
+ENV_ROOT = "FLOWTRACE_FOLLOW_ROOT"    # attach: the sys.path entry this flowtrace is imported from
+DETACHED = "detached"                  # in the parts directory: the session was detached
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 _LAUNCHES = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec"})
 
@@ -47,6 +56,7 @@ _opts: dict[str, Any] = {}
 _session: Session | None = None   # the session recording this process (root or part)
 _hooks_installed = False
 _real_exit = os._exit
+_saved_env: dict[str, str | None] = {}  # what enable_root changed in os.environ (stop_following)
 
 
 def current() -> Session | None:
@@ -54,13 +64,21 @@ def current() -> Session | None:
     return _session if _session is not None and not _session.forked_away else None
 
 
-def enable_root(session: Session, output: str, config: RecorderConfig, flush_interval: float) -> None:
-    """In `flowtrace run`: follow every descendant of this process into `output`'s parts."""
+def following() -> bool:
+    """Does this process follow its descendants into a session (as its root or as a part)?"""
+    return _dir is not None
+
+
+def enable_root(session: Session, output: str, config: RecorderConfig, flush_interval: float, *,
+                attached: bool = False) -> None:
+    """In `flowtrace run` (or an attach with --children: `attached`): follow every descendant
+    this process starts from now on into `output`'s parts."""
     with suspended():  # our work, not the program's (json, os.environ: untraced.py)
-        _enable_root(session, output, config, flush_interval)
+        _enable_root(session, output, config, flush_interval, attached)
 
 
-def _enable_root(session: Session, output: str, config: RecorderConfig, flush_interval: float) -> None:
+def _enable_root(session: Session, output: str, config: RecorderConfig, flush_interval: float,
+                 attached: bool) -> None:
     global _dir, _opts, _session
     directory = parts_dir(output)
     _clear(directory)
@@ -68,19 +86,75 @@ def _enable_root(session: Session, output: str, config: RecorderConfig, flush_in
     _opts = {"args": config.args, "include": list(config.include), "exclude": list(config.exclude),
              "flush_interval": flush_interval, "platform": session.meta.get("platform"),
              "hostname": session.meta.get("hostname")}
+    if attached:
+        _opts["attach"] = True
+    _saved_env.clear()
+    _saved_env.update({name: os.environ.get(name) for name in (ENV_DIR, ENV_OPTS, ENV_FROM, ENV_ROOT)})
     os.environ[ENV_DIR] = directory
     os.environ[ENV_OPTS] = json.dumps(_opts)
     os.environ.pop(ENV_FROM, None)
+    if attached:  # the program's own environment may have no flowtrace: the bootstrap imports ours
+        os.environ[ENV_ROOT] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + old if old else "")
     _install_hooks()
+
+
+def stop_following(*, detached: bool = False) -> None:
+    """No more descendants are followed from this process: its environment is given back (as
+    far as we changed it), and with `detached` (the session was detached) the parts still
+    recording are told to end (`DETACHED` in the parts directory)."""
+    global _dir, _session
+    directory = _dir
+    if directory is None:
+        return
+    with suspended():  # our work, not the program's (untraced.py)
+        if detached:
+            try:
+                os.close(os.open(os.path.join(directory, DETACHED), os.O_WRONLY | os.O_CREAT, 0o644))
+            except OSError:
+                pass
+        _restore_env()
+    _dir, _session = None, None
+
+
+def _restore_env() -> None:
+    """Our variables out of os.environ again: each as it was before enable_root (a part never
+    saved any: they go), PYTHONPATH without the bootstrap's directory."""
+    for name in (ENV_DIR, ENV_OPTS, ENV_FROM, ENV_ROOT):
+        before = _saved_env.get(name)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    words = [w for w in os.environ.get("PYTHONPATH", "").split(os.pathsep) if w != BOOT_DIR]
+    if any(words):
+        os.environ["PYTHONPATH"] = os.pathsep.join(words)
+    else:
+        os.environ.pop("PYTHONPATH", None)
+
+
+def _detached() -> bool:
+    """Was the session this process belongs to detached (attach --children)?"""
+    return _dir is not None and bool(_opts.get("attach")) and os.path.exists(os.path.join(_dir, DETACHED))
+
+
+def _end_if_detached() -> None:
+    # a part's flusher, after each flush (attach --children only): the session was detached,
+    # so this part ends and this process stops following its own descendants
+    if not _detached():
+        return
+    session = _session
+    stop_following()
+    if session is not None and not session.forked_away:
+        session.stop(reason="detached")
 
 
 def _clear(directory: str) -> None:
     """An empty parts directory (a previous run's parts would read as this run's)."""
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
-        if name.endswith((".ftr", ".skip.json")):
+        if name.endswith((".ftr", ".skip.json")) or name == DETACHED:
             try:
                 os.unlink(os.path.join(directory, name))
             except OSError:
@@ -99,6 +173,9 @@ def start_from_environment() -> bool:
     except ValueError:
         _opts = {}
     _dir = directory
+    if _detached():  # started as the session was detached: not one of its processes
+        stop_following()
+        return False
     if _is_flowtrace():
         _note_skipped("runs flowtrace itself, which records into a session of its own")
         return False
@@ -174,6 +251,8 @@ def _open_part(how: str, started_by: dict[str, Any] | None) -> None:
     # again by the flusher (sigwatch.py): without it Pool.terminate hung about one run in ten
     session = Session(path, config, command=how, flush_interval=float(_opts.get("flush_interval", 0.1)),
                       meta=meta, watch_signals=True)
+    if _opts.get("attach"):
+        session.on_flush = _end_if_detached  # the session may be detached while this part runs
     session.start()
     session.install_exit_hooks()
     _session = session
@@ -277,6 +356,9 @@ def _after_fork_in_child() -> None:
         return
     started_by = {"pid": os.getppid(), "thread": threading.get_ident(), "t": time.perf_counter_ns()}
     _session = None
+    if _detached():  # forked as the session was detached: not one of its processes
+        stop_following()
+        return
     with suspended():  # our work, not the program's (untraced.py)
         try:
             _start_part("fork", started_by)

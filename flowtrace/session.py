@@ -123,6 +123,7 @@ class Session:
         self._exit_reason: dict[str, Any] | None = None
         self.pid = os.getpid()  # the process this session records (a forked child is not it)
         self._fork_paused = False  # our threads are ended for a fork (pause_for_fork)
+        self.on_flush: Any = None  # called by the flusher after each timed flush (follow.py)
 
     # ------------------------------------------------------------------ metadata
     def _meta(self, origin_ns: int, wall_ns: int) -> dict[str, Any]:
@@ -252,6 +253,12 @@ class Session:
             if now - last >= interval or (pending is not None and pending() >= PENDING_ROWS_FLUSH):
                 last = now
                 self._flush(wait=False)  # (the native writer thread writes meanwhile)
+                hook = self.on_flush
+                if hook is not None:
+                    try:
+                        hook()
+                    except Exception:  # noqa: BLE001 - our hook; never ends the flusher
+                        pass
 
     def flush(self) -> None:
         """Drain the recorder and append its rows to the file now (in the file on return)."""

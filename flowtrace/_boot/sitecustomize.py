@@ -21,7 +21,7 @@ def _flowtrace_boot():
         reason = "Python %d.%d (flowtrace follows Python 3.12 and later)" % sys.version_info[:2]
     else:
         try:
-            from flowtrace import follow
+            follow = _import_follow()
         except Exception as exc:
             reason = "flowtrace is not importable here (%s: %s)" % (type(exc).__name__, exc)
         else:
@@ -31,6 +31,26 @@ def _flowtrace_boot():
                 reason = "recording could not start (%s: %s)" % (type(exc).__name__, exc)
     if reason is not None:
         _note(directory, reason)
+
+
+def _import_follow():
+    # `flowtrace attach --children` names where the attached flowtrace came from (the program's
+    # own environment may have none): imported from there, and that entry taken off sys.path
+    # again (flowtrace imports only the standard library; its submodules are found through
+    # the package itself). `flowtrace run` names none: the child's own flowtrace, if any.
+    root = os.environ.get("FLOWTRACE_FOLLOW_ROOT")
+    added = bool(root) and root not in sys.path
+    if added:
+        sys.path.insert(0, root)
+    try:
+        from flowtrace import follow
+    finally:
+        if added:
+            try:
+                sys.path.remove(root)
+            except ValueError:
+                pass
+    return follow
 
 
 def _note(directory, reason):

@@ -114,14 +114,18 @@ def start(
     exclude: Sequence[str] = (),
     method: str = "auto",
     flush_interval: float = 0.1,
+    children: bool = False,
     log: Callable[[str], None] = lambda m: None,
 ) -> Attached:
     """Start recording inside process `pid` into `path` (made absolute here: the target's
-    working directory is not ours)."""
+    working directory is not ours); with `children`, also the child processes it starts from
+    now on, into `path`'s parts directory."""
     how, channel_s = ensure_channel(pid, method=method, log=log)
     path = os.path.abspath(path)
     req = {"cmd": "start", "path": path, "args": args, "include": list(include), "exclude": list(exclude),
            "flush_interval": flush_interval, "method": how, "command": "attach"}
+    if children:  # (only then: a channel of an older flowtrace refuses no unknown key, but ignores it)
+        req["children"] = True
     t0 = time.monotonic()
     try:
         reply = control.request(pid, req)
@@ -129,7 +133,18 @@ def start(
         raise AttachError(str(exc)) from None
     if not reply.get("ok"):
         raise AttachError(f"pid {pid}: {reply.get('error', 'start refused')}")
+    if children and reply.get("children") is not True:
+        _stop_quietly(pid)
+        raise AttachError(f"pid {pid} serves the control channel of an older flowtrace, which cannot follow "
+                          "child processes (attach without --children)")
     return Attached(pid, path, how, channel_s, time.monotonic() - t0, reply)
+
+
+def _stop_quietly(pid: int) -> None:
+    try:
+        control.request(pid, {"cmd": "stop"}, timeout=30.0)
+    except control.ControlError:
+        pass
 
 
 def stop(pid: int) -> dict[str, Any]:

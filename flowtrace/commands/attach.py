@@ -1,4 +1,4 @@
-"""`flowtrace attach PID [-o FILE] [--duration S] [--include P] [--exclude P] [--no-args]`.
+"""`flowtrace attach PID [-o FILE] [--duration S] [--children] [--include P] [--exclude P] [--no-args]`.
 
 Starts recording inside a running Python >= 3.12 process (see docs/ATTACH.md for how), waits
 until `--duration` passes, `flowtrace detach PID` stops it, the process exits, or Ctrl-C; then
@@ -39,6 +39,9 @@ def add_attach_options(p: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="session file to write (default: trace-PID.ftr)")
     p.add_argument("--duration", metavar="SECONDS", type=float,
                    help="stop after this many seconds (default: until detached or Ctrl-C)")
+    p.add_argument("--children", action="store_true",
+                   help="also record the child processes it starts from now on (into FILE.d/, as "
+                        "'flowtrace run' does); they stop recording when it is detached")
     add_filter_options(p)
     p.add_argument("--no-args", action="store_true", help="do not capture arguments and results")
     p.add_argument("--repr", choices=("safe", "full"), default="safe",
@@ -50,6 +53,7 @@ def add_attach_options(p: Any) -> None:
 def attach_argv(args: argparse.Namespace) -> list[str]:
     """`flowtrace attach` options (without PID and -o) that give what `args` holds."""
     argv = ["--duration", repr(args.duration)] if args.duration is not None else []
+    argv += ["--children"] if args.children else []
     argv += filter_argv(args) + (["--no-args"] if args.no_args else [])
     return argv + ["--repr", args.repr, "--method", args.method]
 
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             attached = start(
                 args.pid, path,
                 args="off" if args.no_args else args.repr,
-                include=args.include, exclude=args.exclude, method=args.method,
+                include=args.include, exclude=args.exclude, method=args.method, children=args.children,
                 log=lambda m: _say(args, m) if os.environ.get("FLOWTRACE_DEBUG") else None,
             )
         except AttachError as exc:
@@ -144,6 +148,14 @@ def _finish(args: argparse.Namespace, path: str, *, interrupted: bool, quiet_if_
         signal.signal(signal.SIGINT, old_int)
     calls = reply.get("calls")
     n = f"{calls} calls, " if isinstance(calls, int) else ""
-    _say(args, f"{'interrupted; ' if interrupted else ''}detached from pid {args.pid}: wrote {reply.get('path', path)} "
-               f"({n}{reply.get('seconds', 0):.1f} s)")
+    written = str(reply.get("path", path))
+    _say(args, f"{'interrupted; ' if interrupted else ''}detached from pid {args.pid}: wrote {written} "
+               f"({n}{reply.get('seconds', 0):.1f} s){_children(reply, written)}")
     return 0
+
+
+def _children(reply: dict[str, Any], path: str) -> str:
+    """The closing line's note on the children's parts (their parts end at their next flush)."""
+    from ..ftr.parts import children_note
+
+    return children_note(path) if reply.get("children") else ""

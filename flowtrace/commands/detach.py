@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         calls = reply.get("calls")
         n = f"{calls} calls, " if isinstance(calls, int) else ""
-        sys.stderr.write(f"flowtrace: detached from pid {args.pid}: wrote {reply.get('path')} "
-                         f"({n}{reply.get('seconds', 0):.1f} s)\n")
+        from ..ftr.parts import children_note
+
+        path = str(reply.get("path"))
+        note = children_note(path) if reply.get("children") else ""
+        sys.stderr.write(f"flowtrace: detached from pid {args.pid}: wrote {path} "
+                         f"({n}{reply.get('seconds', 0):.1f} s){note}\n")
     return 0

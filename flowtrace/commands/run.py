@@ -143,24 +143,6 @@ def _calls_recorded(session: Any) -> int | None:
     return count if isinstance(count, int) else None
 
 
-def _children_note(path: str) -> str:
-    """What the closing line adds for followed children: their parts, and those not followed.
-
-    Counted from the parts directory's names only (reading every part at exit would cost the
-    program's exit time); the readers (`print`, `stats`) count their calls."""
-    from ..ftr.parts import part_files, parts_dir  # (names only: not the readers)
-
-    directory = parts_dir(path)
-    parts, notes = part_files(directory)  # (none: no child was started)
-    followed, skipped = len(parts), len(notes)
-    note = ""
-    if followed:
-        note += f", and {followed} child process{'' if followed == 1 else 'es'} in {os.path.basename(directory)}/"
-    if skipped:
-        note += f" ({skipped} not followed: flowtrace print {os.path.basename(path)} says why)"
-    return note
-
-
 class _Finisher:
     """Ends the session at interpreter exit with what `execute` learnt about the program's end.
 
@@ -186,7 +168,9 @@ class _Finisher:
                 _finish(self.session, self.outcome)
                 calls = _calls_recorded(self.session)
                 what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
-                self._say(f"flowtrace: recorded {what} to {self.path}{_children_note(self.path)}")
+                from ..ftr.parts import children_note  # (names only: not the readers)
+
+                self._say(f"flowtrace: recorded {what} to {self.path}{children_note(self.path)}")
             except Exception as exc:  # noqa: BLE001 - never a traceback at exit
                 self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
         if self.outcome is not None and self.outcome.kind == "interrupt":

@@ -22,3 +22,18 @@ def part_files(directory: str) -> tuple[list[str], list[str]]:
     except OSError:
         return [], []
     return [n for n in names if n.endswith(".ftr")], [n for n in names if n.endswith(".skip.json")]
+
+
+def children_note(path: str) -> str:
+    """What a closing line (`flowtrace run`'s, attach's, detach's) adds for followed children:
+    their parts, and those not followed. Counted from the parts directory's names only (reading
+    every part would cost the program's exit time); the readers (`print`, `stats`) count calls."""
+    directory = parts_dir(path)
+    parts, notes = part_files(directory)  # (none: no child was started)
+    followed, skipped = len(parts), len(notes)
+    note = ""
+    if followed:
+        note += f", and {followed} child process{'' if followed == 1 else 'es'} in {os.path.basename(directory)}/"
+    if skipped:
+        note += f" ({skipped} not followed: flowtrace print {os.path.basename(path)} says why)"
+    return note

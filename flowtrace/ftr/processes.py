@@ -73,12 +73,15 @@ class Process:
 
 
 def end_words(end: dict[str, Any]) -> str:
-    """A part's ENDS in words: `terminated by SIGTERM`, `replaced by exec`, `uncaught exception:
-    …`, `exit 3`, or `exited` (no exit status recorded). The explorer says the same."""
+    """A part's ENDS in words: `terminated by SIGTERM`, `replaced by exec`, `detached` (the
+    recording was stopped while the process ran on: attach), `uncaught exception: …`, `exit 3`,
+    or `exited` (no exit status recorded). The explorer says the same."""
     if end.get("signal"):
         return f"terminated by {end['signal']}"
     if end.get("reason") == "exec":
         return "replaced by exec"
+    if end.get("reason") == "detached":
+        return "detached"
     if end.get("reason") == "exception":
         return "uncaught exception" + (f": {end['error']}" if end.get("error") else "")
     code = end.get("exit_code")

@@ -103,6 +103,15 @@ def test_usage_names_every_form_and_every_option_is_described():
     assert "--method {auto,control,remote-exec,gdb}\n                        how to reach the process" in attach_help
 
 
+def test_attach_options_reach_the_background_attach():
+    """flowtrace-tui attach runs `flowtrace attach` with the options it was given (--children too)."""
+    from flowtrace.commands.attach import attach_argv
+
+    args = _attach_parser().parse_args(["12", "--children", "--no-args", "--duration", "3"])
+    assert attach_argv(args) == ["--duration", "3.0", "--children", "--no-args", "--repr", "safe", "--method", "auto"]
+    assert attach_argv(_attach_parser().parse_args(["12"])) == ["--repr", "safe", "--method", "auto"]
+
+
 def test_run_options_ours_then_the_programs():
     args, program = parse_run_args(["-o", "x.ftr", "--no-args", "--log=o.log", "prog.py", "-o", "p"])
     assert (args.output, args.log, args.no_args, program) == ("x.ftr", "o.log", True, ["prog.py", "-o", "p"])
