@@ -12,17 +12,17 @@ the app holds and forwards its live keys and events to, the same for every kind 
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from .messages import IndexReady, LoadFinished, LoadProgress, SearchDone
+from .messages import IndexReady, LoadFinished, LoadProgress
 from .model.call_detail import detail_of, path_to
 from .model.empty import no_calls_reason
 from .model.filters import Filters
@@ -32,7 +32,7 @@ from .model.merged import same_nodes
 from .model.pipeline import Event, Finished, Pipeline, Progress, Snapshot
 from .model.pytest_sessions import failure_call
 from .model.rows import TreeRows
-from .model.search import Query, find, hit_status, next_hit
+from .model.search import Query, find
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
 from .model.window import same_calls
@@ -46,6 +46,7 @@ from .screens.functions import FunctionsScreen, OpenCall, OpenFunction, SearchAl
 from .screens import ErrorScreen, FilterDialog, HelpScreen
 from .screens.help import PROCESSES_NOTE
 from .screens.process_tree import ProcessTreeScreen
+from .search_app import SearchingApp, search_bindings
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, LoadingBar, StatusLine
 from .widgets.key_footer import KeyFooter
 from .widgets.log_pane import LogPane
@@ -71,7 +72,7 @@ def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
     return -1
 
 
-class FlowtraceApp(App[None]):
+class FlowtraceApp(SearchingApp):
     """`FlowtraceApp(TraceSource.open(path))`; tests pass a source over in-memory bytes."""
 
     CSS_PATH = "app.tcss"
@@ -79,9 +80,7 @@ class FlowtraceApp(App[None]):
 
     BINDINGS = [
         *LIVE_BINDINGS,
-        Binding("slash,ctrl+f", "find", "Search", id="app.find"),
-        Binding("n", "next_hit", "Next hit", id="app.next_hit"),
-        Binding("N", "prev_hit", "Prev hit", show=False, id="app.prev_hit"),
+        *search_bindings("app"),
         Binding("f", "filter", "Filter", id="app.filter"),
         *FUNCTIONS_BINDINGS,
         Binding("t", "toggle_grouping", "Group", show=False, id="app.grouping"),
@@ -111,9 +110,6 @@ class FlowtraceApp(App[None]):
         self.filters = Filters()
         self.grouped = True
         self.grouping = "thread"  # t cycles: "thread" -> "task" (tasks out of their callers) -> "off"
-        self.query: Query | None = None
-        self.hits = np.empty(0, dtype=np.int64)
-        self.searching = False
         self.loading = True
         self.load_cancelled = False
         self.detail_width = 45
@@ -359,10 +355,9 @@ class FlowtraceApp(App[None]):
             add(3, "ungrouped")
         elif self.grouping == "task":
             add(3, "by task")
-        if self.searching:
-            add(0, "searching…")
-        elif self.query is not None:
-            add(0, hit_status(self.hits, self.tree.cursor_pos))
+        search = self.search_status()
+        if search is not None:
+            add(0, search)
         return items
 
     def update_status(self) -> None:
@@ -372,64 +367,23 @@ class FlowtraceApp(App[None]):
         if line is not None:
             line.show(self._status_items())
 
-    # -- search ----------------------------------------------------------------------------------
-    def action_find(self) -> None:
-        self._w(FindBar).open()
+    # -- search (search_app.py: the find bar, n / N, the hits) ------------------------------------
+    @property
+    def query(self) -> Query | None:  # type: ignore[override]
+        """The find bar's last query: the explorer's name for `search_query` (functions_view.py
+        sets it). Like the plain attribute it was, it hides App.query (the DOM query)."""
+        return self.search_query
 
-    @on(FindBar.Search)
-    def _search(self, msg: FindBar.Search) -> None:
-        self.query = msg.query
-        self.run_search(msg.query)
-        self.tree.focus()
+    @query.setter
+    def query(self, value: Query | None) -> None:
+        self.search_query = value
 
-    @on(FindBar.Closed)
-    def _find_closed(self) -> None:
-        self.tree.focus()
+    def find_bar(self) -> FindBar:
+        return self._w(FindBar)
 
-    def run_search(self, query: Query) -> None:
-        """Search the index on screen in a worker (its hits come back as `SearchDone`)."""
-        if self.index is None:
-            return
-        self.searching = True
-        self.update_status()
-        self._search_worker(query, self.index, self.rows.hidden if self.rows else None)
-
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search_worker(self, query: Query, index: TreeIndex, hidden: np.ndarray | None) -> None:
-        worker = get_current_worker()
-        hits = find(index, query, hidden, cancelled=lambda: worker.is_cancelled)
-        if not worker.is_cancelled:
-            self.post_message(SearchDone(query, index, hits))
-
-    def on_search_done(self, msg: SearchDone) -> None:
-        if msg.index is not self.index or msg.query != self.query:
-            return
-        first = not self.searching or len(self.hits) == 0
-        self.searching = False
-        self.hits = msg.hits
-        self.tree.set_hits(msg.hits)
-        if len(msg.hits) and first:
-            pos = self.tree.cursor_pos
-            i = int(np.searchsorted(msg.hits, pos))
-            if i >= len(msg.hits) or msg.hits[i] != pos:
-                self._goto_hit(True)
-        self.update_status()
-
-    def _goto_hit(self, forward: bool) -> None:
-        i = next_hit(self.hits, self.tree.cursor_pos, forward)
-        if i >= 0:
-            self.tree.move_to_pos(int(self.hits[i]))
-            self.update_status()
-
-    def action_next_hit(self) -> None:
-        if self.query is None:
-            self.action_find()
-        else:
-            self._goto_hit(True)
-
-    def action_prev_hit(self) -> None:
-        if self.query is not None:
-            self._goto_hit(False)
+    def find_hits(self, index: TreeIndex, query: Query, hidden: np.ndarray | None,
+                  cancelled: Callable[[], bool]) -> np.ndarray:
+        return find(index, query, hidden, cancelled=cancelled)
 
     def action_jump(self, pos: int) -> None:
         """Select a call by position (links in the detail pane's path)."""
@@ -607,9 +561,7 @@ class FlowtraceApp(App[None]):
         def tree_action(name: str, *args: object):
             return lambda: getattr(tree, f"action_{name}")(*args)
 
-        yield SystemCommand("Search", "Find calls by function name or argument text (/)", self.action_find)
-        yield SystemCommand("Next search hit", "Jump to the next hit (n)", self.action_next_hit)
-        yield SystemCommand("Previous search hit", "Jump to the previous hit (N)", self.action_prev_hit)
+        yield from self.search_commands()
         yield SystemCommand("Filter calls", "Hide short calls or whole modules (f)", self.action_filter)
         yield SystemCommand("Clear filters", "Show every call again", lambda: self._apply_filters(Filters()))
         yield SystemCommand("Change grouping", "Group by thread, by asyncio task (each task on its own), or not at all (t)",

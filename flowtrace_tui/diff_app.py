@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from .messages import SearchDone
 from .model.diff_search import find_paths
 from .model.diff_sides import SideReadError, read_sides
 from .model.diff_tree import DiffIndex, Outcomes, compare_outcomes, diff_tree, name_keys
@@ -33,10 +32,11 @@ from .model.diff_view import diff_detail, diff_path_names
 from .model.loader import TraceData
 from .model.merged import MergeCancelled
 from .model.rows import TreeRows
-from .model.search import Query, hit_status, next_hit
+from .model.search import Query, next_hit
 from .model.source import TraceSource
 from .model.units import plural
 from .screens import ErrorScreen, HelpScreen
+from .search_app import SearchingApp, search_bindings
 from .widgets import CallTree, ColumnHeader, DetailPane, FindBar, StatusLine
 from .widgets.diff_tree import DiffTree, diff_columns
 from .widgets.key_footer import KeyFooter
@@ -86,19 +86,19 @@ def notes_for(base: TraceData, new: TraceData) -> list[str]:
     return notes
 
 
-class DiffApp(App):
+class DiffApp(SearchingApp):
     """`DiffApp(base_source, new_source)`: the two sessions (tests pass in-memory ones);
     `processes`: read them in child processes (None: when they are big, diff_sides.py)."""
 
     TITLE = "flowtrace diff"
     CSS_PATH = "app.tcss"
+    NO_HITS = "No path matches"
+    SEARCHED = "paths"
 
     BINDINGS = [
         Binding("J", "next_change", "Next change", id="diff.next"),
         Binding("K", "prev_change", "Prev change", show=False, id="diff.prev"),
-        Binding("slash,ctrl+f", "find", "Search", id="diff.find"),
-        Binding("n", "next_hit", "Next hit", id="diff.next_hit"),
-        Binding("N", "prev_hit", "Prev hit", show=False, id="diff.prev_hit"),
+        *search_bindings("diff"),
         Binding("u", "toggle_unchanged", "Hide unchanged", id="diff.unchanged"),
         Binding("d", "toggle_detail", "Detail", id="diff.detail"),
         Binding("question_mark,f1", "help", "Help", id="diff.help"),
@@ -119,9 +119,6 @@ class DiffApp(App):
         self.comparing = False
         self.error: str | None = None
         self._show_detail = show_detail
-        self.search: Query | None = None  # the find bar's last query (the call tree's search)
-        self.hits = np.zeros(0, dtype=np.int64)
-        self.searching = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -230,55 +227,10 @@ class DiffApp(App):
     def action_prev_change(self) -> None:
         self._goto(self.changes, False, "No path changed")
 
-    # -- search: the call tree's find bar and query, over path names (model/diff_search.py) --------
-    def action_find(self) -> None:
-        self.query_one(FindBar).open()
-
-    @on(FindBar.Search)
-    def _search(self, msg: FindBar.Search) -> None:
-        self.search = msg.query
-        self.run_search()
-        self.tree.focus()
-
-    @on(FindBar.Closed)
-    def _find_closed(self) -> None:
-        self.tree.focus()
-
-    def run_search(self) -> None:
-        """Find the query's paths in a worker (the hits come back as `SearchDone`)."""
-        if self.index is None or self.search is None:
-            return
-        self.searching = True
-        self.update_status()
-        self._search_worker(self.search, self.index, self.rows.hidden if self.rows else None)
-
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search_worker(self, query: Query, index: DiffIndex, hidden: np.ndarray | None) -> None:
-        worker = get_current_worker()
-        hits = find_paths(index, query, hidden, lambda: worker.is_cancelled)
-        if not worker.is_cancelled:
-            self.post_message(SearchDone(query, index, hits))
-
-    def on_search_done(self, msg: SearchDone) -> None:
-        if msg.index is not self.index or msg.query != self.search:
-            return
-        first = not self.searching or not len(self.hits)  # a new search: to its first hit
-        self.searching = False
-        self.hits = msg.hits
-        self.tree.set_hits(msg.hits)
-        if len(msg.hits) and first and self.tree.cursor_pos not in msg.hits:
-            self._goto(msg.hits, True, "")
-        self.update_status()
-
-    def action_next_hit(self) -> None:
-        if self.search is None:
-            self.action_find()
-        else:
-            self._goto(self.hits, True, "No path matches")
-
-    def action_prev_hit(self) -> None:
-        if self.search is not None:
-            self._goto(self.hits, False, "No path matches")
+    # -- search (search_app.py): the call tree's find bar and query, over path names ---------------
+    def find_hits(self, index: DiffIndex, query: Query, hidden: np.ndarray | None,
+                  cancelled: Callable[[], bool]) -> np.ndarray:
+        return find_paths(index, query, hidden, cancelled)
 
     def action_toggle_unchanged(self) -> None:
         if self.rows is None:
@@ -316,9 +268,7 @@ class DiffApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Next change", "Select the next path that changed (J)", self.action_next_change)
         yield SystemCommand("Previous change", "Select the previous path that changed (K)", self.action_prev_change)
-        yield SystemCommand("Search", "Find paths by function name or argument text (/)", self.action_find)
-        yield SystemCommand("Next search hit", "Jump to the next hit (n)", self.action_next_hit)
-        yield SystemCommand("Previous search hit", "Jump to the previous hit (N)", self.action_prev_hit)
+        yield from self.search_commands()
         yield SystemCommand("Hide unchanged subtrees", "Show only paths with a change below them (u)",
                             self.action_toggle_unchanged)
         yield SystemCommand("Toggle detail pane", "Both runs' figures and calls of the path (d)", self.action_toggle_detail)
@@ -360,10 +310,9 @@ class DiffApp(App):
                 items.append((1, "[$warning]comparing outcomes…[/]"))
             if self.hide_unchanged:
                 items.append((1, "unchanged hidden"))
-            if self.searching:
-                items.append((0, "searching…"))
-            elif self.search is not None:
-                items.append((0, hit_status(self.hits, self.tree.cursor_pos)))
+            search = self.search_status()
+            if search is not None:
+                items.append((0, search))
             items.extend((4, n) for n in self.notes)
         return items
 
