@@ -21,7 +21,7 @@ grow_cols(void **cols[], const size_t sizes[], int ncols, size_t *cap)
 {
     size_t ncap = *cap ? *cap * 2 : 1024;
     for (int k = 0; k < ncols; k++) {
-        void *p = PyMem_Realloc(*cols[k], ncap * sizes[k]);
+        void *p = PyMem_RawRealloc(*cols[k], ncap * sizes[k]);
         if (!p) { PyErr_NoMemory(); return -1; }
         *cols[k] = p;
     }

@@ -6,15 +6,15 @@
 void
 free_calls(CallCols *k)
 {
-    PyMem_Free(k->par); PyMem_Free(k->fn); PyMem_Free(k->thr); PyMem_Free(k->args);
-    PyMem_Free(k->task); PyMem_Free(k->t0); PyMem_Free(k->flag);
+    PyMem_RawFree(k->par); PyMem_RawFree(k->fn); PyMem_RawFree(k->thr); PyMem_RawFree(k->args);
+    PyMem_RawFree(k->task); PyMem_RawFree(k->t0); PyMem_RawFree(k->flag);
     memset(k, 0, sizeof *k);
 }
 
 void
 free_exits(ExitCols *k)
 {
-    PyMem_Free(k->call); PyMem_Free(k->val); PyMem_Free(k->t1); PyMem_Free(k->how);
+    PyMem_RawFree(k->call); PyMem_RawFree(k->val); PyMem_RawFree(k->t1); PyMem_RawFree(k->how);
     memset(k, 0, sizeof *k);
 }
 
