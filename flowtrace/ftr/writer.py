@@ -47,18 +47,23 @@ def _times(values: array, origin: int) -> tuple[str, int, array]:
     return "q", F.ENC_DELTA, deltas
 
 
-# A C-encoded batch's MARK or STRS payload is compressed only above this many bytes per call
-# of its batch. zlib level 1 costs ~150 instructions a byte of coded MARK columns (callgrind:
-# ~1,100 per exception of benchmarks/workloads/exceptions.py, a fifth of all it cost) and
-# halves them; that matters where those rows are the bulk of the file -- a program resuming
-# generators all the time, ~7 bytes a call of MARK rows (the bytes-per-call goal is 8) -- not
-# where they are a byte or so a call (exceptions: raise and handled marks, ~1.2; their texts,
-# ~0.9): compressing those saves about a byte a call for a fifth of the recording's CPU.
+# A C-encoded batch's MARK payload is compressed only above this many bytes per call of its
+# batch; its STRS payload never. zlib level 1 costs ~150 instructions a byte of coded MARK
+# columns (callgrind: ~1,100 per exception of benchmarks/workloads/exceptions.py, a fifth of
+# all it cost) and halves them; that matters where those rows are the bulk of the file -- a
+# program resuming generators all the time, ~7 bytes a call of MARK rows (the no-args goal is 8
+# bytes a call) -- not where they are a byte or so a call (exceptions: raise and handled
+# marks, ~1.2). Texts cost ~10 ns a byte (51.7 M instructions in a process of the exceptions
+# workload recording arguments: its 0.5 MB of new texts, ~650 instructions a loop iteration
+# over 4 runs) to save two thirds of them; they are deduplicated already, and only the
+# exceptions workload has any to speak of without arguments (~0.9 bytes a call).
 ZLIB_MIN_BYTES_PER_CALL = 2
 
 
 def _worth_zlib(kind: bytes, payload: bytes, calls: int) -> bool:
-    return kind not in (F.MARK, F.STRS) or len(payload) > ZLIB_MIN_BYTES_PER_CALL * calls
+    if kind == F.STRS:
+        return False
+    return kind != F.MARK or len(payload) > ZLIB_MIN_BYTES_PER_CALL * calls
 
 
 def _nonzero(values: array) -> bool:
