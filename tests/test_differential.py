@@ -201,8 +201,64 @@ async def many_tasks() -> None:
         await asyncio.get_running_loop().create_task(branch(i))
 
 
+async def numbers(n: int):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield await leaf(i)
+
+
+async def shared_agen() -> None:
+    # one async generator stepped by two tasks in turn: what runs inside it belongs to the
+    # task stepping it now, not to the one that started it
+    agen = numbers(6)
+
+    async def take(k: int) -> list:
+        return [await agen.__anext__() for _ in range(k)]
+
+    loop = asyncio.get_running_loop()
+    await loop.create_task(take(2))
+    await loop.create_task(take(2))
+    await take(2)
+
+
+async def eager_tasks() -> None:
+    loop = asyncio.get_running_loop()
+    if hasattr(asyncio, "eager_task_factory"):
+        loop.set_task_factory(asyncio.eager_task_factory)
+    await asyncio.gather(branch(1), stepper(3))
+    loop.set_task_factory(None)
+
+
+def drive(coro) -> None:
+    # a coroutine stepped by hand, with no event loop running: no task
+    try:
+        while True:
+            coro.send(None)
+    except StopIteration:
+        pass
+
+
+async def no_loop(n: int) -> int:
+    return await plain(n) + await plain(n + 1)
+
+
+async def plain(n: int) -> int:
+    return n
+
+
+def in_thread() -> None:
+    asyncio.run(stepper(3))
+
+
 def prog_tasks() -> None:
     asyncio.run(many_tasks())
+    drive(no_loop(1))  # after a loop ended
+    asyncio.run(shared_agen())
+    asyncio.run(eager_tasks())
+    t = threading.Thread(target=in_thread, name="loop2")
+    t.start()
+    t.join()
+    drive(no_loop(2))
 
 
 def worker(n: int) -> int:

@@ -198,23 +198,15 @@ weak_target(PyObject *ref)
 #endif
 }
 
-/* A coroutine / async generator call is starting: the asyncio task running now (its TASK id,
- * 0: none). From the session's table of tasks seen (by address, checked by a weakref, as
- * TaskTable does by id()), else from the hook, which also registers a new task: then *entry
- * is its TASK entry (new reference), whose "root" finish_task fills in once the call has its
- * id. (A one-entry cache per thread missed at every task switch: asyncio.gather's workers
- * sleeping in turn missed one start in four, each a Python hook call of ~7000 instructions.) */
+/* `task`'s TASK id (task: NULL when current_task_fast failed: then the hook answers alone):
+ * from the session's table of tasks seen, else from the hook (see task_lookup). */
 static uint32_t
-task_lookup(CoreObject *c, uint32_t parent, uint32_t thr, PyObject **entry)
+task_id(CoreObject *c, PyObject *task, uint32_t parent, uint32_t thr, PyObject **entry)
 {
-    *entry = NULL;
-    PyObject *task = NULL;
-    int fast = current_task_fast(&task);
-    if (fast && !task) return 0;
     TaskSlot *slot = task ? &c->tasks_seen[ptr_hash(task) & (TASKS_SEEN - 1)] : NULL;
-    if (slot && slot->ref && weak_target(slot->ref) == task) { Py_DECREF(task); return slot->tid; }
+    if (slot && slot->ref && weak_target(slot->ref) == task) return slot->tid;
     PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
-    if (!r) { Py_XDECREF(task); soft_fail(c); return 0; }
+    if (!r) { soft_fail(c); return 0; }
     uint32_t tid = 0;
     if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2) {
         tid = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(r, 0));
@@ -227,6 +219,92 @@ task_lookup(CoreObject *c, uint32_t parent, uint32_t thr, PyObject **entry)
         if (ref) { Py_XSETREF(slot->ref, ref); slot->tid = tid; }
         else PyErr_Clear();
     }
+    return tid;
+}
+
+/* ---- the same answer without asking asyncio ----
+ * asyncio.current_task() is `asyncio.tasks._current_tasks.get(<running loop>)`, and that dict
+ * changes whenever a task step begins or ends (_enter_task / _leave_task, an eager task's
+ * swap); a thread's running loop changes only between steps. So a dict watcher counts its
+ * changes (tasks_epoch), and while the count is the one of this thread's last answer, that
+ * answer stands: a coroutine start inside a task step asks nothing. (Asking cost ~1000
+ * instructions of every coroutine start: dict lookups, two calls, argument parsing.) From
+ * 3.14 the running task is per thread state, not in that dict: there, every start asks. */
+#if PY_VERSION_HEX < 0x030E0000
+#define WATCH_TASKS 1
+static int tasks_watcher = -1;     /* our dict watcher id (taken once per process) */
+static PyObject *watched_tasks;    /* the dict watched during this session (strong), or NULL */
+static int watch_tried;            /* looked for it in this session (asyncio was imported) */
+static uint64_t tasks_epoch = 1;   /* changes of the watched dict, and of what is watched */
+
+static int
+on_tasks_change(PyDict_WatchEvent event, PyObject *dict, PyObject *key, PyObject *value)
+{
+    tasks_epoch++;
+    return 0;
+}
+
+/* Watch asyncio.tasks._current_tasks (once per session, when asyncio is there). */
+static void
+watch_tasks(PyObject *asyncio)
+{
+    watch_tried = 1;
+    if (tasks_watcher < 0 && (tasks_watcher = PyDict_AddWatcher(on_tasks_change)) < 0) { PyErr_Clear(); return; }
+    PyObject *tasks = module_attr(asyncio, str_tasks);
+    PyObject *d = tasks ? module_attr(tasks, str_current_tasks) : NULL;
+    Py_XDECREF(tasks);
+    if (d && PyDict_CheckExact(d) && PyDict_Watch(tasks_watcher, d) == 0) {
+        watched_tasks = d;
+        tasks_epoch++;
+        return;
+    }
+    Py_XDECREF(d);
+    PyErr_Clear();
+}
+#endif
+
+/* The session ends (control.c): the dict is no longer watched, every remembered answer is void. */
+void
+unwatch_tasks(void)
+{
+#ifdef WATCH_TASKS
+    if (watched_tasks && PyDict_Unwatch(tasks_watcher, watched_tasks) < 0) PyErr_Clear();
+    Py_CLEAR(watched_tasks);
+    watch_tried = 0;
+    tasks_epoch++;
+#endif
+}
+
+/* A coroutine / async generator call is starting: the asyncio task running now (its TASK id,
+ * 0: none). This thread's last answer while the tasks dict has not changed (WATCH_TASKS), else
+ * from the session's table of tasks seen (by address, checked by a weakref, as TaskTable does
+ * by id()), else from the hook, which also registers a new task: then *entry is its TASK entry
+ * (new reference), whose "root" finish_task fills in once the call has its id. (A one-entry
+ * cache per thread missed at every task switch: asyncio.gather's workers sleeping in turn
+ * missed one start in four, each a Python hook call of ~7000 instructions.) */
+static uint32_t
+task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObject **entry)
+{
+    *entry = NULL;
+#ifdef WATCH_TASKS
+    uint64_t epoch = tasks_epoch;   /* (before anything that may run Python) */
+    if (watched_tasks && ts->task_epoch == epoch) return ts->task_tid;
+#endif
+    PyObject *task = NULL;
+    int fast = current_task_fast(&task);
+    uint32_t tid = 0;
+    if (!fast || task) tid = task_id(c, task, parent, thr, entry);
+#ifdef WATCH_TASKS
+    if (fast) {
+        if (!watch_tried && c->active) {
+            PyObject *asyncio = PyDict_GetItemWithError(PyImport_GetModuleDict(), str_asyncio);
+            if (asyncio && asyncio != Py_None) watch_tasks(asyncio);
+            else PyErr_Clear();
+        }
+        ts->task_epoch = epoch;
+        ts->task_tid = tid;
+    }
+#endif
     Py_XDECREF(task);
     return tid;
 }
@@ -302,7 +380,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ts->depth) { parent = ts->stack[ts->depth - 1].call; task = ts->stack[ts->depth - 1].task; }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
-        uint32_t own = task_lookup(c, parent, ts->thr, &entry);
+        uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
         if (own) task = own;   /* else inside its parent's task (python.py's drain rule) */
         if (entry) parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
     }
@@ -460,7 +538,7 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     uint64_t batch = c->batch;
     uint32_t call_parent = parent;   /* (the throw mark names the resumer: parent) */
     if (c->codes[idx].coro) {
-        task = task_lookup(c, parent, ts->thr, &entry);
+        task = task_lookup(c, ts, parent, ts->thr, &entry);
         if (entry) call_parent = own_caller(c, ts);   /* a task's root: python.py's _own_caller */
     }
     if (throw && c->batch != batch) {   /* a drain ran in the hook: ref was the old batch's */

@@ -129,6 +129,7 @@ PyObject *
 core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     if (!c->active) Py_RETURN_NONE;
+    unwatch_tasks();
     int64_t t = stamp();
     for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next)
         if (ts->gen == c->gen) { end_stack(c, ts->stack, &ts->depth, t); ts->gen = 0; }

@@ -5,7 +5,7 @@ uint64_t generation_counter;
 PyObject *DISABLE;
 PyObject *thread_key;         /* key of our capsule in each thread's state dict */
 PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
-PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
+PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task, *str_tasks, *str_current_tasks;
 /* exception types whose __str__ runs no user code: reprs._BUILTIN_STR (checked at import) */
 static PyObject **builtin_str_types[N_BUILTIN_STR] = {
     &PyExc_BaseException, &PyExc_KeyError, &PyExc_UnicodeError, &PyExc_UnicodeDecodeError,
@@ -231,6 +231,8 @@ PyInit__crecorder(void)
     if (!(str_events = PyUnicode_InternFromString("events"))) return NULL;
     if (!(str_get_running_loop = PyUnicode_InternFromString("_get_running_loop"))) return NULL;
     if (!(str_current_task = PyUnicode_InternFromString("current_task"))) return NULL;
+    if (!(str_tasks = PyUnicode_InternFromString("tasks"))) return NULL;
+    if (!(str_current_tasks = PyUnicode_InternFromString("_current_tasks"))) return NULL;
     if (!(str_builtins = PyUnicode_InternFromString("builtins"))) return NULL;
     if (!(str_root = PyUnicode_InternFromString("root"))) return NULL;
     if (!(str_empty = PyUnicode_FromString(""))) return NULL;

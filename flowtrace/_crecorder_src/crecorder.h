@@ -216,6 +216,8 @@ typedef struct ThreadState {
     uint32_t known_call;
     uint8_t known_caught;
     int in_overflow;                  /* this thread is running the overflow hook */
+    uint64_t task_epoch;              /* the asyncio task last found here (callbacks.c, task_lookup): */
+    uint32_t task_tid;                /* its TASK id, valid while tasks_epoch is task_epoch */
 } ThreadState;
 
 extern ThreadState all_threads;      /* threads.c: every live thread state (a ring) */
@@ -364,7 +366,7 @@ extern uint64_t generation_counter;                         /* core.c */
 extern PyObject *DISABLE;                                   /* sys.monitoring.DISABLE */
 extern PyObject *thread_key;                                /* key of our capsule in each thread's dict */
 extern PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
-extern PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task;
+extern PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task, *str_tasks, *str_current_tasks;
 extern reprfunc builtin_str[N_BUILTIN_STR];                 /* capture.c */
 
 /* ---- functions shared between the files ---- */
@@ -428,6 +430,7 @@ PyObject *core_set_exit_hook(CoreObject *c, PyObject *hook);
 PyObject *cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *core_callback(PyObject *core, PyObject *name);
+void unwatch_tasks(void);
 /* control.c */
 void clear_pending(CoreObject *c);
 void clear_codes(CoreObject *c);
