@@ -117,9 +117,16 @@ class Observer:
         self.windows = 0  # snapshots that were windows
         self.written: list[float] = []  # per read: the newest call's age (ns) when its write landed
         self.updates: list[float] = []  # seconds each index took to make
+        self.proc: subprocess.Popen | None = None  # the recorded program
+        self.ended: int | None = None  # when a read first found the program ended (ns)
+        self.whole_at = 0  # when the newest index of the whole session was ready (ns)
+        self.indexed_at_end = 0  # calls in the index of the whole session then
 
     def after_read(self) -> None:
         """The source read some more: its new calls are in the model (TraceData) now."""
+        if self.ended is None and (self.src.data.finished or (self.proc is not None and self.proc.poll() is not None)):
+            self.ended = time.perf_counter_ns() - self.origin  # (within one read of the end)
+            self.indexed_at_end = self.indexed
         n = self.src.data.n
         if n > self.read:
             seen = time.perf_counter_ns() - self.origin
@@ -152,6 +159,8 @@ class Observer:
                 self.first_seen = np.concatenate((self.first_seen, np.full(len(self.first_seen), -1, np.int64)))
             part = self.first_seen[lo : hi + 1]
             part[part < 0] = now
+        if window is None:
+            self.whole_at = now
         if window is None and ix.n > self.indexed:
             self.lat.append(now - t0[self.indexed + 1 : ix.n + 1])
             self.indexed = ix.n
@@ -209,6 +218,7 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
             time.sleep(0.005)
         src = TraceSource.open(out)
         obs = Observer(src, int(src.data.meta["origin_ns"]))
+        obs.proc = proc
         policy = UpdatePolicy(poll) if window else UpdatePolicy(poll, window_after=float("inf"))
         observe(Pipeline(src, poll_interval=poll, policy=policy), obs, rebuild)
         proc.wait(30)
@@ -234,6 +244,9 @@ def measure(kind: str, poll: float, flush: float, seconds: float, rebuild: bool 
         "written_median": statistics.median(obs.written) / 1e9 if obs.written else 0.0,
         "build_median": statistics.median(obs.updates) if obs.updates else 0.0,
         "build_max": max(obs.updates) if obs.updates else 0.0,
+        # from the program's end (as the reads saw it) to the index of the whole session
+        "end_to_whole": (obs.whole_at - obs.ended) / 1e9 if obs.ended is not None else float("nan"),
+        "behind_at_end": src.data.n - obs.indexed_at_end if obs.ended is not None else 0,
     }
 
 
@@ -256,13 +269,13 @@ def main() -> None:
     print("every call (the first snapshot holding it: a window or the whole index) | the whole index")
     print(f"{'program':8} {'calls':>9} {'written':>7} {'model med':>9} {'p95':>7} | {'newest med':>10} {'p95':>7} "
           f"{'every med':>9} {'p95':>7} | {'whole med':>9} {'p95':>7} {'max':>7}  "
-          f"{'rebuild' if args.rebuild else 'update'} med/max, windows/snapshots")
+          f"{'end>whole':>9} {'behind':>7}  {'rebuild' if args.rebuild else 'update'} med/max, windows/snapshots")
     for kind in args.programs.split(","):
         r = measure(kind, args.poll, args.flush, args.seconds, args.rebuild, not args.no_window)
         ms = {k: f"{v * 1e3:.0f}ms" for k, v in r.items() if isinstance(v, float)}
         print(f"{kind:8} {int(r['calls']):9d} {ms['written_median']:>7} {ms['model_median']:>9} {ms['model_p95']:>7} | "
               f"{ms['newest_median']:>10} {ms['newest_p95']:>7} {ms['every_median']:>9} {ms['every_p95']:>7} | "
-              f"{ms['median']:>9} {ms['p95']:>7} {ms['max']:>7}"
+              f"{ms['median']:>9} {ms['p95']:>7} {ms['max']:>7} {ms['end_to_whole']:>9} {r['behind_at_end'] / 1e6:6.2f}M"
               f"  {r['build_median'] * 1e3:.1f} / {r['build_max'] * 1e3:.1f} ms, "
               f"{int(r['windows'])}/{int(r['snapshots'])}  ({r['recorder']} recorder)")
     print("goal: call start -> visible <= 500 ms (plus one UI frame): the newest call of every snapshot.\n"
@@ -270,7 +283,9 @@ def main() -> None:
           "the recorder's side). 'model' is when the rows are read (recorder flush + poll). While the index\n"
           "of the whole session is far behind, the explorer shows a window of the newest calls (model/window.py)\n"
           "and catches up in steps: 'every' counts a call left out of the windows when the whole index gets it.\n"
-          "'update': making the snapshot (the catch-up step and the window), med/max.")
+          "'update': making the snapshot (the catch-up step and the window), med/max. 'end>whole': from the\n"
+          "program's end (seen by the reads) to the index of the whole session: what a user waits for the whole tree;\n"
+          "'behind': the calls that index lacked then.")
 
 
 if __name__ == "__main__":

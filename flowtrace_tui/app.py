@@ -35,7 +35,7 @@ from .model.rows import TreeRows
 from .model.search import Query, find
 from .model.source import TraceSource
 from .model.units import fmt_ns, plural
-from .model.window import same_calls
+from .model.window import same_calls, window_scope
 from .launch import Child
 from .functions_view import FUNCTIONS_BINDINGS, FUNCTIONS_HELP, FunctionsView
 from .live_view import LIVE_BINDINGS, STDIN_NOTE, LiveView
@@ -357,7 +357,9 @@ class FlowtraceApp(SearchingApp):
             add(3, "by task")
         search = self.search_status()
         if search is not None:
-            add(0, search)
+            scope = window_scope(self.index.data) if self.index is not None and not self.searching else None
+            # a window of the newest calls is searched while the whole index catches up
+            add(0, search + (f" [$warning]in the {scope}[/]" if scope else ""))
         return items
 
     def update_status(self) -> None:

@@ -148,6 +148,8 @@ class Pipeline:
                 if self.policy.due(read):
                     # the work itself (this thread's CPU time), not the wall time: waiting for
                     # the GIL while the UI draws is no reason to update less often
+                    if done and shown is not None and shown.data.window is not None:
+                        shown = self._last_window(publish, shown)
                     t = time.thread_time()
                     last_ix, ix = self._update(last_ix, window=live and not done, catch_up=not step.more)
                     cost = time.thread_time() - t
@@ -194,7 +196,8 @@ class Pipeline:
         are shown as a window of their own (window.py) until it has caught up -- a new
         window only when something arrived since the last one (else None: nothing to show).
         No step while the reads are behind the file (not `catch_up`): the newest calls are
-        not read yet, and reading them comes first."""
+        not read yet, and reading them comes first. Once the session is over, an index far
+        behind is built whole rather than grown, if that is cheaper (UpdatePolicy.build_whole)."""
         data = self.source.data
         if data.multi_process and window and prev is not None and self._growable(prev):
             return self._update_rebuilt(prev)
@@ -202,6 +205,8 @@ class Pipeline:
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
                 or not self.policy.windowed(data.n - prev.n, s_per_call)):
+            if prev is not None and not window and self.policy.build_whole(data.n - prev.n, data.n):
+                prev = None  # over, and far behind: built whole, as opening the finished file would
             ix = self._next_index(prev)
             self._note_speed(ix.n - (prev.n if prev is not None else 0), time.monotonic() - t)
             self._window_of = None
@@ -229,6 +234,15 @@ class Pipeline:
             self._window_of = None
             return ix, ix
         return prev, self._window()
+
+    def _last_window(self, publish: Callable[[Event], None], shown: TreeIndex) -> TreeIndex:
+        """The session is over while a window is shown: a last window, holding its end, is on
+        screen while the whole index is made (seconds for millions of calls)."""
+        ix = self._window()
+        if ix is None:
+            return shown
+        publish(Snapshot(ix, False))
+        return ix
 
     def _window(self) -> TreeIndex | None:
         """The index of a window of the newest calls; None when nothing arrived since the last."""

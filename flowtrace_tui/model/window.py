@@ -148,3 +148,12 @@ def same_calls(old_data: TraceData, ids: np.ndarray, new_data: TraceData, new_n:
     out = nw.local(sid) if nw is not None else sid.astype(np.int64)
     out[out > new_n] = 0
     return out
+
+
+def window_scope(data: TraceData) -> str | None:
+    """What a search or the function list says while it sees a window's calls only (the whole
+    index is behind): "newest 20,000 calls only"; None for the whole session."""
+    win = data.window
+    if win is None or not win.left_out:
+        return None
+    return f"newest {win.through - win.first + 1:,} calls only"

@@ -30,6 +30,7 @@ from ..model.functions import FunctionTable, function_table
 from ..model.index import TreeIndex
 from ..model.search import Query
 from ..model.units import plural
+from ..model.window import window_scope
 from ..widgets.find_bar import FindBar
 from ..widgets.key_footer import KeyFooter
 from ..widgets.line_table import TITLE, Col, LineTable, TableLine
@@ -393,7 +394,8 @@ class FunctionsScreen(Screen):
         else:
             shown = len(self.order)
             items.append((1, plural(len(table), "function") if shown == len(table) else f"{shown:,} of {len(table):,} functions"))
-            items.append((2, plural(table.index.n, "call")))
+            scope = window_scope(table.index.data)  # the whole index is catching up: a window's calls
+            items.append((0, f"[$warning]{scope}[/]") if scope else (2, plural(table.index.n, "call")))
             if not table.complete:
                 items.append((0, "[$warning]totals…[/]"))
             elif self._making is not None:

@@ -105,7 +105,8 @@ def live_pipeline(strict: bool) -> tuple[Pipeline, list]:
     """A live pipeline fed one flush at a time, whose grow_index fails."""
     b = program(60)
     p = Pipeline(source_of(b.data()), poll_interval=0.01, strict=strict,
-                 policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, live_behind_update=0))
+                 # grown to its end, never built whole at the end however far behind (build_whole)
+                 policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, live_behind_update=0, grow_per_build=0))
     p.source.reader.read_size = 16  # a chunk or two per step: several indexes
     events: list = []
     return p, events

@@ -15,11 +15,14 @@ import pytest
 
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model import build_index
+from flowtrace_tui.model import pipeline as pipeline_module
+from flowtrace_tui.model.grow import grow_index
 from flowtrace_tui.model.pipeline import Pipeline, Snapshot
 from flowtrace_tui.model.rows import TreeRows
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.update_policy import UpdatePolicy
 from flowtrace_tui.model.window import window_data
+from flowtrace_tui.screens.functions import FunctionsScreen
 
 from trace_builder import Feeder, TraceBuilder, meta_for
 
@@ -172,6 +175,56 @@ def test_the_pipeline_shows_windows_while_behind_and_the_whole_index_once_caught
         loop.join(30)
 
 
+def test_a_session_over_while_far_behind_ends_on_a_whole_build_not_a_growth(tmp_path, monkeypatch):
+    """GIVEN a live session whose index is far behind (windows shown), WHEN the program ends,
+    THEN a last window holding the session's end is shown first and the whole index is then
+    built in one go, as opening the finished file would (growing it call by call costs about
+    twice as much a call): no growth brings it up to date."""
+    grown_to: list[int] = []
+
+    def counting_grow(prev, data, n):
+        grown_to.append(n)
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", counting_grow)
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    path = str(tmp_path / "busy.ftr")
+    feed = Feeder(b, path)
+    p, snaps, loop, stop = follow(path, windowing_policy(0.01))
+    try:
+        wait_for(lambda: snaps and snaps[-1].index.n == 2, lambda: [s.index.n for s in snaps])
+        feed.step_calls([f"a{i}" for i in range(30)])
+        wait_for(lambda: shows(snaps[-1]) == 32, lambda: [shows(s) for s in snaps])
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        loop.join(30)
+        assert not loop.is_alive()
+        data = p.source.data
+        assert data.finished and data.n == 32
+        before, last = snaps[-2], snaps[-1]
+        assert before.index.data.window is not None and before.index.data.window.through == 32
+        want = build_index(data)
+        assert last.final and last.index.data.window is None
+        assert (last.index.n, last.index.order.tolist(), last.index.dur.tolist()) == (want.n, want.order.tolist(), want.dur.tolist())
+        assert 32 not in grown_to  # (the index of 2 calls was not grown by the 30 behind)
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+@pytest.mark.parametrize("behind, calls, whole", [
+    (500, 1_000, True),  # growing 500 calls costs 1 250 calls' worth of building: built whole
+    (300, 1_000, False),  # 750: grown
+    (0, 1_000, False),
+])
+def test_an_index_behind_at_the_end_is_built_whole_when_that_is_cheaper(behind, calls, whole):
+    assert UpdatePolicy(poll_interval=0.1).build_whole(behind, calls) is whole
+
+
 def test_the_view_is_carried_between_a_window_and_the_whole_index():
     """Expanded calls and the newest call are matched by their session ids, to a window and back."""
     data = loaded(busy_program()[0]).data
@@ -224,6 +277,46 @@ async def test_the_explorer_shows_the_newest_calls_and_says_what_it_left_out(tmp
         assert app.index.node(app.tree.cursor_pos) == 23  # the same call, in the whole index
         assert app.live_view.held is None
         assert "early0" in "\n".join(screen_lines(app)) and "indexing" not in " | ".join(app.status_parts())
+        await app.workers.wait_for_complete()
+
+
+@sync
+async def test_a_search_and_the_functions_view_say_they_see_the_newest_calls_only(tmp_path):
+    """GIVEN the explorer showing a window of the newest calls (the whole index is behind),
+    WHEN the user searches, THEN the hit count on screen says it covers the newest calls only;
+    WHEN the functions view opens, THEN its status line says so too; once the whole index is
+    shown, neither says it."""
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    path = str(tmp_path / "busy.ftr")
+    feed = Feeder(b, path)
+    src = TraceSource.open(path)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=windowing_policy(0.02)))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 23)
+        await pilot.press("slash", *"early", "enter")
+        await until(pilot, lambda: not app.searching and len(app.hits) == 2)  # early18, early19: in the window
+        await until(pilot, lambda: "in the newest 3 calls only" in "\n".join(screen_lines(app)))
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.table is not None)
+        await until(pilot, lambda: "newest 3 calls only" in "\n".join(screen_lines(app)))
+        await pilot.press("v")
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and app.index.data.window is None)
+        await until(pilot, lambda: not app.searching and len(app.hits) == 20)
+        await until(pilot, lambda: "hit" in "\n".join(screen_lines(app)))
+        assert "calls only" not in "\n".join(screen_lines(app))
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.table is not None
+                    and app.screen.table.index.data.window is None)
+        await until(pilot, lambda: "23 calls" in "\n".join(screen_lines(app)))
+        assert "calls only" not in "\n".join(screen_lines(app))
         await app.workers.wait_for_complete()
 
 
