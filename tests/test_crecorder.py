@@ -107,6 +107,10 @@ SAMPLES = [
     "\U0001f600" * 70, "\x00\t\n", b"", b"\xff" * 61, bytearray(b"q"), [], [1, "a", None], (1,),
     {"k": [1, 2, {3}]}, frozenset(), set(range(10)), [[[[[1]]]]], Opaque(), object(), probe,
     Opaque, int, Plain(),
+    # tuples of immutable scalars are held and rendered at drain time (capture.c frozen_text)
+    (1, "a", (2.5, None, b"x", (3j, ..., (True, NotImplemented)))), ((((((1,),),),),),), (1, 2, 3, 4, 5, 6, 7),
+    (2**300, "x"), (10**59, -2**63), ("\U0001f600" * 70,) * 4, ("y" * 61, "a'b\"c", "\x00"), ((), ("",), 1e-320),
+    (1, [2]), (1, (2, {3: 4})), (frozenset({1}),),
 ]
 
 
@@ -746,6 +750,37 @@ def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.
     texts = [c.args for c in trace.calls if c.qualname.endswith("f")]
     assert texts == ["xs=[1, 2], meta={'k': (3, 'x')}", f"xs=({reprs.placeholder(p)},), meta=[]"]
     assert hooked == [(p,)]
+
+
+def test_tuple_arguments_keep_their_call_time_text() -> None:
+    """A tuple is rendered at drain time only when nothing in it can change or be finalized:
+    one holding a list shows the list as it was at the call, and objects inside a tuple --
+    past the items or levels the text shows -- are not kept alive by the recorder."""
+    import weakref
+
+    def f(t):
+        return None
+
+    class Thing:
+        pass
+
+    alive = []
+
+    def prog() -> None:
+        xs = [1]
+        f((0, xs))
+        xs.append(2)
+        for shape_of in (lambda o: (1, 2, 3, 4, 5, 6, o), lambda o: ((((o,),),),)):
+            obj = Thing()
+            ref = weakref.ref(obj)
+            f(shape_of(obj))
+            del obj
+            alive.append(ref() is not None)
+
+    trace = record(prog, "c", args="safe")
+    texts = [c.args for c in trace.calls if c.function.qualname.endswith("<locals>.f")]
+    assert texts == ["t=(0, [1])", "t=(1, 2, 3, 4, 5, 6, ...)", "t=((((...,),),),)"]
+    assert alive == [False, False]
 
 
 def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> None:

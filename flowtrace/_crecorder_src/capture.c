@@ -73,6 +73,34 @@ default_repr_label_ok(PyTypeObject *tp)
     return PyUnicode_CheckExact(mod) && PyUnicode_Compare(mod, str_builtins) != 0;
 }
 
+/* May tuple v be held until the drain and rendered there (reprs._text at `depth`, either
+ * mode)? Only when everything it holds is an immutable builtin scalar (int, str, float, bool,
+ * None, bytes, complex, Ellipsis, NotImplemented) or such a tuple: then its text cannot
+ * change, and holding it is invisible to the program (none of these has a finalizer or takes
+ * a weak reference). The whole of it is checked, not only what the text shows, so a tuple of
+ * more than MAX_ITEMS items, or nested deeper than the text shows (MAX_DEPTH levels, then
+ * "(...)"), is rendered now instead. A list, dict, set, frozenset, bytearray or any other
+ * object says no (its text can change, or it could have a finalizer). Type tests only: no
+ * call, no allocation; the commonest item types first. */
+static int
+frozen_text(PyObject *v, int depth)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(v);
+    if (n > MAX_ITEMS) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(v, i);
+        PyTypeObject *tp = Py_TYPE(o);
+        if (tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type || o == Py_None || tp == &PyBool_Type)
+            continue;
+        if (tp == &PyTuple_Type) {
+            if (depth >= MAX_DEPTH || !frozen_text(o, depth + 1)) return 0;
+            continue;
+        }
+        if (!(tp == &PyBytes_Type || tp == &PyComplex_Type || o == Py_Ellipsis || o == Py_NotImplemented)) return 0;
+    }
+    return 1;
+}
+
 static int
 capture_value(CoreObject *c, Slot *s, PyObject *v)
 {
@@ -121,6 +149,12 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         s->tag = V_DEFREPR;
         s->o = Py_NewRef((PyObject *)tp);
         s->u.addr = (uintptr_t)v;
+        return 0;
+    }
+    if (tp == &PyTuple_Type && frozen_text(v, 0)) {
+        /* a tuple of immutable scalars (frozen_text): rendered at drain like a str -- no
+         * text, buffer or str made on the program's thread now */
+        s->tag = V_OBJ; s->o = Py_NewRef(v);
         return 0;
     }
     /* builtin containers (they can mutate) and, in full mode, other objects: the reference

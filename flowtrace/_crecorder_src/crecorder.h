@@ -291,6 +291,8 @@ typedef struct CoreObject {
 
 #define MAX_STRING 60     /* reprs.MAX_STRING */
 #define MAX_TEXT 240      /* reprs.MAX_TEXT */
+#define MAX_ITEMS 6       /* reprs.MAX_ITEMS */
+#define MAX_DEPTH 3       /* reprs.MAX_DEPTH */
 #define FUNC_OWN (1L << 30)   /* on_code's flag on a FUNC id: the program's own code (recorder/c.py) */
 
 static inline int64_t
@@ -395,7 +397,6 @@ uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py
 uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 /* render.c */
-int text_add(Text *t, const char *s, size_t nbytes, size_t nchars);
 PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);

@@ -33,9 +33,8 @@ labels_clear(RenderCtx *rc)
 
 /* Room for `more` bytes past t->len (the length stays): 0, or -1 with an error set. */
 static int
-text_room(Text *t, size_t more)
+text_grow(Text *t, size_t more)
 {
-    if (t->len + more <= t->cap) return 0;
     size_t ncap = t->cap ? t->cap : 256;
     while (ncap < t->len + more) ncap *= 2;
     char *p = PyMem_RawRealloc(t->p, ncap);
@@ -45,13 +44,45 @@ text_room(Text *t, size_t more)
     return 0;
 }
 
-int
+static inline int
+text_room(Text *t, size_t more)
+{
+    return t->len + more <= t->cap ? 0 : text_grow(t, more);
+}
+
+/* inline: most calls add a constant piece (", ", "(", "None"), a store or two once inlined
+ * (the call and memcpy were a tenth of a container's rendering) */
+static inline int
 text_add(Text *t, const char *s, size_t nbytes, size_t nchars)
 {
     if (text_room(t, nbytes) < 0) return -1;
     memcpy(t->p + t->len, s, nbytes);
     t->len += nbytes;
     t->nchars += nchars;
+    return 0;
+}
+
+/* An int in decimal, written in place two digits at a time (snprintf was a tenth of the
+ * drain; a digit at a time, a tenth of a container's rendering). */
+static int
+text_int(Text *t, int64_t v)
+{
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 1;
+    for (uint64_t p = m; p >= 10; p /= 10) n++;
+    n += v < 0;
+    if (text_room(t, n) < 0) return -1;
+    char *d = t->p + t->len + n;
+    while (m >= 100) { d -= 2; memcpy(d, pairs + 2 * (m % 100), 2); m /= 100; }
+    if (m >= 10) { d -= 2; memcpy(d, pairs + 2 * m, 2); }
+    else *--d = (char)('0' + m);
+    if (v < 0) *--d = '-';
+    t->len += n;
+    t->nchars += n;
     return 0;
 }
 
@@ -94,29 +125,7 @@ cut_text(PyObject *text, Py_ssize_t limit)
     return r;
 }
 
-/* repr of a str/bytes cut to MAX_STRING items, as reprs._text does it. */
-static PyObject *
-short_repr(PyObject *o)
-{
-    PyObject *part, *r;
-    int longer;
-    if (PyUnicode_Check(o)) {
-        longer = PyUnicode_GET_LENGTH(o) > MAX_STRING;
-        part = longer ? PyUnicode_Substring(o, 0, MAX_STRING) : Py_NewRef(o);
-    } else {
-        longer = PyBytes_GET_SIZE(o) > MAX_STRING;
-        part = longer ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), MAX_STRING) : Py_NewRef(o);
-    }
-    if (!part) return NULL;
-    r = PyObject_Repr(part);
-    Py_DECREF(part);
-    if (r && longer) {
-        PyObject *r2 = PyUnicode_FromFormat("%U...", r);
-        Py_DECREF(r);
-        r = r2;
-    }
-    return r;
-}
+static int render_now(Text *t, PyObject *o, int depth);
 
 /* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
  * hand: snprintf was a tenth of the drain. */
@@ -135,17 +144,12 @@ static int
 render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
 {
     char buf[96];
-    int n;
     PyObject *u = NULL;
     switch (s->tag) {
     case V_NONE: return text_add(t, "None", 4, 4);
     case V_TRUE: return text_add(t, "True", 4, 4);
     case V_FALSE: return text_add(t, "False", 5, 5);
-    case V_INT: {
-        char *d = decimal(buf + sizeof buf, s->u.i);
-        n = (int)(buf + sizeof buf - d);
-        return text_add(t, d, (size_t)n, (size_t)n);
-    }
+    case V_INT: return text_int(t, s->u.i);
     case V_FLOAT: {
         char *f = PyOS_double_to_string(s->u.d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
         if (!f) return -1;
@@ -160,10 +164,21 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         return text_add(t, "?", 1, 1);
     case V_TEXT:
         return text_add_str(t, s->o);
-    case V_OBJ:
-        if (PyUnicode_CheckExact(s->o) || PyBytes_CheckExact(s->o)) u = cut_text(short_repr(s->o), MAX_TEXT);
-        else u = PyObject_CallOneArg(rc->render_obj, s->o);
+    case V_OBJ: {
+        /* str, bytes and frozen tuples (capture.c frozen_text) straight into the text, as
+         * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
+         * asks the reference's hook */
+        PyTypeObject *tp = Py_TYPE(s->o);
+        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
+            size_t b0 = t->len, c0 = t->nchars;
+            int r = render_now(t, s->o, 0);
+            if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+            if (r < 0) PyErr_Clear();
+            t->len = b0; t->nchars = c0;
+        }
+        u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
+    }
     case V_OPAQUE:
     case V_DEFREPR: {
         /* reprs.placeholder, written straight into the text: no Python object per value */
@@ -227,8 +242,6 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
  * byte what reprs.value_text gives (tests/test_crecorder.py compares them on many values):
  * no Python call, no user code. Anything else inside (or a huge int) answers NOT_MINE, and the
  * wrapper's hook renders the whole value with the reference's rules. */
-#define MAX_ITEMS 6   /* reprs.MAX_ITEMS */
-#define MAX_DEPTH 3   /* reprs.MAX_DEPTH */
 #define NOT_MINE 1
 
 /* repr(s) for an exact str of at most MAX_STRING characters (a cut one gets "..." after). */
@@ -243,9 +256,16 @@ text_str_repr(Text *t, PyObject *s)
             char ch = p[i];
             if (ch < 0x20 || ch > 0x7e || ch == '\'' || ch == '"' || ch == '\\') break;
         }
-        if (i == n)
-            return text_add(t, "'", 1, 1) < 0 || text_add(t, p, (size_t)n, (size_t)n) < 0
-                   || text_add(t, "'", 1, 1) < 0 ? -1 : 0;
+        if (i == n) {   /* one room check, then written in place */
+            if (text_room(t, (size_t)n + 2) < 0) return -1;
+            char *q = t->p + t->len;
+            q[0] = '\'';
+            memcpy(q + 1, p, (size_t)n);
+            q[n + 1] = '\'';
+            t->len += (size_t)n + 2;
+            t->nchars += (size_t)n + 2;
+            return 0;
+        }
     }
     PyObject *r = PyObject_Repr(s);   /* unicode_repr: no user code */
     if (!r) return -1;
@@ -283,23 +303,28 @@ text_sequence_repr(Text *t, PyObject *o)
     return rc;
 }
 
-static int render_now(Text *t, PyObject *o, int depth);
-
-/* The items of a list / tuple / set / frozenset between `left` and `right`. */
+/* The items of a list / tuple / set / frozenset between `left` and `right` (nl, nr bytes). */
 static int
-render_items(Text *t, PyObject *o, int depth, const char *left, const char *right)
+render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const char *right, size_t nr)
 {
-    size_t nl = strlen(left), nr = strlen(right);
     if (text_add(t, left, nl, nl) < 0) return -1;
     if (depth >= MAX_DEPTH) return text_add(t, "...", 3, 3) < 0 || text_add(t, right, nr, nr) < 0 ? -1 : 0;
     PyTypeObject *tp = Py_TYPE(o);
-    if (tp == &PyList_Type || tp == &PyTuple_Type) {
+    if (tp == &PyTuple_Type) {   /* immutable, and it holds its items: read in place */
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i && text_add(t, ", ", 2, 2) < 0) return -1;
+            if (i >= MAX_ITEMS) { if (text_add(t, "...", 3, 3) < 0) return -1; break; }
+            int rc = render_now(t, PyTuple_GET_ITEM(o, i), depth + 1);
+            if (rc) return rc;
+        }
+    } else if (tp == &PyList_Type) {
         /* a list is read item by item with its size re-read: nothing here runs user code,
          * but the item is held while rendered */
         for (Py_ssize_t i = 0; i < Py_SIZE(o); i++) {
             if (i && text_add(t, ", ", 2, 2) < 0) return -1;
             if (i >= MAX_ITEMS) { if (text_add(t, "...", 3, 3) < 0) return -1; break; }
-            PyObject *item = Py_NewRef(tp == &PyList_Type ? PyList_GET_ITEM(o, i) : PyTuple_GET_ITEM(o, i));
+            PyObject *item = Py_NewRef(PyList_GET_ITEM(o, i));
             int rc = render_now(t, item, depth + 1);
             Py_DECREF(item);
             if (rc) return rc;
@@ -341,27 +366,38 @@ render_dict(Text *t, PyObject *o, int depth)
     return text_add(t, "}", 1, 1);
 }
 
-/* reprs._text(o, depth) for builtin values: 0, NOT_MINE, or -1 with an error set. */
+/* reprs._text(o, depth) for builtin values: 0, NOT_MINE, or -1 with an error set. The
+ * commonest types are tested first (a container's items are mostly ints, strs, tuples). */
 static int
 render_now(Text *t, PyObject *o, int depth)
 {
     PyTypeObject *tp = Py_TYPE(o);
-    if (o == Py_None) return text_add(t, "None", 4, 4);
-    if (o == Py_True) return text_add(t, "True", 4, 4);
-    if (o == Py_False) return text_add(t, "False", 5, 5);
     if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)o))   /* one digit: no call */
+            return text_int(t, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o));
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
         if (overflow) return NOT_MINE;   /* reprs._int's digit bound: the hook */
         if (x == -1 && PyErr_Occurred()) return -1;
-        Slot s = {NULL, {.i = x}, V_INT};
-        return render_slot(NULL, t, &s, 0);
+        return text_int(t, x);
     }
+    if (tp == &PyUnicode_Type) {
+        if (PyUnicode_GET_LENGTH(o) <= MAX_STRING) return text_str_repr(t, o);
+        return text_sequence_repr(t, o);
+    }
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        if (!n) return text_add(t, "()", 2, 2);
+        return n == 1 ? render_items(t, o, depth, "(", 1, ",)", 2) : render_items(t, o, depth, "(", 1, ")", 1);
+    }
+    if (o == Py_None) return text_add(t, "None", 4, 4);
+    if (o == Py_True) return text_add(t, "True", 4, 4);
+    if (o == Py_False) return text_add(t, "False", 5, 5);
     if (tp == &PyFloat_Type) {
         Slot s = {NULL, {.d = PyFloat_AS_DOUBLE(o)}, V_FLOAT};
         return render_slot(NULL, t, &s, 0);
     }
-    if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyByteArray_Type) return text_sequence_repr(t, o);
+    if (tp == &PyBytes_Type || tp == &PyByteArray_Type) return text_sequence_repr(t, o);
     if (tp == &PyComplex_Type || o == Py_Ellipsis || o == Py_NotImplemented) {
         PyObject *r = PyObject_Repr(o);
         if (!r) return -1;
@@ -369,16 +405,13 @@ render_now(Text *t, PyObject *o, int depth)
         Py_DECREF(r);
         return rc;
     }
-    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
-        if (PyObject_Length(o) == 0)
-            return tp == &PyList_Type ? text_add(t, "[]", 2, 2) : tp == &PyTuple_Type ? text_add(t, "()", 2, 2)
-                 : tp == &PySet_Type ? text_add(t, "set()", 5, 5) : text_add(t, "frozenset()", 11, 11);
-        if (tp == &PyList_Type) return render_items(t, o, depth, "[", "]");
-        if (tp == &PyTuple_Type) return render_items(t, o, depth, "(", PyTuple_GET_SIZE(o) == 1 ? ",)" : ")");
-        if (tp == &PySet_Type) return render_items(t, o, depth, "{", "}");
-        return render_items(t, o, depth, "frozenset({", "})");
-    }
+    if (tp == &PyList_Type)
+        return PyList_GET_SIZE(o) ? render_items(t, o, depth, "[", 1, "]", 1) : text_add(t, "[]", 2, 2);
     if (tp == &PyDict_Type) return PyDict_GET_SIZE(o) ? render_dict(t, o, depth) : text_add(t, "{}", 2, 2);
+    if (tp == &PySet_Type)
+        return PySet_GET_SIZE(o) ? render_items(t, o, depth, "{", 1, "}", 1) : text_add(t, "set()", 5, 5);
+    if (tp == &PyFrozenSet_Type)
+        return PySet_GET_SIZE(o) ? render_items(t, o, depth, "frozenset({", 11, "})", 2) : text_add(t, "frozenset()", 11, 11);
     return NOT_MINE;
 }
 

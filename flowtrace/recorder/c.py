@@ -53,6 +53,7 @@ def shared_constants() -> dict[str, int]:
     """The values the C code must agree on with reprs.py and ftr/format.py (by name)."""
     return {
         "MAX_STRING": reprs.MAX_STRING, "MAX_TEXT": reprs.MAX_TEXT,
+        "MAX_ITEMS": reprs.MAX_ITEMS, "MAX_DEPTH": reprs.MAX_DEPTH,
         "END_RETURN": fmt.END_RETURN, "END_RAISE": fmt.END_RAISE, "END_UNFINISHED": fmt.END_UNFINISHED,
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
         "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
