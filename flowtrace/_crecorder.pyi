@@ -25,9 +25,10 @@ def suspend_events() -> None:
 def resume_events() -> None:
     """Undo one suspend_events() on this thread."""
 
-def builtin_text(value: object, /) -> str | None:
-    """reprs.value_text's text for a builtin value as the callbacks make it in C; None where
-    the value holds anything else (the wrapper's hook renders it then)."""
+def builtin_text(value: object, safe: bool = False, /) -> str | None:
+    """reprs.value_text's text for a builtin value as the callbacks make it in C (`safe`: other
+    objects inside as safe mode's placeholders); None where the value holds anything else
+    (the wrapper's hook renders it then)."""
 
 def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int = 0, /) -> bytes:
     """A varint column's rows (FORMAT 1.2-1.3 encodings 2-8; `base`: the chunk's first call id,

@@ -726,9 +726,73 @@ def test_container_texts_made_in_c_equal_reprs() -> None:
     assert _crecorder.builtin_text(["x" * 59] * 6) == reprs.value_text(["x" * 59] * 6)  # cut at MAX_TEXT
 
 
+def test_placeholders_in_containers_made_in_c_equal_reprs() -> None:
+    """Safe mode names the other objects inside a builtin container in C, as
+    reprs.placeholder does from the type; a metaclass that names its classes itself, or a
+    str subclass in the names, is left to the hook (None)."""
+    import abc
+    import collections
+    import enum
+
+    from flowtrace import _crecorder
+
+    class Point:
+        pass
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    class Builtin:
+        pass
+
+    Builtin.__module__ = "builtins"
+
+    class BadModule:
+        pass
+
+    BadModule.__module__ = None
+
+    class Renamed:
+        pass
+
+    Renamed.__qualname__ = "Other.Name\u00e9"
+
+    class Long:
+        pass
+
+    Long.__qualname__ = "L" * 300
+
+    class Meta(type):
+        __module__ = property(lambda cls: "elsewhere")
+
+    class WithMeta(metaclass=Meta):
+        pass
+
+    class StrSub(str):
+        pass
+
+    class OddModule:
+        pass
+
+    OddModule.__module__ = StrSub("m")
+
+    class Abstract(abc.ABC):
+        pass
+
+    objects = [Point(), Color.RED, Abstract(), Builtin(), BadModule(), Renamed(), Long(), range(3),
+               collections.OrderedDict(), len, Point, object()]
+    for obj in objects:
+        for v in ([obj], (1, obj), {"k": obj}, {obj: 1} if obj.__hash__ else [[obj]], [[[obj]]], [[[[obj]]]]):
+            assert _crecorder.builtin_text(v, True) == reprs.value_text(v, "safe"), (obj, v)
+        assert _crecorder.builtin_text([obj]) is None  # full mode: the hook calls its __repr__
+    for obj in (WithMeta(), OddModule(), 2**300):
+        assert _crecorder.builtin_text([obj], True) is None
+
+
 def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     """Builtin containers reach the file with the reference's text, and the wrapper's repr
-    hook is not called for them (it is for a container holding another object)."""
+    hook is not called for them, nor in safe mode for the placeholders of other objects in
+    them (it is for an object whose metaclass names its classes itself)."""
     import flowtrace.recorder.c as crec
 
     hooked = []
@@ -742,14 +806,21 @@ def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.
     class Point:
         pass
 
+    class Meta(type):
+        __module__ = property(lambda cls: "elsewhere")
+
+    class WithMeta(metaclass=Meta):
+        pass
+
     def f(xs, meta):
         return len(xs)
 
-    p = Point()
-    trace = record(lambda: [f([1, 2], {"k": (3, "x")}), f((p,), [])], recorder="c", args="safe")
+    p, w = Point(), WithMeta()
+    trace = record(lambda: [f([1, 2], {"k": (3, "x")}), f((p,), []), f([w], ())], recorder="c", args="safe")
     texts = [c.args for c in trace.calls if c.qualname.endswith("f")]
-    assert texts == ["xs=[1, 2], meta={'k': (3, 'x')}", f"xs=({reprs.placeholder(p)},), meta=[]"]
-    assert hooked == [(p,)]
+    assert texts == ["xs=[1, 2], meta={'k': (3, 'x')}", f"xs=({reprs.placeholder(p)},), meta=[]",
+                     f"xs=[{reprs.placeholder(w)}], meta=()"]
+    assert hooked == [[w]]
 
 
 def test_tuple_arguments_keep_their_call_time_text() -> None:

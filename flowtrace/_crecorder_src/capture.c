@@ -168,7 +168,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     PyObject *t = NULL;
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
             || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type) {
-        t = builtin_text_now(v);
+        t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
     if (!t) t = PyObject_CallOneArg(c->repr_now, v);

@@ -177,12 +177,16 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* builtin_text(value): reprs.value_text's text as the callbacks make it for a builtin
- * container or scalar, or None where they ask the wrapper's hook (tests compare the two). */
+/* builtin_text(value, safe=False): reprs.value_text's text as the callbacks make it for a
+ * builtin container or scalar (safe: other objects inside as placeholders), or None where
+ * they ask the wrapper's hook (tests compare the two). */
 static PyObject *
-mod_builtin_text(PyObject *m, PyObject *v)
+mod_builtin_text(PyObject *m, PyObject *args)
 {
-    PyObject *t = builtin_text_now(v);
+    PyObject *v;
+    int safe = 0;
+    if (!PyArg_ParseTuple(args, "O|p:builtin_text", &v, &safe)) return NULL;
+    PyObject *t = builtin_text_now(v, safe);
     if (!t && !PyErr_Occurred()) Py_RETURN_NONE;
     return t;
 }
@@ -192,7 +196,8 @@ static PyMethodDef mod_methods[] = {
      "expand_strings(payload) -> bytes: a STRS payload with its value records made into texts (format.py)."},
     {"decode_varints", (PyCFunction)(void (*)(void))mod_decode_varints, METH_FASTCALL,
      "decode_varints(body, rows, encoding[, base]) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
-    {"builtin_text", (PyCFunction)mod_builtin_text, METH_O, "The C text of a builtin value (None: the hook's)."},
+    {"builtin_text", (PyCFunction)mod_builtin_text, METH_VARARGS,
+     "builtin_text(value, safe=False): the C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
     {"resume_events", (PyCFunction)mod_resume_events, METH_NOARGS, "Undo one suspend_events() on this thread."},

@@ -400,7 +400,7 @@ uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
-PyObject *builtin_text_now(PyObject *v);
+PyObject *builtin_text_now(PyObject *v, int safe);
 int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
                   PyObject **payload, size_t *count);
 PyObject *mod_expand_strings(PyObject *m, PyObject *arg);

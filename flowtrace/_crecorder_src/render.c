@@ -125,7 +125,19 @@ cut_text(PyObject *text, Py_ssize_t limit)
     return r;
 }
 
-static int render_now(Text *t, PyObject *o, int depth);
+static int render_now(Text *t, PyObject *o, int depth, int safe);
+
+/* The end of a placeholder: " object at 0x<address in hex>>". */
+static int
+text_object_at(Text *t, uintptr_t a)
+{
+    char buf[40], *h = buf + sizeof buf;
+    *--h = '>';
+    do { *--h = "0123456789abcdef"[a & 15]; a >>= 4; } while (a);
+    memcpy(h -= 13, " object at 0x", 13);
+    size_t hn = (size_t)(buf + sizeof buf - h);
+    return text_add(t, h, hn, hn);
+}
 
 /* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
  * hand: snprintf was a tenth of the drain. */
@@ -143,7 +155,6 @@ decimal(char *end, int64_t v)
 static int
 render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
 {
-    char buf[96];
     PyObject *u = NULL;
     switch (s->tag) {
     case V_NONE: return text_add(t, "None", 4, 4);
@@ -171,7 +182,7 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         PyTypeObject *tp = Py_TYPE(s->o);
         if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
             size_t b0 = t->len, c0 = t->nchars;
-            int r = render_now(t, s->o, 0);
+            int r = render_now(t, s->o, 0, 0);   /* (nothing in it is an object) */
             if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
             if (r < 0) PyErr_Clear();
             t->len = b0; t->nchars = c0;
@@ -185,14 +196,8 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         Label *lb = label_for(rc, s->o);
         if (!lb) return -1;
         size_t b0 = t->len, c0 = t->nchars;
-        char *h = buf + sizeof buf;
-        *--h = '>';
-        uintptr_t a = s->u.addr;
-        do { *--h = "0123456789abcdef"[a & 15]; a >>= 4; } while (a);
-        memcpy(h -= 13, " object at 0x", 13);
-        size_t hn = (size_t)(buf + sizeof buf - h);
         if (text_add(t, "<", 1, 1) < 0 || text_add(t, lb->u, lb->len, lb->nchars) < 0
-                || text_add(t, h, hn, hn) < 0)
+                || text_object_at(t, s->u.addr) < 0)
             return -1;
         /* value_text cuts at MAX_TEXT; a full-mode repr is cut at 2 * MAX_STRING first */
         size_t limit = s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT;
@@ -305,7 +310,7 @@ text_sequence_repr(Text *t, PyObject *o)
 
 /* The items of a list / tuple / set / frozenset between `left` and `right` (nl, nr bytes). */
 static int
-render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const char *right, size_t nr)
+render_items(Text *t, PyObject *o, int depth, int safe, const char *left, size_t nl, const char *right, size_t nr)
 {
     if (text_add(t, left, nl, nl) < 0) return -1;
     if (depth >= MAX_DEPTH) return text_add(t, "...", 3, 3) < 0 || text_add(t, right, nr, nr) < 0 ? -1 : 0;
@@ -315,7 +320,7 @@ render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const
         for (Py_ssize_t i = 0; i < n; i++) {
             if (i && text_add(t, ", ", 2, 2) < 0) return -1;
             if (i >= MAX_ITEMS) { if (text_add(t, "...", 3, 3) < 0) return -1; break; }
-            int rc = render_now(t, PyTuple_GET_ITEM(o, i), depth + 1);
+            int rc = render_now(t, PyTuple_GET_ITEM(o, i), depth + 1, safe);
             if (rc) return rc;
         }
     } else if (tp == &PyList_Type) {
@@ -325,7 +330,7 @@ render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const
             if (i && text_add(t, ", ", 2, 2) < 0) return -1;
             if (i >= MAX_ITEMS) { if (text_add(t, "...", 3, 3) < 0) return -1; break; }
             PyObject *item = Py_NewRef(PyList_GET_ITEM(o, i));
-            int rc = render_now(t, item, depth + 1);
+            int rc = render_now(t, item, depth + 1, safe);
             Py_DECREF(item);
             if (rc) return rc;
         }
@@ -336,7 +341,7 @@ render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const
         for (Py_ssize_t i = 0; rc == 0 && (item = PyIter_Next(it)); i++) {
             if (i && text_add(t, ", ", 2, 2) < 0) rc = -1;
             else if (i >= MAX_ITEMS) { rc = text_add(t, "...", 3, 3); Py_DECREF(item); break; }
-            else rc = render_now(t, item, depth + 1);
+            else rc = render_now(t, item, depth + 1, safe);
             Py_DECREF(item);
         }
         Py_DECREF(it);
@@ -347,7 +352,7 @@ render_items(Text *t, PyObject *o, int depth, const char *left, size_t nl, const
 }
 
 static int
-render_dict(Text *t, PyObject *o, int depth)
+render_dict(Text *t, PyObject *o, int depth, int safe)
 {
     if (text_add(t, "{", 1, 1) < 0) return -1;
     if (depth >= MAX_DEPTH) return text_add(t, "...}", 4, 4);
@@ -357,19 +362,73 @@ render_dict(Text *t, PyObject *o, int depth)
         if (i && text_add(t, ", ", 2, 2) < 0) return -1;
         if (i++ >= MAX_ITEMS) { if (text_add(t, "...", 3, 3) < 0) return -1; break; }
         Py_INCREF(k); Py_INCREF(v);
-        int rc = render_now(t, k, depth + 1);
+        int rc = render_now(t, k, depth + 1, safe);
         if (rc == 0) rc = text_add(t, ": ", 2, 2);
-        if (rc == 0) rc = render_now(t, v, depth + 1);
+        if (rc == 0) rc = render_now(t, v, depth + 1, safe);
         Py_DECREF(k); Py_DECREF(v);
         if (rc) return rc;
     }
     return text_add(t, "}", 1, 1);
 }
 
-/* reprs._text(o, depth) for builtin values: 0, NOT_MINE, or -1 with an error set. The
- * commonest types are tested first (a container's items are mostly ints, strs, tuples). */
+/* reprs.placeholder(o) in safe mode, as type_label (recorder/c.py) names the type: the
+ * type's tp_name for a static type ("module.Name", or "Name" for builtins: what __module__
+ * and __qualname__ read), __module__ (from its dict) "." __qualname__ for a heap type, "object"
+ * when __module__ is missing or not a str. NOT_MINE when only the hook can say: a metaclass
+ * that defines __module__ or __qualname__ itself, str subclasses in the names. */
+/* Does `cls.__module__` / `cls.__qualname__` read what type's own would for a heap class of
+ * metaclass `meta` (EnumType, ABCMeta...: they do not redefine them, nor attribute lookup)?
+ * The metaclass's own "__module__" (a str in its dict, as every class has) is no data
+ * descriptor: the class's own "__module__" is then found first, as type's would read it. */
 static int
-render_now(Text *t, PyObject *o, int depth)
+plain_names(PyTypeObject *meta)
+{
+    static PyObject *qualname_key, *module_descr, *qualname_descr;   /* (type's: immortal) */
+    if (meta == &PyType_Type) return 1;
+    if (meta->tp_getattro != PyType_Type.tp_getattro) return 0;
+    if (!qualname_key) {
+        if (!(qualname_key = PyUnicode_InternFromString("__qualname__"))) { PyErr_Clear(); return 0; }
+        module_descr = _PyType_Lookup(&PyType_Type, str_module_key);
+        qualname_descr = _PyType_Lookup(&PyType_Type, qualname_key);
+    }
+    PyObject *module = _PyType_Lookup(meta, str_module_key);
+    return module_descr && qualname_descr && _PyType_Lookup(meta, qualname_key) == qualname_descr
+           && module && (module == module_descr || !Py_TYPE(module)->tp_descr_set);
+}
+
+static int
+text_placeholder(Text *t, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (Py_TYPE(tp) != &PyType_Type && (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !plain_names(Py_TYPE(tp))))
+        return NOT_MINE;
+    if (text_add(t, "<", 1, 1) < 0) return -1;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        size_t n = strlen(tp->tp_name), chars = 0;
+        for (size_t i = 0; i < n; i++) chars += ((unsigned char)tp->tp_name[i] & 0xC0) != 0x80;
+        if (text_add(t, tp->tp_name, n, chars) < 0) return -1;
+    } else {
+        PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+        PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
+        if (!mod && PyErr_Occurred()) return -1;
+        if ((mod && !PyUnicode_CheckExact(mod) && PyUnicode_Check(mod)) || !PyUnicode_CheckExact(name)) return NOT_MINE;
+        if (!mod || !PyUnicode_CheckExact(mod)) {
+            if (text_add(t, "object", 6, 6) < 0) return -1;
+        } else {
+            if (mod != str_builtins && PyUnicode_Compare(mod, str_builtins) != 0
+                    && (text_add_str(t, mod) < 0 || text_add(t, ".", 1, 1) < 0))
+                return -1;
+            if (text_add_str(t, name) < 0) return -1;
+        }
+    }
+    return text_object_at(t, (uintptr_t)o);
+}
+
+/* reprs._text(o, depth) for builtin values, and in safe mode other objects' placeholders: 0,
+ * NOT_MINE, or -1 with an error set. The commonest types are tested first (a container's
+ * items are mostly ints, strs, tuples). */
+static int
+render_now(Text *t, PyObject *o, int depth, int safe)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyLong_Type) {
@@ -388,7 +447,7 @@ render_now(Text *t, PyObject *o, int depth)
     if (tp == &PyTuple_Type) {
         Py_ssize_t n = PyTuple_GET_SIZE(o);
         if (!n) return text_add(t, "()", 2, 2);
-        return n == 1 ? render_items(t, o, depth, "(", 1, ",)", 2) : render_items(t, o, depth, "(", 1, ")", 1);
+        return n == 1 ? render_items(t, o, depth, safe, "(", 1, ",)", 2) : render_items(t, o, depth, safe, "(", 1, ")", 1);
     }
     if (o == Py_None) return text_add(t, "None", 4, 4);
     if (o == Py_True) return text_add(t, "True", 4, 4);
@@ -406,24 +465,24 @@ render_now(Text *t, PyObject *o, int depth)
         return rc;
     }
     if (tp == &PyList_Type)
-        return PyList_GET_SIZE(o) ? render_items(t, o, depth, "[", 1, "]", 1) : text_add(t, "[]", 2, 2);
-    if (tp == &PyDict_Type) return PyDict_GET_SIZE(o) ? render_dict(t, o, depth) : text_add(t, "{}", 2, 2);
+        return PyList_GET_SIZE(o) ? render_items(t, o, depth, safe, "[", 1, "]", 1) : text_add(t, "[]", 2, 2);
+    if (tp == &PyDict_Type) return PyDict_GET_SIZE(o) ? render_dict(t, o, depth, safe) : text_add(t, "{}", 2, 2);
     if (tp == &PySet_Type)
-        return PySet_GET_SIZE(o) ? render_items(t, o, depth, "{", 1, "}", 1) : text_add(t, "set()", 5, 5);
+        return PySet_GET_SIZE(o) ? render_items(t, o, depth, safe, "{", 1, "}", 1) : text_add(t, "set()", 5, 5);
     if (tp == &PyFrozenSet_Type)
-        return PySet_GET_SIZE(o) ? render_items(t, o, depth, "frozenset({", 11, "})", 2) : text_add(t, "frozenset()", 11, 11);
-    return NOT_MINE;
+        return PySet_GET_SIZE(o) ? render_items(t, o, depth, safe, "frozenset({", 11, "})", 2) : text_add(t, "frozenset()", 11, 11);
+    return safe ? text_placeholder(t, o) : NOT_MINE;
 }
 
 /* reprs.value_text(v) for a builtin value, now, as a str; NULL with no error set when the
  * value holds anything else (the caller asks the hook), NULL with an error on failure. */
 PyObject *
-builtin_text_now(PyObject *v)
+builtin_text_now(PyObject *v, int safe)
 {
     /* (a buffer per call, not a shared one: a finalizer run by an allocation in here may
      * release the GIL, and another thread's callback may then render too) */
     Text t = {NULL, 0, 0, 0};
-    int rc = render_now(&t, v, 0);
+    int rc = render_now(&t, v, 0, safe);
     if (rc == 0 && t.nchars > MAX_TEXT) rc = text_cut(&t, 0, 0, MAX_TEXT);
     PyObject *r = rc ? NULL : PyUnicode_DecodeUTF8(t.p ? t.p : "", (Py_ssize_t)t.len, "surrogatepass");
     PyMem_RawFree(t.p);
