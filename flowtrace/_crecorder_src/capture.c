@@ -7,6 +7,40 @@
  * appended to the session buffers only once no more Python code can run: a hook that runs
  * Python may release the GIL, and another thread (or a drain) may then move the buffers. */
 
+/* A memo key is made slot by slot (memo_begin, memo_mix for each, memo_end) -- from
+ * captured slots (memo_key_slots) or, on the hit path, straight from the values (args_id,
+ * value_id: memo_value): both give the same key for the same values.
+ * Only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing is
+ * cleared (a memset of the key was a quarter of the event-time cost). The fixed part is one
+ * word, compared at once (byte fields stored one by one and then read as a wider word
+ * stalled store forwarding). */
+static inline uint64_t
+memo_begin(uint8_t kind, uint32_t code_idx, uint32_t n, uint64_t *head)
+{
+    *head = (uint64_t)(kind == S_ARGS ? code_idx : 0) | (uint64_t)kind << 32 | (uint64_t)n << 40;
+    uint64_t h = (0x9E3779B97F4A7C15ULL ^ *head) * 0xff51afd7ed558ccdULL;   /* before the values, or kind ^ value collide */
+    return h ^ (h >> 29);
+}
+
+/* slot k: its tag, value bits, and type (opaque values only, else 0) */
+static inline uint64_t
+memo_mix(Memo *key, uint64_t h, uint64_t *head, uint32_t k, uint8_t tag, int64_t v, uintptr_t t)
+{
+    if (t) h ^= t * 0x9E3779B97F4A7C15ULL;
+    *head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
+    key->vals[k] = v; key->types[k] = t;
+    h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
+    h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
+}
+
+static inline void
+memo_end(Memo *key, uint64_t h, uint64_t head)
+{
+    key->hash = h | 1;
+    key->head = head;
+}
+
 /* Fill `key` for an entry whose slots are all inline or (type, address); 0 if the entry
  * cannot be memoized. (type, address) is a sound key within a batch only: there the first
  * entry's slot holds the type, so its address cannot name another type meanwhile. */
@@ -14,13 +48,7 @@ static inline int
 memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, Memo *key)
 {
     if (kind == S_TEXT || n > MEMO_SLOTS) return 0;
-    /* only the first n tags/vals/types are ever read (memo_same: n is in the key), so nothing
-     * is cleared (a memset of the key was a quarter of the event-time cost) */
-    /* the fixed part is one word, compared at once (byte fields stored one by one and then
-     * read as a wider word stalled store forwarding) */
-    uint64_t head = (uint64_t)(kind == S_ARGS ? code_idx : 0) | (uint64_t)kind << 32 | (uint64_t)n << 40;
-    uint64_t h = (0x9E3779B97F4A7C15ULL ^ head) * 0xff51afd7ed558ccdULL;   /* before the values, or kind ^ value collide */
-    h ^= h >> 29;
+    uint64_t head, h = memo_begin(kind, code_idx, n, &head);
     for (uint32_t k = 0; k < n; k++) {
         const Slot *sl = &slots[k];
         uint8_t tag = sl->tag;
@@ -32,16 +60,41 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
             if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
             t = (uintptr_t)sl->o;
             v = (int64_t)sl->u.addr;
-            h ^= t * 0x9E3779B97F4A7C15ULL;
         }
-        head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
-        key->vals[k] = v; key->types[k] = t;
-        h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
-        h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 32;
+        h = memo_mix(key, h, &head, k, tag, v, t);
     }
-    key->hash = h | 1;
-    key->head = head;
+    memo_end(key, h, head);
+    return 1;
+}
+
+/* Safe mode: mix value v into the key as slot k, as capture_value would capture it and
+ * memo_key_slots key it; 0 when its slot would not be memoized (a str, a container, a big
+ * int -- those take the capture path). No reference is taken: a hit needs none. */
+static inline int
+memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+{
+    uint8_t tag;
+    int64_t x = 0;
+    uintptr_t t = 0;
+    if (!v) tag = V_UNBOUND;
+    else {
+        PyTypeObject *tp = Py_TYPE(v);
+        if (tp == &PyLong_Type) {
+            if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+            tag = V_INT;
+            x = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+        }
+        else if (v == Py_None) tag = V_NONE;
+        else if (v == Py_True) tag = V_TRUE;
+        else if (v == Py_False) tag = V_FALSE;
+        else if (tp == &PyFloat_Type) { tag = V_FLOAT; double d = PyFloat_AS_DOUBLE(v); memcpy(&x, &d, 8); }
+        else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
+                 || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
+                 || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
+            return 0;
+        else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
+    }
+    *h = memo_mix(key, *h, head, k, tag, x, t);
     return 1;
 }
 
@@ -267,10 +320,39 @@ small_final(CoreObject *c, const StrEntry *e, const Slot *slots)
     return &se->final;
 }
 
+/* The hot memo's id for `key` in this batch, or 0. The tag first (HOT_TAGS: 8 bytes a slot,
+ * cached): most values that miss -- fresh objects, growing counters -- then never read the
+ * 88-byte entry, which is seldom in the cache. */
+static inline uint32_t
+memo_probe(CoreObject *c, const Memo *key)
+{
+    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    uint64_t tag = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
+    const Memo *m = &c->hot[slot];
+    return HOT_TAGS(c)[slot] == tag && m->batch == (uint32_t)c->batch && memo_same(m, key) ? m->sid : 0;
+}
+
+/* commit_slots, and the entry's id remembered under `key` (a probe just missed). */
+static uint32_t
+commit_keyed(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx, const Memo *key)
+{
+    uint32_t sid = commit_slots(c, local, n, kind, code_idx);
+    if (sid) {
+        size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+        Memo *m = &c->hot[slot];
+        HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
+        /* field by field, n slots only: copying the whole stack key read it back in 16-byte
+         * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
+        m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
+        for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
+    }
+    return sid;
+}
+
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
-    Memo key, *m;
+    Memo key;
     if (n == 1 && local[0].tag == V_INT && (uint64_t)local[0].u.i < SMALL_MAX) {
         int32_t k = kind == S_ARGS ? c->codes[code_idx].small : -1;
         SmallTab *st = kind == S_ARGS ? (k >= 0 ? &c->small_args[k] : NULL) : &c->small_vals;
@@ -284,24 +366,30 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
         }
     }
     if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
-    size_t slot = HSLOT(key.hash) & (HOT_SIZE - 1);
-    /* the tag first (HOT_TAGS: 8 bytes a slot, cached): most values that miss -- fresh objects,
-     * growing counters -- then never read the 88-byte entry, which is seldom in the cache */
-    uint64_t tag = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key.hash >> 32) | 1;
-    m = &c->hot[slot];
-    if (HOT_TAGS(c)[slot] == tag && m->batch == (uint32_t)c->batch && memo_same(m, &key)) {
+    uint32_t hit = memo_probe(c, &key);
+    if (hit) {
         slots_clear(local, n);   /* the entry it reuses holds its own type references */
-        return m->sid;
+        return hit;
     }
-    uint32_t sid = commit_slots(c, local, n, kind, code_idx);
-    if (sid) {
-        HOT_TAGS(c)[slot] = tag;
-        /* field by field, n slots only: copying the whole stack key read it back in 16-byte
-         * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
-        m->hash = key.hash; m->head = key.head; m->sid = sid; m->batch = (uint32_t)c->batch;
-        for (uint32_t k = 0; k < n; k++) { m->vals[k] = key.vals[k]; m->types[k] = key.types[k]; }
-    }
-    return sid;
+    return commit_keyed(c, local, n, kind, code_idx, &key);
+}
+
+/* Is the key one small non-negative int (n == 1)? Those go to the small-int tables
+ * (commit_memo), whose final ids outlive the batch (small_final): not to the hot memo. */
+static inline int
+small_int_key(const Memo *key, const uint64_t *head)
+{
+    return (*head >> 40 & 0xFF) == 1 && (*head >> 48 & 15) == V_INT && (uint64_t)key->vals[0] < SMALL_MAX;
+}
+
+/* Argument i of the frame (an argument captured by an inner function is already a cell at
+ * PY_START: its content). */
+static inline PyObject *
+arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
+{
+    PyObject *v = frame->localsplus[i];
+    if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+    return v;
 }
 
 /* String id for a single value (result, yielded value); 0 when capture is off. */
@@ -312,6 +400,16 @@ value_id(CoreObject *c, PyObject *v)
     uint32_t hit = small_hit(c, &c->small_vals, v);
     if (hit) return hit;
     Slot s;
+    if (c->args_mode == 1 && c->hot) {   /* safe mode: the memo first, as in args_id */
+        Memo key;
+        uint64_t head, h = memo_begin(S_VALUE, 0, 1, &head);
+        if (memo_value(&key, &h, &head, 0, v) && !small_int_key(&key, &head)) {
+            memo_end(&key, h, head);
+            if ((hit = memo_probe(c, &key))) return hit;
+            if (capture_value(c, &s, v) < 0) return 0;
+            return commit_keyed(c, &s, 1, S_VALUE, 0, &key);
+        }
+    }
     if (capture_value(c, &s, v) < 0) return 0;
     return commit_memo(c, &s, 1, S_VALUE, 0);
 }
@@ -331,21 +429,38 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
-        PyObject *v = frame->localsplus[0];
-        if (v && (kinds[0] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+        PyObject *v = arg_value(frame, kinds, 0);
         int32_t k = c->codes[idx].small;
         uint32_t hit = k >= 0 ? small_hit(c, &c->small_args[k], v) : 0;
         if (hit) return hit;
+    }
+    if (c->args_mode == 1 && n <= MEMO_SLOTS && c->hot && c->codes[idx].unkeyed != (uint32_t)c->batch + 1) {
+        /* Safe mode: the memo key straight from the frame. On a hit -- most calls of most
+         * programs pass the same objects and small values again within a batch -- nothing is
+         * captured: no slots, no type references taken and dropped, no second key. A
+         * function whose arguments cannot be keyed (a str, a container) is not tried again
+         * in this batch: the capture path below memoizes what it can. */
+        Memo key;
+        uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
+        uint32_t i = 0;
+        while (i < n && memo_value(&key, &h, &head, i, arg_value(frame, kinds, i))) i++;
+        if (i < n) c->codes[idx].unkeyed = (uint32_t)c->batch + 1;
+        else if (!small_int_key(&key, &head)) {
+            memo_end(&key, h, head);
+            uint32_t hit = memo_probe(c, &key);
+            if (hit) return hit;
+            Slot local[MEMO_SLOTS];
+            for (i = 0; i < n; i++)
+                if (capture_value(c, &local[i], arg_value(frame, kinds, i)) < 0) { slots_clear(local, i); return 0; }
+            return commit_keyed(c, local, n, S_ARGS, (uint32_t)idx, &key);
+        }
     }
     Slot small[8];
     Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));
     if (!local) { PyErr_NoMemory(); return 0; }
     uint32_t sid = 0;
     for (uint32_t i = 0; i < n; i++) {
-        PyObject *v = frame->localsplus[i];
-        /* an argument captured by an inner function is already a cell at PY_START */
-        if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
-        if (capture_value(c, &local[i], v) < 0) { slots_clear(local, i); goto done; }
+        if (capture_value(c, &local[i], arg_value(frame, kinds, i)) < 0) { slots_clear(local, i); goto done; }
     }
     /* (c->codes may have moved while a hook ran; idx is still valid) */
     sid = commit_memo(c, local, n, S_ARGS, (uint32_t)idx);

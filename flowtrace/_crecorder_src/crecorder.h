@@ -160,6 +160,8 @@ typedef struct {
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
     uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
+    uint32_t unkeyed;  /* batch + 1 in which an argument could not be keyed (args_id): the
+                        * key-first path is not tried again in that batch */
 } CodeInfo;
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
