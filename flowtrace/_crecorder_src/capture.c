@@ -88,6 +88,7 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
         else if (tp == &PyFloat_Type) { tag = V_FLOAT; double d = PyFloat_AS_DOUBLE(v); memcpy(&x, &d, 8); }
+        else if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
@@ -184,6 +185,14 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         return 0;
     }
     if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
+    if (c->args_mode == 1 && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        /* safe mode, an instance of a class (the commonest object; never one of the builtin
+         * types below): the type and address only, as for any other object below */
+        s->tag = V_OPAQUE;
+        s->o = Py_NewRef((PyObject *)tp);
+        s->u.addr = (uintptr_t)v;
+        return 0;
+    }
     if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyComplex_Type
             || v == Py_Ellipsis || v == Py_NotImplemented) {
         /* immutable builtins: rendering them at drain gives the text they have now, and
