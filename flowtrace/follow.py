@@ -25,7 +25,8 @@ the same way (the control channel calls enable_root with attached=True). Two dif
 environment also names where the attached flowtrace is importable (the bootstrap imports it
 from there, as the attach payload does), and the session can end while they run: detaching
 writes `detached` in the parts directory, and each part ends at its next flush when it sees
-it (ENDS reason "detached"), and stops following in turn. Standard library only.
+it, or at its exit if that comes first (ENDS reason "detached"), and stops following in turn.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -252,7 +253,10 @@ def _open_part(how: str, started_by: dict[str, Any] | None) -> None:
     session = Session(path, config, command=how, flush_interval=float(_opts.get("flush_interval", 0.1)),
                       meta=meta, watch_signals=True)
     if _opts.get("attach"):
-        session.on_flush = _end_if_detached  # the session may be detached while this part runs
+        # the session may be detached while this part runs: it ends "detached" at its next
+        # flush, or at its exit if that comes first (so a process that outlives the detach
+        # says so however soon after it ends)
+        session.on_flush = session.on_exit = _end_if_detached
     session.start()
     session.install_exit_hooks()
     _session = session
@@ -342,6 +346,8 @@ def _exit(status: int) -> None:
     session = current()
     if session is not None and not session.stopped:
         try:
+            if session.on_exit is not None:
+                session.on_exit()
             session.stop(reason="exit", exit_code=status)
         except BaseException:
             pass

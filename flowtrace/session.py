@@ -124,6 +124,7 @@ class Session:
         self.pid = os.getpid()  # the process this session records (a forked child is not it)
         self._fork_paused = False  # our threads are ended for a fork (pause_for_fork)
         self.on_flush: Any = None  # called by the flusher after each timed flush (follow.py)
+        self.on_exit: Any = None  # called at exit before the end is written; it may stop first (follow.py)
 
     # ------------------------------------------------------------------ metadata
     def _meta(self, origin_ns: int, wall_ns: int) -> dict[str, Any]:
@@ -468,6 +469,12 @@ class Session:
         self._exit_reason = dict(info)
 
     def _at_exit(self) -> None:
+        hook = self.on_exit
+        if hook is not None:
+            try:
+                hook()  # (a stop there wins: stop() writes only once)
+            except Exception:  # noqa: BLE001 - our hook; the end is still written below
+                pass
         self.stop(**(self._exit_reason or self._ended_at_exit()))
 
     def _ended_at_exit(self) -> dict[str, Any]:

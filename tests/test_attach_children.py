@@ -10,6 +10,7 @@ those of a plain run."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from flowtrace.ftr.processes import Process, session_processes
+from flowtrace.follow import BOOT_DIR, DETACHED, ENV_DIR, ENV_OPTS
+from flowtrace.ftr.processes import Process, end_words, session_processes
 from flowtrace.ftr.reader import load
+from flowtrace.ftr.summary import read_summary
 
 BASE_PY = getattr(sys, "_base_executable", sys.executable)  # outside the venv: no flowtrace
 TIMEOUT = 60
@@ -122,6 +125,10 @@ def test_attach_children_records_the_children_started_while_attached(tmp_path: P
         r = flowtrace_cmd("detach", str(target.pid))
         assert r.returncode == 0, r.stderr
         assert r.stderr.endswith(", and 6 child processes in s.ftr.d/\n"), r.stderr
+        # the children still running (the slow one, the resource tracker) end their parts at
+        # their next flush: waited for before the target ends them, so that the slow child's
+        # tree is cut where it waits however late that flush comes on a busy machine
+        ended(session)
         target.stdin.write("\n")
         target.stdin.close()
         rest, err = target.stdout.read(), target.stderr.read()
@@ -154,3 +161,32 @@ def test_attach_children_records_the_children_started_while_attached(tmp_path: P
     assert sum(len(w) - 2 for w in workers) == 10  # every call once, in one worker or the other
     slow = next(p for p in children if calls[p.pid] == ["<module>", "  tick", "  tick"])
     assert [c.end for c, _ in load(slow.path).walk()] == ["unfinished", "return", "unfinished"]
+
+
+def test_a_part_that_ends_right_after_the_detach_says_detached(tmp_path: Path) -> None:
+    """A followed child of an attached session that exits before its next flush has seen the
+    detach (its flush interval here: 60 s) ends "detached" all the same, as it looks again as
+    it exits: the session was detached while it ran. (It said "exit 0" or "detached" by how a
+    flush fell between the detach and its end: the test above failed so under load.)"""
+    parts = tmp_path / "s.ftr.d"
+    parts.mkdir()
+    marker = parts / DETACHED
+    child = f"import os, time\nwhile not os.path.exists({str(marker)!r}):\n    time.sleep(0.01)\n"
+    env = {**target_env(), ENV_DIR: str(parts), ENV_OPTS: json.dumps({"attach": True, "flush_interval": 60}),
+           "PYTHONPATH": BOOT_DIR}
+    proc = subprocess.Popen([sys.executable, "-c", child], env=env, cwd=tmp_path)
+    try:
+        part = parts / f"{proc.pid}.ftr"
+        deadline = time.monotonic() + TIMEOUT
+        while not part.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # its part has started: it is one of the session's processes
+        assert part.exists(), "the child's part did not start"
+        marker.write_text("")  # what the root's detach writes
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    summary = read_summary(str(part))
+    assert (summary.end or {}).get("reason") == "detached", summary.end
+    assert end_words(summary.end) == "detached"
+    assert [c.qualname for c, _ in load(str(part)).walk()] == ["<module>"]
