@@ -114,6 +114,23 @@ def windowing_policy(poll: float, calls: int = 3) -> UpdatePolicy:
                         window_calls=calls, speed_sample=1)
 
 
+def busy_session(tmp_path) -> tuple[TraceBuilder, int, str, Feeder]:
+    """A live session's first flush, `main` open and one call done in it: (builder, main's
+    call, path, feeder); each test feeds it more calls."""
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("step0"))
+    b.flush()
+    path = str(tmp_path / "busy.ftr")
+    return b, m, path, Feeder(b, path)
+
+
+def windowing_app(path: str) -> FlowtraceApp:
+    """The explorer following `path` with a policy that shows windows at once."""
+    src = TraceSource.open(path)
+    return FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=windowing_policy(0.02)))
+
+
 def shows(s: Snapshot) -> int:
     """The session's newest call a snapshot holds."""
     win = s.index.data.window
@@ -141,12 +158,7 @@ def test_the_pipeline_shows_windows_while_behind_and_the_whole_index_once_caught
     pipeline follows it, THEN it publishes windows of the newest calls (each holding the
     session's newest call read), and once the session ends, the whole index, equal to a whole
     build."""
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    b.leave(b.enter("step0"))
-    b.flush()
-    path = str(tmp_path / "busy.ftr")
-    feed = Feeder(b, path)
+    b, m, path, feed = busy_session(tmp_path)
     p, snaps, loop, stop = follow(path, windowing_policy(0.01))
     try:
         wait_for(lambda: snaps and snaps[-1].index.n == 2, lambda: [s.index.n for s in snaps])
@@ -187,12 +199,7 @@ def test_a_session_over_while_far_behind_ends_on_a_whole_build_not_a_growth(tmp_
         return grow_index(prev, data, n)
 
     monkeypatch.setattr(pipeline_module, "grow_index", counting_grow)
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    b.leave(b.enter("step0"))
-    b.flush()
-    path = str(tmp_path / "busy.ftr")
-    feed = Feeder(b, path)
+    b, m, path, feed = busy_session(tmp_path)
     p, snaps, loop, stop = follow(path, windowing_policy(0.01))
     try:
         wait_for(lambda: snaps and snaps[-1].index.n == 2, lambda: [s.index.n for s in snaps])
@@ -246,14 +253,8 @@ async def test_the_explorer_shows_the_newest_calls_and_says_what_it_left_out(tmp
     the newest call selected and the status line says how many earlier calls are still being
     indexed; WHEN the user moves up, newer windows wait (the tree does not move under the
     cursor); WHEN the session ends, the whole tree is shown with the cursor on the same call."""
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    b.leave(b.enter("step0"))
-    b.flush()
-    path = str(tmp_path / "busy.ftr")
-    feed = Feeder(b, path)
-    src = TraceSource.open(path)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=windowing_policy(0.02)))
+    b, m, path, feed = busy_session(tmp_path)
+    app = windowing_app(path)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
         feed.step_calls(["warm"])  # one call behind: the whole index
@@ -286,14 +287,8 @@ async def test_a_search_and_the_functions_view_say_they_see_the_newest_calls_onl
     WHEN the user searches, THEN the hit count on screen says it covers the newest calls only;
     WHEN the functions view opens, THEN its status line says so too; once the whole index is
     shown, neither says it."""
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    b.leave(b.enter("step0"))
-    b.flush()
-    path = str(tmp_path / "busy.ftr")
-    feed = Feeder(b, path)
-    src = TraceSource.open(path)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=windowing_policy(0.02)))
+    b, m, path, feed = busy_session(tmp_path)
+    app = windowing_app(path)
     async with app.run_test(size=(160, 30)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
         feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
