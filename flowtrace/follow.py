@@ -346,8 +346,7 @@ def _exit(status: int) -> None:
     session = current()
     if session is not None and not session.stopped:
         try:
-            if session.on_exit is not None:
-                session.on_exit()
+            session.run_on_exit()
             session.stop(reason="exit", exit_code=status)
         except BaseException:
             pass

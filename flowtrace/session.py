@@ -254,12 +254,7 @@ class Session:
             if now - last >= interval or (pending is not None and pending() >= PENDING_ROWS_FLUSH):
                 last = now
                 self._flush(wait=False)  # (the native writer thread writes meanwhile)
-                hook = self.on_flush
-                if hook is not None:
-                    try:
-                        hook()
-                    except Exception:  # noqa: BLE001 - our hook; never ends the flusher
-                        pass
+                _call_hook(self.on_flush)  # (a failure never ends the flusher)
 
     def flush(self) -> None:
         """Drain the recorder and append its rows to the file now (in the file on return)."""
@@ -468,13 +463,13 @@ class Session:
         in a forked child that ran on to the program's end): `stop`'s keywords at exit."""
         self._exit_reason = dict(info)
 
+    def run_on_exit(self) -> None:
+        """The on_exit hook (follow.py), before the end is written at atexit or os._exit: a
+        stop there wins, as stop() writes only once; a failure of it still lets the end be written."""
+        _call_hook(self.on_exit)
+
     def _at_exit(self) -> None:
-        hook = self.on_exit
-        if hook is not None:
-            try:
-                hook()  # (a stop there wins: stop() writes only once)
-            except Exception:  # noqa: BLE001 - our hook; the end is still written below
-                pass
+        self.run_on_exit()
         self.stop(**(self._exit_reason or self._ended_at_exit()))
 
     def _ended_at_exit(self) -> dict[str, Any]:
@@ -514,6 +509,16 @@ class Session:
             self.stop(reason="signal", signal=_signal.Signals(signum).name)
             _signal.signal(signum, _signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+
+
+def _call_hook(hook: Any) -> None:
+    """Call one of follow.py's hooks (Session.on_flush, on_exit), if set; its failure is ours
+    and is dropped: it must not end the flusher nor keep the end from being written."""
+    if hook is not None:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - our hook
+            pass
 
 
 # The signals a session handles (install_exit_hooks), held off in the forking thread from just
