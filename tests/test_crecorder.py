@@ -726,6 +726,60 @@ def test_container_texts_made_in_c_equal_reprs() -> None:
     assert _crecorder.builtin_text(["x" * 59] * 6) == reprs.value_text(["x" * 59] * 6)  # cut at MAX_TEXT
 
 
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_packed_containers_read_like_reprs(mode: str) -> None:
+    """Tuples and lists of scalars are packed into value record slots at call time (packed.c,
+    format 1.5): on thousands of random values -- packed or not -- the recorded argument and
+    result texts are reprs' texts at call time (a list changed after the call keeps its text)."""
+    import random
+
+    rng = random.Random(4321)
+    values = [_random_value(rng) for _ in range(3000)]
+    values += [(i, ("job", (i, i + 1))) for i in range(50)] + [[1.5, -2, "x" * 70], ("y" * 59,) * 6]
+    values += [tuple(range(7)), [[[[1]]]], ((((1,),),),), ("a",), [()], ([],), (-(2**63), 2**63 - 1)]
+    def grow(xs):
+        xs.append(3)
+        return xs
+
+    def prog() -> None:
+        for v in values:
+            probe(v, k=v)
+        grow([1, 2])
+
+    trace = record(prog, "c", args=mode)
+    calls = [c for c in trace.calls if c.function.qualname == "probe"]
+    assert len(calls) == len(values)
+    for call, v in zip(calls, values):
+        text = reprs.value_text(v, mode)
+        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text), v
+    assert [(c.args, c.result) for c in trace.calls if c.function.qualname.endswith("grow")] == [
+        ("xs=[1, 2]", "[1, 2, 3]")]
+
+
+def test_packed_tuples_are_records() -> None:
+    """A tuple of ints and strs is stored as a value record (tags 5 and 6), not as a text."""
+    from flowtrace.ftr import format as F
+    from flowtrace.recorder.c import CRecorder
+
+    def take(pair):
+        return None
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    try:
+        for i in range(3):
+            take((i, ["job", (i,)]))
+    finally:
+        rec.stop()
+    payload = rec.drain().strings_payload
+    assert F.has_records(payload)
+    if F._c_expand_strings is not None:  # the C reader and the Python one: the same texts
+        assert F._c_expand_strings(payload) == F._py_expand_strings(bytes(payload))
+    texts = F.decode_strings(payload)
+    assert sorted(texts.text(i) for i in range(texts.first_id, texts.first_id + texts.count)) == sorted(
+        ["None", "pair=(0, ['job', (0,)])", "pair=(1, ['job', (1,)])", "pair=(2, ['job', (2,)])"])
+
+
 def test_placeholders_in_containers_made_in_c_equal_reprs() -> None:
     """Safe mode names the other objects inside a builtin container in C, as
     reprs.placeholder does from the type; a metaclass that names its classes itself, or a

@@ -1,4 +1,4 @@
-"""STRS value records (FORMAT 1.4): the C recorder stores texts with objects, floats or large
+"""STRS value records (FORMAT 1.4; tuples and lists 1.5): the C recorder stores texts with objects, floats or large
 ints as records that the reader makes into texts. Both readers (C and pure Python) give the
 bytes the spec gives, the recorded texts are reprs.py's, and a damaged record is a FormatError."""
 
@@ -55,11 +55,16 @@ HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode()], [
     b"\xff\x01\x04" + _varint(_zigzag(123456789012)),
     "é€".encode(),
     b"",
+    # (1.5) a packed tuple holding a list, a 1-tuple, an empty tuple and a cut one
+    b"\xff\x02" + _varint(1) + b"\x05\x02\x04" + _varint(_zigzag(-3)) + b"\x06\x03\x00\x05'job'\x00\x04None"
+    + b"\x05\x01\x00\x02()" + b"\x05\x00" + b"\x05\x02\x00\x05(...)\x00\x03..." + b"\x00\x02{}"
+    + b"\x06\x01\x01" + struct.pack("<d", 0.5),
 ])
 HAND_MADE_TEXTS = [
     "plain text", "<shapes.Vec object at 0x7f3a41d2e0c0>",
     "self=<shapes.Vec object at 0x10>, k=0.1, *rest=(), **kw={}, é=-9223372036854775808",
     "1e+22", "123456789012", "é€", "",
+    "self=(-3, ['job', None, ((),)]), k=(), *rest=((...), ...), **kw={}, é=[0.5]",
 ]
 
 
@@ -89,7 +94,11 @@ def _damaged() -> list[bytes]:
     trailing = _payload(1, [], [b"\xff\x01\x04\x02\x00"])  # a byte past the slot
     short_float = _payload(1, [], [b"\xff\x01\x01\x00\x00"])
     long_literal = _payload(1, [], [b"\xff\x01\x00" + _varint(50) + b"abc"])
-    return out + [bad_label, bad_tag, bad_kind, trailing, short_float, long_literal]
+    short_tuple = _payload(1, [], [b"\xff\x01\x05\x03\x04\x02\x04\x04"])  # 3 items, 2 there
+    deep_list = _payload(1, [], [b"\xff\x01" + b"\x06\x01" * 17 + b"\x04\x00"])  # nested past 16
+    label_in_tuple = _payload(1, [], [b"\xff\x01\x05\x01\x02" + _varint(0) + _varint(0)])  # no label 0
+    return out + [bad_label, bad_tag, bad_kind, trailing, short_float, long_literal, short_tuple, deep_list,
+                  label_in_tuple]
 
 
 @pytest.mark.parametrize("use_c", [False, True])

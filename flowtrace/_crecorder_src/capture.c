@@ -113,6 +113,7 @@ void
 slots_clear(Slot *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) Py_CLEAR(s[i].o);
+    pack_drop();   /* (their packed values, if any, with them) */
 }
 
 /* object.__repr__ names the type "module.qualname" (tp_name for builtins) and the
@@ -218,6 +219,8 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         s->u.addr = (uintptr_t)v;
         return 0;
     }
+    if ((tp == &PyTuple_Type || tp == &PyList_Type) && pack_value(s, v))
+        return 0;   /* of scalars: packed as a value record's slot now, no reference (packed.c) */
     if (tp == &PyTuple_Type && frozen_text(v, 0)) {
         /* a tuple of immutable scalars (frozen_text): rendered at drain like a str -- no
          * text, buffer or str made on the program's thread now */
@@ -257,7 +260,11 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
     Slot *dst = slot_room(c, n);
     uint32_t sid = 0;
     StrEntry *e = dst ? str_entry(c, &sid) : NULL;
-    if (!e) { slots_clear(local, n); return 0; }
+    if (!e || pack_commit(c, e) < 0) {
+        if (e) c->nstrs--;
+        slots_clear(local, n);
+        return 0;
+    }
     memcpy(dst, local, n * sizeof(Slot));
     e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
     c->nslots += n;

@@ -9,7 +9,7 @@ clear_pending(CoreObject *c)
 {
     for (size_t i = 0; i < c->nstrs; i++) Py_CLEAR(c->strs[i].text);
     for (size_t i = 0; i < c->nslots; i++) Py_CLEAR(c->slots[i].o);
-    c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = 0;
+    c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = c->npacked = 0;
 }
 
 void

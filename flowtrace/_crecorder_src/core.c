@@ -78,6 +78,7 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
+    PyMem_RawFree(c->packed); PyMem_RawFree(c->spare_packed);
     PyMem_RawFree(c->hot);
     PyMem_RawFree(c->small_vals.tab);
     PyMem_RawFree(c->small_args);
@@ -248,7 +249,7 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisisisislsisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisisisislsisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "MAX_ITEMS", MAX_ITEMS, "MAX_DEPTH", MAX_DEPTH,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
@@ -257,7 +258,7 @@ PyInit__crecorder(void)
         "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST,
         "ENC_PARENT", ENC_PARENT, "ENC_SPARSE_DELTA", ENC_SPARSE_DELTA, "ENC_SPARSE", ENC_SPARSE, "ENC_BITS", ENC_BITS,
         "ENC_GOLOMB_DELTA", ENC_GOLOMB_DELTA, "ENC_GOLOMB", ENC_GOLOMB, "ENC_GOLOMB_PARENT", ENC_GOLOMB_PARENT,
-        "ENC_GOLOMB_RISE", ENC_GOLOMB_RISE);
+        "ENC_GOLOMB_RISE", ENC_GOLOMB_RISE, "RS_TUPLE", RS_TUPLE, "RS_LIST", RS_LIST);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */
     for (int i = 0; str_tuple && i < N_BUILTIN_STR; i++) PyTuple_SET_ITEM(str_tuple, i, Py_NewRef(*builtin_str_types[i]));
     if (!str_tuple || PyModule_AddObjectRef(m, "BUILTIN_STR_TYPES", str_tuple) < 0) {

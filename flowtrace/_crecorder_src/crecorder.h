@@ -20,8 +20,10 @@
  * inline; exact str / bytes / big int / complex / Ellipsis / NotImplemented are immutable,
  * so a reference is kept until the next drain (at most one flush interval) and they are
  * rendered then -- the same text as at call time, and invisible to the program (no
- * __del__, no weakref). Builtin containers can mutate, so they are rendered at call time
- * (reprs.value_text, which never calls a user __repr__ in safe mode). Any other object is
+ * __del__, no weakref). A tuple or list of scalars is packed at call time into a value
+ * record's slot (packed.c: no reference, no text); other builtin containers can mutate, so
+ * they are rendered at call time (reprs.value_text, which never calls a user __repr__ in safe
+ * mode). Any other object is
  * kept as (type, address): the type is referenced until the drain, the object not at all,
  * so recording never extends an object's life or runs its code. Strings get provisional
  * ids at event time; the drain renders them, removes duplicates and renumbers.
@@ -34,6 +36,7 @@
  *   threads.c   per-thread state (stacks) and backpressure
  *   codes.c     per-code-object decisions (filter, argument layout)
  *   capture.c   value capture at event time (memo, small ints, exception texts)
+ *   packed.c    tuples and lists of scalars packed at event time into value record slots
  *   render.c    rendering captured values at drain (reprs.py's text, in C), the STRS payload
  *               (texts and value records) and its reader (expand_strings)
  *   strtab.c    final string ids by UTF-8 bytes (deduplication)
@@ -125,9 +128,15 @@ enum {
     V_OPAQUE,   /* o: owned reference to the type, u.addr: the object's address */
     V_UNBOUND,  /* the frame slot was empty */
     V_DEFREPR,  /* full mode, object.__repr__: like V_OPAQUE (its text is the placeholder's) */
+    V_PACKED,   /* a tuple or list of scalars packed at event time (packed.c): u.i = PACKED_AT(offset
+                 * in its entry's packed bytes, length, characters of its text); no reference */
 };
+#define PACKED_AT(off, len, chars) ((int64_t)((uint64_t)(off) | (uint64_t)(len) << 32 | (uint64_t)(chars) << 48))
+#define PACKED_OFF(i) ((size_t)((uint64_t)(i) & 0xFFFFFFFFu))
+#define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0xFFFF))
+#define PACKED_CHARS(i) ((size_t)((uint64_t)(i) >> 48))
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
-_Static_assert(V_DEFREPR < 16, "memo keys keep a slot tag in 4 bits");
+_Static_assert(V_PACKED < 16, "memo keys keep a slot tag in 4 bits");
 
 /* A provisional string id's content: a text made at event time, slots to render, or (S_EXC)
  * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`
@@ -137,6 +146,7 @@ typedef struct {
     PyObject *text;
     union { size_t slot_off; int64_t exc_int; };
     uint32_t nslots, code_idx;
+    uint32_t pack_off;   /* where its slots' packed bytes (V_PACKED) start in the batch's */
     uint8_t kind;
 } StrEntry;
 
@@ -187,6 +197,7 @@ typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; 
  * The hot memo and text tables keep hashes with the low bit set (0 marks an empty slot);
  * the slot index comes from the other bits, or only the odd half of a table would be used. */
 #define HSLOT(h) ((h) >> 1)
+#define PACK_MAX 1024   /* bytes of packed values one capture may hold (packed.c) */
 #define MEMO_SLOTS 4
 typedef struct Memo {
     uint64_t hash;
@@ -220,6 +231,11 @@ typedef struct ThreadState {
     int in_overflow;                  /* this thread is running the overflow hook */
     uint64_t task_epoch;              /* the asyncio task last found here (callbacks.c, task_lookup): */
     uint32_t task_tid;                /* its TASK id, valid while tasks_epoch is task_epoch */
+    /* The values of the capture under way on this thread that were packed (packed.c), until
+     * commit_slots copies them to the batch: per thread, because a hook that runs Python
+     * between two arguments may let another thread capture meanwhile. */
+    size_t npack;
+    unsigned char pack[PACK_MAX];
 } ThreadState;
 
 extern ThreadState all_threads;      /* threads.c: every live thread state (a ring) */
@@ -279,6 +295,8 @@ typedef struct CoreObject {
     MarkRow *spare_marks; size_t cap_spare_marks;
     StrEntry *spare_strs; size_t cap_spare_strs;
     Slot *spare_slots; size_t cap_spare_slots;
+    unsigned char *packed; size_t npacked, cappacked;   /* this batch's packed values (V_PACKED) */
+    unsigned char *spare_packed; size_t cap_spare_packed;
     uint64_t errors;                 /* internal errors swallowed (never raised into user code) */
     uint64_t rendered;               /* drain statistics: entries rendered */
     Anchor anchor;                   /* (ticks, ns) at start / the last drain: see tick_map */
@@ -354,10 +372,21 @@ typedef struct {
     PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
     PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
     Label labels[LABELS];   /* this drain's labels (the slots hold the types meanwhile) */
+    const unsigned char *packed;      /* the batch's packed values (V_PACKED slots) ... */
+    const unsigned char *pack_base;   /* ... and those of the entry being rendered */
 } RenderCtx;
 
 /* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
 typedef struct { char *p; size_t len, cap, nchars; } Text;
+
+/* Value records in STRS payloads (docs/FORMAT.md, "Value records"; render.c writes and reads
+ * them, packed.c packs containers into their slots at event time). */
+#define REC_MARK 0xFF        /* a record's first byte (never the first byte of UTF-8) */
+#define STRS_RECORDS 0x80000000u   /* the count's flag: a dictionary and records follow */
+enum { REC_VALUE = 1, REC_ARGS = 2 };
+/* slot tags; 5 and 6 (format 1.5): a tuple / list, a varint count and that many slots */
+enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4, RS_TUPLE = 5, RS_LIST = 6 };
+#define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
 
 
 /* ---- shared constants (also exported by the module and checked against reprs.py and
@@ -398,6 +427,10 @@ uint32_t value_id(CoreObject *c, PyObject *v);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
+/* packed.c */
+int pack_value(Slot *s, PyObject *v);
+int pack_commit(CoreObject *c, StrEntry *e);
+void pack_drop(void);
 /* render.c */
 PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);

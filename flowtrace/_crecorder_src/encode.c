@@ -26,6 +26,7 @@ typedef struct {
     MarkRow *marks; size_t nmarks; size_t capmarks;
     StrEntry *strs; size_t nstrs; size_t capstrs;
     Slot *slots; size_t nslots; size_t capslots;
+    unsigned char *packed; size_t npacked; size_t cappacked;
 } Swapped;
 
 /* The previous batch's call and exit buffers, for the next drain of any core to swap in:
@@ -531,6 +532,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
         c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
+        c->packed, c->npacked, c->cappacked,
     };
     c->calls = spare_calls; c->capcalls = cap_spare_calls; memset(&spare_calls, 0, sizeof spare_calls); cap_spare_calls = 0;
     c->exits = spare_exits; c->capexits = cap_spare_exits; memset(&spare_exits, 0, sizeof spare_exits); cap_spare_exits = 0;
@@ -539,7 +541,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->call_first_id = c->next_call_id;
     c->strs = c->spare_strs; c->capstrs = c->cap_spare_strs; c->spare_strs = NULL; c->cap_spare_strs = 0;
     c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
-    c->nstrs = c->nslots = 0;
+    c->packed = c->spare_packed; c->cappacked = c->cap_spare_packed; c->spare_packed = NULL; c->cap_spare_packed = 0;
+    c->nstrs = c->nslots = c->npacked = 0;
     c->overflow_at = c->overflow_rows;   /* rows are gone: back to the cap */
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
     /* this batch's ticks -> ns: the line from the previous anchor to one read now (every row
@@ -557,7 +560,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
     uint32_t first_sid = c->next_final_sid;
-    RenderCtx rc = {args[0], args[1], {{NULL}}};
+    RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.packed};
     uint32_t *remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!remap) { PyErr_NoMemory(); goto done; }
     /* the texts: rendered, deduplicated, new ones into the STRS payload (render.c) */
@@ -596,6 +599,7 @@ done:
     KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
     KEEP_SPARE(w.strs, w.capstrs, c->spare_strs, c->cap_spare_strs);
     KEEP_SPARE(w.slots, w.capslots, c->spare_slots, c->cap_spare_slots);
+    KEEP_SPARE(w.packed, w.cappacked, c->spare_packed, c->cap_spare_packed);
     return result;
 }
 

@@ -126,6 +126,8 @@ cut_text(PyObject *text, Py_ssize_t limit)
 }
 
 static int render_now(Text *t, PyObject *o, int depth, int safe);
+static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, uint64_t *prev,
+                       Text *out, int depth);
 
 /* The end of a placeholder: " object at 0x<address in hex>>". */
 static int
@@ -190,6 +192,19 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
     }
+    case V_PACKED: {
+        /* a value record's slot packed at event time (packed.c): its text, as the reader
+         * makes it (all ASCII: a character a byte; never longer than MAX_TEXT) */
+        const unsigned char *p = rc->pack_base + PACKED_OFF(s->u.i), *end = p + PACKED_LEN(s->u.i);
+        size_t b0 = t->len, c0 = t->nchars;
+        uint64_t prev = 0;
+        if (expand_slot(&p, end, NULL, &prev, t, 0) < 0 || p != end) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a packed value does not parse");
+            return -1;
+        }
+        t->nchars = c0 + (t->len - b0);
+        return 0;
+    }
     case V_OPAQUE:
     case V_DEFREPR: {
         /* reprs.placeholder, written straight into the text: no Python object per value */
@@ -218,6 +233,7 @@ int
 render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 {
     t->len = t->nchars = 0;
+    if (rc) rc->pack_base = rc->packed + e->pack_off;
     if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
     if (e->kind == S_EXC) {   /* "Type: int" or "Type" (capture.c's exc_entry; a builtin's name is ASCII) */
         const char *name = ((PyTypeObject *)e->text)->tp_name;
@@ -502,11 +518,6 @@ builtin_text_now(PyObject *v, int safe)
  * the reader never cuts. Records are not deduplicated across batches (the hot memo still
  * shares one entry between equal values within a batch), and the writer stores a chunk with
  * records uncompressed (ftr/writer.py: measured in the commit that made them). */
-#define REC_MARK 0xFF        /* a record's first byte (never the first byte of UTF-8) */
-#define STRS_RECORDS 0x80000000u   /* the count's flag: a dictionary and records follow */
-enum { REC_VALUE = 1, REC_ARGS = 2 };
-enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4 };
-#define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
 #define REC_INT_MIN ((int64_t)1 << 15)   /* capture.c's SMALL_MAX: smaller ints have their own tables */
 #define DICT_LABELS 64
 
@@ -588,11 +599,12 @@ varint_at(unsigned char *q, uint64_t v)
     return q;
 }
 
-/* Does the slot's text seldom repeat (a float, an object, an int past the small-int tables)? */
+/* Does the slot's text seldom repeat (a float, an object, an int past the small-int tables), or
+ * is it a record's slot already (a packed tuple or list)? */
 static inline int
 rarely_repeats(const Slot *s)
 {
-    return s->tag == V_FLOAT || s->tag == V_OPAQUE || s->tag == V_DEFREPR
+    return s->tag == V_FLOAT || s->tag == V_OPAQUE || s->tag == V_DEFREPR || s->tag == V_PACKED
            || (s->tag == V_INT && (s->u.i >= REC_INT_MIN || s->u.i <= -REC_INT_MIN));
 }
 
@@ -629,6 +641,14 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             *q++ = RS_FLOAT;
             for (int i = 0; i < 8; i++) *q++ = (unsigned char)(bits >> (8 * i));
             chars += FLOAT_CHARS;
+        } else if (s->tag == V_PACKED) {   /* already a slot (packed.c): copied as it is */
+            size_t len = PACKED_LEN(s->u.i);
+            out->len = (size_t)((char *)q - out->p);
+            if (text_room(out, len + (size_t)(n - k) * 21) < 0) goto fail;
+            q = (unsigned char *)out->p + out->len;
+            memcpy(q, rc->packed + e->pack_off + PACKED_OFF(s->u.i), len);
+            q += len;
+            chars += PACKED_CHARS(s->u.i);
         } else if (s->tag == V_INT) {
             *q++ = RS_INT;
             q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
@@ -793,6 +813,61 @@ tab_get(const TextTab *t, uint64_t i, const unsigned char **p, size_t *len)
     return 0;
 }
 
+/* One slot's text into `out`, *pp moved past it; -1 when it does not parse (an error set on
+ * memory errors only). `dict`: the chunk's dictionary (NULL: a packed value, which has no
+ * objects); `depth`: tuples and lists within tuples and lists (a writer nests them at most
+ * MAX_DEPTH deep; a reader refuses what no writer makes). */
+#define EXPAND_DEPTH 16
+static int
+expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict_, uint64_t *prev, Text *out,
+            int depth)
+{
+    const TextTab *dict = dict_;
+    const unsigned char *p = *pp;
+    if (p >= end) return -1;
+    unsigned char tag = *p++;
+    if (tag == RS_LITERAL) {
+        uint64_t n;
+        if (get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p) || text_add(out, (const char *)p, n, 0) < 0) return -1;
+        p += n;
+    } else if (tag == RS_INT) {
+        uint64_t z;
+        if (get_varint(&p, end, &z) < 0) return -1;
+        if (text_int(out, (int64_t)((z >> 1) ^ (0 - (z & 1)))) < 0) return -1;   /* zigzag back */
+    } else if (tag == RS_FLOAT) {
+        if (end - p < 8) return -1;
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; i++) bits |= (uint64_t)p[i] << (8 * i);
+        p += 8;
+        Slot s = {NULL, {.i = 0}, V_FLOAT};
+        memcpy(&s.u.d, &bits, 8);
+        if (render_slot(NULL, out, &s, 0) < 0) return -1;
+    } else if ((tag == RS_OBJECT || tag == RS_DEFREPR) && dict) {
+        uint64_t li, z;
+        const unsigned char *label;
+        size_t len;
+        if (get_varint(&p, end, &li) < 0 || tab_get(dict, li, &label, &len) < 0 || get_varint(&p, end, &z) < 0)
+            return -1;
+        uint64_t addr = *prev += (z >> 1) ^ (0 - (z & 1));   /* the step from the previous address */
+        char hex[32], *h = hex + sizeof hex;
+        *--h = '>';
+        do { *--h = "0123456789abcdef"[addr & 15]; addr >>= 4; } while (addr);
+        if (text_add(out, "<", 1, 0) < 0 || text_add(out, (const char *)label, len, 0) < 0
+                || text_add(out, " object at 0x", 13, 0) < 0 || text_add(out, h, (size_t)(hex + sizeof hex - h), 0) < 0)
+            return -1;
+    } else if (tag == RS_TUPLE || tag == RS_LIST) {   /* (1.5) a count, then that many slots */
+        uint64_t n;
+        if (depth >= EXPAND_DEPTH || get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) return -1;
+        if (text_add(out, tag == RS_TUPLE ? "(" : "[", 1, 0) < 0) return -1;
+        for (uint64_t i = 0; i < n; i++)
+            if ((i && text_add(out, ", ", 2, 0) < 0) || expand_slot(&p, end, dict, prev, out, depth + 1) < 0) return -1;
+        const char *close = tag == RS_LIST ? "]" : n == 1 ? ",)" : ")";
+        if (text_add(out, close, strlen(close), 0) < 0) return -1;
+    } else return -1;
+    *pp = p;
+    return 0;
+}
+
 /* One record's text into `out`; -1 when it does not parse (an error set on memory errors only). */
 static int
 expand_record(const unsigned char *p, const unsigned char *end, const TextTab *dict, uint64_t *prev, Text *out)
@@ -818,39 +893,7 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
                 return -1;
             names = stop + 1;
         } else if (k) break;
-        if (p >= end) return -1;
-        unsigned char tag = *p++;
-        if (tag == RS_LITERAL) {
-            uint64_t n;
-            if (get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p) || text_add(out, (const char *)p, n, 0) < 0) return -1;
-            p += n;
-        } else if (tag == RS_INT) {
-            uint64_t z;
-            if (get_varint(&p, end, &z) < 0) return -1;
-            Slot s = {NULL, {.i = (int64_t)((z >> 1) ^ (0 - (z & 1)))}, V_INT};   /* zigzag back */
-            if (render_slot(NULL, out, &s, 0) < 0) return -1;
-        } else if (tag == RS_FLOAT) {
-            if (end - p < 8) return -1;
-            uint64_t bits = 0;
-            for (int i = 0; i < 8; i++) bits |= (uint64_t)p[i] << (8 * i);
-            p += 8;
-            Slot s = {NULL, {.i = 0}, V_FLOAT};
-            memcpy(&s.u.d, &bits, 8);
-            if (render_slot(NULL, out, &s, 0) < 0) return -1;
-        } else if (tag == RS_OBJECT || tag == RS_DEFREPR) {
-            uint64_t li, z;
-            const unsigned char *label;
-            size_t len;
-            if (get_varint(&p, end, &li) < 0 || tab_get(dict, li, &label, &len) < 0 || get_varint(&p, end, &z) < 0)
-                return -1;
-            uint64_t addr = *prev += (z >> 1) ^ (0 - (z & 1));   /* the step from the previous address */
-            char hex[32], *h = hex + sizeof hex;
-            *--h = '>';
-            do { *--h = "0123456789abcdef"[addr & 15]; addr >>= 4; } while (addr);
-            if (text_add(out, "<", 1, 0) < 0 || text_add(out, (const char *)label, len, 0) < 0
-                    || text_add(out, " object at 0x", 13, 0) < 0 || text_add(out, h, (size_t)(hex + sizeof hex - h), 0) < 0)
-                return -1;
-        } else return -1;
+        if (expand_slot(&p, end, dict, prev, out, 0) < 0) return -1;
     }
     return p == end ? 0 : -1;
 }

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 4  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
-# 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records
+VERSION_MINOR = 5  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+# 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records; 1.5: their
+# tuple and list slots
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -536,6 +537,8 @@ STRS_RECORDS = 0x80000000
 REC_MARK = 0xFF
 REC_VALUE, REC_ARGS = 1, 2
 RS_LITERAL, RS_FLOAT, RS_OBJECT, RS_DEFREPR, RS_INT = 0, 1, 2, 3, 4
+RS_TUPLE, RS_LIST = 5, 6  # (1.5) a count, then that many slots
+_EXPAND_DEPTH = 16  # tuples and lists within each other: a writer nests them MAX_DEPTH deep at most
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
 
@@ -567,6 +570,41 @@ def _table(data: bytes, pos: int, n: int, size: int | None = None) -> tuple[list
     return [data[blob_at + a : blob_at + b] for a, b in zip(ends, ends[1:])], blob_at + size
 
 
+def _slot_text(rec: bytes, pos: int, labels: list[bytes] | None, prev: list[int], depth: int = 0) -> tuple[bytes, int]:
+    """The text of the record slot at `pos`, and the position after it. `labels`: the chunk's
+    dictionary (None for a packed value: no objects); `prev[0]`: the chunk's previous object
+    address (each is stored as the step from it)."""
+    tag = rec[pos]
+    pos += 1
+    if tag == RS_LITERAL:
+        n, pos = _varint(rec, pos)
+        if pos + n > len(rec):
+            raise ValueError("literal cut short")
+        return rec[pos : pos + n], pos + n
+    if tag == RS_INT:
+        z, pos = _varint(rec, pos)
+        return str((z >> 1) ^ -(z & 1)).encode(), pos  # zigzag back
+    if tag == RS_FLOAT:
+        return repr(_F64.unpack_from(rec, pos)[0]).encode(), pos + 8
+    if tag in (RS_OBJECT, RS_DEFREPR) and labels is not None:
+        i, pos = _varint(rec, pos)
+        z, pos = _varint(rec, pos)
+        addr = prev[0] = (prev[0] + ((z >> 1) ^ -(z & 1))) & 0xFFFFFFFFFFFFFFFF
+        return b"<" + labels[i] + b" object at 0x" + f"{addr:x}>".encode(), pos
+    if tag in (RS_TUPLE, RS_LIST) and depth < _EXPAND_DEPTH:
+        n, pos = _varint(rec, pos)
+        if n > len(rec) - pos:
+            raise ValueError("container cut short")
+        items = []
+        for _ in range(n):
+            text, pos = _slot_text(rec, pos, labels, prev, depth + 1)
+            items.append(text)
+        if tag == RS_LIST:
+            return b"[" + b", ".join(items) + b"]", pos
+        return b"(" + b", ".join(items) + (b",)" if n == 1 else b")"), pos
+    raise ValueError("unknown slot")
+
+
 def _record_text(rec: bytes, names_and_labels: list[bytes], prev: list[int]) -> bytes:
     """One record's text (UTF-8): what reprs.value_text / args_text gave when it was recorded.
     `prev[0]`: the chunk's previous object address (each is stored as the step from it)."""
@@ -579,27 +617,7 @@ def _record_text(rec: bytes, names_and_labels: list[bytes], prev: list[int]) -> 
         names = names_and_labels[i].split(b"\0")
     parts = []
     for name in names:
-        tag = rec[pos]
-        pos += 1
-        if tag == RS_LITERAL:
-            n, pos = _varint(rec, pos)
-            if pos + n > len(rec):
-                raise ValueError("literal cut short")
-            text = rec[pos : pos + n]
-            pos += n
-        elif tag == RS_INT:
-            z, pos = _varint(rec, pos)
-            text = str((z >> 1) ^ -(z & 1)).encode()  # zigzag back
-        elif tag == RS_FLOAT:
-            text = repr(_F64.unpack_from(rec, pos)[0]).encode()
-            pos += 8
-        elif tag in (RS_OBJECT, RS_DEFREPR):
-            i, pos = _varint(rec, pos)
-            z, pos = _varint(rec, pos)
-            addr = prev[0] = (prev[0] + ((z >> 1) ^ -(z & 1))) & 0xFFFFFFFFFFFFFFFF
-            text = b"<" + names_and_labels[i] + b" object at 0x" + f"{addr:x}>".encode()
-        else:
-            raise ValueError("unknown slot")
+        text, pos = _slot_text(rec, pos, names_and_labels, prev)
         parts.append(name + b"=" + text if rec[1] == REC_ARGS else text)
     if pos != len(rec):
         raise ValueError("record too long")

@@ -1,0 +1,174 @@
+/* flowtrace._crecorder: tuples and lists of scalars packed at event time (value record slots). */
+#include "crecorder.h"
+
+/* A tuple or list of builtin scalars -- (n, ("job", (i, i + 1))), [x, y] -- is written at event
+ * time straight into the slot of a value record (docs/FORMAT.md, "Value records", format 1.5):
+ * a tag per item, ints as varints, strs as their repr's bytes, nested tuples and lists as a
+ * count and their items. Nothing is referenced, rendered, hashed or interned: the drain copies
+ * the bytes into the STRS payload and the reader makes the text, byte for byte reprs._text's
+ * (bounded by MAX_ITEMS and MAX_DEPTH as it is; a value whose text could be cut at MAX_TEXT is
+ * not packed). Before, a tuple was held until the drain (its items walked once to see it could
+ * be, its references keeping the tuple free list empty), rendered to decimal text there, hashed
+ * and looked up in the text table: ~1,500 instructions a call of the threaded workload.
+ * Packing runs no Python code and allocates nothing (type tests and reads only), so a list's
+ * items can be read in place and the bytes go to the thread's own buffer (ThreadState.pack)
+ * until commit_slots copies them to the batch. Anything else -- a non-ASCII or quoted str,
+ * bytes, a big int, a dict, an object -- says no, and the value takes the capture's other
+ * paths (the whole value: a text is all one kind). */
+
+/* The bytes are written at `p` (the functions return where they end, NULL when the value cannot
+ * be packed: kept in a register, not in a struct through a pointer) with at least ITEM_ROOM
+ * bytes checked free before each item; `*chars` adds up an upper bound of the text's length
+ * (exact but for ints and floats: their widest text). A bound is all the writers need -- a
+ * value or an argument list whose bound passes MAX_TEXT takes the text path, which cuts it --
+ * and an int's bound is a multiply, not a division per digit. */
+#define ITEM_ROOM 72   /* an item's most: a tag, a one-byte length and a cut str (1 + 1 + 62 + 3) */
+
+static inline unsigned char *
+put_literal(unsigned char *p, const char *s, size_t n, size_t *chars)
+{
+    *p++ = RS_LITERAL;
+    *p++ = (unsigned char)n;   /* (n < 128: one varint byte) */
+    memcpy(p, s, n);
+    *chars += n;
+    return p + n;
+}
+
+/* repr(s) of an exact str, cut to MAX_STRING characters (+ "...") as reprs._text: only when it
+ * is printable ASCII without quotes or backslashes (repr is then the characters in '...'). */
+static inline unsigned char *
+pack_str(unsigned char *p, PyObject *s, size_t *chars)
+{
+    if (!PyUnicode_IS_ASCII(s)) return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), shown = n > MAX_STRING ? MAX_STRING : n;
+    const unsigned char *u = (const unsigned char *)PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < shown; i++) {
+        unsigned char ch = u[i];
+        if (ch < 0x20 || ch > 0x7e || ch == '\'' || ch == '"' || ch == '\\') return NULL;
+    }
+    size_t len = (size_t)shown + 2 + (n > MAX_STRING ? 3 : 0);
+    p[0] = RS_LITERAL;
+    p[1] = (unsigned char)len;   /* (len <= 65 < 128) */
+    p[2] = '\'';
+    memcpy(p + 3, u, (size_t)shown);
+    p += 3 + shown;
+    *p++ = '\'';
+    if (n > MAX_STRING) { memcpy(p, "...", 3); p += 3; }
+    *chars += len;
+    return p;
+}
+
+static inline unsigned char *
+pack_int(unsigned char *p, int64_t v, size_t *chars)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);   /* zigzag */
+    *p++ = RS_INT;
+    while (z >= 0x80) { *p++ = (unsigned char)(z | 0x80); z >>= 7; }
+    *p++ = (unsigned char)z;
+    /* at most bits * log10(2) + 1 digits, and a sign (1233 / 4096 > log10(2)) */
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *chars += (((size_t)(64 - __builtin_clzll(m | 1)) * 1233) >> 12) + 1 + (v < 0);
+    return p;
+}
+
+static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars);
+
+/* One item of a container at `depth` (reprs._text(o, depth)). */
+static inline unsigned char *
+pack_item(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars)
+{
+    if (end - p < ITEM_ROOM) return NULL;
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)o))   /* one digit: no call */
+            return pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o), chars);
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(o, &overflow);   /* (an exact int: no error) */
+        return overflow ? NULL : pack_int(p, x, chars);   /* (past 64 bits: reprs._int's rules, elsewhere) */
+    }
+    if (tp == &PyUnicode_Type) return pack_str(p, o, chars);
+    if (tp == &PyTuple_Type || tp == &PyList_Type) return pack_items(p, end, o, depth, chars);
+    if (o == Py_None) return put_literal(p, "None", 4, chars);
+    if (o == Py_True) return put_literal(p, "True", 4, chars);
+    if (o == Py_False) return put_literal(p, "False", 5, chars);
+    if (tp == &PyFloat_Type) {   /* its 8 bytes; the reader makes repr() */
+        double d = PyFloat_AS_DOUBLE(o);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        *p++ = RS_FLOAT;
+        for (int i = 0; i < 8; i++) *p++ = (unsigned char)(bits >> (8 * i));
+        *chars += FLOAT_CHARS;
+        return p;
+    }
+    return NULL;
+}
+
+/* A tuple or list at `depth`: RS_TUPLE / RS_LIST, its count and its first MAX_ITEMS items
+ * (then "..."); past MAX_DEPTH, or empty, the text itself. */
+static unsigned char *
+pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars)
+{
+    int tuple = Py_TYPE(o) == &PyTuple_Type;
+    Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
+    if (!n) return put_literal(p, tuple ? "()" : "[]", 2, chars);
+    if (depth >= MAX_DEPTH) {
+        if (!tuple) return put_literal(p, "[...]", 5, chars);
+        return n == 1 ? put_literal(p, "(...,)", 6, chars) : put_literal(p, "(...)", 5, chars);
+    }
+    Py_ssize_t shown = n > MAX_ITEMS ? MAX_ITEMS : n;
+    *p++ = tuple ? RS_TUPLE : RS_LIST;
+    *p++ = (unsigned char)(shown + (n > shown));   /* (<= 7: one varint byte) */
+    *chars += 2 * (size_t)shown + (tuple && n == 1);   /* brackets and ", " between, "(x,)" */
+    PyObject **items = tuple ? ((PyTupleObject *)o)->ob_item : ((PyListObject *)o)->ob_item;
+    for (Py_ssize_t i = 0; i < shown && p; i++) p = pack_item(p, end, items[i], depth + 1, chars);
+    if (p && n > shown) {
+        if (end - p < ITEM_ROOM) return NULL;
+        p = put_literal(p, "...", 3, chars);
+        *chars += 2;
+    }
+    return p;
+}
+
+/* Pack tuple or list v (exact types) into slot s as V_PACKED: 1, or 0 when it cannot be (the
+ * caller takes another path; nothing is kept). */
+int
+pack_value(Slot *s, PyObject *v)
+{
+    ThreadState *ts = tls_state;   /* (the callback running this capture has set it) */
+    if (!ts || ts->npack + ITEM_ROOM > PACK_MAX) return 0;
+    unsigned char *start = ts->pack + ts->npack;
+    size_t chars = 0;
+    unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars);
+    if (!p || chars > MAX_TEXT) return 0;
+    size_t len = (size_t)(p - start);
+    s->tag = V_PACKED;
+    s->o = NULL;
+    s->u.i = PACKED_AT(ts->npack, len, chars);
+    ts->npack += len;
+    return 1;
+}
+
+/* commit_slots: the packed values of the capture just made go to the batch, for entry e
+ * (its slots' offsets are from e->pack_off). 0, or -1 with an error set. */
+int
+pack_commit(CoreObject *c, StrEntry *e)
+{
+    ThreadState *ts = tls_state;
+    e->pack_off = (uint32_t)c->npacked;
+    if (!ts || !ts->npack) return 0;
+    size_t n = ts->npack;
+    ts->npack = 0;
+    if (c->npacked + n > UINT32_MAX) { PyErr_NoMemory(); return -1; }
+    if (c->npacked + n > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + n, 1) < 0) return -1;
+    memcpy(c->packed + c->npacked, ts->pack, n);
+    c->npacked += n;
+    return 0;
+}
+
+/* A capture given up (or reusing an entry): its packed values are dropped. */
+void
+pack_drop(void)
+{
+    ThreadState *ts = tls_state;
+    if (ts) ts->npack = 0;
+}
