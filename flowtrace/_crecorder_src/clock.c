@@ -28,7 +28,7 @@ anchor_now(void)
 TickMap
 tick_map(Anchor a, Anchor b)
 {
-    TickMap m = {a, 0, !use_tsc};
+    TickMap m = {a, 0, 0, !use_tsc};
     if (m.identity) return m;
     int64_t dt = b.tick - a.tick, dn = b.ns - a.ns;
     if (dt <= 0 || dn < 0) {   /* no usable segment (no tick passed): the rate since import */
@@ -37,6 +37,7 @@ tick_map(Anchor a, Anchor b)
         if (dt <= 0 || dn < 0) { dt = 1; dn = 1; }
     }
     m.mult = (((__int128)dn << TICK_SHIFT) + dt / 2) / dt;
+    m.mult64 = m.mult <= UINT64_MAX ? (uint64_t)m.mult : 0;
     return m;
 }
 

@@ -354,7 +354,7 @@ stamp(void)
  * Rounding makes it exact at both anchors for segments shorter than 2^48 ticks (~26 h at
  * 3 GHz); longer ones are off by a nanosecond or so. */
 #define TICK_SHIFT 48
-typedef struct { Anchor a; __int128 mult; int identity; } TickMap;
+typedef struct { Anchor a; __int128 mult; uint64_t mult64; int identity; } TickMap;   /* (mult64: mult when it fits, else 0) */
 
 static inline int64_t
 tick_to_ns(const TickMap *m, int64_t tick)
@@ -455,6 +455,8 @@ PyObject *mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t narg
 int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out);
 /* writer.c */
 int add_native_writer(PyObject *m);
+/* crc.c: zlib's crc32(crc, p, n), carry-less multiplication where the CPU has it (FT_HAVE_ZLIB only) */
+uint32_t chunk_crc32(uint32_t crc, const unsigned char *p, size_t n);
 /* callbacks.c */
 PyObject *cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cb_py_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -96,29 +96,42 @@ sample_step(uint32_t *r)
     return 1 + (*r >> 29);
 }
 
-static int64_t *wide;     /* the column being encoded, widened to i64 (module scratch, as `scratch`) */
-static uint64_t *codes;   /* its ENC_PARENT codes */
-static size_t cap_wide;
+static uint64_t *codes;   /* the CALL.par column's ENC_PARENT codes (module scratch, as `scratch`) */
+static size_t cap_codes;
 
-static int
-widen(const ColSpec *s, size_t n, int64_t lo_hi[2])
+/* Row i of a column buffer of `width` bytes (1 u8, 4 u32, 8 i64) as i64. Every loop over a
+ * column reads it through this, in a function inlined for each width (column_body_1/4/8): the
+ * buffers are read where they are, not widened into a copy first (~9 instructions a value). */
+#define AT(v, width, i) ((width) == 8 ? ((const int64_t *)(v))[i] \
+    : (width) == 4 ? (int64_t)((const uint32_t *)(v))[i] : (int64_t)((const uint8_t *)(v))[i])
+
+/* The smallest and largest value of a column. A constant one (the thread of a one-thread
+ * program, `how` = return, `flag`) is told first by comparing 8 bytes at a time with its first
+ * value (~1 instruction a value, against ~7 for the min/max loop); any other leaves that test
+ * at its first change. */
+static inline __attribute__((always_inline)) void
+value_range(const void *v, int width, size_t n, int64_t lo_hi[2])
 {
-    if (n > cap_wide) {
-        size_t ncap = n < 4096 ? 4096 : n;
-        int64_t *w = PyMem_RawRealloc(wide, ncap * sizeof *w);
-        if (w) wide = w;
-        uint64_t *c = w ? PyMem_RawRealloc(codes, ncap * sizeof *c) : NULL;
-        if (c) codes = c;
-        if (!w || !c) { PyErr_NoMemory(); return -1; }
-        cap_wide = ncap;
+    if (!n) { lo_hi[0] = INT64_MAX; lo_hi[1] = INT64_MIN; return; }
+    int64_t first = AT(v, width, 0);
+    uint64_t pattern = (uint64_t)first;
+    if (width == 4) pattern |= pattern << 32;
+    else if (width == 1) pattern *= 0x0101010101010101ull;
+    const unsigned char *b = v;
+    size_t len = n * (size_t)width, i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        if (w != pattern) break;
     }
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-#define WIDEN(T) for (size_t i = 0; i < n; i++) { \
-        int64_t v = (int64_t)((const T *)s->v)[i]; wide[i] = v; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
-    if (s->width == 8) WIDEN(int64_t) else if (s->width == 4) WIDEN(uint32_t) else WIDEN(uint8_t)
-#undef WIDEN
-    *lo_hi = lo; lo_hi[1] = hi;
-    return 0;
+    i /= (size_t)width;   /* the rows before i all equal the first */
+    int64_t lo = first, hi = first;
+    for (; i < n; i++) {
+        int64_t x = AT(v, width, i);
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+    }
+    lo_hi[0] = lo; lo_hi[1] = hi;
 }
 
 static inline int
@@ -141,7 +154,7 @@ varint_len(uint64_t v)
  * most the rows: each step up is a level the previous rows went down). */
 #define PARENT_WALK 64   /* longest walk the writer tries before it writes the parent outright */
 static void
-parent_codes(const int64_t *par, size_t n, uint64_t base, uint64_t *out, size_t hist[65])
+parent_codes(const uint32_t *par, size_t n, uint64_t base, uint64_t *out, size_t hist[65])
 {
     memset(hist, 0, 65 * sizeof *hist);
     uint32_t lcg = 1;
@@ -160,7 +173,7 @@ parent_codes(const int64_t *par, size_t n, uint64_t base, uint64_t *out, size_t 
     }
 }
 
-/* Each candidate encoding's body size for the widened column, in one pass: the writer keeps
+/* Each candidate encoding's body size for the column, in one pass: the writer keeps
  * the smallest (docs/FORMAT.md, "Varint columns"). */
 typedef struct {
     size_t bits; int64_t lo; int width;
@@ -205,9 +218,10 @@ golomb_k(const size_t counts[65], size_t n, size_t *bits)
  * small ids their values; a column of any kind (string ids, fold figures) everything. */
 enum { W_PLAIN = 1, W_DELTA = 2, W_RISE = 4, W_SPARSE = 8, W_ALL = 15 };
 
-static void
-measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned want)
+static inline __attribute__((always_inline)) void
+measure(const void *v, int width, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned want)
 {
+#define x(i) AT(v, width, i)
     int64_t lo = n ? lo_hi[0] : 0, hi = n ? lo_hi[1] : 0;
     uint64_t range = (uint64_t)hi - (uint64_t)lo;
     z->width = range ? 64 - __builtin_clzll(range) : 0;
@@ -222,7 +236,7 @@ measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned w
     memset(z->hist_sparse_delta, 0, sizeof z->hist_sparse_delta);
     /* (the sample of sample_step: format.golomb_order's rule) */
     uint32_t lcg;
-#define STEP(i) ((uint64_t)x[i] - (uint64_t)((i) ? x[(i) - 1] : 0))
+#define STEP(i) ((uint64_t)x(i) - (uint64_t)((i) ? x((i) - 1) : 0))
 #define SAMPLED(i) for (size_t i = (lcg = 1, 0); i < n; i += sample_step(&lcg))
     if (want & W_RISE) {
         SAMPLED(i) z->hist_rise[bit_len(STEP(i))]++;
@@ -231,7 +245,7 @@ measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned w
     if (want & W_DELTA)
         SAMPLED(i) z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
     if (want & W_PLAIN)
-        SAMPLED(i) z->hist_plain[bit_len((uint64_t)x[i])]++;
+        SAMPLED(i) z->hist_plain[bit_len((uint64_t)x(i))]++;
 #undef SAMPLED
 #undef STEP
     z->nonzero = 0;
@@ -240,44 +254,54 @@ measure(const int64_t *x, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned w
         size_t next = 0;
         lcg = 1;
         for (size_t i = 0; i < n; i++) {
-            if (!x[i]) continue;
+            int64_t xi = x(i);
+            if (!xi) continue;
             if (z->nonzero++ == next) {
-                z->hist_sparse[bit_len((uint64_t)x[i])]++;
-                z->hist_sparse_delta[bit_len(zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev)))]++;
+                z->hist_sparse[bit_len((uint64_t)xi)]++;
+                z->hist_sparse_delta[bit_len(zigzag((int64_t)((uint64_t)xi - (uint64_t)prev)))]++;
                 next += sample_step(&lcg);
             }
-            prev = x[i];
+            prev = xi;
         }
     }
+#undef x
 }
 
-/* A bit stream, first bit in the high bit of the first byte: `acc` holds the `have` (< 8) bits
- * not yet in a whole byte. Each put stores 8 bytes at q (the payload has room past the end)
- * and moves q by the whole bytes it made. */
-typedef struct { unsigned char *q; uint64_t acc; int have; } BitOut;
+/* A bit stream, first bit in the high bit of the first byte: `buf` holds the `used` (< 8) bits
+ * not yet in a whole byte, from its high bit down. Each put stores 8 bytes at q (the payload has
+ * room past the end) and moves q by the whole bytes it made: ~10 instructions, no branch
+ * (a low-aligned accumulator, masked after each put, took ~2x: callgrind, fib). */
+typedef struct { unsigned char *q; uint64_t buf; int used; } BitOut;
 
 static inline __attribute__((always_inline)) void
-bits_put(BitOut *b, uint64_t v, int nbits)   /* 1 <= nbits <= 57, v < 2^nbits */
+bits_put(BitOut *b, uint64_t v, int nbits)   /* 1 <= nbits <= 56, v < 2^nbits */
 {
-    int total = b->have + nbits;
-    uint64_t acc = (b->acc << nbits) | v;
+    int used = b->used + nbits;   /* <= 63: the shifts below stay under 64 */
+    uint64_t buf = b->buf | (v << (64 - used));
 #if PY_BIG_ENDIAN
-    uint64_t w = acc << (64 - total);
+    uint64_t w = buf;
 #else
-    uint64_t w = __builtin_bswap64(acc << (64 - total));
+    uint64_t w = __builtin_bswap64(buf);
 #endif
     memcpy(b->q, &w, 8);
-    b->q += total >> 3;
-    b->have = total & 7;
-    b->acc = acc & ((1u << b->have) - 1);
+    b->q += used >> 3;
+    b->buf = buf << (used & ~7);
+    b->used = used & 7;
+}
+
+static inline unsigned char *
+bits_end(BitOut *b)   /* the last, partial byte (0 bits after the stream) */
+{
+    if (b->used) *b->q++ = (unsigned char)(b->buf >> 56);
+    return b->q;
 }
 
 static inline __attribute__((always_inline)) void
 golomb_put(BitOut *b, uint64_t v, int k)
 {
-    if (v < ((uint64_t)1 << 28)) {   /* x = v + 2^k below 2^29: the code, zeros and all, in one put */
+    if (v < ((uint64_t)1 << 27)) {   /* the code, zeros and all, in one put: 2nb - k - 1 <= 56 bits */
         uint64_t x = v + ((uint64_t)1 << k);
-        int nb = bit_len(x);
+        int nb = 64 - __builtin_clzll(x);   /* (x >= 1) */
         bits_put(b, x, 2 * nb - k - 1);
         return;
     }
@@ -291,20 +315,20 @@ golomb_put(BitOut *b, uint64_t v, int k)
     }
 }
 
-static unsigned char *
-put_golomb(unsigned char *q, int enc, const int64_t *x, size_t n, int k)
+static inline __attribute__((always_inline)) unsigned char *
+put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k)
 {
+#define x(i) AT(v, width, i)
     *q++ = (unsigned char)k;
     BitOut b = {q, 0, 0};
     /* one loop per encoding: no test per row */
-#define STEP(i) ((uint64_t)x[i] - (uint64_t)((i) ? x[(i) - 1] : 0))
-    if (enc == ENC_GOLOMB_RISE) for (size_t i = 0; i < n; i++) golomb_put(&b, STEP(i), k);
-    else if (enc == ENC_GOLOMB_DELTA) for (size_t i = 0; i < n; i++) golomb_put(&b, zigzag((int64_t)STEP(i)), k);
-    else if (enc == ENC_GOLOMB) for (size_t i = 0; i < n; i++) golomb_put(&b, (uint64_t)x[i], k);
+    uint64_t prev = 0, xi;   /* (the steps: from 0 to the first value, then between rows) */
+    if (enc == ENC_GOLOMB_RISE) for (size_t i = 0; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, xi - prev, k); prev = xi; }
+    else if (enc == ENC_GOLOMB_DELTA) for (size_t i = 0; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, zigzag((int64_t)(xi - prev)), k); prev = xi; }
+    else if (enc == ENC_GOLOMB) for (size_t i = 0; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
     else for (size_t i = 0; i < n; i++) golomb_put(&b, codes[i], k);
-#undef STEP
-    if (b.have) *b.q++ = (unsigned char)(b.acc << (8 - b.have));
-    return b.q;
+#undef x
+    return bits_end(&b);
 }
 
 /* ENC_BITS's values: row i's `width` bits at bits i*width.. of the bytes read as one
@@ -312,15 +336,16 @@ put_golomb(unsigned char *q, int enc, const int64_t *x, size_t n, int k)
  * `kind`) through a 64-bit accumulator that stores 4 bytes at a time -- a 128-bit one emptied
  * byte by byte cost ~5x that (~150 instructions of each loop iteration of the exceptions
  * workload, callgrind) -- wider values the slow way. */
-static unsigned char *
-put_packed(unsigned char *q, const int64_t *x, size_t n, uint64_t lo, int width)
+static inline __attribute__((always_inline)) unsigned char *
+put_packed(unsigned char *q, const void *v, int width, size_t n, uint64_t lo, int bits)
 {
-    if (width <= 32) {
+#define x(i) AT(v, width, i)
+    if (bits <= 32) {
         uint64_t acc = 0;
-        int have = 0;   /* < 32 before each value: have + width <= 63 bits fit */
-        for (size_t i = 0; i < n && width; i++) {
-            acc |= ((uint64_t)x[i] - lo) << have;
-            have += width;
+        int have = 0;   /* < 32 before each value: have + bits <= 63 bits fit */
+        for (size_t i = 0; i < n && bits; i++) {
+            acc |= ((uint64_t)x(i) - lo) << have;
+            have += bits;
             if (have >= 32) { q = put_le(q, acc, 4); acc >>= 32; have -= 32; }
         }
         for (; have > 0; have -= 8) { *q++ = (unsigned char)acc; acc >>= 8; }
@@ -329,26 +354,28 @@ put_packed(unsigned char *q, const int64_t *x, size_t n, uint64_t lo, int width)
     unsigned __int128 acc = 0;
     int have = 0;
     for (size_t i = 0; i < n; i++) {
-        acc |= (unsigned __int128)((uint64_t)x[i] - lo) << have;
-        have += width;
+        acc |= (unsigned __int128)((uint64_t)x(i) - lo) << have;
+        have += bits;
         while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
     }
     if (have) *q++ = (unsigned char)acc;
     return q;
+#undef x
 }
 
-static unsigned char *
-put_body(unsigned char *q, int enc, const int64_t *x, size_t n, const Sizes *z)
+static inline __attribute__((always_inline)) unsigned char *
+put_body(unsigned char *q, int enc, const void *v, int width, size_t n, const Sizes *z)
 {
+#define x(i) AT(v, width, i)
     if (enc >= ENC_GOLOMB_DELTA)
-        return put_golomb(q, enc, x, n, z->k);
+        return put_golomb(q, enc, v, width, n, z->k);
     if (enc == ENC_PARENT) {
         for (size_t i = 0; i < n; i++) q = put_varint(q, codes[i]);
     } else if (enc == ENC_VARINT) {
-        for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)x[i]);
+        for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)x(i));
     } else if (enc == ENC_VARINT_DELTA) {
         int64_t prev = 0;
-        for (size_t i = 0; i < n; i++) { q = put_varint(q, zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev))); prev = x[i]; }
+        for (size_t i = 0; i < n; i++) { int64_t xi = x(i); q = put_varint(q, zigzag((int64_t)((uint64_t)xi - (uint64_t)prev))); prev = xi; }
     } else if (enc == ENC_SPARSE || enc == ENC_SPARSE_DELTA) {
         unsigned char *map = q;   /* bit i: row i is not 0; then the Golomb codes of those rows */
         memset(map, 0, (n + 7) / 8);
@@ -357,28 +384,29 @@ put_body(unsigned char *q, int enc, const int64_t *x, size_t n, const Sizes *z)
         BitOut b = {q, 0, 0};
         int64_t prev = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!x[i]) continue;
+            int64_t xi = x(i);
+            if (!xi) continue;
             map[i >> 3] |= (unsigned char)(1u << (i & 7));
-            golomb_put(&b, enc == ENC_SPARSE ? (uint64_t)x[i] : zigzag((int64_t)((uint64_t)x[i] - (uint64_t)prev)), z->k);
-            prev = x[i];
+            golomb_put(&b, enc == ENC_SPARSE ? (uint64_t)xi : zigzag((int64_t)((uint64_t)xi - (uint64_t)prev)), z->k);
+            prev = xi;
         }
-        if (b.have) *b.q++ = (unsigned char)(b.acc << (8 - b.have));
-        q = b.q;
+        q = bits_end(&b);
     } else {   /* ENC_BITS: the minimum, the width, then each value - minimum in `width` bits */
         q = put_varint(q, (uint64_t)z->lo);
         *q++ = (unsigned char)z->width;
-        q = put_packed(q, x, n, (uint64_t)z->lo, z->width);
+        q = put_packed(q, v, width, n, (uint64_t)z->lo, z->width);
     }
     return q;
+#undef x
 }
 
-/* The smallest encoding of the widened column (ties: the simpler one) and its body size. */
+/* The smallest encoding of the column (ties: the simpler one) and its body size. */
 static int
 choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
 {
     if (z->width == 0) return ENC_CONST;
     size_t hist_parent[65], bits_delta, bits_plain, bits_parent = 0, bits_sparse, bits_sparse_delta, bits_rise;
-    if (s->parent) parent_codes(wide, n, base, codes, hist_parent);
+    if (s->parent) parent_codes(s->v, n, base, codes, hist_parent);   /* (par: u32) */
     int k_delta = golomb_k(z->hist_delta, n, &bits_delta), k_plain = golomb_k(z->hist_plain, n, &bits_plain);
     int k_parent = s->parent ? golomb_k(hist_parent, n, &bits_parent) : 0;
     int k_sparse = golomb_k(z->hist_sparse, z->nonzero, &bits_sparse), k_rise = golomb_k(z->hist_rise, n, &bits_rise);
@@ -401,6 +429,27 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
     return c[best].enc;
 }
 
+/* One column's body at q, in the encoding chosen for it (*enc); returns its end. Inlined once
+ * for each value width, so that every loop reads the column's buffer as it is. */
+static inline __attribute__((always_inline)) unsigned char *
+column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t base, int *enc)
+{
+    int64_t lo_hi[2] = {INT64_MIN, INT64_MAX};   /* times and parents: never constant or packed */
+    if (!(width == 8 && s->want == W_RISE) && !s->parent) value_range(s->v, width, rows, lo_hi);
+    Sizes z;
+    measure(s->v, width, rows, lo_hi, &z, s->want);
+    *enc = choose(s, rows, base, &z);
+    return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z);
+}
+
+#define COLUMN_BODY(W) static unsigned char * \
+    column_body_##W(unsigned char *q, const ColSpec *s, size_t rows, uint64_t base, int *enc) \
+    { return column_body(q, s, W, rows, base, enc); }
+COLUMN_BODY(1)
+COLUMN_BODY(4)
+COLUMN_BODY(8)
+#undef COLUMN_BODY
+
 /* A CALL / EXIT / MARK payload: the columns header, the descriptors, then each column as
  * u32 byte count + its body. A new bytes object, or NULL with an exception set. */
 static PyObject *
@@ -409,30 +458,29 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
     Out *o = &scratch;
     o->len = 0;
     if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 17 * rows + 11)) < 0) return NULL;   /* (a Golomb code: <= 129 bits) */
+    if (rows > cap_codes) {
+        uint64_t *c = PyMem_RawRealloc(codes, rows * sizeof *c);
+        if (!c) { PyErr_NoMemory(); return NULL; }
+        codes = c;
+        cap_codes = rows;
+    }
     unsigned char *q = o->p;
     q = put_le(q, base, 8); q = put_le(q, rows, 4); q = put_le(q, (uint64_t)ncols, 2); q = put_le(q, 0, 2);
     unsigned char *desc = q;
     q += 8 * (size_t)ncols;
     for (int k = 0; k < ncols; k++) {
         const ColSpec *s = &cols[k];
-        int64_t lo_hi[2] = {INT64_MIN, INT64_MAX};
-        const int64_t *x = s->v;   /* times: coded where they are (never constant or packed) */
-        if (!(s->width == 8 && s->want == W_RISE)) {
-            if (widen(s, rows, lo_hi) < 0) return NULL;
-            x = wide;   /* (after widen: it may have moved) */
-        }
-        Sizes z;
-        measure(x, rows, lo_hi, &z, s->want);
-        int enc = choose(s, rows, base, &z);
+        int enc;
+        unsigned char *body = q + 4;
+        q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
+            : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
+        put_le(body - 4, (uint64_t)(q - body), 4);
         unsigned char *d = desc + 8 * k;
         memset(d, ' ', 4);
         memcpy(d, s->name, strlen(s->name));
         d[4] = (unsigned char)s->tc;
         d[5] = (unsigned char)enc;
         d[6] = d[7] = 0;
-        unsigned char *body = q + 4;
-        q = enc == ENC_CONST ? put_varint(body, (uint64_t)z.lo) : put_body(body, enc, x, rows, &z);
-        put_le(body - 4, (uint64_t)(q - body), 4);
     }
     o->len = (size_t)(q - o->p);
     return PyBytes_FromStringAndSize((const char *)o->p, (Py_ssize_t)o->len);
@@ -454,6 +502,40 @@ any_nonzero(const void *v, size_t n, int width)
     return 0;
 }
 
+/* A column of provisional string ids to final ones (0: none, or one out of range), in place. */
+static void
+renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap)
+{
+    if (!nstrs) { memset(ids, 0, n * sizeof *ids); return; }   /* (no texts: --no-args) */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t at = ids[i] - 1;   /* (0, no text: wraps past nstrs, as any id out of range) */
+        ids[i] = at < nstrs ? remap[at] : 0;
+    }
+}
+
+/* A column of ticks to ns since `origin`, in place: tick_to_ns's value, with its factor in 64
+ * bits (any clock of 1 MHz or more): one unsigned 64x64->128 bit multiply, ~8 instructions a
+ * value against ~17 for the signed 128-bit one. */
+static void
+ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
+{
+    if (m->identity) {
+        for (size_t i = 0; i < n; i++) t[i] -= origin;
+    } else if (m->mult64) {
+        uint64_t mult = m->mult64;
+        int64_t tick0 = m->a.tick, ns0 = m->a.ns - origin;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t d = (uint64_t)(t[i] - tick0);
+            unsigned __int128 x = (unsigned __int128)d * mult;   /* one mul */
+            if ((int64_t)d < 0) x -= (unsigned __int128)mult << 64;   /* (a tick before the anchor: the signed product) */
+            x += (unsigned __int128)1 << (TICK_SHIFT - 1);
+            t[i] = ns0 + (int64_t)((__int128)x >> TICK_SHIFT);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) t[i] = tick_to_ns(m, t[i]) - origin;
+    }
+}
+
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
  * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
@@ -461,10 +543,8 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
 {
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
-    for (size_t i = 0; i < n; i++) {
-        cc->args[i] = (cc->args[i] && cc->args[i] <= w->nstrs) ? remap[cc->args[i] - 1] : 0;
-        cc->t0[i] = tick_to_ns(tmap, cc->t0[i]) - origin;
-    }
+    renumber(cc->args, n, w->nstrs, remap);
+    ticks_to_ns(tmap, cc->t0, n, origin);
     ColSpec call[7] = {{"par", 'I', cc->par, 4, 1, 0}, {"fn", 'I', cc->fn, 4, 0, W_PLAIN | W_DELTA},
                        {"thr", 'I', cc->thr, 4, 0, W_PLAIN | W_DELTA}, {"t0", 'q', cc->t0, 8, 0, W_RISE}};
     int k = 4;   /* optional columns: left out when every row is 0 (readers default to 0) */
@@ -476,10 +556,8 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
 
     ExitCols *ec = &w->exits;
     n = w->nexits;
-    for (size_t i = 0; i < n; i++) {
-        ec->val[i] = (ec->val[i] && ec->val[i] <= w->nstrs) ? remap[ec->val[i] - 1] : 0;
-        ec->t1[i] = tick_to_ns(tmap, ec->t1[i]) - origin;
-    }
+    renumber(ec->val, n, w->nstrs, remap);
+    ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
