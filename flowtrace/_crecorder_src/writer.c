@@ -1,4 +1,4 @@
-/* flowtrace._crecorder: the native writer -- a thread that frames chunks (zlib, crc32) and
+/* flowtrace._crecorder: the native writer -- a thread that frames chunks (zlib, crc32: crc.c) and
  * appends them to the session file without the GIL.
  *
  * The Python writer (flowtrace/ftr/writer.py) encodes a batch's chunks and hands them over
@@ -97,8 +97,8 @@ write_job(WriterObject *w, const Job *job, size_t *written)
         memcpy(head, kind, 4);
         head[4] = flags; head[5] = head[6] = head[7] = 0;
         put_u32(head + 8, plen);
-        uLong crc = crc32(crc32(0L, head, 12), body, plen);
-        put_u32(body + plen, (uint32_t)crc);
+        uint32_t crc = chunk_crc32(chunk_crc32(0, head, 12), body, plen);   /* (crc.c: ~8x fewer instructions than zlib's) */
+        put_u32(body + plen, crc);
         len += 12 + plen + 4;
     }
     int err = write_all(w->fd, out, len);
