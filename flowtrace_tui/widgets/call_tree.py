@@ -31,6 +31,7 @@ from ..model.rows import EXPAND_GUARD, TreeRows
 from ..model.process_view import process_group_pos, started_processes, starting_call
 from ..model.tasks import task_creator
 from ..model.units import fmt_count, fmt_ns
+from ..model.window import window_scope
 from .columns import Col, columns_for, columns_width
 
 INDENT = 2  # cells per level
@@ -648,6 +649,9 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
+        scope = window_scope(self.rows.index.data)
+        if scope:  # a window of the newest calls is shown while the whole index catches up
+            self.post_message(self.Notice(f"Hot path of the {scope} (the earlier calls are still being indexed)"))
 
 
 def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:

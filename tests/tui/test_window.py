@@ -315,6 +315,33 @@ async def test_a_search_and_the_functions_view_say_they_see_the_newest_calls_onl
         await app.workers.wait_for_complete()
 
 
+@sync
+async def test_the_hot_path_says_it_sees_the_newest_calls_only(tmp_path):
+    """GIVEN the explorer showing a window of the newest calls (the whole index is behind),
+    WHEN the user follows the hot path (H), THEN the screen says it is the hot path of the
+    newest calls only; once the whole index is shown, H says nothing of the kind."""
+    b, m, path, feed = busy_session(tmp_path)
+    app = windowing_app(path)
+    async with app.run_test(size=(160, 30), notifications=True) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 23)
+        app.tree.move_to_pos(0)
+        await pilot.press("H")
+        await until(pilot, lambda: "Hot path of the newest 3 calls only" in "\n".join(screen_lines(app)))
+        app.clear_notifications()
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and app.index.data.window is None)
+        app.tree.move_to_pos(0)
+        await pilot.press("H")
+        await pilot.pause()
+        assert app.tree.cursor_pos > 0  # (H went down the tree)
+        assert "Hot path of" not in "\n".join(screen_lines(app))
+        await app.workers.wait_for_complete()
+
+
 @pytest.mark.parametrize("behind, s_per_call, windowed", [
     (1_000_000, 1e-7, False),  # 0.1 s of work: the whole index is brought up to date
     (1_000_000, 3e-7, True),  # 0.3 s: a window, and a step of catching up
