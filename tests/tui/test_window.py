@@ -187,6 +187,87 @@ def test_the_pipeline_shows_windows_while_behind_and_the_whole_index_once_caught
         loop.join(30)
 
 
+def test_a_window_is_published_before_the_whole_index_catches_up_a_step(tmp_path, monkeypatch):
+    """GIVEN a live session whose index is far behind, with catch-up steps, WHEN new calls
+    arrive, THEN the window holding them is published first and the step of catching up
+    (which holds none of them) comes after it: the step does not keep the window waiting."""
+    order: list[tuple[str, int]] = []
+
+    def noting_grow(prev, data, n):
+        order.append(("grow", n))
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", noting_grow)
+    b, m, path, feed = busy_session(tmp_path)
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, catch_up=1e-9,
+                          window_calls=3, speed_sample=1)  # (a step of one window's worth: 3 calls)
+    src = TraceSource.open(path)
+    p = Pipeline(src, poll_interval=0.01, policy=policy)
+    read = src.step
+
+    def step():
+        result = read()
+        order.append(("read", src.data.n))
+        return result
+
+    src.step = step  # type: ignore[method-assign]
+    stop = threading.Event()
+
+    def publish(e) -> None:
+        if isinstance(e, Snapshot) and e.index.data.window is not None:
+            order.append(("window", e.index.data.window.through))
+
+    loop = threading.Thread(target=p.run, args=(stop.is_set, publish))
+    loop.start()
+    try:
+        feed.step_calls([f"a{i}" for i in range(30)])
+        wait_for(lambda: ("window", 32) in order and order[-1] != ("window", 32), lambda: order)
+        shown = order.index(("window", 32))
+        assert order[shown - 1] == ("read", 32), order  # the read that brought the calls, then the window
+        assert order[shown + 1][0] == "grow" and order[shown + 1][1] < 32, order  # then a step, short of them
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+def test_a_live_snapshot_waits_for_the_screen_to_draw_it(tmp_path):
+    """GIVEN the pipeline following a live session for a screen (run(screen=True)), WHEN it
+    publishes a snapshot while its reads are level with the file, THEN it reads nothing more
+    until the screen says the snapshot is drawn (`drawn()`), however long that takes (up to
+    `draw_wait`): the UI thread draws without sharing the GIL with the reads."""
+    b, m, path, feed = busy_session(tmp_path)
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, draw_wait=30.0)
+    src = TraceSource.open(path)
+    p = Pipeline(src, poll_interval=0.01, policy=policy)
+    events: list[str] = []
+    read = src.step
+
+    def step():
+        events.append("read")
+        return read()
+
+    src.step = step  # type: ignore[method-assign]
+
+    def publish(e) -> None:
+        if isinstance(e, Snapshot):
+            events.append(f"snapshot {e.index.n}")
+            threading.Timer(0.2, lambda: (events.append("drawn"), p.drawn())).start()
+
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, publish), kwargs={"screen": True})
+    loop.start()
+    try:
+        wait_for(lambda: "snapshot 2" in events and "drawn" in events, lambda: events)
+        feed.step_calls(["x"])
+        wait_for(lambda: "snapshot 3" in events and len(events) > events.index("snapshot 3") + 1, lambda: events)
+        i = events.index("snapshot 3")
+        assert events[i + 1] == "drawn", events  # no read between the snapshot and its drawing
+        wait_for(lambda: "read" in events[i + 2 :], lambda: events)  # (and reading goes on)
+    finally:
+        stop.set()
+        loop.join(30)
+
+
 def test_a_session_over_while_far_behind_ends_on_a_whole_build_not_a_growth(tmp_path, monkeypatch):
     """GIVEN a live session whose index is far behind (windows shown), WHEN the program ends,
     THEN a last window holding the session's end is shown first and the whole index is then
