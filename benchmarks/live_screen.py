@@ -69,7 +69,11 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
             end = time.monotonic() + seconds + 2
             while time.monotonic() < end:
                 t = time.monotonic()
-                shown = [int(x) for x in re.findall(r"i=(\d+)", tmux(server, "capture-pane", "-p", "-t", "t"))]
+                try:
+                    screen = tmux(server, "capture-pane", "-p", "-t", "t")
+                except subprocess.TimeoutExpired:  # (a machine so loaded that tmux took 10 s: no sample)
+                    continue
+                shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
                 if shown:
                     samples.append((t, max(shown)))
                 time.sleep(0.25)
@@ -78,8 +82,9 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
         ran = []
         with open(progress) as fh:
             for line in fh:
-                at, i = line.split()
-                ran.append((int(i), float(at)))
+                if line.endswith("\n"):  # (the last line may be cut: the program was killed writing it)
+                    at, i = line.split()
+                    ran.append((int(i), float(at)))
     counts = [i for i, _ in ran]
     ages = []
     for t, i in samples:
