@@ -381,7 +381,8 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
             return sid;
         }
     }
-    if (!c->hot || !memo_key_slots(kind, code_idx, local, n, &key)) return commit_slots(c, local, n, kind, code_idx);
+    if (!c->hot || (tls_state && tls_state->npack) || !memo_key_slots(kind, code_idx, local, n, &key))
+        return commit_slots(c, local, n, kind, code_idx);   /* (packed values are not keyed: packed.c) */
     uint32_t hit = memo_probe(c, &key);
     if (hit) {
         slots_clear(local, n);   /* the entry it reuses holds its own type references */

@@ -148,6 +148,7 @@ typedef struct {
     uint32_t nslots, code_idx;
     uint32_t pack_off;   /* where its slots' packed bytes (V_PACKED) start in the batch's */
     uint8_t kind;
+    uint8_t packed;      /* a slot is V_PACKED: the entry is written as a record */
 } StrEntry;
 
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
@@ -387,6 +388,21 @@ enum { REC_VALUE = 1, REC_ARGS = 2 };
 /* slot tags; 5 and 6 (format 1.5): a tuple / list, a varint count and that many slots */
 enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4, RS_TUPLE = 5, RS_LIST = 6 };
 #define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
+
+/* A float slot's 8 bytes, little-endian (one store where the machine is: a byte loop was
+ * most of an RS_FLOAT's cost). */
+static inline unsigned char *
+put_f64le(unsigned char *q, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(q, &bits, 8);
+#else
+    for (int i = 0; i < 8; i++) q[i] = (unsigned char)(bits >> (8 * i));
+#endif
+    return q + 8;
+}
 
 
 /* ---- shared constants (also exported by the module and checked against reprs.py and

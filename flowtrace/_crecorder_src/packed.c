@@ -17,35 +17,45 @@
  * paths (the whole value: a text is all one kind). */
 
 /* The bytes are written at `p` (the functions return where they end, NULL when the value cannot
- * be packed: kept in a register, not in a struct through a pointer) with at least ITEM_ROOM
- * bytes checked free before each item; `*chars` adds up an upper bound of the text's length
- * (exact but for ints and floats: their widest text). A bound is all the writers need -- a
- * value or an argument list whose bound passes MAX_TEXT takes the text path, which cuts it --
- * and an int's bound is a multiply, not a division per digit. */
+ * be packed: kept in a register, not in a struct through a pointer); a container checks room
+ * for ITEM_ROOM bytes an item before its items, and again after a nested container. `ch` adds
+ * up an upper bound of the text's length (exact but for ints and floats: their widest text).
+ * A bound is all the writers need -- a value or an argument list whose bound passes MAX_TEXT
+ * takes the text path, which cuts it -- and an int's bound is a multiply, not a division per
+ * digit. */
 #define ITEM_ROOM 72   /* an item's most: a tag, a one-byte length and a cut str (1 + 1 + 62 + 3) */
 
 static inline unsigned char *
-put_literal(unsigned char *p, const char *s, size_t n, size_t *chars)
+put_literal(unsigned char *p, const char *s, size_t n)
 {
     *p++ = RS_LITERAL;
     *p++ = (unsigned char)n;   /* (n < 128: one varint byte) */
     memcpy(p, s, n);
-    *chars += n;
     return p + n;
 }
+
+/* Characters a str's repr shows as they are between single quotes: printable ASCII but quotes
+ * and the backslash (a table: five tests a character were a fifth of packing). */
+#define PLAIN_RANGE(c) ((c) >= 0x20 && (c) <= 0x7e && (c) != '\'' && (c) != '"' && (c) != '\\')
+#define PLAIN16(c) PLAIN_RANGE(c), PLAIN_RANGE(c + 1), PLAIN_RANGE(c + 2), PLAIN_RANGE(c + 3), \
+    PLAIN_RANGE(c + 4), PLAIN_RANGE(c + 5), PLAIN_RANGE(c + 6), PLAIN_RANGE(c + 7), PLAIN_RANGE(c + 8), \
+    PLAIN_RANGE(c + 9), PLAIN_RANGE(c + 10), PLAIN_RANGE(c + 11), PLAIN_RANGE(c + 12), PLAIN_RANGE(c + 13), \
+    PLAIN_RANGE(c + 14), PLAIN_RANGE(c + 15)
+static const unsigned char plain_char[128] = {
+    PLAIN16(0x00), PLAIN16(0x10), PLAIN16(0x20), PLAIN16(0x30), PLAIN16(0x40), PLAIN16(0x50), PLAIN16(0x60), PLAIN16(0x70),
+};
 
 /* repr(s) of an exact str, cut to MAX_STRING characters (+ "...") as reprs._text: only when it
  * is printable ASCII without quotes or backslashes (repr is then the characters in '...'). */
 static inline unsigned char *
-pack_str(unsigned char *p, PyObject *s, size_t *chars)
+pack_str(unsigned char *p, PyObject *s, size_t *ch)
 {
     if (!PyUnicode_IS_ASCII(s)) return NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(s), shown = n > MAX_STRING ? MAX_STRING : n;
     const unsigned char *u = (const unsigned char *)PyUnicode_DATA(s);
-    for (Py_ssize_t i = 0; i < shown; i++) {
-        unsigned char ch = u[i];
-        if (ch < 0x20 || ch > 0x7e || ch == '\'' || ch == '"' || ch == '\\') return NULL;
-    }
+    unsigned char plain = 1;
+    for (Py_ssize_t i = 0; i < shown; i++) plain &= plain_char[u[i]];   /* (ASCII: u[i] < 128) */
+    if (!plain) return NULL;
     size_t len = (size_t)shown + 2 + (n > MAX_STRING ? 3 : 0);
     p[0] = RS_LITERAL;
     p[1] = (unsigned char)len;   /* (len <= 65 < 128) */
@@ -54,12 +64,12 @@ pack_str(unsigned char *p, PyObject *s, size_t *chars)
     p += 3 + shown;
     *p++ = '\'';
     if (n > MAX_STRING) { memcpy(p, "...", 3); p += 3; }
-    *chars += len;
+    *ch += len;
     return p;
 }
 
 static inline unsigned char *
-pack_int(unsigned char *p, int64_t v, size_t *chars)
+pack_int(unsigned char *p, int64_t v, size_t *ch)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);   /* zigzag */
     *p++ = RS_INT;
@@ -67,65 +77,64 @@ pack_int(unsigned char *p, int64_t v, size_t *chars)
     *p++ = (unsigned char)z;
     /* at most bits * log10(2) + 1 digits, and a sign (1233 / 4096 > log10(2)) */
     uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    *chars += (((size_t)(64 - __builtin_clzll(m | 1)) * 1233) >> 12) + 1 + (v < 0);
+    *ch += (((size_t)(64 - __builtin_clzll(m | 1)) * 1233) >> 12) + 1 + (v < 0);
     return p;
 }
 
-static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars);
-
-/* One item of a container at `depth` (reprs._text(o, depth)). */
-static inline unsigned char *
-pack_item(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars)
-{
-    if (end - p < ITEM_ROOM) return NULL;
-    PyTypeObject *tp = Py_TYPE(o);
-    if (tp == &PyLong_Type) {
-        if (PyUnstable_Long_IsCompact((PyLongObject *)o))   /* one digit: no call */
-            return pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o), chars);
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(o, &overflow);   /* (an exact int: no error) */
-        return overflow ? NULL : pack_int(p, x, chars);   /* (past 64 bits: reprs._int's rules, elsewhere) */
-    }
-    if (tp == &PyUnicode_Type) return pack_str(p, o, chars);
-    if (tp == &PyTuple_Type || tp == &PyList_Type) return pack_items(p, end, o, depth, chars);
-    if (o == Py_None) return put_literal(p, "None", 4, chars);
-    if (o == Py_True) return put_literal(p, "True", 4, chars);
-    if (o == Py_False) return put_literal(p, "False", 5, chars);
-    if (tp == &PyFloat_Type) {   /* its 8 bytes; the reader makes repr() */
-        double d = PyFloat_AS_DOUBLE(o);
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        *p++ = RS_FLOAT;
-        for (int i = 0; i < 8; i++) *p++ = (unsigned char)(bits >> (8 * i));
-        *chars += FLOAT_CHARS;
-        return p;
-    }
-    return NULL;
-}
-
-/* A tuple or list at `depth`: RS_TUPLE / RS_LIST, its count and its first MAX_ITEMS items
- * (then "..."); past MAX_DEPTH, or empty, the text itself. */
+/* A tuple or list at `depth` (reprs._text(o, depth)): RS_TUPLE / RS_LIST, its count and its
+ * first MAX_ITEMS items (then "..."); past MAX_DEPTH, or empty, the text itself. `*chars`:
+ * the bound of its text's length. */
 static unsigned char *
 pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars)
 {
     int tuple = Py_TYPE(o) == &PyTuple_Type;
     Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
-    if (!n) return put_literal(p, tuple ? "()" : "[]", 2, chars);
-    if (depth >= MAX_DEPTH) {
-        if (!tuple) return put_literal(p, "[...]", 5, chars);
-        return n == 1 ? put_literal(p, "(...,)", 6, chars) : put_literal(p, "(...)", 5, chars);
+    const char *lit = NULL;
+    if (!n) lit = tuple ? "()" : "[]";
+    else if (depth >= MAX_DEPTH) lit = !tuple ? "[...]" : n == 1 ? "(...,)" : "(...)";
+    if (lit) {
+        size_t len = strlen(lit);
+        *chars = len;
+        return put_literal(p, lit, len);
     }
     Py_ssize_t shown = n > MAX_ITEMS ? MAX_ITEMS : n;
+    if (end - p < (shown + 2) * ITEM_ROOM) return NULL;
     *p++ = tuple ? RS_TUPLE : RS_LIST;
     *p++ = (unsigned char)(shown + (n > shown));   /* (<= 7: one varint byte) */
-    *chars += 2 * (size_t)shown + (tuple && n == 1);   /* brackets and ", " between, "(x,)" */
+    size_t ch = 2 * (size_t)shown + (tuple && n == 1);   /* brackets and ", " between, "(x,)" */
     PyObject **items = tuple ? ((PyTupleObject *)o)->ob_item : ((PyListObject *)o)->ob_item;
-    for (Py_ssize_t i = 0; i < shown && p; i++) p = pack_item(p, end, items[i], depth + 1, chars);
-    if (p && n > shown) {
-        if (end - p < ITEM_ROOM) return NULL;
-        p = put_literal(p, "...", 3, chars);
-        *chars += 2;
+    for (Py_ssize_t i = 0; i < shown; i++) {
+        PyObject *it = items[i];
+        PyTypeObject *tp = Py_TYPE(it);
+        if (tp == &PyLong_Type) {
+            if (PyUnstable_Long_IsCompact((PyLongObject *)it)) {   /* one digit: no call */
+                p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)it), &ch);
+                continue;
+            }
+            int overflow = 0;
+            long long x = PyLong_AsLongLongAndOverflow(it, &overflow);   /* (an exact int: no error) */
+            if (overflow) return NULL;   /* (past 64 bits: reprs._int's rules, elsewhere) */
+            p = pack_int(p, x, &ch);
+        } else if (tp == &PyUnicode_Type) {
+            if (!(p = pack_str(p, it, &ch))) return NULL;
+        } else if (tp == &PyTuple_Type || tp == &PyList_Type) {
+            size_t sub;
+            if (!(p = pack_items(p, end, it, depth + 1, &sub)) || end - p < (shown - i + 1) * ITEM_ROOM) return NULL;
+            ch += sub;
+        } else if (it == Py_None) {
+            p = put_literal(p, "None", 4); ch += 4;
+        } else if (it == Py_True) {
+            p = put_literal(p, "True", 4); ch += 4;
+        } else if (it == Py_False) {
+            p = put_literal(p, "False", 5); ch += 5;
+        } else if (tp == &PyFloat_Type) {   /* its 8 bytes; the reader makes repr() */
+            *p++ = RS_FLOAT;
+            p = put_f64le(p, PyFloat_AS_DOUBLE(it));
+            ch += FLOAT_CHARS;
+        } else return NULL;
     }
+    if (n > shown) { p = put_literal(p, "...", 3); ch += 5; }
+    *chars = ch;
     return p;
 }
 
@@ -135,7 +144,7 @@ int
 pack_value(Slot *s, PyObject *v)
 {
     ThreadState *ts = tls_state;   /* (the callback running this capture has set it) */
-    if (!ts || ts->npack + ITEM_ROOM > PACK_MAX) return 0;
+    if (!ts) return 0;
     unsigned char *start = ts->pack + ts->npack;
     size_t chars = 0;
     unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars);
@@ -158,6 +167,7 @@ pack_commit(CoreObject *c, StrEntry *e)
     if (!ts || !ts->npack) return 0;
     size_t n = ts->npack;
     ts->npack = 0;
+    e->packed = 1;
     if (c->npacked + n > UINT32_MAX) { PyErr_NoMemory(); return -1; }
     if (c->npacked + n > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + n, 1) < 0) return -1;
     memcpy(c->packed + c->npacked, ts->pack, n);

@@ -617,8 +617,8 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
     uint32_t n = 1;
     if (e->kind == S_ARGS) { ci = &c->codes[e->code_idx]; n = ci->nshown; }
     else if (e->kind != S_VALUE) return 1;
-    int worth = 0;
-    for (uint32_t k = 0; k < n; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
+    int worth = e->packed;   /* (a packed slot is a record's slot already) */
+    for (uint32_t k = 0; k < n && !worth; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
     if (!worth) return 1;
     size_t at = out->len, chars = 0;
     uint64_t addr0 = d->addr;
@@ -636,10 +636,8 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
         if (ci) ci = &c->codes[e->code_idx];   /* (a hook below may run Python: c->codes may move) */
         Slot *s = &slots[e->slot_off + (ci ? ci->order[k] : 0)];
         if (s->tag == V_FLOAT) {
-            uint64_t bits;
-            memcpy(&bits, &s->u.d, 8);
             *q++ = RS_FLOAT;
-            for (int i = 0; i < 8; i++) *q++ = (unsigned char)(bits >> (8 * i));
+            q = put_f64le(q, s->u.d);
             chars += FLOAT_CHARS;
         } else if (s->tag == V_PACKED) {   /* already a slot (packed.c): copied as it is */
             size_t len = PACKED_LEN(s->u.i);
@@ -659,7 +657,7 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             out->len = (size_t)((char *)q - out->p);
             if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
             q = (unsigned char *)out->p + out->len;
-            for (uintptr_t a = s->u.addr; hex == 0 || a; a >>= 4) hex++;
+            hex = (size_t)(67 - __builtin_clzll((unsigned long long)s->u.addr | 1)) / 4;   /* its hex digits */
             size_t oc = lc + hex + 15;   /* "<" label " object at 0x" hex ">" */
             if (oc > (s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
             *q++ = s->tag == V_DEFREPR ? RS_DEFREPR : RS_OBJECT;
@@ -726,7 +724,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0) goto done;
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
-        uint32_t *fin = small_final(c, e, slots);   /* a small int's text seen before: its id */
+        uint32_t *fin = e->packed ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
         if (fin && *fin) { remap[i] = *fin; continue; }
         c->rendered++;
         int r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
