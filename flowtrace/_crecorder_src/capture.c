@@ -260,7 +260,7 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
     Slot *dst = slot_room(c, n);
     uint32_t sid = 0;
     StrEntry *e = dst ? str_entry(c, &sid) : NULL;
-    if (!e || pack_commit(c, e) < 0) {
+    if (!e || (tls_state && tls_state->npack && pack_commit(c, e) < 0)) {   /* (packed values: packed.c) */
         if (e) c->nstrs--;
         slots_clear(local, n);
         return 0;

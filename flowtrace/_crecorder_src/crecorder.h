@@ -374,8 +374,17 @@ typedef struct {
     PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
     Label labels[LABELS];   /* this drain's labels (the slots hold the types meanwhile) */
     const unsigned char *packed;      /* the batch's packed values (V_PACKED slots) ... */
+    size_t npacked;                   /* ... (how many bytes) ... */
     const unsigned char *pack_base;   /* ... and those of the entry being rendered */
 } RenderCtx;
+/* Does packed slot s of an entry whose packed values start at `base` lie in the batch's? (They
+ * always do: commit_slots copies them with the entry. A check, not a trust: a slot read past
+ * them would read memory that is not ours.) */
+static inline int
+packed_in(const RenderCtx *rc, const unsigned char *base, const Slot *s)
+{
+    return base >= rc->packed && (size_t)(base - rc->packed) + PACKED_OFF(s->u.i) + PACKED_LEN(s->u.i) <= rc->npacked;
+}
 
 /* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
 typedef struct { char *p; size_t len, cap, nchars; } Text;

@@ -638,7 +638,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
     uint32_t first_sid = c->next_final_sid;
-    RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.packed};
+    RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.npacked, w.packed};
     uint32_t *remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!remap) { PyErr_NoMemory(); goto done; }
     /* the texts: rendered, deduplicated, new ones into the STRS payload (render.c) */

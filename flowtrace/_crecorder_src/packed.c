@@ -14,7 +14,9 @@
  * items can be read in place and the bytes go to the thread's own buffer (ThreadState.pack)
  * until commit_slots copies them to the batch. Anything else -- a non-ASCII or quoted str,
  * bytes, a big int, a dict, an object -- says no, and the value takes the capture's other
- * paths (the whole value: a text is all one kind). */
+ * paths (the whole value: a text is all one kind). Packed values are not deduplicated: a memo
+ * keyed by an entry's packed bytes (a hit reusing the batch's entry) was measured on the
+ * threaded workload at 12.5 M instructions of keys for 6 M saved, and dropped. */
 
 /* The bytes are written at `p` (the functions return where they end, NULL when the value cannot
  * be packed: kept in a register, not in a struct through a pointer); a container checks room
@@ -157,14 +159,13 @@ pack_value(Slot *s, PyObject *v)
     return 1;
 }
 
-/* commit_slots: the packed values of the capture just made go to the batch, for entry e
- * (its slots' offsets are from e->pack_off). 0, or -1 with an error set. */
+/* commit_slots, when the capture just made packed values (tls_state->npack): they go to the
+ * batch, for entry e (its slots' offsets are from e->pack_off). 0, or -1 with an error set. */
 int
 pack_commit(CoreObject *c, StrEntry *e)
 {
     ThreadState *ts = tls_state;
     e->pack_off = (uint32_t)c->npacked;
-    if (!ts || !ts->npack) return 0;
     size_t n = ts->npack;
     ts->npack = 0;
     e->packed = 1;

@@ -198,7 +198,7 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         const unsigned char *p = rc->pack_base + PACKED_OFF(s->u.i), *end = p + PACKED_LEN(s->u.i);
         size_t b0 = t->len, c0 = t->nchars;
         uint64_t prev = 0;
-        if (expand_slot(&p, end, NULL, &prev, t, 0) < 0 || p != end) {
+        if (!packed_in(rc, rc->pack_base, s) || expand_slot(&p, end, NULL, &prev, t, 0) < 0 || p != end) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a packed value does not parse");
             return -1;
         }
@@ -642,6 +642,10 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
         } else if (s->tag == V_PACKED) {   /* already a slot (packed.c): copied as it is */
             size_t len = PACKED_LEN(s->u.i);
             out->len = (size_t)((char *)q - out->p);
+            if (!packed_in(rc, rc->packed + e->pack_off, s)) {
+                PyErr_SetString(PyExc_SystemError, "a packed value is not in its batch");
+                goto fail;
+            }
             if (text_room(out, len + (size_t)(n - k) * 21) < 0) goto fail;
             q = (unsigned char *)out->p + out->len;
             memcpy(q, rc->packed + e->pack_off + PACKED_OFF(s->u.i), len);
