@@ -124,7 +124,7 @@ class _Pass:
         for cid, t1, how in zip(rows.call.values(), rows.t1.values(), rows.how.values()):
             e = pop(cid, None)
             if e is not None:
-                self.end(e, t1, how == F.END_RAISE)
+                self.end(e, t1, how in F.RAISED)
 
     def end(self, e: list[Any], t1: int, raised: bool) -> None:
         """A call ended at `t1`. Its self time is known once its children have ended too (a

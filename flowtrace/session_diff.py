@@ -186,6 +186,7 @@ class _DiffPass(_Pass):
         for cid, t1, how, value in zip(rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()):
             e = pop(cid, None)
             if e is not None:
+                how = F.end_kind(how)  # (outcomes compare how a call ended, not where it raised)
                 e[_VALUE], e[_HOW] = value, how
                 end(e, t1, how == F.END_RAISE)
 

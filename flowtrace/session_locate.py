@@ -234,7 +234,7 @@ class LocatePass:
             for cid, how, value in zip(calls, rows.how.values(), rows.value.values()):
                 w = unwatch(cid, None)
                 if w is not None:
-                    see(w, cid, how, value)
+                    see(w, cid, F.end_kind(how), value)
 
     def finish(self) -> None:
         """Calls still running end with the session, unfinished."""

@@ -96,7 +96,7 @@ class _Lines:
         if how == F.END_RETURN:
             return call_outcome(self.paint, self._kind(n.fn)[0], "return", (n.t1 - n.t0) / 1e9,
                                 self.texts.get(n.val), None, self.show_time)
-        if how == F.END_RAISE:
+        if how in F.RAISED:
             return call_outcome(self.paint, self._kind(n.fn)[0], "raise", (n.t1 - n.t0) / 1e9, None,
                                 self.texts.get(n.val), self.show_time)
         return call_outcome(self.paint, self._kind(n.fn)[0], "unfinished", None, None, None, self.show_time)

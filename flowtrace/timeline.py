@@ -111,6 +111,9 @@ def _exits(rows: D.ExitRows, live: dict[int, _Open], batch: list) -> None:
     for cid, t1, how, val in zip(rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()):
         c = live.pop(cid, None)
         if c is not None:
+            if how == F.END_RAISE_HERE:  # (1.6) raised here: the row is its `raise` mark too
+                batch.append((t1, _INSTANT, cid, Event("mark", t1, cid, c.thread, c.fn, val, F.MARK_RAISE)))
+                how = F.END_RAISE
             batch.append((t1, _CLOSE, -cid, Event("end", t1, cid, c.thread, c.fn, val, how)))
 
 

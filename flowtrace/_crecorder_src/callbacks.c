@@ -340,7 +340,8 @@ own_caller(CoreObject *c, ThreadState *ts)
  * reaches the handler or the end of a recorded call without having come in from a recorded
  * callee (PY_UNWIND) or a throw (PY_THROW), or after that call caught it, was raised there:
  * its `raise` mark is written then, at the time of that HANDLED / UNWIND -- nothing of the
- * program runs between a raise and its handler or unwind. The thread remembers one exception
+ * program runs between a raise and its handler or unwind (at an UNWIND, as the exit row's
+ * END_RAISE_HERE: format 1.6). The thread remembers one exception
  * (`known`): the one that came into call `known_call` and travels on (caught 0), or that
  * call's own, caught (1); RERAISE (a cleanup handler re-raising) makes it travel again. */
 static inline void
@@ -349,13 +350,21 @@ exc_arrived(ThreadState *ts, PyObject *exc, uint32_t call)
     ts->known = exc; ts->known_call = call; ts->known_caught = 0;
 }
 
-/* Write the `raise` mark of `exc` on `call` unless it is the exception travelling through
- * that call; 0, or -1 on failure. */
+/* Was `exc` raised in `call` (not the exception travelling through it)? Then its text is
+ * made afresh (exc_id's cache is for the exception travelling on). */
+static inline int
+raised_in(ThreadState *ts, PyObject *exc, uint32_t call)
+{
+    if (exc == ts->known && call == ts->known_call && !ts->known_caught) return 0;
+    ts->exc_ptr = NULL;
+    return 1;
+}
+
+/* Write the `raise` mark of `exc` on `call` if it was raised there; 0, or -1 on failure. */
 static inline int
 mark_if_raised(CoreObject *c, ThreadState *ts, PyObject *exc, uint32_t call, int64_t t)
 {
-    if (exc == ts->known && call == ts->known_call && !ts->known_caught) return 0;
-    ts->exc_ptr = NULL;   /* a new raise: its text is made afresh */
+    if (!raised_in(ts, exc, call)) return 0;
     uint32_t ref = exc_id(c, ts, exc);
     if (!ref) soft_fail(c);
     return add_mark(c, call, t, MARK_RAISE, ref, 0);
@@ -654,11 +663,13 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (i < 0) Py_RETURN_NONE;
     uint32_t call = ts->stack[i].call;
     if (c->codes[ts->stack[i].code_idx].genlike) susp_drop(c, frame, call);
-    if (mark_if_raised(c, ts, args[2], call, t) < 0) return callback_failed(c);
+    /* raised here: its `raise` mark is this exit row's (END_RAISE_HERE, format 1.6): a MARK
+     * row less per exception, ~170 instructions of the drain's column coding (callgrind) */
+    uint8_t how = raised_in(ts, args[2], call) ? END_RAISE_HERE : END_RAISE;
     uint32_t v = exc_id(c, ts, args[2]);
     if (!v) soft_fail(c);
     ts->depth = (size_t)i;
-    if (add_exit(c, call, t, END_RAISE, v) < 0) return callback_failed(c);
+    if (add_exit(c, call, t, how, v) < 0) return callback_failed(c);
     exc_arrived(ts, args[2], i ? ts->stack[i - 1].call : 0);   /* it travels on into the caller */
     Py_RETURN_NONE;
 }

@@ -249,9 +249,9 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisisisislsisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisisisisislsisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "MAX_ITEMS", MAX_ITEMS, "MAX_DEPTH", MAX_DEPTH,
-        "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED,
+        "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED, "END_RAISE_HERE", END_RAISE_HERE,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
         "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
         "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN,

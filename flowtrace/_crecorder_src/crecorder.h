@@ -111,7 +111,9 @@ typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
  * the last run's yield; see cb_py_yield) */
 typedef struct { int64_t t, t2, run; void *exc; uint32_t call, ref, othr, n, thr; uint8_t kind; } MarkRow;
 
-enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3 };
+/* (END_RAISE_HERE, 1.6: left by an exception raised in the call itself -- END_RAISE and that
+ * call's `raise` mark in one row; cb_py_unwind) */
+enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3, END_RAISE_HERE = 4 };
 enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5, MARK_FOLD = 6 };
 #define CALL_PARTIAL 1
 /* column encodings (ftr/format.py ENC_*; 2-4 are the varint ones of format 1.2, 5-12 of 1.3; encode.c) */

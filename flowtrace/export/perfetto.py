@@ -180,7 +180,7 @@ class _Writer:
             self.event(ev.t, track, _END, ev.fn)
         elif ev.kind == "end":
             notes = b""
-            if ev.text and ev.how in (F.END_RETURN, F.END_RAISE):
+            if ev.text and ev.how in (F.END_RETURN, F.END_RAISE):  # (timeline: END_RAISE_HERE is END_RAISE)
                 notes = self.annotation("result" if ev.how == F.END_RETURN else "exception", self.texts.get(ev.text))
             if ev.frame:
                 self.event(ev.t, track, _END, ev.fn, notes)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 5  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+VERSION_MINOR = 6  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
 # 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records; 1.5: their
-# tuple and list slots
+# tuple and list slots; 1.6: EXIT how 4 (raised here) and a batch's MARK chunk before its EXIT chunk
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -45,7 +45,16 @@ COLUMN_CHUNKS = frozenset({CALL, EXIT, MARK})
 END_RETURN = 1
 END_RAISE = 2
 END_UNFINISHED = 3
-END_NAMES = {END_RETURN: "return", END_RAISE: "raise", END_UNFINISHED: "unfinished"}
+# (1.6) left by an exception raised in this call: END_RAISE, and the call's `raise` mark at t1
+# with ref = val, in one row (docs/FORMAT.md, "Exceptions")
+END_RAISE_HERE = 4
+END_NAMES = {END_RETURN: "return", END_RAISE: "raise", END_UNFINISHED: "unfinished", END_RAISE_HERE: "raise"}
+RAISED = frozenset({END_RAISE, END_RAISE_HERE})  # the `how` values of a call left by an exception
+
+
+def end_kind(how: int) -> int:
+    """How a call ended, without where its exception was raised: END_RAISE for END_RAISE_HERE."""
+    return END_RAISE if how == END_RAISE_HERE else how
 
 # MARK.kind
 MARK_SUSPEND = 1  # the generator/coroutine yielded or awaited; ref = yielded value text

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from . import format as F
 from . import decode as D
-from .reader import Call, marks_of_row
+from .reader import Call, Mark, marks_of_row
 from .scan import SessionInfo, Texts, chunks
 
 WINDOW_BITS = 16
@@ -144,13 +144,13 @@ def ordered_calls(info: SessionInfo) -> Iterator[Call]:
                         window = cid >> WINDOW_BITS
                         ends, marks = spill.load(window)
                     call = Call(cid, p or None, th, functions[f], t, text(a), k or None, bool(fl & F.CALL_PARTIAL))
-                    end = ends.get(cid)
-                    if end is not None:
-                        _set_end(call, end, text)
                     found = marks.get(cid)
                     if found is not None:
                         call.marks = [m for _c, tm, kd, ref, oth, n, run, span in found
                                       for m in marks_of_row(cid, F.MARK_NAMES[kd], tm, text(ref), oth, n, run, span)]
+                    end = ends.get(cid)
+                    if end is not None:  # (after the marks: a raise-here end adds the last one)
+                        _set_end(call, end, text)
                     if cid in keep:
                         info.stash[cid] = call
                     yield call
@@ -162,7 +162,9 @@ def _set_end(call: Call, end: tuple[int, int, int], text: Any) -> None:
     t1, how, val = end
     if how == F.END_RETURN:
         call.end, call.end_ns, call.result = "return", t1, text(val)
-    elif how == F.END_RAISE:
+    elif how == F.END_RAISE or how == F.END_RAISE_HERE:
         call.end, call.end_ns, call.exception = "raise", t1, text(val)
+        if how == F.END_RAISE_HERE:  # (1.6) raised here: the call's last mark (after its MARK rows)
+            call.marks.append(Mark("raise", t1, call.exception, None))
     else:
         call.stopped_ns = t1

@@ -339,6 +339,7 @@ class TraceBuilder:
     def _exits(self, trace: Trace, rows: D.ExitRows) -> None:
         # A call may end again (a repeated EXIT row): the last row read wins, as in the
         # explorer's loader (docs/FORMAT.md); a `return` after a `raise` clears the exception.
+        # (A raise-here row's mark comes after the call's MARK rows: 1.6 writes MARK first.)
         if not rows.rows:
             return
         ids, t1, how, val = rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()
@@ -355,8 +356,10 @@ class TraceBuilder:
             call = calls[cid - 1]
             if h == F.END_RETURN:
                 call.end, call.end_ns, call.result, call.exception = "return", t, texts[v], None
-            elif h == F.END_RAISE:
+            elif h == F.END_RAISE or h == F.END_RAISE_HERE:
                 call.end, call.end_ns, call.result, call.exception = "raise", t, None, texts[v]
+                if h == F.END_RAISE_HERE:  # (1.6) raised here: the call's last mark, `raise`
+                    call.marks.append(Mark("raise", t, texts[v], None))
             else:
                 call.end, call.end_ns, call.result, call.exception = "unfinished", None, None, None
                 call.stopped_ns = t

@@ -35,6 +35,8 @@ from .chunks import Chunk, ChunkReader
 from .format import FormatError, Strings
 from .reader import Trace, apply_chunks, check_fold, no_metadata, read_session, set_status
 
+_FINISHED = frozenset({F.END_RETURN, *F.RAISED})  # the `how` of a call that ended (not unfinished)
+
 __all__ = ["SessionInfo", "Texts", "chunks", "survey"]
 
 
@@ -151,7 +153,7 @@ class _Checker:
             raise FormatError(f"call {bad} ends in an unknown way ({min(unknown)})")
         self._texts(rows.value.values(), "the end of a call")
         deque(map(self.ended.__setitem__, ids, repeat(1)), maxlen=0)  # ended[c] = 1 for each, at C speed
-        if not info.any_finished and (F.END_RETURN in how or F.END_RAISE in how):
+        if not info.any_finished and not set(how).isdisjoint(_FINISHED):
             info.any_finished = True
         info.last_ns = max(info.last_ns, max(t1))
 

@@ -204,7 +204,7 @@ class SessionWriter:
         self._bytes += len(data)
 
     def write_batch(self, batch: Batch) -> None:
-        """Append the chunks for one batch (definitions first, then CALL, EXIT, MARK)."""
+        """Append the chunks for one batch (definitions first, then CALL, MARK, EXIT)."""
         if batch.is_empty():
             return
         parts: list[tuple[bytes, bytes, bool]] = []  # (chunk type, payload, compress)
@@ -236,17 +236,7 @@ class SessionWriter:
             if _nonzero(batch.call_flag):
                 cols.append(("flag", "B", F.ENC_RAW, batch.call_flag))
             parts.append((F.CALL, F.encode_columns(batch.call_first_id, n, cols), True))
-        m = len(batch.exit_call)
-        if m:
-            cols = [
-                ("call", "I", F.ENC_RAW, batch.exit_call),
-                ("t1", *_times(batch.exit_t1, self.origin_ns)),
-                ("how", "B", F.ENC_RAW, batch.exit_how),
-            ]
-            if _nonzero(batch.exit_val):  # all zero without argument capture: readers default to 0
-                cols.append(("val", "I", F.ENC_RAW, batch.exit_val))
-            parts.append((F.EXIT, F.encode_columns(0, m, cols), True))
-        k = len(batch.mark_call)
+        k = len(batch.mark_call)  # (1.6: before EXIT, whose raise-here rows end their calls' marks)
         if k:
             cols = [
                 ("call", "I", F.ENC_RAW, batch.mark_call),
@@ -259,6 +249,16 @@ class SessionWriter:
                 cols += [("n", "I", F.ENC_RAW, batch.mark_n), ("run", "q", F.ENC_RAW, batch.mark_run),
                          ("span", "q", F.ENC_RAW, batch.mark_span)]
             parts.append((F.MARK, F.encode_columns(0, k, cols), True))
+        m = len(batch.exit_call)
+        if m:
+            cols = [
+                ("call", "I", F.ENC_RAW, batch.exit_call),
+                ("t1", *_times(batch.exit_t1, self.origin_ns)),
+                ("how", "B", F.ENC_RAW, batch.exit_how),
+            ]
+            if _nonzero(batch.exit_val):  # all zero without argument capture: readers default to 0
+                cols.append(("val", "I", F.ENC_RAW, batch.exit_val))
+            parts.append((F.EXIT, F.encode_columns(0, m, cols), True))
         # Payloads a recorder encoded itself (the C one: coded columns). CALL and EXIT rows
         # take ~3.5-5 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
         # call of CPU, so they are stored as they are. MARK rows are compressed only where they

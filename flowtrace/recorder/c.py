@@ -55,6 +55,7 @@ def shared_constants() -> dict[str, int]:
         "MAX_STRING": reprs.MAX_STRING, "MAX_TEXT": reprs.MAX_TEXT,
         "MAX_ITEMS": reprs.MAX_ITEMS, "MAX_DEPTH": reprs.MAX_DEPTH,
         "END_RETURN": fmt.END_RETURN, "END_RAISE": fmt.END_RAISE, "END_UNFINISHED": fmt.END_UNFINISHED,
+        "END_RAISE_HERE": fmt.END_RAISE_HERE,
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
         "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
         "CALL_PARTIAL": fmt.CALL_PARTIAL, "FUNC_OWN": FUNC_OWN,
@@ -83,7 +84,8 @@ def check_constants(compiled: dict[str, int], str_types: tuple[type, ...]) -> No
 check_constants(_crecorder.CONSTANTS, _crecorder.BUILTIN_STR_TYPES)
 
 _MODES = {"off": 0, "safe": 1, "full": 2}
-_PAYLOADS = (("call_payload", fmt.CALL), ("exit_payload", fmt.EXIT), ("mark_payload", fmt.MARK))
+# (MARK before EXIT, format 1.6: an exit row raised here stands for the last mark of its call)
+_PAYLOADS = (("call_payload", fmt.CALL), ("mark_payload", fmt.MARK), ("exit_payload", fmt.EXIT))
 
 
 def type_label(cls: type) -> str:

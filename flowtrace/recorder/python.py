@@ -43,7 +43,8 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   the exception came into the call from a recorded callee's UNWIND or a THROW and was not
   caught there since (`known`: per thread, (id(exc), call, caught); RERAISE -- a cleanup
   handler re-raising -- makes it travel on). Nothing of the program runs between a raise and
-  its handler or unwind, so the mark is where RAISE would have put it. StopIteration /
+  its handler or unwind, so the mark is where RAISE would have put it. (At an UNWIND the mark
+  is the exit row itself, `how` = END_RAISE_HERE: format 1.6.) StopIteration /
   StopAsyncIteration that only carry CPython's iteration protocol (the end of an `async for`,
   a thrown-into subgenerator's result) are not marked (`protocol_catch`); the protocol's raises
   at SEND are consumed where they are raised and never reach a handler.
@@ -543,9 +544,9 @@ class PyRecorder:
                 if cid:
                     t = clock()
                     text = exception_text(exc, mode)
-                    if known.get(thr) != (id(exc), cid, False):  # raised here (see the docstring)
-                        marks_append((cid, t, F.MARK_RAISE, text, 0))
-                    exits_v_extend((cid, t, F.END_RAISE, text))
+                    # raised here (see the docstring): the exit row is its `raise` mark too (1.6)
+                    here = known.get(thr) != (id(exc), cid, False)
+                    exits_v_extend((cid, t, F.END_RAISE_HERE if here else F.END_RAISE, text))
                     known[thr] = (id(exc), s[-1], False)  # it travels on into the caller
                 else:
                     s.append(0)

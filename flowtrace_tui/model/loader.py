@@ -611,22 +611,39 @@ class TraceData:
         again = call[a["how"][call] != HOW_OPEN]
         if len(again):
             self.reexited.append(again)
+        how = column(cols.how)[ok]
+        here = how == F.END_RAISE_HERE  # (1.6) raised here: END_RAISE and the call's `raise` mark
         a["t1"][call] = t1
-        a["how"][call] = column(cols.how)[ok]
+        a["how"][call] = np.where(here, F.END_RAISE, how) if here.any() else how
         a["val"][call] = val
+        if here.any():  # (after the call's MARK rows: 1.6 writes a batch's MARK chunk first)
+            self._append_marks(call[here], t1[here], np.full(int(here.sum()), F.MARK_RAISE), val[here])
         self.exits_seen += len(call)
         if len(t1):
             self.t_max = max(self.t_max, int(t1.max()))
         return len(call)
+
+    def _append_marks(self, call: np.ndarray, t: np.ndarray, kind: np.ndarray, ref: np.ndarray,
+                      other: np.ndarray | int = 0) -> None:
+        """Rows at the end of the MARK columns (n and run 0: the caller fills a fold's)."""
+        g = self._marks
+        g.reserve(len(call))
+        a, lo, hi = g.arrays, g.size, g.size + len(call)
+        a["call"][lo:hi] = call
+        a["t"][lo:hi] = t
+        a["kind"][lo:hi] = kind
+        a["ref"][lo:hi] = ref
+        a["other"][lo:hi] = other
+        a["n"][lo:hi] = 0
+        a["run"][lo:hi] = 0
+        g.size = hi
 
     def _add_marks(self, cols: D.MarkRows, part: PartIds | None = None) -> int:
         rows = cols.rows
         if rows == 0:
             return 0
         g = self._marks
-        g.reserve(rows)
-        a = g.arrays
-        lo, hi = g.size, g.size + rows
+        lo = g.size
         call = column(cols.call)
         kind = column(cols.kind)
         t = column(cols.t)
@@ -636,15 +653,11 @@ class TraceData:
             other = np.where((other > 0) & (other <= part.n_calls), part.calls.map(np.clip(other, 0, part.n_calls)), 0)
             t += part.shift
             ref = part.strings(ref)
-        a["call"][lo:hi] = call
-        a["t"][lo:hi] = t
-        a["kind"][lo:hi] = kind
-        a["ref"][lo:hi] = ref
-        a["other"][lo:hi] = other
+        self._append_marks(call, t, kind, ref, other)
+        a, hi = g.arrays, g.size
         n = a["n"][lo:hi]
         _put(cols.n, n)
         _put(cols.run, a["run"][lo:hi])
-        g.size = hi
         # suspensions: one per suspend row, n per fold row (each of its runs ended at a yield)
         ok = (call > 0) & (call <= self.n)
         susp = ok & (kind == F.MARK_SUSPEND)
