@@ -633,6 +633,29 @@ exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInter
     return ts;
 }
 
+/* Is `exc` none of the exceptions the exception callbacks look at twice -- SystemExit
+ * (note_system_exit), StopIteration and StopAsyncIteration (protocol_catch)? Each test is a walk
+ * of the type's MRO (PyType_IsSubtype, ~29 instructions; ~100 of every exception that leaves
+ * two frames to its handler, callgrind), so the last type found plain answers at a compare or
+ * two: a static type (ValueError) for good (its bases never change, it is never freed), a class
+ * while its version tag is the one it had then (a class whose bases change gets a new tag, and
+ * tags are never reused: a new class at a freed one's address has another). */
+static PyTypeObject *plain_type;
+static unsigned int plain_tag;
+static inline int
+plain_exception(PyObject *exc)
+{
+    PyTypeObject *tp = Py_TYPE(exc);
+    if (tp == plain_type && (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (plain_tag && tp->tp_version_tag == plain_tag)))
+        return 1;
+    if (PyType_IsSubtype(tp, (PyTypeObject *)PyExc_SystemExit) || PyType_IsSubtype(tp, (PyTypeObject *)PyExc_StopIteration)
+            || PyType_IsSubtype(tp, (PyTypeObject *)PyExc_StopAsyncIteration))
+        return 0;
+    plain_type = tp;
+    plain_tag = tp->tp_version_tag;   /* (0: not assigned, never matches) */
+    return 1;
+}
+
 /* A SystemExit leaving a thread's outermost frame (every frame's unwind is seen, recorded or
  * not: PY_UNWIND cannot be disabled) is how the program asks for its exit status, which
  * Python consumes before atexit: the hook keeps it for the session's ENDS (session.py). Off
@@ -652,7 +675,8 @@ PyObject *
 cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CoreObject *c = (CoreObject *)self;
-    if (c->on_exit && nargs >= 3 && PyObject_TypeCheck(args[2], (PyTypeObject *)PyExc_SystemExit))
+    if (c->on_exit && nargs >= 3 && !plain_exception(args[2])
+            && PyObject_TypeCheck(args[2], (PyTypeObject *)PyExc_SystemExit))
         note_system_exit(c, args[2]);
     _PyInterpreterFrame *frame = NULL;
     int failed;
@@ -683,6 +707,7 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static int
 protocol_catch(PyObject *code, PyObject *offset, PyObject *exc)
 {
+    if (plain_exception(exc)) return 0;
     int stop_iter = PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration);
     if (!stop_iter && !PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration)) return 0;
     if (!PyCode_Check(code) || !PyLong_Check(offset)) return 0;

@@ -580,8 +580,12 @@ exc_entry(CoreObject *c, PyObject *exc)
         PyObject *a = PyTuple_GET_ITEM(args, 0);
         int overflow = 0;
         if (!PyLong_CheckExact(a)) return 0;
-        v = PyLong_AsLongLongAndOverflow(a, &overflow);
-        if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+        if (PyUnstable_Long_IsCompact((PyLongObject *)a))   /* (one digit: read in place) */
+            v = PyUnstable_Long_CompactValue((PyLongObject *)a);
+        else {
+            v = PyLong_AsLongLongAndOverflow(a, &overflow);
+            if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+        }
     }
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
