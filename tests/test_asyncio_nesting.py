@@ -106,3 +106,41 @@ def test_program_calls_keep_their_place_whatever_is_included(recorder_name: str)
     roots = [q for q, p in own_tree(plain) if p == "program"]
     assert sorted(roots) == sorted(["main", "eager_main", "consumer", "never_started", *["fetch"] * 8])
     assert ("fetch", "eager_main") in own_tree(plain)
+
+
+async def quick(n):
+    return n
+
+
+def make_eager(loop):
+    task = loop.create_task(quick(1))  # eager: done before create_task returns
+    address = id(task)
+    del task  # freed: the next task of this size is likely to take its address
+    return address
+
+
+def make_next(loop):
+    task = loop.create_task(quick(2))
+    return id(task), task
+
+
+async def reused_address():
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)
+    first = make_eager(loop)
+    second, _task = make_next(loop)
+    return first == second
+
+
+def test_a_task_at_a_dead_eager_tasks_address_has_its_own_creator(recorder_name: str) -> None:
+    # An eager task has run by the time create_task returns; the creator noted then must not
+    # stay behind for the next task that takes its address (it was make_eager's, not make_next's).
+    reused = []
+
+    def run_loop():
+        reused.append(asyncio.run(reused_address()))
+
+    trace = record(run_loop, recorder_name)
+    assert reused == [True]  # the case this test is about did happen
+    creators = {t.id: trace.call(t.creator).qualname.rsplit(".", 1)[-1] for t in trace.tasks.values()}
+    assert creators == {1: "run_loop", 2: "make_eager", 3: "make_next"}

@@ -426,7 +426,7 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts) return callback_failed(c);
     if (c->codes[idx].hook) {
         /* BaseEventLoop.create_task returned a task: its creator is the recorded call on
-         * top of this thread's stack (python.py: creators[id(task)]) */
+         * top of this thread's stack (TaskTable.note_creator) */
         uint32_t top = ts->depth ? ts->stack[ts->depth - 1].call : 0;
         PyObject *r = PyObject_CallFunction(c->task_created, "OI", args[2], (unsigned)top);
         if (!r) return callback_failed(c);

@@ -221,7 +221,7 @@ class CRecorder:
         return self._task_table.current(parent, thr)
 
     def _task_created(self, task: Any, creator: int) -> None:
-        self._task_table.creators[id(task)] = creator
+        self._task_table.note_creator(task, creator)
 
     # ------------------------------------------------------------------ start / stop
     def _seed_running(self) -> None:

@@ -150,9 +150,31 @@ class TaskTable:
     be reused), and the creators noted at create_task's return until the task first runs."""
 
     def __init__(self) -> None:
-        self.creators: dict[int, int] = {}  # id(task) -> creator call id (create_task's return)
+        # id(task) -> (weakref(task) or None, creator call id), from create_task's return
+        self._creators: dict[int, tuple[Any, int]] = {}
         self._ids: dict[int, tuple[Any, int]] = {}  # id(task) -> (weakref(task), task id)
         self._count = itertools.count(1)
+
+    def note_creator(self, task: Any, call_id: int) -> None:
+        """create_task returned `task` inside call `call_id`: its creator, kept until the task
+        first runs. An eager task has run already (its creator was its parent then), so nothing
+        is kept for it: a later task at its address must not take this creator."""
+        key = id(task)
+        seen = self._ids.get(key)
+        if seen is not None and seen[0]() is task:
+            return
+        try:
+            ref = weakref.ref(task)
+        except TypeError:
+            ref = None  # a task type without weakref support: its id is all there is
+        self._creators[key] = (ref, call_id)
+
+    def _creator_of(self, task: Any) -> int | None:
+        """The creator noted for this very task (not for a dead one that had its address)."""
+        noted = self._creators.pop(id(task), None)
+        if noted is None or (noted[0] is not None and noted[0]() is not task):
+            return None
+        return noted[1]
 
     def current(self, parent: int, thr: int) -> tuple[int, dict[str, Any] | None]:
         """The asyncio task running now on this thread: (its TASK id or 0, the TASK entry when
@@ -184,6 +206,6 @@ class TaskTable:
             name = task.get_name()
         except Exception:
             name = f"Task-{tid}"
-        creator = self.creators.pop(key, None)
+        creator = self._creator_of(task)
         return tid, {"id": tid, "name": name, "thread": thr,
                      "creator": parent if creator is None else creator, "root": 0}

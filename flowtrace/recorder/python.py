@@ -301,7 +301,7 @@ class PyRecorder:
         capture = mode != "off"
         lost_append = self._lost.append
         note_exit = self.exit_statuses.note
-        creators = self._task_table.creators
+        note_creator = self._task_table.note_creator
         overflow = self._overflow
         pending = self.pending
         every = _OVERFLOW_EVERY - 1
@@ -391,7 +391,7 @@ class PyRecorder:
             except AttributeError:
                 s, thr = new_thread()
             if fid == _HOOK:  # BaseEventLoop.create_task returned a task: note its creator
-                creators[id(value)] = s[-1]
+                note_creator(value, s[-1])
                 return None
             cid = s.pop()
             if cid:
