@@ -92,6 +92,27 @@ def prog_values() -> None:
     (lambda q: q)(7)
 
 
+def pair(a: Any, b: Any) -> Any:
+    return b
+
+
+def flag(v: Any) -> Any:
+    return v
+
+
+def prog_scalars() -> None:
+    """Arguments and results the C recorder keys straight from the values (ints around the
+    one- and two-digit bounds, floats, singletons, instances), each twice (a hit), and the
+    singleton results it keeps per batch."""
+    p = Point(1, 2)
+    for v in (2**30 - 1, 2**30, -(2**30), 2**59, -(2**60 - 1), 2**60, -(2**60), 2**62, 0.5, -0.0, p, None):
+        for _ in range(2):
+            pair(p, v)
+            pair(v, p)
+    for v in (None, True, False, None, False, True, 0, 1, 2**31, -(2**31)):
+        flag(v)
+
+
 def check(i: int) -> int:
     if i % 3 == 0:
         raise ValueError(f"bad {i}")
@@ -274,6 +295,7 @@ def prog_threads() -> None:
 
 PROGRAMS: dict[str, Callable[[], None]] = {
     "values": prog_values,
+    "scalars": prog_scalars,
     "exceptions": prog_exceptions,
     "generators": prog_generators,
     "async": prog_async,

@@ -67,10 +67,27 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
     return 1;
 }
 
+/* An int of two digits (2^30 <= |v| < 2^60; one digit is PyUnstable_Long_IsCompact's): 1 with
+ * its value in *x, read in place -- PyLong_AsLongLongAndOverflow is a call and ~55
+ * instructions, and such ints (sums, products, ids) are most of the ints past the small ones.
+ * The layout is the public longintrepr.h's (3.12, 3.13): digit count << 3 | sign (0 positive,
+ * 1 zero, 2 negative). */
+_Static_assert(PyLong_SHIFT == 30, "two 30-bit digits make an int64");
+static inline int
+long_two_digits(PyObject *v, int64_t *x)
+{
+    const PyLongObject *l = (const PyLongObject *)v;
+    uintptr_t tag = l->long_value.lv_tag;
+    if (tag >> 3 != 2) return 0;
+    int64_t m = (int64_t)l->long_value.ob_digit[0] | (int64_t)l->long_value.ob_digit[1] << PyLong_SHIFT;
+    *x = (tag & 3) == 2 ? -m : m;
+    return 1;
+}
+
 /* Safe mode: mix value v into the key as slot k, as capture_value would capture it and
  * memo_key_slots key it; 0 when its slot would not be memoized (a str, a container, a big
  * int -- those take the capture path). No reference is taken: a hit needs none. */
-static inline int
+static inline __attribute__((always_inline)) int
 memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
 {
     uint8_t tag;
@@ -79,16 +96,18 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     if (!v) tag = V_UNBOUND;
     else {
         PyTypeObject *tp = Py_TYPE(v);
-        if (tp == &PyLong_Type) {
-            if (!PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
+        if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {   /* first: most arguments are instances */
+            tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v;
+        }
+        else if (tp == &PyLong_Type) {
             tag = V_INT;
-            x = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            if (PyUnstable_Long_IsCompact((PyLongObject *)v)) x = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+            else if (!long_two_digits(v, &x)) return 0;
         }
         else if (v == Py_None) tag = V_NONE;
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
         else if (tp == &PyFloat_Type) { tag = V_FLOAT; double d = PyFloat_AS_DOUBLE(v); memcpy(&x, &d, 8); }
-        else if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
@@ -175,6 +194,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             s->tag = V_INT; s->u.i = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
             return 0;
         }
+        if (long_two_digits(v, &s->u.i)) { s->tag = V_INT; return 0; }
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (!overflow) {
@@ -365,6 +385,34 @@ commit_keyed(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
     return sid;
 }
 
+/* commit_keyed for an entry whose every slot memo_value keyed (inline scalars and (type,
+ * address) of opaque objects): the key holds all a slot holds -- tag, value bits, the type of
+ * an opaque value -- so the slots are written from it straight into the batch. No second
+ * round of type tests (capture_value), no local copy; no Python code runs. */
+/* (the slot loops stay loops: GCC made each a call of memcpy, ~10 instructions for a slot or two) */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static uint32_t
+commit_key(CoreObject *c, const Memo *key, uint8_t kind, uint32_t code_idx)
+{
+    uint32_t n = (uint32_t)(key->head >> 40) & 0xFF, sid = 0;
+    Slot *dst = slot_room(c, n);
+    StrEntry *e = dst ? str_entry(c, &sid) : NULL;
+    if (!e) return 0;
+    for (uint32_t k = 0; k < n; k++) {
+        dst[k].tag = (uint8_t)(key->head >> (48 + 4 * k) & 15);
+        dst[k].u.i = key->vals[k];   /* (a float's bits, an object's address: the same union) */
+        dst[k].o = key->types[k] ? Py_NewRef((PyObject *)key->types[k]) : NULL;
+    }
+    e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
+    c->nslots += n;
+    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    Memo *m = &c->hot[slot];
+    HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
+    m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
+    for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
+    return sid;
+}
+
 static inline uint32_t
 commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx)
 {
@@ -414,6 +462,17 @@ uint32_t
 value_id(CoreObject *c, PyObject *v)
 {
     if (!c->args_mode) return 0;
+    if (v == Py_None || v == Py_True || v == Py_False) {
+        /* the commonest results (procedures, __init__, tests): one entry each per batch, found
+         * by two compares -- not keyed, probed and compared in the hot memo */
+        int k = v == Py_None ? 0 : v == Py_True ? 1 : 2;
+        if (c->single_batch[k] == c->batch && c->single_sid[k]) return c->single_sid[k];
+        Slot s = {NULL, {.i = 0}, (uint8_t)(k == 0 ? V_NONE : k == 1 ? V_TRUE : V_FALSE)};
+        uint32_t sid = commit_slots(c, &s, 1, S_VALUE, 0);
+        c->single_sid[k] = sid;
+        c->single_batch[k] = c->batch;
+        return sid;
+    }
     uint32_t hit = small_hit(c, &c->small_vals, v);
     if (hit) return hit;
     Slot s;
@@ -423,8 +482,7 @@ value_id(CoreObject *c, PyObject *v)
         if (memo_value(&key, &h, &head, 0, v) && !small_int_key(&key, &head)) {
             memo_end(&key, h, head);
             if ((hit = memo_probe(c, &key))) return hit;
-            if (capture_value(c, &s, v) < 0) return 0;
-            return commit_keyed(c, &s, 1, S_VALUE, 0, &key);
+            return commit_key(c, &key, S_VALUE, 0);
         }
     }
     if (capture_value(c, &s, v) < 0) return 0;
@@ -466,10 +524,7 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
             memo_end(&key, h, head);
             uint32_t hit = memo_probe(c, &key);
             if (hit) return hit;
-            Slot local[MEMO_SLOTS];
-            for (i = 0; i < n; i++)
-                if (capture_value(c, &local[i], arg_value(frame, kinds, i)) < 0) { slots_clear(local, i); return 0; }
-            return commit_keyed(c, local, n, S_ARGS, (uint32_t)idx, &key);
+            return commit_key(c, &key, S_ARGS, (uint32_t)idx);
         }
     }
     Slot small[8];

@@ -309,6 +309,8 @@ typedef struct CoreObject {
     size_t nsmall_args, capsmall_args;
     uint32_t empty_sid;              /* the "" of argument-less calls ... */
     uint64_t empty_batch;            /* ... in this batch */
+    uint32_t single_sid[3];          /* the entries of a None, True, False result ... */
+    uint64_t single_batch[3];        /* ... in these batches (value_id) */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
 } CoreObject;
 
