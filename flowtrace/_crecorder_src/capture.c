@@ -368,20 +368,28 @@ memo_probe(CoreObject *c, const Memo *key)
     return HOT_TAGS(c)[slot] == tag && m->batch == (uint32_t)c->batch && memo_same(m, key) ? m->sid : 0;
 }
 
+/* Remember entry `sid` under `key` in the hot memo (a probe just missed). Field by field, n
+ * slots only: copying the whole stack key read it back in 16-byte loads over 8-byte stores (a
+ * store-forwarding stall) and copied unused slots; the loop stays a loop (GCC made it a call
+ * of memcpy, ~10 instructions for a slot or two). */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static inline void
+memo_remember(CoreObject *c, const Memo *key, uint32_t sid)
+{
+    uint32_t n = (uint32_t)(key->head >> 40) & 0xFF;
+    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    Memo *m = &c->hot[slot];
+    HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
+    m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
+    for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
+}
+
 /* commit_slots, and the entry's id remembered under `key` (a probe just missed). */
 static uint32_t
 commit_keyed(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_idx, const Memo *key)
 {
     uint32_t sid = commit_slots(c, local, n, kind, code_idx);
-    if (sid) {
-        size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
-        Memo *m = &c->hot[slot];
-        HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
-        /* field by field, n slots only: copying the whole stack key read it back in 16-byte
-         * loads over 8-byte stores (a store-forwarding stall) and copied unused slots */
-        m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
-        for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
-    }
+    if (sid) memo_remember(c, key, sid);
     return sid;
 }
 
@@ -389,7 +397,6 @@ commit_keyed(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
  * address) of opaque objects): the key holds all a slot holds -- tag, value bits, the type of
  * an opaque value -- so the slots are written from it straight into the batch. No second
  * round of type tests (capture_value), no local copy; no Python code runs. */
-/* (the slot loops stay loops: GCC made each a call of memcpy, ~10 instructions for a slot or two) */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static uint32_t
 commit_key(CoreObject *c, const Memo *key, uint8_t kind, uint32_t code_idx)
@@ -405,11 +412,7 @@ commit_key(CoreObject *c, const Memo *key, uint8_t kind, uint32_t code_idx)
     }
     e->kind = kind; e->slot_off = c->nslots; e->nslots = n; e->code_idx = code_idx;
     c->nslots += n;
-    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
-    Memo *m = &c->hot[slot];
-    HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
-    m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
-    for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
+    memo_remember(c, key, sid);
     return sid;
 }
 
