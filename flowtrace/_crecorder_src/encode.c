@@ -82,7 +82,9 @@ put_le(unsigned char *q, uint64_t v, int nbytes)
 
 /* One column to encode: `rows` values of `width` bytes (1 u8, 4 u32, 8 i64) at v; `parent`:
  * the CALL.par column, which may also be coded against the chunk's own calls (ENC_PARENT). */
-typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; } ColSpec;
+typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's range and rows not 0 */
+/* (stats: counted already by a pass over the column -- renumber -- or NULL) */
+typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats; } ColSpec;
 
 /* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
@@ -105,14 +107,14 @@ static size_t cap_codes;
 #define AT(v, width, i) ((width) == 8 ? ((const int64_t *)(v))[i] \
     : (width) == 4 ? (int64_t)((const uint32_t *)(v))[i] : (int64_t)((const uint8_t *)(v))[i])
 
-/* The smallest and largest value of a column. A constant one (the thread of a one-thread
- * program, `how` = return, `flag`) is told first by comparing 8 bytes at a time with its first
- * value (~1 instruction a value, against ~7 for the min/max loop); any other leaves that test
- * at its first change. */
+/* The smallest and largest value of a column, and (count_nonzero) its rows that are not 0. A constant one (the
+ * thread of a one-thread program, `how` = return, `flag`) is told first by comparing 8 bytes
+ * at a time with its first value (~1 instruction a value, against ~8 for the min/max loop);
+ * any other leaves that test at its first change. */
 static inline __attribute__((always_inline)) void
-value_range(const void *v, int width, size_t n, int64_t lo_hi[2])
+value_range(const void *v, int width, size_t n, ColStats *st, int count_nonzero)
 {
-    if (!n) { lo_hi[0] = INT64_MAX; lo_hi[1] = INT64_MIN; return; }
+    if (!n) { *st = (ColStats){INT64_MAX, INT64_MIN, 0}; return; }
     int64_t first = AT(v, width, 0);
     uint64_t pattern = (uint64_t)first;
     if (width == 4) pattern |= pattern << 32;
@@ -126,12 +128,12 @@ value_range(const void *v, int width, size_t n, int64_t lo_hi[2])
     }
     i /= (size_t)width;   /* the rows before i all equal the first */
     int64_t lo = first, hi = first;
-    for (; i < n; i++) {
-        int64_t x = AT(v, width, i);
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-    }
-    lo_hi[0] = lo; lo_hi[1] = hi;
+    size_t nonzero = first ? i : 0;   /* (counted only when asked: ~2 instructions a value) */
+#define MIN_MAX(x) { lo = (x) < lo ? (x) : lo; hi = (x) > hi ? (x) : hi; }
+    if (count_nonzero) for (; i < n; i++) { int64_t x = AT(v, width, i); MIN_MAX(x); nonzero += x != 0; }
+    else for (; i < n; i++) { int64_t x = AT(v, width, i); MIN_MAX(x); }
+#undef MIN_MAX
+    *st = (ColStats){lo, hi, nonzero};
 }
 
 static inline int
@@ -219,10 +221,10 @@ golomb_k(const size_t counts[65], size_t n, size_t *bits)
 enum { W_PLAIN = 1, W_DELTA = 2, W_RISE = 4, W_SPARSE = 8, W_ALL = 15 };
 
 static inline __attribute__((always_inline)) void
-measure(const void *v, int width, size_t n, const int64_t lo_hi[2], Sizes *z, unsigned want)
+measure(const void *v, int width, size_t n, const ColStats *st, Sizes *z, unsigned want)
 {
 #define x(i) AT(v, width, i)
-    int64_t lo = n ? lo_hi[0] : 0, hi = n ? lo_hi[1] : 0;
+    int64_t lo = n ? st->lo : 0, hi = n ? st->hi : 0;
     uint64_t range = (uint64_t)hi - (uint64_t)lo;
     z->width = range ? 64 - __builtin_clzll(range) : 0;
     z->lo = lo;
@@ -249,6 +251,7 @@ measure(const void *v, int width, size_t n, const int64_t lo_hi[2], Sizes *z, un
 #undef SAMPLED
 #undef STEP
     z->nonzero = 0;
+    if (st->nonzero == n) z->want = want &= ~W_SPARSE;   /* no 0 rows: a sparse coding only adds its bitmap */
     if (want & W_SPARSE) {
         int64_t prev = 0;
         size_t next = 0;
@@ -434,10 +437,11 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
 static inline __attribute__((always_inline)) unsigned char *
 column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t base, int *enc)
 {
-    int64_t lo_hi[2] = {INT64_MIN, INT64_MAX};   /* times and parents: never constant or packed */
-    if (!(width == 8 && s->want == W_RISE) && !s->parent) value_range(s->v, width, rows, lo_hi);
+    ColStats st = {INT64_MIN, INT64_MAX, 0};   /* times and parents: never constant or packed */
+    if (s->stats) st = *s->stats;
+    else if (!(width == 8 && s->want == W_RISE) && !s->parent) value_range(s->v, width, rows, &st, s->want & W_SPARSE);
     Sizes z;
-    measure(s->v, width, rows, lo_hi, &z, s->want);
+    measure(s->v, width, rows, &st, &z, s->want);
     *enc = choose(s, rows, base, &z);
     return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z);
 }
@@ -502,15 +506,24 @@ any_nonzero(const void *v, size_t n, int width)
     return 0;
 }
 
-/* A column of provisional string ids to final ones (0: none, or one out of range), in place. */
+/* A column of provisional string ids to final ones (0: none, or one out of range), in place,
+ * and its stats counted on the way (the encoder then reads it once less). */
 static void
-renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap)
+renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, ColStats *st)
 {
-    if (!nstrs) { memset(ids, 0, n * sizeof *ids); return; }   /* (no texts: --no-args) */
+    *st = (ColStats){0, 0, 0};
+    if (!nstrs || !n) { memset(ids, 0, n * sizeof *ids); return; }   /* (no texts: --no-args) */
+    uint32_t lo = UINT32_MAX, hi = 0;
+    size_t nonzero = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t at = ids[i] - 1;   /* (0, no text: wraps past nstrs, as any id out of range) */
-        ids[i] = at < nstrs ? remap[at] : 0;
+        uint32_t id = at < nstrs ? remap[at] : 0;
+        ids[i] = id;
+        lo = id < lo ? id : lo;
+        hi = id > hi ? id : hi;
+        nonzero += id != 0;
     }
+    *st = (ColStats){lo, hi, nonzero};
 }
 
 /* A column of ticks to ns since `origin`, in place: tick_to_ns's value, with its factor in 64
@@ -543,12 +556,13 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
 {
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
-    renumber(cc->args, n, w->nstrs, remap);
+    ColStats args;
+    renumber(cc->args, n, w->nstrs, remap, &args);
     ticks_to_ns(tmap, cc->t0, n, origin);
     ColSpec call[7] = {{"par", 'I', cc->par, 4, 1, 0}, {"fn", 'I', cc->fn, 4, 0, W_PLAIN | W_DELTA},
                        {"thr", 'I', cc->thr, 4, 0, W_PLAIN | W_DELTA}, {"t0", 'q', cc->t0, 8, 0, W_RISE}};
     int k = 4;   /* optional columns: left out when every row is 0 (readers default to 0) */
-    if (any_nonzero(cc->args, n, 4)) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0, W_ALL};
+    if (args.nonzero) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0, W_ALL, &args};
     if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0, W_ALL};
     if (any_nonzero(cc->flag, n, 1)) call[k++] = (ColSpec){"flag", 'B', cc->flag, 1, 0, W_ALL};
     out[0] = n ? columns_payload(w->call_first_id, n, call, k) : Py_NewRef(Py_None);
@@ -556,12 +570,13 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
 
     ExitCols *ec = &w->exits;
     n = w->nexits;
-    renumber(ec->val, n, w->nstrs, remap);
+    ColStats val;
+    renumber(ec->val, n, w->nstrs, remap, &val);
     ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
-    if (any_nonzero(ec->val, n, 4)) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL};
+    if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL, &val};
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
     if (!out[1]) return -1;
 
