@@ -182,3 +182,20 @@ def test_decode_columns_gives_parent_codes_their_base() -> None:
                                            ("t0", "q", F.ENC_GOLOMB_RISE, list(range(0, 2000, 10)))])
     cols = F.decode_columns(F.CALL, payload)
     assert cols.get("par") == parents and cols.get("t0") == list(range(0, 2000, 10))
+
+
+@pytest.mark.parametrize("name,decode", list(_decoders()))
+def test_bit_packed_rows_of_every_width(name, decode) -> None:
+    """ENC_BITS at widths 0..64 over row counts that end a stream at every byte offset: the C
+    decoder reads rows of <= 56 bits with one 8-byte load while 8 bytes remain, the others
+    byte by byte."""
+    rng = random.Random(3)
+    for width in range(65):
+        for rows in (2, 7, 8, 9, 70):
+            values = [rng.getrandbits(width) for _ in range(rows)]
+            values[-1] |= (1 << width) >> 1  # the widest row takes `width` bits ...
+            values[0] = 0  # ... above a minimum of 0
+            values = [v - (1 << 64) if v >> 63 else v for v in values]  # as i64 (width 64)
+            body = F.encode_varints(values, F.ENC_BITS)
+            assert width > 62 or body[1] == width  # (wider: the minimum is negative, longer)
+            assert _as_ints(decode(body, rows, F.ENC_BITS)) == values, (name, width, rows)

@@ -750,20 +750,10 @@ bits_window(const BitIn *b)   /* the next 57+ bits, first one in the high bit (0
     return w << (b->pos & 7);
 }
 
+/* golomb_get's rare case: a code that does not fit one 57-bit window (or the stream's end). */
 static int
-golomb_get(BitIn *b, int k, uint64_t *out)
+golomb_get_long(BitIn *b, int k, uint64_t *out)
 {
-    /* Nearly every code (zeros, the leading 1, k bits: <= 57 bits in all) is in one window:
-     * read it from there (the loader decodes ~10 of these a call: the loops below cost ~2x). */
-    uint64_t w = bits_window(b);
-    if (w) {
-        int z = __builtin_clzll(w), nb = z + k + 1;
-        if (z + nb <= 57 && b->pos + (size_t)(z + nb) <= 8 * b->len) {
-            b->pos += (size_t)(z + nb);
-            *out = ((w << z) >> (64 - nb)) - ((uint64_t)1 << k);
-            return 0;
-        }
-    }
     int zeros = 0;
     for (;;) {   /* the 0s before the first 1 (at most 64) */
         if (b->pos >= 8 * b->len) return -1;
@@ -790,7 +780,26 @@ golomb_get(BitIn *b, int k, uint64_t *out)
     return 0;
 }
 
-/* ENC_GOLOMB*: the order k, then a code a row; the body ends within the last code's byte. */
+static inline __attribute__((always_inline)) int
+golomb_get(BitIn *b, int k, uint64_t *out)
+{
+    /* Nearly every code (zeros, the leading 1, k bits: <= 57 bits in all) is in one window:
+     * read it from there, inlined into each decoding loop (the loader decodes ~10 of these a
+     * call); the rest goes the long way. */
+    uint64_t w = bits_window(b);
+    if (__builtin_expect(w != 0, 1)) {
+        int z = __builtin_clzll(w), nb = z + k + 1;
+        if (__builtin_expect(z + nb <= 57 && b->pos + (size_t)(z + nb) <= 8 * b->len, 1)) {
+            b->pos += (size_t)(z + nb);
+            *out = ((w << z) >> (64 - nb)) - ((uint64_t)1 << k);
+            return 0;
+        }
+    }
+    return golomb_get_long(b, k, out);
+}
+
+/* ENC_GOLOMB*: the order k, then a code a row; the body ends within the last code's byte.
+ * One loop per encoding: the choice is made once a column, not once a row. */
 static int
 decode_golomb(const unsigned char *p, const unsigned char *end, size_t rows, long enc, uint64_t base, uint64_t *out)
 {
@@ -798,14 +807,50 @@ decode_golomb(const unsigned char *p, const unsigned char *end, size_t rows, lon
     int k = *p++;
     BitIn b = {p, (size_t)(end - p), 0};
     uint64_t v, acc = 0;
-    for (size_t i = 0; i < rows; i++) {
-        if (golomb_get(&b, k, &v) < 0) return -1;
-        if (enc == ENC_GOLOMB_DELTA) out[i] = acc = acc + unzigzag(v);
-        else if (enc == ENC_GOLOMB_RISE) out[i] = acc = acc + v;
-        else if (enc == ENC_GOLOMB) out[i] = v;
-        else if (parent_of(out, i, base, v, &out[i]) < 0) return -1;
+    size_t i;
+    if (enc == ENC_GOLOMB_DELTA) {
+        for (i = 0; i < rows; i++) {
+            if (golomb_get(&b, k, &v) < 0) return -1;
+            out[i] = acc = acc + unzigzag(v);
+        }
+    } else if (enc == ENC_GOLOMB_RISE) {
+        for (i = 0; i < rows; i++) {
+            if (golomb_get(&b, k, &v) < 0) return -1;
+            out[i] = acc = acc + v;
+        }
+    } else if (enc == ENC_GOLOMB) {
+        for (i = 0; i < rows; i++) {
+            if (golomb_get(&b, k, &v) < 0) return -1;
+            out[i] = v;
+        }
+    } else {
+        for (i = 0; i < rows; i++)
+            if (golomb_get(&b, k, &v) < 0 || parent_of(out, i, base, v, &out[i]) < 0) return -1;
     }
     return (b.pos + 7) / 8 == b.len ? 0 : -1;
+}
+
+/* ENC_BITS' rows after the minimum and the width: `width` bits a row from `p` (n bytes). */
+static void
+decode_bits(const unsigned char *p, size_t n, size_t rows, unsigned width, uint64_t lo, uint64_t *out)
+{
+    uint64_t mask = width == 64 ? ~(uint64_t)0 : (((uint64_t)1 << width) - 1);
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (width <= 56)   /* a row's bits are inside the 8 bytes from its first: one load a row */
+        for (; i < rows && (i * width >> 3) + 8 <= n; i++) {
+            size_t bit = i * width;
+            uint64_t w;
+            memcpy(&w, p + (bit >> 3), 8);
+            out[i] = lo + ((w >> (bit & 7)) & mask);
+        }
+#endif
+    for (; i < rows; i++) {   /* the last rows (or wide ones): byte by byte, never past the end */
+        size_t bit = i * width, at = bit >> 3;
+        unsigned __int128 w = 0;
+        for (size_t b = 0; b < 9 && at + b < n; b++) w |= (unsigned __int128)p[at + b] << (8 * b);
+        out[i] = lo + ((uint64_t)(w >> (bit & 7)) & mask);
+    }
 }
 
 /* The body's rows into out[0..rows): 0, or -1 when it does not hold exactly its rows. */
@@ -843,13 +888,7 @@ decode_body(const unsigned char *p, const unsigned char *end, size_t rows, long 
         if (get_varint(&p, end, &lo) < 0 || p >= end) return -1;
         unsigned width = *p++;
         if (width > 64 || (size_t)(end - p) != (rows * width + 7) / 8) return -1;
-        uint64_t mask = width == 64 ? ~(uint64_t)0 : (((uint64_t)1 << width) - 1);
-        for (size_t i = 0; i < rows; i++) {
-            size_t bit = i * width, at = bit >> 3;
-            unsigned __int128 w = 0;
-            for (size_t b = 0; b < 9 && at + b < (size_t)(end - p); b++) w |= (unsigned __int128)p[at + b] << (8 * b);
-            out[i] = lo + ((uint64_t)(w >> (bit & 7)) & mask);
-        }
+        decode_bits(p, (size_t)(end - p), rows, width, lo, out);
         return 0;
     }
     return p == end ? 0 : -1;
