@@ -783,9 +783,9 @@ golomb_get_long(BitIn *b, int k, uint64_t *out)
 static inline __attribute__((always_inline)) int
 golomb_get(BitIn *b, int k, uint64_t *out)
 {
-    /* Nearly every code (zeros, the leading 1, k bits: <= 57 bits in all) is in one window:
-     * read it from there, inlined into each decoding loop (the loader decodes ~10 of these a
-     * call); the rest goes the long way. */
+    /* (The sparse columns' reader; whole Golomb columns go through code_get.) Nearly every
+     * code (zeros, the leading 1, k bits: <= 57 bits in all) is in one window: read it from
+     * there; the rest goes the long way. */
     uint64_t w = bits_window(b);
     if (__builtin_expect(w != 0, 1)) {
         int z = __builtin_clzll(w), nb = z + k + 1;
@@ -798,6 +798,46 @@ golomb_get(BitIn *b, int k, uint64_t *out)
     return golomb_get_long(b, k, out);
 }
 
+/* A bit stream read code after code: `w` holds the next `have` bits (>= 57 after a refill;
+ * 0s past the stream's end), first one in the high bit; `b.pos` counts the bits taken. Codes
+ * come out of `w` by shifts: the stream is loaded again only when `w` runs short, not once
+ * a code (the loader decodes ~10 codes a call). */
+typedef struct { BitIn b; uint64_t w; int have; } CodeIn;
+
+static inline void
+code_refill(CodeIn *c)
+{
+    c->w = bits_window(&c->b);
+    c->have = 64 - (int)(c->b.pos & 7);
+}
+
+static inline __attribute__((always_inline)) int
+code_get(CodeIn *c, int k, uint64_t *out)
+{
+    int z, nb;
+    if (__builtin_expect(c->w != 0, 1)) {
+        z = __builtin_clzll(c->w);
+        nb = z + k + 1;
+        if (__builtin_expect(z + nb <= c->have && c->b.pos + (size_t)(z + nb) <= 8 * c->b.len, 1))
+            goto take;
+    }
+    code_refill(c);
+    if (c->w != 0) {
+        z = __builtin_clzll(c->w);
+        nb = z + k + 1;
+        if (z + nb <= c->have && c->b.pos + (size_t)(z + nb) <= 8 * c->b.len) goto take;
+    }
+    if (golomb_get_long(&c->b, k, out) < 0) return -1;   /* longer than a window, or the end */
+    code_refill(c);
+    return 0;
+take:
+    *out = ((c->w << z) >> (64 - nb)) - ((uint64_t)1 << k);
+    c->b.pos += (size_t)(z + nb);
+    c->have -= z + nb;
+    c->w = z + nb < 64 ? c->w << (z + nb) : 0;
+    return 0;
+}
+
 /* ENC_GOLOMB*: the order k, then a code a row; the body ends within the last code's byte.
  * One loop per encoding: the choice is made once a column, not once a row. */
 static int
@@ -805,29 +845,30 @@ decode_golomb(const unsigned char *p, const unsigned char *end, size_t rows, lon
 {
     if (p >= end || *p > 63) return -1;
     int k = *p++;
-    BitIn b = {p, (size_t)(end - p), 0};
+    CodeIn c = {{p, (size_t)(end - p), 0}, 0, 0};
+    code_refill(&c);
     uint64_t v, acc = 0;
     size_t i;
     if (enc == ENC_GOLOMB_DELTA) {
         for (i = 0; i < rows; i++) {
-            if (golomb_get(&b, k, &v) < 0) return -1;
+            if (code_get(&c, k, &v) < 0) return -1;
             out[i] = acc = acc + unzigzag(v);
         }
     } else if (enc == ENC_GOLOMB_RISE) {
         for (i = 0; i < rows; i++) {
-            if (golomb_get(&b, k, &v) < 0) return -1;
+            if (code_get(&c, k, &v) < 0) return -1;
             out[i] = acc = acc + v;
         }
     } else if (enc == ENC_GOLOMB) {
         for (i = 0; i < rows; i++) {
-            if (golomb_get(&b, k, &v) < 0) return -1;
+            if (code_get(&c, k, &v) < 0) return -1;
             out[i] = v;
         }
     } else {
         for (i = 0; i < rows; i++)
-            if (golomb_get(&b, k, &v) < 0 || parent_of(out, i, base, v, &out[i]) < 0) return -1;
+            if (code_get(&c, k, &v) < 0 || parent_of(out, i, base, v, &out[i]) < 0) return -1;
     }
-    return (b.pos + 7) / 8 == b.len ? 0 : -1;
+    return (c.b.pos + 7) / 8 == c.b.len ? 0 : -1;
 }
 
 /* ENC_BITS' rows after the minimum and the width: `width` bits a row from `p` (n bytes). */
