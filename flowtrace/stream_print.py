@@ -22,152 +22,175 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import deque
 from typing import IO
 
 from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import SessionInfo, Texts, chunks
-from .printing import Painter, body_title, call_label, call_outcome
+from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome
 
 _SPILL_LINES = 4096  # lines a section gathers before one write
 
 
+class _Function:
+    """What the lines of one function's calls repeat: its kind as `printing` names it, the
+    whole label of a class body or module code (`body`), the painted name with its opening
+    parenthesis, and whether a return shows the time and result (`timed_result`)."""
+
+    __slots__ = ("id", "kind", "body", "name_open", "timed_result")
+
+    def __init__(self, fid: int, kind: str, body: str | None, name_open: str, timed_result: bool) -> None:
+        self.id = fid
+        self.kind = kind
+        self.body = body
+        self.name_open = name_open
+        self.timed_result = timed_result
+
+
 class _Node:
-    """A call whose line(s) are not all written yet. A node at the cut depth also counts the
-    calls below it (`count`) and how many of those are still running (`open_desc`)."""
+    """A call whose line(s) are not all written yet. Its label is made when it starts and its
+    outcome (`tail`) when it ends, while their texts are in the STRS chunks just read. A node
+    at the cut depth also counts the calls below it (`count`) and how many of those are still
+    running (`open_desc`)."""
 
-    __slots__ = ("id", "fn", "args", "task_name", "partial", "t0", "depth", "section", "task",
-                 "kids", "head", "ended", "how", "t1", "val", "count", "open_desc")
+    __slots__ = ("id", "fn", "label", "task", "t0", "depth", "section", "kids", "tail", "count", "open_desc")
 
-    def __init__(self, cid: int, fn: int, args: int, task: int, task_name: str | None, partial: bool,
-                 t0: int, depth: int, section: "_Section") -> None:
+    def __init__(self, cid: int, fn: _Function, label: str, task: int, t0: int, depth: int,
+                 section: "_Section") -> None:
         self.id = cid
         self.fn = fn
-        self.args = args
+        self.label = label
         self.task = task
-        self.task_name = task_name  # set only when this call starts a task (shown as {Task-2})
-        self.partial = partial
         self.t0 = t0
         self.depth = depth
         self.section = section
-        self.kids: list[_Node | None] | None = None  # children not yet written, from `head` on
-        self.head = 0
-        self.ended = False
-        self.how = F.END_UNFINISHED
-        self.t1 = 0
-        self.val = 0
+        self.kids: deque[_Node] | None = None  # children not yet written (None: no child so far)
+        self.tail: str | None = None  # what follows the label once the call has ended
         self.count = 0
         self.open_desc = 0
 
 
 class _Lines:
-    """Turns nodes into text lines (the `printing` shapes)."""
+    """The pieces of the `printing` shapes (`call_label`, `call_outcome`), with what repeats
+    made once: each function's pieces, each depth's indent, each duration's text. The common
+    cases (a call with its arguments, a call that returned) are put together by `TreePrinter`
+    from these pieces; every other case goes through `printing` itself (`label`, `tail`)."""
 
     def __init__(self, info: SessionInfo, texts: Texts, color: bool, show_time: bool, cwd: str | None) -> None:
-        self.paint = Painter(color)
+        self.paint = paint = Painter(color)
+        self.color = color
         self.texts = texts
         self.show_time = show_time
         self.cwd = cwd
-        self.functions = info.functions
-        self._kinds: dict[int, tuple[str, str | None]] = {}
-        self.arrow_in = self.paint("arrow", "→")
-        self.arrow_out = self.paint("arrow", "←")
+        self.info = info
+        self.functions: dict[int, _Function] = {}  # by function id, made at first use
+        self.opens: list[str] = []  # by depth: the indent and arrow before an opening or leaf line
+        self.closes: list[str] = []  # by depth: the same before a closing line
+        self._arrow_in = paint("arrow", "→")
+        self._arrow_out = paint("arrow", "←")
+        self.result_sep = " " + self._arrow_in + " "  # between the time and the result
+        self.times: dict[int, str] = {}  # microseconds -> painted ` [0.000012s]` (see `duration`)
 
-    def _kind(self, fn: int) -> tuple[str, str | None]:
-        """(kind as `printing` names it, the whole label of a class body or module code)."""
-        known = self._kinds.get(fn)
+    def function(self, fid: int) -> _Function:
+        known = self.functions.get(fid)
         if known is None:
-            f = self.functions[fn]
+            f = self.info.functions[fid]
             kind = "call" if f.kind == "function" else f.kind
             title = body_title(kind, f.qualname, f.file, self.cwd)
-            known = self._kinds[fn] = (kind, self.paint("name", title) if title is not None else None)
+            known = self.functions[fid] = _Function(
+                fid, kind, self.paint("name", title) if title is not None else None,
+                self.paint("name", f.qualname) + "(", self.show_time and kind not in BODY_KINDS)
         return known
 
-    def label(self, n: _Node) -> str:
-        kind, body = self._kind(n.fn)
-        if body is not None:
-            return body
-        f = self.functions[n.fn]
-        return call_label(self.paint, kind, f.qualname, f.file, self.texts.get(n.args), n.partial, n.task_name,
-                          True, self.cwd)
+    def label(self, fn: _Function, args: str | None, partial: bool, task_name: str | None) -> str:
+        """Any call's label (`printing.call_label`)."""
+        f = self.info.functions[fn.id]
+        return call_label(self.paint, fn.kind, f.qualname, f.file, args, partial, task_name, True, self.cwd)
 
-    def outcome(self, n: _Node) -> str:
-        how = n.how
+    def tail(self, fn: _Function, how: int, t0: int, t1: int, val: int) -> str:
+        """What follows the label of any call that ended `how` (F.END_*): `printing.call_outcome`."""
         if how == F.END_RETURN:
-            return call_outcome(self.paint, self._kind(n.fn)[0], "return", (n.t1 - n.t0) / 1e9,
-                                self.texts.get(n.val), None, self.show_time)
+            return call_outcome(self.paint, fn.kind, "return", (t1 - t0) / 1e9, self.texts.get(val), None,
+                                self.show_time)
         if how in F.RAISED:
-            return call_outcome(self.paint, self._kind(n.fn)[0], "raise", (n.t1 - n.t0) / 1e9, None,
-                                self.texts.get(n.val), self.show_time)
-        return call_outcome(self.paint, self._kind(n.fn)[0], "unfinished", None, None, None, self.show_time)
+            return call_outcome(self.paint, fn.kind, "raise", (t1 - t0) / 1e9, None, self.texts.get(val),
+                                self.show_time)
+        return self.unfinished(fn)
+
+    def unfinished(self, fn: _Function) -> str:
+        return call_outcome(self.paint, fn.kind, "unfinished", None, None, None, self.show_time)
+
+    def duration(self, ns: int) -> str:
+        """` [0.000012s]` (painted) as `call_outcome` writes `(t1 - t0) / 1e9`, kept in `times`
+        by the microsecond it rounds to, `(ns + 500) // 1000`. Below 10^15 ns a float's error
+        (< 0.2 ns) cannot carry a value across a rounding boundary unless it sits on one (a
+        remainder of exactly 500 ns), so those, and anything unusual, are not kept."""
+        text = " " + self.paint("time", f"[{ns / 1e9:.6f}s]")
+        if 0 <= ns < 10**15 and ns % 1000 != 500:
+            if len(self.times) >= 1 << 16:
+                self.times.clear()  # bounded; common durations come back at their next use
+            self.times[(ns + 500) // 1000] = text
+        return text
+
+    def grow(self, depth: int) -> None:
+        """Make the indents of `depth` (and all depths before it)."""
+        while len(self.opens) <= depth:
+            pad = "  " * len(self.opens)
+            self.opens.append(f"{pad}{self._arrow_in} ")
+            self.closes.append(f"{pad}{self._arrow_out} ")
 
 
 class _Section:
     """The lines of one thread (or of everything under `--thread`), in tree order."""
 
-    def __init__(self, lines: _Lines, out: IO[str], header: str | None, cut: int | None) -> None:
+    def __init__(self, lines: _Lines, out: IO[str], header: str | None) -> None:
         self.lines = lines
         self.out = out
-        self.cut = cut  # the depth whose calls count their descendants instead of showing them
-        self.top = _Node(0, 0, 0, 0, None, False, 0, -1, self)  # holds the roots; never ends
+        self.top = _Node(0, 0, "", 0, 0, -1, self)  # holds the roots; never ends
         self.path: list[_Node] = [self.top]  # opened calls, from the top down to the newest
         self.pending: list[str] = [header] if header is not None else []
 
     def flush(self) -> None:
-        """Write every line that is decided now (see the module docstring)."""
-        path, lines, write, cut = self.path, self.lines, self.pending.append, self.cut  # (write_out
-        # empties `pending` in place, so `write` stays valid)
+        """Write every line that is decided now (see the module docstring): a child that had
+        children of its own opens (and is gone down into), one that ended is a line; one still
+        running (or whose counted descendants are) stops the section."""
+        path, pending, top_of_all = self.path, self.pending, self.top
+        write = pending.append  # (write_out empties `pending` in place: `write` stays valid)
+        opens, closes, paint = self.lines.opens, self.lines.closes, self.lines.paint
         while True:
             top = path[-1]
             kids = top.kids
-            if kids is not None and top.head < len(kids):
-                node = kids[top.head]
-                assert node is not None
-                pad = "  " * node.depth
-                if node.depth == cut:
-                    if not node.ended or node.open_desc:
-                        break
-                    line = f"{pad}{lines.arrow_in} {lines.label(node)}{lines.outcome(node)}"
-                    if node.count:
-                        line += " " + lines.paint("note", f"[+{node.count} calls]")
-                    write(line)
-                elif node.kids:
-                    write(f"{pad}{lines.arrow_in} {lines.label(node)}")
+            while kids:
+                node = kids[0]
+                if node.kids is not None:
+                    write(opens[node.depth] + node.label)
+                    kids.popleft()
                     path.append(node)
-                elif node.ended:
-                    write(f"{pad}{lines.arrow_in} {lines.label(node)}{lines.outcome(node)}")
-                else:
                     break
-                _advance(top)
-                if len(self.pending) >= _SPILL_LINES:
+                if node.tail is None or node.open_desc:
                     self.write_out()
-                continue
-            if top is self.top or not top.ended:
-                break
-            write(f"{'  ' * top.depth}{lines.arrow_out} {lines.label(top)}{lines.outcome(top)}")
-            path.pop()
-            if len(self.pending) >= _SPILL_LINES:
-                self.write_out()
+                    return
+                if node.count:
+                    write(f"{opens[node.depth]}{node.label}{node.tail} {paint('note', f'[+{node.count} calls]')}")
+                else:
+                    write(opens[node.depth] + node.label + node.tail)
+                kids.popleft()
+                if len(pending) >= _SPILL_LINES:
+                    self.write_out()
+            else:  # every child is written: the call's closing line once it has ended
+                if top is top_of_all or top.tail is None:
+                    break
+                write(closes[top.depth] + top.label + top.tail)
+                path.pop()
+                if len(pending) >= _SPILL_LINES:
+                    self.write_out()
+        self.write_out()  # (not kept for later: with many threads, each section's lines add up)
 
     def write_out(self) -> None:
         if self.pending:
             self.out.write("\n".join(self.pending) + "\n")
             self.pending.clear()
-
-
-def _advance(parent: _Node) -> None:
-    """The first waiting child of `parent` is written: drop it (and, now and then, the
-    written part of the list, so a call with a million children does not keep them)."""
-    kids = parent.kids
-    assert kids is not None
-    kids[parent.head] = None
-    parent.head += 1
-    if parent.head == len(kids):
-        kids.clear()
-        parent.head = 0
-    elif parent.head >= 1024 and parent.head * 2 >= len(kids):
-        del kids[: parent.head]
-        parent.head = 0
 
 
 class TreePrinter:
@@ -195,16 +218,18 @@ class TreePrinter:
                 header = self.lines.paint("thread", f"── thread {(t.name if t else None) or thread} ──")
             out = self.out if not self.order else tempfile.TemporaryFile(
                 "w+", encoding="utf-8", errors="surrogatepass")
-            sec = self.sections[thread] = _Section(self.lines, out, header, self.cut)
+            sec = self.sections[thread] = _Section(self.lines, out, header)
             self.order.append(sec)
         return sec
 
     def calls(self, rows: D.CallRows) -> None:
         """One CALL chunk. A call below the printed depth costs two dict operations (here and
-        at its end); the columns only a printed call needs are decoded only when one comes."""
+        at its end); the columns only a printed call needs are decoded only when one comes.
+        A printed call's label is made here (`_Lines.label` for the uncommon ones)."""
         base = rows.base
-        open_, cut, only, dirty = self.open, self.cut, self.thread, self.dirty
-        rest: list[list[int]] | None = None
+        open_, cut, only, dirty, lines = self.open, self.cut, self.thread, self.dirty, self.lines
+        functions, text, color, paint, opens = lines.functions, lines.texts.get, lines.color, lines.paint, lines.opens
+        fns: list[int] = []
         for cid, p, th in zip(range(base, base + rows.rows), rows.parent.values(), rows.thread.values()):
             if only is not None and th != only:
                 continue
@@ -214,39 +239,63 @@ class TreePrinter:
                 up.open_desc += 1
                 open_[cid] = up
                 continue
-            if rest is None:
-                rest = [col.values() for col in (rows.function, rows.t0, rows.args, rows.task, rows.flag)]
+            if not fns:
+                fns, t0s, args, tasks, flags = (col.values() for col in (rows.function, rows.t0, rows.args, rows.task,
+                                                                          rows.flag))
             i = cid - base
-            node = self._node(up, cid, th, *(col[i] for col in rest))
-            open_[cid] = node
-            dirty.add(node.section)
+            fn = functions.get(fns[i]) or lines.function(fns[i])
+            task = tasks[i]
+            if up is None:
+                up = self._section(th).top
+            if fn.body is not None:
+                label = fn.body
+            else:
+                arg = text(args[i])
+                if arg is None or flags[i] & F.CALL_PARTIAL or (task and up.task != task):
+                    label = self._label(fn, arg, bool(flags[i] & F.CALL_PARTIAL), task, up)
+                else:
+                    label = fn.name_open + (paint("args", arg) if color else arg) + ")"
+            depth = up.depth + 1
+            if depth >= len(opens):
+                lines.grow(depth)
+            node = open_[cid] = _Node(cid, fn, label, task, t0s[i], depth, up.section)
+            if up.kids is None:
+                up.kids = deque()
+            up.kids.append(node)
+            dirty.add(up.section)
 
-    def _node(self, up: _Node | None, cid: int, thread: int, fn: int, t0: int, args: int, task: int,
-              flag: int) -> _Node:
-        """A printed call's node, added under its parent (or as a root of its thread)."""
-        starts_task = task and (up is None or up.task != task)
-        task_name = self.info.tasks[task].name if starts_task and task in self.info.tasks else None
-        if up is None:
-            up = self._section(thread).top
-        node = _Node(cid, fn, args, task, task_name, bool(flag & F.CALL_PARTIAL), t0, up.depth + 1, up.section)
-        if up.kids is None:
-            up.kids = []
-        up.kids.append(node)
-        return node
+    def _label(self, fn: _Function, arg: str | None, partial: bool, task: int, up: _Node) -> str:
+        """The label of a call without its arguments, or that starts an asyncio task."""
+        task_name = None  # given only when this call starts a task (shown as {Task-2})
+        if task and up.task != task and task in self.info.tasks:
+            task_name = self.info.tasks[task].name
+        return self.lines.label(fn, arg, partial, task_name)
 
     def exits(self, rows: D.ExitRows) -> None:
-        """One EXIT chunk."""
-        pop, dirty = self.open.pop, self.dirty
+        """One EXIT chunk. A call that returned gets its outcome here (`_Lines.tail` for the
+        other ends)."""
+        pop, dirty, lines = self.open.pop, self.dirty, self.lines
+        text, times, color, paint, sep = lines.texts.get, lines.times, lines.color, lines.paint, lines.result_sep
         for cid, t1, how, val in zip(rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()):
             node = pop(cid, None)
             if node is None:
                 continue  # a call of another thread (under --thread)
             if node.id != cid:  # a call below the cut depth ended
                 node.open_desc -= 1
-                if node.ended and not node.open_desc:
+                if node.tail is not None and not node.open_desc:
                     dirty.add(node.section)
                 continue
-            node.ended, node.how, node.t1, node.val = True, how, t1, val
+            if how == F.END_RETURN and node.fn.timed_result:
+                ns = t1 - node.t0
+                micro, rest = divmod(ns + 500, 1000)
+                took = times.get(micro) if rest and ns >= 0 else None  # (see `duration`: rest 0 is ns
+                # ending in 500; a negative ns would share micro 0 with 0..499 but print "-0.000000")
+                if took is None:
+                    took = lines.duration(ns)
+                result = text(val)
+                node.tail = took if result is None else took + sep + (paint("result", result) if color else result)
+            else:
+                node.tail = lines.tail(node.fn, how, node.t0, t1, val)
             dirty.add(node.section)
 
     def step(self) -> None:
@@ -261,7 +310,7 @@ class TreePrinter:
             if node.id != cid:
                 node.open_desc -= 1
             else:
-                node.ended = True
+                node.tail = self.lines.unfinished(node.fn)
         self.open.clear()
         for sec in self.order:
             sec.flush()

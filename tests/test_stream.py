@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 import pathlib
+import random
 import subprocess
 import sys
 
 import pytest
-from trace_builder import random_session, sample_bytes, write_sample
+from trace_builder import TraceBuilder, random_session, sample_bytes, write_sample
 
 from flowtrace.export import FORMATS
 from flowtrace.ftr import ordered
@@ -23,11 +24,11 @@ from flowtrace.stream_print import print_session
 ENDINGS = ("finished", "killed", "stopped")
 
 
-def loaded_text(path: pathlib.Path, max_depth: int | None, thread: int | None) -> str:
+def loaded_text(path: pathlib.Path, max_depth: int | None, thread: int | None, color: bool = False) -> str:
     events = trace_to_events(load(path))
     if thread is not None:
         events = [e for e in events if e.thread == thread]
-    lines = format_tree(events, max_depth=max_depth, cwd="/w")
+    lines = format_tree(events, max_depth=max_depth, cwd="/w", color=color)
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -44,6 +45,37 @@ def test_print_equals_the_loaded_tree(tmp_path: pathlib.Path, seed: int) -> None
     for max_depth in (None, 0, 1, 3):
         for thread in (None, 1, 2):
             assert streamed_text(path, max_depth, thread) == loaded_text(path, max_depth, thread)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_print_in_colour_equals_the_loaded_tree(tmp_path: pathlib.Path, seed: int) -> None:
+    path = tmp_path / "s.ftr"
+    random_session(path, seed, steps=250, threads=1 + seed % 3, ending=ENDINGS[seed % 3])
+    for max_depth in (None, 1):
+        assert streamed_text(path, max_depth, None, color=True) == loaded_text(path, max_depth, None, color=True)
+
+
+def test_print_durations_equal_the_loaded_ones(tmp_path: pathlib.Path) -> None:
+    """Durations are kept by the microsecond they round to: calls of many lengths (ties at
+    500 ns, lengths that share a microsecond, a call that ends before it starts, hours) are
+    written as `printing` writes them."""
+    lengths = [0, 1, 499, 500, 501, 999, 1000, 1499, 1500, 1501, 2500, 3500, 123_456_500, 999_999_500, 7_000_000_499,
+               10**15 + 500, 10**15 + 1, 3 * 10**15]
+    lengths += [random.Random(7).randrange(10**12) for _ in range(200)] + [500 + 1000 * k for k in range(50)]
+    b = TraceBuilder()
+    t = 0
+    for i, ns in enumerate(lengths * 2):  # twice: the second time from what was kept
+        cid = b.enter("f", args=f"i={i}", t=t)
+        b.leave(cid, "None", t=t + ns)
+        t += ns + 3
+    for back in (300, 1200):  # a clock that went back: "-0.000000s" (not the kept "0.000000s"), "-0.000001s"
+        cid = b.enter("f", args=f"back={back}", t=t)
+        b.leave(cid, "None", t=t - back)
+    path = tmp_path / "d.ftr"
+    b.save(path)
+    text = streamed_text(path, None, None)
+    assert "[-0.000000s]" in text and "[-0.000001s]" in text
+    assert text == loaded_text(path, None, None)
 
 
 def test_print_holds_a_generator_sibling_back_until_it_ends(tmp_path: pathlib.Path) -> None:
@@ -131,3 +163,14 @@ def test_print_and_export_of_a_sample_file(tmp_path: pathlib.Path) -> None:
     write_sample(path)
     assert streamed_text(path, None, None) == loaded_text(path, None, None)
     assert streamed_text(path, 1, 2) == loaded_text(path, 1, 2)
+
+
+@pytest.mark.parametrize("blobs", [[b"a", b"", b"None", b"x='y'"], ["é", "", "日本", "a"], [b"ok", b"\xff\xfe", b"\xe6\x97", b"\xa5"]])
+def test_strings_texts_equal_text_by_text(blobs: list) -> None:
+    """`Strings.texts()` (a chunk decoded in one go) gives what `text()` gives for each id,
+    whatever the bytes: ASCII, UTF-8, and bytes that are not UTF-8 (a character cut in two)."""
+    from flowtrace.ftr import format as F
+
+    raw = [b if isinstance(b, bytes) else b.encode() for b in blobs]
+    strings = F.decode_strings(F._strings_payload(5, raw))
+    assert strings.texts() == [strings.text(5 + i) for i in range(len(raw))]

@@ -24,13 +24,19 @@ class Column:
 
     def values(self) -> list[int]:
         """Decode to plain ints (stdlib path; the explorer uses numpy on `data` instead)."""
+        ints = self.ints()
+        return ints.tolist() if isinstance(ints, array) else ints
+
+    def ints(self) -> "array | list[int]":
+        """The values, as an array when they are stored as they are (no Python int per value
+        until one is used: enough for max, min, set and map), else as a list."""
         arr = array(self.typecode)
         arr.frombytes(self.data)
         if not _LITTLE:
             arr.byteswap()
         if self.encoding == ENC_DELTA:
             return list(accumulate(arr))  # cumulative sum in C, exact (Python ints)
-        return arr.tolist()
+        return arr
 
 
 @dataclass(frozen=True)
@@ -61,3 +67,13 @@ class Strings:
     def text(self, string_id: int) -> str:
         i = string_id - self.first_id
         return bytes(self.blob[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8", "replace")
+
+    def texts(self) -> list[str]:
+        """Every text of the chunk, in id order (`text(first_id + i)` for each i), decoded in
+        one go: for a reader that will ask for most of them."""
+        data = bytes(self.blob)
+        offsets = self.offsets
+        if data.isascii():  # one decode, then slices of the str (the common case)
+            whole = data.decode("ascii")
+            return [whole[a:b] for a, b in zip(offsets, offsets[1 : self.count + 1])]
+        return [data[a:b].decode("utf-8", "replace") for a, b in zip(offsets, offsets[1 : self.count + 1])]

@@ -26,8 +26,8 @@ import os
 import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, Iterator
+from itertools import compress, repeat
+from typing import Any, Iterator, Sequence
 
 from . import format as F
 from . import decode as D
@@ -103,10 +103,13 @@ class _Checker:
             info.strs_index.append((strings.first_id, offset))
         info.n_strings += strings.count
 
-    def _texts(self, ids: list[int], what: str) -> None:
+    def _texts(self, ids: Sequence[int], what: str) -> None:
         if ids and max(ids) > self.info.n_strings:
             bad = next(i for i in ids if i > self.info.n_strings)
             raise FormatError(f"{what} refers to text {bad}, which is not defined before it")
+
+    # The checks below go through whole columns with builtins (max, set, map) on the decoded
+    # arrays, at C speed: a survey reads every row of the session.
 
     def _calls(self, rows: D.CallRows, _offset: int) -> None:
         info = self.info
@@ -115,9 +118,9 @@ class _Checker:
             raise FormatError(f"CALL chunk starts at call {rows.base}, expected {first}")
         if not n:
             return
-        par, fn, thr, t0 = rows.parent.values(), rows.function.values(), rows.thread.values(), rows.t0.values()
+        par, fn, thr, t0 = rows.parent.ints(), rows.function.ints(), rows.thread.ints(), rows.t0.ints()
         ids = range(first, first + n)
-        if max(par) >= first and any(map(operator.ge, par, ids)):  # map: C speed, no frame per row
+        if max(par) >= first and any(map(operator.ge, par, ids)):
             cid, p = next((cid, p) for p, cid in zip(par, ids) if p >= cid)
             raise FormatError(f"call {cid} has parent {p}, which did not start before it")
         missing = set(fn).difference(info.functions)
@@ -127,7 +130,7 @@ class _Checker:
         missing = threads.difference(info.threads)
         if missing:
             raise FormatError(f"a call refers to thread {min(missing)}, which is not defined before it")
-        self._texts(rows.args.values(), "a call's arguments")
+        self._texts(rows.args.ints(), "a call's arguments")
         info.n_calls += n
         self.ended.extend(bytes(n))
         info.last_ns = max(info.last_ns, max(t0))
@@ -143,17 +146,18 @@ class _Checker:
         if not rows.rows:
             return
         info = self.info
-        ids, t1, how = rows.call.values(), rows.t1.values(), rows.how.values()
+        ids, t1, how = rows.call.ints(), rows.t1.ints(), rows.how.ints()
         if min(ids) < 1 or max(ids) > info.n_calls:
             bad = next(c for c in ids if not 1 <= c <= info.n_calls)
             raise FormatError(f"an EXIT row refers to call {bad}, which has not started")
-        unknown = set(how).difference(F.END_NAMES)
+        ends = set(how)
+        unknown = ends.difference(F.END_NAMES)
         if unknown:
             bad = next(c for c, h in zip(ids, how) if h in unknown)
             raise FormatError(f"call {bad} ends in an unknown way ({min(unknown)})")
-        self._texts(rows.value.values(), "the end of a call")
+        self._texts(rows.value.ints(), "the end of a call")
         deque(map(self.ended.__setitem__, ids, repeat(1)), maxlen=0)  # ended[c] = 1 for each, at C speed
-        if not info.any_finished and not set(how).isdisjoint(_FINISHED):
+        if not info.any_finished and not ends.isdisjoint(_FINISHED):
             info.any_finished = True
         info.last_ns = max(info.last_ns, max(t1))
 
@@ -161,26 +165,37 @@ class _Checker:
         if not rows.rows:
             return
         n = self.info.n_calls
-        ids, ts, kinds = rows.call.values(), rows.t.values(), rows.kind.values()
+        ids, ts, kinds = rows.call.ints(), rows.t.ints(), rows.kind.ints()
         if min(ids) < 1 or max(ids) > n:
             bad = next(c for c in ids if not 1 <= c <= n)
             raise FormatError(f"a MARK row refers to call {bad}, which has not started")
-        known = [i for i, k in enumerate(kinds) if k in F.MARK_NAMES]  # newer kinds are skipped
-        others, refs = rows.other.values(), rows.ref.values()
-        if len(known) != len(kinds):
-            others, refs, ts = [others[i] for i in known], [refs[i] for i in known], [ts[i] for i in known]
+        others, refs = rows.other.ints(), rows.ref.ints()
+        kinds_here = set(kinds)
+        ns, runs, spans = (rows.n.ints(), rows.run.ints(), rows.span.ints()) if F.MARK_FOLD in kinds_here else ((),) * 3
+        if not kinds_here.issubset(F.MARK_NAMES):  # newer kinds are skipped
+            known = list(map(F.MARK_NAMES.__contains__, kinds))
+            ids, ts, kinds, others, refs = (list(compress(col, known)) for col in (ids, ts, kinds, others, refs))
+            if ns:
+                ns, runs, spans = (list(compress(col, known)) for col in (ns, runs, spans))
         if others and max(others) > n:
             raise FormatError(f"a MARK row refers to call {max(others)}, which has not started")
         self._texts(refs, "a mark")
-        ends = ts
-        if F.MARK_FOLD in kinds:
-            ns, runs, spans, all_ts = rows.n.values(), rows.run.values(), rows.span.values(), rows.t.values()
-            folds = [i for i in known if kinds[i] == F.MARK_FOLD]
-            for i in folds:
-                check_fold(ids[i], ns[i], runs[i], spans[i])
-            ends = ts + [all_ts[i] + spans[i] for i in folds]
-        if ends:
-            self.info.last_ns = max(self.info.last_ns, max(ends))
+        last = max(ts, default=0)
+        if F.MARK_FOLD in kinds_here:
+            last = max(last, self._folds(kinds, ids, ts, ns, runs, spans))
+        if ts:
+            self.info.last_ns = max(self.info.last_ns, last)
+
+    @staticmethod
+    def _folds(kinds: Sequence[int], ids: Sequence[int], ts: Sequence[int], ns: Sequence[int],
+               runs: Sequence[int], spans: Sequence[int]) -> int:
+        """Check the fold rows (`check_fold`) and return when the last of them ends."""
+        is_fold = list(map(F.MARK_FOLD.__eq__, kinds))
+        f_ns, f_runs, f_spans = (list(compress(col, is_fold)) for col in (ns, runs, spans))
+        if f_ns and (min(f_ns) < 1 or min(f_runs) < 0 or any(map(operator.gt, f_runs, f_spans))):
+            for cid, nn, run, span in zip(compress(ids, is_fold), f_ns, f_runs, f_spans):
+                check_fold(cid, nn, run, span)  # raises for the first bad one
+        return max(map(operator.add, compress(ts, is_fold), f_spans), default=0)
 
     def _ends(self, end: D.End, _offset: int) -> None:
         self.info.end = end.info
@@ -265,8 +280,10 @@ class Texts:
     """Texts by string id, without holding every text of the session.
 
     The STRS chunks passed to `add()` (the ones a pass just read) and those read again on demand
-    are kept decoded, the most recent `keep` of them; a single-text cache in front catches the
-    few texts that every part of a session refers to (`None`, `0`, a `self` repr)."""
+    are kept, the most recent `keep` of them, each decoded whole once a text of it is asked for
+    (a pass asks for the texts of the rows it reads, nearly all in the chunks it just read); the
+    one asked last is looked at first. A single-text cache catches the few texts that every
+    part of a session refers to (`None`, `0`, a `self` repr) without leaving that chunk."""
 
     def __init__(self, info: SessionInfo, keep: int = 6) -> None:
         self._info = info
@@ -275,16 +292,23 @@ class Texts:
         self._keep = keep
         self._cache: dict[int, str] = {}
         self._file: Any = None
+        self._decoded: dict[int, list[str]] = {}  # first id -> texts, of kept chunks asked for
+        self._hot_first = 0  # the chunk asked last: its first id and texts
+        self._hot: list[str] = []
 
     def add(self, strings: Strings) -> None:
         if strings.count:
             self._chunks[strings.first_id] = strings
             self._chunks.move_to_end(strings.first_id)
+            self._decoded.pop(strings.first_id, None)
             while len(self._chunks) > self._keep:
-                self._chunks.popitem(last=False)
+                self._decoded.pop(self._chunks.popitem(last=False)[0], None)
 
     def get(self, sid: int) -> str | None:
         """The text of `sid`; None for 0 ("no text")."""
+        i = sid - self._hot_first
+        if 0 <= i < len(self._hot):
+            return self._hot[i]
         if not sid:
             return None
         text = self._cache.get(sid)
@@ -293,11 +317,15 @@ class Texts:
         i = bisect.bisect_right(self._firsts, sid) - 1
         first = self._firsts[i]
         strings = self._chunks.get(first)
-        if strings is None:
-            strings = self._load(self._info.strs_index[i][1])
-            self.add(strings)
-        else:
+        if strings is not None:  # a kept chunk: it becomes the hot one
             self._chunks.move_to_end(first)
+            hot = self._decoded.get(first)
+            if hot is None:
+                hot = self._decoded[first] = strings.texts()
+            self._hot_first, self._hot = first, hot
+            return hot[sid - first]
+        strings = self._load(self._info.strs_index[i][1])  # an older chunk, for a text or two
+        self.add(strings)
         text = strings.text(sid)
         if len(self._cache) >= 1 << 16:
             self._cache.clear()  # bounded; the texts in use come back on their next use
