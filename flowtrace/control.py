@@ -322,6 +322,7 @@ class _Channel:
                 session = Session(path, config, command=str(command), flush_interval=float(flush), meta=meta,
                                   recorder=_seeding_recorder())
                 session.start()
+                session.install_excepthook()  # how the program ends, if it ends while recorded (at_exit)
                 if children:
                     _follow_children(session, path, float(flush))
             except OSError as exc:
@@ -359,8 +360,9 @@ class _Channel:
     def at_exit(self) -> None:
         """Interpreter shutdown: finish a recording in progress, remove the socket."""
         try:
-            if self.session is not None:
-                self.stop(reason="exit")
+            session = self.session
+            if session is not None:
+                self.stop(**session.exit_reason())  # exit N, or an uncaught exception; "exited" when unknown
         except Exception:
             pass
         self.close()

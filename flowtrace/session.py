@@ -417,6 +417,17 @@ class Session:
         with suspended():  # our work (signal.signal, threading.current_thread: untraced.py)
             self._install_hooks()
 
+    def install_excepthook(self) -> None:
+        """Only the uncaught-exception hook of `install_exit_hooks`, for a session that someone
+        else finishes at exit (an attached process: the control channel's atexit) and that is
+        not to touch the program's signals: with it, `exit_reason()` can tell a program that
+        returned (exit 0) from one that ended by an uncaught exception. Given back at stop."""
+        if self._hooks_installed:
+            return
+        self._hooks_installed = True
+        self._prev_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+
     def _install_hooks(self) -> None:
         atexit.register(self._at_exit)
         self._prev_excepthook = sys.excepthook
@@ -470,7 +481,12 @@ class Session:
 
     def _at_exit(self) -> None:
         self.run_on_exit()
-        self.stop(**(self._exit_reason or self._ended_at_exit()))
+        self.stop(**self.exit_reason())
+
+    def exit_reason(self) -> dict[str, Any]:
+        """`stop()`'s keywords for the program's exit, at its atexit: what the excepthook (or
+        `expect_end`) learnt, else `_ended_at_exit()`."""
+        return self._exit_reason or self._ended_at_exit()
 
     def _ended_at_exit(self) -> dict[str, Any]:
         """ENDS of a program reaching atexit without an uncaught exception: the status a

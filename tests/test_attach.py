@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from flowtrace.ftr.processes import end_words
 from flowtrace.ftr.reader import Trace, load
 
 TARGET = textwrap.dedent('''\
@@ -78,6 +79,7 @@ TARGET = textwrap.dedent('''\
     sys.exit(main())
 ''')
 
+BASE_PY = getattr(sys, "_base_executable", sys.executable)  # outside the venv: no flowtrace
 EXPECTED_OUT = "ready\n[1, 2]\n[1, 2, 3]\n[1]\nbye\n"
 EXPECTED_RC = 3
 TIMEOUT = 60
@@ -404,7 +406,7 @@ def test_target_exits_while_recording(tmp_path, targets):
     assert t.finish()[::2] == (EXPECTED_OUT, EXPECTED_RC)
     trace = load(out)
     assert_balanced(trace)
-    assert trace.end["reason"] == "exit"
+    assert (trace.end["reason"], trace.end["exit_code"]) == ("exit", 3)
     assert tree(trace) == {
         "MainThread": [
             "<module>() [partial] -> raise SystemExit: 3",
@@ -419,6 +421,77 @@ def test_target_exits_while_recording(tmp_path, targets):
             *WORKER_BETWEEN[1:],
         ],
     }
+
+
+ENDING_TARGET = textwrap.dedent('''\
+    import os, sys, time
+    END, DIR = sys.argv[1], sys.argv[2]
+
+    def wait_for(name):
+        path = os.path.join(DIR, name)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def finish():
+        if END == "exit":
+            sys.exit(4)
+        if END == "raise":
+            raise ValueError("boom")
+        if END == "own-hook":  # the program's own hook: an uncaught exception could go there
+            sys.excepthook = lambda *exc: None
+        return "done"
+
+    print("ready", flush=True)
+    wait_for("go")  # attached (by gdb: a pending call) while waiting here
+    print(finish(), flush=True)
+''')
+
+
+ENDING_TREES = {  # how <module> and finish() end
+    "return": ("return None", "return 'done'"),
+    "exit": ("raise SystemExit: 4", "raise SystemExit: 4"),
+    "raise": ("raise ValueError: boom", "raise ValueError: boom"),
+    "own-hook": ("return None", "return 'done'"),
+}
+
+
+@pytest.mark.usefixtures("gdb_available")
+@pytest.mark.parametrize("ending, words", [
+    ("return", "exit 0"), ("exit", "exit 4"), ("raise", "uncaught exception: ValueError: boom"),
+    ("own-hook", "exited")])
+def test_attached_program_ends_while_recording(tmp_path, ending, words):
+    """A program attached by gdb (no flowtrace in it before) that ends while recorded says how,
+    as under `flowtrace run`: exit 0 when it returned, its sys.exit status, its uncaught
+    exception; "exited" when it replaced sys.excepthook (an uncaught exception may have gone
+    there). Its output, stderr and exit status are those of a plain run."""
+    script = tmp_path / "ending.py"
+    script.write_text(ENDING_TARGET)
+    command = [BASE_PY, "-S", str(script), ending, str(tmp_path)]
+    (tmp_path / "go").write_text("")
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    (tmp_path / "go").unlink()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        out = tmp_path / "s.ftr"
+        r = flowtrace_cmd("attach", str(proc.pid), "-o", str(out), "--no-wait", "--method", "gdb")
+        assert r.returncode == 0, r.stderr
+        (tmp_path / "go").write_text("")
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert ("ready\n" + stdout, stderr, proc.returncode) == (plain.stdout, plain.stderr, plain.returncode)
+    trace = load(out)
+    assert_balanced(trace)
+    assert end_words(trace.end) == words
+    module_end, finish_end = ENDING_TREES[ending]
+    assert tree(trace) == {"MainThread": [
+        f"<module>() [partial] -> {module_end}",
+        "  wait_for() [partial] -> return None",
+        f"  finish() -> {finish_end}",
+    ]}
 
 
 def test_second_attach_refused_and_detach_when_idle(tmp_path, targets):
