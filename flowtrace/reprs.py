@@ -190,6 +190,10 @@ for _cls in (KeyError, UnicodeError, UnicodeDecodeError, UnicodeEncodeError, Uni
              OSError, SyntaxError, ImportError, StopIteration, SystemExit):
     _BUILTIN_STR.add(_cls.__str__)
 del _cls
+# Builtin types whose __str__ is BaseException's C function under a wrapper of their own (they
+# set tp_str to it, so `AttributeError.__str__ != BaseException.__str__`): the C recorder, which
+# compares the C functions, trusts them already.
+_SAME_AS_BASE_STR = frozenset({AttributeError.__str__, NameError.__str__, UnboundLocalError.__str__})
 
 
 def _safe_args(args: tuple) -> bool:
@@ -205,7 +209,8 @@ def exception_text(exc: BaseException, mode: str = "safe") -> str:
         mod = cls.__module__
         if mod not in ("builtins", "__main__") and isinstance(mod, str):
             name = f"{mod}.{name}"
-        if mode == "full" or (cls.__str__ in _BUILTIN_STR and _safe_args(exc.args)):
+        if mode == "full" or ((cls.__str__ in _BUILTIN_STR or cls.__str__ in _SAME_AS_BASE_STR)
+                              and _safe_args(exc.args)):
             try:
                 msg = str(exc)
             except Exception as inner:

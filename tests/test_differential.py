@@ -130,11 +130,24 @@ def cleanup(i: int) -> int:
         pass
 
 
+def lookup(obj: object) -> object:
+    return obj.missing  # type: ignore[attr-defined]
+
+
+def unbound() -> object:
+    return not_defined_anywhere  # type: ignore[name-defined]  # noqa: F821
+
+
 def prog_exceptions() -> None:
     for i in range(7):
         try:
             cleanup(i)
         except ValueError:
+            pass
+    for fails in (lambda: lookup(object()), unbound):  # types whose __str__ is BaseException's
+        try:
+            fails()
+        except (AttributeError, NameError):
             pass
     try:
         {}["missing"]

@@ -79,6 +79,12 @@ def test_exception_text():
     assert exception_text(ValueError("bad")) == "ValueError: bad"
     assert exception_text(KeyError("k")) == "KeyError: 'k'"
     assert exception_text(StopIteration()) == "StopIteration"
+    # builtin types whose C __str__ is BaseException's (as the C recorder knows them: by tp_str)
+    assert exception_text(AttributeError("'X' object has no attribute 'y'")) == \
+        "AttributeError: 'X' object has no attribute 'y'"
+    assert exception_text(NameError("name 'z' is not defined")) == "NameError: name 'z' is not defined"
+    assert exception_text(UnboundLocalError("cannot access local variable 'v'")) == \
+        "UnboundLocalError: cannot access local variable 'v'"
 
     class Custom(Exception):
         def __str__(self):
