@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections import deque
 from typing import IO
 
 from .ftr import decode as D
@@ -54,7 +53,8 @@ class _Node:
     at the cut depth also counts the calls below it (`count`) and how many of those are still
     running (`open_desc`)."""
 
-    __slots__ = ("id", "fn", "label", "task", "t0", "depth", "section", "kids", "tail", "count", "open_desc")
+    __slots__ = ("id", "fn", "label", "task", "t0", "depth", "section", "kids", "head", "tail", "count",
+                 "open_desc")
 
     def __init__(self, cid: int, fn: _Function, label: str, task: int, t0: int, depth: int,
                  section: "_Section") -> None:
@@ -65,7 +65,8 @@ class _Node:
         self.t0 = t0
         self.depth = depth
         self.section = section
-        self.kids: deque[_Node] | None = None  # children not yet written (None: no child so far)
+        self.kids: list[_Node] | None = None  # children not yet written, from `head` on (None: no child so far)
+        self.head = 0
         self.tail: str | None = None  # what follows the label once the call has ended
         self.count = 0
         self.open_desc = 0
@@ -161,36 +162,57 @@ class _Section:
         while True:
             top = path[-1]
             kids = top.kids
-            while kids:
-                node = kids[0]
-                if node.kids is not None:
-                    write(opens[node.depth] + node.label)
-                    kids.popleft()
-                    path.append(node)
-                    break
-                if node.tail is None or node.open_desc:
-                    self.write_out()
-                    return
-                if node.count:
-                    write(f"{opens[node.depth]}{node.label}{node.tail} {paint('note', f'[+{node.count} calls]')}")
-                else:
-                    write(opens[node.depth] + node.label + node.tail)
-                kids.popleft()
-                if len(pending) >= _SPILL_LINES:
-                    self.write_out()
-            else:  # every child is written: the call's closing line once it has ended
-                if top is top_of_all or top.tail is None:
-                    break
-                write(closes[top.depth] + top.label + top.tail)
-                path.pop()
-                if len(pending) >= _SPILL_LINES:
-                    self.write_out()
+            if kids:
+                i, n = top.head, len(kids)
+                while i < n:
+                    node = kids[i]
+                    if node.kids is not None:
+                        write(opens[node.depth] + node.label)
+                        path.append(node)
+                        kids[i] = None  # type: ignore[call-overload]  (written: not kept)
+                        i += 1
+                        break
+                    if node.tail is None or node.open_desc:
+                        break
+                    if node.count:
+                        write(f"{opens[node.depth]}{node.label}{node.tail} {paint('note', f'[+{node.count} calls]')}")
+                    else:
+                        write(opens[node.depth] + node.label + node.tail)
+                    kids[i] = None  # type: ignore[call-overload]
+                    i += 1
+                    if len(pending) >= _SPILL_LINES:
+                        self.write_out()
+                _written(top, i)
+                if path[-1] is not top:
+                    continue  # gone down into a child
+                if i < n:
+                    break  # a child still waits
+            if top is top_of_all or top.tail is None:  # every child is written: the closing line
+                break
+            write(closes[top.depth] + top.label + top.tail)
+            path.pop()
+            if len(pending) >= _SPILL_LINES:
+                self.write_out()
         self.write_out()  # (not kept for later: with many threads, each section's lines add up)
 
     def write_out(self) -> None:
         if self.pending:
             self.out.write("\n".join(self.pending) + "\n")
             self.pending.clear()
+
+
+def _written(parent: _Node, upto: int) -> None:
+    """`parent`'s children before `upto` are written: drop them (now and then only, so a call
+    with a million children does not keep them, nor move the rest at every line)."""
+    kids = parent.kids
+    assert kids is not None
+    if upto == len(kids):
+        kids.clear()
+        upto = 0
+    elif upto >= 1024 and upto * 2 >= len(kids):
+        del kids[:upto]
+        upto = 0
+    parent.head = upto
 
 
 class TreePrinter:
@@ -260,7 +282,7 @@ class TreePrinter:
                 lines.grow(depth)
             node = open_[cid] = _Node(cid, fn, label, task, t0s[i], depth, up.section)
             if up.kids is None:
-                up.kids = deque()
+                up.kids = []
             up.kids.append(node)
             dirty.add(up.section)
 

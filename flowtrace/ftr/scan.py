@@ -280,10 +280,11 @@ class Texts:
     """Texts by string id, without holding every text of the session.
 
     The STRS chunks passed to `add()` (the ones a pass just read) and those read again on demand
-    are kept, the most recent `keep` of them, each decoded whole once a text of it is asked for
-    (a pass asks for the texts of the rows it reads, nearly all in the chunks it just read); the
-    one asked last is looked at first. A single-text cache catches the few texts that every
-    part of a session refers to (`None`, `0`, a `self` repr) without leaving that chunk."""
+    are kept, the most recent `keep` of them. The two newest chunks of the pass are decoded whole
+    once a text of them is asked for (a pass asks for the texts of the rows it reads, nearly all
+    there), and the one asked last is looked at first; a text of an older chunk is decoded alone
+    and kept in a single-text cache, which also catches the few texts that every part of a
+    session refers to (`None`, `0`, a `self` repr)."""
 
     def __init__(self, info: SessionInfo, keep: int = 6) -> None:
         self._info = info
@@ -292,17 +293,22 @@ class Texts:
         self._keep = keep
         self._cache: dict[int, str] = {}
         self._file: Any = None
-        self._decoded: dict[int, list[str]] = {}  # first id -> texts, of kept chunks asked for
+        self._recent: deque[int] = deque(maxlen=2)  # first ids of the pass's two newest chunks
+        self._decoded: dict[int, list[str]] = {}  # first id -> texts, of those asked for
         self._hot_first = 0  # the chunk asked last: its first id and texts
         self._hot: list[str] = []
 
     def add(self, strings: Strings) -> None:
         if strings.count:
-            self._chunks[strings.first_id] = strings
-            self._chunks.move_to_end(strings.first_id)
-            self._decoded.pop(strings.first_id, None)
+            first = strings.first_id
+            self._chunks[first] = strings
+            self._chunks.move_to_end(first)
             while len(self._chunks) > self._keep:
-                self._decoded.pop(self._chunks.popitem(last=False)[0], None)
+                self._chunks.popitem(last=False)
+            if not self._recent or first > self._recent[-1]:  # the pass goes on (not a chunk read again)
+                self._recent.append(first)
+                for old in [f for f in self._decoded if f not in self._recent]:
+                    del self._decoded[old]
 
     def get(self, sid: int) -> str | None:
         """The text of `sid`; None for 0 ("no text")."""
@@ -317,15 +323,17 @@ class Texts:
         i = bisect.bisect_right(self._firsts, sid) - 1
         first = self._firsts[i]
         strings = self._chunks.get(first)
-        if strings is not None:  # a kept chunk: it becomes the hot one
-            self._chunks.move_to_end(first)
+        if strings is not None and first in self._recent:  # it becomes the hot one
             hot = self._decoded.get(first)
             if hot is None:
                 hot = self._decoded[first] = strings.texts()
             self._hot_first, self._hot = first, hot
             return hot[sid - first]
-        strings = self._load(self._info.strs_index[i][1])  # an older chunk, for a text or two
-        self.add(strings)
+        if strings is not None:
+            self._chunks.move_to_end(first)
+        else:  # an older chunk, read again for a text or two
+            strings = self._load(self._info.strs_index[i][1])
+            self.add(strings)
         text = strings.text(sid)
         if len(self._cache) >= 1 << 16:
             self._cache.clear()  # bounded; the texts in use come back on their next use
