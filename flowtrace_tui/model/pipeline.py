@@ -36,9 +36,6 @@ from .update_policy import ReadState, UpdatePolicy
 from .window import window_data
 
 STRICT_ENV = "FLOWTRACE_TUI_STRICT"  # set (tests): a failed index update ends loading
-# the calls a followed session's columns are sized for at once (TraceData.expect_calls): ~30 s
-# of a busy program; 3.6 GB of address space, memory only as the calls arrive
-LIVE_CALLS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -132,8 +129,6 @@ class Pipeline:
         indexed = (-1, -1)  # (calls, ends) in the newest index of the whole session
         indexed_at = cost = last_progress = 0.0
         caught_up = False  # a live session was read up to its current end once
-        if live and not data.finished:
-            data.expect_calls(LIVE_CALLS)
         self._take_requests()
         if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
             last_ix = shown = self._publish(publish, self.build(), False)
@@ -228,7 +223,7 @@ class Pipeline:
         are shown as a window of their own (window.py) and the whole index catches up by a
         bounded step (`_catch_up`) after the window is published: the step holds none of
         the calls a user waits for, and stepping first kept each window off the screen for
-        the step's time (`catch_up`, then 0.15 s). A new window only when something arrived since
+        the step's time (`catch_up`, 0.15 s). A new window only when something arrived since
         the last one (else None: nothing to show). No step while the reads are behind the
         file (not `catch_up`): the newest calls are not read yet, and reading them comes
         first. Once the session is over, an index far behind is built whole rather than

@@ -50,10 +50,7 @@ class UpdatePolicy:
     (measured: the wall time per call of the updates so far) is not brought up to date at once:
     each update indexes `catch_up` s worth of the calls behind, and the newest `window_calls`
     calls are shown as a window of their own meanwhile (window.py), so that a new call is on
-    screen within ~0.5 s however far behind the whole index is. The window goes first and the
-    step after it: one such update lasts about the read, the window, the screen's redraw and
-    the step, and a new call waits for up to one of them besides its own way to the screen
-    (hence a short `catch_up`, 0.1 s; the steps still take about half of the time).
+    screen within ~0.5 s however far behind the whole index is.
 
     Once the session is over (nothing more will come) an index still behind is brought up to
     date in one go: grown from where it is, or built whole when growing the calls it lacks would
@@ -66,7 +63,7 @@ class UpdatePolicy:
     live_min_update: float = 0.5
     live_behind_update: float = 0.3
     window_after: float = 0.2
-    catch_up: float = 0.1
+    catch_up: float = 0.15
     window_calls: int = 20_000
     speed_sample: int = 10_000  # an update of fewer calls is not timed for `windowed` (fixed costs)
     # seconds per call before an update was timed: a busy machine's (loaded: ~1 µs a call, wall
