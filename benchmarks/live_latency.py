@@ -191,7 +191,7 @@ def observe(pipeline: Pipeline, obs: Observer, rebuild: bool) -> None:
         t = time.perf_counter()
         if rebuild:
             ix = pipeline.build()
-            made = (ix, ix, 0)
+            made = (ix, ix)
         else:
             made = make(prev, window, catch_up)
         obs.updates.append(time.perf_counter() - t)
@@ -283,9 +283,9 @@ def main() -> None:
           "the recorder's side). 'model' is when the rows are read (recorder flush + poll). While the index\n"
           "of the whole session is far behind, the explorer shows a window of the newest calls (model/window.py)\n"
           "and catches up in steps: 'every' counts a call left out of the windows when the whole index gets it.\n"
-          "'update': making the snapshot (the whole index, or a window: its catch-up step comes after), med/max.\n"
-          "'end>whole': from the program's end (seen by the reads) to the index of the whole session: what a user\n"
-          "waits for the whole tree; 'behind': the calls that index lacked then.")
+          "'update': making the snapshot (the catch-up step and the window), med/max. 'end>whole': from the\n"
+          "program's end (seen by the reads) to the index of the whole session: what a user waits for the whole tree;\n"
+          "'behind': the calls that index lacked then.")
 
 
 if __name__ == "__main__":

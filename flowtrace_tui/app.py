@@ -165,7 +165,7 @@ class FlowtraceApp(SearchingApp):
     def load(self) -> None:
         """The loader thread: the pipeline's loop, its events posted as messages."""
         worker = get_current_worker()
-        self.pipeline.run(lambda: worker.is_cancelled, self._post_event, screen=True)
+        self.pipeline.run(lambda: worker.is_cancelled, self._post_event)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Show an index (from any thread): as the loader's snapshots, by a message."""
@@ -182,16 +182,12 @@ class FlowtraceApp(SearchingApp):
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
-        bar = self.main_widget(LoadingBar)  # (None: posted as the app closed)
-        if self.loading and bar is not None:
-            bar.show_progress(msg.done, msg.total, msg.calls)
+        if self.loading:
+            self._w(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
 
     def on_index_ready(self, msg: IndexReady) -> None:
-        closing = self.main_widget(CallTree) is None  # (posted as the app closed: widgets gone)
-        if closing or self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
-            self.pipeline.drawn()
+        if self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
             return
-        self.call_after_refresh(self.pipeline.drawn)  # (the loader waits for the redraw)
         self._apply_index(msg.index)
         self.live_view.index_shown()
         self.functions.index_shown(msg.index)
@@ -216,10 +212,7 @@ class FlowtraceApp(SearchingApp):
     def on_load_finished(self, msg: LoadFinished) -> None:
         self.loading = False
         self.load_cancelled = msg.cancelled
-        bar = self.main_widget(LoadingBar)
-        if bar is None:  # (posted as the app closed: the loader's last event; widgets gone)
-            return
-        bar.finish()
+        self._w(LoadingBar).finish()
         self._load_error = msg.error
         if msg.error is not None:
             self.live_view.loading_failed()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Union
@@ -89,8 +88,6 @@ class Pipeline:
         self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
         self._s_per_rebuilt_call: float | None = None  # a whole rebuild's wall seconds per call (processes)
         self._rebuilt_at = 0.0  # when the last whole rebuild ended (monotonic)
-        self._screen = False  # run(screen=True): a live snapshot waits until `drawn()` says so
-        self._drawn = threading.Event()
 
     @property
     def live(self) -> bool:
@@ -108,11 +105,8 @@ class Pipeline:
                            tasks=self._tasks if tasks is None else tasks)
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None], screen: bool = False) -> None:
-        """Read until done (or cancelled), publishing as it goes; always ends with `Finished`.
-        `screen`: the snapshots go to a screen that calls `drawn()` once it has drawn each one
-        (or decided not to); see `drawn`."""
-        self._screen = screen
+    def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
+        """Read until done (or cancelled), publishing as it goes; always ends with `Finished`."""
         try:
             self._run(cancelled, publish)
         except F.FormatError as exc:  # an unreadable file: its one-line reason
@@ -157,17 +151,11 @@ class Pipeline:
                     if done and shown is not None and shown.data.window is not None:
                         shown = self._last_window(publish, shown)
                     t = time.thread_time()
-                    last_ix, ix, catch_up = self._update(last_ix, window=live and not done, catch_up=not step.more)
-                    cost = time.thread_time() - t  # (the work before the screen gets its index)
-                    indexed_at = time.monotonic()
+                    last_ix, ix = self._update(last_ix, window=live and not done, catch_up=not step.more)
+                    cost = time.thread_time() - t
+                    indexed, indexed_at = (last_ix.n, data.exits_seen), time.monotonic()
                     if ix is not None:  # (None: the window on screen is still the newest)
-                        shown = self._publish(publish, ix, done or (live and not step.more), drawn=not step.more)
-                        cost += time.monotonic() - indexed_at  # (the wait for the screen: its work)
-                    if catch_up:  # after the window is on its way: the step holds no new call
-                        last_ix = self._catch_up(last_ix, catch_up)
-                        if last_ix.n >= data.n:  # (level: the whole index replaces the window)
-                            shown = self._publish(publish, last_ix, live and not step.more)
-                    indexed = (last_ix.n, data.exits_seen)
+                        shown = self._publish(publish, ix, done or (live and not step.more))
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
             elif live and not step.more and not caught_up:  # live: loading is over
@@ -183,22 +171,8 @@ class Pipeline:
             self._publish(publish, self.build(), True)
         publish(Finished(cancelled()))
 
-    def drawn(self) -> None:
-        """From the UI thread: the last snapshot is on screen (or held, not to be drawn)."""
-        self._drawn.set()
-
-    def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool, drawn: bool = False) -> TreeIndex:
-        """Publish a snapshot; `drawn`: and wait until a screen (`run(screen=True)`) has drawn
-        it, at most `draw_wait` s, while following a live session whose reads are level with
-        the file. The UI thread's work for a snapshot (carrying the view over, the redraw:
-        20-50 ms of its CPU in the real explorer following a busy program, under load) would
-        otherwise share the GIL with the catch-up step or the next read. The pause holds back
-        no new call: the next read waits for the recorder's next flush anyway. (While the
-        reads are behind, reading comes first: no pause.)"""
-        self._drawn.clear()
+    def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool) -> TreeIndex:
         publish(Snapshot(ix, final))
-        if drawn and self._screen and self.live:
-            self._drawn.wait(self.policy.draw_wait)
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
         # way to the screen, so that a key rarely waits for them -- except while a live session
         # grows: keeping them up to date costs each update about a third more (grow._grow_heaviest;
@@ -214,23 +188,19 @@ class Pipeline:
         while not self._requests.empty():
             self._grouped, self._tasks = self._requests.get()
 
-    def _update(self, prev: TreeIndex | None, window: bool,
-                catch_up: bool = True) -> tuple[TreeIndex, TreeIndex | None, int]:
-        """(the next index of the whole session, the index to show, calls of a catch-up step
-        to index once that is shown). The whole index is brought up to date, except in a live
-        session (`window`: followed, not over) whose index is so far behind that this would
-        keep new calls off the screen for long (UpdatePolicy.windowed): then the newest calls
-        are shown as a window of their own (window.py) and the whole index catches up by a
-        bounded step (`_catch_up`) after the window is published: the step holds none of
-        the calls a user waits for, and stepping first kept each window off the screen for
-        the step's time (`catch_up`, 0.15 s). A new window only when something arrived since
-        the last one (else None: nothing to show). No step while the reads are behind the
-        file (not `catch_up`): the newest calls are not read yet, and reading them comes
-        first. Once the session is over, an index far behind is built whole rather than
-        grown, if that is cheaper (UpdatePolicy.build_whole)."""
+    def _update(self, prev: TreeIndex | None, window: bool, catch_up: bool = True) -> tuple[TreeIndex, TreeIndex | None]:
+        """(the next index of the whole session, the index to show). The whole index is
+        brought up to date, except in a live session (`window`: followed, not over) whose
+        index is so far behind that this would keep new calls off the screen for long
+        (UpdatePolicy.windowed): then it catches up by a bounded step, and the newest calls
+        are shown as a window of their own (window.py) until it has caught up -- a new
+        window only when something arrived since the last one (else None: nothing to show).
+        No step while the reads are behind the file (not `catch_up`): the newest calls are
+        not read yet, and reading them comes first. Once the session is over, an index far
+        behind is built whole rather than grown, if that is cheaper (UpdatePolicy.build_whole)."""
         data = self.source.data
         if data.multi_process and window and prev is not None and self._growable(prev):
-            return (*self._update_rebuilt(prev), 0)
+            return self._update_rebuilt(prev)
         s_per_call = self._s_per_call
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
@@ -240,19 +210,14 @@ class Pipeline:
             ix = self._next_index(prev)
             self._note_speed(ix.n - (prev.n if prev is not None else 0), time.monotonic() - t)
             self._window_of = None
-            return ix, ix, 0
+            return ix, ix
         step = self.policy.catch_up_calls(s_per_call or self.policy.first_s_per_call) if catch_up else 0
-        return prev, self._window(), step
-
-    def _catch_up(self, prev: TreeIndex, calls: int) -> TreeIndex:
-        """The whole index grown by a step of `calls` of the calls it lacks (timed: the speed
-        the next updates decide by)."""
-        t = time.monotonic()
-        ix = self._next_index(prev, prev.n + calls)
+        ix = self._next_index(prev, prev.n + step)
         self._note_speed(ix.n - prev.n, time.monotonic() - t)
-        if ix.n >= self.source.data.n:
+        if ix.n >= data.n:
             self._window_of = None
-        return ix
+            return ix, ix
+        return ix, self._window()
 
     def _update_rebuilt(self, prev: TreeIndex) -> tuple[TreeIndex, TreeIndex | None]:
         """`_update` of a live session of several processes, whose index is rebuilt whole each

@@ -76,8 +76,6 @@ class UpdatePolicy:
     # a call grown into a live index costs 2-4 times a call of a whole build (CPU, a busy loop's
     # 1.28 M calls, load 16: 167-211 ns grown, 40-71 ns built; the window commits: ~180 vs ~90)
     grow_per_build: float = 2.5
-    # a live snapshot's longest wait for the screen to draw it (Pipeline.drawn), seconds
-    draw_wait: float = 0.2
 
     def due(self, s: ReadState) -> bool:
         """Make a new index now?"""
