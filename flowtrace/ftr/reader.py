@@ -17,9 +17,10 @@ Standard library only (the tracer imports this inside user programs).
 
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from . import decode as D
 from . import format as F
@@ -416,6 +417,14 @@ def marks_of_row(call_id: int, name: str, t: int, text: str | None, other: int, 
 def check_fold(call_id: int, n: int, run: int, span: int) -> None:
     if n < 1 or not 0 <= run <= span:
         raise FormatError(f"a fold mark of call {call_id} has {n} runs of {run} ns in {span} ns")
+
+
+def check_folds(call_ids: Iterable[int], ns: Sequence[int], runs: Sequence[int], spans: Sequence[int]) -> None:
+    """`check_fold` over whole columns: the same test at C speed (builtins over the columns),
+    the rows looked at one by one only when one of them is bad, to name the first."""
+    if ns and (min(ns) < 1 or min(runs) < 0 or any(map(operator.gt, runs, spans))):
+        for call_id, n, run, span in zip(call_ids, ns, runs, spans):
+            check_fold(call_id, n, run, span)
 
 
 def _open(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[ChunkReader, str]:

@@ -33,7 +33,7 @@ from . import format as F
 from . import decode as D
 from .chunks import Chunk, ChunkReader
 from .format import FormatError, Strings
-from .reader import Trace, apply_chunks, check_fold, no_metadata, read_session, set_status
+from .reader import Trace, apply_chunks, check_folds, no_metadata, read_session, set_status
 
 _FINISHED = frozenset({F.END_RETURN, *F.RAISED})  # the `how` of a call that ended (not unfinished)
 
@@ -189,12 +189,10 @@ class _Checker:
     @staticmethod
     def _folds(kinds: Sequence[int], ids: Sequence[int], ts: Sequence[int], ns: Sequence[int],
                runs: Sequence[int], spans: Sequence[int]) -> int:
-        """Check the fold rows (`check_fold`) and return when the last of them ends."""
+        """Check the fold rows (`check_folds`) and return when the last of them ends."""
         is_fold = list(map(F.MARK_FOLD.__eq__, kinds))
         f_ns, f_runs, f_spans = (list(compress(col, is_fold)) for col in (ns, runs, spans))
-        if f_ns and (min(f_ns) < 1 or min(f_runs) < 0 or any(map(operator.gt, f_runs, f_spans))):
-            for cid, nn, run, span in zip(compress(ids, is_fold), f_ns, f_runs, f_spans):
-                check_fold(cid, nn, run, span)  # raises for the first bad one
+        check_folds(compress(ids, is_fold), f_ns, f_runs, f_spans)
         return max(map(operator.add, compress(ts, is_fold), f_spans), default=0)
 
     def _ends(self, end: D.End, _offset: int) -> None:
