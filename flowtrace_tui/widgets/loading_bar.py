@@ -31,7 +31,10 @@ class LoadingBar(Horizontal):
         self.add_class("-loading")
         bar = self.query_one(ProgressBar)
         bar.update(total=max(1, total), progress=min(done, total))
-        self.query_one("#loading-label", Label).update(f"Loading {calls:,} calls")
+        label = self.query_one("#loading-label", Label)
+        text = f"Loading {calls:,} calls"
+        # a new layout of the screen only when the label's width changes (ten updates a second)
+        label.update(text, layout=len(text) != len(str(label.content)))
 
     def finish(self) -> None:
         """Loading is over (or cancelled): the bar goes."""

@@ -41,7 +41,9 @@ class StatusLine(Static):
         """Show (importance, markup) parts joined by separators, fitted to the width."""
         self._items = items
         width = self.content_region.width or self.app.size.width - 2
-        self.update(SEPARATOR.join(fit_parts(items, width)))
+        # one line whatever it says: no layout of the whole screen (the detail pane's body is
+        # drawn again by each one), several times a second in a live session
+        self.update(SEPARATOR.join(fit_parts(items, width)), layout=False)
 
     def on_resize(self, event: events.Resize) -> None:
         self.show(self._items)

@@ -276,3 +276,34 @@ async def test_follow_poll_picks_up_appended_chunks(tmp_path):
         assert app.source.data.n == 11 > first
         assert app.index.n == 11
         assert np.all(app.rows.rows[:-1] < app.rows.rows[1:])
+
+
+@sync
+async def test_the_source_excerpt_is_highlighted_once_however_often_the_screen_is_laid_out(tmp_path, monkeypatch):
+    """GIVEN the detail pane showing a call's source excerpt, WHEN the screen is laid out
+    again and again (a live session's status line, loading bar and ticks did that several
+    times a second), THEN the excerpt stays on screen and is highlighted only once (the
+    lexer was the UI thread's largest cost following a busy program)."""
+    from rich.syntax import Syntax
+
+    from .apps import screen_lines
+
+    prog = tmp_path / "prog.py"
+    prog.write_text("".join(f"value_{i} = {i}\n" for i in range(1, 30)))
+    b = TraceBuilder()
+    b.func("f", file=str(prog), line=10)
+    b.leave(b.enter("f"), "r")
+    lexed = []
+    highlight = Syntax.highlight
+    monkeypatch.setattr(Syntax, "highlight", lambda self, *a, **k: lexed.append(1) or highlight(self, *a, **k))
+    app = FlowtraceApp(source(b.data()))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: not app.loading)
+        app.tree.move_to_pos(int(app.index.pos_of[1]))
+        await until(pilot, lambda: "value_10 = 10" in "\n".join(screen_lines(app)))
+        once = len(lexed)
+        for _ in range(5):
+            app.screen.refresh(layout=True)
+            await pilot.pause()
+        assert "value_10 = 10" in "\n".join(screen_lines(app))
+        assert len(lexed) == once == 1
