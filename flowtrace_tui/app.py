@@ -20,6 +20,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from .messages import IndexReady, LoadFinished, LoadProgress
@@ -105,6 +106,7 @@ class FlowtraceApp(SearchingApp):
         self.index: TreeIndex | None = None  # the index on screen
         self.rows: TreeRows | None = None  # the view on screen
         self._main: Screen | None = None  # the main screen, once mounted
+        self._found: dict[type, Widget] = {}  # main_widget's widgets, by kind
         self.live_view = LiveView(self, self.pipeline, program=program, attacher=attacher, log_path=log_path)
         self.functions = FunctionsView(self)
         self.filters = Filters()
@@ -135,7 +137,8 @@ class FlowtraceApp(SearchingApp):
     def _w(self, kind):
         """A widget of the main screen (app.query_one would search a modal screen on top)."""
         assert self._main is not None
-        return self._main.query_one(kind)
+        widget = self.main_widget(kind)
+        return widget if widget is not None else self._main.query_one(kind)  # (raises NoMatches)
 
     @property
     def tree(self) -> CallTree:
@@ -143,9 +146,18 @@ class FlowtraceApp(SearchingApp):
         return self._w(CallTree)
 
     def main_widget(self, kind: type):
-        """The main screen's widget of this kind, None once the app closes (widgets gone)."""
+        """The main screen's widget of this kind, None once the app closes (widgets gone).
+        Kept once found (a query walks the whole screen: ~10% of the UI thread's time while
+        following a busy program, where the status line, ticks and snapshots ask many times a
+        second); found again once it is no longer attached."""
+        widget = self._found.get(kind)
+        if widget is not None and widget.is_attached:
+            return widget
         found = self._main.query(kind) if self._main is not None else None
-        return found.first() if found else None
+        widget = found.first() if found else None
+        if widget is not None:
+            self._found[kind] = widget
+        return widget
 
     def on_mount(self) -> None:
         self._main = self.screen
