@@ -12,6 +12,7 @@ bookkeeping itself (what is new, what follow mode means, whether the process run
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Protocol
 
 from textual.binding import Binding
@@ -108,6 +109,7 @@ class LiveView:
         self._held: Snapshot | None = None
         self._stopping = False
         self._offered = self.followed  # F and P offered (bindings refreshed when it changes)
+        self._shown_at = -1e9  # when the last index was shown (monotonic)
 
     @property
     def followed(self) -> bool:
@@ -153,6 +155,7 @@ class LiveView:
         ix = self.host.index
         if ix is None:
             return
+        self._shown_at = time.monotonic()
         tree = self.host.tree
         if tree.live_now:
             tree.live_now = self.now_ns()  # (a new call ticks at once)
@@ -336,6 +339,11 @@ class LiveView:
                     pane.set_status(describe_status(code))
         self.offer_keys()
         if self.follow.paused:
+            return
+        if time.monotonic() - self._shown_at < TICK_S / 2:
+            # an index was shown just now, with the times and the status line as of then: a
+            # busy program's live view shows several a second, and a redraw of the screen
+            # here too took the UI thread's time (and the GIL) from them
             return
         self.host.update_placeholder()  # (an empty live session's note)
         tree = self.host.tree

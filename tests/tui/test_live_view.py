@@ -133,3 +133,33 @@ def test_quit_without_a_program_exits_at_once(tmp_path):
     host = FakeHost()
     LiveView(host, pipeline).quit()
     assert host.calls == ["exit"]
+
+
+def test_a_tick_just_after_an_index_was_shown_draws_nothing_again(tmp_path):
+    """GIVEN a live view that shows indexes several times a second (a busy program), WHEN its
+    clock ticks just after one was shown, THEN it leaves the screen as that index drew it (the
+    times and the status line are as recent); a tick later on redraws the running times."""
+    from flowtrace_tui.live_view import TICK_S
+    from flowtrace_tui.widgets.call_tree import CallTree
+
+    class TickingTree(FakeTree):
+        def changed(self) -> None:
+            host.calls.append("tree")
+
+    class Host(FakeHost):
+        def main_widget(self, kind):
+            return self.tree if kind is CallTree else None
+
+    pipeline, _ = live_session(tmp_path)
+    host = Host()
+    host.tree = TickingTree()
+    host.tree.live_now = 1  # (running calls shown)
+    view = LiveView(host, pipeline)
+    host.index = pipeline.build()
+    view.index_shown()
+    host.calls.clear()
+    view._tick()
+    assert "tree" not in host.calls and "status" not in host.calls
+    view._shown_at -= TICK_S  # (as if it was shown a tick ago)
+    view._tick()
+    assert "tree" in host.calls and "status" in host.calls
