@@ -12,6 +12,7 @@ the app holds and forwards its live keys and events to, the same for every kind 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, Iterable
 
 import numpy as np
@@ -53,6 +54,13 @@ from .widgets.key_footer import KeyFooter
 from .widgets.log_pane import LogPane
 
 SYNC_VIEW_LIMIT = 300_000  # view changes on an index this small run on the UI thread (~ms)
+# How long the loader thread may hold the GIL while the UI thread waits for it (Python's default
+# is 5 ms). The UI thread gives the GIL up at every turn of its event loop (each select of
+# asyncio, dozens per screen update) and then waits up to this long to get it back while the
+# loader reads or indexes: following a busy program, a screen update of ~25 ms of CPU took
+# 100-400 ms of wall time at 5 ms (each snapshot's way to the screen measured in the real
+# explorer, benchmarks/live_stages.py). Set while the explorer runs, restored when it ends.
+UI_SWITCH_INTERVAL_S = 0.0005
 
 
 def _same_node(old: TreeIndex, node: int, ix: TreeIndex) -> int:
@@ -106,6 +114,7 @@ class FlowtraceApp(SearchingApp):
         self.index: TreeIndex | None = None  # the index on screen
         self.rows: TreeRows | None = None  # the view on screen
         self._main: Screen | None = None  # the main screen, once mounted
+        self._switch_interval = sys.getswitchinterval()  # the process's own, restored on unmount
         self._found: dict[type, Widget] = {}  # main_widget's widgets, by kind
         self.live_view = LiveView(self, self.pipeline, program=program, attacher=attacher, log_path=log_path)
         self.functions = FunctionsView(self)
@@ -161,6 +170,8 @@ class FlowtraceApp(SearchingApp):
 
     def on_mount(self) -> None:
         self._main = self.screen
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(UI_SWITCH_INTERVAL_S, self._switch_interval))
         self.on_resize()
         if self._show_detail:
             self._w(DetailPane).add_class("-shown")
@@ -168,6 +179,9 @@ class FlowtraceApp(SearchingApp):
         self.live_view.mount()
         self.update_status()
         self.load()
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
 
     def on_resize(self) -> None:
         (self._main if self._main is not None else self.screen).set_class(self.size.width < 100, "-narrow")

@@ -307,3 +307,23 @@ async def test_the_source_excerpt_is_highlighted_once_however_often_the_screen_i
             await pilot.pause()
         assert "value_10 = 10" in "\n".join(screen_lines(app))
         assert len(lexed) == once == 1
+
+
+@sync
+async def test_the_loader_holds_the_gil_briefly_while_the_explorer_runs():
+    """GIVEN the explorer, WHEN it runs, THEN a thread holding the GIL (the loader reading or
+    indexing) gives it to the UI thread after UI_SWITCH_INTERVAL_S instead of Python's 5 ms
+    (the UI thread waits that long at each turn of its event loop: screen updates of a busy
+    live session took 4-10 times their CPU time), and the process's own interval is back once
+    the explorer ends."""
+    import sys
+
+    from flowtrace_tui.app import UI_SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    assert before > UI_SWITCH_INTERVAL_S
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert sys.getswitchinterval() == UI_SWITCH_INTERVAL_S
+    assert sys.getswitchinterval() == before
