@@ -191,7 +191,7 @@ def observe(pipeline: Pipeline, obs: Observer, rebuild: bool) -> None:
         t = time.perf_counter()
         if rebuild:
             ix = pipeline.build()
-            made = (ix, ix)
+            made = (ix, ix, False)
         else:
             made = make(prev, window, catch_up)
         obs.updates.append(time.perf_counter() - t)

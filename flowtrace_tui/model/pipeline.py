@@ -151,11 +151,16 @@ class Pipeline:
                     if done and shown is not None and shown.data.window is not None:
                         shown = self._last_window(publish, shown)
                     t = time.thread_time()
-                    last_ix, ix = self._update(last_ix, window=live and not done, catch_up=not step.more)
-                    cost = time.thread_time() - t
-                    indexed, indexed_at = (last_ix.n, data.exits_seen), time.monotonic()
+                    last_ix, ix, catch_up = self._update(last_ix, window=live and not done, catch_up=not step.more)
+                    cost = time.thread_time() - t  # (the work before the screen gets its index)
+                    indexed_at = time.monotonic()
                     if ix is not None:  # (None: the window on screen is still the newest)
                         shown = self._publish(publish, ix, done or (live and not step.more))
+                    if catch_up:  # after the window is on its way: the step holds no new call
+                        last_ix = self._catch_up(last_ix)
+                        if last_ix.n >= data.n:  # (level: the whole index replaces the window)
+                            shown = self._publish(publish, last_ix, live and not step.more)
+                    indexed = (last_ix.n, data.exits_seen)
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
             elif live and not step.more and not caught_up:  # live: loading is over
@@ -188,36 +193,56 @@ class Pipeline:
         while not self._requests.empty():
             self._grouped, self._tasks = self._requests.get()
 
-    def _update(self, prev: TreeIndex | None, window: bool, catch_up: bool = True) -> tuple[TreeIndex, TreeIndex | None]:
-        """(the next index of the whole session, the index to show). The whole index is
-        brought up to date, except in a live session (`window`: followed, not over) whose
-        index is so far behind that this would keep new calls off the screen for long
-        (UpdatePolicy.windowed): then it catches up by a bounded step, and the newest calls
-        are shown as a window of their own (window.py) until it has caught up -- a new
-        window only when something arrived since the last one (else None: nothing to show).
-        No step while the reads are behind the file (not `catch_up`): the newest calls are
-        not read yet, and reading them comes first. Once the session is over, an index far
-        behind is built whole rather than grown, if that is cheaper (UpdatePolicy.build_whole)."""
+    def _update(self, prev: TreeIndex | None, window: bool,
+                catch_up: bool = True) -> tuple[TreeIndex, TreeIndex | None, bool]:
+        """(the next index of the whole session, the index to show, whether the whole index is
+        to catch up by a step once that is shown). The whole index is brought up to date, except
+        in a live session (`window`: followed, not over) whose index is so far behind that this
+        would keep new calls off the screen for long (UpdatePolicy.windowed): then the newest
+        calls are shown as a window of their own (window.py) and the whole index catches up by
+        a bounded step (`_catch_up`) after the window is published: the step holds none of the
+        calls a user waits for (stepping first kept every window off the screen for the step's
+        0.15 s). A new window only when something arrived since the last one (else None:
+        nothing to show). No step while the reads are behind the file (not `catch_up`): the
+        newest calls are not read yet, and reading them comes first. Once the session is over,
+        an index far behind is built whole rather than grown, if that is cheaper
+        (UpdatePolicy.build_whole)."""
         data = self.source.data
         if data.multi_process and window and prev is not None and self._growable(prev):
-            return self._update_rebuilt(prev)
-        s_per_call = self._s_per_call
+            return (*self._update_rebuilt(prev), False)
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
-                or not self.policy.windowed(data.n - prev.n, s_per_call)):
+                or not self.policy.windowed(data.n - prev.n, self._s_per_call)):
             if prev is not None and not window and self.policy.build_whole(data.n - prev.n, data.n):
                 prev = None  # over, and far behind: built whole, as opening the finished file would
             ix = self._next_index(prev)
             self._note_speed(ix.n - (prev.n if prev is not None else 0), time.monotonic() - t)
             self._window_of = None
-            return ix, ix
-        step = self.policy.catch_up_calls(s_per_call or self.policy.first_s_per_call) if catch_up else 0
-        ix = self._next_index(prev, prev.n + step)
-        self._note_speed(ix.n - prev.n, time.monotonic() - t)
+            return ix, ix, False
+        return prev, self._window(), catch_up and self.policy.catch_up > 0
+
+    def _catch_up(self, prev: TreeIndex) -> TreeIndex:
+        """The whole index grown towards the session's end for at most `UpdatePolicy.catch_up`
+        s, in slices of `catch_up_slice` s, stopping early once the file has grown since the
+        last read (the recorder flushed: new calls to read and show first). The loader would
+        otherwise sleep until that flush; a slice at a time, the next window is held back by a
+        slice at most. Each slice is timed (the speed `windowed` decides by)."""
+        data, src = self.source.data, self.source
+        size_read = src.file_size  # (as of the last read: `step` noted it)
+        end = time.monotonic() + self.policy.catch_up
+        ix = prev
+        while ix.n < data.n:
+            t = time.monotonic()
+            calls = self.policy.catch_up_calls(self._s_per_call or self.policy.first_s_per_call,
+                                               self.policy.catch_up_slice)
+            grown = self._next_index(ix, ix.n + calls)
+            self._note_speed(grown.n - ix.n, time.monotonic() - t)
+            ix = grown
+            if time.monotonic() >= end or src.current_size() > size_read:
+                break
         if ix.n >= data.n:
             self._window_of = None
-            return ix, ix
-        return ix, self._window()
+        return ix
 
     def _update_rebuilt(self, prev: TreeIndex) -> tuple[TreeIndex, TreeIndex | None]:
         """`_update` of a live session of several processes, whose index is rebuilt whole each

@@ -50,7 +50,10 @@ class UpdatePolicy:
     (measured: the wall time per call of the updates so far) is not brought up to date at once:
     each update indexes `catch_up` s worth of the calls behind, and the newest `window_calls`
     calls are shown as a window of their own meanwhile (window.py), so that a new call is on
-    screen within ~0.5 s however far behind the whole index is.
+    screen within ~0.5 s however far behind the whole index is. The window goes to the screen
+    first and the step follows, in slices of `catch_up_slice` s, ending early when the recorder
+    has flushed again (Pipeline._catch_up): the updates are spaced by the window's cost (it is
+    what the screen waits for), not the step's.
 
     Once the session is over (nothing more will come) an index still behind is brought up to
     date in one go: grown from where it is, or built whole when growing the calls it lacks would
@@ -64,6 +67,7 @@ class UpdatePolicy:
     live_behind_update: float = 0.3
     window_after: float = 0.2
     catch_up: float = 0.15
+    catch_up_slice: float = 0.02  # a step is grown in slices: see Pipeline._catch_up
     window_calls: int = 20_000
     speed_sample: int = 10_000  # an update of fewer calls is not timed for `windowed` (fixed costs)
     # seconds per call before an update was timed: a busy machine's (loaded: ~1 µs a call, wall
@@ -100,12 +104,14 @@ class UpdatePolicy:
             s_per_call = self.first_s_per_call
         return behind > self.window_calls and behind * s_per_call > self.window_after
 
-    def catch_up_calls(self, s_per_call: float) -> int:
-        """How many of the calls behind one update indexes while a window is shown (at least
-        a window's worth; none with `catch_up` 0: the whole index waits for the session's end)."""
+    def catch_up_calls(self, s_per_call: float, seconds: float | None = None) -> int:
+        """How many of the calls behind one update (or one slice of it: `seconds`) indexes
+        while a window is shown (at least a window's worth; none with `catch_up` 0: the whole
+        index waits for the session's end)."""
         if self.catch_up <= 0:
             return 0
-        return max(self.window_calls, int(self.catch_up / max(s_per_call, 1e-9)))
+        seconds = self.catch_up if seconds is None else seconds
+        return max(self.window_calls, int(seconds / max(s_per_call, 1e-9)))
 
     def build_whole(self, behind: int, calls: int) -> bool:
         """Bring an index that lacks the newest `behind` of `calls` calls up to date by a whole

@@ -223,6 +223,53 @@ def test_a_session_over_while_far_behind_ends_on_a_whole_build_not_a_growth(tmp_
         loop.join(30)
 
 
+def test_a_window_goes_out_before_the_catch_up_step_which_yields_to_a_new_flush(tmp_path, monkeypatch):
+    """GIVEN a live session whose index is behind (windows shown, the whole index catching up
+    in slices), WHEN new calls arrive, THEN their window is published before the whole index
+    takes its step (the step holds none of them); and WHEN the recorder flushes again during
+    the step, the step ends after its slice and the newest calls are read and shown before the
+    whole index grows any further."""
+    events: list[tuple[str, int]] = []
+    flushed = []
+
+    def grow(prev, data, n):
+        events.append(("grow", n))
+        if not flushed:  # the first slice of the first step: the recorder flushes meanwhile
+            flushed.append(n)
+            feed.step_calls([f"b{i}" for i in range(10)])
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", grow)
+    b, m, path, feed = busy_session(tmp_path)
+    # steps that never run out of time, in slices of a window's 3 calls (speed never timed)
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, catch_up=60.0,
+                          catch_up_slice=1e-9, window_calls=3, speed_sample=10**9, first_s_per_call=1.0)
+    p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=policy)
+    stop = threading.Event()
+
+    def published(e) -> None:
+        if isinstance(e, Snapshot):
+            events.append(("shown", shows(e)))
+
+    loop = threading.Thread(target=p.run, args=(stop.is_set, published))
+    loop.start()
+    try:
+        wait_for(lambda: ("shown", 2) in events, lambda: events)
+        feed.step_calls([f"a{i}" for i in range(30)])
+        wait_for(lambda: ("shown", 42) in events, lambda: events)
+        stop.set()
+        loop.join(30)
+        first = events.index(("shown", 32))
+        assert events[first + 1] == ("grow", 5)  # the window first, then a slice of the step
+        assert flushed == [5]
+        after = events[first + 2:]
+        assert after[0] == ("shown", 42)  # the step ended at the flush: the new calls shown first
+        assert all(kind == "grow" or n == 42 for kind, n in after[1:]), events  # (then the step, maybe level)
+    finally:
+        stop.set()
+        loop.join(30)
+
+
 @pytest.mark.parametrize("behind, calls, whole", [
     (500, 1_000, True),  # growing 500 calls costs 1 250 calls' worth of building: built whole
     (300, 1_000, False),  # 750: grown
