@@ -756,6 +756,67 @@ def test_packed_containers_read_like_reprs(mode: str) -> None:
         ("xs=[1, 2]", "[1, 2, 3]")]
 
 
+class Pünkt:  # a non-ASCII label: its characters are not its bytes
+    pass
+
+
+class LongName:
+    pass
+
+
+LongName.__qualname__ = "N" * 200  # (obj,) is then longer than reprs.MAX_TEXT: cut
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_packed_instances_read_like_reprs(mode: str) -> None:
+    """(1.7) Tuples and lists holding instances of one class are packed at call time too (safe
+    mode; full mode calls __repr__): the recorded texts are reprs' -- nested, past MAX_ITEMS,
+    with floats, two classes (not packed), a non-ASCII label, a text cut at MAX_TEXT."""
+    o, p, u, n = (Opaque(), Opaque(), Pünkt(), LongName()) if mode == "safe" else (Plain(), Plain(), Pünkt(), LongName())
+    values = [(o, 1.5), (None, float("inf")), [o, p, (o, -0.0)], (o, u), ((((o,),),),), (o,) * 8, [u, 2**40, "é"],
+              (u, "x" * 59, "y" * 59, "z" * 59), ("x" * 59, "y" * 59, "z" * 59, u, 1), (n,), [n, 1.0], (o, [p, (1, u)]),
+              ([u] * 5, u)]
+
+    def prog() -> None:
+        for v in values:
+            probe(v, k=v)
+
+    trace = record(prog, "c", args=mode)
+    calls = [c for c in trace.calls if c.function.qualname == "probe"]
+    assert len(calls) == len(values)
+    for call, v in zip(calls, values):
+        text = reprs.value_text(v, mode)
+        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text), v
+
+
+def test_packed_instances_are_records() -> None:
+    """(1.7) A tuple holding an instance and a float -- raytrace's `(obj, t)` -- is stored as a
+    value record whose tuple slot holds an object slot (tag 2 in tag 5), not as a text."""
+    from flowtrace.ftr import format as F
+    from flowtrace.recorder.c import CRecorder
+
+    def nearest(o, t):
+        return o, t
+
+    objs = [Plain() for _ in range(3)]
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    try:
+        for i, o in enumerate(objs):
+            nearest(o, i + 0.5)
+    finally:
+        rec.stop()
+    payload = rec.drain().strings_payload
+    assert F.has_records(payload) and b"\x05\x02\x02" in payload  # a 2-tuple whose first slot is an object
+    if F._c_expand_strings is not None:  # the C reader and the Python one: the same texts
+        assert F._c_expand_strings(payload) == F._py_expand_strings(bytes(payload))
+    texts = F.decode_strings(payload)
+    got = {texts.text(i) for i in range(texts.first_id, texts.first_id + texts.count)}
+    for i, o in enumerate(objs):
+        assert f"({reprs.placeholder(o)}, {i + 0.5})" in got
+        assert f"o={reprs.placeholder(o)}, t={i + 0.5}" in got
+
+
 def test_packed_tuples_are_records() -> None:
     """A tuple of ints and strs is stored as a value record (tags 5 and 6), not as a text."""
     from flowtrace.ftr import format as F
@@ -846,7 +907,8 @@ def test_placeholders_in_containers_made_in_c_equal_reprs() -> None:
 def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     """Builtin containers reach the file with the reference's text, and the wrapper's repr
     hook is not called for them, nor in safe mode for the placeholders of other objects in
-    them (it is for an object whose metaclass names its classes itself)."""
+    them (it is for a dict holding an object whose metaclass names its classes itself; in a
+    tuple or list such an object is packed (1.7) and named at drain, as a lone one is)."""
     import flowtrace.recorder.c as crec
 
     hooked = []
@@ -870,11 +932,12 @@ def test_container_arguments_recorded_in_c_without_the_hook(monkeypatch: pytest.
         return len(xs)
 
     p, w = Point(), WithMeta()
-    trace = record(lambda: [f([1, 2], {"k": (3, "x")}), f((p,), []), f([w], ())], recorder="c", args="safe")
+    trace = record(lambda: [f([1, 2], {"k": (3, "x")}), f((p,), []), f([w], ()), f({1: w}, ())], recorder="c",
+                   args="safe")
     texts = [c.args for c in trace.calls if c.qualname.endswith("f")]
     assert texts == ["xs=[1, 2], meta={'k': (3, 'x')}", f"xs=({reprs.placeholder(p)},), meta=[]",
-                     f"xs=[{reprs.placeholder(w)}], meta=()"]
-    assert hooked == [[w]]
+                     f"xs=[{reprs.placeholder(w)}], meta=()", f"xs={{1: {reprs.placeholder(w)}}}, meta=()"]
+    assert hooked == [{1: w}]
 
 
 def test_tuple_arguments_keep_their_call_time_text() -> None:

@@ -1,4 +1,4 @@
-"""STRS value records (FORMAT 1.4; tuples and lists 1.5): the C recorder stores texts with objects, floats or large
+"""STRS value records (FORMAT 1.4; tuples and lists 1.5, objects in them 1.7): the C recorder stores texts with objects, floats or large
 ints as records that the reader makes into texts. Both readers (C and pure Python) give the
 bytes the spec gives, the recorded texts are reprs.py's, and a damaged record is a FormatError."""
 
@@ -59,12 +59,18 @@ HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode()], [
     b"\xff\x02" + _varint(1) + b"\x05\x02\x04" + _varint(_zigzag(-3)) + b"\x06\x03\x00\x05'job'\x00\x04None"
     + b"\x05\x01\x00\x02()" + b"\x05\x00" + b"\x05\x02\x00\x05(...)\x00\x03..." + b"\x00\x02{}"
     + b"\x06\x01\x01" + struct.pack("<d", 0.5),
+    # (1.7) object slots inside a tuple and a list: their address steps go on from the record above's
+    b"\xff\x01\x05\x02\x02" + _varint(0) + _varint(_zigzag(0x7F3A41D2E0C0 - 16)) + b"\x01" + struct.pack("<d", 4.25),
+    b"\xff\x01\x06\x03\x02" + _varint(0) + _varint(_zigzag(0x40)) + b"\x05\x01\x02" + _varint(0)
+    + _varint(_zigzag(-0x20)) + b"\x04" + _varint(_zigzag(7)),
 ])
 HAND_MADE_TEXTS = [
     "plain text", "<shapes.Vec object at 0x7f3a41d2e0c0>",
     "self=<shapes.Vec object at 0x10>, k=0.1, *rest=(), **kw={}, é=-9223372036854775808",
     "1e+22", "123456789012", "é€", "",
     "self=(-3, ['job', None, ((),)]), k=(), *rest=((...), ...), **kw={}, é=[0.5]",
+    "(<shapes.Vec object at 0x7f3a41d2e0c0>, 4.25)",
+    "[<shapes.Vec object at 0x7f3a41d2e100>, (<shapes.Vec object at 0x7f3a41d2e0e0>,), 7]",
 ]
 
 

@@ -239,8 +239,8 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         s->u.addr = (uintptr_t)v;
         return 0;
     }
-    if ((tp == &PyTuple_Type || tp == &PyList_Type) && pack_value(s, v))
-        return 0;   /* of scalars: packed as a value record's slot now, no reference (packed.c) */
+    if ((tp == &PyTuple_Type || tp == &PyList_Type) && pack_value(s, v, c->args_mode == 1))
+        return 0;   /* of scalars (and instances of one class): packed as a value record's slot now (packed.c) */
     if (tp == &PyTuple_Type && frozen_text(v, 0)) {
         /* a tuple of immutable scalars (frozen_text): rendered at drain like a str -- no
          * text, buffer or str made on the program's thread now */

@@ -131,7 +131,8 @@ enum {
     V_UNBOUND,  /* the frame slot was empty */
     V_DEFREPR,  /* full mode, object.__repr__: like V_OPAQUE (its text is the placeholder's) */
     V_PACKED,   /* a tuple or list of scalars packed at event time (packed.c): u.i = PACKED_AT(offset
-                 * in its entry's packed bytes, length, characters of its text); no reference */
+                 * in its entry's packed bytes, length, characters of its text but for the labels of
+                 * the instances in it); o: owned reference to those instances' type, or NULL */
 };
 #define PACKED_AT(off, len, chars) ((int64_t)((uint64_t)(off) | (uint64_t)(len) << 32 | (uint64_t)(chars) << 48))
 #define PACKED_OFF(i) ((size_t)((uint64_t)(i) & 0xFFFFFFFFu))
@@ -400,6 +401,11 @@ typedef struct { char *p; size_t len, cap, nchars; } Text;
 enum { REC_VALUE = 1, REC_ARGS = 2 };
 /* slot tags; 5 and 6 (format 1.5): a tuple / list, a varint count and that many slots */
 enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4, RS_TUPLE = 5, RS_LIST = 6 };
+/* packed.c's instance in a packed value (never in a file): 8 bytes, its address (native order);
+ * the drain writes it as RS_OBJECT with the label of the type its slot holds (1.7) */
+#define RS_PACKED_OBJECT 0x80
+/* "<" label " object at 0x" address in hex ">" but for the label: its characters */
+#define OBJECT_CHARS(a) ((size_t)(67 - __builtin_clzll((unsigned long long)(a) | 1)) / 4 + 15)
 #define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
 
 /* A float slot's 8 bytes, little-endian (one store where the machine is: a byte loop was
@@ -457,7 +463,7 @@ uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py
 uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 /* packed.c */
-int pack_value(Slot *s, PyObject *v);
+int pack_value(Slot *s, PyObject *v, int safe);
 int pack_commit(CoreObject *c, StrEntry *e);
 void pack_drop(void);
 /* render.c */

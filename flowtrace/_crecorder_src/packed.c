@@ -1,4 +1,4 @@
-/* flowtrace._crecorder: tuples and lists of scalars packed at event time (value record slots). */
+/* flowtrace._crecorder: tuples and lists of scalars (and instances) packed at event time (value record slots). */
 #include "crecorder.h"
 
 /* A tuple or list of builtin scalars -- (n, ("job", (i, i + 1))), [x, y] -- is written at event
@@ -12,9 +12,12 @@
  * and looked up in the text table: ~1,500 instructions a call of the threaded workload.
  * Packing runs no Python code and allocates nothing (type tests and reads only), so a list's
  * items can be read in place and the bytes go to the thread's own buffer (ThreadState.pack)
- * until commit_slots copies them to the batch. Anything else -- a non-ASCII or quoted str,
- * bytes, a big int, a dict, an object -- says no, and the value takes the capture's other
- * paths (the whole value: a text is all one kind). Packed values are not deduplicated: a memo
+ * until commit_slots copies them to the batch. In safe mode instances of one class are packed
+ * too (1.7: raytrace's `(obj, t)` results, whose float's text cost ~7,500 instructions at call
+ * time): their addresses, the slot holding the type until the drain writes its label. Anything
+ * else -- a non-ASCII or quoted str, bytes, a big int, a dict, instances of a second class --
+ * says no, and the value takes the capture's other paths (the whole value: a text is all one
+ * kind). Packed values are not deduplicated: a memo
  * keyed by an entry's packed bytes (a hit reusing the batch's entry) was measured on the
  * threaded workload at 12.5 M instructions of keys for 6 M saved, and dropped. */
 
@@ -87,7 +90,7 @@ pack_int(unsigned char *p, int64_t v, size_t *ch)
  * first MAX_ITEMS items (then "..."); past MAX_DEPTH, or empty, the text itself. `*chars`:
  * the bound of its text's length. */
 static unsigned char *
-pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars)
+pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, PyTypeObject **obj_type)
 {
     int tuple = Py_TYPE(o) == &PyTuple_Type;
     Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
@@ -121,7 +124,8 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
             if (!(p = pack_str(p, it, &ch))) return NULL;
         } else if (tp == &PyTuple_Type || tp == &PyList_Type) {
             size_t sub;
-            if (!(p = pack_items(p, end, it, depth + 1, &sub)) || end - p < (shown - i + 1) * ITEM_ROOM) return NULL;
+            if (!(p = pack_items(p, end, it, depth + 1, &sub, obj_type)) || end - p < (shown - i + 1) * ITEM_ROOM)
+                return NULL;
             ch += sub;
         } else if (it == Py_None) {
             p = put_literal(p, "None", 4); ch += 4;
@@ -133,6 +137,15 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
             *p++ = RS_FLOAT;
             p = put_f64le(p, PyFloat_AS_DOUBLE(it));
             ch += FLOAT_CHARS;
+        } else if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && obj_type && (!*obj_type || *obj_type == tp)) {
+            /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
+             * slot holds its type (pack_value), the drain writes the label (render.c) */
+            *obj_type = tp;
+            *p++ = RS_PACKED_OBJECT;
+            uint64_t a = (uint64_t)(uintptr_t)it;
+            memcpy(p, &a, 8);
+            p += 8;
+            ch += OBJECT_CHARS(a);   /* (and the label's characters: known at the drain) */
         } else return NULL;
     }
     if (n > shown) { p = put_literal(p, "...", 3); ch += 5; }
@@ -141,19 +154,23 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
 }
 
 /* Pack tuple or list v (exact types) into slot s as V_PACKED: 1, or 0 when it cannot be (the
- * caller takes another path; nothing is kept). */
+ * caller takes another path; nothing is kept). `safe`: instances of classes may be packed too
+ * (safe mode shows them as placeholders; full mode calls their __repr__) -- all of one class,
+ * whose type the slot then holds (a reference until the drain, as V_OPAQUE's: its label is
+ * read there, and the type's address cannot name another type meanwhile). */
 int
-pack_value(Slot *s, PyObject *v)
+pack_value(Slot *s, PyObject *v, int safe)
 {
     ThreadState *ts = tls_state;   /* (the callback running this capture has set it) */
     if (!ts) return 0;
     unsigned char *start = ts->pack + ts->npack;
     size_t chars = 0;
-    unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars);
+    PyTypeObject *obj_type = NULL;
+    unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, safe ? &obj_type : NULL);
     if (!p || chars > MAX_TEXT) return 0;
     size_t len = (size_t)(p - start);
     s->tag = V_PACKED;
-    s->o = NULL;
+    s->o = obj_type ? Py_NewRef((PyObject *)obj_type) : NULL;
     s->u.i = PACKED_AT(ts->npack, len, chars);
     ts->npack += len;
     return 1;

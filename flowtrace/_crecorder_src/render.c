@@ -126,8 +126,8 @@ cut_text(PyObject *text, Py_ssize_t limit)
 }
 
 static int render_now(Text *t, PyObject *o, int depth, int safe);
-static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, uint64_t *prev,
-                       Text *out, int depth);
+static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, const Label *own,
+                       uint64_t *prev, Text *out, int depth);
 
 /* The end of a placeholder: " object at 0x<address in hex>>". */
 static int
@@ -194,16 +194,22 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     }
     case V_PACKED: {
         /* a value record's slot packed at event time (packed.c): its text, as the reader
-         * makes it (all ASCII: a character a byte; never longer than MAX_TEXT) */
+         * makes it -- all ASCII (a character a byte) and never longer than MAX_TEXT, but for
+         * the labels of the instances in it (the type s->o names them; value_text's cut) */
         const unsigned char *p = rc->pack_base + PACKED_OFF(s->u.i), *end = p + PACKED_LEN(s->u.i);
         size_t b0 = t->len, c0 = t->nchars;
         uint64_t prev = 0;
-        if (!packed_in(rc, rc->pack_base, s) || expand_slot(&p, end, NULL, &prev, t, 0) < 0 || p != end) {
+        Label *lb = s->o ? label_for(rc, s->o) : NULL;
+        if (s->o && !lb) return -1;
+        if (!packed_in(rc, rc->pack_base, s) || expand_slot(&p, end, NULL, lb, &prev, t, 0) < 0 || p != end) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a packed value does not parse");
             return -1;
         }
-        t->nchars = c0 + (t->len - b0);
-        return 0;
+        if (!lb) { t->nchars = c0 + (t->len - b0); return 0; }
+        size_t chars = 0;
+        for (size_t i = b0; i < t->len; i++) chars += ((unsigned char)t->p[i] & 0xC0) != 0x80;
+        t->nchars = c0 + chars;
+        return chars > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
     }
     case V_OPAQUE:
     case V_DEFREPR: {
@@ -599,6 +605,56 @@ varint_at(unsigned char *q, uint64_t v)
     return q;
 }
 
+/* A packed value holding instances of `type` (packed.c, RS_PACKED_OBJECT), `len` bytes at `src`,
+ * appended to `out` as a record's slot (1.7): each instance as RS_OBJECT, its label's dictionary
+ * index and its address's step from the chunk's previous one; the rest copied as it is (a linear
+ * scan: a packed value is its nodes in prefix order). *chars: the text's characters but for the
+ * labels, on return with them. 0; 1 when the text could be cut at MAX_TEXT (nothing written: the
+ * text path cuts it); -1 with an error set. */
+static int
+packed_objects(RecDict *d, RenderCtx *rc, PyObject *type, const unsigned char *src, size_t len, Text *out,
+               size_t *chars)
+{
+    uint32_t li;
+    size_t lc;
+    if (dict_label(d, rc, type, &li, &lc) < 0) return -1;   /* (may run Python: before the pointers) */
+    if (text_room(out, 2 * len + 16) < 0) return -1;   /* (an instance's 9 bytes become 16 at most) */
+    unsigned char *q = (unsigned char *)out->p + out->len;
+    const unsigned char *p = src, *end = src + len;
+    size_t objects = 0;
+    while (p < end) {
+        unsigned char tag = *p;
+        const unsigned char *next = p + 1;
+        if (tag == RS_PACKED_OBJECT) {
+            uint64_t a;
+            if (end - next < 8) break;
+            memcpy(&a, next, 8);
+            *q++ = RS_OBJECT;
+            q = varint_at(q, li);
+            int64_t step = (int64_t)(a - d->addr);
+            q = varint_at(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+            d->addr = a;
+            objects++;
+            p = next + 8;
+            continue;
+        }
+        if (tag == RS_LITERAL) next += 1 + (next < end ? *next : 0);   /* (packed.c: a one-byte length) */
+        else if (tag == RS_FLOAT) next += 8;
+        else if (tag == RS_INT) { while (next < end && *next & 0x80) next++; next++; }
+        else if (tag == RS_TUPLE || tag == RS_LIST) next++;   /* (a one-byte count) */
+        else break;
+        if (next > end) break;
+        memcpy(q, p, (size_t)(next - p));
+        q += next - p;
+        p = next;
+    }
+    if (p != end) { PyErr_SetString(PyExc_SystemError, "a packed value does not parse"); return -1; }
+    *chars += objects * lc;
+    if (*chars > MAX_TEXT) return 1;
+    out->len = (size_t)((char *)q - out->p);
+    return 0;
+}
+
 /* Does the slot's text seldom repeat (a float, an object, an int past the small-int tables), or
  * is it a record's slot already (a packed tuple or list)? */
 static inline int
@@ -646,9 +702,19 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
                 PyErr_SetString(PyExc_SystemError, "a packed value is not in its batch");
                 goto fail;
             }
+            const unsigned char *src = rc->packed + e->pack_off + PACKED_OFF(s->u.i);
+            if (s->o) {   /* instances in it: their label and address step written (packed_objects) */
+                size_t vc = PACKED_CHARS(s->u.i);
+                int r = packed_objects(d, rc, s->o, src, len, out, &vc);
+                if (r) { out->len = at; d->addr = addr0; return r; }
+                chars += vc;
+                if (text_room(out, (size_t)(n - k) * 21) < 0) goto fail;
+                q = (unsigned char *)out->p + out->len;
+                continue;
+            }
             if (text_room(out, len + (size_t)(n - k) * 21) < 0) goto fail;
             q = (unsigned char *)out->p + out->len;
-            memcpy(q, rc->packed + e->pack_off + PACKED_OFF(s->u.i), len);
+            memcpy(q, src, len);
             q += len;
             chars += PACKED_CHARS(s->u.i);
         } else if (s->tag == V_INT) {
@@ -821,8 +887,8 @@ tab_get(const TextTab *t, uint64_t i, const unsigned char **p, size_t *len)
  * MAX_DEPTH deep; a reader refuses what no writer makes). */
 #define EXPAND_DEPTH 16
 static int
-expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict_, uint64_t *prev, Text *out,
-            int depth)
+expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict_, const Label *own, uint64_t *prev,
+            Text *out, int depth)
 {
     const TextTab *dict = dict_;
     const unsigned char *p = *pp;
@@ -857,12 +923,19 @@ expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict
         if (text_add(out, "<", 1, 0) < 0 || text_add(out, (const char *)label, len, 0) < 0
                 || text_add(out, " object at 0x", 13, 0) < 0 || text_add(out, h, (size_t)(hex + sizeof hex - h), 0) < 0)
             return -1;
+    } else if (tag == RS_PACKED_OBJECT && own) {   /* the writer's own packed bytes (render_slot) */
+        uint64_t a;
+        if (end - p < 8) return -1;
+        memcpy(&a, p, 8);
+        p += 8;
+        if (text_add(out, "<", 1, 0) < 0 || text_add(out, own->u, own->len, 0) < 0 || text_object_at(out, (uintptr_t)a) < 0)
+            return -1;
     } else if (tag == RS_TUPLE || tag == RS_LIST) {   /* (1.5) a count, then that many slots */
         uint64_t n;
         if (depth >= EXPAND_DEPTH || get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) return -1;
         if (text_add(out, tag == RS_TUPLE ? "(" : "[", 1, 0) < 0) return -1;
         for (uint64_t i = 0; i < n; i++)
-            if ((i && text_add(out, ", ", 2, 0) < 0) || expand_slot(&p, end, dict, prev, out, depth + 1) < 0) return -1;
+            if ((i && text_add(out, ", ", 2, 0) < 0) || expand_slot(&p, end, dict, own, prev, out, depth + 1) < 0) return -1;
         const char *close = tag == RS_LIST ? "]" : n == 1 ? ",)" : ")";
         if (text_add(out, close, strlen(close), 0) < 0) return -1;
     } else return -1;
@@ -895,7 +968,7 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
                 return -1;
             names = stop + 1;
         } else if (k) break;
-        if (expand_slot(&p, end, dict, prev, out, 0) < 0) return -1;
+        if (expand_slot(&p, end, dict, NULL, prev, out, 0) < 0) return -1;
     }
     return p == end ? 0 : -1;
 }

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 6  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+VERSION_MINOR = 7  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
 # 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records; 1.5: their
-# tuple and list slots; 1.6: EXIT how 4 (raised here) and a batch's MARK chunk before its EXIT chunk
+# tuple and list slots; 1.6: EXIT how 4 (raised here) and a batch's MARK chunk before its EXIT chunk;
+# 1.7: object slots inside record tuples and lists (written by the C recorder; read since 1.5)
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
