@@ -319,6 +319,13 @@ class TraceData:
         """Number of calls loaded; ids are 1..n."""
         return self._calls.size - 1
 
+    def expect_calls(self, calls: int) -> None:
+        """Size the call columns for `calls` calls now, while they hold few (the feeding thread
+        only): a live session grows them otherwise as it goes, each time copying every column
+        while its reads wait -- 0.9 s of CPU at 16.8 M calls (6.7 s of wall time under load),
+        a frozen live view ~7 s into a busy program. Capacity never written costs no memory."""
+        self._calls.reserve(calls - self._calls.size)  # (a capacity of `calls` rows, the sentinel's one of them)
+
     @property
     def n_marks(self) -> int:
         return self._marks.size

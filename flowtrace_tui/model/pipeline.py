@@ -35,6 +35,9 @@ from .update_policy import ReadState, UpdatePolicy
 from .window import window_data
 
 STRICT_ENV = "FLOWTRACE_TUI_STRICT"  # set (tests): a failed index update ends loading
+# the calls a followed session's columns are sized for at once (TraceData.expect_calls): ~30 s
+# of a busy program; 3.6 GB of address space, memory only as the calls arrive
+LIVE_CALLS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class Pipeline:
         indexed = (-1, -1)  # (calls, ends) in the newest index of the whole session
         indexed_at = cost = last_progress = 0.0
         caught_up = False  # a live session was read up to its current end once
+        if live and not data.finished:
+            data.expect_calls(LIVE_CALLS)
         self._take_requests()
         if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
             last_ix = shown = self._publish(publish, self.build(), False)

@@ -218,3 +218,30 @@ def test_a_growing_session_leaves_the_heaviest_children_to_the_first_H(tmp_path)
     finally:
         stop.set()
         loop.join(20)
+
+
+def test_a_followed_session_has_its_call_columns_sized_at_once(tmp_path):
+    """GIVEN a session being recorded, WHEN the pipeline follows it, THEN its call columns are
+    sized for LIVE_CALLS calls from the start (growing them later copies every column while the
+    reads wait: ~0.9 s of CPU at 16.8 M calls), and they still hold the calls read; a file read
+    once keeps the capacity it needs."""
+    import os
+
+    from flowtrace_tui.model.pipeline import LIVE_CALLS
+
+    from trace_builder import Feeder, meta_for
+
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    b.leave(b.enter("a"))
+    b.flush()
+    path = str(tmp_path / "live.ftr")
+    Feeder(b, path)
+    p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01))
+    p.run(lambda: bool(p.source.data.n >= 2 and p.source.data._calls.cap), lambda e: None)
+    data = p.source.data
+    assert data._calls.cap == LIVE_CALLS and data.n == 2
+    assert [data.func_name(int(f)) for f in data.col("func")[1:]] == ["main", "a"]
+    read_once = Pipeline(source_of(program(10).data()))
+    run(read_once)
+    assert read_once.source.data._calls.cap < LIVE_CALLS
