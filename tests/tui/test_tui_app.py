@@ -327,3 +327,32 @@ async def test_the_loader_holds_the_gil_briefly_while_the_explorer_runs():
         await settle(pilot)
         assert sys.getswitchinterval() == UI_SWITCH_INTERVAL_S
     assert sys.getswitchinterval() == before
+
+
+@sync
+async def test_snapshots_queued_behind_each_other_are_shown_once_the_newest(monkeypatch):
+    """GIVEN several index snapshots queued for the UI at once (a busy live session while the
+    screen draws), THEN only the newest is carried to and shown -- the view is not carried
+    to each older one in turn -- and a final snapshot is not replaced by a later one that is
+    not (loading's end would be lost)."""
+    from flowtrace_tui.messages import IndexReady
+
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        applied = []
+        apply = app._apply_index
+        monkeypatch.setattr(app, "_apply_index", lambda ix: applied.append(ix) or apply(ix))
+        older = [app.pipeline.build() for _ in range(3)]
+        newest = app.pipeline.build()
+        for ix in older:
+            app.post_message(IndexReady(ix, False))
+        app.post_message(IndexReady(newest, False))
+        await settle(pilot)
+        assert applied == [newest] and app.index is newest
+        applied.clear()
+        final = app.pipeline.build()
+        app.post_message(IndexReady(final, True))
+        app.post_message(IndexReady(newest, False))
+        await settle(pilot)
+        assert applied == [final, newest]
