@@ -191,7 +191,7 @@ class FlowtraceApp(SearchingApp):
     def load(self) -> None:
         """The loader thread: the pipeline's loop, its events posted as messages."""
         worker = get_current_worker()
-        self.pipeline.run(lambda: worker.is_cancelled, self._post_event)
+        self.pipeline.run(lambda: worker.is_cancelled, self._post_event, screen=True)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Show an index (from any thread): as the loader's snapshots, by a message."""
@@ -213,7 +213,9 @@ class FlowtraceApp(SearchingApp):
 
     def on_index_ready(self, msg: IndexReady) -> None:
         if self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
+            self.pipeline.drawn()
             return
+        self.call_after_refresh(self.pipeline.drawn)  # (a catch-up step waits for the redraw)
         self._apply_index(msg.index)
         self.live_view.index_shown()
         self.functions.index_shown(msg.index)

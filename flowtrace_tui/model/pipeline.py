@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Union
@@ -91,6 +92,8 @@ class Pipeline:
         self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
         self._s_per_rebuilt_call: float | None = None  # a whole rebuild's wall seconds per call (processes)
         self._rebuilt_at = 0.0  # when the last whole rebuild ended (monotonic)
+        self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
+        self._drawn = threading.Event()  # set by `drawn` (the UI thread)
 
     @property
     def live(self) -> bool:
@@ -108,8 +111,11 @@ class Pipeline:
                            tasks=self._tasks if tasks is None else tasks)
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
-        """Read until done (or cancelled), publishing as it goes; always ends with `Finished`."""
+    def run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None], screen: bool = False) -> None:
+        """Read until done (or cancelled), publishing as it goes; always ends with `Finished`.
+        `screen`: the snapshots go to a screen that calls `drawn()` once it has drawn each one
+        (or decided not to): a catch-up step waits for that (see `_catch_up`)."""
+        self._screen = screen
         try:
             self._run(cancelled, publish)
         except F.FormatError as exc:  # an unreadable file: its one-line reason
@@ -162,7 +168,7 @@ class Pipeline:
                     if ix is not None:  # (None: the window on screen is still the newest)
                         shown = self._publish(publish, ix, done or (live and not step.more))
                     if catch_up:  # after the window is on its way: the step holds no new call
-                        last_ix = self._catch_up(last_ix)
+                        last_ix = self._catch_up(last_ix, drawn_first=ix is not None)
                         if last_ix.n >= data.n:  # (level: the whole index replaces the window)
                             shown = self._publish(publish, last_ix, live and not step.more)
                     indexed = (last_ix.n, data.exits_seen)
@@ -181,7 +187,12 @@ class Pipeline:
             self._publish(publish, self.build(), True)
         publish(Finished(cancelled()))
 
+    def drawn(self) -> None:
+        """From the UI thread: the last snapshot is on screen (or held, or replaced by a newer one)."""
+        self._drawn.set()
+
     def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool) -> TreeIndex:
+        self._drawn.clear()
         publish(Snapshot(ix, final))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
         # way to the screen, so that a key rarely waits for them -- except while a live session
@@ -226,12 +237,19 @@ class Pipeline:
             return ix, ix, False
         return prev, self._window(), catch_up and self.policy.catch_up > 0
 
-    def _catch_up(self, prev: TreeIndex) -> TreeIndex:
+    def _catch_up(self, prev: TreeIndex, drawn_first: bool = False) -> TreeIndex:
         """The whole index grown towards the session's end for at most `UpdatePolicy.catch_up`
         s, in slices of `catch_up_slice` s, stopping early once the file has grown since the
         last read (the recorder flushed: new calls to read and show first). The loader would
         otherwise sleep until that flush; a slice at a time, the next window is held back by a
-        slice at most. Each slice is timed (the speed `windowed` decides by)."""
+        slice at most. Each slice is timed (the speed `windowed` decides by).
+        `drawn_first` (a window was just published): with a screen (`run(screen=True)`), the
+        step first waits until it has drawn the window, at most `draw_wait` s -- the step is
+        background work, and sharing the GIL with it made the screen's update (~25 ms of the
+        UI thread's CPU) take twice that. The wait is no part of the update's cost (the spacing
+        of the updates) and holds no read back: it is time the step would have taken."""
+        if drawn_first and self._screen:
+            self._drawn.wait(self.policy.draw_wait)
         data, src = self.source.data, self.source
         size_read = src.file_size  # (as of the last read: `step` noted it)
         end = time.monotonic() + self.policy.catch_up

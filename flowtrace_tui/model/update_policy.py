@@ -68,6 +68,7 @@ class UpdatePolicy:
     window_after: float = 0.2
     catch_up: float = 0.15
     catch_up_slice: float = 0.02  # a step is grown in slices: see Pipeline._catch_up
+    draw_wait: float = 0.03  # a step waits at most this long for the screen to draw the window first
     window_calls: int = 20_000
     speed_sample: int = 10_000  # an update of fewer calls is not timed for `windowed` (fixed costs)
     # seconds per call before an update was timed: a busy machine's (loaded: ~1 µs a call, wall

@@ -270,6 +270,45 @@ def test_a_window_goes_out_before_the_catch_up_step_which_yields_to_a_new_flush(
         loop.join(30)
 
 
+def test_a_catch_up_step_waits_for_the_screen_to_draw_the_window_first(tmp_path, monkeypatch):
+    """GIVEN a screen following a live session whose index is behind, WHEN a window is
+    published, THEN the whole index's catch-up step waits until the screen says it has drawn
+    it (the step is background work; sharing the GIL with it slowed the screen's update)."""
+    events: list[tuple[str, int, float]] = []
+
+    def grow(prev, data, n):
+        events.append(("grow", n, time.monotonic()))
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", grow)
+    b, m, path, feed = busy_session(tmp_path)
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, catch_up=60.0,
+                          catch_up_slice=1e-9, window_calls=3, speed_sample=10**9, first_s_per_call=1.0,
+                          draw_wait=30.0)
+    p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=policy)
+    stop = threading.Event()
+
+    def published(e) -> None:  # the screen: draws each snapshot in 0.3 s
+        if isinstance(e, Snapshot):
+            events.append(("shown", shows(e), time.monotonic()))
+            threading.Timer(0.3, p.drawn).start()
+
+    loop = threading.Thread(target=p.run, args=(stop.is_set, published), kwargs=dict(screen=True))
+    loop.start()
+    try:
+        wait_for(lambda: any(e[:2] == ("shown", 2) for e in events), lambda: events)
+        feed.step_calls([f"a{i}" for i in range(30)])
+        wait_for(lambda: any(e[0] == "grow" for e in events), lambda: events)
+        stop.set()
+        loop.join(30)
+        window = next(e for e in events if e[:2] == ("shown", 32))
+        step = next(e for e in events if e[0] == "grow")
+        assert step[1] == 5 and step[2] - window[2] >= 0.25
+    finally:
+        stop.set()
+        loop.join(30)
+
+
 @pytest.mark.parametrize("behind, calls, whole", [
     (500, 1_000, True),  # growing 500 calls costs 1 250 calls' worth of building: built whole
     (300, 1_000, False),  # 750: grown
