@@ -80,11 +80,15 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
         finally:
             tmux(server, "kill-server")
         ran = []
-        with open(progress) as fh:
-            for line in fh:
-                if line.endswith("\n"):  # (the last line may be cut: the program was killed writing it)
-                    at, i = line.split()
-                    ran.append((int(i), float(at)))
+        try:
+            with open(progress) as fh:
+                for line in fh:
+                    if line.endswith("\n"):  # (the last line may be cut: the program was killed writing it)
+                        at, i = line.split()
+                        ran.append((int(i), float(at)))
+        except FileNotFoundError:  # (the program never ran: seen once at load 6 right after tmux started)
+            print(f"{pythonpath or 'this checkout'}: the program wrote no progress (it did not start); round skipped")
+            return []
     counts = [i for i, _ in ran]
     ages = []
     for t, i in samples:
