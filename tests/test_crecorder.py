@@ -541,8 +541,9 @@ def test_small_int_values_across_threads_and_batches() -> None:
 
 def test_small_int_texts_rendered_once_per_session() -> None:
     """A small int's text ("n=5", "6") gets its final string id once per session: later
-    batches reuse it without rendering or looking the text up again (capture.c small_final),
-    and the file holds each such text once."""
+    batches reuse it without rendering or looking the text up again (capture.c small_final)
+    -- the calls take it at call time, with no entry for the drain (small_hit) -- and the
+    file holds each such text once."""
     from flowtrace.recorder.c import CRecorder
 
     def one(n):
@@ -559,11 +560,52 @@ def test_small_int_texts_rendered_once_per_session() -> None:
     rendered = rec.stats()["rendered"]
     work()
     rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per call of the second pass
     second = rec.drain()
     assert rec.stats()["rendered"] - rendered < 10  # (the calls around work(): not small ints)
     assert {f"n={v}" for v in range(2000)} | {str(v + 1) for v in range(2000)} <= set(first.strings)
     assert not {s for s in second.strings if s.startswith("n=") or s.isdigit()}
     assert set(second.call_args) <= set(first.call_args) and set(second.exit_val) <= set(first.exit_val)
+
+
+def test_exception_texts_made_once_per_session() -> None:
+    """An exception of a builtin type raised with one small int or none ("ValueError: 5",
+    "KeyError") gets its text's final id once per session: raised again in a later batch, its
+    marks and exit rows take that id at event time (capture.c exc_entry), no entry, no render;
+    the texts read the same."""
+    from flowtrace.recorder.c import CRecorder
+
+    def check(i):
+        if i % 3 == 0:
+            raise ValueError(i) if i else IndexError()
+        return i
+
+    def middle(i):
+        return check(i) + 1
+
+    def work():
+        for v in range(600):
+            try:
+                middle(v)
+            except (ValueError, IndexError):
+                pass
+
+    rec = CRecorder(RecorderConfig(args="off"))
+    rec.start()
+    work()
+    first = rec.drain().unpacked()
+    rendered = rec.stats()["rendered"]
+    work()
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per exception of the second pass
+    second = rec.drain().unpacked()
+    assert rec.stats()["rendered"] - rendered < 10
+    texts = dict(zip(range(first.strings_first_id, first.strings_first_id + len(first.strings)), first.strings))
+    for b in (first, second):
+        raised = [texts[v] for v, how in zip(b.exit_val, b.exit_how) if how == 4]   # raised here (check)
+        assert raised == ["IndexError"] + [f"ValueError: {v}" for v in range(3, 600, 3)]
+        marks = [texts[r] for r, kind in zip(b.mark_ref, b.mark_kind) if kind == 5]   # handled (work)
+        assert marks == raised
 
 
 def test_drained_payloads_are_format_encode_columns() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import threading
 from typing import Any, Callable
@@ -325,6 +326,57 @@ def test_same_tree(name: str, mode: str) -> None:
     c = canonical(record(prog, "c", args=mode))
     assert len(py) > 3
     assert c == py
+
+
+EXC_TYPES = (ValueError, IndexError, KeyError, TypeError, RuntimeError, ZeroDivisionError, EOFError,
+             AssertionError, LookupError, ArithmeticError)  # (more than the C recorder's tables: EXC_TYPES)
+
+
+def raising(i: int, kind: type) -> int:
+    if i % 3 == 0:
+        raise kind(i) if i % 2 else kind(-i) if i % 4 else kind()
+    return i
+
+
+def one_pass() -> None:
+    for i in range(60):
+        try:
+            middle(i)
+        except ValueError:
+            pass
+        for kind in EXC_TYPES:
+            try:
+                raising(i, kind)
+            except EXC_TYPES:
+                pass
+
+
+@pytest.mark.parametrize("mode", ["safe", "off"])
+def test_same_tree_across_batches(mode: str) -> None:
+    """Small ints and exceptions of one small int (or none) seen again in a later batch: the
+    C recorder writes their texts' final ids at event time (capture.c small_hit, exc_entry),
+    the same texts as the reference's."""
+    from flowtrace.ftr.reader import load
+    from flowtrace.recorder.base import RecorderConfig
+    from flowtrace.session import Session
+
+    def run(recorder: str) -> list[tuple]:
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
+        session.start()
+        try:
+            one_pass()
+            session.flush()
+            one_pass()
+        finally:
+            session.stop()
+        return canonical(load(buf.getvalue()))
+
+    py, c = run("python"), run("c")
+    assert len(py) > 1000
+    assert c == py
+    texts = {e for row in c for e in (row[9], *(m[1] for m in row[10]))}
+    assert {"ValueError: 3", "KeyError: -6", "EOFError: 15", "LookupError", "ArithmeticError: 57", "ValueError: bad 3"} <= texts
 
 
 def test_excluded_code_and_include() -> None:

@@ -397,7 +397,7 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
      * start a new batch, and the provisional string id must belong to the row's batch. (No
      * code of this frame has run yet, so the values are the call's arguments.) */
     uint32_t a = 0;
-    if (c->args_mode) {
+    if (c->args_mode && !(a = args_small_hit(c, frame, co, idx))) {
         a = args_id(c, frame, co, idx);
         if (!a) soft_fail(c);
     }
@@ -437,7 +437,7 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     uint32_t v = 0;
-    if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
+    if (c->args_mode && !(v = value_small_hit(c, args[2]))) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
     if (c->codes[idx].genlike) susp_drop(c, frame, call);

@@ -318,16 +318,44 @@ small_grow(CoreObject *c, SmallTab *st, uint64_t v)
     return 0;
 }
 
-/* commit_memo's small-int lookup for a value not captured yet (the common hit, without a
- * Slot, the capture's type tests or a call): its provisional id, or 0 to take the full path. */
-static inline uint32_t
-small_hit(CoreObject *c, const SmallTab *st, PyObject *v)
+/* An exception text's index in its type's small-int table: v + 1 for one int v >= 0, 0 for
+ * no argument, SMALL_MAX (none) for a negative or large int. */
+static inline uint64_t
+exc_small_index(uint32_t nargs, int64_t v)
 {
-    if (!v || Py_TYPE(v) != &PyLong_Type || !PyUnstable_Long_IsCompact((PyLongObject *)v)) return 0;
-    size_t x = (size_t)PyUnstable_Long_CompactValue((PyLongObject *)v);   /* (negative: huge) */
-    if (x >= st->n) return 0;
-    const SmallEntry *e = &st->tab[x];
-    return e->batch == (uint32_t)c->batch ? e->sid : 0;
+    return !nargs ? 0 : v >= 0 && (uint64_t)v < SMALL_MAX - 1 ? (uint64_t)v + 1 : SMALL_MAX;
+}
+
+/* The small-int table entry of the text of an exception of static type tp at index x (the
+ * type's table made, and grown to hold x, when `grow`); NULL when there is none: x too large,
+ * the budget spent, or EXC_TYPES other types have the tables. */
+static SmallEntry *
+exc_small_entry(CoreObject *c, PyTypeObject *tp, uint64_t x, int grow)
+{
+    if (x >= SMALL_MAX) return NULL;
+    for (int i = 0; i < EXC_TYPES; i++) {
+        if (c->exc_small[i].tp != tp) {
+            if (c->exc_small[i].tp || !grow) continue;
+            c->exc_small[i].tp = tp;   /* (static: immortal, its address a stable key) */
+        }
+        SmallTab *st = &c->exc_small[i].tab;
+        if (x >= st->n && (!grow || small_grow(c, st, x) < 0)) return NULL;
+        return &st->tab[x];
+    }
+    return NULL;
+}
+
+/* A small non-negative int v that small_hit did not find: a new entry for it in this batch,
+ * remembered in its table st (grown to hold it) -- the capture path without the capture (no
+ * type tests, no memo key, no local slot). 0 when st cannot hold it (the full path then). */
+static uint32_t
+small_commit(CoreObject *c, SmallTab *st, uint64_t v, uint8_t kind, uint32_t code_idx)
+{
+    if (v >= SMALL_MAX || (v >= st->n && small_grow(c, st, v) < 0)) return 0;
+    Slot s = {NULL, {.i = (int64_t)v}, V_INT};
+    uint32_t sid = commit_slots(c, &s, 1, kind, code_idx);
+    if (sid) { st->tab[v].sid = sid; st->tab[v].batch = (uint32_t)c->batch; }
+    return sid;
 }
 
 /* The drain's cache of final string ids for small ints: where the final id of an entry
@@ -340,6 +368,12 @@ small_hit(CoreObject *c, const SmallTab *st, PyObject *v)
 uint32_t *
 small_final(CoreObject *c, const StrEntry *e, const Slot *slots)
 {
+    if (e->kind == S_EXC) {   /* an exception's text ("ValueError: 3"): its type's table */
+        SmallEntry *se = exc_small_entry(c, (PyTypeObject *)e->text, exc_small_index(e->nslots, e->exc_int), 0);
+        if (!se) return NULL;
+        if (se->fgen != (uint32_t)c->gen) { se->final = 0; se->fgen = (uint32_t)c->gen; }
+        return &se->final;
+    }
     if (e->nslots != 1 || (e->kind != S_ARGS && e->kind != S_VALUE)) return NULL;
     const Slot *s = &slots[e->slot_off];
     if (s->tag != V_INT || (uint64_t)s->u.i >= SMALL_MAX) return NULL;
@@ -478,6 +512,7 @@ value_id(CoreObject *c, PyObject *v)
     }
     uint32_t hit = small_hit(c, &c->small_vals, v);
     if (hit) return hit;
+    if (small_int(v) && (hit = small_commit(c, &c->small_vals, small_int_value(v), S_VALUE, 0))) return hit;
     Slot s;
     if (c->args_mode == 1 && c->hot) {   /* safe mode: the memo first, as in args_id */
         Memo key;
@@ -511,6 +546,8 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         int32_t k = c->codes[idx].small;
         uint32_t hit = k >= 0 ? small_hit(c, &c->small_args[k], v) : 0;
         if (hit) return hit;
+        if (k >= 0 && small_int(v) && (hit = small_commit(c, &c->small_args[k], small_int_value(v), S_ARGS, (uint32_t)idx)))
+            return hit;
     }
     if (c->args_mode == 1 && n <= MEMO_SLOTS && c->hot && c->codes[idx].unkeyed != (uint32_t)c->batch + 1) {
         /* Safe mode: the memo key straight from the frame. On a hit -- most calls of most
@@ -645,6 +682,14 @@ exc_entry(CoreObject *c, PyObject *exc)
             if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
         }
     }
+    /* the same text already in this batch (another exception object), or written by an
+     * earlier batch of this session (its final id: no entry; small_final keeps it) */
+    SmallEntry *se = exc_small_entry(c, tp, exc_small_index((uint32_t)PyTuple_GET_SIZE(args), v), 1);
+    if (se && se->batch == (uint32_t)c->batch && se->sid) return se->sid;
+    if (se && se->fgen == (uint32_t)c->gen && se->final && se->final < FINAL_ID) {
+        c->exc_finals = 1;
+        return se->final | FINAL_ID;
+    }
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
     if (!e) { PyErr_Clear(); return 0; }
@@ -652,6 +697,7 @@ exc_entry(CoreObject *c, PyObject *exc)
     e->text = Py_NewRef((PyObject *)tp);
     e->exc_int = v;
     e->nslots = (uint32_t)PyTuple_GET_SIZE(args);
+    if (se) { se->sid = sid; se->batch = (uint32_t)c->batch; }
     return sid;
 }
 

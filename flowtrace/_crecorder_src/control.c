@@ -27,6 +27,7 @@ clear_codes(CoreObject *c)
     }
     c->nsmall_args = 0;
     c->small_bytes = c->small_vals.n * sizeof(SmallEntry);
+    for (int i = 0; i < EXC_TYPES; i++) c->small_bytes += c->exc_small[i].tab.n * sizeof(SmallEntry);
 }
 
 void

@@ -81,6 +81,7 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->packed); PyMem_RawFree(c->spare_packed);
     PyMem_RawFree(c->hot);
     PyMem_RawFree(c->small_vals.tab);
+    for (int i = 0; i < EXC_TYPES; i++) PyMem_RawFree(c->exc_small[i].tab.tab);
     PyMem_RawFree(c->small_args);
     PyMem_RawFree(c->small_names);
     Py_TYPE(c)->tp_free((PyObject *)c);

@@ -145,6 +145,18 @@ _Static_assert(V_PACKED < 16, "memo keys keep a slot tag in 4 bits");
  * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`
  * ("ValueError: 3"; text holds the type: capture.c's exc_entry). */
 enum { S_TEXT = 1, S_ARGS, S_VALUE, S_EXC };
+/* A string id in a row (args, val, a mark's ref) is provisional -- its entry's index + 1 in
+ * the batch -- or, with this bit, already final: a text an earlier batch of this session wrote
+ * (a small int's, small_hit; an exception's, capture.c exc_entry), which the drain keeps as it
+ * is (final_id). Final ids stay below 2^31. */
+#define FINAL_ID 0x80000000u
+static inline uint32_t
+final_id(uint32_t id, size_t nstrs, const uint32_t *remap)
+{
+    if (id & FINAL_ID) return id & ~FINAL_ID;
+    uint32_t at = id - 1;   /* (0, no text: wraps past nstrs, as any id out of range) */
+    return at < nstrs ? remap[at] : 0;
+}
 typedef struct {
     PyObject *text;
     union { size_t slot_off; int64_t exc_int; };
@@ -159,6 +171,7 @@ typedef struct {
  * the text's final string id, in the session of generation fgen (see small_final). */
 typedef struct { uint32_t sid, batch, final, fgen; } SmallEntry;
 typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
+#define EXC_TYPES 8   /* exception types with a small-int table (the first seen; others: an entry each) */
 
 /* What the session knows about one recorded code object (its index is in co_extra). */
 typedef struct {
@@ -313,6 +326,11 @@ typedef struct CoreObject {
     uint32_t single_sid[3];          /* the entries of a None, True, False result ... */
     uint64_t single_batch[3];        /* ... in these batches (value_id) */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
+    /* Exception texts of a static builtin type with one small non-negative int or no argument
+     * ("ValueError: 3", "KeyError"): a small-int table per type (capture.c exc_small_entry),
+     * entry v + 1 for the int v, 0 for none; kept from session to session like small_vals */
+    struct { PyTypeObject *tp; SmallTab tab; } exc_small[EXC_TYPES];
+    uint8_t exc_finals;              /* this batch's rows hold a final id of an exception text */
 } CoreObject;
 
 #define MAX_STRING 60     /* reprs.MAX_STRING */
@@ -560,6 +578,54 @@ str_entry(CoreObject *c, uint32_t *sid)
     memset(e, 0, sizeof(*e));
     *sid = (uint32_t)c->nstrs;   /* provisional: index + 1 in this batch */
     return e;
+}
+
+/* Is v an int of one digit (a compact int: its value read in place)? Its value as the small-int
+ * tables index them (a negative one: huge, past every table). */
+static inline int
+small_int(PyObject *v)
+{
+    return v && Py_TYPE(v) == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)v);
+}
+static inline uint64_t
+small_int_value(PyObject *v)
+{
+    return (uint64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+}
+
+/* The small-int tables' lookup for a value not captured yet (the common hit: no Slot, no type
+ * tests, no call): its provisional id in this batch, or else its text's final id (FINAL_ID)
+ * when an earlier batch of this session wrote it (capture.c small_final) -- no entry at all: a
+ * loop over range(n) run again, or ints that outlive a flush interval, cost a table read --
+ * or 0 to take the capture path. */
+static inline uint32_t
+small_hit(const CoreObject *c, const SmallTab *st, PyObject *v)
+{
+    if (!small_int(v)) return 0;
+    uint64_t x = small_int_value(v);
+    if (x >= st->n) return 0;
+    const SmallEntry *e = &st->tab[x];
+    if (e->batch == (uint32_t)c->batch && e->sid) return e->sid;
+    return e->fgen == (uint32_t)c->gen && e->final && e->final < FINAL_ID ? e->final | FINAL_ID : 0;
+}
+
+/* args_id's commonest case inline on the hot path: one plain parameter (its small-int table:
+ * codes.c small_args_for) holding a small int found there. */
+static inline uint32_t
+args_small_hit(const CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    int32_t k = c->codes[idx].small;
+    if (k < 0 || !frame || FRAME_CODE(frame) != (PyObject *)co
+            || (PyBytes_AS_STRING(co->co_localspluskinds)[0] & CO_FAST_CELL))   /* (a cell: args_id) */
+        return 0;
+    return small_hit(c, &c->small_args[k], frame->localsplus[0]);
+}
+
+/* value_id's commonest case inline on the hot path: a small int result found in its table. */
+static inline uint32_t
+value_small_hit(const CoreObject *c, PyObject *v)
+{
+    return c->args_mode ? small_hit(c, &c->small_vals, v) : 0;
 }
 
 /* The hot-path lookup: one thread-local load and two compares. */

@@ -27,6 +27,7 @@ typedef struct {
     StrEntry *strs; size_t nstrs; size_t capstrs;
     Slot *slots; size_t nslots; size_t capslots;
     unsigned char *packed; size_t npacked; size_t cappacked;
+    uint8_t exc_finals;
 } Swapped;
 
 /* The previous batch's call and exit buffers, for the next drain of any core to swap in:
@@ -509,15 +510,14 @@ any_nonzero(const void *v, size_t n, int width)
 /* A column of provisional string ids to final ones (0: none, or one out of range), in place,
  * and its stats counted on the way (the encoder then reads it once less). */
 static void
-renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, ColStats *st)
+renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, int none, ColStats *st)
 {
     *st = (ColStats){0, 0, 0};
-    if (!nstrs || !n) { memset(ids, 0, n * sizeof *ids); return; }   /* (no texts: --no-args) */
+    if (none || !n) { memset(ids, 0, n * sizeof *ids); return; }   /* (`none`: the column holds no id) */
     uint32_t lo = UINT32_MAX, hi = 0;
     size_t nonzero = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t at = ids[i] - 1;   /* (0, no text: wraps past nstrs, as any id out of range) */
-        uint32_t id = at < nstrs ? remap[at] : 0;
+        uint32_t id = final_id(ids[i], nstrs, remap);
         ids[i] = id;
         lo = id < lo ? id : lo;
         hi = id > hi ? id : hi;
@@ -552,12 +552,14 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
  * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
-encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, size_t nfold, PyObject *out[3])
+encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, size_t nfold,
+            PyObject *out[3])
 {
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
     ColStats args;
-    renumber(cc->args, n, w->nstrs, remap, &args);
+    /* (--no-args: no argument texts, and no final ids: FINAL_ID is for captured values only) */
+    renumber(cc->args, n, w->nstrs, remap, !args_mode, &args);
     ticks_to_ns(tmap, cc->t0, n, origin);
     ColSpec call[7] = {{"par", 'I', cc->par, 4, 1, 0}, {"fn", 'I', cc->fn, 4, 0, W_PLAIN | W_DELTA},
                        {"thr", 'I', cc->thr, 4, 0, W_PLAIN | W_DELTA}, {"t0", 'q', cc->t0, 8, 0, W_RISE}};
@@ -571,7 +573,8 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     ExitCols *ec = &w->exits;
     n = w->nexits;
     ColStats val;
-    renumber(ec->val, n, w->nstrs, remap, &val);
+    /* (exception texts even with --no-args, as entries or final ids) */
+    renumber(ec->val, n, w->nstrs, remap, !args_mode && !w->nstrs && !w->exc_finals, &val);
     ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
@@ -592,7 +595,7 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         const MarkRow *r = &w->marks[i];
         int64_t t = tick_to_ns(tmap, r->t);
         mc[i] = r->call; mt[i] = t - origin; mk[i] = r->kind; mo[i] = r->othr;
-        mr[i] = (r->ref && r->ref <= w->nstrs) ? remap[r->ref - 1] : 0;
+        mr[i] = final_id(r->ref, w->nstrs, remap);
         int fold = r->kind == MARK_FOLD;
         fn_[i] = fold ? r->n : 0;
         /* both ends through the same monotonic map: 0 <= run <= span in ns too */
@@ -625,8 +628,9 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
         c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
-        c->packed, c->npacked, c->cappacked,
+        c->packed, c->npacked, c->cappacked, c->exc_finals,
     };
+    c->exc_finals = 0;
     c->calls = spare_calls; c->capcalls = cap_spare_calls; memset(&spare_calls, 0, sizeof spare_calls); cap_spare_calls = 0;
     c->exits = spare_exits; c->capexits = cap_spare_exits; memset(&spare_exits, 0, sizeof spare_exits); cap_spare_exits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
@@ -662,7 +666,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (!result) goto done;
     {
         PyObject *payloads[3] = {NULL, NULL, NULL};
-        int failed = encode_rows(&w, &tmap, origin, remap, nfold, payloads) < 0;
+        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, nfold, payloads) < 0;
         PyObject *sp = strs_payload ? strs_payload : Py_NewRef(Py_None);
         strs_payload = NULL;   /* (the loop below releases it) */
         struct { const char *name; PyObject *value; } items[] = {
