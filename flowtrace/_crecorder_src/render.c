@@ -774,6 +774,8 @@ text_utf8(PyObject *t, Py_ssize_t *len, PyObject **enc)
     return PyBytes_AS_STRING(*enc);
 }
 
+static Text spare_blob, spare_ends;   /* strings_batch's buffers, kept between drains (GIL) */
+
 /* The drain's texts: final ids for the batch's `nstrs` entries into remap[0..nstrs) (a text
  * seen before keeps its id: strtab.c), and the STRS payload of what is new -- texts, and
  * records (above) -- into *payload (NULL when nothing is new; *count: how many). No Python
@@ -784,7 +786,14 @@ int
 strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
               PyObject **payload, size_t *count)
 {
-    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, blob = {NULL, 0, 0, 0}, ends = {NULL, 0, 0, 0};
+    /* the payload's two big parts are built in buffers kept from the last drain (spare_blob,
+     * spare_ends: taken now, so that a drain on another thread while a hook runs Python makes
+     * its own): a batch's texts grown from nothing and freed at every drain were given back
+     * to the system and faulted in again, page by page */
+    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    blob.len = blob.nchars = ends.len = ends.nchars = 0;
+    spare_blob.p = spare_ends.p = NULL;
+    spare_blob.cap = spare_ends.cap = 0;
     RecDict d;
     memset(&d, 0, sizeof d);
     uint32_t first_sid = c->next_final_sid;
@@ -853,7 +862,9 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     }
     rc_ = 0;
 done:
-    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p); PyMem_RawFree(blob.p); PyMem_RawFree(ends.p);
+    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p);
+    if (!spare_blob.p) spare_blob = blob; else PyMem_RawFree(blob.p);
+    if (!spare_ends.p) spare_ends = ends; else PyMem_RawFree(ends.p);
     PyMem_RawFree(d.blob.p); PyMem_RawFree(d.ends.p); PyMem_RawFree(d.names);
     return rc_;
 }
