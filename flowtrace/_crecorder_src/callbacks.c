@@ -80,7 +80,8 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
 static inline int
 susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold)
 {
-    Susp *s = susp_find(c, frame);
+    Susp *s = e->sslot && e->sslot <= c->capsusp && c->susp[e->sslot - 1].frame == frame ? &c->susp[e->sslot - 1]
+        : susp_find(c, frame);
     if (s && s->running && s->call == e->call) {
         s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch;
         return 0;
@@ -527,6 +528,7 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
         uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
         if (add_mark(c, call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
+        ts->stack[ts->depth - 1].sslot = (uint32_t)(s - c->susp) + 1;
         if (!throw) {   /* a plain resume: the run may fold (cb_py_yield) */
             Entry *e = &ts->stack[ts->depth - 1];
             e->qmark = (uint32_t)c->nmarks;
@@ -595,6 +597,7 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
     e->qmark = (uint32_t)c->nmarks;
     e->qbatch = (uint32_t)c->batch;
     e->fold = fold;
+    e->sslot = (uint32_t)(s - c->susp) + 1;
     return done_or_overflow(c, ts);
 }
 
@@ -802,14 +805,100 @@ no_keywords(PyObject *self)
         return fn(((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf)); \
     }
 CALLBACK_VECTORCALL(cb_py_start)
-CALLBACK_VECTORCALL(cb_py_resume)
 CALLBACK_VECTORCALL(cb_py_throw)
 CALLBACK_VECTORCALL(cb_py_return)
-CALLBACK_VECTORCALL(cb_py_yield)
 CALLBACK_VECTORCALL(cb_py_unwind)
 CALLBACK_VECTORCALL(cb_exception_handled)
 CALLBACK_VECTORCALL(cb_reraise)
 #undef CALLBACK_VECTORCALL
+
+/* ---- the generator switches' usual cases, in the vectorcall itself ----
+ * A generator that yields through `yield from` / `await` chains switches at every level for
+ * every value (benchmarks' generators: ~13 switches a call), so PY_RESUME and PY_YIELD are
+ * most of its events. Their usual cases are done here, without the second call, its frame
+ * and its register saves (~25 instructions an event, callgrind): a resume of a generator
+ * found suspended in the map, and a yield that extends the fold of its run (cb_py_yield's
+ * first branch; ~83% of the yields there). Anything else -- another thread state, a stack
+ * or mark buffer to grow, a first fold, a value to capture -- goes to the callbacks above,
+ * which do the same and more. Same rows, same map, same stack as they would make. */
+
+/* The thread's recorder state for an event whose code is `co` running in the current frame
+ * (event_tstate's test), or NULL to take the general path. */
+static inline __attribute__((always_inline)) ThreadState *
+switch_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
+{
+    ThreadState *ts = tls_state;
+    if (!c->active || !ts || ts->gen != c->gen || !ts->tstate) return NULL;
+    _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
+    if (!f || FRAME_CODE(f) != co) return NULL;
+    *framep = f;
+    return ts;
+}
+
+static PyObject *
+vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    _PyInterpreterFrame *frame;
+    ThreadState *ts;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = switch_state(c, args[0], &frame)) || !c->nsusp)
+        goto general;
+    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;   /* susp_find, inline */
+    while (c->susp[j].frame != frame) {
+        if (!c->susp[j].frame) goto general;
+        j = (j + 1) & mask;
+    }
+    Susp *s = &c->susp[j];
+    /* suspended, the same code (else a stale entry), and room for the row and the entry */
+    if (s->running || s->code != (void *)args[0] || c->nmarks == c->capmarks || ts->depth == ts->cap) goto general;
+    int64_t t = stamp();
+    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+    s->running = 1;
+    MarkRow *r = &c->marks[c->nmarks++];   /* add_mark */
+    r->t = t; r->exc = NULL; r->call = s->call; r->ref = 0; r->othr = parent; r->kind = MARK_RESUME;
+    Entry *e = &ts->stack[ts->depth++];   /* push, and the run may fold (cb_py_yield) */
+    e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
+    e->qmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;
+    e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+    e->sslot = (uint32_t)j + 1;
+    return done_or_overflow(c, ts);
+general:
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
+    return cb_py_resume((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+}
+
+static PyObject *
+vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    _PyInterpreterFrame *frame;
+    ThreadState *ts;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !(ts = switch_state(c, args[0], &frame)) || !ts->depth)
+        goto general;
+    Entry *e = &ts->stack[ts->depth - 1];
+    /* the top of the stack yields (recorded code: no filter lookup), its run was quiet and
+     * there is a fold to extend: the conditions of cb_py_yield's first branch */
+    if (e->frame != frame || c->codes[e->code_idx].code != (void *)args[0] || !e->qmark || !e->fold
+            || e->qbatch != (uint32_t)c->batch)
+        goto general;
+    MarkRow *r = &c->marks[e->qmark - 1], *f = &c->marks[e->fold - 1];
+    if (f->kind != MARK_FOLD || f->call != e->call || f->othr != r->othr || f->thr != ts->thr || f->n == UINT32_MAX)
+        goto general;
+    Susp *s = e->sslot && e->sslot <= c->capsusp ? &c->susp[e->sslot - 1] : NULL;   /* susp_park's entry */
+    if (!s || s->frame != frame || !s->running || s->call != e->call) goto general;
+    int64_t t = stamp();
+    f->n++;
+    f->run += t - r->t;
+    f->t2 = t;
+    if (e->qmark == c->nmarks) c->nmarks--;   /* its resume row goes */
+    else r->kind = 0;
+    s->running = 0; s->fold = e->fold; s->fbatch = (uint32_t)c->batch;
+    ts->depth--;
+    Py_RETURN_NONE;
+general:
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
+    return cb_py_yield((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+}
 
 static void
 callback_dealloc(CallbackObject *cb)

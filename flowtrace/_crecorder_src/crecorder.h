@@ -195,12 +195,15 @@ typedef struct {
  * generator run begun by a plain resume may fold (cb_py_yield): qmark is its resume row's
  * index + 1 until a call starts under it or it gets a mark (then 0), fold the index + 1 of its
  * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits). */
-typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch; } Entry;
+typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch, sslot; } Entry;   /* sslot: see Susp */
 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
  * stable while the generator exists); running: resumed since (it is on a thread's stack). */
 typedef struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch; uint8_t running; } Susp;   /* fold: see Entry */
+/* (Entry.sslot: the index + 1 in the map of its generator's running entry, set by the resume that
+ * pushed it, 0 if unknown: its yield finds the entry there without hashing -- checked, as the
+ * map may have moved it since) */
 
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
@@ -650,7 +653,7 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 {
     if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
     Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = 0;
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = e->sslot = 0;
     return 0;
 }
 
