@@ -104,6 +104,47 @@ def test_runs_that_make_calls_stay_exact(recorder_name):
     assert [m.text for m in marks if m.kind == "suspend"] == ["0", "1", "2", "6", "7"]
 
 
+class Node:
+    def __init__(self, left, value, right):
+        self.left, self.value, self.right = left, value, right
+
+    def __iter__(self):  # a `yield from` chain: every value suspends and resumes each level
+        if self.left:
+            yield from self.left
+        yield self.value
+        if self.right:
+            yield from self.right
+
+
+def node(lo, hi):
+    return None if lo >= hi else Node(node(lo, (lo + hi) // 2), (lo + hi) // 2, node((lo + hi) // 2 + 1, hi))
+
+
+def walk_twice():
+    tree = node(0, 12)
+    return sum(tree) + sum(square(v) for v in tree)
+
+
+@pytest.mark.parametrize("args", ["safe", "off"])
+def test_yield_from_chains_mark_alike_in_both_recorders(args):
+    """The C recorder's switch fast paths (a resume found in the map; a yield that extends a
+    fold, becomes one, or suspends) write the marks the reference writes: every level of a
+    `yield from` chain, runs that start a call (the right subtree) exact, the others folded."""
+    marks = {}
+    for rec in ("python", "c"):
+        trace = load(session_bytes(walk_twice, rec, args))
+        check_balanced(trace)
+        marks[rec] = [(c.qualname, kinds(trace, c.marks), [m.text for m in c.marks])
+                      for c in trace.calls if c.qualname == "Node.__iter__"]
+    assert marks["c"] == marks["python"]
+    assert len(marks["c"]) == 24  # 12 nodes, walked twice
+    assert any("fold" in k for _, ks, _ in marks["c"] for k in ks)
+    # the root, resumed by walk_twice through sum(): its first run starts the left subtree
+    # (exact), the next 6 are quiet, one starts the right subtree, 4 quiet, the last returns
+    assert marks["c"][0][1] == ["suspend", "fold<walk_twice*6", "resume<walk_twice", "suspend",
+                                "fold<walk_twice*4", "resume<walk_twice"]
+
+
 def take(g, k):
     return [next(g) for _ in range(k)]
 

@@ -816,11 +816,12 @@ CALLBACK_VECTORCALL(cb_reraise)
  * A generator that yields through `yield from` / `await` chains switches at every level for
  * every value (benchmarks' generators: ~13 switches a call), so PY_RESUME and PY_YIELD are
  * most of its events. Their usual cases are done here, without the second call, its frame
- * and its register saves (~25 instructions an event, callgrind): a resume of a generator
- * found suspended in the map, and a yield that extends the fold of its run (cb_py_yield's
- * first branch; ~83% of the yields there). Anything else -- another thread state, a stack
- * or mark buffer to grow, a first fold, a value to capture -- goes to the callbacks above,
- * which do the same and more. Same rows, same map, same stack as they would make. */
+ * and its register saves (~20 instructions an event, callgrind): a resume of a generator
+ * found suspended in the map, and a yield of a generator that the map holds as running
+ * (every yield but a generator's first) whose value need not be captured -- one that extends
+ * its run's fold (~83% of the yields there), or without argument capture any. Anything else --
+ * another thread state, a buffer to grow, a first yield, a value to capture -- goes to the
+ * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
 /* The thread's recorder state for an event whose code is `co` running in the current frame
  * (event_tstate's test), or NULL to take the general path. */
@@ -876,23 +877,39 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !(ts = switch_state(c, args[0], &frame)) || !ts->depth)
         goto general;
     Entry *e = &ts->stack[ts->depth - 1];
-    /* the top of the stack yields (recorded code: no filter lookup), its run was quiet and
-     * there is a fold to extend: the conditions of cb_py_yield's first branch */
-    if (e->frame != frame || c->codes[e->code_idx].code != (void *)args[0] || !e->qmark || !e->fold
-            || e->qbatch != (uint32_t)c->batch)
+    /* the top of the stack yields (recorded code: no filter lookup), and its generator's map
+     * entry is where the resume found it (susp_park's entry; a first yield is not in the map) */
+    Susp *s = e->sslot && e->sslot <= c->capsusp ? &c->susp[e->sslot - 1] : NULL;
+    if (e->frame != frame || c->codes[e->code_idx].code != (void *)args[0] || !s || s->frame != frame
+            || !s->running || s->call != e->call)
         goto general;
-    MarkRow *r = &c->marks[e->qmark - 1], *f = &c->marks[e->fold - 1];
-    if (f->kind != MARK_FOLD || f->call != e->call || f->othr != r->othr || f->thr != ts->thr || f->n == UINT32_MAX)
-        goto general;
-    Susp *s = e->sslot && e->sslot <= c->capsusp ? &c->susp[e->sslot - 1] : NULL;   /* susp_park's entry */
-    if (!s || s->frame != frame || !s->running || s->call != e->call) goto general;
+    /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that becomes a
+     * fold (its resume row), else a suspend row; the last two record the yielded value, which
+     * the general path captures (args mode) */
+    uint32_t batch = (uint32_t)c->batch;
+    MarkRow *r = e->qmark && e->qbatch == batch ? &c->marks[e->qmark - 1] : NULL;
+    MarkRow *f = r && e->fold ? &c->marks[e->fold - 1] : NULL;
+    int extend = f && f->kind == MARK_FOLD && f->call == e->call && f->othr == r->othr && f->thr == ts->thr
+        && f->n < UINT32_MAX;
+    if (!extend && (c->args_mode || (!r && c->nmarks == c->capmarks))) goto general;
     int64_t t = stamp();
-    f->n++;
-    f->run += t - r->t;
-    f->t2 = t;
-    if (e->qmark == c->nmarks) c->nmarks--;   /* its resume row goes */
-    else r->kind = 0;
-    s->running = 0; s->fold = e->fold; s->fbatch = (uint32_t)c->batch;
+    uint32_t fold;
+    if (extend) {
+        f->n++;
+        f->run += t - r->t;
+        f->t2 = t;
+        if (e->qmark == c->nmarks) c->nmarks--;   /* its resume row goes */
+        else r->kind = 0;
+        fold = e->fold;
+    } else if (r) {
+        r->kind = MARK_FOLD; r->n = 1; r->run = t - r->t; r->t2 = t; r->ref = 0; r->thr = ts->thr;
+        fold = e->qmark;
+    } else {
+        MarkRow *m = &c->marks[c->nmarks++];   /* add_mark */
+        m->t = t; m->exc = NULL; m->call = e->call; m->ref = 0; m->othr = 0; m->kind = MARK_SUSPEND;
+        fold = 0;
+    }
+    s->running = 0; s->fold = fold; s->fbatch = batch;
     ts->depth--;
     Py_RETURN_NONE;
 general:
