@@ -18,25 +18,28 @@ static inline uint64_t
 memo_begin(uint8_t kind, uint32_t code_idx, uint32_t n, uint64_t *head)
 {
     *head = (uint64_t)(kind == S_ARGS ? code_idx : 0) | (uint64_t)kind << 32 | (uint64_t)n << 40;
-    uint64_t h = (0x9E3779B97F4A7C15ULL ^ *head) * 0xff51afd7ed558ccdULL;   /* before the values, or kind ^ value collide */
-    return h ^ (h >> 29);
+    return 0x9E3779B97F4A7C15ULL;   /* (the head, tags and all, goes in at memo_end) */
 }
 
-/* slot k: its tag, value bits, and type (opaque values only, else 0) */
+/* slot k: its tag, value bits, and type (opaque values only, else 0). One multiply a slot:
+ * the hash only picks the slot and its tag, memo_same compares the key itself -- so the type
+ * stays out of it (an address names one object, hence one type, nearly always) and the bits
+ * are spread once, at memo_end (three multiplies a slot were a fifth of a hit's cost). */
 static inline uint64_t
 memo_mix(Memo *key, uint64_t h, uint64_t *head, uint32_t k, uint8_t tag, int64_t v, uintptr_t t)
 {
-    if (t) h ^= t * 0x9E3779B97F4A7C15ULL;
     *head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
     key->vals[k] = v; key->types[k] = t;
-    h = (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
-    h = (h ^ (h >> 29) ^ tag) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 32);
+    return (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
 }
 
+/* (the multiplies leave the low bits depending on the values' low bits only -- 0 for aligned
+ * addresses -- and the slot index is taken from the low bits: the high ones are folded in) */
 static inline void
 memo_end(Memo *key, uint64_t h, uint64_t head)
 {
+    h = (h ^ head) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
     key->hash = h | 1;
     key->head = head;
 }
@@ -399,7 +402,7 @@ memo_probe(CoreObject *c, const Memo *key)
     size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
     uint64_t tag = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
     const Memo *m = &c->hot[slot];
-    return HOT_TAGS(c)[slot] == tag && m->batch == (uint32_t)c->batch && memo_same(m, key) ? m->sid : 0;
+    return HOT_TAGS(c)[slot] == tag && memo_same(m, key) ? m->sid : 0;   /* (the tag holds the batch) */
 }
 
 /* Remember entry `sid` under `key` in the hot memo (a probe just missed). Field by field, n
