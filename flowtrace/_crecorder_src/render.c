@@ -532,8 +532,12 @@ typedef struct {
     Text blob, ends;
     uint32_t n;
     struct { PyObject *type; uint32_t idx; } labels[DICT_LABELS];   /* (types live until the drain ends) */
-    uint32_t *names;   /* code index -> dictionary index + 1 (0: not yet) */
+    struct { uint32_t idx1, nchars; } *names;   /* code index -> dictionary index + 1 (0: not yet), and
+                                                 * the characters its names add ("name=" each) */
     uint64_t addr;     /* the last object address written (each is stored as the step from it) */
+    PyObject *last_type;                /* the type of the last object slot, and its label's */
+    uint32_t last_idx; size_t last_chars;   /* dictionary index and characters (most object
+                                             * slots of a chunk are of the type just seen) */
 } RecDict;
 
 static int
@@ -555,14 +559,18 @@ dict_add(RecDict *d, const char *u, size_t n, uint32_t *idx)
 static int
 dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nchars)
 {
+    if (type == d->last_type) { *idx = d->last_idx; *nchars = d->last_chars; return 0; }
     Label *lb = label_for(rc, type);
     if (!lb) return -1;
     *nchars = lb->nchars;
     size_t h = ptr_hash(type) & (DICT_LABELS - 1);
-    if (d->labels[h].type == type) { *idx = d->labels[h].idx; return 0; }
-    if (dict_add(d, lb->u, lb->len, idx) < 0) return -1;
-    d->labels[h].type = type;
-    d->labels[h].idx = *idx;
+    if (d->labels[h].type != type) {
+        if (dict_add(d, lb->u, lb->len, idx) < 0) return -1;
+        d->labels[h].type = type;
+        d->labels[h].idx = *idx;
+    }
+    *idx = d->labels[h].idx;
+    d->last_type = type; d->last_idx = *idx; d->last_chars = *nchars;
     return 0;
 }
 
@@ -573,13 +581,13 @@ static int
 dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
 {
     CodeInfo *ci = &c->codes[code_idx];
-    *nchars = 0;
-    for (uint32_t k = 0; k < ci->nshown; k++) *nchars += (size_t)PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(ci->names, k)) + 1;
     if (!d->names) {
-        d->names = PyMem_RawCalloc(c->ncodes + 1, sizeof(uint32_t));
+        d->names = PyMem_RawCalloc(c->ncodes + 1, sizeof *d->names);
         if (!d->names) { PyErr_NoMemory(); return -1; }
     }
-    if (d->names[code_idx]) { *idx = d->names[code_idx] - 1; return 0; }
+    if (d->names[code_idx].idx1) { *idx = d->names[code_idx].idx1 - 1; *nchars = d->names[code_idx].nchars; return 0; }
+    *nchars = 0;
+    for (uint32_t k = 0; k < ci->nshown; k++) *nchars += (size_t)PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(ci->names, k)) + 1;
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *name = PyTuple_GET_ITEM(ci->names, k);
         Py_ssize_t at = PyUnicode_FindChar(name, 0, 0, PyUnicode_GET_LENGTH(name), 1);
@@ -593,7 +601,7 @@ dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *
     }
     if (r == 0) r = dict_add(d, t.p ? t.p : "", t.len, idx);
     PyMem_RawFree(t.p);
-    if (r == 0) d->names[code_idx] = *idx + 1;
+    if (r == 0) { d->names[code_idx].idx1 = *idx + 1; d->names[code_idx].nchars = (uint32_t)*nchars; }
     return r;
 }
 
@@ -803,7 +811,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0) goto done;
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
-        uint32_t *fin = e->packed ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
+        uint32_t *fin = e->packed || e->nslots != 1 ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
         if (fin && *fin) { remap[i] = *fin; continue; }
         c->rendered++;
         int r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
