@@ -697,9 +697,31 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
     *q++ = ci ? REC_ARGS : REC_VALUE;
     if (ci) q = varint_at(q, ni);
     for (uint32_t k = 0; k < n; k++) {
-        if (ci) ci = &c->codes[e->code_idx];   /* (a hook below may run Python: c->codes may move) */
+        /* (the commonest tags first: ints and objects) */
         Slot *s = &slots[e->slot_off + (ci ? ci->order[k] : 0)];
-        if (s->tag == V_FLOAT) {
+        if (s->tag == V_INT) {
+            *q++ = RS_INT;
+            q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
+            chars += 20;
+        } else if (s->tag == V_OPAQUE || s->tag == V_DEFREPR) {
+            uint32_t li;
+            size_t lc, hex = 0;
+            out->len = (size_t)((char *)q - out->p);
+            if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
+            if (ci) ci = &c->codes[e->code_idx];   /* (... and c->codes may have moved) */
+            q = (unsigned char *)out->p + out->len;
+            hex = (size_t)(67 - __builtin_clzll((unsigned long long)s->u.addr | 1)) / 4;   /* its hex digits */
+            size_t oc = lc + hex + 15;   /* "<" label " object at 0x" hex ">" */
+            if (oc > (s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
+            *q++ = s->tag == V_DEFREPR ? RS_DEFREPR : RS_OBJECT;
+            q = varint_at(q, li);
+            /* the zigzagged step from the chunk's previous address: objects made near each
+             * other (most of them) take 1-3 bytes instead of 6 */
+            int64_t step = (int64_t)((uint64_t)s->u.addr - d->addr);
+            q = varint_at(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+            d->addr = (uint64_t)s->u.addr;
+            chars += oc;
+        } else if (s->tag == V_FLOAT) {
             *q++ = RS_FLOAT;
             q = put_f64le(q, s->u.d);
             chars += FLOAT_CHARS;
@@ -713,7 +735,8 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             const unsigned char *src = rc->packed + e->pack_off + PACKED_OFF(s->u.i);
             if (s->o) {   /* instances in it: their label and address step written (packed_objects) */
                 size_t vc = PACKED_CHARS(s->u.i);
-                int r = packed_objects(d, rc, s->o, src, len, out, &vc);
+                int r = packed_objects(d, rc, s->o, src, len, out, &vc);   /* (may run Python: c->codes may move) */
+                if (ci) ci = &c->codes[e->code_idx];
                 if (r) { out->len = at; d->addr = addr0; return r; }
                 chars += vc;
                 if (text_room(out, (size_t)(n - k) * 21) < 0) goto fail;
@@ -725,32 +748,12 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             memcpy(q, src, len);
             q += len;
             chars += PACKED_CHARS(s->u.i);
-        } else if (s->tag == V_INT) {
-            *q++ = RS_INT;
-            q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
-            chars += 20;
-        } else if (s->tag == V_OPAQUE || s->tag == V_DEFREPR) {
-            uint32_t li;
-            size_t lc, hex = 0;
-            out->len = (size_t)((char *)q - out->p);
-            if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
-            q = (unsigned char *)out->p + out->len;
-            hex = (size_t)(67 - __builtin_clzll((unsigned long long)s->u.addr | 1)) / 4;   /* its hex digits */
-            size_t oc = lc + hex + 15;   /* "<" label " object at 0x" hex ">" */
-            if (oc > (s->tag == V_DEFREPR ? 2 * MAX_STRING : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
-            *q++ = s->tag == V_DEFREPR ? RS_DEFREPR : RS_OBJECT;
-            q = varint_at(q, li);
-            /* the zigzagged step from the chunk's previous address: objects made near each
-             * other (most of them) take 1-3 bytes instead of 6 */
-            int64_t step = (int64_t)((uint64_t)s->u.addr - d->addr);
-            q = varint_at(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
-            d->addr = (uint64_t)s->u.addr;
-            chars += oc;
         } else {
             out->len = (size_t)((char *)q - out->p);
             tmp->len = tmp->nchars = 0;
             if (render_slot(rc, tmp, s, ci ? ci->star[k] : 0) < 0 || text_room(out, 6 + tmp->len + (size_t)(n - k) * 21) < 0)
                 goto fail;
+            if (ci) ci = &c->codes[e->code_idx];   /* (render_slot may run Python: c->codes may move) */
             q = (unsigned char *)out->p + out->len;
             *q++ = RS_LITERAL;
             q = varint_at(q, tmp->len);
@@ -766,6 +769,21 @@ fail:
     out->len = at;
     d->addr = addr0;
     return -1;
+}
+
+/* record_entry's record for a value that is one int past the small-int tables (a sum, a
+ * product, an id: most results that are new), written straight: 0, 1 when the value is not
+ * one (nothing written), -1 with an error set. (An int's text is never cut: <= 20 characters.) */
+static inline int
+int_record(const Slot *s, Text *out)
+{
+    if (s->tag != V_INT || (s->u.i < REC_INT_MIN && s->u.i > -REC_INT_MIN)) return 1;
+    if (text_room(out, 3 + 10) < 0) return -1;
+    unsigned char *q = (unsigned char *)out->p + out->len;
+    *q++ = REC_MARK; *q++ = REC_VALUE; *q++ = RS_INT;
+    q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
+    out->len = (size_t)((char *)q - out->p);
+    return 0;
 }
 
 /* The UTF-8 of an S_TEXT entry's str (lone surrogates as the writer stores them: `*enc` then
@@ -814,7 +832,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         uint32_t *fin = e->packed || e->nslots != 1 ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
         if (fin && *fin) { remap[i] = *fin; continue; }
         c->rendered++;
-        int r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
+        int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
+        if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
         if (r == 0) {
             if (put_u32le(&ends, (uint32_t)blob.len) < 0) goto done;
             remap[i] = c->next_final_sid++;
