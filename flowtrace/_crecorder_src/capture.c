@@ -667,10 +667,16 @@ exc_text_fast(PyObject *exc)
 static uint32_t
 exc_entry(CoreObject *c, PyObject *exc)
 {
+    /* (the type's tests answer for good once passed: a static type never changes -- the last
+     * type that passed is remembered, as an exception type tends to be raised again) */
+    static PyTypeObject *passed;
     PyTypeObject *tp = Py_TYPE(exc);
-    if (tp->tp_str != ((PyTypeObject *)PyExc_BaseException)->tp_str || (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
-            || !PyExceptionInstance_Check(exc) || strchr(tp->tp_name, '.'))
-        return 0;
+    if (tp != passed) {
+        if (tp->tp_str != ((PyTypeObject *)PyExc_BaseException)->tp_str || (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+                || !PyExceptionInstance_Check(exc) || strchr(tp->tp_name, '.'))
+            return 0;
+        passed = tp;
+    }
     PyObject *args = ((PyBaseExceptionObject *)exc)->args;
     if (!args || !PyTuple_CheckExact(args) || PyTuple_GET_SIZE(args) > 1) return 0;
     long long v = 0;
@@ -704,10 +710,10 @@ exc_entry(CoreObject *c, PyObject *exc)
     return sid;
 }
 
+/* exc_id past its cache (crecorder.h): the text of an exception not seen in this batch yet */
 uint32_t
-exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
+exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc)
 {
-    if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
     uint32_t sid = exc_entry(c, exc);
     if (!sid) {
         PyObject *t = exc_text_fast(exc);

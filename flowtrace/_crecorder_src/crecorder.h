@@ -481,7 +481,7 @@ Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
-uint32_t exc_id(CoreObject *c, ThreadState *ts, PyObject *exc);
+uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 /* packed.c */
 int pack_value(Slot *s, PyObject *v, int safe);
@@ -629,6 +629,18 @@ static inline uint32_t
 value_small_hit(const CoreObject *c, PyObject *v)
 {
     return c->args_mode ? small_hit(c, &c->small_vals, v) : 0;
+}
+
+/* Provisional string id of an exception's text, made at its first event (capture.c
+ * exc_id_slow): an exception passing through the frames of one thread (UNWIND, UNWIND,
+ * HANDLED) takes it from the thread's cache here, inline -- exc_id_slow's frame is large
+ * (~18 instructions to enter and leave). The cache is dropped at every new raise (a dead
+ * exception's address may be reused) and at every drain (provisional ids are per batch). */
+static inline uint32_t
+exc_id(CoreObject *c, ThreadState *ts, PyObject *exc)
+{
+    if (exc == ts->exc_ptr && ts->exc_batch == c->batch && ts->exc_sid) return ts->exc_sid;
+    return exc_id_slow(c, ts, exc);
 }
 
 /* The hot-path lookup: one thread-local load and two compares. */

@@ -852,11 +852,16 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             u = "<unreadable>";
             ulen = 12;
         }
-        uint64_t h = bytes_hash(u, (size_t)ulen);
-        uint32_t sid = stab_find(&c->stab, u, (size_t)ulen, h);
+        /* A small int's or an exception's text seen the first time in this session (fin: its
+         * small-int table keeps the final id from now on) is new without a lookup: the text
+         * table would only ever find it through that table's entry (the odd text that another
+         * path makes the same -- "n=5" of a parameter held in a cell -- is then written twice,
+         * as a text the table forgot is) */
+        uint64_t h = fin ? 0 : bytes_hash(u, (size_t)ulen);
+        uint32_t sid = fin ? 0 : stab_find(&c->stab, u, (size_t)ulen, h);
         if (!sid) {
             sid = c->next_final_sid;
-            if (stab_add(&c->stab, u, (size_t)ulen, h, sid) < 0 || text_add(&blob, u, (size_t)ulen, 0) < 0
+            if ((!fin && stab_add(&c->stab, u, (size_t)ulen, h, sid) < 0) || text_add(&blob, u, (size_t)ulen, 0) < 0
                     || put_u32le(&ends, (uint32_t)blob.len) < 0) {
                 Py_XDECREF(enc);
                 goto done;
