@@ -114,24 +114,28 @@ SAMPLES = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["safe", "full"])
-def test_texts_equal_reference(mode: str) -> None:
-    """Values rendered at drain time from C slots read exactly like reprs.value_text now."""
-    if mode == "full":
-        samples = [v for v in SAMPLES if not isinstance(v, Opaque)]
-    else:
-        samples = SAMPLES
-
+def check_probe_texts(values: list, mode: str, then=None):
+    """Record probe(v, k=v) for each value (then `then()`) with the C recorder in `mode`: each
+    call's argument and result texts are reprs.value_text's of v now. The trace, for more checks."""
     def prog() -> None:
-        for v in samples:
+        for v in values:
             probe(v, k=v)
+        if then is not None:
+            then()
 
     trace = record(prog, "c", args=mode)
     calls = [c for c in trace.calls if c.function.qualname == "probe"]
-    assert len(calls) == len(samples)
-    for call, v in zip(calls, samples):
+    assert len(calls) == len(values)
+    for call, v in zip(calls, values):
         text = reprs.value_text(v, mode)
-        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text)
+        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text), v
+    return trace
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_texts_equal_reference(mode: str) -> None:
+    """Values rendered at drain time from C slots read exactly like reprs.value_text now."""
+    check_probe_texts(SAMPLES if mode == "safe" else [v for v in SAMPLES if not isinstance(v, Opaque)], mode)
 
 
 class MyError(ValueError):
@@ -783,17 +787,7 @@ def test_packed_containers_read_like_reprs(mode: str) -> None:
         xs.append(3)
         return xs
 
-    def prog() -> None:
-        for v in values:
-            probe(v, k=v)
-        grow([1, 2])
-
-    trace = record(prog, "c", args=mode)
-    calls = [c for c in trace.calls if c.function.qualname == "probe"]
-    assert len(calls) == len(values)
-    for call, v in zip(calls, values):
-        text = reprs.value_text(v, mode)
-        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text), v
+    trace = check_probe_texts(values, mode, then=lambda: grow([1, 2]))
     assert [(c.args, c.result) for c in trace.calls if c.function.qualname.endswith("grow")] == [
         ("xs=[1, 2]", "[1, 2, 3]")]
 
@@ -818,17 +812,7 @@ def test_packed_instances_read_like_reprs(mode: str) -> None:
     values = [(o, 1.5), (None, float("inf")), [o, p, (o, -0.0)], (o, u), ((((o,),),),), (o,) * 8, [u, 2**40, "é"],
               (u, "x" * 59, "y" * 59, "z" * 59), ("x" * 59, "y" * 59, "z" * 59, u, 1), (n,), [n, 1.0], (o, [p, (1, u)]),
               ([u] * 5, u)]
-
-    def prog() -> None:
-        for v in values:
-            probe(v, k=v)
-
-    trace = record(prog, "c", args=mode)
-    calls = [c for c in trace.calls if c.function.qualname == "probe"]
-    assert len(calls) == len(values)
-    for call, v in zip(calls, values):
-        text = reprs.value_text(v, mode)
-        assert (call.args, call.result) == (reprs._cut(f"v={text}, k={text}", 2 * reprs.MAX_TEXT), text), v
+    check_probe_texts(values, mode)
 
 
 def test_packed_instances_are_records() -> None:
