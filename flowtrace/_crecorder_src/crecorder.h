@@ -21,7 +21,8 @@
  * so a reference is kept until the next drain (at most one flush interval) and they are
  * rendered then -- the same text as at call time, and invisible to the program (no
  * __del__, no weakref). A tuple or list of scalars is packed at call time into a value
- * record's slot (packed.c: no reference, no text); other builtin containers can mutate, so
+ * record's slot (packed.c: no reference, no text; in safe mode instances of one class in it
+ * too, their type referenced as V_OPAQUE's is); other builtin containers can mutate, so
  * they are rendered at call time (reprs.value_text, which never calls a user __repr__ in safe
  * mode). Any other object is
  * kept as (type, address): the type is referenced until the drain, the object not at all,
@@ -36,7 +37,7 @@
  *   threads.c   per-thread state (stacks) and backpressure
  *   codes.c     per-code-object decisions (filter, argument layout)
  *   capture.c   value capture at event time (memo, small ints, exception texts)
- *   packed.c    tuples and lists of scalars packed at event time into value record slots
+ *   packed.c    tuples and lists of scalars (and instances) packed at event time into value record slots
  *   render.c    rendering captured values at drain (reprs.py's text, in C), the STRS payload
  *               (texts and value records) and its reader (expand_strings)
  *   strtab.c    final string ids by UTF-8 bytes (deduplication)
