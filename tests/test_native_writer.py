@@ -96,6 +96,26 @@ def test_chunk_crcs_equal_zlibs_for_every_payload_length(tmp_path) -> None:
     assert pos == len(data)
 
 
+def test_one_put_of_more_chunks_than_one_writev_takes(tmp_path) -> None:
+    """A job's chunks go out as header, payload and CRC pieces of writev, IOV_MAX (1024) at a
+    time: 700 chunks in one put -- compressed or stored, some empty -- are framed as
+    format.frame_chunk frames them, in order."""
+    rng = random.Random(11)
+    parts = []
+    for i in range(700):
+        n = rng.choice([0, 1, 63, 65, 200, 5000])
+        payload = bytes(n) if i % 3 == 0 else rng.randbytes(n)  # zeros compress, random bytes do not
+        parts.append((F.STRS if i % 2 else F.CALL, payload, i % 4 != 1))
+    fd = os.open(str(tmp_path / "v.bin"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        native = W.NativeWriter(fd)
+        native.put(parts)
+        native.close()
+    finally:
+        os.close(fd)
+    assert (tmp_path / "v.bin").read_bytes() == b"".join(F.frame_chunk(k, p, compress=c) for k, p, c in parts)
+
+
 def test_sync_puts_every_batch_in_the_file(tmp_path) -> None:
     path = str(tmp_path / "s.ftr")
     writer = W.SessionWriter(path, {}, origin_ns=0)
