@@ -552,8 +552,7 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
  * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
-encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, size_t nfold,
-            PyObject *out[3])
+encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, PyObject *out[3])
 {
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
@@ -583,34 +582,47 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
     if (!out[1]) return -1;
 
-    /* marks (few) are rows: made into columns first */
-    n = w->nmarks;
-    if (!n) { out[2] = Py_NewRef(Py_None); return 0; }
-    unsigned char *mem = PyMem_RawMalloc(n * (4 + 8 + 1 + 4 + 4 + 4 + 8 + 8));
-    if (!mem) { PyErr_NoMemory(); return -1; }
-    int64_t *mt = (int64_t *)mem, *frun = mt + n, *fspan = frun + n;
-    uint32_t *mc = (uint32_t *)(fspan + n), *mr = mc + n, *mo = mr + n, *fn_ = mo + n;
-    uint8_t *mk = (uint8_t *)(fn_ + n);
-    for (size_t i = 0; i < n; i++) {
+    /* marks (few) are rows: made into columns first, in one pass that also leaves out the rows
+     * dropped (kind 0: a re-raise's or a fold's) and counts each column's range (value_range's
+     * stats: the encoder then reads the columns once less) */
+    size_t nrows = w->nmarks;
+    unsigned char *mem = nrows ? PyMem_RawMalloc(nrows * (4 + 8 + 1 + 4 + 4 + 4 + 8 + 8)) : NULL;
+    if (nrows && !mem) { PyErr_NoMemory(); return -1; }
+    int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
+    uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
+    uint8_t *mk = (uint8_t *)(fn_ + nrows);
+    enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, S_RUN, S_SPAN, NSTATS };
+    ColStats st[NSTATS];
+    for (int j = 0; j < NSTATS; j++) st[j] = (ColStats){INT64_MAX, INT64_MIN, 0};
+#define STAT(j, x) { int64_t x_ = (int64_t)(x); st[j].lo = x_ < st[j].lo ? x_ : st[j].lo; \
+                     st[j].hi = x_ > st[j].hi ? x_ : st[j].hi; st[j].nonzero += x_ != 0; }
+    n = 0;
+    for (size_t i = 0; i < nrows; i++) {
         const MarkRow *r = &w->marks[i];
+        if (!r->kind) continue;
         int64_t t = tick_to_ns(tmap, r->t);
-        mc[i] = r->call; mt[i] = t - origin; mk[i] = r->kind; mo[i] = r->othr;
-        mr[i] = final_id(r->ref, w->nstrs, remap);
+        uint32_t ref = final_id(r->ref, w->nstrs, remap);
         int fold = r->kind == MARK_FOLD;
-        fn_[i] = fold ? r->n : 0;
+        mc[n] = r->call; mt[n] = t - origin; mk[n] = r->kind; mo[n] = r->othr; mr[n] = ref;
+        fn_[n] = fold ? r->n : 0;
         /* both ends through the same monotonic map: 0 <= run <= span in ns too */
-        frun[i] = fold ? tick_to_ns(tmap, r->t + r->run) - t : 0;
-        fspan[i] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
+        frun[n] = fold ? tick_to_ns(tmap, r->t + r->run) - t : 0;
+        fspan[n] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
+        STAT(S_CALL, mc[n]) STAT(S_KIND, mk[n]) STAT(S_REF, ref) STAT(S_OTHR, mo[n])
+        STAT(S_N, fn_[n]) STAT(S_RUN, frun[n]) STAT(S_SPAN, fspan[n])
+        n++;
     }
-    ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN}, {"t", 'q', mt, 8, 0, W_RISE},
-                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA}};
+#undef STAT
+    if (!n) { PyMem_RawFree(mem); out[2] = Py_NewRef(Py_None); return 0; }
+    ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN, &st[S_CALL]}, {"t", 'q', mt, 8, 0, W_RISE},
+                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA, &st[S_KIND]}};
     k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
-    if (any_nonzero(mr, n, 4)) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL};
-    if (any_nonzero(mo, n, 4)) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL};
-    if (nfold) {   /* fold columns only with folds (1.1) */
-        mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL};
-        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, W_ALL};
-        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, W_ALL};
+    if (st[S_REF].nonzero) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL, &st[S_REF]};
+    if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR]};
+    if (st[S_N].nonzero) {   /* fold columns only with folds (1.1: n >= 1) */
+        mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL, &st[S_N]};
+        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, W_ALL, &st[S_RUN]};
+        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, W_ALL, &st[S_SPAN]};
     }
     out[2] = columns_payload(0, n, mark, k);
     PyMem_RawFree(mem);
@@ -647,12 +659,6 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     Anchor here = anchor_now();
     TickMap tmap = tick_map(c->anchor, here);
     c->anchor = here;
-    size_t kept = 0, nfold = 0;   /* marks dropped by a re-raise or a fold go */
-    for (size_t i = 0; i < w.nmarks; i++) {
-        if (w.marks[i].kind) w.marks[kept++] = w.marks[i];
-        nfold += w.marks[i].kind == MARK_FOLD;
-    }
-    w.nmarks = kept;
 
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
@@ -666,7 +672,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (!result) goto done;
     {
         PyObject *payloads[3] = {NULL, NULL, NULL};
-        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, nfold, payloads) < 0;
+        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, payloads) < 0;
         PyObject *sp = strs_payload ? strs_payload : Py_NewRef(Py_None);
         strs_payload = NULL;   /* (the loop below releases it) */
         struct { const char *name; PyObject *value; } items[] = {
