@@ -32,10 +32,11 @@ def record(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     seed_running: bool = False,
+    flush_interval: float = 0.1,
 ) -> Trace:
     buf = io.BytesIO()
     config = RecorderConfig(args=args, include=list(include), exclude=list(exclude), seed_running=seed_running)
-    session = Session(buf, config, recorder=recorder)
+    session = Session(buf, config, recorder=recorder, flush_interval=flush_interval)
     session.start()
     try:
         fn()
