@@ -77,3 +77,61 @@ def test_thread_pool(recorder_name):
             assert c.parent is None and c.end == "return"
             assert trace.threads[c.thread].name.startswith("ThreadPoolExecutor")
     check_balanced(trace)
+
+
+class _SlowRepr:
+    """Its __repr__ (called by --repr full while the call's row is being made) waits for
+    `go`: the thread has taken its call id but not appended its row yet."""
+
+    def __init__(self, entered: threading.Event, go: threading.Event) -> None:
+        self.entered, self.go = entered, go
+
+    def __repr__(self) -> str:
+        self.entered.set()
+        self.go.wait(10)
+        return "slow"
+
+
+def held(x):
+    return 1
+
+
+def parent_of_late_child(start_held):
+    start_held()  # another thread takes the next call id and holds it
+    return square(3)
+
+
+def test_a_parent_ends_in_the_file_after_its_children_start(tmp_path):
+    """A thread held between taking its call id and appending its row makes a gap: the calls
+    after it wait for the next drain. A parent of a waiting call must wait too, else its EXIT
+    comes before its child's CALL and `flowtrace print` (which streams the file) shows the
+    child as a top-level call after its parent ended."""
+    import io
+
+    from flowtrace.ftr.scan import survey
+    from flowtrace.stream_print import print_session
+    from flowtrace.recorder.base import RecorderConfig
+    from flowtrace.session import Session
+
+    path = tmp_path / "gap.ftr"
+    entered, go = threading.Event(), threading.Event()
+    with open(path, "wb") as f:
+        session = Session(f, RecorderConfig(args="full"), recorder="python")
+        session.start()
+        try:
+            t = threading.Thread(target=held, args=(_SlowRepr(entered, go),), name="held")
+
+            def start_held():
+                t.start()
+                assert entered.wait(10)
+
+            parent_of_late_child(start_held)  # its child's id is after the held one's: kept back
+            session.flush()
+            go.set()
+            t.join()
+        finally:
+            session.stop()
+    out = io.StringIO()
+    print_session(survey(path), out, color=False, max_depth=None, thread=None, cwd=str(tmp_path))
+    lines = [line for line in out.getvalue().splitlines() if "square" in line or "parent_of" in line]
+    assert [line.split("(")[0] for line in lines] == ["→ parent_of_late_child", "  → square", "← parent_of_late_child"]

@@ -816,17 +816,20 @@ class PyRecorder:
                 calls = list(chain.from_iterable(rows[:k]))
                 n = k
         limit = first + n  # ids below `limit` are emitted by this drain
-        # rows about calls not emitted yet wait for the next drain (rare: only after a gap)
+        # rows about calls not emitted yet wait for the next drain (rare: only after a gap), and
+        # so do the ends of their parents: a parent's EXIT before its child's CALL would make
+        # a streaming reader (`flowtrace print`) take the child for a top-level call
+        waiting = set(self._pending_calls[1::W])
         self._pending_exits = []
-        if exits and max(exits[0::2]) >= limit:
+        if exits and (waiting or max(exits[0::2]) >= limit):
             rows = list(zip(*[iter(exits)] * 2))
-            self._pending_exits = [x for r in rows if r[0] >= limit for x in r]
-            exits = [x for r in rows if r[0] < limit for x in r]
+            self._pending_exits = [x for r in rows if r[0] >= limit or r[0] in waiting for x in r]
+            exits = [x for r in rows if r[0] < limit and r[0] not in waiting for x in r]
         self._pending_exits_v = []
-        if exits_v and max(exits_v[0::_EXIT_W]) >= limit:
+        if exits_v and (waiting or max(exits_v[0::_EXIT_W]) >= limit):
             rows = list(zip(*[iter(exits_v)] * _EXIT_W))
-            self._pending_exits_v = [x for r in rows if r[0] >= limit for x in r]
-            exits_v = [x for r in rows if r[0] < limit for x in r]
+            self._pending_exits_v = [x for r in rows if r[0] >= limit or r[0] in waiting for x in r]
+            exits_v = [x for r in rows if r[0] < limit and r[0] not in waiting for x in r]
         self._pending_marks = [r for r in marks if r[0] >= limit or r[4] >= limit]
         if self._pending_marks:
             marks = [r for r in marks if r[0] < limit and r[4] < limit]
