@@ -99,9 +99,6 @@ sample_step(uint32_t *r)
     return 1 + (*r >> 29);
 }
 
-static uint64_t *codes;   /* the CALL.par column's ENC_PARENT codes (module scratch, as `scratch`) */
-static size_t cap_codes;
-
 /* Row i of a column buffer of `width` bytes (1 u8, 4 u32, 8 i64) as i64. Every loop over a
  * column reads it through this, in a function inlined for each width (column_body_1/4/8): the
  * buffers are read where they are, not widened into a copy first (~9 instructions a value). */
@@ -156,24 +153,28 @@ varint_len(uint64_t v)
  * one of its ancestors unless the thread changed, so the codes are small (the walks sum to at
  * most the rows: each step up is a level the previous rows went down). */
 #define PARENT_WALK 64   /* longest walk the writer tries before it writes the parent outright */
+static inline __attribute__((always_inline)) uint64_t
+parent_code(const uint32_t *par, size_t i, uint64_t base)
+{
+    uint64_t id = base + i, p = (uint64_t)par[i], q = id - 1;
+    for (uint64_t k = 0; k < PARENT_WALK; k++) {
+        if (q == p) return k << 1;
+        if (q - base >= i) break;   /* the chain leaves this chunk (q < base: wraps past i too) */
+        q = (uint64_t)par[q - base];
+    }
+    return (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
+}
+
+/* The bit lengths of the sampled rows' codes (sample_step's rows). A code depends on the
+ * column alone, so the sample is coded by itself, and the codes of all rows are made only
+ * while they are written (put_golomb): no pass storing them and another reading them back
+ * (~12 instructions a call, fib). */
 static void
-parent_codes(const uint32_t *par, size_t n, uint64_t base, uint64_t *out, size_t hist[65])
+parent_hist(const uint32_t *par, size_t n, uint64_t base, size_t hist[65])
 {
     memset(hist, 0, 65 * sizeof *hist);
     uint32_t lcg = 1;
-    size_t next = 0;   /* the next code in the sample (sample_step) */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t id = base + i, p = (uint64_t)par[i], q = id - 1, code = 0;
-        int found = 0;
-        for (unsigned k = 0; k < PARENT_WALK; k++) {
-            if (q == p) { code = (uint64_t)k << 1; found = 1; break; }
-            if (q < base || q - base >= i) break;   /* the chain leaves this chunk */
-            q = (uint64_t)par[q - base];
-        }
-        if (!found) code = (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
-        out[i] = code;
-        if (i == next) { hist[bit_len(code)]++; next += sample_step(&lcg); }
-    }
+    for (size_t i = 0; i < n; i += sample_step(&lcg)) hist[bit_len(parent_code(par, i, base))]++;
 }
 
 /* Each candidate encoding's body size for the column, in one pass: the writer keeps
@@ -273,14 +274,15 @@ measure(const void *v, int width, size_t n, const ColStats *st, Sizes *z, unsign
 
 /* A bit stream, first bit in the high bit of the first byte: `buf` holds the `used` (< 8) bits
  * not yet in a whole byte, from its high bit down. Each put stores 8 bytes at q (the payload has
- * room past the end) and moves q by the whole bytes it made: ~10 instructions, no branch
- * (a low-aligned accumulator, masked after each put, took ~2x: callgrind, fib). */
-typedef struct { unsigned char *q; uint64_t buf; int used; } BitOut;
+ * room past the end) and moves q by the whole bytes it made: ~14 instructions, no branch
+ * (a low-aligned accumulator, masked after each put, took ~2x: callgrind, fib). `used` is 64
+ * bits wide: an int cost a sign extension a put. */
+typedef struct { unsigned char *q; uint64_t buf, used; } BitOut;
 
 static inline __attribute__((always_inline)) void
-bits_put(BitOut *b, uint64_t v, int nbits)   /* 1 <= nbits <= 56, v < 2^nbits */
+bits_put(BitOut *b, uint64_t v, uint64_t nbits)   /* 1 <= nbits <= 56, v < 2^nbits */
 {
-    int used = b->used + nbits;   /* <= 63: the shifts below stay under 64 */
+    uint64_t used = b->used + nbits;   /* <= 63: the shifts below stay under 64 */
     uint64_t buf = b->buf | (v << (64 - used));
 #if PY_BIG_ENDIAN
     uint64_t w = buf;
@@ -288,8 +290,9 @@ bits_put(BitOut *b, uint64_t v, int nbits)   /* 1 <= nbits <= 56, v < 2^nbits */
     uint64_t w = __builtin_bswap64(buf);
 #endif
     memcpy(b->q, &w, 8);
-    b->q += used >> 3;
-    b->buf = buf << (used & ~7);
+    uint64_t whole = used >> 3;
+    b->q += whole;
+    b->buf = buf << (whole * 8);
     b->used = used & 7;
 }
 
@@ -300,13 +303,15 @@ bits_end(BitOut *b)   /* the last, partial byte (0 bits after the stream) */
     return b->q;
 }
 
+/* An Exp-Golomb code's length: x = v + 2^k (x >= 1) after (bits of x) - k - 1 zeros. */
+#define GOLOMB_LEN(x, k) (2 * (uint64_t)(63 ^ __builtin_clzll(x)) + 1 - (uint64_t)(k))
+
 static inline __attribute__((always_inline)) void
 golomb_put(BitOut *b, uint64_t v, int k)
 {
-    if (v < ((uint64_t)1 << 27)) {   /* the code, zeros and all, in one put: 2nb - k - 1 <= 56 bits */
+    if (v < ((uint64_t)1 << 27)) {   /* the code, zeros and all, in one put: 2nb - k - 1 <= 55 bits */
         uint64_t x = v + ((uint64_t)1 << k);
-        int nb = 64 - __builtin_clzll(x);   /* (x >= 1) */
-        bits_put(b, x, 2 * nb - k - 1);
+        bits_put(b, x, GOLOMB_LEN(x, k));
         return;
     }
     unsigned __int128 x = (unsigned __int128)v + ((unsigned __int128)1 << k);
@@ -319,18 +324,62 @@ golomb_put(BitOut *b, uint64_t v, int k)
     }
 }
 
+/* Four rows' codes. Nearly always (every value < 2^27, and the four codes <= 56 bits: a time
+ * step's ~13, an id step's or parent code's 1-5) they go out in one put, joined in a register:
+ * ~12 instructions a code against ~32 for a put each (callgrind, fib: the drain's biggest
+ * cost, 4 codes a call). The same bits either way. */
+static inline __attribute__((always_inline)) void
+golomb_put4(BitOut *b, uint64_t v0, uint64_t v1, uint64_t v2, uint64_t v3, int k)
+{
+    if (__builtin_expect(((v0 | v1 | v2 | v3) >> 27) == 0, 1)) {
+        uint64_t one = (uint64_t)1 << k, x0 = v0 + one, x1 = v1 + one, x2 = v2 + one, x3 = v3 + one;
+        uint64_t n0 = GOLOMB_LEN(x0, k), n1 = GOLOMB_LEN(x1, k), n2 = GOLOMB_LEN(x2, k), n3 = GOLOMB_LEN(x3, k);
+        if (__builtin_expect(n0 + n1 + n2 + n3 <= 56, 1)) {
+            bits_put(b, (((((x0 << n1) | x1) << n2) | x2) << n3) | x3, n0 + n1 + n2 + n3);
+            return;
+        }
+        bits_put(b, x0, n0); bits_put(b, x1, n1); bits_put(b, x2, n2); bits_put(b, x3, n3);
+        return;
+    }
+    golomb_put(b, v0, k); golomb_put(b, v1, k); golomb_put(b, v2, k); golomb_put(b, v3, k);
+}
+
 static inline __attribute__((always_inline)) unsigned char *
-put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k)
+put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base)
 {
 #define x(i) AT(v, width, i)
     *q++ = (unsigned char)k;
     BitOut b = {q, 0, 0};
-    /* one loop per encoding: no test per row */
+    /* one loop per encoding: no test per row; four rows a step (golomb_put4), then the rest */
     uint64_t prev = 0, xi;   /* (the steps: from 0 to the first value, then between rows) */
-    if (enc == ENC_GOLOMB_RISE) for (size_t i = 0; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, xi - prev, k); prev = xi; }
-    else if (enc == ENC_GOLOMB_DELTA) for (size_t i = 0; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, zigzag((int64_t)(xi - prev)), k); prev = xi; }
-    else if (enc == ENC_GOLOMB) for (size_t i = 0; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
-    else for (size_t i = 0; i < n; i++) golomb_put(&b, codes[i], k);
+    size_t i = 0, n4 = n & ~(size_t)3;
+#define ROWS4(VALUE) for (; i < n4; i += 4) { \
+        uint64_t a0 = (uint64_t)x(i), a1 = (uint64_t)x(i + 1), a2 = (uint64_t)x(i + 2), a3 = (uint64_t)x(i + 3); \
+        golomb_put4(&b, VALUE(a0, prev), VALUE(a1, a0), VALUE(a2, a1), VALUE(a3, a2), k); \
+        prev = a3; }
+#define RISE(a, before) ((a) - (before))
+#define DELTA(a, before) zigzag((int64_t)((a) - (before)))
+#define PLAIN(a, before) (a)
+    if (enc == ENC_GOLOMB_RISE) {
+        ROWS4(RISE)
+        for (; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, xi - prev, k); prev = xi; }
+    } else if (enc == ENC_GOLOMB_DELTA) {
+        ROWS4(DELTA)
+        for (; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, zigzag((int64_t)(xi - prev)), k); prev = xi; }
+    } else if (enc == ENC_GOLOMB) {
+        ROWS4(PLAIN)
+        for (; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
+    } else {
+        const uint32_t *par = v;   /* (ENC_GOLOMB_PARENT: the par column, u32) */
+        for (; i < n4; i += 4)
+            golomb_put4(&b, parent_code(par, i, base), parent_code(par, i + 1, base),
+                        parent_code(par, i + 2, base), parent_code(par, i + 3, base), k);
+        for (; i < n; i++) golomb_put(&b, parent_code(par, i, base), k);
+    }
+#undef PLAIN
+#undef DELTA
+#undef RISE
+#undef ROWS4
 #undef x
     return bits_end(&b);
 }
@@ -368,13 +417,13 @@ put_packed(unsigned char *q, const void *v, int width, size_t n, uint64_t lo, in
 }
 
 static inline __attribute__((always_inline)) unsigned char *
-put_body(unsigned char *q, int enc, const void *v, int width, size_t n, const Sizes *z)
+put_body(unsigned char *q, int enc, const void *v, int width, size_t n, const Sizes *z, uint64_t base)
 {
 #define x(i) AT(v, width, i)
     if (enc >= ENC_GOLOMB_DELTA)
-        return put_golomb(q, enc, v, width, n, z->k);
+        return put_golomb(q, enc, v, width, n, z->k, base);
     if (enc == ENC_PARENT) {
-        for (size_t i = 0; i < n; i++) q = put_varint(q, codes[i]);
+        for (size_t i = 0; i < n; i++) q = put_varint(q, parent_code(v, i, base));
     } else if (enc == ENC_VARINT) {
         for (size_t i = 0; i < n; i++) q = put_varint(q, (uint64_t)x(i));
     } else if (enc == ENC_VARINT_DELTA) {
@@ -410,7 +459,7 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
 {
     if (z->width == 0) return ENC_CONST;
     size_t hist_parent[65], bits_delta, bits_plain, bits_parent = 0, bits_sparse, bits_sparse_delta, bits_rise;
-    if (s->parent) parent_codes(s->v, n, base, codes, hist_parent);   /* (par: u32) */
+    if (s->parent) parent_hist(s->v, n, base, hist_parent);   /* (par: u32) */
     int k_delta = golomb_k(z->hist_delta, n, &bits_delta), k_plain = golomb_k(z->hist_plain, n, &bits_plain);
     int k_parent = s->parent ? golomb_k(hist_parent, n, &bits_parent) : 0;
     int k_sparse = golomb_k(z->hist_sparse, z->nonzero, &bits_sparse), k_rise = golomb_k(z->hist_rise, n, &bits_rise);
@@ -433,18 +482,68 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
     return c[best].enc;
 }
 
+/* The rows of a column that are not constant, from the first row that differs: 1 when every row
+ * equals the first (8 bytes at a time, as value_range), else 0 and *lo, *hi the smallest and
+ * largest of the rows sample_step picks (a range inside the column's: the sample takes row 0). */
+static inline __attribute__((always_inline)) int
+constant_or_sampled(const void *v, int width, size_t n, int64_t *lo, int64_t *hi)
+{
+    ColStats st;
+    value_range(v, width, n < 8 ? n : 8, &st, 0);   /* (the first rows: a short column is told here) */
+    if (st.lo == st.hi) {
+        uint64_t pattern = (uint64_t)st.lo;
+        if (width == 4) pattern = (uint32_t)pattern | pattern << 32;
+        else if (width == 1) pattern = (uint8_t)pattern * 0x0101010101010101ull;
+        const unsigned char *b = v;
+        size_t len = n * (size_t)width, i = 0;
+        for (; i + 8 <= len; i += 8) {
+            uint64_t w;
+            memcpy(&w, b + i, 8);
+            if (w != pattern) break;
+        }
+        for (; i < len; i += (size_t)width) if (AT(b + i, width, 0) != st.lo) break;
+        if (i >= len) { *lo = *hi = st.lo; return 1; }
+    }
+    int64_t a = INT64_MAX, z = INT64_MIN;
+    uint32_t lcg = 1;
+    for (size_t i = 0; i < n; i += sample_step(&lcg)) {
+        int64_t x = AT(v, width, i);
+        a = x < a ? x : a;
+        z = x > z ? x : z;
+    }
+    *lo = a; *hi = z;
+    return 0;
+}
+
 /* One column's body at q, in the encoding chosen for it (*enc); returns its end. Inlined once
- * for each value width, so that every loop reads the column's buffer as it is. */
+ * for each value width, so that every loop reads the column's buffer as it is.
+ * A column whose 0 rows do not matter (no W_SPARSE) is not read whole for its range first
+ * (value_range: ~8 instructions a row, ~15 a call of the drain on fib): its range is needed
+ * only for ENC_BITS' size, and a lower bound of that size, from the sampled rows' range, tells
+ * nearly always that another coding is smaller. Only when the bound wins are the rows read
+ * for the exact size -- the same choice, and the same bytes, as reading them first. */
 static inline __attribute__((always_inline)) unsigned char *
 column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t base, int *enc)
 {
     ColStats st = {INT64_MIN, INT64_MAX, 0};   /* times and parents: never constant or packed */
+    int exact = 1;
     if (s->stats) st = *s->stats;
-    else if (!(width == 8 && s->want == W_RISE) && !s->parent) value_range(s->v, width, rows, &st, s->want & W_SPARSE);
+    else if ((width == 8 && s->want == W_RISE) || s->parent) ;
+    else if (!rows || (s->want & W_SPARSE)) value_range(s->v, width, rows, &st, s->want & W_SPARSE);
+    else if (!constant_or_sampled(s->v, width, rows, &st.lo, &st.hi)) {
+        if (st.lo == st.hi) value_range(s->v, width, rows, &st, 0);   /* (a sample of one value: no bound) */
+        else exact = 0;
+    }
     Sizes z;
     measure(s->v, width, rows, &st, &z, s->want);
+    if (!exact) z.bits = 2 + (rows * (size_t)z.width + 7) / 8;   /* (>= 1 byte of minimum, the width byte) */
     *enc = choose(s, rows, base, &z);
-    return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z);
+    if (!exact && *enc == ENC_BITS) {   /* the bound is the smallest: the exact size decides */
+        value_range(s->v, width, rows, &st, 0);
+        measure(s->v, width, rows, &st, &z, s->want);
+        *enc = choose(s, rows, base, &z);
+    }
+    return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z, base);
 }
 
 #define COLUMN_BODY(W) static unsigned char * \
@@ -463,12 +562,6 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
     Out *o = &scratch;
     o->len = 0;
     if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 17 * rows + 11)) < 0) return NULL;   /* (a Golomb code: <= 129 bits) */
-    if (rows > cap_codes) {
-        uint64_t *c = PyMem_RawRealloc(codes, rows * sizeof *c);
-        if (!c) { PyErr_NoMemory(); return NULL; }
-        codes = c;
-        cap_codes = rows;
-    }
     unsigned char *q = o->p;
     q = put_le(q, base, 8); q = put_le(q, rows, 4); q = put_le(q, (uint64_t)ncols, 2); q = put_le(q, 0, 2);
     unsigned char *desc = q;
@@ -540,7 +633,7 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
         for (size_t i = 0; i < n; i++) {
             uint64_t d = (uint64_t)(t[i] - tick0);
             unsigned __int128 x = (unsigned __int128)d * mult;   /* one mul */
-            if ((int64_t)d < 0) x -= (unsigned __int128)mult << 64;   /* (a tick before the anchor: the signed product) */
+            if (__builtin_expect((int64_t)d < 0, 0)) x -= (unsigned __int128)mult << 64;   /* (a tick before the anchor, rare: the signed product; a branch, not ~4 instructions of selects) */
             x += (unsigned __int128)1 << (TICK_SHIFT - 1);
             t[i] = ns0 + (int64_t)((__int128)x >> TICK_SHIFT);
         }
