@@ -197,3 +197,124 @@ def test_parameter_name_with_nul_stays_a_text() -> None:
         calls = [c for c in record(prog, recorder).calls if c.function.qualname.endswith("f")]
         assert [(c.args, c.result) for c in calls] == [
             (f"a\0b={reprs.value_text(s)}", reprs.value_text(s)), ("a\0b=0.5", "0.5")], recorder
+
+
+def _one(x):
+    return 1
+
+
+def _star(a, b=None, *rest, k=0, **kw):
+    return 2
+
+
+def _cell(x):  # x is a cell at the call's start (an inner function reads it)
+    def inner():
+        return x
+
+    return 3
+
+
+def _uni(é, ü=()):
+    return 4
+
+
+def _nul(a):
+    return 5
+
+
+_nul.__code__ = _nul.__code__.replace(co_varnames=("a\0b",))
+
+_LONG = ("y" * 60,) * 3  # a 196-character text: three of them pass 2 * MAX_TEXT
+
+# Argument lists with a tuple or list in them: the C recorder writes most as records at call
+# time (packed.c, args_record); the rest (an object, a str it cannot pack, a huge int, a dict,
+# a text that is cut, a NUL in a name) take the slot path. Every text is reprs.args_text's.
+CONTAINER_CALLS = [
+    (_one, ((1, "job", (2, 3)),), {}), (_one, ([1.5, None, True, False, -0.0],), {}),
+    (_one, ((10**30,),), {}), (_one, (("é",),), {}), (_one, (("a'b", 'c"'),), {}), (_one, (("x" * 100,),), {}),
+    (_one, (tuple(range(10)),), {}), (_one, (((((1,),),),),), {}), (_one, ([],), {}), (_one, ((),), {}),
+    (_one, ((Shape(),),), {}), (_one, ([2**62, -(2**62), 2**31],), {}),
+    (_star, (1, (2, 3)), {}), (_star, ("s", [1], 3, 4), {"k": (5,), "z": 1}), (_star, (2**40, ("a",)), {"k": -7}),
+    (_star, (0.1, (1,), 2.5), {}), (_star, (None, "t", [0]), {"k": "u"}), (_star, (_LONG, _LONG, _LONG), {}),
+    (_star, (10**30, (1,)), {}), (_star, ("\n", (1,)), {}), (_star, (Shape(), (1,)), {}),
+    (_cell, ((1, 2),), {}), (_uni, ([3],), {}), (_uni, (1,), {"ü": (2,)}), (_nul, ((1, 2),), {}),
+]
+
+
+def _args_text(fn, args, kwargs, mode: str) -> str:
+    import inspect
+    import types
+
+    if fn is _nul:  # (inspect refuses the name)
+        loc = {"a\0b": args[0]}
+    else:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        loc = dict(bound.arguments)
+    return reprs.args_text(types.SimpleNamespace(f_locals=loc), fn.__code__, mode)
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_argument_lists_with_containers_are_reprs_texts(mode: str) -> None:
+    """Argument lists holding tuples and lists, most of them written as records at call time by
+    the C recorder, read back as reprs.py's texts from both recorders, in three batches (the
+    small-int results of the later ones name the first one's texts)."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    names = {fn.__name__ for fn, _, _ in CONTAINER_CALLS}
+    expected = [(_args_text(fn, args, kwargs, mode), str(fn(*args, **kwargs))) for fn, args, kwargs in CONTAINER_CALLS]
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
+        session.start()
+        try:
+            for _ in range(3):
+                for fn, args, kwargs in CONTAINER_CALLS:
+                    fn(*args, **kwargs)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        assert [(c.args, c.result) for c in calls] == expected * 3, recorder
+
+
+def test_tuples_known_by_identity_read_as_reprs_texts() -> None:
+    """A frozen tuple packed as an argument is copied, not walked, when it is packed again
+    (packed.c, pack_known): inside another tuple, as a constant passed again, in a later batch,
+    nested deeper than its text may show there. A tuple holding a list is never known so: its
+    list's changes show. Every text is reprs.py's, from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    deep = (1, (2, (3,)))  # its (3,) shows only when deep is at depth 0
+    meta = ("job", (4, 5))
+    lst = [1, 2]
+    holds_list = (lst,)
+    steps = [
+        (_one, (meta,)), (_one, ((0, meta),)), (_one, ((0, meta),)), (_star, (meta, meta, meta)),
+        (_one, (deep,)), (_one, ((deep,),)), (_one, (((deep,),),)), (_star, (deep, (deep,))), (_one, ([deep],)),
+        (_one, (holds_list,)), (lst.append, (3,)), (_one, (holds_list,)), (_one, ((0, holds_list),)),
+        (_one, (tuple(range(8)),)), (_one, ((tuple(range(8)), meta),)),
+    ]
+    for recorder in ("c", "python"):
+        lst[:] = [1, 2]
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected = []
+        session.start()
+        try:
+            for _ in range(2):
+                for fn, args in steps:
+                    if fn in (_one, _star):
+                        expected.append(_args_text(fn, args, {}, "safe"))
+                    fn(*args)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_one", "_star")]
+        assert [c.args for c in calls] == expected, recorder

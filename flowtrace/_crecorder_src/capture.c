@@ -242,7 +242,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         s->u.addr = (uintptr_t)v;
         return 0;
     }
-    if ((tp == &PyTuple_Type || tp == &PyList_Type) && pack_value(s, v, c->args_mode == 1))
+    if ((tp == &PyTuple_Type || tp == &PyList_Type) && pack_value(c, s, v, c->args_mode == 1))
         return 0;   /* of scalars (and instances of one class): packed as a value record's slot now (packed.c) */
     if (tp == &PyTuple_Type && frozen_text(v, 0)) {
         /* a tuple of immutable scalars (frozen_text): rendered at drain like a str -- no
@@ -487,16 +487,6 @@ small_int_key(const Memo *key, const uint64_t *head)
     return (*head >> 40 & 0xFF) == 1 && (*head >> 48 & 15) == V_INT && (uint64_t)key->vals[0] < SMALL_MAX;
 }
 
-/* Argument i of the frame (an argument captured by an inner function is already a cell at
- * PY_START: its content). */
-static inline PyObject *
-arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
-{
-    PyObject *v = frame->localsplus[i];
-    if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
-    return v;
-}
-
 /* String id for a single value (result, yielded value); 0 when capture is off. */
 uint32_t
 value_id(CoreObject *c, PyObject *v)
@@ -569,6 +559,11 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
             if (hit) return hit;
             return commit_key(c, &key, S_ARGS, (uint32_t)idx);
         }
+    }
+    if (c->codes[idx].rec != ARGREC_NO && c->codes[idx].unrec != (uint32_t)c->batch + 1) {
+        /* a list with a tuple or list in it: the whole of it written as a record now (packed.c) */
+        uint32_t sid = args_record(c, frame, kinds, idx);
+        if (sid) return sid;
     }
     Slot small[8];
     Slot *local = n <= 8 ? small : PyMem_RawMalloc(n * sizeof(Slot));

@@ -10,6 +10,7 @@ clear_pending(CoreObject *c)
     for (size_t i = 0; i < c->nstrs; i++) Py_CLEAR(c->strs[i].text);
     for (size_t i = 0; i < c->nslots; i++) Py_CLEAR(c->slots[i].o);
     c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = c->npacked = 0;
+    c->rec_epoch++; c->rec_next = 0;   /* (the record dictionary of the entries that went) */
 }
 
 void
@@ -146,6 +147,7 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
     for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);
     c->nlost = 0;
     c->active = 0;
+    pack_ids_clear(c);   /* (no tuple of the program is held past the recording) */
     if (active_core == c) Py_CLEAR(active_core);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;

@@ -142,10 +142,12 @@ enum {
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
 _Static_assert(V_PACKED < 16, "memo keys keep a slot tag in 4 bits");
 
-/* A provisional string id's content: a text made at event time, slots to render, or (S_EXC)
+/* A provisional string id's content: a text made at event time, slots to render, (S_EXC)
  * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`
- * ("ValueError: 3"; text holds the type: capture.c's exc_entry). */
-enum { S_TEXT = 1, S_ARGS, S_VALUE, S_EXC };
+ * ("ValueError: 3"; text holds the type: capture.c's exc_entry), or (S_REC) an argument list
+ * written at event time as a value record's slots (packed.c's args_record): rec_len bytes of
+ * the batch's packed bytes from pack_off, no slots. */
+enum { S_TEXT = 1, S_ARGS, S_VALUE, S_EXC, S_REC };
 /* A string id in a row (args, val, a mark's ref) is provisional -- its entry's index + 1 in
  * the batch -- or, with this bit, already final: a text an earlier batch of this session wrote
  * (a small int's, small_hit; an exception's, capture.c exc_entry), which the drain keeps as it
@@ -160,7 +162,7 @@ final_id(uint32_t id, size_t nstrs, const uint32_t *remap)
 }
 typedef struct {
     PyObject *text;
-    union { size_t slot_off; int64_t exc_int; };
+    union { size_t slot_off; int64_t exc_int; size_t rec_len; };
     uint32_t nslots, code_idx;
     uint32_t pack_off;   /* where its slots' packed bytes (V_PACKED) start in the batch's */
     uint8_t kind;
@@ -190,7 +192,14 @@ typedef struct {
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
     uint32_t unkeyed;  /* batch + 1 in which an argument could not be keyed (args_id): the
                         * key-first path is not tried again in that batch */
+    uint32_t unrec;    /* batch + 1 in which an argument list could not be a record (args_record):
+                        * not tried again in that batch */
+    uint16_t rec_chars;   /* an argument list's characters besides the values ("name=" each, ", ") */
+    uint32_t rec_ni, rec_epoch;   /* its names' index in the batch's record dictionary, valid while
+                                   * rec_epoch is the core's (args_record) */
+    uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
 } CodeInfo;
+enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
  * generator run begun by a plain resume may fold (cb_py_yield): qmark is its resume row's
@@ -274,6 +283,13 @@ typedef struct StrTab { uint32_t *tags; StrKey *keys; size_t cap, n; char *arena
 typedef struct { PyObject *ref; uint32_t tid; } TaskSlot;
 #define TASKS_SEEN 64
 
+/* A tuple packed as an argument in this batch, by identity (packed.c, pack_item): a strong
+ * reference (it holds only immutable scalars and such tuples: nothing that runs code when freed,
+ * and its text cannot change while it lives) and where its bytes are in the batch's packed
+ * bytes, valid while epoch is the core's rec_epoch + 1; height: the nesting below it. */
+typedef struct { PyObject *o; uint32_t epoch, off; uint16_t len, chars; uint8_t height; } PackId;
+#define PACK_IDS 64
+
 typedef struct CoreObject {
     PyObject_HEAD
     uint64_t gen;
@@ -335,6 +351,9 @@ typedef struct CoreObject {
      * entry v + 1 for the int v, 0 for none; kept from session to session like small_vals */
     struct { PyTypeObject *tp; SmallTab tab; } exc_small[EXC_TYPES];
     uint8_t exc_finals;              /* this batch's rows hold a final id of an exception text */
+    uint32_t rec_epoch;              /* + 1 each time the batch's entries go (drain, clear_pending) ... */
+    uint32_t rec_next;               /* ... and the record dictionary index the next code takes (args_record) */
+    PackId pack_ids[PACK_IDS];       /* tuples packed as arguments, by address (packed.c) */
 } CoreObject;
 
 #define MAX_STRING 60     /* reprs.MAX_STRING */
@@ -485,7 +504,9 @@ uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 /* packed.c */
-int pack_value(Slot *s, PyObject *v, int safe);
+int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
+void pack_ids_clear(CoreObject *c);
+uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssize_t idx);
 int pack_commit(CoreObject *c, StrEntry *e);
 void pack_drop(void);
 /* render.c */
@@ -668,6 +689,16 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
     Entry *e = &ts->stack[ts->depth++];
     e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = e->sslot = 0;
     return 0;
+}
+
+/* Argument i of the frame (an argument captured by an inner function is already a cell at
+ * PY_START: its content). */
+static inline PyObject *
+arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
+{
+    PyObject *v = frame->localsplus[i];
+    if (v && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
+    return v;
 }
 
 /* co_extra holds (generation << 40) | (code index + 1) << 1 | excluded-bit; zero = unseen. */

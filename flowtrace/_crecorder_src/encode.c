@@ -739,6 +739,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         c->packed, c->npacked, c->cappacked, c->exc_finals,
     };
     c->exc_finals = 0;
+    c->rec_epoch++; c->rec_next = 0;   /* a new record dictionary for the new batch's entries (args_record) */
     c->calls = spare_calls; c->capcalls = cap_spare_calls; memset(&spare_calls, 0, sizeof spare_calls); cap_spare_calls = 0;
     c->exits = spare_exits; c->capexits = cap_spare_exits; memset(&spare_exits, 0, sizeof spare_exits); cap_spare_exits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;

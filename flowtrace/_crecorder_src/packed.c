@@ -17,9 +17,10 @@
  * time): their addresses, the slot holding the type until the drain writes its label. Anything
  * else -- a non-ASCII or quoted str, bytes, a big int, a dict, instances of a second class --
  * says no, and the value takes the capture's other paths (the whole value: a text is all one
- * kind). Packed values are not deduplicated: a memo
- * keyed by an entry's packed bytes (a hit reusing the batch's entry) was measured on the
- * threaded workload at 12.5 M instructions of keys for 6 M saved, and dropped. */
+ * kind). Packed values are not deduplicated by content: a memo keyed by an entry's packed bytes
+ * (a hit reusing the batch's entry) was measured on the threaded workload at 12.5 M
+ * instructions of keys for 6 M saved, and dropped; a tuple packed again is known by identity
+ * instead (pack_known). */
 
 /* The bytes are written at `p` (the functions return where they end, NULL when the value cannot
  * be packed: kept in a register, not in a struct through a pointer); a container checks room
@@ -77,20 +78,101 @@ static inline unsigned char *
 pack_int(unsigned char *p, int64_t v, size_t *ch)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);   /* zigzag */
+    unsigned char *q = p;
     *p++ = RS_INT;
     while (z >= 0x80) { *p++ = (unsigned char)(z | 0x80); z >>= 7; }
     *p++ = (unsigned char)z;
-    /* at most bits * log10(2) + 1 digits, and a sign (1233 / 4096 > log10(2)) */
-    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    *ch += (((size_t)(64 - __builtin_clzll(m | 1)) * 1233) >> 12) + 1 + (v < 0);
+    /* the widest text of a value whose zigzag takes that many varint bytes: b bytes hold
+     * |v| <= 2^(7b - 1), its digits and a sign (a table read: the bits' count and a multiply
+     * were a quarter of an int's cost) */
+    static const unsigned char widest[12] = {0, 0, 3, 5, 8, 10, 12, 14, 16, 18, 20, 20};
+    *ch += widest[p - q];
     return p;
+}
+
+/* A walk's state: the core (its batch's packed bytes and pack_ids); obj_type, where instances
+ * may be packed (1.7, safe mode's slot path), the one class they must all be of (NULL: they may
+ * not); and what was seen since the last reset -- `thaw`: something whose text could change or
+ * that is not to be held (a list, an instance, a tuple cut by MAX_ITEMS or MAX_DEPTH),
+ * `deepest`: the deepest non-empty container. */
+typedef struct { CoreObject *c; PyTypeObject **obj_type; int thaw, deepest; } Walk;
+
+static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars,
+                                 Walk *w);
+
+/* pack_ids: a direct-mapped table by the tuple's address (objects are 16-byte aligned) */
+#define PACK_ID_SLOT(o) ((((uintptr_t)(o) >> 4) ^ ((uintptr_t)(o) >> 10)) & (PACK_IDS - 1))
+
+/* A tuple packed in this batch as an argument and packed again -- passed on inside another
+ * tuple (f((n, meta)) after g(n, meta)), or a constant passed again: its bytes are copied, not
+ * walked. The same bytes: it is the same object, alive (pack_ids holds it) and immutable, and
+ * nested no deeper than its depth here shows. NULL when it is not known. */
+static inline unsigned char *
+pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, size_t *ch, Walk *w)
+{
+    const PackId *pi = &w->c->pack_ids[PACK_ID_SLOT(t)];
+    if (pi->o != t || pi->epoch != w->c->rec_epoch + 1 || depth + pi->height >= MAX_DEPTH || end - p < pi->len + 8)
+        return NULL;
+    const unsigned char *q = w->c->packed + pi->off;
+    if ((size_t)pi->off + pi->len + 8 <= w->c->cappacked)   /* 8 bytes at a time, when both ends have room past them */
+        for (size_t i = 0; i < pi->len; i += 8) memcpy(p + i, q + i, 8);
+    else memcpy(p, q, pi->len);
+    *ch += pi->chars;
+    if (depth + pi->height > w->deepest) w->deepest = depth + pi->height;
+    return p + pi->len;
+}
+
+/* One item `it` of a container at `depth` (or an argument, depth -1): its slot, its text's bound
+ * added to *ch. Room for ITEM_ROOM bytes is the caller's to check; a nested container checks
+ * its own. */
+static inline __attribute__((always_inline)) unsigned char *
+pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, size_t *ch, Walk *w)
+{
+    PyTypeObject *tp = Py_TYPE(it);
+    if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)it))   /* one digit: no call */
+            return pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)it), ch);
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(it, &overflow);   /* (an exact int: no error) */
+        if (overflow) return NULL;   /* (past 64 bits: reprs._int's rules, elsewhere) */
+        return pack_int(p, x, ch);
+    }
+    if (tp == &PyUnicode_Type) return pack_str(p, it, ch);
+    if (tp == &PyTuple_Type || tp == &PyList_Type) {
+        unsigned char *q;
+        if (tp == &PyTuple_Type && (q = pack_known(p, end, it, depth + 1, ch, w))) return q;
+        size_t sub;
+        if (!(p = pack_items(p, end, it, depth + 1, &sub, w))) return NULL;
+        *ch += sub;
+        return p;
+    }
+    if (it == Py_None) { *ch += 4; return put_literal(p, "None", 4); }
+    if (it == Py_True) { *ch += 4; return put_literal(p, "True", 4); }
+    if (it == Py_False) { *ch += 5; return put_literal(p, "False", 5); }
+    if (tp == &PyFloat_Type) {   /* its 8 bytes; the reader makes repr() */
+        *p++ = RS_FLOAT;
+        *ch += FLOAT_CHARS;
+        return put_f64le(p, PyFloat_AS_DOUBLE(it));
+    }
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && w->obj_type && (!*w->obj_type || *w->obj_type == tp)) {
+        /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
+         * slot holds its type (pack_value), the drain writes the label (render.c) */
+        *w->obj_type = tp;
+        w->thaw = 1;
+        *p++ = RS_PACKED_OBJECT;
+        uint64_t a = (uint64_t)(uintptr_t)it;
+        memcpy(p, &a, 8);
+        *ch += OBJECT_CHARS(a);   /* (and the label's characters: known at the drain) */
+        return p + 8;
+    }
+    return NULL;
 }
 
 /* A tuple or list at `depth` (reprs._text(o, depth)): RS_TUPLE / RS_LIST, its count and its
  * first MAX_ITEMS items (then "..."); past MAX_DEPTH, or empty, the text itself. `*chars`:
  * the bound of its text's length. */
 static unsigned char *
-pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, PyTypeObject **obj_type)
+pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, Walk *w)
 {
     int tuple = Py_TYPE(o) == &PyTuple_Type;
     Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
@@ -98,55 +180,24 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
     if (!n) lit = tuple ? "()" : "[]";
     else if (depth >= MAX_DEPTH) lit = !tuple ? "[...]" : n == 1 ? "(...,)" : "(...)";
     if (lit) {
+        w->thaw |= !tuple || n;   /* (a list, or a tuple's items not walked) */
         size_t len = strlen(lit);
         *chars = len;
         return put_literal(p, lit, len);
     }
     Py_ssize_t shown = n > MAX_ITEMS ? MAX_ITEMS : n;
     if (end - p < (shown + 2) * ITEM_ROOM) return NULL;
+    w->thaw |= !tuple || n > shown;
+    if (depth > w->deepest) w->deepest = depth;
     *p++ = tuple ? RS_TUPLE : RS_LIST;
     *p++ = (unsigned char)(shown + (n > shown));   /* (<= 7: one varint byte) */
     size_t ch = 2 * (size_t)shown + (tuple && n == 1);   /* brackets and ", " between, "(x,)" */
     PyObject **items = tuple ? ((PyTupleObject *)o)->ob_item : ((PyListObject *)o)->ob_item;
     for (Py_ssize_t i = 0; i < shown; i++) {
         PyObject *it = items[i];
-        PyTypeObject *tp = Py_TYPE(it);
-        if (tp == &PyLong_Type) {
-            if (PyUnstable_Long_IsCompact((PyLongObject *)it)) {   /* one digit: no call */
-                p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)it), &ch);
-                continue;
-            }
-            int overflow = 0;
-            long long x = PyLong_AsLongLongAndOverflow(it, &overflow);   /* (an exact int: no error) */
-            if (overflow) return NULL;   /* (past 64 bits: reprs._int's rules, elsewhere) */
-            p = pack_int(p, x, &ch);
-        } else if (tp == &PyUnicode_Type) {
-            if (!(p = pack_str(p, it, &ch))) return NULL;
-        } else if (tp == &PyTuple_Type || tp == &PyList_Type) {
-            size_t sub;
-            if (!(p = pack_items(p, end, it, depth + 1, &sub, obj_type)) || end - p < (shown - i + 1) * ITEM_ROOM)
-                return NULL;
-            ch += sub;
-        } else if (it == Py_None) {
-            p = put_literal(p, "None", 4); ch += 4;
-        } else if (it == Py_True) {
-            p = put_literal(p, "True", 4); ch += 4;
-        } else if (it == Py_False) {
-            p = put_literal(p, "False", 5); ch += 5;
-        } else if (tp == &PyFloat_Type) {   /* its 8 bytes; the reader makes repr() */
-            *p++ = RS_FLOAT;
-            p = put_f64le(p, PyFloat_AS_DOUBLE(it));
-            ch += FLOAT_CHARS;
-        } else if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && obj_type && (!*obj_type || *obj_type == tp)) {
-            /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
-             * slot holds its type (pack_value), the drain writes the label (render.c) */
-            *obj_type = tp;
-            *p++ = RS_PACKED_OBJECT;
-            uint64_t a = (uint64_t)(uintptr_t)it;
-            memcpy(p, &a, 8);
-            p += 8;
-            ch += OBJECT_CHARS(a);   /* (and the label's characters: known at the drain) */
-        } else return NULL;
+        if (!(p = pack_item(p, end, it, depth, &ch, w))) return NULL;
+        if ((Py_TYPE(it) == &PyTuple_Type || Py_TYPE(it) == &PyList_Type) && end - p < (shown - i + 1) * ITEM_ROOM)
+            return NULL;   /* (room for the rest, after a nested container) */
     }
     if (n > shown) { p = put_literal(p, "...", 3); ch += 5; }
     *chars = ch;
@@ -159,14 +210,15 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
  * whose type the slot then holds (a reference until the drain, as V_OPAQUE's: its label is
  * read there, and the type's address cannot name another type meanwhile). */
 int
-pack_value(Slot *s, PyObject *v, int safe)
+pack_value(CoreObject *c, Slot *s, PyObject *v, int safe)
 {
     ThreadState *ts = tls_state;   /* (the callback running this capture has set it) */
     if (!ts) return 0;
     unsigned char *start = ts->pack + ts->npack;
     size_t chars = 0;
     PyTypeObject *obj_type = NULL;
-    unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, safe ? &obj_type : NULL);
+    Walk w = {c, safe ? &obj_type : NULL, 0, -1};
+    unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, &w);
     if (!p || chars > MAX_TEXT) return 0;
     size_t len = (size_t)(p - start);
     s->tag = V_PACKED;
@@ -174,6 +226,27 @@ pack_value(Slot *s, PyObject *v, int safe)
     s->u.i = PACKED_AT(ts->npack, len, chars);
     ts->npack += len;
     return 1;
+}
+
+/* Forget every tuple pack_ids holds (the recording stops). */
+void
+pack_ids_clear(CoreObject *c)
+{
+    for (size_t i = 0; i < PACK_IDS; i++) Py_CLEAR(c->pack_ids[i].o);
+}
+
+/* Remember tuple t, packed as an argument at `off` in the batch's packed bytes (args_record). */
+static void
+pack_id_add(CoreObject *c, PyObject *t, size_t off, size_t len, size_t chars, int height)
+{
+    PackId *pi = &c->pack_ids[PACK_ID_SLOT(t)];
+    if (pi->o != t) {
+        PyObject *old = pi->o;
+        pi->o = Py_NewRef(t);
+        Py_XDECREF(old);   /* (a tuple of immutable scalars: freeing it runs no Python code) */
+    }
+    pi->epoch = c->rec_epoch + 1;
+    pi->off = (uint32_t)off; pi->len = (uint16_t)len; pi->chars = (uint16_t)chars; pi->height = (uint8_t)height;
 }
 
 /* commit_slots, when the capture just made packed values (tls_state->npack): they go to the
@@ -199,4 +272,92 @@ pack_drop(void)
 {
     ThreadState *ts = tls_state;
     if (ts) ts->npack = 0;
+}
+
+/* ---- whole argument lists as records at event time ----
+ * An argument list that holds a tuple or list it packs (g(n, ("job", (n, n + 1)))) is always
+ * written as a value record (render.c, record_entry: a packed slot is a record's slot already).
+ * Its other arguments, when they are ints, strs, floats, None or bools, are slots that packing
+ * writes too: so the whole record is written at once -- its header, then the slots in display
+ * order -- straight into the batch's packed bytes: no Slot per argument, no copy from the
+ * thread's buffer, no memo key, and the drain copies runs of such records as they are
+ * (strings_batch).
+ * The bytes and the text are those record_entry makes from the slots. No Python code runs
+ * from the first byte to the entry (type tests and reads only), so no other thread writes the
+ * batch meanwhile. Anything else -- an object, a str it cannot pack, an unbound parameter, a
+ * text that could be cut, a list without a container -- takes the slot path (args_id). */
+
+/* Can code ci's argument lists be records (its names hold no NUL: dict_names's rule), and the
+ * characters its names and separators add to a text ("name=" each, ", " between). */
+static int
+args_layout(CodeInfo *ci)
+{
+    size_t chars = ci->nshown ? 2 * (size_t)(ci->nshown - 1) : 0;
+    ci->rec = ARGREC_NO;
+    for (uint32_t k = 0; k < ci->nshown; k++) {
+        PyObject *name = PyTuple_GET_ITEM(ci->names, k);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+        if (PyUnicode_FindChar(name, 0, 0, n, 1) != -1) { PyErr_Clear(); return ARGREC_NO; }
+        chars += (size_t)n + 1;
+    }
+    if (!ci->nshown || chars > 2 * MAX_TEXT) return ARGREC_NO;
+    ci->rec_chars = (uint16_t)chars;
+    return ci->rec = ARGREC_YES;
+}
+
+/* The string id of an S_REC entry for the arguments of the frame running code idx, or 0 when
+ * they are not written so (nothing is kept; no error set). */
+uint32_t
+args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssize_t idx)
+{
+    CodeInfo *ci = &c->codes[idx];
+    if (ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
+    if (ci->unrec == (uint32_t)c->batch + 1) return 0;
+    if (c->npacked + PACK_MAX > UINT32_MAX) return 0;
+    if (c->npacked + PACK_MAX > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + PACK_MAX, 1) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned char *start = c->packed + c->npacked, *p = start, *end = start + PACK_MAX;
+    size_t chars = ci->rec_chars;
+    int containers = 0;
+    /* the record's header: its names' index in the batch's dictionary, the next one for a code
+     * not seen in this batch yet (strings_batch gives its dictionary the codes in the order of
+     * their first records, and checks) */
+    int known = ci->rec_epoch == c->rec_epoch + 1;
+    uint32_t ni = known ? ci->rec_ni : c->rec_next;
+    *p++ = REC_MARK;
+    *p++ = REC_ARGS;
+    while (ni >= 0x80) { *p++ = (unsigned char)(ni | 0x80); ni >>= 7; }
+    *p++ = (unsigned char)ni;
+    for (uint32_t k = 0; k < ci->nshown; k++) {
+        PyObject *v = arg_value(frame, kinds, ci->order[k]);
+        if (!v || end - p < ITEM_ROOM) goto no;
+        size_t ch = 0;
+        unsigned char *at = p;
+        Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
+        if (!(p = pack_item(p, end, v, -1, &ch, &w)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
+        chars += ch;
+        if (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type) {
+            containers = 1;
+            if (!w.thaw && w.deepest >= 0)   /* a frozen tuple: known by identity from now on */
+                pack_id_add(c, v, c->npacked + (size_t)(at - start), (size_t)(p - at), ch, w.deepest);
+        }
+    }
+    if (!containers || chars > 2 * MAX_TEXT) goto no;
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    if (!known) { ci->rec_ni = c->rec_next++; ci->rec_epoch = c->rec_epoch + 1; }
+    e->kind = S_REC;
+    e->code_idx = (uint32_t)idx;
+    e->pack_off = (uint32_t)c->npacked;
+    e->rec_len = (size_t)(p - start);
+    c->npacked += e->rec_len;
+    return sid;
+no:   /* (the bytes are not the batch's: pack_ids forgets where they were) */
+    for (size_t i = 0; i < PACK_IDS; i++)
+        if (c->pack_ids[i].epoch == c->rec_epoch + 1 && c->pack_ids[i].off >= c->npacked) c->pack_ids[i].epoch = 0;
+    ci->unrec = (uint32_t)c->batch + 1;
+    return 0;
 }

@@ -786,6 +786,55 @@ int_record(const Slot *s, Text *out)
     return 0;
 }
 
+/* The batch's S_REC entries (packed.c, args_record) have their records' headers written: the
+ * dictionary gets their codes' names first, in the order of their first records, as
+ * args_record numbered them -- checked on each code's first record (the others of the batch
+ * carry the same index: CodeInfo.rec_ni). 0, or -1 with an error set. */
+static int
+record_names(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t nstrs, RecDict *d)
+{
+    for (size_t i = 0; i < nstrs; i++) {
+        const StrEntry *e = &strs[i];
+        if (e->kind != S_REC || (d->names && d->names[e->code_idx].idx1)) continue;
+        uint32_t ni;
+        size_t nchars;
+        if (dict_names(d, c, e->code_idx, &ni, &nchars) != 0) goto bad;   /* (1 cannot be: args_layout) */
+        const unsigned char *p = rc->packed + e->pack_off, *end = p + e->rec_len;
+        uint64_t got;
+        if ((size_t)e->pack_off + e->rec_len > rc->npacked || e->rec_len < 3 || p[0] != REC_MARK || p[1] != REC_ARGS)
+            goto bad;
+        p += 2;
+        if (get_varint(&p, end, &got) < 0 || got != ni) goto bad;
+    }
+    return 0;
+bad:
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a record written at call time does not match its batch");
+    return -1;
+}
+
+/* Append the run of S_REC entries from strs[i] whose records lie one after another in the
+ * batch's packed bytes -- one copy -- and their ends; their final ids into remap. How many. */
+static size_t
+record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, Text *blob, Text *ends,
+           uint32_t *remap)
+{
+    size_t j = i + 1, off = strs[i].pack_off, stop = off + strs[i].rec_len;
+    while (j < nstrs && strs[j].kind == S_REC && strs[j].pack_off == stop) stop += strs[j++].rec_len;
+    if (stop > rc->npacked) { PyErr_SetString(PyExc_SystemError, "a record is not in its batch"); return 0; }
+    if (text_room(blob, stop - off) < 0 || text_room(ends, 4 * (j - i)) < 0) return 0;
+    memcpy(blob->p + blob->len, rc->packed + off, stop - off);
+    for (size_t k = i; k < j; k++) {
+        blob->len += strs[k].rec_len;
+        uint32_t v = (uint32_t)blob->len;
+        unsigned char *q = (unsigned char *)ends->p + ends->len;
+        q[0] = (unsigned char)v; q[1] = (unsigned char)(v >> 8); q[2] = (unsigned char)(v >> 16); q[3] = (unsigned char)(v >> 24);
+        ends->len += 4;
+        remap[k] = c->next_final_sid++;
+    }
+    c->rendered += j - i;
+    return j - i;
+}
+
 /* The UTF-8 of an S_TEXT entry's str (lone surrogates as the writer stores them: `*enc` then
  * owns the bytes), or NULL (no error set) when it has none. */
 static const char *
@@ -826,9 +875,17 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     int rc_ = -1, records = 0;
     *payload = NULL;
     *count = 0;
-    if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0) goto done;
+    if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0 || record_names(c, rc, strs, nstrs, &d) < 0) goto done;
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
+        if (e->kind == S_REC) {   /* records already (packed.c, args_record): copied as they are */
+            size_t run = record_run(c, rc, strs, i, nstrs, &blob, &ends, remap);
+            if (!run) goto done;
+            *count += run;
+            records = 1;
+            i += run - 1;
+            continue;
+        }
         uint32_t *fin = e->packed || e->nslots != 1 ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
         if (fin && *fin) { remap[i] = *fin; continue; }
         c->rendered++;
