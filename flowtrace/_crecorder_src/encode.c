@@ -109,14 +109,13 @@ sample_step(uint32_t *r)
  * thread of a one-thread program, `how` = return, `flag`) is told first by comparing 8 bytes
  * at a time with its first value (~1 instruction a value, against ~8 for the min/max loop);
  * any other leaves that test at its first change. */
-static inline __attribute__((always_inline)) void
-value_range(const void *v, int width, size_t n, ColStats *st, int count_nonzero)
+/* The column's first bytes, 8 at a time, that are rows of value x (a multiple of 8). */
+static inline __attribute__((always_inline)) size_t
+bytes_equal_to(const void *v, int width, size_t n, int64_t x)
 {
-    if (!n) { *st = (ColStats){INT64_MAX, INT64_MIN, 0}; return; }
-    int64_t first = AT(v, width, 0);
-    uint64_t pattern = (uint64_t)first;
-    if (width == 4) pattern |= pattern << 32;
-    else if (width == 1) pattern *= 0x0101010101010101ull;
+    uint64_t pattern = (uint64_t)x;
+    if (width == 4) pattern = (uint32_t)pattern | pattern << 32;
+    else if (width == 1) pattern = (uint8_t)pattern * 0x0101010101010101ull;
     const unsigned char *b = v;
     size_t len = n * (size_t)width, i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -124,7 +123,15 @@ value_range(const void *v, int width, size_t n, ColStats *st, int count_nonzero)
         memcpy(&w, b + i, 8);
         if (w != pattern) break;
     }
-    i /= (size_t)width;   /* the rows before i all equal the first */
+    return i;
+}
+
+static inline __attribute__((always_inline)) void
+value_range(const void *v, int width, size_t n, ColStats *st, int count_nonzero)
+{
+    if (!n) { *st = (ColStats){INT64_MAX, INT64_MIN, 0}; return; }
+    int64_t first = AT(v, width, 0);
+    size_t i = bytes_equal_to(v, width, n, first) / (size_t)width;   /* the rows before i all equal the first */
     int64_t lo = first, hi = first;
     size_t nonzero = first ? i : 0;   /* (counted only when asked: ~2 instructions a value) */
 #define MIN_MAX(x) { lo = (x) < lo ? (x) : lo; hi = (x) > hi ? (x) : hi; }
@@ -494,16 +501,8 @@ constant_or_sampled(const void *v, int width, size_t n, int64_t *lo, int64_t *hi
     ColStats st;
     value_range(v, width, n < 8 ? n : 8, &st, 0);   /* (the first rows: a short column is told here) */
     if (st.lo == st.hi) {
-        uint64_t pattern = (uint64_t)st.lo;
-        if (width == 4) pattern = (uint32_t)pattern | pattern << 32;
-        else if (width == 1) pattern = (uint8_t)pattern * 0x0101010101010101ull;
         const unsigned char *b = v;
-        size_t len = n * (size_t)width, i = 0;
-        for (; i + 8 <= len; i += 8) {
-            uint64_t w;
-            memcpy(&w, b + i, 8);
-            if (w != pattern) break;
-        }
+        size_t len = n * (size_t)width, i = bytes_equal_to(v, width, n, st.lo);
         for (; i < len; i += (size_t)width) if (AT(b + i, width, 0) != st.lo) break;
         if (i >= len) { *lo = *hi = st.lo; return 1; }
     }
