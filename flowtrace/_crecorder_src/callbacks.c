@@ -31,7 +31,7 @@ pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
  * running entry whose call ended some other way (lost end events: pop_target; a thread that
  * ended) is stale: it is overwritten or dropped, never ended again (its call has its exit). */
 
-static inline Susp *
+static inline __attribute__((always_inline)) Susp *
 susp_find(CoreObject *c, void *frame)
 {
     if (!c->nsusp) return NULL;
@@ -842,14 +842,10 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = switch_state(c, args[0], &frame)) || !c->nsusp)
+    Susp *s;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = switch_state(c, args[0], &frame))
+            || !(s = susp_find(c, frame)))
         goto general;
-    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;   /* susp_find, inline */
-    while (c->susp[j].frame != frame) {
-        if (!c->susp[j].frame) goto general;
-        j = (j + 1) & mask;
-    }
-    Susp *s = &c->susp[j];
     /* suspended, the same code (else a stale entry), and room for the row and the entry */
     if (s->running || s->code != (void *)args[0] || c->nmarks == c->capmarks || ts->depth == ts->cap) goto general;
     int64_t t = stamp();
@@ -861,7 +857,7 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
     e->qmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;
     e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
-    e->sslot = (uint32_t)j + 1;
+    e->sslot = (uint32_t)(s - c->susp) + 1;
     return done_or_overflow(c, ts);
 general:
     if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
