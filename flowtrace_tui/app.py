@@ -208,11 +208,13 @@ class FlowtraceApp(SearchingApp):
 
     def on_load_progress(self, msg: LoadProgress) -> None:
         self._progress = (msg.done, msg.total)
-        if self.loading:
-            self._w(LoadingBar).show_progress(msg.done, msg.total, msg.calls)
+        bar = self.main_widget(LoadingBar)  # (None: posted as the app closed)
+        if self.loading and bar is not None:
+            bar.show_progress(msg.done, msg.total, msg.calls)
 
     def on_index_ready(self, msg: IndexReady) -> None:
-        if self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
+        closing = self.main_widget(CallTree) is None  # (posted as the app closed: widgets gone)
+        if closing or self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
             self.pipeline.drawn()
             return
         self.call_after_refresh(self.pipeline.drawn)  # (a catch-up step waits for the redraw)
@@ -240,7 +242,10 @@ class FlowtraceApp(SearchingApp):
     def on_load_finished(self, msg: LoadFinished) -> None:
         self.loading = False
         self.load_cancelled = msg.cancelled
-        self._w(LoadingBar).finish()
+        bar = self.main_widget(LoadingBar)
+        if bar is None:  # (posted as the app closed: the loader's last event; widgets gone)
+            return
+        bar.finish()
         self._load_error = msg.error
         if msg.error is not None:
             self.live_view.loading_failed()
