@@ -1,6 +1,7 @@
 """Recording as users pay for it: `flowtrace run` against the `viztracer` command, end to end.
 
     python benchmarks/e2e.py [--viztracer PATH] [--repeat 3] [--scale 3] [--workloads fib,...]
+    python benchmarks/e2e.py --instructions [--baseline CHECKOUT] ...   (instruction counts)
 
 Every cell is a separate process running the same script (one per workload, generated in a
 temporary directory) the way a user runs it:
@@ -15,7 +16,14 @@ writer count) and wall time. For VizTracer that is recording only (it saves afte
 ends); the whole-process wall time -- interpreter start to a finished file -- is VizTracer's
 record+save. The parent also reads each child's peak RSS (wait4; it includes the ~15 MB of
 this process's own RSS, which a forked child starts with) and the size of its file.
-Configurations run interleaved, `--repeat` rounds; the tables show medians.
+Configurations run interleaved, `--repeat` rounds; the tables show medians and, under each row,
+the rounds' min-max; a goal whose verdict those ranges could flip says "noise" (e2e_spread.py).
+
+--instructions: each cell runs once (or --repeat times) under valgrind's callgrind instead, and
+the tables and goals use instruction counts -- all threads, the same workload phase the timings
+take (the driver marks it; callgrind_phase.py says exactly what is in and out), and the whole
+process. Counts do not depend on the machine's load, so an A/B (--baseline) holds on a busy VM;
+they are not times (cache misses, GC pauses and GIL hand-offs cost time, not instructions).
 
 VizTracer is not a dependency of flowtrace: give its command with --viztracer (install it in a
 separate venv of the same Python, e.g. `python3.12 -m venv /work/bench/venv312 &&
@@ -35,13 +43,14 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import callgrind_phase
 import workloads  # benchmarks/workloads: the shared workload programs
+from e2e_spread import Spread, goal_verdict, range_text
 from pyc import precompile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,11 +62,11 @@ DRIVER = """\
 import json, os, sys, time
 sys.path.insert(0, {wl_dir!r})
 import {name} as workload
-
+{mark_setup}
 c0, w0 = time.process_time(), time.perf_counter()
-for _ in range({scale}):
+{mark_start}for _ in range({scale}):
     workload.run()
-c1, w1 = time.process_time(), time.perf_counter()
+{mark_end}c1, w1 = time.process_time(), time.perf_counter()
 with open(os.environ["E2E_OUT"], "w") as fh:
     json.dump({{"cpu": c1 - c0, "wall": w1 - w0}}, fh)
 """
@@ -117,8 +126,11 @@ def command(config: str, script: str, out: str, viztracer: str | None) -> list[s
     return [viztracer, "-o", out, "--quiet", *extra, script]
 
 
-def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict) -> dict:
-    """One process: its in-script figures, whole wall time, peak RSS (MB) and file size."""
+def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
+             counted: bool = False) -> dict:
+    """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
+    `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
+    file size instead (the times and RSS of a process under valgrind mean nothing)."""
     if config.startswith("base-"):
         env = dict(env, PYTHONPATH=env["E2E_BASELINE"])
     out = os.path.join(tmp, "out.json" if config.startswith("viz") else "out.ftr")
@@ -126,10 +138,16 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     for p in (out, report):
         if os.path.exists(p):
             os.unlink(p)
+    argv = command(config, script, out, viztracer)
+    if counted:
+        cg_dir = os.path.join(tmp, "callgrind")
+        shutil.rmtree(cg_dir, ignore_errors=True)
+        os.mkdir(cg_dir)
+        argv = callgrind_phase.under_callgrind(argv, cg_dir)
     t0 = time.perf_counter()
     # (cwd: the temporary directory -- `python -m` puts the cwd first on sys.path, which must not
     # pick the flowtrace checkout the benchmark was started in over PYTHONPATH's)
-    proc = subprocess.Popen(command(config, script, out, viztracer), env=dict(env, E2E_OUT=report), cwd=tmp,
+    proc = subprocess.Popen(argv, env=dict(env, E2E_OUT=report), cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -138,11 +156,14 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     if proc.returncode != 0 or not os.path.exists(report):
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:]
         raise RuntimeError(f"{config} failed (exit {proc.returncode}): {tail}")
-    with open(report) as fh:
-        res = json.load(fh)
-    res.update(whole=whole, rss_mb=usage.ru_maxrss / 1024,
-               bytes=os.path.getsize(out) if os.path.exists(out) else 0)
-    if config == "ft" and "calls" not in res:
+    if counted:
+        res: dict = callgrind_phase.phase_counts(callgrind_phase.read_dumps(cg_dir))
+    else:
+        with open(report) as fh:
+            res = json.load(fh)
+        res.update(whole=whole, rss_mb=usage.ru_maxrss / 1024)
+    res["bytes"] = os.path.getsize(out) if os.path.exists(out) else 0
+    if config == "ft":
         # counted in a child: this process must stay small, as a child's peak RSS (wait4) starts
         # from the RSS of the process it was forked from (Linux counts the pre-exec copy)
         count = subprocess.run([sys.executable, "-c", "import sys; from flowtrace.ftr.reader import load; "
@@ -150,6 +171,17 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
                                capture_output=True, text=True, check=True)
         res["calls"] = int(count.stdout)
     return res
+
+
+def driver(name: str, scale: int, marks_library: str | None) -> str:
+    """The script every cell of workload `name` runs; with `marks_library` (instruction counts)
+    it marks its workload phase for callgrind, right inside the timed lines."""
+    marks = {"mark_setup": "", "mark_start": "", "mark_end": ""}
+    if marks_library:
+        marks = {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n",
+                 "mark_start": f"_mark(b{callgrind_phase.START!r})\n",
+                 "mark_end": f"_mark(b{callgrind_phase.END!r})\n"}
+    return DRIVER.format(wl_dir=workloads.HERE, name=name, scale=scale, **marks)
 
 
 def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> dict:
@@ -161,101 +193,175 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                *([os.path.join(opts.baseline, "flowtrace")] if opts.baseline else []))
     tmp = tempfile.mkdtemp(prefix="e2e-")
     try:
+        marks = callgrind_phase.build_helper(tmp) if opts.instructions else None
         scripts = {}
         for w in chosen:
             scripts[w] = os.path.join(tmp, f"bench_{w}.py")
             with open(scripts[w], "w") as fh:
-                fh.write(DRIVER.format(wl_dir=workloads.HERE, name=w, scale=opts.scale))
+                fh.write(driver(w, opts.scale, marks))
         for rep in range(opts.repeat):
             for w in chosen:
                 for c in configs:  # interleaved: noise hits every configuration alike
                     try:
-                        results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env))
+                        results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
+                                                        counted=opts.instructions))
                     except RuntimeError as exc:
                         print(f"{w}/{c}: {exc}", file=sys.stderr)
             print(f"round {rep + 1}/{opts.repeat} done", file=sys.stderr)
             if opts.every_round and rep + 1 < opts.repeat:
-                report(medians(results), configs, chosen, opts)  # (medians of the rounds so far)
+                report(spreads(results), configs, chosen, opts)  # (the rounds so far)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
-def medians(results: dict) -> dict:
-    med: dict = {}
+def spreads(results: dict) -> dict:
+    """Per cell: each figure's Spread over the rounds, and the calls recorded (one count)."""
+    out: dict = {}
     for key, runs in results.items():
         if runs:
-            med[key] = {m: statistics.median(r[m] for r in runs) for m in runs[0] if m != "calls"}
+            out[key] = {m: Spread.of(r[m] for r in runs) for m in runs[0] if m != "calls"}
             calls = [r["calls"] for r in runs if "calls" in r]
             if calls:
-                med[key]["calls"] = calls[0]
-    return med
+                out[key]["calls"] = calls[0]
+    return out
 
 
-def report(med: dict, configs: list[str], chosen: list[str], opts: argparse.Namespace) -> dict:
-    calls = {w: med.get((w, "ft"), {}).get("calls") for w in chosen}
+TIME_METRICS = [("cpu", "workload CPU time"), ("wall", "workload wall time"),
+                ("whole", "whole process wall time (to a finished file)")]
+COUNT_METRICS = [("instr", "workload instructions (callgrind Ir, every thread; counts, not times)"),
+                 ("instr_whole", "whole process instructions (start to a finished file; counts, not times)")]
+TIME_GOALS = [("ft", "viz", "cpu", 1.0), ("ft", "viz", "wall", 1.0), ("ft-noargs", "viz", "cpu", 0.7),
+              ("ft-noargs", "viz", "wall", 0.7), ("ft-full", "viz-args", "cpu", 0.5),
+              ("ft-full", "viz-args", "wall", 0.5), ("ft", "viz", "whole", 0.3)]
+COUNT_GOALS = [("ft", "viz", "instr", 1.0), ("ft-noargs", "viz", "instr", 0.7),
+               ("ft-full", "viz-args", "instr", 0.5), ("ft", "viz", "instr_whole", 0.3)]
+W = 15  # a table column's width
 
-    def ovh(w: str, c: str, m: str) -> float | None:
-        base, t = med.get((w, "untraced")), med.get((w, c))
-        return None if not base or not t or base[m] <= 0 else t[m] / base[m] - 1
 
-    print(f"\nPython {sys.version.split()[0]}; medians of {opts.repeat} runs; workload = {opts.scale} "
-          f"run() calls; slowdown = time / untraced; calls = recorded by `flowtrace run`\n")
-    for metric, title in (("cpu", "workload CPU time"), ("wall", "workload wall time"),
-                          ("whole", "whole process wall time (to a finished file)")):
-        print(f"{title}:")
-        print(f"{'workload':<11}{'calls':>9}" + "".join(f"{c:>15}" for c in configs))
-        for w in chosen:
-            cells = []
-            for c in configs:
-                t, base = med.get((w, c)), med.get((w, "untraced"))
-                if t is None or base is None:
-                    cells.append(f"{'-':>15}")
-                elif c == "untraced":
-                    cells.append(f"{t[metric] * 1000:13.0f}ms")
-                else:
-                    cells.append(f"{t[metric] / base[metric]:14.2f}x")
-            print(f"{w:<11}{calls[w] or 0:>9}" + "".join(cells))
-        print()
+def slowdown_table(stats: dict, metric: str, configs: list[str], chosen: list[str], calls: dict,
+                   spread_rows: bool) -> None:
+    """One table: the untraced figure (ms, or millions of instructions) and every other
+    configuration's slowdown (figure / untraced median); under each row with `spread_rows`, the
+    rounds' min-max on the same scale."""
+    counts = metric.startswith("instr")
+    unit, scale = ("M", 1e-6) if counts else ("ms", 1e3)
+    print(f"{'workload':<11}{'calls':>9}" + "".join(f"{c:>{W}}" for c in configs))
+    for w in chosen:
+        base = stats.get((w, "untraced"), {}).get(metric)
+        meds, ranges = [], []
+        for c in configs:
+            t = stats.get((w, c), {}).get(metric)
+            if t is None or base is None:
+                meds.append(f"{'-':>{W}}")
+                ranges.append(" " * W)
+            elif c == "untraced":
+                meds.append(f"{t.med * scale:{W - len(unit)}.{1 if counts else 0}f}{unit}")
+                ranges.append(f"{range_text(t.lo * scale, t.hi * scale, 1 if counts else 0):>{W}}")
+            else:
+                s = t.scaled(base.med)
+                meds.append(f"{s.med:{W - 1}.2f}x")
+                ranges.append(f"{range_text(s.lo, s.hi):>{W}}")
+        print(f"{w:<11}{calls[w] or 0:>9}" + "".join(meds))
+        if spread_rows:
+            print(f"{'':<11}{'min-max':>9}" + "".join(ranges))
+    print()
+
+
+def rss_table(stats: dict, configs: list[str], chosen: list[str], calls: dict) -> None:
+    """Peak RSS of every cell (median), and its bytes per recorded call on disk."""
     print("peak RSS (MB) and bytes per call on disk:")
-    print(f"{'workload':<11}" + "".join(f"{c:>15}" for c in configs))
+    print(f"{'workload':<11}" + "".join(f"{c:>{W}}" for c in configs))
     for w in chosen:
         cells = []
         for c in configs:
-            t = med.get((w, c))
+            t = stats.get((w, c))
             if t is None:
-                cells.append(f"{'-':>15}")
+                cells.append(f"{'-':>{W}}")
             elif c == "untraced" or not calls[w]:
-                cells.append(f"{t['rss_mb']:12.0f}MB ")
+                cells.append(f"{t['rss_mb'].med:12.0f}MB ")
             else:
-                cells.append(f"{t['rss_mb']:8.0f}MB/{t['bytes'] / calls[w]:3.0f}B")
+                cells.append(f"{t['rss_mb'].med:8.0f}MB/{t['bytes'].med / calls[w]:3.0f}B")
         print(f"{w:<11}" + "".join(cells))
 
-    goals = [("ft", "viz", "cpu", 1.0), ("ft", "viz", "wall", 1.0), ("ft-noargs", "viz", "cpu", 0.7),
-             ("ft-noargs", "viz", "wall", 0.7), ("ft-full", "viz-args", "cpu", 0.5),
-             ("ft-full", "viz-args", "wall", 0.5), ("ft", "viz", "whole", 0.3)]
-    if "base-ft" in configs:
-        goals += [("base-" + a, b, m, limit) for a, b, m, limit in goals]
-    summary: dict = {"python": sys.version.split()[0], "medians": {f"{w}/{c}": v for (w, c), v in med.items()},
-                     "goals": {}}
-    print("\nGoals: overhead ratio (flowtrace overhead / VizTracer overhead) per workload, PASS when <= the goal")
-    print(f"{'goal':<32}" + "".join(f"{w[:10]:>11}" for w in chosen))
+
+def goals_table(stats: dict, goals: list, chosen: list[str], spread_rows: bool) -> dict:
+    """The goal lines: each workload's overhead ratio at the medians and its verdict (ok, MISS,
+    or noise: the rounds' ranges allow both, see e2e_spread.py); with `spread_rows`, under each
+    line the best-worst ratio the ranges allow. Returns the JSON summary's entries."""
+    out: dict = {}
+    print(f"{'goal':<34}" + "".join(f"{w[:11]:>12}" for w in chosen))
     for a, b, m, limit in goals:
-        cells = []
+        if not any((w, a) in stats and (w, b) in stats for w in chosen):
+            continue  # (configurations not run)
+        cells, ranges = [], []
         for w in chosen:
-            fa, fb = ovh(w, a, m), ovh(w, b, m)
-            if fa is None or fb is None or fb <= 0:
-                cells.append(f"{'-':>11}")
+            ft, viz = stats.get((w, a), {}).get(m), stats.get((w, b), {}).get(m)
+            base = stats.get((w, "untraced"), {}).get(m)
+            v = goal_verdict(ft, viz, base.med, limit) if ft and viz and base else None
+            if v is None:
+                cells.append(f"{'-':>12}")
+                ranges.append(" " * 12)
                 continue
-            r = fa / fb
-            summary["goals"][f"{w}: {a}/{b} {m} <= {limit}"] = [round(r, 3), r <= limit]
-            cells.append(f"{r:6.2f} {'ok' if r <= limit else 'MISS':>4}")
-        print(f"{a + '/' + b + ' ' + m + ' <= ' + str(limit):<32}" + "".join(cells))
+            out[f"{w}: {a}/{b} {m} <= {limit}"] = {"ratio": round(v.ratio, 3), "best": round(v.best, 3),
+                                                   "worst": round(v.worst, 3), "verdict": v.word}
+            cells.append(f"{v.ratio:6.2f} {v.word:>5}")
+            ranges.append(f"{range_text(v.best, v.worst):>12}")
+        print(f"{a + '/' + b + ' ' + m + ' <= ' + str(limit):<34}" + "".join(cells))
+        if spread_rows:
+            print(f"{'  (best-worst over the rounds)':<34}" + "".join(ranges))
+    return out
+
+
+def overhead_ratio(stats: dict, w: str, a: str, b: str, metric: str) -> float | None:
+    """Median overhead of configuration `a` over that of `b` on workload `w` (None: not run, or
+    `b` has no positive overhead)."""
+    base, ta, tb = (stats.get((w, c), {}).get(metric) for c in ("untraced", a, b))
+    if not (base and ta and tb) or tb.med <= base.med:
+        return None
+    return (ta.med / base.med - 1) / (tb.med / base.med - 1)
+
+
+def report(stats: dict, configs: list[str], chosen: list[str], opts: argparse.Namespace) -> dict:
+    """Print the tables and goal lines (times, or instruction counts with --instructions)."""
+    calls = {w: stats.get((w, "ft"), {}).get("calls") for w in chosen}
+    counted = opts.instructions
+    spread_rows = opts.repeat > 1
+    what = ("instruction counts under callgrind (repeatable under load; counts, not times)" if counted
+            else f"medians of {opts.repeat} runs" + (", min-max under each row" if spread_rows else ""))
+    print(f"\nPython {sys.version.split()[0]}; {what}; workload = {opts.scale} run() calls; slowdown = "
+          f"{'count' if counted else 'time'} / untraced; calls = recorded by `flowtrace run`\n")
+    metrics = COUNT_METRICS if counted else TIME_METRICS
+    for metric, title in metrics:
+        print(f"{title}:")
+        slowdown_table(stats, metric, configs, chosen, calls, spread_rows)
+    if not counted:
+        rss_table(stats, configs, chosen, calls)
+    goals = list(COUNT_GOALS if counted else TIME_GOALS)
+    if any(c.startswith("base-") for c in configs):
+        goals += [("base-" + a, b, m, limit) for a, b, m, limit in goals]
+    print(f"\nGoals: overhead ratio (flowtrace overhead / VizTracer overhead; overhead = "
+          f"{'instructions' if counted else 'time'} / untraced - 1) per workload: ok when <= the goal"
+          + ("" if counted or not spread_rows else ", MISS when over it, noise when the rounds' "
+             "min-max ranges allow both"))
+    verdicts = goals_table(stats, goals, chosen, spread_rows)
+    ab = [(c, m) for c in configs if c.startswith("base-") for m, _ in metrics[:1]]
+    if ab:
+        print("\nA/B, this checkout's overhead / the baseline's (median " + ab[0][1] + "):")
+        for c, m in ab:
+            print(f"  {c.removeprefix('base-'):<10}" + "".join(
+                f" {w} {r:.3f}" for w in chosen if (r := overhead_ratio(stats, w, c.removeprefix("base-"), c, m)) is not None))
     for c in ("base-ft-noargs", "ft-noargs"):
         if c in configs:
             print(f"\n{c} bytes per call (goal <= 8):", ", ".join(
-                f"{w} {med[(w, c)]['bytes'] / calls[w]:.1f}" for w in chosen if (w, c) in med and calls[w]))
-    return summary
+                f"{w} {stats[(w, c)]['bytes'].med / calls[w]:.1f}" for w in chosen if (w, c) in stats and calls[w]))
+    return {"python": sys.version.split()[0], "mode": "instructions" if counted else "times",
+            "medians": {f"{w}/{c}": {m: (v.med if isinstance(v, Spread) else v) for m, v in cell.items()}
+                        for (w, c), cell in stats.items()},
+            "spreads": {f"{w}/{c}": {m: [v.lo, v.med, v.hi] for m, v in cell.items() if isinstance(v, Spread)}
+                        for (w, c), cell in stats.items()},
+            "goals": {k: [v["ratio"], v["verdict"] == "ok"] for k, v in verdicts.items()},
+            "verdicts": verdicts}
 
 
 def viztracer_python(viztracer: str) -> tuple[int, int] | None:
@@ -275,25 +381,45 @@ def viztracer_python(viztracer: str) -> tuple[int, int] | None:
         return None
 
 
-def main() -> None:
+def parse_options() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--viztracer", default=shutil.which("viztracer"),
                     help="path of the viztracer command (default: the one on PATH)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, help="rounds (default 3; 1 with --instructions)")
     ap.add_argument("--scale", type=int, default=3, help="workload run() calls per process")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--json", help="also write the medians and goal ratios to this file")
+    ap.add_argument("--json", help="also write the medians, spreads and goal verdicts to this file")
     ap.add_argument("--baseline", metavar="CHECKOUT",
-                    help="another flowtrace checkout (built): adds base-ft, base-ft-noargs, base-ft-full "
-                         "rows run with it, side by side with this one's")
+                    help="another flowtrace checkout (built): adds a base-ft... row for each ft... "
+                         "configuration, run with it, side by side with this one's")
     ap.add_argument("--every-round", action="store_true", help="print the tables after every round too")
     ap.add_argument("--rss-seconds", type=float, default=10.0,
                     help="also run a program making calls nonstop this long (0: skip) for the peak RSS")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions (callgrind, every thread, the workload phase and the whole "
+                         "process) instead of timing: deterministic, so usable on a loaded machine")
     opts = ap.parse_args()
+    if opts.repeat is None:
+        opts.repeat = 1 if opts.instructions else 3
+    if opts.instructions:
+        problem = callgrind_phase.missing_tools()
+        if problem:
+            raise SystemExit(f"--instructions needs valgrind (callgrind), a C compiler (cc) and "
+                             f"<valgrind/callgrind.h>: {problem}. The timing mode (without --instructions) "
+                             "works without them.")
+        if opts.rss_seconds > 0:
+            print("--instructions: no peak RSS run (--rss-seconds ignored: RSS under valgrind means nothing)",
+                  file=sys.stderr)
+            opts.rss_seconds = 0
+    return opts
+
+
+def main() -> None:
+    opts = parse_options()
     configs = opts.configs.split(",")
-    if opts.baseline:
-        configs[1:1] = ["base-ft", "base-ft-noargs", "base-ft-full"]
+    if opts.baseline:  # (beside each ft configuration chosen)
+        configs[1:1] = ["base-" + c for c in configs if c.startswith("ft")]
     if not (opts.viztracer and os.access(opts.viztracer, os.X_OK)):
         print("skipping viz, viz-args: no viztracer command (give --viztracer PATH; install it in a "
               "separate venv: it is not a flowtrace dependency)", file=sys.stderr)
@@ -310,8 +436,7 @@ def main() -> None:
     unknown = [w for w in chosen if w not in WORKLOADS] + [c for c in configs if c.removeprefix("base-") not in CONFIGS]
     if unknown:
         raise SystemExit(f"unknown workload or configuration: {', '.join(unknown)}")
-    med = medians(measure(opts, configs, chosen))
-    summary = report(med, configs, chosen, opts)
+    summary = report(spreads(measure(opts, configs, chosen)), configs, chosen, opts)
     if opts.rss_seconds > 0:
         summary["nonstop"] = nonstop_rss(opts)
     if opts.json:

@@ -1,0 +1,133 @@
+"""Instruction counts of one phase of a process, every thread, from callgrind (valgrind).
+
+Timings on a shared VM are noisy; the number of instructions a process executes is not (nearly:
+see below). e2e.py --instructions runs each cell under
+
+    valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p <the user's command>
+
+and the benchmark's driver script marks its workload phase through a tiny C helper (built here
+with `cc` against <valgrind/callgrind.h>, loaded with ctypes): CALLGRIND_DUMP_STATS_AT("e2e-start")
+just before the loop over run(), CALLGRIND_DUMP_STATS_AT("e2e-end") just after it. Each dump writes
+the costs gathered since the previous dump (or the start) to its own file, `cg.<pid>.<n>`, and
+zeroes them; the process's end writes the rest to `cg.<pid>`. So:
+
+- the workload phase = the "totals:" of the dump whose trigger is e2e-end;
+- the whole process  = the sum of the "totals:" of all of that pid's dumps.
+
+Why every thread is in those totals (valgrind 3.19's callgrind source, dump.c and main.c): with
+the default --separate-threads=no all threads' costs live in one table ("All BBCC/JCC costs is
+stored for thread 1"), a client dump writes that whole table (prepare_dump: "if we do not separate
+among threads, this gives all") and adds each written cost into the "totals:" line
+(fprint_fcost: add_and_zero_cost into dump_total_cost), zeroing it. Only the "summary:" line is
+kept per thread (lastdump_cost), so "totals:" is the one read. CALLGRIND_TOGGLE_COLLECT was not
+used: it flips the *current thread's* collection state only (CLG_(current_state).collect), and
+threads started later take --collect-atstart. Checked by running: work done by a second thread
+between the marks is counted as if the main thread had done it (tests/test_benchmarks_e2e.py).
+
+In the counts: every instruction of every thread between the two marks (the program, the tracer's
+callbacks, flowtrace's writer and flusher threads, VizTracer's buffer), and the mark call's own
+few thousand instructions. Out: interpreter start-up, the tracer's set-up, everything after the
+end mark (VizTracer's save to JSON, flowtrace's last flushes and file completion), exactly as the
+timing mode's process_time() pair leaves them out. Not perfectly deterministic: valgrind runs
+threads one at a time and switches on its own schedule, and flowtrace flushes on a wall-clock
+interval (0.1 s, and valgrind runs ~50x slower), so how much of the writer's work falls inside
+the phase varies a little; the whole-process count includes all of it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+START = "e2e-start"
+END = "e2e-end"
+HEADER = "/usr/include/valgrind/callgrind.h"
+
+HELPER_C = """\
+/* e2e.py --instructions: mark the workload phase for callgrind (see benchmarks/callgrind_phase.py) */
+#include <valgrind/callgrind.h>
+
+int e2e_on_valgrind(void) { return RUNNING_ON_VALGRIND; }
+
+void e2e_dump(const char *trigger) { CALLGRIND_DUMP_STATS_AT(trigger); }
+"""
+
+
+class CallgrindError(RuntimeError):
+    """The instruction counts could not be taken or read (the message says why)."""
+
+
+def missing_tools() -> str | None:
+    """Why the instruction-count mode cannot run here, or None when it can."""
+    needs = [name for name in ("valgrind", "cc") if shutil.which(name) is None]
+    if not os.path.exists(HEADER):
+        needs.append(HEADER + " (valgrind's development headers)")
+    return f"missing: {', '.join(needs)}" if needs else None
+
+
+def build_helper(directory: str) -> str:
+    """Compile the marking helper into `directory`; its shared library's path."""
+    source = os.path.join(directory, "e2e_callgrind_marks.c")
+    library = os.path.join(directory, "libe2e_callgrind_marks.so")
+    with open(source, "w") as fh:
+        fh.write(HELPER_C)
+    proc = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", library, source],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CallgrindError(f"building the callgrind marks helper failed: {proc.stderr.strip()}")
+    return library
+
+
+def under_callgrind(command: list[str], out_dir: str) -> list[str]:
+    """`command` run under callgrind, its dumps written into `out_dir` (`cg.<pid>[.<n>]`)."""
+    return ["valgrind", "--tool=callgrind", "-q", f"--callgrind-out-file={os.path.join(out_dir, 'cg.%p')}",
+            *command]
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One callgrind output file: the process, what triggered the dump, its event totals."""
+
+    pid: int
+    trigger: str
+    totals: dict[str, int]
+
+
+def parse_dump(text: str) -> Dump:
+    """Read a callgrind output file's header and its "totals:" line (the costs it dumped)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in ("pid", "desc", "events", "totals", "summary"):
+            if key == "desc":
+                key, _, value = value.partition(": ")
+            fields.setdefault(key, value.strip())
+    if "events" not in fields or not ("totals" in fields or "summary" in fields):
+        raise CallgrindError("not a complete callgrind output file (no events: or totals: line)")
+    names = fields["events"].split()
+    counts = [int(n) for n in fields.get("totals", fields.get("summary", "")).split()]
+    counts += [0] * (len(names) - len(counts))  # (trailing zero counts may be left out)
+    return Dump(int(fields.get("pid", "0")), fields.get("Trigger", ""), dict(zip(names, counts)))
+
+
+def phase_counts(dumps: list[Dump], event: str = "Ir") -> dict[str, int]:
+    """{"instr": the workload phase's count of `event`, "instr_whole": the whole process's}."""
+    ends = [d for d in dumps if d.trigger.endswith(END)]
+    if len(ends) != 1:
+        raise CallgrindError(f"expected one dump marked {END!r}, found {len(ends)} (was the helper "
+                             "called, under valgrind --tool=callgrind?)")
+    pid = ends[0].pid
+    return {"instr": ends[0].totals.get(event, 0),
+            "instr_whole": sum(d.totals.get(event, 0) for d in dumps if d.pid == pid)}
+
+
+def read_dumps(out_dir: str) -> list[Dump]:
+    """Every callgrind output file under `out_dir` (named cg.<pid>[.<n>])."""
+    dumps = []
+    for name in sorted(os.listdir(out_dir)):
+        if re.fullmatch(r"cg\.\d+(\.\d+)?", name):
+            with open(os.path.join(out_dir, name), errors="replace") as fh:
+                dumps.append(parse_dump(fh.read()))
+    return dumps
