@@ -205,6 +205,10 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                     try:
                         results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
                                                         counted=opts.instructions))
+                        if opts.instructions:  # (minutes a cell: show progress)
+                            r = results[(w, c)][-1]
+                            print(f"{w}/{c}: {r['instr'] / 1e6:.1f}M instructions in the workload, "
+                                  f"{r['instr_whole'] / 1e6:.1f}M in the whole process", file=sys.stderr)
                     except RuntimeError as exc:
                         print(f"{w}/{c}: {exc}", file=sys.stderr)
             print(f"round {rep + 1}/{opts.repeat} done", file=sys.stderr)
