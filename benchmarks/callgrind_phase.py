@@ -81,9 +81,11 @@ def build_helper(directory: str) -> str:
 
 
 def under_callgrind(command: list[str], out_dir: str) -> list[str]:
-    """`command` run under callgrind, its dumps written into `out_dir` (`cg.<pid>[.<n>]`)."""
-    return ["valgrind", "--tool=callgrind", "-q", f"--callgrind-out-file={os.path.join(out_dir, 'cg.%p')}",
-            *command]
+    """`command` run under callgrind, its dumps written into `out_dir` (`cg.<pid>[.<n>]`). The
+    options this module relies on are given, not left to defaults or VALGRIND_OPTS: one table for
+    all threads, one file a dump, collection on from the start in every thread."""
+    return ["valgrind", "--tool=callgrind", "-q", "--separate-threads=no", "--combine-dumps=no",
+            "--collect-atstart=yes", f"--callgrind-out-file={os.path.join(out_dir, 'cg.%p')}", *command]
 
 
 @dataclass(frozen=True)

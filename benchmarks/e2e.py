@@ -69,7 +69,7 @@ c0, w0 = time.process_time(), time.perf_counter()
 {mark_end}c1, w1 = time.process_time(), time.perf_counter()
 with open(os.environ["E2E_OUT"], "w") as fh:
     json.dump({{"cpu": c1 - c0, "wall": w1 - w0}}, fh)
-"""
+{exit_now}"""
 
 
 NONSTOP = """\
@@ -127,10 +127,11 @@ def command(config: str, script: str, out: str, viztracer: str | None) -> list[s
 
 
 def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
-             counted: bool = False) -> dict:
+             counted: bool = False, phase_only: bool = False) -> dict:
     """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
     `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
-    file size instead (the times and RSS of a process under valgrind mean nothing)."""
+    file size instead (the times and RSS of a process under valgrind mean nothing). With
+    `phase_only` the process ends at the phase's end: no whole-process figures, no calls count."""
     if config.startswith("base-"):
         env = dict(env, PYTHONPATH=env["E2E_BASELINE"])
     out = os.path.join(tmp, "out.json" if config.startswith("viz") else "out.ftr")
@@ -144,6 +145,7 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
         shutil.rmtree(cg_dir, ignore_errors=True)
         os.mkdir(cg_dir)
         argv = callgrind_phase.under_callgrind(argv, cg_dir)
+        env = dict(env, PYTHONHASHSEED="0")  # (the same dict and set layouts in every cell and round)
     t0 = time.perf_counter()
     # (cwd: the temporary directory -- `python -m` puts the cwd first on sys.path, which must not
     # pick the flowtrace checkout the benchmark was started in over PYTHONPATH's)
@@ -158,10 +160,14 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
         raise RuntimeError(f"{config} failed (exit {proc.returncode}): {tail}")
     if counted:
         res: dict = callgrind_phase.phase_counts(callgrind_phase.read_dumps(cg_dir))
+        if phase_only:
+            del res["instr_whole"]  # (the end cut short: not the whole process)
     else:
         with open(report) as fh:
             res = json.load(fh)
         res.update(whole=whole, rss_mb=usage.ru_maxrss / 1024)
+    if phase_only:
+        return res
     res["bytes"] = os.path.getsize(out) if os.path.exists(out) else 0
     if config == "ft":
         # counted in a child: this process must stay small, as a child's peak RSS (wait4) starts
@@ -173,12 +179,14 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     return res
 
 
-def driver(name: str, scale: int, marks_library: str | None) -> str:
+def driver(name: str, scale: int, marks_library: str | None, phase_only: bool = False) -> str:
     """The script every cell of workload `name` runs; with `marks_library` (instruction counts)
-    it marks its workload phase for callgrind, right inside the timed lines."""
-    marks = {"mark_setup": "", "mark_start": "", "mark_end": ""}
+    it marks its workload phase for callgrind, right inside the timed lines; with `phase_only`
+    it then ends at once (os._exit: no VizTracer save, no file completion)."""
+    marks = {"mark_setup": "", "mark_start": "", "mark_end": "",
+             "exit_now": "os._exit(0)\n" if phase_only else ""}
     if marks_library:
-        marks = {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n",
+        marks |= {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n",
                  "mark_start": f"_mark(b{callgrind_phase.START!r})\n",
                  "mark_end": f"_mark(b{callgrind_phase.END!r})\n"}
     return DRIVER.format(wl_dir=workloads.HERE, name=name, scale=scale, **marks)
@@ -198,17 +206,18 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
         for w in chosen:
             scripts[w] = os.path.join(tmp, f"bench_{w}.py")
             with open(scripts[w], "w") as fh:
-                fh.write(driver(w, opts.scale, marks))
+                fh.write(driver(w, opts.scale, marks, opts.phase_only))
         for rep in range(opts.repeat):
             for w in chosen:
                 for c in configs:  # interleaved: noise hits every configuration alike
                     try:
                         results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
-                                                        counted=opts.instructions))
+                                                        counted=opts.instructions, phase_only=opts.phase_only))
                         if opts.instructions:  # (minutes a cell: show progress)
                             r = results[(w, c)][-1]
-                            print(f"{w}/{c}: {r['instr'] / 1e6:.1f}M instructions in the workload, "
-                                  f"{r['instr_whole'] / 1e6:.1f}M in the whole process", file=sys.stderr)
+                            whole = f", {r['instr_whole'] / 1e6:.1f}M in the whole process" if "instr_whole" in r else ""
+                            print(f"{w}/{c}: {r['instr'] / 1e6:.1f}M instructions in the workload{whole}",
+                                  file=sys.stderr)
                     except RuntimeError as exc:
                         print(f"{w}/{c}: {exc}", file=sys.stderr)
             print(f"round {rep + 1}/{opts.repeat} done", file=sys.stderr)
@@ -296,8 +305,8 @@ def goals_table(stats: dict, goals: list, chosen: list[str], spread_rows: bool) 
     out: dict = {}
     print(f"{'goal':<34}" + "".join(f"{w[:11]:>12}" for w in chosen))
     for a, b, m, limit in goals:
-        if not any((w, a) in stats and (w, b) in stats for w in chosen):
-            continue  # (configurations not run)
+        if not any(m in stats.get((w, a), {}) and m in stats.get((w, b), {}) for w in chosen):
+            continue  # (configurations or figures not taken)
         cells, ranges = [], []
         for w in chosen:
             ft, viz = stats.get((w, a), {}).get(m), stats.get((w, b), {}).get(m)
@@ -335,7 +344,8 @@ def report(stats: dict, configs: list[str], chosen: list[str], opts: argparse.Na
             else f"medians of {opts.repeat} runs" + (", min-max under each row" if spread_rows else ""))
     print(f"\nPython {sys.version.split()[0]}; {what}; workload = {opts.scale} run() calls; slowdown = "
           f"{'count' if counted else 'time'} / untraced; calls = recorded by `flowtrace run`\n")
-    metrics = COUNT_METRICS if counted else TIME_METRICS
+    metrics = [(m, t) for m, t in (COUNT_METRICS if counted else TIME_METRICS)
+               if any(m in cell for cell in stats.values())]
     for metric, title in metrics:
         print(f"{title}:")
         slowdown_table(stats, metric, configs, chosen, calls, spread_rows)
@@ -356,7 +366,7 @@ def report(stats: dict, configs: list[str], chosen: list[str], opts: argparse.Na
             print(f"  {c.removeprefix('base-'):<10}" + "".join(
                 f" {w} {r:.3f}" for w in chosen if (r := overhead_ratio(stats, w, c.removeprefix("base-"), c, m)) is not None))
     for c in ("base-ft-noargs", "ft-noargs"):
-        if c in configs:
+        if c in configs and any("bytes" in stats.get((w, c), {}) for w in chosen):
             print(f"\n{c} bytes per call (goal <= 8):", ", ".join(
                 f"{w} {stats[(w, c)]['bytes'].med / calls[w]:.1f}" for w in chosen if (w, c) in stats and calls[w]))
     return {"python": sys.version.split()[0], "mode": "instructions" if counted else "times",
@@ -403,7 +413,13 @@ def parse_options() -> argparse.Namespace:
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions (callgrind, every thread, the workload phase and the whole "
                          "process) instead of timing: deterministic, so usable on a loaded machine")
+    ap.add_argument("--phase-only", action="store_true",
+                    help="with --instructions: end each process right after the workload (os._exit), "
+                         "skipping VizTracer's save (most of its time under valgrind) and flowtrace's file "
+                         "completion; no whole-process counts, calls or bytes")
     opts = ap.parse_args()
+    if opts.phase_only and not opts.instructions:
+        raise SystemExit("--phase-only goes with --instructions")
     if opts.repeat is None:
         opts.repeat = 1 if opts.instructions else 3
     if opts.instructions:

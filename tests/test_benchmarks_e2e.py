@@ -134,6 +134,9 @@ def test_driver_marks_exactly_the_timed_loop():
     assert marked[loop - 1] == "_mark(b'e2e-start')" and marked[loop - 2].startswith("c0, w0 = ")
     assert marked[loop + 2] == "_mark(b'e2e-end')" and marked[loop + 3].startswith("c1, w1 = ")
     compile("\n".join(marked), "bench_oop.py", "exec")
+    assert "os._exit" not in "\n".join(marked)
+    cut = e2e.driver("oop", 2, "/tmp/libx.so", phase_only=True).splitlines()
+    assert cut[-1] == "os._exit(0)" and cut.index("_mark(b'e2e-end')") < len(cut) - 3  # (after the report)
 
 
 class Opts:
@@ -170,6 +173,15 @@ def test_count_tables_say_they_are_instruction_counts(capsys):
     assert summary["verdicts"]["oop: ft-noargs/viz instr <= 0.7"]["verdict"] == "ok"
     assert summary["verdicts"]["oop: base-ft/viz instr <= 1.0"]["ratio"] == 1.6
     assert "ft         oop 0.938" in out  # A/B: 1.5 / 1.6
+
+
+def test_phase_only_counts_print_no_whole_process_table(capsys):
+    results = {("oop", c): [{"instr": n}] for c, n in (("untraced", 100e6), ("ft", 180e6), ("viz", 200e6))}
+    summary = e2e.report(e2e.spreads(results), ["untraced", "ft", "viz"], ["oop"], Opts(repeat=1, instructions=True))
+    out = capsys.readouterr().out
+    assert "workload instructions" in out and "whole process" not in out and "instr_whole" not in out
+    assert summary["verdicts"] == {"oop: ft/viz instr <= 1.0": {"ratio": 0.8, "best": 0.8, "worst": 0.8,
+                                                                "verdict": "ok"}}
 
 
 # -- the marked phase under callgrind (valgrind and cc needed) ------------------------------------
