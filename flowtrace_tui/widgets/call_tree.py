@@ -190,7 +190,17 @@ class CallTree(ScrollView, can_focus=True):
         self.generation += 1
         self._cache.clear()
         n = len(self.rows) if self.rows is not None else 1
-        self.virtual_size = Size(self.scrollable_content_region.width, n)
+        size = Size(self.scrollable_content_region.width, n)
+        if size.width == self.virtual_size.width and self.is_mounted:
+            # only the number of rows changed: the scroll bar is told (as Textual does for a
+            # size change that needs no layout, Widget._size_updated) instead of the whole
+            # screen being laid out again -- a live view shows new rows several times a second,
+            # and each layout took the UI thread (and the GIL the loader needs) ~10-40 ms. A
+            # scroll bar that comes or goes still lays the screen out (its reactive does).
+            self.set_reactive(CallTree.virtual_size, size)
+            self._scroll_update(size)  # (textual 8.2.8, pinned)
+        else:
+            self.virtual_size = size
         self.refresh()
 
     @property

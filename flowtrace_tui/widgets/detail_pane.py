@@ -55,23 +55,43 @@ class DetailPane(VerticalScroll, can_focus=False):
              path: list[tuple[int, str]]) -> None:
         """Fill the pane (None: no call selected). `path`: (position, name) from the top down
         to the call, each a link to `app.jump(position)`."""
+        shown = (detail, tuple(path))
+        if shown == self._shown:
+            return  # (the same facts again: a new index, then the cursor's move to the same call)
+        self._shown = shown
         path_w = self.query_one("#detail-path", Static)
         body = self.query_one("#detail-body", Static)
         if detail is None:
-            path_w.update("")
-            body.update(Text("No call selected", style="dim"))
+            _update(path_w, "")
+            _update(body, Text("No call selected", style="dim"))
             return
-        path_w.update(_path_content(path, detail.creator if isinstance(detail, CallDetail) else None))
+        _update(path_w, _path_content(path, detail.creator if isinstance(detail, CallDetail) else None))
         self.body = render_detail(detail)
-        body.update(_RenderedOnce(self.body))  # (laid out again and again: see _RenderedOnce)
+        _update(body, _RenderedOnce(self.body))  # (laid out again and again: see _RenderedOnce)
 
     body: RenderableType = ""
+    _shown: tuple | None = None  # (detail, path) on show
 
     def plain_text(self, width: int = 100) -> str:
         """The body as plain text (what a reader sees), e.g. for tests and copying."""
         console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
         console.print(self.body)
         return console.export_text()
+
+
+def _update(static: Static, content: RenderableType | Content | str) -> None:
+    """Show `content` in `static`, laying the screen out again only when its height changes:
+    a live view shows a new call several times a second, mostly with as many lines as the one
+    before, and each layout of the whole screen took the UI thread (and the GIL the loader
+    needs) ~10-40 ms. Its height at its current width is what a layout would find."""
+    width = static.content_size.width
+    if not width or (static.styles.width is not None and static.styles.width.is_auto):  # (None: fills)
+        static.update(content)
+        return
+    before = static.get_content_height(static.size, static.size, width)
+    static.update(content, layout=False)
+    if static.get_content_height(static.size, static.size, width) != before:
+        static.refresh(layout=True)
 
 
 def _path_content(path: list[tuple[int, str]], creator: tuple[int, str] | None = None) -> Content:

@@ -1,0 +1,102 @@
+"""A followed session's new calls reach the screen without laying the whole screen out again when
+nothing changed size: the call tree only gains rows (its scroll bar is told), the detail pane
+shows a call with as many lines as the one before. Each such layout took the UI thread (and the
+GIL the loader needs) ~10-40 ms several times a second while following a busy program. What the
+user sees is checked too: the newest call selected and in view, its details, the scroll bar's
+length, and a detail body or a scroll bar that does change size laid out."""
+
+from __future__ import annotations
+
+import os
+
+from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.widgets.detail_pane import DetailPane
+
+from trace_builder import Feeder, TraceBuilder, meta_for
+
+from .apps import sync, until
+
+POLL = 0.02
+
+
+def followed(path: str, steps: int) -> tuple[TraceBuilder, Feeder, FlowtraceApp]:
+    """main -> `steps` finished calls so far, in a file this (running) process records."""
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    b.enter("main")
+    b.flush()
+    feed = Feeder(b, path)
+    feed.step_calls([f"step{i}" for i in range(steps)])
+    return b, feed, FlowtraceApp(TraceSource.open(path), poll_interval=POLL)
+
+
+def newest_shown(app: FlowtraceApp, name: str) -> bool:
+    """The newest call is selected, in view, and the detail pane shows it."""
+    tree = app.tree
+    pane = app.query_one(DetailPane)
+    in_view = tree.scroll_offset.y <= tree.cursor_row < tree.scroll_offset.y + tree.scrollable_content_region.height
+    return (app.index.n == app.source.data.n and app.index.node(tree.cursor_pos) == app.index.n and in_view
+            and f"call        {name}" in pane.plain_text())
+
+
+def count_layouts(app: FlowtraceApp) -> list[int]:
+    """A counter of the main screen's layouts from now on (the screen's own method, wrapped)."""
+    screen, count = app.screen, [0]
+    inner = screen._refresh_layout
+
+    def counted(*a, **k):
+        count[0] += 1
+        return inner(*a, **k)
+
+    screen._refresh_layout = counted
+    return count
+
+
+def body_fits(app: FlowtraceApp) -> bool:
+    """The detail body's region is as tall as its content (laid out for what it shows)."""
+    body = app.query_one("#detail-body")
+    width = body.content_size.width
+    body.clear_cached_dimensions()
+    return body.size.height == body.get_content_height(body.size, body.size, width)
+
+
+@sync
+async def test_new_calls_are_shown_without_laying_the_screen_out_again(tmp_path):
+    b, feed, app = followed(str(tmp_path / "grow.ftr"), 60)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: not app.loading and newest_shown(app, "step59"))
+        await pilot.pause()
+        assert app.tree.show_vertical_scrollbar
+        layouts = count_layouts(app)
+        for i in range(3):
+            feed.step_calls([f"more{i}"])
+            await until(pilot, lambda: newest_shown(app, f"more{i}"))
+            await pilot.pause()
+            rows = len(app.rows)
+            assert app.tree.virtual_size.height == rows and app.tree.vertical_scrollbar.window_virtual_size == rows
+        assert layouts[0] == 0 and body_fits(app)
+        assert app.live_view.follow.following
+
+
+@sync
+async def test_a_detail_of_another_height_or_a_scroll_bar_that_comes_is_laid_out(tmp_path):
+    b, feed, app = followed(str(tmp_path / "grow.ftr"), 2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: not app.loading and newest_shown(app, "step1"))
+        await pilot.pause()
+        assert not app.tree.show_vertical_scrollbar
+        height = app.query_one("#detail-body").size.height
+        # a call whose arguments wrap over several lines of the pane: the body grows
+        b.leave(b.enter("wide", args="text='" + "ab " * 120 + "'"))
+        b.flush()
+        feed.sync()
+        await until(pilot, lambda: newest_shown(app, "wide"))
+        await pilot.pause()
+        assert app.query_one("#detail-body").size.height > height + 3 and body_fits(app)
+        # and shrinks back; then enough rows for a scroll bar, which comes with its layout
+        feed.step_calls([f"later{i}" for i in range(40)])
+        await until(pilot, lambda: newest_shown(app, "later39"))
+        await pilot.pause()
+        assert app.query_one("#detail-body").size.height == height and body_fits(app)
+        assert app.tree.show_vertical_scrollbar
+        assert app.tree.vertical_scrollbar.window_virtual_size == len(app.rows) == app.tree.virtual_size.height
