@@ -178,24 +178,77 @@ def _chunk_flags(data: bytes) -> list[tuple[bytes, int]]:
     return out
 
 
+def _chunks(data: bytes) -> list[tuple[bytes, int, bytes]]:
+    pos, out = F.FILE_HEADER_SIZE, []
+    while pos < len(data):
+        kind, flags, n = F.CHUNK_HEADER.unpack_from(data, pos)
+        out.append((kind, flags, data[pos + F.CHUNK_HEADER_SIZE : pos + F.CHUNK_HEADER_SIZE + n]))
+        pos += F.CHUNK_HEADER_SIZE + n + F.CHUNK_TRAILER_SIZE
+    return out
+
+
+def _mark_columns(rows: int) -> bytes:
+    """A MARK payload as the C drain codes one: a walk of ids and kinds repeated (zlib shrinks
+    them), times that do not repeat."""
+    rng = random.Random(rows)
+    walk = [(rng.choice([-1, 1, 1, 2]), rng.choice([1, 2, 6])) for _ in range(rows // 4)]
+    call, kind, t, now, at = [], [], [], 10**6, 100
+    for _rep in range(4):
+        for step, k in walk:
+            at += step
+            now += rng.randint(30, 3000)
+            call.append(at); kind.append(k); t.append(now)
+    return F.encode_columns(0, len(call), [("call", "I", F.ENC_GOLOMB_DELTA, call), ("t", "q", F.ENC_GOLOMB_RISE, t),
+                                           ("kind", "B", F.ENC_BITS, kind)])
+
+
 @pytest.mark.parametrize("native", [True, False])
-def test_mark_payloads_are_compressed_only_when_big_per_call_texts_never(tmp_path, native) -> None:
-    """A C-encoded batch's MARK payload goes through zlib only above ZLIB_MIN_BYTES_PER_CALL
-    bytes per call of its batch; its STRS payload, CALL and EXIT never (a batch of the Python
-    recorder, without payloads, is framed as before: test_same_bytes_as_the_python_writer)."""
+def test_mark_payloads_are_deflated_only_when_big_per_call_texts_never(tmp_path, native) -> None:
+    """A C-encoded batch's MARK payload has its columns but the times deflated (1.8:
+    format.deflate_columns, the same bytes from the native writer's C twin) only above
+    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch; its STRS payload, CALL and EXIT are
+    stored as they are (a batch of the Python recorder, without payloads, is framed as before:
+    test_same_bytes_as_the_python_writer)."""
     per_call = W.ZLIB_MIN_BYTES_PER_CALL
     calls = 1000
-    small, big = bytes(per_call * calls), bytes(per_call * calls + 1)   # (zeros: zlib shrinks them)
+    small = _mark_columns(600)
+    big = _mark_columns(4000)
+    assert len(small) <= per_call * calls < len(big)
     batches = []
-    for mark, strs in ((small, big), (big, bytes(100 * calls))):
+    for mark, strs in ((small, bytes(per_call * calls + 1)), (big, bytes(100 * calls))):
         b = Batch(strings_first_id=1, strings=["x"])
         b.strings_payload = strs
         b.payloads = [(F.CALL, bytes(4 * calls)), (F.EXIT, bytes(4 * calls)), (F.MARK, mark)]
         b.payload_calls = calls
         batches.append(b)
-    flags = _chunk_flags(_write(str(tmp_path / "s.ftr"), native, batches))
-    stored = [(kind, f & F.FLAG_ZLIB) for kind, f in flags if kind in (F.CALL, F.EXIT, F.MARK, F.STRS)]
-    assert stored == [
-        (F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0),
-        (F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 1),
-    ]
+    chunks = [c for c in _chunks(_write(str(tmp_path / "s.ftr"), native, batches))
+              if c[0] in (F.CALL, F.EXIT, F.MARK, F.STRS)]
+    assert [(kind, flags) for kind, flags, _ in chunks] == [(F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0)] * 2
+    assert chunks[3][2] == small
+    assert chunks[7][2] == F.deflate_columns(big) and len(chunks[7][2]) < len(big)
+    got = F.decode_columns(F.MARK, chunks[7][2])
+    want = F.decode_columns(F.MARK, big)
+    assert all(got.get(name) == want.get(name) for name in ("call", "t", "kind"))
+
+
+def test_the_native_writer_deflates_columns_as_format_does(tmp_path) -> None:
+    """writer.c's deflate_columns and format.deflate_columns: the same bytes, for payloads of
+    every size around the 64-byte and not-smaller edges, and for payloads that are not columns."""
+    payloads = [_mark_columns(rows) for rows in (4, 40, 80, 120, 400, 3000)]
+    payloads += [b"", bytes(15), bytes(16), bytes(40), _mark_columns(400)[:-1], _mark_columns(400) + b"\0"]
+    path = str(tmp_path / "d.ftr")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    nw = W.NativeWriter(fd)
+    nw.put([(F.MARK, p, F.DEFLATE_COLUMNS) for p in payloads])
+    nw.close()
+    os.close(fd)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    got = []
+    pos = 0
+    while pos < len(data):
+        kind, flags, n = F.CHUNK_HEADER.unpack_from(data, pos)
+        got.append(data[pos + F.CHUNK_HEADER_SIZE : pos + F.CHUNK_HEADER_SIZE + n])
+        pos += F.CHUNK_HEADER_SIZE + n + F.CHUNK_TRAILER_SIZE
+    assert got == [F.deflate_columns(p) for p in payloads]
+    assert sum(g != p for g, p in zip(got, payloads)) == 2  # (3000 rows and 400: deflated)

@@ -1,10 +1,11 @@
-"""Varint columns (FORMAT 1.2, encodings 2-4; 1.3, encodings 5-12): the Python encoder, both
-decoders (C and pure Python) and decode_columns agree on every value, and a damaged body is a
-FormatError."""
+"""Varint columns (FORMAT 1.2, encodings 2-4; 1.3, encodings 5-12; 1.8, encoding 13): the
+Python encoder, both decoders (C and pure Python) and decode_columns agree on every value, and a
+damaged body is a FormatError."""
 
 from __future__ import annotations
 
 import random
+import zlib
 
 import pytest
 
@@ -76,8 +77,8 @@ def test_decode_columns_mixes_fixed_and_varint_columns() -> None:
 
 def test_an_unknown_encoding_is_refused_not_guessed() -> None:
     payload = bytearray(F.encode_columns(1, 2, [("par", "I", F.ENC_RAW, [0, 1])]))
-    payload[F.COLUMNS_HEADER.size + 5] = 13  # the descriptor's encoding byte
-    with pytest.raises(F.FormatError, match="unknown encoding 13"):
+    payload[F.COLUMNS_HEADER.size + 5] = 14  # the descriptor's encoding byte
+    with pytest.raises(F.FormatError, match="unknown encoding 14"):
         F.decode_columns(F.CALL, bytes(payload))
 
 
@@ -199,3 +200,70 @@ def test_bit_packed_rows_of_every_width(name, decode) -> None:
             body = F.encode_varints(values, F.ENC_BITS)
             assert width > 62 or body[1] == width  # (wider: the minimum is negative, longer)
             assert _as_ints(decode(body, rows, F.ENC_BITS)) == values, (name, width, rows)
+
+
+# --- 1.8: deflated columns ------------------------------------------------------------------
+def _mark_payload(rows: int = 3000) -> tuple[bytes, dict[str, list[int]]]:
+    """A MARK payload as the C drain codes one: a walk repeated three times (ids and kinds that
+    repeat, times that do not), in the encodings the drain picks for them."""
+    rng = random.Random(3)
+    walk = [(rng.choice([-1, 1, 1, 2]), rng.choice([1, 2, 6])) for _ in range(rows // 3)]
+    call, kind, othr, t, run = [], [], [], [], []
+    at, now = 500, 10**9
+    for rep in range(3):
+        for step, k in walk:
+            at += step
+            now += rng.randint(30, 3000)
+            call.append(at + 200 * rep); kind.append(k); othr.append(at - 1 if k != 1 else 0)
+            t.append(now); run.append(rng.randint(100, 9000) if k == 6 else 0)
+    cols = {"call": call, "t": t, "kind": kind, "othr": othr, "run": run}
+    encs = {"call": F.ENC_GOLOMB_DELTA, "t": F.ENC_GOLOMB_RISE, "kind": F.ENC_BITS, "othr": F.ENC_SPARSE_DELTA,
+            "run": F.ENC_SPARSE}
+    types = {"call": "I", "t": "q", "kind": "B", "othr": "I", "run": "q"}
+    payload = F.encode_columns(0, len(call), [(n, types[n], encs[n], v) for n, v in cols.items()])
+    return payload, cols
+
+
+def _encodings(payload: bytes) -> dict[str, int]:
+    _b, _r, ncols, _ = F.COLUMNS_HEADER.unpack_from(payload)
+    descs = [F.COLUMN_DESC.unpack_from(payload, F.COLUMNS_HEADER.size + 8 * i) for i in range(ncols)]
+    return {name.decode().strip(): enc for name, _tc, enc, _ in descs}
+
+
+def test_deflated_columns_read_as_the_columns_they_hold() -> None:
+    payload, cols = _mark_payload()
+    packed = F.deflate_columns(payload)
+    assert len(packed) < len(payload)
+    # the ids, kinds and resumers (repeating) are deflated, the fold times too; `t` kept as coded
+    assert _encodings(packed) == {"call": F.ENC_DEFLATE, "t": F.ENC_GOLOMB_RISE, "kind": F.ENC_DEFLATE,
+                                  "othr": F.ENC_DEFLATE, "run": F.ENC_DEFLATE}
+    got = F.decode_columns(F.MARK, packed)
+    for name, values in cols.items():
+        assert got.get(name) == values, name
+    assert F.deflate_columns(b"\0" * 40) == b"\0" * 40  # not columns: as it is
+
+
+def test_a_column_zlib_does_not_shrink_is_kept_as_it_is() -> None:
+    rng = random.Random(1)
+    ids = [rng.getrandbits(32) for _ in range(200)]
+    payload = F.encode_columns(0, 200, [("call", "I", F.ENC_BITS, ids), ("kind", "B", F.ENC_CONST, [1] * 200)])
+    assert F.deflate_columns(payload) == payload  # random ids: no gain; a constant: 1 byte
+
+
+def test_a_damaged_deflated_column_is_refused() -> None:
+    body = F.encode_varints(list(range(100)), F.ENC_GOLOMB)
+    good = F.deflate_column(F.ENC_GOLOMB, body)
+    assert _as_ints(F.decode_varints(good, 100, F.ENC_DEFLATE)) == list(range(100))
+    huge = bytes([F.ENC_VARINT]) + zlib.compress(b"\0" * (F.body_bound(100) + 1))
+    cases = [
+        good[:-1], good + b"\0", good[:1], b"",
+        bytes([F.ENC_DEFLATE]) + good[1:],  # a deflated column holds 2-12 only
+        bytes([F.ENC_RAW]) + good[1:], bytes([0xFF]) + good[1:],
+        good[:5] + bytes([good[5] ^ 0xFF]) + good[6:],  # a corrupt stream
+        huge,  # inflates to more than 100 rows can take
+    ]
+    for bad in cases:
+        with pytest.raises(F.FormatError):
+            F.decode_varints(bad, 100, F.ENC_DEFLATE)
+    with pytest.raises(F.FormatError):  # the right body, for more rows than it holds
+        F.decode_varints(good, 101, F.ENC_DEFLATE)

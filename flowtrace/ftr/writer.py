@@ -262,11 +262,13 @@ class SessionWriter:
         # Payloads a recorder encoded itself (the C one: coded columns). CALL and EXIT rows
         # take ~3.5-5 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
         # call of CPU, so they are stored as they are. MARK rows are compressed only where they
-        # are a big part of the batch (_worth_zlib).
-        parts += [(kind, payload, kind == F.MARK) for kind, payload in batch.payloads]
+        # are a big part of the batch (_worth_zlib), column by column but their times (1.8:
+        # F.deflate_columns, on the native writer's thread).
+        parts += [(kind, payload, F.DEFLATE_COLUMNS if kind == F.MARK else False) for kind, payload in batch.payloads]
         n += batch.payload_calls
         if batch.payloads:
-            parts = [(kind, payload, packed and _worth_zlib(kind, payload, n)) for kind, payload, packed in parts]
+            parts = [(kind, payload, packed if packed and _worth_zlib(kind, payload, n) else False)
+                     for kind, payload, packed in parts]
         with self._lock:
             if self._fd < 0:
                 return

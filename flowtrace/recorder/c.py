@@ -63,6 +63,7 @@ def shared_constants() -> dict[str, int]:
         "ENC_PARENT": fmt.ENC_PARENT, "ENC_SPARSE_DELTA": fmt.ENC_SPARSE_DELTA, "ENC_SPARSE": fmt.ENC_SPARSE,
         "ENC_BITS": fmt.ENC_BITS, "ENC_GOLOMB_DELTA": fmt.ENC_GOLOMB_DELTA, "ENC_GOLOMB": fmt.ENC_GOLOMB,
         "ENC_GOLOMB_PARENT": fmt.ENC_GOLOMB_PARENT, "ENC_GOLOMB_RISE": fmt.ENC_GOLOMB_RISE,
+        "ENC_DEFLATE": fmt.ENC_DEFLATE, "DEFLATE_COLUMNS": fmt.DEFLATE_COLUMNS,
         "RS_TUPLE": fmt.RS_TUPLE, "RS_LIST": fmt.RS_LIST,
     }
 
