@@ -216,8 +216,9 @@ class LiveView:
         ix = self.host.index
         window = ix.data.window if ix is not None else None
         if window is not None and window.left_out:  # the whole index is behind (model/window.py)
-            parts.append(f"[$warning]newest {fmt_count(ix.n_calls - window.n_ancestors)} calls shown "
-                         f"(indexing {fmt_count(window.left_out)} earlier)[/]")
+            why = ("the whole session needs more memory than the explorer may use" if self.pipeline.whole_too_big
+                   else f"indexing {fmt_count(window.left_out)} earlier")
+            parts.append(f"[$warning]newest {fmt_count(ix.n_calls - window.n_ancestors)} calls shown ({why})[/]")
         failures = self.pipeline.grow_failures
         if failures:  # a bug in the live index update: the view goes on with whole builds
             parts.append(f"[$error]{plural(failures, 'index update')} failed (rebuilt)[/]")

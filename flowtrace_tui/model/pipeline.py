@@ -92,6 +92,10 @@ class Pipeline:
         self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
         self._s_per_rebuilt_call: float | None = None  # a whole rebuild's wall seconds per call (processes)
         self._rebuilt_at = 0.0  # when the last whole rebuild ended (monotonic)
+        # a live session's whole index needs more memory than this process may use (MemoryError
+        # making or growing it): from then on the newest calls are shown as windows only (read by
+        # the status line)
+        self.whole_too_big = False
         self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
         self._drawn = threading.Event()  # set by `drawn` (the UI thread)
 
@@ -224,18 +228,37 @@ class Pipeline:
         an index far behind is built whole rather than grown, if that is cheaper
         (UpdatePolicy.build_whole)."""
         data = self.source.data
+        if self.whole_too_big and prev is not None:
+            return prev, self._window(), False
         if data.multi_process and window and prev is not None and self._growable(prev):
             return (*self._update_rebuilt(prev), False)
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
                 or not self.policy.windowed(data.n - prev.n, self._s_per_call)):
+            start = prev
             if prev is not None and not window and self.policy.build_whole(data.n - prev.n, data.n):
-                prev = None  # over, and far behind: built whole, as opening the finished file would
-            ix = self._next_index(prev)
-            self._note_speed(ix.n - (prev.n if prev is not None else 0), time.monotonic() - t)
+                start = None  # over, and far behind: built whole, as opening the finished file would
+            try:
+                ix = self._next_index(start)
+            except MemoryError:
+                if not self._windows_instead(prev):
+                    raise
+                return prev, self._window(), False
+            self._note_speed(ix.n - (start.n if start is not None else 0), time.monotonic() - t)
             self._window_of = None
             return ix, ix, False
         return prev, self._window(), catch_up and self.policy.catch_up > 0
+
+    def _windows_instead(self, prev: TreeIndex | None) -> bool:
+        """Making or growing a live session's whole index ran out of memory (a busy program's
+        tens of millions of calls, or a limit on the process's memory): say whether the view
+        goes on with windows of the newest calls only (True: `whole_too_big` from now on; the
+        status line says so). A session read once, or one with no index yet, fails as before."""
+        if not self.live or prev is None:
+            return False
+        self.whole_too_big = True
+        self._window_of = None  # (a window of the newest calls now, even if one was shown)
+        return True
 
     def _catch_up(self, prev: TreeIndex, drawn_first: bool = False) -> TreeIndex:
         """The whole index grown towards the session's end for at most `UpdatePolicy.catch_up`
@@ -258,7 +281,11 @@ class Pipeline:
             t = time.monotonic()
             calls = self.policy.catch_up_calls(self._s_per_call or self.policy.first_s_per_call,
                                                self.policy.catch_up_slice)
-            grown = self._next_index(ix, ix.n + calls)
+            try:
+                grown = self._next_index(ix, ix.n + calls)
+            except MemoryError:
+                self._windows_instead(ix)
+                return ix
             self._note_speed(grown.n - ix.n, time.monotonic() - t)
             ix = grown
             if time.monotonic() >= end or src.current_size() > size_read:
@@ -321,6 +348,8 @@ class Pipeline:
         if prev is not None and self._growable(prev):
             try:
                 return grow_index(prev, data, n)
+            except MemoryError:
+                raise  # (no bug; a whole build would need more memory still: see _windows_instead)
             except Exception as exc:  # a bug: counted and shown; the whole build is right
                 self.grow_failures += 1
                 self.last_failure = f"{type(exc).__name__}: {exc}"

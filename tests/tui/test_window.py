@@ -6,6 +6,7 @@ whole index comes back)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -526,3 +527,52 @@ def test_a_live_session_of_several_processes_is_rebuilt_a_share_of_the_time(tmp_
 ])
 def test_when_a_rebuilt_index_is_rebuilt(rebuild_s, since, due):
     assert UpdatePolicy(poll_interval=0.1).rebuild_due(rebuild_s, since) is due
+
+
+def out_of_memory_past(calls: int, monkeypatch) -> None:
+    """Making or growing an index of the whole session past `calls` calls raises MemoryError
+    (as a busy program's tens of millions of calls did under a 6 GB address-space limit);
+    windows are made as before."""
+    def limited(make):
+        def call(*a, **k):
+            data = a[1] if make is grow_index else a[0]
+            n = a[2] if make is grow_index else (a[1] if len(a) > 1 else k.get("n"))
+            if data.window is None and (data.n if n is None else n) > calls:
+                raise MemoryError("Unable to allocate 248. MiB for an array")
+            return make(*a, **k)
+        return call
+
+    monkeypatch.setattr(pipeline_module, "grow_index", limited(grow_index))
+    monkeypatch.setattr(pipeline_module, "build_index", limited(build_index))
+
+
+@sync
+async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_newest_calls(tmp_path, monkeypatch):
+    """GIVEN the explorer following a session whose whole index cannot be made (MemoryError),
+    THEN new calls are still shown, as windows of the newest calls, the status line says why,
+    and WHEN the session ends the last window is final: no "Reading the session failed" and
+    no frozen screen (which showed calls seconds old: the loader had ended)."""
+    out_of_memory_past(3, monkeypatch)
+    b, m, path, feed = busy_session(tmp_path)
+    src = TraceSource.open(path)
+    policy = dataclasses.replace(windowing_policy(0.02), catch_up=0.5)  # (catch-up steps: they meet the limit)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        feed.step_calls(["warm"])
+        await until(pilot, lambda: app.index.n == 3)
+        for k in range(3):
+            feed.step_calls([f"a{k}_{i}" for i in range(10)] + [f"newest{k}"])
+            through = 3 + 11 * (k + 1)
+            await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == through)
+            await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
+            assert f"newest{k}" in "\n".join(screen_lines(app))
+        assert app.pipeline.whole_too_big and app.pipeline.grow_failures == 0
+        assert "calls shown (the whole session needs more memory than the explorer may use)" in " | ".join(app.status_parts())
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and not app.loading)
+        await app.workers.wait_for_complete()
+        assert app.index.data.window is not None and app.index.data.window.through == 36
+        assert app._load_error is None and "failed" not in " | ".join(app.status_parts())
