@@ -28,10 +28,17 @@ In the counts: every instruction of every thread between the two marks (the prog
 callbacks, flowtrace's writer and flusher threads, VizTracer's buffer), and the mark call's own
 few thousand instructions. Out: interpreter start-up, the tracer's set-up, everything after the
 end mark (VizTracer's save to JSON, flowtrace's last flushes and file completion), exactly as the
-timing mode's process_time() pair leaves them out. Not perfectly deterministic: valgrind runs
-threads one at a time and switches on its own schedule, and flowtrace flushes on a wall-clock
-interval (0.1 s, and valgrind runs ~50x slower), so how much of the writer's work falls inside
-the phase varies a little; the whole-process count includes all of it."""
+timing mode's process_time() pair leaves them out.
+
+Not perfectly deterministic: valgrind runs threads one at a time on its own schedule, so how much
+of the writer's work falls inside the phase varies a little (the whole-process count has all of
+it). flowtrace also flushes on a wall-clock interval (0.1 s), and valgrind slows the program
+50-800x (more under load): at the default interval the count depended on the load (exceptions,
+ft, load 20: 386.1 M instructions against 375.6 M with --flush-interval 60, the same run twice
+gave 2.05x and 2.13x). So e2e.py gives flowtrace --flush-interval 1000 when it counts
+(--counted-flush-interval): flushes then come from the rows pending (backpressure), as they
+mostly do for a user's short workload; a user's 0.1 s timer flushes cost ~35 k instructions
+each, a few a second, next to ~1-2 G instructions a second of work."""
 
 from __future__ import annotations
 

@@ -114,20 +114,23 @@ def nonstop_rss(opts: argparse.Namespace) -> dict:
     return out
 
 
-def command(config: str, script: str, out: str, viztracer: str | None) -> list[str]:
+def command(config: str, script: str, out: str, viztracer: str | None, flush_interval: float = 0) -> list[str]:
     """The command line a user would type for this configuration ("base-ft..." are the same
-    as "ft..." with another flowtrace checkout: see --baseline)."""
+    as "ft..." with another flowtrace checkout: see --baseline); `flush_interval` (> 0) is
+    given to flowtrace's."""
     if config == "untraced":
         return [sys.executable, script]
     if config.startswith(("ft", "base-ft")):
         extra = {"ft": [], "ft-noargs": ["--no-args"], "ft-full": ["--repr", "full"]}[config.removeprefix("base-")]
+        if flush_interval > 0:
+            extra = [*extra, "--flush-interval", str(flush_interval)]
         return [sys.executable, "-m", "flowtrace", "run", "-o", out, *extra, script]
     extra = ["--log_func_args", "--log_func_retval"] if config == "viz-args" else []
     return [viztracer, "-o", out, "--quiet", *extra, script]
 
 
 def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
-             counted: bool = False, phase_only: bool = False) -> dict:
+             counted: bool = False, phase_only: bool = False, flush_interval: float = 0) -> dict:
     """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
     `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
     file size instead (the times and RSS of a process under valgrind mean nothing). With
@@ -139,7 +142,7 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     for p in (out, report):
         if os.path.exists(p):
             os.unlink(p)
-    argv = command(config, script, out, viztracer)
+    argv = command(config, script, out, viztracer, flush_interval if counted else 0)
     if counted:
         cg_dir = os.path.join(tmp, "callgrind")
         shutil.rmtree(cg_dir, ignore_errors=True)
@@ -212,7 +215,8 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                 for c in configs:  # interleaved: noise hits every configuration alike
                     try:
                         results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
-                                                        counted=opts.instructions, phase_only=opts.phase_only))
+                                                        counted=opts.instructions, phase_only=opts.phase_only,
+                                                        flush_interval=opts.counted_flush_interval))
                         if opts.instructions:  # (minutes a cell: show progress)
                             r = results[(w, c)][-1]
                             whole = f", {r['instr_whole'] / 1e6:.1f}M in the whole process" if "instr_whole" in r else ""
@@ -417,6 +421,12 @@ def parse_options() -> argparse.Namespace:
                     help="with --instructions: end each process right after the workload (os._exit), "
                          "skipping VizTracer's save (most of its time under valgrind) and flowtrace's file "
                          "completion; no whole-process counts, calls or bytes")
+    ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
+                    help="with --instructions: flowtrace runs with --flush-interval S (default 1000; 0: its "
+                         "own default, 0.1 s of wall time). Under valgrind the program runs 50-800x slower "
+                         "(more under load), so a 0.1 s interval would flush that much more often per unit of "
+                         "work than for a user, and make the count depend on the machine's load; rows-count "
+                         "flushes (backpressure) are unchanged")
     opts = ap.parse_args()
     if opts.phase_only and not opts.instructions:
         raise SystemExit("--phase-only goes with --instructions")

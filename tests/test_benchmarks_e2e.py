@@ -139,6 +139,14 @@ def test_driver_marks_exactly_the_timed_loop():
     assert cut[-1] == "os._exit(0)" and cut.index("_mark(b'e2e-end')") < len(cut) - 3  # (after the report)
 
 
+def test_counted_cells_give_flowtrace_a_long_flush_interval():
+    ft = e2e.command("base-ft-noargs", "s.py", "o.ftr", None, flush_interval=1000.0)
+    assert ft[-4:] == ["--no-args", "--flush-interval", "1000.0", "s.py"] and ft[ft.index("run") + 1] == "-o"
+    assert "--flush-interval" not in e2e.command("ft", "s.py", "o.ftr", None)
+    assert e2e.command("viz", "s.py", "o.json", "/v/viztracer", flush_interval=1000.0) == [
+        "/v/viztracer", "-o", "o.json", "--quiet", "s.py"]
+
+
 class Opts:
     def __init__(self, **kw):
         self.repeat, self.scale, self.instructions = kw.get("repeat", 3), 3, kw.get("instructions", False)
