@@ -239,13 +239,16 @@ class _Growable:
         self.arrays = {k: np.zeros(self.cap, dtype=t) for k, t in dtypes.items()}
         self.size = 1 if sentinel_row else 0
 
-    def reserve(self, extra: int) -> None:
+    def reserve(self, extra: int, exact: bool = False) -> None:
+        """Capacity for `extra` more rows: fourfold steps, or (`exact`) just that many."""
         need = self.size + extra
         if need <= self.cap:
             return
         cap = max(self.cap, 1024)
         while cap < need:
             cap *= 4
+        if exact:
+            cap = need
         for k, arr in self.arrays.items():
             new = np.empty(cap, dtype=arr.dtype)
             new[: self.size] = arr[: self.size]
@@ -323,8 +326,10 @@ class TraceData:
         """Size the call columns for `calls` calls now, while they hold few (the feeding thread
         only): a live session grows them otherwise as it goes, each time copying every column
         while its reads wait -- 0.9 s of CPU at 16.8 M calls (6.7 s of wall time under load),
-        a frozen live view ~7 s into a busy program. Capacity never written costs no memory."""
-        self._calls.reserve(calls - self._calls.size)  # (a capacity of `calls` rows, the sentinel's one of them)
+        a frozen live view ~7 s into a busy program. Capacity never written costs no memory, but
+        address space: exactly `calls` rows (fourfold steps from the capacity the file's size
+        suggested took up to 4 times that, past a 6 GB address-space limit at once: MemoryError)."""
+        self._calls.reserve(calls - self._calls.size, exact=True)  # (`calls` rows, the sentinel's one of them)
 
     @property
     def n_marks(self) -> int:

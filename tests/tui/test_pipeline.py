@@ -245,3 +245,17 @@ def test_a_followed_session_has_its_call_columns_sized_at_once(tmp_path):
     read_once = Pipeline(source_of(program(10).data()))
     run(read_once)
     assert read_once.source.data._calls.cap < LIVE_CALLS
+
+
+def test_the_columns_of_a_followed_session_take_exactly_the_calls_expected():
+    """GIVEN call columns sized first from a file's size (any capacity), WHEN a followed
+    session expects LIVE_CALLS calls, THEN they hold exactly that many rows, not the next
+    fourfold step of the first capacity (up to 4 times as much address space: under the
+    benchmarks' 6 GB limit the explorer failed at once, 'Unable to allocate 866. MiB')."""
+    from flowtrace_tui.model.loader import TraceData
+    from flowtrace_tui.model.pipeline import LIVE_CALLS
+
+    for first in (1024, 1_719_361, LIVE_CALLS // 4 + 1):
+        data = TraceData("t", capacity=first)
+        data.expect_calls(LIVE_CALLS)
+        assert data._calls.cap == LIVE_CALLS and all(len(a) == LIVE_CALLS for a in data._calls.arrays.values())
