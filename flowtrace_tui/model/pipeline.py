@@ -175,6 +175,8 @@ class Pipeline:
                         last_ix = self._catch_up(last_ix, drawn_first=ix is not None)
                         if last_ix.n >= data.n:  # (level: the whole index replaces the window)
                             shown = self._publish(publish, last_ix, live and not step.more)
+                    if self.whole_too_big and last_ix.n:  # windows only from now on: the memory of
+                        last_ix = build_index(data, 0, grouped=self._grouped)  # the whole index goes back
                     indexed = (last_ix.n, data.exits_seen)
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
@@ -187,7 +189,7 @@ class Pipeline:
                 # timed from the read, not from the end of the work that followed it: the wait
                 # is part of a new call's way to the screen (see PollTimer)
                 time.sleep(timer.wait(step.bytes_read > 0, time.monotonic() - read_at, src.write_age()))
-        if cancelled() and (data.n, data.exits_seen) != indexed:
+        if cancelled() and (data.n, data.exits_seen) != indexed and not self.whole_too_big:
             self._publish(publish, self.build(), True)
         publish(Finished(cancelled()))
 
