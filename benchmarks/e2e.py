@@ -22,8 +22,10 @@ the rounds' min-max; a goal whose verdict those ranges could flip says "noise" (
 --instructions: each cell runs once (or --repeat times) under valgrind's callgrind instead, and
 the tables and goals use instruction counts -- all threads, the same workload phase the timings
 take (the driver marks it; callgrind_phase.py says exactly what is in and out), and the whole
-process. Counts do not depend on the machine's load, so an A/B (--baseline) holds on a busy VM;
-they are not times (cache misses, GC pauses and GIL hand-offs cost time, not instructions).
+process. Counts hardly depend on the machine's load (flowtrace runs with a long --flush-interval
+there: see callgrind_phase.py), so an A/B (--baseline) holds on a busy VM; --phase-only ends each
+process after the workload (VizTracer's save is most of a run's time under valgrind). Counts are
+not times (cache misses, GC pauses and GIL hand-offs cost time, not instructions).
 
 VizTracer is not a dependency of flowtrace: give its command with --viztracer (install it in a
 separate venv of the same Python, e.g. `python3.12 -m venv /work/bench/venv312 &&
@@ -279,7 +281,7 @@ def slowdown_table(stats: dict, metric: str, configs: list[str], chosen: list[st
                 s = t.scaled(base.med)
                 meds.append(f"{s.med:{W - 1}.2f}x")
                 ranges.append(f"{range_text(s.lo, s.hi):>{W}}")
-        print(f"{w:<11}{calls[w] or 0:>9}" + "".join(meds))
+        print(f"{w:<11}{calls[w] or '-':>9}" + "".join(meds))
         if spread_rows:
             print(f"{'':<11}{'min-max':>9}" + "".join(ranges))
     print()
