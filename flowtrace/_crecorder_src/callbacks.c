@@ -739,18 +739,19 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
     if (add_mark(c, call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
-    ts->stack[ts->depth - 1].qmark = 0;   /* a mark in its run: not quiet */
+    Entry *e = &ts->stack[ts->depth - 1];
+    e->qmark = 0;   /* a mark in its run: not quiet */
+    e->hmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;   /* the call's latest mark: cb_reraise */
     c->marks[c->nmarks - 1].exc = args[2];
     ts->known = args[2]; ts->known_call = call; ts->known_caught = 1;   /* caught here */
     Py_RETURN_NONE;
 }
 
-/* RERAISE: the compiler's own handlers (`except E as e` cleanup, `with`, `finally`) catch and
- * re-raise; their EXCEPTION_HANDLED is not a catch. The latest `handled` mark of this call
- * for this exception is dropped, unless a re-raise already dropped it (python.py's
- * _cancel_handled, done here at once instead of at drain; like there, only within the rows
- * not drained yet -- and looking back at most RERAISE_SCAN marks). */
-#define RERAISE_SCAN 4096
+/* RERAISE: the compiler's own handlers (`except E as e` cleanup, `with`, `finally`) and a bare
+ * `raise` catch and re-raise; their EXCEPTION_HANDLED is not a catch. The call's `handled` mark
+ * of this exception is taken back when it is the call's latest mark (the entry's hmark; python.py's
+ * _cancel_handled, the same rule), wherever a drain fell since: the drain holds such a row back
+ * (hold_handled). Either way that handler is over: nothing older is taken back. */
 PyObject *
 cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -760,17 +761,14 @@ cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ThreadState *ts = exc_event_state(c, args, nargs, &frame, &failed);
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     if (!ts->depth) Py_RETURN_NONE;
-    uint32_t cid = ts->stack[ts->depth - 1].call;
-    ts->stack[ts->depth - 1].qmark = 0;   /* an exception event in its run: not quiet (python.py's reraise row) */
-    exc_arrived(ts, args[2], cid);   /* caught by a cleanup handler only: it travels on */
-    size_t stop = c->nmarks > RERAISE_SCAN ? c->nmarks - RERAISE_SCAN : 0;
-    for (size_t i = c->nmarks; i > stop; i--) {
-        MarkRow *m = &c->marks[i - 1];
-        if (m->call == cid && m->exc == (void *)args[2] && (m->kind == MARK_HANDLED || m->kind == 0)) {
-            m->kind = 0;
-            break;
-        }
+    Entry *e = &ts->stack[ts->depth - 1];
+    e->qmark = 0;   /* an exception event in its run: not quiet (python.py's reraise row) */
+    exc_arrived(ts, args[2], e->call);   /* caught by a cleanup handler only: it travels on */
+    if (e->hmark && e->qbatch == (uint32_t)c->batch && e->hmark <= c->nmarks) {
+        MarkRow *m = &c->marks[e->hmark - 1];
+        if (m->kind == MARK_HANDLED && m->call == e->call && m->exc == (void *)args[2]) m->kind = 0;
     }
+    e->hmark = 0;
     Py_RETURN_NONE;
 }
 
@@ -858,6 +856,7 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     e->qmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;
     e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
     e->sslot = (uint32_t)(s - c->susp) + 1;
+    e->hmark = 0;
     return done_or_overflow(c, ts);
 general:
     if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);

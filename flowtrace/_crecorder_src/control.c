@@ -9,7 +9,7 @@ clear_pending(CoreObject *c)
 {
     for (size_t i = 0; i < c->nstrs; i++) Py_CLEAR(c->strs[i].text);
     for (size_t i = 0; i < c->nslots; i++) Py_CLEAR(c->slots[i].o);
-    c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = c->npacked = 0;
+    c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = c->npacked = c->nheld = 0;
     c->rec_epoch++; c->rec_next = 0;   /* (the record dictionary of the entries that went) */
 }
 
@@ -109,7 +109,7 @@ core_seed(CoreObject *c, PyObject *args)
         if (!id) goto fail;
         if (grow((void **)&stack, &cap, depth + 1, sizeof(Entry)) < 0) goto fail;
         stack[depth].frame = iframe; stack[depth].call = id; stack[depth].code_idx = (uint32_t)idx;
-        stack[depth].task = 0; stack[depth].qmark = stack[depth].fold = stack[depth].sslot = 0;
+        stack[depth].task = 0; stack[depth].qmark = stack[depth].fold = stack[depth].sslot = stack[depth].hmark = 0;
         depth++;
     }
     if (depth) {

@@ -207,8 +207,11 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
  * generator run begun by a plain resume may fold (cb_py_yield): qmark is its resume row's
  * index + 1 until a call starts under it or it gets a mark (then 0), fold the index + 1 of its
- * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits). */
-typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch, sslot; } Entry;   /* sslot: see Susp */
+ * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits).
+ * hmark: the index + 1 of the call's `handled` row while that is the call's latest mark (a
+ * re-raise may take it back: cb_reraise; the drain holds it back, hold_handled), a row of batch
+ * qbatch too (qmark is 0 then), else 0. */
+typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
@@ -319,6 +322,7 @@ typedef struct CoreObject {
     CallCols calls; size_t ncalls, capcalls;
     ExitCols exits; size_t nexits, capexits;
     MarkRow *marks; size_t nmarks, capmarks;
+    size_t nheld;                    /* marks[0..nheld): held `handled` rows, t in ns, ref final (hold_handled) */
     uint32_t call_first_id, next_call_id;
     StrEntry *strs; size_t nstrs, capstrs;
     Slot *slots; size_t nslots, capslots;
@@ -690,7 +694,7 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 {
     if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
     Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = e->sslot = 0;
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = e->sslot = e->hmark = 0;
     return 0;
 }
 

@@ -23,7 +23,7 @@ free_exits(ExitCols *k)
 typedef struct {
     CallCols calls; size_t ncalls; uint32_t call_first_id; size_t capcalls;
     ExitCols exits; size_t nexits; size_t capexits;
-    MarkRow *marks; size_t nmarks; size_t capmarks;
+    MarkRow *marks; size_t nmarks; size_t capmarks; size_t nheld;
     StrEntry *strs; size_t nstrs; size_t capstrs;
     Slot *slots; size_t nslots; size_t capslots;
     unsigned char *packed; size_t npacked; size_t cappacked;
@@ -746,7 +746,7 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     for (size_t i = 0; i < nrows; i++) {
         const MarkRow *r = &w->marks[i];
         if (!r->kind) continue;
-        int64_t t = tick_to_ns(tmap, r->t);
+        int64_t t = i < w->nheld ? r->t : tick_to_ns(tmap, r->t);   /* (held rows: ns already) */
         uint32_t ref = final_id(r->ref, w->nstrs, remap);
         int fold = r->kind == MARK_FOLD;
         mc[n] = r->call; mt[n] = t - origin; mk[n] = r->kind; mo[n] = r->othr; mr[n] = ref;
@@ -775,6 +775,39 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     return out[2] ? 0 : -1;
 }
 
+/* The `handled` rows that a re-raise may still take back -- each the latest mark of a call
+ * still running, its entry's hmark (cb_reraise) -- are held back from this batch: moved to the
+ * start of the fresh buffer (older than every row to come), their time in ns now (this batch's
+ * map), their text's id made final after strings_batch; the entry follows its row. So whether a
+ * re-raise takes a mark back does not depend on where a drain fell (python.py's
+ * _keep_marks_back). A held row whose call is still running is held again. Runs no Python. */
+static void
+hold_handled(CoreObject *c, Swapped *w, const TickMap *tmap)
+{
+    uint32_t old = (uint32_t)(c->batch - 1), now = (uint32_t)c->batch;   /* (batch was counted up) */
+    for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next) {
+        if (ts->gen != c->gen) continue;
+        for (size_t i = 0; i < ts->depth; i++) {
+            Entry *e = &ts->stack[i];
+            if (!e->hmark) continue;
+            MarkRow *r = e->qbatch == old && e->hmark <= w->nmarks ? &w->marks[e->hmark - 1] : NULL;
+            e->hmark = 0;
+            if (!r || r->kind != MARK_HANDLED || r->call != e->call) continue;
+            if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0) {
+                PyErr_Clear();   /* no memory: this row stays in this batch (as before holding) */
+                c->nheld = c->nmarks;
+                return;
+            }
+            MarkRow *h = &c->marks[c->nmarks++];
+            *h = *r;
+            if ((size_t)(r - w->marks) >= w->nheld) h->t = tick_to_ns(tmap, r->t);
+            r->kind = 0;   /* not in this batch */
+            e->hmark = (uint32_t)c->nmarks; e->qbatch = now;
+        }
+    }
+    c->nheld = c->nmarks;
+}
+
 PyObject *
 core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -785,7 +818,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
      * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {
         c->calls, c->ncalls, c->call_first_id, c->capcalls, c->exits, c->nexits, c->capexits,
-        c->marks, c->nmarks, c->capmarks, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
+        c->marks, c->nmarks, c->capmarks, c->nheld, c->strs, c->nstrs, c->capstrs, c->slots, c->nslots, c->capslots,
         c->packed, c->npacked, c->cappacked, c->exc_finals,
     };
     c->exc_finals = 0;
@@ -793,7 +826,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->calls = spare_calls; c->capcalls = cap_spare_calls; memset(&spare_calls, 0, sizeof spare_calls); cap_spare_calls = 0;
     c->exits = spare_exits; c->capexits = cap_spare_exits; memset(&spare_exits, 0, sizeof spare_exits); cap_spare_exits = 0;
     c->marks = c->spare_marks; c->capmarks = c->cap_spare_marks; c->spare_marks = NULL; c->cap_spare_marks = 0;
-    c->ncalls = c->nexits = c->nmarks = 0;
+    c->ncalls = c->nexits = c->nmarks = c->nheld = 0;
     c->call_first_id = c->next_call_id;
     c->strs = c->spare_strs; c->capstrs = c->cap_spare_strs; c->spare_strs = NULL; c->cap_spare_strs = 0;
     c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
@@ -806,15 +839,18 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     Anchor here = anchor_now();
     TickMap tmap = tick_map(c->anchor, here);
     c->anchor = here;
+    hold_handled(c, &w, &tmap);
 
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
+    int texts = 0;   /* remap holds this batch's final ids */
     uint32_t first_sid = c->next_final_sid;
     RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.npacked, w.packed};
     uint32_t *remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!remap) { PyErr_NoMemory(); goto done; }
     /* the texts: rendered, deduplicated, new ones into the STRS payload (render.c) */
-    if (strings_batch(c, &rc, w.strs, w.nstrs, w.slots, remap, &strs_payload, &nnew) < 0) goto done;
+    texts = strings_batch(c, &rc, w.strs, w.nstrs, w.slots, remap, &strs_payload, &nnew) == 0;
+    if (!texts) goto done;
     result = PyDict_New();
     if (!result) goto done;
     {
@@ -837,6 +873,13 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         if (failed) Py_CLEAR(result);
     }
 done:
+    /* the held rows' texts are this batch's entries: their final ids (in this batch's STRS,
+     * so before the next batch's MARK chunk), or none if the texts failed */
+    for (size_t i = 0; i < c->nheld; i++) {
+        MarkRow *r = &c->marks[i];
+        uint32_t f = texts || (r->ref & FINAL_ID) ? final_id(r->ref, w.nstrs, remap) : 0;
+        r->ref = f ? f | FINAL_ID : 0;
+    }
     Py_XDECREF(strs_payload);
     labels_clear(&rc);
     PyMem_RawFree(remap);

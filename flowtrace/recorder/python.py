@@ -47,7 +47,10 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   is the exit row itself, `how` = END_RAISE_HERE: format 1.6.) StopIteration /
   StopAsyncIteration that only carry CPython's iteration protocol (the end of an `async for`,
   a thrown-into subgenerator's result) are not marked (`protocol_catch`); the protocol's raises
-  at SEND are consumed where they are raised and never reach a handler.
+  at SEND are consumed where they are raised and never reach a handler. A RERAISE (a bare
+  `raise`, a cleanup handler) takes back the call's `handled` mark of that exception when that
+  mark is the call's latest (`_cancel_handled`); such a mark is held back from the drain while
+  its call runs (`_keep_marks_back`), so the outcome does not depend on where a flush falls.
 """
 
 from __future__ import annotations
@@ -740,29 +743,55 @@ class PyRecorder:
 
     @staticmethod
     def _cancel_handled(marks: list[tuple]) -> list[tuple]:
-        """Drop each `handled` mark cancelled by a later re-raise of the same exception in the
-        same call (a cleanup handler, not a catch), the re-raise marks, and the exception ids
-        that `handled` marks carried in `other`."""
+        """Apply the re-raises (RERAISE: a bare `raise`, a cleanup handler re-raising): each
+        takes back its call's `handled` mark of the same exception if that mark is the call's
+        latest mark (docs/FORMAT.md, "Exceptions"; the C recorder's cb_reraise, the same rule).
+        Drops those marks and the re-raise rows. A `handled` mark keeps the exception id that it
+        carries in `other` only while a re-raise may still take it back (it is its call's latest
+        mark): drain() holds such a mark back while its call runs, so that a flush between the
+        catch and the re-raise changes nothing."""
         if not any(m[2] == _MARK_RERAISE or m[2] == F.MARK_HANDLED for m in marks):
             return marks
         drop: set[int] = set()
-        last: dict[tuple[int, int], int] = {}
+        latest: dict[int, int] = {}  # call -> index of its latest row, -1 after a re-raise
         for i, m in enumerate(marks):
-            kind = m[2]
-            if kind == F.MARK_HANDLED:
-                last[(m[0], m[4])] = i
-            elif kind == _MARK_RERAISE:
+            if m[2] == _MARK_RERAISE:
                 drop.add(i)
-                j = last.pop((m[0], m[4]), None)
-                if j is not None:
+                j = latest.get(m[0], -1)
+                if j >= 0 and marks[j][2] == F.MARK_HANDLED and marks[j][4] == m[4]:
                     drop.add(j)
+                latest[m[0]] = -1  # that handler is over: nothing older can be taken back
+            else:
+                latest[m[0]] = i
+        open_ = {j for j in latest.values() if j >= 0 and marks[j][2] == F.MARK_HANDLED}
         out = []
         for i, m in enumerate(marks):
             if i in drop:
                 continue
-            if m[2] == F.MARK_HANDLED:
+            if m[2] == F.MARK_HANDLED and m[4] and i not in open_:
                 m = (m[0], m[1], m[2], m[3], 0, 0, 0, 0)
             out.append(m)
+        return out
+
+    def _keep_marks_back(self, marks: list[tuple], limit: int, exits: list, exits_v: list) -> list[tuple]:
+        """The marks this drain emits; the others wait in `_pending_marks` for the next one:
+        those about calls not emitted yet (`limit`: after a call-id gap), and each `handled`
+        mark that a re-raise may still take back (_cancel_handled left its exception id in
+        `other`) while its call runs (no EXIT row in this batch)."""
+        held = any(r[2] == F.MARK_HANDLED and r[4] for r in marks)
+        ended = set(exits[0::2]).union(exits_v[0::_EXIT_W]) if held else set()
+        out: list[tuple] = []
+        self._pending_marks = keep = []
+        for r in marks:
+            if r[2] == F.MARK_HANDLED and r[4]:  # other: the exception's id, not a call
+                if r[0] >= limit or r[0] not in ended:
+                    keep.append(r)
+                else:
+                    out.append((r[0], r[1], r[2], r[3], 0, 0, 0, 0))
+            elif r[0] >= limit or r[4] >= limit:
+                keep.append(r)
+            else:
+                out.append(r)
         return out
 
     def drain(self) -> Batch:
@@ -795,7 +824,8 @@ class PyRecorder:
         calls = self._pending_calls + take(self._calls)
         exits = self._pending_exits + take(self._exits)
         exits_v = self._pending_exits_v + take(self._exits_v)
-        marks = self._pending_marks + self._cancel_handled(self._fold(take(self._marks)))
+        # (the rows kept back by the last drain first: they are older than every new row)
+        marks = self._cancel_handled(self._pending_marks + self._fold(take(self._marks)))
         first = self._next_call
         W = _CALL_W
         n = len(calls) // W
@@ -830,9 +860,7 @@ class PyRecorder:
             rows = list(zip(*[iter(exits_v)] * _EXIT_W))
             self._pending_exits_v = [x for r in rows if r[0] >= limit or r[0] in waiting for x in r]
             exits_v = [x for r in rows if r[0] < limit and r[0] not in waiting for x in r]
-        self._pending_marks = [r for r in marks if r[0] >= limit or r[4] >= limit]
-        if self._pending_marks:
-            marks = [r for r in marks if r[0] < limit and r[4] < limit]
+        marks = self._keep_marks_back(marks, limit, exits, exits_v)
 
         strings: list[str] = []
         b.strings_first_id = self._next_str
