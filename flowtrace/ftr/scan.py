@@ -33,6 +33,7 @@ from . import format as F
 from . import decode as D
 from .chunks import Chunk, ChunkReader
 from .format import FormatError, Strings
+from .late_children import note_late, parents_after_children
 from .reader import Trace, apply_chunks, check_folds, no_metadata, read_session, set_status
 
 _FINISHED = frozenset({F.END_RETURN, *F.RAISED})  # the `how` of a call that ended (not unfinished)
@@ -53,6 +54,9 @@ class SessionInfo(Trace):
     root_threads: list[int] = field(default_factory=list)  # threads with a root call, first root order
     unfinished: list[int] = field(default_factory=list)  # calls without an EXIT row, in id order
     stash: dict[int, Any] = field(default_factory=dict)  # calls a consumer keeps for call()
+    # parent -> its last child whose CALL row came after the parent's EXIT row (older files:
+    # late_children.py); `chunks()` puts those EXIT rows back after the children
+    late_parents: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.n_calls
@@ -133,6 +137,7 @@ class _Checker:
         self._texts(rows.args.ints(), "a call's arguments")
         info.n_calls += n
         self.ended.extend(bytes(n))
+        note_late(info.late_parents, ids, par, self.ended)
         info.last_ns = max(info.last_ns, max(t0))
         new = threads.difference(info.root_threads)
         if new and 0 in par:  # the first root of a thread decides where the thread is printed
@@ -258,7 +263,16 @@ def chunks(info: SessionInfo, kinds: frozenset[bytes] | set[bytes], texts: "Text
            ) -> Iterator[Any]:
     """The decoded records (`decode.py`) of the chunks of `kinds`, from the start of the file to
     `info.end_offset` (checked by `survey`). Other kinds are skipped without being read. STRS
-    chunks go to `texts` (when given) as they pass, so that recent texts are at hand."""
+    chunks go to `texts` (when given) as they pass, so that recent texts are at hand. A parent's
+    EXIT row that an older recorder wrote before its children's CALL rows comes after them
+    (late_children.py)."""
+    records = _records(info, kinds, texts)
+    if info.late_parents and F.CALL in kinds and F.EXIT in kinds:
+        return parents_after_children(records, info.late_parents)
+    return records
+
+
+def _records(info: SessionInfo, kinds: frozenset[bytes] | set[bytes], texts: "Texts | None") -> Iterator[Any]:
     want = set(kinds) | ({F.STRS} if texts is not None else set())
     with open(info.source, "rb", buffering=1 << 16) as f:
         pos = F.FILE_HEADER_SIZE
