@@ -7,6 +7,7 @@ without them: the trees are the same, exact. Both recorders."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from typing import Any, Callable
@@ -17,6 +18,7 @@ from flowtrace.ftr.reader import load
 from flowtrace.recorder.base import RecorderConfig
 from flowtrace.session import Session
 
+from flush_elsewhere import flush_from_another_thread
 from treeutil import check_balanced, shape
 
 # what `flush()` calls: the recording session's flush when the test forces flushes, else a
@@ -178,12 +180,15 @@ CASES: dict[Callable[[], Any], list[str]] = {
 }
 
 
-def record_with(fn: Callable[[], Any], recorder: str, forced: bool) -> list[str]:
+def record_with(fn: Callable[[], Any], recorder: str, forced: bool | str) -> list[str]:
     buf = io.BytesIO()
     # no timed flush: the only flushes are the forced ones
-    session = Session(buf, RecorderConfig(args="safe"), recorder=recorder, flush_interval=3600)
+    config = RecorderConfig(args="safe", exclude=["flush_elsewhere"])
+    session = Session(buf, config, recorder=recorder, flush_interval=3600)
     session.start()
-    if forced:
+    if forced == "elsewhere":  # the drain on another thread (walking this thread's stack)
+        _flush[0] = functools.partial(flush_from_another_thread, session)
+    elif forced:
         _flush[0] = session.flush
     try:
         fn()
@@ -195,9 +200,10 @@ def record_with(fn: Callable[[], Any], recorder: str, forced: bool) -> list[str]
     return [re.sub(r"0x[0-9a-f]+", "?", line) for line in shape(trace, marks=True)]
 
 
-@pytest.mark.parametrize("forced", [True, False], ids=["flushes", "no-flush"])
+@pytest.mark.parametrize("forced", [True, "elsewhere", False], ids=["flushes", "flushes-elsewhere", "no-flush"])
 @pytest.mark.parametrize("fn", list(CASES), ids=lambda fn: fn.__name__)
-def test_handled_marks_do_not_depend_on_flushes(recorder_name: str, fn: Callable[[], Any], forced: bool) -> None:
+def test_handled_marks_do_not_depend_on_flushes(recorder_name: str, fn: Callable[[], Any], forced: bool | str
+                                                ) -> None:
     assert record_with(caught(fn), recorder_name, forced) == CASES[fn]
 
 
