@@ -43,6 +43,17 @@ def bare_reraise() -> None:
         raise
 
 
+def bare_reraise_named(*args: Any) -> None:
+    # toolz's curry.__call__: `except TypeError as exc:`, a call, a bare `raise` (the `as`
+    # clause's cleanup handler catches and re-raises once more)
+    try:
+        fails()
+    except KeyError as exc:
+        if helper() > len(args) + len(str(exc)):
+            return
+        raise
+
+
 def bare_reraise_flush_in_handler() -> None:
     try:
         fails()
@@ -129,6 +140,12 @@ CASES: dict[Callable[[], Any], list[str]] = {
     bare_reraise: [
         "run() = None [handled:KeyError]",
         "  bare_reraise() ! KeyError: 'k'",
+        "    fails() ! KeyError: 'k' [raise:KeyError]",
+        "    helper() = 1",
+    ],
+    bare_reraise_named: [
+        "run() = None [handled:KeyError]",
+        "  bare_reraise_named(*args=()) ! KeyError: 'k'",
         "    fails() ! KeyError: 'k' [raise:KeyError]",
         "    helper() = 1",
     ],
