@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from textual.widgets import Input
 
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.source import TraceSource
@@ -72,7 +73,11 @@ def test_help_screen(snap_compare, size):
 def test_filter_dialog(snap_compare):
     async def run_before(pilot):
         await settle(pilot)
-        await pilot.press("f", *"1us")
+        await pilot.press("f")
+        await pilot.pause()
+        for field in pilot.app.screen.query(Input):  # a steady cursor (test_find_bar_with_text_typed)
+            field.cursor_blink = False
+        await pilot.press(*"1us")
         await pilot.pause()
 
     assert snap_compare(threads_app(), terminal_size=(100, 30), run_before=run_before)
@@ -82,6 +87,9 @@ def test_filter_dialog(snap_compare):
 def test_find_bar_with_text_typed(snap_compare, size):
     async def run_before(pilot):
         await settle(pilot)
+        # the input's cursor blinks (shown, then hidden for 0.5 s): on a loaded machine the
+        # picture was taken in either phase. Without blinking it is always shown, as here.
+        pilot.app.query_one("#find-input", Input).cursor_blink = False
         await pilot.press("slash", *"price")
         await pilot.pause()
 
