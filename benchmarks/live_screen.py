@@ -39,6 +39,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAM = """
@@ -101,6 +102,27 @@ def prioritise(server: str, groups: set[int]) -> None:
             continue
 
 
+def start_in_tmux(server: str, tmp: str, pythonpath: str | None, args: str) -> None:
+    """Start `python ARGS` (the explorer of this checkout, or of PYTHONPATH=`pythonpath`) in
+    directory `tmp`, in session `t` of a new tmux server, 160x45, under the 6 GB limit."""
+    env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
+    cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} {args}; sleep 600"
+    tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+
+
+def watch(server: str, seconds: float, sample: Callable[[], None] | None = None, every: float = 0.25) -> None:
+    """For `seconds`: the priority of tmux `server`'s sessions (`prioritise`, until all three
+    have it), and `sample()` every `every` s."""
+    groups: set[int] = set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if len(groups) < 3:
+            prioritise(server, groups)
+        if sample is not None:
+            sample()
+        time.sleep(every)
+
+
 def one_round(seconds: float, pythonpath: str | None) -> list[float]:
     """Ages (s) of the newest call on screen, one per capture that shows a call."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,25 +130,21 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
         with open(os.path.join(tmp, "busy.py"), "w") as fh:
             fh.write(textwrap.dedent(PROGRAM).format(progress=progress, seconds=seconds))
         server = f"ft-live-screen-{os.getpid()}"
-        env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
-        cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} -m flowtrace_tui run busy.py; sleep 600"
-        tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+        start_in_tmux(server, tmp, pythonpath, "-m flowtrace_tui run busy.py")
         samples: list[tuple[float, int]] = []
-        groups: set[int] = set()
+
+        def capture() -> None:
+            t = time.monotonic()
+            try:
+                screen = tmux(server, "capture-pane", "-p", "-t", "t")
+            except subprocess.TimeoutExpired:  # (a machine so loaded that tmux took 10 s: no sample)
+                return
+            shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
+            if shown:
+                samples.append((t, max(shown)))
+
         try:
-            end = time.monotonic() + seconds + 2
-            while time.monotonic() < end:
-                if len(groups) < 3:
-                    prioritise(server, groups)
-                t = time.monotonic()
-                try:
-                    screen = tmux(server, "capture-pane", "-p", "-t", "t")
-                except subprocess.TimeoutExpired:  # (a machine so loaded that tmux took 10 s: no sample)
-                    continue
-                shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
-                if shown:
-                    samples.append((t, max(shown)))
-                time.sleep(0.25)
+            watch(server, seconds + 2, capture)
         finally:
             tmux(server, "kill-server")
         ran = []

@@ -28,7 +28,7 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from live_screen import PROGRAM, tmux  # noqa: E402
+from live_screen import PROGRAM, start_in_tmux, tmux, watch  # noqa: E402
 
 DRIVER = """
     import json, sys, threading, time
@@ -106,11 +106,9 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[dict], list[
         with open(os.path.join(tmp, "driver.py"), "w") as fh:
             fh.write(textwrap.dedent(DRIVER).format(log=log))
         server = f"ft-live-stages-{os.getpid()}"
-        env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
-        cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} driver.py; sleep 600"
-        tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+        start_in_tmux(server, tmp, pythonpath, "driver.py")
         try:
-            time.sleep(seconds + 2)
+            watch(server, seconds + 2, every=0.1)  # (the sessions' priority: see live_screen.py)
         finally:
             tmux(server, "kill-server")
         with open(log) as fh:

@@ -1,6 +1,6 @@
 """A timeline of the real explorer following a busy program, to find what holds new calls off
 the screen: `flowtrace-tui run` in tmux (as benchmarks/live_screen.py runs it, with its
-priority: `prioritise`), instrumented from outside (a driver script wraps methods; nothing in
+priority: `watch`), instrumented from outside (a driver script wraps methods; nothing in
 flowtrace_tui knows of it).
 
     nice -n -15 python benchmarks/live_timeline.py [--seconds 12] [--explorer-path DIR] [--stall-ms 400] [--log FILE]
@@ -40,7 +40,7 @@ import textwrap
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from live_screen import PROGRAM, prioritise, tmux  # noqa: E402
+from live_screen import PROGRAM, start_in_tmux, tmux, watch  # noqa: E402
 
 DRIVER = r"""
 import gc, json, sys, threading, time
@@ -177,16 +177,9 @@ def one_round(seconds: float, pythonpath: str | None, keep: str | None) -> list[
         with open(os.path.join(tmp, "driver.py"), "w") as fh:
             fh.write(f"LOG = {log!r}\n" + DRIVER)
         server = f"ft-live-timeline-{os.getpid()}"
-        env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
-        cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} driver.py; sleep 600"
-        tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
-        groups: set[int] = set()
+        start_in_tmux(server, tmp, pythonpath, "driver.py")
         try:
-            end = time.monotonic() + seconds + 2
-            while time.monotonic() < end:
-                if len(groups) < 3:
-                    prioritise(server, groups)
-                time.sleep(0.1)
+            watch(server, seconds + 2, every=0.1)
             screen = tmux(server, "capture-pane", "-p", "-t", "t")
             for line in screen.splitlines():  # (a loading failure's message, the status line)
                 if "failed" in line or "Error" in line or "│" in line:
