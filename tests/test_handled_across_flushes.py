@@ -2,28 +2,19 @@
 back whether or not a flush falls between the catch and the re-raise: the recorders hold a
 call's `handled` mark back from the drain while it is the call's latest mark and the call is
 still running (recorder/python.py, "Exceptions"). Each program is recorded with flushes forced
-at the marked points (the session API's flush, on the program's thread, no timed flush) and
-without them: the trees are the same, exact. Both recorders."""
+at the marked points (the session API's flush, on the program's thread or from another thread;
+no timed flush: flush_elsewhere.py) and without them: the trees are the same, exact. Both recorders."""
 
 from __future__ import annotations
 
-import functools
-import io
 import re
 from typing import Any, Callable
 
 import pytest
 
 from flowtrace.ftr.reader import load
-from flowtrace.recorder.base import RecorderConfig
-from flowtrace.session import Session
-
-from flush_elsewhere import flush_from_another_thread
+from flush_elsewhere import FLUSH as _flush, recording
 from treeutil import check_balanced, shape
-
-# what `flush()` calls: the recording session's flush when the test forces flushes, else a
-# builtin that does nothing (neither is recorded: flowtrace's own code, a builtin)
-_flush: list[Callable[[], Any]] = [int]
 
 
 def helper() -> int:
@@ -198,20 +189,8 @@ CASES: dict[Callable[[], Any], list[str]] = {
 
 
 def record_with(fn: Callable[[], Any], recorder: str, forced: bool | str) -> list[str]:
-    buf = io.BytesIO()
-    # no timed flush: the only flushes are the forced ones
-    config = RecorderConfig(args="safe", exclude=["flush_elsewhere"])
-    session = Session(buf, config, recorder=recorder, flush_interval=3600)
-    session.start()
-    if forced == "elsewhere":  # the drain on another thread (walking this thread's stack)
-        _flush[0] = functools.partial(flush_from_another_thread, session)
-    elif forced:
-        _flush[0] = session.flush
-    try:
+    with recording(recorder, forced) as buf:
         fn()
-    finally:
-        _flush[0] = int
-        session.stop()
     trace = load(buf.getvalue())
     check_balanced(trace)
     return [re.sub(r"0x[0-9a-f]+", "?", line) for line in shape(trace, marks=True)]
@@ -227,16 +206,11 @@ def test_handled_marks_do_not_depend_on_flushes(recorder_name: str, fn: Callable
 def test_a_held_mark_is_in_the_file_before_the_call_ends(recorder_name: str) -> None:
     """A caught exception's `handled` mark is held back only while it may still be taken back:
     the flush after the call ended writes it (a reader of the file so far sees it)."""
-    buf = io.BytesIO()
-    session = Session(buf, RecorderConfig(args="safe"), recorder=recorder_name, flush_interval=3600)
-    session.start()
-    try:
+    with recording(recorder_name, forced=True) as buf:
         caught_then_more()
-        session.flush()
+        _flush[0]()
         so_far = load(buf.getvalue())
         marks = [m.kind for c in so_far.calls if c.qualname == "caught_then_more" for m in c.marks]
-    finally:
-        session.stop()
     assert marks == ["handled", "handled"]
 
 
@@ -251,15 +225,8 @@ def own_caught_held() -> None:
 def test_a_held_mark_keeps_its_time_and_text(recorder_name: str) -> None:
     """A mark held over two drains keeps its time (the `raise` mark's, written at the same
     event) and its text (a string of the batch it was made in)."""
-    buf = io.BytesIO()
-    session = Session(buf, RecorderConfig(args="safe"), recorder=recorder_name, flush_interval=3600)
-    session.start()
-    _flush[0] = session.flush
-    try:
+    with recording(recorder_name, forced=True) as buf:
         own_caught_held()
-    finally:
-        _flush[0] = int
-        session.stop()
     call, = [c for c in load(buf.getvalue()).calls if c.qualname == "own_caught_held"]
     assert [(m.kind, m.text) for m in call.marks] == [("raise", "KeyError: 'own'"), ("handled", "KeyError: 'own'")]
     assert call.marks[0].t_ns == call.marks[1].t_ns
