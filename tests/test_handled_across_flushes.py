@@ -3,7 +3,8 @@ back whether or not a flush falls between the catch and the re-raise: the record
 call's `handled` mark back from the drain while it is the call's latest mark and the call is
 still running (recorder/python.py, "Exceptions"). Each program is recorded with flushes forced
 at the marked points (the session API's flush, on the program's thread or from another thread;
-no timed flush: flush_elsewhere.py) and without them: the trees are the same, exact. Both recorders."""
+no timed flush: flush_elsewhere.py) and without them: the trees are the same, exact. Both
+recorders."""
 
 from __future__ import annotations
 
