@@ -126,3 +126,28 @@ def test_explorer_index(files) -> None:
     for column in ("order", "depth", "end", "parent", "dur", "self_time"):
         assert np.array_equal(getattr(late, column), getattr(in_order, column)), column
     assert late.parent[3] == 2 and late.parent[4] == 3  # child under parent, grandchild under child
+
+
+def test_a_late_child_that_never_ended(tmp_path) -> None:
+    """The parent's EXIT row waits for its late child's, which never comes (the session was
+    still running): it goes out at the end, after everything else, as in the file in order."""
+    def unfinished(late: bool) -> bytes:
+        b = TraceBuilder(meta={"recorder": "python"})
+        main = b.enter("main", t=10)
+        parent = b.enter("parent", t=20)
+        if late:
+            b.leave(parent, result="None", t=90)
+        b.flush()
+        b.enter("child", parent=parent, t=30)
+        if not late:
+            b.leave(parent, result="None", t=90)
+        b.leave(main, t=120)
+        return b.data(finish=False)
+    paths = {}
+    for name, late in (("late", True), ("in_order", False)):
+        paths[name] = tmp_path / f"{name}.ftr"
+        paths[name].write_bytes(unfinished(late))
+    assert survey(paths["late"]).late_parents == {2: 3}
+    lines = printed(paths["late"])
+    assert lines == printed(paths["in_order"])
+    assert [line.split("(")[0] for line in lines] == ["→ main", "  → parent", "    → child", "  ← parent", "← main"]

@@ -41,6 +41,9 @@ def parents_after_children(records: Iterable[object], late: dict[int, int]) -> I
     by_child = {c: p for p, c in late.items()}
     held: dict[int, tuple[int, int, int, int]] = {}  # parent -> its EXIT row, while it waits
     for rec in records:
+        if not waiting:  # every late parent placed: the rest passes as it is
+            yield rec
+            continue
         if isinstance(rec, D.ExitRows) and rec.rows:
             rows = list(zip(rec.call.values(), rec.t1.values(), rec.how.values(), rec.value.values()))
             out: list[tuple[int, int, int, int]] = []
