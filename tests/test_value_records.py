@@ -318,3 +318,101 @@ def test_tuples_known_by_identity_read_as_reprs_texts() -> None:
             session.stop()
         calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_one", "_star")]
         assert [c.args for c in calls] == expected, recorder
+
+
+class Vec3:
+    __slots__ = ("x", "y", "z")
+
+    def __init__(self, x, y, z):
+        self.x, self.y, self.z = x, y, z
+
+    def scale(self, k):
+        return Vec3(self.x * k, self.y * k, self.z * k)
+
+    def dot(self, o):
+        return self.x * o.x + self.y * o.y + self.z * o.z
+
+    class Inner:  # a nested class: its qualname has a dot
+        pass
+
+
+class InBuiltins:  # a class that says it lives in builtins: its label is its name alone
+    pass
+
+
+InBuiltins.__module__ = "builtins"
+
+
+class Ünï:  # a non-ASCII label
+    pass
+
+
+class _Meta(type):
+    @property
+    def __module__(cls):  # a metaclass that makes __module__ up: the slot path (type_label's hook)
+        return "made.up"
+
+
+class Odd(metaclass=_Meta):
+    pass
+
+
+def _pick(objs, t):  # returns (obj, t): a tuple holding an object, packed (1.7) and made a record at the drain
+    return objs[int(t) % len(objs)], t
+
+
+def _mixed(a, b=None, c=True, d=False):
+    return d
+
+
+def _big(n, o):
+    return n * 3
+
+
+def test_keyed_argument_lists_written_at_call_time_read_as_reprs_texts() -> None:
+    """Argument lists and results of floats, objects, None/True/False and large ints -- the C
+    recorder writes them as records at call time (capture.c rec_commit), with their labels and
+    address steps -- among records the drain makes of tuples holding objects (its address steps
+    interleaved with theirs), new objects at reused addresses, classes of every label kind, in
+    three batches: every text is reprs.py's, addresses included, from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    names = ("Vec3.__init__", "Vec3.scale", "Vec3.dot", "_pick", "_mixed", "_big")
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str]] = []
+        keep = [Vec3.Inner(), InBuiltins(), Ünï(), Long(), Odd(), Shape()]
+
+        def call(fn, *args):
+            expected.append((_args_text(fn, args, {}, "safe"), None))
+            r = fn(*args)
+            expected[-1] = (expected[-1][0], reprs.value_text(r, "safe"))
+            return r
+
+        session.start()
+        try:
+            for batch in range(3):
+                v = Vec3(1.5, -2.0, 0.25)
+                for i in range(40):
+                    w = call(Vec3.scale, v, 0.5 + i)  # (its Vec3.__init__ is recorded too: checked below)
+                    call(Vec3.dot, w, v)
+                    call(_pick, keep, float(i))
+                    call(_mixed, keep[i % len(keep)], None if i % 2 else 1e-9, i % 3 == 0, 2**40 + i)
+                    call(_big, 2**45 + i, keep[(i * 7) % len(keep)])
+                    call(Vec3.dot, w, w)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        got = [(c.args, c.result) for c in calls if c.function.qualname != "Vec3.__init__"]
+        assert got == expected, recorder
+        # every object a method returned is the one its Vec3.__init__ made
+        inits = {c.id: c for c in calls if c.function.qualname == "Vec3.__init__"}
+        for c in calls:
+            if c.function.qualname == "Vec3.scale":
+                init = next(i for i in inits.values() if i.parent == c.id)
+                assert init.args.startswith("self=" + c.result + ", "), recorder

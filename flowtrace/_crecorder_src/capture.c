@@ -410,7 +410,7 @@ memo_probe(CoreObject *c, const Memo *key)
  * store-forwarding stall) and copied unused slots; the loop stays a loop (GCC made it a call
  * of memcpy, ~10 instructions for a slot or two). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
-static inline void
+static inline __attribute__((always_inline)) void
 memo_remember(CoreObject *c, const Memo *key, uint32_t sid)
 {
     uint32_t n = (uint32_t)(key->head >> 40) & 0xFF;
@@ -479,6 +479,215 @@ commit_memo(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code_
     return commit_keyed(c, local, n, kind, code_idx, &key);
 }
 
+/* ---- keyed argument lists and results as value records at call time ----
+ * An argument list or result that the hot memo keyed and missed, holding a float, an object or
+ * an int past the small-int tables (rarely_repeats: render.c would write it as a record), is
+ * written now as that record -- straight into the batch's packed bytes as an S_REC entry --
+ * instead of as slots the drain turns into the same record: no Slot, no type reference per
+ * object, no second pass over the values at the drain, which copies the bytes (strings_batch).
+ * (raytrace: ~160k such entries a run, ~340 instructions each at the drain.)
+ * The record's names and labels are numbered in the batch's record dictionary now (rec_items),
+ * and its object addresses stepped from the previous call-time record's (rec_addr); the drain
+ * mends the first step when a record it made itself came in between (REC_SIDE). No Python code
+ * runs from the first test to the entry. */
+
+/* Append a record dictionary entry numbered now (index rec_next, then one more): a code's names
+ * (type NULL) or a type's label of `len` bytes, returned to be filled. NULL (no memory) or the
+ * label's bytes. */
+static char *
+rec_item_add(CoreObject *c, PyObject *type, uint32_t code_idx, size_t len)
+{
+    if ((c->nrec_items == c->caprec_items
+            && grow((void **)&c->rec_items, &c->caprec_items, c->nrec_items + 1, sizeof(RecItem)) < 0)
+            || (c->nrec_labs + len + 1 > c->caprec_labs
+                && grow((void **)&c->rec_labs, &c->caprec_labs, c->nrec_labs + len + 1, 1) < 0)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    RecItem *it = &c->rec_items[c->nrec_items++];
+    it->type = Py_XNewRef(type);   /* (held until the drain, as a slot held it) */
+    it->code_idx = code_idx;
+    it->lab_off = (uint32_t)c->nrec_labs;
+    it->lab_len = (uint32_t)len;
+    c->nrec_labs += len;
+    c->rec_next++;
+    return c->rec_labs + it->lab_off;
+}
+
+void
+rec_items_clear(RecItem *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) Py_CLEAR(items[i].type);
+}
+
+/* Number code code_idx's parameter names in this batch's record dictionary unless they are:
+ * 0, or -1 (no memory: nothing numbered). Its index is then CodeInfo.rec_ni. */
+int
+rec_names_commit(CoreObject *c, uint32_t code_idx)
+{
+    CodeInfo *ci = &c->codes[code_idx];
+    if (ci->rec_epoch == c->rec_epoch + 1) return 0;
+    uint32_t ni = c->rec_next;
+    if (!rec_item_add(c, NULL, code_idx, 0)) return -1;
+    ci->rec_ni = ni;
+    ci->rec_epoch = c->rec_epoch + 1;
+    return 0;
+}
+
+/* Type tp's label numbered in this batch's dictionary on its first use, made here as
+ * recorder/c.py type_label makes it ("module.Qualname", "Qualname" in builtins) for a class
+ * whose metaclass leaves __module__ and __qualname__ to type: reads only. 0 with its index and
+ * characters, -1 when its objects take the slot path (another kind of type, a label too long
+ * for any object's text to stay uncut, no memory). */
+static int
+rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
+{
+    c->rec_types[h].tp = tp;
+    c->rec_types[h].epoch = c->rec_epoch + 1;
+    c->rec_types[h].ok = 0;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (Py_TYPE(tp) != &PyType_Type && !plain_names(Py_TYPE(tp))))
+        return -1;
+    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
+    if (!mod || !PyUnicode_CheckExact(mod) || !name || !PyUnicode_CheckExact(name)) { PyErr_Clear(); return -1; }
+    int builtin = mod == str_builtins || PyUnicode_Compare(mod, str_builtins) == 0;
+    Py_ssize_t nm = 0, nn = 0;
+    const char *um = builtin ? "" : PyUnicode_AsUTF8AndSize(mod, &nm);
+    const char *un = um ? PyUnicode_AsUTF8AndSize(name, &nn) : NULL;
+    if (!un) { PyErr_Clear(); return -1; }
+    size_t chars = (size_t)PyUnicode_GET_LENGTH(name) + (builtin ? 0 : (size_t)PyUnicode_GET_LENGTH(mod) + 1);
+    if (chars + 16 + 15 > MAX_TEXT) return -1;   /* ("<", " object at 0x", 16 hex digits, ">") */
+    uint32_t idx = c->rec_next;
+    size_t len = (size_t)nn + (builtin ? 0 : (size_t)nm + 1);
+    char *lab = rec_item_add(c, (PyObject *)tp, 0, len);
+    if (!lab) return -1;
+    if (!builtin) { memcpy(lab, um, (size_t)nm); lab[nm] = '.'; lab += nm + 1; }
+    memcpy(lab, un, (size_t)nn);
+    c->rec_types[h].idx = idx;
+    c->rec_types[h].chars = (uint16_t)chars;
+    c->rec_types[h].ok = 1;
+    return 0;
+}
+
+static inline int
+rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+{
+    size_t h = ptr_hash(tp) & (REC_TYPES - 1);
+    if ((c->rec_types[h].tp != tp || c->rec_types[h].epoch != c->rec_epoch + 1) && rec_label_new(c, tp, h) < 0)
+        return -1;
+    if (!c->rec_types[h].ok) return -1;
+    *idx = c->rec_types[h].idx;
+    *chars = c->rec_types[h].chars;
+    return 0;
+}
+
+#define REC_SLOT_MAX 16   /* a slot's most bytes: an object's tag and two varints (5 + 10) */
+
+static inline __attribute__((always_inline)) unsigned char *
+rec_varint(unsigned char *q, uint64_t v)
+{
+    if (v < 0x80) { *q = (unsigned char)v; return q + 1; }   /* (the common case: one byte) */
+    while (v >= 0x80) { *q++ = (unsigned char)(v | 0x80); v >>= 7; }
+    *q++ = (unsigned char)v;
+    return q;
+}
+
+/* The record of the values `key` holds (memo_value's: localsplus order for S_ARGS, shown in
+ * the code's display order) as an S_REC entry of this batch: its string id, or 0 when it is not
+ * one (nothing in it rarely repeats, a text that could be cut, a label of another kind, no
+ * memory) -- commit_key then. One pass: the bytes are written past the batch's packed bytes
+ * while the text's bound is added up, and taken (an entry) only if it is a record. (`restrict`:
+ * bytes written through a char pointer may alias anything, and the key's fields were read again
+ * after every store.) */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static uint32_t
+rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
+{
+    CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
+    if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
+    const uint64_t head = key->head;
+    const uint32_t nshown = ci ? ci->nshown : 1, n = (uint32_t)(head >> 40) & 0xFF;
+    size_t at = c->npacked, need = REC_SIDE + 8 + (size_t)nshown * REC_SLOT_MAX;
+    if (nshown > n || at + need > UINT32_MAX
+            || (at + need > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + need, 1) < 0)
+            || (ci && rec_names_commit(c, code_idx) < 0)) {
+        PyErr_Clear();
+        return 0;
+    }
+    const uint16_t *order = ci ? ci->order : NULL;
+    const uint8_t *star = ci ? ci->star : NULL;
+    int objects = 0;   /* (an object among the values: the record comes after the side bytes) */
+    for (uint32_t i = 0; i < n; i++) objects |= (head >> (48 + 4 * i) & 15) == V_OPAQUE;
+    unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
+    unsigned char *__restrict q = start;
+    uint64_t addr = c->rec_addr, first = 0;
+    size_t chars = ci ? ci->rec_chars : 0, step_at = 0;
+    int worth = 0;
+    *q++ = REC_MARK;
+    *q++ = ci ? REC_ARGS : REC_VALUE;
+    if (ci) q = rec_varint(q, ci->rec_ni);
+    for (uint32_t k = 0; k < nshown; k++) {
+        uint32_t i = order ? order[k] : 0;
+        uint8_t tag = (uint8_t)(head >> (48 + 4 * i) & 15);
+        int64_t v = key->vals[i];
+        if (tag == V_OPAQUE) {
+            uint32_t li;
+            size_t lc;
+            if (rec_label(c, (PyTypeObject *)key->types[i], &li, &lc) < 0) return 0;
+            chars += lc + (size_t)(67 - __builtin_clzll((unsigned long long)v | 1)) / 4 + 15;
+            *q++ = RS_OBJECT;
+            q = rec_varint(q, li);
+            if (!step_at) { first = (uint64_t)v; step_at = (size_t)(q - start); }   /* (> 0: past the header) */
+            int64_t step = (int64_t)((uint64_t)v - addr);
+            q = rec_varint(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+            addr = (uint64_t)v;
+        } else if (tag == V_FLOAT) {
+            double d;
+            memcpy(&d, &v, 8);
+            *q++ = RS_FLOAT;
+            q = put_f64le(q, d);
+            chars += FLOAT_CHARS;
+            worth = 1;
+        } else if (tag == V_INT) {
+            *q++ = RS_INT;
+            q = rec_varint(q, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));   /* zigzag */
+            chars += 20;
+            worth |= v >= (int64_t)SMALL_MAX || v <= -(int64_t)SMALL_MAX;
+        } else {   /* (a literal: a tag, its length, its bytes -- stored whole, no call) */
+            int st = star ? star[k] : 0;
+            static const unsigned char lits[6][7] = {
+                {RS_LITERAL, 4, 'N', 'o', 'n', 'e'}, {RS_LITERAL, 4, 'T', 'r', 'u', 'e'},
+                {RS_LITERAL, 5, 'F', 'a', 'l', 's', 'e'}, {RS_LITERAL, 2, '(', ')'}, {RS_LITERAL, 2, '{', '}'},
+                {RS_LITERAL, 1, '?'}};
+            const unsigned char *lit = lits[tag == V_NONE ? 0 : tag == V_TRUE ? 1 : tag == V_FALSE ? 2
+                                            : st == 1 ? 3 : st == 2 ? 4 : 5];
+            memcpy(q, lit, 7);   /* (room: REC_SLOT_MAX a slot) */
+            q += 2 + lit[1];
+            chars += lit[1];
+        }
+    }
+    if (!(worth | objects) || chars > (ci ? 2 * MAX_TEXT : MAX_TEXT)) return 0;
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    size_t len = (size_t)(q - start);
+    if (objects) {   /* (the side bytes: first and last address, where the first step is) */
+        uint16_t sa = (uint16_t)step_at;
+        memcpy(side, &first, 8);
+        memcpy(side + 8, &addr, 8);
+        memcpy(side + 16, &sa, 2);
+        c->rec_addr = addr;
+    }
+    e->pack_off = (uint32_t)(start - c->packed);
+    e->kind = S_REC;
+    e->code_idx = code_idx;
+    e->packed = (uint8_t)objects;
+    e->rec_len = len;
+    c->npacked = e->pack_off + len;
+    memo_remember(c, key, sid);
+    return sid;
+}
+
 /* Is the key one small non-negative int (n == 1)? Those go to the small-int tables
  * (commit_memo), whose final ids outlive the batch (small_final): not to the hot memo. */
 static inline int
@@ -513,6 +722,7 @@ value_id(CoreObject *c, PyObject *v)
         if (memo_value(&key, &h, &head, 0, v) && !small_int_key(&key, &head)) {
             memo_end(&key, h, head);
             if ((hit = memo_probe(c, &key))) return hit;
+            if ((hit = rec_commit(c, &key, S_VALUE, 0))) return hit;
             return commit_key(c, &key, S_VALUE, 0);
         }
     }
@@ -556,7 +766,7 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);
             uint32_t hit = memo_probe(c, &key);
-            if (hit) return hit;
+            if (hit || (hit = rec_commit(c, &key, S_ARGS, (uint32_t)idx))) return hit;
             return commit_key(c, &key, S_ARGS, (uint32_t)idx);
         }
     }

@@ -11,6 +11,9 @@ clear_pending(CoreObject *c)
     for (size_t i = 0; i < c->nslots; i++) Py_CLEAR(c->slots[i].o);
     c->nstrs = c->nslots = c->ncalls = c->nexits = c->nmarks = c->npacked = c->nheld = 0;
     c->rec_epoch++; c->rec_next = 0;   /* (the record dictionary of the entries that went) */
+    rec_items_clear(c->rec_items, c->nrec_items);
+    c->nrec_items = c->nrec_labs = 0;
+    c->rec_addr = 0;
 }
 
 void

@@ -80,6 +80,7 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->packed); PyMem_RawFree(c->spare_packed);
+    PyMem_RawFree(c->rec_items); PyMem_RawFree(c->rec_labs);
     PyMem_RawFree(c->hot);
     PyMem_RawFree(c->small_vals.tab);
     for (int i = 0; i < EXC_TYPES; i++) PyMem_RawFree(c->exc_small[i].tab.tab);

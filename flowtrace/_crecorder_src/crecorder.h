@@ -169,7 +169,8 @@ typedef struct {
     uint32_t nslots, code_idx;
     uint32_t pack_off;   /* where its slots' packed bytes (V_PACKED) start in the batch's */
     uint8_t kind;
-    uint8_t packed;      /* a slot is V_PACKED: the entry is written as a record */
+    uint8_t packed;      /* a slot is V_PACKED: the entry is written as a record; (S_REC) the
+                          * record holds objects: REC_SIDE bytes before it */
 } StrEntry;
 
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
@@ -296,6 +297,16 @@ typedef struct { PyObject *ref; uint32_t tid; } TaskSlot;
 typedef struct { PyObject *o; uint32_t epoch, off; uint16_t len, chars; uint8_t height; } PackId;
 #define PACK_IDS 64
 
+/* An entry of a batch's record dictionary numbered at call time (CoreObject.rec_items): type
+ * NULL, the names of code code_idx; else the label of `type` (owned), lab_len bytes at lab_off. */
+typedef struct { PyObject *type; uint32_t code_idx, lab_off, lab_len; } RecItem;
+#define REC_TYPES 64
+/* A call-time record holding objects (StrEntry.packed set on its S_REC entry) is preceded in the
+ * packed bytes by REC_SIDE bytes: its first and last object addresses (u64, native order) and
+ * the offset in the record of its first address step's varint (u16): the drain rewrites that
+ * step when a record it made itself came in between (strings_batch). */
+#define REC_SIDE 18
+
 typedef struct CoreObject {
     PyObject_HEAD
     uint64_t gen;
@@ -359,7 +370,17 @@ typedef struct CoreObject {
     struct { PyTypeObject *tp; SmallTab tab; } exc_small[EXC_TYPES];
     uint8_t exc_finals;              /* this batch's rows hold a final id of an exception text */
     uint32_t rec_epoch;              /* + 1 each time the batch's entries go (drain, clear_pending) ... */
-    uint32_t rec_next;               /* ... and the record dictionary index the next code takes (args_record) */
+    uint32_t rec_next;               /* ... and the record dictionary index the next code or label takes */
+    /* The batch's record dictionary as numbered at call time (capture.c rec_label, rec_names):
+     * its entries in index order, each a code's names or a type's label -- the type referenced
+     * until the drain, its label's UTF-8 in rec_labs at lab_off -- which strings_batch writes
+     * first, in this order; swapped out with the batch's entries. */
+    RecItem *rec_items; size_t nrec_items, caprec_items;
+    char *rec_labs; size_t nrec_labs, caprec_labs;
+    /* labels numbered in this batch, by type address (valid while epoch is rec_epoch + 1):
+     * idx, the label's characters, or ok 0 when the type's objects take the slot path */
+    struct { void *tp; uint32_t epoch, idx; uint16_t chars; uint8_t ok; } rec_types[REC_TYPES];
+    uint64_t rec_addr;               /* the last object address a call-time record wrote in this batch */
     PackId pack_ids[PACK_IDS];       /* tuples packed as arguments, by address (packed.c) */
 } CoreObject;
 
@@ -429,6 +450,9 @@ typedef struct {
     const unsigned char *packed;      /* the batch's packed values (V_PACKED slots) ... */
     size_t npacked;                   /* ... (how many bytes) ... */
     const unsigned char *pack_base;   /* ... and those of the entry being rendered */
+    const RecItem *items;             /* the batch's record dictionary as numbered at call time ... */
+    size_t nitems;
+    const char *labs;                 /* ... and its labels' bytes (CoreObject.rec_items) */
 } RenderCtx;
 /* Does packed slot s of an entry whose packed values start at `base` lie in the batch's? (They
  * always do: commit_slots copies them with the entry. A check, not a trust: a slot read past
@@ -510,8 +534,11 @@ uint32_t value_id(CoreObject *c, PyObject *v);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
+int rec_names_commit(CoreObject *c, uint32_t code_idx);
+void rec_items_clear(RecItem *items, size_t n);
 /* packed.c */
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
+int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
 uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssize_t idx);
 int pack_commit(CoreObject *c, StrEntry *e);
@@ -521,6 +548,7 @@ PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
 PyObject *builtin_text_now(PyObject *v, int safe);
+int plain_names(PyTypeObject *meta);
 int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
                   PyObject **payload, size_t *count);
 PyObject *mod_expand_strings(PyObject *m, PyObject *arg);

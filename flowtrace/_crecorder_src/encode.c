@@ -832,6 +832,12 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
     c->packed = c->spare_packed; c->cappacked = c->cap_spare_packed; c->spare_packed = NULL; c->cap_spare_packed = 0;
     c->nstrs = c->nslots = c->npacked = 0;
+    RecItem *items = c->rec_items;   /* (the record dictionary numbered at call time goes with its entries) */
+    size_t nitems = c->nrec_items;
+    char *labs = c->rec_labs;
+    c->rec_items = NULL; c->nrec_items = c->caprec_items = 0;
+    c->rec_labs = NULL; c->nrec_labs = c->caprec_labs = 0;
+    c->rec_addr = 0;
     c->overflow_at = c->overflow_rows;   /* rows are gone: back to the cap */
     c->batch++;   /* provisional string ids start again: drop the exception-text caches */
     /* this batch's ticks -> ns: the line from the previous anchor to one read now (every row
@@ -845,7 +851,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     size_t nnew = 0;
     int texts = 0;   /* remap holds this batch's final ids */
     uint32_t first_sid = c->next_final_sid;
-    RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.npacked, w.packed};
+    RenderCtx rc = {args[0], args[1], {{NULL}}, w.packed, w.npacked, w.packed, items, nitems, labs};
     uint32_t *remap = PyMem_RawMalloc((w.nstrs + 1) * sizeof(uint32_t));
     if (!remap) { PyErr_NoMemory(); goto done; }
     /* the texts: rendered, deduplicated, new ones into the STRS payload (render.c) */
@@ -885,6 +891,8 @@ done:
     PyMem_RawFree(remap);
     for (size_t i = 0; i < w.nstrs; i++) Py_XDECREF(w.strs[i].text);
     for (size_t i = 0; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
+    rec_items_clear(items, nitems);
+    PyMem_RawFree(items); PyMem_RawFree(labs);
 #define KEEP_SPARE(buf, cap, spare, spare_cap) \
     if (!(spare)) { (spare) = (buf); (spare_cap) = (cap); } else PyMem_RawFree(buf)
     if (!spare_calls.par) { spare_calls = w.calls; cap_spare_calls = w.capcalls; } else free_calls(&w.calls);

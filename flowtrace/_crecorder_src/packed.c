@@ -289,7 +289,7 @@ pack_drop(void)
 
 /* Can code ci's argument lists be records (its names hold no NUL: dict_names's rule), and the
  * characters its names and separators add to a text ("name=" each, ", " between). */
-static int
+int
 args_layout(CodeInfo *ci)
 {
     size_t chars = ci->nshown ? 2 * (size_t)(ci->nshown - 1) : 0;
@@ -348,7 +348,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
     if (!e) { PyErr_Clear(); return 0; }
-    if (!known) { ci->rec_ni = c->rec_next++; ci->rec_epoch = c->rec_epoch + 1; }
+    if (rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
     e->kind = S_REC;
     e->code_idx = (uint32_t)idx;
     e->pack_off = (uint32_t)c->npacked;

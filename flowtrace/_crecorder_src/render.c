@@ -402,7 +402,7 @@ render_dict(Text *t, PyObject *o, int depth, int safe)
  * metaclass `meta` (EnumType, ABCMeta...: they do not redefine them, nor attribute lookup)?
  * The metaclass's own "__module__" (a str in its dict, as every class has) is no data
  * descriptor: the class's own "__module__" is then found first, as type's would read it. */
-static int
+int
 plain_names(PyTypeObject *meta)
 {
     static PyObject *qualname_key, *module_descr, *qualname_descr;   /* (type's: immortal) */
@@ -786,26 +786,59 @@ int_record(const Slot *s, Text *out)
     return 0;
 }
 
-/* The batch's S_REC entries (packed.c, args_record) have their records' headers written: the
- * dictionary gets their codes' names first, in the order of their first records, as
- * args_record numbered them -- checked on each code's first record (the others of the batch
- * carry the same index: CodeInfo.rec_ni). 0, or -1 with an error set. */
+/* The batch's record dictionary as the call-time records numbered it (rec_items: capture.c
+ * rec_label, rec_names_commit), first and in that order -- codes' names and types' labels --
+ * checked entry by entry. 0, or -1 with an error set. */
 static int
-record_names(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t nstrs, RecDict *d)
+record_dictionary(CoreObject *c, const RenderCtx *rc, RecDict *d)
 {
-    for (size_t i = 0; i < nstrs; i++) {
-        const StrEntry *e = &strs[i];
-        if (e->kind != S_REC || (d->names && d->names[e->code_idx].idx1)) continue;
-        uint32_t ni;
+    for (size_t j = 0; j < rc->nitems; j++) {
+        const RecItem *it = &rc->items[j];
+        uint32_t idx;
         size_t nchars;
-        if (dict_names(d, c, e->code_idx, &ni, &nchars) != 0) goto bad;   /* (1 cannot be: args_layout) */
-        const unsigned char *p = rc->packed + e->pack_off, *end = p + e->rec_len;
-        uint64_t got;
-        if ((size_t)e->pack_off + e->rec_len > rc->npacked || e->rec_len < 3 || p[0] != REC_MARK || p[1] != REC_ARGS)
+        if (it->type) {
+            if (dict_add(d, rc->labs + it->lab_off, it->lab_len, &idx) < 0) return -1;
+        } else if (it->code_idx >= c->ncodes || dict_names(d, c, it->code_idx, &idx, &nchars) != 0)   /* (1 cannot be: args_layout) */
             goto bad;
-        p += 2;
-        if (get_varint(&p, end, &got) < 0 || got != ni) goto bad;
+        if (idx != j) goto bad;
     }
+    return 0;
+bad:
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a record written at call time does not match its batch");
+    return -1;
+}
+
+/* A call-time record holding objects (S_REC, e->packed): copied, its first address step made
+ * again from the chunk's previous object address when a record the drain made came between
+ * (REC_SIDE: the record's first and last address and where that step is). 0, or -1 with an
+ * error set. */
+static int
+record_objects(const RenderCtx *rc, const StrEntry *e, RecDict *d, uint64_t *ct_prev, Text *blob)
+{
+    const unsigned char *rec = rc->packed + e->pack_off, *end = rec + e->rec_len;
+    uint64_t first, last;
+    uint16_t at;
+    if (e->pack_off < REC_SIDE || (size_t)e->pack_off + e->rec_len > rc->npacked) goto bad;
+    memcpy(&first, rec - REC_SIDE, 8);
+    memcpy(&last, rec - REC_SIDE + 8, 8);
+    memcpy(&at, rec - REC_SIDE + 16, 2);
+    if (at == 0 || at >= e->rec_len || text_room(blob, e->rec_len + 10) < 0) goto bad;
+    unsigned char *q = (unsigned char *)blob->p + blob->len;
+    if (d->addr == *ct_prev) {   /* the steps hold as written */
+        memcpy(q, rec, e->rec_len);
+        q += e->rec_len;
+    } else {
+        const unsigned char *p = rec + at;
+        uint64_t old;
+        if (get_varint(&p, end, &old) < 0) goto bad;
+        memcpy(q, rec, at);
+        int64_t step = (int64_t)(first - d->addr);
+        q = varint_at(q + at, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+        memcpy(q, p, (size_t)(end - p));
+        q += end - p;
+    }
+    blob->len = (size_t)((char *)q - blob->p);
+    d->addr = *ct_prev = last;
     return 0;
 bad:
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a record written at call time does not match its batch");
@@ -819,7 +852,7 @@ record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, s
            uint32_t *remap)
 {
     size_t j = i + 1, off = strs[i].pack_off, stop = off + strs[i].rec_len;
-    while (j < nstrs && strs[j].kind == S_REC && strs[j].pack_off == stop) stop += strs[j++].rec_len;
+    while (j < nstrs && strs[j].kind == S_REC && !strs[j].packed && strs[j].pack_off == stop) stop += strs[j++].rec_len;
     if (stop > rc->npacked) { PyErr_SetString(PyExc_SystemError, "a record is not in its batch"); return 0; }
     if (text_room(blob, stop - off) < 0 || text_room(ends, 4 * (j - i)) < 0) return 0;
     memcpy(blob->p + blob->len, rc->packed + off, stop - off);
@@ -875,10 +908,19 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     int rc_ = -1, records = 0;
     *payload = NULL;
     *count = 0;
-    if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0 || record_names(c, rc, strs, nstrs, &d) < 0) goto done;
+    uint64_t ct_prev = 0;   /* the last object address of the call-time records so far */
+    if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0 || record_dictionary(c, rc, &d) < 0) goto done;
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
-        if (e->kind == S_REC) {   /* records already (packed.c, args_record): copied as they are */
+        if (e->kind == S_REC && e->packed) {   /* a call-time record with objects (capture.c rec_commit) */
+            if (record_objects(rc, e, &d, &ct_prev, &blob) < 0 || put_u32le(&ends, (uint32_t)blob.len) < 0) goto done;
+            remap[i] = c->next_final_sid++;
+            c->rendered++;
+            (*count)++;
+            records = 1;
+            continue;
+        }
+        if (e->kind == S_REC) {   /* records already (packed.c, args_record; rec_commit): copied as they are */
             size_t run = record_run(c, rc, strs, i, nstrs, &blob, &ends, remap);
             if (!run) goto done;
             *count += run;
