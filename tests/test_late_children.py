@@ -151,3 +151,11 @@ def test_a_late_child_that_never_ended(tmp_path) -> None:
     lines = printed(paths["late"])
     assert lines == printed(paths["in_order"])
     assert [line.split("(")[0] for line in lines] == ["→ main", "  → parent", "    → child", "  ← parent", "← main"]
+
+
+def test_diff_finds_no_change_against_the_calls_in_order(files) -> None:
+    proc = subprocess.run([sys.executable, "-m", "flowtrace", "diff", str(files["late"]), str(files["in_order"])],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 paths: 5 in both, 0 only in BASE, 0 only in NEW; 0 changed" in proc.stdout
+    assert proc.stdout.rstrip().endswith("no change")
