@@ -77,8 +77,8 @@ def test_decode_columns_mixes_fixed_and_varint_columns() -> None:
 
 def test_an_unknown_encoding_is_refused_not_guessed() -> None:
     payload = bytearray(F.encode_columns(1, 2, [("par", "I", F.ENC_RAW, [0, 1])]))
-    payload[F.COLUMNS_HEADER.size + 5] = 14  # the descriptor's encoding byte
-    with pytest.raises(F.FormatError, match="unknown encoding 14"):
+    payload[F.COLUMNS_HEADER.size + 5] = 15  # the descriptor's encoding byte
+    with pytest.raises(F.FormatError, match="unknown encoding 15"):
         F.decode_columns(F.CALL, bytes(payload))
 
 
@@ -234,9 +234,9 @@ def test_deflated_columns_read_as_the_columns_they_hold() -> None:
     payload, cols = _mark_payload()
     packed = F.deflate_columns(payload)
     assert len(packed) < len(payload)
-    # the ids, kinds and resumers (repeating) are deflated, the fold times too; `t` kept as coded
+    # the ids, kinds and resumers (repeating) are deflated; times kept as coded
     assert _encodings(packed) == {"call": F.ENC_DEFLATE, "t": F.ENC_GOLOMB_RISE, "kind": F.ENC_DEFLATE,
-                                  "othr": F.ENC_DEFLATE, "run": F.ENC_DEFLATE}
+                                  "othr": F.ENC_DEFLATE, "run": F.ENC_SPARSE}
     got = F.decode_columns(F.MARK, packed)
     for name, values in cols.items():
         assert got.get(name) == values, name
@@ -267,3 +267,38 @@ def test_a_damaged_deflated_column_is_refused() -> None:
             F.decode_varints(bad, 100, F.ENC_DEFLATE)
     with pytest.raises(F.FormatError):  # the right body, for more rows than it holds
         F.decode_varints(good, 101, F.ENC_DEFLATE)
+
+
+# --- 1.9: shared columns ---------------------------------------------------------------------
+def test_a_shared_column_holds_the_rows_of_an_earlier_one() -> None:
+    rng = random.Random(9)
+    n = [rng.choice([0, 0, 1, 4]) for _ in range(500)]
+    run = [rng.randint(0, 5000) if k else 0 for k in n]
+    run[n.index(1)] = 0  # a fold row may hold 0 itself
+    payload = F.encode_columns(0, 500, [("kind", "B", F.ENC_BITS, [6 if k else 1 for k in n]),
+                                        ("n", "I", F.ENC_SPARSE, n), ("run", "q", F.ENC_SHARED, (1, run)),
+                                        ("span", "q", F.ENC_SHARED, (0, [r + 7 if k else 0 for r, k in zip(run, n)]))])
+    cols = F.decode_columns(F.MARK, payload)
+    assert cols.get("n") == n and cols.get("run") == run
+    assert cols.get("span") == [r + 7 if k else 0 for r, k in zip(run, n)]
+    # no bitmap of its own: smaller than the same values sparse
+    assert len(F.shared_body(1, run, n)) < len(F.encode_varints(run, F.ENC_SPARSE))
+    assert _encodings(F.deflate_columns(payload))["run"] == F.ENC_SHARED
+
+
+def test_a_damaged_shared_column_is_refused() -> None:
+    n = [0, 2, 0, 1]
+    good = F.encode_columns(0, 4, [("n", "I", F.ENC_VARINT, n), ("run", "q", F.ENC_SHARED, (0, [0, 5, 0, 6]))])
+    assert F.decode_columns(F.MARK, good).get("run") == [0, 5, 0, 6]
+    with pytest.raises(ValueError):
+        F.shared_body(0, [1, 5, 0, 6], n)  # a value where n is 0
+    body = F.shared_body(0, [0, 5, 0, 6], n)
+    head = good[: F.COLUMNS_HEADER.size + 2 * F.COLUMN_DESC.size]
+    n_col = good[len(head) : len(good) - 4 - len(body)]
+    for bad in (bytes([1]) + body[1:],  # itself, not an earlier column
+                bytes([5]) + body[1:], b"",
+                bytes([0]) + F.encode_varints([5], F.ENC_GOLOMB),  # one value for two rows
+                bytes([0]) + F.encode_varints([5] * 40, F.ENC_GOLOMB)):
+        payload = head + n_col + F.VARINT_BODY.pack(len(bad)) + bad
+        with pytest.raises(F.FormatError):
+            F.decode_columns(F.MARK, payload)

@@ -118,10 +118,10 @@ enum { END_RETURN = 1, END_RAISE = 2, END_UNFINISHED = 3, END_RAISE_HERE = 4 };
 enum { MARK_SUSPEND = 1, MARK_RESUME = 2, MARK_THROW = 3, MARK_RAISE = 4, MARK_HANDLED = 5, MARK_FOLD = 6 };
 #define CALL_PARTIAL 1
 /* column encodings (ftr/format.py ENC_*; 2-4 are the varint ones of format 1.2, 5-12 of 1.3; encode.c;
- * 13, a deflated column of 1.8, writer.c) */
+ * 13, a deflated column of 1.8, writer.c; 14, a column on another's rows of 1.9) */
 enum { ENC_VARINT_DELTA = 2, ENC_VARINT = 3, ENC_CONST = 4, ENC_PARENT = 5, ENC_SPARSE_DELTA = 6, ENC_SPARSE = 7,
        ENC_BITS = 8, ENC_GOLOMB_DELTA = 9, ENC_GOLOMB = 10, ENC_GOLOMB_PARENT = 11, ENC_GOLOMB_RISE = 12,
-       ENC_DEFLATE = 13 };
+       ENC_DEFLATE = 13, ENC_SHARED = 14 };
 #define DEFLATE_COLUMNS 2   /* a chunk's `compress` in NativeWriter.put: its columns deflated (writer.c) */
 
 /* A captured value (one argument, a result or a yielded value). */

@@ -85,7 +85,10 @@ put_le(unsigned char *q, uint64_t v, int nbytes)
  * the CALL.par column, which may also be coded against the chunk's own calls (ENC_PARENT). */
 typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's range and rows not 0 */
 /* (stats: counted already by a pass over the column -- renumber -- or NULL) */
-typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats; } ColSpec;
+/* (share, 1.9: 1 + the index of an earlier column whose rows not 0 are the ones this column's
+ * `nvals` values -- s->v, i64, dense -- belong to: ENC_SHARED, shared_body) */
+typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats;
+                 uint8_t share; size_t nvals; } ColSpec;
 
 /* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
@@ -600,6 +603,23 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
     return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z, base);
 }
 
+/* Format 1.9, ENC_SHARED: a column whose values are 0 but on the rows where an earlier column
+ * (s->share - 1) is not -- a MARK chunk's `run` and `span`, on its fold rows (those of `n`) --
+ * as that column's index, then a Golomb stream of those rows' values (s->v: s->nvals of them,
+ * dense). A sparse column without its own bitmap (~1 bit a MARK row each, ~0.5 B a call of
+ * benchmarks' generators), and read by the coder once, for the folds only. */
+static unsigned char *
+shared_body(unsigned char *q, const ColSpec *s)
+{
+    const int64_t *v = s->v;
+    size_t hist[65] = {0}, bits;
+    uint32_t lcg = 1;   /* the order from measure's sample (format.golomb_order: the same bytes) */
+    for (size_t i = 0; i < s->nvals; i += sample_step(&lcg)) hist[bit_len((uint64_t)v[i])]++;
+    int k = golomb_k(hist, s->nvals, &bits);
+    *q++ = (unsigned char)(s->share - 1);
+    return put_golomb(q, ENC_GOLOMB, v, 8, s->nvals, k, 0);
+}
+
 #define COLUMN_BODY(W) static unsigned char * \
     column_body_##W(unsigned char *q, const ColSpec *s, size_t rows, uint64_t base, int *enc) \
     { return column_body(q, s, W, rows, base, enc); }
@@ -624,8 +644,13 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         const ColSpec *s = &cols[k];
         int enc;
         unsigned char *body = q + 4;
-        q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
-            : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
+        if (s->share) {
+            q = shared_body(body, s);
+            enc = ENC_SHARED;
+        } else {
+            q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
+                : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
+        }
         put_le(body - 4, (uint64_t)(q - body), 4);
         unsigned char *d = desc + 8 * k;
         memset(d, ' ', 4);
@@ -737,12 +762,13 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
     uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
     uint8_t *mk = (uint8_t *)(fn_ + nrows);
-    enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, S_RUN, S_SPAN, NSTATS };
+    enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, NSTATS };
     ColStats st[NSTATS];
     for (int j = 0; j < NSTATS; j++) st[j] = (ColStats){INT64_MAX, INT64_MIN, 0};
 #define STAT(j, x) { int64_t x_ = (int64_t)(x); st[j].lo = x_ < st[j].lo ? x_ : st[j].lo; \
                      st[j].hi = x_ > st[j].hi ? x_ : st[j].hi; st[j].nonzero += x_ != 0; }
     n = 0;
+    size_t nfolds = 0;
     for (size_t i = 0; i < nrows; i++) {
         const MarkRow *r = &w->marks[i];
         if (!r->kind) continue;
@@ -751,11 +777,12 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         int fold = r->kind == MARK_FOLD;
         mc[n] = r->call; mt[n] = t - origin; mk[n] = r->kind; mo[n] = r->othr; mr[n] = ref;
         fn_[n] = fold ? r->n : 0;
-        /* both ends through the same monotonic map: 0 <= run <= span in ns too */
-        frun[n] = fold ? tick_to_ns(tmap, r->t + r->run) - t : 0;
-        fspan[n] = fold ? tick_to_ns(tmap, r->t2) - t : 0;
-        STAT(S_CALL, mc[n]) STAT(S_KIND, mk[n]) STAT(S_REF, ref) STAT(S_OTHR, mo[n])
-        STAT(S_N, fn_[n]) STAT(S_RUN, frun[n]) STAT(S_SPAN, fspan[n])
+        if (fold) {   /* run and span: the fold rows' only (ENC_SHARED, on n's rows: n >= 1) */
+            /* both ends through the same monotonic map: 0 <= run <= span in ns too */
+            frun[nfolds] = tick_to_ns(tmap, r->t + r->run) - t;
+            fspan[nfolds++] = tick_to_ns(tmap, r->t2) - t;
+        }
+        STAT(S_CALL, mc[n]) STAT(S_KIND, mk[n]) STAT(S_REF, ref) STAT(S_OTHR, mo[n]) STAT(S_N, fn_[n])
         n++;
     }
 #undef STAT
@@ -766,9 +793,10 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     if (st[S_REF].nonzero) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL, &st[S_REF]};
     if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR]};
     if (st[S_N].nonzero) {   /* fold columns only with folds (1.1: n >= 1) */
+        uint8_t n_col = (uint8_t)(k + 1);
         mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL, &st[S_N]};
-        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, W_ALL, &st[S_RUN]};
-        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, W_ALL, &st[S_SPAN]};
+        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
+        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
     }
     out[2] = columns_payload(0, n, mark, k);
     PyMem_RawFree(mem);

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 8  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+VERSION_MINOR = 9  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
 # 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records; 1.5: their
 # tuple and list slots; 1.6: EXIT how 4 (raised here) and a batch's MARK chunk before its EXIT chunk;
 # 1.7: object slots inside record tuples and lists (written by the C recorder; read since 1.5);
-# 1.8: encoding 13, a deflated column (the C recorder's writer: a MARK chunk's columns but its times)
+# 1.8: encoding 13, a deflated column (the C recorder's writer: a MARK chunk's columns but its times);
+# 1.9: encoding 14, a column on another's rows (the C recorder's MARK run and span, on n's rows)
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -103,7 +104,10 @@ GOLOMB_ENCODINGS = frozenset({ENC_GOLOMB_DELTA, ENC_GOLOMB, ENC_GOLOMB_PARENT, E
 ENC_DEFLATE = 13
 INNER_ENCODINGS = frozenset({ENC_VARINT_DELTA, ENC_VARINT, ENC_CONST, ENC_PARENT, ENC_SPARSE_DELTA,
                              ENC_SPARSE, ENC_BITS}) | GOLOMB_ENCODINGS  # (what ENC_DEFLATE may hold)
-VARINT_ENCODINGS = INNER_ENCODINGS | {ENC_DEFLATE}
+# (1.9) the same framing: one byte, the index j of an earlier column of the chunk, then a Golomb
+# stream (as ENC_GOLOMB) of the values of the rows where column j is not 0; the others are 0
+ENC_SHARED = 14
+VARINT_ENCODINGS = INNER_ENCODINGS | {ENC_DEFLATE, ENC_SHARED}
 DEFLATE_COLUMNS = 2  # a chunk's `compress` to the native writer: deflate its columns but the times (1.8)
 VARINT_BODY = struct.Struct("<I")  # a varint column's byte count
 
@@ -197,9 +201,21 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
     `rows` values."""
     descs = []
     datas = []
+    seen: list[list[int]] = []
     for name, typecode, encoding, values in columns:
+        if encoding == ENC_SHARED:  # values: (the index of an earlier column, the rows' values)
+            index, values = values
+            values = list(values)
+            if len(values) != rows or not 0 <= index < len(seen):
+                raise ValueError(f"column {name!r}: {len(values)} values, or no column {index} before it")
+            body = shared_body(index, values, seen[index])
+            seen.append(values)
+            descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
+            datas.append(VARINT_BODY.pack(len(body)) + body)
+            continue
         if encoding in VARINT_ENCODINGS:
             values = list(values)
+            seen.append(values)
             if len(values) != rows:
                 raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
             body = encode_varints(values, encoding, base)
@@ -208,6 +224,7 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
             continue
         if not isinstance(values, array) or values.typecode != typecode:
             values = array(typecode, values)
+        seen.append(list(values) if encoding == ENC_RAW else list(_cumsum(values)))
         if values.itemsize != TYPECODES[typecode]:  # e.g. 'I' on an exotic platform
             raise ValueError(f"array typecode {typecode!r} has itemsize {values.itemsize}")
         if len(values) != rows:
@@ -221,6 +238,13 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
 
 
 _U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _cumsum(steps: Iterable[int]) -> Iterable[int]:
+    acc = 0
+    for d in steps:
+        acc += d
+        yield acc
 
 
 def _zigzag(d: int) -> int:
@@ -374,6 +398,7 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
             raise FormatError(f"{kind.decode()} chunk: unknown column type {typecode!r}")
         descs.append((raw_name.decode("ascii", "replace").rstrip(), typecode, enc))
     cols = {}
+    read: list[Column] = []  # (in descriptor order: ENC_SHARED's index)
     for name, typecode, enc in descs:
         if enc in VARINT_ENCODINGS:
             if pos + VARINT_BODY.size > len(view):
@@ -382,7 +407,9 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
             pos += VARINT_BODY.size
             if pos + size > len(view):
                 raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
-            cols[name] = Column(name, "q", ENC_RAW, decode_varints(view[pos : pos + size], rows, enc, base))
+            body = view[pos : pos + size]
+            data = decode_shared(body, rows, read) if enc == ENC_SHARED else decode_varints(body, rows, enc, base)
+            cols[name] = Column(name, "q", ENC_RAW, data)
         elif enc in (ENC_RAW, ENC_DELTA):
             size = rows * TYPECODES[typecode]
             if pos + size > len(view):
@@ -390,6 +417,7 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
             cols[name] = Column(name, typecode, enc, view[pos : pos + size])
         else:
             raise FormatError(f"{kind.decode()} chunk: column {name!r} has an unknown encoding {enc}")
+        read.append(cols[name])
         pos += size
     return Columns(kind, base, rows, cols)
 
@@ -408,6 +436,33 @@ def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int
     return memoryview(_py_decode_varints(bytes(body), rows, encoding, base))
 
 
+def decode_shared(body: bytes | memoryview, rows: int, earlier: list[Column]) -> memoryview:
+    """An ENC_SHARED column's rows (as decode_varints gives them), `earlier` the chunk's columns
+    before it; FormatError when its index names no earlier column or its stream does not hold
+    one value for each row where that column is not 0."""
+    if len(body) < 1 or body[0] >= len(earlier):
+        raise FormatError("a column on another's rows names no earlier column")
+    where = [i for i, v in enumerate(earlier[body[0]].ints()) if v]
+    values = array("q")
+    values.frombytes(decode_varints(body[1:], len(where), ENC_GOLOMB))
+    if not _LITTLE:
+        values.byteswap()
+    out = array("q", bytes(8 * rows))
+    for i, v in zip(where, values):
+        out[i] = v
+    if not _LITTLE:
+        out.byteswap()
+    return memoryview(out.tobytes())
+
+
+def shared_body(index: int, values: list[int], earlier: list[int]) -> bytes:
+    """An ENC_SHARED body (1.9): column `index`'s rows `earlier` not 0 are those of `values`
+    (the others must be 0); the C drain's, in Python."""
+    if any(v for v, e in zip(values, earlier) if not e):
+        raise ValueError("a value on a row where the shared column is 0")
+    return bytes([index]) + encode_varints([v for v, e in zip(values, earlier) if e], ENC_GOLOMB)
+
+
 def deflate_column(encoding: int, body: bytes) -> bytes:
     """An ENC_DEFLATE body (1.8) holding a body of `encoding` (2-12); the C writer's, in Python."""
     if encoding not in INNER_ENCODINGS:
@@ -415,15 +470,16 @@ def deflate_column(encoding: int, body: bytes) -> bytes:
     return bytes([encoding]) + zlib.compress(body, 1)
 
 
-KEPT_CODED = frozenset({b"t   ", b"t0  ", b"t1  "})  # times: zlib gains ~7% there, for a third of its work
+KEPT_CODED = frozenset({b"t   ", b"t0  ", b"t1  ", b"run ", b"span"})  # times: zlib gains 5-10% there
+# (for two thirds of its work on a MARK chunk: callgrind, benchmarks' generators)
 
 
 def deflate_columns(payload: bytes) -> bytes:
     """A columns payload with each column of encodings 2-12 whose name is not in KEPT_CODED,
-    and longer than 64 bytes, deflated (ENC_DEFLATE) where that is smaller: what the native
-    writer does to a chunk put with DEFLATE_COLUMNS (writer.c's deflate_columns: the same rule,
-    the same bytes with the same zlib). A payload that does not parse as columns of encodings
-    2-12 (not the C drain's) is returned as it is."""
+    and longer than 64 bytes, deflated (ENC_DEFLATE) where that is smaller (ENC_SHARED columns
+    as they are): what the native writer does to a chunk put with DEFLATE_COLUMNS (writer.c's
+    deflate_columns: the same rule, the same bytes with the same zlib). A payload that does not
+    parse as columns of encodings 2-12 and 14 (not the C drain's) is returned as it is."""
     if len(payload) < COLUMNS_HEADER.size:
         return payload
     _base, rows, ncols, _r = COLUMNS_HEADER.unpack_from(payload)
@@ -434,14 +490,14 @@ def deflate_columns(payload: bytes) -> bytes:
     bodies = []
     for k in range(ncols):
         name, enc = bytes(descs[8 * k : 8 * k + 4]), descs[8 * k + 5]
-        if enc not in INNER_ENCODINGS or pos + VARINT_BODY.size > len(payload):
+        if (enc not in INNER_ENCODINGS and enc != ENC_SHARED) or pos + VARINT_BODY.size > len(payload):
             return payload
         (size,) = VARINT_BODY.unpack_from(payload, pos)
         body = payload[pos + 4 : pos + 4 + size]
         if len(body) != size:
             return payload
         pos += 4 + size
-        if name not in KEPT_CODED and size > 64:
+        if name not in KEPT_CODED and size > 64 and enc != ENC_SHARED:
             packed = deflate_column(enc, body)
             if len(packed) < size:
                 body, descs[8 * k + 5] = packed, ENC_DEFLATE
