@@ -169,15 +169,6 @@ def test_a_forked_child_writes_nothing_and_does_not_hang(tmp_path) -> None:
     assert len(load(path)) == 10
 
 
-def _chunk_flags(data: bytes) -> list[tuple[bytes, int]]:
-    pos, out = F.FILE_HEADER_SIZE, []
-    while pos < len(data):
-        kind, flags, n = F.CHUNK_HEADER.unpack_from(data, pos)
-        out.append((kind, flags))
-        pos += F.CHUNK_HEADER_SIZE + n + F.CHUNK_TRAILER_SIZE
-    return out
-
-
 def _chunks(data: bytes) -> list[tuple[bytes, int, bytes]]:
     pos, out = F.FILE_HEADER_SIZE, []
     while pos < len(data):
@@ -243,12 +234,6 @@ def test_the_native_writer_deflates_columns_as_format_does(tmp_path) -> None:
     nw.close()
     os.close(fd)
     with open(path, "rb") as fh:
-        data = fh.read()
-    got = []
-    pos = 0
-    while pos < len(data):
-        kind, flags, n = F.CHUNK_HEADER.unpack_from(data, pos)
-        got.append(data[pos + F.CHUNK_HEADER_SIZE : pos + F.CHUNK_HEADER_SIZE + n])
-        pos += F.CHUNK_HEADER_SIZE + n + F.CHUNK_TRAILER_SIZE
+        got = [payload for _kind, _flags, payload in _chunks(b"\0" * F.FILE_HEADER_SIZE + fh.read())]
     assert got == [F.deflate_columns(p) for p in payloads]
     assert sum(g != p for g, p in zip(got, payloads)) == 2  # (3000 rows and 400: deflated)
