@@ -87,11 +87,12 @@ long_two_digits(PyObject *v, int64_t *x)
     return 1;
 }
 
-/* Safe mode: mix value v into the key as slot k, as capture_value would capture it and
- * memo_key_slots key it; 0 when its slot would not be memoized (a str, a container, a big
- * int -- those take the capture path). No reference is taken: a hit needs none. */
+/* Safe mode: value v's part of a memo key as capture_value would capture it and
+ * memo_key_slots key it -- its slot tag, value bits, and the type of an opaque value (else 0);
+ * 0 when its slot would not be memoized (a str, a container, a big int -- those take the
+ * capture path). No reference is taken: a hit needs none. */
 static inline __attribute__((always_inline)) int
-memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
 {
     uint8_t tag;
     int64_t x = 0;
@@ -117,6 +118,18 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
     }
+    *tagp = tag; *xp = x; *tp_ = t;
+    return 1;
+}
+
+/* Safe mode: mix value v into the key as slot k (value_key); 0 when it cannot be keyed. */
+static inline __attribute__((always_inline)) int
+memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+{
+    uint8_t tag;
+    int64_t x;
+    uintptr_t t;
+    if (!value_key(v, &tag, &x, &t)) return 0;
     *h = memo_mix(key, *h, head, k, tag, x, t);
     return 1;
 }
@@ -696,11 +709,12 @@ small_int_key(const Memo *key, const uint64_t *head)
     return (*head >> 40 & 0xFF) == 1 && (*head >> 48 & 15) == V_INT && (uint64_t)key->vals[0] < SMALL_MAX;
 }
 
-/* String id for a single value (result, yielded value); 0 when capture is off. */
-uint32_t
-value_id(CoreObject *c, PyObject *v)
+/* value_id's values that are neither an instance, a float nor an int past the small-int tables:
+ * None, True, False (one entry each per batch), small ints (their table), and what the memo does
+ * not key (a str, a container: captured). Out of line: value_id's own path stays short. */
+static __attribute__((noinline)) uint32_t
+value_id_other(CoreObject *c, PyObject *v)
 {
-    if (!c->args_mode) return 0;
     if (v == Py_None || v == Py_True || v == Py_False) {
         /* the commonest results (procedures, __init__, tests): one entry each per batch, found
          * by two compares -- not keyed, probed and compared in the hot memo */
@@ -716,18 +730,40 @@ value_id(CoreObject *c, PyObject *v)
     if (hit) return hit;
     if (small_int(v) && (hit = small_commit(c, &c->small_vals, small_int_value(v), S_VALUE, 0))) return hit;
     Slot s;
-    if (c->args_mode == 1 && c->hot) {   /* safe mode: the memo first, as in args_id */
-        Memo key;
-        uint64_t head, h = memo_begin(S_VALUE, 0, 1, &head);
-        if (memo_value(&key, &h, &head, 0, v) && !small_int_key(&key, &head)) {
-            memo_end(&key, h, head);
-            if ((hit = memo_probe(c, &key))) return hit;
-            if ((hit = rec_commit(c, &key, S_VALUE, 0))) return hit;
-            return commit_key(c, &key, S_VALUE, 0);
-        }
-    }
     if (capture_value(c, &s, v) < 0) return 0;
     return commit_memo(c, &s, 1, S_VALUE, 0);
+}
+
+/* String id for a single value (result, yielded value); 0 when capture is off.
+ * Safe mode: an instance, a float or an int past the small-int tables -- most results that are
+ * not None -- is keyed at once (value_key) and found in, or added to, the hot memo; the value
+ * before it first (c->last_val: one compare of its key), as a function returning what the one it
+ * called returned -- a property, a wrapper, a delegating method -- gives the same value twice in
+ * a row. Anything else: value_id_other. */
+uint32_t
+value_id(CoreObject *c, PyObject *v)
+{
+    if (!c->args_mode) return 0;
+    uint8_t tag;
+    int64_t x;
+    uintptr_t t;
+    if (c->args_mode != 1 || !c->hot || !value_key(v, &tag, &x, &t)
+            || tag == V_NONE || tag == V_TRUE || tag == V_FALSE || (tag == V_INT && (uint64_t)x < SMALL_MAX))
+        return value_id_other(c, v);
+    if (x == c->last_val.x && t == c->last_val.t && tag == c->last_val.tag && c->last_val.batch == (uint32_t)c->batch
+            && c->last_val.sid)
+        return c->last_val.sid;
+    Memo key;
+    uint64_t head, h = memo_begin(S_VALUE, 0, 1, &head);
+    h = memo_mix(&key, h, &head, 0, tag, x, t);
+    memo_end(&key, h, head);
+    uint32_t sid = memo_probe(c, &key);
+    if (!sid && !(sid = rec_commit(c, &key, S_VALUE, 0))) sid = commit_key(c, &key, S_VALUE, 0);
+    if (sid) {
+        c->last_val.x = x; c->last_val.t = t; c->last_val.tag = tag;
+        c->last_val.batch = (uint32_t)c->batch; c->last_val.sid = sid;
+    }
+    return sid;
 }
 
 /* String id for the arguments of the call whose frame is running now. */

@@ -361,6 +361,8 @@ typedef struct CoreObject {
     size_t nsmall_args, capsmall_args;
     uint32_t empty_sid;              /* the "" of argument-less calls ... */
     uint64_t empty_batch;            /* ... in this batch */
+    struct { int64_t x; uintptr_t t; uint32_t sid, batch; uint8_t tag; } last_val;   /* the key of the last
+                                      * value value_id keyed, and its entry (in batch `batch`) */
     uint32_t single_sid[3];          /* the entries of a None, True, False result ... */
     uint64_t single_batch[3];        /* ... in these batches (value_id) */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
@@ -498,7 +500,13 @@ put_f64le(unsigned char *q, double d)
 
 /* ---- shared constants (also exported by the module and checked against reprs.py and
  * ftr/format.py when flowtrace/recorder/c.py imports it: see constants.c) ---- */
-#define HOT_SIZE 4096          /* hot memo entries (capture.c) */
+/* hot memo entries (capture.c): 1024 (~104 KB with the tags). At 4096 (~416 KB) the entries
+ * that missed -- a new object, a new int: written at a random place -- spread over a block far
+ * larger than the first-level cache, and the program's own data was pushed out: the oop
+ * workload (one new argument list and one new int result every four calls) ran its default
+ * overhead ~10-20% slower than at 512-1024 in the same runs. 1024 keeps what deltablue's many
+ * objects need (callgrind: +0.6% instructions at 1024, +3% at 512, against 4096). */
+#define HOT_SIZE 1024
 #define N_BUILTIN_STR 11       /* reprs._BUILTIN_STR's types (capture.c, filled at import) */
 
 /* ---- globals (each defined in one file) ---- */
