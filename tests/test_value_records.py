@@ -416,3 +416,53 @@ def test_keyed_argument_lists_written_at_call_time_read_as_reprs_texts() -> None
             if c.function.qualname == "Vec3.scale":
                 init = next(i for i in inits.values() if i.parent == c.id)
                 assert init.args.startswith("self=" + c.result + ", "), recorder
+
+
+class Other:
+    pass
+
+
+def inner(v):
+    return v
+
+
+def outer(v):
+    return inner(v)  # the same value twice in a row: the C recorder's last-value check (value_id)
+
+
+def _delegating(session_flush, seen: list[str]) -> None:
+    """Results that a caller returns again after its callee, keys that repeat with other objects
+    (an int made anew, an instance of another class at a freed one's address) and values the
+    check must not take (None, small ints), in two batches."""
+    for _ in range(2):  # (the next batch's first key is this one's last: the check is per batch)
+        for make in (lambda: 2**40, Shape, Other, lambda: 0.1, lambda: int("1" + "0" * 12), lambda: -5,
+                     lambda: 7, lambda: None, lambda: True, lambda: float("-inf"), lambda: 2**40):
+            for _ in range(3):
+                v = make()
+                seen.append(reprs.value_text(v, "safe"))
+                outer(v)
+                del v  # (an instance's address may be taken by the next one, of either class)
+        session_flush()
+
+
+def test_results_returned_again_are_reprs_texts() -> None:
+    """A value returned by a call and then by its caller, then the same key from new objects:
+    both recorders give every result reprs.py's text."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder, flush_interval=3600)
+        seen: list[str] = []
+        session.start()
+        try:
+            _delegating(session.flush, seen)
+        finally:
+            session.stop()
+        calls = load(buf.getvalue()).calls
+        got = {name: [c.result for c in calls if c.function.qualname == name] for name in ("inner", "outer")}
+        assert got["inner"] == seen, recorder
+        assert got["outer"] == seen, recorder
