@@ -480,6 +480,88 @@ def test_buffers_are_drained_not_dropped() -> None:
     assert rec.pending() == 0
 
 
+def _column_spec(cols, payload) -> list[tuple]:
+    """format.encode_columns' input for a decoded columns payload: (name, typecode, encoding,
+    values) per column, as its descriptor says (1.9: a shared column's values with the index of
+    the column whose rows it is on, n)."""
+    from flowtrace.ftr import format as F
+
+    view, pos, spec = memoryview(payload), F.COLUMNS_HEADER.size, []
+    for name, col in cols.columns.items():
+        _raw, tc, enc, _r = F.COLUMN_DESC.unpack_from(view, pos)
+        pos += F.COLUMN_DESC.size
+        values = (list(cols.columns).index("n"), col.values()) if enc == F.ENC_SHARED else col.values()
+        spec.append((name, tc.decode(), enc, values))
+    return spec
+
+
+def test_drains_while_threads_record_lose_and_mix_nothing() -> None:
+    """The drain encodes a batch's columns with the GIL released (encode.c, core_drain): four
+    threads keep recording calls with tuple arguments meanwhile, into the next batch's buffers.
+    Drained over and over while they run: every call and exit is in exactly one batch, each
+    thread's calls are all its own, every argument text is the call's, and every payload is
+    format.encode_columns' bytes for its rows (nothing of a live buffer was read)."""
+    from flowtrace.ftr import format as F
+    from flowtrace.recorder.c import CRecorder
+
+    def leaf(pair):
+        return pair[0]
+
+    go, drained = threading.Event(), threading.Event()
+
+    def work(k):
+        go.wait()
+        for i in range(3000):
+            if i == 1500:
+                drained.wait()  # (the second half after a few drains, wherever the first half went)
+            leaf((k * 10_000 + i, ("job", (i, i + 1))))
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    batches = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # (the drains between the threads' turns: a few dozen batches)
+    try:
+        for t in threads:
+            t.start()
+        go.set()
+        while any(t.is_alive() for t in threads):
+            batches.append(rec.drain())
+            if len(batches) == 4:
+                drained.set()
+    finally:
+        sys.setswitchinterval(switch)
+        go.set()
+        drained.set()
+        for t in threads:
+            t.join()
+        rec.stop()
+    batches.append(rec.drain())
+    assert len(batches) > 4
+    for b in batches:  # the payloads, as the Python encoder makes them from their own values
+        for kind, payload in b.payloads:
+            cols = F.decode_columns(kind, payload)
+            assert F.encode_columns(cols.base, cols.rows, _column_spec(cols, payload)) == bytes(payload)
+    unpacked = [b.unpacked() for b in batches]
+    texts = {}
+    for b in unpacked:
+        texts.update(enumerate(b.strings, b.strings_first_id))
+    args_by_thread: dict[int, list[str]] = {}
+    calls = exits = 0
+    for b in unpacked:
+        calls += len(b.call_parent)
+        exits += len(b.exit_call)
+        for fn, thr, a in zip(b.call_func, b.call_thread, b.call_args):
+            if a and texts[a].startswith("pair=("):
+                args_by_thread.setdefault(thr, []).append(texts[a])
+    assert calls == exits >= 4 * 3000
+    assert len(args_by_thread) == 4
+    for seen in args_by_thread.values():
+        k = int(seen[0][len("pair=("):].split(",")[0]) // 10_000
+        assert seen == [f"pair=({k * 10_000 + i}, ('job', ({i}, {i + 1})))" for i in range(3000)]
+
+
 def test_small_int_values_across_threads_and_batches() -> None:
     """Small ints (the direct-indexed memo's values) read right for every call: one-int
     argument lists per function, results, values beyond the table and negative ones, on two
@@ -649,19 +731,12 @@ def test_drained_payloads_are_format_encode_columns() -> None:
     for b in batches:
         for kind, payload in b.payloads:
             cols = F.decode_columns(kind, payload)
-            view = memoryview(payload)
-            pos = F.COLUMNS_HEADER.size
-            spec = []
-            for name, col in cols.columns.items():
-                _raw, tc, enc, _r = F.COLUMN_DESC.unpack_from(view, pos)
-                pos += F.COLUMN_DESC.size
+            spec = _column_spec(cols, payload)
+            for (_name, _tc, enc, values), col in zip(spec, cols.columns.values()):
                 encodings.add(enc)
-                if enc == F.ENC_SHARED:  # (1.9: a fold's run and span, on the rows of n)
-                    spec.append((name, tc.decode(), enc, (list(cols.columns).index("n"), col.values())))
-                    continue
-                spec.append((name, tc.decode(), enc, col.values()))
-                body = F.encode_varints(col.values(), enc, cols.base)
-                assert F._py_decode_varints(body, cols.rows, enc, cols.base) == bytes(col.data)
+                if enc != F.ENC_SHARED:
+                    body = F.encode_varints(values, enc, cols.base)
+                    assert F._py_decode_varints(body, cols.rows, enc, cols.base) == bytes(col.data)
             assert F.encode_columns(cols.base, cols.rows, spec) == bytes(payload)
             seen[kind] = seen.get(kind, 0) + cols.rows
             if kind in (F.CALL, F.EXIT):  # relative to the origin: well below a minute
