@@ -302,3 +302,32 @@ def test_a_damaged_shared_column_is_refused() -> None:
         payload = head + n_col + F.VARINT_BODY.pack(len(bad)) + bad
         with pytest.raises(F.FormatError):
             F.decode_columns(F.MARK, payload)
+
+
+def test_the_rows_bitmap_of_any_values() -> None:
+    rng = random.Random(4)
+    for rows in (0, 1, 7, 8, 9, 63, 64, 65, 1001):
+        values = [rng.choice([0, 0, 1, -1, 1 << 40, (1 << 63) - 1, -(1 << 63), -(1 << 56)]) for _ in range(rows)]
+        data = b"".join(v.to_bytes(8, "little", signed=True) for v in values)
+        want = bytearray((rows + 7) // 8)
+        for i, v in enumerate(values):
+            if v:
+                want[i >> 3] |= 1 << (i & 7)
+        assert F.rows_bitmap(data, rows) == bytes(want), rows
+
+
+def test_a_shared_column_on_fixed_width_columns() -> None:
+    n = [0, 3, 0, 0, 1, 2, 0, 9, 0]
+    steps = [n[0]] + [b - a for a, b in zip(n, n[1:])]
+    run = [v * 11 for v in n]
+    payload = F.encode_columns(0, 9, [("n", "I", F.ENC_RAW, n), ("m", "q", F.ENC_DELTA, steps),
+                                      ("run", "q", F.ENC_SHARED, (0, run)), ("span", "q", F.ENC_SHARED, (1, run))])
+    cols = F.decode_columns(F.MARK, payload)
+    assert cols.get("m") == n and cols.get("run") == run and cols.get("span") == run
+
+
+def test_shared_columns_without_the_c_decoder(monkeypatch) -> None:
+    monkeypatch.setattr(F, "_c_decode_varints", None)
+    test_a_shared_column_holds_the_rows_of_an_earlier_one()
+    test_a_shared_column_on_fixed_width_columns()
+    test_a_damaged_shared_column_is_refused()
