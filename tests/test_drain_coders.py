@@ -1,0 +1,78 @@
+"""The C drain's column coders on columns of every packed width: calls to 2..200 functions in a
+random order (the `fn` column) that return or raise at random (`how`), in batches of row counts
+around multiples of 8 (the bit packer's 8-row steps and their tails). Each payload is exactly
+format.encode_columns' bytes for its encodings, and decodes to the calls made."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from flowtrace.ftr import format as F
+from flowtrace.recorder import available_recorders
+from flowtrace.recorder.base import RecorderConfig
+
+pytestmark = pytest.mark.skipif("c" not in available_recorders(), reason="the C recorder is not built")
+
+
+def _functions(n: int) -> list:
+    ns: dict = {}
+    src = "\n".join(f"def f{i}(r):\n    if r:\n        raise ValueError\n    return {i}" for i in range(n))
+    exec(compile(src, __file__, "exec"), ns)  # (a file's name: the recorder's filter leaves "<string>" out)
+    return [ns[f"f{i}"] for i in range(n)]
+
+
+def _descriptors(payload: bytes) -> dict[str, tuple[str, int]]:
+    """Each column's (typecode, encoding), from the payload's column descriptors."""
+    cols = F.decode_columns(F.CALL, payload)  # (the header and descriptors: the same for every kind)
+    view, pos, out = memoryview(payload), F.COLUMNS_HEADER.size, {}
+    for name in cols.columns:
+        _raw, tc, enc, _r = F.COLUMN_DESC.unpack_from(view, pos)
+        pos += F.COLUMN_DESC.size
+        out[name] = (tc.decode(), enc)
+    return out
+
+
+def _same_as_encode_columns(kind: bytes, payload: bytes) -> None:
+    cols = F.decode_columns(kind, payload)
+    desc = _descriptors(payload)
+    spec = [(name, *desc[name], col.values()) for name, col in cols.columns.items()]
+    assert F.encode_columns(cols.base, cols.rows, spec) == bytes(payload)
+
+
+@pytest.mark.parametrize("nfuncs", [2, 3, 5, 9, 17, 33, 65, 129, 200])
+def test_packed_columns_of_every_width_decode_to_the_calls(nfuncs: int) -> None:
+    from flowtrace.recorder.c import CRecorder
+
+    funcs = _functions(nfuncs)
+    rng = random.Random(nfuncs)
+    rec = CRecorder(RecorderConfig(args="off"))
+    rec.start()
+    made: list[list[tuple[str, bool]]] = []
+    batches = []
+    try:
+        for rows in (7, 8, 9, 63, 64, 65, 250, 1001):
+            calls = [(rng.randrange(nfuncs), rng.random() < 0.3) for _ in range(rows)]
+            for i, raises in calls:
+                try:
+                    funcs[i](raises)
+                except ValueError:
+                    pass
+            batches.append(rec.drain())
+            made.append([(f"f{i}", raises) for i, raises in calls])
+    finally:
+        rec.stop()
+    names: dict[int, str] = {}
+    bits_widths = set()
+    for batch, calls in zip(batches, made):
+        names.update((f["id"], f["qualname"]) for f in batch.functions)
+        for kind, payload in batch.payloads:
+            _same_as_encode_columns(kind, payload)
+            if kind == F.CALL and _descriptors(payload)["fn"][1] == F.ENC_BITS:
+                fn = F.decode_columns(kind, payload).columns["fn"].values()
+                bits_widths.add((max(fn) - min(fn)).bit_length())
+        rows = batch.unpacked()
+        got = [(names[fn], how in F.RAISED) for fn, how in zip(rows.call_func, rows.exit_how)]
+        assert got == calls
+    assert bits_widths, "the fn column was never bit-packed"
