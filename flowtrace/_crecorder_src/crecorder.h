@@ -504,8 +504,10 @@ put_f64le(unsigned char *q, double d)
  * that missed -- a new object, a new int: written at a random place -- spread over a block far
  * larger than the first-level cache, and the program's own data was pushed out: the oop
  * workload (one new argument list and one new int result every four calls) ran its default
- * overhead ~10-20% slower than at 512-1024 in the same runs. 1024 keeps what deltablue's many
- * objects need (callgrind: +0.6% instructions at 1024, +3% at 512, against 4096). */
+ * overhead ~10-20% slower than at 512-1024 in the same runs (median of 10, load 6-15: -9%).
+ * The price is capacity: deltablue's many objects miss more (callgrind, flush interval 100:
+ * +4% of its overhead in instructions at 1024, +2% at 2048). Both at once needs a smaller
+ * entry (a tag and an id here, the key read back from the entry's slots), not a smaller table. */
 #define HOT_SIZE 1024
 #define N_BUILTIN_STR 11       /* reprs._BUILTIN_STR's types (capture.c, filled at import) */
 
