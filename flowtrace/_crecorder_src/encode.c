@@ -430,6 +430,29 @@ golomb_put4(BitOut *b, uint64_t v0, uint64_t v1, uint64_t v2, uint64_t v3, int k
     golomb_put(b, v0, k); golomb_put(b, v1, k); golomb_put(b, v2, k); golomb_put(b, v3, k);
 }
 
+/* Eight rows' codes in one put when they fit (<= 56 bits: parent codes and call steps of
+ * orders 0-2, ~1-5 bits each), else as two golomb_put4: one bits_put and one range test for
+ * eight codes (~3 instructions a code less than golomb_put4's on fib's `par` and `call`). */
+static inline __attribute__((always_inline)) void
+golomb_put8(BitOut *b, const uint64_t v[8], int k)
+{
+    uint64_t any = 0;
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) any |= v[j];
+    if (__builtin_expect((any >> 27) == 0, 1)) {
+        uint64_t one = (uint64_t)1 << k, joined = 0, total = 0;
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            uint64_t x = v[j] + one, len = GOLOMB_LEN(x, k);
+            joined = (joined << len) | x;   /* (len <= 55: the shift stays under 64) */
+            total += len;
+        }
+        if (__builtin_expect(total <= 56, 1)) { bits_put(b, joined, total); return; }
+    }
+    golomb_put4(b, v[0], v[1], v[2], v[3], k);
+    golomb_put4(b, v[4], v[5], v[6], v[7], k);
+}
+
 static inline __attribute__((always_inline)) unsigned char *
 put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base)
 {
@@ -438,7 +461,14 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
     BitOut b = {q, 0, 0};
     /* one loop per encoding: no test per row; four rows a step (golomb_put4), then the rest */
     uint64_t prev = 0, xi;   /* (the steps: from 0 to the first value, then between rows) */
-    size_t i = 0, n4 = n & ~(size_t)3;
+    size_t i = 0, n4 = n & ~(size_t)3, n8 = k <= 2 ? n & ~(size_t)7 : 0;   /* (short codes: 8 rows a step) */
+#define ROWS8(VALUE) for (; i < n8; i += 8) { \
+        uint64_t a[8], c[8]; \
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = (uint64_t)x(i + (size_t)j); \
+        c[0] = VALUE(a[0], prev); \
+        _Pragma("GCC unroll 7") for (int j = 1; j < 8; j++) c[j] = VALUE(a[j], a[j - 1]); \
+        golomb_put8(&b, c, k); \
+        prev = a[7]; }
 #define ROWS4(VALUE) for (; i < n4; i += 4) { \
         uint64_t a0 = (uint64_t)x(i), a1 = (uint64_t)x(i + 1), a2 = (uint64_t)x(i + 2), a3 = (uint64_t)x(i + 3); \
         golomb_put4(&b, VALUE(a0, prev), VALUE(a1, a0), VALUE(a2, a1), VALUE(a3, a2), k); \
@@ -447,16 +477,25 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
 #define DELTA(a, before) zigzag((int64_t)((a) - (before)))
 #define PLAIN(a, before) (a)
     if (enc == ENC_GOLOMB_RISE) {
+        ROWS8(RISE)
         ROWS4(RISE)
         for (; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, xi - prev, k); prev = xi; }
     } else if (enc == ENC_GOLOMB_DELTA) {
+        ROWS8(DELTA)
         ROWS4(DELTA)
         for (; i < n; i++) { xi = (uint64_t)x(i); golomb_put(&b, zigzag((int64_t)(xi - prev)), k); prev = xi; }
     } else if (enc == ENC_GOLOMB) {
+        ROWS8(PLAIN)
         ROWS4(PLAIN)
         for (; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
     } else {
         const uint32_t *par = v;   /* (ENC_GOLOMB_PARENT: the par column, u32) */
+        for (; i < n8; i += 8) {
+            uint64_t c[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) c[j] = parent_code(par, i + (size_t)j, base);
+            golomb_put8(&b, c, k);
+        }
         for (; i < n4; i += 4)
             golomb_put4(&b, parent_code(par, i, base), parent_code(par, i + 1, base),
                         parent_code(par, i + 2, base), parent_code(par, i + 3, base), k);
@@ -466,78 +505,74 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
 #undef DELTA
 #undef RISE
 #undef ROWS4
+#undef ROWS8
 #undef x
     return bits_end(&b);
 }
 
-/* ENC_BITS's values: row i's `width` bits at bits i*width.. of the bytes read as one
- * little-endian number. Up to 32 bits a value (nearly every packed column: small ids, `how`,
- * `kind`) through a 64-bit accumulator that stores 4 bytes at a time -- a 128-bit one emptied
- * byte by byte cost ~5x that (~150 instructions of each loop iteration of the exceptions
- * workload, callgrind) -- wider values the slow way. */
+/* ENC_BITS's rows, `m` (8, 4 or 2: m * bits <= 56) a step: joined in a register first, put
+ * after the < 8 bits left over, and stored as 8 bytes of which the whole ones count (the
+ * payload has room past the end): ~4-6 instructions a row against ~10 one at a time (oop's
+ * `fn`, the exceptions' `how`, the argument and result ids). The last rows one by one. */
 static inline __attribute__((always_inline)) unsigned char *
-put_packed(unsigned char *q, const void *v, int width, size_t n, uint64_t lo, int bits)
+put_packed_steps(unsigned char *q, const void *v, int width, size_t n, uint64_t lo, int bits, int m)
 {
 #define x(i) AT(v, width, i)
-    if (bits >= 1 && bits <= 7) {
-        /* Eight rows a step (`how`, `kind`, a few functions' ids): joined in a register first
-         * (8 * bits <= 56 bits), put after the < 8 bits left over, and stored as 8 bytes of
-         * which the whole ones count (the payload has room past the end): ~4 instructions a
-         * row against ~10 one at a time. The same bits. */
-        uint64_t acc = 0, have = 0, step = 8 * (uint64_t)bits;
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            uint64_t eight = 0;
-            if (width == 1) {   /* the eight bytes at once, each lane's bits moved down in 3 steps */
-                uint64_t w;
-                memcpy(&w, (const unsigned char *)v + i, 8);
+    uint64_t acc = 0, have = 0, step = (uint64_t)m * (uint64_t)bits;   /* (8 <= step <= 56) */
+    size_t i = 0;
+    for (; i + (size_t)m <= n; i += (size_t)m) {
+        uint64_t joined = 0;
+        if (width == 1 && m == 8) {   /* the eight bytes at once, each lane's bits moved down in 3 steps */
+            uint64_t w;
+            memcpy(&w, (const unsigned char *)v + i, 8);
 #if PY_BIG_ENDIAN
-                w = __builtin_bswap64(w);
+            w = __builtin_bswap64(w);
 #endif
-                w -= (uint8_t)lo * 0x0101010101010101ull;   /* (every byte >= lo: no borrow) */
-                w = (w & 0x00FF00FF00FF00FFull) | ((w >> 8) & 0x00FF00FF00FF00FFull) << bits;
-                w = (w & 0x0000FFFF0000FFFFull) | ((w >> 16) & 0x0000FFFF0000FFFFull) << (2 * bits);
-                eight = (w & 0xFFFFFFFFull) | (w >> 32) << (4 * bits);
-            } else {
+            w -= (uint8_t)lo * 0x0101010101010101ull;   /* (every byte >= lo: no borrow) */
+            w = (w & 0x00FF00FF00FF00FFull) | ((w >> 8) & 0x00FF00FF00FF00FFull) << bits;
+            w = (w & 0x0000FFFF0000FFFFull) | ((w >> 16) & 0x0000FFFF0000FFFFull) << (2 * bits);
+            joined = (w & 0xFFFFFFFFull) | (w >> 32) << (4 * bits);
+        } else {
 #pragma GCC unroll 8
-                for (int j = 7; j >= 0; j--) eight = (eight << bits) | ((uint64_t)x(i + (size_t)j) - lo);
-            }
-            acc |= eight << have;   /* have + step <= 7 + 56 */
-            store_le64(q, acc);
-            uint64_t whole = (have + step) >> 3;   /* 1..7 */
-            q += whole;
-            acc >>= whole * 8;
-            have = (have + step) & 7;
+            for (int j = m - 1; j >= 0; j--) joined = (joined << bits) | ((uint64_t)x(i + (size_t)j) - lo);
         }
-        for (; i < n; i++) {
-            acc |= ((uint64_t)x(i) - lo) << have;
-            have += (uint64_t)bits;
-            if (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
-        }
-        if (have) *q++ = (unsigned char)acc;
-        return q;
+        acc |= joined << have;   /* have + step <= 7 + 56 */
+        store_le64(q, acc);
+        uint64_t whole = (have + step) >> 3;   /* 1..7 */
+        q += whole;
+        acc >>= whole * 8;
+        have = (have + step) & 7;
     }
-    if (bits <= 32) {
-        uint64_t acc = 0;
-        int have = 0;   /* < 32 before each value: have + bits <= 63 bits fit */
-        for (size_t i = 0; i < n && bits; i++) {
-            acc |= ((uint64_t)x(i) - lo) << have;
-            have += bits;
-            if (have >= 32) { store_le64(q, acc); q += 4; acc >>= 32; have -= 32; }   /* (4 bytes count) */
-        }
-        for (; have > 0; have -= 8) { *q++ = (unsigned char)acc; acc >>= 8; }
-        return q;
-    }
-    unsigned __int128 acc = 0;
-    int have = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc |= (unsigned __int128)((uint64_t)x(i) - lo) << have;
-        have += bits;
+    for (; i < n; i++) {
+        acc |= ((uint64_t)x(i) - lo) << have;   /* have < 8, bits <= 28 */
+        have += (uint64_t)bits;
         while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
     }
     if (have) *q++ = (unsigned char)acc;
     return q;
 #undef x
+}
+
+/* ENC_BITS's values: row i's `width` bits at bits i*width.. of the bytes read as one
+ * little-endian number. Up to 28 bits a value (nearly every packed column: small ids, `how`,
+ * `kind`) a few rows a step (put_packed_steps), wider values one by one, through a 128-bit
+ * accumulator emptied byte by byte. */
+static inline __attribute__((always_inline)) unsigned char *
+put_packed(unsigned char *q, const void *v, int width, size_t n, uint64_t lo, int bits)
+{
+    if (bits < 1) return q;
+    if (bits <= 7) return put_packed_steps(q, v, width, n, lo, bits, 8);
+    if (bits <= 14) return put_packed_steps(q, v, width, n, lo, bits, 4);
+    if (bits <= 28) return put_packed_steps(q, v, width, n, lo, bits, 2);
+    unsigned __int128 acc = 0;
+    int have = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= (unsigned __int128)((uint64_t)AT(v, width, i) - lo) << have;
+        have += bits;
+        while (have >= 8) { *q++ = (unsigned char)acc; acc >>= 8; have -= 8; }
+    }
+    if (have) *q++ = (unsigned char)acc;
+    return q;
 }
 
 static inline __attribute__((always_inline)) unsigned char *
