@@ -45,10 +45,7 @@ static ExitCols spare_exits; static size_t cap_spare_exits;
  * columns, at ~15 ns a call instead of zlib's ~90-150 (measured: the commit message), so the
  * column chunks are stored as they are. */
 typedef struct { unsigned char *p; size_t len, cap; } Out;
-/* The CALL, EXIT and MARK payloads being built, kept between drains: a drain takes them under
- * the GIL (another core's drain may run while this one's GIL is released: it finds none and
- * makes its own) and gives them back, or frees them if another drain gave its own back first. */
-static Out spare_out[3];
+static Out scratch;   /* the payload being built (one for the module: under the GIL, no Python) */
 
 static int
 out_reserve(Out *o, size_t more)
@@ -57,7 +54,7 @@ out_reserve(Out *o, size_t more)
     size_t ncap = o->cap ? o->cap : 65536;
     while (ncap < o->len + more) ncap *= 2;
     unsigned char *p = PyMem_RawRealloc(o->p, ncap);
-    if (!p) return -1;   /* (no GIL here: the drain sets the MemoryError) */
+    if (!p) { PyErr_NoMemory(); return -1; }
     o->p = p;
     o->cap = ncap;
     return 0;
@@ -734,13 +731,14 @@ COLUMN_BODY(4)
 COLUMN_BODY(8)
 #undef COLUMN_BODY
 
-/* A CALL / EXIT / MARK payload into o: the columns header, the descriptors, then each column
- * as u32 byte count + its body. 0, or -1 when out of memory (no exception set: no GIL). */
-static int
-columns_payload(Out *o, uint64_t base, size_t rows, const ColSpec *cols, int ncols)
+/* A CALL / EXIT / MARK payload: the columns header, the descriptors, then each column as
+ * u32 byte count + its body. A new bytes object, or NULL with an exception set. */
+static PyObject *
+columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
 {
+    Out *o = &scratch;
     o->len = 0;
-    if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 17 * rows + 11)) < 0) return -1;   /* (a Golomb code: <= 129 bits) */
+    if (out_reserve(o, 16 + (size_t)ncols * (8 + 4 + 17 * rows + 11)) < 0) return NULL;   /* (a Golomb code: <= 129 bits) */
     unsigned char *q = o->p;
     q = put_le(q, base, 8); q = put_le(q, rows, 4); q = put_le(q, (uint64_t)ncols, 2); q = put_le(q, 0, 2);
     unsigned char *desc = q;
@@ -765,7 +763,7 @@ columns_payload(Out *o, uint64_t base, size_t rows, const ColSpec *cols, int nco
         d[6] = d[7] = 0;
     }
     o->len = (size_t)(q - o->p);
-    return 0;
+    return PyBytes_FromStringAndSize((const char *)o->p, (Py_ssize_t)o->len);
 }
 
 /* Is any of the column's bytes not 0? (words_equal's 64 bytes at a time: the optional columns
@@ -825,12 +823,10 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
     }
 }
 
-/* The CALL, EXIT and MARK payloads of one batch into out[0..2] (left empty, len 0, when it has
- * no rows). Times are converted to ns relative to `origin` and string ids renumbered, in place.
- * Runs without the GIL (core_drain): C only, on the swapped-out batch; 0, or -1 when out of
- * memory (no exception set). */
+/* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
+ * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
-encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, Out out[3])
+encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, PyObject *out[3])
 {
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
@@ -844,8 +840,8 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     if (args.nonzero) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0, W_ALL, &args};
     if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0, W_ALL};
     if (any_nonzero(cc->flag, n, 1)) call[k++] = (ColSpec){"flag", 'B', cc->flag, 1, 0, W_ALL};
-    out[0].len = 0;
-    if (n && columns_payload(&out[0], w->call_first_id, n, call, k) < 0) return -1;
+    out[0] = n ? columns_payload(w->call_first_id, n, call, k) : Py_NewRef(Py_None);
+    if (!out[0]) return -1;
 
     ExitCols *ec = &w->exits;
     n = w->nexits;
@@ -857,16 +853,15 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
     if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL, &val};
-    out[1].len = 0;
-    if (n && columns_payload(&out[1], 0, n, exit, k) < 0) return -1;
+    out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
+    if (!out[1]) return -1;
 
     /* marks (few) are rows: made into columns first, in one pass that also leaves out the rows
      * dropped (kind 0: a re-raise's or a fold's) and counts each column's range (value_range's
      * stats: the encoder then reads the columns once less) */
     size_t nrows = w->nmarks;
     unsigned char *mem = nrows ? PyMem_RawMalloc(nrows * (4 + 8 + 1 + 4 + 4 + 4 + 8 + 8)) : NULL;
-    out[2].len = 0;
-    if (nrows && !mem) return -1;
+    if (nrows && !mem) { PyErr_NoMemory(); return -1; }
     int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
     uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
     uint8_t *mk = (uint8_t *)(fn_ + nrows);
@@ -894,7 +889,7 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         n++;
     }
 #undef STAT
-    if (!n) { PyMem_RawFree(mem); return 0; }
+    if (!n) { PyMem_RawFree(mem); out[2] = Py_NewRef(Py_None); return 0; }
     ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN, &st[S_CALL]}, {"t", 'q', mt, 8, 0, W_RISE},
                        {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA, &st[S_KIND]}};
     k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
@@ -906,9 +901,9 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
         mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
         mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
     }
-    int r = columns_payload(&out[2], 0, n, mark, k);
+    out[2] = columns_payload(0, n, mark, k);
     PyMem_RawFree(mem);
-    return r;
+    return out[2] ? 0 : -1;
 }
 
 /* The `handled` rows that a re-raise may still take back -- each the latest mark of a call
@@ -996,28 +991,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     result = PyDict_New();
     if (!result) goto done;
     {
-        /* The rows' columns without the GIL: they are this drain's alone (swapped out above),
-         * and encoding them is ~60% of a drain (callgrind, the threaded workload: ~1,700
-         * instructions a row of the 4 threads' calls), which the program's threads then run
-         * beside instead of waiting for the GIL. */
-        Out outs[3];
-        memcpy(outs, spare_out, sizeof outs);
-        memset(spare_out, 0, sizeof spare_out);
-        int failed;
-        Py_BEGIN_ALLOW_THREADS
-        failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, outs) < 0;
-        Py_END_ALLOW_THREADS
         PyObject *payloads[3] = {NULL, NULL, NULL};
-        if (failed) PyErr_NoMemory();
-        else for (int j = 0; j < 3; j++) {
-            payloads[j] = outs[j].len ? PyBytes_FromStringAndSize((const char *)outs[j].p, (Py_ssize_t)outs[j].len)
-                                      : Py_NewRef(Py_None);
-            failed |= !payloads[j];
-        }
-        for (int j = 0; j < 3; j++) {
-            if (!spare_out[j].p) spare_out[j] = outs[j];
-            else PyMem_RawFree(outs[j].p);
-        }
+        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, payloads) < 0;
         PyObject *sp = strs_payload ? strs_payload : Py_NewRef(Py_None);
         strs_payload = NULL;   /* (the loop below releases it) */
         struct { const char *name; PyObject *value; } items[] = {
