@@ -496,9 +496,9 @@ def _column_spec(cols, payload) -> list[tuple]:
 
 
 def test_drains_while_threads_record_lose_and_mix_nothing() -> None:
-    """The drain encodes a batch's columns with the GIL released (encode.c, core_drain): four
-    threads keep recording calls with tuple arguments meanwhile, into the next batch's buffers.
-    Drained over and over while they run: every call and exit is in exactly one batch, each
+    """Four threads keep recording calls with tuple arguments into the next batch's buffers
+    while the main thread drains (whenever the drain lets the GIL go: rendering, or the columns
+    if they are ever encoded without it). Drained over and over while they run: every call and exit is in exactly one batch, each
     thread's calls are all its own, every argument text is the call's, and every payload is
     format.encode_columns' bytes for its rows (nothing of a live buffer was read)."""
     from flowtrace.ftr import format as F
