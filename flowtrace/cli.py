@@ -94,9 +94,15 @@ def recorder_name() -> str:
     except ImportError:
         return "python"
     try:
-        return str(active_recorder_name())
+        name = str(active_recorder_name())
     except Exception as exc:  # a broken optional recorder must not break --version
         return f"unavailable ({exc})"
+    if name == "python" and not os.environ.get("FLOWTRACE_RECORDER", "").strip():
+        from .recorder import c_recorder_problem
+
+        problem = c_recorder_problem()
+        return f"python (the C recorder {'is not built' if problem is None else 'cannot be used: ' + problem})"
+    return name
 
 
 class _Version(argparse.Action):

@@ -241,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     except (RuntimeError, ValueError) as exc:  # no free sys.monitoring tool id, bad FLOWTRACE_RECORDER
         raise CommandError(f"cannot start recording: {exc}") from None
+    if session.recorder_name == "python":
+        _warn_of_a_broken_c_recorder()
     session.install_exit_hooks()
     if not args.no_follow:
         from .. import follow
@@ -253,6 +255,18 @@ def run(args: argparse.Namespace) -> int:
     if session.forked_away and not args.no_follow:
         _expect_in_forked_child(outcome)
     return outcome.status
+
+
+def _warn_of_a_broken_c_recorder() -> None:
+    """Say once, before the program runs, that the Python recorder records because the built C
+    recorder failed to import (20-80x slower). Only here, in the command the user started:
+    followed children's parts stay quiet."""
+    from ..recorder import fallback_warning
+
+    text = fallback_warning()
+    if text is not None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 def _expect_in_forked_child(outcome: runner.Outcome) -> None:
@@ -274,6 +288,7 @@ def _run_paused(args: argparse.Namespace, prepared: Any) -> int:
         control.install(flush_interval=args.flush_interval)
     except control.ControlError as exc:
         raise CommandError(f"cannot serve the control channel: {exc}") from None
+    _warn_of_a_broken_c_recorder()  # (an attach records with the recorder chosen here)
     sys.stderr.write(f"flowtrace: not recording yet: 'flowtrace attach {os.getpid()}' starts it\n")
     sys.stderr.flush()
     ending: list[runner.Outcome] = []

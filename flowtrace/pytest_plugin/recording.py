@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ..recorder import fallback_warning
 from ..recorder.base import RecorderConfig
 from ..session import Session
 from .outcome import KEPT_OUTCOMES, TestOutcome, session_file_name
@@ -100,6 +101,9 @@ class FlowtracePlugin:
         except Exception as exc:  # no free tool id, a recording already running, unwritable dir
             self._problem(f"{item.nodeid} not recorded: {exc}")
             return None
+        if session.recorder_name == "python":  # a built C recorder that failed to import: said once
+            for line in (fallback_warning() or "").splitlines():
+                self._problem(line.removeprefix("flowtrace: "))
         self.current = _Recording(item, session, path)
         self.roots.active = True
         return self.current
