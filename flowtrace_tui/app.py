@@ -221,9 +221,9 @@ class FlowtraceApp(SearchingApp):
     def on_index_ready(self, msg: IndexReady) -> None:
         closing = self.main_widget(CallTree) is None  # (posted as the app closed: widgets gone)
         if closing or self.live_view.hold(Snapshot(msg.index, msg.final)):  # paused: shown when the pause ends
-            self.pipeline.drawn()
+            self.pipeline.drawn(msg.index)
             return
-        self.call_after_refresh(self.pipeline.drawn)  # (a catch-up step waits for the redraw)
+        self.call_after_refresh(self.pipeline.drawn, msg.index)  # (a catch-up step waits for the redraw)
         self._apply_index(msg.index)
         self.live_view.index_shown()
         self.functions.index_shown(msg.index)

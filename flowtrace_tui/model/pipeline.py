@@ -97,7 +97,8 @@ class Pipeline:
         # the status line)
         self.whole_too_big = False
         self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
-        self._drawn = threading.Event()  # set by `drawn` (the UI thread)
+        self._drawn = threading.Event()  # set by `drawn` (the UI thread) for the last snapshot
+        self._drawing: TreeIndex | None = None  # the last snapshot published (see `drawn`)
 
     @property
     def live(self) -> bool:
@@ -193,11 +194,16 @@ class Pipeline:
             self._publish(publish, self.build(), True)
         publish(Finished(cancelled()))
 
-    def drawn(self) -> None:
-        """From the UI thread: the last snapshot is on screen (or held, or replaced by a newer one)."""
-        self._drawn.set()
+    def drawn(self, ix: TreeIndex) -> None:
+        """From the UI thread: the snapshot of `ix` is on screen (or held, or given up). Only
+        the last one published counts: the screen's word for an earlier snapshot, coming late
+        (a loaded machine delays the redraw it waits for), let a step start beside the newer
+        one's drawing."""
+        if ix is self._drawing:
+            self._drawn.set()
 
     def _publish(self, publish: Callable[[Event], None], ix: TreeIndex, final: bool) -> TreeIndex:
+        self._drawing = ix  # (before the clear: a late word for the one before is ignored)
         self._drawn.clear()
         publish(Snapshot(ix, final))
         # the heaviest children (only `H` uses them) are computed here, once the index is on its
