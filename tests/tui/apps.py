@@ -68,8 +68,44 @@ async def settle(pilot, timeout: float = 60.0) -> None:
         # lets every pending message be handled; after the first turns, also lets the workers run
         await pilot.pause(None if turns < 50 else 0.01)
     await app.workers.wait_for_complete()
-    await pilot.pause()
+    await at_rest(pilot)
     assert app.pipeline.grow_failures == 0, app.pipeline.last_failure
+
+
+def pending_screen_work(app) -> list[str]:
+    """What the top screen still has to do before what it shows is final (empty: at rest).
+    `pilot.pause` waits only for the messages queued when it is called: work they start --
+    a message one posts (a bubbling one, a reactive's watcher), a callback after the next
+    refresh (`call_after_refresh`: the footer recomposing for its width), the layout a mount
+    asks for -- waits for the screen's update timer, which a loaded machine delays past it.
+    (Textual is pinned: these are its private flags for exactly that work.)"""
+    screen = app.screen
+    flags = ("_layout_required", "_scroll_required", "_repaint_required", "_recompose_required")
+    why = [f"screen {flag}" for flag in flags if getattr(screen, flag)]
+    if screen._dirty_widgets:
+        why.append(f"{len(screen._dirty_widgets)} widgets to draw")
+    if screen._callbacks:
+        why.append(f"{len(screen._callbacks)} callbacks after the refresh")
+    for node in (app, *screen.walk_children(with_self=True)):
+        if node._message_queue.qsize() or node._next_callbacks:
+            why.append(f"messages for {node!r}")
+        elif node is not screen and any(getattr(node, flag, False) for flag in flags[:1] + flags[3:]):
+            why.append(f"{node!r} to lay out or compose")
+    return why
+
+
+async def at_rest(pilot, timeout: float = 30.0, turns: int = 3) -> None:
+    """Wait until the screen has nothing left to do (`pending_screen_work`) at `turns`
+    consecutive looks, each after a pause; fail loudly (with what is pending) after `timeout` s.
+    A condition, not a time: a loaded machine only makes it slower."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < turns:
+        await pilot.pause()
+        why = pending_screen_work(pilot.app)
+        quiet = 0 if why else quiet + 1
+        if why and time.monotonic() > deadline:
+            raise AssertionError(f"the screen did not come to rest in {timeout} s: {', '.join(why)}")
 
 
 async def until(pilot, cond, timeout: float = 10.0) -> None:

@@ -15,7 +15,7 @@ from flowtrace_tui.widgets.detail_pane import DetailPane
 
 from trace_builder import Feeder, TraceBuilder, meta_for
 
-from .apps import sync, until
+from .apps import at_rest, sync, until
 
 POLL = 0.02
 
@@ -65,13 +65,15 @@ async def test_new_calls_are_shown_without_laying_the_screen_out_again(tmp_path)
     b, feed, app = followed(str(tmp_path / "grow.ftr"), 60)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: not app.loading and newest_shown(app, "step59"))
-        await pilot.pause()
+        # the first screen's own work done first: under load the footer's recompose for its
+        # width (after a refresh) and the layout of its keys came during the feeds below
+        await at_rest(pilot)
         assert app.tree.show_vertical_scrollbar
         layouts = count_layouts(app)
         for i in range(3):
             feed.step_calls([f"more{i}"])
             await until(pilot, lambda: newest_shown(app, f"more{i}"))
-            await pilot.pause()
+            await at_rest(pilot)
             rows = len(app.rows)
             assert app.tree.virtual_size.height == rows and app.tree.vertical_scrollbar.window_virtual_size == rows
         assert layouts[0] == 0 and body_fits(app)
