@@ -12,7 +12,8 @@ includes everything a user waits for: the recorder's flush, the explorer's reads
 window of the newest calls, flowtrace_tui/model/window.py) and the terminal's redraw.
 
 `--explorer-path DIR`: run the explorer (and recorder) of another checkout (PYTHONPATH=DIR), to
-compare two side by side: rounds alternate between this checkout and DIR.
+compare side by side: rounds alternate between this checkout and each DIR (the option may be
+given several times).
 The explorer runs under a 6 GB address-space limit (a busy program records ~2 M calls a second).
 
 Priority: run it as `nice -n -15 python benchmarks/live_screen.py ...` to measure with the
@@ -172,11 +173,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=12.0, help="how long the program runs")
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--explorer-path", help="another checkout to compare with (alternating rounds)")
+    ap.add_argument("--explorer-path", action="append", default=[],
+                    help="another checkout to compare with (alternating rounds; may be given again)")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         raise SystemExit("live_screen.py needs tmux")
-    sides = [("this checkout", None)] + ([(args.explorer_path, args.explorer_path)] if args.explorer_path else [])
+    sides = [("this checkout", None)] + [(path, path) for path in args.explorer_path]
     print(f"python {sys.version.split()[0]}, {args.seconds:g} s busy loop, `flowtrace-tui run` in tmux 160x45; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8}   (age of the newest call on screen)")

@@ -31,6 +31,7 @@ from flowtrace.ftr.chunks import Chunk
 from flowtrace.ftr.decode import Function, Task, Thread
 
 from .parts import PartIds, ProcessRecord
+from .prefault import Prefaulter
 
 if TYPE_CHECKING:
     from .window import Window
@@ -292,6 +293,7 @@ class TraceData:
         and a good guess saves the copies of growing)."""
         self.name = name
         self._calls = _Growable(_CALL_COLS, sentinel_row=True, capacity=capacity + 1)
+        self._prefault: Prefaulter | None = None  # a followed session's (expect_calls)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
         self.threads: dict[int, Thread] = {}
@@ -330,6 +332,7 @@ class TraceData:
         address space: exactly `calls` rows (fourfold steps from the capacity the file's size
         suggested took up to 4 times that, past a 6 GB address-space limit at once: MemoryError)."""
         self._calls.reserve(calls - self._calls.size, exact=True)  # (`calls` rows, the sentinel's one of them)
+        self._prefault = Prefaulter()  # (the rows ahead faulted in off the reading thread: prefault.py)
 
     @property
     def n_marks(self) -> int:
@@ -580,6 +583,8 @@ class TraceData:
         a["root"][lo:hi] = root
         g.size = hi
         self.t_max = max(self.t_max, int(t0.max()))
+        if self._prefault is not None:
+            self._prefault.written(a.values(), hi)
 
     def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
         """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""

@@ -1,0 +1,89 @@
+"""A followed session's next rows are faulted in by a thread of their own (model/prefault.py):
+the thread that writes them meets (almost) no page faults, and nothing written changes."""
+
+from __future__ import annotations
+
+import resource
+import threading
+
+import numpy as np
+import pytest
+
+import flowtrace_tui.model.loader  # noqa: F401  (numpy asks for no huge pages, as in the explorer)
+from flowtrace_tui.model.prefault import Prefaulter
+
+pytestmark = pytest.mark.skipif(Prefaulter()._madvise is None, reason="no madvise (not Linux)")
+
+
+def thread_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+
+def write_rows(cols: list[np.ndarray], lo: int, hi: int, prefault: Prefaulter | None) -> int:
+    """Rows lo..hi-1 written in batches as the loader writes them; the page faults it took."""
+    values = np.arange(hi, dtype=np.uint32) % 251  # (made first: no temporary faults in the count)
+    before = thread_faults()
+    for start in range(lo, hi, 50_000):
+        end = min(hi, start + 50_000)
+        for col in cols:
+            col[start:end] = values[start:end]
+        if prefault is not None:
+            prefault.written(cols, end)
+            assert prefault.wait_idle()
+    return thread_faults() - before
+
+
+def test_the_writing_thread_meets_no_page_fault_in_the_rows_ahead():
+    rows = 2_000_000
+    fresh = [np.empty(rows, dtype=np.uint32), np.empty(rows, dtype=np.int64)]
+    faulted = [np.empty(rows, dtype=np.uint32), np.empty(rows, dtype=np.int64)]
+    prefault = Prefaulter(ahead=1 << 20)
+    prefault.written(faulted, 0)
+    assert prefault.wait_idle()
+    alone = write_rows(fresh, 0, rows, None)
+    helped = write_rows(faulted, 0, rows, prefault)
+    assert prefault.failed is None
+    assert alone > (rows * 12) // 4096 // 2  # (12 bytes a row: one fault a page, less any huge page)
+    assert helped < alone // 10, (helped, alone)
+    for a, b in zip(fresh, faulted):
+        assert np.array_equal(a, b)
+
+
+def test_what_is_written_stays_as_it_is_while_the_pages_are_faulted_in():
+    col = np.empty(3_000_000, dtype=np.int64)
+    prefault = Prefaulter(ahead=3_000_000)
+    stop = threading.Event()
+
+    def writer() -> None:  # writes row after row while the prefaulter works over the same pages
+        for start in range(0, len(col), 10_000):
+            col[start:start + 10_000] = np.arange(start, start + 10_000)
+            prefault.written([col], start)
+        stop.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join(60)
+    assert stop.is_set() and prefault.wait_idle()
+    assert np.array_equal(col, np.arange(len(col)))
+
+
+def test_the_thread_lets_go_of_the_columns_and_ends_once_no_rows_come(monkeypatch):
+    import time
+    import weakref
+
+    from flowtrace_tui.model import prefault as module
+
+    monkeypatch.setattr(module, "IDLE_EXIT_S", 0.05)
+    col = np.empty(1_000_000, dtype=np.uint32)
+    gone = weakref.ref(col)
+    prefault = Prefaulter(ahead=500_000)
+    prefault.written([col], 0)
+    assert prefault.wait_idle()
+    del col
+    deadline = time.monotonic() + 30  # (a bound for a broken thread, no timing)
+    while (gone() is not None or prefault._thread is not None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gone() is None and prefault._thread is None
+    col2 = np.empty(1_000_000, dtype=np.uint32)  # new rows start a thread again
+    prefault.written([col2], 0)
+    assert prefault.wait_idle() and prefault._filled[col2.ctypes.data][1] > col2.ctypes.data
