@@ -193,33 +193,68 @@ def _mark_columns(rows: int) -> bytes:
                                            ("kind", "B", F.ENC_BITS, kind)])
 
 
+def _call_exit_columns(calls: int) -> tuple[bytes, bytes]:
+    """CALL and EXIT payloads as the C drain codes them: a tree walked over and over (its
+    parents, functions and exit order repeat), times that do not repeat."""
+    rng = random.Random(calls)
+    depth = [rng.randint(0, 3) for _ in range(calls // 4)] * 4
+    par, fn, t0, stack, ends, now = [], [], [], [], [], 10**6
+    for i, d in enumerate(depth, 1):
+        while len(stack) > d:
+            ends.append(stack.pop())
+        par.append(stack[-1] if stack else 0)
+        fn.append(len(stack) + 1)
+        now += rng.randint(30, 3000)
+        t0.append(now)
+        stack.append(i)
+    ends += reversed(stack)
+    t1 = [10**7 + 40 * i + rng.randint(0, 30) for i in range(calls)]
+    call = F.encode_columns(1, calls, [("par", "I", F.ENC_GOLOMB_PARENT, par), ("fn", "B", F.ENC_GOLOMB, fn),
+                                       ("t0", "q", F.ENC_GOLOMB_RISE, t0)])
+    exit_ = F.encode_columns(0, calls, [("call", "I", F.ENC_GOLOMB_DELTA, ends), ("t1", "q", F.ENC_GOLOMB_RISE, t1)])
+    return call, exit_
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_mark_payloads_are_deflated_only_when_big_per_call_texts_never(tmp_path, native) -> None:
     """A C-encoded batch's MARK payload has its columns but the times deflated (1.8:
     format.deflate_columns, the same bytes from the native writer's C twin) only above
-    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch; its STRS payload, CALL and EXIT are
-    stored as they are (a batch of the Python recorder, without payloads, is framed as before:
-    test_same_bytes_as_the_python_writer)."""
+    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch, and so have its CALL and EXIT
+    payloads then (their ids; times kept coded); below that all three are stored as they are.
+    Its STRS payload never is (a batch of the Python recorder, without payloads, is framed as
+    before: test_same_bytes_as_the_python_writer)."""
     per_call = W.ZLIB_MIN_BYTES_PER_CALL
     calls = 1000
     small = _mark_columns(600)
     big = _mark_columns(4000)
+    call, exit_ = _call_exit_columns(calls)
     assert len(small) <= per_call * calls < len(big)
     batches = []
     for mark, strs in ((small, bytes(per_call * calls + 1)), (big, bytes(100 * calls))):
         b = Batch(strings_first_id=1, strings=["x"])
         b.strings_payload = strs
-        b.payloads = [(F.CALL, bytes(4 * calls)), (F.EXIT, bytes(4 * calls)), (F.MARK, mark)]
+        b.payloads = [(F.CALL, call), (F.EXIT, exit_), (F.MARK, mark)]
         b.payload_calls = calls
         batches.append(b)
     chunks = [c for c in _chunks(_write(str(tmp_path / "s.ftr"), native, batches))
               if c[0] in (F.CALL, F.EXIT, F.MARK, F.STRS)]
     assert [(kind, flags) for kind, flags, _ in chunks] == [(F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0)] * 2
-    assert chunks[3][2] == small
-    assert chunks[7][2] == F.deflate_columns(big) and len(chunks[7][2]) < len(big)
-    got = F.decode_columns(F.MARK, chunks[7][2])
-    want = F.decode_columns(F.MARK, big)
-    assert all(got.get(name) == want.get(name) for name in ("call", "t", "kind"))
+    assert [c[2] for c in chunks[1:4]] == [call, exit_, small]
+    for got, payload, deflated in ((chunks[5][2], call, ["par", "fn"]), (chunks[6][2], exit_, ["call"]),
+                                   (chunks[7][2], big, ["call", "kind"])):
+        assert got == F.deflate_columns(payload) and len(got) < len(payload)
+        assert _encodings(got) == {name: F.ENC_DEFLATE if name in deflated else enc
+                                   for name, enc in _encodings(payload).items()}
+        kind = F.CALL if payload is call else F.EXIT if payload is exit_ else F.MARK
+        got_cols, want = F.decode_columns(kind, got), F.decode_columns(kind, payload)
+        assert got_cols.base == want.base and all(got_cols.get(n) == want.get(n) for n in _encodings(payload))
+
+
+def _encodings(payload: bytes) -> dict[str, int]:
+    """Each column's name and encoding, from a columns payload's descriptors."""
+    ncols = F.COLUMNS_HEADER.unpack_from(payload)[2]
+    descs = (F.COLUMN_DESC.unpack_from(payload, F.COLUMNS_HEADER.size + 8 * k) for k in range(ncols))
+    return {name.decode().strip(): enc for name, _tc, enc, _r in descs}
 
 
 def test_the_native_writer_deflates_columns_as_format_does(tmp_path) -> None:

@@ -58,6 +58,7 @@ def _times(values: array, origin: int) -> tuple[str, int, array]:
 # over 4 runs) to save two thirds of them; they are deduplicated already, and only the
 # exceptions workload has any to speak of without arguments (~0.9 bytes a call).
 ZLIB_MIN_BYTES_PER_CALL = 2
+_DEFLATED_WITH_MARKS = frozenset({F.MARK, F.CALL, F.EXIT})  # (write_batch)
 
 
 def _worth_zlib(kind: bytes, payload: bytes, calls: int) -> bool:
@@ -261,14 +262,19 @@ class SessionWriter:
             parts.append((F.EXIT, F.encode_columns(0, m, cols), True))
         # Payloads a recorder encoded itself (the C one: coded columns). CALL and EXIT rows
         # take ~3.5-5 bytes a call that way; zlib level 1 would make that ~1-3 for ~35-80 ns a
-        # call of CPU, so they are stored as they are. MARK rows are compressed only where they
-        # are a big part of the batch (_worth_zlib), column by column but their times (1.8:
-        # F.deflate_columns, on the native writer's thread).
-        parts += [(kind, payload, F.DEFLATE_COLUMNS if kind == F.MARK else False) for kind, payload in batch.payloads]
+        # call of CPU, so they are stored as they are -- but in a batch whose MARK rows are a
+        # big part of it (_worth_zlib: a program resuming generators all the time). There the
+        # MARK chunk's columns but its times are deflated (1.8: F.deflate_columns, on the
+        # native writer's thread), and so are CALL's and EXIT's ids (`par`, `fn`, EXIT's
+        # `call`): they repeat with the walks that make those marks and shrink ~7x, ~1.1 of
+        # generators' ~8 bytes a call, for ~1.3 bytes a call of zlib input.
         n += batch.payload_calls
-        if batch.payloads:
+        if batch.payloads:  # (its STRS chunk stored as it is: _worth_zlib)
             parts = [(kind, payload, packed if packed and _worth_zlib(kind, payload, n) else False)
                      for kind, payload, packed in parts]
+            dense = any(kind == F.MARK and _worth_zlib(kind, payload, n) for kind, payload in batch.payloads)
+            parts += [(kind, payload, F.DEFLATE_COLUMNS if dense and kind in _DEFLATED_WITH_MARKS else False)
+                      for kind, payload in batch.payloads]
         with self._lock:
             if self._fd < 0:
                 return
