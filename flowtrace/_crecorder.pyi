@@ -35,6 +35,12 @@ def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int
     for ENC_PARENT) as little-endian i64 bytes
     (ValueError when the body does not hold exactly `rows` values): ftr/format.py's fast path."""
 
+def decode_shared(stream: bytes | memoryview, rows: int, earlier: bytes | memoryview, /) -> bytes:
+    """A shared column's rows (FORMAT 1.9 encoding 14; `stream`: its body after the index byte,
+    `earlier`: the named column's rows as little-endian 8-byte values) as little-endian i64
+    bytes (ValueError when the stream does not hold one value for each row where `earlier` is
+    not 0): ftr/format.py's fast path."""
+
 def expand_strings(payload: bytes | memoryview, /) -> bytes:
     """A STRS payload with its value records (FORMAT 1.4) made into their texts, as a payload of
     texts only (ValueError when it does not parse): ftr/format.py's fast path."""

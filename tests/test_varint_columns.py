@@ -328,6 +328,43 @@ def test_a_shared_column_on_fixed_width_columns() -> None:
 
 def test_shared_columns_without_the_c_decoder(monkeypatch) -> None:
     monkeypatch.setattr(F, "_c_decode_varints", None)
+    monkeypatch.setattr(F, "_c_decode_shared", None)
     test_a_shared_column_holds_the_rows_of_an_earlier_one()
     test_a_shared_column_on_fixed_width_columns()
     test_a_damaged_shared_column_is_refused()
+
+
+def _shared_decoders():
+    def python(body, rows, earlier):  # decode_shared's own path without the extension
+        data = b"".join(v.to_bytes(8, "little", signed=True) for v in earlier)
+        return F._py_decode_varints(F.rows_bitmap(data, rows) + bytes(body[1:]), rows, F.ENC_SPARSE)
+
+    yield "python", python
+    if F._c_decode_shared is not None:
+        yield "c", lambda body, rows, earlier: F._c_decode_shared(
+            body[1:], rows, b"".join(v.to_bytes(8, "little", signed=True) for v in earlier))
+
+
+@pytest.mark.parametrize("name,decode", list(_shared_decoders()))
+def test_shared_columns_read_alike_by_both_decoders(name, decode) -> None:
+    """The C decode_shared (1.9's readers' fast path) and the pure-Python path: the same rows
+    for columns of every length, values of every code length (Golomb orders 0-63), earlier
+    columns holding any value not 0 (negative, one byte set, the top byte only); both refuse a
+    stream with a code too few or too many, or cut short."""
+    rng = random.Random(11)
+    for rows in (0, 1, 7, 8, 9, 63, 64, 65, 200, 1001):
+        for top in (1, 300, 1 << 20, 1 << 40, (1 << 64) - 1):
+            earlier = [rng.choice([0, 0, 1, -1, 255, 1 << 56, -(1 << 63), 7]) for _ in range(rows)]
+            values = [rng.randint(0, top) if e else 0 for e in earlier]
+            body = F.shared_body(0, values, earlier)
+            got = decode(body, rows, earlier)
+            assert [int.from_bytes(got[i:i + 8], "little") for i in range(0, len(got), 8)] == values, (rows, top)
+            if not any(earlier):
+                continue
+            fewer = bytes([0]) + F.encode_varints([v for v, e in zip(values, earlier) if e][:-1], F.ENC_GOLOMB)
+            more = bytes([0]) + F.encode_varints([v for v, e in zip(values, earlier) if e] + [1] * 9, F.ENC_GOLOMB)
+            for bad in (fewer, more, body[:-1]):
+                if bad == body:
+                    continue
+                with pytest.raises((ValueError, F.FormatError)):
+                    decode(bad, rows, earlier)

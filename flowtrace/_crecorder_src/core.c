@@ -200,6 +200,8 @@ static PyMethodDef mod_methods[] = {
      "expand_strings(payload) -> bytes: a STRS payload with its value records made into texts (format.py)."},
     {"decode_varints", (PyCFunction)(void (*)(void))mod_decode_varints, METH_FASTCALL,
      "decode_varints(body, rows, encoding[, base]) -> bytes: a varint column's rows as little-endian i64 (format.py)."},
+    {"decode_shared", (PyCFunction)(void (*)(void))mod_decode_shared, METH_FASTCALL,
+     "decode_shared(stream, rows, earlier) -> bytes: a shared column's rows as little-endian i64 (format.py)."},
     {"builtin_text", (PyCFunction)mod_builtin_text, METH_VARARGS,
      "builtin_text(value, safe=False): the C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},

@@ -573,6 +573,7 @@ void free_calls(CallCols *k);
 void free_exits(ExitCols *k);
 PyObject *core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mod_decode_shared(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 /* one unsigned LEB128 value at *pp (not past end), *pp moved past it: 0, or -1 when cut short or
  * longer than 64 bits (encode.c; the readers of columns and of value records use it) */
 int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out);

@@ -121,6 +121,10 @@ try:  # the C extension's decoder (the C recorder writes varint columns); same v
     from .._crecorder import decode_varints as _c_decode_varints  # type: ignore[attr-defined]
 except ImportError:
     _c_decode_varints = None
+try:  # ... and of shared columns (1.9); same values as rows_bitmap and ENC_SPARSE's decoder
+    from .._crecorder import decode_shared as _c_decode_shared  # type: ignore[attr-defined]
+except ImportError:
+    _c_decode_shared = None
 try:  # ... and its reader of value records (1.4); same texts as _py_expand_strings
     from .._crecorder import expand_strings as _c_expand_strings  # type: ignore[attr-defined]
 except ImportError:
@@ -440,12 +444,18 @@ def decode_shared(body: bytes | memoryview, rows: int, earlier: list[Column]) ->
     """An ENC_SHARED column's rows (as decode_varints gives them), `earlier` the chunk's columns
     before it; FormatError when its index names no earlier column or its stream does not hold
     one value for each row where that column is not 0. Its stream is an ENC_SPARSE body's
-    without the bitmap: the bitmap is made from that column, and the (C) decoder reads them."""
+    without the bitmap: the C extension reads it off that column's rows, else the bitmap is
+    made from that column and ENC_SPARSE's decoder reads them (the same values)."""
     if len(body) < 1 or body[0] >= len(earlier):
         raise FormatError("a column on another's rows names no earlier column")
     col = earlier[body[0]]
-    data = bytes(col.data) if col.typecode == "q" and col.encoding == ENC_RAW else array("q", col.ints()).tobytes()
-    return decode_varints(rows_bitmap(data, rows) + bytes(body[1:]), rows, ENC_SPARSE)
+    data = col.data if col.typecode == "q" and col.encoding == ENC_RAW else array("q", col.ints()).tobytes()
+    if _c_decode_shared is not None:
+        try:
+            return memoryview(_c_decode_shared(body[1:], rows, data))
+        except (ValueError, OverflowError):
+            raise FormatError("a column on another's rows does not hold its rows") from None
+    return decode_varints(rows_bitmap(bytes(data), rows) + bytes(body[1:]), rows, ENC_SPARSE)
 
 
 _NONZERO = bytes([0] + [1] * 255)
