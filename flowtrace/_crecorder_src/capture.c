@@ -585,15 +585,25 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
 static inline int
 rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
 {
+    /* the last type asked first: one compare (most records hold instances of one or two
+     * classes -- raytrace's Vec -- and the table's lookup is a hash and three compares) */
+    if (c->rec_last.tp == tp && c->rec_last.epoch == c->rec_epoch + 1) {
+        *idx = c->rec_last.idx;
+        *chars = c->rec_last.chars;
+        return 0;
+    }
     size_t h = ptr_hash(tp) & (REC_TYPES - 1);
     if ((c->rec_types[h].tp != tp || c->rec_types[h].epoch != c->rec_epoch + 1) && rec_label_new(c, tp, h) < 0)
         return -1;
     if (!c->rec_types[h].ok) return -1;
     *idx = c->rec_types[h].idx;
     *chars = c->rec_types[h].chars;
+    c->rec_last.tp = tp; c->rec_last.epoch = c->rec_epoch + 1;   /* (only a type that has a label) */
+    c->rec_last.idx = *idx; c->rec_last.chars = (uint16_t)*chars;
     return 0;
 }
 
+_Static_assert(MEMO_SLOTS == 4, "rec_commit tests the four tag nibbles of a key's head at once");
 #define REC_SLOT_MAX 16   /* a slot's most bytes: an object's tag and two varints (5 + 10) */
 
 static inline __attribute__((always_inline)) unsigned char *
@@ -603,6 +613,35 @@ rec_varint(unsigned char *q, uint64_t v)
     while (v >= 0x80) { *q++ = (unsigned char)(v | 0x80); v >>= 7; }
     *q++ = (unsigned char)v;
     return q;
+}
+
+/* rec_commit for a result that is one float (a dot product, a length: most of the results of
+ * numeric code, and each a miss): its record is always REC_MARK, REC_VALUE, RS_FLOAT and the
+ * 8 bytes, and always one (a float is worth a record; 24 characters at most) -- none of the
+ * general loop's tests apply. The same bytes and entry as rec_commit's. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static uint32_t
+rec_float(CoreObject *c, const Memo *key)
+{
+    size_t at = c->npacked, len = 3 + 8;
+    uint32_t sid;
+    StrEntry *e;
+    if (at + len > UINT32_MAX || (at + len > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + len, 1) < 0)
+            || !(e = str_entry(c, &sid))) {
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned char *q = c->packed + at;
+    double d;
+    memcpy(&d, &key->vals[0], 8);
+    q[0] = REC_MARK; q[1] = REC_VALUE; q[2] = RS_FLOAT;
+    put_f64le(q + 3, d);
+    e->pack_off = (uint32_t)at;
+    e->kind = S_REC;
+    e->rec_len = len;   /* (code_idx 0, packed 0: str_entry's) */
+    c->npacked = at + len;
+    memo_remember(c, key, sid);
+    return sid;
 }
 
 /* The record of the values `key` holds (memo_value's: localsplus order for S_ARGS, shown in
@@ -616,6 +655,7 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remembe
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
+    if (kind == S_VALUE && (key->head >> 48 & 15) == V_FLOAT) return rec_float(c, key);   /* (n is 1) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -629,8 +669,11 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
     }
     const uint16_t *order = ci ? ci->order : NULL;
     const uint8_t *star = ci ? ci->star : NULL;
-    int objects = 0;   /* (an object among the values: the record comes after the side bytes) */
-    for (uint32_t i = 0; i < n; i++) objects |= (head >> (48 + 4 * i) & 15) == V_OPAQUE;
+    /* an object among the values (a tag nibble V_OPAQUE; the unused ones are 0): the record
+     * comes after the side bytes. One test for the four nibbles: x has a 0 nibble where a tag
+     * is V_OPAQUE, and the borrow trick finds any (a false hit only above a true one). */
+    const uint64_t x = (head >> 48) ^ (V_OPAQUE * 0x1111ull);
+    const int objects = ((x - 0x1111ull) & ~x & 0x8888ull) != 0;
     unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
     unsigned char *__restrict q = start;
     uint64_t addr = c->rec_addr, first = 0;

@@ -382,6 +382,7 @@ typedef struct CoreObject {
     /* labels numbered in this batch, by type address (valid while epoch is rec_epoch + 1):
      * idx, the label's characters, or ok 0 when the type's objects take the slot path */
     struct { void *tp; uint32_t epoch, idx; uint16_t chars; uint8_t ok; } rec_types[REC_TYPES];
+    struct { void *tp; uint32_t epoch, idx; uint16_t chars; } rec_last;   /* the last one found ok */
     uint64_t rec_addr;               /* the last object address a call-time record wrote in this batch */
     PackId pack_ids[PACK_IDS];       /* tuples packed as arguments, by address (packed.c) */
 } CoreObject;
