@@ -108,10 +108,10 @@ value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
             if (PyUnstable_Long_IsCompact((PyLongObject *)v)) x = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
             else if (!long_two_digits(v, &x)) return 0;
         }
-        else if (v == Py_None) tag = V_NONE;
+        else if (tp == &PyFloat_Type) { tag = V_FLOAT; double d = PyFloat_AS_DOUBLE(v); memcpy(&x, &d, 8); }
+        else if (v == Py_None) tag = V_NONE;   /* (after float: numeric code passes floats most) */
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
-        else if (tp == &PyFloat_Type) { tag = V_FLOAT; double d = PyFloat_AS_DOUBLE(v); memcpy(&x, &d, 8); }
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
@@ -663,7 +663,7 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
     size_t at = c->npacked, need = REC_SIDE + 8 + (size_t)nshown * REC_SLOT_MAX;
     if (nshown > n || at + need > UINT32_MAX
             || (at + need > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + need, 1) < 0)
-            || (ci && rec_names_commit(c, code_idx) < 0)) {
+            || (ci && ci->rec_epoch != c->rec_epoch + 1 && rec_names_commit(c, code_idx) < 0)) {   /* (numbered: no call) */
         PyErr_Clear();
         return 0;
     }
