@@ -231,6 +231,30 @@ def test_argument_text_equals_reference_args_text() -> None:
     assert got == seen
 
 
+def test_cell_arguments_are_keyed_and_shown_by_their_contents() -> None:
+    """Arguments that an inner function captures are cells at the call's start: the memo keys
+    (and shows) what is in them, on a first call and on the hits after it, among plain ones."""
+    seen = []
+    shared = Opaque()
+
+    def cells(a, x, y, z):
+        def inner():
+            return x, z
+        seen.append(reprs.args_text(sys._getframe(), cells.__code__, "safe"))
+        return inner
+
+    def prog() -> None:
+        for i in range(3):
+            cells(1, 2.5, shared, shared)
+            cells(i, float(i), shared, None)
+            cells(shared, 7, 10**12, i)
+
+    trace = record(prog, "c")
+    got = [c.args for c in trace.calls if c.function.qualname.split(".")[-1] == "cells"]
+    assert got == seen
+    assert all("cell" not in text for text in got)
+
+
 def test_hook_failure_never_reaches_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception inside the recorder (here: the filter) is swallowed and counted."""
     from flowtrace.recorder.c import CRecorder

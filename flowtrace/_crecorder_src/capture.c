@@ -604,6 +604,7 @@ rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
 }
 
 _Static_assert(MEMO_SLOTS == 4, "rec_commit tests the four tag nibbles of a key's head at once");
+_Static_assert(MEMO_SLOTS == 4, "args_id keys the (at most four) arguments unrolled");
 #define REC_SLOT_MAX 16   /* a slot's most bytes: an object's tag and two varints (5 + 10) */
 
 static inline __attribute__((always_inline)) unsigned char *
@@ -839,8 +840,20 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
          * in this batch: the capture path below memoizes what it can. */
         Memo key;
         uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
-        uint32_t i = 0;
-        while (i < n && memo_value(&key, &h, &head, i, arg_value(frame, kinds, i))) i++;
+        /* unrolled (n <= MEMO_SLOTS = 4, in slot order: memo_key_slots' key): each slot's
+         * index and shift a constant, nothing kept across an iteration; the frame's slots
+         * read as they are unless one is a cell (CodeInfo.cells: seldom). i: the first
+         * argument that could not be keyed, or n. */
+        PyObject *const *args = frame->localsplus;
+        uint32_t i;
+#define NOT_KEYED(k, v) (n > (k) && !memo_value(&key, &h, &head, (k), (v)))
+        if (!c->codes[idx].cells)
+            i = NOT_KEYED(0, args[0]) ? 0 : NOT_KEYED(1, args[1]) ? 1 : NOT_KEYED(2, args[2]) ? 2
+                : NOT_KEYED(3, args[3]) ? 3 : n;
+        else
+            i = NOT_KEYED(0, arg_value(frame, kinds, 0)) ? 0 : NOT_KEYED(1, arg_value(frame, kinds, 1)) ? 1
+                : NOT_KEYED(2, arg_value(frame, kinds, 2)) ? 2 : NOT_KEYED(3, arg_value(frame, kinds, 3)) ? 3 : n;
+#undef NOT_KEYED
         if (i < n) c->codes[idx].unkeyed = (uint32_t)c->batch + 1;
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);

@@ -53,6 +53,9 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     ci->names = names;
     ci->nshown = (uint16_t)shown_n;
     ci->nargs = shown_n ? (uint16_t)total : 0;   /* nothing shown: nothing captured */
+    ci->cells = 0;
+    for (int i = 0; i < ci->nargs; i++)
+        ci->cells |= (PyBytes_AS_STRING(co->co_localspluskinds)[i] & CO_FAST_CELL) != 0;
     ci->genlike = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
     ci->coro = (flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)) != 0;
     return 0;

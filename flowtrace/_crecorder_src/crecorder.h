@@ -202,6 +202,7 @@ typedef struct {
     uint32_t rec_ni, rec_epoch;   /* its names' index in the batch's record dictionary, valid while
                                    * rec_epoch is the core's (args_record) */
     uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
+    uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
 } CodeInfo;
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
