@@ -60,13 +60,15 @@ pack_str(unsigned char *p, PyObject *s, size_t *ch)
     Py_ssize_t n = PyUnicode_GET_LENGTH(s), shown = n > MAX_STRING ? MAX_STRING : n;
     const unsigned char *u = (const unsigned char *)PyUnicode_DATA(s);
     unsigned char plain = 1;
-    for (Py_ssize_t i = 0; i < shown; i++) plain &= plain_char[u[i]];   /* (ASCII: u[i] < 128) */
+    /* the test and the copy in one pass (the bytes past the end are not the batch's until the
+     * entry is: a str that says no leaves nothing behind; a call to memcpy was a third of a
+     * short str's cost) */
+    for (Py_ssize_t i = 0; i < shown; i++) { plain &= plain_char[u[i]]; p[3 + i] = u[i]; }   /* (ASCII: u[i] < 128) */
     if (!plain) return NULL;
     size_t len = (size_t)shown + 2 + (n > MAX_STRING ? 3 : 0);
     p[0] = RS_LITERAL;
     p[1] = (unsigned char)len;   /* (len <= 65 < 128) */
     p[2] = '\'';
-    memcpy(p + 3, u, (size_t)shown);
     p += 3 + shown;
     *p++ = '\'';
     if (n > MAX_STRING) { memcpy(p, "...", 3); p += 3; }
@@ -80,6 +82,12 @@ pack_int(unsigned char *p, int64_t v, size_t *ch)
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);   /* zigzag */
     unsigned char *q = p;
     *p++ = RS_INT;
+    if (z < 0x4000) {   /* |v| < 8192: one or two bytes, no loop (the widest texts: 3 and 5) */
+        if (z < 0x80) { p[0] = (unsigned char)z; *ch += 3; return p + 1; }
+        p[0] = (unsigned char)(z | 0x80); p[1] = (unsigned char)(z >> 7);
+        *ch += 5;
+        return p + 2;
+    }
     while (z >= 0x80) { *p++ = (unsigned char)(z | 0x80); z >>= 7; }
     *p++ = (unsigned char)z;
     /* the widest text of a value whose zigzag takes that many varint bytes: b bytes hold
@@ -124,9 +132,10 @@ pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, s
 
 /* One item `it` of a container at `depth` (or an argument, depth -1): its slot, its text's bound
  * added to *ch. Room for ITEM_ROOM bytes is the caller's to check; a nested container checks
- * its own. */
+ * its own, and that `rest` bytes are left after it (the items after it in its container: only
+ * a container can use more than ITEM_ROOM, so only its branch tests). */
 static inline __attribute__((always_inline)) unsigned char *
-pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, size_t *ch, Walk *w)
+pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, size_t *ch, Walk *w, Py_ssize_t rest)
 {
     PyTypeObject *tp = Py_TYPE(it);
     if (tp == &PyLong_Type) {
@@ -140,11 +149,11 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
     if (tp == &PyUnicode_Type) return pack_str(p, it, ch);
     if (tp == &PyTuple_Type || tp == &PyList_Type) {
         unsigned char *q;
-        if (tp == &PyTuple_Type && (q = pack_known(p, end, it, depth + 1, ch, w))) return q;
+        if (tp == &PyTuple_Type && (q = pack_known(p, end, it, depth + 1, ch, w))) return end - q < rest ? NULL : q;
         size_t sub;
         if (!(p = pack_items(p, end, it, depth + 1, &sub, w))) return NULL;
         *ch += sub;
-        return p;
+        return end - p < rest ? NULL : p;
     }
     if (it == Py_None) { *ch += 4; return put_literal(p, "None", 4); }
     if (it == Py_True) { *ch += 4; return put_literal(p, "True", 4); }
@@ -168,6 +177,17 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
     return NULL;
 }
 
+/* An empty container, or one past MAX_DEPTH: its text (out of the loop's way: rare). */
+static __attribute__((noinline)) unsigned char *
+pack_as_literal(unsigned char *p, int tuple, Py_ssize_t n, size_t *chars, Walk *w)
+{
+    const char *lit = !n ? (tuple ? "()" : "[]") : !tuple ? "[...]" : n == 1 ? "(...,)" : "(...)";
+    w->thaw |= !tuple || n;   /* (a list, or a tuple's items not walked) */
+    size_t len = strlen(lit);
+    *chars = len;
+    return put_literal(p, lit, len);
+}
+
 /* A tuple or list at `depth` (reprs._text(o, depth)): RS_TUPLE / RS_LIST, its count and its
  * first MAX_ITEMS items (then "..."); past MAX_DEPTH, or empty, the text itself. `*chars`:
  * the bound of its text's length. */
@@ -176,29 +196,18 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
 {
     int tuple = Py_TYPE(o) == &PyTuple_Type;
     Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
-    const char *lit = NULL;
-    if (!n) lit = tuple ? "()" : "[]";
-    else if (depth >= MAX_DEPTH) lit = !tuple ? "[...]" : n == 1 ? "(...,)" : "(...)";
-    if (lit) {
-        w->thaw |= !tuple || n;   /* (a list, or a tuple's items not walked) */
-        size_t len = strlen(lit);
-        *chars = len;
-        return put_literal(p, lit, len);
-    }
+    if (__builtin_expect(!n || depth >= MAX_DEPTH, 0)) return pack_as_literal(p, tuple, n, chars, w);
     Py_ssize_t shown = n > MAX_ITEMS ? MAX_ITEMS : n;
     if (end - p < (shown + 2) * ITEM_ROOM) return NULL;
-    w->thaw |= !tuple || n > shown;
+    if (!tuple || n > shown) w->thaw = 1;
     if (depth > w->deepest) w->deepest = depth;
-    *p++ = tuple ? RS_TUPLE : RS_LIST;
-    *p++ = (unsigned char)(shown + (n > shown));   /* (<= 7: one varint byte) */
+    p[0] = tuple ? RS_TUPLE : RS_LIST;
+    p[1] = (unsigned char)(shown + (n > shown));   /* (<= 7: one varint byte) */
+    p += 2;
     size_t ch = 2 * (size_t)shown + (tuple && n == 1);   /* brackets and ", " between, "(x,)" */
     PyObject **items = tuple ? ((PyTupleObject *)o)->ob_item : ((PyListObject *)o)->ob_item;
-    for (Py_ssize_t i = 0; i < shown; i++) {
-        PyObject *it = items[i];
-        if (!(p = pack_item(p, end, it, depth, &ch, w))) return NULL;
-        if ((Py_TYPE(it) == &PyTuple_Type || Py_TYPE(it) == &PyList_Type) && end - p < (shown - i + 1) * ITEM_ROOM)
-            return NULL;   /* (room for the rest, after a nested container) */
-    }
+    for (Py_ssize_t i = 0; i < shown; i++)   /* (room for the rest checked after a nested container) */
+        if (!(p = pack_item(p, end, items[i], depth, &ch, w, (shown - i + 1) * ITEM_ROOM))) return NULL;
     if (n > shown) { p = put_literal(p, "...", 3); ch += 5; }
     *chars = ch;
     return p;
@@ -336,7 +345,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
         size_t ch = 0;
         unsigned char *at = p;
         Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
-        if (!(p = pack_item(p, end, v, -1, &ch, &w)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
+        if (!(p = pack_item(p, end, v, -1, &ch, &w, 0)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
         chars += ch;
         if (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type) {
             containers = 1;
