@@ -122,12 +122,14 @@ pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, s
     if (pi->o != t || pi->epoch != w->c->rec_epoch + 1 || depth + pi->height >= MAX_DEPTH || end - p < pi->len + 8)
         return NULL;
     const unsigned char *q = w->c->packed + pi->off;
-    if ((size_t)pi->off + pi->len + 8 <= w->c->cappacked)   /* 8 bytes at a time, when both ends have room past them */
-        for (size_t i = 0; i < pi->len; i += 8) memcpy(p + i, q + i, 8);
-    else memcpy(p, q, pi->len);
+    size_t len = pi->len;   /* (a local: the stores below may alias pi for the compiler) */
+    int height = depth + pi->height;
     *ch += pi->chars;
-    if (depth + pi->height > w->deepest) w->deepest = depth + pi->height;
-    return p + pi->len;
+    if ((size_t)pi->off + len + 8 <= w->c->cappacked)   /* 8 bytes at a time, when both ends have room past them */
+        for (size_t i = 0; i < len; i += 8) memcpy(p + i, q + i, 8);
+    else memcpy(p, q, len);
+    if (height > w->deepest) w->deepest = height;
+    return p + len;
 }
 
 /* One item `it` of a container at `depth` (or an argument, depth -1): its slot, its text's bound
@@ -339,12 +341,13 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
     *p++ = REC_ARGS;
     while (ni >= 0x80) { *p++ = (unsigned char)(ni | 0x80); ni >>= 7; }
     *p++ = (unsigned char)ni;
+    Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = arg_value(frame, kinds, ci->order[k]);
         if (!v || end - p < ITEM_ROOM) goto no;
         size_t ch = 0;
         unsigned char *at = p;
-        Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
+        w.thaw = 0; w.deepest = -1;
         if (!(p = pack_item(p, end, v, -1, &ch, &w, 0)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
         chars += ch;
         if (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type) {
@@ -357,7 +360,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
     if (!e) { PyErr_Clear(); return 0; }
-    if (rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
+    if (!known && rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
     e->kind = S_REC;
     e->code_idx = (uint32_t)idx;
     e->pack_off = (uint32_t)c->npacked;
