@@ -193,8 +193,8 @@ pack_as_literal(unsigned char *p, int tuple, Py_ssize_t n, size_t *chars, Walk *
 /* A tuple or list at `depth` (reprs._text(o, depth)): RS_TUPLE / RS_LIST, its count and its
  * first MAX_ITEMS items (then "..."); past MAX_DEPTH, or empty, the text itself. `*chars`:
  * the bound of its text's length. */
-static unsigned char *
-pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, Walk *w)
+static inline __attribute__((always_inline)) unsigned char *
+pack_items_at(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, Walk *w)
 {
     int tuple = Py_TYPE(o) == &PyTuple_Type;
     Py_ssize_t n = Py_SIZE(o);   /* (a list's size cannot change meanwhile: no Python code runs) */
@@ -213,6 +213,14 @@ pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, s
     if (n > shown) { p = put_literal(p, "...", 3); ch += 5; }
     *chars = ch;
     return p;
+}
+
+/* (out of line for the nested containers; an argument's own container is packed inline in
+ * args_record: a call less per argument list) */
+static unsigned char *
+pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars, Walk *w)
+{
+    return pack_items_at(p, end, o, depth, chars, w);
 }
 
 /* Pack tuple or list v (exact types) into slot s as V_PACKED: 1, or 0 when it cannot be (the
@@ -348,9 +356,14 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
         size_t ch = 0;
         unsigned char *at = p;
         w.thaw = 0; w.deepest = -1;
-        if (!(p = pack_item(p, end, v, -1, &ch, &w, 0)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
+        PyTypeObject *tp = Py_TYPE(v);
+        if (tp == &PyTuple_Type || tp == &PyList_Type) {   /* (pack_item's container branch, inline) */
+            unsigned char *q = tp == &PyTuple_Type ? pack_known(p, end, v, 0, &ch, &w) : NULL;
+            if (!q) q = pack_items_at(p, end, v, 0, &ch, &w);
+            if (!(p = q) || ch > MAX_TEXT) goto no;
+        } else if (!(p = pack_item(p, end, v, -1, &ch, &w, 0)) || ch > MAX_TEXT) goto no;   /* (a value's text is cut at MAX_TEXT) */
         chars += ch;
-        if (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type) {
+        if (tp == &PyTuple_Type || tp == &PyList_Type) {
             containers = 1;
             if (!w.thaw && w.deepest >= 0)   /* a frozen tuple: known by identity from now on */
                 pack_id_add(c, v, c->npacked + (size_t)(at - start), (size_t)(p - at), ch, w.deepest);
