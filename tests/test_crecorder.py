@@ -894,6 +894,21 @@ def test_packed_containers_read_like_reprs(mode: str) -> None:
         ("xs=[1, 2]", "[1, 2, 3]")]
 
 
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_packed_int_and_str_edges_read_like_reprs(mode: str) -> None:
+    """packed.c's short cuts -- ints of one and two varint bytes written without the loop, a str
+    tested and copied in one pass, a container of scalars -- at their edges: the zigzag's 1/2/3
+    byte boundaries, 64 bits, strs of 0 to MAX_STRING + 1 characters with a character that stops
+    packing at every place; as arguments, inside tuples and lists, nested and past MAX_ITEMS."""
+    ints = [0, -1, 1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 2**20, -(2**31), 2**62, -(2**63), 2**63 - 1]
+    strs = ["", "a", "x" * (reprs.MAX_STRING - 1), "y" * reprs.MAX_STRING, "z" * (reprs.MAX_STRING + 1)]
+    strs += ["ab'c"[: k] + "'" + "d" * k for k in range(4)] + ["é", "a\\b", 'q"', "\x7f", "\x1f"]
+    values: list = ints + strs + [tuple(ints[i:i + 3]) for i in range(len(ints))] + [list(strs[i:i + 2]) for i in range(len(strs))]
+    values += [(i, ("job", (i, i + 1))) for i in ints] + [tuple(ints), (("a", 1), [2, "b"], ()), [(x,) for x in strs]]
+    values += [(1.5, None, True, False, -0.0), ((((1, "s"),),),), (("x" * 59,) * 4, 1)]
+    check_probe_texts(values, mode)
+
+
 class Pünkt:  # a non-ASCII label: its characters are not its bytes
     pass
 
