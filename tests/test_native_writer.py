@@ -210,7 +210,7 @@ def _call_exit_columns(calls: int) -> tuple[bytes, bytes]:
     ends += reversed(stack)
     t1 = [10**7 + 40 * i + rng.randint(0, 30) for i in range(calls)]
     call = F.encode_columns(1, calls, [("par", "I", F.ENC_GOLOMB_PARENT, par), ("fn", "B", F.ENC_GOLOMB, fn),
-                                       ("t0", "q", F.ENC_GOLOMB_RISE, t0)])
+                                       ("t0", "q", F.ENC_GOLOMB_RISE, t0), ("args", "I", F.ENC_GOLOMB, fn)])
     exit_ = F.encode_columns(0, calls, [("call", "I", F.ENC_GOLOMB_DELTA, ends), ("t1", "q", F.ENC_GOLOMB_RISE, t1)])
     return call, exit_
 
@@ -220,7 +220,8 @@ def test_mark_payloads_are_deflated_only_when_big_per_call_texts_never(tmp_path,
     """A C-encoded batch's MARK payload has its columns but the times deflated (1.8:
     format.deflate_columns, the same bytes from the native writer's C twin) only above
     ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch, and so have its CALL and EXIT
-    payloads then (their ids; times kept coded); below that all three are stored as they are.
+    payloads then (their ids; times and argument ids kept coded); below that all three are
+    stored as they are.
     Its STRS payload never is (a batch of the Python recorder, without payloads, is framed as
     before: test_same_bytes_as_the_python_writer)."""
     per_call = W.ZLIB_MIN_BYTES_PER_CALL

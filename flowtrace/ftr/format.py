@@ -491,8 +491,10 @@ def deflate_column(encoding: int, body: bytes) -> bytes:
     return bytes([encoding]) + zlib.compress(body, 1)
 
 
-KEPT_CODED = frozenset({b"t   ", b"t0  ", b"t1  ", b"run ", b"span"})  # times: zlib gains 5-10% there
-# (for two thirds of its work on a MARK chunk: callgrind, benchmarks' generators)
+KEPT_CODED = frozenset({b"t   ", b"t0  ", b"t1  ", b"run ", b"span", b"args", b"val "})
+# (times: zlib gains 5-10% there for two thirds of its work on a MARK chunk; CALL's argument and
+# EXIT's result ids: zlib's work on them cost generators with arguments ~11 M instructions a run
+# of scale 3 for bytes no goal asks for -- callgrind, benchmarks' generators)
 
 
 def deflate_columns(payload: bytes) -> bytes:
