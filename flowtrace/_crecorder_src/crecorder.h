@@ -502,15 +502,20 @@ put_f64le(unsigned char *q, double d)
 
 /* ---- shared constants (also exported by the module and checked against reprs.py and
  * ftr/format.py when flowtrace/recorder/c.py imports it: see constants.c) ---- */
-/* hot memo entries (capture.c): 1024 (~104 KB with the tags). At 4096 (~416 KB) the entries
- * that missed -- a new object, a new int: written at a random place -- spread over a block far
- * larger than the first-level cache, and the program's own data was pushed out: the oop
- * workload (one new argument list and one new int result every four calls) ran its default
- * overhead ~10-20% slower than at 512-1024 in the same runs (median of 10, load 6-15: -9%).
- * The price is capacity: deltablue's many objects miss more (callgrind, flush interval 100:
- * +4% of its overhead in instructions at 1024, +2% at 2048). Both at once needs a smaller
- * entry (a tag and an id here, the key read back from the entry's slots), not a smaller table. */
-#define HOT_SIZE 1024
+/* hot memo entries (capture.c): 2048 (~196 KB with the tags). Measured (session 10) under
+ * callgrind --cache-sim=yes --branch-sim=yes, the workload phase of 3 run()s (flush interval
+ * 1000), 1024 / 2048 / 4096 entries:
+ *   oop        instructions 705.4 / 705.3 / 706.2 M, I1 misses 3.34 / 3.28 / 3.34 M,
+ *              D1 read misses 984 / 999 / 1037 k, D1 write misses 666 / 683 / 696 k;
+ *   deltablue  instructions 1018.8 / 995.2 / 984.8 M (its overhead -3.3% / -4.7%: fewer misses
+ *              of its many objects), I1 misses 1.70 / 1.53 / 1.59 M, D1 read misses 3.41 / 3.41 /
+ *              3.46 M, D1 write misses 1.16 / 1.03 / 0.95 M.
+ * 2048 takes 70% of 4096's gain on deltablue and is neutral on oop in every count (4096: oop +5%
+ * D1 read misses); the L2 (2 MB here) is not in those counts, so the smaller block. An earlier
+ * same-run timing A/B had oop ~10-20% slower at 4096 than at 512-1024; the A/B repeated now
+ * (nice -15, 7 rounds, oop scale 60, load 10-25) saw no difference beyond its noise: CPU
+ * median/min 1.10/1.00 s at 1024, 1.42/0.96 at 2048, 1.03/0.99 at 4096 (untraced 0.41/0.37). */
+#define HOT_SIZE 2048
 #define N_BUILTIN_STR 11       /* reprs._BUILTIN_STR's types (capture.c, filled at import) */
 
 /* ---- globals (each defined in one file) ---- */
