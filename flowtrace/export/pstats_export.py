@@ -19,35 +19,50 @@ from ..ftr.scan import SessionInfo
 from ..profile import profile
 
 
-def stats_dict(info: SessionInfo) -> dict[tuple[str, int, str], tuple[Any, ...]]:
-    """The dict `pstats.Stats` loads (times in seconds)."""
+Stats = dict[tuple[str, int, str], tuple[Any, ...]]
+
+
+def stats_dict(info: SessionInfo) -> Stats:
+    """The dict `pstats.Stats` loads (times in seconds). Functions that share a key (two
+    generator expressions on one line, a function redefined at the same place) are summed."""
     result = profile(info, edges=True)
     key = {fid: (f.file, f.line, f.qualname) for fid, f in info.functions.items()}
-    callers: dict[int, dict[tuple[str, int, str], tuple[int, int, float, float]]] = {}
+    callers: dict[int, Stats] = {}
     for (caller, callee), (cc, nc, tt, ct) in result.edges.items():
         if caller:
-            callers.setdefault(callee, {})[key[caller]] = (cc, nc, tt / 1e9, ct / 1e9)
-    return {
-        key[fid]: (t.outer, t.calls, t.self / 1e9, t.total / 1e9, callers.get(fid, {}))
-        for fid, t in result.functions.items() if t.calls
-    }
+            _add_numbers(callers.setdefault(callee, {}), key[caller], (cc, nc, tt / 1e9, ct / 1e9))
+    out: Stats = {}
+    for fid, t in result.functions.items():
+        if t.calls:
+            _add(out, key[fid], (t.outer, t.calls, t.self / 1e9, t.total / 1e9, callers.get(fid, {})))
+    return out
 
 
-def merged(dicts: list[dict[tuple[str, int, str], tuple[Any, ...]]]) -> dict[tuple[str, int, str], tuple[Any, ...]]:
+def merged(dicts: list[Stats]) -> Stats:
     """Several processes' stats as one (pstats.Stats.add's arithmetic: a function's numbers
     and its callers' numbers summed over the processes that ran it)."""
-    out: dict[tuple[str, int, str], tuple[Any, ...]] = {}
+    out: Stats = {}
     for stats in dicts:
-        for key, (cc, nc, tt, ct, callers) in stats.items():
-            if key not in out:
-                out[key] = (cc, nc, tt, ct, dict(callers))
-                continue
-            pcc, pnc, ptt, pct, pcallers = out[key]
-            for caller, numbers in callers.items():
-                prev = pcallers.get(caller)
-                pcallers[caller] = numbers if prev is None else tuple(a + b for a, b in zip(prev, numbers))
-            out[key] = (pcc + cc, pnc + nc, ptt + tt, pct + ct, pcallers)
+        for key, entry in stats.items():
+            _add(out, key, entry)
     return out
+
+
+def _add(out: Stats, key: tuple[str, int, str], entry: tuple[Any, ...]) -> None:
+    """Sum `entry` (cc, nc, tt, ct, callers) into `out[key]`."""
+    cc, nc, tt, ct, callers = entry
+    if key not in out:
+        out[key] = (cc, nc, tt, ct, dict(callers))
+        return
+    pcc, pnc, ptt, pct, pcallers = out[key]
+    for caller, numbers in callers.items():
+        _add_numbers(pcallers, caller, numbers)
+    out[key] = (pcc + cc, pnc + nc, ptt + tt, pct + ct, pcallers)
+
+
+def _add_numbers(callers: Stats, caller: tuple[str, int, str], numbers: tuple[Any, ...]) -> None:
+    prev = callers.get(caller)
+    callers[caller] = numbers if prev is None else tuple(a + b for a, b in zip(prev, numbers))
 
 
 def write(info: SessionInfo, out: IO[bytes], *, parts: list[tuple[Any, SessionInfo]] | None = None,
