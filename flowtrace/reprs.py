@@ -25,8 +25,11 @@ positional, `*args` (as `*args=(…)`), keyword-only, `**kwargs` (as `**kw={…}
 
 from __future__ import annotations
 
+import sys
 from types import CodeType, FrameType
 from typing import Any
+
+_LOCALS_DICT_KEPT = sys.version_info < (3, 13)  # frame.f_locals leaves a dict on the frame (args_text)
 
 MAX_STRING = 60
 MAX_ITEMS = 6
@@ -37,6 +40,7 @@ MAX_INT_DIGITS = 60
 MODES = ("safe", "full", "off")
 
 _SCALARS = frozenset({type(None), bool, float, complex, type(Ellipsis), type(NotImplemented)})
+_CO_OPTIMIZED = 0x01  # a function's code: its locals live in the frame, not in a dict
 _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
@@ -171,15 +175,24 @@ def args_text(frame: FrameType, code: CodeType, mode: str = "safe") -> str:
         if not names:
             return ""
         loc = frame.f_locals
-        parts = [f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?" for nm in names[:npos]]
-        if star >= 0:
-            nm = names[star]
-            parts.append(f"*{nm}={value_text(loc.get(nm, ()), mode)}")
-        for nm in names[npos:star if star >= 0 else (dstar if dstar >= 0 else len(names))]:
-            parts.append(f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?")
-        if dstar >= 0:
-            nm = names[dstar]
-            parts.append(f"**{nm}={value_text(loc.get(nm, {}), mode)}")
+        try:
+            parts = [f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?" for nm in names[:npos]]
+            if star >= 0:
+                nm = names[star]
+                parts.append(f"*{nm}={value_text(loc.get(nm, ()), mode)}")
+            for nm in names[npos:star if star >= 0 else (dstar if dstar >= 0 else len(names))]:
+                parts.append(f"{nm}={value_text(loc[nm], mode)}" if nm in loc else f"{nm}=?")
+            if dstar >= 0:
+                nm = names[dstar]
+                parts.append(f"**{nm}={value_text(loc.get(nm, {}), mode)}")
+        finally:
+            # Python 3.12 keeps the dict f_locals made on the function's frame: it would hold
+            # the arguments (an object del'd in the call would live on) and be passed to
+            # __import__ as the importer's locals, where Python passes None. Emptied, it holds
+            # nothing (locals() fills it again when the program asks). 3.13's f_locals is a
+            # proxy (PEP 667) that keeps nothing: clearing it would delete the variables.
+            if _LOCALS_DICT_KEPT and code.co_flags & _CO_OPTIMIZED and type(loc) is dict:
+                loc.clear()
         return _cut(", ".join(parts), MAX_TEXT * 2)
     except Exception as exc:
         return f"<arguments unreadable: {type(exc).__name__}>"

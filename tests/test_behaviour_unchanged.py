@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -311,3 +312,52 @@ def test_tracemalloc_does_not_count_the_recorders_memory(tmp_path: pathlib.Path,
     assert plain.stdout == traced.stdout == "retained under 1 MiB\n", traced.stderr
     trace = load(out)
     assert trace.meta["recorder"] == "c" and sum(c.qualname == "step" for c in trace.calls) == 20000
+
+
+# A function's locals as Python 3.12 keeps them: a dict on the frame only once something asks
+# for them (locals(), frame.f_locals). Reading the arguments must not leave one holding them
+# (found on click's test suite: an __import__ hook then got a function's locals where Python
+# gives None, and failed).
+LOCALS_UNSEEN = """
+import builtins, weakref
+passed = []
+real_import = builtins.__import__
+def hook(name, globals=None, locals=None, fromlist=(), level=0):
+    if globals and globals.get("__name__") == "__main__" and name == "json":
+        passed.append(sorted(locals or ()))  # the names a hook finds in the importer's locals
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = hook
+
+def load(n):
+    import json
+    return json.dumps(n)
+
+class Big:
+    pass
+
+def consume(obj):
+    ref = weakref.ref(obj)
+    del obj  # the last reference: the object goes now
+    return ref() is None
+
+def keep(obj):
+    mine = locals()
+    return sorted(mine)
+
+print(load(3), passed)
+print("freed on del:", consume(Big()))
+print(keep(1))
+"""
+
+
+def test_reading_the_arguments_keeps_no_locals_on_the_frame(tmp_path: pathlib.Path, recorder_name: str) -> None:
+    s = script(tmp_path, "locals_unseen.py", LOCALS_UNSEEN)
+    plain, traced, out = run_both([str(s)], tmp_path, env={"FLOWTRACE_RECORDER": recorder_name})
+    # (Python 3.12's pure-Python recorder leaves an EMPTY dict on the frame, so a hook gets {}
+    # where Python gives None: frame.f_locals is the only way to read the arguments there)
+    assert plain.stdout == "3 [[]]\nfreed on del: True\n['obj']\n"
+    assert_same(plain, traced)
+    calls = [(c.qualname, re.sub(r"0x[0-9a-f]+", "0x…", c.args or ""), c.result) for c in load(out).calls
+             if c.qualname in ("load", "consume", "keep")]
+    assert calls == [("load", "n=3", "'3'"), ("consume", "obj=<__main__.Big object at 0x…>", "True"),
+                     ("keep", "obj=1", "['obj']")]
