@@ -147,6 +147,39 @@ def groups():
         pass
 
 
+class Countdown:
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n == 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+
+def after_a_loop():
+    # The loop's end (Countdown.__next__'s StopIteration, travelling into this call) is
+    # caught in C, where no event is seen, and dies there; the KeyError made next is a new
+    # exception raised here, most likely at the dead one's address (found on jinja2's and
+    # click's test suites: the C recorder wrote the old exception's text for the new one)
+    for _ in Countdown(1):
+        pass
+    try:
+        {}["k"]
+    except KeyError:
+        pass
+
+
+def after_a_loop_unwinds():
+    for _ in Countdown(1):
+        pass
+    return {}["missing"]
+
+
 def caught(fn):
     def run():
         try:
@@ -222,6 +255,22 @@ CASES = {
         "  through_unrecorded() = None [handled:ValueError]",
         "    middle(i=0) ! ValueError: bad 0",
         "      check(i=0) ! ValueError: bad 0 [raise:ValueError]",
+    ],
+    after_a_loop: [
+        "run() = None",
+        "  after_a_loop() = None [raise:KeyError,handled:KeyError]",
+        "    Countdown.__init__(self=<test_exception_marks.Countdown object at ?>, n=1) = None",
+        "    Countdown.__iter__(self=<test_exception_marks.Countdown object at ?>) = <test_exception_marks.Countdown object at ?>",
+        "    Countdown.__next__(self=<test_exception_marks.Countdown object at ?>) = 0",
+        "    Countdown.__next__(self=<test_exception_marks.Countdown object at ?>) ! StopIteration [raise:StopIteration]",
+    ],
+    after_a_loop_unwinds: [
+        "run() = None [handled:KeyError]",
+        "  after_a_loop_unwinds() ! KeyError: 'missing' [raise:KeyError]",
+        "    Countdown.__init__(self=<test_exception_marks.Countdown object at ?>, n=1) = None",
+        "    Countdown.__iter__(self=<test_exception_marks.Countdown object at ?>) = <test_exception_marks.Countdown object at ?>",
+        "    Countdown.__next__(self=<test_exception_marks.Countdown object at ?>) = 0",
+        "    Countdown.__next__(self=<test_exception_marks.Countdown object at ?>) ! StopIteration [raise:StopIteration]",
     ],
     groups: [
         "run() = None",

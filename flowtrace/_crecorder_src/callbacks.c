@@ -348,7 +348,23 @@ own_caller(CoreObject *c, ThreadState *ts)
 static inline void
 exc_arrived(ThreadState *ts, PyObject *exc, uint32_t call)
 {
-    ts->known = exc; ts->known_call = call; ts->known_caught = 0;
+    ts->known = exc; ts->known_call = call; ts->known_caught = 0; ts->known_from = NULL;
+}
+
+/* Does `exc`'s traceback pass through a frame of `code` below its newest frame? One that
+ * travelled out of a call of `code` does. An exception caught in C after a recorded callee's
+ * unwind (a loop's StopIteration, hasattr's AttributeError) dies unseen, and the next one
+ * raised in the caller tends to get its address at once: that one was raised in its newest
+ * frame or came from code not recorded (python.py's _came_through). Off the hot path: only
+ * for an exception at a known one's address in its call. */
+static int
+came_through(PyObject *exc, PyObject *code)
+{
+    PyObject *tb = ((PyBaseExceptionObject *)exc)->traceback;
+    if (!tb || !PyTraceBack_Check(tb)) return 0;
+    for (PyTracebackObject *t = ((PyTracebackObject *)tb)->tb_next; t; t = t->tb_next)
+        if (t->tb_frame && FRAME_CODE(t->tb_frame->f_frame) == code) return 1;
+    return 0;
 }
 
 /* Was `exc` raised in `call` (not the exception travelling through it)? Then its text is
@@ -356,7 +372,8 @@ exc_arrived(ThreadState *ts, PyObject *exc, uint32_t call)
 static inline int
 raised_in(ThreadState *ts, PyObject *exc, uint32_t call)
 {
-    if (exc == ts->known && call == ts->known_call && !ts->known_caught) return 0;
+    if (exc == ts->known && call == ts->known_call && !ts->known_caught
+            && (!ts->known_from || came_through(exc, ts->known_from))) return 0;
     ts->exc_ptr = NULL;
     return 1;
 }
@@ -698,6 +715,7 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ts->depth = (size_t)i;
     if (add_exit(c, call, t, how, v) < 0) return callback_failed(c);
     exc_arrived(ts, args[2], i ? ts->stack[i - 1].call : 0);   /* it travels on into the caller */
+    ts->known_from = (PyObject *)CODE_ARG(args);   /* ... while its traceback passes through here */
     Py_RETURN_NONE;
 }
 
@@ -743,7 +761,7 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     e->qmark = 0;   /* a mark in its run: not quiet */
     e->hmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;   /* the call's latest mark: cb_reraise */
     c->marks[c->nmarks - 1].exc = args[2];
-    ts->known = args[2]; ts->known_call = call; ts->known_caught = 1;   /* caught here */
+    ts->known = args[2]; ts->known_call = call; ts->known_caught = 1; ts->known_from = NULL;   /* caught here */
     Py_RETURN_NONE;
 }
 

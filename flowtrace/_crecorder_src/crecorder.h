@@ -266,6 +266,7 @@ typedef struct ThreadState {
     PyObject *known;
     uint32_t known_call;
     uint8_t known_caught;
+    PyObject *known_from;             /* the recorded callee's code it came out of, or NULL (borrowed) */
     int in_overflow;                  /* this thread is running the overflow hook */
     uint64_t task_epoch;              /* the asyncio task last found here (callbacks.c, task_lookup): */
     uint32_t task_tid;                /* its TASK id, valid while tasks_epoch is task_epoch */

@@ -41,7 +41,9 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   exception crosses: half of the exception callbacks); the `raise` mark on the call where an
   exception first appears is written at that call's HANDLED or UNWIND of it instead, unless
   the exception came into the call from a recorded callee's UNWIND or a THROW and was not
-  caught there since (`known`: per thread, (id(exc), call, caught); RERAISE -- a cleanup
+  caught there since (`known`: per thread, (id(exc), call, caught, callee's code); an id is
+  trusted after an UNWIND only while the exception's traceback still passes through that
+  callee: one caught in C dies unseen and its id is reused at once; RERAISE -- a cleanup
   handler re-raising -- makes it travel on). Nothing of the program runs between a raise and
   its handler or unwind, so the mark is where RAISE would have put it. (At an UNWIND the mark
   is the exit row itself, `how` = END_RAISE_HERE: format 1.6.) StopIteration /
@@ -117,6 +119,20 @@ def protocol_catch(code: CodeType, offset: int, exc: BaseException) -> bool:
     return 0 <= offset < len(b) and b[offset] == (_CLEANUP_THROW if stop_iter else _END_ASYNC_FOR)
 
 
+def _came_through(exc: BaseException, code: CodeType) -> bool:
+    """Does `exc`'s traceback pass through a frame of `code` below its newest frame? An
+    exception that travelled out of a call of `code` does; a new exception at the address of
+    a dead one that did (Python reuses it at once) does not: it was raised in its newest frame
+    or came from frames that were not recorded. Runs no code of the program."""
+    tb = exc.__traceback__
+    tb = tb.tb_next if tb is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class PyRecorder:
     """Records calls with Python `sys.monitoring` callbacks (see the module docstring)."""
 
@@ -171,9 +187,10 @@ class PyRecorder:
         # run that saw the same even value at its resume and at its yield overlapped no drain)
         self._runs: dict[int, tuple[int, int]] = {}
         self._epoch = [0]
-        # thread id -> (id(exception), call, caught): the exception that came into `call` from a
-        # recorded callee or a throw (caught False), or was marked there and caught (True)
-        self._known: dict[int, tuple[int, int, bool]] = {}
+        # thread id -> (id(exception), call, caught, callee's code): the exception that came into
+        # `call` from a recorded callee (whose code is kept: _came_through) or a throw (caught
+        # False), or was marked there and caught (True)
+        self._known: dict[int, tuple[int, int, bool, CodeType | None]] = {}
         self._task_table = TaskTable()  # asyncio tasks seen, creators from create_task's return
         self._own: set[int] = set()  # fids of the program's own code (CodeFilter.is_own)
         self._task_of: dict[int, int] = {}  # drain: open call id -> task id (only with tasks)
@@ -526,9 +543,19 @@ class PyRecorder:
                 if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
                     resumed(code, fid, F.MARK_THROW, exception_text(exc, mode))
                     s, thr = tls.st
-                    known[thr] = (id(exc), s[-1], False)  # it comes in from outside
+                    known[thr] = (id(exc), s[-1], False, None)  # it comes in from outside
             except Exception:
                 pass
+
+        def travels_into(exc: BaseException, cid: int, thr: int) -> bool:
+            # Is `exc` the exception that came into call `cid` and travels on (not raised
+            # there)? From a callee's unwind, only if it still is that exception: one caught
+            # in C (a loop's StopIteration, hasattr's AttributeError) dies unseen, and a new
+            # one raised in `cid` may get its id (_came_through)
+            k = known.get(thr)
+            if k is None or k[0] != id(exc) or k[1] != cid or k[2]:
+                return False
+            return k[3] is None or _came_through(exc, k[3])
 
         def on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
             try:
@@ -548,9 +575,9 @@ class PyRecorder:
                     t = clock()
                     text = exception_text(exc, mode)
                     # raised here (see the docstring): the exit row is its `raise` mark too (1.6)
-                    here = known.get(thr) != (id(exc), cid, False)
+                    here = not travels_into(exc, cid, thr)
                     exits_v_extend((cid, t, F.END_RAISE_HERE if here else F.END_RAISE, text))
-                    known[thr] = (id(exc), s[-1], False)  # it travels on into the caller
+                    known[thr] = (id(exc), s[-1], False, code)  # it travels on into the caller
                 else:
                     s.append(0)
             except Exception:
@@ -571,11 +598,11 @@ class PyRecorder:
                 if cid and not (isinstance(exc, _STOPS) and protocol_catch(code, offset, exc)):
                     t = clock()
                     text = exception_text(exc, mode)
-                    if known.get(thr) != (id(exc), cid, False):  # raised here (see the docstring)
+                    if not travels_into(exc, cid, thr):  # raised here (see the docstring)
                         marks_append((cid, t, F.MARK_RAISE, text, 0))
                     # `other` carries id(exc) until drain() (see on_reraise)
                     marks_append((cid, t, F.MARK_HANDLED, text, id(exc)))
-                    known[thr] = (id(exc), cid, True)  # caught here
+                    known[thr] = (id(exc), cid, True, None)  # caught here
             except Exception:
                 pass
 
@@ -593,7 +620,7 @@ class PyRecorder:
                 cid = s[-1]
                 if cid:
                     marks_append((cid, 0, _MARK_RERAISE, None, id(exc)))
-                    known[thr] = (id(exc), cid, False)  # caught by a cleanup handler only: it travels on
+                    known[thr] = (id(exc), cid, False, None)  # caught by a cleanup handler only: it travels on
             except Exception:
                 pass
 
