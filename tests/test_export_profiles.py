@@ -91,7 +91,8 @@ def test_pstats_sums_functions_that_share_a_key(tmp_path: pathlib.Path) -> None:
     times = profile(info).functions
     mine = [t for fid, t in times.items() if info.functions[fid].qualname == "pick.<locals>.<genexpr>"]
     assert len(mine) == 2  # two functions (code objects), one key
-    assert stats[genexpr][2:4] == (sum(t.self for t in mine) / 1e9, sum(t.total for t in mine) / 1e9)
+    assert stats[genexpr][2:4] == pytest.approx((sum(t.self for t in mine) / 1e9, sum(t.total for t in mine) / 1e9),
+                                                rel=1e-12)  # (seconds summed: float rounding)
     assert pstats.Stats(str(tmp_path / "t.pstats")).total_calls == 8  # type: ignore[attr-defined]
 
 
