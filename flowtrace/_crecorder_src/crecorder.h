@@ -542,6 +542,7 @@ TickMap tick_map(Anchor a, Anchor b);
 COLD int grow(void **buf, size_t *cap, size_t need, size_t item);
 COLD int grow_exits(CoreObject *c);
 COLD int grow_calls(CoreObject *c);
+COLD int grow_marks(CoreObject *c);
 uint32_t add_text(CoreObject *c, PyObject *text);
 COLD PyObject *callback_failed(CoreObject *c);
 COLD void soft_fail(CoreObject *c);
@@ -633,8 +634,7 @@ add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
 static inline int
 add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, uint32_t othr)
 {
-    if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0)
-        return -1;
+    if (c->nmarks == c->capmarks && grow_marks(c) < 0) return -1;
     MarkRow *r = &c->marks[c->nmarks++];
     r->t = t; r->exc = NULL; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;
     return 0;
