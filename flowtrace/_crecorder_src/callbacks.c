@@ -428,15 +428,14 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return done_or_overflow(c, ts);
 }
 
-PyObject *
-cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* PY_RETURN past cb_py_return's usual case: a code not looked up yet, excluded (disabled
+ * here), the create_task hook, a thread's first event, or a frame that is not the top of its
+ * stack (a call that started before recording; lost end events: pop_target). Out of line, so
+ * that the hot callback stays small. */
+static __attribute__((noinline, cold)) PyObject *
+return_slow(CoreObject *c, PyObject *const *args, ThreadState *known, PyThreadState *tstate, _PyInterpreterFrame *frame)
 {
-    CoreObject *c = (CoreObject *)self;
-    if (!c->active || nargs < 3) Py_RETURN_NONE;
     PyCodeObject *co = CODE_ARG(args);
-    ThreadState *known;
-    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Py_ssize_t idx = code_index(c, co, frame);
     if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);
     if (idx < 0) return callback_failed(c);
@@ -459,6 +458,30 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t call = ts->stack[i].call;
     ts->depth = (size_t)i;
     if (c->codes[idx].genlike) susp_drop(c, frame, call);
+    if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 3) Py_RETURN_NONE;
+    PyCodeObject *co = CODE_ARG(args);
+    ThreadState *ts;
+    PyThreadState *tstate = event_tstate(c, co, &ts);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    /* the usual case: this frame, running this code, is the top of this thread's stack -- a
+     * recorded call, so no filter lookup (code_index: ~15 instructions of every return); the
+     * entry's code says whether it is a generator (excluded and hook codes are never pushed) */
+    const Entry *top = ts && ts->depth ? &ts->stack[ts->depth - 1] : NULL;
+    if (!top || top->frame != frame || c->codes[top->code_idx].code != (void *)co) return return_slow(c, args, ts, tstate, frame);
+    int64_t t = stamp();
+    uint32_t v = 0;
+    if (c->args_mode && !(v = value_small_hit(c, args[2]))) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
+    uint32_t call = top->call;   /* (after value_id: its hook runs Python, never this thread's events) */
+    ts->depth--;
+    if (c->codes[top->code_idx].genlike) susp_drop(c, frame, call);
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
