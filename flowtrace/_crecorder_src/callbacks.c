@@ -668,6 +668,10 @@ exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInter
     PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     *framep = frame;
+    /* the usual case: this frame, running this code, is the top of this thread's stack -- a
+     * recorded call: no filter lookup (as cb_py_return) */
+    const Entry *top = known && known->depth ? &known->stack[known->depth - 1] : NULL;
+    if (top && top->frame == frame && c->codes[top->code_idx].code == (void *)CODE_ARG(args)) return known;
     Py_ssize_t idx = code_index(c, CODE_ARG(args), frame);
     if (idx == CODE_EXCLUDED) return NULL;
     if (idx < 0 || c->codes[idx].hook) { *failed = idx < 0; return NULL; }
