@@ -439,6 +439,22 @@ cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return py_start((CoreObject *)self, args, nargs);
 }
 
+/* The end of a PY_RETURN once its call is found at stack index i (both paths of
+ * cb_py_return): the value's text, the stack popped, a generator's map slot dropped, the row.
+ * (Inlined into each: the usual case pays no call.) */
+static inline __attribute__((always_inline)) PyObject *
+end_return(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame, PyObject *value, int genlike,
+           int64_t t)
+{
+    uint32_t v = 0;
+    if (c->args_mode && !(v = value_small_hit(c, value))) { v = value_id(c, value); if (!v) soft_fail(c); }
+    uint32_t call = ts->stack[i].call;   /* (after value_id: its hook runs Python, never this thread's events) */
+    ts->depth = i;
+    if (genlike) susp_drop(c, frame, call);
+    if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
+    Py_RETURN_NONE;
+}
+
 /* PY_RETURN past cb_py_return's usual case: a code not looked up yet, excluded (disabled
  * here), the create_task hook, a thread's first event, or a frame that is not the top of its
  * stack (a call that started before recording; lost end events: pop_target). Out of line, so
@@ -464,13 +480,7 @@ return_slow(CoreObject *c, PyObject *const *args, ThreadState *known, PyThreadSt
     int64_t t = stamp();
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
-    uint32_t v = 0;
-    if (c->args_mode && !(v = value_small_hit(c, args[2]))) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
-    uint32_t call = ts->stack[i].call;
-    ts->depth = (size_t)i;
-    if (c->codes[idx].genlike) susp_drop(c, frame, call);
-    if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
-    Py_RETURN_NONE;
+    return end_return(c, ts, (size_t)i, frame, args[2], c->codes[idx].genlike, t);
 }
 
 PyObject *
@@ -487,14 +497,7 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
      * entry's code says whether it is a generator (excluded and hook codes are never pushed) */
     const Entry *top = ts && ts->depth ? &ts->stack[ts->depth - 1] : NULL;
     if (!top || top->frame != frame || c->codes[top->code_idx].code != (void *)co) return return_slow(c, args, ts, tstate, frame);
-    int64_t t = stamp();
-    uint32_t v = 0;
-    if (c->args_mode && !(v = value_small_hit(c, args[2]))) { v = value_id(c, args[2]); if (!v) soft_fail(c); }
-    uint32_t call = top->call;   /* (after value_id: its hook runs Python, never this thread's events) */
-    ts->depth--;
-    if (c->codes[top->code_idx].genlike) susp_drop(c, frame, call);
-    if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
-    Py_RETURN_NONE;
+    return end_return(c, ts, ts->depth - 1, frame, args[2], c->codes[top->code_idx].genlike, stamp());
 }
 
 PyObject *
