@@ -26,7 +26,11 @@ from collections.abc import Iterable
 import numpy as np
 
 MADV_POPULATE_WRITE = 23  # <linux/mman.h> (5.14): fault in writable pages, contents unchanged
-AHEAD_ROWS = 1 << 21  # rows kept faulted in past the newest: ~0.5 s of a busy program, ~120 MB
+AHEAD_ROWS = 1 << 21  # the most rows kept faulted in past the newest: ~0.5 s of a busy program, ~120 MB
+# ... but no more than GROWTH_AHEAD times what the last update added, and at least MIN_AHEAD_ROWS
+# (~4 MB): a program making a few calls does not grow the explorer by 120 MB it never fills
+GROWTH_AHEAD = 4
+MIN_AHEAD_ROWS = 1 << 16
 STEP_BYTES = 4 << 20  # one call at a time (each faults ~1000 pages)
 IDLE_EXIT_S = 2.0  # the thread ends after this long without new rows (another comes with them)
 PAGE = mmap.PAGESIZE
@@ -46,16 +50,18 @@ def _madvise() -> ctypes._CFuncPtr | None:
 
 
 class Prefaulter:
-    """Keeps `ahead` rows past the newest written row of some numpy columns faulted in, from a
-    daemon thread. The reading thread calls `written` after each batch of rows (cheap: it only
-    posts the target)."""
+    """Keeps rows past the newest written row of some numpy columns faulted in, from a daemon
+    thread: GROWTH_AHEAD times the rows the last batch added, between MIN_AHEAD_ROWS and `ahead`.
+    The reading thread calls `written` after each batch of rows (cheap: it only posts the
+    target)."""
 
     def __init__(self, ahead: int = AHEAD_ROWS) -> None:
         self.ahead = ahead
         self.failed: str | None = None  # why prefaulting stopped (the kernel refused the call)
         self._madvise = _madvise()
         self._cond = threading.Condition()
-        self._target: tuple[list[np.ndarray], int] | None = None
+        self._target: tuple[list[np.ndarray], int, int] | None = None  # columns, rows, rows ahead
+        self._rows = 0  # the rows of the last target (its growth sets the next one's rows ahead)
         self._busy = False
         # an array's first address -> (the array, the address it is faulted in up to)
         self._filled: dict[int, tuple[weakref.ref, int]] = {}
@@ -65,8 +71,10 @@ class Prefaulter:
         """(the reading thread) Rows up to `rows` of `columns` are written: fault in the next ones."""
         if self._madvise is None or self.failed is not None:
             return
+        ahead = min(self.ahead, max(MIN_AHEAD_ROWS, GROWTH_AHEAD * (rows - self._rows)))
+        self._rows = rows
         with self._cond:
-            self._target = (list(columns), rows)
+            self._target = (list(columns), rows, ahead)
             self._cond.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="flowtrace-prefault", daemon=True)
@@ -85,23 +93,23 @@ class Prefaulter:
                 if not self._cond.wait_for(lambda: self._target is not None, IDLE_EXIT_S) or self.failed:
                     self._thread = None
                     return
-                columns, rows = self._target  # type: ignore[misc]
+                columns, rows, ahead = self._target  # type: ignore[misc]
                 self._target, self._busy = None, True
             try:
                 for col in columns:
-                    self._fill(col, rows)
+                    self._fill(col, rows, ahead)
             finally:
                 del columns
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _fill(self, col: np.ndarray, rows: int) -> None:
+    def _fill(self, col: np.ndarray, rows: int, ahead: int) -> None:
         """Fault in `col`'s pages from where it was faulted in (or row `rows`) to `rows + ahead`
         (rows, not bytes: every column keeps the same number of rows ahead). Only whole pages
         inside the array (its first and last pages may be shared with other memory)."""
         base = col.ctypes.data
-        end = base + min(len(col), rows + self.ahead) * col.itemsize
+        end = base + min(len(col), rows + ahead) * col.itemsize
         was = self._filled.get(base)  # (another array at the address of one let go starts anew)
         start = base + rows * col.itemsize
         if was is not None and was[0]() is col:

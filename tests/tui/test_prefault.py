@@ -87,3 +87,24 @@ def test_the_thread_lets_go_of_the_columns_and_ends_once_no_rows_come(monkeypatc
     col2 = np.empty(1_000_000, dtype=np.uint32)  # new rows start a thread again
     prefault.written([col2], 0)
     assert prefault.wait_idle() and prefault._filled[col2.ctypes.data][1] > col2.ctypes.data
+
+
+def test_rows_ahead_follow_the_sessions_growth():
+    """A session adding a few rows has MIN_AHEAD_ROWS faulted in ahead, not the most (~120 MB
+    for a program that never fills them); one adding many has GROWTH_AHEAD times its growth."""
+    from flowtrace_tui.model.prefault import GROWTH_AHEAD, MIN_AHEAD_ROWS, PAGE
+
+    col = np.empty(4 * MIN_AHEAD_ROWS * GROWTH_AHEAD, dtype=np.uint32)
+    base = col.ctypes.data
+    prefault = Prefaulter(ahead=len(col))
+
+    def faulted_rows() -> int:
+        assert prefault.wait_idle()
+        return (prefault._filled[base][1] - base) // col.itemsize
+
+    prefault.written([col], 100)
+    assert 100 + MIN_AHEAD_ROWS - PAGE // 4 <= faulted_rows() <= 100 + MIN_AHEAD_ROWS
+    grown = 100 + 2 * MIN_AHEAD_ROWS
+    prefault.written([col], grown)
+    target = min(len(col), grown + GROWTH_AHEAD * 2 * MIN_AHEAD_ROWS)  # (up to the page it starts)
+    assert target - PAGE // 4 <= faulted_rows() <= target
