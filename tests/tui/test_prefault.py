@@ -3,6 +3,7 @@ the thread that writes them meets (almost) no page faults, and nothing written c
 
 from __future__ import annotations
 
+import mmap
 import resource
 import threading
 
@@ -33,10 +34,16 @@ def write_rows(cols: list[np.ndarray], lo: int, hi: int, prefault: Prefaulter | 
     return thread_faults() - before
 
 
+def untouched(rows: int, dtype: type) -> np.ndarray:
+    """An array on pages of its own that nothing has touched yet (np.empty may reuse memory
+    that an earlier test in this process faulted in: then the writes fault nothing)."""
+    return np.frombuffer(mmap.mmap(-1, rows * np.dtype(dtype).itemsize), dtype=dtype)
+
+
 def test_the_writing_thread_meets_no_page_fault_in_the_rows_ahead():
     rows = 2_000_000
-    fresh = [np.empty(rows, dtype=np.uint32), np.empty(rows, dtype=np.int64)]
-    faulted = [np.empty(rows, dtype=np.uint32), np.empty(rows, dtype=np.int64)]
+    fresh = [untouched(rows, np.uint32), untouched(rows, np.int64)]
+    faulted = [untouched(rows, np.uint32), untouched(rows, np.int64)]
     prefault = Prefaulter(ahead=1 << 20)
     prefault.written(faulted, 0)
     assert prefault.wait_idle()
