@@ -447,11 +447,18 @@ def parse_options() -> argparse.Namespace:
     return opts
 
 
+def chosen_configs(given: str, baseline: bool) -> list[str]:
+    """The configurations to run, each once: those given (comma-separated), and with a baseline
+    a base-ft... beside each ft... one unless it is given too (it used to run twice)."""
+    configs = list(dict.fromkeys(given.split(",")))
+    if baseline:
+        configs[1:1] = ["base-" + c for c in configs if c.startswith("ft") and "base-" + c not in configs]
+    return configs
+
+
 def main() -> None:
     opts = parse_options()
-    configs = opts.configs.split(",")
-    if opts.baseline:  # (beside each ft configuration chosen)
-        configs[1:1] = ["base-" + c for c in configs if c.startswith("ft")]
+    configs = chosen_configs(opts.configs, bool(opts.baseline))
     if not (opts.viztracer and os.access(opts.viztracer, os.X_OK)):
         print("skipping viz, viz-args: no viztracer command (give --viztracer PATH; install it in a "
               "separate venv: it is not a flowtrace dependency)", file=sys.stderr)

@@ -233,3 +233,11 @@ def test_the_phase_counts_every_thread_and_nothing_outside_the_marks(tmp_path):
     assert main * 0.98 < thread < main * 1.10
     # the 2 x 300000 iterations outside the marks are in the whole process only
     assert counts["main"]["instr_whole"] > main * 6
+
+
+def test_each_configuration_runs_once_with_a_baseline():
+    assert e2e.chosen_configs("untraced,ft,ft-noargs,viz", True) == [
+        "untraced", "base-ft", "base-ft-noargs", "ft", "ft-noargs", "viz"]
+    assert e2e.chosen_configs("untraced,ft,ft-noargs,viz,base-ft,base-ft-noargs", True) == [
+        "untraced", "ft", "ft-noargs", "viz", "base-ft", "base-ft-noargs"]
+    assert e2e.chosen_configs("untraced,ft,ft,viz", False) == ["untraced", "ft", "viz"]
