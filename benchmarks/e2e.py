@@ -313,22 +313,26 @@ def goals_table(stats: dict, goals: list, chosen: list[str], spread_rows: bool) 
     for a, b, m, limit in goals:
         if not any(m in stats.get((w, a), {}) and m in stats.get((w, b), {}) for w in chosen):
             continue  # (configurations or figures not taken)
-        cells, ranges = [], []
+        cells, ranges, fastest = [], [], []
         for w in chosen:
             ft, viz = stats.get((w, a), {}).get(m), stats.get((w, b), {}).get(m)
             base = stats.get((w, "untraced"), {}).get(m)
-            v = goal_verdict(ft, viz, base.med, limit) if ft and viz and base else None
+            v = goal_verdict(ft, viz, base, limit) if ft and viz and base else None
             if v is None:
                 cells.append(f"{'-':>12}")
                 ranges.append(" " * 12)
+                fastest.append(" " * 12)
                 continue
             out[f"{w}: {a}/{b} {m} <= {limit}"] = {"ratio": round(v.ratio, 3), "best": round(v.best, 3),
-                                                   "worst": round(v.worst, 3), "verdict": v.word}
+                                                   "worst": round(v.worst, 3), "verdict": v.word,
+                                                   "fastest": None if v.fastest is None else round(v.fastest, 3)}
             cells.append(f"{v.ratio:6.2f} {v.word:>5}")
             ranges.append(f"{range_text(v.best, v.worst):>12}")
+            fastest.append(f"{'-' if v.fastest is None else f'{v.fastest:.2f}':>12}")
         print(f"{a + '/' + b + ' ' + m + ' <= ' + str(limit):<34}" + "".join(cells))
         if spread_rows:
             print(f"{'  (best-worst over the rounds)':<34}" + "".join(ranges))
+            print(f"{'  (at the fastest rounds)':<34}" + "".join(fastest))
     return out
 
 

@@ -14,7 +14,14 @@ The same ratio taken at the ends of the two ranges, each against u, bounds what 
 The verdict is "ok" when even the worst case meets the goal, "MISS" when even the best case
 misses it, and "noise" (within noise) when the ranges overlap enough that the rounds could give
 either verdict. With one round (or a deterministic count) the three ratios coincide and the
-verdict is plain ok or MISS."""
+verdict is plain ok or MISS.
+
+A second estimate beside the medians' takes each configuration at its fastest round, untraced too:
+
+    fastest = (ft.lo / u.lo - 1) / (viz.lo / u.lo - 1)
+
+On a shared VM disturbance only ever adds time (the untraced run alone varied 77-144 ms between
+rounds here), so each cell's fastest round is its least disturbed one."""
 
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ class Verdict:
     best: float
     worst: float
     word: str
+    fastest: float | None = None
 
 
 def _ratio(ft: float, viz: float, untraced: float) -> float:
@@ -62,11 +70,21 @@ def _ratio(ft: float, viz: float, untraced: float) -> float:
     return (ft / untraced - 1) / viz_overhead if viz_overhead > 0 else math.inf
 
 
-def goal_verdict(ft: Spread, viz: Spread, untraced: float, limit: float) -> Verdict | None:
+def fastest_ratio(ft: Spread, viz: Spread, untraced: Spread) -> float | None:
+    """The overhead ratio at each configuration's fastest round (None: VizTracer's fastest round
+    is no slower than the untraced one's, so there is no overhead to compare with)."""
+    if untraced.lo <= 0 or viz.lo <= untraced.lo:
+        return None
+    return _ratio(ft.lo, viz.lo, untraced.lo)
+
+
+def goal_verdict(ft: Spread, viz: Spread, untraced: Spread, limit: float) -> Verdict | None:
     """The verdict on `ft overhead <= limit x viz overhead`, or None when it cannot be judged
     (no untraced time, or VizTracer's median overhead is not positive)."""
-    if untraced <= 0 or viz.med / untraced - 1 <= 0:
+    if untraced.med <= 0 or viz.med / untraced.med - 1 <= 0:
         return None
+    fastest = fastest_ratio(ft, viz, untraced)
+    untraced = untraced.med
     ratio = _ratio(ft.med, viz.med, untraced)
     best = _ratio(ft.lo, viz.hi, untraced)
     worst = _ratio(ft.hi, viz.lo, untraced)
@@ -76,7 +94,7 @@ def goal_verdict(ft: Spread, viz: Spread, untraced: float, limit: float) -> Verd
         word = "MISS"
     else:
         word = "noise"
-    return Verdict(ratio, best, worst, word)
+    return Verdict(ratio, best, worst, word, fastest)
 
 
 def range_text(lo: float, hi: float, digits: int = 2) -> str:

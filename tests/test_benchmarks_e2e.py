@@ -35,7 +35,7 @@ def test_spread_of_rounds():
 
 def test_verdict_ok_when_even_the_worst_case_meets_the_goal():
     # untraced 100; ft 150..160 (overhead .5-.6), viz 190..210 (.9-1.1)
-    v = goal_verdict(Spread(150, 155, 160), Spread(190, 200, 210), 100, 1.0)
+    v = goal_verdict(Spread(150, 155, 160), Spread(190, 200, 210), Spread.of([100]), 1.0)
     assert v.word == "ok"
     assert v.ratio == pytest.approx(0.55)
     assert v.best == pytest.approx(0.5 / 1.1)
@@ -43,14 +43,14 @@ def test_verdict_ok_when_even_the_worst_case_meets_the_goal():
 
 
 def test_verdict_miss_when_even_the_best_case_misses():
-    v = goal_verdict(Spread(300, 310, 320), Spread(190, 200, 210), 100, 1.0)
+    v = goal_verdict(Spread(300, 310, 320), Spread(190, 200, 210), Spread.of([100]), 1.0)
     assert v.word == "MISS"
     assert v.best == pytest.approx(2.0 / 1.1)
 
 
 def test_verdict_noise_when_the_ranges_allow_both():
     # the VM's oop figures: viz slowdown 1.35 / 2.90 / 3.69, ft 3.82 (one made-up range around it)
-    v = goal_verdict(Spread(330, 382, 420), Spread(135, 290, 369), 100, 1.0)
+    v = goal_verdict(Spread(330, 382, 420), Spread(135, 290, 369), Spread.of([100]), 1.0)
     assert v.word == "noise"
     assert v.ratio == pytest.approx(2.82 / 1.90)
     assert v.best == pytest.approx(2.30 / 2.69) and v.best <= 1.0
@@ -58,16 +58,25 @@ def test_verdict_noise_when_the_ranges_allow_both():
 
 
 def test_one_round_gives_a_plain_verdict():
-    assert goal_verdict(Spread.of([170]), Spread.of([200]), 100, 0.7).word == "ok"
-    assert goal_verdict(Spread.of([171]), Spread.of([200]), 100, 0.7).word == "MISS"
+    assert goal_verdict(Spread.of([170]), Spread.of([200]), Spread.of([100]), 0.7).word == "ok"
+    assert goal_verdict(Spread.of([171]), Spread.of([200]), Spread.of([100]), 0.7).word == "MISS"
 
 
 def test_verdict_when_viztracer_can_be_as_fast_as_untraced():
     # viz's fastest round no slower than untraced: no bound on the worst ratio
-    v = goal_verdict(Spread(110, 120, 130), Spread(95, 150, 160), 100, 1.0)
+    v = goal_verdict(Spread(110, 120, 130), Spread(95, 150, 160), Spread.of([100]), 1.0)
     assert math.isinf(v.worst) and v.word == "noise"
-    assert goal_verdict(Spread(110, 120, 130), Spread(90, 100, 105), 100, 1.0) is None
-    assert goal_verdict(Spread(110, 120, 130), Spread(90, 150, 160), 0, 1.0) is None
+    assert goal_verdict(Spread(110, 120, 130), Spread(90, 100, 105), Spread.of([100]), 1.0) is None
+    assert goal_verdict(Spread(110, 120, 130), Spread(90, 150, 160), Spread.of([0]), 1.0) is None
+
+
+def test_fastest_rounds_ratio_takes_each_configuration_at_its_least_disturbed_round():
+    # untraced 80-140 (a disturbed VM): at the fastest rounds ft's overhead is 40, viz's 80
+    v = goal_verdict(Spread(120, 200, 260), Spread(160, 210, 300), Spread(80, 100, 140), 1.0)
+    assert v.fastest == pytest.approx(0.5)
+    assert v.ratio == pytest.approx(100 / 110)
+    # VizTracer's fastest round no slower than the untraced one's: nothing to compare with
+    assert goal_verdict(Spread(120, 200, 260), Spread(80, 210, 300), Spread(80, 100, 140), 1.0).fastest is None
 
 
 def test_range_text():
@@ -161,6 +170,8 @@ def test_time_tables_show_the_spread_and_a_noise_verdict(capsys):
     assert "min-max" in out and "0.33-0.42" not in out  # (slowdowns against the untraced median)
     assert "3.30-4.20" in out and "1.35-3.69" in out
     assert summary["verdicts"]["oop: ft/viz cpu <= 1.0"]["verdict"] == "noise"
+    assert "(at the fastest rounds)" in out and "6.57" in out  # (0.33 / 0.10 - 1) / (0.135 / 0.10 - 1)
+    assert summary["verdicts"]["oop: ft/viz cpu <= 1.0"]["fastest"] == pytest.approx(6.571, abs=1e-3)
     assert summary["goals"]["oop: ft/viz cpu <= 1.0"] == [pytest.approx(1.484, abs=1e-3), False]
     assert summary["spreads"]["oop/viz"]["cpu"] == [0.135, 0.29, 0.369]
 
@@ -177,7 +188,7 @@ def test_count_tables_say_they_are_instruction_counts(capsys):
     assert "instruction counts" in out and "counts, not times" in out and "100.0M" in out
     assert "min-max" not in out and "cpu" not in out
     assert summary["verdicts"]["oop: ft/viz instr <= 1.0"] == {"ratio": 1.5, "best": 1.5, "worst": 1.5,
-                                                                "verdict": "MISS"}
+                                                                "verdict": "MISS", "fastest": 1.5}
     assert summary["verdicts"]["oop: ft-noargs/viz instr <= 0.7"]["verdict"] == "ok"
     assert summary["verdicts"]["oop: base-ft/viz instr <= 1.0"]["ratio"] == 1.6
     assert "ft         oop 0.938" in out  # A/B: 1.5 / 1.6
@@ -189,7 +200,7 @@ def test_phase_only_counts_print_no_whole_process_table(capsys):
     out = capsys.readouterr().out
     assert "workload instructions" in out and "whole process" not in out and "instr_whole" not in out
     assert summary["verdicts"] == {"oop: ft/viz instr <= 1.0": {"ratio": 0.8, "best": 0.8, "worst": 0.8,
-                                                                "verdict": "ok"}}
+                                                                "verdict": "ok", "fastest": 0.8}}
 
 
 # -- the marked phase under callgrind (valgrind and cc needed) ------------------------------------
