@@ -88,7 +88,12 @@ def newest(data):
     through = data.window.through if data.window is not None else data.n
     return through, start
 
-wrap(S.TraceSource, "step", timed("read", lambda src, r: dict(n=src.data.n, bytes=r.bytes_read, more=r.more)))
+def read_extra(src, r):
+    pf = src.data._prefault
+    return dict(n=src.data.n, bytes=r.bytes_read, more=r.more, pf_failed=pf.failed if pf is not None else None)
+wrap(S.TraceSource, "step", timed("read", read_extra))
+from flowtrace_tui.model import prefault as PF
+wrap(PF.Prefaulter, "_fill", timed("prefault", lambda pf, r, col, rows, ahead: dict(rows=rows, ahead=ahead, bytes=col.itemsize)))
 wrap(P.Pipeline, "_update", timed("update", lambda p, r, *a: dict(
     window=r[1] is not None and r[1].data.window is not None, shown=r[1] is not None, whole_n=r[0].n)))
 wrap(P.Pipeline, "_catch_up", timed("catchup", lambda p, r, prev, *a: dict(n0=prev.n, n=r.n)))
