@@ -216,8 +216,12 @@ class LiveView:
         ix = self.host.index
         window = ix.data.window if ix is not None else None
         if window is not None and window.left_out:  # the whole index is behind (model/window.py)
-            why = ("the whole session needs more memory than the explorer may use" if self.pipeline.whole_too_big
-                   else f"indexing {fmt_count(window.left_out)} earlier")
+            if self.pipeline.whole_too_big:
+                why = "the whole session needs more memory than the explorer may use"
+            elif self.pipeline.pace.paused:  # (model/catch_up.py)
+                why = f"indexing {fmt_count(window.left_out)} earlier paused: calls arrive faster"
+            else:
+                why = f"indexing {fmt_count(window.left_out)} earlier"
             parts.append(f"[$warning]newest {fmt_count(ix.n_calls - window.n_ancestors)} calls shown ({why})[/]")
         failures = self.pipeline.grow_failures
         if failures:  # a bug in the live index update: the view goes on with whole builds

@@ -27,6 +27,7 @@ from typing import Callable, Union
 
 from flowtrace.ftr import format as F
 
+from .catch_up import CatchUpPace
 from .empty import META_CUT
 from .grow import grow_index
 from .index import TreeIndex, build_index
@@ -99,6 +100,9 @@ class Pipeline:
         self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
         self._drawn = threading.Event()  # set by `drawn` (the UI thread) for the last snapshot
         self._drawing: TreeIndex | None = None  # the last snapshot published (see `drawn`)
+        # whether the whole index's catch-up steps gain on a live session (catch_up.py): paused
+        # while a busy program makes calls faster than they index (read by the status line)
+        self.pace = CatchUpPace(self.policy.catch_up_span, self.policy.catch_up_probe)
 
     @property
     def live(self) -> bool:
@@ -179,6 +183,7 @@ class Pipeline:
                     if self.whole_too_big and last_ix.n:  # windows only from now on: the memory of
                         last_ix = build_index(data, 0, grouped=self._grouped)  # the whole index goes back
                     indexed = (last_ix.n, data.exits_seen)
+                    self.pace.note(time.monotonic(), data.n, last_ix.n, shown is not None and shown.data.window is not None)
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
             elif live and not step.more and not caught_up:  # live: loading is over
@@ -255,7 +260,7 @@ class Pipeline:
             self._note_speed(ix.n - (start.n if start is not None else 0), time.monotonic() - t)
             self._window_of = None
             return ix, ix, False
-        return prev, self._window(), catch_up and self.policy.catch_up > 0
+        return prev, self._window(), catch_up and self.policy.catch_up > 0 and not self.pace.paused
 
     def _windows_instead(self, prev: TreeIndex | None) -> bool:
         """Making or growing a live session's whole index ran out of memory (a busy program's

@@ -53,7 +53,9 @@ class UpdatePolicy:
     screen within ~0.5 s however far behind the whole index is. The window goes to the screen
     first and the step follows, in slices of `catch_up_slice` s, ending early when the recorder
     has flushed again (Pipeline._catch_up): the updates are spaced by the window's cost (it is
-    what the screen waits for), not the step's.
+    what the screen waits for), not the step's. Steps that lose ground over `catch_up_span` s
+    of windows (a program making calls faster than they index) pause until calls arrive more
+    slowly than they indexed, or for a probe after `catch_up_probe` s (catch_up.py).
 
     Once the session is over (nothing more will come) an index still behind is brought up to
     date in one go: grown from where it is, or built whole when growing the calls it lacks would
@@ -69,6 +71,10 @@ class UpdatePolicy:
     catch_up: float = 0.15
     catch_up_slice: float = 0.02  # a step is grown in slices: see Pipeline._catch_up
     draw_wait: float = 0.03  # a step waits at most this long for the screen to draw the window first
+    # steps that lose ground over a span pause until calls arrive more slowly, or for a probe
+    # (catch_up.py: a busy program outpaces them, and they cost the reads their time)
+    catch_up_span: float = 2.0
+    catch_up_probe: float = 8.0
     window_calls: int = 20_000
     speed_sample: int = 10_000  # an update of fewer calls is not timed for `windowed` (fixed costs)
     # seconds per call before an update was timed: a busy machine's (loaded: ~1 µs a call, wall

@@ -244,7 +244,8 @@ def test_a_window_goes_out_before_the_catch_up_step_which_yields_to_a_new_flush(
     b, m, path, feed = busy_session(tmp_path)
     # steps that never run out of time, in slices of a window's 3 calls (speed never timed)
     policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, catch_up=60.0,
-                          catch_up_slice=1e-9, window_calls=3, speed_sample=10**9, first_s_per_call=1.0)
+                          catch_up_slice=1e-9, window_calls=3, speed_sample=10**9, first_s_per_call=1.0,
+                          catch_up_span=1e9)  # (steps never paused by a loaded machine's pace: catch_up.py)
     p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=policy)
     stop = threading.Event()
 
@@ -287,7 +288,7 @@ def test_a_catch_up_step_waits_for_the_screen_to_draw_the_window_first(tmp_path,
     b, m, path, feed = busy_session(tmp_path)
     policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_after=0.0, catch_up=60.0,
                           catch_up_slice=1e-9, window_calls=3, speed_sample=10**9, first_s_per_call=1.0,
-                          draw_wait=30.0)
+                          draw_wait=30.0, catch_up_span=1e9)
     p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=policy)
     stop = threading.Event()
 
@@ -560,7 +561,7 @@ async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_new
     out_of_memory_past(3, monkeypatch)
     b, m, path, feed = busy_session(tmp_path)
     src = TraceSource.open(path)
-    policy = dataclasses.replace(windowing_policy(0.02), catch_up=0.5)  # (catch-up steps: they meet the limit)
+    policy = dataclasses.replace(windowing_policy(0.02), catch_up=0.5, catch_up_span=1e9)  # (catch-up steps: they meet the limit)
     app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)

@@ -1,0 +1,134 @@
+"""The whole index's catch-up steps pause while a busy program outpaces them (model/catch_up.py):
+the tracker's decisions on a given clock, the pipeline taking no step while paused, and the
+status line saying so."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flowtrace_tui.model import build_index
+from flowtrace_tui.model import pipeline as pipeline_module
+from flowtrace_tui.model.catch_up import CatchUpPace
+from flowtrace_tui.model.grow import grow_index
+from flowtrace_tui.model.pipeline import Pipeline
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.app import FlowtraceApp
+
+from .apps import screen_lines, sync, until
+from .test_window import busy_session, follow, shows, wait_for, windowing_policy
+
+
+def test_steps_that_lose_ground_over_a_span_pause_and_keep_the_rate_they_reached():
+    """GIVEN windows shown (the whole index behind), WHEN over a span of 2 s 4 M calls arrive
+    and the steps index 1 M, THEN the steps pause, having indexed 0.5 M calls a second; a
+    shorter stretch decides nothing."""
+    pace = CatchUpPace(span=2.0, probe_after=8.0)
+    pace.note(10.0, 1_000_000, 500_000, behind=True)
+    pace.note(11.0, 3_000_000, 1_000_000, behind=True)  # (1 s: not a span yet)
+    assert not pace.paused
+    pace.note(12.0, 5_000_000, 1_500_000, behind=True)
+    assert pace.paused and pace.rate == 500_000
+
+
+def test_steps_that_gain_do_not_pause():
+    pace = CatchUpPace(span=2.0)
+    pace.note(0.0, 1_000_000, 0, behind=True)
+    pace.note(2.0, 1_500_000, 800_000, behind=True)  # 0.5 M arrived, 0.8 M indexed
+    assert not pace.paused
+
+
+def test_paused_steps_resume_once_calls_arrive_more_slowly_than_they_indexed():
+    pace = CatchUpPace(span=2.0, probe_after=100.0)
+    pace.note(0.0, 0, 0, behind=True)
+    pace.note(2.0, 4_000_000, 1_000_000, behind=True)  # paused at 0.5 M a second
+    pace.note(4.0, 6_000_000, 1_000_000, behind=True)  # 1 M a second arrive: still paused
+    assert pace.paused
+    pace.note(6.0, 6_800_000, 1_000_000, behind=True)  # 0.4 M a second: the steps would gain
+    assert not pace.paused
+
+
+def test_paused_steps_are_tried_again_after_a_while_and_pause_again_if_they_still_lose():
+    """A rate measured in a moment of heavy load must not pause the steps for good."""
+    pace = CatchUpPace(span=2.0, probe_after=8.0)
+    pace.note(0.0, 0, 0, behind=True)
+    pace.note(2.0, 4_000_000, 0, behind=True)  # paused (indexed nothing: rate 0)
+    for t in (4.0, 6.0, 8.0):
+        pace.note(t, 2_000_000 * t, 0, behind=True)
+        assert pace.paused
+    pace.note(10.0, 20_000_000, 0, behind=True)  # 8 s paused: a probe
+    assert not pace.paused
+    pace.note(12.0, 24_000_000, 2_000_000, behind=True)  # the probe lost ground too
+    assert pace.paused and pace.rate == 1_000_000
+
+
+def test_an_index_level_with_the_session_ends_the_pause():
+    pace = CatchUpPace(span=2.0)
+    pace.note(0.0, 0, 0, behind=True)
+    pace.note(2.0, 4_000_000, 0, behind=True)
+    assert pace.paused
+    pace.note(3.0, 4_000_000, 4_000_000, behind=False)
+    assert not pace.paused
+    pace.note(4.0, 8_000_000, 4_000_000, behind=True)  # a new measure starts here
+    pace.note(5.0, 12_000_000, 4_000_000, behind=True)
+    assert not pace.paused
+
+
+def paused(policy):
+    """`policy` with a pace that never decides by itself (the tests pause it)."""
+    return dataclasses.replace(policy, catch_up=60.0, catch_up_slice=1e-9, first_s_per_call=1.0,
+                               speed_sample=10**9, catch_up_span=1e9)
+
+
+def test_a_paused_pipeline_shows_windows_and_takes_no_catch_up_step(tmp_path, monkeypatch):
+    """GIVEN a live session whose index is behind and whose catch-up steps are paused, WHEN
+    calls arrive, THEN windows of the newest calls are shown and the whole index does not
+    grow; WHEN the session ends, the whole index is made as before."""
+    grown: list[int] = []
+
+    def grow(prev, data, n):
+        grown.append(n)
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", grow)
+    b, m, path, feed = busy_session(tmp_path)
+    p, snaps, loop, stop = follow(path, paused(windowing_policy(0.01)))
+    p.pace.paused = True
+    try:
+        wait_for(lambda: snaps and snaps[-1].index.n == 2, lambda: [s.index.n for s in snaps])
+        for k in range(3):
+            feed.step_calls([f"a{k}_{i}" for i in range(10)])
+            wait_for(lambda: shows(snaps[-1]) == 12 + 10 * k, lambda: [shows(s) for s in snaps])
+        assert grown == [] and all(s.index.n == 2 for s in snaps if s.index.data.window is None)
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        loop.join(30)
+        last, want = snaps[-1].index, build_index(p.source.data)
+        assert last.data.window is None and snaps[-1].final
+        assert (last.n, last.order.tolist(), last.dur.tolist()) == (want.n, want.order.tolist(), want.dur.tolist())
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+@sync
+async def test_the_status_line_says_the_catch_up_is_paused(tmp_path):
+    """GIVEN the explorer following a session whose index is behind, WHEN its catch-up steps
+    are paused, THEN the status line says the earlier calls' indexing is paused and why."""
+    b, m, path, feed = busy_session(tmp_path)
+    src = TraceSource.open(path)
+    policy = paused(windowing_policy(0.02))
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        app.pipeline.pace.paused = True
+        feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 23)
+        assert "newest_one" in "\n".join(screen_lines(app))
+        assert "newest 3 calls shown (indexing 19 earlier paused: calls arrive faster)" in " | ".join(app.status_parts())
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and app.index.data.window is None)
+        assert "indexing" not in " | ".join(app.status_parts())
+        await app.workers.wait_for_complete()
