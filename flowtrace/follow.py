@@ -41,6 +41,7 @@ from typing import Any
 from .recorder.base import RecorderConfig
 from . import session as session_module
 from .session import Session, signals_held
+from .filters import mark_internal_code
 from .ftr.parts import parts_dir
 from .untraced import suspended
 
@@ -174,6 +175,7 @@ def start_from_environment() -> bool:
     except ValueError:
         _opts = {}
     _dir = directory
+    _disown_start_up_hook()
     if _detached():  # started as the session was detached: not one of its processes
         stop_following()
         return False
@@ -187,6 +189,20 @@ def start_from_environment() -> bool:
     _start_part("exec", _launched_by(os.environ.get(ENV_FROM, "")))
     _install_hooks()
     return True
+
+
+def _disown_start_up_hook() -> None:
+    """Never record the start-up hook that called us (`_boot/sitecustomize.py`: its `_chain`
+    runs after the recording has started). The filter leaves out flowtrace's own directory,
+    but the hook may be another copy's (a subprocess run by another environment's Python
+    whose flowtrace is not the one that put the hook on PYTHONPATH): its code is marked by
+    the frame that runs it, wherever its file is."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and "_flowtrace_boot" in frame.f_globals:
+            mark_internal_code(frame.f_code)  # the module's code and every function in it
+            return
+        frame = frame.f_back
 
 
 def _is_flowtrace() -> bool:

@@ -9,12 +9,14 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from flowtrace.follow import BOOT_DIR, ENV_DIR, ENV_OPTS
 from flowtrace.ftr.processes import Process, session_processes
 from flowtrace.ftr.reader import load
 
@@ -167,6 +169,25 @@ def test_exit_codes_and_other_interpreters(tmp_path: pathlib.Path) -> None:
                          text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
     assert out.returncode == 0
     assert "not followed: started with -I" in out.stderr and "not followed: Python 3.11" in out.stderr
+
+
+def test_a_start_up_hook_of_another_flowtrace_is_not_recorded(tmp_path: pathlib.Path, recorder_name: str) -> None:
+    """A child whose start-up hook is another flowtrace's copy than the one it imports (a
+    subprocess run by another environment's Python; a copy of the package) records its program
+    only: the hook's functions (`_chain`, which hands over to the environment's own
+    sitecustomize) are flowtrace's, wherever its file is. (A root `_chain` call came first.)"""
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    shutil.copy(os.path.join(BOOT_DIR, "sitecustomize.py"), boot)
+    parts = tmp_path / "s.ftr.d"
+    parts.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWTRACE", "PYTHONPATH"))}
+    env.update({ENV_DIR: str(parts), ENV_OPTS: "{}", "PYTHONPATH": str(boot), "FLOWTRACE_RECORDER": recorder_name})
+    proc = subprocess.run([PY, "-c", "def work():\n    return 1\nprint(work())"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "1\n", "")
+    [part] = parts.glob("*.ftr")
+    assert [(c.qualname, depth) for c, depth in load(str(part)).walk()] == [("<module>", 0), ("work", 1)]
 
 
 def test_no_follow_records_the_parent_only(tmp_path: pathlib.Path) -> None:
