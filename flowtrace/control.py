@@ -153,6 +153,10 @@ class _Channel:
         self.session_path: str | None = None
         self.started_at = 0.0
         self.sessions = 0  # how many recordings this channel has started
+        # what `status` says: (path or None when idle, started_at, sessions), replaced whole
+        # once a start or stop is done, so status never waits for the lock (a start takes
+        # seconds under load: imports, the writer, seeding every thread)
+        self.shown: tuple[str | None, float, int] = (None, 0.0, 0)
         self.sock: socket.socket | None = None
         self.thread: threading.Thread | None = None
         self.closing = False
@@ -277,19 +281,19 @@ class _Channel:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def status(self) -> dict[str, Any]:
-        with self.lock:
-            rec = self.session is not None
-            reply: dict[str, Any] = {
-                "ok": True,
-                "protocol": PROTOCOL,
-                "pid": self.pid,
-                "python": ".".join(map(str, sys.version_info[:3])),
-                "state": "recording" if rec else "idle",
-                "sessions": self.sessions,
-            }
-            if rec:
-                reply["path"] = self.session_path
-                reply["seconds"] = round(time.monotonic() - self.started_at, 3)
+        """The state as of the last start or stop done (one in progress is not waited for)."""
+        path, started_at, sessions = self.shown
+        reply: dict[str, Any] = {
+            "ok": True,
+            "protocol": PROTOCOL,
+            "pid": self.pid,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "state": "idle" if path is None else "recording",
+            "sessions": sessions,
+        }
+        if path is not None:
+            reply["path"] = path
+            reply["seconds"] = round(time.monotonic() - started_at, 3)
         return reply
 
     def start(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +338,7 @@ class _Channel:
             self.session_path = path
             self.started_at = time.monotonic()
             self.sessions += 1
+            self.shown = (path, self.started_at, self.sessions)
         reply = {"ok": True, "pid": self.pid, "state": "recording", "path": path}
         return {**reply, "children": True} if children else reply
 
@@ -346,12 +351,15 @@ class _Channel:
             self.session = None
             self.session_path = None
             seconds = time.monotonic() - self.started_at
-            session.stop(reason=reason, exit_code=exit_code, error=error, signal=signal)
-            children, self.children = self.children, False
-            if children:  # the children's parts end at their next flush (follow.py)
-                from . import follow
+            try:
+                session.stop(reason=reason, exit_code=exit_code, error=error, signal=signal)
+                children, self.children = self.children, False
+                if children:  # the children's parts end at their next flush (follow.py)
+                    from . import follow
 
-                follow.stop_following(detached=reason == "detached")
+                    follow.stop_following(detached=reason == "detached")
+            finally:
+                self.shown = (None, 0.0, self.sessions)  # idle once the file is finished
         calls = _calls_written(session)
         reply = {"ok": True, "pid": self.pid, "state": "idle", "path": path, "calls": calls,
                  "seconds": round(seconds, 3)}

@@ -280,6 +280,17 @@ def test_signal_toggle(tmp_path):
             c.proc.wait()
 
 
+def test_status_answers_while_a_start_or_stop_is_under_way(child):
+    """A status request does not wait for a start or stop in progress (the channel's lock is
+    held while a session starts: imports, the writer, seeding every thread; seconds under load,
+    when `status` timed out after 2 s and test_signal_toggle failed): it says the state the
+    channel is in until the change is done."""
+    assert child.eval("control._channel.lock.acquire()") is True  # as a start under way holds it
+    reply = control.channel_status(child.pid, timeout=30)
+    assert (reply["ok"], reply["state"], reply["sessions"]) == (True, "idle", 0)
+    assert child.eval("control._channel.lock.release()") is None
+
+
 def test_forked_child_has_no_channel(child):
     code = ("(lambda os: (lambda pid: os.waitpid(pid, 0)[1] if pid else "
             "os._exit(0 if not control.installed() else 1))(os.fork()))(__import__('os'))")
