@@ -13,7 +13,11 @@ pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
     if (ts->depth && ts->stack[ts->depth - 1].frame == frame) return (Py_ssize_t)ts->depth - 1;
     for (Py_ssize_t i = (Py_ssize_t)ts->depth - 2; i >= 0; i--) {
         if (ts->stack[i].frame == frame) {
-            while (ts->depth > (size_t)i + 1) add_exit(c, ts->stack[--ts->depth].call, t, END_UNFINISHED, 0);
+            while (ts->depth > (size_t)i + 1) {
+                Entry *e = &ts->stack[--ts->depth];
+                quiet_end(c, e);   /* (a failure is the callback's error; the exit still goes) */
+                add_exit(c, e->call, t, END_UNFINISHED, 0);
+            }
             return i;
         }
     }
@@ -109,6 +113,35 @@ susp_drop(CoreObject *c, void *frame, uint32_t call)
         }
         c->susp[i] = c->susp[k];
         i = k;
+    }
+}
+
+/* ---- quiet runs' resume rows, held back ----
+ * A plain resume does not write its row: the entry keeps its time and resumer (quiet, rt,
+ * rothr), and the yield that ends a quiet run extends the call's fold or adds a fold row from
+ * them (cb_py_yield). Writing the row at the resume cost ~15-20 instructions of each switch
+ * for the ~83% of runs whose row the yield then took out again (callgrind, benchmarks'
+ * generators: their holes were also ~2/3 of the rows the drain skipped). Anything that makes
+ * the run not quiet writes the row first, so the call's marks keep their order: a call
+ * started under it (py_start), a mark of its call (the exception callbacks), its end
+ * (return, unwind, an unfinished end) and a drain (quiet_end_all). Rows of different calls
+ * may then be out of time order in a chunk; readers take a call's marks in file order and
+ * order the rest by time (docs/FORMAT.md, MARK). */
+
+int
+quiet_end_slow(CoreObject *c, Entry *e)
+{
+    e->quiet = 0;
+    return add_mark(c, e->call, e->rt, MARK_RESUME, 0, e->rothr);
+}
+
+void
+quiet_end_all(CoreObject *c)
+{
+    for (ThreadState *ts = all_threads.next; ts != &all_threads; ts = ts->next) {
+        if (ts->gen != c->gen) continue;
+        for (size_t i = 0; i < ts->depth; i++)
+            if (quiet_end(c, &ts->stack[i]) < 0) PyErr_Clear();   /* (no memory: that resume is lost) */
     }
 }
 
@@ -408,8 +441,9 @@ py_start(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (ts->depth) {
         Entry *up = &ts->stack[ts->depth - 1];
         parent = up->call; task = up->task;
-        up->qmark = 0;   /* a call under it: its run is not quiet (cb_py_yield; zeroed here, where
-                          * the entry is at hand: the hooks below run no event of this thread) */
+        /* a call under it: its run is not quiet (cb_py_yield; here, where the entry is at
+         * hand: the hooks below run no event of this thread) */
+        if (quiet_end(c, up) < 0) return callback_failed(c);
     }
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
@@ -449,8 +483,11 @@ end_return(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame,
     uint32_t v = 0;
     if (c->args_mode && !(v = value_small_hit(c, value))) { v = value_id(c, value); if (!v) soft_fail(c); }
     uint32_t call = ts->stack[i].call;   /* (after value_id: its hook runs Python, never this thread's events) */
+    if (genlike) {   /* (only a generator's run can be quiet: its resume row before its end) */
+        if (quiet_end(c, &ts->stack[i]) < 0) return callback_failed(c);
+        susp_drop(c, frame, call);
+    }
     ts->depth = i;
-    if (genlike) susp_drop(c, frame, call);
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
 }
@@ -500,6 +537,33 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return end_return(c, ts, ts->depth - 1, frame, args[2], c->codes[top->code_idx].genlike, stamp());
 }
 
+/* The quiet run of entry e ends at a yield at t: 1 if it extends the call's fold in this batch
+ * (same resumer, same thread) -- n + 1, its running time added, the fold's last yield now --
+ * else 0 (nothing changed). */
+static inline __attribute__((always_inline)) int
+fold_extend(CoreObject *c, const Entry *e, int64_t t, uint32_t thr)
+{
+    MarkRow *f = e->fold ? &c->marks[e->fold - 1] : NULL;
+    if (!f || f->kind != MARK_FOLD || f->call != e->call || f->othr != e->rothr || f->thr != thr || f->n == UINT32_MAX)
+        return 0;
+    f->n++;
+    f->run += t - e->rt;
+    f->t2 = t;
+    return 1;
+}
+
+/* The quiet run of entry e ends at a yield at t and starts a fold: its row, from its held-back
+ * resume (t: the resume, othr: the resumer), n = 1, ref: the yielded value; 0 or -1. */
+static inline int
+add_fold(CoreObject *c, const Entry *e, int64_t t, uint32_t ref, uint32_t thr)
+{
+    if (c->nmarks == c->capmarks && grow_marks(c) < 0) return -1;
+    MarkRow *r = &c->marks[c->nmarks++];
+    r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = ref; r->othr = e->rothr; r->kind = MARK_FOLD;
+    r->n = 1; r->run = t - e->rt; r->t2 = t; r->thr = thr;
+    return 0;
+}
+
 PyObject *
 cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -526,33 +590,25 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         i = pop_target(c, ts, frame, t);
         if (i < 0) Py_RETURN_NONE;   /* a generator running since before recording: ignored */
     }
-    Entry e = ts->stack[i];
-    ts->depth = (size_t)i;
     /* A quiet run (docs/FORMAT.md, "Folded resumes"; python.py's _fold does the same at
-     * drain): begun by a plain resume whose row is in this batch, no call or mark since. The
-     * next quiet run of a fold, by the same resumer on the same thread, only adds to it: its
-     * resume row goes (the last row, nearly always: dropped in place otherwise) and no value
-     * is captured. Nothing here runs Python, so the rows cannot be drained meanwhile. */
-    if (e.qmark && e.qbatch == (uint32_t)c->batch) {
-        MarkRow *r = &c->marks[e.qmark - 1];
-        MarkRow *f = e.fold ? &c->marks[e.fold - 1] : NULL;
-        if (f && f->kind == MARK_FOLD && f->call == e.call && f->othr == r->othr && f->thr == ts->thr
-                && f->n < UINT32_MAX) {
-            f->n++;
-            f->run += t - r->t;
-            f->t2 = t;
-            if (e.qmark == c->nmarks) c->nmarks--;
-            else r->kind = 0;
-            if (susp_park(c, frame, &e, e.fold) < 0) return callback_failed(c);
-            Py_RETURN_NONE;
-        }
+     * drain): begun by a plain resume in this batch, no call or mark since (its resume row is
+     * still held back: quiet_end). The next quiet run of a fold, by the same resumer on the
+     * same thread, only adds to it: no row and no value. Nothing here runs Python. */
+    if (ts->stack[i].quiet && fold_extend(c, &ts->stack[i], t, ts->thr)) {
+        Entry e = ts->stack[i];
+        ts->depth = (size_t)i;
+        if (susp_park(c, frame, &e, e.fold) < 0) return callback_failed(c);
+        Py_RETURN_NONE;
     }
+    /* (the entry stays on the stack meanwhile: a drain in the value's hook writes the held
+     * resume row into its batch, and the run is not quiet then) */
     uint32_t v = 0;
     if (c->args_mode) { v = value_id(c, args[2]); if (!v) soft_fail(c); }   /* (may run Python) */
-    if (e.qmark && e.qbatch == (uint32_t)c->batch) {   /* a quiet run, first of a fold: its resume row becomes it */
-        MarkRow *r = &c->marks[e.qmark - 1];
-        r->kind = MARK_FOLD; r->n = 1; r->run = t - r->t; r->t2 = t; r->ref = v; r->thr = ts->thr;
-        if (susp_park(c, frame, &e, e.qmark) < 0) return callback_failed(c);
+    Entry e = ts->stack[i];
+    ts->depth = (size_t)i;
+    if (e.quiet) {   /* a quiet run, first of a fold: its row */
+        if (add_fold(c, &e, t, v, ts->thr) < 0) return callback_failed(c);
+        if (susp_park(c, frame, &e, (uint32_t)c->nmarks) < 0) return callback_failed(c);
         Py_RETURN_NONE;
     }
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
@@ -580,13 +636,12 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     if (s && !s->running && s->code == co) {
         s->running = 1;
         uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
-        if (add_mark(c, call, t, throw ? MARK_THROW : MARK_RESUME, ref, parent) < 0) return callback_failed(c);
+        if (throw && add_mark(c, call, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
         ts->stack[ts->depth - 1].sslot = (uint32_t)(s - c->susp) + 1;
-        if (!throw) {   /* a plain resume: the run may fold (cb_py_yield) */
+        if (!throw) {   /* a plain resume: the run may fold (cb_py_yield), its row held back (quiet_end) */
             Entry *e = &ts->stack[ts->depth - 1];
-            e->qmark = (uint32_t)c->nmarks;
-            e->qbatch = (uint32_t)c->batch;
+            e->quiet = 1; e->rt = t; e->rothr = parent;
             e->fold = fold;
         }
         if (throw) exc_arrived(ts, args[2], call);   /* the exception comes in from outside */
@@ -615,7 +670,7 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     if (!id) { Py_XDECREF(entry); return callback_failed(c); }
     finish_task(c, entry, id);
     if (throw && add_mark(c, id, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
-    if (ts->depth) ts->stack[ts->depth - 1].qmark = 0;   /* a call under it: its run is not quiet */
+    if (ts->depth && quiet_end(c, &ts->stack[ts->depth - 1]) < 0) return callback_failed(c);   /* a call under it: its run is not quiet */
     if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
     if (throw) exc_arrived(ts, args[2], id);
     return done_or_overflow(c, ts);
@@ -645,11 +700,9 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
     s->running = 1;
-    if (add_mark(c, call, t, MARK_RESUME, 0, parent) < 0) return callback_failed(c);
     if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
-    Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield) */
-    e->qmark = (uint32_t)c->nmarks;
-    e->qbatch = (uint32_t)c->batch;
+    Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield): its row held back (quiet_end) */
+    e->quiet = 1; e->rt = t; e->rothr = parent;
     e->fold = fold;
     e->sslot = (uint32_t)(s - c->susp) + 1;
     return done_or_overflow(c, ts);
@@ -748,7 +801,10 @@ cb_py_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t i = pop_target(c, ts, frame, t);
     if (i < 0) Py_RETURN_NONE;
     uint32_t call = ts->stack[i].call;
-    if (c->codes[ts->stack[i].code_idx].genlike) susp_drop(c, frame, call);
+    if (c->codes[ts->stack[i].code_idx].genlike) {   /* (a quiet run's held resume row before its end) */
+        if (quiet_end(c, &ts->stack[i]) < 0) return callback_failed(c);
+        susp_drop(c, frame, call);
+    }
     /* raised here: its `raise` mark is this exit row's (END_RAISE_HERE, format 1.6): a MARK
      * row less per exception, ~170 instructions of the drain's column coding (callgrind) */
     uint8_t how = raised_in(ts, args[2], call) ? END_RAISE_HERE : END_RAISE;
@@ -795,12 +851,13 @@ cb_exception_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts->depth || protocol_catch(args[0], args[1], args[2])) Py_RETURN_NONE;
     int64_t t = stamp();
     uint32_t call = ts->stack[ts->depth - 1].call;
+    /* a mark in its run: not quiet (its held resume row first: the call's marks in order) */
+    if (quiet_end(c, &ts->stack[ts->depth - 1]) < 0) return callback_failed(c);
     if (mark_if_raised(c, ts, args[2], call, t) < 0) return callback_failed(c);
     uint32_t ref = exc_id(c, ts, args[2]);
     if (!ref) soft_fail(c);
     if (add_mark(c, call, t, MARK_HANDLED, ref, 0) < 0) return callback_failed(c);
     Entry *e = &ts->stack[ts->depth - 1];
-    e->qmark = 0;   /* a mark in its run: not quiet */
     e->hmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;   /* the call's latest mark: cb_reraise */
     c->marks[c->nmarks - 1].exc = args[2];
     ts->known = args[2]; ts->known_call = call; ts->known_caught = 1; ts->known_from = NULL;   /* caught here */
@@ -822,7 +879,8 @@ cb_reraise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!ts) return failed ? callback_failed(c) : Py_NewRef(Py_None);
     if (!ts->depth) Py_RETURN_NONE;
     Entry *e = &ts->stack[ts->depth - 1];
-    e->qmark = 0;   /* an exception event in its run: not quiet (python.py's reraise row) */
+    /* an exception event in its run: not quiet (python.py's reraise row) */
+    if (quiet_end(c, e) < 0) return callback_failed(c);
     exc_arrived(ts, args[2], e->call);   /* caught by a cleanup handler only: it travels on */
     if (e->hmark && e->qbatch == (uint32_t)c->batch && e->hmark <= c->nmarks) {
         MarkRow *m = &c->marks[e->hmark - 1];
@@ -909,16 +967,14 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = switch_state(c, args[0], &frame))
             || !(s = susp_find(c, frame)))
         goto general;
-    /* suspended, the same code (else a stale entry), and room for the row and the entry */
-    if (s->running || s->code != (void *)args[0] || c->nmarks == c->capmarks || ts->depth == ts->cap) goto general;
+    /* suspended, the same code (else a stale entry), and room for the entry */
+    if (s->running || s->code != (void *)args[0] || ts->depth == ts->cap) goto general;
     int64_t t = stamp();
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     s->running = 1;
-    MarkRow *r = &c->marks[c->nmarks++];   /* add_mark */
-    r->t = t; r->exc = NULL; r->call = s->call; r->ref = 0; r->othr = parent; r->kind = MARK_RESUME;
-    Entry *e = &ts->stack[ts->depth++];   /* push, and the run may fold (cb_py_yield) */
+    Entry *e = &ts->stack[ts->depth++];   /* push; the run may fold (cb_py_yield): its row held back (quiet_end) */
     e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
-    e->qmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;
+    e->quiet = 1; e->rt = t; e->rothr = parent;
     e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
     e->sslot = (uint32_t)(s - c->susp) + 1;
     e->hmark = 0;
@@ -943,33 +999,26 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     if (e->frame != frame || c->codes[e->code_idx].code != (void *)args[0] || !s || s->frame != frame
             || !s->running || s->call != e->call)
         goto general;
-    /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that becomes a
-     * fold (its resume row), else a suspend row; the last two record the yielded value, which
-     * the general path captures (args mode) */
-    uint32_t batch = (uint32_t)c->batch;
-    MarkRow *r = e->qmark && e->qbatch == batch ? &c->marks[e->qmark - 1] : NULL;
-    MarkRow *f = r && e->fold ? &c->marks[e->fold - 1] : NULL;
-    int extend = f && f->kind == MARK_FOLD && f->call == e->call && f->othr == r->othr && f->thr == ts->thr
-        && f->n < UINT32_MAX;
-    if (!extend && (c->args_mode || (!r && c->nmarks == c->capmarks))) goto general;
+    /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that starts a
+     * fold (a row), else a suspend row; the last two record the yielded value, which the general
+     * path captures (args mode) */
     int64_t t = stamp();
     uint32_t fold;
-    if (extend) {
-        f->n++;
-        f->run += t - r->t;
-        f->t2 = t;
-        if (e->qmark == c->nmarks) c->nmarks--;   /* its resume row goes */
-        else r->kind = 0;
+    if (e->quiet && fold_extend(c, e, t, ts->thr)) {
         fold = e->fold;
-    } else if (r) {
-        r->kind = MARK_FOLD; r->n = 1; r->run = t - r->t; r->t2 = t; r->ref = 0; r->thr = ts->thr;
-        fold = e->qmark;
     } else {
-        MarkRow *m = &c->marks[c->nmarks++];   /* add_mark */
-        m->t = t; m->exc = NULL; m->call = e->call; m->ref = 0; m->othr = 0; m->kind = MARK_SUSPEND;
-        fold = 0;
+        if (c->args_mode || c->nmarks == c->capmarks) goto general;   /* (t: read again there) */
+        MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
+        m->exc = NULL; m->call = e->call; m->ref = 0;
+        if (e->quiet) {
+            m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD; m->n = 1; m->run = t - e->rt; m->t2 = t; m->thr = ts->thr;
+            fold = (uint32_t)c->nmarks;
+        } else {
+            m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
+            fold = 0;
+        }
     }
-    s->running = 0; s->fold = fold; s->fbatch = batch;
+    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch;
     ts->depth--;
     Py_RETURN_NONE;
 general:

@@ -112,7 +112,7 @@ core_seed(CoreObject *c, PyObject *args)
         if (!id) goto fail;
         if (grow((void **)&stack, &cap, depth + 1, sizeof(Entry)) < 0) goto fail;
         stack[depth].frame = iframe; stack[depth].call = id; stack[depth].code_idx = (uint32_t)idx;
-        stack[depth].task = 0; stack[depth].qmark = stack[depth].fold = stack[depth].sslot = stack[depth].hmark = 0;
+        stack[depth].task = 0; stack[depth].quiet = stack[depth].fold = stack[depth].sslot = stack[depth].hmark = 0;
         depth++;
     }
     if (depth) {

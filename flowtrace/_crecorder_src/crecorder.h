@@ -207,13 +207,15 @@ typedef struct {
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
- * generator run begun by a plain resume may fold (cb_py_yield): qmark is its resume row's
- * index + 1 until a call starts under it or it gets a mark (then 0), fold the index + 1 of its
- * fold row that the run may extend (0: none); both are rows of batch qbatch (low 32 bits).
- * hmark: the index + 1 of the call's `handled` row while that is the call's latest mark (a
- * re-raise may take it back: cb_reraise; the drain holds it back, hold_handled), a row of batch
- * qbatch too (qmark is 0 then), else 0. */
-typedef struct { void *frame; uint32_t call, code_idx, task, qmark, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
+ * generator run begun by a plain resume may fold (cb_py_yield): quiet is 1 until a call starts
+ * under it, it gets a mark, it ends or a drain comes (then 0), and while it is 1 the run's
+ * resume row is not written yet: rt is its time and rothr its resumer (quiet_end writes it
+ * when the run turns out not quiet; ~83% of the runs fold, and their resume rows were written
+ * only to be taken out again). fold: the index + 1 of the fold row in this batch that the run
+ * may extend (0: none). hmark: the index + 1 of the call's `handled` row while that is the
+ * call's latest mark (a re-raise may take it back: cb_reraise; the drain holds it back,
+ * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
+typedef struct { void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
@@ -752,9 +754,23 @@ push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t ta
 {
     if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
     Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->qmark = e->fold = e->sslot = e->hmark = 0;
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->quiet = e->fold = e->sslot = e->hmark = 0;
     return 0;
 }
+
+/* The quiet run of stack entry e is not quiet after all (a call under it, a mark of its call,
+ * its end): its resume row, held back till now, is written (0, or -1 with an error). Out of
+ * line: the hot paths test e->quiet and call this only when set. */
+int quiet_end_slow(CoreObject *c, Entry *e);
+static inline __attribute__((always_inline)) int
+quiet_end(CoreObject *c, Entry *e)
+{
+    return e->quiet ? quiet_end_slow(c, e) : 0;
+}
+/* Before a drain: the held-back resume rows of every quiet run in progress go into the batch
+ * being drained (its runs are not quiet any more: a run folds only within a batch), so that a
+ * file cut short after this flush still shows each running generator's resume. */
+void quiet_end_all(CoreObject *c);
 
 /* Argument i of the frame (an argument captured by an inner function is already a cell at
  * PY_START: its content). */

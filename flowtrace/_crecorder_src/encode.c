@@ -966,6 +966,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "drain(render_obj, type_label, origin_ns)"); return NULL; }
     int64_t origin = PyLong_AsLongLong(args[2]);
     if (origin == -1 && PyErr_Occurred()) return NULL;
+    quiet_end_all(c);   /* the running generators' held-back resume rows into this batch (callbacks.c) */
     /* Swap everything out first (no Python code runs until this is done): callbacks on other
      * threads, which may run while rendering releases the GIL, start on fresh buffers. */
     Swapped w = {

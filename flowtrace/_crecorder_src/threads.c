@@ -12,7 +12,11 @@ _Thread_local ThreadState *tls_state __attribute__((tls_model("initial-exec")));
 void
 end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t)
 {
-    while (*depth) add_exit(c, stack[--*depth].call, t, END_UNFINISHED, 0);
+    while (*depth) {
+        Entry *e = &stack[--*depth];
+        if (quiet_end(c, e) < 0) PyErr_Clear();   /* (no memory: that resume is lost, not the end) */
+        add_exit(c, e->call, t, END_UNFINISHED, 0);
+    }
 }
 
 static void
