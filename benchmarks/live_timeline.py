@@ -7,7 +7,9 @@ flowtrace_tui knows of it).
     python benchmarks/live_timeline.py --from-log FILE      (analyse a kept timeline again)
 
 Logged, each with time.monotonic():
-  read      TraceSource.step: calls after it, bytes, more
+  read      TraceSource.step: calls after it, bytes, more; within it poll (ChunkReader.poll: the
+            file's bytes, the chunks' payloads) and calls (TraceData._add_calls: the call columns)
+  prefault  Prefaulter._fill (its thread): rows, rows ahead; pf_failed (in read): why it stopped
   update    Pipeline._update (the index to show: a window, or the whole grown)
   publish   Pipeline._publish: calls (window: session calls through), the newest call's start
   catchup   Pipeline._catch_up: calls indexed
@@ -92,7 +94,10 @@ def read_extra(src, r):
     pf = src.data._prefault
     return dict(n=src.data.n, bytes=r.bytes_read, more=r.more, pf_failed=pf.failed if pf is not None else None)
 wrap(S.TraceSource, "step", timed("read", read_extra))
-from flowtrace_tui.model import prefault as PF
+from flowtrace_tui.model import prefault as PF, loader as L
+from flowtrace.ftr import chunks as C
+wrap(C.ChunkReader, "poll", timed("poll"))  # (the file's bytes and the chunks' payloads)
+wrap(L.TraceData, "_add_calls", timed("calls"))  # (the call columns' rows)
 wrap(PF.Prefaulter, "_fill", timed("prefault", lambda pf, r, col, rows, ahead: dict(rows=rows, ahead=ahead, bytes=col.itemsize)))
 wrap(P.Pipeline, "_update", timed("update", lambda p, r, *a: dict(
     window=r[1] is not None and r[1].data.window is not None, shown=r[1] is not None, whole_n=r[0].n)))
