@@ -74,6 +74,13 @@ def column(col: F.Column) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _put_sparse(col: F.Column, out: np.ndarray) -> None:
+    """`_put` into rows that are zero (new capacity): nothing written when the column is all
+    zero (its deltas too), so that the pages stay untouched."""
+    if np.frombuffer(col.data, dtype=_DTYPES[col.typecode]).any():
+        _put(col, out)
+
+
 def _put(col: F.Column, out: np.ndarray) -> None:
     """Decode one column straight into `out` (a slice of a growable column)."""
     arr = np.frombuffer(col.data, dtype=_DTYPES[col.typecode])
@@ -232,7 +239,8 @@ class FeedResult:
 class _Growable:
     """A set of same-length numpy columns whose capacity grows fourfold when full: a live
     session's poll that has to grow them copies every column (~55 ms at 2M calls, 13 columns),
-    so that should happen rarely; capacity never written costs no memory."""
+    so that should happen rarely; capacity never written costs no memory. Rows past `size`
+    are zero (the loader writes no zero into them: TraceData._add_calls)."""
 
     def __init__(self, dtypes: dict[str, Any], sentinel_row: bool, capacity: int = 1024) -> None:
         self.dtypes = dtypes
@@ -251,7 +259,7 @@ class _Growable:
         if exact:
             cap = need
         for k, arr in self.arrays.items():
-            new = np.empty(cap, dtype=arr.dtype)
+            new = np.zeros(cap, dtype=arr.dtype)  # (a large one is fresh memory: zero as untouched)
             new[: self.size] = arr[: self.size]
             self.arrays[k] = new
         self.cap = cap
@@ -277,6 +285,10 @@ _CALL_COLS = {
     "depth": np.int32,  # among calls: roots are 0 (groups are added by the index)
     "root": np.uint32,  # the root call of the call's tree
 }
+# columns zero for most calls (tasks, flags, suspensions): a row's zero is not written (the
+# capacity is zero), so a busy program's rows leave their pages untouched -- no memory, no
+# page fault (9 of the columns' 54 bytes a call) -- and they are not faulted in ahead
+_SPARSE_CALL_COLS = ("task", "flag", "nsusp")
 # n, run: a fold row's runs and their running ns (FORMAT 1.1), 0 on other rows
 _MARK_COLS = {"call": np.uint32, "t": np.int64, "kind": np.uint8, "ref": np.uint32, "other": np.uint32,
               "n": np.uint32, "run": np.int64}
@@ -570,21 +582,18 @@ class TraceData:
         t0 = a["t0"][lo:hi]
         _put(cols.t0, t0)
         _put(cols.args, a["args"][lo:hi])
-        _put(cols.task, a["task"][lo:hi])
-        _put(cols.flag, a["flag"][lo:hi])
+        _put_sparse(cols.task, a["task"][lo:hi])
+        _put_sparse(cols.flag, a["flag"][lo:hi])
         if part is not None:
             self._calls_to_session(a, lo, hi, part)
-        a["t1"][lo:hi] = 0
-        a["how"][lo:hi] = HOW_OPEN
-        a["val"][lo:hi] = 0
-        a["nsusp"][lo:hi] = 0
+        # t1, how (HOW_OPEN), val and nsusp of an open call are 0: the capacity is (_Growable)
         depth, root = _depth_and_root(parent, lo, a["depth"], a["root"])
         a["depth"][lo:hi] = depth
         a["root"][lo:hi] = root
         g.size = hi
         self.t_max = max(self.t_max, int(t0.max()))
         if self._prefault is not None:
-            self._prefault.written(a.values(), hi)
+            self._prefault.written([c for name, c in a.items() if name not in _SPARSE_CALL_COLS], hi)
 
     def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
         """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""
