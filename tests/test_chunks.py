@@ -119,3 +119,37 @@ def test_id_columns_are_written_narrow_and_read_back_exactly(tmp_path):
     assert [c.qualname for c in trace.calls] == [f"f{i}" for i in range(1, 300)]
     assert [c.result for c in trace.calls] == [None] * 299
     assert [c.end for c in trace.calls] == ["return"] * 299
+
+
+
+def test_chunks_handed_out_keep_their_bytes_while_the_reader_reuses_its_buffer(tmp_path):
+    """GIVEN a file growing in pieces of random sizes (some cut a chunk, some bring a chunk
+    larger than anything read so far: the reader's one buffer grows), stored and compressed
+    chunks, WHEN it is polled after each piece, THEN every chunk comes back once, and the
+    chunks handed out by early polls still hold exactly what a single read of the finished
+    file gives (the reader reuses its buffer from poll to poll: a payload must be a copy,
+    never a view of it)."""
+    rng = random.Random(11)
+    payloads = [rng.randbytes(n) for n in (10, 3_000, 200_000, 70, 90_000, 5, 150_000, 64)]
+    data = F.file_header() + b"".join(F.frame_chunk(b"CALL", p, compress=k % 3 == 0) for k, p in enumerate(payloads))
+    data += F.frame_chunk(F.ENDS, b"{}")
+    whole = tmp_path / "whole.ftr"
+    whole.write_bytes(data)
+    want = [(c.kind, c.offset, c.payload) for c in ChunkReader(whole).poll()]
+    assert [p for _, _, p in want[:-1]] == payloads
+
+    live = tmp_path / "live.ftr"
+    live.write_bytes(b"")
+    reader = SmallReader(live)
+    got = []
+    with open(live, "ab") as out:
+        pos = 0
+        while pos < len(data):
+            step = rng.choice([13, 500, 4_000, 70_000, 300_000])
+            out.write(data[pos : pos + step])
+            out.flush()
+            pos += step
+            got += reader.poll()
+            got += reader.poll()  # (nothing new: nothing again)
+    assert reader.ended and reader.damage is None and reader.pending_bytes == 0
+    assert [(c.kind, c.offset, bytes(c.payload)) for c in got] == want
