@@ -183,7 +183,8 @@ class Pipeline:
                     if self.whole_too_big and last_ix.n:  # windows only from now on: the memory of
                         last_ix = build_index(data, 0, grouped=self._grouped)  # the whole index goes back
                     indexed = (last_ix.n, data.exits_seen)
-                    self.pace.note(time.monotonic(), data.n, last_ix.n, shown is not None and shown.data.window is not None)
+                    stepping = shown is not None and shown.data.window is not None and not data.multi_process
+                    self.pace.note(time.monotonic(), data.n, last_ix.n, stepping)  # (processes: rebuilt, no steps)
             elif done and indexed[0] < 0:
                 self._publish(publish, self.build(), True)
             elif live and not step.more and not caught_up:  # live: loading is over
