@@ -133,7 +133,10 @@ def target(a, b=2, *rest, k=None, **kw):
     return (a, b) if k is None else k
 
 
-VALUES = [Shape(), 0.1, -0.0, 1e300, float("nan"), 10**12, -(2**63), 2**63 - 1, 2**64, 40000, 7, "\udc80", Long()]
+# (ints at the edges of the small-int tables -- capture.c SMALL_MAX, 2**15 -- and of rec_int's
+# records: a result past them is a record, one inside them an entry)
+VALUES = [Shape(), 0.1, -0.0, 1e300, float("nan"), 10**12, -(2**63), 2**63 - 1, 2**64, 40000, 7, "\udc80", Long(),
+          2**15 - 1, 2**15, -(2**15) + 1, -(2**15), -40000]
 
 
 def _program(session_flush) -> None:

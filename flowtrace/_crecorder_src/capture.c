@@ -645,6 +645,36 @@ rec_float(CoreObject *c, const Memo *key)
     return sid;
 }
 
+/* rec_commit for a result that is one int past the small-int tables (a sum, a product, a
+ * count: oop's norm2, each a new value and a miss): REC_MARK, REC_VALUE, RS_INT and its zigzag
+ * varint -- render.c int_record's bytes, and the general loop's -- with none of that loop's
+ * tests (an int's text is <= 20 characters, never cut). 0 for an int the tables take (not a
+ * record: commit_key then, as the general loop says). */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static uint32_t
+rec_int(CoreObject *c, const Memo *key)
+{
+    int64_t v = key->vals[0];
+    if (v < (int64_t)SMALL_MAX && v > -(int64_t)SMALL_MAX) return 0;
+    size_t at = c->npacked, len;
+    uint32_t sid;
+    StrEntry *e;
+    if (at + 3 + 10 > UINT32_MAX || (at + 3 + 10 > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + 3 + 10, 1) < 0)
+            || !(e = str_entry(c, &sid))) {
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned char *q = c->packed + at;
+    q[0] = REC_MARK; q[1] = REC_VALUE; q[2] = RS_INT;
+    len = (size_t)(rec_varint(q + 3, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63)) - q);   /* zigzag */
+    e->pack_off = (uint32_t)at;
+    e->kind = S_REC;
+    e->rec_len = len;   /* (code_idx 0, packed 0: str_entry's) */
+    c->npacked = at + len;
+    memo_remember(c, key, sid);
+    return sid;
+}
+
 /* The record of the values `key` holds (memo_value's: localsplus order for S_ARGS, shown in
  * the code's display order) as an S_REC entry of this batch: its string id, or 0 when it is not
  * one (nothing in it rarely repeats, a text that could be cut, a label of another kind, no
@@ -657,6 +687,7 @@ static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
     if (kind == S_VALUE && (key->head >> 48 & 15) == V_FLOAT) return rec_float(c, key);   /* (n is 1) */
+    if (kind == S_VALUE && (key->head >> 48 & 15) == V_INT) return rec_int(c, key);
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
