@@ -421,6 +421,60 @@ def test_keyed_argument_lists_written_at_call_time_read_as_reprs_texts() -> None
                 assert init.args.startswith("self=" + c.result + ", "), recorder
 
 
+def _k1(a):
+    return a
+
+
+def _k2(a, b):
+    return b
+
+
+def _k3(a, b, c=None):
+    return c
+
+
+def _k4(a, b, c, d):
+    return d
+
+
+def _k2cell(a, b):  # b is a cell: the general path reads it through the cell
+    return lambda: b
+
+
+def test_argument_lists_of_one_to_four_values_are_reprs_texts() -> None:
+    """The C recorder's keyed path (capture.c args_keyed, one copy a count of 1 to 4) keys
+    instances, ints, floats, None, True and False itself and hands builtin objects, strs, small
+    ints and cells on to the general path, which keys or captures them: repeated and new lists
+    of each kind, in two batches, read as reprs.py's texts from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    s, t = Shape(), Other()
+    values = [s, t, 7, 2**20, -(2**40), 0.5, None, True, False, len, reprs, "x", 2**70, (1, s), 40000]
+    names = ("_k1", "_k2", "_k3", "_k4", "_k2cell")
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[str] = []
+        session.start()
+        try:
+            for _ in range(2):
+                for i in range(3 * len(values)):
+                    a, b = values[i % len(values)], values[(i * 7 + 1) % len(values)]
+                    c, d = values[(i * 5 + 2) % len(values)], values[(i * 3) % len(values)]
+                    for fn, args in ((_k1, (a,)), (_k2, (a, b)), (_k3, (a, b)), (_k3, (d, c, b)),
+                                     (_k4, (a, b, c, d)), (_k2cell, (b, a))):
+                        expected.append(_args_text(fn, args, {}, "safe"))
+                        fn(*args)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        assert [c.args for c in calls] == expected, recorder
+
+
 class Other:
     pass
 

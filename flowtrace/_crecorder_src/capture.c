@@ -92,7 +92,7 @@ long_two_digits(PyObject *v, int64_t *x)
  * 0 when its slot would not be memoized (a str, a container, a big int -- those take the
  * capture path). No reference is taken: a hit needs none. */
 static inline __attribute__((always_inline)) int
-value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
+value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int fast)
 {
     uint8_t tag;
     int64_t x = 0;
@@ -112,6 +112,7 @@ value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
         else if (v == Py_None) tag = V_NONE;   /* (after float: numeric code passes floats most) */
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
+        else if (fast) return 0;   /* (args_keyed: the rest is args_id_rest's, with the full tests) */
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
@@ -122,6 +123,13 @@ value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
     return 1;
 }
 
+/* value_key: 0 when v's slot would not be memoized (a str, a container, a big int). */
+static inline __attribute__((always_inline)) int
+value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
+{
+    return value_key_in(v, tagp, xp, tp_, 0);
+}
+
 /* Safe mode: mix value v into the key as slot k (value_key); 0 when it cannot be keyed. */
 static inline __attribute__((always_inline)) int
 memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
@@ -130,6 +138,20 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     int64_t x;
     uintptr_t t;
     if (!value_key(v, &tag, &x, &t)) return 0;
+    *h = memo_mix(key, *h, head, k, tag, x, t);
+    return 1;
+}
+
+/* memo_value for args_keyed: the same slot for an instance, an int, a float, None, True or
+ * False; 0 for anything else (the full tests are args_id_rest's: no call here, so args_keyed's
+ * path keeps to scratch registers). */
+static inline __attribute__((always_inline)) int
+memo_value_fast(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+{
+    uint8_t tag;
+    int64_t x;
+    uintptr_t t;
+    if (!value_key_in(v, &tag, &x, &t, 1)) return 0;
     *h = memo_mix(key, *h, head, k, tag, x, t);
     return 1;
 }
@@ -809,6 +831,25 @@ value_id_other(CoreObject *c, PyObject *v)
     return commit_memo(c, &s, 1, S_VALUE, 0);
 }
 
+/* value_id's value before the next: `key`'s one slot and its entry sid */
+static inline void
+value_last(CoreObject *c, const Memo *key, uint32_t sid)
+{
+    c->last_val.x = key->vals[0]; c->last_val.t = key->types[0]; c->last_val.tag = (uint8_t)(key->head >> 48 & 15);
+    c->last_val.batch = (uint32_t)c->batch; c->last_val.sid = sid;
+}
+
+/* value_id's miss: the entry made now (a record, or a slot from the key), and remembered as the
+ * value before the next. Out of line: value_id's hit path saves no register. */
+static __attribute__((noinline)) uint32_t
+value_id_miss(CoreObject *c, const Memo *key)
+{
+    uint32_t sid = rec_commit(c, key, S_VALUE, 0);
+    if (!sid) sid = commit_key(c, key, S_VALUE, 0);
+    if (sid) value_last(c, key, sid);
+    return sid;
+}
+
 /* String id for a single value (result, yielded value); 0 when capture is off.
  * Safe mode: an instance, a float or an int past the small-int tables -- most results that are
  * not None -- is keyed at once (value_key) and found in, or added to, the hot memo; the value
@@ -833,17 +874,16 @@ value_id(CoreObject *c, PyObject *v)
     h = memo_mix(&key, h, &head, 0, tag, x, t);
     memo_end(&key, h, head);
     uint32_t sid = memo_probe(c, &key);
-    if (!sid && !(sid = rec_commit(c, &key, S_VALUE, 0))) sid = commit_key(c, &key, S_VALUE, 0);
-    if (sid) {
-        c->last_val.x = x; c->last_val.t = t; c->last_val.tag = tag;
-        c->last_val.batch = (uint32_t)c->batch; c->last_val.sid = sid;
-    }
+    if (!sid) return value_id_miss(c, &key);   /* (a tail call: nothing live past it) */
+    value_last(c, &key, sid);
     return sid;
 }
 
-/* String id for the arguments of the call whose frame is running now. */
-uint32_t
-args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+/* args_id past its keyed path: no arguments, one small int (its table), safe mode's keyed path
+ * for a code with a cell among its arguments, the records of lists holding containers, and the
+ * capture of what cannot be keyed. Out of line: args_id's own frame and path stay small. */
+static __attribute__((noinline)) uint32_t
+args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t n = c->codes[idx].nargs;
     if (!frame || FRAME_CODE(frame) != (PyObject *)co) return 0;
@@ -910,6 +950,75 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
 done:
     if (local != small) PyMem_RawFree(local);
     return sid;
+}
+
+/* args_keyed's miss: the entry made now, a record or else slots from the key (no Python code
+ * runs). Out of line: nothing of args_keyed's is live across it, so its hit path keeps to
+ * scratch registers (no register saved and restored a call). */
+static __attribute__((noinline)) uint32_t
+args_keyed_miss(CoreObject *c, const Memo *key, uint32_t idx)
+{
+    uint32_t sid = rec_commit(c, key, S_ARGS, idx);
+    return sid ? sid : commit_key(c, key, S_ARGS, idx);
+}
+
+/* args_id's keyed path for a code of n (1..MEMO_SLOTS, a constant in each copy) arguments, none
+ * a cell: the memo key straight from the frame's slots -- memo_key_slots' key, as the general
+ * path makes it -- and its entry, found (most calls of most programs pass the same objects and
+ * small values again within a batch: nothing is captured), or made now (args_keyed_miss). An
+ * argument memo_value_fast does not key (a str, a container, a builtin object: args_id_rest
+ * keys it or marks the code `unkeyed` for the batch) or a list that is one small int (its
+ * table): args_id_rest. With n constant the key's slots and its compare are straight-line code. */
+static inline __attribute__((always_inline)) uint32_t
+args_keyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, const uint32_t n)
+{
+    PyObject *const *args = frame->localsplus;
+    Memo key;
+    uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
+#pragma GCC unroll 4
+    for (uint32_t k = 0; k < n; k++) {
+        if (!memo_value_fast(&key, &h, &head, k, args[k])) return args_id_rest(c, frame, co, idx);
+    }
+    if (n == 1 && small_int_key(&key, &head)) return args_id_rest(c, frame, co, idx);
+    memo_end(&key, h, head);
+    size_t slot = HSLOT(key.hash) & (HOT_SIZE - 1);
+    const Memo *m = &c->hot[slot];
+    if (HOT_TAGS(c)[slot] == ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key.hash >> 32) | 1)
+            && m->hash == key.hash && m->head == key.head) {   /* (memo_probe, memo_same: n known) */
+        int same = 1;
+#pragma GCC unroll 4
+        for (uint32_t k = 0; k < n; k++) same &= m->vals[k] == key.vals[k] && m->types[k] == key.types[k];
+        if (same) return m->sid;
+    }
+    return args_keyed_miss(c, &key, (uint32_t)idx);   /* (nothing live past it: a frame of no saved registers) */
+}
+
+#define ARGS_KEYED(N) static __attribute__((noinline)) uint32_t \
+    args_keyed_##N(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx) \
+    { return args_keyed(c, frame, co, idx, N); }
+ARGS_KEYED(1)
+ARGS_KEYED(2)
+ARGS_KEYED(3)
+ARGS_KEYED(4)
+#undef ARGS_KEYED
+
+/* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
+ * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail
+ * call, so this function has no frame of its own); everything else: args_id_rest. */
+uint32_t
+args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    const CodeInfo *ci = &c->codes[idx];
+    if (c->args_mode == 1 && ci->nargs - 1u < MEMO_SLOTS && !ci->cells && ci->unkeyed != (uint32_t)c->batch + 1
+            && c->hot && frame && FRAME_CODE(frame) == (PyObject *)co) {
+        switch (ci->nargs) {
+        case 1: return args_keyed_1(c, frame, co, idx);
+        case 2: return args_keyed_2(c, frame, co, idx);
+        case 3: return args_keyed_3(c, frame, co, idx);
+        default: return args_keyed_4(c, frame, co, idx);
+        }
+    }
+    return args_id_rest(c, frame, co, idx);
 }
 
 /* Provisional string id for an exception's text, made now (exceptions mutate and die).
