@@ -268,13 +268,24 @@ def test_python_recorder_fold_rule():
 
 
 KILLED_MIDWAY = """
-import os, signal, time
+import os, signal, sys, time
+from flowtrace.ftr.reader import load  # (flowtrace's code and the stdlib's are not recorded)
+
+def flushed():
+    # in a run (no recorded call): until a flush has written this run's resume (a fixed sleep
+    # of 0.4 s saw no flush at all under load); at most 30 s, then the test says what is missing
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        gen = [c for c in load(sys.argv[1]).calls if c.qualname == "numbers"]
+        if gen and gen[0].marks and gen[0].marks[-1].kind == "resume" and sum(m.suspensions for m in gen[0].marks) == 500:
+            return
+        time.sleep(0.05)
 
 def numbers():
     i = 0
     while True:
         if i == 500:
-            time.sleep(0.4)  # in a run (no recorded call): several flushes happen
+            flushed()
             os.kill(os.getpid(), signal.SIGKILL)
         yield i
         i += 1
@@ -296,8 +307,8 @@ def test_open_fold_and_running_resume_reach_the_file_before_a_kill(recorder_name
     out = tmp_path / "k.ftr"
     env = {**os.environ, "FLOWTRACE_RECORDER": recorder_name}
     proc = subprocess.run([sys.executable, "-m", "flowtrace", "run", "--flush-interval", "0.05", "-o", str(out),
-                           str(script)], env=env, capture_output=True, timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+                           str(script), str(out)], env=env, capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
     trace = load(str(out))
     assert trace.status == "unfinished"
     gen = next(c for c in trace.calls if c.qualname == "numbers")
