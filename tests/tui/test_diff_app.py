@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -13,20 +14,23 @@ from flowtrace_tui.widgets import DetailPane, FindBar
 
 from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
 
-from .apps import screen_lines, source, sync
+from .apps import at_rest, screen_lines, source, sync
 
 
-async def settled(pilot) -> None:
-    """Both sessions compared, outcomes too, the screen drawn."""
+async def settled(pilot, timeout: float = 60.0) -> None:
+    """Both sessions compared, outcomes too, a search done, the screen at rest. A condition
+    with a deadline, not a count of turns (400 turns, ~8-12 s, a loaded machine can outlast),
+    and the search too (its worker may start after the turn that looked)."""
     app = pilot.app
-    for _ in range(400):
-        await pilot.pause()
-        if not app.loading and not app.comparing:
-            break
-    else:
-        raise AssertionError(f"the diff did not settle: {app.status_parts()}")
+    deadline = time.monotonic() + timeout
+    turns = 0
+    while app.loading or app.comparing or app.searching:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the diff did not settle in {timeout} s: {app.status_parts()}")
+        turns += 1
+        await pilot.pause(None if turns < 50 else 0.01)
     await app.workers.wait_for_complete()
-    await pilot.pause()
+    await at_rest(pilot)
 
 
 def pair_app(**kw) -> DiffApp:
