@@ -44,7 +44,7 @@ def _gdb_problem() -> str | None:
     probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         r = subprocess.run(["gdb", "-p", str(probe.pid), "-batch", "-nx", "-iex", "set debuginfod enabled off",
-                            "-ex", "detach"], capture_output=True, text=True, timeout=30)
+                            "-ex", "detach"], capture_output=True, text=True, timeout=120)  # (30 s: too few at load 45)
     finally:
         probe.kill()
         probe.wait()

@@ -651,3 +651,46 @@ def test_gdb_refuses_main_thread_busy_in_native_code(tmp_path):
         f"flowtrace: error: pid {target.pid}'s main thread neither reached a safe point nor was parked "
         "in a wait (long native code holding the GIL?); try again, or use flowtrace.install()\n"))
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- a slow gdb
+
+
+def _fake_gdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """gdb replaced by a script (what it does: `body`), given up after 2 s without progress."""
+    from flowtrace.attach import inject_gdb
+
+    gdb = tmp_path / "gdb"
+    gdb.write_text(f"#!{sys.executable}\n{body}")
+    gdb.chmod(0o755)
+    monkeypatch.setattr(inject_gdb, "gdb_path", lambda: str(gdb))
+    monkeypatch.setattr(inject_gdb, "GDB_TIMEOUT", 2.0)
+
+
+def _run_fake_gdb() -> str:
+    from flowtrace.attach import inject_gdb
+
+    target = subprocess.Popen(["sleep", "60"])  # a target using no CPU
+    try:
+        return inject_gdb._run_gdb(target.pid, "detach\n")
+    finally:
+        target.kill()
+        target.wait()
+
+
+def test_a_gdb_working_longer_than_the_timeout_is_waited_for(tmp_path, monkeypatch):
+    """A gdb using CPU all along is slow (its symbol loading on a loaded machine: 10-40 s at
+    load 40-50), not hung: it is waited for. (A fixed 30 s failed the attach tests there.)"""
+    _fake_gdb(tmp_path, monkeypatch, "import time\nend = time.monotonic() + 6\n"
+                                     "while time.monotonic() < end:\n    pass\nprint('FLOWTRACE-PAGE 4096')\n")
+    from flowtrace.attach import inject_gdb
+
+    assert inject_gdb._marker(_run_fake_gdb(), "PAGE") == "4096"
+
+
+def test_a_gdb_making_no_progress_is_given_up(tmp_path, monkeypatch):
+    from flowtrace.attach import inject_gdb
+
+    _fake_gdb(tmp_path, monkeypatch, "import time\ntime.sleep(60)\n")
+    with pytest.raises(inject_gdb.AttachError, match=r"^gdb made no progress for 2 s on pid \d+$"):
+        _run_fake_gdb()

@@ -38,7 +38,11 @@ from .procinfo import AttachError, Target, ptrace_hint
 __all__ = ["inject", "gdb_path"]
 
 PAGE = 16384  # bytes mapped for the two payload strings
-GDB_TIMEOUT = 30.0  # seconds for one gdb session (symbol loading dominates)
+# A gdb session is given up when neither gdb nor the target has used any CPU for GDB_TIMEOUT
+# seconds (a hang), not after a fixed time: its symbol loading takes ~0.6 s of CPU, which a
+# loaded machine (load 40-50 on 2 cores) spreads over 10-40 s. GDB_LIMIT bounds it anyway.
+GDB_TIMEOUT = 30.0
+GDB_LIMIT = 600.0
 
 
 def gdb_path() -> str | None:
@@ -84,14 +88,11 @@ def _run_gdb(pid: int, script: str) -> str:
             "-iex", "set confirm off",
             "-x", path,
         ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=GDB_TIMEOUT,
-                                  stdin=subprocess.DEVNULL, errors="replace")
-        except subprocess.TimeoutExpired:
-            raise AttachError(f"gdb did not finish within {GDB_TIMEOUT:g} s on pid {pid}") from None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, errors="replace")
+        out, err = _wait_for_gdb(proc, pid)
     finally:
         os.unlink(path)
-    out, err = proc.stdout, proc.stderr
     both = out + err
     if "ptrace: Operation not permitted" in both or "ptrace: Permission denied" in both:
         raise AttachError(f"not permitted to ptrace pid {pid}: {ptrace_hint()}")
@@ -103,6 +104,40 @@ def _run_gdb(pid: int, script: str) -> str:
         last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "no output")
         raise AttachError(f"gdb failed on pid {pid}: {last.strip()}")
     return out
+
+
+def _wait_for_gdb(proc: subprocess.Popen, pid: int) -> tuple[str, str]:
+    """gdb's (stdout, stderr) once it ends; killed (AttachError) once neither it nor the target
+    has used CPU for GDB_TIMEOUT s, or after GDB_LIMIT s in all."""
+    start = last = time.monotonic()
+    ticks = -1
+    while True:
+        try:
+            return proc.communicate(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        now, used = time.monotonic(), _cpu_ticks((proc.pid, pid))
+        if used != ticks:
+            ticks, last = used, now
+        if now - last > GDB_TIMEOUT or now - start > GDB_LIMIT:
+            proc.kill()
+            proc.communicate()
+            raise AttachError(f"gdb made no progress for {GDB_TIMEOUT:g} s on pid {pid}"
+                              if now - last > GDB_TIMEOUT else f"gdb did not finish within {GDB_LIMIT:g} s on pid {pid}")
+
+
+def _cpu_ticks(pids: tuple[int, ...]) -> int:
+    """The CPU time (clock ticks, user + system) the processes have used, as /proc tells (0
+    where it does not: then only the time without progress counts)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def _marker(out: str, name: str) -> str | None:
