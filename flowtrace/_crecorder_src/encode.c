@@ -872,6 +872,26 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
 {
     if (m->identity) {
         for (size_t i = 0; i < n; i++) t[i] -= origin;
+    } else if (m->mult64 && m->mult64 < (uint64_t)1 << TICK_SHIFT) {
+        /* (a tick clock faster than 1 GHz: mult < 2^TICK_SHIFT) The same value from the product's
+         * high word: with the factor shifted up by 64 - TICK_SHIFT, (d * mult + half) >> TICK_SHIFT
+         * is (d * (mult << (64 - TICK_SHIFT)) + 2^63) >> 64 exactly -- the rounding add is on the low word
+         * and a carry, and no 128-bit shift (~13 instructions a value -> ~10). */
+        uint64_t mult = m->mult64 << (64 - TICK_SHIFT), before = 0;
+        int64_t tick0 = m->a.tick, ns0 = m->a.ns - origin;
+#pragma GCC unroll 2
+        for (size_t i = 0; i < n; i++) {
+            uint64_t d = (uint64_t)(t[i] - tick0);
+            before |= d;   /* (top bit: a tick before the anchor, rare: done again below) */
+            t[i] = ns0 + (int64_t)(uint64_t)(((unsigned __int128)d * mult + ((uint64_t)1 << 63)) >> 64);
+        }
+        if (__builtin_expect(before >> 63, 0)) {
+            /* A row before the anchor (d < 0 as signed) took d + 2^64: its high word is mult
+             * too large, and >= (mult + 1) / 2, which a tick less than 2^62 after the anchor
+             * (~48 years at 3 GHz) never reaches: those rows are told by it and mended. */
+            for (size_t i = 0; i < n; i++)
+                if ((uint64_t)t[i] - (uint64_t)ns0 >= (mult >> 1) + (mult & 1)) t[i] -= (int64_t)mult;
+        }
     } else if (m->mult64) {
         uint64_t mult = m->mult64;
         int64_t tick0 = m->a.tick, ns0 = m->a.ns - origin;
