@@ -18,6 +18,7 @@ import time
 import pytest
 
 from flowtrace.ftr.chunks import ChunkReader
+from flowtrace.ftr.decode import MarkRows, decode
 from flowtrace.ftr.reader import Trace, load
 from flowtrace.recorder.base import RecorderConfig
 from flowtrace.session import Session
@@ -143,6 +144,25 @@ def test_yield_from_chains_mark_alike_in_both_recorders(args):
     # (exact), the next 6 are quiet, one starts the right subtree, 4 quiet, the last returns
     assert marks["c"][0][1] == ["suspend", "fold<walk_twice*6", "resume<walk_twice", "suspend",
                                 "fold<walk_twice*4", "resume<walk_twice"]
+
+
+def test_mark_chunks_are_in_time_order(recorder_name, tmp_path):
+    """A MARK chunk's rows are in time order, so its times code as rising steps: the C recorder
+    holds a quiet run's resume row back and writes it (or the run's fold row) only when the
+    run ends or turns out not quiet -- after rows that its `yield from` levels wrote meanwhile
+    -- and puts the batch back in time order at the drain (a call's own rows keep their order)."""
+    out = tmp_path / "w.ftr"
+    with open(out, "wb") as fh:
+        session = Session(fh, RecorderConfig(args="off"), recorder=recorder_name, flush_interval=30)
+        session.start()
+        try:
+            for _ in range(3):
+                walk_twice()
+        finally:
+            session.stop()
+    times = [list(rows.t.ints()) for rows in map(decode, ChunkReader(str(out)).poll()) if isinstance(rows, MarkRows)]
+    assert times and all(t == sorted(t) for t in times)
+    assert sum(map(len, times)) > 50
 
 
 def take(g, k):

@@ -1063,6 +1063,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     TickMap tmap = tick_map(c->anchor, here);
     c->anchor = here;
     hold_handled(c, &w, &tmap);
+    marks_by_time(w.marks + w.nheld, w.nmarks - w.nheld);   /* (after hold_handled: it finds rows by index) */
 
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
