@@ -124,9 +124,9 @@ susp_drop(CoreObject *c, void *frame, uint32_t call)
  * generators: their holes were also ~2/3 of the rows the drain skipped). Anything that makes
  * the run not quiet writes the row first, so the call's marks keep their order: a call
  * started under it (py_start), a mark of its call (the exception callbacks), its end
- * (return, unwind, an unfinished end) and a drain (quiet_end_all). Rows of different calls
- * may then be out of time order in a chunk; readers take a call's marks in file order and
- * order the rest by time (docs/FORMAT.md, MARK). */
+ * (return, unwind, an unfinished end) and a drain (quiet_end_all). A row written late is
+ * after rows of other calls written meanwhile (never after its own call's: the run was
+ * quiet); the drain puts the batch back in time order (marks_by_time). */
 
 int
 quiet_end_slow(CoreObject *c, Entry *e)
