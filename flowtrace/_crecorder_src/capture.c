@@ -895,6 +895,14 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         return c->empty_sid;
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    uint32_t now = (uint32_t)c->batch + 1;
+    if (c->codes[idx].recd == now && c->codes[idx].unrec != now) {
+        /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))):
+         * its next one very likely is too -- straight there, not through the small-int table
+         * and the memo key first (one that is not a record sets unrec and takes them) */
+        uint32_t sid = args_record(c, frame, kinds, idx);
+        if (sid) return sid;
+    }
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
         PyObject *v = arg_value(frame, kinds, 0);
         int32_t k = c->codes[idx].small;

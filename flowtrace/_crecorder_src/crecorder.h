@@ -198,6 +198,8 @@ typedef struct {
                         * key-first path is not tried again in that batch */
     uint32_t unrec;    /* batch + 1 in which an argument list could not be a record (args_record):
                         * not tried again in that batch */
+    uint32_t recd;     /* batch + 1 in which an argument list was one (args_record): args_id tries
+                        * that first in that batch */
     uint16_t rec_chars;   /* an argument list's characters besides the values ("name=" each, ", ") */
     uint32_t rec_ni, rec_epoch;   /* its names' index in the batch's record dictionary, valid while
                                    * rec_epoch is the core's (args_record) */

@@ -376,6 +376,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
     if (!known && rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
     e->kind = S_REC;
     e->code_idx = (uint32_t)idx;
+    ci->recd = (uint32_t)c->batch + 1;   /* (args_id: tried first from now on in this batch) */
     e->pack_off = (uint32_t)c->npacked;
     e->rec_len = (size_t)(p - start);
     c->npacked += e->rec_len;

@@ -849,27 +849,57 @@ bad:
     return -1;
 }
 
-/* Append the run of S_REC entries from strs[i] whose records lie one after another in the
- * batch's packed bytes -- one copy -- and their ends; their final ids into remap. How many. */
+/* A run of call-time records left where they are, in the batch's packed bytes, until the
+ * payload is made: its bytes go in at offset `at` of the texts' blob (strings_batch). Copied
+ * into the blob first, they were copied twice -- ~22 instructions a call of the threaded
+ * workload's rep movsb, for bytes that are most of its STRS payload. */
+typedef struct { size_t at, off, len; } Splice;
+
+/* The run of S_REC entries from strs[i] whose records lie one after another in the batch's
+ * packed bytes: one splice into *runs (at the blob's end; *spliced: the bytes spliced so far),
+ * their ends, their final ids into remap. How many (0 with an error set). */
 static size_t
-record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, Text *blob, Text *ends,
-           uint32_t *remap)
+record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, const Text *blob,
+           Text *runs, size_t *spliced, Text *ends, uint32_t *remap)
 {
     size_t j = i + 1, off = strs[i].pack_off, stop = off + strs[i].rec_len;
     while (j < nstrs && strs[j].kind == S_REC && !strs[j].packed && strs[j].pack_off == stop) stop += strs[j++].rec_len;
     if (stop > rc->npacked) { PyErr_SetString(PyExc_SystemError, "a record is not in its batch"); return 0; }
-    if (text_room(blob, stop - off) < 0 || text_room(ends, 4 * (j - i)) < 0) return 0;
-    memcpy(blob->p + blob->len, rc->packed + off, stop - off);
+    if (text_room(runs, sizeof(Splice)) < 0 || text_room(ends, 4 * (j - i)) < 0) return 0;
+    Splice *last = runs->len ? (Splice *)(runs->p + runs->len) - 1 : NULL;
+    if (last && last->at == blob->len && last->off + last->len == off) last->len += stop - off;   /* (nothing between) */
+    else {
+        memcpy(runs->p + runs->len, &(Splice){blob->len, off, stop - off}, sizeof(Splice));
+        runs->len += sizeof(Splice);
+    }
+    size_t at = blob->len + *spliced;
     for (size_t k = i; k < j; k++) {
-        blob->len += strs[k].rec_len;
-        uint32_t v = (uint32_t)blob->len;
+        at += strs[k].rec_len;
+        uint32_t v = (uint32_t)at;
         unsigned char *q = (unsigned char *)ends->p + ends->len;
         q[0] = (unsigned char)v; q[1] = (unsigned char)(v >> 8); q[2] = (unsigned char)(v >> 16); q[3] = (unsigned char)(v >> 24);
         ends->len += 4;
         remap[k] = c->next_final_sid++;
     }
+    *spliced += stop - off;
     c->rendered += j - i;
     return j - i;
+}
+
+/* The blob's bytes with the runs spliced in, at q. */
+static char *
+put_spliced(char *q, const Text *blob, const Text *runs, const unsigned char *packed)
+{
+    const Splice *sp = (const Splice *)runs->p;
+    size_t from = 0;
+    for (size_t k = 0; k < runs->len / sizeof(Splice); k++) {
+        if (sp[k].at > from) { memcpy(q, blob->p + from, sp[k].at - from); q += sp[k].at - from; }
+        from = sp[k].at;
+        memcpy(q, packed + sp[k].off, sp[k].len);
+        q += sp[k].len;
+    }
+    if (blob->len > from) { memcpy(q, blob->p + from, blob->len - from); q += blob->len - from; }
+    return q;
 }
 
 /* The UTF-8 of an S_TEXT entry's str (lone surrogates as the writer stores them: `*enc` then
@@ -902,7 +932,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
      * spare_ends: taken now, so that a drain on another thread while a hook runs Python makes
      * its own): a batch's texts grown from nothing and freed at every drain were given back
      * to the system and faulted in again, page by page */
-    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    size_t spliced = 0;   /* the bytes of the runs (record_run): the blob's offsets are past them */
     blob.len = blob.nchars = ends.len = ends.nchars = 0;
     spare_blob.p = spare_ends.p = NULL;
     spare_blob.cap = spare_ends.cap = 0;
@@ -917,7 +948,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
         if (e->kind == S_REC && e->packed) {   /* a call-time record with objects (capture.c rec_commit) */
-            if (record_objects(rc, e, &d, &ct_prev, &blob) < 0 || put_u32le(&ends, (uint32_t)blob.len) < 0) goto done;
+            if (record_objects(rc, e, &d, &ct_prev, &blob) < 0 || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0)
+                goto done;
             remap[i] = c->next_final_sid++;
             c->rendered++;
             (*count)++;
@@ -925,7 +957,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             continue;
         }
         if (e->kind == S_REC) {   /* records already (packed.c, args_record; rec_commit): copied as they are */
-            size_t run = record_run(c, rc, strs, i, nstrs, &blob, &ends, remap);
+            size_t run = record_run(c, rc, strs, i, nstrs, &blob, &runs, &spliced, &ends, remap);
             if (!run) goto done;
             *count += run;
             records = 1;
@@ -938,7 +970,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
         if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
         if (r == 0) {
-            if (put_u32le(&ends, (uint32_t)blob.len) < 0) goto done;
+            if (put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) goto done;
             remap[i] = c->next_final_sid++;
             (*count)++;
             records = 1;
@@ -965,7 +997,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         if (!sid) {
             sid = c->next_final_sid;
             if ((!fin && stab_add(&c->stab, u, (size_t)ulen, h, sid) < 0) || text_add(&blob, u, (size_t)ulen, 0) < 0
-                    || put_u32le(&ends, (uint32_t)blob.len) < 0) {
+                    || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) {
                 Py_XDECREF(enc);
                 goto done;
             }
@@ -979,7 +1011,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     if (*count) {
         /* <II first id, count (| STRS_RECORDS)>, [with records: u32 n, n + 1 ends, the
          * dictionary's texts], count + 1 ends, the entries -- u32s little-endian */
-        size_t size = 8 + ends.len + blob.len + (records ? 4 + d.ends.len + d.blob.len : 0);
+        size_t size = 8 + ends.len + blob.len + spliced + (records ? 4 + d.ends.len + d.blob.len : 0);
         Text h = {NULL, 0, 0, 0};
         if (put_u32le(&h, first_sid) < 0 || put_u32le(&h, (uint32_t)*count | (records ? STRS_RECORDS : 0)) < 0
                 || (records && put_u32le(&h, d.n) < 0)) { PyMem_RawFree(h.p); goto done; }
@@ -993,11 +1025,11 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             if (d.blob.len) { memcpy(q, d.blob.p, d.blob.len); q += d.blob.len; }
         }
         memcpy(q, ends.p, ends.len); q += ends.len;
-        if (blob.len) memcpy(q, blob.p, blob.len);
+        put_spliced(q, &blob, &runs, rc->packed);
     }
     rc_ = 0;
 done:
-    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p);
+    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p); PyMem_RawFree(runs.p);
     if (!spare_blob.p) spare_blob = blob; else PyMem_RawFree(blob.p);
     if (!spare_ends.p) spare_ends = ends; else PyMem_RawFree(ends.p);
     PyMem_RawFree(d.blob.p); PyMem_RawFree(d.ends.p); PyMem_RawFree(d.names);
