@@ -323,6 +323,40 @@ def test_tuples_known_by_identity_read_as_reprs_texts() -> None:
         assert [c.args for c in calls] == expected, recorder
 
 
+def _alt(n, meta=None):
+    return n if isinstance(n, int) and n < 100 else 0
+
+
+def test_records_and_texts_taking_turns_in_one_batch_read_as_reprs_texts() -> None:
+    """One code whose argument lists are records at call time, then not (a str it cannot pack,
+    a huge int, no container), then records again, in one batch: after a record the C recorder
+    tries that first (args_id), and one that is not takes the other paths for the rest of the
+    batch. The drain splices the runs of call-time records between the texts and int records
+    made at the drain (render.c). Every text is reprs.py's, from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    steps = [(1, ("job", (2, 3))), (2, [4]), ("a'b", (1,)), (3, (5,)), (10**30, (1,)), (4, "s"), (5, ("x", (6, 7))),
+             (6,), (7, ((8,),)), (8, (-9, 2**40)), (9, ()), (10, ("é",)), (11, (12,))]
+    expected = [(_args_text(_alt, args, {}, "safe"), repr(_alt(*args))) for args in steps]
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        session.start()
+        try:
+            for _ in range(2):
+                for _ in range(3):
+                    for args in steps:
+                        _alt(*args)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname == "_alt"]
+        assert [(c.args, c.result) for c in calls] == expected * 6, recorder
+
+
 class Vec3:
     __slots__ = ("x", "y", "z")
 

@@ -895,14 +895,6 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         return c->empty_sid;
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
-    uint32_t now = (uint32_t)c->batch + 1;
-    if (c->codes[idx].recd == now && c->codes[idx].unrec != now) {
-        /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))):
-         * its next one very likely is too -- straight there, not through the small-int table
-         * and the memo key first (one that is not a record sets unrec and takes them) */
-        uint32_t sid = args_record(c, frame, kinds, idx);
-        if (sid) return sid;
-    }
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
         PyObject *v = arg_value(frame, kinds, 0);
         int32_t k = c->codes[idx].small;
@@ -1012,7 +1004,8 @@ ARGS_KEYED(4)
 
 /* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
  * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail
- * call, so this function has no frame of its own); everything else: args_id_rest. */
+ * call); a code whose lists were records in this batch: args_record; everything else:
+ * args_id_rest. */
 uint32_t
 args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
@@ -1025,6 +1018,14 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         case 3: return args_keyed_3(c, frame, co, idx);
         default: return args_keyed_4(c, frame, co, idx);
         }
+    }
+    uint32_t now = (uint32_t)c->batch + 1;
+    if (ci->recd == now && ci->unrec != now && frame && FRAME_CODE(frame) == (PyObject *)co) {
+        /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))):
+         * its next one very likely is too -- straight there, not through args_id_rest's small-int
+         * table first and its large frame (one that is not a record sets unrec and takes them) */
+        uint32_t sid = args_record(c, frame, PyBytes_AS_STRING(co->co_localspluskinds), idx);
+        if (sid) return sid;
     }
     return args_id_rest(c, frame, co, idx);
 }

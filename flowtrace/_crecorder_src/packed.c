@@ -118,6 +118,7 @@ static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyO
 static inline unsigned char *
 pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, size_t *ch, Walk *w)
 {
+    if (Py_REFCNT(t) == 1) return NULL;   /* only its holder's: pack_ids holds a reference to each it knows */
     const PackId *pi = &w->c->pack_ids[PACK_ID_SLOT(t)];
     if (pi->o != t || pi->epoch != w->c->rec_epoch + 1 || depth + pi->height >= MAX_DEPTH || end - p < pi->len + 8)
         return NULL;

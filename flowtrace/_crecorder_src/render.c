@@ -862,24 +862,28 @@ static size_t
 record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, const Text *blob,
            Text *runs, size_t *spliced, Text *ends, uint32_t *remap)
 {
-    size_t j = i + 1, off = strs[i].pack_off, stop = off + strs[i].rec_len;
-    while (j < nstrs && strs[j].kind == S_REC && !strs[j].packed && strs[j].pack_off == stop) stop += strs[j++].rec_len;
+    if (text_room(runs, sizeof(Splice)) < 0 || text_room(ends, 4 * (nstrs - i)) < 0) return 0;
+    /* one pass: each entry's end and final id while the run goes on (the ends' room: the most
+     * the batch's entries from i could take) */
+    size_t off = strs[i].pack_off, stop = off, at = blob->len + *spliced, j = i;
+    unsigned char *q = (unsigned char *)ends->p + ends->len;
+    uint32_t sid = c->next_final_sid;
+    do {
+        stop += strs[j].rec_len;
+        at += strs[j].rec_len;
+        uint32_t v = (uint32_t)at;
+        q[0] = (unsigned char)v; q[1] = (unsigned char)(v >> 8); q[2] = (unsigned char)(v >> 16); q[3] = (unsigned char)(v >> 24);
+        q += 4;
+        remap[j++] = sid++;
+    } while (j < nstrs && strs[j].kind == S_REC && !strs[j].packed && strs[j].pack_off == stop);
     if (stop > rc->npacked) { PyErr_SetString(PyExc_SystemError, "a record is not in its batch"); return 0; }
-    if (text_room(runs, sizeof(Splice)) < 0 || text_room(ends, 4 * (j - i)) < 0) return 0;
+    ends->len = (size_t)((char *)q - ends->p);
+    c->next_final_sid = sid;
     Splice *last = runs->len ? (Splice *)(runs->p + runs->len) - 1 : NULL;
     if (last && last->at == blob->len && last->off + last->len == off) last->len += stop - off;   /* (nothing between) */
     else {
         memcpy(runs->p + runs->len, &(Splice){blob->len, off, stop - off}, sizeof(Splice));
         runs->len += sizeof(Splice);
-    }
-    size_t at = blob->len + *spliced;
-    for (size_t k = i; k < j; k++) {
-        at += strs[k].rec_len;
-        uint32_t v = (uint32_t)at;
-        unsigned char *q = (unsigned char *)ends->p + ends->len;
-        q[0] = (unsigned char)v; q[1] = (unsigned char)(v >> 8); q[2] = (unsigned char)(v >> 16); q[3] = (unsigned char)(v >> 24);
-        ends->len += 4;
-        remap[k] = c->next_final_sid++;
     }
     *spliced += stop - off;
     c->rendered += j - i;
