@@ -945,8 +945,6 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
 }
 CALLBACK_VECTORCALL(cb_py_throw)
 CALLBACK_VECTORCALL(cb_py_return)
-CALLBACK_VECTORCALL(cb_py_unwind)
-CALLBACK_VECTORCALL(cb_exception_handled)
 CALLBACK_VECTORCALL(cb_reraise)
 #undef CALLBACK_VECTORCALL
 
@@ -1041,6 +1039,84 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
 general:
     if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
     return cb_py_yield((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+}
+
+/* ---- an exception's usual events, in the vectorcall itself ----
+ * An exception caught a few calls up (benchmarks' exceptions: raised in check, through middle,
+ * caught in run) is one PY_UNWIND where it was raised (a fresh text: cb_py_unwind), then a
+ * PY_UNWIND in each frame it passes through and the EXCEPTION_HANDLED of its catcher: those
+ * find everything at hand -- the thread's known exception that came in from the callee, its
+ * text's id cached (exc_id), the top of the stack -- and are done here, without the second
+ * call, its frame and register saves, and without exc_event_state's general tests. Anything
+ * else -- another thread state, a generator (its map entry), an exception raised here, a
+ * SystemExit / StopIteration (plain_exception), a buffer to grow -- goes to the callbacks
+ * above, which do the same and more. Same rows, same thread state as they make. */
+
+/* The thread's recorder state when the event's frame is the top of its stack, a recorded call
+ * of a code that is not a generator's, and `exc` the exception that came into it travelling
+ * on (known, not caught) with its text cached; else NULL (the general path). */
+static inline __attribute__((always_inline)) ThreadState *
+exc_passing(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    ThreadState *ts = tls_state;
+    /* (the exception's tests first: an exception raised here fails them at once) */
+    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || args[2] != ts->known || args[2] != ts->exc_ptr
+            || ts->known_caught || !ts->exc_sid || ts->exc_batch != c->batch || !c->active || ts->gen != c->gen
+            || !ts->tstate || !ts->depth)
+        return NULL;
+    PyObject *exc = args[2];
+    const Entry *e = &ts->stack[ts->depth - 1];
+    _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
+    if (e->call != ts->known_call || !f || FRAME_CODE(f) != args[0] || e->frame != f
+            || c->codes[e->code_idx].code != (void *)args[0] || c->codes[e->code_idx].genlike)
+        return NULL;
+    /* plain_exception's remembered answer only (its type walks are calls: the general path) */
+    PyTypeObject *tp = Py_TYPE(exc);
+    if (tp != plain_type || ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && (!plain_tag || tp->tp_version_tag != plain_tag)))
+        return NULL;
+    if (ts->known_from && !came_through(exc, ts->known_from)) return NULL;
+    return ts;
+}
+
+/* PY_UNWIND of an exception passing through (cb_py_unwind's rows: an END_RAISE exit with its
+ * text, the exception travelling on into the caller) */
+static PyObject *
+vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    ThreadState *ts = exc_passing(c, args, nargsf, kwnames);
+    if (!ts || c->nexits == c->capexits) goto general;
+    int64_t t = stamp();
+    size_t d = --ts->depth, i = c->nexits++;   /* pop, add_exit */
+    uint32_t call = ts->stack[d].call;
+    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = END_RAISE; c->exits.val[i] = ts->exc_sid;
+    ts->known_call = d ? ts->stack[d - 1].call : 0;   /* exc_arrived in the caller: known, caught 0 */
+    ts->known_from = args[0];
+    Py_RETURN_NONE;
+general:
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
+    return cb_py_unwind((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+}
+
+/* EXCEPTION_HANDLED of an exception that came in from a recorded callee (cb_exception_handled's
+ * row: the call's `handled` mark, its latest, that a re-raise may take back) */
+static PyObject *
+vc_cb_exception_handled(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    ThreadState *ts = exc_passing(c, args, nargsf, kwnames);
+    /* (a held resume row to write first -- quiet_end -- is a generator's: the general path) */
+    if (!ts || c->nmarks == c->capmarks || ts->stack[ts->depth - 1].quiet) goto general;
+    int64_t t = stamp();
+    Entry *e = &ts->stack[ts->depth - 1];
+    MarkRow *r = &c->marks[c->nmarks++];   /* add_mark */
+    r->t = t; r->exc = args[2]; r->call = e->call; r->ref = ts->exc_sid; r->othr = 0; r->kind = MARK_HANDLED;
+    e->hmark = (uint32_t)c->nmarks; e->qbatch = (uint32_t)c->batch;
+    ts->known_caught = 1; ts->known_from = NULL;   /* caught here */
+    Py_RETURN_NONE;
+general:
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
+    return cb_exception_handled((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
 }
 
 static void
