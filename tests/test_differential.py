@@ -381,6 +381,62 @@ def test_same_tree_across_batches(mode: str) -> None:
     assert {"ValueError: 3", "KeyError: -6", "EOFError: 15", "LookupError", "ArithmeticError: 57", "ValueError: bad 3"} <= texts
 
 
+def rarely_raising(i: int) -> int:
+    if i % 9 == 4:
+        raise (ValueError(i) if i % 2 else KeyError(f"k{i}"))
+    return i
+
+
+def rare_raises(n: int) -> None:
+    for i in range(n):
+        try:
+            middle_of_rare(i)
+        except (ValueError, KeyError):
+            pass
+
+
+def middle_of_rare(i: int) -> int:
+    return rarely_raising(i) + rarely_raising(i + 1) * 0
+
+
+@pytest.mark.parametrize("recorder", ["python", "c"])
+def test_rare_raises_keep_their_texts_without_arguments(recorder: str) -> None:
+    """Without argument capture an EXIT chunk's `val` holds the raises' exception texts alone;
+    where raises are few the C drain writes it from those rows only (encode.c raise_rows): every
+    raise keeps its text, in every batch, first and later (final ids), the same tree as the
+    reference's."""
+    from flowtrace.ftr.reader import load
+    from flowtrace.recorder.base import RecorderConfig
+    from flowtrace.session import Session
+
+    def run(rec: str) -> list[tuple]:
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="off"), recorder=rec)
+        session.start()
+        try:
+            rare_raises(300)
+            session.flush()
+            rare_raises(300)
+            session.flush()
+            rare_raises(7)   # (a batch with fewer than 8 exits: the tail of the `how` scan)
+        finally:
+            session.stop()
+        return canonical(load(buf.getvalue()))
+
+    rows = run(recorder)
+    raised = [(row[0].rsplit(".", 1)[-1], row[9]) for row in rows if row[7] == "raise"]
+    expected = []   # (in call order: middle_of_rare, then the rarely_raising that raised)
+    for n in (300, 300, 7):
+        for i in range(n):
+            j = i if i % 9 == 4 else i + 1 if (i + 1) % 9 == 4 else None
+            if j is not None:
+                text = f"ValueError: {j}" if j % 2 else f"KeyError: 'k{j}'"
+                expected += [("middle_of_rare", text), ("rarely_raising", text)]
+    assert raised == expected
+    if recorder == "c":
+        assert rows == run("python")
+
+
 def test_excluded_code_and_include() -> None:
     def prog() -> None:
         import json

@@ -98,8 +98,9 @@ typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's ran
 /* (stats: counted already by a pass over the column -- renumber -- or NULL) */
 /* (share, 1.9: 1 + the index of an earlier column whose rows not 0 are the ones this column's
  * `nvals` values -- s->v, i64, dense -- belong to: ENC_SHARED, shared_body) */
+/* (at: the only rows that may not be 0, nat of them, in row order -- a u32 column: sparse_rows_body) */
 typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats;
-                 uint8_t share; size_t nvals; } ColSpec;
+                 uint8_t share; size_t nvals; const uint32_t *at; size_t nat; } ColSpec;
 
 /* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
@@ -751,6 +752,46 @@ shared_body(unsigned char *q, const ColSpec *s)
     return put_golomb(q, ENC_GOLOMB, v, 8, s->nvals, k, 0);
 }
 
+/* A u32 column that is 0 but on the rows s->at (EXIT.val without argument capture: a raise's
+ * exception text), written sparse from those rows alone: the bitmap, then Golomb codes of the
+ * rows not 0 -- their values or their steps (ENC_SPARSE / ENC_SPARSE_DELTA), whichever the
+ * sampled codes say is smaller. column_body read every row of the column three times for it
+ * (range, histograms, codes: ~36 instructions a row of exceptions' EXIT chunks, most rows 0). */
+static unsigned char *
+sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
+{
+    const uint32_t *v = s->v;
+    size_t hist[65] = {0}, hist_delta[65] = {0}, nonzero = 0, next = 0, bits, bits_delta;
+    uint32_t lcg = 1, prev = 0;
+    for (size_t j = 0; j < s->nat; j++) {   /* (measure's sample of the rows not 0) */
+        uint32_t x = v[s->at[j]];
+        if (!x) continue;
+        if (nonzero++ == next) {
+            hist[bit_len(x)]++;
+            hist_delta[bit_len(zigzag((int64_t)x - (int64_t)prev))]++;
+            next += sample_step(&lcg);
+        }
+        prev = x;
+    }
+    int k = golomb_k(hist, nonzero, &bits), k_delta = golomb_k(hist_delta, nonzero, &bits_delta);
+    int delta = bits_delta < bits;
+    *enc = delta ? ENC_SPARSE_DELTA : ENC_SPARSE;
+    unsigned char *map = q;
+    memset(map, 0, (rows + 7) / 8);
+    q += (rows + 7) / 8;
+    *q++ = (unsigned char)(delta ? k_delta : k);
+    BitOut b = {q, 0, 0};
+    prev = 0;
+    for (size_t j = 0; j < s->nat; j++) {
+        uint32_t i = s->at[j], x = v[i];
+        if (!x) continue;
+        map[i >> 3] |= (unsigned char)(1u << (i & 7));
+        golomb_put(&b, delta ? zigzag((int64_t)x - (int64_t)prev) : x, delta ? k_delta : k);
+        prev = x;
+    }
+    return bits_end(&b);
+}
+
 #define COLUMN_BODY(W) static unsigned char * \
     column_body_##W(unsigned char *q, const ColSpec *s, size_t rows, uint64_t base, int *enc) \
     { return column_body(q, s, W, rows, base, enc); }
@@ -778,6 +819,8 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         if (s->share) {
             q = shared_body(body, s);
             enc = ENC_SHARED;
+        } else if (s->at) {
+            q = sparse_rows_body(body, s, rows, &enc);
         } else {
             q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
                 : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
@@ -864,6 +907,39 @@ renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, int none,
     u32_stats(ids, n, st);
 }
 
+/* Without argument capture an EXIT row's val is 0 but on a raise's row (its exception's text:
+ * a return's value is not captured, an unfinished call has none): the rows whose `how` is not
+ * END_RETURN, 8 `how` bytes at a time (most rows are returns), into at; their count. */
+static size_t
+raise_rows(const uint8_t *how, size_t n, uint32_t *at)
+{
+    const uint64_t returns = END_RETURN * 0x0101010101010101ull;
+    size_t m = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, how + i, 8);
+        if (w == returns) continue;
+        for (size_t j = i; j < i + 8; j++) { at[m] = (uint32_t)j; m += how[j] != END_RETURN; }   /* (no branch) */
+    }
+    for (; i < n; i++) if (how[i] != END_RETURN) at[m++] = (uint32_t)i;
+    return m;
+}
+
+/* renumber for the rows at[0..nat) of a column that is 0 elsewhere (raise_rows) */
+static void
+renumber_at(uint32_t *ids, const uint32_t *at, size_t nat, size_t nstrs, const uint32_t *remap, ColStats *st)
+{
+    uint32_t hi = 0;
+    size_t nonzero = 0;
+    for (size_t j = 0; j < nat; j++) {
+        uint32_t id = final_id(ids[at[j]], nstrs, remap);
+        ids[at[j]] = id;
+        hi = id > hi ? id : hi;
+        nonzero += id != 0;
+    }
+    *st = (ColStats){0, hi, nonzero};   /* (lo: the other rows' 0 -- fewer rows than the column's) */
+}
+
 /* A column of ticks to ns since `origin`, in place: tick_to_ns's value, with its factor in 64
  * bits (any clock of 1 MHz or more): one unsigned 64x64->128 bit multiply, ~8 instructions a
  * value against ~17 for the signed 128-bit one. */
@@ -932,13 +1008,25 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     n = w->nexits;
     ColStats val;
     /* (exception texts even with --no-args, as entries or final ids) */
-    renumber(ec->val, n, w->nstrs, remap, !args_mode && !w->nstrs && !w->exc_finals, &val);
+    uint32_t *raised = NULL;
+    size_t nraised = 0;
+    int none = !args_mode && !w->nstrs && !w->exc_finals;
+    if (!args_mode && !none && n) {   /* the rows that may hold an id: raise_rows */
+        if (!(raised = PyMem_RawMalloc(n * sizeof(uint32_t)))) { PyErr_NoMemory(); return -1; }
+        nraised = raise_rows(ec->how, n, raised);
+        /* (more raises than returns: the usual coder, whose dense codings may beat a bitmap's
+         * bit a row) */
+        if (nraised > n / 2) { PyMem_RawFree(raised); raised = NULL; }
+        else renumber_at(ec->val, raised, nraised, w->nstrs, remap, &val);
+    }
+    if (!raised) renumber(ec->val, n, w->nstrs, remap, none, &val);
     ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
-    if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL, &val};
+    if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL, &val, .at = raised, .nat = nraised};
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
+    PyMem_RawFree(raised);
     if (!out[1]) return -1;
 
     /* marks (few) are rows: made into columns first, in one pass that also leaves out the rows
