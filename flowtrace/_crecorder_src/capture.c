@@ -1002,6 +1002,16 @@ ARGS_KEYED(3)
 ARGS_KEYED(4)
 #undef ARGS_KEYED
 
+/* A code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))): its next one
+ * very likely is too -- straight there, not through args_id_rest's small-int table first and its
+ * large frame (one that is not a record sets unrec and takes args_id_rest). */
+static __attribute__((noinline)) uint32_t
+args_record_first(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    uint32_t sid = args_record(c, frame, PyBytes_AS_STRING(co->co_localspluskinds), idx);
+    return sid ? sid : args_id_rest(c, frame, co, idx);
+}
+
 /* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
  * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail
  * call); a code whose lists were records in this batch: args_record; everything else:
@@ -1020,13 +1030,8 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         }
     }
     uint32_t now = (uint32_t)c->batch + 1;
-    if (ci->recd == now && ci->unrec != now && frame && FRAME_CODE(frame) == (PyObject *)co) {
-        /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))):
-         * its next one very likely is too -- straight there, not through args_id_rest's small-int
-         * table first and its large frame (one that is not a record sets unrec and takes them) */
-        uint32_t sid = args_record(c, frame, PyBytes_AS_STRING(co->co_localspluskinds), idx);
-        if (sid) return sid;
-    }
+    if (ci->recd == now && ci->unrec != now && frame && FRAME_CODE(frame) == (PyObject *)co)
+        return args_record_first(c, frame, co, idx);   /* (a tail call: this function keeps no frame) */
     return args_id_rest(c, frame, co, idx);
 }
 
