@@ -438,30 +438,42 @@ mark_if_raised(CoreObject *c, ThreadState *ts, PyObject *exc, uint32_t call, int
     return add_mark(c, call, t, MARK_RAISE, ref, 0);
 }
 
-/* PY_START (cb_py_start; inlined into its vectorcall, vc_cb_py_start: one call less on
- * every call of the program) */
-static inline __attribute__((always_inline)) PyObject *
-py_start(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
+/* A new call's parent and task: the top of this thread's stack's (0, or -1 with an error). */
+static inline __attribute__((always_inline)) int
+start_parent(CoreObject *c, ThreadState *ts, uint32_t *parent, uint32_t *task)
 {
-    if (!c->active || nargs < 1) Py_RETURN_NONE;
-    PyCodeObject *co = CODE_ARG(args);
-    ThreadState *known;
-    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
-    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
-    Py_ssize_t idx = code_index(c, co, frame);
-    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);   /* never called again for this code */
-    if (idx < 0) return callback_failed(c);
-    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
-    ThreadState *ts = known ? known : thread_state(c, tstate);
-    if (!ts) return callback_failed(c);
-    uint32_t parent = 0, task = 0;
+    *parent = *task = 0;
     if (ts->depth) {
         Entry *up = &ts->stack[ts->depth - 1];
-        parent = up->call; task = up->task;
+        *parent = up->call; *task = up->task;
         /* a call under it: its run is not quiet (cb_py_yield; here, where the entry is at
          * hand: the hooks below run no event of this thread) */
-        if (quiet_end(c, up) < 0) return callback_failed(c);
+        if (quiet_end(c, up) < 0) return -1;
     }
+    return 0;
+}
+
+/* A new call's row and stack entry, its arguments' id `a` known (entry: its task's new TASK
+ * entry, or NULL: see task_lookup). */
+static inline __attribute__((always_inline)) PyObject *
+start_row(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t parent,
+          uint32_t task, uint32_t a, PyObject *entry)
+{
+    int64_t t = stamp();   /* after the arguments' texts: a slow __repr__ is not the call's time */
+    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
+    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
+    finish_task(c, entry, id);
+    if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
+    return done_or_overflow(c, ts);
+}
+
+/* PY_START once the thread's state and the code's index are known (a recorded code, not the
+ * create_task hook): the call's parent and task, its arguments, the row, the stack entry. */
+static inline __attribute__((always_inline)) PyObject *
+start_call(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    uint32_t parent, task;
+    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
         uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
@@ -476,29 +488,53 @@ py_start(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
         a = args_id(c, frame, co, idx);
         if (!a) soft_fail(c);
     }
-    int64_t t = stamp();   /* after the arguments' texts: a slow __repr__ is not the call's time */
-    uint32_t id = add_call(c, t, parent, c->codes[idx].func, ts->thr, a, task, 0);
-    if (!id) { Py_XDECREF(entry); return callback_failed(c); }
-    finish_task(c, entry, id);
-    if (push(ts, frame, id, (uint32_t)idx, task) < 0) return callback_failed(c);
-    return done_or_overflow(c, ts);
+    return start_row(c, ts, frame, idx, parent, task, a, entry);
 }
 
+/* start_call out of line: vc_cb_py_start's way past its fast path once it knows ts and idx. */
+static __attribute__((noinline)) PyObject *
+start_call_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    return start_call(c, ts, frame, co, idx);
+}
+
+/* start_call for a call with arguments that args_small_hit did not find (not a coroutine):
+ * vc_cb_py_start's way on for them, without trying again what it tried. */
+static __attribute__((noinline)) PyObject *
+start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    uint32_t parent, task;
+    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
+    uint32_t a = args_id(c, frame, co, idx);
+    if (!a) soft_fail(c);
+    return start_row(c, ts, frame, idx, parent, task, a, NULL);
+}
+
+/* PY_START, every case (vc_cb_py_start does the usual ones itself). */
 PyObject *
 cb_py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return py_start((CoreObject *)self, args, nargs);
+    CoreObject *c = (CoreObject *)self;
+    if (!c->active || nargs < 1) Py_RETURN_NONE;
+    PyCodeObject *co = CODE_ARG(args);
+    ThreadState *known;
+    PyThreadState *tstate = event_tstate(c, CODE_ARG(args), &known);
+    _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
+    Py_ssize_t idx = code_index(c, co, frame);
+    if (idx == CODE_EXCLUDED) return Py_NewRef(DISABLE);   /* never called again for this code */
+    if (idx < 0) return callback_failed(c);
+    if (c->codes[idx].hook) return Py_NewRef(DISABLE);
+    ThreadState *ts = known ? known : thread_state(c, tstate);
+    if (!ts) return callback_failed(c);
+    return start_call(c, ts, frame, co, idx);
 }
 
 /* The end of a PY_RETURN once its call is found at stack index i (both paths of
  * cb_py_return): the value's text, the stack popped, a generator's map slot dropped, the row.
  * (Inlined into each: the usual case pays no call.) */
 static inline __attribute__((always_inline)) PyObject *
-end_return(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame, PyObject *value, int genlike,
-           int64_t t)
+end_row(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame, int genlike, int64_t t, uint32_t v)
 {
-    uint32_t v = 0;
-    if (c->args_mode && !(v = value_small_hit(c, value))) { v = value_id(c, value); if (!v) soft_fail(c); }
     uint32_t call = ts->stack[i].call;   /* (after value_id: its hook runs Python, never this thread's events) */
     if (genlike) {   /* (only a generator's run can be quiet: its resume row before its end) */
         if (quiet_end(c, &ts->stack[i]) < 0) return callback_failed(c);
@@ -507,6 +543,15 @@ end_return(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame,
     ts->depth = i;
     if (add_exit(c, call, t, END_RETURN, v) < 0) return callback_failed(c);
     Py_RETURN_NONE;
+}
+
+static inline __attribute__((always_inline)) PyObject *
+end_return(CoreObject *c, ThreadState *ts, size_t i, _PyInterpreterFrame *frame, PyObject *value, int genlike,
+           int64_t t)
+{
+    uint32_t v = 0;
+    if (c->args_mode && !(v = value_small_hit(c, value))) { v = value_id(c, value); if (!v) soft_fail(c); }
+    return end_row(c, ts, i, frame, genlike, t, v);
 }
 
 /* PY_RETURN past cb_py_return's usual case: a code not looked up yet, excluded (disabled
@@ -537,6 +582,25 @@ return_slow(CoreObject *c, PyObject *const *args, ThreadState *known, PyThreadSt
     return end_return(c, ts, (size_t)i, frame, args[2], c->codes[idx].genlike, t);
 }
 
+/* end_return out of line, for the top of the stack: vc_cb_py_return's way past its fast path
+ * (a value to capture, a generator's end, a full exit buffer) once it knows the call. */
+static __attribute__((noinline)) PyObject *
+end_return_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int genlike, int64_t t)
+{
+    return end_return(c, ts, ts->depth - 1, frame, value, genlike, t);
+}
+
+/* end_return for the top of the stack, not a generator, with a value that value_small_hit
+ * did not find: vc_cb_py_return's way on for it, without trying again what it tried. */
+static __attribute__((noinline)) PyObject *
+end_value_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+{
+    uint32_t v = value_id(c, value);
+    if (!v) soft_fail(c);
+    return end_row(c, ts, ts->depth - 1, frame, 0, t, v);
+}
+
+/* PY_RETURN, every case (vc_cb_py_return does the usual ones itself). */
 PyObject *
 cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -937,16 +1001,88 @@ no_keywords(PyObject *self)
         if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self); \
         return fn(((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf)); \
     }
+CALLBACK_VECTORCALL(cb_py_throw)
+CALLBACK_VECTORCALL(cb_reraise)
+#undef CALLBACK_VECTORCALL
+
+/* The thread's recorder state for an event whose code is `co` running in the current frame
+ * (event_tstate's test), or NULL. (A state of this session has its tstate: thread_state_slow
+ * sets it before gen, mod_after_fork clears both.) */
+static inline __attribute__((always_inline)) ThreadState *
+running_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
+{
+    ThreadState *ts = tls_state;
+    if (!ts || ts->gen != c->gen) return NULL;
+    _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
+    if (!f || FRAME_CODE(f) != co) return NULL;
+    *framep = f;
+    return ts;
+}
+
+/* ---- PY_START's and PY_RETURN's usual cases, in the vectorcall itself ----
+ * Every call of the program makes both events; these paths are what it pays (callgrind, fib
+ * --no-args: PY_START ~150 instructions, PY_RETURN ~95 as calls into cb_py_start/cb_py_return).
+ * They call nothing -- room in the buffers is tested first, the clock is the TSC's (c->fast),
+ * the code's index is code_known's -- so the compiler saves no registers (a call anywhere on
+ * the path made it push and pop six of them at every event), and what they cannot do they
+ * hand on by a tail call: to start_call_out / end_return_out once the call is known (a
+ * coroutine's task, arguments or a result to capture, a generator's end, a buffer to grow),
+ * else to cb_py_start / cb_py_return from the start. Same rows, same stack as those make. */
 static PyObject *
 vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    _PyInterpreterFrame *frame;
+    ThreadState *ts;
+    Py_ssize_t idx;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !(ts = running_state(c, args[0], &frame))
+            || (idx = code_known(c, CODE_ARG(args))) < 0)
+        goto general;
+    const CodeInfo *ci = &c->codes[idx];
+    if (ci->start_slow) {   /* (one test for the two) */
+        if (ci->hook) goto general;
+        return start_call_out(c, ts, frame, CODE_ARG(args), idx);
+    }
+    uint32_t a = 0, parent = 0, task = 0;
+    if (c->args_mode && !(a = args_small_hit(c, frame, CODE_ARG(args), idx)))
+        return start_args_out(c, ts, frame, CODE_ARG(args), idx);
+    const Entry *up = ts->depth ? &ts->stack[ts->depth - 1] : NULL;
+    if (c->ncalls == c->capcalls || ts->depth == ts->cap || (up && up->quiet))   /* (quiet: start_parent's row) */
+        return start_call_out(c, ts, frame, CODE_ARG(args), idx);
+    if (up) { parent = up->call; task = up->task; }   /* (start_parent, its top not quiet) */
+    uint32_t id = put_call(c, fast_stamp(), parent, ci->func, ts->thr, a, task, 0);
+    put_entry(ts, frame, id, (uint32_t)idx, task);
+    return done_or_overflow(c, ts);
+general:
     if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return py_start((CoreObject *)((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf));
+    return cb_py_start((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
 }
-CALLBACK_VECTORCALL(cb_py_throw)
-CALLBACK_VECTORCALL(cb_py_return)
-CALLBACK_VECTORCALL(cb_reraise)
-#undef CALLBACK_VECTORCALL
+
+static PyObject *
+vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
+    _PyInterpreterFrame *frame;
+    ThreadState *ts;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame))
+            || !ts->depth)
+        goto general;
+    /* the top of the stack returns (cb_py_return's usual case) */
+    Entry *e = &ts->stack[ts->depth - 1];
+    const CodeInfo *ci = &c->codes[e->code_idx];
+    if (e->frame != frame || ci->code != (void *)args[0]) goto general;
+    int64_t t = fast_stamp();
+    uint32_t v = 0;
+    if (ci->genlike) return end_return_out(c, ts, frame, args[2], 1, t);
+    if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_value_out(c, ts, frame, args[2], t);
+    if (c->nexits == c->capexits) return end_return_out(c, ts, frame, args[2], 0, t);
+    ts->depth--;
+    put_exit(c, e->call, t, END_RETURN, v);
+    Py_RETURN_NONE;
+general:
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
+    return cb_py_return((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+}
 
 /* ---- the generator switches' usual cases, in the vectorcall itself ----
  * A generator that yields through `yield from` / `await` chains switches at every level for
@@ -964,12 +1100,7 @@ CALLBACK_VECTORCALL(cb_reraise)
 static inline __attribute__((always_inline)) ThreadState *
 switch_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
 {
-    ThreadState *ts = tls_state;
-    if (!c->active || !ts || ts->gen != c->gen || !ts->tstate) return NULL;
-    _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
-    if (!f || FRAME_CODE(f) != co) return NULL;
-    *framep = f;
-    return ts;
+    return c->active ? running_state(c, co, framep) : NULL;
 }
 
 static PyObject *

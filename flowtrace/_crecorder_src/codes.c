@@ -122,11 +122,16 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         ci->own = func > 0 && (func & FUNC_OWN) != 0;
         ci->func = func > 0 ? (uint32_t)(func & ~(long)FUNC_OWN) : 0;
         ci->hook = func < 0;
+        ci->start_slow = ci->hook || ci->coro;
         ci->code = co;
         idx = (Py_ssize_t)c->ncodes++;
+        c->code_lim = (uint64_t)c->ncodes << 1;   /* code_known */
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
     }
     if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return CODE_ERROR;
-    if (extra_inline && code_extra(co) != v) extra_inline = 0;   /* another layout: the API from now on */
+    if (extra_inline && code_extra(co) != v) {   /* another layout: the API from now on */
+        extra_inline = 0;
+        fast_update(c);
+    }
     return idx;
 }

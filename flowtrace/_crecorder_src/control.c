@@ -25,6 +25,7 @@ clear_codes(CoreObject *c)
         PyMem_RawFree(c->codes[i].star); c->codes[i].star = NULL;
     }
     c->ncodes = 0;
+    c->code_lim = 0;
     for (size_t i = 0; i < c->nsmall_args; i++) {
         PyMem_RawFree(c->small_args[i].tab);
         Py_CLEAR(c->small_names[i]);
@@ -65,6 +66,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     /* a new generation invalidates every cached code decision and thread state at once */
     c->gen = ++generation_counter;
     if (GEN_BITS(c->gen) == 0) c->gen = ++generation_counter;
+    c->code_base = GEN_BITS(c->gen) << 40 | 2;   /* code_known */
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     stab_clear(&c->stab);
@@ -74,6 +76,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->errors = 0;
     c->anchor = anchor_now();   /* the first batch's ticks map from here */
     c->active = 1;
+    fast_update(c);
     Py_XSETREF(active_core, (CoreObject *)Py_NewRef(c));
     Py_RETURN_NONE;
 }
@@ -150,6 +153,7 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
     for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);
     c->nlost = 0;
     c->active = 0;
+    fast_update(c);
     pack_ids_clear(c);   /* (no tuple of the program is held past the recording) */
     if (active_core == c) Py_CLEAR(active_core);
     if (PyErr_Occurred()) return NULL;

@@ -66,6 +66,7 @@ core_dealloc(CoreObject *c)
 {
     PyObject_GC_UnTrack(c);
     c->active = 0;
+    fast_update(c);
     pack_ids_clear(c);
     clear_pending(c);
     clear_codes(c);

@@ -192,6 +192,7 @@ typedef struct {
     uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
     uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
+    uint8_t start_slow;   /* coro or hook: vc_cb_py_start's fast path does not start it */
     uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
     uint32_t unkeyed;  /* batch + 1 in which an argument could not be keyed (args_id): the
@@ -318,6 +319,12 @@ typedef struct CoreObject {
     uint64_t gen;
     int active;
     int args_mode;                   /* 0 off, 1 safe, 2 full */
+    /* The callbacks' fast paths (callbacks.c) may run: active, the TSC clock, and co_extra
+     * read in place (fast_update). One test for the three. */
+    int fast;
+    /* co_extra as the fast paths test it (code_known): this session's code k has the slot
+     * code_base + 2 k, for k < code_lim / 2 (code_slow, clear_codes) */
+    uint64_t code_base, code_lim;
     /* hooks into the Python wrapper */
     PyObject *on_code;               /* (code, module) -> fid > 0, 0 excluded, -1 create_task hook */
     PyObject *on_thread;             /* (ident) -> THRD id */
@@ -626,12 +633,19 @@ PyObject *core_stats(CoreObject *c, PyObject *ignored);
 
 /* ---- hot-path helpers, inline in every file that uses them ---- */
 
+/* An exit row where there is room for it (add_exit; the callbacks' fast paths test the room first). */
+static inline void
+put_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
+{
+    size_t i = c->nexits++;
+    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = how; c->exits.val[i] = val;
+}
+
 static inline int
 add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
 {
     if (c->nexits == c->capexits && grow_exits(c) < 0) return -1;
-    size_t i = c->nexits++;
-    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = how; c->exits.val[i] = val;
+    put_exit(c, call, t, how, val);
     return 0;
 }
 
@@ -647,15 +661,22 @@ add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, ui
 /* A new call row; its id (0 on failure) is the next one (ids are consecutive in row order:
  * nothing that can run Python may come between taking the id and writing the row). */
 static inline uint32_t
-add_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
+put_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
          uint8_t flag)
 {
-    if (c->ncalls == c->capcalls && grow_calls(c) < 0) return 0;
     size_t i = c->ncalls++;
     CallCols *k = &c->calls;
     k->t0[i] = t0; k->par[i] = par; k->fn[i] = fn; k->thr[i] = thr; k->args[i] = args; k->task[i] = task;
     k->flag[i] = flag;
     return c->next_call_id++;
+}
+
+static inline uint32_t
+add_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
+         uint8_t flag)
+{
+    if (c->ncalls == c->capcalls && grow_calls(c) < 0) return 0;
+    return put_call(c, t0, par, fn, thr, args, task, flag);
 }
 
 static inline StrEntry *
@@ -751,12 +772,19 @@ done_or_overflow(CoreObject *c, ThreadState *ts)
     return overflow_slow(c, ts);
 }
 
+/* A stack entry where there is room for it (push; the callbacks' fast paths test the room first). */
+static inline void
+put_entry(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
+{
+    Entry *e = &ts->stack[ts->depth++];
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->quiet = e->fold = e->sslot = e->hmark = 0;
+}
+
 static inline int
 push(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
 {
     if (ts->depth == ts->cap && stack_reserve(ts, ts->depth + 1) < 0) return -1;
-    Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->quiet = e->fold = e->sslot = e->hmark = 0;
+    put_entry(ts, frame, call, code_idx, task);
     return 0;
 }
 
@@ -817,6 +845,42 @@ code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
     if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
         return (v & 1) ? CODE_EXCLUDED : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
     return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);
+}
+
+/* The fast paths' code lookup (c->fast: the slot is read in place): the index of a code this
+ * session records, else -1 -- unseen, excluded, another session's: code_index answers. A
+ * subtraction and one unsigned compare: the slot of this session's code k is code_base + 2 k
+ * (code_base: GEN_BITS(gen) << 40 | 2); an excluded code's (code_base - 1), 0, and another
+ * generation's are all code_lim or more above it, or below it (wrapping). */
+static inline Py_ssize_t
+code_known(const CoreObject *c, PyCodeObject *co)
+{
+    const CodeExtra *ex = (const CodeExtra *)co->co_extra;
+    if (!ex || extra_index >= ex->ce_size) return -1;
+    uint64_t d = (uint64_t)(uintptr_t)ex->ce_extras[extra_index] - c->code_base;
+    return d < c->code_lim ? (Py_ssize_t)(d >> 1) : -1;
+}
+
+/* The hot-path clock where c->fast holds (use_tsc, where the TSC is there at all). */
+static inline int64_t
+fast_stamp(void)
+{
+#ifdef HAVE_TSC
+    return (int64_t)__rdtsc();
+#else
+    return now_ns();
+#endif
+}
+
+/* c->fast from what it depends on; after any of them changes. */
+static inline void
+fast_update(CoreObject *c)
+{
+#ifdef HAVE_TSC
+    c->fast = c->active && extra_inline && use_tsc;
+#else
+    c->fast = c->active && extra_inline;
+#endif
 }
 
 static inline size_t
