@@ -994,12 +994,18 @@ no_keywords(PyObject *self)
 
 /* One vectorcall per event, each a direct (tail) call of its callback: a shared one calling
  * cb->fn through a pointer cost ~10 instructions of every event (a call frame, an indirect
- * call; callgrind, benchmarks' generators). sys.monitoring never passes keywords. */
+ * call; callgrind, benchmarks' generators). sys.monitoring never passes keywords. HAND_ON(fn)
+ * is that call; it is also the general path of the vectorcalls below that do an event's usual
+ * case themselves. */
+#define HAND_ON(fn) \
+    do { \
+        if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self); \
+        return fn(((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf)); \
+    } while (0)
 #define CALLBACK_VECTORCALL(fn) \
     static PyObject *vc_##fn(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) \
     { \
-        if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self); \
-        return fn(((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf)); \
+        HAND_ON(fn); \
     }
 CALLBACK_VECTORCALL(cb_py_throw)
 CALLBACK_VECTORCALL(cb_reraise)
@@ -1054,8 +1060,7 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     put_entry(ts, frame, id, (uint32_t)idx, task);
     return done_or_overflow(c, ts);
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_py_start((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_py_start);
 }
 
 static PyObject *
@@ -1080,8 +1085,7 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     put_exit(c, e->call, t, END_RETURN, v);
     Py_RETURN_NONE;
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_py_return((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_py_return);
 }
 
 /* ---- the generator switches' usual cases, in the vectorcall itself ----
@@ -1126,8 +1130,7 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     e->hmark = 0;
     return done_or_overflow(c, ts);
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_py_resume((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_py_resume);
 }
 
 static PyObject *
@@ -1168,8 +1171,7 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     ts->depth--;
     Py_RETURN_NONE;
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_py_yield((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_py_yield);
 }
 
 /* ---- an exception's usual events, in the vectorcall itself ----
@@ -1225,8 +1227,7 @@ vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     ts->known_from = args[0];
     Py_RETURN_NONE;
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_py_unwind((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_py_unwind);
 }
 
 /* EXCEPTION_HANDLED of an exception that came in from a recorded callee (cb_exception_handled's
@@ -1246,9 +1247,9 @@ vc_cb_exception_handled(PyObject *self, PyObject *const *args, size_t nargsf, Py
     ts->known_caught = 1; ts->known_from = NULL;   /* caught here */
     Py_RETURN_NONE;
 general:
-    if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self);
-    return cb_exception_handled((PyObject *)c, args, PyVectorcall_NARGS(nargsf));
+    HAND_ON(cb_exception_handled);
 }
+#undef HAND_ON
 
 static void
 callback_dealloc(CallbackObject *cb)
