@@ -7,15 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 from flowtrace_tui.model import build_index
-from flowtrace_tui.model import pipeline as pipeline_module
 from flowtrace_tui.model.catch_up import CatchUpPace
-from flowtrace_tui.model.grow import grow_index
 from flowtrace_tui.model.pipeline import Pipeline
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.app import FlowtraceApp
 
 from .apps import screen_lines, sync, until
-from .test_window import busy_session, follow, shows, wait_for, windowing_policy
+from .test_window import busy_session, count_growths, follow, shows, wait_for, windowing_policy
 
 
 def test_steps_that_lose_ground_over_a_span_pause_and_keep_the_rate_they_reached():
@@ -83,13 +81,7 @@ def test_a_paused_pipeline_shows_windows_and_takes_no_catch_up_step(tmp_path, mo
     """GIVEN a live session whose index is behind and whose catch-up steps are paused, WHEN
     calls arrive, THEN windows of the newest calls are shown and the whole index does not
     grow; WHEN the session ends, the whole index is made as before."""
-    grown: list[int] = []
-
-    def grow(prev, data, n):
-        grown.append(n)
-        return grow_index(prev, data, n)
-
-    monkeypatch.setattr(pipeline_module, "grow_index", grow)
+    grown = count_growths(monkeypatch)
     b, m, path, feed = busy_session(tmp_path)
     p, snaps, loop, stop = follow(path, paused(windowing_policy(0.01)))
     p.pace.paused = True

@@ -147,6 +147,18 @@ def follow(path: str, policy: UpdatePolicy) -> tuple[Pipeline, list[Snapshot], t
     return p, snaps, loop, stop
 
 
+def count_growths(monkeypatch) -> list[int]:
+    """The sizes the pipeline's whole index is grown to from now on (grow_index spied on)."""
+    grown: list[int] = []
+
+    def counting_grow(prev, data, n):
+        grown.append(n)
+        return grow_index(prev, data, n)
+
+    monkeypatch.setattr(pipeline_module, "grow_index", counting_grow)
+    return grown
+
+
 def wait_for(cond, what) -> None:
     deadline = time.monotonic() + 30
     while not cond():
@@ -193,13 +205,7 @@ def test_a_session_over_while_far_behind_ends_on_a_whole_build_not_a_growth(tmp_
     THEN a last window holding the session's end is shown first and the whole index is then
     built in one go, as opening the finished file would (growing it call by call costs about
     twice as much a call): no growth brings it up to date."""
-    grown_to: list[int] = []
-
-    def counting_grow(prev, data, n):
-        grown_to.append(n)
-        return grow_index(prev, data, n)
-
-    monkeypatch.setattr(pipeline_module, "grow_index", counting_grow)
+    grown_to = count_growths(monkeypatch)
     b, m, path, feed = busy_session(tmp_path)
     p, snaps, loop, stop = follow(path, windowing_policy(0.01))
     try:
