@@ -81,20 +81,19 @@ def fastest_ratio(ft: Spread, viz: Spread, untraced: Spread) -> float | None:
 def goal_verdict(ft: Spread, viz: Spread, untraced: Spread, limit: float) -> Verdict | None:
     """The verdict on `ft overhead <= limit x viz overhead`, or None when it cannot be judged
     (no untraced time, or VizTracer's median overhead is not positive)."""
-    if untraced.med <= 0 or viz.med / untraced.med - 1 <= 0:
+    u = untraced.med
+    if u <= 0 or viz.med / u - 1 <= 0:
         return None
-    fastest = fastest_ratio(ft, viz, untraced)
-    untraced = untraced.med
-    ratio = _ratio(ft.med, viz.med, untraced)
-    best = _ratio(ft.lo, viz.hi, untraced)
-    worst = _ratio(ft.hi, viz.lo, untraced)
+    ratio = _ratio(ft.med, viz.med, u)
+    best = _ratio(ft.lo, viz.hi, u)
+    worst = _ratio(ft.hi, viz.lo, u)
     if worst <= limit:
         word = "ok"
     elif best > limit:
         word = "MISS"
     else:
         word = "noise"
-    return Verdict(ratio, best, worst, word, fastest)
+    return Verdict(ratio, best, worst, word, fastest_ratio(ft, viz, untraced))
 
 
 def range_text(lo: float, hi: float, digits: int = 2) -> str:
