@@ -180,6 +180,8 @@ class Pipeline:
                         last_ix = self._catch_up(last_ix, drawn_first=ix is not None)
                         if last_ix.n >= data.n:  # (level: the whole index replaces the window)
                             shown = self._publish(publish, last_ix, live and not step.more)
+                    elif ix is not None and ix.data.window is not None and not step.more:
+                        self._wait_drawn()  # steps paused: the next read waits for the screen as a step would
                     if self.whole_too_big and last_ix.n:  # windows only from now on: the memory of
                         last_ix = build_index(data, 0, grouped=self._grouped)  # the whole index goes back
                     indexed = (last_ix.n, data.exits_seen)
@@ -285,8 +287,8 @@ class Pipeline:
         background work, and sharing the GIL with it made the screen's update (~25 ms of the
         UI thread's CPU) take twice that. The wait is no part of the update's cost (the spacing
         of the updates) and holds no read back: it is time the step would have taken."""
-        if drawn_first and self._screen:
-            self._drawn.wait(self.policy.draw_wait)
+        if drawn_first:
+            self._wait_drawn()
         data, src = self.source.data, self.source
         size_read = src.file_size  # (as of the last read: `step` noted it)
         end = time.monotonic() + self.policy.catch_up
@@ -307,6 +309,14 @@ class Pipeline:
         if ix.n >= data.n:
             self._window_of = None
         return ix
+
+    def _wait_drawn(self) -> None:
+        """With a screen (`run(screen=True)`): wait until it has drawn the snapshot just
+        published, at most `draw_wait` s. What the loader does next (a catch-up step, or the
+        next read) is no part of the newest calls' way to the screen, and sharing the GIL with
+        it made the screen's update (~25 ms of the UI thread's CPU) take about twice that."""
+        if self._screen:
+            self._drawn.wait(self.policy.draw_wait)
 
     def _update_rebuilt(self, prev: TreeIndex) -> tuple[TreeIndex, TreeIndex | None]:
         """`_update` of a live session of several processes, whose index is rebuilt whole each

@@ -5,10 +5,11 @@ status line saying so."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 from flowtrace_tui.model import build_index
 from flowtrace_tui.model.catch_up import CatchUpPace
-from flowtrace_tui.model.pipeline import Pipeline
+from flowtrace_tui.model.pipeline import Pipeline, Snapshot
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.app import FlowtraceApp
 
@@ -98,6 +99,54 @@ def test_a_paused_pipeline_shows_windows_and_takes_no_catch_up_step(tmp_path, mo
         last, want = snaps[-1].index, build_index(p.source.data)
         assert last.data.window is None and snaps[-1].final
         assert (last.n, last.order.tolist(), last.dur.tolist()) == (want.n, want.order.tolist(), want.dur.tolist())
+    finally:
+        stop.set()
+        loop.join(30)
+
+
+def test_a_paused_pipeline_reads_on_only_once_the_screen_has_drawn_the_window(tmp_path, monkeypatch):
+    """GIVEN a screen following a live session whose index is behind, its catch-up steps
+    paused, WHEN a window of new calls is published (the reads level with the file), THEN the
+    next read waits for the screen to draw that window first, as a step did (the reads sharing
+    the GIL with the screen's update doubled it, and the windows came half as often: the live
+    view's median age 52-68 -> 77-115 ms at 340a5b8)."""
+    grown = count_growths(monkeypatch)
+    b, m, path, feed = busy_session(tmp_path)
+    p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=paused(windowing_policy(0.01)))
+    p.pace.paused = True
+    events: list[tuple[str, int]] = []
+    step, wait = p.source.step, p._drawn.wait
+
+    def reading():
+        got = step()
+        events.append(("read", p.source.data.n))
+        return got
+
+    def waiting(timeout=None):
+        events.append(("wait", shows(Snapshot(p._drawing, False))))  # (the snapshot it waits for)
+        return wait(timeout)
+
+    def published(e) -> None:  # the screen: draws each snapshot at once
+        if isinstance(e, Snapshot):
+            events.append(("shown", shows(e)))
+            p.drawn(e.index)
+
+    p.source.step, p._drawn.wait = reading, waiting
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, published), kwargs=dict(screen=True))
+    loop.start()
+    try:
+        wait_for(lambda: ("shown", 2) in events, lambda: events)
+        feed.step_calls([f"a{i}" for i in range(30)])
+        wait_for(lambda: ("shown", 32) in events, lambda: events)
+        feed.step_calls([f"b{i}" for i in range(10)])
+        wait_for(lambda: ("shown", 42) in events, lambda: events)
+        stop.set()
+        loop.join(30)
+        for n in (32, 42):
+            after = events[events.index(("shown", n)) + 1:]
+            assert after[0] == ("wait", n), events  # before any read
+        assert grown == []  # (no step: paused throughout)
     finally:
         stop.set()
         loop.join(30)
