@@ -11,6 +11,10 @@ screen = capture time - that time, one CLOCK_MONOTONIC for every process of the 
 includes everything a user waits for: the recorder's flush, the explorer's reads, index (or
 window of the newest calls, flowtrace_tui/model/window.py) and the terminal's redraw.
 
+Each round also says how many calls a second the program made: on a loaded machine an explorer
+that takes less CPU leaves the program more, and more calls to read and show (compare rounds
+with that in mind); and whether the screen said that reading failed (its view stops there).
+
 `--explorer-path DIR`: run the explorer (and recorder) of another checkout (PYTHONPATH=DIR), to
 compare side by side: rounds alternate between this checkout and each DIR (the option may be
 given several times).
@@ -124,8 +128,11 @@ def watch(server: str, seconds: float, sample: Callable[[], None] | None = None,
         time.sleep(every)
 
 
-def one_round(seconds: float, pythonpath: str | None) -> list[float]:
-    """Ages (s) of the newest call on screen, one per capture that shows a call."""
+def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], float, bool]:
+    """Ages (s) of the newest call on screen, one per capture that shows a call; the calls a
+    second the program made (an explorer that takes less CPU leaves the program more on a
+    loaded machine: more calls to read and show, compare rounds with that in mind); whether
+    the screen said that reading failed (its view stops there)."""
     with tempfile.TemporaryDirectory() as tmp:
         progress = os.path.join(tmp, "progress.txt")
         with open(os.path.join(tmp, "busy.py"), "w") as fh:
@@ -133,6 +140,7 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
         server = f"ft-live-screen-{os.getpid()}"
         start_in_tmux(server, tmp, pythonpath, "-m flowtrace_tui run busy.py")
         samples: list[tuple[float, int]] = []
+        failed = []
 
         def capture() -> None:
             t = time.monotonic()
@@ -141,6 +149,8 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
             except subprocess.TimeoutExpired:  # (a machine so loaded that tmux took 10 s: no sample)
                 return
             shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
+            if "loading failed" in screen and not failed:
+                failed.append(t)
             if shown:
                 samples.append((t, max(shown)))
 
@@ -157,7 +167,7 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
                         ran.append((int(i), float(at)))
         except FileNotFoundError:  # (the program never ran: seen once at load 6 right after tmux started)
             print(f"{pythonpath or 'this checkout'}: the program wrote no progress (it did not start); round skipped")
-            return []
+            return [], 0.0, False
     counts = [i for i, _ in ran]
     ages = []
     for t, i in samples:
@@ -166,7 +176,8 @@ def one_round(seconds: float, pythonpath: str | None) -> list[float]:
             continue
         (i0, t0), (i1, t1) = ran[k - 1], ran[k]
         ages.append(t - (t0 + (t1 - t0) * (i - i0) / (i1 - i0)))
-    return sorted(ages)
+    rate = 3 * (ran[-1][0] - ran[0][0]) / (ran[-1][1] - ran[0][1]) if len(ran) > 1 else 0.0  # (work + 2 leaf calls)
+    return sorted(ages), rate, bool(failed)
 
 
 def main() -> None:
@@ -181,15 +192,16 @@ def main() -> None:
     sides = [("this checkout", None)] + [(path, path) for path in args.explorer_path]
     print(f"python {sys.version.split()[0]}, {args.seconds:g} s busy loop, `flowtrace-tui run` in tmux 160x45; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8}   (age of the newest call on screen)")
+    print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8} {'calls/s':>8}   (age of the newest call on screen)")
     for r in range(args.rounds):
         for name, path in sides:
-            ages = one_round(args.seconds, path)
+            ages, rate, failed = one_round(args.seconds, path)
             if not ages:
                 print(f"{name:40} no call on screen")
                 continue
             print(f"{name:40} {len(ages):8d} {statistics.median(ages) * 1e3:6.0f}ms "
-                  f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms")
+                  f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms {rate / 1e6:7.2f}M"
+                  + ("   the screen said: loading failed" if failed else ""))
     print("goal: call start -> on screen <= 500 ms (what a user waits for: the recorder's flush, the reads, the index\n"
           "or window, the redraw). Say the load average with the figures: the machine's other work moves them.")
 
