@@ -180,7 +180,9 @@ class FlowtraceApp(SearchingApp):
         self.on_resize()
         if self._show_detail:
             self._w(DetailPane).add_class("-shown")
-        self.tree.focus()
+        # the focus moves now, not after the keys already queued (`Widget.focus` defers it): a
+        # / typed as the app starts opens the find bar, which this must not take back
+        self.screen.set_focus(self.tree)
         self.live_view.mount()
         self.update_status()
         self.load()

@@ -139,7 +139,7 @@ class DiffApp(SearchingApp):
         if self._show_detail:
             self.query_one(DetailPane).add_class("-shown")
         self.tree.placeholder = "Reading both sessions…"
-        self.tree.focus()
+        self.screen.set_focus(self.tree)  # now, not after the keys already queued (app.py's on_mount)
         self.update_status()
         self.load()
 

@@ -5,16 +5,25 @@ what the view hides); the hits are marked in the tree and the cursor goes to the
 unless it is on one already; n / N walk them, wrapping; the status line says where the cursor
 is among them. Each app says how its index is searched (`find_hits`: calls by function name or
 text, or merged paths by name), what n / N say when nothing matches (`NO_HITS`) and what the
-search finds, for the command palette (`SEARCHED`)."""
+search finds, for the command palette (`SEARCHED`).
+
+Keys typed after a / wait for it (`on_event`). Textual hands each key the app takes from its
+queue to the focused widget, and runs the key's binding only once the key has bubbled back up to
+the app, behind the keys queued meanwhile: typed while the app is busy (loading or following a
+big session), the word after / reached the call tree (m turned merged paths on, e expanded, c
+collapsed) before / had opened the find bar. So the app holds the keys behind a / until the /
+comes back to it and its binding has run (the bar open, its input focused), then hands them on
+in order. Not while a text field has the focus: there / is a character."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.widgets import Input, TextArea
 from textual.worker import get_current_worker
 
 from .messages import SearchDone
@@ -22,11 +31,14 @@ from .model.search import Query, hit_status, next_hit
 from .widgets import FindBar
 
 
+FIND_KEYS = ("slash", "ctrl+f")  # the keys that open a find bar (here and in the functions view)
+
+
 def search_bindings(prefix: str) -> list[Binding]:
     """/ (ctrl+f) opens the find bar, n / N go to the next / previous hit; ids `<prefix>.find`,
     `<prefix>.next_hit`, `<prefix>.prev_hit`."""
     return [
-        Binding("slash,ctrl+f", "find", "Search", id=f"{prefix}.find"),
+        Binding(",".join(FIND_KEYS), "find", "Search", id=f"{prefix}.find"),
         Binding("n", "next_hit", "Next hit", id=f"{prefix}.next_hit"),
         Binding("N", "prev_hit", "Prev hit", show=False, id=f"{prefix}.prev_hit"),
     ]
@@ -47,6 +59,36 @@ class SearchingApp(App[None]):
         self.search_query: Query | None = None  # the find bar's last query
         self.hits = np.empty(0, dtype=np.int64)  # its hits in the index on screen (positions, sorted)
         self.searching = False  # a search worker is running
+        self._find_key: events.Key | None = None  # a / on its way through the focused widget
+        self._find_target: Any = None  # that widget
+        self._held: list[events.Key] = []  # the keys typed behind it, in order
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed behind a / wait until its binding has run (see the module's docstring)."""
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif event.is_forwarded:  # back from the focused widget: its bindings run now
+            await super().on_event(event)
+            if event is self._find_key:
+                await self._release_keys()
+        elif self._find_key is not None and self._find_target.is_attached:
+            self._held.append(event)
+        else:
+            if self._find_key is not None:  # the widget went away with the /: nothing to wait for
+                await self._release_keys()
+            if event.key in FIND_KEYS and not isinstance(self.focused, (Input, TextArea)):
+                self._find_key, self._find_target = event, self.focused or self.screen
+            await super().on_event(event)
+
+    async def _release_keys(self) -> None:
+        """Hand the keys held behind a / on, in order (to the find bar's input, now focused),
+        each as if just typed (a / among them is held for again)."""
+        held, self._held, self._find_key = self._held, [], None
+        for i, key in enumerate(held):
+            if self._find_key is not None:
+                self._held = held[i:] + self._held
+                return
+            await self.on_event(key)
 
     @property
     def tree(self) -> Any:

@@ -23,6 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Input
 
 from ..model.function_links import Links, SlowCalls, callees, callers, slowest_calls
 from ..model.function_rows import FunctionSort, call_line, function_line, link_line, ordered_rows, search_keep
@@ -133,7 +134,10 @@ class FunctionsScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#functions", LineTable).focus()
+        # now, not after the keys already queued: a / typed with the v that opened the view
+        # focuses the find bar before this runs (search_app.py), and keeps it
+        if not isinstance(self.focused, Input):
+            self.set_focus(self.query_one("#functions", LineTable))
         self._show_table()
         if self.index is not None:
             self.call_after_refresh(self.show_index, self.index)

@@ -62,9 +62,11 @@ class FindBar(Horizontal):
         yield Label("args", classes="toggle", id="find-text")
 
     def open(self) -> None:
-        """Show the bar with the focus in its input."""
+        """Show the bar with the focus in its input, at once: the keys typed after / (held by
+        the app until now, search_app.py) go to the input. (`Widget.focus` moves the focus only
+        after the messages already queued.)"""
         self.add_class("-shown")
-        self.query_one(Input).focus()
+        self.screen.set_focus(self.query_one(Input))
 
     @property
     def query_value(self) -> Query:

@@ -9,6 +9,8 @@ import threading
 import time
 
 from flowtrace.ftr.chunks import ChunkReader
+from textual import events
+from textual.keys import _character_to_key
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.source import StepResult, TraceSource
 
@@ -123,3 +125,16 @@ def screen_lines(app) -> list[str]:
     strips = app.screen._compositor.render_strips()
     return ["".join(seg.text for seg in strip) for strip in strips]
 
+
+
+def type_ahead(app, text: str) -> None:
+    """Queue a key press for each character of `text` at once, as the terminal delivers what a
+    user types while the app is busy (loading, following a big session): every key waits in the
+    app's queue before the first one is handled. (`pilot.press` waits for each key to be handled
+    before it sends the next, which no busy app does.) Textual is pinned: `_character_to_key` is
+    the name pilot.press gives a character key."""
+    for ch in text:
+        key = ch if ch.isalnum() else _character_to_key(ch)
+        event = events.Key(key, ch)
+        event.set_sender(app)
+        app.post_message(event)

@@ -11,10 +11,11 @@ import pytest
 
 from flowtrace_tui.diff_app import DiffApp
 from flowtrace_tui.widgets import DetailPane, FindBar
+from textual.widgets import Input
 
 from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
 
-from .apps import at_rest, screen_lines, source, sync
+from .apps import at_rest, screen_lines, source, sync, type_ahead
 
 
 async def settled(pilot, timeout: float = 60.0) -> None:
@@ -163,6 +164,23 @@ async def test_search_finds_paths_by_name_as_the_call_tree_does():
         await pilot.press("u")
         await settled(pilot)
         assert app.hits.tolist() == [] and "[$error]no hits[/]" in app.status_parts()
+
+
+@sync
+async def test_a_word_typed_ahead_after_slash_goes_to_the_find_bar():
+    """/ and a word typed while the app is busy (every key queued before the first is handled)
+    reach the find bar, not the tree (where u hides unchanged paths, e expands, p goes up)."""
+    app = pair_app(show_detail=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settled(pilot)
+        before = lines(app)
+        type_ahead(app, "/report")
+        await at_rest(pilot)
+        assert app.query_one(FindBar).query_one(Input).value == "report"
+        assert lines(app)[:7] == before[:7] and "unchanged hidden" not in app.status_parts()
+        await pilot.press("enter")
+        await settled(pilot)
+        assert app.hits.tolist() == [5] and app.tree.cursor_pos == 5
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 
 from flowtrace_tui.app import FlowtraceApp
+from flowtrace_tui.model.function_rows import FunctionSort
 from flowtrace_tui.model.history import FUNCTIONS, TREE, Place
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.screens import HelpScreen
 from flowtrace_tui.screens.functions import FunctionsScreen
 from textual.command import CommandPalette
+from textual.widgets import Input
 
-from .apps import screen_lines, settle, sync, threads_app, until
+from .apps import at_rest, screen_lines, settle, sync, threads_app, type_ahead, until
 from trace_builder import Feeder, TraceBuilder, meta_for
 
 POLL = 0.05
@@ -126,6 +128,25 @@ async def test_search_filters_the_functions_and_finds_in_the_tree():
         await pilot.press("slash", *"zzz", "enter")
         await settled(pilot)
         assert table_names(app) == [] and "No function matches the search (x clears it)." in "\n".join(screen_lines(app))
+
+
+@sync
+async def test_a_word_typed_ahead_after_slash_goes_to_the_find_bar():
+    """/ and a word typed while the app is busy (every key queued before the first is handled)
+    reach the functions view's find bar, not its table (where r reverses the order), also
+    when the view opens (v) in the same breath."""
+    app = threads_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        type_ahead(app, "v/price")  # the view opens (for the first time) and the bar in it
+        await at_rest(pilot)
+        await settled(pilot)
+        assert isinstance(app.screen, FunctionsScreen)
+        assert app.focused is app.screen.query_one("#functions-find").query_one(Input)
+        assert app.focused.value == "price" and app.screen.sort == FunctionSort()  # (r: reversed)
+        await pilot.press("enter")
+        await settled(pilot)
+        assert table_names(app) == ["price_of"]
 
 
 @sync

@@ -9,10 +9,11 @@ from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.screens import ErrorScreen, FilterDialog, HelpScreen
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Input
 
 from trace_builder import TraceBuilder, sample_program, wide_program
 
-from .apps import GatedSource, sample_app, settle, source, sync, threads_app, until
+from .apps import GatedSource, at_rest, sample_app, settle, source, sync, threads_app, type_ahead, until
 
 
 def name_at(app, pos: int) -> str:
@@ -110,6 +111,32 @@ async def test_search_and_hits():
         await pilot.press("slash", "ctrl+a", "ctrl+k", "f4", *"negative", "enter")
         await settle(pilot)
         assert app.hits.tolist() == [0, 10]
+
+
+@sync
+async def test_a_word_typed_ahead_after_slash_goes_to_the_find_bar():
+    """/ and a word typed while the app is busy (every key queued before the first is handled)
+    all reach the find bar: none acts on the call tree, where c collapses, o shows the output,
+    n goes to a hit, s, u, m turns merged paths on, e expands. A key typed before the / still
+    acts on the tree, first. A / typed in the bar is text."""
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        type_ahead(app, "j/consume")
+        await at_rest(pilot)
+        assert app.query_one("#find-input", Input).value == "consume"
+        assert visible(app) == ["main", "parse", "fib", "numbers", "consume", "consume", "check"]
+        assert app.tree.cursor_pos == 1 and not app.paths.status()  # (j: down one)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [name_at(app, p) for p in app.hits.tolist()] == ["consume", "consume"]
+        assert name_at(app, app.tree.cursor_pos) == "consume"
+        # / opens the bar again, the last pattern selected (what is typed replaces it); in the
+        # bar, / is a character of the pattern
+        type_ahead(app, "//a/")
+        await at_rest(pilot)
+        assert app.focused is app.query_one("#find-input", Input)
+        assert app.query_one("#find-input", Input).value == "/a/"
 
 
 @sync
