@@ -58,11 +58,13 @@ def _version() -> str:
 
 
 def _imports() -> str | None:
-    try:
-        import numpy  # noqa: F401
-        import textual  # noqa: F401
-    except ImportError as exc:  # textual / numpy missing
-        return f"{exc.name or exc} is not installed; pip install 'flowtrace[tui]'"
+    """What is missing of the explorer's dependencies, found without importing them (textual
+    takes most of a second to import, much more on a busy machine: a bad file is said first)."""
+    from importlib.util import find_spec
+
+    for name in ("numpy", "textual"):
+        if find_spec(name) is None:  # textual / numpy missing
+            return f"{name} is not installed; pip install 'flowtrace[tui]'"
     return None
 
 
@@ -227,8 +229,6 @@ def diff_main(argv: list[str]) -> int:
     args = ap.parse_strictly(argv)
     if (err := _imports()) is not None:
         return _fail(err)
-    from .diff_app import DiffApp
-
     base, err = _open_source(args.base)
     if base is None:
         return _fail(err)
@@ -236,6 +236,8 @@ def diff_main(argv: list[str]) -> int:
     if new is None:
         base.close()
         return _fail(err)
+    from .diff_app import DiffApp  # (after the files are checked: see _imports)
+
     try:
         DiffApp(base, new, show_detail=not args.no_detail).run()
     finally:

@@ -7,13 +7,15 @@ is among them. Each app says how its index is searched (`find_hits`: calls by fu
 text, or merged paths by name), what n / N say when nothing matches (`NO_HITS`) and what the
 search finds, for the command palette (`SEARCHED`).
 
-Keys typed after a / wait for it (`on_event`). Textual hands each key the app takes from its
+Keys typed after a key that moves the focus wait for it (`on_event`): / (ctrl+f) opening a find
+bar, and escape or enter leaving a text field. Textual hands each key the app takes from its
 queue to the focused widget, and runs the key's binding only once the key has bubbled back up to
 the app, behind the keys queued meanwhile: typed while the app is busy (loading or following a
 big session), the word after / reached the call tree (m turned merged paths on, e expanded, c
-collapsed) before / had opened the find bar. So the app holds the keys behind a / until the /
-comes back to it and its binding has run (the bar open, its input focused), then hands them on
-in order. Not while a text field has the focus: there / is a character."""
+collapsed) before / had opened the find bar, and a / after escape went into the closing bar. So
+the app holds the keys behind such a key until it comes back to the app and its binding has run
+(the bar open and its input focused, or closed and the tree focused), then hands them on in
+order. (In a text field / is a character: it moves nothing there.)"""
 
 from __future__ import annotations
 
@@ -59,33 +61,41 @@ class SearchingApp(App[None]):
         self.search_query: Query | None = None  # the find bar's last query
         self.hits = np.empty(0, dtype=np.int64)  # its hits in the index on screen (positions, sorted)
         self.searching = False  # a search worker is running
-        self._find_key: events.Key | None = None  # a / on its way through the focused widget
-        self._find_target: Any = None  # that widget
+        self._waited: events.Key | None = None  # a key that moves the focus, on its way
+        self._waited_at: Any = None  # the widget it went to
         self._held: list[events.Key] = []  # the keys typed behind it, in order
 
+    def _moves_focus(self, key: str) -> bool:
+        """Whether `key`, pressed now, moves the focus once its binding runs: / (ctrl+f) opens
+        a find bar (not in a text field: there it is a character), escape or enter leave one."""
+        if isinstance(self.focused, Input):
+            return key in ("escape", "enter")
+        return key in FIND_KEYS and not isinstance(self.focused, TextArea)
+
     async def on_event(self, event: events.Event) -> None:
-        """Keys typed behind a / wait until its binding has run (see the module's docstring)."""
+        """Keys typed behind a key that moves the focus wait until its binding has run (see the
+        module's docstring)."""
         if not isinstance(event, events.Key):
             await super().on_event(event)
         elif event.is_forwarded:  # back from the focused widget: its bindings run now
             await super().on_event(event)
-            if event is self._find_key:
+            if event is self._waited:
                 await self._release_keys()
-        elif self._find_key is not None and self._find_target.is_attached:
+        elif self._waited is not None and self._waited_at.is_attached:
             self._held.append(event)
         else:
-            if self._find_key is not None:  # the widget went away with the /: nothing to wait for
+            if self._waited is not None:  # the widget went away with the key: nothing to wait for
                 await self._release_keys()
-            if event.key in FIND_KEYS and not isinstance(self.focused, (Input, TextArea)):
-                self._find_key, self._find_target = event, self.focused or self.screen
+            if self._moves_focus(event.key):
+                self._waited, self._waited_at = event, self.focused or self.screen
             await super().on_event(event)
 
     async def _release_keys(self) -> None:
-        """Hand the keys held behind a / on, in order (to the find bar's input, now focused),
-        each as if just typed (a / among them is held for again)."""
-        held, self._held, self._find_key = self._held, [], None
+        """Hand the keys held on, in order (to the widget focused now), each as if just typed
+        (one that moves the focus is waited for again)."""
+        held, self._held, self._waited = self._held, [], None
         for i, key in enumerate(held):
-            if self._find_key is not None:
+            if self._waited is not None:
                 self._held = held[i:] + self._held
                 return
             await self.on_event(key)
@@ -112,11 +122,15 @@ class SearchingApp(App[None]):
     def _search(self, msg: FindBar.Search) -> None:
         self.search_query = msg.query
         self.run_search(msg.query)
-        self.tree.focus()
+        self._find_closed()
 
     @on(FindBar.Closed)
     def _find_closed(self) -> None:
-        self.tree.focus()
+        """The focus to the tree if the bar could not give it back (it is given back at once,
+        before the keys typed behind enter / escape: a deferred focus here would take it from
+        a bar they opened again)."""
+        if self.find_bar().has_the_focus:
+            self.screen.set_focus(self.tree)
 
     def run_search(self, query: Query | None = None) -> None:
         """Search the index on screen for `query` (default: the last one) in a worker; its hits

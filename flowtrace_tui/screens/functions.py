@@ -271,12 +271,13 @@ class FunctionsScreen(Screen):
         msg.stop()
         self.post_message(SearchAll(msg.query))
         self.filter_by(msg.query)
-        self.functions.focus()
+        self._find_closed(msg)
 
     @on(FindBar.Closed)
-    def _find_closed(self, msg: FindBar.Closed) -> None:
+    def _find_closed(self, msg: FindBar.Closed | FindBar.Search) -> None:
         msg.stop()
-        self.functions.focus()
+        if self.query_one(FindBar).has_the_focus:  # (the bar gives it back at once if it can)
+            self.set_focus(self.functions)
 
     def filter_by(self, query: Query | None) -> None:
         """Show only the functions with a call the tree's search `query` finds (None: all)."""

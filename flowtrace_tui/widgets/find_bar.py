@@ -52,7 +52,7 @@ class FindBar(Horizontal):
         query: Query
 
     class Closed(Message):
-        """Escape: the bar closed (the app gives the focus back to the tree)."""
+        """Escape: the bar closed (the focus given back where it was)."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search function names (enter: find, esc: close)", id="find-input")
@@ -64,9 +64,23 @@ class FindBar(Horizontal):
     def open(self) -> None:
         """Show the bar with the focus in its input, at once: the keys typed after / (held by
         the app until now, search_app.py) go to the input. (`Widget.focus` moves the focus only
-        after the messages already queued.)"""
+        after the messages already queued.) Enter and escape give it back, as at once."""
         self.add_class("-shown")
-        self.screen.set_focus(self.query_one(Input))
+        field = self.query_one(Input)
+        if self.screen.focused is not field:
+            self._return_to = self.screen.focused
+        self.screen.set_focus(field)
+
+    def _give_focus_back(self) -> None:
+        """The focus back where it was when the bar opened (the call tree, the functions
+        table), at once: the keys typed after enter or escape go there."""
+        back = getattr(self, "_return_to", None)
+        if self.screen.focused is self.query_one(Input) and back is not None and back.is_attached:
+            self.screen.set_focus(back)
+
+    @property
+    def has_the_focus(self) -> bool:
+        return self.screen.focused is self.query_one(Input)
 
     @property
     def query_value(self) -> Query:
@@ -102,6 +116,7 @@ class FindBar(Horizontal):
 
     def action_close(self) -> None:
         self.remove_class("-shown")
+        self._give_focus_back()
         self.post_message(self.Closed())
 
     @on(Input.Changed)
@@ -114,4 +129,5 @@ class FindBar(Horizontal):
         event.stop()
         q = self.query_value
         if q.text and validate(q) is None:
+            self._give_focus_back()
             self.post_message(self.Search(q))

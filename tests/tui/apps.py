@@ -8,6 +8,8 @@ import functools
 import threading
 import time
 
+import pytest
+
 from flowtrace.ftr.chunks import ChunkReader
 from textual import events
 from textual.keys import _character_to_key
@@ -110,6 +112,13 @@ async def at_rest(pilot, timeout: float = 30.0, turns: int = 3) -> None:
             raise AssertionError(f"the screen did not come to rest in {timeout} s: {', '.join(why)}")
 
 
+async def press(pilot, *keys: str) -> None:
+    """`pilot.press`, then wait until the app has handled the keys (`at_rest`): the pilot's
+    own wait ends when the process looks idle, which a starved one always does (`starved`)."""
+    await pilot.press(*keys)
+    await at_rest(pilot)
+
+
 async def until(pilot, cond, timeout: float = 10.0) -> None:
     """Wait (handling messages) until `cond()` holds; fail loudly after `timeout` seconds.
     For what only a clock or another process moves on (a live file growing, a program ending)."""
@@ -138,3 +147,21 @@ def type_ahead(app, text: str) -> None:
         event = events.Key(key, ch)
         event.set_sender(app)
         app.post_message(event)
+
+
+@pytest.fixture
+def starved(monkeypatch):
+    """Pilot as on a machine whose CPU other processes take (load 30-49 at nice -15 beside the
+    tests): `pilot.press` waits between keys and `pilot.pause` waits for the app until the
+    process "is idle", judged by it using under 1 ms of CPU in 20 ms of wall time
+    (textual._wait.wait_for_idle), which a process that gets no CPU always is, busy or not.
+    Here that wait returns at once: a test must wait for what it asserts (`at_rest`, `until`),
+    not count on the pilot's wait; what a busy app does with keys typed meanwhile shows."""
+    import textual.app
+    import textual.pilot
+
+    async def no_wait(min_sleep: float = 0.0, max_sleep: float = 0.0) -> None:
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(textual.app, "wait_for_idle", no_wait)
+    monkeypatch.setattr(textual.pilot, "wait_for_idle", no_wait)
