@@ -259,3 +259,28 @@ def test_the_columns_of_a_followed_session_take_exactly_the_calls_expected():
         data = TraceData("t", capacity=first)
         data.expect_calls(LIVE_CALLS)
         assert data._calls.cap == LIVE_CALLS and all(len(a) == LIVE_CALLS for a in data._calls.arrays.values())
+
+
+def test_call_columns_that_cannot_grow_end_loading_with_what_it_means(monkeypatch):
+    """GIVEN a session whose call columns cannot grow (a followed busy program outgrew the
+    memory the explorer can get: under the benchmarks' 6 GB limit at 2^26 calls, numpy said
+    'Unable to allocate 1.00 GiB for an array with shape (268435456,) and data type uint32'),
+    WHEN the reads need room for more calls, THEN loading ends with a message that says so in
+    the session's terms: the calls read and what their columns take."""
+    from flowtrace_tui.model import loader
+
+    reserve = loader._Growable.reserve
+
+    def tight(self, extra, exact=False):
+        if self.size + extra > 1001 and "parent" in self.arrays:  # (the call columns: room for 1 000 calls)
+            raise MemoryError("Unable to allocate 1.00 GiB for an array with shape (268435456,) and data type uint32")
+        return reserve(self, extra, exact)
+
+    src = source_of(program(3000).data())
+    monkeypatch.setattr(loader._Growable, "reserve", tight)
+    events = run(Pipeline(src))
+    n, cap = src.data.n, src.data._calls.cap
+    assert 900 < n <= 1000 and isinstance(events[-1], Finished)
+    assert events[-1].error == (f"MemoryError: the session outgrew the memory the explorer could get at "
+                                f"{n:,} calls read (its call columns take 54 bytes a call, "
+                                f"{cap * 54 / 1e9:.1f} GB so far, and growing them takes more): what was read stays shown")
