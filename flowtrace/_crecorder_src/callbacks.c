@@ -499,14 +499,25 @@ start_call_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCod
 }
 
 /* start_call for a call with arguments that args_small_hit did not find (not a coroutine):
- * vc_cb_py_start's way on for them, without trying again what it tried. */
-static __attribute__((noinline)) PyObject *
+ * capture.c start_keyed's way on for what it does not key, without trying again what
+ * vc_cb_py_start tried. */
+__attribute__((noinline)) PyObject *
 start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t parent, task;
     if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
     uint32_t a = args_id(c, frame, co, idx);
     if (!a) soft_fail(c);
+    return start_row(c, ts, frame, idx, parent, task, a, NULL);
+}
+
+/* The row and stack entry of a call whose arguments' id `a` is known, past start_fast's test
+ * (a buffer to grow, a quiet parent run): start_parent and start_row. */
+__attribute__((noinline)) PyObject *
+start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
+{
+    uint32_t parent, task;
+    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
     return start_row(c, ts, frame, idx, parent, task, a, NULL);
 }
 
@@ -1049,16 +1060,10 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
         if (ci->hook) goto general;
         return start_call_out(c, ts, frame, CODE_ARG(args), idx);
     }
-    uint32_t a = 0, parent = 0, task = 0;
+    uint32_t a = 0;
     if (c->args_mode && !(a = args_small_hit(c, frame, CODE_ARG(args), idx)))
-        return start_args_out(c, ts, frame, CODE_ARG(args), idx);
-    const Entry *up = ts->depth ? &ts->stack[ts->depth - 1] : NULL;
-    if (c->ncalls == c->capcalls || ts->depth == ts->cap || (up && up->quiet))   /* (quiet: start_parent's row) */
-        return start_call_out(c, ts, frame, CODE_ARG(args), idx);
-    if (up) { parent = up->call; task = up->task; }   /* (start_parent, its top not quiet) */
-    uint32_t id = put_call(c, fast_stamp(), parent, ci->func, ts->thr, a, task, 0);
-    put_entry(ts, frame, id, (uint32_t)idx, task);
-    return done_or_overflow(c, ts);
+        return start_keyed(c, ts, frame, CODE_ARG(args), idx);
+    return start_fast(c, ts, frame, idx, a);
 general:
     HAND_ON(cb_py_start);
 }

@@ -964,33 +964,44 @@ args_keyed_miss(CoreObject *c, const Memo *key, uint32_t idx)
 
 /* args_id's keyed path for a code of n (1..MEMO_SLOTS, a constant in each copy) arguments, none
  * a cell: the memo key straight from the frame's slots -- memo_key_slots' key, as the general
- * path makes it -- and its entry, found (most calls of most programs pass the same objects and
- * small values again within a batch: nothing is captured), or made now (args_keyed_miss). An
+ * path makes it -- and its entry looked up (most calls of most programs pass the same objects
+ * and small values again within a batch: nothing is captured). 1 with the entry's id in *sid
+ * (found), 0 with the key made (a miss: the entry is made by args_keyed_miss), -1 when an
  * argument memo_value_fast does not key (a str, a container, a builtin object: args_id_rest
- * keys it or marks the code `unkeyed` for the batch) or a list that is one small int (its
- * table): args_id_rest. With n constant the key's slots and its compare are straight-line code. */
-static inline __attribute__((always_inline)) uint32_t
-args_keyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, const uint32_t n)
+ * keys it or marks the code `unkeyed` for the batch) or the list is one small int (its table):
+ * args_id_rest's. With n constant the key's slots and its compare are straight-line code. */
+static inline __attribute__((always_inline)) int
+args_key_probe(CoreObject *c, PyObject *const *args, Py_ssize_t idx, const uint32_t n, Memo *key, uint32_t *sid)
 {
-    PyObject *const *args = frame->localsplus;
-    Memo key;
     uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
 #pragma GCC unroll 4
     for (uint32_t k = 0; k < n; k++) {
-        if (!memo_value_fast(&key, &h, &head, k, args[k])) return args_id_rest(c, frame, co, idx);
+        if (!memo_value_fast(key, &h, &head, k, args[k])) return -1;
     }
-    if (n == 1 && small_int_key(&key, &head)) return args_id_rest(c, frame, co, idx);
-    memo_end(&key, h, head);
-    size_t slot = HSLOT(key.hash) & (HOT_SIZE - 1);
+    if (n == 1 && small_int_key(key, &head)) return -1;
+    memo_end(key, h, head);
+    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
     const Memo *m = &c->hot[slot];
-    if (HOT_TAGS(c)[slot] == ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key.hash >> 32) | 1)
-            && m->hash == key.hash && m->head == key.head) {   /* (memo_probe, memo_same: n known) */
+    if (HOT_TAGS(c)[slot] == ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1)
+            && m->hash == key->hash && m->head == key->head) {   /* (memo_probe, memo_same: n known) */
         int same = 1;
 #pragma GCC unroll 4
-        for (uint32_t k = 0; k < n; k++) same &= m->vals[k] == key.vals[k] && m->types[k] == key.types[k];
-        if (same) return m->sid;
+        for (uint32_t k = 0; k < n; k++) same &= m->vals[k] == key->vals[k] && m->types[k] == key->types[k];
+        if (same) { *sid = m->sid; return 1; }
     }
-    return args_keyed_miss(c, &key, (uint32_t)idx);   /* (nothing live past it: a frame of no saved registers) */
+    return 0;
+}
+
+/* args_id's keyed path (args_key_probe): the entry's id, found or made now, or args_id_rest's. */
+static inline __attribute__((always_inline)) uint32_t
+args_keyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, const uint32_t n)
+{
+    Memo key;
+    uint32_t sid = 0;
+    int found = args_key_probe(c, frame->localsplus, idx, n, &key, &sid);
+    if (found > 0) return sid;
+    if (!found) return args_keyed_miss(c, &key, (uint32_t)idx);   /* (nothing live past it: a frame of no saved registers) */
+    return args_id_rest(c, frame, co, idx);
 }
 
 #define ARGS_KEYED(N) static __attribute__((noinline)) uint32_t \
@@ -1001,6 +1012,57 @@ ARGS_KEYED(2)
 ARGS_KEYED(3)
 ARGS_KEYED(4)
 #undef ARGS_KEYED
+
+/* start_keyed's miss: the entry made now (args_keyed_miss), then the call's row (start_fast), or
+ * (no memory) the whole of it again by start_args_out. */
+static __attribute__((noinline)) PyObject *
+start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
+                 const Memo *key)
+{
+    uint32_t a = args_keyed_miss(c, key, (uint32_t)idx);
+    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+}
+
+/* PY_START's fast path (vc_cb_py_start) for a call of a code of N keyed arguments: the key, its
+ * entry and the call's row in one function -- found, the commonest case, it calls nothing (no
+ * frame of its own, no register saved: as start_args_out, args_id and args_keyed_N, each a
+ * frame, ~80 instructions a call of the oop workload went to getting there, callgrind). No
+ * Python code runs before the row: the id is the row's batch's. What it cannot key:
+ * start_args_out, from the start. */
+#define START_KEYED(N) static __attribute__((noinline)) PyObject * \
+    start_keyed_##N(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx) \
+    { \
+        Memo key; \
+        uint32_t a = 0; \
+        int found = args_key_probe(c, frame->localsplus, idx, N, &key, &a); \
+        if (found > 0) return start_fast(c, ts, frame, idx, a); \
+        if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key); \
+        return start_args_out(c, ts, frame, co, idx); \
+    }
+START_KEYED(1)
+START_KEYED(2)
+START_KEYED(3)
+START_KEYED(4)
+#undef START_KEYED
+
+/* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
+ * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
+ * none a cell (CodeInfo.keyed) that could be keyed in this batch -- start_keyed_<n> (each a tail
+ * call); anything else start_args_out. */
+PyObject *
+start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    const CodeInfo *ci = &c->codes[idx];
+    if (c->args_mode == 1 && c->hot && ci->unkeyed != (uint32_t)c->batch + 1) {
+        switch (ci->keyed) {
+        case 1: return start_keyed_1(c, ts, frame, co, idx);
+        case 2: return start_keyed_2(c, ts, frame, co, idx);
+        case 3: return start_keyed_3(c, ts, frame, co, idx);
+        case 4: return start_keyed_4(c, ts, frame, co, idx);
+        }
+    }
+    return start_args_out(c, ts, frame, co, idx);
+}
 
 /* A code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))): its next one
  * very likely is too -- straight there, not through args_id_rest's small-int table first and its
@@ -1020,9 +1082,9 @@ uint32_t
 args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     const CodeInfo *ci = &c->codes[idx];
-    if (c->args_mode == 1 && ci->nargs - 1u < MEMO_SLOTS && !ci->cells && ci->unkeyed != (uint32_t)c->batch + 1
+    if (c->args_mode == 1 && ci->keyed && ci->unkeyed != (uint32_t)c->batch + 1
             && c->hot && frame && FRAME_CODE(frame) == (PyObject *)co) {
-        switch (ci->nargs) {
+        switch (ci->keyed) {
         case 1: return args_keyed_1(c, frame, co, idx);
         case 2: return args_keyed_2(c, frame, co, idx);
         case 3: return args_keyed_3(c, frame, co, idx);

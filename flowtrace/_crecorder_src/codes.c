@@ -56,6 +56,7 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     ci->cells = 0;
     for (int i = 0; i < ci->nargs; i++)
         ci->cells |= (PyBytes_AS_STRING(co->co_localspluskinds)[i] & CO_FAST_CELL) != 0;
+    ci->keyed = ci->nargs >= 1 && ci->nargs <= MEMO_SLOTS && !ci->cells ? (uint8_t)ci->nargs : 0;
     ci->genlike = (flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)) != 0;
     ci->coro = (flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)) != 0;
     return 0;

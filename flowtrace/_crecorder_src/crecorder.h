@@ -206,6 +206,8 @@ typedef struct {
                                    * rec_epoch is the core's (args_record) */
     uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
     uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
+    uint8_t keyed;        /* nargs when 1..MEMO_SLOTS and no cell among them (args_id's and start_keyed's
+                           * keyed path), else 0 */
 } CodeInfo;
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
@@ -562,12 +564,16 @@ COLD void end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t);
 COLD int stack_reserve(ThreadState *ts, size_t n);
 COLD ThreadState *thread_state_slow(CoreObject *c, PyThreadState *tstate);
 COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
+/* callbacks.c */
+PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
+PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 /* codes.c */
 COLD Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+PyObject *start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 int rec_names_commit(CoreObject *c, uint32_t code_idx);
@@ -660,7 +666,7 @@ add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, ui
 
 /* A new call row; its id (0 on failure) is the next one (ids are consecutive in row order:
  * nothing that can run Python may come between taking the id and writing the row). */
-static inline uint32_t
+static inline __attribute__((always_inline)) uint32_t
 put_call(CoreObject *c, int64_t t0, uint32_t par, uint32_t fn, uint32_t thr, uint32_t args, uint32_t task,
          uint8_t flag)
 {
@@ -773,7 +779,7 @@ done_or_overflow(CoreObject *c, ThreadState *ts)
 }
 
 /* A stack entry where there is room for it (push; the callbacks' fast paths test the room first). */
-static inline void
+static inline __attribute__((always_inline)) void
 put_entry(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
 {
     Entry *e = &ts->stack[ts->depth++];
@@ -889,6 +895,23 @@ ptr_hash(void *p)
     uint64_t x = (uint64_t)(uintptr_t)p;
     x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33;
     return (size_t)x;
+}
+
+/* PY_START's row and stack entry for a call whose arguments' id `a` is known (0: none), on a
+ * fast path (c->fast: the TSC read directly): calls nothing when there is room and its parent's
+ * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown). Same row,
+ * same entry as start_parent and start_row make. (vc_cb_py_start, capture.c start_keyed) */
+static inline __attribute__((always_inline)) PyObject *
+start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
+{
+    const Entry *up = ts->depth ? &ts->stack[ts->depth - 1] : NULL;
+    if (c->ncalls == c->capcalls || ts->depth == ts->cap || (up && up->quiet))   /* (quiet: start_parent's row) */
+        return start_row_out(c, ts, frame, idx, a);
+    uint32_t parent = 0, task = 0;
+    if (up) { parent = up->call; task = up->task; }   /* (start_parent, its top not quiet) */
+    uint32_t id = put_call(c, fast_stamp(), parent, c->codes[idx].func, ts->thr, a, task, 0);
+    put_entry(ts, frame, id, (uint32_t)idx, task);
+    return done_or_overflow(c, ts);
 }
 
 #pragma GCC visibility pop
