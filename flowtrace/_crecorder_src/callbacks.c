@@ -601,13 +601,11 @@ end_return_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObj
     return end_return(c, ts, ts->depth - 1, frame, value, genlike, t);
 }
 
-/* end_return for the top of the stack, not a generator, with a value that value_small_hit
- * did not find: vc_cb_py_return's way on for it, without trying again what it tried. */
-static __attribute__((noinline)) PyObject *
-end_value_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+/* end_row for the top of the stack, not a generator, its value's id `v` known: end_fast's way
+ * on when the exit buffer is full. */
+__attribute__((noinline)) PyObject *
+end_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v)
 {
-    uint32_t v = value_id(c, value);
-    if (!v) soft_fail(c);
     return end_row(c, ts, ts->depth - 1, frame, 0, t, v);
 }
 
@@ -1084,11 +1082,8 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     int64_t t = fast_stamp();
     uint32_t v = 0;
     if (ci->genlike) return end_return_out(c, ts, frame, args[2], 1, t);
-    if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_value_out(c, ts, frame, args[2], t);
-    if (c->nexits == c->capexits) return end_return_out(c, ts, frame, args[2], 0, t);
-    ts->depth--;
-    put_exit(c, e->call, t, END_RETURN, v);
-    Py_RETURN_NONE;
+    if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_keyed(c, ts, frame, args[2], t);
+    return end_fast(c, ts, frame, t, v);
 general:
     HAND_ON(cb_py_return);
 }

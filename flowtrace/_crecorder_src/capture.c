@@ -850,6 +850,31 @@ value_id_miss(CoreObject *c, const Memo *key)
     return sid;
 }
 
+/* value_id's keyed path: 1 with the entry's id in *sid (the value before, c->last_val, or found
+ * in the hot memo), 0 with the key made (a miss: value_id_miss makes the entry), -1 for what
+ * value_id_other does (None, True, False, small ints, what the memo does not key, full mode). */
+static inline __attribute__((always_inline)) int
+value_probe(CoreObject *c, PyObject *v, Memo *key, uint32_t *sid)
+{
+    uint8_t tag;
+    int64_t x;
+    uintptr_t t;
+    if (c->args_mode != 1 || !c->hot || !value_key(v, &tag, &x, &t)
+            || tag == V_NONE || tag == V_TRUE || tag == V_FALSE || (tag == V_INT && (uint64_t)x < SMALL_MAX))
+        return -1;
+    if (x == c->last_val.x && t == c->last_val.t && tag == c->last_val.tag && c->last_val.batch == (uint32_t)c->batch
+            && c->last_val.sid) {
+        *sid = c->last_val.sid;
+        return 1;
+    }
+    uint64_t head, h = memo_begin(S_VALUE, 0, 1, &head);
+    h = memo_mix(key, h, &head, 0, tag, x, t);
+    memo_end(key, h, head);
+    if (!(*sid = memo_probe(c, key))) return 0;
+    value_last(c, key, *sid);
+    return 1;
+}
+
 /* String id for a single value (result, yielded value); 0 when capture is off.
  * Safe mode: an instance, a float or an int past the small-int tables -- most results that are
  * not None -- is keyed at once (value_key) and found in, or added to, the hot memo; the value
@@ -860,23 +885,46 @@ uint32_t
 value_id(CoreObject *c, PyObject *v)
 {
     if (!c->args_mode) return 0;
-    uint8_t tag;
-    int64_t x;
-    uintptr_t t;
-    if (c->args_mode != 1 || !c->hot || !value_key(v, &tag, &x, &t)
-            || tag == V_NONE || tag == V_TRUE || tag == V_FALSE || (tag == V_INT && (uint64_t)x < SMALL_MAX))
-        return value_id_other(c, v);
-    if (x == c->last_val.x && t == c->last_val.t && tag == c->last_val.tag && c->last_val.batch == (uint32_t)c->batch
-            && c->last_val.sid)
-        return c->last_val.sid;
     Memo key;
-    uint64_t head, h = memo_begin(S_VALUE, 0, 1, &head);
-    h = memo_mix(&key, h, &head, 0, tag, x, t);
-    memo_end(&key, h, head);
-    uint32_t sid = memo_probe(c, &key);
-    if (!sid) return value_id_miss(c, &key);   /* (a tail call: nothing live past it) */
-    value_last(c, &key, sid);
-    return sid;
+    uint32_t sid = 0;
+    int found = value_probe(c, v, &key, &sid);
+    if (found > 0) return sid;
+    if (!found) return value_id_miss(c, &key);   /* (a tail call: nothing live past it) */
+    return value_id_other(c, v);
+}
+
+/* end_keyed's miss: the entry made now (value_id_miss), then the exit row. */
+static __attribute__((noinline)) PyObject *
+end_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, const Memo *key)
+{
+    uint32_t v = value_id_miss(c, key);
+    if (!v) soft_fail(c);
+    return end_fast(c, ts, frame, t, v);
+}
+
+/* end_keyed's values that value_id_other takes (its hook may run Python: the row after it). */
+static __attribute__((noinline)) PyObject *
+end_keyed_other(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+{
+    uint32_t v = value_id_other(c, value);
+    if (!v) soft_fail(c);
+    return end_row_out(c, ts, frame, t, v);
+}
+
+/* PY_RETURN's fast path (vc_cb_py_return) for the call on top of the stack (not a generator's)
+ * returning a value value_small_hit did not find: value_id's keyed path and the exit row in one
+ * function -- found, it calls nothing (as end_value_out and value_id, each a frame, it took ~40
+ * instructions more a return of the oop workload, callgrind). A miss makes its entry first
+ * (end_keyed_miss); the rest goes by value_id_other (end_keyed_other). */
+PyObject *
+end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+{
+    Memo key;
+    uint32_t v = 0;
+    int found = value_probe(c, value, &key, &v);
+    if (found > 0) return end_fast(c, ts, frame, t, v);
+    if (!found) return end_keyed_miss(c, ts, frame, t, &key);
+    return end_keyed_other(c, ts, frame, value, t);
 }
 
 /* args_id past its keyed path: no arguments, one small int (its table), safe mode's keyed path

@@ -567,11 +567,13 @@ COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
 /* callbacks.c */
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+PyObject *end_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v);
 /* codes.c */
 COLD Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
+PyObject *end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 PyObject *start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
@@ -640,7 +642,7 @@ PyObject *core_stats(CoreObject *c, PyObject *ignored);
 /* ---- hot-path helpers, inline in every file that uses them ---- */
 
 /* An exit row where there is room for it (add_exit; the callbacks' fast paths test the room first). */
-static inline void
+static inline __attribute__((always_inline)) void
 put_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
 {
     size_t i = c->nexits++;
@@ -912,6 +914,18 @@ start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_
     uint32_t id = put_call(c, fast_stamp(), parent, c->codes[idx].func, ts->thr, a, task, 0);
     put_entry(ts, frame, id, (uint32_t)idx, task);
     return done_or_overflow(c, ts);
+}
+
+/* PY_RETURN's exit row for the call on top of the stack (not a generator's), its value's id `v`
+ * known (0: none), on a fast path: calls nothing when there is room -- else end_row_out (the
+ * buffer grown). Same row, same stack as end_row makes. (vc_cb_py_return, capture.c end_keyed) */
+static inline __attribute__((always_inline)) PyObject *
+end_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v)
+{
+    if (c->nexits == c->capexits) return end_row_out(c, ts, frame, t, v);
+    ts->depth--;
+    put_exit(c, ts->stack[ts->depth].call, t, END_RETURN, v);
+    Py_RETURN_NONE;
 }
 
 #pragma GCC visibility pop
