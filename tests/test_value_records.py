@@ -509,6 +509,49 @@ def test_argument_lists_of_one_to_four_values_are_reprs_texts() -> None:
         assert [c.args for c in calls] == expected, recorder
 
 
+def _made(o, n, t=None):
+    return n
+
+
+def test_runs_of_new_argument_lists_then_repeats_are_reprs_texts() -> None:
+    """A code whose argument lists are new call after call (a constructor's: a new object, a
+    growing int), then the same few lists again and again, then new ones, in two batches --
+    the C recorder's PY_START fast path (capture.c start_keyed) makes each a record at call
+    time, finds the repeats in the hot memo: records with objects, ints and floats, a literal
+    default; read as reprs.py's texts from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[str] = []
+        keep = [Shape(), Other(), Shape()]
+
+        def call(*args):
+            expected.append(_args_text(_made, args, {}, "safe"))
+            _made(*args)
+
+        session.start()
+        try:
+            for batch in range(2):
+                for i in range(50):  # new lists: a run of misses
+                    call(Shape(), 2**20 + i)
+                for i in range(50):  # the same few lists again, then turn about
+                    call(keep[i % 2], 2**20 + i % 3, 0.5 if i % 5 else None)
+                for i in range(30):
+                    call(keep[2], 2**20)
+                for i in range(30):
+                    call(Other(), -(2**40) - i, 1.5 * i)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname == "_made"]
+        assert [c.args for c in calls] == expected, recorder
+
+
 class Other:
     pass
 
