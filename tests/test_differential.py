@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import re
+import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -328,6 +330,50 @@ def test_same_tree(name: str, mode: str) -> None:
     c = canonical(record(prog, "c", args=mode, flush_interval=3600))
     assert len(py) > 3
     assert c == py
+
+
+def _suspended() -> Iterator[int]:
+    yield 1
+    yield 2
+
+
+class _Holder:
+    def __init__(self, gen: Iterator[int]) -> None:
+        self.gen = gen
+        self.me = self  # a reference cycle: only the garbage collector frees it (and closes gen)
+
+
+def _hold_one() -> None:
+    next(_Holder(_suspended()).gen)
+
+
+def gc_closed_generators() -> None:
+    """200 suspended generators, each closed (GeneratorExit raised in it) when the AUTOMATIC
+    garbage collector frees its cycle; the last ones by a collection the program asks for."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(5)
+    try:
+        for _ in range(200):
+            _hold_one()
+    finally:
+        gc.set_threshold(*threshold)
+    gc.collect()
+
+
+@pytest.mark.parametrize("recorder", [
+    pytest.param("python", marks=pytest.mark.xfail(strict=True, reason=(
+        "open (found in session 12 on python-dateutil's suite): a collection that runs at the "
+        "Python recorder's own callback bytecode (3.12+ collects at the next eval-breaker "
+        "check) closes generators while CPython delivers no monitoring events, so their "
+        "GeneratorExit is not recorded and they stay unfinished"))),
+    pytest.param("c", marks=pytest.mark.xfail(sys.version_info >= (3, 13), strict=True, reason=(
+        "open: 3.13 closes a generator suspended outside a try block without running its frame "
+        "(no PY_THROW / PY_UNWIND event, gc.collect() or not): both recorders leave it unfinished"))),
+])
+def test_generators_closed_by_the_automatic_collector_end(recorder: str) -> None:
+    trace = record(gc_closed_generators, recorder, flush_interval=3600)
+    ends = [(c.end, _norm(c.exception)) for c in trace.calls if c.function.qualname == "_suspended"]
+    assert ends == [("raise", "GeneratorExit")] * 200
 
 
 EXC_TYPES = (ValueError, IndexError, KeyError, TypeError, RuntimeError, ZeroDivisionError, EOFError,
