@@ -357,6 +357,51 @@ def test_records_and_texts_taking_turns_in_one_batch_read_as_reprs_texts() -> No
         assert [(c.args, c.result) for c in calls] == expected * 6, recorder
 
 
+def _small(n, meta):  # a small int: once its text is final, its result entry adds no bytes
+    return 1
+
+
+def _wide(n, meta):  # an int past the small-int tables: a record made at call time too
+    return n * 100003 + 7
+
+
+def _word(s):  # a str argument: a text made at the drain, between call-time records
+    return None
+
+
+def test_record_runs_short_long_and_joined_read_as_reprs_texts() -> None:
+    """The drain copies short runs of call-time records into the texts' blob and splices long
+    ones (render.c record_run, SPLICE_MIN = 256 bytes): runs of one call's records between texts
+    made at the drain, runs of hundreds of bytes, and short runs between entries that add no
+    bytes (a text seen before), joined into one run and spliced once it is long enough -- in one
+    batch, two batches running. Every text is reprs.py's, from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    steps = ([(_small, (i, ("job", (i, i + 1)))) for i in range(40)]   # one long run
+             + [(_wide, (i, ("job", (i, i + 1)))) for i in range(40)]   # one long run
+             + [c for i in range(12) for c in ((_wide, (i, (i,))), (_word, (f"w'{i}",)))]   # short runs, texts between
+             + [c for i in range(20) for c in ((_wide, (i, ("job", (i,)))), (_word, ("a'b",)))]   # joined: no bytes between
+             + [(_small, (i, (i,))) for i in range(3)] + [(_word, ("é",))] + [(_small, (i, (i, "x" * 60))) for i in range(8)])
+    expected = [(f.__name__, _args_text(f, args, {}, "safe"), repr(f(*args))) for f, args in steps]
+    names = {f.__name__ for f, _ in steps}
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        session.start()
+        try:
+            for _ in range(2):
+                for f, args in steps:
+                    f(*args)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        assert [(c.function.qualname, c.args, c.result) for c in calls] == expected * 2, recorder
+
+
 class Vec3:
     __slots__ = ("x", "y", "z")
 

@@ -852,15 +852,20 @@ bad:
 /* A run of call-time records left where they are, in the batch's packed bytes, until the
  * payload is made: its bytes go in at offset `at` of the texts' blob (strings_batch). Copied
  * into the blob first, they were copied twice -- ~22 instructions a call of the threaded
- * workload's rep movsb, for bytes that are most of its STRS payload. */
+ * workload's rep movsb, for bytes that are most of its STRS payload. A short run is copied
+ * into the blob all the same (SPLICE_MIN): a splice costs its entry and a memcpy call each of
+ * its own and of the blob's bytes before it -- oop's runs, one or two records between its
+ * other entries, cost +2.5 M instructions spliced. */
 typedef struct { size_t at, off, len; } Splice;
+#define SPLICE_MIN 256   /* bytes */
 
 /* The run of S_REC entries from strs[i] whose records lie one after another in the batch's
  * packed bytes: one splice into *runs (at the blob's end; *spliced: the bytes spliced so far),
- * their ends, their final ids into remap. How many (0 with an error set). */
+ * or copied into the blob when short (*tail: the last copy, where it is in the blob and in the
+ * packed bytes), their ends, their final ids into remap. How many (0 with an error set). */
 static size_t
-record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, const Text *blob,
-           Text *runs, size_t *spliced, Text *ends, uint32_t *remap)
+record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, size_t nstrs, Text *blob,
+           Text *runs, size_t *spliced, Splice *tail, Text *ends, uint32_t *remap)
 {
     if (text_room(runs, sizeof(Splice)) < 0 || text_room(ends, 4 * (nstrs - i)) < 0) return 0;
     /* one pass: each entry's end and final id while the run goes on (the ends' room: the most
@@ -877,15 +882,35 @@ record_run(CoreObject *c, const RenderCtx *rc, const StrEntry *strs, size_t i, s
         remap[j++] = sid++;
     } while (j < nstrs && strs[j].kind == S_REC && !strs[j].packed && strs[j].pack_off == stop);
     if (stop > rc->npacked) { PyErr_SetString(PyExc_SystemError, "a record is not in its batch"); return 0; }
+    size_t len = stop - off;
+    Splice *last = runs->len ? (Splice *)(runs->p + runs->len) - 1 : NULL;
+    int joined = last && last->at == blob->len && last->off + last->len == off;   /* (nothing between) */
+    /* right after a copied run, its bytes ending where this one's start (an entry of no bytes
+     * between: a small int's text seen before): one run with it, spliced once long enough */
+    int after_copy = !joined && tail->len && tail->at + tail->len == blob->len && tail->off + tail->len == off;
+    if (after_copy && tail->len + len >= SPLICE_MIN) {
+        blob->len = tail->at;   /* (its bytes: at the same place in the payload, spliced now) */
+        off = tail->off;
+        len += tail->len;
+        tail->len = 0;
+        after_copy = 0;
+    }
+    if (!joined && len < SPLICE_MIN && text_room(blob, len) < 0) return 0;
     ends->len = (size_t)((char *)q - ends->p);
     c->next_final_sid = sid;
-    Splice *last = runs->len ? (Splice *)(runs->p + runs->len) - 1 : NULL;
-    if (last && last->at == blob->len && last->off + last->len == off) last->len += stop - off;   /* (nothing between) */
-    else {
-        memcpy(runs->p + runs->len, &(Splice){blob->len, off, stop - off}, sizeof(Splice));
+    if (joined) {
+        last->len += len;
+        *spliced += len;
+    } else if (len < SPLICE_MIN) {   /* (at the same place in the payload: blob->len + *spliced) */
+        if (!after_copy) *tail = (Splice){blob->len, off, 0};
+        memcpy(blob->p + blob->len, rc->packed + off, len);
+        blob->len += len;
+        tail->len += len;
+    } else {
+        memcpy(runs->p + runs->len, &(Splice){blob->len, off, len}, sizeof(Splice));
         runs->len += sizeof(Splice);
+        *spliced += len;
     }
-    *spliced += stop - off;
     c->rendered += j - i;
     return j - i;
 }
@@ -938,6 +963,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
      * to the system and faulted in again, page by page */
     Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
     size_t spliced = 0;   /* the bytes of the runs (record_run): the blob's offsets are past them */
+    Splice tail = {0, 0, 0};   /* (record_run's last copied run) */
     blob.len = blob.nchars = ends.len = ends.nchars = 0;
     spare_blob.p = spare_ends.p = NULL;
     spare_blob.cap = spare_ends.cap = 0;
@@ -961,7 +987,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             continue;
         }
         if (e->kind == S_REC) {   /* records already (packed.c, args_record; rec_commit): copied as they are */
-            size_t run = record_run(c, rc, strs, i, nstrs, &blob, &runs, &spliced, &ends, remap);
+            size_t run = record_run(c, rc, strs, i, nstrs, &blob, &runs, &spliced, &tail, &ends, remap);
             if (!run) goto done;
             *count += run;
             records = 1;
