@@ -31,7 +31,7 @@ from flowtrace.ftr.chunks import Chunk
 from flowtrace.ftr.decode import Function, Task, Thread
 
 from .parts import PartIds, ProcessRecord
-from .prefault import Prefaulter
+from .prefault import ByteArena, Prefaulter
 
 if TYPE_CHECKING:
     from .window import Window
@@ -306,6 +306,7 @@ class TraceData:
         self.name = name
         self._calls = _Growable(_CALL_COLS, sentinel_row=True, capacity=capacity + 1)
         self._prefault: Prefaulter | None = None  # a followed session's (expect_calls)
+        self._kept: ByteArena | None = None  # where a followed session keeps value records (expect_calls)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
         self.threads: dict[int, Thread] = {}
@@ -345,6 +346,7 @@ class TraceData:
         suggested took up to 4 times that, past a 6 GB address-space limit at once: MemoryError)."""
         self._calls.reserve(calls - self._calls.size, exact=True)  # (`calls` rows, the sentinel's one of them)
         self._prefault = Prefaulter()  # (the rows ahead faulted in off the reading thread: prefault.py)
+        self._kept = ByteArena()
 
     @property
     def n_marks(self) -> int:
@@ -414,7 +416,8 @@ class TraceData:
                     continue
                 chunk = chunk.unpacked()
             elif chunk.kind == F.STRS and F.has_records(chunk.payload):  # expanded when shown
-                packed = PackedStrings(chunk.payload, compressed=False)
+                packed = PackedStrings(chunk.payload if self._kept is None else self._kept.keep(chunk.payload),
+                                       compressed=False)
                 if part is None:
                     self.strings.add(packed)
                 else:

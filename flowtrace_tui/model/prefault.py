@@ -126,3 +126,33 @@ class Prefaulter:
                 return
             start += size
             self._filled[base] = (weakref.ref(col), start)
+
+
+class ByteArena:
+    """Payloads a live session keeps (the value records' STRS chunks: a busy program's texts,
+    ~15 bytes a call, kept as read until a text is asked for), copied into large segments
+    faulted in ahead by a `Prefaulter` of their own. Kept as the reader made them, each was
+    fresh heap memory: ~4 page faults per 1 000 calls on the reading thread, most of its faults
+    (benchmarks/live_timeline.py), which the whole index's catch-up steps hid by freeing
+    memory the heap gave again (9b67579 pauses them). A payload larger than an eighth of a
+    segment is kept as it is."""
+
+    SEGMENT = 64 << 20
+
+    def __init__(self) -> None:
+        self._prefault = Prefaulter(ahead=self.SEGMENT // 2)
+        self._segment: np.ndarray | None = None
+        self._used = 0
+
+    def keep(self, payload: bytes | memoryview) -> bytes | memoryview:
+        """`payload`'s bytes as kept (a view into a segment, or `payload` itself)."""
+        n = len(payload)
+        if n > self.SEGMENT // 8:
+            return payload
+        if self._segment is None or self._used + n > len(self._segment):
+            self._segment, self._used = np.zeros(self.SEGMENT, dtype=np.uint8), 0
+        seg, lo = self._segment, self._used
+        seg[lo : lo + n] = np.frombuffer(payload, dtype=np.uint8)
+        self._used = lo + n
+        self._prefault.written([seg], self._used)
+        return memoryview(seg)[lo : lo + n]

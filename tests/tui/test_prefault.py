@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import flowtrace_tui.model.loader  # noqa: F401  (numpy asks for no huge pages, as in the explorer)
-from flowtrace_tui.model.prefault import Prefaulter
+from flowtrace_tui.model.prefault import ByteArena, Prefaulter
 
 pytestmark = pytest.mark.skipif(Prefaulter()._madvise is None, reason="no madvise (not Linux)")
 
@@ -115,3 +115,66 @@ def test_rows_ahead_follow_the_sessions_growth():
     prefault.written([col], grown)
     target = min(len(col), grown + GROWTH_AHEAD * 2 * MIN_AHEAD_ROWS)  # (up to the page it starts)
     assert target - PAGE // 4 <= faulted_rows() <= target
+
+
+def test_kept_payloads_are_copied_into_segments_faulted_in_ahead(monkeypatch):
+    """GIVEN a live session's byte arena (its value records' STRS payloads), WHEN payloads are
+    kept one after another, THEN each reads back as it was, across segments (an earlier
+    segment stays while views of it live), the thread keeping them meets no page fault once
+    the segment's next bytes are faulted in ahead, and a payload larger than an eighth of a
+    segment is kept as it is."""
+    monkeypatch.setattr(ByteArena, "SEGMENT", 1 << 22)  # (4 MB segments: a few in the test)
+    rng = np.random.default_rng(7)
+    payloads = [rng.integers(0, 256, 100_000, dtype=np.uint8).tobytes() for _ in range(100)]
+    arena = ByteArena()
+    kept = [arena.keep(payloads[0])]
+    assert arena._prefault.wait_idle()
+    faults = 0
+    for p in payloads[1:]:
+        new_segment = arena._used + len(p) > ByteArena.SEGMENT
+        before = thread_faults()
+        kept.append(arena.keep(p))
+        if not new_segment:  # (a new segment's first bytes are written before the thread runs)
+            faults += thread_faults() - before
+        assert arena._prefault.wait_idle()
+    assert [bytes(k) for k in kept] == payloads
+    assert len({k.obj.ctypes.data for k in kept}) == 3  # (40 payloads a segment)
+    assert faults <= 97, faults  # (at most the page at a payload's start, half written by the one before)
+    big = bytes(ByteArena.SEGMENT // 8 + 1)
+    assert arena.keep(big) is big
+
+
+def test_a_followed_sessions_value_records_are_kept_in_its_arena_and_read_the_same(tmp_path):
+    """GIVEN a session the recorder wrote with value records (STRS chunks of arguments and
+    results, kept as read until a text is asked for), WHEN it is read as a followed session
+    (expect_calls: its byte arena) and as a file read once, THEN the followed one keeps those
+    payloads in its arena's segments, and every call's arguments and result read the same."""
+    import os
+    import subprocess
+    import sys
+
+    from flowtrace_tui.model.loader import PackedStrings
+    from flowtrace_tui.model.source import TraceSource
+
+    (tmp_path / "prog.py").write_text("def f(i, s):\n    return (i, s)\n\nfor i in range(100_000):\n    f(i, 'x' * (i % 7))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTRACE_FOLLOW")}
+    done = subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", "t.ftr", "prog.py"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path = str(tmp_path / "t.ftr")
+    sessions = []
+    for followed in (True, False):
+        src = TraceSource.open(path)
+        if followed:
+            src.data.expect_calls(1 << 16)
+        while src.step().more:
+            pass
+        sessions.append(src.data)
+    followed, once = sessions
+    kept = [c for c in followed.strings.chunks if isinstance(c, PackedStrings) and c.records and not c.compressed]
+    # (the chunks read after expect_calls: those the first slice read at open are kept as read)
+    assert sum(isinstance(c.payload, memoryview) and isinstance(c.payload.obj, np.ndarray) for c in kept) >= len(kept) // 2 > 0
+    assert followed.n == once.n == 100_001
+    for col, last in (("args", "i=99999, s='xxxx'"), ("val", "(99999, 'xxxx')")):
+        texts = [[d.strings.text(int(i)) for i in d.col(col)[1:]] for d in (followed, once)]
+        assert texts[0] == texts[1] and last in texts[0]
