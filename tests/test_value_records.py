@@ -333,28 +333,32 @@ def test_records_and_texts_taking_turns_in_one_batch_read_as_reprs_texts() -> No
     tries that first (args_id), and one that is not takes the other paths for the rest of the
     batch. The drain splices the runs of call-time records between the texts and int records
     made at the drain (render.c). Every text is reprs.py's, from both recorders."""
+    steps = [(1, ("job", (2, 3))), (2, [4]), ("a'b", (1,)), (3, (5,)), (10**30, (1,)), (4, "s"), (5, ("x", (6, 7))),
+             (6,), (7, ((8,),)), (8, (-9, 2**40)), (9, ()), (10, ("é",)), (11, (12,))]
+    expected = [(_args_text(_alt, args, {}, "safe"), repr(_alt(*args))) for args in steps]
+    for recorder in ("c", "python"):
+        calls = _recorded_batches(recorder, lambda: [_alt(*args) for _ in range(3) for args in steps], {"_alt"})
+        assert [(c.args, c.result) for c in calls] == expected * 6, recorder
+
+
+def _recorded_batches(recorder: str, batch, names: set[str], batches: int = 2) -> list:
+    """The calls of functions `names` that `batch()` makes, run `batches` times in safe mode,
+    each time flushed (a batch of its own), as the file reads them back."""
     import io
 
     from flowtrace.ftr.reader import load
     from flowtrace.session import Session
 
-    steps = [(1, ("job", (2, 3))), (2, [4]), ("a'b", (1,)), (3, (5,)), (10**30, (1,)), (4, "s"), (5, ("x", (6, 7))),
-             (6,), (7, ((8,),)), (8, (-9, 2**40)), (9, ()), (10, ("é",)), (11, (12,))]
-    expected = [(_args_text(_alt, args, {}, "safe"), repr(_alt(*args))) for args in steps]
-    for recorder in ("c", "python"):
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
-        session.start()
-        try:
-            for _ in range(2):
-                for _ in range(3):
-                    for args in steps:
-                        _alt(*args)
-                session.flush()
-        finally:
-            session.stop()
-        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname == "_alt"]
-        assert [(c.args, c.result) for c in calls] == expected * 6, recorder
+    buf = io.BytesIO()
+    session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+    session.start()
+    try:
+        for _ in range(batches):
+            batch()
+            session.flush()
+    finally:
+        session.stop()
+    return [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
 
 
 def _small(n, meta):  # a small int: once its text is final, its result entry adds no bytes
@@ -375,11 +379,6 @@ def test_record_runs_short_long_and_joined_read_as_reprs_texts() -> None:
     made at the drain, runs of hundreds of bytes, and short runs between entries that add no
     bytes (a text seen before), joined into one run and spliced once it is long enough -- in one
     batch, two batches running. Every text is reprs.py's, from both recorders."""
-    import io
-
-    from flowtrace.ftr.reader import load
-    from flowtrace.session import Session
-
     steps = ([(_small, (i, ("job", (i, i + 1)))) for i in range(40)]   # one long run
              + [(_wide, (i, ("job", (i, i + 1)))) for i in range(40)]   # one long run
              + [c for i in range(12) for c in ((_wide, (i, (i,))), (_word, (f"w'{i}",)))]   # short runs, texts between
@@ -388,17 +387,7 @@ def test_record_runs_short_long_and_joined_read_as_reprs_texts() -> None:
     expected = [(f.__name__, _args_text(f, args, {}, "safe"), repr(f(*args))) for f, args in steps]
     names = {f.__name__ for f, _ in steps}
     for recorder in ("c", "python"):
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
-        session.start()
-        try:
-            for _ in range(2):
-                for f, args in steps:
-                    f(*args)
-                session.flush()
-        finally:
-            session.stop()
-        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        calls = _recorded_batches(recorder, lambda: [f(*args) for f, args in steps], names)
         assert [(c.function.qualname, c.args, c.result) for c in calls] == expected * 2, recorder
 
 
