@@ -39,7 +39,7 @@ static inline __attribute__((always_inline)) Susp *
 susp_find(CoreObject *c, void *frame)
 {
     if (!c->nsusp) return NULL;
-    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
+    size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
     for (; c->susp[j].frame; j = (j + 1) & mask)
         if (c->susp[j].frame == frame) return &c->susp[j];
     return NULL;
@@ -54,9 +54,10 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
         size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
         Susp *n = PyMem_RawCalloc(ncap, sizeof(Susp));
         if (!n) { PyErr_NoMemory(); return -1; }
+        c->susp_shift = 64 - (unsigned)__builtin_ctzll(ncap);   /* (susp_hash: ncap is a power of 2) */
         for (size_t i = 0; i < c->capsusp; i++) {
             if (!c->susp[i].frame) continue;
-            size_t j = ptr_hash(c->susp[i].frame) & (ncap - 1);
+            size_t j = susp_hash(c, c->susp[i].frame);
             while (n[j].frame) j = (j + 1) & (ncap - 1);
             n[j] = c->susp[i];
         }
@@ -64,7 +65,7 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
         c->susp = n;
         c->capsusp = ncap;
     }
-    size_t mask = c->capsusp - 1, j = ptr_hash(frame) & mask;
+    size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
     while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
     if (!c->susp[j].frame) c->nsusp++;
     else if (c->susp[j].call != call && !c->susp[j].running) {
@@ -107,7 +108,7 @@ susp_drop(CoreObject *c, void *frame, uint32_t call)
         for (;;) {
             k = (k + 1) & mask;
             if (!c->susp[k].frame) { c->nsusp--; return; }
-            size_t h = ptr_hash(c->susp[k].frame) & mask;
+            size_t h = susp_hash(c, c->susp[k].frame);
             if (i <= k ? (i < h && h <= k) : (i < h || h <= k)) continue;
             break;
         }
@@ -1099,34 +1100,41 @@ general:
  * another thread state, a buffer to grow, a first yield, a value to capture -- goes to the
  * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
-/* The thread's recorder state for an event whose code is `co` running in the current frame
- * (event_tstate's test), or NULL to take the general path. */
-static inline __attribute__((always_inline)) ThreadState *
-switch_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
+/* The index in the generator map of `frame`'s entry, or -1: susp_find's probe, giving the
+ * index (the entry's sslot without a division by sizeof(Susp)). The map is not empty. */
+static inline __attribute__((always_inline)) Py_ssize_t
+susp_index(CoreObject *c, void *frame)
 {
-    return c->active ? running_state(c, co, framep) : NULL;
+    size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
+    for (void *f; (f = c->susp[j].frame) != frame; j = (j + 1) & mask)
+        if (!f) return -1;
+    return (Py_ssize_t)j;
 }
 
+/* (Both read the clock as the PY_START/PY_RETURN fast paths do -- c->fast: active, the TSC --
+ * so that nothing on their way calls a function: an out-of-line stamp() and its spills were
+ * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.) */
 static PyObject *
 vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    Susp *s;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = switch_state(c, args[0], &frame))
-            || !(s = susp_find(c, frame)))
+    Py_ssize_t j;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !c->nsusp || !(ts = running_state(c, args[0], &frame))
+            || (j = susp_index(c, frame)) < 0)
         goto general;
+    Susp *s = &c->susp[j];
     /* suspended, the same code (else a stale entry), and room for the entry */
     if (s->running || s->code != (void *)args[0] || ts->depth == ts->cap) goto general;
-    int64_t t = stamp();
+    int64_t t = fast_stamp();
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     s->running = 1;
     Entry *e = &ts->stack[ts->depth++];   /* push; the run may fold (cb_py_yield): its row held back (quiet_end) */
     e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
     e->quiet = 1; e->rt = t; e->rothr = parent;
     e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
-    e->sslot = (uint32_t)(s - c->susp) + 1;
+    e->sslot = (uint32_t)j + 1;
     e->hmark = 0;
     return done_or_overflow(c, ts);
 general:
@@ -1139,19 +1147,21 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !(ts = switch_state(c, args[0], &frame)) || !ts->depth)
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame)) || !ts->depth)
         goto general;
     Entry *e = &ts->stack[ts->depth - 1];
     /* the top of the stack yields (recorded code: no filter lookup), and its generator's map
-     * entry is where the resume found it (susp_park's entry; a first yield is not in the map) */
-    Susp *s = e->sslot && e->sslot <= c->capsusp ? &c->susp[e->sslot - 1] : NULL;
-    if (e->frame != frame || c->codes[e->code_idx].code != (void *)args[0] || !s || s->frame != frame
-            || !s->running || s->call != e->call)
+     * entry is where the resume found it (susp_park's entry; a first yield is not in the map:
+     * sslot 0, which the one unsigned compare sends on too). The entry running this call in
+     * this frame, its code the frame's (running_state), is the one the resume checked. */
+    if ((uint32_t)(e->sslot - 1) >= c->capsusp) goto general;
+    Susp *s = &c->susp[e->sslot - 1];
+    if (e->frame != frame || s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0])
         goto general;
     /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that starts a
      * fold (a row), else a suspend row; the last two record the yielded value, which the general
      * path captures (args mode) */
-    int64_t t = stamp();
+    int64_t t = fast_stamp();
     uint32_t fold;
     if (e->quiet && fold_extend(c, e, t, ts->thr)) {
         fold = e->fold;
