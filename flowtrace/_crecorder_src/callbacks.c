@@ -1096,8 +1096,9 @@ general:
  * and its register saves (~20 instructions an event, callgrind): a resume of a generator
  * found suspended in the map, and a yield of a generator that the map holds as running
  * (every yield but a generator's first) whose value need not be captured -- one that extends
- * its run's fold (~83% of the yields there), or without argument capture any. Anything else --
- * another thread state, a buffer to grow, a first yield, a value to capture -- goes to the
+ * its run's fold (~83% of the yields there), or without argument capture any -- or whose value's
+ * text is at hand (value_small_hit). Anything else -- another thread state, a buffer to grow, a
+ * first yield, a value to capture -- goes to the
  * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
 /* The index in the generator map of `frame`'s entry, or -1: susp_find's probe, giving the
@@ -1159,16 +1160,20 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     if (e->frame != frame || s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0])
         goto general;
     /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that starts a
-     * fold (a row), else a suspend row; the last two record the yielded value, which the general
-     * path captures (args mode) */
+     * fold (a row), else a suspend row; the last two record the yielded value (args mode): here
+     * when its text is in this batch already (value_small_hit: None, a small int -- a value
+     * passed up a `yield from` chain is met again at each level), else the general path
+     * captures it */
     int64_t t = fast_stamp();
     uint32_t fold;
     if (e->quiet && fold_extend(c, e, t, ts->thr)) {
         fold = e->fold;
     } else {
-        if (c->args_mode || c->nmarks == c->capmarks) goto general;   /* (t: read again there) */
+        uint32_t v = 0;
+        if ((c->args_mode && !(v = value_small_hit(c, args[2]))) || c->nmarks == c->capmarks)
+            goto general;   /* (t: read again there) */
         MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
-        m->exc = NULL; m->call = e->call; m->ref = 0;
+        m->exc = NULL; m->call = e->call; m->ref = v;
         if (e->quiet) {
             m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD; m->n = 1; m->run = t - e->rt; m->t2 = t; m->thr = ts->thr;
             fold = (uint32_t)c->nmarks;
