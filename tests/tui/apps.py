@@ -105,18 +105,13 @@ async def at_rest(pilot, timeout: float = 30.0, turns: int = 3) -> None:
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < turns:
+        if pilot.app._exit or not pilot.app.is_running:  # (exiting: nothing more is drawn)
+            return
         await pilot.pause()
         why = pending_screen_work(pilot.app)
         quiet = 0 if why else quiet + 1
         if why and time.monotonic() > deadline:
             raise AssertionError(f"the screen did not come to rest in {timeout} s: {', '.join(why)}")
-
-
-async def press(pilot, *keys: str) -> None:
-    """`pilot.press`, then wait until the app has handled the keys (`at_rest`): the pilot's
-    own wait ends when the process looks idle, which a starved one always does (`starved`)."""
-    await pilot.press(*keys)
-    await at_rest(pilot)
 
 
 async def until(pilot, cond, timeout: float = 10.0) -> None:
@@ -149,14 +144,13 @@ def type_ahead(app, text: str) -> None:
         app.post_message(event)
 
 
-@pytest.fixture
-def starved(monkeypatch):
+def starve(monkeypatch) -> None:
     """Pilot as on a machine whose CPU other processes take (load 30-49 at nice -15 beside the
     tests): `pilot.press` waits between keys and `pilot.pause` waits for the app until the
     process "is idle", judged by it using under 1 ms of CPU in 20 ms of wall time
     (textual._wait.wait_for_idle), which a process that gets no CPU always is, busy or not.
-    Here that wait returns at once: a test must wait for what it asserts (`at_rest`, `until`),
-    not count on the pilot's wait; what a busy app does with keys typed meanwhile shows."""
+    Here that wait returns at once: a test must wait for what it asserts (`at_rest`, `until`;
+    conftest.py makes every press wait `at_rest`), not count on the pilot's wait; what a busy app does with keys typed meanwhile shows."""
     import textual.app
     import textual.pilot
 
@@ -165,3 +159,9 @@ def starved(monkeypatch):
 
     monkeypatch.setattr(textual.app, "wait_for_idle", no_wait)
     monkeypatch.setattr(textual.pilot, "wait_for_idle", no_wait)
+
+
+@pytest.fixture
+def starved(monkeypatch):
+    """This test's Pilot as if starved of CPU (`starve`)."""
+    starve(monkeypatch)

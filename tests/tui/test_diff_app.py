@@ -15,7 +15,7 @@ from textual.widgets import Input
 
 from trace_builder import TraceBuilder, loop_nodes as loop, nested_session as session
 
-from .apps import at_rest, press, screen_lines, source, starved, sync, type_ahead  # noqa: F401 (starved: a fixture)
+from .apps import at_rest, screen_lines, source, starved, sync, type_ahead  # noqa: F401 (starved: a fixture)
 
 
 async def settled(pilot, timeout: float = 60.0) -> None:
@@ -154,34 +154,34 @@ async def test_search_finds_paths_by_name_as_the_call_tree_does(starved):
     app = pair_app(show_detail=False)
     async with app.run_test(size=(120, 30)) as pilot:
         await settled(pilot)
-        await press(pilot, "n")  # no search yet: n opens the find bar, as in the call tree
+        await pilot.press("n")  # no search yet: n opens the find bar, as in the call tree
         assert app.query_one(FindBar).has_class("-shown")
-        await press(pilot, "escape", "slash", *"work", "enter")
+        await pilot.press("escape", "slash", *"work", "enter")
         await settled(pilot)
         assert app.hits.tolist() == [3, 4] and app.tree.cursor_pos == 3  # work (gone), work2 (new)
         assert "hit 1 of 2" in app.status_parts()
         assert lines(app)[4].startswith("├─ work − gone")
-        await press(pilot, "n")
+        await pilot.press("n")
         assert app.tree.cursor_pos == 4 and "hit 2 of 2" in app.status_parts()
-        await press(pilot, "n")  # wraps
+        await pilot.press("n")  # wraps
         assert app.tree.cursor_pos == 3
-        await press(pilot, "N", "N")
+        await pilot.press("N", "N")
         assert app.tree.cursor_pos == 3
-        await press(pilot, "J")  # the changes: the one after work
+        await pilot.press("J")  # the changes: the one after work
         assert app.tree.cursor_pos == 4 and "change 4 of 4" in app.status_parts()
         # argument text (alt+t): NEW's 4th step and work2 have 'i=3' (the cursor, on a hit, stays)
         # (ctrl+a ctrl+k pressed first: the input's bindings run only once the keys bubble
         # back to the app, after the characters typed behind them are in: Textual's order)
-        await press(pilot, "slash", "ctrl+a", "ctrl+k")
-        await press(pilot, *"i=3", "alt+t", "enter")
+        await pilot.press("slash", "ctrl+a", "ctrl+k")
+        await pilot.press(*"i=3", "alt+t", "enter")
         await settled(pilot)
         assert app.hits.tolist() == [1, 4] and "hit 2 of 2" in app.status_parts()
         # report is unchanged: hidden by u, and no hit of a search for it
-        await press(pilot, "slash", "ctrl+a", "ctrl+k")
-        await press(pilot, "alt+t", *"report", "enter")
+        await pilot.press("slash", "ctrl+a", "ctrl+k")
+        await pilot.press("alt+t", *"report", "enter")
         await settled(pilot)
         assert app.hits.tolist() == [5]
-        await press(pilot, "u")
+        await pilot.press("u")
         await settled(pilot)
         assert app.hits.tolist() == [] and "[$error]no hits[/]" in app.status_parts()
 
@@ -198,7 +198,7 @@ async def test_a_word_typed_ahead_after_slash_goes_to_the_find_bar():
         await at_rest(pilot)
         assert app.query_one(FindBar).query_one(Input).value == "report"
         assert lines(app)[:7] == before[:7] and "unchanged hidden" not in app.status_parts()
-        await press(pilot, "enter")
+        await pilot.press("enter")
         await settled(pilot)
         assert app.hits.tolist() == [5] and app.tree.cursor_pos == 5
 

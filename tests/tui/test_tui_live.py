@@ -28,7 +28,7 @@ from flowtrace_tui.widgets.log_pane import LogPane
 
 from trace_builder import Feeder, TraceBuilder, meta_for
 
-from .apps import press, starved, sync, until  # noqa: F401 (starved: a fixture)
+from .apps import starved, sync, until  # noqa: F401 (starved: a fixture)
 
 POLL = 0.02
 
@@ -202,26 +202,26 @@ async def test_explorer_follows_a_growing_file(tmp_path, starved):
         await until(pilot, lambda: app.index.n == 5)
         await until(pilot, lambda: cursor_node(app) == 5)
         # manual navigation stops following; new calls are counted, the cursor stays
-        await press(pilot, "k")
+        await pilot.press("k")
         assert not app.live_view.follow.following and cursor_node(app) == 4
         feed.step_calls(["step4", "step5"])
         await until(pilot, lambda: app.index.n == 7)
         assert cursor_node(app) == 4 and "+2 new" in status(app)
         # G resumes following
-        await press(pilot, "G")
+        await pilot.press("G")
         assert app.live_view.follow.following and cursor_node(app) == 7 and "new" not in status(app)
         # F toggles it off and on
-        await press(pilot, "F")
+        await pilot.press("F")
         assert not app.live_view.follow.following
-        await press(pilot, "F")
+        await pilot.press("F")
         assert app.live_view.follow.following
         # pause: data keeps loading, the view does not change
-        await press(pilot, "P")
+        await pilot.press("P")
         feed.step_calls(["step6", "step7"])
         # the snapshot of the 9 calls arrives and is held (not shown)
         await until(pilot, lambda: app.live_view.held is not None and app.live_view.held.index.n == 9)
         assert app.index.n == 7 and "paused" in status(app) and "+2 new" in status(app)
-        await press(pilot, "P")
+        await pilot.press("P")
         await until(pilot, lambda: app.index.n == 9)
         await until(pilot, lambda: cursor_node(app) == 9)
         # the end chunk lands: finished
