@@ -76,3 +76,42 @@ def test_packed_columns_of_every_width_decode_to_the_calls(nfuncs: int) -> None:
         got = [(names[fn], how in F.RAISED) for fn, how in zip(rows.call_func, rows.exit_how)]
         assert got == calls
     assert bits_widths, "the fn column was never bit-packed"
+
+
+def test_long_batches_and_runs_of_one_step_are_encode_columns_bytes() -> None:
+    """A batch longer than format.GOLOMB_SAMPLE_SPAN rows (its times' and parents' Golomb orders
+    from the sparser sample) of calls each taking a new tuple (`args`: a new record a call, +1
+    a row -- runs put eight rows at once), with a few calls without arguments breaking the
+    runs: each payload is exactly format.encode_columns' bytes, and decodes to the calls."""
+    from flowtrace.recorder.c import CRecorder
+
+    ns: dict = {}
+    exec(compile("def f(t):\n    return 0\n\ndef g():\n    return 0\n", __file__, "exec"), ns)
+    f, g = ns["f"], ns["g"]
+    rows = 3 * F.GOLOMB_SAMPLE_SPAN + 5
+    rng = random.Random(7)
+    rec = CRecorder(RecorderConfig())
+    rec.start()
+    made = []
+    try:
+        for i in range(rows):
+            if rng.random() < 0.02:
+                g()
+                made.append("g")
+            else:
+                f((i, i + 1))
+                made.append("f")
+        batch = rec.drain()
+    finally:
+        rec.stop()
+    names = {fn["id"]: fn["qualname"] for fn in batch.functions}
+    encodings = {}
+    for kind, payload in batch.payloads:
+        _same_as_encode_columns(kind, payload)
+        encodings[kind] = {name: enc for name, (_tc, enc) in _descriptors(payload).items()}
+    assert encodings[F.CALL]["args"] in (F.ENC_GOLOMB_RISE, F.ENC_GOLOMB_DELTA), encodings
+    assert encodings[F.CALL]["t0"] == F.ENC_GOLOMB_RISE and encodings[F.EXIT]["t1"] == F.ENC_GOLOMB_RISE
+    got = batch.unpacked()
+    assert [names[fn] for fn in got.call_func] == made
+    args = [a for a, name in zip(got.call_args, made) if name == "f"]
+    assert len(set(args)) == len(args)  # a record of its own for every call

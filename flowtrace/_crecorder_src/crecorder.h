@@ -123,6 +123,7 @@ enum { ENC_VARINT_DELTA = 2, ENC_VARINT = 3, ENC_CONST = 4, ENC_PARENT = 5, ENC_
        ENC_BITS = 8, ENC_GOLOMB_DELTA = 9, ENC_GOLOMB = 10, ENC_GOLOMB_PARENT = 11, ENC_GOLOMB_RISE = 12,
        ENC_DEFLATE = 13, ENC_SHARED = 14 };
 #define DEFLATE_COLUMNS 2   /* a chunk's `compress` in NativeWriter.put: its columns deflated (writer.c) */
+#define SAMPLE_SPAN 4608   /* the coders sample 1 + n / SAMPLE_SPAN times sparser past it (encode.c sample_step; format.GOLOMB_SAMPLE_SPAN) */
 
 /* A captured value (one argument, a result or a yielded value). */
 enum {

@@ -106,12 +106,24 @@ typedef struct { const char *name; char tc; const void *v; uint8_t width, parent
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
  * loop's period lines the sample up with one kind of row (every 4th row did: an asyncio
  * program's parent codes were judged by their escapes alone). format.golomb_order takes the
- * same sample. */
+ * same sample. A column whose encoding the sample only sets the order of -- a time column
+ * (always ENC_GOLOMB_RISE, or _DELTA when a step goes down) and CALL.par (ENC_GOLOMB_PARENT) --
+ * is sampled at steps `stride` (1 + n / SAMPLE_SPAN) times as long: ~1,000-2,000 of a
+ * backpressure batch's 20-30K rows, whose time steps and parent codes give the same order
+ * (their histograms were ~40 instructions a call of raytrace's drain). The other columns keep
+ * the whole sample: it also chooses between their encodings, and a sparser one chose worse
+ * (oop's EXIT.val: +13% bytes). */
 static inline size_t
-sample_step(uint32_t *r)
+sample_stride(size_t n)
+{
+    return 1 + n / SAMPLE_SPAN;
+}
+
+static inline size_t
+sample_step(uint32_t *r, size_t stride)
 {
     *r = *r * 1103515245u + 12345u;
-    return 1 + (*r >> 29);
+    return stride * (1 + (*r >> 29));
 }
 
 /* Row i of a column buffer of `width` bytes (1 u8, 4 u32, 8 i64) as i64. Every loop over a
@@ -247,7 +259,8 @@ parent_hist(const uint32_t *par, size_t n, uint64_t base, size_t hist[65])
 {
     memset(hist, 0, 65 * sizeof *hist);
     uint32_t lcg = 1;
-    for (size_t i = 0; i < n; i += sample_step(&lcg)) hist[bit_len(parent_code(par, i, base))]++;
+    size_t stride = sample_stride(n);
+    for (size_t i = 0; i < n; i += sample_step(&lcg, stride)) hist[bit_len(parent_code(par, i, base))]++;
 }
 
 /* Each candidate encoding's body size for the column, in one pass: the writer keeps
@@ -257,6 +270,7 @@ typedef struct {
     size_t hist_plain[65], hist_delta[65], hist_rise[65];   /* bit lengths of the values, the zigzagged steps, the steps */
     size_t hist_sparse[65], hist_sparse_delta[65];   /* the same over the rows that are not 0 */
     int k;   /* the Exp-Golomb order chosen */
+    int runs;   /* most sampled codes of the encoding chosen are of 0 or 1: look for runs (put_golomb) */
     size_t nonzero;   /* rows that are not 0 (W_SPARSE) */
     unsigned want;   /* the candidates counted (W_*) */
 } Sizes;
@@ -324,8 +338,9 @@ measure(const void *v, int width, size_t n, const ColStats *st, Sizes *z, unsign
     memset(z->hist_sparse_delta, 0, sizeof z->hist_sparse_delta);
     /* (the sample of sample_step: format.golomb_order's rule) */
     uint32_t lcg;
+    size_t stride = width == 8 ? sample_stride(n) : 1;   /* (a time column: the order only) */
 #define STEP(i) ((uint64_t)x(i) - (uint64_t)((i) ? x((i) - 1) : 0))
-#define SAMPLED(i) for (size_t i = (lcg = 1, 0); i < n; i += sample_step(&lcg))
+#define SAMPLED(i) for (size_t i = (lcg = 1, 0); i < n; i += sample_step(&lcg, stride))
     /* Two or three histograms of the same sample in one pass over it (a pass each drew the
      * sample again: the LCG, the loop and the row loads, ~8 instructions a row a pass; the
      * small-valued columns -- fn, how, kind, a mark's call -- want two, the optional ones three):
@@ -369,7 +384,7 @@ measure(const void *v, int width, size_t n, const ColStats *st, Sizes *z, unsign
             if (z->nonzero++ == next) {
                 z->hist_sparse[bit_len((uint64_t)xi)]++;
                 z->hist_sparse_delta[bit_len(zigzag((int64_t)((uint64_t)xi - (uint64_t)prev)))]++;
-                next += sample_step(&lcg);
+                next += sample_step(&lcg, 1);
             }
             prev = xi;
         }
@@ -479,8 +494,48 @@ golomb_put8(BitOut *b, const uint64_t v[8], int k)
     golomb_put4(b, v[4], v[5], v[6], v[7], k);
 }
 
+/* Runs of one step in a u32 column (threaded: a new record id a call in `args`, +1 a row; the
+ * thread id in `thr`, +0 a row while a thread runs): eight rows a step whose steps all equal the
+ * one before them have eight equal codes, put at once from the code made once a run (~3
+ * instructions a row against ~20-25 for making each code). A block that is not such a run is
+ * told by its first step (~0.5 instruction a row) nearly always, then by its eight (two vector
+ * compares). Only the rows' codes are read this way: the same bits as code by code. */
+typedef struct { int64_t step; uint64_t joined, len; } RunCode;   /* the run's eight codes, joined */
+
+/* Are rows i..i+7 (i >= 2) each `step` (= row i-1 minus row i-2) from the row before? Compared
+ * as u32 lanes (steps mod 2^32), then row i+7 against row i-1 + 8 steps in i64: lanes that
+ * wrapped would not sum to it (each wrapped step is 2^32 off), so the steps are exactly `step`. */
+static inline __attribute__((always_inline)) int
+uniform8(const uint32_t *v, size_t i, int64_t step)
+{
+    if ((int64_t)v[i] - (int64_t)v[i - 1] != step) return 0;   /* (most blocks that are no run end here) */
+    U32x4 a, b, pa, pb, want = {(uint32_t)step, (uint32_t)step, (uint32_t)step, (uint32_t)step};
+    memcpy(&a, v + i, 16); memcpy(&b, v + i + 4, 16); memcpy(&pa, v + i - 1, 16); memcpy(&pb, v + i + 3, 16);
+    U32x4 d = ((a - pa) ^ want) | ((b - pb) ^ want);
+    U64x2 w;
+    memcpy(&w, &d, 16);
+    return !(w[0] | w[1]) && (int64_t)v[i + 7] == (int64_t)v[i - 1] + 8 * step;
+}
+
+/* The code of a run's step (its value for ENC_GOLOMB, whose runs are of step 0), joined eight
+ * times into rc, if eight fit one put (<= 56 bits); 0 if not (the rows go code by code). */
+static inline __attribute__((always_inline)) int
+run_code(RunCode *rc, int enc, int64_t step, uint64_t value, int k)
+{
+    uint64_t c = enc == ENC_GOLOMB_DELTA ? zigzag(step) : enc == ENC_GOLOMB_RISE ? (uint64_t)step : value;
+    if (c >= ((uint64_t)1 << 27)) return 0;
+    uint64_t x = c + ((uint64_t)1 << k), len = GOLOMB_LEN(x, k);
+    if (8 * len > 56) return 0;
+    uint64_t j = (x << len) | x;   /* 2, then 4, then 8 codes */
+    j = (j << 2 * len) | j;
+    rc->joined = (j << 4 * len) | j;
+    rc->len = 8 * len;
+    rc->step = step;
+    return 1;
+}
+
 static inline __attribute__((always_inline)) unsigned char *
-put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base)
+put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base, int runs)
 {
 #define x(i) AT(v, width, i)
     *q++ = (unsigned char)k;
@@ -502,6 +557,36 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
 #define RISE(a, before) ((a) - (before))
 #define DELTA(a, before) zigzag((int64_t)((a) - (before)))
 #define PLAIN(a, before) (a)
+    if (width == 4 && runs && enc != ENC_GOLOMB_PARENT && n >= 16) {
+        /* u32 columns whose sampled codes are mostly 0 or 1 (Sizes.runs): 8-row blocks, runs of
+         * one step at once (uniform8); the rest as below */
+        const uint32_t *u = v;
+        RunCode rc = {0, 0, 0};
+        int have = 0;   /* rc holds the code of rc.step's runs */
+        uint64_t a[8], c[8];
+#define BLOCK(VALUE) { \
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = (uint64_t)u[i + (size_t)j]; \
+        c[0] = VALUE(a[0], prev); \
+        _Pragma("GCC unroll 7") for (int j = 1; j < 8; j++) c[j] = VALUE(a[j], a[j - 1]); \
+        if (k <= 2) golomb_put8(&b, c, k); \
+        else { golomb_put4(&b, c[0], c[1], c[2], c[3], k); golomb_put4(&b, c[4], c[5], c[6], c[7], k); } }
+        for (; i + 8 <= n; i += 8) {
+            if (i >= 8) {
+                int64_t step = (int64_t)u[i - 1] - (int64_t)u[i - 2];
+                if ((enc != ENC_GOLOMB || step == 0) && uniform8(u, i, step)
+                    && ((have && rc.step == step && enc != ENC_GOLOMB) || (have = run_code(&rc, enc, step, u[i - 1], k)))) {
+                    bits_put(&b, rc.joined, rc.len);
+                    prev = u[i + 7];
+                    continue;
+                }
+            }
+            if (enc == ENC_GOLOMB_RISE) BLOCK(RISE)
+            else if (enc == ENC_GOLOMB_DELTA) BLOCK(DELTA)
+            else BLOCK(PLAIN)
+            prev = a[7];
+        }
+#undef BLOCK
+    }
     if (enc == ENC_GOLOMB_RISE) {
         ROWS8(RISE)
         ROWS4(RISE)
@@ -606,7 +691,7 @@ put_body(unsigned char *q, int enc, const void *v, int width, size_t n, const Si
 {
 #define x(i) AT(v, width, i)
     if (enc >= ENC_GOLOMB_DELTA)
-        return put_golomb(q, enc, v, width, n, z->k, base);
+        return put_golomb(q, enc, v, width, n, z->k, base, z->runs);
     if (enc == ENC_PARENT) {
         for (size_t i = 0; i < n; i++) q = put_varint(q, parent_code(v, i, base));
     } else if (enc == ENC_VARINT) {
@@ -674,6 +759,16 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
     int best = 0;
     for (int i = 1; i < (int)(sizeof c / sizeof c[0]); i++) if (c[i].size < c[best].size) best = i;
     z->k = c[best].k;
+    /* a column of runs of one step (uniform8) has most sampled codes 0 or 1: only such a column
+     * is looked at for runs (~0.8 instruction a row of a test that finds none elsewhere) */
+    const size_t *h = c[best].enc == ENC_GOLOMB_DELTA ? z->hist_delta : c[best].enc == ENC_GOLOMB_RISE ? z->hist_rise
+                      : c[best].enc == ENC_GOLOMB ? z->hist_plain : NULL;
+    z->runs = 0;
+    if (h) {
+        size_t sampled = 0;
+        for (int b = 0; b <= 64; b++) sampled += h[b];
+        z->runs = 2 * (h[0] + h[1]) >= sampled;
+    }
     return c[best].enc;
 }
 
@@ -693,7 +788,8 @@ constant_or_sampled(const void *v, int width, size_t n, int64_t *lo, int64_t *hi
     }
     int64_t a = INT64_MAX, z = INT64_MIN;
     uint32_t lcg = 1;
-    for (size_t i = 0; i < n; i += sample_step(&lcg)) {
+    size_t stride = sample_stride(n);
+    for (size_t i = 0; i < n; i += sample_step(&lcg, stride)) {
         int64_t x = AT(v, width, i);
         a = x < a ? x : a;
         z = x > z ? x : z;
@@ -746,10 +842,10 @@ shared_body(unsigned char *q, const ColSpec *s)
     const int64_t *v = s->v;
     size_t hist[65] = {0}, bits;
     uint32_t lcg = 1;   /* the order from measure's sample (format.golomb_order: the same bytes) */
-    for (size_t i = 0; i < s->nvals; i += sample_step(&lcg)) hist[bit_len((uint64_t)v[i])]++;
+    for (size_t i = 0; i < s->nvals; i += sample_step(&lcg, 1)) hist[bit_len((uint64_t)v[i])]++;
     int k = golomb_k(hist, s->nvals, &bits);
     *q++ = (unsigned char)(s->share - 1);
-    return put_golomb(q, ENC_GOLOMB, v, 8, s->nvals, k, 0);
+    return put_golomb(q, ENC_GOLOMB, v, 8, s->nvals, k, 0, 0);
 }
 
 /* A u32 column that is 0 but on the rows s->at (EXIT.val without argument capture: a raise's
@@ -769,7 +865,7 @@ sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
         if (nonzero++ == next) {
             hist[bit_len(x)]++;
             hist_delta[bit_len(zigzag((int64_t)x - (int64_t)prev))]++;
-            next += sample_step(&lcg);
+            next += sample_step(&lcg, 1);
         }
         prev = x;
     }

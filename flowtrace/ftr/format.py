@@ -222,7 +222,7 @@ def encode_columns(base: int, rows: int, columns: Iterable[tuple[str, str, int, 
             seen.append(values)
             if len(values) != rows:
                 raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
-            body = encode_varints(values, encoding, base)
+            body = encode_varints(values, encoding, base, typecode)
             descs.append(COLUMN_DESC.pack(column_name(name), typecode.encode(), encoding, 0))
             datas.append(VARINT_BODY.pack(len(body)) + body)
             continue
@@ -264,10 +264,11 @@ def _put_varint(out: bytearray, v: int) -> None:
     out.append(v)
 
 
-def encode_varints(values: list[int], encoding: int, base: int = 0) -> bytes:
+def encode_varints(values: list[int], encoding: int, base: int = 0, typecode: str = "") -> bytes:
     """A varint column's body without its byte count (the C recorder's encoder, in Python: the
     definition, and what tests write; ENC_CONST takes the first value for every row; `base`:
-    the chunk's first call id, for ENC_PARENT)."""
+    the chunk's first call id, for ENC_PARENT; `typecode`: the column's, which golomb_sparse
+    reads)."""
     out = bytearray()
     if encoding == ENC_CONST:
         _put_varint(out, values[0])
@@ -287,7 +288,7 @@ def encode_varints(values: list[int], encoding: int, base: int = 0) -> bytes:
         nonzero = [v for v in values if v]
         out += bitmap + _golomb_body(_golomb_input(nonzero, ENC_GOLOMB if encoding == ENC_SPARSE else ENC_GOLOMB_DELTA, 0))
     elif encoding in GOLOMB_ENCODINGS:
-        out += _golomb_body(_golomb_input(values, encoding, base))
+        out += _golomb_body(_golomb_input(values, encoding, base), golomb_sparse(typecode, encoding))
     elif encoding == ENC_BITS:
         lo = min(values, default=0)
         width = (max(values, default=0) - lo).bit_length()
@@ -318,30 +319,41 @@ def _golomb_input(values: list[int], encoding: int, base: int) -> list[int]:
     return [_zigzag(v - prev) for prev, v in zip([0] + values, values)]
 
 
-def golomb_sample(values: list[int]) -> list[int]:
+GOLOMB_SAMPLE_SPAN = 4608  # a sparse sample's steps are 1 + len // this times as long (encode.c's SAMPLE_SPAN)
+
+
+def golomb_sample(values: list[int], sparse: bool = False) -> list[int]:
     """The values the C writer picks a Golomb order from (encode.c's sample_step): the first,
-    then steps of 1-8 drawn from a 32-bit LCG (~1 value in 4.5, at no fixed period)."""
-    out, i, r = [], 0, 1
+    then steps of 1-8 drawn from a 32-bit LCG (~1 value in 4.5, at no fixed period); `sparse`
+    (a time column's, CALL.par's: golomb_sparse) each step 1 + len(values) // GOLOMB_SAMPLE_SPAN
+    times as long (~1,000-2,000 values of a long column)."""
+    out, i, r, stride = [], 0, 1, 1 + len(values) // GOLOMB_SAMPLE_SPAN if sparse else 1
     while i < len(values):
         out.append(values[i])
         r = (r * 1103515245 + 12345) & 0xFFFFFFFF
-        i += 1 + (r >> 29)
+        i += stride * (1 + (r >> 29))
     return out
 
 
-def golomb_order(values: list[int]) -> int:
+def golomb_sparse(typecode: str, encoding: int) -> bool:
+    """Is this column's Golomb order taken from the sparse sample (encode.c: a time column --
+    'q', the only 8-byte columns it codes this way -- and ENC_GOLOMB_PARENT)?"""
+    return encoding == ENC_GOLOMB_PARENT or (typecode == "q" and encoding in GOLOMB_ENCODINGS)
+
+
+def golomb_order(values: list[int], sparse: bool = False) -> int:
     """The order k the C writer takes for these values (encode.c's golomb_k): the smallest
     estimated total over golomb_sample(values), one of b significant bits costing k + 1 bits
     when b <= k, else ~2b - k. (Any k reads back: this is the writer's choice only.)"""
     counts: dict[int, int] = {}
-    for v in golomb_sample(values):
+    for v in golomb_sample(values, sparse):
         counts[v.bit_length()] = counts.get(v.bit_length(), 0) + 1
     costs = [sum(n * (k + 1 if b <= k else 2 * b - k) for b, n in counts.items()) for k in range(40)]
     return costs.index(min(costs))
 
 
-def _golomb_body(values: list[int]) -> bytes:
-    k = golomb_order(values)
+def _golomb_body(values: list[int], sparse: bool = False) -> bytes:
+    k = golomb_order(values, sparse)
     bits = []
     for v in values:  # x = v + 2^k after (bits of x - k - 1) zeros
         x = v + (1 << k)

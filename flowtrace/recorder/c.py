@@ -64,7 +64,7 @@ def shared_constants() -> dict[str, int]:
         "ENC_BITS": fmt.ENC_BITS, "ENC_GOLOMB_DELTA": fmt.ENC_GOLOMB_DELTA, "ENC_GOLOMB": fmt.ENC_GOLOMB,
         "ENC_GOLOMB_PARENT": fmt.ENC_GOLOMB_PARENT, "ENC_GOLOMB_RISE": fmt.ENC_GOLOMB_RISE,
         "ENC_DEFLATE": fmt.ENC_DEFLATE, "ENC_SHARED": fmt.ENC_SHARED, "DEFLATE_COLUMNS": fmt.DEFLATE_COLUMNS,
-        "RS_TUPLE": fmt.RS_TUPLE, "RS_LIST": fmt.RS_LIST,
+        "RS_TUPLE": fmt.RS_TUPLE, "RS_LIST": fmt.RS_LIST, "SAMPLE_SPAN": fmt.GOLOMB_SAMPLE_SPAN,
     }
 
 
