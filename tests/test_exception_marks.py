@@ -322,3 +322,41 @@ def test_exception_texts(recorder_name: str) -> None:
             ("ValueError", "ValueError: msg"),
         ]
     ]
+
+
+
+class Spoken(ValueError):
+    def __str__(self) -> str:   # (not called: a user class's text is made safely, from its args)
+        return f"spoken {self.args[0]}"
+
+
+def check_spoken(i):
+    raise Spoken(i)
+
+
+def middle_spoken(i):
+    return check_spoken(i) + 1
+
+
+def spoken_thrice():
+    for i in range(3):
+        try:
+            middle_spoken(i)
+        except Spoken:
+            pass
+
+
+def test_user_class_raised_again_two_frames_down(recorder_name: str) -> None:
+    """An exception of a user class raised again and again two calls under its handler (its
+    type remembered plain after the first: the C recorder's PY_UNWIND fast path), its text
+    made by the Python text hook (run inside that callback), and each object likely at the
+    freed one's address: every raise's text is made afresh, the same trees."""
+    trace = record(spoken_thrice, recorder_name)
+    check_balanced(trace)
+    name = "test_exception_marks.Spoken"
+    assert shape(trace, marks=True) == [f"spoken_thrice() = None [{','.join([f'handled:{name}'] * 3)}]"] + [
+        line for i in range(3) for line in (
+            f"  middle_spoken(i={i}) ! {name}: {i}",
+            f"    check_spoken(i={i}) ! {name}: {i} [raise:{name}]",
+        )
+    ]

@@ -418,13 +418,21 @@ came_through(PyObject *exc, PyObject *code)
     return 0;
 }
 
+/* Did `exc` come into `call` from a callee (PY_UNWIND) or a throw, travelling on -- the
+ * thread's known exception, not caught -- rather than being raised there? */
+static inline __attribute__((always_inline)) int
+came_in(const ThreadState *ts, PyObject *exc, uint32_t call)
+{
+    return exc == ts->known && call == ts->known_call && !ts->known_caught
+           && (!ts->known_from || came_through(exc, ts->known_from));
+}
+
 /* Was `exc` raised in `call` (not the exception travelling through it)? Then its text is
  * made afresh (exc_id's cache is for the exception travelling on). */
 static inline int
 raised_in(ThreadState *ts, PyObject *exc, uint32_t call)
 {
-    if (exc == ts->known && call == ts->known_call && !ts->known_caught
-            && (!ts->known_from || came_through(exc, ts->known_from))) return 0;
+    if (came_in(ts, exc, call)) return 0;
     ts->exc_ptr = NULL;
     return 1;
 }
@@ -1191,56 +1199,86 @@ general:
 
 /* ---- an exception's usual events, in the vectorcall itself ----
  * An exception caught a few calls up (benchmarks' exceptions: raised in check, through middle,
- * caught in run) is one PY_UNWIND where it was raised (a fresh text: cb_py_unwind), then a
- * PY_UNWIND in each frame it passes through and the EXCEPTION_HANDLED of its catcher: those
- * find everything at hand -- the thread's known exception that came in from the callee, its
- * text's id cached (exc_id), the top of the stack -- and are done here, without the second
+ * caught in run) is one PY_UNWIND where it was raised (a fresh text), then a PY_UNWIND in each
+ * frame it passes through and the EXCEPTION_HANDLED of its catcher: those find everything at
+ * hand -- the top of the stack, and past the first the thread's known exception that came in
+ * from the callee, its text's id cached (exc_id) -- and are done here, without the second
  * call, its frame and register saves, and without exc_event_state's general tests. Anything
- * else -- another thread state, a generator (its map entry), an exception raised here, a
- * SystemExit / StopIteration (plain_exception), a buffer to grow -- goes to the callbacks
+ * else -- another thread state, a generator (its map entry), a caught exception raised again,
+ * a SystemExit / StopIteration (plain_exception), a buffer to grow -- goes to the callbacks
  * above, which do the same and more. Same rows, same thread state as they make. */
 
 /* The thread's recorder state when the event's frame is the top of its stack, a recorded call
- * of a code that is not a generator's, and `exc` the exception that came into it travelling
- * on (known, not caught) with its text cached; else NULL (the general path). */
+ * of a code that is not a generator's, and the exception of the plain type remembered (not a
+ * SystemExit, StopIteration, StopAsyncIteration); else NULL (the general path). */
 static inline __attribute__((always_inline)) ThreadState *
-exc_passing(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+exc_top(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ThreadState *ts = tls_state;
-    /* (the exception's tests first: an exception raised here fails them at once) */
-    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || args[2] != ts->known || args[2] != ts->exc_ptr
-            || ts->known_caught || !ts->exc_sid || ts->exc_batch != c->batch || !c->active || ts->gen != c->gen
-            || !ts->tstate || !ts->depth)
+    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->active || ts->gen != c->gen || !ts->tstate
+            || !ts->depth)
         return NULL;
-    PyObject *exc = args[2];
     const Entry *e = &ts->stack[ts->depth - 1];
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
-    if (e->call != ts->known_call || !f || FRAME_CODE(f) != args[0] || e->frame != f
-            || c->codes[e->code_idx].code != (void *)args[0] || c->codes[e->code_idx].genlike)
+    if (!f || FRAME_CODE(f) != args[0] || e->frame != f || c->codes[e->code_idx].code != (void *)args[0]
+            || c->codes[e->code_idx].genlike)
         return NULL;
     /* plain_exception's remembered answer only (its type walks are calls: the general path) */
-    PyTypeObject *tp = Py_TYPE(exc);
+    PyTypeObject *tp = Py_TYPE(args[2]);
     if (tp != plain_type || ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && (!plain_tag || tp->tp_version_tag != plain_tag)))
         return NULL;
-    if (ts->known_from && !came_through(exc, ts->known_from)) return NULL;
     return ts;
 }
 
-/* PY_UNWIND of an exception passing through (cb_py_unwind's rows: an END_RAISE exit with its
- * text, the exception travelling on into the caller) */
+/* exc_id's cache holds `exc`'s text (the exception that came in: its first event made it) */
+static inline __attribute__((always_inline)) int
+exc_cached(CoreObject *c, const ThreadState *ts, PyObject *exc)
+{
+    return exc == ts->exc_ptr && ts->exc_sid && ts->exc_batch == c->batch;
+}
+
+/* The exception ends call `d` of the stack and travels on into the caller (cb_py_unwind's
+ * thread state) */
+static inline __attribute__((always_inline)) PyObject *
+unwound(ThreadState *ts, size_t d, PyObject *code, PyObject *exc)
+{
+    ts->depth = d;
+    exc_arrived(ts, exc, d ? ts->stack[d - 1].call : 0);
+    ts->known_from = code;   /* ... while its traceback passes through here */
+    Py_RETURN_NONE;
+}
+
+/* PY_UNWIND of an exception raised in the top call (cb_py_unwind's END_RAISE_HERE row, its
+ * text made afresh: raised_in drops the cache). A function of its own, tail-called: its
+ * call of exc_id_slow would make vc_cb_py_unwind save its registers for every unwind. */
+static __attribute__((noinline)) PyObject *
+unwind_raised_here(CoreObject *c, ThreadState *ts, PyObject *code, PyObject *exc, int64_t t)
+{
+    size_t d = ts->depth - 1;
+    uint32_t call = ts->stack[d].call;
+    uint32_t v = exc_id_slow(c, ts, exc);   /* (may run Python -- the text hook -- with no event of this thread) */
+    if (!v) soft_fail(c);
+    if (add_exit(c, call, t, END_RAISE_HERE, v) < 0) return callback_failed(c);
+    return unwound(ts, d, code, exc);
+}
+
+/* PY_UNWIND (cb_py_unwind's rows): of an exception that came in from a callee, an END_RAISE
+ * exit with its cached text; of one raised in this call (raised_in's test), an END_RAISE_HERE
+ * exit (unwind_raised_here) -- the general path cost ~145 instructions more for it:
+ * exc_event_state's tests, pop_target (callgrind, benchmarks' exceptions). */
 static PyObject *
 vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
-    ThreadState *ts = exc_passing(c, args, nargsf, kwnames);
-    if (!ts || c->nexits == c->capexits) goto general;
+    ThreadState *ts = exc_top(c, args, nargsf, kwnames);
+    if (!ts) goto general;
     int64_t t = stamp();
-    size_t d = --ts->depth, i = c->nexits++;   /* pop, add_exit */
+    size_t d = ts->depth - 1;
     uint32_t call = ts->stack[d].call;
-    c->exits.call[i] = call; c->exits.t1[i] = t; c->exits.how[i] = END_RAISE; c->exits.val[i] = ts->exc_sid;
-    ts->known_call = d ? ts->stack[d - 1].call : 0;   /* exc_arrived in the caller: known, caught 0 */
-    ts->known_from = args[0];
-    Py_RETURN_NONE;
+    if (!came_in(ts, args[2], call)) return unwind_raised_here(c, ts, args[0], args[2], t);
+    if (!exc_cached(c, ts, args[2]) || c->nexits == c->capexits) goto general;
+    put_exit(c, call, t, END_RAISE, ts->exc_sid);
+    return unwound(ts, d, args[0], args[2]);
 general:
     HAND_ON(cb_py_unwind);
 }
@@ -1251,9 +1289,11 @@ static PyObject *
 vc_cb_exception_handled(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
-    ThreadState *ts = exc_passing(c, args, nargsf, kwnames);
+    ThreadState *ts = exc_top(c, args, nargsf, kwnames);
     /* (a held resume row to write first -- quiet_end -- is a generator's: the general path) */
-    if (!ts || c->nmarks == c->capmarks || ts->stack[ts->depth - 1].quiet) goto general;
+    if (!ts || !came_in(ts, args[2], ts->stack[ts->depth - 1].call) || !exc_cached(c, ts, args[2])
+            || c->nmarks == c->capmarks || ts->stack[ts->depth - 1].quiet)
+        goto general;
     int64_t t = stamp();
     Entry *e = &ts->stack[ts->depth - 1];
     MarkRow *r = &c->marks[c->nmarks++];   /* add_mark */
