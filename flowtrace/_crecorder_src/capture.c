@@ -930,7 +930,7 @@ end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *
 /* args_id past its keyed path: no arguments, one small int (its table), safe mode's keyed path
  * for a code with a cell among its arguments, the records of lists holding containers, and the
  * capture of what cannot be keyed. Out of line: args_id's own frame and path stay small. */
-static __attribute__((noinline)) uint32_t
+__attribute__((noinline)) uint32_t
 args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t n = c->codes[idx].nargs;
@@ -983,7 +983,7 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
     }
     if (c->codes[idx].rec != ARGREC_NO && c->codes[idx].unrec != (uint32_t)c->batch + 1) {
         /* a list with a tuple or list in it: the whole of it written as a record now (packed.c) */
-        uint32_t sid = args_record(c, frame, kinds, idx);
+        uint32_t sid = args_record(c, frame, co, idx, 0);
         if (sid) return sid;
     }
     Slot small[8];
@@ -1112,16 +1112,6 @@ start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     return start_args_out(c, ts, frame, co, idx);
 }
 
-/* A code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))): its next one
- * very likely is too -- straight there, not through args_id_rest's small-int table first and its
- * large frame (one that is not a record sets unrec and takes args_id_rest). */
-static __attribute__((noinline)) uint32_t
-args_record_first(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
-{
-    uint32_t sid = args_record(c, frame, PyBytes_AS_STRING(co->co_localspluskinds), idx);
-    return sid ? sid : args_id_rest(c, frame, co, idx);
-}
-
 /* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
  * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail
  * call); a code whose lists were records in this batch: args_record; everything else:
@@ -1141,7 +1131,11 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
     }
     uint32_t now = (uint32_t)c->batch + 1;
     if (ci->recd == now && ci->unrec != now && frame && FRAME_CODE(frame) == (PyObject *)co)
-        return args_record_first(c, frame, co, idx);   /* (a tail call: this function keeps no frame) */
+        /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))): its
+         * next one very likely is too -- straight there, not through args_id_rest's small-int
+         * table first and its large frame; one that is not a record goes on to args_id_rest
+         * from there (rest: a tail call of args_record's, no frame of a caller's kept for it) */
+        return args_record(c, frame, co, idx, 1);   /* (a tail call: this function keeps no frame) */
     return args_id_rest(c, frame, co, idx);
 }
 

@@ -578,6 +578,7 @@ uint32_t value_id(CoreObject *c, PyObject *v);
 PyObject *end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 PyObject *start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 int rec_names_commit(CoreObject *c, uint32_t code_idx);
@@ -586,7 +587,7 @@ void rec_items_clear(RecItem *items, size_t n);
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
 int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
-uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssize_t idx);
+uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest);
 int pack_commit(CoreObject *c, StrEntry *e);
 void pack_drop(void);
 /* render.c */

@@ -325,19 +325,24 @@ args_layout(CodeInfo *ci)
     return ci->rec = ARGREC_YES;
 }
 
-/* The string id of an S_REC entry for the arguments of the frame running code idx, or 0 when
- * they are not written so (nothing is kept; no error set). */
+/* args_record's answer when the list is not a record: 0, or with `rest` args_id_rest's (a tail
+ * call: args_id sends a code whose lists were records in this batch straight to args_record) */
+#define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
+
+/* The string id of an S_REC entry for the arguments of the frame running code idx (its code
+ * `co`), or when they are not written so (nothing is kept; no error set) NOT_RECORD(). */
 uint32_t
-args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssize_t idx)
+args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest)
 {
     CodeInfo *ci = &c->codes[idx];
-    if (ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
-    if (ci->unrec == (uint32_t)c->batch + 1) return 0;
-    if (c->npacked + PACK_MAX > UINT32_MAX) return 0;
+    if (ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return NOT_RECORD();
+    if (ci->unrec == (uint32_t)c->batch + 1) return NOT_RECORD();
+    if (c->npacked + PACK_MAX > UINT32_MAX) return NOT_RECORD();
     if (c->npacked + PACK_MAX > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + PACK_MAX, 1) < 0) {
         PyErr_Clear();
-        return 0;
+        return NOT_RECORD();
     }
+    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
     unsigned char *start = c->packed + c->npacked, *p = start, *end = start + PACK_MAX;
     size_t chars = ci->rec_chars;
     int containers = 0;
@@ -373,7 +378,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, const char *kinds, Py_ssi
     if (!containers || chars > 2 * MAX_TEXT) goto no;
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
-    if (!e) { PyErr_Clear(); return 0; }
+    if (!e) { PyErr_Clear(); return NOT_RECORD(); }
     if (!known && rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
     e->kind = S_REC;
     e->code_idx = (uint32_t)idx;
@@ -386,5 +391,6 @@ no:   /* (the bytes are not the batch's: pack_ids forgets where they were) */
     for (size_t i = 0; i < PACK_IDS; i++)
         if (c->pack_ids[i].epoch == c->rec_epoch + 1 && c->pack_ids[i].off >= c->npacked) c->pack_ids[i].epoch = 0;
     ci->unrec = (uint32_t)c->batch + 1;
-    return 0;
+    return NOT_RECORD();
 }
+#undef NOT_RECORD
