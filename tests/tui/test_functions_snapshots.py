@@ -34,7 +34,11 @@ def test_functions_view(snap_compare, size):
 def test_functions_sorted_searched_and_a_call_selected(snap_compare, size):
     async def run_before(pilot):
         await _functions(pilot, "s", "slash", *"order", "enter")
-        await pilot.press("enter", "end")
+        await pilot.press("enter")  # (the calls of the function load in a worker: "end" waits for them)
+        await settle(pilot)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("end")
+        await settle(pilot)
         await pilot.pause()
 
     assert snap_compare(threads_app(), terminal_size=size, run_before=run_before)
