@@ -25,7 +25,10 @@ take (the driver marks it; callgrind_phase.py says exactly what is in and out), 
 process. Counts hardly depend on the machine's load (flowtrace runs with a long --flush-interval
 there: see callgrind_phase.py), so an A/B (--baseline) holds on a busy VM; --phase-only ends each
 process after the workload (VizTracer's save is most of a run's time under valgrind). Counts are
-not times (cache misses, GC pauses and GIL hand-offs cost time, not instructions).
+not times (cache misses, GC pauses and GIL hand-offs cost time, not instructions). The phase
+ends with the rows of a partial batch not drained yet; --drain-in-phase flushes flowtrace just
+before the start mark and again before the end mark, so that an A/B of a change that makes more
+or fewer rows counts the drain of every row of the phase on both sides.
 
 VizTracer is not a dependency of flowtrace: give its command with --viztracer (install it in a
 separate venv of the same Python, e.g. `python3.12 -m venv /work/bench/venv312 &&
@@ -184,16 +187,36 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     return res
 
 
-def driver(name: str, scale: int, marks_library: str | None, phase_only: bool = False) -> str:
+# --drain-in-phase: the recording flowtrace session's flush (drain + write, waited for), or a
+# no-op when flowtrace is not recording (untraced, VizTracer). Found once, before the phase.
+DRAIN_SETUP = """\
+def _find_drain():
+    import gc
+    mod = sys.modules.get("flowtrace.session")
+    live = [o for o in gc.get_objects() if mod and isinstance(o, mod.Session) and not o.stopped]
+    return live[0].flush if live else (lambda: None)
+_drain = _find_drain()
+"""
+
+
+def driver(name: str, scale: int, marks_library: str | None, phase_only: bool = False,
+           drain_in_phase: bool = False) -> str:
     """The script every cell of workload `name` runs; with `marks_library` (instruction counts)
     it marks its workload phase for callgrind, right inside the timed lines; with `phase_only`
-    it then ends at once (os._exit: no VizTracer save, no file completion)."""
+    it then ends at once (os._exit: no VizTracer save, no file completion). With
+    `drain_in_phase` (and marks) flowtrace's rows are flushed just before the start mark and
+    again just before the end mark: the phase then holds the drain of every row the workload
+    made and nothing of the set-up's -- not a partial batch left pending at the end, whose
+    size moves with the number of rows a change makes (a drain is ~5 M instructions on
+    exceptions at scale 3)."""
     marks = {"mark_setup": "", "mark_start": "", "mark_end": "",
              "exit_now": "os._exit(0)\n" if phase_only else ""}
     if marks_library:
-        marks |= {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n",
-                 "mark_start": f"_mark(b{callgrind_phase.START!r})\n",
-                 "mark_end": f"_mark(b{callgrind_phase.END!r})\n"}
+        drain = "_drain()\n" if drain_in_phase else ""
+        marks |= {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n"
+                                + (DRAIN_SETUP if drain_in_phase else ""),
+                  "mark_start": f"{drain}_mark(b{callgrind_phase.START!r})\n",
+                  "mark_end": f"{drain}_mark(b{callgrind_phase.END!r})\n"}
     return DRIVER.format(wl_dir=workloads.HERE, name=name, scale=scale, **marks)
 
 
@@ -211,7 +234,7 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
         for w in chosen:
             scripts[w] = os.path.join(tmp, f"bench_{w}.py")
             with open(scripts[w], "w") as fh:
-                fh.write(driver(w, opts.scale, marks, opts.phase_only))
+                fh.write(driver(w, opts.scale, marks, opts.phase_only, opts.drain_in_phase))
         for rep in range(opts.repeat):
             for w in chosen:
                 for c in configs:  # interleaved: noise hits every configuration alike
@@ -427,6 +450,11 @@ def parse_options() -> argparse.Namespace:
                     help="with --instructions: end each process right after the workload (os._exit), "
                          "skipping VizTracer's save (most of its time under valgrind) and flowtrace's file "
                          "completion; no whole-process counts, calls or bytes")
+    ap.add_argument("--drain-in-phase", action="store_true",
+                    help="with --instructions: flush flowtrace's rows just before the workload phase and "
+                         "again at its end, inside it: every row's drain is counted, none of the set-up's "
+                         "(without it the phase ends with a partial batch pending, whose size moves with "
+                         "the rows a change makes; untraced and VizTracer cells are unchanged)")
     ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
                     help="with --instructions: flowtrace runs with --flush-interval S (default 1000; 0: its "
                          "own default, 0.1 s of wall time). Under valgrind the program runs 50-800x slower "
@@ -436,6 +464,8 @@ def parse_options() -> argparse.Namespace:
     opts = ap.parse_args()
     if opts.phase_only and not opts.instructions:
         raise SystemExit("--phase-only goes with --instructions")
+    if opts.drain_in_phase and not opts.instructions:
+        raise SystemExit("--drain-in-phase goes with --instructions")
     if opts.repeat is None:
         opts.repeat = 1 if opts.instructions else 3
     if opts.instructions:

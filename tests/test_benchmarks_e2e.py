@@ -148,6 +148,47 @@ def test_driver_marks_exactly_the_timed_loop():
     assert cut[-1] == "os._exit(0)" and cut.index("_mark(b'e2e-end')") < len(cut) - 3  # (after the report)
 
 
+def test_drain_in_phase_flushes_just_before_each_mark():
+    assert "_drain" not in e2e.driver("oop", 2, "/tmp/libx.so")
+    assert "_drain" not in e2e.driver("oop", 2, None, drain_in_phase=True)  # (no marks: timing mode)
+    lines = e2e.driver("oop", 2, "/tmp/libx.so", drain_in_phase=True).splitlines()
+    start, end = lines.index("_mark(b'e2e-start')"), lines.index("_mark(b'e2e-end')")
+    assert lines[start - 1] == "_drain()" and lines[start - 2].startswith("c0, w0 = ")
+    assert lines[start + 1] == "for _ in range(2):" and lines[end - 1] == "_drain()"
+    assert lines.index("_drain = _find_drain()") < start - 2
+    compile("\n".join(lines), "bench_oop.py", "exec")
+
+
+DRAIN_SCRIPT = """\
+import sys
+from flowtrace.ftr.reader import load
+{setup}
+def leaf(i):
+    return i
+
+for i in range(3000):
+    leaf(i)
+_drain()  # the 3000 calls are in the file now (no timed flush: --flush-interval 1000)
+print(sum(1 for c in load(sys.argv[1]).calls if c.function.qualname == "leaf"))
+"""
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_drain_in_phase_writes_the_rows_made_so_far_or_does_nothing_untraced(tmp_path, recorded):
+    script = tmp_path / "drain.py"
+    script.write_text(DRAIN_SCRIPT.format(setup=e2e.DRAIN_SETUP))
+    out = str(tmp_path / "out.ftr")
+    pre = [sys.executable, "-m", "flowtrace", "run", "-o", out, "--flush-interval", "1000"] if recorded else [
+        sys.executable]
+    if not recorded:
+        first = subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", out, "-c", "pass"],
+                               capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+    proc = subprocess.run([*pre, str(script), out], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == ("3000" if recorded else "0")
+
+
 def test_counted_cells_give_flowtrace_a_long_flush_interval():
     ft = e2e.command("base-ft-noargs", "s.py", "o.ftr", None, flush_interval=1000.0)
     assert ft[-4:] == ["--no-args", "--flush-interval", "1000.0", "s.py"] and ft[ft.index("run") + 1] == "-o"
