@@ -380,7 +380,7 @@ class FlowtraceApp(SearchingApp):
             add(0, self.live_view.state_text() or "[$error]unfinished (no end: crashed or still running)[/]")
         for p in self.live_view.status_parts():
             add(1, p)
-        add(2, plural(data.n, "call"))
+        add(2, plural(data.calls_read, "call"))
         if data.multi_process:
             add(4, f"{len(data.processes):,} processes")
         if len(data.threads) > 1:

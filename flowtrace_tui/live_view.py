@@ -207,7 +207,7 @@ class LiveView:
                 parts.append("[$warning]paused[/]")
             elif self.follow.following:
                 parts.append("following")
-            new = self.follow.new_calls(data.n)
+            new = self.follow.new_calls(data.calls_read)
             if new and not (self.follow.following and not self.follow.paused):
                 parts.append(f"[$accent]+{fmt_count(new)} new[/]")
         if self.program is not None:
@@ -216,7 +216,9 @@ class LiveView:
         ix = self.host.index
         window = ix.data.window if ix is not None else None
         if window is not None and window.left_out:  # the whole index is behind (model/window.py)
-            if self.pipeline.whole_too_big:
+            if data.tail is not None:  # (model/tail.py)
+                why = f"the explorer's memory holds the first {fmt_count(data.n)} calls and the newest"
+            elif self.pipeline.whole_too_big:
                 why = "the whole session needs more memory than the explorer may use"
             elif self.pipeline.pace.paused:  # (model/catch_up.py)
                 why = f"indexing {fmt_count(window.left_out)} earlier paused: calls arrive faster"

@@ -155,7 +155,7 @@ class LiveTail:
     def poll(self, max_steps: int = 64) -> TailBatch:
         """Read everything complete now (up to `max_steps` bounded steps) and append it."""
         data = self.source.data
-        first_new = data.n + 1
+        first_new = data.calls_read + 1
         exits = marks = nbytes = 0
         dead = self.process_dead()
         for _ in range(max_steps):
@@ -166,7 +166,7 @@ class LiveTail:
             if not step.more:
                 self.note_caught_up(dead)
                 break
-        return TailBatch(first_new, data.n, exits, marks, nbytes)
+        return TailBatch(first_new, data.calls_read, exits, marks, nbytes)
 
     @property
     def done(self) -> bool:

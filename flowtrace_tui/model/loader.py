@@ -34,6 +34,7 @@ from .parts import PartIds, ProcessRecord
 from .prefault import ByteArena, Prefaulter
 
 if TYPE_CHECKING:
+    from .tail import TailCalls
     from .window import Window
 
 
@@ -165,15 +166,41 @@ class PackedStrings:
 class StringTable:
     """Interned texts (STRS chunks), decoded only when a string is asked for."""
 
+    KEEP_NEWEST = 4  # `let_go` leaves the newest chunks: the next calls' texts are most likely there
+
     def __init__(self) -> None:
         self.chunks: list[F.Strings | PackedStrings] = []
         self._firsts: list[int] = []
         self.count = 0  # highest string id loaded
+        self._held: list[int] = []  # (let_go) the chunks from its `start` it has not let go
+        self._looked = 0  # (let_go) chunks up to here are in `_held` or let go
 
     def add(self, strings: F.Strings | PackedStrings) -> None:
         self.chunks.append(strings)
         self._firsts.append(strings.first_id)
         self.count = max(self.count, strings.first_id + strings.count - 1)
+
+    def let_go(self, start: int, named: np.ndarray) -> int:
+        """Let go of the texts of chunks from index `start` on (but the newest KEEP_NEWEST) that
+        hold none of the string ids `named`: a followed session's tail let go of the calls that
+        named them (tail.py). Their ids read as "" from then on (a later call naming one again:
+        the recorder writes a text once per session). Returns the chunks let go."""
+        end = len(self.chunks) - self.KEEP_NEWEST
+        self._looked = max(self._looked, start)
+        self._held.extend(range(self._looked, max(self._looked, end)))
+        self._looked = max(self._looked, end)
+        named = np.unique(named)
+        held, gone = [], 0
+        for i in self._held:
+            chunk = self.chunks[i]
+            j = int(np.searchsorted(named, chunk.first_id))
+            if j < len(named) and named[j] < chunk.first_id + chunk.count:
+                held.append(i)
+            else:
+                self.chunks[i] = F.Strings(chunk.first_id, 0, array("I", [0]), memoryview(b""))
+                gone += 1
+        self._held = held
+        return gone
 
     def text(self, string_id: int) -> str:
         """The text of a string id; "" for 0 or an id that is not loaded (yet)."""
@@ -258,11 +285,12 @@ class _Growable:
             cap *= 4
         if exact:
             cap = need
-        for k, arr in self.arrays.items():
-            new = np.zeros(cap, dtype=arr.dtype)  # (a large one is fresh memory: zero as untouched)
-            new[: self.size] = arr[: self.size]
-            self.arrays[k] = new
-        self.cap = cap
+        # every column made before any is replaced: one that cannot be made leaves them all as
+        # they were (and lets go of those made: the memory a live session goes on with)
+        new = {k: np.zeros(cap, dtype=arr.dtype) for k, arr in self.arrays.items()}  # (fresh memory: zero as untouched)
+        for k, arr in new.items():
+            arr[: self.size] = self.arrays[k][: self.size]
+        self.arrays, self.cap = new, cap
 
     def compact(self) -> None:
         """Let go of the capacity no row uses (the columns become views of their used rows)."""
@@ -307,6 +335,11 @@ class TraceData:
         self._calls = _Growable(_CALL_COLS, sentinel_row=True, capacity=capacity + 1)
         self._prefault: Prefaulter | None = None  # a followed session's (expect_calls)
         self._kept: ByteArena | None = None  # where a followed session keeps value records (expect_calls)
+        # a followed session's newest calls once its call columns are full (tail.py): calls
+        # 1..n are the columns', n+1..calls_read the tail's (the newest of them, and pins)
+        self.tail: TailCalls | None = None
+        self._tail_texts = 0  # the first STRS chunk read after the tail began (let go when no held call names it)
+        self._named: list[np.ndarray] = []  # string ids the columns' calls named after the tail began (kept)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
         self.threads: dict[int, Thread] = {}
@@ -334,8 +367,32 @@ class TraceData:
     # -- sizes and columns -------------------------------------------------------------------
     @property
     def n(self) -> int:
-        """Number of calls loaded; ids are 1..n."""
+        """Number of calls in the call columns; ids are 1..n (all the calls read, unless a
+        followed session's columns are full: then the newest are in `tail`, see calls_read)."""
         return self._calls.size - 1
+
+    @property
+    def calls_read(self) -> int:
+        """Number of calls read: `n`, or the newest call of a tail (tail.py)."""
+        return self.tail.last if self.tail is not None else self._calls.size - 1
+
+    def call_values(self, name: str, ids: np.ndarray) -> np.ndarray:
+        """Call column `name` at session ids (any up to calls_read; 0 for a call a tail let go)."""
+        col = self._calls.arrays[name]
+        if self.tail is None:
+            return col[ids]
+        ids = np.asarray(ids, dtype=np.int64)
+        out, _ = self.tail.values(name, ids)
+        whole = ids <= self.n
+        out[whole] = col[ids[whole]]
+        return out
+
+    def call_range(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Call column `name` of calls lo..hi (a view): all in the columns, or all newest calls
+        of the tail."""
+        if self.tail is not None and lo > self.n:
+            return self.tail.run(name, lo, hi)
+        return self._calls.arrays[name][lo : hi + 1]
 
     def expect_calls(self, calls: int) -> None:
         """Size the call columns for `calls` calls now, while they hold few (the feeding thread
@@ -344,7 +401,14 @@ class TraceData:
         a frozen live view ~7 s into a busy program. Capacity never written costs no memory, but
         address space: exactly `calls` rows (fourfold steps from the capacity the file's size
         suggested took up to 4 times that, past a 6 GB address-space limit at once: MemoryError)."""
-        self._calls.reserve(calls - self._calls.size, exact=True)  # (`calls` rows, the sentinel's one of them)
+        while True:  # (a lower address-space limit: fewer rows, and the tail sooner)
+            try:
+                self._calls.reserve(calls - self._calls.size, exact=True)  # (`calls` rows, the sentinel's one of them)
+                break
+            except MemoryError:
+                if calls <= 1 << 20:
+                    raise MemoryError(_outgrown(self.n, self._calls)) from None
+                calls //= 2
         self._prefault = Prefaulter()  # (the rows ahead faulted in off the reading thread: prefault.py)
         self._kept = ByteArena()
 
@@ -407,7 +471,7 @@ class TraceData:
         that is well framed but malformed inside (the caller reports it as damage). `part`: the
         chunks are one part's of a session of several processes (their ids and times are made
         the session's, model/parts.py); None: the session's own file, loaded as it is."""
-        first_new = self.n + 1
+        first_new = self.calls_read + 1
         exits = marks = 0
         for chunk in chunks:
             if chunk.compressed:  # (ChunkReader.keep_compressed) texts stay packed until asked for
@@ -449,7 +513,7 @@ class TraceData:
                     self.t_max = max(self.t_max, t_end)
         if part is not None and part.pending_tasks:
             self._add_part_tasks(part, list(part.pending_tasks.values()))
-        return FeedResult(first_new, self.n, exits, marks)
+        return FeedResult(first_new, self.calls_read, exits, marks)
 
     def adopt_root(self, path: str) -> PartIds:
         """Make what is loaded so far the root process of a session of several processes (its
@@ -561,20 +625,36 @@ class TraceData:
         rows = cols.rows
         if rows == 0:
             return
-        lo = self.n + 1
+        lo = self.calls_read + 1
         expected = lo if part is None else part.n_calls + 1
         if cols.base != expected:
             raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {expected}")
         g = self._calls
+        if part is None and (self.tail is not None or (self._prefault is not None and g.size + rows > g.cap)):
+            self._add_tail_calls(cols, lo)  # a followed session's full columns (tail.py)
+            return
         try:
             g.reserve(rows)
         except MemoryError:  # (numpy's words name an array's shape: say what it means here)
             raise MemoryError(_outgrown(self.n, g)) from None
         a = g.arrays
         hi = lo + rows  # exclusive
+        out = {k: arr[lo:hi] for k, arr in a.items()}
+        t0 = self._fill_calls(cols, out, lo, part, _ByIds(a["depth"]), _ByIds(a["root"]))
+        g.size = hi
+        self.t_max = max(self.t_max, int(t0.max()))
+        if self._prefault is not None:
+            self._prefault.written([c for name, c in a.items() if name not in _SPARSE_CALL_COLS], hi)
+
+    def _fill_calls(self, cols: D.CallRows, out: dict[str, np.ndarray], lo: int, part: PartIds | None,
+                    depth_of: "_ByIds", root_of: "_ByIds") -> np.ndarray:
+        """Write a CALL chunk's rows (session ids lo..) into `out`, each column's rows for them
+        (zero: new capacity); `depth_of`/`root_of` give those of earlier calls. Returns t0."""
+        rows = cols.rows
+        hi = lo + rows  # exclusive
         # columns are written straight into the growable arrays (numpy casts while copying):
         # no int64 temporaries per column, and absent columns are one fill
-        parent = a["parent"][lo:hi]
+        parent = out["parent"]
         _put(cols.parent, parent)
         if part is not None:  # the part's parent ids (earlier calls of the part) -> the session's
             if rows and int(parent.max()) >= cols.base + rows:
@@ -583,23 +663,39 @@ class TraceData:
             parent[:] = part.calls.arr[parent]
         if rows and (int(parent.max()) >= hi or (parent >= np.arange(lo, hi, dtype=np.uint32)).any()):
             raise F.FormatError(f"CALL chunk at id {lo}: a parent id is not an earlier call")
-        _put(cols.function, a["func"][lo:hi])
-        _put(cols.thread, a["thread"][lo:hi])
-        t0 = a["t0"][lo:hi]
+        _put(cols.function, out["func"])
+        _put(cols.thread, out["thread"])
+        t0 = out["t0"]
         _put(cols.t0, t0)
-        _put(cols.args, a["args"][lo:hi])
-        _put_sparse(cols.task, a["task"][lo:hi])
-        _put_sparse(cols.flag, a["flag"][lo:hi])
+        _put(cols.args, out["args"])
+        _put_sparse(cols.task, out["task"])
+        _put_sparse(cols.flag, out["flag"])
         if part is not None:
-            self._calls_to_session(a, lo, hi, part)
+            self._calls_to_session(self._calls.arrays, lo, hi, part)
         # t1, how (HOW_OPEN), val and nsusp of an open call are 0: the capacity is (_Growable)
-        depth, root = _depth_and_root(parent, lo, a["depth"], a["root"])
-        a["depth"][lo:hi] = depth
-        a["root"][lo:hi] = root
-        g.size = hi
+        out["depth"][:], out["root"][:] = _depth_and_root(parent, lo, depth_of, root_of)
+        return t0
+
+    def _add_tail_calls(self, cols: D.CallRows, lo: int) -> None:
+        """A CALL chunk of a followed session whose call columns are full: into the tail (made
+        the first time), which lets its older calls go when it has no room (tail.py)."""
+        if self.tail is None:
+            from .tail import TailCalls  # (tail.py builds on this module's columns)
+
+            self.tail = TailCalls(lo)
+            self._tail_texts = len(self.strings.chunks)
+        t = self.tail
+        before = t.let_go
+        t.make_room(cols.rows, self.n)
+        if t.let_go != before:  # texts that only the calls let go named go too
+            self.strings.let_go(self._tail_texts, np.concatenate([t.texts_named(), *self._named]))
+        g = t.calls
+        r0, r1 = g.size, g.size + cols.rows
+        out = {k: arr[r0:r1] for k, arr in g.arrays.items()}
+        t0 = self._fill_calls(cols, out, lo, None, _ByIds(self._calls.arrays["depth"], self, "depth"),
+                              _ByIds(self._calls.arrays["root"], self, "root"))
+        g.size, t.last = r1, lo + cols.rows - 1
         self.t_max = max(self.t_max, int(t0.max()))
-        if self._prefault is not None:
-            self._prefault.written([c for name, c in a.items() if name not in _SPARSE_CALL_COLS], hi)
 
     def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
         """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""
@@ -623,7 +719,7 @@ class TraceData:
         call = column(cols.call)
         if part is not None:
             call = np.where((call > 0) & (call <= part.n_calls), part.calls.map(np.clip(call, 0, part.n_calls)), -1)
-        ok = (call > 0) & (call <= self.n)
+        ok = (call > 0) & (call <= self.calls_read)
         if not ok.all():
             self.bad_rows += int((~ok).sum())
         call = call[ok]
@@ -632,6 +728,8 @@ class TraceData:
         if part is not None:
             t1 += part.shift
             val = part.strings(val)
+        if self.tail is not None:
+            return self._add_tail_exits(call, t1, column(cols.how)[ok], val)
         a = self._calls.arrays
         again = call[a["how"][call] != HOW_OPEN]
         if len(again):
@@ -648,9 +746,38 @@ class TraceData:
             self.t_max = max(self.t_max, int(t1.max()))
         return len(call)
 
+    def _add_tail_exits(self, call: np.ndarray, t1: np.ndarray, how: np.ndarray, val: np.ndarray) -> int:
+        """EXIT rows once a tail began: the columns' calls' as ever (their values' texts kept),
+        the tail's held calls' in its rows, those of calls it let go dropped."""
+        here = how == F.END_RAISE_HERE
+        how = np.where(here, F.END_RAISE, how)
+        if here.any():
+            self._append_marks(call[here], t1[here], np.full(int(here.sum()), F.MARK_RAISE), val[here])
+        whole = call <= self.n
+        a, t = self._calls.arrays, self.tail
+        if whole.any():
+            c = call[whole]
+            again = c[a["how"][c] != HOW_OPEN]
+            if len(again):
+                self.reexited.append(again)
+            a["t1"][c], a["how"][c], a["val"][c] = t1[whole], how[whole], val[whole]
+            self._named.append(np.unique(val[whole]))
+        rows = t.rows_of(call[~whole])
+        held = rows >= 0
+        r, tc = rows[held], t.calls.arrays
+        tc["t1"][r], tc["how"][r], tc["val"][r] = t1[~whole][held], how[~whole][held], val[~whole][held]
+        self.exits_seen += len(call)
+        if len(t1):
+            self.t_max = max(self.t_max, int(t1.max()))
+        return len(call)
+
     def _append_marks(self, call: np.ndarray, t: np.ndarray, kind: np.ndarray, ref: np.ndarray,
                       other: np.ndarray | int = 0) -> None:
-        """Rows at the end of the MARK columns (n and run 0: the caller fills a fold's)."""
+        """Rows at the end of the MARK columns (n and run 0: the caller fills a fold's); once a
+        tail began, the rows of its calls go to its own (those of calls it let go nowhere)."""
+        if self.tail is not None:
+            self._append_tail_marks(call, t, kind, ref, other)
+            return
         g = self._marks
         g.reserve(len(call))
         a, lo, hi = g.arrays, g.size, g.size + len(call)
@@ -663,10 +790,48 @@ class TraceData:
         a["run"][lo:hi] = 0
         g.size = hi
 
+    def _append_tail_marks(self, call: np.ndarray, t: np.ndarray, kind: np.ndarray, ref: np.ndarray,
+                           other: np.ndarray | int, n: np.ndarray | int = 0, run: np.ndarray | int = 0) -> None:
+        """`_append_marks` once a tail began: each row to the columns' or the tail's MARK rows."""
+        cols = {"call": call, "t": t, "kind": kind, "ref": ref, "other": other, "n": n, "run": run}
+        cols = {k: np.broadcast_to(v, call.shape) for k, v in cols.items()}
+        whole = call <= self.n
+        held = ~whole & (self.tail.rows_of(call) >= 0)
+        for sel, g in ((whole, self._marks), (held, self.tail.marks)):
+            if sel.any():
+                g.reserve(int(sel.sum()))
+                lo, hi = g.size, g.size + int(sel.sum())
+                for k, v in cols.items():
+                    g.arrays[k][lo:hi] = v[sel]
+                g.size = hi
+        if whole.any():
+            self._named.append(np.unique(cols["ref"][whole]))
+
+    def _add_tail_marks(self, cols: D.MarkRows) -> int:
+        """MARK rows once a tail began (see `_append_tail_marks`); suspensions counted in the
+        rows of the calls that have them."""
+        call, kind, t = column(cols.call), column(cols.kind), column(cols.t)
+        n, run = column(cols.n), column(cols.run)
+        self._append_tail_marks(call, t, kind, column(cols.ref), column(cols.other), n, run)
+        fold = kind == F.MARK_FOLD
+        count = np.where(kind == F.MARK_SUSPEND, 1, np.where(fold, n, 0))
+        whole = (call > 0) & (call <= self.n) & (count > 0)
+        if whole.any():
+            np.add.at(self._calls.arrays["nsusp"], call[whole], count[whole])
+        rows = self.tail.rows_of(call)
+        held = (rows >= 0) & (count > 0)
+        if held.any():
+            np.add.at(self.tail.calls.arrays["nsusp"], rows[held], count[held])
+        ends = t[fold] + column(cols.span)[fold] if fold.any() else t[:0]
+        self.t_max = max(self.t_max, int(t.max()), int(ends.max(initial=0)))
+        return cols.rows
+
     def _add_marks(self, cols: D.MarkRows, part: PartIds | None = None) -> int:
         rows = cols.rows
         if rows == 0:
             return 0
+        if self.tail is not None and part is None:
+            return self._add_tail_marks(cols)
         g = self._marks
         lo = g.size
         call = column(cols.call)
@@ -707,6 +872,17 @@ class TraceData:
     def marks_of(self, call_id: int) -> np.ndarray:
         """Indices of the MARK rows of one call, in file order."""
         return np.flatnonzero(self.mark_col("call") == call_id)
+
+
+class _ByIds:
+    """A call column of earlier calls indexed by session id, as `_depth_and_root` reads them:
+    the call columns', or (`data`) those and its tail's (tail.py)."""
+
+    def __init__(self, col: np.ndarray, data: TraceData | None = None, name: str = "") -> None:
+        self.col, self.data, self.name = col, data, name
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        return self.col[ids] if self.data is None else self.data.call_values(self.name, ids)
 
 
 def _outgrown(calls: int, g: _Growable) -> str:

@@ -157,12 +157,14 @@ class Pipeline:
             now = time.monotonic()
             if now - last_progress > 0.1:  # ten updates a second are plenty
                 last_progress = now
-                publish(Progress(src.bytes_read, src.current_size(), data.n))
+                publish(Progress(src.bytes_read, src.current_size(), data.calls_read))
             if live and not step.more:
                 tail.note_caught_up(dead)
             done = src.done or (not step.more and (not live or tail.gone))
-            state = (data.n, data.exits_seen)
-            read = ReadState(data.n, indexed[0], state != indexed, done, live, step.more,
+            if data.tail is not None and not self.whole_too_big:  # the call columns are full (tail.py)
+                last_ix = self._tail_began(last_ix)
+            state = (data.calls_read, data.exits_seen)
+            read = ReadState(data.calls_read, indexed[0], state != indexed, done, live, step.more,
                              time.monotonic() - indexed_at, cost, src.bytes_read, src.file_size)
             if read.changed and data.n > 0:
                 if self.policy.due(read):
@@ -265,6 +267,14 @@ class Pipeline:
             return ix, ix, False
         return prev, self._window(), catch_up and self.policy.catch_up > 0 and not self.pace.paused
 
+    def _tail_began(self, prev: TreeIndex | None) -> TreeIndex:
+        """A followed session's call columns are full and its newest calls go to a tail
+        (tail.py): windows of them only from now on, as when the whole index runs out of memory
+        (`whole_too_big`); the whole index's memory goes back (the index of no call)."""
+        self._windows_instead(prev)
+        self.whole_too_big = True
+        return build_index(self.source.data, 0, grouped=self._grouped)
+
     def _windows_instead(self, prev: TreeIndex | None) -> bool:
         """Making or growing a live session's whole index ran out of memory (a busy program's
         tens of millions of calls, or a limit on the process's memory): say whether the view
@@ -346,7 +356,7 @@ class Pipeline:
     def _window(self) -> TreeIndex | None:
         """The index of a window of the newest calls; None when nothing arrived since the last."""
         data = self.source.data
-        seen = (data.n, data.exits_seen, data.n_marks)
+        seen = (data.calls_read, data.exits_seen, data.n_marks, data.tail.marks.size if data.tail is not None else 0)
         if seen == self._window_of:
             return None
         self._window_of = seen

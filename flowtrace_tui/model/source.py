@@ -157,7 +157,7 @@ class TraceSource:
         """Read and feed what is complete now (bounded). Malformed chunk contents stop reading
         like a corrupt chunk does: everything before is kept and `damage` says where."""
         before = self.bytes_read
-        first_new = self.data.n + 1
+        first_new = self.data.calls_read + 1
         root_done = self.reader.ended or self.reader.damage is not None
         chunks = self.reader.poll() if not root_done else []
         root_ids = self.parts.root_ids if self.parts is not None else None
@@ -165,7 +165,7 @@ class TraceSource:
             res = self.data.feed(chunks, root_ids)
         except (F.FormatError, KeyError, TypeError, ValueError) as exc:
             self.reader.damage = f"damaged data ({exc})"
-            res = FeedResult(first_new, self.data.n, 0, 0)
+            res = FeedResult(first_new, self.data.calls_read, 0, 0)
         self.data.damage = self.reader.damage
         size = self.reader.size() or 0
         more = bool(chunks) and (self.reader.pending_bytes > 0 or self.reader.offset < size - F.CHUNK_HEADER_SIZE)
@@ -174,7 +174,7 @@ class TraceSource:
         if self.parts is not None and not more:  # the root read up to now: the other parts
             self.parts.scan()
             part_res, more = self.parts.step()
-            res = FeedResult(first_new, self.data.n, res.exits + part_res.exits, res.marks + part_res.marks)
+            res = FeedResult(first_new, self.data.calls_read, res.exits + part_res.exits, res.marks + part_res.marks)
         self.current_size()
         return StepResult(res, self.bytes_read - before, more and not self.done)
 

@@ -64,11 +64,14 @@ class Window:
 def window_data(data: TraceData, count: int) -> TraceData:
     """The newest `count` calls of `data` and their ancestors as a TraceData of their own
     (see the module docstring); `data` itself is left as it is. A session of several processes
-    keeps its process records (shared): the window's calls are grouped by process too."""
-    n = data.n
+    keeps its process records (shared): the window's calls are grouped by process too. A
+    session whose columns are full takes them from its tail (tail.py): its newest calls, and
+    those still held of the ones they descend from."""
+    n = data.calls_read
     first = max(1, n - count + 1)
-    parent = data.col("parent")
-    anc = _ancestors(parent, first, n)
+    if data.tail is not None:
+        first = max(first, data.tail.first)
+    anc = _ancestors(data, first, n)
     a = len(anc)
     m = a + n - first + 1
     ids = np.empty(m + 1, dtype=np.int64)
@@ -79,9 +82,8 @@ def window_data(data: TraceData, count: int) -> TraceData:
     out = TraceData(data.name, capacity=m)
     cols = out._calls.arrays
     for name, arr in cols.items():
-        src = data.col(name)
-        arr[: a + 1] = src[ids[: a + 1]]
-        arr[a + 1 : m + 1] = src[first : n + 1]
+        arr[: a + 1] = data.call_values(name, ids[: a + 1])
+        arr[a + 1 : m + 1] = data.call_range(name, first, n)
     for name in ("parent", "root"):  # session ids -> window ids (every ancestor is held)
         cols[name][: m + 1] = win.local(cols[name][: m + 1])
     out._calls.size = m + 1
@@ -95,14 +97,14 @@ def window_data(data: TraceData, count: int) -> TraceData:
     return out
 
 
-def _ancestors(parent: np.ndarray, first: int, n: int) -> np.ndarray:
+def _ancestors(data: TraceData, first: int, n: int) -> np.ndarray:
     """The calls before `first` that calls first..n descend from (sorted session ids): the
     calls that were running when the window starts, a few per thread."""
-    p = parent[first : n + 1]
+    p = data.call_range("parent", first, n)
     cur = np.unique(p[(p > 0) & (p < first)]).astype(np.int64)
     found = [cur]
     while len(cur):
-        cur = parent[cur].astype(np.int64)
+        cur = data.call_values("parent", cur).astype(np.int64)
         cur = np.unique(cur[cur > 0])
         found.append(cur)
     return np.unique(np.concatenate(found))
@@ -110,24 +112,28 @@ def _ancestors(parent: np.ndarray, first: int, n: int) -> np.ndarray:
 
 def _window_marks(data: TraceData, out: TraceData, win: Window) -> None:
     """The MARK rows of the window's calls (suspensions, resumes, exceptions), their call ids
-    made the window's. One pass over the session's MARK rows."""
-    if not data.n_marks:
+    made the window's. One pass over the session's MARK rows (and its tail's)."""
+    parts = [data._marks] + ([data.tail.marks] if data.tail is not None else [])
+    picked = [(m, _window_rows(m.arrays["call"][: m.size], win)) for m in parts if m.size]
+    total = sum(len(rows) for _, rows in picked)
+    if not total:
         return
-    call = data.mark_col("call")
+    g = out._marks
+    g.reserve(total)
+    for name, arr in g.arrays.items():
+        arr[:total] = np.concatenate([m.arrays[name][rows] for m, rows in picked])
+    for name in ("call", "other"):
+        col = g.arrays[name][:total]
+        col[:] = win.local(col)
+    g.size = total
+
+
+def _window_rows(call: np.ndarray, win: Window) -> np.ndarray:
+    """The MARK rows (of `call`, their calls) that the window's calls have."""
     sel = call >= win.first
     if win.n_ancestors:
-        lut = np.zeros(win.first, dtype=bool)
-        lut[win.ids[1 : win.n_ancestors + 1]] = True
-        sel |= lut[np.minimum(call, win.first - 1)]
-    rows = np.flatnonzero(sel)
-    g = out._marks
-    g.reserve(len(rows))
-    for name, arr in g.arrays.items():
-        arr[: len(rows)] = data.mark_col(name)[rows]
-    for name in ("call", "other"):
-        col = g.arrays[name][: len(rows)]
-        col[:] = win.local(col)
-    g.size = len(rows)
+        sel |= np.isin(call, win.ids[1 : win.n_ancestors + 1])
+    return np.flatnonzero(sel)
 
 
 def _task_in(t: Task, win: Window) -> Task:

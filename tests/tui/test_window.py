@@ -588,3 +588,49 @@ async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_new
         await app.workers.wait_for_complete()
         assert app.index.data.window is not None and app.index.data.window.through == 36
         assert app._load_error is None and "failed" not in " | ".join(app.status_parts())
+
+
+@sync
+async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showing_the_newest_calls(tmp_path, monkeypatch):
+    """GIVEN the explorer following a busy session whose call columns cannot grow past ~1,000
+    calls (a 6 GB address-space limit stopped the live view of a program making 5 M calls a
+    second at 2^26 calls: 'the session outgrew the memory the explorer could get'), WHEN
+    thousands more calls arrive, THEN each newest call is still shown and selected, the status
+    line says what the explorer holds, and the end of the session leaves the last window on
+    screen with no error."""
+    from flowtrace_tui.model import loader
+    from flowtrace_tui.model import tail as tail_module
+
+    reserve = loader._Growable.reserve
+
+    def tight(self, extra, exact=False):
+        if self.size + extra > 1100 and "parent" in self.arrays:  # (call columns: room for ~1,000 calls)
+            raise MemoryError("Unable to allocate 1.00 GiB for an array with shape (268435456,) and data type uint32")
+        return reserve(self, extra, exact)
+
+    monkeypatch.setattr(loader._Growable, "reserve", tight)
+    monkeypatch.setattr(pipeline_module, "LIVE_CALLS", 1024)
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    b, m, path, feed = busy_session(tmp_path)
+    app = windowing_app(path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        for k in range(6):
+            feed.step_calls([f"a{k}_{i}" for i in range(400)] + [f"newest{k}"])
+            through = 2 + 401 * (k + 1)
+            await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == through)
+            await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
+            assert f"newest{k}" in "\n".join(screen_lines(app))
+        data = app.source.data
+        assert data.tail is not None and data.tail.let_go > 0 and data.n <= 1024
+        status = " | ".join(app.status_parts())
+        assert "newest 3 calls shown (the explorer's memory holds the first 804 calls and the newest)" in status
+        assert "| 2,408 calls |" in status and app._load_error is None
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and not app.loading)
+        await app.workers.wait_for_complete()
+        assert app.index.data.window is not None and app.index.data.window.through == 2 + 401 * 6
+        assert "main" in "\n".join(screen_lines(app)) and "newest5" in "\n".join(screen_lines(app))
+        assert app._load_error is None and "failed" not in " | ".join(app.status_parts())

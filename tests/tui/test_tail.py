@@ -1,0 +1,101 @@
+"""A followed session whose call columns are full (model/tail.py): its newest calls go to a tail
+of a fixed number of rows, which lets its older calls go, and a window of the newest calls is
+what it would be if every call were held -- the same calls, ancestors, ends, suspensions and
+texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import tail as tail_module
+from flowtrace_tui.model.loader import TraceData
+from flowtrace_tui.model.window import window_data
+
+from trace_builder import TraceBuilder
+
+COLUMN_ROWS = 1500  # the followed session's call columns (expect_calls)
+
+
+def long_loop(outers: int = 3, inner: int = 1200) -> tuple[TraceBuilder, list[int]]:
+    """main -> outer(j) -> work(i) -> leaf, a flush every 50 iterations; a generator suspended
+    in each outer call resumed at its end (MARK rows); main and the last outer left running."""
+    b = TraceBuilder()
+    m = b.enter("main", args="argv=[]")
+    outs = []
+    for j in range(outers):
+        o = b.enter("outer", args=f"j={j}")
+        outs.append(o)
+        g = b.enter("numbers", kind="generator", args=f"k={j}")
+        b.suspend(g, f"{j}")
+        for i in range(inner):
+            w = b.enter("work", args=f"i={j}.{i}")
+            b.leave(b.enter("leaf", args=f"x={i}"), f"{i}")
+            b.leave(w, f"r{j}.{i}")
+            if i % 50 == 49:
+                b.flush()
+        b.resume(g, o)
+        b.leave(g, "None")
+        if j < outers - 1:
+            b.leave(o, f"done {j}")
+    b.flush()
+    return b, [m, *outs]
+
+
+def fed(data: bytes, followed: bool) -> TraceData:
+    """The session fed a chunk at a time, as a live view reads a growing file."""
+    out = TraceData("t")
+    if followed:
+        out.expect_calls(COLUMN_ROWS)
+    for chunk in ChunkReader.from_bytes(data).poll():
+        out.feed([chunk])
+    return out
+
+
+@pytest.fixture
+def small_tail(monkeypatch):
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+
+
+def texts(data: TraceData, ids: np.ndarray) -> list[str]:
+    return [data.strings.text(int(s)) for s in ids]
+
+
+@pytest.mark.parametrize("count", [1, 30, 400])
+def test_a_full_followed_session_keeps_its_newest_calls_as_if_all_were_held(small_tail, count):
+    """GIVEN a followed session of ~7,200 calls whose columns hold 1,500 and whose tail holds
+    1,024 rows, WHEN every chunk is read, THEN the first 1,500 calls are the columns' (as a
+    session read whole has them), calls past that were let go, and a window of the newest
+    `count` calls equals the window of a session that holds every call: the same calls and
+    ancestors (main, the running outer call, pinned), their functions, parents, depths, ends,
+    suspensions, texts and MARK rows."""
+    b, (main, *outs) = long_loop()
+    data = b.data(finish=False)
+    whole, full = fed(data, False), fed(data, True)
+    assert full.tail is not None and full.calls_read == whole.n == b.next_call - 1
+    assert full.n <= COLUMN_ROWS and full.tail.let_go > 0
+    for name in ("parent", "func", "t0", "t1", "how", "val", "depth", "root", "nsusp"):
+        assert (full.col(name) == whole.col(name)[: full.n + 1]).all(), name
+    want, got = window_data(whole, count), window_data(full, count)
+    assert got.window.ids.tolist() == want.window.ids.tolist()
+    assert {main, outs[-1]} <= set(got.window.ids.tolist())
+    for name in ("parent", "func", "thread", "t0", "t1", "how", "depth", "root", "nsusp", "flag", "task"):
+        assert (got.col(name) == want.col(name)).all(), name
+    assert texts(got, got.col("args")) == texts(want, want.col("args"))
+    assert texts(got, got.col("val")) == texts(want, want.col("val"))
+    assert "j=2" in texts(got, got.col("args")) and "argv=[]" in texts(got, got.col("args"))
+    assert got.n_marks == want.n_marks
+    for name in ("call", "t", "kind", "ref", "other"):
+        assert (got.mark_col(name) == want.mark_col(name)).all(), name
+
+
+def test_a_tail_lets_go_of_the_texts_only_the_calls_it_let_go_named(small_tail):
+    """The STRS chunks read after the tail began are let go once no call it holds names their
+    texts (the newest few stay); the columns' texts all stay."""
+    b, _ = long_loop()
+    full = fed(b.data(finish=False), True)
+    chunks = full.strings.chunks
+    gone = [c for c in chunks[full._tail_texts :] if c.count == 0]
+    assert gone and all(c.count for c in chunks[: full._tail_texts])
+    assert full.strings.text(int(full.col("args")[6])) == "i=0.1"  # (a column call's text)
