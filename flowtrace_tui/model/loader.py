@@ -58,6 +58,10 @@ def _no_hugepage_advice() -> None:
 
 _no_hugepage_advice()
 
+# a tail lets go of the texts only its let-go calls named every TEXTS_EVERY let-gos of its calls
+# (~0.4 s of a busy program; ~60 MB of texts held meanwhile)
+TEXTS_EVERY = 8
+
 _DTYPES = {"B": "<u1", "H": "<u2", "I": "<u4", "i": "<i4", "q": "<i8", "Q": "<u8"}
 
 # How a call ended (EXIT.how); 0 means no EXIT row seen yet (running, or the process died).
@@ -189,17 +193,21 @@ class StringTable:
         self._looked = max(self._looked, start)
         self._held.extend(range(self._looked, max(self._looked, end)))
         self._looked = max(self._looked, end)
-        named = np.unique(named)
-        held, gone = [], 0
-        for i in self._held:
-            chunk = self.chunks[i]
-            j = int(np.searchsorted(named, chunk.first_id))
-            if j < len(named) and named[j] < chunk.first_id + chunk.count:
-                held.append(i)
-            else:
+        if not self._held:
+            return 0
+        # which of the chunks each named id falls in (no sort of the ids: a tail names ~10^6)
+        firsts = np.array([self.chunks[i].first_id for i in self._held], dtype=np.int64)
+        ends = firsts + np.array([self.chunks[i].count for i in self._held], dtype=np.int64)
+        named = named[named >= firsts[0]]
+        at = np.searchsorted(firsts, named, side="right") - 1
+        named_in = np.bincount(at[named < ends[at]], minlength=len(firsts)) > 0
+        gone = 0
+        for i, keep in zip(self._held, named_in.tolist()):
+            if not keep:
+                chunk = self.chunks[i]
                 self.chunks[i] = F.Strings(chunk.first_id, 0, array("I", [0]), memoryview(b""))
                 gone += 1
-        self._held = held
+        self._held = [i for i, keep in zip(self._held, named_in.tolist()) if keep]
         return gone
 
     def text(self, string_id: int) -> str:
@@ -339,6 +347,7 @@ class TraceData:
         # 1..n are the columns', n+1..calls_read the tail's (the newest of them, and pins)
         self.tail: TailCalls | None = None
         self._tail_texts = 0  # the first STRS chunk read after the tail began (let go when no held call names it)
+        self._tail_rounds = 0  # the tail's let-gos so far
         self._named: list[np.ndarray] = []  # string ids the columns' calls named after the tail began (kept)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
@@ -687,8 +696,10 @@ class TraceData:
         t = self.tail
         before = t.let_go
         t.make_room(cols.rows, self.n)
-        if t.let_go != before:  # texts that only the calls let go named go too
-            self.strings.let_go(self._tail_texts, np.concatenate([t.texts_named(), *self._named]))
+        if t.let_go != before:  # texts that only the calls let go named go too (every few let-gos:
+            self._tail_rounds += 1  # finding the chunks the held calls name is ~25 ns an id)
+            if self._tail_rounds % TEXTS_EVERY == 0:
+                self.strings.let_go(self._tail_texts, np.concatenate([t.texts_named(), *self._named]))
         g = t.calls
         r0, r1 = g.size, g.size + cols.rows
         out = {k: arr[r0:r1] for k, arr in g.arrays.items()}
@@ -761,7 +772,8 @@ class TraceData:
             if len(again):
                 self.reexited.append(again)
             a["t1"][c], a["how"][c], a["val"][c] = t1[whole], how[whole], val[whole]
-            self._named.append(np.unique(val[whole]))
+            if (val[whole] > 0).any():
+                self._named.append(val[whole][val[whole] > 0])
         rows = t.rows_of(call[~whole])
         held = rows >= 0
         r, tc = rows[held], t.calls.arrays
@@ -804,8 +816,8 @@ class TraceData:
                 for k, v in cols.items():
                     g.arrays[k][lo:hi] = v[sel]
                 g.size = hi
-        if whole.any():
-            self._named.append(np.unique(cols["ref"][whole]))
+        if whole.any() and (cols["ref"][whole] > 0).any():
+            self._named.append(cols["ref"][whole][cols["ref"][whole] > 0].astype(np.int64))
 
     def _add_tail_marks(self, cols: D.MarkRows) -> int:
         """MARK rows once a tail began (see `_append_tail_marks`); suspensions counted in the

@@ -79,8 +79,9 @@ class TailCalls:
         gone = np.concatenate([self.pins, np.arange(self.first, new_first, dtype=np.int64)])  # sorted
         a = g.arrays
         running = gone[a["how"][: len(gone)] == 0]  # (no EXIT row yet: later calls may be theirs)
-        start = np.concatenate([a["parent"][size - keep : size].astype(np.int64), running])
-        pins = self._ancestors_in(gone, start.astype(np.int64), whole)
+        parents = a["parent"][size - keep : size]
+        parents = parents[(parents > whole) & (parents < new_first)]  # (most are the columns' or kept: no sort of them)
+        pins = self._ancestors_in(gone, np.concatenate([parents.astype(np.int64), running]), whole)
         kept_rows = np.concatenate([np.searchsorted(gone, pins), np.arange(size - keep, size)])
         for arr in a.values():
             arr[: len(kept_rows)] = arr[kept_rows]  # (the index makes a copy first)
@@ -119,5 +120,5 @@ class TailCalls:
     def texts_named(self) -> np.ndarray:
         """The string ids the calls held and their MARK rows name (arguments, values, texts)."""
         c, m = self.calls, self.marks
-        return np.unique(np.concatenate([c.arrays["args"][: c.size], c.arrays["val"][: c.size],
-                                         m.arrays["ref"][: m.size]]).astype(np.int64))
+        return np.concatenate([c.arrays["args"][: c.size], c.arrays["val"][: c.size],
+                               m.arrays["ref"][: m.size]]).astype(np.int64)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import loader
 from flowtrace_tui.model import tail as tail_module
 from flowtrace_tui.model.loader import TraceData
 from flowtrace_tui.model.window import window_data
@@ -56,6 +57,7 @@ def fed(data: bytes, followed: bool) -> TraceData:
 @pytest.fixture
 def small_tail(monkeypatch):
     monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    monkeypatch.setattr(loader, "TEXTS_EVERY", 2)
 
 
 def texts(data: TraceData, ids: np.ndarray) -> list[str]:
