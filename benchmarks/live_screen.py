@@ -128,11 +128,33 @@ def watch(server: str, seconds: float, sample: Callable[[], None] | None = None,
         time.sleep(every)
 
 
-def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], float, bool]:
+def explorer_memory(server: str) -> tuple[int, int]:
+    """(peak address space, peak RSS) in bytes of the explorer under tmux `server` (0, 0 if not
+    found): its address space is what the 6 GB limit bounds."""
+    try:
+        pane = int(tmux(server, "display-message", "-p", "-t", "t", "#{pane_pid}").split()[0])
+    except (ValueError, IndexError, subprocess.TimeoutExpired):
+        return 0, 0
+    for pid in _children(pane):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"flowtrace_tui" not in fh.read():
+                    continue
+            with open(f"/proc/{pid}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            return (int(fields["VmPeak"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024)
+        except (OSError, KeyError, ValueError):
+            continue
+    return 0, 0
+
+
+def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], float, bool, float, tuple[int, int]]:
     """Ages (s) of the newest call on screen, one per capture that shows a call; the calls a
     second the program made (an explorer that takes less CPU leaves the program more on a
     loaded machine: more calls to read and show, compare rounds with that in mind); whether
-    the screen said that reading failed (its view stops there)."""
+    the screen said that reading failed (its view stops there); the largest age in the last
+    quarter of the run (a view that stopped moving shows calls ever older there); the
+    explorer's peak address space and RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         progress = os.path.join(tmp, "progress.txt")
         with open(os.path.join(tmp, "busy.py"), "w") as fh:
@@ -141,6 +163,7 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
         start_in_tmux(server, tmp, pythonpath, "-m flowtrace_tui run busy.py")
         samples: list[tuple[float, int]] = []
         failed = []
+        memory = [(0, 0)]
 
         def capture() -> None:
             t = time.monotonic()
@@ -153,6 +176,8 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
                 failed.append(t)
             if shown:
                 samples.append((t, max(shown)))
+            if len(samples) % 8 == 0:  # (about every 2 s)
+                memory.append(explorer_memory(server))
 
         try:
             watch(server, seconds + 2, capture)
@@ -167,17 +192,21 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
                         ran.append((int(i), float(at)))
         except FileNotFoundError:  # (the program never ran: seen once at load 6 right after tmux started)
             print(f"{pythonpath or 'this checkout'}: the program wrote no progress (it did not start); round skipped")
-            return [], 0.0, False
+            return [], 0.0, False, 0.0, (0, 0)
     counts = [i for i, _ in ran]
-    ages = []
+    ages, late = [], [0.0]
+    late_from = samples[0][0] + 0.75 * (samples[-1][0] - samples[0][0]) if samples else 0.0
     for t, i in samples:
         k = bisect.bisect_left(counts, i)
         if not 0 < k < len(ran):
             continue
         (i0, t0), (i1, t1) = ran[k - 1], ran[k]
         ages.append(t - (t0 + (t1 - t0) * (i - i0) / (i1 - i0)))
+        if t >= late_from:
+            late.append(ages[-1])
     rate = 3 * (ran[-1][0] - ran[0][0]) / (ran[-1][1] - ran[0][1]) if len(ran) > 1 else 0.0  # (work + 2 leaf calls)
-    return sorted(ages), rate, bool(failed)
+    peak = (max(m[0] for m in memory), max(m[1] for m in memory))
+    return sorted(ages), rate, bool(failed), max(late), peak
 
 
 def main() -> None:
@@ -192,15 +221,17 @@ def main() -> None:
     sides = [("this checkout", None)] + [(path, path) for path in args.explorer_path]
     print(f"python {sys.version.split()[0]}, {args.seconds:g} s busy loop, `flowtrace-tui run` in tmux 160x45; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8} {'calls/s':>8}   (age of the newest call on screen)")
+    print(f"{'explorer':40} {'captures':>8} {'median':>8} {'p95':>8} {'max':>8} {'late max':>8} {'calls/s':>8} "
+          f"{'peak AS':>7} {'RSS':>7}   (age of the newest call on screen; late: the last quarter of the run)")
     for r in range(args.rounds):
         for name, path in sides:
-            ages, rate, failed = one_round(args.seconds, path)
+            ages, rate, failed, late, (vm, rss) = one_round(args.seconds, path)
             if not ages:
                 print(f"{name:40} no call on screen")
                 continue
             print(f"{name:40} {len(ages):8d} {statistics.median(ages) * 1e3:6.0f}ms "
-                  f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms {rate / 1e6:7.2f}M"
+                  f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms {late * 1e3:6.0f}ms "
+                  f"{rate / 1e6:7.2f}M {vm / 1e9:5.1f}GB {rss / 1e9:5.1f}GB"
                   + ("   the screen said: loading failed" if failed else ""))
     print("goal: call start -> on screen <= 500 ms (what a user waits for: the recorder's flush, the reads, the index\n"
           "or window, the redraw). Say the load average with the figures: the machine's other work moves them.")
