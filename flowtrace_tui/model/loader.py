@@ -348,6 +348,9 @@ class TraceData:
         self.tail: TailCalls | None = None
         self._tail_texts = 0  # the first STRS chunk read after the tail began (let go when no held call names it)
         self._tail_rounds = 0  # the tail's let-gos so far
+        # a followed session's texts could not get the memory they needed: the tail begins at
+        # the next calls, whatever room the call columns have left (`_keep`)
+        self.short_of_memory = False
         self._named: list[np.ndarray] = []  # string ids the columns' calls named after the tail began (kept)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
@@ -489,14 +492,20 @@ class TraceData:
                     continue
                 chunk = chunk.unpacked()
             elif chunk.kind == F.STRS and F.has_records(chunk.payload):  # expanded when shown
-                packed = PackedStrings(chunk.payload if self._kept is None else self._kept.keep(chunk.payload),
-                                       compressed=False)
+                packed = PackedStrings(self._keep(chunk.payload), compressed=False)
                 if part is None:
                     self.strings.add(packed)
                 else:
                     self._add_part_strings(part, packed)
                 continue
-            record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
+            try:
+                record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
+            except MemoryError:
+                if self._prefault is None or chunk.kind != F.STRS or part is not None:
+                    raise
+                self.short_of_memory = True  # (see _keep) its texts kept as read, made when shown
+                self.strings.add(PackedStrings(chunk.payload, compressed=False))
+                continue
             if isinstance(record, D.CallRows):
                 self._add_calls(record, part)
             elif isinstance(record, D.ExitRows):
@@ -523,6 +532,19 @@ class TraceData:
         if part is not None and part.pending_tasks:
             self._add_part_tasks(part, list(part.pending_tasks.values()))
         return FeedResult(first_new, self.calls_read, exits, marks)
+
+    def _keep(self, payload: bytes | memoryview) -> bytes | memoryview:
+        """A followed session's value records, copied into its arena (prefault.ByteArena). When
+        the memory for the arena's next segment cannot be had, the payload is kept as read and
+        the session's next calls go to a tail (tail.py; `short_of_memory`), which lets go of
+        older calls and their texts: the view goes on within the memory it has."""
+        if self._kept is None:
+            return payload
+        try:
+            return self._kept.keep(payload)
+        except MemoryError:
+            self.short_of_memory = True
+            return payload
 
     def adopt_root(self, path: str) -> PartIds:
         """Make what is loaded so far the root process of a session of several processes (its
@@ -639,7 +661,8 @@ class TraceData:
         if cols.base != expected:
             raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {expected}")
         g = self._calls
-        if part is None and (self.tail is not None or (self._prefault is not None and g.size + rows > g.cap)):
+        full = g.size + rows > g.cap or self.short_of_memory
+        if part is None and (self.tail is not None or (self._prefault is not None and full)):
             self._add_tail_calls(cols, lo)  # a followed session's full columns (tail.py)
             return
         try:

@@ -101,3 +101,34 @@ def test_a_tail_lets_go_of_the_texts_only_the_calls_it_let_go_named(small_tail):
     gone = [c for c in chunks[full._tail_texts :] if c.count == 0]
     assert gone and all(c.count for c in chunks[: full._tail_texts])
     assert full.strings.text(int(full.col("args")[6])) == "i=0.1"  # (a column call's text)
+
+
+def test_a_followed_session_short_of_memory_for_its_texts_goes_on_with_a_tail(small_tail, monkeypatch):
+    """GIVEN a followed session whose call columns have room but whose texts can no longer get
+    memory (a program with long arguments: its texts outgrow the limit before its calls fill
+    the columns; MemoryError reading a STRS chunk), THEN that chunk is kept as read, the next
+    calls go to a tail, and the newest calls' window is as if everything were held."""
+    from flowtrace_tui.model import loader as loader_module
+
+    decode, seen = loader_module.D.decode, []
+
+    def short(chunk):
+        if chunk.kind == loader_module.F.STRS:
+            seen.append(chunk)
+            if len(seen) > 10:
+                raise MemoryError("Unable to allocate 64.0 MiB for an array with shape (67108864,) and data type uint8")
+        return decode(chunk)
+
+    b, (main, *outs) = long_loop()
+    data = b.data(finish=False)
+    whole = fed(data, False)
+    monkeypatch.setattr(loader_module.D, "decode", short)
+    full = fed(data, True)
+    assert full.short_of_memory and full.tail is not None and full.tail.let_go > 0
+    assert full.n == 1003 and full.calls_read == whole.n  # (ten flushes of 50 iterations, 100 calls each, and 3)
+    want, got = window_data(whole, 100), window_data(full, 100)
+    assert got.window.ids.tolist() == want.window.ids.tolist() and {main, outs[-1]} <= set(got.window.ids.tolist())
+    for name in ("parent", "func", "t1", "depth", "root", "nsusp"):
+        assert (got.col(name) == want.col(name)).all(), name
+    assert texts(got, got.col("args")) == texts(want, want.col("args"))
+    assert full.strings.text(int(full.col("args")[6])) == "i=0.1"
