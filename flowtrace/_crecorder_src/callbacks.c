@@ -96,13 +96,11 @@ susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold)
 
 /* The generator of `call` has ended: remove its entry (none if it never suspended; one of
  * another call at its address is a generator that vanished silently, left to end at stop). */
-static void
-susp_drop(CoreObject *c, void *frame, uint32_t call)
+static inline __attribute__((always_inline)) void
+susp_remove(CoreObject *c, size_t i)
 {
-    Susp *s = susp_find(c, frame);
-    if (!s || s->call != call) return;
     /* backward-shift deletion keeps probe chains intact without tombstones */
-    size_t mask = c->capsusp - 1, i = (size_t)(s - c->susp), k = i;
+    size_t mask = c->capsusp - 1, k = i;
     for (;;) {
         c->susp[i].frame = NULL;
         for (;;) {
@@ -115,6 +113,13 @@ susp_drop(CoreObject *c, void *frame, uint32_t call)
         c->susp[i] = c->susp[k];
         i = k;
     }
+}
+
+static void
+susp_drop(CoreObject *c, void *frame, uint32_t call)
+{
+    Susp *s = susp_find(c, frame);
+    if (s && s->call == call) susp_remove(c, (size_t)(s - c->susp));
 }
 
 /* ---- quiet runs' resume rows, held back ----
@@ -1075,6 +1080,30 @@ general:
     HAND_ON(cb_py_start);
 }
 
+/* A generator's end (PY_RETURN, its entry e on top of the stack), when its map entry is where
+ * its resume found it (sslot) and nothing is in the way -- room for the rows, the value's text
+ * at hand (value_small_hit) in args mode: end_row's rows and map change in place (its held
+ * resume row, quiet_end's; its map entry removed, susp_drop's without the probe; its exit
+ * row), 1; else 0 and nothing done (end_return_out does the same and more; it cost ~160
+ * instructions, one a generator of benchmarks' generators). */
+static inline __attribute__((always_inline)) int
+gen_end(CoreObject *c, ThreadState *ts, const Entry *e, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+{
+    uint32_t v = 0, j = e->sslot - 1;
+    if (j >= c->capsusp || c->susp[j].frame != (void *)frame || c->susp[j].call != e->call
+            || c->nexits == c->capexits || (e->quiet && c->nmarks == c->capmarks)
+            || (c->args_mode && !(v = value_small_hit(c, value))))
+        return 0;
+    if (e->quiet) {   /* quiet_end: its resume row */
+        MarkRow *r = &c->marks[c->nmarks++];
+        r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = 0; r->othr = e->rothr; r->kind = MARK_RESUME;
+    }
+    susp_remove(c, j);
+    ts->depth--;
+    put_exit(c, e->call, t, END_RETURN, v);
+    return 1;
+}
+
 static PyObject *
 vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1090,7 +1119,10 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     if (e->frame != frame || ci->code != (void *)args[0]) goto general;
     int64_t t = fast_stamp();
     uint32_t v = 0;
-    if (ci->genlike) return end_return_out(c, ts, frame, args[2], 1, t);
+    if (ci->genlike) {
+        if (gen_end(c, ts, e, frame, args[2], t)) Py_RETURN_NONE;
+        return end_return_out(c, ts, frame, args[2], 1, t);
+    }
     if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_keyed(c, ts, frame, args[2], t);
     return end_fast(c, ts, frame, t, v);
 general:
@@ -1150,6 +1182,35 @@ general:
     HAND_ON(cb_py_resume);
 }
 
+/* A generator's first yield (its entry on top of the stack, started by this call: never in the
+ * map, sslot 0, not quiet -- only a resume found in the map makes a run quiet): cb_py_yield's
+ * suspend row and susp_put's new map entry, when nothing is in the way -- room in the marks and
+ * in the map (no growth), no entry at its address (a generator that vanished silently: susp_put
+ * keeps it as lost), the value's text at hand (value_small_hit) in args mode; else 0 and
+ * nothing done (the general path does the same and more). A generator's first yield through
+ * the general path cost ~225 instructions (callgrind, benchmarks' generators: one a call). */
+static inline __attribute__((always_inline)) int
+first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
+{
+    uint32_t v = 0;
+    if (e->quiet || c->nmarks == c->capmarks || (c->nsusp + 1) * 2 > c->capsusp
+            || (c->args_mode && !(v = value_small_hit(c, value))))
+        return 0;
+    void *frame = e->frame;
+    size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
+    for (void *f; (f = c->susp[j].frame); j = (j + 1) & mask)
+        if (f == frame) return 0;
+    int64_t t = fast_stamp();
+    MarkRow *m = &c->marks[c->nmarks++];   /* add_mark(MARK_SUSPEND) */
+    m->t = t; m->exc = NULL; m->call = e->call; m->ref = v; m->othr = 0; m->kind = MARK_SUSPEND;
+    Susp *s = &c->susp[j];   /* susp_put */
+    c->nsusp++;
+    s->frame = frame; s->code = c->codes[e->code_idx].code; s->call = e->call; s->code_idx = e->code_idx;
+    s->task = e->task; s->fold = 0; s->fbatch = (uint32_t)c->batch; s->running = 0;
+    ts->depth--;
+    return 1;
+}
+
 static PyObject *
 vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1161,9 +1222,13 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     Entry *e = &ts->stack[ts->depth - 1];
     /* the top of the stack yields (recorded code: no filter lookup), and its generator's map
      * entry is where the resume found it (susp_park's entry; a first yield is not in the map:
-     * sslot 0, which the one unsigned compare sends on too). The entry running this call in
-     * this frame, its code the frame's (running_state), is the one the resume checked. */
-    if ((uint32_t)(e->sslot - 1) >= c->capsusp) goto general;
+     * sslot 0 -- first_yield). The entry running this call in this frame, its code the frame's
+     * (running_state), is the one the resume checked. */
+    if ((uint32_t)(e->sslot - 1) >= c->capsusp) {
+        if (e->sslot || e->frame != frame || c->codes[e->code_idx].code != (void *)args[0]) goto general;
+        if (first_yield(c, ts, e, args[2])) Py_RETURN_NONE;
+        goto general;
+    }
     Susp *s = &c->susp[e->sslot - 1];
     if (e->frame != frame || s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0])
         goto general;
