@@ -192,6 +192,49 @@ def prog_generators() -> None:
     sum(x for x in range(3))
 
 
+class Node:
+    def __init__(self, left: "Node | None", value: int, right: "Node | None") -> None:
+        self.left, self.value, self.right = left, value, right
+
+    def __iter__(self):
+        if self.left:
+            yield from self.left
+        yield self.value
+        if self.right:
+            yield from self.right
+
+
+def grow(lo: int, hi: int) -> "Node | None":
+    if lo >= hi:
+        return None
+    mid = (lo + hi) // 2
+    return Node(grow(lo, mid), mid, grow(mid + 1, hi))
+
+
+def counted(n: int):
+    for i in range(n):
+        yield i
+    return [n, "end"]  # (a result whose text is not at hand: the general path)
+
+
+def at_once() -> Iterator[int]:
+    return
+    yield 0  # (a generator that ends without ever suspending)
+
+
+def prog_generator_map() -> None:
+    """The C recorder's generator map and its fast paths (first yields, ends): a tree walked
+    by `yield from` chains, then 100 generators suspended at once (the map grows while some
+    run) and ended in an order unlike their starts (entries shifted back on removal)."""
+    sum(grow(0, 40))
+    many = [counted(2) for _ in range(100)]
+    for g in many:
+        next(g)
+    for g in many[::3] + many[1::3] + many[2::3]:
+        list(g)
+    list(at_once())
+
+
 async def leaf(n: int) -> int:
     await asyncio.sleep(0)
     return n * 2
@@ -314,6 +357,7 @@ PROGRAMS: dict[str, Callable[[], None]] = {
     "scalars": prog_scalars,
     "exceptions": prog_exceptions,
     "generators": prog_generators,
+    "generator_map": prog_generator_map,
     "async": prog_async,
     "tasks": prog_tasks,
     "threads": prog_threads,
