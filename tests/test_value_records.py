@@ -586,6 +586,62 @@ def test_runs_of_new_argument_lists_then_repeats_are_reprs_texts() -> None:
         assert [c.args for c in calls] == expected, recorder
 
 
+class Wide:
+    pass
+
+
+Wide.__qualname__ = "W" * 150  # a label a record takes; three or four of them are past its bound
+
+
+def _w1(a):
+    return a
+
+
+def _w3(a, b, c):
+    return c
+
+
+def _w4(a, b, c, d):
+    return d
+
+
+def test_new_argument_lists_past_a_records_bound_are_reprs_texts() -> None:
+    """New argument lists of 1, 3 and 4 values each call (new objects, growing ints, floats) --
+    the C recorder's PY_START fast path writes each as a record at call time, unrolled for its
+    count (capture.c rec_args) -- where instances of a class with a long name make the list's
+    text longer than a record may be (it is then slots, cut at the drain), with None and True
+    among them (the general writer's): read as reprs.py's texts from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[str] = []
+
+        def call(fn, *args):
+            expected.append(_args_text(fn, args, {}, "safe"))
+            fn(*args)
+
+        session.start()
+        try:
+            for batch in range(2):
+                for i in range(30):
+                    call(_w1, Wide())
+                    call(_w3, Wide(), 2**20 + i, 0.5 * i)
+                    call(_w3, Wide(), Wide(), Wide())
+                    call(_w4, Shape(), Wide(), -(2**40) - i, Wide())
+                    call(_w4, Shape(), 2**33 + i, None if i % 2 else True, 1.5)
+                    call(_w3, i, 2**20 + i, Shape())
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_w1", "_w3", "_w4")]
+        assert [c.args for c in calls] == expected, recorder
+
+
 class Other:
     pass
 

@@ -604,16 +604,11 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
     return 0;
 }
 
-static inline int
-rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+/* rec_label past the type asked last: the table's lookup (and a label made on a type's first
+ * use). Out of line: the records' writers keep to the one compare. */
+static __attribute__((noinline)) int
+rec_label_find(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
 {
-    /* the last type asked first: one compare (most records hold instances of one or two
-     * classes -- raytrace's Vec -- and the table's lookup is a hash and three compares) */
-    if (c->rec_last.tp == tp && c->rec_last.epoch == c->rec_epoch + 1) {
-        *idx = c->rec_last.idx;
-        *chars = c->rec_last.chars;
-        return 0;
-    }
     size_t h = ptr_hash(tp) & (REC_TYPES - 1);
     if ((c->rec_types[h].tp != tp || c->rec_types[h].epoch != c->rec_epoch + 1) && rec_label_new(c, tp, h) < 0)
         return -1;
@@ -623,6 +618,19 @@ rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
     c->rec_last.tp = tp; c->rec_last.epoch = c->rec_epoch + 1;   /* (only a type that has a label) */
     c->rec_last.idx = *idx; c->rec_last.chars = (uint16_t)*chars;
     return 0;
+}
+
+static inline __attribute__((always_inline)) int
+rec_label(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+{
+    /* the last type asked first: one compare (most records hold instances of one or two
+     * classes -- raytrace's Vec -- and the table's lookup is a hash and three compares) */
+    if (c->rec_last.tp == tp && c->rec_last.epoch == c->rec_epoch + 1) {
+        *idx = c->rec_last.idx;
+        *chars = c->rec_last.chars;
+        return 0;
+    }
+    return rec_label_find(c, tp, idx, chars);
 }
 
 _Static_assert(MEMO_SLOTS == 4, "rec_commit tests the four tag nibbles of a key's head at once");
@@ -638,33 +646,48 @@ rec_varint(unsigned char *q, uint64_t v)
     return q;
 }
 
+/* Room for a value record of at most `most` bytes past the batch's packed bytes, and its entry
+ * (rec_float, rec_int): where to write it, or NULL (no memory; no error set). */
+static inline __attribute__((always_inline)) unsigned char *
+rec_value_room(CoreObject *c, size_t most, StrEntry **e, uint32_t *sid)
+{
+    size_t at = c->npacked;
+    if (at + most > UINT32_MAX || (at + most > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + most, 1) < 0)
+            || !(*e = str_entry(c, sid))) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return c->packed + at;
+}
+
+/* The value record written at rec_value_room's place, ending at `end`, taken as entry e (sid)
+ * and remembered under `key`. */
+static inline __attribute__((always_inline)) uint32_t
+rec_value_take(CoreObject *c, StrEntry *e, uint32_t sid, const unsigned char *end, const Memo *key)
+{
+    e->pack_off = (uint32_t)c->npacked;
+    e->kind = S_REC;
+    e->rec_len = (size_t)(end - (c->packed + c->npacked));   /* (code_idx 0, packed 0: str_entry's) */
+    c->npacked += e->rec_len;
+    memo_remember(c, key, sid);
+    return sid;
+}
+
 /* rec_commit for a result that is one float (a dot product, a length: most of the results of
  * numeric code, and each a miss): its record is always REC_MARK, REC_VALUE, RS_FLOAT and the
  * 8 bytes, and always one (a float is worth a record; 24 characters at most) -- none of the
  * general loop's tests apply. The same bytes and entry as rec_commit's. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 rec_float(CoreObject *c, const Memo *key)
 {
-    size_t at = c->npacked, len = 3 + 8;
     uint32_t sid;
     StrEntry *e;
-    if (at + len > UINT32_MAX || (at + len > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + len, 1) < 0)
-            || !(e = str_entry(c, &sid))) {
-        PyErr_Clear();
-        return 0;
-    }
-    unsigned char *q = c->packed + at;
+    unsigned char *q = rec_value_room(c, 3 + 8, &e, &sid);
+    if (!q) return 0;
     double d;
     memcpy(&d, &key->vals[0], 8);
     q[0] = REC_MARK; q[1] = REC_VALUE; q[2] = RS_FLOAT;
-    put_f64le(q + 3, d);
-    e->pack_off = (uint32_t)at;
-    e->kind = S_REC;
-    e->rec_len = len;   /* (code_idx 0, packed 0: str_entry's) */
-    c->npacked = at + len;
-    memo_remember(c, key, sid);
-    return sid;
+    return rec_value_take(c, e, sid, put_f64le(q + 3, d), key);
 }
 
 /* rec_commit for a result that is one int past the small-int tables (a sum, a product, a
@@ -672,29 +695,80 @@ rec_float(CoreObject *c, const Memo *key)
  * varint -- render.c int_record's bytes, and the general loop's -- with none of that loop's
  * tests (an int's text is <= 20 characters, never cut). 0 for an int the tables take (not a
  * record: commit_key then, as the general loop says). */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 rec_int(CoreObject *c, const Memo *key)
 {
     int64_t v = key->vals[0];
     if (v < (int64_t)SMALL_MAX && v > -(int64_t)SMALL_MAX) return 0;
-    size_t at = c->npacked, len;
     uint32_t sid;
     StrEntry *e;
-    if (at + 3 + 10 > UINT32_MAX || (at + 3 + 10 > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + 3 + 10, 1) < 0)
-            || !(e = str_entry(c, &sid))) {
-        PyErr_Clear();
-        return 0;
-    }
-    unsigned char *q = c->packed + at;
+    unsigned char *q = rec_value_room(c, 3 + 10, &e, &sid);
+    if (!q) return 0;
     q[0] = REC_MARK; q[1] = REC_VALUE; q[2] = RS_INT;
-    len = (size_t)(rec_varint(q + 3, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63)) - q);   /* zigzag */
-    e->pack_off = (uint32_t)at;
+    return rec_value_take(c, e, sid, rec_varint(q + 3, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63)), key);   /* zigzag */
+}
+
+/* The pieces of a record's slots, rec_commit's and rec_args' alike. An object: RS_OBJECT, its
+ * type's label index li, its address's zigzag step from the one before (*addr; the first one's
+ * address and where its step is kept for the side bytes: *first, *step_at). */
+static inline __attribute__((always_inline)) unsigned char *
+rec_put_object(unsigned char *__restrict q, const unsigned char *start, uint32_t li, int64_t v, uint64_t *addr,
+               uint64_t *first, size_t *step_at)
+{
+    *q++ = RS_OBJECT;
+    q = rec_varint(q, li);
+    if (!*step_at) { *first = (uint64_t)v; *step_at = (size_t)(q - start); }   /* (> 0: past the header) */
+    int64_t step = (int64_t)((uint64_t)v - *addr);
+    *addr = (uint64_t)v;
+    return rec_varint(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+}
+
+/* An int: RS_INT and its zigzag varint; *worth set when it is past the small-int tables. */
+static inline __attribute__((always_inline)) unsigned char *
+rec_put_int(unsigned char *__restrict q, int64_t v, int *worth)
+{
+    *q++ = RS_INT;
+    *worth |= v >= (int64_t)SMALL_MAX || v <= -(int64_t)SMALL_MAX;
+    return rec_varint(q, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));   /* zigzag */
+}
+
+/* The record written from `start` to q (after REC_SIDE side bytes at `side` when it holds
+ * objects: their first and last address, where the first step is) taken as an S_REC entry and
+ * remembered under `key`: its id, or 0 (no memory). */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static inline __attribute__((always_inline)) uint32_t
+rec_take(CoreObject *c, const Memo *key, uint32_t code_idx, unsigned char *side, const unsigned char *start,
+         const unsigned char *q, int objects, uint64_t first, uint64_t addr, size_t step_at)
+{
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    size_t len = (size_t)(q - start);
+    if (objects) {
+        uint16_t sa = (uint16_t)step_at;
+        memcpy(side, &first, 8);
+        memcpy(side + 8, &addr, 8);
+        memcpy(side + 16, &sa, 2);
+        c->rec_addr = addr;
+    }
+    e->pack_off = (uint32_t)(start - c->packed);
     e->kind = S_REC;
-    e->rec_len = len;   /* (code_idx 0, packed 0: str_entry's) */
-    c->npacked = at + len;
+    e->code_idx = code_idx;
+    e->packed = (uint8_t)objects;
+    e->rec_len = len;
+    c->npacked = e->pack_off + len;
     memo_remember(c, key, sid);
     return sid;
+}
+
+/* Does a key's head hold an object (a tag nibble V_OPAQUE; the unused ones are 0)? Then its
+ * record comes after the side bytes. One test for the four nibbles: x has a 0 nibble where a tag
+ * is V_OPAQUE, and the borrow trick finds any (a false hit only above a true one). */
+static inline int
+rec_objects(uint64_t head)
+{
+    const uint64_t x = (head >> 48) ^ (V_OPAQUE * 0x1111ull);
+    return ((x - 0x1111ull) & ~x & 0x8888ull) != 0;
 }
 
 /* The record of the values `key` holds (memo_value's: localsplus order for S_ARGS, shown in
@@ -703,13 +777,11 @@ rec_int(CoreObject *c, const Memo *key)
  * memory) -- commit_key then. One pass: the bytes are written past the batch's packed bytes
  * while the text's bound is added up, and taken (an entry) only if it is a record. (`restrict`:
  * bytes written through a char pointer may alias anything, and the key's fields were read again
- * after every store.) */
+ * after every store.) A result of one float or int: value_rec's rec_float, rec_int first. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
-    if (kind == S_VALUE && (key->head >> 48 & 15) == V_FLOAT) return rec_float(c, key);   /* (n is 1) */
-    if (kind == S_VALUE && (key->head >> 48 & 15) == V_INT) return rec_int(c, key);
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -723,11 +795,7 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
     }
     const uint16_t *order = ci ? ci->order : NULL;
     const uint8_t *star = ci ? ci->star : NULL;
-    /* an object among the values (a tag nibble V_OPAQUE; the unused ones are 0): the record
-     * comes after the side bytes. One test for the four nibbles: x has a 0 nibble where a tag
-     * is V_OPAQUE, and the borrow trick finds any (a false hit only above a true one). */
-    const uint64_t x = (head >> 48) ^ (V_OPAQUE * 0x1111ull);
-    const int objects = ((x - 0x1111ull) & ~x & 0x8888ull) != 0;
+    const int objects = rec_objects(head);
     unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
     unsigned char *__restrict q = start;
     uint64_t addr = c->rec_addr, first = 0;
@@ -745,12 +813,7 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
             size_t lc;
             if (rec_label(c, (PyTypeObject *)key->types[i], &li, &lc) < 0) return 0;
             chars += lc + (size_t)(67 - __builtin_clzll((unsigned long long)v | 1)) / 4 + 15;
-            *q++ = RS_OBJECT;
-            q = rec_varint(q, li);
-            if (!step_at) { first = (uint64_t)v; step_at = (size_t)(q - start); }   /* (> 0: past the header) */
-            int64_t step = (int64_t)((uint64_t)v - addr);
-            q = rec_varint(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
-            addr = (uint64_t)v;
+            q = rec_put_object(q, start, li, v, &addr, &first, &step_at);
         } else if (tag == V_FLOAT) {
             double d;
             memcpy(&d, &v, 8);
@@ -759,10 +822,8 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
             chars += FLOAT_CHARS;
             worth = 1;
         } else if (tag == V_INT) {
-            *q++ = RS_INT;
-            q = rec_varint(q, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));   /* zigzag */
+            q = rec_put_int(q, v, &worth);
             chars += 20;
-            worth |= v >= (int64_t)SMALL_MAX || v <= -(int64_t)SMALL_MAX;
         } else {   /* (a literal: a tag, its length, its bytes -- stored whole, no call) */
             int st = star ? star[k] : 0;
             static const unsigned char lits[6][7] = {
@@ -777,25 +838,71 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
         }
     }
     if (!(worth | objects) || chars > (ci ? 2 * MAX_TEXT : MAX_TEXT)) return 0;
-    uint32_t sid;
-    StrEntry *e = str_entry(c, &sid);
-    if (!e) { PyErr_Clear(); return 0; }
-    size_t len = (size_t)(q - start);
-    if (objects) {   /* (the side bytes: first and last address, where the first step is) */
-        uint16_t sa = (uint16_t)step_at;
-        memcpy(side, &first, 8);
-        memcpy(side + 8, &addr, 8);
-        memcpy(side + 16, &sa, 2);
-        c->rec_addr = addr;
+    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at);
+}
+
+/* rec_commit for the argument list of a code of n keyed arguments (n a constant, 1..MEMO_SLOTS:
+ * start_keyed_<n>'s miss) in its usual case -- its names numbered in this batch, room for the
+ * record, all n shown, every value an object, an int or a float (__init__(self, x, y), each
+ * call a new object and new values: a miss) -- the slots unrolled, with no frame between the
+ * callback and it (rec_commit's general loop and its frame were ~390 instructions a record of
+ * the oop workload's __init__, callgrind). The same bytes and entry as rec_commit's, which
+ * takes every other case; 0 as it gives 0 (commit_key then). */
+static inline __attribute__((always_inline)) uint32_t
+rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uint32_t n)
+{
+    const CodeInfo *ci = &c->codes[code_idx];
+    const uint64_t head = key->head;
+    const size_t at = c->npacked, need = REC_SIDE + 8 + (size_t)n * REC_SLOT_MAX;
+    if (ci->rec != ARGREC_YES || ci->nshown != n || ci->rec_epoch != c->rec_epoch + 1
+            || at + need > c->cappacked || at + need > UINT32_MAX)
+        return rec_commit(c, key, S_ARGS, code_idx);
+    const uint16_t *order = ci->order;
+    const int objects = rec_objects(head);
+    unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
+    unsigned char *__restrict q = start;
+    uint64_t addr = c->rec_addr, first = 0;
+    size_t chars = ci->rec_chars, step_at = 0;
+    int worth = 0;
+    q[0] = REC_MARK;
+    q[1] = REC_ARGS;
+    q = rec_varint(q + 2, ci->rec_ni);
+#pragma GCC unroll 4
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = order[k];
+        uint8_t tag = (uint8_t)(head >> (48 + 4 * i) & 15);
+        int64_t v = key->vals[i];
+        if (tag == V_OPAQUE) {
+            uint32_t li;
+            size_t lc;
+            if (rec_label(c, (PyTypeObject *)key->types[i], &li, &lc) < 0) return 0;
+            chars += lc + (size_t)(67 - __builtin_clzll((unsigned long long)v | 1)) / 4 + 15;
+            q = rec_put_object(q, start, li, v, &addr, &first, &step_at);
+        } else if (tag == V_INT) {
+            q = rec_put_int(q, v, &worth);
+            chars += 20;
+        } else if (tag == V_FLOAT) {
+            double d;
+            memcpy(&d, &v, 8);
+            *q++ = RS_FLOAT;
+            q = put_f64le(q, d);
+            chars += FLOAT_CHARS;
+            worth = 1;
+        } else   /* (a literal: None, True, False) */
+            return rec_commit(c, key, S_ARGS, code_idx);
     }
-    e->pack_off = (uint32_t)(start - c->packed);
-    e->kind = S_REC;
-    e->code_idx = code_idx;
-    e->packed = (uint8_t)objects;
-    e->rec_len = len;
-    c->npacked = e->pack_off + len;
-    memo_remember(c, key, sid);
-    return sid;
+    if (!(worth | objects) || chars > 2 * MAX_TEXT) return 0;
+    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at);
+}
+
+/* A result's record (rec_commit's, one float's or one int's the shorter way), or 0. */
+static inline __attribute__((always_inline)) uint32_t
+value_rec(CoreObject *c, const Memo *key)
+{
+    uint8_t tag = (uint8_t)(key->head >> 48 & 15);   /* (n is 1) */
+    if (tag == V_FLOAT) return rec_float(c, key);
+    if (tag == V_INT) return rec_int(c, key);
+    return rec_commit(c, key, S_VALUE, 0);
 }
 
 /* Is the key one small non-negative int (n == 1)? Those go to the small-int tables
@@ -840,14 +947,23 @@ value_last(CoreObject *c, const Memo *key, uint32_t sid)
 }
 
 /* value_id's miss: the entry made now (a record, or a slot from the key), and remembered as the
- * value before the next. Out of line: value_id's hit path saves no register. */
-static __attribute__((noinline)) uint32_t
-value_id_miss(CoreObject *c, const Memo *key)
+ * value before the next. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static inline __attribute__((always_inline)) uint32_t
+value_miss(CoreObject *c, const Memo *key)
 {
-    uint32_t sid = rec_commit(c, key, S_VALUE, 0);
+    uint32_t sid = value_rec(c, key);
     if (!sid) sid = commit_key(c, key, S_VALUE, 0);
     if (sid) value_last(c, key, sid);
     return sid;
+}
+
+/* value_id's miss out of line: value_id's hit path saves no register. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static __attribute__((noinline)) uint32_t
+value_id_miss(CoreObject *c, const Memo *key)
+{
+    return value_miss(c, key);
 }
 
 /* value_id's keyed path: 1 with the entry's id in *sid (the value before, c->last_val, or found
@@ -893,11 +1009,13 @@ value_id(CoreObject *c, PyObject *v)
     return value_id_other(c, v);
 }
 
-/* end_keyed's miss: the entry made now (value_id_miss), then the exit row. */
+/* end_keyed's miss: the entry made now (value_miss: a float's or an int's record written here,
+ * no frame between), then the exit row. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
 static __attribute__((noinline)) PyObject *
 end_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, const Memo *key)
 {
-    uint32_t v = value_id_miss(c, key);
+    uint32_t v = value_miss(c, key);
     if (!v) soft_fail(c);
     return end_fast(c, ts, frame, t, v);
 }
@@ -1061,15 +1179,29 @@ ARGS_KEYED(3)
 ARGS_KEYED(4)
 #undef ARGS_KEYED
 
-/* start_keyed's miss: the entry made now (args_keyed_miss), then the call's row (start_fast), or
- * (no memory) the whole of it again by start_args_out. */
-static __attribute__((noinline)) PyObject *
+/* start_keyed_<n>'s miss: the entry made now -- the record written here (rec_args, unrolled for
+ * n: no frame between), else slots from the key -- then the call's row (start_fast), or (no
+ * memory) the whole of it again by start_args_out. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+static inline __attribute__((always_inline)) PyObject *
 start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
-                 const Memo *key)
+                 const Memo *key, const uint32_t n)
 {
-    uint32_t a = args_keyed_miss(c, key, (uint32_t)idx);
+    uint32_t a = rec_args(c, key, (uint32_t)idx, n);
+    if (!a) a = commit_key(c, key, S_ARGS, (uint32_t)idx);
     return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
 }
+
+#define START_KEYED_MISS(N) __attribute__((optimize("no-tree-loop-distribute-patterns"))) \
+    static __attribute__((noinline)) PyObject * \
+    start_keyed_miss_##N(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, \
+                         const Memo *key) \
+    { return start_keyed_miss(c, ts, frame, co, idx, key, N); }
+START_KEYED_MISS(1)
+START_KEYED_MISS(2)
+START_KEYED_MISS(3)
+START_KEYED_MISS(4)
+#undef START_KEYED_MISS
 
 /* PY_START's fast path (vc_cb_py_start) for a call of a code of N keyed arguments: the key, its
  * entry and the call's row in one function -- found, the commonest case, it calls nothing (no
@@ -1084,7 +1216,7 @@ start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyC
         uint32_t a = 0; \
         int found = args_key_probe(c, frame->localsplus, idx, N, &key, &a); \
         if (found > 0) return start_fast(c, ts, frame, idx, a); \
-        if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key); \
+        if (!found) return start_keyed_miss_##N(c, ts, frame, co, idx, &key); \
         return start_args_out(c, ts, frame, co, idx); \
     }
 START_KEYED(1)
