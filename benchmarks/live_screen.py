@@ -148,6 +148,9 @@ def explorer_memory(server: str) -> tuple[int, int]:
     return 0, 0
 
 
+TIMELINE: list[tuple[float, float]] = []  # (--timeline) the last round's (seconds in, age) per capture
+
+
 def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], float, bool, float, tuple[int, int]]:
     """Ages (s) of the newest call on screen, one per capture that shows a call; the calls a
     second the program made (an explorer that takes less CPU leaves the program more on a
@@ -195,6 +198,7 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
             return [], 0.0, False, 0.0, (0, 0)
     counts = [i for i, _ in ran]
     ages, late = [], [0.0]
+    TIMELINE.clear()
     late_from = samples[0][0] + 0.75 * (samples[-1][0] - samples[0][0]) if samples else 0.0
     for t, i in samples:
         k = bisect.bisect_left(counts, i)
@@ -204,6 +208,7 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
         ages.append(t - (t0 + (t1 - t0) * (i - i0) / (i1 - i0)))
         if t >= late_from:
             late.append(ages[-1])
+        TIMELINE.append((t - samples[0][0], ages[-1]))
     rate = 3 * (ran[-1][0] - ran[0][0]) / (ran[-1][1] - ran[0][1]) if len(ran) > 1 else 0.0  # (work + 2 leaf calls)
     peak = (max(m[0] for m in memory), max(m[1] for m in memory))
     return sorted(ages), rate, bool(failed), max(late), peak
@@ -213,6 +218,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=12.0, help="how long the program runs")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--timeline", action="store_true", help="each round's ages through the run (a second apart)")
     ap.add_argument("--explorer-path", action="append", default=[],
                     help="another checkout to compare with (alternating rounds; may be given again)")
     args = ap.parse_args()
@@ -233,6 +239,13 @@ def main() -> None:
                   f"{ages[int(0.95 * (len(ages) - 1))] * 1e3:6.0f}ms {ages[-1] * 1e3:6.0f}ms {late * 1e3:6.0f}ms "
                   f"{rate / 1e6:7.2f}M {vm / 1e9:5.1f}GB {rss / 1e9:5.1f}GB"
                   + ("   the screen said: loading failed" if failed else ""))
+            if args.timeline:
+                marks, last = [], -1.0
+                for at, age in TIMELINE:
+                    if at - last >= 1.0:
+                        marks.append(f"{at:.0f}s:{age * 1e3:.0f}")
+                        last = at
+                print("   ages (ms) through the run: " + " ".join(marks))
     print("goal: call start -> on screen <= 500 ms (what a user waits for: the recorder's flush, the reads, the index\n"
           "or window, the redraw). Say the load average with the figures: the machine's other work moves them.")
 
