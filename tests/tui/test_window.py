@@ -558,6 +558,17 @@ def out_of_memory_past(calls: int, monkeypatch) -> None:
     monkeypatch.setattr(pipeline_module, "build_index", limited(build_index))
 
 
+async def newest_calls_shown(pilot, app: FlowtraceApp, feed: Feeder, steps: int, calls: int, before: int) -> None:
+    """`steps` flushes of `calls` calls and a newest one (`before` calls were read): after each,
+    the window that ends at the newest call is shown, that call selected and on screen."""
+    for k in range(steps):
+        feed.step_calls([f"a{k}_{i}" for i in range(calls)] + [f"newest{k}"])
+        through = before + (calls + 1) * (k + 1)
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == through)
+        await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
+        assert f"newest{k}" in "\n".join(screen_lines(app))
+
+
 @sync
 async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_newest_calls(tmp_path, monkeypatch):
     """GIVEN the explorer following a session whose whole index cannot be made (MemoryError),
@@ -573,12 +584,7 @@ async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_new
         await until(pilot, lambda: app.index is not None and not app.loading)
         feed.step_calls(["warm"])
         await until(pilot, lambda: app.index.n == 3)
-        for k in range(3):
-            feed.step_calls([f"a{k}_{i}" for i in range(10)] + [f"newest{k}"])
-            through = 3 + 11 * (k + 1)
-            await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == through)
-            await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
-            assert f"newest{k}" in "\n".join(screen_lines(app))
+        await newest_calls_shown(pilot, app, feed, 3, 10, 3)
         assert app.pipeline.whole_too_big and app.pipeline.grow_failures == 0
         assert "calls shown (the whole session needs more memory than the explorer may use)" in " | ".join(app.status_parts())
         b.leave(m)
@@ -615,12 +621,7 @@ async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showin
     app = windowing_app(path)
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.index is not None and not app.loading)
-        for k in range(6):
-            feed.step_calls([f"a{k}_{i}" for i in range(400)] + [f"newest{k}"])
-            through = 2 + 401 * (k + 1)
-            await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == through)
-            await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
-            assert f"newest{k}" in "\n".join(screen_lines(app))
+        await newest_calls_shown(pilot, app, feed, 6, 400, 2)
         data = app.source.data
         assert data.tail is not None and data.tail.let_go > 0 and data.n <= 1024
         status = " | ".join(app.status_parts())
