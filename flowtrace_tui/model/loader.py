@@ -321,6 +321,7 @@ _CALL_COLS = {
     "depth": np.int32,  # among calls: roots are 0 (groups are added by the index)
     "root": np.uint32,  # the root call of the call's tree
 }
+CALL_BYTES = sum(np.dtype(t).itemsize for t in _CALL_COLS.values())  # the call columns' bytes a call (54)
 # columns zero for most calls (tasks, flags, suspensions): a row's zero is not written (the
 # capacity is zero), so a busy program's rows leave their pages untouched -- no memory, no
 # page fault (9 of the columns' 54 bytes a call) -- and they are not faulted in ahead
@@ -714,7 +715,10 @@ class TraceData:
         if self.tail is None:
             from .tail import TailCalls  # (tail.py builds on this module's columns)
 
-            self.tail = TailCalls(lo)
+            try:
+                self.tail = TailCalls(lo)
+            except MemoryError:  # (the memory is short: a smaller tail lets go more often)
+                self.tail = TailCalls(lo, 1 << 16)
             self._tail_texts = len(self.strings.chunks)
         t = self.tail
         before = t.let_go

@@ -32,14 +32,34 @@ from .empty import META_CUT
 from .grow import grow_index
 from .index import TreeIndex, build_index
 from .live import LiveTail, PollTimer
+from .loader import CALL_BYTES
 from .source import TraceSource
 from .update_policy import ReadState, UpdatePolicy
 from .window import window_data
 
 STRICT_ENV = "FLOWTRACE_TUI_STRICT"  # set (tests): a failed index update ends loading
-# the calls a followed session's columns are sized for at once (TraceData.expect_calls): ~30 s
-# of a busy program; 3.6 GB of address space, memory only as the calls arrive
+# the calls a followed session's columns are sized for at once (TraceData.expect_calls): ~15 s
+# of a busy program; 3.6 GB of address space, memory only as the calls arrive. Later calls go to a
+# tail of the newest (tail.py). Under an address-space limit the columns take at most LIVE_SHARE
+# of it: what was read before the tail began stays (texts ~14 bytes a call of a busy program),
+# and the whole index took ~1 GB more there (a 6 GB limit: 44 M calls, 2.4 GB)
 LIVE_CALLS = 1 << 26
+LIVE_SHARE = 0.4
+
+
+def live_calls(limit: int | None = None) -> int:
+    """The calls a followed session's call columns are sized for: LIVE_CALLS, or fewer under
+    the process's address-space limit (`limit` bytes; None: RLIMIT_AS as set)."""
+    if limit is None:
+        try:
+            import resource
+
+            limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        except (ImportError, OSError, ValueError):  # (no such limit on this system)
+            return LIVE_CALLS
+        if limit == resource.RLIM_INFINITY:
+            return LIVE_CALLS
+    return max(1 << 20, min(LIVE_CALLS, int(limit * LIVE_SHARE) // CALL_BYTES))
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,7 @@ class Pipeline:
         indexed_at = cost = last_progress = 0.0
         caught_up = False  # a live session was read up to its current end once
         if live and not data.finished:
-            data.expect_calls(LIVE_CALLS)
+            data.expect_calls(live_calls())
         self._take_requests()
         if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
             last_ix = shown = self._publish(publish, self.build(), False)

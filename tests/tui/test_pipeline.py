@@ -227,7 +227,7 @@ def test_a_followed_session_has_its_call_columns_sized_at_once(tmp_path):
     once keeps the capacity it needs."""
     import os
 
-    from flowtrace_tui.model.pipeline import LIVE_CALLS
+    from flowtrace_tui.model.pipeline import LIVE_CALLS, live_calls
 
     from trace_builder import Feeder, meta_for
 
@@ -240,7 +240,7 @@ def test_a_followed_session_has_its_call_columns_sized_at_once(tmp_path):
     p = Pipeline(TraceSource.open(path), poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01))
     p.run(lambda: bool(p.source.data.n >= 2 and p.source.data._calls.cap), lambda e: None)
     data = p.source.data
-    assert data._calls.cap == LIVE_CALLS and data.n == 2
+    assert data._calls.cap == live_calls() <= LIVE_CALLS and data.n == 2
     assert [data.func_name(int(f)) for f in data.col("func")[1:]] == ["main", "a"]
     read_once = Pipeline(source_of(program(10).data()))
     run(read_once)
@@ -284,3 +284,25 @@ def test_call_columns_that_cannot_grow_end_loading_with_what_it_means(monkeypatc
     assert events[-1].error == (f"MemoryError: the session outgrew the memory the explorer could get at "
                                 f"{n:,} calls read (its call columns take 54 bytes a call, "
                                 f"{cap * 54 / 1e9:.1f} GB so far, and growing them takes more): what was read stays shown")
+
+
+@pytest.mark.parametrize("limit, calls", [
+    (None, None),  # as the process runs (no limit: LIVE_CALLS)
+    (1 << 62, 1 << 26),  # a limit far above: LIVE_CALLS
+    (6_000_000_000, 44_444_444),  # the benchmarks' 6 GB: two fifths of it (54 bytes a call)
+    (1_000_000_000, 7_407_407),
+    (100_000_000, 1 << 20),  # the least
+])
+def test_a_followed_sessions_call_columns_take_a_share_of_the_memory_it_may_use(limit, calls):
+    """The call columns of a followed session take at most two fifths of the address space the
+    explorer may use (the 6 GB limit: 44 M calls, not 2^26 = 67 M, whose 3.6 GB with the texts
+    and the whole index read before the tail began (tail.py) came within 0.1 GB of the limit,
+    live_screen.py's peak address space)."""
+    import resource
+
+    from flowtrace_tui.model.pipeline import LIVE_CALLS, live_calls
+
+    if calls is None:
+        now = resource.getrlimit(resource.RLIMIT_AS)[0]
+        calls = LIVE_CALLS if now == resource.RLIM_INFINITY else live_calls(now)
+    assert live_calls(limit) == calls
