@@ -352,6 +352,7 @@ class TraceData:
         # a followed session's texts could not get the memory they needed: the tail begins at
         # the next calls, whatever room the call columns have left (`_keep`)
         self.short_of_memory = False
+        self.marks_lost = 0  # MARK rows of the columns' calls that their full columns could not take
         self._named: list[np.ndarray] = []  # string ids the columns' calls named after the tail began (kept)
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
@@ -712,15 +713,7 @@ class TraceData:
     def _add_tail_calls(self, cols: D.CallRows, lo: int) -> None:
         """A CALL chunk of a followed session whose call columns are full: into the tail (made
         the first time), which lets its older calls go when it has no room (tail.py)."""
-        if self.tail is None:
-            from .tail import TailCalls  # (tail.py builds on this module's columns)
-
-            try:
-                self.tail = TailCalls(lo)
-            except MemoryError:  # (the memory is short: a smaller tail lets go more often)
-                self.tail = TailCalls(lo, 1 << 16)
-            self._tail_texts = len(self.strings.chunks)
-        t = self.tail
+        t = self.tail if self.tail is not None else self._begin_tail(lo)
         before = t.let_go
         t.make_room(cols.rows, self.n)
         if t.let_go != before:  # texts that only the calls let go named go too (every few let-gos:
@@ -734,6 +727,17 @@ class TraceData:
                               _ByIds(self._calls.arrays["root"], self, "root"))
         g.size, t.last = r1, lo + cols.rows - 1
         self.t_max = max(self.t_max, int(t0.max()))
+
+    def _begin_tail(self, lo: int) -> TailCalls:
+        """The tail of a followed session's calls from call `lo` on (tail.py)."""
+        from .tail import TailCalls  # (tail.py builds on this module's columns)
+
+        try:
+            self.tail = TailCalls(lo)
+        except MemoryError:  # (the memory is short: a smaller tail lets go more often)
+            self.tail = TailCalls(lo, 1 << 16)
+        self._tail_texts = len(self.strings.chunks)
+        return self.tail
 
     def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
         """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""
@@ -837,7 +841,9 @@ class TraceData:
         whole = call <= self.n
         held = ~whole & (self.tail.rows_of(call) >= 0)
         for sel, g in ((whole, self._marks), (held, self.tail.marks)):
-            if sel.any():
+            if sel.any() and g is self._marks and not self._room_for_marks(int(sel.sum())):
+                self.marks_lost += int(sel.sum())  # (the columns' calls' rows: no memory to grow them)
+            elif sel.any():
                 g.reserve(int(sel.sum()))
                 lo, hi = g.size, g.size + int(sel.sum())
                 for k, v in cols.items():
@@ -869,6 +875,8 @@ class TraceData:
         rows = cols.rows
         if rows == 0:
             return 0
+        if part is None and self.tail is None and self._prefault is not None and not self._room_for_marks(rows):
+            self._begin_tail(self.calls_read + 1)  # (a busy program's generators: ~2 MARK rows a call)
         if self.tail is not None and part is None:
             return self._add_tail_marks(cols)
         g = self._marks
@@ -900,6 +908,17 @@ class TraceData:
         ends = t[fold] + column(cols.span)[fold] if fold.any() else t[:0]
         self.t_max = max(self.t_max, int(t.max()), int(ends.max(initial=0)))
         return rows
+
+    def _room_for_marks(self, rows: int) -> bool:
+        """Room for `rows` more MARK rows in the columns; False (and `short_of_memory`) when
+        growing them needs more memory than there is: a followed session's next calls go to a
+        tail, whose MARK rows are its own (its calls' only)."""
+        try:
+            self._marks.reserve(rows)
+            return True
+        except MemoryError:
+            self.short_of_memory = True
+            return False
 
     def compact(self) -> None:
         """Drop the columns' unused capacity, before they are copied whole (the diff view's

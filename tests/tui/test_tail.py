@@ -132,3 +132,55 @@ def test_a_followed_session_short_of_memory_for_its_texts_goes_on_with_a_tail(sm
         assert (got.col(name) == want.col(name)).all(), name
     assert texts(got, got.col("args")) == texts(want, want.col("args"))
     assert full.strings.text(int(full.col("args")[6])) == "i=0.1"
+
+
+def generator_loop(iterations: int = 1500) -> TraceBuilder:
+    """main -> work(i) -> a generator suspended and resumed in each call (two MARK rows a
+    call, as a busy program's generators make), a flush every 50 iterations."""
+    b = TraceBuilder()
+    b.enter("main", args="argv=[]")
+    for i in range(iterations):
+        w = b.enter("work", args=f"i={i}")
+        g = b.enter("numbers", kind="generator", args=f"k={i}")
+        b.suspend(g, f"{i}")
+        b.leave(b.enter("leaf", args=f"x={i}"), f"{i}")
+        b.resume(g, w)
+        b.leave(g, "None")
+        b.leave(w, f"r{i}")
+        if i % 50 == 49:
+            b.flush()
+    b.flush()
+    return b
+
+
+def test_a_followed_session_whose_mark_rows_cannot_grow_goes_on_with_a_tail(small_tail):
+    """GIVEN a followed session whose MARK rows cannot grow past ~200 rows (a busy program's
+    generators make two a call: their columns outgrew a 6 GB limit before the call columns
+    were full), THEN the next calls go to a tail (its MARK rows its own) and the newest calls'
+    window is as if everything were held, suspensions and MARK rows included."""
+    data = generator_loop().data(finish=False)
+    whole = fed(data, False)
+    full = TraceData("t")
+    full.expect_calls(COLUMN_ROWS)
+    marks = full._marks
+    reserve = marks.reserve
+
+    def tight(extra, exact=False):  # (the session's MARK rows only: not a window's, nor the tail's)
+        if marks.size + extra > 200:
+            raise MemoryError("Unable to allocate 2.00 GiB for an array with shape (268435456,) and data type int64")
+        return reserve(extra, exact)
+
+    marks.reserve = tight
+    for chunk in ChunkReader.from_bytes(data).poll():
+        full.feed([chunk])
+    assert full.short_of_memory and full.tail is not None and full.tail.let_go > 0
+    # (the third flush's MARK rows found no room: its 150 calls are the columns', their rows lost)
+    assert (full.n, full.n_marks, full.marks_lost) == (451, 200, 100) and full.calls_read == whole.n
+    want, got = window_data(whole, 200), window_data(full, 200)
+    assert got.window.ids.tolist() == want.window.ids.tolist()
+    for name in ("parent", "func", "t1", "depth", "root", "nsusp"):
+        assert (got.col(name) == want.col(name)).all(), name
+    assert got.n_marks == want.n_marks > 100
+    for name in ("call", "t", "kind", "other"):
+        assert (got.mark_col(name) == want.mark_col(name)).all(), name
+    assert texts(got, got.col("args")) == texts(want, want.col("args"))
