@@ -718,10 +718,13 @@ def test_exception_texts_made_once_per_session() -> None:
         assert marks == raised
 
 
-def test_drained_payloads_are_format_encode_columns() -> None:
+@pytest.mark.parametrize("args", ["safe", "off"])
+def test_drained_payloads_are_format_encode_columns(args: str) -> None:
     """The C drain's CALL / EXIT / MARK payloads are exactly format.encode_columns' bytes for
     the same rows and encodings (the varint encoder of FORMAT 1.2 written twice: C and Python),
-    times relative to the origin; the C and pure-Python varint decoders read the same values."""
+    times relative to the origin; the C and pure-Python varint decoders read the same values.
+    (args "off": EXIT.val holds exception texts only, coded from the raise rows alone --
+    sparse_rows_body.)"""
     from flowtrace.ftr import format as F
     from flowtrace.recorder.c import CRecorder
 
@@ -736,7 +739,16 @@ def test_drained_payloads_are_format_encode_columns() -> None:
     def gen(n):
         yield from range(n)
 
-    rec = CRecorder(RecorderConfig())
+    def boom(i):
+        raise ValueError(i)
+
+    def catch(i):   # (an exception that leaves a call: an EXIT row with its text, how 4)
+        try:
+            boom(i)
+        except ValueError:
+            pass
+
+    rec = CRecorder(RecorderConfig(args=args))
     origin = time.perf_counter_ns()
     rec.set_origin(origin)
     rec.start()
@@ -745,6 +757,8 @@ def test_drained_payloads_are_format_encode_columns() -> None:
         for r in range(3):
             for i in range(200):
                 leaf(i)
+            for i in range(30):
+                catch(i)
             sum(gen(50))
             batches.append(rec.drain())
     finally:
@@ -766,8 +780,10 @@ def test_drained_payloads_are_format_encode_columns() -> None:
             if kind in (F.CALL, F.EXIT):  # relative to the origin: well below a minute
                 times = cols.get("t0" if kind == F.CALL else "t1")
                 assert 0 < min(times) and max(times) < 60 * 10**9
-    assert seen[F.CALL] == seen[F.EXIT] == 3 * 201 and seen[F.MARK] > 3 * 80
+    assert seen[F.CALL] == seen[F.EXIT] == 3 * (201 + 60) and seen[F.MARK] > 3 * 80
     assert {F.ENC_CONST, F.ENC_GOLOMB_RISE, F.ENC_SHARED} <= encodings and encodings <= F.VARINT_ENCODINGS
+    if args == "off":  # (the exception texts: sparse, as values or as steps)
+        assert encodings & {F.ENC_SPARSE, F.ENC_SPARSE_DELTA}
 
 
 @pytest.mark.parametrize("mode", ["safe", "full"])

@@ -98,7 +98,7 @@ typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's ran
 /* (stats: counted already by a pass over the column -- renumber -- or NULL) */
 /* (share, 1.9: 1 + the index of an earlier column whose rows not 0 are the ones this column's
  * `nvals` values -- s->v, i64, dense -- belong to: ENC_SHARED, shared_body) */
-/* (at: the only rows that may not be 0, nat of them, in row order -- a u32 column: sparse_rows_body) */
+/* (at: the rows not 0, nat of them, in row order, and v their values, dense -- a u32 column: sparse_rows_body) */
 typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats;
                  uint8_t share; size_t nvals; const uint32_t *at; size_t nat; } ColSpec;
 
@@ -852,22 +852,20 @@ shared_body(unsigned char *q, const ColSpec *s)
  * exception text), written sparse from those rows alone: the bitmap, then Golomb codes of the
  * rows not 0 -- their values or their steps (ENC_SPARSE / ENC_SPARSE_DELTA), whichever the
  * sampled codes say is smaller. column_body read every row of the column three times for it
- * (range, histograms, codes: ~36 instructions a row of exceptions' EXIT chunks, most rows 0). */
+ * (range, histograms, codes: ~36 instructions a row of exceptions' EXIT chunks, most rows 0).
+ * s->v holds the values of the rows s->at, dense and none 0 (renumber_at). */
 static unsigned char *
 sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
 {
     const uint32_t *v = s->v;
-    size_t hist[65] = {0}, hist_delta[65] = {0}, nonzero = 0, next = 0, bits, bits_delta;
-    uint32_t lcg = 1, prev = 0;
-    for (size_t j = 0; j < s->nat; j++) {   /* (measure's sample of the rows not 0) */
-        uint32_t x = v[s->at[j]];
-        if (!x) continue;
-        if (nonzero++ == next) {
-            hist[bit_len(x)]++;
-            hist_delta[bit_len(zigzag((int64_t)x - (int64_t)prev))]++;
-            next += sample_step(&lcg, 1);
-        }
-        prev = x;
+    size_t hist[65] = {0}, hist_delta[65] = {0}, nonzero = s->nat, bits, bits_delta;
+    uint32_t lcg = 1;
+    /* measure's sample of the rows not 0 -- the same rows (every row here is one) and the same
+     * steps from the row before each: only the sampled rows are read */
+    for (size_t j = 0; j < nonzero; j += sample_step(&lcg, 1)) {
+        uint32_t x = v[j], before = j ? v[j - 1] : 0;
+        hist[bit_len(x)]++;
+        hist_delta[bit_len(zigzag((int64_t)x - (int64_t)before))]++;
     }
     int k = golomb_k(hist, nonzero, &bits), k_delta = golomb_k(hist_delta, nonzero, &bits_delta);
     int delta = bits_delta < bits;
@@ -877,14 +875,13 @@ sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
     q += (rows + 7) / 8;
     *q++ = (unsigned char)(delta ? k_delta : k);
     BitOut b = {q, 0, 0};
-    prev = 0;
+    uint32_t prev = 0;
     /* (eight codes a put when they fit: golomb_put8 -- the same bits as one put a code, ~9
      * instructions a code less: a passing exception's step is 0, a new one's a few bits) */
     uint64_t codes[8];
     int ncodes = 0, order = delta ? k_delta : k;
-    for (size_t j = 0; j < s->nat; j++) {
-        uint32_t i = s->at[j], x = v[i];
-        if (!x) continue;
+    for (size_t j = 0; j < nonzero; j++) {
+        uint32_t i = s->at[j], x = v[j];
         map[i >> 3] |= (unsigned char)(1u << (i & 7));
         codes[ncodes++] = delta ? zigzag((int64_t)x - (int64_t)prev) : x;
         prev = x;
@@ -1034,19 +1031,25 @@ raise_rows(const uint8_t *how, size_t n, uint32_t *at)
     return m;
 }
 
-/* renumber for the rows at[0..nat) of a column that is 0 elsewhere (raise_rows) */
-static void
-renumber_at(uint32_t *ids, const uint32_t *at, size_t nat, size_t nstrs, const uint32_t *remap, ColStats *st)
+/* renumber for the rows at[0..nat) of a column that is 0 elsewhere (raise_rows), into `dense`:
+ * the rows whose id is not 0 are kept -- at[j] and dense[j], j < the count returned, in row
+ * order -- so that sparse_rows_body reads those rows' values one after another and tests none
+ * for 0 (its sample pass then visits only the rows it samples). The column itself is left as
+ * it was: nothing reads it after. */
+static size_t
+renumber_at(const uint32_t *ids, uint32_t *at, size_t nat, size_t nstrs, const uint32_t *remap, uint32_t *dense,
+            ColStats *st)
 {
     uint32_t hi = 0;
-    size_t nonzero = 0;
+    size_t m = 0;
     for (size_t j = 0; j < nat; j++) {
-        uint32_t id = final_id(ids[at[j]], nstrs, remap);
-        ids[at[j]] = id;
+        uint32_t row = at[j], id = final_id(ids[row], nstrs, remap);
+        at[m] = row; dense[m] = id;   /* (kept, or written over by the next row: m moves only past an id) */
         hi = id > hi ? id : hi;
-        nonzero += id != 0;
+        m += id != 0;
     }
-    *st = (ColStats){0, hi, nonzero};   /* (lo: the other rows' 0 -- fewer rows than the column's) */
+    *st = (ColStats){0, hi, m};   /* (lo: the other rows' 0 -- fewer rows than the column's) */
+    return m;
 }
 
 /* A column of ticks to ns since `origin`, in place: tick_to_ns's value, with its factor in 64
@@ -1121,19 +1124,21 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     size_t nraised = 0;
     int none = !args_mode && !w->nstrs && !w->exc_finals;
     if (!args_mode && !none && n) {   /* the rows that may hold an id: raise_rows */
-        if (!(raised = PyMem_RawMalloc(n * sizeof(uint32_t)))) { PyErr_NoMemory(); return -1; }
+        /* (the raise rows, then their ids, dense: renumber_at) */
+        if (!(raised = PyMem_RawMalloc(2 * n * sizeof(uint32_t)))) { PyErr_NoMemory(); return -1; }
         nraised = raise_rows(ec->how, n, raised);
         /* (more raises than returns: the usual coder, whose dense codings may beat a bitmap's
          * bit a row) */
         if (nraised > n / 2) { PyMem_RawFree(raised); raised = NULL; }
-        else renumber_at(ec->val, raised, nraised, w->nstrs, remap, &val);
+        else nraised = renumber_at(ec->val, raised, nraised, w->nstrs, remap, raised + n, &val);
     }
     if (!raised) renumber(ec->val, n, w->nstrs, remap, none, &val);
     ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
     k = 3;
-    if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', ec->val, 4, 0, W_ALL, &val, .at = raised, .nat = nraised};
+    if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', raised ? raised + n : ec->val, 4, 0, W_ALL, &val,
+                                           .at = raised, .nat = nraised};
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
     PyMem_RawFree(raised);
     if (!out[1]) return -1;
