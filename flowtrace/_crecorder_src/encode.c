@@ -501,6 +501,7 @@ golomb_put8(BitOut *b, const uint64_t v[8], int k)
  * told by its first step (~0.5 instruction a row) nearly always, then by its eight (two vector
  * compares). Only the rows' codes are read this way: the same bits as code by code. */
 typedef struct { int64_t step; uint64_t joined, len; } RunCode;   /* the run's eight codes, joined */
+enum { RUN_WINDOW = 32, RUN_HITS = 2, RUN_REST = 224 };   /* (put_golomb: blocks tested, runs they must find, blocks then untested) */
 
 /* Are rows i..i+7 (i >= 2) each `step` (= row i-1 minus row i-2) from the row before? Compared
  * as u32 lanes (steps mod 2^32), then row i+7 against row i-1 + 8 steps in i64: lanes that
@@ -534,6 +535,69 @@ run_code(RunCode *rc, int enc, int64_t step, uint64_t value, int k)
     return 1;
 }
 
+/* Eight rows' codes of a u32 column, u[0..7], each coded against the row before it (u[-1]
+ * must be readable): the steps, their zigzag and the codes' lengths made four rows at a time in
+ * vectors -- a code's bit length from its float's exponent (exact below 2^24) -- and only the
+ * joining left to do row by row (~4 instructions a code, against ~13 for golomb_put8's steps,
+ * zigzags, lengths and joins one row at a time: an id column's codes, e.g. EXIT.call, CALL.args).
+ * 0 when a row is off this path (a value or step of 2^23 or more, a row >= 2^31 in a step
+ * column, a RISE column's step down, k > 20): the caller codes the eight rows as before. The
+ * same bits either way. */
+typedef int32_t S32x4 __attribute__((vector_size(16)));
+typedef float F32x4 __attribute__((vector_size(16)));
+static inline __attribute__((always_inline)) int
+golomb_block8_u32(BitOut *b, const uint32_t *u, int enc, int k)
+{
+    U32x4 a0, a1, c0, c1;
+    memcpy(&a0, u, 16); memcpy(&a1, u + 4, 16);
+    if (enc == ENC_GOLOMB) {
+        c0 = a0; c1 = a1;
+    } else {
+        U32x4 p0, p1;
+        memcpy(&p0, u - 1, 16); memcpy(&p1, u + 3, 16);
+        U32x4 rows = a0 | a1 | p0;   /* (rows < 2^31: the i64 steps are these i32 ones) */
+        U64x2 w;
+        memcpy(&w, &rows, 16);
+        if ((w[0] | w[1]) & 0x8000000080000000ull) return 0;
+        S32x4 d0 = (S32x4)(a0 - p0), d1 = (S32x4)(a1 - p1);
+        if (enc == ENC_GOLOMB_DELTA) {
+            c0 = (U32x4)((d0 << 1) ^ (d0 >> 31)); c1 = (U32x4)((d1 << 1) ^ (d1 >> 31));   /* zigzag */
+        } else {   /* RISE: a step down is a 64-bit code (its sign bit fails the test below) */
+            c0 = (U32x4)d0; c1 = (U32x4)d1;
+        }
+    }
+    U32x4 codes = c0 | c1;   /* (each code < 2^23) */
+    U64x2 w;
+    memcpy(&w, &codes, 16);
+    if ((w[0] | w[1]) & 0xFF800000FF800000ull) return 0;
+    if (k > 20) return 0;   /* (x = code + 2^k < 2^24: exact as a float) */
+    U32x4 one = {1u << k, 1u << k, 1u << k, 1u << k};
+    U32x4 x0 = c0 + one, x1 = c1 + one;
+    F32x4 f0 = __builtin_convertvector((S32x4)x0, F32x4), f1 = __builtin_convertvector((S32x4)x1, F32x4);
+    U32x4 e0, e1;   /* the floats' exponents: x's bit length - 1 + 127 */
+    memcpy(&e0, &f0, 16); memcpy(&e1, &f1, 16);
+    U32x4 adj = {253u + (uint32_t)k, 253u + (uint32_t)k, 253u + (uint32_t)k, 253u + (uint32_t)k};
+    U32x4 n0 = ((e0 >> 23) << 1) - adj, n1 = ((e1 >> 23) << 1) - adj;   /* GOLOMB_LEN: 2 (bits - 1) + 1 - k */
+    uint32_t xs[8], ns[8];
+    memcpy(xs, &x0, 16); memcpy(xs + 4, &x1, 16); memcpy(ns, &n0, 16); memcpy(ns + 4, &n1, 16);
+    uint64_t h0 = (uint64_t)ns[0] + ns[1] + ns[2] + ns[3], h1 = (uint64_t)ns[4] + ns[5] + ns[6] + ns[7], joined = 0;
+    if (__builtin_expect(h0 + h1 <= 56, 1)) {   /* (golomb_put8's one put) */
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) joined = (joined << ns[j]) | xs[j];
+        bits_put(b, joined, h0 + h1);
+        return 1;
+    }
+    if (h0 > 56 || h1 > 56) return 0;   /* (longer codes: golomb_put4's pairs, or one by one) */
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) joined = (joined << ns[j]) | xs[j];
+    bits_put(b, joined, h0);
+    joined = 0;
+#pragma GCC unroll 4
+    for (int j = 4; j < 8; j++) joined = (joined << ns[j]) | xs[j];
+    bits_put(b, joined, h1);
+    return 1;
+}
+
 static inline __attribute__((always_inline)) unsigned char *
 put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base, int runs)
 {
@@ -557,9 +621,10 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
 #define RISE(a, before) ((a) - (before))
 #define DELTA(a, before) zigzag((int64_t)((a) - (before)))
 #define PLAIN(a, before) (a)
-    if (width == 4 && runs && enc != ENC_GOLOMB_PARENT && n >= 16) {
-        /* u32 columns whose sampled codes are mostly 0 or 1 (Sizes.runs): 8-row blocks, runs of
-         * one step at once (uniform8); the rest as below */
+    if (width == 4 && enc != ENC_GOLOMB_PARENT && n >= 16 && (runs || k <= 2)) {
+        /* u32 columns of short codes: 8-row blocks (golomb_block8_u32); in columns whose sampled
+         * codes are mostly 0 or 1 (Sizes.runs), runs of one step at once (uniform8); the rest
+         * (and longer codes: ROWS4's rows stay in registers) as below */
         const uint32_t *u = v;
         RunCode rc = {0, 0, 0};
         int have = 0;   /* rc holds the code of rc.step's runs */
@@ -570,20 +635,33 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
         _Pragma("GCC unroll 7") for (int j = 1; j < 8; j++) c[j] = VALUE(a[j], a[j - 1]); \
         if (k <= 2) golomb_put8(&b, c, k); \
         else { golomb_put4(&b, c[0], c[1], c[2], c[3], k); golomb_put4(&b, c[4], c[5], c[6], c[7], k); } }
+        /* Blocks are tested RUN_WINDOW at a time; a window that found fewer than RUN_HITS runs
+         * is followed by RUN_REST blocks coded untested (a column of mostly 0/1 codes that seldom
+         * repeat eight times: raytrace's and the exceptions' ids, ~1 instruction a row of tests
+         * finding nothing; a run saves ~100 instructions, a test costs ~6-8: 1 hit in 16 pays). */
+        size_t tests = 0, hits = 0, test_from = runs ? 8 : SIZE_MAX;   /* (blocks are tested from row test_from on; >= 8: the step before) */
         for (; i + 8 <= n; i += 8) {
-            if (i >= 8) {
+            if (i >= test_from) {
                 int64_t step = (int64_t)u[i - 1] - (int64_t)u[i - 2];
-                if ((enc != ENC_GOLOMB || step == 0) && uniform8(u, i, step)
-                    && ((have && rc.step == step && enc != ENC_GOLOMB) || (have = run_code(&rc, enc, step, u[i - 1], k)))) {
+                int hit = (enc != ENC_GOLOMB || step == 0) && uniform8(u, i, step)
+                          && ((have && rc.step == step && enc != ENC_GOLOMB) || (have = run_code(&rc, enc, step, u[i - 1], k)));
+                hits += (size_t)hit;
+                if (++tests == RUN_WINDOW) {
+                    test_from = hits < RUN_HITS ? i + 8 * RUN_REST : 8;
+                    tests = hits = 0;
+                }
+                if (hit) {
                     bits_put(&b, rc.joined, rc.len);
                     prev = u[i + 7];
                     continue;
                 }
             }
-            if (enc == ENC_GOLOMB_RISE) BLOCK(RISE)
-            else if (enc == ENC_GOLOMB_DELTA) BLOCK(DELTA)
-            else BLOCK(PLAIN)
-            prev = a[7];
+            if (!i || k > 2 || !golomb_block8_u32(&b, u + i, enc, k)) {   /* (row 0: no row before it to read) */
+                if (enc == ENC_GOLOMB_RISE) BLOCK(RISE)
+                else if (enc == ENC_GOLOMB_DELTA) BLOCK(DELTA)
+                else BLOCK(PLAIN)
+            }
+            prev = u[i + 7];
         }
 #undef BLOCK
     }
