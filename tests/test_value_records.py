@@ -341,6 +341,52 @@ def test_records_and_texts_taking_turns_in_one_batch_read_as_reprs_texts() -> No
         assert [(c.args, c.result) for c in calls] == expected * 6, recorder
 
 
+def _shaped(n, meta=None, *rest):
+    return 0
+
+
+_JOB = "job"
+
+
+def test_argument_lists_walked_by_the_shape_of_the_last_one_read_as_reprs_texts() -> None:
+    """The C recorder walks a code's argument list by the compiled shape of its last record
+    (packed.c, shape_walk) and, at the first value of another kind, writes it the general way
+    (and compiles its shape, a few times a batch). Each list below is passed three times running
+    after one of another shape: ints of one to ten varint bytes and past 64 bits, the same str
+    object, an equal str that is another object, strs cut or not plain, other counts, a list for
+    a tuple, None/True/False/floats in each other's places, a list changed between calls, the
+    depth limit, *rest, empty containers, a shape whose longest text could pass MAX_TEXT. Every
+    text is reprs.py's, from both recorders, in two batches."""
+    other_job = "".join(["jo", "b"])  # the same text as _JOB, another object
+    lst = [1, 2]
+    steps = [
+        (1, (_JOB, (2, 3))), (2, (_JOB, (3, 4))), (-3, (_JOB, (8191, -8192))), (2**40, (_JOB, (2**62, -(2**63)))),
+        (4, (other_job, (5, 6))), (5, ("x" * 61, (6, 7))), (8, (_JOB, (9,))), (9, (_JOB, (10, 11, 12))),
+        (10, (_JOB, [11, 12])), (11, [_JOB, (12, 13)]), (12, (None, (True, False))), (13, (True, (False, None))),
+        (14, (0.5, (-0.0, float("inf")))), (15, (1.5, (2, 3.0))), (16, lst), "grow", (17, lst), (18, (lst,)),
+        "grow", (18, (lst,)), (19, ((((1,),),),)), (20, (((1,),),)), (21, (_JOB, (1, 2)), 3, (4,)),
+        (22, (_JOB, (1, 2)), "s", (4,)), (23, ()), (24, (_JOB, ())), (25, ("ab",) * 4), (27, tuple(range(6))),
+        (28, tuple(range(7))), (29, (_JOB, (2, 3))),
+        # not records (the rest of the batch takes the slot path for this code)
+        (2**64, (_JOB, (1, 2))), (6, ("a'b", (7, 8))), (7, ("é", (8, 9))), (26, ("y" * 60,) * 4),
+    ]
+
+    def batch(expected: list) -> None:
+        for step in steps:
+            if step == "grow":
+                lst.append(len(lst))
+                continue
+            for _ in range(3):
+                expected.append(_args_text(_shaped, step, {}, "safe"))
+                _shaped(*step)
+
+    for recorder in ("c", "python"):
+        lst[:] = [1, 2]
+        expected: list = []
+        calls = _recorded_batches(recorder, lambda: batch(expected), {"_shaped"})
+        assert [c.args for c in calls] == expected, recorder
+
+
 def _recorded_batches(recorder: str, batch, names: set[str], batches: int = 2) -> list:
     """The calls of functions `names` that `batch()` makes, run `batches` times in safe mode,
     each time flushed (a batch of its own), as the file reads them back."""

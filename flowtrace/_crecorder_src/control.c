@@ -21,6 +21,7 @@ clear_codes(CoreObject *c)
 {
     for (size_t i = 0; i < c->ncodes; i++) {
         Py_CLEAR(c->codes[i].names);
+        shape_free(&c->codes[i]);
         PyMem_RawFree(c->codes[i].order); c->codes[i].order = NULL;
         PyMem_RawFree(c->codes[i].star); c->codes[i].star = NULL;
     }

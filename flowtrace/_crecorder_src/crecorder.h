@@ -209,6 +209,9 @@ typedef struct {
     uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
     uint8_t keyed;        /* nargs when 1..MEMO_SLOTS and no cell among them (args_id's and start_keyed's
                            * keyed path), else 0 */
+    uint8_t shape_tries;  /* shapes compiled in batch shape_batch - 1 (packed.c: a few a batch) */
+    uint32_t shape_batch;
+    struct ArgShape *shape;   /* args_record's walk of this code's last record, compiled (packed.c), or NULL */
 } CodeInfo;
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
@@ -587,6 +590,7 @@ void rec_items_clear(RecItem *items, size_t n);
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
 int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
+void shape_free(CodeInfo *ci);
 uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest);
 int pack_commit(CoreObject *c, StrEntry *e);
 void pack_drop(void);

@@ -248,11 +248,12 @@ pack_value(CoreObject *c, Slot *s, PyObject *v, int safe)
     return 1;
 }
 
-/* Forget every tuple pack_ids holds (the recording stops). */
+/* Forget every tuple pack_ids holds and every code's shape (the recording stops). */
 void
 pack_ids_clear(CoreObject *c)
 {
     for (size_t i = 0; i < PACK_IDS; i++) Py_CLEAR(c->pack_ids[i].o);
+    for (size_t i = 0; i < c->ncodes; i++) shape_free(&c->codes[i]);   /* (and the strs shapes hold) */
 }
 
 /* Remember tuple t, packed as an argument at `off` in the batch's packed bytes (args_record). */
@@ -325,6 +326,239 @@ args_layout(CodeInfo *ci)
     return ci->rec = ARGREC_YES;
 }
 
+/* ---- a code's argument lists walked by the shape of its last one ----
+ * A code is mostly called with lists of one shape again and again (threaded's g(n, ("job", (n,
+ * n + 1)))): an int, then a tuple of the same str object and a tuple of two ints. After a record
+ * the general walk made, the list's shape is compiled (shape_compile): its values' kinds in the
+ * walk's order, each with where it is (a level and an index: level 0 the frame's arguments,
+ * level d + 1 the items of the last container at level d), a container's count, a str's object
+ * (a reference) and bytes. The next list is walked by that shape (shape_walk): each value's kind
+ * checked as it is written -- the same str object: its bytes copied; another str: packed -- and
+ * at the first difference the general walk writes the list again from the header (and its
+ * record gives the code a new shape: SHAPE_TRIES a batch). The bytes are the general walk's: a
+ * shape is made only of values that walk packs as they are (ints of 64 bits, strs, floats,
+ * None, True, False, tuples and lists of 1..MAX_ITEMS items above MAX_DEPTH), and only when the
+ * most that any list of that shape could write (SH_*_MOST) passes none of the walk's bounds
+ * (MAX_TEXT an argument, 2 * MAX_TEXT a list, its room): so the walk's answer cannot depend on
+ * the values, only on the kinds the shape checks. A new shape is checked once against the record
+ * it came from. */
+#define SHAPE_LEVELS (MAX_DEPTH + 1)
+#define SHAPE_OPS 64     /* a shape's values at most (and its end) */
+#define SHAPE_POOL 512   /* bytes of its strs and constants at most (16 of them read past its last) */
+#define SHAPE_TRIES 4    /* shapes a code may compile in one batch */
+/* the most bytes any list of a shape may write: its header's (7) and the general walk's largest
+ * room test (a container of MAX_ITEMS: (MAX_ITEMS + 2) * ITEM_ROOM) past them still fit PACK_MAX */
+#define SHAPE_MAX_BYTES (PACK_MAX - (MAX_ITEMS + 2) * ITEM_ROOM - 8)
+#define SH_INT_MOST 11, 20                     /* bytes, characters: a tag and a 10-byte varint, 20 digits and a sign */
+#define SH_STR_MOST 2 + 2 + MAX_STRING + 3, 2 + MAX_STRING + 3   /* pack_str's: quotes and "..." */
+#define SH_FLOAT_MOST 9, FLOAT_CHARS
+
+enum { SH_INT, SH_STR, SH_CONST, SH_EMPTY, SH_FLOAT, SH_TUPLE, SH_LIST, SH_END };
+typedef struct {
+    uint8_t kind, lvl, n, len;   /* n: a container's items; len: an SH_STR, SH_CONST or SH_EMPTY's bytes */
+    uint16_t idx, off;           /* its index in its level; its bytes' offset in the pool */
+    PyObject *obj;               /* SH_STR: the str (a reference); SH_CONST: None, True or False;
+                                  * SH_EMPTY: the type of the empty tuple or list ("()", "[]") */
+} ShapeOp;
+struct ArgShape { const unsigned char *pool; ShapeOp ops[]; };
+
+typedef struct {
+    ShapeOp ops[SHAPE_OPS];
+    unsigned char pool[SHAPE_POOL];
+    uint32_t nops, npool;
+    size_t bytes, chars;   /* the most any list of this shape writes; the most characters of this argument */
+} ShapeBuild;
+
+static inline void
+shape_most(ShapeBuild *b, size_t bytes, size_t chars)
+{
+    b->bytes += bytes;
+    b->chars += chars;
+}
+
+/* Value v, at index idx of level lvl, and its items: the shape's ops. 0 when the general walk
+ * could write it otherwise than its kind says (or the shape would be too big). */
+static int
+shape_value(ShapeBuild *b, PyObject *v, int lvl, Py_ssize_t idx)
+{
+    if (b->nops >= SHAPE_OPS - 1 || idx > UINT16_MAX || b->npool + 2 + 2 + MAX_STRING + 3 + 16 > SHAPE_POOL)
+        return 0;   /* (room left for SH_END; for a str's bytes and the 16 read past the last) */
+    ShapeOp *op = &b->ops[b->nops++];
+    memset(op, 0, sizeof *op);
+    op->lvl = (uint8_t)lvl;
+    op->idx = (uint16_t)idx;
+    PyTypeObject *tp = Py_TYPE(v);
+    unsigned char *q = b->pool + b->npool;
+    size_t ch = 0;
+    if (tp == &PyLong_Type) {
+        op->kind = SH_INT;
+        shape_most(b, SH_INT_MOST);
+    } else if (tp == &PyUnicode_Type || v == Py_None || v == Py_True || v == Py_False) {
+        unsigned char *e = tp == &PyUnicode_Type ? pack_str(q, v, &ch)
+            : v == Py_None ? put_literal(q, "None", 4) : v == Py_True ? put_literal(q, "True", 4) : put_literal(q, "False", 5);
+        if (!e) return 0;
+        op->kind = tp == &PyUnicode_Type ? SH_STR : SH_CONST;
+        op->obj = v;
+        op->len = (uint8_t)(e - q);
+        op->off = (uint16_t)b->npool;
+        b->npool += op->len;
+        if (op->kind == SH_STR) shape_most(b, SH_STR_MOST);
+        else shape_most(b, op->len, op->len - 2);
+    } else if (tp == &PyFloat_Type) {
+        op->kind = SH_FLOAT;
+        shape_most(b, SH_FLOAT_MOST);
+    } else if ((tp == &PyTuple_Type || tp == &PyList_Type) && !Py_SIZE(v)) {   /* (pack_as_literal's) */
+        op->kind = SH_EMPTY;
+        op->obj = (PyObject *)tp;
+        op->len = 4;
+        op->off = (uint16_t)b->npool;
+        put_literal(q, tp == &PyTuple_Type ? "()" : "[]", 2);
+        b->npool += op->len;
+        shape_most(b, 4, 2);
+    } else if (tp == &PyTuple_Type || tp == &PyList_Type) {
+        Py_ssize_t n = Py_SIZE(v);
+        if (n > MAX_ITEMS || lvl >= MAX_DEPTH) return 0;   /* (its text: pack_as_literal's) */
+        int tuple = tp == &PyTuple_Type;
+        op->kind = tuple ? SH_TUPLE : SH_LIST;
+        op->n = (uint8_t)n;
+        shape_most(b, 2, 2 * (size_t)n + (tuple && n == 1));
+        PyObject **items = tuple ? ((PyTupleObject *)v)->ob_item : ((PyListObject *)v)->ob_item;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (!shape_value(b, items[i], lvl + 1, i)) return 0;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void
+shape_release(struct ArgShape *s)
+{
+    for (const ShapeOp *op = s->ops; op->kind != SH_END; op++)
+        if (op->kind == SH_STR) Py_DECREF(op->obj);   /* (a str: freeing it runs no Python code) */
+    PyMem_RawFree(s);
+}
+
+/* Forget code ci's shape. */
+void
+shape_free(CodeInfo *ci)
+{
+    if (ci->shape) shape_release(ci->shape);
+    ci->shape = NULL;
+}
+
+/* The shape of the argument list of the frame running code ci (no cell among its arguments),
+ * or NULL (no error set) when it cannot have one. */
+static struct ArgShape *
+shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
+{
+    ShapeBuild b;
+    b.nops = b.npool = 0;
+    b.bytes = 0;
+    size_t chars = ci->rec_chars;
+    for (uint32_t k = 0; k < ci->nshown; k++) {
+        PyObject *v = frame->localsplus[ci->order[k]];
+        b.chars = 0;
+        if (!v || !shape_value(&b, v, 0, ci->order[k]) || b.chars > MAX_TEXT) return NULL;
+        chars += b.chars;
+    }
+    if (chars > 2 * MAX_TEXT || b.bytes > SHAPE_MAX_BYTES) return NULL;
+    memset(&b.ops[b.nops], 0, sizeof b.ops[0]);
+    b.ops[b.nops++].kind = SH_END;
+    size_t ops = b.nops * sizeof(ShapeOp);
+    struct ArgShape *s = PyMem_RawMalloc(sizeof(struct ArgShape) + ops + b.npool + 16);
+    if (!s) return NULL;
+    memcpy(s->ops, b.ops, ops);
+    unsigned char *pool = (unsigned char *)s->ops + ops;
+    memcpy(pool, b.pool, b.npool);
+    memset(pool + b.npool, 0, 16);
+    s->pool = pool;
+    for (uint32_t i = 0; i < b.nops; i++)
+        if (s->ops[i].kind == SH_STR) Py_INCREF(s->ops[i].obj);
+    return s;
+}
+
+/* An argument list's values (args: the frame's) written by shape s at p: where they end, or NULL
+ * at the first value the shape does not fit (the bytes are the general walk's: see above). */
+static inline __attribute__((always_inline)) unsigned char *
+shape_walk(const struct ArgShape *s, PyObject *const *args, unsigned char *p)
+{
+    PyObject *const *lv[SHAPE_LEVELS] = {args};
+    size_t ch = 0;   /* (pack_int's and pack_str's count: unused, the shape's most stands for it) */
+    for (const ShapeOp *op = s->ops; op->kind != SH_END; op++) {
+        PyObject *v = lv[op->lvl][op->idx];
+        if (!v) return NULL;   /* (an unbound argument) */
+        PyTypeObject *tp = Py_TYPE(v);
+        switch (op->kind) {
+        case SH_INT:
+            if (tp != &PyLong_Type) return NULL;
+            if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+                p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v), &ch);
+            } else {
+                int overflow = 0;
+                long long x = PyLong_AsLongLongAndOverflow(v, &overflow);   /* (an exact int: no error) */
+                if (overflow) return NULL;
+                p = pack_int(p, x, &ch);
+            }
+            break;
+        case SH_STR:
+            if (v != op->obj) {
+                if (tp != &PyUnicode_Type || !(p = pack_str(p, v, &ch))) return NULL;
+                break;
+            }
+            /* fall through: the same str, its bytes */
+        case SH_CONST:
+            if (v != op->obj) return NULL;
+        copy:
+            if (op->len <= 16) memcpy(p, s->pool + op->off, 16);   /* (a constant size: two moves) */
+            else memcpy(p, s->pool + op->off, op->len);
+            p += op->len;
+            break;
+        case SH_EMPTY:
+            if (tp != (PyTypeObject *)op->obj || Py_SIZE(v)) return NULL;
+            goto copy;
+        case SH_FLOAT:
+            if (tp != &PyFloat_Type) return NULL;
+            *p++ = RS_FLOAT;
+            p = put_f64le(p, PyFloat_AS_DOUBLE(v));
+            break;
+        case SH_TUPLE:
+            if (tp != &PyTuple_Type || Py_SIZE(v) != op->n) return NULL;
+            p[0] = RS_TUPLE;
+            p[1] = op->n;
+            p += 2;
+            lv[op->lvl + 1] = ((PyTupleObject *)v)->ob_item;
+            break;
+        case SH_LIST:
+            if (tp != &PyList_Type || Py_SIZE(v) != op->n) return NULL;
+            p[0] = RS_LIST;
+            p[1] = op->n;
+            p += 2;
+            lv[op->lvl + 1] = ((PyListObject *)v)->ob_item;
+            break;
+        default:
+            __builtin_unreachable();
+        }
+    }
+    return p;
+}
+
+/* After the general walk wrote the record's values [made, end) for the frame running code ci: a
+ * shape for its next lists, checked against them (written past them: PACK_MAX holds both). */
+static void
+shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsigned char *made, unsigned char *end)
+{
+    uint32_t now = (uint32_t)c->batch + 1;
+    if (ci->shape_batch != now) { ci->shape_batch = now; ci->shape_tries = 0; }
+    if (ci->cells || ci->shape_tries >= SHAPE_TRIES) return;
+    ci->shape_tries++;
+    struct ArgShape *s = shape_compile(ci, frame);
+    if (!s) return;
+    unsigned char *q = shape_walk(s, frame->localsplus, end);
+    if (!q || q - end != end - made || memcmp(end, made, (size_t)(end - made))) { shape_release(s); return; }
+    ci->shape = s;
+}
+
 /* args_record's answer when the list is not a record: 0, or with `rest` args_id_rest's (a tail
  * call: args_id sends a code whose lists were records in this batch straight to args_record) */
 #define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
@@ -355,6 +589,12 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
     *p++ = REC_ARGS;
     while (ni >= 0x80) { *p++ = (unsigned char)(ni | 0x80); ni >>= 7; }
     *p++ = (unsigned char)ni;
+    unsigned char *made = p;
+    if (ci->shape) {   /* the list walked by the shape of the last one */
+        unsigned char *q = shape_walk(ci->shape, frame->localsplus, p);
+        if (q) { p = q; goto record; }
+        shape_free(ci);   /* (another shape: the general walk, and its record a new shape) */
+    }
     Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = arg_value(frame, kinds, ci->order[k]);
@@ -376,6 +616,8 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
         }
     }
     if (!containers || chars > 2 * MAX_TEXT) goto no;
+    shape_learn(c, ci, frame, made, p);
+record:;
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
     if (!e) { PyErr_Clear(); return NOT_RECORD(); }
