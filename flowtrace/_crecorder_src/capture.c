@@ -1228,7 +1228,8 @@ START_KEYED(4)
 /* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
  * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
  * none a cell (CodeInfo.keyed) that could be keyed in this batch -- start_keyed_<n> (each a tail
- * call); anything else start_args_out. */
+ * call); a code whose argument lists have a shape (packed.c) -- start_shaped; anything else
+ * start_args_out. */
 PyObject *
 start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
@@ -1241,6 +1242,7 @@ start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
         case 4: return start_keyed_4(c, ts, frame, co, idx);
         }
     }
+    if (ci->shape) return start_shaped(c, ts, frame, co, idx);   /* (packed.c: a record by the code's shape) */
     return start_args_out(c, ts, frame, co, idx);
 }
 

@@ -550,7 +550,7 @@ shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsig
 {
     uint32_t now = (uint32_t)c->batch + 1;
     if (ci->shape_batch != now) { ci->shape_batch = now; ci->shape_tries = 0; }
-    if (ci->cells || ci->shape_tries >= SHAPE_TRIES) return;
+    if (ci->shape || ci->cells || ci->shape_tries >= SHAPE_TRIES) return;   /* (a shape: kept, the walk had no room) */
     ci->shape_tries++;
     struct ArgShape *s = shape_compile(ci, frame);
     if (!s) return;
@@ -563,12 +563,73 @@ shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsig
  * call: args_id sends a code whose lists were records in this batch straight to args_record) */
 #define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
 
+/* A record's header at p, where it ends: its names' index in the batch's dictionary, the next one
+ * for a code not seen in this batch yet (*known 0: strings_batch gives its dictionary the codes
+ * in the order of their first records, and checks). */
+static inline __attribute__((always_inline)) unsigned char *
+rec_header(const CoreObject *c, const CodeInfo *ci, unsigned char *p, int *known)
+{
+    *known = ci->rec_epoch == c->rec_epoch + 1;
+    uint32_t ni = *known ? ci->rec_ni : c->rec_next;
+    *p++ = REC_MARK;
+    *p++ = REC_ARGS;
+    while (ni >= 0x80) { *p++ = (unsigned char)(ni | 0x80); ni >>= 7; }
+    *p++ = (unsigned char)ni;
+    return p;
+}
+
+/* The S_REC entry of the record [start, end) just written at the batch's packed bytes' end for
+ * code idx: its string id, or 0 (no memory; nothing kept, no error set). */
+static inline __attribute__((always_inline)) uint32_t
+rec_entry(CoreObject *c, CodeInfo *ci, Py_ssize_t idx, const unsigned char *start, const unsigned char *end, int known)
+{
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    if (!known && rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); return 0; }   /* (its index: ni) */
+    e->kind = S_REC;
+    e->code_idx = (uint32_t)idx;
+    ci->recd = (uint32_t)c->batch + 1;   /* (args_id: tried first from now on in this batch) */
+    e->pack_off = (uint32_t)c->npacked;
+    e->rec_len = (size_t)(end - start);
+    c->npacked += e->rec_len;
+    return sid;
+}
+
+/* The record of the arguments of the frame running code ci (idx), walked by the code's shape:
+ * its string id, or 0 (no room reserved, or a list of another shape: the shape is dropped). */
+static inline __attribute__((always_inline)) uint32_t
+shape_record(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, Py_ssize_t idx)
+{
+    if (c->npacked + PACK_MAX > c->cappacked || c->npacked + PACK_MAX > UINT32_MAX) return 0;   /* (args_record grows) */
+    unsigned char *start = c->packed + c->npacked;
+    int known;
+    unsigned char *p = shape_walk(ci->shape, frame->localsplus, rec_header(c, ci, start, &known));
+    if (!p) { shape_free(ci); return 0; }   /* (another shape: the general walk, and its record a new shape) */
+    return rec_entry(c, ci, idx, start, p, known);
+}
+
+/* PY_START's fast path (capture.c start_keyed) for a call of a code that has a shape: its record,
+ * then the call's row (start_fast) -- not start_args_out, args_id and args_record, each a frame
+ * (~N instructions a call of the threaded workload). A list of another shape, or no room
+ * reserved: start_args_out, from the start. */
+PyObject *
+start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    uint32_t a = shape_record(c, &c->codes[idx], frame, idx);
+    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+}
+
 /* The string id of an S_REC entry for the arguments of the frame running code idx (its code
  * `co`), or when they are not written so (nothing is kept; no error set) NOT_RECORD(). */
 uint32_t
 args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest)
 {
     CodeInfo *ci = &c->codes[idx];
+    if (ci->shape) {   /* the list walked by the shape of the last one */
+        uint32_t sid = shape_record(c, ci, frame, idx);
+        if (sid) return sid;
+    }
     if (ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return NOT_RECORD();
     if (ci->unrec == (uint32_t)c->batch + 1) return NOT_RECORD();
     if (c->npacked + PACK_MAX > UINT32_MAX) return NOT_RECORD();
@@ -577,24 +638,10 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
         return NOT_RECORD();
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
-    unsigned char *start = c->packed + c->npacked, *p = start, *end = start + PACK_MAX;
+    unsigned char *start = c->packed + c->npacked, *end = start + PACK_MAX;
     size_t chars = ci->rec_chars;
-    int containers = 0;
-    /* the record's header: its names' index in the batch's dictionary, the next one for a code
-     * not seen in this batch yet (strings_batch gives its dictionary the codes in the order of
-     * their first records, and checks) */
-    int known = ci->rec_epoch == c->rec_epoch + 1;
-    uint32_t ni = known ? ci->rec_ni : c->rec_next;
-    *p++ = REC_MARK;
-    *p++ = REC_ARGS;
-    while (ni >= 0x80) { *p++ = (unsigned char)(ni | 0x80); ni >>= 7; }
-    *p++ = (unsigned char)ni;
-    unsigned char *made = p;
-    if (ci->shape) {   /* the list walked by the shape of the last one */
-        unsigned char *q = shape_walk(ci->shape, frame->localsplus, p);
-        if (q) { p = q; goto record; }
-        shape_free(ci);   /* (another shape: the general walk, and its record a new shape) */
-    }
+    int containers = 0, known;
+    unsigned char *p = rec_header(c, ci, start, &known), *made = p;
     Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = arg_value(frame, kinds, ci->order[k]);
@@ -617,18 +664,8 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
     }
     if (!containers || chars > 2 * MAX_TEXT) goto no;
     shape_learn(c, ci, frame, made, p);
-record:;
-    uint32_t sid;
-    StrEntry *e = str_entry(c, &sid);
-    if (!e) { PyErr_Clear(); return NOT_RECORD(); }
-    if (!known && rec_names_commit(c, (uint32_t)idx) < 0) { c->nstrs--; PyErr_Clear(); goto no; }   /* (its index: ni) */
-    e->kind = S_REC;
-    e->code_idx = (uint32_t)idx;
-    ci->recd = (uint32_t)c->batch + 1;   /* (args_id: tried first from now on in this batch) */
-    e->pack_off = (uint32_t)c->npacked;
-    e->rec_len = (size_t)(p - start);
-    c->npacked += e->rec_len;
-    return sid;
+    uint32_t sid = rec_entry(c, ci, idx, start, p, known);
+    if (sid) return sid;
 no:   /* (the bytes are not the batch's: pack_ids forgets where they were) */
     for (size_t i = 0; i < PACK_IDS; i++)
         if (c->pack_ids[i].epoch == c->rec_epoch + 1 && c->pack_ids[i].off >= c->npacked) c->pack_ids[i].epoch = 0;
