@@ -353,7 +353,7 @@ args_layout(CodeInfo *ci)
 #define SH_STR_MOST 2 + 2 + MAX_STRING + 3, 2 + MAX_STRING + 3   /* pack_str's: quotes and "..." */
 #define SH_FLOAT_MOST 9, FLOAT_CHARS
 
-enum { SH_INT, SH_STR, SH_CONST, SH_EMPTY, SH_FLOAT, SH_TUPLE, SH_LIST, SH_END };
+enum { SH_INT, SH_STR, SH_CONST, SH_EMPTY, SH_FLOAT, SH_TUPLE, SH_LIST, SH_END, SH_ARG };   /* SH_ARG: or'ed, an argument's */
 typedef struct {
     uint8_t kind, lvl, n, len;   /* n: a container's items; len: an SH_STR, SH_CONST or SH_EMPTY's bytes */
     uint16_t idx, off;           /* its index in its level; its bytes' offset in the pool */
@@ -435,7 +435,7 @@ static void
 shape_release(struct ArgShape *s)
 {
     for (const ShapeOp *op = s->ops; op->kind != SH_END; op++)
-        if (op->kind == SH_STR) Py_DECREF(op->obj);   /* (a str: freeing it runs no Python code) */
+        if ((op->kind & ~SH_ARG) == SH_STR) Py_DECREF(op->obj);   /* (a str: freeing it runs no Python code) */
     PyMem_RawFree(s);
 }
 
@@ -458,8 +458,10 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
     size_t chars = ci->rec_chars;
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = frame->localsplus[ci->order[k]];
+        uint32_t at = b.nops;
         b.chars = 0;
         if (!v || !shape_value(&b, v, 0, ci->order[k]) || b.chars > MAX_TEXT) return NULL;
+        b.ops[at].kind |= SH_ARG;
         chars += b.chars;
     }
     if (chars > 2 * MAX_TEXT || b.bytes > SHAPE_MAX_BYTES) return NULL;
@@ -474,73 +476,99 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
     memset(pool + b.npool, 0, 16);
     s->pool = pool;
     for (uint32_t i = 0; i < b.nops; i++)
-        if (s->ops[i].kind == SH_STR) Py_INCREF(s->ops[i].obj);
+        if ((s->ops[i].kind & ~SH_ARG) == SH_STR) Py_INCREF(s->ops[i].obj);
     return s;
 }
 
 /* An argument list's values (args: the frame's) written by shape s at p: where they end, or NULL
- * at the first value the shape does not fit (the bytes are the general walk's: see above). */
-static inline __attribute__((always_inline)) unsigned char *
+ * at the first value the shape does not fit (the bytes are the general walk's: see above). Each
+ * op ends by jumping to the next one's code through a table by its kind (labels as values, a
+ * GNU C extension: a loop's test and a switch's bounded, relative jump were ~8 instructions of
+ * each value); an argument's op (SH_ARG) checks first that it is bound, an item's need not. (One
+ * copy, out of line: a function holding its labels' addresses is not inlined.) */
+static __attribute__((noinline)) unsigned char *
 shape_walk(const struct ArgShape *s, PyObject *const *args, unsigned char *p)
 {
+    static const void *const code[2 * SH_ARG] = {
+        &&int_, &&str_, &&const_, &&empty_, &&float_, &&tuple_, &&list_, &&end_,
+        &&arg_int, &&arg_str, &&arg_const, &&arg_empty, &&arg_float, &&arg_tuple, &&arg_list, &&end_,
+    };
     PyObject *const *lv[SHAPE_LEVELS] = {args};
     size_t ch = 0;   /* (pack_int's and pack_str's count: unused, the shape's most stands for it) */
-    for (const ShapeOp *op = s->ops; op->kind != SH_END; op++) {
-        PyObject *v = lv[op->lvl][op->idx];
-        if (!v) return NULL;   /* (an unbound argument) */
-        PyTypeObject *tp = Py_TYPE(v);
-        switch (op->kind) {
-        case SH_INT:
-            if (tp != &PyLong_Type) return NULL;
-            if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
-                p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v), &ch);
-            } else {
-                int overflow = 0;
-                long long x = PyLong_AsLongLongAndOverflow(v, &overflow);   /* (an exact int: no error) */
-                if (overflow) return NULL;
-                p = pack_int(p, x, &ch);
-            }
-            break;
-        case SH_STR:
-            if (v != op->obj) {
-                if (tp != &PyUnicode_Type || !(p = pack_str(p, v, &ch))) return NULL;
-                break;
-            }
-            /* fall through: the same str, its bytes */
-        case SH_CONST:
-            if (v != op->obj) return NULL;
-        copy:
-            if (op->len <= 16) memcpy(p, s->pool + op->off, 16);   /* (a constant size: two moves) */
-            else memcpy(p, s->pool + op->off, op->len);
-            p += op->len;
-            break;
-        case SH_EMPTY:
-            if (tp != (PyTypeObject *)op->obj || Py_SIZE(v)) return NULL;
-            goto copy;
-        case SH_FLOAT:
-            if (tp != &PyFloat_Type) return NULL;
-            *p++ = RS_FLOAT;
-            p = put_f64le(p, PyFloat_AS_DOUBLE(v));
-            break;
-        case SH_TUPLE:
-            if (tp != &PyTuple_Type || Py_SIZE(v) != op->n) return NULL;
-            p[0] = RS_TUPLE;
-            p[1] = op->n;
-            p += 2;
-            lv[op->lvl + 1] = ((PyTupleObject *)v)->ob_item;
-            break;
-        case SH_LIST:
-            if (tp != &PyList_Type || Py_SIZE(v) != op->n) return NULL;
-            p[0] = RS_LIST;
-            p[1] = op->n;
-            p += 2;
-            lv[op->lvl + 1] = ((PyListObject *)v)->ob_item;
-            break;
-        default:
-            __builtin_unreachable();
-        }
+    const ShapeOp *op = s->ops;
+    PyObject *v;
+    PyTypeObject *tp;
+#define NEXT() do { v = lv[op->lvl][op->idx]; goto *code[op->kind]; } while (0)   /* (SH_END: lv[0][0], read only) */
+    NEXT();
+arg_int:
+    if (!v) return NULL;
+int_:
+    tp = Py_TYPE(v);
+    if (tp != &PyLong_Type) return NULL;
+    if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+        p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v), &ch);
+    } else {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);   /* (an exact int: no error) */
+        if (overflow) return NULL;
+        p = pack_int(p, x, &ch);
     }
+    op++;
+    NEXT();
+arg_str:
+    if (!v) return NULL;
+str_:
+    if (v != op->obj) {
+        if (Py_TYPE(v) != &PyUnicode_Type || !(p = pack_str(p, v, &ch))) return NULL;
+        op++;
+        NEXT();
+    }
+    goto copy;   /* the same str: its bytes */
+arg_const:
+const_:
+    if (v != op->obj) return NULL;
+copy:
+    if (op->len <= 16) memcpy(p, s->pool + op->off, 16);   /* (a constant size: two moves) */
+    else memcpy(p, s->pool + op->off, op->len);
+    p += op->len;
+    op++;
+    NEXT();
+arg_empty:
+    if (!v) return NULL;
+empty_:
+    if (Py_TYPE(v) != (PyTypeObject *)op->obj || Py_SIZE(v)) return NULL;
+    goto copy;
+arg_float:
+    if (!v) return NULL;
+float_:
+    if (Py_TYPE(v) != &PyFloat_Type) return NULL;
+    *p++ = RS_FLOAT;
+    p = put_f64le(p, PyFloat_AS_DOUBLE(v));
+    op++;
+    NEXT();
+arg_tuple:
+    if (!v) return NULL;
+tuple_:
+    if (Py_TYPE(v) != &PyTuple_Type || Py_SIZE(v) != op->n) return NULL;
+    p[0] = RS_TUPLE;
+    p[1] = op->n;
+    p += 2;
+    lv[op->lvl + 1] = ((PyTupleObject *)v)->ob_item;
+    op++;
+    NEXT();
+arg_list:
+    if (!v) return NULL;
+list_:
+    if (Py_TYPE(v) != &PyList_Type || Py_SIZE(v) != op->n) return NULL;
+    p[0] = RS_LIST;
+    p[1] = op->n;
+    p += 2;
+    lv[op->lvl + 1] = ((PyListObject *)v)->ob_item;
+    op++;
+    NEXT();
+end_:
     return p;
+#undef NEXT
 }
 
 /* After the general walk wrote the record's values [made, end) for the frame running code ci: a
