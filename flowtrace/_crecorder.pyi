@@ -45,6 +45,11 @@ def expand_strings(payload: bytes | memoryview, /) -> bytes:
     """A STRS payload with its value records (FORMAT 1.4) made into their texts, as a payload of
     texts only (ValueError when it does not parse): ftr/format.py's fast path."""
 
+def watch_generator(frame: FrameType, on_gone: Callable[[Any, bool], object], data: object, /) -> Any:
+    """A weak reference (with `.data`) to the generator running `frame` (None if the frame is
+    not a generator's): `on_gone(ref, unseen)` is called when the generator is freed, just before
+    its close; `unseen`: that close will send no monitoring event (genwatch.c)."""
+
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 

@@ -404,16 +404,7 @@ def gc_closed_generators() -> None:
     gc.collect()
 
 
-@pytest.mark.parametrize("recorder", [
-    pytest.param("python", marks=pytest.mark.xfail(strict=True, reason=(
-        "open (found in session 12 on python-dateutil's suite): a collection that runs at the "
-        "Python recorder's own callback bytecode (3.12+ collects at the next eval-breaker "
-        "check) closes generators while CPython delivers no monitoring events, so their "
-        "GeneratorExit is not recorded and they stay unfinished"))),
-    pytest.param("c", marks=pytest.mark.xfail(sys.version_info >= (3, 13), strict=True, reason=(
-        "open: 3.13 closes a generator suspended outside a try block without running its frame "
-        "(no PY_THROW / PY_UNWIND event, gc.collect() or not): both recorders leave it unfinished"))),
-])
+@pytest.mark.parametrize("recorder", ["python", "c"])
 def test_generators_closed_by_the_automatic_collector_end(recorder: str) -> None:
     trace = record(gc_closed_generators, recorder, flush_interval=3600)
     ends = [(c.end, _norm(c.exception)) for c in trace.calls if c.function.qualname == "_suspended"]

@@ -69,14 +69,23 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
     while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
     if (!c->susp[j].frame) c->nsusp++;
     else if (c->susp[j].call != call && !c->susp[j].running) {
-        /* the address belonged to a suspended generator that vanished without an event (3.13.0
-         * closes suspended generators silently, gh-140373): it ends as unfinished at stop */
+        /* the address belonged to a suspended generator that vanished without an event (one
+         * not watched: genwatch.c): it ends as unfinished at stop */
         if (grow((void **)&c->lost, &c->caplost, c->nlost + 1, sizeof(uint32_t)) < 0) return -1;
         c->lost[c->nlost++] = c->susp[j].call;
     }
     Susp *s = &c->susp[j];
+#if GENWATCH
+    PyObject *old = s->frame ? s->watch : NULL;
+    s->watch = NULL;
+#endif
     s->frame = frame; s->code = code; s->call = call; s->code_idx = code_idx; s->task = task;
     s->fold = fold; s->fbatch = (uint32_t)c->batch; s->running = 0;
+#if GENWATCH
+    /* (after the entry is whole: dropping the old ref and making the new one run no Python) */
+    Py_XDECREF(old);
+    s->watch = genwatch_core(c, frame, call);
+#endif
     return 0;
 }
 
@@ -99,10 +108,16 @@ susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold)
 static inline __attribute__((always_inline)) void
 susp_remove(CoreObject *c, size_t i)
 {
+#if GENWATCH
+    Py_CLEAR(c->susp[i].watch);   /* (its dealloc runs no Python: no callback once it is unlinked) */
+#endif
     /* backward-shift deletion keeps probe chains intact without tombstones */
     size_t mask = c->capsusp - 1, k = i;
     for (;;) {
         c->susp[i].frame = NULL;
+#if GENWATCH
+        c->susp[i].watch = NULL;   /* (moved or cleared above: an empty slot holds no ref) */
+#endif
         for (;;) {
             k = (k + 1) & mask;
             if (!c->susp[k].frame) { c->nsusp--; return; }
@@ -120,6 +135,29 @@ susp_drop(CoreObject *c, void *frame, uint32_t call)
 {
     Susp *s = susp_find(c, frame);
     if (s && s->call == call) susp_remove(c, (size_t)(s - c->susp));
+}
+
+/* genwatch.c: the generator of `call` (its map entry at `frame`) is being freed and its close
+ * will send no event: it ends as that close's unwind would have ended it, `raise
+ * GeneratorExit`, at t. Not if it is running or its entry is another's (then it was seen). */
+int
+genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t t)
+{
+    Susp *s = susp_find(c, frame);
+    if (!s || s->call != call || s->running) return 0;
+    PyObject *exc = PyObject_CallNoArgs(PyExc_GeneratorExit);
+    if (!exc) return -1;
+    PyObject *kp = ts->exc_ptr;   /* (exc_id's cache is for the exception travelling on) */
+    uint32_t ks = ts->exc_sid;
+    uint64_t kb = ts->exc_batch;
+    uint32_t v = exc_id_slow(c, ts, exc);   /* (may run Python: the map is looked at again after) */
+    ts->exc_ptr = kp; ts->exc_sid = ks; ts->exc_batch = kb;
+    Py_DECREF(exc);
+    if (!v) soft_fail(c);
+    s = susp_find(c, frame);
+    if (!s || s->call != call || s->running) return 0;
+    susp_drop(c, frame, call);
+    return add_exit(c, call, t, END_RAISE, v);
 }
 
 /* ---- quiet runs' resume rows, held back ----
@@ -1207,6 +1245,9 @@ first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
     c->nsusp++;
     s->frame = frame; s->code = c->codes[e->code_idx].code; s->call = e->call; s->code_idx = e->code_idx;
     s->task = e->task; s->fold = 0; s->fbatch = (uint32_t)c->batch; s->running = 0;
+#if GENWATCH
+    s->watch = genwatch_core(c, frame, e->call);   /* (as susp_put: runs no Python) */
+#endif
     ts->depth--;
     return 1;
 }

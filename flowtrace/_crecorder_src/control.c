@@ -63,6 +63,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     clear_tasks_seen(c);
     c->nsusp = 0;
     c->nlost = 0;
+    susp_unwatch(c);
     if (c->susp) memset(c->susp, 0, c->capsusp * sizeof(Susp));
     /* a new generation invalidates every cached code decision and thread state at once */
     c->gen = ++generation_counter;
@@ -149,6 +150,9 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
         if (c->susp[i].frame) {   /* (a running one ended with its thread's stack above) */
             if (!c->susp[i].running) add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
             c->susp[i].frame = NULL;
+#if GENWATCH
+            Py_CLEAR(c->susp[i].watch);   /* (no callback after the session) */
+#endif
         }
     c->nsusp = 0;
     for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);

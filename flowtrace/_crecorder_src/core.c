@@ -77,6 +77,7 @@ core_dealloc(CoreObject *c)
     free_calls(&c->calls); free_exits(&c->exits);
     PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
+    susp_unwatch(c);   /* (no callback into a freed core) */
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
@@ -252,6 +253,7 @@ PyInit__crecorder(void)
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) { Py_DECREF(m); return NULL; }
     if (add_native_writer(m) < 0) { Py_DECREF(m); return NULL; }
+    if (add_genwatch(m) < 0) { Py_DECREF(m); return NULL; }
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(

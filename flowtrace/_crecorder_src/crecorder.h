@@ -226,10 +226,18 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
  * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
 typedef struct { void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
 
+/* 3.13+: the C recorder watches each suspended generator for a close that sends no event
+ * (genwatch.c); 3.12 delivers every close it can see (its callbacks run no bytecode). */
+#define GENWATCH (PY_VERSION_HEX >= 0x030D0000)
+
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
  * stable while the generator exists); running: resumed since (it is on a thread's stack). */
-typedef struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch; uint8_t running; } Susp;   /* fold: see Entry */
+typedef struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch; uint8_t running;
+#if GENWATCH
+                 PyObject *watch;   /* a GenRef to its generator (genwatch.c), or NULL */
+#endif
+} Susp;   /* fold: see Entry */
 /* (Entry.sslot: the index + 1 in the map of its generator's running entry, set by the resume that
  * pushed it, 0 if unknown: its yield finds the entry there without hashing -- checked, as the
  * map may have moved it since) */
@@ -643,6 +651,10 @@ void clear_tasks_seen(CoreObject *c);
 PyObject *core_start(CoreObject *c, PyObject *ignored);
 PyObject *core_seed(CoreObject *c, PyObject *args);
 PyObject *core_stop(CoreObject *c, PyObject *ignored);
+int add_genwatch(PyObject *m);                                                       /* genwatch.c */
+void susp_unwatch(CoreObject *c);
+PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);
+int genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t t);   /* callbacks.c */
 PyObject *core_pending(CoreObject *c, PyObject *ignored);
 PyObject *core_set_overflow(CoreObject *c, PyObject *args);
 PyObject *core_stats(CoreObject *c, PyObject *ignored);

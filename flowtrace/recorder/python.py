@@ -20,9 +20,16 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
   disabled (CPython raises and removes the callback), so they just return.
 - **Generators/coroutines** are one call: PY_YIELD pops it and remembers `id(frame) -> cid`
   (the frame lives as long as the suspended generator), PY_RESUME/PY_THROW push it back and
-  write a resume/throw mark naming the resumer (the new stack top). 3.13.0's silent close
-  (gh-140373) needs nothing: a yield already popped the frame; the call ends `unfinished` at
-  stop (a reused frame address is detected at the next yield).
+  write a resume/throw mark naming the resumer (the new stack top).
+- **Generators closed unseen**: a suspended generator that is freed is closed, and its close
+  sends no event when 3.13 takes its shortcut (gh-140373: suspended outside any try block, the
+  frame is not run) or when it runs inside a monitoring callback (3.12+ runs a scheduled garbage
+  collection at the next eval-breaker check, often this recorder's own callback bytecode). Its
+  first yield watches the generator (`_crecorder.watch_generator`, genwatch.c: a weak reference
+  called just before the close, which knows whether that close will be seen); an unseen one
+  ends there, `raise GeneratorExit`, as the close's unwind would have. Without the C extension
+  nothing watches: such a generator ends `unfinished` at stop (a reused frame address is
+  detected at the next yield).
 - **Folded resumes** (docs/FORMAT.md, "Folded resumes"): a plain resume notes (epoch, length
   of the call rows) in `_runs`; the yield that ends the run appends a `_MARK_QUIET` row instead
   of a suspend when no call row with this parent was appended since and no drain overlapped
@@ -72,6 +79,10 @@ from ..filters import CodeFilter
 from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
+try:  # the one helper of the C extension this recorder uses (see the docstring), if built
+    from .._crecorder import watch_generator as _watch_generator
+except ImportError:
+    _watch_generator = None
 from .common import (  # TOOL_ID_ORDER, TOOL_NAME: kept importable from here
     TOOL_ID_ORDER, TOOL_NAME, ExitStatuses, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id,
     renamed_thread, running_frames, take, thread_entry,
@@ -182,6 +193,7 @@ class PyRecorder:
         self._threads: list[tuple[int, Any, str, list]] = []  # (tid, weakref(Thread)|None, name, stack)
         self._gens: dict[int, int] = {}  # id(frame) -> cid of a suspended generator/coroutine
         self._lost: list[int] = []  # generators whose frame address was reused (closed silently)
+        self._watched: dict[int, tuple[int, Any]] = {}  # id(frame) -> (cid, its GenRef): _watch_generator
         # Folding resumes (see _fold): cid -> (epoch, len(self._calls)) when a plain resume
         # ran it; `_epoch` is odd while a drain runs and grows by 2 per drain (a seqlock: a
         # run that saw the same even value at its resume and at its yield overlapped no drain)
@@ -325,6 +337,9 @@ class PyRecorder:
         overflow = self._overflow
         pending = self.pending
         every = _OVERFLOW_EVERY - 1
+        watch = _watch_generator
+        watched = self._watched
+        exit_text = exception_text(GeneratorExit(), mode)
 
         def check_overflow() -> None:
             # A program making calls nonstop can out-run the flusher thread (it needs the GIL
@@ -455,6 +470,16 @@ class PyRecorder:
                 except Exception:
                     pass
 
+        def gone(ref: Any, unseen: bool) -> None:
+            # A watched generator is being freed; its close comes next (genwatch.c). Unseen,
+            # it ends here as that close's unwind would have; seen, its events end it.
+            key, cid = ref.data
+            if watched.get(key, (0,))[0] == cid:
+                del watched[key]
+            if unseen and gens.get(key) == cid:
+                del gens[key]
+                exits_v_extend((cid, clock(), F.END_RAISE, exit_text))
+
         def on_yield(code: CodeType, offset: int, value: Any) -> Any:
             try:
                 fid = fids.get(_id(code))
@@ -471,11 +496,14 @@ class PyRecorder:
                     s.append(0)  # a generator running since before recording: ignored
                     return None
                 t = clock()
-                key = id(getframe(1))  # the generator's frame: alive while it is suspended
+                frame = getframe(1)
+                key = id(frame)  # the generator's frame: alive while it is suspended
                 prev = gens.setdefault(key, cid)
                 if prev != cid:  # the address was reused: that generator vanished silently
                     gens[key] = cid
                     lost_append(prev)
+                if watch is not None and watched.get(key, (0,))[0] != cid:  # its first yield
+                    watched[key] = (cid, watch(frame, gone, (key, cid)))
                 text = value_text(value, mode) if capture else None
                 run = runs.pop(cid, None) if runs else None  # set by a plain resume
                 if run is not None:
@@ -709,6 +737,7 @@ class PyRecorder:
                 self._exits_v.extend((cid, t, F.END_UNFINISHED, None))
         self._gens.clear()
         self._lost.clear()
+        self._watched.clear()  # (no callback after the session)
 
     def pending(self) -> int:
         """Rows waiting for the next drain (the flusher drains early when this is large)."""
