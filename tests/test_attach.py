@@ -34,6 +34,14 @@ TARGET = textwrap.dedent('''\
     if MODE == "install":
         import flowtrace
         flowtrace.install()
+    if MODE == "slow-import":  # the injected payload's import of flowtrace.control takes 3 s
+        class SlowControl:
+            def find_spec(self, name, path=None, target=None):
+                if name == "flowtrace.control":
+                    sys.meta_path.remove(self)
+                    time.sleep(3)
+                return None
+        sys.meta_path.insert(0, SlowControl())
 
     def step(i):
         return i + 1
@@ -98,7 +106,8 @@ class Target:
         if mode == "paused-script":  # the installed console script: a launcher file runs main()
             command = [str(console_script()), "run", "--paused"]
         else:
-            flags = {"plain": ["-S"], "install": [], "paused": ["-m", "flowtrace", "run", "--paused"]}[mode]
+            flags = {"plain": ["-S"], "slow-import": ["-S"], "install": [],
+                     "paused": ["-m", "flowtrace", "run", "--paused"]}[mode]
             command = [python, *flags]
         self.proc = subprocess.Popen(
             [*command, str(script), mode, wait, str(tmp)],
@@ -602,6 +611,53 @@ def test_gdb_pending_call(tmp_path, targets):
     assert "via gdb, pending call" in msg
     check_between(trace)
     assert trace.meta["attach"]["method"] == "pending-call"
+
+
+@needs_gdb
+def test_gdb_pending_call_whose_payload_is_slow(tmp_path, targets):
+    """The pending call runs, but the payload's import takes longer than the first wait (3 s
+    here; 10+ s on a loaded machine): it has begun (its runfile), so it is waited for -- not
+    taken for a main thread that never reached a safe point (the GIL fallback would then run
+    a second payload beside it)."""
+    trace, msg = attach_detach(tmp_path, targets, "slow-import", "poll", "gdb")
+    assert "via gdb, pending call" in msg
+    check_between(trace)
+    assert trace.meta["attach"]["method"] == "pending-call"
+
+
+def _wait_on_with(monkeypatch, samples, *, started=False, ready_after=None):
+    """inject_gdb._wait_on with the main thread's schedstat read from `samples` (ms: run, queued)
+    and a channel that answers at the `ready_after`-th wait; returns (result, waits)."""
+    from flowtrace.attach import inject_gdb
+
+    it = iter([(run * 1_000_000, queued * 1_000_000) for run, queued in samples])
+    monkeypatch.setattr(inject_gdb, "_schedstat", lambda pid: next(it, None))
+    waits = []
+
+    def ready(timeout):
+        waits.append(timeout)
+        return ready_after is not None and len(waits) >= ready_after
+
+    since = (0, 0)
+    return inject_gdb._wait_on(1, ready, lambda: started, 0.5, since, lambda m: None), waits
+
+
+def test_gdb_waits_on_while_the_main_thread_is_starved(monkeypatch):
+    # queued for a CPU in each 0.5 s wait, and little CPU in all: no chance yet to reach the safe point
+    assert _wait_on_with(monkeypatch, [(5, 450), (10, 900), (12, 1380)], ready_after=3) == (True, [0.5] * 3)
+
+
+def test_gdb_falls_back_when_the_main_thread_had_its_chance(monkeypatch):
+    assert _wait_on_with(monkeypatch, [(0, 0)]) == (False, [])  # parked in a wait: asks for no CPU
+    assert _wait_on_with(monkeypatch, [(480, 20)]) == (False, [])  # it ran (native code holding the GIL)
+    # native code on a loaded machine: queued most of the time, but its CPU adds up to CHANCE
+    assert _wait_on_with(monkeypatch, [(20, 450), (40, 900), (60, 1350)]) == (False, [0.5, 0.5])
+
+
+def test_gdb_waits_for_a_payload_that_has_begun(monkeypatch):
+    from flowtrace.attach import inject_gdb
+
+    assert _wait_on_with(monkeypatch, [], started=True, ready_after=1) == (True, [inject_gdb.PAYLOAD_LIMIT])
 
 
 @needs_gdb

@@ -83,25 +83,28 @@ def ensure_channel(pid: int, *, method: str = "auto", log: Callable[[str], None]
             f"pid {pid} has no flowtrace control channel (start it with `flowtrace run --paused` "
             "or call flowtrace.install() in it)"
         )
-    errfile = f"/tmp/flowtrace-attach-{pid}-{secrets.token_hex(6)}.err"
+    stem = f"/tmp/flowtrace-attach-{pid}-{secrets.token_hex(6)}"
+    errfile, runfile = stem + ".err", stem + ".run"
     ready = _waiter(pid, errfile)
     t0 = time.monotonic()
     try:
         if target.version >= (3, 14) and method in ("auto", "remote-exec"):
             from . import remote_exec
 
-            how = remote_exec.inject(target, payload.body(errfile), ready, log=log)
+            how = remote_exec.inject(target, payload.body(errfile, runfile), ready, log=log)
         elif method == "remote-exec":
             raise AttachError(f"sys.remote_exec needs Python 3.14+; pid {pid} runs {target.version[0]}.{target.version[1]}")
         else:
             from . import inject_gdb
 
-            how = inject_gdb.inject(target, payload.direct(errfile), payload.in_new_thread(errfile), ready, log=log)
+            how = inject_gdb.inject(target, payload.direct(errfile, runfile), payload.in_new_thread(errfile, runfile),
+                                    ready, started=lambda: os.path.exists(runfile), log=log)
     finally:
-        try:
-            os.unlink(errfile)
-        except OSError:
-            pass
+        for path in (errfile, runfile):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
     return how, time.monotonic() - t0
 
 

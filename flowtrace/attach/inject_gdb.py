@@ -9,8 +9,13 @@ Two steps, the second only when the first does not take effect:
    the same safe point at which Python signal handlers run. gdb detaches at once.
 2. **GIL fallback.** A pending call only runs when the main thread executes bytecode; a main
    thread blocked in a wait (`Event.wait`, `queue.get`, `select`, `input()`...) never gets
-   there. If the channel has not appeared after `pending_timeout`, gdb stops the process again
-   and checks that the main thread is *parked*: it does not hold the GIL
+   there. If the channel has not appeared after `pending_timeout` (0.5 s), the wait goes on
+   only while the pending call can still come by itself: the payload has begun (it creates its
+   `runfile` first; its import may take seconds on a loaded machine), or the main thread is
+   *starved* -- it asks for a CPU (waits in the run queue) but has had less than CHANCE of CPU
+   time since the call was scheduled (/proc/<pid>/task/<pid>/schedstat), far more than a thread
+   running bytecode needs to reach the safe point; a thread in long native code uses it up.
+   Otherwise gdb stops the process again and checks that the main thread is *parked*: it does not hold the GIL
    (`PyGILState_Check() == 0`, i.e. it is inside `Py_BEGIN_ALLOW_THREADS`) and its program
    counter sits right after a system-call instruction. Only then it runs
    `PyGILState_Ensure(); PyRun_SimpleString(<start a new thread>); PyGILState_Release()` --
@@ -43,6 +48,13 @@ PAGE = 16384  # bytes mapped for the two payload strings
 # loaded machine (load 40-50 on 2 cores) spreads over 10-40 s. GDB_LIMIT bounds it anyway.
 GDB_TIMEOUT = 30.0
 GDB_LIMIT = 600.0
+# Once the payload has begun (its runfile exists), its channel is waited for this long: the
+# import of flowtrace in the target, ~0.1 s of CPU, took 10+ s at load 40 on 2 cores.
+PAYLOAD_LIMIT = 120.0
+# A starved main thread (see the module docstring) is waited for at most this long in all,
+# until it has had CHANCE ns of CPU since the pending call was scheduled.
+STARVED_LIMIT = 120.0
+CHANCE = 50_000_000
 
 
 def gdb_path() -> str | None:
@@ -140,6 +152,42 @@ def _cpu_ticks(pids: tuple[int, ...]) -> int:
     return total
 
 
+def _schedstat(pid: int) -> tuple[int, int] | None:
+    """(ns on a CPU, ns waiting in a run queue) of pid's main thread, or None where /proc has
+    no schedstat (then a slow pending call falls back at once, as it always did)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat", "rb") as f:
+            run, queued = f.read().split()[:2]
+        return int(run), int(queued)
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_on(pid: int, ready: Callable[[float], bool], started: Callable[[], bool], step: float,
+             since: tuple[int, int] | None, log: Callable[[str], None]) -> bool:
+    """After a wait of `step` for the channel came back empty (`since`: the main thread's
+    schedstat when the pending call was scheduled): wait on while the call can still come by
+    itself -- the payload has begun, or the main thread is starved (it waited for a CPU in the
+    last step, and has had less than CHANCE of CPU in all). True once the channel answers;
+    False when the main thread had its chance (parked in a wait, or it ran): the GIL fallback's."""
+    deadline = time.monotonic() + STARVED_LIMIT
+    last = since
+    while True:
+        if started():
+            log("gdb: the payload runs; waiting for its channel")
+            return ready(PAYLOAD_LIMIT)
+        now = _schedstat(pid)
+        if since is None or last is None or now is None or time.monotonic() > deadline:
+            return False
+        ran, queued = now[0] - since[0], now[1] - last[1]
+        if ran >= CHANCE or queued < step * 0.1e9:  # it had its chance, or asks for no CPU
+            return False
+        log(f"gdb: the main thread is starved ({queued / 1e6:.0f} ms queued, {ran / 1e6:.0f} ms run); waiting on")
+        last = now
+        if ready(step):
+            return True
+
+
 def _marker(out: str, name: str) -> str | None:
     for line in out.splitlines():
         if line.startswith(f"FLOWTRACE-{name} "):
@@ -153,6 +201,7 @@ def inject(
     thread_code: str,
     ready: Callable[[float], bool],
     *,
+    started: Callable[[], bool] = lambda: False,
     pending_timeout: float = 0.5,
     fallback_tries: int = 3,
     log: Callable[[str], None] = lambda msg: None,
@@ -161,7 +210,8 @@ def inject(
 
     `direct_code` runs in the main thread from the pending call; `thread_code` only starts a
     thread (the fallback). `ready(timeout)` waits up to `timeout` seconds for the payload's
-    effect (the control channel answering) and says whether it came.
+    effect (the control channel answering) and says whether it came; `started()` says whether
+    the payload has begun running (its runfile).
     """
     if target.version >= (3, 14):
         raise AttachError("gdb injection is for Python 3.12/3.13; use sys.remote_exec on 3.14+")
@@ -175,6 +225,7 @@ def inject(
 
     script = _pending_call_script(direct, thread, second)
     t0 = time.monotonic()
+    sched = _schedstat(target.pid)  # (before the call is scheduled: _wait_on)
     out = _run_gdb(target.pid, script)
     if _marker(out, "MMAP-FAILED"):
         raise AttachError(f"could not map memory in pid {target.pid}")
@@ -182,7 +233,7 @@ def inject(
     if _marker(out, "PENDING") != "0" or page is None:
         raise AttachError(f"Py_AddPendingCall failed in pid {target.pid} (the queue of pending calls is full?)")
     log(f"gdb: pending call scheduled in {time.monotonic() - t0:.2f} s")
-    if ready(pending_timeout):
+    if ready(pending_timeout) or _wait_on(target.pid, ready, started, pending_timeout, sched, log):
         return "pending-call"
 
     fallback = _gil_fallback_script(page, second)
@@ -192,12 +243,13 @@ def inject(
         if _marker(out, "SAFE") == "1":
             if _marker(out, "RUN") != "0":
                 raise AttachError(f"the injected code failed to start in pid {target.pid}")
-            if ready(5.0):
+            if ready(5.0) or (started() and ready(PAYLOAD_LIMIT)):
                 return "gil-fallback"
             raise AttachError(f"pid {target.pid} ran the injected code but its control channel did not start")
         # The main thread was running native code or held the GIL: the pending call may still
         # run any moment; give it a chance before stopping the process again.
-        if ready(pending_timeout):
+        sched = _schedstat(target.pid)
+        if ready(pending_timeout) or _wait_on(target.pid, ready, started, pending_timeout, sched, log):
             return "pending-call"
     raise AttachError(
         f"pid {target.pid}'s main thread neither reached a safe point nor was parked in a wait "
