@@ -124,6 +124,21 @@ async def until(pilot, cond, timeout: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
+def notices(app) -> list[str]:
+    """Every notification the app raises from now on (a list that grows). A test must not read
+    app._notifications: Textual drops a notification from it once its few seconds (wall clock)
+    are over, which a loaded machine reaches between the key that raised it and the assertion."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        seen.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording
+    return seen
+
+
 def screen_lines(app) -> list[str]:
     """The text on the terminal now, one string per line (the top screen, as a user sees it)."""
     strips = app.screen._compositor.render_strips()

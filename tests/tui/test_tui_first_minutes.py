@@ -18,7 +18,7 @@ from flowtrace_tui.screens import ErrorScreen
 
 from trace_builder import TraceBuilder, sample_program, threads_program, wide_program
 
-from .apps import sample_app, screen_lines, settle, source, sync, threads_app, until
+from .apps import notices, sample_app, screen_lines, settle, source, sync, threads_app, until
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
@@ -355,9 +355,10 @@ async def test_task_root_shows_its_creator_and_C_goes_there():
         assert str(app.query_one("#detail-path").render()).endswith("(created by main)")
         await pilot.press("C")
         assert app.index.node(app.tree.cursor_pos) == 2  # main
+        seen = notices(app)
         await pilot.press("g", "C")  # <module> runs in no task: a notice, the cursor stays
         assert app.tree.cursor_pos == 0
-        assert any("no asyncio task" in n.message for n in app._notifications)
+        assert any("no asyncio task" in n for n in seen)
 
 
 @sync
