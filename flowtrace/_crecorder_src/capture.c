@@ -1225,26 +1225,17 @@ START_KEYED(3)
 START_KEYED(4)
 #undef START_KEYED
 
-/* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
- * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
- * none a cell (CodeInfo.keyed) that could be keyed in this batch -- start_keyed_<n> (each a tail
- * call); a code whose argument lists have a shape (packed.c) -- start_shaped; anything else
- * start_args_out. */
-PyObject *
-start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+/* start_keyed's table's [0], a code not keyed in this batch: its argument lists by the code's
+ * shape (packed.c start_shaped) when it has one, else start_args_out. */
+static PyObject *
+start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
-    const CodeInfo *ci = &c->codes[idx];
-    if (c->args_mode == 1 && c->hot && ci->unkeyed != (uint32_t)c->batch + 1) {
-        switch (ci->keyed) {
-        case 1: return start_keyed_1(c, ts, frame, co, idx);
-        case 2: return start_keyed_2(c, ts, frame, co, idx);
-        case 3: return start_keyed_3(c, ts, frame, co, idx);
-        case 4: return start_keyed_4(c, ts, frame, co, idx);
-        }
-    }
-    if (ci->shape) return start_shaped(c, ts, frame, co, idx);   /* (packed.c: a record by the code's shape) */
+    if (c->codes[idx].shape) return start_shaped(c, ts, frame, co, idx);   /* (packed.c: a record by the code's shape) */
     return start_args_out(c, ts, frame, co, idx);
 }
+
+/* crecorder.h start_keyed's table: by CodeInfo.keyed */
+const StartKeyed start_keyed_n[MEMO_SLOTS + 1] = {start_unkeyed, start_keyed_1, start_keyed_2, start_keyed_3, start_keyed_4};
 
 /* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
  * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail

@@ -588,7 +588,21 @@ void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 PyObject *end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
-PyObject *start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+typedef PyObject *(*StartKeyed)(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co,
+                                Py_ssize_t idx);
+extern const StartKeyed start_keyed_n[MEMO_SLOTS + 1];
+/* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
+ * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
+ * none a cell (CodeInfo.keyed) that could be keyed in this batch -- capture.c start_keyed_<n>;
+ * anything else start_keyed_n[0] (start_unkeyed: the code's shape, packed.c, else start_args_out). Inline, one table read and a tail call (a
+ * function of its own and a switch were ~19 instructions a call, callgrind oop). */
+static inline __attribute__((always_inline)) PyObject *
+start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    const CodeInfo *ci = &c->codes[idx];
+    size_t n = c->args_mode == 1 && c->hot && ci->unkeyed != (uint32_t)c->batch + 1 ? ci->keyed : 0;
+    return start_keyed_n[n](c, ts, frame, co, idx);
+}
 uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
