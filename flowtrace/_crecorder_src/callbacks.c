@@ -551,8 +551,8 @@ start_call_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCod
 }
 
 /* start_call for a call with arguments that args_small_hit did not find (not a coroutine):
- * capture.c start_keyed's way on for what it does not key, without trying again what
- * vc_cb_py_start tried. */
+ * crecorder.h start_keyed's way on (capture.c start_keyed_<n>, start_unkeyed) for what it does
+ * not key, without trying again what vc_cb_py_start tried. */
 __attribute__((noinline)) PyObject *
 start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {

@@ -936,7 +936,8 @@ ptr_hash(void *p)
 /* PY_START's row and stack entry for a call whose arguments' id `a` is known (0: none), on a
  * fast path (c->fast: the TSC read directly): calls nothing when there is room and its parent's
  * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown). Same row,
- * same entry as start_parent and start_row make. (vc_cb_py_start, capture.c start_keyed) */
+ * same entry as start_parent and start_row make. (vc_cb_py_start, capture.c start_keyed_<n>,
+ * packed.c start_shaped) */
 static inline __attribute__((always_inline)) PyObject *
 start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
 {
