@@ -153,3 +153,30 @@ def test_chunks_handed_out_keep_their_bytes_while_the_reader_reuses_its_buffer(t
             got += reader.poll()  # (nothing new: nothing again)
     assert reader.ended and reader.damage is None and reader.pending_bytes == 0
     assert [(c.kind, c.offset, bytes(c.payload)) for c in got] == want
+
+
+def test_a_chunk_is_read_again_at_its_offset_checked_and_decompressed(tmp_path):
+    """`chunk_at(offset)` gives back the chunk a poll handed out there, payload decompressed,
+    through the open file, after the reader is closed (the file opened anew) and from a
+    session in memory; None at an offset where no whole, checked chunk starts."""
+    rng = random.Random(5)
+    path = tmp_path / "s.ftr"
+    w = SessionWriter(path, {"pid": 1}, 0)
+    w.write_batch(_batch(1, 3000, rng))
+    w.finish({"reason": "stopped"})
+    reader = ChunkReader(path)
+    chunks = reader.poll()
+    assert any(c.kind == F.CALL for c in chunks)
+    memory = ChunkReader.from_bytes(path.read_bytes())
+    for again in (reader.chunk_at, memory.chunk_at):
+        assert [(c.kind, c.payload, c.offset) for c in map(again, (c.offset for c in chunks))] == [
+            (c.kind, c.payload, c.offset) for c in chunks]
+    reader.close()
+    call = next(c for c in chunks if c.kind == F.CALL)
+    assert reader.chunk_at(call.offset).payload == call.payload
+    data = bytearray(path.read_bytes())
+    data[call.offset + F.CHUNK_HEADER_SIZE + 5] ^= 0xFF  # (its CRC no longer holds)
+    assert ChunkReader.from_bytes(bytes(data)).chunk_at(call.offset) is None
+    assert reader.chunk_at(call.offset + 1) is None and reader.chunk_at(len(data)) is None
+    path.unlink()
+    assert reader.chunk_at(call.offset) is None

@@ -244,8 +244,11 @@ BUILDER_ORIGIN = 5_000_000_000
 class TraceBuilder:
     """Act out a program; `data()` is the session's bytes, `save(path)` writes it."""
 
-    def __init__(self, step: int = 10, meta: dict[str, Any] | None = None, origin: int = BUILDER_ORIGIN) -> None:
-        """`origin`: the absolute clock reading of time 0 (the processes of one session differ)."""
+    def __init__(self, step: int = 10, meta: dict[str, Any] | None = None, origin: int = BUILDER_ORIGIN,
+                 intern: bool = False) -> None:
+        """`origin`: the absolute clock reading of time 0 (the processes of one session differ).
+        `intern`: each text is written once and named by the same string id whenever it comes
+        again, as the recorders do (else each use writes it anew)."""
         self.step = step
         self.now = 0
         self.out = io.BytesIO()
@@ -266,6 +269,7 @@ class TraceBuilder:
         self.stacks: dict[int, list[int]] = {}
         self.thread_of: dict[int, int] = {}
         self.task_defs: list[dict[str, Any]] = []
+        self.interned: dict[str, int] | None = {} if intern else None
 
     def _t(self, t: int | None) -> int:
         self.now = self.now + self.step if t is None else t
@@ -274,9 +278,13 @@ class TraceBuilder:
     def _str(self, text: str | None) -> int:
         if text is None:
             return 0
+        if self.interned is not None and text in self.interned:
+            return self.interned[text]
         sid = self.next_string
         self.next_string += 1
         self.batch.strings.append(text)
+        if self.interned is not None:
+            self.interned[text] = sid
         return sid
 
     def func(self, name: str, module: str = "__main__", kind: str = "function", file: str = "/flowtrace-test/prog.py", line: int = 1) -> int:

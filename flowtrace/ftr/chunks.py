@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from . import format as F
 
@@ -137,6 +137,23 @@ class ChunkReader:
         except OSError:
             return None
 
+    def chunk_at(self, offset: int) -> Chunk | None:
+        """The chunk that starts at `offset` (an earlier poll's `Chunk.offset`) read again, its
+        payload decompressed; None when it cannot be read whole and checked. A reader that let go
+        of a chunk's contents gets them back this way when they are needed again. Reads through
+        the reader's own file while it is open, else opens the file anew."""
+        try:
+            if self._data is not None:
+                data = self._data
+                return _chunk_in(lambda at, n: data[at : at + n], offset)
+            if self._fd >= 0:
+                fd = self._fd
+                return _chunk_in(lambda at, n: os.pread(fd, n, at), offset)
+            with open(self.path, "rb") as fh:
+                return _chunk_in(lambda at, n: os.pread(fh.fileno(), n, at), offset)
+        except (OSError, ValueError):  # (gone, closed meanwhile, or not a file any more)
+            return None
+
     @property
     def pending_bytes(self) -> int:
         """Bytes after the last complete chunk (a chunk still being written, or junk)."""
@@ -235,3 +252,25 @@ class ChunkReader:
                 self.ended = True
                 break
         return out, pos
+
+
+def _chunk_in(read: Callable[[int, int], bytes], offset: int) -> Chunk | None:
+    """The chunk at `offset` of what `read(at, size)` reads, checked (its CRC) and decompressed
+    (ChunkReader.chunk_at); None when it is not whole or not right."""
+    head = read(offset, F.CHUNK_HEADER_SIZE)
+    if len(head) < F.CHUNK_HEADER_SIZE:
+        return None
+    kind, flags, length = F.CHUNK_HEADER.unpack_from(head)
+    if length > F.MAX_CHUNK_PAYLOAD or not kind.isalpha():
+        return None
+    body = read(offset + F.CHUNK_HEADER_SIZE, length + F.CHUNK_TRAILER_SIZE)
+    if len(body) < length + F.CHUNK_TRAILER_SIZE:
+        return None
+    (crc,) = F.CHUNK_TRAILER.unpack_from(body, length)
+    if zlib.crc32(body[:length], zlib.crc32(head)) != crc:
+        return None
+    try:
+        payload = zlib.decompress(body[:length]) if flags & F.FLAG_ZLIB else bytes(body[:length])
+    except zlib.error:
+        return None
+    return Chunk(kind, payload, offset)

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import importlib
 import sys
+import threading
 import zlib
 from array import array
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 
 from flowtrace.ftr import decode as D
 from flowtrace.ftr import format as F
-from flowtrace.ftr.chunks import Chunk
+from flowtrace.ftr.chunks import Chunk, ChunkReader
 from flowtrace.ftr.decode import Function, Task, Thread
 
 from .parts import PartIds, ProcessRecord
@@ -167,28 +168,59 @@ class PackedStrings:
             return F.Strings(self._own_first, 0, array("I", [0]), memoryview(b""))
 
 
+class LetGoStrings:
+    """A STRS chunk whose texts a followed session's tail let go (StringTable.let_go), read
+    again from its file when one of them is asked for: a later call may name one of them (the
+    recorder writes a text once per session), and shows it as a session holding every call
+    would. `first_id`: the session's id of its first text (another process's part numbers its
+    texts after the session's, PackedStrings.as_session_ids)."""
+
+    def __init__(self, first_id: int, count: int, reader: ChunkReader, offset: int) -> None:
+        self.first_id, self.count = first_id, count
+        self.reader, self.offset = reader, offset
+
+    def decoded(self) -> F.Strings:
+        """Its texts, read again (none when the file no longer holds the chunk as read)."""
+        chunk = self.reader.chunk_at(self.offset)
+        try:
+            if chunk is None or chunk.kind != F.STRS:
+                raise F.FormatError("STRS chunk not found again")
+            strings = F.decode_strings(chunk.payload)
+        except F.FormatError:
+            return F.Strings(self.first_id, 0, array("I", [0]), memoryview(b""))
+        return dataclasses.replace(strings, first_id=self.first_id) if strings.first_id != self.first_id else strings
+
+
 class StringTable:
     """Interned texts (STRS chunks), decoded only when a string is asked for."""
 
     KEEP_NEWEST = 4  # `let_go` leaves the newest chunks: the next calls' texts are most likely there
+    REREAD_KEPT = 4  # chunks let go and read again (LetGoStrings) kept decoded, the last asked for
 
     def __init__(self) -> None:
-        self.chunks: list[F.Strings | PackedStrings] = []
+        self.chunks: list[F.Strings | PackedStrings | LetGoStrings] = []
         self._firsts: list[int] = []
+        self._where: list[tuple[ChunkReader, int] | None] = []  # each chunk's file and offset, when known
         self.count = 0  # highest string id loaded
         self._held: list[int] = []  # (let_go) the chunks from its `start` it has not let go
         self._looked = 0  # (let_go) chunks up to here are in `_held` or let go
+        self._reread: dict[int, F.Strings] = {}  # chunk index -> a LetGoStrings' texts (REREAD_KEPT)
+        self._reread_lock = threading.Lock()
 
-    def add(self, strings: F.Strings | PackedStrings) -> None:
+    def add(self, strings: F.Strings | PackedStrings, where: tuple[ChunkReader, int] | None = None) -> None:
+        """A chunk's texts; `where`: the reader it came from and its offset (a chunk let go is
+        read again from there when asked for)."""
         self.chunks.append(strings)
         self._firsts.append(strings.first_id)
+        self._where.append(where)
         self.count = max(self.count, strings.first_id + strings.count - 1)
 
     def let_go(self, start: int, named: np.ndarray) -> int:
         """Let go of the texts of chunks from index `start` on (but the newest KEEP_NEWEST) that
         hold none of the string ids `named`: a followed session's tail let go of the calls that
-        named them (tail.py). Their ids read as "" from then on (a later call naming one again:
-        the recorder writes a text once per session). Returns the chunks let go."""
+        named them (tail.py). A later call naming one again (the recorder writes a text once per
+        session) reads its chunk again from the file (LetGoStrings); a chunk whose file is not
+        known reads as holding none. Returns the chunks let go."""
         end = len(self.chunks) - self.KEEP_NEWEST
         self._looked = max(self._looked, start)
         self._held.extend(range(self._looked, max(self._looked, end)))
@@ -204,11 +236,23 @@ class StringTable:
         gone = 0
         for i, keep in zip(self._held, named_in.tolist()):
             if not keep:
-                chunk = self.chunks[i]
-                self.chunks[i] = F.Strings(chunk.first_id, 0, array("I", [0]), memoryview(b""))
+                chunk, where = self.chunks[i], self._where[i]
+                self.chunks[i] = (LetGoStrings(chunk.first_id, chunk.count, *where) if where is not None
+                                  else F.Strings(chunk.first_id, 0, array("I", [0]), memoryview(b"")))
                 gone += 1
         self._held = [i for i, keep in zip(self._held, named_in.tolist()) if keep]
         return gone
+
+    def _read_again(self, i: int) -> F.Strings:
+        """The texts of chunk `i`, let go (LetGoStrings): read again, the last REREAD_KEPT kept."""
+        with self._reread_lock:  # (the UI's texts and a search's thread may ask at once)
+            strings = self._reread.pop(i, None)
+            if strings is None:
+                strings = self.chunks[i].decoded()
+                while len(self._reread) >= self.REREAD_KEPT:
+                    self._reread.pop(next(iter(self._reread)))
+            self._reread[i] = strings  # (the newest last)
+            return strings
 
     def text(self, string_id: int) -> str:
         """The text of a string id; "" for 0 or an id that is not loaded (yet)."""
@@ -220,10 +264,12 @@ class StringTable:
         chunk = self.chunks[i]
         if string_id >= chunk.first_id + chunk.count:
             return ""
-        if isinstance(chunk, PackedStrings):
+        if isinstance(chunk, LetGoStrings):
+            chunk = self._read_again(i)
+        elif isinstance(chunk, PackedStrings):
             chunk = self.chunks[i] = chunk.decoded()  # kept: the detail pane asks for neighbours
-            if string_id >= chunk.first_id + chunk.count:
-                return ""
+        if string_id >= chunk.first_id + chunk.count:
+            return ""
         return chunk.text(string_id)
 
     def texts(self, ids: Iterable[int]) -> dict[int, str]:
@@ -240,16 +286,21 @@ class StringTable:
                 by_chunk.setdefault(i, []).append(sid)
         for i, sids in by_chunk.items():
             chunk = self.chunks[i]
-            if isinstance(chunk, PackedStrings):
+            if isinstance(chunk, LetGoStrings):
+                chunk = self._read_again(i)
+            elif isinstance(chunk, PackedStrings):
                 chunk = chunk.decoded(upto=sids[-1])
             out.update((sid, chunk.text(sid) if sid < chunk.first_id + chunk.count else "") for sid in sids)
         return out
 
     def decoded_chunks(self, keep: bool = True) -> Iterator[F.Strings]:
         """Every chunk's texts, in order; packed chunks decompressed on the way (and kept as
-        such unless not `keep`: a pass that reads every text once need not hold them all)."""
+        such unless not `keep`: a pass that reads every text once need not hold them all);
+        those let go read again from the file (not kept)."""
         for i, chunk in enumerate(list(self.chunks)):
-            if isinstance(chunk, PackedStrings):
+            if isinstance(chunk, LetGoStrings):
+                chunk = chunk.decoded()
+            elif isinstance(chunk, PackedStrings):
                 decoded = chunk.decoded()
                 if keep:
                     self.chunks[i] = decoded
@@ -480,25 +531,28 @@ class TraceData:
         """The index of the process whose code a session function id is (0: the root's)."""
         return self.function_process.get(func_id, 0)
 
-    def feed(self, chunks: Iterable[Chunk], part: PartIds | None = None) -> FeedResult:
+    def feed(self, chunks: Iterable[Chunk], part: PartIds | None = None, reader: ChunkReader | None = None) -> FeedResult:
         """Append the contents of complete chunks (in file order). Raises FormatError on a chunk
         that is well framed but malformed inside (the caller reports it as damage). `part`: the
         chunks are one part's of a session of several processes (their ids and times are made
-        the session's, model/parts.py); None: the session's own file, loaded as it is."""
+        the session's, model/parts.py); None: the session's own file, loaded as it is.
+        `reader`: the reader they came from: a followed session's texts that its tail let go
+        are read again from it (only a followed session's: a reader does not travel, diff_sides)."""
         first_new = self.calls_read + 1
         exits = marks = 0
         for chunk in chunks:
+            where = (reader, chunk.offset) if reader is not None and self._prefault is not None and chunk.kind == F.STRS else None
             if chunk.compressed:  # (ChunkReader.keep_compressed) texts stay packed until asked for
                 if chunk.kind == F.STRS and part is None:
-                    self.strings.add(PackedStrings(chunk.payload))
+                    self.strings.add(PackedStrings(chunk.payload), where)
                     continue
                 chunk = chunk.unpacked()
             elif chunk.kind == F.STRS and F.has_records(chunk.payload):  # expanded when shown
                 packed = PackedStrings(self._keep(chunk.payload), compressed=False)
                 if part is None:
-                    self.strings.add(packed)
+                    self.strings.add(packed, where)
                 else:
-                    self._add_part_strings(part, packed)
+                    self._add_part_strings(part, packed, where)
                 continue
             try:
                 record = D.decode(chunk)  # None: a chunk type this version does not know (skipped)
@@ -506,7 +560,7 @@ class TraceData:
                 if self._prefault is None or chunk.kind != F.STRS or part is not None:
                     raise
                 self.short_of_memory = True  # (see _keep) its texts kept as read, made when shown
-                self.strings.add(PackedStrings(chunk.payload, compressed=False))
+                self.strings.add(PackedStrings(chunk.payload, compressed=False), where)
                 continue
             if isinstance(record, D.CallRows):
                 self._add_calls(record, part)
@@ -515,9 +569,9 @@ class TraceData:
             elif isinstance(record, D.MarkRows):
                 marks += self._add_marks(record, part)
             elif part is not None:
-                self._part_record(record, part)
+                self._part_record(record, part, where)
             elif isinstance(record, F.Strings):
-                self.strings.add(record)
+                self.strings.add(record, where)
             elif isinstance(record, D.FunctionDefs):
                 self._add_functions(record.items)
             elif isinstance(record, D.ThreadDefs):
@@ -576,12 +630,12 @@ class TraceData:
             old = self.tasks.get(t.id)
             self.tasks[t.id] = t if old is None else old.updated(t)
 
-    def _part_record(self, record: object, part: PartIds) -> None:
+    def _part_record(self, record: object, part: PartIds, where: tuple[ChunkReader, int] | None = None) -> None:
         """A definition, META or ENDS of a part: stored under the session's ids, its process's
         META and ENDS on its `ProcessRecord` (the root's stay `meta` and `ends`)."""
         proc = self.processes[part.process]
         if isinstance(record, F.Strings):
-            self._add_part_strings(part, record)
+            self._add_part_strings(part, record, where)
         elif isinstance(record, D.FunctionDefs):
             for f in record.items:
                 fid = part.functions.get(f.id) or len(self.functions)
@@ -610,15 +664,16 @@ class TraceData:
             if isinstance(t_end, int):
                 self.t_max = max(self.t_max, t_end + part.shift)
 
-    def _add_part_strings(self, part: PartIds, strings: F.Strings | PackedStrings) -> None:
+    def _add_part_strings(self, part: PartIds, strings: F.Strings | PackedStrings,
+                          where: tuple[ChunkReader, int] | None = None) -> None:
         """A part's STRS chunk, its ids made the session's (after every text it holds)."""
         first = self.strings.count + 1
         part.str_local.append(strings.first_id)
         part.str_session.append(first)
         if isinstance(strings, PackedStrings):
-            self.strings.add(strings.as_session_ids(first))
+            self.strings.add(strings.as_session_ids(first), where)
         else:
-            self.strings.add(dataclasses.replace(strings, first_id=first))
+            self.strings.add(dataclasses.replace(strings, first_id=first), where)
 
     def _part_thread(self, part: PartIds, local: int) -> int:
         """The session id of a part's thread id (a new one the first time it is seen)."""

@@ -126,7 +126,7 @@ class PartReaders:
             chunks = []
             try:
                 chunks = part.reader.poll()
-                res = data.feed(chunks, part.ids)
+                res = data.feed(chunks, part.ids, part.reader)
             except (F.FormatError, KeyError, TypeError, ValueError) as exc:
                 part.reader.damage = str(exc) if not chunks else f"damaged data ({exc})"
             else:

@@ -162,7 +162,7 @@ class TraceSource:
         chunks = self.reader.poll() if not root_done else []
         root_ids = self.parts.root_ids if self.parts is not None else None
         try:
-            res = self.data.feed(chunks, root_ids)
+            res = self.data.feed(chunks, root_ids, self.reader)
         except (F.FormatError, KeyError, TypeError, ValueError) as exc:
             self.reader.damage = f"damaged data ({exc})"
             res = FeedResult(first_new, self.data.calls_read, 0, 0)

@@ -19,10 +19,12 @@ from trace_builder import TraceBuilder
 COLUMN_ROWS = 1500  # the followed session's call columns (expect_calls)
 
 
-def long_loop(outers: int = 3, inner: int = 1200) -> tuple[TraceBuilder, list[int]]:
+def long_loop(outers: int = 3, inner: int = 1200, repeat: bool = False) -> tuple[TraceBuilder, list[int]]:
     """main -> outer(j) -> work(i) -> leaf, a flush every 50 iterations; a generator suspended
-    in each outer call resumed at its end (MARK rows); main and the last outer left running."""
-    b = TraceBuilder()
+    in each outer call resumed at its end (MARK rows); main and the last outer left running.
+    `repeat`: each outer call's work(i) takes and returns the texts the first one's did, named
+    by the same string ids (as a recorder writes a text once per session)."""
+    b = TraceBuilder(intern=repeat)
     m = b.enter("main", args="argv=[]")
     outs = []
     for j in range(outers):
@@ -31,9 +33,9 @@ def long_loop(outers: int = 3, inner: int = 1200) -> tuple[TraceBuilder, list[in
         g = b.enter("numbers", kind="generator", args=f"k={j}")
         b.suspend(g, f"{j}")
         for i in range(inner):
-            w = b.enter("work", args=f"i={j}.{i}")
+            w = b.enter("work", args=f"i={i}" if repeat else f"i={j}.{i}")
             b.leave(b.enter("leaf", args=f"x={i}"), f"{i}")
-            b.leave(w, f"r{j}.{i}")
+            b.leave(w, f"r{i}" if repeat else f"r{j}.{i}")
             if i % 50 == 49:
                 b.flush()
         b.resume(g, o)
@@ -49,8 +51,9 @@ def fed(data: bytes, followed: bool) -> TraceData:
     out = TraceData("t")
     if followed:
         out.expect_calls(COLUMN_ROWS)
-    for chunk in ChunkReader.from_bytes(data).poll():
-        out.feed([chunk])
+    reader = ChunkReader.from_bytes(data)
+    for chunk in reader.poll():
+        out.feed([chunk], reader=reader)
     return out
 
 
@@ -92,15 +95,34 @@ def test_a_full_followed_session_keeps_its_newest_calls_as_if_all_were_held(smal
         assert (got.mark_col(name) == want.mark_col(name)).all(), name
 
 
+def test_a_later_call_naming_a_text_of_calls_let_go_shows_it(small_tail):
+    """GIVEN a followed session past its call columns whose later calls take and return the
+    texts of earlier calls its tail let go (the recorder writes a text once per session: they
+    name the same string ids, whose chunks were let go with those calls), THEN the newest
+    calls' window shows their texts as a session holding every call does (they read "")."""
+    b, _ = long_loop(repeat=True)
+    data = b.data(finish=False)
+    whole, full = fed(data, False), fed(data, True)
+    assert full.tail is not None and full.tail.let_go > 0
+    got, want = window_data(full, 400), window_data(whole, 400)
+    assert got.window.ids.tolist() == want.window.ids.tolist()
+    args, vals = texts(got, got.col("args")), texts(got, got.col("val"))
+    assert args == texts(want, want.col("args")) and vals == texts(want, want.col("val"))
+    assert "i=1199" in args and "r1199" in vals and "" not in args[3:]
+    assert full.strings.texts([int(i) for i in got.col("args")[3:]]) == dict(zip(got.col("args")[3:].tolist(), args[3:]))
+
+
 def test_a_tail_lets_go_of_the_texts_only_the_calls_it_let_go_named(small_tail):
     """The STRS chunks read after the tail began are let go once no call it holds names their
-    texts (the newest few stay); the columns' texts all stay."""
+    texts (the newest few stay), to be read again from the file when asked for; the columns'
+    texts all stay."""
     b, _ = long_loop()
     full = fed(b.data(finish=False), True)
     chunks = full.strings.chunks
-    gone = [c for c in chunks[full._tail_texts :] if c.count == 0]
-    assert gone and all(c.count for c in chunks[: full._tail_texts])
+    gone = [c for c in chunks[full._tail_texts :] if isinstance(c, loader.LetGoStrings)]
+    assert gone and not any(isinstance(c, loader.LetGoStrings) for c in chunks[: full._tail_texts])
     assert full.strings.text(int(full.col("args")[6])) == "i=0.1"  # (a column call's text)
+    assert full.strings.text(gone[0].first_id) == "i=0.{}".format((gone[0].first_id - 4) // 4)
 
 
 def test_a_followed_session_short_of_memory_for_its_texts_goes_on_with_a_tail(small_tail, monkeypatch):
