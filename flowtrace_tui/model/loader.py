@@ -293,11 +293,18 @@ class StringTable:
             out.update((sid, chunk.text(sid) if sid < chunk.first_id + chunk.count else "") for sid in sids)
         return out
 
-    def decoded_chunks(self, keep: bool = True) -> Iterator[F.Strings]:
+    def decoded_chunks(self, keep: bool = True, among: np.ndarray | None = None) -> Iterator[F.Strings]:
         """Every chunk's texts, in order; packed chunks decompressed on the way (and kept as
         such unless not `keep`: a pass that reads every text once need not hold them all);
-        those let go read again from the file (not kept)."""
+        those let go read again from the file (not kept). `among` (sorted string ids): only the
+        chunks that hold one of them (a window's calls name few of a big session's texts)."""
+        wanted = None
+        if among is not None:
+            at = np.searchsorted(np.asarray(self._firsts, dtype=np.int64), among, side="right") - 1
+            wanted = set(np.unique(at[at >= 0]).tolist())
         for i, chunk in enumerate(list(self.chunks)):
+            if wanted is not None and i not in wanted:
+                continue
             if isinstance(chunk, LetGoStrings):
                 chunk = chunk.decoded()
             elif isinstance(chunk, PackedStrings):

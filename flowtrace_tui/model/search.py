@@ -97,16 +97,17 @@ def _regex_search(pattern: re.Pattern[bytes]) -> Callable[[bytes, int], tuple[in
 
 
 def text_lut(data: TraceData, pattern: re.Pattern[bytes], cancelled: Callable[[], bool] = lambda: False,
-             literal: bytes | None = None, case: bool = False) -> np.ndarray:
+             literal: bytes | None = None, case: bool = False, among: np.ndarray | None = None) -> np.ndarray:
     """Boolean lookup table by string id: does the text match?
 
     `literal` (the query's text when it is not a regular expression; `pattern` is then its
     escaped form) takes the `bytes.find` road, with `case` its case sensitivity: without it,
-    text and needle are ASCII-lowered, which is exactly what `re.IGNORECASE` does for bytes."""
+    text and needle are ASCII-lowered, which is exactly what `re.IGNORECASE` does for bytes.
+    `among` (sorted string ids): only the texts of chunks holding one of them are looked at."""
     lut = np.zeros(data.strings.count + 1, dtype=bool)
     fold = literal is not None and not case
     search = _literal_search(literal.lower() if fold else literal) if literal else _regex_search(pattern)
-    for chunk in data.strings.decoded_chunks():
+    for chunk in data.strings.decoded_chunks(among=among):
         if cancelled():
             break
         blob = bytes(chunk.blob)
@@ -140,7 +141,11 @@ def text_calls(data: TraceData, query: Query, n_calls: int, cancelled: Callable[
                ) -> np.ndarray:
     """Per call 0..n_calls: does its argument, result or one of its marks' text match?"""
     literal = None if query.regex else query.text.encode("utf-8", "surrogatepass")
-    tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case)
+    among = None
+    if data.window is not None:  # (a window's calls name a few of the session's texts: those chunks only)
+        among = np.unique(np.concatenate([data.col("args")[: n_calls + 1], data.col("val")[: n_calls + 1],
+                                          data.mark_col("ref")]).astype(np.int64))
+    tl = text_lut(data, query.compile_bytes(), cancelled, literal, query.case, among)
     top = len(tl) - 1
     by_call = np.zeros(n_calls + 1, dtype=bool)
     for col in ("args", "val"):

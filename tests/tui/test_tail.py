@@ -11,7 +11,9 @@ import pytest
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.model import loader
 from flowtrace_tui.model import tail as tail_module
+from flowtrace_tui.model.index import build_index
 from flowtrace_tui.model.loader import TraceData
+from flowtrace_tui.model.search import Query, find
 from flowtrace_tui.model.window import window_data
 
 from trace_builder import TraceBuilder
@@ -110,6 +112,15 @@ def test_a_later_call_naming_a_text_of_calls_let_go_shows_it(small_tail):
     assert args == texts(want, want.col("args")) and vals == texts(want, want.col("val"))
     assert "i=1199" in args and "r1199" in vals and "" not in args[3:]
     assert full.strings.texts([int(i) for i in got.col("args")[3:]]) == dict(zip(got.col("args")[3:].tolist(), args[3:]))
+    # a search of the window finds them, looking only at the chunks its calls name
+    index = build_index(got)
+    hits = find(index, Query("i=1199", in_text=True))
+    assert [index.data.strings.text(int(index.data.col("args")[index.order[h]])) for h in hits] == ["i=1199"]
+    assert len(find(index, Query("r11", in_text=True))) == 100  # (r1100..r1199)
+    named = np.unique(np.concatenate([got.col("args"), got.col("val"), got.mark_col("ref")]).astype(np.int64))
+    looked = list(full.strings.decoded_chunks(among=named))
+    assert 0 < len(looked) < len(full.strings.chunks) // 2
+    assert all(any(c.first_id <= i < c.first_id + c.count for c in looked) for i in named[named > 0].tolist())
 
 
 def test_a_tail_lets_go_of_the_texts_only_the_calls_it_let_go_named(small_tail):
