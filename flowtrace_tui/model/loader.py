@@ -614,9 +614,7 @@ class TraceData:
         ids stay as they are; the ids it defines from now on are mapped, as another part's):
         called before the first other part is fed."""
         part = PartIds(0)
-        part.n_calls = self.n
-        part.calls.set(self.n, 0)
-        part.calls.arr[: self.n + 1] = np.arange(self.n + 1, dtype=np.int64)
+        part.add_calls(1, self.calls_read, 1)
         for fid in range(1, len(self.functions)):
             part.functions.set(fid, fid)
         for strings in self.strings.chunks:
@@ -627,8 +625,9 @@ class TraceData:
         if not self.processes:
             self.processes.append(ProcessRecord(0, path))
         root = self.processes[0]
-        root.meta, root.ends, root.calls = self.meta, self.ends, self.n
-        for tid in sorted(set(self.threads) | set(np.unique(self.col("thread")[1:]).tolist())):
+        root.meta, root.ends, root.calls = self.meta, self.ends, self.calls_read
+        used = [self.col("thread")[1:]] + ([self.tail.calls.arrays["thread"][: self.tail.held]] if self.tail else [])
+        for tid in sorted(set(self.threads) | set(np.unique(np.concatenate(used)).tolist())):
             self._register_thread(part, tid, tid)
         return part
 
@@ -726,8 +725,8 @@ class TraceData:
             raise F.FormatError(f"CALL chunk starts at id {cols.base}, expected {expected}")
         g = self._calls
         full = g.size + rows > g.cap or self.short_of_memory
-        if part is None and (self.tail is not None or (self._prefault is not None and full)):
-            self._add_tail_calls(cols, lo)  # a followed session's full columns (tail.py)
+        if self.tail is not None or (self._prefault is not None and full):
+            self._add_tail_calls(cols, lo, part)  # a followed session's full columns (tail.py)
             return
         try:
             g.reserve(rows)
@@ -756,7 +755,7 @@ class TraceData:
             if rows and int(parent.max()) >= cols.base + rows:
                 raise F.FormatError(f"CALL chunk at id {cols.base}: a parent id is not an earlier call")
             part.add_calls(cols.base, rows, lo)
-            parent[:] = part.calls.arr[parent]
+            parent[:] = part.calls.map(parent)
         if rows and (int(parent.max()) >= hi or (parent >= np.arange(lo, hi, dtype=np.uint32)).any()):
             raise F.FormatError(f"CALL chunk at id {lo}: a parent id is not an earlier call")
         _put(cols.function, out["func"])
@@ -767,14 +766,15 @@ class TraceData:
         _put_sparse(cols.task, out["task"])
         _put_sparse(cols.flag, out["flag"])
         if part is not None:
-            self._calls_to_session(self._calls.arrays, lo, hi, part)
+            self._calls_to_session(out, part)
         # t1, how (HOW_OPEN), val and nsusp of an open call are 0: the capacity is (_Growable)
         out["depth"][:], out["root"][:] = _depth_and_root(parent, lo, depth_of, root_of)
         return t0
 
-    def _add_tail_calls(self, cols: D.CallRows, lo: int) -> None:
-        """A CALL chunk of a followed session whose call columns are full: into the tail (made
-        the first time), which lets its older calls go when it has no room (tail.py)."""
+    def _add_tail_calls(self, cols: D.CallRows, lo: int, part: PartIds | None) -> None:
+        """A CALL chunk (of `part`, or the session's own file) of a followed session whose call
+        columns are full: into the tail (made the first time), which lets its older calls go
+        when it has no room (tail.py)."""
         t = self.tail if self.tail is not None else self._begin_tail(lo)
         before = t.let_go
         t.make_room(cols.rows, self.n)
@@ -785,7 +785,7 @@ class TraceData:
         g = t.calls
         r0, r1 = g.size, g.size + cols.rows
         out = {k: arr[r0:r1] for k, arr in g.arrays.items()}
-        t0 = self._fill_calls(cols, out, lo, None, _ByIds(self._calls.arrays["depth"], self, "depth"),
+        t0 = self._fill_calls(cols, out, lo, part, _ByIds(self._calls.arrays["depth"], self, "depth"),
                               _ByIds(self._calls.arrays["root"], self, "root"))
         g.size, t.last = r1, lo + cols.rows - 1
         self.t_max = max(self.t_max, int(t0.max()))
@@ -801,21 +801,22 @@ class TraceData:
         self._tail_texts = len(self.strings.chunks)
         return self.tail
 
-    def _calls_to_session(self, a: dict[str, np.ndarray], lo: int, hi: int, part: PartIds) -> None:
-        """A part's new CALL rows lo..hi-1 (loaded as the part wrote them) in session ids and time."""
-        func = a["func"][lo:hi]
+    def _calls_to_session(self, out: dict[str, np.ndarray], part: PartIds) -> None:
+        """A part's new CALL rows `out` (the rows of each column, loaded as the part wrote them)
+        in session ids and time."""
+        func = out["func"]
         func[:] = part.functions.map(func.astype(np.int64))
-        thread = a["thread"][lo:hi]
+        thread = out["thread"]
         for local in np.unique(thread).tolist():  # a thread used before its THRD (a broken writer)
             self._part_thread(part, int(local))
         thread[:] = part.threads.map(thread.astype(np.int64))
-        a["t0"][lo:hi] += part.shift
-        args = a["args"][lo:hi]
+        out["t0"] += part.shift
+        args = out["args"]
         args[:] = part.strings(args.astype(np.int64))
-        task = a["task"][lo:hi]
+        task = out["task"]
         if task.any():
             task[:] = part.tasks.map(task.astype(np.int64))
-        self.processes[part.process].calls += hi - lo
+        self.processes[part.process].calls += len(func)
 
     def _add_exits(self, cols: D.ExitRows, part: PartIds | None = None) -> int:
         if cols.rows == 0:
@@ -914,12 +915,12 @@ class TraceData:
         if whole.any() and (cols["ref"][whole] > 0).any():
             self._named.append(cols["ref"][whole][cols["ref"][whole] > 0].astype(np.int64))
 
-    def _add_tail_marks(self, cols: D.MarkRows) -> int:
-        """MARK rows once a tail began (see `_append_tail_marks`); suspensions counted in the
-        rows of the calls that have them."""
-        call, kind, t = column(cols.call), column(cols.kind), column(cols.t)
+    def _add_tail_marks(self, cols: D.MarkRows, call: np.ndarray, t: np.ndarray, kind: np.ndarray,
+                        ref: np.ndarray, other: np.ndarray) -> int:
+        """MARK rows once a tail began (see `_append_tail_marks`), their ids the session's;
+        suspensions counted in the rows of the calls that have them."""
         n, run = column(cols.n), column(cols.run)
-        self._append_tail_marks(call, t, kind, column(cols.ref), column(cols.other), n, run)
+        self._append_tail_marks(call, t, kind, ref, other, n, run)
         fold = kind == F.MARK_FOLD
         count = np.where(kind == F.MARK_SUSPEND, 1, np.where(fold, n, 0))
         whole = (call > 0) & (call <= self.n) & (count > 0)
@@ -937,12 +938,8 @@ class TraceData:
         rows = cols.rows
         if rows == 0:
             return 0
-        if part is None and self.tail is None and self._prefault is not None and not self._room_for_marks(rows):
+        if self.tail is None and self._prefault is not None and not self._room_for_marks(rows):
             self._begin_tail(self.calls_read + 1)  # (a busy program's generators: ~2 MARK rows a call)
-        if self.tail is not None and part is None:
-            return self._add_tail_marks(cols)
-        g = self._marks
-        lo = g.size
         call = column(cols.call)
         kind = column(cols.kind)
         t = column(cols.t)
@@ -952,6 +949,10 @@ class TraceData:
             other = np.where((other > 0) & (other <= part.n_calls), part.calls.map(np.clip(other, 0, part.n_calls)), 0)
             t += part.shift
             ref = part.strings(ref)
+        if self.tail is not None:
+            return self._add_tail_marks(cols, call, t, kind, ref, other)
+        g = self._marks
+        lo = g.size
         self._append_marks(call, t, kind, ref, other)
         a, hi = g.arrays, g.size
         n = a["n"][lo:hi]

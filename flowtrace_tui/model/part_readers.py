@@ -116,7 +116,7 @@ class PartReaders:
         """Feed what every part holds complete now (one bounded read each); and whether more is
         probably waiting."""
         data = self.data
-        first_new = data.n + 1
+        first_new = data.calls_read + 1
         exits = marks = 0
         more = False
         for part in self._parts.values():
@@ -135,4 +135,4 @@ class PartReaders:
             proc.damage = part.reader.damage
             size = part.reader.size() or 0
             more = more or bool(chunks) and (part.reader.pending_bytes > 0 or part.reader.offset < size - F.CHUNK_HEADER_SIZE)
-        return FeedResult(first_new, data.n, exits, marks), more
+        return FeedResult(first_new, data.calls_read, exits, marks), more

@@ -14,9 +14,10 @@ from flowtrace_tui.model import tail as tail_module
 from flowtrace_tui.model.index import build_index
 from flowtrace_tui.model.loader import TraceData
 from flowtrace_tui.model.search import Query, find
+from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.model.window import window_data
 
-from trace_builder import TraceBuilder
+from trace_builder import Feeder, TraceBuilder, child_process
 
 COLUMN_ROWS = 1500  # the followed session's call columns (expect_calls)
 
@@ -217,3 +218,62 @@ def test_a_followed_session_whose_mark_rows_cannot_grow_goes_on_with_a_tail(smal
     for name in ("call", "t", "kind", "other"):
         assert (got.mark_col(name) == want.mark_col(name)).all(), name
     assert texts(got, got.col("args")) == texts(want, want.col("args"))
+
+
+def two_processes(tmp_path, iterations: int = 1500) -> tuple[list[TraceSource], list[int]]:
+    """A session of two processes followed as they run: the root's main -> work(i), its fork's
+    job(k) -> leaf (texts repeated: each names the same string ids again), both flushed every
+    50 iterations; read after each flush by two sources of the same files, the first followed
+    with call columns of COLUMN_ROWS, the second holding every call. Main and the child's
+    loop are left running."""
+    import os
+
+    path = str(tmp_path / "trace.ftr")
+    root = TraceBuilder(meta={"pid": 100, "argv": ["prog.py"], "parts": "trace.ftr.d"}, intern=True)
+    os.makedirs(path + ".d")
+    child = child_process(101, 100, ["prog.py"], 20, how="fork", started_by=(100, 1001, 25))
+    child.interned = {}
+    m = root.enter("main", args="argv=[]")
+    loop = child.enter("loop", args="n=2")
+    feeds = [Feeder(root, path), Feeder(child, path + ".d/101.ftr")]
+    sources = [TraceSource.open(path), TraceSource.open(path)]
+    sources[0].data.expect_calls(COLUMN_ROWS)
+    for i in range(iterations):
+        root.leave(root.enter("work", args=f"i={i % 300}"), f"r{i % 300}")
+        job = child.enter("job", args=f"k={i % 1000}")
+        child.leave(child.enter("leaf", args=f"x={i % 7}"), f"{i % 7}")
+        child.leave(job, f"done {i % 1000}")
+        if i % 50 == 49:
+            for f in feeds:
+                f.b.flush()
+                f.sync()
+            for src in sources:
+                while src.step().more:
+                    pass
+    return sources, [m, loop]
+
+
+def test_a_followed_session_of_several_processes_past_its_call_columns_goes_on_with_a_tail(small_tail, tmp_path):
+    """GIVEN a followed session of two processes (a program that forks) whose call columns
+    hold 1,500 calls, WHEN 4,502 calls arrive, THEN the columns are not grown (they grew
+    fourfold: MemoryError under a limit) but its newest calls go to a tail, and a window of
+    them is the window of a session holding every call: the same calls of both processes,
+    the running ancestors (main, the child's loop), ends, depths and texts -- those a tail
+    let go that later calls repeat included -- and the process each call belongs to."""
+    (full, whole), _ = two_processes(tmp_path)
+    f, w = full.data, whole.data
+    assert f.multi_process and w.multi_process and f.calls_read == w.n == 4502
+    assert f.tail is not None and f.tail.let_go > 0 and f._calls.cap == COLUMN_ROWS and f.n < COLUMN_ROWS
+    assert [p.calls for p in f.processes] == [p.calls for p in w.processes] == [1501, 3001]
+    for name in ("parent", "func", "thread", "t0", "t1", "how", "val", "depth", "root"):
+        assert (f.col(name) == w.col(name)[: f.n + 1]).all(), name
+    want, got = window_data(w, 300), window_data(f, 300)
+    assert got.window.ids.tolist() == want.window.ids.tolist() and got.window.n_ancestors == 2
+    for name in ("parent", "func", "thread", "t0", "t1", "how", "depth", "root"):
+        assert (got.col(name) == want.col(name)).all(), name
+    assert texts(got, got.col("args")) == texts(want, want.col("args"))
+    assert texts(got, got.col("val")) == texts(want, want.col("val"))
+    assert {"argv=[]", "n=2", "i=299", "k=499", "x=6"} <= set(texts(got, got.col("args")))
+    assert any(isinstance(c, loader.LetGoStrings) for c in f.strings.chunks)
+    procs = [f.process_of_thread(int(t)) for t in got.col("thread")[1:]]
+    assert procs == [w.process_of_thread(int(t)) for t in want.col("thread")[1:]] and set(procs) == {0, 1}
