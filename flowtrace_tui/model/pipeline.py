@@ -380,7 +380,7 @@ class Pipeline:
         if seen == self._window_of:
             return None
         self._window_of = seen
-        return build_index(window_data(data, self.policy.window_calls), grouped=self._grouped)
+        return build_index(window_data(data, self.policy.window_calls, self.whole_too_big), grouped=self._grouped)
 
     def _note_speed(self, calls: int, seconds: float) -> None:
         """Keep the wall time per call of the updates (smoothed): what a whole update would

@@ -28,18 +28,30 @@ import numpy as np
 from flowtrace.ftr.decode import Task
 
 from .loader import TraceData
+from .units import fmt_count
+
+
+CATCHING_UP = "the earlier calls are still being indexed"
+TOO_BIG = "the earlier calls are not indexed: the whole session needs more memory than the explorer may use"
+
+
+def held_only(columns: int) -> str:
+    """Why a window is all a followed session whose call columns are full shows (tail.py)."""
+    return f"the earlier calls are not indexed: the explorer's memory holds the first {fmt_count(columns)} calls and the newest"
 
 
 @dataclass(frozen=True)
 class Window:
     """Calls `first..through` of a session and `n_ancestors` earlier calls (their ancestors):
     `ids[i]` is the session id of window call i (ids[0] = 0, then the ancestors, then
-    first..through)."""
+    first..through). `why`: why the view shows a window and not the whole session (what a
+    search, the function list or `H` of it says)."""
 
     first: int
     through: int
     n_ancestors: int
     ids: np.ndarray
+    why: str = CATCHING_UP
 
     @property
     def left_out(self) -> int:
@@ -61,12 +73,13 @@ class Window:
         return out
 
 
-def window_data(data: TraceData, count: int) -> TraceData:
+def window_data(data: TraceData, count: int, too_big: bool = False) -> TraceData:
     """The newest `count` calls of `data` and their ancestors as a TraceData of their own
     (see the module docstring); `data` itself is left as it is. A session of several processes
     keeps its process records (shared): the window's calls are grouped by process too. A
     session whose columns are full takes them from its tail (tail.py): its newest calls, and
-    those still held of the ones they descend from."""
+    those still held of the ones they descend from. `too_big`: the whole session's index
+    needs more memory than there is (windows only, not while catching up: `Window.why`)."""
     n = data.calls_read
     first = max(1, n - count + 1)
     if data.tail is not None:
@@ -78,7 +91,8 @@ def window_data(data: TraceData, count: int) -> TraceData:
     ids[0] = 0
     ids[1 : a + 1] = anc
     ids[a + 1 :] = np.arange(first, n + 1, dtype=np.int64)
-    win = Window(first, n, a, ids)
+    why = held_only(data.n) if data.tail is not None else TOO_BIG if too_big else CATCHING_UP
+    win = Window(first, n, a, ids, why)
     out = TraceData(data.name, capacity=m)
     cols = out._calls.arrays
     for name, arr in cols.items():
@@ -156,10 +170,12 @@ def same_calls(old_data: TraceData, ids: np.ndarray, new_data: TraceData, new_n:
     return out
 
 
-def window_scope(data: TraceData) -> str | None:
+def window_scope(data: TraceData, why: bool = False) -> str | None:
     """What a search or the function list says while it sees a window's calls only (the whole
-    index is behind): "newest 20,000 calls only"; None for the whole session."""
+    index is behind, or cannot be had): "newest 20,000 calls only" and, with `why`, the
+    window's reason in brackets; None for the whole session."""
     win = data.window
     if win is None or not win.left_out:
         return None
-    return f"newest {win.through - win.first + 1:,} calls only"
+    scope = f"newest {win.through - win.first + 1:,} calls only"
+    return f"{scope} ({win.why})" if why else scope

@@ -401,6 +401,8 @@ class FunctionsScreen(Screen):
             items.append((1, plural(len(table), "function") if shown == len(table) else f"{shown:,} of {len(table):,} functions"))
             scope = window_scope(table.index.data)  # the whole index is catching up: a window's calls
             items.append((0, f"[$warning]{scope}[/]") if scope else (2, plural(table.index.n, "call")))
+            if scope:  # (and why in short, where there is room: the call tree's status line says more)
+                items.append((2, f"[$warning]{table.index.data.window.why.split(':')[0]}[/]"))
             if not table.complete:
                 items.append((0, "[$warning]totals…[/]"))
             elif self._making is not None:

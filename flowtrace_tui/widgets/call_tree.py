@@ -659,9 +659,9 @@ class CallTree(ScrollView, can_focus=True):
         last = self.rows.hot_path(pos)
         self.changed()
         self.move_to_pos(last)
-        scope = window_scope(self.rows.index.data)
-        if scope:  # a window of the newest calls is shown while the whole index catches up
-            self.post_message(self.Notice(f"Hot path of the {scope} (the earlier calls are still being indexed)"))
+        scope = window_scope(self.rows.index.data, why=True)
+        if scope:  # a window of the newest calls is shown (the whole index catches up, or cannot be had)
+            self.post_message(self.Notice(f"Hot path of the {scope}"))
 
 
 def _fit(parts: list[tuple[str, Style]], room: int) -> list[tuple[str, Style]]:

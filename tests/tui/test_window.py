@@ -27,7 +27,7 @@ from flowtrace_tui.screens.functions import FunctionsScreen
 
 from trace_builder import Feeder, TraceBuilder, meta_for
 
-from .apps import screen_lines, source, sync, until
+from .apps import notices, screen_lines, source, sync, until
 
 
 def busy_program(loops: int = 12) -> tuple[TraceBuilder, int]:
@@ -635,3 +635,52 @@ async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showin
         assert app.index.data.window is not None and app.index.data.window.through == 2 + 401 * 6
         assert "main" in "\n".join(screen_lines(app)) and "newest5" in "\n".join(screen_lines(app))
         assert app._load_error is None and "failed" not in " | ".join(app.status_parts())
+
+
+@sync
+async def test_a_search_the_functions_view_and_the_hot_path_past_the_call_columns_say_what_they_see(tmp_path, monkeypatch):
+    """GIVEN the explorer following a session past what its call columns hold (~1,000 calls: a
+    tail of the newest calls, no whole index any more), WHEN the user searches, opens the
+    functions view and follows the hot path, THEN each says it sees the newest calls only and
+    why -- the earlier calls are not indexed, the explorer's memory holds the first ones and
+    the newest -- not that the earlier calls are still being indexed (they never will be)."""
+    from flowtrace_tui.model import loader
+    from flowtrace_tui.model import tail as tail_module
+
+    reserve = loader._Growable.reserve
+
+    def tight(self, extra, exact=False):
+        if self.size + extra > 1100 and "parent" in self.arrays:  # (call columns: room for ~1,000 calls)
+            raise MemoryError("Unable to allocate 1.00 GiB for an array with shape (268435456,) and data type uint32")
+        return reserve(self, extra, exact)
+
+    monkeypatch.setattr(loader._Growable, "reserve", tight)
+    monkeypatch.setattr(pipeline_module, "LIVE_CALLS", 1024)
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    b, m, path, feed = busy_session(tmp_path)
+    app = windowing_app(path)
+    async with app.run_test(size=(200, 30), notifications=True) as pilot:
+        said = notices(app)
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        await newest_calls_shown(pilot, app, feed, 6, 400, 2)
+        assert app.source.data.tail is not None and app.source.data.tail.let_go > 0
+        why = "the earlier calls are not indexed: the explorer's memory holds the first 804 calls and the newest"
+        await pilot.press("slash", *"newest", "enter")
+        await until(pilot, lambda: not app.searching and len(app.hits) == 1)
+        await until(pilot, lambda: "hit 1 of 1 in the newest 3 calls only" in "\n".join(screen_lines(app)))
+        await pilot.press("escape")
+        app.tree.move_to_pos(0)
+        await pilot.press("H")
+        await until(pilot, lambda: f"Hot path of the newest 3 calls only ({why})" in said)
+        assert not any("still being indexed" in n for n in said)
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.table is not None)
+        await until(pilot, lambda: "newest 3 calls only" in "\n".join(screen_lines(app)))
+        assert "newest 3 calls only │ the earlier calls are not indexed │" in "\n".join(screen_lines(app))
+        await pilot.press("v")
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and not app.loading)
+        await app.workers.wait_for_complete()
+
