@@ -387,6 +387,61 @@ def test_argument_lists_walked_by_the_shape_of_the_last_one_read_as_reprs_texts(
         assert [c.args for c in calls] == expected, recorder
 
 
+_EDGES = [0, -1, 1, 63, 64, -64, -65, 127, 128, 8191, -8192, 8192, -8193, 2**30 - 1, -(2**30 - 1), 2**30, -(2**30),
+          2**62, 2**63 - 1, -(2**63)]
+
+
+def test_ints_at_the_varint_and_digit_edges_read_as_reprs_texts() -> None:
+    """Ints whose zigzag takes one, two and three varint bytes and more (|v| around 64 and 8192),
+    of one digit and of two (2^30: the C recorder reads a one-digit int's zigzag from its sign
+    bits and digit, packed.c pack_int), to the 64-bit edges -- as arguments, in tuples and in a
+    list, each list passed three times running (walked by its shape after the first), then ints
+    past 64 bits (not records: the rest of the batch takes the slot path). Every text is
+    reprs.py's, from both recorders, in two batches."""
+    steps = [(e, (_JOB, (e, -e))) for e in _EDGES] + [(e, [e, 1]) for e in _EDGES]
+    steps += [(2**63, (_JOB, (1, 2))), (-(2**63) - 1, (_JOB, (1, 2))), (1, (_JOB, (2**64, 2)))]
+
+    def batch(expected: list) -> None:
+        for step in steps:
+            for _ in range(3):
+                expected.append(_args_text(_shaped, step, {}, "safe"))
+                _shaped(*step)
+
+    for recorder in ("c", "python"):
+        expected: list = []
+        calls = _recorded_batches(recorder, lambda: batch(expected), {"_shaped"})
+        assert [c.args for c in calls] == expected, recorder
+
+
+_GENERAL_PATH = """\
+import sys
+sys.path.insert(0, {tests!r})
+from flowtrace import _crecorder
+assert _crecorder.CLOCK == "monotonic", _crecorder.CLOCK
+import test_value_records as t
+t.test_argument_lists_walked_by_the_shape_of_the_last_one_read_as_reprs_texts()
+t.test_ints_at_the_varint_and_digit_edges_read_as_reprs_texts()
+print("ok")
+"""
+
+
+def test_shapes_walked_on_the_callbacks_general_path_read_as_reprs_texts(tmp_path) -> None:
+    """Without the TSC clock (FLOWTRACE_CLOCK=monotonic) the C recorder's PY_START takes its
+    general path, where args_record walks a code's shape (packed.c shape_record: the walk alone,
+    start_shaped's other use) -- not PY_START's fast path (start_shaped's whole call). The two
+    tests above, there: every text is reprs.py's, from both recorders."""
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, FLOWTRACE_CLOCK="monotonic", FLOWTRACE_RECORDER="c")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(tests), env.get("PYTHONPATH", "")])
+    res = subprocess.run([sys.executable, "-c", _GENERAL_PATH.format(tests=tests)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert (res.returncode, res.stdout.strip()) == (0, "ok"), res.stderr
+
+
 def _recorded_batches(recorder: str, batch, names: set[str], batches: int = 2) -> list:
     """The calls of functions `names` that `batch()` makes, run `batches` times in safe mode,
     each time flushed (a batch of its own), as the file reads them back."""

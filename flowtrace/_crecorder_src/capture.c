@@ -1230,7 +1230,7 @@ START_KEYED(4)
 static PyObject *
 start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
-    if (c->codes[idx].shape) return start_shaped(c, ts, frame, co, idx);   /* (packed.c: a record by the code's shape) */
+    if (c->codes[idx].shape) return start_shaped(c, ts, frame, co, idx, NULL);   /* (packed.c: a record by the code's shape) */
     return start_args_out(c, ts, frame, co, idx);
 }
 

@@ -614,7 +614,8 @@ int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
 void shape_free(CodeInfo *ci);
 uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest);
-PyObject *start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+PyObject *start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
+                       unsigned char **at);
 int pack_commit(CoreObject *c, StrEntry *e);
 void pack_drop(void);
 /* render.c */

@@ -76,18 +76,25 @@ pack_str(unsigned char *p, PyObject *s, size_t *ch)
     return p;
 }
 
+/* An int's tag and varint at p, from its zigzag z (|v| < 8192: one or two bytes, one store
+ * of the tag and them, no loop; the widest texts: 3 and 5 characters). */
 static inline unsigned char *
-pack_int(unsigned char *p, int64_t v, size_t *ch)
+pack_zigzag(unsigned char *p, uint64_t z, size_t *ch)
 {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);   /* zigzag */
-    unsigned char *q = p;
-    *p++ = RS_INT;
-    if (z < 0x4000) {   /* |v| < 8192: one or two bytes, no loop (the widest texts: 3 and 5) */
-        if (z < 0x80) { p[0] = (unsigned char)z; *ch += 3; return p + 1; }
-        p[0] = (unsigned char)(z | 0x80); p[1] = (unsigned char)(z >> 7);
-        *ch += 5;
+    if (z < 0x80) {
+        uint16_t w = (uint16_t)(RS_INT | z << 8);
+        memcpy(p, &w, 2);
+        *ch += 3;
         return p + 2;
     }
+    if (z < 0x4000) {   /* (the low 7 bits, the continuation bit, the high 7 bits) */
+        uint32_t w = (uint32_t)(RS_INT | 0x8000 | (z + (z & ~(uint64_t)0x7f)) << 8);
+        memcpy(p, &w, 4);   /* (a byte past the item: room for ITEM_ROOM is the callers') */
+        *ch += 5;
+        return p + 3;
+    }
+    unsigned char *q = p;
+    *p++ = RS_INT;
     while (z >= 0x80) { *p++ = (unsigned char)(z | 0x80); z >>= 7; }
     *p++ = (unsigned char)z;
     /* the widest text of a value whose zigzag takes that many varint bytes: b bytes hold
@@ -96,6 +103,22 @@ pack_int(unsigned char *p, int64_t v, size_t *ch)
     static const unsigned char widest[12] = {0, 0, 3, 5, 8, 10, 12, 14, 16, 18, 20, 20};
     *ch += widest[p - q];
     return p;
+}
+
+/* Exact int v (reprs._int: up to 64 bits; NULL past them). One digit: its zigzag straight from
+ * the tag's sign bits and the digit -- 2d, or 2d - 1 when negative -- not the signed value's
+ * multiply by the sign and the zigzag's shifts (PyUnstable_Long_CompactValue's layout,
+ * cpython/longintrepr.h, 3.12 and 3.13). */
+static inline __attribute__((always_inline)) unsigned char *
+pack_int(unsigned char *p, PyObject *v, size_t *ch)
+{
+    uintptr_t tag = ((PyLongObject *)v)->long_value.lv_tag;
+    if (tag < (2 << _PyLong_NON_SIZE_BITS))   /* PyUnstable_Long_IsCompact: one digit, no call */
+        return pack_zigzag(p, ((uint64_t)((PyLongObject *)v)->long_value.ob_digit[0] << 1) - ((tag >> 1) & 1), ch);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);   /* (an exact int: no error) */
+    if (overflow) return NULL;   /* (past 64 bits: reprs._int's rules, elsewhere) */
+    return pack_zigzag(p, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63), ch);
 }
 
 /* A walk's state: the core (its batch's packed bytes and pack_ids); obj_type, where instances
@@ -141,14 +164,7 @@ static inline __attribute__((always_inline)) unsigned char *
 pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, size_t *ch, Walk *w, Py_ssize_t rest)
 {
     PyTypeObject *tp = Py_TYPE(it);
-    if (tp == &PyLong_Type) {
-        if (PyUnstable_Long_IsCompact((PyLongObject *)it))   /* one digit: no call */
-            return pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)it), ch);
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(it, &overflow);   /* (an exact int: no error) */
-        if (overflow) return NULL;   /* (past 64 bits: reprs._int's rules, elsewhere) */
-        return pack_int(p, x, ch);
-    }
+    if (tp == &PyLong_Type) return pack_int(p, it, ch);
     if (tp == &PyUnicode_Type) return pack_str(p, it, ch);
     if (tp == &PyTuple_Type || tp == &PyList_Type) {
         unsigned char *q;
@@ -480,117 +496,6 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
     return s;
 }
 
-/* An argument list's values (args: the frame's) written by shape s at p: where they end, or NULL
- * at the first value the shape does not fit (the bytes are the general walk's: see above). Each
- * op ends by jumping to the next one's code through a table by its kind (labels as values, a
- * GNU C extension: a loop's test and a switch's bounded, relative jump were ~8 instructions of
- * each value); an argument's op (SH_ARG) checks first that it is bound, an item's need not. (One
- * copy, out of line: a function holding its labels' addresses is not inlined.) */
-static __attribute__((noinline)) unsigned char *
-shape_walk(const struct ArgShape *s, PyObject *const *args, unsigned char *p)
-{
-    static const void *const code[2 * SH_ARG] = {
-        &&int_, &&str_, &&const_, &&empty_, &&float_, &&tuple_, &&list_, &&end_,
-        &&arg_int, &&arg_str, &&arg_const, &&arg_empty, &&arg_float, &&arg_tuple, &&arg_list, &&end_,
-    };
-    PyObject *const *lv[SHAPE_LEVELS] = {args};
-    size_t ch = 0;   /* (pack_int's and pack_str's count: unused, the shape's most stands for it) */
-    const ShapeOp *op = s->ops;
-    PyObject *v;
-    PyTypeObject *tp;
-#define NEXT() do { v = lv[op->lvl][op->idx]; goto *code[op->kind]; } while (0)   /* (SH_END: lv[0][0], read only) */
-    NEXT();
-arg_int:
-    if (!v) return NULL;
-int_:
-    tp = Py_TYPE(v);
-    if (tp != &PyLong_Type) return NULL;
-    if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
-        p = pack_int(p, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v), &ch);
-    } else {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);   /* (an exact int: no error) */
-        if (overflow) return NULL;
-        p = pack_int(p, x, &ch);
-    }
-    op++;
-    NEXT();
-arg_str:
-    if (!v) return NULL;
-str_:
-    if (v != op->obj) {
-        if (Py_TYPE(v) != &PyUnicode_Type || !(p = pack_str(p, v, &ch))) return NULL;
-        op++;
-        NEXT();
-    }
-    goto copy;   /* the same str: its bytes */
-arg_const:
-const_:
-    if (v != op->obj) return NULL;
-copy:
-    if (op->len <= 16) memcpy(p, s->pool + op->off, 16);   /* (a constant size: two moves) */
-    else memcpy(p, s->pool + op->off, op->len);
-    p += op->len;
-    op++;
-    NEXT();
-arg_empty:
-    if (!v) return NULL;
-empty_:
-    if (Py_TYPE(v) != (PyTypeObject *)op->obj || Py_SIZE(v)) return NULL;
-    goto copy;
-arg_float:
-    if (!v) return NULL;
-float_:
-    if (Py_TYPE(v) != &PyFloat_Type) return NULL;
-    *p++ = RS_FLOAT;
-    p = put_f64le(p, PyFloat_AS_DOUBLE(v));
-    op++;
-    NEXT();
-arg_tuple:
-    if (!v) return NULL;
-tuple_:
-    if (Py_TYPE(v) != &PyTuple_Type || Py_SIZE(v) != op->n) return NULL;
-    p[0] = RS_TUPLE;
-    p[1] = op->n;
-    p += 2;
-    lv[op->lvl + 1] = ((PyTupleObject *)v)->ob_item;
-    op++;
-    NEXT();
-arg_list:
-    if (!v) return NULL;
-list_:
-    if (Py_TYPE(v) != &PyList_Type || Py_SIZE(v) != op->n) return NULL;
-    p[0] = RS_LIST;
-    p[1] = op->n;
-    p += 2;
-    lv[op->lvl + 1] = ((PyListObject *)v)->ob_item;
-    op++;
-    NEXT();
-end_:
-    return p;
-#undef NEXT
-}
-
-/* After the general walk wrote the record's values [made, end) for the frame running code ci: a
- * shape for its next lists, checked against them (written past them: PACK_MAX holds both). */
-static void
-shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsigned char *made, unsigned char *end)
-{
-    uint32_t now = (uint32_t)c->batch + 1;
-    if (ci->shape_batch != now) { ci->shape_batch = now; ci->shape_tries = 0; }
-    if (ci->shape || ci->cells || ci->shape_tries >= SHAPE_TRIES) return;   /* (a shape: kept, the walk had no room) */
-    ci->shape_tries++;
-    struct ArgShape *s = shape_compile(ci, frame);
-    if (!s) return;
-    unsigned char *q = shape_walk(s, frame->localsplus, end);
-    if (!q || q - end != end - made || memcmp(end, made, (size_t)(end - made))) { shape_release(s); return; }
-    ci->shape = s;
-}
-
-/* args_record's answer when the list is not a record: 0, or with `rest` args_id_rest's (a tail
- * call: args_id sends a code whose lists were records in this batch straight to args_record) */
-#define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
-
 /* A record's header at p, where it ends: its names' index in the batch's dictionary, the next one
  * for a code not seen in this batch yet (*known 0: strings_batch gives its dictionary the codes
  * in the order of their first records, and checks). */
@@ -624,30 +529,149 @@ rec_entry(CoreObject *c, CodeInfo *ci, Py_ssize_t idx, const unsigned char *star
     return sid;
 }
 
+/* The arguments of the frame running code idx written by the code's shape (ci->shape); the
+ * bytes are the general walk's (see above). Two uses, one function:
+ * - PY_START's fast path (crecorder.h start_keyed, by capture.c start_unkeyed), `at` NULL, for a
+ *   call of a code that has a shape: the record's header, its values, its entry, then the call's
+ *   row (start_fast) -- not start_args_out, args_id and args_record, each a frame (threaded, whole
+ *   process: our functions 164.0 -> 154.1 M, callgrind, 4d550d8). A list of another shape (the
+ *   shape is dropped), or no room reserved: start_args_out, from the start.
+ * - the values alone (`ts` and `co` NULL) written at *at: *at set to where they end, or NULL at the
+ *   first value the shape does not fit (args_record's shape_record, shape_learn's check).
+ * Each op ends by jumping to the next one's code through a table by its kind (labels as values, a
+ * GNU C extension: a loop's test and a switch's bounded, relative jump were ~8 instructions of
+ * each value); an argument's op (SH_ARG) checks first that it is bound, an item's need not. A
+ * function holding its labels' addresses is never inlined (GCC: "contains a computed goto"), so
+ * the call's header, entry and row are made here around the walk, not by a caller of it: the
+ * walk's own call -- its registers saved and restored, its arguments moved -- was ~12
+ * instructions of each list (threaded: -2.2 M, callgrind). */
+PyObject *
+start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
+             unsigned char **at)
+{
+    static const void *const code[2 * SH_ARG] = {
+        &&int_, &&str_, &&const_, &&empty_, &&float_, &&tuple_, &&list_, &&end_,
+        &&arg_int, &&arg_str, &&arg_const, &&arg_empty, &&arg_float, &&arg_tuple, &&arg_list, &&end_,
+    };
+    CodeInfo *ci = &c->codes[idx];
+    unsigned char *start = NULL, *p;
+    int known = 0;
+    if (at) {
+        p = *at;
+    } else {
+        if (c->npacked + PACK_MAX > c->cappacked || c->npacked + PACK_MAX > UINT32_MAX)
+            return start_args_out(c, ts, frame, co, idx);   /* (args_record grows) */
+        start = c->packed + c->npacked;
+        p = rec_header(c, ci, start, &known);
+    }
+    const struct ArgShape *s = ci->shape;
+    PyObject *const *lv[SHAPE_LEVELS];   /* (lv[d]: set before a level-d op reads it) */
+    lv[0] = frame->localsplus;
+    size_t ch = 0;   /* (pack_int's and pack_str's count: unused, the shape's most stands for it) */
+    const ShapeOp *op = s->ops;
+    PyObject *v, **items;
+#define NEXT() do { v = lv[op->lvl][op->idx]; goto *code[op->kind]; } while (0)   /* (SH_END: lv[0][0], read only) */
+    NEXT();
+arg_int:
+    if (!v) goto fail;
+int_:
+    if (Py_TYPE(v) != &PyLong_Type || !(p = pack_int(p, v, &ch))) goto fail;
+    op++;
+    NEXT();
+arg_str:
+    if (!v) goto fail;
+str_:
+    if (v != op->obj) {
+        if (Py_TYPE(v) != &PyUnicode_Type || !(p = pack_str(p, v, &ch))) goto fail;
+        op++;
+        NEXT();
+    }
+    goto copy;   /* the same str: its bytes */
+arg_const:
+const_:
+    if (v != op->obj) goto fail;
+copy:
+    if (op->len <= 16) memcpy(p, s->pool + op->off, 16);   /* (a constant size: two moves) */
+    else memcpy(p, s->pool + op->off, op->len);
+    p += op->len;
+    op++;
+    NEXT();
+arg_empty:
+    if (!v) goto fail;
+empty_:
+    if (Py_TYPE(v) != (PyTypeObject *)op->obj || Py_SIZE(v)) goto fail;
+    goto copy;
+arg_float:
+    if (!v) goto fail;
+float_:
+    if (Py_TYPE(v) != &PyFloat_Type) goto fail;
+    *p++ = RS_FLOAT;
+    p = put_f64le(p, PyFloat_AS_DOUBLE(v));
+    op++;
+    NEXT();
+arg_list:
+    if (!v) goto fail;
+list_:
+    if (Py_TYPE(v) != &PyList_Type) goto fail;
+    items = ((PyListObject *)v)->ob_item;   /* (a pointer to them) */
+    *p = RS_LIST;
+    goto items;
+arg_tuple:
+    if (!v) goto fail;
+tuple_:   /* (the commoner: no jump to the code they share) */
+    if (Py_TYPE(v) != &PyTuple_Type) goto fail;
+    items = ((PyTupleObject *)v)->ob_item;   /* (its items in place) */
+    *p = RS_TUPLE;
+items:   /* (a tuple's or a list's count, and its items the next level's) */
+    if (Py_SIZE(v) != op->n) goto fail;
+    p[1] = op->n;
+    p += 2;
+    lv[op->lvl + 1] = items;
+    op++;
+    NEXT();
+end_:
+    if (at) { *at = p; return NULL; }
+    uint32_t a = rec_entry(c, ci, idx, start, p, known);
+    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+fail:
+    if (at) { *at = NULL; return NULL; }
+    shape_free(ci);   /* (another shape: the general walk, and its record a new shape) */
+    return start_args_out(c, ts, frame, co, idx);
+#undef NEXT
+}
+
+/* After the general walk wrote the record's values [made, end) for the frame running code ci: a
+ * shape for its next lists, checked against them (written past them: PACK_MAX holds both). */
+static void
+shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsigned char *made, unsigned char *end)
+{
+    uint32_t now = (uint32_t)c->batch + 1;
+    if (ci->shape_batch != now) { ci->shape_batch = now; ci->shape_tries = 0; }
+    if (ci->shape || ci->cells || ci->shape_tries >= SHAPE_TRIES) return;   /* (a shape: kept, the walk had no room) */
+    ci->shape_tries++;
+    if (!(ci->shape = shape_compile(ci, frame))) return;
+    unsigned char *q = end;   /* (the new shape's walk, checked against the record it came from) */
+    start_shaped(c, NULL, frame, NULL, ci - c->codes, &q);
+    if (!q || q - end != end - made || memcmp(end, made, (size_t)(end - made))) shape_free(ci);
+}
+
 /* The record of the arguments of the frame running code ci (idx), walked by the code's shape:
  * its string id, or 0 (no room reserved, or a list of another shape: the shape is dropped). */
-static inline __attribute__((always_inline)) uint32_t
+static uint32_t
 shape_record(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, Py_ssize_t idx)
 {
     if (c->npacked + PACK_MAX > c->cappacked || c->npacked + PACK_MAX > UINT32_MAX) return 0;   /* (args_record grows) */
     unsigned char *start = c->packed + c->npacked;
     int known;
-    unsigned char *p = shape_walk(ci->shape, frame->localsplus, rec_header(c, ci, start, &known));
+    unsigned char *p = rec_header(c, ci, start, &known);
+    start_shaped(c, NULL, frame, NULL, idx, &p);
     if (!p) { shape_free(ci); return 0; }   /* (another shape: the general walk, and its record a new shape) */
     return rec_entry(c, ci, idx, start, p, known);
 }
 
-/* PY_START's fast path (crecorder.h start_keyed, by capture.c start_unkeyed) for a call of a code
- * that has a shape: its record, then the call's row (start_fast) -- not start_args_out, args_id
- * and args_record, each a frame (threaded, whole process: our functions 164.0 -> 154.1 M with
- * args_record's shared header and entry, callgrind, 4d550d8). A list of another shape, or no room
- * reserved: start_args_out, from the start. */
-PyObject *
-start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
-{
-    uint32_t a = shape_record(c, &c->codes[idx], frame, idx);
-    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
-}
+/* args_record's answer when the list is not a record: 0, or with `rest` args_id_rest's (a tail
+ * call: args_id sends a code whose lists were records in this batch straight to args_record) */
+#define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
 
 /* The string id of an S_REC entry for the arguments of the frame running code idx (its code
  * `co`), or when they are not written so (nothing is kept; no error set) NOT_RECORD(). */
