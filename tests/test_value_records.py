@@ -791,3 +791,51 @@ def test_results_returned_again_are_reprs_texts() -> None:
         got = {name: [c.result for c in calls if c.function.qualname == name] for name in ("inner", "outer")}
         assert got["inner"] == seen, recorder
         assert got["outer"] == seen, recorder
+
+
+def test_lists_that_keep_missing_then_repeat_are_reprs_texts() -> None:
+    """Codes of 1 to 4 arguments whose lists are new call after call, far past the point where
+    the C recorder stops probing the hot memo for them (capture.c memo_miss_count: 64 misses,
+    8 times the hits; start_unmemo_<n>), then lists seen before (each written again), lists
+    with a literal, a small int alone, a str (not keyed), and the same in a second batch (where
+    the memo is probed again); ints at every varint length (rec_varint: 1 to 10 bytes, both
+    signs) as arguments and as results. Read as reprs.py's texts from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    edges = [v for b in (7, 14, 21, 28, 35, 42, 56, 62) for v in (2**b - 1, 2**b, -(2**b), -(2**b) - 1)]
+    edges += [2**63 - 1, -(2**63), 5, -3, 300]
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str, str]] = []
+        keep = [Shape(), Other()]
+
+        def call(fn, *args):
+            expected.append((fn.__name__, _args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
+
+        session.start()
+        try:
+            for batch in range(2):
+                for i in range(150):  # new lists: misses far past the give-up point
+                    call(_k1, Shape())
+                    call(_k2, Shape(), 2**20 + i)
+                    call(_k3, Shape(), i * 2**30 + 1, 0.25 * i)
+                    call(_k4, Other(), 2**40 + i, -i - 300, Shape())
+                for i in range(40):  # lists seen before, literals, a small int, a str
+                    call(_k1, keep[i % 2])
+                    call(_k2, keep[0], 2**20 + i % 3)
+                    call(_k3, keep[1], None if i % 2 else True, 1.5)
+                    call(_k4, keep[0], keep[1], 2**40, False)
+                    call(_k1, i % 5)
+                    call(_k2, keep[0], f"s{i % 4}")
+                for v in edges:
+                    call(_k1, v)
+                    call(_k3, Shape(), v, -v)
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_k1", "_k2", "_k3", "_k4")]
+        assert [(c.function.qualname, c.args, c.result) for c in calls] == expected, recorder
