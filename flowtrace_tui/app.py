@@ -226,12 +226,18 @@ class FlowtraceApp(SearchingApp):
             self.pipeline.drawn(msg.index)
             return
         self.call_after_refresh(self.pipeline.drawn, msg.index)  # (a catch-up step waits for the redraw)
+        first = self.index is None
         self._apply_index(msg.index)
         self.live_view.index_shown()
         self.functions.index_shown(msg.index)
         # the selected call's details come from the new index at once (when the cursor stays
-        # on the same call no CursorMoved follows; in follow mode the pane lagged an update)
-        self.update_detail()
+        # on the same call no CursorMoved follows; in follow mode the pane lagged an update);
+        # the first index's once the tree is drawn: its source excerpt's highlighting makes
+        # Pygments' lexer first (~50-60 ms at load 23), which held the first screen back
+        if first:
+            self.call_after_refresh(self.update_detail)
+        else:
+            self.update_detail()
         if msg.final:
             self.loading = False
             self._w(LoadingBar).finish()
