@@ -596,14 +596,9 @@ async def test_a_whole_index_out_of_memory_leaves_the_view_on_windows_of_the_new
         assert app._load_error is None and "failed" not in " | ".join(app.status_parts())
 
 
-@sync
-async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showing_the_newest_calls(tmp_path, monkeypatch):
-    """GIVEN the explorer following a busy session whose call columns cannot grow past ~1,000
-    calls (a 6 GB address-space limit stopped the live view of a program making 5 M calls a
-    second at 2^26 calls: 'the session outgrew the memory the explorer could get'), WHEN
-    thousands more calls arrive, THEN each newest call is still shown and selected, the status
-    line says what the explorer holds, and the end of the session leaves the last window on
-    screen with no error."""
+def call_columns_of_about_1000_calls(monkeypatch) -> None:
+    """A followed session's call columns cannot grow past ~1,000 calls (as a 6 GB address-space
+    limit stops them at 2^26), and its tail holds 1,024 rows."""
     from flowtrace_tui.model import loader
     from flowtrace_tui.model import tail as tail_module
 
@@ -617,6 +612,17 @@ async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showin
     monkeypatch.setattr(loader._Growable, "reserve", tight)
     monkeypatch.setattr(pipeline_module, "LIVE_CALLS", 1024)
     monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+
+
+@sync
+async def test_a_followed_session_past_what_its_call_columns_hold_goes_on_showing_the_newest_calls(tmp_path, monkeypatch):
+    """GIVEN the explorer following a busy session whose call columns cannot grow past ~1,000
+    calls (a 6 GB address-space limit stopped the live view of a program making 5 M calls a
+    second at 2^26 calls: 'the session outgrew the memory the explorer could get'), WHEN
+    thousands more calls arrive, THEN each newest call is still shown and selected, the status
+    line says what the explorer holds, and the end of the session leaves the last window on
+    screen with no error."""
+    call_columns_of_about_1000_calls(monkeypatch)
     b, m, path, feed = busy_session(tmp_path)
     app = windowing_app(path)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -644,19 +650,7 @@ async def test_a_search_the_functions_view_and_the_hot_path_past_the_call_column
     functions view and follows the hot path, THEN each says it sees the newest calls only and
     why -- the earlier calls are not indexed, the explorer's memory holds the first ones and
     the newest -- not that the earlier calls are still being indexed (they never will be)."""
-    from flowtrace_tui.model import loader
-    from flowtrace_tui.model import tail as tail_module
-
-    reserve = loader._Growable.reserve
-
-    def tight(self, extra, exact=False):
-        if self.size + extra > 1100 and "parent" in self.arrays:  # (call columns: room for ~1,000 calls)
-            raise MemoryError("Unable to allocate 1.00 GiB for an array with shape (268435456,) and data type uint32")
-        return reserve(self, extra, exact)
-
-    monkeypatch.setattr(loader._Growable, "reserve", tight)
-    monkeypatch.setattr(pipeline_module, "LIVE_CALLS", 1024)
-    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    call_columns_of_about_1000_calls(monkeypatch)
     b, m, path, feed = busy_session(tmp_path)
     app = windowing_app(path)
     async with app.run_test(size=(200, 30), notifications=True) as pilot:
