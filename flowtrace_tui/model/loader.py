@@ -196,6 +196,7 @@ class StringTable:
 
     KEEP_NEWEST = 4  # `let_go` leaves the newest chunks: the next calls' texts are most likely there
     REREAD_KEPT = 4  # chunks let go and read again (LetGoStrings) kept decoded, the last asked for
+    REREAD_TEXTS = 4096  # texts of chunks let go kept once read again, the last asked for
 
     def __init__(self) -> None:
         self.chunks: list[F.Strings | PackedStrings | LetGoStrings] = []
@@ -205,6 +206,7 @@ class StringTable:
         self._held: list[int] = []  # (let_go) the chunks from its `start` it has not let go
         self._looked = 0  # (let_go) chunks up to here are in `_held` or let go
         self._reread: dict[int, F.Strings] = {}  # chunk index -> a LetGoStrings' texts (REREAD_KEPT)
+        self._texts_again: dict[int, str] = {}  # string id -> text of a let-go chunk (REREAD_TEXTS)
         self._reread_lock = threading.Lock()
 
     def add(self, strings: F.Strings | PackedStrings, where: tuple[ChunkReader, int] | None = None) -> None:
@@ -254,6 +256,20 @@ class StringTable:
             self._reread[i] = strings  # (the newest last)
             return strings
 
+    def _text_again(self, i: int, string_id: int) -> str:
+        """The text of `string_id` in chunk `i`, let go: the last REREAD_TEXTS asked for are kept,
+        so that a screen of calls naming texts of many let-go chunks reads each chunk once, not
+        at every redraw."""
+        text = self._texts_again.get(string_id)
+        if text is None:
+            strings = self._read_again(i)
+            text = strings.text(string_id) if string_id < strings.first_id + strings.count else ""
+            with self._reread_lock:
+                while len(self._texts_again) >= self.REREAD_TEXTS:
+                    self._texts_again.pop(next(iter(self._texts_again)))
+                self._texts_again[string_id] = text
+        return text
+
     def text(self, string_id: int) -> str:
         """The text of a string id; "" for 0 or an id that is not loaded (yet)."""
         if string_id <= 0:
@@ -265,8 +281,8 @@ class StringTable:
         if string_id >= chunk.first_id + chunk.count:
             return ""
         if isinstance(chunk, LetGoStrings):
-            chunk = self._read_again(i)
-        elif isinstance(chunk, PackedStrings):
+            return self._text_again(i, string_id)
+        if isinstance(chunk, PackedStrings):
             chunk = self.chunks[i] = chunk.decoded()  # kept: the detail pane asks for neighbours
         if string_id >= chunk.first_id + chunk.count:
             return ""
@@ -287,8 +303,9 @@ class StringTable:
         for i, sids in by_chunk.items():
             chunk = self.chunks[i]
             if isinstance(chunk, LetGoStrings):
-                chunk = self._read_again(i)
-            elif isinstance(chunk, PackedStrings):
+                out.update((sid, self._text_again(i, sid)) for sid in sids)
+                continue
+            if isinstance(chunk, PackedStrings):
                 chunk = chunk.decoded(upto=sids[-1])
             out.update((sid, chunk.text(sid) if sid < chunk.first_id + chunk.count else "") for sid in sids)
         return out

@@ -98,7 +98,7 @@ def test_a_full_followed_session_keeps_its_newest_calls_as_if_all_were_held(smal
         assert (got.mark_col(name) == want.mark_col(name)).all(), name
 
 
-def test_a_later_call_naming_a_text_of_calls_let_go_shows_it(small_tail):
+def test_a_later_call_naming_a_text_of_calls_let_go_shows_it(small_tail, monkeypatch):
     """GIVEN a followed session past its call columns whose later calls take and return the
     texts of earlier calls its tail let go (the recorder writes a text once per session: they
     name the same string ids, whose chunks were let go with those calls), THEN the newest
@@ -113,6 +113,11 @@ def test_a_later_call_naming_a_text_of_calls_let_go_shows_it(small_tail):
     assert args == texts(want, want.col("args")) and vals == texts(want, want.col("val"))
     assert "i=1199" in args and "r1199" in vals and "" not in args[3:]
     assert full.strings.texts([int(i) for i in got.col("args")[3:]]) == dict(zip(got.col("args")[3:].tolist(), args[3:]))
+    # drawn again (every redraw asks), they are not read from the file again
+    read_again = []
+    with monkeypatch.context() as mp:
+        mp.setattr(ChunkReader, "chunk_at", lambda self, offset: read_again.append(offset))
+        assert texts(got, got.col("args")) == args and texts(got, got.col("val")) == vals and read_again == []
     # a search of the window finds them, looking only at the chunks its calls name
     index = build_index(got)
     hits = find(index, Query("i=1199", in_text=True))
