@@ -350,7 +350,7 @@ _JOB = "job"
 
 def test_argument_lists_walked_by_the_shape_of_the_last_one_read_as_reprs_texts() -> None:
     """The C recorder walks a code's argument list by the compiled shape of its last record
-    (packed.c, shape_walk) and, at the first value of another kind, writes it the general way
+    (packed.c, start_shaped) and, at the first value of another kind, writes it the general way
     (and compiles its shape, a few times a batch). Each list below is passed three times running
     after one of another shape: ints of one to ten varint bytes and past 64 bits, the same str
     object, an equal str that is another object, strs cut or not plain, other counts, a list for

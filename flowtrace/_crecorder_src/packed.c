@@ -348,7 +348,7 @@ args_layout(CodeInfo *ci)
  * the general walk made, the list's shape is compiled (shape_compile): its values' kinds in the
  * walk's order, each with where it is (a level and an index: level 0 the frame's arguments,
  * level d + 1 the items of the last container at level d), a container's count, a str's object
- * (a reference) and bytes. The next list is walked by that shape (shape_walk): each value's kind
+ * (a reference) and bytes. The next list is walked by that shape (start_shaped): each value's kind
  * checked as it is written -- the same str object: its bytes copied; another str: packed -- and
  * at the first difference the general walk writes the list again from the header (and its
  * record gives the code a new shape: SHAPE_TRIES a batch). The bytes are the general walk's: a
@@ -357,7 +357,10 @@ args_layout(CodeInfo *ci)
  * most that any list of that shape could write (SH_*_MOST) passes none of the walk's bounds
  * (MAX_TEXT an argument, 2 * MAX_TEXT a list, its room): so the walk's answer cannot depend on
  * the values, only on the kinds the shape checks. A new shape is checked once against the record
- * it came from. */
+ * it came from. (Measured and dropped: f's inner tuple in f((n, meta)) copied by identity from the
+ * bytes g(n, meta)'s shape had just written -- g's shape keeping its argument's tuple in pack_ids,
+ * f's looking it up -- threaded, callgrind: f's walk -5 M, g's keeping (a reference taken and
+ * one dropped, its slot) +5 M: net +0.2 M.) */
 #define SHAPE_LEVELS (MAX_DEPTH + 1)
 #define SHAPE_OPS 64     /* a shape's values at most (and its end) */
 #define SHAPE_POOL 512   /* bytes of its strs and constants at most (16 of them read past its last) */
