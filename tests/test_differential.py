@@ -462,6 +462,46 @@ def test_same_tree_across_batches(mode: str) -> None:
     assert {"ValueError: 3", "KeyError: -6", "EOFError: 15", "LookupError", "ArithmeticError: 57", "ValueError: bad 3"} <= texts
 
 
+def raised_where_it_ends(e: BaseException) -> None:
+    raise e
+
+
+def seen_texts_pass() -> None:
+    for e in (ValueError(), ValueError(-1), ValueError(0), ValueError(-1), ValueError(), ValueError(2 ** 62)):
+        try:
+            raised_where_it_ends(e)
+        except ValueError:
+            pass
+
+
+@pytest.mark.parametrize("mode", ["safe", "off"])
+def test_exception_text_seen_again_is_its_own(mode: str) -> None:
+    """A raise whose call it ends takes its text's id from the type's small-int table when that
+    text was seen in this session (callbacks.c exc_seen_id: this batch's, or a final id after a
+    flush): ValueError(-1) is never ValueError()'s entry (index 0), nor a large int a small one's."""
+    from flowtrace.ftr.reader import load
+    from flowtrace.recorder.base import RecorderConfig
+    from flowtrace.session import Session
+
+    def run(recorder: str) -> list[tuple]:
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
+        session.start()
+        try:
+            seen_texts_pass()
+            session.flush()
+            seen_texts_pass()
+        finally:
+            session.stop()
+        return canonical(load(buf.getvalue()))
+
+    rows = run("c")
+    raised = [row[9] for row in rows if row[0].endswith("raised_where_it_ends")]
+    assert raised == ["ValueError", "ValueError: -1", "ValueError: 0", "ValueError: -1", "ValueError",
+                      f"ValueError: {2 ** 62}"] * 2
+    assert rows == run("python")
+
+
 def rarely_raising(i: int) -> int:
     if i % 9 == 4:
         raise (ValueError(i) if i % 2 else KeyError(f"k{i}"))

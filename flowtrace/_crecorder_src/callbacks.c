@@ -1329,8 +1329,8 @@ static inline __attribute__((always_inline)) ThreadState *
 exc_top(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ThreadState *ts = tls_state;
-    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->active || ts->gen != c->gen || !ts->tstate
-            || !ts->depth)
+    /* (a state of this session has its tstate: running_state) */
+    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->active || ts->gen != c->gen || !ts->depth)
         return NULL;
     const Entry *e = &ts->stack[ts->depth - 1];
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
@@ -1376,10 +1376,36 @@ unwind_raised_here(CoreObject *c, ThreadState *ts, PyObject *code, PyObject *exc
     return unwound(ts, d, code, exc);
 }
 
+/* The text id exc_id_slow gives a new exception, when it is one whose text this session has
+ * seen -- of the first type given a small-int table (exc_small[0]: a static type that passed
+ * exc_entry's tests), with no argument or one int >= 0 read in place, its entry there holding
+ * a provisional id of this batch or a final id (small_entry_id) -- with the same cache set;
+ * else 0 (exc_id_slow then). Inline: no call, so vc_cb_py_unwind saves no registers for it
+ * (unwind_raised_here's and exc_id_slow's frames cost ~40 instructions of each such raise). */
+static inline __attribute__((always_inline)) uint32_t
+exc_seen_id(CoreObject *c, ThreadState *ts, PyObject *exc)
+{
+    if (Py_TYPE(exc) != c->exc_small[0].tp) return 0;
+    PyObject *a = ((PyBaseExceptionObject *)exc)->args;
+    if (!a || !PyTuple_CheckExact(a) || PyTuple_GET_SIZE(a) > 1) return 0;
+    uint64_t x = 0;   /* (exc_small_index: 0 for no argument, v + 1 for one int v) */
+    if (PyTuple_GET_SIZE(a)) {
+        PyObject *v = PyTuple_GET_ITEM(a, 0);
+        if (!small_int(v) || (int64_t)small_int_value(v) < 0) return 0;
+        x = small_int_value(v) + 1;
+    }
+    uint32_t sid = small_entry_id(c, &c->exc_small[0].tab, x);
+    if (!sid) return 0;
+    c->exc_finals |= (uint8_t)(sid >> 31);   /* (exc_entry's: a final id in this batch's rows) */
+    ts->exc_ptr = exc; ts->exc_sid = sid; ts->exc_batch = c->batch;
+    return sid;
+}
+
 /* PY_UNWIND (cb_py_unwind's rows): of an exception that came in from a callee, an END_RAISE
  * exit with its cached text; of one raised in this call (raised_in's test), an END_RAISE_HERE
- * exit (unwind_raised_here) -- the general path cost ~145 instructions more for it:
- * exc_event_state's tests, pop_target (callgrind, benchmarks' exceptions). */
+ * exit -- its text's id from exc_seen_id, else unwind_raised_here -- the general path cost ~145
+ * instructions more for it: exc_event_state's tests, pop_target (callgrind, benchmarks'
+ * exceptions). */
 static PyObject *
 vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1388,8 +1414,13 @@ vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     if (!ts) goto general;
     int64_t t = stamp();
     size_t d = ts->depth - 1;
-    uint32_t call = ts->stack[d].call;
-    if (!came_in(ts, args[2], call)) return unwind_raised_here(c, ts, args[0], args[2], t);
+    uint32_t call = ts->stack[d].call, v;
+    if (!came_in(ts, args[2], call)) {
+        if (!(v = exc_seen_id(c, ts, args[2])) || c->nexits == c->capexits)
+            return unwind_raised_here(c, ts, args[0], args[2], t);
+        put_exit(c, call, t, END_RAISE_HERE, v);
+        return unwound(ts, d, args[0], args[2]);
+    }
     if (!exc_cached(c, ts, args[2]) || c->nexits == c->capexits) goto general;
     put_exit(c, call, t, END_RAISE, ts->exc_sid);
     return unwound(ts, d, args[0], args[2]);

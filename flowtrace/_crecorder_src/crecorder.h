@@ -747,19 +747,23 @@ small_int_value(PyObject *v)
 }
 
 /* The small-int tables' lookup for a value not captured yet (the common hit: no Slot, no type
- * tests, no call): its provisional id in this batch, or else its text's final id (FINAL_ID)
+ * tests, no call; small_entry_id: the entry at index x, callbacks.c's exc_seen_id): its provisional id in this batch, or else its text's final id (FINAL_ID)
  * when an earlier batch of this session wrote it (capture.c small_final) -- no entry at all: a
  * loop over range(n) run again, or ints that outlive a flush interval, cost a table read --
  * or 0 to take the capture path. */
 static inline uint32_t
-small_hit(const CoreObject *c, const SmallTab *st, PyObject *v)
+small_entry_id(const CoreObject *c, const SmallTab *st, uint64_t x)
 {
-    if (!small_int(v)) return 0;
-    uint64_t x = small_int_value(v);
     if (x >= st->n) return 0;
     const SmallEntry *e = &st->tab[x];
     if (e->batch == (uint32_t)c->batch && e->sid) return e->sid;
     return e->fgen == (uint32_t)c->gen && e->final && e->final < FINAL_ID ? e->final | FINAL_ID : 0;
+}
+static inline uint32_t
+small_hit(const CoreObject *c, const SmallTab *st, PyObject *v)
+{
+    if (!small_int(v)) return 0;
+    return small_entry_id(c, st, small_int_value(v));
 }
 
 /* args_id's commonest case inline on the hot path: one plain parameter (its small-int table:
