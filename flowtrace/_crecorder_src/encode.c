@@ -598,13 +598,71 @@ golomb_block8_u32(BitOut *b, const uint32_t *u, int enc, int k)
     return 1;
 }
 
+/* A row's code against the row before it, for each Golomb encoding (put_golomb's loops). */
+#define RISE(a, before) ((a) - (before))
+#define DELTA(a, before) zigzag((int64_t)((a) - (before)))
+#define PLAIN(a, before) (a)
+
+/* put_golomb's rows of a u32 column of short codes, eight a step, from row 0 to the last whole
+ * block (returned; *prev: its last row): golomb_block8_u32 for most blocks, and in columns whose
+ * sampled codes are mostly 0 or 1 (Sizes.runs) runs of one step at once (uniform8); a block off
+ * those paths (row 0's, longer codes) goes code by code from registers (BLOCK). The same bits as
+ * put_golomb's row loops. */
+static inline __attribute__((always_inline)) size_t
+golomb_blocks_u32(BitOut *b, int enc, const uint32_t *u, size_t n, int k, int runs, uint64_t *prev)
+{
+    RunCode rc = {0, 0, 0};
+    int have = 0;   /* rc holds the code of rc.step's runs */
+    uint64_t a[8], c[8], before = 0;
+    size_t i = 0;
+#define BLOCK(VALUE) { \
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = (uint64_t)u[i + (size_t)j]; \
+        c[0] = VALUE(a[0], before); \
+        _Pragma("GCC unroll 7") for (int j = 1; j < 8; j++) c[j] = VALUE(a[j], a[j - 1]); \
+        if (k <= 2) golomb_put8(b, c, k); \
+        else { golomb_put4(b, c[0], c[1], c[2], c[3], k); golomb_put4(b, c[4], c[5], c[6], c[7], k); } }
+    /* Blocks are tested RUN_WINDOW at a time; a window that found fewer than RUN_HITS runs
+     * is followed by RUN_REST blocks coded untested (a column of mostly 0/1 codes that seldom
+     * repeat eight times: raytrace's and the exceptions' ids, ~1 instruction a row of tests
+     * finding nothing; a run saves ~100 instructions, a test costs ~6-8: 1 hit in 16 pays). */
+    size_t tests = 0, hits = 0, test_from = runs ? 8 : SIZE_MAX;   /* (blocks are tested from row test_from on; >= 8: the step before) */
+    for (; i + 8 <= n; i += 8) {
+        if (i >= test_from) {
+            int64_t step = (int64_t)u[i - 1] - (int64_t)u[i - 2];
+            int hit = (enc != ENC_GOLOMB || step == 0) && uniform8(u, i, step)
+                      && ((have && rc.step == step && enc != ENC_GOLOMB) || (have = run_code(&rc, enc, step, u[i - 1], k)));
+            hits += (size_t)hit;
+            if (++tests == RUN_WINDOW) {
+                test_from = hits < RUN_HITS ? i + 8 * RUN_REST : 8;
+                tests = hits = 0;
+            }
+            if (hit) {
+                bits_put(b, rc.joined, rc.len);
+                before = u[i + 7];
+                continue;
+            }
+        }
+        if (!i || k > 2 || !golomb_block8_u32(b, u + i, enc, k)) {   /* (row 0: no row before it to read) */
+            if (enc == ENC_GOLOMB_RISE) BLOCK(RISE)
+            else if (enc == ENC_GOLOMB_DELTA) BLOCK(DELTA)
+            else BLOCK(PLAIN)
+        }
+        before = u[i + 7];
+    }
+#undef BLOCK
+    *prev = before;
+    return i;
+}
+
+/* A Golomb column's body: the order k, then a code a row (ENC_GOLOMB*), made while written.
+ * One loop per encoding (no test per row): eight rows a step for short codes (golomb_put8;
+ * a u32 column's through golomb_blocks_u32), four a step (golomb_put4), then the last rows. */
 static inline __attribute__((always_inline)) unsigned char *
 put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k, uint64_t base, int runs)
 {
 #define x(i) AT(v, width, i)
     *q++ = (unsigned char)k;
     BitOut b = {q, 0, 0};
-    /* one loop per encoding: no test per row; four rows a step (golomb_put4), then the rest */
     uint64_t prev = 0, xi;   /* (the steps: from 0 to the first value, then between rows) */
     size_t i = 0, n4 = n & ~(size_t)3, n8 = k <= 2 ? n & ~(size_t)7 : 0;   /* (short codes: 8 rows a step) */
 #define ROWS8(VALUE) for (; i < n8; i += 8) { \
@@ -618,53 +676,8 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
         uint64_t a0 = (uint64_t)x(i), a1 = (uint64_t)x(i + 1), a2 = (uint64_t)x(i + 2), a3 = (uint64_t)x(i + 3); \
         golomb_put4(&b, VALUE(a0, prev), VALUE(a1, a0), VALUE(a2, a1), VALUE(a3, a2), k); \
         prev = a3; }
-#define RISE(a, before) ((a) - (before))
-#define DELTA(a, before) zigzag((int64_t)((a) - (before)))
-#define PLAIN(a, before) (a)
-    if (width == 4 && enc != ENC_GOLOMB_PARENT && n >= 16 && (runs || k <= 2)) {
-        /* u32 columns of short codes: 8-row blocks (golomb_block8_u32); in columns whose sampled
-         * codes are mostly 0 or 1 (Sizes.runs), runs of one step at once (uniform8); the rest
-         * (and longer codes: ROWS4's rows stay in registers) as below */
-        const uint32_t *u = v;
-        RunCode rc = {0, 0, 0};
-        int have = 0;   /* rc holds the code of rc.step's runs */
-        uint64_t a[8], c[8];
-#define BLOCK(VALUE) { \
-        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = (uint64_t)u[i + (size_t)j]; \
-        c[0] = VALUE(a[0], prev); \
-        _Pragma("GCC unroll 7") for (int j = 1; j < 8; j++) c[j] = VALUE(a[j], a[j - 1]); \
-        if (k <= 2) golomb_put8(&b, c, k); \
-        else { golomb_put4(&b, c[0], c[1], c[2], c[3], k); golomb_put4(&b, c[4], c[5], c[6], c[7], k); } }
-        /* Blocks are tested RUN_WINDOW at a time; a window that found fewer than RUN_HITS runs
-         * is followed by RUN_REST blocks coded untested (a column of mostly 0/1 codes that seldom
-         * repeat eight times: raytrace's and the exceptions' ids, ~1 instruction a row of tests
-         * finding nothing; a run saves ~100 instructions, a test costs ~6-8: 1 hit in 16 pays). */
-        size_t tests = 0, hits = 0, test_from = runs ? 8 : SIZE_MAX;   /* (blocks are tested from row test_from on; >= 8: the step before) */
-        for (; i + 8 <= n; i += 8) {
-            if (i >= test_from) {
-                int64_t step = (int64_t)u[i - 1] - (int64_t)u[i - 2];
-                int hit = (enc != ENC_GOLOMB || step == 0) && uniform8(u, i, step)
-                          && ((have && rc.step == step && enc != ENC_GOLOMB) || (have = run_code(&rc, enc, step, u[i - 1], k)));
-                hits += (size_t)hit;
-                if (++tests == RUN_WINDOW) {
-                    test_from = hits < RUN_HITS ? i + 8 * RUN_REST : 8;
-                    tests = hits = 0;
-                }
-                if (hit) {
-                    bits_put(&b, rc.joined, rc.len);
-                    prev = u[i + 7];
-                    continue;
-                }
-            }
-            if (!i || k > 2 || !golomb_block8_u32(&b, u + i, enc, k)) {   /* (row 0: no row before it to read) */
-                if (enc == ENC_GOLOMB_RISE) BLOCK(RISE)
-                else if (enc == ENC_GOLOMB_DELTA) BLOCK(DELTA)
-                else BLOCK(PLAIN)
-            }
-            prev = u[i + 7];
-        }
-#undef BLOCK
-    }
+    if (width == 4 && enc != ENC_GOLOMB_PARENT && n >= 16 && (runs || k <= 2))
+        i = golomb_blocks_u32(&b, enc, v, n, k, runs, &prev);   /* (longer codes: ROWS4's rows stay in registers) */
     if (enc == ENC_GOLOMB_RISE) {
         ROWS8(RISE)
         ROWS4(RISE)
@@ -690,14 +703,14 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
                         parent_code(par, i + 2, base), parent_code(par, i + 3, base), k);
         for (; i < n; i++) golomb_put(&b, parent_code(par, i, base), k);
     }
-#undef PLAIN
-#undef DELTA
-#undef RISE
 #undef ROWS4
 #undef ROWS8
 #undef x
     return bits_end(&b);
 }
+#undef PLAIN
+#undef DELTA
+#undef RISE
 
 /* ENC_BITS's rows, `m` (8, 4 or 2: m * bits <= 56) a step: joined in a register first, put
  * after the < 8 bits left over, and stored as 8 bytes of which the whole ones count (the
