@@ -1083,6 +1083,13 @@ u32_stats(const uint32_t *v, size_t n, ColStats *st)
  * (remap[-1], core_drain), which id 0 and an id out of range read: one test a row, for a final
  * id (rare), ~9 instructions an id with u32_stats' ~3 (final_id's two tests and the stats in
  * the same loop were ~17). */
+static inline uint32_t
+renumber_one(uint32_t id, const uint32_t *by_id, uint32_t top)
+{
+    if (__builtin_expect(id & FINAL_ID, 0)) return id & ~FINAL_ID;
+    return by_id[id <= top ? id : 0];
+}
+
 static void
 renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, int none, ColStats *st)
 {
@@ -1093,12 +1100,28 @@ renumber(uint32_t *ids, size_t n, size_t nstrs, const uint32_t *remap, int none,
     if (none || !n) return;
     const uint32_t *by_id = remap - 1;   /* (by_id[0]: the 0 before remap) */
     uint32_t top = (uint32_t)nstrs;   /* (nstrs < FINAL_ID: provisional ids are u32 below it) */
-#pragma GCC unroll 2
-    for (size_t i = 0; i < n; i++) {
-        uint32_t id = ids[i];
-        if (__builtin_expect(id & FINAL_ID, 0)) { ids[i] = id & ~FINAL_ID; continue; }
-        ids[i] = by_id[id <= top ? id : 0];
+    size_t i = 0;
+    /* Eight rows a step whose ids are all provisional and in range (nearly every step): told
+     * by one vector compare (the lanes' top bit flipped: ordered as unsigned, a final id is
+     * above top), then each id looked up with no test (~4.5 instructions a row, against ~10
+     * with the two tests a row below: CALL.args and EXIT.val, oop and threaded). */
+    const I32x4 flip = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
+    const I32x4 lim = (I32x4){(int32_t)top, (int32_t)top, (int32_t)top, (int32_t)top} ^ flip;
+    for (; i + 8 <= n; i += 8) {
+        I32x4 a, b;
+        memcpy(&a, ids + i, 16); memcpy(&b, ids + i + 4, 16);
+        I32x4 out = ((a ^ flip) > lim) | ((b ^ flip) > lim);
+        U64x2 w;
+        memcpy(&w, &out, 16);
+        if (__builtin_expect(w[0] | w[1], 0)) {   /* (a final id or one out of range: as below) */
+            for (size_t j = i; j < i + 8; j++) ids[j] = renumber_one(ids[j], by_id, top);
+            continue;
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) ids[i + (size_t)j] = by_id[ids[i + (size_t)j]];
     }
+#pragma GCC unroll 2
+    for (; i < n; i++) ids[i] = renumber_one(ids[i], by_id, top);
     u32_stats(ids, n, st);
 }
 
