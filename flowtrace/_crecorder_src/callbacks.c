@@ -1329,8 +1329,10 @@ static inline __attribute__((always_inline)) ThreadState *
 exc_top(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ThreadState *ts = tls_state;
-    /* (a state of this session has its tstate: running_state) */
-    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->active || ts->gen != c->gen || !ts->depth)
+    /* (a state of this session has its tstate: running_state; c->fast: active, and the clock
+     * the TSC -- fast_stamp, no call: stamp's clock_gettime made vc_cb_py_unwind save five
+     * registers at every unwind, objdump) */
+    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || ts->gen != c->gen || !ts->depth)
         return NULL;
     const Entry *e = &ts->stack[ts->depth - 1];
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
@@ -1362,20 +1364,6 @@ unwound(ThreadState *ts, size_t d, PyObject *code, PyObject *exc)
     Py_RETURN_NONE;
 }
 
-/* PY_UNWIND of an exception raised in the top call (cb_py_unwind's END_RAISE_HERE row, its
- * text made afresh: raised_in drops the cache). A function of its own, tail-called: its
- * call of exc_id_slow would make vc_cb_py_unwind save its registers for every unwind. */
-static __attribute__((noinline)) PyObject *
-unwind_raised_here(CoreObject *c, ThreadState *ts, PyObject *code, PyObject *exc, int64_t t)
-{
-    size_t d = ts->depth - 1;
-    uint32_t call = ts->stack[d].call;
-    uint32_t v = exc_id_slow(c, ts, exc);   /* (may run Python -- the text hook -- with no event of this thread) */
-    if (!v) soft_fail(c);
-    if (add_exit(c, call, t, END_RAISE_HERE, v) < 0) return callback_failed(c);
-    return unwound(ts, d, code, exc);
-}
-
 /* The text id exc_id_slow gives a new exception, when it is one whose text this session has
  * seen -- of the first type given a small-int table (exc_small[0]: a static type that passed
  * exc_entry's tests), with no argument or one int >= 0 read in place, its entry there holding
@@ -1401,28 +1389,50 @@ exc_seen_id(CoreObject *c, ThreadState *ts, PyObject *exc)
     return sid;
 }
 
+/* PY_UNWIND of an exception raised in the top call whose text is new to the session
+ * (unwind_raised_here's other case: exc_id_slow makes it). A function of its own, tail-called:
+ * its call of exc_id_slow would make its caller save registers. */
+static __attribute__((noinline)) PyObject *
+unwind_new_text(CoreObject *c, ThreadState *ts, PyObject *code, PyObject *exc, int64_t t)
+{
+    size_t d = ts->depth - 1;
+    uint32_t call = ts->stack[d].call;
+    uint32_t v = exc_id_slow(c, ts, exc);   /* (may run Python -- the text hook -- with no event of this thread) */
+    if (!v) soft_fail(c);
+    if (add_exit(c, call, t, END_RAISE_HERE, v) < 0) return callback_failed(c);
+    return unwound(ts, d, code, exc);
+}
+
+/* PY_UNWIND of an exception raised in the top call (cb_py_unwind's END_RAISE_HERE row, its
+ * text made afresh: raised_in drops the cache) -- a text the session has seen at hand
+ * (exc_seen_id), else unwind_new_text. A function of its own, tail-called, and calling
+ * nothing: inside vc_cb_py_unwind its registers made that save five at every unwind (objdump). */
+static __attribute__((noinline)) PyObject *
+unwind_raised_here(CoreObject *c, ThreadState *ts, PyObject *code, PyObject *exc)
+{
+    int64_t t = fast_stamp();
+    uint32_t v = exc_seen_id(c, ts, exc);
+    if (!v || c->nexits == c->capexits) return unwind_new_text(c, ts, code, exc, t);
+    size_t d = ts->depth - 1;
+    put_exit(c, ts->stack[d].call, t, END_RAISE_HERE, v);
+    return unwound(ts, d, code, exc);
+}
+
 /* PY_UNWIND (cb_py_unwind's rows): of an exception that came in from a callee, an END_RAISE
  * exit with its cached text; of one raised in this call (raised_in's test), an END_RAISE_HERE
- * exit -- its text's id from exc_seen_id, else unwind_raised_here -- the general path cost ~145
- * instructions more for it: exc_event_state's tests, pop_target (callgrind, benchmarks'
- * exceptions). */
+ * exit (unwind_raised_here) -- the general path cost ~145 instructions more for it:
+ * exc_event_state's tests, pop_target (callgrind, benchmarks' exceptions). */
 static PyObject *
 vc_cb_py_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     ThreadState *ts = exc_top(c, args, nargsf, kwnames);
     if (!ts) goto general;
-    int64_t t = stamp();
     size_t d = ts->depth - 1;
-    uint32_t call = ts->stack[d].call, v;
-    if (!came_in(ts, args[2], call)) {
-        if (!(v = exc_seen_id(c, ts, args[2])) || c->nexits == c->capexits)
-            return unwind_raised_here(c, ts, args[0], args[2], t);
-        put_exit(c, call, t, END_RAISE_HERE, v);
-        return unwound(ts, d, args[0], args[2]);
-    }
+    uint32_t call = ts->stack[d].call;
+    if (!came_in(ts, args[2], call)) return unwind_raised_here(c, ts, args[0], args[2]);
     if (!exc_cached(c, ts, args[2]) || c->nexits == c->capexits) goto general;
-    put_exit(c, call, t, END_RAISE, ts->exc_sid);
+    put_exit(c, call, fast_stamp(), END_RAISE, ts->exc_sid);
     return unwound(ts, d, args[0], args[2]);
 general:
     HAND_ON(cb_py_unwind);
@@ -1439,7 +1449,7 @@ vc_cb_exception_handled(PyObject *self, PyObject *const *args, size_t nargsf, Py
     if (!ts || !came_in(ts, args[2], ts->stack[ts->depth - 1].call) || !exc_cached(c, ts, args[2])
             || c->nmarks == c->capmarks || ts->stack[ts->depth - 1].quiet)
         goto general;
-    int64_t t = stamp();
+    int64_t t = fast_stamp();
     Entry *e = &ts->stack[ts->depth - 1];
     MarkRow *r = &c->marks[c->nmarks++];   /* add_mark */
     r->t = t; r->exc = args[2]; r->call = e->call; r->ref = ts->exc_sid; r->othr = 0; r->kind = MARK_HANDLED;
