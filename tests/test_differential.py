@@ -434,28 +434,31 @@ def one_pass() -> None:
                 pass
 
 
+def twice_across_a_flush(program: Callable[[], None], recorder: str, mode: str) -> list[tuple]:
+    """`program` run twice in one session of `recorder` (argument capture `mode`), a flush
+    between the runs: the trace as canonical rows."""
+    from flowtrace.ftr.reader import load
+    from flowtrace.recorder.base import RecorderConfig
+    from flowtrace.session import Session
+
+    buf = io.BytesIO()
+    session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
+    session.start()
+    try:
+        program()
+        session.flush()
+        program()
+    finally:
+        session.stop()
+    return canonical(load(buf.getvalue()))
+
+
 @pytest.mark.parametrize("mode", ["safe", "off"])
 def test_same_tree_across_batches(mode: str) -> None:
     """Small ints and exceptions of one small int (or none) seen again in a later batch: the
     C recorder writes their texts' final ids at event time (capture.c small_hit, exc_entry),
     the same texts as the reference's."""
-    from flowtrace.ftr.reader import load
-    from flowtrace.recorder.base import RecorderConfig
-    from flowtrace.session import Session
-
-    def run(recorder: str) -> list[tuple]:
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
-        session.start()
-        try:
-            one_pass()
-            session.flush()
-            one_pass()
-        finally:
-            session.stop()
-        return canonical(load(buf.getvalue()))
-
-    py, c = run("python"), run("c")
+    py, c = twice_across_a_flush(one_pass, "python", mode), twice_across_a_flush(one_pass, "c", mode)
     assert len(py) > 1000
     assert c == py
     texts = {e for row in c for e in (row[9], *(m[1] for m in row[10]))}
@@ -479,27 +482,11 @@ def test_exception_text_seen_again_is_its_own(mode: str) -> None:
     """A raise whose call it ends takes its text's id from the type's small-int table when that
     text was seen in this session (callbacks.c exc_seen_id: this batch's, or a final id after a
     flush): ValueError(-1) is never ValueError()'s entry (index 0), nor a large int a small one's."""
-    from flowtrace.ftr.reader import load
-    from flowtrace.recorder.base import RecorderConfig
-    from flowtrace.session import Session
-
-    def run(recorder: str) -> list[tuple]:
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args=mode), recorder=recorder)
-        session.start()
-        try:
-            seen_texts_pass()
-            session.flush()
-            seen_texts_pass()
-        finally:
-            session.stop()
-        return canonical(load(buf.getvalue()))
-
-    rows = run("c")
+    rows = twice_across_a_flush(seen_texts_pass, "c", mode)
     raised = [row[9] for row in rows if row[0].endswith("raised_where_it_ends")]
     assert raised == ["ValueError", "ValueError: -1", "ValueError: 0", "ValueError: -1", "ValueError",
                       f"ValueError: {2 ** 62}"] * 2
-    assert rows == run("python")
+    assert rows == twice_across_a_flush(seen_texts_pass, "python", mode)
 
 
 def rarely_raising(i: int) -> int:
