@@ -126,6 +126,28 @@ sample_step(uint32_t *r, size_t stride)
     return stride * (1 + (*r >> 29));
 }
 
+/* sample_step's rows at stride 1 (from row 0, lcg 1), the first SAMPLE_ROWS of them, and the
+ * lcg after the last: measure's sampled passes read the rows from here (at stride s: s times
+ * each) and go on with sample_step past them -- the same rows, without the lcg's multiply, add,
+ * shift and step (~5 instructions a sampled row of every column, ~4 passes a column). Made at
+ * the first drain (under the GIL, as every drain runs). */
+#ifndef SAMPLE_ROWS   /* (a test may make it small) */
+#define SAMPLE_ROWS 16384   /* (rows up to ~73,000 at stride 1) */
+#endif
+static uint32_t sample_rows[SAMPLE_ROWS + 1], sample_rows_lcg;
+
+static void
+sample_rows_make(void)
+{
+    uint32_t lcg = 1;
+    size_t i = 0;
+    for (size_t j = 0; j <= SAMPLE_ROWS; j++) {
+        sample_rows[j] = (uint32_t)i;
+        if (j < SAMPLE_ROWS) i += sample_step(&lcg, 1);
+    }
+    sample_rows_lcg = lcg;
+}
+
 /* Row i of a column buffer of `width` bytes (1 u8, 4 u32, 8 i64) as i64. Every loop over a
  * column reads it through this, in a function inlined for each width (column_body_1/4/8): the
  * buffers are read where they are, not widened into a copy first (~9 instructions a value). */
@@ -340,36 +362,40 @@ measure(const void *v, int width, size_t n, const ColStats *st, Sizes *z, unsign
     uint32_t lcg;
     size_t stride = width == 8 ? sample_stride(n) : 1;   /* (a time column: the order only) */
 #define STEP(i) ((uint64_t)x(i) - (uint64_t)((i) ? x((i) - 1) : 0))
-#define SAMPLED(i) for (size_t i = (lcg = 1, 0); i < n; i += sample_step(&lcg, stride))
+    if (!sample_rows_lcg) sample_rows_make();
+#define SAMPLED(i, ...) { size_t i = 0, j_ = 0; \
+        for (; j_ < SAMPLE_ROWS && (i = stride * sample_rows[j_]) < n; j_++) __VA_ARGS__ \
+        if (j_ == SAMPLE_ROWS) \
+            for (i = stride * sample_rows[SAMPLE_ROWS], lcg = sample_rows_lcg; i < n; i += sample_step(&lcg, stride)) __VA_ARGS__ }
     /* Two or three histograms of the same sample in one pass over it (a pass each drew the
      * sample again: the LCG, the loop and the row loads, ~8 instructions a row a pass; the
      * small-valued columns -- fn, how, kind, a mark's call -- want two, the optional ones three):
      * the same counts. */
     unsigned todo = want;   /* the histograms still to count */
     if ((want & (W_PLAIN | W_DELTA | W_RISE)) == (W_PLAIN | W_DELTA)) {
-        SAMPLED(i) {
+        SAMPLED(i, {
             uint64_t xi = (uint64_t)x(i);
             z->hist_plain[bit_len(xi)]++;
             z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
-        }
+        })
         todo &= ~(W_PLAIN | W_DELTA);   /* (done: the passes below are skipped) */
     } else if ((want & (W_PLAIN | W_DELTA | W_RISE)) == (W_PLAIN | W_DELTA | W_RISE)) {
-        SAMPLED(i) {
+        SAMPLED(i, {
             uint64_t xi = (uint64_t)x(i), step = STEP(i);
             z->hist_plain[bit_len(xi)]++;
             z->hist_delta[bit_len(zigzag((int64_t)step))]++;
             z->hist_rise[bit_len(step)]++;
-        }
+        })
         todo &= ~(W_PLAIN | W_DELTA | W_RISE);
     }
     if (todo & W_RISE) {
-        SAMPLED(i) z->hist_rise[bit_len(STEP(i))]++;
+        SAMPLED(i, { z->hist_rise[bit_len(STEP(i))]++; })
         if (z->hist_rise[64]) z->want = want |= W_DELTA, todo |= W_DELTA;   /* a step down (64 bits as a rise) */
     }
     if (todo & W_DELTA)
-        SAMPLED(i) z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++;
+        SAMPLED(i, { z->hist_delta[bit_len(zigzag((int64_t)STEP(i)))]++; })
     if (todo & W_PLAIN)
-        SAMPLED(i) z->hist_plain[bit_len((uint64_t)x(i))]++;
+        SAMPLED(i, { z->hist_plain[bit_len((uint64_t)x(i))]++; })
 #undef SAMPLED
 #undef STEP
     z->nonzero = 0;
