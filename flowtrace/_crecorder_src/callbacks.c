@@ -48,8 +48,9 @@ susp_find(CoreObject *c, void *frame)
 /* The generator of `call` suspends, not found running in the map (its first yield, or the
  * table changed): insert its entry, or replace the one at its address. */
 static int
-susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_idx, uint32_t task, uint32_t fold)
+susp_put(CoreObject *c, void *frame, const Entry *e, void *code, uint32_t fold, uint32_t thr)
 {
+    uint32_t call = e->call;
     if ((c->nsusp + 1) * 2 > c->capsusp) {
         size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
         Susp *n = PyMem_RawCalloc(ncap, sizeof(Susp));
@@ -79,8 +80,8 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
     PyObject *old = s->frame ? s->watch : NULL;
     s->watch = NULL;
 #endif
-    s->frame = frame; s->code = code; s->call = call; s->code_idx = code_idx; s->task = task;
-    s->fold = fold; s->fbatch = (uint32_t)c->batch; s->running = 0;
+    s->frame = frame; s->code = code; s->call = call; s->code_idx = e->code_idx; s->task = e->task;
+    s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = thr; s->running = 0;
 #if GENWATCH
     /* (after the entry is whole: dropping the old ref and making the new one run no Python) */
     Py_XDECREF(old);
@@ -89,18 +90,30 @@ susp_put(CoreObject *c, void *frame, void *code, uint32_t call, uint32_t code_id
     return 0;
 }
 
-/* The generator of stack entry `e` suspends: its running entry (nearly always) takes the
- * fold state, else susp_put. */
+/* The generator of stack entry `e` suspends on thread thr: its running entry (nearly always)
+ * takes the fold state -- fold, the row its run made or extended (0: none), by e's resumer on
+ * thr (fold_open) -- else susp_put. */
 static inline int
-susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold)
+susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold, uint32_t thr)
 {
     Susp *s = e->sslot && e->sslot <= c->capsusp && c->susp[e->sslot - 1].frame == frame ? &c->susp[e->sslot - 1]
         : susp_find(c, frame);
     if (s && s->running && s->call == e->call) {
-        s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch;
+        s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = thr;
         return 0;
     }
-    return susp_put(c, frame, c->codes[e->code_idx].code, e->call, e->code_idx, e->task, fold);
+    return susp_put(c, frame, e, c->codes[e->code_idx].code, fold, thr);
+}
+
+/* The fold a run of the generator of map entry s, resumed by `parent` on thread thr, extends
+ * if it stays quiet: the one its last run made or extended in this batch by the same resumer
+ * on the same thread (python.py's _fold, the same rule), else 0 (Entry.fold). Decided here, at
+ * the resume, so that the yield ending the run only tests the entry's fold: its checks there
+ * were ~20 instructions of each yield (callgrind, benchmarks' generators). */
+static inline __attribute__((always_inline)) uint32_t
+fold_open(const CoreObject *c, const Susp *s, uint32_t parent, uint32_t thr)
+{
+    return s->fbatch == (uint32_t)c->batch && s->fothr == parent && s->fthr == thr ? s->fold : 0;
 }
 
 /* The generator of `call` has ended: remove its entry (none if it never suspended; one of
@@ -176,6 +189,7 @@ int
 quiet_end_slow(CoreObject *c, Entry *e)
 {
     e->quiet = 0;
+    e->fold = 0;   /* (a run that is not quiet extends no fold: cb_py_yield tests fold alone) */
     return add_mark(c, e->call, e->rt, MARK_RESUME, 0, e->rothr);
 }
 
@@ -680,14 +694,13 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 /* The quiet run of entry e ends at a yield at t: 1 if it extends the call's fold in this batch
- * (same resumer, same thread) -- n + 1, its running time added, the fold's last yield now --
- * else 0 (nothing changed). */
+ * (same resumer, same thread: the entry's fold, fold_open) -- n + 1, its running time added,
+ * the fold's last yield now -- else 0 (nothing changed). */
 static inline __attribute__((always_inline)) int
-fold_extend(CoreObject *c, const Entry *e, int64_t t, uint32_t thr)
+fold_extend(CoreObject *c, const Entry *e, int64_t t)
 {
     MarkRow *f = e->fold ? &c->marks[e->fold - 1] : NULL;
-    if (!f || f->kind != MARK_FOLD || f->call != e->call || f->othr != e->rothr || f->thr != thr || f->n == UINT32_MAX)
-        return 0;
+    if (!f || f->n == UINT32_MAX) return 0;
     f->n++;
     f->run += t - e->rt;
     f->t2 = t;
@@ -736,10 +749,10 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
      * drain): begun by a plain resume in this batch, no call or mark since (its resume row is
      * still held back: quiet_end). The next quiet run of a fold, by the same resumer on the
      * same thread, only adds to it: no row and no value. Nothing here runs Python. */
-    if (ts->stack[i].quiet && fold_extend(c, &ts->stack[i], t, ts->thr)) {
+    if (fold_extend(c, &ts->stack[i], t)) {   /* (a fold only while quiet: quiet_end) */
         Entry e = ts->stack[i];
         ts->depth = (size_t)i;
-        if (susp_park(c, frame, &e, e.fold) < 0) return callback_failed(c);
+        if (susp_park(c, frame, &e, e.fold, ts->thr) < 0) return callback_failed(c);
         Py_RETURN_NONE;
     }
     /* (the entry stays on the stack meanwhile: a drain in the value's hook writes the held
@@ -750,12 +763,12 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ts->depth = (size_t)i;
     if (e.quiet) {   /* a quiet run, first of a fold: its row */
         if (add_fold(c, &e, t, v, ts->thr) < 0) return callback_failed(c);
-        if (susp_park(c, frame, &e, (uint32_t)c->nmarks) < 0) return callback_failed(c);
-        Py_RETURN_NONE;
+        if (susp_park(c, frame, &e, (uint32_t)c->nmarks, ts->thr) < 0) return callback_failed(c);
+        return done_or_overflow(c, ts);
     }
     if (add_mark(c, e.call, t, MARK_SUSPEND, v, 0) < 0) return callback_failed(c);
-    if (susp_park(c, frame, &e, 0) < 0) return callback_failed(c);
-    Py_RETURN_NONE;
+    if (susp_park(c, frame, &e, 0, ts->thr) < 0) return callback_failed(c);
+    return done_or_overflow(c, ts);   /* (a row: the backpressure test, which a resume leaves out) */
 }
 
 /* PY_RESUME and PY_THROW, past the fast path of resume_common: a suspended generator /
@@ -777,7 +790,7 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     Susp *s = susp_find(c, frame);
     if (s && !s->running && s->code == co) {
         s->running = 1;
-        uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+        uint32_t call = s->call, fold = fold_open(c, s, parent, ts->thr);
         if (throw && add_mark(c, call, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
         ts->stack[ts->depth - 1].sslot = (uint32_t)(s - c->susp) + 1;
@@ -840,7 +853,7 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
     }
     int64_t t = stamp();
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
-    uint32_t call = s->call, fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+    uint32_t call = s->call, fold = fold_open(c, s, parent, ts->thr);
     s->running = 1;
     if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
     Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield): its row held back (quiet_end) */
@@ -1200,7 +1213,9 @@ susp_index(CoreObject *c, void *frame)
 
 /* (Both read the clock as the PY_START/PY_RETURN fast paths do -- c->fast: active, the TSC --
  * so that nothing on their way calls a function: an out-of-line stamp() and its spills were
- * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.) */
+ * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.)
+ * A resume writes no row (its row is held back: quiet_end), so it leaves out the backpressure
+ * test (done_or_overflow, ~7 instructions): the next event that writes a row makes it. */
 static PyObject *
 vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1220,10 +1235,10 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     Entry *e = &ts->stack[ts->depth++];   /* push; the run may fold (cb_py_yield): its row held back (quiet_end) */
     e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
     e->quiet = 1; e->rt = t; e->rothr = parent;
-    e->fold = s->fbatch == (uint32_t)c->batch ? s->fold : 0;
+    e->fold = fold_open(c, s, parent, ts->thr);
     e->sslot = (uint32_t)j + 1;
     e->hmark = 0;
-    return done_or_overflow(c, ts);
+    Py_RETURN_NONE;
 general:
     HAND_ON(cb_py_resume);
 }
@@ -1260,6 +1275,47 @@ first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
     return 1;
 }
 
+/* vc_cb_py_yield's cases that write a row (its frame the top entry's, checked there): a first
+ * yield (first_yield), or the end of a run that extends no fold -- a quiet one starts a fold, any
+ * other suspends -- when its map entry is where the resume found it and the yielded value's
+ * text is at hand (value_small_hit: None, a small int -- a value passed up a `yield from` chain
+ * is met again at each level) in args mode; else cb_py_yield, which does the same and more.
+ * Out of line (a tail call), so that the fold's path in vc_cb_py_yield saves no registers. */
+static __attribute__((noinline)) PyObject *
+yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, Py_ssize_t nargs)
+{
+    if ((uint32_t)(e->sslot - 1) >= c->capsusp) {   /* not from a resume found in the map */
+        if (e->sslot || c->codes[e->code_idx].code != (void *)args[0]) goto general;
+        if (first_yield(c, ts, e, args[2])) return done_or_overflow(c, ts);
+        goto general;
+    }
+    Susp *s = &c->susp[e->sslot - 1];
+    uint32_t v = 0;
+    if (s->frame != e->frame || !s->running || s->call != e->call || s->code != (void *)args[0]
+            || (c->args_mode && !(v = value_small_hit(c, args[2]))) || c->nmarks == c->capmarks)
+        goto general;
+    int64_t t = fast_stamp();
+    MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
+    m->exc = NULL; m->call = e->call; m->ref = v;
+    uint32_t fold = 0;
+    if (e->quiet) {
+        m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD; m->n = 1; m->run = t - e->rt; m->t2 = t; m->thr = ts->thr;
+        fold = (uint32_t)c->nmarks;
+    } else {
+        m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
+    }
+    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = ts->thr;   /* susp_park */
+    ts->depth--;
+    return done_or_overflow(c, ts);
+general:
+    return cb_py_yield((PyObject *)c, args, nargs);
+}
+
+/* PY_YIELD: the usual case, a quiet run that extends its fold (~83% of the yields of
+ * benchmarks' generators: fold_open decided it at the resume), is done here; a row to write goes
+ * to yield_row_out. The top of the stack yields (recorded code: no filter lookup), and its
+ * generator's map entry is where the resume found it (sslot) -- the entry running this call in
+ * this frame, its code the frame's (running_state), the one the resume checked. */
 static PyObject *
 vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1269,42 +1325,18 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame)) || !ts->depth)
         goto general;
     Entry *e = &ts->stack[ts->depth - 1];
-    /* the top of the stack yields (recorded code: no filter lookup), and its generator's map
-     * entry is where the resume found it (susp_park's entry; a first yield is not in the map:
-     * sslot 0 -- first_yield). The entry running this call in this frame, its code the frame's
-     * (running_state), is the one the resume checked. */
-    if ((uint32_t)(e->sslot - 1) >= c->capsusp) {
-        if (e->sslot || e->frame != frame || c->codes[e->code_idx].code != (void *)args[0]) goto general;
-        if (first_yield(c, ts, e, args[2])) Py_RETURN_NONE;
-        goto general;
-    }
-    Susp *s = &c->susp[e->sslot - 1];
-    if (e->frame != frame || s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0])
-        goto general;
-    /* cb_py_yield's three cases: a quiet run that extends its fold, a quiet run that starts a
-     * fold (a row), else a suspend row; the last two record the yielded value (args mode): here
-     * when its text is in this batch already (value_small_hit: None, a small int -- a value
-     * passed up a `yield from` chain is met again at each level), else the general path
-     * captures it */
+    if (e->frame != frame) goto general;
+    if (!e->fold) return yield_row_out(c, ts, e, args, PyVectorcall_NARGS(nargsf));
+    uint32_t j = e->sslot - 1;
+    if (j >= c->capsusp) goto general;
+    Susp *s = &c->susp[j];
+    MarkRow *f = &c->marks[e->fold - 1];
+    uint32_t n = f->n + 1;
+    if (s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0] || !n)
+        goto general;   /* (n: the fold is full, UINT32_MAX runs; cb_py_yield starts another) */
     int64_t t = fast_stamp();
-    uint32_t fold;
-    if (e->quiet && fold_extend(c, e, t, ts->thr)) {
-        fold = e->fold;
-    } else {
-        uint32_t v = 0;
-        if ((c->args_mode && !(v = value_small_hit(c, args[2]))) || c->nmarks == c->capmarks)
-            goto general;   /* (t: read again there) */
-        MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
-        m->exc = NULL; m->call = e->call; m->ref = v;
-        if (e->quiet) {
-            m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD; m->n = 1; m->run = t - e->rt; m->t2 = t; m->thr = ts->thr;
-            fold = (uint32_t)c->nmarks;
-        } else {
-            m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
-            fold = 0;
-        }
-    }
-    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch;
+    f->n = n; f->run += t - e->rt; f->t2 = t;   /* fold_extend; the map entry's fold state stays */
+    s->running = 0;
     ts->depth--;
     Py_RETURN_NONE;
 general:

@@ -221,7 +221,8 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
  * resume row is not written yet: rt is its time and rothr its resumer (quiet_end writes it
  * when the run turns out not quiet; ~83% of the runs fold, and their resume rows were written
  * only to be taken out again). fold: the index + 1 of the fold row in this batch that the run
- * may extend (0: none). hmark: the index + 1 of the call's `handled` row while that is the
+ * extends if it stays quiet -- set by its resume only when that row is its call's fold by the
+ * same resumer on the same thread (fold_open), cleared with quiet (quiet_end) -- else 0. hmark: the index + 1 of the call's `handled` row while that is the
  * call's latest mark (a re-raise may take it back: cb_reraise; the drain holds it back,
  * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
 typedef struct { void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
@@ -233,11 +234,15 @@ typedef struct { void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
  * stable while the generator exists); running: resumed since (it is on a thread's stack). */
-typedef struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch; uint8_t running;
+typedef union {
+    struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch, fothr, fthr; uint8_t running;
 #if GENWATCH
-                 PyObject *watch;   /* a GenRef to its generator (genwatch.c), or NULL */
+             PyObject *watch;   /* a GenRef to its generator (genwatch.c), or NULL */
 #endif
-} Susp;   /* fold: see Entry */
+    };
+    unsigned char size_[64];   /* (a power of 2: a slot's address is a shift, not a multiply, in every probe) */
+} Susp;   /* fold: see Entry; fothr, fthr: that fold row's resumer and thread (fold_open) */
+_Static_assert(sizeof(Susp) == 64, "Susp: 64 bytes");
 /* (Entry.sslot: the index + 1 in the map of its generator's running entry, set by the resume that
  * pushed it, 0 if unknown: its yield finds the entry there without hashing -- checked, as the
  * map may have moved it since) */
