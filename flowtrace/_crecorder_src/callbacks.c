@@ -1099,6 +1099,19 @@ running_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
     return ts;
 }
 
+/* running_state without the code's test, for a resume: the map entry found by the frame is
+ * checked against the event's code (Susp.code, the code of the generator living in that frame). */
+static inline __attribute__((always_inline)) ThreadState *
+resuming_state(CoreObject *c, _PyInterpreterFrame **framep)
+{
+    ThreadState *ts = tls_state;
+    if (!ts || ts->gen != c->gen) return NULL;
+    _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
+    if (!f) return NULL;
+    *framep = f;
+    return ts;
+}
+
 /* ---- PY_START's and PY_RETURN's usual cases, in the vectorcall itself ----
  * Every call of the program makes both events; these paths are what it pays (callgrind, fib
  * --no-args: PY_START ~150 instructions, PY_RETURN ~95 as calls into cb_py_start/cb_py_return).
@@ -1200,17 +1213,6 @@ general:
  * first yield, a value to capture -- goes to the
  * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
-/* The index in the generator map of `frame`'s entry, or -1: susp_find's probe, giving the
- * index (the entry's sslot without a division by sizeof(Susp)). The map is not empty. */
-static inline __attribute__((always_inline)) Py_ssize_t
-susp_index(CoreObject *c, void *frame)
-{
-    size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
-    for (void *f; (f = c->susp[j].frame) != frame; j = (j + 1) & mask)
-        if (!f) return -1;
-    return (Py_ssize_t)j;
-}
-
 /* (Both read the clock as the PY_START/PY_RETURN fast paths do -- c->fast: active, the TSC --
  * so that nothing on their way calls a function: an out-of-line stamp() and its spills were
  * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.)
@@ -1222,11 +1224,14 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    Py_ssize_t j;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !c->nsusp || !(ts = running_state(c, args[0], &frame))
-            || (j = susp_index(c, frame)) < 0)
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !c->nsusp || !(ts = resuming_state(c, &frame)))
         goto general;
-    Susp *s = &c->susp[j];
+    size_t j = susp_hash(c, frame);   /* (susp_find's probe, keeping the index: the entry's sslot) */
+    Susp *s;
+    while ((s = &c->susp[j])->frame != frame) {
+        if (!s->frame) goto general;
+        j = (j + 1) & (c->capsusp - 1);
+    }
     /* suspended, the same code (else a stale entry), and room for the entry */
     if (s->running || s->code != (void *)args[0] || ts->depth == ts->cap) goto general;
     int64_t t = fast_stamp();
@@ -1325,14 +1330,19 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame)) || !ts->depth)
         goto general;
     Entry *e = &ts->stack[ts->depth - 1];
-    if (e->frame != frame) goto general;
-    if (!e->fold) return yield_row_out(c, ts, e, args, PyVectorcall_NARGS(nargsf));
+    if (!e->fold) {
+        if (e->frame != frame) goto general;
+        return yield_row_out(c, ts, e, args, PyVectorcall_NARGS(nargsf));
+    }
+    /* (a fold is set by a resume that found the map entry at sslot: the entry still there --
+     * the map may have moved it -- holds this frame and the entry's call, so the entry is this
+     * frame's, running this code (running_state), which the resume found suspended) */
     uint32_t j = e->sslot - 1;
     if (j >= c->capsusp) goto general;
     Susp *s = &c->susp[j];
     MarkRow *f = &c->marks[e->fold - 1];
     uint32_t n = f->n + 1;
-    if (s->frame != frame || !s->running || s->call != e->call || s->code != (void *)args[0] || !n)
+    if (s->frame != frame || s->call != e->call || !n)
         goto general;   /* (n: the fold is full, UINT32_MAX runs; cb_py_yield starts another) */
     int64_t t = fast_stamp();
     f->n = n; f->run += t - e->rt; f->t2 = t;   /* fold_extend; the map entry's fold state stays */

@@ -225,7 +225,11 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
  * same resumer on the same thread (fold_open), cleared with quiet (quiet_end) -- else 0. hmark: the index + 1 of the call's `handled` row while that is the
  * call's latest mark (a re-raise may take it back: cb_reraise; the drain holds it back,
  * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
-typedef struct { void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark; } Entry;   /* sslot: see Susp */
+typedef struct {
+    void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark;
+    uint32_t spare_[3];   /* (64 bytes: the top of a stack is a shift away, not a multiply) */
+} Entry;   /* sslot: see Susp */
+_Static_assert(sizeof(Entry) == 64, "Entry: 64 bytes");
 
 /* 3.13+: the C recorder watches each suspended generator for a close that sends no event
  * (genwatch.c); 3.12 delivers every close it can see (its callbacks run no bytecode). */
