@@ -45,6 +45,8 @@
  *   callbacks.c the sys.monitoring callbacks (and asyncio task lookup)
  *   control.c   start / seed / stop and the other control methods
  *   core.c      the Core type and the module (constants exported for the import check)
+ *   genwatch.c  generators closed where CPython sends no event (both recorders)
+ *   guard.c     the Python recorder's callbacks guarded against asynchronous exceptions
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -675,6 +677,7 @@ void clear_tasks_seen(CoreObject *c);
 PyObject *core_start(CoreObject *c, PyObject *ignored);
 PyObject *core_seed(CoreObject *c, PyObject *args);
 PyObject *core_stop(CoreObject *c, PyObject *ignored);
+int add_guard(PyObject *m);                                                         /* guard.c */
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);

@@ -11,9 +11,17 @@ Design (measured choices are in benchmarks/overhead.py and the report of issue 2
 - **Per-thread stacks** of open call ids live in `threading.local` (`tls.st = (stack, thread)`);
   the bottom of every stack is the sentinel 0, so `stack[-1]` is the parent id (0 = root) and a
   pop that yields 0 is an *orphan* end (a frame that started before recording): ignored.
-- **Call ids** come from `itertools.count` (atomic). A thread switched out between taking an id
-  and appending its row can leave a gap at drain time; `drain()` then emits only the
-  consecutive prefix and keeps the rest for the next drain (FORMAT.md: ids are consecutive).
+- **Call ids** are taken (`_last_id[0] + 1` and a store) in the same run of bytecode without an
+  eval-breaker check as their row is appended: no other thread runs between them, so ids are
+  consecutive (FORMAT.md). Should a gap appear anyway, `drain()` emits only the consecutive
+  prefix and keeps the rest for the next drain.
+- **Asynchronous exceptions** (a signal handler's KeyboardInterrupt or SystemExit, which CPython
+  raises at an eval-breaker check, possibly inside a callback): every callback writes last, in
+  a run of bytecode without a check, and is registered through `_crecorder.guard` (guard.c),
+  which runs it again when it was stopped before its writes and delivers the exception again
+  where the program runs next -- so the program gets it where it would have untraced, and the
+  trace shows it there (`_callbacks`). Without the C extension such an exception is raised at
+  the monitored instruction, as CPython does.
 - **Filtering** is decided once per code object (`fids[id(code)]`: >0 recorded function/generator,
   <0 recorded coroutine/async generator, 0 excluded) and excluded code gets `DISABLE` from the
   local events (START/RESUME/RETURN/YIELD); UNWIND/THROW/EXCEPTION_HANDLED/RERAISE cannot be
@@ -67,6 +75,7 @@ from __future__ import annotations
 import itertools
 from itertools import chain
 import opcode
+import os
 import sys
 import threading
 import weakref
@@ -79,10 +88,10 @@ from ..filters import CodeFilter
 from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
 from .base import Batch, RecorderConfig
-try:  # the one helper of the C extension this recorder uses (see the docstring), if built
-    from .._crecorder import watch_generator as _watch_generator
+try:  # the two helpers of the C extension this recorder uses (see the docstring), if built
+    from .._crecorder import guard as _guard, watch_generator as _watch_generator
 except ImportError:
-    _watch_generator = None
+    _guard = _watch_generator = None
 from .common import (  # TOOL_ID_ORDER, TOOL_NAME: kept importable from here
     TOOL_ID_ORDER, TOOL_NAME, ExitStatuses, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id,
     renamed_thread, running_frames, take, thread_entry,
@@ -106,8 +115,12 @@ _OVERFLOW_EVERY = 0x2000  # call ids between two backpressure checks (a power of
 # module docstring; common.is_create_task): never a call, its return is watched
 _HOOK = -(1 << 40)
 
+# Frames of files under this directory are the tracer's own (guard.c cuts them from the traceback
+# of an asynchronous exception it delivers again)
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
 _OP = opcode.opmap
-_CLEANUP_THROW, _END_ASYNC_FOR = _OP["CLEANUP_THROW"], _OP["END_ASYNC_FOR"]
+_CLEANUP_THROW, _END_ASYNC_FOR, _RESUME = _OP["CLEANUP_THROW"], _OP["END_ASYNC_FOR"], _OP["RESUME"]
 _STOPS = (StopIteration, StopAsyncIteration)
 
 
@@ -128,6 +141,15 @@ def protocol_catch(code: CodeType, offset: int, exc: BaseException) -> bool:
         return False
     b = code.co_code  # deoptimised bytes (caches zeroed), cached by CPython after the first use
     return 0 <= offset < len(b) and b[offset] == (_CLEANUP_THROW if stop_iter else _END_ASYNC_FOR)
+
+
+def _entry_resume(code: CodeType) -> int:
+    """The offset of `code`'s first RESUME (after its cell set-up instructions, if any)."""
+    b = code.co_code
+    for i in range(0, len(b), 2):
+        if b[i] == _RESUME:
+            return i
+    return -1
 
 
 def _came_through(exc: BaseException, code: CodeType) -> bool:
@@ -177,7 +199,8 @@ class PyRecorder:
         self._codes: list[CodeType] = []
         self._func_count = itertools.count(1)
         self._thread_count = itertools.count(1)
-        self._ids = itertools.count(1)
+        self._last_id = [0]  # the last call id taken (_callbacks: `+ 1` and a store)
+        self._wrote = [False]  # True once a callback has begun its writes (guard.c, _callbacks)
         # Row lists are *flat*: a row is `extend`ed as a tuple of _CALL_W / 2 / _EXIT_W values.
         # extend copies the values and frees the tuple at once, so the list holds only ints
         # and strings: no GC-tracked object per row (no gen-0 collections while recording), and
@@ -255,34 +278,39 @@ class PyRecorder:
         return -fid if entry["kind"] in ("coroutine", "async_generator") else fid
 
     def _new_thread(self) -> tuple[list[int], int]:
-        """First event on a thread: its stack (seeded if asked) and its session thread id."""
+        """First event on a thread: its stack (seeded if asked) and its session thread id. Its
+        writes come last, with no eval-breaker check between them (see _callbacks)."""
         ident = threading.get_ident()
         thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
         name = thread.name if thread is not None else f"thread-{ident}"
-        seeded = self._seeds.pop(ident, None)
+        ref = weakref.ref(thread) if thread is not None else None
+        seeded = self._seeds.get(ident)
+        entry = None
         if seeded is not None:  # seed_running wrote this thread's running frames already
             stack, tid = seeded
         else:
             stack = [0]
             tid = next(self._thread_count)
-            self._new_threads.append(thread_entry(tid, ident, threading.get_native_id(), thread))
-        self._threads.append((tid, weakref.ref(thread) if thread is not None else None, name, stack))
+            entry = thread_entry(tid, ident, threading.get_native_id(), thread)
         st = (stack, tid)
+        if entry is None:
+            del self._seeds[ident]
+        else:
+            self._new_threads += (entry,)
+        self._threads += ((tid, ref, name, stack),)
         self._tls.st = st
         return st
 
-    def _task_start(self, cid: int, stack: list[int], thr: int, frame: Any) -> tuple[int, int]:
-        """(the asyncio task running now or 0, the parent) of coroutine call `cid` starting
-        in `frame`. A task seen for the first time is registered with `cid` as its root, and
-        its root hangs from the nearest call of the program's own code (`_own_caller`)."""
+    def _task_start(self, stack: list[int], thr: int, frame: Any) -> tuple[int, dict[str, Any] | None, int]:
+        """(the asyncio task running now or 0, its TASK entry when it is seen for the first
+        time, the parent) of a coroutine call starting in `frame`. The caller sets the entry's
+        root (the call) and appends it with its other writes (_callbacks); a new task's root
+        hangs from the nearest call of the program's own code (`_own_caller`)."""
         parent = stack[-1]
         tid, entry = self._task_table.current(parent, thr)
         if entry is None:
-            return tid, parent
-        entry["root"] = cid
-        self._new_tasks.append(entry)
-        self._tasks_seen = True
-        return tid, self._own_caller(frame, stack)
+            return tid, None, parent
+        return tid, entry, self._own_caller(frame, stack)
 
     def _own_caller(self, frame: Any, stack: list[int]) -> int:
         """The call on `stack` (this thread's open calls) of the nearest frame below `frame`
@@ -307,23 +335,37 @@ class PyRecorder:
 
     # ------------------------------------------------------------------ callbacks
     def _callbacks(self) -> dict[int, Any]:
-        """Build the callbacks as closures over locals (a local load is the cheapest lookup)."""
+        """Build the callbacks as closures over locals (a local load is the cheapest lookup).
+
+        Asynchronous exceptions: a signal's Python handler (Ctrl-C's KeyboardInterrupt) runs at
+        an eval-breaker check -- a function's first instruction, the end of a call, a backward
+        jump -- so its exception can land inside a callback (_crecorder's guard.c, which the
+        callbacks are registered through, takes it and delivers it again to the program). So
+        every callback reads and computes first and writes last: from `wrote[0] = True` to the
+        end of its writes there is no call (but a last one, a write itself) and no backward
+        jump, hence no check -- an exception lands before the writes (the guard runs the
+        callback again) or after them (recorded: not run again), never between them. Rows are
+        appended with `+=`, call ids taken with `+ 1` and a store (no check between: atomic
+        under the GIL, so the id's row is appended with it)."""
         # Longer than ~80 lines, on purpose: each callback must close over the same dozen bound
         # locals (the hot path's whole speed); split into builders, every one would rebind them.
         fids = self._fids
         _id = id  # a local is cheaper than the builtins lookup
         tls = self._tls
-        calls_extend = self._calls.extend  # one atomic extend per row (see _reset)
-        exits_extend = self._exits.extend
-        exits_v_extend = self._exits_v.extend
-        marks_append = self._marks.append
+        calls = self._calls  # flat rows, extended with `+=` (see _reset and above)
+        exits = self._exits
+        exits_v = self._exits_v
+        marks = self._marks
+        marks_append = self._marks.append  # (only as a callback's last write)
+        last_id = self._last_id  # [the last call id taken]
+        wrote = self._wrote  # [True once a callback has begun its writes] (guard.c)
+        new_tasks = self._new_tasks
+        lost = self._lost
         extra = self._extra
         gens = self._gens
         runs = self._runs
         epoch = self._epoch
-        calls = self._calls
         known = self._known
-        next_id = self._ids.__next__
         clock = perf_counter_ns
         decide = self._decide
         new_thread = self._new_thread
@@ -331,7 +373,6 @@ class PyRecorder:
         getframe = sys._getframe
         mode = self.config.args
         capture = mode != "off"
-        lost_append = self._lost.append
         note_exit = self.exit_statuses.note
         note_creator = self._task_table.note_creator
         overflow = self._overflow
@@ -340,6 +381,11 @@ class PyRecorder:
         watch = _watch_generator
         watched = self._watched
         exit_text = exception_text(GeneratorExit(), mode)
+        # 3.13+ checks the eval breaker at a function's first RESUME before PY_START: an
+        # exception raised there (a signal's) unwinds a call never started. With the guard no
+        # callback raises, so an unwind at that instruction is such a one. (3.12 checks after
+        # PY_START: the call is recorded, then left.)
+        check_entry = sys.version_info >= (3, 13) and _guard is not None
 
         def check_overflow() -> None:
             # A program making calls nonstop can out-run the flusher thread (it needs the GIL
@@ -348,25 +394,38 @@ class PyRecorder:
             # flush is not traced.
             hook = overflow[0]
             if hook is not None and pending() >= overflow[1]:
-                hook()
+                try:
+                    hook()
+                except BaseException:
+                    wrote[0] = True  # (another thread's callback may have cleared it meanwhile)
+                    raise
 
         def start_coroutine(code: CodeType, fid: int) -> None:
             # A coroutine/async generator starts: a call like any other, plus its task.
+            nonlocal calls, new_tasks
             try:
                 s, thr = tls.st
             except AttributeError:
                 s, thr = new_thread()
-            cid = next_id()
             frame = getframe(2)
-            task, parent = task_start(cid, s, thr, frame)
+            task, entry, parent = task_start(s, thr, frame)
             args = args_text(frame, code, mode) if capture else None
-            calls_extend((cid, parent, -fid, thr, clock(), args))  # the clock after the args
-            s.append(cid)
+            t = clock()  # the clock after the args
+            wrote[0] = True  # the writes (see above)
+            cid = last_id[0] + 1
+            last_id[0] = cid
+            if entry is not None:
+                entry["root"] = cid
+                new_tasks += (entry,)
+                self._tasks_seen = True
+            calls += (cid, parent, -fid, thr, t, args)
             if task:
                 extra[cid] = (task, 0)
+            s.append(cid)
 
         if capture:
             def on_start(code: CodeType, offset: int) -> Any:
+                nonlocal calls
                 try:
                     try:
                         fid = fids[_id(code)]
@@ -377,10 +436,13 @@ class PyRecorder:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread
                             s, thr = new_thread()
-                        cid = next_id()
                         # args are read now: the values may change while the call runs
                         args = args_text(getframe(1), code, mode)
-                        calls_extend((cid, s[-1], fid, thr, clock(), args))
+                        t = clock()
+                        wrote[0] = True  # the writes (see above)
+                        cid = last_id[0] + 1
+                        last_id[0] = cid
+                        calls += (cid, s[-1], fid, thr, t, args)
                         s.append(cid)
                         if not cid & every:  # rarely: has the flusher fallen behind?
                             check_overflow()
@@ -392,6 +454,7 @@ class PyRecorder:
                     pass  # never let the tracer break the traced program
         else:
             def on_start(code: CodeType, offset: int) -> Any:
+                nonlocal calls
                 try:
                     try:
                         fid = fids[_id(code)]  # decided once per code object
@@ -402,8 +465,11 @@ class PyRecorder:
                             s, thr = tls.st  # this thread's stack and session thread id
                         except AttributeError:  # first event on this thread
                             s, thr = new_thread()
-                        cid = next_id()  # atomic: ids are unique across threads
-                        calls_extend((cid, s[-1], fid, thr, clock(), None))  # one atomic extend
+                        t = clock()
+                        wrote[0] = True  # the writes: no eval-breaker check until they end (above)
+                        cid = last_id[0] + 1  # unique across threads: nothing runs between read and store
+                        last_id[0] = cid
+                        calls += (cid, s[-1], fid, thr, t, None)  # one atomic extend
                         s.append(cid)
                         if not cid & every:  # rarely: has the flusher fallen behind?
                             check_overflow()
@@ -416,6 +482,7 @@ class PyRecorder:
 
         def return_slow(code: CodeType, value: Any) -> Any:
             # First sight, a coroutine's return, an excluded code's return, create_task's return.
+            nonlocal exits_v
             fid = fids.get(_id(code))
             if fid is None:
                 fid = decide(code, 3)
@@ -426,45 +493,52 @@ class PyRecorder:
             except AttributeError:
                 s, thr = new_thread()
             if fid == _HOOK:  # BaseEventLoop.create_task returned a task: note its creator
-                note_creator(value, s[-1])
+                note_creator(value, s[-1])  # (run again, it notes the same)
                 return None
-            cid = s.pop()
-            if cid:
-                exits_v_extend((cid, clock(), F.END_RETURN, value_text(value, mode) if capture else None))
-            else:
-                s.append(0)  # orphan: started before recording
+            cid = s[-1]
+            if cid:  # (0: an orphan, started before recording)
+                t = clock()
+                text = value_text(value, mode) if capture else None
+                wrote[0] = True
+                del s[-1]
+                exits_v += (cid, t, F.END_RETURN, text)
             return None
 
         if capture:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
+                nonlocal exits_v
                 try:
                     if fids.get(_id(code), 0) > 0:
                         try:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread (a seeded call returns)
                             s, thr = new_thread()
-                        cid = s.pop()
-                        if cid:
-                            exits_v_extend((cid, clock(), F.END_RETURN, value_text(value, mode)))
-                        else:
-                            s.append(0)  # orphan: a call that started before recording
+                        cid = s[-1]
+                        if cid:  # (0: an orphan, a call that started before recording)
+                            t = clock()
+                            text = value_text(value, mode)
+                            wrote[0] = True
+                            del s[-1]
+                            exits_v += (cid, t, F.END_RETURN, text)
                     else:
                         return return_slow(code, value)
                 except Exception:
                     pass
         else:
             def on_return(code: CodeType, offset: int, value: Any) -> Any:
+                nonlocal exits
                 try:
                     if fids.get(_id(code), 0) > 0:  # recorded plain code (else: the rare cases)
                         try:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread (a seeded call returns)
                             s, thr = new_thread()
-                        cid = s.pop()  # the call on top of this thread's stack is ours
-                        if cid:
-                            exits_extend((cid, clock()))  # how=return, no value: the short row
-                        else:
-                            s.append(0)  # orphan: a call that started before recording
+                        cid = s[-1]  # the call on top of this thread's stack is ours
+                        if cid:  # (0: an orphan, a call that started before recording)
+                            t = clock()
+                            wrote[0] = True  # the writes (see above)
+                            del s[-1]
+                            exits += (cid, t)  # how=return, no value: the short row
                     else:
                         return return_slow(code, value)
                 except Exception:
@@ -473,14 +547,20 @@ class PyRecorder:
         def gone(ref: Any, unseen: bool) -> None:
             # A watched generator is being freed; its close comes next (genwatch.c). Unseen,
             # it ends here as that close's unwind would have; seen, its events end it.
+            nonlocal exits_v
             key, cid = ref.data
-            if watched.get(key, (0,))[0] == cid:
+            mine = watched.get(key, (0,))[0] == cid
+            end = unseen and gens.get(key) == cid
+            t = clock()
+            wrote[0] = True
+            if mine:
                 del watched[key]
-            if unseen and gens.get(key) == cid:
+            if end:
                 del gens[key]
-                exits_v_extend((cid, clock(), F.END_RAISE, exit_text))
+                exits_v += (cid, t, F.END_RAISE, exit_text)
 
         def on_yield(code: CodeType, offset: int, value: Any) -> Any:
+            nonlocal lost
             try:
                 fid = fids.get(_id(code))
                 if fid is None:
@@ -491,64 +571,90 @@ class PyRecorder:
                     s, thr = tls.st
                 except AttributeError:
                     s, thr = new_thread()
-                cid = s.pop()
+                cid = s[-1]
                 if not cid:
-                    s.append(0)  # a generator running since before recording: ignored
-                    return None
+                    return None  # a generator running since before recording: ignored
                 t = clock()
                 frame = getframe(1)
-                key = id(frame)  # the generator's frame: alive while it is suspended
-                prev = gens.setdefault(key, cid)
-                if prev != cid:  # the address was reused: that generator vanished silently
-                    gens[key] = cid
-                    lost_append(prev)
+                key = _id(frame)  # the generator's frame: alive while it is suspended
+                prev = gens.get(key, cid)
+                ref = None
                 if watch is not None and watched.get(key, (0,))[0] != cid:  # its first yield
-                    watched[key] = (cid, watch(frame, gone, (key, cid)))
+                    ref = watch(frame, guarded_gone, (key, cid))  # (dropped if this runs again)
                 text = value_text(value, mode) if capture else None
-                run = runs.pop(cid, None) if runs else None  # set by a plain resume
+                run = runs.get(cid) if runs else None  # set by a plain resume
+                quiet = False
                 if run is not None:
                     e, n = run
                     # quiet: no call started under it since its resume (the rows appended since
                     # name another parent), and no drain overlapped the run (same even epoch)
-                    if not e & 1 and (len(calls) == n or cid not in calls[n + 1 :: _CALL_W]) and epoch[0] == e:
-                        marks_append((cid, t, _MARK_QUIET, text, thr))  # drain() may fold it
-                        return None
-                marks_append((cid, t, F.MARK_SUSPEND, text, 0))
+                    quiet = not e & 1 and (len(calls) == n or cid not in calls[n + 1 :: _CALL_W])
+                wrote[0] = True  # the writes (see above)
+                del s[-1]
+                if prev != cid:  # the address was reused: that generator vanished silently
+                    lost += (prev,)
+                gens[key] = cid
+                if ref is not None:
+                    watched[key] = (cid, ref)
+                if run is not None and cid in runs:
+                    del runs[cid]
+                if quiet and epoch[0] == e:
+                    marks_append((cid, t, _MARK_QUIET, text, thr))  # drain() may fold it
+                else:
+                    marks_append((cid, t, F.MARK_SUSPEND, text, 0))
             except Exception:
                 pass
             return None
 
-        def resumed(code: CodeType, fid: int, kind: int, text: str | None) -> None:
+        def resumed(code: CodeType, fid: int, kind: int, text: str | None, exc_id: int) -> None:
+            # A resume or a throw (exc_id: its exception's id, noted as coming in from outside).
+            nonlocal calls, marks, new_tasks
             try:
                 s, thr = tls.st
             except AttributeError:
                 s, thr = new_thread()
             frame = getframe(2)
-            cid = gens.pop(id(frame), 0)
+            key = _id(frame)
+            cid = gens.get(key, 0)
             parent = resumer = s[-1]
             t = clock()
             if cid:
+                n = e = 0
                 if kind == F.MARK_RESUME:  # a run that may turn out quiet (on_yield, _fold)
                     e = epoch[0]  # read before the length: see _reset
-                    runs[cid] = (e, len(calls))
-                    marks_append((cid, t, kind, text, resumer, thr))
+                    n = len(calls)
+                    row: tuple = (cid, t, kind, text, resumer, thr)
                 else:
-                    marks_append((cid, t, kind, text, resumer))
+                    row = (cid, t, kind, text, resumer)
+                wrote[0] = True  # the writes (see above)
+                if key in gens:
+                    del gens[key]
+                if kind == F.MARK_RESUME:
+                    runs[cid] = (e, n)
+                marks += (row,)
             else:
                 # Never seen starting: a generator created and started before recording
                 # (partial), or a coroutine thrown into before its first step (e.g. a task
                 # cancelled before it ran: THROW with no START) - then it starts here.
-                cid = next_id()
                 partial = frame.f_lasti > 0 and kind != F.MARK_THROW or (
                     kind == F.MARK_THROW and frame.f_lasti > 2)
-                task = 0
+                task, entry = 0, None
                 if fid < 0:
-                    task, parent = task_start(cid, s, thr, frame)
-                calls_extend((cid, parent, abs(fid), thr, t, None))
+                    task, entry, parent = task_start(s, thr, frame)
+                wrote[0] = True
+                cid = last_id[0] + 1
+                last_id[0] = cid
+                if entry is not None:
+                    entry["root"] = cid
+                    new_tasks += (entry,)
+                    self._tasks_seen = True
+                calls += (cid, parent, abs(fid), thr, t, None)
                 if partial or task:
                     extra[cid] = (task, F.CALL_PARTIAL if partial else 0)
                 if kind == F.MARK_THROW:
-                    marks_append((cid, t, kind, text, resumer))
+                    marks += ((cid, t, kind, text, resumer),)
+            if exc_id:
+                known[thr] = (exc_id, cid, False, None)  # it comes in from outside
             s.append(cid)
 
         def on_resume(code: CodeType, offset: int) -> Any:
@@ -558,7 +664,7 @@ class PyRecorder:
                     fid = decide(code)
                 if not fid or fid == _HOOK:
                     return DISABLE
-                resumed(code, fid, F.MARK_RESUME, None)
+                resumed(code, fid, F.MARK_RESUME, None, 0)
             except Exception:
                 pass
             return None
@@ -569,9 +675,7 @@ class PyRecorder:
                 if fid is None:
                     fid = decide(code)
                 if fid and fid != _HOOK:  # (no DISABLE: PY_THROW cannot be disabled)
-                    resumed(code, fid, F.MARK_THROW, exception_text(exc, mode))
-                    s, thr = tls.st
-                    known[thr] = (id(exc), s[-1], False, None)  # it comes in from outside
+                    resumed(code, fid, F.MARK_THROW, exception_text(exc, mode), _id(exc))
             except Exception:
                 pass
 
@@ -586,6 +690,7 @@ class PyRecorder:
             return k[3] is None or _came_through(exc, k[3])
 
         def on_unwind(code: CodeType, offset: int, exc: BaseException) -> None:
+            nonlocal exits_v
             try:
                 if isinstance(exc, SystemExit) and getframe(1).f_back is None:
                     note_exit(exc)  # the exit status asked for (ExitStatuses); any frame's unwind
@@ -598,20 +703,24 @@ class PyRecorder:
                     s, thr = tls.st
                 except AttributeError:
                     s, thr = new_thread()
-                cid = s.pop()
-                if cid:
+                cid = s[-1]
+                if cid and check_entry and offset == _entry_resume(code):
+                    return  # raised at its first check, before its PY_START (3.13): never started
+                if cid:  # (0: an orphan)
                     t = clock()
                     text = exception_text(exc, mode)
                     # raised here (see the docstring): the exit row is its `raise` mark too (1.6)
                     here = not travels_into(exc, cid, thr)
-                    exits_v_extend((cid, t, F.END_RAISE_HERE if here else F.END_RAISE, text))
-                    known[thr] = (id(exc), s[-1], False, code)  # it travels on into the caller
-                else:
-                    s.append(0)
+                    eid = _id(exc)
+                    wrote[0] = True  # the writes (see above)
+                    del s[-1]
+                    exits_v += (cid, t, F.END_RAISE_HERE if here else F.END_RAISE, text)
+                    known[thr] = (eid, s[-1], False, code)  # it travels on into the caller
             except Exception:
                 pass
 
         def on_handled(code: CodeType, offset: int, exc: BaseException) -> None:
+            nonlocal marks
             try:
                 fid = fids.get(_id(code))
                 if fid is None:
@@ -626,11 +735,14 @@ class PyRecorder:
                 if cid and not (isinstance(exc, _STOPS) and protocol_catch(code, offset, exc)):
                     t = clock()
                     text = exception_text(exc, mode)
-                    if not travels_into(exc, cid, thr):  # raised here (see the docstring)
-                        marks_append((cid, t, F.MARK_RAISE, text, 0))
+                    here = not travels_into(exc, cid, thr)  # raised here (see the docstring)
+                    eid = _id(exc)
+                    wrote[0] = True  # the writes (see above)
+                    known[thr] = (eid, cid, True, None)  # caught here
+                    if here:
+                        marks += ((cid, t, F.MARK_RAISE, text, 0),)
                     # `other` carries id(exc) until drain() (see on_reraise)
-                    marks_append((cid, t, F.MARK_HANDLED, text, id(exc)))
-                    known[thr] = (id(exc), cid, True, None)  # caught here
+                    marks_append((cid, t, F.MARK_HANDLED, text, eid))
             except Exception:
                 pass
 
@@ -647,16 +759,27 @@ class PyRecorder:
                 s, thr = tls.st
                 cid = s[-1]
                 if cid:
-                    marks_append((cid, 0, _MARK_RERAISE, None, id(exc)))
-                    known[thr] = (id(exc), cid, False, None)  # caught by a cleanup handler only: it travels on
+                    eid = _id(exc)
+                    wrote[0] = True  # the writes (see above)
+                    known[thr] = (eid, cid, False, None)  # caught by a cleanup handler only: it travels on
+                    marks_append((cid, 0, _MARK_RERAISE, None, eid))
             except Exception:
                 pass
 
+        guarded_gone = self._guarded(gone)
         return {
             E.PY_START: on_start, E.PY_RETURN: on_return, E.PY_YIELD: on_yield,
             E.PY_RESUME: on_resume, E.PY_THROW: on_throw, E.PY_UNWIND: on_unwind,
             E.EXCEPTION_HANDLED: on_handled, E.RERAISE: on_reraise,
         }
+
+    def _guarded(self, callback: Any) -> Any:
+        """`callback` as registered: through _crecorder's guard (guard.c: an asynchronous
+        exception landing in it is delivered to the program instead) when the C extension is
+        built, else itself."""
+        if _guard is None:
+            return callback
+        return _guard(callback, self._wrote, _OURS, threading.main_thread().ident or 0)
 
     # ------------------------------------------------------------------ start / stop
     def _seed_running(self) -> None:
@@ -678,7 +801,7 @@ class PyRecorder:
                     tid = next(self._thread_count)
                     th = threading._active.get(ident)  # type: ignore[attr-defined]
                     self._new_threads.append(thread_entry(tid, ident, getattr(th, "native_id", None) or 0, th))
-                cid = next(self._ids)
+                cid = self._last_id[0] = self._last_id[0] + 1
                 self._calls.extend((cid, stack[-1], abs(fid), tid, t, None))
                 self._extra[cid] = (0, F.CALL_PARTIAL)
                 stack.append(cid)
@@ -699,7 +822,7 @@ class PyRecorder:
         if self.running:
             return
         self._t_start = perf_counter_ns()
-        self._registered = self._callbacks()
+        self._registered = {event: self._guarded(cb) for event, cb in self._callbacks().items()}
         self.tool_id = enable_monitoring(self._registered, self._seed_running if self.config.seed_running else None)
         self.running = True
 
