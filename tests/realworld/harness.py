@@ -16,6 +16,7 @@ import os
 import pathlib
 import pstats
 import re
+import resource
 import subprocess
 import sys
 import textwrap
@@ -27,7 +28,17 @@ from flowtrace.ftr.reader import Trace, load
 
 PY = sys.executable
 CLOSING = re.compile(r"^flowtrace: recorded \d+ calls to .+\n\Z", re.M)
-TIMEOUT = 60
+# A run is limited in CPU time (a runaway loop), and in wall time only far beyond, against a hang
+# (which uses no CPU). A 60 s wall limit was the cause of test_pytest_suite_with_pytest_recorded's
+# flake: its cProfile run needs ~1.7 s of CPU and took 20 s of wall time at load 36 on this
+# 2-core machine (8 engineers' suites), past 60 s at load 34+ with the runs of the suite beside it.
+CPU_LIMIT = 60
+TIMEOUT = 900
+
+
+def _limit_cpu() -> None:
+    """(preexec_fn) The child's CPU time limit: SIGXCPU past CPU_LIMIT seconds."""
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT, CPU_LIMIT + 5))
 
 PROBE = '''
 import atexit, os, sys
@@ -88,7 +99,7 @@ class Run:
     def compare(self, args: list[str], *, options: list[str] = (), recorder: str = "c", watch: str = "",
                 env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
         out = self.dir / "t.ftr"
-        kw = dict(input=stdin, capture_output=True, text=True, cwd=self.dir, timeout=TIMEOUT)
+        kw = dict(input=stdin, capture_output=True, text=True, cwd=self.dir, timeout=TIMEOUT, preexec_fn=_limit_cpu)
         plain = subprocess.run([PY, *args], env=self.env("plain.probe", watch, env), **kw)
         traced = subprocess.run(
             [PY, "-m", "flowtrace", "run", "-o", str(out), "--exclude", "sitecustomize", *options, *args],
@@ -111,7 +122,7 @@ class Run:
             cProfile.main()
         """)
         proc = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True, cwd=self.dir,
-                              env=self.env("profile.probe", "", env), timeout=TIMEOUT)
+                              env=self.env("profile.probe", "", env), timeout=TIMEOUT, preexec_fn=_limit_cpu)
         assert prof.exists(), proc.stderr
         stats = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
         return collections.Counter({(os.path.abspath(os.path.join(self.dir, f)) if not f.startswith("<") else f,
