@@ -440,20 +440,28 @@ memo_probe(CoreObject *c, const Memo *key)
     return HOT_TAGS(c)[slot] == tag && memo_same(m, key) ? m->sid : 0;   /* (the tag holds the batch) */
 }
 
-/* Remember entry `sid` under `key` in the hot memo (a probe just missed). Field by field, n
- * slots only: copying the whole stack key read it back in 16-byte loads over 8-byte stores (a
- * store-forwarding stall) and copied unused slots; the loop stays a loop (GCC made it a call
- * of memcpy, ~10 instructions for a slot or two). */
+/* Remember entry `sid` under `key` (of n slots) in the hot memo (a probe just missed). Field by
+ * field, n slots only: copying the whole stack key read it back in 16-byte loads over 8-byte
+ * stores (a store-forwarding stall) and copied unused slots; the loop stays a loop (GCC made it
+ * a call of memcpy, ~10 instructions for a slot or two) -- or none, where n is a constant
+ * (start_keyed_<n>'s records, a result's one value: memo_remember_n; the loop was ~7
+ * instructions a slot and ~5 around it, callgrind oop). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline __attribute__((always_inline)) void
-memo_remember(CoreObject *c, const Memo *key, uint32_t sid)
+memo_remember_n(CoreObject *c, const Memo *key, uint32_t sid, const uint32_t n)
 {
-    uint32_t n = (uint32_t)(key->head >> 40) & 0xFF;
     size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
     Memo *m = &c->hot[slot];
     HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
     m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
     for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
+}
+
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static inline __attribute__((always_inline)) void
+memo_remember(CoreObject *c, const Memo *key, uint32_t sid)
+{
+    memo_remember_n(c, key, sid, (uint32_t)(key->head >> 40) & 0xFF);
 }
 
 /* commit_slots, and the entry's id remembered under `key` (a probe just missed). */
@@ -682,7 +690,7 @@ rec_value_take(CoreObject *c, StrEntry *e, uint32_t sid, const unsigned char *en
     e->kind = S_REC;
     e->rec_len = (size_t)(end - (c->packed + c->npacked));   /* (code_idx 0, packed 0: str_entry's) */
     c->npacked += e->rec_len;
-    memo_remember(c, key, sid);
+    memo_remember_n(c, key, sid, 1);   /* (a result: one value) */
     return sid;
 }
 
@@ -747,11 +755,11 @@ rec_put_int(unsigned char *__restrict q, int64_t v, int *worth)
 
 /* The record written from `start` to q (after REC_SIDE side bytes at `side` when it holds
  * objects: their first and last address, where the first step is) taken as an S_REC entry and
- * remembered under `key`: its id, or 0 (no memory). */
+ * remembered under `key` (n slots): its id, or 0 (no memory). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
 static inline __attribute__((always_inline)) uint32_t
 rec_take(CoreObject *c, const Memo *key, uint32_t code_idx, unsigned char *side, const unsigned char *start,
-         const unsigned char *q, int objects, uint64_t first, uint64_t addr, size_t step_at)
+         const unsigned char *q, int objects, uint64_t first, uint64_t addr, size_t step_at, const uint32_t n)
 {
     uint32_t sid;
     StrEntry *e = str_entry(c, &sid);
@@ -770,7 +778,7 @@ rec_take(CoreObject *c, const Memo *key, uint32_t code_idx, unsigned char *side,
     e->packed = (uint8_t)objects;
     e->rec_len = len;
     c->npacked = e->pack_off + len;
-    memo_remember(c, key, sid);
+    memo_remember_n(c, key, sid, n);
     return sid;
 }
 
@@ -851,7 +859,7 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
         }
     }
     if (!(worth | objects) || chars > (ci ? 2 * MAX_TEXT : MAX_TEXT)) return 0;
-    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at);
+    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at, n);
 }
 
 /* rec_commit for the argument list of a code of n keyed arguments (n a constant, 1..MEMO_SLOTS:
@@ -905,7 +913,7 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
             return rec_commit(c, key, S_ARGS, code_idx);
     }
     if (!(worth | objects) || chars > 2 * MAX_TEXT) return 0;
-    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at);
+    return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at, n);
 }
 
 /* A result's record (rec_commit's, one float's or one int's the shorter way), or 0. */
