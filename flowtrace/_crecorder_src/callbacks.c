@@ -183,7 +183,7 @@ genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t
  * started under it (py_start), a mark of its call (the exception callbacks), its end
  * (return, unwind, an unfinished end) and a drain (quiet_end_all). A row written late is
  * after rows of other calls written meanwhile (never after its own call's: the run was
- * quiet); the drain puts the batch back in time order (marks_by_time). */
+ * quiet); the drain puts the batch back in time order (encode.c's rows_by_time). */
 
 int
 quiet_end_slow(CoreObject *c, Entry *e)
@@ -191,23 +191,6 @@ quiet_end_slow(CoreObject *c, Entry *e)
     e->quiet = 0;
     e->fold = 0;   /* (a run that is not quiet extends no fold: cb_py_yield tests fold alone) */
     return add_mark(c, e->call, e->rt, MARK_RESUME, 0, e->rothr);
-}
-
-/* A drained batch's mark rows (not the held ones: ns already, and older) back in time order,
- * which the quiet runs' rows written late left out of it: a MARK chunk's times code as rising
- * steps (ENC_GOLOMB_RISE) only when no step goes down, and as zigzagged ones, a bit a row more,
- * otherwise. Stable (a call's own rows are in time order already: they keep their order): an
- * insertion sort, each late row moved back past the rows written during its run, few. */
-void
-marks_by_time(MarkRow *m, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        if (m[i].t >= m[i - 1].t) continue;
-        MarkRow r = m[i];
-        size_t j = i;
-        do { m[j] = m[j - 1]; j--; } while (j && m[j - 1].t > r.t);
-        m[j] = r;
-    }
 }
 
 void

@@ -860,7 +860,6 @@ quiet_end(CoreObject *c, Entry *e)
  * being drained (its runs are not quiet any more: a run folds only within a batch), so that a
  * file cut short after this flush still shows each running generator's resume. */
 void quiet_end_all(CoreObject *c);
-void marks_by_time(MarkRow *m, size_t n);
 
 /* Argument i of the frame (an argument captured by an inner function is already a cell at
  * PY_START: its content). */

@@ -1241,6 +1241,101 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
     }
 }
 
+/* The rows of a batch's MARK chunk, in its order, into perm (their indices): the rows kept
+ * (kind not 0) -- the held ones first as they are (ns already, older than every other: see
+ * hold_handled), then the others by time, stably. The quiet runs' resume rows written late
+ * (quiet_end_slow, callbacks.c) and the fold rows (written at their last yield, dated at their
+ * first resume) come after rows written during their run: each is moved back past those, an
+ * insertion sort of 4-byte indices (the rows themselves, 56 bytes, moved: marks_by_time did,
+ * ~1.6 M instructions of benchmarks' generators --no-args at scale 3, a third of whose rows are
+ * late). A MARK chunk's times code as rising steps (ENC_GOLOMB_RISE) only when no step goes
+ * down. The count kept is returned; *nheld_kept: how many of them are held rows. */
+static size_t
+rows_by_time(const MarkRow *m, size_t nrows, size_t nheld, uint32_t *perm, size_t *nheld_kept)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nheld; i++) if (m[i].kind) perm[n++] = (uint32_t)i;
+    size_t from = *nheld_kept = n;
+    int64_t last = INT64_MIN;   /* (the latest time so far: the sorted rows' last) */
+    for (size_t i = nheld; i < nrows; i++) {
+        if (!m[i].kind) continue;
+        int64_t t = m[i].t;
+        if (t >= last) { perm[n++] = (uint32_t)i; last = t; continue; }
+        size_t j = n++;
+        do { perm[j] = perm[j - 1]; j--; } while (j > from && m[perm[j - 1]].t > t);
+        perm[j] = (uint32_t)i;
+    }
+    return n;
+}
+
+/* A batch's MARK payload (None when it has no rows; NULL with an exception set). Marks are
+ * rows: made into columns first (rows_by_time's order), in one pass; times converted to ns
+ * relative to `origin` after, a column at a time (ticks_to_ns: ~10 instructions a value against
+ * tick_to_ns' ~17 in the row loop), string ids made final. */
+static PyObject *
+marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap)
+{
+    size_t nrows = w->nmarks;
+    if (!nrows) return Py_NewRef(Py_None);
+    unsigned char *mem = PyMem_RawMalloc(nrows * (8 + 8 + 8 + 4 + 4 + 4 + 4 + 4 + 4 + 1));
+    if (!mem) return PyErr_NoMemory();
+    int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
+    uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
+    uint32_t *perm = fn_ + nrows, *fat = perm + nrows;   /* (fat: the fold rows' places) */
+    uint8_t *mk = (uint8_t *)(fat + nrows);
+    size_t held;
+    size_t n = rows_by_time(w->marks, nrows, w->nheld, perm, &held);
+    if (!n) { PyMem_RawFree(mem); return Py_NewRef(Py_None); }
+    enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, NSTATS };
+    ColStats st[NSTATS];
+    memset(fn_, 0, n * sizeof *fn_);   /* (n: 0 but on the fold rows) */
+    /* (kind: the kinds seen, one bit each -- 1..6, never 0 here; othr and ref: any row not 0,
+     * their stats counted after only then -- nearly always 0 (othr: exceptions; ref: without
+     * argument capture but for exceptions); n's stats from the folds alone) */
+    uint64_t kinds = 0;
+    uint32_t any_othr = 0, any_ref = 0, n_lo = UINT32_MAX, n_hi = 0;
+    size_t nfolds = 0, n_nonzero = 0;
+    for (size_t j = 0; j < n; j++) {
+        const MarkRow *r = &w->marks[perm[j]];
+        mc[j] = r->call; mt[j] = r->t; mk[j] = r->kind; mo[j] = r->othr; mr[j] = r->ref;
+        kinds |= (uint64_t)1 << (r->kind & 63);
+        any_othr |= r->othr; any_ref |= r->ref;
+        if (r->kind == MARK_FOLD) {   /* run and span: the fold rows' only (ENC_SHARED, on n's rows: n >= 1) */
+            fn_[j] = r->n;
+            n_lo = r->n < n_lo ? r->n : n_lo; n_hi = r->n > n_hi ? r->n : n_hi; n_nonzero += r->n != 0;
+            fat[nfolds] = (uint32_t)j;
+            frun[nfolds] = r->t + r->run;   /* (ticks: both ends through the same monotonic map */
+            fspan[nfolds++] = r->t2;        /* below, so 0 <= run <= span in ns too) */
+        }
+    }
+    for (size_t j = 0; j < held; j++) mt[j] -= origin;   /* (held rows: ns already) */
+    ticks_to_ns(tmap, mt + held, n - held, origin);
+    ticks_to_ns(tmap, frun, nfolds, origin);
+    ticks_to_ns(tmap, fspan, nfolds, origin);
+    for (size_t f = 0; f < nfolds; f++) { frun[f] -= mt[fat[f]]; fspan[f] -= mt[fat[f]]; }
+    st[S_KIND] = (ColStats){__builtin_ctzll(kinds), 63 - __builtin_clzll(kinds), n};
+    u32_stats(mc, n, &st[S_CALL]);   /* (after the loop, four rows a step: ~5 instructions a row less) */
+    if (any_ref) renumber(mr, n, w->nstrs, remap, 0, &st[S_REF]);   /* (final ids: final_id's) */
+    else st[S_REF] = (ColStats){0, 0, 0};
+    if (any_othr) u32_stats(mo, n, &st[S_OTHR]);
+    else st[S_OTHR] = (ColStats){0, 0, 0};
+    st[S_N] = (ColStats){nfolds < n ? 0 : n_lo, n_hi, n_nonzero};   /* (u32_stats' figures: the rows not folds are 0) */
+    ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN, &st[S_CALL]}, {"t", 'q', mt, 8, 0, W_RISE},
+                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA, &st[S_KIND]}};
+    int k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
+    if (st[S_REF].nonzero) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL, &st[S_REF]};
+    if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR]};
+    if (st[S_N].nonzero) {   /* fold columns only with folds (1.1: n >= 1) */
+        uint8_t n_col = (uint8_t)(k + 1);
+        mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL, &st[S_N]};
+        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
+        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
+    }
+    PyObject *payload = columns_payload(0, n, mark, k);
+    PyMem_RawFree(mem);
+    return payload;
+}
+
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
  * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
@@ -1288,61 +1383,7 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     PyMem_RawFree(raised);
     if (!out[1]) return -1;
 
-    /* marks (few) are rows: made into columns first, in one pass that also leaves out the rows
-     * dropped (kind 0: a re-raise's or a fold's) and counts each column's range (value_range's
-     * stats: the encoder then reads the columns once less) */
-    size_t nrows = w->nmarks;
-    unsigned char *mem = nrows ? PyMem_RawMalloc(nrows * (4 + 8 + 1 + 4 + 4 + 4 + 8 + 8)) : NULL;
-    if (nrows && !mem) { PyErr_NoMemory(); return -1; }
-    int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
-    uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
-    uint8_t *mk = (uint8_t *)(fn_ + nrows);
-    enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, NSTATS };
-    ColStats st[NSTATS];
-    for (int j = 0; j < NSTATS; j++) st[j] = (ColStats){INT64_MAX, INT64_MIN, 0};
-    n = 0;
-    size_t nfolds = 0;
-    /* (kind: the kinds seen, one bit each -- 1..6, never 0 here; othr and n: any row not 0,
-     * their stats counted after only then -- nearly always 0: ~15 instructions a row less
-     * than their STATs, ~100 in all a row of exceptions' `handled` marks) */
-    uint64_t kinds = 0;
-    uint32_t any_othr = 0, any_n = 0;
-    for (size_t i = 0; i < nrows; i++) {
-        const MarkRow *r = &w->marks[i];
-        if (!r->kind) continue;
-        int64_t t = i < w->nheld ? r->t : tick_to_ns(tmap, r->t);   /* (held rows: ns already) */
-        uint32_t ref = final_id(r->ref, w->nstrs, remap);
-        int fold = r->kind == MARK_FOLD;
-        mc[n] = r->call; mt[n] = t - origin; mk[n] = r->kind; mo[n] = r->othr; mr[n] = ref;
-        fn_[n] = fold ? r->n : 0;
-        if (fold) {   /* run and span: the fold rows' only (ENC_SHARED, on n's rows: n >= 1) */
-            /* both ends through the same monotonic map: 0 <= run <= span in ns too */
-            frun[nfolds] = tick_to_ns(tmap, r->t + r->run) - t;
-            fspan[nfolds++] = tick_to_ns(tmap, r->t2) - t;
-        }
-        kinds |= (uint64_t)1 << (r->kind & 63);
-        any_othr |= mo[n]; any_n |= fn_[n];
-        n++;
-    }
-    if (!n) { PyMem_RawFree(mem); out[2] = Py_NewRef(Py_None); return 0; }
-    st[S_KIND] = (ColStats){__builtin_ctzll(kinds), 63 - __builtin_clzll(kinds), n};
-    u32_stats(mc, n, &st[S_CALL]);   /* (after the loop, four rows a step: ~5 instructions a row less) */
-    u32_stats(mr, n, &st[S_REF]);
-    if (any_othr) u32_stats(mo, n, &st[S_OTHR]);
-    if (any_n) u32_stats(fn_, n, &st[S_N]);
-    ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN, &st[S_CALL]}, {"t", 'q', mt, 8, 0, W_RISE},
-                       {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA, &st[S_KIND]}};
-    k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
-    if (st[S_REF].nonzero) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL, &st[S_REF]};
-    if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR]};
-    if (st[S_N].nonzero) {   /* fold columns only with folds (1.1: n >= 1) */
-        uint8_t n_col = (uint8_t)(k + 1);
-        mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL, &st[S_N]};
-        mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
-        mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
-    }
-    out[2] = columns_payload(0, n, mark, k);
-    PyMem_RawFree(mem);
+    out[2] = marks_payload(w, tmap, origin, remap);
     return out[2] ? 0 : -1;
 }
 
@@ -1418,7 +1459,6 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     TickMap tmap = tick_map(c->anchor, here);
     c->anchor = here;
     hold_handled(c, &w, &tmap);
-    marks_by_time(w.marks + w.nheld, w.nmarks - w.nheld);   /* (after hold_handled: it finds rows by index) */
 
     PyObject *result = NULL, *strs_payload = NULL;
     size_t nnew = 0;
