@@ -98,9 +98,10 @@ typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's ran
 /* (stats: counted already by a pass over the column -- renumber -- or NULL) */
 /* (share, 1.9: 1 + the index of an earlier column whose rows not 0 are the ones this column's
  * `nvals` values -- s->v, i64, dense -- belong to: ENC_SHARED, shared_body) */
-/* (at: the rows not 0, nat of them, in row order, and v their values, dense -- a u32 column: sparse_rows_body) */
+/* (at: the rows not 0, nat of them, in row order, and v their values, dense -- a u32 column: sparse_rows_body;
+ * or, with nzv, their values are nzv and v the whole column: column_body) */
 typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats;
-                 uint8_t share; size_t nvals; const uint32_t *at; size_t nat; } ColSpec;
+                 uint8_t share; size_t nvals; const uint32_t *at; size_t nat; const uint32_t *nzv; } ColSpec;
 
 /* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
@@ -889,6 +890,46 @@ choose(const ColSpec *s, size_t n, uint64_t base, Sizes *z)
     return c[best].enc;
 }
 
+/* measure's sample of a column's rows not 0 -- the same rows and the same steps from the row
+ * before each -- from their values alone, dense (v, nonzero of them): only the sampled rows are
+ * read, into hist (values' bit lengths) and hist_delta (zigzagged steps'), zeroed before. */
+static void
+sparse_hists(const uint32_t *v, size_t nonzero, size_t hist[65], size_t hist_delta[65])
+{
+    uint32_t lcg = 1;
+    for (size_t j = 0; j < nonzero; j += sample_step(&lcg, 1)) {
+        uint32_t x = v[j], before = j ? v[j - 1] : 0;
+        hist[bit_len(x)]++;
+        hist_delta[bit_len(zigzag((int64_t)x - (int64_t)before))]++;
+    }
+}
+
+/* ENC_SPARSE (delta 0) or ENC_SPARSE_DELTA's body (put_body's bytes) from the rows not 0 alone:
+ * their places `at` and values `v`, dense, `nonzero` of them, in row order. */
+static unsigned char *
+put_sparse_rows(unsigned char *q, size_t rows, const uint32_t *at, const uint32_t *v, size_t nonzero, int delta, int k)
+{
+    unsigned char *map = q;
+    memset(map, 0, (rows + 7) / 8);
+    q += (rows + 7) / 8;
+    *q++ = (unsigned char)k;
+    BitOut b = {q, 0, 0};
+    uint32_t prev = 0;
+    /* (eight codes a put when they fit: golomb_put8 -- the same bits as one put a code, ~9
+     * instructions a code less: a passing exception's step is 0, a new one's a few bits) */
+    uint64_t codes[8];
+    int ncodes = 0;
+    for (size_t j = 0; j < nonzero; j++) {
+        uint32_t i = at[j], x = v[j];
+        map[i >> 3] |= (unsigned char)(1u << (i & 7));
+        codes[ncodes++] = delta ? zigzag((int64_t)x - (int64_t)prev) : x;
+        prev = x;
+        if (ncodes == 8) { golomb_put8(&b, codes, k); ncodes = 0; }
+    }
+    for (int j = 0; j < ncodes; j++) golomb_put(&b, codes[j], k);
+    return bits_end(&b);
+}
+
 /* The rows of a column that are not constant, from the first row that differs: 1 when every row
  * equals the first (8 bytes at a time, as value_range), else 0 and *lo, *hi the smallest and
  * largest of the rows sample_step picks (a range inside the column's: the sample takes row 0). */
@@ -935,7 +976,15 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
         else exact = 0;
     }
     Sizes z;
-    measure(s->v, width, rows, &st, &z, s->want);
+    /* (s->nzv: the rows not 0 given too, places s->at and values s->nzv -- a MARK chunk's othr
+     * and n: the sparse candidates' sample and body from them, not from a pass over every row) */
+    int by_rows = s->nzv && (s->want & W_SPARSE);
+    measure(s->v, width, rows, &st, &z, by_rows ? s->want & ~W_SPARSE : s->want);
+    if (by_rows && z.width && st.nonzero != rows) {   /* (measure's rule: no row 0, no sparse candidate) */
+        z.want |= W_SPARSE;
+        z.nonzero = s->nat;
+        sparse_hists(s->nzv, s->nat, z.hist_sparse, z.hist_sparse_delta);
+    }
     if (!exact) z.bits = 2 + (rows * (size_t)z.width + 7) / 8;   /* (>= 1 byte of minimum, the width byte) */
     *enc = choose(s, rows, base, &z);
     if (!exact && *enc == ENC_BITS) {   /* the bound is the smallest: the exact size decides */
@@ -945,6 +994,8 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
         bits_size(rows, &st, &z);
         *enc = choose(s, rows, base, &z);
     }
+    if (by_rows && (*enc == ENC_SPARSE || *enc == ENC_SPARSE_DELTA))
+        return put_sparse_rows(q, rows, s->at, s->nzv, s->nat, *enc == ENC_SPARSE_DELTA, z.k);
     return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z, base);
 }
 
@@ -974,38 +1025,12 @@ shared_body(unsigned char *q, const ColSpec *s)
 static unsigned char *
 sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
 {
-    const uint32_t *v = s->v;
     size_t hist[65] = {0}, hist_delta[65] = {0}, nonzero = s->nat, bits, bits_delta;
-    uint32_t lcg = 1;
-    /* measure's sample of the rows not 0 -- the same rows (every row here is one) and the same
-     * steps from the row before each: only the sampled rows are read */
-    for (size_t j = 0; j < nonzero; j += sample_step(&lcg, 1)) {
-        uint32_t x = v[j], before = j ? v[j - 1] : 0;
-        hist[bit_len(x)]++;
-        hist_delta[bit_len(zigzag((int64_t)x - (int64_t)before))]++;
-    }
+    sparse_hists(s->v, nonzero, hist, hist_delta);
     int k = golomb_k(hist, nonzero, &bits), k_delta = golomb_k(hist_delta, nonzero, &bits_delta);
     int delta = bits_delta < bits;
     *enc = delta ? ENC_SPARSE_DELTA : ENC_SPARSE;
-    unsigned char *map = q;
-    memset(map, 0, (rows + 7) / 8);
-    q += (rows + 7) / 8;
-    *q++ = (unsigned char)(delta ? k_delta : k);
-    BitOut b = {q, 0, 0};
-    uint32_t prev = 0;
-    /* (eight codes a put when they fit: golomb_put8 -- the same bits as one put a code, ~9
-     * instructions a code less: a passing exception's step is 0, a new one's a few bits) */
-    uint64_t codes[8];
-    int ncodes = 0, order = delta ? k_delta : k;
-    for (size_t j = 0; j < nonzero; j++) {
-        uint32_t i = s->at[j], x = v[j];
-        map[i >> 3] |= (unsigned char)(1u << (i & 7));
-        codes[ncodes++] = delta ? zigzag((int64_t)x - (int64_t)prev) : x;
-        prev = x;
-        if (ncodes == 8) { golomb_put8(&b, codes, order); ncodes = 0; }
-    }
-    for (int j = 0; j < ncodes; j++) golomb_put(&b, codes[j], order);
-    return bits_end(&b);
+    return put_sparse_rows(q, rows, s->at, s->v, nonzero, delta, delta ? k_delta : k);
 }
 
 #define COLUMN_BODY(W) static unsigned char * \
@@ -1035,7 +1060,7 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         if (s->share) {
             q = shared_body(body, s);
             enc = ENC_SHARED;
-        } else if (s->at) {
+        } else if (s->at && !s->nzv) {
             q = sparse_rows_body(body, s, rows, &enc);
         } else {
             q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
@@ -1277,12 +1302,14 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
 {
     size_t nrows = w->nmarks;
     if (!nrows) return Py_NewRef(Py_None);
-    unsigned char *mem = PyMem_RawMalloc(nrows * (8 + 8 + 8 + 4 + 4 + 4 + 4 + 4 + 4 + 1));
+    unsigned char *mem = PyMem_RawMalloc(nrows * (3 * 8 + 9 * 4 + 1));
     if (!mem) return PyErr_NoMemory();
     int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
     uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
-    uint32_t *perm = fn_ + nrows, *fat = perm + nrows;   /* (fat: the fold rows' places) */
-    uint8_t *mk = (uint8_t *)(fat + nrows);
+    /* (fat, fnv: the fold rows' places and n; oat, ov: the places and othr of the rows whose
+     * othr is not 0 -- those columns' rows not 0, for their sparse codings: column_body) */
+    uint32_t *perm = fn_ + nrows, *fat = perm + nrows, *fnv = fat + nrows, *oat = fnv + nrows, *ov = oat + nrows;
+    uint8_t *mk = (uint8_t *)(ov + nrows);
     size_t held;
     size_t n = rows_by_time(w->marks, nrows, w->nheld, perm, &held);
     if (!n) { PyMem_RawFree(mem); return Py_NewRef(Py_None); }
@@ -1293,15 +1320,16 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
      * their stats counted after only then -- nearly always 0 (othr: exceptions; ref: without
      * argument capture but for exceptions); n's stats from the folds alone) */
     uint64_t kinds = 0;
-    uint32_t any_othr = 0, any_ref = 0, n_lo = UINT32_MAX, n_hi = 0;
-    size_t nfolds = 0, n_nonzero = 0;
+    uint32_t any_ref = 0, n_lo = UINT32_MAX, n_hi = 0;
+    size_t nfolds = 0, n_nonzero = 0, nothr = 0;
     for (size_t j = 0; j < n; j++) {
         const MarkRow *r = &w->marks[perm[j]];
         mc[j] = r->call; mt[j] = r->t; mk[j] = r->kind; mo[j] = r->othr; mr[j] = r->ref;
         kinds |= (uint64_t)1 << (r->kind & 63);
-        any_othr |= r->othr; any_ref |= r->ref;
+        any_ref |= r->ref;
+        oat[nothr] = (uint32_t)j; ov[nothr] = r->othr; nothr += r->othr != 0;   /* (no branch: ~60% of generators' rows) */
         if (r->kind == MARK_FOLD) {   /* run and span: the fold rows' only (ENC_SHARED, on n's rows: n >= 1) */
-            fn_[j] = r->n;
+            fn_[j] = fnv[nfolds] = r->n;
             n_lo = r->n < n_lo ? r->n : n_lo; n_hi = r->n > n_hi ? r->n : n_hi; n_nonzero += r->n != 0;
             fat[nfolds] = (uint32_t)j;
             frun[nfolds] = r->t + r->run;   /* (ticks: both ends through the same monotonic map */
@@ -1317,17 +1345,21 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
     u32_stats(mc, n, &st[S_CALL]);   /* (after the loop, four rows a step: ~5 instructions a row less) */
     if (any_ref) renumber(mr, n, w->nstrs, remap, 0, &st[S_REF]);   /* (final ids: final_id's) */
     else st[S_REF] = (ColStats){0, 0, 0};
-    if (any_othr) u32_stats(mo, n, &st[S_OTHR]);
-    else st[S_OTHR] = (ColStats){0, 0, 0};
+    st[S_OTHR] = (ColStats){0, 0, 0};
+    if (nothr) {   /* (u32_stats' figures: the other rows are 0) */
+        u32_stats(ov, nothr, &st[S_OTHR]);
+        if (nothr < n) st[S_OTHR].lo = 0;
+    }
     st[S_N] = (ColStats){nfolds < n ? 0 : n_lo, n_hi, n_nonzero};   /* (u32_stats' figures: the rows not folds are 0) */
     ColSpec mark[8] = {{"call", 'I', mc, 4, 0, W_DELTA | W_PLAIN, &st[S_CALL]}, {"t", 'q', mt, 8, 0, W_RISE},
                        {"kind", 'B', mk, 1, 0, W_PLAIN | W_DELTA, &st[S_KIND]}};
     int k = 3;   /* ref and othr left out when every row is 0 (exceptions: othr), as the CALL columns */
     if (st[S_REF].nonzero) mark[k++] = (ColSpec){"ref", 'I', mr, 4, 0, W_ALL, &st[S_REF]};
-    if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR]};
+    if (st[S_OTHR].nonzero) mark[k++] = (ColSpec){"othr", 'I', mo, 4, 0, W_ALL, &st[S_OTHR], .at = oat, .nat = nothr, .nzv = ov};
     if (st[S_N].nonzero) {   /* fold columns only with folds (1.1: n >= 1) */
         uint8_t n_col = (uint8_t)(k + 1);
         mark[k++] = (ColSpec){"n", 'I', fn_, 4, 0, W_ALL, &st[S_N]};
+        if (n_nonzero == nfolds) mark[k - 1].at = fat, mark[k - 1].nat = nfolds, mark[k - 1].nzv = fnv;
         mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
         mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
     }
