@@ -934,6 +934,28 @@ put_sparse_rows(unsigned char *q, size_t rows, const uint32_t *at, const uint32_
     return bits_end(&b);
 }
 
+/* ENC_GOLOMB's body (put_golomb's bytes) from the rows not 0 alone (places `at`, values `v`,
+ * dense, `nonzero` of them, in row order; k <= 20): the 0 rows between them are all the same
+ * code -- a 1 and k 0s -- put many at once (56 bits a put), not made row by row: a MARK chunk's
+ * `n`, 0 but on its fold rows (~1/5 of generators' rows), ~25 instructions a row -> ~1. */
+static unsigned char *
+put_golomb_rows(unsigned char *q, size_t rows, const uint32_t *at, const uint32_t *v, size_t nonzero, int k)
+{
+    *q++ = (unsigned char)k;
+    BitOut b = {q, 0, 0};
+    uint64_t zlen = (uint64_t)k + 1, per = 56 / zlen, many = 0;   /* (per >= 2: that many 0 codes in one put) */
+    for (uint64_t c = 0; c < per; c++) many = (many << zlen) | ((uint64_t)1 << k);
+    size_t row = 0;
+    for (size_t j = 0; j <= nonzero; j++) {
+        size_t next = j < nonzero ? at[j] : rows, gap = next - row;
+        for (; gap >= per; gap -= per) bits_put(&b, many, per * zlen);
+        if (gap) bits_put(&b, many >> ((per - gap) * zlen), gap * zlen);
+        if (j < nonzero) golomb_put(&b, v[j], k);
+        row = next + 1;
+    }
+    return bits_end(&b);
+}
+
 /* The rows of a column that are not constant, from the first row that differs: 1 when every row
  * equals the first (8 bytes at a time, as value_range), else 0 and *lo, *hi the smallest and
  * largest of the rows sample_step picks (a range inside the column's: the sample takes row 0). */
@@ -1000,6 +1022,7 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
     }
     if (by_rows && (*enc == ENC_SPARSE || *enc == ENC_SPARSE_DELTA))
         return put_sparse_rows(q, rows, s->at, s->nzv, s->nat, *enc == ENC_SPARSE_DELTA, z.k);
+    if (by_rows && *enc == ENC_GOLOMB && z.k <= 20) return put_golomb_rows(q, rows, s->at, s->nzv, s->nat, z.k);
     return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z, base);
 }
 
