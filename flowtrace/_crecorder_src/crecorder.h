@@ -224,7 +224,8 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
  * when the run turns out not quiet; ~83% of the runs fold, and their resume rows were written
  * only to be taken out again). fold: the index + 1 of the fold row in this batch that the run
  * extends if it stays quiet -- set by its resume only when that row is its call's fold by the
- * same resumer on the same thread (fold_open), cleared with quiet (quiet_end) -- else 0. hmark: the index + 1 of the call's `handled` row while that is the
+ * same resumer on the same thread (fold_open), cleared with quiet (quiet_end) -- else 0.
+ * hmark: the index + 1 of the call's `handled` row while that is the
  * call's latest mark (a re-raise may take it back: cb_reraise; the drain holds it back,
  * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
 typedef struct {
@@ -759,7 +760,8 @@ small_int_value(PyObject *v)
 }
 
 /* The small-int tables' lookup for a value not captured yet (the common hit: no Slot, no type
- * tests, no call; small_entry_id: the entry at index x, callbacks.c's exc_seen_id): its provisional id in this batch, or else its text's final id (FINAL_ID)
+ * tests, no call; small_entry_id: the entry at index x, for callbacks.c's exc_seen_id too): its
+ * provisional id in this batch, or else its text's final id (FINAL_ID)
  * when an earlier batch of this session wrote it (capture.c small_final) -- no entry at all: a
  * loop over range(n) run again, or ints that outlive a flush interval, cost a table read --
  * or 0 to take the capture path. */

@@ -346,7 +346,10 @@ class PyRecorder:
         jump, hence no check -- an exception lands before the writes (the guard runs the
         callback again) or after them (recorded: not run again), never between them. Rows are
         appended with `+=`, call ids taken with `+ 1` and a store (no check between: atomic
-        under the GIL, so the id's row is appended with it)."""
+        under the GIL, so the id's row is appended with it). That is also why a few runs of
+        writes are spelt out twice instead of shared through a helper (a call id and its task
+        entry, in start_coroutine and in on_resume for a coroutine never seen starting): the
+        helper's first instruction would be a check between the writes."""
         # Longer than ~80 lines, on purpose: each callback must close over the same dozen bound
         # locals (the hot path's whole speed); split into builders, every one would rebind them.
         fids = self._fids
