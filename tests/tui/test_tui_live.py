@@ -472,7 +472,7 @@ async def test_tui_attach_follows_and_detaches(tmp_path):
         attacher.wait_for_session(20)
         app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.index is not None and app.source.data.n >= 5)
+            await until(pilot, lambda: app.index is not None and app.source.data.n >= 5 and not app.loading)
             assert "● LIVE" in status(app) and app.live_view.follow.following
             await pilot.press("q")  # no program of ours: quits at once
         assert attacher.stop() == 0
@@ -520,7 +520,7 @@ async def test_tui_attach_with_gdb(tmp_path, gdb_available):
         attacher.wait_for_session(30)
         app = FlowtraceApp(TraceSource.open(out), poll_interval=POLL, attacher=attacher)
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.index is not None and app.source.data.n >= 3)
+            await until(pilot, lambda: app.index is not None and app.source.data.n >= 3 and not app.loading)
             assert "● LIVE" in status(app) and app.live_view.follow.following
             await pilot.press("q")
         assert attacher.stop() == 0
