@@ -45,6 +45,14 @@ susp_find(CoreObject *c, void *frame)
     return NULL;
 }
 
+/* A map entry's state as its generator suspends: not running, and the fold its run made or
+ * extended (0: none) with the batch, resumer and thread fold_open compares the next resume's to. */
+static inline __attribute__((always_inline)) void
+susp_suspended(const CoreObject *c, Susp *s, uint32_t fold, uint32_t rothr, uint32_t thr)
+{
+    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = rothr; s->fthr = thr;
+}
+
 /* The generator of `call` suspends, not found running in the map (its first yield, or the
  * table changed): insert its entry, or replace the one at its address. */
 static int
@@ -81,7 +89,7 @@ susp_put(CoreObject *c, void *frame, const Entry *e, void *code, uint32_t fold, 
     s->watch = NULL;
 #endif
     s->frame = frame; s->code = code; s->call = call; s->code_idx = e->code_idx; s->task = e->task;
-    s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = thr; s->running = 0;
+    susp_suspended(c, s, fold, e->rothr, thr);
 #if GENWATCH
     /* (after the entry is whole: dropping the old ref and making the new one run no Python) */
     Py_XDECREF(old);
@@ -99,7 +107,7 @@ susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold, uint32_t th
     Susp *s = e->sslot && e->sslot <= c->capsusp && c->susp[e->sslot - 1].frame == frame ? &c->susp[e->sslot - 1]
         : susp_find(c, frame);
     if (s && s->running && s->call == e->call) {
-        s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = thr;
+        susp_suspended(c, s, fold, e->rothr, thr);
         return 0;
     }
     return susp_put(c, frame, e, c->codes[e->code_idx].code, fold, thr);
@@ -1292,7 +1300,7 @@ yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, P
     } else {
         m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
     }
-    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = e->rothr; s->fthr = ts->thr;   /* susp_park */
+    susp_suspended(c, s, fold, e->rothr, ts->thr);   /* susp_park */
     ts->depth--;
     return done_or_overflow(c, ts);
 general:

@@ -499,6 +499,13 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
     return s;
 }
 
+/* Room for a walk by a shape without growing the packed bytes (args_record grows them). */
+static inline __attribute__((always_inline)) int
+shape_room(const CoreObject *c)
+{
+    return c->npacked + PACK_MAX <= c->cappacked && c->npacked + PACK_MAX <= UINT32_MAX;
+}
+
 /* A record's header at p, where it ends: its names' index in the batch's dictionary, the next one
  * for a code not seen in this batch yet (*known 0: strings_batch gives its dictionary the codes
  * in the order of their first records, and checks). */
@@ -562,8 +569,7 @@ start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeO
     if (at) {
         p = *at;
     } else {
-        if (c->npacked + PACK_MAX > c->cappacked || c->npacked + PACK_MAX > UINT32_MAX)
-            return start_args_out(c, ts, frame, co, idx);   /* (args_record grows) */
+        if (!shape_room(c)) return start_args_out(c, ts, frame, co, idx);   /* (args_record grows) */
         start = c->packed + c->npacked;
         p = rec_header(c, ci, start, &known);
     }
@@ -663,7 +669,7 @@ shape_learn(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, const unsig
 static uint32_t
 shape_record(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, Py_ssize_t idx)
 {
-    if (c->npacked + PACK_MAX > c->cappacked || c->npacked + PACK_MAX > UINT32_MAX) return 0;   /* (args_record grows) */
+    if (!shape_room(c)) return 0;   /* (args_record grows) */
     unsigned char *start = c->packed + c->npacked;
     int known;
     unsigned char *p = rec_header(c, ci, start, &known);
