@@ -422,13 +422,14 @@ async def test_the_hot_path_says_it_sees_the_newest_calls_only(tmp_path):
     b, m, path, feed = busy_session(tmp_path)
     app = windowing_app(path)
     async with app.run_test(size=(160, 30), notifications=True) as pilot:
+        said = notices(app)  # (a toast leaves the screen after 4 s of wall clock: past them under load)
         await until(pilot, lambda: app.index is not None and not app.loading)
         feed.step_calls([f"early{i}" for i in range(20)] + ["newest_one"])
         await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 23)
         app.tree.move_to_pos(0)
         await pilot.press("H")
-        await until(pilot, lambda: "Hot path of the newest 3 calls only" in "\n".join(screen_lines(app)))
-        app.clear_notifications()
+        await until(pilot, lambda: any("Hot path of the newest 3 calls only" in n for n in said))
+        said.clear()
         b.leave(m)
         b.data(finish=True)
         feed.sync()
@@ -437,7 +438,7 @@ async def test_the_hot_path_says_it_sees_the_newest_calls_only(tmp_path):
         await pilot.press("H")
         await pilot.pause()
         assert app.tree.cursor_pos > 0  # (H went down the tree)
-        assert "Hot path of" not in "\n".join(screen_lines(app))
+        assert not any("Hot path of" in n for n in said)
         await app.workers.wait_for_complete()
 
 
