@@ -29,6 +29,8 @@ import sys, flowtrace, flowtrace.control as control
 def work(x):
     return x * 2
 
+if len(sys.argv) > 2:  # the test's own control directories (control.RUN_USER_DIR, control.TMP_DIR)
+    control.RUN_USER_DIR, control.TMP_DIR = eval(sys.argv[2])
 print(repr(flowtrace.install(**eval(sys.argv[1]))), flush=True)
 for line in sys.stdin:
     try:
@@ -40,11 +42,12 @@ for line in sys.stdin:
 
 
 class Child:
-    def __init__(self, tmp: Path, **install_kwargs) -> None:
+    def __init__(self, tmp: Path, dirs: tuple[str, str] | None = None, **install_kwargs) -> None:
+        """`dirs`: the control directories the child uses (RUN_USER_DIR, TMP_DIR), else the real ones."""
         script = tmp / "child.py"
         script.write_text(CHILD)
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), repr(install_kwargs)], cwd=tmp,
+            [sys.executable, str(script), repr(install_kwargs), *([repr(dirs)] if dirs else [])], cwd=tmp,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.pid = self.proc.pid
@@ -345,8 +348,10 @@ def _socket_file(path: str) -> None:
         s.bind(path)
 
 
-def test_stale_sockets_are_removed_on_start(tmp_path):
-    """Starting a channel removes the sockets of processes that are gone, and only those."""
+def test_stale_sockets_are_removed_on_start(fake_dirs):
+    """Starting a channel removes the sockets of processes that are gone, and only those. (In a
+    directory of the test's own: in the real one, every flowtrace process of the machine, a
+    concurrent run of this test among them, removes and makes sockets.)"""
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -355,19 +360,15 @@ def test_stale_sockets_are_removed_on_start(tmp_path):
     other = os.path.join(directory, "notes.sock")  # not a pid's: never ours to remove
     try:
         for path in (stale, live, other):
-            if os.path.exists(path):
-                os.unlink(path)
             _socket_file(path)
-        c = Child(tmp_path)
+        c = Child(fake_dirs, dirs=(control.RUN_USER_DIR, control.TMP_DIR))
+        assert os.path.dirname(c.socket) == directory
         assert c.close() == (0, "")
         assert not os.path.exists(stale) and not os.path.exists(c.socket)
         assert os.path.exists(live) and os.path.exists(other)
     finally:
         alive.stdin.close()
         alive.wait()
-        for path in (stale, live, other):
-            if os.path.exists(path):
-                os.unlink(path)
 
 
 def test_remove_stale_sockets_keeps_files_that_are_not_sockets(fake_dirs):
