@@ -54,10 +54,11 @@ DRIVER = """
 
     def published(p, publish, ix, final, *a):
         data = ix.data
-        newest = data.window.through if data.window is not None else data.n
-        if not data.n:
+        n = data.n if data.window is not None else ix.n  # (a whole index's data grows on: its n is read, not shown)
+        newest = data.window.through if data.window is not None else n
+        if not n:
             return
-        start = (data.meta["origin_ns"] + int(data.col("t0")[data.n])) / 1e9
+        start = (data.meta["origin_ns"] + int(data.col("t0")[n])) / 1e9
         read = next((t for t, n in reads if n >= newest), float("nan"))
         snaps[id(ix)] = dict(start=start, read=read, published=time.monotonic(), window=data.window is not None)
     wrap(P.Pipeline, "_publish", before=published)

@@ -83,11 +83,15 @@ def timed(kind, extra=None):
         return call
     return make
 
-def newest(data):
-    if not data.n:
+def newest(ix):
+    # (the newest call of the index: a window's own last call, else ix.n -- the data of a whole
+    # index goes on growing as the loader reads, its n is no call on screen)
+    data = ix.data
+    n = data.n if data.window is not None else ix.n
+    if not n:
         return None, None
-    start = (data.meta["origin_ns"] + int(data.col("t0")[data.n])) / 1e9
-    through = data.window.through if data.window is not None else data.n
+    start = (data.meta["origin_ns"] + int(data.col("t0")[n])) / 1e9
+    through = data.window.through if data.window is not None else n
     return through, start
 
 def read_extra(src, r):
@@ -103,17 +107,17 @@ wrap(P.Pipeline, "_update", timed("update", lambda p, r, *a: dict(
     window=r[1] is not None and r[1].data.window is not None, shown=r[1] is not None, whole_n=r[0].n)))
 wrap(P.Pipeline, "_catch_up", timed("catchup", lambda p, r, prev, *a: dict(n0=prev.n, n=r.n)))
 def publish_extra(p, r, publish, ix, final):
-    through, start = newest(ix.data)
+    through, start = newest(ix)
     return dict(n=through, start=start, window=ix.data.window is not None)
 wrap(P.Pipeline, "_publish", timed("publish", publish_extra))
-wrap(A.FlowtraceApp, "on_index_ready", timed("ready", lambda app, r, msg: dict(n=newest(msg.index.data)[0])))
+wrap(A.FlowtraceApp, "on_index_ready", timed("ready", lambda app, r, msg: dict(n=newest(msg.index)[0])))
 wrap(Screen, "_on_timer_update", timed("timer", lambda s, r: {}))
 wrap(Screen, "_refresh_layout", timed("layout", lambda s, r, *a, **k: {}))
 def display_extra(app, r, screen, renderable):
     ix = getattr(app, "index", None)
     if renderable is None or ix is None:
         return dict(n=None)
-    through, start = newest(ix.data)
+    through, start = newest(ix)
     return dict(n=through, start=start)
 wrap(App, "_display", timed("display", display_extra))
 
