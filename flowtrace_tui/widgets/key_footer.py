@@ -3,7 +3,8 @@
 Textual's footer lists the focused widget's keys first and the app's last, and a narrow terminal
 cuts the end: `? Help` and `q Quit` were the first to go at 80 columns. This footer keeps the
 order but, when the keys do not fit, turns compact and then leaves out the least important ones
-(see `IMPORTANCE`); every key stays listed in the help screen (?).
+(see `IMPORTANCE`); every key stays listed in the help screen (?). It composes its keys again
+only when what it would show changes (`recompose`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,32 @@ def _rank(action: str) -> int:
 class KeyFooter(Footer):
     """`Footer` that fits its key hints to the width, most important first (see module doc)."""
 
+    _composed: tuple | None = None  # what the keys on it show (`_shows`), once composed
+
+    def _shows(self) -> tuple:
+        """What a compose would show now: the width and each key hint's binding, whether it is
+        enabled and its tooltip (the screen's active bindings, as Footer.compose reads them)."""
+        width = self.size.width or self.app.size.width
+        if not self._bindings_ready:
+            return (width,)
+        palette = self.app.COMMAND_PALETTE_BINDING  # (shown though not `show`)
+        hints = tuple((binding, enabled, tooltip) for key, (_, binding, enabled, tooltip)
+                      in self.screen.active_bindings.items() if binding.show or key == palette)
+        return (width, self.show_command_palette, self.combine_groups, hints)
+
+    async def recompose(self) -> None:
+        """Compose the keys again only when what they show changed. Textual's footer recomposes
+        whenever the screen's bindings may have changed (the focus moved, an action's check
+        asked again) and this one when its width changes: at a live session's start that was
+        four times in its first half second, each mounting every key anew and laying the whole
+        screen out again (~40-60 ms of the UI thread's CPU, 100 ms and more of wall time on a
+        loaded machine), which held the first screens of calls back."""
+        if not self.is_attached or self._shows() == self._composed:
+            return
+        await super().recompose()
+
     def compose(self) -> ComposeResult:
+        self._composed = self._shows()
         keys = list(super().compose())  # FooterKey widgets (this app uses no binding groups)
         width = self.size.width or self.app.size.width
 

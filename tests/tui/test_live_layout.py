@@ -12,10 +12,12 @@ import os
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.source import TraceSource
 from flowtrace_tui.widgets.detail_pane import DetailPane
+from flowtrace_tui.widgets.key_footer import KeyFooter
+from textual.widgets._footer import FooterKey
 
 from trace_builder import Feeder, TraceBuilder, meta_for
 
-from .apps import at_rest, sync, until
+from .apps import at_rest, screen_lines, sync, until
 
 POLL = 0.02
 
@@ -102,3 +104,30 @@ async def test_a_detail_of_another_height_or_a_scroll_bar_that_comes_is_laid_out
         assert app.query_one("#detail-body").size.height == height and body_fits(app)
         assert app.tree.show_vertical_scrollbar
         assert app.tree.vertical_scrollbar.window_virtual_size == len(app.rows) == app.tree.virtual_size.height
+
+
+@sync
+async def test_the_footer_composes_its_keys_again_only_when_they_change(tmp_path):
+    """Textual's footer recomposed whenever the screen's bindings might have changed (the focus
+    set, an action's check asked again) and ours when its width changed: four times in a live
+    session's first half second, each mounting every key and laying the whole screen out."""
+    b, feed, app = followed(str(tmp_path / "grow.ftr"), 3)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await until(pilot, lambda: not app.loading and newest_shown(app, "step2"))
+        await at_rest(pilot)
+        footer = app.query_one(KeyFooter)
+        keys = list(footer.query(FooterKey))
+        assert "F Follow" in screen_lines(app)[-1] and "q Quit" in screen_lines(app)[-1]
+        layouts = count_layouts(app)
+        for _ in range(3):  # what the focus moving, or offer_keys, asks
+            app.screen.refresh_bindings()
+            await at_rest(pilot)
+        assert list(footer.query(FooterKey)) == keys and layouts[0] == 0
+        # what it shows changes: a narrow terminal leaves keys out (and F and P going once the
+        # session ends: test_tui_live.py's test_follow_and_pause_are_not_offered_once_the_session_ended)
+        assert "f Filter" in screen_lines(app)[-1]
+        await pilot.resize_terminal(70, 30)
+        await until(pilot, lambda: "Filter" not in screen_lines(app)[-1])
+        await at_rest(pilot)
+        assert "q Quit" in screen_lines(app)[-1] and list(footer.query(FooterKey)) != keys
+
