@@ -453,6 +453,21 @@ def test_when_the_live_view_shows_a_window(behind, s_per_call, windowed):
     assert UpdatePolicy(poll_interval=0.1).windowed(behind, s_per_call) is windowed
 
 
+def test_the_speed_a_whole_build_shows_is_taken_at_a_grown_calls_cost():
+    """The pipeline decides on a window by what growing the whole index would take. A live
+    session's first index is built whole (a call built costs less than a call grown): taken as
+    it was, the next update grew ~0.45 M calls in 140-290 ms (load 11-14) instead of showing a
+    window, and the first screen stayed on ~0.6 s."""
+    b, _m = busy_program()
+    p = Pipeline(loaded(b), poll_interval=0.1)
+    p._note_speed(200_000, 0.06, built=True)  # a first index: 0.3 µs a call built
+    assert p._s_per_call == pytest.approx(0.3e-6 * p.policy.grow_per_build)
+    assert p.policy.windowed(400_000, p._s_per_call)  # 0.3 s to grow: a window first
+    grown = Pipeline(loaded(b), poll_interval=0.1)
+    grown._note_speed(200_000, 0.06)  # grown: as timed
+    assert grown._s_per_call == pytest.approx(0.3e-6) and not grown.policy.windowed(400_000, grown._s_per_call)
+
+
 def test_a_step_of_catching_up_fits_its_time_and_holds_at_least_a_window():
     policy = UpdatePolicy(poll_interval=0.1)
     assert policy.catch_up_calls(1e-6) == 150_000  # 0.15 s at 1 µs a call
