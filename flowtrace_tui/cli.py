@@ -187,11 +187,13 @@ def run_main(argv: list[str]) -> int:
     from .app import FlowtraceApp
     from .launch import describe_status, log_path_for, run_program
     from .model.live import DEFAULT_POLL_INTERVAL
+    from .widgets.detail_pane import warm_up
 
     output = os.path.abspath(args.output)
     log = os.path.abspath(args.log or log_path_for(output))
     try:
         child = run_program([*run_cmd.recording_argv(args), "--", *trailing], output, log)
+        warm_up()  # (while the program starts)
         child.wait_for_session()
     except LaunchError as exc:
         if exc.status is not None:  # it said why before recording anything: that is on stderr now
@@ -271,6 +273,7 @@ def attach_main(argv: list[str]) -> int:
     from .app import FlowtraceApp
     from .launch import ATTACH_WAIT_S, attach_process
     from .model.live import DEFAULT_POLL_INTERVAL
+    from .widgets.detail_pane import warm_up
 
     output = os.path.abspath(args.output or f"trace-{args.pid}.ftr")
     fd, log = tempfile.mkstemp(prefix="flowtrace-attach-", suffix=".log")
@@ -279,6 +282,7 @@ def attach_main(argv: list[str]) -> int:
         try:
             # --quiet: the attach says only what went wrong (the explorer shows the rest)
             attacher = attach_process(args.pid, output, [*attach_cmd.attach_argv(args), "--quiet"], log)
+            warm_up()  # (while it attaches)
             attacher.wait_for_session(ATTACH_WAIT_S)
         except LaunchError as exc:
             return _launch_failure(exc)

@@ -131,3 +131,24 @@ async def test_the_footer_composes_its_keys_again_only_when_they_change(tmp_path
         await at_rest(pilot)
         assert "q Quit" in screen_lines(app)[-1] and list(footer.query(FooterKey)) != keys
 
+
+def test_the_source_highlighter_is_made_in_a_thread_while_the_explorer_waits():
+    """`flowtrace-tui run`/`attach` make Pygments' Python lexer (~60-70 ms of CPU the first
+    time) in a thread while they wait for the session, not on the UI thread when the first
+    call's details come; the first excerpt made meanwhile waits for that thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from flowtrace_tui.widgets import detail_pane as d\n"
+        "from flowtrace_tui.model.source_text import Excerpt\n"
+        "from pygments.lexers.python import PythonLexer\n"
+        "assert '_tokens' not in PythonLexer.__dict__\n"
+        "d.warm_up()\n"
+        "d._source(Excerpt('f.py', 2, 1, 'def f():\\n    return 1\\n'))\n"  # (waits for the thread)
+        "assert d._warming is None and '_tokens' in PythonLexer.__dict__\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
