@@ -7,7 +7,8 @@ The program (the busy loop of live_latency.py) logs `time.monotonic()` every 20 
 iterations to a side file (file writes are not traced: the standard library is not recorded).
 The pane is captured every 0.25 s; the largest `i=N` on it is the newest call shown, and the
 side file says when the program ran work(N) (interpolated): the age of the newest call on
-screen = capture time - that time, one CLOCK_MONOTONIC for every process of the machine. It
+screen = capture time (when `tmux capture-pane` returned) - that time, one CLOCK_MONOTONIC
+for every process of the machine. It
 includes everything a user waits for: the recorder's flush, the explorer's reads, index (or
 window of the newest calls, flowtrace_tui/model/window.py) and the terminal's redraw.
 
@@ -169,11 +170,15 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
         memory = [(0, 0)]
 
         def capture() -> None:
-            t = time.monotonic()
             try:
                 screen = tmux(server, "capture-pane", "-p", "-t", "t")
             except subprocess.TimeoutExpired:  # (a machine so loaded that tmux took 10 s: no sample)
                 return
+            # the capture's time: when the tmux client returned, not when it was started -- its
+            # start (a process, then the server's turn) took so long at load 13-18 that ages
+            # timed from it came out negative (down to -0.85 s); the server sends the text back
+            # as soon as it captured it: an age is at most a little older than it was
+            t = time.monotonic()
             shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
             if "loading failed" in screen and not failed:
                 failed.append(t)
