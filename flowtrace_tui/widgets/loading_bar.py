@@ -7,6 +7,9 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 
+LABEL_WIDTH = len("Loading 100,000,000 calls")
+
+
 class LoadingBar(Horizontal):
     DEFAULT_CSS = """
     LoadingBar {
@@ -32,8 +35,11 @@ class LoadingBar(Horizontal):
         bar = self.query_one(ProgressBar)
         bar.update(total=max(1, total), progress=min(done, total))
         label = self.query_one("#loading-label", Label)
-        text = f"Loading {calls:,} calls"
-        # a new layout of the screen only when the label's width changes (ten updates a second)
+        # as wide as for 100 million calls: a new layout of the whole screen only when the
+        # label's width changes (ten updates a second); a busy program's count grew a digit
+        # group every second or so at first, each a layout (30-100 ms of the UI thread at load
+        # 11-19) while the live view's first screens were due
+        text = f"Loading {calls:,} calls".ljust(LABEL_WIDTH)
         label.update(text, layout=len(text) != len(str(label.content)))
 
     def finish(self) -> None:

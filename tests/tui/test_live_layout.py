@@ -152,3 +152,31 @@ def test_the_source_highlighter_is_made_in_a_thread_while_the_explorer_waits():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@sync
+async def test_the_loading_count_growing_lays_the_screen_out_once():
+    """The loading bar's label keeps its width as the count of calls read grows (a busy
+    program's grew a digit group every second or so at first, each a layout of the whole
+    screen while the live view's first screens were due); the count is still said."""
+    from textual.app import App
+    from textual.widgets import Label
+
+    from flowtrace_tui.widgets import LoadingBar
+
+    class Bar(App):
+        def compose(self):
+            yield LoadingBar()
+
+    app = Bar()
+    async with app.run_test(size=(100, 5)) as pilot:
+        bar = app.query_one(LoadingBar)
+        bar.show_progress(10, 100, 25_001)
+        await at_rest(pilot)
+        layouts = count_layouts(app)
+        for calls in (489_805, 1_378_621, 12_345_678):
+            bar.show_progress(calls // 1000, 100_000, calls)
+            await at_rest(pilot)
+            assert f"Loading {calls:,} calls" in screen_lines(app)[0]
+        assert layouts[0] == 0
+        assert bar.query_one("#loading-label", Label).size.width >= len("Loading 12,345,678 calls")
