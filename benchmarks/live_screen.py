@@ -8,9 +8,9 @@ iterations to a side file (file writes are not traced: the standard library is n
 The pane is captured every 0.25 s; the largest `i=N` on it is the newest call shown, and the
 side file says when the program ran work(N) (interpolated): the age of the newest call on
 screen = capture time (when `tmux capture-pane` returned) - that time, one CLOCK_MONOTONIC
-for every process of the machine. It
-includes everything a user waits for: the recorder's flush, the explorer's reads, index (or
-window of the newest calls, flowtrace_tui/model/window.py) and the terminal's redraw.
+for every process of the machine. It includes everything a user waits for: the recorder's
+flush, the explorer's reads, index (or window of the newest calls,
+flowtrace_tui/model/window.py) and the terminal's redraw.
 
 Each round also says how many calls a second the program made: on a loaded machine an explorer
 that takes less CPU leaves the program more, and more calls to read and show (compare rounds
