@@ -221,34 +221,21 @@ class ChunkReader:
                 return out, 0  # header not written yet (or empty file): wait
             self.version = F.parse_file_header(bytes(buf[: F.FILE_HEADER_SIZE]))
             pos = F.FILE_HEADER_SIZE
+
+        def read(at: int, n: int) -> memoryview:
+            return buf[at : at + n]
+
         while True:
-            if len(buf) - pos < F.CHUNK_HEADER_SIZE:
+            checked = _checked_chunk(read, pos, self.offset + pos, self.keep_compressed)
+            if checked is None:
+                break  # not whole yet: the next poll reads on
+            if isinstance(checked, str):
+                self.damage = checked
                 break
-            kind, flags, length = F.CHUNK_HEADER.unpack_from(buf, pos)
-            if length > F.MAX_CHUNK_PAYLOAD or not kind.isalpha():
-                self.damage = f"damaged chunk header at offset {self.offset + pos}"
-                break
-            end = pos + F.CHUNK_HEADER_SIZE + length + F.CHUNK_TRAILER_SIZE
-            if len(buf) < end:
-                break
-            body_end = end - F.CHUNK_TRAILER_SIZE
-            (crc,) = F.CHUNK_TRAILER.unpack_from(buf, body_end)
-            if zlib.crc32(buf[pos:body_end]) != crc:
-                self.damage = f"corrupt {kind.decode('ascii', 'replace')} chunk at offset {self.offset + pos}"
-                break
-            stored = buf[pos + F.CHUNK_HEADER_SIZE : body_end]
-            compressed = bool(flags & F.FLAG_ZLIB) and kind in self.keep_compressed
-            if flags & F.FLAG_ZLIB and not compressed:
-                try:
-                    payload = zlib.decompress(stored)
-                except zlib.error:
-                    self.damage = f"undecodable {kind.decode()} chunk at offset {self.offset + pos}"
-                    break
-            else:
-                payload = bytes(stored)
-            out.append(Chunk(kind, payload, self.offset + pos, compressed))
-            pos = end
-            if kind == F.ENDS:
+            chunk, size = checked
+            out.append(chunk)
+            pos += size
+            if chunk.kind == F.ENDS:
                 self.ended = True
                 break
         return out, pos
@@ -257,20 +244,34 @@ class ChunkReader:
 def _chunk_in(read: Callable[[int, int], bytes], offset: int) -> Chunk | None:
     """The chunk at `offset` of what `read(at, size)` reads, checked (its CRC) and decompressed
     (ChunkReader.chunk_at); None when it is not whole or not right."""
-    head = read(offset, F.CHUNK_HEADER_SIZE)
+    checked = _checked_chunk(read, offset, offset)
+    return checked[0] if isinstance(checked, tuple) else None
+
+
+def _checked_chunk(read: Callable[[int, int], Any], at: int, offset: int,
+                   keep_compressed: frozenset[bytes] = frozenset()) -> tuple[Chunk, int] | str | None:
+    """The chunk that starts at `at` of what `read(at, size)` reads (`offset`: where that is in
+    the file) and the bytes it takes, its CRC checked and its payload decompressed unless its
+    kind is in `keep_compressed`; None when it is not whole (yet); why not, when it is damaged
+    (one line: the reader's `damage`). The one check of a chunk, for `poll` and `chunk_at`."""
+    head = read(at, F.CHUNK_HEADER_SIZE)
     if len(head) < F.CHUNK_HEADER_SIZE:
         return None
     kind, flags, length = F.CHUNK_HEADER.unpack_from(head)
     if length > F.MAX_CHUNK_PAYLOAD or not kind.isalpha():
-        return None
-    body = read(offset + F.CHUNK_HEADER_SIZE, length + F.CHUNK_TRAILER_SIZE)
+        return f"damaged chunk header at offset {offset}"
+    body = read(at + F.CHUNK_HEADER_SIZE, length + F.CHUNK_TRAILER_SIZE)
     if len(body) < length + F.CHUNK_TRAILER_SIZE:
         return None
     (crc,) = F.CHUNK_TRAILER.unpack_from(body, length)
-    if zlib.crc32(body[:length], zlib.crc32(head)) != crc:
-        return None
-    try:
-        payload = zlib.decompress(body[:length]) if flags & F.FLAG_ZLIB else bytes(body[:length])
-    except zlib.error:
-        return None
-    return Chunk(kind, payload, offset)
+    stored = body[:length]
+    if zlib.crc32(stored, zlib.crc32(head)) != crc:
+        return f"corrupt {kind.decode('ascii', 'replace')} chunk at offset {offset}"
+    size = F.CHUNK_HEADER_SIZE + length + F.CHUNK_TRAILER_SIZE
+    compressed = bool(flags & F.FLAG_ZLIB) and kind in keep_compressed
+    if flags & F.FLAG_ZLIB and not compressed:
+        try:
+            return Chunk(kind, zlib.decompress(stored), offset), size
+        except zlib.error:
+            return f"undecodable {kind.decode()} chunk at offset {offset}"
+    return Chunk(kind, bytes(stored), offset, compressed), size
