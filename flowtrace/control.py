@@ -7,7 +7,8 @@ had the channel injected by `flowtrace attach`) serves a Unix socket private to 
                                   ours and private, else /tmp/flowtrace-<uid>; created 0700 and
                                   refused unless it is a real directory owned by us, mode 0700
 
-A daemon thread accepts one request per connection: one JSON line in, one JSON line out.
+A daemon thread accepts one request per connection: one JSON line in, one JSON line out (each
+answered by a short-lived thread of its own, so a status never waits behind a start).
 
     {"cmd": "start", "path": "/abs/out.ftr", "args": "safe", "include": [], "exclude": [],
      "children": false}
@@ -23,7 +24,7 @@ While idle the channel costs nothing in the traced program: no monitoring events
 registered; the thread sleeps in `accept()`. `start` records every thread (`set_events` is
 interpreter-wide) with `seed_running=True`, so calls already running appear as partial calls
 under their real ancestors; `stop` finishes the file (ENDS reason "detached") and the program
-carries on. The channel's own thread runs flowtrace code only, which the recorder never
+carries on. The channel's own threads run flowtrace code only, which the recorder never
 records. With `"children": true` the recording also follows the child processes started
 from then on into `<path>.d/` (flowtrace/follow.py, as `flowtrace run` does); `stop` ends
 their parts too (each at its next flush).
@@ -222,8 +223,9 @@ class _Channel:
             sock.close()
 
     def _serve(self) -> None:
-        # The accept loop. Any failure of one request is answered or dropped; it never ends the
-        # loop and never reaches the program (this thread is ours).
+        # The accept loop. Each request is answered in a thread of its own: a start takes
+        # seconds under load (imports, the writer, seeding every thread), and a status asked
+        # meanwhile is answered at once, not after it (it timed out after 2 s behind a start).
         while not self.closing:
             sock = self.sock
             if sock is None:
@@ -236,11 +238,21 @@ class _Channel:
                 time.sleep(0.05)  # e.g. EMFILE: don't spin
                 continue
             try:
-                self._handle(conn)
-            except Exception:
-                pass
-            finally:
-                conn.close()
+                answer = untraced.Thread(target=self._answer, args=(conn,), name="flowtrace-control-request",
+                                         daemon=True)
+                answer.start()
+            except RuntimeError:  # no new thread (interpreter shutting down, a thread limit): here, then
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        # Any failure of one request is answered or dropped; it never reaches the program (this
+        # thread is ours).
+        try:
+            self._handle(conn)
+        except Exception:
+            pass
+        finally:
+            conn.close()
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(5.0)

@@ -15,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -292,6 +293,41 @@ def test_status_answers_while_a_start_or_stop_is_under_way(child):
     reply = control.channel_status(child.pid, timeout=30)
     assert (reply["ok"], reply["state"], reply["sessions"]) == (True, "idle", 0)
     assert child.eval("control._channel.lock.release()") is None
+
+
+# (the child runs this once: every Session.start waits for `gate`, saying `entered` first)
+SLOW_START = """
+import threading, flowtrace.session
+gate, entered = threading.Event(), threading.Event()
+_start = flowtrace.session.Session.start
+def _slow_start(self):
+    entered.set()
+    gate.wait(120)
+    _start(self)
+flowtrace.session.Session.start = _slow_start
+"""
+
+
+def test_status_answers_while_a_start_request_is_under_way(child, tmp_path):
+    """A status request is answered while the channel is still answering a start request (the
+    start waits for the test here, as seconds of imports and seeding make it wait under load),
+    not after it: it said "did not answer within 2 s" behind an attach's start under load."""
+    assert child.eval(f"exec({SLOW_START!r})") is None
+    out = str(tmp_path / "s.ftr")
+    replies: list[dict] = []
+    starting = threading.Thread(target=lambda: replies.append(
+        control.request(child.pid, {"cmd": "start", "path": out}, timeout=120)))
+    starting.start()
+    try:
+        assert child.eval("entered.wait(60)") is True  # the start is under way
+        reply = control.channel_status(child.pid, timeout=30)
+        assert (reply["ok"], reply["state"], reply["sessions"]) == (True, "idle", 0)
+    finally:
+        child.eval("gate.set()")
+        starting.join()
+    assert replies == [{"ok": True, "pid": child.pid, "state": "recording", "path": out}]
+    assert control.channel_status(child.pid)["state"] == "recording"
+    assert control.request(child.pid, {"cmd": "stop"})["ok"]
 
 
 def test_forked_child_has_no_channel(child):
