@@ -654,6 +654,36 @@ def test_gdb_falls_back_when_the_main_thread_had_its_chance(monkeypatch):
     assert _wait_on_with(monkeypatch, [(20, 450), (40, 900), (60, 1350)]) == (False, [0.5, 0.5])
 
 
+def test_gdb_counts_the_main_thread_s_chance_from_the_pending_call_on(monkeypatch):
+    """The CPU the main thread had before the pending call was scheduled (gdb starting up: its
+    attach came seconds later under load, the program running on meanwhile) is no chance to run
+    the call: a thread starved since then is waited for, not given the GIL fallback."""
+    from flowtrace.attach import inject_gdb
+    from flowtrace.attach.procinfo import Target
+
+    ms = 1_000_000
+    clock = {"run": 0, "queued": 0, "waits": 0}
+    monkeypatch.setattr(inject_gdb, "_schedstat", lambda pid: (clock["run"], clock["queued"]))
+
+    def gdb(pid, script):
+        if "Py_AddPendingCall" in script:  # 60 ms run, 2 s queued before the attach stopped it
+            clock["run"] += 60 * ms
+            clock["queued"] += 2000 * ms
+            return "FLOWTRACE-PAGE 4096\nFLOWTRACE-PENDING 0\n"
+        return "FLOWTRACE-SAFE 1\nFLOWTRACE-RUN 0\n"  # (the fallback: a parked thread)
+
+    def ready(timeout):  # each wait: starved (3 ms run, 450 ms queued); the call runs at the 3rd
+        clock["run"] += 3 * ms
+        clock["queued"] += 450 * ms
+        clock["waits"] += 1
+        return clock["waits"] >= 3
+
+    monkeypatch.setattr(inject_gdb, "_run_gdb", gdb)
+    target = Target(pid=1, uid=0, exe=sys.executable, version=(3, 12), libpython=None, free_threaded=False)
+    assert inject_gdb.inject(target, "direct", "thread", ready) == "pending-call"
+    assert clock["waits"] == 3
+
+
 def test_gdb_waits_for_a_payload_that_has_begun(monkeypatch):
     from flowtrace.attach import inject_gdb
 

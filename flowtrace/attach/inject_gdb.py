@@ -225,8 +225,11 @@ def inject(
 
     script = _pending_call_script(direct, thread, second)
     t0 = time.monotonic()
-    sched = _schedstat(target.pid)  # (before the call is scheduled: _wait_on)
     out = _run_gdb(target.pid, script)
+    # The main thread's chance is counted from here (_wait_on): gdb held the process stopped
+    # from its attach until the call was scheduled, but before its attach (gdb starting up:
+    # seconds under load) the program ran on, and that CPU was no chance to run the call.
+    sched = _schedstat(target.pid)
     if _marker(out, "MMAP-FAILED"):
         raise AttachError(f"could not map memory in pid {target.pid}")
     page = _marker(out, "PAGE")
