@@ -135,11 +135,13 @@ def command(config: str, script: str, out: str, viztracer: str | None, flush_int
 
 
 def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
-             counted: bool = False, phase_only: bool = False, flush_interval: float = 0) -> dict:
+             counted: bool = False, phase_only: bool = False, flush_interval: float = 0,
+             keep_dumps: str | None = None) -> dict:
     """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
     `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
     file size instead (the times and RSS of a process under valgrind mean nothing). With
-    `phase_only` the process ends at the phase's end: no whole-process figures, no calls count."""
+    `phase_only` the process ends at the phase's end: no whole-process figures, no calls count.
+    With `keep_dumps` (a directory's path, counted only) callgrind's output files are moved there."""
     if config.startswith("base-"):
         env = dict(env, PYTHONPATH=env["E2E_BASELINE"])
     out = os.path.join(tmp, "out.json" if config.startswith("viz") else "out.ftr")
@@ -168,6 +170,8 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
         raise RuntimeError(f"{config} failed (exit {proc.returncode}): {tail}")
     if counted:
         res: dict = callgrind_phase.phase_counts(callgrind_phase.read_dumps(cg_dir))
+        if keep_dumps:
+            shutil.move(cg_dir, keep_dumps)
         if phase_only:
             del res["instr_whole"]  # (the end cut short: not the whole process)
     else:
@@ -241,7 +245,8 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                     try:
                         results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
                                                         counted=opts.instructions, phase_only=opts.phase_only,
-                                                        flush_interval=opts.counted_flush_interval))
+                                                        flush_interval=opts.counted_flush_interval,
+                                                        keep_dumps=kept_dumps(opts, w, c, rep)))
                         if opts.instructions:  # (minutes a cell: show progress)
                             r = results[(w, c)][-1]
                             whole = f", {r['instr_whole'] / 1e6:.1f}M in the whole process" if "instr_whole" in r else ""
@@ -255,6 +260,14 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def kept_dumps(opts: argparse.Namespace, workload: str, config: str, rep: int) -> str | None:
+    """Where --keep-dumps keeps one counted cell's callgrind files (None: not kept)."""
+    if not (opts.instructions and opts.keep_dumps):
+        return None
+    os.makedirs(opts.keep_dumps, exist_ok=True)
+    return os.path.join(opts.keep_dumps, f"{workload}-{config}-r{rep + 1}")
 
 
 def spreads(results: dict) -> dict:
@@ -455,6 +468,10 @@ def parse_options() -> argparse.Namespace:
                          "again at its end, inside it: every row's drain is counted, none of the set-up's "
                          "(without it the phase ends with a partial batch pending, whose size moves with "
                          "the rows a change makes; untraced and VizTracer cells are unchanged)")
+    ap.add_argument("--keep-dumps", metavar="DIR",
+                    help="with --instructions: keep each counted cell's callgrind output files in "
+                         "DIR/<workload>-<config>-r<round>/ (for callgrind_annotate: per-function counts, "
+                         "a diff between rounds)")
     ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
                     help="with --instructions: flowtrace runs with --flush-interval S (default 1000; 0: its "
                          "own default, 0.1 s of wall time). Under valgrind the program runs 50-800x slower "
@@ -464,6 +481,8 @@ def parse_options() -> argparse.Namespace:
     opts = ap.parse_args()
     if opts.phase_only and not opts.instructions:
         raise SystemExit("--phase-only goes with --instructions")
+    if opts.keep_dumps and not opts.instructions:
+        raise SystemExit("--keep-dumps goes with --instructions")
     if opts.drain_in_phase and not opts.instructions:
         raise SystemExit("--drain-in-phase goes with --instructions")
     if opts.repeat is None:
