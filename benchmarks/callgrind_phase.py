@@ -30,9 +30,23 @@ few thousand instructions. Out: interpreter start-up, the tracer's set-up, every
 end mark (VizTracer's save to JSON, flowtrace's last flushes and file completion), exactly as the
 timing mode's process_time() pair leaves them out.
 
-Not perfectly deterministic: valgrind runs threads one at a time on its own schedule, so how much
-of the writer's work falls inside the phase varies a little (the whole-process count has all of
-it). flowtrace also flushes on a wall-clock interval (0.1 s), and valgrind slows the program
+Valgrind runs threads one at a time on its own schedule (--fair-sched=no: a thread woken may wait
+while the running one goes on), so the work of flowtrace's own threads fell inside or outside the
+phase as that schedule had it -- the same build counted 314.8-321.1 M on generators --no-args
+(session 15). Two parts of that, and what e2e.py does about each:
+
+- the writer thread's zlib and writes of the batches drained in the phase (~4.5 M on generators
+  at scale 3): each mark first waits until the writer has written what was put so far
+  (SessionWriter.sync, e2e.driver's `_written`), so they are in the phase, and the set-up's not;
+- the flusher thread's looks at the pending count, every 25 ms of wall time (session._POLL_S),
+  ~20 K instructions each (threading.Event.wait with a timeout, the GIL taken and handed back):
+  5-96 of them in one generators phase under valgrind (0.1-1.9 M) -- as many as the load and the
+  schedule let the flusher run, where a user's phase of the same work (~0.3 s) has ~12 (~0.25 M;
+  a user pays ~0.8 M instructions a second for them, a few 0.01% of the work). Counted cells set
+  the poll to --counted-poll-interval (1000 s: e2e.POLL_BOOT, in any checkout), so the count has
+  none; rows-count flushes (backpressure) are unchanged.
+
+flowtrace also flushes on a wall-clock interval (0.1 s), and valgrind slows the program
 50-800x (more under load): at the default interval the count depended on the load (exceptions,
 ft, load 20: 386.1 M instructions against 375.6 M with --flush-interval 60, the same run twice
 gave 2.05x and 2.13x). So e2e.py gives flowtrace --flush-interval 1000 when it counts

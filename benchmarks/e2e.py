@@ -119,24 +119,33 @@ def nonstop_rss(opts: argparse.Namespace) -> dict:
     return out
 
 
-def command(config: str, script: str, out: str, viztracer: str | None, flush_interval: float = 0) -> list[str]:
+# Counted cells with a poll interval: `python -m flowtrace` with the flusher's poll of the
+# pending count (session._POLL_S: 25 ms of wall time) set first -- in any checkout, the baseline's
+# too. Why, and what a user pays for those polls: callgrind_phase.py.
+POLL_BOOT = ("import sys, flowtrace.session as s; s._POLL_S = {poll!r}; from flowtrace.cli import main; "
+             "sys.exit(main())")
+
+
+def command(config: str, script: str, out: str, viztracer: str | None, flush_interval: float = 0,
+            poll_interval: float = 0) -> list[str]:
     """The command line a user would type for this configuration ("base-ft..." are the same
     as "ft..." with another flowtrace checkout: see --baseline); `flush_interval` (> 0) is
-    given to flowtrace's."""
+    given to flowtrace's; `poll_interval` (> 0) is set as its flusher's poll (POLL_BOOT)."""
     if config == "untraced":
         return [sys.executable, script]
     if config.startswith(("ft", "base-ft")):
         extra = {"ft": [], "ft-noargs": ["--no-args"], "ft-full": ["--repr", "full"]}[config.removeprefix("base-")]
         if flush_interval > 0:
             extra = [*extra, "--flush-interval", str(flush_interval)]
-        return [sys.executable, "-m", "flowtrace", "run", "-o", out, *extra, script]
+        launch = ["-c", POLL_BOOT.format(poll=float(poll_interval))] if poll_interval > 0 else ["-m", "flowtrace"]
+        return [sys.executable, *launch, "run", "-o", out, *extra, script]
     extra = ["--log_func_args", "--log_func_retval"] if config == "viz-args" else []
     return [viztracer, "-o", out, "--quiet", *extra, script]
 
 
 def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
              counted: bool = False, phase_only: bool = False, flush_interval: float = 0,
-             keep_dumps: str | None = None) -> dict:
+             keep_dumps: str | None = None, poll_interval: float = 0) -> dict:
     """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
     `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
     file size instead (the times and RSS of a process under valgrind mean nothing). With
@@ -149,7 +158,7 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     for p in (out, report):
         if os.path.exists(p):
             os.unlink(p)
-    argv = command(config, script, out, viztracer, flush_interval if counted else 0)
+    argv = command(config, script, out, viztracer, flush_interval if counted else 0, poll_interval if counted else 0)
     if counted:
         cg_dir = os.path.join(tmp, "callgrind")
         shutil.rmtree(cg_dir, ignore_errors=True)
@@ -191,15 +200,18 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
     return res
 
 
-# --drain-in-phase: the recording flowtrace session's flush (drain + write, waited for), or a
-# no-op when flowtrace is not recording (untraced, VizTracer). Found once, before the phase.
+# The recording flowtrace session, found once before the phase (none: untraced, VizTracer):
+# `_drain` flushes it (drain + write, waited for: --drain-in-phase); `_written` waits until its
+# writer thread has written every batch already drained (a no-op without a session).
 DRAIN_SETUP = """\
-def _find_drain():
+def _session():
     import gc
     mod = sys.modules.get("flowtrace.session")
     live = [o for o in gc.get_objects() if mod and isinstance(o, mod.Session) and not o.stopped]
-    return live[0].flush if live else (lambda: None)
-_drain = _find_drain()
+    return live[0] if live else None
+_ft = _session()
+_drain = _ft.flush if _ft else (lambda: None)
+_written = getattr(_ft and _ft.writer, "sync", None) or (lambda: None)
 """
 
 
@@ -207,20 +219,26 @@ def driver(name: str, scale: int, marks_library: str | None, phase_only: bool = 
            drain_in_phase: bool = False) -> str:
     """The script every cell of workload `name` runs; with `marks_library` (instruction counts)
     it marks its workload phase for callgrind, right inside the timed lines; with `phase_only`
-    it then ends at once (os._exit: no VizTracer save, no file completion). With
-    `drain_in_phase` (and marks) flowtrace's rows are flushed just before the start mark and
-    again just before the end mark: the phase then holds the drain of every row the workload
-    made and nothing of the set-up's -- not a partial batch left pending at the end, whose
-    size moves with the number of rows a change makes (a drain is ~5 M instructions on
-    exceptions at scale 3)."""
+    it then ends at once (os._exit: no VizTracer save, no file completion).
+
+    Each mark first waits for flowtrace's writer thread to write the batches drained so far
+    (`_written`): the zlib and writes of a batch the program drained in the phase are in the
+    phase, those of the set-up's are not. Without that wait they fell inside or after the end
+    mark as valgrind's thread schedule had it (valgrind runs one thread at a time and may let
+    the program's thread run on while the writer waits: a batch's ~4.5 M instructions in
+    generators' phase, in or out).
+
+    With `drain_in_phase` flowtrace's rows are flushed (and written) just before each mark
+    instead: the phase then holds the drain of every row the workload made and nothing of the
+    set-up's -- not a partial batch left pending at the end, whose size moves with the number
+    of rows a change makes (a drain is ~5 M instructions on exceptions at scale 3)."""
     marks = {"mark_setup": "", "mark_start": "", "mark_end": "",
              "exit_now": "os._exit(0)\n" if phase_only else ""}
     if marks_library:
-        drain = "_drain()\n" if drain_in_phase else ""
-        marks |= {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n"
-                                + (DRAIN_SETUP if drain_in_phase else ""),
-                  "mark_start": f"{drain}_mark(b{callgrind_phase.START!r})\n",
-                  "mark_end": f"{drain}_mark(b{callgrind_phase.END!r})\n"}
+        wait = "_drain()\n" if drain_in_phase else "_written()\n"
+        marks |= {"mark_setup": f"import ctypes\n_mark = ctypes.CDLL({marks_library!r}).e2e_dump\n" + DRAIN_SETUP,
+                  "mark_start": f"{wait}_mark(b{callgrind_phase.START!r})\n",
+                  "mark_end": f"{wait}_mark(b{callgrind_phase.END!r})\n"}
     return DRIVER.format(wl_dir=workloads.HERE, name=name, scale=scale, **marks)
 
 
@@ -246,7 +264,8 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                         results[(w, c)].append(run_cell(c, scripts[w], tmp, opts.viztracer, env,
                                                         counted=opts.instructions, phase_only=opts.phase_only,
                                                         flush_interval=opts.counted_flush_interval,
-                                                        keep_dumps=kept_dumps(opts, w, c, rep)))
+                                                        keep_dumps=kept_dumps(opts, w, c, rep),
+                                                        poll_interval=opts.counted_poll_interval))
                         if opts.instructions:  # (minutes a cell: show progress)
                             r = results[(w, c)][-1]
                             whole = f", {r['instr_whole'] / 1e6:.1f}M in the whole process" if "instr_whole" in r else ""
@@ -478,6 +497,12 @@ def parse_options() -> argparse.Namespace:
                          "(more under load), so a 0.1 s interval would flush that much more often per unit of "
                          "work than for a user, and make the count depend on the machine's load; rows-count "
                          "flushes (backpressure) are unchanged")
+    ap.add_argument("--counted-poll-interval", type=float, default=1000.0, metavar="S",
+                    help="with --instructions: flowtrace's flusher looks at the pending rows every S seconds "
+                         "(default 1000; 0: its own 25 ms of wall time). Each look is ~20 K instructions; under "
+                         "valgrind 25 ms comes 50-800x more often per unit of work than for a user, and as often "
+                         "as the machine's load and valgrind's thread schedule let the flusher run: 5-96 looks, "
+                         "0.1-1.9 M instructions, in one generators phase (callgrind_phase.py)")
     opts = ap.parse_args()
     if opts.phase_only and not opts.instructions:
         raise SystemExit("--phase-only goes with --instructions")

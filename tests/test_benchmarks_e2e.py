@@ -140,8 +140,10 @@ def test_driver_marks_exactly_the_timed_loop():
     assert "_mark" not in plain and "ctypes" not in plain
     marked = e2e.driver("oop", 2, "/tmp/libx.so").splitlines()
     loop = marked.index("for _ in range(2):")
-    assert marked[loop - 1] == "_mark(b'e2e-start')" and marked[loop - 2].startswith("c0, w0 = ")
-    assert marked[loop + 2] == "_mark(b'e2e-end')" and marked[loop + 3].startswith("c1, w1 = ")
+    assert marked[loop - 1] == "_mark(b'e2e-start')" and marked[loop - 2] == "_written()"
+    assert marked[loop - 3].startswith("c0, w0 = ")
+    assert marked[loop + 2] == "_written()" and marked[loop + 3] == "_mark(b'e2e-end')"
+    assert marked[loop + 4].startswith("c1, w1 = ")
     compile("\n".join(marked), "bench_oop.py", "exec")
     assert "os._exit" not in "\n".join(marked)
     cut = e2e.driver("oop", 2, "/tmp/libx.so", phase_only=True).splitlines()
@@ -149,13 +151,14 @@ def test_driver_marks_exactly_the_timed_loop():
 
 
 def test_drain_in_phase_flushes_just_before_each_mark():
-    assert "_drain" not in e2e.driver("oop", 2, "/tmp/libx.so")
+    assert "_drain()" not in e2e.driver("oop", 2, "/tmp/libx.so").splitlines()
     assert "_drain" not in e2e.driver("oop", 2, None, drain_in_phase=True)  # (no marks: timing mode)
     lines = e2e.driver("oop", 2, "/tmp/libx.so", drain_in_phase=True).splitlines()
     start, end = lines.index("_mark(b'e2e-start')"), lines.index("_mark(b'e2e-end')")
     assert lines[start - 1] == "_drain()" and lines[start - 2].startswith("c0, w0 = ")
     assert lines[start + 1] == "for _ in range(2):" and lines[end - 1] == "_drain()"
-    assert lines.index("_drain = _find_drain()") < start - 2
+    assert lines.index("_drain = _ft.flush if _ft else (lambda: None)") < start - 2
+    assert "_written()" not in lines  # (a flush waits for the writer too)
     compile("\n".join(lines), "bench_oop.py", "exec")
 
 
@@ -187,6 +190,65 @@ def test_drain_in_phase_writes_the_rows_made_so_far_or_does_nothing_untraced(tmp
     proc = subprocess.run([*pre, str(script), out], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == ("3000" if recorded else "0")
+
+
+WRITTEN_SCRIPT = """\
+import sys
+{setup}
+print(_written.__qualname__, _drain.__qualname__)
+"""
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_the_marks_wait_for_the_writer_thread_of_the_recording_session(tmp_path, recorded):
+    script = tmp_path / "written.py"
+    script.write_text(WRITTEN_SCRIPT.format(setup=e2e.DRAIN_SETUP))
+    pre = [sys.executable, "-m", "flowtrace", "run", "-o", str(tmp_path / "out.ftr")] if recorded else [sys.executable]
+    proc = subprocess.run([*pre, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    # SessionWriter.sync: returns once the native writer thread has written every batch put
+    assert proc.stdout.split()[-2:] == (["SessionWriter.sync", "Session.flush"] if recorded
+                                        else ["<lambda>", "<lambda>"])
+
+
+POLL_SCRIPT = """\
+import sys
+
+def leaf(i):
+    return i
+
+for i in range(10):
+    leaf(i)
+print(sys.modules["flowtrace.session"]._POLL_S)
+"""
+
+
+def test_counted_cells_set_the_flushers_poll_and_record_as_flowtrace_run_does(tmp_path):
+    script = tmp_path / "poll.py"
+    script.write_text(POLL_SCRIPT)
+    out = str(tmp_path / "out.ftr")
+    argv = e2e.command("ft-noargs", str(script), out, None, flush_interval=1000.0, poll_interval=500.0)
+    assert argv[1] == "-c" and argv[3:] == ["run", "-o", out, "--no-args", "--flush-interval", "1000.0", str(script)]
+    assert e2e.command("ft", "s.py", "o.ftr", None, flush_interval=1000.0)[1:3] == ["-m", "flowtrace"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "500.0"
+    from flowtrace.ftr.reader import load
+    names = [c.function.qualname for c in load(out).calls]
+    as_user = str(tmp_path / "user.ftr")  # what `python -m flowtrace run` records of it
+    proc = subprocess.run([sys.executable, "-m", "flowtrace", "run", "-o", as_user, "--no-args", str(script)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert names.count("leaf") == 10 and names == [c.function.qualname for c in load(as_user).calls]
+
+
+def test_keep_dumps_names_a_directory_per_counted_cell(tmp_path):
+    class O:
+        instructions, keep_dumps = True, str(tmp_path / "kept")
+    assert e2e.kept_dumps(O, "fib", "base-ft", 1) == str(tmp_path / "kept" / "fib-base-ft-r2")
+    assert os.path.isdir(tmp_path / "kept")
+    O.keep_dumps = None
+    assert e2e.kept_dumps(O, "fib", "ft", 0) is None
 
 
 def test_counted_cells_give_flowtrace_a_long_flush_interval():
