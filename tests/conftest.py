@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
 os.environ.setdefault("FLOWTRACE_TUI_STRICT", "1")
+
+# A suite started in the background by a non-interactive shell (`make test &`, nohup) inherits
+# SIGINT ignored, and so does every program the tests start, which then ignores the Ctrl-C a
+# test sends it (7 tests failed so: exit 0 or a timeout instead of KeyboardInterrupt). Python's
+# own handler here: the programs started get SIGINT's default, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _recorders() -> list[str]:
