@@ -38,6 +38,11 @@ def _same_as_encode_columns(kind: bytes, payload: bytes) -> None:
     cols = F.decode_columns(kind, payload)
     desc = _descriptors(payload)
     spec = [(name, *desc[name], col.values()) for name, col in cols.columns.items()]
+    names = list(cols.columns)
+    for i, (name, tc, enc, values) in enumerate(spec):
+        if enc == F.ENC_SHARED:  # (a MARK chunk's run and span: on the rows of n)
+            on = names.index("n")
+            spec[i] = (name, tc, enc, (on, values))
     assert F.encode_columns(cols.base, cols.rows, spec) == bytes(payload)
 
 
@@ -115,3 +120,67 @@ def test_long_batches_and_runs_of_one_step_are_encode_columns_bytes() -> None:
     assert [names[fn] for fn in got.call_func] == made
     args = [a for a, name in zip(got.call_args, made) if name == "f"]
     assert len(set(args)) == len(args)  # a record of its own for every call
+
+
+def _walk_tree(depth: int) -> int:
+    """Sum a complete binary tree's leaves through recursive generators (`yield from` at every
+    level): ~2 MARK rows a call, most of them suspends, resumes and folds."""
+
+    def walk(d: int):
+        if d == 0:
+            yield 1
+            return
+        yield from walk(d - 1)
+        yield from walk(d - 1)
+
+    return sum(walk(depth)) + sum(walk(depth))
+
+
+def _marks(batch) -> list[tuple[int, ...]]:
+    b = batch.unpacked() if batch.payloads else batch
+    n = list(b.mark_n) or [0] * len(b.mark_call)
+    return list(zip(b.mark_call, b.mark_kind, b.mark_other, n))
+
+
+def test_a_mark_chunk_deflated_for_sure_has_its_ids_byte_aligned() -> None:
+    """A batch of generators resumed all the time (more MARK rows than calls, its MARK chunk
+    over 2 bytes a call: the writer deflates it): its `call`, `kind` and `n` are written as
+    varint steps, bit-packed and varints (the drain's forced_body), exactly format.encode_columns'
+    bytes, the writer deflates that chunk, and the marks are the Python recorder's; a batch of
+    a few marks keeps the measured codings."""
+    from flowtrace.ftr.writer import _worth_zlib
+    from flowtrace.recorder.c import CRecorder
+    from flowtrace.recorder.python import PyRecorder
+
+    got = {}
+    for name, cls in (("c", CRecorder), ("py", PyRecorder)):
+        rec = cls(RecorderConfig(args="off"))
+        rec.start()
+        try:
+            _walk_tree(7)
+            got[name] = rec.drain()
+        finally:
+            rec.stop()
+    batch = got["c"]
+    payloads = dict(batch.payloads)
+    mark = payloads[F.MARK]
+    _same_as_encode_columns(F.MARK, mark)
+    encodings = {name: enc for name, (_tc, enc) in _descriptors(mark).items()}
+    assert (encodings["call"], encodings["kind"], encodings["n"]) == (F.ENC_VARINT_DELTA, F.ENC_BITS, F.ENC_VARINT)
+    assert _worth_zlib(F.MARK, mark, batch.payload_calls)
+    assert _marks(batch) == _marks(got["py"])
+    assert len(_marks(batch)) > batch.payload_calls
+
+    (f0,) = _functions(1)
+    rec = CRecorder(RecorderConfig(args="off"))
+    rec.start()
+    try:
+        _walk_tree(3)
+        for _ in range(200):
+            f0(False)
+        sparse = rec.drain()
+    finally:
+        rec.stop()
+    mark = dict(sparse.payloads)[F.MARK]
+    _same_as_encode_columns(F.MARK, mark)
+    assert _descriptors(mark)["call"][1] not in (F.ENC_VARINT_DELTA, F.ENC_VARINT)

@@ -100,8 +100,9 @@ typedef struct { int64_t lo, hi; size_t nonzero; } ColStats;   /* a column's ran
  * `nvals` values -- s->v, i64, dense -- belong to: ENC_SHARED, shared_body) */
 /* (at: the rows not 0, nat of them, in row order, and v their values, dense -- a u32 column: sparse_rows_body;
  * or, with nzv, their values are nzv and v the whole column: column_body) */
+/* (forced: the encoding to write, not measured -- a column that the writer deflates: forced_body) */
 typedef struct { const char *name; char tc; const void *v; uint8_t width, parent, want; const ColStats *stats;
-                 uint8_t share; size_t nvals; const uint32_t *at; size_t nat; const uint32_t *nzv; } ColSpec;
+                 uint8_t share; size_t nvals; const uint32_t *at; size_t nat; const uint32_t *nzv; uint8_t forced; } ColSpec;
 
 /* The Golomb order is chosen from a sample of the values to code, ~1 in 4.5 at steps of 1-8
  * drawn from an LCG: as good a choice as from all of them for a quarter of the counting, and no
@@ -1060,6 +1061,73 @@ sparse_rows_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
     return put_sparse_rows(q, rows, s->at, s->v, nonzero, delta, delta ? k_delta : k);
 }
 
+/* A u32 column's varints: of its values, or (delta) of their zigzagged steps (from 0 to the
+ * first row). Eight rows a step whose codes are all one byte (nearly every step: ids a few
+ * rows apart, fold counts and 0s) are made in two vectors and stored as one word (~4
+ * instructions a row against ~12 one varint at a time); a step with a longer code, or with a
+ * row of 2^31 or more (whose step the 32-bit lanes would not hold), one row at a time. The
+ * same bytes either way. */
+static inline __attribute__((always_inline)) unsigned char *
+put_varints_u32(unsigned char *q, const uint32_t *v, size_t n, int delta)
+{
+#define CODE(i) (delta ? zigzag((int64_t)v[i] - (int64_t)((i) ? v[(i) - 1] : 0)) : (uint64_t)v[i])
+    size_t i = 0;
+    if (n) { q = put_varint(q, CODE(0)); i = 1; }   /* (the blocks read the row before theirs) */
+    for (; i + 8 <= n; i += 8) {
+        U32x4 a0, a1, c0, c1;
+        memcpy(&a0, v + i, 16); memcpy(&a1, v + i + 4, 16);
+        if (delta) {
+            U32x4 p0, p1;
+            memcpy(&p0, v + i - 1, 16); memcpy(&p1, v + i + 3, 16);
+            S32x4 d0 = (S32x4)(a0 - p0), d1 = (S32x4)(a1 - p1);
+            c0 = (U32x4)((d0 << 1) ^ (d0 >> 31)); c1 = (U32x4)((d1 << 1) ^ (d1 >> 31));
+            c0 |= (a0 | p0) & 0x80000000u; c1 |= (a1 | p1) & 0x80000000u;   /* (a row >= 2^31: not this way) */
+        } else {
+            c0 = a0; c1 = a1;
+        }
+        U32x4 any = c0 | c1;
+        U64x2 w2;
+        memcpy(&w2, &any, 16);
+        if (__builtin_expect(((w2[0] | w2[1]) & 0xFFFFFF80FFFFFF80ull) == 0, 1)) {
+            uint64_t w = 0;
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) w |= (uint64_t)c0[j] << (8 * j) | (uint64_t)c1[j] << (8 * j + 32);
+            store_le64(q, w);
+            q += 8;
+            continue;
+        }
+        for (size_t j = i; j < i + 8; j++) q = put_varint(q, CODE(j));
+    }
+    for (; i < n; i++) q = put_varint(q, CODE(i));
+#undef CODE
+    return q;
+}
+
+/* A column of a chunk that its writer deflates (a MARK chunk of more than ZLIB_MIN_BYTES_PER_CALL
+ * bytes a call: marks_payload's `dense`), written in s->forced without measuring it: a u32
+ * column as varints of its values (ENC_VARINT) or of their steps (ENC_VARINT_DELTA), a u8 one
+ * bit-packed (ENC_BITS; ENC_CONST when s->stats, its exact range, is one value). Golomb codes are smaller
+ * stored as they are, but zlib finds the repeats of byte-aligned codes better than those of a
+ * bit stream, whose repeats fall at any bit: a MARK chunk's `call` as varint steps deflates to
+ * ~2/5 of its Golomb steps, `n` as varints to ~4/5 of its Golomb values, `kind` bit-packed to
+ * ~4/3 of its Golomb steps (~0.01 byte a call), and measuring and coding them was ~20-27
+ * instructions a row against ~2-7 (callgrind, benchmarks' generators --no-args). */
+static unsigned char *
+forced_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
+{
+    if (s->width == 1) {
+        const ColStats *st = s->stats;
+        *enc = st->lo == st->hi ? ENC_CONST : ENC_BITS;
+        q = put_varint(q, (uint64_t)st->lo);
+        if (*enc == ENC_CONST) return q;
+        int bits = bit_len((uint64_t)(st->hi - st->lo));
+        *q++ = (unsigned char)bits;
+        return put_packed(q, s->v, 1, rows, (uint64_t)st->lo, bits);
+    }
+    *enc = s->forced;
+    return s->forced == ENC_VARINT_DELTA ? put_varints_u32(q, s->v, rows, 1) : put_varints_u32(q, s->v, rows, 0);
+}
+
 #define COLUMN_BODY(W) static unsigned char * \
     column_body_##W(unsigned char *q, const ColSpec *s, size_t rows, uint64_t base, int *enc) \
     { return column_body(q, s, W, rows, base, enc); }
@@ -1089,6 +1157,8 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
             enc = ENC_SHARED;
         } else if (s->at && !s->nzv) {
             q = sparse_rows_body(body, s, rows, &enc);
+        } else if (s->forced) {
+            q = forced_body(body, s, rows, &enc);
         } else {
             q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
                 : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
@@ -1389,6 +1459,16 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
         if (n_nonzero == nfolds) mark[k - 1].at = fat, mark[k - 1].nat = nfolds, mark[k - 1].nzv = fnv;
         mark[k++] = (ColSpec){"run", 'q', frun, 8, 0, 0, NULL, n_col, nfolds};
         mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
+    }
+    /* A chunk that its writer deflates for sure (writer.py's _worth_zlib: more than
+     * ZLIB_MIN_BYTES_PER_CALL = 2 bytes a call of the batch) -- at least that many bytes with
+     * a varint a row of `call` and of `n` alone -- has those and `kind` written byte-aligned
+     * (forced_body): zlib's input, smaller deflated and cheaper to make. */
+    size_t least = 16 + 12 * (size_t)k + n + (st[S_N].nonzero ? n : 0);
+    if (least > 2 * w->ncalls) {
+        mark[0].forced = ENC_VARINT_DELTA;
+        mark[2].forced = ENC_BITS;
+        for (int j = 3; j < k; j++) if (!strcmp(mark[j].name, "n")) mark[j].forced = ENC_VARINT;
     }
     PyObject *payload = columns_payload(0, n, mark, k);
     PyMem_RawFree(mem);
