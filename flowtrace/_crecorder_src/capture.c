@@ -294,7 +294,10 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
-    if (!t) t = PyObject_CallOneArg(c->repr_now, v);
+    if (!t) {
+        hook_runs_python(c);
+        t = PyObject_CallOneArg(c->repr_now, v);
+    }
     if (!t) return -1;
     if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
     s->tag = V_TEXT; s->o = t;
@@ -1418,7 +1421,10 @@ exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc)
     uint32_t sid = exc_entry(c, exc);
     if (!sid) {
         PyObject *t = exc_text_fast(exc);
-        if (!t) t = PyObject_CallOneArg(c->exc_text, exc);
+        if (!t) {
+            hook_runs_python(c);
+            t = PyObject_CallOneArg(c->exc_text, exc);
+        }
         if (!t) return 0;
         sid = add_text(c, t);
     }

@@ -105,6 +105,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         module = PyDict_GetItemWithError(globals, str_name);
         if (!module && PyErr_Occurred()) return CODE_ERROR;
     }
+    hook_runs_python(c);
     PyObject *r = PyObject_CallFunctionObjArgs(c->on_code, (PyObject *)co, module ? module : Py_None, NULL);
     if (!r) return CODE_ERROR;
     long func = PyLong_AsLong(r);

@@ -150,9 +150,7 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
         if (c->susp[i].frame) {   /* (a running one ended with its thread's stack above) */
             if (!c->susp[i].running) add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
             c->susp[i].frame = NULL;
-#if GENWATCH
             Py_CLEAR(c->susp[i].watch);   /* (no callback after the session) */
-#endif
         }
     c->nsusp = 0;
     for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);

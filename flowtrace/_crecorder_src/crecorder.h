@@ -234,18 +234,18 @@ typedef struct {
 } Entry;   /* sslot: see Susp */
 _Static_assert(sizeof(Entry) == 64, "Entry: 64 bytes");
 
-/* 3.13+: the C recorder watches each suspended generator for a close that sends no event
- * (genwatch.c); 3.12 delivers every close it can see (its callbacks run no bytecode). */
-#define GENWATCH (PY_VERSION_HEX >= 0x030D0000)
+/* The C recorder watches suspended generators for a close that sends no event (genwatch.c):
+ * 3.13+ each one as it enters the generator map (GENWATCH_EAGER: its shortcut closes some
+ * without an event anywhere); 3.12 only where a close can go unseen -- inside a hook that runs
+ * Python code (hook_runs_python) -- so the map's entries are watched just before one runs. */
+#define GENWATCH_EAGER (PY_VERSION_HEX >= 0x030D0000)
 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
  * stable while the generator exists); running: resumed since (it is on a thread's stack). */
 typedef union {
     struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch, fothr, fthr; uint8_t running;
-#if GENWATCH
              PyObject *watch;   /* a GenRef to its generator (genwatch.c), or NULL */
-#endif
     };
     unsigned char size_[64];   /* (a power of 2: a slot's address is a shift, not a multiply, in every probe) */
 } Susp;   /* fold: see Entry; fothr, fthr: that fold row's resumer and thread (fold_open) */
@@ -382,6 +382,7 @@ typedef struct CoreObject {
      * counts its entries, running or not */
     Susp *susp; size_t nsusp, capsusp;
     unsigned susp_shift;             /* 64 - log2(capsusp): susp_hash (set with capsusp) */
+    uint8_t unwatched;               /* 3.12: an entry may have no watch yet (susp_watch) */
     uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
     Seed *seeds; size_t nseeds, capseeds;
     /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
@@ -682,6 +683,7 @@ int add_guard(PyObject *m);                                                     
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);
+COLD void genwatch_lazy(CoreObject *c);
 int genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t t);   /* callbacks.c */
 PyObject *core_pending(CoreObject *c, PyObject *ignored);
 PyObject *core_set_overflow(CoreObject *c, PyObject *args);
@@ -988,6 +990,34 @@ static inline size_t
 susp_hash(const CoreObject *c, void *frame)
 {
     return (size_t)(((uint64_t)(uintptr_t)frame * 0x9E3779B97F4A7C15ULL) >> c->susp_shift);
+}
+
+/* The watch of a new generator map entry (genwatch.c): its GenRef on 3.13+; on 3.12 none yet
+ * (a GenRef a generator cost +21 M instructions on benchmarks' generators), noted for
+ * hook_runs_python. */
+static inline __attribute__((always_inline)) PyObject *
+susp_watch(CoreObject *c, void *frame, uint32_t call)
+{
+#if GENWATCH_EAGER
+    return genwatch_core(c, frame, call);
+#else
+    (void)frame; (void)call;
+    c->unwatched = 1;
+    return NULL;
+#endif
+}
+
+/* Before a hook runs Python code inside a callback: a generator freed there is closed with no
+ * event (CPython sends none inside a monitoring callback), so on 3.12 every entry of the
+ * generator map is watched first (genwatch_lazy). Nothing to do once all are. */
+static inline void
+hook_runs_python(CoreObject *c)
+{
+#if !GENWATCH_EAGER
+    if (c->unwatched) genwatch_lazy(c);
+#else
+    (void)c;
+#endif
 }
 
 #pragma GCC visibility pop

@@ -83,6 +83,7 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
             seed->stack = NULL;
             seed->depth = 0;
         } else {
+            hook_runs_python(c);
             PyObject *r = PyObject_CallOneArg(c->on_thread, Py_None);
             if (!r) return NULL;
             unsigned long thr = PyLong_AsUnsignedLong(r);
@@ -112,6 +113,7 @@ overflow_slow(CoreObject *c, ThreadState *ts)
     PyObject *hook = Py_NewRef(c->overflow);   /* release() may drop c->overflow meanwhile */
     uint64_t batch = c->batch;
     ts->in_overflow = 1;
+    hook_runs_python(c);
     PyObject *r = PyObject_CallNoArgs(hook);
     ts->in_overflow = 0;
     Py_DECREF(hook);
