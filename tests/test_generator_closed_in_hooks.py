@@ -5,7 +5,7 @@ callback, so only the generator watch (genwatch.c) sees it."""
 
 from __future__ import annotations
 
-import sys
+import gc
 
 import pytest
 
@@ -44,14 +44,30 @@ def _closed_in_repr() -> None:
     _take(h)  # --repr full: the recorder's hook calls repr(h) as the call starts
 
 
-@pytest.mark.parametrize("recorder", [
-    pytest.param(r, marks=pytest.mark.xfail(
-        r == "c" and sys.version_info < (3, 13), strict=True,
-        reason="3.12's C recorder watches no generator (GENWATCH is 3.13+): watching every one "
-               "costs +21 M instructions on the generators workload (ft/viz 1.00 -> 1.09, "
-               "e2e.py --instructions, scale 3); a watch taken only when a hook runs Python is "
-               "still to build"))
-    for r in RECORDERS])
-def test_generator_closed_in_a_hook_ends_with_generator_exit(recorder: str) -> None:
-    trace = record(_closed_in_repr, recorder, args="full", flush_interval=3600)
-    assert shape(trace)[:2] == ["_closed_in_repr() = None", "  _gen() ! GeneratorExit"]
+class _Collecting:
+    def __repr__(self) -> str:
+        gc.collect()  # the cycle's generator is closed right here, inside the recorder's hook
+        return "Collecting()"
+
+
+def _collected_in_repr() -> None:
+    cycle = [_gen()]
+    cycle.append(cycle)  # (only the collector frees it)
+    next(cycle[0])
+    del cycle
+    _take(_Collecting())
+
+
+@pytest.mark.parametrize("program, label", [(_closed_in_repr, "Holder()"), (_collected_in_repr, "Collecting()")])
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_generator_closed_in_a_hook_ends_with_generator_exit(recorder: str, program, label: str) -> None:
+    """3.12's C recorder watches the generator map's entries lazily, just before a hook runs
+    Python code (genwatch.c): before, such a generator ended `unfinished`."""
+    gc.disable()  # (only the __repr__'s collection frees the cycle)
+    try:
+        trace = record(program, recorder, args="full", flush_interval=3600)
+    finally:
+        gc.enable()
+    lines = shape(trace)
+    assert lines[:2] == [f"{program.__name__}() = None", "  _gen() ! GeneratorExit"]
+    assert lines[-1] == f"  _take(holder={label}) = 1"

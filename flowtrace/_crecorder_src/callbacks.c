@@ -84,17 +84,13 @@ susp_put(CoreObject *c, void *frame, const Entry *e, void *code, uint32_t fold, 
         c->lost[c->nlost++] = c->susp[j].call;
     }
     Susp *s = &c->susp[j];
-#if GENWATCH
     PyObject *old = s->frame ? s->watch : NULL;
     s->watch = NULL;
-#endif
     s->frame = frame; s->code = code; s->call = call; s->code_idx = e->code_idx; s->task = e->task;
     susp_suspended(c, s, fold, e->rothr, thr);
-#if GENWATCH
     /* (after the entry is whole: dropping the old ref and making the new one run no Python) */
     Py_XDECREF(old);
-    s->watch = genwatch_core(c, frame, call);
-#endif
+    s->watch = susp_watch(c, frame, call);
     return 0;
 }
 
@@ -129,16 +125,12 @@ fold_open(const CoreObject *c, const Susp *s, uint32_t parent, uint32_t thr)
 static inline __attribute__((always_inline)) void
 susp_remove(CoreObject *c, size_t i)
 {
-#if GENWATCH
     Py_CLEAR(c->susp[i].watch);   /* (its dealloc runs no Python: no callback once it is unlinked) */
-#endif
     /* backward-shift deletion keeps probe chains intact without tombstones */
     size_t mask = c->capsusp - 1, k = i;
     for (;;) {
         c->susp[i].frame = NULL;
-#if GENWATCH
         c->susp[i].watch = NULL;   /* (moved or cleared above: an empty slot holds no ref) */
-#endif
         for (;;) {
             k = (k + 1) & mask;
             if (!c->susp[k].frame) { c->nsusp--; return; }
@@ -305,6 +297,7 @@ task_id(CoreObject *c, PyObject *task, uint32_t parent, uint32_t thr, PyObject *
 {
     TaskSlot *slot = task ? &c->tasks_seen[ptr_hash(task) & (TASKS_SEEN - 1)] : NULL;
     if (slot && slot->ref && weak_target(slot->ref) == task) return slot->tid;
+    hook_runs_python(c);
     PyObject *r = PyObject_CallFunction(c->task_hook, "II", (unsigned)parent, (unsigned)thr);
     if (!r) { soft_fail(c); return 0; }
     uint32_t tid = 0;
@@ -639,6 +632,7 @@ return_slow(CoreObject *c, PyObject *const *args, ThreadState *known, PyThreadSt
         /* BaseEventLoop.create_task returned a task: its creator is the recorded call on
          * top of this thread's stack (TaskTable.note_creator) */
         uint32_t top = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+        hook_runs_python(c);
         PyObject *r = PyObject_CallFunction(c->task_created, "OI", args[2], (unsigned)top);
         if (!r) return callback_failed(c);
         Py_DECREF(r);
@@ -928,6 +922,7 @@ note_system_exit(CoreObject *c, PyObject *exc)
     if (!frame) return;
     PyFrameObject *back = PyFrame_GetBack(frame);
     if (back) { Py_DECREF(back); return; }
+    hook_runs_python(c);
     PyObject *r = PyObject_CallOneArg(c->on_exit, exc);
     if (r) Py_DECREF(r); else PyErr_Clear();
 }
@@ -1264,9 +1259,7 @@ first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
     c->nsusp++;
     s->frame = frame; s->code = c->codes[e->code_idx].code; s->call = e->call; s->code_idx = e->code_idx;
     s->task = e->task; s->fold = 0; s->fbatch = (uint32_t)c->batch; s->running = 0;
-#if GENWATCH
-    s->watch = genwatch_core(c, frame, e->call);   /* (as susp_put: runs no Python) */
-#endif
+    s->watch = susp_watch(c, frame, e->call);   /* (as susp_put: runs no Python) */
     ts->depth--;
     return 1;
 }
