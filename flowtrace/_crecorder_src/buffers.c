@@ -92,6 +92,7 @@ callback_failed(CoreObject *c)
     c->errors++;
     PyObject *exc = PyErr_GetRaisedException();
     if (exc && !PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        hook_traceback_cut(exc);   /* (the program's: raised at the monitored instruction) */
         PyErr_SetRaisedException(exc);
         return NULL;
     }
@@ -99,9 +100,11 @@ callback_failed(CoreObject *c)
     Py_RETURN_NONE;
 }
 
-/* Same, for a failure whose event row is still worth writing (e.g. a value text failed). */
+/* Same, for a failure whose event row is still worth writing (e.g. a value text failed); an
+ * exception of the program's that a hook's Python code met (a signal handler's KeyboardInterrupt)
+ * goes back to it, at its next check (guard.c). */
 void
 soft_fail(CoreObject *c)
 {
-    if (PyErr_Occurred()) { c->errors++; PyErr_Clear(); }
+    if (PyErr_Occurred() && !hook_exception_to_program()) { c->errors++; PyErr_Clear(); }
 }

@@ -680,6 +680,8 @@ PyObject *core_start(CoreObject *c, PyObject *ignored);
 PyObject *core_seed(CoreObject *c, PyObject *args);
 PyObject *core_stop(CoreObject *c, PyObject *ignored);
 int add_guard(PyObject *m);                                                         /* guard.c */
+COLD int hook_exception_to_program(void);
+COLD void hook_traceback_cut(PyObject *exc);
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);

@@ -17,9 +17,17 @@
  * raises that very exception (the recorder's frames cut from its traceback, its context what
  * the program handles there, as for a handler's raise); on another thread (only
  * PyThreadState_SetAsyncExc raises there, an exception made from a class) by setting that class
- * again. A handler has run once, inside the callback: its own calls are not recorded. */
+ * again. A handler has run once, inside the callback: its own calls are not recorded.
+ *
+ * The C recorder's callbacks run no bytecode but in their hooks (the wrapper's, a value's text:
+ * a user __repr__ in --repr full). An exception that is not an Exception out of one is the
+ * program's (hook_exception_to_program: soft_fail), raised again at its next check, the hook's
+ * frames cut; reprs.py gives a user __repr__'s to deliver_later and says so in the text. */
 #include "crecorder.h"
 #include <signal.h>   /* SIGINT */
+#if PY_VERSION_HEX >= 0x030D0000
+PyAPI_FUNC(int) _PyOS_IsMainThread(void);   /* (exported; declared in an internal header since 3.13) */
+#endif
 
 #define GUARD_TRIES 4   /* runs of a callback that keeps raising (a new signal each time) */
 
@@ -32,14 +40,34 @@ typedef struct {
     unsigned long main;     /* the main thread's ident (pending calls run there) */
 } Guard;
 
-/* A pending call: the main thread's next eval-breaker check raises `arg` there. */
+/* A pending call: the main thread's next eval-breaker check raises `arg` there -- the program's
+ * next check: one inside a monitoring callback (a hook's Python code, a Python recorder's
+ * callback: tracing > 0) passes it on to the next (the pending call is made again; CPython
+ * runs a few in a row, then leaves them for the next check), so it lands in the program. */
 static int
 raise_later(void *arg)
 {
     PyObject *exc = arg;
+    if (PyThreadState_Get()->tracing > 0 && Py_AddPendingCall(raise_later, exc) == 0) return 0;
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);   /* (chains what is handled there, as a raise does) */
     Py_DECREF(exc);
     return -1;
+}
+
+/* Raise `exc` (stolen; its traceback set) again at the program's next eval-breaker check: on the
+ * main thread by a pending call (raise_later), on another (only PyThreadState_SetAsyncExc, a
+ * program's own raise or a SystemExit raise there: an exception class) by setting its class. */
+static void
+deliver(PyObject *exc, int on_main)
+{
+    PyException_SetContext(exc, NULL);   /* (the hook's: an exception it was handling) */
+    if (on_main) {
+        if (Py_AddPendingCall(raise_later, exc) == 0) return;   /* (it owns exc now) */
+        if (PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) PyErr_SetInterruptEx(SIGINT);
+    } else {
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), (PyObject *)Py_TYPE(exc));
+    }
+    Py_DECREF(exc);
 }
 
 /* Is this traceback entry in a frame of the recorder's own code? */
@@ -52,26 +80,85 @@ frame_is_ours(PyTracebackObject *tb, PyObject *prefix)
     return ours;
 }
 
+/* Cut the frames of the recorder's own code (files under `prefix`; NULL: every frame) from the
+ * start of exc's traceback: a handler's that ran inside them stay, as Python shows them. */
+static void
+cut_ours(PyObject *exc, PyObject *prefix)
+{
+    PyObject *tb = PyException_GetTraceback(exc), *rest = tb;
+    while (prefix && rest && PyTraceBack_Check(rest) && frame_is_ours((PyTracebackObject *)rest, prefix))
+        rest = (PyObject *)((PyTracebackObject *)rest)->tb_next;
+    PyException_SetTraceback(exc, rest && prefix ? rest : Py_None);
+    Py_XDECREF(tb);
+}
+
 /* Deliver `exc` (stolen) again, to land where the program runs next (see the top). */
 static void
 redeliver(Guard *g, PyObject *exc)
 {
-    PyException_SetContext(exc, NULL);   /* (ours: an exception the callback was handling) */
-    PyObject *tb = PyException_GetTraceback(exc);
-    PyObject *rest = tb;
-    while (rest && PyTraceBack_Check(rest) && frame_is_ours((PyTracebackObject *)rest, g->prefix))
-        rest = (PyObject *)((PyTracebackObject *)rest)->tb_next;
-    PyException_SetTraceback(exc, rest ? rest : Py_None);
-    Py_XDECREF(tb);
-    unsigned long me = PyThread_get_thread_ident();
-    if (me == g->main) {
-        if (Py_AddPendingCall(raise_later, exc) == 0) return;   /* (it owns exc now) */
-        if (PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) PyErr_SetInterruptEx(SIGINT);
-    } else {
-        PyThreadState_SetAsyncExc(me, (PyObject *)Py_TYPE(exc));
-    }
-    Py_DECREF(exc);
+    cut_ours(exc, g->prefix);
+    deliver(exc, PyThread_get_thread_ident() == g->main);
 }
+
+/* The directory of the tracer's own files (flowtrace/, as python.py's _OURS), or NULL. */
+static PyObject *
+ours_prefix(void)
+{
+    static PyObject *prefix;
+    if (prefix) return prefix;
+    PyObject *m = PyImport_AddModule("flowtrace._crecorder");   /* borrowed (loaded: it is us) */
+    PyObject *file = m ? PyModule_GetFilenameObject(m) : NULL;
+    Py_ssize_t cut = file ? PyUnicode_FindChar(file, '/', 0, PY_SSIZE_T_MAX, -1) : -1;
+    if (cut >= 0) prefix = PyUnicode_Substring(file, 0, cut + 1);
+    Py_XDECREF(file);
+    if (!prefix) PyErr_Clear();
+    return prefix;
+}
+
+/* A hook's exception that is the program's gets the traceback Python would show: the hook's
+ * frames cut (the tracer's own, at its start), a signal handler's kept. */
+void
+hook_traceback_cut(PyObject *exc)
+{
+    cut_ours(exc, ours_prefix());
+}
+
+/* The C recorder's hooks (soft_fail): an exception that is not an Exception out of a hook's
+ * Python code -- a signal handler's that ran there (Ctrl-C's KeyboardInterrupt, a SystemExit),
+ * set with PyThreadState_SetAsyncExc, a user __repr__'s own -- is the program's: raised again
+ * at its next check, as a signal's lands untraced (hook_traceback_cut). 1 if the error set was
+ * one (taken), 0 if not (left set). */
+int
+hook_exception_to_program(void)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (!exc || PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        PyErr_SetRaisedException(exc);
+        return 0;
+    }
+    hook_traceback_cut(exc);
+    deliver(exc, _PyOS_IsMainThread());
+    return 1;
+}
+
+/* deliver_later(exc): reprs.py's, for a user __repr__'s exception that is the program's (see
+ * reprs._the_programs): its traceback as given. */
+static PyObject *
+mod_deliver_later(PyObject *Py_UNUSED(m), PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "deliver_later: an exception instance is required");
+        return NULL;
+    }
+    deliver(Py_NewRef(exc), _PyOS_IsMainThread());
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef deliver_def = {
+    "deliver_later", mod_deliver_later, METH_O,
+    "deliver_later(exc): raise exc again at the program's next eval-breaker check, outside any "
+    "monitoring callback (guard.c); on a thread other than the main one, its class.",
+};
 
 static PyObject *
 guard_call(Guard *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -158,6 +245,10 @@ static PyTypeObject GuardType = {
 int
 add_guard(PyObject *m)
 {
-    if (PyType_Ready(&GuardType) < 0) return -1;
-    return PyModule_AddObjectRef(m, "guard", (PyObject *)&GuardType);
+    if (PyType_Ready(&GuardType) < 0 || PyModule_AddObjectRef(m, "guard", (PyObject *)&GuardType) < 0) return -1;
+    PyObject *d = PyCFunction_New(&deliver_def, NULL);
+    if (!d) return -1;
+    int r = PyModule_AddObjectRef(m, "deliver_later", d);
+    Py_DECREF(d);
+    return r;
 }
