@@ -25,9 +25,15 @@ positional, `*args` (as `*args=(…)`), keyword-only, `**kwargs` (as `**kw={…}
 
 from __future__ import annotations
 
+import signal
 import sys
-from types import CodeType, FrameType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
+
+try:  # guard.c: an exception raised again at the program's next eval-breaker check
+    from ._crecorder import deliver_later as _deliver_later
+except ImportError:  # (no C extension: the program's exception propagates out of the hook)
+    _deliver_later = None
 
 _LOCALS_DICT_KEPT = sys.version_info < (3, 13)  # frame.f_locals leaves a dict on the frame (args_text)
 
@@ -134,9 +140,37 @@ def _text(obj: Any, depth: int, full: bool) -> str:
         text = repr(obj)
         if type(text) is not str:
             raise TypeError(f"__repr__ returned {type(text).__name__}")
-    except Exception as exc:  # includes RecursionError; KeyboardInterrupt is left alone
+    except BaseException as exc:  # includes RecursionError
+        if not isinstance(exc, Exception) and not _the_programs(exc):
+            raise
         return placeholder(obj, f"; repr raised {exception_text(exc, 'safe')}")
     return _cut(one_line(text), MAX_STRING * 2)
+
+
+def _the_programs(exc: BaseException) -> bool:
+    """A user `__repr__` the tracer called raised `exc`, which is not an Exception: the program's
+    (Ctrl-C's KeyboardInterrupt or a handler's SystemExit, from a signal handler that ran inside
+    the `__repr__`; or the `__repr__`'s own). Untraced, the signal's exception would have landed
+    at the program's next eval-breaker check: it is raised there (guard.c's deliver_later) and
+    the text says the repr raised it. Its traceback keeps a Python signal handler's frames,
+    which Python shows too, not the tracer's or the `__repr__`'s. False without the C extension
+    (then it propagates)."""
+    if _deliver_later is None:
+        return False
+    _deliver_later(exc.with_traceback(_handler_frames(exc.__traceback__)))
+    return True
+
+
+def _handler_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The part of traceback `tb` from the first frame of a Python signal handler on, or None."""
+    handlers = None
+    while tb is not None:
+        if handlers is None:
+            handlers = {getattr(signal.getsignal(s), "__code__", None) for s in signal.valid_signals()}
+        if tb.tb_frame.f_code in handlers:
+            return tb
+        tb = tb.tb_next
+    return None
 
 
 def value_text(obj: Any, mode: str = "safe") -> str:

@@ -15,14 +15,15 @@ CLOSING = re.compile(r"^flowtrace: recorded \d+ calls? to .+\n\Z", re.M)
 
 
 def run_both(args: list[str], tmp_path: pathlib.Path, *, stdin: str | None = None, cwd: pathlib.Path | None = None,
-             env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, pathlib.Path]:
-    """Run `python ARGS` and `python -m flowtrace run -o OUT ARGS`; return both and OUT."""
+             env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+             ) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, pathlib.Path]:
+    """Run `python ARGS` and `python -m flowtrace run -o OUT [OPTIONS] ARGS`; return both and OUT."""
     out = tmp_path / "out.ftr"
     full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     full_env.pop("NO_COLOR", None)
     kw = dict(input=stdin, capture_output=True, text=True, cwd=cwd or tmp_path, env=full_env, timeout=60)
     plain = subprocess.run([PY, *args], **kw)
-    traced = subprocess.run([PY, "-m", "flowtrace", "run", "-o", str(out), *args], **kw)
+    traced = subprocess.run([PY, "-m", "flowtrace", "run", "-o", str(out), *options, *args], **kw)
     return plain, traced, out
 
 

@@ -1,0 +1,123 @@
+"""A program's exception that is not an Exception -- Ctrl-C's KeyboardInterrupt or a handler's
+SystemExit, from a signal handler that ran inside a user `__repr__` the tracer called in
+--repr full (or the `__repr__`'s own) -- reaches the program at its next eval-breaker check, as
+the signal's exception would have untraced; the value's text says the repr raised it. Before,
+the C recorder's soft_fail swallowed it (the program never saw its Ctrl-C) and the Python
+recorder ran the callback again, calling the `__repr__` again (guard.c) until it gave the event
+up (a call left unrecorded)."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+
+import pytest
+
+from flowtrace.recorder import available_recorders
+from plain_vs_traced import assert_same, run_both, script
+from treeutil import record, shape
+
+RECORDERS = ["python", "c"] if "c" in available_recorders() else ["python"]
+ADDR = r"0x[0-9a-f]+"
+
+
+class _Stopped:
+    raised: type[BaseException] = KeyboardInterrupt
+
+    def __repr__(self) -> str:
+        raise self.raised(3)  # as a signal handler's exception raised inside it would be
+
+
+def _one() -> int:
+    return 1
+
+
+def _take(x: object) -> int:
+    return _one()
+
+
+def _interrupted_in_repr() -> list[str]:
+    try:
+        _take(_Stopped())
+    except (KeyboardInterrupt, SystemExit) as exc:
+        tb, names = exc.__traceback__, []
+        while tb is not None:
+            names.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        return [type(exc).__name__, *names]
+    return ["not raised"]
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_the_program_gets_it_at_its_next_check(recorder: str, raised: type[BaseException],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.12 checks the eval breaker at a function's first RESUME after PY_START (whose hook
+    called the __repr__): it lands at `_take`'s start. 3.13 checks there before PY_START: the
+    next check is `_one`'s first RESUME, before its PY_START (so `_one` is never started).
+    The traceback has the program's frames alone."""
+    monkeypatch.setattr(_Stopped, "raised", raised)
+    trace = record(_interrupted_in_repr, recorder, args="full", flush_interval=3600)
+    name = raised.__name__
+    lands = ["_take", "_one"] if sys.version_info >= (3, 13) else ["_take"]
+    assert [re.sub(ADDR, "0x?", line) for line in shape(trace)] == [
+        f"_interrupted_in_repr() = {[name, '_interrupted_in_repr', *lands]!r}",
+        f"  _take(x=<test_interrupted_hooks._Stopped object at 0x?; repr raised {name}: 3>) ! {name}: 3",
+    ]
+
+
+# map's C code trips the signal, then calls take with no eval-breaker check in between: untraced
+# the signal's exception lands at take's first RESUME; traced, 3.12 runs PY_START there first,
+# whose hook (--repr full) runs Python code -- the handler runs in there, and the exception must
+# still land at take's RESUME. (3.13 checks before PY_START: the same either way.)
+INTERRUPTED_HOOK = """
+import signal, sys, _thread
+{setup}
+class Shown:
+    def __repr__(self):
+        return "Shown()"
+
+def take(x, _):
+    return 1
+
+def main():
+    {first}
+    print(list(map(take, [Shown()], map(_thread.interrupt_main, [{signum}]))), flush=True)
+    print("not interrupted", flush=True)
+
+main()
+"""
+
+EXITS = """
+def handler(signum, frame):
+    sys.exit(3)
+signal.signal(signal.SIGUSR1, handler)
+"""
+
+OWN = """
+class Stop(BaseException):
+    pass
+def handler(signum, frame):
+    raise Stop("from the handler")
+signal.signal(signal.SIGUSR1, handler)
+"""
+
+
+@pytest.mark.parametrize("setup, signum, status", [
+    ("", "signal.SIGINT", -2),  # Ctrl-C: KeyboardInterrupt, uncaught (Python ends by SIGINT)
+    (EXITS, "signal.SIGUSR1", 3),  # a handler's SystemExit: the exit status
+    (OWN, "signal.SIGUSR1", 1),  # a handler's own exception: its frame in the traceback
+], ids=["ctrl-c", "handler-exits", "handler-raises"])
+@pytest.mark.parametrize("first", ["pass", "take(0, 0)"], ids=["code-hook", "value-hook"])
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_a_signal_in_a_hook_ends_the_program_as_untraced(tmp_path: pathlib.Path, recorder: str, first: str,
+                                                         setup: str, signum: str, status: int) -> None:
+    """The C recorder's hook that runs first at take's start: the wrapper's on_code (its first
+    call: a failed callback, the exception raised at the monitored instruction) or, take's code
+    known, the value text hook (soft_fail: raised again at the next check)."""
+    s = script(tmp_path, "hooked.py", INTERRUPTED_HOOK.format(setup=setup, signum=signum, first=first))
+    plain, traced, _ = run_both([str(s)], tmp_path, env={"FLOWTRACE_RECORDER": recorder}, options=("--repr", "full"))
+    assert plain.returncode == status and plain.stdout == ""
+    assert ("in take" in plain.stderr) == (status != 3)  # (SystemExit: no traceback)
+    assert_same(plain, traced)
