@@ -326,7 +326,9 @@ def test_finalizers_run_by_the_collector_are_recorded(tmp_path: pathlib.Path, re
         pytest.skip("the C recorder calls no Python hook for these values in safe mode")
     run = Run(tmp_path)
     run.write("fin.py", FINALIZERS)
-    r = run.compare(["fin.py"], options=options, recorder=recorder_name)
+    # (no timed flush while it runs: a collection on flowtrace's flusher thread runs the
+    # program's finalizers there, unrecorded -- another loss, not this test's subject)
+    r = run.compare(["fin.py"], options=["--flush-interval", "1000", *options], recorder=recorder_name)
     assert r.plain.stdout == "20000\n"
     same_behaviour(r)
     counts = collections.Counter(c.qualname for c in r.trace.calls)
