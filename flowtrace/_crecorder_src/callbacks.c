@@ -25,88 +25,135 @@ pop_target(CoreObject *c, ThreadState *ts, void *frame, int64_t t)
 }
 
 /* ---- the generator map ----
- * Every generator / coroutine that has suspended at least once and not ended has an entry,
- * keyed by its interpreter frame. The entry stays while the generator runs (`running`), so a
+ * Every generator / coroutine that has suspended at least once and not ended has a record,
+ * found by its interpreter frame. The record stays while the generator runs (code NULL), so a
  * switch only flips it: a resume finds it (call, code, task, fold state) and marks it
  * running, a yield writes the fold state back; it is inserted at the first yield and removed
  * when the generator ends (PY_RETURN / PY_UNWIND). (Taking it out at every resume and putting
  * it back at every yield cost ~75 instructions of each switch: callgrind, benchmarks'
- * generators.) The entries that are not running are exactly the suspended generators. A
- * running entry whose call ended some other way (lost end events: pop_target; a thread that
- * ended) is stale: it is overwritten or dropped, never ended again (its call has its exit). */
+ * generators.) The records that are not running are exactly the suspended generators. A
+ * running record whose call ended some other way (lost end events: pop_target; a thread that
+ * ended) is stale: it is overwritten or dropped, never ended again (its call has its exit).
+ * The records sit in a pool, where they never move (crecorder.h SuspPool): a stack entry
+ * keeps its generator's (Entry.srec) and the one its call last resumed (Entry.pred), so that
+ * the usual switch finds its record without hashing. */
 
+/* The record of the generator running in `frame` (NULL: none). (An empty slot's rec is NULL.) */
 static inline __attribute__((always_inline)) Susp *
-susp_find(CoreObject *c, void *frame)
+susp_find(const CoreObject *c, void *frame)
 {
     if (!c->nsusp) return NULL;
     size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
-    for (; c->susp[j].frame; j = (j + 1) & mask)
-        if (c->susp[j].frame == frame) return &c->susp[j];
-    return NULL;
+    for (;;) {   /* (the match first: nearly every probe finds its frame at once) */
+        void *f = c->susp[j].frame;
+        if (f == frame || !f) return c->susp[j].rec;
+        j = (j + 1) & mask;
+    }
 }
 
-/* A map entry's state as its generator suspends: not running, and the fold its run made or
- * extended (0: none) with the batch, resumer and thread fold_open compares the next resume's to. */
-static inline __attribute__((always_inline)) void
-susp_suspended(const CoreObject *c, Susp *s, uint32_t fold, uint32_t rothr, uint32_t thr)
+/* A record for the map from the pool (crecorder.h) without allocating: a freed one, else the
+ * next of the blocks; NULL if a block is needed (susp_new). */
+static inline __attribute__((always_inline)) Susp *
+susp_take(CoreObject *c)
 {
-    s->running = 0; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = rothr; s->fthr = thr;
+    SuspPool *p = &c->susp_pool;
+    Susp *s = p->free;
+    if (s) { p->free = s->pred; return s; }
+    if (p->used == p->nblocks * SUSP_BLOCK) return NULL;
+    s = &p->blocks[p->used / SUSP_BLOCK][p->used % SUSP_BLOCK];
+    p->used++;
+    return s;
 }
 
-/* The generator of `call` suspends, not found running in the map (its first yield, or the
- * table changed): insert its entry, or replace the one at its address. */
+/* A record for the map, or NULL with an error set. */
+static Susp *
+susp_new(CoreObject *c)
+{
+    Susp *s = susp_take(c);
+    if (s) return s;
+    SuspPool *p = &c->susp_pool;
+    Susp **b = PyMem_RawRealloc(p->blocks, (p->nblocks + 1) * sizeof(Susp *));
+    if (!b) { PyErr_NoMemory(); return NULL; }
+    p->blocks = b;
+    if (!(b[p->nblocks] = PyMem_RawCalloc(SUSP_BLOCK, sizeof(Susp)))) { PyErr_NoMemory(); return NULL; }
+    p->nblocks++;
+    return susp_take(c);
+}
+
+/* A map entry's state as its generator suspends: not running (its code), and the fold its run
+ * made or extended (0: none) with the batch, resumer and thread fold_open compares the next
+ * resume's to. */
+static inline __attribute__((always_inline)) void
+susp_suspended(const CoreObject *c, Susp *s, void *code, uint32_t fold, uint32_t rothr, uint32_t thr)
+{
+    s->code = code; s->fold = fold; s->fbatch = (uint32_t)c->batch; s->fothr = rothr; s->fthr = thr;
+}
+
+/* The map's table doubled (0, or -1 with an error): the slots rehashed, the records stay. */
+static int
+susp_grow(CoreObject *c)
+{
+    size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
+    SuspSlot *n = PyMem_RawCalloc(ncap, sizeof(SuspSlot));
+    if (!n) { PyErr_NoMemory(); return -1; }
+    c->susp_shift = 64 - (unsigned)__builtin_ctzll(ncap);   /* (susp_hash: ncap is a power of 2) */
+    for (size_t i = 0; i < c->capsusp; i++) {
+        if (!c->susp[i].frame) continue;
+        size_t j = susp_hash(c, c->susp[i].frame);
+        while (n[j].frame) j = (j + 1) & (ncap - 1);
+        n[j] = c->susp[i];
+        n[j].rec->slot = (uint32_t)j;
+    }
+    PyMem_RawFree(c->susp);
+    c->susp = n;
+    c->capsusp = ncap;
+    return 0;
+}
+
+/* The generator of stack entry `e` suspends, not found running in the map (its first yield, or
+ * the table changed): insert its record, or replace the one at its address. */
 static int
 susp_put(CoreObject *c, void *frame, const Entry *e, void *code, uint32_t fold, uint32_t thr)
 {
     uint32_t call = e->call;
-    if ((c->nsusp + 1) * 2 > c->capsusp) {
-        size_t ncap = c->capsusp ? c->capsusp * 2 : 64;
-        Susp *n = PyMem_RawCalloc(ncap, sizeof(Susp));
-        if (!n) { PyErr_NoMemory(); return -1; }
-        c->susp_shift = 64 - (unsigned)__builtin_ctzll(ncap);   /* (susp_hash: ncap is a power of 2) */
-        for (size_t i = 0; i < c->capsusp; i++) {
-            if (!c->susp[i].frame) continue;
-            size_t j = susp_hash(c, c->susp[i].frame);
-            while (n[j].frame) j = (j + 1) & (ncap - 1);
-            n[j] = c->susp[i];
-        }
-        PyMem_RawFree(c->susp);
-        c->susp = n;
-        c->capsusp = ncap;
-    }
+    if ((c->nsusp + 1) * 2 > c->capsusp && susp_grow(c) < 0) return -1;
     size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
     while (c->susp[j].frame && c->susp[j].frame != frame) j = (j + 1) & mask;
-    if (!c->susp[j].frame) c->nsusp++;
-    else if (c->susp[j].call != call && !c->susp[j].running) {
+    Susp *s = c->susp[j].rec;
+    if (!s) {
+        if (!(s = susp_new(c))) return -1;
+        c->susp[j].frame = frame; c->susp[j].rec = s;
+        c->nsusp++;
+    } else if (s->call != call && s->code) {
         /* the address belonged to a suspended generator that vanished without an event (one
          * not watched: genwatch.c): it ends as unfinished at stop */
         if (grow((void **)&c->lost, &c->caplost, c->nlost + 1, sizeof(uint32_t)) < 0) return -1;
-        c->lost[c->nlost++] = c->susp[j].call;
+        c->lost[c->nlost++] = s->call;
     }
-    Susp *s = &c->susp[j];
-    PyObject *old = s->frame ? s->watch : NULL;
+    PyObject *old = s->watch;
     s->watch = NULL;
-    s->frame = frame; s->code = code; s->call = call; s->code_idx = e->code_idx; s->task = e->task;
-    susp_suspended(c, s, fold, e->rothr, thr);
+    s->frame = frame; s->call = call; s->code_idx = e->code_idx; s->task = e->task;
+    s->slot = (uint32_t)j; s->pred = NULL;
+    susp_suspended(c, s, code, fold, e->rothr, thr);
     /* (after the entry is whole: dropping the old ref and making the new one run no Python) */
     Py_XDECREF(old);
     s->watch = susp_watch(c, frame, call);
     return 0;
 }
 
-/* The generator of stack entry `e` suspends on thread thr: its running entry (nearly always)
+/* The generator of stack entry `e` suspends on thread thr: its running record (nearly always)
  * takes the fold state -- fold, the row its run made or extended (0: none), by e's resumer on
  * thr (fold_open) -- else susp_put. */
 static inline int
 susp_park(CoreObject *c, void *frame, const Entry *e, uint32_t fold, uint32_t thr)
 {
-    Susp *s = e->sslot && e->sslot <= c->capsusp && c->susp[e->sslot - 1].frame == frame ? &c->susp[e->sslot - 1]
-        : susp_find(c, frame);
-    if (s && s->running && s->call == e->call) {
-        susp_suspended(c, s, fold, e->rothr, thr);
+    Susp *s = e->srec && e->srec->frame == frame ? e->srec : susp_find(c, frame);
+    void *code = c->codes[e->code_idx].code;
+    if (s && !s->code && s->call == e->call) {
+        susp_suspended(c, s, code, fold, e->rothr, thr);
         return 0;
     }
-    return susp_put(c, frame, e, c->codes[e->code_idx].code, fold, thr);
+    return susp_put(c, frame, e, code, fold, thr);
 }
 
 /* The fold a run of the generator of map entry s, resumed by `parent` on thread thr, extends
@@ -120,17 +167,20 @@ fold_open(const CoreObject *c, const Susp *s, uint32_t parent, uint32_t thr)
     return s->fbatch == (uint32_t)c->batch && s->fothr == parent && s->fthr == thr ? s->fold : 0;
 }
 
-/* The generator of `call` has ended: remove its entry (none if it never suspended; one of
- * another call at its address is a generator that vanished silently, left to end at stop). */
+/* Record s leaves the map (its generator ended: none if it never suspended; one of another
+ * call at its address is a generator that vanished silently, left to end at stop): its slot
+ * emptied, the record back to the pool, frame NULL (an Entry.pred to it matches no frame). */
 static inline __attribute__((always_inline)) void
-susp_remove(CoreObject *c, size_t i)
+susp_remove(CoreObject *c, Susp *s)
 {
-    Py_CLEAR(c->susp[i].watch);   /* (its dealloc runs no Python: no callback once it is unlinked) */
+    Py_CLEAR(s->watch);   /* (its dealloc runs no Python: no callback once it is unlinked) */
+    s->frame = NULL;
+    s->pred = c->susp_pool.free;
+    c->susp_pool.free = s;
     /* backward-shift deletion keeps probe chains intact without tombstones */
-    size_t mask = c->capsusp - 1, k = i;
+    size_t mask = c->capsusp - 1, i = s->slot, k = i;
     for (;;) {
-        c->susp[i].frame = NULL;
-        c->susp[i].watch = NULL;   /* (moved or cleared above: an empty slot holds no ref) */
+        c->susp[i].frame = NULL; c->susp[i].rec = NULL;
         for (;;) {
             k = (k + 1) & mask;
             if (!c->susp[k].frame) { c->nsusp--; return; }
@@ -139,6 +189,7 @@ susp_remove(CoreObject *c, size_t i)
             break;
         }
         c->susp[i] = c->susp[k];
+        c->susp[i].rec->slot = (uint32_t)i;
         i = k;
     }
 }
@@ -147,7 +198,7 @@ static void
 susp_drop(CoreObject *c, void *frame, uint32_t call)
 {
     Susp *s = susp_find(c, frame);
-    if (s && s->call == call) susp_remove(c, (size_t)(s - c->susp));
+    if (s && s->call == call) susp_remove(c, s);
 }
 
 /* genwatch.c: the generator of `call` (its map entry at `frame`) is being freed and its close
@@ -157,7 +208,7 @@ int
 genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t t)
 {
     Susp *s = susp_find(c, frame);
-    if (!s || s->call != call || s->running) return 0;
+    if (!s || s->call != call || !s->code) return 0;
     PyObject *exc = PyObject_CallNoArgs(PyExc_GeneratorExit);
     if (!exc) return -1;
     PyObject *kp = ts->exc_ptr;   /* (exc_id's cache is for the exception travelling on) */
@@ -168,8 +219,8 @@ genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t
     Py_DECREF(exc);
     if (!v) soft_fail(c);
     s = susp_find(c, frame);
-    if (!s || s->call != call || s->running) return 0;
-    susp_drop(c, frame, call);
+    if (!s || s->call != call || !s->code) return 0;
+    susp_remove(c, s);
     return add_exit(c, call, t, END_RAISE, v);
 }
 
@@ -773,12 +824,12 @@ resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
     }
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     Susp *s = susp_find(c, frame);
-    if (s && !s->running && s->code == co) {
-        s->running = 1;
+    if (s && s->code == co) {   /* (suspended: running records have code NULL) */
+        s->code = NULL;
         uint32_t call = s->call, fold = fold_open(c, s, parent, ts->thr);
         if (throw && add_mark(c, call, t, MARK_THROW, ref, parent) < 0) return callback_failed(c);
         if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
-        ts->stack[ts->depth - 1].sslot = (uint32_t)(s - c->susp) + 1;
+        ts->stack[ts->depth - 1].srec = s; ts->stack[ts->depth - 1].pred = s->pred;
         if (!throw) {   /* a plain resume: the run may fold (cb_py_yield), its row held back (quiet_end) */
             Entry *e = &ts->stack[ts->depth - 1];
             e->quiet = 1; e->rt = t; e->rothr = parent;
@@ -827,7 +878,7 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
     PyThreadState *tstate = event_tstate(c, co, &ts);
     _PyInterpreterFrame *frame = CURRENT_FRAME(tstate);
     Susp *s = ts && !throw ? susp_find(c, frame) : NULL;
-    if (!s || s->running || s->code != co) {
+    if (!s || s->code != co) {   /* (running records have code NULL) */
         Py_ssize_t idx = code_index(c, co, frame);
         /* (PY_THROW cannot be disabled: CPython would raise and drop the callback) */
         if (idx == CODE_EXCLUDED) return Py_NewRef(throw ? Py_None : DISABLE);
@@ -839,12 +890,12 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
     int64_t t = stamp();
     uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
     uint32_t call = s->call, fold = fold_open(c, s, parent, ts->thr);
-    s->running = 1;
+    s->code = NULL;
     if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
     Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield): its row held back (quiet_end) */
     e->quiet = 1; e->rt = t; e->rothr = parent;
     e->fold = fold;
-    e->sslot = (uint32_t)(s - c->susp) + 1;
+    e->srec = s; e->pred = s->pred;
     return done_or_overflow(c, ts);
 }
 
@@ -1130,8 +1181,8 @@ general:
     HAND_ON(cb_py_start);
 }
 
-/* A generator's end (PY_RETURN, its entry e on top of the stack), when its map entry is where
- * its resume found it (sslot) and nothing is in the way -- room for the rows, the value's text
+/* A generator's end (PY_RETURN, its entry e on top of the stack), when its map record is the
+ * one its resume found (srec) and nothing is in the way -- room for the rows, the value's text
  * at hand (value_small_hit) in args mode: end_row's rows and map change in place (its held
  * resume row, quiet_end's; its map entry removed, susp_drop's without the probe; its exit
  * row), 1; else 0 and nothing done (end_return_out does the same and more; it cost ~160
@@ -1139,8 +1190,9 @@ general:
 static inline __attribute__((always_inline)) int
 gen_end(CoreObject *c, ThreadState *ts, const Entry *e, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
 {
-    uint32_t v = 0, j = e->sslot - 1;
-    if (j >= c->capsusp || c->susp[j].frame != (void *)frame || c->susp[j].call != e->call
+    uint32_t v = 0;
+    Susp *s = e->srec;
+    if (!s || s->frame != (void *)frame || s->call != e->call
             || c->nexits == c->capexits || (e->quiet && c->nmarks == c->capmarks)
             || (c->args_mode && !(v = value_small_hit(c, value))))
         return 0;
@@ -1148,7 +1200,7 @@ gen_end(CoreObject *c, ThreadState *ts, const Entry *e, _PyInterpreterFrame *fra
         MarkRow *r = &c->marks[c->nmarks++];
         r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = 0; r->othr = e->rothr; r->kind = MARK_RESUME;
     }
-    susp_remove(c, j);
+    susp_remove(c, s);
     ts->depth--;
     put_exit(c, e->call, t, END_RETURN, v);
     return 1;
@@ -1204,38 +1256,60 @@ general:
  * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.)
  * A resume writes no row (its row is held back: quiet_end), so it leaves out the backpressure
  * test (done_or_overflow, ~7 instructions): the next event that writes a row makes it. */
+/* A plain resume of the generator of record s, found suspended, by `up` (the top of ts's stack
+ * or its sentinel): its entry pushed, its record running. */
+static inline __attribute__((always_inline)) PyObject *
+resume_push(CoreObject *c, ThreadState *ts, Entry *up, Susp *s, _PyInterpreterFrame *frame)
+{
+    s->code = NULL;   /* running */
+    Entry *e = up + 1;   /* push; the run may fold (cb_py_yield): its row held back (quiet_end) */
+    ts->depth++;
+    e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
+    e->quiet = 1; e->rothr = up->call;
+    e->fold = fold_open(c, s, up->call, ts->thr);
+    e->srec = s; e->pred = s->pred;
+    e->hmark = 0;
+    e->rt = fast_stamp();   /* (last: no value but e lives across the clock, no register saved) */
+    Py_RETURN_NONE;
+}
+
+/* vc_cb_py_resume's way when up's guess is not this frame's record (~4% of the resumes of
+ * benchmarks' generators: a generator's first resume by a resumer, a `yield from` on to the
+ * next child): the map's record, which becomes the guess. Out of line (a tail call): its probe's
+ * registers made vc_cb_py_resume save two at every resume (objdump). */
+static __attribute__((noinline)) PyObject *
+resume_probe(CoreObject *c, ThreadState *ts, Entry *up, _PyInterpreterFrame *frame, PyObject *const *args,
+             Py_ssize_t nargs)
+{
+    Susp *s = susp_find(c, frame);
+    if (!s) return cb_py_resume((PyObject *)c, args, nargs);
+    up->pred = s;
+    if (up->srec && up->srec->frame == up->frame) up->srec->pred = s;   /* (kept for its next runs) */
+    if (s->code != (void *)args[0]) return cb_py_resume((PyObject *)c, args, nargs);   /* running, or stale */
+    return resume_push(c, ts, up, s, frame);
+}
+
 static PyObject *
 vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !c->nsusp || !(ts = resuming_state(c, &frame)))
+    /* (depth < cap: room for the entry, and a stack, whose sentinel is the resumer at depth 0) */
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !(ts = resuming_state(c, &frame))
+            || ts->depth == ts->cap)
         goto general;
-    size_t j = susp_hash(c, frame);   /* (susp_find's probe, keeping the index: the entry's sslot) */
-    Susp *s;
-    while ((s = &c->susp[j])->frame != frame) {
-        if (!s->frame) goto general;
-        j = (j + 1) & (c->capsusp - 1);
-    }
-    /* suspended, the same code (else a stale entry), and room for the entry */
-    if (s->running || s->code != (void *)args[0] || ts->depth == ts->cap) goto general;
-    int64_t t = fast_stamp();
-    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
-    s->running = 1;
-    Entry *e = &ts->stack[ts->depth++];   /* push; the run may fold (cb_py_yield): its row held back (quiet_end) */
-    e->frame = frame; e->call = s->call; e->code_idx = s->code_idx; e->task = s->task;
-    e->quiet = 1; e->rt = t; e->rothr = parent;
-    e->fold = fold_open(c, s, parent, ts->thr);
-    e->sslot = (uint32_t)j + 1;
-    e->hmark = 0;
-    Py_RETURN_NONE;
+    Entry *up = &ts->stack[ts->depth - 1];   /* the resumer (threads.c: the sentinel below a stack) */
+    Susp *s = up->pred;   /* the generator it resumed last: in a `yield from` chain, this one */
+    if (!s || s->frame != frame) return resume_probe(c, ts, up, frame, args, PyVectorcall_NARGS(nargsf));
+    if (s->code != (void *)args[0]) goto general;   /* running (NULL), or a stale record */
+    return resume_push(c, ts, up, s, frame);
 general:
     HAND_ON(cb_py_resume);
 }
 
 /* A generator's first yield (its entry on top of the stack, started by this call: never in the
- * map, sslot 0, not quiet -- only a resume found in the map makes a run quiet): cb_py_yield's
+ * map, srec NULL, not quiet -- only a resume found in the map makes a run quiet): cb_py_yield's
  * suspend row and susp_put's new map entry, when nothing is in the way -- room in the marks and
  * in the map (no growth), no entry at its address (a generator that vanished silently: susp_put
  * keeps it as lost), the value's text at hand (value_small_hit) in args mode; else 0 and
@@ -1252,13 +1326,15 @@ first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
     size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
     for (void *f; (f = c->susp[j].frame); j = (j + 1) & mask)
         if (f == frame) return 0;
+    Susp *s = susp_take(c);   /* susp_put's record, if the pool has one at hand */
+    if (!s) return 0;
     int64_t t = fast_stamp();
     MarkRow *m = &c->marks[c->nmarks++];   /* add_mark(MARK_SUSPEND) */
     m->t = t; m->exc = NULL; m->call = e->call; m->ref = v; m->othr = 0; m->kind = MARK_SUSPEND;
-    Susp *s = &c->susp[j];   /* susp_put */
+    c->susp[j].frame = frame; c->susp[j].rec = s;   /* susp_put */
     c->nsusp++;
     s->frame = frame; s->code = c->codes[e->code_idx].code; s->call = e->call; s->code_idx = e->code_idx;
-    s->task = e->task; s->fold = 0; s->fbatch = (uint32_t)c->batch; s->running = 0;
+    s->task = e->task; s->fold = 0; s->fbatch = (uint32_t)c->batch; s->slot = (uint32_t)j; s->pred = NULL;
     s->watch = susp_watch(c, frame, e->call);   /* (as susp_put: runs no Python) */
     ts->depth--;
     return 1;
@@ -1266,21 +1342,22 @@ first_yield(CoreObject *c, ThreadState *ts, const Entry *e, PyObject *value)
 
 /* vc_cb_py_yield's cases that write a row (its frame the top entry's, checked there): a first
  * yield (first_yield), or the end of a run that extends no fold -- a quiet one starts a fold, any
- * other suspends -- when its map entry is where the resume found it and the yielded value's
+ * other suspends -- when its map record is the one its resume found (srec) and the yielded value's
  * text is at hand (value_small_hit: None, a small int -- a value passed up a `yield from` chain
  * is met again at each level) in args mode; else cb_py_yield, which does the same and more.
  * Out of line (a tail call), so that the fold's path in vc_cb_py_yield saves no registers. */
 static __attribute__((noinline)) PyObject *
 yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, Py_ssize_t nargs)
 {
-    if ((uint32_t)(e->sslot - 1) >= c->capsusp) {   /* not from a resume found in the map */
-        if (e->sslot || c->codes[e->code_idx].code != (void *)args[0]) goto general;
+    Susp *s = e->srec;
+    if (!s) {   /* not from a resume found in the map */
+        if (c->codes[e->code_idx].code != (void *)args[0]) goto general;
         if (first_yield(c, ts, e, args[2])) return done_or_overflow(c, ts);
         goto general;
     }
-    Susp *s = &c->susp[e->sslot - 1];
+    /* (its record, running this call in this frame: the frame's code, running_state's test) */
     uint32_t v = 0;
-    if (s->frame != e->frame || !s->running || s->call != e->call || s->code != (void *)args[0]
+    if (s->frame != e->frame || s->code || s->call != e->call
             || (c->args_mode && !(v = value_small_hit(c, args[2]))) || c->nmarks == c->capmarks)
         goto general;
     int64_t t = fast_stamp();
@@ -1293,7 +1370,7 @@ yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, P
     } else {
         m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
     }
-    susp_suspended(c, s, fold, e->rothr, ts->thr);   /* susp_park */
+    susp_suspended(c, s, args[0], fold, e->rothr, ts->thr);   /* susp_park */
     ts->depth--;
     return done_or_overflow(c, ts);
 general:
@@ -1303,36 +1380,42 @@ general:
 /* PY_YIELD: the usual case, a quiet run that extends its fold (~83% of the yields of
  * benchmarks' generators: fold_open decided it at the resume), is done here; a row to write goes
  * to yield_row_out. The top of the stack yields (recorded code: no filter lookup), and its
- * generator's map entry is where the resume found it (sslot) -- the entry running this call in
- * this frame, its code the frame's (running_state), the one the resume checked. */
+ * generator's map record is the one its resume found (srec) -- running this call in this
+ * frame, its code the frame's (running_state), the one the resume checked. */
 static PyObject *
 vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame)) || !ts->depth)
-        goto general;
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 3) goto general;
+    if (!c->fast || !(ts = running_state(c, args[0], &frame))) goto general3;
+    /* (at depth 0, the sentinel: no fold, and its frame NULL -- threads.c) */
     Entry *e = &ts->stack[ts->depth - 1];
     if (!e->fold) {
-        if (e->frame != frame) goto general;
-        return yield_row_out(c, ts, e, args, PyVectorcall_NARGS(nargsf));
+        if (e->frame != frame) goto general3;
+        return yield_row_out(c, ts, e, args, 3);
     }
-    /* (a fold is set by a resume that found the map entry at sslot: the entry still there --
-     * the map may have moved it -- holds this frame and the entry's call, so the entry is this
-     * frame's, running this code (running_state), which the resume found suspended) */
-    uint32_t j = e->sslot - 1;
-    if (j >= c->capsusp) goto general;
-    Susp *s = &c->susp[j];
+    /* (a fold is set by a resume that found the record, srec: that record still holding this
+     * frame and the entry's call -- not given to another generator since -- is this frame's,
+     * running this code (running_state), which the resume found suspended) */
+    Susp *s = e->srec;
+    if (s->frame != frame || s->call != e->call) goto general3;
     MarkRow *f = &c->marks[e->fold - 1];
     uint32_t n = f->n + 1;
-    if (s->frame != frame || s->call != e->call || !n)
-        goto general;   /* (n: the fold is full, UINT32_MAX runs; cb_py_yield starts another) */
-    int64_t t = fast_stamp();
-    f->n = n; f->run += t - e->rt; f->t2 = t;   /* fold_extend; the map entry's fold state stays */
-    s->running = 0;
+    if (!n) goto general3;   /* (the fold is full, UINT32_MAX runs: cb_py_yield starts another) */
+    /* fold_extend; the record's fold state stays (the writes before the clock: fewer values
+     * live across it, no register saved) */
+    f->n = n;
+    s->code = args[0];   /* suspended */
     ts->depth--;
+    int64_t t = fast_stamp();
+    f->run += t - e->rt; f->t2 = t;
     Py_RETURN_NONE;
+general3:
+    /* (no keywords, 3 arguments or more, of which cb_py_yield reads 3: nargsf need not stay
+     * live through the fast path -- with it, the fold's path saved two registers, objdump) */
+    return cb_py_yield((PyObject *)c, args, 3);
 general:
     HAND_ON(cb_py_yield);
 }

@@ -64,7 +64,10 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->nsusp = 0;
     c->nlost = 0;
     susp_unwatch(c);
-    if (c->susp) memset(c->susp, 0, c->capsusp * sizeof(Susp));
+    if (c->susp) memset(c->susp, 0, c->capsusp * sizeof(SuspSlot));
+    for (size_t i = 0; i < c->susp_pool.nblocks; i++) memset(c->susp_pool.blocks[i], 0, SUSP_BLOCK * sizeof(Susp));
+    c->susp_pool.used = 0;
+    c->susp_pool.free = NULL;
     /* a new generation invalidates every cached code decision and thread state at once */
     c->gen = ++generation_counter;
     if (GEN_BITS(c->gen) == 0) c->gen = ++generation_counter;
@@ -117,7 +120,8 @@ core_seed(CoreObject *c, PyObject *args)
         if (!id) goto fail;
         if (grow((void **)&stack, &cap, depth + 1, sizeof(Entry)) < 0) goto fail;
         stack[depth].frame = iframe; stack[depth].call = id; stack[depth].code_idx = (uint32_t)idx;
-        stack[depth].task = 0; stack[depth].quiet = stack[depth].fold = stack[depth].sslot = stack[depth].hmark = 0;
+        stack[depth].task = 0; stack[depth].quiet = stack[depth].fold = stack[depth].hmark = 0;
+        stack[depth].srec = stack[depth].pred = NULL;
         depth++;
     }
     if (depth) {
@@ -148,9 +152,11 @@ core_stop(CoreObject *c, PyObject *Py_UNUSED(ignored))
     clear_seeds(c);
     for (size_t i = 0; i < c->capsusp; i++)
         if (c->susp[i].frame) {   /* (a running one ended with its thread's stack above) */
-            if (!c->susp[i].running) add_exit(c, c->susp[i].call, t, END_UNFINISHED, 0);
-            c->susp[i].frame = NULL;
-            Py_CLEAR(c->susp[i].watch);   /* (no callback after the session) */
+            Susp *s = c->susp[i].rec;
+            if (s->code) add_exit(c, s->call, t, END_UNFINISHED, 0);
+            s->frame = c->susp[i].frame = NULL;
+            c->susp[i].rec = NULL;
+            Py_CLEAR(s->watch);   /* (no callback after the session) */
         }
     c->nsusp = 0;
     for (size_t i = 0; i < c->nlost; i++) add_exit(c, c->lost[i], t, END_UNFINISHED, 0);
@@ -194,7 +200,7 @@ PyObject *
 core_stats(CoreObject *c, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t suspended = 0;   /* the generator map's entries that are not running */
-    for (size_t i = 0; i < c->capsusp; i++) suspended += c->susp[i].frame && !c->susp[i].running;
+    for (size_t i = 0; i < c->capsusp; i++) suspended += c->susp[i].frame && c->susp[i].rec->code;
     return Py_BuildValue("{sKsKsnsnsnsn}", "errors", (unsigned long long)c->errors,
                          "rendered", (unsigned long long)c->rendered,
                          "codes", (Py_ssize_t)c->ncodes, "suspended", suspended,

@@ -79,6 +79,8 @@ core_dealloc(CoreObject *c)
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);
     susp_unwatch(c);   /* (no callback into a freed core) */
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
+    for (size_t i = 0; i < c->susp_pool.nblocks; i++) PyMem_RawFree(c->susp_pool.blocks[i]);
+    PyMem_RawFree(c->susp_pool.blocks);
     PyMem_RawFree(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->packed); PyMem_RawFree(c->spare_packed);

@@ -229,9 +229,9 @@ enum { ARGREC_YES = 1, ARGREC_NO = 2 };
  * call's latest mark (a re-raise may take it back: cb_reraise; the drain holds it back,
  * hold_handled), a row of batch qbatch (low 32 bits), else 0. */
 typedef struct {
-    void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, sslot, hmark;
-    uint32_t spare_[3];   /* (64 bytes: the top of a stack is a shift away, not a multiply) */
-} Entry;   /* sslot: see Susp */
+    void *frame; int64_t rt; uint32_t call, code_idx, task, quiet, rothr, fold, qbatch, hmark;
+    union Susp *srec, *pred;   /* see Susp */
+} Entry;   /* (64 bytes: the top of a stack is a shift away, not a multiply) */
 _Static_assert(sizeof(Entry) == 64, "Entry: 64 bytes");
 
 /* The C recorder watches suspended generators for a close that sends no event (genwatch.c):
@@ -242,17 +242,34 @@ _Static_assert(sizeof(Entry) == 64, "Entry: 64 bytes");
 
 /* A generator / coroutine that has suspended at least once (the generator map, callbacks.c),
  * keyed by its interpreter frame (which lives inside the generator object, so its address is
- * stable while the generator exists); running: resumed since (it is on a thread's stack). */
-typedef union {
-    struct { void *frame, *code; uint32_t call, code_idx, task, fold, fbatch, fothr, fthr; uint8_t running;
+ * stable while the generator exists); running (code NULL): resumed since (on a thread's stack).
+ * Records live in a pool (SuspPool) and never move while they are in the map: the map's table
+ * (SuspSlot) holds pointers to them; slot: the record's index in that table (susp_remove);
+ * pred: the generator last resumed from a run of this one (Entry.pred, kept across its runs). */
+typedef union Susp {
+    struct { void *frame;
+             void *code;   /* its code while suspended; NULL while running (the resume's one test) */
+             union Susp *pred;
+             uint32_t call, code_idx, task, fold, fbatch, fothr, fthr, slot;
              PyObject *watch;   /* a GenRef to its generator (genwatch.c), or NULL */
     };
-    unsigned char size_[64];   /* (a power of 2: a slot's address is a shift, not a multiply, in every probe) */
+    unsigned char size_[64];   /* (one cache line) */
 } Susp;   /* fold: see Entry; fothr, fthr: that fold row's resumer and thread (fold_open) */
 _Static_assert(sizeof(Susp) == 64, "Susp: 64 bytes");
-/* (Entry.sslot: the index + 1 in the map of its generator's running entry, set by the resume that
- * pushed it, 0 if unknown: its yield finds the entry there without hashing -- checked, as the
- * map may have moved it since) */
+/* The map's table: open addressing by frame, linear probing, backward-shift deletion (the
+ * slots move, not the records). An empty slot has frame and rec NULL. */
+typedef struct { void *frame; Susp *rec; } SuspSlot;
+/* The records' pool: blocks of SUSP_BLOCK records, never freed before the core (a pointer to a
+ * record stays readable: Entry.pred is checked by the record's frame); free: records taken
+ * out of the map (frame NULL), linked by pred; used: records handed out from the blocks. */
+#define SUSP_BLOCK 256
+typedef struct { Susp **blocks; size_t nblocks, used; Susp *free; } SuspPool;
+/* (Entry.srec: its generator's record, set by the resume that pushed it (NULL if none): its
+ * yield finds the record without hashing -- checked by frame and call, as a record whose
+ * generator vanished silently may have been given to another. Entry.pred: the record of the
+ * generator this call last resumed (NULL: none): the resume's first guess, before the probe --
+ * a `yield from` chain resumes the same child at every value. Checked by its frame: a record
+ * out of the map has frame NULL, and one given again holds the map's entry of its new frame.) */
 
 /* Calls seeded at start (seed_running) for a thread that has not run an event yet. */
 typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; } Seed;
@@ -380,8 +397,9 @@ typedef struct CoreObject {
     CodeInfo *codes; size_t ncodes, capcodes;
     /* the generator map: open addressing, linear probing, backward-shift deletion; nsusp
      * counts its entries, running or not */
-    Susp *susp; size_t nsusp, capsusp;
+    SuspSlot *susp; size_t nsusp, capsusp;
     unsigned susp_shift;             /* 64 - log2(capsusp): susp_hash (set with capsusp) */
+    SuspPool susp_pool;              /* the map's records */
     uint8_t unwatched;               /* 3.12: an entry may have no watch yet (susp_watch) */
     uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
     Seed *seeds; size_t nseeds, capseeds;
@@ -842,7 +860,8 @@ static inline __attribute__((always_inline)) void
 put_entry(ThreadState *ts, void *frame, uint32_t call, uint32_t code_idx, uint32_t task)
 {
     Entry *e = &ts->stack[ts->depth++];
-    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->quiet = e->fold = e->sslot = e->hmark = 0;
+    e->frame = frame; e->call = call; e->code_idx = code_idx; e->task = task; e->quiet = e->fold = e->hmark = 0;
+    e->srec = e->pred = NULL;
 }
 
 static inline int

@@ -158,7 +158,7 @@ void
 susp_unwatch(CoreObject *c)
 {
     for (size_t i = 0; c->susp && i < c->capsusp; i++)
-        if (c->susp[i].frame) Py_CLEAR(c->susp[i].watch);
+        if (c->susp[i].frame) Py_CLEAR(c->susp[i].rec->watch);
     c->unwatched = 0;
 }
 
@@ -166,16 +166,19 @@ susp_unwatch(CoreObject *c)
  * that has no watch yet. Taking a GenRef runs no Python (3.12 only schedules a collection that
  * an allocation asks for), so the map does not move meanwhile. An entry that is not a live
  * generator's (its generator vanished unseen elsewhere -- another tool's callback -- and the
- * memory is not the generator's any more) is left unwatched: it ends at stop, as before. */
+ * memory is not the generator's any more) is left unwatched: it ends at stop, as before.
+ * (A running record's code is NULL: its code is its code_idx's, as at its resume.) */
 void
 genwatch_lazy(CoreObject *c)
 {
     c->unwatched = 0;
     for (size_t i = 0; i < c->capsusp; i++) {
-        Susp *s = &c->susp[i];
-        if (!s->frame || s->watch) continue;
+        if (!c->susp[i].frame) continue;
+        Susp *s = c->susp[i].rec;
+        if (s->watch) continue;
         _PyInterpreterFrame *f = s->frame;
-        if (f->owner != FRAME_OWNED_BY_GENERATOR || FRAME_CODE(f) != s->code) continue;
+        void *code = s->code ? s->code : c->codes[s->code_idx].code;
+        if (f->owner != FRAME_OWNED_BY_GENERATOR || FRAME_CODE(f) != code) continue;
         PyGenObject *gen = _PyFrame_GetGenerator(f);
         PyTypeObject *tp = Py_TYPE(gen);
         if (!(tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) || Py_REFCNT(gen) <= 0) continue;

@@ -30,14 +30,26 @@ thread_capsule_destructor(PyObject *capsule)
     ts->prev->next = ts->next;
     ts->next->prev = ts->prev;
     if (tls_state == ts) tls_state = NULL;
-    PyMem_RawFree(ts->stack);
+    PyMem_RawFree(ts->stack ? ts->stack - 1 : NULL);
     PyMem_RawFree(ts);
 }
 
+/* Room for n entries on the thread's stack. Below its first entry, stack[-1], is a sentinel:
+ * an entry of call 0, task 0, not quiet, that stands for "no recorded caller" -- the resumer
+ * at depth 0 (callbacks.c vc_cb_py_resume reads stack[depth - 1] without testing depth). */
 int
 stack_reserve(ThreadState *ts, size_t n)
 {
-    return grow((void **)&ts->stack, &ts->cap, n, sizeof(Entry));
+    if (n <= ts->cap) return 0;
+    size_t ncap = ts->cap ? ts->cap + 1 : 256;   /* (entries with the sentinel) */
+    while (ncap < n + 1) ncap *= 2;
+    Entry *base = ts->stack ? ts->stack - 1 : NULL;
+    Entry *p = PyMem_RawRealloc(base, ncap * sizeof(Entry));
+    if (!p) { PyErr_NoMemory(); return -1; }
+    if (!base) memset(p, 0, sizeof(Entry));
+    ts->stack = p + 1;
+    ts->cap = ncap - 1;
+    return 0;
 }
 
 ThreadState *
@@ -69,6 +81,9 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
         /* First event of this thread in this session: its seeded calls, or a THRD id. */
         unsigned long ident = PyThread_get_thread_ident();
         ts->depth = 0;
+        /* the sentinel below the stack (stack_reserve), its guess not a record of another session */
+        if (stack_reserve(ts, 1) < 0) return NULL;
+        ts->stack[-1].pred = NULL;
         ts->exc_ptr = NULL;
         ts->known = NULL;
         Seed *seed = NULL;
