@@ -1123,13 +1123,14 @@ CALLBACK_VECTORCALL(cb_reraise)
 #undef CALLBACK_VECTORCALL
 
 /* The thread's recorder state for an event whose code is `co` running in the current frame
- * (event_tstate's test), or NULL. (A state of this session has its tstate: thread_state_slow
- * sets it before gen, mod_after_fork clears both.) */
+ * (event_tstate's test), when the fast paths may run (fast_gen: the session's gen then), or
+ * NULL. (A state of this session has its tstate: thread_state_slow sets it before gen,
+ * mod_after_fork clears both.) */
 static inline __attribute__((always_inline)) ThreadState *
 running_state(CoreObject *c, PyObject *co, _PyInterpreterFrame **framep)
 {
     ThreadState *ts = tls_state;
-    if (!ts || ts->gen != c->gen) return NULL;
+    if (!ts || ts->gen != c->fast_gen) return NULL;
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
     if (!f || FRAME_CODE(f) != co) return NULL;
     *framep = f;
@@ -1142,7 +1143,7 @@ static inline __attribute__((always_inline)) ThreadState *
 resuming_state(CoreObject *c, _PyInterpreterFrame **framep)
 {
     ThreadState *ts = tls_state;
-    if (!ts || ts->gen != c->gen) return NULL;
+    if (!ts || ts->gen != c->fast_gen) return NULL;
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);
     if (!f) return NULL;
     *framep = f;
@@ -1152,7 +1153,7 @@ resuming_state(CoreObject *c, _PyInterpreterFrame **framep)
 /* ---- PY_START's and PY_RETURN's usual cases, in the vectorcall itself ----
  * Every call of the program makes both events; these paths are what it pays (callgrind, fib
  * --no-args: PY_START ~150 instructions, PY_RETURN ~95 as calls into cb_py_start/cb_py_return).
- * They call nothing -- room in the buffers is tested first, the clock is the TSC's (c->fast),
+ * They call nothing -- room in the buffers is tested first, the clock is the TSC's (fast_gen),
  * the code's index is code_known's -- so the compiler saves no registers (a call anywhere on
  * the path made it push and pop six of them at every event), and what they cannot do they
  * hand on by a tail call: to start_call_out / end_return_out once the call is known (a
@@ -1165,7 +1166,7 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     _PyInterpreterFrame *frame;
     ThreadState *ts;
     Py_ssize_t idx;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !(ts = running_state(c, args[0], &frame))
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = running_state(c, args[0], &frame))
             || (idx = code_known(c, CODE_ARG(args))) < 0)
         goto general;
     const CodeInfo *ci = &c->codes[idx];
@@ -1223,7 +1224,7 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || !(ts = running_state(c, args[0], &frame))
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 3 || !(ts = running_state(c, args[0], &frame))
             || !ts->depth)
         goto general;
     /* the top of the stack returns (cb_py_return's usual case) */
@@ -1251,7 +1252,7 @@ general:
  * first yield, a value to capture -- goes to the
  * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
-/* (Both read the clock as the PY_START/PY_RETURN fast paths do -- c->fast: active, the TSC --
+/* (Both read the clock as the PY_START/PY_RETURN fast paths do -- fast_gen: active, the TSC --
  * so that nothing on their way calls a function: an out-of-line stamp() and its spills were
  * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.)
  * A resume writes no row (its row is held back: quiet_end), so it leaves out the backpressure
@@ -1296,7 +1297,7 @@ vc_cb_py_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     _PyInterpreterFrame *frame;
     ThreadState *ts;
     /* (depth < cap: room for the entry, and a stack, whose sentinel is the resumer at depth 0) */
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !c->fast || !(ts = resuming_state(c, &frame))
+    if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = resuming_state(c, &frame))
             || ts->depth == ts->cap)
         goto general;
     Entry *up = &ts->stack[ts->depth - 1];   /* the resumer (threads.c: the sentinel below a stack) */
@@ -1389,7 +1390,7 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     _PyInterpreterFrame *frame;
     ThreadState *ts;
     if (kwnames || PyVectorcall_NARGS(nargsf) < 3) goto general;
-    if (!c->fast || !(ts = running_state(c, args[0], &frame))) goto general3;
+    if (!(ts = running_state(c, args[0], &frame))) goto general3;
     /* (at depth 0, the sentinel: no fold, and its frame NULL -- threads.c) */
     Entry *e = &ts->stack[ts->depth - 1];
     if (!e->fold) {
@@ -1438,10 +1439,10 @@ static inline __attribute__((always_inline)) ThreadState *
 exc_top(CoreObject *c, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ThreadState *ts = tls_state;
-    /* (a state of this session has its tstate: running_state; c->fast: active, and the clock
+    /* (a state of this session has its tstate: running_state; fast_gen: active, and the clock
      * the TSC -- fast_stamp, no call: stamp's clock_gettime made vc_cb_py_unwind save five
      * registers at every unwind, objdump) */
-    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || !c->fast || ts->gen != c->gen || !ts->depth)
+    if (!ts || kwnames || PyVectorcall_NARGS(nargsf) < 3 || ts->gen != c->fast_gen || !ts->depth)
         return NULL;
     const Entry *e = &ts->stack[ts->depth - 1];
     _PyInterpreterFrame *f = CURRENT_FRAME(ts->tstate);

@@ -362,9 +362,11 @@ typedef struct CoreObject {
     uint64_t gen;
     int active;
     int args_mode;                   /* 0 off, 1 safe, 2 full */
-    /* The callbacks' fast paths (callbacks.c) may run: active, the TSC clock, and co_extra
-     * read in place (fast_update). One test for the three. */
-    int fast;
+    /* The callbacks' fast paths (callbacks.c) may run -- active, the TSC clock, and co_extra
+     * read in place (fast_update) -- for a thread state of this session: fast_gen is gen when
+     * the three hold, else FAST_NEVER (no thread state's gen), so that one compare with the
+     * thread state's gen tests the four (running_state; it cost a test more of every event). */
+    uint64_t fast_gen;
     /* co_extra as the fast paths test it (code_known): this session's code k has the slot
      * code_base + 2 k, for k < code_lim / 2 (code_slow, clear_codes) */
     uint64_t code_base, code_lim;
@@ -930,7 +932,7 @@ code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
     return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);
 }
 
-/* The fast paths' code lookup (c->fast: the slot is read in place): the index of a code this
+/* The fast paths' code lookup (fast_gen: the slot is read in place): the index of a code this
  * session records, else -1 -- unseen, excluded, another session's: code_index answers. A
  * subtraction and one unsigned compare: the slot of this session's code k is code_base + 2 k
  * (code_base: GEN_BITS(gen) << 40 | 2); an excluded code's (code_base - 1), 0, and another
@@ -944,7 +946,7 @@ code_known(const CoreObject *c, PyCodeObject *co)
     return d < c->code_lim ? (Py_ssize_t)(d >> 1) : -1;
 }
 
-/* The hot-path clock where c->fast holds (use_tsc, where the TSC is there at all). */
+/* The hot-path clock where fast_gen holds (use_tsc, where the TSC is there at all). */
 static inline int64_t
 fast_stamp(void)
 {
@@ -955,15 +957,17 @@ fast_stamp(void)
 #endif
 }
 
-/* c->fast from what it depends on; after any of them changes. */
+/* c->fast_gen from what it depends on; after any of them (or gen) changes. */
+#define FAST_NEVER UINT64_MAX   /* (generations count up from 1: no thread state has this one) */
 static inline void
 fast_update(CoreObject *c)
 {
 #ifdef HAVE_TSC
-    c->fast = c->active && extra_inline && use_tsc;
+    int fast = c->active && extra_inline && use_tsc;
 #else
-    c->fast = c->active && extra_inline;
+    int fast = c->active && extra_inline;
 #endif
+    c->fast_gen = fast ? c->gen : FAST_NEVER;
 }
 
 static inline size_t
@@ -975,7 +979,7 @@ ptr_hash(void *p)
 }
 
 /* PY_START's row and stack entry for a call whose arguments' id `a` is known (0: none), on a
- * fast path (c->fast: the TSC read directly): calls nothing when there is room and its parent's
+ * fast path (fast_gen: the TSC read directly): calls nothing when there is room and its parent's
  * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown). Same row,
  * same entry as start_parent and start_row make. (vc_cb_py_start, capture.c start_keyed_<n>,
  * packed.c start_shaped) */
