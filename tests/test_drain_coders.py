@@ -167,6 +167,10 @@ def test_a_mark_chunk_deflated_for_sure_has_its_ids_byte_aligned() -> None:
     _same_as_encode_columns(F.MARK, mark)
     encodings = {name: enc for name, (_tc, enc) in _descriptors(mark).items()}
     assert (encodings["call"], encodings["kind"], encodings["n"]) == (F.ENC_VARINT_DELTA, F.ENC_BITS, F.ENC_VARINT)
+    for kind, name, enc in ((F.CALL, "par", F.ENC_PARENT), (F.CALL, "fn", F.ENC_VARINT_DELTA),
+                            (F.EXIT, "call", F.ENC_VARINT_DELTA)):  # (deflated with the MARK chunk)
+        _same_as_encode_columns(kind, payloads[kind])
+        assert _descriptors(payloads[kind])[name][1] == enc, (kind, name)
     assert _worth_zlib(F.MARK, mark, batch.payload_calls)
     assert _marks(batch) == _marks(got["py"])
     assert len(_marks(batch)) > batch.payload_calls

@@ -1089,10 +1089,17 @@ put_varints_u32(unsigned char *q, const uint32_t *v, size_t n, int delta)
         U64x2 w2;
         memcpy(&w2, &any, 16);
         if (__builtin_expect(((w2[0] | w2[1]) & 0xFFFFFF80FFFFFF80ull) == 0, 1)) {
+#if defined(__SSE2__) && defined(__GNUC__)
+            /* (the eight low bytes in order: two saturating packs, exact below 128) */
+            __attribute__((vector_size(16))) short h = __builtin_ia32_packssdw128((S32x4)c0, (S32x4)c1);
+            U64x2 b = (U64x2)__builtin_ia32_packuswb128(h, h);
+            memcpy(q, &b, 8);
+#else
             uint64_t w = 0;
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) w |= (uint64_t)c0[j] << (8 * j) | (uint64_t)c1[j] << (8 * j + 32);
             store_le64(q, w);
+#endif
             q += 8;
             continue;
         }
@@ -1104,8 +1111,9 @@ put_varints_u32(unsigned char *q, const uint32_t *v, size_t n, int delta)
 }
 
 /* A column of a chunk that its writer deflates (a MARK chunk of more than ZLIB_MIN_BYTES_PER_CALL
- * bytes a call: marks_payload's `dense`), written in s->forced without measuring it: a u32
- * column as varints of its values (ENC_VARINT) or of their steps (ENC_VARINT_DELTA), a u8 one
+ * bytes a call: marks_payload's `dense`; and its batch's CALL and EXIT ids, deflated with it),
+ * written in s->forced without measuring it: a u32 column as varints of its values
+ * (ENC_VARINT), of their steps (ENC_VARINT_DELTA) or of its parent codes (ENC_PARENT), a u8 one
  * bit-packed (ENC_BITS; ENC_CONST when s->stats, its exact range, is one value). Golomb codes are smaller
  * stored as they are, but zlib finds the repeats of byte-aligned codes better than those of a
  * bit stream, whose repeats fall at any bit: a MARK chunk's `call` as varint steps deflates to
@@ -1113,7 +1121,7 @@ put_varints_u32(unsigned char *q, const uint32_t *v, size_t n, int delta)
  * ~4/3 of its Golomb steps (~0.01 byte a call), and measuring and coding them was ~20-27
  * instructions a row against ~2-7 (callgrind, benchmarks' generators --no-args). */
 static unsigned char *
-forced_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
+forced_body(unsigned char *q, const ColSpec *s, size_t rows, uint64_t base, int *enc)
 {
     if (s->width == 1) {
         const ColStats *st = s->stats;
@@ -1125,6 +1133,14 @@ forced_body(unsigned char *q, const ColSpec *s, size_t rows, int *enc)
         return put_packed(q, s->v, 1, rows, (uint64_t)st->lo, bits);
     }
     *enc = s->forced;
+    if (s->forced == ENC_PARENT) {
+        for (size_t i = 0; i < rows; i++) {
+            uint64_t c = parent_code(s->v, i, base);
+            if (c < 0x80) *q++ = (unsigned char)c;   /* (nearly every row: a walk of < 64 steps) */
+            else q = put_varint(q, c);
+        }
+        return q;
+    }
     return s->forced == ENC_VARINT_DELTA ? put_varints_u32(q, s->v, rows, 1) : put_varints_u32(q, s->v, rows, 0);
 }
 
@@ -1158,7 +1174,7 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         } else if (s->at && !s->nzv) {
             q = sparse_rows_body(body, s, rows, &enc);
         } else if (s->forced) {
-            q = forced_body(body, s, rows, &enc);
+            q = forced_body(body, s, rows, base, &enc);
         } else {
             q = s->width == 8 ? column_body_8(body, s, rows, base, &enc)
                 : s->width == 4 ? column_body_4(body, s, rows, base, &enc) : column_body_1(body, s, rows, base, &enc);
@@ -1395,7 +1411,7 @@ rows_by_time(const MarkRow *m, size_t nrows, size_t nheld, uint32_t *perm, size_
  * relative to `origin` after, a column at a time (ticks_to_ns: ~10 instructions a value against
  * tick_to_ns' ~17 in the row loop), string ids made final. */
 static PyObject *
-marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap)
+marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int *dense)
 {
     size_t nrows = w->nmarks;
     if (!nrows) return Py_NewRef(Py_None);
@@ -1465,7 +1481,8 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
      * a varint a row of `call` and of `n` alone -- has those and `kind` written byte-aligned
      * (forced_body): zlib's input, smaller deflated and cheaper to make. */
     size_t least = 16 + 12 * (size_t)k + n + (st[S_N].nonzero ? n : 0);
-    if (least > 2 * w->ncalls) {
+    *dense = least > 2 * w->ncalls;
+    if (*dense) {
         mark[0].forced = ENC_VARINT_DELTA;
         mark[2].forced = ENC_BITS;
         for (int j = 3; j < k; j++) if (!strcmp(mark[j].name, "n")) mark[j].forced = ENC_VARINT;
@@ -1480,6 +1497,11 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
 static int
 encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, PyObject *out[3])
 {
+    /* (the MARK chunk first: when its writer deflates it, CALL's and EXIT's ids are deflated
+     * too -- writer.py's _DEFLATED_WITH_MARKS -- and written byte-aligned as its own: forced_body) */
+    int dense = 0;
+    out[2] = marks_payload(w, tmap, origin, remap, &dense);
+    if (!out[2]) return -1;
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
     ColStats args;
@@ -1488,6 +1510,7 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     ticks_to_ns(tmap, cc->t0, n, origin);
     ColSpec call[7] = {{"par", 'I', cc->par, 4, 1, 0}, {"fn", 'I', cc->fn, 4, 0, W_PLAIN | W_DELTA},
                        {"thr", 'I', cc->thr, 4, 0, W_PLAIN | W_DELTA}, {"t0", 'q', cc->t0, 8, 0, W_RISE}};
+    if (dense) call[0].forced = ENC_PARENT, call[1].forced = ENC_VARINT_DELTA;
     int k = 4;   /* optional columns: left out when every row is 0 (readers default to 0) */
     if (args.nonzero) call[k++] = (ColSpec){"args", 'I', cc->args, 4, 0, W_ALL, &args};
     if (any_nonzero(cc->task, n, 4)) call[k++] = (ColSpec){"task", 'I', cc->task, 4, 0, W_ALL};
@@ -1515,15 +1538,13 @@ encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *rem
     ticks_to_ns(tmap, ec->t1, n, origin);
     ColSpec exit[4] = {{"call", 'I', ec->call, 4, 0, W_DELTA}, {"t1", 'q', ec->t1, 8, 0, W_RISE},
                        {"how", 'B', ec->how, 1, 0, W_PLAIN | W_DELTA}};
+    if (dense) exit[0].forced = ENC_VARINT_DELTA;
     k = 3;
     if (val.nonzero) exit[k++] = (ColSpec){"val", 'I', raised ? raised + n : ec->val, 4, 0, W_ALL, &val,
                                            .at = raised, .nat = nraised};
     out[1] = n ? columns_payload(0, n, exit, k) : Py_NewRef(Py_None);
     PyMem_RawFree(raised);
-    if (!out[1]) return -1;
-
-    out[2] = marks_payload(w, tmap, origin, remap);
-    return out[2] ? 0 : -1;
+    return out[1] ? 0 : -1;
 }
 
 /* The `handled` rows that a re-raise may still take back -- each the latest mark of a call
