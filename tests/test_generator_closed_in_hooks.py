@@ -71,3 +71,45 @@ def test_generator_closed_in_a_hook_ends_with_generator_exit(recorder: str, prog
     lines = shape(trace)
     assert lines[:2] == [f"{program.__name__}() = None", "  _gen() ! GeneratorExit"]
     assert lines[-1] == f"  _take(holder={label}) = 1"
+
+
+class _Plain:
+    def __repr__(self) -> str:
+        return "Plain()"
+
+
+def _gen_running_in_a_hook():
+    try:
+        yield 1
+        _take(_Plain())  # a hook runs Python while this generator runs (its map record running)
+        yield 2
+        yield 3
+    finally:
+        pass
+
+
+def _closed_after_running_in_a_hook() -> None:
+    g = _gen_running_in_a_hook()
+    next(g)
+    next(g)  # suspended again without a hook since: its watch is the one taken while it ran
+    h = _Holder(g)
+    del g
+    _take(h)
+
+
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_generator_watched_while_running_then_closed_in_a_hook(recorder: str) -> None:
+    """3.12's lazy watch also takes a running generator's (its record's code is NULL while it
+    runs: genwatch_lazy checks the frame's code against its code_idx's): the hook that ran while
+    it ran was the last chance before its close in a later hook; unwatched, it ended `unfinished`."""
+    gc.disable()
+    try:
+        trace = record(_closed_after_running_in_a_hook, recorder,
+                       args="full", flush_interval=3600)
+    finally:
+        gc.enable()
+    lines = shape(trace)
+    assert lines[:3] == ["_closed_after_running_in_a_hook() = None",
+                         "  _gen_running_in_a_hook() ! GeneratorExit",
+                         "    _take(holder=Plain()) = 1"]
+    assert lines[-1] == "  _take(holder=Holder()) = 1"
