@@ -218,26 +218,6 @@ frozen_text(PyObject *v, int depth)
     return 1;
 }
 
-/* A Python hook (value or exception text) called inside a monitoring callback, where CPython
- * sends no event: it may run the program's __repr__/__str__, and a collection run there (at the
- * hook's first eval-breaker check) ran the program's finalizers -- __del__, weakref callbacks --
- * unrecorded (a program's __del__ calls under --repr full: 281 of 20000 recorded). From 3.13 a
- * scheduled collection is skipped while the collector is disabled, so it is held off for the
- * call and runs at the program's next allocation. 3.12 runs a scheduled collection even when
- * disabled: nothing to gain there (README, "Limitations"). */
-static PyObject *
-call_hook(PyObject *hook, PyObject *arg)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    int gc_was = PyGC_Disable();
-    PyObject *r = PyObject_CallOneArg(hook, arg);
-    if (gc_was) PyGC_Enable();
-    return r;
-#else
-    return PyObject_CallOneArg(hook, arg);
-#endif
-}
-
 static int
 capture_value(CoreObject *c, Slot *s, PyObject *v)
 {
@@ -316,7 +296,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     }
     if (!t) {
         hook_runs_python(c);
-        t = call_hook(c->repr_now, v);
+        t = call_in_callback(c->repr_now, &v, 1, NULL);
     }
     if (!t) return -1;
     if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
@@ -1443,7 +1423,7 @@ exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc)
         PyObject *t = exc_text_fast(exc);
         if (!t) {
             hook_runs_python(c);
-            t = call_hook(c->exc_text, exc);
+            t = call_in_callback(c->exc_text, &exc, 1, NULL);
         }
         if (!t) return 0;
         sid = add_text(c, t);

@@ -702,6 +702,7 @@ PyObject *core_stop(CoreObject *c, PyObject *ignored);
 int add_guard(PyObject *m);                                                         /* guard.c */
 COLD int hook_exception_to_program(void);
 COLD void hook_traceback_cut(PyObject *exc);
+PyObject *call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);

@@ -141,6 +141,27 @@ hook_exception_to_program(void)
     return 1;
 }
 
+/* Python code called inside a monitoring callback, where CPython sends no event (the Python
+ * recorder's guarded callbacks, the C recorder's value and exception text hooks: the program's
+ * __repr__/__str__): a collection run there (at its first eval-breaker check) ran the program's
+ * finalizers -- __del__, weakref callbacks -- unrecorded (20000 __del__ calls: 1471 recorded by
+ * the Python recorder, 281 by the C recorder's --repr full). From 3.13 a scheduled collection
+ * is skipped while the collector is disabled, so it is held off for the call and runs at the
+ * program's next allocation. 3.12 runs a scheduled collection even when disabled: nothing to
+ * gain there (README, "Limitations"). */
+PyObject *
+call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    int gc_was = PyGC_Disable();
+    PyObject *r = PyObject_Vectorcall(func, args, nargsf, kwnames);
+    if (gc_was) PyGC_Enable();
+    return r;
+#else
+    return PyObject_Vectorcall(func, args, nargsf, kwnames);
+#endif
+}
+
 /* deliver_later(exc): reprs.py's, for a user __repr__'s exception that is the program's (see
  * reprs._the_programs): its traceback as given. */
 static PyObject *
@@ -168,17 +189,7 @@ guard_call(Guard *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
     PyObject *first = NULL, *res;
     for (int tries = 1;; tries++) {
         PyList_SetItem(flag, 0, Py_NewRef(Py_False));
-#if PY_VERSION_HEX >= 0x030D0000
-        /* (the collector held off, as for capture.c's call_hook: a collection run inside the
-         * callback, where CPython sends no event, ran the program's finalizers unrecorded --
-         * 1471 of a program's 20000 __del__ calls recorded; on 3.13 it runs at the program's
-         * next allocation instead. 3.12 runs a scheduled collection even when disabled.) */
-        int gc_was = PyGC_Disable();
-        res = PyObject_Vectorcall(g->func, args, nargsf, kwnames);
-        if (gc_was) PyGC_Enable();
-#else
-        res = PyObject_Vectorcall(g->func, args, nargsf, kwnames);
-#endif
+        res = call_in_callback(g->func, args, nargsf, kwnames);
         if (res) break;
         PyObject *exc = PyErr_GetRaisedException();
         if (first) Py_DECREF(exc); else first = exc;   /* (two signals before a check: one exception) */
