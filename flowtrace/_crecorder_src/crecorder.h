@@ -47,6 +47,7 @@
  *   core.c      the Core type and the module (constants exported for the import check)
  *   genwatch.c  generators closed where CPython sends no event (both recorders)
  *   guard.c     the Python recorder's callbacks guarded against asynchronous exceptions
+ *   sighold.c   the program's signal handlers held off while our Python code runs in a callback
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -704,6 +705,13 @@ COLD int hook_exception_to_program(void);
 COLD void hook_traceback_cut(PyObject *exc);
 PyObject *call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
+/* sighold.c: the program's signal handlers held off on the main thread while our Python code
+ * runs inside a callback (1: held; 0: not the main thread, or held already), run after it; an
+ * exception (stolen) raised at the main thread's next check outside a callback. */
+int signals_hold(void);
+void signals_release(int held);
+int signals_main_thread(void);   /* (the main thread, held or not) */
+void program_gets(PyObject *exc);
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);
 COLD void genwatch_lazy(CoreObject *c);
