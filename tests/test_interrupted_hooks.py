@@ -1,10 +1,13 @@
-"""A program's exception that is not an Exception -- Ctrl-C's KeyboardInterrupt or a handler's
-SystemExit, from a signal handler that ran inside a user `__repr__` the tracer called in
---repr full (or the `__repr__`'s own) -- reaches the program at its next eval-breaker check, as
-the signal's exception would have untraced; the value's text says the repr raised it. Before,
-the C recorder's soft_fail swallowed it (the program never saw its Ctrl-C) and the Python
-recorder ran the callback again, calling the `__repr__` again (guard.c) until it gave the event
-up (a call left unrecorded)."""
+"""A program's exception met inside the tracer's hooks reaches the program at its next eval-breaker
+check, as it would have untraced. A signal's handler that comes due while a hook runs Python code
+(the C recorder's on_code, a value's text in --repr full, the Python recorder's callbacks) waits
+for the program's next check outside it (sighold.c) -- Ctrl-C's KeyboardInterrupt, a handler's
+SystemExit, a SIGALRM timeout's TimeoutError land there; before, the C recorder's soft_fail
+swallowed them (an ordinary Exception became the hook's failure: the program went on). A user
+`__repr__`'s own exception that is not an Exception is the program's too: the value's text says
+the repr raised it, and it is raised at the next check. Before, the Python recorder ran the
+callback again, calling the `__repr__` again (guard.c) until it gave the event up (a call left
+unrecorded)."""
 
 from __future__ import annotations
 
@@ -69,8 +72,8 @@ def test_the_program_gets_it_at_its_next_check(recorder: str, raised: type[BaseE
 
 # map's C code trips the signal, then calls take with no eval-breaker check in between: untraced
 # the signal's exception lands at take's first RESUME; traced, 3.12 runs PY_START there first,
-# whose hook (--repr full) runs Python code -- the handler runs in there, and the exception must
-# still land at take's RESUME. (3.13 checks before PY_START: the same either way.)
+# whose hooks run Python code -- the handler waits for take's RESUME, where its exception lands.
+# (3.13 checks before PY_START: the same either way.)
 INTERRUPTED_HOOK = """
 import signal, sys, _thread
 {setup}
@@ -103,21 +106,31 @@ def handler(signum, frame):
 signal.signal(signal.SIGUSR1, handler)
 """
 
+TIMEOUT = """
+def handler(signum, frame):
+    raise TimeoutError("too slow")
+signal.signal(signal.SIGALRM, handler)
+"""
+
 
 @pytest.mark.parametrize("setup, signum, status", [
     ("", "signal.SIGINT", -2),  # Ctrl-C: KeyboardInterrupt, uncaught (Python ends by SIGINT)
     (EXITS, "signal.SIGUSR1", 3),  # a handler's SystemExit: the exit status
     (OWN, "signal.SIGUSR1", 1),  # a handler's own exception: its frame in the traceback
-], ids=["ctrl-c", "handler-exits", "handler-raises"])
+    (TIMEOUT, "signal.SIGALRM", 1),  # an Exception (a timeout's): the program's, not the repr's failure
+], ids=["ctrl-c", "handler-exits", "handler-raises", "handler-times-out"])
 @pytest.mark.parametrize("first", ["pass", "take(0, 0)"], ids=["code-hook", "value-hook"])
+@pytest.mark.parametrize("options", [("--repr", "full"), ()], ids=["full", "safe"])
 @pytest.mark.parametrize("recorder", RECORDERS)
-def test_a_signal_in_a_hook_ends_the_program_as_untraced(tmp_path: pathlib.Path, recorder: str, first: str,
-                                                         setup: str, signum: str, status: int) -> None:
-    """The C recorder's hook that runs first at take's start: the wrapper's on_code (its first
-    call: a failed callback, the exception raised at the monitored instruction) or, take's code
-    known, the value text hook (soft_fail: raised again at the next check)."""
+def test_a_signal_in_a_hook_ends_the_program_as_untraced(tmp_path: pathlib.Path, recorder: str, options: tuple[str, ...],
+                                                         first: str, setup: str, signum: str, status: int) -> None:
+    """The C recorder's hook that runs first at take's start: the wrapper's on_code (take's first
+    call) or, take's code known, the value text hook (--repr full: Shown's __repr__). The
+    program's handlers wait for the program's next check outside the hook (sighold.c): the
+    handler's exception lands at take's first check, as untraced -- an ordinary Exception too,
+    which a handler run inside the hook made a failure of the hook's (the repr's text)."""
     s = script(tmp_path, "hooked.py", INTERRUPTED_HOOK.format(setup=setup, signum=signum, first=first))
-    plain, traced, _ = run_both([str(s)], tmp_path, env={"FLOWTRACE_RECORDER": recorder}, options=("--repr", "full"))
+    plain, traced, _ = run_both([str(s)], tmp_path, env={"FLOWTRACE_RECORDER": recorder}, options=options)
     assert plain.returncode == status and plain.stdout == ""
     assert ("in take" in plain.stderr) == (status != 3)  # (SystemExit: no traceback)
     assert_same(plain, traced)

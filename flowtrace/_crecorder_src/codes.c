@@ -106,7 +106,8 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         if (!module && PyErr_Occurred()) return CODE_ERROR;
     }
     hook_runs_python(c);
-    PyObject *r = PyObject_CallFunctionObjArgs(c->on_code, (PyObject *)co, module ? module : Py_None, NULL);
+    PyObject *hook_args[2] = {(PyObject *)co, module ? module : Py_None};
+    PyObject *r = call_in_callback(c->on_code, hook_args, 2, NULL);   /* (the program's handlers wait: sighold.c) */
     if (!r) return CODE_ERROR;
     long func = PyLong_AsLong(r);
     Py_DECREF(r);

@@ -17,17 +17,16 @@
  * raises that very exception (the recorder's frames cut from its traceback, its context what
  * the program handles there, as for a handler's raise); on another thread (only
  * PyThreadState_SetAsyncExc raises there, an exception made from a class) by setting that class
- * again. A handler has run once, inside the callback: its own calls are not recorded.
+ * again. On the main thread a signal's handler does not run inside the callback at all: it is
+ * held off until the callback returns (sighold.c), then runs in the program, where its own calls
+ * are recorded and its exception lands; what is left to the guard there is an exception set by
+ * PyThreadState_SetAsyncExc.
  *
  * The C recorder's callbacks run no bytecode but in their hooks (the wrapper's, a value's text:
  * a user __repr__ in --repr full). An exception that is not an Exception out of one is the
  * program's (hook_exception_to_program: soft_fail), raised again at its next check, the hook's
  * frames cut; reprs.py gives a user __repr__'s to deliver_later and says so in the text. */
 #include "crecorder.h"
-#include <signal.h>   /* SIGINT */
-#if PY_VERSION_HEX >= 0x030D0000
-PyAPI_FUNC(int) _PyOS_IsMainThread(void);   /* (exported; declared in an internal header since 3.13) */
-#endif
 
 #define GUARD_TRIES 4   /* runs of a callback that keeps raising (a new signal each time) */
 
@@ -40,33 +39,19 @@ typedef struct {
     unsigned long main;     /* the main thread's ident (pending calls run there) */
 } Guard;
 
-/* A pending call: the main thread's next eval-breaker check raises `arg` there -- the program's
- * next check: one inside a monitoring callback (a hook's Python code, a Python recorder's
- * callback: tracing > 0) passes it on to the next (the pending call is made again; CPython
- * runs a few in a row, then leaves them for the next check), so it lands in the program. */
-static int
-raise_later(void *arg)
-{
-    PyObject *exc = arg;
-    if (PyThreadState_Get()->tracing > 0 && Py_AddPendingCall(raise_later, exc) == 0) return 0;
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);   /* (chains what is handled there, as a raise does) */
-    Py_DECREF(exc);
-    return -1;
-}
-
 /* Raise `exc` (stolen; its traceback set) again at the program's next eval-breaker check: on the
- * main thread by a pending call (raise_later), on another (only PyThreadState_SetAsyncExc, a
- * program's own raise or a SystemExit raise there: an exception class) by setting its class. */
+ * main thread at its next check outside a callback (sighold.c's program_gets), on another (only
+ * PyThreadState_SetAsyncExc, a program's own raise or a SystemExit raise there: an exception
+ * class) by setting its class. */
 static void
 deliver(PyObject *exc, int on_main)
 {
-    PyException_SetContext(exc, NULL);   /* (the hook's: an exception it was handling) */
     if (on_main) {
-        if (Py_AddPendingCall(raise_later, exc) == 0) return;   /* (it owns exc now) */
-        if (PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) PyErr_SetInterruptEx(SIGINT);
-    } else {
-        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), (PyObject *)Py_TYPE(exc));
+        program_gets(exc);
+        return;
     }
+    PyException_SetContext(exc, NULL);   /* (the hook's: an exception it was handling) */
+    PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), (PyObject *)Py_TYPE(exc));
     Py_DECREF(exc);
 }
 
@@ -137,29 +122,35 @@ hook_exception_to_program(void)
         return 0;
     }
     hook_traceback_cut(exc);
-    deliver(exc, _PyOS_IsMainThread());
+    deliver(exc, signals_main_thread());
     return 1;
 }
 
 /* Python code called inside a monitoring callback, where CPython sends no event (the Python
  * recorder's guarded callbacks, the C recorder's value and exception text hooks: the program's
- * __repr__/__str__): a collection run there (at its first eval-breaker check) ran the program's
- * finalizers -- __del__, weakref callbacks -- unrecorded (20000 __del__ calls: 1471 recorded by
- * the Python recorder, 281 by the C recorder's --repr full). From 3.13 a scheduled collection
- * is skipped while the collector is disabled, so it is held off for the call and runs at the
- * program's next allocation. 3.12 runs a scheduled collection even when disabled: nothing to
- * gain there (README, "Limitations"). */
+ * __repr__/__str__):
+ * - on the main thread the program's signal handlers wait for the program's next check, outside
+ *   the callback (sighold.c): there they are recorded and their exception -- Ctrl-C's, a SIGALRM
+ *   timeout's -- lands as untraced, instead of inside our code or a value's repr;
+ * - a collection run there (at its first eval-breaker check) ran the program's finalizers --
+ *   __del__, weakref callbacks -- unrecorded (20000 __del__ calls: 1471 recorded by the Python
+ *   recorder, 281 by the C recorder's --repr full). From 3.13 a scheduled collection is skipped
+ *   while the collector is disabled, so it is held off for the call and runs at the program's next
+ *   allocation. 3.12 runs a scheduled collection even when disabled: nothing to gain there
+ *   (README, "Limitations"). */
 PyObject *
 call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    int held = signals_hold();
 #if PY_VERSION_HEX >= 0x030D0000
     int gc_was = PyGC_Disable();
     PyObject *r = PyObject_Vectorcall(func, args, nargsf, kwnames);
     if (gc_was) PyGC_Enable();
-    return r;
 #else
-    return PyObject_Vectorcall(func, args, nargsf, kwnames);
+    PyObject *r = PyObject_Vectorcall(func, args, nargsf, kwnames);
 #endif
+    signals_release(held);
+    return r;
 }
 
 /* deliver_later(exc): reprs.py's, for a user __repr__'s exception that is the program's (see
@@ -171,7 +162,7 @@ mod_deliver_later(PyObject *Py_UNUSED(m), PyObject *exc)
         PyErr_SetString(PyExc_TypeError, "deliver_later: an exception instance is required");
         return NULL;
     }
-    deliver(Py_NewRef(exc), _PyOS_IsMainThread());
+    deliver(Py_NewRef(exc), signals_main_thread());
     Py_RETURN_NONE;
 }
 

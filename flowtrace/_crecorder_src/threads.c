@@ -99,7 +99,8 @@ thread_state_slow(CoreObject *c, PyThreadState *tstate)
             seed->depth = 0;
         } else {
             hook_runs_python(c);
-            PyObject *r = PyObject_CallOneArg(c->on_thread, Py_None);
+            PyObject *none = Py_None;
+            PyObject *r = call_in_callback(c->on_thread, &none, 1, NULL);
             if (!r) return NULL;
             unsigned long thr = PyLong_AsUnsignedLong(r);
             Py_DECREF(r);
@@ -129,7 +130,7 @@ overflow_slow(CoreObject *c, ThreadState *ts)
     uint64_t batch = c->batch;
     ts->in_overflow = 1;
     hook_runs_python(c);
-    PyObject *r = PyObject_CallNoArgs(hook);
+    PyObject *r = call_in_callback(hook, NULL, 0, NULL);   /* (a handler run inside the flush broke it: sighold.c) */
     ts->in_overflow = 0;
     Py_DECREF(hook);
     /* A hook during which nothing was drained (writer closed, this thread already inside a
