@@ -37,15 +37,26 @@ def held() -> Iterator[None]:
     pending one arrives as usual). A thread started inside the block is born with them blocked:
     a signal sent to the process between its creation and its own block_program_signals() would
     otherwise land on it, and a main thread waiting in C (a pool worker on its queue's semaphore)
-    would not wake to run the handler."""
-    mask = None
-    if hasattr(signal, "pthread_sigmask"):
-        try:
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULTS)
-        except (OSError, ValueError):
-            mask = None
+    would not wake to run the handler.
+
+    The mask is always given back, even when a handler's exception comes out of the blocking
+    call itself: pthread_sigmask runs the handlers of signals flagged meanwhile (another
+    thread's, _thread.interrupt_main) after changing the mask, so it can raise with the mask
+    changed and the old one lost -- the thread then blocked the program's signals for good
+    (Ctrl-C never arrived). So the old mask is read first, changing nothing, and the block is
+    undone whatever happens after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
     try:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (a handler raising here: nothing held yet)
+    except (OSError, ValueError):
+        mask = None
+    try:
+        if mask is not None:
+            block_program_signals()
         yield
     finally:
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+

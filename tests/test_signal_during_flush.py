@@ -11,6 +11,7 @@ so it is pending there every time, whichever recorder and however the flushes fa
 
 from __future__ import annotations
 
+import _thread
 import pathlib
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 import flowtrace.session as session_mod
 from flowtrace.ftr.writer import SessionWriter
 from flowtrace.recorder.python import _OVERFLOW_EVERY
+from flowtrace.sigmask import held
 from plain_vs_traced import PY, run_both, script
 from test_differential import canonical
 from treeutil import check_balanced, record
@@ -198,3 +200,32 @@ def test_ctrl_c_in_a_flush_under_flowtrace_run(tmp_path: pathlib.Path, recorder_
     assert made <= leaves <= made + 1  # (+1: one left by the interrupt before it counted)
     assert lines[-1].startswith("← <module> uncaught.py") and lines[-1].endswith("✗ KeyboardInterrupt")
 
+
+def test_held_gives_the_mask_back_when_a_handler_raises_in_the_blocking_call(monkeypatch: pytest.MonkeyPatch):
+    """signal.pthread_sigmask runs the handlers of signals flagged meanwhile (another thread's,
+    _thread.interrupt_main) right after it changes the mask: a handler's exception then came out
+    of held()'s blocking call with the program's signals blocked and the old mask lost -- blocked
+    for good (a Ctrl-C would never arrive). Here a signal is flagged just as the mask changes."""
+    real = signal.pthread_sigmask
+
+    def flagged_meanwhile(how, mask):
+        old = real(how, mask)
+        if how == signal.SIG_BLOCK and mask:
+            _thread.interrupt_main(signal.SIGUSR1)  # (its handler runs at this call's check)
+        return old
+
+    def on_usr1(signum, frame):
+        raise Interrupted()
+
+    before = real(signal.SIG_BLOCK, ())
+    old_handler = signal.signal(signal.SIGUSR1, on_usr1)
+    monkeypatch.setattr(signal, "pthread_sigmask", flagged_meanwhile)
+    try:
+        with pytest.raises(Interrupted):
+            with held():
+                pass
+        after = real(signal.SIG_BLOCK, ())
+    finally:
+        real(signal.SIG_SETMASK, before)
+        signal.signal(signal.SIGUSR1, old_handler)
+    assert after == before
