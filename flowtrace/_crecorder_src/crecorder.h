@@ -987,16 +987,29 @@ ptr_hash(void *p)
     return (size_t)x;
 }
 
+/* 3.13+ checks the eval breaker at a generator's RESUME before its PY_RESUME: a signal handler's
+ * or a finalizer's call made there has the generator's frame for caller while the generator's
+ * resumer is still on top (callbacks.c resume_unseen). A call whose caller frame is not the top's
+ * goes the way that looks (start_parent); on 3.12 the resume is seen first. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define RESUME_BEFORE_EVENT 1
+#define CALLER_NOT_TOP(frame, up) (!(up) || (frame)->previous != (up)->frame)
+#else
+#define RESUME_BEFORE_EVENT 0
+#define CALLER_NOT_TOP(frame, up) 0
+#endif
+
 /* PY_START's row and stack entry for a call whose arguments' id `a` is known (0: none), on a
  * fast path (fast_gen: the TSC read directly): calls nothing when there is room and its parent's
- * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown). Same row,
- * same entry as start_parent and start_row make. (vc_cb_py_start, capture.c start_keyed_<n>,
- * packed.c start_shaped) */
+ * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown; 3.13: a
+ * caller that is not the top, CALLER_NOT_TOP). Same row, same entry as start_parent and start_row
+ * make. (vc_cb_py_start, capture.c start_keyed_<n>, packed.c start_shaped) */
 static inline __attribute__((always_inline)) PyObject *
 start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
 {
     const Entry *up = ts->depth ? &ts->stack[ts->depth - 1] : NULL;
-    if (c->ncalls == c->capcalls || ts->depth == ts->cap || (up && up->quiet))   /* (quiet: start_parent's row) */
+    if (c->ncalls == c->capcalls || ts->depth == ts->cap || (up && up->quiet)   /* (quiet: start_parent's row) */
+            || CALLER_NOT_TOP(frame, up))
         return start_row_out(c, ts, frame, idx, a);
     uint32_t parent = 0, task = 0;
     if (up) { parent = up->call; task = up->task; }   /* (start_parent, its top not quiet) */
