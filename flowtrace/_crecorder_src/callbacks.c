@@ -167,6 +167,52 @@ fold_open(const CoreObject *c, const Susp *s, uint32_t parent, uint32_t thr)
     return s->fbatch == (uint32_t)c->batch && s->fothr == parent && s->fthr == thr ? s->fold : 0;
 }
 
+/* Map record s's generator (suspended, in `frame`) resumes at t by the top of ts's stack: it
+ * runs (code NULL) and is pushed, its run quiet until shown otherwise (its resume row held back:
+ * quiet_end; it may fold, cb_py_yield). 0, or -1 with an error. */
+static inline __attribute__((always_inline)) int
+resume_entry(CoreObject *c, ThreadState *ts, void *frame, Susp *s, int64_t t)
+{
+    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
+    uint32_t fold = fold_open(c, s, parent, ts->thr);
+    s->code = NULL;
+    if (push(ts, frame, s->call, s->code_idx, s->task) < 0) return -1;
+    Entry *e = &ts->stack[ts->depth - 1];
+    e->quiet = 1; e->rt = t; e->rothr = parent;
+    e->fold = fold;
+    e->srec = s; e->pred = s->pred;
+    return 0;
+}
+
+#if RESUME_BEFORE_EVENT
+/* 3.13+ checks the eval breaker at a generator's RESUME before its PY_RESUME: a signal's handler
+ * or a collection's finalizers run there in the generator's frame, or the handler's exception
+ * is raised there, before the resume is seen -- its PY_RESUME comes once they are done, or never
+ * (the exception). So an event from the frame `f` of a generator suspended in the map (its
+ * exception's), or a call made from it (CPython's entry frame between), while its resumer is
+ * on top, is that generator's resume: pushed here as resume_common pushes it, and its PY_RESUME
+ * when it comes finds it running on top (resume_slow). (python.py's resume_unseen, the same
+ * rule.) 1 if pushed, 0 if not, -1 with an error. */
+static __attribute__((noinline, cold)) int
+resume_unseen(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *f)
+{
+    if (!f || f->owner != FRAME_OWNED_BY_GENERATOR || (ts->depth && ts->stack[ts->depth - 1].frame == f)) return 0;
+    Susp *s = susp_find(c, f);
+    if (!s || s->code != FRAME_CODE(f)) return 0;   /* (running records have code NULL) */
+    return resume_entry(c, ts, f, s, stamp()) < 0 ? -1 : 1;
+}
+
+/* The frame a call in `frame` was made from: its previous, past the entry frame CPython puts
+ * between C and a function it calls (a signal handler, a __del__). */
+static inline _PyInterpreterFrame *
+caller_frame(_PyInterpreterFrame *frame)
+{
+    _PyInterpreterFrame *p = frame->previous;
+    while (p && p->owner == FRAME_OWNED_BY_CSTACK) p = p->previous;
+    return p;
+}
+#endif
+
 /* Record s leaves the map (its generator ended: none if it never suspended; one of another
  * call at its address is a generator that vanished silently, left to end at stop): its slot
  * emptied, the record back to the pool, frame NULL (an Entry.pred to it matches no frame). */
@@ -539,11 +585,19 @@ mark_if_raised(CoreObject *c, ThreadState *ts, PyObject *exc, uint32_t call, int
     return add_mark(c, call, t, MARK_RAISE, ref, 0);
 }
 
-/* A new call's parent and task: the top of this thread's stack's (0, or -1 with an error). */
+/* A new call's parent and task: the top of this thread's stack's (0, or -1 with an error);
+ * 3.13: first the resume of a generator it was called from, not seen yet (resume_unseen). */
 static inline __attribute__((always_inline)) int
-start_parent(CoreObject *c, ThreadState *ts, uint32_t *parent, uint32_t *task)
+start_parent(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, uint32_t *parent, uint32_t *task)
 {
     *parent = *task = 0;
+#if RESUME_BEFORE_EVENT
+    if (frame && CALLER_NOT_TOP(frame, ts->depth ? &ts->stack[ts->depth - 1] : NULL)
+            && resume_unseen(c, ts, caller_frame(frame)) < 0)
+        return -1;
+#else
+    (void)frame;
+#endif
     if (ts->depth) {
         Entry *up = &ts->stack[ts->depth - 1];
         *parent = up->call; *task = up->task;
@@ -574,7 +628,7 @@ static inline __attribute__((always_inline)) PyObject *
 start_call(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t parent, task;
-    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
+    if (start_parent(c, ts, frame, &parent, &task) < 0) return callback_failed(c);
     PyObject *entry = NULL;
     if (c->codes[idx].coro) {
         uint32_t own = task_lookup(c, ts, parent, ts->thr, &entry);
@@ -606,7 +660,7 @@ __attribute__((noinline)) PyObject *
 start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t parent, task;
-    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
+    if (start_parent(c, ts, frame, &parent, &task) < 0) return callback_failed(c);
     uint32_t a = args_id(c, frame, co, idx);
     if (!a) soft_fail(c);
     return start_row(c, ts, frame, idx, parent, task, a, NULL);
@@ -618,7 +672,7 @@ __attribute__((noinline)) PyObject *
 start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
 {
     uint32_t parent, task;
-    if (start_parent(c, ts, &parent, &task) < 0) return callback_failed(c);
+    if (start_parent(c, ts, frame, &parent, &task) < 0) return callback_failed(c);
     return start_row(c, ts, frame, idx, parent, task, a, NULL);
 }
 
@@ -815,6 +869,11 @@ static PyObject *
 resume_slow(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
             PyObject *const *args, int throw)
 {
+    if (RESUME_BEFORE_EVENT && !throw && ts->depth && ts->stack[ts->depth - 1].frame == frame) {
+        Susp *r = susp_find(c, frame);
+        if (r && !r->code && r->call == ts->stack[ts->depth - 1].call)
+            Py_RETURN_NONE;   /* resumed already: an event of its run came first (resume_unseen) */
+    }
     int64_t t = stamp();
     uint32_t ref = 0;
     if (throw) {
@@ -887,15 +946,7 @@ resume_common(CoreObject *c, PyObject *const *args, int throw)
         if (!ts && !(ts = thread_state(c, tstate))) return callback_failed(c);
         return resume_slow(c, ts, frame, co, idx, args, throw);
     }
-    int64_t t = stamp();
-    uint32_t parent = ts->depth ? ts->stack[ts->depth - 1].call : 0;
-    uint32_t call = s->call, fold = fold_open(c, s, parent, ts->thr);
-    s->code = NULL;
-    if (push(ts, frame, call, s->code_idx, s->task) < 0) return callback_failed(c);
-    Entry *e = &ts->stack[ts->depth - 1];   /* the run may fold (cb_py_yield): its row held back (quiet_end) */
-    e->quiet = 1; e->rt = t; e->rothr = parent;
-    e->fold = fold;
-    e->srec = s; e->pred = s->pred;
+    if (resume_entry(c, ts, frame, s, stamp()) < 0) return callback_failed(c);
     return done_or_overflow(c, ts);
 }
 
@@ -936,6 +987,9 @@ exc_event_state(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, _PyInter
     if (idx < 0 || c->codes[idx].hook) { *failed = idx < 0; return NULL; }
     ThreadState *ts = known ? known : thread_state(c, tstate);
     if (!ts) *failed = 1;
+#if RESUME_BEFORE_EVENT
+    else if (resume_unseen(c, ts, frame) < 0) { *failed = 1; return NULL; }   /* (an exception at its RESUME) */
+#endif
     return ts;
 }
 

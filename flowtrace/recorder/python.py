@@ -215,6 +215,9 @@ class PyRecorder:
         self._new_tasks: list[dict[str, Any]] = []
         self._threads: list[tuple[int, Any, str, list]] = []  # (tid, weakref(Thread)|None, name, stack)
         self._gens: dict[int, int] = {}  # id(frame) -> cid of a suspended generator/coroutine
+        # cid -> id(frame) of a generator resumed by an event of its run before its PY_RESUME
+        # (3.13: resume_unseen), until that PY_RESUME comes
+        self._early: dict[int, int] = {}
         self._lost: list[int] = []  # generators whose frame address was reused (closed silently)
         self._watched: dict[int, tuple[int, Any]] = {}  # id(frame) -> (cid, its GenRef): _watch_generator
         # Folding resumes (see _fold): cid -> (epoch, len(self._calls)) when a plain resume
@@ -366,6 +369,7 @@ class PyRecorder:
         lost = self._lost
         extra = self._extra
         gens = self._gens
+        early = self._early
         runs = self._runs
         epoch = self._epoch
         known = self._known
@@ -389,6 +393,8 @@ class PyRecorder:
         # callback raises, so an unwind at that instruction is such a one. (3.12 checks after
         # PY_START: the call is recorded, then left.)
         check_entry = sys.version_info >= (3, 13) and _guard is not None
+        # 3.13+ checks it at a generator's RESUME before PY_RESUME too (resume_unseen)
+        unseen = sys.version_info >= (3, 13)
 
         def check_overflow() -> None:
             # A program making calls nonstop can out-run the flusher thread (it needs the GIL
@@ -402,6 +408,33 @@ class PyRecorder:
                 except BaseException:
                     wrote[0] = True  # (another thread's callback may have cleared it meanwhile)
                     raise
+
+        def resume_unseen(frame: Any, s: list[int], thr: int) -> None:
+            # 3.13+: at a generator's RESUME the eval breaker is checked before PY_RESUME, so a
+            # signal handler's calls, a collection's finalizers, or the handler's exception come
+            # from `frame` (or a call made from it) while its resumer is on top; its PY_RESUME
+            # comes after them, or never (the exception). Such an event is its resume: written
+            # here as `resumed` writes it (C: callbacks.c resume_unseen, the same rule). Its writes
+            # run as one (see above), then wrote[0] is False again: the event's own callback goes
+            # on as if it had just begun, and run again (the guard) finds the generator resumed.
+            nonlocal marks
+            if frame is None:
+                return
+            key = _id(frame)
+            cid = gens.get(key)
+            if cid is None:
+                return
+            resumer = s[-1]
+            t = clock()
+            e = epoch[0]  # read before the length: see _reset
+            n = len(calls)
+            wrote[0] = True  # the writes (see above)
+            del gens[key]
+            runs[cid] = (e, n)
+            early[cid] = key
+            marks += ((cid, t, F.MARK_RESUME, None, resumer, thr),)
+            s += (cid,)  # (no call: a check here would come before wrote[0] is False again)
+            wrote[0] = False
 
         def start_coroutine(code: CodeType, fid: int) -> None:
             # A coroutine/async generator starts: a call like any other, plus its task.
@@ -439,8 +472,11 @@ class PyRecorder:
                             s, thr = tls.st
                         except AttributeError:  # first event on this thread
                             s, thr = new_thread()
+                        frame = getframe(1)
+                        if unseen and gens:  # (3.13: called from a generator not seen resuming?)
+                            resume_unseen(frame.f_back, s, thr)
                         # args are read now: the values may change while the call runs
-                        args = args_text(getframe(1), code, mode)
+                        args = args_text(frame, code, mode)
                         t = clock()
                         wrote[0] = True  # the writes (see above)
                         cid = last_id[0] + 1
@@ -468,6 +504,8 @@ class PyRecorder:
                             s, thr = tls.st  # this thread's stack and session thread id
                         except AttributeError:  # first event on this thread
                             s, thr = new_thread()
+                        if unseen and gens:  # (3.13: called from a generator not seen resuming?)
+                            resume_unseen(getframe(1).f_back, s, thr)
                         t = clock()
                         wrote[0] = True  # the writes: no eval-breaker check until they end (above)
                         cid = last_id[0] + 1  # unique across threads: nothing runs between read and store
@@ -620,6 +658,10 @@ class PyRecorder:
             key = _id(frame)
             cid = gens.get(key, 0)
             parent = resumer = s[-1]
+            if not cid and early and kind == F.MARK_RESUME and early.get(resumer) == key:
+                wrote[0] = True  # resumed already: an event of its run came first (resume_unseen)
+                del early[resumer]
+                return
             t = clock()
             if cid:
                 n = e = 0
@@ -706,6 +748,8 @@ class PyRecorder:
                     s, thr = tls.st
                 except AttributeError:
                     s, thr = new_thread()
+                if unseen and gens:  # (3.13: raised at its generator's RESUME?)
+                    resume_unseen(getframe(1), s, thr)
                 cid = s[-1]
                 if cid and check_entry and offset == _entry_resume(code):
                     return  # raised at its first check, before its PY_START (3.13): never started
@@ -734,6 +778,8 @@ class PyRecorder:
                     s, thr = tls.st
                 except AttributeError:
                     s, thr = new_thread()
+                if unseen and gens:  # (3.13: raised at its generator's RESUME?)
+                    resume_unseen(getframe(1), s, thr)
                 cid = s[-1]
                 if cid and not (isinstance(exc, _STOPS) and protocol_catch(code, offset, exc)):
                     t = clock()
@@ -760,6 +806,8 @@ class PyRecorder:
                 if not fid or fid == _HOOK:
                     return
                 s, thr = tls.st
+                if unseen and gens:  # (3.13: raised at its generator's RESUME?)
+                    resume_unseen(getframe(1), s, thr)
                 cid = s[-1]
                 if cid:
                     eid = _id(exc)
