@@ -25,7 +25,7 @@ from .recorder import make_recorder
 from .recorder.base import RecorderConfig
 from .sigmask import held as _held
 from .sigwatch import SignalWatch
-from .untraced import Thread as _OwnThread, suspended
+from .untraced import Thread as _OwnThread, collect_in_own_work, suspended
 
 # Drain early when this many rows wait (bounds memory, and how stale the file is: a program
 # that makes calls nonstop reaches it every ~35 ms with the C recorder, and each flush then
@@ -193,6 +193,7 @@ class Session:
             _started.add(self)
             if self.exclusive:
                 _exclusive = self
+            collect_in_own_work(True)  # the program's finalizers run by a collection in our work
             self._start_flusher()
         return self
 
@@ -337,6 +338,7 @@ class Session:
             self.recorder.stop()
         except Exception:
             pass
+        collect_in_own_work(False)
         flusher = self._flusher
         if flusher is not None and flusher is not threading.current_thread():
             flusher.join(timeout=5)
@@ -373,6 +375,7 @@ class Session:
                 self.recorder.stop()  # open calls end in buffers that nobody drains
             except Exception:
                 pass
+            collect_in_own_work(False)
         if _exclusive is self:
             _exclusive = None
         # The program's own signal actions come back (SIG_DFL: the kernel kills). A signal sent

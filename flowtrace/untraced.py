@@ -94,6 +94,34 @@ def suspended() -> _Suspended:
     return _SUSPENDED
 
 
+# Sessions recording now that asked for collect_in_own_work (gc.callbacks holds gc_phase while any does).
+_collect_users = 0
+
+
+def collect_in_own_work(on: bool) -> None:
+    """A collection that starts inside flowtrace's own work (the flusher thread's Python code:
+    its allocations, its eval-breaker checks) runs the program's finalizers with this thread's
+    events off: with `on`, while a session records, such a collection runs with them on, so that
+    its finalizers are recorded (`_crecorder.gc_phase`, in gc.callbacks; without the C extension
+    nothing). Paired: each True by one False."""
+    global _collect_users
+    import gc
+
+    try:
+        from . import _crecorder  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    phase = getattr(_crecorder, "gc_phase", None)
+    if phase is None:
+        return
+    _collect_users = _collect_users + 1 if on else max(0, _collect_users - 1)
+    present = phase in gc.callbacks
+    if _collect_users and not present:
+        gc.callbacks.append(phase)
+    elif not _collect_users and present:
+        gc.callbacks.remove(phase)
+
+
 def available() -> bool:
     """Can flowtrace switch a thread's events off here?"""
     return _switch() is not None
