@@ -7,6 +7,7 @@ at --flush-interval 0.001."""
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 
@@ -69,11 +70,19 @@ def test_a_collection_in_our_own_work_records_the_finalizers(recorder: str) -> N
         "test_a_collection_in_our_own_work_records_the_finalizers.<locals>.prog"}
 
 
-@pytest.mark.parametrize("recorder", RECORDERS)
+# (3.12 runs a due collection inside the Python recorder's own callbacks too, where its
+# finalizers go unrecorded: README, "Limitations" -- not this test's matter)
+FLUSHER_RECORDERS = [
+    pytest.param(r, marks=pytest.mark.skipif(
+        r == "python" and sys.version_info < (3, 13), reason="3.12: collections inside the Python recorder's callbacks"))
+    for r in RECORDERS]
+
+
+@pytest.mark.parametrize("recorder", FLUSHER_RECORDERS)
 def test_finalizers_run_on_the_flusher_thread_are_recorded(recorder: str) -> None:
     """20,000 reference cycles made while the flusher flushes every millisecond and the collector
     runs every 10 allocations (so that many collections start on the flusher thread): every
-    finalizer that ran while recording is recorded once."""
+    finalizer that ran while recording is recorded once. (Before: 19,991 with C on 3.12.)"""
     counts = []
 
     def prog() -> None:
