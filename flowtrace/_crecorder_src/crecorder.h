@@ -404,6 +404,9 @@ typedef struct CoreObject {
     unsigned susp_shift;             /* 64 - log2(capsusp): susp_hash (set with capsusp) */
     SuspPool susp_pool;              /* the map's records */
     uint8_t unwatched;               /* 3.12: an entry may have no watch yet (susp_watch) */
+    uint8_t watch_now;               /* 3.12: every new entry is watched at once (genwatch_lazy) */
+    int tool;                        /* 3.12: our sys.monitoring tool id (note_monitoring), or -1 */
+    uint64_t mon_version;            /* 3.12: the interpreter's monitoring version then */
     uint32_t *lost; size_t nlost, caplost;   /* generators whose frame address was reused */
     Seed *seeds; size_t nseeds, capseeds;
     /* the previous batch's row buffers, reused by the next drain's swap: fresh memory costs a
@@ -715,6 +718,7 @@ void program_gets(PyObject *exc);
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);
 COLD void genwatch_lazy(CoreObject *c);
+PyObject *core_note_monitoring(CoreObject *c, PyObject *tool);
 int genwatch_end(CoreObject *c, ThreadState *ts, void *frame, uint32_t call, int64_t t);   /* callbacks.c */
 PyObject *core_pending(CoreObject *c, PyObject *ignored);
 PyObject *core_set_overflow(CoreObject *c, PyObject *args);
@@ -1041,14 +1045,14 @@ susp_hash(const CoreObject *c, void *frame)
 
 /* The watch of a new generator map entry (genwatch.c): its GenRef on 3.13+; on 3.12 none yet
  * (a GenRef a generator cost +21 M instructions on benchmarks' generators), noted for
- * hook_runs_python. */
+ * hook_runs_python -- unless code run unseen may free generators (watch_now: genwatch_lazy). */
 static inline __attribute__((always_inline)) PyObject *
 susp_watch(CoreObject *c, void *frame, uint32_t call)
 {
 #if GENWATCH_EAGER
     return genwatch_core(c, frame, call);
 #else
-    (void)frame; (void)call;
+    if (c->watch_now) return genwatch_core(c, frame, call);
     c->unwatched = 1;
     return NULL;
 #endif
