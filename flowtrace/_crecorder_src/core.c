@@ -121,6 +121,8 @@ static PyMethodDef core_methods[] = {
     {"pending", (PyCFunction)core_pending, METH_NOARGS, "Rows waiting for the next drain."},
     {"release", (PyCFunction)core_release, METH_NOARGS, "Drop the hooks (after stop; __init__ sets them again)."},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, "Counters for tests and diagnostics."},
+    {"note_monitoring", (PyCFunction)core_note_monitoring, METH_O,
+     "note_monitoring(tool): our events are on for that tool id (genwatch.c: what others may run)."},
     {"set_overflow", (PyCFunction)core_set_overflow, METH_VARARGS,
      "set_overflow(hook, rows): call hook() on the recording thread when rows are pending (None: never)."},
     {"set_exit_hook", (PyCFunction)core_set_exit_hook, METH_O,

@@ -21,6 +21,16 @@
  * --repr full, the wrapper's hooks), so the map's entries are watched just before a hook runs
  * Python code (hook_runs_python -> genwatch_lazy; a GenRef a generator at its first yield cost
  * +21 M instructions on benchmarks' generators, ft/viz 1.00 -> 1.09). */
+#include <patchlevel.h>
+#if PY_VERSION_HEX < 0x030D0000
+/* (3.12: the interpreter's monitoring state, others_may_run; its header needs Python.h's core
+ * build, so this file includes it first) */
+#define Py_BUILD_CORE 1
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "internal/pycore_interp.h"
+#undef Py_BUILD_CORE
+#endif
 #include "crecorder.h"
 #include "structmember.h"
 #if PY_VERSION_HEX >= 0x030D0000
@@ -160,18 +170,66 @@ susp_unwatch(CoreObject *c)
     for (size_t i = 0; c->susp && i < c->capsusp; i++)
         if (c->susp[i].frame) Py_CLEAR(c->susp[i].rec->watch);
     c->unwatched = 0;
+    c->watch_now = 0;
+    c->tool = -1;
+}
+
+#if !GENWATCH_EAGER
+/* 3.12: may Python code have run with events off other than in our hooks since note_monitoring --
+ * another sys.monitoring tool's callback, a sys.settrace / sys.setprofile function (tools 6 and 7)?
+ * A generator freed there is closed unseen, and its map entry's frame may be freed memory. Yes
+ * if the monitoring version moved (events set or cleared by anyone), a tool but ours has global
+ * events, or another of the tools that may set local events holds an id. (A C extension that
+ * raises a thread's tracing level itself is not seen.) */
+static int
+others_may_run(const CoreObject *c)
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    if (interp->monitoring_version != c->mon_version) return 1;
+    unsigned any = 0;
+    for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++) any |= interp->monitors.tools[e];
+    if (any & ~(1u << c->tool)) return 1;
+    for (int t = 0; t < PY_MONITORING_SYS_PROFILE_ID; t++)
+        if (t != c->tool && interp->monitoring_tool_names[t]) return 1;
+    return 0;
+}
+#endif
+
+/* note_monitoring(tool): the C recorder's events are on for tool id `tool` (recorder/c.py, after
+ * setting them): 3.12 notes the monitoring state genwatch_lazy compares with (others_may_run). */
+PyObject *
+core_note_monitoring(CoreObject *c, PyObject *tool)
+{
+    long t = PyLong_AsLong(tool);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+#if !GENWATCH_EAGER
+    if (t < 0 || t >= PY_MONITORING_SYS_PROFILE_ID) { PyErr_SetString(PyExc_ValueError, "not a tool id"); return NULL; }
+    c->tool = (int)t;
+    c->mon_version = PyInterpreterState_Get()->monitoring_version;
+    if (others_may_run(c)) c->watch_now = 1;
+#else
+    (void)c;
+#endif
+    Py_RETURN_NONE;
 }
 
 /* 3.12, a hook is about to run Python code (hook_runs_python): watch every generator map entry
  * that has no watch yet. Taking a GenRef runs no Python (3.12 only schedules a collection that
- * an allocation asks for), so the map does not move meanwhile. An entry that is not a live
- * generator's (its generator vanished unseen elsewhere -- another tool's callback -- and the
- * memory is not the generator's any more) is left unwatched: it ends at stop, as before.
- * (A running record's code is NULL: its code is its code_idx's, as at its resume.) */
+ * an allocation asks for), so the map does not move meanwhile. Its frame is read to find its
+ * generator, which is sound only if no code ran unseen since it suspended: when other code may
+ * have (others_may_run: another tool's callback, a trace function), no entry is read again
+ * (those not watched yet end at stop if closed unseen, as before the watch) and every new one
+ * is watched at once (watch_now, susp_watch: 3.13's way). The checks below are a second line: an
+ * entry that is not a live generator's is left unwatched. (A running record's code is NULL: its
+ * code is its code_idx's, as at its resume.) */
 void
 genwatch_lazy(CoreObject *c)
 {
     c->unwatched = 0;
+#if !GENWATCH_EAGER
+    if (c->watch_now) return;
+    if (c->tool >= 0 && others_may_run(c)) { c->watch_now = 1; return; }
+#endif
     for (size_t i = 0; i < c->capsusp; i++) {
         if (!c->susp[i].frame) continue;
         Susp *s = c->susp[i].rec;

@@ -243,6 +243,7 @@ class CRecorder:
             self._core.stop()
             self._core.release()
             raise
+        self._core.note_monitoring(self.tool_id)  # (3.12: what other tools may run, genwatch.c)
         self.running = True
 
     def stop(self) -> None:
