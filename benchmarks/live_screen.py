@@ -65,10 +65,14 @@ PROGRAM = """
 """
 
 
-def tmux(server: str, *args: str) -> str:
+def tmux_run(server: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
     return subprocess.run(["tmux", "-L", server, "-f", "/dev/null", *args], capture_output=True,
-                          timeout=10, env=env).stdout.decode("utf-8", "replace")
+                          timeout=10, env=env)
+
+
+def tmux(server: str, *args: str) -> str:
+    return tmux_run(server, *args).stdout.decode("utf-8", "replace")
 
 
 def _children(pid: int) -> list[int]:
@@ -110,10 +114,16 @@ def prioritise(server: str, groups: set[int]) -> None:
 
 def start_in_tmux(server: str, tmp: str, pythonpath: str | None, args: str) -> None:
     """Start `python ARGS` (the explorer of this checkout, or of PYTHONPATH=`pythonpath`) in
-    directory `tmp`, in session `t` of a new tmux server, 160x45, under the 6 GB limit."""
+    directory `tmp`, in session `t` of a new tmux server, 160x45, under the 6 GB limit.
+    RuntimeError (with what tmux said) when the session did not start."""
     env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
     cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} {args}; sleep 600"
-    tmux(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+    done = tmux_run(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
+    if done.returncode != 0:
+        raise RuntimeError(f"tmux new-session failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()}")
+
+
+ROUNDS = iter(range(1 << 30))  # each round's tmux server has a name of its own: see one_round
 
 
 def watch(server: str, seconds: float, sample: Callable[[], None] | None = None, every: float = 0.25) -> None:
@@ -163,11 +173,19 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
         progress = os.path.join(tmp, "progress.txt")
         with open(os.path.join(tmp, "busy.py"), "w") as fh:
             fh.write(textwrap.dedent(PROGRAM).format(progress=progress, seconds=seconds))
-        server = f"ft-live-screen-{os.getpid()}"
-        start_in_tmux(server, tmp, pythonpath, "-m flowtrace_tui run busy.py")
+        # a server of its own each round: a new session on the last round's server name, as it
+        # exited, can go to that server (and die with it)
+        server = f"ft-live-screen-{os.getpid()}-{next(ROUNDS)}"
         samples: list[tuple[float, int]] = []
         failed = []
         memory = [(0, 0)]
+        last_screen = [""]
+        try:
+            start_in_tmux(server, tmp, pythonpath, "-m flowtrace_tui run busy.py")
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"{pythonpath or 'this checkout'}: {exc}; round skipped")
+            tmux(server, "kill-server")
+            return [], 0.0, False, 0.0, (0, 0)
 
         def capture() -> None:
             try:
@@ -179,6 +197,7 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
             # timed from it came out negative (down to -0.85 s); the server sends the text back
             # as soon as it captured it: an age is at most a little older than it was
             t = time.monotonic()
+            last_screen[0] = screen
             shown = [int(x) for x in re.findall(r"i=(\d+)", screen)]
             if "loading failed" in screen and not failed:
                 failed.append(t)
@@ -199,7 +218,9 @@ def one_round(seconds: float, pythonpath: str | None) -> tuple[list[float], floa
                         at, i = line.split()
                         ran.append((int(i), float(at)))
         except FileNotFoundError:  # (the program never ran: seen once at load 6 right after tmux started)
-            print(f"{pythonpath or 'this checkout'}: the program wrote no progress (it did not start); round skipped")
+            said = " / ".join(line.strip() for line in last_screen[0].splitlines() if line.strip())[:600]
+            print(f"{pythonpath or 'this checkout'}: the program wrote no progress (it did not start); round skipped; "
+                  f"the screen said: {said or '(nothing)'}")
             return [], 0.0, False, 0.0, (0, 0)
     counts = [i for i, _ in ran]
     ages, late = [], [0.0]

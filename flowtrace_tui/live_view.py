@@ -24,6 +24,7 @@ from .model.output_log import OutputLog
 from .model.pipeline import Pipeline, Snapshot
 from .model.rows import TreeRows
 from .model.units import fmt_count, plural
+from .model.window import READING
 from .screens.quit_dialog import QuitDialog
 from .widgets.call_tree import CallTree
 from .widgets.log_pane import LogPane
@@ -216,7 +217,9 @@ class LiveView:
         ix = self.host.index
         window = ix.data.window if ix is not None else None
         if window is not None and window.left_out:  # the whole index is behind (model/window.py)
-            if data.tail is not None:  # (model/tail.py)
+            if window.why == READING:  # read from the file's end (model/newest.py)
+                why = f"reading {fmt_count(window.left_out)} earlier"
+            elif data.tail is not None:  # (model/tail.py)
                 why = f"the explorer's memory holds the first {fmt_count(data.n)} calls and the newest"
             elif self.pipeline.whole_too_big:
                 why = "the whole session needs more memory than the explorer may use"

@@ -53,6 +53,27 @@ class Chunk:
         return F.decode_strings(self.payload)
 
 
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Where a chunk lies in the file, known from its header alone (`ChunkReader.spans`): its
+    payload is neither read nor checked (`ChunkReader.chunk_at(offset)` reads it, checked)."""
+
+    kind: bytes
+    flags: int
+    offset: int
+    length: int  # payload bytes as stored
+
+    @property
+    def end(self) -> int:
+        """Where the next chunk starts."""
+        return self.offset + F.CHUNK_HEADER_SIZE + self.length + F.CHUNK_TRAILER_SIZE
+
+    @property
+    def compressed(self) -> bool:
+        """The payload is stored zlib-compressed."""
+        return bool(self.flags & F.FLAG_ZLIB)
+
+
 class ChunkReader:
     """Reads the chunks of one `.ftr` file, from the start and then as it grows.
 
@@ -153,6 +174,44 @@ class ChunkReader:
                 return _chunk_in(lambda at, n: os.pread(fh.fileno(), n, at), offset)
         except (OSError, ValueError):  # (gone, closed meanwhile, or not a file any more)
             return None
+
+    def spans(self, start: int, end: int | None = None) -> list[ChunkSpan]:
+        """The chunks that lie whole in the file from `start` (where a chunk starts: `offset`,
+        or an earlier span's `end`) up to `end` (default: the file's size now), found by walking
+        their headers only -- a reader far behind a file being written finds its newest chunks
+        this way without reading what comes before them. Stops before a chunk not whole yet, a
+        header that cannot be a chunk's (damage: `poll` reports it once it gets there) and after
+        an ENDS chunk. Nothing read is checked: `chunk_at` checks a chunk it reads."""
+        size = self.size()
+        end = size if end is None or size is None else min(end, size)
+        out: list[ChunkSpan] = []
+        pos = start
+        while end is not None and pos + F.CHUNK_HEADER_SIZE <= end:
+            head = self.peek(pos, F.CHUNK_HEADER_SIZE)
+            if len(head) < F.CHUNK_HEADER_SIZE:
+                break
+            kind, flags, length = F.CHUNK_HEADER.unpack(head)
+            if length > F.MAX_CHUNK_PAYLOAD or not kind.isalpha():
+                break
+            span = ChunkSpan(kind, flags, pos, length)
+            if span.end > end:
+                break
+            out.append(span)
+            if kind == F.ENDS:
+                break
+            pos = span.end
+        return out
+
+    def peek(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes of the file at `offset`, as they are (b"" once closed or unreadable)."""
+        if self._data is not None:
+            return self._data[offset : offset + n]
+        if self._fd < 0:
+            return b""
+        try:
+            return os.pread(self._fd, n, offset)
+        except OSError:
+            return b""
 
     @property
     def pending_bytes(self) -> int:

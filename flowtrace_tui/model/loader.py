@@ -173,7 +173,8 @@ class LetGoStrings:
     again from its file when one of them is asked for: a later call may name one of them (the
     recorder writes a text once per session), and shows it as a session holding every call
     would. `first_id`: the session's id of its first text (another process's part numbers its
-    texts after the session's, PackedStrings.as_session_ids)."""
+    texts after the session's, PackedStrings.as_session_ids). Also a chunk not read yet, that
+    the newest calls read from a file's end may name (newest.py)."""
 
     def __init__(self, first_id: int, count: int, reader: ChunkReader, offset: int) -> None:
         self.first_id, self.count = first_id, count
@@ -209,7 +210,16 @@ class StringTable:
         self._texts_again: dict[int, str] = {}  # string id -> text of a let-go chunk (REREAD_TEXTS)
         self._reread_lock = threading.Lock()
 
-    def add(self, strings: F.Strings | PackedStrings, where: tuple[ChunkReader, int] | None = None) -> None:
+    def copy(self) -> "StringTable":
+        """A table holding the same chunks now, to which chunks can be added apart (the chunks
+        themselves are shared: they do not change once added)."""
+        out = StringTable()
+        out.chunks, out._firsts, out._where = list(self.chunks), list(self._firsts), list(self._where)
+        out.count = self.count
+        return out
+
+    def add(self, strings: F.Strings | PackedStrings | LetGoStrings,
+            where: tuple[ChunkReader, int] | None = None) -> None:
         """A chunk's texts; `where`: the reader it came from and its offset (a chunk let go is
         read again from there when asked for)."""
         self.chunks.append(strings)
@@ -612,6 +622,16 @@ class TraceData:
         if part is not None and part.pending_tasks:
             self._add_part_tasks(part, list(part.pending_tasks.values()))
         return FeedResult(first_new, self.calls_read, exits, marks)
+
+    def add_rows(self, record: D.CallRows | D.ExitRows | D.MarkRows) -> None:
+        """The rows of a CALL, EXIT or MARK chunk decoded already, as `feed` adds its chunks'
+        (the newest calls read from the end of a file: newest.py)."""
+        if isinstance(record, D.CallRows):
+            self._add_calls(record)
+        elif isinstance(record, D.ExitRows):
+            self._add_exits(record)
+        else:
+            self._add_marks(record)
 
     def _keep(self, payload: bytes | memoryview) -> bytes | memoryview:
         """A followed session's value records, copied into its arena (prefault.ByteArena). When

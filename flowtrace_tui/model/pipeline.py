@@ -12,7 +12,10 @@ each new index on its side. A failure of `grow_index` (a bug) is counted and the
 whole instead, so the live view goes on; `grow_failures` is shown in the status line, and with
 `strict` (tests) the failure ends loading with its message instead.
 A live session whose index falls far behind (a busy program on a busy machine) is shown as a
-window of its newest calls while the index catches up in bounded steps (window.py, `_update`).
+window of its newest calls while the index catches up in bounded steps (window.py, `_update`);
+one whose reads are far behind the file (the start of `flowtrace-tui run`: what the program
+wrote while the UI came up) as windows of the newest calls read from the file's end
+(newest.py, `_newest`) until the reads have caught up.
 No Textual imports: tests drive it with a plain callback.
 """
 
@@ -33,6 +36,7 @@ from .grow import grow_index
 from .index import TreeIndex, build_index
 from .live import LiveTail, PollTimer
 from .loader import CALL_BYTES
+from .newest import NEWEST_BEHIND_BYTES, NewestReader
 from .source import TraceSource
 from .update_policy import ReadState, UpdatePolicy
 from .window import window_data
@@ -123,6 +127,7 @@ class Pipeline:
         # whether the whole index's catch-up steps gain on a live session (catch_up.py): paused
         # while a busy program makes calls faster than they index (read by the status line)
         self.pace = CatchUpPace(self.policy.catch_up_span, self.policy.catch_up_probe)
+        self.newest = NewestReader(source.reader)  # windows read from the file's end (`_newest`)
 
     @property
     def live(self) -> bool:
@@ -164,7 +169,13 @@ class Pipeline:
         if live and not data.finished:
             data.expect_calls(live_calls())
         self._take_requests()
-        if data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
+        newest = self._newest() if live and not data.finished else None
+        if newest is not None:  # the first screen: the newest calls, read from the file's end
+            shown = self._publish(publish, newest, False)
+            indexed_at = time.monotonic()
+            if self._screen:  # (drawn before the reads of the calls behind take the GIL from it)
+                self._drawn.wait(self.policy.first_draw_wait)
+        elif data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
             last_ix = shown = self._publish(publish, self.build(), False)
             indexed, indexed_at = (data.n, data.exits_seen), time.monotonic()
         while not cancelled():
@@ -186,7 +197,14 @@ class Pipeline:
             state = (data.calls_read, data.exits_seen)
             read = ReadState(data.calls_read, indexed[0], state != indexed, done, live, step.more,
                              time.monotonic() - indexed_at, cost, src.bytes_read, src.file_size)
-            if read.changed and data.n > 0:
+            newest, t = None, time.thread_time()
+            if live and not done and self.policy.newest_due(time.monotonic() - indexed_at, cost):
+                newest = self._newest()  # (None unless the reads are far behind the file)
+            if newest is not None:  # the newest calls from the file's end while the reads catch up
+                cost = time.thread_time() - t
+                indexed_at = time.monotonic()
+                shown = self._publish(publish, newest, False)
+            elif read.changed and data.n > 0:
                 if self.policy.due(read):
                     # the work itself (this thread's CPU time), not the wall time: waiting for
                     # the GIL while the UI draws is no reason to update less often
@@ -295,6 +313,20 @@ class Pipeline:
             self._window_of = None
             return ix, ix, False
         return prev, self._window(), catch_up and self.policy.catch_up > 0 and not self.pace.paused
+
+    def _newest(self) -> TreeIndex | None:
+        """The index of a window of the newest calls read from the file's end (newest.py), when
+        the reads in order are far behind it (NEWEST_BEHIND_BYTES); else None. Not once the
+        session has parts of other processes (the root's ids are mapped to the session's then:
+        parts.py), nor once the call columns are full (tail.py: windows of the reads' own tail)."""
+        data = self.source.data
+        if data.processes or data.tail is not None or self.newest.behind() < NEWEST_BEHIND_BYTES:
+            return None
+        window = self.newest.window(data, self.policy.window_calls)
+        if window is None:
+            return None
+        self._window_of = None  # (the reads' next window is shown, whatever it holds)
+        return build_index(window, grouped=self._grouped)
 
     def _tail_began(self, prev: TreeIndex | None) -> TreeIndex:
         """A followed session's call columns are full and its newest calls go to a tail

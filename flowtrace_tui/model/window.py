@@ -32,6 +32,7 @@ from .units import fmt_count
 
 
 CATCHING_UP = "the earlier calls are still being indexed"
+READING = "the earlier calls are still being read"  # a window read from the file's end (newest.py)
 TOO_BIG = "the earlier calls are not indexed: the whole session needs more memory than the explorer may use"
 
 
@@ -73,13 +74,14 @@ class Window:
         return out
 
 
-def window_data(data: TraceData, count: int, too_big: bool = False) -> TraceData:
+def window_data(data: TraceData, count: int, too_big: bool = False, why: str | None = None) -> TraceData:
     """The newest `count` calls of `data` and their ancestors as a TraceData of their own
     (see the module docstring); `data` itself is left as it is. A session of several processes
     keeps its process records (shared): the window's calls are grouped by process too. A
     session whose columns are full takes them from its tail (tail.py): its newest calls, and
     those still held of the ones they descend from. `too_big`: the whole session's index
-    needs more memory than there is (windows only, not while catching up: `Window.why`)."""
+    needs more memory than there is (windows only, not while catching up: `Window.why`);
+    `why`: another reason (newest.py's windows, whose data holds the newest calls only)."""
     n = data.calls_read
     first = max(1, n - count + 1)
     if data.tail is not None:
@@ -91,7 +93,8 @@ def window_data(data: TraceData, count: int, too_big: bool = False) -> TraceData
     ids[0] = 0
     ids[1 : a + 1] = anc
     ids[a + 1 :] = np.arange(first, n + 1, dtype=np.int64)
-    why = held_only(data.n) if data.tail is not None else TOO_BIG if too_big else CATCHING_UP
+    if why is None:
+        why = held_only(data.n) if data.tail is not None else TOO_BIG if too_big else CATCHING_UP
     win = Window(first, n, a, ids, why)
     out = TraceData(data.name, capacity=m)
     cols = out._calls.arrays

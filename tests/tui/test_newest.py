@@ -1,0 +1,220 @@
+"""The newest calls read from the end of a file (model/newest.py): what the live view shows while
+its reads in file order are far behind a busy program -- a window holding the same calls, with
+the same columns and texts, as the window of a session read in order to the same point; the
+chunks found by their headers alone (ChunkReader.spans), a chunk still being written left out;
+and the pipeline's first screen made that way."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from flowtrace.ftr import format as F
+from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.model import build_index
+from flowtrace_tui.model import pipeline as pipeline_module
+from flowtrace_tui.model import source as source_module
+from flowtrace_tui.model.newest import NewestReader
+from flowtrace_tui.model.pipeline import Pipeline, Snapshot
+from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.update_policy import UpdatePolicy
+from flowtrace_tui.model.window import READING, window_data
+
+from trace_builder import Feeder, TraceBuilder, chunk_offsets, meta_for, random_session
+
+
+def read_in_order(path: str, chunks: int | None = None, upto: int | None = None) -> TraceSource:
+    """The session at `path` with its first `chunks` chunks (or those before offset `upto`)
+    read in order, and nothing after them."""
+    src = TraceSource(ChunkReader(path, read_size=1 << 20), os.path.getsize(path))
+    if upto is None:
+        with open(path, "rb") as fh:
+            offsets = [at for _kind, at, _end in chunk_offsets(fh.read())]
+        upto = offsets[chunks] if chunks < len(offsets) else os.path.getsize(path)
+    src.data.feed([c for c in src.reader.poll() if c.offset < upto])
+    assert src.reader.pending_bytes == 0
+    src.reader.offset = upto  # (the reads in order stopped there: what comes after is behind)
+    return src
+
+
+def whole(path: str) -> TraceSource:
+    src = TraceSource(ChunkReader(path), os.path.getsize(path))
+    while src.step().more:
+        pass
+    return src
+
+
+CALL_COLUMNS = ("func", "thread", "t0", "t1", "how", "flag", "task", "depth")  # (and parent, root, val)
+
+
+def same_window(got, want) -> None:
+    """Two windows hold the same calls, columns and texts, but what `got` cannot know of the
+    ancestors (newest.py): an end or suspensions in the chunks not read (it shows them open,
+    with the suspensions it read)."""
+    wg, ww = got.window, want.window
+    assert (wg.first, wg.through, wg.n_ancestors) == (ww.first, ww.through, ww.n_ancestors)
+    assert wg.ids.tolist() == ww.ids.tolist()
+    ended = got.col("how") != 0
+    ended[wg.n_ancestors + 1 :] = True
+    for name in CALL_COLUMNS + ("parent", "root", "val"):
+        mine, theirs = got.col(name), want.col(name)
+        if name in ("t1", "how", "val"):
+            mine, theirs = mine[ended], theirs[ended]
+        assert mine.tolist() == theirs.tolist(), name
+    newest = slice(wg.n_ancestors + 1, None)
+    assert got.col("nsusp")[newest].tolist() == want.col("nsusp")[newest].tolist()
+    assert (got.col("nsusp") <= want.col("nsusp")).all()
+    for name, rows in (("args", slice(None)), ("val", ended)):
+        assert [got.strings.text(int(s)) for s in got.col(name)[rows]] == \
+            [want.strings.text(int(s)) for s in want.col(name)[rows]]
+    assert [got.func_name(int(f)) for f in got.col("func")] == [want.func_name(int(f)) for f in want.col("func")]
+    assert {t: got.thread_name(t) for t in set(got.col("thread").tolist())} == \
+        {t: want.thread_name(t) for t in set(want.col("thread").tolist())}
+    mine = got.mark_col("call") > wg.n_ancestors  # (the newest calls' MARK rows: all of them)
+    theirs = want.mark_col("call") > ww.n_ancestors
+    for name in ("call", "t", "kind", "ref", "other", "n", "run"):
+        assert got.mark_col(name)[mine].tolist() == want.mark_col(name)[theirs].tolist(), name
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("count", [1, 7, 60])
+def test_the_newest_calls_read_from_the_end_are_those_read_in_order(tmp_path, seed, count):
+    """GIVEN a session of several threads with generators, its first chunks read in order and
+    the rest not, WHEN its newest `count` calls are read from the file's end, THEN the window
+    holds the same calls, ancestors, columns, MARK rows and texts as the window of the session
+    read in order to its end; at every point the reads in order may have stopped."""
+    path = str(tmp_path / "t.ftr")
+    random_session(path, seed, steps=300, threads=3, ending="killed")
+    full = whole(path)
+    want = window_data(full.data, count)
+    with open(path, "rb") as fh:
+        n_chunks = len(chunk_offsets(fh.read()))
+    for read in range(1, n_chunks):
+        src = read_in_order(path, read)
+        got = NewestReader(src.reader).window(src.data, count)
+        if src.data.calls_read == full.data.calls_read:
+            assert got is None  # (nothing newer past the reads)
+            continue
+        assert got is not None and got.window.why == READING
+        # whole chunks: the newest `count` calls or more (or all past the reads), as
+        # window_data takes them from the session read in order
+        mine = window_data(full.data, got.window.through - got.window.first + 1)
+        assert got.window.through == full.data.calls_read
+        same_window(got, mine)
+        assert got.window.first <= max(want.window.first, src.data.calls_read + 1)
+        build_index(got)  # (it indexes)
+
+
+def test_the_reads_take_none_of_what_the_newest_window_read(tmp_path):
+    """GIVEN the newest calls read from the end, WHEN the reads in order go on, THEN they read
+    every chunk as before (the window's reads change nothing of theirs)."""
+    path = str(tmp_path / "t.ftr")
+    random_session(path, 3, steps=300, threads=2, ending="killed")
+    src = read_in_order(path, 2)
+    newest = NewestReader(src.reader)
+    assert newest.window(src.data, 5) is not None
+    while src.step().more:
+        pass
+    full = whole(path)
+    for name in CALL_COLUMNS + ("parent", "root", "nsusp", "args", "val"):
+        assert src.data.col(name).tolist() == full.data.col(name).tolist()
+    assert newest.behind() == 0 and newest.window(src.data, 5) is None
+
+
+def test_chunk_spans_stop_at_a_chunk_still_being_written(tmp_path):
+    """GIVEN a file whose last chunk is cut (being written), WHEN its chunks are walked by their
+    headers, THEN every whole chunk is found where it is and the cut one is left out; a header
+    that cannot be a chunk's stops the walk there."""
+    b = TraceBuilder()
+    m = b.enter("main")
+    for i in range(5):
+        b.leave(b.enter("work", args=f"i={i}"))
+        b.flush()
+    data = b.data(finish=False)
+    want = chunk_offsets(data)
+    path = tmp_path / "t.ftr"
+    path.write_bytes(data[:-3])
+    with ChunkReader(path) as reader:
+        spans = reader.spans(F.FILE_HEADER_SIZE)
+        assert [(s.kind, s.offset, s.end) for s in spans] == [tuple(w) for w in want[:-1]]
+        assert reader.spans(spans[2].offset) == spans[2:]
+    path.write_bytes(data[: want[3][1]] + b"\0" * 40)
+    with ChunkReader(path) as reader:
+        assert len(reader.spans(F.FILE_HEADER_SIZE)) == 3
+    assert m == 1
+
+
+def test_a_call_of_the_chunks_not_read_is_found_where_it_is(tmp_path):
+    """GIVEN a session whose newest calls descend from a call in a chunk not read in order
+    (started after the reads stopped, still running), WHEN the newest calls are read from the
+    end, THEN that call is in the window as their ancestor, with its depth and texts."""
+    b = TraceBuilder()
+    m = b.enter("main")
+    b.leave(b.enter("setup"))
+    b.flush()
+    read = len(b.out.getvalue())
+    outer = b.enter("serve", args="port=80")
+    b.flush()
+    for i in range(30):
+        b.leave(b.enter("handle", args=f"r={i}"), f"ok{i}")
+        if i % 10 == 9:
+            b.flush()
+    path = str(tmp_path / "t.ftr")
+    with open(path, "wb") as fh:
+        fh.write(b.data(finish=False))
+    src = read_in_order(path, upto=read)
+    assert src.data.calls_read == 2
+    got = NewestReader(src.reader).window(src.data, 5)
+    win = got.window
+    assert win.ids[1 : win.n_ancestors + 1].tolist() == [m, outer]
+    assert got.strings.text(int(got.col("args")[2])) == "port=80"
+    assert got.col("depth")[1:4].tolist() == [0, 1, 2]
+    assert [got.strings.text(int(v)) for v in got.col("val")[3:]] == [f"ok{i}" for i in range(25, 30)]
+    same_window(got, window_data(whole(path).data, win.through - win.first + 1))
+
+
+def test_the_first_screen_of_a_file_far_behind_is_its_newest_calls(tmp_path, monkeypatch):
+    """GIVEN a live session whose file holds far more than the explorer read at its start,
+    WHEN the pipeline follows it, THEN its first snapshot is a window of the newest calls read
+    from the file's end (before the reads in order have taken them), and once the reads have
+    caught up the windows and index are made of what they read, holding the same newest call."""
+    monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1)
+    monkeypatch.setattr(source_module, "FIRST_STEP_READ_SIZE", 16)  # (open reads ~1 KB, not the file)
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    for k in range(40):
+        for i in range(50):
+            b.leave(b.enter("work", args=f"i={k * 50 + i}"), "1")
+        b.flush()
+    path = str(tmp_path / "busy.ftr")
+    Feeder(b, path)
+    src = TraceSource.open(path)
+    policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20)
+    p = Pipeline(src, poll_interval=0.01, policy=policy)
+    snaps: list[Snapshot] = []
+    first_read: list[int] = []
+    stop = threading.Event()
+
+    def publish(e):
+        if isinstance(e, Snapshot):
+            if not snaps:
+                first_read.append(src.data.calls_read)
+            snaps.append(e)
+            if e.final:
+                stop.set()
+
+    loop = threading.Thread(target=p.run, args=(stop.is_set, publish))
+    loop.start()
+    loop.join(60)
+    stop.set()
+    assert not loop.is_alive()
+    first = snaps[0].index.data
+    assert first.window is not None and first.window.why == READING
+    assert first.window.through == 2001 and first_read[0] < 2001
+    assert first.window.ids[1] == m and first.strings.text(int(first.col("args")[-1])) == "i=1999"
+    last = snaps[-1].index.data
+    assert (last.window.through if last.window is not None else last.n) == 2001
+    assert last.window is None or last.window.why != READING
