@@ -36,7 +36,7 @@ from .grow import grow_index
 from .index import TreeIndex, build_index
 from .live import LiveTail, PollTimer
 from .loader import CALL_BYTES
-from .newest import NEWEST_BEHIND_BYTES, NewestReader
+from .newest import NEWEST_BEHIND_BYTES, NEWEST_STEP_BYTES, NewestReader
 from .source import TraceSource
 from .update_policy import ReadState, UpdatePolicy
 from .window import window_data
@@ -123,6 +123,7 @@ class Pipeline:
         self.whole_too_big = False
         self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
         self._drawn = threading.Event()  # set by `drawn` (the UI thread) for the last snapshot
+        self._drawn.set()  # (none published yet: none to wait for)
         self._drawing: TreeIndex | None = None  # the last snapshot published (see `drawn`)
         # whether the whole index's catch-up steps gain on a live session (catch_up.py): paused
         # while a busy program makes calls faster than they index (read by the status line)
@@ -169,7 +170,7 @@ class Pipeline:
         if live and not data.finished:
             data.expect_calls(live_calls())
         self._take_requests()
-        newest = self._newest() if live and not data.finished else None
+        newest = self._newest() if live and not data.finished and self._far_behind() else None
         if newest is not None:  # the first screen: the newest calls, read from the file's end
             shown = self._publish(publish, newest, False)
             indexed_at = time.monotonic()
@@ -182,7 +183,8 @@ class Pipeline:
             self._take_requests()
             dead = live and tail.process_dead()  # sampled before reading: see LiveTail
             read_at = time.monotonic()
-            step = src.step()
+            # far behind the file: smaller steps, so that windows of its newest calls come between
+            step = src.step(NEWEST_STEP_BYTES) if live and self._far_behind() else src.step()
             if not data.meta and not step.more and src.meta_cut(live=live):
                 raise F.FormatError(META_CUT)  # else a cut file would be followed forever
             now = time.monotonic()
@@ -197,13 +199,16 @@ class Pipeline:
             state = (data.calls_read, data.exits_seen)
             read = ReadState(data.calls_read, indexed[0], state != indexed, done, live, step.more,
                              time.monotonic() - indexed_at, cost, src.bytes_read, src.file_size)
-            newest, t = None, time.thread_time()
-            if live and not done and self.policy.newest_due(time.monotonic() - indexed_at, cost):
-                newest = self._newest()  # (None unless the reads are far behind the file)
-            if newest is not None:  # the newest calls from the file's end while the reads catch up
-                cost = time.thread_time() - t
-                indexed_at = time.monotonic()
-                shown = self._publish(publish, newest, False)
+            far = live and not done and self._far_behind()
+            if far and self._newest_due(time.monotonic() - indexed_at, cost):
+                t = time.thread_time()
+                newest = self._newest()
+                far = newest is not None  # (else the reads' own windows, below)
+                if newest is not None:
+                    cost, indexed_at = time.thread_time() - t, time.monotonic()
+                    shown = self._publish(publish, newest, False)
+            if far:
+                pass  # the reads' own windows would hold older calls than the screen's
             elif read.changed and data.n > 0:
                 if self.policy.due(read):
                     # the work itself (this thread's CPU time), not the wall time: waiting for
@@ -314,14 +319,24 @@ class Pipeline:
             return ix, ix, False
         return prev, self._window(), catch_up and self.policy.catch_up > 0 and not self.pace.paused
 
-    def _newest(self) -> TreeIndex | None:
-        """The index of a window of the newest calls read from the file's end (newest.py), when
-        the reads in order are far behind it (NEWEST_BEHIND_BYTES); else None. Not once the
-        session has parts of other processes (the root's ids are mapped to the session's then:
+    def _far_behind(self) -> bool:
+        """The reads in order are so far behind the file (NEWEST_BEHIND_BYTES) that the screen
+        shows windows of its newest calls read from its end (newest.py). Not once the session
+        has parts of other processes (the root's ids are mapped to the session's then:
         parts.py), nor once the call columns are full (tail.py: windows of the reads' own tail)."""
         data = self.source.data
-        if data.processes or data.tail is not None or self.newest.behind() < NEWEST_BEHIND_BYTES:
-            return None
+        return not data.processes and data.tail is None and self.newest.behind() >= NEWEST_BEHIND_BYTES
+
+    def _newest_due(self, since_index: float, cost: float) -> bool:
+        """Time for the next window read from the file's end: as the policy spaces them, and
+        (with a screen) once the last snapshot is drawn -- they come faster than a loaded
+        machine draws them, and the reads wait for the GIL while it does."""
+        return self.policy.newest_due(since_index, cost) and (not self._screen or self._drawn.is_set())
+
+    def _newest(self) -> TreeIndex | None:
+        """The index of a window of the newest calls read from the file's end (newest.py);
+        None when it cannot be read that way."""
+        data = self.source.data
         window = self.newest.window(data, self.policy.window_calls)
         if window is None:
             return None

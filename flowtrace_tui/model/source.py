@@ -153,13 +153,14 @@ class TraceSource:
         age = self.write_age()
         return age is not None and age > META_WAIT_S
 
-    def step(self) -> StepResult:
-        """Read and feed what is complete now (bounded). Malformed chunk contents stop reading
-        like a corrupt chunk does: everything before is kept and `damage` says where."""
+    def step(self, max_bytes: int | None = None) -> StepResult:
+        """Read and feed what is complete now (bounded: ~8 MB, or ~`max_bytes`, and a chunk).
+        Malformed chunk contents stop reading like a corrupt chunk does: everything before is
+        kept and `damage` says where."""
         before = self.bytes_read
         first_new = self.data.calls_read + 1
         root_done = self.reader.ended or self.reader.damage is not None
-        chunks = self.reader.poll() if not root_done else []
+        chunks = self._poll(max_bytes) if not root_done else []
         root_ids = self.parts.root_ids if self.parts is not None else None
         try:
             res = self.data.feed(chunks, root_ids, self.reader)
@@ -177,6 +178,17 @@ class TraceSource:
             res = FeedResult(first_new, self.data.calls_read, res.exits + part_res.exits, res.marks + part_res.marks)
         self.current_size()
         return StepResult(res, self.bytes_read - before, more and not self.done)
+
+    def _poll(self, max_bytes: int | None) -> list:
+        """The root file's chunks complete now, about `max_bytes` at most (a poll reads up to 64
+        times the reader's read size, and a chunk)."""
+        if max_bytes is None:
+            return self.reader.poll()
+        size, self.reader.read_size = self.reader.read_size, max(1, max_bytes // 64)
+        try:
+            return self.reader.poll()
+        finally:
+            self.reader.read_size = size
 
     def close(self) -> None:
         self.reader.close()

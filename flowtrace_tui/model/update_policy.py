@@ -108,9 +108,10 @@ class UpdatePolicy:
         return spaced and (not s.more or s.since_index >= self.live_behind_update)
 
     def newest_due(self, since_index: float, index_cost: float) -> bool:
-        """A window of the newest calls read from the file's end (newest.py), if the reads are
-        far behind it: as often as a live session's updates, whatever the reads' progress."""
-        return since_index >= max(self.live_min_update * (self.poll_interval or 0), 2 * index_cost)
+        """A window of the newest calls read from the file's end (newest.py), while the reads
+        are far behind it: every poll interval, whatever the reads' progress (and at most half
+        the time: twice what one costs)."""
+        return since_index >= max(self.poll_interval or 0, 2 * index_cost)
 
     def windowed(self, behind: int, s_per_call: float | None) -> bool:
         """Show a window of the newest calls instead of indexing the `behind` calls the live
