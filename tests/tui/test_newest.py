@@ -19,11 +19,16 @@ from flowtrace_tui.model import pipeline as pipeline_module
 from flowtrace_tui.model import source as source_module
 from flowtrace_tui.model.newest import NewestReader
 from flowtrace_tui.model.pipeline import Pipeline, Snapshot
-from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.loader import FeedResult
+from flowtrace_tui.model.source import StepResult, TraceSource
 from flowtrace_tui.model.update_policy import UpdatePolicy
 from flowtrace_tui.model.window import READING, window_data
 
+from flowtrace_tui.app import FlowtraceApp
+
 from trace_builder import Feeder, TraceBuilder, chunk_offsets, meta_for, random_session
+
+from .apps import screen_lines, sync, until
 
 
 def read_in_order(path: str, chunks: int | None = None, upto: int | None = None) -> TraceSource:
@@ -218,3 +223,67 @@ def test_the_first_screen_of_a_file_far_behind_is_its_newest_calls(tmp_path, mon
     last = snaps[-1].index.data
     assert (last.window.through if last.window is not None else last.n) == 2001
     assert last.window is None or last.window.why != READING
+
+
+class HeldSource(TraceSource):
+    """A session whose reads in order take nothing (as reads that never get the time would)
+    once `held` is set, until the test opens `gate`: reads that stay far behind the file for
+    exactly as long as the test needs."""
+
+    held = False
+
+    def step(self, max_bytes=None):
+        if self.held and not self.gate.wait(0.005):
+            first = self.data.calls_read + 1
+            return StepResult(FeedResult(first, first - 1, 0, 0), 0, True)
+        return super().step(max_bytes) if max_bytes is not None else super().step()
+
+
+@sync
+async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behind(tmp_path, monkeypatch):
+    """GIVEN the explorer following a live session whose file holds far more than it has read
+    (what a busy program wrote while the explorer started), THEN its first screen shows the
+    newest call selected and the status line says how many earlier calls are still being read;
+    WHEN the program makes more calls while the reads are held, THEN the newest of them come on
+    screen; WHEN the reads catch up, the screen shows what they read, and says nothing of
+    reading."""
+    monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1)
+    monkeypatch.setattr(source_module, "FIRST_STEP_READ_SIZE", 16)  # (open reads ~1 KB, not the file)
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    for k in range(40):
+        for i in range(50):
+            b.leave(b.enter("work", args=f"i={k * 50 + i}"), "1")
+        b.flush()
+    path = str(tmp_path / "busy.ftr")
+    feed = Feeder(b, path)
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.tree.cursor_pos >= 0)
+            win = app.index.data.window
+            assert win is not None and win.why == READING and win.through == 2001
+            assert app.index.node(app.tree.cursor_pos) == app.index.n  # the newest call, selected
+            assert src.data.calls_read < 2001
+            await until(pilot, lambda: "i=1999" in "\n".join(screen_lines(app)))
+            status = " | ".join(app.status_parts())
+            assert f"newest 20 calls shown (reading {win.left_out:,} earlier)" in status, status
+            feed.step_calls(["later"])  # the program goes on: its newest call comes from the file's end
+            await until(pilot, lambda: app.index.data.window.through == 2002)
+            await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
+            assert "later" in "\n".join(screen_lines(app)) and src.data.calls_read < 2001
+            src.gate.set()
+            await until(pilot, lambda: src.data.calls_read == 2002 and (app.index.data.window is None
+                                                                       or app.index.data.window.why != READING), timeout=30)
+            await until(pilot, lambda: "reading" not in " | ".join(app.status_parts()))
+            await until(pilot, lambda: "later" in "\n".join(screen_lines(app)))
+            b.leave(m)
+            b.data(finish=True)
+            feed.sync()
+            await until(pilot, lambda: app.source.data.finished and not app.loading, timeout=30)
+            await app.workers.wait_for_complete()
+    finally:
+        src.gate.set()
