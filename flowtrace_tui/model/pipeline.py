@@ -176,7 +176,10 @@ class Pipeline:
             indexed_at = time.monotonic()
             if self._screen:  # (drawn before the reads of the calls behind take the GIL from it)
                 self._drawn.wait(self.policy.first_draw_wait)
-        elif data.n > 0:  # the first screen: index what `TraceSource.open` already read (a small slice)
+        elif data.n > 0 and not (live and self.newest.behind() > 0):
+            # the first screen: index what `TraceSource.open` already read (a small slice); a
+            # live session's file that grew meanwhile is read first (less than NEWEST_BEHIND_BYTES):
+            # the slice was read before the UI came up, and showed calls that old (0.3-1.4 s)
             last_ix = shown = self._publish(publish, self.build(), False)
             indexed, indexed_at = (data.n, data.exits_seen), time.monotonic()
         while not cancelled():
