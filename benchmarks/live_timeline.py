@@ -94,7 +94,7 @@ def newest(ix):
     through = data.window.through if data.window is not None else n
     return through, start
 
-def read_extra(src, r, *a):
+def read_extra(src, r):
     pf = src.data._prefault
     return dict(n=src.data.n, bytes=r.bytes_read, more=r.more, pf_failed=pf.failed if pf is not None else None)
 wrap(S.TraceSource, "step", timed("read", read_extra))

@@ -40,8 +40,8 @@ from .window import READING, window_data
 # in order, ~10 ms a MB of a busy program's file on a quiet machine and 3 times that loaded,
 # plus the index's window, kept them off the screen longer than that takes)
 NEWEST_BEHIND_BYTES = 1 << 20
-# meanwhile the reads in order take at most this much a step (their usual 8 MB took 0.1-0.3 s
-# on a loaded machine: the next window waited for them)
+# the reads in order of a followed file take at most this much a step, so that such windows come
+# between them (their usual 8 MB took 0.1-0.3 s on a loaded machine: the next window waited)
 NEWEST_STEP_BYTES = 2 << 20
 _DEFINITIONS = frozenset({F.FUNC, F.THRD, F.TASK})
 

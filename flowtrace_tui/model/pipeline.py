@@ -169,6 +169,9 @@ class Pipeline:
         caught_up = False  # a live session was read up to its current end once
         if live and not data.finished:
             data.expect_calls(live_calls())
+            # a followed file in smaller steps: when the reads are far behind it, windows of its
+            # newest calls come between them (their usual 8 MB took 0.1-0.3 s on a loaded machine)
+            src.step_bytes = NEWEST_STEP_BYTES
         self._take_requests()
         newest = self._newest() if live and not data.finished and self._far_behind() else None
         if newest is not None:  # the first screen: the newest calls, read from the file's end
@@ -186,8 +189,7 @@ class Pipeline:
             self._take_requests()
             dead = live and tail.process_dead()  # sampled before reading: see LiveTail
             read_at = time.monotonic()
-            # far behind the file: smaller steps, so that windows of its newest calls come between
-            step = src.step(NEWEST_STEP_BYTES) if live and self._far_behind() else src.step()
+            step = src.step()
             if not data.meta and not step.more and src.meta_cut(live=live):
                 raise F.FormatError(META_CUT)  # else a cut file would be followed forever
             now = time.monotonic()
@@ -209,7 +211,9 @@ class Pipeline:
                 far = newest is not None  # (else the reads' own windows, below)
                 if newest is not None:
                     cost, indexed_at = time.thread_time() - t, time.monotonic()
-                    shown = self._publish(publish, newest, False)
+                    first, shown = shown is None, self._publish(publish, newest, False)
+                    if first and self._screen:  # the first screen before more reads (as below)
+                        self._drawn.wait(self.policy.first_draw_wait)
             if far:
                 pass  # the reads' own windows would hold older calls than the screen's
             elif read.changed and data.n > 0:

@@ -79,6 +79,7 @@ class TraceSource:
         self.data = TraceData(os.path.basename(reader.path), capacity=capacity)
         self.file_size = size_hint
         self.parts: PartReaders | None = None  # the other processes' parts (a session of several)
+        self.step_bytes: int | None = None  # a step's read bound, when smaller than ~8 MB (pipeline.py)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "TraceSource":
@@ -153,14 +154,14 @@ class TraceSource:
         age = self.write_age()
         return age is not None and age > META_WAIT_S
 
-    def step(self, max_bytes: int | None = None) -> StepResult:
-        """Read and feed what is complete now (bounded: ~8 MB, or ~`max_bytes`, and a chunk).
+    def step(self) -> StepResult:
+        """Read and feed what is complete now (bounded: ~8 MB, or ~`step_bytes`, and a chunk).
         Malformed chunk contents stop reading like a corrupt chunk does: everything before is
         kept and `damage` says where."""
         before = self.bytes_read
         first_new = self.data.calls_read + 1
         root_done = self.reader.ended or self.reader.damage is not None
-        chunks = self._poll(max_bytes) if not root_done else []
+        chunks = self._poll() if not root_done else []
         root_ids = self.parts.root_ids if self.parts is not None else None
         try:
             res = self.data.feed(chunks, root_ids, self.reader)
@@ -179,12 +180,13 @@ class TraceSource:
         self.current_size()
         return StepResult(res, self.bytes_read - before, more and not self.done)
 
-    def _poll(self, max_bytes: int | None) -> list:
-        """The root file's chunks complete now, about `max_bytes` at most (a poll reads up to 64
-        times the reader's read size, and a chunk)."""
-        if max_bytes is None:
+    def _poll(self) -> list:
+        """The root file's chunks complete now, about `step_bytes` at most (a poll reads up to 64
+        times the reader's read size, and a chunk; a smaller read size stays)."""
+        if self.step_bytes is None:
             return self.reader.poll()
-        size, self.reader.read_size = self.reader.read_size, max(1, max_bytes // 64)
+        size = self.reader.read_size
+        self.reader.read_size = min(size, max(1, self.step_bytes // 64))
         try:
             return self.reader.poll()
         finally:

@@ -232,11 +232,11 @@ class HeldSource(TraceSource):
 
     held = False
 
-    def step(self, max_bytes=None):
+    def step(self):
         if self.held and not self.gate.wait(0.005):
             first = self.data.calls_read + 1
             return StepResult(FeedResult(first, first - 1, 0, 0), 0, True)
-        return super().step(max_bytes) if max_bytes is not None else super().step()
+        return super().step()
 
 
 @sync
