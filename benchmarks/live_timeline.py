@@ -106,8 +106,8 @@ wrap(PF.Prefaulter, "_fill", timed("prefault", lambda pf, r, col, rows, ahead: d
 wrap(P.Pipeline, "_update", timed("update", lambda p, r, *a: dict(
     window=r[1] is not None and r[1].data.window is not None, shown=r[1] is not None, whole_n=r[0].n)))
 wrap(P.Pipeline, "_catch_up", timed("catchup", lambda p, r, prev, *a: dict(n0=prev.n, n=r.n)))
-if hasattr(P.Pipeline, "_newest"):  # (the newest calls read from the file's end: model/newest.py)
-    wrap(P.Pipeline, "_newest", timed("newest", lambda p, r: dict(n=newest(r)[0] if r is not None else None)))
+if hasattr(P.Pipeline, "_show_newest"):  # (the newest calls read from the file's end: model/newest.py)
+    wrap(P.Pipeline, "_show_newest", timed("newest", lambda p, r, *a, **k: dict(n=newest(r[0])[0] if r is not None else None)))
 def publish_extra(p, r, publish, ix, final):
     through, start = newest(ix)
     return dict(n=through, start=start, window=ix.data.window is not None)

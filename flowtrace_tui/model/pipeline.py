@@ -15,7 +15,7 @@ A live session whose index falls far behind (a busy program on a busy machine) i
 window of its newest calls while the index catches up in bounded steps (window.py, `_update`);
 one whose reads are far behind the file (the start of `flowtrace-tui run`: what the program
 wrote while the UI came up) as windows of the newest calls read from the file's end
-(newest.py, `_newest`) until the reads have caught up.
+(newest.py, `_show_newest`) until the reads have caught up.
 No Textual imports: tests drive it with a plain callback.
 """
 
@@ -128,7 +128,7 @@ class Pipeline:
         # whether the whole index's catch-up steps gain on a live session (catch_up.py): paused
         # while a busy program makes calls faster than they index (read by the status line)
         self.pace = CatchUpPace(self.policy.catch_up_span, self.policy.catch_up_probe)
-        self.newest = NewestReader(source.reader)  # windows read from the file's end (`_newest`)
+        self.newest = NewestReader(source.reader)  # windows read from the file's end (`_show_newest`)
 
     @property
     def live(self) -> bool:
@@ -159,6 +159,7 @@ class Pipeline:
             publish(Finished(False, f"{type(exc).__name__}: {exc}"))
 
     def _run(self, cancelled: Callable[[], bool], publish: Callable[[Event], None]) -> None:
+        # (one loop over the loader's state, its locals: longer than most, read top to bottom)
         src, data, tail = self.source, self.source.data, self.tail
         live = self.live
         timer = PollTimer(self.poll_interval or 0.05)
@@ -173,12 +174,10 @@ class Pipeline:
             # newest calls come between them (their usual 8 MB took 0.1-0.3 s on a loaded machine)
             src.step_bytes = NEWEST_STEP_BYTES
         self._take_requests()
-        newest = self._newest() if live and not data.finished and self._far_behind() else None
+        far = live and not data.finished and self._far_behind()
+        newest = self._show_newest(publish, first=True) if far else None
         if newest is not None:  # the first screen: the newest calls, read from the file's end
-            shown = self._publish(publish, newest, False)
-            indexed_at = time.monotonic()
-            if self._screen:  # (drawn before the reads of the calls behind take the GIL from it)
-                self._drawn.wait(self.policy.first_draw_wait)
+            shown, cost, indexed_at = newest
         elif data.n > 0 and not (live and self.newest.behind() > 0):
             # the first screen: index what `TraceSource.open` already read (a small slice); a
             # live session's file that grew meanwhile is read first (less than NEWEST_BEHIND_BYTES):
@@ -206,14 +205,10 @@ class Pipeline:
                              time.monotonic() - indexed_at, cost, src.bytes_read, src.file_size)
             far = live and not done and self._far_behind()
             if far and self._newest_due(time.monotonic() - indexed_at, cost):
-                t = time.thread_time()
-                newest = self._newest()
+                newest = self._show_newest(publish, first=shown is None)
                 far = newest is not None  # (else the reads' own windows, below)
                 if newest is not None:
-                    cost, indexed_at = time.thread_time() - t, time.monotonic()
-                    first, shown = shown is None, self._publish(publish, newest, False)
-                    if first and self._screen:  # the first screen before more reads (as below)
-                        self._drawn.wait(self.policy.first_draw_wait)
+                    shown, cost, indexed_at = newest
             if far:
                 pass  # the reads' own windows would hold older calls than the screen's
             elif read.changed and data.n > 0:
@@ -340,15 +335,21 @@ class Pipeline:
         machine draws them, and the reads wait for the GIL while it does."""
         return self.policy.newest_due(since_index, cost) and (not self._screen or self._drawn.is_set())
 
-    def _newest(self) -> TreeIndex | None:
-        """The index of a window of the newest calls read from the file's end (newest.py);
-        None when it cannot be read that way."""
-        data = self.source.data
-        window = self.newest.window(data, self.policy.window_calls)
+    def _show_newest(self, publish: Callable[[Event], None], first: bool) -> tuple[TreeIndex, float, float] | None:
+        """Publish the index of a window of the newest calls read from the file's end
+        (newest.py): (that index, the CPU seconds it took, when it was published); None when it
+        cannot be read that way. `first`: the first screen, drawn before the loop reads on (at
+        most `first_draw_wait`: the reads of the calls behind took the GIL from its layout)."""
+        t = time.thread_time()
+        window = self.newest.window(self.source.data, self.policy.window_calls)
         if window is None:
             return None
         self._window_of = None  # (the reads' next window is shown, whatever it holds)
-        return build_index(window, grouped=self._grouped)
+        ix = self._publish(publish, build_index(window, grouped=self._grouped), False)
+        cost, at = time.thread_time() - t, time.monotonic()
+        if first and self._screen:
+            self._drawn.wait(self.policy.first_draw_wait)
+        return ix, cost, at
 
     def _tail_began(self, prev: TreeIndex | None) -> TreeIndex:
         """A followed session's call columns are full and its newest calls go to a tail

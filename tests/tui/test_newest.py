@@ -276,8 +276,8 @@ async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behin
             await until(pilot, lambda: app.index.node(app.tree.cursor_pos) == app.index.n)
             assert "later" in "\n".join(screen_lines(app)) and src.data.calls_read < 2001
             src.gate.set()
-            await until(pilot, lambda: src.data.calls_read == 2002 and (app.index.data.window is None
-                                                                       or app.index.data.window.why != READING), timeout=30)
+            await until(pilot, lambda: src.data.calls_read == 2002 and (
+                app.index.data.window is None or app.index.data.window.why != READING), timeout=30)
             await until(pilot, lambda: "reading" not in " | ".join(app.status_parts()))
             await until(pilot, lambda: "later" in "\n".join(screen_lines(app)))
             b.leave(m)
