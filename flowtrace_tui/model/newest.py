@@ -129,16 +129,22 @@ class NewestReader:
         chunk itself is, when read)."""
         head = self._heads.get(span.offset)
         if head is None:
-            if span.compressed:
-                chunk = self.reader.chunk_at(span.offset)
-                raw = bytes(chunk.payload[: F.COLUMNS_HEADER.size]) if chunk is not None else b""
-            else:
-                raw = self.reader.peek(span.offset + F.CHUNK_HEADER_SIZE, F.COLUMNS_HEADER.size)
-            if len(raw) < F.COLUMNS_HEADER.size:
+            raw = self._payload_head(span, F.COLUMNS_HEADER.size)
+            if raw is None:
                 return None
             base, rows, _cols, _zero = F.COLUMNS_HEADER.unpack(raw)
             head = self._heads[span.offset] = (base, rows)
         return head
+
+    def _payload_head(self, span: ChunkSpan, size: int) -> bytes | None:
+        """The first `size` bytes of a chunk's payload (decompressed: a compressed chunk is read
+        whole); None when it has fewer."""
+        if span.compressed:
+            chunk = self.reader.chunk_at(span.offset)
+            raw = bytes(chunk.payload[:size]) if chunk is not None else b""
+        else:
+            raw = self.reader.peek(span.offset + F.CHUNK_HEADER_SIZE, size)
+        return raw if len(raw) == size else None
 
     def _definitions(self, newest: TraceData, data: TraceData, between: list[ChunkSpan]) -> None:
         """`newest` knows the functions, threads, tasks and texts of `data` and of the chunks
@@ -161,12 +167,8 @@ class NewestReader:
 
     def _strings_head(self, span: ChunkSpan) -> tuple[int, int]:
         """(first string id, count) of a STRS chunk not read yet."""
-        if span.compressed:
-            chunk = self.reader.chunk_at(span.offset)
-            raw = bytes(chunk.payload[: F.STRS_HEADER.size]) if chunk is not None else b""
-        else:
-            raw = self.reader.peek(span.offset + F.CHUNK_HEADER_SIZE, F.STRS_HEADER.size)
-        if len(raw) < F.STRS_HEADER.size:
+        raw = self._payload_head(span, F.STRS_HEADER.size)
+        if raw is None:
             raise F.FormatError(f"STRS chunk at offset {span.offset} does not read")
         first_id, count = F.STRS_HEADER.unpack(raw)
         return first_id, count & ~F.STRS_RECORDS

@@ -84,6 +84,22 @@ def same_window(got, want) -> None:
         assert got.mark_col(name)[mine].tolist() == want.mark_col(name)[theirs].tolist(), name
 
 
+def far_behind(tmp_path, monkeypatch) -> tuple[TraceBuilder, int, str, Feeder]:
+    """A live session of `main` and 2000 `work(i=N)` calls in 40 flushes (builder, main's call,
+    path, feeder), that the explorer opens far behind: its reads take ~1 KB at the open, and
+    any byte behind is far."""
+    monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1)
+    monkeypatch.setattr(source_module, "FIRST_STEP_READ_SIZE", 16)  # (open reads ~1 KB, not the file)
+    b = TraceBuilder(meta=meta_for(os.getpid()))
+    m = b.enter("main")
+    for k in range(40):
+        for i in range(50):
+            b.leave(b.enter("work", args=f"i={k * 50 + i}"), "1")
+        b.flush()
+    path = str(tmp_path / "busy.ftr")
+    return b, m, path, Feeder(b, path)
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("count", [1, 7, 60])
 def test_the_newest_calls_read_from_the_end_are_those_read_in_order(tmp_path, seed, count):
@@ -186,16 +202,7 @@ def test_the_first_screen_of_a_file_far_behind_is_its_newest_calls(tmp_path, mon
     WHEN the pipeline follows it, THEN its first snapshot is a window of the newest calls read
     from the file's end (before the reads in order have taken them), and once the reads have
     caught up the windows and index are made of what they read, holding the same newest call."""
-    monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1)
-    monkeypatch.setattr(source_module, "FIRST_STEP_READ_SIZE", 16)  # (open reads ~1 KB, not the file)
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    for k in range(40):
-        for i in range(50):
-            b.leave(b.enter("work", args=f"i={k * 50 + i}"), "1")
-        b.flush()
-    path = str(tmp_path / "busy.ftr")
-    Feeder(b, path)
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
     src = TraceSource.open(path)
     policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20)
     p = Pipeline(src, poll_interval=0.01, policy=policy)
@@ -247,16 +254,7 @@ async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behin
     WHEN the program makes more calls while the reads are held, THEN the newest of them come on
     screen; WHEN the reads catch up, the screen shows what they read, and says nothing of
     reading."""
-    monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1)
-    monkeypatch.setattr(source_module, "FIRST_STEP_READ_SIZE", 16)  # (open reads ~1 KB, not the file)
-    b = TraceBuilder(meta=meta_for(os.getpid()))
-    m = b.enter("main")
-    for k in range(40):
-        for i in range(50):
-            b.leave(b.enter("work", args=f"i={k * 50 + i}"), "1")
-        b.flush()
-    path = str(tmp_path / "busy.ftr")
-    feed = Feeder(b, path)
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
     src = HeldSource.open(path)
     src.gate, src.held = threading.Event(), True
     policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
