@@ -186,6 +186,7 @@ class FlowtraceApp(SearchingApp):
         self.live_view.mount()
         self.update_status()
         self.load()
+        self.call_after_refresh(self.pipeline.screen_up)  # (a session far behind: pipeline.py)
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)

@@ -124,6 +124,7 @@ class Pipeline:
         self._screen = False  # run(screen=True): a screen says when it has drawn a snapshot
         self._drawn = threading.Event()  # set by `drawn` (the UI thread) for the last snapshot
         self._drawn.set()  # (none published yet: none to wait for)
+        self._screen_up = threading.Event()  # set by `screen_up` (the UI thread): drawn once
         self._drawing: TreeIndex | None = None  # the last snapshot published (see `drawn`)
         # whether the whole index's catch-up steps gain on a live session (catch_up.py): paused
         # while a busy program makes calls faster than they index (read by the status line)
@@ -175,6 +176,8 @@ class Pipeline:
             src.step_bytes = NEWEST_STEP_BYTES
         self._take_requests()
         far = live and not data.finished and self._far_behind()
+        if far and self._screen:  # the newest calls as of the screen's first paint, not before it
+            self._screen_up.wait(self.policy.screen_up_wait)
         newest = self._show_newest(publish, first=True) if far else None
         if newest is not None:  # the first screen: the newest calls, read from the file's end
             shown, cost, indexed_at = newest
@@ -250,6 +253,12 @@ class Pipeline:
         if cancelled() and (data.n, data.exits_seen) != indexed and not self.whole_too_big:
             self._publish(publish, self.build(), True)
         publish(Finished(cancelled()))
+
+    def screen_up(self) -> None:
+        """From the UI thread: the screen has been drawn once. A session far behind shows its
+        newest calls as of then: read before it, at load their window waited 0.5-1 s for the
+        screen's first layout and was that old when it came."""
+        self._screen_up.set()
 
     def drawn(self, ix: TreeIndex) -> None:
         """From the UI thread: the snapshot of `ix` is on screen (or held, or given up). Only

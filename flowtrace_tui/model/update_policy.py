@@ -74,6 +74,9 @@ class UpdatePolicy:
     # a live session's first screen: the reads of the calls behind wait at most this long for
     # it to be drawn (they took the GIL from its first layout: ~0.2-0.4 s later at load 23)
     first_draw_wait: float = 0.3
+    # a session far behind (newest.py): its first window waits at most this long for the screen's
+    # first paint (pipeline.screen_up)
+    screen_up_wait: float = 1.0
     # steps that lose ground over a span pause until calls arrive more slowly, or for a probe
     # (catch_up.py: a busy program outpaces them, and they cost the reads their time)
     catch_up_span: float = 2.0
