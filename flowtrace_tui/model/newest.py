@@ -3,7 +3,7 @@
 
 The explorer reads a session in file order (source.py): every index, search and statistic
 needs every call, and a call's row is only known once every chunk before it is read. A busy
-program writes ~10 MB a second, so at the start of `flowtrace-tui run` (the 3-7 MB written
+program writes tens of MB a second (a busy loop with arguments: ~60), so at the start of `flowtrace-tui run` (the 3-7 MB written
 while the explorer's UI came up) and whenever the reads fall behind on a loaded machine, the
 newest calls waited 1-2 s for the reads of those before them. `NewestReader` finds the file's
 chunks past the reads by their headers alone (`ChunkReader.spans`), reads only the last ones,
