@@ -171,6 +171,7 @@ class Pipeline:
         caught_up = False  # a live session was read up to its current end once
         if live and not data.finished:
             data.expect_calls(live_calls())
+        if live and not src.ended_when_opened:
             # a followed file in smaller steps: when the reads are far behind it, windows of its
             # newest calls come between them (their usual 8 MB took 0.1-0.3 s on a loaded machine)
             src.step_bytes = NEWEST_STEP_BYTES
@@ -181,7 +182,7 @@ class Pipeline:
         newest = self._show_newest(publish, first=True) if far else None
         if newest is not None:  # the first screen: the newest calls, read from the file's end
             shown, cost, indexed_at = newest
-        elif data.n > 0 and not (live and self.newest.behind() > 0):
+        elif data.n > 0 and not (live and not src.ended_when_opened and self.newest.behind() > 0):
             # the first screen: index what `TraceSource.open` already read (a small slice); a
             # live session's file that grew meanwhile is read first (less than NEWEST_BEHIND_BYTES):
             # the slice was read before the UI came up, and showed calls that old (0.3-1.4 s)
@@ -332,11 +333,13 @@ class Pipeline:
 
     def _far_behind(self) -> bool:
         """The reads in order are so far behind the file (NEWEST_BEHIND_BYTES) that the screen
-        shows windows of its newest calls read from its end (newest.py). Not once the session
-        has parts of other processes (the root's ids are mapped to the session's then:
+        shows windows of its newest calls read from its end (newest.py). Not for a file that had
+        ended when opened (it loads from its start, as a file read once does), nor once the
+        session has parts of other processes (the root's ids are mapped to the session's then:
         parts.py), nor once the call columns are full (tail.py: windows of the reads' own tail)."""
         data = self.source.data
-        return not data.processes and data.tail is None and self.newest.behind() >= NEWEST_BEHIND_BYTES
+        return (not self.source.ended_when_opened and not data.processes and data.tail is None
+                and self.newest.behind() >= NEWEST_BEHIND_BYTES)
 
     def _newest_due(self, since_index: float, cost: float) -> bool:
         """Time for the next window read from the file's end: as the policy spaces them, and

@@ -80,6 +80,7 @@ class TraceSource:
         self.file_size = size_hint
         self.parts: PartReaders | None = None  # the other processes' parts (a session of several)
         self.step_bytes: int | None = None  # a step's read bound, when smaller than ~8 MB (pipeline.py)
+        self.ended_when_opened = calls_hint is not None  # the file held its ENDS chunk when opened
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "TraceSource":

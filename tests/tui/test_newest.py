@@ -285,3 +285,19 @@ async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behin
             await app.workers.wait_for_complete()
     finally:
         src.gate.set()
+
+
+def test_a_file_that_had_ended_loads_from_its_start(tmp_path, monkeypatch):
+    """GIVEN a finished session (its ENDS chunk written) opened to be followed, far behind, WHEN
+    the pipeline reads it, THEN it loads as a file read once does: no window read from its end,
+    its usual steps, the whole index."""
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    b.leave(m)
+    b.data(finish=True)
+    feed.sync()
+    src = TraceSource.open(path)
+    p = Pipeline(src, poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20))
+    snaps: list[Snapshot] = []
+    p.run(lambda: False, lambda e: isinstance(e, Snapshot) and snaps.append(e))
+    assert all(s.index.data.window is None for s in snaps) and src.step_bytes is None
+    assert snaps[-1].final and snaps[-1].index.n == 2001
