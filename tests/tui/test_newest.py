@@ -9,22 +9,20 @@ from __future__ import annotations
 import os
 import threading
 
-import numpy as np
 import pytest
 
 from flowtrace.ftr import format as F
 from flowtrace.ftr.chunks import ChunkReader
+from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model import build_index
 from flowtrace_tui.model import pipeline as pipeline_module
 from flowtrace_tui.model import source as source_module
+from flowtrace_tui.model.loader import FeedResult
 from flowtrace_tui.model.newest import NewestReader
 from flowtrace_tui.model.pipeline import Pipeline, Snapshot
-from flowtrace_tui.model.loader import FeedResult
 from flowtrace_tui.model.source import StepResult, TraceSource
 from flowtrace_tui.model.update_policy import UpdatePolicy
 from flowtrace_tui.model.window import READING, window_data
-
-from flowtrace_tui.app import FlowtraceApp
 
 from trace_builder import Feeder, TraceBuilder, chunk_offsets, meta_for, random_session
 
