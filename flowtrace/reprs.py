@@ -30,10 +30,14 @@ import sys
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
-try:  # guard.c: an exception raised again at the program's next eval-breaker check
-    from ._crecorder import deliver_later as _deliver_later
+try:  # guard.c: an exception raised again at the program's next eval-breaker check; a user
+    # __repr__ run with the program's signal handlers not held off (sighold.c)
+    from ._crecorder import deliver_later as _deliver_later, unheld as _unheld
 except ImportError:  # (no C extension: the program's exception propagates out of the hook)
     _deliver_later = None
+
+    def _unheld(func: Any, arg: Any) -> Any:
+        return func(arg)
 
 _LOCALS_DICT_KEPT = sys.version_info < (3, 13)  # frame.f_locals leaves a dict on the frame (args_text)
 
@@ -137,24 +141,24 @@ def _text(obj: Any, depth: int, full: bool) -> str:
     if not full:
         return placeholder(obj)
     try:
-        text = repr(obj)
+        text = _unheld(repr, obj)  # (the program's code: a Ctrl-C, a timeout's alarm interrupt it)
         if type(text) is not str:
             raise TypeError(f"__repr__ returned {type(text).__name__}")
     except BaseException as exc:  # includes RecursionError
-        if not isinstance(exc, Exception) and not _the_programs(exc):
+        if (not isinstance(exc, Exception) or _handler_frames(exc.__traceback__)) and not _the_programs(exc):
             raise
         return placeholder(obj, f"; repr raised {exception_text(exc, 'safe')}")
     return _cut(one_line(text), MAX_STRING * 2)
 
 
 def _the_programs(exc: BaseException) -> bool:
-    """A user `__repr__` the tracer called raised `exc`, which is not an Exception: the program's
-    (Ctrl-C's KeyboardInterrupt or a handler's SystemExit, from a signal handler that ran inside
-    the `__repr__`; or the `__repr__`'s own). Untraced, the signal's exception would have landed
-    at the program's next eval-breaker check: it is raised there (guard.c's deliver_later) and
-    the text says the repr raised it. Its traceback keeps a Python signal handler's frames,
-    which Python shows too, not the tracer's or the `__repr__`'s. False without the C extension
-    (then it propagates)."""
+    """A user `__repr__` the tracer called raised `exc`, which is the program's: a signal
+    handler's that ran inside the `__repr__` (Ctrl-C's KeyboardInterrupt, a handler's SystemExit,
+    a timeout's TimeoutError), or the `__repr__`'s own that is not an Exception. Untraced, the
+    signal's exception would have landed at the program's next eval-breaker check: it is raised
+    there (guard.c's deliver_later) and the text says the repr raised it. Its traceback keeps a
+    Python signal handler's frames, which Python shows too, not the tracer's or the `__repr__`'s.
+    False without the C extension (then it propagates)."""
     if _deliver_later is None:
         return False
     _deliver_later(exc.with_traceback(_handler_frames(exc.__traceback__)))

@@ -12,7 +12,9 @@ unrecorded)."""
 from __future__ import annotations
 
 import pathlib
+import _thread
 import re
+import signal
 import sys
 
 import pytest
@@ -67,6 +69,62 @@ def test_the_program_gets_it_at_its_next_check(recorder: str, raised: type[BaseE
     assert [re.sub(ADDR, "0x?", line) for line in shape(trace)] == [
         f"_interrupted_in_repr() = {[name, '_interrupted_in_repr', *lands]!r}",
         f"  _take(x=<test_interrupted_hooks._Stopped object at 0x?; repr raised {name}: 3>) ! {name}: 3",
+    ]
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Stuck:
+    def __repr__(self) -> str:
+        _thread.interrupt_main(signal.SIGALRM)  # a timeout's alarm, while the __repr__ runs
+        for _ in range(10**8):  # (seconds: only the handler's exception ends it soon)
+            pass
+        return "_Stuck()"
+
+
+class _SetsAHandler:
+    def __repr__(self) -> str:
+        signal.signal(signal.SIGUSR2, signal.getsignal(signal.SIGUSR2))  # (the main thread's alone)
+        return "_SetsAHandler()"
+
+
+def _timed_out() -> list[str]:
+    _take(_SetsAHandler())
+    try:
+        _take(_Stuck())
+    except _TimedOut as exc:
+        tb, names = exc.__traceback__, []
+        while tb is not None:
+            names.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        return [type(exc).__name__, *names]
+    return ["not raised"]
+
+
+def _alarm(signum, frame):
+    raise _TimedOut("too slow")
+
+
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_a_repr_runs_as_the_programs_code(recorder: str) -> None:
+    """A user __repr__ (--repr full) runs with the program's handlers not held off, as untraced:
+    a timeout's handler interrupts it (its TimedOut -- an Exception -- is the program's: raised at
+    the program's next check, the text says the repr raised it), and it may set a handler, which
+    only the main thread may (held, a __repr__ is not on the main thread as far as signals go)."""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        trace = record(_timed_out, recorder, args="full", flush_interval=3600)
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    lands = ["_take", "_one"] if sys.version_info >= (3, 13) else ["_take"]
+    assert [re.sub(ADDR, "0x?", line) for line in shape(trace)] == [
+        f"_timed_out() = {['_TimedOut', '_timed_out', *lands, '_alarm']!r}",
+        "  _take(x=_SetsAHandler()) = 1",
+        "    _one() = 1",
+        "  _take(x=<test_interrupted_hooks._Stuck object at 0x?; repr raised"
+        " test_interrupted_hooks._TimedOut: too slow>) ! test_interrupted_hooks._TimedOut: too slow",
     ]
 
 

@@ -715,6 +715,7 @@ int signals_hold(void);
 void signals_release(int held);
 int signals_main_thread(void);   /* (the main thread, held or not) */
 void program_gets(PyObject *exc);
+PyObject *program_code(PyObject *func, PyObject *arg);   /* (not held while it runs) */
 void susp_unwatch(CoreObject *c);
 PyObject *genwatch_core(CoreObject *c, void *frame, uint32_t call);
 COLD void genwatch_lazy(CoreObject *c);

@@ -172,6 +172,23 @@ static PyMethodDef deliver_def = {
     "monitoring callback (guard.c); on a thread other than the main one, its class.",
 };
 
+/* unheld(func, arg): reprs.py's, for a user __repr__ (sighold.c's program_code). */
+static PyObject *
+mod_unheld(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "unheld(func, arg): two arguments");
+        return NULL;
+    }
+    return program_code(args[0], args[1]);
+}
+
+static PyMethodDef unheld_def = {
+    "unheld", (PyCFunction)(void (*)(void))mod_unheld, METH_FASTCALL,
+    "unheld(func, arg): func(arg) -- the program's own code called from a hook -- with the "
+    "program's signal handlers not held off while it runs (sighold.c).",
+};
+
 static PyObject *
 guard_call(Guard *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -262,5 +279,9 @@ add_guard(PyObject *m)
     if (!d) return -1;
     int r = PyModule_AddObjectRef(m, "deliver_later", d);
     Py_DECREF(d);
+    PyObject *u = r < 0 ? NULL : PyCFunction_New(&unheld_def, NULL);
+    if (!u) return -1;
+    r = PyModule_AddObjectRef(m, "unheld", u);
+    Py_DECREF(u);
     return r;
 }

@@ -24,7 +24,13 @@
  * meanwhile (program_gets: a __repr__'s own KeyboardInterrupt, guard.c) -- where the program
  * would have met them had our code taken no time, the handlers recorded like any of its code.
  * A check inside a callback that holds nothing (another hook, another tool's) passes it on to the
- * next one. Another thread is never the main thread, so nothing changes for it. */
+ * next one. Another thread is never the main thread, so nothing changes for it.
+ *
+ * The program's own code that our code calls -- a user __repr__ in --repr full -- runs unheld
+ * (program_code), as it would untraced: a Ctrl-C or a timeout's alarm interrupts a slow one (held,
+ * they waited for it to return, for good if it never did), and it may use what only the main
+ * thread may (signal.signal raised ValueError in it). A handler that runs there is not recorded,
+ * as the __repr__'s own calls are not; reprs.py gives its exception to the program. */
 /* (Not crecorder.h: the runtime's internal header needs Py_BUILD_CORE before Python.h.) */
 #define PY_SSIZE_T_CLEAN
 #define Py_BUILD_CORE 1
@@ -38,6 +44,7 @@ int signals_hold(void);
 void signals_release(int held);
 int signals_main_thread(void);
 void program_gets(PyObject *exc);
+PyObject *program_code(PyObject *func, PyObject *arg);
 
 static unsigned long holder;   /* the main thread's ident while held (0: not held) */
 static PyObject *due;          /* the exception for the program's next check (the first one given) */
@@ -127,6 +134,23 @@ signals_release(int held)
     _PyRuntime.main_thread = holder;
     holder = 0;
     if (due || signals_tripped() || main_calls_pending()) ask();
+}
+
+/* func(arg): the program's own code called from ours while held (a user __repr__ in --repr
+ * full): its handlers not held while it runs, as when it runs untraced -- a Ctrl-C or a timeout's
+ * alarm interrupts it (reprs.py gives their exception to the program), and its code can use what
+ * only the main thread may (signal.signal) -- held again after. */
+PyObject *
+program_code(PyObject *func, PyObject *arg)
+{
+    unsigned long me = holder;
+    if (!me || PyThread_get_thread_ident() != me) return PyObject_CallOneArg(func, arg);
+    _PyRuntime.main_thread = me;
+    holder = 0;
+    PyObject *r = PyObject_CallOneArg(func, arg);
+    holder = me;
+    _PyRuntime.main_thread = 0;
+    return r;
 }
 
 /* Is this the main thread (also while its signals are held: _PyOS_IsMainThread is not then)? */
