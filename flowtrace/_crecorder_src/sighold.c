@@ -94,7 +94,8 @@ to_program(void *Py_UNUSED(arg))
         due = NULL;
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);   /* (chains what is handled there, as a raise does) */
         Py_DECREF(exc);
-        return -1;   /* (a handler that waits runs at the check after: its signal stays flagged) */
+        if (signals_tripped()) ask();   /* (a handler that waits too: at the check after) */
+        return -1;
     }
     return PyErr_CheckSignals();
 }
