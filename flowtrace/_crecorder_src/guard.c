@@ -17,10 +17,11 @@
  * raises that very exception (the recorder's frames cut from its traceback, its context what
  * the program handles there, as for a handler's raise); on another thread (only
  * PyThreadState_SetAsyncExc raises there, an exception made from a class) by setting that class
- * again. On the main thread a signal's handler does not run inside the callback at all: it is
- * held off until the callback returns (sighold.c), then runs in the program, where its own calls
- * are recorded and its exception lands; what is left to the guard there is an exception set by
- * PyThreadState_SetAsyncExc.
+ * again. On the main thread a signal's handler does not run inside the callback's own code: it
+ * is held off until the callback returns (sighold.c), then runs in the program, where its own
+ * calls are recorded and its exception lands (one that runs inside a user __repr__ the callback
+ * calls in --repr full, unheld, has its exception given to the program by reprs.py); what is
+ * left to the guard there is an exception set by PyThreadState_SetAsyncExc.
  *
  * The C recorder's callbacks run no bytecode but in their hooks (the wrapper's, a value's text:
  * a user __repr__ in --repr full). An exception that is not an Exception out of one is the
