@@ -25,7 +25,7 @@ from .recorder import make_recorder
 from .recorder.base import RecorderConfig
 from .sigmask import held as _held
 from .sigwatch import SignalWatch
-from .untraced import Thread as _OwnThread, collect_in_own_work, suspended
+from .untraced import Thread as _OwnThread, collect_in_own_work, on_main_thread, suspended
 
 # Drain early when this many rows wait (bounds memory, and how stale the file is: a program
 # that makes calls nonstop reaches it every ~35 ms with the C recorder, and each flush then
@@ -71,7 +71,7 @@ def platform_text() -> str:
 def signals_held() -> Iterator[None]:
     """On the main thread, hold the program's signals off until the block ends (then they
     arrive as usual); elsewhere (Python runs handlers on the main thread only) nothing."""
-    if threading.current_thread() is threading.main_thread():
+    if on_main_thread():  # (also on our hidden flusher: untraced.Thread)
         with _held():
             yield
     else:
@@ -198,7 +198,7 @@ class Session:
         return self
 
     def _start_flusher(self) -> None:
-        flusher = _OwnThread(target=self._flush_loop, name="flowtrace-flusher", daemon=True)
+        flusher = _OwnThread(target=self._flush_loop, name="flowtrace-flusher", daemon=True, hidden=True)
         self._flusher = flusher
         flusher.start()
 
@@ -213,7 +213,7 @@ class Session:
         self._fork_paused = True
         ended = 0
         flusher, self._flusher = self._flusher, None
-        if flusher is not None and flusher is not threading.current_thread():
+        if flusher is not None and flusher.ident != threading.get_ident():
             self._wake.set()
             flusher.join(timeout=5)
             ended += not flusher.is_alive()
@@ -340,7 +340,7 @@ class Session:
             pass
         collect_in_own_work(False)
         flusher = self._flusher
-        if flusher is not None and flusher is not threading.current_thread():
+        if flusher is not None and flusher.ident != threading.get_ident():
             flusher.join(timeout=5)
         self.flush()
         writer = self.writer
@@ -435,7 +435,7 @@ class Session:
         atexit.register(self._at_exit)
         self._prev_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
-        if threading.current_thread() is threading.main_thread():
+        if on_main_thread():
             for sig in (_signal.SIGTERM, _signal.SIGINT):
                 try:
                     prev = _signal.getsignal(sig)
@@ -460,7 +460,7 @@ class Session:
             pass
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._prev_excepthook
-        if threading.current_thread() is threading.main_thread():
+        if on_main_thread():
             for sig, prev in self._prev_handlers.items():
                 try:
                     if _signal.getsignal(sig) == self._on_signal:

@@ -127,16 +127,61 @@ def available() -> bool:
     return _switch() is not None
 
 
+# Our hidden threads (Thread(hidden=True)) by ident, while they run: out of threading's table,
+# still named in a session's thread table (a finalizer run on the flusher: thread_named).
+_hidden_threads: dict[int, threading.Thread] = {}
+
+
+def thread_named(ident: int) -> threading.Thread | None:
+    """The running Thread object of `ident`, ours hidden ones too (never a _DummyThread made)."""
+    return threading._active.get(ident) or _hidden_threads.get(ident)  # type: ignore[attr-defined]
+
+
+def on_main_thread() -> bool:
+    """Is this the main thread? (Compared by ident: `threading.current_thread()` on a hidden
+    `Thread` would make a `_DummyThread`, which the program would see.)"""
+    return threading.get_ident() == threading.main_thread().ident
+
+
 class Thread(threading.Thread):
     """A flowtrace thread (flusher, control channel): none of its events is ever delivered, from
     its first Python frame (`Thread._bootstrap`, before threading's own code runs) to its end,
-    and it takes none of the program's signals (flowtrace/sigmask.py)."""
+    and it takes none of the program's signals (flowtrace/sigmask.py).
+
+    `hidden`: not in `threading.enumerate()` / `active_count()` either, so the program counts its
+    own threads as under python (a test suite's leaked-thread check, a `threading.active_count()
+    == 1`). Such a thread is taken out of threading's table of running threads before `start`
+    returns; it must never call `threading.current_thread()` (`on_main_thread` instead)."""
+
+    def __init__(self, *args: Any, hidden: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hidden = threading.Event() if hidden else None
 
     def start(self) -> None:
         with held():  # born with the program's signals blocked (sigmask.held says why)
             super().start()
+        if self._hidden is not None:
+            # out of the table before the program runs on (bounded: a thread that never reached
+            # run() -- a settrace hook of the program's that raised -- must not hang start)
+            self._hidden.wait(timeout=5)
 
     def _bootstrap(self) -> None:  # the new thread's first Python frame (threading.Thread.start)
         with suspended():
             block_program_signals()
             super()._bootstrap()  # type: ignore[misc]
+
+    def run(self) -> None:
+        if self._hidden is not None:  # threading put it in its table just before run()
+            with threading._active_limbo_lock:  # type: ignore[attr-defined]
+                threading._active.pop(threading.get_ident(), None)  # type: ignore[attr-defined]
+                _hidden_threads[threading.get_ident()] = self
+            self._hidden.set()
+        super().run()
+
+    def _delete(self) -> None:  # threading's last step of the thread: out of its table (if there)
+        if self._hidden is None:
+            super()._delete()  # type: ignore[misc]
+            return
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            threading._active.pop(threading.get_ident(), None)  # type: ignore[attr-defined]
+            _hidden_threads.pop(threading.get_ident(), None)

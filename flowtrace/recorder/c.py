@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from types import CodeType
 from typing import Any
 
-from .. import _crecorder, reprs  # ImportError here makes recorder/__init__.py use the Python recorder
+from .. import _crecorder, reprs, untraced  # ImportError here makes recorder/__init__.py use the Python recorder
 from ..filters import CodeFilter
 from ..ftr import format as fmt
 from ..reprs import exception_text, value_text
@@ -205,9 +205,9 @@ class CRecorder:
         if ident is None:
             ident = threading.get_ident()
             native = threading.get_native_id()
-            thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
+            thread = untraced.thread_named(ident)  # (no _DummyThread; our hidden flusher too)
         else:
-            thread = threading._active.get(ident)  # type: ignore[attr-defined]
+            thread = untraced.thread_named(ident)
             native = getattr(thread, "native_id", None) or 0
         self._thread_count += 1
         tid = self._thread_count

@@ -84,6 +84,7 @@ from time import perf_counter_ns
 from types import CodeType
 from typing import Any
 
+from .. import untraced
 from ..filters import CodeFilter
 from ..ftr import format as F
 from ..reprs import args_text, exception_text, value_text
@@ -284,7 +285,7 @@ class PyRecorder:
         """First event on a thread: its stack (seeded if asked) and its session thread id. Its
         writes come last, with no eval-breaker check between them (see _callbacks)."""
         ident = threading.get_ident()
-        thread = threading._active.get(ident)  # type: ignore[attr-defined]  # no _DummyThread
+        thread = untraced.thread_named(ident)  # (no _DummyThread; our hidden flusher too)
         name = thread.name if thread is not None else f"thread-{ident}"
         ref = weakref.ref(thread) if thread is not None else None
         seeded = self._seeds.get(ident)
@@ -850,7 +851,7 @@ class PyRecorder:
                     continue  # a running generator: its yield is ignored, its resume makes it partial
                 if not tid:  # the thread's definition precedes its first row
                     tid = next(self._thread_count)
-                    th = threading._active.get(ident)  # type: ignore[attr-defined]
+                    th = untraced.thread_named(ident)
                     self._new_threads.append(thread_entry(tid, ident, getattr(th, "native_id", None) or 0, th))
                 cid = self._last_id[0] = self._last_id[0] + 1
                 self._calls.extend((cid, stack[-1], abs(fid), tid, t, None))
