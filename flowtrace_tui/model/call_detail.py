@@ -19,7 +19,7 @@ from .process_view import starting_call
 from .merged_view import MergedDetail, merged_detail
 from .row_view import call_title, recorded_cwd
 from .running import live_times
-from .source_text import Excerpt, excerpt
+from .source_text import Excerpt, NoSource, excerpt
 from .tasks import task_creator
 from .units import fmt_ns
 
@@ -87,7 +87,7 @@ class CallDetail:
     descendants: int
     file: str  # relative to the recorded program's working directory when inside it
     line: int
-    source: Excerpt | None
+    source: Excerpt | NoSource | None  # None: no file recorded
     creator: tuple[int, str] | None = None
 
 

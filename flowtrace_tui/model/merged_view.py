@@ -15,7 +15,7 @@ from flowtrace.printing import BODY_KINDS, short_path
 from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
 from .merged import MergedIndex
 from .row_view import END_OPEN, END_RAISE, END_RETURN, RowView, call_title, one_line, recorded_cwd, row_view
-from .source_text import Excerpt, excerpt
+from .source_text import Excerpt, NoSource, excerpt
 
 MAX_CALLS = 20  # calls listed in a merged path's detail (the rest are counted)
 
@@ -75,7 +75,7 @@ class MergedDetail:
     more_calls: int
     file: str
     line: int
-    source: Excerpt | None
+    source: Excerpt | NoSource | None  # None: no file recorded
     creator: None = None  # (the pane's path line asks every detail for it)
 
 

@@ -1,8 +1,10 @@
 """Lines of the recorded program's source files, for the detail pane's excerpt.
 
 The only place the explorer reads a source file. `linecache` keeps what it read, so moving the
-cursor over calls of one module reads the file once; a file that is gone, unreadable or shorter
-than the line asked for gives None (the pane says the source is not available).
+cursor over calls of one module reads the file once. When there is nothing to show, `NoSource`
+says why, as far as can be told: the file is not there or cannot be read (source not available),
+is empty (an empty module's code), is shorter than the line asked for (it changed since the
+recording), or the code has no line.
 """
 
 from __future__ import annotations
@@ -24,13 +26,34 @@ class Excerpt:
     code: str
 
 
-def excerpt(path: str, line: int) -> Excerpt | None:
-    """The lines around `line` of the file `path`, None when they cannot be read."""
-    if not path or line <= 0 or not os.path.isfile(path):
-        return None
+@dataclass(frozen=True, slots=True)
+class NoSource:
+    """No excerpt: `why`, in words for the pane ("the file is empty")."""
+
+    why: str
+
+
+def excerpt(path: str, line: int) -> Excerpt | NoSource:
+    """The lines around `line` of the file `path`, or why there are none."""
+    if line <= 0:
+        return NoSource("no source line recorded for this code")
+    if not path or not os.path.isfile(path):
+        return NoSource("source not available")  # (the path is shown above it)
     lines = linecache.getlines(path)
     if not lines:
-        return None
+        return NoSource(_why_no_lines(path))
+    if line > len(lines):
+        return NoSource(f"source not available: the file has {len(lines):,} line{'' if len(lines) == 1 else 's'} "
+                        f"now, none at {line:,}")
     first = max(1, line - BEFORE)
     last = min(len(lines), line + AFTER)
     return Excerpt(path, line, first, "".join(lines[first - 1 : last]))
+
+
+def _why_no_lines(path: str) -> str:
+    """linecache gives no lines for an empty file and for one it cannot read or decode."""
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError:
+        empty = False
+    return "the file is empty" if empty else "source not available: the file cannot be read"

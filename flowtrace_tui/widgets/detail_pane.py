@@ -24,7 +24,7 @@ from textual.widgets import Static
 from ..model.call_detail import END_OPEN, END_RAISE, END_RETURN, END_RUNNING, END_UNFINISHED, CallDetail, GroupDetail
 from ..model.diff_view import DiffDetail
 from ..model.merged_view import MergedDetail
-from ..model.source_text import Excerpt
+from ..model.source_text import Excerpt, NoSource
 from ..model.units import fmt_ns, plural
 from .call_tree import SUSPEND_GLYPH
 from .diff_detail import diff_body
@@ -205,10 +205,12 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(text):,} characters)"
 
 
-def _source(ex: Excerpt | None) -> RenderableType:
-    """A highlighted excerpt around the definition, or a note when the file cannot be read."""
+def _source(ex: Excerpt | NoSource | None) -> RenderableType:
+    """A highlighted excerpt around the definition, or why there is none."""
     if ex is None:
         return Text("(source not available)", style="dim")
+    if isinstance(ex, NoSource):
+        return Text(f"({ex.why})", style="dim")
     shown = _SOURCES.get(ex)
     if shown is None:
         _warmed()

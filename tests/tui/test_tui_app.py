@@ -215,6 +215,32 @@ async def test_detail_pane_shows_the_file_relative_to_the_programs_directory():
 
 
 @sync
+async def test_detail_pane_says_an_empty_module_is_empty(tmp_path):
+    """An empty module's code (its line 1 in an empty file) reads "(the file is empty)", not as a
+    file the explorer cannot read; a file that is not there still reads "(source not available)"."""
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    b = TraceBuilder(meta={"cwd": str(tmp_path)})
+    b.func("<module>", module="empty", kind="module", file=str(empty), line=1)
+    b.func("gone", file=str(tmp_path / "gone.py"), line=3)
+    main = b.enter("main")
+    b.leave(b.enter("<module>", module="empty", parent=main))
+    b.leave(b.enter("gone", parent=main))
+    b.leave(main)
+    app = FlowtraceApp(source(b.data(), "empty.ftr"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        shown = {}
+        for name in ("<module>", "gone"):
+            app.tree.move_to_pos(next(p for p in app.rows.rows.tolist() if name_at(app, p) == name))
+            await pilot.pause()
+            shown[name] = app.query_one("#detail").plain_text()
+        assert "\nempty.py:1\n(the file is empty)" in shown["<module>"]
+        assert "source not available" not in shown["<module>"]
+        assert "\ngone.py:3\n(source not available)" in shown["gone"]
+
+
+@sync
 async def test_detail_pane_and_path_jump():
     app = threads_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -10,6 +10,7 @@ from flowtrace_tui.model.output_log import OutputLog
 from flowtrace_tui.model.row_view import END_OPEN as ROW_OPEN
 from flowtrace_tui.model.row_view import END_RAISE as ROW_RAISE
 from flowtrace_tui.model.row_view import row_view
+from flowtrace_tui.model.source_text import NoSource
 
 from trace_builder import TraceBuilder
 
@@ -64,7 +65,7 @@ def test_call_detail_without_widgets():
     assert isinstance(d, CallDetail)
     assert (d.title, d.kind, d.args, d.end, d.value, d.thread) == ("gen", "generator", "k=1", END_RAISE, "StopIteration", "MainThread")
     assert d.suspensions == 1 and [(e.what, e.text) for e in d.events] == [("suspend", "1"), ("resume", "")]
-    assert d.source is None  # the builder's file does not exist: "source not available"
+    assert d.source == NoSource("source not available")  # the builder's file does not exist
     assert detail_of(ix, int(ix.pos_of[m])).end == END_OPEN
     assert path_to(ix, int(ix.pos_of[g])) == [(int(ix.pos_of[m]), "main"), (int(ix.pos_of[g]), "gen")]
 
@@ -89,6 +90,31 @@ def test_call_detail_reads_the_source_excerpt(tmp_path):
     ex = detail_of(ix, 0).source
     assert ex is not None and (ex.first, ex.line) == (8, 10)
     assert ex.code.splitlines()[0] == "line 8" and ex.code.splitlines()[-1] == "line 18"
+
+
+def test_call_detail_says_why_there_is_no_source_excerpt(tmp_path):
+    """An empty file (an empty module's code starts at its line 1), a file shorter than the
+    recorded line (changed since), a code without a line: each said as it is, not as a file that
+    cannot be read."""
+    empty, short = tmp_path / "empty.py", tmp_path / "short.py"
+    empty.write_text("")
+    short.write_text("a = 1\nb = 2\nc = 3\n")
+    b = TraceBuilder()
+    b.func("<module>", module="empty", kind="module", file=str(empty), line=1)
+    b.func("f", file=str(short), line=10)
+    b.func("g", file=str(short), line=0)
+    b.func("h", file=str(tmp_path / "gone.py"), line=1)
+    calls = [b.enter(name, module=module) for name, module in (("<module>", "empty"), ("f", "__main__"),
+                                                                ("g", "__main__"), ("h", "__main__"))]
+    for c in reversed(calls):
+        b.leave(c)
+    ix = indexed(b)
+    assert [detail_of(ix, int(ix.pos_of[c])).source for c in calls] == [
+        NoSource("the file is empty"),
+        NoSource("source not available: the file has 3 lines now, none at 10"),
+        NoSource("no source line recorded for this code"),
+        NoSource("source not available"),
+    ]
 
 
 def test_output_log_reads_only_what_is_new(tmp_path):
