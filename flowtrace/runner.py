@@ -21,7 +21,7 @@ import os
 import runpy
 import sys
 import types
-from typing import Any
+from typing import Any, Callable
 
 from .plain import Plain
 
@@ -263,12 +263,18 @@ def exit_status(code: object) -> int:
     return 1
 
 
-def execute(prepared: Prepared) -> Outcome:
+def execute(prepared: Prepared, started: Callable[[], None] | None = None) -> Outcome:
     """Run the program as `__main__` and say how it ended. Uncaught exceptions are printed here
-    (as Python prints them), never raised."""
+    (as Python prints them), never raised. `started` is called first, in the program's time:
+    a KeyboardInterrupt it raises (a Ctrl-C held off until then) is the program's."""
     sys.modules["__main__"] = prepared.module
     sys.argv = list(prepared.argv)
     try:
+        if started is not None:
+            try:
+                started()
+            except KeyboardInterrupt as exc:
+                raise exc.with_traceback(None)  # before the program's first line: none of its frames
         _run(prepared)
     except SystemExit as exc:  # Python exits at once: __main__ keeps its __file__ for atexit
         return Outcome("exit", exit_status(exc.code))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -229,6 +230,30 @@ def run(args: argparse.Namespace) -> int:
     if args.paused:
         return _run_paused(args, prepared)
 
+    from ..session import signals_held
+
+    # Signals wait from before the session's file starts until the program starts: a Ctrl-C in
+    # between (`flowtrace-tui run` stops its program with SIGINT as soon as the file is there)
+    # was a KeyboardInterrupt in our set-up: exit status 130 and a file ending "exit", or no end
+    # (before the exit hooks), or no file. Let in as the program starts (runner.execute), it is
+    # the program's interrupt: the file ends "signal" and the process dies by SIGINT, as Python.
+    held = contextlib.ExitStack()
+    held.enter_context(signals_held())
+    try:
+        session, finisher = _start_recording(args, program)
+    except BaseException:
+        held.close()
+        raise
+    outcome = runner.execute(prepared, started=lambda: _let_signals_in(held))
+    finisher.outcome = outcome
+    if session.forked_away and not args.no_follow:
+        _expect_in_forked_child(outcome)
+    return outcome.status
+
+
+def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple[Any, _Finisher]:
+    """The session recording from now on, finished at exit by the returned finisher (whose
+    `outcome` the caller sets once the program has run)."""
     from ..session import Session
 
     meta = {"argv": program.command_line(), "program": program.describe()}
@@ -250,11 +275,16 @@ def run(args: argparse.Namespace) -> int:
         follow.enable_root(session, args.output, session.config, args.flush_interval)
     finisher = _Finisher(session, args.output, sys.stderr)
     atexit.register(finisher)
-    outcome = runner.execute(prepared)
-    finisher.outcome = outcome
-    if session.forked_away and not args.no_follow:
-        _expect_in_forked_child(outcome)
-    return outcome.status
+    return session, finisher
+
+
+def _let_signals_in(held: contextlib.ExitStack) -> None:
+    """The signals held through the set-up arrive now, as the program starts (a handler runs,
+    KeyboardInterrupt is raised here); our work, not the program's (untraced.py)."""
+    from ..untraced import suspended
+
+    with suspended():
+        held.close()
 
 
 def _warn_of_a_broken_c_recorder() -> None:
