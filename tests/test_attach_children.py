@@ -99,12 +99,16 @@ def line(proc: subprocess.Popen) -> str:
 
 def ended(session: str) -> list[Process]:
     """The session's processes once every part has its end (the parts of children still
-    running at the detach end at their next flush)."""
+    running at the detach end at their next flush, 0.1 s). It looks every 10 ms (it spun, taking
+    a CPU from the children it waited for), and a part still without its end after TIMEOUT (a
+    guard against a hang) fails here, named (it returned then, silently, after 60 s)."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         procs = session_processes(session)
-        if all(p.end is not None for p in procs) or time.monotonic() > deadline:
+        if all(p.end is not None for p in procs):
             return procs
+        assert time.monotonic() < deadline, [(p.title(), p.status()) for p in procs if p.end is None]
+        time.sleep(0.01)
 
 
 @pytest.mark.usefixtures("gdb_available")
