@@ -34,12 +34,14 @@ TARGET = textwrap.dedent('''\
     if MODE == "install":
         import flowtrace
         flowtrace.install()
-    if MODE == "slow-import":  # the injected payload's import of flowtrace.control takes 3 s
+    if MODE == "slow-import":  # the injected payload's import of flowtrace.control waits for "release"
         class SlowControl:
             def find_spec(self, name, path=None, target=None):
                 if name == "flowtrace.control":
                     sys.meta_path.remove(self)
-                    time.sleep(3)
+                    deadline = time.monotonic() + 600  # (the test's TIMEOUT: a guard against a hang only)
+                    while not os.path.exists(os.path.join(DIR, "release")) and time.monotonic() < deadline:
+                        time.sleep(0.005)
                 return None
         sys.meta_path.insert(0, SlowControl())
 
@@ -233,12 +235,18 @@ def check_between(trace: Trace) -> None:
     assert tree(trace) == {"MainThread": MAIN_BETWEEN, "worker": WORKER_BETWEEN}
 
 
-def attach_detach(tmp_path: Path, targets: list, mode: str, wait: str, method: str, python: str = sys.executable):
-    """attach --no-wait at "go", detach at "after"; returns (trace, attach stderr)."""
+def attach_detach(tmp_path: Path, targets: list, mode: str, wait: str, method: str, python: str = sys.executable,
+                  release_at: str | None = None):
+    """attach --no-wait at "go", detach at "after"; returns (trace, attach stderr). With
+    `release_at`, the attach says what it does (FLOWTRACE_DEBUG) and the file "release" is made
+    once it has said that line (a slow-import target's import waits for it)."""
     t = Target(tmp_path, mode, wait, python)
     targets.append(t)
     out = tmp_path / "s.ftr"
-    r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait", "--method", method)
+    if release_at is None:
+        r = flowtrace_cmd("attach", str(t.pid), "-o", str(out), "--no-wait", "--method", method)
+    else:
+        r = attach_releasing(tmp_path, t.pid, ["-o", str(out), "--no-wait", "--method", method], release_at)
     assert r.returncode == 0, r.stderr
     t.send("go", "2", outputs=2)
     r2 = flowtrace_cmd("detach", str(t.pid))
@@ -249,6 +257,28 @@ def attach_detach(tmp_path: Path, targets: list, mode: str, wait: str, method: s
     assert (stdout, rc) == (EXPECTED_OUT, EXPECTED_RC), stderr
     assert stderr == ""
     return load(out), r.stderr
+
+
+def attach_releasing(tmp_path: Path, pid: int, options: list[str], release_at: str) -> subprocess.CompletedProcess:
+    """`flowtrace attach PID OPTIONS` saying what it does; "release" is made in tmp_path once
+    it has said `release_at` (not made if it never says it: the attach then ends on its own)."""
+    attach = subprocess.Popen([sys.executable, "-m", "flowtrace", "attach", str(pid), *options],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "FLOWTRACE_DEBUG": "1"})
+    try:
+        said = []
+        for line in attach.stderr:  # bounded: the attach's own limits end it
+            said.append(line)
+            if release_at in line:
+                (tmp_path / "release").write_text("")
+        stdout = attach.stdout.read()
+        return subprocess.CompletedProcess(attach.args, attach.wait(TIMEOUT), stdout, "".join(said))
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+            attach.wait()
+        attach.stdout.close()
+        attach.stderr.close()
 
 
 # --------------------------------------------------------------------------- cooperative mode
@@ -619,11 +649,14 @@ def test_gdb_pending_call(tmp_path, targets):
 
 @needs_gdb
 def test_gdb_pending_call_whose_payload_is_slow(tmp_path, targets):
-    """The pending call runs, but the payload's import takes longer than the first wait (3 s
-    here; 10+ s on a loaded machine): it has begun (its runfile), so it is waited for -- not
+    """The pending call runs, but the payload's import takes longer than the first wait (10+ s
+    on a loaded machine; here, until the attach says it waits on a payload that has begun --
+    its runfile -- which is what is tested; it slept 3 s and hoped): it is waited for -- not
     taken for a main thread that never reached a safe point (the GIL fallback would then run
     a second payload beside it)."""
-    trace, msg = attach_detach(tmp_path, targets, "slow-import", "poll", "gdb")
+    trace, msg = attach_detach(tmp_path, targets, "slow-import", "poll", "gdb",
+                               release_at="gdb: the payload runs; waiting for its channel")
+    assert "gdb: the payload runs; waiting for its channel" in msg
     assert "via gdb, pending call" in msg
     check_between(trace)
     assert trace.meta["attach"]["method"] == "pending-call"
