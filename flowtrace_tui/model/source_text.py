@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import stat
 from dataclasses import dataclass
 
 BEFORE, AFTER = 2, 8  # lines shown around the definition
@@ -37,23 +38,20 @@ def excerpt(path: str, line: int) -> Excerpt | NoSource:
     """The lines around `line` of the file `path`, or why there are none."""
     if line <= 0:
         return NoSource("no source line recorded for this code")
-    if not path or not os.path.isfile(path):
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         return NoSource("source not available")  # (the path is shown above it)
+    if st.st_size == 0:  # (linecache gives no lines for it on 3.12, one empty line on 3.13)
+        return NoSource("the file is empty")
     lines = linecache.getlines(path)
-    if not lines:
-        return NoSource(_why_no_lines(path))
+    if not lines:  # it cannot be read or decoded
+        return NoSource("source not available: the file cannot be read")
     if line > len(lines):
         return NoSource(f"source not available: the file has {len(lines):,} line{'' if len(lines) == 1 else 's'} "
                         f"now, none at {line:,}")
     first = max(1, line - BEFORE)
     last = min(len(lines), line + AFTER)
     return Excerpt(path, line, first, "".join(lines[first - 1 : last]))
-
-
-def _why_no_lines(path: str) -> str:
-    """linecache gives no lines for an empty file and for one it cannot read or decode."""
-    try:
-        empty = os.path.getsize(path) == 0
-    except OSError:
-        empty = False
-    return "the file is empty" if empty else "source not available: the file cannot be read"
