@@ -100,7 +100,8 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
     if (!v) tag = V_UNBOUND;
     else {
         PyTypeObject *tp = Py_TYPE(v);
-        if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {   /* first: most arguments are instances */
+        /* first: most arguments are instances (of a class; a class itself is not keyed) */
+        if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
             tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v;
         }
         else if (tp == &PyLong_Type) {
@@ -115,7 +116,8 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
         else if (fast) return 0;   /* (args_keyed: the rest is args_id_rest's, with the full tests) */
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
-                 || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented)
+                 || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
+                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type)   /* (V_CLASS, V_FUNCTION) */
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
     }
@@ -244,7 +246,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         return 0;
     }
     if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
-    if (c->args_mode == 1 && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+    if (c->args_mode == 1 && (tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
         /* safe mode, an instance of a class (the commonest object; never one of the builtin
          * types below): the type and address only, as for any other object below */
         s->tag = V_OPAQUE;
@@ -261,6 +263,21 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     }
     if (c->args_mode == 1 && !(tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
             || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type)) {
+        if (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) {
+            /* a class: its name at drain (reprs.class_text), held until then as V_OPAQUE's
+             * types are -- classes are not keyed (value_key_in), so a hit never names one */
+            s->tag = V_CLASS;
+            s->o = Py_NewRef(v);
+            return 0;
+        }
+        if (tp == &PyFunction_Type) {
+            /* a function: its __qualname__ (a str: holding it is invisible to the program,
+             * the function itself is not held) and address, as repr() shows them */
+            s->tag = V_FUNCTION;
+            s->o = Py_NewRef(((PyFunctionObject *)v)->func_qualname);
+            s->u.addr = (uintptr_t)v;
+            return 0;
+        }
         /* safe mode, any other object: its type and address only (the placeholder text is
          * made from the type at drain; the object itself is not referenced) */
         s->tag = V_OPAQUE;

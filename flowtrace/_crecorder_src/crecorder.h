@@ -141,13 +141,15 @@ enum {
     V_PACKED,   /* a tuple or list of scalars packed at event time (packed.c): u.i = PACKED_AT(offset
                  * in its entry's packed bytes, length, characters of its text but for the labels of
                  * the instances in it); o: owned reference to those instances' type, or NULL */
+    V_CLASS,    /* safe mode, a class: o, an owned reference to it (reprs.class_text at drain) */
+    V_FUNCTION, /* safe mode, a function: o, an owned reference to its __qualname__ (a str), u.addr */
 };
 #define PACKED_AT(off, len, chars) ((int64_t)((uint64_t)(off) | (uint64_t)(len) << 32 | (uint64_t)(chars) << 48))
 #define PACKED_OFF(i) ((size_t)((uint64_t)(i) & 0xFFFFFFFFu))
 #define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0xFFFF))
 #define PACKED_CHARS(i) ((size_t)((uint64_t)(i) >> 48))
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
-_Static_assert(V_PACKED < 16, "memo keys keep a slot tag in 4 bits");
+_Static_assert(V_FUNCTION < 16, "memo keys keep a slot tag in 4 bits");
 
 /* A provisional string id's content: a text made at event time, slots to render, (S_EXC)
  * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`

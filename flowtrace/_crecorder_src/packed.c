@@ -182,7 +182,8 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
         *ch += FLOAT_CHARS;
         return put_f64le(p, PyFloat_AS_DOUBLE(it));
     }
-    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && w->obj_type && (!*w->obj_type || *w->obj_type == tp)) {
+    if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE && w->obj_type
+            && (!*w->obj_type || *w->obj_type == tp)) {   /* (a class is shown by its name: not packed) */
         /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
          * slot holds its type (pack_value), the drain writes the label (render.c) */
         *w->obj_type = tp;

@@ -126,19 +126,35 @@ cut_text(PyObject *text, Py_ssize_t limit)
 }
 
 static int render_now(Text *t, PyObject *o, int depth, int safe);
+static int text_class(Text *t, PyTypeObject *cls);
 static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, const Label *own,
                        uint64_t *prev, Text *out, int depth);
 
-/* The end of a placeholder: " object at 0x<address in hex>>". */
+/* The end of a placeholder, " object at 0x<address in hex>>" (`object`: 1), or of a
+ * function's text, " at 0x<address in hex>>" (0). */
 static int
-text_object_at(Text *t, uintptr_t a)
+text_at(Text *t, uintptr_t a, int object)
 {
     char buf[40], *h = buf + sizeof buf;
     *--h = '>';
     do { *--h = "0123456789abcdef"[a & 15]; a >>= 4; } while (a);
-    memcpy(h -= 13, " object at 0x", 13);
+    if (object) memcpy(h -= 13, " object at 0x", 13);
+    else memcpy(h -= 6, " at 0x", 6);
     size_t hn = (size_t)(buf + sizeof buf - h);
     return text_add(t, h, hn, hn);
+}
+
+static inline int
+text_object_at(Text *t, uintptr_t a)
+{
+    return text_at(t, a, 1);
+}
+
+/* reprs.function_text: "<function qualname at 0x...>", as repr() of a function. */
+static int
+text_function(Text *t, PyObject *qualname, uintptr_t a)
+{
+    return text_add(t, "<function ", 10, 10) < 0 || text_add_str(t, qualname) < 0 ? -1 : text_at(t, a, 0);
 }
 
 /* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
@@ -210,6 +226,20 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         for (size_t i = b0; i < t->len; i++) chars += ((unsigned char)t->p[i] & 0xC0) != 0x80;
         t->nchars = c0 + chars;
         return chars > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+    }
+    case V_CLASS: {
+        /* reprs.class_text; the hook when the class's names are not type's to read */
+        size_t b0 = t->len, c0 = t->nchars;
+        int r = text_class(t, (PyTypeObject *)s->o);
+        if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+        if (r < 0) return -1;
+        u = PyObject_CallOneArg(rc->render_obj, s->o);
+        break;
+    }
+    case V_FUNCTION: {
+        size_t b0 = t->len, c0 = t->nchars;
+        if (text_function(t, s->o, s->u.addr) < 0) return -1;
+        return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
     }
     case V_OPAQUE:
     case V_DEFREPR: {
@@ -418,32 +448,53 @@ plain_names(PyTypeObject *meta)
            && module && (module == module_descr || !Py_TYPE(module)->tp_descr_set);
 }
 
+/* reprs.type_label(tp) into the text: 0; NOT_MINE when only the hook can say (see above);
+ * NO_LABEL with nothing added when __module__ is missing or not a str (the label is None). */
+#define NO_LABEL 2
 static int
-text_placeholder(Text *t, PyObject *o)
+text_label(Text *t, PyTypeObject *tp)
 {
-    PyTypeObject *tp = Py_TYPE(o);
     if (Py_TYPE(tp) != &PyType_Type && (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !plain_names(Py_TYPE(tp))))
         return NOT_MINE;
-    if (text_add(t, "<", 1, 1) < 0) return -1;
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         size_t n = strlen(tp->tp_name), chars = 0;
         for (size_t i = 0; i < n; i++) chars += ((unsigned char)tp->tp_name[i] & 0xC0) != 0x80;
-        if (text_add(t, tp->tp_name, n, chars) < 0) return -1;
-    } else {
-        PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
-        PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
-        if (!mod && PyErr_Occurred()) return -1;
-        if ((mod && !PyUnicode_CheckExact(mod) && PyUnicode_Check(mod)) || !PyUnicode_CheckExact(name)) return NOT_MINE;
-        if (!mod || !PyUnicode_CheckExact(mod)) {
-            if (text_add(t, "object", 6, 6) < 0) return -1;
-        } else {
-            if (mod != str_builtins && PyUnicode_Compare(mod, str_builtins) != 0
-                    && (text_add_str(t, mod) < 0 || text_add(t, ".", 1, 1) < 0))
-                return -1;
-            if (text_add_str(t, name) < 0) return -1;
-        }
+        return text_add(t, tp->tp_name, n, chars);
     }
+    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
+    if (!mod && PyErr_Occurred()) return -1;
+    if ((mod && !PyUnicode_CheckExact(mod) && PyUnicode_Check(mod)) || !PyUnicode_CheckExact(name)) return NOT_MINE;
+    if (!mod || !PyUnicode_CheckExact(mod)) return NO_LABEL;
+    if (mod != str_builtins && PyUnicode_Compare(mod, str_builtins) != 0
+            && (text_add_str(t, mod) < 0 || text_add(t, ".", 1, 1) < 0))
+        return -1;
+    return text_add_str(t, name);
+}
+
+static int
+text_placeholder(Text *t, PyObject *o)
+{
+    size_t b0 = t->len, c0 = t->nchars;
+    if (text_add(t, "<", 1, 1) < 0) return -1;
+    int r = text_label(t, Py_TYPE(o));
+    if (r == NO_LABEL) r = text_add(t, "object", 6, 6);
+    if (r) { t->len = b0; t->nchars = c0; return r; }
     return text_object_at(t, (uintptr_t)o);
+}
+
+/* reprs.class_text(cls): "<class 'module.Class'>"; NOT_MINE when the hook must say (odd names,
+ * or none: the hook's text is then cls's placeholder). */
+static int
+text_class(Text *t, PyTypeObject *cls)
+{
+    size_t b0 = t->len, c0 = t->nchars;
+    if (text_add(t, "<class '", 8, 8) < 0) return -1;
+    int r = text_label(t, cls);
+    if (r == NO_LABEL) r = NOT_MINE;
+    if (r == 0) r = text_add(t, "'>", 2, 2);
+    if (r) { t->len = b0; t->nchars = c0; }
+    return r;
 }
 
 /* reprs._text(o, depth) for builtin values, and in safe mode other objects' placeholders: 0,
@@ -493,7 +544,10 @@ render_now(Text *t, PyObject *o, int depth, int safe)
         return PySet_GET_SIZE(o) ? render_items(t, o, depth, safe, "{", 1, "}", 1) : text_add(t, "set()", 5, 5);
     if (tp == &PyFrozenSet_Type)
         return PySet_GET_SIZE(o) ? render_items(t, o, depth, safe, "frozenset({", 11, "})", 2) : text_add(t, "frozenset()", 11, 11);
-    return safe ? text_placeholder(t, o) : NOT_MINE;
+    if (!safe) return NOT_MINE;
+    /* (the type's flag, not PyObject_TypeCheck: no __class__ is read, as reprs' issubclass) */
+    if (tp == &PyFunction_Type) return text_function(t, ((PyFunctionObject *)o)->func_qualname, (uintptr_t)o);
+    return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
 }
 
 /* reprs.value_text(v) for a builtin value, now, as a str; NULL with no error set when the
