@@ -3,9 +3,10 @@
 Modes:
 - "safe" (default): builtin scalars (`None`, `bool`, `int`, `float`, `complex`, `str`, `bytes`,
   `bytearray`, `Ellipsis`) and builtin containers of them (`list`, `tuple`, `dict`, `set`,
-  `frozenset`, exact types only) are shown bounded; any other object as
-  `<module.Class object at 0x…>` **without calling its `__repr__`** (user reprs may be slow,
-  take locks, run queries or have side effects).
+  `frozenset`, exact types only) are shown bounded; a class as `<class 'module.Class'>`, a
+  function as `<function Outer.name at 0x…>` (what repr() shows: names read, no code run); any
+  other object as `<module.Class object at 0x…>` **without calling its `__repr__`** (user reprs
+  may be slow, take locks, run queries or have side effects).
 - "full": the same, but other objects' `__repr__` is called, with the same bounds; an exception
   (including RecursionError) gives `<module.Class object at 0x…; repr raised Type: message>`.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import CodeType, FrameType, TracebackType
+from types import CodeType, FrameType, FunctionType, TracebackType
 from typing import Any
 
 try:  # guard.c: an exception raised again at the program's next eval-breaker check; a user
@@ -55,18 +56,31 @@ _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
 
-def placeholder(obj: Any, note: str = "") -> str:
-    """`<module.Class object at 0x…>` from the type alone (never calls the object's methods)."""
+def type_label(cls: type) -> str | None:
+    """`module.Class` (`Class` for builtins) as a placeholder names the type; None when its
+    `__module__` or `__qualname__` is not a str (or cannot be read)."""
     try:
-        cls = type(obj)
         mod = cls.__module__
         name = cls.__qualname__
         if not isinstance(mod, str) or not isinstance(name, str):
-            raise TypeError
-        qual = name if mod == "builtins" else f"{mod}.{name}"
+            return None
+        return name if mod == "builtins" else f"{mod}.{name}"
     except Exception:
-        qual = "object"
-    return f"<{qual} object at {id(obj):#x}{note}>"
+        return None
+
+
+def placeholder(obj: Any, note: str = "") -> str:
+    """`<module.Class object at 0x…>` from the type alone (never calls the object's methods)."""
+    return f"<{type_label(type(obj)) or 'object'} object at {id(obj):#x}{note}>"
+
+
+def class_text(cls: type) -> str:
+    """`<class 'module.Class'>` (what `type.__repr__` shows) for a class, by the label its
+    instances' placeholders have: a class's names are read, its metaclass's `__repr__` is not
+    called (an Enum's `<enum 'Color'>` is the program's code). A class whose names cannot be
+    read gets its placeholder (`<type object at 0x…>`)."""
+    label = type_label(cls)
+    return f"<class '{label}'>" if label is not None else placeholder(cls)
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -139,7 +153,10 @@ def _text(obj: Any, depth: int, full: bool) -> str:
             parts.append(f"{_text(k, depth + 1, full)}: {_text(v, depth + 1, full)}")
         return "{" + ", ".join(parts) + "}"
     if not full:
-        return placeholder(obj)
+        if t is FunctionType:  # (its __qualname__ is the function type's own: a str)
+            return f"<function {obj.__qualname__} at {id(obj):#x}>"
+        # (issubclass of the type, not isinstance: that would read a proxy's __class__)
+        return class_text(obj) if issubclass(t, type) else placeholder(obj)
     try:
         text = _unheld(repr, obj)  # (the program's code: a Ctrl-C, a timeout's alarm interrupt it)
         if type(text) is not str:

@@ -138,6 +138,40 @@ def test_texts_equal_reference(mode: str) -> None:
     check_probe_texts(SAMPLES if mode == "safe" else [v for v in SAMPLES if not isinstance(v, Opaque)], mode)
 
 
+def test_classes_and_functions_read_by_name() -> None:
+    """Safe mode: a class reads `<class 'module.Class'>` and a function `<function qualname at
+    0x…>` in C as in reprs -- alone (held to the drain), twice (no memo hit may name it as an
+    object), in containers, beside instances in a tuple (not packed as one), as results; a
+    class whose names only the hook can read (a metaclass's property, no __module__) too."""
+    import abc
+    import enum
+
+    class Color(enum.Enum):
+        RED = 1
+
+    class Meta(type):
+        __module__ = property(lambda cls: "elsewhere")
+
+    class WithMeta(metaclass=Meta):
+        pass
+
+    nameless = type("Nameless", (), {"__module__": None})
+    long_name = type("L\u00e9" * 150, (), {})
+
+    def outer():
+        return lambda: 0
+
+    inner = outer()
+    values = [Opaque, Opaque, int, Color, abc.ABC, WithMeta, nameless, long_name, probe, inner, inner,
+              [Opaque, int], (Opaque, Opaque()), (Opaque(), Opaque), {"k": (probe, Color)}, [[[[Opaque]]]]]
+    trace = check_probe_texts(values, "safe")
+    got = [c.result for c in trace.calls if c.function.qualname == "probe"]
+    assert got[:5] == ["<class 'test_crecorder.Opaque'>"] * 2 + ["<class 'int'>", f"<class 'test_crecorder.{Color.__qualname__}'>",
+                                                               "<class 'abc.ABC'>"]
+    assert got[8:11] == [f"<function probe at {id(probe):#x}>"] + [repr(inner)] * 2
+    assert got[11] == "[<class 'test_crecorder.Opaque'>, <class 'int'>]"
+
+
 class MyError(ValueError):
     pass
 

@@ -352,7 +352,36 @@ def prog_threads() -> None:
         t.join()  # one at a time: the same order with both recorders
 
 
+class Shape:
+    @classmethod
+    def make(cls, *parts: Any) -> "Shape":
+        return cls()
+
+
+class Square(Shape):
+    pass
+
+
+def prog_named() -> None:
+    """Classes and functions as arguments, results and items: shown by their names (each
+    twice: the C recorder's second capture of an argument list may take another path)."""
+    import abc
+    import enum
+
+    class Color(enum.Enum):
+        RED = 1
+
+    for _ in range(2):
+        Shape.make(int, Square)
+        Square.make(Color, abc.ABC, worker)
+        pair([Shape, int], (Square, Point(1, 2)))
+        pair({"k": Color}, (fib, lambda: 0))
+        flag(Shape)
+        flag(worker)
+
+
 PROGRAMS: dict[str, Callable[[], None]] = {
+    "named": prog_named,
     "values": prog_values,
     "scalars": prog_scalars,
     "exceptions": prog_exceptions,

@@ -52,7 +52,7 @@ def test_include_string_records_generated_code(genmod, recorder_name: str) -> No
     check_balanced(trace)
     assert [re.sub(r"0x[0-9a-f]+", "0x…", line) for line in shape(trace)] == [
         "run() = 9",
-        "  <lambda>(_cls=<type object at 0x…>, x=1, y=2) = <genmod_fixture.P object at 0x…>",  # P.__new__
+        "  <lambda>(_cls=<class 'genmod_fixture.P'>, x=1, y=2) = <genmod_fixture.P object at 0x…>",  # P.__new__
         "  __init__(self=<genmod_fixture.D object at 0x…>, a=3) = None",  # D.__init__
         "  made(v=4) = 5",
         "    real(v=4) = 5",

@@ -62,6 +62,44 @@ def test_other_objects_safe_mode_do_not_call_repr():
     assert re.fullmatch(rf"<test_reprs\.Nice object at {ADDR}>", value_text([Nice()])[1:-1])
 
 
+def test_classes_and_functions_shown_by_name_in_safe_mode():
+    """A class reads as repr() shows it (`<class 'module.Class'>`) and a function too
+    (`<function qualname at 0x…>`): their names, read without running the program's code --
+    a metaclass's __repr__ is not called, nor a proxy's __class__ read."""
+    import abc
+    import enum
+
+    class Color(enum.Enum):  # EnumType.__repr__ would say <enum 'Color'>
+        RED = 1
+
+    class Proxy:
+        reads = 0
+
+        @property
+        def __class__(self):
+            Proxy.reads += 1
+            return type
+
+    def outer():
+        def inner():
+            pass
+        return inner
+
+    assert value_text(Nice) == "<class 'test_reprs.Nice'>"
+    assert value_text(int) == "<class 'int'>"
+    assert value_text(Color) == f"<class 'test_reprs.{Color.__qualname__}'>"
+    assert value_text(abc.ABC) == "<class 'abc.ABC'>"
+    assert value_text([Nice, (int,)]) == "[<class 'test_reprs.Nice'>, (<class 'int'>,)]"
+    inner = outer()
+    assert value_text(inner) == f"<function {inner.__qualname__} at {id(inner):#x}>" == repr(inner)
+    assert inner.__qualname__.endswith(".outer.<locals>.inner")
+    assert value_text(value_text) == repr(value_text)
+    assert re.fullmatch(rf"<test_reprs\.{re.escape(Proxy.__qualname__)} object at {ADDR}>", value_text(Proxy()))
+    assert Proxy.reads == 0
+    nameless = type("Nameless", (), {"__module__": None})
+    assert value_text(nameless) == placeholder(nameless)  # no label: its placeholder
+
+
 def test_full_mode():
     assert value_text(Nice(), "full") == "Nice(1)"
     assert re.fullmatch(rf"<test_reprs\.Raises object at {ADDR}; repr raised ValueError: boom>",
