@@ -390,8 +390,9 @@ class FlowtraceApp(SearchingApp):
         add(2, plural(data.calls_read, "call"))
         if data.multi_process:
             add(4, f"{len(data.processes):,} processes")
-        if len(data.threads) > 1:
-            add(5, plural(len(data.threads), "thread"))
+        threads = len(data.program_threads())
+        if threads > 1:
+            add(5, plural(threads, "thread"))
         if data.tasks:
             add(5, plural(len(data.tasks), "task"))
         add(4, fmt_ns(self.live_view.now_ns() or data.t_end))

@@ -81,7 +81,7 @@ def notes_for(base: TraceData, new: TraceData) -> list[str]:
     prog = [os.path.basename(str((d.meta.get("argv") or ["?"])[0])) for d in (base, new)]
     if prog[0] != prog[1]:
         notes.append(f"different programs ({prog[0]} / {prog[1]}): paths matched by function names")
-    if len(base.threads) > 1 or len(new.threads) > 1:
+    if len(base.program_threads()) > 1 or len(new.program_threads()) > 1:
         notes.append("threads merged")
     return notes
 

@@ -106,7 +106,7 @@ def process_facts(data: TraceData, process: int, live_now: int = 0) -> tuple[tup
     facts += [("status", proc.status(live=bool(live_now))), ("start", fmt_ns(proc.shift)),
               ("lifetime", fmt_ns(max(0, (end if end is not None else live_now or data.t_end) - proc.shift))
                + ("" if end is not None else " so far")),
-              ("threads", str(len(proc.threads))), ("calls", f"{proc.calls:,}")]
+              ("threads", str(len(data.program_threads(proc.threads)))), ("calls", f"{proc.calls:,}")]
     return tuple(facts)
 
 

@@ -66,6 +66,10 @@ TEXTS_EVERY = 8
 _DTYPES = {"B": "<u1", "H": "<u2", "I": "<u4", "i": "<i4", "q": "<i8", "Q": "<u8"}
 
 # How a call ended (EXIT.how); 0 means no EXIT row seen yet (running, or the process died).
+# flowtrace's own threads are named so (session.py's flusher, control.py's): one gets a THRD entry
+# at its first event -- a collection started in flowtrace's work runs the program's finalizers there
+OWN_THREAD_PREFIX = "flowtrace-"
+
 HOW_OPEN = 0
 HOW_RETURN = F.END_RETURN
 HOW_RAISE = F.END_RAISE
@@ -442,6 +446,7 @@ class TraceData:
         self._marks = _Growable(_MARK_COLS, sentinel_row=False)
         self.functions: list[Function | None] = [None]  # index = function id
         self.threads: dict[int, Thread] = {}
+        self._thread_scan: dict[int, int] = {}  # own thread id -> call rows looked at for it (-1: it has calls)
         self.tasks: dict[int, Task] = {}
         self.strings = StringTable()
         self.meta: dict[str, Any] = {}
@@ -492,6 +497,28 @@ class TraceData:
         if self.tail is not None and lo > self.n:
             return self.tail.run(name, lo, hi)
         return self._calls.arrays[name][lo : hi + 1]
+
+    def program_threads(self, tids: Iterable[int] | None = None) -> list[int]:
+        """The ids of `tids` (every defined thread's by default) that are the program's threads:
+        all but flowtrace's own with no recorded call (a flusher whose collection ran only
+        unrecorded code). A thread of the program is kept, calls or not (it ran), and so is one
+        of ours whose calls were recorded (the program's finalizers)."""
+        tids = list(self.threads) if tids is None else list(tids)
+        return [tid for tid in tids if not ((t := self.threads.get(tid)) is not None
+                                            and t.name.startswith(OWN_THREAD_PREFIX) and not self._made_calls(tid))]
+
+    def _made_calls(self, tid: int) -> bool:
+        """Has thread `tid` a call read? The columns looked at once (only the rows read since the
+        last look again), a tail's held calls each time (they are few)."""
+        upto = self._thread_scan.get(tid, 1)
+        if upto < 0:
+            return True
+        col = self.col("thread")
+        found = bool((col[upto:] == tid).any())
+        if not found and self.tail is not None:
+            found = bool((self.tail.calls.arrays["thread"][: self.tail.held] == tid).any())
+        self._thread_scan[tid] = -1 if found else len(col)
+        return found
 
     def expect_calls(self, calls: int) -> None:
         """Size the call columns for `calls` calls now, while they hold few (the feeding thread

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import numpy as np
+import pytest
 
 from flowtrace.ftr.chunks import ChunkReader
 from flowtrace_tui.app import FlowtraceApp
@@ -37,6 +38,38 @@ async def test_opens_with_first_level_expanded():
         parts = app.status_parts()
         assert parts[1:4] == ["finished, exit 0", "11 calls", "320 ns"]
         assert app.tree.cursor_pos == 0
+
+
+def _flusher_program(flusher_calls: bool, idle_worker: bool) -> bytes:
+    """A single-threaded program's session whose flusher thread got a THRD entry (a collection
+    it started ran the program's finalizers: recorded or not), and maybe an idle thread of the
+    program's (defined, no call recorded)."""
+    b = TraceBuilder(step=100)
+    m = b.enter("main")
+    b.leave(b.enter("work", args="n=1"), result="2")
+    b.thread(2, "flowtrace-flusher")
+    if flusher_calls:
+        b.leave(b.enter("Conn.__del__", thread=2, parent=0), result="None")
+    if idle_worker:
+        b.thread(3, "idle-worker")
+    b.leave(m, result="None")
+    return b.data()
+
+
+@pytest.mark.parametrize("flusher_calls, idle_worker, threads", [
+    (False, False, None), (False, True, "2 threads"), (True, False, "2 threads"), (True, True, "3 threads")])
+@sync
+async def test_flowtraces_own_thread_without_calls_is_not_a_program_thread(flusher_calls, idle_worker, threads):
+    """GIVEN a session whose flusher thread is defined, WHEN it has no call, THEN the status
+    line counts only the program's threads (none said for one); a thread of the program with
+    no call is counted (it ran), and so is the flusher once it has calls (finalizers)."""
+    app = FlowtraceApp(source(_flusher_program(flusher_calls, idle_worker)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        said = [p for p in app.status_parts() if p.endswith("threads")]
+        assert said == ([threads] if threads else [])
+        expected = [1] + ([2] if flusher_calls else []) + ([3] if idle_worker else [])
+        assert app.source.data.program_threads() == expected
 
 
 @sync
