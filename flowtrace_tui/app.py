@@ -203,13 +203,15 @@ class FlowtraceApp(SearchingApp):
         self.pipeline.run(lambda: worker.is_cancelled, self._post_event, screen=True)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Show an index (from any thread): as the loader's snapshots, by a message."""
-        self.post_message(IndexReady(snapshot.index, snapshot.final))
+        """Show a snapshot the live view held back (the UI thread), now: posted, it came after
+        the loader's snapshots already queued, all newer, and stayed on screen over them (when
+        the last of them came first: "reading N earlier" after the session ended)."""
+        self.on_index_ready(IndexReady(snapshot.index, snapshot.final))
 
     def _post_event(self, event: Event) -> None:
         """Worker side: one pipeline event as a message to the UI thread."""
         if isinstance(event, Snapshot):
-            self.show_snapshot(event)
+            self.post_message(IndexReady(event.index, event.final))
         elif isinstance(event, Progress):
             self.post_message(LoadProgress(event.done, event.total, event.calls))
         elif isinstance(event, Finished):

@@ -65,7 +65,7 @@ class LiveHost(Protocol):
     def update_detail(self) -> None: ...
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Show an index (posted to the UI thread as the loader's snapshots are)."""
+        """Show a held snapshot now, before the loader's newer ones already posted (UI thread)."""
 
     # Textual's App services
     def notify(self, message: str, *, timeout: float | None = None) -> None: ...

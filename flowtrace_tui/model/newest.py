@@ -56,10 +56,18 @@ class NewestReader:
         self._spans: list[ChunkSpan] = []  # the chunks from the reads' offset on, as far as walked
         self._heads: dict[int, tuple[int, int]] = {}  # a CALL chunk's offset -> (base, rows)
         self._between: dict[int, D.CallRows] = {}  # (one window's) CALL chunks read in between
+        self._window_end = -1  # where the chunks the last window was read from end
 
     def behind(self) -> int:
         """Bytes of the file past what the reads in order have taken."""
         return max(0, (self.reader.size() or 0) - self.reader.offset)
+
+    def grown(self) -> bool:
+        """Whole chunks were written past those the last window was read from: a new window
+        would hold newer calls (else the same: made again every poll interval once a program
+        ended far ahead of the reads, each took CPU from the reads that were to catch up)."""
+        spans = self._walk()
+        return not spans or spans[-1].end != self._window_end
 
     def window(self, data: TraceData, count: int) -> TraceData | None:
         """The newest `count` calls (or a few more: whole chunks) and the calls they descend
@@ -69,6 +77,7 @@ class NewestReader:
         will say what is wrong when they get there)."""
         spans = self._walk()
         self._between.clear()
+        self._window_end = spans[-1].end if spans else -1
         k = self._first_newest(spans, count)
         if k is None:
             return None

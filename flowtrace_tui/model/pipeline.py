@@ -342,10 +342,12 @@ class Pipeline:
                 and self.newest.behind() >= NEWEST_BEHIND_BYTES)
 
     def _newest_due(self, since_index: float, cost: float) -> bool:
-        """Time for the next window read from the file's end: as the policy spaces them, and
-        (with a screen) once the last snapshot is drawn -- they come faster than a loaded
-        machine draws them, and the reads wait for the GIL while it does."""
-        return self.policy.newest_due(since_index, cost) and (not self._screen or self._drawn.is_set())
+        """Time for the next window read from the file's end: as the policy spaces them, (with
+        a screen) once the last snapshot is drawn -- they come faster than a loaded machine
+        draws them, and the reads wait for the GIL while it does -- and once the file holds
+        newer calls than the last one (NewestReader.grown)."""
+        return (self.policy.newest_due(since_index, cost) and (not self._screen or self._drawn.is_set())
+                and self.newest.grown())
 
     def _show_newest(self, publish: Callable[[Event], None], first: bool) -> tuple[TreeIndex, float, float] | None:
         """Publish the index of a window of the newest calls read from the file's end

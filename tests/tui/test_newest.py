@@ -19,7 +19,7 @@ from flowtrace_tui.model import pipeline as pipeline_module
 from flowtrace_tui.model import source as source_module
 from flowtrace_tui.model.loader import FeedResult
 from flowtrace_tui.model.newest import NewestReader
-from flowtrace_tui.model.pipeline import Pipeline, Snapshot
+from flowtrace_tui.model.pipeline import Finished, Pipeline, Snapshot
 from flowtrace_tui.model.source import StepResult, TraceSource
 from flowtrace_tui.model.update_policy import UpdatePolicy
 from flowtrace_tui.model.window import READING, window_data
@@ -299,3 +299,102 @@ def test_a_file_that_had_ended_loads_from_its_start(tmp_path, monkeypatch):
     p.run(lambda: False, lambda e: isinstance(e, Snapshot) and snaps.append(e))
     assert all(s.index.data.window is None for s in snaps) and src.step_bytes is None
     assert snaps[-1].final and snaps[-1].index.n == 2001
+
+
+@sync
+async def test_a_window_held_while_not_following_never_comes_back_over_the_whole_session(tmp_path, monkeypatch):
+    """GIVEN the explorer following a live session far behind, its newest calls read from the
+    file's end on screen, WHEN the user moves the cursor (no following: the newer windows are
+    held, not shown), the program makes its last calls, the reads catch up (an index of the
+    whole session, published) and G (follow again) is handled while that index still waits in
+    the app's queue, and then the session ends (its end chunk, no call after those), THEN the
+    screen ends on the whole session, saying nothing of reading -- not on the held window G
+    asked for: posted behind the index, it was shown over it, and as nothing new came after it
+    the screen stayed on "newest 20 calls shown (reading N earlier)" for good, the loader done."""
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    post, stashed, lock, released = app._post_event, [], threading.Lock(), threading.Event()
+
+    def post_event(event):  # from the loader's first index of the whole session on, its events wait
+        with lock:
+            if not released.is_set() and (stashed or isinstance(event, Snapshot) and event.index.data.window is None):
+                stashed.append(event)
+                return
+        post(event)
+
+    app._post_event = post_event
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.tree.cursor_pos >= 0)
+            assert app.index.data.window.why == READING
+            await pilot.press("up")  # follow mode ends: windows are held from now on
+            assert not app.live_view.follow.following
+            feed.step_calls(["later"])
+            await until(pilot, lambda: app.live_view.held is not None)
+            b.leave(m)  # the program's last calls: none comes after
+            b.flush()
+            feed.sync()
+            src.gate.set()
+            await until(pilot, lambda: stashed, timeout=30)
+            assert app.live_view.held.index.data.window.why == READING and not src.data.finished
+            with lock:
+                released.set()
+                for event in stashed:
+                    post(event)
+            assert app.live_view.last_key()  # G's action, while the index waits in the app's queue
+            b.data(finish=True)  # the session's end chunk
+            feed.sync()
+            await until(pilot, lambda: src.data.finished and not app.loading, timeout=30)
+            await app.workers.wait_for_complete()
+            await until(pilot, lambda: "finished" in screen_lines(app)[-2])  # (the status line's next tick)
+            status = screen_lines(app)[-2]
+            assert "finished" in status and "reading" not in status and "newest" not in status, status
+            assert "later" in "\n".join(screen_lines(app))  # following: the newest call on screen
+    finally:
+        src.gate.set()
+
+
+def test_a_window_is_read_again_only_once_the_file_has_grown(tmp_path, monkeypatch):
+    """GIVEN a live session far behind whose reads take nothing (held) and whose file does not
+    grow, WHEN the pipeline goes on reading, THEN its window of the newest calls is made once,
+    not every poll interval (the same calls again: after a busy program ended far ahead of the
+    reads, each took CPU from the reads that were to catch up); WHEN the program writes more,
+    THEN the next window holds it."""
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    steps = [0]
+    step = src.step
+
+    def counted():
+        steps[0] += 1
+        return step()
+
+    src.step = counted
+    p = Pipeline(src, poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20))
+    snaps: list[Snapshot] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
+    loop.start()
+    try:
+        def wait(cond):
+            for _ in range(6000):
+                if cond():
+                    return
+                stop.wait(0.005)
+            raise AssertionError("condition not reached")
+
+        wait(lambda: snaps)
+        seen = steps[0]
+        wait(lambda: steps[0] >= seen + 40)  # 40 reads (held: nothing read, ~0.2 s of polls)
+        assert len(snaps) == 1 and snaps[0].index.data.window.through == 2001
+        feed.step_calls(["later"])
+        wait(lambda: len(snaps) > 1)
+        assert snaps[1].index.data.window.why == READING and snaps[1].index.data.window.through == 2002
+    finally:
+        stop.set()
+        src.gate.set()
+        loop.join(60)
