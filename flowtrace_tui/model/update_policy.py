@@ -70,7 +70,8 @@ class UpdatePolicy:
     window_after: float = 0.2
     catch_up: float = 0.15
     catch_up_slice: float = 0.02  # a step is grown in slices: see Pipeline._catch_up
-    draw_wait: float = 0.03  # a step waits at most this long for the screen to draw the window first
+    # a step, or the next read, waits at most this long for the screen to draw a window first
+    draw_wait: float = 0.15
     # a live session's first screen: the reads of the calls behind wait at most this long for
     # it to be drawn (they took the GIL from its first layout: ~0.2-0.4 s later at load 23)
     first_draw_wait: float = 0.3
