@@ -336,9 +336,10 @@ class Pipeline:
         shows windows of its newest calls read from its end (newest.py). Not for a file that had
         ended when opened (it loads from its start, as a file read once does), nor once the
         session has parts of other processes (the root's ids are mapped to the session's then:
-        parts.py), nor once the call columns are full (tail.py: windows of the reads' own tail)."""
+        parts.py). Also once the call columns are full (tail.py): the reads' own windows held
+        calls as old as the reads were behind (a long session of a busy program: seconds)."""
         data = self.source.data
-        return (not self.source.ended_when_opened and not data.processes and data.tail is None
+        return (not self.source.ended_when_opened and not data.processes
                 and self.newest.behind() >= NEWEST_BEHIND_BYTES)
 
     def _newest_due(self, since_index: float, cost: float) -> bool:

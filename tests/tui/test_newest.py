@@ -398,3 +398,89 @@ def test_a_window_is_read_again_only_once_the_file_has_grown(tmp_path, monkeypat
         stop.set()
         src.gate.set()
         loop.join(60)
+
+
+@pytest.mark.parametrize("count", [1, 30, 400])
+def test_the_newest_calls_read_from_the_end_once_the_columns_are_full(tmp_path, monkeypatch, count):
+    """GIVEN a followed session whose call columns are full (its newest calls in a tail that lets
+    older ones go: tail.py) and whose reads in order stopped far behind the file, WHEN its newest
+    `count` calls are read from the file's end, THEN the window holds the same calls, ancestors,
+    columns and texts as the window of the session read whole (the reads' tail takes none of
+    it): once a long session's columns were full the screen showed the reads' own newest calls,
+    as old as the reads were behind."""
+    from flowtrace_tui.model import loader
+    from flowtrace_tui.model import tail as tail_module
+
+    from .test_tail import long_loop
+
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    monkeypatch.setattr(loader, "TEXTS_EVERY", 2)
+    b, _running = long_loop(outers=4, inner=900)
+    path = str(tmp_path / "t.ftr")
+    b.save(path, finish=False)
+    full = whole(path)
+    with open(path, "rb") as fh:
+        offsets = [at for _kind, at, _end in chunk_offsets(fh.read())]
+    for upto in (offsets[len(offsets) * 2 // 3], offsets[len(offsets) * 5 // 6]):
+        src = TraceSource(ChunkReader(path, read_size=1 << 20))
+        src.data.expect_calls(1500)
+        for chunk in [c for c in src.reader.poll() if c.offset < upto]:  # (as followed: a chunk at a time)
+            src.data.feed([chunk], reader=src.reader)
+        src.reader.offset = upto
+        assert src.data.tail is not None and src.data.tail.let_go > 0
+        got = NewestReader(src.reader).window(src.data, count)
+        assert got is not None and got.window.why == READING
+        same_window(got, window_data(full.data, got.window.through - got.window.first + 1))
+        build_index(got)
+
+
+class HeldOnceFull(TraceSource):
+    """A session whose reads in order take nothing once its call columns are full (tail.py),
+    until the test opens `gate`."""
+
+    def step(self):
+        if self.data.tail is not None and not self.gate.wait(0.005):
+            first = self.data.calls_read + 1
+            return StepResult(FeedResult(first, first - 1, 0, 0), 0, True)
+        return super().step()
+
+
+def test_the_pipeline_shows_the_newest_calls_once_the_columns_are_full(tmp_path, monkeypatch):
+    """GIVEN a followed session whose call columns filled (1,500 calls) while its reads were far
+    behind the file, WHEN the program makes more calls while the reads are held, THEN the
+    pipeline's windows are read from the file's end and hold them (the reads' own windows,
+    shown before, held only calls as old as the reads were behind)."""
+    from flowtrace_tui.model import tail as tail_module
+
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    monkeypatch.setattr(pipeline_module, "live_calls", lambda: 1500)
+    monkeypatch.setattr(source_module, "GUESS_MAX_CALLS", 1000)  # (then sized for the 1,500)
+    monkeypatch.setattr(pipeline_module, "NEWEST_STEP_BYTES", 64 * 64)  # (reads of ~4 KB a step)
+    src = HeldOnceFull.open(path)
+    src.gate = threading.Event()
+    p = Pipeline(src, poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20))
+    snaps: list[Snapshot] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
+    loop.start()
+    try:
+        def wait(cond):
+            for _ in range(6000):
+                if cond():
+                    return
+                stop.wait(0.005)
+            raise AssertionError(f"condition not reached: {src.data.calls_read} calls read, windows through "
+                                 f"{[s.index.data.window.through for s in snaps if s.index.data.window is not None][-3:]}")
+
+        wait(lambda: src.data.tail is not None)
+        assert src.data.calls_read < 2001
+        feed.step_calls(["later"])
+        wait(lambda: any(s.index.data.window is not None and s.index.data.window.through == 2002 for s in snaps))
+        win = next(s.index.data for s in snaps if s.index.data.window is not None and s.index.data.window.through == 2002)
+        assert win.window.why == READING and win.func_name(int(win.col("func")[-1])) == "later"
+        assert win.window.ids[1] == m and src.data.calls_read < 2001
+    finally:
+        stop.set()
+        src.gate.set()
+        loop.join(60)
