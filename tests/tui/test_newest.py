@@ -357,6 +357,38 @@ async def test_a_window_held_while_not_following_never_comes_back_over_the_whole
         src.gate.set()
 
 
+class Following:
+    """A pipeline following `src` on a thread of its own (no screen): its snapshots in `snaps`;
+    `wait(cond)` fails loudly (with what was read and shown) when `cond` does not come true."""
+
+    def __init__(self, src: TraceSource) -> None:
+        self.src, self.snaps, self.stop = src, [], threading.Event()
+        policy = UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20)
+        p = Pipeline(src, poll_interval=0.01, policy=policy)
+        self.loop = threading.Thread(target=p.run, args=(self.stop.is_set, self._publish))
+        self.loop.start()
+
+    def _publish(self, event) -> None:
+        if isinstance(event, Snapshot):
+            self.snaps.append(event)
+
+    def windows(self) -> list:
+        return [s.index.data for s in self.snaps if s.index.data.window is not None]
+
+    def wait(self, cond) -> None:
+        for _ in range(6000):  # (a bound of ~30 s, so that a broken test cannot hang the suite)
+            if cond():
+                return
+            self.stop.wait(0.005)
+        raise AssertionError(f"condition not reached: {self.src.data.calls_read} calls read, windows through "
+                             f"{[w.window.through for w in self.windows()][-3:]}")
+
+    def end(self) -> None:
+        self.stop.set()
+        self.src.gate.set()
+        self.loop.join(60)
+
+
 def test_a_window_is_read_again_only_once_the_file_has_grown(tmp_path, monkeypatch):
     """GIVEN a live session far behind whose reads take nothing (held) and whose file does not
     grow, WHEN the pipeline goes on reading, THEN its window of the newest calls is made once,
@@ -374,19 +406,10 @@ def test_a_window_is_read_again_only_once_the_file_has_grown(tmp_path, monkeypat
         return step()
 
     src.step = counted
-    p = Pipeline(src, poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20))
-    snaps: list[Snapshot] = []
-    stop = threading.Event()
-    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
-    loop.start()
+    run = Following(src)
     try:
-        def wait(cond):
-            for _ in range(6000):
-                if cond():
-                    return
-                stop.wait(0.005)
-            raise AssertionError("condition not reached")
-
+        wait = run.wait
+        snaps = run.snaps
         wait(lambda: snaps)
         seen = steps[0]
         wait(lambda: steps[0] >= seen + 40)  # 40 reads (held: nothing read, ~0.2 s of polls)
@@ -395,9 +418,7 @@ def test_a_window_is_read_again_only_once_the_file_has_grown(tmp_path, monkeypat
         wait(lambda: len(snaps) > 1)
         assert snaps[1].index.data.window.why == READING and snaps[1].index.data.window.through == 2002
     finally:
-        stop.set()
-        src.gate.set()
-        loop.join(60)
+        run.end()
 
 
 @pytest.mark.parametrize("count", [1, 30, 400])
@@ -459,28 +480,15 @@ def test_the_pipeline_shows_the_newest_calls_once_the_columns_are_full(tmp_path,
     monkeypatch.setattr(pipeline_module, "NEWEST_STEP_BYTES", 64 * 64)  # (reads of ~4 KB a step)
     src = HeldOnceFull.open(path)
     src.gate = threading.Event()
-    p = Pipeline(src, poll_interval=0.01, policy=UpdatePolicy(poll_interval=0.01, live_min_update=0, window_calls=20))
-    snaps: list[Snapshot] = []
-    stop = threading.Event()
-    loop = threading.Thread(target=p.run, args=(stop.is_set, lambda e: isinstance(e, Snapshot) and snaps.append(e)))
-    loop.start()
+    run = Following(src)
     try:
-        def wait(cond):
-            for _ in range(6000):
-                if cond():
-                    return
-                stop.wait(0.005)
-            raise AssertionError(f"condition not reached: {src.data.calls_read} calls read, windows through "
-                                 f"{[s.index.data.window.through for s in snaps if s.index.data.window is not None][-3:]}")
-
+        wait = run.wait
         wait(lambda: src.data.tail is not None)
         assert src.data.calls_read < 2001
         feed.step_calls(["later"])
-        wait(lambda: any(s.index.data.window is not None and s.index.data.window.through == 2002 for s in snaps))
-        win = next(s.index.data for s in snaps if s.index.data.window is not None and s.index.data.window.through == 2002)
+        wait(lambda: any(w.window.through == 2002 for w in run.windows()))
+        win = next(w for w in run.windows() if w.window.through == 2002)
         assert win.window.why == READING and win.func_name(int(win.col("func")[-1])) == "later"
         assert win.window.ids[1] == m and src.data.calls_read < 2001
     finally:
-        stop.set()
-        src.gate.set()
-        loop.join(60)
+        run.end()
