@@ -201,6 +201,15 @@ guard_call(Guard *g, PyObject *const *args, size_t nargsf, PyObject *kwnames)
         res = call_in_callback(g->func, args, nargsf, kwnames);
         if (res) break;
         PyObject *exc = PyErr_GetRaisedException();
+        if (PyErr_GivenExceptionMatches(exc, PyExc_RecursionError)) {
+            /* the program's stack is at its limit, where the callback's frame does not fit: not
+             * an exception that landed in it but the callback's own failure. The event goes
+             * unrecorded (another run fails the same); delivered, the program would see a second
+             * RecursionError where it handles its own, as untraced it does not */
+            Py_DECREF(exc);
+            res = Py_NewRef(Py_None);
+            break;
+        }
         if (first) Py_DECREF(exc); else first = exc;   /* (two signals before a check: one exception) */
         if (PyList_GET_ITEM(flag, 0) != Py_False || tries == GUARD_TRIES) {   /* written: it is recorded */
             res = Py_NewRef(Py_None);

@@ -437,3 +437,31 @@ def test_the_program_sees_its_own_threads_only(tmp_path: pathlib.Path) -> None:
     r = run.compare(["threads_seen.py"])
     assert r.plain.stdout == "1 ['MainThread']\n"
     same_behaviour(r)
+
+
+RECURSES = """
+import sys
+def down(n):
+    return 0 if n == 0 else 1 + down(n - 1)
+try:
+    down(100000)
+except RecursionError as e:
+    print("caught", type(e).__name__)
+sys.setrecursionlimit(3000)
+print(down(2500))
+"""
+
+
+def test_recursion_error_caught_by_the_program_is_its_only_one(tmp_path: pathlib.Path, recorder_name: str) -> None:
+    """A program recursing into RecursionError and handling it runs on as under python: the
+    Python recorder's callback that no longer fits on the stack at the limit fails there with a
+    RecursionError of its own, which its guard (guard.c) took for an exception that landed in it
+    and raised again at the program's next check -- inside the program's handler."""
+    run = Run(tmp_path)
+    run.write("recurses.py", RECURSES)
+    r = run.compare(["recurses.py"], recorder=recorder_name)
+    assert r.plain.stdout == "caught RecursionError\n2500\n"
+    same_behaviour(r)
+    assert sum(c.qualname == "down" for c in r.trace.calls) > 2500
+    if recorder_name == "c":  # (the Python recorder's callbacks at the limit lose an unwind there:
+        assert not nesting_errors(r.trace)  # its <module> call then reads unfinished -- a known limit)
