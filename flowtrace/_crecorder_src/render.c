@@ -150,7 +150,7 @@ text_object_at(Text *t, uintptr_t a)
     return text_at(t, a, 1);
 }
 
-/* reprs.function_text: "<function qualname at 0x...>", as repr() of a function. */
+/* reprs._text of a function (safe mode): "<function qualname at 0x...>", as repr() shows it. */
 static int
 text_function(Text *t, PyObject *qualname, uintptr_t a)
 {
