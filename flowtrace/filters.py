@@ -24,6 +24,11 @@ the package itself too: `json.*` means the json package (`json.dumps` lives in
 `json/__init__.py`, module `json`), as `json` does; `json.d*` matches only the submodules it
 names. Code run by `-m pkg.mod` runs as `__main__` and matches under both names.
 
+The program itself -- the code that runs as `__main__`, a script or the module `-m` names -- is
+user code wherever its file lies: `flowtrace run -m tokenize f.py` records tokenize's `main()`
+and what it calls in that module (it recorded nothing, the whole program being standard
+library), though not the other library modules it uses (`--include` adds those).
+
 Code compiled from a string is decided by its file name alone: generated code (a `<...>` file
 name other than `<frozen NAME>` and interactive input: `<string>` from `exec`, dataclass
 `__init__`/`__eq__`/... and namedtuple `__new__`, `<doctest ...>`, ...) is recorded only when an
@@ -213,6 +218,8 @@ class CodeFilter:
             return False
         if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code or _is_c_program(code, module):
             return True
+        if mod == "__main__" and not filename.startswith("<"):
+            return True  # the program the user named (`-m tokenize`, a script in site-packages)
         if not self.include:
             return False
         if filename.startswith("<") and not filename.startswith("<frozen "):

@@ -94,7 +94,8 @@ def test_included_library_module_main_body_is_the_root(tmp_path: pathlib.Path, r
     assert plain.stdout == '{"k":[1]}\n'
     assert_same(plain, traced)
     assert_same(plain, traced_include)
-    assert load(out).calls == []  # the standard library: not recorded by default
+    default = load(out)  # the program json.tool (run as __main__) is recorded; json's other modules are not
+    assert [(c.qualname, c.function.module) for c in default.calls] == [("<module>", "__main__"), ("main", "__main__")]
     trace = load(out2)
     check_balanced(trace)
     roots = [(c.qualname, c.function.module, c.function.file.endswith("json/tool.py")) for c in trace.roots]
@@ -103,6 +104,36 @@ def test_included_library_module_main_body_is_the_root(tmp_path: pathlib.Path, r
     _traced, out3 = _run_include(tmp_path, recorder_name, ["--include", "json", "--exclude", "json.tool",
                                                            "-m", "json.tool", str(data)])
     assert "<module>" not in [c.qualname for c in load(out3).calls]
+
+
+LIB_TOOL = """
+import sys
+from libpkg import helper
+def main(args):
+    return helper.twice(len(args))
+if __name__ == "__main__":
+    print("tool", main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_a_program_that_lives_in_site_packages_is_recorded(tmp_path: pathlib.Path, recorder_name: str,
+                                                           how: str) -> None:
+    """The program the user names is theirs wherever its file lies: `-m libpkg.tool`, or the
+    script path, in a site-packages directory records its own code (it recorded nothing: the
+    whole program was library code); the library module it imports stays out by default."""
+    lib = tmp_path / "site-packages"
+    script(lib, "libpkg/__init__.py", "")
+    script(lib, "libpkg/helper.py", "def twice(n):\n    return 2 * n\n")
+    tool = script(lib, "libpkg/tool.py", LIB_TOOL)
+    args = ["-m", "libpkg.tool", "a", "b"] if how == "module" else [str(tool), "a", "b"]
+    plain, traced, out = run_both(args, tmp_path, env={"FLOWTRACE_RECORDER": recorder_name, "PYTHONPATH": str(lib)})
+    assert plain.stdout == "tool 4\n"
+    assert_same(plain, traced)
+    trace = load(out)
+    check_balanced(trace)
+    assert shape(trace) == ["<module>() = None", "  main(args=['a', 'b']) = 4"]
+    assert {c.function.file for c in trace.calls} == {str(tool)}
 
 
 def _run_include(tmp_path: pathlib.Path, recorder: str, args: list[str]) -> tuple:
