@@ -65,11 +65,11 @@ TEXTS_EVERY = 8
 
 _DTYPES = {"B": "<u1", "H": "<u2", "I": "<u4", "i": "<i4", "q": "<i8", "Q": "<u8"}
 
-# How a call ended (EXIT.how); 0 means no EXIT row seen yet (running, or the process died).
 # flowtrace's own threads are named so (session.py's flusher, control.py's): one gets a THRD entry
 # at its first event -- a collection started in flowtrace's work runs the program's finalizers there
 OWN_THREAD_PREFIX = "flowtrace-"
 
+# How a call ended (EXIT.how); 0 means no EXIT row seen yet (running, or the process died).
 HOW_OPEN = 0
 HOW_RETURN = F.END_RETURN
 HOW_RAISE = F.END_RAISE
