@@ -141,8 +141,11 @@ class LiveView:
         """While paused, keep the newest index instead of showing it (True: held); also a
         window of the newest calls (model/window.py) while not following: the user reads the
         tree, and a window would move its calls under the cursor. Shown when following again;
-        an index of the whole session is shown (and drops a window held before it)."""
-        window = snapshot.index.data.window is not None and not self.follow.following
+        an index of the whole session is shown (and drops a window held before it), and so is
+        a window once the session is over (the last: held, the screen kept a window read from
+        the file's end and said "reading N earlier" for good when the whole index could not be
+        had)."""
+        window = snapshot.index.data.window is not None and not self.follow.following and self.followed
         if (self.follow.paused or window) and self.host.rows is not None:
             final = snapshot.final or (self._held is not None and self._held.final)
             self._held = Snapshot(snapshot.index, final)

@@ -492,3 +492,40 @@ def test_the_pipeline_shows_the_newest_calls_once_the_columns_are_full(tmp_path,
         assert win.window.ids[1] == m and src.data.calls_read < 2001
     finally:
         run.end()
+
+
+@sync
+async def test_the_last_window_is_shown_once_the_session_is_over_even_when_not_following(tmp_path, monkeypatch):
+    """GIVEN the explorer following a live session far behind whose whole index cannot be had
+    (its call columns fill: windows only), WHEN the user moves the cursor (windows held from then
+    on) and the program ends, THEN the screen ends on the session's last window, not on the
+    window read from the file's end before: held while not following, the last window never came
+    and the screen said "finished ... newest 20 calls shown (reading N earlier)" for good."""
+    from flowtrace_tui.model import tail as tail_module
+
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
+    monkeypatch.setattr(pipeline_module, "live_calls", lambda: 1500)
+    monkeypatch.setattr(source_module, "GUESS_MAX_CALLS", 1000)
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and app.tree.cursor_pos >= 0)
+            assert app.index.data.window.why == READING
+            await pilot.press("up")
+            assert not app.live_view.follow.following
+            feed.step_calls(["later"])
+            b.leave(m)
+            b.data(finish=True)
+            feed.sync()
+            src.gate.set()
+            await until(pilot, lambda: src.data.finished and not app.loading, timeout=30)
+            await app.workers.wait_for_complete()
+            await until(pilot, lambda: "finished" in screen_lines(app)[-2])
+            status = screen_lines(app)[-2]
+            assert "reading" not in status and "memory holds" in status, status
+    finally:
+        src.gate.set()
