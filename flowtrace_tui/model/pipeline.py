@@ -114,6 +114,7 @@ class Pipeline:
         self._tasks = False  # the task view (build_index(tasks=True)); never grown
         self._requests: queue.SimpleQueue[tuple[bool, bool]] = queue.SimpleQueue()
         self._s_per_call: float | None = None  # wall seconds per call of the index updates
+        self._timed_calls = 0  # the most calls of an update that was timed (`_note_speed`)
         self._window_of: tuple[int, int, int] | None = None  # (calls, ends, marks) of the last window
         self._s_per_rebuilt_call: float | None = None  # a whole rebuild's wall seconds per call (processes)
         self._rebuilt_at = 0.0  # when the last whole rebuild ended (monotonic)
@@ -307,7 +308,7 @@ class Pipeline:
             return prev, self._window(), False
         if data.multi_process and window and prev is not None and self._growable(prev):
             return (*self._update_rebuilt(prev), False)
-        if prev is None and window and not data.multi_process and self.policy.windowed(data.n, self._s_per_call):
+        if prev is None and window and not data.multi_process and self.policy.windowed(data.n, self._s_per_call, self._timed_calls):
             # the first screen of a program that made many calls while the explorer started (a
             # busy one: ~0.5 M): a window of the newest now, the whole index grown by the steps
             # of catching up from none. Built whole first, it held that screen back by the
@@ -315,7 +316,7 @@ class Pipeline:
             prev = build_index(data, 0, grouped=self._grouped)
         t = time.monotonic()
         if (prev is None or not window or not self._growable(prev) or data.multi_process
-                or not self.policy.windowed(data.n - prev.n, self._s_per_call)):
+                or not self.policy.windowed(data.n - prev.n, self._s_per_call, self._timed_calls)):
             start = prev
             if prev is not None and not window and self.policy.build_whole(data.n - prev.n, data.n):
                 start = None  # over, and far behind: built whole, as opening the finished file would
@@ -471,10 +472,12 @@ class Pipeline:
         kept. `built`: the index was built whole, not grown: a grown call costs
         `grow_per_build` times a built one (taken at a built one's cost, a live session's first
         index, built whole, had the next update grow ~0.45 M calls in 140-290 ms of wall time at
-        load 11-14 instead of showing a window: the first screen stayed ~0.6 s)."""
+        load 11-14 instead of showing a window: the first screen stayed ~0.6 s). The most calls
+        timed at once are kept too: the speed is not taken for many more (UpdatePolicy.extrapolate)."""
         if calls >= self.policy.speed_sample and calls > 0:
             s = seconds / calls * (self.policy.grow_per_build if built else 1.0)
             self._s_per_call = s if self._s_per_call is None else (self._s_per_call + s) / 2
+            self._timed_calls = max(self._timed_calls, calls)
 
     def _growable(self, prev: TreeIndex) -> bool:
         """Can the next index grow from `prev` (else it is built whole)?"""

@@ -453,6 +453,48 @@ def test_when_the_live_view_shows_a_window(behind, s_per_call, windowed):
     assert UpdatePolicy(poll_interval=0.1).windowed(behind, s_per_call) is windowed
 
 
+@pytest.mark.parametrize("behind, s_per_call, timed, windowed", [
+    (1_000_000, 1e-7, 20_000, True),  # 50 times the calls timed: a loaded machine's speed is taken
+    (1_000_000, 1e-7, 250_000, False),  # 4 times: the speed timed is taken (0.1 s)
+    (80_000, 1e-7, 20_000, False),
+    (300_000, 3e-6, 20_000, True),  # slower than a loaded machine: as timed
+])
+def test_a_speed_is_not_taken_for_updates_much_larger_than_it_was_timed_on(behind, s_per_call, timed, windowed):
+    """A busy program's first catch-up step (20,000 calls, 90 ns a call) had the next update
+    grow 2.13 M calls at once (taken for 0.19 s): it took 0.70 s, page faults mostly."""
+    assert UpdatePolicy(poll_interval=0.1).windowed(behind, s_per_call, timed) is windowed
+
+
+@sync
+async def test_a_jump_far_beyond_the_updates_timed_shows_a_window(tmp_path):
+    """GIVEN the explorer following a session whose whole index was grown (and timed) by 8
+    calls, WHEN 101 calls arrive at once, THEN the screen shows the window of the newest calls
+    and says how many are still being indexed: the speed of an update of 8 calls says nothing of
+    one of 101 (the whole index grew them all before: a busy program's 2.13 M calls grown at
+    once, timed on 20,000, kept its newest calls off the screen 0.7 s)."""
+    b, m, path, feed = busy_session(tmp_path)
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_after=60.0, catch_up=0.0,
+                          window_calls=3, speed_sample=1, first_s_per_call=1.0)
+    src = TraceSource.open(path)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        feed.step_calls([f"warm{i}" for i in range(8)])  # 8 s at a loaded machine's speed: grown
+        await until(pilot, lambda: app.index.n == 10 and app.index.data.window is None)
+        assert app.pipeline._timed_calls == 8
+        feed.step_calls([f"early{i}" for i in range(100)] + ["newest_one"])
+        await until(pilot, lambda: app.index.data.window is not None and app.index.data.window.through == 111)
+        await until(pilot, lambda: app.tree.cursor_pos >= 0 and app.index.node(app.tree.cursor_pos) == app.index.n)
+        text = "\n".join(screen_lines(app))
+        assert "newest_one" in text and "early98" in text and "early97" not in text
+        assert "newest 3 calls shown (indexing 107 earlier)" in " | ".join(app.status_parts())
+        b.leave(m)
+        b.data(finish=True)
+        feed.sync()
+        await until(pilot, lambda: app.source.data.finished and app.index.data.window is None and app.index.n == 111)
+        await app.workers.wait_for_complete()
+
+
 def test_the_speed_a_whole_build_shows_is_taken_at_a_grown_calls_cost():
     """The pipeline decides on a window by what growing the whole index would take. A live
     session's first index is built whole (a call built costs less than a call grown): taken as
