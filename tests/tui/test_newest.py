@@ -529,3 +529,45 @@ async def test_the_last_window_is_shown_once_the_session_is_over_even_when_not_f
             assert "reading" not in status and "memory holds" in status, status
     finally:
         src.gate.set()
+
+
+@sync
+async def test_the_screen_never_goes_back_to_older_calls_as_the_reads_come_near_the_end(tmp_path, monkeypatch):
+    """GIVEN the explorer following a live session far behind, its newest calls read from the
+    file's end on screen, WHEN the reads in order come near the file's end (no longer far behind)
+    and take the rest in small steps, THEN every index the screen shows holds a newest call at
+    least as new as the one before, and the screen ends on the session's newest call: the reads'
+    own windows and indexes, older than the window read from the end, went on screen before (at
+    a busy program's end: back by 39,218 calls, to one made 849 ms before)."""
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    monkeypatch.setattr(pipeline_module, "NEWEST_STEP_BYTES", 2000)  # (the reads: ~40 calls a step)
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    shown: list[int] = []
+    apply = FlowtraceApp._apply_index
+
+    def applied(self, index):
+        apply(self, index)
+        shown.append(pipeline_module.newest_call(index))
+
+    monkeypatch.setattr(FlowtraceApp, "_apply_index", applied)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.index is not None and "i=1999" in "\n".join(screen_lines(app)))
+            assert app.index.data.window.why == READING and shown == [2001]
+            monkeypatch.setattr(pipeline_module, "NEWEST_BEHIND_BYTES", 1 << 30)  # near the end from now on
+            src.gate.set()
+            await until(pilot, lambda: src.data.calls_read == 2001, timeout=30)
+            feed.step_calls(["later"])
+            await until(pilot, lambda: "later" in "\n".join(screen_lines(app)), timeout=30)
+            assert shown == sorted(shown) and shown[-1] == 2002, shown
+            b.leave(m)
+            b.data(finish=True)
+            feed.sync()
+            await until(pilot, lambda: app.source.data.finished and not app.loading, timeout=30)
+            await app.workers.wait_for_complete()
+            assert shown == sorted(shown), shown
+    finally:
+        src.gate.set()
