@@ -170,7 +170,7 @@ def explorer_memory(server: str) -> tuple[int, int]:
     for pid in _children(pane):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"flowtrace_tui" not in fh.read():
+                if b"flowtrace_tui" not in (cmd := fh.read()) and b"driver.py" not in cmd:
                     continue
             with open(f"/proc/{pid}/status") as fh:
                 fields = dict(line.split(":", 1) for line in fh if ":" in line)
