@@ -136,6 +136,29 @@ def test_a_program_that_lives_in_site_packages_is_recorded(tmp_path: pathlib.Pat
     assert {c.function.file for c in trace.calls} == {str(tool)}
 
 
+@pytest.mark.parametrize("how, options, note", [
+    ("module", (), " (libpkg is library code: only the module run as __main__ was recorded;"
+                   " --include libpkg records it all)"),
+    ("module", ("--include", "libpkg"), ""),
+    ("script", (), ""),
+])
+def test_the_end_line_says_when_a_library_program_was_recorded_only_in_part(
+        tmp_path: pathlib.Path, how: str, options: tuple[str, ...], note: str) -> None:
+    """`flowtrace run -m libpkg.tool` of a library package records only the module run as
+    __main__ (`-m pip list`: "recorded 1 call", and nothing said why): the end line says so and
+    how to record the rest; not once --include is given, nor for a script (its imports are
+    visibly other files)."""
+    lib = tmp_path / "site-packages"
+    script(lib, "libpkg/__init__.py", "")
+    script(lib, "libpkg/helper.py", "def twice(n):\n    return 2 * n\n")
+    tool = script(lib, "libpkg/tool.py", LIB_TOOL)
+    args = ["-m", "libpkg.tool", "a"] if how == "module" else [str(tool), "a"]
+    plain, traced, out = run_both(args, tmp_path, env={"PYTHONPATH": str(lib)}, options=options)
+    assert_same(plain, traced)
+    calls = 5 if options else 2  # <module>, main (included: libpkg's and helper's <module>, twice too)
+    assert traced.stderr.splitlines()[-1] == f"flowtrace: recorded {calls} calls to {out}{note}"
+
+
 def _run_include(tmp_path: pathlib.Path, recorder: str, args: list[str]) -> tuple:
     import os
     import subprocess

@@ -14,7 +14,8 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any
+import types
+from typing import Any, Callable
 
 from .. import runner
 from . import CommandError, add_filter_options, filter_argv
@@ -151,10 +152,11 @@ class _Finisher:
     so it runs after the program's atexit handlers (which are then recorded too) and before the
     session's fallback hooks (which find the session already stopped)."""
 
-    def __init__(self, session: Any, path: str, stderr: Any) -> None:
+    def __init__(self, session: Any, path: str, stderr: Any, library_note: Callable[[], str] = str) -> None:
         self.session = session
         self.path = path
         self.stderr = stderr
+        self.library_note = library_note
         self.outcome: runner.Outcome | None = None
 
     def __call__(self) -> None:
@@ -171,7 +173,7 @@ class _Finisher:
                 what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
                 from ..ftr.parts import children_note  # (names only: not the readers)
 
-                self._say(f"flowtrace: recorded {what} to {self.path}{children_note(self.path)}")
+                self._say(f"flowtrace: recorded {what} to {self.path}{children_note(self.path)}{self.library_note()}")
             except Exception as exc:  # noqa: BLE001 - never a traceback at exit
                 self._say(f"flowtrace: error: could not finish {self.path}: {exc}")
         if self.outcome is not None and self.outcome.kind == "interrupt":
@@ -183,6 +185,30 @@ class _Finisher:
             self.stderr.flush()
         except (OSError, ValueError):
             pass
+
+
+def _library_note(program: runner.Program, include: list[str]) -> Callable[[], str]:
+    """For `-m pkg` of a library package and no --include: the end line's note that only the
+    module run as __main__ was recorded (`flowtrace run -m pip list` said "recorded 1 call" and
+    nothing of why). Read at exit from the package the program imported: nothing is imported
+    for it, and no code of the program's runs."""
+
+    def note() -> str:
+        if program.kind != "module" or include:
+            return ""
+        top = program.target.split(".")[0]
+        module = sys.modules.get(top)
+        # (its own dict: a module's __getattr__ is the library's code)
+        filename = module.__dict__.get("__file__") if issubclass(type(module), types.ModuleType) else None
+        if not isinstance(filename, str):
+            return ""
+        from ..filters import CodeFilter
+
+        if CodeFilter().is_user_code(filename):
+            return ""
+        return f" ({top} is library code: only the module run as __main__ was recorded; --include {top} records it all)"
+
+    return note
 
 
 def _finish(session: Any, outcome: runner.Outcome | None) -> None:
@@ -273,7 +299,7 @@ def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple
         from .. import follow
 
         follow.enable_root(session, args.output, session.config, args.flush_interval)
-    finisher = _Finisher(session, args.output, sys.stderr)
+    finisher = _Finisher(session, args.output, sys.stderr, _library_note(program, list(args.include)))
     atexit.register(finisher)
     return session, finisher
 
