@@ -25,7 +25,8 @@ the screen showed).
 `--explorer-path DIR`: run the explorer (and recorder) of another checkout (PYTHONPATH=DIR), to
 compare side by side: rounds alternate between this checkout and each DIR (the option may be
 given several times).
-The explorer runs under a 6 GB address-space limit (a busy program records ~2 M calls a second).
+The explorer runs under a 6 GB address-space limit (a busy program records ~2 M calls a second;
+`--memory-limit BYTES` for another).
 
 Priority: run it as `nice -n -15 python benchmarks/live_screen.py ...` to measure with the
 machine's other work in the background. With the kernel's autogroups (Linux's default), a
@@ -135,15 +136,16 @@ def prioritise_self() -> None:
 
 def start_in_tmux(server: str, tmp: str, pythonpath: str | None, args: str) -> None:
     """Start `python ARGS` (the explorer of this checkout, or of PYTHONPATH=`pythonpath`) in
-    directory `tmp`, in session `t` of a new tmux server, 160x45, under the 6 GB limit.
+    directory `tmp`, in session `t` of a new tmux server, 160x45, under MEMORY_LIMIT (6 GB unless said).
     RuntimeError (with what tmux said) when the session did not start."""
     env = f"PYTHONPATH={pythonpath} " if pythonpath else ""
-    cmd = f"cd {tmp} && {env}prlimit --as=6000000000 {sys.executable} {args}; sleep 600"
+    cmd = f"cd {tmp} && {env}prlimit --as={MEMORY_LIMIT[0]} {sys.executable} {args}; sleep 600"
     done = tmux_run(server, "new-session", "-d", "-s", "t", "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd)
     if done.returncode != 0:
         raise RuntimeError(f"tmux new-session failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace').strip()}")
 
 
+MEMORY_LIMIT = [6_000_000_000]  # the explorer's address-space limit (--memory-limit)
 ROUNDS = iter(range(1 << 30))  # each round's tmux server has a name of its own: see one_round
 
 
@@ -322,7 +324,10 @@ def main() -> None:
     ap.add_argument("--explorer-log", metavar="DIR",
                     help="run the explorers under live_timeline.py's driver (it takes CPU of its own), keep each "
                          "round's timeline in DIR and say for each capture over the goal what the explorer was doing")
+    ap.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT[0], metavar="BYTES",
+                    help="the explorer's address-space limit (prlimit --as)")
     args = ap.parse_args()
+    MEMORY_LIMIT[0] = args.memory_limit
     if shutil.which("tmux") is None:
         raise SystemExit("live_screen.py needs tmux")
     prioritise_self()
