@@ -244,6 +244,15 @@ class HeldSource(TraceSource):
         return super().step()
 
 
+def held_app(path: str) -> tuple[HeldSource, FlowtraceApp]:
+    """The explorer following `path` with its reads held until the test opens `src.gate`
+    (HeldSource), windows of the newest 20 calls, a poll every 0.02 s."""
+    src = HeldSource.open(path)
+    src.gate, src.held = threading.Event(), True
+    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
+    return src, FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+
+
 @sync
 async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behind(tmp_path, monkeypatch):
     """GIVEN the explorer following a live session whose file holds far more than it has read
@@ -253,10 +262,7 @@ async def test_the_explorer_shows_the_newest_calls_while_its_reads_are_far_behin
     screen; WHEN the reads catch up, the screen shows what they read, and says nothing of
     reading."""
     b, m, path, feed = far_behind(tmp_path, monkeypatch)
-    src = HeldSource.open(path)
-    src.gate, src.held = threading.Event(), True
-    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    src, app = held_app(path)
     try:
         async with app.run_test(size=(120, 30)) as pilot:
             await until(pilot, lambda: app.index is not None and app.tree.cursor_pos >= 0)
@@ -312,10 +318,7 @@ async def test_a_window_held_while_not_following_never_comes_back_over_the_whole
     asked for: posted behind the index, it was shown over it, and as nothing new came after it
     the screen stayed on "newest 20 calls shown (reading N earlier)" for good, the loader done."""
     b, m, path, feed = far_behind(tmp_path, monkeypatch)
-    src = HeldSource.open(path)
-    src.gate, src.held = threading.Event(), True
-    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    src, app = held_app(path)
     post, stashed, lock, released = app._post_event, [], threading.Lock(), threading.Event()
 
     def post_event(event):  # from the loader's first index of the whole session on, its events wait
@@ -507,10 +510,7 @@ async def test_the_last_window_is_shown_once_the_session_is_over_even_when_not_f
     monkeypatch.setattr(tail_module, "TAIL_ROWS", 1024)
     monkeypatch.setattr(pipeline_module, "live_calls", lambda: 1500)
     monkeypatch.setattr(source_module, "GUESS_MAX_CALLS", 1000)
-    src = HeldSource.open(path)
-    src.gate, src.held = threading.Event(), True
-    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    src, app = held_app(path)
     try:
         async with app.run_test(size=(120, 30)) as pilot:
             await until(pilot, lambda: app.index is not None and app.tree.cursor_pos >= 0)
@@ -541,10 +541,7 @@ async def test_the_screen_never_goes_back_to_older_calls_as_the_reads_come_near_
     a busy program's end: back by 39,218 calls, to one made 849 ms before)."""
     b, m, path, feed = far_behind(tmp_path, monkeypatch)
     monkeypatch.setattr(pipeline_module, "NEWEST_STEP_BYTES", 2000)  # (the reads: ~40 calls a step)
-    src = HeldSource.open(path)
-    src.gate, src.held = threading.Event(), True
-    policy = UpdatePolicy(poll_interval=0.02, live_min_update=0, window_calls=20)
-    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    src, app = held_app(path)
     shown: list[int] = []
     apply = FlowtraceApp._apply_index
 
