@@ -318,7 +318,8 @@ class Pipeline:
             return prev, self._window(), False
         if data.multi_process and window and prev is not None and self._growable(prev):
             return (*self._update_rebuilt(prev), False)
-        if prev is None and window and not data.multi_process and self.policy.windowed(data.n, self._s_per_call, self._timed_calls):
+        if (prev is None and window and not data.multi_process
+                and self.policy.windowed(data.n, self._s_per_call, self._timed_calls)):
             # the first screen of a program that made many calls while the explorer started (a
             # busy one: ~0.5 M): a window of the newest now, the whole index grown by the steps
             # of catching up from none. Built whole first, it held that screen back by the
