@@ -67,7 +67,10 @@ class UpdatePolicy:
     rebuild_before: float = 0.4
     live_min_update: float = 0.5
     live_behind_update: float = 0.3
-    window_after: float = 0.2
+    # (the next update comes at least twice an update's cost later, `_live_due`: a new call
+    # waits for that spacing, the update and the draw -- at 0.2, two whole-index updates of
+    # 0.20-0.24 s in a row (half of it page faults; load 8) kept the screen 0.94 s old)
+    window_after: float = 0.1
     catch_up: float = 0.15
     catch_up_slice: float = 0.02  # a step is grown in slices: see Pipeline._catch_up
     # a step, or the next read, waits at most this long for the screen to draw a window first

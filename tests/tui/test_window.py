@@ -443,10 +443,12 @@ async def test_the_hot_path_says_it_sees_the_newest_calls_only(tmp_path):
 
 
 @pytest.mark.parametrize("behind, s_per_call, windowed", [
-    (1_000_000, 1e-7, False),  # 0.1 s of work: the whole index is brought up to date
+    (1_000_000, 0.5e-7, False),  # 0.05 s of work: the whole index is brought up to date
     (1_000_000, 3e-7, True),  # 0.3 s: a window, and a step of catching up
+    (1_000_000, 1.5e-7, True),  # 0.15 s: a window too (at window_after 0.2 such updates, each
+    # followed by twice its cost before the next, kept the screen 0.94 s old)
     (300_000, None, True),  # not timed yet: a loaded machine's speed is assumed (1 µs a call)
-    (150_000, None, False),
+    (80_000, None, False),
     (20_000, 1e-3, False),  # no more behind than a window holds: no window
 ])
 def test_when_the_live_view_shows_a_window(behind, s_per_call, windowed):
@@ -455,7 +457,7 @@ def test_when_the_live_view_shows_a_window(behind, s_per_call, windowed):
 
 @pytest.mark.parametrize("behind, s_per_call, timed, windowed", [
     (1_000_000, 1e-7, 20_000, True),  # 50 times the calls timed: a loaded machine's speed is taken
-    (1_000_000, 1e-7, 250_000, False),  # 4 times: the speed timed is taken (0.1 s)
+    (1_000_000, 0.5e-7, 250_000, False),  # 4 times: the speed timed is taken (0.05 s)
     (80_000, 1e-7, 20_000, False),
     (300_000, 3e-6, 20_000, True),  # slower than a loaded machine: as timed
 ])
@@ -507,7 +509,7 @@ def test_the_speed_a_whole_build_shows_is_taken_at_a_grown_calls_cost():
     assert p.policy.windowed(400_000, p._s_per_call)  # 0.3 s to grow: a window first
     grown = Pipeline(loaded(b), poll_interval=0.1)
     grown._note_speed(200_000, 0.06)  # grown: as timed
-    assert grown._s_per_call == pytest.approx(0.3e-6) and not grown.policy.windowed(400_000, grown._s_per_call)
+    assert grown._s_per_call == pytest.approx(0.3e-6) and not grown.policy.windowed(300_000, grown._s_per_call)
 
 
 def test_a_step_of_catching_up_fits_its_time_and_holds_at_least_a_window():
