@@ -100,7 +100,10 @@ class LiveView:
         self.source = pipeline.source
         self.tail = pipeline.tail
         # a session without its end chunk whose process has not gone is followed from the start
-        self.active = not self.source.data.finished and pipeline.live and not self.tail.process_dead()
+        # (a file that held it when opened is not, whatever its pid is now: reused, it said
+        # "following" while loading a finished session)
+        ended = self.source.data.finished or self.source.ended_when_opened
+        self.active = not ended and pipeline.live and not self.tail.process_dead()
         self.follow = FollowState(following=self.active)
         self.program = program
         self.attacher = attacher
@@ -226,7 +229,7 @@ class LiveView:
                 why = f"the explorer's memory holds the first {fmt_count(data.n)} calls and the newest"
             elif self.pipeline.whole_too_big:
                 why = "the whole session needs more memory than the explorer may use"
-            elif self.pipeline.pace.paused:  # (model/catch_up.py)
+            elif self.pipeline.pace.paused and self.followed:  # (model/catch_up.py; a file read once: no call arrives)
                 why = f"indexing {fmt_count(window.left_out)} earlier paused: calls arrive faster"
             else:
                 why = f"indexing {fmt_count(window.left_out)} earlier"

@@ -10,10 +10,12 @@ import threading
 from flowtrace_tui.model import build_index
 from flowtrace_tui.model.catch_up import CatchUpPace
 from flowtrace_tui.model.pipeline import Pipeline, Snapshot
-from flowtrace_tui.model.source import TraceSource
+from flowtrace_tui.model.loader import FeedResult
+from flowtrace_tui.model.source import StepResult, TraceSource
 from flowtrace_tui.app import FlowtraceApp
 
 from .apps import screen_lines, sync, until
+from .test_newest import far_behind
 from .test_window import busy_session, count_growths, follow, shows, wait_for, windowing_policy
 
 
@@ -173,3 +175,51 @@ async def test_the_status_line_says_the_catch_up_is_paused(tmp_path):
         await until(pilot, lambda: app.source.data.finished and app.index.data.window is None)
         assert "indexing" not in " | ".join(app.status_parts())
         await app.workers.wait_for_complete()
+
+
+class SteppedSource(TraceSource):
+    """A session whose reads in order take one step each time the test releases one (once
+    `released` is set: `open` reads its first step)."""
+
+    released: threading.Semaphore | None = None
+
+    def step(self):
+        if self.released is not None and not self.released.acquire(timeout=0.005):
+            first = self.data.calls_read + 1
+            return StepResult(FeedResult(first, first - 1, 0, 0), 0, True)
+        return super().step()
+
+
+@sync
+async def test_a_finished_file_being_read_is_not_said_to_have_calls_arriving(tmp_path, monkeypatch):
+    """GIVEN a finished session read from its start in steps, whose whole index is behind the
+    reads and whose catch-up steps are paused (a big file on a loaded machine), THEN the status
+    line says the earlier calls are being indexed -- not that "calls arrive faster": no call
+    arrives in a finished file (said so while a finished 11.8 M-call session loaded) -- nor
+    that it is followed, though a live process has the pid it was recorded by."""
+    b, m, path, feed = far_behind(tmp_path, monkeypatch)
+    b.leave(m)
+    b.data(finish=True)
+    feed.sync()
+    src = SteppedSource.open(path)
+    src.released, src.step_bytes = threading.Semaphore(0), 1024  # (a chunk or two a step)
+    policy = dataclasses.replace(paused(windowing_policy(0.02, calls=20)), live_behind_update=0.0)  # (every step shown)
+    app = FlowtraceApp(src, poll_interval=0.02, pipeline=Pipeline(src, poll_interval=0.02, policy=policy))
+    app.pipeline.pace.paused = True
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            for _ in range(200):  # step by step until the screen shows a window of the calls read
+                if app.index is not None and app.index.data.window is not None:
+                    break
+                src.released.release()
+                await pilot.pause(0.05)
+            window = app.index.data.window
+            assert window is not None and window.left_out and app.pipeline.pace.paused
+            status = " | ".join(app.status_parts())
+            assert f"(indexing {window.left_out:,} earlier)" in status and "arrive" not in status, status
+            assert "following" not in status  # (its pid is this test's, alive: it is no live session)
+            src.released.release(10**6)
+            await until(pilot, lambda: src.data.finished and app.index.data.window is None, timeout=30)
+            await app.workers.wait_for_complete()
+    finally:
+        src.released.release(10**6)
