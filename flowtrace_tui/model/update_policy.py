@@ -100,8 +100,8 @@ class UpdatePolicy:
     # a speed timed on an update of N calls tells what one of at most this many times N takes;
     # beyond, a loaded machine's (`first_s_per_call`) is assumed. A busy program's first catch-up
     # step (20,000 calls: 90 ns a call, no page fault) had the next update grow 2.13 M calls at
-    # once, taken for 0.19 s: it took 0.70 s (107,512 page faults, 0.27 s of them; load 7), and
-    # the screen stayed on its window that long (live_screen: a capture 1.1-1.7 s old)
+    # once, taken for 0.19 s (window_after was 0.2): it took 0.70 s (107,512 page faults, 0.27 s
+    # of them; load 7), and the screen stayed on its window that long (captures 0.74-1.68 s old)
     extrapolate: float = 4.0
 
     def due(self, s: ReadState) -> bool:
