@@ -197,6 +197,11 @@ def _tree_shape(
     return by_id, children, roots
 
 
+def calls_below(count: int) -> str:
+    """The note a call cut by --max-depth ends with: `[+3 calls]`, `[+1 call]`."""
+    return f"[+{count} call{'' if count == 1 else 's'}]"
+
+
 def _walk_lines(
     roots: list[CallEvent],
     by_id: dict[int, CallEvent],
@@ -236,7 +241,7 @@ def _walk_lines(
         if not kids:
             lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)}")
         elif max_depth is not None and depth >= max_depth:
-            more = paint("note", f"[+{subtree_size(ev)} calls]")
+            more = paint("note", calls_below(subtree_size(ev)))
             lines.append(f"{pad}{arrow_in} {label}{_outcome(ev, paint, show_time)} {more}")
         else:
             lines.append(f"{pad}{arrow_in} {label}")

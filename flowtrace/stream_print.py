@@ -27,7 +27,7 @@ from typing import IO
 from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import SessionInfo, Texts, chunks
-from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome
+from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome, calls_below
 
 _SPILL_LINES = 4096  # lines a section gathers before one write
 
@@ -175,7 +175,7 @@ class _Section:
                     if node.tail is None or node.open_desc:
                         break
                     if node.count:
-                        write(f"{opens[node.depth]}{node.label}{node.tail} {paint('note', f'[+{node.count} calls]')}")
+                        write(f"{opens[node.depth]}{node.label}{node.tail} {paint('note', calls_below(node.count))}")
                     else:
                         write(opens[node.depth] + node.label + node.tail)
                     kids[i] = None  # type: ignore[call-overload]

@@ -141,6 +141,7 @@ def test_print_tree_max_depth_threads_and_seed_values():
         "── thread worker ──",
         "→ w() → 1",
     ]
+    assert format_tree(events, max_depth=1)[1:3] == ["→ a(n=1, *rest=(2, 3), k=4)", "  → b() → None [+1 call]"]
     assert format_tree(events, thread="worker") == ["→ w() → 1"]
     assert format_tree(events[:1], arg_names=False) == ["→ a(1, 2, 3, k=4)"]
 
