@@ -87,6 +87,15 @@ long_two_digits(PyObject *v, int64_t *x)
     return 1;
 }
 
+/* Safe mode: builtin functions and methods, bound methods and modules (exact types: a
+ * subclass is any object) read by their names (render.c's text_builtin, text_method; a
+ * module's by the hook), not by (type, address): they are not memo-keyed. */
+static inline int
+named_by_text(PyTypeObject *tp)
+{
+    return tp == &PyCFunction_Type || tp == &PyCMethod_Type || tp == &PyMethod_Type || tp == &PyModule_Type;
+}
+
 /* Safe mode: value v's part of a memo key as capture_value would capture it and
  * memo_key_slots key it -- its slot tag, value bits, and the type of an opaque value (else 0);
  * 0 when its slot would not be memoized (a str, a container, a big int -- those take the
@@ -117,7 +126,8 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
-                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type)   /* (V_CLASS, V_FUNCTION) */
+                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type   /* (V_CLASS, V_FUNCTION) */
+                 || named_by_text(tp))   /* (held or made now: capture_value) */
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
     }
@@ -278,12 +288,25 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             s->u.addr = (uintptr_t)v;
             return 0;
         }
-        /* safe mode, any other object: its type and address only (the placeholder text is
-         * made from the type at drain; the object itself is not referenced) */
-        s->tag = V_OPAQUE;
-        s->o = Py_NewRef((PyObject *)tp);
-        s->u.addr = (uintptr_t)v;
-        return 0;
+        if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) {
+            PyObject *self = ((PyCFunctionObject *)v)->m_self;
+            if (!self || PyModule_Check(self)) {
+                /* a module's (or unbound) builtin function: held, read "<built-in function
+                 * len>" at drain -- the module holds it anyway */
+                s->tag = V_OBJ; s->o = Py_NewRef(v);
+                return 0;
+            }
+        }
+        if (!named_by_text(tp)) {
+            /* safe mode, any other object: its type and address only (the placeholder text is
+             * made from the type at drain; the object itself is not referenced) */
+            s->tag = V_OPAQUE;
+            s->o = Py_NewRef((PyObject *)tp);
+            s->u.addr = (uintptr_t)v;
+            return 0;
+        }
+        /* a builtin method bound to an object, a bound method, a module: its text now (it
+         * names the object, which must not be held; a module's can change) */
     }
     if (c->args_mode == 2 && tp->tp_repr == PyBaseObject_Type.tp_repr && default_repr_label_ok(tp)) {
         /* full mode, but the type keeps object.__repr__: repr(v) is "<module.Qualname object
@@ -307,7 +330,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
      * in C when the container holds only builtin values, else by the wrapper's hook */
     PyObject *t = NULL;
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
-            || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type) {
+            || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type || (c->args_mode == 1 && named_by_text(tp))) {
         t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
