@@ -26,9 +26,10 @@ positional, `*args` (as `*args=(…)`), keyword-only, `**kwargs` (as `**kw={…}
 
 from __future__ import annotations
 
+import _io
 import signal
 import sys
-from types import CodeType, FrameType, FunctionType, TracebackType
+from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType, ModuleType, TracebackType
 from typing import Any
 
 try:  # guard.c: an exception raised again at the program's next eval-breaker check; a user
@@ -50,6 +51,13 @@ MAX_INT_DIGITS = 60
 
 MODES = ("safe", "full", "off")
 
+# builtin_function_or_method's subtype (C's PyCMethod_Type, "builtin_method") for the methods
+# that take their defining class (METH_METHOD: a compiled pattern's `match`, a buffered file's
+# `read`...): the same repr; neither type can be subclassed in Python
+_BUILTIN_METHOD = type(_io._BufferedIOBase().read)
+# importlib's (importlib.machinery's, which would be an import more at start-up)
+_MODULE_SPEC = type(sys.__spec__)
+_NAMESPACE_LOADER = sys.modules["_frozen_importlib_external"].NamespaceLoader
 _SCALARS = frozenset({type(None), bool, float, complex, type(Ellipsis), type(NotImplemented)})
 _CO_OPTIMIZED = 0x01  # a function's code: its locals live in the frame, not in a dict
 _CO_VARARGS = 0x04
@@ -81,6 +89,63 @@ def class_text(cls: type) -> str:
     read gets its placeholder (`<type object at 0x…>`)."""
     label = type_label(cls)
     return f"<class '{label}'>" if label is not None else placeholder(cls)
+
+
+def builtin_text(func: Any) -> str:
+    """`<built-in function len>`, or `<built-in method append of list object at 0x…>` for one
+    bound to an object that is not a module: repr() of a builtin function or method, whose C
+    code (meth_repr) reads the C names and address only -- no Python code runs."""
+    return repr(func)
+
+
+def method_text(method: MethodType, depth: int = 0) -> str:
+    """`<bound method C.f of <C object at 0x…>>`: what repr() shows, with the object shown by
+    its safe text (repr() would call its `__repr__`), `...` past MAX_DEPTH levels. The
+    placeholder when the bound callable is not a plain function or its name not a plain str
+    (reading or formatting them could run the program's code)."""
+    func = method.__func__  # (the method type's own member: not looked up on the function)
+    name = func.__qualname__ if type(func) is FunctionType else None
+    if type(name) is not str:
+        return placeholder(method)
+    bound = "..." if depth >= MAX_DEPTH else _text(method.__self__, depth + 1, False)
+    return f"<bound method {name} of {bound}>"
+
+
+def _dict_str(d: dict, key: str) -> str | None:
+    value = d.get(key)
+    return value if type(value) is str else None
+
+
+def module_text(module: ModuleType, depth: int = 0) -> str:
+    """What repr() shows for a module -- `<module 'json' from '/…/json/__init__.py'>`, `<module
+    'sys' (built-in)>`, `<module 'os' (frozen)>`, `<module 'x' (<its loader>)>`, `<module 'x'>`
+    -- from its own dict and its spec's: importlib's _module_repr reads them by getattr, which
+    would run a module's `__getattr__` or a spec subclass's code. A spec not exactly importlib's
+    is skipped as missing, a name or path not a plain str too (a name reads '?'), the loader is
+    shown by its safe text and a namespace package without its path list (computing that list
+    runs the import system's finders)."""
+    attrs = module.__dict__  # (the module type's member: the module's dict itself)
+    spec = attrs.get("__spec__")
+    if type(spec) is _MODULE_SPEC:
+        spec_attrs = spec.__dict__
+        name = _dict_str(spec_attrs, "name") or "?"
+        origin = _dict_str(spec_attrs, "origin")
+        if origin is not None:
+            if spec_attrs.get("_set_fileattr") is True:  # spec.has_location
+                return f"<module {name!r} from {origin!r}>"
+            return f"<module {name!r} ({one_line(origin)})>"
+        loader = spec_attrs.get("loader")
+    else:
+        name = _dict_str(attrs, "__name__") or "?"
+        file = _dict_str(attrs, "__file__")
+        if file is not None:
+            return f"<module {name!r} from {file!r}>"
+        loader = attrs.get("__loader__")
+    if loader is None:
+        return f"<module {name!r}>"
+    if type(loader) is _NAMESPACE_LOADER:
+        return f"<module {name!r} (namespace)>"
+    return f"<module {name!r} ({'...' if depth >= MAX_DEPTH else _text(loader, depth + 1, False)})>"
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -153,8 +218,15 @@ def _text(obj: Any, depth: int, full: bool) -> str:
             parts.append(f"{_text(k, depth + 1, full)}: {_text(v, depth + 1, full)}")
         return "{" + ", ".join(parts) + "}"
     if not full:
-        if t is FunctionType:  # (its __qualname__ is the function type's own: a str)
-            return f"<function {obj.__qualname__} at {id(obj):#x}>"
+        if t is FunctionType:  # (its __qualname__ is the function type's own: a str, or a
+            name = obj.__qualname__  # subclass of str, whose formatting could run its code)
+            return f"<function {name} at {id(obj):#x}>" if type(name) is str else placeholder(obj)
+        if t is BuiltinFunctionType or t is _BUILTIN_METHOD:
+            return builtin_text(obj)
+        if t is MethodType:
+            return method_text(obj, depth)
+        if t is ModuleType:
+            return module_text(obj, depth)
         # (issubclass of the type, not isinstance: that would read a proxy's __class__)
         return class_text(obj) if issubclass(t, type) else placeholder(obj)
     try:

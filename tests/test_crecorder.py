@@ -172,6 +172,47 @@ def test_classes_and_functions_read_by_name() -> None:
     assert got[11] == "[<class 'test_crecorder.Opaque'>, <class 'int'>]"
 
 
+def test_builtins_bound_methods_and_modules_read_by_name() -> None:
+    """Safe mode: builtin functions and methods, bound methods and modules read in C as in
+    reprs (what repr() shows, the bound object by its safe text) -- alone (a module's function
+    held to the drain; the others, which name an object, made now), twice (none is memo-keyed:
+    a hit would name it by type and address), in containers, as results; a bound object whose
+    label only the hook can read (a metaclass's __module__ property) and modules (the hook's
+    text, made now) too; a module subclass reads as any object."""
+    import json
+    import math
+    import re
+    import types
+
+    class Meta(type):
+        __module__ = property(lambda cls: "elsewhere")
+
+    class WithMeta(metaclass=Meta):
+        def method(self):
+            pass
+
+    class Sub(types.ModuleType):
+        pass
+
+    odd = types.ModuleType("odd")
+    odd.__getattr__ = lambda name: 1 / 0
+    lst, opaque, with_meta = [1], Opaque(), WithMeta()
+    bound, deep = types.MethodType(probe, opaque), opaque
+    for _ in range(5):
+        deep = types.MethodType(probe, deep)
+    values = [len, len, math.sqrt, lst.append, lst.append, re.compile("a").match, dict.fromkeys, bytes.maketrans,
+              bound, bound, types.MethodType(probe, Opaque), with_meta.method, types.MethodType(len, opaque),
+              types.MethodType(probe, [1, (2,)]), deep, json, sys, odd, Sub("sub"), [len, bound, json],
+              (len, 1), (lst.append, opaque), {"k": (with_meta.method, odd)}]
+    trace = check_probe_texts(values, "safe")
+    got = [c.result for c in trace.calls if c.function.qualname == "probe"]
+    assert got[:5] == ["<built-in function len>"] * 2 + ["<built-in function sqrt>"] + [repr(lst.append)] * 2
+    assert got[8] == got[9] == f"<bound method probe of <test_crecorder.Opaque object at {id(opaque):#x}>>"
+    assert got[10] == "<bound method probe of <class 'test_crecorder.Opaque'>>"
+    assert got[15:17] == [repr(json), "<module 'sys' (built-in)>"]
+    assert got[-3] == "(<built-in function len>, 1)"
+
+
 class MyError(ValueError):
     pass
 

@@ -363,10 +363,13 @@ class Square(Shape):
 
 
 def prog_named() -> None:
-    """Classes and functions as arguments, results and items: shown by their names (each
+    """Classes, functions, builtin functions and methods, bound methods and modules as
+    arguments, results and items: shown by their names (each
     twice: the C recorder's second capture of an argument list may take another path)."""
     import abc
     import enum
+    import json
+    import math
 
     class Color(enum.Enum):
         RED = 1
@@ -378,6 +381,16 @@ def prog_named() -> None:
         pair({"k": Color}, (fib, lambda: 0))
         flag(Shape)
         flag(worker)
+        # builtin functions and methods, bound methods, modules (the C recorder holds a
+        # module's builtin function to the drain; the others' texts are made now)
+        items = [1]
+        point = Point(1, 2)
+        pair(len, items.append)
+        pair(Shape.make, point.norm2)
+        pair([len, point.norm2, math], {"k": (items.append, sys)})
+        flag(math.sqrt)
+        flag(point.norm2)
+        flag(json)
 
 
 PROGRAMS: dict[str, Callable[[], None]] = {

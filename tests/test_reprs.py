@@ -100,6 +100,129 @@ def test_classes_and_functions_shown_by_name_in_safe_mode():
     assert value_text(nameless) == placeholder(nameless)  # no label: its placeholder
 
 
+class Loud:
+    """Every way of being read by name runs code here that counts (and says so)."""
+    reads = 0
+
+    def __repr__(self):
+        Loud.reads += 1
+        return "Loud()"
+
+    def method(self):
+        pass
+
+
+class NamedMeta(type):
+    def __repr__(cls):
+        Loud.reads += 1
+        return "NamedMeta's"
+
+
+class WithNamedMeta(metaclass=NamedMeta):
+    def method(self):
+        pass
+
+
+def test_builtins_bound_methods_and_modules_shown_as_python_shows_them():
+    """Safe mode: builtin functions and methods read as repr() shows them (its C code reads
+    names and an address), a bound method as repr() would with the object shown by its safe
+    text (repr() calls the object's __repr__), a module as importlib's repr from its dicts."""
+    import json
+    import math
+    import os
+    import types
+
+    lst = [1]
+    loud = Loud()
+    pattern = re.compile("a")
+    assert value_text(len) == "<built-in function len>" == repr(len)
+    assert value_text(math.sqrt) == "<built-in function sqrt>"
+    for builtin in (lst.append, pattern.match, dict.fromkeys, bytes.maketrans, sys.stdout.write):
+        assert value_text(builtin) == repr(builtin)
+    assert value_text(lst.append) == f"<built-in method append of list object at {id(lst):#x}>"
+    assert value_text(loud.__sizeof__) == f"<built-in method __sizeof__ of Loud object at {id(loud):#x}>"
+    assert value_text(loud.method) == f"<bound method Loud.method of <test_reprs.Loud object at {id(loud):#x}>>"
+    assert value_text(Loud.method) == f"<function Loud.method at {id(Loud.method):#x}>"
+    assert value_text(WithNamedMeta().method).startswith("<bound method WithNamedMeta.method of <test_reprs.WithNamedMeta object at 0x")
+    assert value_text(dict.fromkeys) == f"<built-in method fromkeys of type object at {id(dict):#x}>"
+    bound_class = types.MethodType(Loud.method, WithNamedMeta)
+    assert value_text(bound_class) == "<bound method Loud.method of <class 'test_reprs.WithNamedMeta'>>"
+    assert value_text(types.MethodType(Loud.method, [1, (2,)])) == "<bound method Loud.method of [1, (2,)]>"
+    deep = loud
+    for _ in range(5):
+        deep = types.MethodType(Loud.method, deep)
+    assert value_text(deep) == "<bound method Loud.method of " * 4 + "..." + ">" * 4
+    not_a_function = types.MethodType(len, loud)
+    assert value_text(not_a_function) == placeholder(not_a_function) == f"<method object at {id(not_a_function):#x}>"
+    assert value_text([len, loud.method]) == f"[<built-in function len>, {value_text(loud.method)}]"
+    assert value_text(os) == repr(os) and value_text(sys) == repr(sys) == "<module 'sys' (built-in)>"
+    assert value_text(json) == f"<module 'json' from {json.__file__!r}>" == repr(json)
+    assert value_text(types.ModuleType("x")) == "<module 'x'>" == repr(types.ModuleType("x"))
+    assert Loud.reads == 0
+
+
+def test_odd_modules_never_run_the_programs_code():
+    """A module's `__getattr__`, a spec or name that is not importlib's / a str, a module
+    subclass (its own __repr__ may say anything: the placeholder), a loader: read from dicts,
+    shown by safe texts, nothing the program wrote is called."""
+    import importlib.machinery
+    import types
+
+    def getattr_(name):
+        Loud.reads += 1
+        raise AttributeError(name)
+
+    odd = types.ModuleType("odd")
+    odd.__getattr__ = getattr_
+    assert value_text(odd) == "<module 'odd'>"
+    odd.__name__ = Loud()
+    assert value_text(odd) == "<module '?'>"
+    odd.__file__ = "/x/odd\nfile.py"
+    assert value_text(odd) == "<module '?' from '/x/odd\\nfile.py'>"
+    odd.__spec__ = importlib.machinery.ModuleSpec("odd", Loud(), origin="line\nbreak")
+    assert value_text(odd) == "<module 'odd' (line\\nbreak)>"
+    odd.__spec__ = importlib.machinery.ModuleSpec("odd", Loud())
+    assert re.fullmatch(rf"<module 'odd' \(<test_reprs\.Loud object at {ADDR}>\)>", value_text(odd))
+
+    class Spec(importlib.machinery.ModuleSpec):
+        def __getattribute__(self, name):
+            Loud.reads += 1
+            return "o"
+
+    odd.__spec__ = Spec("odd", None)
+    assert value_text(odd) == "<module '?' from '/x/odd\\nfile.py'>"
+
+    class Sub(types.ModuleType):
+        def __repr__(self):
+            Loud.reads += 1
+            return "Sub"
+
+    sub = Sub("sub")
+    assert value_text(sub) == placeholder(sub)
+    assert value_text(value_text.__globals__["sys"]) == "<module 'sys' (built-in)>"
+    assert Loud.reads == 0
+
+
+def test_a_function_whose_name_is_a_str_subclass_reads_as_its_placeholder():
+    class Name(str):
+        def __format__(self, spec):
+            Loud.reads += 1
+            return "formatted"
+
+    def f():
+        pass
+
+    f.__qualname__ = Name("f")
+    assert value_text(f) == placeholder(f) == f"<function object at {id(f):#x}>"
+    assert value_text(types_method(f)).startswith("<method object at 0x")
+    assert Loud.reads == 0
+
+
+def types_method(func):
+    import types
+    return types.MethodType(func, 1)
+
+
 def test_full_mode():
     assert value_text(Nice(), "full") == "Nice(1)"
     assert re.fullmatch(rf"<test_reprs\.Raises object at {ADDR}; repr raised ValueError: boom>",

@@ -150,10 +150,13 @@ text_object_at(Text *t, uintptr_t a)
     return text_at(t, a, 1);
 }
 
-/* reprs._text of a function (safe mode): "<function qualname at 0x...>", as repr() shows it. */
+/* reprs._text of a function (safe mode): "<function qualname at 0x...>", as repr() shows it;
+ * its placeholder "<function object at 0x...>" when the name is a str subclass (formatting
+ * one could run its code). */
 static int
 text_function(Text *t, PyObject *qualname, uintptr_t a)
 {
+    if (!PyUnicode_CheckExact(qualname)) return text_add(t, "<function", 9, 9) < 0 ? -1 : text_object_at(t, a);
     return text_add(t, "<function ", 10, 10) < 0 || text_add_str(t, qualname) < 0 ? -1 : text_at(t, a, 0);
 }
 
@@ -198,9 +201,10 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
          * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
          * asks the reference's hook */
         PyTypeObject *tp = Py_TYPE(s->o);
-        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
+        int builtin = tp == &PyCFunction_Type || tp == &PyCMethod_Type;   /* (safe mode's: capture_value) */
+        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type || builtin) {
             size_t b0 = t->len, c0 = t->nchars;
-            int r = render_now(t, s->o, 0, 0);   /* (nothing in it is an object) */
+            int r = render_now(t, s->o, 0, builtin);   /* (nothing else in it is an object) */
             if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
             if (r < 0) PyErr_Clear();
             t->len = b0; t->nchars = c0;
@@ -497,6 +501,49 @@ text_class(Text *t, PyTypeObject *cls)
     return r;
 }
 
+/* A C string (UTF-8, a C name) into the text. */
+static int
+text_add_cstr(Text *t, const char *s)
+{
+    size_t n = strlen(s), chars = 0;
+    for (size_t i = 0; i < n; i++) chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return text_add(t, s, n, chars);
+}
+
+/* reprs.builtin_text: repr() of a builtin function or method, as its C code (meth_repr) makes
+ * it -- "<built-in function name>" unbound or bound to a module (a type test, no __class__
+ * read), else "<built-in method name of tp_name object at 0x...>". */
+static int
+text_builtin(Text *t, PyCFunctionObject *f)
+{
+    PyObject *self = f->m_self;
+    if (!self || PyModule_Check(self))
+        return text_add(t, "<built-in function ", 19, 19) < 0 || text_add_cstr(t, f->m_ml->ml_name) < 0
+               ? -1 : text_add(t, ">", 1, 1);
+    if (text_add(t, "<built-in method ", 17, 17) < 0 || text_add_cstr(t, f->m_ml->ml_name) < 0
+            || text_add(t, " of ", 4, 4) < 0 || text_add_cstr(t, Py_TYPE(self)->tp_name) < 0)
+        return -1;
+    return text_object_at(t, (uintptr_t)self);
+}
+
+/* reprs.method_text: "<bound method qualname of <the object's safe text>>" ("..." for the
+ * object past MAX_DEPTH levels); the placeholder when the callable is not a plain function or
+ * its name not a plain str. NOT_MINE when the object's text is the hook's. */
+static int
+text_method(Text *t, PyMethodObject *m, int depth)
+{
+    PyObject *func = m->im_func;
+    if (Py_TYPE(func) != &PyFunction_Type || !PyUnicode_CheckExact(((PyFunctionObject *)func)->func_qualname))
+        return text_placeholder(t, (PyObject *)m);
+    size_t b0 = t->len, c0 = t->nchars;
+    int r = text_add(t, "<bound method ", 14, 14) < 0 || text_add_str(t, ((PyFunctionObject *)func)->func_qualname) < 0
+            || text_add(t, " of ", 4, 4) < 0 ? -1
+            : depth >= MAX_DEPTH ? text_add(t, "...", 3, 3) : render_now(t, m->im_self, depth + 1, 1);
+    if (r == 0) return text_add(t, ">", 1, 1);
+    if (r == NOT_MINE) { t->len = b0; t->nchars = c0; }
+    return r;
+}
+
 /* reprs._text(o, depth) for builtin values, and in safe mode other objects' placeholders: 0,
  * NOT_MINE, or -1 with an error set. The commonest types are tested first (a container's
  * items are mostly ints, strs, tuples). */
@@ -547,6 +594,9 @@ render_now(Text *t, PyObject *o, int depth, int safe)
     if (!safe) return NOT_MINE;
     /* (the type's flag, not PyObject_TypeCheck: no __class__ is read, as reprs' issubclass) */
     if (tp == &PyFunction_Type) return text_function(t, ((PyFunctionObject *)o)->func_qualname, (uintptr_t)o);
+    if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) return text_builtin(t, (PyCFunctionObject *)o);
+    if (tp == &PyMethod_Type) return text_method(t, (PyMethodObject *)o, depth);
+    if (tp == &PyModule_Type) return NOT_MINE;   /* (reprs.module_text: the hook) */
     return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
 }
 
