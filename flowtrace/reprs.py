@@ -29,7 +29,8 @@ from __future__ import annotations
 import _io
 import signal
 import sys
-from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType, ModuleType, TracebackType
+from types import (AsyncGeneratorType, BuiltinFunctionType, CodeType, CoroutineType, FrameType, FunctionType,
+                   GeneratorType, MethodType, ModuleType, TracebackType)
 from typing import Any
 
 try:  # guard.c: an exception raised again at the program's next eval-breaker check; a user
@@ -58,6 +59,9 @@ _BUILTIN_METHOD = type(_io._BufferedIOBase().read)
 # importlib's (importlib.machinery's, which would be an import more at start-up)
 _MODULE_SPEC = type(sys.__spec__)
 _NAMESPACE_LOADER = sys.modules["_frozen_importlib_external"].NamespaceLoader
+# What repr() calls a generator, a coroutine, an async generator before its __qualname__
+_NAMED_OBJECTS = {GeneratorType: "generator object", CoroutineType: "coroutine object",
+                  AsyncGeneratorType: "async_generator object"}
 _SCALARS = frozenset({type(None), bool, float, complex, type(Ellipsis), type(NotImplemented)})
 _CO_OPTIMIZED = 0x01  # a function's code: its locals live in the frame, not in a dict
 _CO_VARARGS = 0x04
@@ -218,9 +222,11 @@ def _text(obj: Any, depth: int, full: bool) -> str:
             parts.append(f"{_text(k, depth + 1, full)}: {_text(v, depth + 1, full)}")
         return "{" + ", ".join(parts) + "}"
     if not full:
-        if t is FunctionType:  # (its __qualname__ is the function type's own: a str, or a
-            name = obj.__qualname__  # subclass of str, whose formatting could run its code)
-            return f"<function {name} at {id(obj):#x}>" if type(name) is str else placeholder(obj)
+        if t is FunctionType or t in _NAMED_OBJECTS:  # (its __qualname__ is the type's own:
+            name = obj.__qualname__  # a str, or a subclass of str, whose formatting could run code)
+            if type(name) is not str:
+                return placeholder(obj)
+            return f"<{_NAMED_OBJECTS.get(t, 'function')} {name} at {id(obj):#x}>"
         if t is BuiltinFunctionType or t is _BUILTIN_METHOD:
             return builtin_text(obj)
         if t is MethodType:

@@ -213,6 +213,30 @@ def test_builtins_bound_methods_and_modules_read_by_name() -> None:
     assert got[-3] == "(<built-in function len>, 1)"
 
 
+def test_generators_and_coroutines_read_by_name() -> None:
+    """Safe mode: generators, coroutines and async generators read in C as in reprs
+    (`<generator object qualname at 0x…>`: their names held, not the objects) -- alone, twice,
+    in containers; one whose __qualname__ is a str subclass reads as its placeholder."""
+    def gen():
+        yield 1
+
+    async def coro():
+        pass
+
+    async def agen():
+        yield 1
+
+    renamed = gen()
+    renamed.__qualname__ = type("Name", (str,), {})("x")
+    objects = [gen(), coro(), agen()]
+    values = objects + objects + [renamed, [objects[0], (objects[1], 1)], {"k": objects[2]}]
+    trace = check_probe_texts(values, "safe")
+    got = [c.result for c in trace.calls if c.function.qualname == "probe"]
+    assert got[:3] == [repr(obj) for obj in objects] and got[3:6] == got[:3]
+    assert got[6] == f"<generator object at {id(renamed):#x}>"
+    objects[1].close()
+
+
 class MyError(ValueError):
     pass
 

@@ -391,6 +391,8 @@ def prog_named() -> None:
         flag(math.sqrt)
         flag(point.norm2)
         flag(json)
+        running = _suspended()
+        pair(running, [running, _suspended])
 
 
 PROGRAMS: dict[str, Callable[[], None]] = {

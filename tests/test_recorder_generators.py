@@ -63,10 +63,10 @@ def test_parent_is_first_runner_and_resume_names_resumer(recorder_name):
     lines = shape(trace, marks=True)
     assert lines[:5] == [
         "resumed_elsewhere() = None",
-        "  first(g=<generator object at " + lines[1].split(" object at ")[1],
+        "  first(g=<generator object worker_gen at " + lines[1].split(" worker_gen at ")[1],
         "    worker_gen() " + lines[2].split("worker_gen() ")[1],
         "      square(x=3) = 9",
-        "  second(g=<generator object at " + lines[4].split(" object at ")[1],
+        "  second(g=<generator object worker_gen at " + lines[4].split(" worker_gen at ")[1],
     ]
     wg = next(c for c in trace.calls if c.qualname == "worker_gen")
     kinds = [(m.kind, trace.call(m.other).qualname if m.other else None) for m in wg.marks]

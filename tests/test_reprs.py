@@ -203,6 +203,39 @@ def test_odd_modules_never_run_the_programs_code():
     assert Loud.reads == 0
 
 
+def test_generators_and_coroutines_shown_by_name_in_safe_mode():
+    """A generator, a coroutine, an async generator read as repr() shows them (its C code
+    reads the object's own __qualname__); a name that is a str subclass, their placeholder."""
+    class Name(str):
+        def __format__(self, spec):
+            Loud.reads += 1
+            return "formatted"
+
+        __str__ = __format__
+
+    def gen():
+        yield 1
+
+    async def coro():
+        pass
+
+    async def agen():
+        yield 1
+
+    objects = [gen(), coro(), agen()]
+    for obj in objects:
+        assert value_text(obj) == repr(obj)
+    assert value_text(objects[0]) == f"<generator object {gen.__qualname__} at {id(objects[0]):#x}>"
+    assert gen.__qualname__.endswith("<locals>.gen")
+    assert value_text(objects[1]).startswith("<coroutine object test_generators_and_coroutines_shown")
+    assert value_text(objects[2]).startswith("<async_generator object test_generators_and_coroutines")
+    for obj in objects:
+        obj.__qualname__ = Name("x")
+        assert value_text(obj) == placeholder(obj) == f"<{type(obj).__name__} object at {id(obj):#x}>"
+    objects[1].close()
+    assert Loud.reads == 0
+
+
 def test_a_function_whose_name_is_a_str_subclass_reads_as_its_placeholder():
     class Name(str):
         def __format__(self, spec):

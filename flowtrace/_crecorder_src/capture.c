@@ -126,7 +126,7 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
-                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || tp == &PyFunction_Type   /* (V_CLASS, V_FUNCTION) */
+                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || named_kind(tp) != NAMED_NONE   /* (V_CLASS, V_FUNCTION) */
                  || named_by_text(tp))   /* (held or made now: capture_value) */
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
@@ -280,12 +280,13 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             s->o = Py_NewRef(v);
             return 0;
         }
-        if (tp == &PyFunction_Type) {
-            /* a function: its __qualname__ (a str: holding it is invisible to the program,
-             * the function itself is not held) and address, as repr() shows them */
+        int kind = named_kind(tp);
+        if (kind != NAMED_NONE) {
+            /* a function or a generator: its __qualname__ (a str: holding it is invisible to
+             * the program, the object itself is not held) and address, as repr() shows them */
             s->tag = V_FUNCTION;
-            s->o = Py_NewRef(((PyFunctionObject *)v)->func_qualname);
-            s->u.addr = (uintptr_t)v;
+            s->o = Py_NewRef(named_qualname(v, kind));
+            s->u.addr = (uintptr_t)v | (uintptr_t)kind;
             return 0;
         }
         if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) {

@@ -142,8 +142,24 @@ enum {
                  * in its entry's packed bytes, length, characters of its text but for the labels of
                  * the instances in it); o: owned reference to those instances' type, or NULL */
     V_CLASS,    /* safe mode, a class: o, an owned reference to it (reprs.class_text at drain) */
-    V_FUNCTION, /* safe mode, a function: o, an owned reference to its __qualname__ (a str), u.addr */
+    V_FUNCTION, /* safe mode, a function, generator, coroutine or async generator: o, an owned
+                 * reference to its __qualname__ (a str), u.addr: its address | its NAMED_* kind */
 };
+/* V_FUNCTION's kinds, in its address's low bits (objects are 8-aligned): named_kind(). */
+enum { NAMED_FUNCTION, NAMED_GENERATOR, NAMED_COROUTINE, NAMED_ASYNC_GENERATOR, NAMED_NONE };
+static inline int
+named_kind(PyTypeObject *tp)
+{
+    return tp == &PyFunction_Type ? NAMED_FUNCTION : tp == &PyGen_Type ? NAMED_GENERATOR
+           : tp == &PyCoro_Type ? NAMED_COROUTINE : tp == &PyAsyncGen_Type ? NAMED_ASYNC_GENERATOR : NAMED_NONE;
+}
+/* the __qualname__ of an object of a NAMED_* kind (a function's, or a generator's: the three
+ * generator types share their head) */
+static inline PyObject *
+named_qualname(PyObject *o, int kind)
+{
+    return kind == NAMED_FUNCTION ? ((PyFunctionObject *)o)->func_qualname : ((PyGenObject *)o)->gi_qualname;
+}
 #define PACKED_AT(off, len, chars) ((int64_t)((uint64_t)(off) | (uint64_t)(len) << 32 | (uint64_t)(chars) << 48))
 #define PACKED_OFF(i) ((size_t)((uint64_t)(i) & 0xFFFFFFFFu))
 #define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0xFFFF))

@@ -150,14 +150,22 @@ text_object_at(Text *t, uintptr_t a)
     return text_at(t, a, 1);
 }
 
-/* reprs._text of a function (safe mode): "<function qualname at 0x...>", as repr() shows it;
- * its placeholder "<function object at 0x...>" when the name is a str subclass (formatting
- * one could run its code). */
+/* reprs._text of a function (safe mode), "<function qualname at 0x...>", or of a generator,
+ * "<generator object qualname at 0x...>" (coroutine, async_generator), as repr() shows them:
+ * `a` is the address | its NAMED_* kind (capture.c). Its placeholder "<function object at
+ * 0x...>" when the name is a str subclass (formatting one could run its code). */
 static int
 text_function(Text *t, PyObject *qualname, uintptr_t a)
 {
-    if (!PyUnicode_CheckExact(qualname)) return text_add(t, "<function", 9, 9) < 0 ? -1 : text_object_at(t, a);
-    return text_add(t, "<function ", 10, 10) < 0 || text_add_str(t, qualname) < 0 ? -1 : text_at(t, a, 0);
+    static const struct { const char *s; size_t n; } heads[] = {
+        {"<function", 9}, {"<generator object", 17}, {"<coroutine object", 17}, {"<async_generator object", 23}};
+    unsigned kind = (unsigned)(a & 3);
+    a &= ~(uintptr_t)3;
+    if (!PyUnicode_CheckExact(qualname))
+        return text_add(t, heads[kind].s, heads[kind].n - (kind ? 7 : 0), heads[kind].n - (kind ? 7 : 0)) < 0
+               ? -1 : text_object_at(t, a);
+    return text_add(t, heads[kind].s, heads[kind].n, heads[kind].n) < 0 || text_add(t, " ", 1, 1) < 0
+           || text_add_str(t, qualname) < 0 ? -1 : text_at(t, a, 0);
 }
 
 /* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
@@ -593,7 +601,8 @@ render_now(Text *t, PyObject *o, int depth, int safe)
         return PySet_GET_SIZE(o) ? render_items(t, o, depth, safe, "frozenset({", 11, "})", 2) : text_add(t, "frozenset()", 11, 11);
     if (!safe) return NOT_MINE;
     /* (the type's flag, not PyObject_TypeCheck: no __class__ is read, as reprs' issubclass) */
-    if (tp == &PyFunction_Type) return text_function(t, ((PyFunctionObject *)o)->func_qualname, (uintptr_t)o);
+    int kind = named_kind(tp);
+    if (kind != NAMED_NONE) return text_function(t, named_qualname(o, kind), (uintptr_t)o | (uintptr_t)kind);
     if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) return text_builtin(t, (PyCFunctionObject *)o);
     if (tp == &PyMethod_Type) return text_method(t, (PyMethodObject *)o, depth);
     if (tp == &PyModule_Type) return NOT_MINE;   /* (reprs.module_text: the hook) */
