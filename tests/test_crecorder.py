@@ -211,6 +211,31 @@ def test_builtins_bound_methods_and_modules_read_by_name() -> None:
     assert got[10] == "<bound method probe of <class 'test_crecorder.Opaque'>>"
     assert got[15:17] == [repr(json), "<module 'sys' (built-in)>"]
     assert got[-3] == "(<built-in function len>, 1)"
+def test_class_arguments_keyed_once_per_batch() -> None:
+    """A class passed again and again in one batch (a classmethod's cls, a factory's argument,
+    a result) is memo-keyed by its address (capture.c value_key_in, V_CLASS): one entry for all
+    those calls, its text made once at the drain -- and every call reads it right."""
+    from flowtrace.recorder.c import CRecorder
+
+    class Shape:
+        @classmethod
+        def make(cls, n):
+            return cls
+
+    def build(kind, n):
+        return kind.make(n)
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        build(Shape, 7)
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per call (500 before)
+    batch = rec.drain().unpacked()
+    texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
+    name = f"<class 'test_crecorder.{Shape.__qualname__}'>"
+    got = {(texts[a], texts[v]) for a, v in zip(batch.call_args, batch.exit_val) if a}
+    assert got == {(f"cls={name}, n=7", name), (f"kind={name}, n=7", name)}
 
 
 def test_generators_and_coroutines_read_by_name() -> None:

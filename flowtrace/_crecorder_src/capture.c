@@ -59,6 +59,7 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
         uintptr_t t = 0;
         if (tag == V_INT) v = sl->u.i;
         else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
+        else if (tag == V_CLASS) { t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o; }   /* (value_key_in's) */
         else if (tag > V_FLOAT && tag != V_UNBOUND) {
             if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
             t = (uintptr_t)sl->o;
@@ -109,7 +110,7 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
     if (!v) tag = V_UNBOUND;
     else {
         PyTypeObject *tp = Py_TYPE(v);
-        /* first: most arguments are instances (of a class; a class itself is not keyed) */
+        /* first: most arguments are instances (of a class; a class itself is V_CLASS below) */
         if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
             tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v;
         }
@@ -123,10 +124,18 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
         else if (fast) return 0;   /* (args_keyed: the rest is args_id_rest's, with the full tests) */
+        else if (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) {
+            /* a class (V_CLASS: a classmethod's cls, a factory's argument): keyed by its address,
+             * and its slot holds the class itself (commit_key's reference from the "type") -- the
+             * first entry holds it for the batch, so the address names no other class meanwhile,
+             * and its text is made once a batch at the drain. (Not on the fast path: a test more
+             * there cost oop's hits ~4 instructions a call, callgrind.) */
+            tag = V_CLASS; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v;
+        }
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
-                 || (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) || named_kind(tp) != NAMED_NONE   /* (V_CLASS, V_FUNCTION) */
+                 || named_kind(tp) != NAMED_NONE   /* (V_FUNCTION) */
                  || named_by_text(tp))   /* (held or made now: capture_value) */
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
@@ -275,7 +284,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type)) {
         if (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) {
             /* a class: its name at drain (reprs.class_text), held until then as V_OPAQUE's
-             * types are -- classes are not keyed (value_key_in), so a hit never names one */
+             * types are; keyed by its address (value_key_in, memo_key_slots) */
             s->tag = V_CLASS;
             s->o = Py_NewRef(v);
             return 0;
@@ -826,14 +835,21 @@ rec_take(CoreObject *c, const Memo *key, uint32_t code_idx, unsigned char *side,
     return sid;
 }
 
-/* Does a key's head hold an object (a tag nibble V_OPAQUE; the unused ones are 0)? Then its
- * record comes after the side bytes. One test for the four nibbles: x has a 0 nibble where a tag
- * is V_OPAQUE, and the borrow trick finds any (a false hit only above a true one). */
+/* Does a key's head hold a slot of tag `tag` (a tag nibble; the unused ones are 0)? One test for
+ * the four nibbles: x has a 0 nibble where a tag is `tag`, and the borrow trick finds any (a false
+ * hit only above a true one). */
+static inline int
+key_holds(uint64_t head, uint8_t tag)
+{
+    const uint64_t x = (head >> 48) ^ (tag * 0x1111ull);
+    return ((x - 0x1111ull) & ~x & 0x8888ull) != 0;
+}
+
+/* Does a key's head hold an object (V_OPAQUE)? Then its record comes after the side bytes. */
 static inline int
 rec_objects(uint64_t head)
 {
-    const uint64_t x = (head >> 48) ^ (V_OPAQUE * 0x1111ull);
-    return ((x - 0x1111ull) & ~x & 0x8888ull) != 0;
+    return key_holds(head, V_OPAQUE);
 }
 
 /* The record of the values `key` holds (memo_value's: localsplus order for S_ARGS, shown in
@@ -847,6 +863,7 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remembe
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
+    if (key_holds(key->head, V_CLASS)) return 0;   /* (a class's text is the drain's: slots, commit_key) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -953,7 +970,7 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
             q = put_f64le(q, d);
             chars += FLOAT_CHARS;
             worth = 1;
-        } else   /* (a literal: None, True, False) */
+        } else   /* (a literal: None, True, False; a class: rec_commit gives 0) */
             return rec_commit(c, key, S_ARGS, code_idx);
     }
     if (!(worth | objects) || chars > 2 * MAX_TEXT) return 0;
