@@ -127,29 +127,28 @@ def module_text(module: ModuleType, depth: int = 0) -> str:
     would run a module's `__getattr__` or a spec subclass's code. A spec not exactly importlib's
     is skipped as missing, a name or path not a plain str too (a name reads '?'), the loader is
     shown by its safe text and a namespace package without its path list (computing that list
-    runs the import system's finders)."""
+    runs the import system's finders). (render.c's text_module is its twin.)"""
     attrs = module.__dict__  # (the module type's member: the module's dict itself)
     spec = attrs.get("__spec__")
     if type(spec) is _MODULE_SPEC:
         spec_attrs = spec.__dict__
-        name = _dict_str(spec_attrs, "name") or "?"
-        origin = _dict_str(spec_attrs, "origin")
-        if origin is not None:
-            if spec_attrs.get("_set_fileattr") is True:  # spec.has_location
-                return f"<module {name!r} from {origin!r}>"
-            return f"<module {name!r} ({one_line(origin)})>"
-        loader = spec_attrs.get("loader")
+        name, origin = _dict_str(spec_attrs, "name"), _dict_str(spec_attrs, "origin")
+        located = origin is not None and spec_attrs.get("_set_fileattr") is True  # spec.has_location
+        loader = spec_attrs.get("loader") if origin is None else None
     else:
-        name = _dict_str(attrs, "__name__") or "?"
-        file = _dict_str(attrs, "__file__")
-        if file is not None:
-            return f"<module {name!r} from {file!r}>"
-        loader = attrs.get("__loader__")
+        name, origin = _dict_str(attrs, "__name__"), _dict_str(attrs, "__file__")
+        located = origin is not None
+        loader = attrs.get("__loader__") if origin is None else None
+    head = f"<module {'?' if name is None else name!r}"
+    if located:
+        return f"{head} from {origin!r}>"
+    if origin is not None:
+        return f"{head} ({one_line(origin)})>"
     if loader is None:
-        return f"<module {name!r}>"
+        return head + ">"
     if type(loader) is _NAMESPACE_LOADER:
-        return f"<module {name!r} (namespace)>"
-    return f"<module {name!r} ({'...' if depth >= MAX_DEPTH else _text(loader, depth + 1, False)})>"
+        return head + " (namespace)>"
+    return f"{head} ({'...' if depth >= MAX_DEPTH else _text(loader, depth + 1, False)})>"
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:

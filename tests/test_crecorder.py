@@ -262,6 +262,34 @@ def test_generators_and_coroutines_read_by_name() -> None:
     objects[1].close()
 
 
+def test_modules_read_by_name_in_c(tmp_path, monkeypatch) -> None:
+    """Safe mode: modules read in C (render.c text_module) as in reprs.module_text -- from a
+    file, built-in, frozen, a namespace package, with a loader, with odd names and specs; an
+    origin that one_line would change is the hook's (the same text)."""
+    import importlib.machinery
+    import json
+    import os
+    import types
+
+    (tmp_path / "flowtrace_ns_probe").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import flowtrace_ns_probe
+    plain, unnamed, empty = types.ModuleType("plain"), types.ModuleType("unnamed"), types.ModuleType("")
+    unnamed.__name__ = 3
+    with_loader, odd_origin, spec_like = types.ModuleType("l"), types.ModuleType("o"), types.ModuleType("s")
+    with_loader.__loader__ = Opaque()
+    odd_origin.__spec__ = importlib.machinery.ModuleSpec("o", None, origin="line\nbreak")
+    spec_like.__spec__ = importlib.machinery.ModuleSpec("s\u00e9", Opaque(), origin="/x/s\u00e9.py")
+    spec_like.__spec__.has_location = True
+    values = [json, sys, os, flowtrace_ns_probe, plain, unnamed, empty, with_loader, odd_origin, spec_like,
+              [os, (sys, 1)], {"m": [[[[json]]]]}]
+    trace = check_probe_texts(values, "safe")
+    got = [c.result for c in trace.calls if c.function.qualname == "probe"]
+    assert got[:4] == [repr(json), repr(sys), repr(os), "<module 'flowtrace_ns_probe' (namespace)>"]
+    assert got[4:7] == ["<module 'plain'>", "<module '?'>", "<module ''>"]
+    assert got[8:10] == ["<module 'o' (line\\nbreak)>", "<module 's\u00e9' from '/x/s\u00e9.py'>"]
+
+
 class MyError(ValueError):
     pass
 

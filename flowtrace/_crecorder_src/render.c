@@ -552,6 +552,80 @@ text_method(Text *t, PyMethodObject *m, int depth)
     return r;
 }
 
+/* d[key] (borrowed) if it is an exact str, else NULL (missing, or another object, or an
+ * error: cleared -- the reference treats them alike). */
+static PyObject *
+dict_str(PyObject *d, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (!v) PyErr_Clear();
+    return v && PyUnicode_CheckExact(v) ? v : NULL;
+}
+
+/* reprs.module_text: what repr() shows for a module, from its dict and its spec's (see there);
+ * NOT_MINE when the hook must say (an origin that one_line would change, a module's names
+ * not to be had without an import-system lookup). */
+static int
+text_module(Text *t, PyObject *m, int depth)
+{
+    static PyObject *keys[8], *spec_type, *namespace_loader;   /* (interned; importlib's types, held) */
+    static int ready;
+    enum { K_SPEC, K_NAME, K_ORIGIN, K_FILEATTR, K_LOADER, K_DNAME, K_FILE, K_DLOADER };
+    if (!ready) {   /* importlib's types from sys.modules (no import), once */
+        static const char *names[8] = {"__spec__", "name", "origin", "_set_fileattr", "loader", "__name__",
+                                       "__file__", "__loader__"};
+        for (int i = 0; i < 8; i++)
+            if (!keys[i] && !(keys[i] = PyUnicode_InternFromString(names[i]))) { PyErr_Clear(); return NOT_MINE; }
+        PyObject *mods = PySys_GetObject("modules");   /* borrowed */
+        PyObject *bootstrap = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "_frozen_importlib") : NULL;
+        PyObject *external = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "_frozen_importlib_external") : NULL;
+        if (!bootstrap || !external || !PyModule_CheckExact(bootstrap) || !PyModule_CheckExact(external)) return NOT_MINE;
+        PyObject *st = PyDict_GetItemString(PyModule_GetDict(bootstrap), "ModuleSpec");
+        PyObject *nl = PyDict_GetItemString(PyModule_GetDict(external), "NamespaceLoader");
+        if (!st || !nl) return NOT_MINE;
+        spec_type = Py_NewRef(st); namespace_loader = Py_NewRef(nl);
+        ready = 1;
+    }
+    size_t b0 = t->len, c0 = t->nchars;
+    PyObject *d = PyModule_GetDict(m), *spec_dict = NULL, *name, *origin = NULL, *loader;   /* (borrowed) */
+    PyObject *spec = PyDict_GetItemWithError(d, keys[K_SPEC]);
+    if (!spec) PyErr_Clear();
+    int r = -1, located = 0;
+    if (spec && (PyObject *)Py_TYPE(spec) == spec_type) {
+        if (!(spec_dict = PyObject_GenericGetDict(spec, NULL))) return -1;
+        name = dict_str(spec_dict, keys[K_NAME]);
+        origin = dict_str(spec_dict, keys[K_ORIGIN]);
+        located = origin && PyDict_GetItemWithError(spec_dict, keys[K_FILEATTR]) == Py_True;
+        loader = origin ? NULL : PyDict_GetItemWithError(spec_dict, keys[K_LOADER]);
+    } else {
+        name = dict_str(d, keys[K_DNAME]);
+        located = (origin = dict_str(d, keys[K_FILE])) != NULL;
+        loader = origin ? NULL : PyDict_GetItemWithError(d, keys[K_DLOADER]);
+    }
+    PyErr_Clear();
+    if (origin && !located) {   /* "(origin)" as one_line would leave it: printable ASCII only */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(origin);
+        const char *p = PyUnicode_IS_ASCII(origin) ? (const char *)PyUnicode_DATA(origin) : NULL;
+        for (Py_ssize_t i = 0; p && i < n; i++) if (p[i] < 0x20 || p[i] > 0x7e) p = NULL;
+        if (!p) { r = NOT_MINE; goto done; }
+    }
+    if (text_add(t, "<module ", 8, 8) < 0 || (name ? text_str_repr(t, name) : text_add(t, "'?'", 3, 3)) < 0) goto done;
+    if (located) r = text_add(t, " from ", 6, 6) < 0 || text_str_repr(t, origin) < 0 ? -1 : 0;
+    else if (origin) r = text_add(t, " (", 2, 2) < 0 || text_add_str(t, origin) < 0 ? -1 : text_add(t, ")", 1, 1);
+    else if (!loader || loader == Py_None) r = 0;
+    else if ((PyObject *)Py_TYPE(loader) == namespace_loader) r = text_add(t, " (namespace)", 12, 12);
+    else {
+        r = text_add(t, " (", 2, 2) < 0 ? -1 : depth >= MAX_DEPTH ? text_add(t, "...", 3, 3)
+            : render_now(t, loader, depth + 1, 1);
+        if (r == 0) r = text_add(t, ")", 1, 1);
+    }
+    if (r == 0) r = text_add(t, ">", 1, 1);
+done:
+    Py_XDECREF(spec_dict);
+    if (r == NOT_MINE) { t->len = b0; t->nchars = c0; }
+    return r;
+}
+
 /* reprs._text(o, depth) for builtin values, and in safe mode other objects' placeholders: 0,
  * NOT_MINE, or -1 with an error set. The commonest types are tested first (a container's
  * items are mostly ints, strs, tuples). */
@@ -605,7 +679,7 @@ render_now(Text *t, PyObject *o, int depth, int safe)
     if (kind != NAMED_NONE) return text_function(t, named_qualname(o, kind), (uintptr_t)o | (uintptr_t)kind);
     if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) return text_builtin(t, (PyCFunctionObject *)o);
     if (tp == &PyMethod_Type) return text_method(t, (PyMethodObject *)o, depth);
-    if (tp == &PyModule_Type) return NOT_MINE;   /* (reprs.module_text: the hook) */
+    if (tp == &PyModule_Type) return text_module(t, o, depth);
     return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
 }
 
