@@ -242,18 +242,11 @@ def test_generators_and_coroutines_read_by_name() -> None:
     """Safe mode: generators, coroutines and async generators read in C as in reprs
     (`<generator object qualname at 0x…>`: their names held, not the objects) -- alone, twice,
     in containers; one whose __qualname__ is a str subclass reads as its placeholder."""
-    def gen():
-        yield 1
+    from treeutil import unstarted_generators
 
-    async def coro():
-        pass
-
-    async def agen():
-        yield 1
-
-    renamed = gen()
+    objects = unstarted_generators()
+    renamed = (x for x in ())
     renamed.__qualname__ = type("Name", (str,), {})("x")
-    objects = [gen(), coro(), agen()]
     values = objects + objects + [renamed, [objects[0], (objects[1], 1)], {"k": objects[2]}]
     trace = check_probe_texts(values, "safe")
     got = [c.result for c in trace.calls if c.function.qualname == "probe"]

@@ -8,7 +8,7 @@ import time
 
 from flowtrace.reprs import (args_text, exception_text, placeholder, split_top, value_text,
                              values_only)
-from treeutil import record, shape
+from treeutil import record, shape, unstarted_generators
 
 
 class Raises:
@@ -213,22 +213,12 @@ def test_generators_and_coroutines_shown_by_name_in_safe_mode():
 
         __str__ = __format__
 
-    def gen():
-        yield 1
-
-    async def coro():
-        pass
-
-    async def agen():
-        yield 1
-
-    objects = [gen(), coro(), agen()]
+    objects = unstarted_generators()
     for obj in objects:
         assert value_text(obj) == repr(obj)
-    assert value_text(objects[0]) == f"<generator object {gen.__qualname__} at {id(objects[0]):#x}>"
-    assert gen.__qualname__.endswith("<locals>.gen")
-    assert value_text(objects[1]).startswith("<coroutine object test_generators_and_coroutines_shown")
-    assert value_text(objects[2]).startswith("<async_generator object test_generators_and_coroutines")
+    assert value_text(objects[0]) == f"<generator object unstarted_generators.<locals>.gen at {id(objects[0]):#x}>"
+    assert value_text(objects[1]).startswith("<coroutine object unstarted_generators.<locals>.coro at 0x")
+    assert value_text(objects[2]).startswith("<async_generator object unstarted_generators.<locals>.agen at 0x")
     for obj in objects:
         obj.__qualname__ = Name("x")
         assert value_text(obj) == placeholder(obj) == f"<{type(obj).__name__} object at {id(obj):#x}>"

@@ -109,3 +109,18 @@ def time_nesting_errors(trace: Trace, *, resumed_elsewhere_ok: bool = False) -> 
             errors.append(f"{c.qualname}#{c.id} [{c.start_ns}, {c.end_ns}] in {p.qualname}#{p.id} "
                           f"[{p.start_ns}, {p.end_ns}]")
     return errors
+
+
+def unstarted_generators() -> list:
+    """A generator, a coroutine and an async generator, none started (values whose texts the
+    tests compare; close the coroutine when done)."""
+    def gen():
+        yield 1
+
+    async def coro():
+        pass
+
+    async def agen():
+        yield 1
+
+    return [gen(), coro(), agen()]
