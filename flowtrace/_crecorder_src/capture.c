@@ -89,8 +89,8 @@ long_two_digits(PyObject *v, int64_t *x)
 }
 
 /* Safe mode: builtin functions and methods, bound methods and modules (exact types: a
- * subclass is any object) read by their names (render.c's text_builtin, text_method; a
- * module's by the hook), not by (type, address): they are not memo-keyed. */
+ * subclass is any object) read by their names (render.c's text_builtin, text_method,
+ * text_module), not by (type, address): they are not memo-keyed. */
 static inline int
 named_by_text(PyTypeObject *tp)
 {

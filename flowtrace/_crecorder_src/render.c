@@ -205,7 +205,8 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_TEXT:
         return text_add_str(t, s->o);
     case V_OBJ: {
-        /* str, bytes and frozen tuples (capture.c frozen_text) straight into the text, as
+        /* str, bytes, frozen tuples (capture.c frozen_text) and a module's builtin function
+         * (capture_value: "<built-in function len>") straight into the text, as
          * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
          * asks the reference's hook */
         PyTypeObject *tp = Py_TYPE(s->o);
