@@ -823,6 +823,34 @@ def test_small_int_texts_rendered_once_per_session() -> None:
     assert set(second.call_args) <= set(first.call_args) and set(second.exit_val) <= set(first.exit_val)
 
 
+def test_payloads_still_held_are_never_reused() -> None:
+    """A drain's payloads are bytes objects the recorder keeps once dropped and hands out again
+    (buffers.c payload_bytes: fresh ones were faulted in page by page): one that anything still
+    holds -- a batch, its payload, a view -- keeps its bytes while later drains come."""
+    from flowtrace.recorder.c import CRecorder
+
+    def one(n):
+        return n * 1.5
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    held, copies = [], []
+    for round_ in range(6):
+        for v in range(1000 * round_, 1000 * round_ + 1000):
+            one(v)
+        batch = rec.drain()
+        payloads = [p for _, p in batch.payloads] + [batch.strings_payload]
+        if round_ % 2:  # every other batch dropped at once (its payloads free to take again)
+            continue
+        view = memoryview(payloads[0]) if round_ == 2 else None
+        held.append((payloads, view))
+        copies.append([bytes(bytearray(p)) for p in payloads])
+    rec.stop()
+    rec.drain()
+    for (payloads, _), before in zip(held, copies):
+        assert [bytes(bytearray(p)) for p in payloads] == before
+
+
 def test_exception_texts_made_once_per_session() -> None:
     """An exception of a builtin type raised with one small int or none ("ValueError: 5",
     "KeyError") gets its text's final id once per session: raised again in a later batch, its

@@ -14,6 +14,81 @@ grow(void **buf, size_t *cap, size_t need, size_t item)
     return 0;
 }
 
+/* A drain's payloads (STRS, CALL, EXIT, MARK) are bytes objects of up to a few hundred KB each:
+ * made of fresh memory at every drain, they were faulted in page by page (the C library gives
+ * such blocks back to the system when they are freed: ~3,100 of a threaded run's ~5,000 page
+ * faults came from the STRS payload alone, perf -e page-faults). The last SPARE_PAYLOADS made are
+ * kept here, and one that nothing else holds any more (written by the writer and dropped: no
+ * reference, no view) is resized and handed out again. Memory stays bounded when the writer lags:
+ * the payloads it holds are not taken, and at most SPARE_PAYLOADS are kept besides. (GIL) */
+#define SPARE_PAYLOADS 8
+static PyObject *spare_payloads[SPARE_PAYLOADS];
+
+/* The free spare that fits `size` best: the smallest at least that large, else the largest
+ * (a resize within a block stays in its pages), or -1. */
+static int
+spare_fit(size_t size)
+{
+    int best = -1;
+    for (int k = 0; k < SPARE_PAYLOADS; k++) {
+        PyObject *p = spare_payloads[k];
+        if (!p || Py_REFCNT(p) != 1) continue;
+        size_t n = (size_t)Py_SIZE(p), b = best < 0 ? 0 : (size_t)Py_SIZE(spare_payloads[best]);
+        if (best < 0 || (n >= size ? b < size || n < b : b < size && n > b)) best = k;
+    }
+    return best;
+}
+
+/* Is tracemalloc tracing? Then no payload is kept: a bytes object is Python's memory, and a
+ * program that measures its own with tracemalloc must not count ours (crecorder.h, the
+ * recorder's own memory). (_tracemalloc.is_tracing, taken at the module's import -- an import
+ * here could run importlib's code, or a program's __import__ hook, inside a drain: C, no Python
+ * code runs.) */
+PyObject *tracemalloc_is_tracing;
+static int
+tracing_memory(void)
+{
+    if (!tracemalloc_is_tracing) return 1;
+    PyObject *r = PyObject_CallNoArgs(tracemalloc_is_tracing);
+    int on = !r || r == Py_True;
+    Py_XDECREF(r);
+    if (!r) PyErr_Clear();
+    return on;
+}
+
+/* A new bytes object of `size` bytes (contents to be written) for a drain's payload: a spare
+ * resized, or a new one, which is kept as a spare in a free place or the oldest's (none while
+ * tracemalloc traces). NULL with an error set. */
+PyObject *
+payload_bytes(size_t size)
+{
+    static unsigned next;   /* (the slot replaced when none is free: round robin) */
+    if (tracing_memory()) {
+        for (int k = 0; k < SPARE_PAYLOADS; k++) Py_CLEAR(spare_payloads[k]);
+        return PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    }
+    int k = spare_fit(size);
+    PyObject *p = NULL;
+    if (k >= 0) {
+        p = spare_payloads[k];
+        spare_payloads[k] = NULL;
+        if (_PyBytes_Resize(&p, (Py_ssize_t)size) < 0) { PyErr_Clear(); p = NULL; }   /* (p freed then) */
+        else {
+_Pragma("GCC diagnostic push")
+_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
+            ((PyBytesObject *)p)->ob_shash = -1;   /* (a hash of the old bytes, if one was taken) */
+_Pragma("GCC diagnostic pop")
+        }
+    }
+    if (!p && !(p = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size))) return NULL;
+    if (k < 0) {
+        for (k = 0; k < SPARE_PAYLOADS && spare_payloads[k]; k++) {}
+        if (k == SPARE_PAYLOADS) k = (int)(next++ % SPARE_PAYLOADS);
+    }
+    Py_XSETREF(spare_payloads[k], Py_NewRef(p));
+    return p;
+}
+
 /* The first capacity of a batch's call or exit columns: with a backpressure cap, enough for a
  * batch of that many rows at once (its power of two, up to 2^20), else 1024. Growing by doubling
  * from 1024 copied each column at every step (realloc: ~2.8 M instructions on benchmarks' fib

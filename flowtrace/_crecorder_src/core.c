@@ -275,6 +275,10 @@ PyInit__crecorder(void)
     DISABLE = PyObject_GetAttrString(monitoring, "DISABLE");
     Py_DECREF(monitoring);
     if (!DISABLE) return NULL;
+    PyObject *tm = PyImport_ImportModule("_tracemalloc");   /* (buffers.c tracing_memory) */
+    tracemalloc_is_tracing = tm ? PyObject_GetAttrString(tm, "is_tracing") : NULL;
+    Py_XDECREF(tm);
+    if (!tracemalloc_is_tracing) PyErr_Clear();   /* (then no payload is kept) */
     for (int i = 0; i < N_BUILTIN_STR; i++) builtin_str[i] = ((PyTypeObject *)*builtin_str_types[i])->tp_str;
     if (!(thread_key = PyUnicode_InternFromString("flowtrace._crecorder.thread"))) return NULL;
     if (!(str_name = PyUnicode_InternFromString("__name__"))) return NULL;

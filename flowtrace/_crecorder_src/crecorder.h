@@ -625,6 +625,8 @@ COLD int grow_exits(CoreObject *c);
 COLD int grow_calls(CoreObject *c);
 COLD int grow_marks(CoreObject *c);
 uint32_t add_text(CoreObject *c, PyObject *text);
+PyObject *payload_bytes(size_t size);
+extern PyObject *tracemalloc_is_tracing;   /* _tracemalloc.is_tracing, or NULL (core.c, at import) */
 COLD PyObject *callback_failed(CoreObject *c);
 COLD void soft_fail(CoreObject *c);
 /* threads.c */

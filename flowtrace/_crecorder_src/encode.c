@@ -1188,7 +1188,9 @@ columns_payload(uint64_t base, size_t rows, const ColSpec *cols, int ncols)
         d[6] = d[7] = 0;
     }
     o->len = (size_t)(q - o->p);
-    return PyBytes_FromStringAndSize((const char *)o->p, (Py_ssize_t)o->len);
+    PyObject *r = payload_bytes(o->len);
+    if (r) memcpy(PyBytes_AS_STRING(r), o->p, o->len);
+    return r;
 }
 
 /* Is any of the column's bytes not 0? (words_equal's 64 bytes at a time: the optional columns

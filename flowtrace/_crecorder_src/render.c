@@ -1233,7 +1233,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         Text h = {NULL, 0, 0, 0};
         if (put_u32le(&h, first_sid) < 0 || put_u32le(&h, (uint32_t)*count | (records ? STRS_RECORDS : 0)) < 0
                 || (records && put_u32le(&h, d.n) < 0)) { PyMem_RawFree(h.p); goto done; }
-        *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        *payload = payload_bytes(size);
         if (!*payload) { PyMem_RawFree(h.p); goto done; }
         char *q = PyBytes_AS_STRING(*payload);
         memcpy(q, h.p, h.len); q += h.len;
