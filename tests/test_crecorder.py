@@ -211,6 +211,38 @@ def test_builtins_bound_methods_and_modules_read_by_name() -> None:
     assert got[10] == "<bound method probe of <class 'test_crecorder.Opaque'>>"
     assert got[15:17] == [repr(json), "<module 'sys' (built-in)>"]
     assert got[-3] == "(<built-in function len>, 1)"
+def test_module_builtin_functions_keyed_once_per_batch() -> None:
+    """A module's builtin function passed again and again in one batch (`len`, `math.sqrt`: a
+    key=, a callback) is memo-keyed by its address (capture.c value_key_in, V_BUILTIN): one
+    entry for all those calls, its text made once at the drain; a builtin method bound to an
+    object (its text names the object) is not -- and every call reads right."""
+    import math
+
+    from flowtrace.recorder.c import CRecorder
+
+    def apply(func, n):
+        return func
+
+    items = [1]
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        apply(len, 7)
+        apply(math.sqrt, 7)
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per call (2,000 before)
+    batch = rec.drain().unpacked()
+    texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
+    got = {(texts[a], texts[v]) for a, v in zip(batch.call_args, batch.exit_val) if a}
+    assert got == {(f"func=<built-in function {n}>, n=7", f"<built-in function {n}>") for n in ("len", "sqrt")}
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(50):
+        apply(items.append, 7)
+    rec.stop()
+    assert rec.stats()["strings"] >= 50
+
+
 def test_class_arguments_keyed_once_per_batch() -> None:
     """A class passed again and again in one batch (a classmethod's cls, a factory's argument,
     a result) is memo-keyed by its address (capture.c value_key_in, V_CLASS): one entry for all

@@ -59,7 +59,7 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
         uintptr_t t = 0;
         if (tag == V_INT) v = sl->u.i;
         else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
-        else if (tag == V_CLASS) { t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o; }   /* (value_key_in's) */
+        else if (tag == V_CLASS || tag == V_BUILTIN) { t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o; }   /* (value_key_in's) */
         else if (tag > V_FLOAT && tag != V_UNBOUND) {
             if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
             t = (uintptr_t)sl->o;
@@ -86,6 +86,16 @@ long_two_digits(PyObject *v, int64_t *x)
     int64_t m = (int64_t)l->long_value.ob_digit[0] | (int64_t)l->long_value.ob_digit[1] << PyLong_SHIFT;
     *x = (tag & 3) == 2 ? -m : m;
     return 1;
+}
+
+/* A module's (or an unbound) builtin function (`len`): its text names nothing but itself, which
+ * its module holds anyway -- held to the drain and keyed by its address (V_BUILTIN). */
+static inline int
+module_builtin(PyTypeObject *tp, PyObject *v)
+{
+    if (tp != &PyCFunction_Type && tp != &PyCMethod_Type) return 0;
+    PyObject *self = ((PyCFunctionObject *)v)->m_self;
+    return !self || PyModule_Check(self);
 }
 
 /* Safe mode: builtin functions and methods, bound methods and modules (exact types: a
@@ -132,6 +142,7 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
              * there cost oop's hits ~4 instructions a call, callgrind.) */
             tag = V_CLASS; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v;
         }
+        else if (module_builtin(tp, v)) { tag = V_BUILTIN; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v; }   /* (as a class) */
         else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
@@ -298,14 +309,10 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             s->u.addr = (uintptr_t)v | (uintptr_t)kind;
             return 0;
         }
-        if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) {
-            PyObject *self = ((PyCFunctionObject *)v)->m_self;
-            if (!self || PyModule_Check(self)) {
-                /* a module's (or unbound) builtin function: held, read "<built-in function
-                 * len>" at drain -- the module holds it anyway */
-                s->tag = V_OBJ; s->o = Py_NewRef(v);
-                return 0;
-            }
+        if (module_builtin(tp, v)) {
+            /* held, read "<built-in function len>" at drain; keyed by its address (value_key_in) */
+            s->tag = V_BUILTIN; s->o = Py_NewRef(v);
+            return 0;
         }
         if (!named_by_text(tp)) {
             /* safe mode, any other object: its type and address only (the placeholder text is
@@ -863,7 +870,8 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remembe
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
-    if (key_holds(key->head, V_CLASS)) return 0;   /* (a class's text is the drain's: slots, commit_key) */
+    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN))
+        return 0;   /* (a class's, a builtin's text is the drain's: slots, commit_key) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;

@@ -144,6 +144,8 @@ enum {
     V_CLASS,    /* safe mode, a class: o, an owned reference to it (reprs.class_text at drain) */
     V_FUNCTION, /* safe mode, a function, generator, coroutine or async generator: o, an owned
                  * reference to its __qualname__ (a str), u.addr: its address | its NAMED_* kind */
+    V_BUILTIN,  /* safe mode, a module's (or unbound) builtin function: o, an owned reference to it
+                 * (render.c text_builtin at drain; memo-keyed by its address, as V_CLASS) */
 };
 /* V_FUNCTION's kinds, in its address's low bits (objects are 8-aligned): named_kind(). */
 enum { NAMED_FUNCTION, NAMED_GENERATOR, NAMED_COROUTINE, NAMED_ASYNC_GENERATOR, NAMED_NONE };
@@ -165,7 +167,7 @@ named_qualname(PyObject *o, int kind)
 #define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0xFFFF))
 #define PACKED_CHARS(i) ((size_t)((uint64_t)(i) >> 48))
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
-_Static_assert(V_FUNCTION < 16, "memo keys keep a slot tag in 4 bits");
+_Static_assert(V_BUILTIN < 16, "memo keys keep a slot tag in 4 bits");
 
 /* A provisional string id's content: a text made at event time, slots to render, (S_EXC)
  * an exception whose text is its builtin type's name and, when nslots is 1, the int `exc_int`

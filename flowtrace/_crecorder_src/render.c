@@ -126,6 +126,7 @@ cut_text(PyObject *text, Py_ssize_t limit)
 }
 
 static int render_now(Text *t, PyObject *o, int depth, int safe);
+static int text_builtin(Text *t, PyCFunctionObject *f);
 static int text_class(Text *t, PyTypeObject *cls);
 static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, const Label *own,
                        uint64_t *prev, Text *out, int depth);
@@ -205,15 +206,13 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_TEXT:
         return text_add_str(t, s->o);
     case V_OBJ: {
-        /* str, bytes, frozen tuples (capture.c frozen_text) and a module's builtin function
-         * (capture_value: "<built-in function len>") straight into the text, as
+        /* str, bytes and frozen tuples (capture.c frozen_text) straight into the text, as
          * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
          * asks the reference's hook */
         PyTypeObject *tp = Py_TYPE(s->o);
-        int builtin = tp == &PyCFunction_Type || tp == &PyCMethod_Type;   /* (safe mode's: capture_value) */
-        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type || builtin) {
+        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
             size_t b0 = t->len, c0 = t->nchars;
-            int r = render_now(t, s->o, 0, builtin);   /* (nothing else in it is an object) */
+            int r = render_now(t, s->o, 0, 0);   /* (nothing in it is an object) */
             if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
             if (r < 0) PyErr_Clear();
             t->len = b0; t->nchars = c0;
@@ -248,6 +247,11 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         if (r < 0) return -1;
         u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
+    }
+    case V_BUILTIN: {   /* (capture.c module_builtin: "<built-in function len>") */
+        size_t b0 = t->len, c0 = t->nchars;
+        if (text_builtin(t, (PyCFunctionObject *)s->o) < 0) return -1;
+        return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
     }
     case V_FUNCTION: {
         size_t b0 = t->len, c0 = t->nchars;
