@@ -188,10 +188,11 @@ class _Finisher:
 
 
 def _library_note(program: runner.Program, include: list[str]) -> Callable[[], str]:
-    """For `-m pkg` of a library package and no --include: the end line's note that only the
-    module run as __main__ was recorded (`flowtrace run -m pip list` said "recorded 1 call" and
-    nothing of why). Read at exit from the package the program imported: nothing is imported
-    for it, and no code of the program's runs."""
+    """For `-m pkg` of a library package and no --include: the end line's note that, of that
+    package, only its module run as __main__ was recorded (`flowtrace run -m pip list` said
+    "recorded 1 call" and nothing of why; under `-m pytest` the user's tests are recorded as
+    usual, so the note names the package). Read at exit from the package the program imported:
+    nothing is imported for it, and no code of the program's runs."""
 
     def note() -> str:
         if program.kind != "module" or include:
@@ -206,7 +207,7 @@ def _library_note(program: runner.Program, include: list[str]) -> Callable[[], s
 
         if CodeFilter().is_user_code(filename):
             return ""
-        return f" ({top} is library code: only the module run as __main__ was recorded; --include {top} records it all)"
+        return f" ({top} is library code: only its module run as __main__ was recorded; --include {top} records all of it)"
 
     return note
 
