@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import IO
+from typing import IO, Any, Callable, Iterable
 
 from .ftr import decode as D
 from .ftr import format as F
-from .ftr.scan import SessionInfo, Texts, chunks
+from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, survey
 from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome, calls_below
 
 _SPILL_LINES = 4096  # lines a section gathers before one write
@@ -78,11 +78,14 @@ class _Lines:
     cases (a call with its arguments, a call that returned) are put together by `TreePrinter`
     from these pieces; every other case goes through `printing` itself (`label`, `tail`)."""
 
-    def __init__(self, info: SessionInfo, texts: Texts, color: bool, show_time: bool, cwd: str | None) -> None:
+    def __init__(self, info: SessionInfo, texts: Texts, color: bool, cwd: str | None) -> None:
         self.paint = paint = Painter(color)
         self.color = color
         self.texts = texts
-        self.show_time = show_time
+        # `printing` shows durations when some call of the tree ended (returned or raised): only
+        # such an end has one to show, so showing them always prints the same (and needs no
+        # look at the whole file before the first line)
+        self.show_time = True
         self.cwd = cwd
         self.info = info
         self.functions: dict[int, _Function] = {}  # by function id, made at first use
@@ -222,7 +225,7 @@ class TreePrinter:
                  thread: int | None, cwd: str | None) -> None:
         self.info = info
         self.out = out
-        self.lines = _Lines(info, texts, color, info.any_finished, cwd)
+        self.lines = _Lines(info, texts, color, cwd)
         self.cut = max_depth
         self.thread = thread
         self.many = thread is None and len(info.root_threads) > 1
@@ -342,22 +345,97 @@ class TreePrinter:
             shutil.copyfileobj(sec.out, self.out)
             sec.out.close()
 
+    def close(self) -> None:
+        """Drop the temporary files of the sections not copied out."""
+        for sec in self.order[1:]:
+            sec.out.close()
 
-def print_session(info: SessionInfo, out: IO[str], *, color: bool, max_depth: int | None,
-                  thread: int | None, cwd: str | None) -> None:
-    """Print the call tree of a surveyed session (one more pass over the file)."""
+
+def print_session(info: SessionInfo | Outlook, out: IO[str], *, color: bool, max_depth: int | None,
+                  thread: int | None, cwd: str | None) -> SessionInfo:
+    """Print the call tree of a session, surveyed (`scan.survey`: one more pass over the file)
+    or glanced (`scan.glance`: one pass that checks the file as it prints, so the first lines
+    come before the file is read). Returns the session's survey (for its notes)."""
+    if isinstance(info, Outlook):
+        look = info
+        if look.streamable and thread is None:
+            checked = _print_checked(look, out, color=color, max_depth=max_depth, cwd=cwd)
+            if checked is not None:
+                return checked
+        info = survey(look.info.source)  # (a session that needs a survey first, or failed a check early)
     texts = Texts(info)
     printer = TreePrinter(info, out, texts, color=color, max_depth=max_depth, thread=thread, cwd=cwd)
     try:
-        for rows in chunks(info, {F.CALL, F.EXIT}, texts):
-            if isinstance(rows, D.CallRows):
-                printer.calls(rows)
-            else:
-                printer.exits(rows)
-                printer.step()
-        printer.step()
+        _feed(printer, chunks(info, {F.CALL, F.EXIT}, texts))
         printer.finish()
     finally:
         texts.close()
-        for sec in printer.order[1:]:
-            sec.out.close()
+        printer.close()
+    return info
+
+
+def _feed(printer: "TreePrinter", records: Iterable[Any], on_rows: Callable[[], None] | None = None) -> None:
+    """The CALL and EXIT records of a pass to `printer` (`on_rows` after each)."""
+    for rows in records:
+        if on_rows is not None:
+            on_rows()
+        if isinstance(rows, D.CallRows):
+            printer.calls(rows)
+        else:
+            printer.exits(rows)
+            printer.step()
+    printer.step()
+
+
+def _print_checked(look: Outlook, out: IO[str], *, color: bool, max_depth: int | None,
+                   cwd: str | None) -> SessionInfo | None:
+    """Print in the pass that checks the file (`CheckedPass`); the printed text depends on
+    `look.info` (names, thread headings), which is the survey's once the pass has checked the
+    chunk at `look.settled`: until then the lines wait in a temporary file (`_Held`). None when
+    a check fails before that (nothing is printed; the caller prints from a survey instead)."""
+    checked = CheckedPass(look)
+    held = _Held(out) if look.settled else None
+    texts = Texts(checked.info)
+    printer = TreePrinter(look.info, held or out, texts, color=color, max_depth=max_depth, thread=None, cwd=cwd)
+
+    def release() -> None:
+        nonlocal held
+        if held is not None and checked.checked >= look.settled:
+            held.release()
+            held = None
+
+    try:
+        _feed(printer, checked.records({F.CALL, F.EXIT}, texts), release)
+        if checked.failed_at is not None and checked.failed_at <= look.settled:
+            return None
+        release()
+        printer.finish()
+    finally:
+        texts.close()
+        printer.close()
+        if held is not None:
+            held.close()
+    return checked.info
+
+
+class _Held:
+    """Output that waits (in a temporary file: disk, not memory) until `release()` copies it out
+    and lets what follows through; `close()` drops what still waits."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.file: IO[str] | None = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogatepass")
+
+    def write(self, text: str) -> None:
+        (self.file or self.out).write(text)
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.seek(0)
+            shutil.copyfileobj(self.file, self.out)
+            self.close()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None

@@ -10,7 +10,7 @@ from typing import Any
 from . import CommandError
 from ..ftr.processes import Process, surveyed_parts
 from ..ftr.reader import Trace
-from ..ftr.scan import SessionInfo, survey
+from ..ftr.scan import Outlook, SessionInfo, glance, survey
 
 
 def add_parser(subparsers: Any) -> None:
@@ -58,11 +58,14 @@ def use_color(stream: Any) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = survey(args.file)
-    thread = resolve_thread(info, args.thread) if args.thread is not None else None
-    session = surveyed_parts(args.file, info) if thread is None else None
-    if session is None or not session.several:  # one process (or --thread: a thread of the root)
-        _print_one(info, args, thread)
+    if args.thread is not None:  # a thread of the root process, named by what the whole file says
+        info = survey(args.file)
+        _print_one(info, args, resolve_thread(info, args.thread))
+        return 0
+    look = glance(args.file)  # (checked while printing: the first lines come before the file is read)
+    session = surveyed_parts(args.file, look, read=glance)
+    if not session.several:
+        _print_one(look, args, None)
         return 0
     for proc, part in session.parts:  # each process under a heading, in tree order (docs/FORMAT.md)
         sys.stdout.write(heading(proc) + "\n")
@@ -77,12 +80,13 @@ def heading(proc: Process) -> str:
     return f"{'  ' * proc.depth}== {proc.title()} ({proc.how}, {proc.status()})"
 
 
-def _print_one(info: SessionInfo, args: argparse.Namespace, thread: int | None) -> None:
+def _print_one(session: SessionInfo | Outlook, args: argparse.Namespace, thread: int | None) -> None:
     from ..stream_print import print_session
 
-    cwd = info.meta.get("cwd")  # module code is shown relative to the program's directory
-    print_session(info, sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth, thread=thread,
-                  cwd=cwd if isinstance(cwd, str) else None)
+    meta = session.info.meta if isinstance(session, Outlook) else session.meta
+    cwd = meta.get("cwd")  # module code is shown relative to the program's directory
+    info = print_session(session, sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth,
+                         thread=thread, cwd=cwd if isinstance(cwd, str) else None)
     sys.stdout.flush()
     for note in notes(info, thread):
         sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")

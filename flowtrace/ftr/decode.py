@@ -161,16 +161,41 @@ Rows = Union[CallRows, ExitRows, MarkRows]
 
 def _rows(cls: type, chunk: Chunk) -> Any:
     cols = F.decode_columns(chunk.kind, chunk.payload)
-    kind = chunk.kind.decode()
+    return cls(base=cols.base, rows=cols.rows, **_named(chunk.kind, cols, _COLUMNS[cls]))
+
+
+def _named(kind_bytes: bytes, cols: F.Columns, fields: dict[str, tuple[str, bool]]) -> dict[str, Column]:
+    """The record fields `fields` of decoded columns: a required column missing is damage, an
+    optional one reads as zeros."""
+    kind = kind_bytes.decode()
     named: dict[str, Column] = {}
-    for field_name, (disk, required) in _COLUMNS[cls].items():
+    for field_name, (disk, required) in fields.items():
         col = cols.columns.get(disk)
         if col is None:
             if required:
                 raise FormatError(f"{kind} chunk lacks its {disk!r} column")
             col = Column(disk, "B", F.ENC_RAW, memoryview(bytes(cols.rows)))  # zeros
         named[field_name] = col
-    return cls(base=cols.base, rows=cols.rows, **named)
+    return named
+
+
+_ROW_TYPES: dict[bytes, type] = {F.CALL: CallRows, F.EXIT: ExitRows, F.MARK: MarkRows}
+
+
+def some_columns(chunk: Chunk, *fields: str) -> list[Column]:
+    """Some columns of a CALL / EXIT / MARK chunk, named by their record fields (`"thread"`), as
+    `decode()` gives them; the other columns are not decoded (a quick look at a whole file).
+    Raises FormatError as `decode()` does for damage in what it reads."""
+    cls = _ROW_TYPES[chunk.kind]
+    wanted = {f: _COLUMNS[cls][f] for f in fields}
+    try:
+        cols = F.decode_columns(chunk.kind, chunk.payload, frozenset(disk for disk, _req in wanted.values()))
+        named = _named(chunk.kind, cols, wanted)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise FormatError(f"{chunk.kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+    return [named[f] for f in fields]
 
 
 def _json_list(chunk: Chunk) -> list[dict[str, Any]]:

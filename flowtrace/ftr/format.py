@@ -395,7 +395,10 @@ def delta_encode(values: Iterable[int], typecode: str = "q") -> array:
     return out
 
 
-def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
+def decode_columns(kind: bytes, payload: bytes | memoryview, only: frozenset[str] | None = None) -> Columns:
+    """A CALL / EXIT / MARK payload's columns; `only`: the names of the columns to decode (the
+    others are framed, not decoded, and left out; all of them when one of those is stored on
+    another's rows, ENC_SHARED)."""
     from .records import Column, Columns
 
     view = memoryview(payload)
@@ -415,7 +418,13 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
         descs.append((raw_name.decode("ascii", "replace").rstrip(), typecode, enc))
     cols = {}
     read: list[Column] = []  # (in descriptor order: ENC_SHARED's index)
+    if only is not None and any(enc == ENC_SHARED and name in only for name, _tc, enc in descs):
+        only = None
     for name, typecode, enc in descs:
+        if only is not None and name not in only:
+            pos += _framed_size(kind, name, typecode, enc, view, pos, rows)
+            read.append(None)  # type: ignore[arg-type]  (not decoded; no column asked for is shared)
+            continue
         if enc in VARINT_ENCODINGS:
             if pos + VARINT_BODY.size > len(view):
                 raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
@@ -436,6 +445,22 @@ def decode_columns(kind: bytes, payload: bytes | memoryview) -> Columns:
         read.append(cols[name])
         pos += size
     return Columns(kind, base, rows, cols)
+
+
+def _framed_size(kind: bytes, name: str, typecode: str, enc: int, view: memoryview, pos: int, rows: int) -> int:
+    """The bytes of the column at `pos` that `decode_columns` leaves undecoded, checked as it
+    checks them."""
+    if enc in VARINT_ENCODINGS:
+        if pos + VARINT_BODY.size > len(view):
+            raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+        size = VARINT_BODY.size + VARINT_BODY.unpack_from(view, pos)[0]
+    elif enc in (ENC_RAW, ENC_DELTA):
+        size = rows * TYPECODES[typecode]
+    else:
+        raise FormatError(f"{kind.decode()} chunk: column {name!r} has an unknown encoding {enc}")
+    if pos + size > len(view):
+        raise FormatError(f"{kind.decode()} chunk: column {name!r} cut short")
+    return size
 
 
 def decode_varints(body: bytes | memoryview, rows: int, encoding: int, base: int = 0) -> memoryview:

@@ -18,7 +18,7 @@ import json
 import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .format import FormatError
 from .parts import part_files, parts_dir  # (re-exported: the explorer takes them from here)
@@ -200,9 +200,10 @@ class SessionParts:
         return len(self.parts) + len(self.not_followed) > 1
 
 
-def surveyed_parts(path: str, root: SessionInfo | None = None) -> SessionParts:
+def surveyed_parts(path: str, root: Any = None, read: Callable[[str], Any] = survey) -> SessionParts:
     """The processes of the session at `path` with a survey of each readable part (`root`:
-    the root's, when the caller has it already)."""
+    the root's, when the caller has it already); `read`: `scan.glance` for a reader that
+    checks the parts as it reads them (its `parts` then hold `Outlook`s)."""
     out = SessionParts([], [], [])
     for proc in session_processes(path):
         if proc.path is None:
@@ -210,7 +211,7 @@ def surveyed_parts(path: str, root: SessionInfo | None = None) -> SessionParts:
             out.notes.append(f"{proc.title()}: {proc.status()}")
             continue
         try:
-            info = root if proc.how == "root" and root is not None else survey(proc.path)
+            info = root if proc.how == "root" and root is not None else read(proc.path)
         except (FormatError, OSError) as exc:
             out.notes.append(f"{proc.title()}: {exc}")
             continue

@@ -10,6 +10,11 @@ session once in file order (`flowtrace print`, `export`, `stats`) use this modul
   must stop (the first damaged or invalid chunk, exactly where `load()` stops).
 - `chunks(info, kinds)` then goes through the file again up to that point, decoding only the
   kinds asked for (the others are skipped without being decompressed).
+- `glance(path)` + `CheckedPass`: the same checks in the pass that consumes the rows, for a
+  reader that should not wait for a survey (`flowtrace print`'s first lines): the quick walk
+  (framing, CRC and definitions only: ~0.2 s for 180 MB) keeps what a line may depend on from
+  anywhere in the file, then the pass checks each chunk just before handing it on, and says
+  up to which chunk the walk's findings could still change (`Outlook.settled`).
 - `Texts` finds the text of a string id on demand: the STRS chunks seen last are kept decoded,
   an older one is read again from the file (the recorder interns texts across the session, so
   an early `None` is referred to until the end).
@@ -34,11 +39,9 @@ from . import decode as D
 from .chunks import Chunk, ChunkReader
 from .format import FormatError, Strings
 from .late_children import note_late, parents_after_children
-from .reader import Trace, apply_chunks, check_folds, no_metadata, read_session, set_status
+from .reader import Trace, _chunks, apply_chunks, check_folds, no_metadata, read_session, set_status
 
-_FINISHED = frozenset({F.END_RETURN, *F.RAISED})  # the `how` of a call that ended (not unfinished)
-
-__all__ = ["SessionInfo", "Texts", "chunks", "survey"]
+__all__ = ["CheckedPass", "Outlook", "SessionInfo", "Texts", "chunks", "glance", "survey"]
 
 
 @dataclass(eq=False)
@@ -50,7 +53,6 @@ class SessionInfo(Trace):
     n_strings: int = 0
     end_offset: int = 0  # reading stops here (the first chunk not applied, or the end)
     strs_index: list[tuple[int, int]] = field(default_factory=list)  # (first string id, chunk offset)
-    any_finished: bool = False  # some call returned or raised (so durations exist)
     root_threads: list[int] = field(default_factory=list)  # threads with a root call, first root order
     unfinished: list[int] = field(default_factory=list)  # calls without an EXIT row, in id order
     stash: dict[int, Any] = field(default_factory=dict)  # calls a consumer keeps for call()
@@ -66,6 +68,13 @@ class SessionInfo(Trace):
         return self.stash[call_id]
 
 
+def _add_tasks(tasks: dict[int, D.Task], defs: D.TaskDefs) -> None:
+    """A TASK chunk's definitions: a task defined again is filled in (`Task.updated`)."""
+    for t in defs.items:
+        old = tasks.get(t.id)
+        tasks[t.id] = t if old is None else old.updated(t)
+
+
 class _Checker:
     """The reader's checks on each decoded chunk (`decode.py` records), with bounded state: a
     byte per call for "has an EXIT row" instead of the calls themselves."""
@@ -77,18 +86,20 @@ class _Checker:
         # recorders: the C recorder appends every row in event order (a pass less over its files)
         self.late_possible = info.meta.get("recorder") != "c"
 
-    def apply(self, chunk: Chunk) -> None:
-        """Check one chunk and record what it adds; FormatError leaves the state as it was."""
+    def apply(self, chunk: Chunk) -> Any:
+        """Check one chunk and record what it adds; FormatError leaves the state as it was.
+        Returns the chunk's record (`decode.py`; None for a kind this version does not know)."""
         record = D.decode(chunk)
         handler = self._HANDLERS.get(type(record))
         if handler is None:
-            return  # a chunk type this version does not know, or a second META
+            return record  # a chunk type this version does not know, or a second META
         try:
             handler(self, record, chunk.offset)
         except FormatError:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise FormatError(f"{chunk.kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+        return record
 
     def _func(self, defs: D.FunctionDefs, _offset: int) -> None:
         self.info.functions.update((f.id, f) for f in defs.items)
@@ -97,10 +108,7 @@ class _Checker:
         self.info.threads.update((t.id, t) for t in defs.items)
 
     def _task(self, defs: D.TaskDefs, _offset: int) -> None:
-        tasks = self.info.tasks
-        for t in defs.items:
-            old = tasks.get(t.id)
-            tasks[t.id] = t if old is None else old.updated(t)
+        _add_tasks(self.info.tasks, defs)
 
     def _strs(self, strings: Strings, offset: int) -> None:
         info = self.info
@@ -166,8 +174,6 @@ class _Checker:
             raise FormatError(f"call {bad} ends in an unknown way ({min(unknown)})")
         self._texts(rows.value.ints(), "the end of a call")
         deque(map(self.ended.__setitem__, ids, repeat(1)), maxlen=0)  # ended[c] = 1 for each, at C speed
-        if not info.any_finished and not ends.isdisjoint(_FINISHED):
-            info.any_finished = True
         info.last_ns = max(info.last_ns, max(t1))
 
     def _marks(self, rows: D.MarkRows, _offset: int) -> None:
@@ -215,34 +221,228 @@ class _Checker:
 def survey(path: str | os.PathLike[str]) -> SessionInfo:
     """Read a session file once, checking it as `load()` does, keeping only what is small.
     Raises `FormatError` (one line, prefixed with the file name) when there is nothing to read."""
-    if os.path.isdir(path):
-        raise FormatError(f"{os.fspath(path)}: is a directory, not a session file")
-    reader = ChunkReader(path, read_size=1 << 17)  # poll() then holds at most ~8 MB of chunks
+    reader = _reader(path)
     return read_session(reader, reader.path, _survey)
 
 
+def _reader(path: str | os.PathLike[str]) -> ChunkReader:
+    if os.path.isdir(path):
+        raise FormatError(f"{os.fspath(path)}: is a directory, not a session file")
+    return ChunkReader(path, read_size=1 << 17)  # poll() then holds at most ~8 MB of chunks
+
+
 def _survey(reader: ChunkReader, name: str) -> SessionInfo:
-    checker: _Checker | None = None
-
-    def apply(chunk: Chunk) -> None:
-        nonlocal checker
-        if checker is not None:
-            checker.apply(chunk)
-            return
-        if chunk.kind != F.META:
-            raise FormatError(f"the first chunk is {chunk.kind.decode('ascii', 'replace')}, not META")
-        meta = D.decode(chunk)
-        assert isinstance(meta, D.Meta) and reader.version is not None
-        checker = _Checker(SessionInfo(name, reader.version, meta.info))
-
-    problem, damage_offset = apply_chunks(reader, apply)
-    if checker is None:
-        raise no_metadata(problem)
+    checker, problem, damage_offset = _walk(reader, name, _Checker)
     info = checker.info
     info.end_offset = damage_offset if damage_offset is not None else reader.offset
     info.unfinished = list(_zeros(checker.ended))
     set_status(info, reader, problem, damage_offset)
     return info
+
+
+def _walk(reader: ChunkReader, name: str, make: Any) -> tuple[Any, str | None, int | None]:
+    """Every chunk after the META chunk to `make(info).apply` (`info`: a `SessionInfo` of that
+    META): (what `make` made, the problem that stopped the walk, its offset) as `apply_chunks`."""
+    made: Any = None
+
+    def apply(chunk: Chunk) -> None:
+        nonlocal made
+        if made is not None:
+            made.apply(chunk)
+            return
+        if chunk.kind != F.META:
+            raise FormatError(f"the first chunk is {chunk.kind.decode('ascii', 'replace')}, not META")
+        meta = D.decode(chunk)
+        assert isinstance(meta, D.Meta) and reader.version is not None
+        made = make(SessionInfo(name, reader.version, meta.info))
+
+    problem, damage_offset = apply_chunks(reader, apply)
+    if made is None:
+        raise no_metadata(problem)
+    return made, problem, damage_offset
+
+
+# --- one pass that checks as it goes ------------------------------------------------------------
+# `flowtrace print` writes its first lines before it has read the file: a quick walk (`glance`)
+# reads only what a line may depend on from anywhere in the file (the definitions as the file
+# leaves them, whether calls start on more than one thread), then one pass (`CheckedPass`)
+# checks each chunk exactly as `survey` does just before handing its record on.
+
+
+@dataclass(eq=False)
+class Outlook:
+    """What `glance()` sees of a session without checking its rows.
+
+    - `info`: its META, its FUNC / THRD / TASK definitions as the readable part of the file
+      leaves them (the last of each id), `root_threads` the first two threads with a root call;
+    - `end_offset`: where the readable chunks end (framing and CRC: a check of the rows may stop
+      a pass sooner, as it stops `survey`);
+    - `settled`: the offset of the last chunk that changes what came before it -- a definition
+      made again differently, a TASK chunk (tasks are filled in later), the chunk with a second
+      thread's first root call -- so once a pass has checked the chunk there, `info` is what a
+      survey of the file says, wherever the pass stops after it (0: no such chunk);
+    - `streamable`: a pass may start at once: every definition decoded, and the file written by
+      the C recorder (no call after its parent's EXIT row: late_children.py needs a survey)."""
+
+    info: SessionInfo
+    end_offset: int
+    settled: int
+    streamable: bool
+    problem: str | None  # why the readable part ends early (as SessionInfo.problem), else None
+    damage_offset: int | None
+    read_end: "_ReadEnd"  # where the walk's reader stopped (for the session's status)
+
+
+@dataclass(frozen=True)
+class _ReadEnd:
+    """What `set_status` asks of a reader that has read a file: where its complete chunks end,
+    and how many bytes come after them (a chunk still being written)."""
+
+    offset: int
+    pending_bytes: int
+
+
+class _Glancer:
+    """Keeps the definitions of a walk over the chunks (`glance`), and looks at the threads and
+    parents of CALL rows (and nothing else) until a second thread has a root call."""
+
+    def __init__(self, info: SessionInfo) -> None:
+        self.info = info
+        self.settled = 0
+        self.failed = False
+
+    def apply(self, chunk: Chunk) -> None:
+        try:
+            self._apply(chunk)
+        except FormatError:
+            self.failed = True
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            self.failed = True
+            raise FormatError(f"{chunk.kind.decode()} chunk: malformed ({type(exc).__name__}: {exc})") from None
+
+    def _apply(self, chunk: Chunk) -> None:
+        kind, info = chunk.kind, self.info
+        if kind == F.CALL:
+            if len(info.root_threads) < 2:
+                self._roots(chunk.unpacked())
+        elif kind in (F.FUNC, F.THRD):
+            record = D.decode(chunk)
+            assert isinstance(record, (D.FunctionDefs, D.ThreadDefs))
+            known: dict[int, Any] = info.functions if kind == F.FUNC else info.threads  # type: ignore[assignment]
+            for item in record.items:
+                if known.get(item.id, item) != item:
+                    self.settled = chunk.offset
+                known[item.id] = item
+        elif kind == F.TASK:
+            record = D.decode(chunk)
+            assert isinstance(record, D.TaskDefs)
+            _add_tasks(info.tasks, record)
+            self.settled = chunk.offset
+        elif kind == F.ENDS:
+            record = D.decode(chunk)
+            assert isinstance(record, D.End)
+            info.end = record.info
+
+    def _roots(self, chunk: Chunk) -> None:
+        """The threads of the chunk's root calls that had none before (as `_Checker._calls`)."""
+        roots = self.info.root_threads
+        (thr,) = D.some_columns(chunk, "thread")
+        new = set(thr.ints()).difference(roots)
+        if not new:
+            return
+        (par,) = D.some_columns(chunk, "parent")
+        parents = par.ints()
+        if 0 not in parents:
+            return
+        for p, th in zip(parents, thr.ints()):
+            if not p and th in new:
+                roots.append(th)
+                new.discard(th)
+                if len(roots) == 2:  # (printed under thread headings: known once it is checked)
+                    self.settled = max(self.settled, chunk.offset)
+                    return
+
+
+def glance(path: str | os.PathLike[str]) -> Outlook:
+    """A quick walk over a session file (its chunks' framing and CRC, its definitions, the
+    threads and parents of its first calls): what a `CheckedPass` needs before it starts.
+    Raises `FormatError` as `survey` does when there is nothing to read."""
+    reader = _reader(path)
+    reader.keep_compressed = frozenset({F.STRS, F.CALL, F.EXIT, F.MARK})  # (not decompressed)
+    return read_session(reader, reader.path, _glance)
+
+
+def _glance(reader: ChunkReader, name: str) -> Outlook:
+    glancer, problem, damage_offset = _walk(reader, name, _Glancer)
+    info = glancer.info
+    end_offset = damage_offset if damage_offset is not None else reader.offset
+    streamable = not glancer.failed and info.meta.get("recorder") == "c"
+    return Outlook(info, end_offset, glancer.settled, streamable, problem, damage_offset,
+                   _ReadEnd(reader.offset, reader.pending_bytes))
+
+
+_ALL_KINDS = frozenset({F.META, F.FUNC, F.THRD, F.TASK, F.STRS, F.CALL, F.EXIT, F.MARK, F.ENDS})
+
+
+class CheckedPass:
+    """One pass over a glanced session (`glance`) that checks each chunk as `survey()` does
+    before its record is handed on (`records`), so that a consumer reads the file once.
+    `info` grows as the chunks go by, and once `records()` is exhausted it is what `survey()`
+    gives for the file. `checked`: the offset of the last chunk checked; `failed_at`: where a
+    check stopped the pass before the readable end (`Outlook.end_offset`), else None."""
+
+    def __init__(self, look: Outlook) -> None:
+        self.look = look
+        base = look.info
+        self._checker = _Checker(SessionInfo(base.source, base.version, base.meta))
+        self.info = self._checker.info
+        self.checked = 0
+        self.failed_at: int | None = None
+
+    def records(self, kinds: frozenset[bytes] | set[bytes], texts: "Texts | None" = None) -> Iterator[Any]:
+        """The decoded records (`decode.py`) of the chunks of `kinds`, checked, in file order;
+        STRS chunks go to `texts` (when given) as they pass."""
+        look, apply = self.look, self._checker.apply
+        problem: str | None = None
+        damage: int | None = None
+        reader = ChunkReader(self.info.source, read_size=1 << 16)
+        reader.keep_compressed = _ALL_KINDS  # (decompressed one at a time: a poll reads ~4 MB)
+        try:
+            for chunk in _chunks(reader):
+                if chunk.offset >= look.end_offset:
+                    break  # (a file still being written: where the glance stopped)
+                try:
+                    chunk = chunk.unpacked()
+                except FormatError as exc:  # (the reader's own words for it)
+                    problem, damage = str(exc), chunk.offset
+                    break
+                try:
+                    record = apply(chunk)  # (META, the first chunk, is not one it checks)
+                except FormatError as exc:
+                    problem = f"{chunk.kind.decode('ascii', 'replace')} chunk at offset {chunk.offset}: {exc}"
+                    damage = chunk.offset
+                    break
+                self.checked = chunk.offset
+                if texts is not None and chunk.kind == F.STRS:
+                    texts.add(record)
+                if chunk.kind in kinds:
+                    yield record
+            if problem is None and reader.damage is not None and reader.offset < look.end_offset:
+                problem, damage = reader.damage, reader.offset  # (the file changed since the glance)
+        finally:
+            reader.close()
+        self._finish(problem, damage)
+
+    def _finish(self, problem: str | None, damage: int | None) -> None:
+        """The survey's last fields, as `_survey` sets them."""
+        info, look = self.info, self.look
+        self.failed_at = damage
+        if damage is None:
+            problem, damage = look.problem, look.damage_offset
+        info.end_offset = damage if damage is not None else look.end_offset
+        info.unfinished = list(_zeros(self._checker.ended))
+        set_status(info, look.read_end, problem, damage)  # type: ignore[arg-type]
 
 
 def _zeros(ended: bytearray) -> Iterator[int]:
@@ -315,6 +515,9 @@ class Texts:
         self._hot: list[str] = []
 
     def add(self, strings: Strings) -> None:
+        firsts, index = self._firsts, self._info.strs_index
+        if len(firsts) < len(index):  # a pass that checks as it goes (CheckedPass): the index grows
+            firsts.extend(first for first, _off in index[len(firsts):])
         if strings.count:
             first = strings.first_id
             self._chunks[first] = strings
