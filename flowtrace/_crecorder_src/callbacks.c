@@ -783,13 +783,22 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return end_return(c, ts, ts->depth - 1, frame, args[2], c->codes[top->code_idx].genlike, stamp());
 }
 
+/* The fold row of Entry.fold `fold` (index + 1 in this batch's marks): the base one row back
+ * plus fold rows, where &marks[fold - 1] took one instruction more (MarkRow is 56 bytes: the
+ * index's decrement, then its multiply; objdump). */
+static inline __attribute__((always_inline)) MarkRow *
+fold_row(const CoreObject *c, uint32_t fold)
+{
+    return (MarkRow *)((char *)c->marks + (size_t)fold * sizeof(MarkRow) - sizeof(MarkRow));
+}
+
 /* The quiet run of entry e ends at a yield at t: 1 if it extends the call's fold in this batch
  * (same resumer, same thread: the entry's fold, fold_open) -- n + 1, its running time added,
  * the fold's last yield now -- else 0 (nothing changed). */
 static inline __attribute__((always_inline)) int
 fold_extend(CoreObject *c, const Entry *e, int64_t t)
 {
-    MarkRow *f = e->fold ? &c->marks[e->fold - 1] : NULL;
+    MarkRow *f = e->fold ? fold_row(c, e->fold) : NULL;
     if (!f || f->n == UINT32_MAX) return 0;
     f->n++;
     f->run += t - e->rt;
@@ -1307,6 +1316,17 @@ general:
  * first yield, a value to capture -- goes to the
  * callbacks above, which do the same and more. Same rows, same map, same stack as they make. */
 
+/* Is this vectorcall sys.monitoring's own: `n` arguments, the offset flag, no keywords
+ * (CPython's call_instrumentation_vector, 3.12 and 3.13)? One test of both, where testing
+ * kwnames and the count apart took a branch more at every yield (objdump; vc_cb_py_resume
+ * keeps them apart: there the general way's nargsf cost two register moves); anything else --
+ * a program calling our callback itself -- takes the general way (HAND_ON). */
+static inline __attribute__((always_inline)) int
+vc_shape(size_t nargsf, PyObject *kwnames, size_t n)
+{
+    return !(((size_t)kwnames) | (nargsf ^ (n | PY_VECTORCALL_ARGUMENTS_OFFSET)));
+}
+
 /* (Both read the clock as the PY_START/PY_RETURN fast paths do -- fast_gen: active, the TSC --
  * so that nothing on their way calls a function: an out-of-line stamp() and its spills were
  * ~15 instructions of each yield, the clock_gettime fallback the resume's stack frame.)
@@ -1444,7 +1464,7 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    if (kwnames || PyVectorcall_NARGS(nargsf) < 3) goto general;
+    if (!vc_shape(nargsf, kwnames, 3)) goto general;
     if (!(ts = running_state(c, args[0], &frame))) goto general3;
     /* (at depth 0, the sentinel: no fold, and its frame NULL -- threads.c) */
     Entry *e = &ts->stack[ts->depth - 1];
@@ -1457,7 +1477,7 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
      * running this code (running_state), which the resume found suspended) */
     Susp *s = e->srec;
     if (s->frame != frame || s->call != e->call) goto general3;
-    MarkRow *f = &c->marks[e->fold - 1];
+    MarkRow *f = fold_row(c, e->fold);
     uint32_t n = f->n + 1;
     if (!n) goto general3;   /* (the fold is full, UINT32_MAX runs: cb_py_yield starts another) */
     /* fold_extend; the record's fold state stays (the writes before the clock: fewer values
@@ -1469,8 +1489,8 @@ vc_cb_py_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     f->run += t - e->rt; f->t2 = t;
     Py_RETURN_NONE;
 general3:
-    /* (no keywords, 3 arguments or more, of which cb_py_yield reads 3: nargsf need not stay
-     * live through the fast path -- with it, the fold's path saved two registers, objdump) */
+    /* (sys.monitoring's 3 arguments, vc_shape: nargsf need not stay live through the fast
+     * path -- with it, the fold's path saved two registers, objdump) */
     return cb_py_yield((PyObject *)c, args, 3);
 general:
     HAND_ON(cb_py_yield);
