@@ -23,11 +23,11 @@ pair and (for collapsed stacks) per distinct call path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from .ftr import decode as D
 from .ftr import format as F
-from .ftr.scan import SessionInfo, Texts, chunks
+from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, surveyed
 
 # An open call is a list (cheaper to make than an object, and there is one per call):
 _FN, _UP, _T0, _KIDS, _ANC, _KANC, _OUTER, _SUSP, _GAP, _CREDIT, _PATH, _OPEN, _RUN, _RAISED = range(14)
@@ -62,18 +62,22 @@ class Profile:
     path_self: dict[int, int] = field(default_factory=dict)  # path id -> self ns
     path_thread: dict[int, int] = field(default_factory=dict)  # root path id -> thread
     total: int = 0  # running time of the root calls (the share of a function is its total over this)
+    session: SessionInfo | None = None  # the survey of the session (`profile()` of a glanced one checks it)
 
 
 class _Pass:
-    def __init__(self, info: SessionInfo, thread: int | None, edges: bool, paths: bool) -> None:
+    def __init__(self, info: SessionInfo, thread: int | None, edges: bool, paths: bool,
+                 functions: Iterable[int] | None = None) -> None:
+        """`functions`: every function id the rows may name, when `info.functions` does not
+        hold them yet (a pass that checks the file as it goes: `scan.CheckedPass`)."""
         self.info = info
         self.thread = thread
-        self.result = Profile()
+        self.result = Profile(session=info)
         self.open: dict[int, list[Any]] = {}
         self.want_edges = edges
         self.want_paths = paths
         fns = self.result.functions
-        for fid in info.functions:
+        for fid in info.functions if functions is None else functions:
             fns[fid] = FunctionTimes()
 
     def calls(self, rows: D.CallRows) -> None:
@@ -187,24 +191,41 @@ class _Pass:
         for e in reversed(list(self.open.values())):
             self.end(e, max(end, e[_T0]), False)
         self.open.clear()
+        fns = self.result.functions
+        if len(fns) != len(self.info.functions):  # (made from more ids than the checked part defines)
+            self.result.functions = {fid: fns[fid] for fid in self.info.functions}
 
 
 _WAKE = frozenset({F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW, F.MARK_FOLD})
 
 
-def profile(info: SessionInfo, *, thread: int | None = None, edges: bool = False, paths: bool = False) -> Profile:
-    """Per-function times of a surveyed session (one pass over its CALL, EXIT and MARK chunks);
-    `edges` adds the per-caller times (pstats), `paths` the self time per call path."""
+def profile(info: SessionInfo | Outlook, *, thread: int | None = None, edges: bool = False,
+            paths: bool = False) -> Profile:
+    """Per-function times of a surveyed session (one pass over its CALL, EXIT and MARK chunks),
+    or of a glanced one (`scan.glance`: the pass checks the file as a survey would, and
+    `Profile.session` is its survey); `edges` adds the per-caller times (pstats), `paths` the
+    self time per call path."""
+    if isinstance(info, Outlook):
+        if info.streamable:
+            checked = CheckedPass(info)
+            p = _Pass(checked.info, thread, edges, paths, info.info.functions)
+            run_pass(p, checked.info, records=checked.records(_ROWS))
+            return p.result
+        info = surveyed(info)  # (a file that needs a survey first: see Outlook)
     p = _Pass(info, thread, edges, paths)
     run_pass(p, info)
     return p.result
 
 
-def run_pass(p: Any, info: SessionInfo, texts: Texts | None = None) -> None:
+_ROWS = frozenset({F.CALL, F.EXIT, F.MARK})
+
+
+def run_pass(p: Any, info: SessionInfo, texts: Texts | None = None, records: Iterable[Any] | None = None) -> None:
     """Feed a pass (`_Pass` or a subclass) the session's CALL, MARK and EXIT rows in the order
-    their times need, then `finish` it; `texts` sees the STRS chunks go by."""
+    their times need, then `finish` it; `texts` sees the STRS chunks go by. `records`: those
+    chunks' records when they come from elsewhere than `chunks(info)` (`CheckedPass.records`)."""
     waiting: D.ExitRows | None = None  # an EXIT chunk waits for the MARK chunk of its batch
-    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}, texts):
+    for rows in chunks(info, _ROWS, texts) if records is None else records:
         if isinstance(rows, D.MarkRows):
             p.marks(rows)
         if waiting is not None:

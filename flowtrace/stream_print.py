@@ -26,7 +26,7 @@ from typing import IO, Any, Callable, Iterable
 
 from .ftr import decode as D
 from .ftr import format as F
-from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, survey
+from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, surveyed
 from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome, calls_below
 
 _SPILL_LINES = 4096  # lines a section gathers before one write
@@ -362,7 +362,7 @@ def print_session(info: SessionInfo | Outlook, out: IO[str], *, color: bool, max
             checked = _print_checked(look, out, color=color, max_depth=max_depth, cwd=cwd)
             if checked is not None:
                 return checked
-        info = survey(look.info.source)  # (a session that needs a survey first, or failed a check early)
+        info = surveyed(look)  # (needs a survey first; or a check failed early: the pass made it)
     texts = Texts(info)
     printer = TreePrinter(info, out, texts, color=color, max_depth=max_depth, thread=thread, cwd=cwd)
     try:

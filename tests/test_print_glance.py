@@ -177,3 +177,48 @@ def test_a_python_recorder_file_is_surveyed_first(tmp_path: pathlib.Path) -> Non
     path = tmp_path / "s.ftr"
     random_session(path, 11, steps=250, threads=2)
     assert_same(path, streamed_expected=False)
+
+
+# --- the profile passes (stats, the pstats and collapsed exports) check as they go too ---------
+
+def assert_same_profiles(path: pathlib.Path) -> None:
+    from flowtrace.export import EXPORTS
+    from flowtrace.profile import profile
+
+    for kw in ({}, {"edges": True}, {"paths": True}):
+        want, got = profile(survey(path), **kw), profile(glance(path), **kw)  # type: ignore[arg-type]
+        assert (got.functions, got.edges, got.paths, got.path_self, got.path_thread, got.total) == (
+            want.functions, want.edges, want.paths, want.path_self, want.path_thread, want.total)
+        assert got.session is not None and want.session is not None
+        assert [getattr(got.session, f) for f in INFO_FIELDS] == [getattr(want.session, f) for f in INFO_FIELDS]
+    for fmt in ("pstats", "collapsed"):
+        outs = []
+        for session in (survey(path), glance(path)):
+            out = io.BytesIO() if EXPORTS[fmt].binary else io.StringIO()
+            EXPORTS[fmt].write(session, out)
+            outs.append(out.getvalue())
+        assert outs[1] == outs[0], fmt
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_glanced_profiles_equal_the_surveyed_ones(tmp_path: pathlib.Path, seed: int) -> None:
+    path = tmp_path / "s.ftr"
+    c_session(path, seed, 1 + seed % 3, ENDINGS[seed % 3])
+    assert_same_profiles(path)
+
+
+def test_glanced_profiles_of_damaged_files(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.ftr"
+    chunks = c_session(path, 12, 2, "finished")
+    data = path.read_bytes()
+    for cut in range(F.FILE_HEADER_SIZE + 300, len(data), max(1, len(data) // 7)):
+        path.write_bytes(data[:cut])
+        assert_same_profiles(path)
+    calls = [i for i, (kind, _p) in enumerate(chunks) if kind == F.CALL]
+    for i in calls[1::3]:
+        bad = list(chunks)
+        payload = bytearray(bad[i][1])
+        payload[0] ^= 0x01
+        bad[i] = (F.CALL, bytes(payload))
+        path.write_bytes(join_chunks(data, bad))
+        assert_same_profiles(path)

@@ -10,7 +10,7 @@ from typing import Any
 from ..export import EXPORTS
 from . import CommandError
 from ..ftr.processes import SessionParts, surveyed_parts
-from ..ftr.scan import SessionInfo, survey
+from ..ftr.scan import Outlook, SessionInfo, glance, survey, surveyed
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,13 +34,14 @@ def default_output(source: str, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    trace = survey(args.file)
-    session = surveyed_parts(args.file, trace)
     export = EXPORTS[args.format]
+    read = glance if export.glanced else survey  # (glanced: each part checked in the pass that writes it)
+    first = read(args.file)
+    session = surveyed_parts(args.file, first, read=read)
     out_path = args.output or default_output(args.file, args.format)
     if out_path == "-":
         out: Any = sys.stdout.buffer if export.binary else sys.stdout
-        _write(export, trace, session, out)
+        _write(export, first, session, out)
         out.flush()
     else:
         if os.path.abspath(out_path) == os.path.abspath(args.file):
@@ -48,19 +49,20 @@ def run(args: argparse.Namespace) -> int:
         tmp = out_path + ".part"
         try:
             with (open(tmp, "wb") if export.binary else open(tmp, "w", encoding="utf-8")) as f:
-                _write(export, trace, session, f)
+                _write(export, first, session, f)
             os.replace(tmp, out_path)  # never leave a half-written export under the real name
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         every = session.several and export.several
-        calls = sum(info.n_calls for _p, info in session.parts) if every else trace.n_calls
+        calls = sum(surveyed(info).n_calls for _p, info in session.parts) if every else surveyed(first).n_calls
         where = f", {len(session.parts)} processes" if every else ""
         sys.stderr.write(f"flowtrace: wrote {out_path} ({args.format}, {calls} calls{where})\n")
     if session.several and not export.several:
         sys.stderr.write(f"flowtrace: note: {args.file}: {args.format} holds the root process only; "
                          f"{len(session.parts) - 1} more in {os.path.basename(args.file)}.d/\n")
-    for proc, info in session.parts if session.several and export.several else [(None, trace)]:
+    for proc, part in session.parts if session.several and export.several else [(None, first)]:
+        info = surveyed(part)
         if not info.finished:
             sys.stderr.write(f"flowtrace: note: {info.source}: {info.describe()}\n")
     for note in session.notes:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(export: Any, trace: SessionInfo, session: SessionParts, out: Any) -> None:
+def _write(export: Any, trace: SessionInfo | Outlook, session: SessionParts, out: Any) -> None:
     """The export of the whole session: every process when there are several."""
     if session.several and export.several:
         export.write(trace, out, parts=session.parts, not_followed=session.not_followed)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from ..ftr.processes import surveyed_parts
 from ..ftr.reader import Function
-from ..ftr.scan import SessionInfo, survey
+from ..ftr.scan import Outlook, SessionInfo, glance, survey, surveyed
 from ..printing import Painter, short_path
 from ..profile import FunctionTimes, profile
 from .print import non_negative, notes, resolve_thread, use_color
@@ -110,16 +110,22 @@ def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], tot
 
 
 def run(args: argparse.Namespace) -> int:
-    info = survey(args.file)
-    thread = resolve_thread(info, args.thread) if args.thread is not None else None
-    session = surveyed_parts(args.file, info) if thread is None else None
+    if args.thread is not None:  # a thread of the root process, named by what the whole file says
+        first: SessionInfo | Outlook = survey(args.file)
+        thread: int | None = resolve_thread(first, args.thread)  # type: ignore[arg-type]
+        session = None
+    else:  # (each part checked in the pass that times it)
+        first, thread = glance(args.file), None
+        session = surveyed_parts(args.file, first, read=glance)
     if session is not None and session.several:  # every process's calls in one table
-        functions, times, total = merged_times([(part, profile(part)) for _proc, part in session.parts])
-        calls = sum(part.n_calls for _proc, part in session.parts)
+        profiles = [profile(part) for _proc, part in session.parts]
+        functions, times, total = merged_times([(p.session, p) for p in profiles])  # type: ignore[misc]
+        calls = sum(p.session.n_calls for p in profiles)  # type: ignore[union-attr]
     else:
-        result = profile(info, thread=thread)
-        functions, times, total = info.functions, result.functions, result.total
-        calls = info.n_calls
+        result = profile(first, thread=thread)
+        functions, times, total = surveyed(first).functions, result.functions, result.total
+        calls = surveyed(first).n_calls
+    info = surveyed(first)
     shown = rows(functions, times, args.sort, args.include, args.exclude)
     limit = args.limit if args.limit is not None else (30 if args.format == "text" else 0)
     more = len(shown) - limit if limit and len(shown) > limit else 0
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                          "summed per function\n")
         for note in session.notes:
             sys.stderr.write(f"flowtrace: note: {args.file}: {note}\n")
-        for _proc, part in session.parts[1:]:
+        for part in (surveyed(p) for _proc, p in session.parts[1:]):
             if not part.finished:
                 sys.stderr.write(f"flowtrace: note: {part.source}: {part.describe()}\n")
     for note in notes(info, thread):

@@ -35,6 +35,7 @@ class Export:
     suffix: str  # the default output: the session's name with this instead of .ftr
     about: str
     several: bool = False  # writes every process of a session of several (docs/FORMAT.md)
+    glanced: bool = False  # `write` takes glanced sessions too (`scan.glance`: checked in its own pass)
 
 
 Part = tuple[Process, SessionInfo]  # a process of the session and its part's survey
@@ -56,6 +57,6 @@ EXPORTS: dict[str, Export] = {
     "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True),
     "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True),
     "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True),
-    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True),
-    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True),
+    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True, True),
+    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True, True),
 }

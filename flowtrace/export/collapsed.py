@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from ..ftr.scan import SessionInfo
+from ..ftr.scan import Outlook, SessionInfo
 from ..printing import short_path
 from ..profile import profile
 
 
-def lines(info: SessionInfo, process: str | None = None) -> list[str]:
-    """The collapsed lines of one process; `process` (a session of several): each path starts
-    with a frame naming its process."""
-    result = profile(info, paths=True)
+def lines(session: SessionInfo | Outlook, process: str | None = None) -> list[str]:
+    """The collapsed lines of one process (surveyed or glanced: `profile`); `process` (a
+    session of several): each path starts with a frame naming its process."""
+    result = profile(session, paths=True)
+    info = result.session
+    assert info is not None
     cwd = info.meta.get("cwd") if isinstance(info.meta.get("cwd"), str) else None
     frames = {fid: f"{f.qualname} ({short_path(f.file, cwd)}:{f.line})".replace(";", ":")
               for fid, f in info.functions.items()}
@@ -47,7 +49,7 @@ def lines(info: SessionInfo, process: str | None = None) -> list[str]:
     return out
 
 
-def write(info: SessionInfo, out: IO[str], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+def write(info: SessionInfo | Outlook, out: IO[str], *, parts: list[tuple[Any, Any]] | None = None,
           **_: Any) -> None:
     """The collapsed stacks; `parts` (a session of several processes): every process's, each
     path under a frame naming its process (`pid 12: python prog.py`)."""

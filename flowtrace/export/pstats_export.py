@@ -15,18 +15,20 @@ from __future__ import annotations
 import marshal
 from typing import IO, Any
 
-from ..ftr.scan import SessionInfo
+from ..ftr.scan import Outlook, SessionInfo
 from ..profile import profile
 
 
 Stats = dict[tuple[str, int, str], tuple[Any, ...]]
 
 
-def stats_dict(info: SessionInfo) -> Stats:
-    """The dict `pstats.Stats` loads (times in seconds). Functions that share a key (two
-    generator expressions on one line, a function redefined at the same place) are summed."""
+def stats_dict(info: SessionInfo | Outlook) -> Stats:
+    """The dict `pstats.Stats` loads (times in seconds), of a surveyed or glanced session
+    (`profile`). Functions that share a key (two generator expressions on one line, a
+    function redefined at the same place) are summed."""
     result = profile(info, edges=True)
-    key = {fid: (f.file, f.line, f.qualname) for fid, f in info.functions.items()}
+    assert result.session is not None
+    key = {fid: (f.file, f.line, f.qualname) for fid, f in result.session.functions.items()}
     callers: dict[int, Stats] = {}
     for (caller, callee), (cc, nc, tt, ct) in result.edges.items():
         if caller:
@@ -65,7 +67,7 @@ def _add_numbers(callers: Stats, caller: tuple[str, int, str], numbers: tuple[An
     callers[caller] = numbers if prev is None else tuple(a + b for a, b in zip(prev, numbers))
 
 
-def write(info: SessionInfo, out: IO[bytes], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+def write(info: SessionInfo | Outlook, out: IO[bytes], *, parts: list[tuple[Any, Any]] | None = None,
           **_: Any) -> None:
     """The pstats file; `parts` (a session of several processes): every process's functions
     summed into one profile, as `pstats.Stats(a, b, ...)` would (docs/EXPORT.md)."""

@@ -41,7 +41,7 @@ from .format import FormatError, Strings
 from .late_children import note_late, parents_after_children
 from .reader import Trace, _chunks, apply_chunks, check_folds, no_metadata, read_session, set_status
 
-__all__ = ["CheckedPass", "Outlook", "SessionInfo", "Texts", "chunks", "glance", "survey"]
+__all__ = ["CheckedPass", "Outlook", "SessionInfo", "Texts", "chunks", "glance", "survey", "surveyed"]
 
 
 @dataclass(eq=False)
@@ -291,6 +291,7 @@ class Outlook:
     problem: str | None  # why the readable part ends early (as SessionInfo.problem), else None
     damage_offset: int | None
     read_end: "_ReadEnd"  # where the walk's reader stopped (for the session's status)
+    survey: SessionInfo | None = None  # the session's survey, once a pass has made it (`surveyed`)
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,15 @@ class _ReadEnd:
 
     offset: int
     pending_bytes: int
+
+
+def surveyed(session: SessionInfo | Outlook) -> SessionInfo:
+    """The survey of a surveyed or glanced session: the one a `CheckedPass` made, else made now."""
+    if isinstance(session, SessionInfo):
+        return session
+    if session.survey is None:
+        session.survey = survey(session.info.source)
+    return session.survey
 
 
 class _Glancer:
@@ -443,6 +453,7 @@ class CheckedPass:
         info.end_offset = damage if damage is not None else look.end_offset
         info.unfinished = list(_zeros(self._checker.ended))
         set_status(info, look.read_end, problem, damage)  # type: ignore[arg-type]
+        look.survey = info
 
 
 def _zeros(ended: bytearray) -> Iterator[int]:
