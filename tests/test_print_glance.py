@@ -222,3 +222,33 @@ def test_glanced_profiles_of_damaged_files(tmp_path: pathlib.Path) -> None:
         bad[i] = (F.CALL, bytes(payload))
         path.write_bytes(join_chunks(data, bad))
         assert_same_profiles(path)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_glanced_listings_equal_the_surveyed_ones(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                                                  seed: int) -> None:
+    """json and chrome: the pass that sorts ends and marks checks the file; calls that never
+    ended keep their parents at hand (read again after that pass)."""
+    from flowtrace.export import EXPORTS
+    from flowtrace.ftr import ordered
+
+    monkeypatch.setattr(ordered, "WINDOW_BITS", 3)
+    path = tmp_path / "s.ftr"
+    chunks = c_session(path, seed, 1 + seed % 3, ENDINGS[seed % 3])
+    data = path.read_bytes()
+    variants = [data, data[: len(data) * 2 // 3]]
+    calls = [i for i, (kind, _p) in enumerate(chunks) if kind == F.CALL]
+    bad = list(chunks)
+    payload = bytearray(bad[calls[len(calls) // 2]][1])
+    payload[0] ^= 0x01
+    bad[calls[len(calls) // 2]] = (F.CALL, bytes(payload))
+    variants.append(join_chunks(data, bad))
+    for variant in variants:
+        path.write_bytes(variant)
+        for fmt in ("json", "chrome"):
+            want, got = io.StringIO(), io.StringIO()
+            EXPORTS[fmt].write(survey(path), want)
+            look = glance(path)
+            EXPORTS[fmt].write(look, got)
+            assert got.getvalue() == want.getvalue(), fmt
+            assert look.survey is not None and look.survey.unfinished == survey(path).unfinished

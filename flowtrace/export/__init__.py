@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterable, TextIO
 
-from ..ftr.ordered import ordered_calls
+from ..ftr.ordered import checked_calls
 from ..ftr.processes import Process
 from ..ftr.reader import Call, Trace
-from ..ftr.scan import SessionInfo
+from ..ftr.scan import Outlook, SessionInfo, surveyed
 from . import chrome, collapsed, json_export, perfetto, pstats_export, speedscope
 
 Exporter = Callable[[Trace, TextIO, Iterable[Call]], None]
@@ -42,19 +42,21 @@ Part = tuple[Process, SessionInfo]  # a process of the session and its part's su
 
 
 def _listing(name: str) -> Callable[..., None]:
-    def write(info: SessionInfo, out: IO[Any], parts: list[Part] | None = None,
+    def write(info: SessionInfo | Outlook, out: IO[Any], parts: list[Part] | None = None,
               not_followed: list[Process] | None = None) -> None:
         if not parts:
-            FORMATS[name](info, out, ordered_calls(info))
+            trace, calls = checked_calls(info)
+            FORMATS[name](trace, out, calls)
             return
-        listed = [(proc, part, ordered_calls(part)) for proc, part in parts]
-        FORMATS[name](info, out, parts=listed, not_followed=not_followed)
+        listed = [(proc, *checked_calls(part)) for proc, part in parts]  # (each part checked first)
+        FORMATS[name](surveyed(info), out, parts=listed, not_followed=not_followed)
     return write
 
 
 EXPORTS: dict[str, Export] = {
-    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True),
-    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True),
+    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True, True),
+    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True,
+                     True),
     "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True),
     "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True),
     "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True, True),

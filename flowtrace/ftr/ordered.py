@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from . import format as F
 from . import decode as D
 from .reader import Call, Mark, marks_of_row
-from .scan import SessionInfo, Texts, chunks
+from .scan import CheckedPass, Outlook, SessionInfo, Texts, _read_chunk, chunks, surveyed
 
 WINDOW_BITS = 16
 _BLOCK = struct.Struct("<BI")  # kind (0 exits, 1 marks), rows
@@ -105,57 +105,122 @@ def _spill_pass(info: SessionInfo, spill: _Spill) -> set[int]:
     never ended and their parents)."""
     unfinished = info.unfinished
     keep = set(unfinished)
-    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}):
-        if isinstance(rows, D.ExitRows):
-            spill.add(0, [col.values() for col in (rows.call, rows.t1, rows.how, rows.value)], _EXIT_TYPES)
-        elif isinstance(rows, D.MarkRows):
-            columns = [col.values() for col in (rows.call, rows.t, rows.kind, rows.ref, rows.other, rows.n,
-                                                 rows.run, rows.span)]
-            known = [i for i, k in enumerate(columns[2]) if k in F.MARK_NAMES]  # newer kinds: skipped
-            if len(known) != len(columns[2]):
-                columns = [[col[i] for i in known] for col in columns]
-            spill.add(1, columns, _MARK_TYPES)
+    for rows in chunks(info, _ROWS):
+        if not isinstance(rows, D.CallRows):
+            _spill_rows(spill, rows)
         elif unfinished:
-            first, last = rows.base, rows.base + rows.rows
-            lo = bisect.bisect_left(unfinished, first)
-            if lo < len(unfinished) and unfinished[lo] < last:
-                par = rows.parent.values()
-                for cid in unfinished[lo : bisect.bisect_left(unfinished, last)]:
-                    if par[cid - first]:
-                        keep.add(par[cid - first])
+            _keep_parents(rows, unfinished, keep)
     spill.close()
     return keep
 
 
+_ROWS = frozenset({F.CALL, F.EXIT, F.MARK})
+
+
+def _spill_rows(spill: _Spill, rows: D.ExitRows | D.MarkRows) -> None:
+    """An EXIT or MARK chunk's rows into the spill files."""
+    if isinstance(rows, D.ExitRows):
+        spill.add(0, [col.values() for col in (rows.call, rows.t1, rows.how, rows.value)], _EXIT_TYPES)
+        return
+    columns = [col.values() for col in (rows.call, rows.t, rows.kind, rows.ref, rows.other, rows.n,
+                                         rows.run, rows.span)]
+    known = [i for i, k in enumerate(columns[2]) if k in F.MARK_NAMES]  # newer kinds: skipped
+    if len(known) != len(columns[2]):
+        columns = [[col[i] for i in known] for col in columns]
+    spill.add(1, columns, _MARK_TYPES)
+
+
+def _keep_parents(rows: D.CallRows, unfinished: list[int], keep: set[int]) -> None:
+    """Add to `keep` the parents of the calls of `unfinished` (sorted) that `rows` start."""
+    first, last = rows.base, rows.base + rows.rows
+    lo = bisect.bisect_left(unfinished, first)
+    if lo < len(unfinished) and unfinished[lo] < last:
+        par = rows.parent.values()
+        for cid in unfinished[lo : bisect.bisect_left(unfinished, last)]:
+            if par[cid - first]:
+                keep.add(par[cid - first])
+
+
+def _checked_spill_pass(look: Outlook, spill: _Spill) -> tuple[SessionInfo, set[int]]:
+    """`_spill_pass` of a glanced session, checking the file as it goes (`CheckedPass`): the
+    calls that never ended are known at its end only, so the CALL chunks that start them are
+    read again then (a few, from where the pass saw them)."""
+    checked = CheckedPass(look)
+    call_chunks: list[tuple[int, int]] = []  # (first id, offset) of each CALL chunk
+    for rows in checked.records(_ROWS):
+        if isinstance(rows, D.CallRows):
+            if rows.rows:
+                call_chunks.append((rows.base, checked.checked))
+        else:
+            _spill_rows(spill, rows)
+    spill.close()
+    info = checked.info
+    unfinished = info.unfinished
+    keep = set(unfinished)
+    with open(info.source, "rb") as f:
+        for i in sorted({bisect.bisect_right(call_chunks, (cid, 1 << 62)) - 1 for cid in unfinished}):
+            rows = D.decode(_read_chunk(f, call_chunks[i][1]))
+            assert isinstance(rows, D.CallRows)
+            _keep_parents(rows, unfinished, keep)
+    return info, keep
+
+
 def ordered_calls(info: SessionInfo) -> Iterator[Call]:
     """Every call, complete, in id order (two passes over the file; see the module docstring)."""
-    texts = Texts(info)
-    functions, text = info.functions, texts.get
     with tempfile.TemporaryDirectory(prefix="flowtrace-") as folder:
         spill = _Spill(folder)
         keep = _spill_pass(info, spill)
-        window, ends, marks = -1, {}, {}
-        try:
-            for rows in chunks(info, {F.CALL}, texts):
-                base = rows.base
-                columns = (rows.parent, rows.function, rows.thread, rows.t0, rows.args, rows.task, rows.flag)
-                for cid, p, f, th, t, a, k, fl in zip(range(base, base + rows.rows), *(c.values() for c in columns)):
-                    if cid >> WINDOW_BITS != window:
-                        window = cid >> WINDOW_BITS
-                        ends, marks = spill.load(window)
-                    call = Call(cid, p or None, th, functions[f], t, text(a), k or None, bool(fl & F.CALL_PARTIAL))
-                    found = marks.get(cid)
-                    if found is not None:
-                        call.marks = [m for _c, tm, kd, ref, oth, n, run, span in found
-                                      for m in marks_of_row(cid, F.MARK_NAMES[kd], tm, text(ref), oth, n, run, span)]
-                    end = ends.get(cid)
-                    if end is not None:  # (after the marks: a raise-here end adds the last one)
-                        _set_end(call, end, text)
-                    if cid in keep:
-                        info.stash[cid] = call
-                    yield call
-        finally:
-            texts.close()
+        yield from _calls_pass(info, spill, keep)
+
+
+def checked_calls(session: SessionInfo | Outlook) -> tuple[SessionInfo, Iterator[Call]]:
+    """The survey of a surveyed or glanced session and its calls (`ordered_calls`); a glanced
+    one is checked by the first pass, which runs now, so that the survey is complete before
+    the first call is asked for (an export's header says how the session ended)."""
+    if not isinstance(session, Outlook) or not session.streamable:
+        info = surveyed(session)
+        return info, ordered_calls(info)
+    folder = tempfile.TemporaryDirectory(prefix="flowtrace-")
+    try:
+        spill = _Spill(folder.name)
+        info, keep = _checked_spill_pass(session, spill)
+    except BaseException:
+        folder.cleanup()
+        raise
+
+    def calls() -> Iterator[Call]:
+        with folder:
+            yield from _calls_pass(info, spill, keep)
+
+    return info, calls()
+
+
+def _calls_pass(info: SessionInfo, spill: _Spill, keep: set[int]) -> Iterator[Call]:
+    """The second pass: the CALL rows in order, each call completed from the spill files."""
+    texts = Texts(info)
+    functions, text = info.functions, texts.get
+    window, ends, marks = -1, {}, {}
+    try:
+        for rows in chunks(info, {F.CALL}, texts):
+            base = rows.base
+            columns = (rows.parent, rows.function, rows.thread, rows.t0, rows.args, rows.task, rows.flag)
+            for cid, p, f, th, t, a, k, fl in zip(range(base, base + rows.rows), *(c.values() for c in columns)):
+                if cid >> WINDOW_BITS != window:
+                    window = cid >> WINDOW_BITS
+                    ends, marks = spill.load(window)
+                call = Call(cid, p or None, th, functions[f], t, text(a), k or None, bool(fl & F.CALL_PARTIAL))
+                found = marks.get(cid)
+                if found is not None:
+                    call.marks = [m for _c, tm, kd, ref, oth, n, run, span in found
+                                  for m in marks_of_row(cid, F.MARK_NAMES[kd], tm, text(ref), oth, n, run, span)]
+                end = ends.get(cid)
+                if end is not None:  # (after the marks: a raise-here end adds the last one)
+                    _set_end(call, end, text)
+                if cid in keep:
+                    info.stash[cid] = call
+                yield call
+    finally:
+        texts.close()
 
 
 def _set_end(call: Call, end: tuple[int, int, int], text: Any) -> None:
