@@ -27,6 +27,7 @@ from typing import IO, Any, Callable, Iterable
 from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, surveyed
+from .held import Held
 from .printing import BODY_KINDS, Painter, body_title, call_label, call_outcome, calls_below
 
 _SPILL_LINES = 4096  # lines a section gathers before one write
@@ -391,10 +392,10 @@ def _print_checked(look: Outlook, out: IO[str], *, color: bool, max_depth: int |
                    cwd: str | None) -> SessionInfo | None:
     """Print in the pass that checks the file (`CheckedPass`); the printed text depends on
     `look.info` (names, thread headings), which is the survey's once the pass has checked the
-    chunk at `look.settled`: until then the lines wait in a temporary file (`_Held`). None when
+    chunk at `look.settled`: until then the lines wait in a temporary file (`Held`). None when
     a check fails before that (nothing is printed; the caller prints from a survey instead)."""
     checked = CheckedPass(look)
-    held = _Held(out) if look.settled else None
+    held = Held(out) if look.settled else None
     texts = Texts(checked.info)
     printer = TreePrinter(look.info, held or out, texts, color=color, max_depth=max_depth, thread=None, cwd=cwd)
 
@@ -417,25 +418,3 @@ def _print_checked(look: Outlook, out: IO[str], *, color: bool, max_depth: int |
             held.close()
     return checked.info
 
-
-class _Held:
-    """Output that waits (in a temporary file: disk, not memory) until `release()` copies it out
-    and lets what follows through; `close()` drops what still waits."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self.out = out
-        self.file: IO[str] | None = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogatepass")
-
-    def write(self, text: str) -> None:
-        (self.file or self.out).write(text)
-
-    def release(self) -> None:
-        if self.file is not None:
-            self.file.seek(0)
-            shutil.copyfileobj(self.file, self.out)
-            self.close()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None

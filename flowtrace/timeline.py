@@ -25,7 +25,7 @@ open on each thread.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from .ftr import decode as D
 from .ftr import format as F
@@ -53,14 +53,19 @@ class _Open(NamedTuple):
     fn: int
 
 
-def events(info: SessionInfo, *, thread: int | None = None) -> Iterator[Event]:
-    """Every event of the session (or of one thread), in time order, frames nested per thread."""
+ROWS = frozenset({F.CALL, F.EXIT, F.MARK})
+
+
+def events(info: SessionInfo, *, thread: int | None = None, records: Iterable[Any] | None = None) -> Iterator[Event]:
+    """Every event of the session (or of one thread), in time order, frames nested per thread.
+    `records`: the session's CALL, EXIT and MARK records when they come from elsewhere than
+    `chunks(info)` (`scan.CheckedPass.records(ROWS)`: `info` is complete once they are)."""
     live: dict[int, _Open] = {}  # calls started and not ended
     stacks: dict[int, _Stack] = {}  # per thread: the open frames
     batch: list[tuple[Any, ...]] = []
     last = None
     waiting: D.ExitRows | None = None  # an EXIT chunk is applied after the MARK chunk of its batch
-    for rows in chunks(info, {F.CALL, F.EXIT, F.MARK}):
+    for rows in chunks(info, ROWS) if records is None else records:
         if isinstance(rows, D.CallRows) and last is not None and not isinstance(last, D.CallRows):
             if waiting is not None:
                 _exits(waiting, live, batch)

@@ -170,6 +170,9 @@ def test_a_thread_renamed_late(tmp_path: pathlib.Path) -> None:
     path.write_bytes(join_chunks(data, bad))
     assert_same(path)
     assert "renamed-1" not in printed(glance(path))[0]
+    for variant in (late, bad):  # the exports that name threads
+        path.write_bytes(join_chunks(data, variant))
+        assert_same_exports(path, ("speedscope", "perfetto", "collapsed", "json", "chrome"))
 
 
 def test_a_python_recorder_file_is_surveyed_first(tmp_path: pathlib.Path) -> None:
@@ -225,11 +228,11 @@ def test_glanced_profiles_of_damaged_files(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_glanced_listings_equal_the_surveyed_ones(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+def test_glanced_exports_equal_the_surveyed_ones(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
                                                   seed: int) -> None:
     """json and chrome: the pass that sorts ends and marks checks the file; calls that never
-    ended keep their parents at hand (read again after that pass)."""
-    from flowtrace.export import EXPORTS
+    ended keep their parents at hand (read again after that pass). speedscope, perfetto: the
+    pass that reads the events; perfetto's tracks wait for the last THRD/TASK chunk."""
     from flowtrace.ftr import ordered
 
     monkeypatch.setattr(ordered, "WINDOW_BITS", 3)
@@ -245,10 +248,16 @@ def test_glanced_listings_equal_the_surveyed_ones(tmp_path: pathlib.Path, monkey
     variants.append(join_chunks(data, bad))
     for variant in variants:
         path.write_bytes(variant)
-        for fmt in ("json", "chrome"):
-            want, got = io.StringIO(), io.StringIO()
-            EXPORTS[fmt].write(survey(path), want)
-            look = glance(path)
-            EXPORTS[fmt].write(look, got)
-            assert got.getvalue() == want.getvalue(), fmt
-            assert look.survey is not None and look.survey.unfinished == survey(path).unfinished
+        assert_same_exports(path, ("json", "chrome", "speedscope", "perfetto"))
+
+
+def assert_same_exports(path: pathlib.Path, formats: tuple[str, ...]) -> None:
+    from flowtrace.export import EXPORTS
+
+    for fmt in formats:
+        want, got = (io.BytesIO(), io.BytesIO()) if EXPORTS[fmt].binary else (io.StringIO(), io.StringIO())
+        EXPORTS[fmt].write(survey(path), want)
+        look = glance(path)
+        EXPORTS[fmt].write(look, got)
+        assert got.getvalue() == want.getvalue(), fmt
+        assert look.survey is not None and look.survey.unfinished == survey(path).unfinished

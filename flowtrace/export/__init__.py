@@ -57,8 +57,10 @@ EXPORTS: dict[str, Export] = {
     "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True, True),
     "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True,
                      True),
-    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True),
-    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True),
+    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True,
+                       True),
+    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True,
+                         True),
     "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True, True),
     "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True, True),
 }

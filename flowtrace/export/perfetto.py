@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import IO, Any
 
 from ..ftr import format as F
-from ..ftr.scan import SessionInfo, Texts
-from ..timeline import Event, events
+from ..ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, surveyed
+from ..held import Held
+from ..timeline import ROWS, Event, events
 
 # field numbers (perfetto/protos/perfetto/trace/...)
 _TRACE_PACKET = 1  # Trace.packet
@@ -96,13 +97,15 @@ class _Writer:
     `name`/`pid` name its process track."""
 
     def __init__(self, info: SessionInfo, out: IO[bytes], process: int = 0, shift: int = 0,
-                 name: str | None = None, pid: int | None = None) -> None:
+                 name: str | None = None, pid: int | None = None, texts: Texts | None = None) -> None:
+        """`texts`: the session's texts, when `info` (its definitions) is not its survey (a
+        glanced session checked as it is read: the texts of that pass's survey)."""
         self.info = info
         self.out = out
         self.process, self.shift, self.name, self.pid = process, shift, name, pid
         self.seq_fields = field_int(_P_SEQ_ID, _SEQ + process) + field_int(_P_SEQ_FLAGS, _SEQ_NEEDS_STATE)
         self.process_uuid = _PROCESS_UUID + (process << 40)
-        self.texts = Texts(info)
+        self.texts = Texts(info) if texts is None else texts
         self._names: dict[int, bytes] = {}  # function -> its name_iid field (interned once)
         self._heads: dict[tuple[int, int], bytes] = {}  # (type, track) -> their fields
         self.tasks: dict[int, int] = {}  # coroutine call -> task (its lifetime slice is open there)
@@ -199,19 +202,58 @@ class _Writer:
             self.event(ev.t, _task_uuid(task, self.process), _BEGIN, ev.fn)
 
 
-def write(info: SessionInfo, out: IO[bytes], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+def write(info: SessionInfo | Outlook, out: IO[bytes], *, parts: list[tuple[Any, Any]] | None = None,
           **_: Any) -> None:
     """The trace; `parts` (a session of several processes): one process track per process,
-    each with its own packet sequence, all on the root's clock (docs/EXPORT.md)."""
-    origin = int(info.meta.get("origin_ns") or 0)
+    each with its own packet sequence, all on the root's clock (docs/EXPORT.md). Sessions
+    surveyed or glanced (`scan.glance`: each checked in the pass that reads its events)."""
+    origin = int(_meta(info).get("origin_ns") or 0)
     for k, (proc, part) in enumerate(parts or [(None, info)]):
-        shift = int(part.meta.get("origin_ns") or origin) - origin
-        w = _Writer(part, out, k, shift, proc.title() if proc is not None else None,
-                    proc.pid if proc is not None else None)
-        try:
-            w.descriptors()
-            for ev in events(part):
-                w.take(ev)
-            w.flush()
-        finally:
-            w.texts.close()
+        shift = int(_meta(part).get("origin_ns") or origin) - origin
+        args = (k, shift, proc.title() if proc is not None else None, proc.pid if proc is not None else None)
+        if not (isinstance(part, Outlook) and part.streamable and _write_checked(part, out, *args)):
+            _write_part(surveyed(part), out, *args)
+
+
+def _meta(session: SessionInfo | Outlook) -> dict[str, Any]:
+    return session.info.meta if isinstance(session, Outlook) else session.meta
+
+
+def _write_part(info: SessionInfo, out: IO[bytes], *args: Any) -> None:
+    w = _Writer(info, out, *args)
+    try:
+        w.descriptors()
+        for ev in events(info):
+            w.take(ev)
+        w.flush()
+    finally:
+        w.texts.close()
+
+
+def _write_checked(look: Outlook, out: IO[bytes], *args: Any) -> bool:
+    """Write a glanced part in the pass that checks it. Its tracks and names come from the
+    glance, so what is written waits (`Held`) until the pass has checked the last chunk they
+    depend on (`Outlook.settled`, `Outlook.listed`); False (nothing written) when a check
+    failed before it."""
+    checked = CheckedPass(look)
+    until = max(look.settled, look.listed)
+    held = Held(out, binary=True) if until else None
+    w = _Writer(look.info, held or out, *args, texts=Texts(checked.info))  # type: ignore[arg-type]
+    try:
+        w.descriptors()
+        for ev in events(checked.info, records=checked.records(ROWS, w.texts)):
+            if held is not None and checked.checked >= until:
+                w.flush()
+                held.release()
+                held = None
+            w.take(ev)
+        w.flush()
+        if checked.failed_at is not None and checked.failed_at <= until:
+            return False
+        if held is not None:
+            held.release()
+    finally:
+        w.texts.close()
+        if held is not None:
+            held.close()
+    return True

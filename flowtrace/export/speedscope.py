@@ -17,8 +17,8 @@ import tempfile
 from typing import IO, Any
 
 from .. import __version__
-from ..ftr.scan import SessionInfo
-from ..timeline import events
+from ..ftr.scan import CheckedPass, Outlook, SessionInfo, surveyed
+from ..timeline import ROWS, events
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -31,35 +31,63 @@ class _Profile:
         self.sep = ""
 
 
-def write(info: SessionInfo, out: IO[str], *, parts: list[tuple[Any, SessionInfo]] | None = None,
+def write(info: SessionInfo | Outlook, out: IO[str], *, parts: list[tuple[Any, Any]] | None = None,
           **_: Any) -> None:
     """The speedscope file; `parts` (a session of several processes): one profile per thread of
-    every process, named `pid N: thread`, times on the root's clock."""
+    every process, named `pid N: thread`, times on the root's clock. Sessions surveyed or
+    glanced (`scan.glance`: each checked in the pass that reads its events)."""
     listed = parts or [(None, info)]
-    origin = int(info.meta.get("origin_ns") or 0)
+    origin = int(_meta(info).get("origin_ns") or 0)
     frames: list[dict[str, Any]] = []
     profiles: list[tuple[str, _Profile]] = []
     try:
         for proc, part in listed:
-            index = {fid: len(frames) + i for i, fid in enumerate(sorted(part.functions))}
-            frames += [{"name": part.functions[fid].qualname, "file": part.functions[fid].file,
-                        "line": part.functions[fid].line} for fid in sorted(part.functions)]
-            shift = int(part.meta.get("origin_ns") or origin) - origin
-            for th, p in _profiles(part, index, shift).items():
-                t = part.threads.get(th)
+            shift = int(_meta(part).get("origin_ns") or origin) - origin
+            survey, threads = _part_profiles(part, frames, shift)
+            for th, p in threads.items():
+                t = survey.threads.get(th)
                 name = (t.name if t else None) or f"thread {th}"
                 profiles.append((f"pid {proc.pid}: {name}" if proc is not None else name, p))
-        _assemble(info, out, frames, profiles)
+        _assemble(surveyed(info), out, frames, profiles)
     finally:
         for _name, p in profiles:
             p.file.close()
 
 
-def _profiles(info: SessionInfo, index: dict[int, int], shift: int) -> dict[int, _Profile]:
+def _meta(session: SessionInfo | Outlook) -> dict[str, Any]:
+    return session.info.meta if isinstance(session, Outlook) else session.meta
+
+
+def _part_profiles(part: SessionInfo | Outlook, frames: list[dict[str, Any]], shift: int
+                   ) -> tuple[SessionInfo, dict[int, _Profile]]:
+    """One process's frames (added to `frames`) and per-thread profiles, and its survey. A
+    glanced part is checked as its events are read, its frames made from the functions the
+    glance saw; should the checked part define others (a check failed before some FUNC chunk),
+    it is read again from its survey."""
+    first = len(frames)
+    glanced = part.info.functions if isinstance(part, Outlook) and part.streamable else None
+    functions = glanced if glanced is not None else surveyed(part).functions
+    index = {fid: first + i for i, fid in enumerate(sorted(functions))}
+    frames += [{"name": functions[fid].qualname, "file": functions[fid].file,
+                "line": functions[fid].line} for fid in sorted(functions)]
+    if glanced is None:
+        return surveyed(part), _profiles(surveyed(part), index, shift)
+    assert isinstance(part, Outlook)
+    checked = CheckedPass(part)
+    threads = _profiles(checked.info, index, shift, checked.records(ROWS))
+    if checked.info.functions == glanced:
+        return checked.info, threads
+    for p in threads.values():
+        p.file.close()
+    del frames[first:]
+    return _part_profiles(checked.info, frames, shift)
+
+
+def _profiles(info: SessionInfo, index: dict[int, int], shift: int, records: Any = None) -> dict[int, _Profile]:
     """Each thread's open/close events, in a temporary file per thread."""
     profiles: dict[int, _Profile] = {}
     try:
-        for ev in events(info):
+        for ev in events(info, records=records):
             if not ev.frame or ev.kind == "mark":
                 continue
             p = profiles.get(ev.thread)

@@ -281,12 +281,16 @@ class Outlook:
       made again differently, a TASK chunk (tasks are filled in later), the chunk with a second
       thread's first root call -- so once a pass has checked the chunk there, `info` is what a
       survey of the file says, wherever the pass stops after it (0: no such chunk);
+    - `listed`: the offset of the last THRD or TASK chunk: once a pass has checked it, the
+      threads and tasks of `info` are the survey's (a new one after it cannot be named by the
+      rows before it, but a list of them all would name it);
     - `streamable`: a pass may start at once: every definition decoded, and the file written by
       the C recorder (no call after its parent's EXIT row: late_children.py needs a survey)."""
 
     info: SessionInfo
     end_offset: int
     settled: int
+    listed: int
     streamable: bool
     problem: str | None  # why the readable part ends early (as SessionInfo.problem), else None
     damage_offset: int | None
@@ -319,6 +323,7 @@ class _Glancer:
     def __init__(self, info: SessionInfo) -> None:
         self.info = info
         self.settled = 0
+        self.listed = 0
         self.failed = False
 
     def apply(self, chunk: Chunk) -> None:
@@ -337,6 +342,8 @@ class _Glancer:
             if len(info.root_threads) < 2:
                 self._roots(chunk.unpacked())
         elif kind in (F.FUNC, F.THRD):
+            if kind == F.THRD:
+                self.listed = chunk.offset
             record = D.decode(chunk)
             assert isinstance(record, (D.FunctionDefs, D.ThreadDefs))
             known: dict[int, Any] = info.functions if kind == F.FUNC else info.threads  # type: ignore[assignment]
@@ -348,7 +355,7 @@ class _Glancer:
             record = D.decode(chunk)
             assert isinstance(record, D.TaskDefs)
             _add_tasks(info.tasks, record)
-            self.settled = chunk.offset
+            self.settled = self.listed = chunk.offset
         elif kind == F.ENDS:
             record = D.decode(chunk)
             assert isinstance(record, D.End)
@@ -388,7 +395,7 @@ def _glance(reader: ChunkReader, name: str) -> Outlook:
     info = glancer.info
     end_offset = damage_offset if damage_offset is not None else reader.offset
     streamable = not glancer.failed and info.meta.get("recorder") == "c"
-    return Outlook(info, end_offset, glancer.settled, streamable, problem, damage_offset,
+    return Outlook(info, end_offset, glancer.settled, glancer.listed, streamable, problem, damage_offset,
                    _ReadEnd(reader.offset, reader.pending_bytes))
 
 
