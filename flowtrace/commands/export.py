@@ -10,7 +10,7 @@ from typing import Any
 from ..export import EXPORTS
 from . import CommandError
 from ..ftr.processes import SessionParts, surveyed_parts
-from ..ftr.scan import Outlook, SessionInfo, glance, survey, surveyed
+from ..ftr.scan import Outlook, SessionInfo, glance, surveyed
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,9 +35,8 @@ def default_output(source: str, fmt: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     export = EXPORTS[args.format]
-    read = glance if export.glanced else survey  # (glanced: each part checked in the pass that writes it)
-    first = read(args.file)
-    session = surveyed_parts(args.file, first, read=read)
+    first = glance(args.file)  # (each part is checked in the pass that writes it)
+    session = surveyed_parts(args.file, first, read=glance)
     out_path = args.output or default_output(args.file, args.format)
     if out_path == "-":
         out: Any = sys.stdout.buffer if export.binary else sys.stdout

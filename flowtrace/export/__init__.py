@@ -5,7 +5,8 @@ Two kinds, all streamed (memory bounded whatever the session's size):
   writes text, `calls` being the session's calls in id order (`flowtrace.ftr.ordered` streams
   them; a loaded `Trace` works too);
 - `EXPORTS`: every format the command line offers, each `write(info, out)` on a surveyed
-  session (`flowtrace.ftr.scan.survey`), with whether it writes bytes and its file suffix.
+  session (`flowtrace.ftr.scan.survey`) or a glanced one (`scan.glance`: checked in the pass
+  that writes it, with no survey pass first), with whether it writes bytes and its file suffix.
 Adding a format is one module and one line in `EXPORTS`.
 """
 
@@ -35,7 +36,6 @@ class Export:
     suffix: str  # the default output: the session's name with this instead of .ftr
     about: str
     several: bool = False  # writes every process of a session of several (docs/FORMAT.md)
-    glanced: bool = False  # `write` takes glanced sessions too (`scan.glance`: checked in its own pass)
 
 
 Part = tuple[Process, SessionInfo]  # a process of the session and its part's survey
@@ -54,13 +54,10 @@ def _listing(name: str) -> Callable[..., None]:
 
 
 EXPORTS: dict[str, Export] = {
-    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True, True),
-    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True,
-                     True),
-    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True,
-                       True),
-    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True,
-                         True),
-    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True, True),
-    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True, True),
+    "json": Export(_listing("json"), False, ".json", "flowtrace's own JSON document", True),
+    "chrome": Export(_listing("chrome"), False, ".trace.json", "Chrome trace-event JSON (chrome://tracing)", True),
+    "perfetto": Export(perfetto.write, True, ".perfetto-trace", "Perfetto protobuf trace (ui.perfetto.dev)", True),
+    "speedscope": Export(speedscope.write, False, ".speedscope.json", "speedscope, one profile per thread", True),
+    "pstats": Export(pstats_export.write, True, ".pstats", "Python's pstats (snakeviz, gprof2dot)", True),
+    "collapsed": Export(collapsed.write, False, ".collapsed.txt", "collapsed stacks for flame graphs", True),
 }

@@ -190,7 +190,7 @@ class SessionParts:
     that ran untraced; `notes`, one line each on those and on what could not be read (a part
     read but unfinished says so itself: `SessionInfo.describe`)."""
 
-    parts: list[tuple[Process, SessionInfo]]
+    parts: list[tuple[Process, SessionInfo]]  # (or `scan.Outlook`s: `surveyed_parts(read=glance)`)
     not_followed: list[Process]
     notes: list[str]
 
