@@ -57,9 +57,9 @@ def c_session(path: pathlib.Path, seed: int, threads: int, ending: str) -> list[
     return chunks
 
 
-def printed(session: object, max_depth: int | None = None) -> tuple[str, scan.SessionInfo]:
+def printed(session: object, max_depth: int | None = None, color: bool = False) -> tuple[str, scan.SessionInfo]:
     out = io.StringIO()
-    info = print_session(session, out, color=False, max_depth=max_depth, thread=None, cwd="/w")  # type: ignore[arg-type]
+    info = print_session(session, out, color=color, max_depth=max_depth, thread=None, cwd="/w")  # type: ignore[arg-type]
     return out.getvalue(), info
 
 
@@ -67,9 +67,9 @@ def assert_same(path: pathlib.Path, streamed_expected: bool = True) -> None:
     """The glanced print equals the surveyed one: text and what it says of the session."""
     look = glance(path)
     assert look.streamable == streamed_expected
-    for max_depth in (None, 1):
-        want_text, want = printed(survey(path), max_depth)
-        got_text, got = printed(glance(path), max_depth)
+    for max_depth, color in ((None, False), (1, False), (None, True)):
+        want_text, want = printed(survey(path), max_depth, color)
+        got_text, got = printed(glance(path), max_depth, color)
         assert got_text == want_text
         assert [getattr(got, f) for f in INFO_FIELDS] == [getattr(want, f) for f in INFO_FIELDS]
         assert got.describe() == want.describe()
