@@ -83,8 +83,7 @@ def heading(proc: Process) -> str:
 def _print_one(session: SessionInfo | Outlook, args: argparse.Namespace, thread: int | None) -> None:
     from ..stream_print import print_session
 
-    meta = session.info.meta if isinstance(session, Outlook) else session.meta
-    cwd = meta.get("cwd")  # module code is shown relative to the program's directory
+    cwd = session.meta.get("cwd")  # module code is shown relative to the program's directory
     info = print_session(session, sys.stdout, color=use_color(sys.stdout), max_depth=args.max_depth,
                          thread=thread, cwd=cwd if isinstance(cwd, str) else None)
     sys.stdout.flush()

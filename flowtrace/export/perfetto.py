@@ -207,16 +207,12 @@ def write(info: SessionInfo | Outlook, out: IO[bytes], *, parts: list[tuple[Any,
     """The trace; `parts` (a session of several processes): one process track per process,
     each with its own packet sequence, all on the root's clock (docs/EXPORT.md). Sessions
     surveyed or glanced (`scan.glance`: each checked in the pass that reads its events)."""
-    origin = int(_meta(info).get("origin_ns") or 0)
+    origin = int(info.meta.get("origin_ns") or 0)
     for k, (proc, part) in enumerate(parts or [(None, info)]):
-        shift = int(_meta(part).get("origin_ns") or origin) - origin
+        shift = int(part.meta.get("origin_ns") or origin) - origin
         args = (k, shift, proc.title() if proc is not None else None, proc.pid if proc is not None else None)
         if not (isinstance(part, Outlook) and part.streamable and _write_checked(part, out, *args)):
             _write_part(surveyed(part), out, *args)
-
-
-def _meta(session: SessionInfo | Outlook) -> dict[str, Any]:
-    return session.info.meta if isinstance(session, Outlook) else session.meta
 
 
 def _write_part(info: SessionInfo, out: IO[bytes], *args: Any) -> None:

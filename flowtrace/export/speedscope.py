@@ -37,12 +37,12 @@ def write(info: SessionInfo | Outlook, out: IO[str], *, parts: list[tuple[Any, A
     every process, named `pid N: thread`, times on the root's clock. Sessions surveyed or
     glanced (`scan.glance`: each checked in the pass that reads its events)."""
     listed = parts or [(None, info)]
-    origin = int(_meta(info).get("origin_ns") or 0)
+    origin = int(info.meta.get("origin_ns") or 0)
     frames: list[dict[str, Any]] = []
     profiles: list[tuple[str, _Profile]] = []
     try:
         for proc, part in listed:
-            shift = int(_meta(part).get("origin_ns") or origin) - origin
+            shift = int(part.meta.get("origin_ns") or origin) - origin
             survey, threads = _part_profiles(part, frames, shift)
             for th, p in threads.items():
                 t = survey.threads.get(th)
@@ -52,10 +52,6 @@ def write(info: SessionInfo | Outlook, out: IO[str], *, parts: list[tuple[Any, A
     finally:
         for _name, p in profiles:
             p.file.close()
-
-
-def _meta(session: SessionInfo | Outlook) -> dict[str, Any]:
-    return session.info.meta if isinstance(session, Outlook) else session.meta
 
 
 def _part_profiles(part: SessionInfo | Outlook, frames: list[dict[str, Any]], shift: int

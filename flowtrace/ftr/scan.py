@@ -297,6 +297,15 @@ class Outlook:
     read_end: "_ReadEnd"  # where the walk's reader stopped (for the session's status)
     survey: SessionInfo | None = None  # the session's survey, once a pass has made it (`surveyed`)
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The META object (as `SessionInfo.meta`)."""
+        return self.info.meta
+
+    @property
+    def source(self) -> str:
+        return self.info.source
+
 
 @dataclass(frozen=True)
 class _ReadEnd:
@@ -312,7 +321,7 @@ def surveyed(session: SessionInfo | Outlook) -> SessionInfo:
     if isinstance(session, SessionInfo):
         return session
     if session.survey is None:
-        session.survey = survey(session.info.source)
+        session.survey = survey(session.source)
     return session.survey
 
 
