@@ -1349,10 +1349,12 @@ resume_push(CoreObject *c, ThreadState *ts, Entry *up, Susp *s, _PyInterpreterFr
     Py_RETURN_NONE;
 }
 
-/* vc_cb_py_resume's way when up's guess is not this frame's record (~4% of the resumes of
- * benchmarks' generators: a generator's first resume by a resumer, a `yield from` on to the
- * next child): the map's record, which becomes the guess. Out of line (a tail call): its probe's
- * registers made vc_cb_py_resume save two at every resume (objdump). */
+/* vc_cb_py_resume's way when up's guess is not this frame's record -- a resumer that goes back
+ * and forth between generators (half the resumes of benchmarks' async_wl: its event loop's
+ * tasks); a new child's first resume no longer comes here, its first yield made it the guess
+ * (first_yield; ~4% of the resumes of benchmarks' generators did): the map's record, which
+ * becomes the guess. Out of line (a tail call): its probe's registers made vc_cb_py_resume save
+ * two at every resume (objdump). */
 static __attribute__((noinline)) PyObject *
 resume_probe(CoreObject *c, ThreadState *ts, Entry *up, _PyInterpreterFrame *frame, PyObject *const *args,
              Py_ssize_t nargs)
