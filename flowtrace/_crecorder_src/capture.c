@@ -931,12 +931,12 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
     return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at, n);
 }
 
-/* rec_commit for the argument list of a code of n keyed arguments (n a constant, 1..MEMO_SLOTS:
- * start_keyed_<n>'s miss) in its usual case -- its names numbered in this batch, room for the
+/* rec_commit for the argument list of a code of n keyed arguments (1..MEMO_SLOTS:
+ * start_keyed_miss) in its usual case -- its names numbered in this batch, room for the
  * record, all n shown, every value an object, an int or a float (__init__(self, x, y), each
- * call a new object and new values: a miss) -- the slots unrolled, with no frame between the
- * callback and it (rec_commit's general loop and its frame were ~390 instructions a record of
- * the oop workload's __init__, callgrind). The same bytes and entry as rec_commit's, which
+ * call a new object and new values: a miss) -- one short loop over the slots, with no frame
+ * between the callback and it (rec_commit's general loop and its frame were ~390 instructions
+ * a record of the oop workload's __init__, callgrind). The same bytes and entry as rec_commit's, which
  * takes every other case; 0 as it gives 0 (commit_key then). */
 static inline __attribute__((always_inline)) uint32_t
 rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uint32_t n)
@@ -1269,29 +1269,23 @@ ARGS_KEYED(3)
 ARGS_KEYED(4)
 #undef ARGS_KEYED
 
-/* start_keyed_<n>'s miss: the entry made now -- the record written here (rec_args, unrolled for
- * n: no frame between), else slots from the key -- then the call's row (start_fast), or (no
- * memory) the whole of it again by start_args_out. */
+/* start_keyed_<n>'s miss: the entry made now -- the record written here (rec_args: no frame
+ * between), else slots from the key -- then the call's row (start_fast), or (no memory) the
+ * whole of it again by start_args_out. One copy for every n (the key's): a copy for each n,
+ * unrolled, was ~70 instructions a miss fewer but 2.2-5.1 KB of code each, and a program
+ * calling codes of several argument counts ran through as many copies -- they missed the
+ * instruction cache at nearly every line (callgrind --cache-sim, workload phase, scale 3, I1
+ * misses at three placements of the code: raytrace 9.29/8.09/7.71 M against 11.28/11.48/10.14 M,
+ * richards 1.01/0.71/0.60 against 0.89/1.30/1.05, oop 5.25/4.44/5.35 against 5.40/6.14/3.60). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
-static inline __attribute__((always_inline)) PyObject *
+static __attribute__((noinline)) PyObject *
 start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
-                 const Memo *key, const uint32_t n)
+                 const Memo *key)
 {
-    uint32_t a = rec_args(c, key, (uint32_t)idx, n);
+    uint32_t a = rec_args(c, key, (uint32_t)idx, (uint32_t)(key->head >> 40) & 0xFF);
     if (!a) a = commit_key(c, key, S_ARGS, (uint32_t)idx);
     return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
 }
-
-#define START_KEYED_MISS(N) __attribute__((optimize("no-tree-loop-distribute-patterns"))) \
-    static __attribute__((noinline)) PyObject * \
-    start_keyed_miss_##N(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, \
-                         const Memo *key) \
-    { return start_keyed_miss(c, ts, frame, co, idx, key, N); }
-START_KEYED_MISS(1)
-START_KEYED_MISS(2)
-START_KEYED_MISS(3)
-START_KEYED_MISS(4)
-#undef START_KEYED_MISS
 
 /* PY_START's fast path (vc_cb_py_start) for a call of a code of N keyed arguments: the key, its
  * entry and the call's row in one function -- found, the commonest case, it calls nothing (no
@@ -1306,7 +1300,7 @@ START_KEYED_MISS(4)
         uint32_t a = 0; \
         int found = args_key_probe(c, frame->localsplus, idx, N, &key, &a); \
         if (found > 0) return start_fast(c, ts, frame, idx, a); \
-        if (!found) return start_keyed_miss_##N(c, ts, frame, co, idx, &key); \
+        if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key); \
         return start_args_out(c, ts, frame, co, idx); \
     }
 START_KEYED(1)
