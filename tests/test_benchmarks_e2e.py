@@ -355,3 +355,15 @@ def test_each_configuration_runs_once_with_a_baseline():
     assert e2e.chosen_configs("untraced,ft,ft-noargs,viz,base-ft,base-ft-noargs", True) == [
         "untraced", "ft", "ft-noargs", "viz", "base-ft", "base-ft-noargs"]
     assert e2e.chosen_configs("untraced,ft,ft,viz", False) == ["untraced", "ft", "viz"]
+
+
+def test_median_run_figures_leave_one_disturbed_run_out():
+    runs = [[0.010, 0.011], [0.012, 0.013], [0.250, 0.400]]  # (the third run() met a neighbour's burst)
+    assert e2e.median_run_figures(runs) == {"cpu_run": 0.012 * 3, "wall_run": 0.013 * 3}
+
+
+def test_driver_times_each_run():
+    lines = e2e.driver("oop", 2, None).splitlines()
+    loop = lines.index("for _ in range(2):")
+    assert lines[loop + 1] == "    timed(workload.run)"
+    assert '"runs": runs' in lines[loop + 4]
