@@ -35,7 +35,13 @@ PENDING_ROWS_FLUSH = 50_000
 # Backpressure: past this many pending rows the recording thread flushes itself (the flusher
 # thread needs the GIL too and cannot keep up with a program that makes calls nonstop).
 PENDING_ROWS_CAP = PENDING_ROWS_FLUSH
-_POLL_S = 0.025  # how often the flusher looks at the pending count between flushes
+# How often the flusher wakes between its timed flushes, where it has something to look at then:
+# a signal watch (sigwatch.py), or a recorder without a backpressure hook (whose pending count
+# it looks at: PENDING_ROWS_FLUSH). Else it wakes for the timed flush alone: the recording
+# threads drain at PENDING_ROWS_CAP themselves, at the event that reaches it, so a look at the
+# count found nothing to do -- and took the GIL 40 times a second to find it (each time the
+# program's thread handed it over and waited to get it back: two thread wake-ups).
+_POLL_S = 0.025
 
 # The session that records this process alone (`exclusive=`: pytest --flowtrace records each
 # test), if any: another session started meanwhile (a test that records with flowtrace itself)
@@ -239,13 +245,16 @@ class Session:
 
     def _flush_loop(self) -> None:
         interval = self.flush_interval
-        poll = min(_POLL_S, interval)
         last = time.monotonic()
         pending = getattr(self.recorder, "pending", None)
+        if hasattr(self.recorder, "set_overflow"):
+            pending = None  # (the recording threads drain at the cap themselves: _POLL_S)
         while not self.stopped and not self._fork_paused:
-            # wake at the flush time itself, not at the next `poll` tick after it: a regular
+            watch = self._watch  # (installed after the start, or given up, at any time)
+            due = interval - (time.monotonic() - last)
+            # wake at the flush time itself, not at the next `_POLL_S` tick after it: a regular
             # period (a live view aims its reads just after our flushes) and no extra wait
-            self._wake.wait(max(0.0, min(poll, interval - (time.monotonic() - last))))
+            self._wake.wait(max(0.0, min(_POLL_S, due) if pending is not None or watch is not None else due))
             if self.stopped or self._fork_paused:
                 break
             watch = self._watch
