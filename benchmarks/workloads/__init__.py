@@ -1,4 +1,4 @@
-"""The five benchmark workloads shared by overhead.py and e2e.py (and four programs e2e.py adds), and what both do with
+"""The five benchmark workloads shared by overhead.py and e2e.py (and five programs e2e.py adds), and what both do with
 the peers they compare against.
 
 Each module defines the same small interface (read one, e.g. fib.py); `load` imports one from
@@ -15,8 +15,9 @@ from types import ModuleType
 from typing import Callable
 
 NAMES = ["fib", "oop", "async_wl", "threaded", "exceptions"]
-# pyperformance-style programs (written for this project), used by e2e.py
-PROGRAMS = ["richards", "deltablue", "raytrace", "generators"]
+# pyperformance-style programs (written for this project), used by e2e.py; webapp passes what
+# real programs pass (str arguments and results, str-keyed dicts, kwargs: webapp.py says why)
+PROGRAMS = ["richards", "deltablue", "raytrace", "generators", "webapp"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
