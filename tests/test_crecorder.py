@@ -270,6 +270,41 @@ def test_class_arguments_keyed_once_per_batch() -> None:
     assert got == {(f"cls={name}, n=7", name), (f"kind={name}, n=7", name)}
 
 
+def test_str_arguments_keyed_once_per_batch() -> None:
+    """An exact str passed again and again in one batch (a name, a key, a path) is memo-keyed by
+    its address (capture.c value_key_in, V_OBJ) as an argument and as a result: one entry for all
+    those calls, its text made once at the drain. Every call still reads its own value: strs made
+    afresh each call, long ones (cut), quotes, escapes and non-ASCII; a str subclass is any other
+    object (its placeholder, as reprs gives)."""
+    from flowtrace.recorder.c import CRecorder
+
+    class Name(str):
+        pass
+
+    def get(key, default):
+        return key
+
+    literal = "user-agent"
+    odd = ["it's", 'say "hi"', "tab\there", "line\nbreak", "naïve ☃", "x" * 100, "", "\x1b[0m"]
+    fresh = [f"key{i % 7}" + "!" * (i % 3) for i in range(60)]
+    subclassed = Name("user-agent")
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        get(literal, "none")
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not two per call (1,000 before)
+    rec.drain()
+    values = [literal, *odd, *fresh, subclassed, literal, *odd]
+    trace = record(lambda: [get(v, v) for v in values], "c", args="safe")
+    calls = [c for c in trace.calls if c.function.qualname.endswith("get")]
+    assert len(calls) == len(values)
+    for call, v in zip(calls, values):
+        text = reprs.value_text(v, "safe")
+        assert (call.args, call.result) == (reprs._cut(f"key={text}, default={text}", 2 * reprs.MAX_TEXT), text), v
+    assert calls[len(odd) + len(fresh) + 1].result == f"<test_crecorder.{Name.__qualname__} object at {id(subclassed):#x}>"
+
+
 def test_generators_and_coroutines_read_by_name() -> None:
     """Safe mode: generators, coroutines and async generators read in C as in reprs
     (`<generator object qualname at 0x…>`: their names held, not the objects) -- alone, twice,

@@ -59,7 +59,9 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
         uintptr_t t = 0;
         if (tag == V_INT) v = sl->u.i;
         else if (tag == V_FLOAT) memcpy(&v, &sl->u.d, 8);
-        else if (tag == V_CLASS || tag == V_BUILTIN) { t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o; }   /* (value_key_in's) */
+        else if (tag == V_CLASS || tag == V_BUILTIN || (tag == V_OBJ && PyUnicode_CheckExact(sl->o))) {
+            t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o;   /* (value_key_in's) */
+        }
         else if (tag > V_FLOAT && tag != V_UNBOUND) {
             if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
             t = (uintptr_t)sl->o;
@@ -109,7 +111,7 @@ named_by_text(PyTypeObject *tp)
 
 /* Safe mode: value v's part of a memo key as capture_value would capture it and
  * memo_key_slots key it -- its slot tag, value bits, and the type of an opaque value (else 0);
- * 0 when its slot would not be memoized (a str, a container, a big int -- those take the
+ * 0 when its slot would not be memoized (a container, bytes, a big int -- those take the
  * capture path). No reference is taken: a hit needs none. */
 static inline __attribute__((always_inline)) int
 value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int fast)
@@ -133,6 +135,15 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
         else if (v == Py_None) tag = V_NONE;   /* (after float: numeric code passes floats most) */
         else if (v == Py_True) tag = V_TRUE;
         else if (v == Py_False) tag = V_FALSE;
+        else if (tp == &PyUnicode_Type) {
+            /* an exact str (V_OBJ, held to the drain and rendered there, capture_value): keyed by
+             * its address, as a class -- the first entry holds it for the batch, so the address
+             * names no other object meanwhile. Names, keys, paths: mostly literals and interned
+             * names, passed again and again, so a hit makes no entry and the drain renders the
+             * entry once a batch. On the fast path too (after the tests above: their hits pay
+             * nothing for it). */
+            tag = V_OBJ; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v;
+        }
         else if (fast) return 0;   /* (args_keyed: the rest is args_id_rest's, with the full tests) */
         else if (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) {
             /* a class (V_CLASS: a classmethod's cls, a factory's argument): keyed by its address,
@@ -143,7 +154,7 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
             tag = V_CLASS; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v;
         }
         else if (module_builtin(tp, v)) { tag = V_BUILTIN; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v; }   /* (as a class) */
-        else if (tp == &PyUnicode_Type || tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
+        else if (tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
                  || named_kind(tp) != NAMED_NONE   /* (V_FUNCTION) */
@@ -155,7 +166,7 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
     return 1;
 }
 
-/* value_key: 0 when v's slot would not be memoized (a str, a container, a big int). */
+/* value_key: 0 when v's slot would not be memoized (a container, bytes, a big int). */
 static inline __attribute__((always_inline)) int
 value_key(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_)
 {
@@ -174,8 +185,8 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     return 1;
 }
 
-/* memo_value for args_keyed: the same slot for an instance, an int, a float, None, True or
- * False; 0 for anything else (the full tests are args_id_rest's: no call here, so args_keyed's
+/* memo_value for args_keyed: the same slot for an instance, an int, a float, None, True,
+ * False or a str; 0 for anything else (the full tests are args_id_rest's: no call here, so args_keyed's
  * path keeps to scratch registers). */
 static inline __attribute__((always_inline)) int
 memo_value_fast(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
@@ -870,8 +881,8 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remembe
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
-    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN))
-        return 0;   /* (a class's, a builtin's text is the drain's: slots, commit_key) */
+    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN) || key_holds(key->head, V_OBJ))
+        return 0;   /* (a class's, a builtin's, a str's text is the drain's: slots, commit_key) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -1005,7 +1016,7 @@ small_int_key(const Memo *key, const uint64_t *head)
 
 /* value_id's values that are neither an instance, a float nor an int past the small-int tables:
  * None, True, False (one entry each per batch), small ints (their table), and what the memo does
- * not key (a str, a container: captured). Out of line: value_id's own path stays short. */
+ * not key (a container, bytes: captured). Out of line: value_id's own path stays short. */
 static __attribute__((noinline)) uint32_t
 value_id_other(CoreObject *c, PyObject *v)
 {
@@ -1163,7 +1174,7 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         /* Safe mode: the memo key straight from the frame. On a hit -- most calls of most
          * programs pass the same objects and small values again within a batch -- nothing is
          * captured: no slots, no type references taken and dropped, no second key. A
-         * function whose arguments cannot be keyed (a str, a container) is not tried again
+         * function whose arguments cannot be keyed (a container, bytes) is not tried again
          * in this batch: the capture path below memoizes what it can. */
         Memo key;
         uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
@@ -1223,7 +1234,7 @@ args_keyed_miss(CoreObject *c, const Memo *key, uint32_t idx)
  * path makes it -- and its entry looked up (most calls of most programs pass the same objects
  * and small values again within a batch: nothing is captured). 1 with the entry's id in *sid
  * (found), 0 with the key made (a miss: the entry is made by args_keyed_miss), -1 when an
- * argument memo_value_fast does not key (a str, a container, a builtin object: args_id_rest
+ * argument memo_value_fast does not key (a container, a class, a builtin object: args_id_rest
  * keys it or marks the code `unkeyed` for the batch) or the list is one small int (its table):
  * args_id_rest's. With n constant the key's slots and its compare are straight-line code. */
 static inline __attribute__((always_inline)) int

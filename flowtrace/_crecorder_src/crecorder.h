@@ -133,7 +133,8 @@ enum {
     V_NONE = 1, V_TRUE, V_FALSE,
     V_INT,      /* u.i */
     V_FLOAT,    /* u.d */
-    V_OBJ,      /* o: owned reference to an immutable builtin, rendered at drain */
+    V_OBJ,      /* o: owned reference to an immutable builtin, rendered at drain (an exact str:
+                 * memo-keyed by its address, as V_CLASS: capture.c value_key_in) */
     V_TEXT,     /* o: owned str already rendered */
     V_OPAQUE,   /* o: owned reference to the type, u.addr: the object's address */
     V_UNBOUND,  /* the frame slot was empty */
