@@ -305,6 +305,72 @@ def test_str_arguments_keyed_once_per_batch() -> None:
     assert calls[len(odd) + len(fresh) + 1].result == f"<test_crecorder.{Name.__qualname__} object at {id(subclassed):#x}>"
 
 
+def test_unchanged_dict_arguments_keyed_once_per_batch() -> None:
+    """A dict of builtin scalars passed again and again unchanged (a config, a header table) is
+    memo-keyed by its version tag (capture.c dict_state): one entry for all those calls. Every call
+    still reads the dict as it is then: changed in place between calls (a value, a new key, a
+    deleted one, cleared), a dict holding a list changed inside, an instance's __dict__ (a split
+    table) changed by attribute, a dict of more than MAX_ITEMS items, a kwargs dict."""
+    from flowtrace.recorder.c import CRecorder
+
+    class Obj:
+        pass
+
+    def get(table, key="host"):
+        return key
+
+    def kw(**options):
+        return None
+
+    config = {"host": "localhost", "port": 8080, "debug": False, "ratio": 0.5, "none": None}
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        get(config, "host")
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per call (500 before)
+    rec.drain()
+
+    holder, obj, big = {"items": [1]}, Obj(), {f"k{i}": i for i in range(9)}
+    obj.x = 1
+    seen: list[str] = []
+
+    def prog() -> None:
+        def call(table, key="host") -> None:
+            get(table, key)
+            seen.append(reprs.value_text(table, "safe"))
+        call(config)
+        call(config)
+        config["port"] = 9090
+        call(config)
+        config["new"] = "yes"
+        call(config, "new")
+        del config["debug"]
+        call(config)
+        call(holder)
+        holder["items"].append(2)
+        call(holder)
+        call(obj.__dict__)
+        obj.x = 2
+        call(obj.__dict__)
+        call(big)
+        big["k8"] = 80
+        call(big)
+        config.clear()
+        call(config)
+        for i in range(3):
+            kw(a=i, b="x")
+
+    trace = record(prog, "c", args="safe")
+    calls = [c.args for c in trace.calls if c.function.qualname.endswith("get")]
+    assert calls == [reprs._cut(f"table={text}, key={reprs.value_text(key, 'safe')}", 2 * reprs.MAX_TEXT)
+                     for text, key in zip(seen, ["host"] * 3 + ["new"] + ["host"] * 8)]
+    assert "port=9090" not in calls[0] and "'port': 9090" in calls[2] and "[1, 2]" in calls[6]
+    assert "'x': 2" in calls[8] and "'k8': 80" not in calls[10]
+    assert [c.args for c in trace.calls if c.function.qualname.endswith("kw")] == [
+        f"**options={{'a': {i}, 'b': 'x'}}" for i in range(3)]
+
+
 def test_generators_and_coroutines_read_by_name() -> None:
     """Safe mode: generators, coroutines and async generators read in C as in reprs
     (`<generator object qualname at 0x…>`: their names held, not the objects) -- alone, twice,

@@ -185,6 +185,54 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     return 1;
 }
 
+/* An exact dict argument's state, for a memo key: its version tag (PEP 509) in *x, or 0 when it
+ * cannot be keyed. CPython gives a dict a tag from one counter of the interpreter when it is made
+ * and at every change of its items, so a tag names one dict in one state, never reused -- and when
+ * the items its text shows (the first MAX_ITEMS) are all immutable builtin scalars (an exact str,
+ * int, float, None, True, False), the state names the text. A config, a header table, a template's
+ * context passed again and again unchanged: its text is made once a batch, not at every call (a
+ * dict of six str items is twelve strs rendered, a text made, hashed and stored). Not a split
+ * table (an instance's __dict__: 3.13 stores its values in place without a new tag, checked by
+ * running), not a dict holding anything else (a list in it can change, its tag not). Type tests
+ * and PyDict_Next only: no call of the program's code, no allocation. */
+#if PY_VERSION_HEX < 0x030E0000
+static int
+dict_state(PyObject *v, int64_t *x)
+{
+    PyDictObject *d = (PyDictObject *)v;
+    if (d->ma_values) return 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *val;
+    for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
+        PyTypeObject *kt = Py_TYPE(key), *vt = Py_TYPE(val);
+        if (!(kt == &PyUnicode_Type || kt == &PyLong_Type || kt == &PyFloat_Type || key == Py_None || kt == &PyBool_Type)
+                || !(vt == &PyUnicode_Type || vt == &PyLong_Type || vt == &PyFloat_Type || val == Py_None
+                     || vt == &PyBool_Type))
+            return 0;
+    }
+_Pragma("GCC diagnostic push")
+_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")   /* (deprecated, not gone, in 3.12 and 3.13) */
+    *x = (int64_t)d->ma_version_tag;
+_Pragma("GCC diagnostic pop")
+    return 1;
+}
+#else
+static int dict_state(PyObject *v, int64_t *x) { (void)v; (void)x; return 0; }   /* (3.14 has no tag) */
+#endif
+
+/* memo_value for args_id_rest's keyed path: an exact dict too (dict_state), as a V_TEXT slot of its
+ * version tag -- its text is made now, at the miss (capture_value), and the entry remembered under
+ * the key (commit_keyed): value_key_in does not key it (a result's entry is made from its key). */
+static inline int
+memo_arg(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+{
+    int64_t x;
+    if (memo_value(key, h, head, k, v)) return 1;
+    if (!v || Py_TYPE(v) != &PyDict_Type || !dict_state(v, &x)) return 0;
+    *h = memo_mix(key, *h, head, k, V_TEXT, x, 0);
+    return 1;
+}
+
 /* memo_value for args_keyed: the same slot for an instance, an int, a float, None, True,
  * False or a str; 0 for anything else (the full tests are args_id_rest's: no call here, so args_keyed's
  * path keeps to scratch registers). */
@@ -1146,6 +1194,21 @@ end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *
     return end_keyed_other(c, ts, frame, value, t);
 }
 
+/* Are the dicts among a code's n arguments still in the state `key` names (dict_state's tags)?
+ * A dict's text failing in C (no memory) runs the reference's hook, Python code that could change
+ * it: then its entry is not remembered under the key. */
+static int
+dicts_as_keyed(_PyInterpreterFrame *frame, const char *kinds, uint32_t n, const Memo *key)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        int64_t x;
+        if ((key->head >> (48 + 4 * k) & 15) == V_TEXT
+                && (!dict_state(arg_value(frame, kinds, k), &x) || x != key->vals[k]))
+            return 0;
+    }
+    return 1;
+}
+
 /* args_id past its keyed path: no arguments, one small int (its table), safe mode's keyed path
  * for a code with a cell among its arguments, the records of lists holding containers, and the
  * capture of what cannot be keyed. Out of line: args_id's own frame and path stay small. */
@@ -1162,6 +1225,8 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         return c->empty_sid;
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    Memo key;
+    const Memo *keyed = NULL;   /* a key holding a dict's state that missed: the captured entry goes under it */
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
         PyObject *v = arg_value(frame, kinds, 0);
         int32_t k = c->codes[idx].small;
@@ -1176,7 +1241,6 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
          * captured: no slots, no type references taken and dropped, no second key. A
          * function whose arguments cannot be keyed (a container, bytes) is not tried again
          * in this batch: the capture path below memoizes what it can. */
-        Memo key;
         uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
         /* unrolled (n <= MEMO_SLOTS = 4, in slot order: memo_key_slots' key): each slot's
          * index and shift a constant, nothing kept across an iteration; the frame's slots
@@ -1184,7 +1248,7 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
          * argument that could not be keyed, or n. */
         PyObject *const *args = frame->localsplus;
         uint32_t i;
-#define NOT_KEYED(k, v) (n > (k) && !memo_value(&key, &h, &head, (k), (v)))
+#define NOT_KEYED(k, v) (n > (k) && !memo_arg(&key, &h, &head, (k), (v)))
         if (!c->codes[idx].cells)
             i = NOT_KEYED(0, args[0]) ? 0 : NOT_KEYED(1, args[1]) ? 1 : NOT_KEYED(2, args[2]) ? 2
                 : NOT_KEYED(3, args[3]) ? 3 : n;
@@ -1196,11 +1260,12 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);
             uint32_t hit = memo_probe(c, &key);
-            if (hit || (hit = rec_commit(c, &key, S_ARGS, (uint32_t)idx))) return hit;
-            return commit_key(c, &key, S_ARGS, (uint32_t)idx);
+            if (hit) return hit;
+            if (key_holds(head, V_TEXT)) keyed = &key;   /* a dict's text: made now, below (memo_arg) */
+            else return (hit = rec_commit(c, &key, S_ARGS, (uint32_t)idx)) ? hit : commit_key(c, &key, S_ARGS, (uint32_t)idx);
         }
     }
-    if (c->codes[idx].rec != ARGREC_NO && c->codes[idx].unrec != (uint32_t)c->batch + 1) {
+    if (!keyed && c->codes[idx].rec != ARGREC_NO && c->codes[idx].unrec != (uint32_t)c->batch + 1) {
         /* a list with a tuple or list in it: the whole of it written as a record now (packed.c) */
         uint32_t sid = args_record(c, frame, co, idx, 0);
         if (sid) return sid;
@@ -1213,7 +1278,8 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         if (capture_value(c, &local[i], arg_value(frame, kinds, i)) < 0) { slots_clear(local, i); goto done; }
     }
     /* (c->codes may have moved while a hook ran; idx is still valid) */
-    sid = commit_memo(c, local, n, S_ARGS, (uint32_t)idx);
+    sid = keyed && dicts_as_keyed(frame, kinds, n, keyed) ? commit_keyed(c, local, n, S_ARGS, (uint32_t)idx, keyed)
+                                                          : commit_memo(c, local, n, S_ARGS, (uint32_t)idx);
 done:
     if (local != small) PyMem_RawFree(local);
     return sid;
