@@ -426,11 +426,25 @@ static int tasks_watcher = -1;     /* our dict watcher id (taken once per proces
 static PyObject *watched_tasks;    /* the dict watched during this session (strong), or NULL */
 static int watch_tried;            /* looked for it in this session (asyncio was imported) */
 static uint64_t tasks_epoch = 1;   /* changes of the watched dict, and of what is watched */
+/* The newest change of the dict made by this thread (its epoch; 0: none yet): the task it made
+ * current, or NULL when it took the entry away. asyncio changes a loop's entry on the thread
+ * that runs that loop (a task step's _enter_task / _leave_task, an eager task's swap), so while
+ * no change came after it, this thread's current task is that one: task_lookup then asks
+ * nothing (current_task_fast's lookups and calls, ~400 instructions, at the first coroutine
+ * start of every task step: one in four of async_wl's). Borrowed, and only ever compared:
+ * the dict holds it until the next change, which makes the epoch move on. */
+static _Thread_local uint64_t own_change_epoch __attribute__((tls_model("initial-exec")));
+static _Thread_local PyObject *own_change_task __attribute__((tls_model("initial-exec")));
 
 static int
 on_tasks_change(PyDict_WatchEvent event, PyObject *dict, PyObject *key, PyObject *value)
 {
     tasks_epoch++;
+    if (dict == watched_tasks && (event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
+                                  || event == PyDict_EVENT_DELETED)) {
+        own_change_task = event == PyDict_EVENT_DELETED ? NULL : value;
+        own_change_epoch = tasks_epoch;
+    }
     return 0;
 }
 
@@ -479,6 +493,14 @@ task_lookup(CoreObject *c, ThreadState *ts, uint32_t parent, uint32_t thr, PyObj
 #ifdef WATCH_TASKS
     uint64_t epoch = tasks_epoch;   /* (before anything that may run Python) */
     if (watched_tasks && ts->task_epoch == epoch) return ts->task_tid;
+    if (watched_tasks && own_change_epoch == epoch) {   /* this thread's own change is the newest */
+        PyObject *own = own_change_task;
+        TaskSlot *slot = own ? &c->tasks_seen[ptr_hash(own) & (TASKS_SEEN - 1)] : NULL;
+        if (!own || (slot->ref && weak_target(slot->ref) == own)) {   /* (else: asked, as below) */
+            ts->task_epoch = epoch;
+            return ts->task_tid = own ? slot->tid : 0;
+        }
+    }
 #endif
     PyObject *task = NULL;
     int fast = current_task_fast(&task);
