@@ -44,7 +44,10 @@ phase as that schedule had it -- the same build counted 314.8-321.1 M on generat
   schedule let the flusher run, where a user's phase of the same work (~0.3 s) has ~12 (~0.25 M;
   a user pays ~0.8 M instructions a second for them, a few 0.01% of the work). Counted cells set
   the poll to --counted-poll-interval (1000 s: e2e.POLL_BOOT, in any checkout), so the count has
-  none; rows-count flushes (backpressure) are unchanged.
+  none; rows-count flushes (backpressure) are unchanged. (Since session 20 the flusher looks
+  only where it has something to look at -- a signal watch of followed children, a recorder
+  without a backpressure hook; a plain `flowtrace run` wakes for its timed flush alone, so the
+  poll setting changes nothing there. It is kept for the baseline checkouts that still poll.)
 
 flowtrace also flushes on a wall-clock interval (0.1 s), and valgrind slows the program
 50-800x (more under load): at the default interval the count depended on the load (exceptions,

@@ -523,7 +523,9 @@ def parse_options() -> argparse.Namespace:
                          "(default 1000; 0: its own 25 ms of wall time). Each look is ~20 K instructions; under "
                          "valgrind 25 ms comes 50-800x more often per unit of work than for a user, and as often "
                          "as the machine's load and valgrind's thread schedule let the flusher run: 5-96 looks, "
-                         "0.1-1.9 M instructions, in one generators phase (callgrind_phase.py)")
+                         "0.1-1.9 M instructions, in one generators phase (callgrind_phase.py); since session 20 "
+                         "flowtrace polls only to watch followed children's signals, so this matters for older "
+                         "baseline checkouts")
     opts = ap.parse_args()
     if opts.phase_only and not opts.instructions:
         raise SystemExit("--phase-only goes with --instructions")
