@@ -626,6 +626,7 @@ TickMap tick_map(Anchor a, Anchor b);
 COLD int grow(void **buf, size_t *cap, size_t need, size_t item);
 COLD int grow_exits(CoreObject *c);
 COLD int grow_calls(CoreObject *c);
+void col_free(void *col);   /* a row column of grow_calls' or grow_exits' */
 COLD int grow_marks(CoreObject *c);
 uint32_t add_text(CoreObject *c, PyObject *text);
 PyObject *payload_bytes(size_t size);

@@ -6,15 +6,15 @@
 void
 free_calls(CallCols *k)
 {
-    PyMem_RawFree(k->par); PyMem_RawFree(k->fn); PyMem_RawFree(k->thr); PyMem_RawFree(k->args);
-    PyMem_RawFree(k->task); PyMem_RawFree(k->t0); PyMem_RawFree(k->flag);
+    col_free(k->par); col_free(k->fn); col_free(k->thr); col_free(k->args);   /* (buffers.c col_grow's) */
+    col_free(k->task); col_free(k->t0); col_free(k->flag);
     memset(k, 0, sizeof *k);
 }
 
 void
 free_exits(ExitCols *k)
 {
-    PyMem_RawFree(k->call); PyMem_RawFree(k->val); PyMem_RawFree(k->t1); PyMem_RawFree(k->how);
+    col_free(k->call); col_free(k->val); col_free(k->t1); col_free(k->how);
     memset(k, 0, sizeof *k);
 }
 
