@@ -196,10 +196,30 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
  * running), not a dict holding anything else (a list in it can change, its tag not). Type tests
  * and PyDict_Next only: no call of the program's code, no allocation. */
 #if PY_VERSION_HEX < 0x030E0000
+static inline uint64_t
+dict_tag(PyObject *v)
+{
+_Pragma("GCC diagnostic push")
+_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")   /* (deprecated, not gone, in 3.12 and 3.13) */
+    return ((PyDictObject *)v)->ma_version_tag;
+_Pragma("GCC diagnostic pop")
+}
+
+/* The tags dict_state passed lately, by their counter's low bits: a tag names one state for good
+ * (never reused, in any session), so a dict passed again unchanged -- the commonest case -- is
+ * not scanned again (the scan, PyDict_Next an item, was ~390 instructions a dict of six items,
+ * callgrind webapp). Only read and written with the GIL held, in a callback. */
+#define DICT_PASSED 32
+static uint64_t dict_passed[DICT_PASSED];
+
 static int
 dict_state(PyObject *v, int64_t *x)
 {
     PyDictObject *d = (PyDictObject *)v;
+    uint64_t tag = dict_tag(v);
+    uint64_t *passed = &dict_passed[(tag >> 8) & (DICT_PASSED - 1)];   /* (the low 8 bits: watchers) */
+    *x = (int64_t)tag;
+    if (*passed == tag && tag) return 1;
     if (d->ma_values) return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *val;
@@ -210,13 +230,11 @@ dict_state(PyObject *v, int64_t *x)
                      || vt == &PyBool_Type))
             return 0;
     }
-_Pragma("GCC diagnostic push")
-_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")   /* (deprecated, not gone, in 3.12 and 3.13) */
-    *x = (int64_t)d->ma_version_tag;
-_Pragma("GCC diagnostic pop")
+    *passed = tag;
     return 1;
 }
 #else
+static inline uint64_t dict_tag(PyObject *v) { (void)v; return 0; }
 static int dict_state(PyObject *v, int64_t *x) { (void)v; (void)x; return 0; }   /* (3.14 has no tag) */
 #endif
 
@@ -307,6 +325,27 @@ frozen_text(PyObject *v, int depth)
      * older generations (a tenth of the threaded workload's capture cost, callgrind). */
     if (PyObject_GC_IsTracked(v)) PyObject_GC_UnTrack(v);
     return 1;
+}
+
+/* The texts of the dicts dict_state passed lately, by tag (as dict_passed): a dict passed again
+ * unchanged beside other values -- a template's context, with each name looked up in it -- misses
+ * the memo (another argument list each time), but its text is made once. Bounded: DICT_TEXTS strs
+ * of at most 2 * MAX_TEXT characters, held until replaced. */
+#define DICT_TEXTS 16
+static struct { uint64_t tag; PyObject *text; } dict_texts[DICT_TEXTS];
+
+/* Safe mode, an exact dict: its text (a new reference) from dict_texts or made now and kept
+ * there, when dict_state passes it; else NULL (builtin_text_now's way). */
+static PyObject *
+dict_text_now(PyObject *v)
+{
+    int64_t tag;
+    if (!dict_state(v, &tag)) return NULL;
+    size_t i = ((uint64_t)tag >> 8) & (DICT_TEXTS - 1);
+    if (dict_texts[i].tag == (uint64_t)tag && dict_texts[i].text) return Py_NewRef(dict_texts[i].text);
+    PyObject *t = builtin_text_now(v, 1);
+    if (t && PyUnicode_CheckExact(t)) { Py_XSETREF(dict_texts[i].text, Py_NewRef(t)); dict_texts[i].tag = (uint64_t)tag; }
+    return t;
 }
 
 static int
@@ -407,7 +446,8 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     PyObject *t = NULL;
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
             || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type || (c->args_mode == 1 && named_by_text(tp))) {
-        t = builtin_text_now(v, c->args_mode == 1);
+        t = c->args_mode == 1 && tp == &PyDict_Type ? dict_text_now(v) : NULL;   /* (kept by its tag) */
+        if (!t && !PyErr_Occurred()) t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
     if (!t) {
@@ -1201,10 +1241,10 @@ static int
 dicts_as_keyed(_PyInterpreterFrame *frame, const char *kinds, uint32_t n, const Memo *key)
 {
     for (uint32_t k = 0; k < n; k++) {
-        int64_t x;
+        PyObject *v = arg_value(frame, kinds, k);
         if ((key->head >> (48 + 4 * k) & 15) == V_TEXT
-                && (!dict_state(arg_value(frame, kinds, k), &x) || x != key->vals[k]))
-            return 0;
+                && (!v || Py_TYPE(v) != &PyDict_Type || (int64_t)dict_tag(v) != key->vals[k]))
+            return 0;   /* (the same tag: the same state, which dict_state passed) */
     }
     return 1;
 }
