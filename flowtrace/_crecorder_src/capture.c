@@ -185,6 +185,15 @@ memo_value(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     return 1;
 }
 
+/* An exact int, str or float, None, True or False: a value whose text never changes (frozen_text's
+ * tuple items, dict_state's keys and values). Type tests only, the commonest first. */
+static inline int
+immutable_scalar(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    return tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type || o == Py_None || tp == &PyBool_Type;
+}
+
 /* An exact dict argument's state, for a memo key: its version tag (PEP 509) in *x, or 0 when it
  * cannot be keyed. CPython gives a dict a tag from one counter of the interpreter when it is made
  * and at every change of its items, so a tag names one dict in one state, never reused -- and when
@@ -224,11 +233,7 @@ dict_state(PyObject *v, int64_t *x)
     Py_ssize_t pos = 0;
     PyObject *key, *val;
     for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
-        PyTypeObject *kt = Py_TYPE(key), *vt = Py_TYPE(val);
-        if (!(kt == &PyUnicode_Type || kt == &PyLong_Type || kt == &PyFloat_Type || key == Py_None || kt == &PyBool_Type)
-                || !(vt == &PyUnicode_Type || vt == &PyLong_Type || vt == &PyFloat_Type || val == Py_None
-                     || vt == &PyBool_Type))
-            return 0;
+        if (!immutable_scalar(key) || !immutable_scalar(val)) return 0;
     }
     *passed = tag;
     return 1;
@@ -311,8 +316,7 @@ frozen_text(PyObject *v, int depth)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(v, i);
         PyTypeObject *tp = Py_TYPE(o);
-        if (tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type || o == Py_None || tp == &PyBool_Type)
-            continue;
+        if (immutable_scalar(o)) continue;
         if (tp == &PyTuple_Type) {
             if (depth >= MAX_DEPTH || !frozen_text(o, depth + 1)) return 0;
             continue;
