@@ -956,6 +956,54 @@ def test_small_int_texts_rendered_once_per_session() -> None:
     assert set(second.call_args) <= set(first.call_args) and set(second.exit_val) <= set(first.exit_val)
 
 
+def test_argument_texts_found_again_from_batch_to_batch() -> None:
+    """An argument list or value whose text is its slots' contents (strs, bytes, small ints,
+    None, a function) takes the final id its text took in an earlier batch without being
+    rendered again (render.c text_memo) -- equal strs that are other objects too; other values
+    of the same length do not; the texts read as reprs does. The memo holds its strs until the
+    next session starts."""
+    import sys
+
+    from flowtrace.recorder.c import CRecorder
+
+    def two(a, b=None):
+        return a
+
+    marker = "".join(["held-by-the-memo", "\n"])
+
+    def work(k: str) -> list:
+        out = []
+        for i in range(300):  # equal strs and bytes made again: other objects
+            out.append(two("".join(["x'y\n", k, str(i)]), b"\x00'q" + k.encode()))
+            two(two, "\u00e9" + k)
+            two("".join([k, "-", str(i % 7), "\t"]), None)
+        two(marker)
+        return out
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    kept = work("k")
+    first = rec.drain()
+    rendered = rec.stats()["rendered"]
+    assert rendered > 600
+    kept += work("k")
+    second = rec.drain()
+    # (a few evicted by another entry of the same place: the memo is direct-mapped)
+    assert rec.stats()["rendered"] - rendered < rendered / 4
+    assert not second.strings and set(second.call_args) <= set(first.call_args)
+    kept += work("j")  # other texts of the same lengths: new ids
+    third = rec.drain()
+    rec.stop()
+    texts = set(third.strings)
+    assert {f"a='j-{i}\\t', b=None" for i in range(7)} | {"'j-3\\t'", "a=<function " + two.__qualname__} <= texts | {
+        t.split(" at 0x")[0] for t in texts}
+    assert {f"a=\"x'y\\nj{i}\", b=b\"\\x00'qj\"" for i in range(300)} <= texts
+    held = sys.getrefcount(marker)
+    rec.start()
+    rec.stop()
+    assert sys.getrefcount(marker) < held  # a new session let go of the last one's
+
+
 def test_payloads_still_held_are_never_reused() -> None:
     """A drain's payloads are bytes objects the recorder keeps once dropped and hands out again
     (buffers.c payload_bytes: fresh ones were faulted in page by page): one that anything still
@@ -1194,6 +1242,75 @@ def test_container_texts_made_in_c_equal_reprs() -> None:
         assert _crecorder.builtin_text(v) is None
     assert _crecorder.builtin_text([1] * 1000) == reprs.value_text([1] * 1000)
     assert _crecorder.builtin_text(["x" * 59] * 6) == reprs.value_text(["x" * 59] * 6)  # cut at MAX_TEXT
+
+
+def test_escaped_str_and_bytes_texts_made_in_c_equal_repr() -> None:
+    """A str or bytes that repr() escapes -- every ASCII character and every byte, beside
+    quotes of either kind and a backslash, in short values and in values cut at MAX_STRING --
+    reads as reprs.value_text (repr, cut) in C at call time and at drain time."""
+    from flowtrace import _crecorder
+
+    values = []
+    for c in [chr(i) for i in range(128)] + ["\u00e9", "\u2028"]:
+        for ctx in ("", "a", "'", '"', "'\"", "\\", "x" * 58, "x" * 59, "x" * 60):
+            values += [ctx + c, c + ctx, ctx + c + ctx]
+    for i in range(256):
+        for ctx in (b"", b"a", b"'", b'"', b"'\"", b"\\", b"x" * 59, b"x" * 60):
+            values += [ctx + bytes([i]), bytes([i]) + ctx]
+    for v in values:
+        assert _crecorder.builtin_text(v) == reprs.value_text(v, "safe"), v
+        assert _crecorder.builtin_text([v]) == reprs.value_text([v], "safe"), v
+    assert _crecorder.builtin_text("it's") == '"it\'s"' and _crecorder.builtin_text(b"\x7f'\"") == "b'\\x7f\\'\"'"
+    # at drain time: str and bytes arguments and results held to the drain (a slot each)
+    check_probe_texts(["a\nb", "it's", 'say "hi"', "'\"", "tab\there\x7f\x00", "x\r" * 40, b"\x00\xff'", b"q\"" * 40,
+                       ("a\n", b"\t'"), "\\" * 70], "safe")
+
+
+def test_type_labels_made_in_c_without_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain names the types of the objects it writes (placeholders, records) in C, as
+    recorder/c.py type_label does -- more types than its 64 slots, a builtin-module class, a
+    renamed class, a class of no module, a static type -- and asks type_label only where a
+    metaclass reads the names itself."""
+    import io
+
+    from flowtrace.recorder import c as crec
+
+    asked = []
+
+    def counting(cls):
+        asked.append(cls)
+        return crec_label(cls)
+
+    crec_label = crec.type_label
+    monkeypatch.setattr(crec, "type_label", counting)
+
+    class Meta(type):
+        __module__ = property(lambda cls: "elsewhere")
+
+    class WithMeta(metaclass=Meta):
+        pass
+
+    many = [type(f"T{i}", (), {}) for i in range(150)]
+    in_builtins = type("InBuiltins", (), {"__module__": "builtins"})
+    renamed = type("Before", (), {})
+    renamed.__qualname__ = "After.\u00e9"
+    nameless = type("Nameless", (), {"__module__": None})
+    objs = [t() for t in many] + [in_builtins(), renamed(), nameless(), WithMeta(), io.StringIO(), many[3]()]
+
+    def take(o, n=1.5):
+        return o
+
+    def prog() -> None:
+        for o in objs:
+            take(o)
+
+    trace = record(prog, "c", args="safe")
+    calls = [c for c in trace.calls if c.function.qualname.endswith(".take")]
+    assert [c.result for c in calls] == [reprs.value_text(o, "safe") for o in objs]
+    assert [c.args for c in calls] == [f"o={reprs.value_text(o, 'safe')}, n=1.5" for o in objs]
+    assert calls[150].result.startswith("<InBuiltins object at 0x") and calls[151].result.startswith("<test_crecorder.After.\u00e9 object")
+    assert calls[152].result.startswith("<object object at 0x") and calls[154].result.startswith("<_io.StringIO object")
+    assert set(asked) == {WithMeta}
 
 
 @pytest.mark.parametrize("mode", ["safe", "full"])

@@ -75,6 +75,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     stab_clear(&c->stab);
+    tmemo_clear(c);   /* (its ids were the last session's) */
     if (!c->hot) c->hot = PyMem_RawCalloc(1, HOT_BYTES);   /* NULL: no dedupe, still correct */
     else memset(c->hot, 0, HOT_BYTES);
     c->batch++;

@@ -74,6 +74,8 @@ core_dealloc(CoreObject *c)
     clear_tasks_seen(c);
     core_clear(c);
     stab_free(&c->stab);
+    tmemo_clear(c);
+    PyMem_RawFree(c->tmemo);
     free_calls(&c->calls); free_exits(&c->exits);
     PyMem_RawFree(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes);

@@ -198,6 +198,15 @@ typedef struct {
                           * record holds objects: REC_SIDE bytes before it */
 } StrEntry;
 
+/* The drain's memo from one batch to the next (render.c text_memo): an argument list or value
+ * whose text is its slots' contents -- small ints, None, bools, strs and bytes (of at most
+ * TMEMO_STR_MAX), texts made at call time, functions' names and addresses -- to the final id
+ * its text took. The entry holds its strs and bytes (immutable, no finalizer, no weak
+ * reference: holding them is invisible) until replaced or the next session starts. */
+#define TMEMO_SIZE 4096   /* direct-mapped */
+#define TMEMO_SLOTS 3
+typedef struct { uint64_t hash; uint32_t sid, gen, code_idx; uint8_t kind, nslots; Slot slots[TMEMO_SLOTS]; } TextMemo;
+
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
  * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only; final,
  * the text's final string id, in the session of generation fgen (see small_final). */
@@ -408,6 +417,7 @@ typedef struct CoreObject {
     size_t overflow_at;              /* the test's threshold: overflow_rows, raised after a hook
                                       * call that flushed nothing (reset by every drain) */
     struct StrTab stab;              /* UTF-8 text -> final string id (deduplication) */
+    TextMemo *tmemo;                 /* slots -> final string id, from batch to batch (render.c) */
     uint32_t next_final_sid;
     /* rows */
     CallCols calls; size_t ncalls, capcalls;
@@ -528,8 +538,9 @@ tick_to_ns(const TickMap *m, int64_t tick)
     return m->a.ns + (int64_t)(x >> TICK_SHIFT);   /* arithmetic shift: floor, also below a */
 }
 
-/* A placeholder's "module.Class" for one type, as UTF-8 (the label str owns the bytes). */
-typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; } Label;
+/* A placeholder's "module.Class" for one type, as UTF-8: in `buf` (made in C), or owned by the
+ * hook's str `label`. */
+typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; char *buf; size_t cap; } Label;
 #define LABELS 64   /* direct-mapped by type address; a miss only costs a hook call */
 
 typedef struct {
@@ -691,6 +702,7 @@ PyObject *mod_expand_strings(PyObject *m, PyObject *arg);
 /* strtab.c */
 uint64_t bytes_hash(const char *p, size_t n);
 void stab_clear(StrTab *st);
+void tmemo_clear(CoreObject *c);
 void stab_free(StrTab *st);
 uint32_t stab_find(StrTab *st, const char *p, size_t n, uint64_t h);
 int stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid);

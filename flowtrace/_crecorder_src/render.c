@@ -5,32 +5,6 @@
 
 
 
-static Label *
-label_for(RenderCtx *rc, PyObject *type)
-{
-    Label *lb = &rc->labels[ptr_hash(type) & (LABELS - 1)];
-    if (lb->type == type) return lb;
-    PyObject *label = PyObject_CallOneArg(rc->type_label, type);
-    if (!label) return NULL;
-    Py_ssize_t n;
-    const char *u = PyUnicode_Check(label) ? PyUnicode_AsUTF8AndSize(label, &n) : NULL;
-    if (!u) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "type_label returned a non-str");
-        Py_DECREF(label);
-        return NULL;
-    }
-    Py_XSETREF(lb->label, label);
-    lb->type = type; lb->u = u; lb->len = (size_t)n; lb->nchars = (size_t)PyUnicode_GET_LENGTH(label);
-    return lb;
-}
-
-void
-labels_clear(RenderCtx *rc)
-{
-    for (int i = 0; i < LABELS; i++) { Py_CLEAR(rc->labels[i].label); rc->labels[i].type = NULL; }
-}
-
-
 /* Room for `more` bytes past t->len (the length stays): 0, or -1 with an error set. */
 static int
 text_grow(Text *t, size_t more)
@@ -94,6 +68,59 @@ text_add_str(Text *t, PyObject *u)
     if (!s) return -1;
     return text_add(t, s, (size_t)n, (size_t)PyUnicode_GET_LENGTH(u));
 }
+
+static int text_label(Text *t, PyTypeObject *tp);
+#define NOT_MINE 1
+#define NO_LABEL 2
+
+/* The label of a type (recorder/c.py type_label's text), kept for the drain by the type's
+ * address. Made here when text_label can say -- the names read as type_label reads them, no
+ * call -- into the slot's own buffer; else by the hook (c.py type_label: a Python call and an
+ * f-string, ~2,500 instructions, once per type per drain and per collision: ~60 M instructions
+ * of the drains of flask's test_basic, callgrind). */
+static Label *
+label_for(RenderCtx *rc, PyObject *type)
+{
+    Label *lb = &rc->labels[ptr_hash(type) & (LABELS - 1)];
+    if (lb->type == type) return lb;
+    if (PyType_Check(type)) {
+        Text t = {lb->buf, 0, lb->cap, 0};
+        int r = text_label(&t, (PyTypeObject *)type);
+        if (r == NO_LABEL) { t.len = t.nchars = 0; r = text_add(&t, "object", 6, 6); }   /* (type_label's "object") */
+        lb->buf = t.p; lb->cap = t.cap;
+        if (r == 0) {
+            Py_CLEAR(lb->label);
+            lb->type = type; lb->u = t.p; lb->len = t.len; lb->nchars = t.nchars;
+            return lb;
+        }
+        if (r < 0) PyErr_Clear();   /* (the hook says what it can) */
+    }
+    PyObject *label = PyObject_CallOneArg(rc->type_label, type);
+    if (!label) return NULL;
+    Py_ssize_t n;
+    const char *u = PyUnicode_Check(label) ? PyUnicode_AsUTF8AndSize(label, &n) : NULL;
+    if (!u) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "type_label returned a non-str");
+        Py_DECREF(label);
+        return NULL;
+    }
+    Py_XSETREF(lb->label, label);
+    lb->type = type; lb->u = u; lb->len = (size_t)n; lb->nchars = (size_t)PyUnicode_GET_LENGTH(label);
+    return lb;
+}
+
+void
+labels_clear(RenderCtx *rc)
+{
+    for (int i = 0; i < LABELS; i++) {
+        Py_CLEAR(rc->labels[i].label);
+        rc->labels[i].type = NULL;
+        PyMem_RawFree(rc->labels[i].buf);
+        rc->labels[i].buf = NULL;
+        rc->labels[i].cap = 0;
+    }
+}
+
 
 /* reprs._cut on the part of `t` from byte b0 (char c0) on, which is longer than `limit`
  * characters: keep its first limit-3 characters and add "...". */
@@ -316,7 +343,6 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
  * byte what reprs.value_text gives (tests/test_crecorder.py compares them on many values):
  * no Python call, no user code. Anything else inside (or a huge int) answers NOT_MINE, and the
  * wrapper's hook renders the whole value with the reference's rules. */
-#define NOT_MINE 1
 
 /* Do the 8 ASCII bytes in x (each < 0x80) hold one that repr() of a str would not show as itself
  * between single quotes -- a control character (< 0x20), DEL (0x7f), a quote or a backslash?
@@ -334,40 +360,77 @@ ascii_not_plain(uint64_t x)
            | ((b - ones) & ~b & highs) | ((x + ones) & highs);
 }
 
-/* repr(s) for an exact str of at most MAX_STRING characters (a cut one gets "..." after). */
+/* repr() of n ASCII characters (or bytes, `b`: bytes_repr's b'...') that hold one it does not
+ * show as itself: CPython's rules, written here -- the quote is ' unless there is a ' and no ",
+ * that quote and the backslash are escaped, \t \n \r by name, any other byte below 0x20 or
+ * from 0x7f on as \xhh. (PyObject_Repr made a str to copy and free: ~1,900 instructions a
+ * str, ~1,100 a bytes, callgrind on flask's test_basic, where HTML bodies, headers and
+ * messages hold newlines and quotes.) */
+static int
+text_escaped_repr(Text *t, const unsigned char *p, Py_ssize_t n, int b)
+{
+    int squote = 0, dquote = 0;
+    for (Py_ssize_t i = 0; i < n; i++) { squote |= p[i] == '\''; dquote |= p[i] == '"'; }
+    unsigned char quote = squote && !dquote ? '"' : '\'';
+    if (text_room(t, (size_t)n * 4 + 3) < 0) return -1;
+    char *q = t->p + t->len, *q0 = q;
+    if (b) *q++ = 'b';
+    *q++ = (char)quote;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = p[i];
+        if (ch == quote || ch == '\\') { *q++ = '\\'; *q++ = (char)ch; }
+        else if (ch == '\t') { *q++ = '\\'; *q++ = 't'; }
+        else if (ch == '\n') { *q++ = '\\'; *q++ = 'n'; }
+        else if (ch == '\r') { *q++ = '\\'; *q++ = 'r'; }
+        else if (ch < 0x20 || ch >= 0x7f) {
+            q[0] = '\\'; q[1] = 'x'; q[2] = "0123456789abcdef"[ch >> 4]; q[3] = "0123456789abcdef"[ch & 15];
+            q += 4;
+        }
+        else *q++ = (char)ch;
+    }
+    *q++ = (char)quote;
+    t->len += (size_t)(q - q0);
+    t->nchars += (size_t)(q - q0);   /* (all ASCII) */
+    return 0;
+}
+
+/* repr() of n ASCII characters (the first n of an ASCII str). */
+static int
+text_ascii_repr(Text *t, const char *p, Py_ssize_t n)
+{
+    uint64_t bad = 0, x;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) { memcpy(&x, p + i, 8); bad |= ascii_not_plain(x); }
+    if (i < n) {   /* the rest: the last 8 bytes again; of a shorter str, every byte in a word
+                    * (overlapping loads; spaces above 1-3 bytes -- a memcpy of n bytes was a call) */
+        if (n >= 8) memcpy(&x, p + n - 8, 8);
+        else if (n >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + n - 4, 4);
+            x = (uint64_t)lo | (uint64_t)hi << 32;
+        }
+        else x = 0x2020202020000000ULL | (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n >> 1] << 8
+                 | (uint64_t)(unsigned char)p[n - 1] << 16;
+        bad |= ascii_not_plain(x);
+    }
+    if (bad) return text_escaped_repr(t, (const unsigned char *)p, n, 0);
+    /* printable ASCII without quotes or backslashes: '...', one room check, written in place */
+    if (text_room(t, (size_t)n + 2) < 0) return -1;
+    char *q = t->p + t->len;
+    q[0] = '\'';
+    memcpy(q + 1, p, (size_t)n);
+    q[n + 1] = '\'';
+    t->len += (size_t)n + 2;
+    t->nchars += (size_t)n + 2;
+    return 0;
+}
+
+/* repr(s) for an exact str (of at most MAX_STRING characters where the caller cuts). */
 static int
 text_str_repr(Text *t, PyObject *s)
 {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-    if (PyUnicode_IS_ASCII(s)) {   /* printable ASCII without quotes or backslashes: '...' */
-        const char *p = (const char *)PyUnicode_DATA(s);
-        uint64_t bad = 0, x;
-        Py_ssize_t i = 0;
-        for (; i + 8 <= n; i += 8) { memcpy(&x, p + i, 8); bad |= ascii_not_plain(x); }
-        if (i < n) {   /* the rest: the last 8 bytes again; of a shorter str, every byte in a word
-                        * (overlapping loads; spaces above 1-3 bytes -- a memcpy of n bytes was a call) */
-            if (n >= 8) memcpy(&x, p + n - 8, 8);
-            else if (n >= 4) {
-                uint32_t lo, hi;
-                memcpy(&lo, p, 4);
-                memcpy(&hi, p + n - 4, 4);
-                x = (uint64_t)lo | (uint64_t)hi << 32;
-            }
-            else x = 0x2020202020000000ULL | (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n >> 1] << 8
-                     | (uint64_t)(unsigned char)p[n - 1] << 16;
-            bad |= ascii_not_plain(x);
-        }
-        if (!bad) {   /* one room check, then written in place */
-            if (text_room(t, (size_t)n + 2) < 0) return -1;
-            char *q = t->p + t->len;
-            q[0] = '\'';
-            memcpy(q + 1, p, (size_t)n);
-            q[n + 1] = '\'';
-            t->len += (size_t)n + 2;
-            t->nchars += (size_t)n + 2;
-            return 0;
-        }
-    }
+    if (PyUnicode_IS_ASCII(s)) return text_ascii_repr(t, (const char *)PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s));
     PyObject *r = PyObject_Repr(s);   /* unicode_repr: no user code */
     if (!r) return -1;
     int rc = text_add_str(t, r);
@@ -381,21 +444,30 @@ text_sequence_repr(Text *t, PyObject *o)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type) {
-        if (PyUnicode_GET_LENGTH(o) <= MAX_STRING) return text_str_repr(t, o);
-        PyObject *part = PyUnicode_Substring(o, 0, MAX_STRING);
-        if (!part) return -1;
-        int rc = text_str_repr(t, part);
-        Py_DECREF(part);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(o);
+        if (n <= MAX_STRING) return text_str_repr(t, o);
+        int rc;
+        if (PyUnicode_IS_ASCII(o)) rc = text_ascii_repr(t, (const char *)PyUnicode_DATA(o), MAX_STRING);   /* (no str made for the part) */
+        else {
+            PyObject *part = PyUnicode_Substring(o, 0, MAX_STRING);
+            if (!part) return -1;
+            rc = text_str_repr(t, part);
+            Py_DECREF(part);
+        }
         return rc < 0 ? -1 : text_add(t, "...", 3, 3);
     }
     Py_ssize_t n = tp == &PyBytes_Type ? PyBytes_GET_SIZE(o) : PyByteArray_GET_SIZE(o);
+    if (tp == &PyBytes_Type) {   /* bytes_repr's rules, in place */
+        if (text_escaped_repr(t, (const unsigned char *)PyBytes_AS_STRING(o), n > MAX_STRING ? MAX_STRING : n, 1) < 0)
+            return -1;
+        return n > MAX_STRING ? text_add(t, "...", 3, 3) : 0;
+    }
     PyObject *part = o;
     if (n > MAX_STRING) {
-        part = tp == &PyBytes_Type ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), MAX_STRING)
-                                   : PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(o), MAX_STRING);
+        part = PyByteArray_FromStringAndSize(PyByteArray_AS_STRING(o), MAX_STRING);
         if (!part) return -1;
     }
-    PyObject *r = PyObject_Repr(part);   /* bytes / bytearray repr: no user code */
+    PyObject *r = PyObject_Repr(part);   /* bytearray repr: no user code */
     if (part != o) Py_DECREF(part);
     if (!r) return -1;
     int rc = text_add_str(t, r);
@@ -494,7 +566,6 @@ plain_names(PyTypeObject *meta)
 
 /* reprs.type_label(tp) into the text: 0; NOT_MINE when only the hook can say (see above);
  * NO_LABEL with nothing added when __module__ is missing or not a str (the label is None). */
-#define NO_LABEL 2
 static int
 text_label(Text *t, PyTypeObject *tp)
 {
@@ -1164,7 +1235,140 @@ text_utf8(PyObject *t, Py_ssize_t *len, PyObject **enc)
     return PyBytes_AS_STRING(*enc);
 }
 
+/* ---- the text memo (crecorder.h TextMemo): an entry of the text path whose text was made in
+ * an earlier batch of this session takes its final id without being rendered, hashed and
+ * looked up again. Most argument lists of a real program repeat from batch to batch -- a
+ * name, a key, a path, a flag -- and each cost ~1,000 instructions in render_entry and
+ * ~170 in bytes_hash and stab_find to find the text already written (flask's test_basic:
+ * 140 K of 196 K such texts, callgrind). ---- */
+#define TMEMO_STR_MAX 256   /* characters: a longer str is not held (its text is cut anyway) */
+
+static inline uint64_t
+tmemo_mix(uint64_t h, uint64_t x)
+{
+    h = (h ^ x) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+/* An exact str's or bytes' contents hashed (bytes_hash: PyObject_Hash's siphash of a str made
+ * since -- most are -- was ~160 instructions a slot). */
+static inline uint64_t
+tmemo_obj_hash(PyObject *o)
+{
+    if (Py_TYPE(o) == &PyBytes_Type) return bytes_hash(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
+    int kind = PyUnicode_KIND(o);
+    return bytes_hash(PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o) * (size_t)kind) ^ (uint64_t)kind;
+}
+
+/* A slot's contribution to the key: 1 with *x set when its text is a function of what the
+ * memo compares (tmemo_slot_same), else 0. str and bytes by their contents, a function by its
+ * qualname's contents and its address. */
+static inline int
+tmemo_slot_key(const Slot *s, uint64_t *x)
+{
+    switch (s->tag) {
+    case V_NONE: case V_TRUE: case V_FALSE: case V_UNBOUND:
+        *x = s->tag;
+        return 1;
+    case V_INT:
+        if (s->u.i >= REC_INT_MIN || s->u.i <= -REC_INT_MIN) return 0;   /* (a record's slot) */
+        *x = (uint64_t)s->u.i * 31 + V_INT;
+        return 1;
+    case V_OBJ: case V_TEXT: {
+        PyTypeObject *tp = Py_TYPE(s->o);
+        if (tp == &PyUnicode_Type) {
+            if (PyUnicode_GET_LENGTH(s->o) > TMEMO_STR_MAX) return 0;
+        } else if (tp == &PyBytes_Type) {
+            if (PyBytes_GET_SIZE(s->o) > TMEMO_STR_MAX) return 0;
+        } else return 0;   /* (a frozen tuple: not held -- what it holds could be any size) */
+        *x = tmemo_obj_hash(s->o) * 3 + s->tag;
+        return 1;
+    }
+    case V_FUNCTION:
+        if (!PyUnicode_CheckExact(s->o) || PyUnicode_GET_LENGTH(s->o) > TMEMO_STR_MAX) return 0;
+        *x = tmemo_obj_hash(s->o) ^ (uint64_t)s->u.addr;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Is the memo's slot m the same as s for the text (see tmemo_slot_key)? */
+static inline int
+tmemo_slot_same(const Slot *m, const Slot *s)
+{
+    if (m->tag != s->tag) return 0;
+    if (m->tag == V_INT) return m->u.i == s->u.i;
+    if (m->tag == V_FUNCTION && m->u.addr != s->u.addr) return 0;
+    if (m->o == s->o) return 1;
+    if (!m->o || !s->o || Py_TYPE(m->o) != Py_TYPE(s->o)) return 0;
+    if (Py_TYPE(m->o) == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(m->o);
+        return n == PyUnicode_GET_LENGTH(s->o) && PyUnicode_KIND(m->o) == PyUnicode_KIND(s->o)
+               && !memcmp(PyUnicode_DATA(m->o), PyUnicode_DATA(s->o), (size_t)n * PyUnicode_KIND(m->o));
+    }
+    if (Py_TYPE(m->o) == &PyBytes_Type)
+        return PyBytes_GET_SIZE(m->o) == PyBytes_GET_SIZE(s->o)
+               && !memcmp(PyBytes_AS_STRING(m->o), PyBytes_AS_STRING(s->o), (size_t)PyBytes_GET_SIZE(m->o));
+    return 0;
+}
+
+/* Entry e's place in the memo (NULL when its text is not a function of its keyed slots: then
+ * it is not memoized) and, when that place holds e's text of this session, its final id in
+ * *sid (else 0). */
+static TextMemo *
+tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, uint32_t *sid)
+{
+    *sid = 0;
+    if (e->packed || (e->kind != S_ARGS && e->kind != S_VALUE) || !e->nslots || e->nslots > TMEMO_SLOTS) return NULL;
+    if (!c->tmemo && !(c->tmemo = PyMem_RawCalloc(TMEMO_SIZE, sizeof(TextMemo)))) return NULL;   /* (none: still correct) */
+    uint64_t h = tmemo_mix(e->kind, e->kind == S_ARGS ? e->code_idx : 0);
+    const Slot *s = &slots[e->slot_off];
+    for (uint32_t k = 0; k < e->nslots; k++) {
+        uint64_t x;
+        if (!tmemo_slot_key(&s[k], &x)) return NULL;
+        h = tmemo_mix(h, x);
+    }
+    h |= 1;
+    *hash = h;
+    TextMemo *m = &c->tmemo[HSLOT(h) & (TMEMO_SIZE - 1)];
+    if (m->hash != h || m->gen != (uint32_t)c->gen || m->kind != e->kind || m->nslots != e->nslots
+            || (e->kind == S_ARGS && m->code_idx != e->code_idx))
+        return m;
+    for (uint32_t k = 0; k < e->nslots; k++)
+        if (!tmemo_slot_same(&m->slots[k], &s[k])) return m;
+    *sid = m->sid;
+    return m;
+}
+
+/* Keep e's final id at its place m (found by tmemo_find, the hash h), holding its objects. */
+static void
+tmemo_put(CoreObject *c, TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
+{
+    Slot old[TMEMO_SLOTS];
+    uint8_t nold = m->nslots;
+    memcpy(old, m->slots, sizeof old);
+    const Slot *s = &slots[e->slot_off];
+    for (uint32_t k = 0; k < e->nslots; k++) { m->slots[k] = s[k]; Py_XINCREF(s[k].o); }
+    m->hash = h; m->sid = sid; m->gen = (uint32_t)c->gen; m->code_idx = e->code_idx;
+    m->kind = e->kind; m->nslots = (uint8_t)e->nslots;
+    for (uint8_t k = 0; k < nold; k++) Py_XDECREF(old[k].o);   /* (last: strs, bytes, tuples of scalars -- no code runs) */
+}
+
+void
+tmemo_clear(CoreObject *c)
+{
+    if (!c->tmemo) return;
+    for (size_t i = 0; i < TMEMO_SIZE; i++) {
+        TextMemo *m = &c->tmemo[i];
+        for (uint8_t k = 0; k < m->nslots; k++) Py_CLEAR(m->slots[k].o);
+        m->nslots = 0;
+        m->hash = 0;
+    }
+}
+
 static Text spare_blob, spare_ends;   /* strings_batch's buffers, kept between drains (GIL) */
+static const char unreadable[] = "<unreadable>";
 
 /* The drain's texts: final ids for the batch's `nstrs` entries into remap[0..nstrs) (a text
  * seen before keeps its id: strtab.c), and the STRS payload of what is new -- texts, and
@@ -1189,6 +1393,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     RecDict d;
     memset(&d, 0, sizeof d);
     uint32_t first_sid = c->next_final_sid;
+    uint64_t gen0 = c->gen;
     int rc_ = -1, records = 0;
     *payload = NULL;
     *count = 0;
@@ -1215,6 +1420,10 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         }
         uint32_t *fin = e->packed || e->nslots != 1 ? NULL : small_final(c, e, slots);   /* a small int's text seen before: its id */
         if (fin && *fin) { remap[i] = *fin; continue; }
+        uint64_t mh = 0;
+        uint32_t msid = 0;
+        TextMemo *memo = fin ? NULL : tmemo_find(c, e, slots, &mh, &msid);
+        if (msid) { remap[i] = msid; continue; }   /* (an earlier batch wrote its text) */
         c->rendered++;
         int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
         if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
@@ -1233,7 +1442,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         else if (render_entry(c, rc, e, slots, &tb) == 0) { u = tb.p ? tb.p : ""; ulen = (Py_ssize_t)tb.len; }
         if (!u) {   /* one unreadable value must not lose the batch: say so in its place */
             PyErr_Clear();
-            u = "<unreadable>";
+            u = unreadable;
             ulen = 12;
         }
         /* A small int's or an exception's text seen the first time in this session (fin: its
@@ -1256,6 +1465,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         Py_XDECREF(enc);
         remap[i] = sid;
         if ((fin = small_final(c, e, slots))) *fin = sid;   /* (re-read: rendering may run Python) */
+        else if (memo && u != unreadable && c->gen == gen0) tmemo_put(c, memo, mh, e, slots, sid);   /* (gen0: no restart meanwhile) */
     }
     if (*count) {
         /* <II first id, count (| STRS_RECORDS)>, [with records: u32 n, n + 1 ends, the
