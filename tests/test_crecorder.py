@@ -371,6 +371,195 @@ def test_unchanged_dict_arguments_keyed_once_per_batch() -> None:
         f"**options={{'a': {i}, 'b': 'x'}}" for i in range(3)]
 
 
+def test_empty_dict_arguments_keyed_once_per_batch() -> None:
+    """An empty dict -- the `**kwargs` of most calls of a function that takes them, a new dict at
+    every call -- is keyed as one state whatever dict it is (capture.c dict_state: state 0, text
+    "{}"): one entry for all those calls. Every call still reads the dict as it is then: filled and
+    emptied again between calls, an instance's empty __dict__ (a split table) then given an
+    attribute, a dict subclass (its placeholder), kwargs given and not given in turn."""
+    from flowtrace.recorder.c import CRecorder
+
+    class Obj:
+        pass
+
+    class Sub(dict):
+        pass
+
+    def handler(obj, **kwargs):
+        return None
+
+    def get(table, key="host"):
+        return key
+
+    obj = Obj()
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        handler(obj)
+        get({})
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not one per call (1,000 before)
+    batch = rec.drain().unpacked()
+    texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
+    placeholder = f"<test_crecorder.{Obj.__qualname__} object at {id(obj):#x}>"
+    assert {texts[a] for a in batch.call_args if a} == {f"obj={placeholder}, **kwargs={{}}", "table={}, key='host'"}
+
+    table, other, sub = {}, Obj(), Sub()
+    seen: list[str] = []
+
+    def prog() -> None:
+        def call(t) -> None:
+            get(t)
+            seen.append(reprs.value_text(t, "safe"))
+        call(table)
+        table["a"] = 1
+        call(table)
+        table.clear()
+        call(table)
+        call(other.__dict__)
+        other.x = 2
+        call(other.__dict__)
+        del other.x
+        call(other.__dict__)
+        call(sub)
+        sub["k"] = "v"
+        call(sub)
+        for i in range(4):
+            handler(obj, **({"n": i} if i % 2 else {}))
+
+    trace = record(prog, "c", args="safe")
+    calls = [c.args for c in trace.calls if c.function.qualname.endswith("get")]
+    assert calls == [f"table={text}, key='host'" for text in seen]
+    assert seen[:6] == ["{}", "{'a': 1}", "{}", "{}", "{'x': 2}", "{}"] and seen[6].startswith("<test_crecorder.")
+    assert [c.args for c in trace.calls if c.function.qualname.endswith("handler")] == [
+        f"obj={placeholder}, **kwargs={{}}", f"obj={placeholder}, **kwargs={{'n': 1}}",
+        f"obj={placeholder}, **kwargs={{}}", f"obj={placeholder}, **kwargs={{'n': 3}}"]
+
+
+def test_dict_of_objects_texts_kept_by_tag() -> None:
+    """A dict of instances and functions beside scalars passed on unchanged (pluggy's hook kwargs,
+    from frame to frame) has its text kept by its version tag (capture.c dict_obj_texts), and every
+    call still reads the dict as it is then: an item replaced or added, an instance's __class__
+    changed, its class's __qualname__ or __module__ changed, a function's __qualname__ changed, a
+    dict holding a list changed inside (never kept), an instance's __dict__ (a split table)."""
+
+    class Req:
+        pass
+
+    class Other:
+        pass
+
+    def fixture():
+        return None
+
+    def hook(**kwargs):
+        return inner(kwargs)
+
+    def inner(caller_kwargs):
+        return caller_kwargs
+
+    req, holder = Req(), {"items": [1], "req": None}
+    holder["req"] = req
+    kwargs = {"request": req, "name": "app", "func": fixture, "n": 3}
+    seen: list[str] = []
+
+    def prog() -> None:
+        def call(table) -> None:
+            inner(table)
+            seen.append(reprs.value_text(table, "safe"))
+        for _ in range(3):
+            call(kwargs)
+        kwargs["n"] = 4
+        call(kwargs)
+        req.__class__ = Other
+        call(kwargs)
+        Other.__qualname__ = "Renamed"
+        call(kwargs)
+        Other.__module__ = "elsewhere"
+        call(kwargs)
+        fixture.__qualname__ = "fixture_renamed"
+        call(kwargs)
+        kwargs["extra"] = Req()
+        call(kwargs)
+        call(holder)
+        holder["items"].append(2)
+        call(holder)
+        call(req.__dict__)
+        req.x = Req()
+        call(req.__dict__)
+        for i in range(3):
+            hook(request=req, i=i)
+
+    trace = record(prog, "c", args="safe")
+    calls = [c.args for c in trace.calls if c.function.qualname.endswith("inner")]
+    assert calls[:len(seen)] == [reprs._cut(f"caller_kwargs={text}", 2 * reprs.MAX_TEXT) for text in seen]
+    assert len(set(seen[:3])) == 1 and "'n': 4" in seen[3]
+    assert ".Other object at" in seen[4] and ".Renamed object at" in seen[5] and "<elsewhere.Renamed object" in seen[6]
+    assert "fixture_renamed" in seen[7] and "'extra'" in seen[8] and "[1, 2]" in seen[10] and "'x'" in seen[12]
+    hooked = [c.args for c in trace.calls if c.function.qualname.endswith("hook")]
+    assert hooked == [f"**kwargs={{'request': <elsewhere.Renamed object at {id(req):#x}>, 'i': {i}}}" for i in range(3)]
+    assert calls[len(seen):] == [f"caller_kwargs={{'request': <elsewhere.Renamed object at {id(req):#x}>, 'i': {i}}}"
+                                 for i in range(3)]
+
+
+def test_function_arguments_keyed_once_per_batch() -> None:
+    """A function passed again and again in one batch (a callback, a decorator's argument, a
+    factory's result) is memo-keyed by its __qualname__ and address (capture.c value_key_in,
+    V_FUNCTION): one entry for all those calls. Every call still reads its own function: closures
+    made afresh each call (a new one may take a dead one's address: the same text), a function
+    whose __qualname__ is changed between calls, a generator; a code taking a function keeps its
+    other arguments' texts."""
+    from flowtrace.recorder.c import CRecorder
+
+    def register(func, name):
+        return func
+
+    def target():
+        return None
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        register(target, "t")
+    rec.stop()
+    assert rec.stats()["strings"] < 10  # entries pending: not two per call (1,000 before)
+    batch = rec.drain().unpacked()
+    texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
+    text = reprs.value_text(target, "safe")
+    assert {(texts[a], texts[v]) for a, v in zip(batch.call_args, batch.exit_val) if a} == {
+        (f"func={text}, name='t'", text)}
+
+    def make(i):
+        def inner():
+            return i
+        return inner
+
+    def gen():
+        yield 1
+
+    seen: list[str] = []
+
+    def prog() -> None:
+        def call(f, name="t") -> None:
+            register(f, name)
+            seen.append(reprs.value_text(f, "safe"))
+        for i in range(4):
+            call(make(i))
+        call(target)
+        target.__qualname__ = "renamed"
+        call(target)
+        call(target, "u")
+        g = gen()
+        call(g)
+        call(g)
+
+    trace = record(prog, "c", args="safe")
+    calls = [(c.args, c.result) for c in trace.calls if c.function.qualname.endswith("register")]
+    names = ["t"] * 6 + ["u"] + ["t"] * 2
+    assert calls == [(f"func={text}, name='{n}'", text) for text, n in zip(seen, names)]
+    assert "renamed at" in seen[5] and "<generator object" in seen[7]
+
+
 def test_generators_and_coroutines_read_by_name() -> None:
     """Safe mode: generators, coroutines and async generators read in C as in reprs
     (`<generator object qualname at 0x…>`: their names held, not the objects) -- alone, twice,

@@ -63,7 +63,7 @@ memo_key_slots(uint8_t kind, uint32_t code_idx, const Slot *slots, uint32_t n, M
             t = (uintptr_t)sl->o; v = (int64_t)(uintptr_t)sl->o;   /* (value_key_in's) */
         }
         else if (tag > V_FLOAT && tag != V_UNBOUND) {
-            if (tag != V_OPAQUE && tag != V_DEFREPR) return 0;
+            if (tag != V_OPAQUE && tag != V_DEFREPR && tag != V_FUNCTION) return 0;   /* (a function: its qualname's) */
             t = (uintptr_t)sl->o;
             v = (int64_t)sl->u.addr;
         }
@@ -154,10 +154,18 @@ value_key_in(PyObject *v, uint8_t *tagp, int64_t *xp, uintptr_t *tp_, const int 
             tag = V_CLASS; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v;
         }
         else if (module_builtin(tp, v)) { tag = V_BUILTIN; t = (uintptr_t)v; x = (int64_t)(uintptr_t)v; }   /* (as a class) */
+        else if (named_kind(tp) != NAMED_NONE) {
+            /* a function or a generator (V_FUNCTION: a callback, a decorator's argument, a
+             * factory's result): its slot is its __qualname__ and address | kind (capture_value),
+             * and so is its key -- the first entry holds the qualname for the batch, so the pointer
+             * names no other str meanwhile; the text is those two and nothing else (another
+             * function at the same address, of the same qualname, has the same text) */
+            int kind = named_kind(tp);
+            tag = V_FUNCTION; t = (uintptr_t)named_qualname(v, kind); x = (int64_t)((uintptr_t)v | (uintptr_t)kind);
+        }
         else if (tp == &PyTuple_Type || tp == &PyBytes_Type || tp == &PyList_Type
                  || tp == &PyDict_Type || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type
                  || tp == &PyComplex_Type || v == Py_Ellipsis || v == Py_NotImplemented
-                 || named_kind(tp) != NAMED_NONE   /* (V_FUNCTION) */
                  || named_by_text(tp))   /* (held or made now: capture_value) */
             return 0;
         else { tag = V_OPAQUE; t = (uintptr_t)tp; x = (int64_t)(uintptr_t)v; }
@@ -222,13 +230,14 @@ _Pragma("GCC diagnostic pop")
 static uint64_t dict_passed[DICT_PASSED];
 
 static int
-dict_state(PyObject *v, int64_t *x)
+dict_state_tagged(PyObject *v, int64_t *x)
 {
     PyDictObject *d = (PyDictObject *)v;
     uint64_t tag = dict_tag(v);
     uint64_t *passed = &dict_passed[(tag >> 8) & (DICT_PASSED - 1)];   /* (the low 8 bits: watchers) */
     *x = (int64_t)tag;
-    if (*passed == tag && tag) return 1;
+    if (tag >> 8 == 0) return 0;   /* (no version: 0 is dict_state's empty dict) */
+    if (*passed == tag) return 1;
     if (d->ma_values) return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *val;
@@ -240,8 +249,26 @@ dict_state(PyObject *v, int64_t *x)
 }
 #else
 static inline uint64_t dict_tag(PyObject *v) { (void)v; return 0; }
-static int dict_state(PyObject *v, int64_t *x) { (void)v; (void)x; return 0; }   /* (3.14 has no tag) */
+static int dict_state_tagged(PyObject *v, int64_t *x) { (void)v; (void)x; return 0; }   /* (3.14 has no tag) */
 #endif
+
+/* dict_state_tagged, but an empty dict is state 0, whatever dict it is: its text is "{}" (the
+ * `**kwargs` of most calls of a function that takes them -- a new dict at every call, whose fresh
+ * tag missed the memo and whose text was rendered, ~1,800 instructions, each time: 28 k of flask's
+ * test_basic's 78 k dict texts made at call time). */
+static inline int
+dict_state(PyObject *v, int64_t *x)
+{
+    if (!PyDict_GET_SIZE(v)) { *x = 0; return 1; }
+    return dict_state_tagged(v, x);
+}
+
+/* Is exact dict v in state x (dict_state's) now? Reads only: no scan (a tag names one state). */
+static inline int
+dict_in_state(PyObject *v, int64_t x)
+{
+    return x == 0 ? !PyDict_GET_SIZE(v) : PyDict_GET_SIZE(v) && (int64_t)dict_tag(v) == x;
+}
 
 /* memo_value for args_id_rest's keyed path: an exact dict too (dict_state), as a V_TEXT slot of its
  * version tag -- its text is made now, at the miss (capture_value), and the entry remembered under
@@ -338,13 +365,85 @@ frozen_text(PyObject *v, int depth)
 #define DICT_TEXTS 16
 static struct { uint64_t tag; PyObject *text; } dict_texts[DICT_TEXTS];
 
+/* Dicts holding instances or functions beside scalars -- keyword arguments passed on from frame
+ * to frame (pluggy's hook calls: HookCaller.__call__(**kwargs), _hookexec, _multicall each take the
+ * same dict), a registry -- have their texts kept too, by tag: the same tag, the same keys and
+ * value objects; such an object's text is its type's label and its address (reprs.placeholder) or
+ * a function's __qualname__ and address, and what could change that without a new dict tag is
+ * checked when the text is taken again (ShownObj: the object's type, and that type's __qualname__
+ * and dict tag -- __module__ is in its dict; a function's __qualname__). A dict holding anything
+ * else (a list, a class, a module...) is rendered each time. Bounded as dict_texts. */
+typedef struct { PyTypeObject *tp; void *name; uint64_t ttag; } ShownObj;
+static struct { uint64_t tag; PyObject *text; uint32_t n; ShownObj objs[2 * MAX_ITEMS]; } dict_obj_texts[DICT_TEXTS];
+
+/* o's ShownObj (1) when its text is a placeholder or a function's (it cannot change while o is
+ * the same object but by what *so records); else 0. */
+static inline int
+shown_obj(PyObject *o, ShownObj *so)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
+        so->tp = tp;   /* (render_now: a heap type's instance is its placeholder, whatever its bases) */
+        so->name = ((PyHeapTypeObject *)tp)->ht_qualname;
+        so->ttag = tp->tp_dict ? dict_tag(tp->tp_dict) : 0;
+        return so->ttag >> 8 != 0;
+    }
+    if (tp == &PyFunction_Type) {
+        so->tp = tp; so->name = ((PyFunctionObject *)o)->func_qualname; so->ttag = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* The shown items of dict v (its first MAX_ITEMS): 1 with the objects among them in objs (*n of
+ * them) when every key and value is an immutable scalar or a shown_obj; else 0. */
+static int
+dict_objs(PyObject *v, ShownObj *objs, uint32_t *n)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *val;
+    uint32_t m = 0;
+    for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
+        if (!immutable_scalar(key) && !shown_obj(key, &objs[m++])) return 0;
+        if (!immutable_scalar(val) && !shown_obj(val, &objs[m++])) return 0;
+    }
+    *n = m;
+    return 1;
+}
+
+/* dict_text_now for a dict dict_state does not pass: its text (a new reference) from
+ * dict_obj_texts or made now and kept there, when dict_objs passes it; else NULL. */
+static PyObject *
+dict_obj_text_now(PyObject *v)
+{
+    uint64_t tag = dict_tag(v);
+    ShownObj objs[2 * MAX_ITEMS];
+    uint32_t n;
+    if (tag >> 8 == 0 || ((PyDictObject *)v)->ma_values || !dict_objs(v, objs, &n)) return NULL;
+    size_t i = (tag >> 8) & (DICT_TEXTS - 1);
+    if (dict_obj_texts[i].tag == tag && dict_obj_texts[i].text && dict_obj_texts[i].n == n
+            && !memcmp(dict_obj_texts[i].objs, objs, n * sizeof(ShownObj)))
+        return Py_NewRef(dict_obj_texts[i].text);
+    PyObject *t = builtin_text_now(v, 1);
+    if (t && PyUnicode_CheckExact(t)) {
+        Py_XSETREF(dict_obj_texts[i].text, Py_NewRef(t));
+        dict_obj_texts[i].tag = tag;
+        dict_obj_texts[i].n = n;
+        memcpy(dict_obj_texts[i].objs, objs, n * sizeof(ShownObj));
+    }
+    return t;
+}
+
 /* Safe mode, an exact dict: its text (a new reference) from dict_texts or made now and kept
- * there, when dict_state passes it; else NULL (builtin_text_now's way). */
+ * there, when dict_state passes it; from dict_obj_texts likewise when dict_objs does; else NULL
+ * (builtin_text_now's way). */
 static PyObject *
 dict_text_now(PyObject *v)
 {
+    static PyObject *empty_text;   /* "{}" (immortal once made: never freed) */
     int64_t tag;
-    if (!dict_state(v, &tag)) return NULL;
+    if (!dict_state(v, &tag)) return dict_obj_text_now(v);
+    if (!tag) return empty_text ? Py_NewRef(empty_text) : (empty_text = PyUnicode_InternFromString("{}")) ? Py_NewRef(empty_text) : NULL;
     size_t i = ((uint64_t)tag >> 8) & (DICT_TEXTS - 1);
     if (dict_texts[i].tag == (uint64_t)tag && dict_texts[i].text) return Py_NewRef(dict_texts[i].text);
     PyObject *t = builtin_text_now(v, 1);
@@ -973,8 +1072,9 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remembe
 static uint32_t
 rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
-    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN) || key_holds(key->head, V_OBJ))
-        return 0;   /* (a class's, a builtin's, a str's text is the drain's: slots, commit_key) */
+    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN) || key_holds(key->head, V_OBJ)
+            || key_holds(key->head, V_FUNCTION))
+        return 0;   /* (a class's, a builtin's, a str's, a function's text is the drain's: slots, commit_key) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -1247,7 +1347,7 @@ dicts_as_keyed(_PyInterpreterFrame *frame, const char *kinds, uint32_t n, const 
     for (uint32_t k = 0; k < n; k++) {
         PyObject *v = arg_value(frame, kinds, k);
         if ((key->head >> (48 + 4 * k) & 15) == V_TEXT
-                && (!v || Py_TYPE(v) != &PyDict_Type || (int64_t)dict_tag(v) != key->vals[k]))
+                && (!v || Py_TYPE(v) != &PyDict_Type || !dict_in_state(v, key->vals[k])))
             return 0;   /* (the same tag: the same state, which dict_state passed) */
     }
     return 1;
