@@ -174,8 +174,9 @@ mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
 
 /* flowtrace/untraced.py: the calling thread's monitoring events off / on again (the switch
  * CPython flips while a callback runs), around flowtrace's own work. Paired by the caller.
- * own_tracing: the levels this thread holds that way (gc_phase). */
-static _Thread_local int own_tracing;
+ * own_tracing: the levels this thread holds that way (gc_phase), and the callback's own level
+ * while the backpressure hook runs in it (threads.c overflow_slow). */
+_Thread_local int own_tracing;
 static _Thread_local int gc_tracing = -1;   /* the level gc_phase took off for a collection, or -1 */
 
 static PyObject *
@@ -204,7 +205,8 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
  * program's finalizers it ran went unrecorded (300,000 cycles at --flush-interval 0.001: 698 to
  * 1,384 __del__ calls missing). When the events are off by our switch alone (not inside a
  * monitoring callback, where CPython turns them off itself), they are on for the collection:
- * its finalizers are recorded, on the thread that ran them. */
+ * its finalizers are recorded, on the thread that ran them. The backpressure hook (a drain on
+ * the program's thread, inside a callback whose row is complete) counts as our work too. */
 static PyObject *
 mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {

@@ -649,6 +649,7 @@ COLD void end_stack(CoreObject *c, Entry *stack, size_t *depth, int64_t t);
 COLD int stack_reserve(ThreadState *ts, size_t n);
 COLD ThreadState *thread_state_slow(CoreObject *c, PyThreadState *tstate);
 COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
+extern _Thread_local int own_tracing;   /* core.c: the tracing levels this thread holds for our own work (gc_phase) */
 /* callbacks.c */
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
