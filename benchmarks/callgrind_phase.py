@@ -104,12 +104,15 @@ def build_helper(directory: str) -> str:
     return library
 
 
-def under_callgrind(command: list[str], out_dir: str) -> list[str]:
+def under_callgrind(command: list[str], out_dir: str, cache_sim: bool = False) -> list[str]:
     """`command` run under callgrind, its dumps written into `out_dir` (`cg.<pid>[.<n>]`). The
     options this module relies on are given, not left to defaults or VALGRIND_OPTS: one table for
-    all threads, one file a dump, collection on from the start in every thread."""
+    all threads, one file a dump, collection on from the start in every thread. With `cache_sim`
+    callgrind also simulates the caches (--cache-sim=yes: I1mr, D1mr, D1mw... beside Ir; the
+    machine's own cache sizes, slower)."""
+    sim = ["--cache-sim=yes"] if cache_sim else []
     return ["valgrind", "--tool=callgrind", "-q", "--separate-threads=no", "--combine-dumps=no",
-            "--collect-atstart=yes", f"--callgrind-out-file={os.path.join(out_dir, 'cg.%p')}", *command]
+            "--collect-atstart=yes", *sim, f"--callgrind-out-file={os.path.join(out_dir, 'cg.%p')}", *command]
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,18 @@ def phase_counts(dumps: list[Dump], event: str = "Ir") -> dict[str, int]:
     pid = ends[0].pid
     return {"instr": ends[0].totals.get(event, 0),
             "instr_whole": sum(d.totals.get(event, 0) for d in dumps if d.pid == pid)}
+
+
+# --cache-sim's phase figures: callgrind's event name -> the result key (e2e.COUNT_METRICS)
+CACHE_EVENTS = {"I1mr": "i1_miss", "D1mr": "d1r_miss", "D1mw": "d1w_miss"}
+
+
+def phase_cache_misses(dumps: list[Dump]) -> dict[str, int]:
+    """The workload phase's simulated cache misses (--cache-sim=yes), by CACHE_EVENTS' keys."""
+    ends = [d for d in dumps if d.trigger.endswith(END)]
+    if len(ends) != 1:
+        raise CallgrindError(f"expected one dump marked {END!r}, found {len(ends)}")
+    return {key: ends[0].totals.get(event, 0) for event, key in CACHE_EVENTS.items()}
 
 
 def read_dumps(out_dir: str) -> list[Dump]:

@@ -153,12 +153,13 @@ def command(config: str, script: str, out: str, viztracer: str | None, flush_int
 
 def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dict,
              counted: bool = False, phase_only: bool = False, flush_interval: float = 0,
-             keep_dumps: str | None = None, poll_interval: float = 0) -> dict:
+             keep_dumps: str | None = None, poll_interval: float = 0, cache_sim: bool = False) -> dict:
     """One process: its in-script figures, whole wall time, peak RSS (MB) and file size; with
     `counted`, run under callgrind: its workload-phase and whole-process instruction counts and
     file size instead (the times and RSS of a process under valgrind mean nothing). With
     `phase_only` the process ends at the phase's end: no whole-process figures, no calls count.
-    With `keep_dumps` (a directory's path, counted only) callgrind's output files are moved there."""
+    With `keep_dumps` (a directory's path, counted only) callgrind's output files are moved there;
+    with `cache_sim` (counted only) the phase's simulated cache misses are figures too."""
     if config.startswith("base-"):
         env = dict(env, PYTHONPATH=env["E2E_BASELINE"])
     out = os.path.join(tmp, "out.json" if config.startswith("viz") else "out.ftr")
@@ -171,7 +172,7 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
         cg_dir = os.path.join(tmp, "callgrind")
         shutil.rmtree(cg_dir, ignore_errors=True)
         os.mkdir(cg_dir)
-        argv = callgrind_phase.under_callgrind(argv, cg_dir)
+        argv = callgrind_phase.under_callgrind(argv, cg_dir, cache_sim)
         env = dict(env, PYTHONHASHSEED="0")  # (the same dict and set layouts in every cell and round)
     t0 = time.perf_counter()
     # (cwd: the temporary directory -- `python -m` puts the cwd first on sys.path, which must not
@@ -186,7 +187,10 @@ def run_cell(config: str, script: str, tmp: str, viztracer: str | None, env: dic
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:]
         raise RuntimeError(f"{config} failed (exit {proc.returncode}): {tail}")
     if counted:
-        res: dict = callgrind_phase.phase_counts(callgrind_phase.read_dumps(cg_dir))
+        dumps = callgrind_phase.read_dumps(cg_dir)
+        res: dict = callgrind_phase.phase_counts(dumps)
+        if cache_sim:
+            res.update(callgrind_phase.phase_cache_misses(dumps))
         if keep_dumps:
             shutil.move(cg_dir, keep_dumps)
         if phase_only:
@@ -282,11 +286,14 @@ def measure(opts: argparse.Namespace, configs: list[str], chosen: list[str]) -> 
                                                         counted=opts.instructions, phase_only=opts.phase_only,
                                                         flush_interval=opts.counted_flush_interval,
                                                         keep_dumps=kept_dumps(opts, w, c, rep),
-                                                        poll_interval=opts.counted_poll_interval))
+                                                        poll_interval=opts.counted_poll_interval,
+                                                        cache_sim=opts.cache_sim))
                         if opts.instructions:  # (minutes a cell: show progress)
                             r = results[(w, c)][-1]
                             whole = f", {r['instr_whole'] / 1e6:.1f}M in the whole process" if "instr_whole" in r else ""
-                            print(f"{w}/{c}: {r['instr'] / 1e6:.1f}M instructions in the workload{whole}",
+                            sim = (f", I1 misses {r['i1_miss'] / 1e6:.3f}M, D1 misses {r['d1r_miss'] / 1e6:.2f}M read "
+                                   f"{r['d1w_miss'] / 1e6:.2f}M write" if "i1_miss" in r else "")
+                            print(f"{w}/{c}: {r['instr'] / 1e6:.1f}M instructions in the workload{whole}{sim}",
                                   file=sys.stderr)
                     except RuntimeError as exc:
                         print(f"{w}/{c}: {exc}", file=sys.stderr)
@@ -323,7 +330,10 @@ TIME_METRICS = [("cpu", "workload CPU time"), ("wall", "workload wall time"),
                 ("wall_run", "workload wall time from its median run() (x runs)"),
                 ("whole", "whole process wall time (to a finished file)")]
 COUNT_METRICS = [("instr", "workload instructions (callgrind Ir, every thread; counts, not times)"),
-                 ("instr_whole", "whole process instructions (start to a finished file; counts, not times)")]
+                 ("instr_whole", "whole process instructions (start to a finished file; counts, not times)"),
+                 ("i1_miss", "workload I1 (instruction cache) read misses, simulated (--cache-sim)"),
+                 ("d1r_miss", "workload D1 (data cache) read misses, simulated (--cache-sim)"),
+                 ("d1w_miss", "workload D1 (data cache) write misses, simulated (--cache-sim)")]
 TIME_GOALS = [("ft", "viz", "cpu", 1.0), ("ft", "viz", "wall", 1.0), ("ft-noargs", "viz", "cpu", 0.7),
               ("ft-noargs", "viz", "wall", 0.7), ("ft-full", "viz-args", "cpu", 0.5),
               ("ft-full", "viz-args", "wall", 0.5), ("ft", "viz", "cpu_run", 1.0),
@@ -512,6 +522,10 @@ def parse_options() -> argparse.Namespace:
                     help="with --instructions: keep each counted cell's callgrind output files in "
                          "DIR/<workload>-<config>-r<round>/ (for callgrind_annotate: per-function counts, "
                          "a diff between rounds)")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --instructions: callgrind also simulates the caches (--cache-sim=yes, ~2x "
+                         "slower): the workload phase's I1 and D1 misses are tabled beside the instructions "
+                         "(placement-dependent: compare builds over several code placements)")
     ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
                     help="with --instructions: flowtrace runs with --flush-interval S (default 1000; 0: its "
                          "own default, 0.1 s of wall time). Under valgrind the program runs 50-800x slower "
@@ -531,6 +545,8 @@ def parse_options() -> argparse.Namespace:
         raise SystemExit("--phase-only goes with --instructions")
     if opts.keep_dumps and not opts.instructions:
         raise SystemExit("--keep-dumps goes with --instructions")
+    if opts.cache_sim and not opts.instructions:
+        raise SystemExit("--cache-sim goes with --instructions")
     if opts.drain_in_phase and not opts.instructions:
         raise SystemExit("--drain-in-phase goes with --instructions")
     if opts.repeat is None:

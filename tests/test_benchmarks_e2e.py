@@ -18,7 +18,8 @@ sys.path.insert(0, BENCHMARKS)
 
 import callgrind_phase  # noqa: E402
 import e2e  # noqa: E402
-from callgrind_phase import CallgrindError, Dump, parse_dump, phase_counts, read_dumps  # noqa: E402
+from callgrind_phase import (CallgrindError, Dump, parse_dump, phase_cache_misses, phase_counts,  # noqa: E402
+                             read_dumps, under_callgrind)
 from e2e_spread import Spread, goal_verdict, range_text  # noqa: E402
 
 
@@ -119,6 +120,16 @@ def test_phase_is_the_end_marks_dump_and_whole_is_every_dump_of_that_process():
     dumps = [Dump(7, "Client Request: e2e-start", {"Ir": 1000}), Dump(7, "Client Request: e2e-end", {"Ir": 300}),
              Dump(7, "Program termination", {"Ir": 50}), Dump(9, "Program termination", {"Ir": 99999})]
     assert phase_counts(dumps) == {"instr": 300, "instr_whole": 1350}
+
+
+def test_cache_sim_takes_the_phase_dumps_misses_and_asks_valgrind_for_them():
+    events = {"Ir": 300, "I1mr": 12, "D1mr": 5, "D1mw": 7, "ILmr": 1}
+    dumps = [Dump(7, "Client Request: e2e-start", {"Ir": 1000, "I1mr": 900}), Dump(7, "Client Request: e2e-end", events)]
+    assert phase_cache_misses(dumps) == {"i1_miss": 12, "d1r_miss": 5, "d1w_miss": 7}
+    assert "--cache-sim=yes" in under_callgrind(["python"], "/tmp/x", cache_sim=True)
+    assert "--cache-sim=yes" not in under_callgrind(["python"], "/tmp/x")
+    with pytest.raises(CallgrindError, match="one dump marked"):
+        phase_cache_misses(dumps[:1])
 
 
 def test_phase_needs_exactly_one_end_mark():

@@ -676,7 +676,7 @@ start_call_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCod
 }
 
 /* start_call for a call with arguments that args_small_hit did not find (not a coroutine):
- * crecorder.h start_keyed's way on (capture.c start_keyed_<n>, start_unkeyed) for what it does
+ * crecorder.h start_keyed's way on (capture.c start_keyed_any, start_unkeyed) for what it does
  * not key, without trying again what vc_cb_py_start tried. */
 __attribute__((noinline)) PyObject *
 start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
@@ -696,6 +696,18 @@ start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssi
     uint32_t parent, task;
     if (start_parent(c, ts, frame, &parent, &task) < 0) return callback_failed(c);
     return start_row(c, ts, frame, idx, parent, task, a, NULL);
+}
+
+/* start_fast out of line: one copy for the ways past a miss or a record of their own
+ * (capture.c start_keyed_miss, packed.c start_shaped), each reaching it by a tail call (a jump,
+ * a register move or two): inlined there they were two more copies of the same ~390 bytes of
+ * hot code. The hits keep their inline copy (vc_cb_py_start, capture.c start_keyed_any): every
+ * call goes through one of them, where the tail call and start_fast_out's own register saves
+ * were ~5 instructions a call (callgrind oop). */
+__attribute__((noinline)) PyObject *
+start_fast_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
+{
+    return start_fast(c, ts, frame, idx, a);
 }
 
 /* PY_START, every case (vc_cb_py_start does the usual ones itself). */

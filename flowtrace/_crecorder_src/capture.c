@@ -706,7 +706,7 @@ memo_probe(CoreObject *c, const Memo *key)
  * field, n slots only: copying the whole stack key read it back in 16-byte loads over 8-byte
  * stores (a store-forwarding stall) and copied unused slots; the loop stays a loop (GCC made it
  * a call of memcpy, ~10 instructions for a slot or two) -- or none, where n is a constant
- * (start_keyed_<n>'s records, a result's one value: memo_remember_n; the loop was ~7
+ * (a record's n where known, a result's one value: memo_remember_n; the loop was ~7
  * instructions a slot and ~5 around it, callgrind oop). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline __attribute__((always_inline)) void
@@ -1490,8 +1490,8 @@ ARGS_KEYED(3)
 ARGS_KEYED(4)
 #undef ARGS_KEYED
 
-/* start_keyed_<n>'s miss: the entry made now -- the record written here (rec_args: no frame
- * between), else slots from the key -- then the call's row (start_fast), or (no memory) the
+/* start_keyed_any's miss: the entry made now -- the record written here (rec_args: no frame
+ * between), else slots from the key -- then the call's row (start_fast_out), or (no memory) the
  * whole of it again by start_args_out. One copy for every n (the key's): a copy for each n,
  * unrolled, was ~70 instructions a miss fewer but 2.2-5.1 KB of code each, and a program
  * calling codes of several argument counts ran through as many copies -- they missed the
@@ -1505,42 +1505,77 @@ start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyC
 {
     uint32_t a = rec_args(c, key, (uint32_t)idx, (uint32_t)(key->head >> 40) & 0xFF);
     if (!a) a = commit_key(c, key, S_ARGS, (uint32_t)idx);
-    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+    return a ? start_fast_out(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
 }
 
-/* PY_START's fast path (vc_cb_py_start) for a call of a code of N keyed arguments: the key, its
- * entry and the call's row in one function -- found, the commonest case, it calls nothing (no
- * frame of its own, no register saved: as start_args_out, args_id and args_keyed_N, each a
+/* args_key_probe for a code of any n (1..MEMO_SLOTS) keyed arguments, n read at run time: the
+ * same key, the same probe, for start_keyed_any -- one copy for every n. Its loops are unrolled
+ * MEMO_SLOTS times, each slot's code with its own constant k and a test of n before it (k == n:
+ * done), so the n = 1 list runs slot 0's code, n = 2 slots 0 and 1's, and so on: every argument
+ * count shares the same lines. As loops (k a register, the tag's shift a variable, a jump back
+ * at each slot) they cost ~14 instructions more a call of the oop workload (callgrind).
+ * key->head is set on every way out (-1 too): the caller takes the code's index back from it. */
+static inline __attribute__((always_inline)) int
+args_key_probe_any(CoreObject *c, PyObject *const *args, Py_ssize_t idx, uint32_t n, Memo *key, uint32_t *sid)
+{
+    uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
+#pragma GCC unroll 4
+    for (uint32_t k = 0; k < MEMO_SLOTS; k++) {
+        if (k && k == n) break;   /* (n >= 1: no test before slot 0) */
+        if (!memo_value_fast(key, &h, &head, k, args[k])) { key->head = head; return -1; }
+    }
+    memo_end(key, h, head);
+    if (small_int_key(key, &head)) return -1;   /* (tests n == 1 itself) */
+    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    const Memo *m = &c->hot[slot];
+    if (HOT_TAGS(c)[slot] != ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1)
+            || m->hash != key->hash || m->head != key->head)   /* (memo_probe, memo_same) */
+        return 0;
+#pragma GCC unroll 4
+    for (uint32_t k = 0; k < MEMO_SLOTS; k++) {
+        if (k && k == n) break;
+        if (m->vals[k] != key->vals[k] || m->types[k] != key->types[k]) return 0;
+    }
+    *sid = m->sid;
+    return 1;
+}
+
+/* PY_START's fast path (vc_cb_py_start, crecorder.h start_keyed) for a call of a code of 1 to
+ * MEMO_SLOTS keyed arguments: the key, its entry and the call's row in one function -- found,
+ * the commonest case, it calls nothing (as start_args_out, args_id and args_keyed_N, each a
  * frame, ~80 instructions a call of the oop workload went to getting there, callgrind). No
  * Python code runs before the row: the id is the row's batch's. What it cannot key:
- * start_args_out, from the start. */
-#define START_KEYED(N) static __attribute__((noinline)) PyObject * \
-    start_keyed_##N(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx) \
-    { \
-        Memo key; \
-        uint32_t a = 0; \
-        int found = args_key_probe(c, frame->localsplus, idx, N, &key, &a); \
-        if (found > 0) return start_fast(c, ts, frame, idx, a); \
-        if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key); \
-        return start_args_out(c, ts, frame, co, idx); \
-    }
-START_KEYED(1)
-START_KEYED(2)
-START_KEYED(3)
-START_KEYED(4)
-#undef START_KEYED
+ * start_args_out, from the start.
+ * One copy for every argument count (args_key_probe_any): a copy for each n (start_keyed_1..4,
+ * 1.2-2.9 KB each, 8 KB in all) made a program calling codes of several argument counts run
+ * through as many copies, and they and the interpreter's own code evicted each other from the
+ * instruction cache (callgrind --cache-sim, see the commit). Only c and the frame are kept
+ * across the probe: the code's index comes back from the key's head, the thread's state from
+ * tls_state (vc_cb_py_start's running_state), the code from the frame (its test there) -- kept
+ * in registers, six were saved and restored a call, not five, and oop took ~3 instructions a
+ * call more (callgrind, objdump). */
+__attribute__((noinline)) PyObject *
+start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx)
+{
+    Memo key;
+    uint32_t a = 0;
+    int found = args_key_probe_any(c, frame->localsplus, idx, c->codes[idx].keyed, &key, &a);
+    idx = (Py_ssize_t)(uint32_t)key.head;   /* (memo_begin's head: the code's index, low 32 bits) */
+    ThreadState *ts = tls_state;
+    PyCodeObject *co = (PyCodeObject *)FRAME_CODE(frame);
+    if (found > 0) return start_fast(c, ts, frame, idx, a);
+    if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key);
+    return start_args_out(c, ts, frame, co, idx);
+}
 
-/* start_keyed's table's [0], a code not keyed in this batch: its argument lists by the code's
- * shape (packed.c start_shaped) when it has one, else start_args_out. */
-static PyObject *
+/* crecorder.h start_keyed's other way, a code not keyed in this batch: its argument lists by
+ * the code's shape (packed.c start_shaped) when it has one, else start_args_out. */
+__attribute__((noinline)) PyObject *
 start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     if (c->codes[idx].shape) return start_shaped(c, ts, frame, co, idx, NULL);   /* (packed.c: a record by the code's shape) */
     return start_args_out(c, ts, frame, co, idx);
 }
-
-/* crecorder.h start_keyed's table: by CodeInfo.keyed */
-const StartKeyed start_keyed_n[MEMO_SLOTS + 1] = {start_unkeyed, start_keyed_1, start_keyed_2, start_keyed_3, start_keyed_4};
 
 /* String id for the arguments of the call whose frame is running now. Safe mode, a code of 1 to
  * MEMO_SLOTS arguments and no cell among them: args_keyed_<n> (the commonest calls; each a tail

@@ -652,6 +652,7 @@ COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
 extern _Thread_local int own_tracing;   /* core.c: the tracing levels this thread holds for our own work (gc_phase) */
 /* callbacks.c */
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
+PyObject *start_fast_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 PyObject *end_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v);
 /* codes.c */
@@ -661,20 +662,22 @@ void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 PyObject *end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
-typedef PyObject *(*StartKeyed)(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co,
-                                Py_ssize_t idx);
-extern const StartKeyed start_keyed_n[MEMO_SLOTS + 1];
+PyObject *start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx);
+PyObject *start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 /* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
  * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
- * none a cell (CodeInfo.keyed) that could be keyed in this batch -- capture.c start_keyed_<n>;
- * anything else start_keyed_n[0] (start_unkeyed: the code's shape, packed.c, else start_args_out). Inline, one table read and a tail call (a
- * function of its own and a switch were ~19 instructions a call, callgrind oop). */
+ * none a cell (CodeInfo.keyed) that could be keyed in this batch -- capture.c start_keyed_any;
+ * anything else start_unkeyed (the code's shape, packed.c, else start_args_out). ts must be this
+ * thread's tls_state and co the frame's code (running_state's tests): start_keyed_any takes them
+ * from there again rather than keep them in registers. Inline, one test
+ * and a tail call (a function of its own and a switch were ~19 instructions a call, callgrind oop). */
 static inline __attribute__((always_inline)) PyObject *
 start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     const CodeInfo *ci = &c->codes[idx];
-    size_t n = c->args_mode == 1 && c->hot && ci->unkeyed != (uint32_t)c->batch + 1 ? ci->keyed : 0;
-    return start_keyed_n[n](c, ts, frame, co, idx);
+    if (c->args_mode == 1 && c->hot && ci->keyed && ci->unkeyed != (uint32_t)c->batch + 1)
+        return start_keyed_any(c, frame, idx);   /* (ts: tls_state, co: the frame's, as there) */
+    return start_unkeyed(c, ts, frame, co, idx);
 }
 uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
@@ -1045,7 +1048,7 @@ ptr_hash(void *p)
  * fast path (fast_gen: the TSC read directly): calls nothing when there is room and its parent's
  * run is not quiet -- else start_row_out (start_parent's quiet_end, the buffers grown; 3.13: a
  * caller that is not the top, CALLER_NOT_TOP). Same row, same entry as start_parent and start_row
- * make. (vc_cb_py_start, capture.c start_keyed_<n>, packed.c start_shaped) */
+ * make. (vc_cb_py_start, capture.c start_keyed_any; callbacks.c start_fast_out for the others) */
 static inline __attribute__((always_inline)) PyObject *
 start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a)
 {

@@ -642,7 +642,7 @@ items:   /* (a tuple's or a list's count, and its items the next level's) */
 end_:
     if (at) { *at = p; return NULL; }
     uint32_t a = rec_entry(c, ci, idx, start, p, known);
-    return a ? start_fast(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+    return a ? start_fast_out(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
 fail:
     if (at) { *at = NULL; return NULL; }
     shape_free(ci);   /* (another shape: the general walk, and its record a new shape) */
