@@ -141,15 +141,20 @@ def parse_dump(text: str) -> Dump:
     return Dump(int(fields.get("pid", "0")), fields.get("Trigger", ""), dict(zip(names, counts)))
 
 
-def phase_counts(dumps: list[Dump], event: str = "Ir") -> dict[str, int]:
-    """{"instr": the workload phase's count of `event`, "instr_whole": the whole process's}."""
+def phase_dump(dumps: list[Dump]) -> Dump:
+    """The one dump the workload phase's end made (its counts are the phase's)."""
     ends = [d for d in dumps if d.trigger.endswith(END)]
     if len(ends) != 1:
         raise CallgrindError(f"expected one dump marked {END!r}, found {len(ends)} (was the helper "
                              "called, under valgrind --tool=callgrind?)")
-    pid = ends[0].pid
-    return {"instr": ends[0].totals.get(event, 0),
-            "instr_whole": sum(d.totals.get(event, 0) for d in dumps if d.pid == pid)}
+    return ends[0]
+
+
+def phase_counts(dumps: list[Dump], event: str = "Ir") -> dict[str, int]:
+    """{"instr": the workload phase's count of `event`, "instr_whole": the whole process's}."""
+    end = phase_dump(dumps)
+    return {"instr": end.totals.get(event, 0),
+            "instr_whole": sum(d.totals.get(event, 0) for d in dumps if d.pid == end.pid)}
 
 
 # --cache-sim's phase figures: callgrind's event name -> the result key (e2e.COUNT_METRICS)
@@ -158,10 +163,8 @@ CACHE_EVENTS = {"I1mr": "i1_miss", "D1mr": "d1r_miss", "D1mw": "d1w_miss"}
 
 def phase_cache_misses(dumps: list[Dump]) -> dict[str, int]:
     """The workload phase's simulated cache misses (--cache-sim=yes), by CACHE_EVENTS' keys."""
-    ends = [d for d in dumps if d.trigger.endswith(END)]
-    if len(ends) != 1:
-        raise CallgrindError(f"expected one dump marked {END!r}, found {len(ends)}")
-    return {key: ends[0].totals.get(event, 0) for event, key in CACHE_EVENTS.items()}
+    end = phase_dump(dumps)
+    return {key: end.totals.get(event, 0) for event, key in CACHE_EVENTS.items()}
 
 
 def read_dumps(out_dir: str) -> list[Dump]:
