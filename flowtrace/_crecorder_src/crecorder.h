@@ -205,7 +205,7 @@ typedef struct {
  * reference: holding them is invisible) until replaced or the next session starts. */
 #define TMEMO_SIZE 4096   /* direct-mapped */
 #define TMEMO_SLOTS 3
-typedef struct { uint64_t hash; uint32_t sid, gen, code_idx; uint8_t kind, nslots; Slot slots[TMEMO_SLOTS]; } TextMemo;
+typedef struct { uint64_t hash; uint32_t sid, code_idx; uint8_t kind, nslots; Slot slots[TMEMO_SLOTS]; } TextMemo;
 
 /* A direct-indexed memo for one small non-negative int: the only argument of one function,
  * or a result / yielded value (see commit_memo). sid is valid in batch `batch` only; final,

@@ -1332,7 +1332,7 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
     h |= 1;
     *hash = h;
     TextMemo *m = &c->tmemo[HSLOT(h) & (TMEMO_SIZE - 1)];
-    if (m->hash != h || m->gen != (uint32_t)c->gen || m->kind != e->kind || m->nslots != e->nslots
+    if (m->hash != h || m->kind != e->kind || m->nslots != e->nslots   /* (emptied at every start: tmemo_clear) */
             || (e->kind == S_ARGS && m->code_idx != e->code_idx))
         return m;
     for (uint32_t k = 0; k < e->nslots; k++)
@@ -1343,16 +1343,16 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
 
 /* Keep e's final id at its place m (found by tmemo_find, the hash h), holding its objects. */
 static void
-tmemo_put(CoreObject *c, TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
+tmemo_put(TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
 {
     Slot old[TMEMO_SLOTS];
     uint8_t nold = m->nslots;
     memcpy(old, m->slots, sizeof old);
     const Slot *s = &slots[e->slot_off];
     for (uint32_t k = 0; k < e->nslots; k++) { m->slots[k] = s[k]; Py_XINCREF(s[k].o); }
-    m->hash = h; m->sid = sid; m->gen = (uint32_t)c->gen; m->code_idx = e->code_idx;
+    m->hash = h; m->sid = sid; m->code_idx = e->code_idx;
     m->kind = e->kind; m->nslots = (uint8_t)e->nslots;
-    for (uint8_t k = 0; k < nold; k++) Py_XDECREF(old[k].o);   /* (last: strs, bytes, tuples of scalars -- no code runs) */
+    for (uint8_t k = 0; k < nold; k++) Py_XDECREF(old[k].o);   /* (last: strs and bytes -- no code runs) */
 }
 
 void
@@ -1465,7 +1465,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         Py_XDECREF(enc);
         remap[i] = sid;
         if ((fin = small_final(c, e, slots))) *fin = sid;   /* (re-read: rendering may run Python) */
-        else if (memo && u != unreadable && c->gen == gen0) tmemo_put(c, memo, mh, e, slots, sid);   /* (gen0: no restart meanwhile) */
+        else if (memo && u != unreadable && c->gen == gen0) tmemo_put(memo, mh, e, slots, sid);   /* (gen0: no restart meanwhile) */
     }
     if (*count) {
         /* <II first id, count (| STRS_RECORDS)>, [with records: u32 n, n + 1 ends, the
