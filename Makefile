@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tui_bench.py --real
 	$(BIN)/python benchmarks/live_latency.py
 	$(BIN)/python benchmarks/generators.py --n 1000000 --repeat 3
+	$(BIN)/python benchmarks/real_suite.py --repeat 3
 
 # Everything the targets above and the build leave behind: every venv (.venv, .venv-3.13, ...),
 # the compiled C recorder, build directories, caches and the demo's session.
