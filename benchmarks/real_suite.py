@@ -24,8 +24,8 @@ VizTracer's (overhead = time / untraced - 1), per round and as the median.
 
 --instructions: one run each under callgrind instead, the session phase marked by the plugin
 (callgrind_phase.py's helper; flowtrace's pending rows flushed before each mark, as e2e.py's
---drain-in-phase does), each process ended right after it (no save): the phase's instruction
-counts of every thread, which this noisy 2-core machine does not move.
+--drain-in-phase does; --counted-flush-interval as e2e.py's), each process ended right after it
+(no save): the phase's instruction counts of every thread, which this noisy machine does not move.
 """
 
 from __future__ import annotations
@@ -106,8 +106,9 @@ def prepare(scratch: str, package: str, deps: list[str], viztracer: str) -> tupl
     return py, os.path.join(tree, top)
 
 
-def command(config: str, py: str, tests: str, out: str) -> list[str]:
-    """The command line a user would type for `config` ("base-ft..." as "ft...")."""
+def command(config: str, py: str, tests: str, out: str, flush_interval: float = 0) -> list[str]:
+    """The command line a user would type for `config` ("base-ft..." as "ft..."); `flush_interval`
+    (> 0) is given to flowtrace's."""
     pytest = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", PLUGIN, tests]
     kind = config.removeprefix("base-")
     if kind == "untraced":
@@ -115,20 +116,22 @@ def command(config: str, py: str, tests: str, out: str) -> list[str]:
     if kind == "viz":
         return [py, "-m", "viztracer", "-o", out + ".json", "--quiet", *pytest]
     extra = {"ft": [], "ft-noargs": ["--no-args"]}[kind]
+    if flush_interval > 0:
+        extra = [*extra, "--flush-interval", str(flush_interval)]
     return [py, "-m", "flowtrace", "run", "--include", "*", "-o", out, *extra, *pytest]
 
 
 def run_one(config: str, py: str, source: str, tests: str, scratch: str, checkout: str,
-            marks: str | None) -> dict:
-    """One process of `config`: the plugin's figures, and with `marks` (under callgrind) the
-    session phase's instruction count."""
+            marks: str | None, flush_interval: float = 0) -> dict:
+    """One process of `config`: the plugin's figures, and with `marks` (under callgrind, with
+    flowtrace's `flush_interval`) the session phase's instruction count."""
     out = os.path.join(scratch, "out")
     result = os.path.join(scratch, "result.json")
     if os.path.exists(result):
         os.remove(result)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([scratch, checkout]), REAL_SUITE_OUT=result)
     env.pop("FLOWTRACE_RECORDER", None)
-    cmd = command(config, py, tests, out)
+    cmd = command(config, py, tests, out, flush_interval if marks else 0)
     dumps = None
     if marks:
         env["REAL_SUITE_MARKS"] = marks
@@ -180,6 +183,10 @@ def parse_options() -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", help="another flowtrace checkout (built): adds base-ft, base-ft-noargs")
     ap.add_argument("--instructions", action="store_true", help="callgrind counts of the test session")
+    ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
+                    help="with --instructions: flowtrace's --flush-interval (default 1000, as e2e.py's: under "
+                         "valgrind a 0.1 s interval flushes 50-800x more often per call than for a user; "
+                         "batches are then cut by the pending-rows cap alone, as at a busy program's rate)")
     ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "flowtrace-real-suite"))
     return ap.parse_args()
 
@@ -199,7 +206,8 @@ def main() -> None:
     runs: dict = {c: [] for c in configs}
     for _ in range(1 if opts.instructions else opts.repeat):
         for config in configs:
-            runs[config].append(run_one(config, py, source, tests, scratch, checkouts[config], marks))
+            runs[config].append(run_one(config, py, source, tests, scratch, checkouts[config], marks,
+                                          opts.counted_flush_interval))
     outcomes = {c: {(r["tests"], r["failed"], r["exit"]) for r in rs} for c, rs in runs.items()}
     print(f"{opts.package}: {tests} of its sdist ({runs['untraced'][0]['tests']} tests), Python "
           f"{sys.version.split()[0]}, {len(runs['untraced'])} round(s), configurations taking turns")

@@ -28,6 +28,10 @@ def test_commands_are_what_a_user_types():
         py, "-m", "flowtrace", "run", "--include", "*", "-o", out, "--no-args", *pytest_args]
     assert real_suite.command("viz", py, tests, out) == [py, "-m", "viztracer", "-o", out + ".json", "--quiet",
                                                          *pytest_args]
+    # counted runs (--instructions) give flowtrace a long flush interval, as e2e.py's
+    assert real_suite.command("ft", py, tests, out, 1000.0) == [
+        py, "-m", "flowtrace", "run", "--include", "*", "-o", out, "--flush-interval", "1000.0", *pytest_args]
+    assert real_suite.command("viz", py, tests, out, 1000.0) == real_suite.command("viz", py, tests, out)
 
 
 def test_overhead_ratio_per_round_and_of_the_medians():
