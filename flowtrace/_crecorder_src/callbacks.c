@@ -791,12 +791,12 @@ end_return_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObj
     return end_return(c, ts, ts->depth - 1, frame, value, genlike, t);
 }
 
-/* end_row for the top of the stack, not a generator, its value's id `v` known: end_fast's way
- * on when the exit buffer is full. */
+/* end_row for the top of the stack, not a generator (no frame: only a generator's end looks at
+ * it), its value's id `v` known: end_fast's way on when the exit buffer is full. */
 __attribute__((noinline)) PyObject *
-end_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v)
+end_row_out(CoreObject *c, ThreadState *ts, int64_t t, uint32_t v)
 {
-    return end_row(c, ts, ts->depth - 1, frame, 0, t, v);
+    return end_row(c, ts, ts->depth - 1, NULL, 0, t, v);
 }
 
 /* PY_RETURN, every case (vc_cb_py_return does the usual ones itself). */
@@ -1329,11 +1329,12 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     const CodeInfo *ci = &c->codes[e->code_idx];
     if (e->frame != frame || ci->code != (void *)args[0]) goto general;
     /* (each way reads the clock itself, after the value's lookup: no clock value lives across
-     * value_small_hit -- it made this function save two registers more, objdump) */
+     * value_small_hit -- it made this function save two registers more, objdump; end_keyed reads
+     * it after its own lookup, and takes ts from tls_state again: running_state's) */
     uint32_t v = 0;
     if (ci->genlike) return gen_return_out(c, ts, e, frame, args[2], fast_stamp());
-    if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_keyed(c, ts, frame, args[2], fast_stamp());
-    return end_fast(c, ts, frame, fast_stamp(), v);
+    if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_keyed(c, args[2]);
+    return end_fast(c, ts, fast_stamp(), v);
 general:
     HAND_ON(cb_py_return);
 }

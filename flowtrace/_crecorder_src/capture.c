@@ -1261,15 +1261,17 @@ value_id_miss(CoreObject *c, const Memo *key)
 
 /* value_id's keyed path: 1 with the entry's id in *sid (the value before, c->last_val, or found
  * in the hot memo), 0 with the key made (a miss: value_id_miss makes the entry), -1 for what
- * value_id_other does (None, True, False, small ints, what the memo does not key, full mode). */
+ * value_id_other does (None, True, False, small ints, what the memo does not key, full mode);
+ * with `fast` (value_key_in's fast tests only), -2 for a value those do not take. */
 static inline __attribute__((always_inline)) int
-value_probe(CoreObject *c, PyObject *v, Memo *key, uint32_t *sid)
+value_probe_in(CoreObject *c, PyObject *v, Memo *key, uint32_t *sid, const int fast)
 {
     uint8_t tag;
     int64_t x;
     uintptr_t t;
-    if (c->args_mode != 1 || !c->hot || !value_key(v, &tag, &x, &t)
-            || tag == V_NONE || tag == V_TRUE || tag == V_FALSE || (tag == V_INT && (uint64_t)x < SMALL_MAX))
+    if (c->args_mode != 1 || !c->hot) return -1;
+    if (!value_key_in(v, &tag, &x, &t, fast)) return fast ? -2 : -1;   /* (-2: value_key's full tests may key it) */
+    if (tag == V_NONE || tag == V_TRUE || tag == V_FALSE || (tag == V_INT && (uint64_t)x < SMALL_MAX))
         return -1;
     if (x == c->last_val.x && t == c->last_val.t && tag == c->last_val.tag && c->last_val.batch == (uint32_t)c->batch
             && c->last_val.sid) {
@@ -1282,6 +1284,11 @@ value_probe(CoreObject *c, PyObject *v, Memo *key, uint32_t *sid)
     if (!(*sid = memo_probe(c, key))) return 0;
     value_last(c, key, *sid);
     return 1;
+}
+static inline __attribute__((always_inline)) int
+value_probe(CoreObject *c, PyObject *v, Memo *key, uint32_t *sid)
+{
+    return value_probe_in(c, v, key, sid, 0);
 }
 
 /* String id for a single value (result, yielded value); 0 when capture is off.
@@ -1302,40 +1309,51 @@ value_id(CoreObject *c, PyObject *v)
     return value_id_other(c, v);
 }
 
-/* end_keyed's miss: the entry made now (value_miss: a float's or an int's record written here,
- * no frame between), then the exit row. */
+/* end_keyed's miss: the entry made now from its key (c->end_key; value_miss: a float's or an
+ * int's record written here, no frame between), then the exit row -- its time read first, as
+ * end_return reads it before the value's text. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
 static __attribute__((noinline)) PyObject *
-end_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, const Memo *key)
+end_keyed_miss(CoreObject *c)
 {
-    uint32_t v = value_miss(c, key);
+    int64_t t = fast_stamp();
+    uint32_t v = value_miss(c, &c->end_key);
     if (!v) soft_fail(c);
-    return end_fast(c, ts, frame, t, v);
+    return end_fast(c, tls_state, t, v);
 }
 
-/* end_keyed's values that value_id_other takes (its hook may run Python: the row after it). */
+/* end_keyed's values that value_id_other takes (None, True, False, small ints: `full` 0), or
+ * that its fast key does not take (value_key_in's `fast`: a class, a function, a container...:
+ * `full` 1, value_id's whole way). value_id_other's hook may run Python: the row after it, the
+ * thread's state and the time taken before it. */
 static __attribute__((noinline)) PyObject *
-end_keyed_other(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+end_keyed_other(CoreObject *c, PyObject *value, int full)
 {
-    uint32_t v = value_id_other(c, value);
+    ThreadState *ts = tls_state;
+    int64_t t = fast_stamp();
+    uint32_t v = full ? value_id(c, value) : value_id_other(c, value);
     if (!v) soft_fail(c);
-    return end_row_out(c, ts, frame, t, v);
+    return end_fast(c, ts, t, v);
 }
 
 /* PY_RETURN's fast path (vc_cb_py_return) for the call on top of the stack (not a generator's)
  * returning a value value_small_hit did not find: value_id's keyed path and the exit row in one
  * function -- found, it calls nothing (as end_value_out and value_id, each a frame, it took ~40
  * instructions more a return of the oop workload, callgrind). A miss makes its entry first
- * (end_keyed_miss); the rest goes by value_id_other (end_keyed_other). */
+ * (end_keyed_miss); the rest goes by value_id (end_keyed_other). It has no frame of its own
+ * (six registers saved and restored at every return of an instance or an int, ~18
+ * instructions): the key goes to c->end_key, not to its stack (its miss took its address: a
+ * call, not a tail call), it keys only what value_key_in's fast tests take (the others' tests
+ * call functions), the thread's state comes from tls_state (vc_cb_py_return's running_state
+ * found it there) and the clock is read after the lookup (no value lives across it). */
 PyObject *
-end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
+end_keyed(CoreObject *c, PyObject *value)
 {
-    Memo key;
     uint32_t v = 0;
-    int found = value_probe(c, value, &key, &v);
-    if (found > 0) return end_fast(c, ts, frame, t, v);
-    if (!found) return end_keyed_miss(c, ts, frame, t, &key);
-    return end_keyed_other(c, ts, frame, value, t);
+    int found = value_probe_in(c, value, &c->end_key, &v, 1);
+    if (found > 0) return end_fast(c, tls_state, fast_stamp(), v);
+    if (!found) return end_keyed_miss(c);
+    return end_keyed_other(c, value, found == -2);
 }
 
 /* Are the dicts among a code's n arguments still in the state `key` names (dict_state's tags)?

@@ -459,6 +459,8 @@ typedef struct CoreObject {
     uint64_t empty_batch;            /* ... in this batch */
     struct { int64_t x; uintptr_t t; uint32_t sid, batch; uint8_t tag; } last_val;   /* the key of the last
                                       * value value_id keyed, and its entry (in batch `batch`) */
+    Memo end_key;                    /* capture.c end_keyed's key, for its miss (end_keyed_miss): here,
+                                      * not on end_keyed's stack, so that end_keyed needs no frame */
     uint32_t single_sid[3];          /* the entries of a None, True, False result ... */
     uint64_t single_batch[3];        /* ... in these batches (value_id) */
     size_t small_bytes;              /* all SmallTabs' memory (bounded: SMALL_BUDGET) */
@@ -654,13 +656,13 @@ extern _Thread_local int own_tracing;   /* core.c: the tracing levels this threa
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_fast_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
-PyObject *end_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v);
+PyObject *end_row_out(CoreObject *c, ThreadState *ts, int64_t t, uint32_t v);
 /* codes.c */
 COLD Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
-PyObject *end_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyObject *value, int64_t t);
+PyObject *end_keyed(CoreObject *c, PyObject *value);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 PyObject *start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx);
 PyObject *start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
@@ -1067,9 +1069,9 @@ start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_
  * known (0: none), on a fast path: calls nothing when there is room -- else end_row_out (the
  * buffer grown). Same row, same stack as end_row makes. (vc_cb_py_return, capture.c end_keyed) */
 static inline __attribute__((always_inline)) PyObject *
-end_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, int64_t t, uint32_t v)
+end_fast(CoreObject *c, ThreadState *ts, int64_t t, uint32_t v)
 {
-    if (c->nexits == c->capexits) return end_row_out(c, ts, frame, t, v);
+    if (c->nexits == c->capexits) return end_row_out(c, ts, t, v);
     ts->depth--;
     put_exit(c, ts->stack[ts->depth].call, t, END_RETURN, v);
     Py_RETURN_NONE;
