@@ -188,3 +188,40 @@ def test_a_mark_chunk_deflated_for_sure_has_its_ids_byte_aligned() -> None:
     mark = dict(sparse.payloads)[F.MARK]
     _same_as_encode_columns(F.MARK, mark)
     assert _descriptors(mark)["call"][1] not in (F.ENC_VARINT_DELTA, F.ENC_VARINT)
+
+
+def test_marks_beside_many_new_texts_are_measured_and_stored() -> None:
+    """The walk of test_a_mark_chunk_deflated_for_sure_has_its_ids_byte_aligned with a new
+    text for every call: the batch's STRS payload is more than ZLIB_MAX_STRS_PER_MARK times its
+    MARK payload, so the writer stores the marks as they are (writer._worth_zlib) and the drain
+    measures their codings instead of writing them byte-aligned for zlib (encode.c marks_payload's
+    `dense` follows the writer's rule); the marks are the same as without arguments."""
+    from flowtrace.ftr import writer as W
+    from flowtrace.recorder.c import CRecorder
+
+    def walk(d: int, tag: str, left: str = "", right: str = ""):   # (three new texts a call)
+        if d == 0:
+            yield 1
+            return
+        yield from walk(d - 1, tag + "l", "<" + tag, tag + ">")
+        yield from walk(d - 1, tag + "r", "[" + tag, tag + "]")
+
+    got = {}
+    for mode in ("off", "safe"):
+        rec = CRecorder(RecorderConfig(args=mode))
+        rec.start()
+        try:
+            sum(walk(7, "x" * 40)) + sum(walk(7, "y" * 40))
+            got[mode] = rec.drain()
+        finally:
+            rec.stop()
+    plain, texts = got["off"], got["safe"]
+    for batch, deflated in ((plain, True), (texts, False)):
+        mark = dict(batch.payloads)[F.MARK]
+        strs = len(batch.strings_payload or b"")
+        _same_as_encode_columns(F.MARK, mark)
+        assert W._worth_zlib(F.MARK, mark, batch.payload_calls, strs) == deflated, (len(mark), strs)
+        forced = _descriptors(mark)["call"][1] == F.ENC_VARINT_DELTA and _descriptors(mark)["kind"][1] == F.ENC_BITS
+        assert forced == deflated, _descriptors(mark)
+    assert len(texts.strings_payload) > W.ZLIB_MAX_STRS_PER_MARK * len(dict(texts.payloads)[F.MARK])
+    assert _marks(texts) == _marks(plain)

@@ -219,19 +219,21 @@ def _call_exit_columns(calls: int) -> tuple[bytes, bytes]:
 def test_mark_payloads_are_deflated_only_when_big_per_call_texts_never(tmp_path, native) -> None:
     """A C-encoded batch's MARK payload has its columns but the times deflated (1.8:
     format.deflate_columns, the same bytes from the native writer's C twin) only above
-    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch, and so have its CALL and EXIT
-    payloads then (their ids; times and argument ids kept coded); below that all three are
-    stored as they are.
+    ZLIB_MIN_BYTES_PER_CALL bytes per call of its batch, and while the batch's STRS payload is
+    at most ZLIB_MAX_STRS_PER_MARK times the MARK payload; so have its CALL and EXIT payloads
+    then (their ids; times and argument ids kept coded); else all three are stored as they are.
     Its STRS payload never is (a batch of the Python recorder, without payloads, is framed as
     before: test_same_bytes_as_the_python_writer)."""
-    per_call = W.ZLIB_MIN_BYTES_PER_CALL
+    per_call, per_mark = W.ZLIB_MIN_BYTES_PER_CALL, W.ZLIB_MAX_STRS_PER_MARK
     calls = 1000
     small = _mark_columns(600)
     big = _mark_columns(4000)
     call, exit_ = _call_exit_columns(calls)
     assert len(small) <= per_call * calls < len(big)
     batches = []
-    for mark, strs in ((small, bytes(per_call * calls + 1)), (big, bytes(100 * calls))):
+    # (few marks; many marks beside texts at the bound; many marks beside texts one byte over it)
+    for mark, strs in ((small, bytes(per_call * calls + 1)), (big, bytes(per_mark * len(big))),
+                       (big, bytes(per_mark * len(big) + 1))):
         b = Batch(strings_first_id=1, strings=["x"])
         b.strings_payload = strs
         b.payloads = [(F.CALL, call), (F.EXIT, exit_), (F.MARK, mark)]
@@ -239,8 +241,9 @@ def test_mark_payloads_are_deflated_only_when_big_per_call_texts_never(tmp_path,
         batches.append(b)
     chunks = [c for c in _chunks(_write(str(tmp_path / "s.ftr"), native, batches))
               if c[0] in (F.CALL, F.EXIT, F.MARK, F.STRS)]
-    assert [(kind, flags) for kind, flags, _ in chunks] == [(F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0)] * 2
+    assert [(kind, flags) for kind, flags, _ in chunks] == [(F.STRS, 0), (F.CALL, 0), (F.EXIT, 0), (F.MARK, 0)] * 3
     assert [c[2] for c in chunks[1:4]] == [call, exit_, small]
+    assert [c[2] for c in chunks[9:12]] == [call, exit_, big]
     for got, payload, deflated in ((chunks[5][2], call, ["par", "fn"]), (chunks[6][2], exit_, ["call"]),
                                    (chunks[7][2], big, ["call", "kind"])):
         assert got == F.deflate_columns(payload) and len(got) < len(payload)

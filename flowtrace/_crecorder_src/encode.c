@@ -1418,7 +1418,7 @@ rows_by_time(const MarkRow *m, size_t nrows, size_t nheld, uint32_t *perm, size_
  * relative to `origin` after, a column at a time (ticks_to_ns: ~10 instructions a value against
  * tick_to_ns' ~17 in the row loop), string ids made final. */
 static PyObject *
-marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int *dense)
+marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, size_t strs, int *dense)
 {
     size_t nrows = w->nmarks;
     if (!nrows) return Py_NewRef(Py_None);
@@ -1484,11 +1484,12 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
         mark[k++] = (ColSpec){"span", 'q', fspan, 8, 0, 0, NULL, n_col, nfolds};
     }
     /* A chunk that its writer deflates for sure (writer.py's _worth_zlib: more than
-     * ZLIB_MIN_BYTES_PER_CALL = 2 bytes a call of the batch) -- at least that many bytes with
+     * ZLIB_MIN_BYTES_PER_CALL bytes a call of the batch, and the batch's `strs` bytes of STRS
+     * payload at most ZLIB_MAX_STRS_PER_MARK times the chunk's) -- at least that many bytes with
      * a varint a row of `call` and of `n` alone -- has those and `kind` written byte-aligned
      * (forced_body): zlib's input, smaller deflated and cheaper to make. */
     size_t least = 16 + 12 * (size_t)k + n + (st[S_N].nonzero ? n : 0);
-    *dense = least > 2 * w->ncalls;
+    *dense = least > ZLIB_MIN_BYTES_PER_CALL * w->ncalls && strs <= ZLIB_MAX_STRS_PER_MARK * least;
     if (*dense) {
         mark[0].forced = ENC_VARINT_DELTA;
         mark[2].forced = ENC_BITS;
@@ -1502,12 +1503,13 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
  * converted to ns relative to `origin` and string ids renumbered, in place. */
 static int
-encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, PyObject *out[3])
+encode_rows(Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, int args_mode, size_t strs,
+            PyObject *out[3])
 {
     /* (the MARK chunk first: when its writer deflates it, CALL's and EXIT's ids are deflated
      * too -- writer.py's _DEFLATED_WITH_MARKS -- and written byte-aligned as its own: forced_body) */
     int dense = 0;
-    out[2] = marks_payload(w, tmap, origin, remap, &dense);
+    out[2] = marks_payload(w, tmap, origin, remap, strs, &dense);
     if (!out[2]) return -1;
     CallCols *cc = &w->calls;
     size_t n = w->ncalls;
@@ -1644,7 +1646,8 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     if (!result) goto done;
     {
         PyObject *payloads[3] = {NULL, NULL, NULL};
-        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, payloads) < 0;
+        size_t strs = strs_payload ? (size_t)PyBytes_GET_SIZE(strs_payload) : 0;   /* (the writer's zlib rule) */
+        int failed = encode_rows(&w, &tmap, origin, remap, c->args_mode, strs, payloads) < 0;
         PyObject *sp = strs_payload ? strs_payload : Py_NewRef(Py_None);
         strs_payload = NULL;   /* (the loop below releases it) */
         struct { const char *name; PyObject *value; } items[] = {

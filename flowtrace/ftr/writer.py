@@ -58,13 +58,26 @@ def _times(values: array, origin: int) -> tuple[str, int, array]:
 # over 4 runs) to save two thirds of them; they are deduplicated already, and only the
 # exceptions workload has any to speak of without arguments (~0.9 bytes a call).
 ZLIB_MIN_BYTES_PER_CALL = 2
+# ... and only while the batch's STRS payload (stored as it is) is at most this many times its
+# MARK payload. Beside texts many times the marks' size, what zlib saves over the drain's
+# measured codings is a percent or two of the batch, for ~35 instructions a byte of zlib
+# input: flask's test_basic recorded with arguments (`--include '*'`), whose batches' texts
+# are 9-120x their marks (a few are 3-4x), deflated its ids at 113 M instructions of the writer
+# thread for a file 0.14% smaller (39.14 against 39.20 MB; callgrind, whole process: 7,505.4 ->
+# 7,379.3 M with this rule). Without arguments the texts are few and the marks keep
+# their deflation (the generators' bytes a call), and so do batches of marks beside some
+# texts (the generators workload with arguments: 2-5x). The C drain knows both rules
+# (encode.c marks_payload: `dense`).
+ZLIB_MAX_STRS_PER_MARK = 8
 _DEFLATED_WITH_MARKS = frozenset({F.MARK, F.CALL, F.EXIT})  # (write_batch)
 
 
-def _worth_zlib(kind: bytes, payload: bytes, calls: int) -> bool:
+def _worth_zlib(kind: bytes, payload: bytes, calls: int, strs: int = 0) -> bool:
+    """`strs`: the bytes of the batch's STRS payload."""
     if kind == F.STRS:
         return False
-    return kind != F.MARK or len(payload) > ZLIB_MIN_BYTES_PER_CALL * calls
+    return kind != F.MARK or (len(payload) > ZLIB_MIN_BYTES_PER_CALL * calls
+                              and strs <= ZLIB_MAX_STRS_PER_MARK * len(payload))
 
 
 def _nonzero(values: array) -> bool:
@@ -270,9 +283,10 @@ class SessionWriter:
         # generators' ~8 bytes a call, for ~1.3 bytes a call of zlib input.
         n += batch.payload_calls
         if batch.payloads:  # (its STRS chunk stored as it is: _worth_zlib)
+            strs = sum(len(payload) for kind, payload, _packed in parts if kind == F.STRS)
             parts = [(kind, payload, packed if packed and _worth_zlib(kind, payload, n) else False)
                      for kind, payload, packed in parts]
-            dense = any(kind == F.MARK and _worth_zlib(kind, payload, n) for kind, payload in batch.payloads)
+            dense = any(kind == F.MARK and _worth_zlib(kind, payload, n, strs) for kind, payload in batch.payloads)
             parts += [(kind, payload, F.DEFLATE_COLUMNS if dense and kind in _DEFLATED_WITH_MARKS else False)
                       for kind, payload in batch.payloads]
         with self._lock:

@@ -21,6 +21,7 @@ from typing import Any
 from .. import _crecorder, reprs, untraced  # ImportError here makes recorder/__init__.py use the Python recorder
 from ..filters import CodeFilter
 from ..ftr import format as fmt
+from ..ftr import writer as ftr_writer
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
@@ -65,6 +66,8 @@ def shared_constants() -> dict[str, int]:
         "ENC_GOLOMB_PARENT": fmt.ENC_GOLOMB_PARENT, "ENC_GOLOMB_RISE": fmt.ENC_GOLOMB_RISE,
         "ENC_DEFLATE": fmt.ENC_DEFLATE, "ENC_SHARED": fmt.ENC_SHARED, "DEFLATE_COLUMNS": fmt.DEFLATE_COLUMNS,
         "RS_TUPLE": fmt.RS_TUPLE, "RS_LIST": fmt.RS_LIST, "SAMPLE_SPAN": fmt.GOLOMB_SAMPLE_SPAN,
+        "ZLIB_MIN_BYTES_PER_CALL": ftr_writer.ZLIB_MIN_BYTES_PER_CALL,
+        "ZLIB_MAX_STRS_PER_MARK": ftr_writer.ZLIB_MAX_STRS_PER_MARK,
     }
 
 
