@@ -652,7 +652,98 @@ def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPa
     trace = record(prog, "c", args=mode)
     got = [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")]
     assert got == [reprs.exception_text(e, mode) for e in EXCEPTIONS]
-    assert hooked == EXCEPTIONS[-5:]
+    # safe mode makes the texts of non-simple args and own __str__s in C too (exc_text_args):
+    # only MyError(7) -- a class's builtin __str__ over simple args, str(exc) -- is the hook's
+    assert hooked == (EXCEPTIONS[-5:] if mode == "full" else [EXCEPTIONS[-4]])
+
+
+class RenamingMeta(type):
+    def __getattribute__(cls, name):
+        return "elsewhere" if name == "__module__" else super().__getattribute__(name)
+
+
+class MetaError(Exception, metaclass=RenamingMeta):
+    pass
+
+
+class ArgsPropError(Exception):
+    @property
+    def args(self):
+        return ([2],)
+
+
+class GetattrError(Exception):
+    def __getattribute__(self, name):
+        return ([3],) if name == "args" else super().__getattribute__(name)
+
+
+class OddModError(Exception):
+    pass
+
+
+OddModError.__module__ = 3  # type: ignore[assignment]
+
+
+class MainStrError(StrError):
+    pass
+
+
+MainStrError.__module__ = "__main__"
+
+
+class BuiltinsStrError(StrError):
+    pass
+
+
+BuiltinsStrError.__module__ = "builtins"
+
+
+@pytest.mark.parametrize("mode", ["safe", "off"])
+def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Safe mode's other branch of reprs.exception_text -- the message is the safe text of the
+    args, for args that are not all simple values or a class with its own __str__ -- is made in C
+    (capture.c exc_text_args) and reads exactly as the reference's; what C cannot answer as the
+    reference would goes to the hook: a metaclass that answers __module__ itself, an `args`
+    property or an own __getattribute__ (exc.args is then not the C field), a __module__ that is
+    not a str, a message one_line would change. Each hooked case fails if its re-check is removed."""
+    import contextvars
+
+    import flowtrace.recorder.c as crec
+
+    hooked = []
+
+    def counting(exc, mode):
+        hooked.append(exc)
+        return reprs.exception_text(exc, mode)
+
+    monkeypatch.setattr(crec, "exception_text", counting)
+    odd = type("Odd\nName", (), {})()
+    in_c = [StopIteration(Opaque()), StopIteration([1, 2]), KeyError(Opaque()), KeyError((1, "k")),
+            LookupError(contextvars.ContextVar("v")), StrError("k"), StrError(), StrError("a", [1]),
+            ValueError(Opaque(), "x"), MainStrError("m"), BuiltinsStrError("b"), StopIteration(["x" * 300]),
+            ExceptionGroup("g", [ValueError(1)])]
+    to_hook = [MetaError([1]), ArgsPropError([1]), GetattrError([1]), OddModError([1]), StopIteration([odd])]
+    excs = in_c + to_hook
+
+    def thrower(e):
+        raise e
+
+    def prog() -> None:
+        for e in excs:
+            try:
+                thrower(e)
+            except BaseException:
+                pass
+
+    trace = record(prog, "c", args=mode)
+    got = [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")]
+    assert got == [reprs.exception_text(e, mode) for e in excs]
+    assert got[0].startswith("StopIteration: <test_crecorder.Opaque object at 0x") and got[1] == "StopIteration: [1, 2]"
+    assert got[5:8] == ["test_crecorder.StrError: 'k'", "test_crecorder.StrError", "test_crecorder.StrError: ('a', [1])"]
+    assert got[9:11] == ["MainStrError: 'm'", "BuiltinsStrError: 'b'"] and got[11].endswith("'...]")
+    assert got[13:17] == ["elsewhere.MetaError: [1]", "test_crecorder.ArgsPropError: [2]", "test_crecorder.GetattrError: [3]",
+                          "OddModError: [1]"]
+    assert hooked == to_hook
 
 
 @pytest.mark.parametrize("mode", ["safe", "full"])

@@ -1696,6 +1696,81 @@ exc_text_fast(PyObject *exc)
     return r;
 }
 
+/* reprs.exception_text's other branch, safe mode (and `off`: its texts are safe mode's), without
+ * the hook: an exception whose message is the safe text of its args (value_text) -- args not all
+ * simple values (StopIteration(obj), KeyError(obj), LookupError(ContextVar)) or a class with its
+ * own Python __str__ (werkzeug's BadRequestKeyError("k")), which safe mode never calls. The hook,
+ * a Python call of ~36,000 instructions an exception (flask's test_basic: 3,378 exceptions, 124 M
+ * instructions in either mode, callgrind), stays for what this cannot answer as the reference
+ * would: full mode, a class whose metaclass is not `type` (it may answer __qualname__,
+ * __module__ or __str__ itself), a class that reads its attributes its own way (tp_getattro) or
+ * gives `args` another meaning, a __module__ that is not an exact str, simple args under a
+ * builtin __str__ (str(exc): exc_text_fast's, or the hook's for a class), and a message that
+ * is not one line or not C's to make (builtin_text_now). NULL (no error set) for the hook. */
+static PyObject *str_dunder_str, *str_args, *base_args;   /* ("__str__", "args", BaseException's getset) */
+static PyObject *
+exc_text_args(CoreObject *c, PyObject *exc)
+{
+    PyTypeObject *tp = Py_TYPE(exc);
+    if (c->args_mode == 2 || !PyExceptionInstance_Check(exc)) return NULL;
+    if (!str_dunder_str) {   /* (once; interned, held for good) */
+        if (!(str_dunder_str = PyUnicode_InternFromString("__str__")) || !(str_args = PyUnicode_InternFromString("args"))
+                || !(base_args = _PyType_Lookup((PyTypeObject *)PyExc_BaseException, str_args))) {
+            Py_CLEAR(str_dunder_str);
+            PyErr_Clear();
+            return NULL;
+        }
+        Py_INCREF(base_args);
+    }
+    PyObject *args = ((PyBaseExceptionObject *)exc)->args;
+    if (!args || !PyTuple_CheckExact(args)) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    int simple = 1;   /* reprs._safe_args */
+    for (Py_ssize_t i = 0; i < n && simple; i++) {
+        PyTypeObject *at = Py_TYPE(PyTuple_GET_ITEM(args, i));
+        simple = at == &PyUnicode_Type || at == &PyLong_Type || at == &PyFloat_Type || at == &PyBool_Type
+                 || at == Py_TYPE(Py_None) || at == &PyBytes_Type;
+    }
+    PyObject *mod = NULL, *qual;   /* (borrowed) the name's parts; mod NULL: a builtin type's */
+    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        /* type(exc).__qualname__, .__module__, .__str__ and exc.args read as `type` and
+         * object.__getattribute__ read them: the heap type's qualname, its own dict's __module__,
+         * the first __str__ along its MRO (a function: the class's own, never in _BUILTIN_STR),
+         * BaseException's args descriptor (a data descriptor: the instance dict cannot hide it) */
+        if (Py_TYPE(tp) != &PyType_Type || tp->tp_getattro != PyObject_GenericGetAttr
+                || _PyType_Lookup(tp, str_args) != base_args)
+            return NULL;
+        PyObject *own_str = _PyType_Lookup(tp, str_dunder_str);
+        if (simple && !(own_str && PyFunction_Check(own_str))) return NULL;   /* (str(exc): the hook's) */
+        qual = ((PyHeapTypeObject *)tp)->ht_qualname;
+        mod = tp->tp_dict ? PyDict_GetItemWithError(tp->tp_dict, str_module_key) : NULL;
+        if (!mod || !PyUnicode_CheckExact(mod) || !PyUnicode_CheckExact(qual)) { PyErr_Clear(); return NULL; }
+        if (PyUnicode_Compare(mod, str_builtins) == 0 || PyUnicode_CompareWithASCIIString(mod, "__main__") == 0)
+            mod = NULL;
+    } else {
+        /* a static type: its name and "builtins" (no dot in tp_name), its attributes its own */
+        if (simple || strchr(tp->tp_name, '.')) return NULL;   /* (simple args: exc_text_fast's str(exc)) */
+        qual = NULL;
+    }
+    PyObject *msg = n == 0 ? NULL : builtin_text_now(n == 1 ? PyTuple_GET_ITEM(args, 0) : args, 1);   /* value_text */
+    if (n && (!msg || !PyUnicode_CheckExact(msg) || !one_line(msg))) {   /* (one_line would escape it: the hook) */
+        Py_XDECREF(msg);
+        PyErr_Clear();
+        return NULL;
+    }
+    msg = cut_text(msg, MAX_TEXT);   /* (builtin_text_now cut it already: no change) */
+    PyObject *r = NULL;
+    if (n && !msg) { PyErr_Clear(); return NULL; }
+    if (!qual) r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%s: %U", tp->tp_name, msg)
+                                                : PyUnicode_FromString(tp->tp_name);
+    else if (mod) r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%U.%U: %U", mod, qual, msg)
+                                                    : PyUnicode_FromFormat("%U.%U", mod, qual);
+    else r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%U: %U", qual, msg) : Py_NewRef(qual);
+    Py_XDECREF(msg);
+    if (!r) PyErr_Clear();
+    return r;
+}
+
 /* The commonest exceptions -- a builtin type that keeps BaseException's __str__, raised with
  * one int (ValueError(i), IndexError(n)) or nothing -- as an S_EXC entry: the type and the
  * int, made into the reference's text ("ValueError: 3", "ValueError") at drain (render.c).
@@ -1755,6 +1830,7 @@ exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc)
     uint32_t sid = exc_entry(c, exc);
     if (!sid) {
         PyObject *t = exc_text_fast(exc);
+        if (!t) t = exc_text_args(c, exc);   /* (the hook's safe branch, in C) */
         if (!t) {
             hook_runs_python(c);
             t = call_in_callback(c->exc_text, &exc, 1, NULL);
