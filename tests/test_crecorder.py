@@ -605,6 +605,47 @@ def test_modules_read_by_name_in_c(tmp_path, monkeypatch) -> None:
     assert got[8:10] == ["<module 'o' (line\\nbreak)>", "<module 's\u00e9' from '/x/s\u00e9.py'>"]
 
 
+def test_module_texts_kept_by_their_parts() -> None:
+    """Safe mode: a module's text is kept by its name and origin (render.c module_text_now) and
+    taken again only while its parts are those: a module renamed, given another __file__, its
+    spec's origin or location changed, its loader replaced, reads as reprs.value_text says at
+    each call (keyed by the module alone, the second call onwards would read the first text)."""
+    import importlib.machinery
+    import types
+
+    m = types.ModuleType("mod_a")
+    m.__file__ = "/x/a.py"
+    s = types.ModuleType("s")
+    s.__spec__ = importlib.machinery.ModuleSpec("s", None, origin="/o.py")
+    s.__spec__.has_location = True
+    twin = types.ModuleType("mod_a")
+    twin.__file__ = "/x/a.py"
+    steps = [
+        (m, None), (m, lambda: setattr(m, "__file__", "/x/b.py")), (m, lambda: setattr(m, "__name__", "mod_b")),
+        (m, lambda: delattr(m, "__file__")), (m, lambda: setattr(m, "__loader__", Opaque())),
+        (m, lambda: setattr(m, "__loader__", Opaque())), (m, lambda: setattr(m, "__loader__", None)),
+        (twin, None), (s, None), (s, lambda: setattr(s.__spec__, "origin", "/p.py")),
+        (s, lambda: setattr(s.__spec__, "has_location", False)), (s, lambda: setattr(s.__spec__, "name", "s2")),
+        (sys, None), (sys, None), (m, None),
+    ]
+    expected = []
+
+    def prog() -> None:
+        for mod, change in steps:
+            if change is not None:
+                change()
+            expected.append(reprs.value_text(mod, "safe"))
+            probe(mod, k=mod)
+
+    trace = record(prog, "c", args="safe")
+    got = [c.result for c in trace.calls if c.function.qualname == "probe"]
+    assert got == expected
+    assert expected[:4] == ["<module 'mod_a' from '/x/a.py'>", "<module 'mod_a' from '/x/b.py'>",
+                            "<module 'mod_b' from '/x/b.py'>", "<module 'mod_b'>"]
+    assert expected[9:12] == ["<module 's' from '/p.py'>", "<module 's' (/p.py)>", "<module 's2' (/p.py)>"]
+    assert expected[4] != expected[5] and expected[6] == "<module 'mod_b'>" == expected[-1]
+
+
 class MyError(ValueError):
     pass
 

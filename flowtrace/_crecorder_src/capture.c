@@ -549,7 +549,8 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     PyObject *t = NULL;
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
             || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type || (c->args_mode == 1 && named_by_text(tp))) {
-        t = c->args_mode == 1 && tp == &PyDict_Type ? dict_text_now(v) : NULL;   /* (kept by its tag) */
+        t = c->args_mode != 1 ? NULL : tp == &PyDict_Type ? dict_text_now(v)   /* (kept by its tag) */
+            : tp == &PyModule_Type ? module_text_now(v) : NULL;                  /* (kept by its parts) */
         if (!t && !PyErr_Occurred()) t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }

@@ -703,6 +703,7 @@ PyObject *cut_text(PyObject *text, Py_ssize_t limit);
 void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
 PyObject *builtin_text_now(PyObject *v, int safe);
+PyObject *module_text_now(PyObject *m);
 int plain_names(PyTypeObject *meta);
 int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
                   PyObject **payload, size_t *count);

@@ -665,20 +665,23 @@ dict_str(PyObject *d, PyObject *key)
     return v && PyUnicode_CheckExact(v) ? v : NULL;
 }
 
-/* reprs.module_text: what repr() shows for a module, from its dict and its spec's (see there);
- * NOT_MINE when the hook must say (an origin that one_line would change, a module's names
- * not to be had without an import-system lookup). */
+/* What reprs.module_text reads of a module: its name and origin (exact strs or NULL), whether it is
+ * located (" from 'origin'"), its loader when it has no origin, and its spec's dict (owned, for
+ * the borrowed strs' sake, released by the caller). */
+typedef struct { PyObject *name, *origin, *loader, *spec_dict; int located; } ModParts;
+static PyObject *mod_keys[8], *spec_type, *namespace_loader;   /* (interned; importlib's types, held) */
+enum { K_SPEC, K_NAME, K_ORIGIN, K_FILEATTR, K_LOADER, K_DNAME, K_FILE, K_DLOADER };
+
+/* m's parts (module_text): 0, NOT_MINE (importlib not to be had without an import) or -1. */
 static int
-text_module(Text *t, PyObject *m, int depth)
+module_parts(PyObject *m, ModParts *p)
 {
-    static PyObject *keys[8], *spec_type, *namespace_loader;   /* (interned; importlib's types, held) */
     static int ready;
-    enum { K_SPEC, K_NAME, K_ORIGIN, K_FILEATTR, K_LOADER, K_DNAME, K_FILE, K_DLOADER };
     if (!ready) {   /* importlib's types from sys.modules (no import), once */
         static const char *names[8] = {"__spec__", "name", "origin", "_set_fileattr", "loader", "__name__",
                                        "__file__", "__loader__"};
         for (int i = 0; i < 8; i++)
-            if (!keys[i] && !(keys[i] = PyUnicode_InternFromString(names[i]))) { PyErr_Clear(); return NOT_MINE; }
+            if (!mod_keys[i] && !(mod_keys[i] = PyUnicode_InternFromString(names[i]))) { PyErr_Clear(); return NOT_MINE; }
         PyObject *mods = PySys_GetObject("modules");   /* borrowed */
         PyObject *bootstrap = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "_frozen_importlib") : NULL;
         PyObject *external = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "_frozen_importlib_external") : NULL;
@@ -689,43 +692,111 @@ text_module(Text *t, PyObject *m, int depth)
         spec_type = Py_NewRef(st); namespace_loader = Py_NewRef(nl);
         ready = 1;
     }
-    size_t b0 = t->len, c0 = t->nchars;
-    PyObject *d = PyModule_GetDict(m), *spec_dict = NULL, *name, *origin = NULL, *loader;   /* (borrowed) */
-    PyObject *spec = PyDict_GetItemWithError(d, keys[K_SPEC]);
+    PyObject *d = PyModule_GetDict(m);   /* (borrowed) */
+    PyObject *spec = PyDict_GetItemWithError(d, mod_keys[K_SPEC]);
     if (!spec) PyErr_Clear();
-    int r = -1, located = 0;
+    p->spec_dict = NULL; p->origin = NULL; p->located = 0;
     if (spec && (PyObject *)Py_TYPE(spec) == spec_type) {
-        if (!(spec_dict = PyObject_GenericGetDict(spec, NULL))) return -1;
-        name = dict_str(spec_dict, keys[K_NAME]);
-        origin = dict_str(spec_dict, keys[K_ORIGIN]);
-        located = origin && PyDict_GetItemWithError(spec_dict, keys[K_FILEATTR]) == Py_True;
-        loader = origin ? NULL : PyDict_GetItemWithError(spec_dict, keys[K_LOADER]);
+        if (!(p->spec_dict = PyObject_GenericGetDict(spec, NULL))) return -1;
+        p->name = dict_str(p->spec_dict, mod_keys[K_NAME]);
+        p->origin = dict_str(p->spec_dict, mod_keys[K_ORIGIN]);
+        p->located = p->origin && PyDict_GetItemWithError(p->spec_dict, mod_keys[K_FILEATTR]) == Py_True;
+        p->loader = p->origin ? NULL : PyDict_GetItemWithError(p->spec_dict, mod_keys[K_LOADER]);
     } else {
-        name = dict_str(d, keys[K_DNAME]);
-        located = (origin = dict_str(d, keys[K_FILE])) != NULL;
-        loader = origin ? NULL : PyDict_GetItemWithError(d, keys[K_DLOADER]);
+        p->name = dict_str(d, mod_keys[K_DNAME]);
+        p->located = (p->origin = dict_str(d, mod_keys[K_FILE])) != NULL;
+        p->loader = p->origin ? NULL : PyDict_GetItemWithError(d, mod_keys[K_DLOADER]);
     }
     PyErr_Clear();
-    if (origin && !located) {   /* "(origin)" as one_line would leave it: printable ASCII only */
-        Py_ssize_t n = PyUnicode_GET_LENGTH(origin);
-        const char *p = PyUnicode_IS_ASCII(origin) ? (const char *)PyUnicode_DATA(origin) : NULL;
-        for (Py_ssize_t i = 0; p && i < n; i++) if (p[i] < 0x20 || p[i] > 0x7e) p = NULL;
-        if (!p) { r = NOT_MINE; goto done; }
+    return 0;
+}
+
+/* module_text's form for parts p: the text is made of the name and origin alone (MOD_LOCATED:
+ * " from 'origin'", MOD_ORIGIN: " (origin)", MOD_BARE: nothing, MOD_NAMESPACE: " (namespace)"),
+ * or MOD_LOADER: the loader's text too. */
+enum { MOD_LOCATED = 1, MOD_ORIGIN, MOD_BARE, MOD_NAMESPACE, MOD_LOADER };
+static inline int
+module_form(const ModParts *p)
+{
+    return p->located ? MOD_LOCATED : p->origin ? MOD_ORIGIN : !p->loader || p->loader == Py_None ? MOD_BARE
+           : (PyObject *)Py_TYPE(p->loader) == namespace_loader ? MOD_NAMESPACE : MOD_LOADER;
+}
+
+/* reprs.module_text: what repr() shows for a module, from its parts (module_parts; see there);
+ * NOT_MINE when the hook must say (an origin that one_line would change). */
+static int
+module_text(Text *t, const ModParts *p, int depth)
+{
+    size_t b0 = t->len, c0 = t->nchars;
+    int r = -1, form = module_form(p);
+    if (form == MOD_ORIGIN) {   /* "(origin)" as one_line would leave it: printable ASCII only */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(p->origin);
+        const char *q = PyUnicode_IS_ASCII(p->origin) ? (const char *)PyUnicode_DATA(p->origin) : NULL;
+        for (Py_ssize_t i = 0; q && i < n; i++) if (q[i] < 0x20 || q[i] > 0x7e) q = NULL;
+        if (!q) { r = NOT_MINE; goto done; }
     }
-    if (text_add(t, "<module ", 8, 8) < 0 || (name ? text_str_repr(t, name) : text_add(t, "'?'", 3, 3)) < 0) goto done;
-    if (located) r = text_add(t, " from ", 6, 6) < 0 || text_str_repr(t, origin) < 0 ? -1 : 0;
-    else if (origin) r = text_add(t, " (", 2, 2) < 0 || text_add_str(t, origin) < 0 ? -1 : text_add(t, ")", 1, 1);
-    else if (!loader || loader == Py_None) r = 0;
-    else if ((PyObject *)Py_TYPE(loader) == namespace_loader) r = text_add(t, " (namespace)", 12, 12);
+    if (text_add(t, "<module ", 8, 8) < 0 || (p->name ? text_str_repr(t, p->name) : text_add(t, "'?'", 3, 3)) < 0) goto done;
+    if (form == MOD_LOCATED) r = text_add(t, " from ", 6, 6) < 0 || text_str_repr(t, p->origin) < 0 ? -1 : 0;
+    else if (form == MOD_ORIGIN) r = text_add(t, " (", 2, 2) < 0 || text_add_str(t, p->origin) < 0 ? -1 : text_add(t, ")", 1, 1);
+    else if (form == MOD_BARE) r = 0;
+    else if (form == MOD_NAMESPACE) r = text_add(t, " (namespace)", 12, 12);
     else {
         r = text_add(t, " (", 2, 2) < 0 ? -1 : depth >= MAX_DEPTH ? text_add(t, "...", 3, 3)
-            : render_now(t, loader, depth + 1, 1);
+            : render_now(t, p->loader, depth + 1, 1);
         if (r == 0) r = text_add(t, ")", 1, 1);
     }
     if (r == 0) r = text_add(t, ">", 1, 1);
 done:
-    Py_XDECREF(spec_dict);
     if (r == NOT_MINE) { t->len = b0; t->nchars = c0; }
+    return r;
+}
+
+static int
+text_module(Text *t, PyObject *m, int depth)
+{
+    ModParts p;
+    int r = module_parts(m, &p);
+    if (r == 0) r = module_text(t, &p, depth);
+    Py_XDECREF(p.spec_dict);
+    return r;
+}
+
+/* Safe mode, a module passed or returned (14 k of flask's test_basic's call-time texts, 365
+ * modules): its text (a new reference) kept by what it is made of -- its name and origin (strs,
+ * held here, so the same pointers are the same contents) and its form (module_form) -- and
+ * taken again while a module's parts are those: the text is a function of them and nothing else,
+ * whatever module it is; the parts are still read each time (a module's __spec__ or __file__
+ * can change). A loader's text (MOD_LOADER) is not kept. NULL with no error set: the caller
+ * renders (builtin_text_now). Bounded: MODULE_TEXTS texts of at most MAX_TEXT characters. */
+#define MODULE_TEXTS 64
+static struct { PyObject *name, *origin, *text; int form; } module_texts[MODULE_TEXTS];
+
+PyObject *
+module_text_now(PyObject *m)
+{
+    ModParts p;
+    if (module_parts(m, &p)) { Py_XDECREF(p.spec_dict); PyErr_Clear(); return NULL; }
+    int form = module_form(&p);
+    PyObject *r = NULL;
+    if (form == MOD_LOADER) goto done;
+    size_t i = (((uintptr_t)p.name ^ (uintptr_t)p.origin * 31) >> 4 ^ (size_t)form) & (MODULE_TEXTS - 1);
+    if (module_texts[i].text && module_texts[i].name == p.name && module_texts[i].origin == p.origin
+            && module_texts[i].form == form) {
+        r = Py_NewRef(module_texts[i].text);
+        goto done;
+    }
+    Text t = {NULL, 0, 0, 0};
+    int rc = module_text(&t, &p, 0);
+    if (rc == 0 && t.nchars > MAX_TEXT) rc = text_cut(&t, 0, 0, MAX_TEXT);   /* (builtin_text_now's) */
+    r = rc ? NULL : PyUnicode_DecodeUTF8(t.p ? t.p : "", (Py_ssize_t)t.len, "surrogatepass");
+    PyMem_RawFree(t.p);
+    if (!r) { PyErr_Clear(); goto done; }
+    Py_XSETREF(module_texts[i].name, Py_XNewRef(p.name));
+    Py_XSETREF(module_texts[i].origin, Py_XNewRef(p.origin));
+    Py_XSETREF(module_texts[i].text, Py_NewRef(r));
+    module_texts[i].form = form;
+done:
+    Py_XDECREF(p.spec_dict);
     return r;
 }
 
