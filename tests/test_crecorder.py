@@ -666,13 +666,13 @@ EXCEPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["safe", "full"])
-def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exception texts made in C (builtin types, simple args) or by the hook read exactly
-    like reprs.exception_text; the hook runs only for the last five (one text per exception)."""
+def _thrown_texts(excs: list[BaseException], mode: str, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[list[str | None], list[BaseException]]:
+    """Each exception raised once by `thrower`, recorded by the C recorder in `mode`: the texts
+    recorded for them, and the exceptions whose text the Python hook was asked for."""
     import flowtrace.recorder.c as crec
 
-    hooked = []
+    hooked: list[BaseException] = []
 
     def counting(exc, mode):
         hooked.append(exc)
@@ -684,14 +684,21 @@ def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPa
         raise e
 
     def prog() -> None:
-        for e in EXCEPTIONS:
+        for e in excs:
             try:
                 thrower(e)
             except BaseException:
                 pass
 
     trace = record(prog, "c", args=mode)
-    got = [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")]
+    return [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")], hooked
+
+
+@pytest.mark.parametrize("mode", ["safe", "full"])
+def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exception texts made in C (builtin types, simple args) or by the hook read exactly
+    like reprs.exception_text; the hook runs only for the last five (one text per exception)."""
+    got, hooked = _thrown_texts(EXCEPTIONS, mode, monkeypatch)
     assert got == [reprs.exception_text(e, mode) for e in EXCEPTIONS]
     # safe mode makes the texts of non-simple args and own __str__s in C too (exc_text_args):
     # only MyError(7) -- a class's builtin __str__ over simple args, str(exc) -- is the hook's
@@ -749,15 +756,6 @@ def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.Monkey
     not a str, a message one_line would change. Each hooked case fails if its re-check is removed."""
     import contextvars
 
-    import flowtrace.recorder.c as crec
-
-    hooked = []
-
-    def counting(exc, mode):
-        hooked.append(exc)
-        return reprs.exception_text(exc, mode)
-
-    monkeypatch.setattr(crec, "exception_text", counting)
     odd = type("Odd\nName", (), {})()
     in_c = [StopIteration(Opaque()), StopIteration([1, 2]), KeyError(Opaque()), KeyError((1, "k")),
             LookupError(contextvars.ContextVar("v")), StrError("k"), StrError(), StrError("a", [1]),
@@ -765,19 +763,7 @@ def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.Monkey
             ExceptionGroup("g", [ValueError(1)])]
     to_hook = [MetaError([1]), ArgsPropError([1]), GetattrError([1]), OddModError([1]), StopIteration([odd])]
     excs = in_c + to_hook
-
-    def thrower(e):
-        raise e
-
-    def prog() -> None:
-        for e in excs:
-            try:
-                thrower(e)
-            except BaseException:
-                pass
-
-    trace = record(prog, "c", args=mode)
-    got = [c.exception for c in trace.calls if c.function.qualname.endswith(".thrower")]
+    got, hooked = _thrown_texts(excs, mode, monkeypatch)
     assert got == [reprs.exception_text(e, mode) for e in excs]
     assert got[0].startswith("StopIteration: <test_crecorder.Opaque object at 0x") and got[1] == "StopIteration: [1, 2]"
     assert got[5:8] == ["test_crecorder.StrError: 'k'", "test_crecorder.StrError", "test_crecorder.StrError: ('a', [1])"]
