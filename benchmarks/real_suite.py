@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,16 +83,16 @@ def plugin_source() -> str:
                                 end=callgrind_phase.END)
 
 
-def pip(py: str, *args: str) -> None:
-    subprocess.run([py, "-m", "pip", "install", "-q", *args], check=True, stdout=subprocess.DEVNULL)
-
-
 def prepare(scratch: str, package: str, deps: list[str], viztracer: str) -> tuple[str, str]:
-    """(the scratch venv's python, the unpacked sdist), made once and reused."""
+    """(the scratch venv's python, the unpacked sdist), made once and reused (a venv whose
+    installs did not finish is made again: its stamp is written last)."""
     py = os.path.join(scratch, "venv", "bin", "python")
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", os.path.join(scratch, "venv")], check=True)
-        pip(py, "pytest==8.3.5", package, viztracer, *deps)
+    stamp = os.path.join(scratch, "venv", ".installed")
+    if not os.path.exists(stamp):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", os.path.join(scratch, "venv")], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "pytest==8.3.5", package, viztracer, *deps],
+                       check=True, stdout=subprocess.DEVNULL)
+        open(stamp, "w").close()
     tree = os.path.join(scratch, "src")
     if not os.path.isdir(tree):
         dist = os.path.join(scratch, "dist")
@@ -145,7 +146,7 @@ def run_one(config: str, py: str, source: str, tests: str, scratch: str, checkou
         figures = json.load(fh)
     if dumps:
         figures["instr"] = callgrind_phase.phase_counts(callgrind_phase.read_dumps(dumps))["instr"]
-        subprocess.run(["rm", "-rf", dumps], check=False)
+        shutil.rmtree(dumps, ignore_errors=True)
     return figures
 
 
