@@ -2,7 +2,7 @@
 `flowtrace run --include '*'` against the `viztracer` command, which records every call too.
 
     python benchmarks/real_suite.py [--package flask==3.1.1] [--tests tests/test_basic.py]
-        [--repeat 3] [--baseline CHECKOUT] [--instructions] [--scratch DIR]
+        [--repeat 3] [--baseline CHECKOUT] [--instructions [--cache-sim]] [--scratch DIR]
 
 The ten workloads of e2e.py are programs written to be measured; this is code nobody wrote for
 us (flask, werkzeug, jinja2, click, pytest and pluggy, all recorded). A scratch virtual
@@ -25,7 +25,9 @@ VizTracer's (overhead = time / untraced - 1), per round and as the median.
 --instructions: one run each under callgrind instead, the session phase marked by the plugin
 (callgrind_phase.py's helper; flowtrace's pending rows flushed before each mark, as e2e.py's
 --drain-in-phase does; --counted-flush-interval as e2e.py's), each process ended right after it
-(no save): the phase's instruction counts of every thread, which this noisy machine does not move.
+(no save): the phase's instruction counts of every thread, which this noisy machine does not move. --cache-sim adds the session's
+simulated instruction- and data-cache misses (callgrind --cache-sim=yes): on flask, where the
+default mode is under VizTracer's overhead counted and over it timed, that is where the time is.
 """
 
 from __future__ import annotations
@@ -123,9 +125,10 @@ def command(config: str, py: str, tests: str, out: str, flush_interval: float = 
 
 
 def run_one(config: str, py: str, source: str, tests: str, scratch: str, checkout: str,
-            marks: str | None, flush_interval: float = 0) -> dict:
+            marks: str | None, flush_interval: float = 0, cache_sim: bool = False) -> dict:
     """One process of `config`: the plugin's figures, and with `marks` (under callgrind, with
-    flowtrace's `flush_interval`) the session phase's instruction count."""
+    flowtrace's `flush_interval`) the session phase's instruction count -- and its simulated
+    cache misses with `cache_sim`."""
     out = os.path.join(scratch, "out")
     result = os.path.join(scratch, "result.json")
     if os.path.exists(result):
@@ -137,7 +140,7 @@ def run_one(config: str, py: str, source: str, tests: str, scratch: str, checkou
     if marks:
         env["REAL_SUITE_MARKS"] = marks
         dumps = tempfile.mkdtemp(prefix="real-cg-", dir=scratch)
-        cmd = callgrind_phase.under_callgrind(cmd, dumps)
+        cmd = callgrind_phase.under_callgrind(cmd, dumps, cache_sim)
     proc = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True)
     if not os.path.exists(result):
         raise SystemExit(f"{config}: the test session did not finish (exit {proc.returncode}):\n"
@@ -145,7 +148,10 @@ def run_one(config: str, py: str, source: str, tests: str, scratch: str, checkou
     with open(result) as fh:
         figures = json.load(fh)
     if dumps:
-        figures["instr"] = callgrind_phase.phase_counts(callgrind_phase.read_dumps(dumps))["instr"]
+        read = callgrind_phase.read_dumps(dumps)
+        figures["instr"] = callgrind_phase.phase_counts(read)["instr"]
+        if cache_sim:
+            figures |= callgrind_phase.phase_cache_misses(read)
         shutil.rmtree(dumps, ignore_errors=True)
     return figures
 
@@ -160,10 +166,14 @@ def overhead_ratio(runs: dict, config: str, metric: str, i: int | None = None) -
     return (value(config) / base - 1) / viz if viz > 0 else None
 
 
+# metric -> (its label, the scale it is printed at)
+METRICS = {"cpu": ("cpu s", 1.0), "wall": ("wall s", 1.0), "instr": ("M instr", 1e-6),
+           "i1_miss": ("M I1 misses", 1e-6), "d1r_miss": ("M D1 rd miss", 1e-6), "d1w_miss": ("M D1 wr miss", 1e-6)}
+
+
 def report(runs: dict, metrics: list[str]) -> None:
     for metric in metrics:
-        unit = "M instr" if metric == "instr" else f"{metric} s"
-        scale = 1e-6 if metric == "instr" else 1.0
+        unit, scale = METRICS[metric]
         print(f"\n{unit:>12}: median (min-max); overhead = value / untraced - 1; ÷viz = overhead / viz's")
         for config, rs in runs.items():
             xs = [r[metric] * scale for r in rs]
@@ -184,6 +194,9 @@ def parse_options() -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", help="another flowtrace checkout (built): adds base-ft, base-ft-noargs")
     ap.add_argument("--instructions", action="store_true", help="callgrind counts of the test session")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --instructions: callgrind simulates the caches too (slower): the session's "
+                         "instruction-cache and data-cache misses, where time goes that counts do not show")
     ap.add_argument("--counted-flush-interval", type=float, default=1000.0, metavar="S",
                     help="with --instructions: flowtrace's --flush-interval (default 1000, as e2e.py's: under "
                          "valgrind a 0.1 s interval flushes 50-800x more often per call than for a user; "
@@ -194,6 +207,8 @@ def parse_options() -> argparse.Namespace:
 
 def main() -> None:
     opts = parse_options()
+    if opts.cache_sim and not opts.instructions:
+        raise SystemExit("--cache-sim goes with --instructions")
     if opts.instructions and (why := callgrind_phase.missing_tools()):
         raise SystemExit(f"--instructions: {why}")
     scratch = os.path.join(opts.scratch, opts.package.replace("==", "-"))
@@ -208,11 +223,12 @@ def main() -> None:
     for _ in range(1 if opts.instructions else opts.repeat):
         for config in configs:
             runs[config].append(run_one(config, py, source, tests, scratch, checkouts[config], marks,
-                                          opts.counted_flush_interval))
+                                          opts.counted_flush_interval, opts.cache_sim))
     outcomes = {c: {(r["tests"], r["failed"], r["exit"]) for r in rs} for c, rs in runs.items()}
     print(f"{opts.package}: {tests} of its sdist ({runs['untraced'][0]['tests']} tests), Python "
           f"{sys.version.split()[0]}, {len(runs['untraced'])} round(s), configurations taking turns")
-    report(runs, ["instr"] if opts.instructions else ["cpu", "wall"])
+    counted = ["instr", *(callgrind_phase.CACHE_EVENTS.values() if opts.cache_sim else [])]
+    report(runs, counted if opts.instructions else ["cpu", "wall"])
     if len({frozenset(o) for o in outcomes.values()}) != 1:
         print(f"OUTCOMES DIFFER between configurations (tests, failed, exit): {outcomes}", file=sys.stderr)
         sys.exit(1)

@@ -47,6 +47,18 @@ def test_overhead_ratio_per_round_and_of_the_medians():
     assert real_suite.overhead_ratio(runs, "ft", "cpu") is None   # no viz overhead to divide by
 
 
+def test_report_prints_each_metric_with_its_ratio_to_viztracer(capsys):
+    runs = {"untraced": [{"instr": 100e6, "i1_miss": 10e6}], "ft": [{"instr": 150e6, "i1_miss": 30e6}],
+            "viz": [{"instr": 200e6, "i1_miss": 20e6}]}
+    real_suite.report(runs, ["instr", "i1_miss"])
+    lines = capsys.readouterr().out.splitlines()
+    ft = [line for line in lines if line.startswith("ft ")]
+    headers = [line.split(":")[0].strip() for line in lines if "median (min-max)" in line]
+    assert headers == ["M instr", "M I1 misses"]
+    assert ft[0].split()[:2] == ["ft", "150.00"] and "÷viz 0.50" in ft[0]   # (150-100) / (200-100)
+    assert ft[1].split()[:2] == ["ft", "30.00"] and "÷viz 2.00" in ft[1]    # (30-10) / (20-10)
+
+
 @pytest.fixture
 def suite(tmp_path):
     (tmp_path / f"{real_suite.PLUGIN}.py").write_text(real_suite.plugin_source())
