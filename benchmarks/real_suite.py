@@ -181,7 +181,8 @@ def report(runs: dict, metrics: list[str]) -> None:
             if config not in ("untraced", "viz"):
                 rounds = [overhead_ratio(runs, config, metric, i) for i in range(len(rs))]
                 med = overhead_ratio(runs, config, metric)
-                line += f"   ÷viz {med:.2f}  (rounds: {', '.join(f'{r:.2f}' for r in rounds if r is not None)})"
+                shown = ", ".join("-" if r is None else f"{r:.2f}" for r in rounds)
+                line += f"   ÷viz {'-' if med is None else f'{med:.2f}'}  (rounds: {shown})"   # (-: no viz overhead)
             print(line)
 
 
