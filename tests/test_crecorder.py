@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -211,6 +212,25 @@ def test_builtins_bound_methods_and_modules_read_by_name() -> None:
     assert got[10] == "<bound method probe of <class 'test_crecorder.Opaque'>>"
     assert got[15:17] == [repr(json), "<module 'sys' (built-in)>"]
     assert got[-3] == "(<built-in function len>, 1)"
+
+
+def _repeated_in_one_batch(*calls: tuple) -> Any:
+    """The C recorder (safe mode), stopped and not drained, after each `(function, *args)` of
+    `calls` was called 500 times in one batch, in turn -- with fewer than 10 entries pending:
+    the values those tests key once per batch are not given an entry or two at every call.
+    (This frame runs before the recording starts: only the calls it makes are recorded.)"""
+    from flowtrace.recorder.c import CRecorder
+
+    rec = CRecorder(RecorderConfig(args="safe"))
+    rec.start()
+    for _ in range(500):
+        for func, *args in calls:
+            func(*args)
+    rec.stop()
+    assert rec.stats()["strings"] < 10
+    return rec
+
+
 def test_module_builtin_functions_keyed_once_per_batch() -> None:
     """A module's builtin function passed again and again in one batch (`len`, `math.sqrt`: a
     key=, a callback) is memo-keyed by its address (capture.c value_key_in, V_BUILTIN): one
@@ -224,13 +244,7 @@ def test_module_builtin_functions_keyed_once_per_batch() -> None:
         return func
 
     items = [1]
-    rec = CRecorder(RecorderConfig(args="safe"))
-    rec.start()
-    for _ in range(500):
-        apply(len, 7)
-        apply(math.sqrt, 7)
-    rec.stop()
-    assert rec.stats()["strings"] < 10  # entries pending: not one per call (2,000 before)
+    rec = _repeated_in_one_batch((apply, len, 7), (apply, math.sqrt, 7))  # (2,000 entries pending before: one a call)
     batch = rec.drain().unpacked()
     texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
     got = {(texts[a], texts[v]) for a, v in zip(batch.call_args, batch.exit_val) if a}
@@ -247,8 +261,6 @@ def test_class_arguments_keyed_once_per_batch() -> None:
     """A class passed again and again in one batch (a classmethod's cls, a factory's argument,
     a result) is memo-keyed by its address (capture.c value_key_in, V_CLASS): one entry for all
     those calls, its text made once at the drain -- and every call reads it right."""
-    from flowtrace.recorder.c import CRecorder
-
     class Shape:
         @classmethod
         def make(cls, n):
@@ -257,12 +269,7 @@ def test_class_arguments_keyed_once_per_batch() -> None:
     def build(kind, n):
         return kind.make(n)
 
-    rec = CRecorder(RecorderConfig(args="safe"))
-    rec.start()
-    for _ in range(500):
-        build(Shape, 7)
-    rec.stop()
-    assert rec.stats()["strings"] < 10  # entries pending: not one per call (500 before)
+    rec = _repeated_in_one_batch((build, Shape, 7))  # (500 entries pending before: one a call)
     batch = rec.drain().unpacked()
     texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
     name = f"<class 'test_crecorder.{Shape.__qualname__}'>"
@@ -276,8 +283,6 @@ def test_str_arguments_keyed_once_per_batch() -> None:
     those calls, its text made once at the drain. Every call still reads its own value: strs made
     afresh each call, long ones (cut), quotes, escapes and non-ASCII; a str subclass is any other
     object (its placeholder, as reprs gives)."""
-    from flowtrace.recorder.c import CRecorder
-
     class Name(str):
         pass
 
@@ -288,12 +293,7 @@ def test_str_arguments_keyed_once_per_batch() -> None:
     odd = ["it's", 'say "hi"', "tab\there", "line\nbreak", "naïve ☃", "x" * 100, "", "\x1b[0m"]
     fresh = [f"key{i % 7}" + "!" * (i % 3) for i in range(60)]
     subclassed = Name("user-agent")
-    rec = CRecorder(RecorderConfig(args="safe"))
-    rec.start()
-    for _ in range(500):
-        get(literal, "none")
-    rec.stop()
-    assert rec.stats()["strings"] < 10  # entries pending: not two per call (1,000 before)
+    rec = _repeated_in_one_batch((get, literal, "none"))  # (1,000 entries pending before: two a call)
     rec.drain()
     values = [literal, *odd, *fresh, subclassed, literal, *odd]
     trace = record(lambda: [get(v, v) for v in values], "c", args="safe")
@@ -311,8 +311,6 @@ def test_unchanged_dict_arguments_keyed_once_per_batch() -> None:
     still reads the dict as it is then: changed in place between calls (a value, a new key, a
     deleted one, cleared), a dict holding a list changed inside, an instance's __dict__ (a split
     table) changed by attribute, a dict of more than MAX_ITEMS items, a kwargs dict."""
-    from flowtrace.recorder.c import CRecorder
-
     class Obj:
         pass
 
@@ -323,12 +321,7 @@ def test_unchanged_dict_arguments_keyed_once_per_batch() -> None:
         return None
 
     config = {"host": "localhost", "port": 8080, "debug": False, "ratio": 0.5, "none": None}
-    rec = CRecorder(RecorderConfig(args="safe"))
-    rec.start()
-    for _ in range(500):
-        get(config, "host")
-    rec.stop()
-    assert rec.stats()["strings"] < 10  # entries pending: not one per call (500 before)
+    rec = _repeated_in_one_batch((get, config, "host"))  # (500 entries pending before: one a call)
     rec.drain()
 
     holder, obj, big = {"items": [1]}, Obj(), {f"k{i}": i for i in range(9)}
@@ -394,7 +387,7 @@ def test_empty_dict_arguments_keyed_once_per_batch() -> None:
     obj = Obj()
     rec = CRecorder(RecorderConfig(args="safe"))
     rec.start()
-    for _ in range(500):
+    for _ in range(500):   # (a new empty dict at each call: not _repeated_in_one_batch's one)
         handler(obj)
         get({})
     rec.stop()
@@ -509,20 +502,13 @@ def test_function_arguments_keyed_once_per_batch() -> None:
     made afresh each call (a new one may take a dead one's address: the same text), a function
     whose __qualname__ is changed between calls, a generator; a code taking a function keeps its
     other arguments' texts."""
-    from flowtrace.recorder.c import CRecorder
-
     def register(func, name):
         return func
 
     def target():
         return None
 
-    rec = CRecorder(RecorderConfig(args="safe"))
-    rec.start()
-    for _ in range(500):
-        register(target, "t")
-    rec.stop()
-    assert rec.stats()["strings"] < 10  # entries pending: not two per call (1,000 before)
+    rec = _repeated_in_one_batch((register, target, "t"))  # (1,000 entries pending before: two a call)
     batch = rec.drain().unpacked()
     texts = dict(zip(range(batch.strings_first_id, batch.strings_first_id + len(batch.strings)), batch.strings))
     text = reprs.value_text(target, "safe")
