@@ -167,3 +167,19 @@ def test_fold_mark_exported() -> None:
     doc = json_export.document(trace)
     assert doc["calls"][1]["marks"][1] == {"kind": "fold", "t_ns": 50, "text": "1", "other": 1,
                                            "count": 3, "run_ns": 12, "end_ns": 90}
+
+
+def test_array_items_written_in_batches_as_one_dumps_each(monkeypatch):
+    """jsonout.write_items: the text json.dumps(item, ensure_ascii=False, default=str) gives,
+    `first` before the first item and `between` before the others, across batch boundaries."""
+    from flowtrace.export import jsonout
+
+    monkeypatch.setattr(jsonout, "_BATCH", 3)
+    items = [{"n": i, "text": "é\n\"", "obj": object} for i in range(7)]
+    for count in (0, 1, 3, 4, 7):
+        out = io.StringIO()
+        jsonout.write_items(out, iter(items[:count]))
+        expected = "".join(("\n  " if i == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False, default=str)
+                           for i, item in enumerate(items[:count]))
+        assert out.getvalue() == expected
+        assert json.loads("[" + out.getvalue() + "]") == [{**item, "obj": str(object)} for item in items[:count]]

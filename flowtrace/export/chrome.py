@@ -16,11 +16,11 @@ Times are microseconds (floats keep the nanoseconds).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Iterator, TextIO
 
 from ..ftr.processes import Process
 from ..ftr.reader import Call, Trace
+from .jsonout import dumps, write_items
 
 _SUSPEND = "suspend"
 _RUN_AGAIN = ("resume", "throw")
@@ -139,15 +139,10 @@ def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None, *,
     a session of several (docs/FORMAT.md), root first: one process track each, all on the
     root's clock (the processes of a machine share CLOCK_MONOTONIC)."""
     out.write('{"displayTimeUnit": "ns",\n "otherData": ')
-    out.write(json.dumps({"source": trace.source, "status": trace.status,
-                          "python": trace.meta.get("python"), "argv": trace.meta.get("argv")},
-                         ensure_ascii=False, default=str))
+    out.write(dumps({"source": trace.source, "status": trace.status,
+                     "python": trace.meta.get("python"), "argv": trace.meta.get("argv")}))
     out.write(',\n "traceEvents": [')
-    sep = "\n  "
-    for event in _all_events(trace, calls, parts):
-        out.write(sep)
-        out.write(json.dumps(event, ensure_ascii=False, default=str))
-        sep = ",\n  "
+    write_items(out, _all_events(trace, calls, parts))
     out.write("\n ]\n}\n")
 
 

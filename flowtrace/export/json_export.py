@@ -6,11 +6,11 @@ text in memory. `document()` builds the same thing as a dict (tests, small sessi
 
 from __future__ import annotations
 
-import json
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from ..ftr.processes import Process, parent_index, spawning_calls_of
 from ..ftr.reader import Call, Mark, Trace
+from .jsonout import dumps, write_items
 
 EXPORT_VERSION = 1  # version of this JSON layout (not of the .ftr file); bumped on breaking changes
 
@@ -85,10 +85,6 @@ def document(trace: Trace) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def process_record(index: int, proc: Process, trace: Trace, started_by_call: int | None) -> dict[str, Any]:
     """One entry of "processes" (docs/EXPORT.md): a process of the session and how it ended."""
     return {"process": index, "pid": proc.pid, "ppid": proc.ppid, "argv": proc.argv, "how": proc.how,
@@ -105,19 +101,19 @@ def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None, *,
     (docs/FORMAT.md), each (process, its trace, its calls), root first; then "processes"
     lists them, and every thread, task and call carries its process's index ("process")."""
     out.write('{"format": "flowtrace", "version": %d,\n' % EXPORT_VERSION)
-    out.write(f' "session": {_dumps(session_record(trace))},\n')
+    out.write(f' "session": {dumps(session_record(trace))},\n')
     if not parts:
-        out.write(f' "threads": {_dumps(thread_records(trace))},\n')
-        out.write(f' "tasks": {_dumps(task_records(trace))},\n')
+        out.write(f' "threads": {dumps(thread_records(trace))},\n')
+        out.write(f' "tasks": {dumps(task_records(trace))},\n')
         _calls(out, [(None, trace.calls if calls is None else calls)])
         return
     records = _process_records(parts)
     skipped = [{"pid": p.pid, "ppid": p.ppid, "argv": p.argv, "exit": p.status()} for p in not_followed or ()]
-    out.write(f' "processes": {_dumps(records)},\n')
-    out.write(f' "not_followed": {_dumps(skipped)},\n')
+    out.write(f' "processes": {dumps(records)},\n')
+    out.write(f' "not_followed": {dumps(skipped)},\n')
     for key, rows in (("threads", thread_records), ("tasks", task_records)):
         listed = [{**r, "process": i} for i, (_p, t, _c) in enumerate(parts) for r in rows(t)]
-        out.write(f' "{key}": {_dumps(listed)},\n')
+        out.write(f' "{key}": {dumps(listed)},\n')
     _calls(out, [(i, c) for i, (_p, _t, c) in enumerate(parts)])
 
 
@@ -133,13 +129,14 @@ def _process_records(parts: list[tuple[Process, Any, Iterable[Call]]]) -> list[d
 
 def _calls(out: TextIO, groups: list[tuple[int | None, Iterable[Call]]]) -> None:
     out.write(' "calls": [')
-    sep = "\n  "
+    write_items(out, _call_records(groups))
+    out.write("\n ]\n}\n")
+
+
+def _call_records(groups: list[tuple[int | None, Iterable[Call]]]) -> Iterator[dict[str, Any]]:
     for index, calls in groups:
         for call in calls:
             record = call_record(call)
             if index is not None:
                 record["process"] = index
-            out.write(sep)
-            out.write(_dumps(record))
-            sep = ",\n  "
-    out.write("\n ]\n}\n")
+            yield record
