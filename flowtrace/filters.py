@@ -57,24 +57,35 @@ _USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
 # the program itself, under the same "<string>" name that namedtuple/dataclass/exec code gets,
 # so it names exactly those code objects here. id -> code (kept alive, so an id is never reused).
 _USER_CODES: dict[int, CodeType] = {}
+# The file names of the code objects in a registry: looked at first (_marked), since id() is an
+# audited event (builtins.id: every audit hook of the process runs, flowtrace's own among them,
+# ~2,500 instructions under `flowtrace run`) and next to no code has a marked file name.
+_USER_FILES: set[str] = set()
 
 
-def _register_tree(registry: dict[int, CodeType], code: CodeType) -> None:
-    """Put `code` and every code object nested in it (`co_consts`, recursively) in `registry`."""
+def _register_tree(registry: dict[int, CodeType], files: set[str], code: CodeType) -> None:
+    """Put `code` and every code object nested in it (`co_consts`, recursively) in `registry`
+    (and their file names in `files`)."""
     todo = [code]
     while todo:
         c = todo.pop()
         if registry.get(id(c)) is c:
             continue
         registry[id(c)] = c
+        files.add(c.co_filename)
         todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+
+
+def _marked(registry: dict[int, CodeType], files: set[str], code: CodeType) -> bool:
+    """Is `code` itself (not an equal code object) in `registry`?"""
+    return code.co_filename in files and registry.get(id(code)) is code
 
 
 def mark_user_code(code: CodeType) -> None:
     """Count `code` and every code object nested in it (functions, classes, lambdas, generator
     expressions: `co_consts`, recursively) as user code, whatever its file name. Other code with
     the same pseudo file name (`<string>` from exec, namedtuple, dataclasses) is unaffected."""
-    _register_tree(_USER_CODES, code)
+    _register_tree(_USER_CODES, _USER_FILES, code)
 
 
 # A followed child started as `python -c CODE` (flowtrace/follow.py): the interpreter compiles
@@ -88,18 +99,15 @@ def record_c_program() -> None:
     _c_program = True
 
 
-def _is_c_program(code: CodeType, module: str | None) -> bool:
-    return _c_program and code.co_filename == "<string>" and module == "__main__"
-
-
 # Code objects that are flowtrace's own whatever their file name (the console-script launcher);
 # never recorded, even when an --include pattern matches. id -> code, kept alive as above.
 _INTERNAL_CODES: dict[int, CodeType] = {}
+_INTERNAL_FILES: set[str] = set()
 
 
 def mark_internal_code(code: CodeType) -> None:
     """Never record `code` nor any code object nested in it: it is part of flowtrace."""
-    _register_tree(_INTERNAL_CODES, code)
+    _register_tree(_INTERNAL_CODES, _INTERNAL_FILES, code)
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -163,6 +171,12 @@ class CodeFilter:
         self.include = [p for p in include if p]
         self.exclude = [p for p in exclude if p]
         self._library = _library_dirs()
+        # What the rules say from a file name (and module) alone, kept per name: a program's
+        # code objects come from a few hundred files, and deciding one anew (abspath, the
+        # library prefixes, the patterns) cost ~60,000 instructions -- flask's test_basic asks
+        # for 5,000 code objects (callgrind). See _cacheable for what is not kept.
+        self._verdicts: dict[tuple[str, str], int] = {}
+        self._user_files: dict[str, bool] = {}
 
     # -- pattern matching ---------------------------------------------------------------------
     @staticmethod
@@ -186,44 +200,82 @@ class CodeFilter:
     # -- default rule -------------------------------------------------------------------------
     def is_user_code(self, filename: str) -> bool:
         """The default rule, from the file name alone."""
+        known = self._user_files.get(filename)
+        if known is not None:
+            return known
         if not filename:
             return False
         if filename.startswith("<"):
-            return filename.startswith(_USER_PSEUDO_FILES)
-        path = os.path.abspath(filename)
-        if path.startswith(_FLOWTRACE_DIR):
-            return False
-        return not path.startswith(self._library)
+            user = filename.startswith(_USER_PSEUDO_FILES)
+        else:
+            path = os.path.abspath(filename)
+            user = not path.startswith(_FLOWTRACE_DIR) and not path.startswith(self._library)
+        if _cacheable(filename, ""):
+            _keep(self._user_files, filename, user)
+        return user
 
     def is_own(self, code: CodeType) -> bool:
         """Is `code` the program's own, i.e. recorded by the default rule alone (not through an
         --include)? A task's root coroutine hangs from the nearest call of such code."""
-        return self.is_user_code(code.co_filename) or _USER_CODES.get(id(code)) is code
+        return self.is_user_code(code.co_filename) or _marked(_USER_CODES, _USER_FILES, code)
 
     def wants(self, code: CodeType, module: str | None) -> bool:
         """True if calls of `code` (running in module `module`) are recorded."""
         filename = code.co_filename
+        mod = module or ""
+        key = (filename, mod)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdict(filename, mod)
+            if _cacheable(filename, mod):
+                _keep(self._verdicts, key, verdict)
+        # the marks of single code objects, after the name's verdict as the rules have them:
+        # the launcher is never recorded, `-c CODE`'s code is user code unless out by name
+        if verdict == _OUT:
+            return False
+        if verdict == _NOT and not _marked(_USER_CODES, _USER_FILES, code):
+            return False
+        return not _marked(_INTERNAL_CODES, _INTERNAL_FILES, code)
+
+    def _verdict(self, filename: str, mod: str) -> int:
+        """wants()'s rules from the file name and module alone: _OUT (never recorded), _IN
+        (recorded unless marked internal) or _NOT (recorded only if marked user code)."""
         if filename.startswith("<"):
             path = filename
         else:
             path = os.path.abspath(filename)
             if path.startswith(_FLOWTRACE_DIR):
-                return False  # never record the tracer (its flusher thread, hooks, decorator)
-        mod = module or ""
+                return _OUT  # never record the tracer (its flusher thread, hooks, decorator)
         if mod == "flowtrace" or mod.startswith("flowtrace."):
-            return False  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
-        if _INTERNAL_CODES and _INTERNAL_CODES.get(id(code)) is code:
-            return False  # the launcher that started the flowtrace command
+            return _OUT  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
         if self.exclude and self._matches_any(self.exclude, mod, path):
-            return False
-        if self.is_user_code(filename) or _USER_CODES.get(id(code)) is code or _is_c_program(code, module):
-            return True
+            return _OUT
+        if self.is_user_code(filename) or (_c_program and filename == "<string>" and mod == "__main__"):
+            return _IN
         if mod == "__main__" and not filename.startswith("<"):
-            return True  # the program the user named (`-m tokenize`, a script in site-packages)
+            return _IN  # the program the user named (`-m tokenize`, a script in site-packages)
         if not self.include:
-            return False
+            return _NOT
         if filename.startswith("<") and not filename.startswith("<frozen "):
             # generated code (exec'd strings, dataclass/namedtuple methods): chosen by its file
             # name alone, never by the namespace it was exec'd in (see the module docstring)
-            return self._matches_any(self.include, "", path)
-        return self._matches_any(self.include, mod, path)
+            return _IN if self._matches_any(self.include, "", path) else _NOT
+        return _IN if self._matches_any(self.include, mod, path) else _NOT
+
+
+# CodeFilter._verdict's answers
+_OUT, _IN, _NOT = 0, 1, 2
+_KEPT_MAX = 4096  # names a CodeFilter keeps verdicts for (then it starts again: bounded memory)
+
+
+def _cacheable(filename: str, mod: str) -> bool:
+    """May a verdict on this name be kept? Not for a relative file name (abspath reads the
+    working directory, which the program may change), nor for `__main__` (its spec name, which
+    patterns match too, and `-c` programs are set while the program starts)."""
+    return mod != "__main__" and (filename.startswith("<") or os.path.isabs(filename))
+
+
+def _keep(kept: dict, key: object, value: object) -> None:
+    if len(kept) >= _KEPT_MAX:
+        kept.clear()
+    kept[key] = value

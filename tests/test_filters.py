@@ -65,3 +65,49 @@ def test_include_library_module(recorder_name):
     assert shape(record(encode, recorder_name, include=["json.*"])) == shape(trace)  # json.dumps is in `json`
     trace = record(encode, recorder_name)
     assert shape(trace) == ["encode() = '{\"a\": 1}'"]
+
+
+def test_verdicts_kept_per_name_stay_right(tmp_path, monkeypatch):
+    """CodeFilter keeps what its rules say per file name (and module); what they say of single
+    code objects (marked user code, the launcher), of relative file names (the working
+    directory) and of __main__ (its spec name) is worked out at every ask."""
+    import sys
+    import types
+
+    from flowtrace import filters
+
+    monkeypatch.setattr(filters, "_USER_CODES", {})
+    monkeypatch.setattr(filters, "_USER_FILES", set())
+    monkeypatch.setattr(filters, "_INTERNAL_CODES", {})
+    monkeypatch.setattr(filters, "_INTERNAL_FILES", set())
+    flt = CodeFilter()
+    # two code objects of one pseudo file: only the marked one is user code, whichever comes first
+    unmarked, marked = code_at("<string>"), code_at("<string>", "g")
+    filters.mark_user_code(marked)
+    assert not flt.wants(unmarked, "m") and flt.wants(marked, "m") and not flt.wants(unmarked, "m")
+    assert flt.is_own(marked) and not flt.is_own(unmarked)
+    # two of one user file: the one marked internal is never recorded
+    mine, launcher = code_at(__file__), code_at(__file__, "g")
+    assert flt.wants(launcher, __name__)
+    filters.mark_internal_code(launcher)
+    assert flt.wants(mine, __name__) and not flt.wants(launcher, __name__) and flt.wants(mine, __name__)
+    # a relative file name is decided where the program is now
+    rel = code_at("rel_mod.py")
+    monkeypatch.chdir(os.path.dirname(os.__file__))  # the standard library
+    assert not flt.wants(rel, "rel_mod") and not flt.is_user_code("rel_mod.py")
+    monkeypatch.chdir(tmp_path)
+    assert flt.wants(rel, "rel_mod") and flt.is_user_code("rel_mod.py")
+    # __main__ matches by its spec name too, which changes as the program starts
+    excl = CodeFilter(exclude=["pkg.tool"])
+    main = types.ModuleType("__main__")
+    main.__spec__ = types.SimpleNamespace(name="pkg.tool")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert not excl.wants(user.__code__, "__main__")
+    main.__spec__ = types.SimpleNamespace(name="other")
+    assert excl.wants(user.__code__, "__main__")
+    # kept verdicts are bounded: the table starts again when full
+    monkeypatch.setattr(filters, "_KEPT_MAX", 8)
+    for i in range(20):
+        assert not flt.wants(code_at(f"<gen {i}>"), "m")
+        assert len(flt._verdicts) <= 8
+    assert flt.wants(user.__code__, __name__) and not flt.wants(json.dumps.__code__, "json")
