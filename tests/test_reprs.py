@@ -325,3 +325,17 @@ class TracedRepr:
 def test_full_mode_repr_calling_traced_code_is_not_recorded(recorder_name):
     trace = record(lambda: takes(TracedRepr()), recorder_name, args="full")
     assert shape(trace) == ["<lambda>() = T1", "  takes(obj=T1) = T1"]
+
+
+def test_one_line_escapes_exactly_the_line_breaking_characters():
+    """one_line escapes each character of _ESCAPES the way repr() of a str does and leaves
+    every other character as it is -- printable or not (a lone surrogate, U+200B, NBSP)."""
+    from flowtrace.reprs import _ESCAPES, one_line
+
+    assert one_line("plain text") == "plain text"
+    assert one_line("a\nb\r\nc\td\x1b[0m\x7f\x85\u2028\u2029") == "a\\nb\\r\\nc\\td\\x1b[0m\\x7f\\x85\\u2028\\u2029"
+    others = "\u00a0\u200b\ud800\U0001f600\x80\x84\x86\u2027\u202a ]^\\-"
+    for code, escaped in _ESCAPES.items():
+        assert one_line(f"{others}{chr(code)}{others}{chr(code)}") == f"{others}{escaped}{others}{escaped}"
+    assert one_line(others + "\n") == others + "\\n"
+    assert one_line(others) == others  # not printable, nothing to escape
