@@ -1200,16 +1200,29 @@ no_keywords(PyObject *self)
     return NULL;
 }
 
+/* no_keywords out of line and cold, for vc_cb_py_start (HAND_ON_OUT): inlined there, its call
+ * -- not a tail call -- made it align its stack and save its registers at its entry, before its
+ * first test; out of line they are saved only past its tests, on the way to its row (objdump).
+ * (The other vectorcalls keep it inline: vc_cb_py_resume took a register move more a resume
+ * with it out of line, callgrind generators.) */
+static __attribute__((noinline, cold)) PyObject *
+no_keywords_out(PyObject *self)
+{
+    return no_keywords(self);
+}
+
 /* One vectorcall per event, each a direct (tail) call of its callback: a shared one calling
  * cb->fn through a pointer cost ~10 instructions of every event (a call frame, an indirect
  * call; callgrind, benchmarks' generators). sys.monitoring never passes keywords. HAND_ON(fn)
  * is that call; it is also the general path of the vectorcalls below that do an event's usual
  * case themselves. */
-#define HAND_ON(fn) \
+#define HAND_ON_WITH(fn, refuse) \
     do { \
-        if (kwnames && PyTuple_GET_SIZE(kwnames)) return no_keywords(self); \
+        if (kwnames && PyTuple_GET_SIZE(kwnames)) return refuse(self); \
         return fn(((CallbackObject *)self)->core, args, PyVectorcall_NARGS(nargsf)); \
     } while (0)
+#define HAND_ON(fn) HAND_ON_WITH(fn, no_keywords)
+#define HAND_ON_OUT(fn) HAND_ON_WITH(fn, no_keywords_out)
 #define CALLBACK_VECTORCALL(fn) \
     static PyObject *vc_##fn(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) \
     { \
@@ -1276,7 +1289,7 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
         return start_keyed(c, ts, frame, CODE_ARG(args), idx);
     return start_fast(c, ts, frame, idx, a);
 general:
-    HAND_ON(cb_py_start);
+    HAND_ON_OUT(cb_py_start);
 }
 
 /* A generator's end (PY_RETURN, its entry e on top of the stack), when its map record is the

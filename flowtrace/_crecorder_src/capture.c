@@ -21,16 +21,22 @@ memo_begin(uint8_t kind, uint32_t code_idx, uint32_t n, uint64_t *head)
     return 0x9E3779B97F4A7C15ULL;   /* (the head, tags and all, goes in at memo_end) */
 }
 
-/* slot k: its tag, value bits, and type (opaque values only, else 0). One multiply a slot:
+/* slot k: its tag (memo_mix; memo_slot without it), value bits, and type (opaque values only,
+ * else 0). One multiply a slot:
  * the hash only picks the slot and its tag, memo_same compares the key itself -- so the type
  * stays out of it (an address names one object, hence one type, nearly always) and the bits
  * are spread once, at memo_end (three multiplies a slot were a fifth of a hit's cost). */
 static inline uint64_t
+memo_slot(Memo *key, uint64_t h, uint32_t k, int64_t v, uintptr_t t)
+{
+    key->vals[k] = v; key->types[k] = t;
+    return (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
+}
+static inline uint64_t
 memo_mix(Memo *key, uint64_t h, uint64_t *head, uint32_t k, uint8_t tag, int64_t v, uintptr_t t)
 {
     *head |= (uint64_t)(tag & 15) << (48 + 4 * k);   /* tags < 16 (V_* enum) */
-    key->vals[k] = v; key->types[k] = t;
-    return (h ^ (uint64_t)v) * 0xff51afd7ed558ccdULL;
+    return memo_slot(key, h, k, v, t);
 }
 
 /* (the multiplies leave the low bits depending on the values' low bits only -- 0 for aligned
@@ -283,17 +289,32 @@ memo_arg(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
     return 1;
 }
 
-/* memo_value for args_keyed: the same slot for an instance, an int, a float, None, True,
- * False or a str; 0 for anything else (the full tests are args_id_rest's: no call here, so args_keyed's
- * path keeps to scratch registers). */
+/* memo_value for start_keyed_any (args_key_probe_any): the same slot for an instance, an int, a
+ * float, None, True, False or a str; 0 for anything else (the full tests are args_id_rest's: no
+ * call here, so the path keeps to scratch registers). Its tag goes to `tags` (4 bits a slot),
+ * which the caller puts in the head at once (<< 48): there memo_mix's 64-bit tag constant was
+ * an extra instruction and a register a slot (callgrind oop: -2 instructions a call). */
 static inline __attribute__((always_inline)) int
-memo_value_fast(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+memo_value_tags(Memo *key, uint64_t *h, uint32_t *tags, uint32_t k, PyObject *v)
 {
     uint8_t tag;
     int64_t x;
     uintptr_t t;
     if (!value_key_in(v, &tag, &x, &t, 1)) return 0;
-    *h = memo_mix(key, *h, head, k, tag, x, t);
+    *tags |= (uint32_t)(tag & 15) << (4 * k);
+    *h = memo_slot(key, *h, k, x, t);
+    return 1;
+}
+
+/* memo_value_tags with the tag put in the head at once, for args_keyed's codes of a known n
+ * (args_key_probe): there the tags' register cost its other ways more (callgrind webapp:
+ * args_keyed_2 +8 instructions a call). */
+static inline __attribute__((always_inline)) int
+memo_value_fast(Memo *key, uint64_t *h, uint64_t *head, uint32_t k, PyObject *v)
+{
+    uint32_t tags = 0;
+    if (!memo_value_tags(key, h, &tags, k, v)) return 0;
+    *head |= (uint64_t)tags << 48;
     return 1;
 }
 
@@ -1310,7 +1331,7 @@ value_id(CoreObject *c, PyObject *v)
     return value_id_other(c, v);
 }
 
-/* end_keyed's miss: the entry made now from its key (c->end_key; value_miss: a float's or an
+/* end_keyed's miss: the entry made now from its key (c->hit_key; value_miss: a float's or an
  * int's record written here, no frame between), then the exit row -- its time read first, as
  * end_return reads it before the value's text. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
@@ -1318,7 +1339,7 @@ static __attribute__((noinline)) PyObject *
 end_keyed_miss(CoreObject *c)
 {
     int64_t t = fast_stamp();
-    uint32_t v = value_miss(c, &c->end_key);
+    uint32_t v = value_miss(c, &c->hit_key);
     if (!v) soft_fail(c);
     return end_fast(c, tls_state, t, v);
 }
@@ -1343,7 +1364,7 @@ end_keyed_other(CoreObject *c, PyObject *value, int full)
  * instructions more a return of the oop workload, callgrind). A miss makes its entry first
  * (end_keyed_miss); the rest goes by value_id (end_keyed_other). It has no frame of its own
  * (six registers saved and restored at every return of an instance or an int, ~18
- * instructions): the key goes to c->end_key, not to its stack (its miss took its address: a
+ * instructions): the key goes to c->hit_key, not to its stack (its miss took its address: a
  * call, not a tail call), it keys only what value_key_in's fast tests take (the others' tests
  * call functions), the thread's state comes from tls_state (vc_cb_py_return's running_state
  * found it there) and the clock is read after the lookup (no value lives across it). */
@@ -1351,7 +1372,7 @@ PyObject *
 end_keyed(CoreObject *c, PyObject *value)
 {
     uint32_t v = 0;
-    int found = value_probe_in(c, value, &c->end_key, &v, 1);
+    int found = value_probe_in(c, value, &c->hit_key, &v, 1);
     if (found > 0) return end_fast(c, tls_state, fast_stamp(), v);
     if (!found) return end_keyed_miss(c);
     return end_keyed_other(c, value, found == -2);
@@ -1511,7 +1532,12 @@ ARGS_KEYED(4)
 
 /* start_keyed_any's miss: the entry made now -- the record written here (rec_args: no frame
  * between), else slots from the key -- then the call's row (start_fast_out), or (no memory) the
- * whole of it again by start_args_out. One copy for every n (the key's): a copy for each n,
+ * whole of it again by start_args_out. Its key is c->hit_key (start_keyed_any's, reached by a
+ * tail call): no Python code runs between the probe and here, nor in rec_args / commit_key (they
+ * read the key, the code and the type's dict only: commit_key's comment), so no other thread can
+ * have made a key of its own there meanwhile. The code's index comes back from the key's head,
+ * the thread's state from tls_state (vc_cb_py_start's running_state found it), the code from
+ * the frame (its test there). One copy for every n (the key's): a copy for each n,
  * unrolled, was ~70 instructions a miss fewer but 2.2-5.1 KB of code each, and a program
  * calling codes of several argument counts ran through as many copies -- they missed the
  * instruction cache at nearly every line (callgrind --cache-sim, workload phase, scale 3, I1
@@ -1519,12 +1545,14 @@ ARGS_KEYED(4)
  * richards 1.01/0.71/0.60 against 0.89/1.30/1.05, oop 5.25/4.44/5.35 against 5.40/6.14/3.60). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
 static __attribute__((noinline)) PyObject *
-start_keyed_miss(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx,
-                 const Memo *key)
+start_keyed_miss(CoreObject *c, _PyInterpreterFrame *frame)
 {
+    const Memo *key = &c->hit_key;
+    Py_ssize_t idx = (Py_ssize_t)(uint32_t)key->head;   /* (memo_begin's head: the code's index) */
+    ThreadState *ts = tls_state;
     uint32_t a = rec_args(c, key, (uint32_t)idx, (uint32_t)(key->head >> 40) & 0xFF);
     if (!a) a = commit_key(c, key, S_ARGS, (uint32_t)idx);
-    return a ? start_fast_out(c, ts, frame, idx, a) : start_args_out(c, ts, frame, co, idx);
+    return a ? start_fast_out(c, ts, frame, idx, a) : start_args_out(c, ts, frame, (PyCodeObject *)FRAME_CODE(frame), idx);
 }
 
 /* args_key_probe for a code of any n (1..MEMO_SLOTS) keyed arguments, n read at run time: the
@@ -1538,11 +1566,13 @@ static inline __attribute__((always_inline)) int
 args_key_probe_any(CoreObject *c, PyObject *const *args, Py_ssize_t idx, uint32_t n, Memo *key, uint32_t *sid)
 {
     uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
+    uint32_t tags = 0;
 #pragma GCC unroll 4
     for (uint32_t k = 0; k < MEMO_SLOTS; k++) {
         if (k && k == n) break;   /* (n >= 1: no test before slot 0) */
-        if (!memo_value_fast(key, &h, &head, k, args[k])) { key->head = head; return -1; }
+        if (!memo_value_tags(key, &h, &tags, k, args[k])) { key->head = head; return -1; }
     }
+    head |= (uint64_t)tags << 48;
     memo_end(key, h, head);
     if (small_int_key(key, &head)) return -1;   /* (tests n == 1 itself) */
     size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
@@ -1568,23 +1598,21 @@ args_key_probe_any(CoreObject *c, PyObject *const *args, Py_ssize_t idx, uint32_
  * One copy for every argument count (args_key_probe_any): a copy for each n (start_keyed_1..4,
  * 1.2-2.9 KB each, 8 KB in all) made a program calling codes of several argument counts run
  * through as many copies, and they and the interpreter's own code evicted each other from the
- * instruction cache (callgrind --cache-sim, see the commit). Only c and the frame are kept
- * across the probe: the code's index comes back from the key's head, the thread's state from
- * tls_state (vc_cb_py_start's running_state), the code from the frame (its test there) -- kept
- * in registers, six were saved and restored a call, not five, and oop took ~3 instructions a
- * call more (callgrind, objdump). */
+ * instruction cache (callgrind --cache-sim, see the commit). Its key goes to c->hit_key, not
+ * to its stack (its miss took the key's address: a call, not a tail call, and five registers
+ * and a 0x60-byte stack area were saved and restored at every call; now three registers, for
+ * the probe's own values, objdump), and every way out is a tail call that finds what it needs
+ * again -- the code's index in the key's head, the thread's state in tls_state
+ * (vc_cb_py_start's running_state), the code in the frame (its test there). */
 __attribute__((noinline)) PyObject *
 start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx)
 {
-    Memo key;
     uint32_t a = 0;
-    int found = args_key_probe_any(c, frame->localsplus, idx, c->codes[idx].keyed, &key, &a);
-    idx = (Py_ssize_t)(uint32_t)key.head;   /* (memo_begin's head: the code's index, low 32 bits) */
-    ThreadState *ts = tls_state;
-    PyCodeObject *co = (PyCodeObject *)FRAME_CODE(frame);
-    if (found > 0) return start_fast(c, ts, frame, idx, a);
-    if (!found) return start_keyed_miss(c, ts, frame, co, idx, &key);
-    return start_args_out(c, ts, frame, co, idx);
+    int found = args_key_probe_any(c, frame->localsplus, idx, c->codes[idx].keyed, &c->hit_key, &a);
+    idx = (Py_ssize_t)(uint32_t)c->hit_key.head;   /* (memo_begin's head: the code's index, low 32 bits) */
+    if (found > 0) return start_fast(c, tls_state, frame, idx, a);
+    if (!found) return start_keyed_miss(c, frame);
+    return start_args_out(c, tls_state, frame, (PyCodeObject *)FRAME_CODE(frame), idx);
 }
 
 /* crecorder.h start_keyed's other way, a code not keyed in this batch: its argument lists by
