@@ -472,6 +472,20 @@ dict_text_now(PyObject *v)
     return t;
 }
 
+/* capture_value's last way: the text made by the wrapper's hook (reprs.value_text: Python code).
+ * Cold, out of line: what C cannot render is seldom (full mode's objects, a container C gives
+ * up on), and its lines leave capture_value's. */
+static COLD __attribute__((noinline)) int
+capture_by_hook(CoreObject *c, Slot *s, PyObject *v)
+{
+    hook_runs_python(c);
+    PyObject *t = call_in_callback(c->repr_now, &v, 1, NULL);
+    if (!t) return -1;
+    if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
+    s->tag = V_TEXT; s->o = t;
+    return 0;
+}
+
 static int
 capture_value(CoreObject *c, Slot *s, PyObject *v)
 {
@@ -575,12 +589,7 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
         if (!t && !PyErr_Occurred()) t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
-    if (!t) {
-        hook_runs_python(c);
-        t = call_in_callback(c->repr_now, &v, 1, NULL);
-    }
-    if (!t) return -1;
-    if (!PyUnicode_Check(t)) { Py_DECREF(t); PyErr_SetString(PyExc_TypeError, "repr hook returned a non-str"); return -1; }
+    if (!t) return capture_by_hook(c, s, v);
     s->tag = V_TEXT; s->o = t;
     return 0;
 }
@@ -625,7 +634,7 @@ commit_slots(CoreObject *c, Slot *local, uint32_t n, uint8_t kind, uint32_t code
  * to the largest value seen below SMALL_MAX, within SMALL_BUDGET bytes for the session. */
 #define SMALL_MAX ((uint64_t)1 << 15)
 #define SMALL_BUDGET ((size_t)16 << 20)
-static int
+static COLD int   /* (COLD, as every growth: its callers' blocks for it go to their .cold parts) */
 small_grow(CoreObject *c, SmallTab *st, uint64_t v)
 {
     uint32_t n = st->n ? st->n : 64;
@@ -848,8 +857,9 @@ rec_items_clear(RecItem *items, size_t n)
 }
 
 /* Number code code_idx's parameter names in this batch's record dictionary unless they are:
- * 0, or -1 (no memory: nothing numbered). Its index is then CodeInfo.rec_ni. */
-int
+ * 0, or -1 (no memory: nothing numbered). Its index is then CodeInfo.rec_ni. COLD: once a code
+ * and batch (its callers' blocks for it out of their hot lines). */
+COLD int
 rec_names_commit(CoreObject *c, uint32_t code_idx)
 {
     CodeInfo *ci = &c->codes[code_idx];
@@ -865,8 +875,8 @@ rec_names_commit(CoreObject *c, uint32_t code_idx)
  * recorder/c.py type_label makes it ("module.Qualname", "Qualname" in builtins) for a class
  * whose metaclass leaves __module__ and __qualname__ to type: reads only. 0 with its index and
  * characters, -1 when its objects take the slot path (another kind of type, a label too long
- * for any object's text to stay uncut, no memory). */
-static int
+ * for any object's text to stay uncut, no memory). COLD: once a type and batch. */
+static COLD int
 rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
 {
     c->rec_types[h].tp = tp;
@@ -1089,14 +1099,13 @@ rec_objects(uint64_t head)
  * memory) -- commit_key then. One pass: the bytes are written past the batch's packed bytes
  * while the text's bound is added up, and taken (an entry) only if it is a record. (`restrict`:
  * bytes written through a char pointer may alias anything, and the key's fields were read again
- * after every store.) A result of one float or int: value_rec's rec_float, rec_int first. */
+ * after every store.) A result of one float or int: value_rec's rec_float, rec_int first.
+ * The key holds no class, builtin, str or function (rec_commit's test; value_rec's: one value,
+ * an object). */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
-static uint32_t
-rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
+static __attribute__((noinline)) uint32_t
+rec_commit_any(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
 {
-    if (key_holds(key->head, V_CLASS) || key_holds(key->head, V_BUILTIN) || key_holds(key->head, V_OBJ)
-            || key_holds(key->head, V_FUNCTION))
-        return 0;   /* (a class's, a builtin's, a str's, a function's text is the drain's: slots, commit_key) */
     CodeInfo *ci = kind == S_ARGS ? &c->codes[code_idx] : NULL;
     if (ci && ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return 0;
     const uint64_t head = key->head;
@@ -1156,6 +1165,22 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
     return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at, n);
 }
 
+/* rec_commit_any, but 0 at once for a key holding a class, a builtin, a str or a function: no
+ * record (their texts are the drain's: slots, commit_key). Most of flask's argument lists that
+ * miss hold a str (a name, a key, a path), and learning that inside rec_commit_any ran its
+ * prologue and first lines, ~3 instruction-cache misses a call (cold again by the next miss):
+ * here it is a few instructions on two lines, and a tail call for the others. Out of line: as
+ * a test inline in start_keyed_miss (rec_args' two ways here) it cost that function a register,
+ * ~1.7 instructions at every miss of the oop workload (callgrind). */
+static __attribute__((noinline)) uint32_t
+rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t code_idx)
+{
+    const uint64_t head = key->head;
+    if (key_holds(head, V_CLASS) || key_holds(head, V_BUILTIN) || key_holds(head, V_OBJ) || key_holds(head, V_FUNCTION))
+        return 0;
+    return rec_commit_any(c, key, kind, code_idx);
+}
+
 /* rec_commit for the argument list of a code of n keyed arguments (1..MEMO_SLOTS:
  * start_keyed_miss) in its usual case -- its names numbered in this batch, room for the
  * record, all n shown, every value an object, an int or a float (__init__(self, x, y), each
@@ -1203,7 +1228,7 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
             q = put_f64le(q, d);
             chars += FLOAT_CHARS;
             worth = 1;
-        } else   /* (a literal: None, True, False; a class: rec_commit gives 0) */
+        } else   /* (a literal: None, True, False; a class, a str: rec_commit gives 0) */
             return rec_commit(c, key, S_ARGS, code_idx);
     }
     if (!(worth | objects) || chars > 2 * MAX_TEXT) return 0;
@@ -1217,7 +1242,9 @@ value_rec(CoreObject *c, const Memo *key)
     uint8_t tag = (uint8_t)(key->head >> 48 & 15);   /* (n is 1) */
     if (tag == V_FLOAT) return rec_float(c, key);
     if (tag == V_INT) return rec_int(c, key);
-    return rec_commit(c, key, S_VALUE, 0);
+    /* (one value: a record only when it is an object -- None, True, False are not worth one, a
+     * class's, a str's, a function's text is the drain's -- so no call for the others) */
+    return tag == V_OPAQUE ? rec_commit_any(c, key, S_VALUE, 0) : 0;
 }
 
 /* Is the key one small non-negative int (n == 1)? Those go to the small-int tables

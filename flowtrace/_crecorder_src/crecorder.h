@@ -689,11 +689,11 @@ start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeOb
 uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
-int rec_names_commit(CoreObject *c, uint32_t code_idx);
+COLD int rec_names_commit(CoreObject *c, uint32_t code_idx);
 void rec_items_clear(RecItem *items, size_t n);
 /* packed.c */
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
-int args_layout(CodeInfo *ci);
+COLD int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
 void shape_free(CodeInfo *ci);
 uint32_t args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest);

@@ -326,8 +326,9 @@ pack_drop(void)
  * text that could be cut, a list without a container -- takes the slot path (args_id). */
 
 /* Can code ci's argument lists be records (its names hold no NUL: dict_names's rule), and the
- * characters its names and separators add to a text ("name=" each, ", " between). */
-int
+ * characters its names and separators add to a text ("name=" each, ", " between). COLD: once a
+ * code (rec_commit's test of it then goes to its .cold part). */
+COLD int
 args_layout(CodeInfo *ci)
 {
     size_t chars = ci->nshown ? 2 * (size_t)(ci->nshown - 1) : 0;
