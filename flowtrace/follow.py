@@ -45,6 +45,11 @@ from .filters import mark_internal_code
 from .ftr.parts import parts_dir
 from .untraced import suspended
 
+try:  # the audit hook in C (audit.c): Python is called at launch events only, not at every event
+    from ._crecorder import audit_launches as _c_audit_launches  # type: ignore[attr-defined]
+except ImportError:  # no C extension: a Python hook, called at every event
+    _c_audit_launches = None
+
 ENV_DIR = "FLOWTRACE_FOLLOW_DIR"      # absolute path of the session's parts directory
 ENV_OPTS = "FLOWTRACE_FOLLOW_OPTS"    # JSON: args, include, exclude, flush_interval
 ENV_FROM = "FLOWTRACE_STARTED_BY"     # "pid:thread ident:monotonic ns" of the latest launch
@@ -297,13 +302,17 @@ def _install_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    sys.addaudithook(_audit)
+    if _c_audit_launches is not None:
+        _c_audit_launches(_audit)
+    else:
+        sys.addaudithook(_audit)
     os._exit = _exit  # type: ignore[assignment]
     session_module.after_fork_steps.append(_after_fork_in_child)  # after the parent's session is cut loose
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    # called for every audit event of the process (imports, opens...): one set lookup
+    # (with the C hook: launch events only; else every audit event of the process -- imports,
+    # opens, id() calls...: one set lookup)
     if event not in _LAUNCHES or _dir is None:
         return
     with suspended():  # our work, not the program's (untraced.py)

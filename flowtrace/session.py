@@ -27,6 +27,11 @@ from .sigmask import held as _held
 from .sigwatch import SignalWatch
 from .untraced import Thread as _OwnThread, collect_in_own_work, on_main_thread, suspended
 
+try:  # the audit hook in C (audit.c): Python is called only while a fork resume is due
+    from ._crecorder import audit_every as _c_audit_every  # type: ignore[attr-defined]
+except ImportError:  # no C extension: a Python hook, called at every event from the first fork on
+    _c_audit_every = None
+
 # Drain early when this many rows wait (bounds memory, and how stale the file is: a program
 # that makes calls nonstop reaches it every ~35 ms with the C recorder, and each flush then
 # takes ~25 ms; at 200_000 rows a call waited ~250 ms to reach the file, and recording was no
@@ -614,13 +619,16 @@ def _after_fork_in_parent() -> None:
     if not any(s._fork_paused for s in list(_started)):
         return
     _resume_due = True
-    if not _audit_hooked:
+    if _c_audit_every is not None:
+        _c_audit_every(_resume_on_audit)  # (cleared by _resume_all)
+    elif not _audit_hooked:
         _audit_hooked = True
         sys.addaudithook(_resume_on_audit)
 
 
 def _resume_on_audit(event: str, args: Any) -> None:
-    # every audit event of the process: one global test while no fork is pending
+    # every audit event of the process while a resume is due (the C hook); the Python hook is
+    # called at every event from the first fork on: one global test while no fork is pending
     if _resume_due:
         _resume_all()
 
@@ -628,6 +636,8 @@ def _resume_on_audit(event: str, args: Any) -> None:
 def _resume_all() -> None:
     global _resume_due
     _resume_due = False
+    if _c_audit_every is not None:
+        _c_audit_every(None)
     with suspended():  # our work, not the program's (untraced.py)
         for session in list(_started):
             session.resume_after_fork()

@@ -302,6 +302,7 @@ PyInit__crecorder(void)
     if (add_native_writer(m) < 0) { Py_DECREF(m); return NULL; }
     if (add_genwatch(m) < 0) { Py_DECREF(m); return NULL; }
     if (add_guard(m) < 0) { Py_DECREF(m); return NULL; }
+    if (add_audit(m) < 0) { Py_DECREF(m); return NULL; }
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(

@@ -48,6 +48,7 @@
  *   genwatch.c  generators closed where CPython sends no event (both recorders)
  *   guard.c     the Python recorder's callbacks guarded against asynchronous exceptions
  *   sighold.c   the program's signal handlers held off while our Python code runs in a callback
+ *   audit.c     the process's audit hook: Python called only for the events it needs
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -756,6 +757,7 @@ COLD int hook_exception_to_program(void);
 COLD void hook_traceback_cut(PyObject *exc);
 PyObject *call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
+int add_audit(PyObject *m);                                                          /* audit.c */
 /* sighold.c: the program's signal handlers held off on the main thread while our Python code
  * runs inside a callback (1: held; 0: not the main thread, or held already), run after it; an
  * exception (stolen) raised at the main thread's next check outside a callback. */
