@@ -260,8 +260,8 @@ class FlowtraceApp(SearchingApp):
         self.loading = False
         self.load_cancelled = msg.cancelled
         bar = self.main_widget(LoadingBar)
-        if bar is None:  # (posted as the app closed: the loader's last event; widgets gone)
-            return
+        if bar is None or self.main_widget(CallTree) is None:
+            return  # (posted as the app closed: the loader's last event; widgets going or gone)
         bar.finish()
         self._load_error = msg.error
         if msg.error is not None:

@@ -460,3 +460,31 @@ async def test_snapshots_queued_behind_each_other_are_shown_once_the_newest(monk
         app.post_message(IndexReady(newest, False))
         await settle(pilot)
         assert applied == [final, newest]
+
+
+@sync
+async def test_load_finished_as_the_app_closes_is_ignored():
+    """The loader's last LoadFinished may arrive while the app is closing, its widgets removed
+    one by one: with the call tree already gone (the loading bar still there) it is dropped,
+    not a NoMatches traceback (seen in the full suite under load, quitting a followed file)."""
+    from flowtrace_tui.messages import LoadFinished
+    from flowtrace_tui.widgets.call_tree import CallTree
+    from textual.css.query import NoMatches
+
+    app = sample_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.index is not None and not app.loading)
+        screen, found, query_one = app._main, app.main_widget, app._main.query_one
+        app._found.clear()  # the screen as it closes: the call tree removed before the loading bar
+        app.main_widget = lambda kind: None if kind is CallTree else found(kind)
+
+        def query_gone(kind, *args):
+            if kind is CallTree:
+                raise NoMatches("the call tree is gone")
+            return query_one(kind, *args)
+
+        screen.query_one = query_gone
+        try:
+            app.on_load_finished(LoadFinished(cancelled=False))
+        finally:
+            app.main_widget, screen.query_one = found, query_one
