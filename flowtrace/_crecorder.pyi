@@ -53,6 +53,14 @@ def watch_generator(frame: FrameType, on_gone: Callable[[Any, bool], object], da
 def after_fork_child() -> None:
     """Reset the thread states in a forked child (only the forking thread survives)."""
 
+def audit_launches(f: Callable[[str, tuple[Any, ...]], object] | None, /) -> None:
+    """`f(event, args)` at each launch audit event (follow.py's _LAUNCHES), None: no more. The
+    process's one audit hook, added from C at the first call (audit.c): other events cost a
+    name test, not a Python call."""
+
+def audit_every(f: Callable[[str, tuple[Any, ...]], object] | None, /) -> None:
+    """`f(event, args)` at every audit event (session.py's fork resume, 3.13), None: no more."""
+
 class Core:
     """The monitoring callbacks and event buffers of one recording session."""
 
