@@ -58,8 +58,9 @@ _USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
 # so it names exactly those code objects here. id -> code (kept alive, so an id is never reused).
 _USER_CODES: dict[int, CodeType] = {}
 # The file names of the code objects in a registry: looked at first (_marked), since id() is an
-# audited event (builtins.id: every audit hook of the process runs, flowtrace's own among them,
-# ~2,500 instructions under `flowtrace run`) and next to no code has a marked file name.
+# audited event (builtins.id: every audit hook of the process runs -- the program's, and
+# flowtrace's, ~2,500 instructions while it was a Python hook, a name test since audit.c) and
+# next to no code has a marked file name.
 _USER_FILES: set[str] = set()
 
 
