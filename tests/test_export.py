@@ -171,7 +171,7 @@ def test_fold_mark_exported() -> None:
 
 def test_array_items_written_in_batches_as_one_dumps_each(monkeypatch):
     """jsonout.write_items: the text json.dumps(item, ensure_ascii=False, default=str) gives,
-    `first` before the first item and `between` before the others, across batch boundaries."""
+    a line each, commas between, across batch boundaries."""
     from flowtrace.export import jsonout
 
     monkeypatch.setattr(jsonout, "_BATCH", 3)

@@ -17,18 +17,19 @@ from typing import Any, Iterable, TextIO
 dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 _BATCH = 2048  # items a write: ~0.5 MB of text, whatever the session's size
+_BETWEEN = ",\n  "
 
 
-def write_items(out: TextIO, items: Iterable[Any], first: str = "\n  ", between: str = ",\n  ") -> None:
-    """Write each item's JSON, `first` before the first and `between` before every other one.
-    Memory: one batch of items' text at a time."""
+def write_items(out: TextIO, items: Iterable[Any]) -> None:
+    """Write each item's JSON on a line of its own, indented, with commas between: the body
+    of a JSON array. Memory: one batch of items' text at a time."""
     batch: list[str] = []
-    before = first
+    before = "\n  "
     for item in items:
         batch.append(dumps(item))
         if len(batch) == _BATCH:
-            out.write(before + between.join(batch))
+            out.write(before + _BETWEEN.join(batch))
             batch.clear()
-            before = between
+            before = _BETWEEN
     if batch:
-        out.write(before + between.join(batch))
+        out.write(before + _BETWEEN.join(batch))
