@@ -23,6 +23,7 @@ import sys
 import types
 from typing import Any, Callable
 
+from .filters import mark_user_code  # here, not where it is used: that is while recording
 from .plain import Plain
 
 
@@ -311,8 +312,6 @@ def _run(prepared: Prepared) -> None:
     if prepared.program.kind == "code":
         # "<string>" like generated code, but it is the user's program: record it
         # (only these code objects; the traceback still says File "<string>")
-        from .filters import mark_user_code
-
         mark_user_code(code)
     exec(code, prepared.module.__dict__)
 

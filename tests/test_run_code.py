@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from treeutil import check_balanced, shape
 
 from flowtrace.ftr.reader import load
@@ -86,3 +88,20 @@ def test_c_code_traceback_text_unchanged(tmp_path: pathlib.Path) -> None:
     assert traced.stderr.startswith(plain.stderr), traced.stderr
     assert lines(tmp_path) == ["<module>() ! ZeroDivisionError: division by zero",
                                "  f(x=0) ! ZeroDivisionError: division by zero"]
+
+
+@pytest.mark.parametrize("recorder", ["c", "python"])
+@pytest.mark.parametrize("program", [["-c", "def f():\n    return 1\nf()\n"], ["-m", "json.tool", "--help"]])
+def test_include_all_records_the_program_not_flowtraces_own_imports(
+        tmp_path: pathlib.Path, recorder: str, program: list[str]) -> None:
+    # flowtrace's own imports while recording (follow, untraced, filters, relative ones through
+    # ModuleSpec.parent) ran importlib's Python code, which --include '*' recorded: ~190 calls
+    # ahead of the program in every session.
+    env = {**os.environ, "FLOWTRACE_RECORDER": recorder}
+    proc = subprocess.run([sys.executable, "-m", "flowtrace", "run", "--include", "*", "-o", str(tmp_path / "t.ftr"),
+                           *program], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    roots = [line for line in lines(tmp_path) if not line.startswith(" ")]
+    first = "<module>()" if program[0] == "-c" else "_run_module_as_main(mod_name='json.tool', alter_argv=True)"
+    assert roots[0].startswith(first), roots[:5]
+    assert not [line for line in lines(tmp_path) if "flowtrace" in line], roots[:5]

@@ -17,7 +17,11 @@ import sys
 import types
 from typing import Any, Callable
 
-from .. import runner
+# Imported here, not where they are used: an import while recording runs importlib's Python
+# code (and a relative one ModuleSpec.parent), which `--include '*'` records as the program's.
+from .. import follow, runner
+from ..recorder import fallback_warning
+from ..untraced import suspended
 from . import CommandError, add_filter_options, filter_argv
 
 DEFAULT_OUTPUT = "trace.ftr"
@@ -161,8 +165,6 @@ class _Finisher:
 
     def __call__(self) -> None:
         if self.session.forked_away:  # a forked child, leaving through atexit
-            from .. import follow
-
             part = follow.current()  # its own part when following (finished quietly), else none
             if part is not None:
                 _finish(part, self.outcome)
@@ -283,6 +285,7 @@ def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple
     `outcome` the caller sets once the program has run)."""
     from ..session import Session
 
+    fallback = fallback_warning()  # asked before recording: it may import the C recorder's module
     meta = {"argv": program.command_line(), "program": program.describe()}
     if not args.no_follow:  # readers find the descendants' parts in FILE.d/ (docs/FORMAT.md)
         meta["parts"] = os.path.basename(args.output) + ".d"
@@ -294,11 +297,9 @@ def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple
     except (RuntimeError, ValueError) as exc:  # no free sys.monitoring tool id, bad FLOWTRACE_RECORDER
         raise CommandError(f"cannot start recording: {exc}") from None
     if session.recorder_name == "python":
-        _warn_of_a_broken_c_recorder()
+        _warn_of_a_broken_c_recorder(fallback)
     session.install_exit_hooks()
     if not args.no_follow:
-        from .. import follow
-
         follow.enable_root(session, args.output, session.config, args.flush_interval)
     finisher = _Finisher(session, args.output, sys.stderr, _library_note(program, list(args.include)))
     atexit.register(finisher)
@@ -308,19 +309,14 @@ def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple
 def _let_signals_in(held: contextlib.ExitStack) -> None:
     """The signals held through the set-up arrive now, as the program starts (a handler runs,
     KeyboardInterrupt is raised here); our work, not the program's (untraced.py)."""
-    from ..untraced import suspended
-
     with suspended():
         held.close()
 
 
-def _warn_of_a_broken_c_recorder() -> None:
+def _warn_of_a_broken_c_recorder(text: str | None) -> None:
     """Say once, before the program runs, that the Python recorder records because the built C
-    recorder failed to import (20-80x slower). Only here, in the command the user started:
-    followed children's parts stay quiet."""
-    from ..recorder import fallback_warning
-
-    text = fallback_warning()
+    recorder failed to import (20-80x slower): `text`, recorder.fallback_warning's. Only here,
+    in the command the user started: followed children's parts stay quiet."""
     if text is not None:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
@@ -329,8 +325,6 @@ def _warn_of_a_broken_c_recorder() -> None:
 def _expect_in_forked_child(outcome: runner.Outcome) -> None:
     """A child forked by the program ran on to the program's end: its part ends as the program
     did (its exit hooks, which run before the finisher, would see only flowtrace's exit)."""
-    from .. import follow
-
     part = follow.current()
     if part is not None:
         part.expect_end(**_ending(outcome))
@@ -345,7 +339,7 @@ def _run_paused(args: argparse.Namespace, prepared: Any) -> int:
         control.install(flush_interval=args.flush_interval)
     except control.ControlError as exc:
         raise CommandError(f"cannot serve the control channel: {exc}") from None
-    _warn_of_a_broken_c_recorder()  # (an attach records with the recorder chosen here)
+    _warn_of_a_broken_c_recorder(fallback_warning())  # (an attach records with the recorder chosen here)
     sys.stderr.write(f"flowtrace: not recording yet: 'flowtrace attach {os.getpid()}' starts it\n")
     sys.stderr.flush()
     ending: list[runner.Outcome] = []
