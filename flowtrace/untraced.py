@@ -17,6 +17,7 @@ keeps flowtrace's own code out).
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable
 
@@ -133,8 +134,29 @@ _hidden_threads: dict[int, threading.Thread] = {}
 
 
 def thread_named(ident: int) -> threading.Thread | None:
-    """The running Thread object of `ident`, ours hidden ones too (never a _DummyThread made)."""
-    return threading._active.get(ident) or _hidden_threads.get(ident)  # type: ignore[attr-defined]
+    """The running Thread object of `ident`, ours hidden ones too (never a _DummyThread made);
+    for the calling thread, also one that threading has not registered yet (_starting)."""
+    thread = threading._active.get(ident) or _hidden_threads.get(ident)  # type: ignore[attr-defined]
+    if thread is None and ident == threading.get_ident():
+        thread = _starting()
+    return thread
+
+
+_BOOTSTRAP = threading.Thread._bootstrap.__code__  # type: ignore[attr-defined]
+
+
+def _starting() -> threading.Thread | None:
+    """The Thread whose `_bootstrap` is at the bottom of the calling thread's stack. A thread's
+    first recorded call can come before threading registers it (in `_bootstrap_inner`): with
+    `--include '*'` it is `Thread._bootstrap` itself, and the session named the thread
+    `thread-<ident>` for good (and could not follow a rename). `self` is the only local there."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None:
+        frame = frame.f_back
+    if frame.f_code is not _BOOTSTRAP:
+        return None
+    thread = frame.f_locals.get("self")
+    return thread if isinstance(thread, threading.Thread) else None
 
 
 def on_main_thread() -> bool:

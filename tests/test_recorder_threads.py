@@ -40,6 +40,31 @@ def test_threads_started_after_start(recorder_name):
     check_balanced(trace)
 
 
+def test_threads_named_when_threading_itself_is_recorded(recorder_name):
+    # With threading's own code included, a thread's first recorded call is Thread._bootstrap,
+    # before threading registers the thread: it was named "thread-<ident>" for good.
+    kept = []  # alive at the session's end: its rename is read from the Thread object then
+
+    def run():
+        t = threading.Thread(target=work, args=(1,), name="first")
+        t.start()
+        t.join()
+        with ThreadPoolExecutor(1, thread_name_prefix="pool") as pool:
+            assert pool.submit(work, 1).result() == 0
+        renamed = threading.Thread(target=lambda: setattr(threading.current_thread(), "name", "after"),
+                                   name="before")
+        kept.append(renamed)
+        renamed.start()
+        renamed.join()
+
+    trace = record(run, recorder_name, include=["threading", "concurrent.futures.*"])
+    names = sorted(t.name for t in trace.threads.values())
+    assert names == ["MainThread", "after", "first", "pool_0"]
+    pool_thread = next(t.id for t in trace.threads.values() if t.name == "pool_0")
+    assert shape(trace, thread=pool_thread)[0].startswith("Thread._bootstrap(self=<threading.Thread object at ")
+    check_balanced(trace)
+
+
 def test_thread_started_before_start(recorder_name):
     go = threading.Event()
     done = threading.Event()
