@@ -404,3 +404,21 @@ def test_session_file_names_unique_and_short() -> None:
     names = [session_file_name(i) for i in ids]
     assert len(set(names)) == len(ids)
     assert all(len(n) <= 170 and "/" not in n and "\\" not in n and ":" not in n for n in names)
+
+
+def test_plugins_own_work_not_recorded_with_pytest_included(pytester: pytest.Pytester) -> None:
+    # The plugin asked item.nodeid after its session started, and read the reports' properties
+    # while recording: with pytest's modules included they were recorded as the test's calls.
+    pytester.makepyfile(test_one="def test_one():\n    assert 1 + 1 == 2\n")
+    result = _run(pytester, "--flowtrace=all", "--flowtrace-include", "_pytest.nodes",
+                  "--flowtrace-include", "_pytest.reports")
+    result.assert_outcomes(passed=1)
+    trace = _session(pytester.path / ".flowtrace", "test_one.py::test_one")
+    roots = [c.qualname for c in trace.calls if c.parent is None]
+    made = ["TestReport.from_item_and_call", "BaseReport.skipped", "BaseReport.passed"]  # pytest's runner
+    assert roots == [
+        "Node.ihook", "Node.nodeid", "Item.location", "Node.ihook",  # pytest's, before setup
+        "setup", *made, "BaseReport.failed", "BaseReport.failed", "BaseReport.skipped", "BaseReport.passed",
+        "Node.ihook",
+        "call", *made, "BaseReport.failed", "BaseReport.passed", "BaseReport.passed", "Node.ihook",
+        "teardown", *made]  # (pytest 8.4.2; before, the plugin's own reads added 5 calls)

@@ -20,6 +20,7 @@ import pytest
 from ..recorder import fallback_warning
 from ..recorder.base import RecorderConfig
 from ..session import Session
+from ..untraced import suspended
 from .outcome import KEPT_OUTCOMES, TestOutcome, session_file_name
 from .phases import PhaseRoots
 
@@ -30,11 +31,11 @@ _GITIGNORE = "# Created by flowtrace's pytest plugin: test sessions, not sources
 class _Recording:
     """One test being recorded."""
 
-    def __init__(self, item: Any, session: Session, path: Path) -> None:
+    def __init__(self, item: Any, session: Session, path: Path, nodeid: str) -> None:
         self.item = item
         self.session = session
         self.path = path
-        self.outcome = TestOutcome(item.nodeid)
+        self.outcome = TestOutcome(nodeid)
         self.done = False
 
 
@@ -76,7 +77,8 @@ class FlowtracePlugin:
         report = yield  # outermost: the report as every other plugin (xfail) left it
         rec = self.current
         if rec is not None and rec.item is item:
-            rec.outcome.add(report, call.excinfo, self.recorder_config.args)
+            with suspended():  # while recording: the report's properties are pytest's code
+                rec.outcome.add(report, call.excinfo, self.recorder_config.args)
             if call.when == "teardown":
                 outcome = rec.outcome.outcome
                 if self._finish(rec, keep=self.keep_all or outcome in KEPT_OUTCOMES):
@@ -90,21 +92,25 @@ class FlowtracePlugin:
             self.kept.append((report.nodeid, getattr(report, "flowtrace_outcome", "?"), path))
 
     def _start(self, item: Any) -> _Recording | None:
-        path = self.directory / session_file_name(item.nodeid)
+        # What is asked of pytest (item.nodeid is a property: pytest's code) or of the recorder
+        # package is asked before recording starts: `--flowtrace-include '*'` would record it.
+        nodeid = item.nodeid
+        fallback = fallback_warning()
+        path = self.directory / session_file_name(nodeid)
         try:
             self._make_directory()
             session = Session(
                 path, self.recorder_config, command="pytest", exclusive=EXCLUSIVE,
-                meta={"pytest": {"nodeid": item.nodeid, "worker": os.environ.get("PYTEST_XDIST_WORKER")}},
+                meta={"pytest": {"nodeid": nodeid, "worker": os.environ.get("PYTEST_XDIST_WORKER")}},
             )
             session.start()
         except Exception as exc:  # no free tool id, a recording already running, unwritable dir
-            self._problem(f"{item.nodeid} not recorded: {exc}")
+            self._problem(f"{nodeid} not recorded: {exc}")
             return None
         if session.recorder_name == "python":  # a built C recorder that failed to import: said once
-            for line in (fallback_warning() or "").splitlines():
+            for line in (fallback or "").splitlines():
                 self._problem(line.removeprefix("flowtrace: "))
-        self.current = _Recording(item, session, path)
+        self.current = _Recording(item, session, path, nodeid)
         self.roots.active = True
         return self.current
 
@@ -113,7 +119,8 @@ class FlowtracePlugin:
         rec.done = True
         self.roots.active = False
         self.current = None
-        test = rec.outcome.ends()
+        with suspended():
+            test = rec.outcome.ends()
         rec.session.stop(error=test["exception"] if test["outcome"] in KEPT_OUTCOMES else None,
                          extra={"test": test})
         if rec.session.error:
