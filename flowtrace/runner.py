@@ -26,6 +26,9 @@ from typing import Any, Callable
 from .filters import mark_user_code  # here, not where it is used: that is while recording
 from .plain import Plain
 
+if sys.version_info >= (3, 13):
+    import linecache  # (for _remember_c_source, which runs while recording; 3.12 does not need it)
+
 
 class ProgramNotFound(Exception):
     """The program cannot be started; the message is one line (like Python's own), `status` is
@@ -223,8 +226,6 @@ def _run_spec(prepared: Prepared) -> None:
 
 def _remember_c_source(source: str) -> None:
     """Python 3.13+ keeps the `-c` source in linecache, so its tracebacks show source lines."""
-    import linecache
-
     linecache.cache["<string>"] = (len(source), None, [line + "\n" for line in source.splitlines()], "<string>")
 
 
