@@ -41,6 +41,13 @@ def decode_shared(stream: bytes | memoryview, rows: int, earlier: bytes | memory
     bytes (ValueError when the stream does not hold one value for each row where `earlier` is
     not 0): ftr/format.py's fast path."""
 
+def func_entry(fid: int, code: CodeType, module: str | None, /) -> dict[str, Any]:
+    """recorder/common.func_entry(fid, code, module): the same dict (the C recorder's hook)."""
+
+def func_json(functions: list[dict[str, object]], /) -> bytes | None:
+    """format.json_payload(functions)'s bytes when every entry has common.func_entry's shape (its
+    six keys in order, exact ints and ASCII strs), else None: ftr/format.py's fast path."""
+
 def expand_strings(payload: bytes | memoryview, /) -> bytes:
     """A STRS payload with its value records (FORMAT 1.4) made into their texts, as a payload of
     texts only (ValueError when it does not parse): ftr/format.py's fast path."""

@@ -665,6 +665,8 @@ PyObject *start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *fr
 PyObject *end_row_out(CoreObject *c, ThreadState *ts, int64_t t, uint32_t v);
 /* codes.c */
 COLD Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
+PyObject *mod_func_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject **func_entry_keys(void);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
@@ -725,6 +727,7 @@ void free_exits(ExitCols *k);
 PyObject *core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mod_decode_varints(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mod_decode_shared(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mod_func_json(PyObject *m, PyObject *functions);
 /* one unsigned LEB128 value at *pp (not past end), *pp moved past it: 0, or -1 when cut short or
  * longer than 64 bits (encode.c; the readers of columns and of value records use it) */
 int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out);

@@ -223,7 +223,7 @@ class SessionWriter:
             return
         parts: list[tuple[bytes, bytes, bool]] = []  # (chunk type, payload, compress)
         if batch.functions:
-            parts.append((F.FUNC, F.json_payload(batch.functions), False))
+            parts.append((F.FUNC, F.func_payload(batch.functions), False))
         if batch.threads:
             parts.append((F.THRD, F.json_payload(batch.threads), False))
         if batch.tasks:

@@ -25,7 +25,7 @@ from ..ftr import writer as ftr_writer
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
-    ExitStatuses, TaskTable, enable_monitoring, func_entry, is_create_task, release_tool_id, renamed_thread, running_frames, take,
+    ExitStatuses, TaskTable, enable_monitoring, is_create_task, release_tool_id, renamed_thread, running_frames, take,
     thread_entry,
 )
 
@@ -197,7 +197,7 @@ class CRecorder:
         if self.filter.wants(code, module):
             self._func_count += 1
             fid = self._func_count
-            self._functions.append(func_entry(fid, code, module))
+            self._functions.append(_crecorder.func_entry(fid, code, module))  # (common.func_entry's, in C)
             return fid | FUNC_OWN if self.filter.is_own(code) else fid
         if is_create_task(code):
             return -1
