@@ -549,7 +549,19 @@ tick_to_ns(const TickMap *m, int64_t tick)
 /* A placeholder's "module.Class" for one type, as UTF-8: in `buf` (made in C), or owned by the
  * hook's str `label`. */
 typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; char *buf; size_t cap; } Label;
-#define LABELS 64   /* direct-mapped by type address; a miss only costs a hook call */
+/* direct-mapped by type address; a miss costs text_label (~450 instructions) or a hook call.
+ * 64 thrashed on flask's test_basic: 28 k misses in 42 drains */
+#define LABELS 256
+
+/* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
+typedef struct { char *p; size_t len, cap, nchars; } Text;
+
+/* A text render_slot made in this drain for an exact str, bytes or frozen tuple (V_OBJ), by the
+ * object's address: the batch's slots hold their objects until the drain ends, so within it
+ * the same address is the same immutable object, and the same text. lits[] is direct-mapped;
+ * the texts are lit_text's bytes [off, off + len). */
+typedef struct { PyObject *o; uint32_t off, len, nchars; } LitMemo;
+#define LIT_MEMO 1024
 
 typedef struct {
     PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
@@ -561,6 +573,8 @@ typedef struct {
     const RecItem *items;             /* the batch's record dictionary as numbered at call time ... */
     size_t nitems;
     const char *labs;                 /* ... and its labels' bytes (CoreObject.rec_items) */
+    LitMemo *lits;                    /* (render.c lit_find; made on first use, freed by labels_clear) */
+    Text lit_text;
 } RenderCtx;
 /* Does packed slot s of an entry whose packed values start at `base` lie in the batch's? (They
  * always do: commit_slots copies them with the entry. A check, not a trust: a slot read past
@@ -570,9 +584,6 @@ packed_in(const RenderCtx *rc, const unsigned char *base, const Slot *s)
 {
     return base >= rc->packed && (size_t)(base - rc->packed) + PACKED_OFF(s->u.i) + PACKED_LEN(s->u.i) <= rc->npacked;
 }
-
-/* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
-typedef struct { char *p; size_t len, cap, nchars; } Text;
 
 /* Value records in STRS payloads (docs/FORMAT.md, "Value records"; render.c writes and reads
  * them, packed.c packs containers into their slots at event time). */

@@ -112,6 +112,10 @@ label_for(RenderCtx *rc, PyObject *type)
 void
 labels_clear(RenderCtx *rc)
 {
+    PyMem_RawFree(rc->lits);   /* (and render_slot's memo of texts: its objects go with the batch) */
+    PyMem_RawFree(rc->lit_text.p);
+    rc->lits = NULL;
+    rc->lit_text = (Text){NULL, 0, 0, 0};
     for (int i = 0; i < LABELS; i++) {
         Py_CLEAR(rc->labels[i].label);
         rc->labels[i].type = NULL;
@@ -207,6 +211,27 @@ decimal(char *end, int64_t v)
     return end;
 }
 
+/* Where a V_OBJ's text would be in this drain's memo (crecorder.h LitMemo): its slot, or NULL
+ * (no memory for the table: no memo, still correct). */
+static inline LitMemo *
+lit_find(RenderCtx *rc, PyObject *o)
+{
+    if (!rc->lits && !(rc->lits = PyMem_RawCalloc(LIT_MEMO, sizeof(LitMemo)))) return NULL;
+    return &rc->lits[ptr_hash(o) & (LIT_MEMO - 1)];
+}
+
+/* Keep o's text (len bytes at u, nchars characters) at its memo slot m (from lit_find). */
+static void
+lit_put(RenderCtx *rc, LitMemo *m, PyObject *o, const char *u, size_t len, size_t nchars)
+{
+    if (!m || rc->lit_text.len + len > UINT32_MAX) return;
+    if (text_add(&rc->lit_text, u, len, 0) < 0) { PyErr_Clear(); return; }   /* (no memo: still correct) */
+    m->o = o;
+    m->off = (uint32_t)(rc->lit_text.len - len);
+    m->len = (uint32_t)len;
+    m->nchars = (uint32_t)nchars;
+}
+
 /* Append the text of one captured value. `star`: 1 for *args, 2 for **kwargs (their text
  * when unbound is the empty tuple / dict, as in reprs.args_text). */
 static int
@@ -235,12 +260,19 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_OBJ: {
         /* str, bytes and frozen tuples (capture.c frozen_text) straight into the text, as
          * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
-         * asks the reference's hook */
+         * asks the reference's hook. The same object again in this drain: its text copied
+         * (lit_find: a name, a key, a path passed to many calls, rendered once) */
         PyTypeObject *tp = Py_TYPE(s->o);
         if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
+            LitMemo *m = lit_find(rc, s->o);
+            if (m && m->o == s->o) return text_add(t, rc->lit_text.p + m->off, m->len, m->nchars);
             size_t b0 = t->len, c0 = t->nchars;
             int r = render_now(t, s->o, 0, 0);   /* (nothing in it is an object) */
-            if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+            if (r == 0) {
+                if (t->nchars - c0 > MAX_TEXT && text_cut(t, b0, c0, MAX_TEXT) < 0) return -1;
+                lit_put(rc, m, s->o, t->p + b0, t->len - b0, t->nchars - c0);
+                return 0;
+            }
             if (r < 0) PyErr_Clear();
             t->len = b0; t->nchars = c0;
         }
@@ -886,13 +918,13 @@ builtin_text_now(PyObject *v, int safe)
  * shares one entry between equal values within a batch), and the writer stores a chunk with
  * records uncompressed (ftr/writer.py: measured in the commit that made them). */
 #define REC_INT_MIN ((int64_t)1 << 15)   /* capture.c's SMALL_MAX: smaller ints have their own tables */
-#define DICT_LABELS 64
+#define DICT_LABELS 512   /* (64 thrashed on flask: every miss a duplicate label in the chunk) */
 
 /* The chunk's dictionary: type labels and parameter-name lists, each once per chunk. */
 typedef struct {
     Text blob, ends;
     uint32_t n;
-    struct { PyObject *type; uint32_t idx; } labels[DICT_LABELS];   /* (types live until the drain ends) */
+    struct { PyObject *type; uint32_t idx, nchars; } labels[DICT_LABELS];   /* (types live until the drain ends) */
     struct { uint32_t idx1, nchars; } *names;   /* code index -> dictionary index + 1 (0: not yet), and
                                                  * the characters its names add ("name=" each) */
     uint64_t addr;     /* the last object address written (each is stored as the step from it) */
@@ -925,16 +957,18 @@ static int
 dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nchars)
 {
     if (type == d->last_type) { *idx = d->last_idx; *nchars = d->last_chars; return 0; }
-    Label *lb = label_for(rc, type);
-    if (!lb) return -1;
-    *nchars = lb->nchars;
+    /* the chunk's own table first: a type already in the dictionary needs no label_for */
     size_t h = ptr_hash(type) & (DICT_LABELS - 1);
     if (d->labels[h].type != type) {
-        if (dict_add(d, lb->u, lb->len, idx) < 0) return -1;
+        Label *lb = label_for(rc, type);
+        uint32_t at;
+        if (!lb || dict_add(d, lb->u, lb->len, &at) < 0) return -1;
         d->labels[h].type = type;
-        d->labels[h].idx = *idx;
+        d->labels[h].idx = at;
+        d->labels[h].nchars = (uint32_t)lb->nchars;
     }
     *idx = d->labels[h].idx;
+    *nchars = d->labels[h].nchars;
     d->last_type = type; d->last_idx = *idx; d->last_chars = *nchars;
     return 0;
 }
