@@ -839,3 +839,52 @@ def test_lists_that_keep_missing_then_repeat_are_reprs_texts() -> None:
             session.stop()
         calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_k1", "_k2", "_k3", "_k4")]
         assert [(c.function.qualname, c.args, c.result) for c in calls] == expected, recorder
+
+
+def _k_obj(a, x):
+    return a
+
+
+def test_class_dict_key_colliding_with_module_runs_no_eq_at_call_time() -> None:
+    """A class whose dict holds a key that is not a str, with `__module__`'s hash and an `__eq__`
+    that has a side effect: the C recorder's call-time records (capture.c rec_label_new) must
+    not look `__module__` up through it -- the key's `__eq__` would run in the middle of a
+    callback whose state is live, and could switch threads there. Its instances' texts are
+    still reprs.py's (the drain makes their label, looking `__module__` up as reprs.type_label
+    does), and the program sees no `__eq__` call while it runs."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    eq_calls: list[object] = []
+    h = hash("__module__")
+
+    class Key:
+        def __hash__(self) -> int:
+            return h
+
+        def __eq__(self, other: object) -> bool:
+            eq_calls.append(other)
+            return False
+
+    # (the key first: `__module__`, added by type(), lands past it on the same probe)
+    Collide = type("Collide", (), {Key(): 1})
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        objs = [Collide() for _ in range(3)]
+        session.start()
+        try:
+            before = len(eq_calls)
+            for i, o in enumerate(objs * 4):
+                _k_obj(o, 2.5 + i)  # (a float beside it: a record at call time)
+            during = len(eq_calls) - before
+            session.flush()
+        finally:
+            session.stop()
+        if recorder == "c":
+            assert during == 0
+        got = [c.args for c in load(buf.getvalue()).calls if c.function.qualname == "_k_obj"]
+        expected = [f"a={reprs.placeholder(o)}, x={2.5 + i!r}" for i, o in enumerate(objs * 4)]
+        assert got == expected, recorder

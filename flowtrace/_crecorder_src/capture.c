@@ -342,7 +342,8 @@ static int
 default_repr_label_ok(PyTypeObject *tp)
 {
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) return 1;
-    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    PyObject *mod = NULL;   /* (borrowed) */
+    if (!dict_str_item(tp->tp_dict, str_module_key, &mod)) return 0;   /* (a lookup that could run Python: the hook's) */
     if (!mod) { PyErr_Clear(); return 0; }
     return PyUnicode_CheckExact(mod) && PyUnicode_Compare(mod, str_builtins) != 0;
 }
@@ -874,8 +875,9 @@ rec_names_commit(CoreObject *c, uint32_t code_idx)
 /* Type tp's label numbered in this batch's dictionary on its first use, made here as
  * recorder/c.py type_label makes it ("module.Qualname", "Qualname" in builtins) for a class
  * whose metaclass leaves __module__ and __qualname__ to type: reads only. 0 with its index and
- * characters, -1 when its objects take the slot path (another kind of type, a label too long
- * for any object's text to stay uncut, no memory). COLD: once a type and batch. */
+ * characters, -1 when its objects take the slot path (another kind of type, a class dict that
+ * only a lookup running Python could read, a label too long for any object's text to stay
+ * uncut, no memory). COLD: once a type and batch. */
 static COLD int
 rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
 {
@@ -884,7 +886,11 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
     c->rec_types[h].ok = 0;
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (Py_TYPE(tp) != &PyType_Type && !plain_names(Py_TYPE(tp))))
         return -1;
-    PyObject *mod = PyDict_GetItemWithError(tp->tp_dict, str_module_key);   /* borrowed */
+    /* (a class dict holding a key that is not a str: its label is made at the drain, by the
+     * lookup that may run that key's __eq__, as reprs.type_label's would -- not here, where
+     * the caller's state is live: dict_str_item) */
+    PyObject *mod = NULL;   /* (borrowed) */
+    if (!dict_str_item(tp->tp_dict, str_module_key, &mod)) return -1;
     PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
     if (!mod || !PyUnicode_CheckExact(mod) || !name || !PyUnicode_CheckExact(name)) { PyErr_Clear(); return -1; }
     int builtin = mod == str_builtins || PyUnicode_Compare(mod, str_builtins) == 0;

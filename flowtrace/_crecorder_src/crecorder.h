@@ -1048,6 +1048,36 @@ fast_update(CoreObject *c)
     c->fast_gen = fast ? c->gen : FAST_NEVER;
 }
 
+/* The head of a dict's keys object (internal/pycore_dict.h struct _dictkeysobject, the same in
+ * 3.12 and 3.13; that header does not build beside Python.h's own): its kind, DICT_KEYS_GENERAL
+ * (0) when a key is not an exact str. */
+typedef struct { Py_ssize_t refcnt; uint8_t log2_size, log2_index_bytes, kind; } DictKeysHead;
+static inline int
+dict_keys_general(PyObject *d)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return ((const DictKeysHead *)(const void *)((PyDictObject *)d)->ma_keys)->kind == 0;
+#else
+    (void)d;
+    return 1;   /* (a layout not checked: every dict taken as one whose lookup could run Python) */
+#endif
+}
+
+/* d[key] (borrowed) for an exact str key, without running Python code: 1 with *item set (NULL:
+ * missing), or 0 when only a lookup that could run Python would say. A dict whose keys are
+ * all exact strs (DICT_KEYS_UNICODE, or split) compares keys by identity and by their
+ * characters; one holding any other key (DICT_KEYS_GENERAL) calls that key's __eq__ when its
+ * hash equals key's -- a class dict can hold such a key, and its __eq__ could do anything,
+ * switch threads included, in the middle of a callback whose state is live (capture.c
+ * rec_label_new, the keyed miss's c->hit_key). */
+static inline int
+dict_str_item(PyObject *d, PyObject *key, PyObject **item)
+{
+    if (dict_keys_general(d)) return 0;
+    *item = PyDict_GetItemWithError(d, key);   /* (an exact str's cached hash: no error either) */
+    return 1;
+}
+
 static inline size_t
 ptr_hash(void *p)
 {

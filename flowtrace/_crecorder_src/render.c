@@ -585,7 +585,16 @@ plain_names(PyTypeObject *meta)
 {
     static PyObject *qualname_key, *module_descr, *qualname_descr;   /* (type's: immortal) */
     if (meta == &PyType_Type) return 1;
-    if (meta->tp_getattro != PyType_Type.tp_getattro) return 0;
+    if (meta->tp_getattro != PyType_Type.tp_getattro || !meta->tp_mro || !PyTuple_CheckExact(meta->tp_mro)) return 0;
+    /* (_PyType_Lookup's walk looks names up in the dicts along the MRO: a class's holding a key
+     * that is not a str could run its __eq__ -- at call time too, capture.c rec_label_new: no.
+     * A static type's dict holds strs only -- and may not be in tp_dict, 3.12+) */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(meta->tp_mro); i++) {
+        PyObject *b = PyTuple_GET_ITEM(meta->tp_mro, i);
+        if (!PyType_Check(b) || !(((PyTypeObject *)b)->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
+        PyObject *bd = ((PyTypeObject *)b)->tp_dict;
+        if (!bd || dict_keys_general(bd)) return 0;
+    }
     if (!qualname_key) {
         if (!(qualname_key = PyUnicode_InternFromString("__qualname__"))) { PyErr_Clear(); return 0; }
         module_descr = _PyType_Lookup(&PyType_Type, str_module_key);
