@@ -722,16 +722,40 @@ small_final(CoreObject *c, const StrEntry *e, const Slot *slots)
     return &se->final;
 }
 
-/* The hot memo's id for `key` in this batch, or 0. The tag first (HOT_TAGS: 8 bytes a slot,
- * cached): most values that miss -- fresh objects, growing counters -- then never read the
- * 88-byte entry, which is seldom in the cache. */
+/* The hot memo's entry of this batch whose tag is hash's: 1 with its index in *slot, or 0. The
+ * set's first way, then its second (the tags, 8 bytes a slot, cached, side by side: most values
+ * that miss -- fresh objects, growing counters -- then never read an 88-byte entry, which is
+ * seldom in the cache). A hit in the first way costs nothing more than the direct-mapped memo's
+ * probe did. The caller compares the key itself, its hash first (hot_tag). */
+static inline __attribute__((always_inline)) uint64_t
+hot_tag(const CoreObject *c, uint64_t hash)
+{
+    /* the hash and the batch in one word: an entry of another batch never has the tag of the
+     * same key now (the same hash), and the caller's compare of the whole hash turns away an
+     * entry of another key whose tag this is by chance -- an empty slot's 0 too. One xor (the
+     * batch and the hash's high half put side by side, with the low bit set, were six
+     * instructions at every probe, objdump). */
+    return hash ^ c->batch;
+}
+
+static inline __attribute__((always_inline)) int
+hot_find(const CoreObject *c, uint64_t hash, size_t *slot)
+{
+    size_t s = HOT_SET(hash);
+    uint64_t tag = hot_tag(c, hash);
+    const uint64_t *tags = HOT_TAGS(c) + s;
+    *slot = s;
+    if (tags[0] == tag) return 1;
+    *slot = s + 1;
+    return tags[1] == tag;
+}
+
+/* The hot memo's id for `key` in this batch, or 0. */
 static inline uint32_t
 memo_probe(CoreObject *c, const Memo *key)
 {
-    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
-    uint64_t tag = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
-    const Memo *m = &c->hot[slot];
-    return HOT_TAGS(c)[slot] == tag && memo_same(m, key) ? m->sid : 0;   /* (the tag holds the batch) */
+    size_t slot;
+    return hot_find(c, key->hash, &slot) && memo_same(&c->hot[slot], key) ? c->hot[slot].sid : 0;
 }
 
 /* Remember entry `sid` under `key` (of n slots) in the hot memo (a probe just missed). Field by
@@ -744,10 +768,17 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline __attribute__((always_inline)) void
 memo_remember_n(CoreObject *c, const Memo *key, uint32_t sid, const uint32_t n)
 {
-    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
-    Memo *m = &c->hot[slot];
-    HOT_TAGS(c)[slot] = (uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1;
-    m->hash = key->hash; m->head = key->head; m->sid = sid; m->batch = (uint32_t)c->batch;
+    /* the set's ways in turn (its first entry's `next`): the older of its two entries goes. No
+     * record of use on a hit (a store at every hit); a key just missed is the one most likely
+     * next. (The batch is the tag's.) */
+    const uint64_t hash = key->hash;
+    size_t set = HOT_SET(hash);
+    Memo *first = &c->hot[set];
+    uint32_t way = first->next;   /* (0 or 1: the block starts zeroed) */
+    Memo *m = way ? first + 1 : first;   /* (a select, not a multiply by the entry's size) */
+    first->next = !way;
+    HOT_TAGS(c)[set + way] = hot_tag(c, hash);
+    m->hash = hash; m->head = key->head; m->sid = sid;
     for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
 }
 
@@ -1459,20 +1490,16 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
          * function whose arguments cannot be keyed (a container, bytes) is not tried again
          * in this batch: the capture path below memoizes what it can. */
         uint64_t head, h = memo_begin(S_ARGS, (uint32_t)idx, n, &head);
-        /* unrolled (n <= MEMO_SLOTS = 4, in slot order: memo_key_slots' key): each slot's
-         * index and shift a constant, nothing kept across an iteration; the frame's slots
-         * read as they are unless one is a cell (CodeInfo.cells: seldom). i: the first
-         * argument that could not be keyed, or n. */
+        /* in slot order (memo_key_slots' key); the frame's slots read as they are unless one is
+         * a cell (CodeInfo.cells: seldom). A loop: written out for each slot (eight uses, with
+         * and without cells), memo_arg -- value_key_in's every test -- was a function of its own
+         * (1 KB) called for each argument, a call and a frame each; in the loop it is inline
+         * once (args_id_rest 2.4 + 1.0 KB -> 2.9 KB; callgrind webapp -3.9 M instructions, flask
+         * test_json -0.42 M). i: the first argument that could not be keyed, or n. */
         PyObject *const *args = frame->localsplus;
-        uint32_t i;
-#define NOT_KEYED(k, v) (n > (k) && !memo_arg(&key, &h, &head, (k), (v)))
-        if (!c->codes[idx].cells)
-            i = NOT_KEYED(0, args[0]) ? 0 : NOT_KEYED(1, args[1]) ? 1 : NOT_KEYED(2, args[2]) ? 2
-                : NOT_KEYED(3, args[3]) ? 3 : n;
-        else
-            i = NOT_KEYED(0, arg_value(frame, kinds, 0)) ? 0 : NOT_KEYED(1, arg_value(frame, kinds, 1)) ? 1
-                : NOT_KEYED(2, arg_value(frame, kinds, 2)) ? 2 : NOT_KEYED(3, arg_value(frame, kinds, 3)) ? 3 : n;
-#undef NOT_KEYED
+        const int cells = c->codes[idx].cells;
+        uint32_t i = 0;
+        while (i < n && memo_arg(&key, &h, &head, i, cells ? arg_value(frame, kinds, i) : args[i])) i++;
         if (i < n) c->codes[idx].unkeyed = (uint32_t)c->batch + 1;
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);
@@ -1530,10 +1557,10 @@ args_key_probe(CoreObject *c, PyObject *const *args, Py_ssize_t idx, const uint3
     }
     if (n == 1 && small_int_key(key, &head)) return -1;
     memo_end(key, h, head);
-    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    size_t slot;
+    if (!hot_find(c, key->hash, &slot)) return 0;
     const Memo *m = &c->hot[slot];
-    if (HOT_TAGS(c)[slot] == ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1)
-            && m->hash == key->hash && m->head == key->head) {   /* (memo_probe, memo_same: n known) */
+    if (m->hash == key->hash && m->head == key->head) {   /* (memo_probe, memo_same: n known) */
         int same = 1;
 #pragma GCC unroll 4
         for (uint32_t k = 0; k < n; k++) same &= m->vals[k] == key->vals[k] && m->types[k] == key->types[k];
@@ -1608,11 +1635,10 @@ args_key_probe_any(CoreObject *c, PyObject *const *args, Py_ssize_t idx, uint32_
     head |= (uint64_t)tags << 48;
     memo_end(key, h, head);
     if (small_int_key(key, &head)) return -1;   /* (tests n == 1 itself) */
-    size_t slot = HSLOT(key->hash) & (HOT_SIZE - 1);
+    size_t slot;
+    if (!hot_find(c, key->hash, &slot)) return 0;
     const Memo *m = &c->hot[slot];
-    if (HOT_TAGS(c)[slot] != ((uint64_t)(uint32_t)c->batch << 32 | (uint32_t)(key->hash >> 32) | 1)
-            || m->hash != key->hash || m->head != key->head)   /* (memo_probe, memo_same) */
-        return 0;
+    if (m->hash != key->hash || m->head != key->head) return 0;   /* (memo_probe, memo_same) */
 #pragma GCC unroll 4
     for (uint32_t k = 0; k < MEMO_SLOTS; k++) {
         if (k && k == n) break;
