@@ -128,7 +128,7 @@ enum { ENC_VARINT_DELTA = 2, ENC_VARINT = 3, ENC_CONST = 4, ENC_PARENT = 5, ENC_
        ENC_DEFLATE = 13, ENC_SHARED = 14 };
 #define DEFLATE_COLUMNS 2   /* a chunk's `compress` in NativeWriter.put: its columns deflated (writer.c) */
 #define ZLIB_MIN_BYTES_PER_CALL 2   /* ftr/writer.py's rules for deflating a batch's MARK chunk (and ids), */
-#define ZLIB_MAX_STRS_PER_MARK 8    /* which encode.c's marks_payload follows (`dense`) */
+#define ZLIB_MAX_STRS_PER_MARK 2    /* which encode.c's marks_payload follows (`dense`) */
 #define SAMPLE_SPAN 4608   /* the coders sample 1 + n / SAMPLE_SPAN times sparser past it (encode.c sample_step; format.GOLOMB_SAMPLE_SPAN) */
 
 /* A captured value (one argument, a result or a yielded value). */

@@ -67,8 +67,12 @@ ZLIB_MIN_BYTES_PER_CALL = 2
 # 7,379.3 M with this rule). Without arguments the texts are few and the marks keep
 # their deflation (the generators' bytes a call), and so do batches of marks beside some
 # texts (the generators workload with arguments: 2-5x). The C drain knows both rules
-# (encode.c marks_payload: `dense`).
-ZLIB_MAX_STRS_PER_MARK = 8
+# (encode.c marks_payload: `dense`). At 8 (until session 24), once the drain rendered fewer
+# texts (958aae4), more of flask's batches fell under the bound and were deflated again: at 2,
+# flask's whole process 6,897.6 -> 6,832.1 M for a file 0.75% bigger (39.37 -> 39.67 MB); the
+# generators workload with arguments (2-5x) no longer deflates its ids: +1.7 M (overhead 0.86 ->
+# 0.87 of VizTracer's) and 748 -> 792 kB; without arguments nothing changes.
+ZLIB_MAX_STRS_PER_MARK = 2
 _DEFLATED_WITH_MARKS = frozenset({F.MARK, F.CALL, F.EXIT})  # (write_batch)
 
 
