@@ -64,14 +64,13 @@ ZLIB_MIN_BYTES_PER_CALL = 2
 # input: flask's test_basic recorded with arguments (`--include '*'`), whose batches' texts
 # are 9-120x their marks (a few are 3-4x), deflated its ids at 113 M instructions of the writer
 # thread for a file 0.14% smaller (39.14 against 39.20 MB; callgrind, whole process: 7,505.4 ->
-# 7,379.3 M with this rule). Without arguments the texts are few and the marks keep
-# their deflation (the generators' bytes a call), and so do batches of marks beside some
-# texts (the generators workload with arguments: 2-5x). The C drain knows both rules
-# (encode.c marks_payload: `dense`). At 8 (until session 24), once the drain rendered fewer
-# texts (958aae4), more of flask's batches fell under the bound and were deflated again: at 2,
-# flask's whole process 6,897.6 -> 6,832.1 M for a file 0.75% bigger (39.37 -> 39.67 MB); the
-# generators workload with arguments (2-5x) no longer deflates its ids: +1.7 M (overhead 0.86 ->
-# 0.87 of VizTracer's) and 748 -> 792 kB; without arguments nothing changes.
+# 7,379.3 M with a bound of 8). The bound moves with the texts' size: once the drain rendered
+# fewer texts (958aae4), more of flask's batches fell under 8 and were deflated again; at 2,
+# flask's whole process 6,897.6 -> 6,832.1 M for a file 0.75% bigger (39.37 -> 39.67 MB), and
+# the generators workload with arguments (texts 2-5x its marks) no longer deflates most of its
+# ids: +1.7 M (overhead 0.86 -> 0.87 of VizTracer's), 748 -> 792 kB. Without arguments the texts
+# are few and the marks keep their deflation (the generators' bytes a call: unchanged). The C
+# drain knows both rules (encode.c marks_payload: `dense`).
 ZLIB_MAX_STRS_PER_MARK = 2
 _DEFLATED_WITH_MARKS = frozenset({F.MARK, F.CALL, F.EXIT})  # (write_batch)
 
