@@ -2054,17 +2054,14 @@ json_str(unsigned char *q, const unsigned char *s, Py_ssize_t n)
 }
 #undef BYTES8
 
-/* v in decimal, as int.__repr__ writes it (sprintf's was ~800 instructions a number) */
+/* v in decimal at q (crecorder.h decimal); returns its end */
 static unsigned char *
 json_int(unsigned char *q, long long v)
 {
-    unsigned char digits[20];
-    int k = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do { digits[k++] = (unsigned char)('0' + u % 10); u /= 10; } while (u);
-    if (v < 0) *q++ = '-';
-    while (k) *q++ = digits[--k];
-    return q;
+    char digits[24], *d = decimal(digits + sizeof digits, (int64_t)v);
+    size_t n = (size_t)(digits + sizeof digits - d);
+    memcpy(q, d, n);
+    return q + n;
 }
 
 /* One entry's values if it has func_entry's shape (0), else 1 */

@@ -200,17 +200,6 @@ text_function(Text *t, PyObject *qualname, uintptr_t a)
            || text_add_str(t, qualname) < 0 ? -1 : text_at(t, a, 0);
 }
 
-/* v's decimal digits written backwards ending at `end` (20 bytes at most); their start. By
- * hand: snprintf was a tenth of the drain. */
-static inline char *
-decimal(char *end, int64_t v)
-{
-    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do { *--end = (char)('0' + m % 10); m /= 10; } while (m);
-    if (v < 0) *--end = '-';
-    return end;
-}
-
 /* Where a V_OBJ's text would be in this drain's memo (crecorder.h LitMemo): its slot, or NULL
  * (no memory for the table: no memo, still correct). */
 static inline LitMemo *
