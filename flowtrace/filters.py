@@ -199,8 +199,8 @@ class CodeFilter:
         return any(self._match(p, module, filename) for p in patterns)
 
     # -- default rule -------------------------------------------------------------------------
-    def is_user_code(self, filename: str) -> bool:
-        """The default rule, from the file name alone."""
+    def is_user_code(self, filename: str, path: str | None = None) -> bool:
+        """The default rule, from the file name alone (`path`: its abspath, when known)."""
         known = self._user_files.get(filename)
         if known is not None:
             return known
@@ -209,7 +209,7 @@ class CodeFilter:
         if filename.startswith("<"):
             user = filename.startswith(_USER_PSEUDO_FILES)
         else:
-            path = os.path.abspath(filename)
+            path = os.path.abspath(filename) if path is None else path
             user = not path.startswith(_FLOWTRACE_DIR) and not path.startswith(self._library)
         if _cacheable(filename, ""):
             _keep(self._user_files, filename, user)
@@ -251,7 +251,7 @@ class CodeFilter:
             return _OUT  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
         if self.exclude and self._matches_any(self.exclude, mod, path):
             return _OUT
-        if self.is_user_code(filename) or (_c_program and filename == "<string>" and mod == "__main__"):
+        if self.is_user_code(filename, path) or (_c_program and filename == "<string>" and mod == "__main__"):
             return _IN
         if mod == "__main__" and not filename.startswith("<"):
             return _IN  # the program the user named (`-m tokenize`, a script in site-packages)
