@@ -62,6 +62,7 @@ _dir: str | None = None           # this process's parts directory, when followi
 _opts: dict[str, Any] = {}
 _session: Session | None = None   # the session recording this process (root or part)
 _hooks_installed = False
+_launched = False                 # did this process start a process (launch or fork) since enable_root?
 _real_exit = os._exit
 _saved_env: dict[str, str | None] = {}  # what enable_root changed in os.environ (stop_following)
 
@@ -87,9 +88,10 @@ def enable_root(session: Session, output: str, config: RecorderConfig, flush_int
 def _enable_root(session: Session, output: str, config: RecorderConfig, flush_interval: float,
                  attached: bool) -> None:
     global _dir, _opts, _session
+    global _launched
     directory = parts_dir(output)
     _clear(directory)
-    _dir, _session = directory, session
+    _dir, _session, _launched = directory, session, False
     _opts = {"args": config.args, "include": list(config.include), "exclude": list(config.exclude),
              "flush_interval": flush_interval, "platform": session.meta.get("platform"),
              "hostname": session.meta.get("hostname")}
@@ -139,6 +141,22 @@ def _restore_env() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(words)
     else:
         os.environ.pop("PYTHONPATH", None)
+
+
+def remove_unused_dir() -> bool:
+    """At the root's end (`flowtrace run`'s finisher): the parts directory goes when this process
+    started no process and nothing was written there, so a program that starts none leaves the
+    file alone, not an empty `trace.ftr.d/` beside it. True when it went (the root's ENDS then
+    says `no_parts`: readers expect none). Kept whenever a process was started, even if its part
+    is not there yet: a child still starting up records into it after we end."""
+    if _dir is None or _launched:
+        return False
+    with suspended():  # our work, not the program's (untraced.py)
+        try:
+            os.rmdir(_dir)  # (only an empty directory: a part or a skip note keeps it)
+        except OSError:
+            return False
+    return True
 
 
 def _detached() -> bool:
@@ -308,6 +326,12 @@ def _install_hooks() -> None:
         sys.addaudithook(_audit)
     os._exit = _exit  # type: ignore[assignment]
     session_module.after_fork_steps.append(_after_fork_in_child)  # after the parent's session is cut loose
+    os.register_at_fork(after_in_parent=_note_fork)
+
+
+def _note_fork() -> None:
+    global _launched
+    _launched = True  # (a fork is no audit event: the child's part is its own at-fork step's)
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -320,6 +344,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _note_launch(event: str, args: tuple[Any, ...]) -> None:
+    global _launched
+    _launched = True
     os.environ[ENV_FROM] = f"{os.getpid()}:{threading.get_ident()}:{time.perf_counter_ns()}"
     try:
         unfollowed = _unfollowable(event, args)

@@ -196,6 +196,25 @@ def test_no_follow_records_the_parent_only(tmp_path: pathlib.Path) -> None:
     assert len(procs) == 1 and not (tmp_path / "trace.ftr.d").exists()
 
 
+def test_a_program_that_starts_no_process_leaves_no_parts_directory(tmp_path: pathlib.Path) -> None:
+    """Every `flowtrace run` left an empty `trace.ftr.d/` beside the file; now only a program that
+    started a process keeps it (its part may still be on its way), and a root whose directory
+    went says so, so that readers do not report its parts as missing."""
+    proc, procs = _run(tmp_path, "print(sum(range(10)))\n")
+    assert proc.stdout == "45\n" and not (tmp_path / "trace.ftr.d").exists()
+    assert [(p.how, p.problem) for p in procs] == [("root", None)]
+    assert procs[0].end is not None and procs[0].end["no_parts"] is True
+
+    _run(tmp_path, "import os\nos.system('true')\n")  # a process that is not Python: no part
+    assert (tmp_path / "trace.ftr.d").is_dir() and not list((tmp_path / "trace.ftr.d").iterdir())
+
+    proc, procs = _run(tmp_path, "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'pass'])\n")
+    assert len(procs) == 2 and "no_parts" not in procs[0].end
+    shutil.rmtree(tmp_path / "trace.ftr.d")  # the file copied without its directory
+    [root] = session_processes(str(tmp_path / "trace.ftr"))
+    assert root.problem == "its processes' parts are missing (trace.ftr.d/ not found)"
+
+
 def test_print_shows_each_process_under_a_heading(tmp_path: pathlib.Path) -> None:
     _run(tmp_path, """
         import os

@@ -170,7 +170,8 @@ class _Finisher:
                 _finish(part, self.outcome)
         else:
             try:
-                _finish(self.session, self.outcome)
+                no_parts = follow.remove_unused_dir()  # (before the end: ENDS says so)
+                _finish(self.session, self.outcome, {"no_parts": True} if no_parts else None)
                 calls = _calls_recorded(self.session)
                 what = f"{calls} call{'' if calls == 1 else 's'}" if calls is not None else "calls"
                 from ..ftr.parts import children_note  # (names only: not the readers)
@@ -214,9 +215,9 @@ def _library_note(program: runner.Program, include: list[str]) -> Callable[[], s
     return note
 
 
-def _finish(session: Any, outcome: runner.Outcome | None) -> None:
-    """Stop `session` with how the program ended."""
-    session.stop(**_ending(outcome))
+def _finish(session: Any, outcome: runner.Outcome | None, extra: dict[str, Any] | None = None) -> None:
+    """Stop `session` with how the program ended (`extra`: more ENDS keys)."""
+    session.stop(**_ending(outcome), extra=extra)
 
 
 def _ending(outcome: runner.Outcome | None) -> dict[str, Any]:

@@ -106,8 +106,11 @@ def session_processes(path: str) -> list[Process]:
 
 
 def _expects_parts(path: str) -> bool:
+    """Does the root say its processes have parts (META `parts`, and no ENDS `no_parts`: the
+    program started none and the empty directory was removed)?"""
     try:
-        return bool(read_summary(path).meta.get("parts"))
+        summary = read_summary(path)
+        return bool(summary.meta.get("parts")) and not (summary.end or {}).get("no_parts")
     except Exception:  # noqa: BLE001 - the root was read already; this is only a note
         return False
 
