@@ -183,3 +183,20 @@ def test_array_items_written_in_batches_as_one_dumps_each(monkeypatch):
                            for i, item in enumerate(items[:count]))
         assert out.getvalue() == expected
         assert json.loads("[" + out.getvalue() + "]") == [{**item, "obj": str(object)} for item in items[:count]]
+
+
+def test_chrome_plain_slices_are_the_encoders_text() -> None:
+    """A plain call's event is written directly (chrome._plain_slice): the text must be the one
+    the JSON encoder makes of the same dict, whatever the names and texts hold."""
+    from dataclasses import replace
+
+    base = next(c for c in TRACE.calls if c.function.kind == "function")
+    odd = 'q"uo\\te \x1b\n\u00e9\u2028 \ud83d'  # quote, backslash, control, non-ASCII, lone surrogate
+    function = replace(base.function, qualname=odd, module=None, file=odd)
+    for fields in ({}, {"args": odd, "result": odd, "exception": odd, "end": "raise", "partial": True, "task": 1}):
+        one = replace(base, function=function, **fields)
+        args = chrome._call_args(one, TRACE)
+        text = chrome._plain_slice(one, 7, 1.5e-06, 123456789.125, args)
+        expected = {"ph": "X", "name": odd, "cat": "call", "pid": 7, "tid": one.thread, "ts": 1.5e-06,
+                    "dur": 123456789.125, "args": args}
+        assert text == json.dumps(expected, ensure_ascii=False)
