@@ -1509,9 +1509,9 @@ def test_container_texts_made_in_c_equal_reprs() -> None:
 
     from flowtrace import _crecorder
 
-    def huge(v) -> bool:  # ints past 64 bits are left to the hook (reprs._int's digit bound)
+    def huge(v) -> bool:  # ints of 200 bits are left to the hook (they straddle reprs._int's digit bound)
         if type(v) is int:
-            return not -(2**63) <= v < 2**63
+            return v.bit_length() == 200
         if type(v) is dict:
             return any(huge(k) or huge(x) for k, x in v.items())
         return type(v) in (list, tuple, set, frozenset) and any(huge(x) for x in v)
@@ -1531,8 +1531,14 @@ def test_container_texts_made_in_c_equal_reprs() -> None:
     class Point:
         pass
 
-    for v in ([1, Point()], {"a": (1, Point())}, {Point()}, [2**300], (1, [2, {3: 10**70}])):
+    for v in ([1, Point()], {"a": (1, Point())}, {Point()}, [2**199], (1, [2, {3: 10**60}])):
         assert _crecorder.builtin_text(v) is None
+    # ints past 64 bits: repr() up to 199 bits, "<int with N bits>" from 201 (render.c big_int_text)
+    for v in (2**64, -(2**64), 2**128 - 3, 2**199 - 1, -(2**199) + 1, 2**200, -(2**200), 2**300, 10**70, -(10**70)):
+        assert _crecorder.builtin_text(v) == reprs.value_text(v, "safe"), v
+        assert _crecorder.builtin_text([v, (v,)]) == reprs.value_text([v, (v,)], "safe"), v
+    for v in (2**199, -(2**199), 10**60 - 1, 10**60, -(10**60)):
+        assert _crecorder.builtin_text(v) is None, v
     assert _crecorder.builtin_text([1] * 1000) == reprs.value_text([1] * 1000)
     assert _crecorder.builtin_text(["x" * 59] * 6) == reprs.value_text(["x" * 59] * 6)  # cut at MAX_TEXT
 
@@ -1775,7 +1781,7 @@ def test_placeholders_in_containers_made_in_c_equal_reprs() -> None:
         for v in ([obj], (1, obj), {"k": obj}, {obj: 1} if obj.__hash__ else [[obj]], [[[obj]]], [[[[obj]]]]):
             assert _crecorder.builtin_text(v, True) == reprs.value_text(v, "safe"), (obj, v)
         assert _crecorder.builtin_text([obj]) is None  # full mode: the hook calls its __repr__
-    for obj in (WithMeta(), OddModule(), 2**300):
+    for obj in (WithMeta(), OddModule(), 2**199):
         assert _crecorder.builtin_text([obj], True) is None
 
 

@@ -137,7 +137,7 @@ def target(a, b=2, *rest, k=None, **kw):
 # (ints at the edges of the small-int tables -- capture.c SMALL_MAX, 2**15 -- and of rec_int's
 # records: a result past them is a record, one inside them an entry)
 VALUES = [Shape(), 0.1, -0.0, 1e300, float("nan"), 10**12, -(2**63), 2**63 - 1, 2**64, 40000, 7, "\udc80", Long(),
-          2**15 - 1, 2**15, -(2**15) + 1, -(2**15), -40000]
+          2**15 - 1, 2**15, -(2**15) + 1, -(2**15), -40000, 2**128 - 3, -(2**300), 2**199]
 
 
 def _program(session_flush) -> None:
@@ -491,6 +491,60 @@ def test_record_runs_short_long_and_joined_read_as_reprs_texts() -> None:
     for recorder in ("c", "python"):
         calls = _recorded_batches(recorder, lambda: [f(*args) for f, args in steps], names)
         assert [(c.function.qualname, c.args, c.result) for c in calls] == expected * 2, recorder
+
+
+def _lit(o, s, f=0.5):  # an object and a float: a record made at the drain, s a literal slot in it
+    return None
+
+
+def test_long_literals_in_records_made_at_the_drain_read_as_reprs_texts() -> None:
+    """A str or bytes slot of a record the drain makes is rendered in place after a one-byte
+    length (render.c record_entry): texts of 127 bytes and less, of 128 and more (the length
+    takes two bytes: the text is moved up), multi-byte characters past 128 bytes, a str cut at
+    MAX_TEXT, and short ones after a long one in the same record and batch. Every text is
+    reprs.py's, from both recorders."""
+    o = Shape()
+    strs = ["", "a", "x" * 123, "x" * 124, "x" * 125, "x" * 126, "x" * 200, "é" * 62, "é" * 63, "€" * 90,
+            "y" * 500, "'" * 130, "\n" * 70]
+    steps = [(_lit, (o, s)) for s in strs] + [(_lit, (o, s.encode(), 2.5)) for s in strs if s.isascii()]
+    steps += [(_lit, (o, "z" * 300, "q" * 3)), (_lit, (o, "w", "v" * 140))]
+    expected = [(_args_text(f, args, {}, "safe"), repr(f(*args))) for f, args in steps]
+    for recorder in ("c", "python"):
+        calls = _recorded_batches(recorder, lambda: [f(*args) for f, args in steps], {"_lit"})
+        assert [(c.args, c.result) for c in calls] == expected * 2, recorder
+
+
+def _cls(k, n):  # a class argument: its text made at the drain (V_CLASS), kept for the drain by address
+    return n
+
+
+def test_classes_passed_again_in_a_drain_and_renamed_between_drains_read_as_reprs_texts() -> None:
+    """A class's text is made once a drain and copied for its later slots (render.c render_slot,
+    the drain's memo by address): two classes taking turns, in records and in texts, then one
+    renamed between the batches -- the next batch reads its new name. Every text is reprs.py's,
+    from both recorders."""
+    for recorder in ("c", "python"):
+        class A:
+            pass
+
+        class B:
+            pass
+
+        names = iter(["A", "Renamed"])
+
+        def batch():
+            A.__qualname__ = next(names)
+            out = []
+            for i in range(6):
+                for k in (A, B):
+                    out.append((_args_text(_cls, (k, i), {}, "safe"), repr(_cls(k, i))))
+                    out.append((_args_text(_cls, (k, 2**40 + i), {}, "safe"), repr(_cls(k, 2**40 + i))))
+            expected.extend(out)
+
+        expected = []
+        calls = _recorded_batches(recorder, batch, {"_cls"})
+        assert [(c.args, c.result) for c in calls] == expected, recorder
+        assert any("Renamed" in c.args for c in calls) and any(".A'>" in c.args for c in calls)
 
 
 class Vec3:

@@ -562,15 +562,16 @@ typedef struct { PyObject *type, *label; const char *u; size_t len, nchars; char
 /* UTF-8 text being built, with its length in characters (the reference cuts by characters). */
 typedef struct { char *p; size_t len, cap, nchars; } Text;
 
-/* A text render_slot made in this drain for an exact str, bytes or frozen tuple (V_OBJ), by the
- * object's address: the batch's slots hold their objects until the drain ends, so within it
- * the same address is the same immutable object, and the same text. lits[] is direct-mapped;
- * the texts are lit_text's bytes [off, off + len). */
+/* A text render_slot made in this drain for an exact str, bytes or frozen tuple (V_OBJ), or a
+ * class (V_CLASS: its text as of the drain, as a type's Label is), by the object's address:
+ * the batch's slots hold their objects until the drain ends, so within it the same address is
+ * the same object, and the same text. lits[] is direct-mapped; the texts are lit_text's bytes
+ * [off, off + len). */
 typedef struct { PyObject *o; uint32_t off, len, nchars; } LitMemo;
 #define LIT_MEMO 1024
 
 typedef struct {
-    PyObject *render_obj;   /* reprs.value_text for the rare immutables (big int, complex...) */
+    PyObject *render_obj;   /* reprs.value_text for the rare immutables (complex, an int of 200 bits...) */
     PyObject *type_label;   /* cls -> "module.Class" (the placeholder's name) */
     Label labels[LABELS];   /* this drain's labels (the slots hold the types meanwhile) */
     const unsigned char *packed;      /* the batch's packed values (V_PACKED slots) ... */

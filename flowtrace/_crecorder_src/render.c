@@ -63,6 +63,13 @@ text_int(Text *t, int64_t v)
 static int
 text_add_str(Text *t, PyObject *u)
 {
+    /* an ASCII str's characters are its UTF-8 (most names and texts): read in place, without
+     * PyUnicode_AsUTF8AndSize's call and tests (~26 instructions; ~44 k strs in the drains
+     * of flask's test_json, callgrind) */
+    if (PyUnicode_IS_COMPACT_ASCII(u)) {
+        size_t n = (size_t)PyUnicode_GET_LENGTH(u);
+        return text_add(t, PyUnicode_DATA(u), n, n);
+    }
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(u, &n);
     if (!s) return -1;
@@ -132,6 +139,9 @@ static int
 text_cut(Text *t, size_t b0, size_t c0, size_t limit)
 {
     size_t keep = limit - 3, seen = 0, i = b0;
+    /* as many bytes as characters: all ASCII, the cut is at keep bytes -- no scan (the scan,
+     * ~10 instructions a byte, was 3.3 M instructions of flask test_json's phase, callgrind) */
+    if (t->len - b0 == t->nchars - c0) { seen = keep; i = b0 + keep; }
     for (; i < t->len; i++) {
         if (((unsigned char)t->p[i] & 0xC0) != 0x80) {   /* a character starts here */
             if (seen == keep) break;
@@ -247,12 +257,13 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     case V_TEXT:
         return text_add_str(t, s->o);
     case V_OBJ: {
-        /* str, bytes and frozen tuples (capture.c frozen_text) straight into the text, as
-         * builtin_text_now does: no str made; a huge int inside (NOT_MINE), or a failure,
+        /* str, bytes, frozen tuples (capture.c frozen_text) and ints past 64 bits
+         * (big_int_text) straight into the text, as builtin_text_now does: no str made; an
+         * int of the one bit length render_now leaves to the hook (NOT_MINE), or a failure,
          * asks the reference's hook. The same object again in this drain: its text copied
          * (lit_find: a name, a key, a path passed to many calls, rendered once) */
         PyTypeObject *tp = Py_TYPE(s->o);
-        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type) {
+        if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyTuple_Type || tp == &PyLong_Type) {
             LitMemo *m = lit_find(rc, s->o);
             if (m && m->o == s->o) return text_add(t, rc->lit_text.p + m->off, m->len, m->nchars);
             size_t b0 = t->len, c0 = t->nchars;
@@ -288,10 +299,19 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         return chars > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
     }
     case V_CLASS: {
-        /* reprs.class_text; the hook when the class's names are not type's to read */
+        /* reprs.class_text; the hook when the class's names are not type's to read. The same
+         * class again in this drain: its text copied (lit_find, as a V_OBJ's; as label_for keeps
+         * a type's label for the drain) -- text_class was ~480 instructions a slot, 7.3 k slots
+         * of flask test_json's drains (a classmethod's cls) */
+        LitMemo *m = lit_find(rc, s->o);
+        if (m && m->o == s->o) return text_add(t, rc->lit_text.p + m->off, m->len, m->nchars);
         size_t b0 = t->len, c0 = t->nchars;
         int r = text_class(t, (PyTypeObject *)s->o);
-        if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+        if (r == 0) {
+            if (t->nchars - c0 > MAX_TEXT && text_cut(t, b0, c0, MAX_TEXT) < 0) return -1;
+            lit_put(rc, m, s->o, t->p + b0, t->len - b0, t->nchars - c0);
+            return 0;
+        }
         if (r < 0) return -1;
         u = PyObject_CallOneArg(rc->render_obj, s->o);
         break;
@@ -362,8 +382,8 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
  * containers (list, tuple, dict, set, frozenset) and scalars (None, bools, ints, floats,
  * complex, str, bytes, bytearray, Ellipsis, NotImplemented) the text is built here, byte for
  * byte what reprs.value_text gives (tests/test_crecorder.py compares them on many values):
- * no Python call, no user code. Anything else inside (or a huge int) answers NOT_MINE, and the
- * wrapper's hook renders the whole value with the reference's rules. */
+ * no Python call, no user code. Anything else inside (or an int of 200 bits: big_int_text)
+ * answers NOT_MINE, and the wrapper's hook renders the whole value with the reference's rules. */
 
 /* Do the 8 ASCII bytes in x (each < 0x80) hold one that repr() of a str would not show as itself
  * between single quotes -- a control character (< 0x20), DEL (0x7f), a quote or a backslash?
@@ -830,6 +850,28 @@ done:
     return r;
 }
 
+/* reprs._int for an exact int past 64 bits: repr() below 10**MAX_INT_DIGITS (reprs.py's 60),
+ * else "<int with N bits>" -- told by its bit length, the hook asked only for the one length
+ * that straddles the bound (200 bits: 2**199 < 10**60 < 2**200). The hook was a Python call,
+ * ~13 k instructions a value: 3.1 k results of 128 bits (ipaddress's IPv6 constants) in a
+ * recording of flask's test_json, callgrind. */
+static int
+big_int_text(Text *t, PyObject *o)
+{
+    size_t bits = _PyLong_NumBits(o);
+    if (bits == (size_t)-1) return -1;
+    if (bits >= 201) {
+        return text_add(t, "<int with ", 10, 10) < 0 || text_int(t, (int64_t)bits) < 0 ? -1
+               : text_add(t, " bits>", 6, 6);
+    }
+    if (bits == 200) return NOT_MINE;
+    PyObject *r = PyObject_Repr(o);   /* (an exact int's: no code of the program's) */
+    if (!r) return -1;
+    int rc = text_add_str(t, r);
+    Py_DECREF(r);
+    return rc;
+}
+
 /* reprs._text(o, depth) for builtin values, and in safe mode other objects' placeholders: 0,
  * NOT_MINE, or -1 with an error set. The commonest types are tested first (a container's
  * items are mostly ints, strs, tuples). */
@@ -842,7 +884,7 @@ render_now(Text *t, PyObject *o, int depth, int safe)
             return text_int(t, (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o));
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
-        if (overflow) return NOT_MINE;   /* reprs._int's digit bound: the hook */
+        if (overflow) return big_int_text(t, o);
         if (x == -1 && PyErr_Occurred()) return -1;
         return text_int(t, x);
     }
@@ -983,23 +1025,28 @@ dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *
         if (!d->names) { PyErr_NoMemory(); return -1; }
     }
     if (d->names[code_idx].idx1) { *idx = d->names[code_idx].idx1 - 1; *nchars = d->names[code_idx].nchars; return 0; }
-    *nchars = 0;
-    for (uint32_t k = 0; k < ci->nshown; k++) *nchars += (size_t)PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(ci->names, k)) + 1;
+    /* each name's UTF-8 straight into the dictionary's blob, looked at for a NUL there (a
+     * pass over the names for their lengths, one asking PyUnicode_FindChar for a NUL, and a
+     * copy through a Text of its own made each code's first record of a drain cost ~3 times
+     * as much) */
+    size_t b0 = d->blob.len, n = 0;
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *name = PyTuple_GET_ITEM(ci->names, k);
-        Py_ssize_t at = PyUnicode_FindChar(name, 0, 0, PyUnicode_GET_LENGTH(name), 1);
-        if (at != -1) return at == -2 ? -1 : 1;
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(name, &len);
+        if (!u || (k && text_add(&d->blob, "", 1, 0) < 0) || text_add(&d->blob, u, (size_t)len, 0) < 0) goto fail;
+        if (memchr(u, 0, (size_t)len)) { d->blob.len = b0; return 1; }
+        n += (size_t)PyUnicode_GET_LENGTH(name) + 1;   /* "name=" */
     }
-    Text t = {NULL, 0, 0, 0};
-    int r = 0;
-    for (uint32_t k = 0; r == 0 && k < ci->nshown; k++) {
-        if (k) r = text_add(&t, "", 1, 0);   /* the NUL between names */
-        if (r == 0) r = text_add_str(&t, PyTuple_GET_ITEM(ci->names, k));
-    }
-    if (r == 0) r = dict_add(d, t.p ? t.p : "", t.len, idx);
-    PyMem_RawFree(t.p);
-    if (r == 0) { d->names[code_idx].idx1 = *idx + 1; d->names[code_idx].nchars = (uint32_t)*nchars; }
-    return r;
+    if (put_u32le(&d->ends, (uint32_t)d->blob.len) < 0) goto fail;
+    *idx = d->n++;
+    *nchars = n;
+    d->names[code_idx].idx1 = *idx + 1;
+    d->names[code_idx].nchars = (uint32_t)n;
+    return 0;
+fail:
+    d->blob.len = b0;
+    return -1;
 }
 
 static inline unsigned char *
@@ -1072,7 +1119,7 @@ rarely_repeats(const Slot *s)
 /* Append entry e as a record to `out`: 0, 1 when it is not one (nothing in it that seldom
  * repeats, or its text could be cut: `out` is then as it was), -1 with an error set. */
 static int
-record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDict *d, Text *out, Text *tmp)
+record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDict *d, Text *out)
 {
     const CodeInfo *ci = NULL;
     uint32_t n = 1;
@@ -1146,17 +1193,22 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             q += len;
             chars += PACKED_CHARS(s->u.i);
         } else {
-            out->len = (size_t)((char *)q - out->p);
-            tmp->len = tmp->nchars = 0;
-            if (render_slot(rc, tmp, s, ci ? ci->star[k] : 0) < 0 || text_room(out, 6 + tmp->len + (size_t)(n - k) * 21) < 0)
-                goto fail;
+            /* the text rendered in place, after its tag and a one-byte length (the room is
+             * there: 21 a slot), moved up on the rare text of 128 bytes or more -- rendered
+             * into a buffer of its own, each was copied once more (~30 instructions a literal
+             * slot, ~49 k of them in flask test_json's drains) */
+            size_t b0 = (size_t)((char *)q - out->p) + 2, c0 = out->nchars;
+            out->len = b0;
+            if (render_slot(rc, out, s, ci ? ci->star[k] : 0) < 0) goto fail;
             if (ci) ci = &c->codes[e->code_idx];   /* (render_slot may run Python: c->codes may move) */
-            q = (unsigned char *)out->p + out->len;
+            size_t len = out->len - b0, more = 0;
+            for (size_t v = len; v >= 0x80; v >>= 7) more++;   /* (the length's varint bytes past one) */
+            if (text_room(out, more + (size_t)(n - k) * 21) < 0) goto fail;
+            if (more) memmove(out->p + b0 + more, out->p + b0, len);
+            q = (unsigned char *)out->p + b0 - 2;
             *q++ = RS_LITERAL;
-            q = varint_at(q, tmp->len);
-            if (tmp->len) memcpy(q, tmp->p, tmp->len);
-            q += tmp->len;
-            chars += tmp->nchars;
+            q = varint_at(q, len) + len;
+            chars += out->nchars - c0;
         }
     }
     if (chars > (ci ? 2 * MAX_TEXT : MAX_TEXT)) { out->len = at; d->addr = addr0; return 1; }
@@ -1487,7 +1539,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
      * spare_ends: taken now, so that a drain on another thread while a hook runs Python makes
      * its own): a batch's texts grown from nothing and freed at every drain were given back
      * to the system and faulted in again, page by page */
-    Text tb = {NULL, 0, 0, 0}, tmp = {NULL, 0, 0, 0}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    Text tb = {NULL, 0, 0, 0}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
     size_t spliced = 0;   /* the bytes of the runs (record_run): the blob's offsets are past them */
     Splice tail = {0, 0, 0};   /* (record_run's last copied run) */
     blob.len = blob.nchars = ends.len = ends.nchars = 0;
@@ -1529,7 +1581,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         if (msid) { remap[i] = msid; continue; }   /* (an earlier batch wrote its text) */
         c->rendered++;
         int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
-        if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob, &tmp);
+        if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob);
         if (r == 0) {
             if (put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) goto done;
             remap[i] = c->next_final_sid++;
@@ -1591,7 +1643,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     }
     rc_ = 0;
 done:
-    PyMem_RawFree(tb.p); PyMem_RawFree(tmp.p); PyMem_RawFree(runs.p);
+    PyMem_RawFree(tb.p); PyMem_RawFree(runs.p);
     if (!spare_blob.p) spare_blob = blob; else PyMem_RawFree(blob.p);
     if (!spare_ends.p) spare_ends = ends; else PyMem_RawFree(ends.p);
     PyMem_RawFree(d.blob.p); PyMem_RawFree(d.ends.p); PyMem_RawFree(d.names);
