@@ -41,14 +41,15 @@ methods made for mypkg's classes). `<frozen NAME>` is the code of the frozen mod
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
+import re
 import site
 import sys
 import sysconfig
-from fnmatch import fnmatchcase
 from types import CodeType
-from typing import Iterable
+from typing import Callable, Iterable
 
 _FLOWTRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _USER_PSEUDO_FILES = ("<stdin>", "<python-input-", "<console>")
@@ -64,6 +65,16 @@ _USER_CODES: dict[int, CodeType] = {}
 _USER_FILES: set[str] = set()
 
 
+# Called after code is marked: the C recorder keeps answers by file name and module
+# (CodeFilter.settled), and a mark can change them for the marked code's file name.
+_MARK_LISTENERS: list[Callable[[], object]] = []
+
+
+def on_mark(listener: Callable[[], object]) -> None:
+    """Call `listener()` whenever code is marked (mark_user_code, mark_internal_code)."""
+    _MARK_LISTENERS.append(listener)
+
+
 def _register_tree(registry: dict[int, CodeType], files: set[str], code: CodeType) -> None:
     """Put `code` and every code object nested in it (`co_consts`, recursively) in `registry`
     (and their file names in `files`)."""
@@ -75,6 +86,8 @@ def _register_tree(registry: dict[int, CodeType], files: set[str], code: CodeTyp
         registry[id(c)] = c
         files.add(c.co_filename)
         todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    for listener in _MARK_LISTENERS:
+        listener()
 
 
 def _marked(registry: dict[int, CodeType], files: set[str], code: CodeType) -> bool:
@@ -165,13 +178,40 @@ def _has_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+# A pattern list as two regexes' match methods (None: no such pattern): one for the file name
+# (path patterns), one for the module name (module patterns).
+_Compiled = tuple[Callable[[str], object] | None, Callable[[str], object] | None]
+
+
+def _compile_patterns(patterns: list[str]) -> _Compiled:
+    """The patterns' rule (the module docstring) for all of `patterns`, as one alternation per
+    kind. Matched one by one (generator expressions, fnmatchcase, each pattern's kind tested
+    again), `--include '*'` cost ~25,000 instructions a verdict: flask's test_basic asks for 410
+    (file name, module) verdicts (callgrind)."""
+    paths: list[str] = []
+    modules: list[str] = []
+    for p in patterns:
+        if _is_path_pattern(p):
+            paths += [fnmatch.translate(p), fnmatch.translate("*/" + p.lstrip("/"))]
+        elif _has_glob(p):
+            modules.append(fnmatch.translate(p))
+            if p.endswith(".*"):  # `pkg.*` is the package and everything in it
+                modules.append(fnmatch.translate(p[:-2]))
+        else:  # the module or a submodule of it
+            modules.append(r"(?s:%s(?:\..*)?)\Z" % re.escape(p))
+    return (re.compile("|".join(paths)).match if paths else None,
+            re.compile("|".join(modules)).match if modules else None)
+
+
 class CodeFilter:
     """Decides, for one code object (plus the module it runs in), whether it is recorded."""
 
     def __init__(self, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> None:
         self.include = [p for p in include if p]
         self.exclude = [p for p in exclude if p]
-        self._library = _library_dirs()
+        self._include_re = _compile_patterns(self.include)
+        self._exclude_re = _compile_patterns(self.exclude)
+        self._not_user = (_FLOWTRACE_DIR, *_library_dirs())  # (path prefixes: is_user_code)
         # What the rules say from a file name (and module) alone, kept per name: a program's
         # code objects come from a few hundred files, and deciding one anew (abspath, the
         # library prefixes, the patterns) cost ~60,000 instructions -- flask's test_basic asks
@@ -181,22 +221,20 @@ class CodeFilter:
 
     # -- pattern matching ---------------------------------------------------------------------
     @staticmethod
-    def _match(pattern: str, module: str, filename: str) -> bool:
-        if _is_path_pattern(pattern):
-            return fnmatchcase(filename, pattern) or fnmatchcase(filename, "*/" + pattern.lstrip("/"))
-        if not module:
+    def _matches_any(compiled: _Compiled, module: str, filename: str) -> bool:
+        """Does any pattern compiled into `compiled` (_compile_patterns) match the module or the
+        file name?"""
+        paths, modules = compiled
+        if paths is not None and paths(filename) is not None:
+            return True
+        if modules is None or not module:
             return False
-        if _has_glob(pattern):
-            # `pkg.*` is the package and everything in it, not only its submodules
-            return fnmatchcase(module, pattern) or (pattern.endswith(".*") and fnmatchcase(module, pattern[:-2]))
-        return module == pattern or module.startswith(pattern + ".")
-
-    def _matches_any(self, patterns: list[str], module: str, filename: str) -> bool:
+        if modules(module) is not None:
+            return True
         if module == "__main__":  # `-m pkg.mod` runs pkg.mod as __main__: both names match
             spec_name = _main_spec_name()
-            if spec_name and any(self._match(p, spec_name, filename) for p in patterns):
-                return True
-        return any(self._match(p, module, filename) for p in patterns)
+            return bool(spec_name) and modules(spec_name) is not None
+        return False
 
     # -- default rule -------------------------------------------------------------------------
     def is_user_code(self, filename: str, path: str | None = None) -> bool:
@@ -206,13 +244,16 @@ class CodeFilter:
             return known
         if not filename:
             return False
-        if filename.startswith("<"):
+        # (`filename[:1] == "<"`, not startswith: on 3.12 each str.startswith parses its
+        # arguments, ~600 instructions, and a verdict made ~13 such calls)
+        if filename[:1] == "<":
             user = filename.startswith(_USER_PSEUDO_FILES)
         else:
-            path = os.path.abspath(filename) if path is None else path
-            user = not path.startswith(_FLOWTRACE_DIR) and not path.startswith(self._library)
-        if _cacheable(filename, ""):
-            _keep(self._user_files, filename, user)
+            path = _abspath(filename) if path is None else path
+            user = not path.startswith(self._not_user)
+            if not _isabs(filename):  # (_cacheable)
+                return user
+        _keep(self._user_files, filename, user)
         return user
 
     def is_own(self, code: CodeType) -> bool:
@@ -238,30 +279,39 @@ class CodeFilter:
             return False
         return not _marked(_INTERNAL_CODES, _INTERNAL_FILES, code)
 
+    def settled(self, code: CodeType, module: str | None) -> bool:
+        """Do wants() and is_own() answer for every code object of `code`'s file name running in
+        `module` what they answer for `code`, until code is next marked (on_mark)? They do
+        unless a verdict on the name is not kept (_cacheable) or code of that file is marked."""
+        filename = code.co_filename
+        return (_cacheable(filename, module or "") and filename not in _USER_FILES
+                and filename not in _INTERNAL_FILES)
+
     def _verdict(self, filename: str, mod: str) -> int:
         """wants()'s rules from the file name and module alone: _OUT (never recorded), _IN
         (recorded unless marked internal) or _NOT (recorded only if marked user code)."""
-        if filename.startswith("<"):
+        pseudo = filename[:1] == "<"  # (not startswith: see is_user_code)
+        if pseudo:
             path = filename
         else:
-            path = os.path.abspath(filename)
+            path = _abspath(filename)
             if path.startswith(_FLOWTRACE_DIR):
                 return _OUT  # never record the tracer (its flusher thread, hooks, decorator)
-        if mod == "flowtrace" or mod.startswith("flowtrace."):
+        if mod == "flowtrace" or mod[:10] == "flowtrace.":
             return _OUT  # flowtrace's own generated code too (its dataclasses' "<string>" methods)
-        if self.exclude and self._matches_any(self.exclude, mod, path):
+        if self.exclude and self._matches_any(self._exclude_re, mod, path):
             return _OUT
         if self.is_user_code(filename, path) or (_c_program and filename == "<string>" and mod == "__main__"):
             return _IN
-        if mod == "__main__" and not filename.startswith("<"):
+        if mod == "__main__" and not pseudo:
             return _IN  # the program the user named (`-m tokenize`, a script in site-packages)
         if not self.include:
             return _NOT
-        if filename.startswith("<") and not filename.startswith("<frozen "):
+        if pseudo and filename[:8] != "<frozen ":
             # generated code (exec'd strings, dataclass/namedtuple methods): chosen by its file
             # name alone, never by the namespace it was exec'd in (see the module docstring)
-            return _IN if self._matches_any(self.include, "", path) else _NOT
-        return _IN if self._matches_any(self.include, mod, path) else _NOT
+            return _IN if self._matches_any(self._include_re, "", path) else _NOT
+        return _IN if self._matches_any(self._include_re, mod, path) else _NOT
 
 
 # CodeFilter._verdict's answers
@@ -273,7 +323,20 @@ def _cacheable(filename: str, mod: str) -> bool:
     """May a verdict on this name be kept? Not for a relative file name (abspath reads the
     working directory, which the program may change), nor for `__main__` (its spec name, which
     patterns match too, and `-c` programs are set while the program starts)."""
-    return mod != "__main__" and (filename.startswith("<") or os.path.isabs(filename))
+    return mod != "__main__" and (filename[:1] == "<" or _isabs(filename))
+
+
+if os.name == "posix":
+    def _isabs(filename: str) -> bool:
+        """os.path.isabs for a str on POSIX, without its three calls (a verdict made three)."""
+        return filename[:1] == "/"
+
+    def _abspath(filename: str) -> str:
+        """os.path.abspath for a str on POSIX, without its isabs when the name is absolute."""
+        return os.path.normpath(filename) if filename[:1] == "/" else os.path.abspath(filename)
+else:
+    _isabs = os.path.isabs
+    _abspath = os.path.abspath
 
 
 def _keep(kept: dict, key: object, value: object) -> None:

@@ -17,8 +17,9 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     int npos = co->co_argcount, nkw = co->co_kwonlyargcount;
     int nvar = (flags & CO_VARARGS) ? 1 : 0, nkwd = (flags & CO_VARKEYWORDS) ? 1 : 0;
     int total = npos + nkw + nvar + nkwd;
-    PyObject *varnames = PyCode_GetVarnames(co);
-    if (!varnames) return -1;
+    /* the parameters are the first names of co_localsplusnames, as of co_varnames (which
+     * PyCode_GetVarnames makes anew: a tuple of every local's name, ~210 instructions) */
+    PyObject *varnames = Py_NewRef(co->co_localsplusnames);
     if (PyTuple_GET_SIZE(varnames) < total) total = npos = nkw = nvar = nkwd = 0;
     PyObject *names = PyTuple_New(total);
     ci->order = PyMem_RawMalloc(sizeof(uint16_t) * (total + 1));
@@ -72,8 +73,12 @@ small_args_for(CoreObject *c, CodeInfo *ci)
     if (ci->nargs != 1 || ci->nshown != 1 || ci->star[0] != 0) return;
     PyObject *name = PyTuple_GET_ITEM(ci->names, 0);
     if (!PyUnicode_CheckExact(name)) return;
+    /* (two interned strings are equal only as one object, and the compiler interns names: a
+     * compare for each table was 2.2 M instructions of flask's 5,018 first sights) */
+    int interned = PyUnicode_CHECK_INTERNED(name) != 0;
     for (size_t i = 0; i < c->nsmall_args; i++) {
-        if (c->small_names[i] == name || PyUnicode_Compare(c->small_names[i], name) == 0) {
+        PyObject *known = c->small_names[i];
+        if (known == name || (!(interned && PyUnicode_CHECK_INTERNED(known)) && PyUnicode_Compare(known, name) == 0)) {
             ci->small = (int32_t)i;
             return;
         }
@@ -95,7 +100,117 @@ small_args_for(CoreObject *c, CodeInfo *ci)
     ci->small = (int32_t)c->nsmall_args++;
 }
 
-/* First sight of a code object in this session: ask the wrapper (filters.CodeFilter). */
+/* ------------------------------------------------------------------------------------ */
+/* The filter's answers kept by name. A program's code objects come from a few hundred files
+ * (flask's test_basic: 5,018 code objects, 410 (file name, module) pairs), and the filter
+ * answers alike for every code object of one file name running in one module -- except where
+ * filters.CodeFilter.settled says not (a relative file name, `__main__`, a file with marked
+ * code) and for asyncio's create_task file (recorder/c.py). Asking the wrapper cost ~13,800
+ * instructions a code object (callgrind, flask: the Python call, the verdict's dict, the marks,
+ * is_own), with the program's signal handlers held; a kept answer costs a probe here. */
+
+#define VERDICTS 1024         /* slots, a power of two */
+#define VERDICTS_MAX 512      /* answers kept, then the table starts again (bounded memory) */
+struct Verdict { PyObject *file, *module; uint64_t hash; long answer; };   /* file NULL: empty */
+
+/* + 1 whenever code is marked (filters.py calls forget_verdicts): a mark can change the answer
+ * for its file name, and a core compares this with what it kept by before every probe. */
+static uint64_t verdict_epoch = 1;
+
+PyObject *
+mod_forget_verdicts(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(unused))
+{
+    verdict_epoch++;
+    Py_RETURN_NONE;
+}
+
+void
+clear_verdicts(CoreObject *c)
+{
+    if (c->verdicts && c->nverdicts) {
+        for (size_t i = 0; i < VERDICTS; i++) {
+            Py_CLEAR(c->verdicts[i].file);
+            Py_CLEAR(c->verdicts[i].module);
+        }
+    }
+    c->nverdicts = 0;
+    c->verdicts_epoch = verdict_epoch;
+}
+
+/* The slot of (file, module) -- its answer, or the empty slot it goes to -- or NULL: the key is
+ * not kept by name (only exact str file names, and exact str or None modules, hash and compare
+ * without running code) or there is no table. `*hash` is the key's hash for verdict_keep. */
+static struct Verdict *
+verdict_slot(CoreObject *c, PyObject *file, PyObject *module, uint64_t *hash)
+{
+    if (!c->verdicts || !PyUnicode_CheckExact(file) || (module != Py_None && !PyUnicode_CheckExact(module)))
+        return NULL;
+    if (c->verdicts_epoch != verdict_epoch) clear_verdicts(c);   /* (code was marked since) */
+    /* (a str's hash is kept in it: computed once per file name; None's module part is 0) */
+    uint64_t h = (uint64_t)PyObject_Hash(file) ^ (module == Py_None ? 0 : (uint64_t)PyObject_Hash(module) * 0x9E3779B97F4A7C15ULL);
+    *hash = h;
+    for (size_t i = (size_t)(h ^ (h >> 29)) & (VERDICTS - 1);; i = (i + 1) & (VERDICTS - 1)) {
+        struct Verdict *v = &c->verdicts[i];
+        if (!v->file) return v;
+        /* (equal strings from different objects: "<string>" of many compile() calls) */
+        if (v->hash == h && (v->file == file || PyUnicode_Compare(v->file, file) == 0)
+            && (v->module == module || (module != Py_None && v->module != Py_None && PyUnicode_Compare(v->module, module) == 0)))
+            return v;
+    }
+}
+
+/* Keep the wrapper's answer for (file, module) (the table is at most half full: a probe ends) */
+static void
+verdict_keep(CoreObject *c, PyObject *file, PyObject *module, long answer)
+{
+    if (!c->verdicts && !(c->verdicts = PyMem_RawCalloc(VERDICTS, sizeof(struct Verdict)))) return;
+    if (c->nverdicts >= VERDICTS_MAX) clear_verdicts(c);
+    uint64_t h;
+    struct Verdict *v = verdict_slot(c, file, module, &h);   /* (again: the hook ran Python code) */
+    if (!v || v->file) return;
+    v->file = Py_NewRef(file);
+    v->module = Py_NewRef(module);
+    v->hash = h;
+    v->answer = answer;
+    c->nverdicts++;
+}
+
+/* The wrapper's answer (recorder/c.py _on_code: filters.CodeFilter), -2 with an error set */
+static long
+code_hook(CoreObject *c, PyCodeObject *co, PyObject *module)
+{
+    hook_runs_python(c);
+    PyObject *hook_args[2] = {(PyObject *)co, module};
+    PyObject *r = call_in_callback(c->on_code, hook_args, 2, NULL);   /* (the program's handlers wait: sighold.c) */
+    if (!r) return -2;
+    long answer = PyLong_AsLong(r);
+    Py_DECREF(r);
+    if (answer == -1 && PyErr_Occurred()) return -2;
+    if (answer != -1 && (answer < 0 || (answer & ~(CODE_IN | FUNC_OWN | CODE_SAME))
+                         || ((answer & FUNC_OWN) && !(answer & CODE_IN)))) {
+        PyErr_Format(PyExc_ValueError, "on_code: %ld is not an answer", answer);
+        return -2;
+    }
+    return answer;
+}
+
+static PyObject *func_entry_new(PyObject *fid, PyCodeObject *co, PyObject *module);
+
+/* A recorded code's FUNC entry, appended to the recorder's list: a new FUNC id */
+static uint32_t
+func_define(CoreObject *c, PyCodeObject *co, PyObject *module)
+{
+    PyObject *fid = PyLong_FromUnsignedLong(c->nfuncs + 1);
+    PyObject *entry = fid ? func_entry_new(fid, co, PyUnicode_Check(module) ? module : Py_None) : NULL;
+    Py_XDECREF(fid);
+    if (!entry) return 0;
+    int r = PyList_Append(c->funcs_out, entry);
+    Py_DECREF(entry);
+    return r < 0 ? 0 : ++c->nfuncs;
+}
+
+/* First sight of a code object in this session: the filter's answer -- kept by name, else the
+ * wrapper's -- and, for a recorded code, its CodeInfo and FUNC entry. */
 Py_ssize_t
 code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
 {
@@ -105,16 +220,22 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         module = PyDict_GetItemWithError(globals, str_name);
         if (!module && PyErr_Occurred()) return CODE_ERROR;
     }
-    hook_runs_python(c);
-    PyObject *hook_args[2] = {(PyObject *)co, module ? module : Py_None};
-    PyObject *r = call_in_callback(c->on_code, hook_args, 2, NULL);   /* (the program's handlers wait: sighold.c) */
-    if (!r) return CODE_ERROR;
-    long func = PyLong_AsLong(r);
-    Py_DECREF(r);
-    if (func == -1 && PyErr_Occurred()) return CODE_ERROR;
+    if (!module) module = Py_None;
+    uint64_t h;
+    struct Verdict *kept = verdict_slot(c, co->co_filename, module, &h);
+    long answer;
+    if (kept && kept->file) {
+        answer = kept->answer;   /* no Python code runs: no hook_runs_python, no signal hold */
+    } else {
+        if ((answer = code_hook(c, co, module)) == -2) return CODE_ERROR;
+        if (answer >= 0 && (answer & CODE_SAME)) {
+            answer &= ~CODE_SAME;
+            verdict_keep(c, co->co_filename, module, answer);
+        }
+    }
     uintptr_t v;
     Py_ssize_t idx = CODE_EXCLUDED;
-    if (func == 0) {
+    if (answer == 0) {
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
     } else {
         if (grow((void **)&c->codes, &c->capcodes, c->ncodes + 1, sizeof(CodeInfo)) < 0) return CODE_ERROR;
@@ -122,9 +243,14 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         memset(ci, 0, sizeof(*ci));
         if (fill_code_info(ci, co) < 0) return CODE_ERROR;
         small_args_for(c, ci);
-        ci->own = func > 0 && (func & FUNC_OWN) != 0;
-        ci->func = func > 0 ? (uint32_t)(func & ~(long)FUNC_OWN) : 0;
-        ci->hook = func < 0;
+        ci->own = answer > 0 && (answer & FUNC_OWN) != 0;
+        ci->hook = answer < 0;
+        if (answer > 0 && !(ci->func = func_define(c, co, module))) {
+            Py_CLEAR(ci->names);   /* (the slot is taken again by the next code) */
+            PyMem_RawFree(ci->order); ci->order = NULL;
+            PyMem_RawFree(ci->star); ci->star = NULL;
+            return CODE_ERROR;
+        }
         ci->start_slow = ci->hook || ci->coro;
         ci->code = co;
         idx = (Py_ssize_t)c->ncodes++;
@@ -146,6 +272,12 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
  * to ~10,300 instructions (callgrind, 5,000 new code objects): the Python call, code_kind's call
  * and the dict literal. test_differential holds the two recorders to the same FUNC tables. */
 static PyObject *fe_keys[6], *fe_kinds[6], *fe_empty;
+/* {key: None for each key}: an entry is a copy of it with its values set. A copy of a dict of
+ * this shape is one memcpy of its table (dict_copy's clone), and setting a key it has replaces
+ * a value in place; six inserts into a new dict allocated its table and grew it once: ~2,150
+ * instructions an entry, ~2,010 now (callgrind, flask's 4,035 entries; most of it is still
+ * PyDict_SetItem's). */
+static PyObject *fe_template;
 
 /* The entry's keys, interned (encode.c's func_json reads entries by them); NULL with an error set */
 PyObject **
@@ -159,6 +291,10 @@ func_entry_keys(void)
             if (!(fe_kinds[i] = PyUnicode_InternFromString(kinds[i]))) return NULL;
         }
         if (!(fe_empty = PyUnicode_InternFromString(""))) return NULL;
+        PyObject *t = PyDict_New();
+        for (int i = 0; t && i < 6; i++)
+            if (PyDict_SetItem(t, fe_keys[i], Py_None) < 0) Py_CLEAR(t);
+        if (!(fe_template = t)) { fe_empty = NULL; return NULL; }
     }
     return fe_keys;
 }
@@ -176,6 +312,26 @@ code_kind_index(PyCodeObject *co)
     return 0;
 }
 
+/* The FUNC entry of code `co` running in `module` (None, or a str: func_entry's `module or ""`),
+ * id `fid`; NULL with an error set */
+static PyObject *
+func_entry_new(PyObject *fid, PyCodeObject *co, PyObject *module)
+{
+    if (!func_entry_keys()) return NULL;
+    int named = module == Py_None ? 0 : PyUnicode_CheckExact(module) ? PyUnicode_GET_LENGTH(module) != 0
+              : PyObject_IsTrue(module);
+    if (named < 0) return NULL;
+    PyObject *line = PyLong_FromLong(co->co_firstlineno);
+    PyObject *d = line ? PyDict_Copy(fe_template) : NULL;
+    if (!d) { Py_XDECREF(line); return NULL; }
+    PyObject *vals[6] = {fid, co->co_qualname, named ? module : fe_empty, co->co_filename, line,
+                         fe_kinds[code_kind_index(co)]};
+    for (int i = 0; i < 6; i++)
+        if (PyDict_SetItem(d, fe_keys[i], vals[i]) < 0) { Py_DECREF(line); Py_DECREF(d); return NULL; }
+    Py_DECREF(line);
+    return d;
+}
+
 PyObject *
 mod_func_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -183,19 +339,5 @@ mod_func_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "func_entry(fid: int, code, module: str | None)");
         return NULL;
     }
-    if (!func_entry_keys()) return NULL;
-    PyCodeObject *co = (PyCodeObject *)args[1];
-    PyObject *module = args[2];
-    int named = module == Py_None ? 0 : PyUnicode_CheckExact(module) ? PyUnicode_GET_LENGTH(module) != 0
-              : PyObject_IsTrue(module);   /* (func_entry's `module or ""`) */
-    if (named < 0) return NULL;
-    PyObject *line = PyLong_FromLong(co->co_firstlineno);
-    PyObject *d = line ? PyDict_New() : NULL;
-    if (!d) { Py_XDECREF(line); return NULL; }
-    PyObject *vals[6] = {args[0], co->co_qualname, named ? module : fe_empty, co->co_filename, line,
-                         fe_kinds[code_kind_index(co)]};
-    for (int i = 0; i < 6; i++)
-        if (PyDict_SetItem(d, fe_keys[i], vals[i]) < 0) { Py_DECREF(line); Py_DECREF(d); return NULL; }
-    Py_DECREF(line);
-    return d;
+    return func_entry_new(args[0], (PyCodeObject *)args[1], args[2]);
 }

@@ -59,6 +59,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     }
     clear_pending(c);
     clear_codes(c);
+    clear_verdicts(c);   /* (kept by name for one session: a new one asks the filter again) */
     clear_seeds(c);
     clear_tasks_seen(c);
     c->nsusp = 0;

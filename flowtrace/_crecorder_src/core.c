@@ -21,13 +21,13 @@ static int
 core_init(CoreObject *c, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"args_mode", "on_code", "on_thread", "exc_text", "repr_now", "task_hook",
-                            "task_created", "tasks_out", NULL};
+                            "task_created", "tasks_out", "funcs_out", NULL};
     int mode = 1;
-    PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out;
+    PyObject *on_code, *on_thread, *exc_text, *repr_now, *task_hook, *task_created, *tasks_out, *funcs_out;
     if (PyTuple_GET_SIZE(args) == 0 && (!kw || PyDict_GET_SIZE(kw) == 0)) return 0;   /* hooks later */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!", names, &mode, &on_code, &on_thread,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOOOOO!O!", names, &mode, &on_code, &on_thread,
                                      &exc_text, &repr_now, &task_hook, &task_created,
-                                     &PyList_Type, &tasks_out))
+                                     &PyList_Type, &tasks_out, &PyList_Type, &funcs_out))
         return -1;
     if (c->active) { PyErr_SetString(PyExc_RuntimeError, "the recorder is running"); return -1; }
     if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "args_mode must be 0, 1 or 2"); return -1; }
@@ -39,6 +39,7 @@ core_init(CoreObject *c, PyObject *args, PyObject *kw)
     Py_XSETREF(c->task_hook, Py_NewRef(task_hook));
     Py_XSETREF(c->task_created, Py_NewRef(task_created));
     Py_XSETREF(c->tasks_out, Py_NewRef(tasks_out));
+    Py_XSETREF(c->funcs_out, Py_NewRef(funcs_out));
     return 0;
 }
 
@@ -46,7 +47,7 @@ static int
 core_traverse(CoreObject *c, visitproc visit, void *arg)
 {
     Py_VISIT(c->on_code); Py_VISIT(c->on_thread); Py_VISIT(c->exc_text); Py_VISIT(c->repr_now);
-    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out); Py_VISIT(c->overflow);
+    Py_VISIT(c->task_hook); Py_VISIT(c->task_created); Py_VISIT(c->tasks_out); Py_VISIT(c->funcs_out); Py_VISIT(c->overflow);
     Py_VISIT(c->on_exit);
     return 0;
 }
@@ -56,7 +57,7 @@ core_clear(CoreObject *c)
 {
     Py_CLEAR(c->on_code); Py_CLEAR(c->on_thread); Py_CLEAR(c->exc_text); Py_CLEAR(c->repr_now);
     Py_CLEAR(c->task_hook); Py_CLEAR(c->task_created); Py_CLEAR(c->tasks_out);
-    Py_CLEAR(c->overflow); Py_CLEAR(c->on_exit);
+    Py_CLEAR(c->funcs_out); Py_CLEAR(c->overflow); Py_CLEAR(c->on_exit);
     c->overflow_rows = c->overflow_at = SIZE_MAX;
     return 0;
 }
@@ -70,6 +71,8 @@ core_dealloc(CoreObject *c)
     pack_ids_clear(c);
     clear_pending(c);
     clear_codes(c);
+    clear_verdicts(c);
+    PyMem_RawFree(c->verdicts);
     clear_seeds(c);
     clear_tasks_seen(c);
     core_clear(c);
@@ -249,6 +252,8 @@ static PyMethodDef mod_methods[] = {
      "func_json(functions) -> bytes | None: a FUNC payload, json_payload's bytes, for func_entry's entries (format.py)."},
     {"func_entry", (PyCFunction)(void (*)(void))mod_func_entry, METH_FASTCALL,
      "func_entry(fid, code, module) -> dict: recorder/common.func_entry's FUNC entry, made in C."},
+    {"forget_verdicts", (PyCFunction)mod_forget_verdicts, METH_NOARGS,
+     "forget_verdicts(): code was marked (filters.py): every core forgets the answers it kept by name."},
     {"builtin_text", (PyCFunction)mod_builtin_text, METH_VARARGS,
      "builtin_text(value, safe=False): the C text of a builtin value (None: the hook's)."},
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
@@ -310,12 +315,12 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisisisisislsisisisisisisisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisisisisislslsisisisisisisisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "MAX_ITEMS", MAX_ITEMS, "MAX_DEPTH", MAX_DEPTH,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED, "END_RAISE_HERE", END_RAISE_HERE,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
         "MARK_RAISE", MARK_RAISE, "MARK_HANDLED", MARK_HANDLED, "MARK_FOLD", MARK_FOLD, "CALL_PARTIAL", CALL_PARTIAL,
-        "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN,
+        "N_BUILTIN_STR", N_BUILTIN_STR, "FUNC_OWN", FUNC_OWN, "CODE_SAME", CODE_SAME,
         "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST,
         "ENC_PARENT", ENC_PARENT, "ENC_SPARSE_DELTA", ENC_SPARSE_DELTA, "ENC_SPARSE", ENC_SPARSE, "ENC_BITS", ENC_BITS,
         "ENC_GOLOMB_DELTA", ENC_GOLOMB_DELTA, "ENC_GOLOMB", ENC_GOLOMB, "ENC_GOLOMB_PARENT", ENC_GOLOMB_PARENT,

@@ -7,9 +7,10 @@
  * per call), read timestamps from the TSC or CLOCK_MONOTONIC (mapped at drain onto
  * CLOCK_MONOTONIC, time.perf_counter_ns's clock on Linux: see stamp()) and cache the
  * per-code-object filter decision in the code object's co_extra slot.
- * What needs Python -- the filter decision, the function/thread/task tables, exception
- * texts, the text of containers and (in full mode) of other objects -- is done by hooks
- * into the wrapper, once per code object / thread / task / exception, never per plain call.
+ * What needs Python -- the filter decision, the thread/task tables, exception texts, the
+ * text of containers and (in full mode) of other objects -- is done by hooks into the
+ * wrapper, once per code object / thread / task / exception, never per plain call; the
+ * filter's answer once per file name and module where it holds for all their code (codes.c).
  *
  * Concurrency: callbacks and drain() run with the GIL held (free-threaded builds are not
  * supported), so the session buffers are shared by all threads without a lock. A hook that
@@ -411,13 +412,20 @@ typedef struct CoreObject {
      * code_base + 2 k, for k < code_lim / 2 (code_slow, clear_codes) */
     uint64_t code_base, code_lim;
     /* hooks into the Python wrapper */
-    PyObject *on_code;               /* (code, module) -> fid > 0, 0 excluded, -1 create_task hook */
+    PyObject *on_code;               /* (code, module) -> CODE_IN [| FUNC_OWN] [| CODE_SAME], 0 excluded
+                                      * [| CODE_SAME], -1 create_task hook (recorder/c.py _on_code) */
     PyObject *on_thread;             /* (ident) -> THRD id */
     PyObject *exc_text;              /* exc -> text */
     PyObject *repr_now;              /* value -> text (containers; every object in full mode) */
     PyObject *task_hook;             /* (parent, thr) -> (task id, new TASK entry or None) */
     PyObject *task_created;          /* (task, creator call id) -> None */
     PyObject *tasks_out;             /* list the new TASK entries are appended to */
+    PyObject *funcs_out;             /* list the new FUNC entries are appended to (code_slow) */
+    uint32_t nfuncs;                 /* FUNC ids given (the recorder's: never reset) */
+    /* on_code's answers kept by (file name, module) when it says they hold for every code object
+     * of that name (CODE_SAME): codes.c verdict_slot; open addressing, linear probing */
+    struct Verdict *verdicts; size_t nverdicts;
+    uint64_t verdicts_epoch;         /* codes.c verdict_epoch when they were kept */
     TaskSlot tasks_seen[TASKS_SEEN];  /* tasks whose id is known without the hook (cleared at start) */
     PyObject *overflow;              /* () -> None: the session flushes on this thread (or NULL) */
     PyObject *on_exit;               /* (exc) -> None: a SystemExit left a thread's outermost frame
@@ -501,7 +509,10 @@ typedef struct CoreObject {
 #define MAX_TEXT 240      /* reprs.MAX_TEXT */
 #define MAX_ITEMS 6       /* reprs.MAX_ITEMS */
 #define MAX_DEPTH 3       /* reprs.MAX_DEPTH */
-#define FUNC_OWN (1L << 30)   /* on_code's flag on a FUNC id: the program's own code (recorder/c.py) */
+#define FUNC_OWN (1L << 30)   /* on_code's flag on CODE_IN: the program's own code (recorder/c.py) */
+#define CODE_IN 1L            /* on_code's answer: record the code (code_slow gives its FUNC id) */
+#define CODE_SAME (1L << 29)  /* on_code's flag: every code object of this file name and module gets
+                               * this answer until the next mark (filters.CodeFilter.settled) */
 
 static inline int64_t
 now_ns(void)
@@ -684,6 +695,8 @@ PyObject *end_row_out(CoreObject *c, ThreadState *ts, int64_t t, uint32_t v);
 /* codes.c */
 COLD Py_ssize_t code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals);
 PyObject *mod_func_entry(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *mod_forget_verdicts(PyObject *m, PyObject *unused);
+void clear_verdicts(CoreObject *c);
 PyObject **func_entry_keys(void);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);

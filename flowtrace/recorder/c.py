@@ -19,14 +19,14 @@ from types import CodeType
 from typing import Any
 
 from .. import _crecorder, reprs, untraced  # ImportError here makes recorder/__init__.py use the Python recorder
-from ..filters import CodeFilter
+from ..filters import CodeFilter, on_mark
 from ..ftr import format as fmt
 from ..ftr import writer as ftr_writer
 from ..reprs import exception_text, value_text
 from .base import Batch, RecorderConfig
 from .common import (
-    ExitStatuses, TaskTable, enable_monitoring, is_create_task, release_tool_id, renamed_thread, running_frames, take,
-    thread_entry,
+    ExitStatuses, TaskTable, enable_monitoring, is_create_task, may_create_tasks, release_tool_id, renamed_thread,
+    running_frames, take, thread_entry,
 )
 
 MON = sys.monitoring
@@ -45,9 +45,15 @@ _CALLBACKS = (
 
 
 
-# _on_code's flag on a FUNC id: the code is the program's own (CodeFilter.is_own), where a
-# task's root coroutine hangs (docs/FORMAT.md, "asyncio tasks"); FUNC ids stay far below it
+# _on_code's answers: record the code (the C core gives its FUNC id and entry), with FUNC_OWN
+# when it is the program's own code (CodeFilter.is_own), where a task's root coroutine hangs
+# (docs/FORMAT.md, "asyncio tasks"); CODE_SAME when the answer holds for every code object of
+# its file name and module (CodeFilter.settled): the core keeps it and asks no more for that
+# name (codes.c), until code is marked (filters.on_mark: forget_verdicts)
+CODE_IN = 1
 FUNC_OWN = 1 << 30
+CODE_SAME = 1 << 29
+on_mark(_crecorder.forget_verdicts)
 
 
 def shared_constants() -> dict[str, int]:
@@ -59,7 +65,7 @@ def shared_constants() -> dict[str, int]:
         "END_RAISE_HERE": fmt.END_RAISE_HERE,
         "MARK_SUSPEND": fmt.MARK_SUSPEND, "MARK_RESUME": fmt.MARK_RESUME, "MARK_THROW": fmt.MARK_THROW,
         "MARK_RAISE": fmt.MARK_RAISE, "MARK_HANDLED": fmt.MARK_HANDLED, "MARK_FOLD": fmt.MARK_FOLD,
-        "CALL_PARTIAL": fmt.CALL_PARTIAL, "FUNC_OWN": FUNC_OWN,
+        "CALL_PARTIAL": fmt.CALL_PARTIAL, "FUNC_OWN": FUNC_OWN, "CODE_SAME": CODE_SAME,
         "ENC_VARINT_DELTA": fmt.ENC_VARINT_DELTA, "ENC_VARINT": fmt.ENC_VARINT, "ENC_CONST": fmt.ENC_CONST,
         "ENC_PARENT": fmt.ENC_PARENT, "ENC_SPARSE_DELTA": fmt.ENC_SPARSE_DELTA, "ENC_SPARSE": fmt.ENC_SPARSE,
         "ENC_BITS": fmt.ENC_BITS, "ENC_GOLOMB_DELTA": fmt.ENC_GOLOMB_DELTA, "ENC_GOLOMB": fmt.ENC_GOLOMB,
@@ -150,7 +156,6 @@ class CRecorder:
         self._threads: list[dict[str, Any]] = []
         self._tasks: list[dict[str, Any]] = []  # appended to by the C core (complete entries)
         self._known_threads: list[tuple[int, Any, str]] = []  # (tid, weakref(Thread)|None, name)
-        self._func_count = 0
         self._thread_count = 0
         self._task_table = TaskTable()
         self._core = _crecorder.Core()
@@ -182,6 +187,7 @@ class CRecorder:
             self._task_hook,
             self._task_created,
             self._tasks,
+            self._functions,
         )
         if self._overflow is not None:
             self._core.set_overflow(*self._overflow)  # release() at stop drops it (a cycle)
@@ -189,19 +195,22 @@ class CRecorder:
 
     # ------------------------------------------------------------------ hooks (cold)
     def _on_code(self, code: CodeType, module: Any) -> int:
-        """First sight of a code object in this session: its FUNC id (| FUNC_OWN for the
-        program's own code), 0 to leave it out (the C side then returns DISABLE), -1 for
-        asyncio's create_task (watched for creators)."""
+        """First sight of a code object in this session: CODE_IN (| FUNC_OWN) to record it, 0 to
+        leave it out (the C side then returns DISABLE), -1 for asyncio's create_task (watched
+        for creators); | CODE_SAME when every code object of its file name and module gets the
+        same answer (the C side keeps it by name)."""
         if not isinstance(module, str):
             module = None
-        if self.filter.wants(code, module):
-            self._func_count += 1
-            fid = self._func_count
-            self._functions.append(_crecorder.func_entry(fid, code, module))  # (common.func_entry's, in C)
-            return fid | FUNC_OWN if self.filter.is_own(code) else fid
-        if is_create_task(code):
+        f = self.filter
+        if f.wants(code, module):
+            answer = CODE_IN | FUNC_OWN if f.is_own(code) else CODE_IN
+        elif is_create_task(code):
             return -1
-        return 0
+        else:
+            answer = 0
+            if may_create_tasks(code.co_filename):
+                return answer  # (its create_task gets another answer)
+        return answer | CODE_SAME if f.settled(code, module) else answer
 
     def _on_thread(self, ident: int | None) -> int:
         """THRD id for a thread: the calling one (ident None), or one being seeded."""

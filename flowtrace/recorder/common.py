@@ -94,6 +94,11 @@ def is_create_task(code: CodeType) -> bool:
     return code.co_qualname == _CREATE_TASK[0] and code.co_filename.endswith(_CREATE_TASK[1])
 
 
+def may_create_tasks(filename: str) -> bool:
+    """Is `filename` the file of asyncio's `BaseEventLoop.create_task` (is_create_task)?"""
+    return filename.endswith(_CREATE_TASK[1])
+
+
 def func_entry(fid: int, code: CodeType, module: str | None) -> dict[str, Any]:
     """The FUNC entry of a recorded code object."""
     return {
