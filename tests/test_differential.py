@@ -395,7 +395,46 @@ def prog_named() -> None:
         pair(running, [running, _suspended])
 
 
+class Request:
+    pass
+
+
+class Response:
+    pass
+
+
+def pairs_of(n: int) -> Iterator[tuple]:
+    for i in range(n):
+        yield ("key", i)  # a tuple of scalars: a value record written at the yield (capture.c packed_value_rec)
+        yield ["it's", i]  # a str packing refuses (a quote): its text the general way
+        yield (i, (2 ** 70, i))  # an int past 64 bits: the general way
+        yield [Request(), i]  # an instance in it: a packed slot holding its type
+
+
+def made(i: int) -> object:
+    return Request() if i % 2 else Response()  # one new object a call: its record (capture.c rec_object)
+
+
+def wrapped(self: object, *args: object, **kwargs: object) -> tuple:
+    return args  # a tuple of whatever was passed: packed or not, as the items say
+
+
+def prog_results() -> None:
+    """Results and arguments that miss the hot memo, as a real program's do (new objects, fresh
+    tuples): values written as records at event time (packed tuples and lists, single objects) and
+    argument lists captured slot by slot (an instance, a str, None, bools, ints of one and two
+    digits, a float, a class, a function, a tuple, a dict) -- each of capture_value's ways."""
+    for _ in range(3):
+        list(pairs_of(40))
+        for i in range(60):
+            made(i)
+            wrapped(Request(), "name", None, True, False, i, 2 ** 40 + i, 0.5, Request, made, (i, "x"), {"k": i})
+            wrapped(Response(), ("a", (1, 2.5)), [None, True], b"raw", k=i)
+            wrapped(i, *[Request()] * 2)
+
+
 PROGRAMS: dict[str, Callable[[], None]] = {
+    "results": prog_results,
     "named": prog_named,
     "values": prog_values,
     "scalars": prog_scalars,

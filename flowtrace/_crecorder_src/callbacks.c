@@ -677,13 +677,14 @@ start_call_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCod
 
 /* start_call for a call with arguments that args_small_hit did not find (not a coroutine):
  * crecorder.h start_keyed's way on (capture.c start_keyed_any, start_unkeyed) for what it does
- * not key, without trying again what vc_cb_py_start tried. */
+ * not key, without trying again what vc_cb_py_start tried -- nor args_id's keyed path, which
+ * fails where start_keyed_any's failed (args_id_unkeyed). */
 __attribute__((noinline)) PyObject *
 start_args_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
     uint32_t parent, task;
     if (start_parent(c, ts, frame, &parent, &task) < 0) return callback_failed(c);
-    uint32_t a = args_id(c, frame, co, idx);
+    uint32_t a = args_id_unkeyed(c, frame, co, idx);
     if (!a) soft_fail(c);
     return start_row(c, ts, frame, idx, parent, task, a, NULL);
 }

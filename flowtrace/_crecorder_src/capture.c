@@ -487,20 +487,13 @@ capture_by_hook(CoreObject *c, Slot *s, PyObject *v)
     return 0;
 }
 
-static int
-capture_value(CoreObject *c, Slot *s, PyObject *v)
+/* capture_value past its common values (capture_value_rest): v is not NULL, None, True or False,
+ * an int of one digit, a float, nor (safe mode) an instance of a class or an exact str. */
+static __attribute__((noinline)) int
+capture_value_rest(CoreObject *c, Slot *s, PyObject *v)
 {
-    s->o = NULL;
-    if (v == NULL) { s->tag = V_UNBOUND; return 0; }
     PyTypeObject *tp = Py_TYPE(v);
-    if (v == Py_None) { s->tag = V_NONE; return 0; }
-    if (v == Py_True) { s->tag = V_TRUE; return 0; }
-    if (v == Py_False) { s->tag = V_FALSE; return 0; }
     if (tp == &PyLong_Type) {
-        if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {   /* one digit: no call, no overflow test */
-            s->tag = V_INT; s->u.i = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
-            return 0;
-        }
         if (long_two_digits(v, &s->u.i)) { s->tag = V_INT; return 0; }
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
@@ -510,15 +503,6 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
             return 0;
         }
         s->tag = V_OBJ; s->o = Py_NewRef(v);   /* immutable: rendered at drain */
-        return 0;
-    }
-    if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
-    if (c->args_mode == 1 && (tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
-        /* safe mode, an instance of a class (the commonest object; never one of the builtin
-         * types below): the type and address only, as for any other object below */
-        s->tag = V_OPAQUE;
-        s->o = Py_NewRef((PyObject *)tp);
-        s->u.addr = (uintptr_t)v;
         return 0;
     }
     if (tp == &PyUnicode_Type || tp == &PyBytes_Type || tp == &PyComplex_Type
@@ -593,6 +577,43 @@ capture_value(CoreObject *c, Slot *s, PyObject *v)
     if (!t) return capture_by_hook(c, s, v);
     s->tag = V_TEXT; s->o = t;
     return 0;
+}
+
+/* A value captured into slot s (see the header: what is kept, what is made now): 0, or -1 with
+ * an error set. The values most arguments and results are -- in flask's test_json, instances
+ * (~45 %), strs (~22 %), None, ints, bools -- in a few tests and no call, so no frame: the rest
+ * (capture_value_rest) calls functions, and as one function every capture saved and restored its
+ * registers (~16 instructions a capture, 135 k captures, callgrind). The instance first (its test
+ * excludes every builtin type the others take), then the str (exact: a subclass is an instance). */
+static int
+capture_value(CoreObject *c, Slot *s, PyObject *v)
+{
+    s->o = NULL;
+    if (v == NULL) { s->tag = V_UNBOUND; return 0; }
+    PyTypeObject *tp = Py_TYPE(v);
+    if (c->args_mode == 1) {
+        if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE) {
+            /* safe mode, an instance of a class (the commonest object; never one of the builtin
+             * types below): the type and address only, as for any other object (rest) */
+            s->tag = V_OPAQUE;
+            s->o = Py_NewRef((PyObject *)tp);
+            s->u.addr = (uintptr_t)v;
+            return 0;
+        }
+        if (tp == &PyUnicode_Type) {   /* immutable: rendered at drain (rest: bytes and the others) */
+            s->tag = V_OBJ; s->o = Py_NewRef(v);
+            return 0;
+        }
+    }
+    if (v == Py_None) { s->tag = V_NONE; return 0; }
+    if (v == Py_True) { s->tag = V_TRUE; return 0; }
+    if (v == Py_False) { s->tag = V_FALSE; return 0; }
+    if (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)v)) {   /* one digit: no call, no overflow test */
+        s->tag = V_INT; s->u.i = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
+        return 0;
+    }
+    if (tp == &PyFloat_Type) { s->tag = V_FLOAT; s->u.d = PyFloat_AS_DOUBLE(v); return 0; }
+    return capture_value_rest(c, s, v);   /* (a tail call: no frame here) */
 }
 
 static inline Slot *
@@ -944,13 +965,24 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
 }
 
 /* rec_label past the type asked last: the table's lookup (and a label made on a type's first
- * use). Out of line: the records' writers keep to the one compare. */
+ * use). Out of line: the records' writers keep to the one compare. Two ways (entries h and h ^ 1):
+ * a label made again is numbered again in the batch's dictionary, and direct-mapped, two classes
+ * of one program whose addresses fell on one entry took turns there at every record (deltablue, as
+ * one build's layout placed its classes: ~5 k labels made a run against ~90, callgrind);
+ * a new label goes to the entry of the two that is not this batch's, else to h ^ 1. */
 static __attribute__((noinline)) int
 rec_label_find(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
 {
+    const uint32_t now = c->rec_epoch + 1;
     size_t h = ptr_hash(tp) & (REC_TYPES - 1);
-    if ((c->rec_types[h].tp != tp || c->rec_types[h].epoch != c->rec_epoch + 1) && rec_label_new(c, tp, h) < 0)
-        return -1;
+    if (c->rec_types[h].tp != tp || c->rec_types[h].epoch != now) {
+        size_t o = h ^ 1;
+        if (c->rec_types[o].tp == tp && c->rec_types[o].epoch == now) h = o;
+        else {
+            if (c->rec_types[h].epoch == now) h = o;
+            if (rec_label_new(c, tp, h) < 0) return -1;
+        }
+    }
     if (!c->rec_types[h].ok) return -1;
     *idx = c->rec_types[h].idx;
     *chars = c->rec_types[h].chars;
@@ -1272,7 +1304,38 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
     return rec_take(c, key, code_idx, side, start, q, objects, first, addr, step_at, n);
 }
 
-/* A result's record (rec_commit's, one float's or one int's the shorter way), or 0. */
+/* rec_commit for a result that is one object (an instance: a new request, a response, a
+ * node -- on flask most of the results that miss, each a new object): REC_MARK, REC_VALUE and
+ * the object's slot after the side bytes -- the general loop's bytes and entry, without its
+ * loop, its tests for argument lists and its frame (rec_commit_any ran ~265 instructions and
+ * missed the instruction cache ~19 times a call on flask's test_json: it runs seldom and cold,
+ * callgrind --cache-sim). 0 as the general loop gives 0 (a label of another kind, a text that
+ * could be cut, no memory): commit_key then. Out of line: inline in value_miss it cost its two
+ * callers registers, and the oop workload's int and float results ~0.14 M instructions (callgrind). */
+static __attribute__((noinline)) uint32_t
+rec_object(CoreObject *c, const Memo *key)
+{
+    const size_t at = c->npacked, need = REC_SIDE + 8 + REC_SLOT_MAX;
+    if (at + need > UINT32_MAX || (at + need > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + need, 1) < 0)) {
+        PyErr_Clear();
+        return 0;
+    }
+    const int64_t v = key->vals[0];
+    uint32_t li;
+    size_t lc;
+    if (rec_label(c, (PyTypeObject *)key->types[0], &li, &lc) < 0
+            || lc + (size_t)(67 - __builtin_clzll((unsigned long long)v | 1)) / 4 + 15 > MAX_TEXT)
+        return 0;
+    unsigned char *const side = c->packed + at, *const start = side + REC_SIDE;
+    uint64_t addr = c->rec_addr, first = 0;
+    size_t step_at = 0;
+    start[0] = REC_MARK;
+    start[1] = REC_VALUE;
+    unsigned char *q = rec_put_object(start + 2, start, li, v, &addr, &first, &step_at);
+    return rec_take(c, key, 0, side, start, q, 1, first, addr, step_at, 1);
+}
+
+/* A result's record (rec_commit's, one float's, one int's or one object's the shorter way), or 0. */
 static inline __attribute__((always_inline)) uint32_t
 value_rec(CoreObject *c, const Memo *key)
 {
@@ -1280,8 +1343,8 @@ value_rec(CoreObject *c, const Memo *key)
     if (tag == V_FLOAT) return rec_float(c, key);
     if (tag == V_INT) return rec_int(c, key);
     /* (one value: a record only when it is an object -- None, True, False are not worth one, a
-     * class's, a str's, a function's text is the drain's -- so no call for the others) */
-    return tag == V_OPAQUE ? rec_commit_any(c, key, S_VALUE, 0) : 0;
+     * class's, a str's, a function's text is the drain's -- so nothing for the others) */
+    return tag == V_OPAQUE ? rec_object(c, key) : 0;
 }
 
 /* Is the key one small non-negative int (n == 1)? Those go to the small-int tables
@@ -1290,6 +1353,38 @@ static inline int
 small_int_key(const Memo *key, const uint64_t *head)
 {
     return (*head >> 40 & 0xFF) == 1 && (*head >> 48 & 15) == V_INT && (uint64_t)key->vals[0] < SMALL_MAX;
+}
+
+/* A value packed just now (slot s, V_PACKED, no instances in it: a generator's (key, value), a
+ * result's tuple of strs) as the S_REC entry render.c's record_entry would make of its entry at
+ * the drain -- REC_MARK, REC_VALUE and the packed bytes, whose characters pack_value kept within
+ * MAX_TEXT (always a record: a packed slot is worth one) -- written now, past the batch's packed
+ * bytes: no slot, no second copy (pack_commit's) nor per-slot pass at the drain, which copies runs
+ * of such records as they are (strings_batch). (commit_memo keys no packed value either.) Its
+ * id, or 0 (no memory; no error set). */
+static __attribute__((noinline)) uint32_t
+packed_value_rec(CoreObject *c, const Slot *s)
+{
+    ThreadState *ts = tls_state;   /* (pack_value's: the bytes are in its buffer) */
+    const size_t len = PACKED_LEN(s->u.i), at = c->npacked;
+    uint32_t sid = 0;
+    StrEntry *e = NULL;
+    if (at + 2 + len > UINT32_MAX || (at + 2 + len > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + 2 + len, 1) < 0)
+            || !(e = str_entry(c, &sid))) {
+        PyErr_Clear();
+        ts->npack = 0;
+        return 0;
+    }
+    unsigned char *q = c->packed + at;
+    q[0] = REC_MARK;
+    q[1] = REC_VALUE;
+    memcpy(q + 2, ts->pack + PACKED_OFF(s->u.i), len);
+    ts->npack = 0;   /* (taken) */
+    e->pack_off = (uint32_t)at;
+    e->kind = S_REC;
+    e->rec_len = 2 + len;   /* (code_idx 0, packed 0: str_entry's) */
+    c->npacked = at + 2 + len;
+    return sid;
 }
 
 /* value_id's values that are neither an instance, a float nor an int past the small-int tables:
@@ -1314,6 +1409,7 @@ value_id_other(CoreObject *c, PyObject *v)
     if (small_int(v) && (hit = small_commit(c, &c->small_vals, small_int_value(v), S_VALUE, 0))) return hit;
     Slot s;
     if (capture_value(c, &s, v) < 0) return 0;
+    if (s.tag == V_PACKED && !s.o) return packed_value_rec(c, &s);   /* (a tuple or list of scalars) */
     return commit_memo(c, &s, 1, S_VALUE, 0);
 }
 
@@ -1700,6 +1796,18 @@ args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t 
         default: return args_keyed_4(c, frame, co, idx);
         }
     }
+    return args_id_unkeyed(c, frame, co, idx);
+}
+
+/* args_id past its keyed path (args_keyed_N), for the callers that know it cannot pay:
+ * callbacks.c start_args_out, reached from crecorder.h start_keyed's ways -- start_unkeyed (the
+ * keyed path's own test failed there) or start_keyed_any's -1 (a value its fast key does not take,
+ * or one small int: args_keyed_N's fast key gives -1 for the same values, then goes here). On
+ * flask's test_json ~8 k calls a run went through args_id and args_keyed_N's key for nothing. */
+uint32_t
+args_id_unkeyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+{
+    const CodeInfo *ci = &c->codes[idx];
     uint32_t now = (uint32_t)c->batch + 1;
     if (ci->recd == now && ci->unrec != now && frame && FRAME_CODE(frame) == (PyObject *)co)
         /* a code whose argument list was a record in this batch (g(n, ("job", (n, n + 1)))): its

@@ -703,6 +703,7 @@ void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
 PyObject *end_keyed(CoreObject *c, PyObject *value);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
+uint32_t args_id_unkeyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 PyObject *start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx);
 PyObject *start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 /* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
