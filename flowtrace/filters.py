@@ -271,21 +271,21 @@ class CodeFilter:
             verdict = self._verdict(filename, mod)
             if _cacheable(filename, mod):
                 _keep(self._verdicts, key, verdict)
-        # the marks of single code objects, after the name's verdict as the rules have them:
-        # the launcher is never recorded, `-c CODE`'s code is user code unless out by name
-        if verdict == _OUT:
-            return False
-        if verdict == _NOT and not _marked(_USER_CODES, _USER_FILES, code):
-            return False
-        return not _marked(_INTERNAL_CODES, _INTERNAL_FILES, code)
+        return _wanted(verdict, code)
 
-    def settled(self, code: CodeType, module: str | None) -> bool:
-        """Do wants() and is_own() answer for every code object of `code`'s file name running in
-        `module` what they answer for `code`, until code is next marked (on_mark)? They do
-        unless a verdict on the name is not kept (_cacheable) or code of that file is marked."""
+    def first_sight(self, code: CodeType, module: str | None) -> tuple[bool, bool, bool]:
+        """(wants(), is_own() if wanted, settled) for `code` running in `module`, in one call:
+        the C recorder's question. Settled: every code object of `code`'s file name running in
+        `module` gets the same two answers until code is next marked (on_mark) -- unless a
+        verdict on the name is not kept (_cacheable) or code of that file is marked. The C
+        recorder keeps settled answers (codes.c) and asks once per name: wants()'s own cache
+        of verdicts would be looked up in vain."""
         filename = code.co_filename
-        return (_cacheable(filename, module or "") and filename not in _USER_FILES
-                and filename not in _INTERNAL_FILES)
+        mod = module or ""
+        settled = _cacheable(filename, mod) and filename not in _USER_FILES and filename not in _INTERNAL_FILES
+        if not _wanted(self._verdict(filename, mod), code):
+            return False, False, settled
+        return True, self.is_user_code(filename) or _marked(_USER_CODES, _USER_FILES, code), settled
 
     def _verdict(self, filename: str, mod: str) -> int:
         """wants()'s rules from the file name and module alone: _OUT (never recorded), _IN
@@ -316,6 +316,17 @@ class CodeFilter:
 
 # CodeFilter._verdict's answers
 _OUT, _IN, _NOT = 0, 1, 2
+
+
+def _wanted(verdict: int, code: CodeType) -> bool:
+    """CodeFilter.wants() from the verdict on `code`'s name and the marks of single code objects,
+    after the name's verdict as the rules have them: the launcher is never recorded, `-c
+    CODE`'s code is user code unless out by name."""
+    if verdict == _OUT:
+        return False
+    if verdict == _NOT and not _marked(_USER_CODES, _USER_FILES, code):
+        return False
+    return not _marked(_INTERNAL_CODES, _INTERNAL_FILES, code)
 _KEPT_MAX = 4096  # names a CodeFilter keeps verdicts for (then it starts again: bounded memory)
 
 

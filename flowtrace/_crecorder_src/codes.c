@@ -104,7 +104,7 @@ small_args_for(CoreObject *c, CodeInfo *ci)
 /* The filter's answers kept by name. A program's code objects come from a few hundred files
  * (flask's test_basic: 5,018 code objects, 410 (file name, module) pairs), and the filter
  * answers alike for every code object of one file name running in one module -- except where
- * filters.CodeFilter.settled says not (a relative file name, `__main__`, a file with marked
+ * filters.CodeFilter.first_sight says not (a relative file name, `__main__`, a file with marked
  * code) and for asyncio's create_task file (recorder/c.py). Asking the wrapper cost ~13,800
  * instructions a code object (callgrind, flask: the Python call, the verdict's dict, the marks,
  * is_own), with the program's signal handlers held; a kept answer costs a probe here. */

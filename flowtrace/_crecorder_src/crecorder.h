@@ -512,7 +512,7 @@ typedef struct CoreObject {
 #define FUNC_OWN (1L << 30)   /* on_code's flag on CODE_IN: the program's own code (recorder/c.py) */
 #define CODE_IN 1L            /* on_code's answer: record the code (code_slow gives its FUNC id) */
 #define CODE_SAME (1L << 29)  /* on_code's flag: every code object of this file name and module gets
-                               * this answer until the next mark (filters.CodeFilter.settled) */
+                               * this answer until the next mark (filters.CodeFilter.first_sight) */
 
 static inline int64_t
 now_ns(void)

@@ -48,7 +48,7 @@ _CALLBACKS = (
 # _on_code's answers: record the code (the C core gives its FUNC id and entry), with FUNC_OWN
 # when it is the program's own code (CodeFilter.is_own), where a task's root coroutine hangs
 # (docs/FORMAT.md, "asyncio tasks"); CODE_SAME when the answer holds for every code object of
-# its file name and module (CodeFilter.settled): the core keeps it and asks no more for that
+# its file name and module (CodeFilter.first_sight): the core keeps it and asks no more for that
 # name (codes.c), until code is marked (filters.on_mark: forget_verdicts)
 CODE_IN = 1
 FUNC_OWN = 1 << 30
@@ -201,16 +201,16 @@ class CRecorder:
         same answer (the C side keeps it by name)."""
         if not isinstance(module, str):
             module = None
-        f = self.filter
-        if f.wants(code, module):
-            answer = CODE_IN | FUNC_OWN if f.is_own(code) else CODE_IN
+        wanted, own, settled = self.filter.first_sight(code, module)
+        if wanted:
+            answer = CODE_IN | FUNC_OWN if own else CODE_IN
         elif is_create_task(code):
             return -1
         else:
             answer = 0
             if may_create_tasks(code.co_filename):
                 return answer  # (its create_task gets another answer)
-        return answer | CODE_SAME if f.settled(code, module) else answer
+        return answer | CODE_SAME if settled else answer
 
     def _on_thread(self, ident: int | None) -> int:
         """THRD id for a thread: the calling one (ident None), or one being seeded."""
