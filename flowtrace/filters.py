@@ -66,7 +66,7 @@ _USER_FILES: set[str] = set()
 
 
 # Called after code is marked: the C recorder keeps answers by file name and module
-# (CodeFilter.settled), and a mark can change them for the marked code's file name.
+# (CodeFilter.first_sight's `settled`), and a mark can change them for the marked code's file name.
 _MARK_LISTENERS: list[Callable[[], object]] = []
 
 
@@ -285,7 +285,7 @@ class CodeFilter:
         settled = _cacheable(filename, mod) and filename not in _USER_FILES and filename not in _INTERNAL_FILES
         if not _wanted(self._verdict(filename, mod), code):
             return False, False, settled
-        return True, self.is_user_code(filename) or _marked(_USER_CODES, _USER_FILES, code), settled
+        return True, self.is_own(code), settled
 
     def _verdict(self, filename: str, mod: str) -> int:
         """wants()'s rules from the file name and module alone: _OUT (never recorded), _IN

@@ -1044,15 +1044,22 @@ rec_value_room(CoreObject *c, size_t most, StrEntry **e, uint32_t *sid)
     return c->packed + at;
 }
 
-/* The value record written at rec_value_room's place, ending at `end`, taken as entry e (sid)
- * and remembered under `key`. */
+/* The value record written at rec_value_room's place, ending at `end`, taken as entry e: sid. */
 static inline __attribute__((always_inline)) uint32_t
-rec_value_take(CoreObject *c, StrEntry *e, uint32_t sid, const unsigned char *end, const Memo *key)
+rec_value_end(CoreObject *c, StrEntry *e, uint32_t sid, const unsigned char *end)
 {
     e->pack_off = (uint32_t)c->npacked;
     e->kind = S_REC;
     e->rec_len = (size_t)(end - (c->packed + c->npacked));   /* (code_idx 0, packed 0: str_entry's) */
     c->npacked += e->rec_len;
+    return sid;
+}
+
+/* rec_value_end, the record then remembered under `key`. */
+static inline __attribute__((always_inline)) uint32_t
+rec_value_take(CoreObject *c, StrEntry *e, uint32_t sid, const unsigned char *end, const Memo *key)
+{
+    rec_value_end(c, e, sid, end);
     memo_remember_n(c, key, sid, 1);   /* (a result: one value) */
     return sid;
 }
@@ -1366,25 +1373,17 @@ static __attribute__((noinline)) uint32_t
 packed_value_rec(CoreObject *c, const Slot *s)
 {
     ThreadState *ts = tls_state;   /* (pack_value's: the bytes are in its buffer) */
-    const size_t len = PACKED_LEN(s->u.i), at = c->npacked;
-    uint32_t sid = 0;
-    StrEntry *e = NULL;
-    if (at + 2 + len > UINT32_MAX || (at + 2 + len > c->cappacked && grow((void **)&c->packed, &c->cappacked, at + 2 + len, 1) < 0)
-            || !(e = str_entry(c, &sid))) {
-        PyErr_Clear();
-        ts->npack = 0;
-        return 0;
+    const size_t len = PACKED_LEN(s->u.i);
+    uint32_t sid;
+    StrEntry *e;
+    unsigned char *q = rec_value_room(c, 2 + len, &e, &sid);
+    if (q) {
+        q[0] = REC_MARK;
+        q[1] = REC_VALUE;
+        memcpy(q + 2, ts->pack + PACKED_OFF(s->u.i), len);
     }
-    unsigned char *q = c->packed + at;
-    q[0] = REC_MARK;
-    q[1] = REC_VALUE;
-    memcpy(q + 2, ts->pack + PACKED_OFF(s->u.i), len);
-    ts->npack = 0;   /* (taken) */
-    e->pack_off = (uint32_t)at;
-    e->kind = S_REC;
-    e->rec_len = 2 + len;   /* (code_idx 0, packed 0: str_entry's) */
-    c->npacked = at + 2 + len;
-    return sid;
+    ts->npack = 0;   /* (taken, or dropped with the value) */
+    return q ? rec_value_end(c, e, sid, q + 2 + len) : 0;
 }
 
 /* value_id's values that are neither an instance, a float nor an int past the small-int tables:

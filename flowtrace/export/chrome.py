@@ -79,11 +79,12 @@ def _plain_slice(call: Call, pid: int, ts: float, dur: float, args: dict[str, An
 
 def _args_json(args: dict[str, Any]) -> str:
     """`dumps(args)` for `_call_args`'s dicts (str keys; values str, int, or `partial`'s True)."""
-    return "{" + ", ".join([f'"{key}": {string(value)}' if type(value) is str else f'"{key}": {_scalar(value)}'
-                            for key, value in args.items()]) + "}"
+    return "{" + ", ".join([f'"{key}": {_value_json(value)}' for key, value in args.items()]) + "}"
 
 
-def _scalar(value: Any) -> str:
+def _value_json(value: Any) -> str:
+    if type(value) is str:
+        return string(value)
     return repr(value) if type(value) is int else dumps(value)  # (json writes an int as repr does)
 
 
