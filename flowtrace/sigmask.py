@@ -12,6 +12,7 @@ Standard library only: this runs inside other people's programs.
 
 from __future__ import annotations
 
+import _signal
 import contextlib
 import signal
 from typing import Iterator
@@ -19,14 +20,20 @@ from typing import Iterator
 _FAULTS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT")
            if hasattr(signal, name)}
 
+# _signal's pthread_sigmask, not signal's: the wrapper turns every signal of the mask it returns
+# into a Signals member (~115 enum lookups a call, ~0.25 ms: 70 % of a backpressure flush, which
+# holds signals around every drain on the main thread). Masks stay sets of ints here.
+_sigmask = getattr(_signal, "pthread_sigmask", None)
+_PROGRAM_SIGNALS = frozenset(_signal.valid_signals()) - _FAULTS if _sigmask is not None else frozenset()
+
 
 def block_program_signals() -> None:
     """Block, in the calling thread (one of ours, not the main thread), every signal the program
     could be sent; a no-op where threads have no signal mask."""
-    if not hasattr(signal, "pthread_sigmask"):
+    if _sigmask is None:
         return
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULTS)
+        _sigmask(signal.SIG_BLOCK, _PROGRAM_SIGNALS)
     except (OSError, ValueError):
         pass  # the thread keeps the default mask: signals still work, as before
 
@@ -45,11 +52,11 @@ def held() -> Iterator[None]:
     changed and the old one lost -- the thread then blocked the program's signals for good
     (Ctrl-C never arrived). So the old mask is read first, changing nothing, and the block is
     undone whatever happens after."""
-    if not hasattr(signal, "pthread_sigmask"):
+    if _sigmask is None:
         yield
         return
     try:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (a handler raising here: nothing held yet)
+        mask = _sigmask(signal.SIG_BLOCK, ())  # (a handler raising here: nothing held yet)
     except (OSError, ValueError):
         mask = None
     try:
@@ -58,5 +65,5 @@ def held() -> Iterator[None]:
         yield
     finally:
         if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _sigmask(signal.SIG_SETMASK, mask)
 

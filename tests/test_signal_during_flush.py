@@ -21,6 +21,7 @@ from collections import Counter
 
 import pytest
 
+import flowtrace.sigmask
 import flowtrace.session as session_mod
 from flowtrace.ftr.writer import SessionWriter
 from flowtrace.recorder.python import _OVERFLOW_EVERY
@@ -207,9 +208,10 @@ def test_held_gives_the_mask_back_when_a_handler_raises_in_the_blocking_call(mon
     of held()'s blocking call with the program's signals blocked and the old mask lost -- blocked
     for good (a Ctrl-C would never arrive). Here a signal is flagged just as the mask changes."""
     real = signal.pthread_sigmask
+    real_raw = flowtrace.sigmask._sigmask  # (held() calls _signal's: masks as sets of ints)
 
     def flagged_meanwhile(how, mask):
-        old = real(how, mask)
+        old = real_raw(how, mask)
         if how == signal.SIG_BLOCK and mask:
             _thread.interrupt_main(signal.SIGUSR1)  # (its handler runs at this call's check)
         return old
@@ -219,7 +221,7 @@ def test_held_gives_the_mask_back_when_a_handler_raises_in_the_blocking_call(mon
 
     before = real(signal.SIG_BLOCK, ())
     old_handler = signal.signal(signal.SIGUSR1, on_usr1)
-    monkeypatch.setattr(signal, "pthread_sigmask", flagged_meanwhile)
+    monkeypatch.setattr(flowtrace.sigmask, "_sigmask", flagged_meanwhile)
     try:
         with pytest.raises(Interrupted):
             with held():
