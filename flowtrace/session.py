@@ -204,7 +204,7 @@ class Session:
             _started.add(self)
             if self.exclusive:
                 _exclusive = self
-            collect_in_own_work(True)  # the program's finalizers run by a collection in our work
+            collect_in_own_work(True, _flush_before_collection)  # (finalizers in our work; classes)
             self._start_flusher()
         return self
 
@@ -294,9 +294,23 @@ class Session:
             return  # this thread is flushing already (recorded code ran inside it): no deadlock
         if _resume_due:
             _resume_all()  # our threads, away since a fork (_after_fork_in_parent)
+        self._flush_here(PENDING_ROWS_CAP // 2)  # (fewer pending: the flusher just did)
+
+    def _flush_before_collection(self) -> None:
+        """A collection that could free a class is about to start (collect.c): the batch holds
+        references to classes until its drain, so drain it first -- the program's classes die
+        when they would without us. Runs with this thread's events off, outside our work."""
+        if self.stopped or self.forked_away or self._fork_paused or self._flush_owner == threading.get_ident():
+            return
+        if getattr(self.recorder, "holds_classes", False):
+            self._flush_here(1)
+
+    def _flush_here(self, rows: int) -> None:
+        """Drain and write on this thread when at least `rows` rows are pending, signals held
+        off meanwhile (a handler calling stop() would wait for this very flush)."""
         with signals_held(), self._flush_lock:  # the flusher thread may be writing: wait for it
             pending = getattr(self.recorder, "pending", None)
-            if pending is None or pending() >= PENDING_ROWS_CAP // 2:  # else it just did
+            if pending is None or pending() >= rows:
                 self._flush_owner = threading.get_ident()
                 try:
                     self._flush_locked()
@@ -542,6 +556,13 @@ class Session:
             self.stop(reason="signal", signal=_signal.Signals(signum).name)
             _signal.signal(signum, _signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+
+
+def _flush_before_collection() -> None:
+    """collect.c's hook: every recording session drains before a collection that could free a
+    class its batch holds."""
+    for session in list(_started):
+        session._flush_before_collection()
 
 
 def _call_hook(hook: Any) -> None:

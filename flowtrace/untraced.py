@@ -99,12 +99,13 @@ def suspended() -> _Suspended:
 _collect_users = 0
 
 
-def collect_in_own_work(on: bool) -> None:
+def collect_in_own_work(on: bool, flush: Callable[[], None] | None = None) -> None:
     """A collection that starts inside flowtrace's own work (the flusher thread's Python code:
     its allocations, its eval-breaker checks) runs the program's finalizers with this thread's
     events off: with `on`, while a session records, such a collection runs with them on, so that
     its finalizers are recorded (`_crecorder.gc_phase`, in gc.callbacks; without the C extension
-    nothing). Paired: each True by one False."""
+    nothing). `flush()` is called, outside our work and with events off, before a collection
+    that could free a class (collect.c). Paired: each True by one False."""
     global _collect_users
     import gc
 
@@ -116,6 +117,9 @@ def collect_in_own_work(on: bool) -> None:
     if phase is None:
         return
     _collect_users = _collect_users + 1 if on else max(0, _collect_users - 1)
+    set_hook = getattr(_crecorder, "set_collect_hook", None)
+    if set_hook is not None and (flush is not None or not _collect_users):
+        set_hook(flush if _collect_users else None)
     present = phase in gc.callbacks
     if _collect_users and not present:
         gc.callbacks.append(phase)

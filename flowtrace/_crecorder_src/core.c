@@ -209,7 +209,9 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
  * 1,384 __del__ calls missing). When the events are off by our switch alone (not inside a
  * monitoring callback, where CPython turns them off itself), they are on for the collection:
  * its finalizers are recorded, on the thread that ran them. The backpressure hook (a drain on
- * the program's thread, inside a callback whose row is complete) counts as our work too. */
+ * the program's thread, inside a callback whose row is complete) counts as our work too.
+ * Outside our work, a collection that could free a class a batch holds is flushed first
+ * (collect.c). */
 static PyObject *
 mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -219,6 +221,8 @@ mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         if (own_tracing > 0 && tstate->tracing == own_tracing && gc_tracing < 0) {
             gc_tracing = tstate->tracing;
             tstate->tracing = 0;
+        } else {
+            before_collection(tstate, nargs > 1 ? args[1] : NULL);   /* (collect.c: a class it could free) */
         }
     } else if (gc_tracing >= 0) {   /* "stop" */
         tstate->tracing = gc_tracing;
@@ -261,6 +265,8 @@ static PyMethodDef mod_methods[] = {
     {"resume_events", (PyCFunction)mod_resume_events, METH_NOARGS, "Undo one suspend_events() on this thread."},
     {"gc_phase", (PyCFunction)(void (*)(void))mod_gc_phase, METH_FASTCALL,
      "gc_phase(phase, info): for gc.callbacks -- a collection started in flowtrace's own work runs with events on."},
+    {"set_collect_hook", (PyCFunction)mod_set_collect_hook, METH_O,
+     "set_collect_hook(hook): hook() flushes before a collection that could free a class a batch holds (collect.c; None: never)."},
     {"after_fork_child", (PyCFunction)mod_after_fork, METH_NOARGS, "Reset thread states in a forked child."},
     {NULL},
 };

@@ -50,6 +50,7 @@
  *   guard.c     the Python recorder's callbacks guarded against asynchronous exceptions
  *   sighold.c   the program's signal handlers held off while our Python code runs in a callback
  *   audit.c     the process's audit hook: Python called only for the events it needs
+ *   collect.c   a collection that could free a class a batch holds: a flush first
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -687,6 +688,8 @@ COLD int stack_reserve(ThreadState *ts, size_t n);
 COLD ThreadState *thread_state_slow(CoreObject *c, PyThreadState *tstate);
 COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
 extern _Thread_local int own_tracing;   /* core.c: the tracing levels this thread holds for our own work (gc_phase) */
+void before_collection(PyThreadState *tstate, PyObject *info);   /* collect.c: gc_phase's "start" outside our work */
+PyObject *mod_set_collect_hook(PyObject *m, PyObject *hook);
 /* callbacks.c */
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_fast_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);

@@ -43,9 +43,14 @@ class Recorder(Protocol):
       drains and writes) once that many rows wait: backpressure, so that a program calling
       faster than the file is written waits for its trace instead of growing buffers without
       bound. Both recorders provide them; the session uses them when present.
+    - `holds_classes`: a batch keeps references to classes (the types of the instances it
+      captured, classes passed) until its drain makes their texts; the session then drains
+      before any collection that could free a class (collect.c), so that recording never
+      keeps one alive.
     """
 
     name: str  # "python" or "c"
+    holds_classes: bool
 
     def start(self) -> None: ...
 

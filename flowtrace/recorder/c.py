@@ -142,6 +142,7 @@ class CRecorder:
     """A recorder whose monitoring callbacks are C functions (see the module docstring)."""
 
     name = "c"
+    holds_classes = True  # (until the drain renders their texts: collect.c)
 
     def __init__(self, config: RecorderConfig | None = None) -> None:
         self.config = config or RecorderConfig()

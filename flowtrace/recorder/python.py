@@ -171,6 +171,7 @@ class PyRecorder:
     """Records calls with Python `sys.monitoring` callbacks (see the module docstring)."""
 
     name = "python"
+    holds_classes = False  # (every text is made when the call is recorded)
 
     def __init__(self, config: RecorderConfig | None = None) -> None:
         self.config = config or RecorderConfig()

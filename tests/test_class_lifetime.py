@@ -1,0 +1,132 @@
+"""Recording never keeps a program's class alive. The C recorder's batch holds a reference to
+every class passed or returned and to the type of every instance captured, until its drain
+makes their texts; so a session drains before any collection that could free a class
+(collect.c, Session._flush_before_collection). Before, a class made and dropped lived until the
+next drain: `weakref.ref(cls)()` after gc.collect() was not None, and the base's
+__subclasses__() still listed it (two of attrs' own tests failed under `flowtrace run --include
+'*'`)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+import flowtrace.session
+from flowtrace.recorder import available_recorders
+from treeutil import record, shape
+
+RECORDERS = ["python", "c"] if "c" in available_recorders() else ["python"]
+
+
+@pytest.fixture
+def collector_quiet():
+    """The collector runs when the test says (and at its thresholds again after)."""
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+class Base:
+    pass
+
+
+def take(x, y=None):
+    return None
+
+
+def give(x):
+    return x
+
+
+REFS: list[weakref.ref] = []  # (make's weak reference to its class: not in its result's text)
+
+
+def make(how: str) -> None:
+    class Made(Base):
+        pass
+
+    if how == "class":
+        take(Made)
+    elif how == "instance":
+        take(Made())
+    elif how == "result":
+        give(Made)
+    elif how == "tuple":
+        take((Made(), 1.5))
+    elif how == "with a container":
+        take(Made(), ("a", 2))
+    REFS.append(weakref.ref(Made))
+
+
+EXPECTED = {
+    "class": "take(x=<class 'test_class_lifetime.make.<locals>.Made'>, y=None) = None",
+    "instance": "take(x=<test_class_lifetime.make.<locals>.Made object at 0x>, y=None) = None",
+    "result": "give(x=<class 'test_class_lifetime.make.<locals>.Made'>) = <class 'test_class_lifetime.make.<locals>.Made'>",
+    "tuple": "take(x=(<test_class_lifetime.make.<locals>.Made object at 0x>, 1.5), y=None) = None",
+    "with a container": "take(x=<test_class_lifetime.make.<locals>.Made object at 0x>, y=('a', 2)) = None",
+}
+
+
+def _without_addresses(lines: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r" at 0x[0-9a-f]+>", " at 0x>", line) for line in lines]
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.parametrize("generation", [0, 2])
+@pytest.mark.parametrize("how", list(EXPECTED))
+@pytest.mark.parametrize("args", ["safe", "full"])
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_a_dropped_class_dies_at_the_collection_that_frees_it(recorder: str, args: str, how: str,
+                                                              generation: int) -> None:
+    """A class made, passed (or its instance) and dropped is freed by the next collection of its
+    generation, as without recording -- and its texts are recorded as ever."""
+    seen = []
+
+    def prog() -> None:
+        REFS.clear()
+        make(how)
+        gc.collect(generation)
+        seen.append(REFS.pop()() is None)
+        seen.append([c.__name__ for c in Base.__subclasses__()])
+
+    trace = record(prog, recorder, args=args, include=["test_class_lifetime"], flush_interval=3600)
+    assert seen == [True, []]
+    assert _without_addresses(shape(trace)) == [
+        "prog() = None",
+        f"  make(how={how!r}) = None",
+        "    Made() = None",
+        f"    {EXPECTED[how]}",
+    ]
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
+def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collections of young generations holding no class made since (the program's classes are
+    old) do not flush; one that holds a new class, or a full collection, does -- once."""
+    calls = []
+    real = flowtrace.session._flush_before_collection
+    monkeypatch.setattr(flowtrace.session, "_flush_before_collection", lambda: (calls.append(1), real()))
+
+    def prog() -> None:
+        take(Base())
+        for _ in range(5):
+            gc.collect(0)
+        gc.collect(1)
+        calls.append("old")
+        make("instance")
+        gc.collect(0)
+        calls.append("young")
+        gc.collect(2)
+        calls.append("full")
+        assert REFS.pop()() is None
+
+    record(prog, "c", include=["test_class_lifetime"], flush_interval=3600)
+    assert calls == ["old", 1, "young", 1, "full"]
