@@ -27,7 +27,8 @@
  * they are rendered at call time (reprs.value_text, which never calls a user __repr__ in safe
  * mode). Any other object is
  * kept as (type, address): the type is referenced until the drain, the object not at all,
- * so recording never extends an object's life or runs its code. Strings get provisional
+ * so recording never extends an object's life or runs its code (nor a class's: a collection
+ * that could free a class the batch references is preceded by a drain, collect.c). Strings get provisional
  * ids at event time; the drain renders them, removes duplicates and renumbers.
  */
 #ifndef FLOWTRACE_CRECORDER_H
