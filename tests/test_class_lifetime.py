@@ -110,7 +110,8 @@ def test_a_dropped_class_dies_at_the_collection_that_frees_it(recorder: str, arg
 @pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
 def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Collections of young generations holding no class made since (the program's classes are
-    old) do not flush; one that holds a new class, or a full collection, does -- once."""
+    old) do not flush; one that holds a new class the batch holds does, once; a full collection
+    does when the batch holds any class (not when it holds none)."""
     calls = []
     real = flowtrace.session._flush_before_collection
     monkeypatch.setattr(flowtrace.session, "_flush_before_collection", lambda: (calls.append(1), real()))
@@ -124,9 +125,12 @@ def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.M
         make("instance")
         gc.collect(0)
         calls.append("young")
+        assert REFS.pop()() is None
+        gc.collect(2)  # (the batch holds no class since that flush)
+        calls.append("full, none held")
+        take(Base())
         gc.collect(2)
         calls.append("full")
-        assert REFS.pop()() is None
 
     record(prog, "c", include=["test_class_lifetime"], flush_interval=3600)
-    assert calls == ["old", 1, "young", 1, "full"]
+    assert calls == ["old", 1, "young", "full, none held", 1, "full"]

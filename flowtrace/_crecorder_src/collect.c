@@ -14,7 +14,8 @@
  * Which collections: the young generations being collected are walked for heap types (about
  * 5 instructions an object, against the collection's own ~100+), and only when the recording
  * core's batch holds one of them (its slots and record labels compared: ~6 instructions a slot)
- * is it flushed; a full collection flushes whenever rows wait (its list is the whole heap).
+ * is it flushed; a full collection (its list is the whole heap: not walked) whenever the batch
+ * holds any class a program made.
  * Classes made at import grow old within two collections. Flask 3.1.1's test_basic under
  * `flowtrace run --include '*'`: 102 flushes more, 40 at young collections (enums and named
  * tuples of modules imported during the tests, the tests' own classes), 62 at full ones:
@@ -66,6 +67,20 @@ filter_bit(const void *p)
     return (unsigned)((h >> 4 ^ h >> 12) & 255);
 }
 
+/* Does core c's batch hold a reference to any class a program made? (What a full collection,
+ * or one with more young classes than YOUNG_MAX, could free: a slot's `o` is an object we own,
+ * so its type can be read.) With --no-args, or no object captured, there is none to flush for. */
+static int
+holds_any_class(const CoreObject *c)
+{
+    if (c->nrec_items) return 1;
+    for (size_t i = 0; i < c->nslots; i++) {
+        PyObject *o = c->slots[i].o;
+        if (o && PyType_Check(o) && PyType_HasFeature((PyTypeObject *)o, Py_TPFLAGS_HEAPTYPE)) return 1;
+    }
+    return 0;
+}
+
 /* Does core c's batch hold a reference to one of the n classes? Slots hold the types of the
  * instances they captured (V_OPAQUE, V_DEFREPR, V_PACKED) and classes (V_CLASS) in `o`; the
  * record dictionary the types of its labels. A slot's `o` of any other kind is never a heap
@@ -74,7 +89,7 @@ filter_bit(const void *p)
 static int
 batch_holds(const CoreObject *c, PyObject *const *young, size_t n)
 {
-    if (n > YOUNG_MAX) return 1;
+    if (n > YOUNG_MAX) return holds_any_class(c);
     uint64_t filter[4] = {0, 0, 0, 0};
     for (size_t k = 0; k < n; k++) filter[filter_bit(young[k]) >> 6] |= 1ull << (filter_bit(young[k]) & 63);
     for (size_t i = 0; i < c->nslots; i++) {
