@@ -134,3 +134,29 @@ def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.M
 
     record(prog, "c", include=["test_class_lifetime"], flush_interval=3600)
     assert calls == ["old", 1, "young", "full, none held", 1, "full"]
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.parametrize("recorder", RECORDERS)
+def test_an_unbound_builtin_function_dies_when_dropped(recorder: str) -> None:
+    """A builtin function made at run time, bound to no module (_testcapi.create_cfunction; CPython's
+    test_weakref.test_cfunction), is freed when the program drops it: the C recorder makes its
+    text at call time instead of holding it until the drain as it does a module's (`len`)."""
+    _testcapi = pytest.importorskip("_testcapi")
+    seen = []
+
+    def prog() -> None:
+        made = _testcapi.create_cfunction()
+        take(made)
+        take(len)
+        ref = weakref.ref(made)
+        del made
+        seen.append(ref() is None)
+
+    trace = record(prog, recorder, include=["test_class_lifetime"], flush_interval=3600)
+    assert seen == [True]
+    assert shape(trace) == [
+        "prog() = None",
+        "  take(x=<built-in function create_cfunction>, y=None) = None",
+        "  take(x=<built-in function len>, y=None) = None",
+    ]

@@ -151,7 +151,7 @@ enum {
     V_CLASS,    /* safe mode, a class: o, an owned reference to it (reprs.class_text at drain) */
     V_FUNCTION, /* safe mode, a function, generator, coroutine or async generator: o, an owned
                  * reference to its __qualname__ (a str), u.addr: its address | its NAMED_* kind */
-    V_BUILTIN,  /* safe mode, a module's (or unbound) builtin function: o, an owned reference to it
+    V_BUILTIN,  /* safe mode, a module's builtin function: o, an owned reference to it
                  * (render.c text_builtin at drain; memo-keyed by its address, as V_CLASS) */
 };
 /* V_FUNCTION's kinds, in its address's low bits (objects are 8-aligned): named_kind(). */
