@@ -110,8 +110,9 @@ def test_a_dropped_class_dies_at_the_collection_that_frees_it(recorder: str, arg
 @pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
 def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Collections of young generations holding no class made since (the program's classes are
-    old) do not flush; one that holds a new class the batch holds does, once; a full collection
-    does when the batch holds any class (not when it holds none)."""
+    old) do not flush; one that holds a new class the batch holds does, once -- unless that
+    class is its module's attribute (sys.modules reaches it: no collection frees it); a full
+    collection flushes when the batch holds a class that is not."""
     calls = []
     real = flowtrace.session._flush_before_collection
     monkeypatch.setattr(flowtrace.session, "_flush_before_collection", lambda: (calls.append(1), real()))
@@ -122,6 +123,11 @@ def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.M
             gc.collect(0)
         gc.collect(1)
         calls.append("old")
+        made = type("MadeAtModuleLevel", (), {"__module__": __name__})
+        globals()["MadeAtModuleLevel"] = made
+        take(made())
+        gc.collect(0)
+        calls.append("young, its module's")
         make("instance")
         gc.collect(0)
         calls.append("young")
@@ -130,10 +136,20 @@ def test_only_a_collection_that_could_free_a_class_flushes(monkeypatch: pytest.M
         calls.append("full, none held")
         take(Base())
         gc.collect(2)
+        calls.append("full, its module's")
+
+        class Local:
+            pass
+
+        take(Local())
+        gc.collect(2)
         calls.append("full")
 
-    record(prog, "c", include=["test_class_lifetime"], flush_interval=3600)
-    assert calls == ["old", 1, "young", "full, none held", 1, "full"]
+    try:
+        record(prog, "c", include=["test_class_lifetime"], flush_interval=3600)
+    finally:
+        globals().pop("MadeAtModuleLevel", None)
+    assert calls == ["old", "young, its module's", 1, "young", "full, none held", "full, its module's", 1, "full"]
 
 
 @pytest.mark.usefixtures("collector_quiet")

@@ -13,15 +13,14 @@
  *
  * Which collections: the young generations being collected are walked for heap types (about
  * 5 instructions an object, against the collection's own ~100+), and only when the recording
- * core's batch holds one of them (its slots and record labels compared: ~6 instructions a slot)
- * is it flushed; a full collection (its list is the whole heap: not walked) whenever the batch
- * holds any class a program made.
- * Classes made at import grow old within two collections. Flask 3.1.1's test_basic under
- * `flowtrace run --include '*'`: 102 flushes more, 40 at young collections (enums and named
- * tuples of modules imported during the tests, the tests' own classes), 62 at full ones:
- * +62.6 M instructions, 2.5 % of the recording's cost (smaller batches share fewer texts).
- * Flushing at every collection that merely found a young class cost +186 M (105 flushes, with
- * signals held at ~1.5 M instructions a flush then).
+ * core's batch holds one of them that is not its module's attribute (a class defined at a
+ * module's top level: sys.modules reaches it) is it flushed; a full collection (its list is
+ * the whole heap: not walked) when the batch holds any such class. A batch that holds no value
+ * (--no-args) is never looked at. Flask 3.1.1's test_basic under `flowtrace run --include '*'`:
+ * 51 flushes more (classes made while a module is imported, before it names them; the tests'
+ * own classes), +47 M instructions, ~2 % of the recording's cost (smaller batches share fewer
+ * texts). Flushing at every young collection that found any class cost +186 M (105 flushes,
+ * with signals held at ~1.5 M instructions a flush then); without the module test, 102.
  *
  * Not covered: a collection that starts inside our own work (an allocation in a callback, the
  * drain, the flusher's Python code: `tstate->tracing` is set) cannot drain there; a class
@@ -34,7 +33,7 @@
 #include "crecorder.h"
 
 static PyObject *collect_hook;   /* session.py's flush of every recording session (set_collect_hook) */
-static PyObject *str_generation;
+static PyObject *str_generation, *str_module;
 
 #define YOUNG_MAX 64   /* heap types a collection's check keeps; past them it flushes whatever the batch holds */
 
@@ -67,41 +66,58 @@ filter_bit(const void *p)
     return (unsigned)((h >> 4 ^ h >> 12) & 255);
 }
 
-/* Does core c's batch hold a reference to any class a program made? (What a full collection,
- * or one with more young classes than YOUNG_MAX, could free: a slot's `o` is an object we own,
- * so its type can be read.) With --no-args, or no object captured, there is none to flush for. */
+/* Is class o its module's attribute of its own name, the module in sys.modules (a class defined
+ * at a module's top level: socket.SocketKind, a module's named tuple, a test module's class)?
+ * The interpreter then reaches it through sys.modules: no collection frees it now, and its
+ * being held by the batch changes nothing. Dict lookups by str only: no code of the program
+ * runs (not PyImport_GetModule, which may wait for a module being imported). */
 static int
-holds_any_class(const CoreObject *c)
+module_level(PyObject *o)
 {
-    if (c->nrec_items) return 1;
-    for (size_t i = 0; i < c->nslots; i++) {
-        PyObject *o = c->slots[i].o;
-        if (o && PyType_Check(o) && PyType_HasFeature((PyTypeObject *)o, Py_TPFLAGS_HEAPTYPE)) return 1;
-    }
-    return 0;
+    PyObject *qualname = ((PyHeapTypeObject *)o)->ht_qualname, *dict = ((PyTypeObject *)o)->tp_dict;
+    if (!qualname || !PyUnicode_CheckExact(qualname) || !dict || !PyDict_Check(dict)) return 0;
+    if (PyUnicode_FindChar(qualname, '.', 0, PyUnicode_GET_LENGTH(qualname), 1) != -1) return 0;   /* (-2: an error) */
+    PyObject *modname = PyDict_GetItemWithError(dict, str_module);
+    PyObject *modules = modname && PyUnicode_CheckExact(modname) ? PyImport_GetModuleDict() : NULL;
+    PyObject *mod = modules ? PyDict_GetItemWithError(modules, modname) : NULL;
+    PyObject *attr = mod && PyModule_Check(mod) ? PyDict_GetItemWithError(PyModule_GetDict(mod), qualname) : NULL;
+    PyErr_Clear();
+    return attr == o;
 }
 
-/* Does core c's batch hold a reference to one of the n classes? Slots hold the types of the
+/* Could the collection free a class the batch holds? The n young classes it collects (n <=
+ * YOUNG_MAX), or with n > YOUNG_MAX any class a program made. Slots hold the types of the
  * instances they captured (V_OPAQUE, V_DEFREPR, V_PACKED) and classes (V_CLASS) in `o`; the
- * record dictionary the types of its labels. A slot's `o` of any other kind is never a heap
- * type (a str, a builtin function), so `o` alone is compared: through the filter first (~6
- * instructions a slot), then with each class. */
+ * record dictionary the types of its labels. A held class defined at a module's top level is
+ * not freed (module_level). The young ones: each slot's `o` through the filter first (~6
+ * instructions a slot), then compared with each class; any class: each `o` (an object we own)
+ * read for its type, each distinct class checked once (`seen`, direct-mapped: a class checked
+ * again costs one more lookup at worst). */
 static int
-batch_holds(const CoreObject *c, PyObject *const *young, size_t n)
+may_free_held(const CoreObject *c, PyObject *const *young, size_t n)
 {
-    if (n > YOUNG_MAX) return holds_any_class(c);
+    int any = n > YOUNG_MAX;
+    uint8_t held[YOUNG_MAX] = {0};
+    PyObject *seen[256] = {NULL};
     uint64_t filter[4] = {0, 0, 0, 0};
-    for (size_t k = 0; k < n; k++) filter[filter_bit(young[k]) >> 6] |= 1ull << (filter_bit(young[k]) & 63);
-    for (size_t i = 0; i < c->nslots; i++) {
-        PyObject *o = c->slots[i].o;
+    for (size_t k = 0; !any && k < n; k++) filter[filter_bit(young[k]) >> 6] |= 1ull << (filter_bit(young[k]) & 63);
+    for (size_t i = 0; i < c->nslots + c->nrec_items; i++) {
+        PyObject *o = i < c->nslots ? c->slots[i].o : c->rec_items[i - c->nslots].type;
+        if (!o) continue;
         unsigned b = filter_bit(o);
+        if (any) {
+            if (seen[b] == o || !PyType_Check(o) || !PyType_HasFeature((PyTypeObject *)o, Py_TPFLAGS_HEAPTYPE)) continue;
+            seen[b] = o;
+            if (!module_level(o)) return 1;
+            continue;
+        }
         if (!(filter[b >> 6] >> (b & 63) & 1)) continue;
         for (size_t k = 0; k < n; k++)
-            if (o == young[k]) return 1;
+            if (o == young[k] && !held[k]) {
+                held[k] = 1;
+                if (!module_level(o)) return 1;
+            }
     }
-    for (size_t i = 0; i < c->nrec_items; i++)
-        for (size_t k = 0; k < n; k++)
-            if (c->rec_items[i].type == young[k]) return 1;
     return 0;
 }
 
@@ -112,12 +128,14 @@ void
 before_collection(PyThreadState *tstate, PyObject *info)
 {
     if (!collect_hook || tstate->tracing || !info || !PyDict_Check(info)) return;
+    const CoreObject *c = active_core;   /* (the C recorder's; none for the Python recorder) */
+    if (!c || (!c->nslots && !c->nrec_items)) return;   /* (no value held: --no-args, a fresh batch) */
     PyObject *g = PyDict_GetItemWithError(info, str_generation);
     long generation = g && PyLong_Check(g) ? PyLong_AsLong(g) : -1;
     if (generation < 0) { PyErr_Clear(); return; }
     PyObject *young[YOUNG_MAX];
     size_t n = young_classes(tstate, generation, young);
-    if (!n || !active_core || !batch_holds(active_core, young, n)) return;
+    if (!n || !may_free_held(c, young, n)) return;
     PyObject *hook = Py_NewRef(collect_hook);   /* (set_collect_hook may run meanwhile) */
     PyThreadState_EnterTracing(tstate);
     own_tracing++;
@@ -137,6 +155,7 @@ mod_set_collect_hook(PyObject *Py_UNUSED(m), PyObject *hook)
         return NULL;
     }
     if (!str_generation && !(str_generation = PyUnicode_InternFromString("generation"))) return NULL;
+    if (!str_module && !(str_module = PyUnicode_InternFromString("__module__"))) return NULL;
     Py_XSETREF(collect_hook, hook == Py_None ? NULL : Py_NewRef(hook));
     Py_RETURN_NONE;
 }
