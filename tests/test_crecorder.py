@@ -1502,6 +1502,38 @@ def _random_value(rng, depth: int = 0):
     return items if kind == "list" else tuple(items)
 
 
+def test_call_time_texts_after_big_ones_and_renames_equal_reprs() -> None:
+    """builtin_text_now's spare buffer and ASCII strs, and text_label's labels kept by class
+    (render.c labels_now), byte for byte: texts of ~13 KB before their cut (their buffer is not
+    kept) each followed by small ones (a kept buffer's room must be its own), ASCII and not, a
+    class's label after its __qualname__ and __module__ change and for a class made again."""
+    import gc
+
+    from flowtrace import _crecorder
+
+    class Named:
+        pass
+
+    big = {f"k{i}": tuple(tuple("x" * 60 for _ in range(6)) for _ in range(6)) for i in range(6)}
+    values = [big, {"a": 1}, big, ["é", 1], ("ascii", "only"), {"ü": Named()}, {"k": Named(), "t": Named}, big, ()]
+    for _ in range(3):
+        for v in values:
+            assert _crecorder.builtin_text(v, True) == reprs.value_text(v, "safe"), v
+    obj = Named()
+    for i in range(3):
+        for name in ("".join(["First", str(i)]), "".join(["Second", str(i)])):
+            Named.__qualname__ = name
+            assert _crecorder.builtin_text([obj, Named], True) == reprs.value_text([obj, Named], "safe")
+        Named.__module__ = "".join(["mod", str(i)])
+        assert _crecorder.builtin_text({"o": obj}, True) == reprs.value_text({"o": obj}, "safe")
+    for i in range(3):
+        made = type("Made", (), {"__module__": f"made{i}"})
+        v = (made(), made)
+        assert _crecorder.builtin_text(v, True) == reprs.value_text(v, "safe")
+        del made, v
+        gc.collect()
+
+
 def test_container_texts_made_in_c_equal_reprs() -> None:
     """The callbacks render builtin containers in C: the same text as reprs.value_text, on
     thousands of random values; a value holding anything else is left to the hook (None)."""

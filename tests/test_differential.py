@@ -433,7 +433,69 @@ def prog_results() -> None:
             wrapped(i, *[Request()] * 2)
 
 
+class Renamed:
+    pass
+
+
+def keywords(**kwargs: object) -> int:
+    return len(kwargs)
+
+
+def given(d: dict, t: tuple) -> int:
+    return len(d) + len(t)
+
+
+def _name(i: int) -> str:
+    return "".join(["Renamed", str(i)])  # a new str each time (a literal would be held by the code)
+
+
+def prog_dicts() -> None:
+    """Dicts and `**kwargs` passed as arguments, their texts made at call time (render.c
+    render_now; kept by the dict's tag, capture.c dict_text_now): empty, str keys, int keys,
+    nested, instances of one and two classes, past MAX_ITEMS, past MAX_TEXT (a text of ~13 KB
+    before its cut, past builtin_text_now's spare buffer), non-ASCII, a dict changed after the
+    call, passed again unchanged -- and classes renamed between calls (a new __qualname__ str each
+    time: the old one freed; a new __module__; a class made again, maybe at a freed one's address),
+    which the call-time label cache (render.c labels_now) and the kept texts of dicts holding
+    objects (dict_obj_texts) must follow."""
+    import gc
+
+    big = {f"k{i}": tuple(tuple("x" * 60 for _ in range(6)) for _ in range(6)) for i in range(6)}
+    for _ in range(2):
+        r, p = Renamed(), Point(1, 2)
+        both = {"obj": r, "pt": p}  # passed again unchanged below: its kept text by its tag
+        for i in range(4):
+            Renamed.__qualname__ = _name(100 + i)  # renamed twice between calls: the str the last
+            Renamed.__qualname__ = _name(i)  # calls' texts named is freed, its address free for this one
+            keywords()
+            keywords(a=1, b="x", c=None, d=1.5, e=True)
+            keywords(obj=r, pt=p, n=i)
+            keywords(**both)
+            given(both, (r, Renamed))
+            given({1: r, 2: Point}, (p, r, i))
+            given({"é": "ü", "k": [r, p]}, ())
+            given({"d": {"e": {"f": {"g": 1}}}, "l": [1, (2, 3)]}, ())
+            given({j: r for j in range(8)}, ())
+            given(big, (big,))
+            given({"ascii": p, "after": "big"}, ())
+        changing = {"n": 0, "obj": r}
+        for i in range(3):
+            given(changing, ())
+            changing["n"] = i + 1  # the text stays what it was at each call
+            changing[f"x{i}"] = p
+        Renamed.__module__ = "elsewhere"
+        keywords(obj=r, pt=p)
+        given(both, ())
+        Renamed.__module__ = __name__
+        for i in range(3):
+            made_here = type("Made", (), {"__module__": f"mod{i}"})
+            given({"m": made_here(), "p": p}, (made_here(), p))
+            del made_here
+            gc.collect()
+
+
 PROGRAMS: dict[str, Callable[[], None]] = {
+    "dicts": prog_dicts,
     "results": prog_results,
     "named": prog_named,
     "values": prog_values,

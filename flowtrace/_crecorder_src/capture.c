@@ -223,15 +223,6 @@ immutable_scalar(PyObject *o)
  * running), not a dict holding anything else (a list in it can change, its tag not). Type tests
  * and PyDict_Next only: no call of the program's code, no allocation. */
 #if PY_VERSION_HEX < 0x030E0000
-static inline uint64_t
-dict_tag(PyObject *v)
-{
-_Pragma("GCC diagnostic push")
-_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")   /* (deprecated, not gone, in 3.12 and 3.13) */
-    return ((PyDictObject *)v)->ma_version_tag;
-_Pragma("GCC diagnostic pop")
-}
-
 /* The tags dict_state passed lately, by their counter's low bits: a tag names one state for good
  * (never reused, in any session), so a dict passed again unchanged -- the commonest case -- is
  * not scanned again (the scan, PyDict_Next an item, was ~390 instructions a dict of six items,
@@ -258,7 +249,6 @@ dict_state_tagged(PyObject *v, int64_t *x)
     return 1;
 }
 #else
-static inline uint64_t dict_tag(PyObject *v) { (void)v; return 0; }
 static int dict_state_tagged(PyObject *v, int64_t *x) { (void)v; (void)x; return 0; }   /* (3.14 has no tag) */
 #endif
 
@@ -398,9 +388,12 @@ static struct { uint64_t tag; PyObject *text; } dict_texts[DICT_TEXTS];
  * a function's __qualname__ and address, and what could change that without a new dict tag is
  * checked when the text is taken again (ShownObj: the object's type, and that type's __qualname__
  * and dict tag -- __module__ is in its dict; a function's __qualname__). A dict holding anything
- * else (a list, a class, a module...) is rendered each time. Bounded as dict_texts. */
-typedef struct { PyTypeObject *tp; void *name; uint64_t ttag; } ShownObj;
-static struct { uint64_t tag; PyObject *text; uint32_t n; ShownObj objs[2 * MAX_ITEMS]; } dict_obj_texts[DICT_TEXTS];
+ * else (a list, a class, a module...) is rendered each time. Bounded as dict_texts. The entry keeps
+ * its objects' addresses (`obj`: not references -- a dict in the state its tag names holds them)
+ * and a reference to each name (so that its address names no other str meanwhile). */
+typedef struct { PyTypeObject *tp; PyObject *name; uint64_t ttag; } ShownObj;
+typedef struct { uint64_t tag; PyObject *text; uint32_t n; PyObject *obj[2 * MAX_ITEMS]; ShownObj objs[2 * MAX_ITEMS]; } DictObjText;
+static DictObjText dict_obj_texts[DICT_TEXTS];
 
 /* o's ShownObj (1) when its text is a placeholder or a function's (it cannot change while o is
  * the same object but by what *so records); else 0. */
@@ -421,19 +414,33 @@ shown_obj(PyObject *o, ShownObj *so)
     return 0;
 }
 
-/* The shown items of dict v (its first MAX_ITEMS): 1 with the objects among them in objs (*n of
- * them) when every key and value is an immutable scalar or a shown_obj; else 0. */
+/* The shown items of dict v (its first MAX_ITEMS): 1 with the objects among them in obj and their
+ * ShownObj in objs (*n of them) when every key and value is an immutable scalar or a shown_obj;
+ * else 0. */
 static int
-dict_objs(PyObject *v, ShownObj *objs, uint32_t *n)
+dict_objs(PyObject *v, PyObject **obj, ShownObj *objs, uint32_t *n)
 {
     Py_ssize_t pos = 0;
     PyObject *key, *val;
     uint32_t m = 0;
     for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
-        if (!immutable_scalar(key) && !shown_obj(key, &objs[m++])) return 0;
-        if (!immutable_scalar(val) && !shown_obj(val, &objs[m++])) return 0;
+        if (!immutable_scalar(key)) { obj[m] = key; if (!shown_obj(key, &objs[m++])) return 0; }
+        if (!immutable_scalar(val)) { obj[m] = val; if (!shown_obj(val, &objs[m++])) return 0; }
     }
     *n = m;
+    return 1;
+}
+
+/* Does entry e's text still show its dict, which is in the state e->tag names (the same keys and
+ * values: its objects are alive)? Its objects' ShownObj read again -- not the dict walked again
+ * (PyDict_Next an item, ~320 instructions a pluggy call's keyword arguments; ~5 k of them on flask
+ * test_json, callgrind). */
+static inline int
+dict_objs_same(const DictObjText *e)
+{
+    ShownObj so;
+    for (uint32_t k = 0; k < e->n; k++)
+        if (!shown_obj(e->obj[k], &so) || memcmp(&so, &e->objs[k], sizeof so)) return 0;
     return 1;
 }
 
@@ -443,19 +450,22 @@ static PyObject *
 dict_obj_text_now(PyObject *v)
 {
     uint64_t tag = dict_tag(v);
+    if (tag >> 8 == 0 || ((PyDictObject *)v)->ma_values) return NULL;
+    DictObjText *e = &dict_obj_texts[(tag >> 8) & (DICT_TEXTS - 1)];
+    if (e->tag == tag && e->text && dict_objs_same(e)) return Py_NewRef(e->text);
+    PyObject *obj[2 * MAX_ITEMS];
     ShownObj objs[2 * MAX_ITEMS];
     uint32_t n;
-    if (tag >> 8 == 0 || ((PyDictObject *)v)->ma_values || !dict_objs(v, objs, &n)) return NULL;
-    size_t i = (tag >> 8) & (DICT_TEXTS - 1);
-    if (dict_obj_texts[i].tag == tag && dict_obj_texts[i].text && dict_obj_texts[i].n == n
-            && !memcmp(dict_obj_texts[i].objs, objs, n * sizeof(ShownObj)))
-        return Py_NewRef(dict_obj_texts[i].text);
+    if (!dict_objs(v, obj, objs, &n)) return NULL;
     PyObject *t = builtin_text_now(v, 1);
     if (t && PyUnicode_CheckExact(t)) {
-        Py_XSETREF(dict_obj_texts[i].text, Py_NewRef(t));
-        dict_obj_texts[i].tag = tag;
-        dict_obj_texts[i].n = n;
-        memcpy(dict_obj_texts[i].objs, objs, n * sizeof(ShownObj));
+        for (uint32_t k = 0; k < n; k++) Py_INCREF(objs[k].name);
+        for (uint32_t k = 0; k < e->n; k++) Py_DECREF(e->objs[k].name);   /* (strs: freeing one runs no code) */
+        Py_XSETREF(e->text, Py_NewRef(t));
+        e->tag = tag;
+        e->n = n;
+        memcpy(e->obj, obj, n * sizeof(PyObject *));
+        memcpy(e->objs, objs, n * sizeof(ShownObj));
     }
     return t;
 }

@@ -605,6 +605,22 @@ packed_in(const RenderCtx *rc, const unsigned char *base, const Slot *s)
     return base >= rc->packed && (size_t)(base - rc->packed) + PACKED_OFF(s->u.i) + PACKED_LEN(s->u.i) <= rc->npacked;
 }
 
+/* An exact dict's version tag (PEP 509; capture.c dict_state): CPython gives a dict a tag from one
+ * counter of the interpreter when it is made and at every change of its items, so a tag (past its
+ * low 8 bits, the watchers') names one dict in one state, never reused; 0: no tag (3.14). */
+#if PY_VERSION_HEX < 0x030E0000
+static inline uint64_t
+dict_tag(PyObject *v)
+{
+_Pragma("GCC diagnostic push")
+_Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")   /* (deprecated, not gone, in 3.12 and 3.13) */
+    return ((PyDictObject *)v)->ma_version_tag;
+_Pragma("GCC diagnostic pop")
+}
+#else
+static inline uint64_t dict_tag(PyObject *v) { (void)v; return 0; }
+#endif
+
 /* Value records in STRS payloads (docs/FORMAT.md, "Value records"; render.c writes and reads
  * them, packed.c packs containers into their slots at event time). */
 #define REC_MARK 0xFF        /* a record's first byte (never the first byte of UTF-8) */
