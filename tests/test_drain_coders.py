@@ -83,6 +83,83 @@ def test_packed_columns_of_every_width_decode_to_the_calls(nfuncs: int) -> None:
     assert bits_widths, "the fn column was never bit-packed"
 
 
+@pytest.mark.parametrize("every", [9, 40, 300])
+def test_a_u8_column_of_runs_is_encode_columns_bytes(every: int) -> None:
+    """`how` in runs of returns between raises a few to hundreds of rows apart (and at random
+    places: a run of eight equal rows, put as one joined code, starts anywhere in a block or
+    not at all): each EXIT payload is format.encode_columns' bytes, coded by Golomb codes, and
+    decodes to the calls."""
+    from flowtrace.recorder.c import CRecorder
+
+    (f,) = _functions(1)
+    rng = random.Random(every)
+    rec = CRecorder(RecorderConfig(args="off"))
+    rec.start()
+    batches, made = [], []
+    try:
+        for rows in (64, 1001, 4099):
+            calls = [rng.randrange(every) == 0 for _ in range(rows)]
+            for raises in calls:
+                try:
+                    f(raises)
+                except ValueError:
+                    pass
+            batches.append(rec.drain())
+            made.append(calls)
+    finally:
+        rec.stop()
+    golomb = 0
+    for batch, calls in zip(batches, made):
+        for kind, payload in batch.payloads:
+            _same_as_encode_columns(kind, payload)
+            if kind == F.EXIT:
+                golomb += _descriptors(payload)["how"][1] in (F.ENC_GOLOMB_DELTA, F.ENC_GOLOMB)
+        assert [how in F.RAISED for how in batch.unpacked().exit_how] == calls
+    assert golomb, "how was never Golomb coded"
+
+
+def _golomb_orders(payload: bytes) -> dict[str, int]:
+    """The Golomb order (a Golomb body's first byte) of each Golomb-coded column."""
+    view = memoryview(payload)
+    _base, _rows, ncols, _ = F.COLUMNS_HEADER.unpack_from(view)
+    pos, out = F.COLUMNS_HEADER.size + ncols * F.COLUMN_DESC.size, {}
+    for name, (_tc, enc) in _descriptors(payload).items():
+        (size,) = F.VARINT_BODY.unpack_from(view, pos)
+        pos += F.VARINT_BODY.size
+        if enc in (F.ENC_GOLOMB, F.ENC_GOLOMB_DELTA, F.ENC_GOLOMB_RISE):
+            out[name] = view[pos]
+        pos += size
+    return out
+
+
+def test_u32_codes_of_orders_3_and_up_are_encode_columns_bytes() -> None:
+    """`fn` drawn from skewed distributions (a few functions called most): Golomb codes of
+    orders 3 and up (put_golomb's rows four at a time, golomb_put4) are format.encode_columns'
+    bytes and decode to the calls."""
+    from flowtrace.recorder.c import CRecorder
+
+    funcs = _functions(1200)
+    orders = set()
+    for mean in (8, 20, 60, 250):
+        rng = random.Random(mean)
+        picks = [min(len(funcs) - 1, int(rng.expovariate(1 / mean))) for _ in range(3001)]
+        rec = CRecorder(RecorderConfig(args="off"))
+        rec.start()
+        try:
+            for i in picks:
+                funcs[i](False)
+            batch = rec.drain()
+        finally:
+            rec.stop()
+        names = {fn["id"]: fn["qualname"] for fn in batch.functions}
+        for kind, payload in batch.payloads:
+            _same_as_encode_columns(kind, payload)
+            if kind == F.CALL and "fn" in _golomb_orders(payload):
+                orders.add(_golomb_orders(payload)["fn"])
+        assert [names[fn] for fn in batch.unpacked().call_func] == [f"f{i}" for i in picks]
+    assert len({k for k in orders if k >= 3}) >= 3, orders
+
+
 def test_long_batches_and_runs_of_one_step_are_encode_columns_bytes() -> None:
     """A batch longer than format.GOLOMB_SAMPLE_SPAN rows (its times' and parents' Golomb orders
     from the sparser sample) of calls each taking a new tuple (`args`: a new record a call, +1

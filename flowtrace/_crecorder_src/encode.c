@@ -698,7 +698,21 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
     BitOut b = {q, 0, 0};
     uint64_t prev = 0, xi;   /* (the steps: from 0 to the first value, then between rows) */
     size_t i = 0, n4 = n & ~(size_t)3, n8 = k <= 2 ? n & ~(size_t)7 : 0;   /* (short codes: 8 rows a step) */
+    /* A u8 column's eight rows equal to the row before (EXIT.how: returns, most rows) are eight
+     * equal codes, joined once a value (run_code) and put at once: one 8-byte compare, against
+     * ~60 instructions for making the eight codes (~2 M instructions of flask test_json's drains). */
+    RunCode run = {0, 0, 0};
+    uint64_t run_of = UINT64_MAX;   /* (the row value whose codes `run` holds, if run.len) */
 #define ROWS8(VALUE) for (; i < n8; i += 8) { \
+        if (width == 1) { \
+            uint64_t w8; \
+            memcpy(&w8, (const uint8_t *)v + i, 8); \
+            if (w8 == (prev & 0xFF) * 0x0101010101010101ull) { \
+                if (run_of != prev && !run_code(&run, enc, 0, prev, k)) run.len = 0; \
+                run_of = prev; \
+                if (run.len) { bits_put(&b, run.joined, run.len); continue; } \
+            } \
+        } \
         uint64_t a[8], c[8]; \
         _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = (uint64_t)x(i + (size_t)j); \
         c[0] = VALUE(a[0], prev); \

@@ -219,6 +219,64 @@ lit_find(RenderCtx *rc, PyObject *o)
     return &rc->lits[ptr_hash(o) & (LIT_MEMO - 1)];
 }
 
+/* n bytes from s to d, for the short copies of record_run (a record or two, most of them 4 to 16
+ * bytes), record_objects' and slot_known's texts: two overlapping loads and stores of 16, 8, 4 or
+ * 2 bytes, no call -- libc's memcpy was ~20-40 instructions a copy with its call (59.8 k copies
+ * of oop's drains, callgrind), and ~47 k of flask test_json's drains' are of 17-32 bytes or 1-3. */
+static inline void
+copy_short(char *d, const unsigned char *s, size_t n)
+{
+    if (n > 16) {
+        if (n > 32) { memcpy(d, s, n); return; }
+        uint64_t a[2], b[2];
+        memcpy(a, s, 16); memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16); memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8); memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4); memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4); memcpy(d + n - 4, &b, 4);
+    } else if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, s, 2); memcpy(&b, s + n - 2, 2);
+        memcpy(d, &a, 2); memcpy(d + n - 2, &b, 2);
+    } else if (n) *d = (char)*s;
+}
+
+/* A slot whose text is known without rendering: None, True, False, an ASCII str made at call
+ * time (V_TEXT), or a str, bytes, tuple, int or class whose text this drain has made already
+ * (render_slot's lit memo) -- its text in *u (len bytes, nchars characters): 1; else 0 (nothing
+ * looked at changes). render_slot gives these the same bytes; the drain's records and texts take
+ * them here without its call, its switch and a libc memcpy call (~110 instructions a slot: ~57 k
+ * literal slots of the drains of flask's test_json phase went through render_slot). */
+static inline int
+slot_known(const RenderCtx *rc, const Slot *s, const char **u, size_t *len, size_t *nchars)
+{
+    /* (tests, not a switch: its jump table's indirect branch mispredicted more) */
+    if (s->tag == V_OBJ || s->tag == V_CLASS) {
+        /* (lit_put keeps only the texts render_slot made for these two tags; a class is never a V_OBJ) */
+        const LitMemo *m = rc->lits ? &rc->lits[ptr_hash(s->o) & (LIT_MEMO - 1)] : NULL;
+        if (!m || m->o != s->o) return 0;
+        *u = rc->lit_text.p + m->off;
+        *len = m->len;
+        *nchars = m->nchars;
+        return 1;
+    }
+    if (s->tag - (unsigned)V_NONE < 3) {   /* V_NONE, V_TRUE, V_FALSE */
+        static const char consts[3][6] = {"None", "True", "False"};
+        *u = consts[s->tag - V_NONE];
+        *len = *nchars = 4 + (s->tag == V_FALSE);
+        return 1;
+    }
+    if (s->tag != V_TEXT || !PyUnicode_IS_COMPACT_ASCII(s->o)) return 0;
+    *u = PyUnicode_DATA(s->o);
+    *len = *nchars = (size_t)PyUnicode_GET_LENGTH(s->o);
+    return 1;
+}
+
 /* Keep o's text (len bytes at u, nchars characters) at its memo slot m (from lit_find). */
 static void
 lit_put(RenderCtx *rc, LitMemo *m, PyObject *o, const char *u, size_t len, size_t nchars)
@@ -353,13 +411,27 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     return r;
 }
 
+/* render_slot, for the text path of the drain: a text slot_known knows is copied without its call. */
+static inline int
+render_known(RenderCtx *rc, Text *t, Slot *s, int star)
+{
+    const char *u;
+    size_t len, nchars;
+    if (!rc || !slot_known(rc, s, &u, &len, &nchars)) return render_slot(rc, t, s, star);
+    if (text_room(t, len) < 0) return -1;
+    copy_short(t->p + t->len, (const unsigned char *)u, len);
+    t->len += len;
+    t->nchars += nchars;
+    return 0;
+}
+
 /* The UTF-8 text of one string entry (a value, or a whole argument list) into `t`. */
 int
 render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
 {
     t->len = t->nchars = 0;
     if (rc) rc->pack_base = rc->packed + e->pack_off;
-    if (e->kind == S_VALUE) return render_slot(rc, t, &slots[e->slot_off], 0);
+    if (e->kind == S_VALUE) return render_known(rc, t, &slots[e->slot_off], 0);
     if (e->kind == S_EXC) {   /* "Type: int" or "Type" (capture.c's exc_entry; a builtin's name is ASCII) */
         const char *name = ((PyTypeObject *)e->text)->tp_name;
         size_t n = strlen(name);
@@ -376,7 +448,7 @@ render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t)
         if (k && text_add(t, ", ", 2, 2) < 0) return -1;
         if (text_add_str(t, PyTuple_GET_ITEM(ci->names, k)) < 0) return -1;
         if (text_add(t, "=", 1, 1) < 0) return -1;
-        if (render_slot(rc, t, &slots[e->slot_off + ci->order[k]], ci->star[k]) < 0) return -1;
+        if (render_known(rc, t, &slots[e->slot_off + ci->order[k]], ci->star[k]) < 0) return -1;
     }
     return t->nchars > 2 * MAX_TEXT ? text_cut(t, 0, 0, 2 * MAX_TEXT) : 0;
 }
@@ -1016,10 +1088,11 @@ builtin_text_now(PyObject *v, int safe)
 #define DICT_LABELS 512   /* (64 thrashed on flask: every miss a duplicate label in the chunk) */
 
 /* The chunk's dictionary: type labels and parameter-name lists, each once per chunk. */
+typedef struct { PyObject *type; uint32_t idx, nchars; } DictLabel;
 typedef struct {
     Text blob, ends;
     uint32_t n;
-    struct { PyObject *type; uint32_t idx, nchars; } labels[DICT_LABELS];   /* (types live until the drain ends) */
+    DictLabel labels[DICT_LABELS];   /* (types live until the drain ends) */
     struct { uint32_t idx1, nchars; } *names;   /* code index -> dictionary index + 1 (0: not yet), and
                                                  * the characters its names add ("name=" each) */
     uint64_t addr;     /* the last object address written (each is stored as the step from it) */
@@ -1047,23 +1120,34 @@ dict_add(RecDict *d, const char *u, size_t n, uint32_t *idx)
     return 0;
 }
 
-/* The dictionary index of a type's label, and the label's length in characters. */
+/* dict_label's work for a type not in the chunk's table: its label (label_for: may run Python)
+ * added to the dictionary, at the type's place in the table. */
 static int
+dict_label_add(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nchars)
+{
+    DictLabel *l = &d->labels[ptr_hash(type) & (DICT_LABELS - 1)];
+    Label *lb = label_for(rc, type);
+    uint32_t at;
+    if (!lb || dict_add(d, lb->u, lb->len, &at) < 0) return -1;
+    *l = (DictLabel){type, at, (uint32_t)lb->nchars};
+    *idx = at;
+    *nchars = lb->nchars;
+    d->last_type = type; d->last_idx = at; d->last_chars = lb->nchars;
+    return 0;
+}
+
+/* The dictionary index of a type's label, and the label's length in characters. A type in the
+ * table already (nearly every object slot: the type of the slot before, 2 in 5 of flask
+ * test_json's ~39 k, or another) is answered inline: the call, its registers saved and
+ * restored, was ~25 of its ~39 instructions. */
+static inline int
 dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nchars)
 {
     if (type == d->last_type) { *idx = d->last_idx; *nchars = d->last_chars; return 0; }
-    /* the chunk's own table first: a type already in the dictionary needs no label_for */
-    size_t h = ptr_hash(type) & (DICT_LABELS - 1);
-    if (d->labels[h].type != type) {
-        Label *lb = label_for(rc, type);
-        uint32_t at;
-        if (!lb || dict_add(d, lb->u, lb->len, &at) < 0) return -1;
-        d->labels[h].type = type;
-        d->labels[h].idx = at;
-        d->labels[h].nchars = (uint32_t)lb->nchars;
-    }
-    *idx = d->labels[h].idx;
-    *nchars = d->labels[h].nchars;
+    const DictLabel *l = &d->labels[ptr_hash(type) & (DICT_LABELS - 1)];
+    if (l->type != type) return dict_label_add(d, rc, type, idx, nchars);
+    *idx = l->idx;
+    *nchars = l->nchars;
     d->last_type = type; d->last_idx = *idx; d->last_chars = *nchars;
     return 0;
 }
@@ -1072,7 +1156,7 @@ dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nch
  * "*args" or "**kw"), and the characters they add to the text ("name=" each): 0, 1 when a
  * name holds a NUL (a code object made by hand: its entries stay texts), -1 with an error. */
 static int
-dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
+dict_names_add(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
 {
     CodeInfo *ci = &c->codes[code_idx];
     if (!d->names) {
@@ -1102,6 +1186,15 @@ dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *
 fail:
     d->blob.len = b0;
     return -1;
+}
+
+/* dict_names, a code already in the dictionary answered inline (nearly every record of a
+ * drain: the call was ~30 of its ~47 instructions, ~31 k records of flask test_json's drains). */
+static inline int
+dict_names(RecDict *d, CoreObject *c, uint32_t code_idx, uint32_t *idx, size_t *nchars)
+{
+    if (d->names && d->names[code_idx].idx1) { *idx = d->names[code_idx].idx1 - 1; *nchars = d->names[code_idx].nchars; return 0; }
+    return dict_names_add(d, c, code_idx, idx, nchars);
 }
 
 static inline unsigned char *
@@ -1183,7 +1276,8 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
     int worth = e->packed;   /* (a packed slot is a record's slot already) */
     for (uint32_t k = 0; k < n && !worth; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
     if (!worth) return 1;
-    size_t at = out->len, chars = 0;
+    size_t at = out->len, chars = 0, llen, lchars;
+    const char *lu;
     uint64_t addr0 = d->addr;
     uint32_t ni = 0;
     int named = ci ? dict_names(d, c, e->code_idx, &ni, &chars) : 0;
@@ -1244,9 +1338,22 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             }
             if (text_room(out, len + (size_t)(n - k) * 21) < 0) goto fail;
             q = (unsigned char *)out->p + out->len;
-            memcpy(q, src, len);
+            copy_short((char *)q, src, len);   /* (most are a few ints or names: no libc call) */
             q += len;
             chars += PACKED_CHARS(s->u.i);
+        } else if (slot_known(rc, s, &lu, &llen, &lchars)) {
+            /* its text known: tag, length and text written at once (21 bytes a slot are there:
+             * a longer text asks for its room) */
+            if (llen > 19) {
+                out->len = (size_t)((char *)q - out->p);
+                if (text_room(out, 11 + llen + (size_t)(n - k) * 21) < 0) goto fail;
+                q = (unsigned char *)out->p + out->len;
+            }
+            *q++ = RS_LITERAL;
+            q = varint_at(q, llen);
+            copy_short((char *)q, (const unsigned char *)lu, llen);
+            q += llen;
+            chars += lchars;
         } else {
             /* the text rendered in place, after its tag and a one-byte length (the room is
              * there: 21 a slot), moved up on the rare text of 128 bytes or more -- rendered
@@ -1328,17 +1435,19 @@ record_objects(const RenderCtx *rc, const StrEntry *e, RecDict *d, uint64_t *ct_
     memcpy(&at, rec - REC_SIDE + 16, 2);
     if (at == 0 || at >= e->rec_len || text_room(blob, e->rec_len + 10) < 0) goto bad;
     unsigned char *q = (unsigned char *)blob->p + blob->len;
+    /* (copy_short: most records are 6 to 16 bytes, and libc's memcpy was ~40 instructions a copy
+     * with its call -- ~60 k copies of oop's drains, ~36 k of flask test_json's) */
     if (d->addr == *ct_prev) {   /* the steps hold as written */
-        memcpy(q, rec, e->rec_len);
+        copy_short((char *)q, rec, e->rec_len);
         q += e->rec_len;
     } else {
         const unsigned char *p = rec + at;
         uint64_t old;
         if (get_varint(&p, end, &old) < 0) goto bad;
-        memcpy(q, rec, at);
+        copy_short((char *)q, rec, at);
         int64_t step = (int64_t)(first - d->addr);
         q = varint_at(q + at, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
-        memcpy(q, p, (size_t)(end - p));
+        copy_short((char *)q, p, (size_t)(end - p));
         q += end - p;
     }
     blob->len = (size_t)((char *)q - blob->p);
@@ -1358,24 +1467,6 @@ bad:
  * other entries, cost +2.5 M instructions spliced. */
 typedef struct { size_t at, off, len; } Splice;
 #define SPLICE_MIN 256   /* bytes */
-
-/* n bytes from s to d, for the short copies of record_run (a record or two, most of them 4 to 16
- * bytes): two overlapping loads and stores, no call -- libc's memcpy was ~20 instructions a
- * copy with its call, 59.8 k copies of oop's drains (callgrind), where GCC had expanded it in
- * place before render.c's change 9489266 moved its inlining. */
-static inline void
-copy_short(char *d, const unsigned char *s, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8); memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4); memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4); memcpy(d + n - 4, &b, 4);
-    } else memcpy(d, s, n);
-}
 
 /* The run of S_REC entries from strs[i] whose records lie one after another in the batch's
  * packed bytes: one splice into *runs (at the blob's end; *spliced: the bytes spliced so far),
