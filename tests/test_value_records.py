@@ -946,3 +946,76 @@ def test_class_dict_key_colliding_with_module_runs_no_eq_at_call_time() -> None:
         got = [c.args for c in load(buf.getvalue()).calls if c.function.qualname == "_k_obj"]
         expected = [f"a={reprs.placeholder(o)}, x={2.5 + i!r}" for i, o in enumerate(objs * 4)]
         assert got == expected, recorder
+
+
+class _Box:
+    pass
+
+
+def _self_star(self, *args):  # (self, *args): an instance and a packed tuple
+    return 6
+
+
+def _self_key(self, key, items):  # an instance, a str and a list holding an instance
+    return 7
+
+
+def _nested(pair, n):  # instances of several classes inside a tuple only
+    return 8
+
+
+def _turns(a, t):  # lists with an instance and without, in turn: the record moved either way
+    return 9
+
+
+def _refused(self, *args):  # a label too long, a metaclass's __module__: the slot path
+    return 10
+
+
+_FROZEN = (1, ("job", 2))  # a frozen tuple: known by identity once packed (pack_known)
+
+
+def test_argument_lists_holding_instances_and_containers_written_at_call_time_read_as_reprs_texts() -> None:
+    """Argument lists holding an instance and a tuple or list -- (self, *args), (self, key, items),
+    instances of several classes inside a tuple -- which the C recorder writes as records at call
+    time (packed.c args_record: the objects' labels and address steps written there, the record
+    after its side bytes or not as the code's last one said, moved when that was wrong), among
+    records rec_commit writes (Vec3.dot, Vec3.__init__) and records the drain makes of packed
+    results holding objects (_pick): their address steps interleaved, in three batches. Every
+    text is reprs.py's, addresses included, from both recorders."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    names = ("_self_star", "_self_key", "_nested", "_turns", "_refused", "_pick", "Vec3.dot")
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str]] = []
+        keep = [_Box(), Vec3.Inner(), InBuiltins(), Ünï(), Shape()]
+
+        def call(fn, *args):
+            expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
+
+        session.start()
+        try:
+            for batch in range(3):
+                v = Vec3(1.5, -2.0, 0.25)
+                for i in range(40):
+                    o = keep[i % len(keep)]
+                    call(_self_star, o, i, "s", (i, o), -(2**40) - i, 0.5 * i)
+                    call(_self_star, _Box(), _FROZEN, [None, True], _FROZEN)  # a new object, a tuple known by identity
+                    call(Vec3.dot, v, Vec3(i, 1.0, 0.5))
+                    call(_pick, keep, float(i))  # (its result's record made at the drain, between two of ours)
+                    call(_self_key, o, "key", [i, _Box(), (keep[(i * 3) % len(keep)], "x")])
+                    call(_nested, (o, keep[(i * 3) % len(keep)], (o, i), []), -i)
+                    call(_turns, o if i % 3 else i, (i, "x"))
+                    call(_turns, i, (Vec3.Inner(), _FROZEN) if i % 2 else _FROZEN)  # an instance in a tuple only
+                    call(_turns, _FROZEN, [o] * (i % 9))  # past MAX_ITEMS: "..."
+                    call(_refused, Long() if i % 2 else Odd(), (i,))
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        assert [(c.args, c.result) for c in calls] == expected, recorder

@@ -1128,6 +1128,23 @@ rec_put_object(unsigned char *__restrict q, const unsigned char *start, uint32_t
     return rec_varint(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
 }
 
+/* Instance o (of a heap type, not a class) as a slot of the call-time record that packed.c's
+ * args_record writes at q (its tuples' and lists' items too): RS_OBJECT, its label's index (numbered
+ * now, rec_label) and its address's step (r). Where it ends, its text's characters added to *ch;
+ * NULL when it cannot be one (a label of another kind, a text that could be cut: the list takes
+ * the slot path). Out of line: args_record's walk meets an instance seldom (a `self` with a packed
+ * `*args`), and rec_label's lines stay these records' and rec_commit's. */
+unsigned char *
+rec_put_instance(CoreObject *c, unsigned char *q, PyObject *o, RecObjs *r, size_t *ch)
+{
+    uint32_t li;
+    size_t lc;
+    const uint64_t a = (uint64_t)(uintptr_t)o;
+    if (rec_label(c, Py_TYPE(o), &li, &lc) < 0 || (lc += OBJECT_CHARS(a)) > MAX_TEXT) return NULL;
+    *ch += lc;   /* (record_entry's and packed_objects' count: the label, the address's digits, 15) */
+    return rec_put_object(q, r->start, li, (int64_t)a, &r->addr, &r->first, &r->step_at);
+}
+
 /* An int: RS_INT and its zigzag varint; *worth set when it is past the small-int tables. */
 static inline __attribute__((always_inline)) unsigned char *
 rec_put_int(unsigned char *__restrict q, int64_t v, int *worth)

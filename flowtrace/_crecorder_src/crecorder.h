@@ -249,6 +249,8 @@ typedef struct {
     uint8_t keyed;        /* nargs when 1..MEMO_SLOTS and no cell among them (args_id's and start_keyed's
                            * keyed path), else 0 */
     uint8_t shape_tries;  /* shapes compiled in batch shape_batch - 1 (packed.c: a few a batch) */
+    uint8_t rec_side;     /* its last record held an instance (args_record: REC_SIDE, where the next one's
+                           * header goes), else 0 */
     uint32_t shape_batch;
     struct ArgShape *shape;   /* args_record's walk of this code's last record, compiled (packed.c), or NULL */
 } CodeInfo;
@@ -393,7 +395,11 @@ typedef struct { PyObject *o; uint32_t epoch, off; uint16_t len, chars; uint8_t 
 /* An entry of a batch's record dictionary numbered at call time (CoreObject.rec_items): type
  * NULL, the names of code code_idx; else the label of `type` (owned), lab_len bytes at lab_off. */
 typedef struct { PyObject *type; uint32_t code_idx, lab_off, lab_len; } RecItem;
-#define REC_TYPES 64
+/* rec_label's table of this batch's labels by type (two-way): 256 entries, not 64 -- with argument
+ * lists holding instances written at call time (args_record) flask's batches label more classes
+ * than 64 entries keep, and a label made again (its class dict read, numbered again in the
+ * dictionary) cost its whole process ~13 M instructions (callgrind, PYTHONHASHSEED=0) */
+#define REC_TYPES 256
 /* A call-time record holding objects (StrEntry.packed set on its S_REC entry) is preceded in the
  * packed bytes by REC_SIDE bytes: its first and last object addresses (u64, native order) and
  * the offset in the record of its first address step's varint (u16): the drain rewrites that
@@ -745,6 +751,11 @@ uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *c
 uint32_t exc_id_slow(CoreObject *c, ThreadState *ts, PyObject *exc);
 uint32_t *small_final(CoreObject *c, const StrEntry *e, const Slot *slots);
 COLD int rec_names_commit(CoreObject *c, uint32_t code_idx);
+/* The instances of a call-time record that packed.c's args_record writes (capture.c rec_put_instance):
+ * the record's first byte (steps are found from it), the last address written (from the core's
+ * rec_addr), the first one and its step's offset in the record (0: none yet) -- REC_SIDE's. */
+typedef struct { const unsigned char *start; uint64_t addr, first; size_t step_at; } RecObjs;
+unsigned char *rec_put_instance(CoreObject *c, unsigned char *q, PyObject *o, RecObjs *r, size_t *ch);
 void rec_items_clear(RecItem *items, size_t n);
 /* packed.c */
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);

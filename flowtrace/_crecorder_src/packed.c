@@ -123,10 +123,12 @@ pack_int(unsigned char *p, PyObject *v, size_t *ch)
 
 /* A walk's state: the core (its batch's packed bytes and pack_ids); obj_type, where instances
  * may be packed (1.7, safe mode's slot path), the one class they must all be of (NULL: they may
- * not); and what was seen since the last reset -- `thaw`: something whose text could change or
- * that is not to be held (a list, an instance, a tuple cut by MAX_ITEMS or MAX_DEPTH),
- * `deepest`: the deepest non-empty container. */
-typedef struct { CoreObject *c; PyTypeObject **obj_type; int thaw, deepest; } Walk;
+ * not); objs, where instances are written as a call-time record's objects (safe mode's
+ * args_record: any classes, capture.c rec_put_instance; NULL: they may not); and what was seen
+ * since the last reset -- `thaw`: something whose text could change or that is not to be held
+ * (a list, an instance, a tuple cut by MAX_ITEMS or MAX_DEPTH), `deepest`: the deepest non-empty
+ * container. */
+typedef struct { CoreObject *c; PyTypeObject **obj_type; RecObjs *objs; int thaw, deepest; } Walk;
 
 static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars,
                                  Walk *w);
@@ -182,12 +184,14 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
         *ch += FLOAT_CHARS;
         return put_f64le(p, PyFloat_AS_DOUBLE(it));
     }
-    if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) == Py_TPFLAGS_HEAPTYPE && w->obj_type
-            && (!*w->obj_type || *w->obj_type == tp)) {   /* (a class is shown by its name: not packed) */
+    if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) != Py_TPFLAGS_HEAPTYPE)
+        return NULL;   /* (a class is shown by its name: not packed) */
+    w->thaw = 1;
+    if (w->objs) return rec_put_instance(w->c, p, it, w->objs, ch);   /* (a record's object: its label now) */
+    if (w->obj_type && (!*w->obj_type || *w->obj_type == tp)) {
         /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
          * slot holds its type (pack_value), the drain writes the label (render.c) */
         *w->obj_type = tp;
-        w->thaw = 1;
         *p++ = RS_PACKED_OBJECT;
         uint64_t a = (uint64_t)(uintptr_t)it;
         memcpy(p, &a, 8);
@@ -254,7 +258,7 @@ pack_value(CoreObject *c, Slot *s, PyObject *v, int safe)
     unsigned char *start = ts->pack + ts->npack;
     size_t chars = 0;
     PyTypeObject *obj_type = NULL;
-    Walk w = {c, safe ? &obj_type : NULL, 0, -1};
+    Walk w = {c, safe ? &obj_type : NULL, NULL, 0, -1};
     unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, &w);
     if (!p || chars > MAX_TEXT) return 0;
     size_t len = (size_t)(p - start);
@@ -319,11 +323,15 @@ pack_drop(void)
  * writes too: so the whole record is written at once -- its header, then the slots in display
  * order -- straight into the batch's packed bytes: no Slot per argument, no copy from the
  * thread's buffer, no memo key, and the drain copies runs of such records as they are
- * (strings_batch).
+ * (strings_batch). In safe mode its instances (a `self`, items of its tuples) are written too,
+ * as rec_commit writes a keyed list's (capture.c: their labels numbered in the batch's
+ * dictionary, their addresses stepped, side bytes before the record; the drain copies it and
+ * mends its first step, record_objects).
  * The bytes and the text are those record_entry makes from the slots. No Python code runs
- * from the first byte to the entry (type tests and reads only), so no other thread writes the
- * batch meanwhile. Anything else -- an object, a str it cannot pack, an unbound parameter, a
- * text that could be cut, a list without a container -- takes the slot path (args_id). */
+ * from the first byte to the entry (type tests and reads only; a label read from its class's
+ * dict, rec_label_new), so no other thread writes the batch meanwhile. Anything else -- a class,
+ * a function, a dict, a str it cannot pack, an unbound parameter, a text that could be cut, a
+ * label made otherwise, a list without a container -- takes the slot path (args_id). */
 
 /* Can code ci's argument lists be records (its names hold no NUL: dict_names's rule), and the
  * characters its names and separators add to a text ("name=" each, ", " between). COLD: once a
@@ -684,8 +692,68 @@ shape_record(CoreObject *c, CodeInfo *ci, _PyInterpreterFrame *frame, Py_ssize_t
  * call: args_id sends a code whose lists were records in this batch straight to args_record) */
 #define NOT_RECORD() (rest ? args_id_rest(c, frame, co, idx) : 0)
 
+/* rec_entry for a record holding instances (args_record, safe mode) written at `start`, REC_SIDE
+ * bytes past where the batch's packed bytes end: its side bytes (the first and last address, where
+ * the first step is: render.c record_objects), then its entry (StrEntry.packed). Its code's names
+ * are numbered (args_record did it before the walk numbered labels). Out of line, as rec_move: the
+ * lines args_record runs for a list of scalars and tuples stay as few as they were. */
+static __attribute__((noinline)) uint32_t
+rec_entry_objs(CoreObject *c, CodeInfo *ci, Py_ssize_t idx, unsigned char *start, const unsigned char *end,
+               const RecObjs *r)
+{
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    uint16_t sa = (uint16_t)r->step_at;   /* (< PACK_MAX) */
+    memcpy(start - REC_SIDE, &r->first, 8);
+    memcpy(start - REC_SIDE + 8, &r->addr, 8);
+    memcpy(start - REC_SIDE + 16, &sa, 2);
+    c->rec_addr = r->addr;
+    e->kind = S_REC;
+    e->code_idx = (uint32_t)idx;
+    e->packed = 1;
+    ci->recd = (uint32_t)c->batch + 1;
+    e->pack_off = (uint32_t)(start - c->packed);
+    e->rec_len = (size_t)(end - start);
+    c->npacked = e->pack_off + e->rec_len;
+    return sid;
+}
+
+/* The pack_ids that args_record's walk just added (past the batch's packed bytes) moved by `by`
+ * bytes with their record (by 0: forgotten, the bytes are not the batch's). */
+static void
+pack_ids_moved(CoreObject *c, ptrdiff_t by)
+{
+    for (size_t i = 0; i < PACK_IDS; i++)
+        if (c->pack_ids[i].epoch == c->rec_epoch + 1 && c->pack_ids[i].off >= c->npacked) {
+            if (by) c->pack_ids[i].off = (uint32_t)((ptrdiff_t)c->pack_ids[i].off + by);
+            else c->pack_ids[i].epoch = 0;
+        }
+}
+
+/* args_record's record [start, start + len) moved to where it goes -- REC_SIDE bytes past the end
+ * of the batch's packed bytes when it holds instances (side), else at their end -- when the code's
+ * last record said otherwise (ci->rec_side, set for the next one): its new start. Rare (a code
+ * whose lists hold instances now and then), and out of line. */
+static __attribute__((noinline)) unsigned char *
+rec_move(CoreObject *c, CodeInfo *ci, unsigned char *start, size_t len, size_t side)
+{
+    unsigned char *to = c->packed + c->npacked + side;
+    memmove(to, start, len);
+    pack_ids_moved(c, to - start);
+    ci->rec_side = (uint8_t)side;
+    return to;
+}
+
 /* The string id of an S_REC entry for the arguments of the frame running code idx (its code
- * `co`), or when they are not written so (nothing is kept; no error set) NOT_RECORD(). */
+ * `co`), or when they are not written so (nothing is kept; no error set) NOT_RECORD().
+ * Safe mode: instances in it (a `self`, (self, *args), an item of a tuple) are the record's
+ * objects -- their labels numbered in the batch's dictionary now, their addresses stepped from
+ * the last call-time record's (rec_put_instance) -- and the record is written after REC_SIDE
+ * side bytes (rec_entry_objs; where it goes is guessed from the code's last record, ci->rec_side,
+ * and the bytes moved when the guess was wrong). Before, such a list was refused here, and its
+ * code's other lists with it for the batch (unrec): each was captured slot by slot (a type
+ * reference, the container packed again), keyed and made into the same record at the drain. */
 uint32_t
 args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, int rest)
 {
@@ -696,17 +764,35 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
     }
     if (ci->rec != ARGREC_YES && (ci->rec == ARGREC_NO || args_layout(ci) != ARGREC_YES)) return NOT_RECORD();
     if (ci->unrec == (uint32_t)c->batch + 1) return NOT_RECORD();
-    if (c->npacked + PACK_MAX > UINT32_MAX) return NOT_RECORD();
-    if (c->npacked + PACK_MAX > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + PACK_MAX, 1) < 0) {
+    const size_t room = REC_SIDE + PACK_MAX;
+    if (c->npacked + room > UINT32_MAX) return NOT_RECORD();
+    if (c->npacked + room > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + room, 1) < 0) {
         PyErr_Clear();
         return NOT_RECORD();
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
-    unsigned char *start = c->packed + c->npacked, *end = start + PACK_MAX;
+    const int safe = c->args_mode == 1;
+    if (safe && ci->rec_epoch != c->rec_epoch + 1) {
+        /* safe mode: the code's names numbered before the walk numbers any label (the header's
+         * index) -- not for a list without a tuple or list (not a record here: its names would go
+         * into the batch's dictionary for nothing, deltablue's five-argument constructors' at
+         * every batch) */
+        uint32_t k = 0;
+        for (PyObject *v; k < ci->nshown; k++)
+            if ((v = arg_value(frame, kinds, ci->order[k])) && (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type))
+                break;
+        if (k == ci->nshown) goto no;
+        if (rec_names_commit(c, (uint32_t)idx) < 0) {
+            PyErr_Clear();
+            return NOT_RECORD();
+        }
+    }
+    unsigned char *start = c->packed + c->npacked + (safe ? ci->rec_side : 0), *end = start + PACK_MAX;
     size_t chars = ci->rec_chars;
     int containers = 0, known;
     unsigned char *p = rec_header(c, ci, start, &known), *made = p;
-    Walk w = {c, NULL, 0, -1};   /* (no instances: the record's bytes are copied as they are) */
+    RecObjs objs = {start, c->rec_addr, 0, 0};
+    Walk w = {c, NULL, safe ? &objs : NULL, 0, -1};   /* (full mode: no instances, their text is their __repr__) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = arg_value(frame, kinds, ci->order[k]);
         if (!v || end - p < ITEM_ROOM) goto no;
@@ -723,16 +809,26 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
         if (tp == &PyTuple_Type || tp == &PyList_Type) {
             containers = 1;
             if (!w.thaw && w.deepest >= 0)   /* a frozen tuple: known by identity from now on */
-                pack_id_add(c, v, c->npacked + (size_t)(at - start), (size_t)(p - at), ch, w.deepest);
+                pack_id_add(c, v, (size_t)(at - c->packed), (size_t)(p - at), ch, w.deepest);
         }
     }
     if (!containers || chars > 2 * MAX_TEXT) goto no;
-    shape_learn(c, ci, frame, made, p);
-    uint32_t sid = rec_entry(c, ci, idx, start, p, known);
+    /* where the record goes: after side bytes when it holds an instance, else at the end of the
+     * batch's packed bytes (the drain copies runs of such records as they lie) */
+    const size_t side = objs.step_at ? REC_SIDE : 0;
+    if (side != (size_t)(start - (c->packed + c->npacked))) {   /* (the code's last record said otherwise) */
+        unsigned char *to = rec_move(c, ci, start, (size_t)(p - start), side);
+        made += to - start; p += to - start; start = to;
+    }
+    uint32_t sid;
+    if (side) sid = rec_entry_objs(c, ci, idx, start, p, &objs);
+    else {
+        shape_learn(c, ci, frame, made, p);   /* (a shape holds no instance) */
+        sid = rec_entry(c, ci, idx, start, p, known);
+    }
     if (sid) return sid;
 no:   /* (the bytes are not the batch's: pack_ids forgets where they were) */
-    for (size_t i = 0; i < PACK_IDS; i++)
-        if (c->pack_ids[i].epoch == c->rec_epoch + 1 && c->pack_ids[i].off >= c->npacked) c->pack_ids[i].epoch = 0;
+    pack_ids_moved(c, 0);
     ci->unrec = (uint32_t)c->batch + 1;
     return NOT_RECORD();
 }
