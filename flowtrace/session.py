@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Iterator
 from .ftr.writer import SessionWriter
 from .recorder import make_recorder
 from .recorder.base import RecorderConfig
+from . import sighandlers
 from .sigmask import held as _held
 from .sigwatch import SignalWatch
 from .untraced import Thread as _OwnThread, collect_in_own_work, on_main_thread, suspended
@@ -471,6 +472,7 @@ class Session:
                         continue  # ignored, set from C, or a handler that ends at our hooks
                     self._prev_handlers[sig] = prev
                     _signal.signal(sig, self._on_signal)
+                    sighandlers.hide(sig, self._on_signal)  # (the program sees SIG_DFL still)
                 except (ValueError, OSError):
                     pass
             if self.watch_signals and self._prev_handlers:
@@ -490,6 +492,7 @@ class Session:
             sys.excepthook = self._prev_excepthook
         if on_main_thread():
             for sig, prev in self._prev_handlers.items():
+                sighandlers.unhide(sig)
                 try:
                     if _signal.getsignal(sig) == self._on_signal:
                         _signal.signal(sig, prev)
