@@ -5,6 +5,9 @@ FLOWTRACE_TEST_RECORDERS (comma-separated, default "python,c": the reference rec
 C recorder, checked against the same exact trees), keeping only those that can run here (the
 C recorder when its extension is built).
 
+`collector_quiet` keeps the collector from running but when a test asks (gc.collect()), and
+gives its thresholds back after.
+
 `gdb_available` skips a test (with the reason) where gdb injection cannot work: gdb missing,
 ptrace not permitted, not Linux. Checked once per session by attaching gdb to a sleeping
 process.
@@ -14,6 +17,7 @@ live index update ends loading with its message instead of being counted and reb
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -30,6 +34,17 @@ os.environ.setdefault("FLOWTRACE_TUI_STRICT", "1")
 # own handler here: the programs started get SIGINT's default, as from a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture
+def collector_quiet():
+    """The collector runs when the test says (and at its thresholds again after)."""
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
 
 
 def _recorders() -> list[str]:

@@ -34,17 +34,6 @@ def _dels(trace) -> list:
     return [c for c in trace.calls if c.function.qualname == "Cyclic.__del__"]
 
 
-@pytest.fixture
-def collector_quiet():
-    """The collector runs when the test says (and at its thresholds again after)."""
-    gc.collect()
-    was = gc.isenabled()
-    gc.disable()
-    yield
-    if was:
-        gc.enable()
-
-
 @pytest.mark.usefixtures("collector_quiet")
 @pytest.mark.parametrize("recorder", RECORDERS)
 def test_a_collection_in_our_own_work_records_the_finalizers(recorder: str) -> None:

@@ -23,17 +23,6 @@ from treeutil import record, shape
 RECORDERS = ["python", "c"] if "c" in available_recorders() else ["python"]
 
 
-@pytest.fixture
-def collector_quiet():
-    """The collector runs when the test says (and at its thresholds again after)."""
-    gc.collect()
-    was = gc.isenabled()
-    gc.disable()
-    yield
-    if was:
-        gc.enable()
-
-
 class Base:
     pass
 
