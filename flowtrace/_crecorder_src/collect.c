@@ -60,10 +60,9 @@ young_classes(PyThreadState *tstate, long generation, PyObject **young)
 
 /* A 256-bit filter of pointers: a slot whose `o` is not in it is none of the classes sought. */
 static inline unsigned
-filter_bit(const void *p)
+filter_bit(PyObject *p)
 {
-    uintptr_t h = (uintptr_t)p;
-    return (unsigned)((h >> 4 ^ h >> 12) & 255);
+    return (unsigned)(ptr_hash(p) & 255);
 }
 
 /* Is class o its module's attribute of its own name, the module in sys.modules (a class defined

@@ -714,7 +714,7 @@ text_label(Text *t, PyTypeObject *tp)
     if (Py_TYPE(tp) != &PyType_Type || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !tp->tp_dict) return text_label_read(t, tp);
     uint64_t ttag = dict_tag(tp->tp_dict);
     PyObject *name = ((PyHeapTypeObject *)tp)->ht_qualname;
-    size_t i = (((uintptr_t)tp >> 4) ^ ((uintptr_t)tp >> 10)) & (LABELS_NOW - 1);   /* (classes: 16-byte aligned) */
+    size_t i = ptr_hash(tp) & (LABELS_NOW - 1);
     if (labels_now[i].tp == tp && labels_now[i].ttag == ttag && labels_now[i].name == name && ttag >> 8)
         return text_add(t, labels_now[i].u, labels_now[i].len, labels_now[i].chars);
     size_t b0 = t->len, c0 = t->nchars;
