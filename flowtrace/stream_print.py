@@ -391,9 +391,10 @@ def _feed(printer: "TreePrinter", records: Iterable[Any], on_rows: Callable[[], 
 def _print_checked(look: Outlook, out: IO[str], *, color: bool, max_depth: int | None,
                    cwd: str | None) -> SessionInfo | None:
     """Print in the pass that checks the file (`CheckedPass`); the printed text depends on
-    `look.info` (names, thread headings), which is the survey's once the pass has checked the
-    chunk at `look.settled`: until then the lines wait in a temporary file (`Held`). None when
-    a check fails before that (nothing is printed; the caller prints from a survey instead)."""
+    `look.info` (names, tasks), which is the survey's once the pass has checked the chunk at
+    `look.settled`: until then the lines wait in a temporary file (`Held`). None when a check
+    fails before that (nothing is printed; the caller prints from a survey instead). Whether
+    threads get headings is the walk's finding (`Outlook.settled` says why)."""
     checked = CheckedPass(look)
     held = Held(out) if look.settled else None
     texts = Texts(checked.info)

@@ -278,9 +278,14 @@ class Outlook:
     - `end_offset`: where the readable chunks end (framing and CRC: a check of the rows may stop
       a pass sooner, as it stops `survey`);
     - `settled`: the offset of the last chunk that changes what came before it -- a definition
-      made again differently, a TASK chunk (tasks are filled in later), the chunk with a second
-      thread's first root call -- so once a pass has checked the chunk there, `info` is what a
-      survey of the file says, wherever the pass stops after it (0: no such chunk);
+      made again differently, a TASK chunk (tasks are filled in later) -- so once a pass has
+      checked the chunk there, `info` is what a survey of the file says, wherever the pass stops
+      after it (0: no such chunk). Not the chunk with a second thread's first root call, although
+      it decides the thread headings of a print: a test suite's first helper thread may start
+      60 % into a 150 MB session, and `flowtrace print | less` then showed nothing for 20 s while
+      the lines waited on disk. The walk's root threads decide the headings instead; they are
+      the survey's unless a well-framed chunk with a valid CRC fails a check before that root
+      (a writer's bug, not a crash or a cut): then a print of the rest keeps its headings;
     - `listed`: the offset of the last THRD or TASK chunk: once a pass has checked it, the
       threads and tasks of `info` are the survey's (a new one after it cannot be named by the
       rows before it, but a list of them all would name it);
@@ -385,8 +390,7 @@ class _Glancer:
             if not p and th in new:
                 roots.append(th)
                 new.discard(th)
-                if len(roots) == 2:  # (printed under thread headings: known once it is checked)
-                    self.settled = max(self.settled, chunk.offset)
+                if len(roots) == 2:  # (printed under thread headings, decided by this walk: see Outlook)
                     return
 
 
