@@ -27,6 +27,8 @@ import signal
 import threading
 import time
 
+from .fds import out_of_the_way
+
 _GRACE_S = 0.05  # how long a flagged signal may wait for its handler before we send it again
 _real_set_wakeup_fd = signal.set_wakeup_fd
 _active: "SignalWatch | None" = None  # the watch of this process (one session handles signals)
@@ -64,7 +66,7 @@ class SignalWatch:
         if signal.set_wakeup_fd is not _set_wakeup_fd:
             signal.set_wakeup_fd = _set_wakeup_fd  # type: ignore[assignment]
         self._close()  # a pipe the program displaced earlier
-        r, w = os.pipe()
+        r, w = (out_of_the_way(fd) for fd in os.pipe())  # (not the program's next numbers: fds.py)
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         try:

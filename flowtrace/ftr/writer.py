@@ -18,6 +18,7 @@ import threading
 from array import array
 from typing import Any, BinaryIO
 
+from ..fds import out_of_the_way
 from . import format as F
 from .batch import Batch
 
@@ -162,7 +163,7 @@ class SessionWriter:
             self._fd = 0
         else:
             self.path = os.fspath(target)  # type: ignore[arg-type]
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            self._fd = out_of_the_way(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644))
         meta = dict(meta)
         meta.setdefault("format", "flowtrace")
         meta.setdefault("version", [F.VERSION_MAJOR, F.VERSION_MINOR])
