@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from .filters import mark_user_code  # here, not where it is used: that is while recording
 from .plain import Plain
+from .recorder.common import set_program_base
 
 if sys.version_info >= (3, 13):
     import linecache  # (for _remember_c_source, which runs while recording; 3.12 does not need it)
@@ -297,24 +298,28 @@ def execute(prepared: Prepared, started: Callable[[], None] | None = None) -> Ou
 
 
 def _run(prepared: Prepared) -> None:
-    if prepared.run_module is not None:
-        # runpy is how Python itself runs `-m` and directories: the same __main__ set-up,
-        # and the same "<frozen runpy>" lines at the top of a traceback.
-        run_as_main = getattr(runpy, "_run_module_as_main", None)
-        if run_as_main is not None:
-            run_as_main(prepared.run_module, alter_argv=prepared.program.kind == "module")
-        else:
-            _run_spec(prepared)
-        return
-    if prepared.program.kind == "code" and sys.version_info >= (3, 13):
-        _remember_c_source(str(prepared.source))
-    # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
-    code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
-    if prepared.program.kind == "code":
-        # "<string>" like generated code, but it is the user's program: record it
-        # (only these code objects; the traceback still says File "<string>")
-        mark_user_code(code)
-    exec(code, prepared.module.__dict__)
+    set_program_base(sys._getframe())  # (the frames below are the command's: recorder/common.py)
+    try:
+        if prepared.run_module is not None:
+            # runpy is how Python itself runs `-m` and directories: the same __main__ set-up,
+            # and the same "<frozen runpy>" lines at the top of a traceback.
+            run_as_main = getattr(runpy, "_run_module_as_main", None)
+            if run_as_main is not None:
+                run_as_main(prepared.run_module, alter_argv=prepared.program.kind == "module")
+            else:
+                _run_spec(prepared)
+            return
+        if prepared.program.kind == "code" and sys.version_info >= (3, 13):
+            _remember_c_source(str(prepared.source))
+        # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
+        code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
+        if prepared.program.kind == "code":
+            # "<string>" like generated code, but it is the user's program: record it
+            # (only these code objects; the traceback still says File "<string>")
+            mark_user_code(code)
+        exec(code, prepared.module.__dict__)
+    finally:
+        set_program_base(None)
 
 
 def one_line(exc: BaseException) -> str:

@@ -123,6 +123,44 @@ def test_fork_without_exec_records_the_child_in_its_own_part(tmp_path: pathlib.P
     assert lines == ["<module>(…)", "  main(…)", "    child_work"]
 
 
+FORK_IN_MODULE = """
+import os
+
+def child_work(i):
+    return i
+
+def main():
+    pid = os.fork()
+    if pid == 0:
+        child_work(1)
+        os._exit(3)
+    os.waitpid(pid, 0)
+
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_a_forked_childs_inherited_stack_is_the_programs_only(tmp_path: pathlib.Path, how: str) -> None:
+    """`python -m flowtrace` runs through runpy as a `-m` program does: with runpy recorded,
+    the child's seeded stack began with the command's `_run_module_as_main(…) > _run_code(…)`
+    (a test suite under `--include '*'`); it begins where the program does."""
+    (tmp_path / "forker.py").write_text(FORK_IN_MODULE)
+    out = tmp_path / "trace.ftr"
+    target = ["-m", "forker"] if how == "module" else [str(tmp_path / "forker.py")]
+    done = subprocess.run([PY, "-m", "flowtrace", "run", "--include", "runpy", "-o", str(out), *target],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    root, child = session_processes(str(out))
+    trace = load(child.path)
+    lines = [("  " * d) + c.qualname + ("(…)" if c.partial else "") for c, d in trace.walk()]
+    top = ["_run_module_as_main(…)", "  _run_code(…)"] if how == "module" else []
+    pad = "    " if how == "module" else ""
+    assert lines == [*top, f"{pad}<module>(…)", f"{pad}  main(…)", f"{pad}    child_work"]
+    assert [c.qualname for c, d in load(root.path).walk() if d == 0] == (
+        ["_run_module_as_main"] if how == "module" else ["<module>"])
+
+
 def test_killed_child_is_reported_and_the_rest_reads(tmp_path: pathlib.Path) -> None:
     proc, procs = _run(tmp_path, """
         import os, signal, subprocess, sys

@@ -76,13 +76,29 @@ def enable_monitoring(callbacks: Mapping[int, Callable[..., Any]], seed: Callabl
     return tool
 
 
+# The frame of flowtrace's runner that runs the program (runner._run), while it runs: the frames
+# below it are the `flowtrace` command's (`python -m flowtrace` runs through runpy, as a `-m`
+# program does), never the program's. A forked child, or an attach to a `flowtrace run --paused`
+# program, seeds the frames it is inside of: with `--include '*'` it showed the launcher's
+# `_run_module_as_main(…) > _run_code(…)` above the program's own.
+_program_base: FrameType | None = None
+
+
+def set_program_base(frame: FrameType | None) -> None:
+    """`frame` (None: none any more) runs the program: running_frames leaves out the frames
+    below it, and itself."""
+    global _program_base
+    _program_base = frame
+
+
 def running_frames() -> Iterator[tuple[int, list[FrameType]]]:
     """(thread ident, its frames outermost first) for every thread, as recording starts
-    (seed_running writes the recorded ones as partial calls)."""
+    (seed_running writes the recorded ones as partial calls); the program's frames only."""
+    base = _program_base
     for ident, frame in sys._current_frames().items():
         chain = []
         f: FrameType | None = frame
-        while f is not None:
+        while f is not None and f is not base:
             chain.append(f)
             f = f.f_back
         chain.reverse()
