@@ -18,6 +18,7 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+import re
 import runpy
 import sys
 import types
@@ -132,6 +133,8 @@ def _script(program: Program) -> Prepared:
             source = f.read()
     except OSError as exc:
         raise ProgramNotFound(f"can't open file {path!r}: {exc.strerror or exc}", 2) from None
+    if source[:4] == b"\x7fELF" or re.fullmatch(r"(python|pypy)[0-9.]*(\.exe)?", os.path.basename(path)):
+        _hint_not_a_script(path)
     filename = os.path.abspath(path)
     path0 = os.path.dirname(os.path.realpath(path))
     _set_path0(path0)
@@ -141,6 +144,23 @@ def _script(program: Program) -> Prepared:
         __loader__=importlib.machinery.SourceFileLoader("__main__", filename),
     )
     return Prepared(program, module, argv, path0, source=source, filename=filename)
+
+
+def _hint_not_a_script(path: str) -> None:
+    """An executable given as the script (`flowtrace run python prog.py`, `flowtrace-tui run
+    .venv/bin/python -m app`): Python still runs it and fails as it would ("source code cannot
+    contain null bytes"), after one line of ours saying what was probably meant."""
+    name = os.path.basename(path)
+    if re.fullmatch(r"(python|pypy)[0-9.]*(\.exe)?", name):
+        hint = (f"{path} is a Python interpreter, not a script: flowtrace runs the program with its own "
+                f"Python ({sys.executable}); name the script or -m module right after `run` (to record "
+                f"under {name}, install flowtrace there and use `{path} -m flowtrace run ...`)")
+    else:
+        hint = f"{path} is an executable file, not a Python script: flowtrace records Python programs only"
+    try:
+        sys.stderr.write(f"flowtrace: {hint}\n")
+    except (OSError, ValueError):
+        pass
 
 
 def _is_zip(path: str) -> bool:
@@ -223,6 +243,26 @@ def _run_spec(prepared: Prepared) -> None:
              __package__=spec.name.rpartition(".")[0], __file__=spec.origin, __cached__=spec.cached)
     code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
     exec(code, g)
+
+
+def _null_byte_error(source: bytes, filename: str) -> SyntaxError | None:
+    """Python's own error for a script holding a NUL byte, where and as its tokenizer reports it
+    (compile() says "source code string cannot contain null bytes", without a line). None when
+    there is none, or when the text before it is not plain UTF-8 (compile() then reports what
+    Python would meet first)."""
+    at = source.find(b"\0")
+    if at < 0:
+        return None
+    line_start = source.rfind(b"\n", 0, at) + 1
+    try:
+        head = source[:at].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "coding" in "\n".join(head.splitlines()[:2]):
+        return None  # (an encoding declared: compile() reads the file as that)
+    lineno = source.count(b"\n", 0, at) + 1
+    text = source[line_start:at].decode("utf-8")
+    return SyntaxError("source code cannot contain null bytes", (filename, lineno, 0, text, lineno, 0))
 
 
 def _remember_c_source(source: str) -> None:
@@ -312,6 +352,8 @@ def _run(prepared: Prepared) -> None:
         if prepared.program.kind == "code" and sys.version_info >= (3, 13):
             _remember_c_source(str(prepared.source))
         # compiled here, not in prepare(), so a SyntaxError is reported as Python reports it
+        if isinstance(prepared.source, bytes) and (error := _null_byte_error(prepared.source, prepared.filename)):
+            raise error
         code = compile(prepared.source, prepared.filename, "exec", dont_inherit=True)  # type: ignore[arg-type]
         if prepared.program.kind == "code":
             # "<string>" like generated code, but it is the user's program: record it

@@ -158,6 +158,29 @@ def test_syntax_error(tmp_path: pathlib.Path) -> None:
     assert_same(plain, traced)
 
 
+def test_a_null_byte_in_the_script(tmp_path: pathlib.Path) -> None:
+    """Python's tokenizer names the line ("source code cannot contain null bytes"); compile()
+    words it otherwise, without one: the runner raises Python's error."""
+    s = tmp_path / "nul.py"
+    s.write_bytes(b'x = 1\ny = "a\0b"\n')
+    plain, traced, _ = run_both([str(s)], tmp_path)
+    assert plain.returncode == 1 and 'line 2\n    y = "a\nSyntaxError: source code cannot contain null bytes' in plain.stderr
+    assert_same(plain, traced)
+
+
+def test_an_interpreter_given_as_the_script(tmp_path: pathlib.Path) -> None:
+    """`flowtrace run .venv/bin/python app.py` fails as `python .venv/bin/python app.py` does,
+    after one line saying what was probably meant."""
+    interpreter = os.path.realpath(PY)
+    plain, traced, _ = run_both([interpreter, "-c", "print(1)"], tmp_path)
+    assert plain.returncode == 1 and "SyntaxError: source code cannot contain null bytes" in plain.stderr
+    hint, rest = traced.stderr.split("\n", 1)
+    assert hint.startswith(f"flowtrace: {interpreter} is a Python interpreter, not a script: ")
+    assert f"`{interpreter} -m flowtrace run ...`" in hint
+    traced.stderr = rest
+    assert_same(plain, traced)
+
+
 def test_keyboard_interrupt(tmp_path: pathlib.Path) -> None:
     s = script(tmp_path, "ki.py", """
 import atexit
