@@ -384,3 +384,50 @@ def test_reading_the_arguments_keeps_no_locals_on_the_frame(tmp_path: pathlib.Pa
              if c.qualname in ("load", "consume", "keep")]
     assert calls == [("load", "n=3", "'3'"), ("consume", "obj=<__main__.Big object at 0x…>", "True"),
                      ("keep", "obj=1", "['obj']")]
+
+
+CODE_EXTRA = """
+    import ctypes, gc, sys
+
+    api = ctypes.pythonapi
+    freefunc = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+    api.PyUnstable_Eval_RequestCodeExtraIndex.argtypes = (freefunc,)
+    api.PyUnstable_Eval_RequestCodeExtraIndex.restype = ctypes.c_ssize_t
+    api.PyUnstable_Code_SetExtra.argtypes = (ctypes.py_object, ctypes.c_ssize_t, ctypes.c_void_p)
+    api.PyUnstable_Code_GetExtra.argtypes = (ctypes.py_object, ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p))
+    freed = []
+    FREE = freefunc(freed.append)
+    index = api.PyUnstable_Eval_RequestCodeExtraIndex(FREE)
+
+    def fresh():
+        space = {}
+        exec(compile("def f(x):\\n    return x + 1\\n", __file__, "exec"), space)  # (user code: recorded)
+        return space["f"]
+
+    f = fresh()
+    f(1)
+    del f
+    gc.collect()
+    print("freed without an extra", freed)
+    g = fresh()
+    g(2)
+    api.PyUnstable_Code_SetExtra(g.__code__, index, 77)
+    got = ctypes.c_void_p()
+    api.PyUnstable_Code_GetExtra(g.__code__, index, ctypes.byref(got))
+    print("got", got.value)
+    del g
+    gc.collect()
+    print("freed", freed)
+"""
+
+
+def test_a_programs_code_extra_free_function(tmp_path: pathlib.Path) -> None:
+    """The recorder keeps its per-code answer in co_extra; CPython calls every requested index's
+    free function at a code object's end for each slot of its block, empty ones too: a block
+    grown to the program's index (as PyUnstable_Code_SetExtra grows it) called the program's
+    free function with NULL for every code object recorded -- CPython's test_code crashed at
+    exit (its ctypes free function called after ctypes was gone)."""
+    s = script(tmp_path, "code_extra.py", CODE_EXTRA)
+    plain, traced, _ = run_both([str(s)], tmp_path)
+    assert plain.stdout == "freed without an extra []\ngot 77\nfreed [77]\n", plain.stderr
+    assert_same(plain, traced)

@@ -2,7 +2,7 @@
 #include "crecorder.h"
 
 Py_ssize_t extra_index = -1;
-int extra_inline = 1;   /* code_extra reads the slot in place (crecorder.h); 0 once that read disagreed */
+int extra_inline = 0;   /* code_extra reads the slot in place, store_extra writes it (crecorder.h): the layout was confirmed */
 
 /* ------------------------------------------------------------------------------------ */
 /* Code objects: the filter decision, once per code object and session.                  */
@@ -199,6 +199,7 @@ code_hook(CoreObject *c, PyCodeObject *co, PyObject *module)
 }
 
 static PyObject *func_entry_new(PyObject *fid, PyCodeObject *co, PyObject *module);
+static int store_extra(PyCodeObject *co, uintptr_t v);
 
 /* A recorded code's FUNC entry, appended to the recorder's list: a new FUNC id */
 static uint32_t
@@ -261,12 +262,47 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         c->code_lim = (uint64_t)c->ncodes << 1;   /* code_known */
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
     }
-    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v) < 0) return CODE_ERROR;
-    if (extra_inline && code_extra(co) != v) {   /* another layout: the API from now on */
-        extra_inline = 0;
-        fast_update(c);
-    }
+    if (store_extra(co, v) < 0) return CODE_ERROR;
     return idx;
+}
+
+/* Our slot written as PyUnstable_Code_SetExtra writes it, except that a block made or grown here
+ * reaches our index only, not every index requested so far: at a code object's dealloc CPython
+ * calls each index's free function for every slot of its block, NULL ones too, so a program's
+ * own index (its free function maybe a ctypes callback) was called for every code object we had
+ * seen -- CPython's test_code (CoExtra) crashed at exit under `flowtrace run`, its ctypes free
+ * function called after ctypes had gone. The API where the layout was not confirmed. */
+static int
+store_extra(PyCodeObject *co, uintptr_t v)
+{
+    CodeExtra *ex = (CodeExtra *)co->co_extra;
+    if (!extra_inline || (ex && extra_index < ex->ce_size))
+        return PyUnstable_Code_SetExtra((PyObject *)co, extra_index, (void *)v);
+    Py_ssize_t size = extra_index + 1, old = ex ? ex->ce_size : 0;
+    CodeExtra *grown = PyMem_Realloc(ex, sizeof(CodeExtra) + (size_t)(size - 1) * sizeof(void *));
+    if (!grown) { PyErr_NoMemory(); return -1; }   /* (ex is still the code's, unchanged) */
+    for (Py_ssize_t i = old; i < size; i++) grown->ce_extras[i] = NULL;
+    grown->ce_size = size;
+    grown->ce_extras[extra_index] = (void *)v;
+    co->co_extra = grown;
+    return 0;
+}
+
+/* Is co_extra laid out as CodeExtra says? Checked once, at import, through the API on a code
+ * object of our own: code_extra reads the slot in place, and store_extra writes it, only then. */
+int
+extra_layout_check(void)
+{
+    PyCodeObject *co = PyCode_NewEmpty("<flowtrace>", "<flowtrace>", 0);
+    if (!co) { PyErr_Clear(); return 0; }
+    void *mark = (void *)(uintptr_t)0x5A5A5A;
+    int ok = PyUnstable_Code_SetExtra((PyObject *)co, extra_index, mark) == 0;
+    const CodeExtra *ex = (const CodeExtra *)co->co_extra;
+    ok = ok && ex && extra_index < ex->ce_size && ex->ce_extras[extra_index] == mark;
+    PyErr_Clear();
+    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, NULL) < 0) PyErr_Clear();
+    Py_DECREF(co);
+    return ok;
 }
 
 /* func_entry(fid, code, module): recorder/common.func_entry's dict -- the FUNC entry of a recorded

@@ -285,6 +285,7 @@ PyInit__crecorder(void)
     if (extra_index < 0) {
         extra_index = PyUnstable_Eval_RequestCodeExtraIndex(NULL);
         if (extra_index < 0) return NULL;
+        extra_inline = extra_layout_check();
     }
     PyObject *sys = PyImport_ImportModule("sys");
     if (!sys) return NULL;

@@ -1037,9 +1037,10 @@ arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
 /* Our co_extra slot, read in place: PyUnstable_Code_GetExtra is a call into libpython that
  * checks its arguments (~15 instructions of every event). The block's layout is CPython's
  * private _PyCodeObjectExtra (Objects/codeobject.c, the same since 3.6); codes.c checks it
- * against the API each time it stores a slot and turns this off (extra_inline) if it differs. */
+ * against the API once, at import (extra_layout_check), and uses the API only if it differs. */
 typedef struct { Py_ssize_t ce_size; void *ce_extras[1]; } CodeExtra;
 extern int extra_inline;
+int extra_layout_check(void);
 static inline uintptr_t
 code_extra(PyCodeObject *co)
 {
