@@ -299,11 +299,25 @@ class Session:
 
     def _flush_before_collection(self) -> None:
         """A collection that could free a class is about to start (collect.c): the batch holds
-        references to classes until its drain, so drain it first -- the program's classes die
-        when they would without us. Runs with this thread's events off, outside our work."""
+        references to classes until its drain, so release them from it first (the entries that
+        reference them made into texts in place: recorder.release_classes), or when that cannot
+        be done now, drain it -- the program's classes die when they would without us. Runs with
+        this thread's events off, outside our work."""
         if self.stopped or self.forked_away or self._fork_paused or self._flush_owner == threading.get_ident():
             return
-        if getattr(self.recorder, "holds_classes", False):
+        if not getattr(self.recorder, "holds_classes", False):
+            return
+        release = getattr(self.recorder, "release_classes", None)
+        done = False
+        if release is not None:
+            # (signals held: a handler calling stop() would wait for the lock this thread holds)
+            with signals_held():
+                if self._flush_lock.acquire(blocking=False):  # (not while a flush is under way)
+                    try:
+                        done = release()
+                    finally:
+                        self._flush_lock.release()
+        if not done:
             self._flush_here(1)
 
     def _flush_here(self, rows: int) -> None:

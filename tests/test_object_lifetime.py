@@ -196,3 +196,95 @@ def test_a_first_call_adds_no_object_the_collector_tracks(args: str) -> None:
 
     record(prog, recorder, args=args, include=["test_object_lifetime"], flush_interval=3600)
     assert counts == [0]
+
+
+def _count_drains(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from flowtrace.recorder.c import CRecorder
+
+    drains: list[int] = []
+    real = CRecorder.drain
+
+    def drain(self):  # type: ignore[no-untyped-def]
+        drains.append(1)
+        return real(self)
+
+    monkeypatch.setattr(CRecorder, "drain", drain)
+    return drains
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
+@pytest.mark.parametrize("generation", [0, 1, 2])
+def test_a_class_is_released_in_place_with_its_text_of_then(monkeypatch: pytest.MonkeyPatch, generation: int) -> None:
+    """A collection that could free a class the batch holds does not drain it: the entries that
+    reference the class are made into their texts then (collect.c, release_classes), so a class
+    renamed after that collection keeps its old name in the texts recorded before it, and gets
+    its new one in those after; the class dropped dies at that collection."""
+    drains = _count_drains(monkeypatch)
+    seen = []
+
+    def prog() -> None:
+        class Kept(Base):
+            pass
+
+        REFS.clear()
+        take(Kept(), (Kept(), 2))
+        for i in range(600):  # (entries in several of the set's blocks: collect.c BLOCK_SHIFT)
+            give(i + 0.5)
+        give(Kept)
+        make("instance")
+        before = len(drains)
+        gc.collect(generation)
+        seen.append(len(drains) - before)
+        seen.append(REFS.pop()() is None)
+        Kept.__qualname__ = "Renamed"
+        take(Kept())
+        give(Kept)
+
+    trace = record(prog, "c", include=["test_object_lifetime"], flush_interval=3600)
+    assert seen == [0, True]
+    lines = _without_addresses(shape(trace))
+    assert lines[3:603] == [f"  give(x={i + 0.5}) = {i + 0.5}" for i in range(600)]
+    del lines[3:603]
+    kept = "test_object_lifetime.test_a_class_is_released_in_place_with_its_text_of_then.<locals>.prog.<locals>.Kept"
+    assert lines == [
+        "prog() = None",
+        "  Kept() = None",
+        f"  take(x=<{kept} object at 0x>, y=(<{kept} object at 0x>, 2)) = None",
+        f"  give(x=<class '{kept}'>) = <class '{kept}'>",
+        "  make(how='instance') = None",
+        "    Made() = None",
+        f"    {EXPECTED['instance']}",
+        "  take(x=<test_object_lifetime.Renamed object at 0x>, y=None) = None",
+        "  give(x=<class 'test_object_lifetime.Renamed'>) = <class 'test_object_lifetime.Renamed'>",
+    ]
+
+
+def _made_at(name: str, log: list) -> None:
+    made = type(name, (Base,), {})
+    obj = made()
+    take(obj)
+    log.append((name, id(made), id(obj)))
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
+def test_a_new_class_at_a_released_class_address_gets_its_own_text() -> None:
+    """After a class is released from the batch and freed, a new class made at its address, its
+    instance at the address of the first one's, is not taken for it: the hot memo's entries
+    keyed by the freed class's address are forgotten (collect.c forget_dying), so the new call
+    gets its own entry and text."""
+    log: list = []
+
+    def prog() -> None:
+        for i in range(40):
+            _made_at(f"A{i}", log)
+            gc.collect(0)
+            _made_at(f"B{i}", log)
+            gc.collect(0)
+
+    trace = record(prog, "c", include=["test_object_lifetime"], flush_interval=3600)
+    same = [i for i in range(0, len(log) - 1) if log[i][1:] == log[i + 1][1:]]
+    assert same, "no class was made at a freed class's address, with its instance at the same address"
+    texts = [line.strip() for line in _without_addresses(shape(trace)) if line.strip().startswith("take(")]
+    assert texts == [f"take(x=<test_object_lifetime.{name} object at 0x>, y=None) = None" for name, _, _ in log]

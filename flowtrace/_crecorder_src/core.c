@@ -120,6 +120,8 @@ static PyMethodDef core_methods[] = {
     CB("reraise", cb_reraise, "RERAISE callback"),
     {"callback", (PyCFunction)core_callback, METH_O, "callback(name): the object to register for that event (faster to call than the method)."},
     CB("drain", core_drain, "drain(render_obj, type_label, origin_ns) -> the batch's chunk payloads and texts."),
+    CB("release_classes", core_release_classes,
+       "release_classes(render_obj, type_label) -> bool: the classes a collection about to start could free, released from the batch (collect.c)."),
     {"start", (PyCFunction)core_start, METH_NOARGS, "Begin a session (new ids, new generation)."},
     {"seed", (PyCFunction)core_seed, METH_VARARGS, "seed(ident, frames): partial calls running at start."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "End every open call as unfinished; stop recording."},
@@ -210,8 +212,8 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
  * monitoring callback, where CPython turns them off itself), they are on for the collection:
  * its finalizers are recorded, on the thread that ran them. The backpressure hook (a drain on
  * the program's thread, inside a callback whose row is complete) counts as our work too.
- * Outside our work, a collection that could free a class a batch holds is flushed first
- * (collect.c). */
+ * Outside our work, a collection that could free a class a batch holds has it released from
+ * the batch first (collect.c). */
 static PyObject *
 mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {

@@ -28,7 +28,7 @@
  * mode). Any other object is
  * kept as (type, address): the type is referenced until the drain, the object not at all,
  * so recording never extends an object's life or runs its code (nor a class's: a collection
- * that could free a class the batch references is preceded by a drain, collect.c). Strings get provisional
+ * that could free a class the batch references is preceded by its release from the batch, collect.c). Strings get provisional
  * ids at event time; the drain renders them, removes duplicates and renumbers.
  */
 #ifndef FLOWTRACE_CRECORDER_H
@@ -51,7 +51,7 @@
  *   guard.c     the Python recorder's callbacks guarded against asynchronous exceptions
  *   sighold.c   the program's signal handlers held off while our Python code runs in a callback
  *   audit.c     the process's audit hook: Python called only for the events it needs
- *   collect.c   a collection that could free a class a batch holds: a flush first
+ *   collect.c   a collection that could free a class a batch holds: the class released from the batch first
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -713,6 +713,7 @@ COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
 extern _Thread_local int own_tracing;   /* core.c: the tracing levels this thread holds for our own work (gc_phase) */
 void before_collection(PyThreadState *tstate, PyObject *info);   /* collect.c: gc_phase's "start" outside our work */
 PyObject *mod_set_collect_hook(PyObject *m, PyObject *hook);
+PyObject *core_release_classes(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);   /* collect.c */
 /* callbacks.c */
 PyObject *start_row_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);
 PyObject *start_fast_out(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t a);

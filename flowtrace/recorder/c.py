@@ -303,6 +303,17 @@ class CRecorder:
                 b.strings = PayloadTexts(b.strings_payload)  # type: ignore[assignment]
             return b
 
+    def release_classes(self) -> bool:
+        """Before a collection that could free a class the batch holds (collect.c): release those
+        classes from the batch in place -- the entries that reference them made into their texts
+        now. False when not done (a drain under way, or a failure): the caller drains instead."""
+        if not self._lock.acquire(blocking=False):  # (a drain on another thread: wait for it there)
+            return False
+        try:
+            return bool(self._core.release_classes(_safe_value_text, type_label))
+        finally:
+            self._lock.release()
+
     def stats(self) -> dict[str, int]:
         """Internal counters (errors swallowed in callbacks, code objects, suspended gens)."""
         return self._core.stats()
