@@ -41,6 +41,12 @@ def _run(tmp_path: pathlib.Path, body: str, *flags: str, plain: bool = True
     return traced, session_processes(str(out))
 
 
+def _tree(proc: Process) -> list[str]:
+    """The process's calls, indented by depth, `(…)` after a partial one (a seeded frame)."""
+    assert proc.path is not None
+    return [("  " * d) + c.qualname + ("(…)" if c.partial else "") for c, d in load(proc.path).walk()]
+
+
 def _names(proc: Process) -> list[str]:
     assert proc.path is not None
     return [call.qualname for call, _depth in load(proc.path).walk()]
@@ -117,10 +123,8 @@ def test_fork_without_exec_records_the_child_in_its_own_part(tmp_path: pathlib.P
     assert child.how == "fork" and child.ppid == root.pid and child.status() == "exit 3"
     assert child.started_by is not None and child.started_by["pid"] == root.pid
     assert "child_work" not in _names(root)
-    trace = load(child.path)
-    lines = [("  " * d) + c.qualname + ("(…)" if c.partial else "") for c, d in trace.walk()]
     # the stack the child inherited is partial; what it ran afterwards is recorded in full
-    assert lines == ["<module>(…)", "  main(…)", "    child_work"]
+    assert _tree(child) == ["<module>(…)", "  main(…)", "    child_work"]
 
 
 FORK_IN_MODULE = """
@@ -152,8 +156,7 @@ def test_a_forked_childs_inherited_stack_is_the_programs_only(tmp_path: pathlib.
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     root, child = session_processes(str(out))
-    trace = load(child.path)
-    lines = [("  " * d) + c.qualname + ("(…)" if c.partial else "") for c, d in trace.walk()]
+    lines = _tree(child)
     top = ["_run_module_as_main(…)", "  _run_code(…)"] if how == "module" else []
     pad = "    " if how == "module" else ""
     assert lines == [*top, f"{pad}<module>(…)", f"{pad}  main(…)", f"{pad}    child_work"]

@@ -82,11 +82,8 @@ def test_glanced_print_equals_the_surveyed_one(tmp_path: pathlib.Path, seed: int
     assert_same(path)
 
 
-def test_first_lines_come_before_the_file_is_read(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pass writes lines while it checks the file: most of it is unchecked at the first
-    write (the surveyed path checks all of it before printing anything)."""
-    path = tmp_path / "s.ftr"
-    chunks = c_session(path, 5, 1, "finished")
+def print_counting_checks(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int | None]:
+    """The glanced print's text, and how many chunks the pass had checked at its first write."""
     checked: list[int] = []
     real_apply = scan._Checker.apply
 
@@ -106,7 +103,16 @@ def test_first_lines_come_before_the_file_is_read(tmp_path: pathlib.Path, monkey
 
     out = Out()
     print_session(glance(path), out, color=False, max_depth=None, thread=None, cwd="/w")
-    assert out.at_first_write is not None and out.at_first_write < len(chunks) // 2
+    return out.getvalue(), out.at_first_write
+
+
+def test_first_lines_come_before_the_file_is_read(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass writes lines while it checks the file: most of it is unchecked at the first
+    write (the surveyed path checks all of it before printing anything)."""
+    path = tmp_path / "s.ftr"
+    chunks = c_session(path, 5, 1, "finished")
+    _text, at_first_write = print_counting_checks(path, monkeypatch)
+    assert at_first_write is not None and at_first_write < len(chunks) // 2
 
 
 @pytest.mark.parametrize("ending", ["finished", "killed"])
@@ -173,28 +179,10 @@ def test_first_lines_come_before_a_late_second_thread(tmp_path: pathlib.Path,
     path = tmp_path / "s.ftr"
     chunks = late_thread_session(path)
     second = max(i for i, (kind, p) in enumerate(chunks) if kind == F.CALL)
-    checked: list[int] = []
-    real_apply = scan._Checker.apply
-
-    def apply(self: scan._Checker, chunk: object) -> object:
-        checked.append(1)
-        return real_apply(self, chunk)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(scan._Checker, "apply", apply)
-
-    class Out(io.StringIO):
-        at_first_write: int | None = None
-
-        def write(self, text: str) -> int:
-            if self.at_first_write is None:
-                self.at_first_write = len(checked)
-            return super().write(text)
-
-    out = Out()
-    print_session(glance(path), out, color=False, max_depth=None, thread=None, cwd="/w")
-    assert out.at_first_write is not None and out.at_first_write < second // 2
-    assert out.getvalue().startswith("── thread MainThread ──\n→ main(…)\n  → step(k=0) [")
-    assert out.getvalue() == printed(survey(path))[0]
+    text, at_first_write = print_counting_checks(path, monkeypatch)
+    assert at_first_write is not None and at_first_write < second // 2
+    assert text.startswith("── thread MainThread ──\n→ main(…)\n  → step(k=0) [")
+    assert text == printed(survey(path))[0]
     assert_same(path)
 
 
