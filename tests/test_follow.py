@@ -104,30 +104,7 @@ def test_subprocess_child_and_grandchild(tmp_path: pathlib.Path) -> None:
     assert proc.stderr.endswith("/trace.ftr, and 2 child processes in trace.ftr.d/\n"), proc.stderr
 
 
-def test_fork_without_exec_records_the_child_in_its_own_part(tmp_path: pathlib.Path) -> None:
-    proc, procs = _run(tmp_path, """
-        import os
-        def child_work(i):
-            return i
-        def main():
-            pid = os.fork()
-            if pid == 0:
-                child_work(1)
-                os._exit(3)
-            _, status = os.waitpid(pid, 0)
-            print("child exit", os.waitstatus_to_exitcode(status))
-        main()
-    """)
-    assert proc.stdout == "child exit 3\n"
-    root, child = procs
-    assert child.how == "fork" and child.ppid == root.pid and child.status() == "exit 3"
-    assert child.started_by is not None and child.started_by["pid"] == root.pid
-    assert "child_work" not in _names(root)
-    # the stack the child inherited is partial; what it ran afterwards is recorded in full
-    assert _tree(child) == ["<module>(…)", "  main(…)", "    child_work"]
-
-
-FORK_IN_MODULE = """
+FORKER = """
 import os
 
 def child_work(i):
@@ -138,10 +115,22 @@ def main():
     if pid == 0:
         child_work(1)
         os._exit(3)
-    os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.waitstatus_to_exitcode(status))
 
 main()
 """
+
+
+def test_fork_without_exec_records_the_child_in_its_own_part(tmp_path: pathlib.Path) -> None:
+    proc, procs = _run(tmp_path, FORKER)
+    assert proc.stdout == "child exit 3\n"
+    root, child = procs
+    assert child.how == "fork" and child.ppid == root.pid and child.status() == "exit 3"
+    assert child.started_by is not None and child.started_by["pid"] == root.pid
+    assert "child_work" not in _names(root)
+    # the stack the child inherited is partial; what it ran afterwards is recorded in full
+    assert _tree(child) == ["<module>(…)", "  main(…)", "    child_work"]
 
 
 @pytest.mark.parametrize("how", ["script", "module"])
@@ -149,7 +138,7 @@ def test_a_forked_childs_inherited_stack_is_the_programs_only(tmp_path: pathlib.
     """`python -m flowtrace` runs through runpy as a `-m` program does: with runpy recorded,
     the child's seeded stack began with the command's `_run_module_as_main(…) > _run_code(…)`
     (a test suite under `--include '*'`); it begins where the program does."""
-    (tmp_path / "forker.py").write_text(FORK_IN_MODULE)
+    (tmp_path / "forker.py").write_text(FORKER)
     out = tmp_path / "trace.ftr"
     target = ["-m", "forker"] if how == "module" else [str(tmp_path / "forker.py")]
     done = subprocess.run([PY, "-m", "flowtrace", "run", "--include", "runpy", "-o", str(out), *target],
