@@ -1264,8 +1264,22 @@ rarely_repeats(const Slot *s)
            || (s->tag == V_INT && (s->u.i >= REC_INT_MIN || s->u.i <= -REC_INT_MIN));
 }
 
-/* Append entry e as a record to `out`: 0, 1 when it is not one (nothing in it that seldom
- * repeats, or its text could be cut: `out` is then as it was), -1 with an error set. */
+/* Is entry e worth a record -- does it hold a slot whose text seldom repeats, or a packed one?
+ * (record_entry is asked only then) */
+static inline int
+record_worth(const CoreObject *c, const StrEntry *e, const Slot *slots)
+{
+    const CodeInfo *ci = NULL;
+    uint32_t n = 1;
+    if (e->kind == S_ARGS) { ci = &c->codes[e->code_idx]; n = ci->nshown; }
+    else if (e->kind != S_VALUE) return 0;
+    int worth = e->packed;   /* (a packed slot is a record's slot already) */
+    for (uint32_t k = 0; k < n && !worth; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
+    return worth;
+}
+
+/* Append entry e -- worth a record (record_worth) -- as a record to `out`: 0, 1 when it is not
+ * one (its text could be cut: `out` is then as it was), -1 with an error set. */
 static int
 record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDict *d, Text *out)
 {
@@ -1273,9 +1287,6 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
     uint32_t n = 1;
     if (e->kind == S_ARGS) { ci = &c->codes[e->code_idx]; n = ci->nshown; }
     else if (e->kind != S_VALUE) return 1;
-    int worth = e->packed;   /* (a packed slot is a record's slot already) */
-    for (uint32_t k = 0; k < n && !worth; k++) worth |= rarely_repeats(&slots[e->slot_off + (ci ? ci->order[k] : 0)]);
-    if (!worth) return 1;
     size_t at = out->len, chars = 0, llen, lchars;
     const char *lu;
     uint64_t addr0 = d->addr;
@@ -1689,12 +1700,65 @@ tmemo_clear(CoreObject *c)
 static Text spare_blob, spare_ends;   /* strings_batch's buffers, kept between drains (GIL) */
 static const char unreadable[] = "<unreadable>";
 
+/* ---- a text's lookup waits for the next entry's work. The text table is read at random, and
+ * after the program ran between two drains its line nearly always comes from memory: the
+ * lookup right after the hash waited ~100 ns on it (stab_find's first load: ~80 % of its time,
+ * flask's test_basic, perf). So a text rendered and hashed has its table lines fetched, and is
+ * looked up (and written, given its final id) when the next entry needs the blob or an id --
+ * after that entry's memo probe, rendering and hash, or after the record it made (the text
+ * then goes in before it): stab_find 38 -> 10 samples a run. The ids and the blob take their
+ * texts and records in the entries' order all the same: the same bytes. (The memo learns a
+ * text at its lookup: an entry right after it with the same key renders it and finds it in the
+ * table -- the same id.) ---- */
+typedef struct {
+    int on;               /* a text waits */
+    size_t i;             /* its entry */
+    const char *u;        /* its UTF-8 (in a render buffer, its str, `enc` or `unreadable`) */
+    size_t len;
+    uint64_t h;           /* bytes_hash */
+    PyObject *enc;        /* owns u's bytes, or NULL (text_utf8) */
+    TextMemo *memo;       /* where it goes into the memo (tmemo_find), or NULL */
+    uint64_t mh;
+} TextWait;
+
+/* The waiting text (if any) looked up and, when new, written -- at offset `at` of the blob: its
+ * end, or where the record just written after it starts (moved up: a record is a few bytes) --
+ * its final id into remap, the memo or small-int table told. 0, or -1 with an error set. */
+static int
+text_wait_end(CoreObject *c, TextWait *w, StrEntry *strs, const Slot *slots, Text *blob, size_t at, Text *ends,
+              size_t spliced, uint32_t *remap, size_t *count, uint64_t gen0)
+{
+    if (!w->on) return 0;
+    w->on = 0;
+    uint32_t sid = stab_find(&c->stab, w->u, w->len, w->h);
+    if (!sid) {
+        sid = c->next_final_sid;
+        if (stab_add(&c->stab, w->u, w->len, w->h, sid) < 0 || text_room(blob, w->len) < 0
+                || put_u32le(ends, (uint32_t)(at + w->len + spliced)) < 0) {
+            Py_CLEAR(w->enc);
+            return -1;
+        }
+        if (at < blob->len) memmove(blob->p + at + w->len, blob->p + at, blob->len - at);
+        memcpy(blob->p + at, w->u, w->len);
+        blob->len += w->len;
+        c->next_final_sid++;
+        (*count)++;
+    }
+    Py_CLEAR(w->enc);
+    remap[w->i] = sid;
+    uint32_t *fin = small_final(c, &strs[w->i], slots);   /* (re-read: rendering may run Python) */
+    if (fin) *fin = sid;
+    else if (w->memo && w->u != unreadable && c->gen == gen0) tmemo_put(w->memo, w->mh, &strs[w->i], slots, sid);   /* (gen0: no restart meanwhile) */
+    return 0;
+}
+
 /* The drain's texts: final ids for the batch's `nstrs` entries into remap[0..nstrs) (a text
  * seen before keeps its id: strtab.c), and the STRS payload of what is new -- texts, and
  * records (above) -- into *payload (NULL when nothing is new; *count: how many). No Python
  * str is made per text (making one, a list of them, and freeing them cost about as much as
  * rendering; recorder/c.py reads a batch's texts back from the payload when asked).
- * -1 with an error set on failure. */
+ * -1 with an error set on failure. (Over 80 lines: one loop over the entries in their order,
+ * which the ids and the blob follow -- records, memo hits, texts and the text waiting.) */
 int
 strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
               PyObject **payload, size_t *count)
@@ -1703,7 +1767,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
      * spare_ends: taken now, so that a drain on another thread while a hook runs Python makes
      * its own): a batch's texts grown from nothing and freed at every drain were given back
      * to the system and faulted in again, page by page */
-    Text tb = {NULL, 0, 0, 0}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    Text tbs[2] = {{NULL, 0, 0, 0}, {NULL, 0, 0, 0}}, runs = {NULL, 0, 0, 0}, blob = spare_blob, ends = spare_ends;
+    TextWait wait = {0};   /* (a text rendered, its lookup not done yet: text_wait_end) */
     size_t spliced = 0;   /* the bytes of the runs (record_run): the blob's offsets are past them */
     Splice tail = {0, 0, 0};   /* (record_run's last copied run) */
     blob.len = blob.nchars = ends.len = ends.nchars = 0;
@@ -1720,6 +1785,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     if (put_u32le(&ends, 0) < 0 || put_u32le(&d.ends, 0) < 0 || record_dictionary(c, rc, &d) < 0) goto done;
     for (size_t i = 0; i < nstrs; i++) {
         StrEntry *e = &strs[i];
+        if (e->kind == S_REC && wait.on && text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0)
+            goto done;   /* (records take the blob's end and ids: the text waiting first) */
         if (e->kind == S_REC && e->packed) {   /* a call-time record with objects (capture.c rec_commit) */
             if (record_objects(rc, e, &d, &ct_prev, &blob) < 0 || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0)
                 goto done;
@@ -1744,48 +1811,66 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         TextMemo *memo = fin ? NULL : tmemo_find(c, e, slots, &mh, &msid);
         if (msid) { remap[i] = msid; continue; }   /* (an earlier batch wrote its text) */
         c->rendered++;
-        int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
-        if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob);
-        if (r == 0) {
-            if (put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) goto done;
-            remap[i] = c->next_final_sid++;
-            (*count)++;
-            records = 1;
-            continue;
+        if (record_worth(c, e, slots)) {
+            size_t at = blob.len;
+            int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
+            if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob);
+            if (r == 0) {   /* (the text waiting goes first, before the record: its id and its place) */
+                if ((wait.on && text_wait_end(c, &wait, strs, slots, &blob, at, &ends, spliced, remap, count, gen0) < 0)
+                        || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0)
+                    goto done;
+                remap[i] = c->next_final_sid++;
+                (*count)++;
+                records = 1;
+                continue;
+            }
+            if (r < 0) PyErr_Clear();   /* the text path says what it can */
         }
-        if (r < 0) PyErr_Clear();   /* the text path says what it can */
+        Text *tb = &tbs[wait.on && wait.u == tbs[0].p ? 1 : 0];   /* (not the waiting text's buffer) */
         const char *u = NULL;
         Py_ssize_t ulen = 0;
         PyObject *enc = NULL;
         if (e->kind == S_TEXT) u = text_utf8(e->text, &ulen, &enc);
-        else if (render_entry(c, rc, e, slots, &tb) == 0) { u = tb.p ? tb.p : ""; ulen = (Py_ssize_t)tb.len; }
+        else if (render_entry(c, rc, e, slots, tb) == 0) { u = tb->p ? tb->p : ""; ulen = (Py_ssize_t)tb->len; }
         if (!u) {   /* one unreadable value must not lose the batch: say so in its place */
             PyErr_Clear();
             u = unreadable;
             ulen = 12;
         }
-        /* A small int's or an exception's text seen the first time in this session (fin: its
-         * small-int table keeps the final id from now on) is new without a lookup: the text
-         * table would only ever find it through that table's entry (the odd text that another
-         * path makes the same -- "n=5" of a parameter held in a cell -- is then written twice,
-         * as a text the table forgot is) */
-        uint64_t h = fin ? 0 : bytes_hash(u, (size_t)ulen);
-        uint32_t sid = fin ? 0 : stab_find(&c->stab, u, (size_t)ulen, h);
-        if (!sid) {
-            sid = c->next_final_sid;
-            if ((!fin && stab_add(&c->stab, u, (size_t)ulen, h, sid) < 0) || text_add(&blob, u, (size_t)ulen, 0) < 0
-                    || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) {
+        if (fin) {
+            /* A small int's or an exception's text seen the first time in this session (fin: its
+             * small-int table keeps the final id from now on) is new without a lookup: the text
+             * table would only ever find it through that table's entry (the odd text that another
+             * path makes the same -- "n=5" of a parameter held in a cell -- is then written twice,
+             * as a text the table forgot is) */
+            if ((wait.on && text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0)
+                    || text_add(&blob, u, (size_t)ulen, 0) < 0 || put_u32le(&ends, (uint32_t)(blob.len + spliced)) < 0) {
                 Py_XDECREF(enc);
                 goto done;
             }
-            c->next_final_sid++;
+            Py_XDECREF(enc);
+            uint32_t sid = c->next_final_sid++;
             (*count)++;
+            remap[i] = sid;
+            if ((fin = small_final(c, e, slots))) *fin = sid;   /* (re-read: rendering may run Python) */
+            continue;
         }
-        Py_XDECREF(enc);
-        remap[i] = sid;
-        if ((fin = small_final(c, e, slots))) *fin = sid;   /* (re-read: rendering may run Python) */
-        else if (memo && u != unreadable && c->gen == gen0) tmemo_put(memo, mh, e, slots, sid);   /* (gen0: no restart meanwhile) */
+        uint64_t h = bytes_hash(u, (size_t)ulen);
+        if (c->stab.n) {   /* (looked up at the next entry: its tag's line, and its home slot's key -- most texts
+                            * found are there: the table is at most half full) */
+            size_t j = HSLOT(h) & (c->stab.cap - 1);
+            __builtin_prefetch(&c->stab.tags[j]);
+            __builtin_prefetch(&c->stab.keys[j]);
+        }
+        if (wait.on && text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0) {
+            Py_XDECREF(enc);
+            goto done;
+        }
+        if (memo)   /* (the objects its memo place holds, let go when it takes this text: their lines too) */
+            for (uint8_t k = 0; k < memo->nslots; k++) __builtin_prefetch(memo->slots[k].o, 1);
+        wait = (TextWait){1, i, u, (size_t)ulen, h, enc, memo, mh};
     }
+    if (text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0) goto done;
     if (*count) {
         /* <II first id, count (| STRS_RECORDS)>, [with records: u32 n, n + 1 ends, the
          * dictionary's texts], count + 1 ends, the entries -- u32s little-endian */
@@ -1807,7 +1892,8 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
     }
     rc_ = 0;
 done:
-    PyMem_RawFree(tb.p); PyMem_RawFree(runs.p);
+    Py_XDECREF(wait.enc);
+    PyMem_RawFree(tbs[0].p); PyMem_RawFree(tbs[1].p); PyMem_RawFree(runs.p);
     if (!spare_blob.p) spare_blob = blob; else PyMem_RawFree(blob.p);
     if (!spare_ends.p) spare_ends = ends; else PyMem_RawFree(ends.p);
     PyMem_RawFree(d.blob.p); PyMem_RawFree(d.ends.p); PyMem_RawFree(d.names);
