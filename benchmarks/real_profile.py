@@ -30,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 import real_suite
 from pyc import precompile
@@ -92,10 +91,7 @@ def report(sides: dict[str, list], top: int, labels: dict[str, str]) -> None:
 
 def parse_options() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--package", default="flask==3.1.1")
-    ap.add_argument("--deps", default="asgiref python-dotenv", help="what its tests need (spaces)")
-    ap.add_argument("--tests", default="tests/test_basic.py", help="test files or directory, in the sdist")
-    ap.add_argument("--viztracer-spec", default="viztracer==1.1.1")
+    real_suite.add_program_options(ap, tests="tests/test_basic.py")
     ap.add_argument("--config", default="ft", choices=["untraced", "ft", "ft-noargs", "viz"],
                     help="side b's configuration (real_suite.py's names)")
     side_a = ap.add_mutually_exclusive_group(required=True)
@@ -104,7 +100,6 @@ def parse_options() -> argparse.Namespace:
                         help="side a: this checkout in another configuration")
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "flowtrace-real-suite"))
     return ap.parse_args()
 
 

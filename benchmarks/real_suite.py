@@ -186,12 +186,19 @@ def report(runs: dict, metrics: list[str]) -> None:
             print(line)
 
 
-def parse_options() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_program_options(ap: argparse.ArgumentParser, tests: str = "tests") -> None:
+    """The real program's options (real_profile.py takes them too): which project, its tests,
+    VizTracer's version, where the scratch environment lives."""
     ap.add_argument("--package", default="flask==3.1.1")
     ap.add_argument("--deps", default="asgiref python-dotenv", help="what its tests need (spaces)")
-    ap.add_argument("--tests", default="tests", help="test files or directory, in the sdist")
+    ap.add_argument("--tests", default=tests, help="test files or directory, in the sdist")
     ap.add_argument("--viztracer-spec", default="viztracer==1.1.1")
+    ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "flowtrace-real-suite"))
+
+
+def parse_options() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_program_options(ap)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", help="another flowtrace checkout (built): adds base-ft, base-ft-noargs")
     ap.add_argument("--instructions", action="store_true", help="callgrind counts of the test session")
@@ -202,7 +209,6 @@ def parse_options() -> argparse.Namespace:
                     help="with --instructions: flowtrace's --flush-interval (default 1000, as e2e.py's: under "
                          "valgrind a 0.1 s interval flushes 50-800x more often per call than for a user; "
                          "batches are then cut by the pending-rows cap alone, as at a busy program's rate)")
-    ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "flowtrace-real-suite"))
     return ap.parse_args()
 
 
