@@ -68,6 +68,31 @@ def audit_launches(f: Callable[[str, tuple[Any, ...]], object] | None, /) -> Non
 def audit_every(f: Callable[[str, tuple[Any, ...]], object] | None, /) -> None:
     """`f(event, args)` at every audit event (session.py's fork resume, 3.13), None: no more."""
 
+def forget_verdicts() -> None:
+    """Code was marked (filters.py): every core forgets the answers it kept by file name and
+    module (codes.c)."""
+
+def gc_phase(phase: str, info: dict[str, int], /) -> None:
+    """For gc.callbacks while a session records: a collection started in flowtrace's own work
+    runs with events on; one outside it that could free a class a batch holds has that class
+    released first (the collect hook)."""
+
+def set_collect_hook(hook: Callable[[], object] | None, /) -> None:
+    """`hook()` releases the classes a collection about to start could free from every
+    recording session's batch, or drains it (session.py; collect.c); None: never."""
+
+def guard(func: Callable[..., object], flag: int, prefix: str, main_thread_ident: int, /) -> Callable[..., object]:
+    """`func` as a monitoring callback, with asynchronous exceptions delivered to the program
+    instead (guard.c: the Python recorder's callbacks)."""
+
+def deliver_later(exc: BaseException, /) -> None:
+    """Raise `exc` again at the program's next eval-breaker check, outside any monitoring
+    callback (guard.c); on a thread other than the main one, its class."""
+
+def unheld(func: Callable[[Any], Any], arg: object, /) -> Any:
+    """`func(arg)` -- the program's own code called from a hook -- with the program's signal
+    handlers not held off while it runs (sighold.c)."""
+
 class Core:
     """The monitoring callbacks and event buffers of one recording session."""
 
@@ -112,6 +137,16 @@ class Core:
         """Counters for tests and diagnostics."""
     def set_overflow(self, hook: Callable[[], None] | None, rows: int, /) -> None:
         """Call hook() on the recording thread when `rows` rows are pending (None: never)."""
+    def set_exit_hook(self, hook: Callable[[BaseException], object] | None, /) -> None:
+        """Call hook(exc) when a SystemExit leaves a thread's outermost frame (None: never)."""
+    def callback(self, name: str, /) -> Callable[..., object]:
+        """The object to register for that event (faster to call than the bound method)."""
+    def note_monitoring(self, tool: int, /) -> None:
+        """Our events are on for that tool id (genwatch.c: what other tools may run)."""
+    def release_classes(self, render_obj: Callable[[object], str], type_label: Callable[[type], str], /) -> bool:
+        """Release the classes a collection about to start could free from the batch: the
+        entries that reference them become their texts now (collect.c). False: not done (no
+        collection pending, or a failure): drain instead."""
 
 class NativeWriter:
     """A thread that frames chunks (zlib level 1 when smaller, crc32) and appends them to a

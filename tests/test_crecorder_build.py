@@ -30,3 +30,43 @@ def test_constants_mismatch_is_an_import_error() -> None:
     with pytest.raises(ImportError, match="BUILTIN_STR_TYPES"):
         without_key_error = tuple(t for t in _crecorder.BUILTIN_STR_TYPES if t is not KeyError)
         check_constants(dict(_crecorder.CONSTANTS), without_key_error)
+
+
+def _stub_names() -> tuple[set[str], dict[str, set[str]]]:
+    """The module-level names and each class's methods and attributes that flowtrace/_crecorder.pyi
+    declares."""
+    import ast
+    import pathlib
+
+    import flowtrace
+
+    tree = ast.parse((pathlib.Path(flowtrace.__file__).parent / "_crecorder.pyi").read_text())
+    names: set[str] = set()
+    methods: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        if isinstance(node, ast.ClassDef):
+            methods[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)} | {
+                n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    return names, methods
+
+
+def test_the_stub_declares_everything_the_module_has() -> None:
+    """flowtrace/_crecorder.pyi names every function and constant of the module and every
+    method and attribute of its types (it had fallen behind: gc_phase, set_collect_hook, Core.release_classes
+    and eight more were missing)."""
+    if importlib.util.find_spec("flowtrace._crecorder") is None:
+        pytest.skip("the C recorder is not built")
+    from flowtrace import _crecorder
+
+    names, methods = _stub_names()
+    public = {n for n in dir(_crecorder) if not n.startswith("_")}
+    assert public - names == set(), "in the module, not in the stub"
+    assert names - public == set(), "in the stub, not in the module"
+    for cls, declared in methods.items():
+        have = {n for n in dir(getattr(_crecorder, cls)) if not n.startswith("_")} | {"__init__"}
+        assert have - declared - {"__init__"} == set(), f"{cls}: in the type, not in the stub"
+        assert declared - have == set(), f"{cls}: in the stub, not in the type"

@@ -268,7 +268,7 @@ static PyMethodDef mod_methods[] = {
     {"gc_phase", (PyCFunction)(void (*)(void))mod_gc_phase, METH_FASTCALL,
      "gc_phase(phase, info): for gc.callbacks -- a collection started in flowtrace's own work runs with events on."},
     {"set_collect_hook", (PyCFunction)mod_set_collect_hook, METH_O,
-     "set_collect_hook(hook): hook() flushes before a collection that could free a class a batch holds (collect.c; None: never)."},
+     "set_collect_hook(hook): hook() releases from the batch (or drains) the classes a collection about to start could free (collect.c; None: never)."},
     {"after_fork_child", (PyCFunction)mod_after_fork, METH_NOARGS, "Reset thread states in a forked child."},
     {NULL},
 };
