@@ -133,7 +133,7 @@ def _script(program: Program) -> Prepared:
             source = f.read()
     except OSError as exc:
         raise ProgramNotFound(f"can't open file {path!r}: {exc.strerror or exc}", 2) from None
-    if source[:4] == b"\x7fELF" or re.fullmatch(r"(python|pypy)[0-9.]*(\.exe)?", os.path.basename(path)):
+    if source[:4] == b"\x7fELF" or _INTERPRETER.fullmatch(os.path.basename(path)):
         _hint_not_a_script(path)
     filename = os.path.abspath(path)
     path0 = os.path.dirname(os.path.realpath(path))
@@ -146,12 +146,15 @@ def _script(program: Program) -> Prepared:
     return Prepared(program, module, argv, path0, source=source, filename=filename)
 
 
+_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*(\.exe)?")  # a file name that says "an interpreter"
+
+
 def _hint_not_a_script(path: str) -> None:
     """An executable given as the script (`flowtrace run python prog.py`, `flowtrace-tui run
     .venv/bin/python -m app`): Python still runs it and fails as it would ("source code cannot
     contain null bytes"), after one line of ours saying what was probably meant."""
     name = os.path.basename(path)
-    if re.fullmatch(r"(python|pypy)[0-9.]*(\.exe)?", name):
+    if _INTERPRETER.fullmatch(name):
         hint = (f"{path} is a Python interpreter, not a script: flowtrace runs the program with its own "
                 f"Python ({sys.executable}); name the script or -m module right after `run` (to record "
                 f"under {name}, install flowtrace there and use `{path} -m flowtrace run ...`)")
@@ -253,15 +256,14 @@ def _null_byte_error(source: bytes, filename: str) -> SyntaxError | None:
     at = source.find(b"\0")
     if at < 0:
         return None
-    line_start = source.rfind(b"\n", 0, at) + 1
     try:
         head = source[:at].decode("utf-8")
     except UnicodeDecodeError:
         return None
     if "coding" in "\n".join(head.splitlines()[:2]):
         return None  # (an encoding declared: compile() reads the file as that)
-    lineno = source.count(b"\n", 0, at) + 1
-    text = source[line_start:at].decode("utf-8")
+    lineno = head.count("\n") + 1
+    text = head[head.rfind("\n") + 1:]  # (the NUL's line, up to it)
     return SyntaxError("source code cannot contain null bytes", (filename, lineno, 0, text, lineno, 0))
 
 
