@@ -785,6 +785,18 @@ void tmemo_clear(CoreObject *c);
 void stab_free(StrTab *st);
 uint32_t stab_find(StrTab *st, const char *p, size_t n, uint64_t h);
 int stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid);
+/* Where a text of hash h is first looked for in the table (its probe runs on from there). */
+static inline size_t stab_home(const StrTab *st, uint64_t h) { return HSLOT(h) & (st->cap - 1); }
+/* The lines stab_find reads first for hash h -- its tag and its home slot's key -- fetched ahead
+ * (render.c strings_batch: most texts found are in their home slot, the table at most half full). */
+static inline void
+stab_prefetch(const StrTab *st, uint64_t h)
+{
+    if (!st->n) return;
+    size_t j = stab_home(st, h);
+    __builtin_prefetch(&st->tags[j]);
+    __builtin_prefetch(&st->keys[j]);
+}
 /* encode.c */
 void free_calls(CallCols *k);
 void free_exits(ExitCols *k);

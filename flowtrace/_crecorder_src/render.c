@@ -1856,12 +1856,7 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             continue;
         }
         uint64_t h = bytes_hash(u, (size_t)ulen);
-        if (c->stab.n) {   /* (looked up at the next entry: its tag's line, and its home slot's key -- most texts
-                            * found are there: the table is at most half full) */
-            size_t j = HSLOT(h) & (c->stab.cap - 1);
-            __builtin_prefetch(&c->stab.tags[j]);
-            __builtin_prefetch(&c->stab.keys[j]);
-        }
+        stab_prefetch(&c->stab, h);   /* (looked up at the next entry: text_wait_end) */
         if (wait.on && text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0) {
             Py_XDECREF(enc);
             goto done;

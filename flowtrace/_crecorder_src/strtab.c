@@ -70,7 +70,7 @@ stab_find(StrTab *st, const char *p, size_t n, uint64_t h)
     if (!st->n) return 0;
     size_t mask = st->cap - 1;
     uint32_t tag = tag_of(h);
-    for (size_t j = HSLOT(h) & mask; st->tags[j]; j = (j + 1) & mask) {
+    for (size_t j = stab_home(st, h); st->tags[j]; j = (j + 1) & mask) {
         if (st->tags[j] != tag) continue;
         StrKey *k = &st->keys[j];
         if (k->hash == h && k->len == n && !memcmp(st->arena + k->off, p, n)) return k->sid;
@@ -106,7 +106,7 @@ stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid)
     if (stab_room(st) < 0) return -1;
     if (grow((void **)&st->arena, &st->acap, st->alen + n + 1, 1) < 0) return -1;
     memcpy(st->arena + st->alen, p, n);
-    size_t mask = st->cap - 1, j = HSLOT(h) & mask;
+    size_t mask = st->cap - 1, j = stab_home(st, h);
     while (st->tags[j]) j = (j + 1) & mask;
     st->tags[j] = tag_of(h);
     st->keys[j].hash = h; st->keys[j].off = st->alen; st->keys[j].len = (uint32_t)n; st->keys[j].sid = sid;
