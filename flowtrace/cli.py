@@ -165,6 +165,10 @@ def _claim_launcher() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `flowtrace` and `python -m flowtrace`; returns the exit status."""
+    if sys.version_info < (3, 12):  # (flowtrace on an older Python's path: recording needs sys.monitoring)
+        v = sys.version_info
+        fail(f"flowtrace needs Python 3.12 or later; this is Python {v.major}.{v.minor} ({sys.executable})")
+        return 2
     _claim_launcher()
     argv = list(sys.argv[1:] if argv is None else argv)
     # A command named first needs its own module only (the parser then knows that command

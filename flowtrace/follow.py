@@ -102,11 +102,19 @@ def _enable_root(session: Session, output: str, config: RecorderConfig, flush_in
     os.environ[ENV_DIR] = directory
     os.environ[ENV_OPTS] = json.dumps(_opts)
     os.environ.pop(ENV_FROM, None)
-    if attached:  # the program's own environment may have no flowtrace: the bootstrap imports ours
-        os.environ[ENV_ROOT] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if attached or not _on_path(root):
+        # the program's own environment may have no flowtrace (an attach, `run --python`, `python
+        # -m flowtrace` from a checkout): the bootstrap imports ours, from where this one came
+        os.environ[ENV_ROOT] = root
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + old if old else "")
     _install_hooks()
+
+
+def _on_path(root: str) -> bool:
+    """Is `root` (where this flowtrace was imported from) on the program's sys.path?"""
+    return any(os.path.abspath(entry or os.curdir) == root for entry in sys.path if isinstance(entry, str))
 
 
 def stop_following(*, detached: bool = False) -> None:

@@ -18,13 +18,13 @@ import importlib.machinery
 import importlib.util
 import io
 import os
-import re
 import runpy
 import sys
 import types
 from typing import Any, Callable
 
-from .filters import mark_user_code  # here, not where it is used: that is while recording
+from .filters import mark_user_code
+from .interpreters import INTERPRETER_NAME  # here, not where it is used: that is while recording
 from .plain import Plain
 from .recorder.common import set_program_base
 
@@ -133,7 +133,7 @@ def _script(program: Program) -> Prepared:
             source = f.read()
     except OSError as exc:
         raise ProgramNotFound(f"can't open file {path!r}: {exc.strerror or exc}", 2) from None
-    if source[:4] == b"\x7fELF" or _INTERPRETER.fullmatch(os.path.basename(path)):
+    if source[:4] == b"\x7fELF" or INTERPRETER_NAME.fullmatch(os.path.basename(path)):
         _hint_not_a_script(path)
     filename = os.path.abspath(path)
     path0 = os.path.dirname(os.path.realpath(path))
@@ -146,18 +146,14 @@ def _script(program: Program) -> Prepared:
     return Prepared(program, module, argv, path0, source=source, filename=filename)
 
 
-_INTERPRETER = re.compile(r"(python|pypy)[0-9.]*(\.exe)?")  # a file name that says "an interpreter"
-
-
 def _hint_not_a_script(path: str) -> None:
-    """An executable given as the script (`flowtrace run python prog.py`, `flowtrace-tui run
-    .venv/bin/python -m app`): Python still runs it and fails as it would ("source code cannot
-    contain null bytes"), after one line of ours saying what was probably meant."""
-    name = os.path.basename(path)
-    if _INTERPRETER.fullmatch(name):
-        hint = (f"{path} is a Python interpreter, not a script: flowtrace runs the program with its own "
-                f"Python ({sys.executable}); name the script or -m module right after `run` (to record "
-                f"under {name}, install flowtrace there and use `{path} -m flowtrace run ...`)")
+    """A file given as the script that is an executable or named like an interpreter, and yet
+    not one `flowtrace run` could run the program under (interpreters.is_interpreter: not
+    executable, say): Python still runs it and fails as it would ("source code cannot contain
+    null bytes"), after one line of ours saying what was probably meant."""
+    if INTERPRETER_NAME.fullmatch(os.path.basename(path)):
+        hint = (f"{path} is named like a Python interpreter but is not one flowtrace can run: "
+                f"`flowtrace run --python PYTHON ...` runs the program under PYTHON")
     else:
         hint = f"{path} is an executable file, not a Python script: flowtrace records Python programs only"
     try:

@@ -168,15 +168,22 @@ def test_a_null_byte_in_the_script(tmp_path: pathlib.Path) -> None:
     assert_same(plain, traced)
 
 
-def test_an_interpreter_given_as_the_script(tmp_path: pathlib.Path) -> None:
-    """`flowtrace run .venv/bin/python app.py` fails as `python .venv/bin/python app.py` does,
-    after one line saying what was probably meant."""
-    interpreter = os.path.realpath(PY)
-    plain, traced, _ = run_both([interpreter, "-c", "print(1)"], tmp_path)
+@pytest.mark.parametrize("name, mode, words", [
+    ("tool", 0o755, "is an executable file, not a Python script: flowtrace records Python programs only"),
+    ("python3", 0o644, "is named like a Python interpreter but is not one flowtrace can run: "
+                       "`flowtrace run --python PYTHON ...` runs the program under PYTHON"),
+])
+def test_a_binary_given_as_the_script(tmp_path: pathlib.Path, name: str, mode: int, words: str) -> None:
+    """`flowtrace run ./tool` (a binary), or a copy of an interpreter that cannot be run: Python
+    fails as `python ./tool` does, after one line saying what was probably meant. (An interpreter
+    that can run is run: test_run_python.py.)"""
+    binary = tmp_path / name
+    binary.write_bytes(pathlib.Path(os.path.realpath(PY)).read_bytes()[:4096])
+    binary.chmod(mode)
+    plain, traced, _ = run_both([str(binary), "-c", "print(1)"], tmp_path)
     assert plain.returncode == 1 and "SyntaxError: source code cannot contain null bytes" in plain.stderr
     hint, rest = traced.stderr.split("\n", 1)
-    assert hint.startswith(f"flowtrace: {interpreter} is a Python interpreter, not a script: ")
-    assert f"`{interpreter} -m flowtrace run ...`" in hint
+    assert hint == f"flowtrace: {binary} {words}"
     traced.stderr = rest
     assert_same(plain, traced)
 

@@ -35,9 +35,10 @@ def _flowtrace_boot():
 
 def _import_follow():
     # `flowtrace attach --children` names where the attached flowtrace came from (the program's
-    # own environment may have none): imported from there, and that entry taken off sys.path
+    # own environment may have none), and so does `flowtrace run` when the program's sys.path
+    # does not hold it (`run --python`): imported from there, and that entry taken off sys.path
     # again (flowtrace imports only the standard library; its submodules are found through
-    # the package itself). `flowtrace run` names none: the child's own flowtrace, if any.
+    # the package itself). Else none is named: the child's own flowtrace.
     root = os.environ.get("FLOWTRACE_FOLLOW_ROOT")
     added = bool(root) and root not in sys.path
     if added:

@@ -19,14 +19,14 @@ from typing import Any, Callable
 
 # Imported here, not where they are used: an import while recording runs importlib's Python
 # code (and a relative one ModuleSpec.parent), which `--include '*'` records as the program's.
-from .. import follow, runner
+from .. import follow, interpreters, runner
 from ..recorder import fallback_warning
 from ..untraced import suspended
 from . import CommandError, add_filter_options, filter_argv
 
 DEFAULT_OUTPUT = "trace.ftr"
 # Our options that take a value, and those that do not; anything after them is the program.
-_VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush-interval"}
+_VALUE_OPTIONS = {"-o", "--output", "--include", "--exclude", "--repr", "--flush-interval", "--python"}
 _FLAG_OPTIONS = {"--no-args", "--no-follow", "--paused", "-h", "--help"}
 
 
@@ -65,11 +65,17 @@ def add_recording_options(p: Any) -> None:
                         "'full': call __repr__ (bounded, errors caught)")
     p.add_argument("--flush-interval", type=_seconds, default=0.1, metavar="S",
                    help="write recorded calls to the file every S seconds (default: 0.1)")
+    p.add_argument("--python", metavar="PYTHON",
+                   help="run the program under this Python 3.12+ interpreter (e.g. a virtualenv's "
+                        "bin/python) with this flowtrace, which need not be installed there; also "
+                        "taken from the program's first word when that names an interpreter "
+                        "(`run .venv/bin/python -m app`)")
 
 
 def recording_argv(args: argparse.Namespace) -> list[str]:
     """`flowtrace run` options (without -o) that give the recording options parsed into `args`."""
     argv = filter_argv(args) + (["--no-args"] if args.no_args else [])
+    argv += ["--python", args.python] if args.python is not None else []
     return argv + ["--repr", args.repr, "--flush-interval", repr(args.flush_interval)]
 
 
@@ -251,7 +257,11 @@ def run(args: argparse.Namespace) -> int:
     if args.script is not None or args.module is not None or args.code is not None:
         # only reachable through unusual spellings that split_argv left to argparse
         raise CommandError("put the program (script, -m module or -c code) after flowtrace's own options", 2)
+    if args.python is None and args.trailing and interpreters.is_interpreter(args.trailing[0]):
+        args.python, args.trailing = args.trailing[0], args.trailing[1:]  # `run .venv/bin/python -m app`
     program = program_from(args.trailing)
+    if args.python is not None:
+        _run_under(args.python, args)
     try:
         prepared = runner.prepare(program)
     except runner.ProgramNotFound as exc:
@@ -279,6 +289,15 @@ def run(args: argparse.Namespace) -> int:
     if session.forked_away and not args.no_follow:
         _expect_in_forked_child(outcome)
     return outcome.status
+
+
+def _run_under(python: str, args: argparse.Namespace) -> None:
+    """Become `python` running this `flowtrace run` (interpreters.py); returns only by raising
+    CommandError (no such interpreter, or the exec failed)."""
+    path = interpreters.resolve(python)
+    argv = ["run", *recording_argv(argparse.Namespace(**{**vars(args), "python": None})), "-o", args.output]
+    argv += (["--no-follow"] if args.no_follow else []) + (["--paused"] if args.paused else [])
+    interpreters.exec_under(path, [*argv, "--", *args.trailing])
 
 
 def _start_recording(args: argparse.Namespace, program: runner.Program) -> tuple[Any, _Finisher]:
