@@ -2,7 +2,7 @@
 processes, by library and by function, two sides run in turns.
 
     python benchmarks/real_profile.py [--package flask==3.1.1] [--tests tests/test_basic.py]
-        [--pairs 8] [--config ft] (--baseline CHECKOUT | --against CONFIG) [--top 25] [--scratch DIR]
+        [--pairs 8] [--config ft] (--baseline CHECKOUT | --against CONFIG) [--phase] [--top 25] [--scratch DIR]
 
 Counts (callgrind) say how many instructions the recording adds; they do not say what those
 instructions cost, nor what the interpreter's own instructions cost beside them. On flask's
@@ -14,6 +14,10 @@ machine's load alike, and the report gives per-pair medians of the differences (
 library, then the functions that differ most (means). Side b is this checkout in `--config`;
 side a is `--baseline`'s checkout in the same configuration, or this checkout in `--against`'s
 (`--config ft --against ft-noargs`: what recording arguments costs, function by function).
+`--phase` samples only the test session that real_suite.py times (perf starts disabled and its
+plugin enables it at sessionstart, disables it at sessionfinish): `--config ft --against viz
+--phase` is the issue's comparison itself, function by function -- VizTracer's save at exit,
+which dominates its whole process, is left out as real_suite.py leaves it out.
 
 Needs `perf` (hardware counters are not needed: cpu-clock is a software event). At 4 kHz one
 sample is 0.25 ms of CPU. On a shared 2-core VM two runs of the same build differ by ~+-8 % of
@@ -50,9 +54,20 @@ def group(dso: str) -> str:
     return "libc" if dso.startswith("libc") else "other"
 
 
-def sampled(cmd: list[str], cwd: str, env: dict[str, str], data: str) -> tuple[collections.Counter, collections.Counter]:
-    """Run `cmd` under perf; (samples by group, samples by (group, function))."""
-    proc = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", data, *cmd],
+def sampled(cmd: list[str], cwd: str, env: dict[str, str], data: str, phase: bool = False
+            ) -> tuple[collections.Counter, collections.Counter]:
+    """Run `cmd` under perf; (samples by group, samples by (group, function)). With `phase`, perf
+    samples only while real_suite.py's plugin says so: the test session it times."""
+    control = []
+    if phase:
+        fifos = [f"{data}.control", f"{data}.ack"]
+        for fifo in fifos:
+            if os.path.exists(fifo):
+                os.remove(fifo)
+            os.mkfifo(fifo)
+        control = ["-D", "-1", "--control", f"fifo:{fifos[0]},{fifos[1]}"]
+        env = dict(env, REAL_SUITE_PERF=",".join(fifos))
+    proc = subprocess.run(["perf", "record", "-q", *control, "-e", "cpu-clock", "-F", "4000", "-o", data, *cmd],
                           cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0 and not os.path.exists(data):
         raise SystemExit(f"perf record failed (exit {proc.returncode}): {proc.stderr[-800:]}")
@@ -98,6 +113,9 @@ def parse_options() -> argparse.Namespace:
     side_a.add_argument("--baseline", help="side a: another flowtrace checkout (built), same --config")
     side_a.add_argument("--against", choices=["untraced", "ft", "ft-noargs", "viz"],
                         help="side a: this checkout in another configuration")
+    ap.add_argument("--phase", action="store_true",
+                    help="sample only the test session that real_suite.py times (no start-up, no final "
+                         "flush, no VizTracer save): the issue's measure")
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--top", type=int, default=25)
     return ap.parse_args()
@@ -122,8 +140,9 @@ def main() -> None:
                        REAL_SUITE_OUT=os.path.join(scratch, "result.json"))
             env.pop("FLOWTRACE_RECORDER", None)
             cmd = real_suite.command(side_config[s], py, tests, os.path.join(scratch, "out"))
-            sides[s].append(sampled(cmd, source, env, os.path.join(scratch, "perf.data")))
-    print(f"{opts.package}: {tests}, Python {sys.version.split()[0]}, whole processes, sides taking turns")
+            sides[s].append(sampled(cmd, source, env, os.path.join(scratch, "perf.data"), opts.phase))
+    what = "the test session only (real_suite.py's timed phase)" if opts.phase else "whole processes"
+    print(f"{opts.package}: {tests}, Python {sys.version.split()[0]}, {what}, sides taking turns")
     report(sides, opts.top, labels)
 
 

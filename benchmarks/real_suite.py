@@ -54,17 +54,29 @@ PLUGIN_SOURCE = """\
 \"\"\"benchmarks/real_suite.py's pytest plugin: time the test session, mark it for callgrind.\"\"\"
 import ctypes, json, os, sys, time
 _marks = os.environ.get("REAL_SUITE_MARKS")
+_perf = os.environ.get("REAL_SUITE_PERF")   # "CONTROL,ACK": perf record's fifos (real_profile.py --phase)
 _start = {{}}
 {drain_setup_indented}
+def _perf_says(command):
+    control, ack = _perf.split(",")
+    with open(control, "w") as fh:
+        fh.write(command + "\\n")
+    with open(ack) as fh:
+        fh.readline()
+
 def pytest_sessionstart(session):
     if _marks:
         _start["drain"] = _setup()
         _start["drain"]()
         ctypes.CDLL(_marks).e2e_dump(b{start!r})
+    if _perf:
+        _perf_says("enable")
     _start["cpu"], _start["wall"] = time.process_time(), time.perf_counter()
 
 def pytest_sessionfinish(session, exitstatus):
     cpu, wall = time.process_time() - _start["cpu"], time.perf_counter() - _start["wall"]
+    if _perf:
+        _perf_says("disable")
     if _marks:
         _start["drain"]()
         ctypes.CDLL(_marks).e2e_dump(b{end!r})
