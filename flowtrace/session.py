@@ -310,13 +310,11 @@ class Session:
         release = getattr(self.recorder, "release_classes", None)
         done = False
         if release is not None:
-            # (signals held: a handler calling stop() would wait for the lock this thread holds)
+            # Only the recorder's own lock (release takes it, or gives up while a drain holds it):
+            # the batch a flush is writing is drained already, and the release changes the one
+            # being recorded. (Signals held: a handler calling stop() would wait for that lock.)
             with signals_held():
-                if self._flush_lock.acquire(blocking=False):  # (not while a flush is under way)
-                    try:
-                        done = release()
-                    finally:
-                        self._flush_lock.release()
+                done = release()
         if not done:
             self._flush_here(1)
 

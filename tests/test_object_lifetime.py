@@ -288,3 +288,45 @@ def test_a_new_class_at_a_released_class_address_gets_its_own_text() -> None:
     assert same, "no class was made at a freed class's address, with its instance at the same address"
     texts = [line.strip() for line in _without_addresses(shape(trace)) if line.strip().startswith("take(")]
     assert texts == [f"take(x=<test_object_lifetime.{name} object at 0x>, y=None) = None" for name, _, _ in log]
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder is not built")
+def test_a_class_is_released_while_another_thread_writes_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release needs the recorder only, not the session's flush: while another thread holds
+    the flush (writing a batch drained already), a collection that could free a class releases
+    it in place as usual -- it neither waits for that write nor drains."""
+    import threading
+
+    drains = _count_drains(monkeypatch)
+    sessions: list = []
+    start = flowtrace.session.Session.start
+    monkeypatch.setattr(flowtrace.session.Session, "start", lambda self: sessions.append(self) or start(self))
+    seen = []
+
+    def prog() -> None:
+        class Kept(Base):
+            pass
+
+        REFS.clear()
+        give(Kept)
+        make("instance")
+        holding, done = threading.Event(), threading.Event()
+
+        def writer() -> None:
+            with sessions[0]._flush_lock:
+                holding.set()
+                done.wait(10)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        holding.wait(10)
+        before = len(drains)
+        gc.collect(0)
+        seen.append(len(drains) - before)
+        seen.append(REFS.pop()() is None)
+        done.set()
+        thread.join()
+
+    record(prog, "c", include=["test_object_lifetime"], flush_interval=3600)
+    assert seen == [0, True]
