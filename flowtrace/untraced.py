@@ -145,11 +145,15 @@ def _without_hidden(real: Callable[[], dict[int, Any]]) -> Callable[[], dict[int
     forked child has one thread state left (`len(sys._current_frames()) == 1`) and found two
     in a followed child (its session's flusher)."""
 
+    frames = real.__name__ == "_current_frames"
+
     @functools.wraps(real)
     def without_ours() -> dict[int, Any]:
         found = real()
         for ident in list(_hidden_threads):
             found.pop(ident, None)
+        if frames:  # the calling thread's frame is the caller's, as without this wrapper's own
+            found[threading.get_ident()] = sys._getframe(1)
         return found
 
     without_ours.__flowtrace_real__ = real  # type: ignore[attr-defined]

@@ -1,7 +1,9 @@
 """The program sees its own threads only (untraced.Thread(hidden=True)): threading's table and
 sys's per-thread tables leave the session's flusher out, in the process and in a followed
 forked child. CPython's test_threading.test_clear_threads_states_after_fork checks
-`len(sys._current_frames()) == 1` in a forked child: it found the child session's flusher."""
+`len(sys._current_frames()) == 1` in a forked child: it found the child session's flusher; and
+test_sys.test_current_frames that the calling thread's entry is its own frame (it was the
+wrapper's that leaves ours out)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ THREADS = """
         frames, errors = sys._current_frames(), sys._current_exceptions()
         names = sorted(t.name for t in threading.enumerate())
         print(where, len(frames), len(errors), threading.active_count(), names,
-              threading.get_ident() in frames, flush=True)
+              frames.get(threading.get_ident()) is sys._getframe(), flush=True)
 
     seen("alone")
     go = threading.Event()
