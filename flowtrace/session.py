@@ -154,6 +154,8 @@ class Session:
             "cwd": cwd,
             "python": sys.version,
             "executable": sys.executable,
+            # where `<frozen os>`'s source is (the explorer shows frozen modules' code from it)
+            "stdlib": getattr(sys, "_stdlib_dir", None),
             # (a followed child is given its root's)
             "platform": self.extra_meta.get("platform") or platform_text(),
             "hostname": self.extra_meta.get("hostname") or os.uname().nodename,

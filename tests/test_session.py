@@ -67,6 +67,7 @@ def test_stop_writes_meta_and_ends(tmp_path, recorder_name):
     for key in ("ppid", "argv", "cwd", "python", "executable", "platform", "hostname",
                 "origin_ns", "started_wall_ns", "flowtrace_version"):
         assert key in m
+    assert m["stdlib"] == sys._stdlib_dir and os.path.isfile(os.path.join(m["stdlib"], "posixpath.py"))
     assert shape(trace) == ["square(x=3) = 9"]
 
 

@@ -17,7 +17,7 @@ from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED, TraceData
 from .parts import process_parents
 from .process_view import starting_call
 from .merged_view import MergedDetail, merged_detail
-from .row_view import call_title, recorded_cwd
+from .row_view import call_title, recorded_cwd, recorded_stdlib
 from .running import live_times
 from .source_text import Excerpt, NoSource, excerpt
 from .tasks import task_creator
@@ -160,7 +160,7 @@ def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | Gro
         # the program's own files named relative to where it ran, as in the tree
         file=short_path(info.file, recorded_cwd(data)) if info is not None else "",
         line=info.line if info is not None else 0,
-        source=excerpt(info.file, info.line) if info is not None and info.file else None,
+        source=excerpt(info.file, info.line, recorded_stdlib(data)) if info is not None and info.file else None,
         creator=(int(index.pos_of[creator]), call_title(data, int(col("func")[creator]))[0]) if creator else None,
     )
 

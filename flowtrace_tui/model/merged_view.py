@@ -14,7 +14,7 @@ from flowtrace.printing import BODY_KINDS, short_path
 
 from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED
 from .merged import MergedIndex
-from .row_view import END_OPEN, END_RAISE, END_RETURN, RowView, call_title, one_line, recorded_cwd, row_view
+from .row_view import END_OPEN, END_RAISE, END_RETURN, RowView, call_title, one_line, recorded_cwd, recorded_stdlib, row_view
 from .source_text import Excerpt, NoSource, excerpt
 
 MAX_CALLS = 20  # calls listed in a merged path's detail (the rest are counted)
@@ -113,5 +113,5 @@ def merged_detail(index: MergedIndex, pos: int) -> MergedDetail | None:
         calls=[path_call(index, c) for c in calls.tolist()], more_calls=max(0, count - len(calls)),
         file=short_path(info.file, recorded_cwd(data)) if info is not None else "",
         line=info.line if info is not None else 0,
-        source=excerpt(info.file, info.line) if info is not None and info.file else None,
+        source=excerpt(info.file, info.line, recorded_stdlib(data)) if info is not None and info.file else None,
     )

@@ -28,6 +28,13 @@ def recorded_cwd(data: TraceData) -> str | None:
     return cwd if isinstance(cwd, str) else None
 
 
+def recorded_stdlib(data: TraceData) -> str | None:
+    """The recorded interpreter's standard library directory (META), where frozen modules'
+    source is."""
+    stdlib = data.meta.get("stdlib")
+    return stdlib if isinstance(stdlib, str) else None
+
+
 def call_title(data: TraceData, fid: int) -> tuple[str, bool]:
     """The name a call of function `fid` is shown by, and whether it is class or module code
     (`class Name` / `<module> file`: no arguments, no result)."""

@@ -11,10 +11,28 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import stat
 from dataclasses import dataclass
 
 BEFORE, AFTER = 2, 8  # lines shown around the definition
+
+
+_FROZEN = re.compile(r"<frozen ([A-Za-z_][\w.]*)>")
+
+
+def frozen_source(path: str, stdlib: str | None) -> str | None:
+    """The file a frozen standard module was frozen from (`<frozen posixpath>` ->
+    STDLIB/posixpath.py, a package's __init__.py), or None. Frozen code keeps its source's line
+    numbers, so the excerpt is the code that ran while that file is the recorded Python's."""
+    m = _FROZEN.fullmatch(path)
+    if m is None or not stdlib:
+        return None
+    base = os.path.join(stdlib, *m.group(1).split("."))
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +52,11 @@ class NoSource:
     why: str
 
 
-def excerpt(path: str, line: int) -> Excerpt | NoSource:
-    """The lines around `line` of the file `path`, or why there are none."""
+def excerpt(path: str, line: int, stdlib: str | None = None) -> Excerpt | NoSource:
+    """The lines around `line` of the file `path`, or why there are none; a frozen module's
+    (`<frozen os>`, `<frozen importlib._bootstrap>`) from its file in `stdlib`, the recorded
+    interpreter's standard library (META), when it is there."""
+    path = frozen_source(path, stdlib) or path
     if line <= 0:
         return NoSource("no source line recorded for this code")
     try:

@@ -92,6 +92,34 @@ def test_call_detail_reads_the_source_excerpt(tmp_path):
     assert ex.code.splitlines()[0] == "line 8" and ex.code.splitlines()[-1] == "line 18"
 
 
+def test_call_detail_reads_a_frozen_modules_source_from_the_recorded_stdlib(tmp_path):
+    """`<frozen posixpath>` / `<frozen importlib._bootstrap>`: frozen code keeps its source's line
+    numbers, and the file it was frozen from is in the recorded interpreter's standard library
+    (META `stdlib`); a session without that key, or a module not there, has no excerpt."""
+    lib = tmp_path / "lib"
+    (lib / "importlib").mkdir(parents=True)
+    (lib / "posixpath.py").write_text("".join(f"posix {i}\n" for i in range(1, 90)))
+    (lib / "importlib" / "_bootstrap.py").write_text("".join(f"boot {i}\n" for i in range(1, 90)))
+    (lib / "pkg").mkdir()
+    (lib / "pkg" / "__init__.py").write_text("".join(f"pkg {i}\n" for i in range(1, 9)))
+    names = [("join", "<frozen posixpath>", 71), ("_find", "<frozen importlib._bootstrap>", 40),
+             ("p", "<frozen pkg>", 3), ("gone", "<frozen nothere>", 5)]
+
+    def first_lines(meta):
+        b = TraceBuilder(meta=meta)
+        calls = []
+        for name, file, line in names:
+            b.func(name, file=file, line=line)
+            calls.append(b.enter(name))
+            b.leave(calls[-1])
+        ix = indexed(b)
+        found = [detail_of(ix, int(ix.pos_of[c])).source for c in calls]
+        return [s.code.splitlines()[s.line - s.first] if not isinstance(s, NoSource) else s for s in found]
+
+    assert first_lines({"stdlib": str(lib)}) == ["posix 71", "boot 40", "pkg 3", NoSource("source not available")]
+    assert first_lines({}) == [NoSource("source not available")] * 4
+
+
 def test_call_detail_says_why_there_is_no_source_excerpt(tmp_path):
     """An empty file (an empty module's code starts at its line 1), a file shorter than the
     recorded line (changed since), a code without a line: each said as it is, not as a file that
