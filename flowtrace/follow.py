@@ -406,7 +406,7 @@ def _exit(status: int) -> None:
     if session is not None and not session.stopped:
         try:
             session.run_on_exit()
-            session.stop(reason="exit", exit_code=status)
+            session.stop(reason="exit", exit_code=status, exiting=True)
         except BaseException:
             pass
     _real_exit(status)

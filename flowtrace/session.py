@@ -356,18 +356,21 @@ class Session:
         error: str | None = None,
         signal: str | None = None,
         extra: dict[str, Any] | None = None,
+        exiting: bool = False,
     ) -> None:
         """Stop recording, end open calls as unfinished, write the last rows and ENDS
         (with `extra`'s keys too). Idempotent: only the first call writes. Signals wait until
         ENDS is written: SIGTERM in the middle (Pool.terminate while a worker leaves through
-        os._exit, or sent twice) found the stop under way and killed the process before it."""
+        os._exit, or sent twice) found the stop under way and killed the process before it.
+        `exiting`: the process ends after this (atexit, os._exit): the recorder's callbacks are
+        turned off, not removed (common.release_tool_id)."""
         if self.forked_away:
             return  # a forked child: the session and its file are the parent's (leave_to_parent)
         with suspended(), signals_held():  # our work, on whichever thread stops us (untraced.py)
-            self._stop(reason, exit_code, error, signal, extra)
+            self._stop(reason, exit_code, error, signal, extra, exiting)
 
     def _stop(self, reason: str, exit_code: int | None, error: str | None, signal: str | None,
-              extra: dict[str, Any] | None) -> None:
+              extra: dict[str, Any] | None, exiting: bool) -> None:
         global _exclusive
         with self._stop_lock:
             if self.stopped or not self.started:
@@ -378,7 +381,7 @@ class Session:
                 _exclusive = None
         self._wake.set()
         try:
-            self.recorder.stop()
+            self.recorder.stop(exiting=exiting)
         except Exception:
             pass
         collect_in_own_work(False)
@@ -529,7 +532,7 @@ class Session:
 
     def _at_exit(self) -> None:
         self.run_on_exit()
-        self.stop(**self.exit_reason())
+        self.stop(**self.exit_reason(), exiting=True)
 
     def exit_reason(self) -> dict[str, Any]:
         """`stop()`'s keywords for the program's exit, at its atexit: what the excepthook (or
@@ -570,7 +573,7 @@ class Session:
             watch = self._watch
             if watch is not None:
                 watch.handled()
-            self.stop(reason="signal", signal=_signal.Signals(signum).name)
+            self.stop(reason="signal", signal=_signal.Signals(signum).name, exiting=True)
             _signal.signal(signum, _signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 

@@ -188,6 +188,29 @@ def test_a_binary_given_as_the_script(tmp_path: pathlib.Path, name: str, mode: i
     assert_same(plain, traced)
 
 
+def test_an_audit_hook_sees_nothing_of_ours_at_exit(tmp_path: pathlib.Path) -> None:
+    """A program's audit hook, installed after recording started, sees no sys.monitoring event of
+    ours when the program ends -- by returning, by os._exit, in the top process and in a followed
+    child (CPython's test_audit saw eight `sys.monitoring.register_callback`s as its child ended)."""
+    hook = "sys.addaudithook(lambda event, args: event.startswith('sys.monitoring') and print(WHO, event, flush=True))"
+    child = f"import os, sys\nWHO = 'child'\n{hook}\ndef f():\n    return 1\nf()\n"
+    s = script(tmp_path, "audited.py", f"""
+import os, subprocess, sys
+WHO = "parent"
+{hook}
+def work():
+    return 2
+work()
+subprocess.run([sys.executable, "-c", {child!r}], check=True)
+subprocess.run([sys.executable, "-c", {child + "os._exit(0)"!r}], check=True)
+print("done")
+""")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == 0 and plain.stdout == "done\n"
+    assert_same(plain, traced)
+    assert len([p for p in os.listdir(f"{out}.d") if p.endswith(".ftr")]) == 2  # (both children followed)
+
+
 def test_keyboard_interrupt(tmp_path: pathlib.Path) -> None:
     s = script(tmp_path, "ki.py", """
 import atexit

@@ -222,8 +222,9 @@ def _library_note(program: runner.Program, include: list[str]) -> Callable[[], s
 
 
 def _finish(session: Any, outcome: runner.Outcome | None, extra: dict[str, Any] | None = None) -> None:
-    """Stop `session` with how the program ended (`extra`: more ENDS keys)."""
-    session.stop(**_ending(outcome), extra=extra)
+    """Stop `session` with how the program ended (`extra`: more ENDS keys), at the process's
+    exit (the finisher's atexit)."""
+    session.stop(**_ending(outcome), extra=extra, exiting=True)
 
 
 def _ending(outcome: runner.Outcome | None) -> dict[str, Any]:

@@ -259,13 +259,14 @@ class CRecorder:
         self._core.note_monitoring(self.tool_id)  # (3.12: what other tools may run, genwatch.c)
         self.running = True
 
-    def stop(self) -> None:
-        """Remove the callbacks and end every open call as unfinished."""
+    def stop(self, *, exiting: bool = False) -> None:
+        """Remove the callbacks (`exiting`: turn them off only, common.release_tool_id) and end
+        every open call as unfinished."""
         if not self.running:
             return
         self.running = False
         if self.tool_id is not None:
-            release_tool_id(self.tool_id, [event for _attr, event in _CALLBACKS])
+            release_tool_id(self.tool_id, [event for _attr, event in _CALLBACKS], exiting=exiting)
         self.tool_id = None
         self._core.stop()
         self._core.release()

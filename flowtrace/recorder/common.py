@@ -43,10 +43,16 @@ def take_tool_id() -> int:
     )
 
 
-def release_tool_id(tool: int, events: Iterable[int]) -> None:
-    """Disable our events, remove our callbacks for `events` and free the tool id."""
+def release_tool_id(tool: int, events: Iterable[int], *, exiting: bool = False) -> None:
+    """Disable our events, remove our callbacks for `events` and free the tool id. With
+    `exiting` (the process ends after this: atexit, os._exit) the events only: each removal is
+    a `sys.monitoring.register_callback` audit event that a program's audit hook would see as
+    it ends (CPython's test_audit, in a followed child, found eight), and callbacks whose events
+    are off are never called; the id stays ours, so no other tool can find them there."""
     try:
         MON.set_events(tool, 0)
+        if exiting:
+            return
         for event in events:
             MON.register_callback(tool, event, None)
         # local events survive free_tool_id (gh-111963): we set none, so nothing to clear

@@ -884,12 +884,13 @@ class PyRecorder:
         it at the fork; the other threads' stacks are simply ended by stop)."""
         self._lock = threading.Lock()
 
-    def stop(self) -> None:
-        """Remove the callbacks and end every open call as unfinished."""
+    def stop(self, *, exiting: bool = False) -> None:
+        """Remove the callbacks (`exiting`: turn them off only, common.release_tool_id) and end
+        every open call as unfinished."""
         if not self.running:
             return
         self.running = False
-        release_tool_id(self.tool_id, self._registered)
+        release_tool_id(self.tool_id, self._registered, exiting=exiting)
         self.tool_id, self._registered = None, {}
         t = perf_counter_ns()
         # Every open call ends now: the ones on a thread's stack (innermost first), the
