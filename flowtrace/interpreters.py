@@ -67,7 +67,11 @@ def _python_source(path: str) -> bool:
             first = f.readline(256)
     except OSError:
         return False
-    return b"python" in first and b"sh" not in first.split(b"/")[-1].split()[0]
+    words = first[2:].split()  # `#!/usr/bin/python3 -E`, `#!/usr/bin/env python3`, `#!/bin/sh`
+    program = os.path.basename(words[0]) if words else b""
+    if program == b"env" and len(words) > 1:
+        program = words[1]
+    return INTERPRETER_NAME.match(program.decode("utf-8", "replace")) is not None
 
 
 def resolve(python: str) -> str:

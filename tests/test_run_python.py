@@ -113,6 +113,8 @@ def test_an_older_python_says_why(tmp_path: pathlib.Path) -> None:
     ("launcher/python3", True),  # a launcher script (pyenv's shims)
     ("tool/python3", False),     # an executable Python script named python3
     ("bin/python", True),        # the interpreter itself (a symlink to it, as in a venv)
+    ("direct/python3", False),   # `#!/usr/bin/python3 -E` Python script
+    ("blank/python3", True),     # `#!` and nothing: not a Python program
 ])
 def test_what_counts_as_an_interpreter(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
                                        word: str, expected: bool) -> None:
@@ -120,7 +122,9 @@ def test_what_counts_as_an_interpreter(tmp_path: pathlib.Path, monkeypatch: pyte
     (tmp_path / "prog.py").write_text("print(1)\n")
     (tmp_path / "python3").write_text("print(1)\n")
     for name, text in (("launcher/python3", "#!/usr/bin/env bash\nexec python3.12 \"$@\"\n"),
-                       ("tool/python3", "#!/usr/bin/env python3\nprint(1)\n")):
+                       ("tool/python3", "#!/usr/bin/env python3\nprint(1)\n"),
+                       ("direct/python3", "#!/usr/bin/python3 -E\nprint(1)\n"),
+                       ("blank/python3", "#!/usr/bin/ \nexit 1\n")):
         (tmp_path / name).parent.mkdir()
         (tmp_path / name).write_text(text)
         (tmp_path / name).chmod(0o755)
