@@ -403,12 +403,38 @@ class Response:
     pass
 
 
-def pairs_of(n: int) -> Iterator[tuple]:
+SHARED = Request()
+
+
+def pairs_of(n: int) -> Iterator[object]:
     for i in range(n):
         yield ("key", i)  # a tuple of scalars: a value record written at the yield (capture.c packed_value_rec)
         yield ["it's", i]  # a str packing refuses (a quote): its text the general way
         yield (i, (2 ** 70, i))  # an int past 64 bits: the general way
         yield [Request(), i]  # an instance in it: a packed slot holding its type
+        # the yield's fast path (callbacks.c yield_row_out, capture.c value_id_now): an object
+        # met again (the value before, the hot memo), a new one, an int and a float past the
+        # small-int tables, a str, bools, and what it leaves to the general path (a dict, a
+        # function, a class, a big int)
+        yield SHARED
+        yield Request()
+        yield SHARED
+        yield 2 ** 40 + i
+        yield i + 0.5
+        yield "name"
+        yield i % 3 == 0
+        yield {"k": i}
+        yield made
+        yield Response
+        yield 2 ** 70 + i
+
+
+def first_yields(i: int) -> Iterator[object]:
+    yield (Request(), SHARED, 2 ** 40 + i, "name", (i, "x"))[i % 5]  # a first yield's value: its own fast path (first_yield)
+
+
+def listed(*args: object) -> list:
+    return list(args)  # a list returned: packed straight (capture.c value_packed) or not, as the items say
 
 
 def made(i: int) -> object:
@@ -427,6 +453,10 @@ def prog_results() -> None:
     for _ in range(3):
         list(pairs_of(40))
         for i in range(60):
+            next(first_yields(i))
+            listed(i, "x", 0.5)
+            listed(Request(), i)
+            listed("it's", {"k": i})
             made(i)
             wrapped(Request(), "name", None, True, False, i, 2 ** 40 + i, 0.5, Request, made, (i, "x"), {"k": i})
             wrapped(Response(), ("a", (1, 2.5)), [None, True], b"raw", k=i)

@@ -1446,8 +1446,12 @@ static inline __attribute__((always_inline)) int
 first_yield(CoreObject *c, ThreadState *ts, Entry *e, PyObject *value)
 {
     uint32_t v = 0;
+    /* (a value value_small_hit does not have: value_id_now's keyed way -- a hit, or a miss's entry
+     * made, which the general path would find again as the value before -- but no tuple packed
+     * now: a record made here and made again by the general path, when a test below sends it
+     * there, would be an entry too many) */
     if (e->quiet || c->nmarks == c->capmarks || (c->nsusp + 1) * 2 > c->capsusp
-            || (c->args_mode && !(v = value_small_hit(c, value))))
+            || (c->args_mode && !(v = value_small_hit(c, value)) && !(v = value_id_now(c, value, 0))))
         return 0;
     void *frame = e->frame;
     size_t mask = c->capsusp - 1, j = susp_hash(c, frame);
@@ -1492,8 +1496,13 @@ yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, P
     }
     /* (its record, running this call in this frame: the frame's code, running_state's test) */
     uint32_t v = 0;
-    if (s->frame != e->frame || s->code || s->call != e->call
-            || (c->args_mode && !(v = value_small_hit(c, args[2]))) || c->nmarks == c->capmarks)
+    /* (the value's id last, after every test that sends the yield to the general path: one that
+     * value_id_now makes -- a miss's entry, a tuple packed now -- is this row's. value_id_now
+     * runs no Python: ~140 k yields of flask's test_basic (pytest's ast walks: nodes found in the
+     * memo, (name, value) tuples packed) went through cb_py_yield for value_id, ~135 instructions
+     * each before it, callgrind) */
+    if (s->frame != e->frame || s->code || s->call != e->call || c->nmarks == c->capmarks
+            || (c->args_mode && !(v = value_small_hit(c, args[2])) && !(v = value_id_now(c, args[2], 1))))
         goto general;
     int64_t t = fast_stamp();
     MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */

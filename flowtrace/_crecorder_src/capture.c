@@ -1521,6 +1521,57 @@ value_id(CoreObject *c, PyObject *v)
     return value_id_other(c, v);
 }
 
+/* value_id_other's entry for True or False when this batch has it (its two compares), else 0:
+ * for value_probe_in's -1 (None, bools, small ints), where a bool stops -- not in
+ * vc_cb_py_return's inline test (value_small_hit), which every result not None goes past: a type
+ * compare more there cost raytrace's float and object results +1.8 M instructions, callgrind. */
+static inline uint32_t
+bool_hit(const CoreObject *c, PyObject *v)
+{
+    const int k = v == Py_True ? 1 : v == Py_False ? 2 : 0;
+    return k && c->single_batch[k] == c->batch ? c->single_sid[k] : 0;
+}
+
+/* value_id_other's way for an exact tuple or list (value_probe_in's -2 in safe mode), straight:
+ * packed now (pack_value, no Python) -- a record of scalars (packed_value_rec), or with
+ * instances of one class a slot (commit_memo's way for a packed value: commit_slots) -- without
+ * value_id's second round of type tests (value_key_in's full tests) and value_id_other's and
+ * capture_value's before capture_value_rest reaches the same pack_value. The same entry as
+ * value_id's. 0 when it is not packed (nothing kept: value_id's whole way then) or no memory
+ * (no error left set: that way tries again and reports it). */
+static __attribute__((noinline)) uint32_t
+value_packed(CoreObject *c, PyObject *v)
+{
+    Slot s = {NULL, {.i = 0}, 0};
+    if (!pack_value(c, &s, v, 1)) return 0;
+    uint32_t sid = s.o ? commit_slots(c, &s, 1, S_VALUE, 0) : packed_value_rec(c, &s);
+    if (!sid) PyErr_Clear();
+    return sid;
+}
+
+/* A value's id when it takes no Python code to make (a yield's fast path, callbacks.c
+ * yield_row_out; end_keyed's way for a tuple or list): found by value_probe_in's fast key (the
+ * value before, the hot memo), made from that key on a miss (value_miss: a record or a slot,
+ * no Python), or with `seq` a tuple or list packed now (value_packed). 0 for the rest -- what
+ * value_id_other takes (the small ints and singletons missing this batch's entry, containers,
+ * classes, functions: their texts may need Python), and no memory (no error left set) -- for
+ * value_id's whole way. The key goes to c->hit_key (end_keyed's: nothing runs between). */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))   /* (memo_remember's loop stays a loop) */
+uint32_t
+value_id_now(CoreObject *c, PyObject *v, int seq)
+{
+    uint32_t sid = 0;
+    int found = value_probe_in(c, v, &c->hit_key, &sid, 1);
+    if (found > 0) return sid;
+    if (!found) {
+        if (!(sid = value_miss(c, &c->hit_key))) PyErr_Clear();
+        return sid;
+    }
+    if (found == -1) return bool_hit(c, v);
+    if (seq && (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type)) return value_packed(c, v);   /* (-2) */
+    return 0;
+}
+
 /* end_keyed's miss: the entry made now from its key (c->hit_key; value_miss: a float's or an
  * int's record written here, no frame between), then the exit row -- its time read first, as
  * end_return reads it before the value's text. */
@@ -1543,7 +1594,10 @@ end_keyed_other(CoreObject *c, PyObject *value, int full)
 {
     ThreadState *ts = tls_state;
     int64_t t = fast_stamp();
-    uint32_t v = full ? value_id(c, value) : value_id_other(c, value);
+    uint32_t v = 0;
+    /* (a tuple or list: packed straight, value_packed, ~53 k results of flask's test_basic) */
+    if (full && (Py_TYPE(value) == &PyTuple_Type || Py_TYPE(value) == &PyList_Type)) v = value_packed(c, value);
+    if (!v) v = full ? value_id(c, value) : value_id_other(c, value);
     if (!v) soft_fail(c);
     return end_fast(c, ts, t, v);
 }
@@ -1565,6 +1619,9 @@ end_keyed(CoreObject *c, PyObject *value)
     int found = value_probe_in(c, value, &c->hit_key, &v, 1);
     if (found > 0) return end_fast(c, tls_state, fast_stamp(), v);
     if (!found) return end_keyed_miss(c);
+    /* (a bool found by two compares: not by end_keyed_other and value_id_other, two calls --
+     * ~68 k of flask test_basic's results are True or False) */
+    if (found == -1 && (v = bool_hit(c, value))) return end_fast(c, tls_state, fast_stamp(), v);
     return end_keyed_other(c, value, found == -2);
 }
 

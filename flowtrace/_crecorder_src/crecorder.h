@@ -728,6 +728,7 @@ PyObject **func_entry_keys(void);
 /* capture.c */
 void slots_clear(Slot *s, size_t n);
 uint32_t value_id(CoreObject *c, PyObject *v);
+uint32_t value_id_now(CoreObject *c, PyObject *v, int seq);
 PyObject *end_keyed(CoreObject *c, PyObject *value);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t args_id_unkeyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
