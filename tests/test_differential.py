@@ -430,7 +430,9 @@ def pairs_of(n: int) -> Iterator[object]:
 
 
 def first_yields(i: int) -> Iterator[object]:
-    yield (Request(), SHARED, 2 ** 40 + i, "name", (i, "x"))[i % 5]  # a first yield's value: its own fast path (first_yield)
+    # a first yield's value: its own fast path (callbacks.c first_yield), or for a dict the general
+    # path, the map's record given back to the pool first
+    yield (Request(), SHARED, 2 ** 40 + i, "name", (i, "x"), {"k": i})[i % 6]
 
 
 def listed(*args: object) -> list:
