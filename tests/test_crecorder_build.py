@@ -70,3 +70,32 @@ def test_the_stub_declares_everything_the_module_has() -> None:
         have = {n for n in dir(getattr(_crecorder, cls)) if not n.startswith("_")} | {"__init__"}
         assert have - declared - {"__init__"} == set(), f"{cls}: in the type, not in the stub"
         assert declared - have == set(), f"{cls}: in the stub, not in the type"
+
+
+def test_the_drain_fetches_its_lines_ahead() -> None:
+    """strings_batch fetches the text table's lines for a text before its lookup (crecorder.h
+    stab_prefetch) and the text memo's objects it lets go: GCC 12 dropped a __builtin_prefetch
+    that runs past a test without a word (stab_prefetch's two, from session 27 on), so the
+    build is read back: x86-64 builds with symbols and objdump on the machine only."""
+    import platform
+    import shutil
+    import subprocess
+
+    if importlib.util.find_spec("flowtrace._crecorder") is None:
+        pytest.skip("the C recorder is not built")
+    if platform.machine() != "x86_64" or not shutil.which("objdump"):
+        pytest.skip("reads x86-64 code with objdump")
+    from flowtrace import _crecorder
+
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", _crecorder.__file__], capture_output=True, text=True).stdout
+    body, found = [], False
+    for line in out.splitlines():
+        if line.endswith("<strings_batch>:"):
+            found = True
+        elif found and not line.strip():
+            break
+        elif found:
+            body.append(line)
+    if not found:
+        pytest.skip("the build has no symbols")
+    assert sum("prefetch" in line for line in body) >= 3  # (the table's two lines, the memo's objects)
