@@ -56,6 +56,9 @@ ENV_FROM = "FLOWTRACE_STARTED_BY"     # "pid:thread ident:monotonic ns" of the l
 ENV_ROOT = "FLOWTRACE_FOLLOW_ROOT"    # attach: the sys.path entry this flowtrace is imported from
 DETACHED = "detached"                  # in the parts directory: the session was detached
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
+# the sys.path entry that makes this flowtrace importable (the package's parent): what ENV_ROOT
+# names, and what `run --python` lends the other interpreter (interpreters.py)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LAUNCHES = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec"})
 
 _dir: str | None = None           # this process's parts directory, when following
@@ -102,11 +105,10 @@ def _enable_root(session: Session, output: str, config: RecorderConfig, flush_in
     os.environ[ENV_DIR] = directory
     os.environ[ENV_OPTS] = json.dumps(_opts)
     os.environ.pop(ENV_FROM, None)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if attached or not _on_path(root):
+    if attached or not _on_path(ROOT):
         # the program's own environment may have no flowtrace (an attach, `run --python`, `python
         # -m flowtrace` from a checkout): the bootstrap imports ours, from where this one came
-        os.environ[ENV_ROOT] = root
+        os.environ[ENV_ROOT] = ROOT
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + old if old else "")
     _install_hooks()

@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 
+from . import follow
 from .commands import CommandError
 
 # a file name that says "an interpreter": python, python3, python3.12, pypy3, python.exe
@@ -54,20 +55,15 @@ def is_interpreter(word: str) -> bool:
         return False
     try:
         with open(word, "rb") as f:
-            head = f.read(4)
-    except OSError:
-        return False
-    return head == b"\x7fELF" or (head[:2] == b"#!" and not _python_source(word))
-
-
-def _python_source(path: str) -> bool:
-    """Is this `#!` file a Python program (its first line runs python), not a launcher?"""
-    try:
-        with open(path, "rb") as f:
             first = f.readline(256)
     except OSError:
         return False
-    words = first[2:].split()  # `#!/usr/bin/python3 -E`, `#!/usr/bin/env python3`, `#!/bin/sh`
+    return first[:4] == b"\x7fELF" or (first[:2] == b"#!" and not _runs_python(first))
+
+
+def _runs_python(shebang: bytes) -> bool:
+    """Does this `#!` line run python (a Python program), rather than a shell (a launcher)?"""
+    words = shebang[2:].split()  # `#!/usr/bin/python3 -E`, `#!/usr/bin/env python3`, `#!/bin/sh`
     program = os.path.basename(words[0]) if words else b""
     if program == b"env" and len(words) > 1:
         program = words[1]
@@ -88,14 +84,13 @@ def resolve(python: str) -> str:
 def exec_under(python: str, argv: list[str]) -> None:
     """Become `python -c BOOTSTRAP ROOT …argv` (`argv`: `flowtrace`'s own, e.g. ["run", …]).
     Returns only by raising CommandError when the exec fails."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for stream in (sys.stdout, sys.stderr):  # (what is buffered here would be lost by the exec)
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
     try:
-        os.execv(python, [python, "-c", BOOTSTRAP, root, *argv])
+        os.execv(python, [python, "-c", BOOTSTRAP, follow.ROOT, *argv])
     except OSError as exc:
         raise CommandError(f"cannot run {python}: {exc.strerror or exc}") from None
 

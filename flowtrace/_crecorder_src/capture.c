@@ -1537,11 +1537,12 @@ bool_hit(const CoreObject *c, PyObject *v)
  * instances of one class a slot (commit_memo's way for a packed value: commit_slots) -- without
  * value_id's second round of type tests (value_key_in's full tests) and value_id_other's and
  * capture_value's before capture_value_rest reaches the same pack_value. The same entry as
- * value_id's. 0 when it is not packed (nothing kept: value_id's whole way then) or no memory
- * (no error left set: that way tries again and reports it). */
+ * value_id's. 0 for any other value, when it is not packed (nothing kept: value_id's whole way
+ * then) or no memory (no error left set: that way tries again and reports it). */
 static __attribute__((noinline)) uint32_t
 value_packed(CoreObject *c, PyObject *v)
 {
+    if (Py_TYPE(v) != &PyTuple_Type && Py_TYPE(v) != &PyList_Type) return 0;
     Slot s = {NULL, {.i = 0}, 0};
     if (!pack_value(c, &s, v, 1)) return 0;
     uint32_t sid = s.o ? commit_slots(c, &s, 1, S_VALUE, 0) : packed_value_rec(c, &s);
@@ -1568,8 +1569,7 @@ value_id_now(CoreObject *c, PyObject *v, int seq)
         return sid;
     }
     if (found == -1) return bool_hit(c, v);
-    if (seq && (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type)) return value_packed(c, v);   /* (-2) */
-    return 0;
+    return seq ? value_packed(c, v) : 0;   /* (-2: a tuple or list is packed now) */
 }
 
 /* end_keyed's miss: the entry made now from its key (c->hit_key; value_miss: a float's or an
@@ -1596,7 +1596,7 @@ end_keyed_other(CoreObject *c, PyObject *value, int full)
     int64_t t = fast_stamp();
     uint32_t v = 0;
     /* (a tuple or list: packed straight, value_packed, ~53 k results of flask's test_basic) */
-    if (full && (Py_TYPE(value) == &PyTuple_Type || Py_TYPE(value) == &PyList_Type)) v = value_packed(c, value);
+    if (full) v = value_packed(c, value);
     if (!v) v = full ? value_id(c, value) : value_id_other(c, value);
     if (!v) soft_fail(c);
     return end_fast(c, ts, t, v);
