@@ -133,8 +133,8 @@ def _script(program: Program) -> Prepared:
             source = f.read()
     except OSError as exc:
         raise ProgramNotFound(f"can't open file {path!r}: {exc.strerror or exc}", 2) from None
-    if source[:4] == b"\x7fELF" or INTERPRETER_NAME.fullmatch(os.path.basename(path)):
-        _hint_not_a_script(path)
+    if (source[:4] == b"\x7fELF" or INTERPRETER_NAME.fullmatch(os.path.basename(path))) and b"\0" in source:
+        _hint_not_a_script(path)  # (a Python script named python3 runs as it is: no hint)
     filename = os.path.abspath(path)
     path0 = os.path.dirname(os.path.realpath(path))
     _set_path0(path0)

@@ -211,6 +211,15 @@ print("done")
     assert len([p for p in os.listdir(f"{out}.d") if p.endswith(".ftr")]) == 2  # (both children followed)
 
 
+def test_a_python_script_named_like_an_interpreter_just_runs(tmp_path: pathlib.Path) -> None:
+    """A script named python3 (not executable: `run --python` does not take it for one) is a
+    script: it runs as `python python3` runs it, with no word of ours."""
+    s = script(tmp_path, "python3", "def hi():\n    return 'hi'\nprint(hi())\n")
+    plain, traced, out = run_both([str(s)], tmp_path)
+    assert plain.returncode == 0 and plain.stdout == "hi\n"
+    assert_same(plain, traced)
+
+
 def test_keyboard_interrupt(tmp_path: pathlib.Path) -> None:
     s = script(tmp_path, "ki.py", """
 import atexit
