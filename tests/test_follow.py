@@ -201,6 +201,32 @@ def test_exit_codes_and_other_interpreters(tmp_path: pathlib.Path) -> None:
     assert "not followed: started with -I" in out.stderr and "not followed: Python 3.11" in out.stderr
 
 
+def test_a_child_whose_environment_drops_the_start_up_hook_is_noted(tmp_path: pathlib.Path) -> None:
+    """A child given a copy of the environment without PYTHONPATH (what venv does for its
+    ensurepip child, to keep path variables from overruling the new environment) gets
+    flowtrace's variables but not the start-up hook that reads them: it runs untraced, and the
+    session says so (it said nothing: the child was simply missing). A PYTHONPATH of its own
+    that still holds the hook is followed."""
+    proc, procs = _run(tmp_path, """
+        import os, subprocess, sys
+        no_path = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        r1 = subprocess.run([sys.executable, "-c", "print('no PYTHONPATH')"], env=no_path)
+        other = dict(no_path, PYTHONPATH=os.path.dirname(os.__file__))
+        r2 = subprocess.run([sys.executable, "-c", "print('other PYTHONPATH')"], env=other)
+        kept = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", "") + os.pathsep + "/nonexistent")
+        r3 = subprocess.run([sys.executable, "-c", "def f():\\n    return 7\\nprint(f())"], env=kept)
+        print(r1.returncode, r2.returncode, r3.returncode)
+    """)
+    assert proc.stdout == "no PYTHONPATH\nother PYTHONPATH\n7\n0 0 0\n"
+    root, *children = procs
+    reason = "started with an environment of its own, without flowtrace's start-up hook on PYTHONPATH"
+    skipped = [p for p in children if p.skipped]
+    assert [p.skipped for p in skipped] == [reason, reason]
+    assert all(p.pid == 0 and p.title().startswith("pid ?: ") and p.title().endswith(" -c …") for p in skipped)
+    followed = [p for p in children if not p.skipped]
+    assert len(followed) == 1 and _names(followed[0]) == ["<module>", "f"]
+
+
 def test_a_start_up_hook_of_another_flowtrace_is_not_recorded(tmp_path: pathlib.Path, recorder_name: str) -> None:
     """A child whose start-up hook is another flowtrace's copy than the one it imports (a
     subprocess run by another environment's Python; a copy of the package) records its program
