@@ -66,6 +66,7 @@ _opts: dict[str, Any] = {}
 _session: Session | None = None   # the session recording this process (root or part)
 _hooks_installed = False
 _launched = False                 # did this process start a process (launch or fork) since enable_root?
+_last_popen: tuple[int, int, tuple[Any, ...]] | None = None  # (thread, id and items of argv) of the last subprocess.Popen event
 _real_exit = os._exit
 _saved_env: dict[str, str | None] = {}  # what enable_root changed in os.environ (stop_following)
 
@@ -354,11 +355,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _note_launch(event: str, args: tuple[Any, ...]) -> None:
-    global _launched
+    global _launched, _last_popen
     _launched = True
     os.environ[ENV_FROM] = f"{os.getpid()}:{threading.get_ident()}:{time.perf_counter_ns()}"
     try:
-        unfollowed = _unfollowable(event, args)
+        # subprocess (3.13) may start its child with os.posix_spawn after its own audit event,
+        # passing the same argv list: one launch, noted once (it was noted twice)
+        argv = args[1] if event in ("subprocess.Popen", "os.posix_spawn") else None
+        launch = None if argv is None else (threading.get_ident(), id(argv), tuple(argv))
+        again = launch is not None and event == "os.posix_spawn" and launch == _last_popen
+        _last_popen = launch if event == "subprocess.Popen" else None
+        unfollowed = None if again else _unfollowable(event, args)
     except Exception:  # noqa: BLE001 - an odd argument never breaks the program's launch
         unfollowed = None
     if unfollowed is not None:
