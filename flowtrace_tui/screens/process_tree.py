@@ -20,15 +20,42 @@ from ..model.process_view import ProcessRow, process_rows
 from ..model.units import fmt_ns
 
 REFRESH_S = 0.5  # a live session's tree is read again this often
+BOX_WIDTH = 0.95  # of the screen (the box's CSS width, which has a border of one cell each side)
+MIN_COLUMN = 24  # cells the process and status columns keep however long the other is
 
 
-def _cells(row: ProcessRow, last_child: bool) -> tuple[Text, Text, Text, Text, Text]:
+def _cells(row: ProcessRow, last_child: bool, widths: tuple[int, int]) -> tuple[Text, Text, Text, Text, Text]:
+    """A row's cells, its command and status cut to `widths` cells (…)."""
     guide = "" if row.depth == 0 else "   " * (row.depth - 1) + ("└─ " if last_child else "├─ ")
     name = Text(guide, style="dim") + Text(row.command, style="bold" if row.depth == 0 else "")
+    name.truncate(widths[0], overflow="ellipsis")
     status_style = "bold red" if row.failed else ("yellow" if row.duration_ns is None else "green")
-    return (name, Text(str(row.pid), justify="right"),
+    status = Text(row.status, style=status_style)
+    status.truncate(widths[1], overflow="ellipsis")
+    return (name, Text(_pid(row), justify="right"),
             Text(fmt_ns(row.duration_ns) if row.duration_ns is not None else "", justify="right"),
-            Text(row.status, style=status_style), Text(f"{row.calls:,}", justify="right"))
+            status, Text(f"{row.calls:,}", justify="right"))
+
+
+def _widths(rows: list[ProcessRow], room: int) -> tuple[int, int]:
+    """Cells for the process and status columns: their longest texts, cut so that the row fits
+    in `room` with the pid, duration and calls columns (a pip or build child's command line is
+    hundreds of characters, and so can a status be: why a process was not followed); the line
+    under the table shows the selected process's whole command and status."""
+    command = max((3 * r.depth + len(r.command) for r in rows), default=7)
+    status = max((len(r.status) for r in rows), default=6)
+    fixed = sum(max(len(c) for c in column) for column in zip(("pid", "duration", "calls"), *(
+        (_pid(r), fmt_ns(r.duration_ns) if r.duration_ns is not None else "", f"{r.calls:,}") for r in rows)))
+    flexible = room - fixed - (2 * 5 + 2)  # (a cell's padding on either side; the scroll bar)
+    if command + status <= flexible:
+        return command, status
+    status = max(MIN_COLUMN, min(status, flexible // 2))
+    command = max(MIN_COLUMN, min(command, flexible - status))
+    return command, max(MIN_COLUMN, min(status, flexible - command))
+
+
+def _pid(row: ProcessRow) -> str:
+    return str(row.pid) if row.pid else "?"  # (a process not followed whose pid is not known)
 
 
 def _last_children(rows: list[ProcessRow]) -> list[bool]:
@@ -49,6 +76,7 @@ class ProcessTreeScreen(ModalScreen[int | None]):
         & > #proc-box { width: 95%; height: 80%; border: thick $primary 60%; background: $surface; }
         #proc-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
         DataTable { height: 1fr; }
+        #proc-detail { height: auto; max-height: 6; padding: 0 1; background: $panel; }
     }
     """
 
@@ -66,6 +94,7 @@ class ProcessTreeScreen(ModalScreen[int | None]):
         self.live = live
         self.selected = selected
         self.rows: list[ProcessRow] = []
+        self.widths = (0, 0)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="proc-box"):
@@ -74,9 +103,11 @@ class ProcessTreeScreen(ModalScreen[int | None]):
             for label in ("process", "pid", "duration", "status", "calls"):
                 table.add_column(label, key=label)
             yield table
+            yield Static("", id="proc-detail", markup=False)
 
     def on_mount(self) -> None:
         self.refresh_rows(select=self.selected)
+        self.call_after_refresh(self.refresh_rows)  # (the columns again, now that the table has its width)
         self.query_one(DataTable).focus()
         if self.live is not None:
             self.set_interval(REFRESH_S, self.refresh_rows)
@@ -88,12 +119,13 @@ class ProcessTreeScreen(ModalScreen[int | None]):
             select = self.rows[table.cursor_row].index
         now = self.live() if self.live is not None else 0
         rows = process_rows(self.data, live=self.live is not None, now_ns=now)
-        if rows == self.rows:
+        widths = _widths(rows, table.size.width or int(self.app.size.width * BOX_WIDTH) - 2)
+        if rows == self.rows and widths == self.widths:
             return
-        self.rows = rows
+        self.rows, self.widths = rows, widths
         table.clear()
         for row, last in zip(rows, _last_children(rows)):
-            table.add_row(*_cells(row, last), key=str(row.index))
+            table.add_row(*_cells(row, last, widths), key=str(row.index))
         failed = sum(r.failed for r in rows)
         running = sum(r.status == "running" for r in rows)
         title = f"{len(rows)} processes" + (f", {failed} failed" if failed else "")
@@ -102,6 +134,19 @@ class ProcessTreeScreen(ModalScreen[int | None]):
         self.query_one("#proc-title", Static).update(title + " — enter opens one in the call tree")
         at = next((i for i, r in enumerate(rows) if r.index == select), 0)
         table.move_cursor(row=at)
+        self._show_selected(at)
+
+    def _show_selected(self, at: int) -> None:
+        """The selected process's whole command and status, under the table."""
+        if 0 <= at < len(self.rows):
+            row = self.rows[at]
+            self.query_one("#proc-detail", Static).update(f"pid {_pid(row)}: {row.command}\n{row.status}")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected(event.cursor_row)
+
+    def on_resize(self) -> None:
+        self.refresh_rows()
 
     def action_cursor(self, step: int) -> None:
         table = self.query_one(DataTable)

@@ -174,3 +174,35 @@ async def test_process_rows_of_children_that_end_every_way(tmp_path):
         expected.extend(sorted(item) if isinstance(item, set) else [item])
     rows[4:6] = sorted(rows[4:6])
     assert rows == expected
+
+
+@sync
+async def test_long_commands_and_reasons_leave_every_column_on_screen(tmp_path):
+    """A build backend's command line is hundreds of characters and a not-followed process's
+    status a sentence: the process tree (T) cuts both to fit its box, so pid, duration, status and
+    calls stay on screen (the calls column was pushed out of a 170-column terminal), and the line
+    under the table shows the selected process's whole command and status."""
+    import json
+
+    path = several_processes(str(tmp_path))
+    backend = ["/home/user/project/.venv/bin/python", "/home/user/project/.venv/lib/python3.12/site-packages/pip/"
+               "_vendor/pyproject_hooks/_in_process/_in_process.py", "build_wheel", "/tmp/tmpoia95x25"]
+    reason = "started with an environment of its own, without flowtrace's start-up hook on PYTHONPATH"
+    with open(path + ".d/100-1.skip.json", "w") as f:
+        json.dump({"pid": 0, "ppid": 100, "argv": backend, "reason": reason, "started_ns": 40}, f)
+    app = FlowtraceApp(TraceSource.open(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await pilot.pause()
+        lines = screen_lines(app)
+        head = next(i for i, line in enumerate(lines) if "duration" in line and "status" in line)
+        assert "calls" in lines[head]
+        skipped = next(line for line in lines[head:] if "_in_process" in line or "/home/user" in line)
+        assert "…" in skipped and " ? " in skipped and "not followed: started with" in skipped and skipped.rstrip(" │█▌▐").endswith("0")
+        row = next(i for i, line in enumerate(lines[head + 1:]) if "/home/user" in line)
+        await pilot.press(*["j"] * row)
+        await pilot.pause()
+        # (the whole command, wrapped: the lines inside the box's border, spaces left out)
+        text = "".join(line.strip(" █▌▐") for line in screen_lines(app)[-10:]).replace(" ", "")
+        assert "pid?:" + "".join(backend) in text and reason.replace(" ", "") in text
