@@ -1643,6 +1643,24 @@ tmemo_slot_same(const Slot *m, const Slot *s)
     return 0;
 }
 
+/* The memo's tags: a u32 a place, after its TMEMO_SIZE places in the same block (c->tmemo), the
+ * hash's high half of the key a place holds (0: none). A probe reads its tag first, 16 KB for
+ * the whole memo against 384 KB of places: a place's line -- after the program ran between two
+ * drains nearly always from memory, ~15 of strings_batch's ~110 samples a flask run at its
+ * first load -- is read on a probe only when its tag matches, and an entry not there has its
+ * place's lines fetched for the text it will leave there (tmemo_put: after its rendering). */
+static inline uint32_t *
+tmemo_tags(const CoreObject *c)
+{
+    return (uint32_t *)(c->tmemo + TMEMO_SIZE);
+}
+
+static inline uint32_t
+tmemo_tag(uint64_t h)
+{
+    return (uint32_t)(h >> 32) | 1;
+}
+
 /* Entry e's place in the memo (NULL when its text is not a function of its keyed slots: then
  * it is not memoized) and, when that place holds e's text of this session, its final id in
  * *sid (else 0). */
@@ -1651,7 +1669,8 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
 {
     *sid = 0;
     if (e->packed || (e->kind != S_ARGS && e->kind != S_VALUE) || !e->nslots || e->nslots > TMEMO_SLOTS) return NULL;
-    if (!c->tmemo && !(c->tmemo = PyMem_RawCalloc(TMEMO_SIZE, sizeof(TextMemo)))) return NULL;   /* (none: still correct) */
+    if (!c->tmemo && !(c->tmemo = PyMem_RawCalloc(TMEMO_SIZE, sizeof(TextMemo) + sizeof(uint32_t))))   /* (places, tags) */
+        return NULL;   /* (none: still correct) */
     uint64_t h = tmemo_mix(e->kind, e->kind == S_ARGS ? e->code_idx : 0);
     const Slot *s = &slots[e->slot_off];
     for (uint32_t k = 0; k < e->nslots; k++) {
@@ -1661,7 +1680,13 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
     }
     h |= 1;
     *hash = h;
-    TextMemo *m = &c->tmemo[HSLOT(h) & (TMEMO_SIZE - 1)];
+    size_t at = HSLOT(h) & (TMEMO_SIZE - 1);
+    TextMemo *m = &c->tmemo[at];
+    if (tmemo_tags(c)[at] != tmemo_tag(h)) {   /* (not there: its lines wanted by tmemo_put) */
+        fetch_line(m);
+        fetch_line((const char *)m + sizeof *m - 1);
+        return m;
+    }
     if (m->hash != h || m->kind != e->kind || m->nslots != e->nslots   /* (emptied at every start: tmemo_clear) */
             || (e->kind == S_ARGS && m->code_idx != e->code_idx))
         return m;
@@ -1673,8 +1698,9 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
 
 /* Keep e's final id at its place m (found by tmemo_find, the hash h), holding its objects. */
 static void
-tmemo_put(TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
+tmemo_put(CoreObject *c, TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
 {
+    tmemo_tags(c)[m - c->tmemo] = tmemo_tag(h);
     Slot old[TMEMO_SLOTS];
     uint8_t nold = m->nslots;
     memcpy(old, m->slots, sizeof old);
@@ -1695,6 +1721,7 @@ tmemo_clear(CoreObject *c)
         m->nslots = 0;
         m->hash = 0;
     }
+    memset(tmemo_tags(c), 0, TMEMO_SIZE * sizeof(uint32_t));
 }
 
 static Text spare_blob, spare_ends;   /* strings_batch's buffers, kept between drains (GIL) */
@@ -1739,8 +1766,14 @@ text_wait_end(CoreObject *c, TextWait *w, StrEntry *strs, const Slot *slots, Tex
             Py_CLEAR(w->enc);
             return -1;
         }
-        if (at < blob->len) memmove(blob->p + at + w->len, blob->p + at, blob->len - at);
-        memcpy(blob->p + at, w->u, w->len);
+        /* (the record after it moved up, and the text copied, without libc's calls for the few
+         * bytes most are: copy_short reads all its n <= 32 bytes before it stores any -- a record
+         * made while a text waited, ~190 k a flask run, each moved by a memmove call: ~5 samples
+         * of the phase) */
+        size_t rest = blob->len - at;
+        if (rest > 32) memmove(blob->p + at + w->len, blob->p + at, rest);
+        else copy_short(blob->p + at + w->len, (const unsigned char *)blob->p + at, rest);
+        copy_short(blob->p + at, (const unsigned char *)w->u, w->len);
         blob->len += w->len;
         c->next_final_sid++;
         (*count)++;
@@ -1749,7 +1782,7 @@ text_wait_end(CoreObject *c, TextWait *w, StrEntry *strs, const Slot *slots, Tex
     remap[w->i] = sid;
     uint32_t *fin = small_final(c, &strs[w->i], slots);   /* (re-read: rendering may run Python) */
     if (fin) *fin = sid;
-    else if (w->memo && w->u != unreadable && c->gen == gen0) tmemo_put(w->memo, w->mh, &strs[w->i], slots, sid);   /* (gen0: no restart meanwhile) */
+    else if (w->memo && w->u != unreadable && c->gen == gen0) tmemo_put(c, w->memo, w->mh, &strs[w->i], slots, sid);   /* (gen0: no restart meanwhile) */
     return 0;
 }
 
@@ -1812,7 +1845,10 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
         TextMemo *memo = fin ? NULL : tmemo_find(c, e, slots, &mh, &msid);
         if (msid) { remap[i] = msid; continue; }   /* (an earlier batch wrote its text) */
         c->rendered++;
-        if (record_worth(c, e, slots)) {
+        /* (an entry with a memo place has every slot keyed -- none a float, an object, a big int
+         * or packed: tmemo_slot_key -- so it is never worth a record: its code's CodeInfo and
+         * order, ~10 samples of record_worth a flask phase, not read for it) */
+        if (!memo && record_worth(c, e, slots)) {
             size_t at = blob.len;
             int r = e->kind == S_VALUE && e->nslots == 1 && !e->packed ? int_record(&slots[e->slot_off], &blob) : 1;
             if (r > 0) r = record_entry(c, rc, e, slots, &d, &blob);
