@@ -302,3 +302,54 @@ def test_marks_beside_many_new_texts_are_measured_and_stored() -> None:
         assert forced == deflated, _descriptors(mark)
     assert len(texts.strings_payload) > W.ZLIB_MAX_STRS_PER_MARK * len(dict(texts.payloads)[F.MARK])
     assert _marks(texts) == _marks(plain)
+
+
+
+@pytest.mark.parametrize("steps", [0.02, 0.3, 0.7, 0.98])
+def test_a_mark_ref_column_with_rows_0_is_encode_columns_bytes(steps: float) -> None:
+    """MARK rows of generators' steps (a suspend with the yielded value's text in `ref`, a resume
+    with ref 0: a step that calls a function, which no fold row takes) and of exceptions raised and caught (`ref` their texts: not 0) in a random
+    order, from a few steps to nearly all, in batches of row counts around multiples of 8: the
+    C coder finds the rows 0 of such a column in a pass of its own (encode.c
+    nonzero_rows_u32) and codes its sparse candidates from them. Each payload is exactly
+    format.encode_columns' bytes, and its `ref` rows 0 are the resumes."""
+    from flowtrace.recorder.c import CRecorder
+
+    ns: dict = {}
+    src = (
+        "def step(i):\n    return i if i % 3 else str(i)\n\n"
+        "def gen():\n    i = 0\n    while True:\n        i += 1\n        yield step(i)\n\n"
+        "def fail(i):\n    try:\n        raise KeyError(i)\n    except KeyError:\n        return i\n"
+    )
+    exec(compile(src, __file__, "exec"), ns)
+    rng = random.Random(int(steps * 100))
+    rec = CRecorder(RecorderConfig())
+    rec.start()
+    batches = []
+    try:
+        for rows in (9, 64, 257, 1001, 4099):
+            g = ns["gen"]()
+            for i in range(rows):
+                if rng.random() < steps:
+                    next(g)
+                else:
+                    ns["fail"](i)
+            g.close()
+            batches.append(rec.drain())
+    finally:
+        rec.stop()
+    zeros = 0
+    encodings = set()
+    for batch in batches:
+        for kind, payload in batch.payloads:
+            _same_as_encode_columns(kind, payload)
+            if kind == F.MARK and "ref" in _descriptors(payload):
+                encodings.add(_descriptors(payload)["ref"][1])
+        got = batch.unpacked()
+        refs = list(got.mark_ref)
+        resumes = [k == F.MARK_RESUME for k in got.mark_kind]
+        assert [r == 0 for r in refs] == resumes
+        zeros += sum(resumes)
+    assert zeros, "no ref column had rows 0"
+    sparse = encodings & {F.ENC_SPARSE, F.ENC_SPARSE_DELTA}
+    assert sparse if steps >= 0.3 else encodings - sparse, encodings  # (from the rows found, and not)

@@ -1002,6 +1002,34 @@ constant_or_sampled(const void *v, int width, size_t n, int64_t *lo, int64_t *hi
     return 0;
 }
 
+/* The rows not 0 of a u32 column of n rows: their places into *at and their values into *nzv,
+ * dense, in row order (buffers kept between drains: the encoder runs no Python, under the GIL).
+ * Every row is stored at the next place and the place moves on only for a row not 0: no branch
+ * a row. 0 when there is no memory (the caller then measures the rows as they are). */
+static uint32_t *spare_nz;
+static size_t cap_spare_nz;
+static int
+nonzero_rows_u32(const uint32_t *v, size_t n, const uint32_t **at, const uint32_t **nzv)
+{
+    if (cap_spare_nz < 2 * (n + 1)) {   /* (n + 1 each: the last row's store may be one past the rows not 0) */
+        uint32_t *p = PyMem_RawRealloc(spare_nz, 2 * (n + 1) * sizeof(uint32_t));
+        if (!p) return 0;
+        spare_nz = p;
+        cap_spare_nz = 2 * (n + 1);
+    }
+    uint32_t *a = spare_nz, *d = spare_nz + n + 1;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = v[i];
+        a[j] = (uint32_t)i;
+        d[j] = x;
+        j += x != 0;
+    }
+    *at = a;
+    *nzv = d;
+    return 1;
+}
+
 /* One column's body at q, in the encoding chosen for it (*enc); returns its end. Inlined once
  * for each value width, so that every loop reads the column's buffer as it is.
  * A column whose 0 rows do not matter (no W_SPARSE) is not read whole for its range first
@@ -1024,12 +1052,25 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
     Sizes z;
     /* (s->nzv: the rows not 0 given too, places s->at and values s->nzv -- a MARK chunk's othr
      * and n: the sparse candidates' sample and body from them, not from a pass over every row) */
-    int by_rows = s->nzv && (s->want & W_SPARSE);
+    const uint32_t *at = s->at, *nzv = s->nzv;
+    size_t nat = s->nat;
+    int by_rows = nzv && (s->want & W_SPARSE), found = 0;
+    /* A u32 column that may be sparse and has rows 0 among others (MARK.ref: a resume's row is
+     * 0, a suspend's or an exception's not -- 38 % of flask's 526 k MARK rows, in no regular
+     * order) has them found here in one pass with no branch a row (nonzero_rows_u32), for the
+     * sparse candidates' sample and body (put_sparse_rows): measure's pass over every row tested
+     * each for 0, a branch that mispredicted there (its hottest lines in column_body_4, ~7-10
+     * samples a flask phase), and so did put_body's sparse loop */
+    if (width == 4 && !by_rows && (s->want & W_SPARSE) && st.nonzero && st.nonzero < rows
+            && nonzero_rows_u32(s->v, rows, &at, &nzv)) {
+        nat = st.nonzero;
+        by_rows = found = 1;
+    }
     measure(s->v, width, rows, &st, &z, by_rows ? s->want & ~W_SPARSE : s->want);
     if (by_rows && z.width && st.nonzero != rows) {   /* (measure's rule: no row 0, no sparse candidate) */
         z.want |= W_SPARSE;
-        z.nonzero = s->nat;
-        sparse_hists(s->nzv, s->nat, z.hist_sparse, z.hist_sparse_delta);
+        z.nonzero = nat;
+        sparse_hists(nzv, nat, z.hist_sparse, z.hist_sparse_delta);
     }
     if (!exact) z.bits = 2 + (rows * (size_t)z.width + 7) / 8;   /* (>= 1 byte of minimum, the width byte) */
     *enc = choose(s, rows, base, &z);
@@ -1041,8 +1082,9 @@ column_body(unsigned char *q, const ColSpec *s, int width, size_t rows, uint64_t
         *enc = choose(s, rows, base, &z);
     }
     if (by_rows && (*enc == ENC_SPARSE || *enc == ENC_SPARSE_DELTA))
-        return put_sparse_rows(q, rows, s->at, s->nzv, s->nat, *enc == ENC_SPARSE_DELTA, z.k);
-    if (by_rows && *enc == ENC_GOLOMB && z.k <= 20) return put_golomb_rows(q, rows, s->at, s->nzv, s->nat, z.k);
+        return put_sparse_rows(q, rows, at, nzv, nat, *enc == ENC_SPARSE_DELTA, z.k);
+    /* (a column of few rows 0 -- found here -- is coded faster from all its rows: put_golomb's blocks) */
+    if (by_rows && !found && *enc == ENC_GOLOMB && z.k <= 20) return put_golomb_rows(q, rows, at, nzv, nat, z.k);
     return *enc == ENC_CONST ? put_varint(q, (uint64_t)z.lo) : put_body(q, *enc, s->v, width, rows, &z, base);
 }
 
