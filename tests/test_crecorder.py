@@ -1933,3 +1933,43 @@ def test_id_columns_are_delta_coded_and_read_back_by_both_readers(tmp_path) -> N
             data.feed(reader.poll())
         cols[r] = (data.col("parent")[: data.n + 1].copy(), data.col("t1")[: data.n + 1] > 0)
     assert np.array_equal(cols["c"][0], cols["python"][0]) and np.array_equal(cols["c"][1], cols["python"][1])
+
+
+def test_texts_keep_their_ids_while_the_text_table_grows_past_a_megabyte() -> None:
+    """~70 k distinct texts in batches of 5,000 calls, each batch also repeating texts of every
+    earlier batch: the text table (strtab.c) grows through sizes whose keys are mapped (1 MB
+    and up: huge pages where the system gives them) and starts afresh past STR_IDS_MAX texts.
+    Every call's text reads back as the one made, and a text repeated while the table still
+    holds it takes its first id (not written again)."""
+    from flowtrace.recorder.c import CRecorder
+
+    ns: dict = {}
+    exec(compile("def f(s):\n    return 0\n", __file__, "exec"), ns)
+    f = ns["f"]
+    rec = CRecorder(RecorderConfig())
+    rec.start()
+    made, batches = [], []
+    try:
+        for b in range(14):
+            calls = [f"t{b}-{i}" for i in range(5000)] + [f"t{e}-{b * 7}" for e in range(b)]
+            for s in calls:
+                f(s)
+            batches.append(rec.drain())
+            made.append(calls)
+    finally:
+        rec.stop()
+    texts: dict[int, str] = {}
+    first_id: dict[str, int] = {}
+    repeats_found = 0
+    for batch, calls in zip(batches, made):
+        new = dict(enumerate(batch.strings, batch.strings_first_id))
+        texts.update(new)
+        got = batch.unpacked()
+        assert [texts[a] for a in got.call_args] == [f"s={s!r}" for s in calls]
+        for a, s in zip(got.call_args[5000:], calls[5000:]):  # (the repeats: earlier batches' texts)
+            if a not in new:
+                assert a == first_id[s]
+                repeats_found += 1
+        for a, s in zip(got.call_args, calls):
+            first_id.setdefault(s, a)
+    assert len(texts) > 65536 and repeats_found > 40

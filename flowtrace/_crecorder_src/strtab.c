@@ -1,5 +1,6 @@
 /* flowtrace._crecorder: final string ids by UTF-8 bytes (deduplication across the session). */
 #include "crecorder.h"
+#include <sys/mman.h>
 
 #define STR_IDS_MAX 65536   /* python.py: the dedup table is bounded; a text may repeat */
 
@@ -49,6 +50,49 @@ tag_of(uint64_t h)
     return (uint32_t)(h >> 32) | 1;
 }
 
+/* The tags and keys of a large table (from 1 MB: flask's keys reach 3 MB) are mapped in
+ * transparent huge pages where the system gives them on request (madvise mode). Its lookups
+ * are spread by hash over MBs that the program evicted between two drains: each missed the TLB
+ * too, and under a hypervisor a page walk is itself a chain of misses (strings_batch's prefetch
+ * of a key -- stab_prefetch -- retired behind its walk: ~9 samples a flask phase, 2 with huge
+ * pages). Mapped, not from malloc: a huge-page range that malloc hands on to other uses after
+ * the table grew had its pages faulted and cleared whole again (+22 samples of clear_page). */
+#define HUGE_PAGE ((size_t)2 << 20)
+#define TABLE_HUGE_MIN ((size_t)1 << 20)
+
+static inline size_t
+table_mapped(size_t bytes)   /* the bytes mapped for a table of `bytes`, or 0: from malloc */
+{
+    return bytes >= TABLE_HUGE_MIN ? (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1) : 0;
+}
+
+/* A zeroed table of `bytes` (NULL: no memory), freed by table_free with the same size. */
+static void *
+table_new(size_t bytes)
+{
+    size_t size = table_mapped(bytes);
+    if (!size) return PyMem_RawCalloc(bytes, 1);
+    size_t span = size + HUGE_PAGE;   /* (room to start it on a huge page's boundary) */
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (p + span > a + size) munmap(a + size, (size_t)(p + span - (a + size)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, size, MADV_HUGEPAGE);   /* (refused: small pages, zeroed as well) */
+#endif
+    return a;
+}
+
+static void
+table_free(void *p, size_t bytes)
+{
+    size_t size = table_mapped(bytes);
+    if (!p) return;
+    if (size) munmap(p, size);
+    else PyMem_RawFree(p);
+}
+
 void
 stab_clear(StrTab *st)
 {
@@ -60,7 +104,8 @@ stab_clear(StrTab *st)
 void
 stab_free(StrTab *st)
 {
-    PyMem_RawFree(st->tags); PyMem_RawFree(st->keys); PyMem_RawFree(st->arena);
+    table_free(st->tags, st->cap * sizeof(uint32_t)); table_free(st->keys, st->cap * sizeof(StrKey));
+    PyMem_RawFree(st->arena);
     memset(st, 0, sizeof *st);
 }
 
@@ -84,9 +129,13 @@ stab_room(StrTab *st)
 {
     if ((st->n + 1) * 2 <= st->cap) return 0;
     size_t ncap = st->cap ? st->cap * 2 : 1024;
-    uint32_t *nt = PyMem_RawCalloc(ncap, sizeof(uint32_t));
-    StrKey *nk = PyMem_RawMalloc(ncap * sizeof(StrKey));
-    if (!nt || !nk) { PyMem_RawFree(nt); PyMem_RawFree(nk); PyErr_NoMemory(); return -1; }
+    uint32_t *nt = table_new(ncap * sizeof(uint32_t));
+    StrKey *nk = table_new(ncap * sizeof(StrKey));
+    if (!nt || !nk) {
+        table_free(nt, ncap * sizeof(uint32_t)); table_free(nk, ncap * sizeof(StrKey));
+        PyErr_NoMemory();
+        return -1;
+    }
     for (size_t i = 0; i < st->cap; i++) {
         if (!st->tags[i]) continue;
         size_t j = HSLOT(st->keys[i].hash) & (ncap - 1);
@@ -94,7 +143,7 @@ stab_room(StrTab *st)
         nt[j] = st->tags[i];
         nk[j] = st->keys[i];
     }
-    PyMem_RawFree(st->tags); PyMem_RawFree(st->keys);
+    table_free(st->tags, st->cap * sizeof(uint32_t)); table_free(st->keys, st->cap * sizeof(StrKey));
     st->tags = nt; st->keys = nk; st->cap = ncap;
     return 0;
 }
