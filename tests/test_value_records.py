@@ -46,7 +46,7 @@ def _zigzag(v: int) -> int:
     return ((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF
 
 
-HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode()], [
+HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode(), "'ünï'".encode(), b"None"], [
     b"plain text",
     b"\xff\x01\x02" + _varint(0) + _varint(_zigzag(0x7F3A41D2E0C0)),  # a value: an object (a step from 0)
     b"\xff\x02" + _varint(1) + b"\x02" + _varint(0) + _varint(_zigzag(16 - 0x7F3A41D2E0C0))
@@ -64,6 +64,10 @@ HAND_MADE = _payload(5, [b"shapes.Vec", "self\0k\0*rest\0**kw\0é".encode()], [
     b"\xff\x01\x05\x02\x02" + _varint(0) + _varint(_zigzag(0x7F3A41D2E0C0 - 16)) + b"\x01" + struct.pack("<d", 4.25),
     b"\xff\x01\x06\x03\x02" + _varint(0) + _varint(_zigzag(0x40)) + b"\x05\x01\x02" + _varint(0)
     + _varint(_zigzag(-0x20)) + b"\x04" + _varint(_zigzag(7)),
+    # (1.10) dictionary entries as slots' texts: at the top, in a tuple, a list and a nested tuple
+    b"\xff\x02" + _varint(1) + b"\x07" + _varint(2) + b"\x05\x02\x07" + _varint(3) + b"\x07" + _varint(2)
+    + b"\x06\x00" + b"\x07" + _varint(3) + b"\x05\x01\x05\x01\x07" + _varint(0),
+    b"\xff\x01\x07" + _varint(3),
 ])
 HAND_MADE_TEXTS = [
     "plain text", "<shapes.Vec object at 0x7f3a41d2e0c0>",
@@ -72,6 +76,7 @@ HAND_MADE_TEXTS = [
     "self=(-3, ['job', None, ((),)]), k=(), *rest=((...), ...), **kw={}, é=[0.5]",
     "(<shapes.Vec object at 0x7f3a41d2e0c0>, 4.25)",
     "[<shapes.Vec object at 0x7f3a41d2e100>, (<shapes.Vec object at 0x7f3a41d2e0e0>,), 7]",
+    "self='ünï', k=(None, 'ünï'), *rest=[], **kw=None, é=((shapes.Vec,),)", "None",
 ]
 
 
@@ -104,8 +109,10 @@ def _damaged() -> list[bytes]:
     short_tuple = _payload(1, [], [b"\xff\x01\x05\x03\x04\x02\x04\x04"])  # 3 items, 2 there
     deep_list = _payload(1, [], [b"\xff\x01" + b"\x06\x01" * 17 + b"\x04\x00"])  # nested past 16
     label_in_tuple = _payload(1, [], [b"\xff\x01\x05\x01\x02" + _varint(0) + _varint(0)])  # no label 0
+    text_at_none = _payload(1, [b"a"], [b"\xff\x01\x07" + _varint(1)])  # (1.10) no entry 1
+    text_at_cut = _payload(1, [b"a"], [b"\xff\x01\x05\x02\x07"])  # its index missing
     return out + [bad_label, bad_tag, bad_kind, trailing, short_float, long_literal, short_tuple, deep_list,
-                  label_in_tuple]
+                  label_in_tuple, text_at_none, text_at_cut]
 
 
 @pytest.mark.parametrize("use_c", [False, True])
@@ -1019,3 +1026,171 @@ def test_argument_lists_holding_instances_and_containers_written_at_call_time_re
             session.stop()
         calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
         assert [(c.args, c.result) for c in calls] == expected, recorder
+
+
+class _Named_class_whose_text_is_longer_than_a_packed_items_room_of_seventy:
+    pass
+
+
+def _pair(t, n):  # a container with a class, a function or objects of two classes in it
+    return t
+
+
+def _pair_d(d, t):  # a dict beside it: the list is not a record at call time (slots; t packed)
+    return t
+
+
+def _made_two(i):  # a new tuple of objects of two classes: a record at call time (packed.c value_record)
+    return (_Box(), Vec3.Inner()) if i % 2 else [Shape(), i, (_Box(), "x")]
+
+
+def _yield_two(n):
+    for i in range(n):
+        yield _Box(), Vec3.Inner(), i
+
+
+def _strs_payload_entries(payload) -> list[tuple[bool, str]]:
+    """(is it a record, its text) for each string of a STRS payload."""
+    first, count = struct.unpack_from("<II", payload)
+    if not count & F.STRS_RECORDS:
+        return []  # (texts only: no record)
+    n = count & ~F.STRS_RECORDS
+    (nd,) = struct.unpack_from("<I", payload, 8)
+    dict_size = struct.unpack_from("<I", payload, 12 + 4 * nd)[0]
+    at = 12 + 4 * (nd + 1) + dict_size
+    offs = struct.unpack_from(f"<{n + 1}I", payload, at)
+    blob = payload[at + 4 * (n + 1):]
+    raw = [bytes(blob[a:b]) for a, b in zip(offs, offs[1:])]
+    plain = F.expand_strings(payload)
+    poffs = struct.unpack_from(f"<{n + 1}I", plain, 8)
+    pblob = bytes(plain[8 + 4 * (n + 1):])
+    return [(r[:1] == b"\xff", pblob[a:b].decode("utf-8", "surrogatepass")) for r, a, b in zip(raw, poffs, poffs[1:])]
+
+
+def test_containers_holding_classes_functions_and_objects_of_two_classes_read_as_reprs_texts() -> None:
+    """Tuples and lists holding classes, functions, generators, or instances of two classes --
+    (self, cls), isinstance's class tuples, (func, args), results made of two kinds of objects
+    -- as arguments (a record at call time, or a packed slot beside a dict) and as results and
+    yielded values (a record at call time, packed.c value_record), in three batches: the C
+    recorder writes them as value records whose class and function texts are literals made at
+    call time (packed.c pack_named; in a slot beside a dict, objects of two classes or beside a
+    class as placeholders made at call time too), not as whole texts made at call time; a text
+    too long for an item's room or a non-ASCII name keeps the text path.
+    Every text is reprs.py's, addresses included, from both recorders."""
+    import io
+
+    from flowtrace.ftr.chunks import ChunkReader
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    names = ("_pair", "_pair_d", "_made_two", "_yield_two")
+    long_cls = _Named_class_whose_text_is_longer_than_a_packed_items_room_of_seventy
+
+    def gen_fn():
+        yield 1
+
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str]] = []
+
+        def call(fn, *args):
+            expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
+
+        session.start()
+        try:
+            for batch in range(3):
+                g = gen_fn()
+                for i in range(20):
+                    o = _Box()
+                    call(_pair, (o, _Box), i)
+                    call(_pair, (Vec3.Inner, Shape, InBuiltins, i), "s")
+                    call(_pair, [_pair, (_made_two, i)], None)
+                    call(_pair, (g, gen_fn, Ünï), i)  # (Ünï: not ASCII, the text path)
+                    call(_pair, (long_cls, 1), i)  # (too long for an item: the text path)
+                    call(_pair, (_Box,) * 8, i)  # past MAX_ITEMS
+                    call(_pair, (o, Vec3.Inner(), Shape()), 2.5)  # objects of three classes
+                    call(_pair_d, {"k": i}, (Shape, i, "x"))
+                    call(_pair_d, {"k": i}, (o, Shape))  # an object beside a class in a slot: placeholders made now
+                    call(_pair_d, {"k": i}, [o, Vec3.Inner(), (o, 1)])  # objects of two classes in a slot: the same
+                    call(_pair_d, {"k": i}, ((1, _pair), [Odd]))
+                    call(_made_two, i)
+                    expected.append((_args_text(_yield_two, (2,), {}, "safe"), "None"))
+                    for v in _yield_two(2):
+                        pass
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+        assert [(c.args, c.result) for c in calls] == expected, recorder
+        if recorder == "c":  # written as records: the class and function texts are literals in them
+            entries = [e for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS
+                       for e in _strs_payload_entries(ch.payload)]
+            assert any(rec and "(<class '" in text for rec, text in entries)
+            assert any(rec and text.startswith("[<function _pair at 0x") for rec, text in entries)
+            assert any(rec and text.startswith("(<test_value_records._Box object at 0x") and "Inner object" in text
+                       for rec, text in entries)
+            assert any(rec and text.startswith("d={'k': ") and ", t=[<test_value_records._Box object at 0x" in text
+                       for rec, text in entries)
+
+
+def test_labels_numbered_at_call_time_belong_to_their_session() -> None:
+    """The labels the C recorder numbers at call time for objects of two classes in a packed
+    value (packed.c pack_label) are its session's batch's: a second session, whose first batch
+    numbers other entries first, must not take the first one's indexes (the same batch number,
+    the same class) -- every text is reprs.py's in both."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    o, inner = _Box(), Vec3.Inner()
+    for first in ([], [Vec3(1.0, 2.0, 3.0), Shape(), Long()]):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder="c")
+        session.start()
+        try:
+            for x in first:  # (other labels numbered first in this session's first batch)
+                _pair_d({"k": 1}, (x, _Box))
+            _pair_d({"k": 1}, (o, inner))
+            _pair_d({"k": 2}, [inner, Shape, o])
+        finally:
+            session.stop()
+        got = [c.args for c in load(buf.getvalue()).calls if c.function.qualname == "_pair_d"][len(first):]
+        assert got == [_args_text(_pair_d, ({"k": 1}, (o, inner)), {}, "safe"),
+                       _args_text(_pair_d, ({"k": 2}, [inner, Shape, o]), {}, "safe")]
+
+
+def test_texts_seen_again_in_a_chunks_records_are_dictionary_entries() -> None:
+    """(1.10) A str passed again and again beside a new object, a class, None: the C recorder
+    writes each record made at the drain with the text once in the chunk's dictionary and a
+    slot of tag 7 naming it (render.c dict_text), not the text again in every record. Every text
+    is reprs.py's, from both recorders; the C recorder's chunk holds the str's text twice (in the
+    first record, and as the entry the others name), not 20 times."""
+    import io
+
+    from flowtrace.ftr.chunks import ChunkReader
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    path = "/a/path/that/repeats/in/every/record"
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        objs = [Shape() for _ in range(20)]
+        session.start()
+        try:
+            for i, o in enumerate(objs):
+                _lit(o, path, 0.5 + i)
+                _lit(o, Shape, None)
+        finally:
+            session.stop()
+        got = [c.args for c in load(buf.getvalue()).calls if c.function.qualname == "_lit"]
+        expected = [t for i, o in enumerate(objs) for t in (_args_text(_lit, (o, path, 0.5 + i), {}, "safe"),
+                                                           _args_text(_lit, (o, Shape, None), {}, "safe"))]
+        assert got == expected, recorder
+        if recorder == "c":
+            strs = b"".join(ch.payload for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS)
+            # (its first record's literal, then the dictionary's entry for the 19 others)
+            assert strs.count(repr(path).encode()) == 2
+            assert strs.count(b"<class 'test_value_records.Shape'>") == 2

@@ -944,12 +944,9 @@ rec_names_commit(CoreObject *c, uint32_t code_idx)
  * characters, -1 when its objects take the slot path (another kind of type, a class dict that
  * only a lookup running Python could read, a label too long for any object's text to stay
  * uncut, no memory). COLD: once a type and batch. */
-static COLD int
-rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
+COLD int
+rec_label_make(CoreObject *c, PyTypeObject *tp, uint32_t *idx_, size_t *chars_)
 {
-    c->rec_types[h].tp = tp;
-    c->rec_types[h].epoch = c->rec_epoch + 1;
-    c->rec_types[h].ok = 0;
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (Py_TYPE(tp) != &PyType_Type && !plain_names(Py_TYPE(tp))))
         return -1;
     /* (a class dict holding a key that is not a str: its label is made at the drain, by the
@@ -972,6 +969,21 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
     if (!lab) return -1;
     if (!builtin) { memcpy(lab, um, (size_t)nm); lab[nm] = '.'; lab += nm + 1; }
     memcpy(lab, un, (size_t)nn);
+    *idx_ = idx;
+    *chars_ = chars;
+    return 0;
+}
+
+/* rec_label_make, the label kept in rec_label's table (entry h) for the batch. */
+static COLD int
+rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
+{
+    c->rec_types[h].tp = tp;
+    c->rec_types[h].epoch = c->rec_epoch + 1;
+    c->rec_types[h].ok = 0;
+    uint32_t idx;
+    size_t chars;
+    if (rec_label_make(c, tp, &idx, &chars) < 0) return -1;
     c->rec_types[h].idx = idx;
     c->rec_types[h].chars = (uint16_t)chars;
     c->rec_types[h].ok = 1;
@@ -1128,19 +1140,70 @@ rec_put_object(unsigned char *__restrict q, const unsigned char *start, uint32_t
     return rec_varint(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
 }
 
+/* The labels the walks number in a batch for instances in packed values and in call-time records
+ * of them (packed.c pack_labeled, rec_put_instance), by type (direct-mapped), each with what it was
+ * read from: the class dict's version tag (any change to the dict, __module__'s included, gives a
+ * new one, never reused) and the __qualname__ str (held: its address names no other str
+ * meanwhile). A class renamed since its label was made gets it made again -- the text the call
+ * saw, as the reference's, and as a class's own text beside it in the value (packed.c pack_named,
+ * made now) shows it; rec_label's table, for the keyed records, keeps a type's first label for the
+ * batch. gen and epoch: the batch of this session's core. Only read and written with the GIL held. */
+#define LABS_SEEN 256   /* (as REC_TYPES: flask's batches label more classes than 64 entries keep) */
+static struct { PyTypeObject *tp; PyObject *name; uint64_t ttag, gen; uint32_t epoch, idx; size_t chars; } labs_seen[LABS_SEEN];
+
+/* rec_label_now past its table: the label made (rec_label_make) and kept at entry i. COLD: once a
+ * class and batch, and again when it is renamed. */
+static COLD __attribute__((noinline)) int
+rec_label_now_new(CoreObject *c, PyTypeObject *tp, size_t i, uint64_t ttag, uint32_t *idx, size_t *chars)
+{
+    if (rec_label_make(c, tp, idx, chars) < 0) return -1;
+    Py_XSETREF(labs_seen[i].name, Py_XNewRef(((PyHeapTypeObject *)tp)->ht_qualname));   /* (a str: freeing one runs no code) */
+    labs_seen[i].tp = tp; labs_seen[i].ttag = ttag; labs_seen[i].epoch = c->rec_epoch + 1; labs_seen[i].gen = c->gen;
+    labs_seen[i].idx = *idx; labs_seen[i].chars = *chars;
+    return 0;
+}
+
+/* Heap type tp's label as a call made now shows it, numbered in this batch's record dictionary: 0
+ * with its index and characters, -1 when its instances take the text path (rec_label_make's). */
+static inline __attribute__((always_inline)) int
+rec_label_now_in(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+{
+    const uint64_t ttag = tp->tp_dict ? dict_tag(tp->tp_dict) : 0;
+    const size_t i = ptr_hash(tp) & (LABS_SEEN - 1);
+    if (labs_seen[i].tp != tp || labs_seen[i].epoch != c->rec_epoch + 1 || labs_seen[i].gen != c->gen
+            || labs_seen[i].ttag != ttag || !(ttag >> 8) || labs_seen[i].name != ((PyHeapTypeObject *)tp)->ht_qualname)
+        return rec_label_now_new(c, tp, i, ttag, idx, chars);
+    *idx = labs_seen[i].idx;
+    *chars = labs_seen[i].chars;
+    return 0;
+}
+
+int
+rec_label_now(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+{
+    return rec_label_now_in(c, tp, idx, chars);
+}
+
+void
+rec_labels_now_clear(void)
+{
+    for (size_t i = 0; i < LABS_SEEN; i++) { Py_CLEAR(labs_seen[i].name); labs_seen[i].tp = NULL; }
+}
+
 /* Instance o (of a heap type, not a class) as a slot of the call-time record that packed.c's
- * args_record writes at q (its tuples' and lists' items too): RS_OBJECT, its label's index (numbered
- * now, rec_label) and its address's step (r). Where it ends, its text's characters added to *ch;
- * NULL when it cannot be one (a label of another kind, a text that could be cut: the list takes
- * the slot path). Out of line: args_record's walk meets an instance seldom (a `self` with a packed
- * `*args`), and rec_label's lines stay these records' and rec_commit's. */
+ * args_record or value_record writes at q (its tuples' and lists' items too): RS_OBJECT, its
+ * label's index (numbered now: rec_label_now -- a class renamed since its label was made in this
+ * batch is labelled as it is now) and its address's step (r). Where it ends, its text's
+ * characters added to *ch; NULL when it cannot be one (a label of another kind, a text that could
+ * be cut: the list takes the slot path). Out of line: args_record's walk meets an instance seldom
+ * (a `self` with a packed `*args`). */
 unsigned char *
 rec_put_instance(CoreObject *c, unsigned char *q, PyObject *o, RecObjs *r, size_t *ch)
 {
     uint32_t li;
     size_t lc;
     const uint64_t a = (uint64_t)(uintptr_t)o;
-    if (rec_label(c, Py_TYPE(o), &li, &lc) < 0 || (lc += OBJECT_CHARS(a)) > MAX_TEXT) return NULL;
+    if (rec_label_now_in(c, Py_TYPE(o), &li, &lc) < 0 || (lc += OBJECT_CHARS(a)) > MAX_TEXT) return NULL;
     *ch += lc;   /* (record_entry's and packed_objects' count: the label, the address's digits, 15) */
     return rec_put_object(q, r->start, li, (int64_t)a, &r->addr, &r->first, &r->step_at);
 }
@@ -1439,7 +1502,7 @@ value_id_other(CoreObject *c, PyObject *v)
     if (small_int(v) && (hit = small_commit(c, &c->small_vals, small_int_value(v), S_VALUE, 0))) return hit;
     Slot s;
     if (capture_value(c, &s, v) < 0) return 0;
-    if (s.tag == V_PACKED && !s.o) return packed_value_rec(c, &s);   /* (a tuple or list of scalars) */
+    if (s.tag == V_PACKED && !s.o && !PACKED_LABELED(s.u.i)) return packed_value_rec(c, &s);   /* (a tuple or list of scalars) */
     return commit_memo(c, &s, 1, S_VALUE, 0);
 }
 
@@ -1543,11 +1606,7 @@ static __attribute__((noinline)) uint32_t
 value_packed(CoreObject *c, PyObject *v)
 {
     if (Py_TYPE(v) != &PyTuple_Type && Py_TYPE(v) != &PyList_Type) return 0;
-    Slot s = {NULL, {.i = 0}, 0};
-    if (!pack_value(c, &s, v, 1)) return 0;
-    uint32_t sid = s.o ? commit_slots(c, &s, 1, S_VALUE, 0) : packed_value_rec(c, &s);
-    if (!sid) PyErr_Clear();
-    return sid;
+    return value_record(c, v);   /* (a record now, its instances of any classes: packed.c) */
 }
 
 /* A value's id when it takes no Python code to make (a yield's fast path, callbacks.c

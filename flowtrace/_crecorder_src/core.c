@@ -324,7 +324,7 @@ PyInit__crecorder(void)
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(
-        "{sisisisisisisisisisisisisisisisislslsisisisisisisisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
+        "{sisisisisisisisisisisisisisisisislslsisisisisisisisisisisisisisisisisisisisi}", "MAX_STRING", MAX_STRING, "MAX_TEXT", MAX_TEXT,
         "MAX_ITEMS", MAX_ITEMS, "MAX_DEPTH", MAX_DEPTH,
         "END_RETURN", END_RETURN, "END_RAISE", END_RAISE, "END_UNFINISHED", END_UNFINISHED, "END_RAISE_HERE", END_RAISE_HERE,
         "MARK_SUSPEND", MARK_SUSPEND, "MARK_RESUME", MARK_RESUME, "MARK_THROW", MARK_THROW,
@@ -333,7 +333,7 @@ PyInit__crecorder(void)
         "ENC_VARINT_DELTA", ENC_VARINT_DELTA, "ENC_VARINT", ENC_VARINT, "ENC_CONST", ENC_CONST,
         "ENC_PARENT", ENC_PARENT, "ENC_SPARSE_DELTA", ENC_SPARSE_DELTA, "ENC_SPARSE", ENC_SPARSE, "ENC_BITS", ENC_BITS,
         "ENC_GOLOMB_DELTA", ENC_GOLOMB_DELTA, "ENC_GOLOMB", ENC_GOLOMB, "ENC_GOLOMB_PARENT", ENC_GOLOMB_PARENT,
-        "ENC_GOLOMB_RISE", ENC_GOLOMB_RISE, "ENC_DEFLATE", ENC_DEFLATE, "ENC_SHARED", ENC_SHARED, "DEFLATE_COLUMNS", DEFLATE_COLUMNS, "RS_TUPLE", RS_TUPLE, "RS_LIST", RS_LIST,
+        "ENC_GOLOMB_RISE", ENC_GOLOMB_RISE, "ENC_DEFLATE", ENC_DEFLATE, "ENC_SHARED", ENC_SHARED, "DEFLATE_COLUMNS", DEFLATE_COLUMNS, "RS_TUPLE", RS_TUPLE, "RS_LIST", RS_LIST, "RS_TEXT_AT", RS_TEXT_AT,
         "SAMPLE_SPAN", SAMPLE_SPAN, "ZLIB_MIN_BYTES_PER_CALL", ZLIB_MIN_BYTES_PER_CALL,
         "ZLIB_MAX_STRS_PER_MARK", ZLIB_MAX_STRS_PER_MARK);
     PyObject *str_tuple = PyTuple_New(N_BUILTIN_STR);   /* their __str__ make reprs._BUILTIN_STR */

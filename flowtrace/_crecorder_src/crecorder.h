@@ -171,7 +171,10 @@ named_qualname(PyObject *o, int kind)
 }
 #define PACKED_AT(off, len, chars) ((int64_t)((uint64_t)(off) | (uint64_t)(len) << 32 | (uint64_t)(chars) << 48))
 #define PACKED_OFF(i) ((size_t)((uint64_t)(i) & 0xFFFFFFFFu))
-#define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0xFFFF))
+#define PACKED_LEN(i) ((size_t)((uint64_t)(i) >> 32 & 0x7FFF))   /* (<= PACK_MAX) */
+/* (bit 47) its instances are RS_PACKED_LABELED, their labels numbered at call time; its chars count them */
+#define PACKED_LABELS ((int64_t)1 << 47)
+#define PACKED_LABELED(i) ((uint64_t)(i) >> 47 & 1)
 #define PACKED_CHARS(i) ((size_t)((uint64_t)(i) >> 48))
 typedef struct { PyObject *o; union { int64_t i; double d; uintptr_t addr; } u; uint8_t tag; } Slot;
 _Static_assert(V_BUILTIN < 16, "memo keys keep a slot tag in 4 bits");
@@ -367,6 +370,10 @@ typedef struct ThreadState {
      * commit_slots copies them to the batch: per thread, because a hook that runs Python
      * between two arguments may let another thread capture meanwhile. */
     size_t npack;
+    /* the batch (the core's rec_epoch + 1) whose record dictionary numbered the labels of the
+     * RS_PACKED_LABELED instances in pack (0: none; UINT32_MAX: more than one -- a hook ran a
+     * drain between two arguments), which pack_commit numbers again in another batch */
+    uint32_t pack_lab_epoch;
     unsigned char pack[PACK_MAX];
 } ThreadState;
 
@@ -632,11 +639,19 @@ static inline uint64_t dict_tag(PyObject *v) { (void)v; return 0; }
 #define REC_MARK 0xFF        /* a record's first byte (never the first byte of UTF-8) */
 #define STRS_RECORDS 0x80000000u   /* the count's flag: a dictionary and records follow */
 enum { REC_VALUE = 1, REC_ARGS = 2 };
-/* slot tags; 5 and 6 (format 1.5): a tuple / list, a varint count and that many slots */
-enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4, RS_TUPLE = 5, RS_LIST = 6 };
+/* slot tags; 5 and 6 (format 1.5): a tuple / list, a varint count and that many slots; 7 (1.10): a
+ * varint index into the chunk's dictionary, whose entry is the slot's text */
+enum { RS_LITERAL = 0, RS_FLOAT = 1, RS_OBJECT = 2, RS_DEFREPR = 3, RS_INT = 4, RS_TUPLE = 5, RS_LIST = 6, RS_TEXT_AT = 7 };
 /* packed.c's instance in a packed value (never in a file): 8 bytes, its address (native order);
  * the drain writes it as RS_OBJECT with the label of the type its slot holds (1.7) */
 #define RS_PACKED_OBJECT 0x80
+/* packed.c's instance whose label was numbered at call time (pack_value's second walk: instances
+ * of two classes, or beside a class's text), never in a file: its label's index in the batch's
+ * record dictionary (u32), its address and its type's address (u64 each; native order: the type
+ * only for pack_commit to number the label again in another batch -- the capture's frame holds
+ * the instance, so its type, until then); the drain writes RS_OBJECT with that index */
+#define RS_PACKED_LABELED 0x81
+#define PACKED_LABELED_BYTES 21
 /* "<" label " object at 0x" address in hex ">" but for the label: its characters */
 #define OBJECT_CHARS(a) ((size_t)(67 - __builtin_clzll((unsigned long long)(a) | 1)) / 4 + 15)
 #define FLOAT_CHARS 24       /* the longest repr of a double: -2.2250738585072014e-308 */
@@ -758,9 +773,13 @@ COLD int rec_names_commit(CoreObject *c, uint32_t code_idx);
  * rec_addr), the first one and its step's offset in the record (0: none yet) -- REC_SIDE's. */
 typedef struct { const unsigned char *start; uint64_t addr, first; size_t step_at; } RecObjs;
 unsigned char *rec_put_instance(CoreObject *c, unsigned char *q, PyObject *o, RecObjs *r, size_t *ch);
+int rec_label_now(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars);
+void rec_labels_now_clear(void);
+COLD int rec_label_make(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars);
 void rec_items_clear(RecItem *items, size_t n);
 /* packed.c */
 int pack_value(CoreObject *c, Slot *s, PyObject *v, int safe);
+uint32_t value_record(CoreObject *c, PyObject *v);
 COLD int args_layout(CodeInfo *ci);
 void pack_ids_clear(CoreObject *c);
 void shape_free(CodeInfo *ci);
@@ -775,6 +794,7 @@ void labels_clear(RenderCtx *rc);
 int render_entry(CoreObject *c, RenderCtx *rc, StrEntry *e, Slot *slots, Text *t);
 PyObject *builtin_text_now(PyObject *v, int safe);
 PyObject *module_text_now(PyObject *m);
+size_t item_text_now(PyObject *o, unsigned char *q, size_t room);
 int plain_names(PyTypeObject *meta);
 int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
                   PyObject **payload, size_t *count);

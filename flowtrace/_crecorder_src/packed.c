@@ -124,11 +124,13 @@ pack_int(unsigned char *p, PyObject *v, size_t *ch)
 /* A walk's state: the core (its batch's packed bytes and pack_ids); obj_type, where instances
  * may be packed (1.7, safe mode's slot path), the one class they must all be of (NULL: they may
  * not); objs, where instances are written as a call-time record's objects (safe mode's
- * args_record: any classes, capture.c rec_put_instance; NULL: they may not); and what was seen
- * since the last reset -- `thaw`: something whose text could change or that is not to be held
- * (a list, an instance, a tuple cut by MAX_ITEMS or MAX_DEPTH), `deepest`: the deepest non-empty
- * container. */
-typedef struct { CoreObject *c; PyTypeObject **obj_type; RecObjs *objs; int thaw, deepest; } Walk;
+ * args_record and value_record: any classes, capture.c rec_put_instance; NULL: they may not);
+ * lit_objs, pack_value's second walk: instances of any classes labelled now (pack_labeled); and
+ * what was seen since the last reset -- `thaw`: something whose text could change or that is not
+ * to be held (a list, an instance, a tuple cut by MAX_ITEMS or MAX_DEPTH), `deepest`: the deepest
+ * non-empty container, `named`: a class's or a function's text made now (pack_named), `mixed`:
+ * instances of a second class (obj_type's walk). */
+typedef struct { CoreObject *c; PyTypeObject **obj_type; RecObjs *objs; int thaw, deepest, named, mixed, lit_objs; } Walk;
 
 static unsigned char *pack_items(unsigned char *p, const unsigned char *end, PyObject *o, int depth, size_t *chars,
                                  Walk *w);
@@ -158,6 +160,47 @@ pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, s
     return p + len;
 }
 
+/* Safe mode, an item that is a class, a function or a generator -- (self, cls) pairs, isinstance's
+ * class tuples, typing's cached (cls, params) keys, (func, args) pairs: ~8 k of flask test_basic's
+ * call-time container texts -- or, in pack_value's second walk (lit_objs), an instance: its text
+ * now as a literal (render.c item_text_now: reads only, no Python), not the whole container's text
+ * made now (builtin_text_now: a str made, then hashed and deduplicated at the drain, ~1,750
+ * instructions a text). Its room: what the items after it leave (`rest`, pack_item's: theirs and
+ * one item's more), at most a one-byte length. NULL when it cannot be (a text of another kind,
+ * one too long: the container's text path, as before). The text could change (a class's
+ * __qualname__ set): not a frozen tuple's (thaw). Out of line: the scalars' walk keeps its lines. */
+static __attribute__((noinline)) unsigned char *
+pack_named(unsigned char *p, const unsigned char *end, PyObject *it, size_t *ch, Walk *w, Py_ssize_t rest)
+{
+    ptrdiff_t room = (end - p) - 2 - (rest > ITEM_ROOM ? rest - ITEM_ROOM : 0);
+    size_t n = room < 2 ? 0 : item_text_now(it, p + 2, room < 127 ? (size_t)room : 127);
+    if (!n) return NULL;
+    p[0] = RS_LITERAL;
+    p[1] = (unsigned char)n;   /* (< 128: one varint byte) */
+    *ch += n;   /* (ASCII: a character a byte) */
+    w->thaw = w->named = 1;
+    return p + 2 + n;
+}
+
+/* Instance `it` in pack_value's second walk (lit_objs: instances of two classes, or beside a class's
+ * or a function's text): RS_PACKED_LABELED, its label numbered now in the batch's record dictionary
+ * (rec_label_now) and its address; its text's characters, label included, added to *ch. NULL when its label is of another
+ * kind (the text path). Out of line: rare. */
+static __attribute__((noinline)) unsigned char *
+pack_labeled(CoreObject *c, unsigned char *p, PyObject *it, size_t *ch)
+{
+    uint32_t li;
+    size_t lc;
+    const uint64_t a = (uint64_t)(uintptr_t)it, tp = (uint64_t)(uintptr_t)Py_TYPE(it);
+    if (rec_label_now(c, Py_TYPE(it), &li, &lc) < 0) return NULL;
+    *p = RS_PACKED_LABELED;
+    memcpy(p + 1, &li, 4);
+    memcpy(p + 5, &a, 8);
+    memcpy(p + 13, &tp, 8);
+    *ch += lc + OBJECT_CHARS(a);
+    return p + PACKED_LABELED_BYTES;
+}
+
 /* One item `it` of a container at `depth` (or an argument, depth -1): its slot, its text's bound
  * added to *ch. Room for ITEM_ROOM bytes is the caller's to check; a nested container checks
  * its own, and that `rest` bytes are left after it (the items after it in its container: only
@@ -185,9 +228,10 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
         return put_f64le(p, PyFloat_AS_DOUBLE(it));
     }
     if ((tp->tp_flags & (Py_TPFLAGS_HEAPTYPE | Py_TPFLAGS_TYPE_SUBCLASS)) != Py_TPFLAGS_HEAPTYPE)
-        return NULL;   /* (a class is shown by its name: not packed) */
+        return w->obj_type || w->objs || w->lit_objs ? pack_named(p, end, it, ch, w, rest) : NULL;   /* (safe mode: a class, a function) */
     w->thaw = 1;
     if (w->objs) return rec_put_instance(w->c, p, it, w->objs, ch);   /* (a record's object: its label now) */
+    if (w->lit_objs) return pack_labeled(w->c, p, it, ch);   /* (pack_value's second walk: its label numbered now) */
     if (w->obj_type && (!*w->obj_type || *w->obj_type == tp)) {
         /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
          * slot holds its type (pack_value), the drain writes the label (render.c) */
@@ -198,6 +242,7 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
         *ch += OBJECT_CHARS(a);   /* (and the label's characters: known at the drain) */
         return p + 8;
     }
+    if (w->obj_type) w->mixed = 1;   /* (a second class: pack_value's second walk may take it) */
     return NULL;
 }
 
@@ -258,8 +303,26 @@ pack_value(CoreObject *c, Slot *s, PyObject *v, int safe)
     unsigned char *start = ts->pack + ts->npack;
     size_t chars = 0;
     PyTypeObject *obj_type = NULL;
-    Walk w = {c, safe ? &obj_type : NULL, NULL, 0, -1};
+    Walk w = {c, safe ? &obj_type : NULL, NULL, 0, -1, 0, 0, 0};
     unsigned char *p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, &w);
+    if (p && obj_type && w.named) p = NULL, w.mixed = 1;   /* (see below) */
+    if (!p && w.mixed) {
+        /* instances of two classes, or beside a class's or a function's text (an instance's label
+         * is the drain's, such a text is made now: a class renamed between would show two names):
+         * walked again with every instance's placeholder made now too, as builtin_text_now would
+         * make it (~6 k of flask test_basic's argument tuples: (self, cls), (obj, other)) */
+        Walk w2 = {c, NULL, NULL, 0, -1, 0, 0, 1};
+        obj_type = NULL;
+        chars = 0;
+        if (!(p = pack_items(start, ts->pack + PACK_MAX, v, 0, &chars, &w2)) || chars > MAX_TEXT) return 0;
+        const uint32_t now = c->rec_epoch + 1;
+        ts->pack_lab_epoch = !ts->pack_lab_epoch || ts->pack_lab_epoch == now ? now : UINT32_MAX;
+        s->tag = V_PACKED;
+        s->o = NULL;
+        s->u.i = PACKED_AT(ts->npack, p - start, chars) | PACKED_LABELS;
+        ts->npack += (size_t)(p - start);
+        return 1;
+    }
     if (!p || chars > MAX_TEXT) return 0;
     size_t len = (size_t)(p - start);
     s->tag = V_PACKED;
@@ -269,11 +332,81 @@ pack_value(CoreObject *c, Slot *s, PyObject *v, int safe)
     return 1;
 }
 
-/* Forget every tuple pack_ids holds and every code's shape (the recording stops). */
+/* Where value_record writes: REC_SIDE bytes past the end of the batch's packed bytes when the last
+ * value record held an instance (raytrace's `(obj, t)` results, one after another), else at their
+ * end (a generator's (key, value), a router's (name, args)); a wrong guess moves the record. */
+static size_t value_side = REC_SIDE;
+
+/* The S_REC entry of a value record just written at `start` (REC_MARK, REC_VALUE, the value's
+ * slots) up to `end`, value_side bytes past the end of the batch's packed bytes: with instances in
+ * it, its side bytes before it (rec_entry_objs' for an argument list), without, at the end of the
+ * packed bytes (as packed_value_rec's) -- moved there when value_side said otherwise. Its string
+ * id, or 0 (no memory; no error set). */
+static uint32_t
+value_rec_entry(CoreObject *c, unsigned char *start, const unsigned char *end, const RecObjs *r)
+{
+    uint32_t sid;
+    StrEntry *e = str_entry(c, &sid);
+    if (!e) { PyErr_Clear(); return 0; }
+    size_t len = (size_t)(end - start);
+    const size_t side = r->step_at ? REC_SIDE : 0;
+    if (side != value_side) {   /* (the guess was wrong: the record moved, the next one guessed so) */
+        unsigned char *to = c->packed + c->npacked + side;
+        memmove(to, start, len);
+        start = to;
+        value_side = side;
+    }
+    e->kind = S_REC;   /* (code_idx 0: str_entry's) */
+    e->rec_len = len;
+    if (!side) {
+        e->pack_off = (uint32_t)c->npacked;
+    } else {
+        uint16_t sa = (uint16_t)r->step_at;   /* (< PACK_MAX) */
+        memcpy(start - REC_SIDE, &r->first, 8);
+        memcpy(start - REC_SIDE + 8, &r->addr, 8);
+        memcpy(start - REC_SIDE + 16, &sa, 2);
+        c->rec_addr = r->addr;
+        e->packed = 1;
+        e->pack_off = (uint32_t)(start - c->packed);
+    }
+    c->npacked = e->pack_off + len;
+    return sid;
+}
+
+/* A result or yielded value v, an exact tuple or list (safe mode), written now as a value record
+ * straight into the batch's packed bytes: its instances, of any classes, as the record's objects
+ * (their labels numbered now, rec_put_instance, as args_record's). Its string id, or 0 when it is
+ * not one (nothing kept, no error set: value_id's way then). Before, a value holding instances of
+ * one class was a slot whose type the drain labelled (commit_slots, render.c packed_objects), and
+ * one holding two classes made its whole text now (builtin_text_now: ~4.9 k results a flask
+ * test_basic run, ~1,750 instructions each, then hashed and deduplicated at the drain). No Python
+ * code runs from the first byte to the entry (type tests, reads, labels: rec_label_new). */
+uint32_t
+value_record(CoreObject *c, PyObject *v)
+{
+    const size_t room = REC_SIDE + PACK_MAX;
+    if (c->args_mode != 1 || c->npacked + room > UINT32_MAX) return 0;   /* (full mode: instances show their __repr__) */
+    if (c->npacked + room > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + room, 1) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned char *start = c->packed + c->npacked + value_side;
+    RecObjs objs = {start, c->rec_addr, 0, 0};
+    Walk w = {c, NULL, &objs, 0, -1, 0, 0, 0};
+    size_t chars = 0;
+    start[0] = REC_MARK;
+    start[1] = REC_VALUE;
+    unsigned char *p = pack_items(start + 2, start + PACK_MAX, v, 0, &chars, &w);
+    if (!p || chars > MAX_TEXT) return 0;   /* (a text that could be cut: the text path cuts it) */
+    return value_rec_entry(c, start, p, &objs);
+}
+
+/* Forget every tuple pack_ids holds, every code's shape and the labels rec_label_now knows (the recording stops). */
 void
 pack_ids_clear(CoreObject *c)
 {
     for (size_t i = 0; i < PACK_IDS; i++) Py_CLEAR(c->pack_ids[i].o);
+    rec_labels_now_clear();
     for (size_t i = 0; i < c->ncodes; i++) shape_free(&c->codes[i]);   /* (and the strs shapes hold) */
 }
 
@@ -291,6 +424,34 @@ pack_id_add(CoreObject *c, PyObject *t, size_t off, size_t len, size_t chars, in
     pi->off = (uint32_t)off; pi->len = (uint16_t)len; pi->chars = (uint16_t)chars; pi->height = (uint8_t)height;
 }
 
+/* The labels of the RS_PACKED_LABELED instances in the packed bytes [p, end) numbered again in
+ * this batch's record dictionary (pack_commit: a hook ran a drain after they were numbered). Their
+ * types are alive: the capture's frame holds the instances. 0, or -1 (a label of another kind
+ * now, no memory: error set). */
+static COLD int
+pack_relabel(CoreObject *c, unsigned char *p, const unsigned char *end)
+{
+    while (p < end) {
+        unsigned char tag = *p++;
+        if (tag == RS_PACKED_LABELED) {
+            uint64_t tp;
+            uint32_t li;
+            size_t lc;
+            memcpy(&tp, p + 12, 8);
+            if (rec_label_now(c, (PyTypeObject *)(uintptr_t)tp, &li, &lc) < 0) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a packed instance's label changed kind");
+                return -1;
+            }
+            memcpy(p, &li, 4);
+            p += PACKED_LABELED_BYTES - 1;
+        } else if (tag == RS_LITERAL) p += 1 + *p;   /* (a one-byte length) */
+        else if (tag == RS_FLOAT || tag == RS_PACKED_OBJECT) p += 8;
+        else if (tag == RS_INT) { while (*p & 0x80) p++; p++; }
+        else p++;   /* (RS_TUPLE, RS_LIST: a one-byte count) */
+    }
+    return 0;
+}
+
 /* commit_slots, when the capture just made packed values (tls_state->npack): they go to the
  * batch, for entry e (its slots' offsets are from e->pack_off). 0, or -1 with an error set. */
 int
@@ -300,6 +461,11 @@ pack_commit(CoreObject *c, StrEntry *e)
     e->pack_off = (uint32_t)c->npacked;
     size_t n = ts->npack;
     ts->npack = 0;
+    if (ts->pack_lab_epoch) {   /* (labels numbered in another batch: again in this one) */
+        uint32_t was = ts->pack_lab_epoch;
+        ts->pack_lab_epoch = 0;
+        if (was != c->rec_epoch + 1 && pack_relabel(c, ts->pack, ts->pack + n) < 0) return -1;
+    }
     e->packed = 1;
     if (c->npacked + n > UINT32_MAX) { PyErr_NoMemory(); return -1; }
     if (c->npacked + n > c->cappacked && grow((void **)&c->packed, &c->cappacked, c->npacked + n, 1) < 0) return -1;
@@ -313,7 +479,7 @@ void
 pack_drop(void)
 {
     ThreadState *ts = tls_state;
-    if (ts) ts->npack = 0;
+    if (ts) ts->npack = 0, ts->pack_lab_epoch = 0;
 }
 
 /* ---- whole argument lists as records at event time ----
@@ -792,7 +958,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
     int containers = 0, known;
     unsigned char *p = rec_header(c, ci, start, &known), *made = p;
     RecObjs objs = {start, c->rec_addr, 0, 0};
-    Walk w = {c, NULL, safe ? &objs : NULL, 0, -1};   /* (full mode: no instances, their text is their __repr__) */
+    Walk w = {c, NULL, safe ? &objs : NULL, 0, -1, 0, 0, 0};   /* (full mode: no instances, their text is their __repr__) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
         PyObject *v = arg_value(frame, kinds, ci->order[k]);
         if (!v || end - p < ITEM_ROOM) goto no;

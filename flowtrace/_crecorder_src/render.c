@@ -170,6 +170,7 @@ static int render_now(Text *t, PyObject *o, int depth, int safe);
 static int text_builtin(Text *t, PyCFunctionObject *f);
 static int text_class(Text *t, PyTypeObject *cls);
 static int expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict, const Label *own,
+                       const RenderCtx *rc,
                        uint64_t *prev, Text *out, int depth);
 
 /* The end of a placeholder, " object at 0x<address in hex>>" (`object`: 1), or of a
@@ -350,11 +351,11 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
         uint64_t prev = 0;
         Label *lb = s->o ? label_for(rc, s->o) : NULL;
         if (s->o && !lb) return -1;
-        if (!packed_in(rc, rc->pack_base, s) || expand_slot(&p, end, NULL, lb, &prev, t, 0) < 0 || p != end) {
+        if (!packed_in(rc, rc->pack_base, s) || expand_slot(&p, end, NULL, lb, rc, &prev, t, 0) < 0 || p != end) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a packed value does not parse");
             return -1;
         }
-        if (!lb) { t->nchars = c0 + (t->len - b0); return 0; }
+        if (!lb && !PACKED_LABELED(s->u.i)) { t->nchars = c0 + (t->len - b0); return 0; }
         size_t chars = 0;
         for (size_t i = b0; i < t->len; i++) chars += ((unsigned char)t->p[i] & 0xC0) != 0x80;
         t->nchars = c0 + chars;
@@ -1042,6 +1043,39 @@ render_now(Text *t, PyObject *o, int depth, int safe)
     return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
 }
 
+/* packed.c's item (safe mode) that is a class, a function or a generator, or an instance whose
+ * class is not the one its packed value holds (pack_named): its text as render_now makes it
+ * inside a container -- reprs._text: "<class 'mod.Name'>", "<function f at 0x...>", the
+ * placeholder -- written at q as its ASCII bytes, at most `room` of them: their count, else 0
+ * (another text, a longer one, a lookup that could run Python: the container takes the text
+ * path, as before). No Python code runs: a class's label comes from labels_now or from its dict
+ * only when no lookup there can call a key's __eq__ (dict_str_item's rule); the rest are reads.
+ * The buffer is this function's own (kept: a malloc a text was ~140 instructions). */
+size_t
+item_text_now(PyObject *o, unsigned char *q, size_t room)
+{
+    static Text t;
+    PyTypeObject *tp = Py_TYPE(o);
+    t.len = t.nchars = 0;
+    int r;
+    if (tp->tp_flags & Py_TPFLAGS_TYPE_SUBCLASS) {
+        PyTypeObject *cls = (PyTypeObject *)o;
+        if (cls->tp_dict && dict_keys_general(cls->tp_dict)) return 0;
+        r = text_class(&t, cls);
+    } else if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        if (tp->tp_dict && dict_keys_general(tp->tp_dict)) return 0;
+        r = text_placeholder(&t, o);
+    } else {
+        int kind = named_kind(tp);
+        if (kind == NAMED_NONE) return 0;
+        r = text_function(&t, named_qualname(o, kind), (uintptr_t)o | (uintptr_t)kind);
+    }
+    if (r) { if (r < 0) PyErr_Clear(); return 0; }
+    if (t.nchars != t.len || t.len > room) return 0;   /* (not ASCII: its characters are not its bytes) */
+    memcpy(q, t.p, t.len);
+    return t.len;
+}
+
 /* builtin_text_now's buffer between calls (NULL while one holds it), kept up to SPARE_TEXT_MAX
  * bytes: a buffer malloc'd and freed for each text was ~140 instructions and ~12 instruction-cache
  * misses of each (10 k texts on flask test_json, callgrind). */
@@ -1086,6 +1120,7 @@ builtin_text_now(PyObject *v, int safe)
  * records uncompressed (ftr/writer.py: measured in the commit that made them). */
 #define REC_INT_MIN ((int64_t)1 << 15)   /* capture.c's SMALL_MAX: smaller ints have their own tables */
 #define DICT_LABELS 512   /* (64 thrashed on flask: every miss a duplicate label in the chunk) */
+#define DICT_TEXTS 1024   /* (dict_text: direct-mapped by the slot's object) */
 
 /* The chunk's dictionary: type labels and parameter-name lists, each once per chunk. */
 typedef struct { PyObject *type; uint32_t idx, nchars; } DictLabel;
@@ -1099,6 +1134,7 @@ typedef struct {
     PyObject *last_type;                /* the type of the last object slot, and its label's */
     uint32_t last_idx; size_t last_chars;   /* dictionary index and characters (most object
                                              * slots of a chunk are of the type just seen) */
+    struct { const void *key; uint32_t idx1; } texts[DICT_TEXTS];   /* dict_text's (idx1: index + 1, 0: seen once) */
 } RecDict;
 
 /* (inline, stored in place: a call through text_add was ~18 instructions an entry's end) */
@@ -1150,6 +1186,36 @@ dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nch
     *nchars = l->nchars;
     d->last_type = type; d->last_idx = *idx; d->last_chars = *nchars;
     return 0;
+}
+
+/* A literal slot's text (slot_known's: a str, a class, a text made at call time, None, True,
+ * False) as an entry of the chunk's dictionary (1.10, RS_TEXT_AT), once it is seen again in the
+ * chunk: 1 with its index, 0 for a literal (seen the first time, or its entry's place in the
+ * table taken by another's), -1 with an error set. Keyed by the slot's object -- held by its slot
+ * until the drain ends, so within it one address is one object and one text -- or, for the three
+ * constants, by their text's address. Before, a record's literal was its text again at every
+ * slot: in flask test_basic's file 584 k of the records' 620 k literals repeated one earlier in
+ * their chunk, 11.2 of its 38.8 MB -- a dictionary of keyword arguments ({'fixturedef': <...>}),
+ * a path, a class, 'None'. */
+static inline int
+dict_text(RecDict *d, const Slot *s, const char *u, size_t len, uint32_t *idx)
+{
+    const void *key = s->tag == V_OBJ || s->tag == V_CLASS || s->tag == V_TEXT ? (const void *)s->o : (const void *)u;
+    size_t h = ptr_hash((void *)key) & (DICT_TEXTS - 1);
+    if (d->texts[h].key != key) {
+        d->texts[h].key = key;
+        /* (a str's or a class's text found in the drain's lit memo was made by an earlier slot
+         * already: its second sight) */
+        d->texts[h].idx1 = 0;
+        if (s->tag != V_OBJ && s->tag != V_CLASS) return 0;
+    }
+    if (!d->texts[h].idx1) {
+        uint32_t at;
+        if (dict_add(d, u, len, &at) < 0) return -1;
+        d->texts[h].idx1 = at + 1;
+    }
+    *idx = d->texts[h].idx1 - 1;
+    return 1;
 }
 
 /* The dictionary index of a code's parameter names (joined by NUL: names are identifiers,
@@ -1205,19 +1271,20 @@ varint_at(unsigned char *q, uint64_t v)
     return q;
 }
 
-/* A packed value holding instances of `type` (packed.c, RS_PACKED_OBJECT), `len` bytes at `src`,
+/* A packed value holding instances of `type` (packed.c, RS_PACKED_OBJECT), or (type NULL) of
+ * classes whose labels were numbered at call time (RS_PACKED_LABELED), `len` bytes at `src`,
  * appended to `out` as a record's slot (1.7): each instance as RS_OBJECT, its label's dictionary
  * index and its address's step from the chunk's previous one; the rest copied as it is (a linear
  * scan: a packed value is its nodes in prefix order). *chars: the text's characters but for the
- * labels, on return with them. 0; 1 when the text could be cut at MAX_TEXT (nothing written: the
+ * labels of `type`, on return with them. 0; 1 when the text could be cut at MAX_TEXT (nothing written: the
  * text path cuts it); -1 with an error set. */
 static int
 packed_objects(RecDict *d, RenderCtx *rc, PyObject *type, const unsigned char *src, size_t len, Text *out,
                size_t *chars)
 {
-    uint32_t li;
-    size_t lc;
-    if (dict_label(d, rc, type, &li, &lc) < 0) return -1;   /* (may run Python: before the pointers) */
+    uint32_t li = 0;
+    size_t lc = 0;
+    if (type && dict_label(d, rc, type, &li, &lc) < 0) return -1;   /* (may run Python: before the pointers) */
     if (text_room(out, 2 * len + 16) < 0) return -1;   /* (an instance's 9 bytes become 16 at most) */
     unsigned char *q = (unsigned char *)out->p + out->len;
     const unsigned char *p = src, *end = src + len;
@@ -1236,6 +1303,21 @@ packed_objects(RecDict *d, RenderCtx *rc, PyObject *type, const unsigned char *s
             d->addr = a;
             objects++;
             p = next + 8;
+            continue;
+        }
+        if (tag == RS_PACKED_LABELED) {   /* (its label numbered at call time, its characters counted then) */
+            uint32_t l;
+            uint64_t a;
+            if (end - next < PACKED_LABELED_BYTES - 1) break;
+            memcpy(&l, next, 4);
+            memcpy(&a, next + 4, 8);
+            if (l >= rc->nitems) break;
+            *q++ = RS_OBJECT;
+            q = varint_at(q, l);
+            int64_t step = (int64_t)(a - d->addr);
+            q = varint_at(q, ((uint64_t)step << 1) ^ (uint64_t)(step >> 63));
+            d->addr = a;
+            p = next + PACKED_LABELED_BYTES - 1;
             continue;
         }
         if (tag == RS_LITERAL) next += 1 + (next < end ? *next : 0);   /* (packed.c: a one-byte length) */
@@ -1337,7 +1419,7 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
                 goto fail;
             }
             const unsigned char *src = rc->packed + e->pack_off + PACKED_OFF(s->u.i);
-            if (s->o) {   /* instances in it: their label and address step written (packed_objects) */
+            if (s->o || PACKED_LABELED(s->u.i)) {   /* instances in it: their label and address step written (packed_objects) */
                 size_t vc = PACKED_CHARS(s->u.i);
                 int r = packed_objects(d, rc, s->o, src, len, out, &vc);   /* (may run Python: c->codes may move) */
                 if (ci) ci = &c->codes[e->code_idx];
@@ -1353,8 +1435,18 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             q += len;
             chars += PACKED_CHARS(s->u.i);
         } else if (slot_known(rc, s, &lu, &llen, &lchars)) {
-            /* its text known: tag, length and text written at once (21 bytes a slot are there:
-             * a longer text asks for its room) */
+            /* its text known: an entry of the chunk's dictionary when seen before (dict_text), or
+             * tag, length and text written at once (21 bytes a slot are there: a longer text asks
+             * for its room) */
+            uint32_t ti;
+            int r = llen > 2 ? dict_text(d, s, lu, llen, &ti) : 0;   /* ("''", "()": as short as a reference) */
+            if (r < 0) goto fail;
+            if (r) {
+                *q++ = RS_TEXT_AT;
+                q = varint_at(q, ti);
+                chars += lchars;
+                continue;
+            }
             if (llen > 19) {
                 out->len = (size_t)((char *)q - out->p);
                 if (text_room(out, 11 + llen + (size_t)(n - k) * 21) < 0) goto fail;
@@ -1961,8 +2053,8 @@ tab_get(const TextTab *t, uint64_t i, const unsigned char **p, size_t *len)
  * MAX_DEPTH deep; a reader refuses what no writer makes). */
 #define EXPAND_DEPTH 16
 static int
-expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict_, const Label *own, uint64_t *prev,
-            Text *out, int depth)
+expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict_, const Label *own,
+            const RenderCtx *rc, uint64_t *prev, Text *out, int depth)
 {
     const TextTab *dict = dict_;
     const unsigned char *p = *pp;
@@ -1997,6 +2089,12 @@ expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict
         if (text_add(out, "<", 1, 0) < 0 || text_add(out, (const char *)label, len, 0) < 0
                 || text_add(out, " object at 0x", 13, 0) < 0 || text_add(out, h, (size_t)(hex + sizeof hex - h), 0) < 0)
             return -1;
+    } else if (tag == RS_TEXT_AT && dict) {   /* (1.10) a dictionary entry */
+        uint64_t i;
+        const unsigned char *u;
+        size_t len;
+        if (get_varint(&p, end, &i) < 0 || tab_get(dict, i, &u, &len) < 0 || text_add(out, (const char *)u, len, 0) < 0)
+            return -1;
     } else if (tag == RS_PACKED_OBJECT && own) {   /* the writer's own packed bytes (render_slot) */
         uint64_t a;
         if (end - p < 8) return -1;
@@ -2004,12 +2102,24 @@ expand_slot(const unsigned char **pp, const unsigned char *end, const void *dict
         p += 8;
         if (text_add(out, "<", 1, 0) < 0 || text_add(out, own->u, own->len, 0) < 0 || text_object_at(out, (uintptr_t)a) < 0)
             return -1;
+    } else if (tag == RS_PACKED_LABELED && rc) {   /* (the writer's own: its label numbered at call time) */
+        uint32_t li;
+        uint64_t a;
+        if (end - p < PACKED_LABELED_BYTES - 1) return -1;
+        memcpy(&li, p, 4);
+        memcpy(&a, p + 4, 8);
+        p += PACKED_LABELED_BYTES - 1;
+        if (li >= rc->nitems) return -1;
+        const RecItem *it = &rc->items[li];
+        if (text_add(out, "<", 1, 0) < 0 || text_add(out, rc->labs + it->lab_off, it->lab_len, 0) < 0
+                || text_object_at(out, (uintptr_t)a) < 0)
+            return -1;
     } else if (tag == RS_TUPLE || tag == RS_LIST) {   /* (1.5) a count, then that many slots */
         uint64_t n;
         if (depth >= EXPAND_DEPTH || get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) return -1;
         if (text_add(out, tag == RS_TUPLE ? "(" : "[", 1, 0) < 0) return -1;
         for (uint64_t i = 0; i < n; i++)
-            if ((i && text_add(out, ", ", 2, 0) < 0) || expand_slot(&p, end, dict, own, prev, out, depth + 1) < 0) return -1;
+            if ((i && text_add(out, ", ", 2, 0) < 0) || expand_slot(&p, end, dict, own, rc, prev, out, depth + 1) < 0) return -1;
         const char *close = tag == RS_LIST ? "]" : n == 1 ? ",)" : ")";
         if (text_add(out, close, strlen(close), 0) < 0) return -1;
     } else return -1;
@@ -2042,7 +2152,7 @@ expand_record(const unsigned char *p, const unsigned char *end, const TextTab *d
                 return -1;
             names = stop + 1;
         } else if (k) break;
-        if (expand_slot(&p, end, dict, NULL, prev, out, 0) < 0) return -1;
+        if (expand_slot(&p, end, dict, NULL, NULL, prev, out, 0) < 0) return -1;
     }
     return p == end ? 0 : -1;
 }

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 MAGIC = b"\x89FTR\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 9  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
+VERSION_MINOR = 10  # 1.1: MARK kind 6 (fold) and its columns n, run, span; 1.2: varint columns;
 # 1.3: encodings 5-8 (parent codes, sparse, bit-packed); 1.4: STRS value records; 1.5: their
 # tuple and list slots; 1.6: EXIT how 4 (raised here) and a batch's MARK chunk before its EXIT chunk;
 # 1.7: object slots inside record tuples and lists (written by the C recorder; read since 1.5);
 # 1.8: encoding 13, a deflated column (the C recorder's writer: a MARK chunk's columns but its times);
-# 1.9: encoding 14, a column on another's rows (the C recorder's MARK run and span, on n's rows)
+# 1.9: encoding 14, a column on another's rows (the C recorder's MARK run and span, on n's rows);
+# 1.10: record slot tag 7, a text that is an entry of the chunk's dictionary (the C recorder's literals seen again)
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, major, minor, flags (0)
 FILE_HEADER_SIZE = FILE_HEADER.size  # 16
 
@@ -754,6 +755,7 @@ REC_MARK = 0xFF
 REC_VALUE, REC_ARGS = 1, 2
 RS_LITERAL, RS_FLOAT, RS_OBJECT, RS_DEFREPR, RS_INT = 0, 1, 2, 3, 4
 RS_TUPLE, RS_LIST = 5, 6  # (1.5) a count, then that many slots
+RS_TEXT_AT = 7  # (1.10) a dictionary entry, the slot's text
 _EXPAND_DEPTH = 16  # tuples and lists within each other: a writer nests them MAX_DEPTH deep at most
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
@@ -802,6 +804,9 @@ def _slot_text(rec: bytes, pos: int, labels: list[bytes] | None, prev: list[int]
         return str((z >> 1) ^ -(z & 1)).encode(), pos  # zigzag back
     if tag == RS_FLOAT:
         return repr(_F64.unpack_from(rec, pos)[0]).encode(), pos + 8
+    if tag == RS_TEXT_AT and labels is not None:
+        i, pos = _varint(rec, pos)
+        return labels[i], pos
     if tag in (RS_OBJECT, RS_DEFREPR) and labels is not None:
         i, pos = _varint(rec, pos)
         z, pos = _varint(rec, pos)
