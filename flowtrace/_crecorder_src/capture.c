@@ -758,27 +758,24 @@ small_final(CoreObject *c, const StrEntry *e, const Slot *slots)
 }
 
 /* The hot memo's entry of this batch whose tag is hash's: 1 with its index in *slot, or 0. The
- * set's first way, then its second (the tags, 8 bytes a slot, cached, side by side: most values
+ * set's first way, then its second (the tags, 4 bytes a slot, cached, side by side: most values
  * that miss -- fresh objects, growing counters -- then never read an 88-byte entry, which is
  * seldom in the cache). A hit in the first way costs nothing more than the direct-mapped memo's
  * probe did. The caller compares the key itself, its hash first (hot_tag). */
-static inline __attribute__((always_inline)) uint64_t
+static inline __attribute__((always_inline)) uint32_t
 hot_tag(const CoreObject *c, uint64_t hash)
 {
-    /* the hash and the batch in one word: an entry of another batch never has the tag of the
-     * same key now (the same hash), and the caller's compare of the whole hash turns away an
-     * entry of another key whose tag this is by chance -- an empty slot's 0 too. One xor (the
-     * batch and the hash's high half put side by side, with the low bit set, were six
-     * instructions at every probe, objdump). */
-    return hash ^ c->batch;
+    /* (crecorder.h hot_tag_of: the caller's compare of the whole key turns away an entry of
+     * another key whose tag this is by chance -- an empty slot's 0 too) */
+    return hot_tag_of(hash, c->batch);
 }
 
 static inline __attribute__((always_inline)) int
 hot_find(const CoreObject *c, uint64_t hash, size_t *slot)
 {
     size_t s = HOT_SET(hash);
-    uint64_t tag = hot_tag(c, hash);
-    const uint64_t *tags = HOT_TAGS(c) + s;
+    uint32_t tag = hot_tag(c, hash);
+    const uint32_t *tags = HOT_TAGS(c) + s;
     *slot = s;
     if (tags[0] == tag) return 1;
     *slot = s + 1;
@@ -803,15 +800,16 @@ __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static inline __attribute__((always_inline)) void
 memo_remember_n(CoreObject *c, const Memo *key, uint32_t sid, const uint32_t n)
 {
-    /* the set's ways in turn (its first entry's `next`): the older of its two entries goes. No
-     * record of use on a hit (a store at every hit); a key just missed is the one most likely
-     * next. (The batch is the tag's.) */
+    /* the set's ways in turn (its byte in HOT_NEXT: not in an entry, whose line a miss would
+     * read only for it): the older of its two entries goes. No record of use on a hit (a store
+     * at every hit); a key just missed is the one most likely next. (The batch is the tag's.) */
     const uint64_t hash = key->hash;
     size_t set = HOT_SET(hash);
+    uint8_t *next = &HOT_NEXT(c)[set >> 1];
+    uint32_t way = *next;   /* (0 or 1: the block starts zeroed) */
     Memo *first = &c->hot[set];
-    uint32_t way = first->next;   /* (0 or 1: the block starts zeroed) */
     Memo *m = way ? first + 1 : first;   /* (a select, not a multiply by the entry's size) */
-    first->next = !way;
+    *next = (uint8_t)!way;
     HOT_TAGS(c)[set + way] = hot_tag(c, hash);
     m->hash = hash; m->head = key->head; m->sid = sid;
     for (uint32_t k = 0; k < n; k++) { m->vals[k] = key->vals[k]; m->types[k] = key->types[k]; }
@@ -990,12 +988,36 @@ rec_label_new(CoreObject *c, PyTypeObject *tp, size_t h)
     return 0;
 }
 
+/* A label found (or just made) at rec_types[h]: its index and characters, and it is the type
+ * asked last (rec_last); -1 when its objects take the slot path. */
+static inline __attribute__((always_inline)) int
+rec_label_take(CoreObject *c, size_t h, PyTypeObject *tp, uint32_t *idx, size_t *chars)
+{
+    if (!c->rec_types[h].ok) return -1;
+    *idx = c->rec_types[h].idx;
+    *chars = c->rec_types[h].chars;
+    c->rec_last.tp = tp; c->rec_last.epoch = c->rec_epoch + 1;   /* (only a type that has a label) */
+    c->rec_last.idx = *idx; c->rec_last.chars = (uint16_t)*chars;
+    return 0;
+}
+
+/* rec_label_find's type on its first use in this batch: its label made at entry h. Out of line
+ * (a tail call), so that rec_label_find saves no register for it. */
+static COLD __attribute__((noinline)) int
+rec_label_first(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars, size_t h)
+{
+    if (rec_label_new(c, tp, h) < 0) return -1;
+    return rec_label_take(c, h, tp, idx, chars);
+}
+
 /* rec_label past the type asked last: the table's lookup (and a label made on a type's first
  * use). Out of line: the records' writers keep to the one compare. Two ways (entries h and h ^ 1):
  * a label made again is numbered again in the batch's dictionary, and direct-mapped, two classes
  * of one program whose addresses fell on one entry took turns there at every record (deltablue, as
  * one build's layout placed its classes: ~5 k labels made a run against ~90, callgrind);
- * a new label goes to the entry of the two that is not this batch's, else to h ^ 1. */
+ * a new label goes to the entry of the two that is not this batch's, else to h ^ 1. Found, it
+ * saves no register (270 k calls a flask test_basic run: with rec_label_new inline in its cold
+ * part it saved six and 0x38 bytes of stack at each, ~57 instructions a call, callgrind). */
 static __attribute__((noinline)) int
 rec_label_find(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
 {
@@ -1003,18 +1025,11 @@ rec_label_find(CoreObject *c, PyTypeObject *tp, uint32_t *idx, size_t *chars)
     size_t h = ptr_hash(tp) & (REC_TYPES - 1);
     if (c->rec_types[h].tp != tp || c->rec_types[h].epoch != now) {
         size_t o = h ^ 1;
-        if (c->rec_types[o].tp == tp && c->rec_types[o].epoch == now) h = o;
-        else {
-            if (c->rec_types[h].epoch == now) h = o;
-            if (rec_label_new(c, tp, h) < 0) return -1;
-        }
+        if (c->rec_types[o].tp != tp || c->rec_types[o].epoch != now)
+            return rec_label_first(c, tp, idx, chars, c->rec_types[h].epoch == now ? o : h);
+        h = o;
     }
-    if (!c->rec_types[h].ok) return -1;
-    *idx = c->rec_types[h].idx;
-    *chars = c->rec_types[h].chars;
-    c->rec_last.tp = tp; c->rec_last.epoch = c->rec_epoch + 1;   /* (only a type that has a label) */
-    c->rec_last.idx = *idx; c->rec_last.chars = (uint16_t)*chars;
-    return 0;
+    return rec_label_take(c, h, tp, idx, chars);
 }
 
 static inline __attribute__((always_inline)) int
@@ -1367,7 +1382,7 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
     if (ci->rec != ARGREC_YES || ci->nshown != n || ci->rec_epoch != c->rec_epoch + 1
             || at + need > c->cappacked || at + need > UINT32_MAX)
         return rec_commit(c, key, S_ARGS, code_idx);
-    const uint16_t *order = ci->order;
+    const uint32_t order = ci->order4;   /* (its n <= 4 indexes, 2 bits each: no load of ci->order) */
     const int objects = rec_objects(head);
     unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
     unsigned char *__restrict q = start;
@@ -1379,7 +1394,7 @@ rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uin
     q = rec_varint(q + 2, ci->rec_ni);
 #pragma GCC unroll 4
     for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = order[k];
+        uint32_t i = order >> (2 * k) & 3;
         uint8_t tag = (uint8_t)(head >> (48 + 4 * i) & 15);
         int64_t v = key->vals[i];
         if (tag == V_OPAQUE) {

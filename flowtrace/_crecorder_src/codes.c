@@ -30,6 +30,7 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
         return -1;
     }
     int shown_n = 0;
+    ci->order4 = 0;
     for (int i = 0; i < total; i++) {
         int src, kind = 0;
         if (i < npos) src = i;
@@ -46,6 +47,7 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
         if (!shown) { Py_DECREF(varnames); Py_DECREF(names); return -1; }
         PyTuple_SET_ITEM(names, shown_n, shown);
         ci->order[shown_n] = (uint16_t)src;
+        if (shown_n < 4) ci->order4 |= (uint8_t)((src & 3) << (2 * shown_n));   /* (a keyed code's: src < 4) */
         ci->star[shown_n] = (uint8_t)kind;
         shown_n++;
     }

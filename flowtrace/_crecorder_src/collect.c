@@ -455,15 +455,19 @@ static void
 forget_dying(CoreObject *c)
 {
     if (c->hot) {
-        uint64_t *tags = HOT_TAGS(c);
+        uint32_t *tags = HOT_TAGS(c);
         for (size_t j = 0; j < HOT_SIZE; j++) {
-            const Memo *m = &c->hot[j];
+            Memo *m = &c->hot[j];
             /* (this batch's entries only, made since a dying class could be held: sid is the
              * entry's index + 1 -- an entry keyed by a class holds it, or its label) */
-            if (!tags[j] || tags[j] != (m->hash ^ c->batch) || m->sid <= dying_str) continue;
+            if (!tags[j] || tags[j] != hot_tag_of(m->hash, c->batch) || m->sid <= dying_str) continue;
             uint32_t n = (uint32_t)(m->head >> 40 & 0xFF);
             for (uint32_t k = 0; k < n && k < MEMO_SLOTS; k++)
-                if (m->types[k] && is_dying((PyObject *)m->types[k])) { tags[j] = 0; break; }
+                if (m->types[k] && is_dying((PyObject *)m->types[k])) {
+                    tags[j] = 0;
+                    m->hash = 0;   /* (no key's: a probe whose tag is 0 by chance finds nothing here) */
+                    break;
+                }
         }
     }
     if (c->last_val.t && is_dying((PyObject *)c->last_val.t)) c->last_val.sid = 0;

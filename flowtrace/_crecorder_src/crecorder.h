@@ -237,6 +237,9 @@ typedef struct {
     uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
     uint8_t start_slow;   /* coro or hook: vc_cb_py_start's fast path does not start it */
     uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
+    uint8_t order4;    /* order[k] for k < 4 in bits 2k, 2k + 1, for a keyed code (its indexes < 4):
+                        * capture.c rec_args reads it here, in the line it reads anyway (order, an
+                        * array of its own, was a cache miss at most keyed misses, perf annotate) */
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
     uint32_t unkeyed;  /* batch + 1 in which an argument could not be keyed (args_id): the
                         * key-first path is not tried again in that batch */
@@ -331,20 +334,37 @@ typedef struct Memo {
     uint64_t hash;
     uint64_t head;                 /* code index | kind << 32 | n << 40 | slot tags << 48 */
     uint32_t sid;
-    uint32_t next;                 /* hot memo, a set's first entry: the way the set's next entry goes to */
     int64_t vals[MEMO_SLOTS];
     uintptr_t types[MEMO_SLOTS];   /* hot memo only: the type of an opaque value */
 } Memo;
 
-/* The hot memo's block: HOT_SIZE entries, then a tag per entry (hash ^ batch, 0: empty; capture.c
- * hot_tag), checked before the entry itself. Two-way: a key's set is the pair of entries
- * HOT_SET(hash), HOT_SET(hash) + 1 (their tags share a cache line), filled in turn (the first
- * entry's `next`; capture.c hot_find, memo_remember_n). Direct-mapped, two keys of one slot
+/* The hot memo's block: HOT_SIZE entries, then a 32-bit tag per entry (hot_tag_of: 0 empty),
+ * checked before the entry itself, then a byte per set: the way its next entry goes to. Two-way:
+ * a key's set is the pair of entries HOT_SET(hash), HOT_SET(hash) + 1 (their tags side by side),
+ * filled in turn (capture.c hot_find, memo_remember_n). Direct-mapped, two keys of one slot
  * called in turn evicted each other at every call: the oop workload's misses were 60.6 k or
- * 73.5 k by where its objects landed (the same keys, another build). */
+ * 73.5 k by where its objects landed (the same keys, another build).
+ * Every probe reads its set's tags and every miss writes one and reads the way byte, so both
+ * arrays are small (8 KB and 1 KB): with 64-bit tags (16 KB) the tag's load was ~38 % of
+ * start_keyed_any's samples, and the way, kept in the set's first entry, a cache miss of its
+ * own at ~17 % of start_keyed_miss's (perf annotate, flask's phase, session 29). */
 #define HOT_SET(h) (HSLOT(h) & (HOT_SIZE - 2))
-#define HOT_BYTES (HOT_SIZE * (sizeof(Memo) + sizeof(uint64_t)))
-#define HOT_TAGS(c) ((uint64_t *)((c)->hot + HOT_SIZE))
+#define HOT_BYTES (HOT_SIZE * (sizeof(Memo) + sizeof(uint32_t)) + HOT_SIZE / 2)
+#define HOT_TAGS(c) ((uint32_t *)((c)->hot + HOT_SIZE))
+#define HOT_NEXT(c) ((uint8_t *)(HOT_TAGS(c) + HOT_SIZE))
+/* An entry's tag: its hash's low half and the batch in one word (one xor). An entry of another
+ * batch of the session (the block is cleared at each start) never has the tag of the same key
+ * now (the same hash, batches < 2^32 apart), and the probe compares the whole key after the tag
+ * -- an entry of another key whose tag this is by chance is turned away there (its hash, always
+ * odd, and a forgotten entry's hash is 0: collect.c forget_dying). (The set's index bits are
+ * among the tag's, the same for all of a set's keys: a chance match is 1 in 2^21 probes that
+ * would have missed, each then one entry read. The high half, shifted down, was an instruction
+ * more at every probe: callgrind generators +0.4 M, raytrace +0.9 M.) */
+static inline uint32_t
+hot_tag_of(uint64_t hash, uint64_t batch)
+{
+    return (uint32_t)(hash ^ batch);
+}
 
 typedef struct ThreadState {
     struct ThreadState *prev, *next;  /* all live thread states (GIL-protected list) */
