@@ -69,6 +69,23 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     return 0;
 }
 
+/* c->codes grown to hold `need` entries, 64-byte aligned (CodeInfo's first line is one entry's
+ * fields of calls and returns: grow's realloc aligns to 16 only). 0, or -1 with an error set. */
+static COLD int
+codes_grow(CoreObject *c, size_t need)
+{
+    if (need <= c->capcodes) return 0;
+    size_t ncap = c->capcodes ? c->capcodes : 256;
+    while (ncap < need) ncap *= 2;
+    CodeInfo *p = aligned_alloc(_Alignof(CodeInfo), ncap * sizeof(CodeInfo));   /* (a multiple of it) */
+    if (!p) { PyErr_NoMemory(); return -1; }
+    if (c->ncodes) memcpy(p, c->codes, c->ncodes * sizeof(CodeInfo));
+    PyMem_RawFree(c->codes);   /* (free: ft_raw_malloc's) */
+    c->codes = p;
+    c->capcodes = ncap;
+    return 0;
+}
+
 /* The small-int table of a one-parameter function (ci->small, else -1): shared by every
  * function whose parameter has the same name (f(n) and g(n) both write "n=5"). A handful of
  * names in practice; bounded. Never fails: without a table the hot memo serves. */
@@ -245,7 +262,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
     if (answer == 0) {
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
     } else {
-        if (grow((void **)&c->codes, &c->capcodes, c->ncodes + 1, sizeof(CodeInfo)) < 0) return CODE_ERROR;
+        if (codes_grow(c, c->ncodes + 1) < 0) return CODE_ERROR;
         CodeInfo *ci = &c->codes[c->ncodes];
         memset(ci, 0, sizeof(*ci));
         if (fill_code_info(ci, co) < 0) return CODE_ERROR;

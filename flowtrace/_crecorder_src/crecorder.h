@@ -223,23 +223,15 @@ typedef struct { uint32_t sid, batch, final, fgen; } SmallEntry;
 typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
 #define EXC_TYPES 8   /* exception types with a small-int table (the first seen; others: an entry each) */
 
-/* What the session knows about one recorded code object (its index is in co_extra). */
+/* What the session knows about one recorded code object (its index is in co_extra).
+ * The fields read at a call and its return (callbacks.c's fast paths, capture.c's keyed paths,
+ * packed.c's shapes) are the first 64 bytes, and the entries are 64-byte aligned (codes.c
+ * codes_grow): one cache line a code, where with the fields in their old order and 96-byte
+ * entries half the codes took two -- the entry's first load was ~40 % of vc_cb_py_start's
+ * samples on flask's phase (perf annotate, session 29: a program of thousands of codes). */
 typedef struct {
     void *code;        /* the code object (not a reference: only compared, callbacks.c) */
-    PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
-    uint16_t *order;   /* display position -> localsplus index */
-    uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
     uint32_t func;     /* FUNC id (0 for the create_task hook) */
-    uint16_t nargs;    /* number of leading localsplus slots captured (0: none shown) */
-    uint16_t nshown;   /* number of names shown (compiler-internal ".0" etc. are not) */
-    uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
-    uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
-    uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
-    uint8_t start_slow;   /* coro or hook: vc_cb_py_start's fast path does not start it */
-    uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
-    uint8_t order4;    /* order[k] for k < 4 in bits 2k, 2k + 1, for a keyed code (its indexes < 4):
-                        * capture.c rec_args reads it here, in the line it reads anyway (order, an
-                        * array of its own, was a cache miss at most keyed misses, perf annotate) */
     int32_t small;     /* one plain parameter: its name's small-int table (commit_memo), or -1 */
     uint32_t unkeyed;  /* batch + 1 in which an argument could not be keyed (args_id): the
                         * key-first path is not tried again in that batch */
@@ -247,19 +239,34 @@ typedef struct {
                         * not tried again in that batch */
     uint32_t recd;     /* batch + 1 in which an argument list was one (args_record): args_id tries
                         * that first in that batch */
-    uint16_t rec_chars;   /* an argument list's characters besides the values ("name=" each, ", ") */
     uint32_t rec_ni, rec_epoch;   /* its names' index in the batch's record dictionary, valid while
                                    * rec_epoch is the core's (args_record) */
-    uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
-    uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
+    uint16_t nargs;    /* number of leading localsplus slots captured (0: none shown) */
+    uint16_t nshown;   /* number of names shown (compiler-internal ".0" etc. are not) */
+    uint16_t rec_chars;   /* an argument list's characters besides the values ("name=" each, ", ") */
+    uint8_t genlike;   /* generator, coroutine, async generator or iterable coroutine */
+    uint8_t coro;      /* coroutine or async generator: asks for its asyncio task */
+    uint8_t hook;      /* BaseEventLoop.create_task: not a call; its return names a creator */
+    uint8_t start_slow;   /* coro or hook: vc_cb_py_start's fast path does not start it */
     uint8_t keyed;        /* nargs when 1..MEMO_SLOTS and no cell among them (args_id's and start_keyed's
                            * keyed path), else 0 */
-    uint8_t shape_tries;  /* shapes compiled in batch shape_batch - 1 (packed.c: a few a batch) */
+    uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
+    uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
+    uint8_t order4;    /* order[k] for k < 4 in bits 2k, 2k + 1, for a keyed code (its indexes < 4):
+                        * capture.c rec_args reads it here, in the line it reads anyway (order, an
+                        * array of its own, was a cache miss at most keyed misses, perf annotate) */
     uint8_t rec_side;     /* its last record held an instance (args_record: REC_SIDE, where the next one's
                            * header goes), else 0 */
+    uint8_t shape_tries;  /* shapes compiled in batch shape_batch - 1 (packed.c: a few a batch) */
     uint32_t shape_batch;
     struct ArgShape *shape;   /* args_record's walk of this code's last record, compiled (packed.c), or NULL */
-} CodeInfo;
+    /* (the first 64 bytes end here) */
+    PyObject *names;   /* tuple, display order: "a", "*args", "kwonly", "**kw" */
+    uint16_t *order;   /* display position -> localsplus index */
+    uint8_t *star;     /* display position -> 0 plain, 1 *args, 2 **kwargs */
+    uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
+} __attribute__((aligned(64))) CodeInfo;
+_Static_assert(offsetof(CodeInfo, names) == 64, "CodeInfo: the fields of calls and returns in its first 64 bytes");
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
@@ -1005,9 +1012,11 @@ small_hit(const CoreObject *c, const SmallTab *st, PyObject *v)
 static inline uint32_t
 args_small_hit(const CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
 {
-    int32_t k = c->codes[idx].small;
-    if (k < 0 || !frame || FRAME_CODE(frame) != (PyObject *)co
-            || (PyBytes_AS_STRING(co->co_localspluskinds)[0] & CO_FAST_CELL))   /* (a cell: args_id) */
+    const CodeInfo *ci = &c->codes[idx];
+    int32_t k = ci->small;
+    /* (a cell: args_id. small >= 0 is a code of one argument, so `cells` is that argument's:
+     * no read of co_localspluskinds' bytes, a line of its own) */
+    if (k < 0 || ci->cells || !frame || FRAME_CODE(frame) != (PyObject *)co)
         return 0;
     return small_hit(c, &c->small_args[k], frame->localsplus[0]);
 }
