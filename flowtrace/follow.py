@@ -405,18 +405,14 @@ def _unfollowable(event: str, args: tuple[Any, ...]) -> tuple[list[str], str] | 
                 break
     if env is None:
         return None
-    names = {_text(k): v for k, v in env.items()}
+    names = {os.fsdecode(k): v for k, v in env.items()}  # (str or bytes keys: os.environb's)
     if ENV_DIR not in names:
         return words, "started with an environment of its own, without flowtrace's variables"
-    if BOOT_DIR not in _text(names.get("PYTHONPATH") or "").split(os.pathsep):
+    if BOOT_DIR not in os.fsdecode(names.get("PYTHONPATH") or "").split(os.pathsep):
         # (venv's ensurepip child: os.environ copied, PYTHONPATH taken out of the copy): the
         # variables reach it, the start-up hook that reads them does not
         return words, "started with an environment of its own, without flowtrace's start-up hook on PYTHONPATH"
     return None
-
-
-def _text(word: str | bytes) -> str:
-    return os.fsdecode(word) if isinstance(word, bytes) else word
 
 
 def _exit(status: int) -> None:
