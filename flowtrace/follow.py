@@ -278,16 +278,16 @@ def _ancestors(levels: int = 4) -> list[int]:
     return out
 
 
-def _start_part(how: str, started_by: dict[str, Any] | None) -> None:
+def _start_part(how: str, started_by: dict[str, Any] | None, argv: list[str] | None = None) -> None:
     """Record this process into a new part. Signals wait until its handlers are in place: a
     worker terminated while it starts (Pool.terminate right after a short map) still ends
     its part with the signal instead of leaving it without an end. (A forked child holds
     them already: session.py's at-fork handler.)"""
     with signals_held():
-        _open_part(how, started_by)
+        _open_part(how, started_by, argv)
 
 
-def _open_part(how: str, started_by: dict[str, Any] | None) -> None:
+def _open_part(how: str, started_by: dict[str, Any] | None, argv: list[str] | None = None) -> None:
     global _session
     assert _dir is not None
     path = _claim(_dir, os.getpid())
@@ -298,6 +298,8 @@ def _open_part(how: str, started_by: dict[str, Any] | None) -> None:
     if how == "exec" and getattr(sys, "orig_argv", None):
         # the command line as given (at start-up sys.argv has lost `-m`'s module, and flags)
         meta["argv"] = list(sys.orig_argv[1:])
+    elif argv:
+        meta["argv"] = list(argv)  # a fork's: its parent's (_after_fork_in_child)
     # watch_signals: a SIGTERM flagged just before a pool worker blocks on its queue is sent
     # again by the flusher (sigwatch.py): without it Pool.terminate hung about one run in ten
     session = Session(path, config, command=how, flush_interval=float(_opts.get("flush_interval", 0.1)),
@@ -435,13 +437,16 @@ def _after_fork_in_child() -> None:
     if _dir is None or _session is None:
         return
     started_by = {"pid": os.getppid(), "thread": threading.get_ident(), "t": time.perf_counter_ns()}
+    # the command line as the parent's part gives it (`python -m black ...`), not this child's
+    # sys.argv, which `-m` has rewritten to the module's path: a fork runs the same command
+    argv = _session.extra_meta.get("argv")
     _session = None
     if _detached():  # forked as the session was detached: not one of its processes
         stop_following()
         return
     with suspended():  # our work, not the program's (untraced.py)
         try:
-            _start_part("fork", started_by)
+            _start_part("fork", started_by, argv)
         except Exception as exc:
             _note_skipped(f"cannot record the forked child: {exc}")
 

@@ -153,6 +153,23 @@ def test_a_forked_childs_inherited_stack_is_the_programs_only(tmp_path: pathlib.
         ["_run_module_as_main"] if how == "module" else ["<module>"])
 
 
+def test_a_forked_child_has_the_command_line_of_the_process_it_forked_from(tmp_path: pathlib.Path) -> None:
+    """A fork runs its parent's command: `python -m forker a` forked said `python /…/forker.py a`
+    (its sys.argv, which `-m` rewrites), and a child of an exec'd child gives that child's."""
+    (tmp_path / "forker.py").write_text(FORKER)
+    (tmp_path / "launch.py").write_text(
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'forker', 'b'], check=False)\n")
+    out = tmp_path / "trace.ftr"
+    for target, expected in ((["-m", "forker", "a"], ["-m", "forker", "a"]),
+                             (["launch.py"], ["-m", "forker", "b"])):
+        done = subprocess.run([PY, "-m", "flowtrace", "run", "-o", str(out), *target],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        assert done.returncode == 0, done.stderr
+        forked = [p for p in session_processes(str(out)) if p.how == "fork"]
+        assert [p.argv for p in forked] == [expected]
+        shutil.rmtree(str(out) + ".d")
+
+
 def test_killed_child_is_reported_and_the_rest_reads(tmp_path: pathlib.Path) -> None:
     proc, procs = _run(tmp_path, """
         import os, signal, subprocess, sys
