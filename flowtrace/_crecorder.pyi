@@ -77,6 +77,10 @@ def gc_phase(phase: str, info: dict[str, int], /) -> None:
     runs with events on; one outside it that could free a class a batch holds has that class
     released first (the collect hook)."""
 
+def place_gc_phase(on: bool, /) -> None:
+    """gc_phase first and last in gc.callbacks (on), where the program may have put its own
+    callbacks since; or out of it. Not placed while a collection runs."""
+
 def set_collect_hook(hook: Callable[[], object] | None, /) -> None:
     """`hook()` releases the classes a collection about to start could free from every
     recording session's batch, or drains it (session.py; collect.c); None: never."""

@@ -80,6 +80,8 @@ class _Suspended:
         if switch is not None:
             get, enter, _leave = switch
             enter(get())
+        if _place_gc_phase is not None:  # (collect_in_own_work: the program may have moved it)
+            _place_gc_phase(True)
 
     def __exit__(self, *exc: object) -> None:
         switch = _SWITCH
@@ -98,6 +100,8 @@ def suspended() -> _Suspended:
 
 # Sessions recording now that asked for collect_in_own_work (gc.callbacks holds gc_phase while any does).
 _collect_users = 0
+# _crecorder.place_gc_phase while gc.callbacks holds gc_phase, else None.
+_place_gc_phase: Callable[[bool], None] | None = None
 
 
 def collect_in_own_work(on: bool, flush: Callable[[], None] | None = None) -> None:
@@ -106,26 +110,25 @@ def collect_in_own_work(on: bool, flush: Callable[[], None] | None = None) -> No
     events off: with `on`, while a session records, such a collection runs with them on, so that
     its finalizers are recorded (`_crecorder.gc_phase`, in gc.callbacks; without the C extension
     nothing). `flush()` is called, outside our work and with events off, before a collection
-    that could free a class (collect.c). Paired: each True by one False."""
-    global _collect_users
-    import gc
+    that could free a class (collect.c). Paired: each True by one False.
 
+    gc_phase holds the first and the last place in gc.callbacks, put back there whenever our
+    work starts (`suspended()`): the program's own callbacks run in such a collection too, at
+    its start and at its stop, and both calls of each are recorded between its two places."""
+    global _collect_users, _place_gc_phase
     try:
         from . import _crecorder  # type: ignore[attr-defined]
     except ImportError:
         return
-    phase = getattr(_crecorder, "gc_phase", None)
-    if phase is None:
+    place = getattr(_crecorder, "place_gc_phase", None)
+    if place is None:
         return
     _collect_users = _collect_users + 1 if on else max(0, _collect_users - 1)
     set_hook = getattr(_crecorder, "set_collect_hook", None)
     if set_hook is not None and (flush is not None or not _collect_users):
         set_hook(flush if _collect_users else None)
-    present = phase in gc.callbacks
-    if _collect_users and not present:
-        gc.callbacks.append(phase)
-    elif not _collect_users and present:
-        gc.callbacks.remove(phase)
+    place(bool(_collect_users))
+    _place_gc_phase = place if _collect_users else None
 
 
 def available() -> bool:

@@ -135,3 +135,41 @@ def test_finalizers_run_in_a_flush_at_the_backpressure_cap_are_recorded(monkeypa
     if sys.version_info < (3, 13):
         assert sum(in_flush) > 0  # (the window this test is about was there)
     assert len(_dels(trace)) == 5_000
+
+
+@pytest.mark.usefixtures("collector_quiet")
+@pytest.mark.skipif("c" not in RECORDERS, reason="the C recorder's gc_phase")
+def test_the_programs_gc_callbacks_in_our_own_work_are_recorded_at_start_and_at_stop() -> None:
+    """A collection in our own work runs the program's gc.callbacks there too, and each ran
+    at the collection's start and at its stop. Those placed before our gc_phase (hypothesis
+    inserts its own at 0) were recorded at the stop only, those after it at the start only:
+    gc_phase turned the events on at its place in the list and off at the same place. Now it
+    is first and last in the list whenever our work starts, and both calls of each are
+    recorded."""
+    seen: list[tuple[str, str]] = []
+
+    def first(phase: str, info: dict) -> None:
+        seen.append(("first", phase))
+
+    def last(phase: str, info: dict) -> None:
+        seen.append(("last", phase))
+
+    def prog() -> None:
+        gc.callbacks.insert(0, first)
+        gc.callbacks.append(last)
+        try:
+            with suspended():
+                gc.collect()
+        finally:
+            gc.callbacks.remove(first)
+            gc.callbacks.remove(last)
+
+    before = list(gc.callbacks)
+    trace = record(prog, "c", args="safe", flush_interval=3600)
+    assert gc.callbacks == before  # (gc_phase's two places given up when recording stops)
+    check_balanced(trace)
+    assert sorted(seen) == [("first", "start"), ("first", "stop"), ("last", "start"), ("last", "stop")]
+    recorded = sorted((c.function.qualname.rsplit(".", 1)[-1], c.args.split(",")[0]) for c in trace.calls
+                      if c.function.qualname.endswith((".first", ".last")))
+    assert recorded == [("first", "phase='start'"), ("first", "phase='stop'"),
+                        ("last", "phase='start'"), ("last", "phase='stop'")]

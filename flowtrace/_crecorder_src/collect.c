@@ -325,6 +325,12 @@ find_dying(long generation)
  * drains the batch. The hook runs with this thread's events off (our work, as suspend_events
  * does); it never raises into the collector (a failure is cleared: the batch then stays as it
  * was). */
+int
+gc_collecting(void)
+{
+    return PyInterpreterState_Get()->gc.collecting;
+}
+
 void
 before_collection(PyThreadState *tstate, PyObject *info)
 {

@@ -183,6 +183,7 @@ mod_after_fork(PyObject *m, PyObject *Py_UNUSED(ignored))
  * while the backpressure hook runs in it (threads.c overflow_slow). */
 _Thread_local int own_tracing;
 static _Thread_local int gc_tracing = -1;   /* the level gc_phase took off for a collection, or -1 */
+static _Thread_local Py_ssize_t gc_starts, gc_stops;   /* gc_phase's calls so far in this thread's collection, at its start and at its stop */
 
 static PyObject *
 mod_suspend_events(PyObject *m, PyObject *Py_UNUSED(ignored))
@@ -203,6 +204,65 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+
+/* gc.callbacks (borrowed: one list for the interpreter's life), or NULL. */
+static PyObject *
+gc_callbacks(void)
+{
+    static PyObject *callbacks;
+    if (!callbacks) {
+        PyObject *gc = PyImport_ImportModule("gc");
+        callbacks = gc ? PyObject_GetAttrString(gc, "callbacks") : NULL;
+        Py_XDECREF(gc);
+        if (!callbacks || !PyList_Check(callbacks)) { PyErr_Clear(); Py_CLEAR(callbacks); }
+    }
+    return callbacks;
+}
+
+static inline int
+is_gc_phase(PyObject *cb)
+{
+    return PyCFunction_Check(cb) && PyCFunction_GET_FUNCTION(cb) == (PyCFunction)(void (*)(void))mod_gc_phase;
+}
+
+/* How many places gc_phase holds in gc.callbacks now (the list is short: a few entries). */
+static Py_ssize_t
+gc_phase_places(void)
+{
+    PyObject *callbacks = gc_callbacks();
+    Py_ssize_t places = 0;
+    for (Py_ssize_t i = 0; callbacks && i < PyList_GET_SIZE(callbacks); i++)
+        places += is_gc_phase(PyList_GET_ITEM(callbacks, i));
+    return callbacks ? places : 1;
+}
+
+/* place_gc_phase(on): gc_phase first and last in gc.callbacks (on), or out of it -- where the
+ * program put its own callbacks since (hypothesis inserts at 0). Placed not while a collection
+ * runs: the interpreter calls the list's entries by index, and moving them would skip or repeat
+ * one of the program's (untraced.py places it whenever our work starts). */
+static PyObject *
+mod_place_gc_phase(PyObject *m, PyObject *arg)
+{
+    PyObject *callbacks = gc_callbacks();
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    if (!callbacks || (on && gc_collecting())) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(callbacks);
+    if (on && n >= 2 && is_gc_phase(PyList_GET_ITEM(callbacks, 0))
+            && is_gc_phase(PyList_GET_ITEM(callbacks, n - 1)))
+        Py_RETURN_NONE;   /* (nearly always: as it was) */
+    for (Py_ssize_t i = n - 1; i >= 0; i--)
+        if (is_gc_phase(PyList_GET_ITEM(callbacks, i)) && PySequence_DelItem(callbacks, i) < 0) return NULL;
+    if (!on) Py_RETURN_NONE;
+    PyObject *phase = PyObject_GetAttrString(m, "gc_phase");
+    if (!phase) return NULL;
+    int rc = PyList_Insert(callbacks, 0, phase) < 0 ? -1 : PyList_Append(callbacks, phase);
+    Py_DECREF(phase);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* gc_phase(phase, info): in gc.callbacks while a session records (session.py). A collection can
  * start in flowtrace's own work -- the flusher thread's Python code, whose allocations (3.13:
  * the collection runs on the thread that asked for it) or eval-breaker checks (3.12: on any
@@ -213,20 +273,31 @@ mod_resume_events(PyObject *m, PyObject *Py_UNUSED(ignored))
  * its finalizers are recorded, on the thread that ran them. The backpressure hook (a drain on
  * the program's thread, inside a callback whose row is complete) counts as our work too.
  * Outside our work, a collection that could free a class a batch holds has it released from
- * the batch first (collect.c). */
+ * the batch first (collect.c).
+ * The program's gc.callbacks run in the collection too, at its start and at its stop: so that
+ * both calls of each are recorded, gc_phase is in the list twice, first and last (untraced.py
+ * puts it back there whenever our work starts): its first "start" turns the events on, its
+ * last "stop" -- the stop calls counted against its places in the list then -- off. */
 static PyObject *
 mod_gc_phase(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || !PyUnicode_Check(args[0])) Py_RETURN_NONE;
     PyThreadState *tstate = PyThreadState_Get();
     if (PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
+        int first = gc_starts++ == 0;
+        if (gc_starts >= gc_phase_places()) gc_starts = 0;   /* (its last place: counted afresh next time) */
+        if (!first) Py_RETURN_NONE;   /* (its later place: the start is done) */
         if (own_tracing > 0 && tstate->tracing == own_tracing && gc_tracing < 0) {
             gc_tracing = tstate->tracing;
             tstate->tracing = 0;
         } else {
             before_collection(tstate, nargs > 1 ? args[1] : NULL);   /* (collect.c: a class it could free) */
         }
-    } else if (gc_tracing >= 0) {   /* "stop" */
+        Py_RETURN_NONE;
+    }
+    if (++gc_stops < gc_phase_places()) Py_RETURN_NONE;   /* "stop", not at its last place yet */
+    gc_stops = 0;
+    if (gc_tracing >= 0) {
         tstate->tracing = gc_tracing;
         gc_tracing = -1;
     }
@@ -265,6 +336,8 @@ static PyMethodDef mod_methods[] = {
     {"now", (PyCFunction)mod_now, METH_NOARGS, "The recorder's clock in ns (CLOCK_MONOTONIC, as rows are after the drain)."},
     {"suspend_events", (PyCFunction)mod_suspend_events, METH_NOARGS, "No monitoring event on this thread until resume_events() (flowtrace/untraced.py)."},
     {"resume_events", (PyCFunction)mod_resume_events, METH_NOARGS, "Undo one suspend_events() on this thread."},
+    {"place_gc_phase", (PyCFunction)mod_place_gc_phase, METH_O,
+     "place_gc_phase(on): gc_phase first and last in gc.callbacks (on), or out of it; not during a collection."},
     {"gc_phase", (PyCFunction)(void (*)(void))mod_gc_phase, METH_FASTCALL,
      "gc_phase(phase, info): for gc.callbacks -- a collection started in flowtrace's own work runs with events on."},
     {"set_collect_hook", (PyCFunction)mod_set_collect_hook, METH_O,

@@ -754,6 +754,7 @@ COLD ThreadState *thread_state_slow(CoreObject *c, PyThreadState *tstate);
 COLD PyObject *overflow_slow(CoreObject *c, ThreadState *ts);
 extern _Thread_local int own_tracing;   /* core.c: the tracing levels this thread holds for our own work (gc_phase) */
 void before_collection(PyThreadState *tstate, PyObject *info);   /* collect.c: gc_phase's "start" outside our work */
+int gc_collecting(void);   /* collect.c: a collection runs now (its callbacks are being called) */
 PyObject *mod_set_collect_hook(PyObject *m, PyObject *hook);
 PyObject *core_release_classes(CoreObject *c, PyObject *const *args, Py_ssize_t nargs);   /* collect.c */
 /* callbacks.c */
