@@ -46,9 +46,9 @@ HEADINGS = [
     "  == python -B -c … --multiprocessing-fork (exec, exit 7)",
     "  == python -B -c … --multiprocessing-fork (exec, exit 1)",
     "  == python -B -c … (exec, exit 0)",  # the forkserver, and the workers it forked
-    "    == python -c … (fork, exit 0)",
-    "    == python -c … (fork, exit 7)",
-    "    == python -c … (fork, exit 1)",
+    "    == python -B -c … (fork, exit 0)",  # (a fork runs its parent's command)
+    "    == python -B -c … (fork, exit 7)",
+    "    == python -B -c … (fork, exit 1)",
     "  == python -c … (exec, exit 0)",
     "  == python -c … (exec, exit 4)",
     "  == python -c … (exec, exit 1)",

@@ -122,9 +122,9 @@ ENDINGS_ROWS = [
     "pid ?: python -B -c … --multiprocessing-fork ✗ exit 7",
     "pid ?: python -B -c … --multiprocessing-fork ✗ exit 1",
     "pid ?: python -B -c … → exit 0",  # the forkserver, then the workers it forked
-    "pid ? (fork): python -c … → exit 0",
-    "pid ? (fork): python -c … ✗ exit 7",
-    "pid ? (fork): python -c … ✗ exit 1",
+    "pid ? (fork): python -B -c … → exit 0",  # (a fork runs its parent's command)
+    "pid ? (fork): python -B -c … ✗ exit 7",
+    "pid ? (fork): python -B -c … ✗ exit 1",
     "pid ?: python -c … → exit 0",
     "pid ?: python -c … ✗ exit 4",
     "pid ?: python -c … ✗ exit 1",
