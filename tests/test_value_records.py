@@ -1134,6 +1134,65 @@ def test_containers_holding_classes_functions_and_objects_of_two_classes_read_as
                        for rec, text in entries)
 
 
+def _modules(mods, n):  # a list of modules, as pytest's _getconftestmodules returns them
+    return list(mods)
+
+
+def test_containers_holding_modules_read_as_reprs_texts() -> None:
+    """Lists and tuples holding modules -- pytest's lists of conftest modules, as arguments and
+    as results -- are value records whose module texts are literals made at call time (render.c
+    item_text_now, from module_texts), not whole texts made at call time; a module whose text
+    changes between calls (its __file__) shows the text of each call; a module whose dict holds
+    a key that is not a str, one whose text names its loader, and one whose text is too long for
+    an item's room keep the text path. Every text is reprs.py's, from both recorders."""
+    import io
+    import types
+
+    from flowtrace.ftr.chunks import ChunkReader
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    plain = types.ModuleType("conftest_like")
+    plain.__file__ = "/tmp/tests/conftest.py"
+    odd = types.ModuleType("odd_keys")
+    odd.__dict__[1] = "not a str key"  # (its lookups could run a key's __eq__: the text path)
+    loaded = types.ModuleType("with_loader")
+    loaded.__loader__ = _Box()  # (no origin, a loader: its text holds the loader's)
+    long_mod = types.ModuleType("m" * 80)
+    for recorder in ("c", "python"):
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str]] = []
+
+        def call(fn, *args):
+            expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
+
+        session.start()
+        try:
+            for batch in range(3):
+                for i in range(10):
+                    plain.__file__ = f"/tmp/tests/conftest{i % 3}.py"  # (its text changes between calls)
+                    call(_modules, (plain,), i)
+                    call(_modules, (plain, struct, reprs), i)
+                    call(_modules, (odd, plain), i)
+                    call(_modules, [loaded], i)
+                    call(_modules, (long_mod, pytest), i)
+                    call(_pair, [plain, _Box], (pytest, i))
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_modules", "_pair")]
+        assert [(c.args, c.result) for c in calls] == expected, recorder
+        if recorder == "c":  # written as records: the module texts are literals in them
+            entries = [e for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS
+                       for e in _strs_payload_entries(ch.payload)]
+            assert any(rec and text.startswith("[<module 'conftest_like' from '/tmp/tests/conftest")
+                       for rec, text in entries)
+            assert any(rec and text.startswith("mods=(<module 'conftest_like' from") for rec, text in entries)
+            assert any(rec and text.startswith("[<module 'conftest_like' from") and "<class 'test_value_records._Box'>]"
+                       in text for rec, text in entries)
+
+
 def test_labels_numbered_at_call_time_belong_to_their_session() -> None:
     """The labels the C recorder numbers at call time for objects of two classes in a packed
     value (packed.c pack_label) are its session's batch's: a second session, whose first batch

@@ -160,10 +160,10 @@ pack_known(unsigned char *p, const unsigned char *end, PyObject *t, int depth, s
     return p + len;
 }
 
-/* Safe mode, an item that is a class, a function or a generator -- (self, cls) pairs, isinstance's
- * class tuples, typing's cached (cls, params) keys, (func, args) pairs: ~8 k of flask test_basic's
- * call-time container texts -- or, in pack_value's second walk (lit_objs), an instance: its text
- * now as a literal (render.c item_text_now: reads only, no Python), not the whole container's text
+/* Safe mode, an item that is a class, a function, a generator or a module -- (self, cls) pairs,
+ * isinstance's class tuples, typing's cached (cls, params) keys, (func, args) pairs, pytest's lists
+ * of conftest modules: ~11 k of flask test_basic's call-time container texts -- or, in pack_value's
+ * second walk (lit_objs), an instance: its text now as a literal (render.c item_text_now: reads only, no Python), not the whole container's text
  * made now (builtin_text_now: a str made, then hashed and deduplicated at the drain, ~1,750
  * instructions a text). Its room: what the items after it leave (`rest`, pack_item's: theirs and
  * one item's more), at most a one-byte length. NULL when it cannot be (a text of another kind,

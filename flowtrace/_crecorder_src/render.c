@@ -836,9 +836,10 @@ typedef struct { PyObject *name, *origin, *loader, *spec_dict; int located; } Mo
 static PyObject *mod_keys[8], *spec_type, *namespace_loader;   /* (interned; importlib's types, held) */
 enum { K_SPEC, K_NAME, K_ORIGIN, K_FILEATTR, K_LOADER, K_DNAME, K_FILE, K_DLOADER };
 
-/* m's parts (module_text): 0, NOT_MINE (importlib not to be had without an import) or -1. */
+/* m's parts (module_text): 0, NOT_MINE (importlib not to be had without an import; with `plain`, a
+ * dict it reads holding a key that is not a str, whose lookup could run that key's __eq__) or -1. */
 static int
-module_parts(PyObject *m, ModParts *p)
+module_parts(PyObject *m, ModParts *p, int plain)
 {
     static int ready;
     if (!ready) {   /* importlib's types from sys.modules (no import), once */
@@ -857,11 +858,13 @@ module_parts(PyObject *m, ModParts *p)
         ready = 1;
     }
     PyObject *d = PyModule_GetDict(m);   /* (borrowed) */
+    p->spec_dict = NULL; p->origin = NULL; p->located = 0;
+    if (plain && dict_keys_general(d)) return NOT_MINE;
     PyObject *spec = PyDict_GetItemWithError(d, mod_keys[K_SPEC]);
     if (!spec) PyErr_Clear();
-    p->spec_dict = NULL; p->origin = NULL; p->located = 0;
     if (spec && (PyObject *)Py_TYPE(spec) == spec_type) {
         if (!(p->spec_dict = PyObject_GenericGetDict(spec, NULL))) return -1;
+        if (plain && dict_keys_general(p->spec_dict)) return NOT_MINE;
         p->name = dict_str(p->spec_dict, mod_keys[K_NAME]);
         p->origin = dict_str(p->spec_dict, mod_keys[K_ORIGIN]);
         p->located = p->origin && PyDict_GetItemWithError(p->spec_dict, mod_keys[K_FILEATTR]) == Py_True;
@@ -919,7 +922,7 @@ static int
 text_module(Text *t, PyObject *m, int depth)
 {
     ModParts p;
-    int r = module_parts(m, &p);
+    int r = module_parts(m, &p, 0);
     if (r == 0) r = module_text(t, &p, depth);
     Py_XDECREF(p.spec_dict);
     return r;
@@ -931,15 +934,17 @@ text_module(Text *t, PyObject *m, int depth)
  * taken again while a module's parts are those: the text is a function of them and nothing else,
  * whatever module it is; the parts are still read each time (a module's __spec__ or __file__
  * can change). A loader's text (MOD_LOADER) is not kept. NULL with no error set: the caller
- * renders (builtin_text_now). Bounded: MODULE_TEXTS texts of at most MAX_TEXT characters. */
+ * renders (builtin_text_now). Bounded: MODULE_TEXTS texts of at most MAX_TEXT characters. With
+ * `plain` (item_text_now's, inside a packing walk: no Python code may run there), NULL as well
+ * for a module whose dict or spec's dict holds a key that is not a str (module_parts). */
 #define MODULE_TEXTS 64
 static struct { PyObject *name, *origin, *text; int form; } module_texts[MODULE_TEXTS];
 
-PyObject *
-module_text_now(PyObject *m)
+static PyObject *
+module_text_kept(PyObject *m, int plain)
 {
     ModParts p;
-    if (module_parts(m, &p)) { Py_XDECREF(p.spec_dict); PyErr_Clear(); return NULL; }
+    if (module_parts(m, &p, plain)) { Py_XDECREF(p.spec_dict); PyErr_Clear(); return NULL; }
     int form = module_form(&p);
     PyObject *r = NULL;
     if (form == MOD_LOADER) goto done;
@@ -962,6 +967,12 @@ module_text_now(PyObject *m)
 done:
     Py_XDECREF(p.spec_dict);
     return r;
+}
+
+PyObject *
+module_text_now(PyObject *m)
+{
+    return module_text_kept(m, 0);
 }
 
 /* reprs._int for an exact int past 64 bits: repr() below 10**MAX_INT_DIGITS (reprs.py's 60),
@@ -1043,13 +1054,14 @@ render_now(Text *t, PyObject *o, int depth, int safe)
     return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
 }
 
-/* packed.c's item (safe mode) that is a class, a function or a generator, or an instance whose
- * class is not the one its packed value holds (pack_named): its text as render_now makes it
+/* packed.c's item (safe mode) that is a class, a function, a generator or a module, or an instance
+ * whose class is not the one its packed value holds (pack_named): its text as render_now makes it
  * inside a container -- reprs._text: "<class 'mod.Name'>", "<function f at 0x...>", the
- * placeholder -- written at q as its ASCII bytes, at most `room` of them: their count, else 0
- * (another text, a longer one, a lookup that could run Python: the container takes the text
- * path, as before). No Python code runs: a class's label comes from labels_now or from its dict
- * only when no lookup there can call a key's __eq__ (dict_str_item's rule); the rest are reads.
+ * placeholder, "<module 'm' from '...'>" -- written at q as its ASCII bytes, at most `room` of
+ * them: their count, else 0 (another text, a longer one, a lookup that could run Python: the
+ * container takes the text path, as before). No Python code runs: a class's label comes from
+ * labels_now or from its dict, a module's text from module_texts or from its parts, only when no
+ * lookup there can call a key's __eq__ (dict_str_item's rule); the rest are reads.
  * The buffer is this function's own (kept: a malloc a text was ~140 instructions). */
 size_t
 item_text_now(PyObject *o, unsigned char *q, size_t room)
@@ -1065,6 +1077,17 @@ item_text_now(PyObject *o, unsigned char *q, size_t room)
     } else if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         if (tp->tp_dict && dict_keys_general(tp->tp_dict)) return 0;
         r = text_placeholder(&t, o);
+    } else if (tp == &PyModule_Type) {
+        /* a module (pytest's lists of conftest modules, ~3 k results of flask test_basic): its text
+         * as module_text_now keeps it by its parts -- whatever its depth, unless its loader's text
+         * is in it (not kept: NULL) -- not the whole list's text made now (builtin_text_now) */
+        PyObject *text = module_text_kept(o, 1);   /* (plain: no lookup that could run Python) */
+        if (!text) return 0;
+        size_t n = PyUnicode_IS_ASCII(text) ? (size_t)PyUnicode_GET_LENGTH(text) : 0;   /* (a byte a character) */
+        if (n > room) n = 0;
+        memcpy(q, PyUnicode_DATA(text), n);
+        Py_DECREF(text);   /* (module_texts holds it) */
+        return n;
     } else {
         int kind = named_kind(tp);
         if (kind == NAMED_NONE) return 0;
