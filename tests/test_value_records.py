@@ -1193,6 +1193,71 @@ def test_containers_holding_modules_read_as_reprs_texts() -> None:
                        in text for rec, text in entries)
 
 
+def _callback(fn, n):  # a bound method passed, as Signal.send(_async_wrapper=app.ensure_sync)
+    return n
+
+
+def _hookexec(kwargs):  # keyword arguments passed on, as pluggy's HookCaller.__call__ to _hookexec
+    return len(kwargs)
+
+
+class _Renamed:
+    def method(self):
+        pass
+
+
+def test_bound_methods_and_dicts_of_tuples_passed_again_read_as_reprs_texts() -> None:
+    """Bound methods passed again and again (the C recorder keeps their texts by the function's
+    __qualname__ and the object's address and class label, capture.c method_text_now) and dicts
+    whose values are tuples of scalars passed on from frame to frame (dict_state: the dict's
+    version tag names its text): every text is reprs.py's from both recorders -- after the
+    object's class is renamed or given another __module__, for another object of the class, for a
+    method bound to a function, and after the dict or a tuple in it is replaced."""
+    import io
+    import types
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    def plain():
+        pass
+
+    for recorder in ("c", "python"):
+        _Renamed.__qualname__, _Renamed.__module__ = "_Renamed", __name__
+        buf = io.BytesIO()
+        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+        expected: list[tuple[str, str]] = []
+
+        def call(fn, *args, **kwargs):
+            expected.append((_args_text(fn, args, kwargs, "safe"), reprs.value_text(fn(*args, **kwargs), "safe")))
+
+        objs = [_Renamed(), _Renamed()]
+        session.start()
+        try:
+            for batch in range(3):
+                for i in range(12):
+                    o = objs[i % 2]
+                    call(_callback, o.method, i)
+                    call(_callback, types.MethodType(_Renamed.method, plain), i)  # (bound to a function)
+                    call(_callback, Vec3(1, 2, 3).scale, i)  # (a new object each time)
+                    kw = {"nodeid": f"t::{i % 3}", "location": ("t.py", i % 3, "name")}
+                    for _ in range(3):
+                        call(_hookexec, kw)
+                    kw["location"] = ("t.py", i, "other")  # (another state: another text)
+                    call(_hookexec, kw)
+                    call(_hookexec, {"nodeid": "x", "location": ("t.py", 1, (2, 3))})  # (a nested tuple: rendered)
+                    if i == 5:
+                        _Renamed.__qualname__ = f"Renamed{batch}"
+                    if i == 8:
+                        _Renamed.__module__ = f"mod{batch}"
+                session.flush()
+        finally:
+            session.stop()
+        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_callback", "_hookexec")]
+        assert [(c.args, c.result) for c in calls] == expected, recorder
+    _Renamed.__qualname__, _Renamed.__module__ = "_Renamed", __name__
+
+
 def test_labels_numbered_at_call_time_belong_to_their_session() -> None:
     """The labels the C recorder numbers at call time for objects of two classes in a packed
     value (packed.c pack_label) are its session's batch's: a second session, whose first batch

@@ -212,6 +212,18 @@ immutable_scalar(PyObject *o)
     return tp == &PyLong_Type || tp == &PyUnicode_Type || tp == &PyFloat_Type || o == Py_None || tp == &PyBool_Type;
 }
 
+/* An exact tuple of at most MAX_ITEMS immutable scalars: its text never changes either -- a dict's
+ * value such as pluggy's location=(path, lineno, name), passed on with its keyword arguments from
+ * frame to frame (dict_state, dict_objs). Type tests only. */
+static inline int
+scalar_tuple(PyObject *o)
+{
+    if (Py_TYPE(o) != &PyTuple_Type || PyTuple_GET_SIZE(o) > MAX_ITEMS) return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++)
+        if (!immutable_scalar(PyTuple_GET_ITEM(o, i))) return 0;
+    return 1;
+}
+
 /* An exact dict argument's state, for a memo key: its version tag (PEP 509) in *x, or 0 when it
  * cannot be keyed. CPython gives a dict a tag from one counter of the interpreter when it is made
  * and at every change of its items, so a tag names one dict in one state, never reused -- and when
@@ -220,8 +232,9 @@ immutable_scalar(PyObject *o)
  * context passed again and again unchanged: its text is made once a batch, not at every call (a
  * dict of six str items is twelve strs rendered, a text made, hashed and stored). Not a split
  * table (an instance's __dict__: 3.13 stores its values in place without a new tag, checked by
- * running), not a dict holding anything else (a list in it can change, its tag not). Type tests
- * and PyDict_Next only: no call of the program's code, no allocation. */
+ * running), not a dict holding anything else (a list in it can change, its tag not) but tuples of
+ * such scalars (scalar_tuple). Type tests and PyDict_Next only: no call of the program's code, no
+ * allocation. */
 #if PY_VERSION_HEX < 0x030E0000
 /* The tags dict_state passed lately, by their counter's low bits: a tag names one state for good
  * (never reused, in any session), so a dict passed again unchanged -- the commonest case -- is
@@ -243,7 +256,7 @@ dict_state_tagged(PyObject *v, int64_t *x)
     Py_ssize_t pos = 0;
     PyObject *key, *val;
     for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
-        if (!immutable_scalar(key) || !immutable_scalar(val)) return 0;
+        if (!immutable_scalar(key) || !(immutable_scalar(val) || scalar_tuple(val))) return 0;
     }
     *passed = tag;
     return 1;
@@ -415,8 +428,8 @@ shown_obj(PyObject *o, ShownObj *so)
 }
 
 /* The shown items of dict v (its first MAX_ITEMS): 1 with the objects among them in obj and their
- * ShownObj in objs (*n of them) when every key and value is an immutable scalar or a shown_obj;
- * else 0. */
+ * ShownObj in objs (*n of them) when every key and value is an immutable scalar or a shown_obj
+ * (a value may be a scalar_tuple too); else 0. */
 static int
 dict_objs(PyObject *v, PyObject **obj, ShownObj *objs, uint32_t *n)
 {
@@ -425,7 +438,7 @@ dict_objs(PyObject *v, PyObject **obj, ShownObj *objs, uint32_t *n)
     uint32_t m = 0;
     for (int k = 0; k < MAX_ITEMS && PyDict_Next(v, &pos, &key, &val); k++) {
         if (!immutable_scalar(key)) { obj[m] = key; if (!shown_obj(key, &objs[m++])) return 0; }
-        if (!immutable_scalar(val)) { obj[m] = val; if (!shown_obj(val, &objs[m++])) return 0; }
+        if (!immutable_scalar(val) && !scalar_tuple(val)) { obj[m] = val; if (!shown_obj(val, &objs[m++])) return 0; }
     }
     *n = m;
     return 1;
@@ -484,6 +497,43 @@ dict_text_now(PyObject *v)
     if (dict_texts[i].tag == (uint64_t)tag && dict_texts[i].text) return Py_NewRef(dict_texts[i].text);
     PyObject *t = builtin_text_now(v, 1);
     if (t && PyUnicode_CheckExact(t)) { Py_XSETREF(dict_texts[i].text, Py_NewRef(t)); dict_texts[i].tag = (uint64_t)tag; }
+    return t;
+}
+
+/* Bound methods passed -- flask's Signal.send(_async_wrapper=app.ensure_sync), werkzeug's
+ * ClosingIterator(callbacks=response.close): ~2.6 k of flask test_basic's arguments, three in four
+ * of them a (function, object) pair passed before -- have their texts kept too. reprs.method_text's
+ * "<bound method qualname of <the object's text>>" is made of the function's __qualname__ and of
+ * what the object's ShownObj records (its address, its class's label): both checked when the text
+ * is taken again, so another function or object at the same address, of the same names, has the
+ * same text. Only a plain function bound to an instance or a function (shown_obj); bounded as
+ * dict_texts, a reference to each name held (so that its address names no other str meanwhile). */
+#define METHOD_TEXTS 16
+static struct { PyObject *self, *qualname, *text; ShownObj so; } method_texts[METHOD_TEXTS];
+
+/* Safe mode, an exact bound method: its text (a new reference) from method_texts or made now and
+ * kept there; NULL with no error set for one it does not keep (builtin_text_now's way). */
+static PyObject *
+method_text_now(PyObject *v)
+{
+    PyObject *func = ((PyMethodObject *)v)->im_func, *self = ((PyMethodObject *)v)->im_self, *qualname;
+    ShownObj so;
+    if (Py_TYPE(func) != &PyFunction_Type || !PyUnicode_CheckExact(qualname = ((PyFunctionObject *)func)->func_qualname)
+            || !shown_obj(self, &so))
+        return NULL;
+    size_t i = (((uintptr_t)self >> 4) ^ ((uintptr_t)qualname >> 4)) & (METHOD_TEXTS - 1);
+    if (method_texts[i].text && method_texts[i].self == self && method_texts[i].qualname == qualname
+            && !memcmp(&method_texts[i].so, &so, sizeof so))
+        return Py_NewRef(method_texts[i].text);
+    PyObject *t = builtin_text_now(v, 1);
+    if (t && PyUnicode_CheckExact(t)) {   /* (strs: freeing one runs no code) */
+        Py_XSETREF(method_texts[i].qualname, Py_NewRef(qualname));
+        Py_INCREF(so.name);
+        Py_XDECREF(method_texts[i].so.name);
+        Py_XSETREF(method_texts[i].text, Py_NewRef(t));
+        method_texts[i].self = self;
+        method_texts[i].so = so;
+    }
     return t;
 }
 
@@ -584,7 +634,8 @@ capture_value_rest(CoreObject *c, Slot *s, PyObject *v)
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type || tp == &PySet_Type
             || tp == &PyFrozenSet_Type || tp == &PyByteArray_Type || (c->args_mode == 1 && named_by_text(tp))) {
         t = c->args_mode != 1 ? NULL : tp == &PyDict_Type ? dict_text_now(v)   /* (kept by its tag) */
-            : tp == &PyModule_Type ? module_text_now(v) : NULL;                  /* (kept by its parts) */
+            : tp == &PyModule_Type ? module_text_now(v)                          /* (kept by its parts) */
+            : tp == &PyMethod_Type ? method_text_now(v) : NULL;                  /* (by its names) */
         if (!t && !PyErr_Occurred()) t = builtin_text_now(v, c->args_mode == 1);
         if (!t && PyErr_Occurred()) PyErr_Clear();   /* the hook gives the reference's answer */
     }
