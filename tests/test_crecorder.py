@@ -686,9 +686,9 @@ def test_exception_texts_equal_reference(mode: str, monkeypatch: pytest.MonkeyPa
     like reprs.exception_text; the hook runs only for the last five (one text per exception)."""
     got, hooked = _thrown_texts(EXCEPTIONS, mode, monkeypatch)
     assert got == [reprs.exception_text(e, mode) for e in EXCEPTIONS]
-    # safe mode makes the texts of non-simple args and own __str__s in C too (exc_text_args):
-    # only MyError(7) -- a class's builtin __str__ over simple args, str(exc) -- is the hook's
-    assert hooked == (EXCEPTIONS[-5:] if mode == "full" else [EXCEPTIONS[-4]])
+    # safe mode makes the texts of non-simple args and own __str__s in C too (exc_text_args),
+    # and MyError(7)'s -- a class's builtin __str__ over simple args: str(exc), as reprs does
+    assert hooked == (EXCEPTIONS[-5:] if mode == "full" else [])
 
 
 class RenamingMeta(type):
@@ -732,6 +732,18 @@ class BuiltinsStrError(StrError):
 BuiltinsStrError.__module__ = "builtins"
 
 
+class ZipLikeError(ImportError):  # zipimport.ZipImportError's kind: ImportError's __str__, inherited
+    pass
+
+
+class NotFoundLikeError(ModuleNotFoundError):
+    pass
+
+
+class ObjStrError(Exception):  # a builtin __str__ reprs does not call: the args' text, by the hook
+    __str__ = object.__str__
+
+
 @pytest.mark.parametrize("mode", ["safe", "off"])
 def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Safe mode's other branch of reprs.exception_text -- the message is the safe text of the
@@ -739,7 +751,10 @@ def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.Monkey
     (capture.c exc_text_args) and reads exactly as the reference's; what C cannot answer as the
     reference would goes to the hook: a metaclass that answers __module__ itself, an `args`
     property or an own __getattribute__ (exc.args is then not the C field), a __module__ that is
-    not a str, a message one_line would change. Each hooked case fails if its re-check is removed."""
+    not a str, a builtin __str__ reprs does not call. Each hooked case fails if its re-check is
+    removed. Messages one_line changes are escaped in C as reprs escapes them (a multi-line
+    RuntimeError, control characters, U+0085, U+2028, U+2029, non-ASCII text), and a class over a
+    builtin __str__ (ImportError's, inherited) with simple args has str(exc) made in C too."""
     import contextvars
 
     odd = type("Odd\nName", (), {})()
@@ -747,10 +762,20 @@ def test_exception_texts_of_safe_args_in_c(mode: str, monkeypatch: pytest.Monkey
             LookupError(contextvars.ContextVar("v")), StrError("k"), StrError(), StrError("a", [1]),
             ValueError(Opaque(), "x"), MainStrError("m"), BuiltinsStrError("b"), StopIteration(["x" * 300]),
             ExceptionGroup("g", [ValueError(1)])]
-    to_hook = [MetaError([1]), ArgsPropError([1]), GetattrError([1]), OddModError([1]), StopIteration([odd])]
-    excs = in_c + to_hook
+    to_hook = [MetaError([1]), ArgsPropError([1]), GetattrError([1]), OddModError([1]), ObjStrError("o")]
+    # messages one_line changes (escaped in C: one_line_text), classes over a builtin __str__
+    lines = "Working outside of application context.\n\nThis typically means that you attempted"
+    in_c_too = [StopIteration([odd]), RuntimeError(lines), ValueError("tab\there\rcr\x1b[0m\x7f\x00"),
+                ValueError("nel\x85 ls\u2028 ps\u2029 \u00e9 \U0001f600\n"), ValueError("x\n" * 200), KeyError("a\nb"),
+                ZipLikeError("not a zip file"), ZipLikeError(), ZipLikeError("two", "lines\n"), NotFoundLikeError("m"),
+                MyError(7, "a\tb")]
+    excs = in_c + to_hook + in_c_too
     got, hooked = _thrown_texts(excs, mode, monkeypatch)
     assert got == [reprs.exception_text(e, mode) for e in excs]
+    assert got[19] == "RuntimeError: " + lines.replace("\n", "\\n") and got[20] == "ValueError: tab\\there\\rcr\\x1b[0m\\x7f\\x00"
+    assert got[21] == "ValueError: nel\\x85 ls\\u2028 ps\\u2029 \u00e9 \U0001f600\\n" and len(got[22]) == len("ValueError: ") + 240
+    assert got[24:27] == ["test_crecorder.ZipLikeError: not a zip file", "test_crecorder.ZipLikeError",
+                          "test_crecorder.ZipLikeError: ('two', 'lines\\n')"]
     assert got[0].startswith("StopIteration: <test_crecorder.Opaque object at 0x") and got[1] == "StopIteration: [1, 2]"
     assert got[5:8] == ["test_crecorder.StrError: 'k'", "test_crecorder.StrError", "test_crecorder.StrError: ('a', [1])"]
     assert got[9:11] == ["MainStrError: 'm'", "BuiltinsStrError: 'b'"] and got[11].endswith("'...]")

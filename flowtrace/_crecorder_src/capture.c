@@ -2057,18 +2057,66 @@ exc_prefix(PyTypeObject *tp)
 }
 
 /* Is `u` one line: none of the characters reprs.one_line escapes (C0 controls, DEL, U+0085,
- * U+2028, U+2029)? */
+ * U+2028, U+2029)? An ASCII str eight characters at a time (ascii_not_plain's tests for a byte
+ * below 0x20 and for DEL): a character at a time through PyUnicode_READ this was ~10
+ * instructions a character, ~6.7 M a flask test_basic run (10 k messages, callgrind). */
 static int
 one_line(PyObject *u)
 {
-    int kind = PyUnicode_KIND(u);
     const void *data = PyUnicode_DATA(u);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(u);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(u), i = 0;
+    if (PyUnicode_IS_ASCII(u)) {
+        const unsigned char *p = data;
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t x;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, p + i, 8);
+            if (((x - ones * 0x20) & ~x & highs) | ((x + ones) & highs)) return 0;
+        }
+        for (; i < n; i++) if (p[i] < 0x20 || p[i] == 0x7F) return 0;
+        return 1;
+    }
+    int kind = PyUnicode_KIND(u);
+    for (; i < n; i++) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (ch < 0x20 || ch == 0x7F || ch == 0x85 || ch == 0x2028 || ch == 0x2029) return 0;
     }
     return 1;
+}
+
+/* reprs.one_line(u) (steals u; NULL with an error set): u itself when it is one line, else a new
+ * str with those characters escaped as reprs._ESCAPES writes them -- \t \n \r, \u2028 \u2029,
+ * the others \xhh. Before, a message of more than one line took the text hook (a Python call:
+ * reprs.exception_text, ~16 us an exception under a recording): flask's "Working outside of
+ * application context.\n\n..." RuntimeError, ~140 a test_basic run. */
+static PyObject *
+one_line_text(PyObject *u)
+{
+    if (!u || one_line(u)) return u;
+    int kind = PyUnicode_KIND(u);
+    const void *data = PyUnicode_DATA(u);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(u), m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        m += ch == '\t' || ch == '\n' || ch == '\r' ? 2 : ch < 0x20 || ch == 0x7F || ch == 0x85 ? 4
+             : ch == 0x2028 || ch == 0x2029 ? 6 : 1;
+    }
+    Py_UCS4 *buf = PyMem_Malloc((size_t)m * sizeof(Py_UCS4)), *q = buf;
+    if (!buf) { Py_DECREF(u); return PyErr_NoMemory(); }
+    static const char hex[] = "0123456789abcdef";
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch == '\t' || ch == '\n' || ch == '\r') { *q++ = '\\'; *q++ = ch == '\t' ? 't' : ch == '\n' ? 'n' : 'r'; }
+        else if (ch < 0x20 || ch == 0x7F || ch == 0x85) { *q++ = '\\'; *q++ = 'x'; *q++ = hex[ch >> 4]; *q++ = hex[ch & 15]; }
+        else if (ch == 0x2028 || ch == 0x2029) {
+            *q++ = '\\'; *q++ = 'u'; *q++ = '2'; *q++ = '0'; *q++ = '2'; *q++ = ch == 0x2028 ? '8' : '9';
+        }
+        else *q++ = ch;
+    }
+    PyObject *r = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, m);   /* (its narrowest kind) */
+    PyMem_Free(buf);
+    Py_DECREF(u);
+    return r;
 }
 
 static PyObject *
@@ -2090,8 +2138,8 @@ exc_text_fast(PyObject *exc)
     }
     PyObject *msg = PyObject_Str(exc);
     if (!msg) { PyErr_Clear(); return NULL; }   /* the hook reports it as the reference does */
-    if (!PyUnicode_CheckExact(msg) || !one_line(msg)) { Py_DECREF(msg); return NULL; }   /* the hook escapes it */
-    msg = cut_text(msg, MAX_TEXT);
+    if (!PyUnicode_CheckExact(msg)) { Py_DECREF(msg); return NULL; }   /* (the hook's) */
+    msg = cut_text(one_line_text(msg), MAX_TEXT);   /* reprs: _cut(one_line(msg)) */
     if (!msg) { PyErr_Clear(); return NULL; }
     /* "Name: msg" by concatenation with the type's cached "Name: " (PyUnicode_FromFormat
      * parsed the format every time: most of this function's cost) */
@@ -2116,6 +2164,19 @@ exc_text_fast(PyObject *exc)
  * builtin __str__ (str(exc): exc_text_fast's, or the hook's for a class), and a message that
  * is not one line or not C's to make (builtin_text_now). NULL (no error set) for the hook. */
 static PyObject *str_dunder_str, *str_args, *base_args;   /* ("__str__", "args", BaseException's getset) */
+/* reprs._BUILTIN_STR and _SAME_AS_BASE_STR: the __str__ descriptors of builtin_str_types and of
+ * AttributeError, NameError, UnboundLocalError (held for good) */
+static PyObject *str_descrs[N_BUILTIN_STR + 3];
+
+/* Is `own_str` (a class's __str__, found along its MRO) one of reprs' builtin ones? Then reprs
+ * calls str(exc) for simple args -- by identity, as reprs' sets compare them. */
+static int
+builtin_str_descr(PyObject *own_str)
+{
+    for (int i = 0; i < N_BUILTIN_STR + 3; i++) if (own_str == str_descrs[i]) return own_str != NULL;
+    return 0;
+}
+
 static PyObject *
 exc_text_args(CoreObject *c, PyObject *exc)
 {
@@ -2129,6 +2190,11 @@ exc_text_args(CoreObject *c, PyObject *exc)
             return NULL;
         }
         Py_INCREF(base_args);
+        PyObject *same[3] = {PyExc_AttributeError, PyExc_NameError, PyExc_UnboundLocalError};
+        for (int i = 0; i < N_BUILTIN_STR + 3; i++) {
+            PyTypeObject *bt = (PyTypeObject *)(i < N_BUILTIN_STR ? *builtin_str_types[i] : same[i - N_BUILTIN_STR]);
+            str_descrs[i] = Py_XNewRef(_PyType_Lookup(bt, str_dunder_str));
+        }
     }
     PyObject *args = ((PyBaseExceptionObject *)exc)->args;
     if (!args || !PyTuple_CheckExact(args)) return NULL;
@@ -2140,6 +2206,7 @@ exc_text_args(CoreObject *c, PyObject *exc)
                  || at == Py_TYPE(Py_None) || at == &PyBytes_Type;
     }
     PyObject *mod = NULL, *qual;   /* (borrowed) the name's parts; mod NULL: a builtin type's */
+    int by_str = 0;   /* the message is str(exc), not the args' safe text */
     if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
         /* type(exc).__qualname__, .__module__, .__str__ and exc.args read as `type` and
          * object.__getattribute__ read them: the heap type's qualname, its own dict's __module__,
@@ -2149,7 +2216,12 @@ exc_text_args(CoreObject *c, PyObject *exc)
                 || _PyType_Lookup(tp, str_args) != base_args)
             return NULL;
         PyObject *own_str = _PyType_Lookup(tp, str_dunder_str);
-        if (simple && !(own_str && PyFunction_Check(own_str))) return NULL;   /* (str(exc): the hook's) */
+        if (simple && !(own_str && PyFunction_Check(own_str))) {
+            /* reprs' str(exc) for a builtin __str__ (zipimport's ZipImportError(msg), werkzeug's
+             * routing exceptions: ~40 a flask test_basic run took the hook); another: the hook's */
+            if (!builtin_str_descr(own_str)) return NULL;
+            by_str = 1;
+        }
         qual = ((PyHeapTypeObject *)tp)->ht_qualname;
         mod = tp->tp_dict ? PyDict_GetItemWithError(tp->tp_dict, str_module_key) : NULL;
         if (!mod || !PyUnicode_CheckExact(mod) || !PyUnicode_CheckExact(qual)) { PyErr_Clear(); return NULL; }
@@ -2160,20 +2232,20 @@ exc_text_args(CoreObject *c, PyObject *exc)
         if (simple || strchr(tp->tp_name, '.')) return NULL;   /* (simple args: exc_text_fast's str(exc)) */
         qual = NULL;
     }
-    PyObject *msg = n == 0 ? NULL : builtin_text_now(n == 1 ? PyTuple_GET_ITEM(args, 0) : args, 1);   /* value_text */
-    if (n && (!msg || !PyUnicode_CheckExact(msg) || !one_line(msg))) {   /* (one_line would escape it: the hook) */
+    PyObject *msg = by_str ? PyObject_Str(exc)   /* (a builtin __str__ of simple args: no code of the program's) */
+                  : n == 0 ? NULL : builtin_text_now(n == 1 ? PyTuple_GET_ITEM(args, 0) : args, 1);   /* value_text */
+    if ((by_str || n) && (!msg || !PyUnicode_CheckExact(msg))) {   /* (the hook says what it can) */
         Py_XDECREF(msg);
         PyErr_Clear();
         return NULL;
     }
-    msg = cut_text(msg, MAX_TEXT);   /* (builtin_text_now cut it already: no change) */
+    msg = cut_text(one_line_text(msg), MAX_TEXT);   /* reprs: _cut(one_line(msg)) */
     PyObject *r = NULL;
-    if (n && !msg) { PyErr_Clear(); return NULL; }
-    if (!qual) r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%s: %U", tp->tp_name, msg)
-                                                : PyUnicode_FromString(tp->tp_name);
-    else if (mod) r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%U.%U: %U", mod, qual, msg)
-                                                    : PyUnicode_FromFormat("%U.%U", mod, qual);
-    else r = n && PyUnicode_GET_LENGTH(msg) ? PyUnicode_FromFormat("%U: %U", qual, msg) : Py_NewRef(qual);
+    if ((by_str || n) && !msg) { PyErr_Clear(); return NULL; }
+    const int shown = msg && PyUnicode_GET_LENGTH(msg);
+    if (!qual) r = shown ? PyUnicode_FromFormat("%s: %U", tp->tp_name, msg) : PyUnicode_FromString(tp->tp_name);
+    else if (mod) r = shown ? PyUnicode_FromFormat("%U.%U: %U", mod, qual, msg) : PyUnicode_FromFormat("%U.%U", mod, qual);
+    else r = shown ? PyUnicode_FromFormat("%U: %U", qual, msg) : Py_NewRef(qual);
     Py_XDECREF(msg);
     if (!r) PyErr_Clear();
     return r;

@@ -7,7 +7,7 @@ PyObject *thread_key;         /* key of our capsule in each thread's state dict 
 PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
 PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task, *str_tasks, *str_current_tasks;
 /* exception types whose __str__ runs no user code: reprs._BUILTIN_STR (checked at import) */
-static PyObject **builtin_str_types[N_BUILTIN_STR] = {
+PyObject **builtin_str_types[N_BUILTIN_STR] = {
     &PyExc_BaseException, &PyExc_KeyError, &PyExc_UnicodeError, &PyExc_UnicodeDecodeError,
     &PyExc_UnicodeEncodeError, &PyExc_UnicodeTranslateError, &PyExc_OSError, &PyExc_SyntaxError,
     &PyExc_ImportError, &PyExc_StopIteration, &PyExc_SystemExit,

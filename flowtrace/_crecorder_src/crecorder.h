@@ -724,6 +724,7 @@ extern PyObject *thread_key;                                /* key of our capsul
 extern PyObject *str_name, *str_root, *str_empty, *str_module_key, *str_builtins;
 extern PyObject *str_asyncio, *str_events, *str_get_running_loop, *str_current_task, *str_tasks, *str_current_tasks;
 extern reprfunc builtin_str[N_BUILTIN_STR];                 /* capture.c */
+extern PyObject **builtin_str_types[N_BUILTIN_STR];         /* core.c: their types */
 
 /* ---- functions shared between the files ---- */
 /* COLD: a slow path (growing a buffer, a failure, a thread's or code's first event, the drain
