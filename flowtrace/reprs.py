@@ -4,9 +4,10 @@ Modes:
 - "safe" (default): builtin scalars (`None`, `bool`, `int`, `float`, `complex`, `str`, `bytes`,
   `bytearray`, `Ellipsis`) and builtin containers of them (`list`, `tuple`, `dict`, `set`,
   `frozenset`, exact types only) are shown bounded; a class as `<class 'module.Class'>`, a
-  function as `<function Outer.name at 0x…>` (what repr() shows: names read, no code run); any
-  other object as `<module.Class object at 0x…>` **without calling its `__repr__`** (user reprs
-  may be slow, take locks, run queries or have side effects).
+  function as `<function Outer.name at 0x…>` (what repr() shows: names read, no code run), an
+  Enum member as `<Color.RED: 1>` (its name and value read from its class's dicts); any other
+  object as `<module.Class object at 0x…>` **without calling its `__repr__`** (user reprs may be
+  slow, take locks, run queries or have side effects).
 - "full": the same, but other objects' `__repr__` is called, with the same bounds; an exception
   (including RecursionError) gives `<module.Class object at 0x…; repr raised Type: message>`.
 
@@ -94,6 +95,35 @@ def class_text(cls: type) -> str:
     read gets its placeholder (`<type object at 0x…>`)."""
     label = type_label(cls)
     return f"<class '{label}'>" if label is not None else placeholder(cls)
+
+
+_CLASS_DICT, _CLASS_NAME = type.__dict__["__dict__"], type.__dict__["__name__"]
+
+
+def enum_text(obj: Any, depth: int = 0) -> str | None:
+    """`<Color.RED: 1>` for a member of an Enum class (what Enum's own repr shows), from the
+    class's dicts only: its name is the key `_member_map_` holds it under, its value the key
+    `_value2member_map_` holds it under (shown by its safe text), without the value when it is
+    not there (unhashable). None for any other object, and for a member neither dict names (a
+    Flag's combination made on demand): its placeholder then. No code of the program runs: the
+    member's own attributes and `__repr__` are not read. (render.c's text_enum is its twin.)"""
+    t = type(obj)
+    meta = type(t)
+    enum = sys.modules.get("enum")
+    enum_type = getattr(enum, "EnumType", None) if enum is not None else None
+    if meta is type or enum_type is None or not issubclass(meta, enum_type):
+        return None
+    attrs = _CLASS_DICT.__get__(t)  # (type's own descriptors: not looked up on the metaclass)
+    members, values = attrs.get("_member_map_"), attrs.get("_value2member_map_")
+    name = next((k for k, m in members.items() if m is obj), None) if type(members) is dict else None
+    class_name = _CLASS_NAME.__get__(t)
+    if type(name) is not str or type(class_name) is not str:
+        return None
+    head = f"<{class_name}.{name}"
+    for value, m in values.items() if type(values) is dict else ():
+        if m is obj:
+            return f"{head}: {_text(value, depth + 1, False)}>"
+    return head + ">"
 
 
 def builtin_text(func: Any) -> str:
@@ -243,7 +273,9 @@ def _text(obj: Any, depth: int, full: bool) -> str:
         if t is ModuleType:
             return module_text(obj, depth)
         # (issubclass of the type, not isinstance: that would read a proxy's __class__)
-        return class_text(obj) if issubclass(t, type) else placeholder(obj)
+        if issubclass(t, type):
+            return class_text(obj)
+        return enum_text(obj, depth) or placeholder(obj)
     try:
         text = _unheld(repr, obj)  # (the program's code: a Ctrl-C, a timeout's alarm interrupt it)
         if type(text) is not str:

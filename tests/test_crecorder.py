@@ -1559,6 +1559,31 @@ def test_call_time_texts_after_big_ones_and_renames_equal_reprs() -> None:
         gc.collect()
 
 
+def test_enum_members_in_call_time_texts_equal_reprs() -> None:
+    """Enum members inside containers made into texts at call time (render.c text_enum): the
+    text reprs.enum_text gives, byte for byte -- at every depth (a member's tuple value past
+    MAX_DEPTH reads `(...)`), an alias, an unhashable value, a Flag's made-up combination."""
+    import enum
+
+    from flowtrace import _crecorder
+
+    class Mode(enum.Enum):
+        FAST = 1
+        BOTH = (1, "é")
+        ALIAS = 1
+        SPOT = [2]
+
+    class Bits(enum.IntFlag):
+        A = 1
+        B = 2
+
+    values = [[Mode.FAST, Mode.BOTH], {"m": Mode.ALIAS}, (Mode.SPOT, Bits.A | Bits.B), [[[Mode.BOTH]]],
+              [[Mode.BOTH]], {"k": (Bits.B, [Mode.FAST, Mode])}]
+    for v in values:
+        assert _crecorder.builtin_text(v, True) == reprs.value_text(v, "safe"), v
+    assert _crecorder.builtin_text([[[Mode.BOTH]]], True) == "[[[<Mode.BOTH: (...)>]]]"
+
+
 def test_container_texts_made_in_c_equal_reprs() -> None:
     """The callbacks render builtin containers in C: the same text as reprs.value_text, on
     thousands of random values; a value holding anything else is left to the hook (None)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import gc
 import io
 import re
@@ -526,7 +527,56 @@ def prog_dicts() -> None:
             gc.collect()
 
 
+class Mode(enum.Enum):
+    FAST = 1
+    SLOW = "slow"
+    BOTH = (1, "slow")
+    QUICK = 1  # an alias of FAST
+
+    def describe(self) -> str:
+        return self.name
+
+
+class Bits(enum.IntFlag):
+    A = 1
+    B = 2
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+def _enum_items() -> Iterator[Mode]:
+    yield Mode.FAST
+    yield Mode.SLOW
+
+
+def prog_enums() -> None:
+    """Enum members every way a value is recorded: arguments (alone, beside other objects, as
+    keywords), results, packed tuples and lists (of one class, of several, beside a class or a
+    function), dict values, yields, a bound method of a member, a Flag's made-up combination, and
+    the same members again and again (the memos' hits)."""
+    p = Point(1.0, 2.0)
+    for i in range(40):
+        m = (Mode.FAST, Mode.SLOW, Mode.BOTH, Mode.QUICK)[i % 4]
+        flag(m)
+        pair(m, p)
+        pair(Level.LOW, i)
+        keywords(mode=m, level=Level.HIGH, pt=p)
+        flag((m, Mode.SLOW))
+        flag([m, Level.HIGH, p])
+        flag((m, Point))
+        flag([Bits.A, flag])
+        flag({"m": m, "n": [Level.LOW, Bits.B]})
+        flag(Bits.A | Bits.B)
+        flag(m.describe)
+        m.describe()
+        list(_enum_items())
+
+
 PROGRAMS: dict[str, Callable[[], None]] = {
+    "enums": prog_enums,
     "dicts": prog_dicts,
     "results": prog_results,
     "named": prog_named,

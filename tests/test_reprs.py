@@ -339,3 +339,74 @@ def test_one_line_escapes_exactly_the_line_breaking_characters():
         assert one_line(f"{others}{chr(code)}{others}{chr(code)}") == f"{others}{escaped}{others}{escaped}"
     assert one_line(others + "\n") == others + "\\n"
     assert one_line(others) == others  # not printable, nothing to escape
+
+
+import enum as _enum  # noqa: E402  (the members below are module-level, as most are)
+
+
+class Color(_enum.Enum):
+    RED = 1
+    GREEN = "g"
+    CRIMSON = 1  # an alias of RED
+    SPOT = (3, [4, 5])  # an unhashable value: not in _value2member_map_
+
+    def __repr__(self):  # the program's code: never called in safe mode
+        raise AssertionError("called")
+
+
+class Perm(_enum.IntFlag):
+    R = 4
+    W = 2
+
+
+class Planet(_enum.Enum):
+    EARTH = (5.97e24, 6.37e6)
+
+
+def test_enum_members_shown_by_name_and_value_in_safe_mode():
+    """An Enum member reads as Enum's repr shows it, `<Color.RED: 1>`, from its class's dicts:
+    no __repr__ of the program's runs. An alias names its canonical member; a value the class
+    cannot look up (unhashable) is left out; a Flag's combination made on demand is in neither
+    dict: its placeholder."""
+    import http
+    import signal
+
+    assert value_text(Color.RED) == "<Color.RED: 1>"
+    assert value_text(Color.CRIMSON) == "<Color.RED: 1>"
+    assert value_text(Color.GREEN) == "<Color.GREEN: 'g'>"
+    assert value_text(Color.SPOT) == "<Color.SPOT>"
+    assert value_text(Perm.R) == "<Perm.R: 4>"
+    assert value_text(Planet.EARTH) == "<Planet.EARTH: (5.97e+24, 6370000.0)>"
+    assert value_text(http.HTTPStatus.NOT_FOUND) == "<HTTPStatus.NOT_FOUND: 404>"
+    assert value_text(signal.SIGTERM) == "<Signals.SIGTERM: 15>"
+    assert value_text([Color.RED, {"k": Perm.W}]) == "[<Color.RED: 1>, {'k': <Perm.W: 2>}]"
+    assert re.fullmatch(rf"<test_reprs\.Perm object at {ADDR}>", value_text(Perm.R | Perm.W))
+    assert re.fullmatch(rf"<test_reprs\.Color object at {ADDR}; repr raised AssertionError: called>",
+                        value_text(Color.RED, "full"))  # (full mode calls the program's __repr__)
+    assert value_text(Color) == "<class 'test_reprs.Color'>"
+
+
+def test_recorded_enum_members_safe(recorder_name):
+    """Both recorders, every way a value is recorded: an argument, a result, items of a tuple
+    and a list (of one class, of several), a dict's value, keyword arguments, a yield."""
+
+    def gen():
+        yield Color.GREEN
+
+    def prog():
+        takes(Color.RED)
+        takes((Color.RED, Color.GREEN))
+        takes([Perm.R, Color.RED, 1])
+        takes({"c": Color.GREEN})
+        takes(Perm.R | Perm.W)
+        list(gen())
+
+    lines = [re.sub(ADDR, "0x?", line) for line in shape(record(prog, recorder_name))[1:]]
+    assert lines == [
+        "  takes(obj=<Color.RED: 1>) = <Color.RED: 1>",
+        "  takes(obj=(<Color.RED: 1>, <Color.GREEN: 'g'>)) = (<Color.RED: 1>, <Color.GREEN: 'g'>)",
+        "  takes(obj=[<Perm.R: 4>, <Color.RED: 1>, 1]) = [<Perm.R: 4>, <Color.RED: 1>, 1]",
+        "  takes(obj={'c': <Color.GREEN: 'g'>}) = {'c': <Color.GREEN: 'g'>}",
+        "  takes(obj=<test_reprs.Perm object at 0x?>) = <test_reprs.Perm object at 0x?>",
+        "  gen() = None",
+    ]

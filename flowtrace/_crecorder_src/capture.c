@@ -998,6 +998,7 @@ rec_label_make(CoreObject *c, PyTypeObject *tp, uint32_t *idx_, size_t *chars_)
 {
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (Py_TYPE(tp) != &PyType_Type && !plain_names(Py_TYPE(tp))))
         return -1;
+    if (enum_class(tp)) return -1;   /* (an Enum's members have texts of their own: render.c text_enum) */
     /* (a class dict holding a key that is not a str: its label is made at the drain, by the
      * lookup that may run that key's __eq__, as reprs.type_label's would -- not here, where
      * the caller's state is live: dict_str_item) */

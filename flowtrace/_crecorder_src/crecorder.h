@@ -825,6 +825,14 @@ PyObject *builtin_text_now(PyObject *v, int safe);
 PyObject *module_text_now(PyObject *m);
 size_t item_text_now(PyObject *o, unsigned char *q, size_t room);
 int plain_names(PyTypeObject *meta);
+int enum_class_slow(PyTypeObject *tp);   /* render.c */
+/* Is tp an Enum class (its metaclass enum.EnumType or a subclass: reprs.enum_text's test)? A class
+ * whose metaclass is type -- nearly all -- is answered by one comparison. */
+static inline int
+enum_class(PyTypeObject *tp)
+{
+    return Py_TYPE(tp) != &PyType_Type && enum_class_slow(tp);
+}
 int strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *slots, uint32_t *remap,
                   PyObject **payload, size_t *count);
 PyObject *mod_expand_strings(PyObject *m, PyObject *arg);

@@ -235,6 +235,7 @@ pack_item(unsigned char *p, const unsigned char *end, PyObject *it, int depth, s
     if (w->obj_type && (!*w->obj_type || *w->obj_type == tp)) {
         /* (1.7) safe mode, an instance (raytrace's `(obj, t)` results): its address; the
          * slot holds its type (pack_value), the drain writes the label (render.c) */
+        if (!*w->obj_type && enum_class(tp)) return NULL;   /* (an Enum member's text is its own: text_enum) */
         *w->obj_type = tp;
         *p++ = RS_PACKED_OBJECT;
         uint64_t a = (uint64_t)(uintptr_t)it;

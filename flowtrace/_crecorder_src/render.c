@@ -80,6 +80,8 @@ static int text_label(Text *t, PyTypeObject *tp);
 #define NOT_MINE 1
 #define NO_LABEL 2
 
+static int text_enum(Text *t, PyTypeObject *tp, uintptr_t addr, int depth);
+
 /* The label of a type (recorder/c.py type_label's text), kept for the drain by the type's
  * address. Made here when text_label can say -- the names read as type_label reads them, no
  * call -- into the slot's own buffer; else by the hook (c.py type_label: a Python call and an
@@ -391,6 +393,12 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     }
     case V_OPAQUE:
     case V_DEFREPR: {
+        if (s->tag == V_OPAQUE && enum_class((PyTypeObject *)s->o)) {   /* reprs.enum_text, by the member's address */
+            size_t b0 = t->len, c0 = t->nchars;
+            int r = text_enum(t, (PyTypeObject *)s->o, s->u.addr, 0);
+            if (r < 0) return -1;
+            if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+        }
         /* reprs.placeholder, written straight into the text: no Python object per value */
         Label *lb = label_for(rc, s->o);
         if (!lb) return -1;
@@ -762,6 +770,68 @@ text_placeholder(Text *t, PyObject *o)
     return text_object_at(t, (uintptr_t)o);
 }
 
+int
+enum_class_slow(PyTypeObject *tp)
+{
+    static PyObject *enum_type;   /* enum.EnumType (held), once the enum module is imported */
+    if (!enum_type) {
+        PyObject *name = PyUnicode_FromString("enum");
+        PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* (not imported: no Enum class exists) */
+        Py_XDECREF(name);
+        enum_type = mod ? PyObject_GetAttrString(mod, "EnumType") : NULL;
+        Py_XDECREF(mod);
+        if (!enum_type || !PyType_Check(enum_type)) { PyErr_Clear(); Py_CLEAR(enum_type); return 0; }
+    }
+    return PyType_IsSubtype(Py_TYPE(tp), (PyTypeObject *)enum_type);
+}
+
+/* The key d holds `addr` under (borrowed), or NULL: a walk of an exact dict, comparing addresses
+ * only (no key is hashed or compared: no Python code runs). */
+static PyObject *
+dict_key_of(PyObject *d, uintptr_t addr)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (d && PyDict_CheckExact(d) && PyDict_Next(d, &pos, &k, &v))
+        if ((uintptr_t)v == addr) return k;
+    return NULL;
+}
+
+/* reprs.enum_text: "<Color.RED: 1>" for the member at `addr` of Enum class tp (enum_class), from
+ * the class's dicts only -- its name the key _member_map_ holds it under, its value (by its safe
+ * text) the key _value2member_map_ holds it under, left out when not there. NOT_MINE for a member
+ * neither names (a Flag's combination made on demand: its placeholder then) or odd names. The
+ * member is found by its address: the drain holds its class, not the member, whose class's dict
+ * holds it. */
+static int
+text_enum(Text *t, PyTypeObject *tp, uintptr_t addr, int depth)
+{
+    static PyObject *members_key, *values_key;
+    if (!members_key && !(members_key = PyUnicode_InternFromString("_member_map_"))) { PyErr_Clear(); return NOT_MINE; }
+    if (!values_key && !(values_key = PyUnicode_InternFromString("_value2member_map_"))) { PyErr_Clear(); return NOT_MINE; }
+    PyObject *class_name = (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ? ((PyHeapTypeObject *)tp)->ht_name : NULL;
+    PyObject *members = NULL, *values = NULL;
+    if (!class_name || !PyUnicode_CheckExact(class_name) || !tp->tp_dict
+            || !dict_str_item(tp->tp_dict, members_key, &members) || !dict_str_item(tp->tp_dict, values_key, &values)) {
+        PyErr_Clear();
+        return NOT_MINE;
+    }
+    PyErr_Clear();   /* (a missing key: NULL, as reprs' .get) */
+    PyObject *name = dict_key_of(members, addr), *value = dict_key_of(values, addr);
+    if (!name || !PyUnicode_CheckExact(name)) return NOT_MINE;
+    size_t b0 = t->len, c0 = t->nchars;
+    int r = text_add(t, "<", 1, 1) < 0 || text_add_str(t, class_name) < 0 || text_add(t, ".", 1, 1) < 0
+            || text_add_str(t, name) < 0 ? -1 : 0;
+    if (r == 0 && value) {
+        Py_INCREF(value);   /* (held while its text is made) */
+        r = text_add(t, ": ", 2, 2) < 0 ? -1 : render_now(t, value, depth + 1, 1);
+        Py_DECREF(value);
+    }
+    if (r == 0) r = text_add(t, ">", 1, 1);
+    if (r) { t->len = b0; t->nchars = c0; }
+    return r;
+}
+
 /* reprs.class_text(cls): "<class 'module.Class'>"; NOT_MINE when the hook must say (odd names,
  * or none: the hook's text is then cls's placeholder). */
 static int
@@ -1051,7 +1121,12 @@ render_now(Text *t, PyObject *o, int depth, int safe)
     if (tp == &PyCFunction_Type || tp == &PyCMethod_Type) return text_builtin(t, (PyCFunctionObject *)o);
     if (tp == &PyMethod_Type) return text_method(t, (PyMethodObject *)o, depth);
     if (tp == &PyModule_Type) return text_module(t, o, depth);
-    return PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS) ? text_class(t, (PyTypeObject *)o) : text_placeholder(t, o);
+    if (PyType_FastSubclass(tp, Py_TPFLAGS_TYPE_SUBCLASS)) return text_class(t, (PyTypeObject *)o);
+    if (enum_class(tp)) {   /* reprs.enum_text, else the placeholder */
+        int r = text_enum(t, tp, (uintptr_t)o, depth);
+        if (r != NOT_MINE) return r;
+    }
+    return text_placeholder(t, o);
 }
 
 /* packed.c's item (safe mode) that is a class, a function, a generator or a module, or an instance
@@ -1415,6 +1490,10 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
         } else if (s->tag == V_OPAQUE || s->tag == V_DEFREPR) {
             uint32_t li;
             size_t lc, hex = 0;
+            if (s->tag == V_OPAQUE && enum_class((PyTypeObject *)s->o)) {   /* (an Enum member's text is its own: the text path) */
+                out->len = at; d->addr = addr0;
+                return 1;
+            }
             out->len = (size_t)((char *)q - out->p);
             if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
             if (ci) ci = &c->codes[e->code_idx];   /* (... and c->codes may have moved) */
