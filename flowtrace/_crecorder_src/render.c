@@ -260,9 +260,22 @@ slot_known(const RenderCtx *rc, const Slot *s, const char **u, size_t *len, size
 {
     /* (tests, not a switch: its jump table's indirect branch mispredicted more) */
     if (s->tag == V_OBJ || s->tag == V_CLASS) {
-        /* (lit_put keeps only the texts render_slot made for these two tags; a class is never a V_OBJ) */
+        /* (lit_put keeps only the texts render_slot made for these two tags -- and for Enum members,
+         * below; a class is never a V_OBJ) */
         const LitMemo *m = rc->lits ? &rc->lits[ptr_hash(s->o) & (LIT_MEMO - 1)] : NULL;
         if (!m || m->o != s->o) return 0;
+        *u = rc->lit_text.p + m->off;
+        *len = m->len;
+        *nchars = m->nchars;
+        return 1;
+    }
+    if (s->tag == V_OPAQUE) {
+        /* an Enum member's text made in this drain (render_slot: lit_put by its address -- the
+         * member lives while its class, which the slot holds, does); any other object's address
+         * is never looked up: its object may be gone and the address another's */
+        if (!enum_class((PyTypeObject *)s->o)) return 0;
+        const LitMemo *m = rc->lits ? &rc->lits[ptr_hash((PyObject *)s->u.addr) & (LIT_MEMO - 1)] : NULL;
+        if (!m || m->o != (PyObject *)s->u.addr) return 0;
         *u = rc->lit_text.p + m->off;
         *len = m->len;
         *nchars = m->nchars;
@@ -393,11 +406,20 @@ render_slot(RenderCtx *rc, Text *t, Slot *s, int star)
     }
     case V_OPAQUE:
     case V_DEFREPR: {
-        if (s->tag == V_OPAQUE && enum_class((PyTypeObject *)s->o)) {   /* reprs.enum_text, by the member's address */
+        if (s->tag == V_OPAQUE && enum_class((PyTypeObject *)s->o)) {
+            /* reprs.enum_text, by the member's address; kept for this drain by that address (the
+             * member lives while its class, which the slot holds, does: slot_known) */
+            PyObject *member = (PyObject *)s->u.addr;
+            LitMemo *m = lit_find(rc, member);
+            if (m && m->o == member) return text_add(t, rc->lit_text.p + m->off, m->len, m->nchars);
             size_t b0 = t->len, c0 = t->nchars;
             int r = text_enum(t, (PyTypeObject *)s->o, s->u.addr, 0);
             if (r < 0) return -1;
-            if (r == 0) return t->nchars - c0 > MAX_TEXT ? text_cut(t, b0, c0, MAX_TEXT) : 0;
+            if (r == 0) {
+                if (t->nchars - c0 > MAX_TEXT && text_cut(t, b0, c0, MAX_TEXT) < 0) return -1;
+                lit_put(rc, m, member, t->p + b0, t->len - b0, t->nchars - c0);
+                return 0;
+            }
         }
         /* reprs.placeholder, written straight into the text: no Python object per value */
         Label *lb = label_for(rc, s->o);
@@ -1487,13 +1509,10 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             *q++ = RS_INT;
             q = varint_at(q, ((uint64_t)s->u.i << 1) ^ (uint64_t)(s->u.i >> 63));   /* zigzag */
             chars += 20;
-        } else if (s->tag == V_OPAQUE || s->tag == V_DEFREPR) {
+        } else if ((s->tag == V_OPAQUE && !enum_class((PyTypeObject *)s->o)) || s->tag == V_DEFREPR) {
+            /* (an Enum member's text is its own, not a label and an address: a literal below) */
             uint32_t li;
             size_t lc, hex = 0;
-            if (s->tag == V_OPAQUE && enum_class((PyTypeObject *)s->o)) {   /* (an Enum member's text is its own: the text path) */
-                out->len = at; d->addr = addr0;
-                return 1;
-            }
             out->len = (size_t)((char *)q - out->p);
             if (dict_label(d, rc, s->o, &li, &lc) < 0) goto fail;   /* (may run Python: no pointer into out is kept) */
             if (ci) ci = &c->codes[e->code_idx];   /* (... and c->codes may have moved) */
