@@ -1276,18 +1276,20 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
     CoreObject *c = (CoreObject *)((CallbackObject *)self)->core;
     _PyInterpreterFrame *frame;
     ThreadState *ts;
-    Py_ssize_t idx;
+    uint64_t d;
     if (kwnames || PyVectorcall_NARGS(nargsf) < 1 || !(ts = running_state(c, args[0], &frame))
-            || (idx = code_known(c, CODE_ARG(args))) < 0)
+            || (d = code_known(c, CODE_ARG(args))) == UINT64_MAX)
         goto general;
-    const CodeInfo *ci = &c->codes[idx];
-    if (ci->start_slow) {   /* (one test for the two) */
-        if (ci->hook) goto general;
+    /* (the code's flags, XF_*, with its index: its CodeInfo is not read, a cache miss at most
+     * calls of a program of thousands of codes) */
+    Py_ssize_t idx = (Py_ssize_t)(d >> XF_IDX_SHIFT);
+    if (d & XF_SLOW) {   /* (start_slow: one test for the two) */
+        if (c->codes[idx].hook) goto general;
         return start_call_out(c, ts, frame, CODE_ARG(args), idx);
     }
     uint32_t a = 0;
-    if (c->args_mode && !(a = args_small_hit(c, frame, CODE_ARG(args), idx)))
-        return start_keyed(c, ts, frame, CODE_ARG(args), idx);
+    if (c->args_mode && !((d & XF_SMALL) && (a = args_small_hit_fast(c, frame, idx))))
+        return start_keyed(c, ts, frame, CODE_ARG(args), idx, d);
     return start_fast(c, ts, frame, idx, a);
 general:
     HAND_ON_OUT(cb_py_start);
@@ -1340,13 +1342,16 @@ vc_cb_py_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *
     /* the top of the stack returns (cb_py_return's usual case; at depth 0 the sentinel, whose
      * frame is NULL: threads.c) */
     Entry *e = &ts->stack[ts->depth - 1];
-    const CodeInfo *ci = &c->codes[e->code_idx];
-    if (e->frame != frame || ci->code != (void *)args[0]) goto general;
+    /* (the entry's code is the frame's by its co_extra slot, which the start read: not by its
+     * CodeInfo's `code`, a cache miss at many returns. d >> XF_IDX_SHIFT is no entry's index
+     * when d is UINT64_MAX) */
+    uint64_t d;
+    if (e->frame != frame || ((d = code_known(c, (PyCodeObject *)args[0])) >> XF_IDX_SHIFT) != e->code_idx) goto general;
     /* (each way reads the clock itself, after the value's lookup: no clock value lives across
      * value_small_hit -- it made this function save two registers more, objdump; end_keyed reads
      * it after its own lookup, and takes ts from tls_state again: running_state's) */
     uint32_t v = 0;
-    if (ci->genlike) return gen_return_out(c, ts, e, frame, args[2], fast_stamp());
+    if (d & XF_GENLIKE) return gen_return_out(c, ts, e, frame, args[2], fast_stamp());
     if (c->args_mode && !(v = value_small_hit(c, args[2]))) return end_keyed(c, args[2]);
     return end_fast(c, ts, fast_stamp(), v);
 general:

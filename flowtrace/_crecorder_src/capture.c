@@ -1766,6 +1766,19 @@ dicts_as_keyed(_PyInterpreterFrame *frame, const char *kinds, uint32_t n, const 
     return 1;
 }
 
+/* Code idx (the code co) could not be keyed in this batch (CodeInfo.unkeyed), and its co_extra
+ * slot says that such a batch came (XF_UNKEYED: crecorder.h start_keyed reads unkeyed then). */
+static void
+unkeyed_now(CoreObject *c, PyCodeObject *co, Py_ssize_t idx)
+{
+    c->codes[idx].unkeyed = (uint32_t)c->batch + 1;
+    CodeExtra *ex = extra_inline ? (CodeExtra *)co->co_extra : NULL;   /* (else no fast path reads it) */
+    if (!ex || extra_index >= ex->ce_size) return;
+    uintptr_t v = (uintptr_t)ex->ce_extras[extra_index];
+    if (EXTRA_GEN(v) == GEN_BITS(c->gen) && !(v & 1) && EXTRA_IDX(v) == idx)   /* (this session's, as it must be) */
+        ex->ce_extras[extra_index] = (void *)(v | XF_UNKEYED);
+}
+
 /* args_id past its keyed path: no arguments, one small int (its table), safe mode's keyed path
  * for a code with a cell among its arguments, the records of lists holding containers, and the
  * capture of what cannot be keyed. Out of line: args_id's own frame and path stay small. */
@@ -1809,7 +1822,7 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         const int cells = c->codes[idx].cells;
         uint32_t i = 0;
         while (i < n && memo_arg(&key, &h, &head, i, cells ? arg_value(frame, kinds, i) : args[i])) i++;
-        if (i < n) c->codes[idx].unkeyed = (uint32_t)c->batch + 1;
+        if (i < n) unkeyed_now(c, co, idx);
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);
             uint32_t hit = memo_probe(c, &key);
@@ -1973,10 +1986,10 @@ args_key_probe_any(CoreObject *c, PyObject *const *args, Py_ssize_t idx, uint32_
  * again -- the code's index in the key's head, the thread's state in tls_state
  * (vc_cb_py_start's running_state), the code in the frame (its test there). */
 __attribute__((noinline)) PyObject *
-start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx)
+start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t n)
 {
     uint32_t a = 0;
-    int found = args_key_probe_any(c, frame->localsplus, idx, c->codes[idx].keyed, &c->hit_key, &a);
+    int found = args_key_probe_any(c, frame->localsplus, idx, n, &c->hit_key, &a);   /* (n: CodeInfo.keyed) */
     idx = (Py_ssize_t)(uint32_t)c->hit_key.head;   /* (memo_begin's head: the code's index, low 32 bits) */
     if (found > 0) return start_fast(c, tls_state, frame, idx, a);
     if (!found) return start_keyed_miss(c, frame);

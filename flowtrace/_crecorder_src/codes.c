@@ -69,8 +69,9 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     return 0;
 }
 
-/* c->codes grown to hold `need` entries, 64-byte aligned (CodeInfo's first line is one entry's
- * fields of calls and returns: grow's realloc aligns to 16 only). 0, or -1 with an error set. */
+/* c->codes and c->fast grown to hold `need` entries, 64-byte aligned (CodeInfo's first line is
+ * one entry's fields of calls and returns, CodeFast eight entries: grow's realloc aligns to 16
+ * only). 0, or -1 with an error set. */
 static COLD int
 codes_grow(CoreObject *c, size_t need)
 {
@@ -78,10 +79,16 @@ codes_grow(CoreObject *c, size_t need)
     size_t ncap = c->capcodes ? c->capcodes : 256;
     while (ncap < need) ncap *= 2;
     CodeInfo *p = aligned_alloc(_Alignof(CodeInfo), ncap * sizeof(CodeInfo));   /* (a multiple of it) */
-    if (!p) { PyErr_NoMemory(); return -1; }
-    if (c->ncodes) memcpy(p, c->codes, c->ncodes * sizeof(CodeInfo));
+    CodeFast *f = aligned_alloc(64, ncap * sizeof(CodeFast));   /* (ncap >= 256: a multiple of 64) */
+    if (!p || !f) { free(p); free(f); PyErr_NoMemory(); return -1; }
+    if (c->ncodes) {
+        memcpy(p, c->codes, c->ncodes * sizeof(CodeInfo));
+        memcpy(f, c->fast, c->ncodes * sizeof(CodeFast));
+    }
     PyMem_RawFree(c->codes);   /* (free: ft_raw_malloc's) */
+    PyMem_RawFree(c->fast);
     c->codes = p;
+    c->fast = f;
     c->capcodes = ncap;
     return 0;
 }
@@ -262,6 +269,10 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
     if (answer == 0) {
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
     } else {
+        if (c->ncodes + 1 >= IDX_MASK) {   /* (index + 1 must fit below the generation's bits: 2^32 codes) */
+            PyErr_SetString(PyExc_OverflowError, "flowtrace: too many code objects in one session");
+            return CODE_ERROR;
+        }
         if (codes_grow(c, c->ncodes + 1) < 0) return CODE_ERROR;
         CodeInfo *ci = &c->codes[c->ncodes];
         memset(ci, 0, sizeof(*ci));
@@ -277,9 +288,13 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         }
         ci->start_slow = ci->hook || ci->coro;
         ci->code = co;
+        int small = ci->small >= 0 && !ci->cells;
+        c->fast[c->ncodes] = (CodeFast){ci->func, small ? ci->small : -1};
         idx = (Py_ssize_t)c->ncodes++;
-        c->code_lim = (uint64_t)c->ncodes << 1;   /* code_known */
-        v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << 1));
+        c->code_lim = (uint64_t)c->ncodes << XF_IDX_SHIFT;   /* code_known */
+        uint64_t flags = (ci->start_slow ? XF_SLOW : 0) | (ci->genlike ? XF_GENLIKE : 0) | (small ? XF_SMALL : 0)
+                         | (uint64_t)ci->keyed << XF_KEYED_SHIFT;   /* (keyed <= MEMO_SLOTS: 3 bits) */
+        v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << XF_IDX_SHIFT) | flags);
     }
     if (store_extra(co, v) < 0) return CODE_ERROR;
     return idx;

@@ -72,7 +72,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
     /* a new generation invalidates every cached code decision and thread state at once */
     c->gen = ++generation_counter;
     if (GEN_BITS(c->gen) == 0) c->gen = ++generation_counter;
-    c->code_base = GEN_BITS(c->gen) << 40 | 2;   /* code_known */
+    c->code_base = GEN_BITS(c->gen) << 40 | (uint64_t)1 << XF_IDX_SHIFT;   /* code_known */
     c->call_first_id = c->next_call_id = 1;
     c->next_final_sid = 1;
     stab_clear(&c->stab);

@@ -228,7 +228,10 @@ typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
  * packed.c's shapes) are the first 64 bytes, and the entries are 64-byte aligned (codes.c
  * codes_grow): one cache line a code, where with the fields in their old order and 96-byte
  * entries half the codes took two -- the entry's first load was ~40 % of vc_cb_py_start's
- * samples on flask's phase (perf annotate, session 29: a program of thousands of codes). */
+ * samples on flask's phase (perf annotate, session 29: a program of thousands of codes).
+ * PY_START's and PY_RETURN's fast paths no longer read it for a call whose arguments' entry the
+ * hot memo has (its co_extra slot's flags and CodeFast: see there); a keyed miss, the other
+ * argument lists and the other events still do. */
 typedef struct {
     void *code;        /* the code object (not a reference: only compared, callbacks.c) */
     uint32_t func;     /* FUNC id (0 for the create_task hook) */
@@ -267,6 +270,35 @@ typedef struct {
     uint8_t own;       /* the program's own code (filters.CodeFilter.is_own): where task roots hang */
 } __attribute__((aligned(64))) CodeInfo;
 _Static_assert(offsetof(CodeInfo, names) == 64, "CodeInfo: the fields of calls and returns in its first 64 bytes");
+
+/* What PY_START's fast path reads of a recorded code besides its co_extra slot's flags (XF_*):
+ * 8 bytes a code in an array of their own (CoreObject.fast, same index as codes), eight codes a
+ * cache line -- codes met together in time are numbered together (code_slow: in order of first
+ * sight). A program of thousands of codes (flask's test_basic: ~5,000) missed the cache at its
+ * code's CodeInfo line at most calls: that load was ~60 % of vc_cb_py_start's samples on flask's
+ * phase (perf annotate, session 30). func only feeds the row's store (start_fast); small is read
+ * for a small int argument only (args_small_hit_fast). Copies of CodeInfo's, made with it. */
+typedef struct {
+    uint32_t func;    /* CodeInfo.func */
+    int32_t small;    /* CodeInfo.small (XF_SMALL: no cell) */
+} CodeFast;
+
+/* co_extra holds (generation << 40) | (code index + 1) << XF_IDX_SHIFT | flags | excluded-bit;
+ * zero = unseen. The flags are what the fast paths ask of a recorded code (vc_cb_py_start,
+ * vc_cb_py_return), read with its index, so that they do not read its CodeInfo, a cache miss at
+ * most calls of a program of thousands of codes (see CodeFast). */
+#define EXTRA_GEN(v) ((uint64_t)(v) >> 40)
+#define GEN_BITS(g) ((uint64_t)(g) & 0xFFFFFF)
+#define XF_SLOW ((uint64_t)1 << 1)      /* CodeInfo.start_slow */
+#define XF_GENLIKE ((uint64_t)1 << 2)   /* CodeInfo.genlike */
+#define XF_SMALL ((uint64_t)1 << 3)     /* CodeInfo.small >= 0 and no cell: args_small_hit_fast */
+#define XF_UNKEYED ((uint64_t)1 << 4)   /* CodeInfo.unkeyed was set in this session (start_keyed
+                                         * reads it only then) */
+#define XF_KEYED_SHIFT 5                /* 3 bits: CodeInfo.keyed */
+#define XF_KEYED(d) ((uint32_t)((d) >> XF_KEYED_SHIFT) & 7)
+#define XF_IDX_SHIFT 8
+#define IDX_MASK ((((uint64_t)1) << (40 - XF_IDX_SHIFT)) - 1)   /* (index + 1 below the generation's bits) */
+#define EXTRA_IDX(v) ((Py_ssize_t)(((uint64_t)(v) >> XF_IDX_SHIFT) & IDX_MASK) - 1)
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
 
 /* An open call on a thread's stack (frame: its interpreter frame, for matching ends). A
@@ -337,6 +369,7 @@ typedef struct { unsigned long ident; uint32_t thr; Entry *stack; size_t depth; 
 #define HSLOT(h) ((h) >> 1)
 #define PACK_MAX 1024   /* bytes of packed values one capture may hold (packed.c) */
 #define MEMO_SLOTS 4
+_Static_assert(MEMO_SLOTS < 8, "CodeInfo.keyed in 3 bits of co_extra's flags (XF_KEYED)");
 typedef struct Memo {
     uint64_t hash;
     uint64_t head;                 /* code index | kind << 32 | n << 40 | slot tags << 48 */
@@ -451,7 +484,8 @@ typedef struct CoreObject {
      * thread state's gen tests the four (running_state; it cost a test more of every event). */
     uint64_t fast_gen;
     /* co_extra as the fast paths test it (code_known): this session's code k has the slot
-     * code_base + 2 k, for k < code_lim / 2 (code_slow, clear_codes) */
+     * code_base + (k << XF_IDX_SHIFT) + its flags, for k < code_lim >> XF_IDX_SHIFT (code_slow,
+     * clear_codes) */
     uint64_t code_base, code_lim;
     /* hooks into the Python wrapper */
     PyObject *on_code;               /* (code, module) -> CODE_IN [| FUNC_OWN] [| CODE_SAME], 0 excluded
@@ -488,6 +522,7 @@ typedef struct CoreObject {
     Slot *slots; size_t nslots, capslots;
     uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
     CodeInfo *codes; size_t ncodes, capcodes;
+    CodeFast *fast;                  /* the fast path's copy of codes' func and small (capcodes entries) */
     /* the generator map: open addressing, linear probing, backward-shift deletion; nsusp
      * counts its entries, running or not */
     SuspSlot *susp; size_t nsusp, capsusp;
@@ -776,7 +811,7 @@ uint32_t value_id_now(CoreObject *c, PyObject *v, int seq);
 PyObject *end_keyed(CoreObject *c, PyObject *value);
 uint32_t args_id(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 uint32_t args_id_unkeyed(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
-PyObject *start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx);
+PyObject *start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t n);
 PyObject *start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
 /* PY_START's fast path (vc_cb_py_start) for a call whose arguments args_small_hit did not find,
  * its stack and buffers as start_fast needs them: safe mode, a code of 1 to MEMO_SLOTS arguments
@@ -786,11 +821,11 @@ PyObject *start_unkeyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *fra
  * from there again rather than keep them in registers. Inline, one test
  * and a tail call (a function of its own and a switch were ~19 instructions a call, callgrind oop). */
 static inline __attribute__((always_inline)) PyObject *
-start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx)
+start_keyed(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx, uint64_t d)
 {
-    const CodeInfo *ci = &c->codes[idx];
-    if (c->args_mode == 1 && c->hot && ci->keyed && ci->unkeyed != (uint32_t)c->batch + 1)
-        return start_keyed_any(c, frame, idx);   /* (ts: tls_state, co: the frame's, as there) */
+    uint32_t n = XF_KEYED(d);   /* (co_extra's flags: no CodeInfo read, but unkeyed's where it was set) */
+    if (c->args_mode == 1 && c->hot && n && (!(d & XF_UNKEYED) || c->codes[idx].unkeyed != (uint32_t)c->batch + 1))
+        return start_keyed_any(c, frame, idx, n);   /* (ts: tls_state, co: the frame's, as there) */
     return start_unkeyed(c, ts, frame, co, idx);
 }
 uint32_t args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssize_t idx);
@@ -1031,6 +1066,18 @@ args_small_hit(const CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co
     return small_hit(c, &c->small_args[k], frame->localsplus[0]);
 }
 
+/* args_small_hit for the fast path (vc_cb_py_start, XF_SMALL set: one plain parameter, no cell;
+ * the frame running the code: running_state): the value tested first, the code's table read
+ * (CodeFast.small) only for a small int -- not for an instance, which most one-parameter methods
+ * (self) take. */
+static inline uint32_t
+args_small_hit_fast(const CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx)
+{
+    PyObject *v = frame->localsplus[0];
+    if (!small_int(v)) return 0;
+    return small_entry_id(c, &c->small_args[c->fast[idx].small], small_int_value(v));
+}
+
 /* value_id's commonest cases inline on the hot path: a None result whose entry this batch has
  * (value_id_other's: procedures, __init__ -- no call, no type tests; as a call of value_id and
  * then value_id_other, those two missed the instruction cache at nearly every None of the oop
@@ -1113,9 +1160,6 @@ arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
     return v;
 }
 
-/* co_extra holds (generation << 40) | (code index + 1) << 1 | excluded-bit; zero = unseen. */
-#define EXTRA_GEN(v) ((uint64_t)(v) >> 40)
-#define GEN_BITS(g) ((uint64_t)(g) & 0xFFFFFF)
 #define CODE_EXCLUDED (-1)
 #define CODE_ERROR (-2)
 
@@ -1144,22 +1188,23 @@ code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
 {
     uintptr_t v = code_extra(co);
     if (v && EXTRA_GEN(v) == GEN_BITS(c->gen))
-        return (v & 1) ? CODE_EXCLUDED : (Py_ssize_t)((v >> 1) & 0x7FFFFFFFFFULL) - 1;
+        return (v & 1) ? CODE_EXCLUDED : EXTRA_IDX(v);
     return code_slow(c, co, (frame && FRAME_CODE(frame) == (PyObject *)co) ? frame->f_globals : NULL);
 }
 
-/* The fast paths' code lookup (fast_gen: the slot is read in place): the index of a code this
- * session records, else -1 -- unseen, excluded, another session's: code_index answers. A
- * subtraction and one unsigned compare: the slot of this session's code k is code_base + 2 k
- * (code_base: GEN_BITS(gen) << 40 | 2); an excluded code's (code_base - 1), 0, and another
+/* The fast paths' code lookup (fast_gen: the slot is read in place): for a code this session
+ * records, its index << XF_IDX_SHIFT | its flags (XF_*), else UINT64_MAX -- unseen, excluded,
+ * another session's: code_index answers. A subtraction and one unsigned compare: the slot of
+ * this session's code k is code_base + (k << XF_IDX_SHIFT) + its flags (code_base:
+ * GEN_BITS(gen) << 40 | 1 << XF_IDX_SHIFT); an excluded code's (code_base - 255), 0, and another
  * generation's are all code_lim or more above it, or below it (wrapping). */
-static inline Py_ssize_t
+static inline uint64_t
 code_known(const CoreObject *c, PyCodeObject *co)
 {
     const CodeExtra *ex = (const CodeExtra *)co->co_extra;
-    if (!ex || extra_index >= ex->ce_size) return -1;
+    if (!ex || extra_index >= ex->ce_size) return UINT64_MAX;
     uint64_t d = (uint64_t)(uintptr_t)ex->ce_extras[extra_index] - c->code_base;
-    return d < c->code_lim ? (Py_ssize_t)(d >> 1) : -1;
+    return d < c->code_lim ? d : UINT64_MAX;
 }
 
 /* The hot-path clock where fast_gen holds (use_tsc, where the TSC is there at all). */
@@ -1270,7 +1315,7 @@ start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_
      * instructions a keyed miss, -2 a call) */
     size_t i = c->ncalls++;
     CallCols *k = &c->calls;
-    k->par[i] = parent; k->fn[i] = c->codes[idx].func; k->thr[i] = ts->thr; k->args[i] = a; k->task[i] = task;
+    k->par[i] = parent; k->fn[i] = c->fast[idx].func; k->thr[i] = ts->thr; k->args[i] = a; k->task[i] = task;
     k->flag[i] = 0;
     put_entry(ts, frame, c->next_call_id++, (uint32_t)idx, task);   /* (put_call's id) */
     k->t0[i] = fast_stamp();
