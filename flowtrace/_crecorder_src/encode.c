@@ -279,6 +279,45 @@ parent_code(const uint32_t *par, size_t i, uint64_t base)
     return (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
 }
 
+/* parent_code for rows 0, 1, 2... in turn, without its walk: a walk of varying length was a
+ * mispredicted loop exit a row and a chain of dependent loads (~17 % of column_body_4's samples
+ * on flask's test_basic phase, perf annotate). The chain parent_code walks -- the previous call,
+ * its parent, ... while in this chunk, then the parent it leaves the chunk to -- is kept as an
+ * array by depth: path[0..len) (path[d] the ancestor at depth d; depth[r]: row r's in-chunk
+ * ancestors), root_par the id the chain leaves to. Parent p is found k steps up when it is on
+ * it: row depth[p] of the path is p (k = len - 1 - depth[p]), or p is root_par (k = len) -- one
+ * test, and the same code: 2k when k < PARENT_WALK, else the escape. A parent off the chain
+ * (another thread's) has its chain written in, up to where the two meet. A parent id at or past
+ * its child's (never seen: a parent starts first) leaves the rest of the column to parent_code,
+ * whose chunk test is then not the chain's. */
+typedef struct { uint32_t *depth, *path; size_t len; uint64_t root_par; int walk; } ParentChain;
+
+static inline __attribute__((always_inline)) uint64_t
+parent_next(ParentChain *w, const uint32_t *par, size_t i, uint64_t base)
+{
+    uint64_t id = base + i, p = par[i], pr = p - base;
+    if (__builtin_expect(w->walk || p >= id, 0)) { w->walk = 1; return parent_code(par, i, base); }
+    uint64_t escape = (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
+    if (pr >= i) {   /* the parent is out of the chunk: the chain's last id, or not on it */
+        uint64_t code = p == w->root_par && w->len < PARENT_WALK ? w->len << 1 : escape;
+        w->depth[i] = 0; w->path[0] = (uint32_t)i; w->len = 1; w->root_par = p;
+        return code;
+    }
+    uint32_t d = w->depth[pr];
+    uint64_t k = w->len - 1 - d;   /* (wraps when d >= len: not on the chain) */
+    int on = d < w->len && w->path[d] == pr;
+    if (!on)   /* pr's chain in, from pr up to where it meets the chain (or leaves the chunk) */
+        for (uint64_t q = pr;; ) {
+            uint32_t dq = w->depth[q];
+            if (dq < w->len && w->path[dq] == q) break;
+            w->path[dq] = (uint32_t)q;
+            if (!dq) { w->root_par = par[q]; break; }
+            q = par[q] - base;
+        }
+    w->depth[i] = d + 1; w->path[d + 1] = (uint32_t)i; w->len = d + 2;
+    return on && k < PARENT_WALK ? k << 1 : escape;
+}
+
 /* The bit lengths of the sampled rows' codes (sample_step's rows). A code depends on the
  * column alone, so the sample is coded by itself, and the codes of all rows are made only
  * while they are written (put_golomb): no pass storing them and another reading them back
@@ -737,18 +776,22 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
         ROWS8(PLAIN)
         ROWS4(PLAIN)
         for (; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
-    } else {
-        const uint32_t *par = v;   /* (ENC_GOLOMB_PARENT: the par column, u32) */
+    } else if (width == 4) {
+        const uint32_t *par = v;   /* (ENC_GOLOMB_PARENT: the par column, u32 -- no other width's code) */
+        uint32_t *mem = PyMem_RawMalloc(2 * (n + 1) * sizeof(uint32_t));   /* (none: parent_code's walks) */
+        ParentChain w = {mem, mem + n + 1, 0, base - 1, !mem};   /* (row 0's previous call: base - 1) */
         for (; i < n8; i += 8) {
             uint64_t c[8];
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) c[j] = parent_code(par, i + (size_t)j, base);
+            for (int j = 0; j < 8; j++) c[j] = parent_next(&w, par, i + (size_t)j, base);
             golomb_put8(&b, c, k);
         }
-        for (; i < n4; i += 4)
-            golomb_put4(&b, parent_code(par, i, base), parent_code(par, i + 1, base),
-                        parent_code(par, i + 2, base), parent_code(par, i + 3, base), k);
-        for (; i < n; i++) golomb_put(&b, parent_code(par, i, base), k);
+        for (; i < n4; i += 4) {
+            uint64_t c0 = parent_next(&w, par, i, base), c1 = parent_next(&w, par, i + 1, base);
+            uint64_t c2 = parent_next(&w, par, i + 2, base), c3 = parent_next(&w, par, i + 3, base);
+            golomb_put4(&b, c0, c1, c2, c3, k);
+        }
+        for (; i < n; i++) golomb_put(&b, parent_next(&w, par, i, base), k);
+        PyMem_RawFree(mem);
     }
 #undef ROWS4
 #undef ROWS8
