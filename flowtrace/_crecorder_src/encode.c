@@ -292,30 +292,45 @@ parent_code(const uint32_t *par, size_t i, uint64_t base)
  * whose chunk test is then not the chain's. */
 typedef struct { uint32_t *depth, *path; size_t len; uint64_t root_par; int walk; } ParentChain;
 
+/* The chain of in-chunk row pr written in, from pr up to where it meets w's chain (or leaves
+ * the chunk): parent_next's parent off the chain. Returns the id the chain leaves to (w's, or
+ * the new one). (w's fields by value: its struct stays in registers in parent_next's loops.) */
+static uint64_t
+parent_rejoin(uint32_t *depth, uint32_t *path, size_t len, uint64_t root_par, const uint32_t *par,
+              uint64_t pr, uint64_t base)
+{
+    for (uint64_t q = pr;; ) {
+        uint32_t dq = depth[q];
+        if (dq < len && path[dq] == q) return root_par;
+        path[dq] = (uint32_t)q;
+        if (!dq) return par[q];
+        q = par[q] - base;
+    }
+}
+
 static inline __attribute__((always_inline)) uint64_t
 parent_next(ParentChain *w, const uint32_t *par, size_t i, uint64_t base)
 {
     uint64_t id = base + i, p = par[i], pr = p - base;
     if (__builtin_expect(w->walk || p >= id, 0)) { w->walk = 1; return parent_code(par, i, base); }
-    uint64_t escape = (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
-    if (pr >= i) {   /* the parent is out of the chunk: the chain's last id, or not on it */
-        uint64_t code = p == w->root_par && w->len < PARENT_WALK ? w->len << 1 : escape;
-        w->depth[i] = 0; w->path[0] = (uint32_t)i; w->len = 1; w->root_par = p;
-        return code;
-    }
-    uint32_t d = w->depth[pr];
-    uint64_t k = w->len - 1 - d;   /* (wraps when d >= len: not on the chain) */
-    int on = d < w->len && w->path[d] == pr;
-    if (!on)   /* pr's chain in, from pr up to where it meets the chain (or leaves the chunk) */
-        for (uint64_t q = pr;; ) {
-            uint32_t dq = w->depth[q];
-            if (dq < w->len && w->path[dq] == q) break;
-            w->path[dq] = (uint32_t)q;
-            if (!dq) { w->root_par = par[q]; break; }
-            q = par[q] - base;
+    if (__builtin_expect(pr < i, 1)) {   /* the parent is in the chunk */
+        uint32_t d = w->depth[pr];
+        uint64_t k = w->len - 1 - d;   /* (wraps past PARENT_WALK when d >= len: not on the chain) */
+        w->depth[i] = d + 1;
+        if (__builtin_expect(k < PARENT_WALK && w->path[d] == pr, 1)) {   /* on the chain, k steps up */
+            w->path[d + 1] = (uint32_t)i; w->len = d + 2;
+            return k << 1;
         }
-    w->depth[i] = d + 1; w->path[d + 1] = (uint32_t)i; w->len = d + 2;
-    return on && k < PARENT_WALK ? k << 1 : escape;
+        if (!(d < w->len && w->path[d] == pr))   /* (on it, k >= PARENT_WALK: as it is) */
+            w->root_par = parent_rejoin(w->depth, w->path, w->len, w->root_par, par, pr, base);
+        w->path[d + 1] = (uint32_t)i; w->len = d + 2;
+    } else {   /* out of the chunk: the id the chain leaves to, or not on it */
+        uint64_t k = w->len;
+        int on = p == w->root_par;
+        w->depth[i] = 0; w->path[0] = (uint32_t)i; w->len = 1; w->root_par = p;
+        if (on && k < PARENT_WALK) return k << 1;
+    }
+    return (zigzag((int64_t)(id - 1 - p)) << 1) | 1;
 }
 
 /* The bit lengths of the sampled rows' codes (sample_step's rows). A code depends on the
