@@ -260,22 +260,10 @@ slot_known(const RenderCtx *rc, const Slot *s, const char **u, size_t *len, size
 {
     /* (tests, not a switch: its jump table's indirect branch mispredicted more) */
     if (s->tag == V_OBJ || s->tag == V_CLASS) {
-        /* (lit_put keeps only the texts render_slot made for these two tags -- and for Enum members,
-         * below; a class is never a V_OBJ) */
+        /* (lit_put keeps only the texts render_slot made for these two tags -- and for Enum
+         * members': member_known; a class is never a V_OBJ) */
         const LitMemo *m = rc->lits ? &rc->lits[ptr_hash(s->o) & (LIT_MEMO - 1)] : NULL;
         if (!m || m->o != s->o) return 0;
-        *u = rc->lit_text.p + m->off;
-        *len = m->len;
-        *nchars = m->nchars;
-        return 1;
-    }
-    if (s->tag == V_OPAQUE) {
-        /* an Enum member's text made in this drain (render_slot: lit_put by its address -- the
-         * member lives while its class, which the slot holds, does); any other object's address
-         * is never looked up: its object may be gone and the address another's */
-        if (!enum_class((PyTypeObject *)s->o)) return 0;
-        const LitMemo *m = rc->lits ? &rc->lits[ptr_hash((PyObject *)s->u.addr) & (LIT_MEMO - 1)] : NULL;
-        if (!m || m->o != (PyObject *)s->u.addr) return 0;
         *u = rc->lit_text.p + m->off;
         *len = m->len;
         *nchars = m->nchars;
@@ -290,6 +278,22 @@ slot_known(const RenderCtx *rc, const Slot *s, const char **u, size_t *len, size
     if (s->tag != V_TEXT || !PyUnicode_IS_COMPACT_ASCII(s->o)) return 0;
     *u = PyUnicode_DATA(s->o);
     *len = *nchars = (size_t)PyUnicode_GET_LENGTH(s->o);
+    return 1;
+}
+
+/* slot_known for the slot of an Enum member (V_OPAQUE, enum_class: record_entry asks only for
+ * those): its text made in this drain, kept by render_slot by the member's address (lit_put: the
+ * member lives while its class, which the slot holds, does). Not asked of any other object's
+ * slot, whose object may be gone and its address another's; nor in slot_known, which the text
+ * path asks of every slot (the class's load there: +7.8 samples of flask's phase, perf). */
+static inline int
+member_known(const RenderCtx *rc, const Slot *s, const char **u, size_t *len, size_t *nchars)
+{
+    const LitMemo *m = rc->lits ? &rc->lits[ptr_hash((PyObject *)s->u.addr) & (LIT_MEMO - 1)] : NULL;
+    if (!m || m->o != (PyObject *)s->u.addr) return 0;
+    *u = rc->lit_text.p + m->off;
+    *len = m->len;
+    *nchars = m->nchars;
     return 1;
 }
 
@@ -1555,7 +1559,7 @@ record_entry(CoreObject *c, RenderCtx *rc, const StrEntry *e, Slot *slots, RecDi
             copy_short((char *)q, src, len);   /* (most are a few ints or names: no libc call) */
             q += len;
             chars += PACKED_CHARS(s->u.i);
-        } else if (slot_known(rc, s, &lu, &llen, &lchars)) {
+        } else if (s->tag == V_OPAQUE ? member_known(rc, s, &lu, &llen, &lchars) : slot_known(rc, s, &lu, &llen, &lchars)) {
             /* its text known: an entry of the chunk's dictionary when seen before (dict_text), or
              * tag, length and text written at once (21 bytes a slot are there: a longer text asks
              * for its room) */
