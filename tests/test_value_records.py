@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import warnings
+from typing import Callable
 
 import pytest
 
@@ -1067,6 +1068,34 @@ def _strs_payload_entries(payload) -> list[tuple[bool, str]]:
     return [(r[:1] == b"\xff", pblob[a:b].decode("utf-8", "surrogatepass")) for r, a, b in zip(raw, poffs, poffs[1:])]
 
 
+def _recorded_as_reprs(recorder: str, names: tuple[str, ...], batch: Callable[[Callable[..., None], list], None]) -> bytes:
+    """Record three batches of `batch(call, expected)` (a flush after each) with `recorder`:
+    `call(fn, *args)` calls fn and notes the texts reprs gives its arguments and its result,
+    which the recorded calls of the functions named `names` must show, in order. The session."""
+    import io
+
+    from flowtrace.ftr.reader import load
+    from flowtrace.session import Session
+
+    buf = io.BytesIO()
+    session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
+    expected: list[tuple[str, str]] = []
+
+    def call(fn, *args):
+        expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
+
+    session.start()
+    try:
+        for _ in range(3):
+            batch(call, expected)
+            session.flush()
+    finally:
+        session.stop()
+    calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
+    assert [(c.args, c.result) for c in calls] == expected, recorder
+    return buf.getvalue()
+
+
 def test_containers_holding_classes_functions_and_objects_of_two_classes_read_as_reprs_texts() -> None:
     """Tuples and lists holding classes, functions, generators, or instances of two classes --
     (self, cls), isinstance's class tuples, (func, args), results made of two kinds of objects
@@ -1077,54 +1106,37 @@ def test_containers_holding_classes_functions_and_objects_of_two_classes_read_as
     class as placeholders made at call time too), not as whole texts made at call time; a text
     too long for an item's room or a non-ASCII name keeps the text path.
     Every text is reprs.py's, addresses included, from both recorders."""
-    import io
-
     from flowtrace.ftr.chunks import ChunkReader
-    from flowtrace.ftr.reader import load
-    from flowtrace.session import Session
 
-    names = ("_pair", "_pair_d", "_made_two", "_yield_two")
     long_cls = _Named_class_whose_text_is_longer_than_a_packed_items_room_of_seventy
 
     def gen_fn():
         yield 1
 
+    def batch(call, expected):
+        g = gen_fn()
+        for i in range(20):
+            o = _Box()
+            call(_pair, (o, _Box), i)
+            call(_pair, (Vec3.Inner, Shape, InBuiltins, i), "s")
+            call(_pair, [_pair, (_made_two, i)], None)
+            call(_pair, (g, gen_fn, Ünï), i)  # (Ünï: not ASCII, the text path)
+            call(_pair, (long_cls, 1), i)  # (too long for an item: the text path)
+            call(_pair, (_Box,) * 8, i)  # past MAX_ITEMS
+            call(_pair, (o, Vec3.Inner(), Shape()), 2.5)  # objects of three classes
+            call(_pair_d, {"k": i}, (Shape, i, "x"))
+            call(_pair_d, {"k": i}, (o, Shape))  # an object beside a class in a slot: placeholders made now
+            call(_pair_d, {"k": i}, [o, Vec3.Inner(), (o, 1)])  # objects of two classes in a slot: the same
+            call(_pair_d, {"k": i}, ((1, _pair), [Odd]))
+            call(_made_two, i)
+            expected.append((_args_text(_yield_two, (2,), {}, "safe"), "None"))
+            for _v in _yield_two(2):
+                pass
+
     for recorder in ("c", "python"):
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
-        expected: list[tuple[str, str]] = []
-
-        def call(fn, *args):
-            expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
-
-        session.start()
-        try:
-            for batch in range(3):
-                g = gen_fn()
-                for i in range(20):
-                    o = _Box()
-                    call(_pair, (o, _Box), i)
-                    call(_pair, (Vec3.Inner, Shape, InBuiltins, i), "s")
-                    call(_pair, [_pair, (_made_two, i)], None)
-                    call(_pair, (g, gen_fn, Ünï), i)  # (Ünï: not ASCII, the text path)
-                    call(_pair, (long_cls, 1), i)  # (too long for an item: the text path)
-                    call(_pair, (_Box,) * 8, i)  # past MAX_ITEMS
-                    call(_pair, (o, Vec3.Inner(), Shape()), 2.5)  # objects of three classes
-                    call(_pair_d, {"k": i}, (Shape, i, "x"))
-                    call(_pair_d, {"k": i}, (o, Shape))  # an object beside a class in a slot: placeholders made now
-                    call(_pair_d, {"k": i}, [o, Vec3.Inner(), (o, 1)])  # objects of two classes in a slot: the same
-                    call(_pair_d, {"k": i}, ((1, _pair), [Odd]))
-                    call(_made_two, i)
-                    expected.append((_args_text(_yield_two, (2,), {}, "safe"), "None"))
-                    for v in _yield_two(2):
-                        pass
-                session.flush()
-        finally:
-            session.stop()
-        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in names]
-        assert [(c.args, c.result) for c in calls] == expected, recorder
+        data = _recorded_as_reprs(recorder, ("_pair", "_pair_d", "_made_two", "_yield_two"), batch)
         if recorder == "c":  # written as records: the class and function texts are literals in them
-            entries = [e for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS
+            entries = [e for ch in ChunkReader.from_bytes(data).poll() if ch.kind == F.STRS
                        for e in _strs_payload_entries(ch.payload)]
             assert any(rec and "(<class '" in text for rec, text in entries)
             assert any(rec and text.startswith("[<function _pair at 0x") for rec, text in entries)
@@ -1145,12 +1157,9 @@ def test_containers_holding_modules_read_as_reprs_texts() -> None:
     changes between calls (its __file__) shows the text of each call; a module whose dict holds
     a key that is not a str, one whose text names its loader, and one whose text is too long for
     an item's room keep the text path. Every text is reprs.py's, from both recorders."""
-    import io
     import types
 
     from flowtrace.ftr.chunks import ChunkReader
-    from flowtrace.ftr.reader import load
-    from flowtrace.session import Session
 
     plain = types.ModuleType("conftest_like")
     plain.__file__ = "/tmp/tests/conftest.py"
@@ -1159,32 +1168,21 @@ def test_containers_holding_modules_read_as_reprs_texts() -> None:
     loaded = types.ModuleType("with_loader")
     loaded.__loader__ = _Box()  # (no origin, a loader: its text holds the loader's)
     long_mod = types.ModuleType("m" * 80)
+
+    def batch(call, expected):
+        for i in range(10):
+            plain.__file__ = f"/tmp/tests/conftest{i % 3}.py"  # (its text changes between calls)
+            call(_modules, (plain,), i)
+            call(_modules, (plain, struct, reprs), i)
+            call(_modules, (odd, plain), i)
+            call(_modules, [loaded], i)
+            call(_modules, (long_mod, pytest), i)
+            call(_pair, [plain, _Box], (pytest, i))
+
     for recorder in ("c", "python"):
-        buf = io.BytesIO()
-        session = Session(buf, RecorderConfig(args="safe"), recorder=recorder)
-        expected: list[tuple[str, str]] = []
-
-        def call(fn, *args):
-            expected.append((_args_text(fn, args, {}, "safe"), reprs.value_text(fn(*args), "safe")))
-
-        session.start()
-        try:
-            for batch in range(3):
-                for i in range(10):
-                    plain.__file__ = f"/tmp/tests/conftest{i % 3}.py"  # (its text changes between calls)
-                    call(_modules, (plain,), i)
-                    call(_modules, (plain, struct, reprs), i)
-                    call(_modules, (odd, plain), i)
-                    call(_modules, [loaded], i)
-                    call(_modules, (long_mod, pytest), i)
-                    call(_pair, [plain, _Box], (pytest, i))
-                session.flush()
-        finally:
-            session.stop()
-        calls = [c for c in load(buf.getvalue()).calls if c.function.qualname in ("_modules", "_pair")]
-        assert [(c.args, c.result) for c in calls] == expected, recorder
+        data = _recorded_as_reprs(recorder, ("_modules", "_pair"), batch)
         if recorder == "c":  # written as records: the module texts are literals in them
-            entries = [e for ch in ChunkReader.from_bytes(buf.getvalue()).poll() if ch.kind == F.STRS
+            entries = [e for ch in ChunkReader.from_bytes(data).poll() if ch.kind == F.STRS
                        for e in _strs_payload_entries(ch.payload)]
             assert any(rec and text.startswith("[<module 'conftest_like' from '/tmp/tests/conftest")
                        for rec, text in entries)
