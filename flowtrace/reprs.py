@@ -109,9 +109,11 @@ def enum_text(obj: Any, depth: int = 0) -> str | None:
     member's own attributes and `__repr__` are not read. (render.c's text_enum is its twin.)"""
     t = type(obj)
     meta = type(t)
+    if meta is type:  # (nearly every class: no lookup more)
+        return None
     enum = sys.modules.get("enum")
     enum_type = getattr(enum, "EnumType", None) if enum is not None else None
-    if meta is type or enum_type is None or not issubclass(meta, enum_type):
+    if enum_type is None or not issubclass(meta, enum_type):
         return None
     attrs = _CLASS_DICT.__get__(t)  # (type's own descriptors: not looked up on the metaclass)
     members, values = attrs.get("_member_map_"), attrs.get("_value2member_map_")
