@@ -137,7 +137,7 @@ def test_a_program_that_lives_in_site_packages_is_recorded(tmp_path: pathlib.Pat
 
 
 @pytest.mark.parametrize("how, options, note", [
-    ("module", (), " (libpkg is library code: only its module run as __main__ was recorded;"
+    ("module", (), " (libpkg is library code: of it, only the module run as __main__ was recorded;"
                    " --include libpkg records all of it)"),
     ("module", ("--include", "libpkg"), ""),
     ("script", (), ""),

@@ -216,7 +216,7 @@ def _library_note(program: runner.Program, include: list[str]) -> Callable[[], s
 
         if CodeFilter().is_user_code(filename):
             return ""
-        return f" ({top} is library code: only its module run as __main__ was recorded; --include {top} records all of it)"
+        return f" ({top} is library code: of it, only the module run as __main__ was recorded; --include {top} records all of it)"
 
     return note
 
