@@ -347,6 +347,42 @@ def test_exports_give_every_call_its_process(tmp_path: pathlib.Path) -> None:
     assert root_slice["ts"] <= child_slice["ts"] <= root_slice["ts"] + root_slice["dur"]
 
 
+def test_call_spans_are_the_calls_ids_threads_and_times(tmp_path: pathlib.Path) -> None:
+    """`call_spans` (what finds a child's spawning call without a whole `ordered_calls` pass)
+    gives each call's id, thread, start and end as the complete calls have them: a call that
+    raised ends, one that never ended (os._exit inside it) does not, a thread's calls are its."""
+    from flowtrace.ftr.ordered import ordered_calls
+    from flowtrace.ftr.processes import Span, call_spans
+    from flowtrace.ftr.scan import survey
+
+    _run(tmp_path, """
+        import os, threading
+        def fails():
+            raise ValueError("x")
+        def handles():
+            try:
+                fails()
+            except ValueError:
+                pass
+        def in_thread():
+            handles()
+        def leaves():
+            os._exit(0)
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        handles()
+        leaves()
+    """)
+    info = survey(str(tmp_path / "trace.ftr"))
+    calls = list(ordered_calls(info))
+    expected = [Span(c.id, c.thread, c.start_ns, c.end_ns) for c in calls]
+    assert sorted(call_spans(info)) == sorted(expected)
+    assert {c.qualname for c in calls if c.end_ns is None} == {"<module>", "leaves"}
+    assert len({c.thread for c in calls if c.qualname == "fails"}) == 2
+
+
+
 def test_every_way_of_starting_a_python(tmp_path: pathlib.Path) -> None:
     (tmp_path / "child.py").write_text("import sys\ndef child(how):\n    print('child', how)\nchild(sys.argv[1])\n")
     (tmp_path / "run.sh").write_text(f"#!/bin/sh\nexec {PY} child.py shell\n")

@@ -18,12 +18,14 @@ import json
 import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
+from . import decode as D
+from . import format as F
 from .format import FormatError
 from .parts import part_files, parts_dir  # (re-exported: the explorer takes them from here)
 from .reader import Call
-from .scan import SessionInfo, survey
+from .scan import SessionInfo, chunks, survey
 from .summary import read_summary
 
 @dataclass
@@ -224,7 +226,7 @@ def surveyed_parts(path: str, root: Any = None, read: Callable[[str], Any] = sur
     return out
 
 
-def spawning_calls(calls: Iterable[Call], threads: Iterable[Any], origin_ns: int,
+def spawning_calls(calls: Iterable[Call | Span], threads: Iterable[Any], origin_ns: int,
                    launches: list[dict[str, Any] | None]) -> list[int | None]:
     """For each child's `started_by` in `launches`, the id of the call in the parent's part
     that started it (one pass over `calls`, the parent's calls; `threads` its THRD definitions;
@@ -242,7 +244,7 @@ def spawning_calls(calls: Iterable[Call], threads: Iterable[Any], origin_ns: int
             wanted.setdefault(tid, []).append((t_abs - origin_ns, i))
     for pairs in wanted.values():
         pairs.sort()
-    best: list[Call | None] = [None] * len(launches)
+    best: list[Call | Span | None] = [None] * len(launches)
     if wanted:
         for call in calls:
             pairs = wanted.get(call.thread)
@@ -258,6 +260,36 @@ def spawning_calls(calls: Iterable[Call], threads: Iterable[Any], origin_ns: int
     return [c.id if c is not None else None for c in best]
 
 
+class Span(NamedTuple):
+    """What `spawning_calls` reads of a call: its id, thread and times (`end_ns` None when it
+    did not return or raise: as `Call.end_ns`)."""
+
+    id: int
+    thread: int
+    start_ns: int
+    end_ns: int | None
+
+
+def call_spans(info: SessionInfo) -> Iterator[Span]:
+    """Every call of a surveyed part as a `Span`, from its CALL and EXIT columns only: no text,
+    no `Call`, no sorting (an export of a session of several processes made a whole
+    `ordered_calls` pass over each parent for this, as long as the export's own pass). In the
+    order the calls end; the calls still running last. Memory: the running calls."""
+    running: dict[int, tuple[int, int]] = {}  # call id -> (thread, start)
+    ended = (F.END_RETURN, F.END_RAISE, F.END_RAISE_HERE)  # (any other end leaves end_ns None)
+    for rows in chunks(info, {F.CALL, F.EXIT}):
+        if isinstance(rows, D.CallRows):
+            base = rows.base
+            running.update(zip(range(base, base + rows.rows), zip(rows.thread.values(), rows.t0.values())))
+            continue
+        for cid, t1, how in zip(rows.call.values(), rows.t1.values(), rows.how.values()):
+            started = running.pop(cid, None)
+            if started is not None:
+                yield Span(cid, started[0], started[1], t1 if how in ended else None)
+    for cid, (thread, t0) in running.items():
+        yield Span(cid, thread, t0, None)
+
+
 def parent_index(procs: list[Process], proc: Process) -> int | None:
     """Where `proc`'s parent is in `procs` (None for the root or a parent not listed)."""
     for i, other in enumerate(procs):
@@ -269,16 +301,15 @@ def parent_index(procs: list[Process], proc: Process) -> int | None:
 def spawning_calls_of(procs: list[Process], traces: list[Any]) -> list[int | None]:
     """For each process of `procs` (with its part's trace, each a Trace or SessionInfo in the
     same order), the call of its parent's part that started it (spawning_calls), reading each
-    parent's calls once (streamed: ftr/ordered.py)."""
-    from .ordered import ordered_calls
-
+    parent's calls once: a loaded Trace's calls, or a survey's CALL and EXIT columns
+    (`call_spans`)."""
     out: list[int | None] = [None] * len(procs)
     for i, parent in enumerate(procs):
         kids = [j for j, p in enumerate(procs) if p in parent.children and p.started_by]
         if not kids:
             continue
         trace = traces[i]
-        calls = trace.calls if trace.calls else ordered_calls(trace)
+        calls = trace.calls if trace.calls else call_spans(trace)
         found = spawning_calls(calls, trace.threads.values(), int(trace.meta.get("origin_ns") or 0),
                                [procs[j].started_by for j in kids])
         for j, call in zip(kids, found):
