@@ -88,6 +88,66 @@ def test_print_holds_a_generator_sibling_back_until_it_ends(tmp_path: pathlib.Pa
     assert streamed_text(path, None, None) == loaded_text(path, None, None)
 
 
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("held, cursors", [(0, 64), (3, 64), (0, 2)])
+def test_print_writes_on_past_a_held_up_call_into_files(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                                                        seed: int, held: int, cursors: int) -> None:
+    """Past HELD_NODES waiting calls, the lines after a call that has not ended go to a
+    temporary file (a cursor of their own, copied out when that call's subtree is written):
+    with no calls allowed to wait, a few, or cursors running out, the same text."""
+    import flowtrace.stream_print as stream_print
+
+    path = tmp_path / "s.ftr"
+    random_session(path, seed, steps=250, threads=1 + seed % 3, ending=ENDINGS[seed % 3])
+    expected = {(d, t): loaded_text(path, d, t) for d in (None, 0, 2) for t in (None, 1)}
+    monkeypatch.setattr(stream_print, "HELD_NODES", held)
+    monkeypatch.setattr(stream_print, "_MAX_CURSORS", cursors)
+    splits = []
+    split = stream_print._Section._split
+    monkeypatch.setattr(stream_print._Section, "_split", lambda sec, cur: splits.append(split(sec, cur)) or splits[-1])
+    for (max_depth, thread), text in expected.items():
+        assert streamed_text(path, max_depth, thread) == text
+    if seed == 5:  # (a generator resumed after later siblings started)
+        assert any(s is not None for s in splits)
+
+
+def test_print_of_a_generator_suspended_over_many_calls_keeps_few(tmp_path: pathlib.Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generator left suspended while its caller makes 20,000 calls (in batches of 500; each
+    call's line waits for the generator's subtree): with HELD_NODES at 1,000, about that many
+    wait in memory at most, not all of them, and the text is the loaded tree's."""
+    import flowtrace.stream_print as stream_print
+
+    b = TraceBuilder()
+    main = b.enter("main")
+    gen = b.enter("gen", kind="generator")
+    b.enter("inner")
+    b.leave(gen + 1, "1")
+    b.suspend(gen, "1")
+    for i in range(20_000):
+        b.leave(b.enter("f", args=f"i={i}"), "None")
+        if i % 500 == 499:
+            b.flush()
+    b.resume(gen)
+    b.leave(gen, "None")
+    b.leave(main, "None")
+    path = tmp_path / "g.ftr"
+    b.save(path)
+    held = []
+    flush = stream_print._Section.flush
+
+    def flush_and_count(sec: stream_print._Section) -> None:
+        flush(sec)
+        held.append(sec.held)
+
+    monkeypatch.setattr(stream_print, "HELD_NODES", 1000)
+    monkeypatch.setattr(stream_print._Section, "flush", flush_and_count)
+    text = streamed_text(path, None, None)
+    assert text == loaded_text(path, None, None)
+    assert text.count("\n") == 20_000 + 5  # main and gen open and close, inner is one line; the calls
+    assert max(held) <= 1000 + 500 + 3 and held[-1] == 0
+
+
 def test_survey_agrees_with_load(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s.ftr"
     for seed, ending in enumerate(ENDINGS):
