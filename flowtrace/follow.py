@@ -220,8 +220,10 @@ def start_from_environment() -> bool:
         from .filters import record_c_program
 
         record_c_program()
-    _start_part("exec", _launched_by(os.environ.get(ENV_FROM, "")))
-    _install_hooks()
+    with suspended():  # our work, not the program's (untraced.py): signals_held's exit, a
+        # contextlib generator's, showed as the child's first call under --include '*'
+        _start_part("exec", _launched_by(os.environ.get(ENV_FROM, "")))
+        _install_hooks()
     return True
 
 

@@ -347,6 +347,26 @@ def test_exports_give_every_call_its_process(tmp_path: pathlib.Path) -> None:
     assert root_slice["ts"] <= child_slice["ts"] <= root_slice["ts"] + root_slice["dur"]
 
 
+def test_a_childs_part_starts_without_flowtraces_own_calls(tmp_path: pathlib.Path) -> None:
+    """Under --include '*', an exec'd child's first recorded calls were flowtrace's: the exit
+    of the contextlib manager that holds signals while its part starts, and the start-up hook's
+    import of the environment's own sitecustomize, failing when there is none
+    (`ModuleNotFoundError`, in every child)."""
+    proc, procs = _run(tmp_path, """
+        import subprocess, sys
+        subprocess.run([sys.executable, "-c", "def f():\\n    return 1\\nf()"], check=True)
+    """, "--include", "*")
+    assert proc.returncode == 0, proc.stderr
+    child = procs[1]
+    assert child.path is not None
+    trace = load(child.path)
+    roots = [c for c, depth in trace.walk() if depth == 0]
+    names = [c.qualname for c in roots]
+    assert "<module>" in names and "_GeneratorContextManager.__exit__" not in names
+    assert not [c for c in roots if c.exception and "sitecustomize" in c.exception]
+    assert [c.qualname for c, _d in trace.walk() if c.qualname == "f"] == ["f"]
+
+
 def test_call_spans_are_the_calls_ids_threads_and_times(tmp_path: pathlib.Path) -> None:
     """`call_spans` (what finds a child's spawning call without a whole `ordered_calls` pass)
     gives each call's id, thread, start and end as the complete calls have them: a call that

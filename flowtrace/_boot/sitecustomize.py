@@ -78,13 +78,31 @@ def _chain():
     # module stays in sys.modules (the import system that is importing it looks it up there)
     me = sys.modules.pop("sitecustomize", None)
     try:
-        import sitecustomize  # noqa: F401
+        if _another_exists():
+            import sitecustomize  # noqa: F401
     except ImportError as exc:
         if getattr(exc, "name", None) != "sitecustomize":
             raise
     finally:
         if "sitecustomize" not in sys.modules and me is not None:
             sys.modules["sitecustomize"] = me
+
+
+def _another_exists():
+    # whether the environment has a sitecustomize of its own, asked with the recording (when
+    # this process records) switched off on this thread: importing one that does not exist
+    # showed every child an import failing (`ModuleNotFoundError: No module named
+    # 'sitecustomize'`) under --include '*' -- flowtrace's doing, not the program's
+    untraced = sys.modules.get("flowtrace.untraced")
+    if untraced is None:
+        return True  # (nothing records here: the import itself tells)
+    try:
+        with untraced.suspended():
+            import importlib.util
+
+            return importlib.util.find_spec("sitecustomize") is not None
+    except Exception:
+        return True
 
 
 try:
