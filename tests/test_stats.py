@@ -234,3 +234,37 @@ def test_table_is_coloured_only_when_asked(tmp_path: pathlib.Path) -> None:
     assert not any("\x1b[" in line for line in plain)
     assert all("\x1b[" in line for line in coloured)
     assert [line.replace("\x1b[0m", "").split("m", 1)[-1][:4] for line in coloured[1:2]] == ["main"]
+
+
+def test_table_fits_a_terminal_by_shortening_its_text_columns() -> None:
+    """On a terminal the table is cut to its width (the text columns shortened as the
+    explorer's functions view shortens them; then the module column goes), never the numbers;
+    piped (no width) every text is whole. At 100 columns sqlalchemy's rows wrapped onto two
+    lines each."""
+    from flowtrace.commands.stats import fitted, shortened, table
+    from flowtrace.ftr.reader import Function
+    from flowtrace.profile import FunctionTimes
+
+    long_file = "/work/venv/lib/python3.12/site-packages/sqlalchemy/orm/session.py"
+    fns = [(Function(1, "SessionTransaction._prepare_impl", "sqlalchemy.orm.session", long_file, 1369, "function"),
+            FunctionTimes(calls=2, outer=2, total=88_100_000, self=15_800, sum=88_200_000, max=88_100_000)),
+           (Function(2, "<module>", "__main__", "/w/sa.py", 1, "module"),
+            FunctionTimes(calls=1, outer=1, total=500_000_000, self=2_790_000, sum=500_000_000, max=500_000_000))]
+
+    class Info:
+        meta = {"cwd": "/w"}
+
+    whole = table(Info(), fns, 500_000_000, False)  # type: ignore[arg-type]
+    assert long_file + ":1369" in whole[1] and len(whole[1]) > 130
+    numbers = [line.split()[-7:] for line in whole]
+    for width in (130, 100, 80):
+        lines = table(Info(), fns, 500_000_000, False, width)  # type: ignore[arg-type]
+        assert max(len(line) for line in lines) <= width, (width, lines)
+        assert [line.split()[-7:] for line in lines] == numbers
+        assert lines[1].split("  ")[0].startswith("SessionT")
+        assert ":1369" in lines[1] and "…" in lines[1]
+    assert "sqlalchemy.orm" in table(Info(), fns, 500_000_000, False, 130)[1]  # type: ignore[arg-type]
+    assert "module" not in table(Info(), fns, 500_000_000, False, 80)[0]  # type: ignore[arg-type]
+    assert shortened("sqlalchemy.orm.session", 12) == "sqlalchemy.…"
+    assert shortened("/a/b/session.py:12", 10, from_left=True) == "…ion.py:12"
+    assert fitted([10, 10, 10, 5], 100) == [10, 10, 10, 5]

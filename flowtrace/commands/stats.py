@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import shutil
 import sys
 from typing import Any, Mapping
 
@@ -70,8 +71,11 @@ def format_ns(ns: float) -> str:
     return f"{ns:.0f} ns"
 
 
-def table(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, color: bool) -> list[str]:
-    """The rows as aligned text lines, with a header."""
+def table(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, color: bool,
+          width: int | None = None) -> list[str]:
+    """The rows as aligned text lines, with a header; within `width` columns when given (a
+    terminal's: the text columns are shortened, as the explorer's functions view does, rather
+    than every row wrapping onto a second line)."""
     paint = Painter(color)
     cwd = info.meta.get("cwd") if isinstance(info.meta.get("cwd"), str) else None
     header = ("function", "module", "location", "calls", "total", "self", "mean", "max", "share", "raised")
@@ -83,16 +87,50 @@ def table(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total:
                      format_ns(t.mean), format_ns(t.max), share, str(t.raised)))
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     left = 3  # function, module and location are text (left-aligned); the rest numbers
+    if width is not None:
+        widths = fitted(widths, width)
 
     def line(cells: tuple[str, ...], styles: tuple[str | None, ...]) -> str:
-        parts = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(paint(s, p) if s else p for p, s in zip(parts, styles)).rstrip()
+        parts = [(shortened(c, w, from_left=i == 2).ljust(w) if i < left else c.rjust(w), style)
+                 for i, (c, w, style) in enumerate(zip(cells, widths, styles)) if w]
+        return "  ".join(paint(s, p) if s else p for p, s in parts).rstrip()
 
     out = [line(header, ("thread",) * len(header))]
     for cells in body:
         raised = "error" if cells[-1] != "0" else None
         out.append(line(cells, ("name", None, "arrow", None, "time", "time", None, None, "result", raised)))
     return out
+
+
+def fitted(widths: list[int], width: int) -> list[int]:
+    """Column widths whose line (two spaces between columns) fits in `width`: the widest of
+    the function, module and location columns gives up a character at a time, down to a
+    floor each; if that is not enough the module column goes (the location names the file;
+    0: left out) and the other two shrink further. The numbers are never cut."""
+    for floors, dropped in (({0: 16, 1: 10, 2: 16}, False), ({0: 8, 2: 8}, True)):
+        out = list(widths)
+        if dropped:
+            out[1] = 0
+        excess = sum(out) + 2 * (sum(1 for w in out if w) - 1) - width
+        while excess > 0:
+            column = max(floors, key=lambda c: out[c] - floors[c])
+            if out[column] <= floors[column]:
+                break
+            out[column] -= 1
+            excess -= 1
+        if excess <= 0:
+            break
+    return out
+
+
+def shortened(text: str, width: int, from_left: bool = False) -> str:
+    """`text` in `width` characters: its start and `…` (`sqlalchemy.orm.…`), or with
+    `from_left`, `…` and its end (`…/orm/session.py:2141`: a location's file and line)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    return "…" + text[len(text) - width + 1:] if from_left else text[:width - 1] + "…"
 
 
 def document(info: SessionInfo, shown: list[tuple[Function, FunctionTimes]], total: int, sort: str,
@@ -135,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(document(info, shown, total, args.sort, calls), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     elif shown:
-        sys.stdout.write("\n".join(table(info, shown, total, use_color(sys.stdout))) + "\n")
+        width = shutil.get_terminal_size().columns if _isatty(sys.stdout) else None  # (piped: whole)
+        sys.stdout.write("\n".join(table(info, shown, total, use_color(sys.stdout), width)) + "\n")
     sys.stdout.flush()
     if more:
         sys.stderr.write(f"flowtrace: note: {more} more functions (--limit 0 shows all)\n")
@@ -150,6 +189,14 @@ def run(args: argparse.Namespace) -> int:
     for note in notes(info, thread):
         sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
     return 0
+
+
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
 
 
 def merged_times(profiles: list[tuple[SessionInfo, Any]]) -> tuple[dict[int, Function], dict[int, FunctionTimes], int]:
