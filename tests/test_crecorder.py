@@ -1306,8 +1306,10 @@ def test_argument_texts_found_again_from_batch_to_batch() -> None:
     assert rendered > 600
     kept += work("k")
     second = rec.drain()
-    # (a few evicted by another entry of the same place: the memo is direct-mapped)
-    assert rec.stats()["rendered"] - rendered < rendered / 4
+    # (some evicted by another entry of the same place: the memo is direct-mapped, 4096 places
+    # for ~1,500 texts here, so ~15-30 % of them, by where the function and the code's index put
+    # them -- 30 % failed a bound of 1/4 once in the whole suite; without the memo, all of them)
+    assert rec.stats()["rendered"] - rendered < rendered / 2
     assert not second.strings and set(second.call_args) <= set(first.call_args)
     kept += work("j")  # other texts of the same lengths: new ids
     third = rec.drain()
