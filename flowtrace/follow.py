@@ -69,6 +69,7 @@ _launched = False                 # did this process start a process (launch or 
 _last_popen: tuple[int, int, tuple[Any, ...]] | None = None  # (thread, id and items of argv) of the last subprocess.Popen event
 _real_exit = os._exit
 _saved_env: dict[str, str | None] = {}  # what enable_root changed in os.environ (stop_following)
+_held_thread: int | None = None   # the thread whose events wait for the main program (hold_until_main)
 
 
 def current() -> Session | None:
@@ -349,9 +350,44 @@ def _note_fork() -> None:
     _launched = True  # (a fork is no audit event: the child's part is its own at-fork step's)
 
 
+def hold_until_main() -> None:
+    """Called by the start-up hook (`_boot/sitecustomize.py`) once it is done: this thread's
+    events are off until the main program starts (the `cpython.run_*` audit event that
+    Modules/main.c raises for -c, -m, a script, stdin: `_audit`). Between the two, the import
+    system returns from importing the hook and `site` -- 6 calls at the start of every exec'd
+    child's part under --include '*', none of the program's. Only in a process run by its own
+    interpreter's main (an embedding program never raises that event: its part would record
+    nothing on this thread)."""
+    global _held_thread
+    if current() is None or _held_thread is not None:
+        return
+    suspended().__enter__()  # (first: the check is our work too)
+    if _runs_pythons_main():
+        _held_thread = threading.get_ident()
+    else:
+        suspended().__exit__(None, None, None)
+
+
+def _runs_pythons_main() -> bool:
+    try:
+        return bool(getattr(sys, "orig_argv", None)) and \
+            os.path.realpath(sys.executable) == os.path.realpath("/proc/self/exe")
+    except (OSError, ValueError):
+        return False
+
+
+def _main_starts() -> None:
+    global _held_thread
+    if _held_thread == threading.get_ident():
+        _held_thread = None
+        suspended().__exit__(None, None, None)
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    # (with the C hook: launch events only; else every audit event of the process -- imports,
-    # opens, id() calls...: one set lookup)
+    # (with the C hook: launch events and cpython.run_* only; else every audit event of the
+    # process -- imports, opens, id() calls...: a test and a set lookup)
+    if _held_thread is not None and event.startswith("cpython.run_"):
+        _main_starts()
     if event not in _LAUNCHES or _dir is None:
         return
     with suspended():  # our work, not the program's (untraced.py)

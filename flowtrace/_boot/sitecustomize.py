@@ -105,8 +105,20 @@ def _another_exists():
         return True
 
 
+def _hold():
+    # the part records from the main program's start: the import system's return from
+    # importing this module (and site), which comes next, is not the program's
+    hold = getattr(sys.modules.get("flowtrace.follow"), "hold_until_main", None)
+    if hold is not None:
+        try:
+            hold()
+        except Exception:
+            pass
+
+
 try:
     _flowtrace_boot()
 except Exception:
     pass
 _chain()
+_hold()

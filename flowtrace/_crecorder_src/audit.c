@@ -18,11 +18,14 @@ static PyObject *on_launch;          /* called for a launch event (follow.py's _
 static PyObject *on_every;           /* called for every event (session.py's fork resume), or NULL */
 static PyInterpreterState *hook_interp;   /* the interpreter that added the hook (NULL: not added) */
 
-/* follow.py's _LAUNCHES, by first letters then the whole name */
+/* follow.py's _LAUNCHES, by first letters then the whole name; and the main program's start
+ * (Modules/main.c's cpython.run_command, run_module, run_file, run_stdin...: follow.py's
+ * start-up gate waits for it) */
 static int
 is_launch(const char *e)
 {
     if (e[0] == 's') return strcmp(e, "subprocess.Popen") == 0;
+    if (e[0] == 'c') return strncmp(e, "cpython.run_", 12) == 0;
     if (e[0] != 'o' || e[1] != 's' || e[2] != '.') return 0;
     e += 3;
     return strcmp(e, "system") == 0 || strcmp(e, "posix_spawn") == 0
@@ -89,7 +92,7 @@ mod_audit_every(PyObject *m, PyObject *f)
 
 static PyMethodDef audit_methods[] = {
     {"audit_launches", (PyCFunction)mod_audit_launches, METH_O,
-     "audit_launches(f): f(event, args) at each launch audit event (follow.py's _LAUNCHES); None: no more."},
+     "audit_launches(f): f(event, args) at each launch audit event (follow.py's _LAUNCHES) and cpython.run_*; None: no more."},
     {"audit_every", (PyCFunction)mod_audit_every, METH_O,
      "audit_every(f): f(event, args) at every audit event; None: no more."},
     {NULL},
