@@ -875,6 +875,8 @@ PyObject *mod_expand_strings(PyObject *m, PyObject *arg);
 uint64_t bytes_hash(const char *p, size_t n);
 void stab_clear(StrTab *st);
 void tmemo_clear(CoreObject *c);
+void tmemo_release(void);
+#define DROP_AHEAD 16   /* (objects: ~the DECREFs that run while a line comes from memory -- core_drain) */
 void stab_free(StrTab *st);
 uint32_t stab_find(StrTab *st, const char *p, size_t n, uint64_t h);
 int stab_add(StrTab *st, const char *p, size_t n, uint64_t h, uint32_t sid);

@@ -1703,7 +1703,6 @@ hold_handled(CoreObject *c, Swapped *w, const TickMap *tmap)
     c->nheld = c->nmarks;
 }
 
-#define DROP_AHEAD 16   /* (entries: ~the DECREFs that run while a line comes from memory) */
 PyObject *
 core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1805,6 +1804,7 @@ done:
         Py_XDECREF(w.slots[i].o);
     }
     for (; i < w.nslots; i++) Py_XDECREF(w.slots[i].o);
+    tmemo_release();   /* (the objects the text memo let go of: render.c) */
     rec_items_clear(items, nitems);
 #define KEEP_SPARE(buf, cap, spare, spare_cap) \
     if (!(spare)) { (spare) = (buf); (spare_cap) = (cap); } else PyMem_RawFree(buf)

@@ -1913,6 +1913,15 @@ tmemo_find(CoreObject *c, const StrEntry *e, const Slot *slots, uint64_t *hash, 
     return m;
 }
 
+/* The objects that memo places let go of in this drain (tmemo_put), released after it with the
+ * batch's own (tmemo_release, core_drain): most were put there a batch or more ago, and each
+ * DECREF (and the prefetch of its line that came before it) waited on a miss and a page walk,
+ * one entry at a time -- ~6 samples of strings_batch a flask phase, at ~30 ns an object, where
+ * the drain's loop over the batch's objects, each fetched DROP_AHEAD ahead, takes ~5 ns. Kept
+ * from drain to drain (GIL). */
+static PyObject **memo_gone;
+static size_t nmemo_gone, cap_memo_gone;
+
 /* Keep e's final id at its place m (found by tmemo_find, the hash h), holding its objects. */
 static void
 tmemo_put(CoreObject *c, TextMemo *m, uint64_t h, const StrEntry *e, const Slot *slots, uint32_t sid)
@@ -1925,7 +1934,26 @@ tmemo_put(CoreObject *c, TextMemo *m, uint64_t h, const StrEntry *e, const Slot 
     for (uint32_t k = 0; k < e->nslots; k++) { m->slots[k] = s[k]; Py_XINCREF(s[k].o); }
     m->hash = h; m->sid = sid; m->code_idx = e->code_idx;
     m->kind = e->kind; m->nslots = (uint8_t)e->nslots;
-    for (uint8_t k = 0; k < nold; k++) Py_XDECREF(old[k].o);   /* (last: strs and bytes -- no code runs) */
+    if (nmemo_gone + TMEMO_SLOTS > cap_memo_gone && grow((void **)&memo_gone, &cap_memo_gone, nmemo_gone + TMEMO_SLOTS, sizeof(PyObject *)) < 0) {
+        PyErr_Clear();   /* (no memory: let go of them here) */
+        for (uint8_t k = 0; k < nold; k++) Py_XDECREF(old[k].o);   /* (strs and bytes -- no code runs) */
+        return;
+    }
+    for (uint8_t k = 0; k < nold; k++) memo_gone[nmemo_gone] = old[k].o, nmemo_gone += old[k].o != NULL;
+}
+
+/* Release what the memo let go of in this drain (memo_gone), each object's line fetched
+ * DROP_AHEAD objects before its DECREF (core_drain's loops: strs and bytes, no code runs). */
+void
+tmemo_release(void)
+{
+    size_t i = 0, n = nmemo_gone;
+    for (; i + DROP_AHEAD < n; i++) {
+        __builtin_prefetch(memo_gone[i + DROP_AHEAD], 1);
+        Py_DECREF(memo_gone[i]);
+    }
+    for (; i < n; i++) Py_DECREF(memo_gone[i]);
+    nmemo_gone = 0;
 }
 
 void
@@ -2115,8 +2143,6 @@ strings_batch(CoreObject *c, RenderCtx *rc, StrEntry *strs, size_t nstrs, Slot *
             Py_XDECREF(enc);
             goto done;
         }
-        if (memo)   /* (the objects its memo place holds, let go when it takes this text: their lines too) */
-            for (uint8_t k = 0; k < memo->nslots; k++) __builtin_prefetch(memo->slots[k].o, 1);
         wait = (TextWait){1, i, u, (size_t)ulen, h, enc, memo, mh};
     }
     if (text_wait_end(c, &wait, strs, slots, &blob, blob.len, &ends, spliced, remap, count, gen0) < 0) goto done;
