@@ -24,8 +24,14 @@ grow(void **buf, size_t *cap, size_t need, size_t item)
 #define SPARE_PAYLOADS 8
 static PyObject *spare_payloads[SPARE_PAYLOADS];
 
-/* The free spare that fits `size` best: the smallest at least that large, else the largest
- * (a resize within a block stays in its pages), or -1. */
+/* Each spare's room: the bytes its block holds (the largest size it was made or resized to).
+ * A spare handed out for fewer bytes keeps its block and only says the smaller size (ob_size):
+ * resized down, the C library gave its tail pages back to the system (mremap), and the next
+ * larger payload faulted them in again, page by page. */
+static size_t spare_room[SPARE_PAYLOADS];
+
+/* The free spare that fits `size` best: the smallest room at least that large, else the
+ * largest (grown within its block where it can), or -1. */
 static int
 spare_fit(size_t size)
 {
@@ -33,7 +39,7 @@ spare_fit(size_t size)
     for (int k = 0; k < SPARE_PAYLOADS; k++) {
         PyObject *p = spare_payloads[k];
         if (!p || Py_REFCNT(p) != 1) continue;
-        size_t n = (size_t)Py_SIZE(p), b = best < 0 ? 0 : (size_t)Py_SIZE(spare_payloads[best]);
+        size_t n = spare_room[k], b = best < 0 ? 0 : spare_room[best];
         if (best < 0 || (n >= size ? b < size || n < b : b < size && n > b)) best = k;
     }
     return best;
@@ -69,11 +75,16 @@ payload_bytes(size_t size)
     }
     int k = spare_fit(size);
     PyObject *p = NULL;
+    size_t room = size;
     if (k >= 0) {
         p = spare_payloads[k];
         spare_payloads[k] = NULL;
-        if (_PyBytes_Resize(&p, (Py_ssize_t)size) < 0) { PyErr_Clear(); p = NULL; }   /* (p freed then) */
-        else {
+        if (size <= spare_room[k]) {   /* its block as it is, its size told (the NUL after it, as bytes have) */
+            room = spare_room[k];
+            Py_SET_SIZE(p, (Py_ssize_t)size);
+            PyBytes_AS_STRING(p)[size] = '\0';
+        } else if (_PyBytes_Resize(&p, (Py_ssize_t)size) < 0) { PyErr_Clear(); p = NULL; }   /* (p freed then) */
+        if (p) {
 _Pragma("GCC diagnostic push")
 _Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
             ((PyBytesObject *)p)->ob_shash = -1;   /* (a hash of the old bytes, if one was taken) */
@@ -86,6 +97,7 @@ _Pragma("GCC diagnostic pop")
         if (k == SPARE_PAYLOADS) k = (int)(next++ % SPARE_PAYLOADS);
     }
     Py_XSETREF(spare_payloads[k], Py_NewRef(p));
+    spare_room[k] = room;
     return p;
 }
 
