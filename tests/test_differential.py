@@ -223,17 +223,26 @@ def at_once() -> Iterator[int]:
     yield 0  # (a generator that ends without ever suspending)
 
 
+def after_at_once() -> Iterator[int]:
+    yield from at_once()  # (ends in its first run, under a generator that goes on)
+    yield 1
+
+
 def prog_generator_map() -> None:
     """The C recorder's generator map and its fast paths (first yields, ends): a tree walked
     by `yield from` chains, then 100 generators suspended at once (the map grows while some
-    run) and ended in an order unlike their starts (entries shifted back on removal)."""
+    run) and ended in an order unlike their starts (entries shifted back on removal), and
+    generators that end in their first run (no map record: gen_end's exit row alone), alone and
+    under one that goes on."""
     sum(grow(0, 40))
     many = [counted(2) for _ in range(100)]
     for g in many:
         next(g)
     for g in many[::3] + many[1::3] + many[2::3]:
         list(g)
-    list(at_once())
+    for _ in range(3):
+        list(at_once())
+        list(after_at_once())
 
 
 async def leaf(n: int) -> int:

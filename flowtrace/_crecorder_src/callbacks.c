@@ -1300,21 +1300,26 @@ general:
  * at hand (value_small_hit) in args mode: end_row's rows and map change in place (its held
  * resume row, quiet_end's; its map entry removed, susp_drop's without the probe; its exit
  * row), 1; else 0 and nothing done (end_return_out does the same and more; it cost ~160
- * instructions, one a generator of benchmarks' generators). */
+ * instructions, one a generator of benchmarks' generators). An entry that no resume pushed
+ * (srec NULL: its PY_START's, or resume_slow's first sight) is a run of a generator that has not
+ * suspended since its call began -- every resume of a suspended one comes from the map and sets
+ * srec -- so the map holds no record of its call (susp_drop would find none), and its run is
+ * not quiet: only the exit row (~64 k generators of flask's test_basic that end in their first
+ * run, ast.iter_child_nodes of a leaf: end_return_out's probe, ~95 instructions each, callgrind). */
 static inline __attribute__((always_inline)) int
 gen_end(CoreObject *c, ThreadState *ts, const Entry *e, _PyInterpreterFrame *frame, PyObject *value, int64_t t)
 {
     uint32_t v = 0;
     Susp *s = e->srec;
-    if (!s || s->frame != (void *)frame || s->call != e->call
+    if ((s && (s->frame != (void *)frame || s->call != e->call))
             || c->nexits == c->capexits || (e->quiet && c->nmarks == c->capmarks)
             || (c->args_mode && !(v = value_small_hit(c, value))))
         return 0;
-    if (e->quiet) {   /* quiet_end: its resume row */
+    if (e->quiet) {   /* quiet_end: its resume row (a run begun by a resume: s is set) */
         MarkRow *r = &c->marks[c->nmarks++];
         r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = 0; r->othr = e->rothr; r->kind = MARK_RESUME;
     }
-    susp_remove(c, s);
+    if (s) susp_remove(c, s);   /* (none for a run that no resume pushed: see above) */
     ts->depth--;
     put_exit(c, e->call, t, END_RETURN, v);
     return 1;
