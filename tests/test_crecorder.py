@@ -1721,13 +1721,21 @@ def test_packed_int_and_str_edges_read_like_reprs(mode: str) -> None:
     """packed.c's short cuts -- ints of one and two varint bytes written without the loop, a str
     tested and copied in one pass, a container of scalars -- at their edges: the zigzag's 1/2/3
     byte boundaries, 64 bits, strs of 0 to MAX_STRING + 1 characters with a character that stops
-    packing at every place; as arguments, inside tuples and lists, nested and past MAX_ITEMS."""
+    packing at every place (and of 16 to MAX_STRING + 1, pack_str's 16-character steps); as
+    arguments, inside tuples and lists, nested and past MAX_ITEMS."""
     ints = [0, -1, 1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 2**20, -(2**31), 2**62, -(2**63), 2**63 - 1]
     strs = ["", "a", "x" * (reprs.MAX_STRING - 1), "y" * reprs.MAX_STRING, "z" * (reprs.MAX_STRING + 1)]
     strs += ["ab'c"[: k] + "'" + "d" * k for k in range(4)] + ["é", "a\\b", 'q"', "\x7f", "\x1f"]
+    # (the 16-character steps, SSE2: a stopping character at every place of strs that fill one,
+    # two or more steps or end between them; every plain character, at every place of a step)
+    plain = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "'\"\\")
+    steps = [plain[k:] for k in range(0, len(plain), 5)]
+    for n in (16, 17, 31, 32, 33, reprs.MAX_STRING, reprs.MAX_STRING + 1):
+        steps += ["d" * k + stop + "e" * (n - k - 1) for k in range(n) for stop in ("'", '"', "\\", "\x7f", "\x1f")]
     values: list = ints + strs + [tuple(ints[i:i + 3]) for i in range(len(ints))] + [list(strs[i:i + 2]) for i in range(len(strs))]
     values += [(i, ("job", (i, i + 1))) for i in ints] + [tuple(ints), (("a", 1), [2, "b"], ()), [(x,) for x in strs]]
     values += [(1.5, None, True, False, -0.0), ((((1, "s"),),),), (("x" * 59,) * 4, 1)]
+    values += [[x] for x in steps] + [("k", x) for x in steps]   # (each alone in its container)
     check_probe_texts(values, mode)
 
 

@@ -1,5 +1,8 @@
 /* flowtrace._crecorder: tuples and lists of scalars (and instances) packed at event time (value record slots). */
 #include "crecorder.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* A tuple or list of builtin scalars -- (n, ("job", (i, i + 1))), [x, y] -- is written at event
  * time straight into the slot of a value record (docs/FORMAT.md, "Value records", format 1.5):
@@ -60,10 +63,24 @@ pack_str(unsigned char *p, PyObject *s, size_t *ch)
     Py_ssize_t n = PyUnicode_GET_LENGTH(s), shown = n > MAX_STRING ? MAX_STRING : n;
     const unsigned char *u = (const unsigned char *)PyUnicode_DATA(s);
     unsigned char plain = 1;
+    Py_ssize_t i = 0;
     /* the test and the copy in one pass (the bytes past the end are not the batch's until the
      * entry is: a str that says no leaves nothing behind; a call to memcpy was a third of a
-     * short str's cost) */
-    for (Py_ssize_t i = 0; i < shown; i++) { plain &= plain_char[u[i]]; p[3 + i] = u[i]; }   /* (ASCII: u[i] < 128) */
+     * short str's cost) -- 16 characters a step while 16 are left (SSE2, x86-64's baseline:
+     * ~10 instructions a step where the table's loop took ~5 a character; a quarter of the
+     * strs packed in flask's test_basic have 16 or more, and they hold most of the characters),
+     * then one at a time. (ASCII: every byte < 128, so the signed compares order them right.) */
+#ifdef __SSE2__
+    for (; i + 16 <= shown; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(u + i));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)), _mm_cmpgt_epi8(b, _mm_set1_epi8(0x7e)));
+        bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('\'')), _mm_cmpeq_epi8(b, _mm_set1_epi8('"'))));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(b, _mm_set1_epi8('\\')));
+        if (_mm_movemask_epi8(bad)) return NULL;
+        _mm_storeu_si128((__m128i *)(p + 3 + i), b);
+    }
+#endif
+    for (; i < shown; i++) { plain &= plain_char[u[i]]; p[3 + i] = u[i]; }   /* (ASCII: u[i] < 128) */
     if (!plain) return NULL;
     size_t len = (size_t)shown + 2 + (n > MAX_STRING ? 3 : 0);
     p[0] = RS_LITERAL;
