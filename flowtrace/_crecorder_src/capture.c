@@ -984,6 +984,8 @@ rec_names_commit(CoreObject *c, uint32_t code_idx)
     if (!rec_item_add(c, NULL, code_idx, 0)) return -1;
     ci->rec_ni = ni;
     ci->rec_epoch = c->rec_epoch + 1;
+    uint8_t n = ci->rec == ARGREC_YES && ci->nshown <= MEMO_SLOTS ? (uint8_t)ci->nshown : 0;
+    c->crec[code_idx] = (CodeRec){ci->rec_epoch, ni, ci->rec_chars, ci->order4, n, 0};   /* (rec_args' copy) */
     return 0;
 }
 
@@ -1428,22 +1430,22 @@ rec_commit(CoreObject *c, const Memo *__restrict key, uint8_t kind, uint32_t cod
 static inline __attribute__((always_inline)) uint32_t
 rec_args(CoreObject *c, const Memo *__restrict key, uint32_t code_idx, const uint32_t n)
 {
-    const CodeInfo *ci = &c->codes[code_idx];
+    const CodeRec *cr = &c->crec[code_idx];   /* (not CodeInfo: its line was a cache miss here) */
     const uint64_t head = key->head;
     const size_t at = c->npacked, need = REC_SIDE + 8 + (size_t)n * REC_SLOT_MAX;
-    if (ci->rec != ARGREC_YES || ci->nshown != n || ci->rec_epoch != c->rec_epoch + 1
+    if (cr->n != n || cr->epoch != c->rec_epoch + 1   /* (n: rec ARGREC_YES and n names shown) */
             || at + need > c->cappacked || at + need > UINT32_MAX)
         return rec_commit(c, key, S_ARGS, code_idx);
-    const uint32_t order = ci->order4;   /* (its n <= 4 indexes, 2 bits each: no load of ci->order) */
+    const uint32_t order = cr->order4;   /* (its n <= 4 indexes, 2 bits each: no load of ci->order) */
     const int objects = rec_objects(head);
     unsigned char *const side = c->packed + at, *const start = objects ? side + REC_SIDE : side;
     unsigned char *__restrict q = start;
     uint64_t addr = c->rec_addr, first = 0;
-    size_t chars = ci->rec_chars, step_at = 0;
+    size_t chars = cr->chars, step_at = 0;
     int worth = 0;
     q[0] = REC_MARK;
     q[1] = REC_ARGS;
-    q = rec_varint(q + 2, ci->rec_ni);
+    q = rec_varint(q + 2, cr->ni);
 #pragma GCC unroll 4
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = order >> (2 * k) & 3;

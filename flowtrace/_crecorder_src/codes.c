@@ -80,15 +80,19 @@ codes_grow(CoreObject *c, size_t need)
     while (ncap < need) ncap *= 2;
     CodeInfo *p = aligned_alloc(_Alignof(CodeInfo), ncap * sizeof(CodeInfo));   /* (a multiple of it) */
     CodeFast *f = aligned_alloc(64, ncap * sizeof(CodeFast));   /* (ncap >= 256: a multiple of 64) */
-    if (!p || !f) { free(p); free(f); PyErr_NoMemory(); return -1; }
+    CodeRec *r = aligned_alloc(64, ncap * sizeof(CodeRec));
+    if (!p || !f || !r) { free(p); free(f); free(r); PyErr_NoMemory(); return -1; }
     if (c->ncodes) {
         memcpy(p, c->codes, c->ncodes * sizeof(CodeInfo));
         memcpy(f, c->fast, c->ncodes * sizeof(CodeFast));
+        memcpy(r, c->crec, c->ncodes * sizeof(CodeRec));
     }
     PyMem_RawFree(c->codes);   /* (free: ft_raw_malloc's) */
     PyMem_RawFree(c->fast);
+    PyMem_RawFree(c->crec);
     c->codes = p;
     c->fast = f;
+    c->crec = r;
     c->capcodes = ncap;
     return 0;
 }
@@ -290,6 +294,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         ci->code = co;
         int small = ci->small >= 0 && !ci->cells;
         c->fast[c->ncodes] = (CodeFast){ci->func, small ? ci->small : -1};
+        c->crec[c->ncodes] = (CodeRec){0};   /* (rec_names_commit fills it) */
         idx = (Py_ssize_t)c->ncodes++;
         c->code_lim = (uint64_t)c->ncodes << XF_IDX_SHIFT;   /* code_known */
         uint64_t flags = (ci->start_slow ? XF_SLOW : 0) | (ci->genlike ? XF_GENLIKE : 0) | (small ? XF_SMALL : 0)

@@ -283,6 +283,22 @@ typedef struct {
     int32_t small;    /* CodeInfo.small (XF_SMALL: no cell) */
 } CodeFast;
 
+/* What a keyed miss's record (capture.c rec_args) reads of its code: 16 bytes a code in an
+ * array of their own (CoreObject.crec, same index as codes), four codes a cache line, where
+ * CodeInfo's line was a cache miss at ~20 % of start_keyed_miss's samples on flask's phase
+ * (perf annotate, session 31: ~270 k records a run, ~5,000 codes). Copies of CodeInfo's fields
+ * made when the code's names are numbered in a batch (capture.c rec_names_commit); n 0 where
+ * the code's lists cannot be records or it shows more than MEMO_SLOTS names. */
+typedef struct {
+    uint32_t epoch;   /* CodeInfo.rec_epoch */
+    uint32_t ni;      /* CodeInfo.rec_ni */
+    uint16_t chars;   /* CodeInfo.rec_chars */
+    uint8_t order4;   /* CodeInfo.order4 */
+    uint8_t n;        /* CodeInfo.nshown when rec is ARGREC_YES and nshown <= MEMO_SLOTS, else 0 */
+    uint32_t unused_;
+} CodeRec;
+_Static_assert(sizeof(CodeRec) == 16, "CodeRec: four a cache line");
+
 /* co_extra holds (generation << 40) | (code index + 1) << XF_IDX_SHIFT | flags | excluded-bit;
  * zero = unseen. The flags are what the fast paths ask of a recorded code (vc_cb_py_start,
  * vc_cb_py_return), read with its index, so that they do not read its CodeInfo, a cache miss at
@@ -523,6 +539,7 @@ typedef struct CoreObject {
     uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
     CodeInfo *codes; size_t ncodes, capcodes;
     CodeFast *fast;                  /* the fast path's copy of codes' func and small (capcodes entries) */
+    CodeRec *crec;                   /* a keyed miss's copy of codes' record fields (capcodes entries) */
     /* the generator map: open addressing, linear probing, backward-shift deletion; nsusp
      * counts its entries, running or not */
     SuspSlot *susp; size_t nsusp, capsusp;
