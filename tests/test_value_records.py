@@ -1299,10 +1299,10 @@ def test_texts_seen_again_in_a_chunks_records_are_dictionary_entries() -> None:
     text = "/a/path/that/repeats/in/every/record"
     paths: list[str] = []  # (held: each attempt's str at an address of its own)
     for recorder in ("c", "c", "c", "python"):
-        # The chunk's dictionary is direct-mapped by the slot's object (render.c dict_text): a
-        # str whose place is the class's, or None's, takes turns with it, and each writes its
-        # text again (one address in ~500). So the C recorder's check takes the best of three
-        # strs of the same text at other addresses.
+        # The chunk's dictionary is two-way by the slot's object (render.c dict_text): a str
+        # whose set is both the class's and None's takes turns with them, and each writes its
+        # text again (one address in ~250 k; direct-mapped, one in ~500 failed so). The C
+        # recorder's check takes the best of three strs of the same text at other addresses.
         path = "".join(["/a/path/that/repeats/in/every/", "record"])
         paths.append(path)
         buf = io.BytesIO()

@@ -1244,7 +1244,7 @@ builtin_text_now(PyObject *v, int safe)
  * records uncompressed (ftr/writer.py: measured in the commit that made them). */
 #define REC_INT_MIN ((int64_t)1 << 15)   /* capture.c's SMALL_MAX: smaller ints have their own tables */
 #define DICT_LABELS 512   /* (64 thrashed on flask: every miss a duplicate label in the chunk) */
-#define DICT_TEXTS 1024   /* (dict_text: direct-mapped by the slot's object) */
+#define DICT_TEXTS 1024   /* (dict_text: two-way by the slot's object, DICT_TEXTS / 2 sets) */
 
 /* The chunk's dictionary: type labels and parameter-name lists, each once per chunk. */
 typedef struct { PyObject *type; uint32_t idx, nchars; } DictLabel;
@@ -1259,6 +1259,7 @@ typedef struct {
     uint32_t last_idx; size_t last_chars;   /* dictionary index and characters (most object
                                              * slots of a chunk are of the type just seen) */
     struct { const void *key; uint32_t idx1; } texts[DICT_TEXTS];   /* dict_text's (idx1: index + 1, 0: seen once) */
+    uint8_t texts_way[DICT_TEXTS / 2];   /* dict_text's: the way of a set its next key takes (0 or 1) */
 } RecDict;
 
 /* (inline, stored in place: a call through text_add was ~18 instructions an entry's end) */
@@ -1320,13 +1321,18 @@ dict_label(RecDict *d, RenderCtx *rc, PyObject *type, uint32_t *idx, size_t *nch
  * constants, by their text's address. Before, a record's literal was its text again at every
  * slot: in flask test_basic's file 584 k of the records' 620 k literals repeated one earlier in
  * their chunk, 11.2 of its 38.8 MB -- a dictionary of keyword arguments ({'fixturedef': <...>}),
- * a path, a class, 'None'. */
+ * a path, a class, 'None'. Two-way, its set's ways side by side, the older one replaced (as
+ * capture.c's hot memo): direct-mapped, a str whose place was its class's (or None's) took
+ * turns with it, and each text was written again at every record of the chunk. */
 static inline int
 dict_text(RecDict *d, const Slot *s, const char *u, size_t len, uint32_t *idx)
 {
     const void *key = s->tag == V_OBJ || s->tag == V_CLASS || s->tag == V_TEXT ? (const void *)s->o : (const void *)u;
-    size_t h = ptr_hash((void *)key) & (DICT_TEXTS - 1);
-    if (d->texts[h].key != key) {
+    size_t set = ptr_hash((void *)key) & (DICT_TEXTS - 2), h = set;
+    if (d->texts[h].key != key && d->texts[++h].key != key) {   /* (the set's first way, then its second) */
+        uint8_t *way = &d->texts_way[set >> 1];
+        h = set + *way;   /* (the older of the two: filled in turn) */
+        *way ^= 1;
         d->texts[h].key = key;
         /* (a str's or a class's text found in the drain's lit memo was made by an earlier slot
          * already: its second sight) */
