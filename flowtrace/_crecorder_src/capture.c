@@ -1796,7 +1796,7 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
         }
         return c->empty_sid;
     }
-    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    const char *kinds = arg_kinds(&c->codes[idx], co);
     Memo key;
     const Memo *keyed = NULL;   /* a key holding a dict's state that missed: the captured entry goes under it */
     if (n == 1) {   /* f(i): the small-int table first, before anything is captured */
@@ -1821,9 +1821,8 @@ args_id_rest(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssi
          * once (args_id_rest 2.4 + 1.0 KB -> 2.9 KB; callgrind webapp -3.9 M instructions, flask
          * test_json -0.42 M). i: the first argument that could not be keyed, or n. */
         PyObject *const *args = frame->localsplus;
-        const int cells = c->codes[idx].cells;
         uint32_t i = 0;
-        while (i < n && memo_arg(&key, &h, &head, i, cells ? arg_value(frame, kinds, i) : args[i])) i++;
+        while (i < n && memo_arg(&key, &h, &head, i, kinds ? arg_value(frame, kinds, i) : args[i])) i++;
         if (i < n) unkeyed_now(c, co, idx);
         else if (!small_int_key(&key, &head)) {
             memo_end(&key, h, head);

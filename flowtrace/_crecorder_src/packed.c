@@ -954,7 +954,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
         PyErr_Clear();
         return NOT_RECORD();
     }
-    const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
+    const char *kinds = arg_kinds(ci, co);
     const int safe = c->args_mode == 1;
     if (safe && ci->rec_epoch != c->rec_epoch + 1) {
         /* safe mode: the code's names numbered before the walk numbers any label (the header's
