@@ -152,6 +152,30 @@ class Core:
         entries that reference them become their texts now (collect.c). False: not done (no
         collection pending, or a failure): drain instead."""
 
+Column = tuple[bytes | memoryview, str, int]
+"""A decoded column as ftr/records.py's Column holds it: (data, typecode, encoding) -- its
+little-endian bytes, 'B' 'H' 'I' 'i' 'q' or 'Q', ENC_RAW or ENC_DELTA."""
+
+class ProfilePass:
+    """flowtrace/profile.py's `_Pass` in C (profile_pass.c): the same numbers from the same rows,
+    fed a chunk's columns at a time; OverflowError when a value or sum does not fit 64 bits
+    (profile.py then reads the session with its Python pass)."""
+
+    def __init__(self, functions: list[int], thread: int | None, edges: bool, paths: bool) -> None: ...
+    def calls(self, base: int, rows: int, parent: Column, function: Column, thread: Column, t0: Column, /) -> None:
+        """A CALL chunk's rows."""
+    def marks(self, rows: int, call: Column, t: Column, kind: Column, run: Column, /) -> None:
+        """A MARK chunk's rows."""
+    def exits(self, rows: int, call: Column, t1: Column, how: Column, /) -> None:
+        """An EXIT chunk's rows."""
+    def finish(
+        self, t_end: int, /
+    ) -> tuple[list[tuple[int, int, int, int, int, int, int]], dict[tuple[int, int], list[int]],
+               dict[tuple[int, int], int], dict[int, int], dict[int, int], int]:
+        """The calls still running end at t_end; then (per function given, in that order: (calls,
+        outer, total, self, sum, max, raised); edges; paths; path_self; path_thread; total) as
+        profile.Profile holds them. The pass cannot be used after."""
+
 class NativeWriter:
     """A thread that frames chunks (zlib level 1 when smaller, crc32) and appends them to a
     file descriptor without the GIL (absent when the extension was built without zlib)."""

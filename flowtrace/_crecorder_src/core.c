@@ -394,6 +394,7 @@ PyInit__crecorder(void)
     if (add_genwatch(m) < 0) { Py_DECREF(m); return NULL; }
     if (add_guard(m) < 0) { Py_DECREF(m); return NULL; }
     if (add_audit(m) < 0) { Py_DECREF(m); return NULL; }
+    if (add_profile_pass(m) < 0) { Py_DECREF(m); return NULL; }
     /* the constants shared with reprs.py and ftr/format.py: recorder/c.py compares them at
      * import (a mismatch is an ImportError, and the Python recorder is used) */
     PyObject *consts = Py_BuildValue(

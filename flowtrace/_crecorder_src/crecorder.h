@@ -52,6 +52,8 @@
  *   sighold.c   the program's signal handlers held off while our Python code runs in a callback
  *   audit.c     the process's audit hook: Python called only for the events it needs
  *   collect.c   a collection that could free a class a batch holds: the class released from the batch first
+ *   profile_pass.c  not the recorder: profile.py's pass (`flowtrace stats`, pstats, collapsed) over a
+ *               session's decoded columns, the same numbers
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -968,6 +970,7 @@ COLD void hook_traceback_cut(PyObject *exc);
 PyObject *call_in_callback(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 int add_genwatch(PyObject *m);                                                       /* genwatch.c */
 int add_audit(PyObject *m);                                                          /* audit.c */
+int add_profile_pass(PyObject *m);                                                   /* profile_pass.c */
 /* sighold.c: the program's signal handlers held off on the main thread while our Python code
  * runs inside a callback (1: held; 0: not the main thread, or held already), run after it; an
  * exception (stolen) raised at the main thread's next check outside a callback. */
