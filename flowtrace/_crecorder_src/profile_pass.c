@@ -562,7 +562,42 @@ end_running(PassObject *p, int64_t t_end)
     return r;
 }
 
-/* The result's dicts, as the Python pass fills them (see finish). */
+/* The paths' dicts (see finish), each path id one int object in all three, as in the Python
+ * pass (an int apiece in each dict was ~20 MB more of jinja2's whole suite's 336 k paths). The
+ * paths' rows are freed before path_self is made: its self times are kept in its order first. */
+static int
+path_dicts(PassObject *p, PyObject *paths, PyObject *path_self, PyObject *path_thread)
+{
+    size_t n = p->npaths;
+    PyObject **ids = PyMem_RawCalloc(n ? n : 1, sizeof(PyObject *));
+    int64_t *selfs = PyMem_RawMalloc((p->nsettled ? p->nsettled : 1) * sizeof(int64_t));
+    int r = ids && selfs ? 0 : -1;
+    if (r < 0) PyErr_NoMemory();
+    for (size_t i = 0; i < n && r == 0; i++) {   /* (ids in the order the paths were made) */
+        const PathRow *row = &p->paths[i];
+        PyObject *key = Py_BuildValue("(LL)", (long long)row->parent, (long long)row->fid);
+        PyObject *th = row->root ? PyLong_FromLongLong(row->thread) : NULL;
+        ids[i] = PyLong_FromSize_t(i + 1);
+        r = !key || !ids[i] || (row->root && !th) || PyDict_SetItem(paths, key, ids[i]) < 0
+            || (row->root && PyDict_SetItem(path_thread, ids[i], th) < 0) ? -1 : 0;
+        Py_XDECREF(key);
+        Py_XDECREF(th);
+    }
+    for (size_t i = 0; i < p->nsettled && r == 0; i++) selfs[i] = p->paths[p->settled_paths[i]].self;
+    PyMem_RawFree(p->paths);
+    p->paths = NULL;
+    for (size_t i = 0; i < p->nsettled && r == 0; i++) {
+        PyObject *self = PyLong_FromLongLong(selfs[i]);
+        r = self ? PyDict_SetItem(path_self, ids[p->settled_paths[i]], self) : -1;
+        Py_XDECREF(self);
+    }
+    for (size_t i = 0; ids && i < n; i++) Py_XDECREF(ids[i]);
+    PyMem_RawFree(ids);
+    PyMem_RawFree(selfs);
+    return r;
+}
+
+/* The result (see finish). */
 static PyObject *
 result_dicts(PassObject *p)
 {
@@ -585,25 +620,7 @@ result_dicts(PassObject *p)
         Py_XDECREF(val);
         if (r < 0) goto fail;
     }
-    for (size_t i = 0; i < p->npaths; i++) {   /* (ids in the order the paths were made) */
-        const PathRow *r = &p->paths[i];
-        PyObject *key = Py_BuildValue("(LL)", (long long)r->parent, (long long)r->fid), *id = PyLong_FromSize_t(i + 1);
-        PyObject *th = r->root ? PyLong_FromLongLong(r->thread) : NULL;
-        int bad = !key || !id || (r->root && !th) || PyDict_SetItem(paths, key, id) < 0
-                  || (r->root && PyDict_SetItem(path_thread, id, th) < 0);
-        Py_XDECREF(key);
-        Py_XDECREF(id);
-        Py_XDECREF(th);
-        if (bad) goto fail;
-    }
-    for (size_t i = 0; i < p->nsettled; i++) {
-        uint32_t j = p->settled_paths[i];
-        PyObject *id = PyLong_FromSize_t((size_t)j + 1), *self = PyLong_FromLongLong(p->paths[j].self);
-        int r = id && self ? PyDict_SetItem(path_self, id, self) : -1;
-        Py_XDECREF(id);
-        Py_XDECREF(self);
-        if (r < 0) goto fail;
-    }
+    if (path_dicts(p, paths, path_self, path_thread) < 0) goto fail;
     out = Py_BuildValue("(OOOOOL)", fns, edges, paths, path_self, path_thread, (long long)p->total);
 fail:
     Py_XDECREF(fns); Py_XDECREF(edges); Py_XDECREF(paths); Py_XDECREF(path_self); Py_XDECREF(path_thread);
@@ -622,6 +639,13 @@ pass_finish(PassObject *p, PyObject *arg)
     if (t_end == -1 && PyErr_Occurred()) return done(p, -1);
     if (end_running(p, t_end) < 0) return done(p, -1);
     if (p->overflow) return done(p, 0);   /* (OverflowError) */
+    /* what the result is not made from goes first: the hash maps of a session's paths (~100 MB
+     * for a million) are not held with the dicts made from them */
+    map_free(&p->path_map);
+    map_free(&p->edge_map);
+    map_free(&p->fn_map);
+    PyMem_RawFree(p->pool);
+    p->pool = NULL;
     PyObject *out = result_dicts(p);
     p->failed = 1;   /* (the pass is over) */
     return out;
