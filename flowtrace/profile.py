@@ -198,12 +198,18 @@ class _Pass:
         for e in reversed(list(self.open.values())):
             self.end(e, max(end, e[_T0]), False)
         self.open.clear()
-        fns = self.result.functions
-        if len(fns) != len(self.info.functions):  # (made from more ids than the checked part defines)
-            self.result.functions = {fid: fns[fid] for fid in self.info.functions}
+        self.result.functions = _defined(self.result.functions, self.info)
 
 
 _WAKE = frozenset({F.MARK_SUSPEND, F.MARK_RESUME, F.MARK_THROW, F.MARK_FOLD})
+
+
+def _defined(fns: dict[int, FunctionTimes], info: SessionInfo) -> dict[int, FunctionTimes]:
+    """A pass's functions, only those the session defines (a checked pass starts from more ids
+    than the checked part may define), in its order."""
+    if len(fns) == len(info.functions):
+        return fns
+    return {fid: fns[fid] for fid in info.functions}
 
 
 def _native_pass_type() -> Any:
@@ -252,11 +258,8 @@ class _NativePass:
         """As `_Pass.finish`: the calls still running end with the session; the result."""
         times, edges, paths, path_self, path_thread, total = self.native.finish(self.info.t_end_ns)
         r = self.result
-        r.functions = {fid: FunctionTimes(*row) for fid, row in zip(self.ids, times)}
+        r.functions = _defined({fid: FunctionTimes(*row) for fid, row in zip(self.ids, times)}, self.info)
         r.edges, r.paths, r.path_self, r.path_thread, r.total = edges, paths, path_self, path_thread, total
-        fns = r.functions
-        if len(fns) != len(self.info.functions):  # (made from more ids than the checked part defines)
-            r.functions = {fid: fns[fid] for fid in self.info.functions}
 
 
 def profile(info: SessionInfo | Outlook, *, thread: int | None = None, edges: bool = False,

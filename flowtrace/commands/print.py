@@ -53,8 +53,16 @@ def use_color(stream: Any) -> bool:
     """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     if os.environ.get("NO_COLOR"):
         return False
+    return is_terminal(stream)
+
+
+def is_terminal(stream: Any) -> bool:
+    """Is `stream` a terminal (a closed or odd stream: no)?"""
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
 
 
 def run(args: argparse.Namespace) -> int:

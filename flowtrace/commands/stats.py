@@ -14,7 +14,7 @@ from ..ftr.reader import Function
 from ..ftr.scan import Outlook, SessionInfo, glance, survey, surveyed
 from ..printing import Painter, short_path
 from ..profile import FunctionTimes, profile
-from .print import non_negative, notes, resolve_thread, use_color
+from .print import is_terminal, non_negative, notes, resolve_thread, use_color
 
 SORTS = ("calls", "total", "self", "mean", "max")
 
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump(document(info, shown, total, args.sort, calls), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     elif shown:
-        width = shutil.get_terminal_size().columns if _isatty(sys.stdout) else None  # (piped: whole)
+        width = shutil.get_terminal_size().columns if is_terminal(sys.stdout) else None  # (piped: whole)
         sys.stdout.write("\n".join(table(info, shown, total, use_color(sys.stdout), width)) + "\n")
     sys.stdout.flush()
     if more:
@@ -189,14 +189,6 @@ def run(args: argparse.Namespace) -> int:
     for note in notes(info, thread):
         sys.stderr.write(f"flowtrace: note: {info.source}: {note}\n")
     return 0
-
-
-def _isatty(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except (OSError, ValueError):
-        return False
 
 
 def merged_times(profiles: list[tuple[SessionInfo, Any]]) -> tuple[dict[int, Function], dict[int, FunctionTimes], int]:

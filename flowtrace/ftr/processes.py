@@ -276,7 +276,7 @@ def call_spans(info: SessionInfo) -> Iterator[Span]:
     `ordered_calls` pass over each parent for this, as long as the export's own pass). In the
     order the calls end; the calls still running last. Memory: the running calls."""
     running: dict[int, tuple[int, int]] = {}  # call id -> (thread, start)
-    ended = (F.END_RETURN, F.END_RAISE, F.END_RAISE_HERE)  # (any other end leaves end_ns None)
+    ended = F.RAISED | {F.END_RETURN}  # (any other end leaves end_ns None)
     for rows in chunks(info, {F.CALL, F.EXIT}):
         if isinstance(rows, D.CallRows):
             base = rows.base
