@@ -17,7 +17,7 @@ from .loader import HOW_OPEN, HOW_RAISE, HOW_RETURN, HOW_UNFINISHED, TraceData
 from .parts import process_parents
 from .process_view import starting_call
 from .merged_view import MergedDetail, merged_detail
-from .row_view import call_title, recorded_cwd, recorded_stdlib
+from .row_view import call_title, recorded_cwd, recorded_stdlib, task_lifetime
 from .running import live_times
 from .source_text import Excerpt, NoSource, excerpt
 from .tasks import task_creator
@@ -41,6 +41,7 @@ class GroupDetail:
     roots: int
     calls: int
     facts: tuple[tuple[str, str], ...] = ()
+    lifetime_ns: int | None = None  # a task's: its coroutine's first run to its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ def detail_of(index: TreeIndex, pos: int, live_now: int = 0) -> CallDetail | Gro
     if index.is_group(node):
         g = index.group(node)
         facts = process_facts(data, g.process, live_now) if g is not None and g.kind == "process" else ()
-        return GroupDetail(f"{g.kind} {g.label}" if g else "", int(index.dur[node]), kids, desc, facts)
+        lifetime = task_lifetime(index, pos, live_now) if g is not None and g.kind == "task" else None
+        return GroupDetail(f"{g.kind} {g.label}" if g else "", int(index.dur[node]), kids, desc, facts, lifetime)
     col = data.col
     fid = int(col("func")[node])
     info = data.func(fid)

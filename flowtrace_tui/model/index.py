@@ -525,14 +525,16 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     np.add.at(childsum, parent[1 : n + 1], run[1 : n + 1])
     if len(taken):  # the task view: a task root's time is still its call-tree parent's child time
         np.add.at(childsum, data.col("parent")[taken].astype(np.int64), run[taken])
+    inside = _inside_a_call(n, M, parent, taken, run)
     # task groups first (their children are roots), then thread groups (roots + task groups),
-    # then processes: each group's total counts in the group holding it
+    # then processes: each group's total counts in the group holding it, but for the time of
+    # task roots that a call of the thread holds already
     for kind in ("task", "thread", "process"):
         for grp in groups:
             if grp.kind == kind:
                 dur[grp.node] = run[grp.node] = childsum[grp.node]
                 if parent[grp.node] > n:  # under another group
-                    childsum[parent[grp.node]] += childsum[grp.node]
+                    childsum[parent[grp.node]] += childsum[grp.node] - inside[grp.node]
     open_ids = np.flatnonzero(how == HOW_OPEN)
     open_ids = open_ids[open_ids > 0]
     keep = np.concatenate((open_ids, parent[open_ids], np.arange(n + 1, M + 1)))
@@ -545,6 +547,18 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     for grp in groups:
         self_time[grp.node] = 0
     return dur, run, self_time, open_ids, csum_ids, csum_kept
+
+
+def _inside_a_call(n: int, M: int, parent: np.ndarray, taken: np.ndarray,
+                   run: np.ndarray) -> np.ndarray:
+    """Per node id: the running time of the task roots under it (a task group) that the task
+    view took out of a call (`_tasks_detached`). That time stays its call-tree parent's child
+    time (self times are the call tree's), so it is inside a root of the thread already and its
+    task's group must not add it to the thread's total again."""
+    inside = np.zeros(M + 1, dtype=np.int64)
+    if len(taken):
+        np.add.at(inside, parent[taken].astype(np.int64), run[taken])
+    return inside
 
 
 def _process_groups(data: TraceData, n: int, g: _Grouping, grouped: bool) -> None:

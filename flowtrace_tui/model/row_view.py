@@ -90,6 +90,8 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
         if g is not None and g.kind == "process":
             return _process_row(index, g, total, share, live_now)
         kind = "thread" if g is None or g.kind == "thread" else "task"
+        if kind == "task":
+            total = task_lifetime(index, pos, live_now)
         return RowView(node, kind, g.title if g else f"{kind} {node}", False, "", 0, END_RETURN, "", None,
                        total, None, share)
     data = index.data
@@ -109,6 +111,14 @@ def row_view(index: TreeIndex, pos: int, live_now: int = 0) -> RowView:
     args = "" if is_body else one_line(data.strings.text(int(data.col("args")[node])))
     return RowView(node, None, name, is_body, args, int(data.col("nsusp")[node]), end, exception, result,
                    total, own, share, task_root_note(data, node), _started_note(data, node))
+
+
+def task_lifetime(index: TreeIndex, pos: int, live_now: int = 0) -> int:
+    """A task group's lifetime: its roots' (its coroutine's: one root, as a rule), the measure
+    its root's line shows. The group's own total is the task's busy time, which counts in its
+    thread's and which its share is taken of; shown in the total column it would sit above a
+    root whose line says a thousand times more (a task waits for most of its life)."""
+    return sum(live_times(index, int(kid), live_now)[0] for kid in index.children(pos))
 
 
 def _started_note(data: TraceData, call: int) -> str | None:

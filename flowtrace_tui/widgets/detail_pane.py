@@ -137,6 +137,8 @@ def _group_body(g: GroupDetail) -> RenderableType:
     table.add_row("group", g.label)
     for name, text in g.facts:
         table.add_row(name, text)
+    if g.lifetime_ns is not None:
+        table.add_row("lifetime", fmt_ns(g.lifetime_ns))
     table.add_row("busy", fmt_ns(g.busy_ns))
     table.add_row("calls", f"{plural(g.roots, 'root')}, {plural(g.calls, 'call')}")
     return table

@@ -189,6 +189,52 @@ def test_async_tasks_grouped():
     assert names(ix, range(ix.size)) == ["Task-1", "fetch", "Task-2", "fetch", "sleep"]
 
 
+def _portal_task_program() -> TraceBuilder:
+    """A thread whose recorded bootstrap runs an event loop (as under --include '*'), and two
+    tasks whose coroutines hang from the bootstrap: Task-1's runs 100..200 and 700..800 (lives
+    100..800), Task-2's 300..400."""
+    b = TraceBuilder()
+    main = b.enter("main", t=0)
+    boot = b.enter("bootstrap", thread=2, t=1)
+    loop = b.enter("run_forever", thread=2, t=10)
+    serve = b.enter("serve", parent=boot, thread=2, task=1, kind="coroutine", t=100)
+    b.task(1, "Task-1", thread=2, root=serve, creator=loop)
+    b.mark(serve, F.MARK_SUSPEND, t=200)
+    tick = b.enter("tick", parent=boot, thread=2, task=2, kind="coroutine", t=300)
+    b.task(2, "Task-2", thread=2, root=tick, creator=loop)
+    b.leave(tick, t=400)
+    b.mark(serve, F.MARK_RESUME, other=loop, t=700)
+    b.leave(serve, t=800)
+    b.leave(loop, t=900)
+    b.leave(boot, t=1000)
+    b.leave(main, t=1001)
+    return b
+
+
+def test_task_view_counts_a_tasks_time_once_and_shows_its_lifetime():
+    """The task view takes a task's coroutine out of the call it hangs from; that call (here
+    the thread's bootstrap) still holds the coroutine's running time, so the thread's total
+    is its bootstrap's, not that plus the task's again. The task's line shows its lifetime,
+    as its coroutine's line does; its busy time is in the detail beside it."""
+    from flowtrace_tui.model.call_detail import GroupDetail, detail_of
+    from flowtrace_tui.model.row_view import row_view
+
+    ix = build_index(load(_portal_task_program().data()), tasks=True)
+    assert names(ix, range(ix.size)) == ["MainThread", "main", "Thread-2", "bootstrap", "run_forever",
+                                         "Task-1", "serve", "Task-2", "tick"]
+    thread2, task = (int(ix.pos_of[g.node]) for g in ix.groups[1:3])
+    assert int(ix.dur[ix.node(thread2)]) == 999
+    assert row_view(ix, thread2 + 1).share == 1.0  # the bootstrap is all of its thread
+    line = row_view(ix, task)
+    assert (line.group, line.total_ns, line.share) == ("task", 700, pytest.approx(200 / 999))
+    assert row_view(ix, task + 1).total_ns == 700
+    assert (row_view(ix, task + 2).total_ns, row_view(ix, task + 2).share) == (100, pytest.approx(100 / 999))
+    detail = detail_of(ix, task)
+    assert isinstance(detail, GroupDetail)
+    assert (detail.lifetime_ns, detail.busy_ns, detail.roots) == (700, 200, 1)
+    assert detail_of(ix, thread2).lifetime_ns is None
+
+
 def test_incremental_feed_matches_one_shot():
     """Feeding chunk by chunk (a live file) gives the same columns as one feed; EXITs that come
     chunks later fill in earlier calls."""
