@@ -156,6 +156,9 @@ Column = tuple[bytes | memoryview, str, int]
 """A decoded column as ftr/records.py's Column holds it: (data, typecode, encoding) -- its
 little-endian bytes, 'B' 'H' 'I' 'i' 'q' or 'Q', ENC_RAW or ENC_DELTA."""
 
+PROFILE_PASS_VERSION: int
+"""2: ProfilePass.marks takes the resumer column (profile.py uses no other)."""
+
 class ProfilePass:
     """flowtrace/profile.py's `_Pass` in C (profile_pass.c): the same numbers from the same rows,
     fed a chunk's columns at a time; OverflowError when a value or sum does not fit 64 bits
@@ -164,7 +167,7 @@ class ProfilePass:
     def __init__(self, functions: list[int], thread: int | None, edges: bool, paths: bool) -> None: ...
     def calls(self, base: int, rows: int, parent: Column, function: Column, thread: Column, t0: Column, /) -> None:
         """A CALL chunk's rows."""
-    def marks(self, rows: int, call: Column, t: Column, kind: Column, run: Column, /) -> None:
+    def marks(self, rows: int, call: Column, t: Column, kind: Column, run: Column, other: Column, /) -> None:
         """A MARK chunk's rows."""
     def exits(self, rows: int, call: Column, t1: Column, how: Column, /) -> None:
         """An EXIT chunk's rows."""

@@ -4,9 +4,13 @@ pstats and collapsed-stack exports write.
 Times are *running* times, as in the explorer (flowtrace_tui/model/timing.py): a call's running
 time is its lifetime minus the time it spent suspended (a generator or coroutine is suspended
 from each `suspend` mark, or from a `fold` mark minus its running ns, to its next `resume`,
-`throw` or `fold`, or to its end). A call's *self* time is its running time minus its children's
-running times (never below 0). A call still running when the session ended ends at its stop
-time, or at the session's end.
+`throw` or `fold`, or to its end). A call's *self* time is its running time minus the running
+time of what ran inside it (never below 0): its children, and each run of a generator or
+coroutine in the call that ran it -- its first run in its parent (the call that first ran it),
+each later run in the call its `resume`/`throw`/`fold` mark names. So a context manager's
+generator counts in `__enter__` up to its `yield` and in `__exit__` after it, and a task's steps
+in the event loop's call that ran them (when the loop is recorded), not all in the first.
+A call still running when the session ended ends at its stop time, or at the session's end.
 
 Per function: `calls` (one per call; a generator or coroutine is one call per object),
 `total` (the running time of its *outermost* calls only -- calls with no ancestor of the same
@@ -37,8 +41,11 @@ from .ftr import format as F
 from .ftr.scan import CheckedPass, Outlook, SessionInfo, Texts, chunks, surveyed
 
 # An open call is a list (cheaper to make than an object, and there is one per call):
-_FN, _UP, _T0, _KIDS, _ANC, _KANC, _OUTER, _SUSP, _GAP, _CREDIT, _PATH, _OPEN, _RUN, _RAISED = range(14)
+(_FN, _UP, _T0, _KIDS, _ANC, _KANC, _OUTER, _SUSP, _GAP, _CREDIT, _PATH, _OPEN, _RUN, _RAISED,
+ _RUNNER, _RUN_T, _AWAY) = range(17)
+_FIELDS = 17  # (session_diff's pass appends its own after these)
 _NO_SUSPENSION = -1
+_PARENT = -1  # an open call's _RUNNER while it runs in its parent (its first run, or resumed there)
 _EMPTY: frozenset[int] = frozenset()
 
 
@@ -114,21 +121,45 @@ class _Pass:
                         self.result.path_thread[path] = th
             if up is not None:
                 up[_OPEN] += 1
-            open_[cid] = [f, up, t, 0, anc, None, f not in anc, _NO_SUSPENSION, 0, 0, path, 0, -1, False]
+            open_[cid] = [f, up, t, 0, anc, None, f not in anc, _NO_SUSPENSION, 0, 0, path, 0, -1, False,
+                          _PARENT, t, 0]
 
     def marks(self, rows: D.MarkRows) -> None:
-        get = self.open.get
-        for cid, t, kind, run in zip(rows.call.values(), rows.t.values(), rows.kind.values(), rows.run.values()):
+        get, credit = self.open.get, self._credit
+        for cid, t, kind, run, by in zip(rows.call.values(), rows.t.values(), rows.kind.values(), rows.run.values(),
+                                         rows.other.values()):
             e = get(cid)
             if e is None or kind not in _WAKE:
                 continue
             if e[_SUSP] != _NO_SUSPENSION:  # a suspension ends here
                 e[_GAP] += t - e[_SUSP] - e[_CREDIT]
                 e[_SUSP] = _NO_SUSPENSION
+            elif e[_RUNNER] != _PARENT:  # a run elsewhere than in its parent ends here
+                credit(e, e[_RUNNER], t - e[_RUN_T])
             if kind == F.MARK_SUSPEND:
                 e[_SUSP], e[_CREDIT] = t, 0
             elif kind == F.MARK_FOLD:  # runs `run` ns from here to the next mark; the rest is suspended
                 e[_SUSP], e[_CREDIT] = t, run
+                if get(by) is not e[_UP]:
+                    credit(e, by, run)
+            else:  # resumed (or thrown into) by the call `by` (0: none recorded)
+                e[_RUNNER], e[_RUN_T] = (_PARENT if get(by) is e[_UP] else by), t
+
+    def _credit(self, e: list[Any], runner: int, ns: int) -> None:
+        """A run of the generator or coroutine `e` took `ns` in the call `runner`, not in its
+        parent (which gets the rest of its running time as children's time when it settles):
+        child time of that call, so not its self time -- a context manager's generator runs
+        first in `__enter__` and after its `yield` in `__exit__`. `runner` 0: no recorded call
+        ran it (nobody's). A runner that has ended already (rows in an unusual order) leaves
+        the run to the parent."""
+        if ns <= 0:
+            return
+        if runner:
+            r = self.open.get(runner)
+            if r is None or r[_RUN] >= 0:
+                return
+            r[_KIDS] += ns
+        e[_AWAY] += ns
 
     def exits(self, rows: D.ExitRows) -> None:
         pop = self.open.pop
@@ -142,6 +173,8 @@ class _Pass:
         generator it ran first may outlive it): then it goes to its function (`_count`)."""
         if e[_SUSP] != _NO_SUSPENSION:
             e[_GAP] += max(0, t1 - e[_SUSP] - e[_CREDIT])
+        elif e[_RUNNER] != _PARENT:  # its last run, elsewhere than in its parent, ends here
+            self._credit(e, e[_RUNNER], t1 - e[_RUN_T])
         run = t1 - e[_T0] - e[_GAP]
         e[_RUN] = run if run > 0 else 0  # (not max(): a call of it per call was ~8 % of a diff's pass)
         e[_RAISED] = raised
@@ -149,15 +182,17 @@ class _Pass:
             e = self._count(e)
 
     def _count(self, e: list[Any]) -> list[Any] | None:
-        """Settle an ended call whose children have all ended (its time goes to its parent's
-        children's time); return its parent."""
+        """Settle an ended call whose children have all ended (its running time, but for the
+        runs that went elsewhere, goes to its parent's children's time); return its parent."""
         running = e[_RUN]
         own = running - e[_KIDS]
         if own < 0:
             own = 0
         up = e[_UP]
         if up is not None:
-            up[_KIDS] += running
+            here = running - e[_AWAY]
+            if here > 0:
+                up[_KIDS] += here
             up[_OPEN] -= 1
         else:
             self.result.total += running
@@ -195,6 +230,10 @@ class _Pass:
         """Calls still running end with the session (children first: their time is their
         parent's children's time)."""
         end = self.info.t_end_ns
+        for e in self.open.values():  # runs in progress stop with the session, each in its call
+            if e[_SUSP] == _NO_SUSPENSION and e[_RUNNER] != _PARENT:
+                self._credit(e, e[_RUNNER], max(end, e[_T0]) - e[_RUN_T])
+                e[_RUNNER] = _PARENT  # (its time elsewhere is counted: none left for `end`)
         for e in reversed(list(self.open.values())):
             self.end(e, max(end, e[_T0]), False)
         self.open.clear()
@@ -212,9 +251,13 @@ def _defined(fns: dict[int, FunctionTimes], info: SessionInfo) -> dict[int, Func
     return {fid: fns[fid] for fid in info.functions}
 
 
+_NATIVE_PASS_VERSION = 2  # profile_pass.c's PROFILE_PASS_VERSION that counts as this pass does
+
+
 def _native_pass_type() -> Any:
-    """The C extension's ProfilePass, or None: not built, built without it (an older build), or
-    built with other values of the constants it shares with ftr/format.py (a stale build)."""
+    """The C extension's ProfilePass, or None: not built, built without it or with an older one
+    (a stale build: PROFILE_PASS_VERSION), or built with other values of the constants it
+    shares with ftr/format.py."""
     try:
         from . import _crecorder
     except ImportError:
@@ -222,6 +265,8 @@ def _native_pass_type() -> Any:
     constants = getattr(_crecorder, "CONSTANTS", {})
     shared = ("MARK_SUSPEND", "MARK_RESUME", "MARK_THROW", "MARK_FOLD", "END_RAISE", "END_RAISE_HERE")
     if any(constants.get(name) != getattr(F, name) for name in shared):
+        return None
+    if getattr(_crecorder, "PROFILE_PASS_VERSION", 1) != _NATIVE_PASS_VERSION:
         return None
     return getattr(_crecorder, "ProfilePass", None)
 
@@ -249,7 +294,8 @@ class _NativePass:
                           _column(rows.thread), _column(rows.t0))
 
     def marks(self, rows: D.MarkRows) -> None:
-        self.native.marks(rows.rows, _column(rows.call), _column(rows.t), _column(rows.kind), _column(rows.run))
+        self.native.marks(rows.rows, _column(rows.call), _column(rows.t), _column(rows.kind), _column(rows.run),
+                          _column(rows.other))
 
     def exits(self, rows: D.ExitRows) -> None:
         self.native.exits(rows.rows, _column(rows.call), _column(rows.t1), _column(rows.how))

@@ -32,7 +32,7 @@ from . import diff_rules as R
 from .ftr import decode as D
 from .ftr import format as F
 from .ftr.scan import SessionInfo, Texts
-from .profile import _NO_SUSPENSION, _OPEN, _PATH, _RAISED, _Pass, run_pass
+from .profile import _FIELDS, _NO_SUSPENSION, _OPEN, _PARENT, _PATH, _RAISED, _Pass, run_pass
 from .session_locate import FirstDifference, HashedTexts, Outcome, Search, end_name, locate
 
 WITNESSES = 8  # first calls of a unit whose outcomes are compared in the first pass
@@ -40,7 +40,7 @@ _W = 6  # witness fields: outcome hash, call id, args text id, end, value text i
 # extra fields of an open call (after profile's): its unit (UnitStats), its number within the
 # unit, the text ids of its arguments and of its result or exception, how it ended, its id,
 # whether its running time counts in the unit's total
-_UNIT, _INDEX, _ARGS, _VALUE, _HOW, _CID, _COUNTS = range(14, 21)
+_UNIT, _INDEX, _ARGS, _VALUE, _HOW, _CID, _COUNTS = range(_FIELDS, _FIELDS + 7)
 
 
 class PathTable:
@@ -178,6 +178,7 @@ class _DiffPass(_Pass):
                 u = units[unit] = UnitStats(unit, first_call=cid)
             # by function, only outermost calls count in the total (as in `flowtrace stats`)
             open_[cid] = [f, up, t, 0, None, None, True, _NO_SUSPENSION, 0, 0, node, 0, -1, False,
+                          _PARENT, t, 0,
                           u, u.calls, a, 0, F.END_UNFINISHED, cid, outer[node] if by_function else 1]
             u.calls += 1
 

@@ -10,10 +10,12 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+from typing import Any, Callable
 
 import pytest
 from trace_builder import random_session
 
+from flowtrace.ftr import format as F
 from flowtrace.ftr.reader import Call, Trace, load
 from flowtrace.ftr.scan import survey
 from flowtrace.profile import FunctionTimes, profile
@@ -21,11 +23,16 @@ from flowtrace.profile import FunctionTimes, profile
 WAKE = ("suspend", "resume", "throw", "fold")
 
 
+def end_of(trace: Trace, call: Call) -> int:
+    """When the call ended, or stopped, or the session did."""
+    return call.end_ns if call.end_ns is not None else (
+        call.stopped_ns if call.stopped_ns is not None else max(trace.t_end_ns, call.start_ns))
+
+
 def running_time(trace: Trace, call: Call) -> int:
     """Lifetime minus suspensions (from a suspend, or a fold minus its run, to the next mark
     that wakes the call, or to its end), written from the definition on the loaded call."""
-    end = call.end_ns if call.end_ns is not None else (
-        call.stopped_ns if call.stopped_ns is not None else max(trace.t_end_ns, call.start_ns))
+    end = end_of(trace, call)
     gap, since, credit = 0, None, 0
     for m in call.marks:
         if m.kind not in WAKE:
@@ -42,14 +49,73 @@ def running_time(trace: Trace, call: Call) -> int:
     return max(0, end - call.start_ns - gap)
 
 
-def expected(trace: Trace, thread: int | None = None) -> dict[int, FunctionTimes]:
+def runs_elsewhere(call: Call, parent: int | None, end: int,
+                   alive: "Callable[[int, int | None], bool]") -> tuple[dict[int, int], int]:
+    """The runs of `call` that ran in a call other than its parent (written from the definition:
+    its first run is in its parent; each later one in the call its resume, throw or fold names):
+    ({runner: ns}, ns of them all, with a runner of 0 -- none recorded -- counting as nobody's).
+    `end`: when the call ended. `alive(runner, t)`: the runner had not ended when a run ending
+    at `t` (None: at the call's end) ended; else that run stays its parent's."""
+    credits: dict[int, int] = {}
+    away = 0
+
+    def credit(runner: int, ns: int, t: int | None) -> None:
+        nonlocal away
+        if ns <= 0 or (runner and not alive(runner, t)):
+            return
+        if runner:
+            credits[runner] = credits.get(runner, 0) + ns
+        away += ns
+
+    runner, since, suspended = None, call.start_ns, False  # runner None: in its parent
+    for m in call.marks:
+        if m.kind not in WAKE:
+            continue
+        if not suspended and runner is not None:
+            credit(runner, m.t_ns - since, m.t_ns)
+        by = m.other or 0
+        if m.kind == "suspend":
+            suspended = True
+        elif m.kind == "fold":
+            suspended = True
+            if by != (parent or 0):
+                credit(by, m.run_ns, m.t_ns)
+        else:
+            runner, since, suspended = (None if by == (parent or 0) else by), m.t_ns, False
+    if not suspended and runner is not None:
+        credit(runner, end - since, None)
+    return credits, away
+
+
+def expected(trace: Trace, thread: int | None = None, rows_end_unfinished: bool = False) -> dict[int, FunctionTimes]:
+    """`rows_end_unfinished`: calls left running end by EXIT rows at the stop, in the order of
+    their times (else the pass ends them at the session's end, the newest first)."""
     calls = [c for c in trace.calls if thread is None or c.thread == thread]
     ids = {c.id for c in calls}
     run = {c.id: running_time(trace, c) for c in calls}
+
+    def ends_at(c: Call) -> tuple[int, int]:  # the order in which the pass ends calls
+        if c.end_ns is not None:
+            return 0, c.end_ns
+        if rows_end_unfinished and c.stopped_ns is not None:
+            return 0, c.stopped_ns
+        return 1, 0  # with the session: its runs in progress stop at once, in their calls
+
+    def alive_for(c: Call) -> "Callable[[int, int | None], bool]":
+        # a runner that resumed it is below it on its stack: open at its marks; at its end,
+        # open unless it ended first (at one time, the call above ends first)
+        return lambda r, t: r in ids and (t is not None or ends_at(trace.call(r)) >= ends_at(c))
+
+    credited: dict[int, int] = {}
+    away: dict[int, int] = {}
+    for c in calls:
+        credits, away[c.id] = runs_elsewhere(c, c.parent, end_of(trace, c), alive_for(c))
+        for r, ns in credits.items():
+            credited[r] = credited.get(r, 0) + ns
     out: dict[int, FunctionTimes] = {f: FunctionTimes() for f in trace.functions}
     for c in calls:
         ft = out[c.function.id]
-        kids = sum(run[k] for k in c.children if k in ids)
+        kids = sum(max(0, run[k] - away[k]) for k in c.children if k in ids) + credited.get(c.id, 0)
         ancestors, p = set(), c.parent
         while p is not None and p in ids:
             ancestors.add(trace.call(p).function.id)
@@ -68,10 +134,11 @@ def expected(trace: Trace, thread: int | None = None) -> dict[int, FunctionTimes
 @pytest.mark.parametrize("seed", range(16))
 def test_profile_equals_the_definition(tmp_path: pathlib.Path, seed: int) -> None:
     path = tmp_path / "s.ftr"
-    random_session(path, seed, steps=300, threads=1 + seed % 3, ending=("finished", "killed", "stopped")[seed % 3])
+    ending = ("finished", "killed", "stopped")[seed % 3]
+    random_session(path, seed, steps=300, threads=1 + seed % 3, ending=ending)
     trace, info = load(path), survey(path)
-    assert profile(info).functions == expected(trace)
-    assert profile(info, thread=2).functions == expected(trace, thread=2)
+    assert profile(info).functions == expected(trace, rows_end_unfinished=ending == "finished")
+    assert profile(info, thread=2).functions == expected(trace, thread=2, rows_end_unfinished=ending == "finished")
 
 
 def flowtrace(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess:
@@ -219,6 +286,60 @@ def test_exact_times_of_a_known_session(tmp_path: pathlib.Path) -> None:
     worker = flowtrace("stats", "p.ftr", "--thread", "worker", "--format", "json", cwd=tmp_path)
     assert [(r["function"], r["total_ns"], r["self_ns"], r["share"]) for r in json.loads(worker.stdout)["functions"]] \
         == [("Pool.work", 300, 200, 1.0), ("leaf", 100, 100, 1 / 3)]
+
+
+def context_manager_session(path: pathlib.Path) -> None:
+    """A @contextmanager's generator: first run by `__enter__` (100 ns, to its yield), resumed by
+    `__exit__` (290 ns, 200 of them in `cleanup`); and a primed worker generator, first run by
+    `prime`, resumed twice by `feed` (50 ns each)."""
+    from trace_builder import TraceBuilder
+
+    b = TraceBuilder()
+    main = b.enter("main", t=0)
+    enter = b.enter("__enter__", t=10)
+    gen = b.enter("resource", kind="generator", t=20)
+    b.mark(gen, F.MARK_SUSPEND, t=120)
+    b.leave(enter, t=130)
+    b.leave(b.enter("work", parent=main, t=200), t=300)  # (the builder's stack still holds the generator)
+    exit_ = b.enter("__exit__", parent=main, t=400)
+    b.mark(gen, F.MARK_RESUME, other=exit_, t=410)
+    b.leave(b.enter("cleanup", parent=gen, t=420), t=620)
+    b.leave(gen, t=700)
+    b.leave(exit_, t=710)
+    prime = b.enter("prime", parent=main, t=800)
+    worker = b.enter("worker", parent=prime, kind="generator", t=805)
+    b.mark(worker, F.MARK_SUSPEND, t=810)
+    b.leave(prime, t=815)
+    feed = b.enter("feed", parent=main, t=820)
+    for t in (830, 890):
+        b.mark(worker, F.MARK_RESUME, other=feed, t=t)
+        b.mark(worker, F.MARK_SUSPEND, t=t + 50)
+    b.leave(feed, t=950)
+    b.leave(main, t=1000)
+    b.save(str(path))
+
+
+def test_a_generators_runs_count_in_the_calls_that_ran_them(tmp_path: pathlib.Path) -> None:
+    """Self time: a generator's first run is its parent's child time, each later run the child
+    time of the call that resumed it -- not all of it the first caller's (whose self time went
+    to 0) with the resumer's self time holding the generator's work."""
+    context_manager_session(tmp_path / "cm.ftr")
+    for native in (True, False):
+        result = profile(survey(tmp_path / "cm.ftr")) if native else python_profile(survey(tmp_path / "cm.ftr"))
+        selfs = {f.qualname: result.functions[fid].self for fid, f in result.session.functions.items()}
+        assert selfs == {"main": 1000 - (120 + 100 + 310 + 15 + 130), "__enter__": 20, "resource": 390 - 200,
+                         "work": 100, "__exit__": 20, "cleanup": 200, "prime": 15 - 5, "worker": 5 + 100,
+                         "feed": 30}, native
+    rows = json.loads(flowtrace("stats", "cm.ftr", "--format", "json", "--sort", "self", cwd=tmp_path).stdout)
+    assert [(r["function"], r["self_ns"]) for r in rows["functions"]][:3] == [("main", 325), ("cleanup", 200),
+                                                                              ("resource", 190)]
+
+
+def python_profile(info: Any) -> Any:
+    """profile() with its Python pass, the definition the C pass is held to."""
+    from flowtrace import profile as profile_module
+
+    return profile_module._profile(profile_module._Pass, info, None, False, False)
 
 
 def test_table_is_coloured_only_when_asked(tmp_path: pathlib.Path) -> None:

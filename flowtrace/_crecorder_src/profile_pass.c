@@ -23,12 +23,16 @@
 
 #define NOT_SUSPENDED (-1)   /* profile.py's _NO_SUSPENSION */
 #define NOT_ENDED (-1)       /* an OpenCall's run before its end (profile.py's e[_RUN] = -1) */
+#define IN_PARENT (-1)       /* an OpenCall's runner while it runs in its parent (profile.py's _PARENT) */
 
 /* An open call (profile.py's list of 14 fields): a call started and not yet settled -- still
  * running, or ended while a child (a generator it ran) still runs. */
 typedef struct {
     int64_t cid, t0;
-    int64_t kids;          /* the running time of its settled children */
+    int64_t kids;          /* the running time of its settled children, and of runs credited to it */
+    int64_t runner;        /* the call id its current run runs in; IN_PARENT; 0: none recorded */
+    int64_t run_t;         /* when its current run began */
+    int64_t away;          /* its running time credited to calls other than its parent */
     int64_t susp, credit;  /* suspended since (NOT_SUSPENDED: running), minus `credit` ns of a fold's runs */
     int64_t gap;           /* time suspended so far */
     int64_t run;           /* its running time once ended, else NOT_ENDED */
@@ -362,8 +366,8 @@ call_row(PassObject *p, int64_t cid, int64_t parent, int64_t fid, int64_t thread
         u->open++;
         anc = u->anc | fn_bit(u->fn);
     }
-    p->pool[k - 1] = (OpenCall){cid, t0, 0, NOT_SUSPENDED, 0, 0, NOT_ENDED, path, anc, (uint32_t)f, up, 0,
-                                (uint8_t)outer, 0};
+    p->pool[k - 1] = (OpenCall){cid, t0, 0, IN_PARENT, t0, 0, NOT_SUSPENDED, 0, 0, NOT_ENDED, path, anc,
+                                (uint32_t)f, up, 0, (uint8_t)outer, 0};
     return map_put(&p->open, cid, 0, k);
 }
 
@@ -412,6 +416,21 @@ count_call(PassObject *p, const OpenCall *e, const OpenCall *up, int64_t running
     return 0;
 }
 
+/* A run of the call at pool index k - 1 took `ns` in the call `runner`, not in its parent
+ * (profile.py _Pass._credit): child time of that call if it is open and not ended, and time the
+ * parent does not get; runner 0: nobody's. */
+static void
+credit(PassObject *p, uint32_t k, int64_t runner, int64_t ns)
+{
+    if (ns <= 0) return;
+    if (runner) {
+        uint32_t r = map_get(&p->open, runner, 0);
+        if (!r || p->pool[r - 1].run != NOT_ENDED) return;   /* ended: the run stays its parent's */
+        p->pool[r - 1].kids = add64(p, p->pool[r - 1].kids, ns);
+    }
+    p->pool[k - 1].away = add64(p, p->pool[k - 1].away, ns);
+}
+
 /* A call ended at t1 (profile.py _Pass.end): its running time; then it and each parent whose
  * children have all settled since are settled in turn (_count), their entries freed. */
 static int
@@ -422,6 +441,7 @@ end_call(PassObject *p, uint32_t k, int64_t t1, int raised)
         int64_t d = sub64(p, sub64(p, t1, e->susp), e->credit);
         e->gap = add64(p, e->gap, d > 0 ? d : 0);
     }
+    else if (e->runner != IN_PARENT) credit(p, k, e->runner, sub64(p, t1, e->run_t));   /* its last run, elsewhere */
     int64_t run = sub64(p, sub64(p, t1, e->t0), e->gap);
     e->run = run > 0 ? run : 0;
     e->raised = (uint8_t)raised;
@@ -430,8 +450,9 @@ end_call(PassObject *p, uint32_t k, int64_t t1, int raised)
         int64_t running = e->run, own = sub64(p, running, e->kids);
         if (own < 0) own = 0;
         OpenCall *up = e->up ? &p->pool[e->up - 1] : NULL;
-        if (up) {
-            up->kids = add64(p, up->kids, running);
+        if (up) {   /* its running time, but for the runs credited elsewhere */
+            int64_t here = sub64(p, running, e->away);
+            if (here > 0) up->kids = add64(p, up->kids, here);
             up->open--;
         }
         else p->total = add64(p, p->total, running);
@@ -488,16 +509,16 @@ pass_calls(PassObject *p, PyObject *const *args, Py_ssize_t nargs)
     return done(p, 0);
 }
 
-/* marks(rows, call, t, kind, run): a MARK chunk's rows (profile.py _Pass.marks). */
+/* marks(rows, call, t, kind, run, other): a MARK chunk's rows (profile.py _Pass.marks). */
 static PyObject *
 pass_marks(PassObject *p, PyObject *const *args, Py_ssize_t nargs)
 {
     if (usable(p) < 0) return NULL;
-    if (nargs != 5) { PyErr_SetString(PyExc_TypeError, "marks(rows, call, t, kind, run)"); return NULL; }
+    if (nargs != 6) { PyErr_SetString(PyExc_TypeError, "marks(rows, call, t, kind, run, other)"); return NULL; }
     Py_ssize_t rows = PyLong_AsSsize_t(args[0]);
     if (rows == -1 && PyErr_Occurred()) return done(p, -1);
-    if (read_columns(p, args, 1, 4, rows) < 0) return done(p, -1);
-    const int64_t *call = p->cols[0], *t = p->cols[1], *kind = p->cols[2], *run = p->cols[3];
+    if (read_columns(p, args, 1, 5, rows) < 0) return done(p, -1);
+    const int64_t *call = p->cols[0], *t = p->cols[1], *kind = p->cols[2], *run = p->cols[3], *by = p->cols[4];
     for (Py_ssize_t i = 0; i < rows; i++) {
         int64_t kd = kind[i];
         if (kd != MARK_SUSPEND && kd != MARK_RESUME && kd != MARK_THROW && kd != MARK_FOLD) continue;   /* (_WAKE) */
@@ -508,8 +529,17 @@ pass_marks(PassObject *p, PyObject *const *args, Py_ssize_t nargs)
             e->gap = add64(p, e->gap, sub64(p, sub64(p, t[i], e->susp), e->credit));
             e->susp = NOT_SUSPENDED;
         }
+        else if (e->runner != IN_PARENT) credit(p, k, e->runner, sub64(p, t[i], e->run_t));   /* a run elsewhere ends */
+        uint32_t by_k = by[i] ? map_get(&p->open, by[i], 0) : 0;   /* (is `by` its parent?) */
         if (kd == MARK_SUSPEND) { e->susp = t[i]; e->credit = 0; }
-        else if (kd == MARK_FOLD) { e->susp = t[i]; e->credit = run[i]; }   /* runs `run` ns of what follows */
+        else if (kd == MARK_FOLD) {   /* runs `run` ns of what follows, in the call `by` */
+            e->susp = t[i]; e->credit = run[i];
+            if (by_k != e->up) credit(p, k, by[i], run[i]);
+        }
+        else {   /* resumed (or thrown into) by the call `by` (0: none recorded) */
+            e->runner = by_k == e->up ? IN_PARENT : by[i];
+            e->run_t = t[i];
+        }
     }
     return done(p, 0);
 }
@@ -551,13 +581,20 @@ end_running(PassObject *p, int64_t t_end)
         if (p->open.slots[j].v) running[m++] = p->open.slots[j];
     }
     qsort(running, m, sizeof(MapSlot), by_call_id_descending);   /* (call ids start in the order of the rows) */
-    map_free(&p->open);
+    for (size_t j = 0; j < m; j++) {   /* runs in progress stop with the session, each in its call */
+        uint32_t k = running[j].v;
+        OpenCall *e = &p->pool[k - 1];
+        if (e->susp != NOT_SUSPENDED || e->runner == IN_PARENT) continue;
+        credit(p, k, e->runner, sub64(p, t_end > e->t0 ? t_end : e->t0, e->run_t));
+        p->pool[k - 1].runner = IN_PARENT;   /* (its time elsewhere is counted: none left for end_call) */
+    }
     int r = 0;
-    for (size_t j = 0; j < m && r == 0; j++) {
+    for (size_t j = 0; j < m && r == 0; j++) {   /* (the map stays: a run's credit finds its call) */
         uint32_t k = running[j].v;
         int64_t t0 = p->pool[k - 1].t0;
         r = end_call(p, k, t_end > t0 ? t_end : t0, 0);
     }
+    map_free(&p->open);
     PyMem_RawFree(running);
     return r;
 }
@@ -655,7 +692,7 @@ static PyMethodDef pass_methods[] = {
     {"calls", (PyCFunction)(void (*)(void))pass_calls, METH_FASTCALL,
      "calls(base, rows, parent, function, thread, t0): a CALL chunk; each column (data, typecode, encoding)."},
     {"marks", (PyCFunction)(void (*)(void))pass_marks, METH_FASTCALL,
-     "marks(rows, call, t, kind, run): a MARK chunk."},
+     "marks(rows, call, t, kind, run, other): a MARK chunk."},
     {"exits", (PyCFunction)(void (*)(void))pass_exits, METH_FASTCALL,
      "exits(rows, call, t1, how): an EXIT chunk."},
     {"finish", (PyCFunction)pass_finish, METH_O,
@@ -750,5 +787,8 @@ int
 add_profile_pass(PyObject *m)
 {
     if (PyType_Ready(&ProfilePassType) < 0) return -1;
+    /* 2: marks take the resumer column, and a run counts in the call it ran in (profile.py
+     * uses no other version: an older build's numbers would differ) */
+    if (PyModule_AddIntConstant(m, "PROFILE_PASS_VERSION", 2) < 0) return -1;
     return PyModule_AddObjectRef(m, "ProfilePass", (PyObject *)&ProfilePassType);
 }

@@ -26,8 +26,10 @@ def add_parser(subparsers: Any) -> None:
         description="One row per function: calls, total time (each outermost call counted once, so "
                     "recursion is not counted twice), self time, mean and max per call, share of the "
                     "session, calls left by an exception. Times are running times (a generator or "
-                    "coroutine does not run while suspended). Coloured on a terminal; plain when "
-                    "piped or when NO_COLOR is set.",
+                    "coroutine does not run while suspended), and each run of one is the child time "
+                    "of the call that ran it (a context manager's generator: __enter__'s up to its "
+                    "yield, __exit__'s after it). Coloured on a terminal; plain when piped or when "
+                    "NO_COLOR is set.",
     )
     p.add_argument("file", metavar="FILE", help="a .ftr session file")
     p.add_argument("--sort", choices=SORTS, default="total", help="column to sort by, largest first "

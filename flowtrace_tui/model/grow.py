@@ -59,7 +59,7 @@ from .bufpool import BufferPool, Checkout
 from .index import Group, GrowState, Growth, Moves, TreeIndex, _positions, build_index
 from .loader import HOW_OPEN, TraceData, _depth_and_root
 from .sortedsets import MISSING, lookup, sum_by_key, union, unique
-from .timing import _WAKE, suspension_gaps
+from .timing import _WAKE, ElsewhereRuns, elsewhere_runs, suspension_gaps
 
 _WAKE_LUT = np.zeros(256, dtype=bool)  # by MARK kind (a u8 column)
 _WAKE_LUT[list(_WAKE)] = True
@@ -129,6 +129,9 @@ class _Times:
     was_open: np.ndarray
     open_now: np.ndarray
     changed_old: np.ndarray
+    elsewhere: ElsewhereRuns  # every call's runs not in its parent (timing.py), now
+    gone: ElsewhereRuns  # the rows of the last update's that this one replaced
+    came: ElsewhereRuns  # ... and the rows that replaced them
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def _grow(old: TreeIndex, st: GrowState, data: TraceData, n1: int) -> TreeIndex:
     shape = _same_shape(old, new, co) if new.k == 0 else _reshape(old, data, new, groups.groups, co)
     grow_state = GrowState(np.concatenate((st.roots, new.roots)), groups.root_threads, groups.root_tasks,
                            times.open_now, totals.kept_ids, totals.kept_totals, data.n_marks,
-                           groups.cdepth_max, groups.cross_thread, len(data.reexited))
+                           groups.cdepth_max, groups.cross_thread, len(data.reexited), times.elsewhere)
     growth = Growth(weakref.ref(old), shape.moves, pool, co.version)
     ix = TreeIndex(data=data, n=n1, groups=groups.groups, order=shape.order, pos_of=shape.pos_of,
                    depth=shape.depth, end=shape.end, parent=totals.parent, dur=times.dur,
@@ -266,8 +269,11 @@ def _times(old: TreeIndex, st: GrowState, data: TraceData, new: _NewCalls, co: C
     np.maximum(od, 0, out=od)
     dur[was_open] = od
     open_now = np.concatenate((was_open[still], new.ids[open_new]))
-    marked_old, susp_ids, susp_val = _suspensions(st, data, new, was_open, lambda ids: t0c[ids] + dur[ids])
+    end_of = lambda ids: t0c[ids] + dur[ids]  # noqa: E731
+    marked_old, susp_ids, susp_val, came = _suspensions(st, data, new, was_open, end_of)
     changed_old = union(was_open, marked_old)
+    redone = np.concatenate((changed_old, new.ids)) if len(st.elsewhere.call) else _NONE  # (sorted)
+    gone = st.elsewhere.only(redone)
     if susp_ids is None and old.run is old.dur:
         run = dur
     else:
@@ -280,14 +286,16 @@ def _times(old: TreeIndex, st: GrowState, data: TraceData, new: _NewCalls, co: C
             run[susp_ids] = dur[susp_ids] - np.minimum(susp_val, dur[susp_ids])
     co.changed("dur", n0 + 1, was_open)
     co.changed("run", n0 + 1, was_open if run is dur else changed_old)
-    return _Times(dur, run, was_open, open_now, changed_old)
+    elsewhere = st.elsewhere.without(redone).merged(came) if len(gone.call) or len(came.call) else st.elsewhere
+    return _Times(dur, run, was_open, open_now, changed_old, elsewhere, gone, came)
 
 
 def _suspensions(st: GrowState, data: TraceData, new: _NewCalls, was_open: np.ndarray, end_of):
-    """Old calls with new wake MARK rows, and the suspended time of every call among those,
-    the open ones and the new ones: (marked_old, ids, suspended ns), ids None when none."""
+    """Old calls with new wake MARK rows, and the suspended time and the runs elsewhere (timing.py)
+    of every call among those, the open ones and the new ones: (marked_old, ids, suspended ns,
+    runs elsewhere), ids None when none."""
     if not data.n_marks:
-        return _NONE, None, None
+        return _NONE, None, None, ElsewhereRuns.none()
     n0, n1 = new.n0, new.n1
     mcall = data.mark_col("call")
     mkind = data.mark_col("kind")
@@ -302,10 +310,12 @@ def _suspensions(st: GrowState, data: TraceData, new: _NewCalls, was_open: np.nd
     sel = want[np.minimum(mcall, n1 + 1)]
     sel &= _WAKE_LUT[mkind]
     if not sel.any():
-        return marked_old, None, None
-    ids, val = _suspended_rows(mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel],
-                               data.mark_col("run")[sel], end_of)
-    return marked_old, ids, val
+        return marked_old, None, None, ElsewhereRuns.none()
+    call, t, kind, run = mcall[sel].astype(np.int64), data.mark_col("t")[sel], mkind[sel], data.mark_col("run")[sel]
+    ids, val = _suspended_rows(call, t, kind, run, end_of)
+    parent = data.col("parent")
+    came = elsewhere_runs(call, t, kind, data.mark_col("other")[sel], run, lambda c: parent[c], end_of, n1)
+    return marked_old, ids, val, came
 
 
 def _parents(old: TreeIndex, st: GrowState, new: _NewCalls, co: Checkout) -> np.ndarray:
@@ -333,8 +343,8 @@ class _ChildrenTotals:
 
     def __init__(self, old: TreeIndex, new: _NewCalls, run: np.ndarray, local: np.ndarray,
                  changed_ids: np.ndarray, changed_totals: np.ndarray, kept_ids: np.ndarray,
-                 kept_totals: np.ndarray) -> None:
-        self.old, self.new, self.run, self.local = old, new, run, local
+                 kept_totals: np.ndarray, elsewhere: ElsewhereRuns) -> None:
+        self.old, self.new, self.run, self.local, self.elsewhere = old, new, run, local, elsewhere
         self.changed_ids, self.changed_totals = changed_ids, changed_totals
         self.kept_ids, self.kept_totals = kept_ids, kept_totals
 
@@ -347,7 +357,7 @@ class _ChildrenTotals:
         if left.any():
             out[left] = lookup(self.kept_ids, self.kept_totals, ids[left])
             for i in np.flatnonzero(out == MISSING).tolist():
-                out[i] = _children_total(self.old, int(ids[i]), self.new, self.run)
+                out[i] = _children_total(self.old, int(ids[i]), self.new, self.run, self.elsewhere)
         return out
 
 
@@ -364,10 +374,14 @@ def _totals(old: TreeIndex, st: GrowState, new: _NewCalls, groups: list[Group], 
     local = np.zeros(new.k + 1, dtype=np.int64)  # the new calls' own totals (by local id)
     if new.k:
         np.add.at(local, new.local_parent, run[n0 + 1 : n1 + 1])
-    # old nodes' totals move by their changed children's running time and their new children's
+    moved_ids, moved = _elsewhere_moves(old, times)
+    is_new = moved_ids > n0
+    np.add.at(local, moved_ids[is_new] - n0, moved[is_new])
+    # old nodes' totals move by their changed children's running time and their new children's,
+    # and by the runs that ran elsewhere than in their parent
     changed = times.changed_old
     c_ids, c_val = sum_by_key((parent[changed].astype(np.int64), run[changed] - old.run[changed]),
-                              (new.attach, run[new.tops + n0 + 1]))
+                              (new.attach, run[new.tops + n0 + 1]), (moved_ids[~is_new], moved[~is_new]))
     sel = c_ids > 0
     c_ids, c_val = c_ids[sel], c_val[sel]
     # new totals of the old calls among them (groups below): kept total + change, or (a node
@@ -378,7 +392,7 @@ def _totals(old: TreeIndex, st: GrowState, new: _NewCalls, groups: list[Group], 
     miss = np.flatnonzero(a_val == MISSING)
     a_val = a_val + c_val[calls]
     for i in miss.tolist():
-        a_val[i] = _children_total(old, int(a_ids[i]), new, run)
+        a_val[i] = _children_total(old, int(a_ids[i]), new, run, times.elsewhere)
     kept = kept_ids > n1  # the groups' kept totals
     g_cs = _group_totals(groups, parent, dict(zip(kept_ids[kept].tolist(), kept_totals[kept].tolist())),
                          dict(zip(c_ids[~calls].tolist(), c_val[~calls].tolist())))
@@ -390,7 +404,7 @@ def _totals(old: TreeIndex, st: GrowState, new: _NewCalls, groups: list[Group], 
     totals = _ChildrenTotals(old, new, run, local,
                              np.concatenate((a_ids, np.array(g_ids, dtype=np.int64))),
                              np.concatenate((a_val, np.array([g_cs[x] for x in g_ids], dtype=np.int64))),
-                             kept_ids, kept_totals)
+                             kept_ids, kept_totals, times.elsewhere)
     self_time = co.take("self_time", old.self_time, n1 + len(groups) + 1)
     if new.k:
         st_new = run[n0 + 1 : n1 + 1] - local[1:]
@@ -827,15 +841,43 @@ def _cross_thread(parent_c: np.ndarray, thread: np.ndarray, n: int) -> bool:
     return False
 
 
-def _children_total(old: TreeIndex, p: int, new: _NewCalls, run: np.ndarray) -> int:
+def _children_total(old: TreeIndex, p: int, new: _NewCalls, run: np.ndarray, elsewhere: ElsewhereRuns) -> int:
     """Children's running-time total of old call `p` over its children now (its old children in
-    `old`, plus the new calls hung under it): for the rare node whose total was not kept."""
+    `old`, plus the new calls hung under it; less their runs elsewhere, plus the runs that ran
+    in it: timing.py): for the rare node whose total was not kept."""
     n0, dn, tops, tq = new.n0, new.k, new.tops, new.attach
     po = p - dn if p > n0 + dn else p
     kids = old.order[old.children(int(old.pos_of[po]))].astype(np.int64)
-    kids = np.where(kids > n0, kids + dn, kids)
+    kids = np.concatenate((np.where(kids > n0, kids + dn, kids), tops[tq == p] + n0 + 1))
     total = int(run[kids].sum())
-    return total + int(run[tops[tq == p] + n0 + 1].sum())
+    if p > new.n1:  # a group: its roots count whole, as in index._times
+        return total
+    ids, away = elsewhere.away()
+    gone = lookup(ids, away, kids)
+    has = gone != MISSING
+    total -= int(np.minimum(run[kids[has]], gone[has]).sum())
+    runners, ns = elsewhere.credits()
+    got = lookup(runners, ns, np.array([p], dtype=np.int64))
+    return total + (int(got[0]) if got[0] != MISSING else 0)
+
+
+def _elsewhere_moves(old: TreeIndex, times: _Times) -> tuple[np.ndarray, np.ndarray]:
+    """The change this update makes to calls' children's totals through runs that ran elsewhere
+    than in their call's parent (timing.py; index.move_elsewhere for a whole index): the rows it
+    replaced are taken back, the rows that replaced them put in. (call ids, change), sorted."""
+    gone, came, run = times.gone, times.came, times.run
+    if not len(gone.call) and not len(came.call):
+        return _NONE, _NONE
+    cparent = old.data.col("parent")
+    parts = []
+    for rows, sign, runs in ((gone, 1, old.run), (came, -1, run)):
+        ids, away = rows.away()
+        up = cparent[ids].astype(np.int64)
+        has = up > 0
+        parts.append((up[has], sign * np.minimum(runs[ids[has]], away[has])))
+        runners, ns = rows.credits()
+        parts.append((runners, -sign * ns))
+    return sum_by_key(*parts)
 
 
 def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, run: np.ndarray,

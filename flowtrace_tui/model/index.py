@@ -41,7 +41,7 @@ import numpy as np
 from .bufpool import BufferPool
 from .loader import HOW_OPEN, TraceData, _depth_and_root
 from .parts import process_order
-from .timing import running_time
+from .timing import ElsewhereRuns, all_elsewhere_runs, running_time
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class GrowState:
     cdepth_max: int
     cross_thread: bool | None  # None: not looked at yet (grow.py does, once, when it matters)
     n_reexited: int = 0  # entries of `TraceData.reexited` seen
+    elsewhere: ElsewhereRuns = field(default_factory=ElsewhereRuns.none)  # runs not in their parent
 
 
 @dataclass(frozen=True)
@@ -396,7 +397,7 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tas
     g = _grouping(data, n, parent_c, thread, grouped)
     parent, gdepth_of_root = _node_parents(data, n, g, parent_c)
     depth, dmax = _node_depths(n, g, cdepth, croot, gdepth_of_root, parent)
-    dur, run, self_time, open_ids, csum_ids, csum_kept = _times(data, n, g.groups, parent, taken)
+    dur, run, self_time, open_ids, csum_ids, csum_kept, elsewhere = _times(data, n, g.groups, parent, taken)
 
     ranked = _ranked_threads(data, g)
     size, pos, level_pos, level_bounds = _positions(parent, depth, thread, n, g.groups, g.first_root, ranked)
@@ -411,7 +412,7 @@ def build_index(data: TraceData, n: int | None = None, grouped: bool = True, tas
     grow = GrowState(g.roots.astype(np.int64), frozenset(np.unique(g.root_threads).tolist()),
                      frozenset(np.unique(g.root_tasks[g.root_tasks > 0]).tolist()), open_ids.astype(np.int64),
                      csum_ids.astype(np.int64), csum_kept, data.n_marks, dmax - 2 if n else 0, None,
-                     len(data.reexited))
+                     len(data.reexited), elsewhere)
     b = level_bounds.tolist()
     levels = [level_pos[b[d] : b[d + 1]] for d in range(len(b) - 1)]  # views of one array
     ix = TreeIndex(data=data, n=n, groups=g.groups, order=order, pos_of=pos, depth=depth_pre, end=end_pre,
@@ -503,7 +504,8 @@ def _node_depths(n: int, g: _Grouping, cdepth: np.ndarray, croot: np.ndarray,
 
 
 def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
-           taken: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           taken: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                       ElsewhereRuns]:
     """Phase 4: duration, running time and self time of every node id; and for `grow_index` the
     open calls and the children's totals a later update may have to adjust (a few nodes)."""
     t0 = data.col("t0")[: n + 1]
@@ -525,6 +527,8 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     np.add.at(childsum, parent[1 : n + 1], run[1 : n + 1])
     if len(taken):  # the task view: a task root's time is still its call-tree parent's child time
         np.add.at(childsum, data.col("parent")[taken].astype(np.int64), run[taken])
+    elsewhere = all_elsewhere_runs(data, n, data.col("parent"), lambda ids: t0[ids] + dur[ids])
+    move_elsewhere(childsum, run, data.col("parent"), elsewhere)
     inside = _inside_a_call(n, M, parent, taken, run)
     # task groups first (their children are roots), then thread groups (roots + task groups),
     # then processes: each group's total counts in the group holding it, but for the time of
@@ -546,7 +550,21 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     self_time[0] = 0
     for grp in groups:
         self_time[grp.node] = 0
-    return dur, run, self_time, open_ids, csum_ids, csum_kept
+    return dur, run, self_time, open_ids, csum_ids, csum_kept, elsewhere
+
+
+def move_elsewhere(childsum: np.ndarray, run: np.ndarray, cparent: np.ndarray, elsewhere: ElsewhereRuns,
+                   sign: int = 1) -> None:
+    """Move the runs that ran elsewhere than in their call's parent (timing.py) from the
+    parents' children's totals to the calls they ran in. (`sign` -1 takes rows back out.)"""
+    ids, away = elsewhere.away()
+    if len(ids):
+        up = cparent[ids].astype(np.int64)
+        has = up > 0
+        np.add.at(childsum, up[has], -sign * np.minimum(run[ids[has]], away[has]))
+    runners, ns = elsewhere.credits()
+    if len(runners):
+        np.add.at(childsum, runners, sign * ns)
 
 
 def _inside_a_call(n: int, M: int, parent: np.ndarray, taken: np.ndarray,

@@ -27,9 +27,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .index import Group, TreeIndex
+from .index import Group, TreeIndex, move_elsewhere
 from .loader import HOW_OPEN, HOW_RAISE, HOW_UNFINISHED, TraceData
-from .timing import running_time
+from .timing import all_elsewhere_runs, running_time
 
 Cancelled = Callable[[], bool]
 # A level's (parent, function) keys are counted in a dense table (no sort) when the table is
@@ -196,6 +196,8 @@ def call_times(data: TraceData, n: int) -> tuple[np.ndarray, np.ndarray]:
     own = run.copy()
     kids = np.zeros(n + 1, dtype=np.int64)
     np.add.at(kids, data.col("parent")[1 : n + 1], run[1 : n + 1])
+    move_elsewhere(kids, run, data.col("parent"), all_elsewhere_runs(data, n, data.col("parent"),
+                                                                       lambda ids: t0[ids] + dur[ids]))
     own -= kids
     np.maximum(own, 0, out=own)
     own[0] = 0

@@ -17,6 +17,7 @@ interval is the gap to the next row of the same call, scatter-added per call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -95,3 +96,114 @@ def running_time(data: TraceData, n: int, t0: np.ndarray, dur: np.ndarray) -> np
     run = dur.copy()
     np.subtract(run[: n + 1], np.minimum(susp, dur[: n + 1]), out=run[: n + 1])
     return run
+
+
+# --- where each run of a generator or coroutine counts -----------------------------------------
+# A call's self time is its running time less what ran inside it (flowtrace/profile.py): its
+# children, and the runs of generators and coroutines that ran in it. A generator's first run is
+# its parent's child time; a later run counts in the call its resume, throw or fold names (a
+# context manager's generator runs first in `__enter__`, after its yield in `__exit__`). The
+# index adds every call's running time to its parent and then moves the runs that ran elsewhere:
+# few (only calls resumed by another call than their parent), kept as rows (call, runner, ns).
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ElsewhereRuns:
+    """Runs of calls that ran in another call than the call's parent, one row per run (sorted by
+    call): `runner` 0 when no recorded call ran it (nobody's child time)."""
+
+    call: np.ndarray
+    runner: np.ndarray
+    ns: np.ndarray
+
+    @staticmethod
+    def none() -> "ElsewhereRuns":
+        return ElsewhereRuns(_NO_ROWS, _NO_ROWS, _NO_ROWS)
+
+    def away(self) -> tuple[np.ndarray, np.ndarray]:
+        """(calls, ns of their runs elsewhere), the calls sorted."""
+        return sum_sorted(self.call, self.ns)
+
+    def credits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(runner calls, ns that ran in them), sorted by runner; nobody's left out."""
+        has = self.runner > 0
+        order = np.argsort(self.runner[has], kind="stable")
+        return sum_sorted(self.runner[has][order], self.ns[has][order])
+
+    def without(self, calls: np.ndarray) -> "ElsewhereRuns":
+        """The rows of other calls than `calls` (sorted ids)."""
+        keep = ~np.isin(self.call, calls, assume_unique=False)
+        return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
+
+    def only(self, calls: np.ndarray) -> "ElsewhereRuns":
+        keep = np.isin(self.call, calls)
+        return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
+
+    def merged(self, other: "ElsewhereRuns") -> "ElsewhereRuns":
+        call = np.concatenate((self.call, other.call))
+        order = np.argsort(call, kind="stable")
+        return ElsewhereRuns(call[order], np.concatenate((self.runner, other.runner))[order],
+                             np.concatenate((self.ns, other.ns))[order])
+
+
+def sum_sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, summed values) of keys in sorted order."""
+    if not len(keys):
+        return _NO_ROWS, _NO_ROWS
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    return keys[first].astype(np.int64), np.add.reduceat(values.astype(np.int64), np.flatnonzero(first))
+
+
+def elsewhere_runs(call: np.ndarray, t: np.ndarray, kind: np.ndarray, other: np.ndarray, run: np.ndarray,
+                   parent_of: Callable[[np.ndarray], np.ndarray], end_of: Callable[[np.ndarray], np.ndarray],
+                   n: int) -> ElsewhereRuns:
+    """The runs elsewhere of the calls whose wake MARK rows are given (every such row of each
+    call; `other` is the resumer column). A run begins at a resume or throw naming a call other
+    than the parent and lasts to the call's next wake row, or to its end (`end_of(ids)`); a
+    fold naming another call runs its `run` ns there. A run counts in a runner that had not ended
+    before it did (else, as in profile.py's pass, it stays the parent's: rows of a stopped
+    session); a runner beyond `n` is not known yet (the same)."""
+    if not len(call):
+        return ElsewhereRuns.none()
+    order = np.lexsort((t, call))  # stable: equal times keep file order, as timing does
+    call = call[order].astype(np.int64)
+    t = t[order].astype(np.int64)
+    kind = kind[order]
+    other = other[order].astype(np.int64)
+    run = run[order].astype(np.int64)
+    nxt = np.empty_like(t)
+    nxt[:-1] = t[1:]
+    last = np.ones(len(call), dtype=bool)
+    np.not_equal(call[1:], call[:-1], out=last[:-1])
+    nxt[last] = end_of(call[last])
+    away = other != parent_of(call)
+    starts = away & ((kind == F.MARK_RESUME) | (kind == F.MARK_THROW))
+    folds = away & (kind == F.MARK_FOLD)
+    rc = np.concatenate((call[starts], call[folds]))
+    rr = np.concatenate((other[starts], other[folds]))
+    ns = np.concatenate((nxt[starts] - t[starts], run[folds]))
+    ends = np.concatenate((nxt[starts], t[folds]))
+    keep = ns > 0
+    known = (rr > 0) & (rr <= n)
+    alive = np.zeros(len(rr), dtype=bool)
+    alive[known] = end_of(rr[known]) >= ends[known]
+    keep &= (rr == 0) | alive
+    order = np.argsort(rc[keep], kind="stable")
+    return ElsewhereRuns(rc[keep][order], rr[keep][order], ns[keep][order])
+
+
+def all_elsewhere_runs(data: TraceData, n: int, parent: np.ndarray, end_of: Callable[[np.ndarray], np.ndarray]) -> ElsewhereRuns:
+    """`elsewhere_runs` of calls 1..n from every wake MARK row (`parent`: the call tree's)."""
+    mcall = data.mark_col("call")
+    if len(mcall) == 0:
+        return ElsewhereRuns.none()
+    kind = data.mark_col("kind")
+    keep = np.isin(kind, _WAKE) & (mcall > 0) & (mcall <= n)
+    if not keep.any():
+        return ElsewhereRuns.none()
+    return elsewhere_runs(mcall[keep], data.mark_col("t")[keep], kind[keep], data.mark_col("other")[keep],
+                          data.mark_col("run")[keep], lambda ids: parent[ids], end_of, n)

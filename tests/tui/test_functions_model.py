@@ -71,9 +71,9 @@ def test_generators_count_once_per_object_without_their_suspensions() -> None:
     at(b, 20).suspend(g)
     c = b.enter("consume", t=30)
     b.leave(c, t=40)
-    at(b, 50).resume(g)
+    at(b, 50).resume(g, by=m)
     at(b, 55).suspend(g)
-    at(b, 70).resume(g)
+    at(b, 70).resume(g, by=m)
     b.leave(g, "None", t=75)  # lifetime 65, suspended 30 + 15: runs 20
     g2 = b.enter("numbers", kind="generator", t=80)
     at(b, 85).suspend(g2)  # never resumed: suspended until main ends... and its own end

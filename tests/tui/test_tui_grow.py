@@ -69,11 +69,14 @@ def live_trace(seed: int) -> TraceBuilder:
                 if rng.random() < 0.3:  # quiet runs folded into one row
                     span = rng.randint(1, 60)
                     b.fold(g, rng.randint(1, 4), rng.randint(0, span), span, by=rng.choice((0, g - 1)))
+                # resumed by nobody recorded, or by the call running there (its runs then count
+                # in that call, not in its parent: timing.py)
+                by = rng.choice((0, stack[-1])) if stack and b.thread_of[stack[-1]] == b.thread_of[g] else 0
                 if rng.random() < 0.3:
-                    b.mark(g, F.MARK_THROW)
+                    b.mark(g, F.MARK_THROW, other=by)
                     b.stacks[b.thread_of[g]].append(g)
                 else:
-                    b.resume(g)
+                    b.resume(g, by=by)
                 if rng.random() < 0.5:
                     b.leave(g)
                     gens.remove(g)

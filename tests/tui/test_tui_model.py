@@ -235,6 +235,21 @@ def test_task_view_counts_a_tasks_time_once_and_shows_its_lifetime():
     assert detail_of(ix, thread2).lifetime_ns is None
 
 
+def test_a_generators_later_runs_are_the_self_time_of_the_calls_that_ran_them(tmp_path):
+    """The tree keeps a context manager's generator under `__enter__` (which first ran it), and
+    its run after the yield is `__exit__`'s child time, not `__exit__`'s self time (as in
+    `flowtrace stats`: tests/test_stats.py)."""
+    from test_stats import context_manager_session
+
+    context_manager_session(tmp_path / "cm.ftr")
+    ix = build_index(load((tmp_path / "cm.ftr").read_bytes()))
+    selfs = {name: int(ix.self_time[ix.node(pos)]) for pos, name in zip(range(ix.size), names(ix, range(ix.size)))}
+    assert selfs == {"main": 325, "__enter__": 20, "resource": 190, "cleanup": 200, "work": 100, "__exit__": 20,
+                     "prime": 10, "worker": 105, "feed": 30}
+    assert names(ix, range(ix.size)) == ["main", "__enter__", "resource", "cleanup", "work", "__exit__", "prime",
+                                         "worker", "feed"]
+
+
 def test_incremental_feed_matches_one_shot():
     """Feeding chunk by chunk (a live file) gives the same columns as one feed; EXITs that come
     chunks later fill in earlier calls."""
@@ -350,12 +365,19 @@ def test_rows_are_preorder_property(seed):
         kids = [ix.node(c) for c in ix.children(p).tolist()]
         calls = [k for k in kids if k <= ix.n]
         assert calls == sorted(calls)
-    # self time + children's running times = running time
+    # self time + what ran inside it = running time: its children's running times, less their
+    # runs elsewhere (timing.py), plus the runs of other calls that ran in it
+    away, credit = {}, {}
+    el = ix.grow_state.elsewhere
+    for c, r, ns in zip(el.call.tolist(), el.runner.tolist(), el.ns.tolist()):
+        away[c] = away.get(c, 0) + ns
+        credit[r] = credit.get(r, 0) + ns
     for p in range(M):
         node = ix.node(p)
         if node <= ix.n:
-            kids = sum(int(ix.run[ix.node(c)]) for c in ix.children(p).tolist())
-            assert int(ix.self_time[node]) == max(0, int(ix.run[node]) - kids)
+            kids = sum(int(ix.run[k]) - min(int(ix.run[k]), away.get(k, 0))
+                       for k in (ix.node(c) for c in ix.children(p).tolist()))
+            assert int(ix.self_time[node]) == max(0, int(ix.run[node]) - kids - credit.get(node, 0))
     # random expand/collapse keeps rows sorted, unique, and exactly the nodes whose ancestors
     # are all expanded
     rows = TreeRows(ix)
