@@ -133,15 +133,17 @@ class ElsewhereRuns:
         return sum_sorted(self.runner[has][order], self.ns[has][order])
 
     def without(self, calls: np.ndarray) -> "ElsewhereRuns":
-        """The rows of other calls than `calls` (sorted ids)."""
-        keep = ~np.isin(self.call, calls, assume_unique=False)
+        """The rows of other calls than `calls`."""
+        keep = ~np.isin(self.call, calls)
         return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
 
     def only(self, calls: np.ndarray) -> "ElsewhereRuns":
+        """The rows of `calls`."""
         keep = np.isin(self.call, calls)
         return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
 
     def merged(self, other: "ElsewhereRuns") -> "ElsewhereRuns":
+        """These rows and `other`'s, sorted by call."""
         call = np.concatenate((self.call, other.call))
         order = np.argsort(call, kind="stable")
         return ElsewhereRuns(call[order], np.concatenate((self.runner, other.runner))[order],
