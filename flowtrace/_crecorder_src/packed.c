@@ -572,8 +572,11 @@ typedef struct {
     uint16_t idx, off;           /* its index in its level; its bytes' offset in the pool */
     PyObject *obj;               /* SH_STR: the str (a reference); SH_CONST: None, True or False;
                                   * SH_EMPTY: the type of the empty tuple or list ("()", "[]") */
+    const void *go;              /* start_shaped's code for its kind (set by its first walk, `at`) */
 } ShapeOp;
-struct ArgShape { const unsigned char *pool; ShapeOp ops[]; };
+/* `ready`: every op's `go` set -- by the shape's first walk, shape_learn's check, before any
+ * PY_START walks it (a shape is only ever made there) */
+struct ArgShape { const unsigned char *pool; int ready; ShapeOp ops[]; };
 
 typedef struct {
     ShapeOp ops[SHAPE_OPS];
@@ -688,6 +691,7 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
     memcpy(pool, b.pool, b.npool);
     memset(pool + b.npool, 0, 16);
     s->pool = pool;
+    s->ready = 0;
     for (uint32_t i = 0; i < b.nops; i++)
         if ((s->ops[i].kind & ~SH_ARG) == SH_STR) Py_INCREF(s->ops[i].obj);
     return s;
@@ -742,9 +746,11 @@ rec_entry(CoreObject *c, CodeInfo *ci, Py_ssize_t idx, const unsigned char *star
  *   shape is dropped), or no room reserved: start_args_out, from the start.
  * - the values alone (`ts` and `co` NULL) written at *at: *at set to where they end, or NULL at the
  *   first value the shape does not fit (args_record's shape_record, shape_learn's check).
- * Each op ends by jumping to the next one's code through a table by its kind (labels as values, a
- * GNU C extension: a loop's test and a switch's bounded, relative jump were ~8 instructions of
- * each value); an argument's op (SH_ARG) checks first that it is bound, an item's need not. A
+ * Each op ends by jumping to the next one's code (labels as values, a GNU C extension: a loop's
+ * test and a switch's bounded, relative jump were ~8 instructions of each value), whose address
+ * the op holds (ShapeOp.go: a table read by its kind was two loads more an op), each from a jump
+ * of its own (setup.py gcc_flags; a compact int's apart from the others': its pack cannot fail);
+ * an argument's op (SH_ARG) checks first that it is bound, an item's need not. A
  * function holding its labels' addresses is never inlined (GCC: "contains a computed goto"), so
  * the call's header, entry and row are made here around the walk, not by a caller of it: the
  * walk's own call -- its registers saved and restored, its arguments moved -- was ~12
@@ -762,6 +768,14 @@ start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeO
     int known = 0;
     if (at) {
         p = *at;
+        struct ArgShape *sh = ci->shape;
+        if (!sh->ready) {   /* (each op's code found once: NEXT jumps straight to it) */
+            for (ShapeOp *o = sh->ops; ; o++) {
+                o->go = code[o->kind];
+                if (o->kind == SH_END) break;
+            }
+            sh->ready = 1;
+        }
     } else {
         if (!shape_room(c)) return start_args_out(c, ts, frame, co, idx);   /* (args_record grows) */
         start = c->packed + c->npacked;
@@ -773,12 +787,18 @@ start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeO
     size_t ch = 0;   /* (pack_int's and pack_str's count: unused, the shape's most stands for it) */
     const ShapeOp *op = s->ops;
     PyObject *v, **items;
-#define NEXT() do { v = lv[op->lvl][op->idx]; goto *code[op->kind]; } while (0)   /* (SH_END: lv[0][0], read only) */
+#define NEXT() do { v = lv[op->lvl][op->idx]; goto *op->go; } while (0)   /* (SH_END: lv[0][0], read only) */
     NEXT();
 arg_int:
     if (!v) goto fail;
 int_:
-    if (Py_TYPE(v) != &PyLong_Type || !(p = pack_int(p, v, &ch))) goto fail;
+    if (Py_TYPE(v) != &PyLong_Type) goto fail;
+    if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {   /* (pack_int's way, which cannot fail: no test of p) */
+        p = pack_int(p, v, &ch);
+        op++;
+        NEXT();
+    }
+    if (!(p = pack_int(p, v, &ch))) goto fail;
     op++;
     NEXT();
 arg_str:
