@@ -566,7 +566,8 @@ args_layout(CodeInfo *ci)
 #define SH_STR_MOST 2 + 2 + MAX_STRING + 3, 2 + MAX_STRING + 3   /* pack_str's: quotes and "..." */
 #define SH_FLOAT_MOST 9, FLOAT_CHARS
 
-enum { SH_INT, SH_STR, SH_CONST, SH_EMPTY, SH_FLOAT, SH_TUPLE, SH_LIST, SH_END, SH_ARG };   /* SH_ARG: or'ed, an argument's */
+/* SH_INTS: a tuple of ints (shape_merge_ints); SH_ARG: or'ed, an argument's */
+enum { SH_INT, SH_STR, SH_CONST, SH_EMPTY, SH_FLOAT, SH_TUPLE, SH_LIST, SH_INTS, SH_END, SH_ARG = 16 };
 typedef struct {
     uint8_t kind, lvl, n, len;   /* n: a container's items; len: an SH_STR, SH_CONST or SH_EMPTY's bytes */
     uint16_t idx, off;           /* its index in its level; its bytes' offset in the pool */
@@ -663,6 +664,25 @@ shape_free(CodeInfo *ci)
     ci->shape = NULL;
 }
 
+/* A tuple whose items are all ints -- threaded's (n, n + 1) -- made one op, SH_INTS, that walks
+ * them itself: a jump from op to op less an item (the tuple's op is followed by its items' in
+ * the walk's order, so they are the next n ops; nothing else reads their level). */
+static void
+shape_merge_ints(ShapeBuild *b)
+{
+    for (uint32_t k = 0; k < b->nops; k++) {
+        ShapeOp *op = &b->ops[k];
+        uint32_t n = op->n;
+        if ((op->kind & ~SH_ARG) != SH_TUPLE || k + n >= b->nops) continue;
+        uint32_t i = 1;
+        while (i <= n && b->ops[k + i].kind == SH_INT) i++;
+        if (i <= n) continue;
+        op->kind = SH_INTS | (op->kind & SH_ARG);
+        memmove(op + 1, op + 1 + n, (b->nops - k - 1 - n) * sizeof *op);
+        b->nops -= n;
+    }
+}
+
 /* The shape of the argument list of the frame running code ci (no cell among its arguments),
  * or NULL (no error set) when it cannot have one. */
 static struct ArgShape *
@@ -681,6 +701,7 @@ shape_compile(const CodeInfo *ci, _PyInterpreterFrame *frame)
         chars += b.chars;
     }
     if (chars > 2 * MAX_TEXT || b.bytes > SHAPE_MAX_BYTES) return NULL;
+    shape_merge_ints(&b);
     memset(&b.ops[b.nops], 0, sizeof b.ops[0]);
     b.ops[b.nops++].kind = SH_END;
     size_t ops = b.nops * sizeof(ShapeOp);
@@ -760,8 +781,11 @@ start_shaped(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, PyCodeO
              unsigned char **at)
 {
     static const void *const code[2 * SH_ARG] = {
-        &&int_, &&str_, &&const_, &&empty_, &&float_, &&tuple_, &&list_, &&end_,
-        &&arg_int, &&arg_str, &&arg_const, &&arg_empty, &&arg_float, &&arg_tuple, &&arg_list, &&end_,
+        [SH_INT] = &&int_, [SH_STR] = &&str_, [SH_CONST] = &&const_, [SH_EMPTY] = &&empty_, [SH_FLOAT] = &&float_,
+        [SH_TUPLE] = &&tuple_, [SH_LIST] = &&list_, [SH_INTS] = &&ints_, [SH_END] = &&end_,
+        [SH_ARG | SH_INT] = &&arg_int, [SH_ARG | SH_STR] = &&arg_str, [SH_ARG | SH_CONST] = &&arg_const,
+        [SH_ARG | SH_EMPTY] = &&arg_empty, [SH_ARG | SH_FLOAT] = &&arg_float, [SH_ARG | SH_TUPLE] = &&arg_tuple,
+        [SH_ARG | SH_LIST] = &&arg_list, [SH_ARG | SH_INTS] = &&arg_ints,
     };
     CodeInfo *ci = &c->codes[idx];
     unsigned char *start = NULL, *p;
@@ -830,6 +854,18 @@ float_:
     if (Py_TYPE(v) != &PyFloat_Type) goto fail;
     *p++ = RS_FLOAT;
     p = put_f64le(p, PyFloat_AS_DOUBLE(v));
+    op++;
+    NEXT();
+arg_ints:
+    if (!v) goto fail;
+ints_:   /* (a tuple of ints: its items here, one after the other) */
+    if (Py_TYPE(v) != &PyTuple_Type || Py_SIZE(v) != op->n) goto fail;
+    p[0] = RS_TUPLE;
+    p[1] = op->n;
+    p += 2;
+    items = ((PyTupleObject *)v)->ob_item;
+    for (uint32_t i = 0; i < op->n; i++)
+        if (Py_TYPE(items[i]) != &PyLong_Type || !(p = pack_int(p, items[i], &ch))) goto fail;
     op++;
     NEXT();
 arg_list:
