@@ -1534,13 +1534,28 @@ rows_by_time(const MarkRow *m, size_t nrows, size_t nheld, uint32_t *perm, size_
  * rows: made into columns first (rows_by_time's order), in one pass; times converted to ns
  * relative to `origin` after, a column at a time (ticks_to_ns: ~10 instructions a value against
  * tick_to_ns' ~17 in the row loop), string ids made final. */
+/* marks_payload's columns (61 bytes a row), kept from one drain to the next as the call and
+ * exit buffers are: a fresh block every batch was faulted in page by page (~180 page faults a
+ * backpressure batch of 24 K mark rows, flask's test_basic: getrusage around the gather loop;
+ * 0-5 kept). Under the GIL, no Python. */
+static unsigned char *spare_mark_cols;
+static size_t cap_spare_mark_cols;
+
 static PyObject *
 marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, size_t strs, int *dense)
 {
-    size_t nrows = w->nmarks;
+    size_t nrows = w->nmarks, need = nrows * (3 * 8 + 9 * 4 + 1);
     if (!nrows) return Py_NewRef(Py_None);
-    unsigned char *mem = PyMem_RawMalloc(nrows * (3 * 8 + 9 * 4 + 1));
-    if (!mem) return PyErr_NoMemory();
+    if (cap_spare_mark_cols < need) {   /* (free, not realloc: nothing in it to copy) */
+        PyMem_RawFree(spare_mark_cols);
+        cap_spare_mark_cols = 0;
+        /* (a quarter more: backpressure's batches differ by a few rows, 23,966 then 23,974 --
+         * each a new block, faulted in again) */
+        size_t cap = need + need / 4;
+        if (!(spare_mark_cols = PyMem_RawMalloc(cap))) return PyErr_NoMemory();
+        cap_spare_mark_cols = cap;
+    }
+    unsigned char *mem = spare_mark_cols;
     int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
     uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
     /* (fat, fnv: the fold rows' places and n; oat, ov: the places and othr of the rows whose
@@ -1549,7 +1564,7 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
     uint8_t *mk = (uint8_t *)(ov + nrows);
     size_t held;
     size_t n = rows_by_time(w->marks, nrows, w->nheld, perm, &held);
-    if (!n) { PyMem_RawFree(mem); return Py_NewRef(Py_None); }
+    if (!n) return Py_NewRef(Py_None);
     enum { S_CALL, S_KIND, S_REF, S_OTHR, S_N, NSTATS };
     ColStats st[NSTATS];
     memset(fn_, 0, n * sizeof *fn_);   /* (n: 0 but on the fold rows) */
@@ -1612,9 +1627,7 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
         mark[2].forced = ENC_BITS;
         for (int j = 3; j < k; j++) if (!strcmp(mark[j].name, "n")) mark[j].forced = ENC_VARINT;
     }
-    PyObject *payload = columns_payload(0, n, mark, k);
-    PyMem_RawFree(mem);
-    return payload;
+    return columns_payload(0, n, mark, k);
 }
 
 /* The CALL, EXIT and MARK payloads of one batch (each None when it has no rows). Times are
