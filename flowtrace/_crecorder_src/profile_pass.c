@@ -25,7 +25,7 @@
 #define NOT_ENDED (-1)       /* an OpenCall's run before its end (profile.py's e[_RUN] = -1) */
 #define IN_PARENT (-1)       /* an OpenCall's runner while it runs in its parent (profile.py's _PARENT) */
 
-/* An open call (profile.py's list of 14 fields): a call started and not yet settled -- still
+/* An open call (profile.py's list of 17 fields): a call started and not yet settled -- still
  * running, or ended while a child (a generator it ran) still runs. */
 typedef struct {
     int64_t cid, t0;
@@ -581,7 +581,8 @@ end_running(PassObject *p, int64_t t_end)
         if (p->open.slots[j].v) running[m++] = p->open.slots[j];
     }
     qsort(running, m, sizeof(MapSlot), by_call_id_descending);   /* (call ids start in the order of the rows) */
-    for (size_t j = 0; j < m; j++) {   /* runs in progress stop with the session, each in its call */
+    for (size_t j = 0; j < m; j++) {   /* runs in progress stop with the session, each in its call
+                                          * (before any call ends, through the map of open calls) */
         uint32_t k = running[j].v;
         OpenCall *e = &p->pool[k - 1];
         if (e->susp != NOT_SUSPENDED || e->runner == IN_PARENT) continue;
@@ -589,7 +590,7 @@ end_running(PassObject *p, int64_t t_end)
         p->pool[k - 1].runner = IN_PARENT;   /* (its time elsewhere is counted: none left for end_call) */
     }
     int r = 0;
-    for (size_t j = 0; j < m && r == 0; j++) {   /* (the map stays: a run's credit finds its call) */
+    for (size_t j = 0; j < m && r == 0; j++) {   /* (no run elsewhere is left to credit here) */
         uint32_t k = running[j].v;
         int64_t t0 = p->pool[k - 1].t0;
         r = end_call(p, k, t_end > t0 ? t_end : t0, 0);

@@ -553,18 +553,18 @@ def _times(data: TraceData, n: int, groups: list[Group], parent: np.ndarray,
     return dur, run, self_time, open_ids, csum_ids, csum_kept, elsewhere
 
 
-def move_elsewhere(childsum: np.ndarray, run: np.ndarray, cparent: np.ndarray, elsewhere: ElsewhereRuns,
-                   sign: int = 1) -> None:
+def move_elsewhere(childsum: np.ndarray, run: np.ndarray, cparent: np.ndarray, elsewhere: ElsewhereRuns) -> None:
     """Move the runs that ran elsewhere than in their call's parent (timing.py) from the
-    parents' children's totals to the calls they ran in. (`sign` -1 takes rows back out.)"""
+    parents' children's totals to the calls they ran in (grow.py's `_elsewhere_moves` does the
+    same for the rows an update replaces)."""
     ids, away = elsewhere.away()
     if len(ids):
         up = cparent[ids].astype(np.int64)
         has = up > 0
-        np.add.at(childsum, up[has], -sign * np.minimum(run[ids[has]], away[has]))
+        np.add.at(childsum, up[has], -np.minimum(run[ids[has]], away[has]))
     runners, ns = elsewhere.credits()
     if len(runners):
-        np.add.at(childsum, runners, sign * ns)
+        np.add.at(childsum, runners, ns)
 
 
 def _inside_a_call(n: int, M: int, parent: np.ndarray, taken: np.ndarray,
