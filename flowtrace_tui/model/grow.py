@@ -272,8 +272,10 @@ def _times(old: TreeIndex, st: GrowState, data: TraceData, new: _NewCalls, co: C
     end_of = lambda ids: t0c[ids] + dur[ids]  # noqa: E731
     marked_old, susp_ids, susp_val, came = _suspensions(st, data, new, was_open, end_of)
     changed_old = union(was_open, marked_old)
-    redone = np.concatenate((changed_old, new.ids)) if len(st.elsewhere.call) else _NONE  # (sorted)
-    gone = st.elsewhere.only(redone)
+    # the last update's rows of the calls whose runs are found again here (none: no isin's sort)
+    kept, gone = st.elsewhere, st.elsewhere
+    if len(st.elsewhere.call):
+        kept, gone = st.elsewhere.split(np.concatenate((changed_old, new.ids)))
     if susp_ids is None and old.run is old.dur:
         run = dur
     else:
@@ -286,7 +288,7 @@ def _times(old: TreeIndex, st: GrowState, data: TraceData, new: _NewCalls, co: C
             run[susp_ids] = dur[susp_ids] - np.minimum(susp_val, dur[susp_ids])
     co.changed("dur", n0 + 1, was_open)
     co.changed("run", n0 + 1, was_open if run is dur else changed_old)
-    elsewhere = st.elsewhere.without(redone).merged(came) if len(gone.call) or len(came.call) else st.elsewhere
+    elsewhere = kept.merged(came) if len(gone.call) or len(came.call) else st.elsewhere
     return _Times(dur, run, was_open, open_now, changed_old, elsewhere, gone, came)
 
 
@@ -869,15 +871,8 @@ def _elsewhere_moves(old: TreeIndex, times: _Times) -> tuple[np.ndarray, np.ndar
     if not len(gone.call) and not len(came.call):
         return _NONE, _NONE
     cparent = old.data.col("parent")
-    parts = []
-    for rows, sign, runs in ((gone, 1, old.run), (came, -1, run)):
-        ids, away = rows.away()
-        up = cparent[ids].astype(np.int64)
-        has = up > 0
-        parts.append((up[has], sign * np.minimum(runs[ids[has]], away[has])))
-        runners, ns = rows.credits()
-        parts.append((runners, -sign * ns))
-    return sum_by_key(*parts)
+    taken_back = [(ids, -ns) for ids, ns in gone.moves(old.run, cparent)]
+    return sum_by_key(*taken_back, *came.moves(run, cparent))
 
 
 def _suspended_rows(call: np.ndarray, t: np.ndarray, kind: np.ndarray, run: np.ndarray,

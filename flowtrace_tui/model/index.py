@@ -557,14 +557,8 @@ def move_elsewhere(childsum: np.ndarray, run: np.ndarray, cparent: np.ndarray, e
     """Move the runs that ran elsewhere than in their call's parent (timing.py) from the
     parents' children's totals to the calls they ran in (grow.py's `_elsewhere_moves` does the
     same for the rows an update replaces)."""
-    ids, away = elsewhere.away()
-    if len(ids):
-        up = cparent[ids].astype(np.int64)
-        has = up > 0
-        np.add.at(childsum, up[has], -np.minimum(run[ids[has]], away[has]))
-    runners, ns = elsewhere.credits()
-    if len(runners):
-        np.add.at(childsum, runners, ns)
+    for ids, ns in elsewhere.moves(run, cparent):
+        np.add.at(childsum, ids, ns)
 
 
 def _inside_a_call(n: int, M: int, parent: np.ndarray, taken: np.ndarray,

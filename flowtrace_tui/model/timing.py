@@ -132,15 +132,20 @@ class ElsewhereRuns:
         order = np.argsort(self.runner[has], kind="stable")
         return sum_sorted(self.runner[has][order], self.ns[has][order])
 
-    def without(self, calls: np.ndarray) -> "ElsewhereRuns":
-        """The rows of other calls than `calls`."""
-        keep = ~np.isin(self.call, calls)
-        return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
+    def split(self, calls: np.ndarray) -> tuple["ElsewhereRuns", "ElsewhereRuns"]:
+        """(the rows of other calls than `calls`, the rows of `calls`)."""
+        of = np.isin(self.call, calls)
+        return (ElsewhereRuns(self.call[~of], self.runner[~of], self.ns[~of]),
+                ElsewhereRuns(self.call[of], self.runner[of], self.ns[of]))
 
-    def only(self, calls: np.ndarray) -> "ElsewhereRuns":
-        """The rows of `calls`."""
-        keep = np.isin(self.call, calls)
-        return ElsewhereRuns(self.call[keep], self.runner[keep], self.ns[keep])
+    def moves(self, run: np.ndarray, cparent: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """What these runs do to children's totals, as (call ids, ns) parts: each call's parent
+        gives back the runs that were not its (at most the call's running time `run`), and the
+        calls they ran in take them (`cparent`: the call tree's parents)."""
+        ids, away = self.away()
+        up = cparent[ids].astype(np.int64)
+        has = up > 0
+        return [(up[has], -np.minimum(run[ids[has]], away[has])), self.credits()]
 
     def merged(self, other: "ElsewhereRuns") -> "ElsewhereRuns":
         """These rows and `other`'s, sorted by call."""
