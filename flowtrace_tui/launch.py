@@ -6,6 +6,9 @@ flowtrace. The child's stdin is /dev/null and its stdout/stderr go to a log file
 shows that file in a pane): nothing may write over the UI. It runs in a new session, without a
 controlling terminal, so it cannot open /dev/tty either, and the terminal's keys (Ctrl-C) reach
 the explorer only. Stopping it is SIGINT, as Ctrl-C would be, so the recorder finishes the file.
+The program gets it as a terminal gives it, in its whole process group: a program that waits on
+children of its own (Django's autoreloader, a process pool) would otherwise kill them when
+interrupted, before their recorders finished their files.
 """
 
 from __future__ import annotations
@@ -53,11 +56,12 @@ def log_path_for(output: str) -> str:
 class Child:
     """One background `python -m flowtrace …` process whose output goes to `log_path`."""
 
-    def __init__(self, cmd: list[str], output: str, log_path: str, what: str) -> None:
+    def __init__(self, cmd: list[str], output: str, log_path: str, what: str, *, group: bool = False) -> None:
         self.cmd = cmd
         self.output = output
         self.log_path = log_path
         self.what = what  # "program" or "attach", for messages
+        self.group = group  # signals go to its process group (its own: a new session), as a terminal's
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Child":
@@ -131,9 +135,17 @@ class Child:
         """Ask the child to end as Ctrl-C would (the recorder finishes the file)."""
         if self.running:
             try:
-                os.kill(self.pid, signal.SIGINT)
+                self._signal(signal.SIGINT)
             except ProcessLookupError:
                 pass
+
+    def _signal(self, sig: int) -> None:
+        # (the child leads its group: start_new_session; killpg reaches the children it made
+        # there too, and not the explorer's own group)
+        if self.group:
+            os.killpg(self.pid, sig)
+        else:
+            os.kill(self.pid, sig)
 
     def stop(self, steps: tuple[tuple[int, float], ...] = STOP_STEPS) -> int | None:
         """SIGINT, then SIGTERM, then SIGKILL, each after the previous one had its time; returns
@@ -145,7 +157,7 @@ class Child:
             if proc.poll() is not None:
                 break
             try:
-                os.kill(proc.pid, sig)
+                self._signal(sig)
             except ProcessLookupError:
                 break
             try:
@@ -161,7 +173,7 @@ class Child:
 def run_program(run_args: list[str], output: str, log_path: str, python: str = sys.executable) -> Child:
     """Start `python -m flowtrace run -o OUTPUT RUN_ARGS…` (options, then script or -m module)."""
     cmd = [python, "-m", "flowtrace", "run", "-o", output, *run_args]
-    return Child(cmd, output, log_path, "program").start()
+    return Child(cmd, output, log_path, "program", group=True).start()
 
 
 def attach_process(pid: int, output: str, attach_args: list[str], log_path: str, python: str = sys.executable) -> Child:

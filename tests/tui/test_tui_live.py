@@ -6,6 +6,7 @@ written by a real `flowtrace run` child. Everything is bounded in time (deadline
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import socket
@@ -420,6 +421,35 @@ async def test_tui_run_quit_stops_the_program(tmp_path):
         assert child.poll() == -signal.SIGINT
         s = read_session(out)
         assert s.end is not None and s.end["reason"] == "signal"
+    finally:
+        child.stop()
+
+
+def test_stopping_the_program_interrupts_its_children_as_a_terminal_would(tmp_path):
+    # Django's runserver waits on a child (its autoreloader) with subprocess.run, which kills the
+    # child 0.25 s after its own KeyboardInterrupt: only a child that was interrupted as well ends
+    # on its own, runs its `finally` and finishes its recording.
+    started, cleaned = tmp_path / "started", tmp_path / "cleaned"
+    child_py = tmp_path / "worker.py"
+    child_py.write_text(
+        "import pathlib, time\n"
+        f"pathlib.Path({str(started)!r}).touch()\n"
+        "try:\n    time.sleep(60)\n"
+        f"finally:\n    pathlib.Path({str(cleaned)!r}).touch()\n")
+    script = tmp_path / "parent.py"
+    script.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, {str(child_py)!r}])\n")
+    out = str(tmp_path / "parent.ftr")
+    child = run_program([str(script)], out, log_path_for(out))
+    try:
+        child.wait_for_session()
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        assert child.stop() == -signal.SIGINT  # (the parent: KeyboardInterrupt, from subprocess.run)
+        assert cleaned.exists()
+        (part,) = glob.glob(str(tmp_path / "parent.ftr.d" / "*.ftr"))
+        assert read_session(part).end is not None
     finally:
         child.stop()
 
