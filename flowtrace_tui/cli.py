@@ -118,11 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     if os.path.isdir(args.file):  # a directory of sessions (pytest --flowtrace's .flowtrace/)
         from .screens.picker import PickerApp
 
-        chosen = None
-        while (chosen := PickerApp(args.file, selected=chosen).run()) is not None:
+        chosen, words = None, ""
+        while True:  # the picker again after each session, on the same row, with the same filter
+            picker = PickerApp(args.file, selected=chosen, filter_text=words)
+            if (chosen := picker.run()) is None:
+                return 0
+            words = picker.filter_text
             if (code := _explore(chosen, args)) != 0:
                 return code
-        return 0
     return _explore(args.file, args)
 
 

@@ -11,6 +11,8 @@ import pytest
 from flowtrace.ftr import format as F
 from flowtrace_tui.app import FlowtraceApp
 from flowtrace_tui.model.pytest_sessions import SessionEntry, failure_call, list_sessions, read_entry
+from textual.widgets import DataTable
+
 from flowtrace_tui.screens.picker import PickerApp, SessionPicker
 from flowtrace_tui.widgets import DetailPane
 
@@ -187,6 +189,49 @@ async def test_picker_opens_the_chosen_session() -> None:
         assert isinstance(app.screen, SessionPicker)
         await pilot.press("j", "j", "k", "enter")
     assert app.return_value == "/s/b.ftr"
+
+
+@sync
+async def test_picker_filters_as_you_type() -> None:
+    app = PickerApp("/s", lister=lambda d: list(ENTRIES))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        await pilot.press("slash", *"shop")
+        await pilot.pause()
+        assert [e.path for e in screen.shown] == ["/s/a.ftr", "/s/c.ftr", "/s/d.ftr"] and table.row_count == 3
+        assert "4 sessions, 2 failed; 3 match 'shop'" in str(screen.query_one("#picker-title").render())
+        await pilot.press("space", *"OK")  # every word, in any case
+        await pilot.pause()
+        assert [e.path for e in screen.shown] == ["/s/c.ftr"]
+        await pilot.press("enter")  # the rows take the keys again
+        assert table.has_focus
+        await pilot.press("slash", "backspace", "backspace", "backspace", "escape")  # cleared: all rows, same cursor
+        await pilot.pause()
+        assert table.row_count == 4 and screen.shown[table.cursor_row].path == "/s/c.ftr" and app.is_running
+        await pilot.press("slash", *"nothing-like-it")
+        await pilot.pause()
+        assert table.row_count == 0
+        await pilot.press("enter", "enter")  # no row: nothing opens
+        assert app.is_running
+        await pilot.press("escape", "enter")
+    assert app.return_value == "/s/c.ftr"
+
+
+@sync
+async def test_picker_keeps_its_filter_for_the_next_one() -> None:
+    app = PickerApp("/s", lister=lambda d: list(ENTRIES))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.press("slash", *"shop", "enter", "j", "enter")
+    assert (app.return_value, app.filter_text) == ("/s/c.ftr", "shop")
+    again = PickerApp("/s", lister=lambda d: list(ENTRIES), selected=app.return_value, filter_text=app.filter_text)
+    async with again.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        assert [e.path for e in again.screen.shown] == ["/s/a.ftr", "/s/c.ftr", "/s/d.ftr"]
+        assert again.screen.query_one(DataTable).has_focus
+        await pilot.press("enter")
+    assert again.return_value == "/s/c.ftr"
 
 
 @sync
