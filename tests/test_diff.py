@@ -14,6 +14,7 @@ import pytest
 from trace_builder import TraceBuilder
 
 from flowtrace.cli import main
+from flowtrace.commands import diff as diff_cmd
 from flowtrace.ftr.scan import survey
 from flowtrace import diff_rules as R
 from flowtrace import session_diff as S
@@ -132,6 +133,33 @@ def test_a_changed_result(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
         "number": 3, "base": {"call": 4, "file": a, "args": "item=2", "end": "return", "value": "3"},
         "new": {"call": 4, "file": b, "args": "item=2", "end": "return", "value": "30"}}
     assert diff_json(capsys, a, a)["rows"] == []
+
+
+def test_a_long_argument_list_shows_where_it_differs(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Django's create_permissions(app_config=<… at 0x…>, …, 'plan': []): the calls differed in the
+    # last argument only, and both lines were cut at 100 characters, before it
+    head = "app_config=<AdminConfig object at 0x{:x}>, verbosity=1, interactive=True, using='default', " * 2
+
+    def run(plan: str, address: int) -> Program:
+        def program(b: TraceBuilder) -> None:
+            call(b, "main", 0, 1000, kids=lambda: call(b, "create", 10, 60, args=head.format(address, address) + f"plan={plan}"))
+        return program
+
+    a, b = write(tmp_path, "a.ftr", run("[1]", 0x7F07DFA7BD40)), write(tmp_path, "b.ftr", run("[]", 0x7F2D5A35BAD0))
+    assert main(["diff", a, b]) == 0
+    out = capsys.readouterr().out
+    base = next(line for line in out.splitlines() if "BASE  create(" in line).split("BASE  ")[1]
+    new = next(line for line in out.splitlines() if "NEW   create(" in line).split("NEW   ")[1]
+    assert base.endswith("using='default', plan=[1]) → None") and new.endswith("using='default', plan=[]) → None")
+    assert base.startswith("create(…") and new.startswith("create(…")  # from a little before the difference
+    # texts that fit are shown whole, as recorded
+    assert diff_cmd.cut_pair("x=0x7f07dfa7bd40", "x=1") == ("x=0x7f07dfa7bd40", "x=1")
+    long = "a" * 150
+    assert diff_cmd.cut_pair(long, long) == (long[:99] + "…", long[:99] + "…")  # no difference: the start
+    assert diff_cmd.cut_pair(long + "b", long + "c") == ("…" + "a" * 25 + "b", "…" + "a" * 25 + "c")
+    # addresses are not where they differ (the comparison ignores them): shown as compared
+    assert diff_cmd.cut_pair(f"<o at 0x7f07dfa7bd40> 1{long}", f"<o at 0x7f2d5a35bad0> 2{long}") == (
+        f"<o at 0x…> 1{long}"[:99] + "…", f"<o at 0x…> 2{long}"[:99] + "…")
 
 
 def many_calls(n: int, changes: dict[str, dict[int, str]], flush_every: int = 97) -> Program:

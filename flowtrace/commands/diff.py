@@ -246,8 +246,9 @@ def detail_lines(diff: SessionDiff, r: Row) -> list[tuple[str, str]]:
         name = R.display_name(r.keys[-1])
         out.append(("args", f"call {d.index + 1} of {a.calls if a else '?'} differs (BASE call "
                             f"{call_name(diff, 'base', d.base)}, NEW call {call_name(diff, 'new', d.new)}):"))
-        out.append(("arrow", f"  BASE  {outcome_text(name, d.base)}"))
-        out.append(("args", f"  NEW   {outcome_text(name, d.new)}"))
+        base, new = outcome_texts(name, d.base, d.new)
+        out.append(("arrow", f"  BASE  {base}"))
+        out.append(("args", f"  NEW   {new}"))
     elif r.difference_range is not None:
         lo, hi = r.difference_range
         out.append(("args", f"outcomes differ from a call among calls {lo}–{hi} of {a.calls if a else '?'}"))
@@ -264,12 +265,38 @@ def _cut(text: str) -> str:
     return text if len(text) <= _TEXT_WIDTH else text[: _TEXT_WIDTH - 1] + "…"
 
 
-def outcome_text(name: str, o: Outcome) -> str:
-    """`f(n=2) → 1`, `f(n=2) ✗ ValueError: …`, `f(n=2) ⋯ unfinished`."""
-    args = _cut(o.args) if o.args is not None else "…"
-    end = {R.END_RETURN: f"→ {_cut(o.value) if o.value is not None else '…'}",
-           R.END_RAISE: f"✗ {_cut(o.value) if o.value is not None else 'raised'}"}.get(o.end, "⋯ unfinished")
-    return f"{name}({args}) {end}"
+def cut_pair(a: str | None, b: str | None) -> tuple[str | None, str | None]:
+    """Two texts shown one above the other: as they are when both fit. Else each without its
+    object addresses (the comparison ignores them: they differ between runs) and, where they
+    differ, from a little before their first different character: a long argument list that
+    differs in its last argument would otherwise be cut before the difference on both lines."""
+    if a is None or b is None or (len(a) <= _TEXT_WIDTH and len(b) <= _TEXT_WIDTH):
+        return (None if a is None else _cut(a)), (None if b is None else _cut(b))
+    a, b = R.normalize_text(a), R.normalize_text(b)
+    assert a is not None and b is not None
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = 0 if a == b else max(0, first - _TEXT_WIDTH // 4)
+    return _from(a, start), _from(b, start)
+
+
+def _from(text: str, start: int) -> str:
+    if start == 0:
+        return _cut(text)
+    rest = text[start:]
+    return "…" + (rest if len(rest) < _TEXT_WIDTH else rest[: _TEXT_WIDTH - 2] + "…")
+
+
+def outcome_texts(name: str, a: Outcome, b: Outcome) -> tuple[str, str]:
+    """Two calls' lines, `f(n=2) → 1`, `f(n=2) ✗ ValueError: …`, `f(n=2) ⋯ unfinished`, each
+    part cut so that where the two differ shows (cut_pair)."""
+    (args_a, args_b), (value_a, value_b) = cut_pair(a.args, b.args), cut_pair(a.value, b.value)
+    return _outcome_line(name, a.end, args_a, value_a), _outcome_line(name, b.end, args_b, value_b)
+
+
+def _outcome_line(name: str, end: int, args: str | None, value: str | None) -> str:
+    tail = {R.END_RETURN: f"→ {value if value is not None else '…'}",
+            R.END_RAISE: f"✗ {value if value is not None else 'raised'}"}.get(end, "⋯ unfinished")
+    return f"{name}({args if args is not None else '…'}) {tail}"
 
 
 # --- json ---------------------------------------------------------------------------------------
