@@ -3,6 +3,7 @@ of one deterministic program, and bad inputs (flowtrace/session_diff.py, command
 
 from __future__ import annotations
 
+import itertools
 import json
 import pathlib
 import subprocess
@@ -403,6 +404,38 @@ def test_colour_on_a_terminal(tmp_path: pathlib.Path) -> None:
     d = diff_sessions([Part("", survey(a))], [Part("", survey(b))])
     lines = text_report(d, ranked(d, "self", False), color=True)
     assert any("\x1b[" in line and "calls" in line for line in lines)
+
+
+def test_paths_fit_a_terminal_line(tmp_path: pathlib.Path) -> None:
+    # Django's migrate: paths of 20-40 names wrapped by the terminal into the figures' columns
+    from flowtrace.commands.diff import ranked, text_report, wrap_path
+
+    path = " › ".join(["<module>", "main", "execute_from_command_line", "Command.handle",
+                       "BaseDatabaseWrapper.commit", "BaseDatabaseWrapper._commit"])
+    assert wrap_path(path, 200) == [path]
+    assert wrap_path(path, 64) == ["<module> › main › execute_from_command_line › Command.handle ›",
+                                   "BaseDatabaseWrapper.commit › BaseDatabaseWrapper._commit"]
+    assert wrap_path(path, 20) == ["<module> › main ›", "execute_from_command_line ›", "Command.handle ›",
+                                   "BaseDatabaseWrapper.commit ›", "BaseDatabaseWrapper._commit"]
+
+    def deep(b: TraceBuilder) -> None:
+        ids = [b.enter(f"level_{i:02d}_of_a_deep_path", t=10 * i) for i in range(30)]
+        for i, cid in reversed(list(enumerate(ids))):
+            b.leave(cid, t=1000 - 10 * i)
+
+    a, b = write(tmp_path, "a.ftr", deep), write(tmp_path, "b.ftr", lambda bld: None)
+    d = diff_sessions([Part("", survey(a))], [Part("", survey(b))])
+    shown = ranked(d, "self", False)
+    on_terminal = text_report(d, shown, color=False, width=160)
+    table = on_terminal[on_terminal.index("") + 2:]
+    assert all(len(line) < 160 for line in table)
+    whole = " › ".join(f"level_{i:02d}_of_a_deep_path" for i in range(30))
+    # the deepest path: its row's figures, then the path whole on lines of its own, under them
+    row = next(i for i, line in enumerate(table) if line.startswith("gone") and not line.endswith("path"))
+    under = list(itertools.takewhile(lambda line: line.startswith(" "), table[row + 1:]))
+    assert len(under) > 1 and " ".join(line.strip() for line in under) == whole
+    piped = text_report(d, shown, color=False)  # one line a row, whole paths, for grep
+    assert any(line.endswith(whole) for line in piped) and not any(line.startswith(" ") for line in piped)
 
 
 DETERMINISTIC = textwrap.dedent("""

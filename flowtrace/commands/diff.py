@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..ftr.processes import Process, surveyed_parts
 from ..ftr.scan import survey
 from ..printing import Painter
 from ..session_diff import FirstDifference, Outcome, Part, Row, SessionDiff, UnitStats, diff_sessions, program_of
-from .print import non_negative, use_color
+from .print import is_terminal, non_negative, use_color
 from .stats import format_ns
 
 SORTS = ("self", "total", "calls")
@@ -22,6 +23,7 @@ _STYLE = {R.NEW: "result", R.GONE: "note", R.RAISED: "error", R.CALLS: "args", R
           R.SLOWER: "error", R.FASTER: "result", R.SAME: "arrow"}
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _TEXT_WIDTH = 100  # an argument or result text longer than this is cut (text output only)
+_MIN_PATH_WIDTH = 40  # on a narrow terminal a path's lines are this long (and wrap)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(document(diff, shown, args.sort), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write("\n".join(text_report(diff, shown, use_color(sys.stdout))) + "\n")
+        width = shutil.get_terminal_size().columns if is_terminal(sys.stdout) else None  # (piped: whole paths)
+        sys.stdout.write("\n".join(text_report(diff, shown, use_color(sys.stdout), width)) + "\n")
     sys.stdout.flush()
     if more:
         sys.stderr.write(f"flowtrace: note: {more} more rows (--limit 0 shows all)\n")
@@ -201,7 +204,11 @@ def table_cells(r: Row) -> tuple[str, ...]:
             _pct(a, b, "self"), unit_label(r.keys))
 
 
-def text_report(diff: SessionDiff, shown: list[Row], color: bool) -> list[str]:
+def text_report(diff: SessionDiff, shown: list[Row], color: bool, width: int | None = None) -> list[str]:
+    """The text output. With `width` (a terminal's) every line fits: a path too long for its row
+    goes under the row's figures, whole, on lines of its own broken between names (wrap_path):
+    shortening it would make paths that differ in their middle read the same. Piped, each path
+    is on its row, on one line (for grep)."""
     paint = Painter(color)
     out = summary_lines(diff)
     if not shown:
@@ -211,21 +218,45 @@ def text_report(diff: SessionDiff, shown: list[Row], color: bool) -> list[str]:
               "path" if diff.by == "path" else "function")
     body = [table_cells(r) for r in shown]
     widths = [max(len(c[i]) for c in [header, *body]) for i in range(len(header) - 1)]
+    indent = " " * (widths[0] + 2)
+    room = None if width is None else width - 1 - sum(w + 2 for w in widths)  # the path column's
 
-    def line(cells: tuple[str, ...], kind: str | None) -> str:
+    def line(cells: tuple[str, ...], kind: str | None, last: str) -> str:
         parts = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
         if kind is not None:
             parts[0] = paint(_STYLE[kind], parts[0])
             parts[4], parts[8] = paint("time", parts[4]), paint("time", parts[8])
-        return "  ".join([*parts, paint("name", cells[-1]) if kind else cells[-1]])
+        return "  ".join([*parts, paint("name", last) if kind else last]).rstrip()
 
     out.append("")
-    out.append(paint("thread", line(header, None)))
-    indent = " " * (widths[0] + 2)
+    out.append(paint("thread", line(header, None, header[-1])))
     for r, cells in zip(shown, body):
-        out.append(line(cells, R.primary_kind(r.kinds)))
+        kind = R.primary_kind(r.kinds)
+        if room is None or len(cells[-1]) <= room:
+            out.append(line(cells, kind, cells[-1]))
+        else:
+            out.append(line(cells, kind, ""))
+            lines = wrap_path(cells[-1], max(_MIN_PATH_WIDTH, width - 1 - len(indent)))  # type: ignore[operator]
+            out.extend(indent + paint("name", text) for text in lines)
         out.extend(indent + paint(style, text) for style, text in detail_lines(diff, r))
     return out
+
+
+def wrap_path(path: str, width: int) -> list[str]:
+    """A call path on lines of at most `width` characters, each broken after a separator (a
+    name longer than the width has a line of its own)."""
+    lines: list[str] = []
+    current = ""
+    names = path.split(R.PATH_SEPARATOR)
+    for i, name in enumerate(names):
+        piece = name + (R.PATH_SEPARATOR.rstrip() if i + 1 < len(names) else "")
+        if current and len(current) + 1 + len(piece) > width:
+            lines.append(current)
+            current = piece
+        else:
+            current = f"{current} {piece}" if current else piece
+    lines.append(current)
+    return lines
 
 
 def detail_lines(diff: SessionDiff, r: Row) -> list[tuple[str, str]]:
