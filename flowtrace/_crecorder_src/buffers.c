@@ -186,12 +186,21 @@ grow_calls(CoreObject *c)
     return grow_cols(cols, sizes, 7, 0, &c->capcalls, first_cap(c));
 }
 
-/* The mark rows' buffer, full: doubled, or first sized as the columns are (first_cap). */
+/* The mark rows' buffer grown to hold `need` rows: doubled (or first sized as the columns are,
+ * first_cap) until it does. A block of col_grow's at MARK_SLOT's place in a page: 64-byte aligned,
+ * so a 32-byte row never straddles two cache lines (malloc's large blocks start 16 bytes into a
+ * page), and its lines apart from the call and exit columns'. Freed with col_free. */
 int
-grow_marks(CoreObject *c)
+grow_marks(CoreObject *c, size_t need)
 {
-    size_t need = c->capmarks ? c->capmarks * 2 : first_cap(c);
-    return grow((void **)&c->marks, &c->capmarks, need, sizeof(MarkRow));
+    if (need <= c->capmarks) return 0;
+    size_t ncap = c->capmarks ? c->capmarks * 2 : first_cap(c);
+    while (ncap < need) ncap *= 2;
+    void *p = col_grow(c->marks, c->capmarks * sizeof(MarkRow), ncap * sizeof(MarkRow), MARK_SLOT);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    c->marks = p;
+    c->capmarks = ncap;
+    return 0;
 }
 
 /* A provisional string id for a text made now (steals `text`; 0 if NULL). */

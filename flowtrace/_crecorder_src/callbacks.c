@@ -818,13 +818,12 @@ cb_py_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return end_return(c, ts, ts->depth - 1, frame, args[2], c->codes[top->code_idx].genlike, stamp());
 }
 
-/* The fold row of Entry.fold `fold` (index + 1 in this batch's marks): the base one row back
- * plus fold rows, where &marks[fold - 1] took one instruction more (MarkRow is 56 bytes: the
- * index's decrement, then its multiply; objdump). */
+/* The fold tail of Entry.fold `fold` (index + 1 in this batch's marks: the row after the fold's
+ * head, MarkRow) -- n, run, t2: all that a run extending the fold writes. */
 static inline __attribute__((always_inline)) MarkRow *
 fold_row(const CoreObject *c, uint32_t fold)
 {
-    return (MarkRow *)((char *)c->marks + (size_t)fold * sizeof(MarkRow) - sizeof(MarkRow));
+    return &c->marks[fold - 1];
 }
 
 /* The quiet run of entry e ends at a yield at t: 1 if it extends the call's fold in this batch
@@ -841,15 +840,24 @@ fold_extend(CoreObject *c, const Entry *e, int64_t t)
     return 1;
 }
 
-/* The quiet run of entry e ends at a yield at t and starts a fold: its row, from its held-back
- * resume (t: the resume, othr: the resumer), n = 1, ref: the yielded value; 0 or -1. */
+/* A fold's tail is not a row of the batch: the backpressure test (done_or_overflow), which counts
+ * the rows in the buffers, is one further for each, so that a batch holds as many rows as when a
+ * fold took one (the cap counted it twice: generators' batches were smaller, and more of them,
+ * +5.3 M instructions in benchmarks' generators at scale 3, callgrind -- the drains, the writer).
+ * No hook (SIZE_MAX): no test to move. */
+
+/* The quiet run of entry e ends at a yield at t and starts a fold: its head, from its held-back
+ * resume (t: the resume, othr: the resumer), ref: the yielded value, and its tail, n = 1 (MarkRow:
+ * Entry.fold is then nmarks); 0 or -1. */
 static inline int
-add_fold(CoreObject *c, const Entry *e, int64_t t, uint32_t ref, uint32_t thr)
+add_fold(CoreObject *c, const Entry *e, int64_t t, uint32_t ref)
 {
-    if (c->nmarks == c->capmarks && grow_marks(c) < 0) return -1;
-    MarkRow *r = &c->marks[c->nmarks++];
-    r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = ref; r->othr = e->rothr; r->kind = MARK_FOLD;
-    r->n = 1; r->run = t - e->rt; r->t2 = t; r->thr = thr;
+    if (c->nmarks + 2 > c->capmarks && grow_marks(c, c->nmarks + 2) < 0) return -1;
+    MarkRow *r = &c->marks[c->nmarks];
+    c->nmarks += 2;
+    r->t = e->rt; r->call = e->call; r->ref = ref; r->othr = e->rothr; r->kind = MARK_FOLD;
+    r[1].n = 1; r[1].run = t - e->rt; r[1].t2 = t; r[1].kind = 0;   /* (the tail) */
+    c->overflow_at += c->overflow_at != SIZE_MAX;   /* (a tail is not a row: see above) */
     return 0;
 }
 
@@ -896,7 +904,7 @@ cb_py_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Entry e = ts->stack[i];
     ts->depth = (size_t)i;
     if (e.quiet) {   /* a quiet run, first of a fold: its row */
-        if (add_fold(c, &e, t, v, ts->thr) < 0) return callback_failed(c);
+        if (add_fold(c, &e, t, v) < 0) return callback_failed(c);
         if (susp_park(c, frame, &e, (uint32_t)c->nmarks, ts->thr) < 0) return callback_failed(c);
         return done_or_overflow(c, ts);
     }
@@ -1317,7 +1325,7 @@ gen_end(CoreObject *c, ThreadState *ts, const Entry *e, _PyInterpreterFrame *fra
         return 0;
     if (e->quiet) {   /* quiet_end: its resume row (a run begun by a resume: s is set) */
         MarkRow *r = &c->marks[c->nmarks++];
-        r->t = e->rt; r->exc = NULL; r->call = e->call; r->ref = 0; r->othr = e->rothr; r->kind = MARK_RESUME;
+        r->t = e->rt; r->call = e->call; r->ref = 0; r->othr = e->rothr; r->kind = MARK_RESUME;
     }
     if (s) susp_remove(c, s);   /* (none for a run that no resume pushed: see above) */
     ts->depth--;
@@ -1475,7 +1483,7 @@ first_yield(CoreObject *c, ThreadState *ts, Entry *e, PyObject *value)
     }
     int64_t t = fast_stamp();
     MarkRow *m = &c->marks[c->nmarks++];   /* add_mark(MARK_SUSPEND) */
-    m->t = t; m->exc = NULL; m->call = e->call; m->ref = v; m->othr = 0; m->kind = MARK_SUSPEND;
+    m->t = t; m->call = e->call; m->ref = v; m->othr = 0; m->kind = MARK_SUSPEND;
     c->susp[j].frame = frame; c->susp[j].rec = s;   /* susp_put */
     c->nsusp++;
     s->frame = frame; s->code = c->codes[e->code_idx].code; s->call = e->call; s->code_idx = e->code_idx;
@@ -1515,16 +1523,18 @@ yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, P
      * runs no Python: ~140 k yields of flask's test_basic (pytest's ast walks: nodes found in the
      * memo, (name, value) tuples packed) went through cb_py_yield for value_id, ~135 instructions
      * each before it, callgrind) */
-    if (s->frame != e->frame || s->code || s->call != e->call || c->nmarks == c->capmarks
+    if (s->frame != e->frame || s->code || s->call != e->call || c->nmarks + 2 > c->capmarks   /* (a fold: two rows) */
             || (c->args_mode && !(v = value_small_hit(c, args[2])) && !(v = value_id_now(c, args[2], 1))))
         goto general;
     int64_t t = fast_stamp();
     MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
-    m->exc = NULL; m->call = e->call; m->ref = v;
+    m->call = e->call; m->ref = v;
     uint32_t fold = 0;
-    if (e->quiet) {
-        m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD; m->n = 1; m->run = t - e->rt; m->t2 = t; m->thr = ts->thr;
-        fold = (uint32_t)c->nmarks;
+    if (e->quiet) {   /* (the head, then its tail) */
+        m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD;
+        m[1].n = 1; m[1].run = t - e->rt; m[1].t2 = t; m[1].kind = 0;
+        fold = (uint32_t)++c->nmarks;
+        c->overflow_at += c->overflow_at != SIZE_MAX;   /* (a tail is not a row: add_fold) */
     } else {
         m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
     }

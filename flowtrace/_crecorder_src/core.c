@@ -80,13 +80,13 @@ core_dealloc(CoreObject *c)
     tmemo_clear(c);
     PyMem_RawFree(c->tmemo);
     free_calls(&c->calls); free_exits(&c->exits);
-    PyMem_RawFree(c->marks);
+    col_free(c->marks);
     PyMem_RawFree(c->strs); PyMem_RawFree(c->slots); PyMem_RawFree(c->codes); PyMem_RawFree(c->fast); PyMem_RawFree(c->crec);
     susp_unwatch(c);   /* (no callback into a freed core) */
     PyMem_RawFree(c->susp); PyMem_RawFree(c->lost); PyMem_RawFree(c->seeds);
     for (size_t i = 0; i < c->susp_pool.nblocks; i++) PyMem_RawFree(c->susp_pool.blocks[i]);
     PyMem_RawFree(c->susp_pool.blocks);
-    PyMem_RawFree(c->spare_marks);
+    col_free(c->spare_marks);
     PyMem_RawFree(c->spare_strs); PyMem_RawFree(c->spare_slots);
     PyMem_RawFree(c->packed); PyMem_RawFree(c->spare_packed);
     PyMem_RawFree(c->rec_items); PyMem_RawFree(c->rec_labs);

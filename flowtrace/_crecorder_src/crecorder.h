@@ -116,10 +116,25 @@ static inline void *ft_raw_realloc(void *p, size_t n) { return realloc(p, n ? n 
  * every writer holds the GIL. */
 typedef struct { uint32_t *par, *fn, *thr, *args, *task; int64_t *t0; uint8_t *flag; } CallCols;
 typedef struct { uint32_t *call, *val; int64_t *t1; uint8_t *how; } ExitCols;
-/* (exc: internal, the exception of a handled mark, for RERAISE; kind 0 = dropped. A fold row,
- * kind MARK_FOLD, also has n runs by othr on thread thr, run: their summed running ticks, t2:
- * the last run's yield; see cb_py_yield) */
-typedef struct { int64_t t, t2, run; void *exc; uint32_t call, ref, othr, n, thr; uint8_t kind; } MarkRow;
+/* A mark row: 32 bytes, two a cache line (the buffer is 64-byte aligned: buffers.c grow_marks),
+ * where 56-byte rows (t, t2, run, exc, call, ref, othr, n, thr, kind) took one or two lines each
+ * and 75 % more fresh pages a batch. exc: internal, the exception of a handled mark (kind
+ * MARK_HANDLED only, unset in other rows), for RERAISE; kind 0 = dropped. A fold (kind MARK_FOLD)
+ * takes two rows: its head -- t (its first resume), call, ref (its first run's value), othr (the
+ * resumer), as any mark -- and right after it its tail, kind 0 (the drain's walk skips it):
+ * n runs, run their summed running ticks, t2 the last run's yield. A run that extends the fold
+ * writes its tail alone (Entry.fold is the tail's index + 1: callbacks.c fold_row); see
+ * cb_py_yield. (The fold's thread, a field of the 56-byte row, was never read: fold_open compares
+ * Susp.fthr.) */
+typedef struct {
+    union { int64_t t; int64_t run; };   /* a row's time; a fold tail's summed running ticks */
+    union { void *exc; int64_t t2; };    /* MARK_HANDLED: its exception; a fold tail: the last yield */
+    union { uint32_t call; uint32_t n; };   /* a fold tail: n */
+    uint32_t ref, othr;
+    uint8_t kind;
+} MarkRow;
+_Static_assert(sizeof(MarkRow) == 32, "MarkRow: two a cache line");
+#define MARK_SLOT 11   /* the marks' place in a page (buffers.c col_grow: after the exit columns') */
 
 /* (END_RAISE_HERE, 1.6: left by an exception raised in the call itself -- END_RAISE and that
  * call's `raise` mark in one row; cb_py_unwind) */
@@ -802,8 +817,8 @@ TickMap tick_map(Anchor a, Anchor b);
 COLD int grow(void **buf, size_t *cap, size_t need, size_t item);
 COLD int grow_exits(CoreObject *c);
 COLD int grow_calls(CoreObject *c);
-void col_free(void *col);   /* a row column of grow_calls' or grow_exits' */
-COLD int grow_marks(CoreObject *c);
+void col_free(void *col);   /* a row column of grow_calls' or grow_exits', or grow_marks' rows */
+COLD int grow_marks(CoreObject *c, size_t need);   /* (room for `need` mark rows) */
 uint32_t add_text(CoreObject *c, PyObject *text);
 PyObject *payload_bytes(size_t size);
 extern PyObject *tracemalloc_is_tracing;   /* _tracemalloc.is_tracing, or NULL (core.c, at import) */
@@ -1009,9 +1024,9 @@ add_exit(CoreObject *c, uint32_t call, int64_t t, uint8_t how, uint32_t val)
 static inline int
 add_mark(CoreObject *c, uint32_t call, int64_t t, uint8_t kind, uint32_t ref, uint32_t othr)
 {
-    if (c->nmarks == c->capmarks && grow_marks(c) < 0) return -1;
+    if (c->nmarks == c->capmarks && grow_marks(c, c->nmarks + 1) < 0) return -1;
     MarkRow *r = &c->marks[c->nmarks++];
-    r->t = t; r->exc = NULL; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;
+    r->t = t; r->call = call; r->ref = ref; r->othr = othr; r->kind = kind;   /* (exc: MARK_HANDLED's caller sets it) */
     return 0;
 }
 

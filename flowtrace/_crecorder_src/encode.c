@@ -1514,7 +1514,7 @@ ticks_to_ns(const TickMap *m, int64_t *t, size_t n, int64_t origin)
  * hold_handled), then the others by time, stably. The quiet runs' resume rows written late
  * (quiet_end_slow, callbacks.c) and the fold rows (written at their last yield, dated at their
  * first resume) come after rows written during their run: each is moved back past those, an
- * insertion sort of 4-byte indices (the rows themselves, 56 bytes, moved: marks_by_time did,
+ * insertion sort of 4-byte indices (the rows themselves, then 56 bytes, moved: marks_by_time did,
  * ~1.6 M instructions of benchmarks' generators --no-args at scale 3, a third of whose rows are
  * late). A MARK chunk's times code as rising steps (ENC_GOLOMB_RISE) only when no step goes
  * down. The count kept is returned; *nheld_kept: how many of them are held rows. */
@@ -1593,11 +1593,13 @@ marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint3
         any_ref |= r->ref;
         oat[nothr] = (uint32_t)j; ov[nothr] = r->othr; nothr += r->othr != 0;   /* (no branch: ~60% of generators' rows) */
         if (r->kind == MARK_FOLD) {   /* run and span: the fold rows' only (ENC_SHARED, on n's rows: n >= 1) */
-            fn_[j] = fnv[nfolds] = r->n;
-            n_lo = r->n < n_lo ? r->n : n_lo; n_hi = r->n > n_hi ? r->n : n_hi; n_nonzero += r->n != 0;
+            const MarkRow *tail = r + 1;   /* (n, run, t2: MarkRow) */
+            uint32_t fn = tail->n;
+            fn_[j] = fnv[nfolds] = fn;
+            n_lo = fn < n_lo ? fn : n_lo; n_hi = fn > n_hi ? fn : n_hi; n_nonzero += fn != 0;
             fat[nfolds] = (uint32_t)j;
-            frun[nfolds] = r->t + r->run;   /* (ticks: both ends through the same monotonic map */
-            fspan[nfolds++] = r->t2;        /* below, so 0 <= run <= span in ns too) */
+            frun[nfolds] = r->t + tail->run;   /* (ticks: both ends through the same monotonic map */
+            fspan[nfolds++] = tail->t2;        /* below, so 0 <= run <= span in ns too) */
         }
     }
     for (size_t j = 0; j < held; j++) mt[j] -= origin;   /* (held rows: ns already) */
@@ -1716,7 +1718,7 @@ hold_handled(CoreObject *c, Swapped *w, const TickMap *tmap)
             MarkRow *r = e->qbatch == old && e->hmark <= w->nmarks ? &w->marks[e->hmark - 1] : NULL;
             e->hmark = 0;
             if (!r || r->kind != MARK_HANDLED || r->call != e->call) continue;
-            if (c->nmarks == c->capmarks && grow((void **)&c->marks, &c->capmarks, c->nmarks + 1, sizeof(MarkRow)) < 0) {
+            if (c->nmarks == c->capmarks && grow_marks(c, c->nmarks + 1) < 0) {
                 PyErr_Clear();   /* no memory: this row stays in this batch (as before holding) */
                 c->nheld = c->nmarks;
                 return;
@@ -1840,7 +1842,7 @@ done:
     KEEP_SPARE(labs, caplabs, spare_labs, cap_spare_labs);
     if (!spare_calls.par) { spare_calls = w.calls; cap_spare_calls = w.capcalls; } else free_calls(&w.calls);
     if (!spare_exits.call) { spare_exits = w.exits; cap_spare_exits = w.capexits; } else free_exits(&w.exits);
-    KEEP_SPARE(w.marks, w.capmarks, c->spare_marks, c->cap_spare_marks);
+    if (!c->spare_marks) { c->spare_marks = w.marks; c->cap_spare_marks = w.capmarks; } else col_free(w.marks);
     KEEP_SPARE(w.strs, w.capstrs, c->spare_strs, c->cap_spare_strs);
     KEEP_SPARE(w.slots, w.capslots, c->spare_slots, c->cap_spare_slots);
     KEEP_SPARE(w.packed, w.cappacked, c->spare_packed, c->cap_spare_packed);
