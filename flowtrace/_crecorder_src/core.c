@@ -141,7 +141,15 @@ static PyObject *
 core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     CoreObject *c = (CoreObject *)PyType_GenericNew(type, args, kw);
-    if (c) c->overflow_rows = c->overflow_at = SIZE_MAX;   /* no overflow hook: the compare never passes */
+    if (c) {
+        c->overflow_rows = c->overflow_at = SIZE_MAX;   /* no overflow hook: the compare never passes */
+        /* no fast path before start (fast_update): 0 is the gen of every thread state a stop
+         * ended (core_stop), and a new core's vectorcall callbacks took the fast path on such a
+         * state -- its stack's sentinel pointing into a freed core's generator records
+         * (tests/test_crecorder.py test_registered_callbacks_are_the_cores_own_objects crashed
+         * in vc_cb_py_resume once the batch buffers' blocks moved malloc's layout) */
+        c->fast_gen = FAST_NEVER;
+    }
     return (PyObject *)c;
 }
 
