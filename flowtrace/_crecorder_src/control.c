@@ -58,6 +58,7 @@ core_start(CoreObject *c, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     clear_pending(c);
+    reserve_texts(c);   /* (buffers.c: no doubling from 256 entries in the first batch) */
     clear_codes(c);
     clear_verdicts(c);   /* (kept by name for one session: a new one asks the filter again) */
     clear_seeds(c);

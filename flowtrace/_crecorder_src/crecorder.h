@@ -819,6 +819,7 @@ COLD int grow_exits(CoreObject *c);
 COLD int grow_calls(CoreObject *c);
 void col_free(void *col);   /* a row column of grow_calls' or grow_exits', or grow_marks' rows */
 COLD int grow_marks(CoreObject *c, size_t need);   /* (room for `need` mark rows) */
+void reserve_texts(CoreObject *c);   /* (a batch's texts, slots, packed bytes made at their first size) */
 uint32_t add_text(CoreObject *c, PyObject *text);
 PyObject *payload_bytes(size_t size);
 extern PyObject *tracemalloc_is_tracing;   /* _tracemalloc.is_tracing, or NULL (core.c, at import) */

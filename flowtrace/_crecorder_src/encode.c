@@ -1794,6 +1794,7 @@ core_drain(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     c->slots = c->spare_slots; c->capslots = c->cap_spare_slots; c->spare_slots = NULL; c->cap_spare_slots = 0;
     c->packed = c->spare_packed; c->cappacked = c->cap_spare_packed; c->spare_packed = NULL; c->cap_spare_packed = 0;
     c->nstrs = c->nslots = c->npacked = 0;
+    reserve_texts(c);   /* (the first drain's fresh set: buffers.c) */
     RecItem *items = c->rec_items;   /* (the record dictionary numbered at call time goes with its entries) */
     size_t nitems = c->nrec_items, capitems = c->caprec_items, caplabs = c->caprec_labs;
     char *labs = c->rec_labs;
