@@ -747,6 +747,24 @@ golomb_blocks_u32(BitOut *b, int enc, const uint32_t *u, size_t n, int k, int ru
     return i;
 }
 
+/* The parent chain's memory for a par column of n rows (2 (n + 1) u32), kept from one drain to
+ * the next as spare_nz is: a block of its size (~8 bytes a call: ~200 KB a backpressure batch)
+ * malloc'd and freed at every drain was faulted in again each time, page by page (~50 page
+ * faults a batch of benchmarks' threaded, perf -e page-faults). NULL when there is no memory. */
+static uint32_t *spare_chain;
+static size_t cap_spare_chain;
+static uint32_t *
+parent_chain_room(size_t n)
+{
+    if (cap_spare_chain < 2 * (n + 1)) {   /* (free, not realloc: nothing in it to copy) */
+        PyMem_RawFree(spare_chain);
+        cap_spare_chain = 0;
+        if (!(spare_chain = PyMem_RawMalloc(2 * (n + 1) * sizeof(uint32_t)))) return NULL;
+        cap_spare_chain = 2 * (n + 1);
+    }
+    return spare_chain;
+}
+
 /* A Golomb column's body: the order k, then a code a row (ENC_GOLOMB*), made while written.
  * One loop per encoding (no test per row): eight rows a step for short codes (golomb_put8;
  * a u32 column's through golomb_blocks_u32), four a step (golomb_put4), then the last rows. */
@@ -799,7 +817,7 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
         for (; i < n; i++) golomb_put(&b, (uint64_t)x(i), k);
     } else if (width == 4) {
         const uint32_t *par = v;   /* (ENC_GOLOMB_PARENT: the par column, u32 -- no other width's code) */
-        uint32_t *mem = PyMem_RawMalloc(2 * (n + 1) * sizeof(uint32_t));   /* (none: parent_code's walks) */
+        uint32_t *mem = parent_chain_room(n);   /* (none: parent_code's walks) */
         ParentChain w = {mem, mem + n + 1, 0, base - 1, !mem};   /* (row 0's previous call: base - 1) */
         for (; i < n8; i += 8) {
             uint64_t c[8];
@@ -812,7 +830,6 @@ put_golomb(unsigned char *q, int enc, const void *v, int width, size_t n, int k,
             golomb_put4(&b, c0, c1, c2, c3, k);
         }
         for (; i < n; i++) golomb_put(&b, parent_next(&w, par, i, base), k);
-        PyMem_RawFree(mem);
     }
 #undef ROWS4
 #undef ROWS8
