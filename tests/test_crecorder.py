@@ -1186,7 +1186,8 @@ def test_small_int_values_across_threads_and_batches() -> None:
     """Small ints (the direct-indexed memo's values) read right for every call: one-int
     argument lists per function, results, values beyond the table and negative ones, on two
     threads, with drains (new provisional ids) in between; and argument-less calls (one ""
-    entry per batch)."""
+    entry per batch: functions of no parameter and genexprs, whose ".0" is not shown, both
+    taking it on PY_START's fast path after the batch's first)."""
     from flowtrace.recorder.c import CRecorder
 
     def one(n):
@@ -1209,6 +1210,7 @@ def test_small_int_values_across_threads_and_batches() -> None:
             other(v)
             two(v, v)
             nothing()
+            assert sum(x for x in (v, 1)) == v + 1
 
     rec = CRecorder(RecorderConfig(args="safe"))
     batches = []
@@ -1232,17 +1234,21 @@ def test_small_int_values_across_threads_and_batches() -> None:
             cid = b.call_first_id + k
             got.append((cid, b.call_func[k], b.call_args[k], results.get(cid)))
     by_name: dict[str, list[tuple[str, str]]] = {"one": [], "other": [], "two": [], "nothing": []}
+    genexprs = []
     funcs = {f["id"]: f["qualname"].rsplit(".", 1)[-1] for b in batches for f in b.functions}
     for cid, fn, args, res in sorted(got):
         name = funcs[fn]
         if name in by_name:
             by_name[name].append((texts[args], texts[res]))
+        elif name == "<genexpr>":
+            genexprs.append(texts[args])
     for name, f, fmt in (("one", lambda v: v + 1, "n={}"), ("other", lambda v: -v, "n={}"),
                          ("two", lambda v: v, "a={0}, b={0}")):
         calls = by_name[name]
         assert len(calls) == 3 * len(values)
         assert sorted(calls) == sorted((fmt.format(v), str(f(v))) for v in values * 3)
     assert by_name["nothing"] == [("", "None")] * (3 * len(values))
+    assert genexprs == [""] * (3 * len(values))
 
 
 def test_small_int_texts_rendered_once_per_session() -> None:

@@ -1295,8 +1295,11 @@ vc_cb_py_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *k
         if (c->codes[idx].hook) goto general;
         return start_call_out(c, ts, frame, CODE_ARG(args), idx);
     }
+    /* (an argument list at hand: one small int in its table, or none shown -- one test of the
+     * two flags on the way of the others) */
     uint32_t a = 0;
-    if (c->args_mode && !((d & XF_SMALL) && (a = args_small_hit_fast(c, frame, idx))))
+    if (c->args_mode && !((d & (XF_SMALL | XF_NOARGS))
+                          && (a = (d & XF_SMALL) ? args_small_hit_fast(c, frame, idx) : args_empty_hit(c))))
         return start_keyed(c, ts, frame, CODE_ARG(args), idx, d);
     return start_fast(c, ts, frame, idx, a);
 general:

@@ -273,7 +273,7 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
     if (answer == 0) {
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | 1);
     } else {
-        if (c->ncodes + 1 >= IDX_MASK) {   /* (index + 1 must fit below the generation's bits: 2^32 codes) */
+        if (c->ncodes + 1 >= IDX_MASK) {   /* (index + 1 must fit below the generation's bits: 2^31 codes) */
             PyErr_SetString(PyExc_OverflowError, "flowtrace: too many code objects in one session");
             return CODE_ERROR;
         }
@@ -298,7 +298,8 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         idx = (Py_ssize_t)c->ncodes++;
         c->code_lim = (uint64_t)c->ncodes << XF_IDX_SHIFT;   /* code_known */
         uint64_t flags = (ci->start_slow ? XF_SLOW : 0) | (ci->genlike ? XF_GENLIKE : 0) | (small ? XF_SMALL : 0)
-                         | (uint64_t)ci->keyed << XF_KEYED_SHIFT;   /* (keyed <= MEMO_SLOTS: 3 bits) */
+                         | (uint64_t)ci->keyed << XF_KEYED_SHIFT   /* (keyed <= MEMO_SLOTS: 3 bits) */
+                         | (ci->nargs ? 0 : XF_NOARGS);
         v = (uintptr_t)((GEN_BITS(c->gen) << 40) | ((uint64_t)(idx + 1) << XF_IDX_SHIFT) | flags);
     }
     if (store_extra(co, v) < 0) return CODE_ERROR;

@@ -329,7 +329,9 @@ _Static_assert(sizeof(CodeRec) == 16, "CodeRec: four a cache line");
                                          * reads it only then) */
 #define XF_KEYED_SHIFT 5                /* 3 bits: CodeInfo.keyed */
 #define XF_KEYED(d) ((uint32_t)((d) >> XF_KEYED_SHIFT) & 7)
-#define XF_IDX_SHIFT 8
+#define XF_NOARGS ((uint64_t)1 << 8)    /* CodeInfo.nargs 0 (no argument shown: a genexpr's ".0",
+                                         * none at all): its list is the batch's "" (args_empty_hit) */
+#define XF_IDX_SHIFT 9
 #define IDX_MASK ((((uint64_t)1) << (40 - XF_IDX_SHIFT)) - 1)   /* (index + 1 below the generation's bits) */
 #define EXTRA_IDX(v) ((Py_ssize_t)(((uint64_t)(v) >> XF_IDX_SHIFT) & IDX_MASK) - 1)
 enum { ARGREC_YES = 1, ARGREC_NO = 2 };
@@ -1123,6 +1125,17 @@ args_small_hit_fast(const CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t 
     return small_entry_id(c, &c->small_args[c->fast[idx].small], small_int_value(v));
 }
 
+/* The fast path's argument list of a code that shows none (vc_cb_py_start, XF_NOARGS): the
+ * batch's "" entry when it has one (args_id_rest makes it at the batch's first such call) --
+ * not the way there through start_keyed, start_unkeyed, start_args_out, args_id_unkeyed and
+ * args_id_rest (~18 k calls of flask's test_basic a run: genexprs, whose ".0" is not shown, and
+ * functions of no parameter), four frames and their lines in the instruction cache. */
+static inline uint32_t
+args_empty_hit(const CoreObject *c)
+{
+    return c->empty_batch == c->batch ? c->empty_sid : 0;
+}
+
 /* value_id's commonest cases inline on the hot path: a None result whose entry this batch has
  * (value_id_other's: procedures, __init__ -- no call, no type tests; as a call of value_id and
  * then value_id_other, those two missed the instruction cache at nearly every None of the oop
@@ -1252,7 +1265,7 @@ code_index(CoreObject *c, PyCodeObject *co, _PyInterpreterFrame *frame)
  * records, its index << XF_IDX_SHIFT | its flags (XF_*), else UINT64_MAX -- unseen, excluded,
  * another session's: code_index answers. A subtraction and one unsigned compare: the slot of
  * this session's code k is code_base + (k << XF_IDX_SHIFT) + its flags (code_base:
- * GEN_BITS(gen) << 40 | 1 << XF_IDX_SHIFT); an excluded code's (code_base - 255), 0, and another
+ * GEN_BITS(gen) << 40 | 1 << XF_IDX_SHIFT); an excluded code's (code_base - 511), 0, and another
  * generation's are all code_lim or more above it, or below it (wrapping). */
 static inline uint64_t
 code_known(const CoreObject *c, PyCodeObject *co)
