@@ -985,7 +985,7 @@ rec_names_commit(CoreObject *c, uint32_t code_idx)
     ci->rec_ni = ni;
     ci->rec_epoch = c->rec_epoch + 1;
     uint8_t n = ci->rec == ARGREC_YES && ci->nshown <= MEMO_SLOTS ? (uint8_t)ci->nshown : 0;
-    c->crec[code_idx] = (CodeRec){ci->rec_epoch, ni, ci->rec_chars, ci->order4, n, 0};   /* (rec_args' copy) */
+    c->crec[code_idx] = (CodeRec){ci->rec_epoch, ni, ci->rec_chars, ci->order4, n, ci->func};   /* (rec_args' copy) */
     return 0;
 }
 
@@ -1995,9 +1995,10 @@ __attribute__((noinline)) PyObject *
 start_keyed_any(CoreObject *c, _PyInterpreterFrame *frame, Py_ssize_t idx, uint32_t n)
 {
     uint32_t a = 0;
-    /* what a miss reads of its code (start_keyed_miss: rec_args), asked for now: its line came in
-     * only there, a cache miss at ~20 % of that function's samples (flask's phase, perf annotate);
-     * now it comes while the key is made (most calls of flask's test_basic miss: ~59 %) */
+    /* what a miss reads of its code (start_keyed_miss: rec_args) and a hit's row (start_fast: its
+     * func), asked for now: its line came in only there, a cache miss at ~20 % of that function's
+     * samples (flask's phase, perf annotate); now it comes while the key is made (most calls of
+     * flask's test_basic miss: ~59 %) */
     __builtin_prefetch(&c->crec[idx]);
     int found = args_key_probe_any(c, frame->localsplus, idx, n, &c->hit_key, &a);   /* (n: CodeInfo.keyed) */
     idx = (Py_ssize_t)(uint32_t)c->hit_key.head;   /* (memo_begin's head: the code's index, low 32 bits) */

@@ -69,8 +69,8 @@ fill_code_info(CodeInfo *ci, PyCodeObject *co)
     return 0;
 }
 
-/* c->codes and c->fast grown to hold `need` entries, 64-byte aligned (CodeInfo's first line is
- * one entry's fields of calls and returns, CodeFast eight entries: grow's realloc aligns to 16
+/* c->codes, c->fast and c->crec grown to hold `need` entries, 64-byte aligned (CodeInfo's first
+ * line is one entry's fields of calls and returns, CodeRec four entries: grow's realloc aligns to 16
  * only). 0, or -1 with an error set. */
 static COLD int
 codes_grow(CoreObject *c, size_t need)
@@ -293,8 +293,8 @@ code_slow(CoreObject *c, PyCodeObject *co, PyObject *globals)
         ci->start_slow = ci->hook || ci->coro;
         ci->code = co;
         int small = ci->small >= 0 && !ci->cells;
-        c->fast[c->ncodes] = (CodeFast){ci->func, small ? ci->small : -1};
-        c->crec[c->ncodes] = (CodeRec){0};   /* (rec_names_commit fills it) */
+        c->fast[c->ncodes] = (CodeFast){small ? ci->small : -1};
+        c->crec[c->ncodes] = (CodeRec){.func = ci->func};   /* (rec_names_commit fills the rest) */
         idx = (Py_ssize_t)c->ncodes++;
         c->code_lim = (uint64_t)c->ncodes << XF_IDX_SHIFT;   /* code_known */
         uint64_t flags = (ci->start_slow ? XF_SLOW : 0) | (ci->genlike ? XF_GENLIKE : 0) | (small ? XF_SMALL : 0)

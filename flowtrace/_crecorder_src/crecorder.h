@@ -247,7 +247,7 @@ typedef struct { SmallEntry *tab; uint32_t n; } SmallTab;
  * entries half the codes took two -- the entry's first load was ~40 % of vc_cb_py_start's
  * samples on flask's phase (perf annotate, session 29: a program of thousands of codes).
  * PY_START's and PY_RETURN's fast paths no longer read it for a call whose arguments' entry the
- * hot memo has (its co_extra slot's flags and CodeFast: see there); a keyed miss, the other
+ * hot memo has (its co_extra slot's flags and CodeRec: see there); a keyed miss, the other
  * argument lists and the other events still do. */
 typedef struct {
     void *code;        /* the code object (not a reference: only compared, callbacks.c) */
@@ -288,38 +288,42 @@ typedef struct {
 } __attribute__((aligned(64))) CodeInfo;
 _Static_assert(offsetof(CodeInfo, names) == 64, "CodeInfo: the fields of calls and returns in its first 64 bytes");
 
-/* What PY_START's fast path reads of a recorded code besides its co_extra slot's flags (XF_*):
- * 8 bytes a code in an array of their own (CoreObject.fast, same index as codes), eight codes a
- * cache line -- codes met together in time are numbered together (code_slow: in order of first
- * sight). A program of thousands of codes (flask's test_basic: ~5,000) missed the cache at its
- * code's CodeInfo line at most calls: that load was ~60 % of vc_cb_py_start's samples on flask's
- * phase (perf annotate, session 30). func only feeds the row's store (start_fast); small is read
- * for a small int argument only (args_small_hit_fast). Copies of CodeInfo's, made with it. */
+/* What PY_START's fast path reads of a one-parameter code for a small int argument
+ * (args_small_hit_fast, XF_SMALL) besides its co_extra slot's flags (XF_*): 4 bytes a code in an
+ * array of their own (CoreObject.fast, same index as codes), sixteen codes a cache line -- not
+ * its CodeInfo line, a cache miss at most calls of a program of thousands of codes (see CodeRec).
+ * A copy of CodeInfo's, made with it. */
 typedef struct {
-    uint32_t func;    /* CodeInfo.func */
     int32_t small;    /* CodeInfo.small (XF_SMALL: no cell) */
 } CodeFast;
 
-/* What a keyed miss's record (capture.c rec_args) reads of its code: 16 bytes a code in an
- * array of their own (CoreObject.crec, same index as codes), four codes a cache line, where
- * CodeInfo's line was a cache miss at ~20 % of start_keyed_miss's samples on flask's phase
- * (perf annotate, session 31: ~270 k records a run, ~5,000 codes). Copies of CodeInfo's fields
- * made when the code's names are numbered in a batch (capture.c rec_names_commit); n 0 where
- * the code's lists cannot be records or it shows more than MEMO_SLOTS names. */
+/* What the fast paths read of a recorded code besides its co_extra slot's flags: the call row's
+ * FUNC id (start_fast), and what a keyed miss's record reads (capture.c rec_args) -- 16 bytes a
+ * code in an array of their own (CoreObject.crec, same index as codes), four codes a cache line,
+ * codes met together in time numbered together (code_slow: in order of first sight). A program
+ * of thousands of codes (flask's test_basic: ~5,000) missed the cache at its code's CodeInfo
+ * line at most calls: that load was ~60 % of vc_cb_py_start's samples on flask's phase (perf
+ * annotate, session 30), and ~20 % of start_keyed_miss's (session 31: ~270 k records a run).
+ * func is with the record's fields, one line for both, which start_keyed_any asks for as it
+ * starts (a hit's row reads func, a miss's record the rest): as an array of its own (CodeFast's
+ * until session 33) it was a second line, a miss at ~15 % of start_fast_out's samples. func is
+ * CodeInfo's, made with it; the others are copies made when the code's names are numbered in a
+ * batch (capture.c rec_names_commit); n 0 where the code's lists cannot be records or it shows
+ * more than MEMO_SLOTS names. */
 typedef struct {
     uint32_t epoch;   /* CodeInfo.rec_epoch */
     uint32_t ni;      /* CodeInfo.rec_ni */
     uint16_t chars;   /* CodeInfo.rec_chars */
     uint8_t order4;   /* CodeInfo.order4 */
     uint8_t n;        /* CodeInfo.nshown when rec is ARGREC_YES and nshown <= MEMO_SLOTS, else 0 */
-    uint32_t unused_;
+    uint32_t func;    /* CodeInfo.func */
 } CodeRec;
 _Static_assert(sizeof(CodeRec) == 16, "CodeRec: four a cache line");
 
 /* co_extra holds (generation << 40) | (code index + 1) << XF_IDX_SHIFT | flags | excluded-bit;
  * zero = unseen. The flags are what the fast paths ask of a recorded code (vc_cb_py_start,
  * vc_cb_py_return), read with its index, so that they do not read its CodeInfo, a cache miss at
- * most calls of a program of thousands of codes (see CodeFast). */
+ * most calls of a program of thousands of codes (see CodeRec). */
 #define EXTRA_GEN(v) ((uint64_t)(v) >> 40)
 #define GEN_BITS(g) ((uint64_t)(g) & 0xFFFFFF)
 #define XF_SLOW ((uint64_t)1 << 1)      /* CodeInfo.start_slow */
@@ -557,7 +561,7 @@ typedef struct CoreObject {
     Slot *slots; size_t nslots, capslots;
     uint64_t batch;                  /* drains so far (provisional string ids are per batch) */
     CodeInfo *codes; size_t ncodes, capcodes;
-    CodeFast *fast;                  /* the fast path's copy of codes' func and small (capcodes entries) */
+    CodeFast *fast;                  /* the fast path's copy of codes' small (capcodes entries) */
     CodeRec *crec;                   /* a keyed miss's copy of codes' record fields (capcodes entries) */
     /* the generator map: open addressing, linear probing, backward-shift deletion; nsusp
      * counts its entries, running or not */
@@ -1384,7 +1388,7 @@ start_fast(CoreObject *c, ThreadState *ts, _PyInterpreterFrame *frame, Py_ssize_
      * instructions a keyed miss, -2 a call) */
     size_t i = c->ncalls++;
     CallCols *k = &c->calls;
-    k->par[i] = parent; k->fn[i] = c->fast[idx].func; k->thr[i] = ts->thr; k->args[i] = a; k->task[i] = task;
+    k->par[i] = parent; k->fn[i] = c->crec[idx].func; k->thr[i] = ts->thr; k->args[i] = a; k->task[i] = task;
     k->flag[i] = 0;
     put_entry(ts, frame, c->next_call_id++, (uint32_t)idx, task);   /* (put_call's id) */
     k->t0[i] = fast_stamp();
