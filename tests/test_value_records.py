@@ -219,6 +219,10 @@ def _star(a, b=None, *rest, k=0, **kw):
     return 2
 
 
+def _star4(a, *rest, k=0, j=None):  # 4 slots: a, k, j, rest -- shown a, *rest, k, j (CodeInfo.order4)
+    return 5
+
+
 def _cell(x):  # x is a cell at the call's start (an inner function reads it)
     def inner():
         return x
@@ -249,6 +253,7 @@ CONTAINER_CALLS = [
     (_star, (1, (2, 3)), {}), (_star, ("s", [1], 3, 4), {"k": (5,), "z": 1}), (_star, (2**40, ("a",)), {"k": -7}),
     (_star, (0.1, (1,), 2.5), {}), (_star, (None, "t", [0]), {"k": "u"}), (_star, (_LONG, _LONG, _LONG), {}),
     (_star, (10**30, (1,)), {}), (_star, ("\n", (1,)), {}), (_star, (Shape(), (1,)), {}),
+    (_star4, (1, (2, 3)), {"k": (5,)}), (_star4, ("s", [1], 3), {"j": (1,)}), (_star4, ((4,),), {"k": [6], "j": 7}),
     (_cell, ((1, 2),), {}), (_uni, ([3],), {}), (_uni, (1,), {"ü": (2,)}), (_nul, ((1, 2),), {}),
 ]
 

@@ -272,9 +272,10 @@ typedef struct {
                            * keyed path), else 0 */
     uint8_t rec;          /* its argument lists can be records (args_record): 0 not known yet, ARGREC_YES, ARGREC_NO */
     uint8_t cells;        /* an argument is a cell variable (captured by an inner function): arg_value */
-    uint8_t order4;    /* order[k] for k < 4 in bits 2k, 2k + 1, for a keyed code (its indexes < 4):
-                        * capture.c rec_args reads it here, in the line it reads anyway (order, an
-                        * array of its own, was a cache miss at most keyed misses, perf annotate) */
+    uint8_t order4;    /* order[k] for k < 4 in bits 2k, 2k + 1, for a code of at most 4 slots (its
+                        * indexes < 4: a keyed code's): capture.c rec_args and packed.c args_record
+                        * (arg_order) read it here, in the line they read anyway (order, an array
+                        * of its own, was a cache miss at most keyed misses, perf annotate) */
     uint8_t rec_side;     /* its last record held an instance (args_record: REC_SIDE, where the next one's
                            * header goes), else 0 */
     uint8_t shape_tries;  /* shapes compiled in batch shape_batch - 1 (packed.c: a few a batch) */
@@ -1221,6 +1222,16 @@ arg_value(_PyInterpreterFrame *frame, const char *kinds, uint32_t i)
     PyObject *v = frame->localsplus[i];
     if (v && kinds && (kinds[i] & CO_FAST_CELL) && PyCell_Check(v)) v = PyCell_GET(v);
     return v;
+}
+
+/* The localsplus index of display position k of code ci (CodeInfo.order[k]): from order4, in
+ * CodeInfo's first line, for a code of at most 4 captured slots (every index below 4: order4
+ * holds all its positions) -- order, an array of its own, was a cache miss at ~26 % of packed.c
+ * args_record's samples (flask's phase, perf annotate, session 33); else order[k]. */
+static inline uint32_t
+arg_order(const CodeInfo *ci, uint32_t k)
+{
+    return ci->nargs <= 4 ? (uint32_t)(ci->order4 >> (2 * k)) & 3 : ci->order[k];
 }
 
 /* arg_value's kinds for code co (ci its CodeInfo): NULL when none of its arguments is a cell --

@@ -1019,7 +1019,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
          * every batch) */
         uint32_t k = 0;
         for (PyObject *v; k < ci->nshown; k++)
-            if ((v = arg_value(frame, kinds, ci->order[k])) && (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type))
+            if ((v = arg_value(frame, kinds, arg_order(ci, k))) && (Py_TYPE(v) == &PyTuple_Type || Py_TYPE(v) == &PyList_Type))
                 break;
         if (k == ci->nshown) goto no;
         if (rec_names_commit(c, (uint32_t)idx) < 0) {
@@ -1034,7 +1034,7 @@ args_record(CoreObject *c, _PyInterpreterFrame *frame, PyCodeObject *co, Py_ssiz
     RecObjs objs = {start, c->rec_addr, 0, 0};
     Walk w = {c, NULL, safe ? &objs : NULL, 0, -1, 0, 0, 0};   /* (full mode: no instances, their text is their __repr__) */
     for (uint32_t k = 0; k < ci->nshown; k++) {
-        PyObject *v = arg_value(frame, kinds, ci->order[k]);
+        PyObject *v = arg_value(frame, kinds, arg_order(ci, k));
         if (!v || end - p < ITEM_ROOM) goto no;
         size_t ch = 0;
         unsigned char *at = p;
