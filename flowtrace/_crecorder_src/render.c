@@ -1822,6 +1822,31 @@ text_utf8(PyObject *t, Py_ssize_t *len, PyObject **enc)
  * 140 K of 196 K such texts, callgrind). ---- */
 #define TMEMO_STR_MAX 256   /* characters: a longer str is not held (its text is cut anyway) */
 
+/* Tried in session 33 and not kept (flask test_basic's phase, real_profile.py against the
+ * session's start, pairs taking turns). A drain of that run reads ~178 k str slots (V_OBJ; 165
+ * characters on average, some very long) and ~102 k call-time texts (V_TEXT); the memo probes
+ * ~205 k entries (69 k hits, 15 k of them the same objects; 89 k not keyable); strings_batch's
+ * samples by line (perf annotate): the key's first read of a str 12 %, a V_TEXT's header in
+ * slot_known 7 %, the memo's tag 6 % and place 3 %, record_worth's CodeInfo 5.5 %, the stalls
+ * behind stab_prefetch 7 %.
+ * - A str's key taken at call time into its slot's u.i (commit_key and capture_value, while
+ *   the str is in the cache), the memo comparing keys before contents: with bytes_hash, 8 pairs:
+ *   strings_batch -5.8, bytes_hash +6.2, commit_key +4.1; with a key of three words (no loop),
+ *   16 and 24 pairs: strings_batch -5.8 / -7.2, bytes_hash -3.9 / -5.1, commit_key and
+ *   start_keyed_miss / capture_value +8 / +7, memcmp +3.9 / under 1.8, our code -11 / -1. The first
+ *   read only moves: a miss renders the str, a hit with another object compares its
+ *   characters, and core_drain's DECREF reads each held str anyway.
+ * - With it, the memo's tag and place fetched 4 entries ahead (keys known without an object):
+ *   GCC then left record_entry, or record_objects, out of line; 16 pairs against the above:
+ *   our code +10.
+ * - Only the drain's key made of three words, not bytes_hash over the whole str: 24 pairs,
+ *   bytes_hash -6.8, strings_batch +4.8, memcmp +2.1, our code +6.
+ * - The text table's tags (strtab.c: 512 KB in flask's run, 128 small pages) mapped in a huge
+ *   page as its keys are (TABLE_HUGE_MIN 512 KB): three runs of 24, 24 and 20 pairs,
+ *   strings_batch -6.0, within +-1.6, +4.9; clear_page_erms +5.3, +9.9, +2.1 (a 2 MB page).
+ * What would remove the read: a str's characters copied at call time and no reference held --
+ * which the hot memo's keying of strs by address (capture.c value_key_in) needs. */
+
 static inline uint64_t
 tmemo_mix(uint64_t h, uint64_t x)
 {
