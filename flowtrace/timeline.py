@@ -25,6 +25,8 @@ open on each thread.
 
 from __future__ import annotations
 
+from functools import partial
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from .ftr import decode as D
@@ -48,9 +50,7 @@ class Event(NamedTuple):
     task: int = 0  # start: the asyncio task the call runs in (0: none)
 
 
-class _Open(NamedTuple):
-    thread: int
-    fn: int
+_Open = tuple[int, int]  # a call started and not ended: (thread, fn)
 
 
 ROWS = frozenset({F.CALL, F.EXIT, F.MARK})
@@ -60,6 +60,15 @@ def events(info: SessionInfo, *, thread: int | None = None, records: Iterable[An
     """Every event of the session (or of one thread), in time order, frames nested per thread.
     `records`: the session's CALL, EXIT and MARK records when they come from elsewhere than
     `chunks(info)` (`scan.CheckedPass.records(ROWS)`: `info` is complete once they are)."""
+    for batch in event_batches(info, thread=thread, records=records):
+        yield from batch
+
+
+def event_batches(info: SessionInfo, *, thread: int | None = None, records: Iterable[Any] | None = None
+                  ) -> Iterator[list[Event]]:
+    """`events()` a list at a time (one recorder batch's events: a consumer that goes through
+    each list in a loop of its own makes no generator step per event). Each list is made once
+    the records it needs are read, and before the next are."""
     live: dict[int, _Open] = {}  # calls started and not ended
     stacks: dict[int, _Stack] = {}  # per thread: the open frames
     batch: list[tuple[Any, ...]] = []
@@ -70,7 +79,7 @@ def events(info: SessionInfo, *, thread: int | None = None, records: Iterable[An
             if waiting is not None:
                 _exits(waiting, live, batch)
                 waiting = None
-            yield from _nest(batch, stacks)  # a new batch: the previous ones are complete
+            yield _nest(batch, stacks)  # a new batch: the previous ones are complete
             batch = []
         last = rows
         if isinstance(rows, D.MarkRows):
@@ -84,14 +93,16 @@ def events(info: SessionInfo, *, thread: int | None = None, records: Iterable[An
             waiting = rows
     if waiting is not None:
         _exits(waiting, live, batch)
-    yield from _nest(batch, stacks)
+    yield _nest(batch, stacks)
     end = info.t_end_ns
+    unfinished = []
     for th, stack in stacks.items():
         for cid, fn in reversed(stack.frames):
             live.pop(cid, None)
-            yield Event("end", max(end, 0), cid, th, fn, 0, F.END_UNFINISHED)
+            unfinished.append(Event("end", max(end, 0), cid, th, fn, 0, F.END_UNFINISHED))
     for cid, c in live.items():  # suspended when the session ended
-        yield Event("end", end, cid, c.thread, c.fn, 0, F.END_UNFINISHED, False)
+        unfinished.append(Event("end", end, cid, c[0], c[1], 0, F.END_UNFINISHED, False))
+    yield unfinished
 
 
 class _Stack:
@@ -102,67 +113,89 @@ class _Stack:
         self.calls: set[int] = set()
 
 
+# An Event made as the tuple it is: the NamedTuple's own constructor is a Python function (a
+# call per event, with keywords); the rows below make one to three events per call.
+_event = partial(tuple.__new__, Event)
+
+
 def _calls(rows: D.CallRows, only: int | None, live: dict[int, _Open], batch: list) -> None:
     base = rows.base
+    append, event = batch.append, _event
     for cid, f, th, t, a, k in zip(range(base, base + rows.rows), rows.function.values(), rows.thread.values(),
                                    rows.t0.values(), rows.args.values(), rows.task.values()):
         if only is not None and th != only:
             continue
-        live[cid] = _Open(th, f)
-        batch.append((t, _OPEN, cid, Event("start", t, cid, th, f, a, task=k)))
+        live[cid] = (th, f)
+        append((t, _OPEN, cid, event(("start", t, cid, th, f, a, 0, True, k))))
 
 
 def _exits(rows: D.ExitRows, live: dict[int, _Open], batch: list) -> None:
+    append, event, pop = batch.append, _event, live.pop
     for cid, t1, how, val in zip(rows.call.values(), rows.t1.values(), rows.how.values(), rows.value.values()):
-        c = live.pop(cid, None)
+        c = pop(cid, None)
         if c is not None:
+            th, fn = c
             if how == F.END_RAISE_HERE:  # (1.6) raised here: the row is its `raise` mark too
-                batch.append((t1, _INSTANT, cid, Event("mark", t1, cid, c.thread, c.fn, val, F.MARK_RAISE)))
+                append((t1, _INSTANT, cid, event(("mark", t1, cid, th, fn, val, F.MARK_RAISE, True, 0))))
                 how = F.END_RAISE
-            batch.append((t1, _CLOSE, -cid, Event("end", t1, cid, c.thread, c.fn, val, how)))
+            append((t1, _CLOSE, -cid, event(("end", t1, cid, th, fn, val, how, True, 0))))
 
 
 def _marks(rows: D.MarkRows, live: dict[int, _Open], batch: list) -> None:
+    append, event = batch.append, _event
     for cid, t, kind, ref, span in zip(rows.call.values(), rows.t.values(), rows.kind.values(), rows.ref.values(),
                                        rows.span.values()):
         c = live.get(cid)
         if c is None:
             continue
+        th, fn = c
         if kind == F.MARK_SUSPEND:
-            batch.append((t, _CLOSE, -cid, Event("pause", t, cid, c.thread, c.fn)))
+            append((t, _CLOSE, -cid, event(("pause", t, cid, th, fn, 0, 0, True, 0))))
         elif kind == F.MARK_RESUME:
-            batch.append((t, _OPEN, cid, Event("resume", t, cid, c.thread, c.fn)))
+            append((t, _OPEN, cid, event(("resume", t, cid, th, fn, 0, 0, True, 0))))
         elif kind == F.MARK_FOLD:  # its runs as one, from the first resume to the last yield
-            batch.append((t, _OPEN, cid, Event("resume", t, cid, c.thread, c.fn)))
-            batch.append((t + span, _CLOSE, -cid, Event("pause", t + span, cid, c.thread, c.fn)))
+            append((t, _OPEN, cid, event(("resume", t, cid, th, fn, 0, 0, True, 0))))
+            append((t + span, _CLOSE, -cid, event(("pause", t + span, cid, th, fn, 0, 0, True, 0))))
         if kind in _INSTANTS:
             if kind == F.MARK_THROW:  # a throw() runs the call again
-                batch.append((t, _OPEN, cid, Event("resume", t, cid, c.thread, c.fn)))
-            batch.append((t, _INSTANT, cid, Event("mark", t, cid, c.thread, c.fn, ref, kind)))
+                append((t, _OPEN, cid, event(("resume", t, cid, th, fn, 0, 0, True, 0))))
+            append((t, _INSTANT, cid, event(("mark", t, cid, th, fn, ref, kind, True, 0))))
 
 
-def _nest(batch: list[tuple[Any, ...]], stacks: dict[int, _Stack]) -> Iterator[Event]:
+def _nest(batch: list[tuple[Any, ...]], stacks: dict[int, _Stack]) -> list[Event]:
     """The batch's events in time order, each thread's frames kept nested (module docstring)."""
-    batch.sort(key=lambda row: row[:3])
+    batch.sort(key=_WHEN)
+    out: list[Event] = []
+    emit = out.append
+    thread, stack = None, None
     for _t, _order, _key, ev in batch:
-        stack = stacks.get(ev.thread)
-        if stack is None:
-            stack = stacks[ev.thread] = _Stack()
-        if ev.kind == "start" or ev.kind == "resume":
-            stack.frames.append((ev.call, ev.fn))
-            stack.calls.add(ev.call)
-            yield ev
-        elif ev.kind == "pause" or ev.kind == "end":
-            if ev.call not in stack.calls:  # closed already (with an outer frame), or never opened
-                if ev.kind == "end":
-                    yield ev._replace(frame=False)
+        kind, t, call, th = ev[:4]
+        if th != thread:
+            stack = stacks.get(th)
+            if stack is None:
+                stack = stacks[th] = _Stack()
+            thread = th
+        assert stack is not None
+        if kind == "start" or kind == "resume":
+            stack.frames.append((call, ev[4]))
+            stack.calls.add(call)
+            emit(ev)
+        elif kind == "pause" or kind == "end":
+            if call not in stack.calls:  # closed already (with an outer frame), or never opened
+                if kind == "end":
+                    emit(ev._replace(frame=False))
                 continue
+            frames, calls = stack.frames, stack.calls
             while True:  # frames opened inside it close with it
-                cid, fn = stack.frames.pop()
-                stack.calls.discard(cid)
-                if cid == ev.call:
+                cid, fn = frames.pop()
+                calls.discard(cid)
+                if cid == call:
                     break
-                yield Event("pause", ev.t, cid, ev.thread, fn)
-            yield ev
+                emit(_event(("pause", t, cid, th, fn, 0, 0, True, 0)))
+            emit(ev)
         else:
-            yield ev
+            emit(ev)
+    return out
+
+
+_WHEN = itemgetter(0, 1, 2)  # a batch row's sort key: time, closing before opening, call
