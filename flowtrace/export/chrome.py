@@ -16,6 +16,7 @@ Times are microseconds (floats keep the nanoseconds).
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, Iterable, Iterator, TextIO
 
 from ..ftr.processes import Process
@@ -25,6 +26,7 @@ from .jsonout import Encoded, dumps, string, write_items
 _SUSPEND = "suspend"
 _RUN_AGAIN = ("resume", "throw")
 _FOLD = "fold"
+_RUNS = frozenset({"generator", "coroutine", "async_generator"})  # a slice per run
 
 
 def _us(ns: int) -> float:
@@ -106,16 +108,17 @@ def _call_args(call: Call, trace: Trace) -> dict[str, Any]:
 
 
 def events(trace: Trace, calls: Iterable[Call] | None = None, *, pid: int | None = None, name: str | None = None,
-           shift_ns: int = 0) -> Iterator[dict[str, Any]]:
+           shift_ns: int = 0) -> Iterator[dict[str, Any] | Encoded]:
     """Every trace event of the session, metadata first; `calls` in id order (default: the
     trace's own). `pid`/`name` name its process track (default: the session's pid and argv);
-    `shift_ns` is added to every time (a process of a session of several, on the root's clock)."""
+    `shift_ns` is added to every time (a process of a session of several, on the root's clock).
+    (Not a generator itself: one generator less between the items and the writer.)"""
     if pid is None:
         pid = int(trace.meta.get("pid") or 1)
     argv = trace.meta.get("argv") or []
-    yield {"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-           "args": {"name": name or " ".join(map(str, argv)) or "python"}}
-    yield from _events(trace, pid, calls, shift_ns)
+    return chain([{"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                   "args": {"name": name or " ".join(map(str, argv)) or "python"}}],
+                 _events(trace, pid, calls, shift_ns))
 
 
 def _events(trace: Trace, pid: int, calls: Iterable[Call] | None, shift_ns: int) -> Iterator[dict[str, Any] | Encoded]:
@@ -127,13 +130,40 @@ def _events(trace: Trace, pid: int, calls: Iterable[Call] | None, shift_ns: int)
     for t in sorted(trace.threads.values(), key=lambda t: t.id):
         yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": t.id, "args": {"name": t.name}}
         yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": t.id, "args": {"sort_index": t.id}}
+    heads: dict[int, tuple[str, str]] = {}  # function id -> its slices' text before and after "tid"
+    task_name = trace.task_name
     for call in trace.calls if calls is None else calls:
         f = call.function
-        end = _slice_end(call, trace)
-        args = _call_args(call, trace)
-        if f.kind not in ("generator", "coroutine", "async_generator"):  # one slice: no suspensions
-            yield _plain_slice(call, pid, _at(call.start_ns), _us(max(0, end - call.start_ns)), args)
+        end = call.end_ns
+        if end is None:
+            end = _slice_end(call, trace)
+        if f.kind not in _RUNS:  # one slice: no suspensions
+            # (`_plain_slice(call, pid, _at(start), _us(max(0, end - start)), _call_args(call, trace))`,
+            # its text made here: the function's parts once, the call's few fields in one f-string)
+            head = heads.get(f.id)
+            if head is None:
+                head = heads[f.id] = (
+                    f'{{"ph": "X", "name": {string(f.qualname)}, "cat": {string(f.module or "call")}, "pid": {pid}, "tid": ',
+                    ", \"location\": " + string(f"{f.file}:{f.line}"))
+            start = call.start_ns
+            ts = start / 1000.0 + shift if shift_ns else start / 1000.0
+            rest = ""
+            if call.args is not None:
+                rest = ', "args": ' + string(call.args)
+            if call.result is not None:
+                rest += ', "result": ' + string(call.result)
+            if call.exception is not None:
+                rest += ', "exception": ' + string(call.exception)
+            if call.end != "return":
+                rest += ', "end": ' + string(call.end)
+            if call.partial:
+                rest += ', "partial": true'
+            if call.task is not None:
+                rest += ', "task": ' + _value_json(task_name(call.task) or call.task)
+            yield Encoded(f'{head[0]}{call.thread}, "ts": {ts!r}, "dur": {(end - start if end > start else 0) / 1000.0!r}, '
+                          f'"args": {{"call": {call.id}{head[1]}{rest}}}}}')
         else:
+            args = _call_args(call, trace)
             for begin, stop, count in _runs(call, end):
                 yield {"ph": "X", "name": f.qualname, "cat": f.kind, "pid": pid, "tid": call.thread,
                        "ts": _at(begin), "dur": _us(stop - begin),
@@ -144,11 +174,12 @@ def _events(trace: Trace, pid: int, calls: Iterable[Call] | None, shift_ns: int)
                    "tid": call.thread, "ts": _at(call.start_ns), "args": args}
             yield {"ph": "e", "name": label, "cat": "async", "id2": {"local": lane}, "pid": pid,
                    "tid": call.thread, "ts": _at(max(call.start_ns, _end_of(call, trace)))}
-        for mark in call.marks:
-            if mark.kind in ("raise", "handled", "throw"):
-                yield {"ph": "i", "s": "t", "name": f"{mark.kind} {mark.text or ''}".rstrip(),
-                       "cat": "exception", "pid": pid, "tid": call.thread, "ts": _at(mark.t_ns),
-                       "args": {"call": call.id, "function": f.qualname}}
+        if call.marks:
+            for mark in call.marks:
+                if mark.kind in ("raise", "handled", "throw"):
+                    yield {"ph": "i", "s": "t", "name": f"{mark.kind} {mark.text or ''}".rstrip(),
+                           "cat": "exception", "pid": pid, "tid": call.thread, "ts": _at(mark.t_ns),
+                           "args": {"call": call.id, "function": f.qualname}}
 
 
 def write(trace: Trace, out: TextIO, calls: Iterable[Call] | None = None, *,

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from ..ftr.processes import Process, parent_index, spawning_calls_of
 from ..ftr.reader import Call, Mark, Trace
-from .jsonout import dumps, write_items
+from .jsonout import Encoded, dumps, string, write_items
 
 EXPORT_VERSION = 1  # version of this JSON layout (not of the .ftr file); bumped on breaking changes
 
@@ -133,10 +133,30 @@ def _calls(out: TextIO, groups: list[tuple[int | None, Iterable[Call]]]) -> None
     out.write("\n ]\n}\n")
 
 
-def _call_records(groups: list[tuple[int | None, Iterable[Call]]]) -> Iterator[dict[str, Any]]:
+def _call_records(groups: list[tuple[int | None, Iterable[Call]]]) -> Iterator[Encoded]:
     for index, calls in groups:
+        functions: dict[int, str] = {}  # function id -> its fields' text (ids are a process's own)
+        tail = "}" if index is None else f', "process": {index}}}'
         for call in calls:
-            record = call_record(call)
-            if index is not None:
-                record["process"] = index
-            yield record
+            yield _call_text(call, functions, tail)
+
+
+def _call_text(call: Call, functions: dict[int, str], tail: str) -> Encoded:
+    """`dumps(call_record(call))` (with "process" when `tail` adds it), the text made here: the
+    function's five fields once per function, the call's in one f-string. Encoding the record's
+    dict was a quarter of the export's time."""
+    f = call.function
+    fields = functions.get(f.id)
+    if fields is None:
+        fields = functions[f.id] = (f'"function": {string(f.qualname)}, "module": {string(f.module)}, '
+                                    f'"file": {string(f.file)}, "line": {dumps(f.line)}, "kind": {string(f.kind)}')
+    parent, end_ns, args, result, exception, task = (
+        call.parent, call.end_ns, call.args, call.result, call.exception, call.task)
+    return Encoded(
+        f'{{"id": {call.id}, "parent": {"null" if parent is None else parent}, "thread": {call.thread}, {fields}, '
+        f'"start_ns": {call.start_ns}, "end_ns": {"null" if end_ns is None else end_ns}, "end": {string(call.end)}, '
+        f'"args": {"null" if args is None else string(args)}, '
+        f'"result": {"null" if result is None else string(result)}, '
+        f'"exception": {"null" if exception is None else string(exception)}, '
+        f'"task": {"null" if task is None else task}, "partial": {"true" if call.partial else "false"}, '
+        f'"marks": {dumps([_mark(m) for m in call.marks]) if call.marks else "[]"}{tail}')

@@ -115,6 +115,7 @@ def _spill_pass(info: SessionInfo, spill: _Spill) -> set[int]:
 
 
 _ROWS = frozenset({F.CALL, F.EXIT, F.MARK})
+_RETURN = F.END_RETURN
 
 
 def _spill_rows(spill: _Spill, rows: D.ExitRows | D.MarkRows) -> None:
@@ -215,7 +216,10 @@ def _calls_pass(info: SessionInfo, spill: _Spill, keep: set[int]) -> Iterator[Ca
                                   for m in marks_of_row(cid, F.MARK_NAMES[kd], tm, text(ref), oth, n, run, span)]
                 end = ends.get(cid)
                 if end is not None:  # (after the marks: a raise-here end adds the last one)
-                    _set_end(call, end, text)
+                    if end[1] == _RETURN:  # (`_set_end`'s commonest case, inline)
+                        call.end, call.end_ns, call.result = "return", end[0], text(end[2])
+                    else:
+                        _set_end(call, end, text)
                 if cid in keep:
                     info.stash[cid] = call
                 yield call

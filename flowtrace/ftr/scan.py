@@ -544,6 +544,8 @@ class Texts:
         self._decoded: dict[int, list[str]] = {}  # first id -> texts, of those asked for
         self._hot_first = 0  # the chunk asked last: its first id and texts
         self._hot: list[str] = []
+        self._warm_first = 0  # the one made hot before it
+        self._warm: list[str] = []
 
     def add(self, strings: Strings) -> None:
         firsts, index = self._firsts, self._info.strs_index
@@ -565,6 +567,11 @@ class Texts:
         i = sid - self._hot_first
         if 0 <= i < len(self._hot):
             return self._hot[i]
+        i = sid - self._warm_first
+        if 0 <= i < len(self._warm):  # the chunk asked before it: they swap (a call's arguments
+            hot = self._hot  # and its result are often in two chunks, asked in turns)
+            self._hot_first, self._hot, self._warm_first, self._warm = self._warm_first, self._warm, self._hot_first, hot
+            return self._hot[i]
         if not sid:
             return None
         text = self._cache.get(sid)
@@ -577,6 +584,7 @@ class Texts:
             hot = self._decoded.get(first)
             if hot is None:
                 hot = self._decoded[first] = strings.texts()
+            self._warm_first, self._warm = self._hot_first, self._hot
             self._hot_first, self._hot = first, hot
             return hot[sid - first]
         if strings is not None:
