@@ -185,6 +185,28 @@ def test_array_items_written_in_batches_as_one_dumps_each(monkeypatch):
         assert json.loads("[" + out.getvalue() + "]") == [{**item, "obj": str(object)} for item in items[:count]]
 
 
+def test_exports_write_each_call_as_the_encoder_would() -> None:
+    """chrome's plain slices and json's call records are made inline, text by text: the same
+    text as the JSON encoder makes of their dicts, whatever the names and texts hold."""
+    from dataclasses import replace
+
+    base = next(c for c in TRACE.calls if c.function.kind == "function")
+    odd = 'q"uo\\te \x1b\n\u00e9\u2028 \ud83d'  # quote, backslash, control, non-ASCII, lone surrogate
+    function = replace(base.function, qualname=odd, module=None, file=odd)
+    for fields in ({}, {"args": odd, "result": odd, "exception": odd, "end": "raise", "partial": True, "task": 1},
+                   {"end_ns": None, "stopped_ns": base.start_ns + 5, "task": 99, "parent": None}):
+        one = replace(base, function=function, **fields)
+        slice_ = list(chrome.events(TRACE, [one], pid=7))[-1]
+        expected = {"ph": "X", "name": odd, "cat": "call", "pid": 7, "tid": one.thread,
+                    "ts": one.start_ns / 1000.0, "dur": max(0, chrome._slice_end(one, TRACE) - one.start_ns) / 1000.0,
+                    "args": chrome._call_args(one, TRACE)}
+        assert slice_ == json.dumps(expected, ensure_ascii=False)
+        for index in (None, 3):
+            record = json_export._call_text(one, {}, "}" if index is None else f', "process": {index}}}')
+            fields_ = json_export.call_record(one) if index is None else {**json_export.call_record(one), "process": index}
+            assert record == json.dumps(fields_, ensure_ascii=False, default=str)
+
+
 def test_chrome_plain_slices_are_the_encoders_text() -> None:
     """A plain call's event is written directly (chrome._plain_slice): the text must be the one
     the JSON encoder makes of the same dict, whatever the names and texts hold."""

@@ -72,11 +72,11 @@ def _runs(call: Call, end: int) -> list[tuple[int, int, int]]:
 
 def _plain_slice(call: Call, pid: int, ts: float, dur: float, args: dict[str, Any]) -> Encoded:
     """A plain call's "X" event as JSON text -- the text `dumps` makes of its dict, written
-    directly: nearly every event is one, and encoding them was half of the export's time (2.1
-    of 4.2 s CPU for a 284 k-call session), most of it the encoder's set-up for each item."""
+    directly (the reference for `_events`, which makes the same text inline from the call's
+    fields: nearly every event is one; tests/test_export.py checks both against `dumps`)."""
     f = call.function
-    return Encoded(f'{{"ph": "X", "name": {string(f.qualname)}, "cat": {string(f.module or "call")}, '
-                   f'"pid": {pid}, "tid": {call.thread}, "ts": {ts!r}, "dur": {dur!r}, "args": {_args_json(args)}}}')
+    return (f'{{"ph": "X", "name": {string(f.qualname)}, "cat": {string(f.module or "call")}, '
+            f'"pid": {pid}, "tid": {call.thread}, "ts": {ts!r}, "dur": {dur!r}, "args": {_args_json(args)}}}')
 
 
 def _args_json(args: dict[str, Any]) -> str:
@@ -138,8 +138,9 @@ def _events(trace: Trace, pid: int, calls: Iterable[Call] | None, shift_ns: int)
         if end is None:
             end = _slice_end(call, trace)
         if f.kind not in _RUNS:  # one slice: no suspensions
-            # (`_plain_slice(call, pid, _at(start), _us(max(0, end - start)), _call_args(call, trace))`,
-            # its text made here: the function's parts once, the call's few fields in one f-string)
+            # the text `dumps` makes of its dict (`_call_args`'s fields), made here: nearly every
+            # event is one, and encoding them was half of the export's time (the encoder's set-up
+            # for each item); the function's parts once, the call's few fields in one f-string
             head = heads.get(f.id)
             if head is None:
                 head = heads[f.id] = (
@@ -160,8 +161,8 @@ def _events(trace: Trace, pid: int, calls: Iterable[Call] | None, shift_ns: int)
                 rest += ', "partial": true'
             if call.task is not None:
                 rest += ', "task": ' + _value_json(task_name(call.task) or call.task)
-            yield Encoded(f'{head[0]}{call.thread}, "ts": {ts!r}, "dur": {(end - start if end > start else 0) / 1000.0!r}, '
-                          f'"args": {{"call": {call.id}{head[1]}{rest}}}}}')
+            yield (f'{head[0]}{call.thread}, "ts": {ts!r}, "dur": {(end - start if end > start else 0) / 1000.0!r}, '
+                          f'"args": {{"call": {call.id}{head[1]}{rest}}}}}')  # (an `Encoded` item)
         else:
             args = _call_args(call, trace)
             for begin, stop, count in _runs(call, end):

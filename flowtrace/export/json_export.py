@@ -148,11 +148,11 @@ def _call_text(call: Call, functions: dict[int, str], tail: str) -> Encoded:
     f = call.function
     fields = functions.get(f.id)
     if fields is None:
-        fields = functions[f.id] = (f'"function": {string(f.qualname)}, "module": {string(f.module)}, '
-                                    f'"file": {string(f.file)}, "line": {dumps(f.line)}, "kind": {string(f.kind)}')
+        fields = functions[f.id] = (f'"function": {dumps(f.qualname)}, "module": {dumps(f.module)}, '
+                                    f'"file": {dumps(f.file)}, "line": {dumps(f.line)}, "kind": {dumps(f.kind)}')
     parent, end_ns, args, result, exception, task = (
         call.parent, call.end_ns, call.args, call.result, call.exception, call.task)
-    return Encoded(
+    return (
         f'{{"id": {call.id}, "parent": {"null" if parent is None else parent}, "thread": {call.thread}, {fields}, '
         f'"start_ns": {call.start_ns}, "end_ns": {"null" if end_ns is None else end_ns}, "end": {string(call.end)}, '
         f'"args": {"null" if args is None else string(args)}, '

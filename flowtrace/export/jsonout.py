@@ -18,9 +18,10 @@ dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 string = json.encoder.encode_basestring  # (the same encoder's text of a str: quoted, escaped)
 
 
-class Encoded(str):
-    """An item's JSON text already made (by an exporter that writes its commonest item itself):
-    `write_items` writes it as it is."""
+# An item's JSON text already made (by an exporter that writes its commonest item itself): a
+# str, which `write_items` writes as it is (the exporters' other items are dicts and lists). A
+# plain str, not a subclass: making a subclass's instance copied each item's text once more.
+Encoded = str
 
 _BATCH = 2048  # items a write: ~0.5 MB of text, whatever the session's size
 _BETWEEN = ",\n  "
@@ -28,11 +29,12 @@ _BETWEEN = ",\n  "
 
 def write_items(out: TextIO, items: Iterable[Any]) -> None:
     """Write each item's JSON on a line of its own, indented, with commas between: the body
-    of a JSON array. Memory: one batch of items' text at a time."""
+    of a JSON array (a str item is its JSON text already: `Encoded`). Memory: one batch of
+    items' text at a time."""
     batch: list[str] = []
     before = "\n  "
     for item in items:
-        batch.append(item if type(item) is Encoded else dumps(item))
+        batch.append(item if type(item) is str else dumps(item))
         if len(batch) == _BATCH:
             out.write(before + _BETWEEN.join(batch))
             batch.clear()

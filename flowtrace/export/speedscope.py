@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from .. import __version__
 from ..ftr.scan import CheckedPass, Outlook, SessionInfo, surveyed
-from ..timeline import ROWS, events
+from ..timeline import ROWS, event_batches
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -29,6 +29,7 @@ class _Profile:
         self.start: int | None = None
         self.end = 0
         self.sep = ""
+        self.items: list[str] = []  # the events of the batch being read, not written yet
 
 
 def write(info: SessionInfo | Outlook, out: IO[str], *, parts: list[tuple[Any, Any]] | None = None,
@@ -83,19 +84,27 @@ def _profiles(info: SessionInfo, index: dict[int, int], shift: int, records: Any
     """Each thread's open/close events, in a temporary file per thread."""
     profiles: dict[int, _Profile] = {}
     try:
-        for ev in events(info, records=records):
-            if not ev.frame or ev.kind == "mark":
-                continue
-            p = profiles.get(ev.thread)
-            if p is None:
-                p = profiles[ev.thread] = _Profile()
-            t = ev.t + shift
-            if p.start is None:
-                p.start = t
-            p.end = max(p.end, t)
-            kind = "O" if ev.kind in ("start", "resume") else "C"
-            p.file.write(f'{p.sep}{{"type":"{kind}","frame":{index[ev.fn]},"at":{t}}}')
-            p.sep = ","
+        for batch in event_batches(info, records=records):  # (a list of events at a time)
+            touched = []
+            for kind, t, _call, thread, fn, _text, _how, frame, _task in batch:
+                if not frame or kind == "mark":
+                    continue
+                p = profiles.get(thread)
+                if p is None:
+                    p = profiles[thread] = _Profile()
+                if not p.items:
+                    touched.append(p)
+                t += shift
+                if p.start is None:
+                    p.start = t
+                if t > p.end:
+                    p.end = t
+                opens = kind == "start" or kind == "resume"
+                p.items.append(f'{{"type":"{"O" if opens else "C"}","frame":{index[fn]},"at":{t}}}')
+            for p in touched:  # one write per thread and batch
+                p.file.write(p.sep + ",".join(p.items))
+                p.sep = ","
+                p.items.clear()
     except BaseException:
         for p in profiles.values():
             p.file.close()
