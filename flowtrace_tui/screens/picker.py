@@ -101,12 +101,13 @@ class SessionPicker(Screen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
+        current = self._current()  # (r keeps the cursor on its session; at the start: `selected`)
         try:
             self.entries = self.lister(self.directory)
             self.problem = None
         except OSError as exc:
             self.entries, self.problem = [], f"Cannot list {self.directory}: {exc.strerror or exc}"
-        self._fill(self.selected)
+        self._fill(current.path if current else self.selected)
 
     def _fill(self, selected: str | None) -> None:
         """The rows of the entries the filter lets through, the cursor on `selected` (a path)

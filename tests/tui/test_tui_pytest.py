@@ -220,6 +220,17 @@ async def test_picker_filters_as_you_type() -> None:
 
 
 @sync
+async def test_picker_reload_keeps_the_cursor_on_its_session() -> None:
+    listed = list(ENTRIES)
+    app = PickerApp("/s", lister=lambda d: list(listed))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.press("j", "j")  # c.ftr
+        listed.insert(0, SessionEntry("/s/e.ftr", "tests/test_new.py::test_x", "failed", 0.001, 2, 5.0))
+        await pilot.press("r", "enter")
+    assert app.return_value == "/s/c.ftr"
+
+
+@sync
 async def test_picker_keeps_its_filter_for_the_next_one() -> None:
     app = PickerApp("/s", lister=lambda d: list(ENTRIES))
     async with app.run_test(size=(100, 20)) as pilot:
