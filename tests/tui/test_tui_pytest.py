@@ -222,7 +222,7 @@ async def test_picker_filters_as_you_type() -> None:
 @sync
 async def test_picker_reload_keeps_the_cursor_on_its_session() -> None:
     listed = list(ENTRIES)
-    app = PickerApp("/s", lister=lambda d: list(listed))
+    app = PickerApp("/s", lister=lambda d: list(listed), selected="/s/a.ftr")  # (back from a.ftr)
     async with app.run_test(size=(100, 20)) as pilot:
         await pilot.press("j", "j")  # c.ftr
         listed.insert(0, SessionEntry("/s/e.ftr", "tests/test_new.py::test_x", "failed", 0.001, 2, 5.0))
