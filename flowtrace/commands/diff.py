@@ -220,6 +220,7 @@ def text_report(diff: SessionDiff, shown: list[Row], color: bool, width: int | N
     widths = [max(len(c[i]) for c in [header, *body]) for i in range(len(header) - 1)]
     indent = " " * (widths[0] + 2)
     room = None if width is None else width - 1 - sum(w + 2 for w in widths)  # the path column's
+    path_width = None if width is None else max(_MIN_PATH_WIDTH, width - 1 - len(indent))  # a line's own
 
     def line(cells: tuple[str, ...], kind: str | None, last: str) -> str:
         parts = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
@@ -232,12 +233,11 @@ def text_report(diff: SessionDiff, shown: list[Row], color: bool, width: int | N
     out.append(paint("thread", line(header, None, header[-1])))
     for r, cells in zip(shown, body):
         kind = R.primary_kind(r.kinds)
-        if room is None or len(cells[-1]) <= room:
+        if room is None or path_width is None or len(cells[-1]) <= room:
             out.append(line(cells, kind, cells[-1]))
         else:
             out.append(line(cells, kind, ""))
-            lines = wrap_path(cells[-1], max(_MIN_PATH_WIDTH, width - 1 - len(indent)))  # type: ignore[operator]
-            out.extend(indent + paint("name", text) for text in lines)
+            out.extend(indent + paint("name", text) for text in wrap_path(cells[-1], path_width))
         out.extend(indent + paint(style, text) for style, text in detail_lines(diff, r))
     return out
 
@@ -303,8 +303,7 @@ def cut_pair(a: str | None, b: str | None) -> tuple[str | None, str | None]:
     differs in its last argument would otherwise be cut before the difference on both lines."""
     if a is None or b is None or (len(a) <= _TEXT_WIDTH and len(b) <= _TEXT_WIDTH):
         return (None if a is None else _cut(a)), (None if b is None else _cut(b))
-    a, b = R.normalize_text(a), R.normalize_text(b)
-    assert a is not None and b is not None
+    a, b = R.normalize_text(a) or "", R.normalize_text(b) or ""  # (str in, str out)
     first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     start = 0 if a == b else max(0, first - _TEXT_WIDTH // 4)
     return _from(a, start), _from(b, start)
