@@ -846,18 +846,24 @@ fold_extend(CoreObject *c, const Entry *e, int64_t t)
  * +5.3 M instructions in benchmarks' generators at scale 3, callgrind -- the drains, the writer).
  * No hook (SIZE_MAX): no test to move. */
 
-/* The quiet run of entry e ends at a yield at t and starts a fold: its head, from its held-back
- * resume (t: the resume, othr: the resumer), ref: the yielded value, and its tail, n = 1 (MarkRow:
- * Entry.fold is then nmarks); 0 or -1. */
+/* The quiet run of entry e ends at a yield at t and starts a fold: its two rows at r (room made):
+ * its head, from its held-back resume (t: the resume, othr: the resumer), ref: the yielded value,
+ * and its tail, n = 1 (MarkRow). For add_fold and yield_row_out's inline path. */
+static inline __attribute__((always_inline)) void
+put_fold(CoreObject *c, MarkRow *r, const Entry *e, int64_t t, uint32_t ref)
+{
+    r->t = e->rt; r->call = e->call; r->ref = ref; r->othr = e->rothr; r->kind = MARK_FOLD;
+    r[1].n = 1; r[1].run = t - e->rt; r[1].t2 = t; r[1].kind = 0;   /* (the tail) */
+    c->overflow_at += c->overflow_at != SIZE_MAX;   /* (a tail is not a row: see above) */
+}
+
+/* put_fold at the end of the batch's marks (Entry.fold is then nmarks); 0 or -1. */
 static inline int
 add_fold(CoreObject *c, const Entry *e, int64_t t, uint32_t ref)
 {
     if (c->nmarks + 2 > c->capmarks && grow_marks(c, c->nmarks + 2) < 0) return -1;
-    MarkRow *r = &c->marks[c->nmarks];
+    put_fold(c, &c->marks[c->nmarks], e, t, ref);
     c->nmarks += 2;
-    r->t = e->rt; r->call = e->call; r->ref = ref; r->othr = e->rothr; r->kind = MARK_FOLD;
-    r[1].n = 1; r[1].run = t - e->rt; r[1].t2 = t; r[1].kind = 0;   /* (the tail) */
-    c->overflow_at += c->overflow_at != SIZE_MAX;   /* (a tail is not a row: see above) */
     return 0;
 }
 
@@ -1531,15 +1537,12 @@ yield_row_out(CoreObject *c, ThreadState *ts, Entry *e, PyObject *const *args, P
         goto general;
     int64_t t = fast_stamp();
     MarkRow *m = &c->marks[c->nmarks++];   /* add_fold / add_mark */
-    m->call = e->call; m->ref = v;
     uint32_t fold = 0;
     if (e->quiet) {   /* (the head, then its tail) */
-        m->t = e->rt; m->othr = e->rothr; m->kind = MARK_FOLD;
-        m[1].n = 1; m[1].run = t - e->rt; m[1].t2 = t; m[1].kind = 0;
+        put_fold(c, m, e, t, v);
         fold = (uint32_t)++c->nmarks;
-        c->overflow_at += c->overflow_at != SIZE_MAX;   /* (a tail is not a row: add_fold) */
     } else {
-        m->t = t; m->othr = 0; m->kind = MARK_SUSPEND;
+        m->t = t; m->call = e->call; m->ref = v; m->othr = 0; m->kind = MARK_SUSPEND;
     }
     susp_suspended(c, s, args[0], fold, e->rothr, ts->thr);   /* susp_park */
     ts->depth--;

@@ -747,22 +747,32 @@ golomb_blocks_u32(BitOut *b, int enc, const uint32_t *u, size_t n, int k, int ru
     return i;
 }
 
-/* The parent chain's memory for a par column of n rows (2 (n + 1) u32), kept from one drain to
- * the next as spare_nz is: a block of its size (~8 bytes a call: ~200 KB a backpressure batch)
- * malloc'd and freed at every drain was faulted in again each time, page by page (~50 page
- * faults a batch of benchmarks' threaded, perf -e page-faults). NULL when there is no memory. */
-static uint32_t *spare_chain;
-static size_t cap_spare_chain;
+/* A work block the drain keeps from one batch to the next (under the GIL: the encoder runs no
+ * Python): one malloc'd and freed at every drain was faulted in again each time, page by page.
+ * kept_room gives `need` bytes at least, the block made anew -- freed, not realloc'd: nothing in
+ * it is kept -- with `slack` bytes more when it is smaller; NULL when there is no memory. */
+typedef struct { void *p; size_t cap; } KeptBlock;
+
+static void *
+kept_room(KeptBlock *b, size_t need, size_t slack)
+{
+    if (b->cap < need) {
+        PyMem_RawFree(b->p);
+        b->cap = 0;
+        if (!(b->p = PyMem_RawMalloc(need + slack))) return NULL;
+        b->cap = need + slack;
+    }
+    return b->p;
+}
+
+/* The parent chain's memory for a par column of n rows (2 (n + 1) u32: ~8 bytes a call, ~200 KB
+ * a backpressure batch; ~50 page faults a batch of benchmarks' threaded when it was made at
+ * every drain, perf -e page-faults). NULL when there is no memory. */
+static KeptBlock chain_block;
 static uint32_t *
 parent_chain_room(size_t n)
 {
-    if (cap_spare_chain < 2 * (n + 1)) {   /* (free, not realloc: nothing in it to copy) */
-        PyMem_RawFree(spare_chain);
-        cap_spare_chain = 0;
-        if (!(spare_chain = PyMem_RawMalloc(2 * (n + 1) * sizeof(uint32_t)))) return NULL;
-        cap_spare_chain = 2 * (n + 1);
-    }
-    return spare_chain;
+    return kept_room(&chain_block, 2 * (n + 1) * sizeof(uint32_t), 0);
 }
 
 /* A Golomb column's body: the order k, then a code a row (ENC_GOLOMB*), made while written.
@@ -1090,18 +1100,14 @@ constant_or_sampled(const void *v, int width, size_t n, int64_t *lo, int64_t *hi
  * dense, in row order (buffers kept between drains: the encoder runs no Python, under the GIL).
  * Every row is stored at the next place and the place moves on only for a row not 0: no branch
  * a row. 0 when there is no memory (the caller then measures the rows as they are). */
-static uint32_t *spare_nz;
-static size_t cap_spare_nz;
+static KeptBlock nonzero_block;
 static int
 nonzero_rows_u32(const uint32_t *v, size_t n, const uint32_t **at, const uint32_t **nzv)
 {
-    if (cap_spare_nz < 2 * (n + 1)) {   /* (n + 1 each: the last row's store may be one past the rows not 0) */
-        uint32_t *p = PyMem_RawRealloc(spare_nz, 2 * (n + 1) * sizeof(uint32_t));
-        if (!p) return 0;
-        spare_nz = p;
-        cap_spare_nz = 2 * (n + 1);
-    }
-    uint32_t *a = spare_nz, *d = spare_nz + n + 1;
+    /* (n + 1 each: the last row's store may be one past the rows not 0) */
+    uint32_t *a = kept_room(&nonzero_block, 2 * (n + 1) * sizeof(uint32_t), 0);
+    if (!a) return 0;
+    uint32_t *d = a + n + 1;
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t x = v[i];
@@ -1563,28 +1569,20 @@ rows_by_time(const MarkRow *m, size_t nrows, size_t nheld, uint32_t *perm, size_
  * rows: made into columns first (rows_by_time's order), in one pass; times converted to ns
  * relative to `origin` after, a column at a time (ticks_to_ns: ~10 instructions a value against
  * tick_to_ns' ~17 in the row loop), string ids made final. */
-/* marks_payload's columns (61 bytes a row), kept from one drain to the next as the call and
- * exit buffers are: a fresh block every batch was faulted in page by page (~180 page faults a
- * backpressure batch of 24 K mark rows, flask's test_basic: getrusage around the gather loop;
- * 0-5 kept). Under the GIL, no Python. */
-static unsigned char *spare_mark_cols;
-static size_t cap_spare_mark_cols;
+/* marks_payload's columns (61 bytes a row), a kept block (KeptBlock): made at every batch it
+ * took ~180 page faults a backpressure batch of 24 K mark rows (flask's test_basic: getrusage
+ * around the gather loop; 0-5 kept). */
+static KeptBlock mark_cols_block;
 
 static PyObject *
 marks_payload(const Swapped *w, const TickMap *tmap, int64_t origin, const uint32_t *remap, size_t strs, int *dense)
 {
     size_t nrows = w->nmarks, need = nrows * (3 * 8 + 9 * 4 + 1);
     if (!nrows) return Py_NewRef(Py_None);
-    if (cap_spare_mark_cols < need) {   /* (free, not realloc: nothing in it to copy) */
-        PyMem_RawFree(spare_mark_cols);
-        cap_spare_mark_cols = 0;
-        /* (a quarter more: backpressure's batches differ by a few rows, 23,966 then 23,974 --
-         * each a new block, faulted in again) */
-        size_t cap = need + need / 4;
-        if (!(spare_mark_cols = PyMem_RawMalloc(cap))) return PyErr_NoMemory();
-        cap_spare_mark_cols = cap;
-    }
-    unsigned char *mem = spare_mark_cols;
+    /* (a quarter more: backpressure's batches differ by a few rows, 23,966 then 23,974 -- each a
+     * new block, faulted in again) */
+    unsigned char *mem = kept_room(&mark_cols_block, need, need / 4);
+    if (!mem) return PyErr_NoMemory();
     int64_t *mt = (int64_t *)mem, *frun = mt + nrows, *fspan = frun + nrows;
     uint32_t *mc = (uint32_t *)(fspan + nrows), *mr = mc + nrows, *mo = mr + nrows, *fn_ = mo + nrows;
     /* (fat, fnv: the fold rows' places and n; oat, ov: the places and othr of the rows whose
